@@ -1,0 +1,155 @@
+"""Checks one entered value against the catalogue: the three tiers of entry limits.
+
+Owns the decision "refused / confirm / out of range / fine" and the sentence a nurse reads,
+for the importer, the CSV reader and the entry form alike. Pure: no Qt, no SQL.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+from poems_monitor.domain.catalogue import MEASURES, Measure, MeasureKind
+from poems_monitor.domain.units import round_sig
+from poems_monitor.i18n import tr
+
+
+class Tier(str, Enum):
+    OK = "ok"
+    OUT_OF_RANGE = "out_of_range"  # saved and marked
+    CRITICAL = "critical"  # saved after confirmation
+    REFUSED = "refused"  # never saved
+
+
+@dataclass(frozen=True)
+class CheckedValue:
+    tier: Tier
+    message: str  # empty when OK
+    canonical: float | str | None = None  # value in the canonical unit
+    unit: str = ""  # canonical unit
+    converted_from: str | None = None  # the entered unit when a conversion happened
+
+    @property
+    def refused(self) -> bool:
+        return self.tier is Tier.REFUSED
+
+
+def _fmt(value: float, decimals: int) -> str:
+    text = f"{value:.{decimals}f}" if decimals else f"{value:.0f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def check_value(code: str, value: object, unit: str | None = None, sex: str | None = None) -> CheckedValue:
+    """Validate and convert one value of measure `code`.
+
+    `value` is a number (or numeric string) for quantities and scores, a category for categorical
+    measures. `unit` may be omitted only where the catalogue has one unit. `sex` selects a
+    sex-specific reference range; with `other`/`unknown` that range is not applied.
+    """
+    m = MEASURES.get(code)
+    if m is None:
+        return CheckedValue(Tier.REFUSED, tr("'{code}' is not a measure this clinic records").format(code=code))
+    if m.kind is MeasureKind.CATEGORICAL:
+        return _check_category(m, value)
+
+    number = _as_number(value)
+    if number is None:
+        return CheckedValue(
+            Tier.REFUSED, tr("{name}: '{value}' is not a number").format(name=m.name, value=value)
+        )
+    if unit is None or str(unit).strip() == "":
+        if not m.unit_optional:
+            return CheckedValue(
+                Tier.REFUSED,
+                tr("{name}: the unit is missing; give one of {units}").format(
+                    name=m.name, units=", ".join(m.accepted_units)
+                ),
+            )
+        conv_unit = m.unit
+    else:
+        conv_unit = str(unit)
+    conv = m.conversion_for(conv_unit)
+    if conv is None:
+        return CheckedValue(
+            Tier.REFUSED,
+            tr("{name}: unit '{unit}' is not accepted; use {units}").format(
+                name=m.name, unit=conv_unit, units=", ".join(m.accepted_units)
+            ),
+        )
+    canonical = round_sig(conv.to_canonical(number))
+    converted_from = None if conv.unit.lower() == m.unit.lower() else conv.unit
+    shown = f"{_fmt(number, 6)} {conv.label}".strip()
+    if converted_from:
+        shown += f" (= {_fmt(canonical, m.decimals + 1)} {m.unit_label})"
+
+    if m.integer and not float(number).is_integer():
+        return CheckedValue(
+            Tier.REFUSED, tr("{name}: {value} is not a whole score").format(name=m.name, value=_fmt(number, 3))
+        )
+    if m.absolute.above(canonical):
+        return CheckedValue(
+            Tier.REFUSED,
+            tr("{name} {shown} is above the largest possible value {limit} {unit}: check for a typing error").format(
+                name=m.name, shown=shown, limit=_fmt(m.absolute.high, 3), unit=m.unit_label
+            ),
+        )
+    if m.absolute.below(canonical):
+        return CheckedValue(
+            Tier.REFUSED,
+            tr("{name} {shown} is below the smallest possible value {limit} {unit}: check for a typing error").format(
+                name=m.name, shown=shown, limit=_fmt(m.absolute.low, 3), unit=m.unit_label
+            ),
+        )
+    result = dict(canonical=canonical, unit=m.unit, converted_from=converted_from)
+    if m.critical is not None and not m.critical.contains(canonical):
+        side = tr("above") if m.critical.above(canonical) else tr("below")
+        limit = m.critical.high if m.critical.above(canonical) else m.critical.low
+        return CheckedValue(
+            Tier.CRITICAL,
+            tr("{name} {shown} is {side} the critical limit {limit} {unit}: please confirm").format(
+                name=m.name, shown=shown, side=side, limit=_fmt(limit, 3), unit=m.unit_label
+            ),
+            **result,
+        )
+    ref = m.reference_for(sex)
+    if ref is not None and not ref.contains(canonical):
+        return CheckedValue(
+            Tier.OUT_OF_RANGE,
+            tr("{name} {shown} is outside the reference range {range} {unit}").format(
+                name=m.name, shown=shown, range=ref.text(), unit=m.unit_label
+            ),
+            **result,
+        )
+    return CheckedValue(Tier.OK, "", **result)
+
+
+def _check_category(m: Measure, value: object) -> CheckedValue:
+    text = str(value).strip().lower() if value is not None else ""
+    if text not in m.categories:
+        return CheckedValue(
+            Tier.REFUSED,
+            tr("{name}: '{value}' is not one of {choices}").format(
+                name=m.name, value=value, choices=", ".join(m.categories)
+            ),
+        )
+    return CheckedValue(Tier.OK, "", canonical=text, unit="")
+
+
+def _as_number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    if math.isnan(number) or math.isinf(number):
+        return None
+    return number
