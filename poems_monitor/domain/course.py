@@ -1,0 +1,138 @@
+"""A patient's course as the rules read it: the record up to a date, lines of therapy, month steps.
+
+Owns the small helpers that flags, criteria and the follow-up schedule share so that each rule
+agrees on what "as of", "a line of therapy", "active treatment" and "N months later" mean.
+Pure: no Qt, no SQL, no file or clock access ("today" is always a parameter).
+"""
+
+from __future__ import annotations
+
+import calendar
+from bisect import bisect_left, bisect_right
+from dataclasses import replace
+from datetime import date, timedelta
+
+from poems_monitor.domain.catalogue import REGIMENS
+from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord
+from poems_monitor.i18n import tr
+
+# Regimens that are supportive or temporising, not a line of therapy against the clone: they do
+# not reset a VEGF nadir or start a "first year of a line" (REFERENCE.md section 7: steroids are
+# temporising only; IVIG and plasma exchange have no drug class). `other` counts as a line, since
+# anchoring on an unknown therapy is safer than comparing across it.
+SUPPORTIVE_REGIMENS = frozenset({"corticosteroids", "ivig", "plasma_exchange"})
+
+# One-off treatments: without a stop date they are not "ongoing for ever" but done on their start.
+ONE_OFF_REGIMENS = frozenset({"asct", "radiotherapy"})
+
+
+def add_months(day: date, months: int) -> date:
+    """`day` moved by whole calendar months; the day of month is clamped (31 Jan + 1 = 28/29 Feb)."""
+    total = day.year * 12 + (day.month - 1) + months
+    year, month0 = divmod(total, 12)
+    last = calendar.monthrange(year, month0 + 1)[1]
+    return date(year, month0 + 1, min(day.day, last))
+
+
+def add_years(day: date, years: int) -> date:
+    return add_months(day, 12 * years)
+
+
+def clip(patient: PatientRecord, as_of: date) -> PatientRecord:
+    """The record as it stood on `as_of`: later visits and events are dropped, later treatments
+    dropped, a stop or engraftment date after `as_of` is not yet known (None)."""
+    late_visit = bool(patient.visits) and patient.visits[-1].date > as_of
+    late_event = bool(patient.events) and patient.events[-1].date > as_of
+    late_treatment = any(
+        t.start > as_of
+        or (t.stop is not None and t.stop > as_of)
+        or (t.engraftment_date is not None and t.engraftment_date > as_of)
+        for t in patient.treatments
+    )
+    if not (late_visit or late_event or late_treatment):
+        return patient  # the common case: nothing to cut, no copy
+    visits = patient.visits[: bisect_right([v.date for v in patient.visits], as_of)]
+    events = tuple(e for e in patient.events if e.date <= as_of)
+    treatments = []
+    for t in patient.treatments:
+        if t.start > as_of:
+            continue
+        if t.stop is not None and t.stop > as_of:
+            t = replace(t, stop=None)
+        if t.engraftment_date is not None and t.engraftment_date > as_of:
+            t = replace(t, engraftment_date=None)
+        treatments.append(t)
+    return replace(patient, visits=tuple(visits), events=events, treatments=tuple(treatments))
+
+
+def is_line(treatment: TreatmentRecord) -> bool:
+    """True for a line of therapy (see SUPPORTIVE_REGIMENS for what is not)."""
+    return treatment.regimen not in SUPPORTIVE_REGIMENS
+
+
+def lines_of_therapy(patient: PatientRecord) -> tuple[TreatmentRecord, ...]:
+    return tuple(sorted((t for t in patient.treatments if is_line(t)), key=lambda t: t.start))
+
+
+def end_of(treatment: TreatmentRecord) -> date | None:
+    """Last day of a treatment: its stop; the start for a one-off without stop; None if ongoing."""
+    if treatment.stop is not None:
+        return treatment.stop
+    if treatment.regimen in ONE_OFF_REGIMENS:
+        return treatment.start
+    return None
+
+
+def active_on(treatment: TreatmentRecord, day: date) -> bool:
+    end = end_of(treatment)
+    return treatment.start <= day and (end is None or day <= end)
+
+
+class LineIndex:
+    """Lines of therapy sorted by start, for O(log n) "most recent line before a date" look-ups."""
+
+    def __init__(self, lines: tuple[TreatmentRecord, ...]):
+        self.lines = lines
+        self._starts = [t.start for t in lines]
+
+    def before(self, day: date) -> TreatmentRecord | None:
+        """The most recent line that started strictly before `day` (a value drawn on the start
+        day is taken as drawn before the first dose, i.e. the pre-treatment baseline)."""
+        i = bisect_left(self._starts, day)
+        return self.lines[i - 1] if i else None
+
+    def on_or_before(self, day: date) -> TreatmentRecord | None:
+        i = bisect_right(self._starts, day)
+        return self.lines[i - 1] if i else None
+
+    def any_active(self, day: date) -> bool:
+        return any(active_on(t, day) for t in self.lines[: bisect_right(self._starts, day)])
+
+
+def regimen_label(treatment: TreatmentRecord) -> str:
+    regimen = REGIMENS.get(treatment.regimen)
+    if treatment.regimen == "other" and treatment.name:
+        return treatment.name
+    return regimen.name if regimen is not None else treatment.regimen.replace("_", " ")
+
+
+def death_date(patient: PatientRecord) -> date | None:
+    for event in patient.events:
+        if event.type == "death":
+            return event.date
+    return None
+
+
+def days(n: int) -> timedelta:
+    return timedelta(days=n)
+
+
+def fmt_number(value: float) -> str:
+    """A measured value as a person writes it: 640, 16.8, 0.25 (no trailing zeros)."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def fmt_percent(fraction: float) -> str:
+    return tr("{n} %").format(n=int(round(fraction * 100)))
