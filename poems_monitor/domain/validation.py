@@ -29,6 +29,7 @@ class CheckedValue:
     canonical: float | str | None = None  # value in the canonical unit
     unit: str = ""  # canonical unit
     converted_from: str | None = None  # the entered unit when a conversion happened
+    field: str = "value"  # which input the message is about: "value" or "unit"
 
     @property
     def refused(self) -> bool:
@@ -67,6 +68,7 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
                 tr("{name}: the unit is missing; give one of {units}").format(
                     name=m.name, units=", ".join(m.accepted_units)
                 ),
+                field="unit",
             )
         conv_unit = m.unit
     else:
@@ -78,6 +80,7 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
             tr("{name}: unit '{unit}' is not accepted; use {units}").format(
                 name=m.name, unit=conv_unit, units=", ".join(m.accepted_units)
             ),
+            field="unit",
         )
     canonical = round_sig(conv.to_canonical(number))
     converted_from = None if conv.unit.lower() == m.unit.lower() else conv.unit

@@ -1,0 +1,100 @@
+"""The `poems-monitor` command line (INTERFACES.md section 1): parsing, the acting user, and
+turning errors into plain sentences on stderr with the documented exit codes.
+
+Each group of commands lives in its own module with a `register(subparsers)` function; this
+module only assembles them. The commands call the same services as the desktop app, headless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from collections.abc import Callable
+
+from poems_monitor.i18n import tr
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+
+
+class CommandError(Exception):
+    """A user error: printed as one sentence, no traceback."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def default_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (some containers): still record something honest
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from poems_monitor.cli import app_commands, records
+
+    parser = argparse.ArgumentParser(
+        prog="poems-monitor",
+        description=tr("Follow-up of patients with POEMS syndrome: desktop app and clinic commands."),
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", metavar="URL_OR_PATH", help=tr("SQLite file or SQLAlchemy URL (default: the user's data folder)"))
+    common.add_argument("--user", metavar="NAME", default=None, help=tr("who is acting, for the audit trail (default: your login name)"))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (app_commands, records):
+        module.register(sub, common)
+    _register_optional(sub, common)
+    parser.set_defaults(handler=None, _common=common)
+    return parser
+
+
+def _register_optional(sub, common) -> None:  # noqa: ANN001
+    """Command groups that other parts of the tool contribute (rules, safety, reports)."""
+    import importlib
+
+    for name in ("rules", "safety", "reports"):
+        try:
+            module = importlib.import_module(f"poems_monitor.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"poems_monitor.cli.{name}":
+                raise
+            continue
+        module.register(sub, common)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0].startswith("--db") and len(argv) <= 2:
+        argv = ["gui", *argv]  # `poems-monitor` alone opens the desktop app
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return EXIT_INVALID
+    from poems_monitor.logging_setup import configure_logging
+
+    configure_logging()
+    try:
+        return handler(args)
+    except CommandError as exc:
+        print(str(exc), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(tr("Interrupted; nothing half-written was kept."), file=sys.stderr)
+        return 130
+    except Exception as exc:  # a user must never see a traceback; the log keeps the details
+        from poems_monitor.persistence.db import DatabaseError
+        from poems_monitor.services.access import PermissionDenied
+
+        if isinstance(exc, (DatabaseError, PermissionDenied)):
+            print(str(exc), file=sys.stderr)
+            return EXIT_FAILED
+        logging.getLogger("poems_monitor").exception("command failed")
+        print(tr("poems-monitor failed: {error}. Details are in the log file.").format(error=exc), file=sys.stderr)
+        return EXIT_FAILED

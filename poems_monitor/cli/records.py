@@ -1,0 +1,67 @@
+"""Commands on the record itself: demo, import, export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+from poems_monitor.cli import EXIT_INVALID, EXIT_OK, CommandError
+from poems_monitor.cli.context import actor, open_db
+from poems_monitor.i18n import tr
+
+
+def register(sub, common) -> None:  # noqa: ANN001
+    p = sub.add_parser("demo", parents=[common], help=tr("fill the database with synthetic demo patients"))
+    p.add_argument("--patients", type=int, required=True, metavar="N")
+    p.add_argument("--seed", type=int, default=1, metavar="S")
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("import", parents=[common], help=tr("import a patient-timeline JSON file"))
+    p.add_argument("file", type=Path)
+    p.set_defaults(handler=cmd_import)
+
+    p = sub.add_parser("export", parents=[common], help=tr("write a patient-timeline JSON file"))
+    p.add_argument("--mrn")
+    p.add_argument("file", type=Path)
+    p.set_defaults(handler=cmd_export)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from poems_monitor.services.demo_clinic import create_demo_clinic
+
+    if not 1 <= args.patients <= 100000:
+        raise CommandError(tr("--patients must be between 1 and 100000"), EXIT_INVALID)
+    db = open_db(args)
+    summary = create_demo_clinic(db, args.patients, seed=args.seed, actor=actor(db, args), today=date.today())
+    print(tr("Demo clinic written to {db}: {summary}").format(db=db.describe(), summary=summary.sentence()))
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from poems_monitor.services.timeline_io import ImportRefused, import_timeline_file
+
+    db = open_db(args)
+    try:
+        summary = import_timeline_file(db, args.file, actor(db, args))
+    except ImportRefused as refused:
+        for problem in refused.problems:
+            print(str(problem), file=sys.stderr)
+        print(tr("{file}: {n} problem(s) found; nothing was imported.").format(file=args.file, n=len(refused.problems)),
+              file=sys.stderr)
+        return EXIT_INVALID
+    print(tr("Imported {file}: {summary}").format(file=args.file, summary=summary.sentence()))
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from poems_monitor.services.timeline_io import export_timeline_file
+
+    db = open_db(args)
+    try:
+        count = export_timeline_file(db, args.file, args.mrn)
+    except KeyError as exc:
+        raise CommandError(str(exc.args[0])) from None
+    print(tr("Exported {n} patient(s) to {file}").format(n=count, file=args.file))
+    return EXIT_OK

@@ -1,0 +1,131 @@
+"""Diagnostic criteria over time (Dispenzieri; REFERENCE.md section 1).
+
+Owns, for each visit, which mandatory, other major and minor criteria have been documented so
+far, the date each criterion was first documented (and by which features), and the first visit
+at which the criteria are fulfilled: both mandatory + at least one other major + at least one
+minor. A criterion counts from the first visit at which one of its features is present and keeps
+counting afterwards (a VEGF that normalises on treatment was still elevated at diagnosis).
+
+Endocrinopathy: diabetes mellitus and hypothyroidism (catalogue `counts_alone=False`) do not
+fulfil the criterion, alone or together, because both are common in the general population;
+they are reported as "not counted" so the screen can say why.
+
+Not implemented: the Chiba alternative criteria [SUICHI19] and the 2003 criteria.
+Pure: no Qt, no SQL, no file or clock access.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from poems_monitor.domain.catalogue import CRITERIA, FEATURES, CriterionClass
+from poems_monitor.domain.course import clip
+from poems_monitor.domain.derived import PRESENT, VisitFeatures, feature_history
+from poems_monitor.domain.protocol import Protocol
+from poems_monitor.domain.timeline import PatientRecord
+
+_COUNTED_CLASSES = (CriterionClass.MANDATORY, CriterionClass.MAJOR, CriterionClass.MINOR)
+_CRITERION_ORDER = tuple(c.code for c in CRITERIA.values() if c.klass in _COUNTED_CLASSES)
+
+
+@dataclass(frozen=True)
+class CriterionRecord:
+    code: str
+    name: str
+    klass: CriterionClass
+    number: int | None
+    first_documented: date | None  # None: never documented
+    features: tuple[str, ...] = ()  # features present at the first documentation
+
+    def to_json(self) -> dict:
+        return {
+            "criterion": self.code, "class": self.klass.value, "number": self.number,
+            "first_documented": self.first_documented.isoformat() if self.first_documented else None,
+            "features": list(self.features),
+        }
+
+
+@dataclass(frozen=True)
+class NotCounted:
+    """A feature documented but not counted towards its criterion (diabetes, hypothyroidism)."""
+
+    feature: str
+    criterion: str
+    first_present: date
+
+
+@dataclass(frozen=True)
+class VisitCriteria:
+    date: date
+    mandatory: tuple[CriterionRecord, ...]  # documented on or before this visit
+    major: tuple[CriterionRecord, ...]  # other major criteria documented so far
+    minor: tuple[CriterionRecord, ...]
+    fulfilled: bool
+
+
+@dataclass(frozen=True)
+class CriteriaAssessment:
+    visits: tuple[VisitCriteria, ...]
+    criteria: tuple[CriterionRecord, ...]  # all eleven criteria, documented or not, in order
+    fulfilled_on: date | None  # first visit with both mandatory + >=1 major + >=1 minor
+    used: tuple[CriterionRecord, ...]  # the criteria documented at `fulfilled_on`
+    not_counted: tuple[NotCounted, ...]
+
+    def criterion(self, code: str) -> CriterionRecord:
+        for c in self.criteria:
+            if c.code == code:
+                return c
+        raise KeyError(code)
+
+
+def _fulfilled(mandatory: int, major: int, minor: int) -> bool:
+    n_mandatory = sum(1 for c in CRITERIA.values() if c.klass is CriterionClass.MANDATORY)
+    return mandatory == n_mandatory and major >= 1 and minor >= 1
+
+
+def criteria_from_history(history: tuple[VisitFeatures, ...]) -> CriteriaAssessment:
+    """Assess from a precomputed feature history (one pass over visits × documented features)."""
+    first: dict[str, tuple[date, tuple[str, ...]]] = {}
+    not_counted: dict[str, NotCounted] = {}
+    records: dict[str, CriterionRecord] = {}
+    visits: list[VisitCriteria] = []
+    fulfilled_on: date | None = None
+    used: tuple[CriterionRecord, ...] = ()
+    for vf in history:
+        new_here: dict[str, list[str]] = {}
+        for code, state in vf.states.items():
+            if state != PRESENT:
+                continue
+            feature = FEATURES.get(code)
+            if feature is None or feature.criterion not in _CRITERION_ORDER:
+                continue
+            if not feature.counts_alone:
+                not_counted.setdefault(code, NotCounted(code, feature.criterion, vf.date))
+                continue
+            if feature.criterion not in first:
+                new_here.setdefault(feature.criterion, []).append(code)
+        for crit, codes in new_here.items():
+            c = CRITERIA[crit]
+            first[crit] = (vf.date, tuple(sorted(codes)))
+            records[crit] = CriterionRecord(c.code, c.name, c.klass, c.number, vf.date, tuple(sorted(codes)))
+        documented = [records[code] for code in _CRITERION_ORDER if code in records]
+        mandatory = tuple(r for r in documented if r.klass is CriterionClass.MANDATORY)
+        major = tuple(r for r in documented if r.klass is CriterionClass.MAJOR)
+        minor = tuple(r for r in documented if r.klass is CriterionClass.MINOR)
+        ok = _fulfilled(len(mandatory), len(major), len(minor))
+        visits.append(VisitCriteria(vf.date, mandatory, major, minor, ok))
+        if ok and fulfilled_on is None:
+            fulfilled_on = vf.date
+            used = tuple(documented)
+    criteria = tuple(
+        records.get(code) or CriterionRecord(code, CRITERIA[code].name, CRITERIA[code].klass, CRITERIA[code].number, None)
+        for code in _CRITERION_ORDER
+    )
+    return CriteriaAssessment(tuple(visits), criteria, fulfilled_on, used, tuple(not_counted.values()))
+
+
+def assess_criteria(patient: PatientRecord, protocol: Protocol, as_of: date | None = None) -> CriteriaAssessment:
+    """Criteria over the patient's visits (only visits on or before `as_of` when given)."""
+    record = clip(patient, as_of) if as_of is not None else patient
+    return criteria_from_history(feature_history(record, protocol))

@@ -1,0 +1,178 @@
+"""Derived features (`vegf_elevation`, `thrombocytosis`, `polycythemia`) and the feature history.
+
+Owns how a visit's measurements become derived features with the protocol's thresholds, how
+they combine with features entered from a report, and the per-visit feature states that the
+criteria, the flags and the follow-up schedule all read (computed once per patient).
+
+Rules of combination (per visit):
+- measured above the threshold -> present (source "measured");
+- otherwise, entered as present (a report said so) -> present (source "entered");
+- measured, not above -> absent; not measured -> the entered state (unknown when not entered).
+Polycythaemia uses sex-specific limits (WHO 2016) and is not computed for sex `other`/`unknown`;
+its explanation says so. An entered "present" is still respected: a clinician wrote it.
+
+Pure: no Qt, no SQL, no file or clock access.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from types import MappingProxyType
+from typing import Mapping
+
+from poems_monitor.domain.catalogue import MEASURES, FeatureState, Sex
+from poems_monitor.domain.course import fmt_number
+from poems_monitor.domain.protocol import Protocol
+from poems_monitor.domain.timeline import ObservationRecord, PatientRecord, VisitRecord
+from poems_monitor.i18n import tr
+
+DERIVED_CODES = ("vegf_elevation", "thrombocytosis", "polycythemia")
+
+PRESENT = FeatureState.PRESENT.value
+ABSENT = FeatureState.ABSENT.value
+UNKNOWN = FeatureState.UNKNOWN.value
+
+
+@dataclass(frozen=True)
+class DerivedFeature:
+    code: str
+    state: FeatureState
+    source: str  # "measured" | "entered" | "not_measured" | "not_computed"
+    explanation: str  # plain sentence naming the values and thresholds
+    evidence: dict = field(default_factory=dict, compare=False, hash=False)  # JSON-ready
+
+
+@dataclass(frozen=True)
+class VisitFeatures:
+    """Feature states documented at one visit, entered and derived. Unknown states are omitted."""
+
+    date: date
+    states: Mapping[str, str]  # feature code -> "present" | "absent"
+    derived: tuple[DerivedFeature, ...]
+
+    def state(self, code: str) -> str:
+        return self.states.get(code, UNKNOWN)
+
+    def derived_feature(self, code: str) -> DerivedFeature | None:
+        for d in self.derived:
+            if d.code == code:
+                return d
+        return None
+
+
+def _above(obs: ObservationRecord, limit: float) -> bool | None:
+    """Is the true value above `limit`? None when a censored result cannot tell."""
+    number = obs.number
+    if number is None:
+        return None
+    if obs.qualifier == ">":  # true value > number
+        return True if number >= limit else None
+    if obs.qualifier == "<":  # true value < number
+        return False if number <= limit else None
+    return number > limit
+
+
+def _shown(obs: ObservationRecord) -> str:
+    m = MEASURES.get(obs.code)
+    unit = m.unit_label if m else obs.unit
+    return f"{m.name if m else obs.code} {obs.qualifier or ''}{fmt_number(obs.number)} {unit}".strip()
+
+
+def _combine(code: str, measured: bool | None, entered: str, explanation: str, evidence: dict) -> DerivedFeature:
+    if measured:
+        return DerivedFeature(code, FeatureState.PRESENT, "measured", explanation, evidence)
+    if entered == PRESENT:
+        text = tr("entered as present (from a report)")
+        return DerivedFeature(code, FeatureState.PRESENT, "entered", f"{text}; {explanation}" if explanation else text, evidence)
+    if measured is False:
+        return DerivedFeature(code, FeatureState.ABSENT, "measured", explanation, evidence)
+    if entered == ABSENT:
+        return DerivedFeature(code, FeatureState.ABSENT, "entered", tr("entered as absent"), evidence)
+    return DerivedFeature(code, FeatureState.UNKNOWN, "not_measured", explanation, evidence)
+
+
+def _threshold_rule(
+    visit: VisitRecord, code: str, checks: tuple[tuple[str, float, str], ...]
+) -> tuple[bool | None, str, dict]:
+    """Apply (measure code, limit, source tag) checks; present if any is above."""
+    verdict: bool | None = None
+    parts_above: list[str] = []
+    parts_below: list[str] = []
+    evidence: dict = {}
+    for measure_code, limit, cite in checks:
+        obs = visit.value(measure_code)
+        if obs is None:
+            continue
+        result = _above(obs, limit)
+        evidence[measure_code] = {"value": obs.number, "qualifier": obs.qualifier, "limit": limit, "source": cite}
+        unit = MEASURES[measure_code].unit_label
+        if result is True:
+            verdict = True
+            parts_above.append(tr("{shown} > {limit} {unit} {cite}").format(
+                shown=_shown(obs), limit=fmt_number(limit), unit=unit, cite=cite))
+        elif result is False:
+            verdict = verdict or False
+            parts_below.append(tr("{shown} ≤ {limit} {unit} {cite}").format(
+                shown=_shown(obs), limit=fmt_number(limit), unit=unit, cite=cite))
+    explanation = "; ".join(parts_above if verdict else parts_below)
+    if explanation:
+        explanation += tr(" on {date}").format(date=visit.date.isoformat())
+    return verdict, explanation, evidence
+
+
+def derive_features(visit: VisitRecord, sex: str, protocol: Protocol) -> tuple[DerivedFeature, ...]:
+    """The three derived features of one visit (always three, in DERIVED_CODES order)."""
+    p = protocol
+    vegf = _threshold_rule(visit, "vegf_elevation", (
+        ("vegf_plasma", p.vegf_plasma_elevated, p.cite("vegf_plasma_elevated")),
+        ("vegf_serum", p.vegf_serum_elevated, p.cite("vegf_serum_elevated")),
+    ))
+    plt = _threshold_rule(visit, "thrombocytosis", (
+        ("platelets", p.platelets_high, p.cite("platelets_high")),
+    ))
+    out = [
+        _combine("vegf_elevation", vegf[0], visit.feature("vegf_elevation"), vegf[1], vegf[2]),
+        _combine("thrombocytosis", plt[0], visit.feature("thrombocytosis"), plt[1], plt[2]),
+    ]
+    entered = visit.feature("polycythemia")
+    if sex == Sex.FEMALE.value:
+        poly = _threshold_rule(visit, "polycythemia", (
+            ("hemoglobin", p.hemoglobin_high_female, p.cite("hemoglobin_high_female")),
+            ("hematocrit", p.hematocrit_high_female, p.cite("hematocrit_high_female")),
+        ))
+        out.append(_combine("polycythemia", poly[0], entered, poly[1], poly[2]))
+    elif sex == Sex.MALE.value:
+        poly = _threshold_rule(visit, "polycythemia", (
+            ("hemoglobin", p.hemoglobin_high_male, p.cite("hemoglobin_high_male")),
+            ("hematocrit", p.hematocrit_high_male, p.cite("hematocrit_high_male")),
+        ))
+        out.append(_combine("polycythemia", poly[0], entered, poly[1], poly[2]))
+    else:
+        # WHO limits differ by sex; applying either to other/unknown sex would be a guess.
+        reason = tr("polycythaemia not computed: the haemoglobin and haematocrit limits are sex-specific "
+                    "(WHO 2016) and the patient's sex is {sex}").format(sex=sex or Sex.UNKNOWN.value)
+        evidence = {"sex": sex or Sex.UNKNOWN.value}
+        if entered == PRESENT:
+            out.append(DerivedFeature("polycythemia", FeatureState.PRESENT, "entered",
+                                      tr("entered as present (from a report)") + "; " + reason, evidence))
+        else:
+            state = FeatureState.ABSENT if entered == ABSENT else FeatureState.UNKNOWN
+            out.append(DerivedFeature("polycythemia", state, "not_computed", reason, evidence))
+    return tuple(out)
+
+
+def visit_features(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFeatures:
+    derived = derive_features(visit, sex, protocol)
+    states = {code: status for code, status in visit.features if status in (PRESENT, ABSENT)}
+    for d in derived:
+        if d.state is FeatureState.UNKNOWN:
+            states.pop(d.code, None)
+        else:
+            states[d.code] = d.state.value
+    return VisitFeatures(visit.date, MappingProxyType(states), derived)
+
+
+def feature_history(patient: PatientRecord, protocol: Protocol) -> tuple[VisitFeatures, ...]:
+    """Feature states at every visit of `patient` (clip the record to as-of first)."""
+    return tuple(visit_features(v, patient.sex, protocol) for v in patient.visits)

@@ -1,0 +1,460 @@
+"""The patient-timeline JSON format (INTERFACES.md section 2): reading with full validation, and
+writing back.
+
+Owns the mapping between the file's dictionaries and the timeline records, and every check a
+file must pass before anything is stored: each problem is reported with its JSON path and the
+patient it concerns, and all problems are collected (not just the first). Pure: the caller reads
+the file and passes "today" in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from poems_monitor.domain.catalogue import (
+    EVENT_TYPES, EXAM_KINDS, EXAM_RESULTS, FEATURES, MEASURES, REGIMENS, SEXES, SPECIMENS, THROMBOPROPHYLAXIS,
+    FeatureState, MeasureKind,
+)
+from poems_monitor.domain.timeline import (
+    EventRecord, ExamRecord, ObservationRecord, PatientRecord, TreatmentRecord, VisitRecord,
+)
+from poems_monitor.domain.validation import check_value
+from poems_monitor.i18n import tr
+
+FORMAT_NAME = "poems-monitor/timeline"
+FORMAT_VERSION = 1
+
+_PATIENT_KEYS = {"mrn", "name", "sex", "birth_date", "diagnosis_date", "visits", "treatments", "events"}
+_VISIT_KEYS = {"date", "observations", "features", "exams", "note"}
+_OBS_KEYS = {"code", "value", "unit", "specimen", "lab", "method", "qualifier"}
+_EXAM_KEYS = {"kind", "result", "note"}
+_TREATMENT_KEYS = {"regimen", "start", "stop", "thromboprophylaxis", "name", "engraftment_date", "melphalan_mg", "note"}
+_EVENT_KEYS = {"type", "date", "note"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a file cannot be imported."""
+
+    path: str  # JSON path, e.g. $.patients[0].visits[2].observations[1].value
+    message: str
+    mrn: str | None = None
+
+    def __str__(self) -> str:
+        who = tr("patient {mrn}, ").format(mrn=self.mrn) if self.mrn else ""
+        return f"{self.path}: {who}{self.message}"
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.mrn: str | None = None
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message, self.mrn))
+
+
+def _parse_date(c: _Collector, raw: Any, path: str, field: str, *, required: bool) -> date | None:
+    if raw is None:
+        if required:
+            c.add(path, tr("{field} is missing").format(field=field))
+        return None
+    if not isinstance(raw, str):
+        c.add(path, tr("{field} must be a date written YYYY-MM-DD, not {value!r}").format(field=field, value=raw))
+        return None
+    try:
+        if len(raw) != 10:
+            raise ValueError
+        return date.fromisoformat(raw)
+    except ValueError:
+        c.add(path, tr("{field} '{value}' is not a date written YYYY-MM-DD").format(field=field, value=raw))
+        return None
+
+
+def _check_when(c: _Collector, value: date | None, path: str, field: str, birth: date | None, today: date) -> None:
+    if value is None:
+        return
+    if value > today:
+        c.add(path, tr("{field} {value} is in the future (today is {today})").format(field=field, value=value, today=today))
+    if birth is not None and value < birth:
+        c.add(path, tr("{field} {value} is before the birth date {birth}").format(field=field, value=value, birth=birth))
+
+
+def _text(c: _Collector, raw: Any, path: str, field: str, *, required: bool = False, max_len: int = 10000) -> str | None:
+    if raw is None:
+        if required:
+            c.add(path, tr("{field} is missing").format(field=field))
+        return None
+    if not isinstance(raw, str):
+        c.add(path, tr("{field} must be text, not {value!r}").format(field=field, value=raw))
+        return None
+    if required and not raw.strip():
+        c.add(path, tr("{field} is empty").format(field=field))
+        return None
+    if len(raw) > max_len:
+        c.add(path, tr("{field} is longer than {n} characters").format(field=field, n=max_len))
+        return None
+    if "\x00" in raw:
+        c.add(path, tr("{field} holds a NUL character").format(field=field))
+        return None
+    return raw
+
+
+def _unknown_keys(c: _Collector, obj: dict, allowed: set[str], path: str) -> None:
+    for key in obj:
+        if key not in allowed:
+            c.add(f"{path}.{key}", tr("'{key}' is not a field of this format (allowed: {allowed})").format(
+                key=key, allowed=", ".join(sorted(allowed))))
+
+
+def _list(c: _Collector, raw: Any, path: str, field: str) -> list:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        c.add(path, tr("{field} must be a list").format(field=field))
+        return []
+    return raw
+
+
+def parse_timeline(data: Any, today: date) -> tuple[list[PatientRecord], list[Problem]]:
+    """Validate a decoded timeline document. Returns the patients and every problem found; the
+    caller must store nothing when the problem list is not empty."""
+    c = _Collector()
+    if not isinstance(data, dict):
+        c.add("$", tr("the file must hold a JSON object with 'format', 'version' and 'patients'"))
+        return [], c.problems
+    if data.get("format") != FORMAT_NAME:
+        c.add("$.format", tr("format must be '{name}', found {value!r}").format(name=FORMAT_NAME, value=data.get("format")))
+    if data.get("version") != FORMAT_VERSION:
+        c.add("$.version", tr("version {value!r} is not supported; this poems-monitor reads version {v}").format(
+            value=data.get("version"), v=FORMAT_VERSION))
+    _unknown_keys(c, data, {"format", "version", "patients"}, "$")
+    if c.problems:
+        return [], c.problems
+    patients_raw = data.get("patients")
+    if not isinstance(patients_raw, list):
+        c.add("$.patients", tr("patients must be a list"))
+        return [], c.problems
+
+    patients: list[PatientRecord] = []
+    seen_mrn: dict[str, int] = {}
+    for i, raw in enumerate(patients_raw):
+        path = f"$.patients[{i}]"
+        c.mrn = raw.get("mrn") if isinstance(raw, dict) and isinstance(raw.get("mrn"), str) else None
+        if not isinstance(raw, dict):
+            c.add(path, tr("a patient must be a JSON object"))
+            continue
+        mrn = _text(c, raw.get("mrn"), f"{path}.mrn", "mrn", required=True, max_len=64)
+        if mrn is not None:
+            mrn = mrn.strip()
+            if mrn in seen_mrn:
+                c.add(f"{path}.mrn", tr("MRN {mrn} appears twice in this file (also at $.patients[{j}])").format(
+                    mrn=mrn, j=seen_mrn[mrn]))
+            seen_mrn[mrn] = i
+        record = _parse_patient(c, raw, path, mrn or "", today)
+        if record is not None:
+            patients.append(record)
+    c.mrn = None
+    return patients, c.problems
+
+
+def _parse_patient(c: _Collector, raw: dict, path: str, mrn: str, today: date) -> PatientRecord | None:
+    _unknown_keys(c, raw, _PATIENT_KEYS, path)
+    name = _text(c, raw.get("name"), f"{path}.name", "name", required=True, max_len=200)
+    sex = raw.get("sex")
+    if sex not in SEXES:
+        c.add(f"{path}.sex", tr("sex must be one of {choices}, found {value!r}").format(choices=", ".join(SEXES), value=sex))
+    birth = _parse_date(c, raw.get("birth_date"), f"{path}.birth_date", "birth_date", required=True)
+    if birth is not None and birth > today:
+        c.add(f"{path}.birth_date", tr("birth_date {value} is in the future").format(value=birth))
+        birth = None
+    diagnosis = _parse_date(c, raw.get("diagnosis_date"), f"{path}.diagnosis_date", "diagnosis_date", required=False)
+    _check_when(c, diagnosis, f"{path}.diagnosis_date", "diagnosis_date", birth, today)
+
+    visits: list[VisitRecord] = []
+    seen_dates: dict[date, int] = {}
+    for j, vraw in enumerate(_list(c, raw.get("visits"), f"{path}.visits", "visits")):
+        vpath = f"{path}.visits[{j}]"
+        visit = _parse_visit(c, vraw, vpath, birth, sex if isinstance(sex, str) else None, today)
+        if visit is None:
+            continue
+        if visit.date in seen_dates:
+            c.add(f"{vpath}.date", tr("a visit on {d} appears twice (also visits[{k}]): merge them").format(
+                d=visit.date, k=seen_dates[visit.date]))
+        seen_dates[visit.date] = j
+        visits.append(visit)
+
+    treatments = [
+        t for k, traw in enumerate(_list(c, raw.get("treatments"), f"{path}.treatments", "treatments"))
+        if (t := _parse_treatment(c, traw, f"{path}.treatments[{k}]", birth, today)) is not None
+    ]
+    events = [
+        e for k, eraw in enumerate(_list(c, raw.get("events"), f"{path}.events", "events"))
+        if (e := _parse_event(c, eraw, f"{path}.events[{k}]", birth, today)) is not None
+    ]
+    if name is None or sex not in SEXES:
+        return None
+    return PatientRecord(
+        mrn=mrn, name=name.strip(), sex=sex, birth_date=birth, diagnosis_date=diagnosis,
+        visits=tuple(sorted(visits, key=lambda v: v.date)),
+        treatments=tuple(sorted(treatments, key=lambda t: (t.start, t.regimen))),
+        events=tuple(sorted(events, key=lambda e: (e.date, e.type))),
+    )
+
+
+def _parse_visit(c: _Collector, raw: Any, path: str, birth: date | None, sex: str | None, today: date) -> VisitRecord | None:
+    if not isinstance(raw, dict):
+        c.add(path, tr("a visit must be a JSON object"))
+        return None
+    _unknown_keys(c, raw, _VISIT_KEYS, path)
+    when = _parse_date(c, raw.get("date"), f"{path}.date", "date", required=True)
+    _check_when(c, when, f"{path}.date", tr("visit date"), birth, today)
+    note = _text(c, raw.get("note"), f"{path}.note", "note") or ""
+
+    observations: list[ObservationRecord] = []
+    seen_codes: dict[str, int] = {}
+    for k, oraw in enumerate(_list(c, raw.get("observations"), f"{path}.observations", "observations")):
+        opath = f"{path}.observations[{k}]"
+        obs = parse_observation(c, oraw, opath, sex)
+        if obs is None:
+            continue
+        if obs.code in seen_codes:
+            c.add(f"{opath}.code", tr("{code} is recorded twice at this visit (also observations[{j}])").format(
+                code=obs.code, j=seen_codes[obs.code]))
+        seen_codes[obs.code] = k
+        observations.append(obs)
+    observations = _with_derived_scores(c, observations, path)
+
+    features: dict[str, str] = {}
+    fraw = raw.get("features")
+    if fraw is not None and not isinstance(fraw, dict):
+        c.add(f"{path}.features", tr("features must be an object of feature code to present/absent/unknown"))
+    elif fraw:
+        states = {s.value for s in FeatureState}
+        for code, status in fraw.items():
+            fpath = f"{path}.features.{code}"
+            if code not in FEATURES:
+                c.add(fpath, tr("'{code}' is not a known feature").format(code=code))
+            elif status not in states:
+                c.add(fpath, tr("feature status must be present, absent or unknown, found {value!r}").format(value=status))
+            else:
+                features[code] = status
+
+    exams: list[ExamRecord] = []
+    for k, eraw in enumerate(_list(c, raw.get("exams"), f"{path}.exams", "exams")):
+        epath = f"{path}.exams[{k}]"
+        if not isinstance(eraw, dict):
+            c.add(epath, tr("an exam must be a JSON object"))
+            continue
+        _unknown_keys(c, eraw, _EXAM_KEYS, epath)
+        kind, result = eraw.get("kind"), eraw.get("result")
+        ok = True
+        if kind not in EXAM_KINDS:
+            c.add(f"{epath}.kind", tr("exam kind must be one of {choices}, found {value!r}").format(
+                choices=", ".join(EXAM_KINDS), value=kind))
+            ok = False
+        if result not in EXAM_RESULTS:
+            c.add(f"{epath}.result", tr("exam result must be one of {choices}, found {value!r}").format(
+                choices=", ".join(EXAM_RESULTS), value=result))
+            ok = False
+        enote = _text(c, eraw.get("note"), f"{epath}.note", "note") or ""
+        if ok:
+            exams.append(ExamRecord(kind=kind, result=result, note=enote))
+    if when is None:
+        return None
+    return VisitRecord(
+        date=when, observations=tuple(observations), features=tuple(sorted(features.items())),
+        exams=tuple(exams), note=note,
+    )
+
+
+def parse_observation(c: _Collector, raw: Any, path: str, sex: str | None) -> ObservationRecord | None:
+    if not isinstance(raw, dict):
+        c.add(path, tr("an observation must be a JSON object"))
+        return None
+    _unknown_keys(c, raw, _OBS_KEYS, path)
+    code = raw.get("code")
+    if not isinstance(code, str) or code not in MEASURES:
+        c.add(f"{path}.code", tr("'{code}' is not a known measure code").format(code=code))
+        return None
+    m = MEASURES[code]
+    if "value" not in raw or raw["value"] is None:
+        c.add(f"{path}.value", tr("{name}: the value is missing").format(name=m.name))
+        return None
+    value, unit = raw["value"], raw.get("unit")
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if m.kind is not MeasureKind.CATEGORICAL and not is_number:
+        c.add(f"{path}.value", tr("{name}: the value must be a number, found {value!r}").format(name=m.name, value=value))
+        return None
+    if unit is not None and not isinstance(unit, str):
+        c.add(f"{path}.unit", tr("{name}: the unit must be text").format(name=m.name))
+        return None
+    checked = check_value(code, value, unit, sex)
+    if checked.refused:
+        c.add(f"{path}.{checked.field}", checked.message)
+        return None
+    specimen = raw.get("specimen")
+    if specimen is not None and specimen not in SPECIMENS:
+        c.add(f"{path}.specimen", tr("specimen must be one of {choices}").format(choices=", ".join(SPECIMENS)))
+        return None
+    if m.specimen and specimen not in (None, m.specimen):
+        c.add(f"{path}.specimen", tr("{name} is measured on {expected}, not {value}: use the code for that specimen").format(
+            name=m.name, expected=m.specimen, value=specimen))
+        return None
+    qualifier = raw.get("qualifier")
+    if qualifier not in (None, "<", ">"):
+        c.add(f"{path}.qualifier", tr("qualifier must be '<' or '>'"))
+        return None
+    lab = _text(c, raw.get("lab"), f"{path}.lab", "lab", max_len=80)
+    method = _text(c, raw.get("method"), f"{path}.method", "method", max_len=80)
+    entered = value if m.kind is MeasureKind.CATEGORICAL else float(value)
+    return ObservationRecord(
+        code=code, value=checked.canonical, unit=checked.unit, entered_value=entered, entered_unit=unit,
+        specimen=specimen, lab=lab, method=method, qualifier=qualifier,
+    )
+
+
+def _with_derived_scores(c: _Collector, observations: list[ObservationRecord], path: str) -> list[ObservationRecord]:
+    """ONLS total = arm + leg when both are given; a stated total must agree."""
+    by_code = {o.code: o for o in observations}
+    out = list(observations)
+    for m in MEASURES.values():
+        if not m.derived_from or not all(code in by_code for code in m.derived_from):
+            continue
+        total = sum(float(by_code[code].value) for code in m.derived_from)
+        stated = by_code.get(m.code)
+        if stated is not None:
+            if float(stated.value) != total:
+                c.add(path, tr("{name} {stated:g} does not equal the sum of its parts {total:g}").format(
+                    name=m.name, stated=float(stated.value), total=total))
+            continue
+        out.append(ObservationRecord(code=m.code, value=total, unit=m.unit, derived=True))
+    return out
+
+
+def _parse_treatment(c: _Collector, raw: Any, path: str, birth: date | None, today: date) -> TreatmentRecord | None:
+    if not isinstance(raw, dict):
+        c.add(path, tr("a treatment must be a JSON object"))
+        return None
+    _unknown_keys(c, raw, _TREATMENT_KEYS, path)
+    regimen = raw.get("regimen")
+    ok = True
+    if regimen not in REGIMENS:
+        c.add(f"{path}.regimen", tr("'{value}' is not a known regimen").format(value=regimen))
+        ok = False
+    start = _parse_date(c, raw.get("start"), f"{path}.start", "start", required=True)
+    _check_when(c, start, f"{path}.start", "start", birth, today)
+    stop = _parse_date(c, raw.get("stop"), f"{path}.stop", "stop", required=False)
+    _check_when(c, stop, f"{path}.stop", "stop", birth, today)
+    if start and stop and stop < start:
+        c.add(f"{path}.stop", tr("stop {stop} is before start {start}").format(stop=stop, start=start))
+    engraft = _parse_date(c, raw.get("engraftment_date"), f"{path}.engraftment_date", "engraftment_date", required=False)
+    _check_when(c, engraft, f"{path}.engraftment_date", "engraftment_date", birth, today)
+    if engraft and start and engraft < start:
+        c.add(f"{path}.engraftment_date", tr("engraftment {e} is before the infusion {s}").format(e=engraft, s=start))
+    prophylaxis = raw.get("thromboprophylaxis")
+    if prophylaxis is not None and prophylaxis not in THROMBOPROPHYLAXIS:
+        c.add(f"{path}.thromboprophylaxis", tr("thromboprophylaxis must be one of {choices}").format(
+            choices=", ".join(THROMBOPROPHYLAXIS)))
+        ok = False
+    name = _text(c, raw.get("name"), f"{path}.name", "name", max_len=120)
+    if regimen == "other" and not name:
+        c.add(f"{path}.name", tr("a regimen 'other' needs a name"))
+        ok = False
+    melphalan = raw.get("melphalan_mg")
+    if melphalan is not None and (isinstance(melphalan, bool) or not isinstance(melphalan, (int, float)) or not 0 <= melphalan <= 100000):
+        c.add(f"{path}.melphalan_mg", tr("melphalan_mg must be a dose in mg between 0 and 100000"))
+        ok = False
+    note = _text(c, raw.get("note"), f"{path}.note", "note") or ""
+    if not ok or start is None:
+        return None
+    return TreatmentRecord(
+        regimen=regimen, start=start, stop=stop, thromboprophylaxis=prophylaxis, name=name,
+        engraftment_date=engraft, melphalan_mg=float(melphalan) if melphalan is not None else None, note=note,
+    )
+
+
+def _parse_event(c: _Collector, raw: Any, path: str, birth: date | None, today: date) -> EventRecord | None:
+    if not isinstance(raw, dict):
+        c.add(path, tr("an event must be a JSON object"))
+        return None
+    _unknown_keys(c, raw, _EVENT_KEYS, path)
+    etype = raw.get("type")
+    if etype not in EVENT_TYPES:
+        c.add(f"{path}.type", tr("'{value}' is not a known event type").format(value=etype))
+        return None
+    when = _parse_date(c, raw.get("date"), f"{path}.date", "date", required=True)
+    _check_when(c, when, f"{path}.date", tr("event date"), birth, today)
+    note = _text(c, raw.get("note"), f"{path}.note", "note") or ""
+    if when is None:
+        return None
+    return EventRecord(type=etype, date=when, note=note)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+def _number(value: float | str | None) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def observation_to_json(obs: ObservationRecord) -> dict[str, Any]:
+    """The observation as it was entered: the original value and unit, so that a re-import
+    converts them again to the same canonical value and keeps what was typed."""
+    value = obs.entered_value if obs.entered_value is not None else obs.value
+    out: dict[str, Any] = {"code": obs.code, "value": _number(value)}
+    if obs.entered_unit is not None:
+        out["unit"] = obs.entered_unit
+    for key in ("specimen", "lab", "method", "qualifier"):
+        if getattr(obs, key):
+            out[key] = getattr(obs, key)
+    return out
+
+
+def patient_to_json(p: PatientRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {"mrn": p.mrn, "name": p.name, "sex": p.sex,
+                           "birth_date": p.birth_date.isoformat() if p.birth_date else None}
+    if p.diagnosis_date:
+        out["diagnosis_date"] = p.diagnosis_date.isoformat()
+    visits = []
+    for v in p.visits:
+        vj: dict[str, Any] = {"date": v.date.isoformat()}
+        obs = [observation_to_json(o) for o in v.observations if not o.derived]
+        if obs:
+            vj["observations"] = obs
+        if v.features:
+            vj["features"] = dict(v.features)
+        if v.exams:
+            vj["exams"] = [{"kind": e.kind, "result": e.result, **({"note": e.note} if e.note else {})} for e in v.exams]
+        if v.note:
+            vj["note"] = v.note
+        visits.append(vj)
+    out["visits"] = visits
+    treatments = []
+    for t in p.treatments:
+        tj: dict[str, Any] = {"regimen": t.regimen, "start": t.start.isoformat()}
+        if t.stop:
+            tj["stop"] = t.stop.isoformat()
+        if t.thromboprophylaxis:
+            tj["thromboprophylaxis"] = t.thromboprophylaxis
+        if t.name:
+            tj["name"] = t.name
+        if t.engraftment_date:
+            tj["engraftment_date"] = t.engraftment_date.isoformat()
+        if t.melphalan_mg is not None:
+            tj["melphalan_mg"] = _number(t.melphalan_mg)
+        if t.note:
+            tj["note"] = t.note
+        treatments.append(tj)
+    out["treatments"] = treatments
+    out["events"] = [{"type": e.type, "date": e.date.isoformat(), "note": e.note} for e in p.events]
+    return out
+
+
+def timeline_to_json(patients: list[PatientRecord]) -> dict[str, Any]:
+    return {"format": FORMAT_NAME, "version": FORMAT_VERSION, "patients": [patient_to_json(p) for p in patients]}

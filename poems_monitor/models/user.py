@@ -1,0 +1,19 @@
+"""Local user accounts and their roles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime
+from sqlmodel import Field, SQLModel
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True, index=True)
+    role: str = Field(max_length=16)  # nurse | physician | admin
+    password_hash: str | None = None
+    active: bool = True
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))

@@ -1,0 +1,216 @@
+"""Opening the clinic database: engine, connection settings, schema migrations, sessions.
+
+Owns every dialect-specific detail (SQLite pragmas and write locking, PostgreSQL advisory
+locks) so that services speak plain SQLAlchemy and run on either. A database written by a newer
+version of poems-monitor is refused before anything touches it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
+
+from poems_monitor.i18n import tr
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Serialises writers on PostgreSQL the way BEGIN IMMEDIATE does on SQLite, so that the audit
+# hash chain stays one line even with several workstations.
+_PG_WRITE_LOCK_KEY = 0x504F454D  # "POEM"
+
+
+class DatabaseError(Exception):
+    """A database that cannot be opened as it is; the message is for the person at the desk."""
+
+
+def database_url(url_or_path: str | Path) -> str:
+    """Accept a plain file path or an SQLAlchemy URL (INTERFACES.md section 1, `--db`)."""
+    text_value = str(url_or_path)
+    if "://" in text_value:
+        return text_value
+    return f"sqlite:///{Path(text_value).expanduser().resolve()}"
+
+
+@dataclass
+class Database:
+    """An open clinic database. Services take one of these and open their own sessions."""
+
+    engine: Engine
+    url: str
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @property
+    def path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        database = make_url(self.url).database
+        return Path(database) if database and database != ":memory:" else None
+
+    def describe(self) -> str:
+        """Where the data is, for the status bar: the file path, or the server without password."""
+        if self.path is not None:
+            return str(self.path)
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only unit of work (a consistent snapshot under WAL)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction that holds the database's write lock from its first statement.
+
+        Commits on success, rolls back on any exception. Writers are serialised (BEGIN IMMEDIATE
+        on SQLite, an advisory transaction lock on PostgreSQL): the audit chain reads its last
+        hash and appends in one step, so two workstations can never fork it.
+        """
+        connection = self.engine.connect().execution_options(poems_write=True)
+        try:
+            with Session(bind=connection, expire_on_commit=False) as session:
+                if not self.is_sqlite:
+                    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK_KEY})
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+        finally:
+            connection.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # noqa: ANN001 (DB-API objects)
+        # Let SQLAlchemy's "begin" event below emit BEGIN itself, so writers can ask for IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")  # a saved visit survives a power cut
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):  # noqa: ANN001
+        if connection.get_execution_options().get("poems_write"):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+
+def create_database_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def known_revisions() -> tuple[list[str], str]:
+    """Every schema revision this version knows, and its newest (head), read from the migration
+    files without importing Alembic (which costs start-up time)."""
+    revisions: list[str] = []
+    down: set[str] = set()
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        rev = down_rev = None
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("revision ="):
+                rev = line.split("=", 1)[1].strip().strip("\"'")
+            elif line.startswith("down_revision ="):
+                down_rev = line.split("=", 1)[1].strip().strip("\"'")
+        if rev:
+            revisions.append(rev)
+            if down_rev and down_rev != "None":
+                down.add(down_rev)
+    heads = [r for r in revisions if r not in down]
+    if len(heads) != 1:
+        raise DatabaseError(f"migration scripts have {len(heads)} heads: {heads}")
+    return revisions, heads[0]
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+        return row[0] if row else None
+
+
+def open_database(url_or_path: str | Path, *, migrate: bool = True) -> Database:
+    """Open (and create or upgrade) the clinic database at `url_or_path`.
+
+    Refuses, changing nothing, a database made by a newer poems-monitor or a file that is not a
+    poems-monitor database.
+    """
+    url = database_url(url_or_path)
+    if url.startswith("sqlite:///"):
+        path = Path(make_url(url).database or "")
+        if str(path) not in ("", ":memory:"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists() and path.stat().st_size > 0:
+                with open(path, "rb") as fh:
+                    if fh.read(16) != b"SQLite format 3\x00":
+                        raise DatabaseError(
+                            tr("{path} is not a poems-monitor database (not an SQLite file); nothing was changed").format(
+                                path=path
+                            )
+                        )
+    engine = create_database_engine(url)
+    db = Database(engine=engine, url=url)
+    revisions, head = known_revisions()
+    try:
+        current = current_revision(engine)
+    except Exception as exc:  # a damaged file shows here first
+        engine.dispose()
+        raise DatabaseError(tr("The database cannot be read: {error}").format(error=exc)) from exc
+    if current is not None and current not in revisions:
+        engine.dispose()
+        raise DatabaseError(
+            tr(
+                "This database was written by a newer version of poems-monitor (schema {found}); "
+                "this version knows schemas up to {head}. Nothing was changed: please update poems-monitor."
+            ).format(found=current, head=head)
+        )
+    if current is None:
+        with engine.connect() as conn:
+            foreign = [t for t in inspect(conn).get_table_names() if t != "alembic_version"]
+        if foreign:
+            engine.dispose()
+            raise DatabaseError(
+                tr("This database holds tables that are not poems-monitor's ({tables}); nothing was changed").format(
+                    tables=", ".join(sorted(foreign)[:5])
+                )
+            )
+    if current != head and migrate:
+        upgrade(db)
+    return db
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Run the Alembic migrations shipped in the package up to `revision`."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    log.info("database schema upgraded to %s", revision)

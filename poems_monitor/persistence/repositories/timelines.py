@@ -1,0 +1,198 @@
+"""Reading and writing whole patient timelines with a few set-based statements.
+
+Owns the translation between tables and timeline records. Reading issues one query per table
+(not one per patient) and groups rows in Python; writing uses Core executemany, about twenty
+times faster than adding ORM objects one by one (TOOLCHAIN.md). Only current rows are read:
+superseded observations, feature statuses and exams, and deleted treatments and events, stay in
+the database for the history view but are not part of the timeline.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlmodel import Session
+
+from poems_monitor.domain.timeline import (
+    EventRecord, ExamRecord, ObservationRecord, PatientRecord, TreatmentRecord, VisitRecord,
+)
+from poems_monitor.models import Event, Exam, FeatureStatus, Observation, Patient, Treatment, Visit
+
+P, V, O, F, X, T, E = (m.__table__ for m in (Patient, Visit, Observation, FeatureStatus, Exam, Treatment, Event))
+
+# SQLite allows 32k bound parameters; stay well under it for IN lists.
+_CHUNK = 900
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i : i + _CHUNK]
+
+
+def _observation(row) -> ObservationRecord:  # noqa: ANN001
+    value = row.value_text if row.value_text is not None else row.value_num
+    entered = row.entered_num if row.entered_num is not None else (row.value_text if row.value_text is not None else None)
+    return ObservationRecord(
+        code=row.code, value=value, unit=row.unit, entered_value=entered, entered_unit=row.entered_unit,
+        specimen=row.specimen, lab=row.lab, method=row.method, qualifier=row.qualifier, derived=row.derived,
+    )
+
+
+def load_timelines(session: Session, mrns: Sequence[str] | None = None, patient_ids: Sequence[int] | None = None) -> list[PatientRecord]:
+    """Every current timeline (or those of `mrns` / `patient_ids`), ordered by MRN."""
+    query = select(P).order_by(P.c.mrn)
+    if mrns is not None:
+        query = query.where(P.c.mrn.in_(list(mrns)))
+    if patient_ids is not None:
+        query = query.where(P.c.id.in_(list(patient_ids)))
+    patients = session.execute(query).all()
+    if not patients:
+        return []
+    ids = [p.id for p in patients]
+    whole_clinic = mrns is None and patient_ids is None
+
+    def rows(table, order, patient_col=None, via_visit=False):  # noqa: ANN001, ANN202
+        """All rows of `table` for the selected patients; the whole table when all are selected."""
+        base = select(table)
+        live = table.c.superseded_at.is_(None) if "superseded_at" in table.c else (
+            table.c.deleted_at.is_(None) if "deleted_at" in table.c else None)
+        if live is not None:
+            base = base.where(live)
+        if whole_clinic:
+            return session.execute(base.order_by(*order)).all()
+        out = []
+        for chunk in _chunks(ids):
+            if via_visit:
+                q = base.where(table.c.visit_id.in_(select(V.c.id).where(V.c.patient_id.in_(chunk))))
+            else:
+                q = base.where(patient_col.in_(chunk))
+            out.extend(session.execute(q.order_by(*order)).all())
+        return out
+
+    visits = rows(V, (V.c.patient_id, V.c.date), V.c.patient_id)
+    obs_by_visit: dict[int, list[ObservationRecord]] = defaultdict(list)
+    for row in rows(O, (O.c.visit_id, O.c.id), via_visit=True):
+        obs_by_visit[row.visit_id].append(_observation(row))
+    feat_by_visit: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for row in rows(F, (F.c.visit_id, F.c.code), via_visit=True):
+        feat_by_visit[row.visit_id].append((row.code, row.status))
+    exams_by_visit: dict[int, list[ExamRecord]] = defaultdict(list)
+    for row in rows(X, (X.c.visit_id, X.c.id), via_visit=True):
+        exams_by_visit[row.visit_id].append(ExamRecord(kind=row.kind, result=row.result, note=row.note))
+
+    visits_by_patient: dict[int, list[VisitRecord]] = defaultdict(list)
+    for v in visits:
+        visits_by_patient[v.patient_id].append(
+            VisitRecord(
+                date=v.date, observations=tuple(obs_by_visit.get(v.id, ())), features=tuple(feat_by_visit.get(v.id, ())),
+                exams=tuple(exams_by_visit.get(v.id, ())), note=v.note, visit_id=v.id,
+            )
+        )
+    treatments_by_patient: dict[int, list[TreatmentRecord]] = defaultdict(list)
+    for t in rows(T, (T.c.patient_id, T.c.start, T.c.id), T.c.patient_id):
+        treatments_by_patient[t.patient_id].append(
+            TreatmentRecord(
+                regimen=t.regimen, start=t.start, stop=t.stop, thromboprophylaxis=t.thromboprophylaxis, name=t.name,
+                engraftment_date=t.engraftment_date, melphalan_mg=t.melphalan_mg, note=t.note, treatment_id=t.id,
+            )
+        )
+    events_by_patient: dict[int, list[EventRecord]] = defaultdict(list)
+    for e in rows(E, (E.c.patient_id, E.c.date, E.c.id), E.c.patient_id):
+        events_by_patient[e.patient_id].append(EventRecord(type=e.type, date=e.date, note=e.note, event_id=e.id))
+
+    return [
+        PatientRecord(
+            mrn=p.mrn, name=p.name, sex=p.sex, birth_date=p.birth_date, diagnosis_date=p.diagnosis_date,
+            visits=tuple(visits_by_patient.get(p.id, ())), treatments=tuple(treatments_by_patient.get(p.id, ())),
+            events=tuple(events_by_patient.get(p.id, ())), patient_id=p.id,
+        )
+        for p in patients
+    ]
+
+
+def patient_id_by_mrn(session: Session, mrns: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for chunk in _chunks(list(mrns)):
+        out.update({row.mrn: row.id for row in session.execute(select(P.c.id, P.c.mrn).where(P.c.mrn.in_(chunk)))})
+    return out
+
+
+@dataclass
+class WriteStamp:
+    user: str
+    at: datetime
+
+
+def _insert_returning_ids(session: Session, table, rows: list[dict]) -> list[int]:  # noqa: ANN001
+    if not rows:
+        return []
+    result = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+    return [r[0] for r in result]
+
+
+def _observation_row(visit_id: int, o: ObservationRecord, stamp: WriteStamp) -> dict:
+    is_text = isinstance(o.value, str)
+    return dict(
+        visit_id=visit_id, code=o.code, value_num=None if is_text else float(o.value),
+        value_text=o.value if is_text else None, unit=o.unit,
+        entered_num=float(o.entered_value) if isinstance(o.entered_value, (int, float)) else None,
+        entered_unit=o.entered_unit, specimen=o.specimen, lab=o.lab, method=o.method, qualifier=o.qualifier,
+        derived=o.derived, entered_at=stamp.at, entered_by=stamp.user,
+    )
+
+
+def insert_patient(session: Session, p: PatientRecord, stamp: WriteStamp) -> int:
+    return _insert_returning_ids(session, P, [dict(
+        mrn=p.mrn, name=p.name, sex=p.sex, birth_date=p.birth_date, diagnosis_date=p.diagnosis_date,
+        created_at=stamp.at, created_by=stamp.user, version=1,
+    )])[0]
+
+
+def insert_patients(session: Session, patients: Sequence[PatientRecord], stamp: WriteStamp) -> list[int]:
+    return _insert_returning_ids(session, P, [dict(
+        mrn=p.mrn, name=p.name, sex=p.sex, birth_date=p.birth_date, diagnosis_date=p.diagnosis_date,
+        created_at=stamp.at, created_by=stamp.user, version=1,
+    ) for p in patients])
+
+
+def insert_visits(session: Session, items: Sequence[tuple[int, VisitRecord]], stamp: WriteStamp) -> list[int]:
+    """Insert visits with everything recorded at them; returns the new visit ids in order."""
+    ids = _insert_returning_ids(session, V, [dict(
+        patient_id=pid, date=v.date, note=v.note, created_at=stamp.at, created_by=stamp.user, version=1,
+    ) for pid, v in items])
+    add_visit_contents(session, [(vid, v.observations, v.features, v.exams) for vid, (_, v) in zip(ids, items)], stamp)
+    return ids
+
+
+def add_visit_contents(
+    session: Session,
+    items: Sequence[tuple[int, Sequence[ObservationRecord], Sequence[tuple[str, str]], Sequence[ExamRecord]]],
+    stamp: WriteStamp,
+) -> None:
+    obs_rows, feat_rows, exam_rows = [], [], []
+    for vid, observations, features, exams in items:
+        obs_rows.extend(_observation_row(vid, o, stamp) for o in observations)
+        feat_rows.extend(dict(visit_id=vid, code=c, status=s, entered_at=stamp.at, entered_by=stamp.user) for c, s in features)
+        exam_rows.extend(dict(visit_id=vid, kind=x.kind, result=x.result, note=x.note, entered_at=stamp.at,
+                              entered_by=stamp.user) for x in exams)
+    for table, batch in ((O, obs_rows), (F, feat_rows), (X, exam_rows)):
+        if batch:
+            session.execute(insert(table), batch)
+
+
+def insert_treatments(session: Session, items: Sequence[tuple[int, TreatmentRecord]], stamp: WriteStamp) -> list[int]:
+    return _insert_returning_ids(session, T, [dict(
+        patient_id=pid, regimen=t.regimen, name=t.name, start=t.start, stop=t.stop,
+        thromboprophylaxis=t.thromboprophylaxis, engraftment_date=t.engraftment_date, melphalan_mg=t.melphalan_mg,
+        note=t.note, created_at=stamp.at, created_by=stamp.user, version=1,
+    ) for pid, t in items])
+
+
+def insert_events(session: Session, items: Sequence[tuple[int, EventRecord]], stamp: WriteStamp) -> list[int]:
+    return _insert_returning_ids(session, E, [dict(
+        patient_id=pid, type=e.type, date=e.date, note=e.note, created_at=stamp.at, created_by=stamp.user, version=1,
+    ) for pid, e in items])

@@ -1,0 +1,306 @@
+"""Import and export of patient-timeline JSON files (INTERFACES.md section 2).
+
+Owns the use cases "import a file" and "export the clinic (or one patient)". An import is one
+transaction: every problem in the file, and every conflict with what is stored (same visit date
+and code, different value), is collected; if there is any, nothing is written. A patient whose
+MRN exists gets what is new added; nothing stored is overwritten. Each patient imported or
+extended gets an audit entry in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from poems_monitor.domain.catalogue import display_name
+from poems_monitor.domain.timeline import PatientRecord, VisitRecord
+from poems_monitor.domain.timeline_json import Problem, parse_timeline, timeline_to_json
+from poems_monitor.i18n import tr
+from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.repositories import timelines as repo
+from poems_monitor.services.access import Actor, Permission, require
+from poems_monitor.services.audit import AuditWriter, utcnow
+
+
+class ImportRefused(Exception):
+    """The file was not imported; `problems` lists every reason with its JSON path."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__(tr("{n} problem(s); nothing was imported").format(n=len(problems)))
+
+
+@dataclass
+class ImportSummary:
+    patients_created: int = 0
+    patients_extended: int = 0
+    patients_unchanged: int = 0
+    visits_added: int = 0
+    values_added: int = 0
+    treatments_added: int = 0
+    events_added: int = 0
+    mrns: list[str] = field(default_factory=list)
+
+    def sentence(self) -> str:
+        return tr(
+            "{created} new patient(s), {extended} extended, {unchanged} unchanged; "
+            "{visits} visit(s), {values} value(s), {treatments} treatment(s), {events} event(s) added"
+        ).format(
+            created=self.patients_created, extended=self.patients_extended, unchanged=self.patients_unchanged,
+            visits=self.visits_added, values=self.values_added, treatments=self.treatments_added,
+            events=self.events_added,
+        )
+
+
+def read_timeline_file(path: Path, today: date) -> tuple[list[PatientRecord], dict | None]:
+    """Read and validate a timeline file; raises ImportRefused with every problem found."""
+    try:
+        raw_bytes = Path(path).read_bytes()
+    except OSError as exc:
+        raise ImportRefused([Problem("$", tr("the file cannot be read: {error}").format(error=exc.strerror or exc))]) from None
+    try:
+        text = raw_bytes.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportRefused([Problem("$", tr("the file is not UTF-8 text (byte {pos})").format(pos=exc.start))]) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ImportRefused([Problem("$", tr("the file is not valid JSON: {msg} at line {line}, column {col}").format(
+            msg=exc.msg, line=exc.lineno, col=exc.colno))]) from None
+    except RecursionError:
+        raise ImportRefused([Problem("$", tr("the file is nested too deeply to be a timeline"))]) from None
+    patients, problems = parse_timeline(data, today)
+    if problems:
+        raise ImportRefused(problems)
+    return patients, data
+
+
+def import_timeline_file(db: Database, path: Path, actor: Actor, today: date | None = None) -> ImportSummary:
+    today = today or date.today()
+    require(actor, Permission.RECORD)
+    patients, data = read_timeline_file(path, today)
+    return import_patients(db, patients, actor, reason=tr("import of {name}").format(name=Path(path).name), raw=data)
+
+
+def import_patients(
+    db: Database, patients: list[PatientRecord], actor: Actor, *, reason: str, raw: dict | None = None,
+) -> ImportSummary:
+    """Store validated timelines in one transaction (new patients, or what is new for known ones)."""
+    require(actor, Permission.RECORD)
+    with db.write() as session:
+        return store_patients(session, patients, actor, reason=reason, raw=raw)
+
+
+def store_patients(
+    session: Session, patients: list[PatientRecord], actor: Actor, *, reason: str, raw: dict | None = None,
+) -> ImportSummary:
+    stamp = repo.WriteStamp(user=actor.name, at=utcnow())
+    audit = AuditWriter(session, actor.name)
+    summary = ImportSummary()
+    existing_ids = repo.patient_id_by_mrn(session, [p.mrn for p in patients])
+    stored = {p.mrn: p for p in repo.load_timelines(session, mrns=list(existing_ids))} if existing_ids else {}
+
+    new_patients = [p for p in patients if p.mrn not in existing_ids]
+    new_ids = repo.insert_patients(session, new_patients, stamp)
+    visit_items, treatment_items, event_items = [], [], []
+    for pid, p in zip(new_ids, new_patients):
+        visit_items.extend((pid, v) for v in p.visits)
+        treatment_items.extend((pid, t) for t in p.treatments)
+        event_items.extend((pid, e) for e in p.events)
+        audit.append(
+            "import", "patient", entity_id=pid, patient_id=pid, reason=reason,
+            new={"mrn": p.mrn, "name": p.name, "sex": p.sex, "birth_date": p.birth_date,
+                 "diagnosis_date": p.diagnosis_date, "visits": len(p.visits),
+                 "values": sum(len(v.observations) for v in p.visits), "treatments": len(p.treatments),
+                 "events": len(p.events)},
+        )
+        summary.patients_created += 1
+        summary.visits_added += len(p.visits)
+        summary.values_added += sum(len(v.observations) for v in p.visits)
+        summary.treatments_added += len(p.treatments)
+        summary.events_added += len(p.events)
+        summary.mrns.append(p.mrn)
+
+    problems: list[Problem] = []
+    raw_patients = (raw or {}).get("patients") or []
+    for index, incoming in enumerate(patients):
+        if incoming.mrn not in existing_ids:
+            continue
+        pid = existing_ids[incoming.mrn]
+        raw_patient = _find_raw_patient(raw_patients, incoming.mrn, index)
+        added = _merge_into_existing(session, stored[incoming.mrn], incoming, pid, raw_patient, index, stamp, problems,
+                                     visit_items, treatment_items, event_items)
+        if added:
+            summary.patients_extended += 1
+            summary.visits_added += added["visits"]
+            summary.values_added += added["values"]
+            summary.treatments_added += added["treatments"]
+            summary.events_added += added["events"]
+            audit.append("import", "patient", entity_id=pid, patient_id=pid, reason=reason, new={"added": added})
+            summary.mrns.append(incoming.mrn)
+        else:
+            summary.patients_unchanged += 1
+    if problems:
+        raise ImportRefused(problems)  # the caller's transaction rolls back: nothing is written
+    repo.insert_visits(session, visit_items, stamp)
+    repo.insert_treatments(session, treatment_items, stamp)
+    repo.insert_events(session, event_items, stamp)
+    return summary
+
+
+def _find_raw_patient(raw_patients: list, mrn: str, index: int) -> dict:
+    for i, rp in enumerate(raw_patients):
+        if isinstance(rp, dict) and rp.get("mrn", "").strip() == mrn:
+            return {"_index": i, **rp}
+    return {"_index": index}
+
+
+def _raw_index(items: Any, predicate) -> int | None:  # noqa: ANN001
+    for i, item in enumerate(items or []):
+        if isinstance(item, dict) and predicate(item):
+            return i
+    return None
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)), abs(float(b)))
+    return a == b
+
+
+def _merge_into_existing(
+    session: Session, stored: PatientRecord, incoming: PatientRecord, pid: int, raw: dict, index: int,
+    stamp: repo.WriteStamp, problems: list[Problem], visit_items: list, treatment_items: list, event_items: list,
+) -> dict[str, int] | None:
+    """Queue what `incoming` adds to the stored patient; record every conflict in `problems`."""
+    base = f"$.patients[{raw.get('_index', index)}]"
+    mrn = incoming.mrn
+
+    def conflict(path: str, message: str) -> None:
+        problems.append(Problem(path, message, mrn))
+
+    for fname in ("name", "sex", "birth_date", "diagnosis_date"):
+        new, old = getattr(incoming, fname), getattr(stored, fname)
+        if new != old and not (fname == "diagnosis_date" and new is None):
+            conflict(f"{base}.{fname}", tr("{field} is {new} in the file but {old} is stored: nothing is overwritten; "
+                                         "correct it in the app with a reason").format(field=fname, new=new, old=old))
+
+    counts = {"visits": 0, "values": 0, "treatments": 0, "events": 0}
+    stored_visits = {v.date: v for v in stored.visits}
+    contents = []
+    for visit in incoming.visits:
+        vi = _raw_index(raw.get("visits"), lambda d, when=visit.date: d.get("date") == when.isoformat())
+        vpath = f"{base}.visits[{vi if vi is not None else '?'}]"
+        old = stored_visits.get(visit.date)
+        if old is None:
+            visit_items.append((pid, visit))
+            counts["visits"] += 1
+            counts["values"] += len(visit.observations)
+            continue
+        new_obs, new_feat, new_exams = _diff_visit(old, visit, vpath, raw, vi, conflict)
+        if new_obs or new_feat or new_exams:
+            contents.append((old.visit_id, new_obs, new_feat, new_exams))
+            counts["values"] += len(new_obs)
+    if contents and not problems:
+        repo.add_visit_contents(session, contents, stamp)
+
+    stored_treatments = {(t.regimen, t.start): t for t in stored.treatments}
+    for k, t in enumerate(incoming.treatments):
+        old = stored_treatments.get((t.regimen, t.start))
+        if old is None:
+            treatment_items.append((pid, t))
+            counts["treatments"] += 1
+            continue
+        for fname in ("stop", "thromboprophylaxis", "name", "engraftment_date", "melphalan_mg", "note"):
+            if getattr(t, fname) != getattr(old, fname):
+                ti = _raw_index(raw.get("treatments"), lambda d, t=t: d.get("regimen") == t.regimen and d.get("start") == t.start.isoformat())
+                conflict(f"{base}.treatments[{ti}].{fname}", tr(
+                    "{regimen} started {start}: {field} is {new} in the file but {old} is stored").format(
+                    regimen=display_name(t.regimen), start=t.start, field=fname, new=getattr(t, fname), old=getattr(old, fname)))
+    stored_events = {(e.type, e.date): e for e in stored.events}
+    for e in incoming.events:
+        old = stored_events.get((e.type, e.date))
+        if old is None:
+            event_items.append((pid, e))
+            counts["events"] += 1
+        elif old.note != e.note:
+            ei = _raw_index(raw.get("events"), lambda d, e=e: d.get("type") == e.type and d.get("date") == e.date.isoformat())
+            conflict(f"{base}.events[{ei}].note", tr("{event} on {d}: the note differs from the stored one").format(
+                event=display_name(e.type), d=e.date))
+    return counts if any(counts.values()) or contents else None
+
+
+def _diff_visit(old: VisitRecord, new: VisitRecord, vpath: str, raw: dict, vi: int | None, conflict) -> tuple:  # noqa: ANN001
+    raw_visit = (raw.get("visits") or [])[vi] if vi is not None else {}
+    stored_obs = {o.code: o for o in old.observations}
+    new_obs = []
+    for o in new.observations:
+        prior = stored_obs.get(o.code)
+        if prior is None:
+            new_obs.append(o)
+        elif not _same_number(prior.value, o.value) or prior.qualifier != o.qualifier:
+            oi = _raw_index(raw_visit.get("observations"), lambda d, code=o.code: d.get("code") == code)
+            where = f"{vpath}.observations[{oi}].value" if oi is not None else vpath
+            conflict(where, tr("visit {d}, {name}: the file has {new} but {old} {unit} is stored").format(
+                d=new.date, name=display_name(o.code), new=o.value, old=prior.value, unit=prior.unit))
+    stored_feat = dict(old.features)
+    new_feat = []
+    for code, status in new.features:
+        prior = stored_feat.get(code)
+        if prior is None:
+            new_feat.append((code, status))
+        elif prior != status:
+            conflict(f"{vpath}.features.{code}", tr("visit {d}, {name}: the file says {new} but {old} is stored").format(
+                d=new.date, name=display_name(code), new=status, old=prior))
+    stored_exams = {x.kind: x for x in old.exams}
+    new_exams = []
+    for x in new.exams:
+        prior = stored_exams.get(x.kind)
+        if prior is None:
+            new_exams.append(x)
+        elif prior.result != x.result:
+            conflict(f"{vpath}.exams", tr("visit {d}, {name}: the file says {new} but {old} is stored").format(
+                d=new.date, name=display_name(x.kind), new=x.result, old=prior.result))
+    if new.note and old.note and new.note != old.note:
+        conflict(f"{vpath}.note", tr("visit {d}: the note differs from the stored one").format(d=new.date))
+    return new_obs, new_feat, new_exams
+
+
+def export_timeline(db: Database, mrn: str | None = None) -> dict[str, Any]:
+    """The timeline document of the whole clinic or of one patient (KeyError if the MRN is unknown)."""
+    with db.read() as session:
+        patients = repo.load_timelines(session, mrns=[mrn] if mrn else None)
+    if mrn and not patients:
+        raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+    return timeline_to_json(patients)
+
+
+def export_timeline_file(db: Database, path: Path, mrn: str | None = None) -> int:
+    """Write the timeline file atomically (a half-written file never replaces a good one).
+    Returns the number of patients written."""
+    document = export_timeline(db, mrn)
+    write_json_atomically(Path(path), document)
+    return len(document["patients"])
+
+
+def write_json_atomically(path: Path, document: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(document, fh, ensure_ascii=False, indent=1)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
