@@ -109,11 +109,20 @@ class LineIndex:
         return any(active_on(t, day) for t in self.lines[: bisect_right(self._starts, day)])
 
 
-def regimen_label(treatment: TreatmentRecord) -> str:
+def regimen_label(treatment: TreatmentRecord, mid_sentence: bool = True) -> str:
+    """The regimen's name; lower-cased inside a sentence ("since lenalidomide–dexamethasone
+    started"), except acronyms and names typed for regimen `other`."""
     regimen = REGIMENS.get(treatment.regimen)
     if treatment.regimen == "other" and treatment.name:
         return treatment.name
-    return regimen.name if regimen is not None else treatment.regimen.replace("_", " ")
+    name = regimen.name if regimen is not None else treatment.regimen.replace("_", " ")
+    if mid_sentence and len(name) > 1 and name[0].isupper() and name[1].islower():
+        name = name[0].lower() + name[1:]
+    return name
+
+
+def points(n: float) -> str:
+    return (tr("{n} point") if n == 1 else tr("{n} points")).format(n=fmt_number(n))
 
 
 def death_date(patient: PatientRecord) -> date | None:

@@ -193,12 +193,12 @@ class Protocol:
         return self.source(key).strip().upper().startswith("DEFAULT")
 
     def cite(self, key: str) -> str:
-        """The short source tag a flag message shows: '[WHO-PV]' or 'DEFAULT'."""
+        """The short source tag a flag message shows: '[WHO-PV]', '(DEFAULT)' or '(conventional ...)'."""
         text = self.source(key).strip()
         if text.upper().startswith("DEFAULT"):
-            return "DEFAULT"
+            return "(DEFAULT)"
         match = re.match(r"(\[[^\]]+\])", text)
-        return match.group(1) if match else re.split(r"[;:(]", text)[0].strip()
+        return match.group(1) if match else "(" + re.split(r"[;:(]", text)[0].strip().lower() + ")"
 
     def describe(self) -> tuple[Setting, ...]:
         """Every setting with its value, unit and source, in file order, for a settings screen."""

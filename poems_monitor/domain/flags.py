@@ -1,0 +1,557 @@
+"""Clinical flags (INTERFACES.md section 3): what changed in a patient's course that a busy clinic
+could miss, each with the rule that raised it, its inputs and their dates.
+
+Owns every flag kind and the one entry point `compute_flags(patient, protocol, as_of)`. Only
+visits, treatments and events on or before `as_of` count. A flag's `date` is the visit (or
+event, or treatment start) at which it first became true, and its `flag_id` is a short hash of
+mrn + kind + code + date, so a physician's review can refer to it later and recomputing the
+flags tomorrow yields the same identity.
+
+Design choices a reviewer should know (the "why"):
+- The first visit is the baseline: a feature present there is not "new".
+- Serum and plasma VEGF are separate series with their own nadir and baseline; a VEGF on a
+  different specimen (or from a different lab) than the previous one raises `specimen_change`.
+- Run-type flags (thrombocytosis, polycythaemia, pft_decline, vegf_rise, neuropathy_improved)
+  fire at the first value of each run of abnormal values, not at every later visit.
+- VEGF rise/response are anchored on the most recent line of therapy that started strictly
+  before the value (a value drawn on the start day is the pre-treatment baseline). Supportive
+  treatments (steroids alone, IVIG, plasma exchange) are not lines: see course.py.
+- `feature_recurred` is not raised for thrombocytosis/polycythaemia: their own run flag already
+  fires at every new run.
+
+Pure: no Qt, no SQL, no file or clock access. Linear in the number of values per patient
+(look-ups by bisection), so flags for a whole clinic stay cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import date
+from enum import Enum
+
+from poems_monitor.domain.catalogue import EVENT_TYPES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, display_name
+from poems_monitor.domain.course import (
+    LineIndex, active_on, add_months, clip, fmt_number, lines_of_therapy, points, regimen_label,
+)
+from poems_monitor.domain.criteria import criteria_from_history
+from poems_monitor.domain.derived import ABSENT, PRESENT, VisitFeatures, feature_history
+from poems_monitor.domain.protocol import Protocol
+from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord
+from poems_monitor.i18n import tr
+
+
+class Severity(str, Enum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class FlagKind(str, Enum):
+    NEW_FEATURE = "new_feature"
+    FEATURE_RECURRED = "feature_recurred"
+    CRITERIA_MET = "criteria_met"
+    VEGF_RISE = "vegf_rise"
+    VEGF_RESPONSE = "vegf_response"
+    THROMBOCYTOSIS = "thrombocytosis"
+    POLYCYTHEMIA = "polycythemia"
+    PFT_DECLINE = "pft_decline"
+    NEUROPATHY_WORSE = "neuropathy_worse"
+    NEUROPATHY_IMPROVED = "neuropathy_improved"
+    THROMBOSIS_WATCH = "thrombosis_watch"
+    SPECIMEN_CHANGE = "specimen_change"
+
+
+def make_flag_id(mrn: str, kind: str, code: str, day: date) -> str:
+    """Stable identity: the same flag recomputed later has the same id."""
+    text = f"{mrn}|{kind}|{code}|{day.isoformat()}"
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Flag:
+    mrn: str
+    kind: FlagKind
+    code: str  # what the flag is about: a feature, measure, regimen or event code
+    date: date
+    severity: Severity
+    message: str
+    rule: str
+    evidence: dict = field(default_factory=dict, compare=False, hash=False)  # JSON-ready values
+    flag_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.flag_id:
+            object.__setattr__(self, "flag_id", make_flag_id(self.mrn, self.kind.value, self.code, self.date))
+
+    def to_json(self) -> dict:
+        return {
+            "flag_id": self.flag_id, "mrn": self.mrn, "kind": self.kind.value, "code": self.code,
+            "date": self.date.isoformat(), "severity": self.severity.value, "message": self.message,
+            "rule": self.rule, "evidence": self.evidence,
+        }
+
+
+def flags_to_json(flags: tuple[Flag, ...], as_of: date) -> dict:
+    """The document of INTERFACES.md section 3."""
+    return {"as_of": as_of.isoformat(), "flags": [f.to_json() for f in flags]}
+
+
+# Which VEGF measure belongs to which specimen; the catalogue fixes it per code.
+VEGF_CODES = ("vegf_plasma", "vegf_serum")
+PFT_CODES = ("dlco_pct", "fvc_pct")
+NEUROPATHY_SCALES = ("onls", "incat")
+_UNDOCUMENTED_PROPHYLAXIS = (None, "", "none", "unknown")
+
+
+class _Ctx:
+    def __init__(self, patient: PatientRecord, protocol: Protocol, history: tuple[VisitFeatures, ...]):
+        self.patient = patient
+        self.p = protocol
+        self.history = history
+        self.lines = LineIndex(lines_of_therapy(patient))
+        self.out: dict[str, Flag] = {}
+
+    def add(self, kind: FlagKind, code: str, day: date, severity: Severity, message: str, evidence: dict,
+            rule: str | None = None) -> None:
+        flag = Flag(self.patient.mrn, kind, code, day, severity, message, rule or kind.value, evidence)
+        self.out.setdefault(flag.flag_id, flag)  # same identity twice (two DVTs one day): keep one
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _unit(code: str) -> str:
+    return MEASURES[code].unit_label
+
+
+def _since_text(line: TreatmentRecord | None) -> str:
+    if line is None:
+        return tr("(no line of therapy recorded before it)")
+    return tr("since {regimen} started {start}").format(regimen=regimen_label(line), start=line.start.isoformat())
+
+
+# ---------------------------------------------------------------------------------------------
+# Features: new_feature, feature_recurred, criteria_met
+# ---------------------------------------------------------------------------------------------
+
+_RUN_FLAGGED_FEATURES = frozenset({"thrombocytosis", "polycythemia"})
+
+
+def _feature_flags(ctx: _Ctx) -> None:
+    ever_present: set[str] = set()
+    absent_after_present: set[str] = set()
+    last_present: dict[str, date] = {}
+    last_absent: dict[str, date] = {}
+    for i, vf in enumerate(ctx.history):
+        for code, state in vf.states.items():
+            if state == PRESENT:
+                if code not in ever_present:
+                    if i > 0:  # the first visit is the baseline
+                        _new_feature(ctx, vf, code, i, last_absent.get(code))
+                    ever_present.add(code)
+                elif code in absent_after_present and code not in _RUN_FLAGGED_FEATURES:
+                    ctx.add(
+                        FlagKind.FEATURE_RECURRED, code, vf.date, Severity.WARNING,
+                        tr("{name} is present again on {date}: documented absent on {absent} after being present on {present}").format(
+                            name=display_name(code), date=vf.date.isoformat(),
+                            absent=last_absent[code].isoformat(), present=last_present[code].isoformat()),
+                        {"present_again": vf.date.isoformat(), "last_absent": last_absent[code].isoformat(),
+                         "last_present_before": last_present[code].isoformat()},
+                    )
+                absent_after_present.discard(code)
+                last_present[code] = vf.date
+            elif state == ABSENT:
+                last_absent[code] = vf.date
+                if code in ever_present:
+                    absent_after_present.add(code)
+
+
+def _new_feature(ctx: _Ctx, vf: VisitFeatures, code: str, earlier: int, last_absent: date | None) -> None:
+    if earlier == 1:
+        text = tr("{name} is new: absent or not seen at the earlier visit")
+    else:
+        text = tr("{name} is new: absent or not seen at the {n} earlier visits")
+    message = text.format(name=display_name(code), n=earlier)
+    evidence: dict = {"first_present": vf.date.isoformat(), "last_absent": _iso(last_absent), "earlier_visits": earlier}
+    derived = vf.derived_feature(code)
+    if derived is not None and derived.explanation:
+        message += f" ({derived.explanation})"
+        evidence["derived"] = {"source": derived.source, **derived.evidence}
+    ctx.add(FlagKind.NEW_FEATURE, code, vf.date, Severity.WARNING, message, evidence)
+
+
+def _criteria_flag(ctx: _Ctx) -> None:
+    assessment = criteria_from_history(ctx.history)
+    if assessment.fulfilled_on is None:
+        return
+    parts = []
+    for label, klass in ((tr("mandatory"), "mandatory"), (tr("major"), "major"), (tr("minor"), "minor")):
+        names = [
+            tr("{name} ({date})").format(name=c.name, date=c.first_documented.isoformat())
+            for c in assessment.used if c.klass.value == klass
+        ]
+        parts.append(f"{label}: {', '.join(names)}")
+    ctx.add(
+        FlagKind.CRITERIA_MET, "poems_criteria", assessment.fulfilled_on, Severity.INFO,
+        tr("POEMS diagnostic criteria fulfilled on {date} (both mandatory + one other major + one minor); {parts}").format(
+            date=assessment.fulfilled_on.isoformat(), parts="; ".join(parts)),
+        {"criteria": [c.to_json() for c in assessment.used],
+         "not_counted": [{"feature": n.feature, "first_present": n.first_present.isoformat()} for n in assessment.not_counted]},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs of derived haematology: thrombocytosis, polycythemia (+ thrombosis watch while untreated)
+# ---------------------------------------------------------------------------------------------
+
+
+def _run_flags(ctx: _Ctx) -> None:
+    for code, kind in (("thrombocytosis", FlagKind.THROMBOCYTOSIS), ("polycythemia", FlagKind.POLYCYTHEMIA)):
+        in_run = False
+        untreated_flagged = False
+        for vf in ctx.history:
+            state = vf.state(code)
+            if state == ABSENT:
+                in_run = False
+                continue
+            if state != PRESENT:
+                continue  # not measured at this visit: the run neither starts nor ends
+            derived = vf.derived_feature(code)
+            explanation = derived.explanation if derived is not None else ""
+            evidence = {"date": vf.date.isoformat(), "source": derived.source if derived else "entered",
+                        **(derived.evidence if derived else {})}
+            if not in_run:
+                in_run = True
+                untreated_flagged = False
+                ctx.add(kind, code, vf.date, Severity.WARNING,
+                        tr("{name} on {date}: {explanation}").format(
+                            name=display_name(code), date=vf.date.isoformat(), explanation=explanation),
+                        evidence)
+            if not untreated_flagged and not ctx.lines.any_active(vf.date):
+                untreated_flagged = True
+                ctx.add(
+                    FlagKind.THROMBOSIS_WATCH, f"{code}_untreated", vf.date, Severity.WARNING,
+                    tr("{name} on {date} while no line of therapy is active: thrombosis risk ({explanation}) [MELLORS21]").format(
+                        name=display_name(code), date=vf.date.isoformat(), explanation=explanation),
+                    {**evidence, "active_lines": []}, rule="thrombosis_watch_untreated",
+                )
+
+
+# ---------------------------------------------------------------------------------------------
+# VEGF: rise from nadir, response from baseline, specimen / lab change
+# ---------------------------------------------------------------------------------------------
+
+
+def _vegf_series(ctx: _Ctx) -> dict[str, list[tuple[date, float, str | None]]]:
+    series: dict[str, list[tuple[date, float, str | None]]] = {c: [] for c in VEGF_CODES}
+    for visit in ctx.patient.visits:
+        for code in VEGF_CODES:
+            obs = visit.value(code)
+            if obs is not None and obs.number is not None:
+                series[code].append((visit.date, float(obs.number), obs.lab))
+    return series
+
+
+def _uln(ctx: _Ctx, code: str) -> tuple[float, str]:
+    key = "vegf_plasma_upper_reference" if code == "vegf_plasma" else "vegf_serum_upper_reference"
+    return getattr(ctx.p, key), ctx.p.cite(key)
+
+
+def _vegf_rise(ctx: _Ctx, code: str, values: list[tuple[date, float, str | None]]) -> None:
+    fraction = ctx.p.vegf_rise_fraction
+    uln, uln_cite = _uln(ctx, code)
+    unit = _unit(code)
+    anchor: object = object()  # sentinel: differs from any line, including None
+    nadir: tuple[date, float] | None = None
+    in_run = False
+    for day, value, _lab in values:
+        line = ctx.lines.before(day)
+        if line is not anchor:  # a new line of therapy: its own nadir, counted from its start
+            anchor, nadir, in_run = line, None, False
+        if nadir is not None:
+            risen = value >= nadir[1] * (1 + fraction) - 1e-9 and value > uln
+            if risen and not in_run:
+                pct = tr("{n} %").format(n=int(round((value / nadir[1] - 1) * 100))) if nadir[1] > 0 else "∞"
+                ctx.add(
+                    FlagKind.VEGF_RISE, code, day, Severity.WARNING,
+                    tr("{name} {value} {unit} on {date} is {pct} above its nadir {nadir} {unit} of {nadir_date} {since} "
+                       "(threshold +{threshold} {cite}; above the upper reference limit {uln} {unit} {uln_cite})").format(
+                        name=MEASURES[code].name, value=fmt_number(value), unit=unit, date=day.isoformat(), pct=pct,
+                        nadir=fmt_number(nadir[1]), nadir_date=nadir[0].isoformat(), since=_since_text(line),
+                        threshold=tr("{n} %").format(n=int(round(fraction * 100))), cite=ctx.p.cite("vegf_rise_fraction"),
+                        uln=fmt_number(uln), uln_cite=uln_cite),
+                    {"value": value, "date": day.isoformat(), "nadir": nadir[1], "nadir_date": nadir[0].isoformat(),
+                     "line_regimen": line.regimen if line else None, "line_start": _iso(line.start) if line else None,
+                     "rise_fraction": fraction, "upper_reference": uln, "specimen": MEASURES[code].specimen},
+                )
+            in_run = risen
+        if nadir is None or value < nadir[1]:
+            nadir = (day, value)
+
+
+def _vegf_response(ctx: _Ctx, code: str, values: list[tuple[date, float, str | None]]) -> None:
+    fraction = ctx.p.vegf_response_fraction
+    uln, uln_cite = _uln(ctx, code)
+    unit = _unit(code)
+    dates = [v[0] for v in values]
+    done: dict[tuple[date, str], bool] = {}  # (line start, "fall"|"normal") already flagged
+    for day, value, _lab in values:
+        line = ctx.lines.before(day)
+        if line is None:
+            continue  # a response is a response to treatment
+        i = bisect_right(dates, line.start) - 1
+        if i < 0:
+            continue  # no pre-treatment value of this specimen: nothing to compare with
+        base_day, base_value = values[i][0], values[i][1]
+        fall = base_value > 0 and value <= base_value * (1 - fraction) + 1e-9 and not done.get((line.start, "fall"))
+        normal = base_value > uln and value <= uln and not done.get((line.start, "normal"))
+        if not (fall or normal):
+            continue
+        parts = []
+        if fall:
+            done[(line.start, "fall")] = True
+            parts.append(tr("{pct} below its pre-treatment baseline {base} {unit} of {base_date} (response threshold {threshold} {cite})").format(
+                pct=tr("{n} %").format(n=int(round((1 - value / base_value) * 100))), base=fmt_number(base_value),
+                unit=unit, base_date=base_day.isoformat(),
+                threshold=tr("{n} %").format(n=int(round(fraction * 100))), cite=ctx.p.cite("vegf_response_fraction")))
+        if normal:
+            done[(line.start, "normal")] = True
+            parts.append(tr("normalised (at or below {uln} {unit} {cite}; baseline {base} {unit} of {base_date})").format(
+                uln=fmt_number(uln), unit=unit, cite=uln_cite, base=fmt_number(base_value), base_date=base_day.isoformat()))
+        ctx.add(
+            FlagKind.VEGF_RESPONSE, code, day, Severity.INFO,
+            tr("{name} {value} {unit} on {date} is {parts}, {since}").format(
+                name=MEASURES[code].name, value=fmt_number(value), unit=unit, date=day.isoformat(),
+                parts=tr(" and ").join(parts), since=_since_text(line)),
+            {"value": value, "date": day.isoformat(), "baseline": base_value, "baseline_date": base_day.isoformat(),
+             "line_regimen": line.regimen, "line_start": line.start.isoformat(), "fall": bool(fall),
+             "normalised": bool(normal), "response_fraction": fraction, "upper_reference": uln,
+             "specimen": MEASURES[code].specimen},
+        )
+
+
+def _specimen_change(ctx: _Ctx) -> None:
+    prev: tuple[date, frozenset[str]] | None = None
+    last_lab: dict[str, tuple[date, str]] = {}
+    for visit in ctx.patient.visits:
+        here: dict[str, str | None] = {}
+        for code in VEGF_CODES:
+            obs = visit.value(code)
+            if obs is not None:
+                here[MEASURES[code].specimen] = obs.lab
+        if not here:
+            continue
+        specimens = frozenset(here)
+        if prev is not None:
+            for specimen in sorted(specimens - prev[1]):
+                before = ", ".join(sorted(prev[1]))
+                ctx.add(
+                    FlagKind.SPECIMEN_CHANGE, f"vegf_{specimen}", visit.date, Severity.INFO,
+                    tr("VEGF on {date} was measured in {specimen}; the previous VEGF ({prev_date}) was {before}: "
+                       "the two are never compared, {specimen} VEGF starts its own series").format(
+                        date=visit.date.isoformat(), specimen=specimen, prev_date=prev[0].isoformat(), before=before),
+                    {"change": "specimen", "specimen": specimen, "previous_specimen": sorted(prev[1]),
+                     "previous_date": prev[0].isoformat()},
+                )
+        for specimen, lab in here.items():
+            earlier = last_lab.get(specimen)
+            if lab and earlier and earlier[1] != lab and specimen in (prev[1] if prev else ()):
+                ctx.add(
+                    FlagKind.SPECIMEN_CHANGE, f"vegf_{specimen}", visit.date, Severity.INFO,
+                    tr("{specimen} VEGF on {date} comes from {lab}; the previous one ({prev_date}) came from {prev_lab}: "
+                       "values of different laboratories may not be comparable").format(
+                        specimen=specimen.capitalize(), date=visit.date.isoformat(), lab=lab,
+                        prev_date=earlier[0].isoformat(), prev_lab=earlier[1]),
+                    {"change": "lab", "specimen": specimen, "lab": lab, "previous_lab": earlier[1],
+                     "previous_date": earlier[0].isoformat()},
+                    rule="specimen_change_lab",
+                )
+            if lab:
+                last_lab[specimen] = (visit.date, lab)
+        prev = (visit.date, specimens)
+
+
+def vegf_rise_dates(patient: PatientRecord, protocol: Protocol) -> tuple[date, ...]:
+    """Dates of VEGF rise flags (either specimen), for the imaging trigger of the schedule."""
+    ctx = _Ctx(patient, protocol, ())
+    for code, values in _vegf_series(ctx).items():
+        _vegf_rise(ctx, code, values)
+    return tuple(sorted(f.date for f in ctx.out.values()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Lung function
+# ---------------------------------------------------------------------------------------------
+
+
+def _pft_decline(ctx: _Ctx) -> None:
+    threshold = ctx.p.pft_decline_points
+    for code in PFT_CODES:
+        floor_key = "dlco_floor_pct" if code == "dlco_pct" else "fvc_floor_pct"
+        floor = getattr(ctx.p, floor_key)
+        values = [(v.date, float(o.number)) for v in ctx.patient.visits
+                  if (o := v.value(code)) is not None and o.number is not None]
+        in_run = False
+        for i, (day, value) in enumerate(values):
+            window_start = add_months(day, -ctx.p.pft_decline_window_months)
+            best: tuple[date, float] | None = None
+            j = i - 1
+            while j >= 0 and values[j][0] >= window_start:  # PFTs are yearly: the window holds few values
+                if best is None or values[j][1] > best[1]:
+                    best = values[j]
+                j -= 1
+            declined = best is not None and best[1] - value >= threshold - 1e-9
+            crossed = floor > 0 and i > 0 and value < floor <= values[i - 1][1]
+            condition = declined or crossed
+            if condition and not in_run:
+                reasons = []
+                if declined:
+                    reasons.append(tr("{drop} below its best {best} % of {best_date} in the previous {months} months "
+                                      "(threshold {threshold} {cite})").format(
+                        drop=points(best[1] - value), best=fmt_number(best[1]), best_date=best[0].isoformat(),
+                        months=ctx.p.pft_decline_window_months, threshold=points(threshold), cite=ctx.p.cite("pft_decline_points")))
+                if crossed:
+                    reasons.append(tr("below the floor {floor} % ({cite}; previous {prev} % on {prev_date})").format(
+                        floor=fmt_number(floor), cite=ctx.p.cite(floor_key), prev=fmt_number(values[i - 1][1]),
+                        prev_date=values[i - 1][0].isoformat()))
+                ctx.add(
+                    FlagKind.PFT_DECLINE, code, day, Severity.WARNING,
+                    tr("{name} {value} % predicted on {date} is {reasons}").format(
+                        name=MEASURES[code].name, value=fmt_number(value), date=day.isoformat(),
+                        reasons=tr(" and ").join(reasons)),
+                    {"value": value, "date": day.isoformat(), "best": best[1] if best else None,
+                     "best_date": _iso(best[0]) if best else None, "window_months": ctx.p.pft_decline_window_months,
+                     "decline_points": threshold, "floor": floor, "declined": declined, "crossed_floor": crossed},
+                )
+            in_run = condition
+
+
+# ---------------------------------------------------------------------------------------------
+# Neuropathy scores
+# ---------------------------------------------------------------------------------------------
+
+
+def _scores(ctx: _Ctx, scale: str) -> list[tuple[date, float]]:
+    out = []
+    for visit in ctx.patient.visits:
+        obs = visit.value(scale)
+        if obs is not None and obs.number is not None:
+            out.append((visit.date, float(obs.number)))
+        elif scale == "onls":  # ONLS total = arm + leg when only the parts were entered
+            arm, leg = visit.value("onls_arm"), visit.value("onls_leg")
+            if arm is not None and leg is not None and arm.number is not None and leg.number is not None:
+                out.append((visit.date, float(arm.number + leg.number)))
+    return out
+
+
+def _neuropathy(ctx: _Ctx) -> None:
+    worse_pts, better_pts = ctx.p.neuropathy_worse_points, ctx.p.neuropathy_improved_points
+    risky = [t for t in ctx.patient.treatments if REGIMENS.get(t.regimen) and REGIMENS[t.regimen].neuropathy_risk]
+    for scale in NEUROPATHY_SCALES:
+        values = _scores(ctx, scale)
+        dates = [d for d, _ in values]
+        name = MEASURES[scale].name
+        anchor: object = object()
+        in_run = False
+        for i, (day, value) in enumerate(values):
+            if i > 0 and value - values[i - 1][1] >= worse_pts - 1e-9:
+                prev_day, prev = values[i - 1]
+                on = [t for t in risky if active_on(t, day)]
+                message = tr("{name} {value} on {date} is {diff} worse than the previous score {prev} of {prev_date}").format(
+                    name=name, value=fmt_number(value), date=day.isoformat(), diff=points(value - prev),
+                    prev=fmt_number(prev), prev_date=prev_day.isoformat())
+                if on:
+                    message += tr(" while on {regimens} (can worsen neuropathy [DISP23])").format(
+                        regimens=", ".join(regimen_label(t) for t in on))
+                ctx.add(FlagKind.NEUROPATHY_WORSE, scale, day, Severity.WARNING, message,
+                        {"score": value, "date": day.isoformat(), "previous": prev, "previous_date": prev_day.isoformat(),
+                         "threshold_points": worse_pts, "neurotoxic_regimens": [t.regimen for t in on]})
+            # Baseline: the last score on or before the start of the most recent line before this
+            # score; without such a line, the first score of the series.
+            line = ctx.lines.before(day)
+            if line is not anchor:
+                anchor, in_run = line, False
+            k = bisect_right(dates, line.start) - 1 if line is not None else 0
+            if k < 0:
+                k = 0
+            if k >= i:
+                continue
+            base_day, base = values[k]
+            improved = base - value >= better_pts - 1e-9
+            if improved and not in_run:
+                ctx.add(
+                    FlagKind.NEUROPATHY_IMPROVED, scale, day, Severity.INFO,
+                    tr("{name} {value} on {date} is {diff} better than the baseline {base} of {base_date} {since}").format(
+                        name=name, value=fmt_number(value), date=day.isoformat(), diff=points(base - value),
+                        base=fmt_number(base), base_date=base_day.isoformat(), since=_since_text(line)),
+                    {"score": value, "date": day.isoformat(), "baseline": base, "baseline_date": base_day.isoformat(),
+                     "line_regimen": line.regimen if line else None, "threshold_points": better_pts},
+                )
+            in_run = improved
+
+
+# ---------------------------------------------------------------------------------------------
+# Thrombosis watch: IMiD without prophylaxis, thrombotic events
+# ---------------------------------------------------------------------------------------------
+
+
+def _thrombosis(ctx: _Ctx) -> None:
+    for t in ctx.patient.treatments:
+        regimen = REGIMENS.get(t.regimen)
+        if regimen is None or "imid" not in regimen.drug_classes:
+            continue
+        if t.thromboprophylaxis in _UNDOCUMENTED_PROPHYLAXIS:
+            recorded = THROMBOPROPHYLAXIS_NAMES.get(t.thromboprophylaxis or "unknown", t.thromboprophylaxis)
+            ctx.add(
+                FlagKind.THROMBOSIS_WATCH, t.regimen, t.start, Severity.CRITICAL,
+                tr("{regimen} (an IMiD) started {start} without thromboprophylaxis (recorded: {recorded}); "
+                   "IMiDs need VTE prophylaxis [PALUMBO08][MELLORS21]").format(
+                    regimen=regimen_label(t, mid_sentence=False), start=t.start.isoformat(), recorded=recorded.lower()),
+                {"regimen": t.regimen, "start": t.start.isoformat(), "stop": _iso(t.stop),
+                 "thromboprophylaxis": t.thromboprophylaxis},
+                rule="thrombosis_watch_imid",
+            )
+    for e in ctx.patient.events:
+        etype = EVENT_TYPES.get(e.type)
+        if etype is None or not etype.thrombotic:
+            continue
+        on = [t for t in ctx.patient.treatments if active_on(t, e.date)]
+        therapy = ", ".join(
+            tr("{regimen} (prophylaxis: {p})").format(
+                regimen=regimen_label(t), p=THROMBOPROPHYLAXIS_NAMES.get(t.thromboprophylaxis or "unknown", "?").lower())
+            for t in on) or tr("no treatment active")
+        ctx.add(
+            FlagKind.THROMBOSIS_WATCH, e.type, e.date, Severity.CRITICAL,
+            tr("{event} on {date} ({therapy}): review anticoagulation and prophylaxis; thrombosis recurs in about "
+               "one in five [MELLORS21][SAYAR20]").format(event=etype.name, date=e.date.isoformat(), therapy=therapy),
+            {"event": e.type, "date": e.date.isoformat(), "note": e.note,
+             "active_treatments": [{"regimen": t.regimen, "thromboprophylaxis": t.thromboprophylaxis} for t in on]},
+            rule="thrombosis_watch_event",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------
+
+_KIND_ORDER = {k: i for i, k in enumerate(FlagKind)}
+
+
+def compute_flags(patient: PatientRecord, protocol: Protocol, as_of: date) -> tuple[Flag, ...]:
+    """Every flag of one patient as of `as_of`, sorted by date, kind and code."""
+    record = clip(patient, as_of)
+    ctx = _Ctx(record, protocol, feature_history(record, protocol))
+    _feature_flags(ctx)
+    _criteria_flag(ctx)
+    _run_flags(ctx)
+    for code, values in _vegf_series(ctx).items():
+        _vegf_rise(ctx, code, values)
+        _vegf_response(ctx, code, values)
+    _specimen_change(ctx)
+    _pft_decline(ctx)
+    _neuropathy(ctx)
+    _thrombosis(ctx)
+    return tuple(sorted(ctx.out.values(), key=lambda f: (f.date, _KIND_ORDER[f.kind], f.code)))
