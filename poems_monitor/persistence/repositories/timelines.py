@@ -134,7 +134,7 @@ def _insert_returning_ids(session: Session, table, rows: list[dict]) -> list[int
     return [r[0] for r in result]
 
 
-def _observation_row(visit_id: int, o: ObservationRecord, stamp: WriteStamp) -> dict:
+def observation_row(visit_id: int, o: ObservationRecord, stamp: WriteStamp) -> dict:
     is_text = isinstance(o.value, str)
     return dict(
         visit_id=visit_id, code=o.code, value_num=None if is_text else float(o.value),
@@ -175,7 +175,7 @@ def add_visit_contents(
 ) -> None:
     obs_rows, feat_rows, exam_rows = [], [], []
     for vid, observations, features, exams in items:
-        obs_rows.extend(_observation_row(vid, o, stamp) for o in observations)
+        obs_rows.extend(observation_row(vid, o, stamp) for o in observations)
         feat_rows.extend(dict(visit_id=vid, code=c, status=s, entered_at=stamp.at, entered_by=stamp.user) for c, s in features)
         exam_rows.extend(dict(visit_id=vid, kind=x.kind, result=x.result, note=x.note, entered_at=stamp.at,
                               entered_by=stamp.user) for x in exams)

@@ -1,0 +1,32 @@
+"""The refusals every write service can raise, in words for the person at the desk.
+
+Owns the shapes: a field problem (field + sentence), an input refused whole, and a save refused
+because someone else changed the record since it was opened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str  # measure / feature / exam code, or "date", "reason", "mrn", ...
+    message: str
+    needs_confirmation: bool = False  # a critical value: confirm and save again
+
+
+class InputRefused(Exception):
+    """Nothing was saved; `problems` names every field and rule at fault."""
+
+    def __init__(self, problems: list[FieldProblem]):
+        self.problems = problems
+        super().__init__("; ".join(p.message for p in problems))
+
+    @property
+    def only_needs_confirmation(self) -> bool:
+        return all(p.needs_confirmation for p in self.problems)
+
+
+class ConcurrentEdit(Exception):
+    """Someone else saved this record since it was opened; the message says who and when."""

@@ -1,0 +1,245 @@
+"""Patients, their treatments and events: create, correct, list.
+
+Owns the use cases behind the new-patient, treatment and event dialogs and the patient list.
+Corrections need a reason and keep the old values in the audit trail; a treatment or event
+entered in error is marked deleted (who, when, why), never removed. Each record carries a
+version so a second workstation's stale save is refused instead of overwriting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+
+from sqlalchemy import func, insert, select, update
+
+from poems_monitor.domain.catalogue import EVENT_TYPES, REGIMENS, SEXES, THROMBOPROPHYLAXIS, display_name
+from poems_monitor.domain.timeline import EventRecord, PatientRecord, TreatmentRecord
+from poems_monitor.i18n import tr
+from poems_monitor.models import Event, Patient, Treatment, Visit
+from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.repositories import timelines as repo
+from poems_monitor.services.access import Actor, Permission, require
+from poems_monitor.services.audit import AuditWriter, utcnow
+from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
+
+P, V, T, E = (m.__table__ for m in (Patient, Visit, Treatment, Event))
+
+
+@dataclass(frozen=True)
+class PatientInput:
+    mrn: str
+    name: str
+    sex: str
+    birth_date: date | None
+    diagnosis_date: date | None = None
+
+
+@dataclass(frozen=True)
+class PatientListRow:
+    patient_id: int
+    mrn: str
+    name: str
+    sex: str
+    birth_date: date | None
+    diagnosis_date: date | None
+    last_visit: date | None
+    visit_count: int
+
+
+def _check_patient(p: PatientInput, today: date) -> list[FieldProblem]:
+    problems = []
+    if not p.mrn.strip() or len(p.mrn) > 64:
+        problems.append(FieldProblem("mrn", tr("MRN must be 1 to 64 characters")))
+    if not p.name.strip() or len(p.name) > 200:
+        problems.append(FieldProblem("name", tr("Name must be 1 to 200 characters")))
+    if p.sex not in SEXES:
+        problems.append(FieldProblem("sex", tr("Sex must be one of {choices}").format(choices=", ".join(SEXES))))
+    if p.birth_date is None:
+        problems.append(FieldProblem("birth_date", tr("Birth date is required")))
+    elif p.birth_date > today:
+        problems.append(FieldProblem("birth_date", tr("Birth date {d} is in the future").format(d=p.birth_date)))
+    if p.diagnosis_date is not None:
+        if p.diagnosis_date > today:
+            problems.append(FieldProblem("diagnosis_date", tr("Diagnosis date {d} is in the future").format(d=p.diagnosis_date)))
+        if p.birth_date and p.diagnosis_date < p.birth_date:
+            problems.append(FieldProblem("diagnosis_date", tr("Diagnosis date is before the birth date")))
+    return problems
+
+
+def create_patient(db: Database, actor: Actor, p: PatientInput, today: date | None = None) -> int:
+    require(actor, Permission.RECORD)
+    p = PatientInput(p.mrn.strip(), p.name.strip(), p.sex, p.birth_date, p.diagnosis_date)
+    problems = _check_patient(p, today or date.today())
+    with db.write() as session:
+        if session.execute(select(P.c.id).where(P.c.mrn == p.mrn)).first():
+            problems.append(FieldProblem("mrn", tr("A patient with MRN {mrn} exists already").format(mrn=p.mrn)))
+        if problems:
+            raise InputRefused(problems)
+        pid = repo.insert_patient(session, PatientRecord(p.mrn, p.name, p.sex, p.birth_date, p.diagnosis_date),
+                                  repo.WriteStamp(actor.name, utcnow()))
+        AuditWriter(session, actor.name).append("create", "patient", entity_id=pid, patient_id=pid, new=asdict(p))
+    return pid
+
+
+def update_patient(db: Database, actor: Actor, patient_id: int, expected_version: int, p: PatientInput, reason: str,
+                   today: date | None = None) -> int:
+    require(actor, Permission.RECORD)
+    problems = _check_patient(p, today or date.today())
+    if not (reason or "").strip():
+        problems.append(FieldProblem("reason", tr("A correction needs a reason")))
+    with db.write() as session:
+        row = session.execute(select(P).where(P.c.id == patient_id)).first()
+        if row is None:
+            raise KeyError(tr("Patient {id} does not exist").format(id=patient_id))
+        if row.version != expected_version:
+            raise ConcurrentEdit(tr("This patient was changed by someone else after you opened it: reload"))
+        if p.mrn != row.mrn and session.execute(select(P.c.id).where(P.c.mrn == p.mrn)).first():
+            problems.append(FieldProblem("mrn", tr("A patient with MRN {mrn} exists already").format(mrn=p.mrn)))
+        if problems:
+            raise InputRefused(problems)
+        old = {k: getattr(row, k) for k in ("mrn", "name", "sex", "birth_date", "diagnosis_date")}
+        session.execute(update(P).where(P.c.id == patient_id).values(**asdict(p), version=row.version + 1))
+        AuditWriter(session, actor.name).append("correct", "patient", entity_id=patient_id, patient_id=patient_id,
+                                                old=old, new=asdict(p), reason=reason.strip())
+        return row.version + 1
+
+
+def list_patients(db: Database) -> list[PatientListRow]:
+    """Every patient with the date of the last visit, in one query."""
+    last = select(V.c.patient_id, func.max(V.c.date).label("last_visit"), func.count(V.c.id).label("n")) \
+        .group_by(V.c.patient_id).subquery()
+    query = select(P, last.c.last_visit, last.c.n).outerjoin(last, last.c.patient_id == P.c.id).order_by(P.c.mrn)
+    with db.read() as session:
+        return [
+            PatientListRow(r.id, r.mrn, r.name, r.sex, r.birth_date, r.diagnosis_date, r.last_visit, r.n or 0)
+            for r in session.execute(query)
+        ]
+
+
+def patient_id_for(db: Database, mrn: str) -> int:
+    with db.read() as session:
+        row = session.execute(select(P.c.id).where(P.c.mrn == mrn)).first()
+    if row is None:
+        raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+    return row.id
+
+
+# ---------------------------------------------------------------------------------------------
+# Treatments and events
+# ---------------------------------------------------------------------------------------------
+
+def check_treatment(t: TreatmentRecord, birth: date | None, today: date) -> list[FieldProblem]:
+    problems = []
+    if t.regimen not in REGIMENS:
+        problems.append(FieldProblem("regimen", tr("'{r}' is not a known regimen").format(r=t.regimen)))
+    if t.regimen == "other" and not (t.name or "").strip():
+        problems.append(FieldProblem("name", tr("A regimen 'other' needs a name")))
+    if t.start > today:
+        problems.append(FieldProblem("start", tr("Start {d} is in the future").format(d=t.start)))
+    if birth and t.start < birth:
+        problems.append(FieldProblem("start", tr("Start {d} is before the birth date").format(d=t.start)))
+    if t.stop is not None and t.stop < t.start:
+        problems.append(FieldProblem("stop", tr("Stop {stop} is before start {start}").format(stop=t.stop, start=t.start)))
+    if t.stop is not None and t.stop > today:
+        problems.append(FieldProblem("stop", tr("Stop {d} is in the future: leave it empty while the line runs").format(d=t.stop)))
+    if t.engraftment_date is not None and (t.engraftment_date < t.start or t.engraftment_date > today):
+        problems.append(FieldProblem("engraftment_date", tr("Engraftment must lie between the infusion and today")))
+    if t.thromboprophylaxis is not None and t.thromboprophylaxis not in THROMBOPROPHYLAXIS:
+        problems.append(FieldProblem("thromboprophylaxis", tr("Thromboprophylaxis must be one of {c}").format(
+            c=", ".join(THROMBOPROPHYLAXIS))))
+    if t.melphalan_mg is not None and not 0 <= t.melphalan_mg <= 100000:
+        problems.append(FieldProblem("melphalan_mg", tr("Melphalan dose must be between 0 and 100000 mg")))
+    return problems
+
+
+def _treatment_values(t: TreatmentRecord) -> dict:
+    return dict(regimen=t.regimen, name=t.name, start=t.start, stop=t.stop, thromboprophylaxis=t.thromboprophylaxis,
+                engraftment_date=t.engraftment_date, melphalan_mg=t.melphalan_mg, note=t.note)
+
+
+def add_treatment(db: Database, actor: Actor, mrn: str, t: TreatmentRecord, today: date | None = None) -> int:
+    require(actor, Permission.RECORD)
+    with db.write() as session:
+        patient = session.execute(select(P).where(P.c.mrn == mrn)).first()
+        if patient is None:
+            raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+        problems = check_treatment(t, patient.birth_date, today or date.today())
+        if problems:
+            raise InputRefused(problems)
+        tid = repo.insert_treatments(session, [(patient.id, t)], repo.WriteStamp(actor.name, utcnow()))[0]
+        AuditWriter(session, actor.name).append("create", "treatment", entity_id=tid, patient_id=patient.id,
+                                                new=_treatment_values(t))
+    return tid
+
+
+def update_treatment(db: Database, actor: Actor, treatment_id: int, expected_version: int, t: TreatmentRecord,
+                     reason: str, today: date | None = None) -> None:
+    require(actor, Permission.RECORD)
+    with db.write() as session:
+        row = session.execute(select(T).where(T.c.id == treatment_id, T.c.deleted_at.is_(None))).first()
+        if row is None:
+            raise KeyError(tr("Treatment {id} does not exist").format(id=treatment_id))
+        if row.version != expected_version:
+            raise ConcurrentEdit(tr("This treatment was changed by someone else after you opened it: reload"))
+        birth = session.execute(select(P.c.birth_date).where(P.c.id == row.patient_id)).scalar_one()
+        problems = check_treatment(t, birth, today or date.today())
+        if not (reason or "").strip():
+            problems.append(FieldProblem("reason", tr("A correction needs a reason")))
+        if problems:
+            raise InputRefused(problems)
+        old = {k: getattr(row, k) for k in _treatment_values(t)}
+        session.execute(update(T).where(T.c.id == treatment_id).values(**_treatment_values(t), version=row.version + 1))
+        AuditWriter(session, actor.name).append("correct", "treatment", entity_id=treatment_id, patient_id=row.patient_id,
+                                                old=old, new=_treatment_values(t), reason=reason.strip())
+
+
+def delete_treatment(db: Database, actor: Actor, treatment_id: int, reason: str) -> None:
+    _soft_delete(db, actor, T, "treatment", treatment_id, reason)
+
+
+def add_event(db: Database, actor: Actor, mrn: str, e: EventRecord, today: date | None = None) -> int:
+    require(actor, Permission.RECORD)
+    today = today or date.today()
+    with db.write() as session:
+        patient = session.execute(select(P).where(P.c.mrn == mrn)).first()
+        if patient is None:
+            raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+        problems = []
+        if e.type not in EVENT_TYPES:
+            problems.append(FieldProblem("type", tr("'{t}' is not a known event type").format(t=e.type)))
+        if e.date > today:
+            problems.append(FieldProblem("date", tr("Event date {d} is in the future").format(d=e.date)))
+        if patient.birth_date and e.date < patient.birth_date:
+            problems.append(FieldProblem("date", tr("Event date is before the birth date")))
+        if problems:
+            raise InputRefused(problems)
+        eid = repo.insert_events(session, [(patient.id, e)], repo.WriteStamp(actor.name, utcnow()))[0]
+        AuditWriter(session, actor.name).append("create", "event", entity_id=eid, patient_id=patient.id,
+                                                new={"type": e.type, "date": e.date, "note": e.note})
+    return eid
+
+
+def delete_event(db: Database, actor: Actor, event_id: int, reason: str) -> None:
+    _soft_delete(db, actor, E, "event", event_id, reason)
+
+
+def _soft_delete(db: Database, actor: Actor, table, entity: str, row_id: int, reason: str) -> None:  # noqa: ANN001
+    require(actor, Permission.RECORD)
+    if not (reason or "").strip():
+        raise InputRefused([FieldProblem("reason", tr("Removing an entry needs a reason"))])
+    with db.write() as session:
+        row = session.execute(select(table).where(table.c.id == row_id, table.c.deleted_at.is_(None))).first()
+        if row is None:
+            raise KeyError(tr("{entity} {id} does not exist").format(entity=entity, id=row_id))
+        session.execute(update(table).where(table.c.id == row_id).values(
+            deleted_at=utcnow(), deleted_by=actor.name, version=row.version + 1))
+        old = {k: v for k, v in row._mapping.items() if k not in ("created_at",)}
+        AuditWriter(session, actor.name).append("delete", entity, entity_id=row_id, patient_id=row.patient_id,
+                                                old=old, reason=reason.strip())
+
+
+def describe_treatment(t: TreatmentRecord) -> str:
+    name = t.name if t.regimen == "other" and t.name else display_name(t.regimen)
+    span = f"{t.start}–{t.stop}" if t.stop else tr("{start}–ongoing").format(start=t.start)
+    return f"{name} ({span})"

@@ -1,0 +1,287 @@
+"""Recording and correcting visits: the nurse's everyday writes.
+
+Owns the use cases "record a new visit" and "correct a saved visit". Every value passes the
+catalogue's three tiers (refused / confirm / out of range); a critical value is saved only when
+the caller says it was confirmed. A correction needs a reason, never overwrites (the old row is
+marked superseded with who, when and why, and the new row points back to it), and is refused
+with "changed by X at T, reload" when someone else saved the visit since it was opened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import insert, select, update
+from sqlmodel import Session
+
+from poems_monitor.domain.catalogue import EXAM_KINDS, EXAM_RESULTS, FEATURES, MEASURES, FeatureState, display_name
+from poems_monitor.domain.timeline import ExamRecord, ObservationRecord, VisitRecord
+from poems_monitor.domain.validation import Tier, check_value
+from poems_monitor.i18n import tr
+from poems_monitor.models import Exam, FeatureStatus, Observation, Patient, Visit
+from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.repositories import timelines as repo
+from poems_monitor.services.access import Actor, Permission, require
+from poems_monitor.services.audit import AuditWriter, utcnow
+from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
+
+P, V, O, F, X = (m.__table__ for m in (Patient, Visit, Observation, FeatureStatus, Exam))
+
+
+@dataclass(frozen=True)
+class EnteredValue:
+    code: str
+    value: float | str
+    unit: str | None = None
+    specimen: str | None = None
+    qualifier: str | None = None
+    confirmed: bool = False  # the person confirmed a critical value
+
+
+@dataclass(frozen=True)
+class VisitInput:
+    date: date
+    values: tuple[EnteredValue, ...] = ()
+    features: tuple[tuple[str, str], ...] = ()  # (code, present|absent|unknown); unknown = not recorded
+    exams: tuple[ExamRecord, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SavedVisit:
+    visit_id: int
+    version: int
+    out_of_range: tuple[FieldProblem, ...] = field(default_factory=tuple)  # saved, but marked
+
+
+def _patient_row(session: Session, mrn: str):  # noqa: ANN202
+    row = session.execute(select(P).where(P.c.mrn == mrn)).first()
+    if row is None:
+        raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+    return row
+
+
+def validate_visit(entry: VisitInput, sex: str | None, birth: date | None, today: date) -> tuple[list[ObservationRecord], list[FieldProblem], list[FieldProblem]]:
+    """Check every field; returns (observations to store, blocking problems, out-of-range notes)."""
+    problems: list[FieldProblem] = []
+    marked: list[FieldProblem] = []
+    if entry.date > today:
+        problems.append(FieldProblem("date", tr("Visit date {d} is in the future").format(d=entry.date)))
+    if birth is not None and entry.date < birth:
+        problems.append(FieldProblem("date", tr("Visit date {d} is before the birth date {b}").format(d=entry.date, b=birth)))
+    observations: list[ObservationRecord] = []
+    seen: set[str] = set()
+    for v in entry.values:
+        if v.code in seen:
+            problems.append(FieldProblem(v.code, tr("{name} is entered twice").format(name=display_name(v.code))))
+            continue
+        seen.add(v.code)
+        m = MEASURES.get(v.code)
+        if m is not None and m.derived_from:
+            continue  # computed below from its parts
+        checked = check_value(v.code, v.value, v.unit, sex)
+        if checked.tier is Tier.REFUSED:
+            problems.append(FieldProblem(v.code, checked.message))
+            continue
+        if checked.tier is Tier.CRITICAL and not v.confirmed:
+            problems.append(FieldProblem(v.code, checked.message, needs_confirmation=True))
+            continue
+        if checked.tier is Tier.OUT_OF_RANGE:
+            marked.append(FieldProblem(v.code, checked.message))
+        if v.qualifier not in (None, "<", ">"):
+            problems.append(FieldProblem(v.code, tr("{name}: qualifier must be '<' or '>'").format(name=m.name)))
+            continue
+        entered = v.value if isinstance(v.value, str) and m.kind.value == "categorical" else float(v.value)
+        observations.append(ObservationRecord(
+            code=v.code, value=checked.canonical, unit=checked.unit, entered_value=entered, entered_unit=v.unit,
+            specimen=v.specimen or m.specimen, qualifier=v.qualifier,
+        ))
+    by_code = {o.code: o for o in observations}
+    for m in MEASURES.values():
+        if m.derived_from and all(c in by_code for c in m.derived_from):
+            total = sum(float(by_code[c].value) for c in m.derived_from)
+            observations.append(ObservationRecord(code=m.code, value=total, unit=m.unit, derived=True))
+    states = {s.value for s in FeatureState}
+    for code, status in entry.features:
+        if code not in FEATURES:
+            problems.append(FieldProblem(code, tr("'{code}' is not a known feature").format(code=code)))
+        elif status not in states:
+            problems.append(FieldProblem(code, tr("{name}: status must be present, absent or unknown").format(name=FEATURES[code].name)))
+    for x in entry.exams:
+        if x.kind not in EXAM_KINDS or x.result not in EXAM_RESULTS:
+            problems.append(FieldProblem(x.kind, tr("Exam {kind}: result must be one of {choices}").format(
+                kind=x.kind, choices=", ".join(EXAM_RESULTS))))
+    return observations, problems, marked
+
+
+def record_visit(db: Database, actor: Actor, mrn: str, entry: VisitInput, today: date | None = None) -> SavedVisit:
+    """Save a new visit with everything recorded at it, or refuse it whole."""
+    require(actor, Permission.RECORD)
+    today = today or date.today()
+    with db.write() as session:
+        patient = _patient_row(session, mrn)
+        observations, problems, marked = validate_visit(entry, patient.sex, patient.birth_date, today)
+        if session.execute(select(V.c.id).where(V.c.patient_id == patient.id, V.c.date == entry.date)).first():
+            problems.append(FieldProblem("date", tr("{mrn} already has a visit on {d}: open it to correct it").format(
+                mrn=mrn, d=entry.date)))
+        if problems:
+            raise InputRefused(problems)
+        stamp = repo.WriteStamp(actor.name, utcnow())
+        features = tuple((c, s) for c, s in entry.features if s != FeatureState.UNKNOWN.value)
+        visit_id = repo.insert_visits(session, [(patient.id, VisitRecord(
+            date=entry.date, observations=tuple(observations), features=features, exams=entry.exams, note=entry.note,
+        ))], stamp)[0]
+        AuditWriter(session, actor.name).append(
+            "create", "visit", entity_id=visit_id, patient_id=patient.id,
+            new={"date": entry.date, "values": {o.code: o.value for o in observations if not o.derived},
+                 "features": dict(features), "exams": [[x.kind, x.result] for x in entry.exams], "note": entry.note},
+        )
+    return SavedVisit(visit_id, 1, tuple(marked))
+
+
+def _changed_by(session: Session, visit_id: int) -> str:
+    row = session.execute(select(V.c.updated_by, V.c.updated_at, V.c.created_by, V.c.created_at).where(V.c.id == visit_id)).first()
+    who = row.updated_by or row.created_by
+    when: datetime = row.updated_at or row.created_at
+    return tr("This visit was changed by {who} at {when} after you opened it: reload it and enter your change again").format(
+        who=who, when=when.strftime("%Y-%m-%d %H:%M"))
+
+
+def correct_visit(
+    db: Database, actor: Actor, visit_id: int, expected_version: int, entry: VisitInput, reason: str,
+    today: date | None = None,
+) -> SavedVisit:
+    """Replace what is recorded at a visit by `entry`, keeping every old value readable."""
+    require(actor, Permission.RECORD)
+    today = today or date.today()
+    reason = (reason or "").strip()
+    with db.write() as session:
+        visit = session.execute(select(V).where(V.c.id == visit_id)).first()
+        if visit is None:
+            raise KeyError(tr("Visit {id} does not exist").format(id=visit_id))
+        if visit.version != expected_version:
+            raise ConcurrentEdit(_changed_by(session, visit_id))
+        patient = session.execute(select(P).where(P.c.id == visit.patient_id)).first()
+        observations, problems, marked = validate_visit(entry, patient.sex, patient.birth_date, today)
+        if not reason:
+            problems.append(FieldProblem("reason", tr("A correction needs a reason (for example: typing error, lab amended result)")))
+        if entry.date != visit.date and session.execute(
+                select(V.c.id).where(V.c.patient_id == patient.id, V.c.date == entry.date)).first():
+            problems.append(FieldProblem("date", tr("There is already a visit on {d}").format(d=entry.date)))
+        if problems:
+            raise InputRefused(problems)
+
+        now = utcnow()
+        stamp = repo.WriteStamp(actor.name, now)
+        audit = AuditWriter(session, actor.name)
+        changes = 0
+        superseded = dict(superseded_at=now, superseded_by=actor.name, superseded_reason=reason)
+
+        # observations: compare current rows with the entry, code by code
+        current = {r.code: r for r in session.execute(select(O).where(O.c.visit_id == visit_id, O.c.superseded_at.is_(None)))}
+        wanted = {o.code: o for o in observations}
+        for code in sorted(set(current) | set(wanted)):
+            old, new = current.get(code), wanted.get(code)
+            old_value = None if old is None else (old.value_text if old.value_text is not None else old.value_num)
+            if old is not None and new is not None and old_value == new.value and old.qualifier == new.qualifier \
+                    and old.entered_unit == new.entered_unit and old.specimen == new.specimen:
+                continue
+            new_id = None
+            if new is not None:
+                new_id = session.execute(insert(O).values(**repo.observation_row(visit_id, new, stamp))).inserted_primary_key[0]
+            if old is not None:
+                session.execute(update(O).where(O.c.id == old.id).values(replaced_by_id=new_id, **superseded))
+            if not (new is not None and new.derived):
+                audit.append("correct", "observation", entity_id=new_id or old.id, patient_id=patient.id, reason=reason,
+                             old=None if old is None else {"visit": visit.date, "code": code, "value": old_value,
+                                                           "unit": old.unit, "entered": old.entered_num, "entered_unit": old.entered_unit},
+                             new=None if new is None else {"visit": entry.date, "code": code, "value": new.value, "unit": new.unit,
+                                                           "entered": new.entered_value, "entered_unit": new.entered_unit})
+            changes += 1
+
+        # features
+        current_f = {r.code: r for r in session.execute(select(F).where(F.c.visit_id == visit_id, F.c.superseded_at.is_(None)))}
+        wanted_f = {c: s for c, s in entry.features if s != FeatureState.UNKNOWN.value}
+        for code in sorted(set(current_f) | set(wanted_f)):
+            old, new = current_f.get(code), wanted_f.get(code)
+            if old is not None and old.status == new:
+                continue
+            if old is not None:
+                session.execute(update(F).where(F.c.id == old.id).values(**superseded))
+            if new is not None:
+                session.execute(insert(F).values(visit_id=visit_id, code=code, status=new, entered_at=now, entered_by=actor.name))
+            audit.append("correct", "feature_status", entity_id=visit_id, patient_id=patient.id, reason=reason,
+                         old=None if old is None else {"visit": visit.date, "code": code, "status": old.status},
+                         new=None if new is None else {"visit": entry.date, "code": code, "status": new})
+            changes += 1
+
+        # exams
+        current_x = {r.kind: r for r in session.execute(select(X).where(X.c.visit_id == visit_id, X.c.superseded_at.is_(None)))}
+        wanted_x = {x.kind: x for x in entry.exams}
+        for kind in sorted(set(current_x) | set(wanted_x)):
+            old, new = current_x.get(kind), wanted_x.get(kind)
+            if old is not None and new is not None and old.result == new.result and old.note == new.note:
+                continue
+            if old is not None:
+                session.execute(update(X).where(X.c.id == old.id).values(**superseded))
+            if new is not None:
+                session.execute(insert(X).values(visit_id=visit_id, kind=kind, result=new.result, note=new.note,
+                                                 entered_at=now, entered_by=actor.name))
+            audit.append("correct", "exam", entity_id=visit_id, patient_id=patient.id, reason=reason,
+                         old=None if old is None else {"visit": visit.date, "kind": kind, "result": old.result, "note": old.note},
+                         new=None if new is None else {"visit": entry.date, "kind": kind, "result": new.result, "note": new.note})
+            changes += 1
+
+        if entry.date != visit.date or entry.note != visit.note:
+            audit.append("correct", "visit", entity_id=visit_id, patient_id=patient.id, reason=reason,
+                         old={"date": visit.date, "note": visit.note}, new={"date": entry.date, "note": entry.note})
+            changes += 1
+        if changes == 0:
+            return SavedVisit(visit_id, visit.version, tuple(marked))
+        new_version = visit.version + 1
+        result = session.execute(
+            update(V).where(V.c.id == visit_id, V.c.version == expected_version).values(
+                date=entry.date, note=entry.note, updated_at=now, updated_by=actor.name, version=new_version,
+                reviewed_at=None, reviewed_by=None,
+            )
+        )
+        if result.rowcount != 1:  # another writer slipped in (PostgreSQL read committed)
+            raise ConcurrentEdit(_changed_by(session, visit_id))
+    return SavedVisit(visit_id, new_version, tuple(marked))
+
+
+@dataclass(frozen=True)
+class VisitSnapshot:
+    """A visit as the entry form opens it: values as entered, and the version to save against."""
+
+    visit_id: int
+    version: int
+    date: date
+    values: tuple[EnteredValue, ...]
+    features: tuple[tuple[str, str], ...]
+    exams: tuple[ExamRecord, ...]
+    note: str
+    created_by: str
+    reviewed_by: str | None
+
+
+def open_visit(db: Database, visit_id: int) -> VisitSnapshot:
+    with db.read() as session:
+        v = session.execute(select(V).where(V.c.id == visit_id)).first()
+        if v is None:
+            raise KeyError(tr("Visit {id} does not exist").format(id=visit_id))
+        obs = session.execute(select(O).where(O.c.visit_id == visit_id, O.c.superseded_at.is_(None), O.c.derived.is_(False))
+                              .order_by(O.c.id)).all()
+        feats = session.execute(select(F.c.code, F.c.status).where(F.c.visit_id == visit_id, F.c.superseded_at.is_(None))).all()
+        exams = session.execute(select(X).where(X.c.visit_id == visit_id, X.c.superseded_at.is_(None)).order_by(X.c.id)).all()
+    values = tuple(
+        EnteredValue(o.code, o.value_text if o.value_text is not None else (o.entered_num if o.entered_num is not None else o.value_num),
+                     o.entered_unit, o.specimen, o.qualifier, confirmed=True)
+        for o in obs
+    )
+    return VisitSnapshot(
+        visit_id=v.id, version=v.version, date=v.date, values=values, features=tuple(sorted((f.code, f.status) for f in feats)),
+        exams=tuple(ExamRecord(x.kind, x.result, x.note) for x in exams), note=v.note, created_by=v.created_by,
+        reviewed_by=v.reviewed_by,
+    )
