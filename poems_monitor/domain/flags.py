@@ -16,6 +16,8 @@ Design choices a reviewer should know (the "why"):
 - VEGF rise/response are anchored on the most recent line of therapy that started strictly
   before the value (a value drawn on the start day is the pre-treatment baseline). Supportive
   treatments (steroids alone, IVIG, plasma exchange) are not lines: see course.py.
+- VEGF response needs a pre-treatment baseline above the upper reference limit: a 50 % fall
+  within the normal range is not a response.
 - `feature_recurred` is not raised for thrombocytosis/polycythaemia: their own run flag already
   fires at every new run.
 
@@ -306,8 +308,10 @@ def _vegf_response(ctx: _Ctx, code: str, values: list[tuple[date, float, str | N
         if i < 0:
             continue  # no pre-treatment value of this specimen: nothing to compare with
         base_day, base_value = values[i][0], values[i][1]
+        if base_value <= uln:
+            continue  # a baseline within the reference range cannot respond: nothing to fall from
         fall = base_value > 0 and value <= base_value * (1 - fraction) + 1e-9 and not done.get((line.start, "fall"))
-        normal = base_value > uln and value <= uln and not done.get((line.start, "normal"))
+        normal = value <= uln and not done.get((line.start, "normal"))
         if not (fall or normal):
             continue
         parts = []

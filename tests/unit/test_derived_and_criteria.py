@@ -1,0 +1,144 @@
+"""Derived features from measurements, and the diagnostic criteria over time."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from timeline_builders import BASELINE_FEATURES, obs, patient, visit
+
+from poems_monitor.domain.catalogue import CriterionClass, FeatureState
+from poems_monitor.domain.criteria import assess_criteria
+from poems_monitor.domain.derived import derive_features, feature_history
+from poems_monitor.domain.protocol import default_protocol
+
+P = default_protocol()
+
+
+def _derived(v, sex="female"):
+    return {f.code: f for f in derive_features(v, sex, P)}
+
+
+@pytest.mark.parametrize(
+    "values, sex, code, expected",
+    [
+        ({"vegf_plasma": 201}, "female", "vegf_elevation", "present"),
+        ({"vegf_plasma": 200}, "female", "vegf_elevation", "absent"),  # strictly above 200 [DSOUZA11]
+        ({"vegf_serum": 1041}, "male", "vegf_elevation", "present"),
+        ({"vegf_serum": 900}, "male", "vegf_elevation", "absent"),  # 900 would be elevated in plasma, not serum
+        ({"vegf_plasma": 150, "vegf_serum": 1200}, "male", "vegf_elevation", "present"),
+        ({}, "male", "vegf_elevation", "unknown"),
+        ({"platelets": 451}, "female", "thrombocytosis", "present"),
+        ({"platelets": 450}, "female", "thrombocytosis", "absent"),
+        ({"hemoglobin": 16.1}, "female", "polycythemia", "present"),
+        ({"hemoglobin": 16.1}, "male", "polycythemia", "absent"),  # men: >16.5
+        ({"hemoglobin": 16.6}, "male", "polycythemia", "present"),
+        ({"hematocrit": 48.5}, "female", "polycythemia", "present"),
+        ({"hematocrit": 48.5}, "male", "polycythemia", "absent"),  # men: >49
+        ({"hemoglobin": 15.0, "hematocrit": 49.5}, "male", "polycythemia", "present"),
+        ({"hemoglobin": 19.0}, "unknown", "polycythemia", "unknown"),
+        ({"hemoglobin": 19.0, "hematocrit": 60}, "other", "polycythemia", "unknown"),
+    ],
+)
+def test_derived_feature_from_measurements(values, sex, code, expected):
+    feature = _derived(visit("2024-01-01", **values), sex)[code]
+    assert feature.state.value == expected
+
+
+def test_unknown_sex_explanation_says_polycythaemia_is_not_computed():
+    feature = _derived(visit("2024-01-01", hemoglobin=19.0), "unknown")["polycythemia"]
+    assert feature.source == "not_computed"
+    assert "sex-specific" in feature.explanation and "unknown" in feature.explanation
+
+
+def test_explanation_names_value_threshold_source_and_date():
+    feature = _derived(visit("2024-03-02", vegf_plasma=640))["vegf_elevation"]
+    assert feature.explanation == "VEGF (plasma) 640 pg/mL > 200 pg/mL [DSOUZA11] on 2024-03-02"
+
+
+def test_entered_present_is_respected_when_not_measured_or_measured_normal():
+    v = visit("2024-01-01", platelets=300, features={"thrombocytosis": "present", "vegf_elevation": "present"})
+    derived = _derived(v)
+    assert derived["thrombocytosis"].state is FeatureState.PRESENT and derived["thrombocytosis"].source == "entered"
+    assert derived["vegf_elevation"].state is FeatureState.PRESENT and derived["vegf_elevation"].source == "entered"
+
+
+def test_entered_polycythaemia_is_respected_for_unknown_sex():
+    derived = _derived(visit("2024-01-01", features={"polycythemia": "present"}), "unknown")
+    assert derived["polycythemia"].state is FeatureState.PRESENT
+
+
+def test_censored_values():
+    assert _derived(visit("2024-01-01", obs("vegf_plasma", 150, qualifier="<")))["vegf_elevation"].state.value == "absent"
+    assert _derived(visit("2024-01-01", obs("vegf_plasma", 5000, qualifier=">")))["vegf_elevation"].state.value == "present"
+    assert _derived(visit("2024-01-01", obs("vegf_plasma", 500, qualifier="<")))["vegf_elevation"].state.value == "unknown"
+
+
+def test_feature_history_merges_entered_and_derived():
+    pt = patient(visit("2024-01-01", platelets=500, features={"ascites": "present", "clubbing": "unknown"}))
+    (vf,) = feature_history(pt, P)
+    assert dict(vf.states) == {"ascites": "present", "thrombocytosis": "present"}
+
+
+# --- criteria -------------------------------------------------------------------------------
+
+
+def test_criteria_first_fulfilled_visit_and_first_documented_dates():
+    pt = patient(
+        visit("2020-01-10", features={"polyneuropathy": "present"}),
+        visit("2020-03-01", features={"monoclonal_plasma_cell_disorder": "present", "hyperpigmentation": "present"}),
+        visit("2020-05-01", vegf_plasma=800),
+        visit("2020-07-01", vegf_plasma=90, features={"polyneuropathy": "present"}),
+    )
+    a = assess_criteria(pt, P)
+    assert a.fulfilled_on == date(2020, 5, 1)
+    assert [v.fulfilled for v in a.visits] == [False, False, True, True]
+    assert a.criterion("polyneuropathy").first_documented == date(2020, 1, 10)
+    assert a.criterion("vegf_elevation").first_documented == date(2020, 5, 1)
+    assert a.criterion("skin_changes").first_documented == date(2020, 3, 1)
+    assert a.criterion("skin_changes").features == ("hyperpigmentation",)
+    assert a.criterion("castleman_disease").first_documented is None
+    assert {c.code for c in a.used} == {"polyneuropathy", "monoclonal_plasma_cell_disorder", "vegf_elevation", "skin_changes"}
+    # VEGF normal at the last visit: the criterion still counts from its first documentation
+    assert [c.code for c in a.visits[-1].major] == ["vegf_elevation"]
+    assert [c.klass for c in a.visits[-1].mandatory] == [CriterionClass.MANDATORY] * 2
+
+
+@pytest.mark.parametrize(
+    "endocrine, fulfilled",
+    [
+        ({"diabetes": "present"}, False),
+        ({"hypothyroidism": "present"}, False),
+        ({"diabetes": "present", "hypothyroidism": "present"}, False),
+        ({"hypogonadism": "present"}, True),
+        ({"diabetes": "present", "adrenal_insufficiency": "present"}, True),
+    ],
+)
+def test_endocrinopathy_from_diabetes_or_thyroid_alone_does_not_count(endocrine, fulfilled):
+    pt = patient(visit("2020-01-10", vegf_plasma=900, features={**BASELINE_FEATURES, **endocrine}))
+    a = assess_criteria(pt, P)
+    assert (a.fulfilled_on is not None) is fulfilled
+    not_counted = {n.feature for n in a.not_counted}
+    assert not_counted == {k for k in endocrine if k in ("diabetes", "hypothyroidism")}
+
+
+@pytest.mark.parametrize(
+    "features, values",
+    [
+        ({"polyneuropathy": "present", "sclerotic_bone_lesions": "present", "ascites": "present"}, {}),  # one mandatory
+        (BASELINE_FEATURES | {"ascites": "present"}, {"vegf_plasma": 150}),  # no other major
+        (BASELINE_FEATURES | {"castleman_disease": "present", "clubbing": "present"}, {}),  # "other" feature is no minor
+        (BASELINE_FEATURES | {"castleman_disease": "present", "ascites": "absent"}, {}),
+    ],
+)
+def test_criteria_not_fulfilled(features, values):
+    assert assess_criteria(patient(visit("2020-01-10", features=features, **values)), P).fulfilled_on is None
+
+
+def test_derived_thrombocytosis_is_a_minor_criterion_and_as_of_cuts_later_visits():
+    pt = patient(
+        visit("2020-01-10", features=BASELINE_FEATURES | {"sclerotic_bone_lesions": "present"}),
+        visit("2020-06-01", platelets=610),
+    )
+    assert assess_criteria(pt, P).fulfilled_on == date(2020, 6, 1)
+    assert assess_criteria(pt, P, as_of=date(2020, 5, 31)).fulfilled_on is None
