@@ -1,0 +1,113 @@
+"""The same record on a real PostgreSQL server: migrations, import, export and the audit chain.
+
+The shared clinic database of several workstations will be PostgreSQL; this keeps the way open.
+The test starts a throwaway server of its own (initdb + pg_ctl on a free loopback port, data in
+tmp) and stops it afterwards; it is skipped, saying why, where no PostgreSQL server binaries exist.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TODAY
+
+
+def _pg_bin() -> Path | None:
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return candidates[-1].parent if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL server binaries (apt-get install postgresql)")
+    # Not under pytest's tmp folder: that one is private to its owner, and the server runs as
+    # the postgres user when the tests run as root.
+    root = Path(tempfile.mkdtemp(prefix="poems-pg-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        if shutil.which("runuser") is None:
+            pytest.skip("running as root without runuser")
+        shutil.chown(root, "postgres")
+        shutil.chown(sock, "postgres")
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+                    "--no-sync"], check=True, capture_output=True)
+    subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"),
+                    "-o", f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_demo_clinic_round_trips_identically_on_postgresql(pg_url, tmp_path, admin):
+    from poems_monitor.persistence.db import open_database
+    from poems_monitor.services.audit import verify_chain
+    from poems_monitor.services.demo_clinic import generate_patients
+    from poems_monitor.services.timeline_io import export_timeline, import_patients
+
+    patients = generate_patients(8, seed=11, today=TODAY)
+    pg = open_database(pg_url)
+    lite = open_database(tmp_path / "clinic.sqlite")
+    try:
+        import_patients(pg, patients, admin, reason="test")
+        import_patients(lite, patients, admin, reason="test")
+        on_pg, on_sqlite = export_timeline(pg), export_timeline(lite)
+        assert len(on_pg["patients"]) == 8
+        assert on_pg == on_sqlite
+        with pg.read() as session:
+            assert verify_chain(session) == []
+        # a second import adds nothing and reopening finds the schema current
+        summary = import_patients(pg, patients, admin, reason="again")
+        assert summary.patients_unchanged == 8 and summary.values_added == 0
+        pg.dispose()
+        pg = open_database(pg_url)
+        assert export_timeline(pg) == on_pg
+    finally:
+        pg.dispose()
+        lite.dispose()
+
+
+def test_correcting_a_visit_on_postgresql_keeps_the_old_value(pg_url, admin):
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from poems_monitor.models import Observation
+    from poems_monitor.persistence.db import open_database
+    from poems_monitor.services.patients import PatientInput, create_patient
+    from poems_monitor.services.visits import EnteredValue, VisitInput, correct_visit, record_visit
+
+    db = open_database(pg_url)
+    try:
+        create_patient(db, admin, PatientInput("PG-1", "Test Patient", "female", date(1970, 1, 1)), today=TODAY)
+        saved = record_visit(db, admin, "PG-1", VisitInput(date(2026, 1, 5), (EnteredValue("platelets", 420, "10*9/L"),)),
+                             today=TODAY)
+        correct_visit(db, admin, saved.visit_id, saved.version,
+                      VisitInput(date(2026, 1, 5), (EnteredValue("platelets", 402, "10*9/L"),)), "typing error", today=TODAY)
+        with db.read() as session:
+            rows = session.execute(select(Observation.__table__).where(
+                Observation.__table__.c.visit_id == saved.visit_id).order_by(Observation.__table__.c.id)).all()
+        assert [(r.value_num, r.superseded_reason) for r in rows] == [(420.0, "typing error"), (402.0, None)]
+    finally:
+        db.dispose()
