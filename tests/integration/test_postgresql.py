@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TODAY
+from conftest import TODAY
 
 
 def _pg_bin() -> Path | None:
