@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TODAY
+from tests.conftest import TODAY
 
 
 def _pg_bin() -> Path | None:
