@@ -338,7 +338,8 @@ class _Planner:
             yield rises[0], tr("VEGF rose on {date} (no imaging since)").format(date=rises[0].isoformat())
         anchor = self.line.start if self.line is not None else self.baseline
         if anchor is not None and p.imaging_yearly_years > 0:
-            due = add_months(last, p.imaging_months)
+            # as for the periodic items, a new line restarts the yearly series from its start
+            due = add_months(max(last, anchor), p.imaging_months)
             if due <= add_years(anchor, p.imaging_yearly_years):
                 what = (tr("the start of {regimen}").format(regimen=regimen_label(self.line)) if self.line is not None
                         else tr("the first visit"))

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from timeline_builders import BASELINE_FEATURES, obs, patient, visit
+try:  # tests/ may be a package (relative import) or plain folders (basename import)
+    from .timeline_builders import BASELINE_FEATURES, obs, patient, visit
+except ImportError:
+    from timeline_builders import BASELINE_FEATURES, obs, patient, visit  # type: ignore[no-redef]
 
 from poems_monitor.domain.catalogue import CriterionClass, FeatureState
 from poems_monitor.domain.criteria import assess_criteria

@@ -6,7 +6,10 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
-from timeline_builders import BASELINE_FEATURES, event, obs, patient, treatment, visit
+try:  # tests/ may be a package (relative import) or plain folders (basename import)
+    from .timeline_builders import BASELINE_FEATURES, event, obs, patient, treatment, visit
+except ImportError:
+    from timeline_builders import BASELINE_FEATURES, event, obs, patient, treatment, visit  # type: ignore[no-redef]
 
 from poems_monitor.domain.flags import Flag, FlagKind, Severity, compute_flags, flags_to_json, make_flag_id
 from poems_monitor.domain.protocol import default_protocol
