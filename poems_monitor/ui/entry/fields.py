@@ -1,0 +1,280 @@
+"""One row of the visit entry form per catalogue measure: the editor, the unit chooser and the
+live verdict beside it.
+
+Owns the translation between what a person types ("<5", "9,5", a grade in words) and the
+service's `EnteredValue`, and the short text that tells the person at once what the catalogue's
+three tiers make of the value (conversion shown when an alternative unit is chosen). The checks
+themselves are `domain.validation.check_value`; nothing here decides a limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, QRegularExpression, Qt, Signal
+from PySide6.QtGui import QRegularExpressionValidator
+from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QSizePolicy, QWidget
+
+from poems_monitor.domain.catalogue import MEASURES, MeasureKind
+from poems_monitor.domain.validation import CheckedValue, Tier, check_value
+from poems_monitor.i18n import tr
+from poems_monitor.services.visits import EnteredValue
+from poems_monitor.ui.entry.marks import TIER_MARKS, set_tier
+
+NUMBER_PATTERN = QRegularExpression(r"^\s*[<>]?\s*[0-9]{0,7}([.,][0-9]{0,4})?\s*$")
+VALUE_WIDTH = 96
+UNIT_WIDTH = 104
+
+
+def fmt_number(value: float, decimals: int) -> str:
+    text = f"{value:.{max(decimals, 0)}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+@dataclass(frozen=True)
+class RowVerdict:
+    """What the row shows beside the value."""
+
+    tier: str | None  # "refused" | "critical" | "out_of_range" | None
+    text: str
+    message: str = ""  # the domain's full sentence (banner, tooltip)
+
+
+def parse_typed(text: str) -> tuple[str, str | None]:
+    """('<5' -> ('5', '<')); decimal comma accepted."""
+    raw = text.strip().replace(",", ".")
+    qualifier = None
+    if raw[:1] in ("<", ">"):
+        qualifier, raw = raw[0], raw[1:].strip()
+    return raw, qualifier
+
+
+class MeasureRow(QObject):
+    """Editor, unit chooser and verdict of one measure. Lives in the form's grid."""
+
+    changed = Signal()
+
+    def __init__(self, code: str, parent: QWidget):
+        super().__init__(parent)
+        self.code = code
+        self.measure = m = MEASURES[code]
+        self.name_label = QLabel(m.name, parent)
+        self.unit_widget: QWidget | None = None
+        self.unit_combo: QComboBox | None = None
+        self.editor: QWidget | None
+        if m.derived_from:
+            self.editor = None
+            self.derived_label = QLabel("—", parent)
+            self.derived_label.setObjectName(f"derived_{code}")
+        elif m.kind is MeasureKind.CATEGORICAL or m.grades:
+            combo = QComboBox(parent)
+            combo.setObjectName(f"value_{code}")
+            blank = tr("— not done —") if m.kind is MeasureKind.CATEGORICAL else tr("— not assessed —")
+            combo.addItem(blank, None)
+            if m.kind is MeasureKind.CATEGORICAL:
+                for category in m.categories:
+                    combo.addItem(category, category)
+            else:
+                for grade, text in enumerate(m.grades):
+                    combo.addItem(text, grade)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            combo.currentIndexChanged.connect(self._on_change)
+            self.editor = combo
+        else:
+            edit = QLineEdit(parent)
+            edit.setObjectName(f"value_{code}")
+            edit.setValidator(QRegularExpressionValidator(NUMBER_PATTERN, edit))
+            edit.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            edit.setFixedWidth(VALUE_WIDTH)
+            edit.setClearButtonEnabled(False)
+            edit.textChanged.connect(self._on_change)
+            self.editor = edit
+        if self.editor is not None:
+            self.name_label.setBuddy(self.editor)
+            self.editor.setAccessibleName(m.name)
+        if m.alternatives:
+            unit = QComboBox(parent)
+            unit.setObjectName(f"unit_{code}")
+            unit.addItem(m.unit_label, m.unit)
+            for conv in m.alternatives:
+                unit.addItem(conv.label, conv.unit)
+            unit.setFixedWidth(UNIT_WIDTH)
+            unit.setAccessibleName(tr("{name} unit").format(name=m.name))
+            unit.currentIndexChanged.connect(self._on_change)
+            self.unit_combo = unit
+            self.unit_widget = unit
+        elif m.kind is not MeasureKind.CATEGORICAL and not m.grades and not m.derived_from:
+            label = QLabel(m.unit_label, parent)
+            label.setProperty("role", "hint")
+            self.unit_widget = label
+        self.status = QLabel(parent)
+        self.status.setObjectName(f"status_{code}")
+        self.status.setWordWrap(True)
+        self.status.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+        self._sex: str | None = None
+        self.verdict = RowVerdict(None, "")
+
+    # --- reading ------------------------------------------------------------------------------
+    def unit(self) -> str | None:
+        if self.unit_combo is not None:
+            return self.unit_combo.currentData()
+        return None
+
+    def is_empty(self) -> bool:
+        if self.editor is None:
+            return True
+        if isinstance(self.editor, QComboBox):
+            return self.editor.currentData() is None
+        return self.editor.text().strip() == ""
+
+    def typed(self) -> tuple[object, str | None] | None:
+        """(value, qualifier) as the service wants it, or None when nothing was entered."""
+        if self.editor is None or self.is_empty():
+            return None
+        if isinstance(self.editor, QComboBox):
+            return self.editor.currentData(), None
+        raw, qualifier = parse_typed(self.editor.text())
+        return raw, qualifier
+
+    def entered(self, confirmed: bool = False) -> EnteredValue | None:
+        typed = self.typed()
+        if typed is None:
+            return None
+        value, qualifier = typed
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass  # the service names the problem
+        return EnteredValue(self.code, value, self.unit(), self.measure.specimen, qualifier, confirmed)
+
+    def state_key(self) -> tuple:
+        typed = self.typed()
+        return (self.code, typed, self.unit() if typed is not None else None)
+
+    def check(self, sex: str | None) -> CheckedValue | None:
+        typed = self.typed()
+        if typed is None:
+            return None
+        value, _qualifier = typed
+        return check_value(self.code, value, self.unit(), sex)
+
+    # --- writing ------------------------------------------------------------------------------
+    def load(self, value: EnteredValue | None) -> None:
+        blockers = [w for w in (self.editor, self.unit_combo) if w is not None]
+        for w in blockers:
+            w.blockSignals(True)
+        try:
+            if self.unit_combo is not None:
+                index = 0
+                if value is not None and value.unit:
+                    for i in range(self.unit_combo.count()):
+                        if str(self.unit_combo.itemData(i)).lower() == value.unit.lower():
+                            index = i
+                self.unit_combo.setCurrentIndex(index)
+            if isinstance(self.editor, QComboBox):
+                index = 0
+                if value is not None:
+                    wanted = value.value
+                    for i in range(1, self.editor.count()):
+                        data = self.editor.itemData(i)
+                        if data == wanted or (isinstance(wanted, (int, float)) and data == int(wanted)):
+                            index = i
+                self.editor.setCurrentIndex(index)
+            elif isinstance(self.editor, QLineEdit):
+                if value is None:
+                    self.editor.clear()
+                else:
+                    number = value.value
+                    text = fmt_number(float(number), 6) if isinstance(number, (int, float)) else str(number)
+                    self.editor.setText(f"{value.qualifier or ''}{text}")
+        finally:
+            for w in blockers:
+                w.blockSignals(False)
+
+    # --- verdict ------------------------------------------------------------------------------
+    def _on_change(self, *_args) -> None:  # noqa: ANN002
+        self.refresh(self._sex)
+        self.changed.emit()
+
+    def refresh(self, sex: str | None) -> RowVerdict:
+        """Re-check the value and show the verdict beside it."""
+        self._sex = sex
+        self.verdict = self._verdict(sex)
+        self.status.setText(self.verdict.text)
+        self.status.setToolTip(self.verdict.message)
+        self.status.setProperty("mark", self.verdict.tier or "hint")
+        self.status.style().unpolish(self.status)
+        self.status.style().polish(self.status)
+        if self.editor is not None:
+            set_tier(self.editor, self.verdict.tier)
+            self.editor.setToolTip(self.verdict.message or self.measure.description)
+            self.editor.setAccessibleDescription(self.verdict.message)
+        return self.verdict
+
+    def _reference_hint(self, sex: str | None) -> str:
+        m = self.measure
+        ref = m.reference_for(sex)
+        if ref is not None and ref.low == 0 and ref.high == 0:
+            return tr("normally absent")
+        if ref is not None and ref.text():
+            return tr("ref {range}").format(range=ref.text())
+        if m.sex_specific:
+            return tr("reference depends on sex")
+        return ""
+
+    def _verdict(self, sex: str | None) -> RowVerdict:
+        m = self.measure
+        checked = self.check(sex)
+        if checked is None:
+            return RowVerdict(None, self._reference_hint(sex))
+        conversion = ""
+        if checked.converted_from and checked.canonical is not None and self.typed() is not None:
+            raw, qualifier = self.typed()  # type: ignore[misc]
+            label = self.unit_combo.currentText() if self.unit_combo is not None else checked.converted_from
+            conversion = "{q}{v} {u} = {q}{c} {cu}".format(
+                q=qualifier or "", v=raw, u=label, c=fmt_number(float(checked.canonical), m.decimals + 1), cu=m.unit_label)
+        if checked.tier is Tier.OK:
+            hint = conversion or ("✓" if m.kind is MeasureKind.CATEGORICAL or m.grades else self._reference_hint(sex))
+            return RowVerdict(None, hint)
+        colour, symbol, word = TIER_MARKS[checked.tier.value]
+        if checked.tier is Tier.REFUSED:
+            short = self._refused_text(checked)
+        elif checked.tier is Tier.CRITICAL:
+            critical = m.critical
+            assert critical is not None
+            if critical.above(float(checked.canonical)):
+                limit = tr("above {x}").format(x=fmt_number(critical.high, 3))
+            else:
+                limit = tr("below {x}").format(x=fmt_number(critical.low, 3))
+            short = tr("critical ({limit}): you will be asked to confirm").format(limit=limit)
+        else:
+            ref = m.reference_for(sex)
+            high = ref is not None and ref.above(float(checked.canonical))
+            short = (tr("high (ref {range})") if high else tr("low (ref {range})")).format(
+                range=ref.text() if ref is not None else "")
+        text = f"{symbol} {short}"
+        if conversion:
+            text = f"{conversion}   {text}"
+        return RowVerdict(checked.tier.value, text, checked.message)
+
+    def _refused_text(self, checked: CheckedValue) -> str:
+        m = self.measure
+        value = checked.canonical
+        typed = self.typed()
+        number = None
+        if typed is not None:
+            try:
+                conv = m.conversion_for(self.unit() or m.unit)
+                number = conv.to_canonical(float(typed[0])) if conv is not None else None
+            except (TypeError, ValueError):
+                number = None
+        del value
+        if number is not None and m.absolute.above(number):
+            return tr("not possible: above {x} {u}").format(x=fmt_number(m.absolute.high, 3), u=m.unit_label)
+        if number is not None and m.absolute.below(number):
+            return tr("not possible: below {x} {u}").format(x=fmt_number(m.absolute.low, 3), u=m.unit_label)
+        return checked.message

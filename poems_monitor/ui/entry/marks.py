@@ -1,0 +1,79 @@
+"""How a field shows its state: the three entry tiers and inline problems.
+
+Owns the look of a marked field (a coloured border *and* a symbol with words beside it: colour
+is never the only signal) and the Okabe-Ito colours used for it, so the entry form and the
+dialogs mark fields the same way. No services, no database.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QWidget
+
+from poems_monitor.domain.validation import Tier
+from poems_monitor.i18n import tr
+
+# Okabe-Ito palette: distinguishable with the common colour-vision deficiencies.
+VERMILLION = "#D55E00"
+ORANGE = "#E69F00"
+BLUE = "#0072B2"
+GREEN = "#009E73"
+
+# tier -> (border colour, symbol, short word)
+TIER_MARKS: dict[str, tuple[str, str, str]] = {
+    Tier.REFUSED.value: (VERMILLION, "✖", tr("not possible")),
+    Tier.CRITICAL.value: (ORANGE, "⚠", tr("critical")),
+    Tier.OUT_OF_RANGE.value: (BLUE, "●", tr("out of range")),
+}
+
+# Applied to every widget that can carry a mark; keyed on the dynamic property "tier".
+MARK_STYLE = f"""
+QLineEdit[tier="refused"], QComboBox[tier="refused"], QDateEdit[tier="refused"], QPlainTextEdit[tier="refused"] {{
+    border: 2px solid {VERMILLION}; border-radius: 3px; }}
+QLineEdit[tier="critical"], QComboBox[tier="critical"] {{ border: 2px solid {ORANGE}; border-radius: 3px; }}
+QLineEdit[tier="out_of_range"], QComboBox[tier="out_of_range"] {{ border: 2px solid {BLUE}; border-radius: 3px; }}
+QLabel[role="problem"] {{ color: {VERMILLION}; }}
+QLabel[mark="refused"] {{ color: {VERMILLION}; font-weight: 600; }}
+QLabel[mark="critical"] {{ color: {ORANGE}; font-weight: 600; }}
+QLabel[mark="out_of_range"] {{ color: {BLUE}; font-weight: 600; }}
+QLabel[mark="hint"], QLabel[role="hint"] {{ color: palette(placeholder-text); }}
+QLabel[role="section-note"] {{ color: palette(placeholder-text); }}
+QFrame[role="banner"] {{ border: 1px solid {VERMILLION}; border-left: 5px solid {VERMILLION};
+    border-radius: 4px; background: palette(base); }}
+QFrame[role="confirm-banner"] {{ border: 1px solid {ORANGE}; border-left: 5px solid {ORANGE};
+    border-radius: 4px; background: palette(base); }}
+QFrame[role="ok-banner"] {{ border: 1px solid {GREEN}; border-left: 5px solid {GREEN};
+    border-radius: 4px; background: palette(base); }}
+"""
+
+
+def set_tier(widget: QWidget, tier: str | None, prop: str = "tier") -> None:
+    """Mark `widget` with a tier ("refused", "critical", "out_of_range") or clear the mark."""
+    value = tier or ""
+    if widget.property(prop) == value:
+        return
+    widget.setProperty(prop, value)
+    style = widget.style()
+    style.unpolish(widget)
+    style.polish(widget)
+    widget.update()
+
+
+def problem_label(parent: QWidget | None = None) -> QLabel:
+    """An inline problem line under a dialog field: hidden until there is a problem."""
+    label = QLabel(parent)
+    label.setProperty("role", "problem")
+    label.setWordWrap(True)
+    label.setVisible(False)
+    return label
+
+
+def show_problem(label: QLabel, message: str | None, field: QWidget | None = None) -> None:
+    if message:
+        label.setText(f"✖ {message}")
+        label.setVisible(True)
+    else:
+        label.clear()
+        label.setVisible(False)
+    if field is not None:
+        set_tier(field, "refused" if message else None)
+        field.setToolTip(message or "")
