@@ -1,0 +1,128 @@
+"""Commands that exchange data with the world: `import-csv`, `export-csv`, `export-fhir`, and
+`report` (the printable summary; reserved here until the PDF renderer lands)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from poems_monitor.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CommandError
+from poems_monitor.cli.context import actor, open_db
+from poems_monitor.i18n import tr
+
+
+def register(sub, common) -> None:  # noqa: ANN001
+    p = sub.add_parser("import-csv", parents=[common], help=tr("import lab results from a CSV file (all rows or none)"))
+    p.add_argument("file", type=Path)
+    p.add_argument("--date-format", choices=("iso", "dmy"), default="iso",
+                   help=tr("how the file writes dates: iso = YYYY-MM-DD (default), dmy = DD/MM/YYYY"))
+    p.add_argument("--dry-run", action="store_true", help=tr("print the preview only; write nothing"))
+    p.set_defaults(handler=cmd_import_csv)
+
+    p = sub.add_parser("export-csv", parents=[common], help=tr("write every table as CSV plus data_dictionary.csv"))
+    p.add_argument("directory", type=Path, metavar="DIR")
+    p.set_defaults(handler=cmd_export_csv)
+
+    p = sub.add_parser("export-fhir", parents=[common], help=tr("write a FHIR R4 Bundle (JSON)"))
+    p.add_argument("--mrn")
+    p.add_argument("file", type=Path, metavar="FILE.json")
+    p.set_defaults(handler=cmd_export_fhir)
+
+    p = sub.add_parser("report", parents=[common], help=tr("write the printable patient summary (PDF)"))
+    p.add_argument("--mrn", required=True)
+    p.add_argument("file", type=Path, metavar="FILE.pdf")
+    p.set_defaults(handler=cmd_report)
+
+
+def _read_text(path: Path) -> str:
+    from poems_monitor.domain.lab_csv import decode_csv_bytes
+
+    try:
+        return decode_csv_bytes(path.read_bytes())
+    except OSError as exc:
+        raise CommandError(tr("{file} cannot be read: {error}").format(file=path, error=exc.strerror or exc), EXIT_INVALID) from None
+
+
+def print_preview(preview, out=sys.stdout) -> None:  # noqa: ANN001
+    """One line per row: line number, status, patient, date, code, value, and what it was compared with."""
+    from poems_monitor.domain.lab_csv import RowStatus
+
+    for r in preview.rows:
+        parts = [f"{r.row:>5}", f"{r.status.value:<11}", r.mrn or r.field("mrn") or "-",
+                 r.date.isoformat() if r.date else (r.field("date") or "-"), r.code or r.field("code") or "-",
+                 r.value_text() or "-"]
+        if r.specimen:
+            parts.append(f"[{r.specimen}]")
+        if r.status is RowStatus.DUPLICATE:
+            parts.append(tr("(stored: {v})").format(v=r.stored))
+        elif r.status is RowStatus.CONFLICTING:
+            parts.append(tr("(stored: {v})").format(v=r.stored))
+        elif r.status is RowStatus.INVALID:
+            parts.append("— " + "; ".join(p.message for p in r.problems))
+        if r.note and r.status is not RowStatus.INVALID:
+            parts.append(f"— {r.note}")
+        print("  ".join(parts), file=out)
+    counts = preview.counts()
+    print(tr("{rows} row(s): {new} new, {dup} duplicate, {conf} conflicting, {inv} invalid").format(
+        rows=len(preview.rows), new=counts["new"], dup=counts["duplicate"], conf=counts["conflicting"],
+        inv=counts["invalid"]), file=out)
+    if preview.ignored_columns:
+        print(tr("Columns ignored: {cols}").format(cols=", ".join(preview.ignored_columns)), file=out)
+
+
+def cmd_import_csv(args: argparse.Namespace) -> int:
+    from poems_monitor.services.lab_import import LabImportRefused, import_lab_csv, preview_lab_csv, problem_messages
+
+    text = _read_text(args.file)
+    db = open_db(args)
+    preview = preview_lab_csv(db, text, args.date_format)
+    print_preview(preview)
+    if not preview.importable:
+        for message in problem_messages(preview):
+            print(message, file=sys.stderr)
+        print(tr("{file}: nothing was imported.").format(file=args.file), file=sys.stderr)
+        return EXIT_INVALID
+    if args.dry_run:
+        print(tr("Dry run: nothing was written."))
+        return EXIT_OK
+    try:
+        summary = import_lab_csv(db, actor(db, args), text, args.date_format, source=args.file.name)
+    except LabImportRefused as refused:  # the record changed between preview and import
+        for message in refused.messages():
+            print(message, file=sys.stderr)
+        print(tr("{file}: nothing was imported.").format(file=args.file), file=sys.stderr)
+        return EXIT_INVALID
+    print(tr("Imported {file}: {summary}").format(file=args.file, summary=summary.sentence()))
+    return EXIT_OK
+
+
+def cmd_export_csv(args: argparse.Namespace) -> int:
+    from poems_monitor.services.csv_export import export_clinic_csv
+
+    db = open_db(args)
+    try:
+        summary = export_clinic_csv(db, args.directory)
+    except NotADirectoryError as exc:
+        raise CommandError(str(exc)) from None
+    print(summary.sentence())
+    return EXIT_OK
+
+
+def cmd_export_fhir(args: argparse.Namespace) -> int:
+    from poems_monitor.services.fhir_export import export_fhir_file
+
+    db = open_db(args)
+    try:
+        patients, resources = export_fhir_file(db, args.file, args.mrn)
+    except KeyError as exc:
+        raise CommandError(str(exc.args[0])) from None
+    print(tr("FHIR R4 Bundle with {n} patient(s), {r} resource(s) written to {file}").format(
+        n=patients, r=resources, file=args.file))
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Placeholder until the PDF summary lands (issue 6, item 1)."""
+    print(tr("The printable patient summary is not available yet in this version."), file=sys.stderr)
+    return EXIT_FAILED

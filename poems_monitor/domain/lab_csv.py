@@ -1,0 +1,525 @@
+"""Lab results as CSV (INTERFACES.md section 1, `import-csv`): reading the text and deciding the
+status of every row.
+
+Owns the columns `mrn,date,code,value,unit[,specimen][,lab][,method]` and the real-world mess a
+laboratory export brings: comma, semicolon or tab separators (sniffed from the header line), a
+byte-order mark, `<` and `>` qualifiers (censored values), decimal commas, dates as `YYYY-MM-DD`
+or `DD/MM/YYYY` chosen by the caller (never guessed), LOINC codes where they name exactly one
+catalogue series, and units converted as the catalogue says (`validation.check_value`).
+
+Two pure steps: `parse_lab_csv` turns text into rows (each valid or invalid with its reasons),
+and `classify_rows` compares them with what is stored (given as plain mappings by the caller)
+and sets each row's status: new, duplicate of a stored value, conflicting with a stored value,
+or invalid. No SQL, no files, no clock ("today" is a parameter).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import date
+from enum import Enum
+
+from poems_monitor.domain.catalogue import MEASURES, SPECIMENS, Measure, MeasureKind
+from poems_monitor.domain.timeline import ObservationRecord
+from poems_monitor.domain.validation import Tier, check_value
+from poems_monitor.i18n import tr
+
+REQUIRED_COLUMNS = ("mrn", "date", "code", "value", "unit")
+OPTIONAL_COLUMNS = ("specimen", "lab", "method")
+SEPARATORS = (",", ";", "\t")
+# Codes a person records at the visit (arm and leg together, the total computed): not lab results.
+VISIT_ONLY_CODES = frozenset(
+    code for m in MEASURES.values() if m.derived_from for code in (m.code, *m.derived_from)
+)
+_LOINC = re.compile(r"^\d{1,8}-\d$")
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
+_DMY_DATE = re.compile(r"^(\d{1,2})([/.])(\d{1,2})\2(\d{4})(?: \d{1,2}:\d{2}(?::\d{2})?)?$")
+_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
+
+
+class DateFormat(str, Enum):
+    ISO = "iso"  # YYYY-MM-DD (a time after the date is ignored)
+    DMY = "dmy"  # DD/MM/YYYY (also DD.MM.YYYY)
+
+    @property
+    def pattern(self) -> str:
+        return "YYYY-MM-DD" if self is DateFormat.ISO else "DD/MM/YYYY"
+
+
+class RowStatus(str, Enum):
+    NEW = "new"
+    DUPLICATE = "duplicate"  # the same value is already stored (or repeated in the file): skipped
+    CONFLICTING = "conflicting"  # another value is stored for this patient, date and code
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One reason a row (or the file, row 0 / line 1) cannot be imported."""
+
+    row: int  # line number in the file; the header is line 1
+    column: str  # a column name, or "" for the row as a whole
+    rule: str  # short name of the rule broken: unit, number, date, unknown_code, ...
+    message: str
+
+    def __str__(self) -> str:
+        where = tr("line {row}").format(row=self.row)
+        if self.column:
+            where += tr(", column {column}").format(column=self.column)
+        return f"{where}: {self.message} [{self.rule}]"
+
+
+@dataclass(frozen=True)
+class LabRow:
+    """One data row of the file, as read and as it would be stored."""
+
+    row: int  # line number in the file
+    fields: tuple[tuple[str, str], ...]  # (column, text) as read, trimmed
+    mrn: str = ""
+    date: date | None = None
+    code: str | None = None  # catalogue code (after LOINC mapping)
+    code_as_read: str = ""
+    value: float | str | None = None  # canonical value (number) or category
+    unit: str = ""  # canonical unit
+    entered_value: float | str | None = None
+    entered_unit: str | None = None  # UCUM code of the unit given (None: omitted)
+    specimen: str | None = None
+    qualifier: str | None = None  # "<" or ">"
+    lab: str | None = None
+    method: str | None = None
+    note: str = ""  # out-of-range or critical remark; the row is still importable
+    problems: tuple[RowProblem, ...] = ()
+    status: RowStatus = RowStatus.NEW
+    stored: str = ""  # the stored value a duplicate or conflict was compared with, as text
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+    def field(self, column: str) -> str:
+        return dict(self.fields).get(column, "")
+
+    @property
+    def key(self) -> tuple[str, date, str] | None:
+        if self.date is None or self.code is None:
+            return None
+        return (self.mrn, self.date, self.code)
+
+    def observation(self) -> ObservationRecord:
+        if not self.valid or self.code is None or self.value is None:
+            raise ValueError(f"row {self.row} is not valid")
+        return ObservationRecord(
+            code=self.code, value=self.value, unit=self.unit, entered_value=self.entered_value,
+            entered_unit=self.entered_unit, specimen=self.specimen, lab=self.lab, method=self.method,
+            qualifier=self.qualifier,
+        )
+
+    def value_text(self) -> str:
+        """The value as a person reads it in the preview: qualifier, number as entered, unit."""
+        if self.entered_value is None:
+            return self.field("value")
+        if isinstance(self.entered_value, str):
+            return self.entered_value
+        text = f"{self.qualifier or ''}{format_number(self.entered_value)}"
+        return f"{text} {self.entered_unit}" if self.entered_unit else text
+
+    def problem_text(self) -> str:
+        return "; ".join(str(p) for p in self.problems)
+
+
+@dataclass(frozen=True)
+class LabCsv:
+    """A parsed file: its rows, problems with the file as a whole, and what was sniffed."""
+
+    rows: tuple[LabRow, ...]
+    file_problems: tuple[RowProblem, ...] = ()
+    separator: str = ","
+    columns: tuple[str, ...] = ()
+    ignored_columns: tuple[str, ...] = ()
+
+    @property
+    def problems(self) -> list[RowProblem]:
+        return [*self.file_problems, *(p for r in self.rows for p in r.problems)]
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in RowStatus}
+        for r in self.rows:
+            out[r.status.value] += 1
+        return out
+
+    @property
+    def importable(self) -> bool:
+        """All rows or none: importable when every row is new or a duplicate and the file is sound."""
+        return not self.file_problems and bool(self.rows) and all(
+            r.status in (RowStatus.NEW, RowStatus.DUPLICATE) for r in self.rows
+        )
+
+    def bad_rows(self) -> list[LabRow]:
+        return [r for r in self.rows if r.status in (RowStatus.INVALID, RowStatus.CONFLICTING)]
+
+
+def format_number(value: float) -> str:
+    """A number with '.' decimals and no needless trailing zeros (1240.0 -> 1240)."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(float(value))
+
+
+def decode_csv_bytes(data: bytes) -> str:
+    """Text of a CSV file: UTF-8 (with or without a byte-order mark), UTF-16 with its mark (Excel's
+    "Unicode text"), else Windows-1252 (Excel's "CSV" on Windows in Western Europe)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+def _header_names(line: str, sep: str) -> list[str]:
+    return [c.strip().strip('"').strip().lower() for c in line.split(sep)]
+
+
+def sniff_separator(header_line: str) -> str | None:
+    """The separator that splits the header into the required columns (never a guess on data)."""
+    best = None
+    for sep in SEPARATORS:
+        names = _header_names(header_line, sep)
+        if all(c in names for c in REQUIRED_COLUMNS):
+            if best is None or len(names) > len(_header_names(header_line, best)):
+                best = sep
+    return best
+
+
+def _loinc_candidates(loinc: str) -> list[Measure]:
+    return [m for m in MEASURES.values() if m.loinc == loinc]
+
+
+def _parse_date(text: str, fmt: DateFormat) -> tuple[date | None, str]:
+    """(date, "") or (None, reason)."""
+    if fmt is DateFormat.ISO:
+        match = _ISO_DATE.match(text)
+        if match:
+            y, mo, d = (int(g) for g in match.groups())
+        else:
+            hint = ""
+            if _DMY_DATE.match(text):
+                hint = tr("; the file seems to use DD/MM/YYYY: choose that date format")
+            return None, tr("'{text}' is not a date as YYYY-MM-DD{hint}").format(text=text, hint=hint)
+    else:
+        match = _DMY_DATE.match(text)
+        if match:
+            d, _sep, mo, y = match.groups()
+            d, mo, y = int(d), int(mo), int(y)
+        else:
+            hint = ""
+            if _ISO_DATE.match(text):
+                hint = tr("; the file seems to use YYYY-MM-DD: choose that date format")
+            return None, tr("'{text}' is not a date as DD/MM/YYYY{hint}").format(text=text, hint=hint)
+    try:
+        return date(y, mo, d), ""
+    except ValueError:
+        return None, tr("'{text}' is not a calendar date ({pattern})").format(text=text, pattern=fmt.pattern)
+
+
+def _unit_code(m: Measure, text: str) -> str:
+    """The UCUM code of a unit as a laboratory writes it: the code itself (any case), or the
+    label the catalogue shows (mIU/L, µmol/L, lb); unchanged when neither matches."""
+    if not text or m.conversion_for(text) is not None:
+        return text
+
+    def norm(s: str) -> str:
+        return s.strip().lower().replace("µ", "u").replace("μ", "u").replace("₂", "2").replace(" ", "")
+
+    wanted = norm(text)
+    choices = [(m.unit, m.unit_label), *((c.unit, c.label) for c in m.alternatives)]
+    matches = {code for code, label in choices if norm(label) == wanted or norm(code) == wanted}
+    return matches.pop() if len(matches) == 1 else text
+
+
+def _parse_value(text: str) -> tuple[str | None, str, str]:
+    """(qualifier, number text with '.' decimals, reason); reason is empty when it parsed."""
+    qualifier = None
+    rest = text
+    if rest[:1] in ("<", ">", "≤", "≥"):
+        if rest[:2] in ("<=", ">=") or rest[:1] in ("≤", "≥"):
+            return None, "", tr("'{text}': only '<' and '>' qualifiers are accepted (not ≤, ≥, <=, >=)").format(text=text)
+        qualifier, rest = rest[0], rest[1:].strip()
+    if not _NUMBER.match(rest):
+        return qualifier, rest, tr("'{text}' is not a number").format(text=text)
+    if rest.count(",") + rest.count(".") > 1:
+        return qualifier, rest, tr("'{text}' has more than one decimal mark (thousands separators are not accepted)").format(text=text)
+    return qualifier, rest.replace(",", "."), ""
+
+
+def _parse_row(line: int, values: dict[str, str], fmt: DateFormat, today: date) -> LabRow:
+    problems: list[RowProblem] = []
+
+    def bad(column: str, rule: str, message: str) -> None:
+        problems.append(RowProblem(line, column, rule, message))
+
+    fields = tuple(values.items())
+    mrn = values.get("mrn", "")
+    if not mrn:
+        bad("mrn", "required", tr("the MRN is missing"))
+    when = None
+    if not values.get("date"):
+        bad("date", "required", tr("the date is missing"))
+    else:
+        when, reason = _parse_date(values["date"], fmt)
+        if when is None:
+            bad("date", "date_format", reason)
+        elif when > today:
+            bad("date", "future_date", tr("{d} is in the future").format(d=when.isoformat()))
+            when = None
+
+    specimen_text = values.get("specimen", "")
+    specimen = specimen_text.lower().replace(" ", "_") or None
+    if specimen is not None and specimen not in SPECIMENS:
+        bad("specimen", "specimen", tr("'{value}' is not a specimen type; use one of {choices}").format(
+            value=specimen_text, choices=", ".join(SPECIMENS)))
+        specimen = None
+
+    code_text = values.get("code", "")
+    m: Measure | None = None
+    if not code_text:
+        bad("code", "required", tr("the code is missing"))
+    elif _LOINC.match(code_text):
+        candidates = _loinc_candidates(code_text)
+        if not candidates:
+            bad("code", "unknown_code", tr("LOINC {code} is not a measure this clinic records").format(code=code_text))
+        elif len(candidates) == 1:
+            m = candidates[0]
+        else:
+            names = ", ".join(c.name for c in candidates)
+            if specimen is None and not specimen_text:
+                bad("code", "ambiguous_loinc", tr(
+                    "LOINC {code} names several series ({names}): give the specimen ({specimens}) "
+                    "in the specimen column, or use our code").format(
+                    code=code_text, names=names, specimens=", ".join(c.specimen or "?" for c in candidates)))
+            elif specimen is not None:
+                fitting = [c for c in candidates if c.specimen == specimen]
+                if len(fitting) == 1:
+                    m = fitting[0]
+                else:
+                    bad("specimen", "ambiguous_loinc", tr(
+                        "LOINC {code} with specimen '{specimen}' names none of {names} without doubt").format(
+                        code=code_text, specimen=specimen, names=names))
+    else:
+        m = MEASURES.get(code_text.lower())
+        if m is None:
+            bad("code", "unknown_code", tr("'{code}' is not a measure code or LOINC code this clinic records").format(
+                code=code_text))
+    if m is not None and m.code in VISIT_ONLY_CODES:
+        bad("code", "visit_only", tr("{name} is recorded at the visit (arm and leg together), not by lab import").format(
+            name=m.name))
+        m = None
+    if m is not None and m.specimen and specimen is not None and specimen != m.specimen:
+        bad("specimen", "specimen", tr("{name} is measured on {expected}, not {value}: use the code for that specimen").format(
+            name=m.name, expected=m.specimen, value=specimen))
+        m = None
+
+    row = LabRow(row=line, fields=fields, mrn=mrn, date=when, code=m.code if m else None, code_as_read=code_text,
+                 specimen=(specimen or (m.specimen if m else None)),
+                 lab=values.get("lab") or None, method=values.get("method") or None)
+    for column in ("lab", "method"):
+        if len(values.get(column, "")) > 80:
+            bad(column, "too_long", tr("{column} is longer than 80 characters").format(column=column))
+
+    value_text = values.get("value", "")
+    unit_text = values.get("unit", "")
+    if not value_text:
+        bad("value", "required", tr("the value is missing"))
+    elif m is not None:
+        if m.kind is MeasureKind.CATEGORICAL:
+            if unit_text:
+                bad("unit", "unit", tr("{name} is a category and has no unit; found '{unit}'").format(name=m.name, unit=unit_text))
+            checked = check_value(m.code, value_text)
+            if checked.refused:
+                bad("value", "category", checked.message)
+            else:
+                row = replace(row, value=checked.canonical, unit="", entered_value=checked.canonical)
+        else:
+            qualifier, number_text, reason = _parse_value(value_text)
+            if reason:
+                bad("value", "number", reason)
+            elif qualifier and m.kind is MeasureKind.SCORE:
+                bad("value", "qualifier", tr("{name} is a score: a '{q}' qualifier does not apply").format(name=m.name, q=qualifier))
+            else:
+                unit = _unit_code(m, unit_text)
+                checked = check_value(m.code, number_text, unit or None)
+                if checked.refused:
+                    rule = "unit" if checked.field == "unit" else (
+                        "whole_score" if m.integer and not float(number_text).is_integer() else "absolute_limits")
+                    bad(checked.field, rule, checked.message)
+                else:
+                    note = checked.message if checked.tier in (Tier.CRITICAL, Tier.OUT_OF_RANGE) else ""
+                    if checked.tier is Tier.CRITICAL:
+                        note = tr("critical: {message}").format(message=note)
+                    row = replace(row, value=checked.canonical, unit=checked.unit, entered_value=float(number_text),
+                                  entered_unit=unit or None, qualifier=qualifier, note=note)
+    if problems:
+        row = replace(row, status=RowStatus.INVALID)
+    return replace(row, problems=tuple(problems))
+
+
+def parse_lab_csv(text: str, date_format: DateFormat | str, today: date) -> LabCsv:
+    """Read lab CSV text into rows; every problem is kept with its line, column and rule."""
+    fmt = DateFormat(date_format)
+    text = text.lstrip("\ufeff")
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return LabCsv(rows=(), file_problems=(RowProblem(1, "", "empty", tr("the file is empty")),))
+    sep = sniff_separator(lines[first])
+    if sep is None:
+        return LabCsv(rows=(), file_problems=(RowProblem(first + 1, "", "header", tr(
+            "the first line must name the columns {columns} (separated by commas or semicolons); found '{line}'").format(
+            columns=",".join(REQUIRED_COLUMNS) + "[,specimen]", line=lines[first][:120])),))
+
+    reader = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
+    header: list[str] | None = None
+    rows: list[LabRow] = []
+    file_problems: list[RowProblem] = []
+    ignored: list[str] = []
+    for record in reader:
+        line = reader.line_num
+        if header is None:
+            if not any(cell.strip() for cell in record):
+                continue
+            header = [c.strip().lower() for c in record]
+            seen: set[str] = set()
+            for name in header:
+                if name in seen and name:
+                    file_problems.append(RowProblem(line, name, "header", tr("column '{name}' appears twice").format(name=name)))
+                seen.add(name)
+                if name and name not in REQUIRED_COLUMNS and name not in OPTIONAL_COLUMNS:
+                    ignored.append(name)
+            continue
+        if not any(cell.strip() for cell in record):
+            continue  # blank line, or a spreadsheet's trailing empty row
+        if len(record) > len(header) and any(cell.strip() for cell in record[len(header):]):
+            hint = tr(": a decimal comma in a comma-separated file must be quoted (\"1,5\"), or use ';' between columns") \
+                if sep == "," else ""
+            rows.append(LabRow(row=line, fields=tuple(zip(header, (c.strip() for c in record))), status=RowStatus.INVALID,
+                               problems=(RowProblem(line, "", "columns", tr(
+                                   "the row has {n} fields but the header names {m}{hint}").format(
+                                   n=len(record), m=len(header), hint=hint)),)))
+            continue
+        values = {name: (record[i].strip() if i < len(record) else "") for i, name in enumerate(header) if name}
+        rows.append(_parse_row(line, values, fmt, today))
+    if header is not None and not rows and not file_problems:
+        file_problems.append(RowProblem(1, "", "empty", tr("the file has a header but no rows")))
+    return LabCsv(rows=tuple(rows), file_problems=tuple(file_problems), separator=sep,
+                  columns=tuple(header or ()), ignored_columns=tuple(ignored))
+
+
+# ---------------------------------------------------------------------------------------------
+# Status against what is stored
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KnownPatient:
+    sex: str
+    birth_date: date | None
+
+
+@dataclass(frozen=True)
+class StoredValue:
+    value: float | str
+    unit: str
+    qualifier: str | None = None
+
+
+def same_value(a: float | str | None, qa: str | None, b: float | str | None, qb: str | None) -> bool:
+    if qa != qb:
+        return False
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)), abs(float(b)))
+    return a == b
+
+
+def stored_text(value: float | str, unit: str, qualifier: str | None) -> str:
+    if isinstance(value, str):
+        return value
+    return f"{qualifier or ''}{format_number(value)} {unit}".strip()
+
+
+def classify_rows(
+    parsed: LabCsv, patients: Mapping[str, KnownPatient], stored: Mapping[tuple[str, date, str], StoredValue],
+) -> LabCsv:
+    """Set each row's status against the stored record.
+
+    `patients` maps every known MRN of the file to its sex and birth date; `stored` maps
+    (mrn, date, code) to the current stored value. Unknown MRN and dates before birth make a row
+    invalid; the same patient, date and code twice in the file is a duplicate when the values
+    agree and invalid (both rows) when they differ.
+    """
+    rows = list(parsed.rows)
+    first_by_key: dict[tuple[str, date, str], int] = {}
+    for i, r in enumerate(rows):
+        if not r.valid:
+            continue
+        problems: list[RowProblem] = []
+        p = patients.get(r.mrn)
+        if p is None:
+            problems.append(RowProblem(r.row, "mrn", "unknown_mrn", tr(
+                "no patient with MRN {mrn}: add the patient first").format(mrn=r.mrn)))
+        elif p.birth_date is not None and r.date is not None and r.date < p.birth_date:
+            problems.append(RowProblem(r.row, "date", "before_birth", tr(
+                "{d} is before the birth date {b} of {mrn}").format(d=r.date.isoformat(), b=p.birth_date.isoformat(), mrn=r.mrn)))
+        if problems:
+            rows[i] = replace(r, problems=tuple(problems), status=RowStatus.INVALID)
+            continue
+        note = r.note
+        m = MEASURES[r.code]
+        if m.sex_specific and isinstance(r.value, (int, float)):
+            checked = check_value(r.code, r.value, m.unit, p.sex)
+            note = checked.message if checked.tier in (Tier.OUT_OF_RANGE, Tier.CRITICAL) else ""
+            if checked.tier is Tier.CRITICAL:
+                note = tr("critical: {message}").format(message=note)
+            if m.reference_for(p.sex) is None and not note:
+                note = tr("{name}: no reference range applied for sex '{sex}'").format(name=m.name, sex=p.sex)
+        key = r.key
+        earlier = first_by_key.get(key)
+        if earlier is not None:
+            first = rows[earlier]
+            if same_value(first.value, first.qualifier, r.value, r.qualifier):
+                rows[i] = replace(r, note=note, status=RowStatus.DUPLICATE,
+                                  stored=tr("same as line {row}").format(row=first.row))
+            else:
+                message = tr("line {a} and line {b} give different values for {name} of {mrn} on {d}").format(
+                    a=first.row, b=r.row, name=m.name, mrn=r.mrn, d=r.date.isoformat())
+                rows[i] = replace(r, status=RowStatus.INVALID,
+                                  problems=(RowProblem(r.row, "value", "repeated_in_file", message),))
+                if first.status is not RowStatus.INVALID:
+                    rows[earlier] = replace(first, status=RowStatus.INVALID,
+                                            problems=(RowProblem(first.row, "value", "repeated_in_file", message),))
+            continue
+        first_by_key[key] = i
+        old = stored.get(key)
+        if old is None:
+            rows[i] = replace(r, note=note, status=RowStatus.NEW)
+        elif same_value(old.value, old.qualifier, r.value, r.qualifier):
+            rows[i] = replace(r, note=note, status=RowStatus.DUPLICATE, stored=stored_text(old.value, old.unit, old.qualifier))
+        else:
+            rows[i] = replace(r, note=note, status=RowStatus.CONFLICTING,
+                              stored=stored_text(old.value, old.unit, old.qualifier))
+    return replace(parsed, rows=tuple(rows))
+
+
+def conflict_message(r: LabRow) -> str:
+    """The sentence for a conflicting row (nothing stored is overwritten by an import)."""
+    name = MEASURES[r.code].name if r.code in MEASURES else r.code_as_read
+    return tr("line {row}: {mrn} on {d}, {name}: the file has {new} but {old} is stored; nothing is overwritten: "
+              "correct the visit in the app with a reason [conflicting]").format(
+        row=r.row, mrn=r.mrn, d=r.date.isoformat() if r.date else "?", name=name,
+        new=stored_text(r.value, r.unit, r.qualifier) if r.value is not None else r.field("value"), old=r.stored)

@@ -1,0 +1,177 @@
+"""CSV export of the whole clinic (INTERFACES.md section 1, `export-csv DIR`).
+
+Owns the files an analyst opens in R, pandas or a spreadsheet without extra steps: one CSV per
+table of the database (same name as the table), `values_long.csv` (every current value with its
+patient and date, one row each: the shape statistics packages want), and `data_dictionary.csv`
+(every catalogue code: what it is, its LOINC, units and limits with their sources).
+
+Format: UTF-8 without byte-order mark, a header line, comma separators, '.' decimals, dates and
+times in ISO 8601 (times in UTC with a trailing Z), true/false for booleans, an empty field for
+a missing value. Password hashes never leave the database. Everything is read in one snapshot.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import SQLModel
+
+import poems_monitor.models  # noqa: F401  (registers every table on the metadata)
+from poems_monitor.domain.catalogue import (
+    CRITERIA, EVENT_TYPES, EXAM_KINDS, FEATURES, MEASURE_GROUPS, MEASURES, REGIMENS, Range,
+)
+from poems_monitor.i18n import tr
+from poems_monitor.models import Observation, Patient, Visit
+from poems_monitor.persistence.db import Database
+
+DICTIONARY_FILE = "data_dictionary.csv"
+VALUES_FILE = "values_long.csv"
+# Never exported: secrets.
+EXCLUDED_COLUMNS = {"app_user": {"password_hash"}}
+SKIPPED_TABLES = {"alembic_version"}
+
+DICTIONARY_COLUMNS = (
+    "code", "kind", "name", "group", "loinc", "loinc_note", "unit", "unit_label", "accepted_units", "specimen",
+    "categories", "absolute_low", "absolute_high", "absolute_source", "critical_low", "critical_high",
+    "critical_source", "reference_low", "reference_high", "reference_source", "reference_female_low",
+    "reference_female_high", "reference_female_source", "reference_male_low", "reference_male_high",
+    "reference_male_source", "description",
+)
+VALUES_COLUMNS = (
+    "mrn", "date", "code", "name", "value", "value_text", "qualifier", "unit", "entered_value", "entered_unit",
+    "specimen", "lab", "method", "derived",
+)
+
+
+@dataclass
+class CsvExportSummary:
+    directory: Path
+    files: dict[str, int]  # file name -> data rows written
+
+    def sentence(self) -> str:
+        return tr("{n} file(s) written to {dir}").format(n=len(self.files), dir=self.directory)
+
+
+def cell(value: Any) -> str:
+    """One value as CSV text that R, pandas and spreadsheets read without options."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # SQLite hands back naive datetimes: they were stored as UTC
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    return str(value)
+
+
+def _range_cells(r: Range | None) -> list[str]:
+    if r is None:
+        return ["", "", ""]
+    return [cell(r.low), cell(r.high), r.source]
+
+
+def dictionary_rows() -> list[dict[str, str]]:
+    """Every catalogue code: measures, features, criteria, regimens, event types, exam kinds."""
+    rows: list[dict[str, str]] = []
+    for m in MEASURES.values():
+        values = [
+            m.code, f"measure_{m.kind.value}", m.name, MEASURE_GROUPS.get(m.group, m.group), m.loinc or "",
+            m.loinc_note, m.unit, m.unit_label, " | ".join(u for u in m.accepted_units if u), m.specimen or "",
+            " | ".join(m.categories), *_range_cells(m.absolute), *_range_cells(m.critical),
+            *_range_cells(m.reference), *_range_cells(m.reference_female), *_range_cells(m.reference_male),
+            " ".join(filter(None, [m.description, f"Computed from {' + '.join(m.derived_from)}." if m.derived_from else ""])),
+        ]
+        rows.append(dict(zip(DICTIONARY_COLUMNS, values)))
+
+    def plain(code: str, kind: str, name: str, group: str = "", description: str = "") -> dict[str, str]:
+        row = dict.fromkeys(DICTIONARY_COLUMNS, "")
+        row.update(code=code, kind=kind, name=name, group=group, description=description,
+                   categories="present | absent | unknown" if kind == "feature" else "")
+        return row
+
+    for f in FEATURES.values():
+        desc = "Derived from measurements (may also be entered)." if f.derived else ""
+        if not f.counts_alone:
+            desc = (desc + " Does not fulfil its criterion on its own.").strip()
+        rows.append(plain(f.code, "feature", f.name, CRITERIA[f.criterion].name, desc))
+    for c in CRITERIA.values():
+        number = f"Criterion {c.number}, " if c.number else ""
+        rows.append(plain(c.code, "criterion", c.name, c.klass.value, f"{number}{c.klass.value}. {c.note}".strip()))
+    for r in REGIMENS.values():
+        rows.append(plain(r.code, "regimen", r.name, " | ".join(sorted(r.drug_classes)),
+                          " ".join(filter(None, [r.note, "Neuropathy risk." if r.neuropathy_risk else ""]))))
+    for e in EVENT_TYPES.values():
+        rows.append(plain(e.code, "event_type", e.name, "thrombotic" if e.thrombotic else ""))
+    for x in EXAM_KINDS.values():
+        rows.append(plain(x.code, "exam_kind", x.name, "", f"Result: normal | abnormal | pending."))
+    return rows
+
+
+def _write_csv(path: Path, header: list[str] | tuple[str, ...], rows: list[list[str]]) -> None:
+    """Write atomically: a half-written file never replaces a good one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def export_clinic_csv(db: Database, directory: Path) -> CsvExportSummary:
+    """Write every table, values_long.csv and data_dictionary.csv into `directory`."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise NotADirectoryError(tr("{path} is a file, not a folder").format(path=directory))
+    directory.mkdir(parents=True, exist_ok=True)
+    files: dict[str, int] = {}
+    tables = [t for t in SQLModel.metadata.sorted_tables if t.name not in SKIPPED_TABLES]
+    P, V, O = Patient.__table__, Visit.__table__, Observation.__table__
+    with db.read() as session:
+        snapshot: dict[str, tuple[list[str], list[list[str]]]] = {}
+        for table in tables:
+            columns = [c for c in table.columns if c.name not in EXCLUDED_COLUMNS.get(table.name, set())]
+            order = list(table.primary_key.columns) or columns[:1]
+            result = session.execute(select(*columns).order_by(*order))
+            snapshot[table.name] = ([c.name for c in columns], [[cell(v) for v in row] for row in result])
+        values = session.execute(
+            select(P.c.mrn, V.c.date, O.c.code, O.c.value_num, O.c.value_text, O.c.qualifier, O.c.unit, O.c.entered_num,
+                   O.c.entered_unit, O.c.specimen, O.c.lab, O.c.method, O.c.derived)
+            .join(V, V.c.patient_id == P.c.id).join(O, O.c.visit_id == V.c.id)
+            .where(O.c.superseded_at.is_(None)).order_by(P.c.mrn, V.c.date, O.c.code)
+        ).all()
+    for name, (header, rows) in snapshot.items():
+        _write_csv(directory / f"{name}.csv", header, rows)
+        files[f"{name}.csv"] = len(rows)
+    value_rows = [
+        [cell(v.mrn), cell(v.date), v.code, MEASURES[v.code].name if v.code in MEASURES else v.code, cell(v.value_num),
+         cell(v.value_text), cell(v.qualifier), cell(v.unit), cell(v.entered_num), cell(v.entered_unit),
+         cell(v.specimen), cell(v.lab), cell(v.method), cell(v.derived)]
+        for v in values
+    ]
+    _write_csv(directory / VALUES_FILE, VALUES_COLUMNS, value_rows)
+    files[VALUES_FILE] = len(value_rows)
+    dictionary = dictionary_rows()
+    _write_csv(directory / DICTIONARY_FILE, DICTIONARY_COLUMNS, [[r[c] for c in DICTIONARY_COLUMNS] for r in dictionary])
+    files[DICTIONARY_FILE] = len(dictionary)
+    return CsvExportSummary(directory, files)

@@ -1,0 +1,176 @@
+"""Lab CSV import (INTERFACES.md section 1, `import-csv`): preview, then all rows or none.
+
+Owns the use cases "preview a lab file" (every row with its status: new, duplicate of a stored
+value, conflicting, invalid with the reason) and "import it". The stored values are read with a
+few set-based queries (patients of the file's MRNs, their visits, the current observations of
+those visits), never one query per row. The import repeats the preview inside its write
+transaction, so what is written is exactly what a fresh preview shows; it refuses the whole file
+when any row is invalid or conflicting. New values join the patient's visit on that date (a visit
+is created when there is none); duplicates are skipped; one audit entry per patient.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from poems_monitor.domain.lab_csv import (
+    DateFormat, KnownPatient, LabCsv, LabRow, RowStatus, StoredValue, classify_rows, conflict_message, parse_lab_csv,
+)
+from poems_monitor.domain.timeline import VisitRecord
+from poems_monitor.i18n import tr
+from poems_monitor.models import Observation, Patient, Visit
+from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.repositories import timelines as repo
+from poems_monitor.services.access import Actor, Permission, require
+from poems_monitor.services.audit import AuditWriter, utcnow
+
+P, V, O = (m.__table__ for m in (Patient, Visit, Observation))
+
+
+class LabImportRefused(Exception):
+    """Nothing was imported; `preview` holds every row with its status and reasons."""
+
+    def __init__(self, preview: LabCsv):
+        self.preview = preview
+        super().__init__(tr("{n} row(s) cannot be imported; nothing was imported").format(
+            n=len(preview.bad_rows()) + len(preview.file_problems)))
+
+    def messages(self) -> list[str]:
+        return problem_messages(self.preview)
+
+
+@dataclass
+class LabImportSummary:
+    values_added: int = 0
+    duplicates_skipped: int = 0
+    visits_created: int = 0
+    patients: list[str] = field(default_factory=list)
+
+    def sentence(self) -> str:
+        return tr("{values} value(s) added for {patients} patient(s), {visits} new visit(s), "
+                  "{dups} duplicate(s) of stored values skipped").format(
+            values=self.values_added, patients=len(self.patients), visits=self.visits_created, dups=self.duplicates_skipped)
+
+
+def problem_messages(preview: LabCsv) -> list[str]:
+    """One sentence per problem: file-level first, then each bad row in file order."""
+    out = [str(p) for p in preview.file_problems]
+    for r in preview.rows:
+        if r.status is RowStatus.INVALID:
+            out.extend(str(p) for p in r.problems)
+        elif r.status is RowStatus.CONFLICTING:
+            out.append(conflict_message(r))
+    return out
+
+
+def _stored_context(session: Session, parsed: LabCsv) -> tuple[dict[str, KnownPatient], dict[str, int],
+                                                                 dict, dict[tuple[int, date], int]]:
+    """Known patients, their ids, current stored values and visit ids for the file's keys."""
+    mrns = sorted({r.mrn for r in parsed.rows if r.valid and r.mrn})
+    patients: dict[str, KnownPatient] = {}
+    ids: dict[str, int] = {}
+    for chunk in repo._chunks(mrns):
+        for row in session.execute(select(P.c.id, P.c.mrn, P.c.sex, P.c.birth_date).where(P.c.mrn.in_(chunk))):
+            patients[row.mrn] = KnownPatient(row.sex, row.birth_date)
+            ids[row.mrn] = row.id
+    wanted_dates: dict[int, set[date]] = defaultdict(set)
+    for r in parsed.rows:
+        if r.valid and r.mrn in ids and r.date is not None:
+            wanted_dates[ids[r.mrn]].add(r.date)
+    visit_ids: dict[tuple[int, date], int] = {}
+    pids = sorted(wanted_dates)
+    for chunk in repo._chunks(pids):
+        for row in session.execute(select(V.c.id, V.c.patient_id, V.c.date).where(V.c.patient_id.in_(chunk))):
+            if row.date in wanted_dates[row.patient_id]:
+                visit_ids[(row.patient_id, row.date)] = row.id
+    mrn_of = {pid: mrn for mrn, pid in ids.items()}
+    date_of = {vid: key for key, vid in visit_ids.items()}
+    stored: dict[tuple[str, date, str], StoredValue] = {}
+    codes = sorted({r.code for r in parsed.rows if r.valid and r.code})
+    vids = sorted(visit_ids.values())
+    for chunk in repo._chunks(vids):
+        query = select(O.c.visit_id, O.c.code, O.c.value_num, O.c.value_text, O.c.unit, O.c.qualifier).where(
+            O.c.visit_id.in_(chunk), O.c.superseded_at.is_(None), O.c.code.in_(codes))
+        for row in session.execute(query):
+            pid, when = date_of[row.visit_id]
+            value = row.value_text if row.value_text is not None else row.value_num
+            stored[(mrn_of[pid], when, row.code)] = StoredValue(value, row.unit, row.qualifier)
+    return patients, ids, stored, visit_ids
+
+
+def _preview(session: Session, text: str, date_format: DateFormat | str, today: date) -> tuple[LabCsv, dict, dict]:
+    parsed = parse_lab_csv(text, date_format, today)
+    patients, ids, stored, visit_ids = _stored_context(session, parsed)
+    return classify_rows(parsed, patients, stored), ids, visit_ids
+
+
+def preview_lab_csv(db: Database, text: str, date_format: DateFormat | str, today: date | None = None) -> LabCsv:
+    """Every row of the file with its status, nothing written."""
+    with db.read() as session:
+        preview, _ids, _visits = _preview(session, text, date_format, today or date.today())
+    return preview
+
+
+def import_lab_csv(
+    db: Database, actor: Actor, text: str, date_format: DateFormat | str, *, source: str = "lab CSV",
+    today: date | None = None,
+) -> LabImportSummary:
+    """Store every new row in one transaction, or nothing (raises LabImportRefused)."""
+    require(actor, Permission.RECORD)
+    today = today or date.today()
+    with db.write() as session:
+        preview, ids, visit_ids = _preview(session, text, date_format, today)
+        if not preview.importable:
+            raise LabImportRefused(preview)
+        summary = LabImportSummary()
+        stamp = repo.WriteStamp(actor.name, utcnow())
+        new_by_visit: dict[tuple[int, date], list[LabRow]] = defaultdict(list)
+        for r in preview.rows:
+            if r.status is RowStatus.DUPLICATE:
+                summary.duplicates_skipped += 1
+            else:
+                new_by_visit[(ids[r.mrn], r.date)].append(r)
+        to_create = [key for key in new_by_visit if key not in visit_ids]
+        created = repo.insert_visits(session, [
+            (pid, VisitRecord(date=when, observations=tuple(r.observation() for r in new_by_visit[(pid, when)])))
+            for pid, when in to_create
+        ], stamp)
+        created_by_key = dict(zip(to_create, created))
+        existing = [(key, visit_ids[key]) for key in new_by_visit if key in visit_ids]
+        repo.add_visit_contents(session, [
+            (vid, tuple(r.observation() for r in new_by_visit[key]), (), ()) for key, vid in existing
+        ], stamp)
+        for _key, vid in existing:  # the visit changed: an entry form opened on it must reload
+            session.execute(update(V).where(V.c.id == vid).values(
+                version=V.c.version + 1, updated_at=stamp.at, updated_by=actor.name, reviewed_at=None, reviewed_by=None))
+
+        audit = AuditWriter(session, actor.name)
+        by_patient: dict[int, list[tuple[tuple[int, date], LabRow]]] = defaultdict(list)
+        for key, rows in new_by_visit.items():
+            by_patient[key[0]].extend((key, r) for r in rows)
+        mrn_of = {pid: mrn for mrn, pid in ids.items()}
+        for pid in sorted(by_patient):
+            items = sorted(by_patient[pid], key=lambda kr: (kr[1].date, kr[1].row))
+            audit.append(
+                "import", "observation", entity_id=None, patient_id=pid,
+                reason=tr("lab CSV import of {source}").format(source=source),
+                new={
+                    "source": source,
+                    "visits_created": sorted(k[1].isoformat() for k in created_by_key if k[0] == pid),
+                    "values": [
+                        {"line": r.row, "date": r.date.isoformat(), "code": r.code, "value": r.value, "unit": r.unit,
+                         "qualifier": r.qualifier, "entered": r.entered_value, "entered_unit": r.entered_unit,
+                         "specimen": r.specimen, "visit_id": created_by_key.get(key) or visit_ids.get(key)}
+                        for key, r in items
+                    ],
+                },
+            )
+            summary.values_added += len(items)
+            summary.patients.append(mrn_of[pid])
+        summary.visits_created = len(created)
+    return summary
