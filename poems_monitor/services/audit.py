@@ -14,12 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
-from poems_monitor.models import AuditEntry
+from poems_monitor.models import AuditEntry, ClinicSetting
 
 GENESIS_HASH = "0" * 64
+# The id and hash of the newest entry, kept in a clinic setting and moved with every append, so
+# that removing the newest entries (which leaves a valid shorter chain) is detected by `check`.
+HEAD_SETTING_KEY = "audit.head"
 
 
 def utcnow() -> datetime:
@@ -72,14 +75,23 @@ class AuditWriter:
         at = at or utcnow()
         old_json, new_json = to_json(old), to_json(new)
         digest = entry_hash(self._head, at, self.user, action, entity, entity_id, patient_id, old_json, new_json, reason)
-        self.session.execute(
+        entry_id = self.session.execute(
             insert(AuditEntry.__table__).values(
                 at=at, user=self.user, action=action, entity=entity, entity_id=entity_id, patient_id=patient_id,
                 old=old_json, new=new_json, reason=reason, prev_hash=self._head, hash=digest,
             )
-        )
+        ).inserted_primary_key[0]
         self._head = digest
+        _record_head(self.session, f"{entry_id}:{digest}", self.user, at)
         return digest
+
+
+def _record_head(session: Session, value: str, user: str, at: datetime) -> None:
+    settings = ClinicSetting.__table__
+    moved = session.execute(update(settings).where(settings.c.key == HEAD_SETTING_KEY).values(
+        value=value, updated_at=at, updated_by=user))
+    if moved.rowcount == 0:
+        session.execute(insert(settings).values(key=HEAD_SETTING_KEY, value=value, updated_at=at, updated_by=user))
 
 
 @dataclass(frozen=True)

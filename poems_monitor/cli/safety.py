@@ -1,0 +1,211 @@
+"""Commands that keep the record safe: check, backup, restore, and user accounts."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+from poems_monitor.cli import EXIT_FAILED, EXIT_OK, CommandError
+from poems_monitor.cli.context import actor, open_db
+from poems_monitor.i18n import tr
+
+
+def register(sub, common) -> None:  # noqa: ANN001
+    p = sub.add_parser("check", parents=[common], help=tr("verify the database: integrity, foreign keys, schema, audit chain"))
+    p.set_defaults(handler=cmd_check)
+
+    p = sub.add_parser("backup", parents=[common], help=tr("write a consistent, checked copy of the database"))
+    p.add_argument("file", type=Path, nargs="?",
+                   help=tr("where to write it (default: today's automatic backup in the backup folder, with rotation)"))
+    p.set_defaults(handler=cmd_backup)
+
+    p = sub.add_parser("restore", parents=[common], help=tr("replace the database by a checked backup, keeping the replaced file"))
+    p.add_argument("file", type=Path)
+    p.set_defaults(handler=cmd_restore)
+
+    p = sub.add_parser("users", parents=[common], help=tr("local user accounts"))
+    users = p.add_subparsers(dest="users_command", metavar="ACTION")
+    add = users.add_parser("add", parents=[common], help=tr("create an account (password asked twice, or one line on stdin)"))
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=("nurse", "physician", "admin"))
+    add.set_defaults(handler=cmd_users_add)
+    lst = users.add_parser("list", parents=[common], help=tr("list the accounts"))
+    lst.set_defaults(handler=cmd_users_list)
+    p.set_defaults(handler=lambda args: _usage(p))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _database_path(args: argparse.Namespace) -> Path:
+    from poems_monitor.config import app_paths
+    from poems_monitor.persistence.db import database_url
+
+    url = database_url(args.db or app_paths().default_database)
+    if not url.startswith("sqlite:///"):
+        raise CommandError(tr("restore works on an SQLite database file; restore a server database with the server's "
+                              "own tools (for PostgreSQL: pg_restore)"))
+    return Path(url[len("sqlite:///"):])
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from poems_monitor.persistence.db import DatabaseError, open_database
+    from poems_monitor.services.integrity import check_report
+
+    target = args.db or None
+    if target is None:
+        from poems_monitor.config import app_paths
+
+        target = app_paths().default_database
+    if "://" not in str(target) and not Path(target).exists():
+        raise CommandError(tr("{db} does not exist").format(db=target))
+    try:
+        db = open_database(target, migrate=False)
+    except DatabaseError as exc:
+        print(tr("{db} is damaged: {problem}").format(db=target, problem=exc), file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        report = check_report(db)
+    finally:
+        db.dispose()
+    if report.problems:
+        print(tr("{db} is damaged ({n} problem(s) found):").format(db=db.describe(), n=len(report.problems)), file=sys.stderr)
+        for problem in report.problems:
+            print(f"- {problem}", file=sys.stderr)
+        return EXIT_FAILED
+    print(tr("{db} is sound: {notes}.").format(db=db.describe(), notes="; ".join(report.notes)))
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from poems_monitor.services import backup
+
+    db = open_db(args)
+    try:
+        who = actor(db, args)
+        try:
+            if args.file is None:
+                from poems_monitor.services.access import Permission, require
+
+                require(who, Permission.BACKUP)
+                result = backup.automatic_backup(db, force=True)
+                if result is None:
+                    raise CommandError(tr("{db} is not an SQLite file: back up a server database with the server's own "
+                                          "tools (for PostgreSQL: pg_dump)").format(db=db.describe()))
+            else:
+                result = backup.backup_to(db, who, args.file)
+        except backup.BackupRefused as exc:
+            raise CommandError(str(exc)) from None
+    finally:
+        db.dispose()
+    print(tr("Backup written to {file} ({kb} kB), checked.").format(file=result.path, kb=max(1, result.size // 1024)))
+    return EXIT_OK
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from poems_monitor.persistence.db import DatabaseError, open_database
+    from poems_monitor.services import backup
+    from poems_monitor.cli import default_user
+    from poems_monitor.services.access import PermissionDenied
+    from poems_monitor.services.users import resolve_actor
+
+    target = _database_path(args)
+    name = args.user or default_user()
+    # Who may restore is decided by the accounts of the database being replaced; when that one is
+    # too damaged to open, by the accounts of the backup (after the backup passes its checks).
+    who = None
+    if target.exists():
+        try:
+            current = open_database(target, migrate=False)
+        except DatabaseError:
+            current = None
+        if current is not None:
+            try:
+                who = resolve_actor(current, name)
+            except PermissionDenied:
+                raise
+            except Exception:  # noqa: BLE001, S110 (a damaged database may fail here: the backup decides)
+                who = None
+            finally:
+                current.dispose()
+    if who is None:
+        problems = backup.problems_of_backup_file(args.file) if args.file.exists() else [
+            tr("{file} does not exist").format(file=args.file)]
+        if problems:
+            raise CommandError(tr("{file} was not restored: {problems}. Nothing was changed.").format(
+                file=args.file, problems="; ".join(problems)))
+        who = _actor_from_backup(args.file, name)
+    try:
+        result = backup.restore_from(target, who, args.file)
+    except backup.BackupRefused as exc:
+        raise CommandError(str(exc)) from None
+    kept = tr("; the replaced database was kept as {file}").format(file=result.replaced_kept_as) if result.replaced_kept_as else ""
+    print(tr("Restored {db} from {file}{kept}.").format(db=target, file=args.file, kept=kept))
+    return EXIT_OK
+
+
+def _actor_from_backup(path: Path, name: str):  # noqa: ANN202
+    from sqlalchemy import create_engine
+
+    from poems_monitor.persistence.db import Database
+    from poems_monitor.services.users import resolve_actor
+
+    url = f"sqlite:///{Path(path).resolve().as_uri()}?mode=ro&uri=true"
+    engine = create_engine(url)
+    try:
+        return resolve_actor(Database(engine=engine, url=url), name)
+    finally:
+        engine.dispose()
+
+
+def _read_password() -> str:
+    if sys.stdin is not None and sys.stdin.isatty():
+        first = getpass.getpass(tr("Password: "))
+        second = getpass.getpass(tr("Password again: "))
+        if first != second:
+            raise CommandError(tr("The two passwords differ; no account was created"))
+        return first
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    if not line:
+        raise CommandError(tr("No password was given on standard input; no account was created"))
+    return line.rstrip("\r\n")
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from poems_monitor.services.access import Role
+    from poems_monitor.services.users import AccountError, add_user
+
+    db = open_db(args)
+    try:
+        who = actor(db, args)
+        password = _read_password()
+        try:
+            account = add_user(db, who, args.name, Role(args.role), password)
+        except AccountError as exc:
+            raise CommandError(tr("{error}; no account was created").format(error=exc)) from None
+    finally:
+        db.dispose()
+    print(tr("Account {name} ({role}) created.").format(name=account.name, role=account.role.value))
+    return EXIT_OK
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    from poems_monitor.services.users import list_users
+
+    db = open_db(args)
+    try:
+        accounts = list_users(db)
+    finally:
+        db.dispose()
+    if not accounts:
+        print(tr("No accounts yet: create the first administrator with `poems-monitor users add NAME --role admin`."))
+        return EXIT_OK
+    width = max(len(a.name) for a in accounts)
+    for a in accounts:
+        state = "" if a.active else "  " + tr("(inactive)")
+        print(f"{a.name:<{width}}  {a.role.value}{state}")
+    return EXIT_OK

@@ -1,0 +1,240 @@
+"""SQLite file operations behind backup, restore and `check`: online copies with SQLite's backup
+API, low-level file checks, and putting a verified copy in place of the live file.
+
+Owns every direct use of the `sqlite3` module, so that services stay dialect-neutral. Nothing
+here decides policy (where backups go, how many are kept, who may restore): `services.backup`
+does. A copy is always written to a temporary name beside its destination, flushed to disk, and
+renamed into place, so a crash leaves either the old file or the complete new one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import text
+
+from poems_monitor.persistence.db import Database
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+class SqliteFileError(Exception):
+    """A file operation that could not be done; the message is a plain sentence."""
+
+
+def looks_like_sqlite(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(16) == SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not possible on every platform (Windows): the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def temporary_path_beside(path: Path, tag: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{tag}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    os.unlink(name)  # sqlite3 creates it; an empty file would be taken for a database
+    return Path(name)
+
+
+def remove_with_side_files(path: Path) -> None:
+    for candidate in (path, *(Path(f"{path}{s}") for s in _SIDE_FILES)):
+        try:
+            candidate.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _copy_connection(source: sqlite3.Connection, dest_path: Path) -> None:
+    """Copy `source` into a new single file at `dest_path` (rollback journal, not WAL)."""
+    dest = sqlite3.connect(dest_path, isolation_level=None)
+    try:
+        source.backup(dest)  # pages=-1: one step, one consistent snapshot of the source
+        dest.execute("PRAGMA journal_mode=DELETE")  # a backup is one self-contained file
+        dest.execute("PRAGMA synchronous=FULL")
+    finally:
+        dest.close()
+    _fsync_file(dest_path)
+
+
+def online_copy(db: Database, dest: Path) -> None:
+    """A consistent copy of the live SQLite database at `dest`, taken while others keep writing.
+
+    Uses the backup API on the raw DB-API connection of the engine; under WAL, the copy is the
+    snapshot of the last commit when it started and writers are not blocked. `dest` is replaced
+    atomically only once the copy is complete and on disk.
+    """
+    if not db.is_sqlite or db.path is None:
+        raise SqliteFileError("only an SQLite file database can be copied this way")
+    dest = Path(dest)
+    tmp = temporary_path_beside(dest, "copy")
+    raw = db.engine.raw_connection()
+    try:
+        source = raw.driver_connection
+        _copy_connection(source, tmp)
+        os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
+    except BaseException:
+        remove_with_side_files(tmp)
+        raise
+    finally:
+        raw.close()
+
+
+def copy_file_database(source_path: Path, dest: Path) -> None:
+    """Copy the SQLite file `source_path` (read-only; its WAL is honoured) into `dest` atomically.
+
+    Raises SqliteFileError when the source is not an SQLite file that can be read at all.
+    """
+    source_path = Path(source_path)
+    if not looks_like_sqlite(source_path):
+        raise SqliteFileError(f"{source_path} is not an SQLite database file")
+    tmp = temporary_path_beside(Path(dest), "copy")
+    try:
+        source = sqlite3.connect(f"{source_path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise SqliteFileError(f"{source_path} cannot be opened: {exc}") from None
+    try:
+        _copy_connection(source, tmp)
+        os.replace(tmp, dest)
+        _fsync_dir(Path(dest).parent)
+    except sqlite3.Error as exc:
+        remove_with_side_files(tmp)
+        raise SqliteFileError(f"{source_path} cannot be read: {exc}") from None
+    except BaseException:
+        remove_with_side_files(tmp)
+        raise
+    finally:
+        source.close()
+
+
+def file_level_copy(source_path: Path, dest: Path) -> None:
+    """Byte copy of a file that SQLite may not be able to read (a damaged database), with its WAL."""
+    for suffix in ("", "-wal"):
+        src = Path(f"{source_path}{suffix}")
+        if src.exists():
+            shutil.copy2(src, Path(f"{dest}{suffix}"))
+
+
+def structural_problems(db: Database) -> list[str]:
+    """SQLite's own checks: page structure and indexes (integrity_check), then foreign keys.
+
+    Plain sentences; empty when the file is sound. A file too damaged to run the checks gives
+    one sentence saying so.
+    """
+    problems: list[str] = []
+    try:
+        with db.engine.connect() as conn:
+            rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check(20)")]
+            if rows != ["ok"]:
+                problems.extend(f"SQLite integrity check: {r}" for r in rows)
+            for table, rowid, parent, _fk in conn.exec_driver_sql("PRAGMA foreign_key_check"):
+                problems.append(f"row {rowid} of table {table} refers to a row of {parent} that does not exist")
+    except Exception as exc:  # noqa: BLE001 (a damaged file may fail in many ways)
+        problems.append(f"the database file cannot be read through: {exc}")
+    return problems
+
+
+def quick_check(db: Database) -> list[str]:
+    """A faster page-level check for start-up (PRAGMA quick_check): empty when it passes."""
+    try:
+        with db.engine.connect() as conn:
+            rows = [r[0] for r in conn.execute(text("PRAGMA quick_check(5)"))]
+    except Exception as exc:  # noqa: BLE001
+        return [f"the database file cannot be read: {exc}"]
+    return [] if rows == ["ok"] else [f"SQLite quick check: {r}" for r in rows]
+
+
+def _open_if_sound(path: Path) -> sqlite3.Connection | None:
+    """A connection to `path` when SQLite can read it and its pages pass quick_check, else None."""
+    if not looks_like_sqlite(path):
+        return None
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+    except sqlite3.Error:
+        return None
+    try:
+        conn.execute("PRAGMA busy_timeout=10000")
+        if [r[0] for r in conn.execute("PRAGMA quick_check(1)")] == ["ok"]:
+            return conn
+    except sqlite3.Error:
+        pass
+    conn.close()
+    return None
+
+
+def restore_into_live(verified_copy: Path, target: Path, keep_as: Path) -> str:
+    """Put the verified copy in place of `target`, keeping the replaced database as `keep_as`.
+
+    When the live file can be read, both steps use the backup API: the replaced database is
+    copied to `keep_as` first, then the verified copy is written into the live file in one
+    transaction, so other connections (a second window) see the restored data and never a
+    half-replaced file. When the live file is too damaged for that, it is moved aside (with its
+    WAL) and the copy renamed into place. Returns "online" or "file swap".
+    """
+    target, keep_as = Path(target), Path(keep_as)
+    if not target.exists():
+        os.replace(verified_copy, target)
+        _fsync_dir(target.parent)
+        return "file swap"
+    live = _open_if_sound(target)
+    if live is not None:
+        try:
+            _copy_connection(live, keep_as)
+            source = sqlite3.connect(verified_copy, isolation_level=None)
+            try:
+                live_page = live.execute("PRAGMA page_size").fetchone()[0]
+                if source.execute("PRAGMA page_size").fetchone()[0] != live_page:
+                    # a WAL database only accepts a backup of its own page size
+                    source.execute(f"PRAGMA page_size={int(live_page)}")
+                    source.execute("VACUUM")
+                source.backup(live)
+            finally:
+                source.close()
+        except sqlite3.Error as exc:
+            remove_with_side_files(keep_as)
+            raise SqliteFileError(f"the backup could not be written into {target}: {exc}; nothing was changed") from None
+        finally:
+            live.close()
+        remove_with_side_files(verified_copy)
+        return "online"
+    # Damaged beyond SQLite's reach: keep the file bytes as they are and swap.
+    for suffix in ("", "-wal"):
+        src = Path(f"{target}{suffix}")
+        if src.exists():
+            os.replace(src, Path(f"{keep_as}{suffix}"))
+    for suffix in ("-shm", "-journal"):
+        try:
+            Path(f"{target}{suffix}").unlink()
+        except FileNotFoundError:
+            pass
+    os.replace(verified_copy, target)
+    _fsync_dir(target.parent)
+    return "file swap"

@@ -1,0 +1,351 @@
+"""Backups and restore of the clinic database.
+
+Owns the policy: where automatic backups go (a configurable folder), how they are named and
+rotated (7 daily + 12 monthly by default), how old the last good backup may be before the app
+warns, and the rule that a restore verifies the copy completely (integrity, foreign keys, a
+schema this version knows, an intact audit chain) before anything is replaced, and keeps the
+replaced file beside it. The SQLite file work itself is in `persistence.sqlite_backup`.
+A backup is "good" only once the copy has been written, flushed and checked.
+
+The policy lives in `backup.toml` in the user's config folder:
+
+    folder = "/srv/clinic-backups"   # default: the backups folder of app_paths()
+    keep_daily = 7
+    keep_monthly = 12
+    warn_after_days = 3
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import create_engine
+
+from poems_monitor.config import app_paths
+from poems_monitor.i18n import tr
+from poems_monitor.persistence import sqlite_backup
+from poems_monitor.persistence.db import Database, open_database
+from poems_monitor.persistence.sqlite_backup import SqliteFileError
+from poems_monitor.services.access import Actor, Permission, require
+from poems_monitor.services.audit import AuditWriter, utcnow
+from poems_monitor.services.integrity import check
+
+POLICY_FILE = "backup.toml"
+STATE_FILE = ".last-good-backup.json"
+_AUTO_NAME = re.compile(r"^(?P<stem>.+)-(?P<day>\d{4}-\d{2}-\d{2})\.sqlite$")
+
+
+class BackupRefused(Exception):
+    """A backup or restore that was not done; the message says why and that nothing changed."""
+
+
+@dataclass(frozen=True)
+class BackupPolicy:
+    folder: Path
+    keep_daily: int = 7
+    keep_monthly: int = 12
+    warn_after_days: int = 3
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    path: Path
+    at: datetime
+    size: int
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    restored_from: Path
+    replaced_kept_as: Path | None  # None when there was no database to replace
+    method: str  # "online" (backup API into the live file) or "file swap" (the live file was damaged)
+
+
+def load_policy() -> BackupPolicy:
+    """The workstation's backup policy (`backup.toml` in the config folder), with defaults."""
+    paths = app_paths()
+    values: dict = {}
+    policy_path = paths.config / POLICY_FILE
+    if policy_path.exists():
+        try:
+            values = tomllib.loads(policy_path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+            values = {}  # an unreadable policy must not stop backups: the defaults apply
+    folder = Path(str(values.get("folder") or paths.backups)).expanduser()
+
+    def positive(key: str, default: int) -> int:
+        value = values.get(key, default)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
+
+    return BackupPolicy(folder, positive("keep_daily", 7), positive("keep_monthly", 12), positive("warn_after_days", 3))
+
+
+def save_policy(policy: BackupPolicy) -> Path:
+    """Write the policy file (for the settings dialog)."""
+    path = app_paths().config / POLICY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"folder = {json.dumps(str(policy.folder))}\nkeep_daily = {int(policy.keep_daily)}\n"
+        f"keep_monthly = {int(policy.keep_monthly)}\nwarn_after_days = {int(policy.warn_after_days)}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _require_sqlite_file(db: Database, what: str) -> Path:
+    if db.path is None:
+        raise BackupRefused(tr(
+            "{what} works on an SQLite database file; a shared server database is backed up and restored with "
+            "the server's own tools (for PostgreSQL: pg_dump and pg_restore)").format(what=what))
+    return db.path
+
+
+# ---------------------------------------------------------------------------------------------
+# Backup
+# ---------------------------------------------------------------------------------------------
+
+def _verified_copy(db: Database, dest: Path) -> BackupResult:
+    """Copy the live database to `dest` and check the copy; a bad copy is deleted and refused."""
+    dest = Path(dest).expanduser()
+    if dest.resolve() == _require_sqlite_file(db, tr("Backup")).resolve():
+        raise BackupRefused(tr("The backup file cannot be the database itself"))
+    tmp = sqlite_backup.temporary_path_beside(dest, "verify")
+    try:
+        try:
+            sqlite_backup.online_copy(db, tmp)
+        except (OSError, SqliteFileError) as exc:
+            raise BackupRefused(tr("The backup could not be written to {file}: {error}").format(
+                file=dest, error=getattr(exc, "strerror", None) or exc)) from None
+        problems = _problems_of_file(tmp)
+        if problems:
+            raise BackupRefused(tr("The copy failed its check, so no backup was made: {problems}").format(
+                problems="; ".join(problems)))
+        os.replace(tmp, dest)
+    finally:
+        sqlite_backup.remove_with_side_files(tmp)
+    at = utcnow()
+    _remember_good_backup(db, dest, at)
+    return BackupResult(dest, at, dest.stat().st_size)
+
+
+def backup_to(db: Database, actor: Actor, dest: Path) -> BackupResult:
+    """`poems-monitor backup FILE`: a consistent, checked copy of the live database (admin)."""
+    require(actor, Permission.BACKUP)
+    result = _verified_copy(db, dest)
+    with db.write() as session:
+        AuditWriter(session, actor.name).append("backup", "database", new={"file": result.path.name})
+    return result
+
+
+def automatic_backup(db: Database, policy: BackupPolicy | None = None, now: datetime | None = None,
+                     *, force: bool = False) -> BackupResult | None:
+    """The app's backup on close (and at most daily): into the policy folder, then rotation.
+
+    Made for whoever is signed in (it is the system's duty, not a user's choice). Returns None
+    when today's backup exists already (unless `force`) or the database is not an SQLite file.
+    """
+    if db.path is None:
+        return None
+    policy = policy or load_policy()
+    now = now or utcnow()
+    day = now.astimezone().date()
+    dest = policy.folder / f"{db.path.stem}-{day.isoformat()}.sqlite"
+    if dest.exists() and not force:
+        return None
+    policy.folder.mkdir(parents=True, exist_ok=True)
+    result = _verified_copy(db, dest)
+    rotate(policy.folder, db.path.stem, policy.keep_daily, policy.keep_monthly)
+    return result
+
+
+def automatic_backups(folder: Path, stem: str) -> list[tuple[date, Path]]:
+    """The automatic backups of database `stem` in `folder`, newest first."""
+    found = []
+    if folder.is_dir():
+        for path in folder.iterdir():
+            m = _AUTO_NAME.match(path.name)
+            if m and m["stem"] == stem:
+                try:
+                    found.append((date.fromisoformat(m["day"]), path))
+                except ValueError:
+                    continue
+    return sorted(found, reverse=True)
+
+
+def rotate(folder: Path, stem: str, keep_daily: int = 7, keep_monthly: int = 12) -> list[Path]:
+    """Delete automatic backups beyond the newest `keep_daily` ones and the newest one of each of
+    the last `keep_monthly` months that have a backup. Touches only files named like automatic
+    backups of `stem`; a backup written with `backup FILE` elsewhere is never deleted.
+    Returns the deleted files."""
+    backups = automatic_backups(folder, stem)
+    keep = {path for _, path in backups[:keep_daily]}
+    months_seen: list[tuple[int, int]] = []
+    for day, path in backups:  # newest first: the first of each month seen is its newest
+        month = (day.year, day.month)
+        if month not in months_seen:
+            months_seen.append(month)
+            if len(months_seen) <= keep_monthly:
+                keep.add(path)
+    deleted = []
+    for _, path in backups:
+        if path not in keep:
+            path.unlink(missing_ok=True)
+            deleted.append(path)
+    return deleted
+
+
+def _state_path(policy: BackupPolicy) -> Path:
+    return policy.folder / STATE_FILE
+
+
+def _remember_good_backup(db: Database, dest: Path, at: datetime) -> None:
+    policy = load_policy()
+    try:
+        policy.folder.mkdir(parents=True, exist_ok=True)
+        state_path = _state_path(policy)
+        try:
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+            if not isinstance(state, dict):
+                state = {}
+        except (OSError, ValueError):
+            state = {}
+        state[str(db.path)] = {"at": at.isoformat(), "file": str(dest)}
+        tmp = state_path.with_name(state_path.name + ".tmp")
+        tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
+        os.replace(tmp, state_path)
+    except OSError:
+        pass  # the backup itself is good; only the reminder of it is lost
+
+
+def last_good_backup(db: Database, policy: BackupPolicy | None = None) -> tuple[datetime, Path] | None:
+    """When and where the newest good backup of this database was made (automatic or manual)."""
+    if db.path is None:
+        return None
+    policy = policy or load_policy()
+    candidates: list[tuple[datetime, Path]] = []
+    try:
+        state = json.loads(_state_path(policy).read_text(encoding="utf-8"))
+        entry = state.get(str(db.path)) if isinstance(state, dict) else None
+        if entry and Path(entry["file"]).exists():
+            candidates.append((datetime.fromisoformat(entry["at"]), Path(entry["file"])))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    for _, path in automatic_backups(policy.folder, db.path.stem)[:1]:
+        candidates.append((datetime.fromtimestamp(path.stat().st_mtime, timezone.utc), path))
+    return max(candidates, key=lambda c: c[0]) if candidates else None
+
+
+def last_good_backup_age(db: Database, policy: BackupPolicy | None = None, now: datetime | None = None) -> timedelta | None:
+    """How old the newest good backup is; None when there is none (the UI warns then, too)."""
+    found = last_good_backup(db, policy)
+    if found is None:
+        return None
+    return (now or utcnow()) - found[0]
+
+
+def backup_warning(db: Database, policy: BackupPolicy | None = None, now: datetime | None = None) -> str | None:
+    """The sentence the window shows when backups have stopped, or None when they are recent."""
+    if db.path is None:
+        return None
+    policy = policy or load_policy()
+    age = last_good_backup_age(db, policy, now)
+    if age is None:
+        return tr("This database has never been backed up. Make a backup now (File > Back up).")
+    if age > timedelta(days=policy.warn_after_days):
+        return tr("The last good backup is {days} days old. Check the backup folder {folder}.").format(
+            days=age.days, folder=policy.folder)
+    return None
+
+
+def newest_good_backup(db_path: Path, policy: BackupPolicy | None = None) -> Path | None:
+    """The newest backup of the database at `db_path` that passes every check: what the app offers
+    when the database is found damaged at start."""
+    policy = policy or load_policy()
+    for _, path in automatic_backups(policy.folder, Path(db_path).stem):
+        if not _problems_of_file(path):
+            return path
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks of a file that is not open
+# ---------------------------------------------------------------------------------------------
+
+def _problems_of_file(path: Path) -> list[str]:
+    """Every reason `path` is not a sound poems-monitor database this version can open.
+
+    The file is opened read-only (SQLite URI mode=ro), so checking a backup never changes it."""
+    path = Path(path)
+    if not sqlite_backup.looks_like_sqlite(path):
+        return [tr("{file} is not an SQLite database file").format(file=path.name)]
+    url = f"sqlite:///{path.resolve().as_uri()}?mode=ro&uri=true"
+    engine = create_engine(url)
+    try:
+        return check(Database(engine=engine, url=url))
+    except Exception as exc:  # noqa: BLE001 (a damaged file fails in many ways)
+        return [tr("{file} cannot be read: {error}").format(file=path.name, error=exc)]
+    finally:
+        engine.dispose()
+
+
+def problems_of_backup_file(path: Path) -> list[str]:
+    """What is wrong with a backup file, as sentences (empty: it can be restored)."""
+    return _problems_of_file(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Restore
+# ---------------------------------------------------------------------------------------------
+
+def restore_from(target_path: Path, actor: Actor, source: Path, now: datetime | None = None) -> RestoreResult:
+    """Replace the database at `target_path` by the backup `source` (admin only).
+
+    The backup is copied beside the target and the copy is checked first; if anything is wrong
+    nothing is replaced and BackupRefused says why. Otherwise the current database is kept as
+    `<name>.replaced-<time>.sqlite` beside it and the restore is recorded in the restored
+    database's audit trail.
+    """
+    require(actor, Permission.RESTORE)
+    target_path, source = Path(target_path).expanduser().resolve(), Path(source).expanduser()
+    if not source.exists():
+        raise BackupRefused(tr("{file} does not exist; nothing was changed").format(file=source))
+    if source.resolve() == target_path:
+        raise BackupRefused(tr("{file} is the database itself; nothing was changed").format(file=source))
+    staged = sqlite_backup.temporary_path_beside(target_path, "restore")
+    try:
+        try:
+            sqlite_backup.copy_file_database(source, staged)
+        except SqliteFileError:
+            raise BackupRefused(tr("{file} is not a readable poems-monitor backup; nothing was changed").format(
+                file=source.name)) from None
+        except OSError as exc:
+            raise BackupRefused(tr("{file} cannot be copied: {error}; nothing was changed").format(
+                file=source.name, error=exc.strerror or exc)) from None
+        problems = _problems_of_file(staged)
+        if problems:
+            raise BackupRefused(tr("{file} was not restored, because the copy failed its check: {problems}. "
+                                   "Nothing was changed.").format(file=source.name, problems="; ".join(problems)))
+        stamp = (now or utcnow()).astimezone().strftime("%Y%m%d-%H%M%S")
+        keep = target_path.with_name(f"{target_path.stem}.replaced-{stamp}{target_path.suffix or '.sqlite'}")
+        existed = target_path.exists()
+        try:
+            method = sqlite_backup.restore_into_live(staged, target_path, keep)
+        except SqliteFileError as exc:
+            raise BackupRefused(str(exc)) from None
+    finally:
+        sqlite_backup.remove_with_side_files(staged)
+    restored = open_database(target_path)  # upgrades an older backup's schema
+    try:
+        with restored.write() as session:
+            AuditWriter(session, actor.name).append(
+                "restore", "database", reason=tr("restore of a backup"),
+                new={"from": source.name, "replaced_file_kept_as": keep.name if existed else None, "method": method})
+    finally:
+        restored.dispose()
+    return RestoreResult(source, keep if existed else None, method)
