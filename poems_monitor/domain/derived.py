@@ -93,7 +93,7 @@ def _combine(code: str, measured: bool | None, entered: str, explanation: str, e
 
 
 def _threshold_rule(
-    visit: VisitRecord, code: str, checks: tuple[tuple[str, float, str], ...]
+    visit: VisitRecord, code: str, checks: tuple[tuple[str, float, str], ...], explain: bool = True
 ) -> tuple[bool | None, str, dict]:
     """Apply (measure code, limit, source tag) checks; present if any is above."""
     verdict: bool | None = None
@@ -105,14 +105,18 @@ def _threshold_rule(
         if obs is None:
             continue
         result = _above(obs, limit)
+        if result is True:
+            verdict = True
+        elif result is False:
+            verdict = verdict or False
+        if not explain:  # the schedule only needs the verdict: skip the sentences
+            continue
         evidence[measure_code] = {"value": obs.number, "qualifier": obs.qualifier, "limit": limit, "source": cite}
         unit = MEASURES[measure_code].unit_label
         if result is True:
-            verdict = True
             parts_above.append(tr("{shown} > {limit} {unit} {cite}").format(
                 shown=_shown(obs), limit=fmt_number(limit), unit=unit, cite=cite))
         elif result is False:
-            verdict = verdict or False
             parts_below.append(tr("{shown} ≤ {limit} {unit} {cite}").format(
                 shown=_shown(obs), limit=fmt_number(limit), unit=unit, cite=cite))
     explanation = "; ".join(parts_above if verdict else parts_below)
@@ -121,16 +125,17 @@ def _threshold_rule(
     return verdict, explanation, evidence
 
 
-def derive_features(visit: VisitRecord, sex: str, protocol: Protocol) -> tuple[DerivedFeature, ...]:
-    """The three derived features of one visit (always three, in DERIVED_CODES order)."""
+def derive_features(visit: VisitRecord, sex: str, protocol: Protocol, explain: bool = True) -> tuple[DerivedFeature, ...]:
+    """The three derived features of one visit (always three, in DERIVED_CODES order).
+    With explain=False the explanations are left empty (cheaper; same states)."""
     p = protocol
     vegf = _threshold_rule(visit, "vegf_elevation", (
         ("vegf_plasma", p.vegf_plasma_elevated, p.cite("vegf_plasma_elevated")),
         ("vegf_serum", p.vegf_serum_elevated, p.cite("vegf_serum_elevated")),
-    ))
+    ), explain)
     plt = _threshold_rule(visit, "thrombocytosis", (
         ("platelets", p.platelets_high, p.cite("platelets_high")),
-    ))
+    ), explain)
     out = [
         _combine("vegf_elevation", vegf[0], visit.feature("vegf_elevation"), vegf[1], vegf[2]),
         _combine("thrombocytosis", plt[0], visit.feature("thrombocytosis"), plt[1], plt[2]),
@@ -140,13 +145,13 @@ def derive_features(visit: VisitRecord, sex: str, protocol: Protocol) -> tuple[D
         poly = _threshold_rule(visit, "polycythemia", (
             ("hemoglobin", p.hemoglobin_high_female, p.cite("hemoglobin_high_female")),
             ("hematocrit", p.hematocrit_high_female, p.cite("hematocrit_high_female")),
-        ))
+        ), explain)
         out.append(_combine("polycythemia", poly[0], entered, poly[1], poly[2]))
     elif sex == Sex.MALE.value:
         poly = _threshold_rule(visit, "polycythemia", (
             ("hemoglobin", p.hemoglobin_high_male, p.cite("hemoglobin_high_male")),
             ("hematocrit", p.hematocrit_high_male, p.cite("hematocrit_high_male")),
-        ))
+        ), explain)
         out.append(_combine("polycythemia", poly[0], entered, poly[1], poly[2]))
     else:
         # WHO limits differ by sex; applying either to other/unknown sex would be a guess.

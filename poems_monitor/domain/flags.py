@@ -262,36 +262,44 @@ def _uln(ctx: _Ctx, code: str) -> tuple[float, str]:
     return getattr(ctx.p, key), ctx.p.cite(key)
 
 
-def _vegf_rise(ctx: _Ctx, code: str, values: list[tuple[date, float, str | None]]) -> None:
-    fraction = ctx.p.vegf_rise_fraction
-    uln, uln_cite = _uln(ctx, code)
-    unit = _unit(code)
+def _rises(lines: LineIndex, values, fraction: float, uln: float):
+    """Raw VEGF rises of one series: (day, value, nadir day, nadir, line), first of each run.
+
+    Kept free of message formatting: the follow-up schedule asks only for the dates."""
     anchor: object = object()  # sentinel: differs from any line, including None
     nadir: tuple[date, float] | None = None
     in_run = False
     for day, value, _lab in values:
-        line = ctx.lines.before(day)
+        line = lines.before(day)
         if line is not anchor:  # a new line of therapy: its own nadir, counted from its start
             anchor, nadir, in_run = line, None, False
         if nadir is not None:
             risen = value >= nadir[1] * (1 + fraction) - 1e-9 and value > uln
             if risen and not in_run:
-                pct = tr("{n} %").format(n=int(round((value / nadir[1] - 1) * 100))) if nadir[1] > 0 else "∞"
-                ctx.add(
-                    FlagKind.VEGF_RISE, code, day, Severity.WARNING,
-                    tr("{name} {value} {unit} on {date} is {pct} above its nadir {nadir} {unit} of {nadir_date} {since} "
-                       "(threshold +{threshold} {cite}; above the upper reference limit {uln} {unit} {uln_cite})").format(
-                        name=MEASURES[code].name, value=fmt_number(value), unit=unit, date=day.isoformat(), pct=pct,
-                        nadir=fmt_number(nadir[1]), nadir_date=nadir[0].isoformat(), since=_since_text(line),
-                        threshold=tr("{n} %").format(n=int(round(fraction * 100))), cite=ctx.p.cite("vegf_rise_fraction"),
-                        uln=fmt_number(uln), uln_cite=uln_cite),
-                    {"value": value, "date": day.isoformat(), "nadir": nadir[1], "nadir_date": nadir[0].isoformat(),
-                     "line_regimen": line.regimen if line else None, "line_start": _iso(line.start) if line else None,
-                     "rise_fraction": fraction, "upper_reference": uln, "specimen": MEASURES[code].specimen},
-                )
+                yield day, value, nadir[0], nadir[1], line
             in_run = risen
         if nadir is None or value < nadir[1]:
             nadir = (day, value)
+
+
+def _vegf_rise(ctx: _Ctx, code: str, values: list[tuple[date, float, str | None]]) -> None:
+    fraction = ctx.p.vegf_rise_fraction
+    uln, uln_cite = _uln(ctx, code)
+    unit = _unit(code)
+    for day, value, nadir_day, nadir, line in _rises(ctx.lines, values, fraction, uln):
+        pct = tr("{n} %").format(n=int(round((value / nadir - 1) * 100))) if nadir > 0 else "∞"
+        ctx.add(
+            FlagKind.VEGF_RISE, code, day, Severity.WARNING,
+            tr("{name} {value} {unit} on {date} is {pct} above its nadir {nadir} {unit} of {nadir_date} {since} "
+               "(threshold +{threshold} {cite}; above the upper reference limit {uln} {unit} {uln_cite})").format(
+                name=MEASURES[code].name, value=fmt_number(value), unit=unit, date=day.isoformat(), pct=pct,
+                nadir=fmt_number(nadir), nadir_date=nadir_day.isoformat(), since=_since_text(line),
+                threshold=tr("{n} %").format(n=int(round(fraction * 100))), cite=ctx.p.cite("vegf_rise_fraction"),
+                uln=fmt_number(uln), uln_cite=uln_cite),
+            {"value": value, "date": day.isoformat(), "nadir": nadir, "nadir_date": nadir_day.isoformat(),
+             "line_regimen": line.regimen if line else None, "line_start": _iso(line.start) if line else None,
+             "rise_fraction": fraction, "upper_reference": uln, "specimen": MEASURES[code].specimen},
+        )
 
 
 def _vegf_response(ctx: _Ctx, code: str, values: list[tuple[date, float, str | None]]) -> None:
@@ -379,11 +387,14 @@ def _specimen_change(ctx: _Ctx) -> None:
 
 
 def vegf_rise_dates(patient: PatientRecord, protocol: Protocol) -> tuple[date, ...]:
-    """Dates of VEGF rise flags (either specimen), for the imaging trigger of the schedule."""
+    """Dates of VEGF rise flags (either specimen), for the imaging trigger of the schedule.
+    `patient` must already be clipped to as-of."""
     ctx = _Ctx(patient, protocol, ())
+    out = []
     for code, values in _vegf_series(ctx).items():
-        _vegf_rise(ctx, code, values)
-    return tuple(sorted(f.date for f in ctx.out.values()))
+        uln, _ = _uln(ctx, code)
+        out.extend(r[0] for r in _rises(ctx.lines, values, protocol.vegf_rise_fraction, uln))
+    return tuple(sorted(out))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -161,6 +161,23 @@ class _ExamState:
     abnormal_since: date | None = None  # first abnormal result of the current abnormal run
 
 
+def _done_by_code() -> dict[str, tuple[tuple[str, ...], str | None]]:
+    """measure code -> (items it counts as done, echo/pft item whose abnormality it tells)."""
+    out = {}
+    for m in MEASURES.values():
+        items = set(m.followup_items)
+        exam = EXAM_KINDS.get(m.exam_kind) if m.exam_kind else None
+        if exam is not None and exam.followup_item:
+            items.add(exam.followup_item)
+        judged = exam.followup_item if exam is not None and exam.followup_item in ("echo", "pft") else None
+        out[m.code] = (tuple(sorted(items)), judged)
+    return out
+
+
+# Precomputed once: the visit loop below runs for every visit of every patient of the clinic.
+_DONE_BY_CODE = _done_by_code()
+
+
 class _Facts:
     def __init__(self, patient: PatientRecord):
         self.last_done: dict[str, date] = {}
@@ -168,34 +185,34 @@ class _Facts:
         self.onsets: dict[str, tuple[date, str]] = {}  # item -> (latest trigger onset, feature)
         prev_state: dict[str, str] = {}
         sex = patient.sex
+        last_done = self.last_done
         for visit in patient.visits:
-            done: set[str] = set(_ALWAYS_DONE_BY_VISIT)
+            day = visit.date
+            for item in _ALWAYS_DONE_BY_VISIT:
+                last_done[item] = day
             abnormal: dict[str, bool] = {}
             for obs in visit.observations:
-                m = MEASURES.get(obs.code)
-                if m is None:
+                entry = _DONE_BY_CODE.get(obs.code)
+                if entry is None:
                     continue
-                done.update(m.followup_items)
-                kind = EXAM_KINDS.get(m.exam_kind) if m.exam_kind else None
-                if kind is not None and kind.followup_item:
-                    done.add(kind.followup_item)
-                    if kind.followup_item in self.exam and obs.number is not None:
-                        ref = m.reference_for(sex)
-                        out = ref is not None and not ref.contains(obs.number)
-                        abnormal[kind.followup_item] = abnormal.get(kind.followup_item, False) or out
+                for item in entry[0]:
+                    last_done[item] = day
+                judged = entry[1]
+                if judged is not None and obs.number is not None:
+                    ref = MEASURES[obs.code].reference_for(sex)
+                    out = ref is not None and not ref.contains(obs.number)
+                    abnormal[judged] = abnormal.get(judged, False) or out
             for exam in visit.exams:
                 kind = EXAM_KINDS.get(exam.kind)
                 if kind is None or not kind.followup_item:
                     continue
-                done.add(kind.followup_item)
+                last_done[kind.followup_item] = day
                 if kind.followup_item in self.exam:
                     abnormal[kind.followup_item] = abnormal.get(kind.followup_item, False) or exam.result == "abnormal"
-            for item in done:
-                self.last_done[item] = visit.date
             for item, is_abnormal in abnormal.items():
                 state = self.exam[item]
                 if is_abnormal and not state.abnormal:
-                    state.abnormal_since = visit.date
+                    state.abnormal_since = day
                 state.abnormal = is_abnormal
                 if not is_abnormal:
                     state.abnormal_since = None
@@ -204,9 +221,9 @@ class _Facts:
                     continue
                 if status == PRESENT and prev_state.get(code) != PRESENT:
                     if code in ECHO_TRIGGERS:
-                        self.onsets["echo"] = (visit.date, code)
+                        self.onsets["echo"] = (day, code)
                     if code in PFT_TRIGGERS:
-                        self.onsets["pft"] = (visit.date, code)
+                        self.onsets["pft"] = (day, code)
                 prev_state[code] = status
 
 
@@ -385,7 +402,7 @@ class _Planner:
             if not (any(o.code in _BLOOD_COUNT for o in visit.observations)
                     or any(code in ("thrombocytosis", "polycythemia") for code, _ in visit.features)):
                 continue  # cheap test first: deriving formats sentences
-            derived = {d.code: d for d in derive_features(visit, self.patient.sex, self.p)
+            derived = {d.code: d for d in derive_features(visit, self.patient.sex, self.p, explain=False)
                        if d.code in ("thrombocytosis", "polycythemia")}
             known = [d for d in derived.values() if d.state.value != "unknown"]
             if known:

@@ -194,11 +194,7 @@ class Protocol:
 
     def cite(self, key: str) -> str:
         """The short source tag a flag message shows: '[WHO-PV]', '(DEFAULT)' or '(conventional ...)'."""
-        text = self.source(key).strip()
-        if text.upper().startswith("DEFAULT"):
-            return "(DEFAULT)"
-        match = re.match(r"(\[[^\]]+\])", text)
-        return match.group(1) if match else "(" + re.split(r"[;:(]", text)[0].strip().lower() + ")"
+        return _cite(self.source(key))
 
     def describe(self) -> tuple[Setting, ...]:
         """Every setting with its value, unit and source, in file order, for a settings screen."""
@@ -206,6 +202,15 @@ class Protocol:
             Setting(s.section, s.key, getattr(self, s.key), s.unit, self.source(s.key), tr(s.description))
             for s in SPECS
         )
+
+
+@lru_cache(maxsize=256)
+def _cite(source: str) -> str:
+    text = source.strip()
+    if text.upper().startswith("DEFAULT"):
+        return "(DEFAULT)"
+    match = re.match(r"(\[[^\]]+\])", text)
+    return match.group(1) if match else "(" + re.split(r"[;:(]", text)[0].strip().lower() + ")"
 
 
 _SETTING_FIELDS = tuple(f.name for f in fields(Protocol) if f.name != "sources")
