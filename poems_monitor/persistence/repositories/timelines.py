@@ -33,13 +33,15 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
         yield ids[i : i + _CHUNK]
 
 
+_OBS_COLUMNS = (O.c.visit_id, O.c.code, O.c.value_num, O.c.value_text, O.c.unit, O.c.entered_num, O.c.entered_unit,
+                O.c.specimen, O.c.lab, O.c.method, O.c.qualifier, O.c.derived)
+
+
 def _observation(row) -> ObservationRecord:  # noqa: ANN001
-    value = row.value_text if row.value_text is not None else row.value_num
-    entered = row.entered_num if row.entered_num is not None else (row.value_text if row.value_text is not None else None)
-    return ObservationRecord(
-        code=row.code, value=value, unit=row.unit, entered_value=entered, entered_unit=row.entered_unit,
-        specimen=row.specimen, lab=row.lab, method=row.method, qualifier=row.qualifier, derived=row.derived,
-    )
+    _, code, value_num, value_text, unit, entered_num, entered_unit, specimen, lab, method, qualifier, derived = row
+    if value_text is not None:
+        return ObservationRecord(code, value_text, unit, value_text, entered_unit, specimen, lab, method, qualifier, derived)
+    return ObservationRecord(code, value_num, unit, entered_num, entered_unit, specimen, lab, method, qualifier, derived)
 
 
 def load_timelines(session: Session, mrns: Sequence[str] | None = None, patient_ids: Sequence[int] | None = None) -> list[PatientRecord]:
@@ -55,9 +57,10 @@ def load_timelines(session: Session, mrns: Sequence[str] | None = None, patient_
     ids = [p.id for p in patients]
     whole_clinic = mrns is None and patient_ids is None
 
-    def rows(table, order, patient_col=None, via_visit=False):  # noqa: ANN001, ANN202
-        """All rows of `table` for the selected patients; the whole table when all are selected."""
-        base = select(table)
+    def rows(table, order, patient_col=None, via_visit=False, columns=None):  # noqa: ANN001, ANN202
+        """All current rows of `table` for the selected patients; the whole table when all are
+        selected (reading only the columns a timeline needs keeps 80,000 values under a second)."""
+        base = select(*(columns or (table,)))
         live = table.c.superseded_at.is_(None) if "superseded_at" in table.c else (
             table.c.deleted_at.is_(None) if "deleted_at" in table.c else None)
         if live is not None:
@@ -75,10 +78,10 @@ def load_timelines(session: Session, mrns: Sequence[str] | None = None, patient_
 
     visits = rows(V, (V.c.patient_id, V.c.date), V.c.patient_id)
     obs_by_visit: dict[int, list[ObservationRecord]] = defaultdict(list)
-    for row in rows(O, (O.c.visit_id, O.c.id), via_visit=True):
-        obs_by_visit[row.visit_id].append(_observation(row))
+    for row in rows(O, (O.c.visit_id, O.c.id), via_visit=True, columns=_OBS_COLUMNS):
+        obs_by_visit[row[0]].append(_observation(row))
     feat_by_visit: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for row in rows(F, (F.c.visit_id, F.c.code), via_visit=True):
+    for row in rows(F, (F.c.visit_id, F.c.code), via_visit=True, columns=(F.c.visit_id, F.c.code, F.c.status)):
         feat_by_visit[row.visit_id].append((row.code, row.status))
     exams_by_visit: dict[int, list[ExamRecord]] = defaultdict(list)
     for row in rows(X, (X.c.visit_id, X.c.id), via_visit=True):
