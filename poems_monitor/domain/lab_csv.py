@@ -38,6 +38,7 @@ VISIT_ONLY_CODES = frozenset(
 _LOINC = re.compile(r"^\d{1,8}-\d$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
 _DMY_DATE = re.compile(r"^(\d{1,2})([/.])(\d{1,2})\2(\d{4})(?: \d{1,2}:\d{2}(?::\d{2})?)?$")
+_BARE_INTEGER = re.compile(r"^\d+$")
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
 
 
@@ -233,8 +234,11 @@ def _parse_date(text: str, fmt: DateFormat) -> tuple[date | None, str]:
 def _unit_code(m: Measure, text: str) -> str:
     """The UCUM code of a unit as a laboratory writes it: the code itself (any case), or the
     label the catalogue shows (mIU/L, µmol/L, lb); unchanged when neither matches."""
-    if not text or m.conversion_for(text) is not None:
+    if not text:
         return text
+    conv = m.conversion_for(text)
+    if conv is not None:
+        return conv.unit
 
     def norm(s: str) -> str:
         return s.strip().lower().replace("µ", "u").replace("μ", "u").replace("₂", "2").replace(" ", "")
@@ -415,6 +419,12 @@ def parse_lab_csv(text: str, date_format: DateFormat | str, today: date) -> LabC
                                    n=len(record), m=len(header), hint=hint)),)))
             continue
         values = {name: (record[i].strip() if i < len(record) else "") for i, name in enumerate(header) if name}
+        if sep == "," and _BARE_INTEGER.match(values.get("unit", "")) and _NUMBER.match(values.get("value", "").lstrip("<>").strip()):
+            # "13,5" unquoted: the decimals landed in the unit column
+            rows.append(LabRow(row=line, fields=tuple(values.items()), status=RowStatus.INVALID, problems=(RowProblem(
+                line, "", "columns", tr("the value seems split at a decimal comma ('{a},{b}'): quote it (\"{a},{b}\") "
+                                        "or use ';' between columns").format(a=values["value"], b=values["unit"])),)))
+            continue
         rows.append(_parse_row(line, values, fmt, today))
     if header is not None and not rows and not file_problems:
         file_problems.append(RowProblem(1, "", "empty", tr("the file has a header but no rows")))
