@@ -1,0 +1,91 @@
+"""Two processes (two windows, or two workstations on a shared file) open the same visit at the
+same version and both save a correction: the first save wins, the second is refused with
+"changed by X at T, reload", and nothing the first one saved is overwritten."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+pytestmark = pytest.mark.slow
+
+TODAY = date(2026, 11, 21)
+
+EDITOR = r'''
+import sys
+from datetime import date
+from poems_monitor.persistence.db import open_database
+from poems_monitor.services.access import Actor, Role
+from poems_monitor.services.errors import ConcurrentEdit
+from poems_monitor.services.visits import EnteredValue, VisitInput, correct_visit, open_visit
+
+db_path, user, visit_id, platelets = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+db = open_database(db_path)
+snap = open_visit(db, visit_id)
+print(f"OPENED {snap.version}", flush=True)
+sys.stdin.readline()  # wait until told to save
+entry = VisitInput(date=snap.date, values=tuple(
+    EnteredValue(v.code, platelets if v.code == "platelets" else v.value, v.unit, v.specimen, v.qualifier, True)
+    for v in snap.values), features=snap.features, exams=snap.exams, note=snap.note)
+try:
+    saved = correct_visit(db, Actor(user, Role.NURSE), visit_id, snap.version, entry, f"typing error ({user})",
+                          today=date(2026, 11, 21))
+    print(f"SAVED {saved.version}", flush=True)
+except ConcurrentEdit as exc:
+    print(f"REFUSED {exc}", flush=True)
+'''
+
+
+def _start(script, db_path, user, visit_id, value):  # noqa: ANN001, ANN202
+    return subprocess.Popen([sys.executable, str(script), str(db_path), user, str(visit_id), str(value)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_second_save_of_the_same_visit_is_refused_and_overwrites_nothing(tmp_path, db, db_path, nurse):
+    from poems_monitor.models import Observation, Visit
+    from poems_monitor.services.patients import PatientInput, create_patient
+    from poems_monitor.services.visits import EnteredValue, VisitInput, open_visit, record_visit
+
+    create_patient(db, nurse, PatientInput("C-100", "Two Windows", "female", date(1960, 5, 5)), today=TODAY)
+    saved = record_visit(db, nurse, "C-100", VisitInput(date(2024, 3, 1), values=(
+        EnteredValue("platelets", 350, "10*9/L"), EnteredValue("hemoglobin", 12.5, "g/dL"))), today=TODAY)
+    script = tmp_path / "editor.py"
+    script.write_text(EDITOR, encoding="utf-8")
+
+    first = _start(script, db_path, "nurse-a", saved.visit_id, 410)
+    second = _start(script, db_path, "nurse-b", saved.visit_id, 999)
+    try:
+        assert first.stdout.readline().strip() == "OPENED 1", first.stderr.read()
+        assert second.stdout.readline().strip() == "OPENED 1", second.stderr.read()
+        first.stdin.write("go\n")
+        first.stdin.flush()
+        assert first.stdout.readline().strip() == "SAVED 2", first.stderr.read()
+        second.stdin.write("go\n")
+        second.stdin.flush()
+        answer = second.stdout.readline().strip()
+    finally:
+        for proc in (first, second):
+            proc.communicate(timeout=30)
+    assert answer.startswith("REFUSED "), answer
+    assert "changed by nurse-a at " in answer and "reload" in answer
+    assert "Traceback" not in answer
+
+    snap = open_visit(db, saved.visit_id)
+    assert snap.version == 2
+    assert {v.code: float(v.value) for v in snap.values}["platelets"] == 410.0
+    O, V = Observation.__table__, Visit.__table__
+    with db.read() as s:
+        rows = s.execute(select(O.c.value_num, O.c.superseded_by, O.c.entered_by).where(
+            O.c.visit_id == saved.visit_id, O.c.code == "platelets").order_by(O.c.id)).all()
+        visit = s.execute(select(V).where(V.c.id == saved.visit_id)).one()
+    assert [(r.value_num, r.superseded_by, r.entered_by) for r in rows] == [
+        (350.0, "nurse-a", nurse.name), (410.0, None, "nurse-a")]  # 999 was never written
+    assert visit.updated_by == "nurse-a"
+
+    from poems_monitor.services.integrity import check
+
+    assert check(db) == []
