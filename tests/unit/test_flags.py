@@ -166,6 +166,21 @@ def test_vegf_nadir_restarts_with_a_new_line_of_therapy():
     assert summary(pt, "vegf_rise") == [("vegf_plasma", "2021-01-01")]
 
 
+def test_vegf_rise_is_not_measured_against_the_previous_lines_nadir():
+    pt = patient(
+        visit("2020-01-01", vegf_plasma=1000),
+        visit("2020-06-01", vegf_plasma=200),  # nadir on line 1
+        visit("2021-02-01", vegf_plasma=250),  # line 2 starts (pre-treatment value)
+        visit("2021-05-01", vegf_plasma=400),  # 2 × the line-1 nadir, but line 2 has no nadir yet: no flag
+        visit("2021-08-01", vegf_plasma=300),
+        visit("2021-11-01", vegf_plasma=460),  # +53 % over the line-2 nadir 300
+        treatments=[treatment("melphalan_dexamethasone", "2020-01-02", "2020-12-01"),
+                    treatment("bortezomib_dexamethasone", "2021-02-01")],
+    )
+    (f,) = flags(pt, "vegf_rise")
+    assert (f.date, f.evidence["nadir"], f.evidence["line_regimen"]) == (date(2021, 11, 1), 300, "bortezomib_dexamethasone")
+
+
 def test_vegf_rise_without_any_treatment_uses_the_whole_series():
     pt = patient(visit("2020-01-01", vegf_plasma=300), visit("2020-06-01", vegf_plasma=700))
     (f,) = flags(pt, "vegf_rise")
