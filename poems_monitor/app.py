@@ -1,9 +1,134 @@
-"""Composition root of the desktop app (filled in by the desktop issue)."""
+"""Composition root of the desktop app: settings, database, signed-in user, main window.
+
+Owns start-up and nothing else: it opens the database (or a fresh demo clinic in a temporary
+folder), decides who is acting, applies the theme, builds the main window with those, and either
+runs the event loop or renders one screen headless (`gui --screenshot FILE.png`). Heavy modules
+(Qt, pyqtgraph, the services) are imported here, inside `run_app`, so the command line stays
+quick for every other command.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEMO_PATIENTS = 60
+DEMO_SEED = 7
+DEMO_TITLE = "Demo clinic — signed in as demo physician"
+
+
+def parse_size(text: str | None) -> tuple[int, int]:
+    try:
+        w, h = (int(x) for x in (text or "1600x1000").lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--size must look like 1600x1000, not {text!r}") from None
+    if not (320 <= w <= 10000 and 240 <= h <= 10000):
+        raise ValueError(f"--size {text} is outside 320x240 .. 10000x10000")
+    return w, h
 
 
 def run_app(args: argparse.Namespace) -> int:
-    raise NotImplementedError("the desktop app is being built")
+    started = time.perf_counter()
+    screenshot = getattr(args, "screenshot", None)
+    if screenshot:
+        size = parse_size(getattr(args, "size", None))
+        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("poems-monitor")
+    app.setOrganizationName("poems-monitor")
+    app.setApplicationDisplayName("poems-monitor")
+
+    from poems_monitor.ui.theme import apply_theme
+
+    apply_theme(app)
+
+    temp_dir = None
+    if getattr(args, "demo", False):
+        db, actor, title, temp_dir = _demo_clinic()
+    else:
+        from poems_monitor.cli import default_user
+        from poems_monitor.config import app_paths
+        from poems_monitor.persistence.db import open_database
+        from poems_monitor.services.users import resolve_actor
+
+        db = open_database(args.db or app_paths().default_database)
+        actor = resolve_actor(db, getattr(args, "user", None) or default_user())
+        title = None
+
+    from poems_monitor.ui.main_window import MainWindow
+
+    try:
+        window = MainWindow(db, actor, title=title, background=not screenshot, remember_layout=not screenshot)
+        if screenshot:
+            return _screenshot(app, window, db, Path(screenshot), size, getattr(args, "mrn", None),
+                               getattr(args, "view", "dashboard") or "dashboard")
+        window.show()
+        mrn = getattr(args, "mrn", None)
+        if mrn:
+            window.open_patient(mrn)
+        log.info("desktop app ready in %.0f ms", (time.perf_counter() - started) * 1000)
+        if os.environ.get("POEMS_MONITOR_STARTUP_PROBE"):  # measuring cold start: quit once painted
+            from PySide6.QtCore import QTimer
+
+            QTimer.singleShot(0, app.quit)
+        return int(app.exec())
+    finally:
+        db.dispose()
+        if temp_dir is not None:
+            temp_dir.cleanup()
+
+
+def _demo_clinic():  # noqa: ANN202
+    from poems_monitor.persistence.db import open_database
+    from poems_monitor.services.access import Actor, Role
+    from poems_monitor.services.demo_clinic import create_demo_clinic
+
+    temp_dir = tempfile.TemporaryDirectory(prefix="poems-monitor-demo-")
+    db = open_database(Path(temp_dir.name) / "demo-clinic.sqlite")
+    actor = Actor("demo-physician", Role.PHYSICIAN)
+    create_demo_clinic(db, DEMO_PATIENTS, seed=DEMO_SEED, actor=actor, today=date.today())
+    return db, actor, DEMO_TITLE, temp_dir
+
+
+def _screenshot(app, window, db, path: Path, size: tuple[int, int], mrn: str | None, view: str) -> int:  # noqa: ANN001
+    from poems_monitor.services.dashboard import richest_patient
+    from poems_monitor.ui.main_window import TAB_DASHBOARD, TAB_ENTRY, VIEW_WORKLIST
+
+    window.resize(*size)
+    window.show()
+    app.processEvents()
+    mrn = mrn or richest_patient(db)
+    if mrn:
+        if not window.open_patient(mrn):
+            print(f"No patient with MRN {mrn}", file=sys.stderr)
+            return 1
+    if view == "worklist":
+        window.show_view(VIEW_WORKLIST)
+    elif view == "entry":
+        window.show_tab(TAB_ENTRY)
+        if mrn and hasattr(window.entry, "load_new"):
+            window.entry.load_new(mrn)
+    else:
+        window.show_tab(TAB_DASHBOARD)
+    for _ in range(3):
+        app.processEvents()
+    image = window.grab()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not image.save(str(path), "PNG"):
+        print(f"Could not write {path}", file=sys.stderr)
+        return 1
+    window.close()
+    print(f"Saved {path} ({image.width()}×{image.height()}, {view}{', ' + mrn if mrn else ''})")
+    return 0

@@ -1,0 +1,525 @@
+"""The patient dashboard and the patient-list status, built from the record in a few queries.
+
+Owns what a dashboard shows, as frozen dataclasses: the header texts, the flags with their
+acknowledgements, the features-by-visit grid, the chart series (values in catalogue units with
+their specimen, lab and the flags that point at them), the lines of therapy and events to mark,
+and the follow-up items. The screens render only this; they never open a session, compute a
+rule or compare dates themselves.
+
+One dashboard = one read transaction: the patient's timeline (a handful of set-based selects in
+the timelines repository), the flag reviews and the waivers. The rules (flags, criteria,
+follow-up) run on the frozen records afterwards. No Qt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Mapping
+
+from sqlalchemy import select
+
+from poems_monitor.domain.catalogue import (
+    CRITERIA, EVENT_TYPES, FEATURES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, CriterionClass, display_name,
+)
+from poems_monitor.domain.course import active_on, is_line, regimen_label
+from poems_monitor.domain.criteria import CriteriaAssessment, criteria_from_history
+from poems_monitor.domain.derived import PRESENT, feature_history
+from poems_monitor.domain.flags import Flag, FlagKind, Severity, compute_flags
+from poems_monitor.domain.followup import Status, Waiver, WorklistItem, followup_plan, schedule_for
+from poems_monitor.domain.protocol import Protocol, default_protocol, load_protocol
+from poems_monitor.domain.timeline import PatientRecord
+from poems_monitor.i18n import tr
+from poems_monitor.models import ClinicSetting, FlagReview, FollowupWaiver
+from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.repositories.timelines import load_timelines
+
+FR = FlagReview.__table__
+FW = FollowupWaiver.__table__
+
+# The charts of the dashboard: (chart key, title, series codes). Order = order on screen.
+CHARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("vegf", "VEGF", ("vegf_plasma", "vegf_serum")),
+    ("blood", "Platelets and haemoglobin", ("platelets", "hemoglobin")),
+    ("pft", "Lung function (% predicted)", ("fvc_pct", "dlco_pct", "tlc_pct")),
+    ("neuropathy", "Neuropathy scores", ("onls", "onls_arm", "onls_leg", "incat", "mrs")),
+    ("echo", "Echocardiography", ("pasp", "lvef")),
+)
+CHART_CODES: tuple[str, ...] = tuple(c for _, _, codes in CHARTS for c in codes)
+
+# Flags whose `code` is not a measure but points at one.
+_FLAG_CODE_TO_MEASURES: dict[str, tuple[str, ...]] = {
+    "thrombocytosis": ("platelets",),
+    "polycythemia": ("hemoglobin",),
+    "thrombocytosis_untreated": ("platelets",),
+    "polycythemia_untreated": ("hemoglobin",),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Review:
+    reviewed_by: str
+    reviewed_at: datetime
+    comment: str
+
+
+@dataclass(frozen=True)
+class FlagEntry:
+    flag: Flag
+    review: Review | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.review is not None
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    date: date
+    value: float
+    specimen: str | None = None
+    lab: str | None = None
+    method: str | None = None
+    qualifier: str | None = None
+    entered: str | None = None  # "96 g/L" when typed in another unit
+    segment: int = 0  # the line breaks where the specimen, lab or method changes
+    flags: tuple[str, ...] = ()  # messages of the flags raised at this value
+
+
+@dataclass(frozen=True)
+class Series:
+    code: str
+    name: str
+    unit: str  # unit label, as a person reads it
+    points: tuple[SeriesPoint, ...]
+
+    @property
+    def flagged(self) -> tuple[SeriesPoint, ...]:
+        return tuple(p for p in self.points if p.flags)
+
+
+@dataclass(frozen=True)
+class TherapySpan:
+    regimen: str
+    label: str
+    start: date
+    end: date | None  # None: ongoing
+    one_off: bool  # ASCT, radiotherapy: a mark rather than a band
+    line: bool  # a line of therapy (supportive treatments are not)
+    thromboprophylaxis: str | None
+    engraftment_date: date | None = None
+
+
+@dataclass(frozen=True)
+class EventMark:
+    date: date
+    type: str
+    name: str
+    thrombotic: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class FeatureRow:
+    code: str
+    name: str
+    states: tuple[str, ...]  # per visit: present | absent | unknown
+    new_at: frozenset[int]  # visit indexes where the feature was newly acquired
+    derived: bool = False
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    criterion: str
+    name: str
+    klass: str  # mandatory | major | minor | other
+    first_documented: date | None
+    rows: tuple[FeatureRow, ...]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Lines and bands the charts draw, from the protocol and the catalogue."""
+
+    vegf_plasma_elevated: float
+    vegf_serum_elevated: float
+    vegf_plasma_upper_reference: float
+    vegf_serum_upper_reference: float
+    platelets_high: float
+    hemoglobin_high: float | None  # None: sex other/unknown, no limit applies
+    hemoglobin_reference: tuple[float | None, float | None] | None
+    references: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PatientDashboard:
+    mrn: str
+    name: str
+    sex: str
+    birth_date: date | None
+    age: int | None
+    diagnosis_date: date | None
+    as_of: date
+    last_visit: date | None
+    visit_dates: tuple[date, ...]
+    value_count: int
+    criteria: CriteriaAssessment
+    criteria_status: str
+    current_therapy: str
+    thromboprophylaxis: str
+    flags: tuple[FlagEntry, ...]  # newest first
+    features: tuple[FeatureGroup, ...]
+    series: Mapping[str, Series]
+    therapies: tuple[TherapySpan, ...]
+    events: tuple[EventMark, ...]
+    followup: tuple[WorklistItem, ...]  # every scheduled item, most urgent first (status None: not yet due)
+    thresholds: Thresholds
+
+    @property
+    def days_since_last_visit(self) -> int | None:
+        return (self.as_of - self.last_visit).days if self.last_visit else None
+
+    @property
+    def since_last_visit(self) -> str:
+        return describe_interval(self.last_visit, self.as_of)
+
+    @property
+    def unacknowledged(self) -> tuple[FlagEntry, ...]:
+        return tuple(f for f in self.flags if not f.acknowledged)
+
+    def chart_series(self, key: str) -> tuple[Series, ...]:
+        for chart_key, _title, codes in CHARTS:
+            if chart_key == key:
+                return tuple(self.series[c] for c in codes if c in self.series)
+        raise KeyError(key)
+
+
+@dataclass(frozen=True)
+class PatientStatus:
+    """One patient's line of the clinic overview (patient-list columns and filters)."""
+
+    mrn: str
+    new_flags: int  # unacknowledged flags
+    flags: int
+    worst_new: str | None  # severity of the worst unacknowledged flag
+    overdue: int  # overdue or never done
+    due: int  # due or due soon
+
+
+# ---------------------------------------------------------------------------------------------
+# Building
+# ---------------------------------------------------------------------------------------------
+
+PROTOCOL_SETTING_KEY = "protocol"
+
+
+def clinic_protocol(db: Database) -> Protocol:
+    """The clinic's protocol (stored as a clinic setting), or the shipped default."""
+    with db.read() as session:
+        return protocol_in(session)
+
+
+def protocol_in(session) -> Protocol:  # noqa: ANN001
+    row = session.execute(
+        select(ClinicSetting.__table__.c.value).where(ClinicSetting.__table__.c.key == PROTOCOL_SETTING_KEY)
+    ).first()
+    if row is not None and row[0]:
+        try:
+            return load_protocol(row[0], origin=tr("clinic protocol"))
+        except ValueError:
+            pass  # a damaged stored protocol: the settings screen reports it; rules keep working
+    return default_protocol()
+
+
+def describe_interval(since: date | None, as_of: date) -> str:
+    if since is None:
+        return tr("no visit yet")
+    n = (as_of - since).days
+    if n < 0:
+        return tr("in {n} days").format(n=-n)
+    if n == 0:
+        return tr("today")
+    if n < 60:
+        return tr("{n} days ago").format(n=n)
+    months = round(n / 30.44)
+    if months < 24:
+        return tr("{n} months ago").format(n=months)
+    return tr("{n:.1f} years ago").format(n=n / 365.25)
+
+
+def _age(birth: date | None, as_of: date) -> int | None:
+    if birth is None:
+        return None
+    return as_of.year - birth.year - ((as_of.month, as_of.day) < (birth.month, birth.day))
+
+
+def build_dashboard(db: Database, mrn: str, as_of: date | None = None, protocol: Protocol | None = None) -> PatientDashboard:
+    """Everything the dashboard of `mrn` shows, as of `as_of` (default today). KeyError if unknown."""
+    as_of = as_of or date.today()
+    with db.read() as session:
+        records = load_timelines(session, mrns=[mrn])
+        if not records:
+            raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+        patient = records[0]
+        protocol = protocol or protocol_in(session)
+        reviews = _reviews(session, [patient.patient_id])
+        waivers = _waivers(session, [patient.patient_id], as_of)
+    return dashboard_from_record(patient, protocol, as_of, reviews.get(patient.patient_id, {}),
+                                 waivers.get(patient.patient_id, ()))
+
+
+def _reviews(session, patient_ids) -> dict[int, dict[str, Review]]:  # noqa: ANN001
+    query = select(FR).order_by(FR.c.id)
+    if patient_ids is not None:
+        query = query.where(FR.c.patient_id.in_(list(patient_ids)))
+    out: dict[int, dict[str, Review]] = {}
+    for r in session.execute(query):
+        out.setdefault(r.patient_id, {})[r.flag_id] = Review(r.reviewed_by, r.reviewed_at, r.comment or "")
+    return out
+
+
+def _waivers(session, patient_ids, as_of: date) -> dict[int, tuple[Waiver, ...]]:  # noqa: ANN001
+    query = select(FW).where(FW.c.revoked_at.is_(None))
+    if patient_ids is not None:
+        query = query.where(FW.c.patient_id.in_(list(patient_ids)))
+    out: dict[int, list[Waiver]] = {}
+    for w in session.execute(query):
+        out.setdefault(w.patient_id, []).append(Waiver(w.item, w.reason, w.waived_by, w.until))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def dashboard_from_record(
+    patient: PatientRecord, protocol: Protocol, as_of: date,
+    reviews: Mapping[str, Review] | None = None, waivers: tuple[Waiver, ...] = (),
+) -> PatientDashboard:
+    """The dashboard of an already loaded record (pure: used by tests and the benchmark too)."""
+    reviews = reviews or {}
+    visits = tuple(v for v in patient.visits if v.date <= as_of)
+    history = feature_history(patient if len(visits) == len(patient.visits) else _clipped(patient, as_of), protocol)
+    criteria = criteria_from_history(history)
+    flags = compute_flags(patient, protocol, as_of)
+    entries = tuple(FlagEntry(f, reviews.get(f.flag_id)) for f in sorted(flags, key=lambda f: f.date, reverse=True))
+    series = _series(visits, flags)
+    therapies = tuple(
+        TherapySpan(
+            regimen=t.regimen, label=regimen_label(t, mid_sentence=False), start=t.start, end=t.stop,
+            one_off=t.regimen in ("asct", "radiotherapy"), line=is_line(t), thromboprophylaxis=t.thromboprophylaxis,
+            engraftment_date=t.engraftment_date,
+        )
+        for t in patient.treatments if t.start <= as_of
+    )
+    events = tuple(
+        EventMark(e.date, e.type, EVENT_TYPES[e.type].name if e.type in EVENT_TYPES else display_name(e.type),
+                  bool(EVENT_TYPES.get(e.type) and EVENT_TYPES[e.type].thrombotic), e.note)
+        for e in patient.events if e.date <= as_of
+    )
+    therapy_text, prophylaxis_text = _current_therapy(patient, as_of)
+    sex = patient.sex
+    hb = MEASURES["hemoglobin"].reference_for(sex)
+    hb_high = protocol.hemoglobin_high_female if sex == "female" else (
+        protocol.hemoglobin_high_male if sex == "male" else None)
+    references = {}
+    for code in CHART_CODES:
+        ref = MEASURES[code].reference_for(sex)
+        if ref is not None:
+            references[code] = (ref.low, ref.high)
+    thresholds = Thresholds(
+        vegf_plasma_elevated=protocol.vegf_plasma_elevated, vegf_serum_elevated=protocol.vegf_serum_elevated,
+        vegf_plasma_upper_reference=protocol.vegf_plasma_upper_reference,
+        vegf_serum_upper_reference=protocol.vegf_serum_upper_reference, platelets_high=protocol.platelets_high,
+        hemoglobin_high=hb_high, hemoglobin_reference=(hb.low, hb.high) if hb else None, references=references,
+    )
+    return PatientDashboard(
+        mrn=patient.mrn, name=patient.name, sex=sex, birth_date=patient.birth_date, age=_age(patient.birth_date, as_of),
+        diagnosis_date=patient.diagnosis_date, as_of=as_of, last_visit=visits[-1].date if visits else None,
+        visit_dates=tuple(v.date for v in visits), value_count=sum(len(v.observations) for v in visits),
+        criteria=criteria, criteria_status=_criteria_text(criteria), current_therapy=therapy_text,
+        thromboprophylaxis=prophylaxis_text, flags=entries, features=_feature_groups(history),
+        series=series, therapies=therapies, events=events,
+        followup=_followup(patient, protocol, as_of, waivers),
+        thresholds=thresholds,
+    )
+
+
+def _clipped(patient: PatientRecord, as_of: date) -> PatientRecord:
+    from poems_monitor.domain.course import clip
+
+    return clip(patient, as_of)
+
+
+def _followup_key(item: WorklistItem) -> tuple:
+    return (item.status.rank if item.status else 9, item.due or date.max, item.item)
+
+
+def _followup(patient: PatientRecord, protocol: Protocol, as_of: date, waivers: tuple[Waiver, ...]) -> tuple[WorklistItem, ...]:
+    """Every scheduled item (due or not yet), most urgent first; waived items are left out."""
+    waived = {w.item for w in waivers if w.applies(as_of)}
+    return tuple(sorted((i for i in followup_plan(patient, protocol, as_of) if i.item not in waived), key=_followup_key))
+
+
+def _criteria_text(c: CriteriaAssessment) -> str:
+    if c.fulfilled_on is not None:
+        return tr("Criteria fulfilled since {date}").format(date=c.fulfilled_on.isoformat())
+    documented = {r.code for r in c.criteria if r.first_documented is not None}
+    missing = []
+    for r in c.criteria:
+        if r.klass is CriterionClass.MANDATORY and r.code not in documented:
+            missing.append(r.name.lower())
+    if not any(r.klass is CriterionClass.MAJOR and r.code in documented for r in c.criteria):
+        missing.append(tr("another major criterion"))
+    if not any(r.klass is CriterionClass.MINOR and r.code in documented for r in c.criteria):
+        missing.append(tr("a minor criterion"))
+    return tr("Criteria not fulfilled: {missing} not documented").format(missing=", ".join(missing))
+
+
+def _current_therapy(patient: PatientRecord, as_of: date) -> tuple[str, str]:
+    active = [t for t in patient.treatments if t.start <= as_of and active_on(t, as_of)]
+    if active:
+        text = "; ".join(
+            tr("{regimen} since {start}").format(regimen=regimen_label(t, mid_sentence=False), start=t.start.isoformat())
+            for t in active)
+        prophylaxis = "; ".join(
+            THROMBOPROPHYLAXIS_NAMES.get(t.thromboprophylaxis or "unknown", t.thromboprophylaxis or "")
+            for t in active if REGIMENS.get(t.regimen) and "imid" in REGIMENS[t.regimen].drug_classes
+        ) or THROMBOPROPHYLAXIS_NAMES.get(active[-1].thromboprophylaxis or "unknown", "")
+        return text, prophylaxis
+    past = [t for t in patient.treatments if t.start <= as_of]
+    if past:
+        last = past[-1]
+        end = last.stop or last.start
+        return tr("None active (last: {regimen}, ended {end})").format(
+            regimen=regimen_label(last, mid_sentence=False), end=end.isoformat()), tr("Not on therapy")
+    return tr("No treatment recorded"), tr("Not on therapy")
+
+
+def _flag_targets(flag: Flag) -> tuple[str, ...]:
+    if flag.code in _FLAG_CODE_TO_MEASURES:
+        return _FLAG_CODE_TO_MEASURES[flag.code]
+    if flag.code in MEASURES:
+        return (flag.code,)
+    return ()
+
+
+def _series(visits, flags: tuple[Flag, ...]) -> dict[str, Series]:  # noqa: ANN001
+    flagged: dict[tuple[str, date], list[str]] = {}
+    for f in flags:
+        if f.kind is FlagKind.THROMBOSIS_WATCH and not f.code.endswith("_untreated"):
+            continue
+        for code in _flag_targets(f):
+            flagged.setdefault((code, f.date), []).append(f.message)
+    points: dict[str, list[SeriesPoint]] = {c: [] for c in CHART_CODES}
+    last_source: dict[str, tuple] = {}
+    segment: dict[str, int] = {}
+    for v in visits:
+        present = {o.code: o for o in v.observations}
+        if "onls" not in present and "onls_arm" in present and "onls_leg" in present:
+            arm, leg = present["onls_arm"].number, present["onls_leg"].number
+            if arm is not None and leg is not None:
+                from poems_monitor.domain.timeline import ObservationRecord
+
+                present["onls"] = ObservationRecord("onls", arm + leg, MEASURES["onls"].unit, derived=True)
+        for code, o in present.items():
+            if code not in points or o.number is None:
+                continue
+            source = (o.specimen, o.lab, o.method)
+            if code in last_source and last_source[code] != source:
+                segment[code] = segment.get(code, 0) + 1
+            last_source[code] = source
+            entered = None
+            if o.entered_unit and o.entered_value is not None and o.entered_unit != o.unit:
+                conv = MEASURES[code].conversion_for(o.entered_unit)
+                entered = f"{o.entered_value:g} {conv.label if conv else o.entered_unit}" if isinstance(
+                    o.entered_value, (int, float)) else f"{o.entered_value} {o.entered_unit}"
+            points[code].append(SeriesPoint(
+                date=v.date, value=float(o.number), specimen=o.specimen or MEASURES[code].specimen, lab=o.lab,
+                method=o.method, qualifier=o.qualifier, entered=entered, segment=segment.get(code, 0),
+                flags=tuple(flagged.get((code, v.date), ())),
+            ))
+    return {
+        code: Series(code, MEASURES[code].name, MEASURES[code].unit_label, tuple(pts))
+        for code, pts in points.items() if pts
+    }
+
+
+def _feature_groups(history) -> tuple[FeatureGroup, ...]:  # noqa: ANN001
+    documented = set()
+    for vf in history:
+        documented.update(vf.states)
+    first_doc: dict[str, date] = {}
+    groups = []
+    for crit in CRITERIA.values():
+        rows = []
+        for feature in FEATURES.values():
+            if feature.criterion != crit.code:
+                continue
+            if feature.code not in documented and crit.klass is CriterionClass.OTHER:
+                continue  # "other features" never documented: keep the grid short
+            states = tuple(vf.state(feature.code) for vf in history)
+            new_at = set()
+            seen = False
+            for i, s in enumerate(states):
+                if s == PRESENT:
+                    if not seen and i > 0:
+                        new_at.add(i)
+                    if not seen:
+                        first_doc.setdefault(crit.code, history[i].date)
+                    seen = True
+            rows.append(FeatureRow(feature.code, feature.name, states, frozenset(new_at), feature.derived))
+        if rows:
+            groups.append(FeatureGroup(crit.code, crit.name, crit.klass.value, first_doc.get(crit.code), tuple(rows)))
+    return tuple(groups)
+
+
+# ---------------------------------------------------------------------------------------------
+# Clinic overview for the patient list
+# ---------------------------------------------------------------------------------------------
+
+_SEVERITY_RANK = {Severity.CRITICAL.value: 0, Severity.WARNING.value: 1, Severity.INFO.value: 2}
+
+
+def clinic_overview(db: Database, as_of: date | None = None, protocol: Protocol | None = None) -> dict[str, PatientStatus]:
+    """Per MRN: unacknowledged flags and overdue follow-up, for the patient list. Loads the whole
+    clinic in one pass (one select per table); long for big clinics, so screens run it off the GUI
+    thread."""
+    as_of = as_of or date.today()
+    with db.read() as session:
+        patients = load_timelines(session)
+        protocol = protocol or protocol_in(session)
+        reviews = _reviews(session, None)
+        waivers = _waivers(session, None, as_of)
+    out: dict[str, PatientStatus] = {}
+    for p in patients:
+        flags = compute_flags(p, protocol, as_of)
+        acked = reviews.get(p.patient_id, {})
+        new = [f for f in flags if f.flag_id not in acked]
+        worst = min((f.severity.value for f in new), key=lambda s: _SEVERITY_RANK.get(s, 9), default=None)
+        items = schedule_for(p, protocol, as_of, waivers.get(p.patient_id, ()))
+        overdue = sum(1 for i in items if i.status in (Status.OVERDUE, Status.NEVER_DONE))
+        due = sum(1 for i in items if i.status in (Status.DUE, Status.DUE_SOON))
+        out[p.mrn] = PatientStatus(p.mrn, len(new), len(flags), worst, overdue, due)
+    return out
+
+
+def richest_patient(db: Database) -> str | None:
+    """The MRN of the patient with the most chart data (most charts filled, then most values):
+    the default patient of screenshots and demos."""
+    from sqlalchemy import func
+
+    from poems_monitor.models import Observation, Patient, Visit
+
+    P, V, O = Patient.__table__, Visit.__table__, Observation.__table__
+    query = (
+        select(P.c.mrn, func.count(func.distinct(O.c.code)).label("codes"), func.count(O.c.id).label("n"))
+        .join(V, V.c.patient_id == P.c.id).join(O, O.c.visit_id == V.c.id)
+        .where(O.c.code.in_(CHART_CODES), O.c.superseded_at.is_(None))
+        .group_by(P.c.mrn).order_by(func.count(func.distinct(O.c.code)).desc(), func.count(O.c.id).desc(), P.c.mrn)
+        .limit(1)
+    )
+    with db.read() as session:
+        row = session.execute(query).first()
+    return row.mrn if row else None

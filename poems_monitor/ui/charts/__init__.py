@@ -1,0 +1,1 @@
+"""Trend charts of the patient dashboard (pyqtgraph), each switchable to a table."""

@@ -1,0 +1,546 @@
+"""One trend chart of the dashboard (pyqtgraph), switchable to a table of the same values.
+
+Owns how a chart draws a `PatientDashboard`'s series: a date axis; one line per series *segment*
+(a line never joins values across a change of specimen, lab or method, and plasma and serum
+VEGF are two series); marker symbol and dash per series so colour is never the only signal;
+threshold lines and the reference band; lines of therapy shaded and labelled; ASCT and
+radiotherapy as labelled vertical lines; events as labelled dotted lines; flagged values ringed;
+a hover tooltip with date, value, unit, specimen and the flag; and a "Table" button that shows
+the same values as rows. Reads only the dashboard dataclass.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView, QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QStackedWidget, QTableView, QToolTip,
+    QVBoxLayout, QWidget,
+)
+
+from poems_monitor.domain.catalogue import MEASURES
+from poems_monitor.i18n import tr
+from poems_monitor.services.dashboard import PatientDashboard, Series, SeriesPoint
+from poems_monitor.ui.theme import SPACING, series_colour, series_style, theme, to_qcolor
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+DAY = 86400.0
+
+# Short labels for therapy bands (full names are in the tooltips and the table).
+SHORT_REGIMEN = {
+    "radiotherapy": "RT", "melphalan_dexamethasone": "MDex", "lenalidomide_dexamethasone": "Len-Dex",
+    "thalidomide_dexamethasone": "Thal-Dex", "pomalidomide_dexamethasone": "Pom-Dex",
+    "bortezomib_dexamethasone": "Bor-Dex", "bortezomib_cyclophosphamide_dexamethasone": "VCd",
+    "daratumumab_based": "Dara", "cyclophosphamide_based": "Cyclo", "asct": "ASCT", "bevacizumab": "Bev",
+    "corticosteroids": "Steroids", "ivig": "IVIG", "plasma_exchange": "PLEX",
+}
+SHORT_EVENT = {
+    "dvt": "DVT", "pe": "PE", "arterial_thrombosis": "Art. thromb.", "stroke": "Stroke", "tia": "TIA",
+    "myocardial_infarction": "MI", "relapse": "Relapse", "progression": "Progression",
+    "engraftment_syndrome": "ES", "hospitalisation": "Hosp.", "death": "Death", "other": "Event",
+}
+
+
+def to_x(day: date) -> float:
+    """A date as seconds since the epoch (UTC), the unit of pyqtgraph's DateAxisItem."""
+    return (day.toordinal() - _EPOCH_ORDINAL) * DAY
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    key: str
+    title: str
+    codes: tuple[str, ...]
+    y_label: str
+    right_codes: tuple[str, ...] = ()  # drawn against a second y axis on the right
+    right_label: str = ""
+    log_y: bool = False
+    y_floor: float | None = None  # lowest y shown (scores start at 0)
+
+
+CHART_SPECS: tuple[ChartSpec, ...] = (
+    ChartSpec("vegf", tr("VEGF"), ("vegf_plasma", "vegf_serum"), "pg/mL", log_y=True),
+    ChartSpec("blood", tr("Platelets and haemoglobin"), ("platelets", "hemoglobin"), "×10⁹/L",
+              right_codes=("hemoglobin",), right_label="g/dL", y_floor=0),
+    ChartSpec("pft", tr("Lung function"), ("fvc_pct", "dlco_pct", "tlc_pct"), "% predicted", y_floor=0),
+    ChartSpec("neuropathy", tr("Neuropathy"), ("onls", "onls_arm", "onls_leg", "incat", "mrs"), "score", y_floor=0),
+    ChartSpec("echo", tr("Echocardiography"), ("pasp", "lvef"), "mmHg / %", y_floor=0),
+)
+SPEC_BY_KEY = {s.key: s for s in CHART_SPECS}
+
+
+def format_value(code: str, p: SeriesPoint) -> str:
+    m = MEASURES.get(code)
+    decimals = m.decimals if m else 1
+    text = f"{p.value:,.{decimals}f}" if decimals else f"{p.value:,.0f}"
+    return f"{p.qualifier or ''}{text}"
+
+
+def point_tooltip(series: Series, p: SeriesPoint) -> str:
+    lines = [f"<b>{p.date.isoformat()}</b>", f"{series.name}: <b>{format_value(series.code, p)}</b> {series.unit}"]
+    details = []
+    if p.specimen:
+        details.append(tr("specimen: {s}").format(s=p.specimen.replace("_", " ")))
+    if p.lab:
+        details.append(tr("lab: {lab}").format(lab=p.lab))
+    if p.method:
+        details.append(tr("method: {m}").format(m=p.method))
+    if details:
+        lines.append(" · ".join(details))
+    if p.entered:
+        lines.append(tr("entered as {e}").format(e=p.entered))
+    for message in p.flags:
+        lines.append(f"⚑ {message}")
+    return "<br>".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Table of the same values
+# ---------------------------------------------------------------------------------------------
+
+T_DATE, T_SERIES, T_VALUE, T_UNIT, T_SPECIMEN, T_NOTE = range(6)
+_T_HEADERS = (tr("Date"), tr("Measure"), tr("Value"), tr("Unit"), tr("Specimen / lab"), tr("Flag / note"))
+
+
+class ChartTableModel(QAbstractTableModel):
+    """The values of one chart as rows, newest first (the accessible twin of the chart)."""
+
+    def __init__(self, parent=None):  # noqa: ANN001
+        super().__init__(parent)
+        self._rows: list[tuple[Series, SeriesPoint]] = []
+
+    def set_series(self, series: tuple[Series, ...]) -> None:
+        self.beginResetModel()
+        self._rows = sorted(((s, p) for s in series for p in s.points), key=lambda sp: (sp[1].date, sp[0].code),
+                            reverse=True)
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(_T_HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return _T_HEADERS[section] if 0 <= section < len(_T_HEADERS) else None
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        s, p = self._rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == T_DATE:
+                return p.date.isoformat()
+            if col == T_SERIES:
+                return s.name
+            if col == T_VALUE:
+                return format_value(s.code, p)
+            if col == T_UNIT:
+                return s.unit
+            if col == T_SPECIMEN:
+                return " · ".join(x for x in ((p.specimen or "").replace("_", " "), p.lab or "") if x)
+            if col == T_NOTE:
+                parts = []
+                if p.flags:
+                    parts.append("⚑ " + p.flags[0])
+                if p.entered:
+                    parts.append(tr("entered as {e}").format(e=p.entered))
+                return "; ".join(parts)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return point_tooltip(s, p)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col == T_VALUE:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.FontRole and p.flags and col in (T_VALUE, T_NOTE):
+            font = QFont()
+            font.setBold(True)
+            return font
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The chart
+# ---------------------------------------------------------------------------------------------
+
+
+class _Hover:
+    """Points of the chart in data coordinates, for the tooltip on mouse-over."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[float, float, pg.ViewBox, str]] = []
+
+    def clear(self) -> None:
+        self.points.clear()
+
+
+class TrendChart(QFrame):
+    """A card: title, legend, "Table" toggle; the plot or the table of its values."""
+
+    modeChanged = Signal(bool)  # True: table shown
+
+    def __init__(self, spec: ChartSpec, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.spec = spec
+        self.setObjectName("card")
+        t = theme()
+        self.title = QLabel(spec.title, self)
+        self.title.setObjectName("section")
+        self.legend = QLabel(self)
+        self.legend.setObjectName("muted")
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.table_button = QPushButton(tr("Table"), self)
+        self.table_button.setCheckable(True)
+        self.table_button.setToolTip(tr("Show these values as a table"))
+        self.table_button.setAccessibleName(tr("Show {chart} as a table").format(chart=spec.title))
+        self.table_button.toggled.connect(self.show_table)
+
+        self.axis = pg.DateAxisItem(orientation="bottom", utcOffset=0)
+        self.plot_widget = pg.PlotWidget(axisItems={"bottom": self.axis}, background=t.surface)
+        self.plot_widget.setMinimumHeight(150)
+        self.plot = self.plot_widget.getPlotItem()
+        self.plot.hideButtons()
+        self.plot.setMenuEnabled(False)
+        self.plot.showGrid(x=False, y=True, alpha=0.12)
+        self.vb = self.plot.getViewBox()
+        self.vb.setMouseEnabled(x=True, y=False)
+        left = self.plot.getAxis("left")
+        left.setLabel(spec.y_label)
+        left.setWidth(56)
+        for name in ("left", "bottom", "right"):
+            ax = self.plot.getAxis(name)
+            ax.setPen(pg.mkPen(t.border))
+            ax.setTextPen(pg.mkPen(t.text_muted))
+        self.right_vb: pg.ViewBox | None = None
+        if spec.right_codes:
+            self.right_vb = pg.ViewBox()
+            self.right_vb.setMouseEnabled(x=True, y=False)
+            self.plot.showAxis("right")
+            self.plot.scene().addItem(self.right_vb)
+            right = self.plot.getAxis("right")
+            right.linkToView(self.right_vb)
+            right.setLabel(spec.right_label)
+            right.setWidth(48)
+            self.right_vb.setXLink(self.plot)
+            self.vb.sigResized.connect(self._sync_right)
+        if spec.log_y:
+            self.plot.setLogMode(x=False, y=True)
+        self.hover = _Hover()
+        self._mouse_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse)
+
+        self.table_model = ChartTableModel(self)
+        self.table = QTableView(self)
+        self.table.setModel(self.table_model)
+        self.table.setAlternatingRowColors(True)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().hide()
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setAccessibleName(tr("{chart} values").format(chart=spec.title))
+
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.plot_widget)
+        self.stack.addWidget(self.table)
+
+        self.legend.setWordWrap(True)
+        top = QHBoxLayout()
+        top.setSpacing(SPACING)
+        top.addWidget(self.title, 1)
+        top.addWidget(self.table_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(SPACING + 4, SPACING, SPACING, SPACING // 2)
+        layout.setSpacing(2)
+        layout.addLayout(top)
+        layout.addWidget(self.legend)
+        layout.addWidget(self.stack, 1)
+        self.series: tuple[Series, ...] = ()
+
+    # --- public --------------------------------------------------------------------------------
+    def show_table(self, on: bool) -> None:
+        if self.table_button.isChecked() != on:
+            self.table_button.setChecked(on)  # re-enters through toggled
+            return
+        self.stack.setCurrentIndex(1 if on else 0)
+        self.table_button.setText(tr("Chart") if on else tr("Table"))
+        self.table_button.setToolTip(tr("Show the chart") if on else tr("Show these values as a table"))
+        self.modeChanged.emit(on)
+
+    @property
+    def showing_table(self) -> bool:
+        return self.stack.currentIndex() == 1
+
+    def data_item_count(self) -> int:
+        """Drawn data points (for tests and the benchmark)."""
+        return sum(len(s.points) for s in self.series)
+
+    def set_dashboard(self, d: PatientDashboard, x_range: tuple[float, float]) -> None:
+        spec = self.spec
+        self.series = tuple(d.series[c] for c in spec.codes if c in d.series)
+        self.table_model.set_series(self.series)
+        self.plot.clear()
+        if self.right_vb is not None:
+            self.right_vb.clear()
+        self.hover.clear()
+        t = theme()
+        self._draw_therapies(d, t)
+        self._draw_events(d, t)
+        y_values: list[float] = []
+        right_values: list[float] = []
+        self._draw_reference(d, t, y_values, right_values)
+        legend = []
+        for s in self.series:
+            right = s.code in spec.right_codes
+            target = self.right_vb if right and self.right_vb is not None else self.vb
+            self._draw_series(s, target, t)
+            (right_values if right else y_values).extend(p.value for p in s.points)
+            legend.append(self._legend_entry(s, right))
+        self.legend.setText("&nbsp;&nbsp;".join(legend) if legend else "")
+        self.vb.setXRange(*x_range, padding=0)
+        self._set_y(self.vb, y_values, spec.log_y)
+        if self.right_vb is not None:
+            self._set_y(self.right_vb, right_values, False)
+            self._sync_right()
+        if not self.series:
+            self._empty_note(x_range, t)
+
+    # --- drawing -------------------------------------------------------------------------------
+    def _y(self, value: float) -> float:
+        if self.spec.log_y:
+            return math.log10(max(value, 1e-3))
+        return value
+
+    def _set_y(self, vb: pg.ViewBox, values: list[float], log: bool) -> None:
+        vb.enableAutoRange(axis=pg.ViewBox.YAxis, enable=False)
+        if not values:
+            lo, hi = (1.0, 3.0) if log else (0.0, 1.0)
+            vb.setYRange(lo, hi, padding=0)
+            return
+        if log:
+            lo, hi = math.log10(max(min(values), 1e-3)), math.log10(max(max(values), 1e-3))
+            if hi - lo < 0.5:
+                lo, hi = lo - 0.25, hi + 0.25
+            vb.setYRange(lo, hi, padding=0.1)
+            return
+        lo, hi = min(values), max(values)
+        if self.spec.y_floor is not None:
+            lo = min(lo, self.spec.y_floor)
+        if hi - lo < 1e-9:
+            hi = lo + 1
+        vb.setYRange(lo, hi + (hi - lo) * 0.18, padding=0.04)  # head room for therapy labels
+
+    def _sync_right(self) -> None:
+        if self.right_vb is not None:
+            self.right_vb.setGeometry(self.vb.sceneBoundingRect())
+            self.right_vb.linkedViewChanged(self.vb, self.right_vb.XAxis)
+
+    def _draw_series(self, s: Series, target: pg.ViewBox, t) -> None:  # noqa: ANN001
+        style = series_style(s.code)
+        colour = QColor(series_colour(s.code))
+        pen = pg.mkPen(colour, width=2, style=style.dash)
+        pen.setCosmetic(True)
+        segments: dict[int, list[SeriesPoint]] = {}
+        for p in s.points:
+            segments.setdefault(p.segment, []).append(p)
+        size = 7 if len(s.points) < 120 else 5
+        for pts in segments.values():
+            xs = np.fromiter((to_x(p.date) for p in pts), float, len(pts))
+            ys = np.fromiter((p.value for p in pts), float, len(pts))
+            item = pg.PlotDataItem(
+                xs, ys, pen=pen, symbol=style.symbol, symbolSize=size, symbolBrush=pg.mkBrush(colour),
+                symbolPen=pg.mkPen(t.surface, width=1), name=s.name,
+            )
+            if target is self.vb:
+                self.plot.addItem(item)
+            else:
+                target.addItem(item)
+                item.setLogMode(False, False)
+        flagged = [p for p in s.points if p.flags]
+        if flagged:
+            ring = pg.ScatterPlotItem(
+                [to_x(p.date) for p in flagged], [self._y(p.value) if target is self.vb else p.value for p in flagged],
+                symbol="o", size=size + 10, pen=pg.mkPen(t.highlight, width=2), brush=pg.mkBrush(0, 0, 0, 0),
+            )
+            ring.setZValue(20)
+            if target is self.vb:
+                self.vb.addItem(ring)  # in the view box directly: already in log coordinates
+            else:
+                target.addItem(ring)
+        for p in s.points:
+            y = self._y(p.value) if target is self.vb else p.value
+            self.hover.points.append((to_x(p.date), y, target, point_tooltip(s, p)))
+
+    def _legend_entry(self, s: Series, right: bool) -> str:
+        style = series_style(s.code)
+        glyph = {"o": "●", "s": "■", "t": "▼", "d": "◆", "star": "★", "+": "+", "x": "×"}.get(style.symbol, "●")
+        dash = {Qt.PenStyle.SolidLine: "—", Qt.PenStyle.DashLine: "– –", Qt.PenStyle.DotLine: "···"}.get(style.dash, "-·-")
+        side = f" ({tr('right axis')})" if right else ""
+        return (f"<span style='color:{series_colour(s.code)}'>{dash} {glyph}</span> "
+                f"<span>{s.name}{side}</span>")
+
+    def _hline(self, value: float, text: str, colour: str, target: pg.ViewBox | None = None,
+               style: Qt.PenStyle = Qt.PenStyle.DashLine, position: float = 0.99) -> None:
+        pen = pg.mkPen(colour, width=1, style=style)
+        anchor = (1, 1) if position > 0.5 else (0, 1)
+        line = pg.InfiniteLine(
+            pos=self._y(value) if target is None else value, angle=0, pen=pen, movable=False,
+            label=text, labelOpts={"position": position, "color": colour, "anchors": [anchor, anchor], "fill": None},
+        )
+        line.setZValue(5)
+        (target or self.vb).addItem(line, ignoreBounds=True)
+
+    def _band(self, lo: float | None, hi: float | None, colour: str, target: pg.ViewBox | None = None,
+              log: bool = False) -> None:
+        big = 1e6
+        lo_v = lo if lo is not None else (0.001 if log else -big)
+        hi_v = hi if hi is not None else big
+        if log:
+            lo_v, hi_v = math.log10(max(lo_v, 1e-3)), math.log10(max(hi_v, 1e-3))
+        region = pg.LinearRegionItem(values=(lo_v, hi_v), orientation="horizontal", movable=False,
+                                     brush=pg.mkBrush(to_qcolor(colour)), pen=pg.mkPen(None))
+        region.setZValue(-20)
+        for line in region.lines:
+            line.setPen(pg.mkPen(None))
+            line.setHoverPen(pg.mkPen(None))
+        (target or self.vb).addItem(region, ignoreBounds=True)
+
+    def _draw_reference(self, d: PatientDashboard, t, y_values: list[float], right_values: list[float]) -> None:  # noqa: ANN001
+        th = d.thresholds
+        codes = {s.code for s in self.series}
+        key = self.spec.key
+        if key == "vegf":
+            if "vegf_plasma" in codes:
+                self._band(0, th.vegf_plasma_upper_reference, t.reference_band, log=True)
+                self._hline(th.vegf_plasma_elevated, tr("plasma > {v:g} elevated").format(v=th.vegf_plasma_elevated),
+                            series_colour("vegf_plasma"))
+                y_values.append(th.vegf_plasma_elevated)
+            if "vegf_serum" in codes:
+                if "vegf_plasma" not in codes:
+                    self._band(0, th.vegf_serum_upper_reference, t.reference_band, log=True)
+                self._hline(th.vegf_serum_upper_reference, tr("serum ULN {v:g}").format(v=th.vegf_serum_upper_reference),
+                            series_colour("vegf_serum"), style=Qt.PenStyle.DotLine)
+                y_values.append(th.vegf_serum_upper_reference)
+        elif key == "blood":
+            ref = th.references.get("platelets")
+            if ref and "platelets" in codes:
+                self._band(ref[0], ref[1], t.reference_band)
+            self._hline(th.platelets_high, tr("platelets {v:g}").format(v=th.platelets_high), series_colour("platelets"))
+            y_values.append(th.platelets_high * 1.1)
+            if self.right_vb is not None and "hemoglobin" in codes:
+                if th.hemoglobin_high is not None:
+                    sex = "F" if d.sex == "female" else "M"
+                    self._hline(th.hemoglobin_high, tr("Hb {v:g} ({sex})").format(v=th.hemoglobin_high, sex=sex),
+                                series_colour("hemoglobin"), target=self.right_vb, style=Qt.PenStyle.DotLine)
+                    right_values.append(th.hemoglobin_high)
+                right_values.append(0.0)
+        elif key == "pft":
+            self._band(80, None, t.reference_band)
+            self._hline(80, tr("80 %"), t.threshold, style=Qt.PenStyle.DotLine)
+        elif key == "echo":
+            if "pasp" in codes:
+                ref = th.references.get("pasp")
+                if ref and ref[1] is not None:
+                    self._hline(ref[1], tr("PASP {v:g}").format(v=ref[1]), series_colour("pasp"))
+                self._hline(50, tr("PASP 50 (PH)"), series_colour("pasp"), style=Qt.PenStyle.DotLine)
+                y_values.append(50)
+            if "lvef" in codes:
+                self._hline(50, tr("LVEF 50"), series_colour("lvef"), style=Qt.PenStyle.DashDotLine, position=0.02)
+
+    def _draw_therapies(self, d: PatientDashboard, t) -> None:  # noqa: ANN001
+        end_default = to_x(d.as_of)
+        shade = 0
+        for th in d.therapies:
+            short = SHORT_REGIMEN.get(th.regimen, th.label)
+            if th.one_off:
+                colour = t.text_muted
+                line = pg.InfiniteLine(
+                    pos=to_x(th.start), angle=90, movable=False, pen=pg.mkPen(colour, width=1.5),
+                    label=short, labelOpts={"position": 0.97, "color": t.text, "anchors": [(0, 0), (0, 0)],
+                                            "fill": pg.mkBrush(QColor(t.surface))},
+                )
+                line.setZValue(-5)
+                line.setToolTip(f"{th.label} {th.start.isoformat()}")
+                self.vb.addItem(line, ignoreBounds=True)
+                continue
+            if not th.line:
+                continue  # supportive treatment: not a line of therapy, not shaded
+            x0 = to_x(th.start)
+            x1 = to_x(th.end) if th.end else end_default
+            colour = t.therapy_band if shade % 2 == 0 else t.therapy_band_alt
+            shade += 1
+            region = pg.LinearRegionItem(values=(x0, max(x1, x0 + DAY)), orientation="vertical", movable=False,
+                                         brush=pg.mkBrush(to_qcolor(colour)), pen=pg.mkPen(None))
+            for edge in region.lines:
+                edge.setPen(pg.mkPen(None))
+                edge.setHoverPen(pg.mkPen(None))
+            region.setZValue(-30)
+            region.setToolTip(f"{th.label}: {th.start.isoformat()} – {th.end.isoformat() if th.end else tr('ongoing')}")
+            self.vb.addItem(region, ignoreBounds=True)
+            label = pg.InfiniteLine(
+                pos=x0, angle=90, movable=False, pen=pg.mkPen(None),
+                label=short, labelOpts={"position": 0.97, "color": t.text, "anchors": [(0, 0), (0, 0)]},
+            )
+            label.setZValue(-4)
+            self.vb.addItem(label, ignoreBounds=True)
+
+    def _draw_events(self, d: PatientDashboard, t) -> None:  # noqa: ANN001
+        for e in d.events:
+            colour = t.critical if e.thrombotic else t.text_muted
+            mark = "✚ " if e.thrombotic else "◆ "
+            line = pg.InfiniteLine(
+                pos=to_x(e.date), angle=90, movable=False, pen=pg.mkPen(colour, width=1.2, style=Qt.PenStyle.DotLine),
+                label=mark + SHORT_EVENT.get(e.type, e.name),
+                labelOpts={"position": 0.04, "color": colour, "anchors": [(0, 1), (0, 1)]},
+            )
+            line.setZValue(-3)
+            self.vb.addItem(line, ignoreBounds=True)
+            self.hover.points.append((to_x(e.date), math.nan, self.vb,
+                                      f"<b>{e.date.isoformat()}</b><br>{e.name}" + (f"<br>{e.note}" if e.note else "")))
+
+    def _empty_note(self, x_range: tuple[float, float], t) -> None:  # noqa: ANN001
+        text = pg.TextItem(tr("No values recorded"), color=t.text_muted, anchor=(0.5, 0.5))
+        lo, hi = self.vb.viewRange()[1]
+        text.setPos((x_range[0] + x_range[1]) / 2, (lo + hi) / 2)
+        self.vb.addItem(text, ignoreBounds=True)
+
+    # --- hover ---------------------------------------------------------------------------------
+    def _on_mouse(self, event) -> None:  # noqa: ANN001
+        pos = event[0]
+        if not self.plot.sceneBoundingRect().contains(pos):
+            return
+        best, best_d = None, 14.0  # pixels
+        for x, y, vb, text in self.hover.points:
+            if math.isnan(y):  # an event: match on x only
+                scene = vb.mapViewToScene(QPointF(x, vb.viewRange()[1][0]))
+                dist = abs(scene.x() - pos.x())
+            else:
+                scene = vb.mapViewToScene(QPointF(x, y))
+                dist = math.hypot(scene.x() - pos.x(), scene.y() - pos.y())
+            if dist < best_d:
+                best, best_d = text, dist
+        view = self.plot_widget
+        if best is None:
+            QToolTip.hideText()
+            return
+        global_pos = view.mapToGlobal(view.mapFromScene(pos))
+        QToolTip.showText(global_pos, best, view)
+
+
+def x_range_for(d: PatientDashboard) -> tuple[float, float]:
+    """The shared date range of every chart: first visit or treatment to the as-of date, padded."""
+    starts = [d.visit_dates[0]] if d.visit_dates else []
+    starts += [t.start for t in d.therapies] + [e.date for e in d.events]
+    first = min(starts) if starts else d.as_of
+    last = max([d.as_of] + list(d.visit_dates[-1:]))
+    span = max((last - first).days, 120)
+    pad = span * 0.03 * DAY
+    return to_x(first) - pad - (60 * DAY if span == 120 else 0), to_x(last) + pad

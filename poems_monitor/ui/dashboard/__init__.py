@@ -1,0 +1,1 @@
+"""The patient dashboard: header, flags panel, features timeline, charts and follow-up."""

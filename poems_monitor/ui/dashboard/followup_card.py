@@ -1,0 +1,65 @@
+"""The patient's follow-up items (overdue, never done, due, due soon) as a compact card."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
+
+from poems_monitor.domain.catalogue import display_name
+from poems_monitor.i18n import tr
+from poems_monitor.services.dashboard import PatientDashboard
+from poems_monitor.ui.theme import SPACING, theme
+
+STATUS_TEXT = {"overdue": tr("‼ Overdue"), "never_done": tr("‼ Never done"), "due": tr("! Due"),
+               "due_soon": tr("◷ Due soon"), "": tr("Next")}
+ITEM_NAMES = {"echo": tr("Echo"), "pft": tr("Lung function"), "vegf": tr("VEGF"), "hematology": tr("Haematology"),
+              "imaging": tr("Imaging"), "endocrine": tr("Endocrine"), "neuropathy_score": tr("Neuropathy score"),
+              "thrombosis_review": tr("Thrombosis review"), "review_visit": tr("Review visit")}
+
+
+class FollowupCard(QFrame):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("card")
+        title = QLabel(tr("Follow-up"), self)
+        title.setObjectName("section")
+        self.body = QLabel(self)
+        self.body.setTextFormat(Qt.TextFormat.RichText)
+        self.body.setWordWrap(True)
+        self.body.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(SPACING + 4, SPACING, SPACING + 4, SPACING)
+        layout.setSpacing(SPACING)
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidget(self.body)
+        self.scroll.viewport().setAutoFillBackground(False)
+        self.body.setAutoFillBackground(False)
+        self.body.setStyleSheet("background: transparent;")
+        layout.addWidget(title)
+        layout.addWidget(self.scroll, 1)
+
+    def set_dashboard(self, d: PatientDashboard) -> None:
+        t = theme()
+        if not d.followup:
+            self.body.setText(f"<span style='color:{t.text_muted}'>{tr('No follow-up scheduled.')}</span>")
+            return
+        rows = []
+        if not any(i.status for i in d.followup):
+            rows.append(f"<tr><td colspan='3' style='color:{t.ok}; padding-bottom:4px'>✓ "
+                        f"{tr('Nothing due: every item is up to date.')}</td></tr>")
+        for item in d.followup[:12]:
+            status = item.status.value if item.status else ""
+            colour = t.critical if status in ("overdue", "never_done") else (
+                t.warning if status == "due" else (t.info if status else t.text_muted))
+            due = tr("due {d}").format(d=item.due.isoformat()) if item.due else ""
+            last = tr("last {d}").format(d=item.last_done.isoformat()) if item.last_done else tr("never done")
+            rows.append(
+                f"<tr><td style='color:{colour}; font-weight:600; padding-right:10px'>{STATUS_TEXT.get(status, status)}</td>"
+                f"<td style='font-weight:600; padding-right:10px'>{ITEM_NAMES.get(item.item, display_name(item.item))}</td>"
+                f"<td style='color:{t.text_muted}'>{due} · {last} · <small>{item.reason}</small></td></tr>"
+            )
+        more = len(d.followup) - 12
+        tail = f"<p style='color:{t.text_muted}'>{tr('and {n} more in the worklist').format(n=more)}</p>" if more > 0 else ""
+        self.body.setText(f"<table cellspacing='0' cellpadding='2'>{''.join(rows)}</table>{tail}")

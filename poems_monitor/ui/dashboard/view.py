@@ -1,0 +1,143 @@
+"""The patient dashboard screen: header, trends (charts + follow-up), features timeline, flags.
+
+Owns the layout and the two actions of the screen: open a patient (build the dashboard through
+services.dashboard and render it) and acknowledge a flag (services.flag_review, then redraw).
+Renders only the frozen `PatientDashboard`; holds no session.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QMessageBox, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
+
+from poems_monitor.i18n import tr
+from poems_monitor.persistence.db import Database
+from poems_monitor.services.access import Actor, Permission, PermissionDenied
+from poems_monitor.services.dashboard import PatientDashboard, build_dashboard
+from poems_monitor.services.errors import InputRefused
+from poems_monitor.ui.charts.panel import ChartsPanel
+from poems_monitor.ui.dashboard.features_grid import FeaturesTimeline
+from poems_monitor.ui.dashboard.flags_panel import FlagsPanel
+from poems_monitor.ui.dashboard.followup_card import FollowupCard
+from poems_monitor.ui.dashboard.header import DashboardHeader
+from poems_monitor.ui.theme import SPACING
+
+TAB_TRENDS, TAB_FEATURES = 0, 1
+
+
+class DashboardView(QWidget):
+    flagAcknowledged = Signal(str, str)  # mrn, flag_id
+    loaded = Signal(str)  # mrn
+
+    def __init__(self, db: Database, actor: Actor, as_of: date | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.db = db
+        self.actor = actor
+        self._as_of = as_of
+        self.dashboard: PatientDashboard | None = None
+        self.last_build_ms = 0.0
+        self.last_render_ms = 0.0
+
+        self.placeholder = QLabel(tr("Choose a patient on the left (Ctrl+F to search)."), self)
+        self.placeholder.setObjectName("placeholder")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        self.header = DashboardHeader(self)
+        self.followup = FollowupCard()
+        self.charts = ChartsPanel(extra=self.followup)
+        self.features = FeaturesTimeline()
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.charts, tr("Trends"))
+        self.tabs.addTab(self.features, tr("Features by visit"))
+        may = actor.may(Permission.REVIEW)
+        refusal = tr("{user} ({role}) may not acknowledge flags: physicians do").format(
+            user=actor.name, role=actor.role.value)
+        self.flags = FlagsPanel(may, refusal, self.acknowledge, self)
+        self.flags.setMinimumWidth(320)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.addWidget(self.flags)
+        self.splitter.setStretchFactor(0, 4)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setSizes([880, 380])
+
+        content = QWidget(self)
+        inner = QVBoxLayout(content)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.setSpacing(SPACING)
+        inner.addWidget(self.header)
+        inner.addWidget(self.splitter, 1)
+
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.placeholder)
+        self.stack.addWidget(content)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(SPACING // 2, SPACING, SPACING, SPACING)
+        layout.addWidget(self.stack)
+
+    @property
+    def as_of(self) -> date:
+        return self._as_of or date.today()
+
+    @property
+    def mrn(self) -> str | None:
+        return self.dashboard.mrn if self.dashboard else None
+
+    def open_patient(self, mrn: str) -> PatientDashboard:
+        """Build and show the dashboard of `mrn` (a few ms of queries and rules, then drawing)."""
+        t0 = time.perf_counter()
+        d = build_dashboard(self.db, mrn, self.as_of)
+        self.last_build_ms = (time.perf_counter() - t0) * 1000
+        self.show_dashboard(d)
+        return d
+
+    def reload(self) -> None:
+        if self.dashboard is not None:
+            self.open_patient(self.dashboard.mrn)
+
+    def show_dashboard(self, d: PatientDashboard) -> None:
+        t0 = time.perf_counter()
+        self.dashboard = d
+        self.setUpdatesEnabled(False)
+        try:
+            self.header.set_dashboard(d)
+            self.flags.set_flags(d.flags)
+            self.charts.set_dashboard(d)
+            self.followup.set_dashboard(d)
+            self.features.set_dashboard(d)
+            self.stack.setCurrentIndex(1)
+        finally:
+            self.setUpdatesEnabled(True)
+        self.last_render_ms = (time.perf_counter() - t0) * 1000
+        self.loaded.emit(d.mrn)
+
+    def clear(self) -> None:
+        self.dashboard = None
+        self.stack.setCurrentIndex(0)
+
+    def show_flag(self, flag_id: str) -> bool:
+        self.tabs.setCurrentIndex(TAB_TRENDS)
+        return self.flags.scroll_to(flag_id)
+
+    def acknowledge(self, flag_id: str, comment: str) -> bool:
+        """Acknowledge a flag of the shown patient; tells the user why when refused."""
+        if self.dashboard is None:
+            return False
+        from poems_monitor.services.flag_review import acknowledge_flag
+
+        mrn = self.dashboard.mrn
+        try:
+            acknowledge_flag(self.db, self.actor, mrn, flag_id, comment, as_of=self.as_of)
+        except (PermissionDenied, InputRefused, KeyError) as exc:
+            QMessageBox.warning(self, tr("Flag not acknowledged"), str(exc).strip("'\""))
+            return False
+        self.open_patient(mrn)
+        self.show_flag(flag_id)
+        self.flagAcknowledged.emit(mrn, flag_id)
+        return True

@@ -1,0 +1,1 @@
+"""The patient list: table model, search/filter proxy and the panel that shows them."""

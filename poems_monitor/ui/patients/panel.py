@@ -1,0 +1,163 @@
+"""The patient list panel: search box, status filters and the sortable table.
+
+Owns the widgets only; the main window hands it the patient rows and the clinic overview
+(computed off the GUI thread). Emits `patientActivated(mrn)` when a patient is chosen by click,
+Enter or arrow keys, so the dashboard follows the selection.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView, QCheckBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget,
+)
+
+from poems_monitor.i18n import tr
+from poems_monitor.services.dashboard import PatientStatus
+from poems_monitor.services.patients import PatientListRow
+from poems_monitor.ui.patients.model import (
+    COL_AGE_SEX, COL_FLAGS, COL_LAST_VISIT, COL_MRN, COL_NAME, COL_OVERDUE, MRN_ROLE, PatientFilterProxy,
+    PatientTableModel,
+)
+from poems_monitor.ui.theme import SPACING
+
+
+class PatientListPanel(QWidget):
+    patientActivated = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = PatientTableModel(self)
+        self.proxy = PatientFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText(tr("Find patient by MRN or name  (Ctrl+F)"))
+        self.search.setClearButtonEnabled(True)
+        self.search.setAccessibleName(tr("Find patient"))
+        self.search.textChanged.connect(self._on_search)
+        self.search.returnPressed.connect(self._open_first)
+
+        self.only_flags = QCheckBox(tr("Has new flags"), self)
+        self.only_overdue = QCheckBox(tr("Has overdue items"), self)
+        self.only_flags.toggled.connect(self.proxy.set_only_new_flags)
+        self.only_overdue.toggled.connect(self.proxy.set_only_overdue)
+        self.only_flags.toggled.connect(lambda _: self._update_count())
+        self.only_overdue.toggled.connect(lambda _: self._update_count())
+
+        self.table = QTableView(self)
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(COL_MRN, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(26)
+        self.table.setAccessibleName(tr("Patients"))
+        header = self.table.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
+        for col in (COL_MRN, COL_AGE_SEX, COL_LAST_VISIT, COL_FLAGS, COL_OVERDUE):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setColumnHidden(COL_LAST_VISIT, True)  # shown when the panel is wide (see resizeEvent)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current)
+        self.table.activated.connect(self._on_activated)
+
+        self.count = QLabel(self)
+        self.count.setObjectName("muted")
+
+        filters = QHBoxLayout()
+        filters.setSpacing(SPACING * 2)
+        filters.addWidget(self.only_flags)
+        filters.addWidget(self.only_overdue)
+        filters.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(SPACING, SPACING, SPACING // 2, SPACING)
+        layout.setSpacing(SPACING)
+        title = QLabel(tr("Patients"), self)
+        title.setObjectName("section")
+        layout.addWidget(title)
+        layout.addWidget(self.search)
+        layout.addLayout(filters)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.count)
+        self._silent = False
+
+    # --- feeding -------------------------------------------------------------------------------
+    def set_patients(self, rows: list[PatientListRow]) -> None:
+        current = self.current_mrn()
+        self.model.set_patients(rows)
+        self._update_count()
+        if current:
+            self.select(current, emit=False)
+
+    def set_status(self, status: dict[str, PatientStatus]) -> None:
+        self.model.set_status(status)
+        self._update_count()
+
+    # --- selection -----------------------------------------------------------------------------
+    def current_mrn(self) -> str | None:
+        index = self.table.currentIndex()
+        return index.data(MRN_ROLE) if index.isValid() else None
+
+    def select(self, mrn: str, emit: bool = True) -> bool:
+        row = self.model.row_of(mrn)
+        if row < 0:
+            return False
+        proxy_index = self.proxy.mapFromSource(self.model.index(row, COL_MRN))
+        if not proxy_index.isValid():  # hidden by the search or a filter: show everyone again
+            self.search.clear()
+            self.only_flags.setChecked(False)
+            self.only_overdue.setChecked(False)
+            proxy_index = self.proxy.mapFromSource(self.model.index(row, COL_MRN))
+        self._silent = not emit
+        try:
+            self.table.selectionModel().setCurrentIndex(
+                proxy_index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+            self.table.scrollTo(proxy_index)
+        finally:
+            self._silent = False
+        return True
+
+    def focus_search(self) -> None:
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    # --- slots -----------------------------------------------------------------------------------
+    def _on_search(self, text: str) -> None:
+        self.proxy.set_search(text)
+        self._update_count()
+        if self.proxy.rowCount() == 1:  # exactly one match: show it at once
+            self.table.selectRow(0)
+
+    def _open_first(self) -> None:
+        if self.proxy.rowCount():
+            index = self.table.currentIndex()
+            if not index.isValid():
+                self.table.selectRow(0)
+                index = self.table.currentIndex()
+            mrn = index.data(MRN_ROLE)
+            if mrn:
+                self.patientActivated.emit(mrn)
+                self.table.setFocus()
+
+    def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid() and not self._silent:
+            self.patientActivated.emit(current.data(MRN_ROLE))
+
+    def _on_activated(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.patientActivated.emit(index.data(MRN_ROLE))
+
+    def _update_count(self) -> None:
+        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        self.count.setText(tr("{shown} of {total} patients").format(shown=shown, total=total)
+                           if shown != total else tr("{total} patients").format(total=total))
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001
+        super().resizeEvent(event)
+        self.table.setColumnHidden(COL_LAST_VISIT, self.width() < 420)

@@ -1,0 +1,91 @@
+"""Running long work off the GUI thread and getting its result back on it.
+
+Owns the one helper every screen uses (Anki's "operations" idea, in miniature): `run_background(
+fn, on_done, on_error, owner)` runs `fn()` on Qt's global thread pool and calls `on_done(result)`
+or `on_error(exception)` on the GUI thread, through a queued connection to a small relay object
+parented to `owner`: when the owner widget is destroyed first, the result is simply dropped.
+`fn` must not touch widgets; services are fine (each opens its own session).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+
+log = logging.getLogger(__name__)
+
+_pending: set["_Relay"] = set()  # relays without an owner stay alive until they report
+
+
+class _Signals(QObject):
+    done = Signal(object)
+    failed = Signal(object)
+
+
+class _Relay(QObject):
+    """Lives on the GUI thread; receives the worker's result through a queued connection."""
+
+    finished = Signal()
+
+    def __init__(self, on_done: Callable[[Any], None], on_error: Callable[[Exception], None] | None,
+                 owner: QObject | None):
+        super().__init__(owner)
+        self._on_done = on_done
+        self._on_error = on_error
+
+    @Slot(object)
+    def deliver(self, result: Any) -> None:
+        try:
+            self._on_done(result)
+        finally:
+            self._close()
+
+    @Slot(object)
+    def fail(self, exc: Exception) -> None:
+        try:
+            if self._on_error is not None:
+                self._on_error(exc)
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        _pending.discard(self)
+        self.finished.emit()
+        self.deleteLater()
+
+
+class _Task(QRunnable):
+    def __init__(self, fn: Callable[[], Any], signals: _Signals):
+        super().__init__()
+        self.fn = fn
+        self.signals = signals
+
+    def run(self) -> None:  # worker thread
+        try:
+            result = self.fn()
+        except Exception as exc:  # reported on the GUI thread
+            log.exception("background work failed")
+            self.signals.failed.emit(exc)
+        else:
+            self.signals.done.emit(result)
+
+
+def run_background(
+    fn: Callable[[], Any],
+    on_done: Callable[[Any], None],
+    on_error: Callable[[Exception], None] | None = None,
+    owner: QObject | None = None,
+) -> _Relay:
+    """Run `fn()` in the thread pool and report on the GUI thread. Returns the relay, whose
+    `finished` signal tests can wait for."""
+    relay = _Relay(on_done, on_error, owner)
+    signals = _Signals()  # owned by the task: emitting still works if the owner is gone meanwhile
+    signals.done.connect(relay.deliver, Qt.ConnectionType.QueuedConnection)
+    signals.failed.connect(relay.fail, Qt.ConnectionType.QueuedConnection)
+    if owner is None:
+        _pending.add(relay)
+    QThreadPool.globalInstance().start(_Task(fn, signals))
+    return relay
