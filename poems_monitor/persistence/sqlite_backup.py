@@ -27,6 +27,13 @@ class SqliteFileError(Exception):
     """A file operation that could not be done; the message is a plain sentence."""
 
 
+def plain_error(exc: BaseException) -> str:
+    """The first line of a database error without SQL or links: what went wrong, for a sentence."""
+    inner = getattr(exc, "orig", None) or exc
+    lines = str(inner).strip().splitlines()
+    return lines[0] if lines else type(inner).__name__
+
+
 def looks_like_sqlite(path: Path) -> bool:
     try:
         with open(path, "rb") as fh:
@@ -158,7 +165,7 @@ def structural_problems(db: Database) -> list[str]:
             for table, rowid, parent, _fk in conn.exec_driver_sql("PRAGMA foreign_key_check"):
                 problems.append(f"row {rowid} of table {table} refers to a row of {parent} that does not exist")
     except Exception as exc:  # noqa: BLE001 (a damaged file may fail in many ways)
-        problems.append(f"the database file cannot be read through: {exc}")
+        problems.append(f"the database file cannot be read through: {plain_error(exc)}")
     return problems
 
 
@@ -168,7 +175,7 @@ def quick_check(db: Database) -> list[str]:
         with db.engine.connect() as conn:
             rows = [r[0] for r in conn.execute(text("PRAGMA quick_check(5)"))]
     except Exception as exc:  # noqa: BLE001
-        return [f"the database file cannot be read: {exc}"]
+        return [f"the database file cannot be read: {plain_error(exc)}"]
     return [] if rows == ["ok"] else [f"SQLite quick check: {r}" for r in rows]
 
 

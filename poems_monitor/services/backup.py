@@ -289,7 +289,7 @@ def _problems_of_file(path: Path) -> list[str]:
     try:
         return check(Database(engine=engine, url=url))
     except Exception as exc:  # noqa: BLE001 (a damaged file fails in many ways)
-        return [tr("{file} cannot be read: {error}").format(file=path.name, error=exc)]
+        return [tr("{file} cannot be read: {error}").format(file=path.name, error=sqlite_backup.plain_error(exc))]
     finally:
         engine.dispose()
 

@@ -54,14 +54,14 @@ def check_report(db: Database) -> CheckReport:
     try:
         schema_ok = _check_schema(db, report)
     except Exception as exc:  # noqa: BLE001 (a damaged file fails in many ways)
-        report.problems.append(tr("the schema cannot be read: {error}").format(error=exc))
+        report.problems.append(tr("the schema cannot be read: {error}").format(error=sqlite_backup.plain_error(exc)))
         return report
     if not schema_ok:
         return report
     try:
         _check_audit(db, report)
     except Exception as exc:  # noqa: BLE001
-        report.problems.append(tr("the audit trail cannot be read: {error}").format(error=exc))
+        report.problems.append(tr("the audit trail cannot be read: {error}").format(error=sqlite_backup.plain_error(exc)))
     return report
 
 
