@@ -101,6 +101,7 @@ def import_patients(
 def store_patients(
     session: Session, patients: list[PatientRecord], actor: Actor, *, reason: str, raw: dict | None = None,
 ) -> ImportSummary:
+    require(actor, Permission.RECORD)  # also here: other services store timelines in their own transaction
     stamp = repo.WriteStamp(user=actor.name, at=utcnow())
     audit = AuditWriter(session, actor.name)
     summary = ImportSummary()
