@@ -95,7 +95,7 @@ class Database:
         self.engine.dispose()
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, wal: bool = True) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # noqa: ANN001 (DB-API objects)
         # Let SQLAlchemy's "begin" event below emit BEGIN itself, so writers can ask for IMMEDIATE.
@@ -103,7 +103,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if wal:  # switching to WAL writes the file header: never on a file we may still refuse
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")  # a saved visit survives a power cut
         cursor.close()
 
@@ -115,10 +116,10 @@ def _configure_sqlite(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
-def create_database_engine(url: str) -> Engine:
+def create_database_engine(url: str, *, wal: bool = True) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, wal=wal)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -172,8 +173,8 @@ def open_database(url_or_path: str | Path, *, migrate: bool = True) -> Database:
                                 path=path
                             )
                         )
-    engine = create_database_engine(url)
-    db = Database(engine=engine, url=url)
+    # Inspect with an engine that only reads (no switch to WAL), so a refused file keeps every byte.
+    engine = create_database_engine(url, wal=False)
     revisions, head = known_revisions()
     try:
         current = current_revision(engine)
@@ -198,6 +199,10 @@ def open_database(url_or_path: str | Path, *, migrate: bool = True) -> Database:
                     tables=", ".join(sorted(foreign)[:5])
                 )
             )
+    if url.startswith("sqlite"):
+        engine.dispose()
+        engine = create_database_engine(url)
+    db = Database(engine=engine, url=url)
     if current != head and migrate:
         upgrade(db)
     return db
