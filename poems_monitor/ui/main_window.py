@@ -160,7 +160,7 @@ class MainWindow(QMainWindow):
         a["dashboard"] = self._action(tr("&Dashboard"), lambda: self.show_tab(TAB_DASHBOARD), "Ctrl+D")
         a["entry"] = self._action(tr("Visit &entry"), lambda: self.show_tab(TAB_ENTRY), "Ctrl+Shift+E")
         a["refresh"] = self._action(tr("&Refresh"), self.refresh_all, QKeySequence.StandardKey.Refresh)
-        a["quit"] = self._action(tr("&Quit"), self.close, QKeySequence.StandardKey.Quit)
+        a["quit"] = self._action(tr("&Quit"), self.close, "Ctrl+Q")
         a["quit"].setMenuRole(QAction.MenuRole.QuitRole)
         a["about"] = self._action(tr("&About poems-monitor"), self.about)
         for key in ("new_patient", "new_visit", "save", "treatment", "event"):

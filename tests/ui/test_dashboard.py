@@ -1,0 +1,153 @@
+"""The patient dashboard driven as a physician and a nurse would: header texts, every chart
+with data, switching a chart to its table, acknowledging a flag (physician) and being refused
+(nurse), and patients with one visit or no values at all."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+from sqlalchemy import select
+
+from poems_monitor.models import AuditEntry, FlagReview
+from poems_monitor.services.demo_clinic import generate_patients
+from poems_monitor.services.timeline_io import import_patients
+from poems_monitor.ui.charts.trend_chart import CHART_SPECS
+from poems_monitor.ui.dashboard import flags_panel
+from poems_monitor.ui.dashboard.view import DashboardView
+from tests.conftest import TODAY
+from tests.unit.timeline_builders import BASELINE_FEATURES, patient, treatment, visit
+
+
+@pytest.fixture
+def clinic(db, admin):
+    patients = generate_patients(4, seed=11, today=TODAY)
+    lone = patient(visit("2024-05-05", platelets=250, hemoglobin=14.0), mrn="H-000200", name="One Visit", sex="male")
+    empty = patient(mrn="H-000300", name="No Values", sex="unknown", diagnosis=None)
+    rich = patient(
+        visit("2021-01-10", vegf_plasma=1240, platelets=520, hemoglobin=13.0, fvc_pct=85, dlco_pct=70, tlc_pct=90,
+              onls_arm=2, onls_leg=3, pasp=40, lvef=60, features={**BASELINE_FEATURES, "sclerotic_bone_lesions": "present",
+                                                                   "peripheral_edema": "present"}),
+        visit("2021-07-10", vegf_plasma=300, platelets=380, hemoglobin=12.5, fvc_pct=80, dlco_pct=58, tlc_pct=88,
+              onls_arm=2, onls_leg=2, pasp=38, lvef=58, features={"pleural_effusion": "present"}),
+        treatments=[treatment("lenalidomide_dexamethasone", "2021-02-01", prophylaxis="none")],
+        mrn="H-000100", name="Rita Rich",
+    )
+    import_patients(db, [*patients, lone, empty, rich], admin, reason="test")
+    return db
+
+
+def make_view(qtbot, db, actor):
+    view = DashboardView(db, actor, as_of=TODAY)
+    qtbot.addWidget(view)
+    view.resize(1400, 900)
+    view.show()
+    qtbot.waitExposed(view)
+    return view
+
+
+def test_header_texts_and_every_chart_has_data(qtbot, clinic, physician):
+    view = make_view(qtbot, clinic, physician)
+    view.open_patient("H-000100")
+    texts = view.header.texts()
+    assert texts["name"] == "Rita Rich"
+    assert texts["identity"].startswith("H-000100 · 55 y · female")
+    assert "Criteria fulfilled since 2021-01-10" in texts["criteria"]
+    assert "Lenalidomide–dexamethasone since 2021-02-01" in texts["therapy"]
+    assert texts["prophylaxis"] == "None"
+    assert "2021-07-10" in texts["last_visit"]
+    assert "new" in texts["flags"]
+    for spec in CHART_SPECS:
+        chart = view.charts.charts[spec.key]
+        assert chart.data_item_count() > 0, spec.key
+        items = chart.plot.listDataItems()
+        if chart.right_vb is not None:
+            items += [i for i in chart.right_vb.addedItems if hasattr(i, "getData")]
+        assert sum(len(i.getData()[0]) for i in items if i.getData()[0] is not None) == chart.data_item_count(), spec.key
+    # x-axes linked: zooming one zooms all
+    first = view.charts.charts["vegf"]
+    first.vb.setXRange(1.6e9, 1.62e9, padding=0)
+    for chart in view.charts.charts.values():
+        lo, hi = chart.vb.viewRange()[0]
+        assert abs(lo - 1.6e9) < 1e6 and abs(hi - 1.62e9) < 1e6
+    # the features tab shows the newly acquired pleural effusion
+    model = view.features.model
+    row = next(r for r in range(model.rowCount()) if "Pleural effusion" in (model.headerData(r, Qt.Orientation.Vertical) or ""))
+    assert model.index(row, 1).data() == "★"
+
+
+def test_chart_switches_to_a_table_of_the_same_values(qtbot, clinic, physician, qtmodeltester):
+    view = make_view(qtbot, clinic, physician)
+    view.open_patient("H-000100")
+    chart = view.charts.charts["vegf"]
+    assert not chart.showing_table
+    qtbot.mouseClick(chart.table_button, Qt.MouseButton.LeftButton)
+    assert chart.showing_table and chart.table_button.text() == "Chart"
+    model = chart.table_model
+    qtmodeltester.check(model)
+    rows = [(model.index(r, 0).data(), model.index(r, 2).data(), model.index(r, 3).data()) for r in range(model.rowCount())]
+    assert rows == [("2021-07-10", "300", "pg/mL"), ("2021-01-10", "1,240", "pg/mL")]
+    assert "plasma" in model.index(0, 4).data()
+    qtbot.mouseClick(chart.table_button, Qt.MouseButton.LeftButton)
+    assert not chart.showing_table
+    qtmodeltester.check(view.features.model)
+
+
+def test_physician_acknowledges_a_flag(qtbot, clinic, physician, monkeypatch):
+    view = make_view(qtbot, clinic, physician)
+    view.open_patient("H-000100")
+    entry = view.dashboard.unacknowledged[0]
+    card = view.flags.cards[entry.flag.flag_id]
+    assert card.ack_button is not None and card.ack_button.isEnabled()
+    monkeypatch.setattr(flags_panel, "ask_comment", lambda e, parent: "Seen in clinic; aspirin started")
+    with qtbot.waitSignal(view.flagAcknowledged, timeout=5000):
+        qtbot.mouseClick(card.ack_button, Qt.MouseButton.LeftButton)
+    with clinic.read() as session:
+        review = session.execute(select(FlagReview.__table__)).one()
+        audit = session.execute(select(AuditEntry.__table__).where(AuditEntry.__table__.c.action == "acknowledge")).one()
+    assert review.comment == "Seen in clinic; aspirin started" and review.reviewed_by == physician.name
+    assert audit.entity == "flag"
+    shown = view.flags.cards[entry.flag.flag_id]  # still shown, now as acknowledged
+    assert shown.ack_button is None
+    assert "Acknowledged by dr-berg" in shown.ack_label.text() and "aspirin started" in shown.ack_label.text()
+    view.flags.show_acknowledged.setChecked(False)
+    assert entry.flag.flag_id not in view.flags.cards
+
+
+def test_nurse_is_refused(qtbot, clinic, nurse, monkeypatch):
+    view = make_view(qtbot, clinic, nurse)
+    view.open_patient("H-000100")
+    entry = view.dashboard.unacknowledged[0]
+    card = view.flags.cards[entry.flag.flag_id]
+    assert not card.ack_button.isEnabled()
+    assert "may not acknowledge" in card.ack_button.toolTip()
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
+    assert view.acknowledge(entry.flag.flag_id, "trying anyway") is False  # the service refuses too
+    assert warnings and "may not" in warnings[0]
+    with clinic.read() as session:
+        assert session.execute(select(FlagReview.__table__)).all() == []
+
+
+@pytest.mark.parametrize("mrn", ["H-000200", "H-000300"])
+def test_one_visit_and_no_values_render(qtbot, clinic, physician, mrn):
+    view = make_view(qtbot, clinic, physician)
+    view.open_patient(mrn)
+    image = view.grab()
+    assert not image.isNull()
+    counts = {k: c.data_item_count() for k, c in view.charts.charts.items()}
+    if mrn == "H-000300":
+        assert set(counts.values()) == {0}
+        assert view.header.texts()["last_visit"] == "no visit yet"
+        assert view.flags.cards == {}
+    else:
+        assert counts["blood"] == 2 and counts["vegf"] == 0
+
+
+def test_demo_patient_with_years_of_data_renders(qtbot, clinic, physician):
+    view = make_view(qtbot, clinic, physician)
+    from poems_monitor.services.dashboard import richest_patient
+
+    d = view.open_patient(richest_patient(clinic))
+    assert len(d.visit_dates) > 5
+    assert sum(c.data_item_count() for c in view.charts.charts.values()) > 50
