@@ -205,10 +205,13 @@ def _merge_into_existing(
             counts["visits"] += 1
             counts["values"] += len(visit.observations)
             continue
-        new_obs, new_feat, new_exams = _diff_visit(old, visit, vpath, raw, vi, conflict)
+        new_obs, new_feat, new_exams, new_note = _diff_visit(old, visit, vpath, raw, vi, conflict)
         if new_obs or new_feat or new_exams:
             contents.append((old.visit_id, new_obs, new_feat, new_exams))
             counts["values"] += len(new_obs)
+        if new_note is not None:
+            repo.set_visit_note(session, old.visit_id, new_note, stamp)
+            counts["notes"] = counts.get("notes", 0) + 1
     if contents and not problems:
         repo.add_visit_contents(session, contents, stamp)
 
@@ -267,11 +270,13 @@ def _diff_visit(old: VisitRecord, new: VisitRecord, vpath: str, raw: dict, vi: i
         if prior is None:
             new_exams.append(x)
         elif prior.result != x.result:
-            conflict(f"{vpath}.exams", tr("visit {d}, {name}: the file says {new} but {old} is stored").format(
+            xi = _raw_index(raw_visit.get("exams"), lambda d, kind=x.kind: d.get("kind") == kind)
+            conflict(f"{vpath}.exams[{xi}].result", tr("visit {d}, {name}: the file says {new} but {old} is stored").format(
                 d=new.date, name=display_name(x.kind), new=x.result, old=prior.result))
     if new.note and old.note and new.note != old.note:
         conflict(f"{vpath}.note", tr("visit {d}: the note differs from the stored one").format(d=new.date))
-    return new_obs, new_feat, new_exams
+    new_note = new.note if new.note and not old.note else None  # a note where none was stored is new
+    return new_obs, new_feat, new_exams, new_note
 
 
 def export_timeline(db: Database, mrn: str | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ with "changed by X at T, reload" when someone else saved the visit since it was 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
@@ -144,8 +144,11 @@ def _changed_by(session: Session, visit_id: int) -> str:
     row = session.execute(select(V.c.updated_by, V.c.updated_at, V.c.created_by, V.c.created_at).where(V.c.id == visit_id)).first()
     who = row.updated_by or row.created_by
     when: datetime = row.updated_at or row.created_at
+    if when.tzinfo is None:  # SQLite returns the stored UTC time without its zone
+        when = when.replace(tzinfo=timezone.utc)
+    local = when.astimezone()  # the workstation's own clock, with its zone named
     return tr("This visit was changed by {who} at {when} after you opened it: reload it and enter your change again").format(
-        who=who, when=when.strftime("%Y-%m-%d %H:%M"))
+        who=who, when=local.strftime("%Y-%m-%d %H:%M %Z"))
 
 
 def correct_visit(

@@ -282,3 +282,23 @@ def test_one_audit_entry_per_imported_patient(db, demo_patients, tmp_path, nurse
         assert e["old"] is None
     with db.read() as session:
         assert verify_chain(session) == []
+
+
+def test_a_note_where_none_was_stored_is_added_and_a_changed_exam_result_names_the_exam(db, tmp_path, nurse):
+    base = {"format": "poems-monitor/timeline", "version": 1, "patients": [{
+        "mrn": "N-1", "name": "Ada Byrne", "sex": "female", "birth_date": "1970-01-01",
+        "visits": [{"date": "2025-01-01", "observations": [{"code": "platelets", "value": 300, "unit": "10*9/L"}]}]}]}
+    import_timeline_file(db, write(tmp_path / "a.json", base), nurse, TODAY)
+    later = copy.deepcopy(base)
+    later["patients"][0]["visits"][0].update(note="added later", exams=[{"kind": "echo", "result": "normal"}])
+    summary = import_timeline_file(db, write(tmp_path / "b.json", later), nurse, TODAY)
+    assert summary.patients_extended == 1
+    visit = export_timeline(db, "N-1")["patients"][0]["visits"][0]
+    assert visit["note"] == "added later"
+    assert visit["exams"] == [{"kind": "echo", "result": "normal"}]
+
+    changed = copy.deepcopy(later)
+    changed["patients"][0]["visits"][0]["exams"][0]["result"] = "abnormal"
+    with pytest.raises(ImportRefused) as refused:
+        import_timeline_file(db, write(tmp_path / "c.json", changed), nurse, TODAY)
+    assert [p.path for p in refused.value.problems] == ["$.patients[0].visits[0].exams[0].result"]

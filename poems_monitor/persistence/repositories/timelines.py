@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
 from poems_monitor.domain.timeline import (
@@ -199,3 +199,9 @@ def insert_events(session: Session, items: Sequence[tuple[int, EventRecord]], st
     return _insert_returning_ids(session, E, [dict(
         patient_id=pid, type=e.type, date=e.date, note=e.note, created_at=stamp.at, created_by=stamp.user, version=1,
     ) for pid, e in items])
+
+
+def set_visit_note(session: Session, visit_id: int, note: str, stamp: WriteStamp) -> None:
+    """Fill the note of a visit that had none (an import adding what is new)."""
+    session.execute(update(V).where(V.c.id == visit_id, V.c.note == "").values(
+        note=note, updated_at=stamp.at, updated_by=stamp.user, version=V.c.version + 1))
