@@ -1,0 +1,311 @@
+"""Commands on the clinical rules: flags, worklist, the clinic protocol, waivers.
+
+`flags` and `worklist` print exactly the documents of INTERFACES.md sections 3 and 4 with
+`--json`, a readable table without it. Dates are ISO 8601; `--as-of` defaults to today.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+from poems_monitor.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CommandError
+from poems_monitor.cli.context import actor, open_db
+from poems_monitor.i18n import tr
+
+
+def register(sub, common) -> None:  # noqa: ANN001
+    p = sub.add_parser("flags", parents=[common], help=tr("print every clinical flag (INTERFACES.md section 3)"))
+    p.add_argument("--mrn", help=tr("only this patient"))
+    p.add_argument("--as-of", metavar="DATE", help=tr("the date the rules look from (YYYY-MM-DD; default today)"))
+    p.add_argument("--json", action="store_true", help=tr("print JSON (the documented format)"))
+    p.add_argument("--unacknowledged", action="store_true", help=tr("only flags no physician has acknowledged"))
+    p.set_defaults(handler=cmd_flags)
+
+    p = sub.add_parser("worklist", parents=[common],
+                       help=tr("print every due-soon, due, overdue or never-done follow-up (INTERFACES.md section 4)"))
+    p.add_argument("--as-of", metavar="DATE", help=tr("the date the schedule looks from (YYYY-MM-DD; default today)"))
+    p.add_argument("--json", action="store_true", help=tr("print JSON (the documented format)"))
+    p.add_argument("--all", action="store_true", help=tr("also list the items a waiver leaves out"))
+    p.add_argument("--mrn", help=tr("only this patient"))
+    p.set_defaults(handler=cmd_worklist)
+
+    p = sub.add_parser("protocol", parents=[common], help=tr("show, check or change the clinic protocol"))
+    psub = p.add_subparsers(dest="protocol_command", metavar="ACTION")
+    show = psub.add_parser("show", parents=[common], help=tr("print the protocol in force with the source of each setting"))
+    show.add_argument("--toml", action="store_true", help=tr("print the protocol file's text"))
+    show.add_argument("--json", action="store_true", help=tr("print the settings as JSON"))
+    show.set_defaults(handler=cmd_protocol_show)
+    check = psub.add_parser("check", parents=[common], help=tr("check a protocol file without storing it"))
+    check.add_argument("file", type=Path)
+    check.set_defaults(handler=cmd_protocol_check)
+    put = psub.add_parser("set", parents=[common], help=tr("store a protocol file as the clinic's protocol (audited)"))
+    put.add_argument("file", type=Path)
+    put.add_argument("--reason", required=True, help=tr("why the protocol changes (kept in the audit trail)"))
+    put.set_defaults(handler=cmd_protocol_set)
+    p.set_defaults(handler=lambda args: _protocol_usage(p))
+
+    p = sub.add_parser("waive", parents=[common], help=tr("waive a follow-up item for a patient (physician)"))
+    p.add_argument("--mrn", required=True)
+    p.add_argument("item", help=tr("echo, pft, vegf, hematology, imaging, endocrine, neuropathy_score, "
+                                   "thrombosis_review or review_visit"))
+    p.add_argument("--reason", required=True)
+    p.add_argument("--until", metavar="DATE", help=tr("the waiver ends after this date (default: until revoked)"))
+    p.set_defaults(handler=cmd_waive)
+
+    p = sub.add_parser("waivers", parents=[common], help=tr("list follow-up waivers"))
+    p.add_argument("--mrn")
+    p.add_argument("--revoked", action="store_true", help=tr("include revoked waivers"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_waivers)
+
+    p = sub.add_parser("unwaive", parents=[common], help=tr("revoke a follow-up waiver (physician)"))
+    p.add_argument("waiver_id", type=int, metavar="WAIVER_ID")
+    p.add_argument("--reason", required=True)
+    p.set_defaults(handler=cmd_unwaive)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_date(text: str | None, option: str) -> date | None:
+    """An ISO date, or a CommandError in one sentence naming the option."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise CommandError(tr("{option} must be a date written YYYY-MM-DD (for example 2026-11-21); "
+                              "'{text}' is not one").format(option=option, text=text), EXIT_INVALID) from None
+
+
+def _as_of(args: argparse.Namespace) -> date:
+    return parse_date(args.as_of, "--as-of") or date.today()
+
+
+def _print_json(document: object) -> None:
+    json.dump(document, sys.stdout, ensure_ascii=False, indent=1)
+    sys.stdout.write("\n")
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], wide_last: bool = True) -> str:
+    """A plain text table; the last column is left unpadded (free text)."""
+    widths = [len(h) for h in header]
+    for row in rows:
+        for i, cell in enumerate(row[:-1] if wide_last else row):
+            widths[i] = max(widths[i], len(cell))
+    def line(cells):  # noqa: ANN001, ANN202
+        return "  ".join(c.ljust(widths[i]) if i < len(cells) - 1 else c for i, c in enumerate(cells)).rstrip()
+    return "\n".join([line(header), line(tuple("-" * w for w in widths[:-1]) + ("-" * len(header[-1]),)),
+                      *(line(r) for r in rows)])
+
+
+def _unknown_mrn(exc: KeyError) -> CommandError:
+    return CommandError(str(exc.args[0]) if exc.args else str(exc), EXIT_FAILED)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_flags(args: argparse.Namespace) -> int:
+    from poems_monitor.domain.flags import flags_to_json
+    from poems_monitor.services.worklist import clinic_flags, unacknowledged_flags
+
+    as_of = _as_of(args)
+    db = open_db(args)
+    try:
+        flags = (unacknowledged_flags(db, as_of, args.mrn) if args.unacknowledged
+                 else clinic_flags(db, as_of, args.mrn))
+    except KeyError as exc:
+        raise _unknown_mrn(exc) from None
+    if args.json:
+        _print_json(flags_to_json(tuple(flags), as_of))
+        return EXIT_OK
+    if not flags:
+        print(tr("No flags as of {date}.").format(date=as_of.isoformat()))
+        return EXIT_OK
+    rows = [(f.mrn, f.date.isoformat(), f.severity.value, f.kind.value, f.code, f.message) for f in flags]
+    print(_table((tr("MRN"), tr("Date"), tr("Severity"), tr("Kind"), tr("About"), tr("Why")), rows))
+    print(tr("{n} flag(s) as of {date}.").format(n=len(flags), date=as_of.isoformat()))
+    return EXIT_OK
+
+
+_STATUS_WORDS = {"overdue": "OVERDUE", "never_done": "never done", "due": "due", "due_soon": "due soon"}
+
+
+def cmd_worklist(args: argparse.Namespace) -> int:
+    from poems_monitor.services.worklist import build_worklist, patient_worklist
+
+    as_of = _as_of(args)
+    db = open_db(args)
+    try:
+        worklist = (patient_worklist(db, args.mrn, as_of, include_waived=args.all) if args.mrn
+                    else build_worklist(db, as_of, include_waived=args.all))
+    except KeyError as exc:
+        raise _unknown_mrn(exc) from None
+    if args.json:
+        _print_json(worklist.to_json(include_waived=args.all))
+        return EXIT_OK
+    rows = [(i.mrn, i.name, i.item, tr(_STATUS_WORDS[i.status.value]), i.due.isoformat() if i.due else "-",
+             i.last_done.isoformat() if i.last_done else "-", i.reason) for i in worklist.items]
+    header = (tr("MRN"), tr("Name"), tr("Item"), tr("Status"), tr("Due"), tr("Last done"), tr("Why"))
+    if rows:
+        print(_table(header, rows))
+    print(tr("{n} follow-up item(s) as of {date}.").format(n=len(worklist.items), date=as_of.isoformat()))
+    if args.all:
+        if worklist.waived:
+            print()
+            print(tr("Waived (left out of the worklist):"))
+            print(_table(header[:6] + (tr("Waived by / reason"),), [
+                (i.mrn, i.name, i.item, tr(_STATUS_WORDS[i.status.value]), i.due.isoformat() if i.due else "-",
+                 i.last_done.isoformat() if i.last_done else "-",
+                 f"{i.waiver.who}: {i.waiver.reason}" + (tr(" (until {d})").format(d=i.waiver.until.isoformat())
+                                                          if i.waiver.until else ""))
+                for i in worklist.waived]))
+        else:
+            print(tr("No item is waived."))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _protocol_usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return EXIT_INVALID
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise CommandError(tr("{file} cannot be read: {error}").format(file=path, error=exc.strerror or exc)) from None
+    except UnicodeDecodeError:
+        raise CommandError(tr("{file} is not UTF-8 text").format(file=path), EXIT_INVALID) from None
+
+
+def cmd_protocol_show(args: argparse.Namespace) -> int:
+    from poems_monitor.services.protocol_store import protocol_status
+
+    status = protocol_status(open_db(args))
+    if args.toml:
+        sys.stdout.write(status.text if status.text.endswith("\n") else status.text + "\n")
+        return EXIT_OK
+    settings = status.protocol.describe()
+    if args.json:
+        _print_json({"stored": status.stored, "problem": status.problem, "sha256": status.digest,
+                     "updated_by": status.updated_by,
+                     "updated_at": status.updated_at.isoformat() if status.updated_at else None,
+                     "settings": [{"section": s.section, "key": s.key, "value": s.value, "unit": s.unit,
+                                   "source": s.source, "clinic_default": s.is_default, "description": s.description}
+                                  for s in settings]})
+        return EXIT_OK
+    print(status.sentence())
+    rows = [(s.section, s.key, f"{s.value:g}", s.unit, "DEFAULT" if s.is_default else tr("literature"), s.source)
+            for s in settings]
+    print(_table((tr("Section"), tr("Setting"), tr("Value"), tr("Unit"), tr("Origin"), tr("Source")), rows))
+    return EXIT_OK
+
+
+def cmd_protocol_check(args: argparse.Namespace) -> int:
+    from poems_monitor.domain.protocol import ProtocolError, default_protocol
+    from poems_monitor.services.protocol_store import changed_settings, check_protocol_text, protocol_status
+
+    text = _read_text(args.file)
+    try:
+        protocol = check_protocol_text(text, origin=str(args.file))
+    except ProtocolError as exc:
+        raise CommandError(str(exc), EXIT_INVALID) from None
+    print(tr("{file} is a valid protocol file.").format(file=args.file))
+    # Compared with the clinic's protocol when --db names a database (checking a file must not
+    # create one), otherwise with the shipped default.
+    if args.db:
+        current, against = protocol_status(open_db(args)).protocol, tr("the protocol in force")
+    else:
+        current, against = default_protocol(), tr("the shipped default")
+    changes = changed_settings(current, protocol)
+    if not changes:
+        print(tr("It sets the same values as {against}.").format(against=against))
+    else:
+        print(tr("Differences from {against}:").format(against=against))
+    for key, old, new in changes:
+        print(tr("  {key}: {old:g} -> {new:g}").format(key=key, old=old, new=new))
+    return EXIT_OK
+
+
+def cmd_protocol_set(args: argparse.Namespace) -> int:
+    from poems_monitor.domain.protocol import ProtocolError
+    from poems_monitor.services.errors import InputRefused
+    from poems_monitor.services.protocol_store import changed_settings, protocol_status, save_protocol
+
+    text = _read_text(args.file)
+    db = open_db(args)
+    before = protocol_status(db).protocol
+    try:
+        protocol = save_protocol(db, actor(db, args), text, args.reason, origin=str(args.file))
+    except ProtocolError as exc:
+        raise CommandError(tr("{error}; nothing was changed").format(error=exc), EXIT_INVALID) from None
+    except InputRefused as exc:
+        raise CommandError(str(exc), EXIT_INVALID) from None
+    changes = changed_settings(before, protocol)
+    print(tr("Clinic protocol saved from {file} ({n} setting(s) changed).").format(file=args.file, n=len(changes)))
+    for key, old, new in changes:
+        print(tr("  {key}: {old:g} -> {new:g}").format(key=key, old=old, new=new))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_waive(args: argparse.Namespace) -> int:
+    from poems_monitor.services.errors import InputRefused
+    from poems_monitor.services.waivers import waive_item
+
+    until = parse_date(args.until, "--until")
+    db = open_db(args)
+    try:
+        w = waive_item(db, actor(db, args), args.mrn, args.item, args.reason, until)
+    except KeyError as exc:
+        raise _unknown_mrn(exc) from None
+    except InputRefused as exc:
+        raise CommandError(str(exc), EXIT_INVALID) from None
+    print(tr("Waived {item} for {mrn} (waiver {id}){until}.").format(
+        item=w.item, mrn=w.mrn, id=w.waiver_id, until=tr(" until {d}").format(d=w.until.isoformat()) if w.until else ""))
+    return EXIT_OK
+
+
+def cmd_waivers(args: argparse.Namespace) -> int:
+    from poems_monitor.services.waivers import list_waivers
+
+    try:
+        waivers = list_waivers(open_db(args), args.mrn, include_revoked=args.revoked)
+    except KeyError as exc:
+        raise _unknown_mrn(exc) from None
+    if args.json:
+        _print_json({"waivers": [w.to_json() for w in waivers]})
+        return EXIT_OK
+    rows = [(str(w.waiver_id), w.mrn, w.item, w.until.isoformat() if w.until else "-", w.waived_by,
+             f"{w.waived_at:%Y-%m-%d}", (tr("revoked by {who} ").format(who=w.revoked_by) if w.revoked_at else "") + w.reason)
+            for w in waivers]
+    if rows:
+        print(_table((tr("Id"), tr("MRN"), tr("Item"), tr("Until"), tr("By"), tr("On"), tr("Reason")), rows))
+    print(tr("{n} waiver(s).").format(n=len(waivers)))
+    return EXIT_OK
+
+
+def cmd_unwaive(args: argparse.Namespace) -> int:
+    from poems_monitor.services.errors import InputRefused
+    from poems_monitor.services.waivers import revoke_waiver
+
+    db = open_db(args)
+    try:
+        revoke_waiver(db, actor(db, args), args.waiver_id, args.reason)
+    except KeyError as exc:
+        raise CommandError(str(exc.args[0])) from None
+    except InputRefused as exc:
+        raise CommandError(str(exc), EXIT_INVALID) from None
+    print(tr("Waiver {id} revoked.").format(id=args.waiver_id))
+    return EXIT_OK
