@@ -181,10 +181,16 @@ def patient_history(db: Database, patient_id: int, code: str | None = None) -> l
     for row in entries:
         changes.extend(_changes_of_entry(row))
     # superseded rows whose correction has no audit entry (an older file, or a damaged trail)
-    audited = {(c.field, c.user, c.at.replace(microsecond=0)) for c in changes}
+    corrected = tr("corrected")
+    audited: dict[tuple, list[datetime]] = {}
+    for c in changes:
+        if c.action == corrected:
+            audited.setdefault((c.field, c.user), []).append(c.at)
+
+    def has_entry(field: str, user: str | None, at: datetime) -> bool:
+        return any(abs((t - at).total_seconds()) < 5 for t in audited.get((field, user), ()))
     for o in superseded_obs:
-        key = (o.code, o.superseded_by, _aware(o.superseded_at).replace(microsecond=0))
-        if key in audited or o.derived:
+        if o.derived or has_entry(o.code, o.superseded_by, _aware(o.superseded_at)):
             continue
         new = replacements.get(o.replaced_by_id)
         visit = visit_dates.get(o.visit_id)
@@ -196,8 +202,7 @@ def patient_history(db: Database, patient_id: int, code: str | None = None) -> l
                                               "unit": new.unit}),
             o.superseded_reason or "", visit, source="record"))
     for f in superseded_feat:
-        key = (f.code, f.superseded_by, _aware(f.superseded_at).replace(microsecond=0))
-        if key in audited:
+        if has_entry(f.code, f.superseded_by, _aware(f.superseded_at)):
             continue
         visit = visit_dates.get(f.visit_id)
         changes.append(Change(
