@@ -193,5 +193,16 @@ QPushButton:disabled {{ color: {t.text_muted}; }}
 QToolTip {{ background: {t.surface}; color: {t.text}; border: 1px solid {t.border}; padding: 4px; }}
 QScrollArea {{ border: none; background: transparent; }}
 QStatusBar {{ color: {t.text_muted}; }}
+QFrame#flagCard {{ background: {t.surface}; border: 1px solid {t.border}; border-left: 4px solid {t.info};
+                   border-radius: 4px; }}
+QFrame#flagCard[severity="critical"] {{ border-left-color: {t.critical}; }}
+QFrame#flagCard[severity="warning"] {{ border-left-color: {t.warning}; }}
+QFrame#flagCard[severity="acknowledged"] {{ border-left-color: {t.border}; }}
+QLabel#flagBadge {{ font-weight: 600; color: {t.info}; }}
+QLabel#flagBadge[severity="critical"] {{ color: {t.critical}; }}
+QLabel#flagBadge[severity="warning"] {{ color: {t.warning}; }}
+QLabel#flagBadge[severity="acknowledged"] {{ color: {t.text_muted}; }}
+QLabel#flagKind {{ font-weight: 600; }}
+QLabel#flagAcknowledged {{ color: {t.ok}; }}
 QSplitter::handle {{ background: {t.window}; }}
 """

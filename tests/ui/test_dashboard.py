@@ -96,6 +96,7 @@ def test_chart_switches_to_a_table_of_the_same_values(qtbot, clinic, physician, 
 def test_physician_acknowledges_a_flag(qtbot, clinic, physician, monkeypatch):
     view = make_view(qtbot, clinic, physician)
     view.open_patient("H-000100")
+    view.flags.complete()
     entry = view.dashboard.unacknowledged[0]
     card = view.flags.cards[entry.flag.flag_id]
     assert card.ack_button is not None and card.ack_button.isEnabled()
@@ -109,7 +110,7 @@ def test_physician_acknowledges_a_flag(qtbot, clinic, physician, monkeypatch):
     assert audit.entity == "flag"
     shown = view.flags.cards[entry.flag.flag_id]  # still shown, now as acknowledged
     assert shown.ack_button is None
-    assert "Acknowledged by dr-berg" in shown.ack_label.text() and "aspirin started" in shown.ack_label.text()
+    assert "Acknowledged by dr-berg" in shown.review_text and "aspirin started" in shown.review_text
     view.flags.show_acknowledged.setChecked(False)
     assert entry.flag.flag_id not in view.flags.cards
 
@@ -117,6 +118,7 @@ def test_physician_acknowledges_a_flag(qtbot, clinic, physician, monkeypatch):
 def test_nurse_is_refused(qtbot, clinic, nurse, monkeypatch):
     view = make_view(qtbot, clinic, nurse)
     view.open_patient("H-000100")
+    view.flags.complete()
     entry = view.dashboard.unacknowledged[0]
     card = view.flags.cards[entry.flag.flag_id]
     assert not card.ack_button.isEnabled()

@@ -39,5 +39,6 @@ class ChartsPanel(QWidget):
 
     def set_dashboard(self, d: PatientDashboard) -> None:
         x_range = x_range_for(d)
-        for chart in self.charts.values():
-            chart.set_dashboard(d, x_range)
+        charts = list(self.charts.values())
+        for chart in charts:
+            chart.set_dashboard(d, x_range if chart is charts[0] else None)  # the others follow the link

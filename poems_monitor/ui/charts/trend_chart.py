@@ -20,7 +20,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPen
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QStackedWidget, QTableView, QToolTip,
+    QAbstractItemView, QFrame, QGraphicsView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QStackedWidget, QTableView, QToolTip,
     QVBoxLayout, QWidget,
 )
 
@@ -171,11 +171,89 @@ class ChartTableModel(QAbstractTableModel):
 # ---------------------------------------------------------------------------------------------
 
 
+class CourseOverlay(pg.GraphicsObject):
+    """Lines of therapy, one-off treatments and events of one chart, drawn by one item in
+    device pixels (labels stay legible at any zoom; one item is much cheaper than dozens)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bands: list[tuple[float, float, QColor, str]] = []  # x0, x1, colour, label (top)
+        self.lines: list[tuple[float, QColor, Qt.PenStyle, str, bool]] = []  # x, colour, style, label, at top
+        self.hbands: list[tuple[float, float, QColor]] = []  # y0, y1 (view coordinates), colour
+        self.hlines: list[tuple[float, QColor, Qt.PenStyle, str, bool]] = []  # y, colour, style, label, at right
+        self.text_colour = QColor("#000000")
+        self.setZValue(-30)
+
+    def boundingRect(self):  # noqa: ANN201, N802 (Qt API)
+        vb = self.getViewBox()
+        return vb.viewRect() if vb is not None else pg.QtCore.QRectF()
+
+    def viewRangeChanged(self) -> None:  # noqa: N802 (pyqtgraph API)
+        self.prepareGeometryChange()
+        self.update()
+
+    def paint(self, painter, *_args) -> None:  # noqa: ANN001
+        vb = self.getViewBox()
+        if vb is None:
+            return
+        rect = vb.viewRect()
+        transform = painter.transform()
+        a = transform.map(QPointF(rect.left(), rect.top()))
+        b = transform.map(QPointF(rect.right(), rect.bottom()))
+        left, right = min(a.x(), b.x()), max(a.x(), b.x())
+        top, bottom = min(a.y(), b.y()), max(a.y(), b.y())
+
+        def px(x: float) -> float:
+            return transform.map(QPointF(x, rect.top())).x()
+
+        def py(y: float) -> float:
+            return transform.map(QPointF(rect.left(), y)).y()
+
+        painter.save()
+        painter.resetTransform()
+        metrics = painter.fontMetrics()
+        line_h = metrics.height()
+        for y0, y1, colour in self.hbands:
+            a_px, b_px = py(y0), py(y1)
+            p0, p1 = max(min(a_px, b_px), top), min(max(a_px, b_px), bottom)
+            if p1 > p0:
+                painter.fillRect(pg.QtCore.QRectF(left, p0, right - left, p1 - p0), colour)
+        for x0, x1, colour, label in self.bands:
+            p0, p1 = max(px(x0), left), min(px(x1), right)
+            if p1 <= p0:
+                continue
+            painter.fillRect(pg.QtCore.QRectF(p0, top, p1 - p0, bottom - top), colour)
+            if label and px(x0) >= left - 1:
+                painter.setPen(self.text_colour)
+                painter.drawText(QPointF(p0 + 3, top + line_h - 2), label)
+        for x, colour, style, label, at_top in self.lines:
+            p = px(x)
+            if not left <= p <= right:
+                continue
+            pen = QPen(colour, 1.3, style)
+            painter.setPen(pen)
+            painter.drawLine(QPointF(p, top), QPointF(p, bottom))
+            if label:
+                y = top + line_h - 2 if at_top else bottom - 4
+                painter.drawText(QPointF(p + 3, y), label)
+        for y, colour, style, label, at_right in self.hlines:
+            p = py(y)
+            if not top <= p <= bottom:
+                continue
+            painter.setPen(QPen(colour, 1.0, style))
+            painter.drawLine(QPointF(left, p), QPointF(right, p))
+            if label:
+                width = metrics.horizontalAdvance(label)
+                x = right - width - 4 if at_right else left + 4
+                painter.drawText(QPointF(x, p - 3), label)
+        painter.restore()
+
+
 class _Hover:
     """Points of the chart in data coordinates, for the tooltip on mouse-over."""
 
     def __init__(self) -> None:
-        self.points: list[tuple[float, float, pg.ViewBox, str]] = []
+        self.points: list[tuple[float, float, pg.ViewBox, object]] = []  # tooltip text or (series, point)
 
     def clear(self) -> None:
         self.points.clear()
@@ -205,6 +283,9 @@ class TrendChart(QFrame):
         self.axis = pg.DateAxisItem(orientation="bottom", utcOffset=0)
         self.plot_widget = pg.PlotWidget(axisItems={"bottom": self.axis}, background=t.surface)
         self.plot_widget.setMinimumHeight(150)
+        # One paint of the whole chart per update: with pyqtgraph's "minimal" mode a redrawn chart is
+        # painted rectangle by rectangle, each item many times over.
+        self.plot_widget.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
         self.plot = self.plot_widget.getPlotItem()
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)
@@ -264,6 +345,9 @@ class TrendChart(QFrame):
         layout.addWidget(self.legend)
         layout.addWidget(self.stack, 1)
         self.series: tuple[Series, ...] = ()
+        self._overlay = CourseOverlay()
+        self._right_overlay = CourseOverlay()
+        self._own_items: list = []
 
     # --- public --------------------------------------------------------------------------------
     def show_table(self, on: bool) -> None:
@@ -283,15 +367,25 @@ class TrendChart(QFrame):
         """Drawn data points (for tests and the benchmark)."""
         return sum(len(s.points) for s in self.series)
 
-    def set_dashboard(self, d: PatientDashboard, x_range: tuple[float, float]) -> None:
+    def set_dashboard(self, d: PatientDashboard, x_range: tuple[float, float] | None) -> None:
+        """Redraw for `d`; `x_range` None keeps the range (a chart linked to another follows it)."""
         spec = self.spec
         self.series = tuple(d.series[c] for c in spec.codes if c in d.series)
         self.table_model.set_series(self.series)
         self.plot.clear()
+        for item in self._own_items:  # items put in the view box directly (plot.clear() leaves them)
+            self.vb.removeItem(item)
+        self._own_items = []
         if self.right_vb is not None:
             self.right_vb.clear()
         self.hover.clear()
         t = theme()
+        self._overlay = CourseOverlay()
+        self._add(self._overlay)
+        if self.right_vb is not None:
+            self._right_overlay = CourseOverlay()
+            self._right_overlay.setZValue(-10)
+            self.right_vb.addItem(self._right_overlay, ignoreBounds=True)
         self._draw_therapies(d, t)
         self._draw_events(d, t)
         y_values: list[float] = []
@@ -305,7 +399,10 @@ class TrendChart(QFrame):
             (right_values if right else y_values).extend(p.value for p in s.points)
             legend.append(self._legend_entry(s, right))
         self.legend.setText("&nbsp;&nbsp;".join(legend) if legend else "")
-        self.vb.setXRange(*x_range, padding=0)
+        if x_range is not None:
+            self.vb.setXRange(*x_range, padding=0)
+        else:
+            x_range = tuple(self.vb.viewRange()[0])
         self._set_y(self.vb, y_values, spec.log_y)
         if self.right_vb is not None:
             self._set_y(self.right_vb, right_values, False)
@@ -314,6 +411,10 @@ class TrendChart(QFrame):
             self._empty_note(x_range, t)
 
     # --- drawing -------------------------------------------------------------------------------
+    def _add(self, item, ignore_bounds: bool = True) -> None:  # noqa: ANN001
+        self.vb.addItem(item, ignoreBounds=ignore_bounds)
+        self._own_items.append(item)
+
     def _y(self, value: float) -> float:
         if self.spec.log_y:
             return math.log10(max(value, 1e-3))
@@ -372,12 +473,12 @@ class TrendChart(QFrame):
             )
             ring.setZValue(20)
             if target is self.vb:
-                self.vb.addItem(ring)  # in the view box directly: already in log coordinates
+                self._add(ring, ignore_bounds=False)  # in the view box directly: already in log coordinates
             else:
                 target.addItem(ring)
-        for p in s.points:
+        for p in s.points:  # tooltips are written only when hovered
             y = self._y(p.value) if target is self.vb else p.value
-            self.hover.points.append((to_x(p.date), y, target, point_tooltip(s, p)))
+            self.hover.points.append((to_x(p.date), y, target, (s, p)))
 
     def _legend_entry(self, s: Series, right: bool) -> str:
         style = series_style(s.code)
@@ -387,31 +488,22 @@ class TrendChart(QFrame):
         return (f"<span style='color:{series_colour(s.code)}'>{dash} {glyph}</span> "
                 f"<span>{s.name}{side}</span>")
 
+    def _overlay_for(self, target: pg.ViewBox | None) -> "CourseOverlay":
+        return self._right_overlay if target is not None and target is self.right_vb else self._overlay
+
     def _hline(self, value: float, text: str, colour: str, target: pg.ViewBox | None = None,
                style: Qt.PenStyle = Qt.PenStyle.DashLine, position: float = 0.99) -> None:
-        pen = pg.mkPen(colour, width=1, style=style)
-        anchor = (1, 1) if position > 0.5 else (0, 1)
-        line = pg.InfiniteLine(
-            pos=self._y(value) if target is None else value, angle=0, pen=pen, movable=False,
-            label=text, labelOpts={"position": position, "color": colour, "anchors": [anchor, anchor], "fill": None},
-        )
-        line.setZValue(5)
-        (target or self.vb).addItem(line, ignoreBounds=True)
+        y = self._y(value) if target is None or target is self.vb else value
+        self._overlay_for(target).hlines.append((y, to_qcolor(colour), style, text, position > 0.5))
 
     def _band(self, lo: float | None, hi: float | None, colour: str, target: pg.ViewBox | None = None,
               log: bool = False) -> None:
-        big = 1e6
+        big = 1e9
         lo_v = lo if lo is not None else (0.001 if log else -big)
         hi_v = hi if hi is not None else big
         if log:
             lo_v, hi_v = math.log10(max(lo_v, 1e-3)), math.log10(max(hi_v, 1e-3))
-        region = pg.LinearRegionItem(values=(lo_v, hi_v), orientation="horizontal", movable=False,
-                                     brush=pg.mkBrush(to_qcolor(colour)), pen=pg.mkPen(None))
-        region.setZValue(-20)
-        for line in region.lines:
-            line.setPen(pg.mkPen(None))
-            line.setHoverPen(pg.mkPen(None))
-        (target or self.vb).addItem(region, ignoreBounds=True)
+        self._overlay_for(target).hbands.append((lo_v, hi_v, to_qcolor(colour)))
 
     def _draw_reference(self, d: PatientDashboard, t, y_values: list[float], right_values: list[float]) -> None:  # noqa: ANN001
         th = d.thresholds
@@ -456,53 +548,34 @@ class TrendChart(QFrame):
                 self._hline(50, tr("LVEF 50"), series_colour("lvef"), style=Qt.PenStyle.DashDotLine, position=0.02)
 
     def _draw_therapies(self, d: PatientDashboard, t) -> None:  # noqa: ANN001
+        """Lines of therapy as shaded, labelled bands; ASCT and radiotherapy as labelled lines."""
+        overlay = self._overlay
         end_default = to_x(d.as_of)
         shade = 0
         for th in d.therapies:
             short = SHORT_REGIMEN.get(th.regimen, th.label)
             if th.one_off:
-                colour = t.text_muted
-                line = pg.InfiniteLine(
-                    pos=to_x(th.start), angle=90, movable=False, pen=pg.mkPen(colour, width=1.5),
-                    label=short, labelOpts={"position": 0.97, "color": t.text, "anchors": [(0, 0), (0, 0)],
-                                            "fill": pg.mkBrush(QColor(t.surface))},
-                )
-                line.setZValue(-5)
-                line.setToolTip(f"{th.label} {th.start.isoformat()}")
-                self.vb.addItem(line, ignoreBounds=True)
+                overlay.lines.append((to_x(th.start), to_qcolor(t.text_muted), Qt.PenStyle.SolidLine, short, True))
                 continue
             if not th.line:
                 continue  # supportive treatment: not a line of therapy, not shaded
             x0 = to_x(th.start)
-            x1 = to_x(th.end) if th.end else end_default
+            x1 = max(to_x(th.end) if th.end else end_default, x0 + DAY)
             colour = t.therapy_band if shade % 2 == 0 else t.therapy_band_alt
             shade += 1
-            region = pg.LinearRegionItem(values=(x0, max(x1, x0 + DAY)), orientation="vertical", movable=False,
-                                         brush=pg.mkBrush(to_qcolor(colour)), pen=pg.mkPen(None))
-            for edge in region.lines:
-                edge.setPen(pg.mkPen(None))
-                edge.setHoverPen(pg.mkPen(None))
-            region.setZValue(-30)
-            region.setToolTip(f"{th.label}: {th.start.isoformat()} – {th.end.isoformat() if th.end else tr('ongoing')}")
-            self.vb.addItem(region, ignoreBounds=True)
-            label = pg.InfiniteLine(
-                pos=x0, angle=90, movable=False, pen=pg.mkPen(None),
-                label=short, labelOpts={"position": 0.97, "color": t.text, "anchors": [(0, 0), (0, 0)]},
-            )
-            label.setZValue(-4)
-            self.vb.addItem(label, ignoreBounds=True)
+            overlay.bands.append((x0, x1, to_qcolor(colour), short))
+            self.hover.points.append((x0, math.nan, self.vb, f"<b>{th.label}</b><br>{th.start.isoformat()} – "
+                                      f"{th.end.isoformat() if th.end else tr('ongoing')}"))
+        overlay.text_colour = to_qcolor(t.text)
 
     def _draw_events(self, d: PatientDashboard, t) -> None:  # noqa: ANN001
+        """Events as dotted vertical lines labelled at the bottom (✚ marks a thrombosis)."""
+        overlay = self._overlay
         for e in d.events:
             colour = t.critical if e.thrombotic else t.text_muted
             mark = "✚ " if e.thrombotic else "◆ "
-            line = pg.InfiniteLine(
-                pos=to_x(e.date), angle=90, movable=False, pen=pg.mkPen(colour, width=1.2, style=Qt.PenStyle.DotLine),
-                label=mark + SHORT_EVENT.get(e.type, e.name),
-                labelOpts={"position": 0.04, "color": colour, "anchors": [(0, 1), (0, 1)]},
-            )
-            line.setZValue(-3)
-            self.vb.addItem(line, ignoreBounds=True)
+            overlay.lines.append((to_x(e.date), to_qcolor(colour), Qt.PenStyle.DotLine,
+                                  mark + SHORT_EVENT.get(e.type, e.name), False))
             self.hover.points.append((to_x(e.date), math.nan, self.vb,
                                       f"<b>{e.date.isoformat()}</b><br>{e.name}" + (f"<br>{e.note}" if e.note else "")))
 
@@ -510,7 +583,7 @@ class TrendChart(QFrame):
         text = pg.TextItem(tr("No values recorded"), color=t.text_muted, anchor=(0.5, 0.5))
         lo, hi = self.vb.viewRange()[1]
         text.setPos((x_range[0] + x_range[1]) / 2, (lo + hi) / 2)
-        self.vb.addItem(text, ignoreBounds=True)
+        self._add(text)
 
     # --- hover ---------------------------------------------------------------------------------
     def _on_mouse(self, event) -> None:  # noqa: ANN001
@@ -531,6 +604,8 @@ class TrendChart(QFrame):
         if best is None:
             QToolTip.hideText()
             return
+        if isinstance(best, tuple):
+            best = point_tooltip(*best)
         global_pos = view.mapToGlobal(view.mapFromScene(pos))
         QToolTip.showText(global_pos, best, view)
 

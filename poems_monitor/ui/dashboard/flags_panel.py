@@ -9,8 +9,9 @@ reason, and the service refuses anyway.
 from __future__ import annotations
 
 from collections.abc import Callable
+from html import escape
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy,
     QVBoxLayout, QWidget,
@@ -62,6 +63,9 @@ def ask_comment(entry: FlagEntry, parent: QWidget | None) -> str | None:
 
 
 class FlagCard(QFrame):
+    """One flag: a single rich-text label (severity, kind, date, explanation, rule, review) and the
+    acknowledge button. Few widgets per card keeps a long course's flag list quick to build."""
+
     acknowledgeClicked = Signal(str)
 
     def __init__(self, entry: FlagEntry, may_review: bool, refusal: str, parent: QWidget | None = None):
@@ -70,65 +74,57 @@ class FlagCard(QFrame):
         t = theme()
         f = entry.flag
         severity = f.severity.value
-        colour = t.severity_colour(severity)
+        muted = entry.acknowledged
+        colour = t.text_muted if muted else t.severity_colour(severity)
         self.setObjectName("flagCard")
         # Take the width the list gives (word-wrapped labels must not push the card wider).
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
-        muted = entry.acknowledged
-        self.setStyleSheet(
-            f"QFrame#flagCard {{ background: {t.surface}; border: 1px solid {t.border}; "
-            f"border-left: 4px solid {t.border if muted else colour}; border-radius: 4px; }}")
-        badge = QLabel(_SEVERITY_TEXT.get(severity, severity), self)
-        badge.setStyleSheet(f"color: {t.text_muted if muted else colour}; font-weight: 600;")
-        kind = QLabel(f"{_KIND_TEXT.get(f.kind.value, f.kind.value)} · {display_name(f.code)}", self)
-        kind.setStyleSheet("font-weight: 600;")
-        kind.setWordWrap(True)
-        day = QLabel(f.date.isoformat(), self)
-        day.setObjectName("muted")
-        top = QHBoxLayout()
-        top.setSpacing(SPACING)
-        top.addWidget(badge)
-        top.addWidget(kind, 1)
-        top.addWidget(day)
-        self.message = QLabel(f.message, self)
-        self.message.setWordWrap(True)
-        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        if muted:
-            self.message.setObjectName("muted")
-        evidence = ", ".join(f"{k}: {v}" for k, v in f.evidence.items() if not isinstance(v, (dict, list)))
-        self.message.setToolTip(tr("Rule: {rule}").format(rule=f.rule) + (f"<br>{evidence}" if evidence else ""))
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(SPACING, SPACING - 2, SPACING, SPACING - 2)
-        layout.setSpacing(4)
-        layout.addLayout(top)
-        layout.addWidget(self.message)
-        bottom = QHBoxLayout()
-        rule = QLabel(tr("rule: {rule}").format(rule=f.rule), self)
-        rule.setObjectName("fieldName")
-        bottom.addWidget(rule, 1)
-        self.ack_button: QPushButton | None = None
+        # The border colour comes from the application style sheet through this property (a style
+        # sheet per card would make Qt re-resolve styles for every card).
+        self.setProperty("severity", "acknowledged" if muted else severity)
+        kind = f"{_KIND_TEXT.get(f.kind.value, f.kind.value)} · {display_name(f.code)}"
+        message_colour = t.text_muted if muted else t.text
+        self.review_text = ""
+        html = (
+            f"<table width='100%' cellspacing='0' cellpadding='0'><tr>"
+            f"<td><span style='color:{colour}; font-weight:600'>{escape(_SEVERITY_TEXT.get(severity, severity))}</span>"
+            f"&nbsp;&nbsp;<b>{escape(kind)}</b></td>"
+            f"<td align='right' style='color:{t.text_muted}'>&nbsp;{f.date.isoformat()}</td></tr></table>"
+            f"<div style='color:{message_colour}; margin-top:3px'>{escape(f.message)}</div>"
+            f"<div style='color:{t.text_muted}; font-size:small; margin-top:3px'>{escape(tr('rule: {rule}').format(rule=f.rule))}</div>"
+        )
         if entry.review is not None:
             r = entry.review
             when = r.reviewed_at.strftime("%Y-%m-%d %H:%M") if r.reviewed_at else ""
-            text = tr("✓ Acknowledged by {who} on {when}").format(who=r.reviewed_by, when=when)
+            self.review_text = tr("✓ Acknowledged by {who} on {when}").format(who=r.reviewed_by, when=when)
             if r.comment:
-                text += f": “{r.comment}”"
-            self.ack_label = QLabel(text, self)
-            self.ack_label.setWordWrap(True)
-            self.ack_label.setStyleSheet(f"color: {t.ok};")
-            layout.addLayout(bottom)
-            layout.addWidget(self.ack_label)
-        else:
+                self.review_text += f": “{r.comment}”"
+            html += f"<div style='color:{t.ok}; margin-top:3px'>{escape(self.review_text)}</div>"
+        self.label = QLabel(html, self)
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        evidence = ", ".join(f"{k}: {v}" for k, v in f.evidence.items() if not isinstance(v, (dict, list)))
+        self.label.setToolTip(tr("Rule: {rule}").format(rule=f.rule) + (f"<br>{escape(evidence)}" if evidence else ""))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(SPACING, SPACING - 2, SPACING, SPACING - 2)
+        layout.setSpacing(2)
+        layout.addWidget(self.label)
+        self.ack_button: QPushButton | None = None
+        if entry.review is None:
             self.ack_button = QPushButton(tr("Acknowledge…"), self)
             self.ack_button.setEnabled(may_review)
             self.ack_button.setToolTip(tr("Acknowledge with a comment (physicians)") if may_review else refusal)
             self.ack_button.clicked.connect(lambda: self.acknowledgeClicked.emit(f.flag_id))
-            bottom.addWidget(self.ack_button)
-            layout.addLayout(bottom)
+            layout.addWidget(self.ack_button, 0, Qt.AlignmentFlag.AlignRight)
+
+
+PAGE = 15  # cards built at a time: a long course has a hundred flags, and each card is widgets
+FIRST = 4  # cards built before the dashboard paints; the rest of the page follows a moment later
 
 
 class FlagsPanel(QFrame):
-    """The list of flag cards with a filter for acknowledged ones."""
+    """The list of flag cards (newest first, a page at a time) with a filter for acknowledged ones."""
 
     def __init__(self, may_review: bool, refusal: str, acknowledge: Callable[[str, str], None],
                  parent: QWidget | None = None):
@@ -138,6 +134,8 @@ class FlagsPanel(QFrame):
         self._refusal = refusal
         self._acknowledge = acknowledge
         self._entries: tuple[FlagEntry, ...] = ()
+        self._limit = PAGE
+        self._generation = 0
         self.cards: dict[str, FlagCard] = {}
         title = QLabel(tr("Flags"), self)
         title.setObjectName("section")
@@ -169,11 +167,12 @@ class FlagsPanel(QFrame):
 
     def set_flags(self, entries: tuple[FlagEntry, ...]) -> None:
         self._entries = entries
+        self._limit = PAGE
         new = sum(1 for e in entries if not e.acknowledged)
         self.summary.setText(tr("{n} new, newest first").format(n=new) if entries else "")
         self._rebuild()
 
-    def _rebuild(self) -> None:
+    def _rebuild(self, deferred: bool = True) -> None:
         self.list_widget.setUpdatesEnabled(False)
         while self.list_layout.count():
             item = self.list_layout.takeAt(0)
@@ -185,11 +184,20 @@ class FlagsPanel(QFrame):
             empty = QLabel(tr("No flags.") if not self._entries else tr("Every flag is acknowledged."), self.list_widget)
             empty.setObjectName("muted")
             self.list_layout.addWidget(empty)
-        for e in shown:
-            card = FlagCard(e, self._may_review, self._refusal, self.list_widget)
-            card.acknowledgeClicked.connect(self._on_acknowledge)
-            self.list_layout.addWidget(card)
-            self.cards[e.flag.flag_id] = card
+        page = shown[: self._limit]
+        for e in page[: FIRST if deferred else len(page)]:
+            self._add_card(e)
+        self._generation += 1
+        if deferred and len(page) > FIRST:
+            generation = self._generation
+            QTimer.singleShot(0, lambda: self._add_later(page[FIRST:], generation))
+        rest = len(shown) - self._limit
+        if rest > 0:
+            more = QPushButton(tr("Show {n} older flags ({rest} in all)").format(n=min(PAGE, rest), rest=rest),
+                               self.list_widget)
+            more.clicked.connect(self._show_more)
+            self.list_layout.addWidget(more)
+            self.more_button = more
         self.list_layout.addStretch(1)
         self.list_widget.setUpdatesEnabled(True)
 
@@ -202,7 +210,36 @@ class FlagsPanel(QFrame):
             return
         self._acknowledge(flag_id, comment)
 
+    def _add_card(self, e: FlagEntry, index: int | None = None) -> None:
+        card = FlagCard(e, self._may_review, self._refusal, self.list_widget)
+        card.acknowledgeClicked.connect(self._on_acknowledge)
+        if index is None:
+            self.list_layout.addWidget(card)
+        else:
+            self.list_layout.insertWidget(index, card)
+        self.cards[e.flag.flag_id] = card
+
+    def _add_later(self, entries: list[FlagEntry], generation: int) -> None:
+        if generation != self._generation:
+            return  # another patient (or filter) was shown meanwhile
+        self.list_widget.setUpdatesEnabled(False)
+        for i, e in enumerate(entries):
+            self._add_card(e, FIRST + i)
+        self.list_widget.setUpdatesEnabled(True)
+
+    def complete(self) -> None:
+        """Build the deferred cards now (tests, scrolling to a flag)."""
+        self._rebuild(deferred=False)
+
+    def _show_more(self) -> None:
+        self._limit += PAGE
+        self._rebuild()
+
     def scroll_to(self, flag_id: str) -> bool:
+        shown = [e.flag.flag_id for e in self._entries if self.show_acknowledged.isChecked() or not e.acknowledged]
+        if flag_id in shown and flag_id not in self.cards:
+            self._limit = max(self._limit, (shown.index(flag_id) // PAGE + 1) * PAGE)
+            self._rebuild(deferred=False)
         card = self.cards.get(flag_id)
         if card is None:
             return False
