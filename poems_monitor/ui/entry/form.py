@@ -746,12 +746,6 @@ class VisitEntryForm(QWidget):
             return True
         return False
 
-    def closeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
-        if self.maybe_leave():
-            event.accept()
-        else:
-            event.ignore()
-
     # for the screenshot command and tests
     @property
     def visit_id(self) -> int | None:

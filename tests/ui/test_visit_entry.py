@@ -1,0 +1,299 @@
+"""The visit entry form, driven as a nurse drives it: keyboard, Enter, Ctrl+S; the three tiers;
+corrections with a reason; the unsaved-changes question. Results are read back through the
+services from a real SQLite file."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QMessageBox
+from sqlalchemy import select
+
+from poems_monitor.models import Observation, Visit
+from poems_monitor.services.patients import PatientInput, create_patient
+from poems_monitor.services.visits import EnteredValue, VisitInput, open_visit, record_visit
+from poems_monitor.ui.entry import ReasonDialog, VisitEntryForm
+from tests.conftest import TODAY
+
+MRN = "H-000123"
+
+
+@pytest.fixture
+def clinic(db, nurse):
+    create_patient(db, nurse, PatientInput(MRN, "Jane Example", "female", date(1971, 4, 2), date(2019, 3, 14)),
+                   today=TODAY)
+    return db
+
+
+@pytest.fixture
+def form(qtbot, clinic, nurse):
+    widget = VisitEntryForm(clinic, nurse, today=TODAY)
+    qtbot.addWidget(widget)
+    widget.resize(1400, 900)
+    widget.show()
+    qtbot.waitExposed(widget)
+    widget.activateWindow()
+    return widget
+
+
+def visits_of(db) -> list:
+    with db.read() as session:
+        return session.execute(select(Visit.__table__)).all()
+
+
+def type_into(qtbot, widget, text: str) -> None:
+    widget.setFocus()
+    qtbot.keyClicks(widget, text)
+
+
+def press_enter(qtbot) -> None:
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
+
+
+def ctrl_s(qtbot) -> None:
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+
+
+def value_of(snapshot, code):
+    return next(v for v in snapshot.values if v.code == code)
+
+
+def test_a_nurse_enters_a_visit_with_the_keyboard_and_it_is_stored(qtbot, form, clinic):
+    form.load_new(MRN)
+    assert QApplication.focusWidget() is form.date_edit
+    press_enter(qtbot)  # date accepted: on to the first value
+    assert QApplication.focusWidget() is form.rows["weight"].editor
+    qtbot.keyClicks(QApplication.focusWidget(), "64.5")
+    press_enter(qtbot)
+    assert QApplication.focusWidget() is form.rows["platelets"].editor  # Enter skips the unit chooser
+    qtbot.keyClicks(QApplication.focusWidget(), "512")
+    press_enter(qtbot)
+    qtbot.keyClicks(QApplication.focusWidget(), "13,1")  # decimal comma accepted
+    press_enter(qtbot)
+    assert QApplication.focusWidget() is form.rows["hematocrit"].editor
+    press_enter(qtbot)
+    qtbot.keyClicks(QApplication.focusWidget(), "1240")  # plasma VEGF
+    onls_arm = form.rows["onls_arm"].editor
+    onls_arm.setFocus()
+    qtbot.keyClicks(onls_arm, "2")  # type-ahead on the grade in words: "2 – functions affected..."
+    form.features["pleural_effusion"].setFocus()
+    qtbot.keyClicks(form.features["pleural_effusion"], "p")  # type-ahead: "present"
+    assert form.has_unsaved_changes()
+    assert "out of range" in form.summary.text()  # platelets 512 above 450, VEGF above 96.2
+
+    with qtbot.waitSignal(form.saved, timeout=3000) as saved:
+        ctrl_s(qtbot)
+    snapshot = open_visit(clinic, saved.args[0])
+    assert snapshot.date == TODAY
+    assert float(value_of(snapshot, "platelets").value) == 512
+    assert float(value_of(snapshot, "hemoglobin").value) == 13.1
+    assert float(value_of(snapshot, "vegf_plasma").value) == 1240
+    assert value_of(snapshot, "vegf_plasma").specimen == "plasma"
+    assert float(value_of(snapshot, "onls_arm").value) == 2
+    assert ("pleural_effusion", "present") in snapshot.features
+    assert not form.has_unsaved_changes()
+    assert "saved" in form.banner_message()
+    assert "Platelets 512" in form.banner_message()  # saved, and said to be out of range
+
+
+def test_tab_visits_the_unit_chooser_after_its_value(qtbot, form):
+    form.load_new(MRN)
+    weight = form.rows["weight"]
+    weight.editor.setFocus()
+    qtbot.keyClick(weight.editor, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is weight.unit_combo
+    qtbot.keyClick(weight.unit_combo, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is form.rows["platelets"].editor
+
+
+def test_an_impossible_platelet_count_is_marked_as_typed_and_refused_on_save(qtbot, form, clinic):
+    form.load_new(MRN)
+    platelets = form.rows["platelets"]
+    type_into(qtbot, platelets.editor, "4500")
+    assert platelets.editor.property("tier") == "refused"
+    assert platelets.status.text().startswith("✖")  # a symbol and words, not only a colour
+    assert "not possible" in platelets.status.text()
+    ctrl_s(qtbot)
+    message = form.banner_message()
+    assert "Not saved" in message
+    assert "Platelets 4500 ×10⁹/L is above the largest possible value 3000 ×10⁹/L" in message
+    assert form.banner.isVisible()
+    assert visits_of(clinic) == []
+    assert QApplication.focusWidget() is platelets.editor  # back at the field to fix
+
+
+def test_a_critical_value_is_saved_after_the_nurse_confirms_it(qtbot, form, clinic, monkeypatch):
+    asked = []
+
+    def answer_yes(parent, title, text, *args):
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(answer_yes))
+    form.load_new(MRN)
+    calcium = form.rows["calcium"]
+    type_into(qtbot, calcium.editor, "14")
+    assert calcium.editor.property("tier") == "critical"
+    assert calcium.status.text().startswith("⚠")
+    with qtbot.waitSignal(form.saved, timeout=3000) as saved:
+        ctrl_s(qtbot)
+    assert len(asked) == 1 and "Calcium 14 mg/dL is above the critical limit 13 mg/dL" in asked[0]
+    assert float(value_of(open_visit(clinic, saved.args[0]), "calcium").value) == 14
+
+
+def test_a_critical_value_not_confirmed_is_not_saved(qtbot, form, clinic, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a: QMessageBox.StandardButton.No))
+    form.load_new(MRN)
+    type_into(qtbot, form.rows["platelets"].editor, "12")
+    ctrl_s(qtbot)
+    assert visits_of(clinic) == []
+    assert "not confirmed" in form.banner_message()
+    assert form.has_unsaved_changes()
+
+
+def test_an_alternative_unit_is_converted_and_the_conversion_shown(qtbot, form, clinic):
+    form.load_new(MRN)
+    hb = form.rows["hemoglobin"]
+    hb.unit_combo.setCurrentIndex(hb.unit_combo.findData("g/L"))
+    type_into(qtbot, hb.editor, "95")
+    assert "95 g/L = 9.5 g/dL" in hb.status.text()
+    assert "low" in hb.status.text()  # below the female lower limit 12: marked
+    assert hb.editor.property("tier") == "out_of_range"
+    with qtbot.waitSignal(form.saved, timeout=3000) as saved:
+        form.save()
+    with clinic.read() as session:
+        row = session.execute(select(Observation.__table__).where(
+            Observation.__table__.c.visit_id == saved.args[0], Observation.__table__.c.code == "hemoglobin")).one()
+    assert row.value_num == pytest.approx(9.5)
+    assert row.entered_unit == "g/L"
+    # reopening shows what was typed, in the unit it was typed in
+    assert form.rows["hemoglobin"].editor.text() == "95"
+    assert form.rows["hemoglobin"].unit_combo.currentData() == "g/L"
+
+
+def test_onls_grades_are_words_and_the_total_is_computed(qtbot, form):
+    form.load_new(MRN)
+    arm, leg = form.rows["onls_arm"].editor, form.rows["onls_leg"].editor
+    assert arm.itemText(3).startswith("2 – functions affected but not prevented")
+    assert leg.count() == 1 + 8  # not assessed + grades 0..7
+    arm.setCurrentIndex(arm.findData(2))
+    assert "needs both" in form.rows["onls"].derived_label.text()
+    leg.setCurrentIndex(leg.findData(3))
+    assert form.rows["onls"].derived_label.text().startswith("5 of 12")
+
+
+def test_a_censored_value_keeps_its_qualifier(qtbot, form, clinic):
+    form.load_new(MRN)
+    type_into(qtbot, form.rows["vegf_serum"].editor, "<31")
+    with qtbot.waitSignal(form.saved, timeout=3000) as saved:
+        form.save()
+    value = value_of(open_visit(clinic, saved.args[0]), "vegf_serum")
+    assert value.qualifier == "<" and float(value.value) == 31 and value.specimen == "serum"
+
+
+def _saved_visit(db, nurse) -> int:
+    entry = VisitInput(date=date(2026, 9, 1), values=(EnteredValue("platelets", 312, "10*9/L"),
+                                                      EnteredValue("hemoglobin", 13.0, "g/dL")),
+                       features=(("peripheral_edema", "present"),))
+    return record_visit(db, nurse, MRN, entry, today=TODAY).visit_id
+
+
+def test_correcting_a_saved_visit_asks_for_a_reason_and_supersedes_the_old_value(qtbot, form, clinic, nurse,
+                                                                                  monkeypatch):
+    visit_id = _saved_visit(clinic, nurse)
+    shown = []
+
+    def reason(parent, changes):
+        shown.extend(changes)
+        return "Typing error"
+
+    monkeypatch.setattr(ReasonDialog, "get_reason", staticmethod(reason))
+    form.load_visit(visit_id)
+    assert "2026-09-01" in form.title.text()
+    platelets = form.rows["platelets"].editor
+    assert platelets.text() == "312"
+    platelets.selectAll()
+    qtbot.keyClicks(platelets, "321")
+    with qtbot.waitSignal(form.saved, timeout=3000):
+        ctrl_s(qtbot)
+    assert shown == ["Platelets: 312 ×10⁹/L → 321 ×10⁹/L"]
+    assert float(value_of(open_visit(clinic, visit_id), "platelets").value) == 321
+    O = Observation.__table__
+    with clinic.read() as session:
+        rows = session.execute(select(O).where(O.c.visit_id == visit_id, O.c.code == "platelets").order_by(O.c.id)).all()
+    assert [r.value_num for r in rows] == [312, 321]
+    assert rows[0].superseded_reason == "Typing error" and rows[0].superseded_by == "nurse-ann"
+    assert rows[0].replaced_by_id == rows[1].id
+    assert open_visit(clinic, visit_id).version == 2
+    assert "Correction saved (version 2)" in form.banner_message()
+
+
+def test_cancelling_the_reason_saves_nothing(qtbot, form, clinic, nurse, monkeypatch):
+    visit_id = _saved_visit(clinic, nurse)
+    monkeypatch.setattr(ReasonDialog, "get_reason", staticmethod(lambda parent, changes: None))
+    form.load_visit(visit_id)
+    form.rows["platelets"].editor.setText("400")
+    assert form.save() is False
+    assert float(value_of(open_visit(clinic, visit_id), "platelets").value) == 312
+    assert form.has_unsaved_changes()
+
+
+def test_a_visit_changed_elsewhere_is_refused_with_who_changed_it(qtbot, clinic, nurse, physician, monkeypatch):
+    visit_id = _saved_visit(clinic, nurse)
+    monkeypatch.setattr(ReasonDialog, "get_reason", staticmethod(lambda parent, changes: "Lab amended"))
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(lambda parent, title, text, *a: warnings.append(text)))
+    mine, theirs = VisitEntryForm(clinic, nurse, today=TODAY), VisitEntryForm(clinic, physician, today=TODAY)
+    qtbot.addWidget(mine)
+    qtbot.addWidget(theirs)
+    mine.load_visit(visit_id)
+    theirs.load_visit(visit_id)
+    theirs.rows["platelets"].editor.setText("330")
+    assert theirs.save()
+    mine.rows["hemoglobin"].editor.setText("12.5")
+    assert mine.save() is False
+    assert warnings and "changed by dr-berg" in warnings[0]
+    assert float(value_of(open_visit(clinic, visit_id), "hemoglobin").value) == 13.0
+
+
+def test_leaving_with_unsaved_changes_asks_save_discard_or_cancel(qtbot, form, clinic, monkeypatch):
+    answers = iter([QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Discard])
+    asked = []
+
+    def question(parent, title, text, buttons, default):
+        asked.append(text)
+        return next(answers)
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+    form.load_new(MRN)
+    assert form.maybe_leave() is True and asked == []  # nothing typed: nothing to ask
+    with qtbot.waitSignal(form.dirtyChanged) as dirty:
+        type_into(qtbot, form.rows["weight"].editor, "70")
+    assert dirty.args == [True]
+    assert form.maybe_leave() is False  # Cancel: stay
+    assert form.rows["weight"].editor.text() == "70"
+    assert form.maybe_leave() is True  # Discard
+    assert form.rows["weight"].editor.text() == ""
+    assert not form.has_unsaved_changes()
+    assert len(asked) == 2 and MRN in asked[0]
+    assert visits_of(clinic) == []
+
+
+def test_leaving_and_choosing_save_stores_the_visit(qtbot, form, clinic, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a: QMessageBox.StandardButton.Save))
+    form.load_new(MRN)
+    type_into(qtbot, form.rows["weight"].editor, "70")
+    assert form.maybe_leave() is True
+    assert len(visits_of(clinic)) == 1
+
+
+def test_the_reason_dialog_insists_on_a_reason(qtbot):
+    dialog = ReasonDialog(["Platelets: 312 → 321"])
+    qtbot.addWidget(dialog)
+    dialog.accept()
+    assert dialog.result() == 0 and dialog.problem.isVisibleTo(dialog)
+    qtbot.keyClicks(dialog.choice.lineEdit(), "Typing error")
+    dialog.accept()
+    assert dialog.result() == 1 and dialog.reason() == "Typing error"
