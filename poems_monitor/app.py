@@ -52,7 +52,8 @@ def run_app(args: argparse.Namespace) -> int:
 
     from poems_monitor.ui.theme import apply_theme
 
-    apply_theme(app)
+    forced = os.environ.get("POEMS_MONITOR_THEME", "").lower()  # "dark" / "light"; default: the system's
+    apply_theme(app, dark={"dark": True, "light": False}.get(forced))
 
     temp_dir = None
     if getattr(args, "demo", False):

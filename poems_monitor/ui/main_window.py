@@ -13,7 +13,7 @@ import importlib
 import logging
 from datetime import date
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget, QTabWidget, QToolBar, QWidget,
@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
         self._as_of = as_of
         self._background = background
         self._remember_layout = remember_layout
+        self._prepared = False
         self._overview_running = False
         self._overview_again = False
         self.setWindowTitle(title or tr("poems-monitor — {db} — {user}").format(
@@ -81,11 +82,12 @@ class MainWindow(QMainWindow):
         self.patients = PatientListPanel(self)
         self.patients.setMinimumWidth(260)
         self.dashboard = DashboardView(db, actor, as_of=as_of)
-        self.entry = self._make_entry()
+        self._entry: QWidget | None = None  # the visit entry form, built when first needed
+        self._entry_placeholder = QWidget()
         self.centre = QTabWidget()
         self.centre.setDocumentMode(True)
         self.centre.addTab(self.dashboard, tr("Dashboard"))
-        self.centre.addTab(self.entry, tr("Visit entry"))
+        self.centre.addTab(self._entry_placeholder, tr("Visit entry"))
         self.centre.currentChanged.connect(self._on_centre_tab)
         self._last_tab = TAB_DASHBOARD
 
@@ -94,7 +96,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.centre)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.setSizes([390, 1210])
+        self.splitter.setSizes([440, 1160])
 
         self.worklist = self._make_worklist()
         self.views = QStackedWidget()
@@ -112,6 +114,30 @@ class MainWindow(QMainWindow):
             self._restore_layout()
 
     # --- construction ----------------------------------------------------------------------------
+    @property
+    def entry(self) -> QWidget:
+        """The visit entry form (built on first use, so start-up stays quick)."""
+        if self._entry is None:
+            self._entry = self._make_entry()
+            self.centre.blockSignals(True)
+            current = self.centre.currentIndex()
+            self.centre.removeTab(TAB_ENTRY)
+            self.centre.insertTab(TAB_ENTRY, self._entry, tr("Visit entry"))
+            self.centre.setCurrentIndex(current)
+            self.centre.blockSignals(False)
+            self._entry_placeholder.deleteLater()
+        return self._entry
+
+    def showEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        super().showEvent(event)
+        if not self._prepared:
+            self._prepared = True
+            QTimer.singleShot(0, self._prepare)  # after the first paint: charts, then the entry form
+
+    def _prepare(self) -> None:
+        self.dashboard.prepare()
+        QTimer.singleShot(0, lambda: self.entry)
+
     def _make_entry(self) -> QWidget:
         form_class = _optional("poems_monitor.ui.entry", "VisitEntryForm")
         if form_class is None:
@@ -333,13 +359,15 @@ class MainWindow(QMainWindow):
             self.centre.blockSignals(False)
             return
         self._last_tab = index
-        if index == TAB_ENTRY and self.current_mrn() and hasattr(self.entry, "load_new"):
+        if index == TAB_ENTRY and self.current_mrn() and hasattr(self.entry, "load_new"):  # builds the form
             if getattr(self.entry, "mrn", None) != self.current_mrn() and not self._entry_dirty():
                 self.entry.load_new(self.current_mrn())
 
     # --- visit entry -----------------------------------------------------------------------------
     def _entry_dirty(self) -> bool:
-        return bool(getattr(self.entry, "has_unsaved_changes", lambda: False)())
+        if self._entry is None:
+            return False
+        return bool(getattr(self._entry, "has_unsaved_changes", lambda: False)())
 
     def _may_leave_entry(self) -> bool:
         if not self._entry_dirty():

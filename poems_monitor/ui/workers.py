@@ -68,9 +68,16 @@ class _Task(QRunnable):
             result = self.fn()
         except Exception as exc:  # reported on the GUI thread
             log.exception("background work failed")
-            self.signals.failed.emit(exc)
+            self._emit(self.signals.failed, exc)
         else:
-            self.signals.done.emit(result)
+            self._emit(self.signals.done, result)
+
+    @staticmethod
+    def _emit(signal, value) -> None:  # noqa: ANN001
+        try:
+            signal.emit(value)
+        except RuntimeError:  # the receiver (and its owner) went away meanwhile: nobody to tell
+            log.debug("background result dropped: its receiver is gone")
 
 
 def run_background(
@@ -85,7 +92,9 @@ def run_background(
     signals = _Signals()  # owned by the task: emitting still works if the owner is gone meanwhile
     signals.done.connect(relay.deliver, Qt.ConnectionType.QueuedConnection)
     signals.failed.connect(relay.fail, Qt.ConnectionType.QueuedConnection)
+    task = _Task(fn, signals)
+    relay._keep = (task, signals)  # alive until the relay reports (or its owner is destroyed)
     if owner is None:
         _pending.add(relay)
-    QThreadPool.globalInstance().start(_Task(fn, signals))
+    QThreadPool.globalInstance().start(task)
     return relay

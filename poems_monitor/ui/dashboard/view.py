@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import date
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QMessageBox, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
@@ -18,12 +19,14 @@ from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied
 from poems_monitor.services.dashboard import PatientDashboard, build_dashboard
 from poems_monitor.services.errors import InputRefused
-from poems_monitor.ui.charts.panel import ChartsPanel
 from poems_monitor.ui.dashboard.features_grid import FeaturesTimeline
 from poems_monitor.ui.dashboard.flags_panel import FlagsPanel
 from poems_monitor.ui.dashboard.followup_card import FollowupCard
 from poems_monitor.ui.dashboard.header import DashboardHeader
 from poems_monitor.ui.theme import SPACING
+
+if TYPE_CHECKING:
+    from poems_monitor.ui.charts.panel import ChartsPanel
 
 TAB_TRENDS, TAB_FEATURES = 0, 1
 
@@ -47,11 +50,11 @@ class DashboardView(QWidget):
 
         self.header = DashboardHeader(self)
         self.followup = FollowupCard()
-        self.charts = ChartsPanel(extra=self.followup)
         self.features = FeaturesTimeline()
+        self._charts: ChartsPanel | None = None  # built on first use: pyqtgraph costs start-up time
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.charts, tr("Trends"))
+        self.tabs.addTab(QWidget(), tr("Trends"))
         self.tabs.addTab(self.features, tr("Features by visit"))
         may = actor.may(Permission.REVIEW)
         refusal = tr("{user} ({role}) may not acknowledge flags: physicians do").format(
@@ -80,6 +83,25 @@ class DashboardView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(SPACING // 2, SPACING, SPACING, SPACING)
         layout.addWidget(self.stack)
+
+    @property
+    def charts(self) -> "ChartsPanel":
+        """The charts (importing pyqtgraph and building them on first use)."""
+        if self._charts is None:
+            from poems_monitor.ui.charts.panel import ChartsPanel
+
+            self._charts = ChartsPanel(extra=self.followup)
+            current = self.tabs.currentIndex()
+            placeholder = self.tabs.widget(TAB_TRENDS)
+            self.tabs.removeTab(TAB_TRENDS)
+            self.tabs.insertTab(TAB_TRENDS, self._charts, tr("Trends"))
+            self.tabs.setCurrentIndex(current)
+            placeholder.deleteLater()
+        return self._charts
+
+    def prepare(self) -> None:
+        """Build the charts ahead of the first patient (called when the app is idle after start)."""
+        self.charts  # noqa: B018
 
     @property
     def as_of(self) -> date:

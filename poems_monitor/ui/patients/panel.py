@@ -160,4 +160,4 @@ class PatientListPanel(QWidget):
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001
         super().resizeEvent(event)
-        self.table.setColumnHidden(COL_LAST_VISIT, self.width() < 420)
+        self.table.setColumnHidden(COL_LAST_VISIT, self.width() < 520)
