@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import event, insert, select, update
 from sqlmodel import Session
 
 from poems_monitor.models import AuditEntry, ClinicSetting
@@ -75,23 +75,35 @@ class AuditWriter:
         at = at or utcnow()
         old_json, new_json = to_json(old), to_json(new)
         digest = entry_hash(self._head, at, self.user, action, entity, entity_id, patient_id, old_json, new_json, reason)
-        entry_id = self.session.execute(
+        self.session.execute(
             insert(AuditEntry.__table__).values(
                 at=at, user=self.user, action=action, entity=entity, entity_id=entity_id, patient_id=patient_id,
                 old=old_json, new=new_json, reason=reason, prev_hash=self._head, hash=digest,
             )
-        ).inserted_primary_key[0]
+        )
         self._head = digest
-        _record_head(self.session, f"{entry_id}:{digest}", self.user, at)
+        _record_head_on_commit(self.session, self.user)
         return digest
 
 
-def _record_head(session: Session, value: str, user: str, at: datetime) -> None:
-    settings = ClinicSetting.__table__
-    moved = session.execute(update(settings).where(settings.c.key == HEAD_SETTING_KEY).values(
-        value=value, updated_at=at, updated_by=user))
-    if moved.rowcount == 0:
-        session.execute(insert(settings).values(key=HEAD_SETTING_KEY, value=value, updated_at=at, updated_by=user))
+def _record_head_on_commit(session: Session, user: str) -> None:
+    """Move the recorded chain head once per transaction, just before it commits."""
+    if session.info.get("audit_head_hook"):
+        return
+    session.info["audit_head_hook"] = True
+
+    def record(sess: Session) -> None:
+        sess.info.pop("audit_head_hook", None)
+        last = sess.execute(select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).first()
+        if last is None:
+            return
+        settings, at, value = ClinicSetting.__table__, utcnow(), f"{last[0]}:{last[1]}"
+        moved = sess.execute(update(settings).where(settings.c.key == HEAD_SETTING_KEY).values(
+            value=value, updated_at=at, updated_by=user))
+        if moved.rowcount == 0:
+            sess.execute(insert(settings).values(key=HEAD_SETTING_KEY, value=value, updated_at=at, updated_by=user))
+
+    event.listen(session, "before_commit", record, once=True)
 
 
 @dataclass(frozen=True)
