@@ -1,0 +1,91 @@
+"""New patient, or a correction of a patient's identity data (with a reason).
+
+Saves through `services.patients.create_patient` / `update_patient`; their refusals show under
+the fields they name.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from PySide6.QtWidgets import QComboBox, QLineEdit, QWidget
+from sqlalchemy import select
+
+from poems_monitor.domain.catalogue import SEXES
+from poems_monitor.models import Patient
+from poems_monitor.persistence.db import Database
+from poems_monitor.services.access import Actor
+from poems_monitor.services.patients import PatientInput, create_patient, update_patient
+from poems_monitor.ui.dialogs.base import OptionalDate, ServiceDialog, date_edit
+
+_SEX_NAMES = {"female": "Female", "male": "Male", "other": "Other", "unknown": "Not known"}
+
+
+class PatientDialog(ServiceDialog):
+    """`mrn=None`: a new patient. With an MRN: correct that patient (a reason is required)."""
+
+    def __init__(self, db: Database, actor: Actor, mrn: str | None = None, parent: QWidget | None = None, *,
+                 today: date | None = None):
+        super().__init__(db, actor, parent, today)
+        self._patient_id: int | None = None
+        self._version = 1
+        existing = None
+        if mrn is not None:
+            P = Patient.__table__
+            with db.read() as session:
+                existing = session.execute(select(P).where(P.c.mrn == mrn)).first()
+            if existing is None:
+                raise KeyError(mrn)
+            self._patient_id, self._version = existing.id, existing.version
+        self.setWindowTitle(self.tr("New patient") if existing is None else self.tr("Correct patient data"))
+        self.heading.setText(self.tr("New patient") if existing is None
+                             else self.tr("Correct the data of {mrn}").format(mrn=mrn))
+        self.mrn_edit = QLineEdit(existing.mrn if existing else "")
+        self.mrn_edit.setObjectName("mrn")
+        self.mrn_edit.setMaxLength(64)
+        self.mrn_edit.setPlaceholderText(self.tr("hospital number, e.g. H-000123"))
+        self.name_edit = QLineEdit(existing.name if existing else "")
+        self.name_edit.setObjectName("name")
+        self.name_edit.setMaxLength(200)
+        self.sex_combo = QComboBox()
+        self.sex_combo.setObjectName("sex")
+        for sex in SEXES:
+            self.sex_combo.addItem(self.tr(_SEX_NAMES.get(sex, sex)), sex)
+        if existing is not None:
+            self.sex_combo.setCurrentIndex(max(self.sex_combo.findData(existing.sex), 0))
+        self.birth_edit = date_edit(existing.birth_date if existing and existing.birth_date else date(1970, 1, 1),
+                                    name="birth_date")
+        self.birth_edit.setMaximumDate(self._today)
+        self.diagnosis = OptionalDate(self.tr("known"), existing.diagnosis_date if existing else None,
+                                      default=self._today, name="diagnosis_date")
+        self.add_field("mrn", self.tr("&MRN"), self.mrn_edit)
+        self.add_field("name", self.tr("&Name"), self.name_edit)
+        self.add_field("sex", self.tr("&Sex"), self.sex_combo,
+                       hint=self.tr("Sets the sex-specific limits (haemoglobin, haematocrit, hormones)."))
+        self.add_field("birth_date", self.tr("&Birth date"), self.birth_edit)
+        self.add_field("diagnosis_date", self.tr("&Diagnosis date"), self.diagnosis,
+                       hint=self.tr("Date of the POEMS diagnosis, when known."))
+        self.reason_edit: QLineEdit | None = None
+        if existing is not None:
+            self.reason_edit = QLineEdit()
+            self.reason_edit.setObjectName("reason")
+            self.reason_edit.setPlaceholderText(self.tr("why the data is corrected"))
+            self.add_field("reason", self.tr("&Reason"), self.reason_edit)
+        self.mrn_edit.setFocus()
+
+    def patient_input(self) -> PatientInput:
+        return PatientInput(
+            mrn=self.mrn_edit.text().strip(), name=self.name_edit.text().strip(), sex=self.sex_combo.currentData(),
+            birth_date=self.birth_edit.date().toPython(), diagnosis_date=self.diagnosis.value(),
+        )
+
+    def submit(self) -> int:
+        if self._patient_id is None:
+            return create_patient(self._db, self._actor, self.patient_input(), today=self._today)
+        update_patient(self._db, self._actor, self._patient_id, self._version, self.patient_input(),
+                       self.reason_edit.text() if self.reason_edit else "", today=self._today)
+        return self._patient_id
+
+    @property
+    def mrn(self) -> str:
+        return self.mrn_edit.text().strip()

@@ -1,0 +1,273 @@
+"""The clinic worklist as a Qt table: one row per follow-up item that is due (soon), overdue or
+never done, and one per unacknowledged flag.
+
+Owns the row shape (`WorklistRow`), loading it from the services (`services.worklist`), the
+`QAbstractTableModel` with its column constants and sort role, and the filter proxy (item,
+status, flags yes/no, MRN/name text). Statuses are words with a symbol; colour only repeats them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QColor, QFont
+
+from poems_monitor.domain.flags import Flag
+from poems_monitor.domain.followup import ITEMS, WorklistItem
+from poems_monitor.i18n import tr
+from poems_monitor.persistence.db import Database
+from poems_monitor.services.patients import list_patients
+from poems_monitor.services.worklist import build_worklist, unacknowledged_flags
+from poems_monitor.ui.theme import theme
+
+FLAG = "flag"  # the status of a flag row
+STATUS_ORDER = ("overdue", "never_done", "due", "due_soon", FLAG)
+STATUS_TEXT = {
+    "overdue": tr("‼ Overdue"), "never_done": tr("‼ Never done"), "due": tr("! Due"), "due_soon": tr("◷ Due soon"),
+    FLAG: tr("⚑ New flag"),
+}
+STATUS_NAMES = {
+    "overdue": tr("Overdue"), "never_done": tr("Never done"), "due": tr("Due"), "due_soon": tr("Due soon"),
+    FLAG: tr("New flag"),
+}
+ITEM_NAMES = {
+    "echo": tr("Echo"), "pft": tr("Lung function"), "vegf": tr("VEGF"), "hematology": tr("Haematology"),
+    "imaging": tr("Imaging"), "endocrine": tr("Endocrine"), "neuropathy_score": tr("Neuropathy score"),
+    "thrombosis_review": tr("Thrombosis review"), "review_visit": tr("Review visit"),
+}
+FLAG_NAMES = {
+    "new_feature": tr("New feature"), "feature_recurred": tr("Feature recurred"), "criteria_met": tr("Criteria met"),
+    "vegf_rise": tr("VEGF rise"), "vegf_response": tr("VEGF response"), "thrombocytosis": tr("Thrombocytosis"),
+    "polycythemia": tr("Polycythaemia"), "pft_decline": tr("PFT decline"), "neuropathy_worse": tr("Neuropathy worse"),
+    "neuropathy_improved": tr("Neuropathy improved"), "thrombosis_watch": tr("Thrombosis watch"),
+    "specimen_change": tr("Specimen change"),
+}
+SEVERITY_TEXT = {"critical": tr("critical"), "warning": tr("warning"), "info": tr("info")}
+_SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # a number or a lower-case string, comparable within a column
+ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # the WorklistRow itself
+
+
+@dataclass(frozen=True)
+class WorklistRow:
+    kind: str  # "followup" | "flag"
+    mrn: str
+    name: str
+    item: str  # follow-up item code or flag kind
+    status: str  # overdue | never_done | due | due_soon | flag
+    due: date | None  # the due date; for a flag, the date it became true
+    last_done: date | None
+    detail: str  # why it is due / the flag's explanation
+    severity: str = ""  # flags only
+    flag_id: str = ""  # flags only
+
+    @property
+    def item_text(self) -> str:
+        if self.kind == FLAG:
+            return FLAG_NAMES.get(self.item, self.item.replace("_", " "))
+        return ITEM_NAMES.get(self.item, self.item.replace("_", " "))
+
+    @property
+    def where(self) -> str:
+        """Where the patient should open: the follow-up item or the flag (see WorklistView)."""
+        return f"flag:{self.flag_id}" if self.kind == FLAG else f"followup:{self.item}"
+
+    @property
+    def status_rank(self) -> int:
+        rank = STATUS_ORDER.index(self.status) if self.status in STATUS_ORDER else 9
+        return rank * 10 + _SEVERITY_RANK.get(self.severity, 0)
+
+
+@dataclass(frozen=True)
+class WorklistData:
+    as_of: date
+    rows: tuple[WorklistRow, ...]
+
+
+def row_from_item(item: WorklistItem) -> WorklistRow:
+    return WorklistRow("followup", item.mrn, item.name, item.item, item.status.value if item.status else "",
+                       item.due, item.last_done, item.reason)
+
+
+def row_from_flag(flag: Flag, name: str) -> WorklistRow:
+    return WorklistRow(FLAG, flag.mrn, name, flag.kind.value, FLAG, flag.date, None, flag.message,
+                       flag.severity.value, flag.flag_id)
+
+
+def load_worklist(db: Database, as_of: date) -> WorklistData:
+    """Every due item and unacknowledged flag of the clinic. Runs off the GUI thread: services only."""
+    worklist = build_worklist(db, as_of)
+    rows = [row_from_item(i) for i in worklist.items if i.status is not None]
+    flags = unacknowledged_flags(db, as_of)
+    if flags:
+        names = {p.mrn: p.name for p in list_patients(db)}
+        ordered = sorted(flags, key=lambda f: (_SEVERITY_RANK.get(f.severity.value, 9), -f.date.toordinal(), f.mrn))
+        rows.extend(row_from_flag(f, names.get(f.mrn, "")) for f in ordered)
+    return WorklistData(as_of, tuple(rows))
+
+
+class WorklistModel(QAbstractTableModel):
+    STATUS, MRN, PATIENT, ITEM, DUE, LAST_DONE, DETAIL = range(7)
+    HEADERS = (tr("Status"), tr("MRN"), tr("Patient"), tr("Item"), tr("Due / since"), tr("Last done"), tr("Why"))
+    _HEADER_TIPS = (
+        tr("Overdue, never done, due, due soon, or a flag not yet acknowledged"), tr("Medical record number"),
+        tr("Patient name"), tr("Follow-up item, or the kind of flag"),
+        tr("When the item is due; for a flag, the date it became true"), tr("When the item was last done"),
+        tr("Why the item is due, or what the flag found"),
+    )
+
+    def __init__(self, parent=None):  # noqa: ANN001
+        super().__init__(parent)
+        self._rows: tuple[WorklistRow, ...] = ()
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    def set_rows(self, rows: tuple[WorklistRow, ...]) -> None:
+        self.beginResetModel()
+        self._rows = tuple(rows)
+        self.endResetModel()
+
+    def rows(self) -> tuple[WorklistRow, ...]:
+        return self._rows
+
+    def row_at(self, row: int) -> WorklistRow:
+        return self._rows[row]
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.HEADERS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._HEADER_TIPS[section]
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: C901
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        r = self._rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(r, col)
+        if role == SORT_ROLE:
+            return self._sort_value(r, col)
+        if role == ROW_ROLE:
+            return r
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == self.STATUS and r.kind == FLAG:
+                return tr("Flag not yet acknowledged ({severity})").format(severity=SEVERITY_TEXT.get(r.severity, r.severity))
+            return r.detail if col in (self.DETAIL, self.ITEM, self.STATUS) else None
+        if role == Qt.ItemDataRole.ForegroundRole and col == self.STATUS:
+            return QColor(self._status_colour(r))
+        if role == Qt.ItemDataRole.FontRole and col == self.STATUS and r.status in ("overdue", "never_done"):
+            return self._bold
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (self.DUE, self.LAST_DONE):
+            return int(Qt.AlignmentFlag.AlignCenter)
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return self._display(r, col)
+        return None
+
+    def _display(self, r: WorklistRow, col: int) -> str:
+        if col == self.STATUS:
+            text = STATUS_TEXT.get(r.status, r.status)
+            if r.kind == FLAG and r.severity:
+                text += f" ({SEVERITY_TEXT.get(r.severity, r.severity)})"
+            return text
+        if col == self.MRN:
+            return r.mrn
+        if col == self.PATIENT:
+            return r.name
+        if col == self.ITEM:
+            return r.item_text
+        if col == self.DUE:
+            return r.due.isoformat() if r.due else "—"
+        if col == self.LAST_DONE:
+            if r.kind == FLAG:
+                return ""
+            return r.last_done.isoformat() if r.last_done else tr("never")
+        if col == self.DETAIL:
+            return r.detail
+        return ""
+
+    def _sort_value(self, r: WorklistRow, col: int):  # noqa: ANN202
+        if col == self.STATUS:
+            return r.status_rank
+        if col == self.DUE:
+            return r.due.toordinal() if r.due else 0
+        if col == self.LAST_DONE:
+            return r.last_done.toordinal() if r.last_done else 0
+        if col == self.MRN:
+            return r.mrn.lower()
+        return self._display(r, col).lower()
+
+    @staticmethod
+    def _status_colour(r: WorklistRow) -> str:
+        t = theme()
+        if r.kind == FLAG:
+            return t.severity_colour(r.severity)
+        return {"overdue": t.critical, "never_done": t.critical, "due": t.warning, "due_soon": t.info}.get(r.status, t.text)
+
+
+class WorklistFilter(QSortFilterProxyModel):
+    """Filters by follow-up item (or flag kind), status, flags yes/no and MRN/name text."""
+
+    def __init__(self, parent=None):  # noqa: ANN001
+        super().__init__(parent)
+        self.setSortRole(SORT_ROLE)
+        self._item: str | None = None
+        self._status: str | None = None
+        self._flags = True
+        self._text = ""
+
+    def set_item(self, item: str | None) -> None:
+        self.beginFilterChange()
+        self._item = item or None
+        self.endFilterChange()
+
+    def set_status(self, status: str | None) -> None:
+        self.beginFilterChange()
+        self._status = status or None
+        self.endFilterChange()
+
+    def set_show_flags(self, show: bool) -> None:
+        self.beginFilterChange()
+        self._flags = show
+        self.endFilterChange()
+
+    def set_text(self, text: str) -> None:
+        self.beginFilterChange()
+        self._text = text.strip().lower()
+        self.endFilterChange()
+
+    def accepts(self, r: WorklistRow) -> bool:
+        if r.kind == FLAG and not self._flags:
+            return False
+        if self._item is not None:
+            if self._item == "flags":
+                if r.kind != FLAG:
+                    return False
+            elif r.item != self._item:
+                return False
+        if self._status is not None and r.status != self._status:
+            return False
+        if self._text and self._text not in r.mrn.lower() and self._text not in r.name.lower():
+            return False
+        return True
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802
+        model = self.sourceModel()
+        if not isinstance(model, WorklistModel) or source_row >= model.rowCount():
+            return False
+        return self.accepts(model.row_at(source_row))
+
+
+ITEM_CHOICES = tuple((code, ITEM_NAMES.get(code, code)) for code in ITEMS)
