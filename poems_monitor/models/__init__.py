@@ -3,6 +3,7 @@
 from poems_monitor.models.audit import AuditEntry
 from poems_monitor.models.patient import Patient
 from poems_monitor.models.review import FlagReview, FollowupWaiver
+from poems_monitor.models.rules_cache import RulesCache
 from poems_monitor.models.setting import ClinicSetting
 from poems_monitor.models.treatment import Event, Treatment
 from poems_monitor.models.user import User
@@ -10,5 +11,5 @@ from poems_monitor.models.visit import Exam, FeatureStatus, Observation, Visit
 
 __all__ = [
     "AuditEntry", "ClinicSetting", "Event", "Exam", "FeatureStatus", "FlagReview", "FollowupWaiver", "Observation",
-    "Patient", "Treatment", "User", "Visit",
+    "Patient", "RulesCache", "Treatment", "User", "Visit",
 ]
