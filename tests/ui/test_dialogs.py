@@ -1,0 +1,154 @@
+"""The patient, treatment and event dialogs: typed into like a person would, saved through the
+services into a real SQLite file, refusals shown under the field they name."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog
+
+from poems_monitor.persistence.repositories.timelines import load_timelines
+from poems_monitor.services.patients import PatientInput, create_patient, list_patients
+from poems_monitor.ui.dialogs import EventDialog, PatientDialog, TreatmentDialog
+from tests.conftest import TODAY
+
+MRN = "H-000123"
+
+
+@pytest.fixture
+def clinic(db, nurse):
+    create_patient(db, nurse, PatientInput(MRN, "Jane Example", "female", date(1971, 4, 2)), today=TODAY)
+    return db
+
+
+def timeline(db, mrn=MRN):
+    with db.read() as session:
+        return load_timelines(session, mrns=[mrn])[0]
+
+
+def open_dialog(qtbot, dialog):
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    return dialog
+
+
+def test_a_new_patient_is_typed_in_and_saved(qtbot, db, nurse):
+    dialog = open_dialog(qtbot, PatientDialog(db, nurse, today=TODAY))
+    qtbot.keyClicks(dialog.mrn_edit, "H-000777")
+    qtbot.keyClicks(dialog.name_edit, "Nora Newcomer")
+    dialog.sex_combo.setCurrentIndex(dialog.sex_combo.findData("female"))
+    dialog.birth_edit.setDate(date(1980, 6, 1))
+    dialog.diagnosis.set_value(date(2026, 2, 1))
+    with qtbot.waitSignal(dialog.saved):
+        qtbot.keyClick(dialog.name_edit, Qt.Key.Key_Return)  # Enter = Save
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    row = next(p for p in list_patients(db) if p.mrn == "H-000777")
+    assert (row.name, row.sex, row.birth_date, row.diagnosis_date) == (
+        "Nora Newcomer", "female", date(1980, 6, 1), date(2026, 2, 1))
+
+
+def test_patient_problems_show_under_their_fields(qtbot, clinic, nurse):
+    dialog = open_dialog(qtbot, PatientDialog(clinic, nurse, today=TODAY))
+    qtbot.keyClicks(dialog.mrn_edit, MRN)  # exists already, and no name
+    dialog.accept()
+    assert dialog.result() != QDialog.DialogCode.Accepted
+    assert "A patient with MRN H-000123 exists already" in dialog.problem_text("mrn")
+    assert "Name must be 1 to 200 characters" in dialog.problem_text("name")
+    assert dialog.problem_text("birth_date") == ""
+    assert dialog.mrn_edit.property("tier") == "refused"
+    assert len(list_patients(clinic)) == 1
+
+
+def test_correcting_a_patient_needs_a_reason(qtbot, clinic, nurse):
+    dialog = open_dialog(qtbot, PatientDialog(clinic, nurse, MRN, today=TODAY))
+    assert dialog.name_edit.text() == "Jane Example"
+    dialog.name_edit.setText("Jane Exampel-Smith")
+    dialog.accept()
+    assert "needs a reason" in dialog.problem_text("reason")
+    qtbot.keyClicks(dialog.reason_edit, "Name changed at marriage")
+    dialog.accept()
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    assert list_patients(clinic)[0].name == "Jane Exampel-Smith"
+
+
+def test_an_asct_with_engraftment_and_melphalan_is_saved(qtbot, clinic, nurse):
+    dialog = open_dialog(qtbot, TreatmentDialog(clinic, nurse, MRN, today=TODAY))
+    dialog.regimen.setCurrentIndex(dialog.regimen.findData("asct"))
+    assert dialog.start_label.text().startswith("Infusion")
+    assert dialog.engraftment.isVisibleTo(dialog) and dialog.melphalan.isVisibleTo(dialog)
+    assert not dialog.name_edit.isVisibleTo(dialog)
+    dialog.start.setDate(date(2026, 3, 1))
+    dialog.engraftment.set_value(date(2026, 3, 12))
+    qtbot.keyClicks(dialog.melphalan, "280")
+    dialog.prophylaxis.setCurrentIndex(dialog.prophylaxis.findData("lmwh"))
+    dialog.accept()
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    (t,) = timeline(clinic).treatments
+    assert (t.regimen, t.start, t.engraftment_date, t.melphalan_mg, t.thromboprophylaxis, t.stop) == (
+        "asct", date(2026, 3, 1), date(2026, 3, 12), 280.0, "lmwh", None)
+
+
+def test_treatment_problems_show_under_their_fields(qtbot, clinic, nurse):
+    dialog = open_dialog(qtbot, TreatmentDialog(clinic, nurse, MRN, today=TODAY))
+    dialog.regimen.setCurrentIndex(dialog.regimen.findData("other"))
+    assert dialog.name_edit.isVisibleTo(dialog)
+    dialog.start.setDate(date(2026, 5, 1))
+    dialog.stop.set_value(date(2026, 4, 1))
+    dialog.accept()
+    assert "needs a name" in dialog.problem_text("name")
+    assert "Stop 2026-04-01 is before start 2026-05-01" in dialog.problem_text("stop")
+    assert timeline(clinic).treatments == ()
+
+
+def test_an_imid_line_reminds_about_thromboprophylaxis(qtbot, clinic, nurse):
+    dialog = open_dialog(qtbot, TreatmentDialog(clinic, nurse, MRN, today=TODAY))
+    dialog.regimen.setCurrentIndex(dialog.regimen.findData("lenalidomide_dexamethasone"))
+    assert dialog.imid_hint.isVisibleTo(dialog) and "thromboprophylaxis" in dialog.imid_hint.text()
+    dialog.regimen.setCurrentIndex(dialog.regimen.findData("bortezomib_dexamethasone"))
+    assert not dialog.imid_hint.isVisibleTo(dialog)
+
+
+def test_a_saved_treatment_is_corrected_or_removed_with_a_reason(qtbot, clinic, nurse):
+    dialog = open_dialog(qtbot, TreatmentDialog(clinic, nurse, MRN, today=TODAY))
+    dialog.regimen.setCurrentIndex(dialog.regimen.findData("lenalidomide_dexamethasone"))
+    dialog.start.setDate(date(2026, 1, 5))
+    dialog.accept()
+    treatment_id = dialog.saved_id
+    edit = open_dialog(qtbot, TreatmentDialog(clinic, nurse, treatment_id=treatment_id, today=TODAY))
+    assert edit.start.date().toPython() == date(2026, 1, 5)
+    edit.prophylaxis.setCurrentIndex(edit.prophylaxis.findData("aspirin"))
+    edit.accept()
+    assert "needs a reason" in edit.problem_text("reason")
+    qtbot.keyClicks(edit.reason_edit, "prophylaxis documented late")
+    edit.accept()
+    assert timeline(clinic).treatments[0].thromboprophylaxis == "aspirin"
+    remove = open_dialog(qtbot, TreatmentDialog(clinic, nurse, treatment_id=treatment_id, today=TODAY))
+    qtbot.keyClicks(remove.reason_edit, "entered for the wrong patient")
+    qtbot.mouseClick(remove.delete_button, Qt.MouseButton.LeftButton)
+    assert remove.deleted and timeline(clinic).treatments == ()
+
+
+def test_an_event_is_saved(qtbot, clinic, nurse):
+    dialog = open_dialog(qtbot, EventDialog(clinic, nurse, MRN, today=TODAY))
+    dialog.type_combo.setCurrentIndex(dialog.type_combo.findData("dvt"))
+    assert "(thrombotic)" in dialog.type_combo.currentText()
+    dialog.date_edit.setDate(date(2026, 10, 2))
+    dialog.note_edit.setFocus()
+    qtbot.keyClicks(dialog.note_edit, "left calf")
+    with qtbot.waitSignal(dialog.saved):
+        dialog.accept()
+    (e,) = timeline(clinic).events
+    assert (e.type, e.date, e.note) == ("dvt", date(2026, 10, 2), "left calf")
+
+
+def test_an_event_for_an_unknown_patient_is_refused_in_words(qtbot, clinic, nurse):
+    dialog = open_dialog(qtbot, EventDialog(clinic, nurse, today=TODAY))
+    dialog.accept()
+    assert "Which patient?" in dialog.problem_text("mrn")
+    qtbot.keyClicks(dialog.mrn_edit, "H-404")
+    dialog.accept()
+    assert "No patient with MRN H-404" in dialog.problem_text("general")
+    assert dialog.result() != QDialog.DialogCode.Accepted
