@@ -1,0 +1,252 @@
+"""The lab CSV import dialog: choose a file and its date format, see every row with its status
+(new, duplicate of a stored value, conflicting, invalid with the reason) before anything is
+written, then import all rows or none.
+
+Owns the view only: the preview and the import are `services.lab_import`; the rows come back as
+plain records and are shown through a small table model. Status is told by a word and a symbol,
+never by colour alone.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QComboBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
+    QTableView, QVBoxLayout, QWidget,
+)
+
+from poems_monitor.domain.catalogue import MEASURES
+from poems_monitor.domain.lab_csv import DateFormat, LabCsv, LabRow, RowStatus, decode_csv_bytes
+from poems_monitor.i18n import tr
+from poems_monitor.persistence.db import Database
+from poems_monitor.services.access import Actor, PermissionDenied
+from poems_monitor.services.lab_import import LabImportRefused, import_lab_csv, preview_lab_csv
+
+# Okabe-Ito colours, always beside a symbol and a word.
+_STATUS_LOOK: dict[RowStatus, tuple[str, str, str]] = {
+    RowStatus.NEW: ("✚", tr("new"), "#009E73"),
+    RowStatus.DUPLICATE: ("=", tr("duplicate"), "#6B7280"),
+    RowStatus.CONFLICTING: ("⚠", tr("conflicting"), "#E69F00"),
+    RowStatus.INVALID: ("✖", tr("invalid"), "#D55E00"),
+}
+
+
+class LabRowsModel(QAbstractTableModel):
+    """One row per line of the file."""
+
+    COLUMNS = (tr("Line"), tr("Status"), tr("MRN"), tr("Date"), tr("Measure"), tr("Value"), tr("Stored"), tr("Remarks"))
+    LINE, STATUS, MRN, DATE, MEASURE, VALUE, STORED, REMARKS = range(8)
+
+    def __init__(self, parent=None) -> None:  # noqa: ANN001
+        super().__init__(parent)
+        self._rows: list[LabRow] = []
+
+    def set_rows(self, rows: list[LabRow]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.endResetModel()
+
+    def row_at(self, index: int) -> LabRow:
+        return self._rows[index]
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802, ANN201
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(self.COLUMNS):
+            return self.COLUMNS[section]
+        return None
+
+    def _text(self, r: LabRow, column: int) -> str:
+        if column == self.LINE:
+            return str(r.row)
+        if column == self.STATUS:
+            symbol, word, _colour = _STATUS_LOOK[r.status]
+            return f"{symbol} {word}"
+        if column == self.MRN:
+            return r.mrn or r.field("mrn")
+        if column == self.DATE:
+            return r.date.isoformat() if r.date else r.field("date")
+        if column == self.MEASURE:
+            if r.code in MEASURES:
+                name = MEASURES[r.code].name
+                return name if r.code_as_read.lower() == r.code else f"{name} ({r.code_as_read})"
+            return r.code_as_read or r.field("code")
+        if column == self.VALUE:
+            text = r.value_text()
+            return f"{text} [{r.specimen}]" if r.specimen and r.code and not MEASURES[r.code].specimen else text
+        if column == self.STORED:
+            return r.stored
+        if column == self.REMARKS:
+            if r.problems:
+                return "; ".join(f"{p.message} [{p.column or tr('row')}: {p.rule}]" for p in r.problems)
+            if r.status is RowStatus.CONFLICTING:
+                return tr("another value is stored: nothing is overwritten")
+            return r.note
+        return ""
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: ANN201
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        r = self._rows[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return self._text(r, index.column())
+        if role == Qt.ItemDataRole.ForegroundRole and index.column() == self.STATUS:
+            return QColor(_STATUS_LOOK[r.status][2])
+        if role == Qt.ItemDataRole.UserRole:
+            return r.status.value
+        return None
+
+
+class LabImportDialog(QDialog):
+    """Preview every row of a lab CSV file, then import all rows or none."""
+
+    imported = Signal(object)  # LabImportSummary
+
+    def __init__(self, db: Database, actor: Actor, parent: QWidget | None = None, today: date | None = None):
+        super().__init__(parent)
+        self._db = db
+        self._actor = actor
+        self._today = today or date.today()
+        self._text: str | None = None
+        self._source = ""
+        self.preview: LabCsv | None = None
+        self.summary = None
+        self.setWindowTitle(tr("Import lab results (CSV)"))
+        self.resize(1100, 640)
+
+        outer = QVBoxLayout(self)
+        intro = QLabel(tr("Columns: mrn, date, code (ours or LOINC), value (with < or > when censored), unit, "
+                          "and optionally specimen, lab, method. Nothing is written until you press Import."))
+        intro.setWordWrap(True)
+        outer.addWidget(intro)
+        row = QHBoxLayout()
+        self.path_edit = QLineEdit()
+        self.path_edit.setObjectName("path")
+        self.path_edit.setReadOnly(True)
+        self.path_edit.setPlaceholderText(tr("no file chosen"))
+        choose = QPushButton(tr("Choose file…"))
+        choose.setObjectName("choose")
+        choose.clicked.connect(self._choose)
+        self.format_box = QComboBox()
+        self.format_box.setObjectName("date_format")
+        self.format_box.addItem(tr("Dates as YYYY-MM-DD"), DateFormat.ISO.value)
+        self.format_box.addItem(tr("Dates as DD/MM/YYYY"), DateFormat.DMY.value)
+        self.format_box.currentIndexChanged.connect(self.refresh)
+        date_label = QLabel(tr("Date format:"))
+        date_label.setBuddy(self.format_box)
+        row.addWidget(self.path_edit, 1)
+        row.addWidget(choose)
+        row.addWidget(date_label)
+        row.addWidget(self.format_box)
+        outer.addLayout(row)
+
+        self.summary_label = QLabel(tr("Choose a file to see its rows."))
+        self.summary_label.setObjectName("summary")
+        self.summary_label.setWordWrap(True)
+        outer.addWidget(self.summary_label)
+
+        self.model = LabRowsModel(self)
+        self.table = QTableView()
+        self.table.setObjectName("rows")
+        self.table.setModel(self.model)
+        self.table.setAlternatingRowColors(True)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        outer.addWidget(self.table, 1)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.import_button = self.buttons.addButton(tr("Import"), QDialogButtonBox.ButtonRole.AcceptRole)
+        self.import_button.setObjectName("import")
+        self.import_button.setEnabled(False)
+        self.import_button.clicked.connect(self._import)
+        self.buttons.rejected.connect(self.reject)
+        outer.addWidget(self.buttons)
+
+    # --- input ---------------------------------------------------------------------------------
+
+    @property
+    def date_format(self) -> DateFormat:
+        return DateFormat(self.format_box.currentData())
+
+    def set_date_format(self, fmt: DateFormat | str) -> None:
+        self.format_box.setCurrentIndex(self.format_box.findData(DateFormat(fmt).value))
+
+    def _choose(self) -> None:
+        path, _filter = QFileDialog.getOpenFileName(self, tr("Lab results file"), "", tr("CSV files (*.csv *.txt);;All files (*)"))
+        if path:
+            self.load_file(Path(path))
+
+    def load_file(self, path: Path) -> None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            self._show_message(tr("{file} cannot be read: {error}").format(file=path, error=exc.strerror or exc), error=True)
+            return
+        self.path_edit.setText(str(path))
+        self.set_text(decode_csv_bytes(data), Path(path).name)
+
+    def set_text(self, text: str, source: str = "lab CSV") -> None:
+        self._text = text
+        self._source = source
+        self.summary = None
+        self.refresh()
+
+    # --- preview and import ----------------------------------------------------------------
+
+    def refresh(self) -> None:
+        if self._text is None:
+            return
+        self.preview = preview_lab_csv(self._db, self._text, self.date_format, self._today)
+        self._show_preview(self.preview)
+
+    def _show_preview(self, preview: LabCsv) -> None:
+        self.model.set_rows(list(preview.rows))
+        counts = preview.counts()
+        text = tr("{rows} row(s): {new} new, {dup} duplicate of stored values, {conf} conflicting, {inv} invalid.").format(
+            rows=len(preview.rows), new=counts["new"], dup=counts["duplicate"], conf=counts["conflicting"],
+            inv=counts["invalid"])
+        if preview.file_problems:
+            text = " ".join(str(p) for p in preview.file_problems)
+        elif preview.importable:
+            n = counts["new"]
+            text += " " + (tr("Import adds the {n} new value(s); duplicates are skipped.").format(n=n) if n
+                           else tr("Everything in this file is already stored."))
+        else:
+            text += " " + tr("Nothing can be imported until every row is new or a duplicate: correct the file "
+                             "(or the visit, for a conflict) and choose it again.")
+        if preview.ignored_columns:
+            text += " " + tr("Columns ignored: {cols}.").format(cols=", ".join(preview.ignored_columns))
+        self._show_message(text, error=not preview.importable)
+        self.import_button.setEnabled(preview.importable and counts["new"] > 0)
+
+    def _show_message(self, text: str, error: bool = False) -> None:
+        self.summary_label.setText(text)
+        self.summary_label.setProperty("role", "problem" if error else "")
+        self.summary_label.setStyleSheet("color: #D55E00;" if error else "")
+
+    def _import(self) -> None:
+        if self._text is None or self.preview is None or not self.preview.importable:
+            return
+        try:
+            self.summary = import_lab_csv(self._db, self._actor, self._text, self.date_format, source=self._source,
+                                          today=self._today)
+        except LabImportRefused as refused:  # the record changed since the preview
+            self.preview = refused.preview
+            self._show_preview(refused.preview)
+            return
+        except PermissionDenied as exc:
+            self._show_message(str(exc), error=True)
+            return
+        self.imported.emit(self.summary)
+        self.accept()

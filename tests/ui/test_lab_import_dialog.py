@@ -1,0 +1,116 @@
+"""The lab import dialog, driven as a person would: choose a file, read every row's status, switch
+the date format, press Import; nothing is written before that, and nothing when a row is bad."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from PySide6.QtCore import Qt
+from sqlalchemy import text
+
+from poems_monitor.persistence.repositories.timelines import load_timelines
+from poems_monitor.services.demo_clinic import generate_patients
+from poems_monitor.services.timeline_io import import_patients
+from poems_monitor.ui.lab_import_dialog import LabImportDialog, LabRowsModel
+from tests.conftest import TODAY
+
+
+@pytest.fixture
+def clinic(db, admin):
+    import_patients(db, generate_patients(2, 3, TODAY), admin, reason="tests")
+    with db.read() as session:
+        return db, load_timelines(session)
+
+
+@pytest.fixture
+def dialog(qtbot, clinic, nurse):
+    db, _patients = clinic
+    widget = LabImportDialog(db, nurse, today=TODAY)
+    qtbot.addWidget(widget)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def observations(db) -> int:
+    with db.read() as session:
+        return session.execute(text("SELECT count(*) FROM observation")).scalar_one()
+
+
+def statuses(dialog) -> list[str]:  # noqa: ANN001
+    model = dialog.model
+    return [model.data(model.index(r, LabRowsModel.STATUS), Qt.ItemDataRole.UserRole) for r in range(model.rowCount())]
+
+
+def lab_file(tmp_path, patients, *, conflict=False):  # noqa: ANN001
+    p = patients[0]
+    last = max(v.date for v in p.visits)
+    stored = next(v for v in p.visits if v.value("platelets") is not None)
+    plt = stored.value("platelets").value
+    lines = [
+        f"{p.mrn};{(last + timedelta(days=1)):%d/%m/%Y};hemoglobin;13,5;g/dL;",
+        f"{p.mrn};{(last + timedelta(days=1)):%d/%m/%Y};75628-8;<31;pg/mL;plasma",
+        f"{p.mrn};{stored.date:%d/%m/%Y};777-3;{plt + (9 if conflict else 0):g};10*3/uL;",
+    ]
+    path = tmp_path / "lab.csv"
+    path.write_bytes(("\ufeffmrn;date;code;value;unit;specimen\r\n" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
+    return path
+
+
+def test_every_row_is_listed_with_its_status_before_anything_is_written(dialog, clinic, tmp_path, qtmodeltester):
+    db, patients = clinic
+    before = observations(db)
+    dialog.set_date_format("dmy")
+    dialog.load_file(lab_file(tmp_path, patients))
+    assert statuses(dialog) == ["new", "new", "duplicate"]
+    assert dialog.model.data(dialog.model.index(1, LabRowsModel.VALUE)) == "<31 pg/mL"
+    assert "VEGF (plasma) (75628-8)" == dialog.model.data(dialog.model.index(1, LabRowsModel.MEASURE))
+    assert "2 new, 1 duplicate" in dialog.findChild(type(dialog.summary_label), "summary").text()
+    assert dialog.import_button.isEnabled()
+    assert observations(db) == before
+    qtmodeltester.check(dialog.model)
+
+
+def test_wrong_date_format_shows_invalid_rows_and_blocks_import(dialog, clinic, tmp_path):
+    _db, patients = clinic
+    dialog.load_file(lab_file(tmp_path, patients))  # the file uses DD/MM/YYYY; ISO is the default
+    assert statuses(dialog) == ["invalid", "invalid", "invalid"]
+    remark = dialog.model.data(dialog.model.index(0, LabRowsModel.REMARKS))
+    assert "DD/MM/YYYY" in remark and "date_format" in remark
+    assert not dialog.import_button.isEnabled()
+    dialog.format_box.setCurrentIndex(dialog.format_box.findData("dmy"))  # as a person picks it
+    assert statuses(dialog) == ["new", "new", "duplicate"]
+    assert dialog.import_button.isEnabled()
+
+
+def test_conflict_blocks_the_whole_file(dialog, clinic, tmp_path):
+    db, patients = clinic
+    before = observations(db)
+    dialog.set_date_format("dmy")
+    dialog.load_file(lab_file(tmp_path, patients, conflict=True))
+    assert statuses(dialog) == ["new", "new", "conflicting"]
+    assert dialog.model.data(dialog.model.index(2, LabRowsModel.STORED)).endswith("10*9/L")
+    assert not dialog.import_button.isEnabled()
+    assert observations(db) == before
+
+
+def test_import_writes_all_new_rows_and_closes(dialog, clinic, tmp_path, qtbot):
+    db, patients = clinic
+    before = observations(db)
+    dialog.set_date_format("dmy")
+    dialog.load_file(lab_file(tmp_path, patients))
+    with qtbot.waitSignal(dialog.imported, timeout=5000) as signal:
+        qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    assert signal.args[0].values_added == 2
+    assert observations(db) == before + 2
+    assert dialog.result() == LabImportDialog.DialogCode.Accepted
+    with db.read() as session:
+        p = load_timelines(session, mrns=[patients[0].mrn])[0]
+    assert p.visits[-1].value("vegf_plasma").qualifier == "<"
+
+
+def test_unreadable_file_is_said_plainly(dialog, tmp_path):
+    dialog.load_file(tmp_path / "missing.csv")
+    assert "cannot be read" in dialog.summary_label.text()
+    assert dialog.model.rowCount() == 0 and not dialog.import_button.isEnabled()
