@@ -109,7 +109,9 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self.patients.patientActivated.connect(self.open_patient)
         self.dashboard.flagAcknowledged.connect(lambda *_: self.refresh_overview())
-        self.refresh_patients()
+        self.patients.set_patients(list_patients(self.db))
+        if not background:
+            self.refresh_overview()  # else: started once the window is on screen (see _prepare)
         if remember_layout:
             self._restore_layout()
 
@@ -136,6 +138,8 @@ class MainWindow(QMainWindow):
 
     def _prepare(self) -> None:
         self.dashboard.prepare()
+        if self._background:
+            self.refresh_overview()
         QTimer.singleShot(0, lambda: self.entry)
 
     def _make_entry(self) -> QWidget:
@@ -330,13 +334,20 @@ class MainWindow(QMainWindow):
         return True
 
     def open_from_worklist(self, mrn: str, where: str = "dashboard") -> None:
+        """Open a patient at the right place: `where` is "dashboard", "entry", "flag:<flag_id>" or
+        "followup:<item>" (the worklist's double-click)."""
         self.show_view(VIEW_PATIENTS)
         if not self.open_patient(mrn):
             return
-        if where == "entry":
+        kind, _, target = (where or "dashboard").partition(":")
+        if kind == "entry":
             self.new_visit()
-        elif where and where != "dashboard":
-            self.dashboard.show_flag(where)
+        elif kind == "flag" and target:
+            self.dashboard.show_flag(target)
+        elif kind == "followup":
+            self.dashboard.show_followup(target)
+        elif kind not in ("dashboard", "") and not target:
+            self.dashboard.show_flag(kind)  # a bare flag id
 
     def show_view(self, index: int) -> None:
         self.views.setCurrentIndex(index)
@@ -424,7 +435,11 @@ class MainWindow(QMainWindow):
         if dialog_class is None:
             QMessageBox.information(self, tr("Not available"), tr("This dialog is not available in this build."))
             return False
-        dialog = dialog_class(self.db, self.actor, mrn=mrn, parent=self)
+        kwargs = {"today": self._as_of} if self._as_of else {}
+        try:
+            dialog = dialog_class(self.db, self.actor, mrn=mrn, parent=self, **kwargs)
+        except TypeError:
+            dialog = dialog_class(self.db, self.actor, mrn=mrn, parent=self)
         return bool(dialog.exec())
 
     def new_patient(self) -> None:

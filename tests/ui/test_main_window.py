@@ -108,10 +108,14 @@ def test_open_from_worklist_goes_to_the_flag(qtbot, window):
     window.open_patient(mrn)
     flag = window.dashboard.dashboard.flags[-1].flag
     window.show_view(VIEW_WORKLIST)
-    window.open_from_worklist(mrn, flag.flag_id)
+    window.worklist.openPatient.emit(mrn, f"flag:{flag.flag_id}")  # what a double-click in the worklist sends
     assert window.views.currentIndex() == VIEW_PATIENTS
     assert window.dashboard.mrn == mrn
-    assert flag.flag_id in window.dashboard.flags.cards
+    assert flag.flag_id in window.dashboard.flags.cards  # the oldest flag: built on demand
+    other = window.patients.model.patient(1).mrn
+    window.show_view(VIEW_WORKLIST)
+    window.worklist.openPatient.emit(other, "followup:echo")
+    assert window.dashboard.mrn == other and window.views.currentIndex() == VIEW_PATIENTS
 
 
 def test_layout_is_remembered(qtbot, clinic, physician):

@@ -39,8 +39,20 @@ class FollowupCard(QFrame):
         self.body.setStyleSheet("background: transparent;")
         layout.addWidget(title)
         layout.addWidget(self.scroll, 1)
+        self._dashboard: PatientDashboard | None = None
+        self._highlight: str | None = None
+
+    def highlight(self, item: str) -> None:
+        """Bring `item` to attention (opened from the worklist): its row is marked ▶."""
+        self._highlight = item
+        if self._dashboard is not None:
+            self.set_dashboard(self._dashboard)
+        self.scroll.ensureVisible(0, 0)
 
     def set_dashboard(self, d: PatientDashboard) -> None:
+        if self._dashboard is None or self._dashboard.mrn != d.mrn:
+            self._highlight = None  # a new patient: nothing singled out
+        self._dashboard = d
         t = theme()
         if not d.followup:
             self.body.setText(f"<span style='color:{t.text_muted}'>{tr('No follow-up scheduled.')}</span>")
@@ -55,9 +67,12 @@ class FollowupCard(QFrame):
                 t.warning if status == "due" else (t.info if status else t.text_muted))
             due = tr("due {d}").format(d=item.due.isoformat()) if item.due else ""
             last = tr("last {d}").format(d=item.last_done.isoformat()) if item.last_done else tr("never done")
+            name = ITEM_NAMES.get(item.item, display_name(item.item))
+            if item.item == self._highlight:
+                name = f"▶ <u>{name}</u>"
             rows.append(
                 f"<tr><td style='color:{colour}; font-weight:600; padding-right:10px'>{STATUS_TEXT.get(status, status)}</td>"
-                f"<td style='font-weight:600; padding-right:10px'>{ITEM_NAMES.get(item.item, display_name(item.item))}</td>"
+                f"<td style='font-weight:600; padding-right:10px'>{name}</td>"
                 f"<td style='color:{t.text_muted}'>{due} · {last} · <small>{item.reason}</small></td></tr>"
             )
         more = len(d.followup) - 12

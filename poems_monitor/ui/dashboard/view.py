@@ -34,6 +34,7 @@ TAB_TRENDS, TAB_FEATURES = 0, 1
 class DashboardView(QWidget):
     flagAcknowledged = Signal(str, str)  # mrn, flag_id
     loaded = Signal(str)  # mrn
+    prepared = Signal()  # the charts exist (built after the window first shows)
 
     def __init__(self, db: Database, actor: Actor, as_of: date | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -102,6 +103,7 @@ class DashboardView(QWidget):
     def prepare(self) -> None:
         """Build the charts ahead of the first patient (called when the app is idle after start)."""
         self.charts  # noqa: B018
+        self.prepared.emit()
 
     @property
     def as_of(self) -> date:
@@ -146,6 +148,11 @@ class DashboardView(QWidget):
     def show_flag(self, flag_id: str) -> bool:
         self.tabs.setCurrentIndex(TAB_TRENDS)
         return self.flags.scroll_to(flag_id)
+
+    def show_followup(self, item: str) -> None:
+        """Show the trends page with the follow-up card (an overdue item opened from the worklist)."""
+        self.tabs.setCurrentIndex(TAB_TRENDS)
+        self.followup.highlight(item)
 
     def acknowledge(self, flag_id: str, comment: str) -> bool:
         """Acknowledge a flag of the shown patient; tells the user why when refused."""
