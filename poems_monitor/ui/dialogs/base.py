@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
-from poems_monitor.ui.entry.marks import MARK_STYLE, problem_label, show_problem
+from poems_monitor.ui.entry.marks import mark_style, problem_label, show_problem
 
 
 def date_edit(day: date | None = None, name: str = "") -> QDateEdit:
@@ -76,7 +76,7 @@ class ServiceDialog(QDialog):
         self._actor = actor
         self._today = today or date.today()
         self.saved_id: int | None = None
-        self.setStyleSheet(MARK_STYLE + _DIALOG_STYLE)
+        self.setStyleSheet(mark_style() + _DIALOG_STYLE)
         self.setMinimumWidth(620)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(16, 14, 16, 12)

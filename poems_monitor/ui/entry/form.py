@@ -32,7 +32,7 @@ from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
 from poems_monitor.services.visits import EnteredValue, VisitInput, correct_visit, open_visit, record_visit
 from poems_monitor.ui.entry.fields import MeasureRow, fmt_number
-from poems_monitor.ui.entry.marks import MARK_STYLE, set_tier
+from poems_monitor.ui.entry.marks import mark_style, set_tier
 from poems_monitor.ui.entry.reason import ReasonDialog
 
 # Where each measure group sits: two columns of measure sections, then full-width sections.
@@ -128,7 +128,7 @@ class VisitEntryForm(QWidget):
         self.exams: dict[str, tuple[QComboBox, QLineEdit]] = {}
         self._enter_chain: list[QWidget] = []
         self.setObjectName("visit_entry_form")
-        self.setStyleSheet(MARK_STYLE + _FORM_STYLE)
+        self.setStyleSheet(mark_style() + _FORM_STYLE)
         self._build()
         self._set_enabled(False)
         QShortcut(QKeySequence.StandardKey.Save, self, self.save,
@@ -778,7 +778,8 @@ def _escape(text: str) -> str:
 _FORM_STYLE = """
 QLabel#entry_title { font-size: 16pt; font-weight: 600; }
 QLabel#entry_summary { padding: 0 8px; }
-QGroupBox { font-weight: 600; border: 1px solid palette(mid); border-radius: 6px; margin-top: 12px; padding-top: 6px; }
+QGroupBox { font-weight: 600; border: 1px solid palette(mid); border-radius: 6px; margin-top: 12px; padding-top: 6px;
+            background: palette(base); }
 QGroupBox::title { subcontrol-origin: margin; left: 10px; padding: 0 4px; }
 QGroupBox QLabel, QGroupBox QComboBox, QGroupBox QLineEdit, QGroupBox QPlainTextEdit { font-weight: normal; }
 QLabel[role="criterion"] { font-weight: 600; }

@@ -25,23 +25,34 @@ TIER_MARKS: dict[str, tuple[str, str, str]] = {
     Tier.OUT_OF_RANGE.value: (BLUE, "●", tr("out of range")),
 }
 
-# Applied to every widget that can carry a mark; keyed on the dynamic property "tier".
-MARK_STYLE = f"""
+def mark_style() -> str:
+    """The style sheet of marked fields, in the current theme's colours (light or dark).
+
+    Applied to every widget that can carry a mark; keyed on the dynamic property "tier".
+    """
+    try:
+        from poems_monitor.ui.theme import theme
+
+        t = theme()
+        refused, critical, info, ok = t.critical, t.warning, t.info, t.ok
+    except ImportError:  # the theme module is optional for this module
+        refused, critical, info, ok = VERMILLION, ORANGE, BLUE, GREEN
+    return f"""
 QLineEdit[tier="refused"], QComboBox[tier="refused"], QDateEdit[tier="refused"], QPlainTextEdit[tier="refused"] {{
-    border: 2px solid {VERMILLION}; border-radius: 3px; }}
-QLineEdit[tier="critical"], QComboBox[tier="critical"] {{ border: 2px solid {ORANGE}; border-radius: 3px; }}
-QLineEdit[tier="out_of_range"], QComboBox[tier="out_of_range"] {{ border: 2px solid {BLUE}; border-radius: 3px; }}
-QLabel[role="problem"] {{ color: {VERMILLION}; }}
-QLabel[mark="refused"] {{ color: {VERMILLION}; font-weight: 600; }}
-QLabel[mark="critical"] {{ color: {ORANGE}; font-weight: 600; }}
-QLabel[mark="out_of_range"] {{ color: {BLUE}; font-weight: 600; }}
+    border: 2px solid {refused}; border-radius: 3px; }}
+QLineEdit[tier="critical"], QComboBox[tier="critical"] {{ border: 2px solid {critical}; border-radius: 3px; }}
+QLineEdit[tier="out_of_range"], QComboBox[tier="out_of_range"] {{ border: 2px solid {info}; border-radius: 3px; }}
+QLabel[role="problem"] {{ color: {refused}; }}
+QLabel[mark="refused"] {{ color: {refused}; font-weight: 600; }}
+QLabel[mark="critical"] {{ color: {critical}; font-weight: 600; }}
+QLabel[mark="out_of_range"] {{ color: {info}; font-weight: 600; }}
 QLabel[mark="hint"], QLabel[role="hint"] {{ color: palette(placeholder-text); }}
 QLabel[role="section-note"] {{ color: palette(placeholder-text); }}
-QFrame[role="banner"] {{ border: 1px solid {VERMILLION}; border-left: 5px solid {VERMILLION};
+QFrame[role="banner"] {{ border: 1px solid {refused}; border-left: 5px solid {refused};
     border-radius: 4px; background: palette(base); }}
-QFrame[role="confirm-banner"] {{ border: 1px solid {ORANGE}; border-left: 5px solid {ORANGE};
+QFrame[role="confirm-banner"] {{ border: 1px solid {critical}; border-left: 5px solid {critical};
     border-radius: 4px; background: palette(base); }}
-QFrame[role="ok-banner"] {{ border: 1px solid {GREEN}; border-left: 5px solid {GREEN};
+QFrame[role="ok-banner"] {{ border: 1px solid {ok}; border-left: 5px solid {ok};
     border-radius: 4px; background: palette(base); }}
 """
 

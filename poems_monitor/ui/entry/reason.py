@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
     QComboBox, QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget,
 )
 
-from poems_monitor.ui.entry.marks import MARK_STYLE, problem_label, show_problem
+from poems_monitor.ui.entry.marks import mark_style, problem_label, show_problem
 
 
 class ReasonDialog(QDialog):
@@ -20,7 +20,7 @@ class ReasonDialog(QDialog):
     def __init__(self, changes: list[str], parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle(self.tr("Reason for the correction"))
-        self.setStyleSheet(MARK_STYLE)
+        self.setStyleSheet(mark_style())
         layout = QVBoxLayout(self)
         intro = QLabel(self.tr("This visit is already saved. The old values stay readable in the record; "
                                "please say why they are being changed."))
