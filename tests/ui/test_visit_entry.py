@@ -292,8 +292,9 @@ def test_leaving_and_choosing_save_stores_the_visit(qtbot, form, clinic, monkeyp
 def test_the_reason_dialog_insists_on_a_reason(qtbot):
     dialog = ReasonDialog(["Platelets: 312 → 321"])
     qtbot.addWidget(dialog)
+    dialog.show()
     dialog.accept()
     assert dialog.result() == 0 and dialog.problem.isVisibleTo(dialog)
     qtbot.keyClicks(dialog.choice.lineEdit(), "Typing error")
-    dialog.accept()
+    qtbot.keyClick(dialog.choice.lineEdit(), Qt.Key.Key_Return)  # Enter confirms
     assert dialog.result() == 1 and dialog.reason() == "Typing error"

@@ -39,6 +39,7 @@ class ReasonDialog(QDialog):
         self.choice = QComboBox()
         self.choice.setObjectName("reason_choice")
         self.choice.setEditable(True)
+        self.choice.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.choice.addItems([
             "",
             self.tr("Typing error"),
@@ -47,6 +48,7 @@ class ReasonDialog(QDialog):
             self.tr("Result received after the visit was saved"),
         ])
         self.choice.lineEdit().setPlaceholderText(self.tr("Choose or type the reason"))
+        self.choice.lineEdit().returnPressed.connect(self.accept)  # Enter confirms
         layout.addWidget(QLabel(self.tr("&Reason:"), buddy=self.choice))
         layout.addWidget(self.choice)
         self.detail = QPlainTextEdit()
