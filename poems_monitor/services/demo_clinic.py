@@ -371,4 +371,46 @@ def create_demo_clinic(db: Database, count: int, *, seed: int, actor: Actor, tod
     with db.read() as session:
         existing = session.execute(select(func.count()).select_from(Patient.__table__)).scalar_one()
     patients = generate_patients(count, seed, today, first_index=existing)
-    return import_patients(db, patients, actor, reason=f"demo clinic generator (seed {seed})")
+    summary = import_patients(db, patients, actor, reason=f"demo clinic generator (seed {seed})")
+    acknowledge_past_flags(db, [p.mrn for p in patients], today)
+    return summary
+
+
+DEMO_REVIEWER = "dr-demo"
+# A physician saw what was flagged up to a few months before each patient's last visit; what
+# came later is still waiting for review, as in a real clinic's worklist.
+_REVIEWED_UP_TO_DAYS_BEFORE_LAST_VISIT = 120
+
+
+def acknowledge_past_flags(db: Database, mrns: list[str], today: date) -> int:
+    """Record demo acknowledgements (audited, one per flag) of the flags raised before each
+    patient's recent visits. Returns how many were acknowledged."""
+    from sqlalchemy import insert
+
+    from poems_monitor.domain.flags import compute_flags
+    from poems_monitor.models import FlagReview
+    from poems_monitor.persistence.repositories.timelines import load_timelines
+    from poems_monitor.services.audit import AuditWriter, utcnow
+    from poems_monitor.services.protocol_store import protocol_in
+
+    with db.write() as session:
+        protocol = protocol_in(session)
+        audit = AuditWriter(session, DEMO_REVIEWER)
+        rows = []
+        for patient in load_timelines(session, mrns=mrns):
+            if not patient.visits:
+                continue
+            cutoff = patient.visits[-1].date - timedelta(days=_REVIEWED_UP_TO_DAYS_BEFORE_LAST_VISIT)
+            for flag in compute_flags(patient, protocol, today):
+                if flag.date >= cutoff:
+                    continue
+                at = utcnow()
+                rows.append(dict(patient_id=patient.patient_id, flag_id=flag.flag_id, kind=flag.kind.value,
+                                 code=flag.code, flag_date=flag.date, comment="Seen at clinic (demo data)",
+                                 reviewed_at=at, reviewed_by=DEMO_REVIEWER))
+                audit.append("acknowledge", "flag", patient_id=patient.patient_id, at=at,
+                             new={"flag_id": flag.flag_id, "kind": flag.kind.value, "code": flag.code,
+                                  "date": flag.date.isoformat(), "comment": "Seen at clinic (demo data)"})
+        if rows:
+            session.execute(insert(FlagReview.__table__), rows)
+    return len(rows)
