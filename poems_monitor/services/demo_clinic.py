@@ -193,6 +193,13 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
         events.append(EventRecord("death", death, ""))
         last_day = min(last_day, death - timedelta(days=10))
     events = [e for e in events if e.date <= today]
+    if lost or died:
+        # Lost to follow-up or dead: nothing happened (or is known) after the last visit.
+        horizon = last_day - timedelta(days=30)
+        events = [e for e in events if e.date <= horizon or e.type == "death"]
+        treatments = [t for t in treatments if t.start <= horizon]
+        relapses = [r for r in relapses if r <= horizon]
+        line_starts = [s for s in line_starts if s <= horizon]
     # Nothing in the record may lie in the future: a line still running has no stop date yet.
     treatments = [
         t if t.stop is None or t.stop <= today else TreatmentRecord(
