@@ -9,7 +9,8 @@ Builds a demo clinic (services.demo_clinic) in a temporary SQLite file, then tim
   reduced timelines are computed and stored): paid once after an import, a protocol change or
   an upgrade of the rules;
 - the worklist and all flags in a new process (cache table filled, nothing parsed yet in
-  memory): what `poems-monitor worklist` costs;
+  memory): what `poems-monitor worklist` costs, for an as-of asked before (the rows of the last
+  as-of asked for are kept) and for a new one (the first worklist of the day);
 - the worklist and all flags refreshed in the same process (what a screen pays on refresh);
 - one patient's dashboard-relevant figures: its worklist rows, its flags, its dashboard;
 - for comparison, the same worklist computed from the full timelines without the cache.
@@ -91,8 +92,14 @@ def main() -> None:
             out = subprocess.run([sys.executable, "-c", _CHILD, str(path), TODAY.isoformat()], capture_output=True,
                                  text=True, check=True).stdout
             children.append(json.loads(out))
-        rows.append(("worklist, new process (cache table)", statistics.median(c["worklist"] for c in children)))
-        rows.append(("all flags, new process (cache table)", statistics.median(c["flags"] for c in children)))
+        rows.append(("worklist, new process, as-of asked before", statistics.median(c["worklist"] for c in children)))
+        rows.append(("all flags, new process", statistics.median(c["flags"] for c in children)))
+        firsts = []
+        for k in range(1, args.repeat + 1):  # a date not asked for before: the plans are computed
+            out = subprocess.run([sys.executable, "-c", _CHILD, str(path), date.fromordinal(TODAY.toordinal() + k).isoformat()],
+                                 capture_output=True, text=True, check=True).stdout
+            firsts.append(json.loads(out)["worklist"])
+        rows.append(("worklist, new process, new as-of (first of the day)", statistics.median(firsts)))
 
         t, worklist = median_of(args.repeat, lambda: build_worklist(db, TODAY))
         rows.append(("worklist, refresh in the same process", t))

@@ -1,6 +1,7 @@
 """Per-patient cache of what the clinical rules computed (derived data, never clinical record).
 
-One row per patient: the reduced timeline the follow-up schedule needs and the patient's flags,
+One row per patient: the reduced timeline the follow-up schedule needs, the patient's flags and
+the worklist rows of the last as-of asked for (usually today),
 stamped with what they were computed from (the patient's newest audit entry id, the protocol's
 hash, the rules' version). A row whose stamps differ from the database's is stale and is
 recomputed; deleting every row is always safe. Written only by `services.rules_cache`.
@@ -25,3 +26,5 @@ class RulesCache(SQLModel, table=True):
     facts: str  # JSON: the reduced timeline the follow-up schedule reads
     flags: str  # JSON: the patient's flags (INTERFACES.md section 3 objects)
     computed_at: datetime = Field(sa_type=DateTime(timezone=True))
+    plan_as_of: date | None = None  # the as-of of `plan`
+    plan: str | None = None  # JSON: the worklist rows (due soon .. never done) as of `plan_as_of`

@@ -38,7 +38,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlmodel import Session
 
 from poems_monitor.domain import catalogue, course, criteria, derived, flags as flags_module, followup, protocol as protocol_module
@@ -48,7 +48,7 @@ from poems_monitor.domain.derived import derive_features
 from poems_monitor.domain.flags import VEGF_CODES, Flag, FlagKind, Severity, _rises, compute_flags, vegf_rise_dates
 # The schedule's own definitions of "done", "trigger" and "blood count", and its visit summary
 # (`_Facts`) that checks each reduction: one definition, no copy to drift.
-from poems_monitor.domain.followup import _BLOOD_COUNT, _DONE_BY_CODE, _TRIGGERS, WorklistItem, _Facts, followup_plan
+from poems_monitor.domain.followup import _BLOOD_COUNT, _DONE_BY_CODE, _TRIGGERS, Status, WorklistItem, _Facts, followup_plan
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import (
     EventRecord, ExamRecord, ObservationRecord, PatientRecord, TreatmentRecord, VisitRecord,
@@ -272,21 +272,32 @@ def _day(text: str | None) -> date | None:
     return date.fromisoformat(text) if text is not None else None
 
 
+def _record(cls, values: dict):  # noqa: ANN001, ANN202
+    """A frozen timeline record built without its generated __init__ (which sets each field
+    through object.__setattr__): parsing 2,000 cached rows is a third of the worklist's time.
+    Fields left out keep their class-level defaults, exactly as __init__ would set them."""
+    obj = object.__new__(cls)
+    obj.__dict__.update(values)
+    return obj
+
+
 def facts_from_json(text: str, head: PatientRecord) -> PatientRecord:
     """The reduced record stored in `text`, with identity fields from `head`."""
     data = json.loads(text)
+    fromiso = date.fromisoformat
     visits = tuple(
-        VisitRecord(
-            date=date.fromisoformat(day),
-            observations=tuple(ObservationRecord(code, value, "", qualifier=q) for code, value, q in obs),
-            features=tuple((c, s) for c, s in feats),
-            exams=tuple(ExamRecord(kind, result) for kind, result in exams),
-        )
+        _record(VisitRecord, {
+            "date": fromiso(day),
+            "observations": tuple(_record(ObservationRecord, {"code": code, "value": value, "unit": "", "qualifier": q})
+                                  for code, value, q in obs),
+            "features": tuple((c, s) for c, s in feats),
+            "exams": tuple(_record(ExamRecord, {"kind": kind, "result": result}) for kind, result in exams),
+        })
         for day, obs, feats, exams in data["v"]
     )
     treatments = tuple(TreatmentRecord(r, _day(start), _day(stop), proph, name, _day(eng))
                        for r, start, stop, proph, name, eng in data["t"])
-    events = tuple(EventRecord(t, date.fromisoformat(day)) for t, day in data["e"])
+    events = tuple(EventRecord(t, fromiso(day)) for t, day in data["e"])
     return PatientRecord(head.mrn, head.name, head.sex, head.birth_date, head.diagnosis_date, visits, treatments,
                          events, head.patient_id)
 
@@ -295,10 +306,29 @@ def flags_to_text(flags: tuple[Flag, ...]) -> str:
     return json.dumps([f.to_json() for f in flags], separators=(",", ":"), ensure_ascii=False)
 
 
+def plan_to_text(items: tuple[WorklistItem, ...]) -> str:
+    return json.dumps([[i.item, i.status.value, _d(i.due), _d(i.last_done), i.reason] for i in items],
+                      separators=(",", ":"), ensure_ascii=False)
+
+
+_STATUSES = {s.value: s for s in Status}
+
+
+def plan_from_text(text: str, head: PatientRecord) -> tuple[WorklistItem, ...]:
+    return tuple(WorklistItem(head.mrn, head.name, item, _STATUSES[status], _day(due), _day(last), reason)
+                 for item, status, due, last, reason in json.loads(text))
+
+
+_KINDS = {k.value: k for k in FlagKind}
+_SEVERITIES = {s.value: s for s in Severity}
+
+
 def flags_from_text(text: str) -> tuple[Flag, ...]:
+    fromiso = date.fromisoformat
     return tuple(
-        Flag(f["mrn"], FlagKind(f["kind"]), f["code"], date.fromisoformat(f["date"]), Severity(f["severity"]),
-             f["message"], f["rule"], f["evidence"], f["flag_id"])
+        _record(Flag, {"mrn": f["mrn"], "kind": _KINDS[f["kind"]], "code": f["code"], "date": fromiso(f["date"]),
+                       "severity": _SEVERITIES[f["severity"]], "message": f["message"], "rule": f["rule"],
+                       "evidence": f["evidence"], "flag_id": f["flag_id"]})
         for f in json.loads(text)
     )
 
@@ -322,15 +352,28 @@ class Gathered:
     url: str = ""
     stamps: dict[int, tuple] = field(default_factory=dict)  # patient_id -> what its inputs were computed from
 
+    plans: dict[int, tuple[WorklistItem, ...]] = field(default_factory=dict)  # worklist rows known already
+    storable: set[int] = field(default_factory=set)  # rows whose cache row may keep the plan of `as_of`
+    new_plans: dict[int, tuple[WorklistItem, ...]] = field(default_factory=dict)  # computed here, to store
+
     def plan(self, patient_id: int) -> tuple[WorklistItem, ...]:
-        """`followup_plan` of one patient as of `as_of` (memoised per stamp and as-of: a screen
-        that refreshes recomputes only the patients whose record changed)."""
+        """The worklist rows of one patient as of `as_of`: `followup_plan` without the rows that
+        are not yet due soon. From the stored plan of the same as-of when there is one, else
+        computed by the domain (and memoised per stamp and as-of in this process)."""
+        items = self.plans.get(patient_id)
+        if items is not None:
+            return items
         key = (self.url, patient_id, self.stamps.get(patient_id), self.as_of)
         items = _PLANS.get(key)
         if items is None:
             if len(_PLANS) >= _MEMO_LIMIT:
                 _PLANS.clear()
-            items = _PLANS[key] = followup_plan(self.records[patient_id], self.protocol, self.as_of)
+            items = tuple(i for i in followup_plan(self.records[patient_id], self.protocol, self.as_of)
+                          if i.status is not None)
+            _PLANS[key] = items
+            if patient_id in self.storable:
+                self.new_plans[patient_id] = items
+        self.plans[patient_id] = items
         return items
 
     @property
@@ -382,8 +425,11 @@ def gather(
     """Inputs for the clinic-wide rules, from the cache where it is valid, else from the record."""
     new_rows: list[_NewRow] = []
     version = rules_version()
-    url = db.url
     with db.read() as session:
+        # The memo's key names the database by its URL and its first audit hash: a different
+        # clinic put at the same path (a restored foreign file, a test) never reuses entries.
+        first = session.execute(select(A.c.hash).order_by(A.c.id).limit(1)).scalar()
+        url = f"{db.url}#{first}"
         status = status_in(session)
         query = select(P.c.id, P.c.mrn, P.c.name, P.c.sex, P.c.birth_date, P.c.diagnosis_date).order_by(P.c.mrn)
         if mrns is not None:
@@ -399,7 +445,8 @@ def gather(
                                  .group_by(A.c.patient_id), A.c.patient_id, ids))
         cached: dict[int, tuple] = {}
         if use_cache:
-            cols = (RC.c.patient_id, RC.c.audit_id, RC.c.protocol_sha, RC.c.rules_version, RC.c.latest_date)
+            cols = (RC.c.patient_id, RC.c.audit_id, RC.c.protocol_sha, RC.c.rules_version, RC.c.latest_date,
+                    RC.c.plan_as_of)
             for row in _in_chunks(session, select(*cols), RC.c.patient_id, ids):
                 cached[row[0]] = row
         fresh: set[int] = set()
@@ -414,27 +461,68 @@ def gather(
                 fresh.add(pid)
             if ok and (row.latest_date is None or as_of >= row.latest_date):
                 from_rows.append((h, stamp))
+                out.storable.add(pid)
                 out.from_cache += 1
             else:
                 need_full.append(pid)
-        # Parse only what the in-process memo does not hold already.
-        missing_facts = [h.patient_id for h, stamp in from_rows if want_schedule and not _memo_has(url, h.patient_id, stamp, 1)]
-        missing_flags = [h.patient_id for h, stamp in from_rows if want_flags and not _memo_has(url, h.patient_id, stamp, 2)]
-        if missing_facts or missing_flags:
-            cols = [RC.c.patient_id, RC.c.facts if missing_facts else RC.c.audit_id, RC.c.flags if missing_flags else RC.c.audit_id]
-            wanted = sorted(set(missing_facts) | set(missing_flags))
-            head_of = {h.patient_id: (h, stamp) for h, stamp in from_rows}
-            facts_ids, flags_ids = set(missing_facts), set(missing_flags)
-            for pid, facts_text, flags_text in _in_chunks(session, select(*cols), RC.c.patient_id, wanted):
-                h, stamp = head_of[pid]
-                _remember(url, pid, stamp, facts_from_json(facts_text, h) if pid in facts_ids else None,
-                          flags_from_text(flags_text) if pid in flags_ids else None)
+        # Per patient, what must be read from its row: the stored plan of this as-of (then no
+        # timeline at all), else the reduced timeline, and the flags; the memo saves re-parsing.
+        need: dict[int, set[str]] = {}
         for h, stamp in from_rows:
-            _stamp, record, flags = _MEMO[(url, h.patient_id)] if (url, h.patient_id) in _MEMO else (None, None, None)
+            pid = h.patient_id
+            parts = need.setdefault(pid, set())
             if want_schedule:
-                out.records[h.patient_id] = record
+                memo_plan = _PLANS.get((url, pid, stamp, as_of))
+                if memo_plan is not None:
+                    out.plans[pid] = memo_plan
+                    if cached[pid].plan_as_of != as_of:
+                        out.new_plans[pid] = memo_plan  # keep it for the next process too
+                elif cached[pid].plan_as_of == as_of:
+                    parts.add("plan")
+                elif not _memo_has(url, pid, stamp, 1):
+                    parts.add("facts")
+            if want_flags and not _memo_has(url, pid, stamp, 2):
+                parts.add("flags")
+        wanted = sorted(pid for pid, parts in need.items() if parts)
+        parsed: dict[int, dict] = {}
+        if wanted:
+            any_part = set().union(*(need[pid] for pid in wanted))
+            cols = [RC.c.patient_id, RC.c.audit_id, RC.c.protocol_sha, RC.c.rules_version]
+            cols += [RC.c[name] if name in any_part else RC.c.audit_id for name in ("facts", "flags", "plan")]
+            head_of = {h.patient_id: h for h, _ in from_rows}
+            for pid, audit_id, sha, rules, facts_text, flags_text, plan_text in _in_chunks(
+                    session, select(*cols), RC.c.patient_id, wanted):
+                stamp = out.stamps[pid]
+                if (audit_id, sha, rules) != stamp:  # rewritten meanwhile (another workstation): recompute
+                    continue
+                h, parts, got = head_of[pid], need[pid], {}
+                if "plan" in parts and plan_text:
+                    out.plans[pid] = _PLANS[(url, pid, stamp, as_of)] = plan_from_text(plan_text, h)
+                elif "plan" in parts:
+                    parts.add("facts")
+                    facts_text = session.execute(select(RC.c.facts).where(RC.c.patient_id == pid)).scalar()
+                if "facts" in parts:
+                    got["facts"] = facts_from_json(facts_text, h)
+                if "flags" in parts:
+                    got["flags"] = flags_from_text(flags_text)
+                parsed[pid] = got
+                _remember(url, pid, stamp, got.get("facts"), got.get("flags"))
+        for h, stamp in from_rows:
+            pid = h.patient_id
+            memo = _MEMO.get((url, pid))
+            memo = memo if memo is not None and memo[0] == stamp else (None, None, None)
+            got = parsed.get(pid, {})
+            record = got.get("facts") or memo[1]
+            flags = got["flags"] if "flags" in got else memo[2]
+            if (want_schedule and pid not in out.plans and record is None) or (want_flags and flags is None):
+                need_full.append(pid)
+                out.from_cache -= 1
+                out.plans.pop(pid, None)
+                continue
+            if want_schedule and record is not None:
+                out.records[pid] = record
             if want_flags:
-                out.flags[h.patient_id] = flags
+                out.flags[pid] = flags
         full = load_timelines(session, patient_ids=need_full) if need_full else []
     protocol = status.protocol
     for record in full:
@@ -447,6 +535,8 @@ def gather(
             reduced = reduce_for_schedule(record, protocol)
             new_rows.append(_NewRow(pid, stamps.get(pid, 0), latest, facts_to_json(reduced), flags_to_text(whole_flags)))
             _remember(url, pid, (stamps.get(pid, 0), status.digest, version), reduced, whole_flags)
+            if latest is None or as_of >= latest:
+                out.storable.add(pid)  # its new row may keep the plan of this as-of
         if want_schedule:
             out.records[pid] = record  # the domain clips it to as-of
         if want_flags:
@@ -475,6 +565,25 @@ def _store(db: Database, rows: list[_NewRow], protocol_sha: str, version: str) -
                 latest_date=r.latest, facts=r.facts, flags=r.flags, computed_at=now) for r in rows])
     except Exception as exc:  # noqa: BLE001 (locked, read-only, or a patient deleted meanwhile)
         log.warning("rules cache not updated (%d patients): %s", len(rows), exc)
+
+
+def store_plans(db: Database, g: Gathered) -> None:
+    """Keep the worklist rows computed in `g` in their cache rows (only where the row still has
+    the stamp they were computed from), so the next process asking for the same as-of reads
+    them instead of computing. Best effort, like `_store`."""
+    if not g.new_plans:
+        return
+    rows = [dict(pid=pid, audit=g.stamps[pid][0], sha=g.stamps[pid][1], rules=g.stamps[pid][2],
+                 plan_as_of=g.as_of, plan=plan_to_text(items)) for pid, items in g.new_plans.items()]
+    statement = (update(RC).where(RC.c.patient_id == bindparam("pid"), RC.c.audit_id == bindparam("audit"),
+                                  RC.c.protocol_sha == bindparam("sha"), RC.c.rules_version == bindparam("rules"))
+                 .values(plan_as_of=bindparam("plan_as_of"), plan=bindparam("plan")))
+    try:
+        with db.write() as session:
+            session.connection().execute(statement, rows)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("worklist plans not kept (%d patients): %s", len(rows), exc)
+    g.new_plans.clear()
 
 
 def clear_cache(db: Database) -> int:

@@ -24,7 +24,7 @@ from poems_monitor.domain.followup import Waiver, WorklistItem, sort_key
 from poems_monitor.i18n import tr
 from poems_monitor.models import FlagReview, FollowupWaiver
 from poems_monitor.persistence.db import Database
-from poems_monitor.services.rules_cache import Gathered, gather
+from poems_monitor.services.rules_cache import Gathered, gather, store_plans
 
 FR = FlagReview.__table__
 FW = FollowupWaiver.__table__
@@ -60,9 +60,7 @@ def _worklist(g: Gathered, include_waived: bool, waivers: dict[int, tuple[Waiver
     waived: list[WorklistItem] = []
     for head in g.heads:
         w = waivers.get(head.patient_id, ())
-        for i in g.plan(head.patient_id):  # = followup_plan(record, protocol, as_of), memoised
-            if i.status is None:
-                continue
+        for i in g.plan(head.patient_id):  # followup_plan(record, protocol, as_of), rows with a status
             waiver = next((x for x in w if x.item == i.item and x.applies(g.as_of)), None)
             if waiver is None:
                 items.append(i)
@@ -80,7 +78,9 @@ def build_worklist(db: Database, as_of: date, include_waived: bool = False) -> W
     """Every patient's due-soon, due, overdue and never-done items, most urgent first; with
     `include_waived`, also the rows a waiver leaves out (in `Worklist.waived`)."""
     g = gather(db, as_of)
-    return _worklist(g, include_waived, _waivers(db))
+    worklist = _worklist(g, include_waived, _waivers(db))
+    store_plans(db, g)
+    return worklist
 
 
 def patient_worklist(db: Database, mrn: str, as_of: date, include_waived: bool = True) -> Worklist:
@@ -88,7 +88,9 @@ def patient_worklist(db: Database, mrn: str, as_of: date, include_waived: bool =
     g = gather(db, as_of, mrns=[mrn])
     if not g.heads:
         raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
-    return _worklist(g, include_waived, _waivers(db, [g.heads[0].patient_id]))
+    worklist = _worklist(g, include_waived, _waivers(db, [g.heads[0].patient_id]))
+    store_plans(db, g)
+    return worklist
 
 
 def clinic_flags(db: Database, as_of: date, mrn: str | None = None) -> list[Flag]:

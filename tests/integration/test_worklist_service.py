@@ -73,8 +73,17 @@ def test_worklist_without_the_in_process_memo_reads_the_stored_cache(clinic):
     rules_cache._PLANS.clear()
     g = rules_cache.gather(clinic, TODAY, want_flags=True)
     assert g.from_cache == 30 and g.computed == 0
+    assert len(g.plans) == 30 and g.records == {}  # the rows of this as-of were kept: no timeline parsed
     assert list(build_worklist(clinic, TODAY).items) == reference_worklist(clinic, TODAY)
     assert [f.to_json() for f in clinic_flags(clinic, TODAY)] == reference_flags(clinic, TODAY)
+    rules_cache._MEMO.clear()
+    rules_cache._PLANS.clear()
+    later = TODAY + timedelta(days=45)  # a new as-of: reduced timelines parsed, plans computed and kept
+    g = rules_cache.gather(clinic, later)
+    assert g.plans == {} and len(g.records) == 30
+    assert list(build_worklist(clinic, later).items) == reference_worklist(clinic, later)
+    rules_cache._PLANS.clear()
+    assert len(rules_cache.gather(clinic, later).plans) == 30
 
 
 def test_reduced_timelines_give_the_same_schedule_as_full_ones(clinic):
