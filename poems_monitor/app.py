@@ -5,6 +5,12 @@ folder), decides who is acting, applies the theme, builds the main window with t
 runs the event loop or renders one screen headless (`gui --screenshot FILE.png`). Heavy modules
 (Qt, pyqtgraph, the services) are imported here, inside `run_app`, so the command line stays
 quick for every other command.
+
+Who is acting: `--demo` signs in as the demo physician without a password (the title says so);
+`--screenshot` and the start-up probe of the benchmarks render without a login (`--user`, as on
+the command line); otherwise the database is opened with a quick integrity check (a damaged file
+offers the newest good backup), and the person signs in (at first start: creates the
+administrator). The session then locks after the configured idle time and backs up on close.
 """
 
 from __future__ import annotations
@@ -56,9 +62,11 @@ def run_app(args: argparse.Namespace) -> int:
     apply_theme(app, dark={"dark": True, "light": False}.get(forced))
 
     temp_dir = None
+    session = None
+    probe = os.environ.get("POEMS_MONITOR_STARTUP_PROBE")  # measuring cold start (benchmarks/dashboard.py)
     if getattr(args, "demo", False):
         db, actor, title, temp_dir = _demo_clinic()
-    else:
+    elif screenshot or probe:
         from poems_monitor.cli import default_user
         from poems_monitor.config import app_paths
         from poems_monitor.persistence.db import open_database
@@ -67,15 +75,30 @@ def run_app(args: argparse.Namespace) -> int:
         db = open_database(args.db or app_paths().default_database)
         actor = resolve_actor(db, getattr(args, "user", None) or default_user())
         title = None
+    else:
+        opened = _open_and_sign_in(args)
+        if opened is None:
+            return 1
+        db, actor, read_only = opened
+        if actor is None:  # the sign-in was cancelled
+            db.dispose()
+            return 0
+        title = None
+        from poems_monitor.ui.desktop_session import DesktopSession
+        from poems_monitor.ui.idle_lock import idle_lock_minutes
+
+        session = DesktopSession(db, actor, idle_lock_ms=idle_lock_minutes() * 60_000, backups=True, read_only=read_only)
 
     from poems_monitor.ui.main_window import MainWindow
 
     try:
-        window = MainWindow(db, actor, title=title, background=not screenshot, remember_layout=not screenshot)
+        if session is not None:
+            window = session.window
+        else:
+            window = MainWindow(db, actor, title=title, background=not screenshot, remember_layout=not screenshot)
         if screenshot:
             return _screenshot(app, window, db, Path(screenshot), size, getattr(args, "mrn", None),
                                getattr(args, "view", "dashboard") or "dashboard")
-        probe = os.environ.get("POEMS_MONITOR_STARTUP_PROBE")  # measuring cold start (benchmarks/dashboard.py)
         if probe:
             from PySide6.QtCore import QTimer
 
@@ -94,6 +117,50 @@ def run_app(args: argparse.Namespace) -> int:
         db.dispose()
         if temp_dir is not None:
             temp_dir.cleanup()
+
+
+def _open_and_sign_in(args: argparse.Namespace):  # noqa: ANN202 ((db, actor | None, read_only) or None)
+    """Open the clinic database (checked; a damaged file offers its newest good backup) and sign in.
+    None when the person chose to quit (or the database could not be opened)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from poems_monitor.config import app_paths
+    from poems_monitor.i18n import tr
+    from poems_monitor.persistence.db import DatabaseError, database_url, open_database
+    from poems_monitor.ui.login_dialog import LoginDialog
+
+    target = args.db or app_paths().default_database
+    url = database_url(target)
+    read_only = False
+    if url.startswith("sqlite:///") and Path(url[len("sqlite:///"):]).exists():
+        from poems_monitor.ui.damaged_database import open_checked
+
+        opened = open_checked(Path(url[len("sqlite:///"):]))
+        if opened.db is None:
+            return None
+        db, read_only = opened.db, opened.read_only
+        if opened.restored_from is not None:
+            kept = tr(" The damaged file was kept as {file}.").format(file=opened.damaged_kept_as) \
+                if opened.damaged_kept_as else ""
+            QMessageBox.information(None, tr("Backup restored"), tr(
+                "The clinic database was restored from {file}. Everything entered after that backup was made must be "
+                "entered again.").format(file=opened.restored_from.name) + kept)
+    else:
+        try:
+            db = open_database(target)
+        except DatabaseError as exc:
+            QMessageBox.critical(None, tr("Cannot open the clinic database"), str(exc))
+            return None
+    dialog = LoginDialog(db)
+    if getattr(args, "user", None) and not dialog.first_start:
+        dialog.name_edit.setText(args.user)
+        dialog.password_edit.setFocus()
+    if read_only and dialog.first_start:
+        QMessageBox.critical(None, tr("Cannot sign in"), tr("The damaged database holds no account to sign in with."))
+        db.dispose()
+        return None
+    actor = dialog.actor if dialog.exec() == dialog.DialogCode.Accepted else None
+    return db, actor, read_only
 
 
 def _demo_clinic():  # noqa: ANN202

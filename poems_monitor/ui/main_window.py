@@ -1,37 +1,51 @@
 """The main window: patient list on the left, the selected patient's dashboard and visit entry in
-the centre, the clinic worklist as a second view; menus, shortcuts, status bar, remembered layout.
+the centre, the clinic worklist and the physician's "To review" list as further views; menus,
+shortcuts, status bar, remembered layout; and the session's safety: the idle lock and sign-out,
+backups (automatic on close, the overdue warning, Back up now / Restore), Check database, and a
+patient's history of changes.
 
-Owns navigation only. Every screen gets the database and the signed-in actor through its
-constructor (no global application object); the patient list's flag and overdue counts are
-computed off the GUI thread. Screens built by other modules (visit entry, dialogs, worklist) are
-imported when first needed, so a missing or failing one leaves a placeholder, not a broken app.
+Owns navigation and the lock state only. Every screen gets the database and the signed-in actor
+through its constructor (no global application object); the patient list's flag and overdue
+counts are computed off the GUI thread. Screens built by other modules (visit entry, dialogs,
+worklist) are imported when first needed, so a missing or failing one leaves a placeholder, not a
+broken app. Who may do what is decided in the services; actions a role may not use are disabled
+here as a courtesy. Switching to another user is the session's job (`ui.desktop_session`): it
+builds a new window for the new actor, so no screen ever keeps the previous user.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget, QTabWidget, QToolBar, QWidget,
+    QApplication, QDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget, QTabWidget, QToolBar,
+    QVBoxLayout, QWidget,
 )
 
 from poems_monitor.config import app_paths
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
-from poems_monitor.services.access import Actor, Permission
+from poems_monitor.services.access import Actor, Permission, PermissionDenied
 from poems_monitor.services.dashboard import clinic_overview
-from poems_monitor.services.patients import list_patients
+from poems_monitor.services.patients import list_patients, patient_id_for
+from poems_monitor.services.users import list_users, verify_password
+from poems_monitor.ui.backup_ui import BackupStatus
 from poems_monitor.ui.dashboard.view import DashboardView
+from poems_monitor.ui.idle_lock import IdleWatcher, LockPanel
 from poems_monitor.ui.patients.panel import PatientListPanel
+from poems_monitor.ui.review_panel import ReviewPanel
 from poems_monitor.ui.workers import run_background
 
 log = logging.getLogger(__name__)
 
-VIEW_PATIENTS, VIEW_WORKLIST = 0, 1
+VIEW_PATIENTS, VIEW_WORKLIST, VIEW_REVIEW = 0, 1, 2
+BACKUP_STATUS_REFRESH_MS = 60 * 60 * 1000  # the warning can appear while the app stays open for days
 TAB_DASHBOARD, TAB_ENTRY = 0, 1
 
 
@@ -61,11 +75,32 @@ def _optional(module: str, name: str):  # noqa: ANN202
         return None
 
 
+class _CoverKeeper(QObject):
+    """Keeps a lock panel covering the whole of another window while it is resized."""
+
+    def __init__(self, window: QWidget, panel: QWidget):
+        super().__init__(window)
+        self.window, self.panel = window, panel
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        if watched is self.window and event.type() == QEvent.Type.Resize:
+            self.panel.setGeometry(self.window.rect())
+        return False
+
+
 class MainWindow(QMainWindow):
+    """`signed_in`: the actor signed in with a password (enables Lock and Sign out, and the idle
+    lock after `idle_lock_ms`); `backups`: this window looks after backups (automatic backup on
+    close, the overdue warning); `read_only`: the database was opened read-only (damaged file)."""
+
     overviewUpdated = Signal()
+    lockedChanged = Signal(bool)
 
     def __init__(self, db: Database, actor: Actor, *, as_of: date | None = None, title: str | None = None,
-                 background: bool = True, remember_layout: bool = True, parent: QWidget | None = None):
+                 background: bool = True, remember_layout: bool = True, signed_in: bool = False,
+                 idle_lock_ms: int | None = None, backups: bool = False, read_only: bool = False,
+                 parent: QWidget | None = None):
         super().__init__(parent)
         self.db = db
         self.actor = actor
@@ -75,8 +110,23 @@ class MainWindow(QMainWindow):
         self._prepared = False
         self._overview_running = False
         self._overview_again = False
-        self.setWindowTitle(title or tr("poems-monitor — {db} — {user}").format(
-            db=db.path.name if db.path else db.describe(), user=actor.name))
+        self.signed_in = signed_in
+        self.read_only = read_only
+        self._backups = backups and db.path is not None and not read_only
+        self.locked = False
+        self._signed_out = False
+        self._covers: list[tuple[QWidget, LockPanel, tuple[int, int] | None]] = []
+        self._enabled_before_lock: dict[str, bool] = {}
+        self.skip_close_checks = False  # set by the session when it replaces this window (switch user)
+        # the session's hooks: sign in another user (a new window), and what follows a restore
+        self.switch_user_handler: Callable[[Actor], None] | None = None
+        self.history_windows: list[QDialog] = []
+        self.last_message: str = ""  # the last refusal or result shown in a message box (tests read it)
+        self._title = title or tr("poems-monitor — {db} — {user} ({role})").format(
+            db=db.path.name if db.path else db.describe(), user=actor.name, role=actor.role.value)
+        if read_only:
+            self._title = tr("READ-ONLY (damaged database) — ") + self._title
+        self.setWindowTitle(self._title)
         self.setMinimumSize(960, 640)
 
         self.patients = PatientListPanel(self)
@@ -99,21 +149,46 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([440, 1160])
 
         self.worklist = self._make_worklist()
+        self.review = ReviewPanel(db, actor)
+        if read_only:
+            self.review.may_sign = False
+        self.review.openVisit.connect(self.open_visit)
+        self.review.countChanged.connect(self._on_review_count)
+        self.review.signedOff.connect(lambda *_: self.refresh_overview())
         self.views = QStackedWidget()
         self.views.setObjectName("centre")
         self.views.addWidget(self.splitter)
         self.views.addWidget(self.worklist)
-        self.setCentralWidget(self.views)
+        self.views.addWidget(self.review)
+        # the lock panel replaces everything that shows patient data while the window is locked
+        self.lock_panel = LockPanel(self)
+        self.lock_panel.unlockRequested.connect(lambda name, pw: self.try_unlock(name, pw, self.lock_panel))
+        self.shell = QStackedWidget()
+        self.shell.addWidget(self.views)
+        self.shell.addWidget(self.lock_panel)
+        self.setCentralWidget(self.shell)
 
         self._build_actions()
         self._build_status_bar()
         self.patients.patientActivated.connect(self.open_patient)
         self.dashboard.flagAcknowledged.connect(lambda *_: self.refresh_overview())
         self.patients.set_patients(list_patients(self.db))
+        self.review.refresh()
         if not background:
             self.refresh_overview()  # else: started once the window is on screen (see _prepare)
         if remember_layout:
             self._restore_layout()
+
+        self.idle_minutes: float | None = None
+        self.idle_watcher: IdleWatcher | None = None
+        if signed_in and idle_lock_ms:
+            self.idle_minutes = idle_lock_ms / 60000
+            self.idle_watcher = IdleWatcher(idle_lock_ms, self)
+            self.idle_watcher.idle.connect(lambda: self.lock())
+        if self._backups:
+            self._backup_timer = QTimer(self)
+            self._backup_timer.timeout.connect(self.refresh_backup_status)
+            self._backup_timer.start(BACKUP_STATUS_REFRESH_MS)
 
     # --- construction ----------------------------------------------------------------------------
     @property
@@ -176,7 +251,7 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_actions(self) -> None:
-        may_record = self.actor.may(Permission.RECORD)
+        may_record = self.actor.may(Permission.RECORD) and not self.read_only
         a = self.actions_by_name = {}
         a["new_patient"] = self._action(tr("New &patient…"), self.new_patient, "Ctrl+Shift+N")
         a["new_visit"] = self._action(tr("New &visit"), self.new_visit, QKeySequence.StandardKey.New,
@@ -189,14 +264,35 @@ class MainWindow(QMainWindow):
         a["worklist"] = self._action(tr("Clinic &worklist"), lambda: self.show_view(VIEW_WORKLIST), "Ctrl+2")
         a["dashboard"] = self._action(tr("&Dashboard"), lambda: self.show_tab(TAB_DASHBOARD), "Ctrl+D")
         a["entry"] = self._action(tr("Visit &entry"), lambda: self.show_tab(TAB_ENTRY), "Ctrl+Shift+E")
+        a["review"] = self._action(tr("To &review"), lambda: self.show_view(VIEW_REVIEW), "Ctrl+3",
+                                   tr("Visits entered by nurses that wait for a physician's sign-off"))
         a["refresh"] = self._action(tr("&Refresh"), self.refresh_all, QKeySequence.StandardKey.Refresh)
+        a["history"] = self._action(tr("&History of changes…"), self.show_history, "Ctrl+H",
+                                    tr("Every change to the selected patient's record: old, new, who, when, why"))
+        a["backup"] = self._action(tr("&Back up now…"), self.backup_now, None,
+                                   tr("Write a checked copy of the clinic database (administrators)"))
+        a["restore"] = self._action(tr("&Restore…"), self.restore_backup, None,
+                                    tr("Replace the clinic database by a checked backup (administrators)"))
+        a["check"] = self._action(tr("&Check database"), self.check_database, None,
+                                  tr("Full check of the database file, its schema and the audit trail"))
+        a["lock"] = self._action(tr("&Lock"), lambda: self.lock(), "Ctrl+L", tr("Hide patient data until you sign in again"))
+        a["sign_out"] = self._action(tr("Sign &out / switch user…"), lambda: self.lock(signed_out=True), "Ctrl+Shift+L",
+                                     tr("Sign out; you or another user signs in"))
+        for key, permission in (("backup", Permission.BACKUP), ("restore", Permission.RESTORE)):
+            allowed = self.actor.may(permission) and self.db.path is not None and not self.read_only
+            a[key].setEnabled(allowed)
+            if not self.actor.may(permission):
+                a[key].setStatusTip(a[key].statusTip() + " — " + tr("not for your role ({role})").format(
+                    role=self.actor.role.value))
+        for key in ("lock", "sign_out"):
+            a[key].setEnabled(self.signed_in)
         a["quit"] = self._action(tr("&Quit"), self.close, "Ctrl+Q")
         a["quit"].setMenuRole(QAction.MenuRole.QuitRole)
         a["about"] = self._action(tr("&About poems-monitor"), self.about)
         for key in ("new_patient", "new_visit", "save", "treatment", "event"):
             a[key].setEnabled(may_record)
         group = QActionGroup(self)
-        for key in ("patients", "worklist"):
+        for key in ("patients", "worklist", "review"):
             a[key].setCheckable(True)
             group.addAction(a[key])
         a["patients"].setChecked(True)
@@ -206,12 +302,18 @@ class MainWindow(QMainWindow):
         for key in ("new_patient", "new_visit", "save"):
             file_menu.addAction(a[key])
         file_menu.addSeparator()
+        for key in ("backup", "restore", "check"):
+            file_menu.addAction(a[key])
+        file_menu.addSeparator()
+        for key in ("lock", "sign_out"):
+            file_menu.addAction(a[key])
+        file_menu.addSeparator()
         file_menu.addAction(a["quit"])
         patient_menu = bar.addMenu(tr("&Patient"))
-        for key in ("find", "dashboard", "entry", "treatment", "event"):
+        for key in ("find", "dashboard", "entry", "history", "treatment", "event"):
             patient_menu.addAction(a[key])
         view_menu = bar.addMenu(tr("&View"))
-        for key in ("patients", "worklist", "refresh"):
+        for key in ("patients", "worklist", "review", "refresh"):
             view_menu.addAction(a[key])
         help_menu = bar.addMenu(tr("&Help"))
         help_menu.addAction(a["about"])
@@ -220,10 +322,10 @@ class MainWindow(QMainWindow):
         tools.setObjectName("mainToolbar")
         tools.setMovable(False)
         tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for key in ("patients", "worklist"):
+        for key in ("patients", "worklist", "review"):
             tools.addAction(a[key])
         tools.addSeparator()
-        for key in ("new_patient", "new_visit", "treatment", "event"):
+        for key in ("new_patient", "new_visit", "treatment", "event", "history"):
             tools.addAction(a[key])
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tools)
         self.toolbar = tools
@@ -233,8 +335,15 @@ class MainWindow(QMainWindow):
         self.db_label = QLabel(tr("Database: {db}").format(db=self.db.describe()))
         self.db_label.setToolTip(self.db.describe())
         self.user_label = QLabel(tr("Signed in: {name} ({role})").format(name=self.actor.name, role=self.actor.role.value))
+        self.user_label.setObjectName("userLabel")
+        self.backup_status = BackupStatus()
+        self.backup_status.clicked.connect(self._on_backup_status_clicked)
+        self.backup_status.setVisible(False)
+        bar.addPermanentWidget(self.backup_status)
         bar.addPermanentWidget(self.db_label)
         bar.addPermanentWidget(self.user_label)
+        if self._backups:
+            self.refresh_backup_status()
 
     # --- layout memory ---------------------------------------------------------------------------
     def _restore_layout(self) -> None:
@@ -259,11 +368,27 @@ class MainWindow(QMainWindow):
         s.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
-        if not self._may_leave_entry():
-            event.ignore()
-            return
+        if not self.skip_close_checks:
+            if self.locked and self._entry_dirty():
+                answer = QMessageBox.question(
+                    self, tr("Quit"), tr("The window is locked and {user} has a visit that is not saved. Quit and "
+                                         "discard it? ({user} can unlock and save it instead.)").format(user=self.actor.name),
+                    QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+                    QMessageBox.StandardButton.Cancel)
+                if answer != QMessageBox.StandardButton.Discard:
+                    event.ignore()
+                    return
+            elif not self.locked and not self._may_leave_entry():
+                event.ignore()
+                return
         if self._remember_layout:
             self.save_layout()
+        if self.idle_watcher is not None:
+            self.idle_watcher.stop()
+        for window in self.history_windows:
+            window.close()
+        if self._backups and not self.skip_close_checks:
+            self.run_automatic_backup()
         super().closeEvent(event)
 
     # --- data ------------------------------------------------------------------------------------
@@ -306,6 +431,7 @@ class MainWindow(QMainWindow):
         self.dashboard.reload()
         if hasattr(self.worklist, "refresh"):
             self.worklist.refresh()
+        self.review.refresh()
 
     # --- navigation ------------------------------------------------------------------------------
     def current_mrn(self) -> str | None:
@@ -351,9 +477,11 @@ class MainWindow(QMainWindow):
 
     def show_view(self, index: int) -> None:
         self.views.setCurrentIndex(index)
-        self.actions_by_name["worklist" if index == VIEW_WORKLIST else "patients"].setChecked(True)
+        self.actions_by_name[{VIEW_WORKLIST: "worklist", VIEW_REVIEW: "review"}.get(index, "patients")].setChecked(True)
         if index == VIEW_WORKLIST and hasattr(self.worklist, "refresh"):
             self.worklist.refresh()
+        elif index == VIEW_REVIEW:
+            self.review.refresh()
 
     def show_tab(self, index: int) -> None:
         self.show_view(VIEW_PATIENTS)
@@ -423,6 +551,7 @@ class MainWindow(QMainWindow):
         self.refresh_overview()
         if hasattr(self.worklist, "refresh"):
             self.worklist.refresh()
+        self.review.refresh()
 
     def _on_dirty(self, dirty: bool) -> None:
         index = self.centre.indexOf(self.entry)
@@ -469,3 +598,333 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, tr("About poems-monitor"), tr(
             "<b>poems-monitor</b><br>Follow-up of patients with POEMS syndrome.<br><br>"
             "Rules are research notes, not clinical guidance: every flag and interval needs clinician review."))
+
+    # --- physician review ------------------------------------------------------------------------
+    def _on_review_count(self, n: int) -> None:
+        self.actions_by_name["review"].setText(tr("To &review ({n})").format(n=n) if n else tr("To &review"))
+
+    def open_visit(self, mrn: str, visit_id: int) -> None:
+        """Open a saved visit in the entry form (from the "To review" list): the patient first."""
+        self.show_view(VIEW_PATIENTS)
+        if self.open_patient(mrn):
+            self.edit_visit(visit_id)
+
+    # --- history of changes ----------------------------------------------------------------------
+    def show_history(self) -> QDialog | None:
+        """A window with every change to the current patient's record (old, new, who, when, why)."""
+        from poems_monitor.ui.history_view import HistoryView
+
+        mrn = self.current_mrn()
+        if not mrn:
+            QMessageBox.information(self, tr("History of changes"), tr("Choose a patient first."))
+            return None
+        try:
+            patient_id = patient_id_for(self.db, mrn)
+        except KeyError as exc:
+            QMessageBox.warning(self, tr("Patient not found"), str(exc).strip("'\""))
+            return None
+        name = self.dashboard.dashboard.name if self.dashboard.mrn == mrn and self.dashboard.dashboard else mrn
+        window = QDialog(self)
+        window.setObjectName("historyWindow")
+        window.setWindowTitle(tr("History of changes — {name} ({mrn})").format(name=name, mrn=mrn))
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        window.view = HistoryView(self.db, patient_id, window)
+        layout = QVBoxLayout(window)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(window.view)
+        window.resize(1100, 560)
+        self.history_windows.append(window)
+        window.destroyed.connect(lambda *_: self.history_windows.remove(window) if window in self.history_windows else None)
+        window.show()
+        return window
+
+    # --- lock, unlock, sign out ------------------------------------------------------------------
+    def lock(self, *, signed_out: bool = False) -> None:
+        """Hide every patient data behind the lock panel (also in the app's other windows) until the
+        same user unlocks with their password or another user signs in."""
+        if self.locked:
+            if signed_out and not self._signed_out:
+                self._signed_out = True
+                self.lock_panel.set_state(user=self.actor.name, role=self.actor.role.value, signed_out=True)
+            return
+        self.locked = True
+        self._signed_out = signed_out
+        self.lock_panel.set_state(user=self.actor.name, role=self.actor.role.value, signed_out=signed_out,
+                                  idle_minutes=None if signed_out else self.idle_minutes)
+        self._enabled_before_lock = {k: a.isEnabled() for k, a in self.actions_by_name.items()}
+        for action in self.actions_by_name.values():
+            action.setEnabled(False)
+        self.shell.setCurrentWidget(self.lock_panel)
+        self.menuBar().setEnabled(False)
+        self.toolbar.setVisible(False)
+        self.statusBar().clearMessage()
+        self._cover_other_windows()
+        if self.idle_watcher is not None:
+            self.idle_watcher.pause()
+        self.setWindowTitle(tr("poems-monitor — locked") if not signed_out else tr("poems-monitor — signed out"))
+        self.lock_panel.focus_form()
+        log.info("window %s", "signed out" if signed_out else "locked")
+        self.lockedChanged.emit(True)
+
+    def _cover_other_windows(self) -> None:
+        """Cover the app's other open windows (history, dialogs, message boxes) with a lock panel.
+        They stay open underneath, so nothing typed in them is lost when the same user unlocks."""
+        for window in QApplication.topLevelWidgets():
+            if window is self or not window.isVisible() or window.windowType() in (
+                    Qt.WindowType.Popup, Qt.WindowType.ToolTip, Qt.WindowType.SplashScreen):
+                continue
+            panel = LockPanel(window, compact=True)
+            panel.set_state(user=self.actor.name, role=self.actor.role.value, signed_out=self._signed_out,
+                            idle_minutes=None if self._signed_out else self.idle_minutes)
+            panel.unlockRequested.connect(lambda name, pw, p=panel: self.try_unlock(name, pw, p))
+            old_size = None
+            if window.width() < 440 or window.height() < 420:
+                old_size = (window.width(), window.height())
+                window.resize(max(window.width(), 440), max(window.height(), 420))
+            panel.setGeometry(window.rect())
+            _CoverKeeper(window, panel)
+            panel.show()
+            panel.raise_()
+            if window.isModal() or QApplication.activeModalWidget() is window:
+                panel.focus_form()  # a modal window blocks the main window: unlock here
+            self._covers.append((window, panel, old_size))
+
+    def try_unlock(self, name: str, password: str, panel: LockPanel | None = None) -> bool:
+        """The lock panel's "Unlock": the same user unlocks; another user's sign-in goes to the
+        session (a new window for them) after asking about unsaved work."""
+        panel = panel or self.lock_panel
+        actor = verify_password(self.db, name, password)
+        if actor is None:
+            panel.refuse(tr("The name or the password is wrong, or the account is not active."))
+            return False
+        if actor.name == self.actor.name and actor.role == self.actor.role:
+            self.unlock()
+            return True
+        if self.switch_user_handler is None:
+            panel.refuse(tr("Only {user} can unlock this window.").format(user=self.actor.name))
+            return False
+        if not self._confirm_switch(actor):
+            panel.refuse(tr("Still locked for {user}.").format(user=self.actor.name))
+            return False
+        self.switch_user_handler(actor)
+        return True
+
+    def unsaved_work(self) -> list[str]:
+        """What a switch of user would discard, in words (empty: nothing unsaved)."""
+        work = []
+        if self._entry_dirty():
+            work.append(tr("a visit being entered for {mrn}").format(mrn=getattr(self._entry, "mrn", None) or "?"))
+        dialogs = [w for w, _, _ in self._covers if isinstance(w, QDialog) and w.objectName() != "historyWindow"]
+        if dialogs:
+            work.append(tr("{n} open dialog(s)").format(n=len(dialogs)))
+        return work
+
+    def _confirm_switch(self, actor: Actor) -> bool:
+        work = self.unsaved_work()
+        if not work:
+            return True
+        box = QMessageBox(QMessageBox.Icon.Warning, tr("Switch user"), tr(
+            "{user} has work in this window that is not saved: {work}.").format(
+            user=self.actor.name, work=", ".join(work)), parent=self)
+        box.setInformativeText(tr(
+            "Signing in as {new} discards it; everything saved stays. Cancel keeps the window locked, so {user} "
+            "can unlock it and save.").format(new=actor.name, user=self.actor.name))
+        discard = box.addButton(tr("Discard and sign in as {new}").format(new=actor.name), QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is discard
+
+    def unlock(self) -> None:
+        if not self.locked:
+            return
+        self.locked = False
+        self._signed_out = False
+        self._remove_covers()
+        self.shell.setCurrentWidget(self.views)
+        for key, action in self.actions_by_name.items():
+            action.setEnabled(self._enabled_before_lock.get(key, True))
+        self.menuBar().setEnabled(True)
+        self.toolbar.setVisible(True)
+        self.setWindowTitle(self._title)
+        self.lock_panel.set_state(user=self.actor.name, role=self.actor.role.value, signed_out=False)
+        if self.idle_watcher is not None:
+            self.idle_watcher.resume()
+        if self._backups:
+            self.refresh_backup_status()
+        log.info("window unlocked")
+        self.lockedChanged.emit(False)
+
+    def _remove_covers(self) -> None:
+        for window, panel, old_size in self._covers:
+            try:
+                panel.hide()
+                panel.deleteLater()
+                if old_size is not None:
+                    window.resize(*old_size)
+            except RuntimeError:  # the window was closed meanwhile
+                pass
+        self._covers = []
+
+    def close_covered_dialogs(self) -> None:
+        """Close the dialogs that were open when the window locked (the session, before it
+        switches user: they belong to the previous user)."""
+        for window, _panel, _ in list(self._covers):
+            try:
+                if isinstance(window, QDialog):
+                    window.reject()
+                else:
+                    window.close()
+            except RuntimeError:
+                pass
+        self._remove_covers()
+
+    # --- backups ---------------------------------------------------------------------------------
+    def refresh_backup_status(self) -> str | None:
+        """Update the status bar's backup indicator; returns the warning sentence, if any."""
+        if not self._backups:
+            return None
+        try:
+            return self.backup_status.update_from(self.db)
+        except OSError as exc:  # an unreachable backup folder is itself worth a warning
+            self.backup_status.setText(tr("Backup folder unreachable"))
+            self.backup_status.setToolTip(str(exc))
+            return str(exc)
+
+    def _on_backup_status_clicked(self) -> None:
+        if self.actor.may(Permission.BACKUP):
+            self.backup_now()
+        else:
+            QMessageBox.information(self, tr("Backups"), (self.backup_status.warning or self.backup_status.toolTip()) + "\n\n" + tr(
+                "An administrator makes backups (File > Back up now…); the app also makes one when it closes, at most "
+                "once a day."))
+
+    def run_automatic_backup(self):  # noqa: ANN201 (services.backup.BackupResult | None)
+        """The daily backup on close (services.backup.automatic_backup): at most one a day, rotated."""
+        from poems_monitor.services.backup import BackupRefused, automatic_backup
+
+        if self.db.path is None or self.read_only:
+            return None
+        self.statusBar().showMessage(tr("Making the daily backup…"))
+        QApplication.processEvents()
+        try:
+            result = automatic_backup(self.db)
+        except (BackupRefused, OSError) as exc:
+            log.warning("automatic backup failed: %s", exc)
+            self._tell(QMessageBox.Icon.Warning, tr("Automatic backup failed"), tr(
+                "The daily backup could not be made: {error}\nThe database itself is unharmed. Tell whoever looks "
+                "after this workstation.").format(error=exc))
+            return None
+        if result is not None:
+            log.info("automatic backup written (%d kB)", result.size // 1024)
+        return result
+
+    def backup_now(self, dest: Path | None = None):  # noqa: ANN201 (the worker relay, or None)
+        """File > Back up now…: a checked copy, written off the GUI thread (administrators; the
+        service refuses anyone else)."""
+        from poems_monitor.services.backup import BackupRefused, backup_to
+        from poems_monitor.ui.backup_ui import ask_backup_file
+
+        if self.db.path is None:
+            self._tell(QMessageBox.Icon.Information, tr("Back up"), tr(
+                "A shared server database is backed up with the server's own tools (for PostgreSQL: pg_dump)."))
+            return None
+        if not self.actor.may(Permission.BACKUP):  # the service refuses too; say it before asking for a file
+            try:
+                backup_to(self.db, self.actor, dest or self.db.path.with_suffix(".refused"))
+            except (PermissionDenied, BackupRefused) as exc:
+                self._tell(QMessageBox.Icon.Warning, tr("Back up"), str(exc))
+            return None
+        if dest is None:
+            dest = ask_backup_file(self, self.db)
+            if dest is None:
+                return None
+        self.statusBar().showMessage(tr("Backing up to {file}…").format(file=dest))
+        db, actor = self.db, self.actor
+
+        def done(result) -> None:  # noqa: ANN001
+            self.refresh_backup_status()
+            self.statusBar().showMessage(tr("Backup written to {file}, checked").format(file=result.path), 8000)
+            self.last_message = tr("Backup written to {file} ({kb} kB), checked.").format(
+                file=result.path, kb=max(1, result.size // 1024))
+
+        def failed(exc: Exception) -> None:
+            self.statusBar().clearMessage()
+            self._tell(QMessageBox.Icon.Warning, tr("Back up"), str(exc) if isinstance(exc, (BackupRefused, PermissionDenied))
+                       else tr("The backup failed: {error}").format(error=exc))
+
+        return run_background(lambda: backup_to(db, actor, dest), done, failed, owner=self)
+
+    def restore_backup(self, source: Path | None = None, *, confirm: bool = True) -> bool:
+        """File > Restore…: the service checks the backup completely, keeps the replaced file beside
+        it and records the restore; then the database is reopened and every screen reloaded."""
+        from poems_monitor.services.backup import BackupRefused, restore_from
+        from poems_monitor.ui.backup_ui import ask_restore_file, confirm_restore
+
+        if self.db.path is None:
+            self._tell(QMessageBox.Icon.Information, tr("Restore"), tr(
+                "A shared server database is restored with the server's own tools (for PostgreSQL: pg_restore)."))
+            return False
+        if not self.actor.may(Permission.RESTORE):  # refused by the service too
+            try:
+                restore_from(self.db.path, self.actor, source or self.db.path)
+            except (PermissionDenied, BackupRefused) as exc:
+                self._tell(QMessageBox.Icon.Warning, tr("Restore"), str(exc))
+            return False
+        if source is None:
+            source = ask_restore_file(self)
+            if source is None:
+                return False
+        if confirm and not confirm_restore(self, source, self.db.path):
+            return False
+        if not self._may_leave_entry():
+            return False
+        self.statusBar().showMessage(tr("Checking the backup and restoring…"))
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            self.db.engine.dispose()  # none of this window's connections holds the file meanwhile
+            result = restore_from(self.db.path, self.actor, source)
+        except (PermissionDenied, BackupRefused) as exc:
+            QApplication.restoreOverrideCursor()
+            self.statusBar().clearMessage()
+            self._tell(QMessageBox.Icon.Warning, tr("Restore refused"), str(exc))
+            return False
+        QApplication.restoreOverrideCursor()
+        self.reopen_database()
+        kept = tr(" The replaced database was kept as {file}.").format(file=result.replaced_kept_as) \
+            if result.replaced_kept_as else ""
+        self._tell(QMessageBox.Icon.Information, tr("Restore"), tr("Restored from {file}.").format(file=source.name) + kept)
+        return True
+
+    def reopen_database(self) -> None:
+        """After a restore: drop every pooled connection (the next ones open the restored file,
+        already upgraded by the restore), then reload every screen. When the signed-in account
+        does not exist in the restored database, the window signs out."""
+        self.db.engine.dispose()
+        self.refresh_all()
+        self.refresh_backup_status()
+        if self.signed_in and not any(a.name == self.actor.name and a.role == self.actor.role and a.active
+                                      for a in list_users(self.db)):
+            self.lock(signed_out=True)
+
+    def check_database(self):  # noqa: ANN201 (the worker relay)
+        """File > Check database: the full check (integrity, foreign keys, schema, audit chain), off
+        the GUI thread."""
+        from poems_monitor.services.integrity import check_report
+        from poems_monitor.ui.backup_ui import show_check_report
+
+        self.statusBar().showMessage(tr("Checking the database…"))
+        db = self.db
+
+        def done(report) -> None:  # noqa: ANN001
+            self.statusBar().clearMessage()
+            self.last_message = "; ".join(report.problems) or tr("sound")
+            show_check_report(self, db, report)
+
+        return run_background(lambda: check_report(db), done,
+                              lambda exc: self._tell(QMessageBox.Icon.Critical, tr("Check database"), str(exc)), owner=self)
+
+    def _tell(self, icon: QMessageBox.Icon, title: str, text: str) -> None:
+        self.last_message = text
+        {QMessageBox.Icon.Warning: QMessageBox.warning, QMessageBox.Icon.Critical: QMessageBox.critical}.get(
+            icon, QMessageBox.information)(self, title, text)
