@@ -96,20 +96,20 @@ def test_chart_switches_to_a_table_of_the_same_values(qtbot, clinic, physician, 
 def test_physician_acknowledges_a_flag(qtbot, clinic, physician, monkeypatch):
     view = make_view(qtbot, clinic, physician)
     view.open_patient("H-000100")
-    view.flags.complete()
     entry = view.dashboard.unacknowledged[0]
     card = view.flags.cards[entry.flag.flag_id]
-    assert card.ack_button is not None and card.ack_button.isEnabled()
+    assert card.acknowledgeable and card.ack_enabled
     monkeypatch.setattr(flags_panel, "ask_comment", lambda e, parent: "Seen in clinic; aspirin started")
+    button = view.flags.button_rect(entry.flag.flag_id)  # the card's button, painted in the list
     with qtbot.waitSignal(view.flagAcknowledged, timeout=5000):
-        qtbot.mouseClick(card.ack_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(view.flags.list.viewport(), Qt.MouseButton.LeftButton, pos=button.center())
     with clinic.read() as session:
         review = session.execute(select(FlagReview.__table__)).one()
         audit = session.execute(select(AuditEntry.__table__).where(AuditEntry.__table__.c.action == "acknowledge")).one()
     assert review.comment == "Seen in clinic; aspirin started" and review.reviewed_by == physician.name
     assert audit.entity == "flag"
     shown = view.flags.cards[entry.flag.flag_id]  # still shown, now as acknowledged
-    assert shown.ack_button is None
+    assert not shown.acknowledgeable and view.flags.button_rect(entry.flag.flag_id) is None
     assert "Acknowledged by dr-berg" in shown.review_text and "aspirin started" in shown.review_text
     view.flags.show_acknowledged.setChecked(False)
     assert entry.flag.flag_id not in view.flags.cards
@@ -118,11 +118,15 @@ def test_physician_acknowledges_a_flag(qtbot, clinic, physician, monkeypatch):
 def test_nurse_is_refused(qtbot, clinic, nurse, monkeypatch):
     view = make_view(qtbot, clinic, nurse)
     view.open_patient("H-000100")
-    view.flags.complete()
     entry = view.dashboard.unacknowledged[0]
     card = view.flags.cards[entry.flag.flag_id]
-    assert not card.ack_button.isEnabled()
-    assert "may not acknowledge" in card.ack_button.toolTip()
+    assert card.acknowledgeable and not card.ack_enabled
+    assert "may not acknowledge" in card.ack_tooltip
+    asked = []
+    monkeypatch.setattr(flags_panel, "ask_comment", lambda e, parent: asked.append(e) or "comment")
+    button = view.flags.button_rect(entry.flag.flag_id)
+    qtbot.mouseClick(view.flags.list.viewport(), Qt.MouseButton.LeftButton, pos=button.center())
+    assert asked == []  # the disabled button does nothing
     warnings = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
     assert view.acknowledge(entry.flag.flag_id, "trying anyway") is False  # the service refuses too

@@ -42,3 +42,5 @@ class ChartsPanel(QWidget):
         charts = list(self.charts.values())
         for chart in charts:
             chart.set_dashboard(d, x_range if chart is charts[0] else None)  # the others follow the link
+        for chart in charts:
+            chart.settle()

@@ -184,6 +184,9 @@ class CourseOverlay(pg.GraphicsObject):
         self.text_colour = QColor("#000000")
         self.setZValue(-30)
 
+    def clear(self) -> None:
+        self.bands, self.lines, self.hbands, self.hlines = [], [], [], []
+
     def boundingRect(self):  # noqa: ANN201, N802 (Qt API)
         vb = self.getViewBox()
         return vb.viewRect() if vb is not None else pg.QtCore.QRectF()
@@ -345,9 +348,40 @@ class TrendChart(QFrame):
         layout.addWidget(self.legend)
         layout.addWidget(self.stack, 1)
         self.series: tuple[Series, ...] = ()
+        # Every item is made once and updated in place for each patient (setData on the same
+        # items): adding and removing pyqtgraph items costs far more than drawing them.
+        for vb in (self.vb, self.right_vb):
+            if vb is not None:
+                vb.disableAutoRange()  # ranges are set explicitly: no auto-range pass at paint time
         self._overlay = CourseOverlay()
+        self.vb.addItem(self._overlay, ignoreBounds=True)
         self._right_overlay = CourseOverlay()
-        self._own_items: list = []
+        if self.right_vb is not None:
+            self._right_overlay.setZValue(-10)
+            self.right_vb.addItem(self._right_overlay, ignoreBounds=True)
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        for code in spec.codes:
+            curve = pg.PlotDataItem([], [], name=MEASURES[code].name if code in MEASURES else code)
+            curve.setDynamicRangeLimit(None)  # no re-plot on every change of the y range
+            if code in spec.right_codes and self.right_vb is not None:
+                self.right_vb.addItem(curve)
+                curve.setLogMode(False, False)
+            else:
+                self.plot.addItem(curve)
+            self._curves[code] = curve
+        self._rings: dict[int, pg.ScatterPlotItem] = {}  # id(view box) -> flagged values, ringed
+        for vb in (self.vb, self.right_vb):
+            if vb is None:
+                continue
+            ring = pg.ScatterPlotItem(symbol="o", brush=pg.mkBrush(0, 0, 0, 0))
+            ring.setZValue(20)
+            # in the view box directly (not a plot data item): main-axis values already in log10
+            vb.addItem(ring, ignoreBounds=True)
+            self._rings[id(vb)] = ring
+        self._empty = pg.TextItem(tr("No values recorded"), color=t.text_muted, anchor=(0.5, 0.5))
+        self._empty.setVisible(False)
+        self.vb.addItem(self._empty, ignoreBounds=True)
+        self._styled_for: object = None  # the theme the items were styled for
 
     # --- public --------------------------------------------------------------------------------
     def show_table(self, on: bool) -> None:
@@ -370,34 +404,37 @@ class TrendChart(QFrame):
     def set_dashboard(self, d: PatientDashboard, x_range: tuple[float, float] | None) -> None:
         """Redraw for `d`; `x_range` None keeps the range (a chart linked to another follows it)."""
         spec = self.spec
+        t = theme()
+        if self._styled_for is not t:
+            self._restyle(t)
         self.series = tuple(d.series[c] for c in spec.codes if c in d.series)
         self.table_model.set_series(self.series)
-        self.plot.clear()
-        for item in self._own_items:  # items put in the view box directly (plot.clear() leaves them)
-            self.vb.removeItem(item)
-        self._own_items = []
-        if self.right_vb is not None:
-            self.right_vb.clear()
         self.hover.clear()
-        t = theme()
-        self._overlay = CourseOverlay()
-        self._add(self._overlay)
-        if self.right_vb is not None:
-            self._right_overlay = CourseOverlay()
-            self._right_overlay.setZValue(-10)
-            self.right_vb.addItem(self._right_overlay, ignoreBounds=True)
+        for overlay in (self._overlay, self._right_overlay):
+            overlay.clear()
         self._draw_therapies(d, t)
         self._draw_events(d, t)
         y_values: list[float] = []
         right_values: list[float] = []
         self._draw_reference(d, t, y_values, right_values)
         legend = []
-        for s in self.series:
-            right = s.code in spec.right_codes
-            target = self.right_vb if right and self.right_vb is not None else self.vb
-            self._draw_series(s, target, t)
+        rings: dict[int, tuple[list[float], list[float], list[int]]] = {k: ([], [], []) for k in self._rings}
+        by_code = {s.code: s for s in self.series}
+        for code, curve in self._curves.items():
+            s = by_code.get(code)
+            if s is None:
+                if curve.xData is not None and len(curve.xData):
+                    curve.setData([], [])
+                curve.setVisible(False)
+                continue
+            right = code in spec.right_codes and self.right_vb is not None
+            target = self.right_vb if right else self.vb
+            self._draw_series(s, curve, target, rings[id(target)])
             (right_values if right else y_values).extend(p.value for p in s.points)
             legend.append(self._legend_entry(s, right))
+        for key, ring in self._rings.items():
+            xs, ys, sizes = rings[key]
+            ring.setData(x=xs, y=ys, size=sizes) if xs else ring.setData(x=[], y=[])
         self.legend.setText("&nbsp;&nbsp;".join(legend) if legend else "")
         if x_range is not None:
             self.vb.setXRange(*x_range, padding=0)
@@ -407,13 +444,36 @@ class TrendChart(QFrame):
         if self.right_vb is not None:
             self._set_y(self.right_vb, right_values, False)
             self._sync_right()
+        self._empty.setVisible(not self.series)
         if not self.series:
-            self._empty_note(x_range, t)
+            lo, hi = self.vb.viewRange()[1]
+            self._empty.setPos((x_range[0] + x_range[1]) / 2, (lo + hi) / 2)
+        for overlay in (self._overlay, self._right_overlay):
+            overlay.update()
+
+    def settle(self) -> None:
+        """Apply the new ranges now (pyqtgraph defers them to the first paint, where the change
+        of transform asks for a second paint of the chart)."""
+        for vb in (self.vb, self.right_vb):
+            if vb is not None:
+                vb.prepareForPaint()
 
     # --- drawing -------------------------------------------------------------------------------
-    def _add(self, item, ignore_bounds: bool = True) -> None:  # noqa: ANN001
-        self.vb.addItem(item, ignoreBounds=ignore_bounds)
-        self._own_items.append(item)
+    def _restyle(self, t) -> None:  # noqa: ANN001
+        """Pens and symbols of the series (once, and again if the theme changes)."""
+        for code, curve in self._curves.items():
+            style = series_style(code)
+            colour = QColor(series_colour(code))
+            pen = pg.mkPen(colour, width=2, style=style.dash)
+            pen.setCosmetic(True)
+            curve.setPen(pen)
+            curve.setSymbol(style.symbol)
+            curve.setSymbolBrush(pg.mkBrush(colour))
+            curve.setSymbolPen(pg.mkPen(t.surface, width=1))
+        for ring in self._rings.values():
+            ring.setPen(pg.mkPen(t.highlight, width=2))
+        self._empty.setColor(t.text_muted)
+        self._styled_for = t
 
     def _y(self, value: float) -> float:
         if self.spec.log_y:
@@ -421,7 +481,6 @@ class TrendChart(QFrame):
         return value
 
     def _set_y(self, vb: pg.ViewBox, values: list[float], log: bool) -> None:
-        vb.enableAutoRange(axis=pg.ViewBox.YAxis, enable=False)
         if not values:
             lo, hi = (1.0, 3.0) if log else (0.0, 1.0)
             vb.setYRange(lo, hi, padding=0)
@@ -444,41 +503,28 @@ class TrendChart(QFrame):
             self.right_vb.setGeometry(self.vb.sceneBoundingRect())
             self.right_vb.linkedViewChanged(self.vb, self.right_vb.XAxis)
 
-    def _draw_series(self, s: Series, target: pg.ViewBox, t) -> None:  # noqa: ANN001
-        style = series_style(s.code)
-        colour = QColor(series_colour(s.code))
-        pen = pg.mkPen(colour, width=2, style=style.dash)
-        pen.setCosmetic(True)
-        segments: dict[int, list[SeriesPoint]] = {}
-        for p in s.points:
-            segments.setdefault(p.segment, []).append(p)
-        size = 7 if len(s.points) < 120 else 5
-        for pts in segments.values():
-            xs = np.fromiter((to_x(p.date) for p in pts), float, len(pts))
-            ys = np.fromiter((p.value for p in pts), float, len(pts))
-            item = pg.PlotDataItem(
-                xs, ys, pen=pen, symbol=style.symbol, symbolSize=size, symbolBrush=pg.mkBrush(colour),
-                symbolPen=pg.mkPen(t.surface, width=1), name=s.name,
-            )
-            if target is self.vb:
-                self.plot.addItem(item)
-            else:
-                target.addItem(item)
-                item.setLogMode(False, False)
-        flagged = [p for p in s.points if p.flags]
-        if flagged:
-            ring = pg.ScatterPlotItem(
-                [to_x(p.date) for p in flagged], [self._y(p.value) if target is self.vb else p.value for p in flagged],
-                symbol="o", size=size + 10, pen=pg.mkPen(t.highlight, width=2), brush=pg.mkBrush(0, 0, 0, 0),
-            )
-            ring.setZValue(20)
-            if target is self.vb:
-                self._add(ring, ignore_bounds=False)  # in the view box directly: already in log coordinates
-            else:
-                target.addItem(ring)
+    def _draw_series(self, s: Series, curve: pg.PlotDataItem, target: pg.ViewBox, ring) -> None:  # noqa: ANN001
+        """One series as one line (broken where the specimen, lab or method changes), its
+        symbols, and a ring around each flagged value."""
+        n = len(s.points)
+        xs = np.fromiter((to_x(p.date) for p in s.points), float, n)
+        ys = np.fromiter((p.value for p in s.points), float, n)
+        segments = np.fromiter((p.segment for p in s.points), int, n)
+        connect = "all" if n < 2 or segments[0] == segments[-1] else np.append(segments[1:] == segments[:-1], False)
+        size = 7 if n < 120 else 5
+        if curve.opts["symbolSize"] != size:
+            curve.setSymbolSize(size)
+        curve.setData(xs, ys, connect=connect)
+        curve.setVisible(True)
+        main = target is self.vb
         for p in s.points:  # tooltips are written only when hovered
-            y = self._y(p.value) if target is self.vb else p.value
-            self.hover.points.append((to_x(p.date), y, target, (s, p)))
+            x = to_x(p.date)
+            y = self._y(p.value) if main else p.value
+            self.hover.points.append((x, y, target, (s, p)))
+            if p.flags:
+                ring[0].append(x)
+                ring[1].append(y)
+                ring[2].append(size + 10)
 
     def _legend_entry(self, s: Series, right: bool) -> str:
         style = series_style(s.code)
@@ -578,12 +624,6 @@ class TrendChart(QFrame):
                                   mark + SHORT_EVENT.get(e.type, e.name), False))
             self.hover.points.append((to_x(e.date), math.nan, self.vb,
                                       f"<b>{e.date.isoformat()}</b><br>{e.name}" + (f"<br>{e.note}" if e.note else "")))
-
-    def _empty_note(self, x_range: tuple[float, float], t) -> None:  # noqa: ANN001
-        text = pg.TextItem(tr("No values recorded"), color=t.text_muted, anchor=(0.5, 0.5))
-        lo, hi = self.vb.viewRange()[1]
-        text.setPos((x_range[0] + x_range[1]) / 2, (lo + hi) / 2)
-        self._add(text)
 
     # --- hover ---------------------------------------------------------------------------------
     def _on_mouse(self, event) -> None:  # noqa: ANN001

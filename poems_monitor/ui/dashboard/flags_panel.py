@@ -1,20 +1,31 @@
 """The flags panel: the patient's flags, newest first, each with its explanation, and the
 physician's acknowledgement (with a comment) shown beside the flag, never instead of it.
 
-Owns the widgets. Acknowledging goes through the `acknowledge` callback the dashboard gives it
-(which calls services.flag_review); a role that may not review sees the button disabled with the
-reason, and the service refuses anyway.
+Owns the list. Each flag is a card painted by a delegate in one list view (severity, kind, date,
+explanation, rule, review and an "Acknowledge…" button): a long course has a hundred flags, and
+a widget per card made every patient switch lay out and paint them all, while the view paints
+only the cards on screen and measures the others with font metrics. Acknowledging goes through
+the `acknowledge` callback the dashboard gives it (which calls services.flag_review): by the
+card's button, Enter or Space on the current card, or its context menu. A role that may not
+review sees the button disabled with the reason, and the service refuses anyway. Ctrl+C (or the
+context menu) copies a card's text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from html import escape
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from dataclasses import dataclass
+
+from PySide6.QtCore import (
+    QAbstractListModel, QEvent, QModelIndex, QPersistentModelIndex, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal,
+)
+from PySide6.QtGui import (
+    QColor, QFont, QFontMetrics, QGuiApplication, QKeySequence, QPainter, QPainterPath, QPen, QTextLayout, QTextOption,
+)
 from PySide6.QtWidgets import (
-    QCheckBox, QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy,
-    QVBoxLayout, QWidget,
+    QAbstractItemView, QCheckBox, QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QLabel, QListView, QMenu,
+    QPlainTextEdit, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QToolTip, QVBoxLayout, QWidget,
 )
 
 from poems_monitor.domain.catalogue import display_name
@@ -62,69 +73,327 @@ def ask_comment(entry: FlagEntry, parent: QWidget | None) -> str | None:
     return dialog.comment.toPlainText().strip()
 
 
-class FlagCard(QFrame):
-    """One flag: a single rich-text label (severity, kind, date, explanation, rule, review) and the
-    acknowledge button. Few widgets per card keeps a long course's flag list quick to build."""
+ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def review_text(entry: FlagEntry) -> str:
+    """"✓ Acknowledged by … on …: “comment”" (empty when not acknowledged)."""
+    r = entry.review
+    if r is None:
+        return ""
+    when = r.reviewed_at.strftime("%Y-%m-%d %H:%M") if r.reviewed_at else ""
+    text = tr("✓ Acknowledged by {who} on {when}").format(who=r.reviewed_by, when=when)
+    return text + (f": “{r.comment}”" if r.comment else "")
+
+
+def kind_text(entry: FlagEntry) -> str:
+    f = entry.flag
+    return f"{_KIND_TEXT.get(f.kind.value, f.kind.value)} · {display_name(f.code)}"
+
+
+def card_text(entry: FlagEntry) -> str:
+    """Everything a card says, as plain text (copy, screen readers)."""
+    f = entry.flag
+    severity = _SEVERITY_TEXT.get(f.severity.value, f.severity.value)
+    lines = [f"{severity}  {kind_text(entry)}  {f.date.isoformat()}", f.message, tr("rule: {rule}").format(rule=f.rule)]
+    if entry.review is not None:
+        lines.append(review_text(entry))
+    return "\n".join(lines)
+
+
+@dataclass
+class FlagCard:
+    """What the panel shows for one flag (the card itself is painted by the list's delegate)."""
+
+    entry: FlagEntry
+    review_text: str
+    acknowledgeable: bool  # not yet acknowledged: the card has an "Acknowledge…" button
+    ack_enabled: bool  # … and this user may press it
+    ack_tooltip: str
+
+    @property
+    def flag_id(self) -> str:
+        return self.entry.flag.flag_id
+
+
+class FlagListModel(QAbstractListModel):
+    """The shown flags, newest first (one row per card)."""
+
+    def __init__(self, parent=None):  # noqa: ANN001
+        super().__init__(parent)
+        self.entries: list[FlagEntry] = []
+
+    def set_entries(self, entries: list[FlagEntry]) -> None:
+        self.beginResetModel()
+        self.entries = list(entries)
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.entries)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self.entries):
+            return None
+        e = self.entries[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+            return card_text(e)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            f = e.flag
+            evidence = ", ".join(f"{k}: {v}" for k, v in f.evidence.items() if not isinstance(v, (dict, list)))
+            return tr("Rule: {rule}").format(rule=f.rule) + (f"\n{evidence}" if evidence else "")
+        if role == ENTRY_ROLE:
+            return e
+        return None
+
+
+@dataclass
+class _Geometry:
+    """Where each part of one card goes, for one width (measured once, painted many times)."""
+
+    height: int
+    kind: QTextLayout
+    severity_width: int
+    date_width: int
+    message: QRect
+    rule: QRect
+    review: QRect | None
+    button: QRect | None
+
+
+PAD_LEFT = SPACING + 4  # after the 4 px severity border
+PAD = SPACING
+PAD_V = SPACING - 2
+GAP = 3
+
+
+class FlagCardDelegate(QStyledItemDelegate):
+    """Paints a flag card and measures it with font metrics (no widgets, no rich text)."""
 
     acknowledgeClicked = Signal(str)
 
-    def __init__(self, entry: FlagEntry, may_review: bool, refusal: str, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.entry = entry
+    def __init__(self, view: QListView, may_review: bool, refusal: str):
+        super().__init__(view)
+        self.view = view
+        self.may_review = may_review
+        self.refusal = refusal
+        self._cache: dict[tuple[str, int, bool], _Geometry] = {}
+        self._fonts_for: QFont | None = None
+        self._pressed: str | None = None
+
+    # --- fonts and geometry ----------------------------------------------------------------------
+    def _fonts(self) -> None:
+        base = self.view.font()
+        if self._fonts_for is not None and self._fonts_for == base:
+            return
+        self._fonts_for = QFont(base)
+        self.base = QFont(base)
+        self.bold = QFont(base)
+        self.bold.setBold(True)
+        self.semibold = QFont(base)
+        self.semibold.setWeight(QFont.Weight.DemiBold)
+        self.small = QFont(base)
+        self.small.setPointSizeF(max(base.pointSizeF() * 0.83, 6.0)) if base.pointSizeF() > 0 else \
+            self.small.setPixelSize(max(int(base.pixelSize() * 0.83), 8))
+        self.fm, self.fm_bold, self.fm_semi, self.fm_small = (
+            QFontMetrics(f) for f in (self.base, self.bold, self.semibold, self.small))
+        self._cache.clear()
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    def card_width(self) -> int:
+        return max(self.view.viewport().width() - 2 * self.view.spacing(), 120)
+
+    def geometry(self, entry: FlagEntry, width: int) -> _Geometry:
+        self._fonts()
+        key = (entry.flag.flag_id, width, entry.acknowledged)
+        g = self._cache.get(key)
+        if g is not None:
+            return g
+        f = entry.flag
+        inner = max(width - PAD_LEFT - PAD, 60)
+        date_w = self.fm.horizontalAdvance(f.date.isoformat()) + 4
+        left_w = max(inner - date_w - SPACING, 40)
+        sev_w = self.fm_semi.horizontalAdvance(_SEVERITY_TEXT.get(f.severity.value, f.severity.value) + "\u2002")
+        layout = QTextLayout(kind_text(entry), self.bold)
+        option = QTextOption()
+        option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        layout.setTextOption(option)
+        layout.beginLayout()
+        y = 0.0
+        first = True
+        while True:
+            line = layout.createLine()
+            if not line.isValid():
+                break
+            x = sev_w if first else 0
+            line.setLineWidth(max(left_w - x, 20))
+            line.setPosition(QPointF(x, y))
+            y += line.height()
+            first = False
+        layout.endLayout()
+        top = int(max(y, self.fm.height())) + GAP
+        wrap = int(Qt.TextFlag.TextWordWrap)
+        msg = self.fm.boundingRect(QRect(0, 0, inner, 100000), wrap, f.message)
+        message = QRect(0, top, inner, msg.height())
+        top = message.bottom() + 1 + GAP
+        rule_text = tr("rule: {rule}").format(rule=f.rule)
+        r = self.fm_small.boundingRect(QRect(0, 0, inner, 100000), wrap, rule_text)
+        rule = QRect(0, top, inner, r.height())
+        top = rule.bottom() + 1
+        review = button = None
+        if entry.review is not None:
+            top += GAP
+            rv = self.fm.boundingRect(QRect(0, 0, inner, 100000), wrap, review_text(entry))
+            review = QRect(0, top, inner, rv.height())
+            top = review.bottom() + 1
+        else:
+            top += 2
+            bw = self.fm.horizontalAdvance(tr("Acknowledge…")) + 2 * 12 + 2
+            bh = self.fm.height() + 2 * 4 + 2
+            button = QRect(inner - bw, top, bw, bh)
+            top = button.bottom() + 1
+        g = _Geometry(top + 2 * PAD_V, layout, sev_w, date_w, message, rule, review, button)
+        if len(self._cache) > 2000:
+            self._cache.clear()
+        self._cache[key] = g
+        return g
+
+    def button_rect(self, index: QModelIndex, rect: QRect) -> QRect | None:
+        """The card's button in viewport coordinates (None: acknowledged)."""
+        entry = index.data(ENTRY_ROLE)
+        if entry is None:
+            return None
+        g = self.geometry(entry, rect.width())
+        if g.button is None:
+            return None
+        return g.button.translated(rect.left() + PAD_LEFT, rect.top() + PAD_V)
+
+    # --- Qt delegate ---------------------------------------------------------------------------
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
+        entry = index.data(ENTRY_ROLE)
+        width = self.card_width()
+        if entry is None:
+            return QSize(width, 20)
+        return QSize(width, self.geometry(entry, width).height)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        entry: FlagEntry | None = index.data(ENTRY_ROLE)
+        if entry is None:
+            return
         t = theme()
+        rect = QRect(option.rect)
+        g = self.geometry(entry, rect.width())
         f = entry.flag
         severity = f.severity.value
         muted = entry.acknowledged
-        colour = t.text_muted if muted else t.severity_colour(severity)
-        self.setObjectName("flagCard")
-        # Take the width the list gives (word-wrapped labels must not push the card wider).
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
-        # The border colour comes from the application style sheet through this property (a style
-        # sheet per card would make Qt re-resolve styles for every card).
-        self.setProperty("severity", "acknowledged" if muted else severity)
-        kind = f"{_KIND_TEXT.get(f.kind.value, f.kind.value)} · {display_name(f.code)}"
-        message_colour = t.text_muted if muted else t.text
-        self.review_text = ""
-        html = (
-            f"<table width='100%' cellspacing='0' cellpadding='0'><tr>"
-            f"<td><span style='color:{colour}; font-weight:600'>{escape(_SEVERITY_TEXT.get(severity, severity))}</span>"
-            f"&nbsp;&nbsp;<b>{escape(kind)}</b></td>"
-            f"<td align='right' style='color:{t.text_muted}'>&nbsp;{f.date.isoformat()}</td></tr></table>"
-            f"<div style='color:{message_colour}; margin-top:3px'>{escape(f.message)}</div>"
-            f"<div style='color:{t.text_muted}; font-size:small; margin-top:3px'>{escape(tr('rule: {rule}').format(rule=f.rule))}</div>"
-        )
-        if entry.review is not None:
-            r = entry.review
-            when = r.reviewed_at.strftime("%Y-%m-%d %H:%M") if r.reviewed_at else ""
-            self.review_text = tr("✓ Acknowledged by {who} on {when}").format(who=r.reviewed_by, when=when)
-            if r.comment:
-                self.review_text += f": “{r.comment}”"
-            html += f"<div style='color:{t.ok}; margin-top:3px'>{escape(self.review_text)}</div>"
-        self.label = QLabel(html, self)
-        self.label.setTextFormat(Qt.TextFormat.RichText)
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        evidence = ", ".join(f"{k}: {v}" for k, v in f.evidence.items() if not isinstance(v, (dict, list)))
-        self.label.setToolTip(tr("Rule: {rule}").format(rule=f.rule) + (f"<br>{escape(evidence)}" if evidence else ""))
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(SPACING, SPACING - 2, SPACING, SPACING - 2)
-        layout.setSpacing(2)
-        layout.addWidget(self.label)
-        self.ack_button: QPushButton | None = None
-        if entry.review is None:
-            self.ack_button = QPushButton(tr("Acknowledge…"), self)
-            self.ack_button.setEnabled(may_review)
-            self.ack_button.setToolTip(tr("Acknowledge with a comment (physicians)") if may_review else refusal)
-            self.ack_button.clicked.connect(lambda: self.acknowledgeClicked.emit(f.flag_id))
-            layout.addWidget(self.ack_button, 0, Qt.AlignmentFlag.AlignRight)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        path = QPainterPath()
+        path.addRoundedRect(QRectF(rect).adjusted(0.5, 0.5, -0.5, -0.5), 4, 4)
+        painter.fillPath(path, QColor(t.surface))
+        painter.save()
+        painter.setClipPath(path)
+        edge = QColor(t.border if muted else t.severity_colour(severity))
+        painter.fillRect(QRect(rect.left(), rect.top(), 4, rect.height()), edge)
+        painter.restore()
+        focused = bool(option.state & QStyle.StateFlag.State_HasFocus) and self.view.hasFocus()
+        painter.setPen(QPen(QColor(t.accent if focused else t.border), 1))
+        painter.drawPath(path)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        x0, y0 = rect.left() + PAD_LEFT, rect.top() + PAD_V
+        inner = rect.width() - PAD_LEFT - PAD
+        # header: severity and kind (flowing), date on the right
+        painter.setFont(self.semibold)
+        painter.setPen(QColor(t.text_muted if muted else t.severity_colour(severity)))
+        painter.drawText(QPoint(x0, y0 + self.fm.ascent()), _SEVERITY_TEXT.get(severity, severity))
+        painter.setPen(QColor(t.text))
+        g.kind.draw(painter, QPointF(x0, y0))
+        painter.setFont(self.base)
+        painter.setPen(QColor(t.text_muted))
+        painter.drawText(QRect(x0 + inner - g.date_width, y0, g.date_width, self.fm.height()),
+                         int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop), f.date.isoformat())
+        wrap = int(Qt.TextFlag.TextWordWrap | Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        painter.setPen(QColor(t.text_muted if muted else t.text))
+        painter.drawText(g.message.translated(x0, y0), wrap, f.message)
+        painter.setFont(self.small)
+        painter.setPen(QColor(t.text_muted))
+        painter.drawText(g.rule.translated(x0, y0), wrap, tr("rule: {rule}").format(rule=f.rule))
+        painter.setFont(self.base)
+        if g.review is not None:
+            painter.setPen(QColor(t.ok))
+            painter.drawText(g.review.translated(x0, y0), wrap, review_text(entry))
+        if g.button is not None:
+            b = g.button.translated(x0, y0)
+            hovered = self.may_review and b.contains(self.view.viewport().mapFromGlobal(self.view.cursor().pos()))
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            button = QPainterPath()
+            button.addRoundedRect(QRectF(b).adjusted(0.5, 0.5, -0.5, -0.5), 4, 4)
+            pressed = self._pressed == f.flag_id
+            painter.fillPath(button, QColor(t.surface_alt if pressed else t.surface))
+            painter.setPen(QPen(QColor(t.accent if (hovered or pressed) and self.may_review else t.border), 1))
+            painter.drawPath(button)
+            painter.setPen(QColor(t.text if self.may_review else t.text_muted))
+            painter.drawText(b, int(Qt.AlignmentFlag.AlignCenter), tr("Acknowledge…"))
+        painter.restore()
+
+    def editorEvent(self, event: QEvent, model, option: QStyleOptionViewItem, index: QModelIndex) -> bool:  # noqa: ANN001, N802
+        kind = event.type()
+        if kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease, QEvent.Type.MouseButtonDblClick):
+            button = self.button_rect(index, option.rect)
+            inside = button is not None and button.contains(event.position().toPoint())
+            entry = index.data(ENTRY_ROLE)
+            if kind == QEvent.Type.MouseButtonPress and inside and self.may_review:
+                self._pressed = entry.flag.flag_id
+                self.view.viewport().update(button)
+                return True
+            if kind == QEvent.Type.MouseButtonRelease and self._pressed is not None:
+                pressed, self._pressed = self._pressed, None
+                self.view.viewport().update(option.rect)
+                if inside and pressed == entry.flag.flag_id:
+                    self.acknowledgeClicked.emit(pressed)
+                return True
+        return super().editorEvent(event, model, option, index)
+
+    def helpEvent(self, event, view, option: QStyleOptionViewItem, index: QModelIndex) -> bool:  # noqa: ANN001, N802
+        if event.type() == QEvent.Type.ToolTip:
+            button = self.button_rect(index, option.rect)
+            if button is not None and button.contains(event.pos()):
+                text = tr("Acknowledge with a comment (physicians)") if self.may_review else self.refusal
+                QToolTip.showText(event.globalPos(), text, view)
+                return True
+        return super().helpEvent(event, view, option, index)
 
 
-PAGE = 15  # cards built at a time: a long course has a hundred flags, and each card is widgets
-FIRST = 4  # cards built before the dashboard paints; the rest of the page follows a moment later
+class _FlagListView(QListView):
+    acknowledgeRequested = Signal(str)
+
+    def keyPressEvent(self, event) -> None:  # noqa: ANN001, N802
+        index = self.currentIndex()
+        entry = index.data(ENTRY_ROLE) if index.isValid() else None
+        if entry is not None and event.matches(QKeySequence.StandardKey.Copy):
+            QGuiApplication.clipboard().setText(card_text(entry))
+            return
+        if entry is not None and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space) \
+                and not entry.acknowledged:
+            self.acknowledgeRequested.emit(entry.flag.flag_id)
+            return
+        super().keyPressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: ANN001, N802
+        super().mouseMoveEvent(event)
+        index = self.indexAt(event.position().toPoint())
+        if index.isValid():
+            self.viewport().update(self.visualRect(index))  # the button's hover border
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self.scheduleDelayedItemsLayout()  # cards re-measured for the new width
 
 
 class FlagsPanel(QFrame):
-    """The list of flag cards (newest first, a page at a time) with a filter for acknowledged ones."""
+    """The flag cards (newest first) with a filter for acknowledged ones."""
 
     def __init__(self, may_review: bool, refusal: str, acknowledge: Callable[[str, str], None],
                  parent: QWidget | None = None):
@@ -134,8 +403,6 @@ class FlagsPanel(QFrame):
         self._refusal = refusal
         self._acknowledge = acknowledge
         self._entries: tuple[FlagEntry, ...] = ()
-        self._limit = PAGE
-        self._generation = 0
         self.cards: dict[str, FlagCard] = {}
         title = QLabel(tr("Flags"), self)
         title.setObjectName("section")
@@ -150,99 +417,99 @@ class FlagsPanel(QFrame):
         sub = QHBoxLayout()
         sub.addWidget(self.show_acknowledged)
         sub.addStretch(1)
-        self.list_widget = QWidget()
-        self.list_layout = QVBoxLayout(self.list_widget)
-        self.list_layout.setContentsMargins(0, 0, 4, 0)
-        self.list_layout.setSpacing(SPACING - 2)
-        self.scroll = QScrollArea(self)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll.setWidget(self.list_widget)
+        self.model = FlagListModel(self)
+        self.list = _FlagListView(self)
+        self.list.setModel(self.model)
+        self.delegate = FlagCardDelegate(self.list, may_review, refusal)
+        self.list.setItemDelegate(self.delegate)
+        self.list.setSpacing(3)
+        self.list.setUniformItemSizes(False)
+        self.list.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.list.setFrameShape(QFrame.Shape.NoFrame)
+        self.list.setMouseTracking(True)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._context_menu)
+        self.list.setAccessibleName(tr("Flags, newest first"))
+        self.delegate.acknowledgeClicked.connect(self._on_acknowledge)
+        self.list.acknowledgeRequested.connect(self._on_acknowledge)
+        self.empty = QLabel(self)
+        self.empty.setObjectName("muted")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(SPACING, SPACING, SPACING // 2, SPACING)
         layout.setSpacing(SPACING)
         layout.addLayout(head)
         layout.addLayout(sub)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.empty)
+        layout.addWidget(self.list, 1)
 
     def set_flags(self, entries: tuple[FlagEntry, ...]) -> None:
         self._entries = entries
-        self._limit = PAGE
         new = sum(1 for e in entries if not e.acknowledged)
         self.summary.setText(tr("{n} new, newest first").format(n=new) if entries else "")
         self._rebuild()
 
-    def _rebuild(self, deferred: bool = True) -> None:
-        self.list_widget.setUpdatesEnabled(False)
-        while self.list_layout.count():
-            item = self.list_layout.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
-        self.cards = {}
+    def _rebuild(self) -> None:
         shown = [e for e in self._entries if self.show_acknowledged.isChecked() or not e.acknowledged]
-        if not shown:
-            empty = QLabel(tr("No flags.") if not self._entries else tr("Every flag is acknowledged."), self.list_widget)
-            empty.setObjectName("muted")
-            self.list_layout.addWidget(empty)
-        page = shown[: self._limit]
-        for e in page[: FIRST if deferred else len(page)]:
-            self._add_card(e)
-        self._generation += 1
-        if deferred and len(page) > FIRST:
-            generation = self._generation
-            QTimer.singleShot(0, lambda: self._add_later(page[FIRST:], generation))
-        rest = len(shown) - self._limit
-        if rest > 0:
-            more = QPushButton(tr("Show {n} older flags ({rest} in all)").format(n=min(PAGE, rest), rest=rest),
-                               self.list_widget)
-            more.clicked.connect(self._show_more)
-            self.list_layout.addWidget(more)
-            self.more_button = more
-        self.list_layout.addStretch(1)
-        self.list_widget.setUpdatesEnabled(True)
+        may, refusal = self._may_review, self._refusal
+        tip = tr("Acknowledge with a comment (physicians)") if may else refusal
+        self.cards = {
+            e.flag.flag_id: FlagCard(e, review_text(e), not e.acknowledged, may and not e.acknowledged,
+                                     tip if not e.acknowledged else "")
+            for e in shown
+        }
+        self.model.set_entries(shown)
+        self.list.scrollToTop()
+        self.empty.setText(tr("No flags.") if not self._entries else tr("Every flag is acknowledged."))
+        self.empty.setVisible(not shown)
+        self.list.setVisible(bool(shown))
+
+    def complete(self) -> None:
+        """Kept for callers of the paged version: every card is in the list already."""
 
     def _on_acknowledge(self, flag_id: str) -> None:
         entry = next((e for e in self._entries if e.flag.flag_id == flag_id), None)
-        if entry is None:
+        if entry is None or entry.acknowledged:
             return
         comment = ask_comment(entry, self)
         if comment is None:
             return
         self._acknowledge(flag_id, comment)
 
-    def _add_card(self, e: FlagEntry, index: int | None = None) -> None:
-        card = FlagCard(e, self._may_review, self._refusal, self.list_widget)
-        card.acknowledgeClicked.connect(self._on_acknowledge)
-        if index is None:
-            self.list_layout.addWidget(card)
-        else:
-            self.list_layout.insertWidget(index, card)
-        self.cards[e.flag.flag_id] = card
+    def _context_menu(self, pos: QPoint) -> None:
+        index = self.list.indexAt(pos)
+        entry = index.data(ENTRY_ROLE) if index.isValid() else None
+        if entry is None:
+            return
+        menu = QMenu(self)
+        ack = menu.addAction(tr("Acknowledge…"))
+        ack.setEnabled(self._may_review and not entry.acknowledged)
+        ack.triggered.connect(lambda: self._on_acknowledge(entry.flag.flag_id))
+        menu.addAction(tr("Copy"), lambda: QGuiApplication.clipboard().setText(card_text(entry)))
+        menu.exec(self.list.viewport().mapToGlobal(pos))
 
-    def _add_later(self, entries: list[FlagEntry], generation: int) -> None:
-        if generation != self._generation:
-            return  # another patient (or filter) was shown meanwhile
-        self.list_widget.setUpdatesEnabled(False)
-        for i, e in enumerate(entries):
-            self._add_card(e, FIRST + i)
-        self.list_widget.setUpdatesEnabled(True)
+    def index_of(self, flag_id: str) -> QModelIndex:
+        for row, e in enumerate(self.model.entries):
+            if e.flag.flag_id == flag_id:
+                return self.model.index(row)
+        return QModelIndex()
 
-    def complete(self) -> None:
-        """Build the deferred cards now (tests, scrolling to a flag)."""
-        self._rebuild(deferred=False)
-
-    def _show_more(self) -> None:
-        self._limit += PAGE
-        self._rebuild()
+    def button_rect(self, flag_id: str) -> QRect | None:
+        """The "Acknowledge…" button of a card, in the list's viewport (scrolled into view)."""
+        index = self.index_of(flag_id)
+        if not index.isValid():
+            return None
+        self.list.scrollTo(index, QAbstractItemView.ScrollHint.EnsureVisible)
+        return self.delegate.button_rect(index, self.list.visualRect(index))
 
     def scroll_to(self, flag_id: str) -> bool:
-        shown = [e.flag.flag_id for e in self._entries if self.show_acknowledged.isChecked() or not e.acknowledged]
-        if flag_id in shown and flag_id not in self.cards:
-            self._limit = max(self._limit, (shown.index(flag_id) // PAGE + 1) * PAGE)
-            self._rebuild(deferred=False)
-        card = self.cards.get(flag_id)
-        if card is None:
+        index = self.index_of(flag_id)
+        if not index.isValid():
             return False
-        self.scroll.ensureWidgetVisible(card)
-        card.setFocus()
+        self.list.setCurrentIndex(index)
+        self.list.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtTop)
+        self.list.setFocus()
         return True
