@@ -102,6 +102,12 @@ def _text(c: _Collector, raw: Any, path: str, field: str, *, required: bool = Fa
     return raw
 
 
+def _one_of(value: Any, choices: Any) -> bool:
+    """Membership that a hostile file cannot break: a list or object where a code belongs is
+    simply not one of the codes (a dict look-up would raise on an unhashable value)."""
+    return isinstance(value, str) and value in choices
+
+
 def _unknown_keys(c: _Collector, obj: dict, allowed: set[str], path: str) -> None:
     for key in obj:
         if key not in allowed:
@@ -164,7 +170,7 @@ def _parse_patient(c: _Collector, raw: dict, path: str, mrn: str, today: date) -
     _unknown_keys(c, raw, _PATIENT_KEYS, path)
     name = _text(c, raw.get("name"), f"{path}.name", "name", required=True, max_len=200)
     sex = raw.get("sex")
-    if sex not in SEXES:
+    if not _one_of(sex, SEXES):
         c.add(f"{path}.sex", tr("sex must be one of {choices}, found {value!r}").format(choices=", ".join(SEXES), value=sex))
     birth = _parse_date(c, raw.get("birth_date"), f"{path}.birth_date", "birth_date", required=True)
     if birth is not None and birth > today:
@@ -194,7 +200,7 @@ def _parse_patient(c: _Collector, raw: dict, path: str, mrn: str, today: date) -
         e for k, eraw in enumerate(_list(c, raw.get("events"), f"{path}.events", "events"))
         if (e := _parse_event(c, eraw, f"{path}.events[{k}]", birth, today)) is not None
     ]
-    if name is None or sex not in SEXES:
+    if name is None or not _one_of(sex, SEXES):
         return None
     return PatientRecord(
         mrn=mrn, name=name.strip(), sex=sex, birth_date=birth, diagnosis_date=diagnosis,
@@ -237,7 +243,7 @@ def _parse_visit(c: _Collector, raw: Any, path: str, birth: date | None, sex: st
             fpath = f"{path}.features.{code}"
             if code not in FEATURES:
                 c.add(fpath, tr("'{code}' is not a known feature").format(code=code))
-            elif status not in states:
+            elif not _one_of(status, states):
                 c.add(fpath, tr("feature status must be present, absent or unknown, found {value!r}").format(value=status))
             else:
                 features[code] = status
@@ -251,11 +257,11 @@ def _parse_visit(c: _Collector, raw: Any, path: str, birth: date | None, sex: st
         _unknown_keys(c, eraw, _EXAM_KEYS, epath)
         kind, result = eraw.get("kind"), eraw.get("result")
         ok = True
-        if kind not in EXAM_KINDS:
+        if not _one_of(kind, EXAM_KINDS):
             c.add(f"{epath}.kind", tr("exam kind must be one of {choices}, found {value!r}").format(
                 choices=", ".join(EXAM_KINDS), value=kind))
             ok = False
-        if result not in EXAM_RESULTS:
+        if not _one_of(result, EXAM_RESULTS):
             c.add(f"{epath}.result", tr("exam result must be one of {choices}, found {value!r}").format(
                 choices=", ".join(EXAM_RESULTS), value=result))
             ok = False
@@ -296,7 +302,7 @@ def parse_observation(c: _Collector, raw: Any, path: str, sex: str | None) -> Ob
         c.add(f"{path}.{checked.field}", checked.message)
         return None
     specimen = raw.get("specimen")
-    if specimen is not None and specimen not in SPECIMENS:
+    if specimen is not None and not _one_of(specimen, SPECIMENS):
         c.add(f"{path}.specimen", tr("specimen must be one of {choices}").format(choices=", ".join(SPECIMENS)))
         return None
     if m.specimen and specimen not in (None, m.specimen):
@@ -304,7 +310,7 @@ def parse_observation(c: _Collector, raw: Any, path: str, sex: str | None) -> Ob
             name=m.name, expected=m.specimen, value=specimen))
         return None
     qualifier = raw.get("qualifier")
-    if qualifier not in (None, "<", ">"):
+    if qualifier is not None and not _one_of(qualifier, ("<", ">")):
         c.add(f"{path}.qualifier", tr("qualifier must be '<' or '>'"))
         return None
     lab = _text(c, raw.get("lab"), f"{path}.lab", "lab", max_len=80)
@@ -341,7 +347,7 @@ def _parse_treatment(c: _Collector, raw: Any, path: str, birth: date | None, tod
     _unknown_keys(c, raw, _TREATMENT_KEYS, path)
     regimen = raw.get("regimen")
     ok = True
-    if regimen not in REGIMENS:
+    if not _one_of(regimen, REGIMENS):
         c.add(f"{path}.regimen", tr("'{value}' is not a known regimen").format(value=regimen))
         ok = False
     start = _parse_date(c, raw.get("start"), f"{path}.start", "start", required=True)
@@ -355,7 +361,7 @@ def _parse_treatment(c: _Collector, raw: Any, path: str, birth: date | None, tod
     if engraft and start and engraft < start:
         c.add(f"{path}.engraftment_date", tr("engraftment {e} is before the infusion {s}").format(e=engraft, s=start))
     prophylaxis = raw.get("thromboprophylaxis")
-    if prophylaxis is not None and prophylaxis not in THROMBOPROPHYLAXIS:
+    if prophylaxis is not None and not _one_of(prophylaxis, THROMBOPROPHYLAXIS):
         c.add(f"{path}.thromboprophylaxis", tr("thromboprophylaxis must be one of {choices}").format(
             choices=", ".join(THROMBOPROPHYLAXIS)))
         ok = False
@@ -382,7 +388,7 @@ def _parse_event(c: _Collector, raw: Any, path: str, birth: date | None, today: 
         return None
     _unknown_keys(c, raw, _EVENT_KEYS, path)
     etype = raw.get("type")
-    if etype not in EVENT_TYPES:
+    if not _one_of(etype, EVENT_TYPES):
         c.add(f"{path}.type", tr("'{value}' is not a known event type").format(value=etype))
         return None
     when = _parse_date(c, raw.get("date"), f"{path}.date", "date", required=True)

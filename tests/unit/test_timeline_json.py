@@ -377,3 +377,22 @@ def test_problems_of_several_patients_name_each_patient():
         (f"{V0}.observations[0].value", "H-000123"),
         ("$.patients[1].visits[0].observations[1].unit", "H-000999"),
     ]
+
+
+def test_lists_and_objects_where_codes_belong_are_problems_not_crashes():
+    from poems_monitor.domain.timeline_json import parse_timeline
+
+    data = {"format": "poems-monitor/timeline", "version": 1, "patients": [{
+        "mrn": "H-1", "name": "0", "sex": [], "birth_date": None,
+        "visits": [{"date": "2020-01-01", "features": {"ascites": ["present"]},
+                    "exams": [{"kind": {}, "result": []}],
+                    "observations": [{"code": "vegf_plasma", "value": 300, "unit": "pg/mL", "specimen": [],
+                                      "qualifier": {}}]}],
+        "treatments": [{"regimen": [], "start": None, "thromboprophylaxis": {}}],
+        "events": [{"type": {}, "date": "2020-01-01"}]}]}
+    patients, problems = parse_timeline(data, TODAY)
+    paths = {p.path for p in problems}
+    assert patients == []
+    assert {"$.patients[0].sex", "$.patients[0].treatments[0].regimen", "$.patients[0].events[0].type",
+            "$.patients[0].visits[0].features.ascites", "$.patients[0].visits[0].exams[0].kind",
+            "$.patients[0].visits[0].exams[0].result"} <= paths
