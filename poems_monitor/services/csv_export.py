@@ -35,7 +35,8 @@ DICTIONARY_FILE = "data_dictionary.csv"
 VALUES_FILE = "values_long.csv"
 # Never exported: secrets.
 EXCLUDED_COLUMNS = {"app_user": {"password_hash"}}
-SKIPPED_TABLES = {"alembic_version"}
+# Not clinic data: the schema version, and the rules cache (derived from the record, rebuilt at will).
+SKIPPED_TABLES = {"alembic_version", "rules_cache"}
 
 DICTIONARY_COLUMNS = (
     "code", "kind", "name", "group", "loinc", "loinc_note", "unit", "unit_label", "accepted_units", "specimen",
