@@ -181,10 +181,7 @@ class MainWindow(QMainWindow):
 
         self.idle_minutes: float | None = None
         self.idle_watcher: IdleWatcher | None = None
-        if signed_in and idle_lock_ms:
-            self.idle_minutes = idle_lock_ms / 60000
-            self.idle_watcher = IdleWatcher(idle_lock_ms, self)
-            self.idle_watcher.idle.connect(lambda: self.lock())
+        self.set_idle_lock(idle_lock_ms)
         if self._backups:
             self._backup_timer = QTimer(self)
             self._backup_timer.timeout.connect(self.refresh_backup_status)
@@ -639,6 +636,21 @@ class MainWindow(QMainWindow):
         return window
 
     # --- lock, unlock, sign out ------------------------------------------------------------------
+    def set_idle_lock(self, idle_lock_ms: int | None) -> None:
+        """Lock after `idle_lock_ms` without input anywhere in the app (None or 0: never). Only a
+        window whose user signed in with a password locks (the demo clinic has no password)."""
+        if self.idle_watcher is not None:
+            self.idle_watcher.stop()
+            self.idle_watcher.deleteLater()
+            self.idle_watcher = None
+        self.idle_minutes = None
+        if self.signed_in and idle_lock_ms:
+            self.idle_minutes = idle_lock_ms / 60000
+            self.idle_watcher = IdleWatcher(idle_lock_ms, self)
+            self.idle_watcher.idle.connect(lambda: self.lock())
+            if self.locked:
+                self.idle_watcher.pause()
+
     def lock(self, *, signed_out: bool = False) -> None:
         """Hide every patient data behind the lock panel (also in the app's other windows) until the
         same user unlocks with their password or another user signs in."""
