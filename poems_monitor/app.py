@@ -152,6 +152,7 @@ def _open_and_sign_in(args: argparse.Namespace):  # noqa: ANN202 ((db, actor | N
             QMessageBox.critical(None, tr("Cannot open the clinic database"), str(exc))
             return None
     dialog = LoginDialog(db)
+    dialog.setMinimumWidth(460)
     if getattr(args, "user", None) and not dialog.first_start:
         dialog.name_edit.setText(args.user)
         dialog.password_edit.setFocus()

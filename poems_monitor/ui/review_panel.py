@@ -114,8 +114,9 @@ class ReviewPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(self._open_index)
         self.table.activated.connect(self._open_index)  # Return on a row
 
@@ -128,6 +129,7 @@ class ReviewPanel(QWidget):
         self.open_button.clicked.connect(self.open_current)
         self.sign_button = QPushButton(tr("&Sign off"))
         self.sign_button.setObjectName("signOffButton")
+        self.sign_button.setStyleSheet("font-weight: 600; padding: 4px 14px;")
         self.sign_button.clicked.connect(self.sign_off_current)
         if not self.may_sign:
             self.sign_button.setToolTip(tr("Only a physician may sign off a visit; you are signed in as {role}").format(
@@ -159,7 +161,6 @@ class ReviewPanel(QWidget):
         current = self.current_visit()
         rows = visits_to_review(self._db)
         self.model.set_rows(rows)
-        self.table.resizeColumnsToContents()
         if current is not None:
             self.select_visit(current.visit_id)
         if self.proxy.rowCount() and not self.table.selectionModel().hasSelection():

@@ -438,3 +438,26 @@ def test_double_click_in_the_review_list_opens_the_visit_in_the_entry_form(qtbot
         qtbot.mouseDClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert win.views.currentIndex() == VIEW_PATIENTS and win.centre.currentIndex() == TAB_ENTRY
     assert win.entry.visit_id == saved.visit_id and win.dashboard.mrn == "S-1"
+
+
+def test_check_database_reports_a_sound_database_and_an_edited_audit_row(qtbot, db, accounts, told):
+    from sqlalchemy import text
+
+    _patient_with_visit(db, accounts["ann"])
+    win = _window(qtbot, db, accounts["ann"], signed_in=True)
+    with qtbot.waitSignal(win.check_database().finished, timeout=20000):
+        pass
+    assert "is sound" in told[-1]
+    with db.engine.begin() as conn:  # someone edits the audit trail behind the app's back
+        conn.execute(text("UPDATE audit_entry SET user = 'nobody' WHERE id = 1"))
+    shown = []
+    import poems_monitor.ui.backup_ui as backup_ui
+
+    original = backup_ui.show_check_report
+    backup_ui.show_check_report = lambda parent, d, report: shown.append(report)
+    try:
+        with qtbot.waitSignal(win.check_database().finished, timeout=20000):
+            pass
+    finally:
+        backup_ui.show_check_report = original
+    assert shown and not shown[0].sound and "audit" in win.last_message
