@@ -13,6 +13,9 @@ follow-up) run on the frozen records afterwards. No Qt.
 
 from __future__ import annotations
 
+import gc
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Mapping
@@ -27,12 +30,13 @@ from poems_monitor.domain.criteria import CriteriaAssessment, criteria_from_hist
 from poems_monitor.domain.derived import PRESENT, feature_history
 from poems_monitor.domain.flags import Flag, FlagKind, Severity, compute_flags
 from poems_monitor.domain.followup import Status, Waiver, WorklistItem, followup_plan, schedule_for
-from poems_monitor.domain.protocol import Protocol, default_protocol, load_protocol
+from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord
 from poems_monitor.i18n import tr
-from poems_monitor.models import ClinicSetting, FlagReview, FollowupWaiver
+from poems_monitor.models import FlagReview, FollowupWaiver
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories.timelines import load_timelines
+from poems_monitor.services.protocol_store import current_protocol, protocol_in  # noqa: F401 (protocol_in: re-exported)
 
 FR = FlagReview.__table__
 FW = FollowupWaiver.__table__
@@ -215,25 +219,9 @@ class PatientStatus:
 # Building
 # ---------------------------------------------------------------------------------------------
 
-PROTOCOL_SETTING_KEY = "protocol"
-
-
 def clinic_protocol(db: Database) -> Protocol:
-    """The clinic's protocol (stored as a clinic setting), or the shipped default."""
-    with db.read() as session:
-        return protocol_in(session)
-
-
-def protocol_in(session) -> Protocol:  # noqa: ANN001
-    row = session.execute(
-        select(ClinicSetting.__table__.c.value).where(ClinicSetting.__table__.c.key == PROTOCOL_SETTING_KEY)
-    ).first()
-    if row is not None and row[0]:
-        try:
-            return load_protocol(row[0], origin=tr("clinic protocol"))
-        except ValueError:
-            pass  # a damaged stored protocol: the settings screen reports it; rules keep working
-    return default_protocol()
+    """The clinic's protocol (its owner is services.protocol_store), or the shipped default."""
+    return current_protocol(db)
 
 
 def describe_interval(since: date | None, as_of: date) -> str:
@@ -482,27 +470,87 @@ def _feature_groups(history) -> tuple[FeatureGroup, ...]:  # noqa: ANN001
 _SEVERITY_RANK = {Severity.CRITICAL.value: 0, Severity.WARNING.value: 1, Severity.INFO.value: 2}
 
 
+OVERVIEW_CHUNK = 100  # patients per step of the clinic overview
+_FREEZE_AFTER = 50_000  # objects a pass left behind that are worth taking out of the collector's scans
+
+
+@contextmanager
+def _collector_paused():
+    """No automatic garbage collection during a clinic-wide pass.
+
+    The first pass fills the rules cache's in-process memo with hundreds of thousands of small
+    long-lived objects; as the heap grows, Python's collector rescans all of it every so often
+    (300-450 ms each on a 5,000-patient clinic), holding the interpreter lock, which froze the
+    GUI thread mid-keystroke. So the collector waits until the pass is done; if the pass left
+    many objects behind (the memo), they are moved to the permanent generation (`gc.freeze`),
+    so later collections do not rescan them (a pass leaves about 2,000 unreachable objects behind
+    on a 5,000-patient clinic: what freezing keeps alive once). A later pass (the memo filled)
+    leaves few objects, and the collector resumes as usual."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            if gc.get_count()[0] > _FREEZE_AFTER:
+                gc.freeze()
+            gc.enable()
+
+
+def _status_of(mrn: str, flags, acked: Mapping[str, Review], items) -> PatientStatus:  # noqa: ANN001
+    new = [f for f in flags if f.flag_id not in acked]
+    worst = min((f.severity.value for f in new), key=lambda s: _SEVERITY_RANK.get(s, 9), default=None)
+    overdue = sum(1 for i in items if i.status in (Status.OVERDUE, Status.NEVER_DONE))
+    due = sum(1 for i in items if i.status in (Status.DUE, Status.DUE_SOON))
+    return PatientStatus(mrn, len(new), len(flags), worst, overdue, due)
+
+
 def clinic_overview(db: Database, as_of: date | None = None, protocol: Protocol | None = None) -> dict[str, PatientStatus]:
-    """Per MRN: unacknowledged flags and overdue follow-up, for the patient list. Loads the whole
-    clinic in one pass (one select per table); long for big clinics, so screens run it off the GUI
-    thread."""
+    """Per MRN: unacknowledged flags and overdue follow-up, for the patient list.
+
+    The flags and the follow-up plan come from the per-patient rules cache (`rules_cache.gather`:
+    reduced timelines and flags stamped with each patient's newest audit entry), so only patients
+    whose record changed since the last time are computed from their full timeline. The clinic is
+    taken `OVERVIEW_CHUNK` patients at a time: screens run this off the GUI thread, and between
+    chunks the GUI thread gets the interpreter back (one select of a whole clinic's values would
+    hold it for seconds). With an explicit `protocol` (tests, what-if) every patient is computed
+    from the full record under that protocol."""
+    from poems_monitor.models import Patient
+
     as_of = as_of or date.today()
+    P = Patient.__table__
     with db.read() as session:
-        patients = load_timelines(session)
-        protocol = protocol or protocol_in(session)
+        mrns = [row[0] for row in session.execute(select(P.c.mrn).order_by(P.c.mrn))]
         reviews = _reviews(session, None)
         waivers = _waivers(session, None, as_of)
     out: dict[str, PatientStatus] = {}
-    for p in patients:
-        flags = compute_flags(p, protocol, as_of)
-        acked = reviews.get(p.patient_id, {})
-        new = [f for f in flags if f.flag_id not in acked]
-        worst = min((f.severity.value for f in new), key=lambda s: _SEVERITY_RANK.get(s, 9), default=None)
-        items = schedule_for(p, protocol, as_of, waivers.get(p.patient_id, ()))
-        overdue = sum(1 for i in items if i.status in (Status.OVERDUE, Status.NEVER_DONE))
-        due = sum(1 for i in items if i.status in (Status.DUE, Status.DUE_SOON))
-        out[p.mrn] = PatientStatus(p.mrn, len(new), len(flags), worst, overdue, due)
+    with _collector_paused():
+        _overview_chunks(db, as_of, protocol, mrns, reviews, waivers, out)
     return out
+
+
+def _overview_chunks(db: Database, as_of: date, protocol: Protocol | None, mrns: list[str],
+                     reviews: dict[int, dict[str, Review]], waivers: dict[int, tuple[Waiver, ...]],
+                     out: dict[str, PatientStatus]) -> None:
+    from poems_monitor.services.rules_cache import gather
+
+    for i in range(0, len(mrns), OVERVIEW_CHUNK):
+        chunk = mrns[i:i + OVERVIEW_CHUNK]
+        if protocol is not None:
+            with db.read() as session:
+                records = load_timelines(session, mrns=chunk)
+            for p in records:
+                out[p.mrn] = _status_of(p.mrn, compute_flags(p, protocol, as_of), reviews.get(p.patient_id, {}),
+                                        schedule_for(p, protocol, as_of, waivers.get(p.patient_id, ())))
+        else:
+            g = gather(db, as_of, mrns=chunk, want_schedule=True, want_flags=True)
+            for head in g.heads:
+                pid = head.patient_id
+                w = waivers.get(pid, ())
+                items = [item for item in g.plan(pid) if item.status is not None
+                         and not any(x.item == item.item and x.applies(as_of) for x in w)]  # = schedule_for
+                out[head.mrn] = _status_of(head.mrn, g.flags[pid], reviews.get(pid, {}), items)
+        time.sleep(0.001)  # let a waiting GUI thread run
 
 
 def richest_patient(db: Database) -> str | None:

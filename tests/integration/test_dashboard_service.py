@@ -134,3 +134,15 @@ def test_clinic_overview_counts_new_flags_and_overdue(db, admin, physician):
     after = clinic_overview(db, TODAY)[mrn]
     assert after.new_flags == status.new_flags - 1 and after.flags == status.flags
     assert richest_patient(db) in overview
+
+
+def test_clinic_overview_from_the_rules_cache_equals_the_full_computation(db, admin, monkeypatch):
+    from poems_monitor.services import dashboard
+    from poems_monitor.services.protocol_store import current_protocol
+
+    import_patients(db, generate_patients(7, seed=4, today=TODAY), admin, reason="test")
+    monkeypatch.setattr(dashboard, "OVERVIEW_CHUNK", 3)  # several chunks
+    full = clinic_overview(db, TODAY, protocol=current_protocol(db))  # every record computed in full
+    first = clinic_overview(db, TODAY)  # fills the rules cache
+    again = clinic_overview(db, TODAY)  # from the cache
+    assert first == full and again == full and len(full) == 7

@@ -7,6 +7,7 @@ Renders only the frozen `PatientDashboard`; holds no session.
 
 from __future__ import annotations
 
+import gc
 import time
 from datetime import date
 from typing import TYPE_CHECKING
@@ -101,8 +102,14 @@ class DashboardView(QWidget):
         return self._charts
 
     def prepare(self) -> None:
-        """Build the charts ahead of the first patient (called when the app is idle after start)."""
+        """Build the charts ahead of the first patient (called when the app is idle after start).
+
+        Also moves everything start-up made (modules, Qt wrappers, pyqtgraph) to the garbage
+        collector's permanent generation: otherwise each full collection that happens to fall
+        inside "open patient" rescans that whole heap (about a third of the dashboard's build
+        time on a loaded 2-core machine)."""
         self.charts  # noqa: B018
+        gc.freeze()
         self.prepared.emit()
 
     @property

@@ -5,6 +5,11 @@ flag and follow-up counts of `services.dashboard.clinic_overview` once they arri
 `PatientFilterProxy` (search as you type by MRN or name, "has new flags", "has overdue items").
 Column constants and a sort role keep sorting numeric and date-correct. No services are called
 here: the panel feeds the model.
+
+Speed with thousands of patients: the source model sorts its own rows in Python (one key per
+row) when a column header is clicked, so the proxy only filters and never compares rows through
+`data()`; the proxy decides all rows in one pass per change (a list of booleans) and answers
+`filterAcceptsRow` from it.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from __future__ import annotations
 import unicodedata
 from datetime import date
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt,
+)
 from PySide6.QtGui import QColor
 
 from poems_monitor.i18n import tr
@@ -41,21 +48,87 @@ class PatientTableModel(QAbstractTableModel):
     def __init__(self, parent=None, today: date | None = None):  # noqa: ANN001
         super().__init__(parent)
         self._rows: list[PatientListRow] = []
+        self._given: list[PatientListRow] = []
         self._search: list[str] = []
         self._status: dict[str, PatientStatus] = {}
         self._today = today or date.today()
+        self._sort: tuple[int, Qt.SortOrder] | None = None  # (column, order) of the rows, None: as given
+        self.generation = 0  # bumped before every change the proxy's filter depends on
 
     # --- feeding -----------------------------------------------------------------------------
     def set_patients(self, rows: list[PatientListRow]) -> None:
         self.beginResetModel()
-        self._rows = list(rows)
+        self.generation += 1
+        self._given = list(rows)
+        self._rows = self._sorted(self._given)
         self._search = [fold(f"{r.mrn} {r.name}") for r in self._rows]
         self.endResetModel()
 
     def set_status(self, status: dict[str, PatientStatus]) -> None:
+        self.generation += 1
         self._status = dict(status)
+        if self._sort is not None and self._sort[0] in (COL_FLAGS, COL_OVERDUE):
+            self.sort_rows(*self._sort)
         if self._rows:
             self.dataChanged.emit(self.index(0, COL_FLAGS), self.index(len(self._rows) - 1, COL_OVERDUE))
+
+    def sort_key(self, r: PatientListRow, col: int):  # noqa: ANN201
+        """What SORT_ROLE says for `r` in column `col` (the sort order of the column)."""
+        if col == COL_MRN:
+            return r.mrn
+        if col == COL_NAME:
+            return fold(r.name)
+        if col == COL_AGE_SEX:
+            age = self._age(r)
+            return age if age is not None else -1
+        if col == COL_LAST_VISIT:
+            return r.last_visit.toordinal() if r.last_visit else 0
+        st = self._status.get(r.mrn)
+        if col == COL_FLAGS:
+            return st.new_flags if st else -1
+        if col == COL_OVERDUE:
+            return st.overdue if st else -1
+        return 0
+
+    def _sorted(self, rows: list[PatientListRow]) -> list[PatientListRow]:
+        if self._sort is None or not 0 <= self._sort[0] < len(HEADERS):
+            return list(rows)
+        col, order = self._sort
+        # stable: equal keys keep the given (MRN) order, as QSortFilterProxyModel's sort did
+        return sorted(rows, key=lambda r: self.sort_key(r, col), reverse=order == Qt.SortOrder.DescendingOrder)
+
+    def sort_rows(self, column: int, order: Qt.SortOrder) -> None:
+        """Reorder the rows by `column` (one Python sort; persistent indexes follow their rows)."""
+        self._sort = (column, order)
+        if not self._rows:
+            return
+        self.layoutAboutToBeChanged.emit()
+        self.generation += 1
+        old_rows = self._rows
+        self._rows = self._sorted(self._given)
+        position = {id(r): i for i, r in enumerate(self._rows)}
+        search_of = {id(r): h for r, h in zip(old_rows, self._search)}
+        self._search = [search_of[id(r)] for r in self._rows]
+        old = self.persistentIndexList()
+        new = [self.index(position[id(old_rows[i.row()])], i.column()) if 0 <= i.row() < len(old_rows) else QModelIndex()
+               for i in old]
+        self.changePersistentIndexList(old, new)
+        self.layoutChanged.emit()
+
+    def accepted_rows(self, words: list[str], new_flags: bool, overdue: bool) -> list[bool]:
+        """For every row: does it match every search word and the status filters?"""
+        if words:
+            accepted = [all(w in h for w in words) for h in self._search]
+        else:
+            accepted = [True] * len(self._rows)
+        if new_flags or overdue:
+            status = self._status
+            for i, r in enumerate(self._rows):
+                if accepted[i]:
+                    st = status.get(r.mrn)
+                    accepted[i] = st is not None and (not new_flags or bool(st.new_flags)) and (
+                        not overdue or bool(st.overdue))
+        return accepted
 
     def status(self, mrn: str) -> PatientStatus | None:
         return self._status.get(mrn)
@@ -173,12 +246,23 @@ class PatientFilterProxy(QSortFilterProxyModel):
         self._words: list[str] = []
         self._new_flags = False
         self._overdue = False
+        self._accepted: list[bool] = []
+        self._accepted_for: tuple | None = None
         self.setSortRole(SORT_ROLE)
         self.setDynamicSortFilter(True)
 
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sorting is the source model's (one Python sort); this proxy keeps the source order."""
+        model = self.sourceModel()
+        if model is not None:
+            model.sort_rows(column, order)
+
     def set_search(self, text: str) -> None:
+        words = fold(text).split()
+        if words == self._words:
+            return
         self.beginFilterChange()
-        self._words = fold(text).split()
+        self._words = words
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def set_only_new_flags(self, on: bool) -> None:
@@ -193,17 +277,8 @@ class PatientFilterProxy(QSortFilterProxyModel):
 
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         model = self.sourceModel()
-        index = model.index(source_row, COL_MRN, source_parent)
-        if self._words:
-            haystack = model.data(index, SEARCH_ROLE) or ""
-            if not all(w in haystack for w in self._words):
-                return False
-        if self._new_flags or self._overdue:
-            st = model.status(model.data(index, MRN_ROLE))
-            if st is None:
-                return False
-            if self._new_flags and not st.new_flags:
-                return False
-            if self._overdue and not st.overdue:
-                return False
-        return True
+        key = (model.generation, tuple(self._words), self._new_flags, self._overdue)
+        if key != self._accepted_for:  # decided for every row at once, once per change
+            self._accepted = model.accepted_rows(self._words, self._new_flags, self._overdue)
+            self._accepted_for = key
+        return 0 <= source_row < len(self._accepted) and self._accepted[source_row]

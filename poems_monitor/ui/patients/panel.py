@@ -8,6 +8,7 @@ Enter or arrow keys, so the dashboard follows the selection.
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget,
 )
@@ -61,8 +62,11 @@ class PatientListPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setHighlightSections(False)
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
+        # Widths from font metrics, not ResizeToContents: that asks the model for every cell of
+        # 1,000 rows at each keystroke of the search (and stalls with thousands of patients).
         for col in (COL_MRN, COL_AGE_SEX, COL_LAST_VISIT, COL_FLAGS, COL_OVERDUE):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+        self._fit_columns()
         self.table.setColumnHidden(COL_LAST_VISIT, True)  # shown when the panel is wide (see resizeEvent)
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
         self.table.activated.connect(self._on_activated)
@@ -88,8 +92,26 @@ class PatientListPanel(QWidget):
         self._silent = False
 
     # --- feeding -------------------------------------------------------------------------------
+    def _fit_columns(self, rows: list[PatientListRow] = ()) -> None:
+        """Column widths for the widest text a column can hold (the longest MRNs are measured)."""
+        header = self.table.horizontalHeader()
+        cell = self.table.fontMetrics()
+        head_font = QFont(header.font())
+        head_font.setBold(True)
+        head = QFontMetrics(head_font)
+        mrns = sorted((r.mrn for r in rows), key=len)[-50:] or ["H-000000"]
+        samples = {
+            COL_MRN: mrns, COL_AGE_SEX: ["100 X", "– ?"], COL_LAST_VISIT: ["2000-00-00"],
+            COL_FLAGS: ["99 ‼", "…"], COL_OVERDUE: ["99", "…"],
+        }
+        for col, texts in samples.items():
+            title = self.model.headerData(col, Qt.Orientation.Horizontal)
+            width = max([cell.horizontalAdvance(t) + 14 for t in texts] + [head.horizontalAdvance(title) + 12 + 16])
+            header.resizeSection(col, width)
+
     def set_patients(self, rows: list[PatientListRow]) -> None:
         current = self.current_mrn()
+        self._fit_columns(rows)
         self.model.set_patients(rows)
         self._update_count()
         if current:
