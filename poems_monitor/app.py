@@ -161,6 +161,10 @@ def _open_and_sign_in(args: argparse.Namespace):  # noqa: ANN202 ((db, actor | N
         db.dispose()
         return None
     actor = dialog.actor if dialog.exec() == dialog.DialogCode.Accepted else None
+    if actor is not None and read_only:
+        from poems_monitor.ui.damaged_database import read_only_actor
+
+        actor = read_only_actor(actor)  # every service refuses every write
     return db, actor, read_only
 
 

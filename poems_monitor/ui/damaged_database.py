@@ -26,6 +26,20 @@ from poems_monitor.services.access import Actor
 RESTORE, READ_ONLY, QUIT = "restore", "read-only", "quit"
 
 
+@dataclass(frozen=True)
+class ReadOnlyActor(Actor):
+    """The signed-in person on a database opened read-only: every permission is refused, so every
+    service refuses every write with its usual sentence and every screen disables its buttons
+    (the file itself is opened read-only as well)."""
+
+    def may(self, permission) -> bool:  # noqa: ANN001, ARG002
+        return False
+
+
+def read_only_actor(actor: Actor) -> Actor:
+    return ReadOnlyActor(actor.name, actor.role)
+
+
 @dataclass
 class Opened:
     db: Database | None  # None: the person chose to quit

@@ -379,6 +379,8 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         if self._remember_layout:
+            if self.locked:
+                self.toolbar.setVisible(True)  # remember the layout as it is when unlocked
             self.save_layout()
         if self.idle_watcher is not None:
             self.idle_watcher.stop()

@@ -351,10 +351,23 @@ def test_a_damaged_database_can_be_opened_read_only_or_quit_without_a_backup(qtb
     try:
         from poems_monitor.services.patients import list_patients
 
+        from poems_monitor.services.patients import PatientInput, create_patient
+        from poems_monitor.ui.damaged_database import read_only_actor
+
         assert [p.mrn for p in list_patients(opened.db)] == ["S-1"]
-        with pytest.raises(Exception, match="readonly"):
+        with pytest.raises(Exception, match="readonly"):  # the file is opened read-only
             with opened.db.write() as session:
                 session.execute(__import__("sqlalchemy").text("DELETE FROM patient"))
+        reader = read_only_actor(accounts["berg"])  # and every service refuses the signed-in person
+        with pytest.raises(PermissionDenied):
+            create_patient(opened.db, reader, PatientInput("S-9", "No Write", "male", date(1970, 1, 1)), today=TODAY)
+        win = _window(qtbot, opened.db, reader, signed_in=True, read_only=True, backups=True,
+                      background=True)  # (the clinic overview reads the damaged table: it fails off-thread, in words)
+        qtbot.waitUntil(lambda: not win._overview_running, timeout=10000)
+        assert win.windowTitle().startswith("READ-ONLY")
+        assert not any(win.actions_by_name[k].isEnabled() for k in ("new_visit", "new_patient", "backup", "restore"))
+        assert not win.review.sign_button.isEnabled()
+        win.close()
     finally:
         opened.db.dispose()
 
