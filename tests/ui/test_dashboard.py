@@ -157,3 +157,16 @@ def test_demo_patient_with_years_of_data_renders(qtbot, clinic, physician):
     d = view.open_patient(richest_patient(clinic))
     assert len(d.visit_dates) > 5
     assert sum(c.data_item_count() for c in view.charts.charts.values()) > 50
+
+
+def test_flag_acknowledged_from_the_keyboard(qtbot, clinic, physician, monkeypatch):
+    view = make_view(qtbot, clinic, physician)
+    view.open_patient("H-000100")
+    entry = view.dashboard.unacknowledged[0]
+    assert view.show_flag(entry.flag.flag_id)  # the card is current and the list has the focus
+    monkeypatch.setattr(flags_panel, "ask_comment", lambda e, parent: "discussed")
+    with qtbot.waitSignal(view.flagAcknowledged, timeout=5000):
+        qtbot.keyClick(view.flags.list, Qt.Key.Key_Return)
+    assert not view.flags.cards[entry.flag.flag_id].acknowledgeable
+    assert "discussed" in view.flags.model.index(0).data() or any(
+        "discussed" in c.review_text for c in view.flags.cards.values())
