@@ -230,9 +230,9 @@ class LockPanel(QFrame):
         outer = QVBoxLayout(self)
         outer.addStretch(1)
         row = QHBoxLayout()
-        row.addStretch(1)
+        row.addStretch(0 if compact else 1)
         row.addWidget(card, 3)
-        row.addStretch(1)
+        row.addStretch(0 if compact else 1)
         outer.addLayout(row)
         outer.addStretch(2)
         self.setStyleSheet(

@@ -80,13 +80,41 @@ class _CoverKeeper(QObject):
 
     def __init__(self, window: QWidget, panel: QWidget):
         super().__init__(window)
-        self.window, self.panel = window, panel
+        self._covered, self._panel = window, panel
         window.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
-        if watched is self.window and event.type() == QEvent.Type.Resize:
-            self.panel.setGeometry(self.window.rect())
+        covered = getattr(self, "_covered", None)  # (None while Python tears the object down)
+        if covered is not None and watched is covered and event.type() == QEvent.Type.Resize:
+            self._panel.setGeometry(covered.rect())
         return False
+
+    def release(self) -> None:
+        """Stop following the window. (Not deleted here: it goes with its window; deleting an event
+        filter from Python while the filtered window lives crashed PySide 6.11 in a nested loop.)"""
+        covered, self._covered = self._covered, None
+        if covered is not None:
+            covered.removeEventFilter(self)
+
+
+class _UnlockWindow(QDialog):
+    """The sign-in form on top of a modal window at lock time; it cannot be dismissed, only unlocked."""
+
+    def __init__(self, owner: QWidget):
+        # owned by the main window: dropping the Python reference while one of its own key presses
+        # is being handled (Return in the password field) must not delete it under Qt's feet
+        super().__init__(owner, Qt.WindowType.Dialog | Qt.WindowType.WindowTitleHint)
+        self.done_with = False
+
+    def reject(self) -> None:  # Escape: stays
+        if self.done_with:
+            super().reject()
+
+    def closeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        if self.done_with:
+            super().closeEvent(event)
+        else:
+            event.ignore()
 
 
 class MainWindow(QMainWindow):
@@ -115,8 +143,9 @@ class MainWindow(QMainWindow):
         self._backups = backups and db.path is not None and not read_only
         self.locked = False
         self._signed_out = False
-        self._covers: list[tuple[QWidget, LockPanel, tuple[int, int] | None]] = []
+        self._covers: list[tuple[QWidget, LockPanel, tuple | None]] = []
         self._enabled_before_lock: dict[str, bool] = {}
+        self._unlock_window: QDialog | None = None  # the sign-in form when a modal window was open at lock time
         self.skip_close_checks = False  # set by the session when it replaces this window (switch user)
         # the session's hooks: sign in another user (a new window), and what follows a restore
         self.switch_user_handler: Callable[[Actor], None] | None = None
@@ -691,17 +720,27 @@ class MainWindow(QMainWindow):
             panel.set_state(user=self.actor.name, role=self.actor.role.value, signed_out=self._signed_out,
                             idle_minutes=None if self._signed_out else self.idle_minutes)
             panel.unlockRequested.connect(lambda name, pw, p=panel: self.try_unlock(name, pw, p))
-            old_size = None
-            if window.width() < 440 or window.height() < 420:
-                old_size = (window.width(), window.height())
-                window.resize(max(window.width(), 440), max(window.height(), 420))
             panel.setGeometry(window.rect())
-            _CoverKeeper(window, panel)
+            keeper = _CoverKeeper(window, panel)
             panel.show()
             panel.raise_()
-            if window.isModal() or QApplication.activeModalWidget() is window:
-                panel.focus_form()  # a modal window blocks the main window: unlock here
-            self._covers.append((window, panel, old_size))
+            self._covers.append((window, panel, keeper))
+        if QApplication.activeModalWidget() is not None:
+            # A modal window (a dialog, a question) blocks the main window's lock panel, and may be
+            # too small for the form: the sign-in form comes in a window of its own, on top.
+            dialog = _UnlockWindow(self)
+            dialog.setObjectName("unlockWindow")
+            dialog.setWindowTitle(tr("poems-monitor is locked"))
+            dialog.setWindowModality(Qt.WindowModality.ApplicationModal)
+            panel = LockPanel(dialog, compact=True)
+            panel.set_state(user=self.actor.name, role=self.actor.role.value, signed_out=self._signed_out,
+                            idle_minutes=None if self._signed_out else self.idle_minutes)
+            panel.unlockRequested.connect(lambda name, pw, p=panel: self.try_unlock(name, pw, p))
+            QVBoxLayout(dialog).addWidget(panel)
+            dialog.resize(480, 460)
+            dialog.open()
+            panel.focus_form()
+            self._unlock_window = dialog
 
     def try_unlock(self, name: str, password: str, panel: LockPanel | None = None) -> bool:
         """The lock panel's "Unlock": the same user unlocks; another user's sign-in goes to the
@@ -770,15 +809,19 @@ class MainWindow(QMainWindow):
         self.lockedChanged.emit(False)
 
     def _remove_covers(self) -> None:
-        for window, panel, old_size in self._covers:
+        for _window, panel, keeper in self._covers:
             try:
+                keeper.release()
                 panel.hide()
                 panel.deleteLater()
-                if old_size is not None:
-                    window.resize(*old_size)
             except RuntimeError:  # the window was closed meanwhile
                 pass
         self._covers = []
+        if self._unlock_window is not None:
+            self._unlock_window.done_with = True
+            self._unlock_window.hide()
+            self._unlock_window.deleteLater()
+            self._unlock_window = None
 
     def close_covered_dialogs(self) -> None:
         """Close the dialogs that were open when the window locked (the session, before it

@@ -474,3 +474,26 @@ def test_check_database_reports_a_sound_database_and_an_edited_audit_row(qtbot, 
     finally:
         backup_ui.show_check_report = original
     assert shown and not shown[0].sound and "audit" in win.last_message
+
+
+def test_lock_over_an_open_question_brings_its_own_sign_in_form_and_keeps_the_question(qtbot, db, accounts):
+    win = _window(qtbot, db, accounts["ann"], signed_in=True)
+    box = QMessageBox(QMessageBox.Icon.Question, "Unsaved", "Save the visit of S-1?", QMessageBox.StandardButton.Ok, win)
+    seen = {}
+
+    def while_asking() -> None:
+        win.lock()
+        seen["covered"] = any(w is box for w, _, _ in win._covers)
+        top = QApplication.activeModalWidget()
+        seen["top"] = top.objectName()
+        qtbot.keyClick(top, Qt.Key.Key_Escape)  # cannot be dismissed: only unlocked
+        panel = win._unlock_window.findChild(type(win.lock_panel))
+        seen["still"] = win._unlock_window.isVisible()
+        qtbot.keyClicks(panel.password_edit, PASSWORDS["ann"])
+        qtbot.keyClick(panel.password_edit, Qt.Key.Key_Return)
+        seen["unlocked"] = not win.locked and box.isVisible()
+        box.accept()
+
+    QTimer.singleShot(0, while_asking)
+    assert box.exec() == 1  # the question survived the lock
+    assert seen == {"covered": True, "top": "unlockWindow", "still": True, "unlocked": True}
