@@ -1,5 +1,5 @@
 """Commands that exchange data with the world: `import-csv`, `export-csv`, `export-fhir`, and
-`report` (the printable summary; reserved here until the PDF renderer lands)."""
+`report` (the printable patient summary as a PDF, rendered offscreen by ui/report)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from poems_monitor.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CommandError
+from poems_monitor.cli import EXIT_INVALID, EXIT_OK, CommandError, default_user
 from poems_monitor.cli.context import actor, open_db
 from poems_monitor.i18n import tr
 
@@ -31,6 +31,8 @@ def register(sub, common) -> None:  # noqa: ANN001
 
     p = sub.add_parser("report", parents=[common], help=tr("write the printable patient summary (PDF)"))
     p.add_argument("--mrn", required=True)
+    p.add_argument("--page-size", choices=("A4", "Letter"), default="A4", help=tr("paper size (default A4)"))
+    p.add_argument("--as-of", metavar="DATE", help=tr("the date the summary looks from (YYYY-MM-DD; default today)"))
     p.add_argument("file", type=Path, metavar="FILE.pdf")
     p.set_defaults(handler=cmd_report)
 
@@ -122,7 +124,44 @@ def cmd_export_fhir(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _qt_application():  # noqa: ANN202
+    """The QApplication the renderer needs; offscreen when there is no display (before Qt loads)."""
+    import os
+
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.instance() or QApplication(["poems-monitor"])
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    """Placeholder until the PDF summary lands (issue 6, item 1)."""
-    print(tr("The printable patient summary is not available yet in this version."), file=sys.stderr)
-    return EXIT_FAILED
+    """`report --mrn MRN FILE.pdf [--page-size A4|Letter] [--as-of DATE]`: the printable summary."""
+    from poems_monitor.cli.rules import parse_date
+
+    as_of = parse_date(args.as_of, "--as-of")
+    target: Path = args.file
+    if target.suffix.lower() != ".pdf":
+        raise CommandError(tr("The summary is written as a PDF: give a file name ending in .pdf, not {file}").format(
+            file=target), EXIT_INVALID)
+    if not target.parent.exists():
+        raise CommandError(tr("The folder {folder} does not exist").format(folder=target.parent))
+    db = open_db(args)
+    from poems_monitor.services.patients import patient_id_for
+
+    try:
+        patient_id_for(db, args.mrn)
+    except KeyError:
+        raise CommandError(tr("No patient with MRN {mrn} in this database.").format(mrn=args.mrn)) from None
+    app = _qt_application()  # noqa: F841 (kept alive while rendering)
+    from poems_monitor.ui.report.summary_document import write_patient_summary
+
+    who = args.user or default_user()
+    try:
+        result = write_patient_summary(db, args.mrn, target, args.page_size, as_of, generated_by=who)
+    except OSError as exc:
+        raise CommandError(tr("{file} could not be written: {error}").format(
+            file=target, error=exc.strerror or exc)) from None
+    print(tr("Patient summary of {mrn} ({pages} page(s), {size}) written to {file} in {seconds:.1f} s").format(
+        mrn=args.mrn, pages=result.pages, size=result.page_size, file=target, seconds=result.seconds))
+    return EXIT_OK

@@ -1,0 +1,266 @@
+"""The printable patient summary's content, as plain frozen dataclasses.
+
+Owns what the summary says: the patient's dashboard (identity, criteria, flags with their
+acknowledgements, follow-up, chart series, therapies, events) plus what only the summary lists:
+each criterion with the date it was first documented, the latest value of every measure with its
+unit and reference range (and whether that range is a DEFAULT), the treatments in full, the
+follow-up items that need action, and the provenance of the page (generated when, by whom, from
+which database, under which protocol). The Qt renderer in `ui/report/` lays this out; nothing
+here formats for a page. No Qt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from poems_monitor.domain.catalogue import (
+    CRITERIA, FEATURES, MEASURE_GROUPS, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, CriterionClass, MeasureKind,
+    display_name,
+)
+from poems_monitor.domain.course import regimen_label
+from poems_monitor.domain.followup import Status, WorklistItem
+from poems_monitor.domain.timeline import PatientRecord
+from poems_monitor.i18n import tr
+from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.repositories.timelines import load_timelines
+from poems_monitor.services.dashboard import EventMark, FlagEntry, PatientDashboard, build_dashboard
+
+CAUTION = tr(
+    "This summary supports clinicians; it does not diagnose. Flags and follow-up intervals use the thresholds "
+    "of the clinic protocol; values marked DEFAULT are not from the literature and need local review."
+)
+
+# Names of follow-up items (the same words as the dashboard's follow-up card).
+FOLLOWUP_ITEM_NAMES = {
+    "echo": tr("Echocardiography"), "pft": tr("Lung function tests"), "vegf": tr("VEGF"),
+    "hematology": tr("Haematology"), "imaging": tr("Imaging"), "endocrine": tr("Endocrine panel"),
+    "neuropathy_score": tr("Neuropathy score"), "thrombosis_review": tr("Thrombosis review"),
+    "review_visit": tr("Review visit"),
+}
+STATUS_NAMES = {Status.OVERDUE: tr("Overdue"), Status.NEVER_DONE: tr("Never done"), Status.DUE: tr("Due"),
+                Status.DUE_SOON: tr("Due soon")}
+CLASS_NAMES = {CriterionClass.MANDATORY: tr("mandatory"), CriterionClass.MAJOR: tr("major"),
+               CriterionClass.MINOR: tr("minor"), CriterionClass.OTHER: tr("other")}
+
+
+@dataclass(frozen=True)
+class CriterionLine:
+    number: int | None
+    name: str
+    klass: str  # mandatory | major | minor (words)
+    first_documented: date | None
+    features: tuple[str, ...]  # names of the features present at the first documentation
+    used: bool  # one of the criteria that fulfilled the diagnosis
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class LatestValue:
+    code: str
+    name: str
+    group: str  # group name, as a person reads it
+    date: date
+    value: str  # formatted, with "<"/">" for a censored value
+    unit: str
+    reference: str  # "150–450", "≤ 96.2", "" (none), or why none applies
+    reference_default: bool  # the range is a DEFAULT (typical adult range), not the laboratory's
+    mark: str  # "H", "L" or ""
+    specimen: str = ""
+    entered: str = ""  # "96 g/L" when typed in another unit
+
+
+@dataclass(frozen=True)
+class TreatmentLine:
+    name: str
+    start: date
+    stop: date | None  # None: ongoing (or a one-off)
+    one_off: bool
+    line_of_therapy: bool
+    thromboprophylaxis: str
+    detail: str  # engraftment, cumulative melphalan, note
+
+    @property
+    def period(self) -> str:
+        if self.one_off:
+            return self.start.isoformat()
+        return f"{self.start.isoformat()} – {self.stop.isoformat() if self.stop else tr('ongoing')}"
+
+
+@dataclass(frozen=True)
+class PatientSummary:
+    dashboard: PatientDashboard
+    criteria: tuple[CriterionLine, ...]
+    latest: tuple[LatestValue, ...]
+    treatments: tuple[TreatmentLine, ...]
+    events: tuple[EventMark, ...]  # oldest first
+    action_items: tuple[WorklistItem, ...]  # overdue, never done, due, due soon; most urgent first
+    generated_at: datetime
+    generated_by: str
+    database: str
+    protocol: str  # which protocol the flags and intervals used
+    default_settings: int  # how many of its thresholds and intervals are DEFAULT values
+    caution: str = CAUTION
+
+    @property
+    def mrn(self) -> str:
+        return self.dashboard.mrn
+
+    @property
+    def name(self) -> str:
+        return self.dashboard.name
+
+    @property
+    def as_of(self) -> date:
+        return self.dashboard.as_of
+
+    @property
+    def open_flags(self) -> tuple[FlagEntry, ...]:
+        return self.dashboard.unacknowledged
+
+    @property
+    def acknowledged_flags(self) -> tuple[FlagEntry, ...]:
+        return tuple(f for f in self.dashboard.flags if f.acknowledged)
+
+    @property
+    def overdue(self) -> tuple[WorklistItem, ...]:
+        return tuple(i for i in self.action_items if i.status in (Status.OVERDUE, Status.NEVER_DONE))
+
+    def provenance(self) -> str:
+        return tr("Generated {when} by {who} from {database}").format(
+            when=self.generated_at.strftime("%Y-%m-%d %H:%M"), who=self.generated_by, database=self.database)
+
+
+def followup_name(item: str) -> str:
+    return FOLLOWUP_ITEM_NAMES.get(item, display_name(item))
+
+
+def build_patient_summary(db: Database, mrn: str, as_of: date | None = None, generated_by: str | None = None,
+                          now: datetime | None = None) -> PatientSummary:
+    """The summary of `mrn` as of `as_of` (default today). KeyError (with a sentence) if unknown."""
+    from poems_monitor.services.protocol_store import protocol_status
+
+    as_of = as_of or date.today()
+    status = protocol_status(db)
+    dashboard = build_dashboard(db, mrn, as_of, protocol=status.protocol)
+    with db.read() as session:
+        record = load_timelines(session, mrns=[mrn])[0]
+    defaults = sum(1 for s in status.protocol.describe() if s.is_default)
+    if status.problem:
+        protocol = tr("shipped default protocol (the stored clinic protocol cannot be read)")
+    elif status.stored:
+        when = f"{status.updated_at:%Y-%m-%d}" if status.updated_at else "?"
+        protocol = tr("clinic protocol saved by {who} on {when}").format(who=status.updated_by, when=when)
+    else:
+        protocol = tr("shipped default protocol (no clinic protocol saved)")
+    return PatientSummary(
+        dashboard=dashboard,
+        criteria=_criteria(dashboard),
+        latest=latest_values(record, as_of),
+        treatments=_treatments(record, as_of),
+        events=tuple(sorted(dashboard.events, key=lambda e: e.date)),
+        action_items=tuple(i for i in dashboard.followup if i.status is not None),
+        generated_at=now or datetime.now().astimezone(),
+        generated_by=generated_by or _login_name(),
+        database=db.describe(),
+        protocol=protocol,
+        default_settings=defaults,
+    )
+
+
+def _login_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (some containers)
+        return "unknown"
+
+
+def _criteria(d: PatientDashboard) -> tuple[CriterionLine, ...]:
+    used = {c.code for c in d.criteria.used}
+    lines = []
+    for c in d.criteria.criteria:
+        criterion = CRITERIA.get(c.code)
+        lines.append(CriterionLine(
+            number=c.number, name=c.name, klass=CLASS_NAMES.get(c.klass, c.klass.value),
+            first_documented=c.first_documented,
+            features=tuple(FEATURES[f].name if f in FEATURES else display_name(f) for f in c.features),
+            used=c.code in used, note=criterion.note if criterion else "",
+        ))
+    return tuple(lines)
+
+
+def format_number(code: str, value: float) -> str:
+    m = MEASURES.get(code)
+    decimals = m.decimals if m else 1
+    return f"{value:,.{decimals}f}" if decimals else f"{value:,.0f}"
+
+
+def latest_values(record: PatientRecord, as_of: date) -> tuple[LatestValue, ...]:
+    """The newest value of every measure recorded on or before `as_of`, in catalogue order."""
+    newest: dict[str, tuple[date, object]] = {}
+    for visit in record.visits:
+        if visit.date > as_of:
+            break
+        for o in visit.observations:
+            newest[o.code] = (visit.date, o)
+    out = []
+    for code, m in MEASURES.items():
+        if code not in newest:
+            continue
+        day, o = newest[code]
+        mark = ""
+        reference = ""
+        default = False
+        if m.kind is MeasureKind.CATEGORICAL or isinstance(o.value, str):
+            value = str(o.value).replace("_", " ")
+        else:
+            number = float(o.value)
+            value = f"{o.qualifier or ''}{format_number(code, number)}"
+            ref = m.reference_for(record.sex)
+            if ref is not None:
+                reference = ref.text()
+                default = ref.source.strip().upper().startswith("DEFAULT")
+                if ref.above(number) and o.qualifier != "<":
+                    mark = "H"
+                elif ref.below(number) and o.qualifier != ">":
+                    mark = "L"
+            elif m.sex_specific:
+                reference = tr("depends on sex (not applied)")
+        entered = ""
+        if o.entered_unit and o.entered_value is not None and o.entered_unit != o.unit:
+            entered = f"{o.entered_value} {o.entered_unit}"
+        out.append(LatestValue(
+            code=code, name=m.name, group=MEASURE_GROUPS.get(m.group, m.group), date=day, value=value,
+            unit=m.unit_label, reference=reference, reference_default=default, mark=mark,
+            specimen=(o.specimen or "").replace("_", " "), entered=entered,
+        ))
+    return tuple(out)
+
+
+def _treatments(record: PatientRecord, as_of: date) -> tuple[TreatmentLine, ...]:
+    from poems_monitor.domain.course import is_line
+
+    out = []
+    for t in record.treatments:
+        if t.start > as_of:
+            continue
+        details = []
+        if t.engraftment_date:
+            details.append(tr("engraftment {d}").format(d=t.engraftment_date.isoformat()))
+        if t.melphalan_mg:
+            details.append(tr("melphalan {mg:g} mg").format(mg=t.melphalan_mg))
+        if t.note:
+            details.append(t.note)
+        regimen = REGIMENS.get(t.regimen)
+        imid = bool(regimen and "imid" in regimen.drug_classes)
+        prophylaxis = THROMBOPROPHYLAXIS_NAMES.get(t.thromboprophylaxis or "unknown", t.thromboprophylaxis or "")
+        stop = t.stop if t.stop is None or t.stop <= as_of else None
+        out.append(TreatmentLine(
+            name=regimen_label(t, mid_sentence=False), start=t.start, stop=stop,
+            one_off=t.regimen in ("asct", "radiotherapy"), line_of_therapy=is_line(t),
+            thromboprophylaxis=prophylaxis if (imid or t.thromboprophylaxis) else "",
+            detail="; ".join(details),
+        ))
+    return tuple(out)

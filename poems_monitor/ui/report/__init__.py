@@ -1,0 +1,1 @@
+"""The printable patient summary (PDF, print preview, print) and chart export."""

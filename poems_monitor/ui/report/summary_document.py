@@ -1,0 +1,590 @@
+"""The printable patient summary: one QTextDocument, painted page by page onto a PDF writer or
+a printer (the print preview shows exactly what the PDF holds).
+
+Owns the page: A4 or Letter, margins, a running header from page 2 on, and a footer on every
+page with the provenance ("generated on, by, from database"), the page number and the clinical
+caution. The content comes from `services.patient_summary` (Qt-free); the trend charts are the
+dashboard's own chart classes drawn offscreen at 300 dpi (`chart_export`) and added to the
+document as image resources. The charts get a page of their own (three rows of two fit A4 and
+Letter), so no chart is ever cut; a section heading that would end a page is moved to the next.
+
+Works offscreen, without CUPS: `write_patient_summary` needs only a QGuiApplication.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import date
+from html import escape
+from pathlib import Path
+
+from PySide6.QtCore import QMarginsF, QPointF, QRectF, QSizeF, Qt, QUrl
+from PySide6.QtGui import (
+    QColor, QFont, QPageLayout, QPageSize, QPagedPaintDevice, QPainter, QPdfWriter, QPen, QTextBlockFormat, QTextCursor,
+    QTextDocument, QTextFormat, QTextOption,
+)
+
+from poems_monitor.domain.followup import Status
+from poems_monitor.i18n import tr
+from poems_monitor.services.patient_summary import PatientSummary, build_patient_summary, followup_name
+from poems_monitor.ui.report.chart_export import DEFAULT_DPI, build_print_chart, print_theme, render_plot_image
+
+PAGE_SIZES = {"A4": QPageSize.PageSizeId.A4, "Letter": QPageSize.PageSizeId.Letter}
+MARGINS_MM = QMarginsF(16, 12, 16, 11)  # left, top, right, bottom
+HEADER_MM = 9.0  # running header band (pages 2 and later; page 1 has the identity block)
+FOOTER_MM = 15.0
+CHART_GAP_MM = 5.0
+CHART_HEIGHT_MM = 54.0
+FONT_FAMILIES = ["DejaVu Sans", "Noto Sans", "Liberation Sans", "Arial", "Helvetica"]
+
+# Print colours (light, ink-friendly; the same Okabe–Ito hues as the screen).
+INK = "#1C2430"
+MUTED = "#5B6676"
+RULE = "#C9CED6"
+SHADE = "#F1F3F6"
+ACCENT = "#0B5E95"
+CRITICAL = "#B34700"
+WARNING = "#8A5D00"
+OK = "#00795A"
+
+SEVERITY_TEXT = {"critical": tr("Critical"), "warning": tr("Warning"), "info": tr("Info")}
+SEVERITY_COLOUR = {"critical": CRITICAL, "warning": WARNING, "info": ACCENT}
+KIND_TEXT = {
+    "new_feature": tr("New feature"), "feature_recurred": tr("Feature recurred"), "criteria_met": tr("Criteria met"),
+    "vegf_rise": tr("VEGF rise"), "vegf_response": tr("VEGF response"), "thrombocytosis": tr("Thrombocytosis"),
+    "polycythemia": tr("Polycythaemia"), "pft_decline": tr("PFT decline"), "neuropathy_worse": tr("Neuropathy worse"),
+    "neuropathy_improved": tr("Neuropathy improved"), "thrombosis_watch": tr("Thrombosis watch"),
+    "specimen_change": tr("Specimen change"),
+}
+SEX_TEXT = {"female": tr("female"), "male": tr("male"), "other": tr("other sex"), "unknown": tr("sex unknown")}
+
+
+def page_layout(page_size: str) -> QPageLayout:
+    if page_size not in PAGE_SIZES:
+        raise ValueError(tr("Page size must be A4 or Letter, not {size}").format(size=page_size))
+    return QPageLayout(QPageSize(PAGE_SIZES[page_size]), QPageLayout.Orientation.Portrait, MARGINS_MM,
+                       QPageLayout.Unit.Millimeter)
+
+
+def print_font(point_size: float = 8.4) -> QFont:
+    font = QFont()
+    font.setFamilies(FONT_FAMILIES)
+    font.setPointSizeF(point_size)
+    font.setStyleHint(QFont.StyleHint.SansSerif)
+    # No ligatures: "ﬀ"/"ﬁ" glyphs make the PDF's text unsearchable ("effusion" would not be found).
+    for tag in ("liga", "clig"):
+        font.setFeature(QFont.Tag(tag), 0)
+    return font
+
+
+def _e(text: object) -> str:
+    return escape(str(text)) if text is not None else ""
+
+
+def _d(day: date | None, missing: str = "–") -> str:
+    return day.isoformat() if day else missing
+
+
+# ---------------------------------------------------------------------------------------------
+# Content (HTML for QTextDocument's subset)
+# ---------------------------------------------------------------------------------------------
+
+_CSS = f"""
+body {{ color: {INK}; }}
+h1 {{ font-size: 15pt; font-weight: 700; margin: 0; }}
+h2 {{ font-size: 10.5pt; font-weight: 700; color: {ACCENT}; margin-top: 13pt; margin-bottom: 4pt; }}
+h3 {{ font-size: 8.8pt; font-weight: 700; margin: 0; }}
+p {{ margin-top: 0; margin-bottom: 3pt; }}
+table.grid {{ border-collapse: collapse; border-color: {RULE}; }}
+table.grid th {{ background-color: {SHADE}; color: {MUTED}; font-weight: 600; text-align: left; font-size: 7.6pt; }}
+table.grid td {{ vertical-align: top; }}
+.muted {{ color: {MUTED}; }}
+.small {{ font-size: 7.4pt; }}
+.fact {{ color: {MUTED}; font-size: 6.8pt; }}
+"""
+
+
+def _table(headers: list[str], rows: list[list[str]], widths: list[int] | None = None) -> str:
+    head = "".join(
+        f"<th{f' width={widths[i]}%' if widths else ''}>{_e(h)}</th>" for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return (f"<table class='grid' width='100%' border='0.5' cellspacing='0' cellpadding='3'>"
+            f"<thead><tr>{head}</tr></thead>{body}</table>")
+
+
+def _identity(s: PatientSummary) -> str:
+    d = s.dashboard
+    age = tr("{n} years").format(n=d.age) if d.age is not None else tr("age unknown")
+    born = tr("born {d}").format(d=d.birth_date.isoformat()) if d.birth_date else tr("birth date not recorded")
+    identity = " · ".join((f"<b>{tr('MRN')} {_e(d.mrn)}</b>", _e(age), _e(SEX_TEXT.get(d.sex, d.sex)), _e(born)))
+    fulfilled = d.criteria.fulfilled_on is not None
+    criteria_colour = OK if fulfilled else WARNING
+    new = len(d.unacknowledged)
+    flags = tr("{n} to review · {total} in all").format(n=new, total=len(d.flags)) if d.flags else tr("none")
+    overdue = len(s.overdue)
+    facts = [
+        (tr("Diagnosis"), _e(_d(d.diagnosis_date, tr("not recorded")))),
+        (tr("Diagnostic criteria"), f"<span style='color:{criteria_colour}'>{_e(d.criteria_status)}</span>"),
+        (tr("Current therapy"), _e(d.current_therapy)),
+        (tr("Thromboprophylaxis"), _e(d.thromboprophylaxis)),
+        (tr("Last visit"), _e(f"{_d(d.last_visit, tr('none'))} ({d.since_last_visit})")),
+        (tr("Visits · values"), _e(f"{len(d.visit_dates)} · {d.value_count}")),
+        (tr("Flags"), f"<span style='color:{CRITICAL if new else INK}'>{_e(flags)}</span>"),
+        (tr("Follow-up overdue"), f"<span style='color:{CRITICAL if overdue else INK}'>"
+                                  f"{_e(overdue if overdue else tr('none'))}</span>"),
+    ]
+    cells = []
+    for i in range(0, len(facts), 4):
+        row = "".join(
+            f"<td width='25%'><span class='fact'>{_e(name.upper())}</span><br>{value}</td>" for name, value in facts[i:i + 4])
+        cells.append(f"<tr>{row}</tr>")
+    return (
+        "<table width='100%' cellspacing='0' cellpadding='0'><tr>"
+        f"<td><h1>{_e(d.name)}</h1><p>{identity}</p></td>"
+        f"<td align='right' class='muted'>{_e(tr('POEMS syndrome · patient summary'))}<br>"
+        f"<b style='color:{INK}'>{_e(tr('as of {d}').format(d=s.as_of.isoformat()))}</b></td>"
+        "</tr></table>"
+        f"<table width='100%' cellspacing='0' cellpadding='4' style='background-color:{SHADE}; margin-top:6pt'>"
+        f"{''.join(cells)}</table>"
+    )
+
+
+def _criteria(s: PatientSummary) -> str:
+    rows = []
+    for c in s.criteria:
+        if c.klass == tr("other"):
+            continue
+        used = "✓" if c.used else ""
+        when = _d(c.first_documented, "")
+        status = (f"<b>{when}</b>" if when else f"<span class='muted'>{_e(tr('not documented'))}</span>")
+        features = _e(", ".join(c.features))
+        if c.note and c.first_documented is None:
+            features = f"<span class='muted small'>{_e(c.note)}</span>"
+        rows.append([f"{c.number or ''}", _e(c.name), _e(c.klass), status, features,
+                     f"<span style='color:{OK}'>{used}</span>"])
+    d = s.dashboard
+    head = f"<p>{_e(d.criteria_status)}."
+    if d.criteria.used:
+        head += " " + _e(tr("Criteria used: {used}.").format(used=", ".join(c.name for c in d.criteria.used)))
+    head += "</p>"
+    for nc in d.criteria.not_counted:
+        head += (f"<p class='muted small'>{_e(tr('{feature} (from {d}) does not count towards {criterion} on its own.').format(feature=nc.feature.replace('_', ' ').capitalize(), d=nc.first_present.isoformat(), criterion=nc.criterion.replace('_', ' ')))}</p>")
+    return (f"<h2>{_e(tr('Diagnostic criteria'))}</h2>{head}"
+            + _table([tr("#"), tr("Criterion"), tr("Class"), tr("First documented"), tr("Features then"), tr("Used")],
+                     rows, [4, 30, 11, 15, 34, 6]))
+
+
+def _flag_rows(entries, with_review: bool) -> list[list[str]]:  # noqa: ANN001
+    rows = []
+    for entry in entries:
+        f = entry.flag
+        severity = f.severity.value
+        colour = MUTED if entry.acknowledged else SEVERITY_COLOUR.get(severity, ACCENT)
+        kind = KIND_TEXT.get(f.kind.value, f.kind.value.replace("_", " ").capitalize())
+        explanation = f"{_e(f.message)}<br><span class='muted small'>{_e(tr('rule: {rule}').format(rule=f.rule))}</span>"
+        if with_review and entry.review is not None:
+            r = entry.review
+            when = r.reviewed_at.strftime("%Y-%m-%d") if r.reviewed_at else ""
+            review = tr("Acknowledged by {who} on {when}").format(who=r.reviewed_by, when=when)
+            if r.comment:
+                review += f": “{r.comment}”"
+            explanation += f"<br><span style='color:{OK}' class='small'>✓ {_e(review)}</span>"
+        rows.append([
+            _e(f.date.isoformat()),
+            f"<span style='color:{colour}; font-weight:600'>{_e(SEVERITY_TEXT.get(severity, severity))}</span><br>"
+            f"{_e(kind)}",
+            explanation,
+        ])
+    return rows
+
+
+def _open_flags(s: PatientSummary) -> str:
+    title = f"<h2>{_e(tr('Flags to review'))} ({len(s.open_flags)})</h2>"
+    if not s.open_flags:
+        return title + f"<p class='muted'>{_e(tr('No flag awaits review: every flag has been acknowledged by a physician.') if s.dashboard.flags else tr('No flags.'))}</p>"
+    return title + _table([tr("Since"), tr("Flag"), tr("Explanation")], _flag_rows(s.open_flags, False), [11, 16, 73])
+
+
+def _acknowledged_flags(s: PatientSummary) -> str:
+    entries = s.acknowledged_flags
+    if not entries:
+        return ""
+    return (f"<h2>{_e(tr('Acknowledged flags'))} ({len(entries)})</h2>"
+            + _table([tr("Since"), tr("Flag"), tr("Explanation and acknowledgement")], _flag_rows(entries, True),
+                     [11, 16, 73]))
+
+
+def _action_items(s: PatientSummary) -> str:
+    title = f"<h2>{_e(tr('Follow-up due'))}</h2>"
+    if not s.action_items:
+        return title + f"<p style='color:{OK}'>✓ {_e(tr('Nothing overdue or due: every follow-up item is up to date.'))}</p>"
+    rows = []
+    for i in s.action_items:
+        urgent = i.status in (Status.OVERDUE, Status.NEVER_DONE)
+        colour = CRITICAL if urgent else (WARNING if i.status is Status.DUE else ACCENT)
+        status = {Status.OVERDUE: tr("Overdue"), Status.NEVER_DONE: tr("Never done"), Status.DUE: tr("Due"),
+                  Status.DUE_SOON: tr("Due soon")}.get(i.status, "")
+        rows.append([
+            f"<span style='color:{colour}; font-weight:600'>{_e(status)}</span>", _e(followup_name(i.item)),
+            _e(_d(i.due)), _e(_d(i.last_done, tr("never"))), f"<span class='small'>{_e(i.reason)}</span>",
+        ])
+    return title + _table([tr("Status"), tr("Item"), tr("Due"), tr("Last done"), tr("Why")], rows, [12, 20, 11, 11, 46])
+
+
+def _legend(series) -> str:  # noqa: ANN001
+    from poems_monitor.ui.theme import series_colour, series_style
+
+    glyphs = {"o": "●", "s": "■", "t": "▼", "d": "◆", "star": "★", "+": "+", "x": "×"}
+    dashes = {Qt.PenStyle.SolidLine: "—", Qt.PenStyle.DashLine: "– –", Qt.PenStyle.DotLine: "···"}
+    parts = []
+    for s in series:
+        style = series_style(s.code)
+        mark = f"{dashes.get(style.dash, '-·-')} {glyphs.get(style.symbol, '●')}"
+        parts.append(f"<span style='color:{series_colour(s.code)}'>{mark}</span>&nbsp;{_e(s.name)} ({_e(s.unit)})")
+    return "&nbsp;&nbsp; ".join(parts)
+
+
+@dataclass
+class ChartFigure:
+    key: str
+    title: str
+    legend: str  # HTML
+    url: str
+    width_px: float  # CSS pixels (96 per inch) in the document
+    height_px: float
+
+
+def _charts(s: PatientSummary, figures: list[ChartFigure], empty: list[str]) -> str:
+    out = [f"<h2>{_e(tr('Trends'))}</h2>",
+           f"<p class='muted small'>{_e(tr('Shaded bands: lines of therapy; solid vertical lines: ASCT and radiotherapy; dotted lines: events (✚ thrombosis); green band: reference range; dashed lines: protocol thresholds; ringed points: values that raised a flag. A line breaks where the specimen, laboratory or method changed.'))}</p>"]
+    cells = []
+    for f in figures:
+        cells.append(
+            f"<td width='50%' valign='top'><h3>{_e(f.title)}</h3><p class='small'>{f.legend}</p>"
+            f"<img src='{f.url}' width='{f.width_px:.0f}' height='{f.height_px:.0f}'></td>")
+    if empty:
+        cells.append(f"<td width='50%' valign='top'><h3>{_e(tr('Not charted'))}</h3><p class='muted small'>"
+                     f"{_e(tr('No values recorded for: {charts}.').format(charts=', '.join(empty)))}</p></td>")
+    rows = ["<tr>" + "".join(cells[i:i + 2]) + "</tr>" for i in range(0, len(cells), 2)]
+    out.append(f"<table width='100%' cellspacing='0' cellpadding='0'>{''.join(rows)}</table>")
+    if not figures:
+        out.append(f"<p class='muted'>{_e(tr('No chart values recorded yet.'))}</p>")
+    return "".join(out)
+
+
+def _latest(s: PatientSummary) -> str:
+    title = f"<h2>{_e(tr('Latest values'))}</h2>"
+    if not s.latest:
+        return title + f"<p class='muted'>{_e(tr('No values recorded.'))}</p>"
+    rows = []
+    group = None
+    any_default = False
+    for v in s.latest:
+        if v.group != group:
+            group = v.group
+            rows.append([f"<b class='muted'>{_e(group)}</b>", "", "", "", "", ""])
+        colour = CRITICAL if v.mark else INK
+        mark = f" <b style='color:{CRITICAL}'>{v.mark}</b>" if v.mark else ""
+        ref = _e(v.reference)
+        if v.reference_default and v.reference:
+            ref += " †"
+            any_default = True
+        note = []
+        if v.specimen:
+            note.append(v.specimen)
+        if v.entered:
+            note.append(tr("entered as {e}").format(e=v.entered))
+        rows.append([_e(v.name), f"<span style='color:{colour}'><b>{_e(v.value)}</b></span>{mark}", _e(v.unit), ref,
+                     _e(v.date.isoformat()), f"<span class='small muted'>{_e(', '.join(note))}</span>"])
+    table = _table([tr("Measure"), tr("Value"), tr("Unit"), tr("Reference"), tr("Date"), tr("Note")], rows,
+                   [30, 13, 14, 15, 12, 16])
+    foot = f"<p class='muted small'>{_e(tr('H / L: above / below the reference range.'))}"
+    if any_default:
+        foot += " " + _e(tr("† DEFAULT range (a typical adult range or a clinic setting, not your laboratory's): review locally."))
+    foot += "</p>"
+    return title + table + foot
+
+
+def _treatments(s: PatientSummary) -> str:
+    title = f"<h2>{_e(tr('Treatments'))}</h2>"
+    if not s.treatments:
+        return title + f"<p class='muted'>{_e(tr('No treatment recorded.'))}</p>"
+    rows = []
+    for t in s.treatments:
+        kind = tr("one-off") if t.one_off else (tr("line of therapy") if t.line_of_therapy else tr("supportive"))
+        rows.append([f"<b>{_e(t.name)}</b>", _e(t.period).replace(" ", "&nbsp;"), _e(kind), _e(t.thromboprophylaxis),
+                     f"<span class='small'>{_e(t.detail)}</span>"])
+    return title + _table([tr("Treatment"), tr("Period"), tr("Kind"), tr("Thromboprophylaxis"), tr("Details")], rows,
+                          [29, 25, 15, 19, 12])
+
+
+def _events(s: PatientSummary) -> str:
+    title = f"<h2>{_e(tr('Events'))}</h2>"
+    if not s.events:
+        return title + f"<p class='muted'>{_e(tr('No events recorded.'))}</p>"
+    rows = [[_e(e.date.isoformat()),
+             (f"<span style='color:{CRITICAL}'>✚ </span>" if e.thrombotic else "") + _e(e.name),
+             f"<span class='small'>{_e(e.note)}</span>"] for e in s.events]
+    return title + _table([tr("Date"), tr("Event"), tr("Note")], rows, [14, 30, 56])
+
+
+def _about(s: PatientSummary) -> str:
+    defaults = tr("{n} of its thresholds and intervals are DEFAULT values (not from the literature): review them "
+                  "locally.").format(n=s.default_settings) if s.default_settings else ""
+    return (f"<h2>{_e(tr('About this summary'))}</h2>"
+            f"<p class='small'>{_e(s.caution)}</p>"
+            f"<p class='small muted'>{_e(tr('Flags and follow-up as of {d}, under the {protocol}.').format(d=s.as_of.isoformat(), protocol=s.protocol))} "
+            f"{_e(defaults)}</p>"
+            f"<p class='small muted'>{_e(s.provenance())}.</p>")
+
+
+def summary_html(s: PatientSummary, figures: list[ChartFigure], empty_charts: list[str]) -> str:
+    parts = [
+        _identity(s), _open_flags(s), _action_items(s), _criteria(s), _treatments(s), _events(s),
+        _charts(s, figures, empty_charts), _latest(s), _acknowledged_flags(s), _about(s),
+    ]
+    return f"<html><head><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
+
+
+# ---------------------------------------------------------------------------------------------
+# The document and its pages
+# ---------------------------------------------------------------------------------------------
+
+
+class SummaryDocument:
+    """A patient summary ready to paint on any paged device (QPdfWriter, QPrinter)."""
+
+    def __init__(self, summary: PatientSummary, page_size: str = "A4", chart_dpi: float = DEFAULT_DPI):
+        self.summary = summary
+        self.page_size = page_size
+        self.layout = page_layout(page_size)
+        content_mm = self.layout.paintRect(QPageLayout.Unit.Millimeter).width()
+        self.chart_width_mm = (content_mm - CHART_GAP_MM) / 2
+        self.document = QTextDocument()
+        self.document.setDocumentMargin(0)
+        self.document.setDefaultFont(print_font())
+        self.document.setUseDesignMetrics(True)
+        self.chart_ms = 0.0
+        figures, empty = self._render_charts(chart_dpi)
+        self.document.setHtml(summary_html(summary, figures, empty))
+        self.figures = figures
+        self.page_count = 0
+
+    def _render_charts(self, dpi: float) -> tuple[list[ChartFigure], list[str]]:
+        from poems_monitor.ui.charts.trend_chart import CHART_SPECS
+
+        t0 = time.perf_counter()
+        d = self.summary.dashboard
+        figures, empty = [], []
+        width_mm, height_mm = self.chart_width_mm, CHART_HEIGHT_MM
+        with print_theme():
+            for spec in CHART_SPECS:
+                if not any(c in d.series for c in spec.codes):
+                    empty.append(spec.title)
+                    continue
+                chart = build_print_chart(d, spec.key, width_mm, height_mm)
+                try:
+                    image = render_plot_image(chart.plot_item, round(width_mm / 25.4 * dpi))
+                    legend = _legend(chart.chart.series)
+                finally:
+                    chart.close()
+                url = f"chart://{spec.key}"
+                self.document.addResource(QTextDocument.ResourceType.ImageResource, QUrl(url), image)
+                figures.append(ChartFigure(spec.key, spec.title, legend, url,
+                                           width_mm / 25.4 * 96, height_mm / 25.4 * 96))
+        self.chart_ms = (time.perf_counter() - t0) * 1000
+        return figures, empty
+
+    # --- layout on a device -------------------------------------------------------------------
+    def _geometry(self, device: QPagedPaintDevice) -> tuple[QRectF, float, float, float]:
+        resolution = device.resolution() if hasattr(device, "resolution") else device.logicalDpiY()
+        rect = QRectF(device.pageLayout().paintRectPixels(resolution))
+        px_per_mm = resolution / 25.4
+        header = HEADER_MM * px_per_mm
+        footer = FOOTER_MM * px_per_mm
+        return rect, header, footer, px_per_mm
+
+    def lay_out(self, device: QPagedPaintDevice) -> int:
+        """Lay the document out for `device` (its resolution and page); returns the page count."""
+        device.setPageLayout(self.layout)
+        rect, header, footer, px_per_mm = self._geometry(device)
+        doc = self.document
+        doc.documentLayout().setPaintDevice(device)
+        body = rect.height() - header - footer
+        doc.setPageSize(QSizeF(rect.width(), body))
+        self._keep_headings_with_content(body, px_per_mm)
+        self.page_count = max(1, doc.pageCount())
+        self._body = body
+        self._rect = rect
+        self._header = header
+        self._px_per_mm = px_per_mm
+        return self.page_count
+
+    def _keep_headings_with_content(self, body: float, px_per_mm: float) -> None:
+        """No section heading ends a page: if less than ~28 mm of its section follow it on its
+        page, it starts the next one. The trends section (at most a page) is kept whole, so no
+        chart row is split. Repeated until the layout is stable."""
+        doc = self.document
+        keep = 28 * px_per_mm
+        trends = tr("Trends")
+        for _ in range(24):
+            doc.markContentsDirty(0, doc.characterCount())  # the layout is lazy: lay out everything again
+            layout = doc.documentLayout()
+            moved = False
+            for block, bottom in self._headings(layout):
+                fmt = block.blockFormat()
+                if fmt.pageBreakPolicy() & QTextFormat.PageBreakFlag.PageBreak_AlwaysBefore:
+                    continue
+                top = layout.blockBoundingRect(block).top()
+                if top < 1:
+                    continue
+                page_end = (math.floor(top / body) + 1) * body
+                whole = block.text() == trends and bottom - top <= body
+                needed = (bottom - top) if whole else min(bottom - top, keep)
+                if top + needed > page_end + 0.5:
+                    fmt.setPageBreakPolicy(QTextFormat.PageBreakFlag.PageBreak_AlwaysBefore)
+                    QTextCursor(block).setBlockFormat(fmt)
+                    moved = True
+                    break  # what follows has moved: measure again
+            if not moved:
+                break
+        doc.markContentsDirty(0, doc.characterCount())
+        doc.size()
+
+    def _headings(self, layout):  # noqa: ANN001, ANN202
+        """(heading block, bottom of its section) for every h2, in document order."""
+        doc = self.document
+        out = []
+        current = None
+        bottom = 0.0
+        block = doc.begin()
+        while block.isValid():
+            table = QTextCursor(block).currentTable()
+            if table is None and block.blockFormat().headingLevel() == 2:
+                if current is not None:
+                    out.append((current, bottom))
+                current = block
+                bottom = layout.blockBoundingRect(block).bottom()
+            elif current is not None:
+                rect = layout.frameBoundingRect(table) if table is not None else layout.blockBoundingRect(block)
+                bottom = max(bottom, rect.bottom())
+            block = block.next()
+        if current is not None:
+            out.append((current, bottom))
+        return out
+
+    # --- painting -----------------------------------------------------------------------------
+    def paint(self, device: QPagedPaintDevice, painter: QPainter | None = None) -> int:
+        """Paint every page on `device` (a QPdfWriter or QPrinter); returns the page count."""
+        pages = self.lay_out(device)
+        own = painter is None
+        if own:
+            painter = QPainter()
+            if not painter.begin(device):
+                raise OSError(tr("The output could not be opened for painting"))
+        try:
+            for index in range(pages):
+                if index:
+                    device.newPage()
+                self._paint_page(painter, index, pages)
+        finally:
+            if own:
+                painter.end()
+        return pages
+
+    def _paint_page(self, painter: QPainter, index: int, pages: int) -> None:
+        rect, header, body, mm = self._rect, self._header, self._body, self._px_per_mm
+        width = rect.width()
+        painter.save()
+        painter.translate(0, header - index * body)
+        self.document.drawContents(painter, QRectF(0, index * body, width, body))
+        painter.restore()
+        s = self.summary
+        small = print_font(6.9)
+        painter.setFont(small)
+        if index > 0:  # running header
+            painter.setPen(QColor(INK))
+            left = f"{s.name} · {tr('MRN')} {s.mrn}"
+            painter.drawText(QRectF(0, 0, width, header - 2.5 * mm),
+                             int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), left)
+            painter.setPen(QColor(MUTED))
+            painter.drawText(QRectF(0, 0, width, header - 2.5 * mm),
+                             int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter),
+                             tr("Patient summary as of {d}").format(d=s.as_of.isoformat()))
+            painter.setPen(QPen(QColor(RULE), 0.25 * mm))
+            painter.drawLine(QPointF(0, header - 1.8 * mm), QPointF(width, header - 1.8 * mm))
+        top = header + body + 2.5 * mm
+        painter.setPen(QPen(QColor(RULE), 0.25 * mm))
+        painter.drawLine(QPointF(0, top), QPointF(width, top))
+        painter.setPen(QColor(MUTED))
+        line = painter.fontMetrics().height()
+        page_text = tr("Page {n} of {total}").format(n=index + 1, total=pages)
+        page_w = painter.fontMetrics().horizontalAdvance(page_text) + 4 * mm
+        provenance = painter.fontMetrics().elidedText(
+            f"{s.provenance()} · {tr('MRN')} {s.mrn}", Qt.TextElideMode.ElideMiddle, int(width - page_w - 2 * mm))
+        painter.drawText(QRectF(0, top + 1.2 * mm, width - page_w, line),
+                         int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop), provenance)
+        painter.setPen(QColor(INK))
+        painter.drawText(QRectF(width - page_w, top + 1.2 * mm, page_w, line),
+                         int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop), page_text)
+        option = QTextOption()
+        option.setWrapMode(QTextOption.WrapMode.WordWrap)
+        painter.setPen(QColor(MUTED))
+        italic = print_font(6.9)
+        italic.setItalic(True)
+        painter.setFont(italic)
+        painter.drawText(QRectF(0, top + 1.2 * mm + line * 1.15, width, line * 2.4), s.caution, option)
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SummaryResult:
+    path: Path
+    pages: int
+    page_size: str
+    seconds: float
+    chart_seconds: float
+
+
+def pdf_writer(path: Path | str, summary: PatientSummary, page_size: str) -> QPdfWriter:
+    writer = QPdfWriter(str(path))
+    writer.setResolution(DEFAULT_DPI)
+    writer.setPageLayout(page_layout(page_size))
+    writer.setCreator("poems-monitor")
+    writer.setTitle(tr("Patient summary: {name} ({mrn}), as of {d}").format(
+        name=summary.name, mrn=summary.mrn, d=summary.as_of.isoformat()))
+    return writer
+
+
+def write_summary_pdf(document: SummaryDocument, path: Path | str) -> int:
+    """Paint `document` into a PDF at `path` (written to a temporary file, then renamed)."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    writer = pdf_writer(partial, document.summary, document.page_size)
+    try:
+        pages = document.paint(writer)
+    finally:
+        del writer  # closes the file
+    if not partial.exists() or partial.stat().st_size == 0:
+        raise OSError(tr("{file} could not be written").format(file=path))
+    partial.replace(path)
+    return pages
+
+
+def write_patient_summary(db, mrn: str, path: Path | str, page_size: str = "A4", as_of: date | None = None,  # noqa: ANN001
+                          generated_by: str | None = None) -> SummaryResult:
+    """Write the printable summary of `mrn` to the PDF `path`. Needs a QGuiApplication (offscreen is
+    fine). KeyError (with a sentence) for an unknown MRN; ValueError for a page size other than
+    A4 or Letter; OSError when the file cannot be written."""
+    t0 = time.perf_counter()
+    page_layout(page_size)  # refuse a wrong size before any work
+    summary = build_patient_summary(db, mrn, as_of, generated_by)
+    document = SummaryDocument(summary, page_size)
+    pages = write_summary_pdf(document, path)
+    return SummaryResult(Path(path), pages, page_size, time.perf_counter() - t0, document.chart_ms / 1000)
