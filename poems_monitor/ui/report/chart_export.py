@@ -33,7 +33,6 @@ from poems_monitor.services.dashboard import PatientDashboard
 MM_PER_INCH = 25.4
 LOGICAL_DPI = 110.0  # chart pixels per inch on paper: fonts come out about 8 pt, as on a laptop screen
 DEFAULT_DPI = 300
-SVG_RESOLUTION = 96
 
 
 def mm_to_logical(mm: float) -> float:
@@ -148,14 +147,16 @@ def _paint_scene(plot_item, painter: QPainter, target: QRectF, background: QColo
         exporter.setExportMode(False)
 
 
-def render_plot_image(plot_item, width_px: int, background: QColor | None = None) -> QImage:  # noqa: ANN001
-    """`plot_item` (a pyqtgraph PlotItem as laid out now) as an image `width_px` wide, every
-    element (text, symbols, lines, overlay labels) scaled alike."""
+def render_plot_image(plot_item, width_px: int, background: QColor | None = None,  # noqa: ANN001
+                      height_px: int | None = None) -> QImage:
+    """`plot_item` (a pyqtgraph PlotItem as laid out now) as an image `width_px` wide (and
+    `height_px` high, default: its aspect), every element (text, symbols, lines, overlay labels)
+    scaled alike."""
     source = plot_item.sceneBoundingRect()
     if source.width() <= 0 or source.height() <= 0:
         raise ValueError(tr("The chart has no size yet; show it or lay it out first."))
     ratio = width_px / source.width()
-    height_px = max(1, round(source.height() * ratio))
+    height_px = height_px or max(1, round(source.height() * ratio))
     image = QImage(width_px, height_px, QImage.Format.Format_ARGB32)
     image.fill(background or QColor("white"))
     image.setDevicePixelRatio(ratio)
@@ -178,7 +179,8 @@ def render_chart_image(dashboard: PatientDashboard, key: str, width_mm: float, h
     with print_theme():
         chart = build_print_chart(dashboard, key, width_mm, height_mm)
         try:
-            image = render_plot_image(chart.plot_item, mm_to_pixels(width_mm, dpi))
+            image = render_plot_image(chart.plot_item, mm_to_pixels(width_mm, dpi),
+                                      height_px=mm_to_pixels(height_mm, dpi))
         finally:
             chart.close()
     dots_per_metre = round(dpi / MM_PER_INCH * 1000)
@@ -199,7 +201,10 @@ def write_svg(plot_item, path: Path | None, title: str = "", width_mm: float | N
     generator.setOutputDevice(buffer)
     generator.setSize(QSize(round(source.width()), round(source.height())))
     generator.setViewBox(QRectF(0, 0, source.width(), source.height()))
-    generator.setResolution(SVG_RESOLUTION)
+    # Text is laid out at the view's logical dpi; the generator must use the same, or the axis
+    # labels land away from their ticks (pyqtgraph positions them from font metrics).
+    views = plot_item.scene().views()
+    generator.setResolution(views[0].logicalDpiY() if views else 96)
     generator.setTitle(title or tr("poems-monitor chart"))
     generator.setDescription(tr("Exported by poems-monitor"))
     painter = QPainter(generator)
