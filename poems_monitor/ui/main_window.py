@@ -241,7 +241,8 @@ class MainWindow(QMainWindow):
         self.dashboard.prepare()
         if self._background:
             self.refresh_overview()
-        QTimer.singleShot(0, lambda: self.entry)
+        # The visit entry form is built on first use: building it here froze a just-opened
+        # window for about a second on a 2-core machine.
 
     def _make_entry(self) -> QWidget:
         form_class = _optional("poems_monitor.ui.entry", "VisitEntryForm")
@@ -301,6 +302,8 @@ class MainWindow(QMainWindow):
                                     tr("Replace the clinic database by a checked backup (administrators)"))
         a["check"] = self._action(tr("&Check database"), self.check_database, None,
                                   tr("Full check of the database file, its schema and the audit trail"))
+        a["import_labs"] = self._action(tr("&Import lab results (CSV)…"), self.import_lab_results, None,
+                                        tr("Preview every row of a laboratory CSV file, then import all rows or none"))
         a["lock"] = self._action(tr("&Lock"), lambda: self.lock(), "Ctrl+L", tr("Hide patient data until you sign in again"))
         a["sign_out"] = self._action(tr("Sign &out / switch user…"), lambda: self.lock(signed_out=True), "Ctrl+Shift+L",
                                      tr("Sign out; you or another user signs in"))
@@ -315,7 +318,7 @@ class MainWindow(QMainWindow):
         a["quit"] = self._action(tr("&Quit"), self.close, "Ctrl+Q")
         a["quit"].setMenuRole(QAction.MenuRole.QuitRole)
         a["about"] = self._action(tr("&About poems-monitor"), self.about)
-        for key in ("new_patient", "new_visit", "save", "treatment", "event"):
+        for key in ("new_patient", "new_visit", "save", "treatment", "event", "import_labs"):
             a[key].setEnabled(may_record)
         group = QActionGroup(self)
         for key in ("patients", "worklist", "review"):
@@ -327,6 +330,8 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu(tr("&File"))
         for key in ("new_patient", "new_visit", "save"):
             file_menu.addAction(a[key])
+        file_menu.addSeparator()
+        file_menu.addAction(a["import_labs"])
         file_menu.addSeparator()
         for key in ("backup", "restore", "check"):
             file_menu.addAction(a[key])
@@ -377,6 +382,8 @@ class MainWindow(QMainWindow):
         geometry = s.value("main/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
+        else:
+            self._first_run_geometry()
         state = s.value("main/state")
         if state is not None:
             self.restoreState(state)
@@ -384,6 +391,16 @@ class MainWindow(QMainWindow):
             value = s.value(key)
             if value is not None:
                 splitter.restoreState(value)
+
+    def _first_run_geometry(self) -> None:
+        """Most of the screen, centred: the dashboard needs room for its charts."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        width, height = int(area.width() * 0.9), int(area.height() * 0.9)
+        self.resize(width, height)
+        self.move(area.x() + (area.width() - width) // 2, area.y() + (area.height() - height) // 2)
 
     def save_layout(self) -> None:
         s = settings()
@@ -621,6 +638,15 @@ class MainWindow(QMainWindow):
 
     def new_event(self) -> None:
         self._patient_dialog("EventDialog")
+
+    def import_lab_results(self) -> QDialog | None:
+        """File › Import lab results: the preview dialog; the screens reload after an import."""
+        from poems_monitor.ui.lab_import_dialog import LabImportDialog
+
+        dialog = LabImportDialog(self.db, self.actor, self, today=self._as_of)
+        dialog.imported.connect(lambda _summary: self.refresh_all())
+        dialog.open()
+        return dialog
 
     def about(self) -> None:
         QMessageBox.about(self, tr("About poems-monitor"), tr(

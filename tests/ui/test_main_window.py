@@ -146,3 +146,27 @@ def test_screenshot_command_renders_the_dashboard(tmp_path, clinic, qapp):
     assert code == 0
     image = QImage(str(out))
     assert (image.width(), image.height()) == (1200, 800)
+
+
+def test_lab_results_imported_from_the_file_menu_are_stored(qtbot, window):
+    window.open_patient("Z-777")
+    dialog = window.import_lab_results()
+    qtbot.addWidget(dialog)
+    dialog.set_text("mrn,date,code,value,unit\nZ-777,2024-05-05,vegf_plasma,<31,pg/mL\nZ-777,2025-01-10,platelets,520,10*9/L\n")
+    assert dialog.import_button.isEnabled()
+    qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5000)
+    from poems_monitor.services.timeline_io import export_timeline
+
+    visits = {v["date"]: v for v in export_timeline(window.db, "Z-777")["patients"][0]["visits"]}
+    vegf = next(o for o in visits["2024-05-05"]["observations"] if o["code"] == "vegf_plasma")
+    assert (vegf["value"], vegf["unit"], vegf["qualifier"], vegf["specimen"]) == (31, "pg/mL", "<", "plasma")
+    assert visits["2025-01-10"]["observations"][0]["value"] == 520
+
+
+def test_a_nurse_may_import_lab_results_but_the_menu_follows_the_role(qtbot, clinic):
+    from poems_monitor.services.access import Actor, Role
+
+    win = MainWindow(clinic, Actor("viewer", Role.NURSE), as_of=TODAY)
+    qtbot.addWidget(win)
+    assert win.actions_by_name["import_labs"].isEnabled()
