@@ -94,7 +94,7 @@ def _d(day: date | None, missing: str = "–") -> str:
 _CSS = f"""
 body {{ color: {INK}; }}
 h1 {{ font-size: 15pt; font-weight: 700; margin: 0; }}
-h2 {{ font-size: 10.5pt; font-weight: 700; color: {ACCENT}; margin-top: 13pt; margin-bottom: 4pt; }}
+h2 {{ font-size: 10.5pt; font-weight: 700; color: {ACCENT}; margin-top: 16px; margin-bottom: 5px; }}
 h3 {{ font-size: 8.8pt; font-weight: 700; margin: 0; }}
 p {{ margin-top: 0; margin-bottom: 3pt; }}
 table.grid {{ border-collapse: collapse; border-color: {RULE}; }}
@@ -110,7 +110,7 @@ def _table(headers: list[str], rows: list[list[str]], widths: list[int] | None =
     head = "".join(
         f"<th{f' width={widths[i]}%' if widths else ''}>{_e(h)}</th>" for i, h in enumerate(headers))
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return (f"<table class='grid' width='100%' border='0.5' cellspacing='0' cellpadding='3'>"
+    return (f"<table class='grid' width='100%' border='0.5' cellspacing='0' cellpadding='3' style='margin-bottom: 4pt'>"
             f"<thead><tr>{head}</tr></thead>{body}</table>")
 
 
@@ -146,7 +146,7 @@ def _identity(s: PatientSummary) -> str:
         f"<td align='right' class='muted'>{_e(tr('POEMS syndrome · patient summary'))}<br>"
         f"<b style='color:{INK}'>{_e(tr('as of {d}').format(d=s.as_of.isoformat()))}</b></td>"
         "</tr></table>"
-        f"<table width='100%' cellspacing='0' cellpadding='4' style='background-color:{SHADE}; margin-top:6pt'>"
+        f"<table width='100%' cellspacing='0' cellpadding='4' style='background-color:{SHADE}; margin-top:6pt; margin-bottom: 4pt'>"
         f"{''.join(cells)}</table>"
     )
 
