@@ -304,6 +304,13 @@ class MainWindow(QMainWindow):
                                   tr("Full check of the database file, its schema and the audit trail"))
         a["import_labs"] = self._action(tr("&Import lab results (CSV)…"), self.import_lab_results, None,
                                         tr("Preview every row of a laboratory CSV file, then import all rows or none"))
+        a["preview"] = self._action(tr("Print pre&view of the summary…"), self.preview_summary, None,
+                                    tr("The printable patient summary, as it will print"))
+        a["print"] = self._action(tr("&Print the summary…"), self.print_summary, QKeySequence.StandardKey.Print)
+        a["save_pdf"] = self._action(tr("Save the summary as P&DF…"), self.save_summary_pdf, None,
+                                     tr("Write the patient summary to a PDF file (A4 or Letter)"))
+        a["export_chart"] = self._action(tr("E&xport a chart…"), self.export_chart, None,
+                                         tr("Save a dashboard chart as PNG at print resolution, or SVG"))
         a["lock"] = self._action(tr("&Lock"), lambda: self.lock(), "Ctrl+L", tr("Hide patient data until you sign in again"))
         a["sign_out"] = self._action(tr("Sign &out / switch user…"), lambda: self.lock(signed_out=True), "Ctrl+Shift+L",
                                      tr("Sign out; you or another user signs in"))
@@ -342,6 +349,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(a["quit"])
         patient_menu = bar.addMenu(tr("&Patient"))
         for key in ("find", "dashboard", "entry", "history", "treatment", "event"):
+            patient_menu.addAction(a[key])
+        patient_menu.addSeparator()
+        for key in ("preview", "print", "save_pdf", "export_chart"):
             patient_menu.addAction(a[key])
         view_menu = bar.addMenu(tr("&View"))
         for key in ("patients", "worklist", "review", "refresh"):
@@ -638,6 +648,42 @@ class MainWindow(QMainWindow):
 
     def new_event(self) -> None:
         self._patient_dialog("EventDialog")
+
+    # --- printing and export ----------------------------------------------------------------------
+    def _summary_target(self) -> str | None:
+        mrn = self.current_mrn()
+        if mrn is None:
+            self.statusBar().showMessage(tr("Choose a patient first."), 4000)
+        return mrn
+
+    def preview_summary(self) -> None:
+        if (mrn := self._summary_target()) is not None:
+            from poems_monitor.ui.report.actions import show_summary_preview
+
+            show_summary_preview(self, self.db, mrn, self._as_of, generated_by=self.actor.name)
+
+    def print_summary(self) -> None:
+        if (mrn := self._summary_target()) is not None:
+            from poems_monitor.ui.report.actions import print_summary
+
+            print_summary(self, self.db, mrn, self._as_of, generated_by=self.actor.name)
+
+    def save_summary_pdf(self, path: Path | None = None) -> Path | None:
+        if (mrn := self._summary_target()) is None:
+            return None
+        from poems_monitor.ui.report.actions import save_summary_pdf
+
+        written = save_summary_pdf(self, self.db, mrn, self._as_of, generated_by=self.actor.name, path=path)
+        if written is not None:
+            self.statusBar().showMessage(tr("Summary saved to {path}").format(path=written), 6000)
+        return written
+
+    def export_chart(self) -> Path | None:
+        if self._summary_target() is None or self.dashboard.dashboard is None:
+            return None
+        from poems_monitor.ui.report.actions import export_chart_dialog
+
+        return export_chart_dialog(self, self.dashboard.dashboard)
 
     def import_lab_results(self) -> QDialog | None:
         """File › Import lab results: the preview dialog; the screens reload after an import."""

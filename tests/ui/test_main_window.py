@@ -170,3 +170,13 @@ def test_a_nurse_may_import_lab_results_but_the_menu_follows_the_role(qtbot, cli
     win = MainWindow(clinic, Actor("viewer", Role.NURSE), as_of=TODAY)
     qtbot.addWidget(win)
     assert win.actions_by_name["import_labs"].isEnabled()
+
+
+def test_the_patient_summary_is_saved_from_the_patient_menu(qtbot, window, tmp_path):
+    import subprocess
+
+    window.open_patient("Z-777")
+    written = window.save_summary_pdf(tmp_path / "summary.pdf")
+    assert written == tmp_path / "summary.pdf"
+    text = subprocess.run(["pdftotext", str(written), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Chloé Zimmermann" in text and "Z-777" in text
