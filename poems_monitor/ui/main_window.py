@@ -602,6 +602,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(tr("Visit saved"), 4000)
         if mrn:
             self.dashboard.open_patient(mrn)
+            # Show what the visit changed: the new values on the charts and any new flags.
+            self.show_tab(TAB_DASHBOARD)
         self.patients.set_patients(list_patients(self.db))
         self.refresh_overview()
         if hasattr(self.worklist, "refresh"):

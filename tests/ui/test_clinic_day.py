@@ -1,0 +1,95 @@
+"""A clinic day through the main window, as the people do it: a nurse finds the patient by
+typing, enters today's visit with the keyboard (refused on an impossible value, asked to confirm
+a critical one), saves; the dashboard updates at once with the new value on the chart and the
+new flags; then a physician acknowledges one of them, and the clinic worklist no longer lists it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from poems_monitor.services.patients import PatientInput, create_patient
+from poems_monitor.services.visits import EnteredValue, VisitInput, record_visit
+from poems_monitor.services.worklist import unacknowledged_flags
+from poems_monitor.ui.dashboard import flags_panel
+from poems_monitor.ui.main_window import TAB_DASHBOARD, TAB_ENTRY, MainWindow
+from tests.conftest import TODAY
+
+MRN = "H-000777"
+
+
+@pytest.fixture
+def clinic(db, nurse):
+    create_patient(db, nurse, PatientInput(MRN, "Mara Lind", "female", date(1968, 5, 1), date(2024, 3, 1)), today=TODAY)
+    for day, platelets in ((date(2024, 3, 1), 310), (date(2025, 9, 1), 290)):
+        record_visit(db, nurse, MRN, VisitInput(day, (EnteredValue("platelets", platelets, "10*9/L"),),
+                                                features=(("polyneuropathy", "present"), ("pleural_effusion", "absent"))),
+                     today=TODAY)
+    return db
+
+
+def open_window(qtbot, db, actor) -> MainWindow:
+    win = MainWindow(db, actor, as_of=TODAY)
+    qtbot.addWidget(win)
+    win.resize(1500, 950)
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=5000)
+    return win
+
+
+def test_a_visit_entered_by_the_nurse_shows_on_the_dashboard_and_the_physician_acknowledges_its_flag(
+        qtbot, clinic, nurse, physician, monkeypatch):
+    win = open_window(qtbot, clinic, nurse)
+    qtbot.keyClick(win, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(win.patients.search, "lind")
+    qtbot.keyClick(win.patients.search, Qt.Key.Key_Return)
+    assert win.dashboard.mrn == MRN
+    platelets_chart = win.dashboard.charts.charts["blood"]
+    points_before = platelets_chart.data_item_count()
+    flags_before = {f.flag.kind.value for f in win.dashboard.dashboard.flags}
+    assert "new_feature" not in flags_before
+
+    qtbot.keyClick(win, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)  # New visit
+    assert win.centre.currentIndex() == TAB_ENTRY
+    form = win.entry
+    platelets = form.rows["platelets"].editor
+    platelets.setFocus()
+    qtbot.keyClicks(platelets, "5200")  # a typing error: impossible
+    qtbot.keyClick(platelets, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert "Not saved" in form.banner_message()
+    assert "Platelets" in form.banner_message()
+    platelets.selectAll()
+    qtbot.keyClicks(platelets, "1100")  # possible but critical: the nurse is asked to confirm
+    qtbot.keyClicks(form.features["pleural_effusion"], "p")  # newly present
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(form.saved, timeout=5000):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert asked, "the critical value was saved without asking"
+
+    # the dashboard updates at once: the new value on the chart, the new flags in the panel
+    qtbot.waitUntil(lambda: win.centre.currentIndex() == TAB_DASHBOARD, timeout=5000)
+    assert platelets_chart.data_item_count() == points_before + 1
+    new = {(f.flag.kind.value, f.flag.code) for f in win.dashboard.dashboard.unacknowledged}
+    assert ("new_feature", "pleural_effusion") in new
+    assert ("thrombocytosis", "thrombocytosis") in new or any(kind == "thrombocytosis" for kind, _ in new)
+    win.close()
+
+    # a physician opens the patient and acknowledges the new feature with a comment
+    doctor = open_window(qtbot, clinic, physician)
+    doctor.open_patient(MRN)
+    entry = next(e for e in doctor.dashboard.dashboard.unacknowledged
+                 if (e.flag.kind.value, e.flag.code) == ("new_feature", "pleural_effusion"))
+    monkeypatch.setattr(flags_panel, "ask_comment", lambda e, parent: "Chest X-ray ordered")
+    button = doctor.dashboard.flags.button_rect(entry.flag.flag_id)
+    with qtbot.waitSignal(doctor.dashboard.flagAcknowledged, timeout=5000):
+        qtbot.mouseClick(doctor.dashboard.flags.list.viewport(), Qt.MouseButton.LeftButton, pos=button.center())
+    still_open = {f.flag_id for f in unacknowledged_flags(clinic, TODAY, mrn=MRN)}
+    assert entry.flag.flag_id not in still_open
+    assert "Chest X-ray ordered" in doctor.dashboard.flags.cards[entry.flag.flag_id].review_text
