@@ -13,8 +13,6 @@ a missing value. Password hashes never leave the database. Everything is read in
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -27,6 +25,7 @@ import poems_monitor.models  # noqa: F401  (registers every table on the metadat
 from poems_monitor.domain.catalogue import (
     CRITERIA, EVENT_TYPES, EXAM_KINDS, FEATURES, MEASURE_GROUPS, MEASURES, REGIMENS, Range,
 )
+from poems_monitor.files import atomic_text_file
 from poems_monitor.i18n import tr
 from poems_monitor.models import Observation, Patient, Visit
 from poems_monitor.persistence.db import Database
@@ -123,20 +122,10 @@ def dictionary_rows() -> list[dict[str, str]]:
 
 
 def _write_csv(path: Path, header: list[str] | tuple[str, ...], rows: list[list[str]]) -> None:
-    """Write atomically: a half-written file never replaces a good one."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_text_file(path, newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
 
 
 def export_clinic_csv(db: Database, directory: Path) -> CsvExportSummary:

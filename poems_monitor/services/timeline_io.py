@@ -10,8 +10,6 @@ extended gets an audit entry in the same transaction.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,6 +20,7 @@ from sqlmodel import Session
 from poems_monitor.domain.catalogue import display_name
 from poems_monitor.domain.timeline import PatientRecord, VisitRecord
 from poems_monitor.domain.timeline_json import Problem, parse_timeline, timeline_to_json
+from poems_monitor.files import atomic_text_file
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
@@ -297,16 +296,6 @@ def export_timeline_file(db: Database, path: Path, mrn: str | None = None) -> in
 
 
 def write_json_atomically(path: Path, document: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, ensure_ascii=False, indent=1)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_text_file(path) as fh:
+        json.dump(document, fh, ensure_ascii=False, indent=1)
+        fh.write("\n")
