@@ -1,59 +1,40 @@
 """The history of a patient's record: every value entered, corrected or removed, newest first,
 with old value, new value, who, when and why.
 
-Owns `HistoryModel` (a QAbstractTableModel over `services.history.Change` rows) and
+Owns `HistoryModel` (a table model over `services.history.Change` rows) and
 `HistoryView` (a filter box and the table). The rows come from `services.history`; nothing
 here reads the database directly.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget
 
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.history import Change, patient_history
+from poems_monitor.ui.row_table_model import SORT_ROLE, RowTableModel
 
 COL_WHEN, COL_WHO, COL_ACTION, COL_WHAT, COL_OLD, COL_NEW, COL_WHY = range(7)
 HEADERS = {
     COL_WHEN: tr("When"), COL_WHO: tr("Who"), COL_ACTION: tr("Change"), COL_WHAT: tr("What"),
     COL_OLD: tr("Old value"), COL_NEW: tr("New value"), COL_WHY: tr("Why"),
 }
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-class HistoryModel(QAbstractTableModel):
-    def __init__(self, parent=None):  # noqa: ANN001
-        super().__init__(parent)
-        self._rows: list[Change] = []
+class HistoryModel(RowTableModel[Change]):
+    headers = HEADERS
 
     def set_changes(self, rows: list[Change]) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
+        self.set_rows(rows)
 
     def change(self, row: int) -> Change:
-        return self._rows[row]
+        return self.row_at(row)
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: ANN201
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS.get(section)
-        return None
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: ANN201
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        c = self._rows[index.row()]
-        column = index.column()
+    def cell(self, c: Change, column: int, role: int):  # noqa: ANN201
         if role == SORT_ROLE:
-            return c.at.timestamp() if column == COL_WHEN else self.data(index, Qt.ItemDataRole.DisplayRole)
+            return c.at.timestamp() if column == COL_WHEN else self.cell(c, column, Qt.ItemDataRole.DisplayRole)
         if role == Qt.ItemDataRole.DisplayRole:
             if column == COL_WHEN:
                 return c.at.astimezone().strftime("%Y-%m-%d %H:%M")
@@ -61,7 +42,7 @@ class HistoryModel(QAbstractTableModel):
                     not in c.subject.lower() and c.field.replace("_", " ") not in c.subject.lower() else ""),
                     COL_OLD: c.old, COL_NEW: c.new, COL_WHY: c.reason}.get(column)
         if role == Qt.ItemDataRole.ToolTipRole and column in (COL_OLD, COL_NEW, COL_WHY, COL_WHAT):
-            return self.data(index, Qt.ItemDataRole.DisplayRole) or None
+            return self.cell(c, column, Qt.ItemDataRole.DisplayRole) or None
         if role == Qt.ItemDataRole.ToolTipRole and column == COL_WHEN:
             return c.at.astimezone().isoformat(timespec="seconds")
         return None

@@ -1,7 +1,7 @@
 """The physician's "To review" list: visits whose latest content a nurse entered and that no
 physician has signed off yet, with "Sign off" and "Open visit".
 
-Owns `ReviewModel` (a QAbstractTableModel over `services.review.VisitToReview` rows) and
+Owns `ReviewModel` (a table model over `services.review.VisitToReview` rows) and
 `ReviewPanel` (the table, an optional comment, the buttons and a message line). The rule of what
 is to review and the permission to sign off are `services.review`'s: the Sign off button is
 disabled for a role that may not sign off, and the service refuses it anyway. A refusal
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QTableView, QVBoxLayout, QWidget,
 )
@@ -22,48 +22,26 @@ from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied
 from poems_monitor.services.errors import ConcurrentEdit, InputRefused
 from poems_monitor.services.review import VisitToReview, sign_off_visit, visits_to_review
+from poems_monitor.ui.row_table_model import SORT_ROLE, RowTableModel
 
 COL_DATE, COL_MRN, COL_NAME, COL_BY, COL_AT = range(5)
 HEADERS = {COL_DATE: tr("Visit date"), COL_MRN: tr("MRN"), COL_NAME: tr("Patient"), COL_BY: tr("Entered by"),
            COL_AT: tr("Entered at")}
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-class ReviewModel(QAbstractTableModel):
-    def __init__(self, parent=None):  # noqa: ANN001
-        super().__init__(parent)
-        self._rows: list[VisitToReview] = []
-
-    def set_rows(self, rows: list[VisitToReview]) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
+class ReviewModel(RowTableModel[VisitToReview]):
+    headers = HEADERS
 
     def visit(self, row: int) -> VisitToReview:
-        return self._rows[row]
+        return self.row_at(row)
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: ANN201
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS.get(section)
-        return None
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: ANN201
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        v = self._rows[index.row()]
-        column = index.column()
+    def cell(self, v: VisitToReview, column: int, role: int):  # noqa: ANN201
         if role == SORT_ROLE:
             if column == COL_DATE:
                 return v.date.toordinal()
             if column == COL_AT:
                 return v.entered_at.timestamp()
-            return self.data(index, Qt.ItemDataRole.DisplayRole)
+            return self.cell(v, column, Qt.ItemDataRole.DisplayRole)
         if role == Qt.ItemDataRole.DisplayRole:
             if column == COL_DATE:
                 return v.date.isoformat()
