@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -36,7 +37,7 @@ from poems_monitor.i18n import tr
 from poems_monitor.models import FlagReview, FollowupWaiver
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories.timelines import load_timelines
-from poems_monitor.services.protocol_store import current_protocol, protocol_in  # noqa: F401 (protocol_in: re-exported)
+from poems_monitor.services.protocol_store import current_protocol, protocol_in, status_in  # noqa: F401 (protocol_in: re-exported)
 
 FR = FlagReview.__table__
 FW = FollowupWaiver.__table__
@@ -246,19 +247,61 @@ def _age(birth: date | None, as_of: date) -> int | None:
     return as_of.year - birth.year - ((as_of.month, as_of.day) < (birth.month, birth.day))
 
 
-def build_dashboard(db: Database, mrn: str, as_of: date | None = None, protocol: Protocol | None = None) -> PatientDashboard:
-    """Everything the dashboard of `mrn` shows, as of `as_of` (default today). KeyError if unknown."""
+# Built dashboards of this process, most recently used last: (database lineage, mrn, as-of) ->
+# (stamp, dashboard). Reopening a patient whose record did not change skips the queries and the
+# rules. The stamp is the rules cache's (services.rules_cache): the patient's newest audit entry
+# (every change to a patient's record, flag reviews and waivers included, is audited with its
+# patient_id in the same transaction), the protocol's digest and the rules' version; here the
+# newest entry's hash too, so a restored older file whose ids are reused never matches.
+_MEMO: OrderedDict[tuple, tuple[tuple, PatientDashboard]] = OrderedDict()
+MEMO_SIZE = 24
+
+
+def build_dashboard(db: Database, mrn: str, as_of: date | None = None, protocol: Protocol | None = None, *,
+                    fresh: bool = False) -> PatientDashboard:
+    """Everything the dashboard of `mrn` shows, as of `as_of` (default today). KeyError if unknown.
+
+    Remembered per patient while its record, the protocol and the rules stay the same (see
+    `_MEMO`); `fresh` computes it again regardless; an explicit `protocol` is never remembered."""
+    from poems_monitor.services.rules_cache import A, P, rules_version
+
     as_of = as_of or date.today()
     with db.read() as session:
+        key = stamp = None
+        if protocol is None:
+            # First the stamps, then the data (as the rules cache does): a concurrent write can
+            # only make a remembered dashboard look stale, never fresh.
+            first = session.execute(select(A.c.hash).order_by(A.c.id).limit(1)).scalar()
+            pid = session.execute(select(P.c.id).where(P.c.mrn == mrn)).scalar()
+            newest = session.execute(select(A.c.id, A.c.hash).where(A.c.patient_id == pid)
+                                     .order_by(A.c.id.desc()).limit(1)).first() if pid is not None else None
+            status = status_in(session)
+            key = (f"{db.url}#{first}", mrn, as_of)
+            stamp = (pid, tuple(newest) if newest else None, status.digest, rules_version())
+            known = _MEMO.get(key)
+            if known is not None and known[0] == stamp and pid is not None and not fresh:
+                _MEMO.move_to_end(key)
+                return known[1]
+            protocol = status.protocol
         records = load_timelines(session, mrns=[mrn])
         if not records:
             raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
         patient = records[0]
-        protocol = protocol or protocol_in(session)
         reviews = _reviews(session, [patient.patient_id])
         waivers = _waivers(session, [patient.patient_id], as_of)
-    return dashboard_from_record(patient, protocol, as_of, reviews.get(patient.patient_id, {}),
-                                 waivers.get(patient.patient_id, ()))
+    d = dashboard_from_record(patient, protocol, as_of, reviews.get(patient.patient_id, {}),
+                              waivers.get(patient.patient_id, ()))
+    if key is not None and stamp[0] == patient.patient_id:
+        _MEMO[key] = (stamp, d)
+        _MEMO.move_to_end(key)
+        while len(_MEMO) > MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    return d
+
+
+def forget_dashboards() -> None:
+    """Drop every remembered dashboard (tests; never needed for correctness)."""
+    _MEMO.clear()
 
 
 def _reviews(session, patient_ids) -> dict[int, dict[str, Review]]:  # noqa: ANN001

@@ -177,7 +177,8 @@ class MainWindow(QMainWindow):
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setSizes([440, 1160])
 
-        self.worklist = self._make_worklist()
+        self._worklist: QWidget | None = None  # the clinic worklist, built when first shown (start-up time)
+        self._worklist_placeholder = QWidget()
         self.review = ReviewPanel(db, actor)
         if read_only:
             self.review.may_sign = False
@@ -187,7 +188,7 @@ class MainWindow(QMainWindow):
         self.views = QStackedWidget()
         self.views.setObjectName("centre")
         self.views.addWidget(self.splitter)
-        self.views.addWidget(self.worklist)
+        self.views.addWidget(self._worklist_placeholder)
         self.views.addWidget(self.review)
         # the lock panel replaces everything that shows patient data while the window is locked
         self.lock_panel = LockPanel(self)
@@ -230,6 +231,19 @@ class MainWindow(QMainWindow):
             self.centre.blockSignals(False)
             self._entry_placeholder.deleteLater()
         return self._entry
+
+    @property
+    def worklist(self) -> QWidget:
+        """The clinic worklist view (built on first use: its modules and widgets are not needed
+        for the window's first paint)."""
+        if self._worklist is None:
+            self._worklist = self._make_worklist()
+            current = self.views.currentIndex()
+            self.views.removeWidget(self._worklist_placeholder)
+            self.views.insertWidget(VIEW_WORKLIST, self._worklist)
+            self.views.setCurrentIndex(current)
+            self._worklist_placeholder.deleteLater()
+        return self._worklist
 
     def showEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
         super().showEvent(event)
@@ -484,8 +498,8 @@ class MainWindow(QMainWindow):
     def refresh_all(self) -> None:
         self.refresh_patients()
         self.dashboard.reload()
-        if hasattr(self.worklist, "refresh"):
-            self.worklist.refresh()
+        if self._worklist is not None and hasattr(self._worklist, "refresh"):  # (else: loads when first shown)
+            self._worklist.refresh()
         self.review.refresh()
 
     # --- navigation ------------------------------------------------------------------------------
@@ -531,6 +545,8 @@ class MainWindow(QMainWindow):
             self.dashboard.show_flag(kind)  # a bare flag id
 
     def show_view(self, index: int) -> None:
+        if index == VIEW_WORKLIST:
+            self.worklist  # noqa: B018 (built on first use)
         self.views.setCurrentIndex(index)
         self.actions_by_name[{VIEW_WORKLIST: "worklist", VIEW_REVIEW: "review"}.get(index, "patients")].setChecked(True)
         if index == VIEW_WORKLIST and hasattr(self.worklist, "refresh"):
@@ -606,8 +622,8 @@ class MainWindow(QMainWindow):
             self.show_tab(TAB_DASHBOARD)
         self.patients.set_patients(list_patients(self.db))
         self.refresh_overview()
-        if hasattr(self.worklist, "refresh"):
-            self.worklist.refresh()
+        if self._worklist is not None and hasattr(self._worklist, "refresh"):  # (else: loads when first shown)
+            self._worklist.refresh()
         self.review.refresh()
 
     def _on_dirty(self, dirty: bool) -> None:

@@ -120,17 +120,19 @@ class DashboardView(QWidget):
     def mrn(self) -> str | None:
         return self.dashboard.mrn if self.dashboard else None
 
-    def open_patient(self, mrn: str) -> PatientDashboard:
-        """Build and show the dashboard of `mrn` (a few ms of queries and rules, then drawing)."""
+    def open_patient(self, mrn: str, *, fresh: bool = False) -> PatientDashboard:
+        """Build and show the dashboard of `mrn` (a few ms of queries and rules, then drawing; a
+        patient whose record did not change since it was last built comes from the service's
+        memo). `fresh`: build it again regardless (Refresh)."""
         t0 = time.perf_counter()
-        d = build_dashboard(self.db, mrn, self.as_of)
+        d = build_dashboard(self.db, mrn, self.as_of, fresh=fresh)
         self.last_build_ms = (time.perf_counter() - t0) * 1000
         self.show_dashboard(d)
         return d
 
     def reload(self) -> None:
         if self.dashboard is not None:
-            self.open_patient(self.dashboard.mrn)
+            self.open_patient(self.dashboard.mrn, fresh=True)
 
     def show_dashboard(self, d: PatientDashboard) -> None:
         t0 = time.perf_counter()
