@@ -113,6 +113,15 @@ def theme() -> Theme:
     return _current
 
 
+def set_theme(t: Theme) -> Theme:
+    """Make `t` the theme that `theme()` and `series_colour()` answer with (without touching the
+    application's palette or style sheet); returns the previous one. Used by print copies of the
+    charts, which are drawn in the light theme whatever the screen shows."""
+    global _current
+    previous, _current = _current, t
+    return previous
+
+
 def system_prefers_dark() -> bool:
     app = QGuiApplication.instance()
     if app is None:

@@ -176,3 +176,24 @@ def test_print_preview_paints_the_same_pages(qapp, clinic):
         pages = printing.paint(printer)
         assert pages == printing.document("Letter").page_count >= 2
     dialog.deleteLater()
+
+
+def test_page_one_is_filled_and_no_chart_row_is_cut(qapp, clinic, tmp_path):
+    """The trends section is not kept whole on the next page: a row of charts is kept whole, so
+    the charts start on page 1 when a row fits there, or the latest values fill page 1 first."""
+    from poems_monitor.ui.report.summary_document import SummaryDocument, pdf_writer
+
+    for page_size in ("A4", "Letter"):
+        document = SummaryDocument(build_patient_summary(clinic, "H-000123", TODAY), page_size, chart_dpi=60)
+        writer = pdf_writer(tmp_path / f"{page_size}.pdf", document.summary, page_size)
+        document.lay_out(writer)
+        rect, _header, _footer, mm = document._geometry(writer)
+        body = document._body
+        layout = document.document.documentLayout()
+        rows = document._chart_rows()
+        assert len(rows) == 3  # five charts and the "not charted" note in rows of two
+        for table in rows:
+            box = layout.frameBoundingRect(table)
+            assert int((box.top() + 1) // body) == int((box.bottom() - 1) // body), page_size  # on one page
+        assert document._first_page_blank(body) <= 35 * mm, page_size
+        del writer

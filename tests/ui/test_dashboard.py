@@ -170,3 +170,61 @@ def test_flag_acknowledged_from_the_keyboard(qtbot, clinic, physician, monkeypat
     assert not view.flags.cards[entry.flag.flag_id].acknowledgeable
     assert "discussed" in view.flags.model.index(0).data() or any(
         "discussed" in c.review_text for c in view.flags.cards.values())
+
+
+def test_therapy_and_event_labels_never_overlap(qapp):
+    """Lines of therapy weeks apart (induction, ASCT, consolidation): their labels are stacked in
+    rows or left out (the name stays in the tooltip), never drawn over each other."""
+    from PySide6.QtGui import QColor, QFontMetricsF
+
+    from poems_monitor.ui.charts.trend_chart import DAY, CourseOverlay
+
+    overlay = CourseOverlay()
+    grey = QColor("#808080")
+    overlay.bands = [(0.0, 90 * DAY, grey, "Len-Dex"), (130 * DAY, 300 * DAY, grey, "VCd"),
+                     (2000 * DAY, 2400 * DAY, grey, "Dara")]
+    overlay.lines = [(110 * DAY, grey, Qt.PenStyle.SolidLine, "ASCT", True),
+                     (115 * DAY, grey, Qt.PenStyle.SolidLine, "RT", True),
+                     (20 * DAY, grey, Qt.PenStyle.DotLine, "✚ DVT", False),
+                     (120 * DAY, grey, Qt.PenStyle.DotLine, "◆ ES", False)]
+    metrics = QFontMetricsF(overlay.label_font)
+    for width in (300.0, 600.0, 1200.0):
+        x_px = lambda x, w=width: x / (2600 * DAY) * w  # noqa: E731
+        for top in (True, False):
+            rows = CourseOverlay.max_rows(130, overlay.line_height(), top)
+            placed = overlay.place_rows(overlay._row_labels(x_px, 0.0, width, top), 0.0, width, rows, metrics)
+            assert placed and all(0 <= row < rows and 0 <= x and x + w <= width for _, row, x, w in placed)
+            for i, (_, row, x, w) in enumerate(placed):
+                for _, other_row, ox, ow in placed[i + 1:]:
+                    assert row != other_row or x + w <= ox or ox + ow <= x, (width, top)
+    # a wide chart has room for every label, a narrow one stacks them in two rows
+    assert overlay.rows_needed((0.0, 2600 * DAY), 1200, 130) == (2, 1)
+    assert overlay.rows_needed((0.0, 2600 * DAY), 300, 130)[0] == 2
+
+
+def test_vegf_log_axis_labels_are_plain_numbers_and_apart(qapp):
+    from PySide6.QtGui import QFontMetricsF
+
+    from poems_monitor.ui.charts.trend_chart import ChartAxis
+
+    axis = ChartAxis("left")
+    axis.setLogMode(False, True)
+    gap = QFontMetricsF(axis.font()).height() * 1.5
+    for lo, hi, size in ((1.9, 3.3, 120), (2.0, 3.0, 400), (1.0, 4.5, 100), (2.4, 2.9, 90)):
+        (_, values), = axis.logTickValues(lo, hi, size, [])
+        assert values, (lo, hi, size)
+        assert all(b - a >= gap / size * (hi - lo) - 1e-9 for a, b in zip(values, values[1:])), (lo, hi, size)
+    assert axis.logTickStrings([2.0, 3.0, 3.0 + 0.30103, 1.0], 1, None) == ["100", "1,000", "2,000", "10"]
+    floor = ChartAxis("left", 0.0)
+    assert all(v >= 0 for _, values in floor.tickValues(-3, 12, 150) for v in values)
+
+
+def test_empty_chart_says_so_in_its_middle(qtbot, clinic, physician):
+    view = make_view(qtbot, clinic, physician)
+    view.open_patient("H-000300")
+    for chart in view.charts.charts.values():
+        assert chart._overlay.empty_text == "No values recorded"
+        lo, hi = chart.vb.viewRange()[1]
+        assert hi > lo
+    view.open_patient("H-000100")
+    assert all(c._overlay.empty_text == "" for c in view.charts.charts.values())

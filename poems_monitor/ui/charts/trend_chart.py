@@ -18,7 +18,7 @@ from datetime import date
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView, QFrame, QGraphicsView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QStackedWidget, QTableView, QToolTip,
     QVBoxLayout, QWidget,
@@ -62,15 +62,18 @@ class ChartSpec:
     right_label: str = ""
     log_y: bool = False
     y_floor: float | None = None  # lowest y shown (scores start at 0)
+    empty_y: tuple[float, float] = (0.0, 100.0)  # y range shown when the chart has no values
 
 
 CHART_SPECS: tuple[ChartSpec, ...] = (
-    ChartSpec("vegf", tr("VEGF"), ("vegf_plasma", "vegf_serum"), "pg/mL", log_y=True),
+    ChartSpec("vegf", tr("VEGF"), ("vegf_plasma", "vegf_serum"), "pg/mL", log_y=True, empty_y=(50.0, 2000.0)),
     ChartSpec("blood", tr("Platelets and haemoglobin"), ("platelets", "hemoglobin"), "×10⁹/L",
-              right_codes=("hemoglobin",), right_label="g/dL", y_floor=0),
-    ChartSpec("pft", tr("Lung function"), ("fvc_pct", "dlco_pct", "tlc_pct"), "% predicted", y_floor=0),
-    ChartSpec("neuropathy", tr("Neuropathy"), ("onls", "onls_arm", "onls_leg", "incat", "mrs"), "score", y_floor=0),
-    ChartSpec("echo", tr("Echocardiography"), ("pasp", "lvef"), "mmHg / %", y_floor=0),
+              right_codes=("hemoglobin",), right_label="g/dL", y_floor=0, empty_y=(0.0, 500.0)),
+    ChartSpec("pft", tr("Lung function"), ("fvc_pct", "dlco_pct", "tlc_pct"), "% predicted", y_floor=0,
+              empty_y=(0.0, 120.0)),
+    ChartSpec("neuropathy", tr("Neuropathy"), ("onls", "onls_arm", "onls_leg", "incat", "mrs"), "score", y_floor=0,
+              empty_y=(0.0, 10.0)),
+    ChartSpec("echo", tr("Echocardiography"), ("pasp", "lvef"), "mmHg / %", y_floor=0, empty_y=(0.0, 80.0)),
 )
 SPEC_BY_KEY = {s.key: s for s in CHART_SPECS}
 
@@ -171,21 +174,92 @@ class ChartTableModel(QAbstractTableModel):
 # ---------------------------------------------------------------------------------------------
 
 
+class ChartAxis(pg.AxisItem):
+    """A y axis whose ticks never go below the chart's floor (a score axis shows no "-2" when room
+    is left under zero for the event labels) and, on a log scale, labels plain numbers (200, 500,
+    1,000) at 1-2-5, 1-3 or decade steps, whichever keeps the labels apart at the axis' height
+    (pyqtgraph labels every minor step, 2·10² 3·10² ..., which crowd on a short chart)."""
+
+    def __init__(self, orientation: str, floor: float | None = None):
+        super().__init__(orientation)
+        self.floor = floor
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: ANN001, ANN201, N802, N803 (pyqtgraph API)
+        levels = super().tickValues(minVal, maxVal, size)
+        if self.floor is None or self.logMode:
+            return levels
+        return [(spacing, [v for v in values if v >= self.floor - 1e-9]) for spacing, values in levels]
+
+    def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: ANN001, ANN201, N802, N803
+        lo, hi = sorted((minVal, maxVal))
+        if not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo <= 0 or size <= 0:
+            return [(None, [])]
+        gap_px = QFontMetricsF(self.font()).height() * 1.5  # label height and some air
+        px_per_decade = size / (hi - lo)
+        fallback: list[float] = []
+        for mantissas in ((1, 1.5, 2, 3, 5, 7), (1, 2, 5), (1, 3), (1,)):
+            values = [k + math.log10(m) for k in range(math.floor(lo), math.ceil(hi) + 1) for m in mantissas]
+            values = [v for v in values if lo - 1e-9 <= v <= hi + 1e-9]
+            if len(values) < 2:
+                fallback = fallback or values
+                continue
+            if min(b - a for a, b in zip(values, values[1:])) * px_per_decade >= gap_px:
+                return [(None, values)]
+            fallback = values[::2] if len(values) > 2 else values[:1]
+        if hi - lo > 3:  # many decades: every n-th decade
+            n = max(1, math.ceil(gap_px / px_per_decade))
+            return [(None, [float(k) for k in range(math.ceil(lo), math.floor(hi) + 1)][::n])]
+        chosen = fallback
+        return [(None, chosen)]
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: ANN001, ANN201, N802
+        out = []
+        for v in values:
+            number = 10 ** v * scale
+            out.append(f"{number:,.0f}" if number >= 1 else f"{number:.2g}")
+        return out
+
+
+@dataclass
+class _Label:
+    x: float  # left edge of the text, device pixels
+    text: str
+    colour: QColor
+
+
 class CourseOverlay(pg.GraphicsObject):
-    """Lines of therapy, one-off treatments and events of one chart, drawn by one item in
-    device pixels (labels stay legible at any zoom; one item is much cheaper than dozens)."""
+    """Lines of therapy, one-off treatments, events, thresholds and reference bands of one chart,
+    drawn by one item in device pixels (labels stay legible at any zoom; one item is much cheaper
+    than dozens).
+
+    Labels never overlap: therapy and one-off treatment labels are stacked in rows along the top
+    edge and event labels in rows along the bottom edge (left to right, each in the first row
+    where it fits); a label that fits in no row is left out (its name is in the tooltip of the
+    band or line). Threshold labels take the first free place beside their line. Every label has
+    a background of the chart's surface, so it stays legible over lines and points."""
+
+    LABEL_PAD = 2.0  # pixels of background around a label's text
+    GAP = 4.0  # pixels between two labels of a row
 
     def __init__(self) -> None:
         super().__init__()
         self.bands: list[tuple[float, float, QColor, str]] = []  # x0, x1, colour, label (top)
         self.lines: list[tuple[float, QColor, Qt.PenStyle, str, bool]] = []  # x, colour, style, label, at top
         self.hbands: list[tuple[float, float, QColor]] = []  # y0, y1 (view coordinates), colour
-        self.hlines: list[tuple[float, QColor, Qt.PenStyle, str, bool]] = []  # y, colour, style, label, at right
+        # y, colour, style, label, at right, on the right axis (view coordinates of `right_view`)
+        self.hlines: list[tuple[float, QColor, Qt.PenStyle, str, bool, bool]] = []
+        self.right_view: pg.ViewBox | None = None
         self.text_colour = QColor("#000000")
+        self.label_background = QColor(255, 255, 255, 220)
+        self.empty_text = ""  # shown in the middle of the chart (no values)
+        self.empty_colour = QColor("#808080")
+        self.label_font = QFont()  # the application's font, a little smaller than the axes' text
+        self.label_font.setPointSizeF(max(7.5, self.label_font.pointSizeF() * 0.92))
         self.setZValue(-30)
 
     def clear(self) -> None:
         self.bands, self.lines, self.hbands, self.hlines = [], [], [], []
+        self.empty_text = ""
 
     def boundingRect(self):  # noqa: ANN201, N802 (Qt API)
         vb = self.getViewBox()
@@ -195,6 +269,67 @@ class CourseOverlay(pg.GraphicsObject):
         self.prepareGeometryChange()
         self.update()
 
+    # --- label layout (shared by the paint and by the head room estimate) --------------------
+    def line_height(self) -> float:
+        return QFontMetricsF(self.label_font).height() + 2 * self.LABEL_PAD - 1
+
+    @staticmethod
+    def max_rows(height_px: float, line_h: float, top: bool) -> int:
+        """Rows of labels along one edge: therapies (top) 1 to 3, events (bottom) 1 to 2, so that
+        the labels never take more than about a third of the plot's height."""
+        return max(1, min(3 if top else 2, int(height_px / (4 if top else 8) / line_h)))
+
+    def _row_labels(self, x_px, left: float, right: float, top: bool) -> list[_Label]:  # noqa: ANN001
+        out = []
+        if top:
+            for x0, x1, _colour, label in self.bands:
+                p0, p1 = x_px(x0), x_px(x1)
+                if label and p1 > left and p0 < right:
+                    out.append(_Label(max(p0, left) + 3, label, self.text_colour))
+        for x, colour, _style, label, at_top in self.lines:
+            p = x_px(x)
+            if label and at_top == top and left <= p <= right:
+                out.append(_Label(p + 3, label, colour))
+        out.sort(key=lambda item: item.x)
+        return out
+
+    def place_rows(self, labels: list[_Label], left: float, right: float, rows: int, metrics: QFontMetricsF
+                   ) -> list[tuple[_Label, int, float, float]]:
+        """(label, row, x, width) for every label that fits, left to right, first free row."""
+        ends = [-math.inf] * rows
+        placed = []
+        pad = self.LABEL_PAD
+        for label in labels:
+            width = metrics.horizontalAdvance(label.text) + 2 * pad
+            x = min(label.x - pad, right - width)  # a label at the right edge is pulled back in
+            if x < left:
+                continue  # narrower than the chart: cannot be shown whole
+            for row in range(rows):
+                if x >= ends[row] + self.GAP:
+                    ends[row] = x + width
+                    placed.append((label, row, x, width))
+                    break
+        return placed
+
+    def rows_needed(self, x_range: tuple[float, float], width_px: float, height_px: float) -> tuple[int, int]:
+        """Rows of labels at the top and at the bottom for this x range and plot size."""
+        if width_px <= 1 or x_range[1] <= x_range[0]:
+            return (1 if self.bands or any(at for *_, at in self.lines) else 0,
+                    1 if any(not at for *_, at in self.lines) else 0)
+        scale = width_px / (x_range[1] - x_range[0])
+
+        def x_px(x: float) -> float:
+            return (x - x_range[0]) * scale
+
+        metrics = QFontMetricsF(self.label_font)
+        out = []
+        for top in (True, False):
+            rows = self.max_rows(height_px, self.line_height(), top)
+            placed = self.place_rows(self._row_labels(x_px, 0.0, width_px, top), 0.0, width_px, rows, metrics)
+            out.append(1 + max((row for _, row, _, _ in placed), default=-1))
+        return out[0], out[1]
+
+    # --- paint ---------------------------------------------------------------------------------
     def paint(self, painter, *_args) -> None:  # noqa: ANN001
         vb = self.getViewBox()
         if vb is None:
@@ -212,43 +347,77 @@ class CourseOverlay(pg.GraphicsObject):
         def py(y: float) -> float:
             return transform.map(QPointF(rect.left(), y)).y()
 
+        right_range = self.right_view.viewRange()[1] if self.right_view is not None else None
+
+        def py_right(y: float) -> float:
+            lo, hi = right_range
+            return bottom - (y - lo) / ((hi - lo) or 1.0) * (bottom - top)
+
         painter.save()
         painter.resetTransform()
-        metrics = painter.fontMetrics()
-        line_h = metrics.height()
+        painter.setFont(self.label_font)
+        metrics = QFontMetricsF(self.label_font)
+        line_h = self.line_height()
+        pad = self.LABEL_PAD
+        ascent = metrics.ascent()
         for y0, y1, colour in self.hbands:
             a_px, b_px = py(y0), py(y1)
             p0, p1 = max(min(a_px, b_px), top), min(max(a_px, b_px), bottom)
             if p1 > p0:
                 painter.fillRect(pg.QtCore.QRectF(left, p0, right - left, p1 - p0), colour)
-        for x0, x1, colour, label in self.bands:
+        for x0, x1, colour, _label in self.bands:
             p0, p1 = max(px(x0), left), min(px(x1), right)
-            if p1 <= p0:
-                continue
-            painter.fillRect(pg.QtCore.QRectF(p0, top, p1 - p0, bottom - top), colour)
-            if label and px(x0) >= left - 1:
-                painter.setPen(self.text_colour)
-                painter.drawText(QPointF(p0 + 3, top + line_h - 2), label)
-        for x, colour, style, label, at_top in self.lines:
+            if p1 > p0:
+                painter.fillRect(pg.QtCore.QRectF(p0, top, p1 - p0, bottom - top), colour)
+        for x, colour, style, _label, _at_top in self.lines:
             p = px(x)
-            if not left <= p <= right:
+            if left <= p <= right:
+                painter.setPen(QPen(colour, 1.3, style))
+                painter.drawLine(QPointF(p, top), QPointF(p, bottom))
+        hline_pixels = []
+        for y, colour, style, label, at_right, on_right in self.hlines:
+            if on_right and right_range is None:
                 continue
-            pen = QPen(colour, 1.3, style)
-            painter.setPen(pen)
-            painter.drawLine(QPointF(p, top), QPointF(p, bottom))
-            if label:
-                y = top + line_h - 2 if at_top else bottom - 4
-                painter.drawText(QPointF(p + 3, y), label)
-        for y, colour, style, label, at_right in self.hlines:
-            p = py(y)
+            p = py_right(y) if on_right else py(y)
             if not top <= p <= bottom:
                 continue
             painter.setPen(QPen(colour, 1.0, style))
             painter.drawLine(QPointF(left, p), QPointF(right, p))
             if label:
-                width = metrics.horizontalAdvance(label)
-                x = right - width - 4 if at_right else left + 4
-                painter.drawText(QPointF(x, p - 3), label)
+                hline_pixels.append((p, colour, label, at_right))
+
+        taken: list[pg.QtCore.QRectF] = []
+
+        def draw_label(box: pg.QtCore.QRectF, text: str, colour: QColor) -> None:
+            painter.fillRect(box, self.label_background)
+            painter.setPen(colour)
+            painter.drawText(QPointF(box.left() + pad, box.top() + pad - 1 + ascent), text)
+            taken.append(box)
+
+        for at_top in (True, False):
+            rows = self.max_rows(bottom - top, line_h, at_top)
+            labels = self._row_labels(px, left, right, at_top)
+            for label, row, x, width in self.place_rows(labels, left, right, rows, metrics):
+                y = top + 1 + row * line_h if at_top else bottom - 1 - (row + 1) * line_h
+                draw_label(pg.QtCore.QRectF(x, y, width, line_h), label.text, label.colour)
+        for p, colour, label, at_right in hline_pixels:
+            width = metrics.horizontalAdvance(label) + 2 * pad
+            xs = (right - width - 2, left + 2) if at_right else (left + 2, right - width - 2)
+            candidates = [pg.QtCore.QRectF(x, y, width, line_h)
+                          for x in xs for y in (p - line_h + 1, p)
+                          if top <= y and y + line_h <= bottom]
+            if not candidates:
+                continue
+
+            def overlap(box: pg.QtCore.QRectF) -> float:
+                return sum(box.intersected(other).width() * box.intersected(other).height() for other in taken)
+
+            best = min(candidates, key=overlap)  # the first free place (min keeps the first of equals)
+            draw_label(best, label, colour)
+        if self.empty_text:
+            painter.setPen(self.empty_colour)
+            painter.drawText(pg.QtCore.QRectF(left, top, right - left, bottom - top),
+                             int(Qt.AlignmentFlag.AlignCenter), self.empty_text)
         painter.restore()
 
 
@@ -284,7 +453,10 @@ class TrendChart(QFrame):
         self.table_button.toggled.connect(self.show_table)
 
         self.axis = pg.DateAxisItem(orientation="bottom", utcOffset=0)
-        self.plot_widget = pg.PlotWidget(axisItems={"bottom": self.axis}, background=t.surface)
+        axes = {"bottom": self.axis, "left": ChartAxis("left", spec.y_floor)}
+        if spec.right_codes:
+            axes["right"] = ChartAxis("right", 0.0)
+        self.plot_widget = pg.PlotWidget(axisItems=axes, background=t.surface)
         self.plot_widget.setMinimumHeight(150)
         # One paint of the whole chart per update: with pyqtgraph's "minimal" mode a redrawn chart is
         # painted rectangle by rectangle, each item many times over.
@@ -355,10 +527,7 @@ class TrendChart(QFrame):
                 vb.disableAutoRange()  # ranges are set explicitly: no auto-range pass at paint time
         self._overlay = CourseOverlay()
         self.vb.addItem(self._overlay, ignoreBounds=True)
-        self._right_overlay = CourseOverlay()
-        if self.right_vb is not None:
-            self._right_overlay.setZValue(-10)
-            self.right_vb.addItem(self._right_overlay, ignoreBounds=True)
+        self._overlay.right_view = self.right_vb  # thresholds of the right axis are drawn by the same item
         self._curves: dict[str, pg.PlotDataItem] = {}
         for code in spec.codes:
             curve = pg.PlotDataItem([], [], name=MEASURES[code].name if code in MEASURES else code)
@@ -378,10 +547,10 @@ class TrendChart(QFrame):
             # in the view box directly (not a plot data item): main-axis values already in log10
             vb.addItem(ring, ignoreBounds=True)
             self._rings[id(vb)] = ring
-        self._empty = pg.TextItem(tr("No values recorded"), color=t.text_muted, anchor=(0.5, 0.5))
-        self._empty.setVisible(False)
-        self.vb.addItem(self._empty, ignoreBounds=True)
         self._styled_for: object = None  # the theme the items were styled for
+        self._fit: tuple | None = None  # what the y ranges were fitted to (see _fit_y)
+        self._fitted_size = (0, 0)
+        self.vb.sigResized.connect(self._on_resized)
 
     # --- public --------------------------------------------------------------------------------
     def show_table(self, on: bool) -> None:
@@ -410,13 +579,13 @@ class TrendChart(QFrame):
         self.series = tuple(d.series[c] for c in spec.codes if c in d.series)
         self.table_model.set_series(self.series)
         self.hover.clear()
-        for overlay in (self._overlay, self._right_overlay):
-            overlay.clear()
+        self._overlay.clear()
         self._draw_therapies(d, t)
         self._draw_events(d, t)
         y_values: list[float] = []
         right_values: list[float] = []
         self._draw_reference(d, t, y_values, right_values)
+        has_main = has_right = False
         legend = []
         rings: dict[int, tuple[list[float], list[float], list[int]]] = {k: ([], [], []) for k in self._rings}
         by_code = {s.code: s for s in self.series}
@@ -431,6 +600,10 @@ class TrendChart(QFrame):
             target = self.right_vb if right else self.vb
             self._draw_series(s, curve, target, rings[id(target)])
             (right_values if right else y_values).extend(p.value for p in s.points)
+            if right:
+                has_right = has_right or bool(s.points)
+            else:
+                has_main = has_main or bool(s.points)
             legend.append(self._legend_entry(s, right))
         for key, ring in self._rings.items():
             xs, ys, sizes = rings[key]
@@ -438,18 +611,12 @@ class TrendChart(QFrame):
         self.legend.setText("&nbsp;&nbsp;".join(legend) if legend else "")
         if x_range is not None:
             self.vb.setXRange(*x_range, padding=0)
-        else:
-            x_range = tuple(self.vb.viewRange()[0])
-        self._set_y(self.vb, y_values, spec.log_y)
+        self._fit = (x_range or x_range_for(d), y_values, has_main, right_values, has_right)
+        self._fit_y()
         if self.right_vb is not None:
-            self._set_y(self.right_vb, right_values, False)
             self._sync_right()
-        self._empty.setVisible(not self.series)
-        if not self.series:
-            lo, hi = self.vb.viewRange()[1]
-            self._empty.setPos((x_range[0] + x_range[1]) / 2, (lo + hi) / 2)
-        for overlay in (self._overlay, self._right_overlay):
-            overlay.update()
+        self._overlay.empty_text = "" if self.series else tr("No values recorded")
+        self._overlay.update()
 
     def settle(self) -> None:
         """Apply the new ranges now (pyqtgraph defers them to the first paint, where the change
@@ -472,7 +639,8 @@ class TrendChart(QFrame):
             curve.setSymbolPen(pg.mkPen(t.surface, width=1))
         for ring in self._rings.values():
             ring.setPen(pg.mkPen(t.highlight, width=2))
-        self._empty.setColor(t.text_muted)
+        self._overlay.empty_colour = to_qcolor(t.text_muted)
+        self._overlay.label_background = t.qcolor("surface", 225)
         self._styled_for = t
 
     def _y(self, value: float) -> float:
@@ -480,23 +648,47 @@ class TrendChart(QFrame):
             return math.log10(max(value, 1e-3))
         return value
 
-    def _set_y(self, vb: pg.ViewBox, values: list[float], log: bool) -> None:
-        if not values:
-            lo, hi = (1.0, 3.0) if log else (0.0, 1.0)
-            vb.setYRange(lo, hi, padding=0)
+    def _fit_y(self) -> None:
+        """The y ranges for the values of the last `set_dashboard`, with head room for the rows of
+        therapy labels (top) and event labels (bottom) at the chart's present size; again when
+        the chart is resized (the rows depend on the size)."""
+        if self._fit is None:
             return
+        x_range, y_values, has_main, right_values, has_right = self._fit
+        width, height = self.vb.width(), self.vb.height()
+        self._fitted_size = (round(width), round(height))
+        height = height if height > 60 else 150.0
+        top_rows, bottom_rows = self._overlay.rows_needed(x_range, width, height)
+        line_h = self._overlay.line_height()
+        margins = (top_rows * line_h / height, bottom_rows * line_h / height)
+        self._set_y(self.vb, y_values, self.spec.log_y, has_main, self.spec.empty_y, margins)
+        if self.right_vb is not None:
+            self._set_y(self.right_vb, right_values, False, has_right, (0.0, 20.0), margins)
+
+    def _on_resized(self) -> None:
+        if self._fit is not None and self._fitted_size != (round(self.vb.width()), round(self.vb.height())):
+            self._fit_y()
+
+    def _set_y(self, vb: pg.ViewBox, values: list[float], log: bool, has_data: bool, empty: tuple[float, float],
+               margins: tuple[float, float]) -> None:
+        """Fit `values` (the series and the thresholds to show; `empty` stands in for the series
+        of a chart without values), leaving `margins` (fractions of the height, top and bottom)
+        free for the rows of labels."""
+        values = values if has_data else [*values, *empty]
         if log:
             lo, hi = math.log10(max(min(values), 1e-3)), math.log10(max(max(values), 1e-3))
             if hi - lo < 0.5:
                 lo, hi = lo - 0.25, hi + 0.25
-            vb.setYRange(lo, hi, padding=0.1)
-            return
-        lo, hi = min(values), max(values)
-        if self.spec.y_floor is not None:
-            lo = min(lo, self.spec.y_floor)
-        if hi - lo < 1e-9:
-            hi = lo + 1
-        vb.setYRange(lo, hi + (hi - lo) * 0.18, padding=0.04)  # head room for therapy labels
+        else:
+            lo, hi = min(values), max(values)
+            if self.spec.y_floor is not None:
+                lo = min(lo, self.spec.y_floor)
+            if hi - lo < 1e-9:
+                hi = lo + 1
+        air = 0.06 if log else 0.04
+        top, bottom = min(margins[0], 0.45), min(margins[1], 0.3)
+        scale = (hi - lo) / max(0.3, 1 - top - bottom - 2 * air)
+        vb.setYRange(lo - (bottom + air) * scale, hi + (top + air) * scale, padding=0)
 
     def _sync_right(self) -> None:
         if self.right_vb is not None:
@@ -534,13 +726,11 @@ class TrendChart(QFrame):
         return (f"<span style='color:{series_colour(s.code)}'>{dash} {glyph}</span> "
                 f"<span>{s.name}{side}</span>")
 
-    def _overlay_for(self, target: pg.ViewBox | None) -> "CourseOverlay":
-        return self._right_overlay if target is not None and target is self.right_vb else self._overlay
-
     def _hline(self, value: float, text: str, colour: str, target: pg.ViewBox | None = None,
                style: Qt.PenStyle = Qt.PenStyle.DashLine, position: float = 0.99) -> None:
-        y = self._y(value) if target is None or target is self.vb else value
-        self._overlay_for(target).hlines.append((y, to_qcolor(colour), style, text, position > 0.5))
+        right = target is not None and target is self.right_vb
+        y = value if right else self._y(value)
+        self._overlay.hlines.append((y, to_qcolor(colour), style, text, position > 0.5, right))
 
     def _band(self, lo: float | None, hi: float | None, colour: str, target: pg.ViewBox | None = None,
               log: bool = False) -> None:
@@ -549,7 +739,7 @@ class TrendChart(QFrame):
         hi_v = hi if hi is not None else big
         if log:
             lo_v, hi_v = math.log10(max(lo_v, 1e-3)), math.log10(max(hi_v, 1e-3))
-        self._overlay_for(target).hbands.append((lo_v, hi_v, to_qcolor(colour)))
+        self._overlay.hbands.append((lo_v, hi_v, to_qcolor(colour)))  # main axis only
 
     def _draw_reference(self, d: PatientDashboard, t, y_values: list[float], right_values: list[float]) -> None:  # noqa: ANN001
         th = d.thresholds
@@ -602,6 +792,8 @@ class TrendChart(QFrame):
             short = SHORT_REGIMEN.get(th.regimen, th.label)
             if th.one_off:
                 overlay.lines.append((to_x(th.start), to_qcolor(t.text_muted), Qt.PenStyle.SolidLine, short, True))
+                self.hover.points.append((to_x(th.start), math.nan, self.vb,
+                                          f"<b>{th.label}</b><br>{th.start.isoformat()}"))
                 continue
             if not th.line:
                 continue  # supportive treatment: not a line of therapy, not shaded
@@ -657,5 +849,5 @@ def x_range_for(d: PatientDashboard) -> tuple[float, float]:
     first = min(starts) if starts else d.as_of
     last = max([d.as_of] + list(d.visit_dates[-1:]))
     span = max((last - first).days, 120)
-    pad = span * 0.03 * DAY
+    pad = max(span * 0.03, 20) * DAY  # the first and last points stay clear of the axes
     return to_x(first) - pad - (60 * DAY if span == 120 else 0), to_x(last) + pad

@@ -47,14 +47,13 @@ def mm_to_pixels(mm: float, dpi: float) -> int:
 def print_theme() -> Iterator[None]:
     """The light theme while print copies are built and painted (paper is white whatever the
     screen shows); the screen's theme is restored afterwards."""
-    from poems_monitor.ui import theme as theme_module
+    from poems_monitor.ui.theme import LIGHT, set_theme
 
-    previous = theme_module._current
-    theme_module._current = theme_module.LIGHT
+    previous = set_theme(LIGHT)
     try:
         yield
     finally:
-        theme_module._current = previous
+        set_theme(previous)
 
 
 @dataclass

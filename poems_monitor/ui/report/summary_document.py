@@ -267,8 +267,10 @@ def _charts(s: PatientSummary, figures: list[ChartFigure], empty: list[str]) -> 
     if empty:
         cells.append(f"<td width='50%' valign='top'><h3>{_e(tr('Not charted'))}</h3><p class='muted small'>"
                      f"{_e(tr('No values recorded for: {charts}.').format(charts=', '.join(empty)))}</p></td>")
-    rows = ["<tr>" + "".join(cells[i:i + 2]) + "</tr>" for i in range(0, len(cells), 2)]
-    out.append(f"<table width='100%' cellspacing='0' cellpadding='0'>{''.join(rows)}</table>")
+    # one table per row of charts: the layout keeps each row whole on a page (see `_keep_together`)
+    for i in range(0, len(cells), 2):
+        out.append(f"<table width='100%' cellspacing='0' cellpadding='0' style='margin-bottom: 4px'>"
+                   f"<tr>{''.join(cells[i:i + 2])}</tr></table>")
     if not figures:
         out.append(f"<p class='muted'>{_e(tr('No chart values recorded yet.'))}</p>")
     return "".join(out)
@@ -340,10 +342,14 @@ def _about(s: PatientSummary) -> str:
             f"<p class='small muted'>{_e(s.provenance())}.</p>")
 
 
-def summary_html(s: PatientSummary, figures: list[ChartFigure], empty_charts: list[str]) -> str:
+def summary_html(s: PatientSummary, figures: list[ChartFigure], empty_charts: list[str],
+                 latest_first: bool = False) -> str:
+    """The whole summary. `latest_first` puts the latest values (a table that flows across pages)
+    before the trends, to fill a page where no row of charts fits."""
+    charts, latest = _charts(s, figures, empty_charts), _latest(s)
     parts = [
         _identity(s), _open_flags(s), _action_items(s), _criteria(s), _treatments(s), _events(s),
-        _charts(s, figures, empty_charts), _latest(s), _acknowledged_flags(s), _about(s),
+        *((latest, charts) if latest_first else (charts, latest)), _acknowledged_flags(s), _about(s),
     ]
     return f"<html><head><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
 
@@ -368,8 +374,9 @@ class SummaryDocument:
         self.document.setUseDesignMetrics(True)
         self.chart_ms = 0.0
         figures, empty = self._render_charts(chart_dpi)
+        self.figures, self.empty_charts = figures, empty
+        self.latest_first = False  # the latest values before the trends (see `summary_html`); chosen by `lay_out`
         self.document.setHtml(summary_html(summary, figures, empty))
-        self.figures = figures
         self.page_count = 0
 
     def _render_charts(self, dpi: float) -> tuple[list[ChartFigure], list[str]]:
@@ -414,7 +421,21 @@ class SummaryDocument:
         doc.documentLayout().setPaintDevice(device)
         body = rect.height() - header - footer
         doc.setPageSize(QSizeF(rect.width(), body))
-        self._keep_headings_with_content(body, px_per_mm)
+        # The trends come before the latest values if their first row of charts fits on the page
+        # where they start; if it does not and page 1 would end half empty, the latest values (which
+        # flow across pages) come first and fill it. Fewest pages first.
+        best = None
+        for latest_first in (False, True) if self.figures and self.summary.latest else (False,):
+            self._set_content(latest_first)
+            broken = self._keep_headings_with_content(body, px_per_mm)
+            score = (max(1, doc.pageCount()), self._first_page_blank(body) > 35 * px_per_mm, latest_first)
+            if best is None or score < best:
+                best = score
+            if not broken:
+                break
+        if best[2] != self.latest_first:
+            self._set_content(best[2])
+            self._keep_headings_with_content(body, px_per_mm)
         self.page_count = max(1, doc.pageCount())
         self._body = body
         self._rect = rect
@@ -422,14 +443,52 @@ class SummaryDocument:
         self._px_per_mm = px_per_mm
         return self.page_count
 
-    def _keep_headings_with_content(self, body: float, px_per_mm: float) -> None:
+    def _first_page_blank(self, body: float) -> float:
+        """Height left blank at the end of page 1 (device pixels) in the present layout."""
+        layout = self.document.documentLayout()
+        end = 0.0
+        for frame in self.document.rootFrame().childFrames():
+            rect = layout.frameBoundingRect(frame)
+            if rect.top() < body:
+                end = max(end, min(rect.bottom(), body))
+        block = self.document.begin()
+        while block.isValid():
+            if QTextCursor(block).currentTable() is None:
+                rect = layout.blockBoundingRect(block)
+                if rect.top() < body and block.text().strip():
+                    end = max(end, min(rect.bottom(), body))
+            block = block.next()
+        return body - end
+
+    def _set_content(self, latest_first: bool) -> None:
+        if latest_first != self.latest_first:
+            self.document.setHtml(summary_html(self.summary, self.figures, self.empty_charts, latest_first))
+            self.latest_first = latest_first
+        else:  # undo the page breaks of an earlier layout
+            block = self.document.begin()
+            while block.isValid():
+                fmt = block.blockFormat()
+                if fmt.pageBreakPolicy() != QTextFormat.PageBreakFlag.PageBreak_Auto:
+                    fmt.setPageBreakPolicy(QTextFormat.PageBreakFlag.PageBreak_Auto)
+                    QTextCursor(block).setBlockFormat(fmt)
+                block = block.next()
+            for table in self._chart_rows():
+                fmt = table.format()
+                fmt.setPageBreakPolicy(QTextFormat.PageBreakFlag.PageBreak_Auto)
+                table.setFormat(fmt)
+
+    def _keep_headings_with_content(self, body: float, px_per_mm: float) -> bool:
         """No section heading ends a page: if less than ~28 mm of its section follow it on its
-        page, it starts the next one. The trends section (at most a page) is kept whole, so no
-        chart row is split. Repeated until the layout is stable."""
+        page, it starts the next one; the trends heading stays with its first row of charts.
+        Each row of charts is kept whole (it starts the next page if it would be cut), so the
+        charts begin on the page where the sections before them end when one row fits there.
+        Repeated until the layout is stable. True if the trends heading had to start a new page."""
         doc = self.document
+        trends_moved = False
         keep = 28 * px_per_mm
         trends = tr("Trends")
-        for _ in range(24):
+        chart_rows = self._chart_rows()
+        for _ in range(32):
             doc.markContentsDirty(0, doc.characterCount())  # the layout is lazy: lay out everything again
             layout = doc.documentLayout()
             moved = False
@@ -440,18 +499,54 @@ class SummaryDocument:
                 top = layout.blockBoundingRect(block).top()
                 if top < 1:
                     continue
-                page_end = (math.floor(top / body) + 1) * body
-                whole = block.text() == trends and bottom - top <= body
-                needed = (bottom - top) if whole else min(bottom - top, keep)
-                if top + needed > page_end + 0.5:
+                page_end = (math.floor((top + 0.5) / body) + 1) * body
+                if block.text() == trends and chart_rows:
+                    needed = layout.frameBoundingRect(chart_rows[0]).bottom() - top  # heading, note, first row
+                else:
+                    needed = min(bottom - top, keep)
+                if needed <= body and top + needed > page_end + 0.5:
                     fmt.setPageBreakPolicy(QTextFormat.PageBreakFlag.PageBreak_AlwaysBefore)
                     QTextCursor(block).setBlockFormat(fmt)
+                    trends_moved = trends_moved or block.text() == trends
                     moved = True
                     break  # what follows has moved: measure again
+            if not moved:
+                for table in chart_rows:
+                    fmt = table.format()
+                    if fmt.pageBreakPolicy() & QTextFormat.PageBreakFlag.PageBreak_AlwaysBefore:
+                        continue
+                    rect = layout.frameBoundingRect(table)
+                    page_end = (math.floor((rect.top() + 0.5) / body) + 1) * body
+                    if rect.height() <= body and rect.bottom() > page_end + 0.5:
+                        fmt.setPageBreakPolicy(QTextFormat.PageBreakFlag.PageBreak_AlwaysBefore)
+                        table.setFormat(fmt)
+                        moved = True
+                        break
             if not moved:
                 break
         doc.markContentsDirty(0, doc.characterCount())
         doc.size()
+        return trends_moved
+
+    def _chart_rows(self) -> list:
+        """The tables that hold one row of charts each (they hold the chart images), in order."""
+        rows = []
+        seen = set()
+        block = self.document.begin()
+        while block.isValid():
+            table = QTextCursor(block).currentTable()
+            if table is not None and table.firstPosition() not in seen:
+                it = block.begin()
+                while not it.atEnd():
+                    fragment = it.fragment()
+                    if fragment.charFormat().isImageFormat() and \
+                            fragment.charFormat().toImageFormat().name().startswith("chart://"):
+                        seen.add(table.firstPosition())
+                        rows.append(table)
+                        break
+                    it += 1
+            block = block.next()
+        return rows
 
     def _headings(self, layout):  # noqa: ANN001, ANN202
         """(heading block, bottom of its section) for every h2, in document order."""
