@@ -5,8 +5,10 @@ Owns the page: A4 or Letter, margins, a running header from page 2 on, and a foo
 page with the provenance ("generated on, by, from database"), the page number and the clinical
 caution. The content comes from `services.patient_summary` (Qt-free); the trend charts are the
 dashboard's own chart classes drawn offscreen at 300 dpi (`chart_export`) and added to the
-document as image resources. The charts get a page of their own (three rows of two fit A4 and
-Letter), so no chart is ever cut; a section heading that would end a page is moved to the next.
+document as image resources, one table per row of two charts. Each row is kept whole (never cut
+across pages); the trends start where the sections before them end when their first row fits
+there, otherwise the latest values (which flow across pages) come first and fill the page; a
+section heading that would end a page is moved to the next.
 
 Works offscreen, without CUPS: `write_patient_summary` needs only a QGuiApplication.
 """
