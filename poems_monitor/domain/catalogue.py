@@ -610,10 +610,14 @@ EVENT_TYPES: dict[str, EventType] = {e.code: e for e in _EVENT_LIST}
 SEXES = tuple(s.value for s in Sex)
 SPECIMENS = ("plasma", "serum", "whole_blood", "urine", "other")
 
-FOLLOWUP_ITEMS = (
-    "echo", "pft", "vegf", "hematology", "imaging", "endocrine", "neuropathy_score",
-    "thrombosis_review", "review_visit",
-)
+# The follow-up items of the worklist (INTERFACES.md section 4) and the words every screen,
+# report and command shows for them.
+FOLLOWUP_ITEM_NAMES: dict[str, str] = {
+    "echo": tr("Echo"), "pft": tr("Lung function"), "vegf": tr("VEGF"), "hematology": tr("Haematology"),
+    "imaging": tr("Imaging"), "endocrine": tr("Endocrine"), "neuropathy_score": tr("Neuropathy score"),
+    "thrombosis_review": tr("Thrombosis review"), "review_visit": tr("Review visit"),
+}
+FOLLOWUP_ITEMS = tuple(FOLLOWUP_ITEM_NAMES)
 
 
 def measure(code: str) -> Measure:

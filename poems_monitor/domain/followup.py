@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import Enum
 
-from poems_monitor.domain.catalogue import EXAM_KINDS, MEASURES, REGIMENS, display_name
+from poems_monitor.domain.catalogue import EXAM_KINDS, FOLLOWUP_ITEMS, MEASURES, REGIMENS, display_name
 from poems_monitor.domain.course import (
     LineIndex, active_on, add_months, add_years, clip, days, death_date, end_of, lines_of_therapy, regimen_label,
 )
@@ -47,10 +47,7 @@ from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord
 from poems_monitor.i18n import tr
 
-ITEMS = (
-    "echo", "pft", "vegf", "hematology", "imaging", "endocrine", "neuropathy_score",
-    "thrombosis_review", "review_visit",
-)
+ITEMS = FOLLOWUP_ITEMS  # in the order the schedule lists them
 
 # Features whose appearance brings an echo / PFT forward ("when dyspnoea or oedema appears",
 # REFERENCE.md section 5). Not thresholds: the list of symptoms the clinic can record.

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from poems_monitor.domain.catalogue import (
-    CRITERIA, FEATURES, MEASURE_GROUPS, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, CriterionClass, MeasureKind,
-    display_name,
+    CRITERIA, FEATURES, FOLLOWUP_ITEM_NAMES, MEASURE_GROUPS, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES,
+    CriterionClass, MeasureKind, display_name,
 )
 from poems_monitor.domain.course import regimen_label
 from poems_monitor.domain.followup import Status, WorklistItem
@@ -31,13 +31,6 @@ CAUTION = tr(
     "of the clinic protocol; values marked DEFAULT are not from the literature and need local review."
 )
 
-# Names of follow-up items (the same words as the dashboard's follow-up card).
-FOLLOWUP_ITEM_NAMES = {
-    "echo": tr("Echocardiography"), "pft": tr("Lung function tests"), "vegf": tr("VEGF"),
-    "hematology": tr("Haematology"), "imaging": tr("Imaging"), "endocrine": tr("Endocrine panel"),
-    "neuropathy_score": tr("Neuropathy score"), "thrombosis_review": tr("Thrombosis review"),
-    "review_visit": tr("Review visit"),
-}
 STATUS_NAMES = {Status.OVERDUE: tr("Overdue"), Status.NEVER_DONE: tr("Never done"), Status.DUE: tr("Due"),
                 Status.DUE_SOON: tr("Due soon")}
 CLASS_NAMES = {CriterionClass.MANDATORY: tr("mandatory"), CriterionClass.MAJOR: tr("major"),

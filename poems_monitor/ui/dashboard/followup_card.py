@@ -5,16 +5,14 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from poems_monitor.domain.catalogue import display_name
+from poems_monitor.domain.catalogue import FOLLOWUP_ITEM_NAMES, display_name
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import PatientDashboard
 from poems_monitor.ui.theme import SPACING, theme
 
 STATUS_TEXT = {"overdue": tr("‼ Overdue"), "never_done": tr("‼ Never done"), "due": tr("! Due"),
                "due_soon": tr("◷ Due soon"), "": tr("Next")}
-ITEM_NAMES = {"echo": tr("Echo"), "pft": tr("Lung function"), "vegf": tr("VEGF"), "hematology": tr("Haematology"),
-              "imaging": tr("Imaging"), "endocrine": tr("Endocrine"), "neuropathy_score": tr("Neuropathy score"),
-              "thrombosis_review": tr("Thrombosis review"), "review_visit": tr("Review visit")}
+ITEM_NAMES = FOLLOWUP_ITEM_NAMES
 
 
 class FollowupCard(QFrame):

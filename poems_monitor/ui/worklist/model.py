@@ -14,6 +14,7 @@ from datetime import date
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont
 
+from poems_monitor.domain.catalogue import FOLLOWUP_ITEM_NAMES
 from poems_monitor.domain.flags import Flag
 from poems_monitor.domain.followup import ITEMS, WorklistItem
 from poems_monitor.i18n import tr
@@ -32,11 +33,7 @@ STATUS_NAMES = {
     "overdue": tr("Overdue"), "never_done": tr("Never done"), "due": tr("Due"), "due_soon": tr("Due soon"),
     FLAG: tr("New flag"),
 }
-ITEM_NAMES = {
-    "echo": tr("Echo"), "pft": tr("Lung function"), "vegf": tr("VEGF"), "hematology": tr("Haematology"),
-    "imaging": tr("Imaging"), "endocrine": tr("Endocrine"), "neuropathy_score": tr("Neuropathy score"),
-    "thrombosis_review": tr("Thrombosis review"), "review_visit": tr("Review visit"),
-}
+ITEM_NAMES = FOLLOWUP_ITEM_NAMES
 FLAG_NAMES = {
     "new_feature": tr("New feature"), "feature_recurred": tr("Feature recurred"), "criteria_met": tr("Criteria met"),
     "vegf_rise": tr("VEGF rise"), "vegf_response": tr("VEGF response"), "thrombocytosis": tr("Thrombocytosis"),
