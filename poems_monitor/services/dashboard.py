@@ -34,13 +34,13 @@ from poems_monitor.domain.followup import Status, Waiver, WorklistItem, followup
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord
 from poems_monitor.i18n import tr
-from poems_monitor.models import FlagReview, FollowupWaiver
+from poems_monitor.models import FlagReview
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories.timelines import load_timelines
-from poems_monitor.services.protocol_store import current_protocol, protocol_in, status_in  # noqa: F401 (protocol_in: re-exported)
+from poems_monitor.services.protocol_store import current_protocol, status_in
+from poems_monitor.services.waivers import waivers_in
 
 FR = FlagReview.__table__
-FW = FollowupWaiver.__table__
 
 # The charts of the dashboard: (chart key, title, series codes). Order = order on screen.
 CHARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -288,7 +288,7 @@ def build_dashboard(db: Database, mrn: str, as_of: date | None = None, protocol:
             raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
         patient = records[0]
         reviews = _reviews(session, [patient.patient_id])
-        waivers = _waivers(session, [patient.patient_id], as_of)
+        waivers = waivers_in(session, [patient.patient_id])
     d = dashboard_from_record(patient, protocol, as_of, reviews.get(patient.patient_id, {}),
                               waivers.get(patient.patient_id, ()))
     if key is not None and stamp[0] == patient.patient_id:
@@ -312,16 +312,6 @@ def _reviews(session, patient_ids) -> dict[int, dict[str, Review]]:  # noqa: ANN
     for r in session.execute(query):
         out.setdefault(r.patient_id, {})[r.flag_id] = Review(r.reviewed_by, r.reviewed_at, r.comment or "")
     return out
-
-
-def _waivers(session, patient_ids, as_of: date) -> dict[int, tuple[Waiver, ...]]:  # noqa: ANN001
-    query = select(FW).where(FW.c.revoked_at.is_(None))
-    if patient_ids is not None:
-        query = query.where(FW.c.patient_id.in_(list(patient_ids)))
-    out: dict[int, list[Waiver]] = {}
-    for w in session.execute(query):
-        out.setdefault(w.patient_id, []).append(Waiver(w.item, w.reason, w.waived_by, w.until))
-    return {k: tuple(v) for k, v in out.items()}
 
 
 def dashboard_from_record(
@@ -565,7 +555,7 @@ def clinic_overview(db: Database, as_of: date | None = None, protocol: Protocol 
     with db.read() as session:
         mrns = [row[0] for row in session.execute(select(P.c.mrn).order_by(P.c.mrn))]
         reviews = _reviews(session, None)
-        waivers = _waivers(session, None, as_of)
+        waivers = waivers_in(session)
     out: dict[str, PatientStatus] = {}
     with _collector_paused():
         _overview_chunks(db, as_of, protocol, mrns, reviews, waivers, out)

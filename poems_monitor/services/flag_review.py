@@ -22,7 +22,7 @@ from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories.timelines import load_timelines
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
-from poems_monitor.services.dashboard import protocol_in
+from poems_monitor.services.protocol_store import protocol_in
 from poems_monitor.services.errors import FieldProblem, InputRefused
 
 FR = FlagReview.__table__

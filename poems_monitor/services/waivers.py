@@ -16,7 +16,7 @@ from datetime import date, datetime
 from sqlalchemy import insert, select, update
 
 from poems_monitor.domain.catalogue import display_name
-from poems_monitor.domain.followup import ITEMS
+from poems_monitor.domain.followup import ITEMS, Waiver
 from poems_monitor.i18n import tr
 from poems_monitor.models import FollowupWaiver, Patient
 from poems_monitor.persistence.db import Database
@@ -135,3 +135,14 @@ def list_waivers(db: Database, mrn: str | None = None, include_revoked: bool = F
         rows = session.execute(query).all()
     return [WaiverRecord(r.id, r.mrn, r.item, r.reason, r.until, r.waived_by, r.waived_at, r.revoked_by, r.revoked_at)
             for r in rows]
+
+
+def waivers_in(session, patient_ids=None) -> dict[int, tuple[Waiver, ...]]:  # noqa: ANN001
+    """Waivers in force (not revoked) per patient id; `Waiver.applies` checks `until`."""
+    query = select(FW).where(FW.c.revoked_at.is_(None)).order_by(FW.c.id)
+    if patient_ids is not None:
+        query = query.where(FW.c.patient_id.in_(list(patient_ids)))
+    out: dict[int, list[Waiver]] = {}
+    for w in session.execute(query):
+        out.setdefault(w.patient_id, []).append(Waiver(w.item, w.reason, w.waived_by, w.until))
+    return {k: tuple(v) for k, v in out.items()}

@@ -22,12 +22,12 @@ from sqlalchemy import select
 from poems_monitor.domain.flags import Flag
 from poems_monitor.domain.followup import Waiver, WorklistItem, sort_key
 from poems_monitor.i18n import tr
-from poems_monitor.models import FlagReview, FollowupWaiver
+from poems_monitor.models import FlagReview
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.rules_cache import Gathered, gather, store_plans
+from poems_monitor.services.waivers import waivers_in
 
 FR = FlagReview.__table__
-FW = FollowupWaiver.__table__
 
 
 @dataclass(frozen=True)
@@ -42,17 +42,6 @@ class Worklist:
         if include_waived:
             out["waived"] = [i.to_json() for i in self.waived]
         return out
-
-
-def waivers_in(session, patient_ids=None) -> dict[int, tuple[Waiver, ...]]:  # noqa: ANN001
-    """Waivers in force (not revoked) per patient id; `Waiver.applies` checks `until`."""
-    query = select(FW).where(FW.c.revoked_at.is_(None)).order_by(FW.c.id)
-    if patient_ids is not None:
-        query = query.where(FW.c.patient_id.in_(list(patient_ids)))
-    out: dict[int, list[Waiver]] = {}
-    for w in session.execute(query):
-        out.setdefault(w.patient_id, []).append(Waiver(w.item, w.reason, w.waived_by, w.until))
-    return {k: tuple(v) for k, v in out.items()}
 
 
 def _worklist(g: Gathered, include_waived: bool, waivers: dict[int, tuple[Waiver, ...]]) -> Worklist:
