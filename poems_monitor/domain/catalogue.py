@@ -256,6 +256,16 @@ _MEASURE_LIST: tuple[Measure, ...] = (
         loinc="4544-3", alternatives=(UnitConversion("L/L", "L/L", 100.0),),
         followup_items=("hematology",),
     ),
+    Measure(
+        "neutrophils", "Neutrophils", "10*9/L", "×10⁹/L", MeasureKind.QUANTITY, "hematology",
+        absolute=_r(0, 100, "DEFAULT: plausibility limit (a count above 100 ×10⁹/L is a typing error)"),
+        critical=_r(0.5, None, "[CTCAE5] grade 4 neutropenia below 0.5 ×10⁹/L"),
+        reference=_r(1.5, 7.5, "lower: [CTCAE5] grade 2 below 1.5 ×10⁹/L; upper " + LAB_SOURCE),
+        loinc="751-8", loinc_note="Neutrophils [#/volume] in Blood by Automated count",
+        alternatives=(UnitConversion("10*3/uL", "×10³/µL", 1.0),), decimals=2, followup_items=("hematology",),
+        description="Absolute neutrophil count. NCI CTCAE v5.0 [CTCAE5]: grade 2 <1.5, grade 3 <1.0, grade 4 <0.5 "
+                    "×10⁹/L. After ASCT, ANC ≥0.5 on 2 consecutive days marks engraftment [SPITZER].",
+    ),
     # --- monoclonal protein -----------------------------------------------------------------
     Measure(
         "m_protein", "M-protein (serum)", "g/dL", "g/dL", MeasureKind.QUANTITY, "monoclonal",

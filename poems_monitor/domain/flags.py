@@ -63,6 +63,10 @@ class FlagKind(str, Enum):
     NEUROPATHY_IMPROVED = "neuropathy_improved"
     THROMBOSIS_WATCH = "thrombosis_watch"
     SPECIMEN_CHANGE = "specimen_change"
+    # safety rules (added 2026-12), raised by domain/safety_flags.py
+    CYTOPENIA = "cytopenia"
+    CRITICAL_VALUE = "critical_value"
+    BLEEDING_RISK = "bleeding_risk"
 
 
 def make_flag_id(mrn: str, kind: str, code: str, day: date) -> str:
@@ -569,4 +573,9 @@ def compute_flags(patient: PatientRecord, protocol: Protocol, as_of: date) -> tu
     _pft_decline(ctx)
     _neuropathy(ctx)
     _thrombosis(ctx)
+    # Safety rules live in their own module (it imports this one, hence the late import).
+    from poems_monitor.domain.safety_flags import safety_flags
+
+    for flag in safety_flags(record, protocol, ctx.history):
+        ctx.out.setdefault(flag.flag_id, flag)
     return tuple(sorted(ctx.out.values(), key=lambda f: (f.date, _KIND_ORDER[f.kind], f.code)))

@@ -95,6 +95,15 @@ SPECS: tuple[SettingSpec, ...] = (
     _s("engraftment", "es_watch_end_day", int, "days after infusion", 0, 100, "Engraftment-syndrome watch end (engraftment not recorded)"),
     _s("engraftment", "es_days_before_engraftment", int, "days", 0, 30, "Engraftment-syndrome watch starts this many days before engraftment"),
     _s("engraftment", "es_days_after_engraftment", int, "days", 0, 30, "Engraftment-syndrome watch ends this many days after engraftment"),
+    # safety rules (issue 9, defects 6 and 7): thromboprophylaxis adequacy, bleeding risk, cytopenia
+    _s("safety", "aspirin_max_risk_factors", int, "risk factors", 0, 20, "An IMiD on aspirin alone is watched above this many thrombosis risk factors"),
+    _s("safety", "immobility_onls_leg", int, "ONLS leg grade", 0, 7, "ONLS leg grade at or above this counts as immobility (thrombosis risk factor)", True),
+    _s("safety", "immobility_mrs", int, "mRS grade", 0, 6, "Modified Rankin at or above this counts as immobility (thrombosis risk factor)", True),
+    _s("safety", "kidney_disease_egfr", float, "mL/min/{1.73_m2}", 0, 200, "eGFR below this counts as chronic kidney disease (thrombosis risk factor; 0 switches it off)"),
+    _s("safety", "anticoagulation_platelets_low", float, "10*9/L", 0, 1000, "Anticoagulant prophylaxis with platelets below this raises a bleeding-risk flag", True),
+    _s("safety", "cytopenia_platelets_low", float, "10*9/L", 0, 1000, "Platelets below this are a cytopenia", True),
+    _s("safety", "cytopenia_hemoglobin_low", float, "g/dL", 0, 25, "Haemoglobin below this is a cytopenia", True),
+    _s("safety", "cytopenia_neutrophils_low", float, "10*9/L", 0, 100, "Neutrophils below this are a cytopenia", True),
 )
 SPEC_BY_KEY: dict[str, SettingSpec] = {s.key: s for s in SPECS}
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SPECS))
@@ -183,6 +192,15 @@ class Protocol:
     es_watch_end_day: int
     es_days_before_engraftment: int
     es_days_after_engraftment: int
+    # safety rules
+    aspirin_max_risk_factors: int
+    immobility_onls_leg: int
+    immobility_mrs: int
+    kidney_disease_egfr: float
+    anticoagulation_platelets_low: float
+    cytopenia_platelets_low: float
+    cytopenia_hemoglobin_low: float
+    cytopenia_neutrophils_low: float
     # key -> source text; not compared, so two protocols with equal values are equal
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
 

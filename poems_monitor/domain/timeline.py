@@ -24,6 +24,10 @@ class ObservationRecord:
     method: str | None = None
     qualifier: str | None = None  # "<" or ">" for a censored result
     derived: bool = False  # computed (e.g. ONLS total from arm + leg), not typed
+    # A person saw this value at entry and confirmed it if it was critical (the visit form asks);
+    # False for values that came by timeline import or lab file. Not part of equality: the same
+    # value is the same value, wherever it came from.
+    confirmed_at_entry: bool = field(default=False, compare=False)
 
     @property
     def number(self) -> float | None:

@@ -41,7 +41,9 @@ from pathlib import Path
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlmodel import Session
 
-from poems_monitor.domain import catalogue, course, criteria, derived, flags as flags_module, followup, protocol as protocol_module
+from poems_monitor.domain import (
+    catalogue, course, criteria, derived, flags as flags_module, followup, protocol as protocol_module, safety_flags, timeline,
+)
 from poems_monitor.domain.catalogue import EXAM_KINDS, MEASURES
 from poems_monitor.domain.course import LineIndex, lines_of_therapy
 from poems_monitor.domain.derived import derive_features
@@ -74,7 +76,7 @@ _RUN_CODES = ("thrombocytosis", "polycythemia")
 def rules_version() -> str:
     """A fingerprint of the rules' code: a new version of a rule invalidates every cached row."""
     digest = hashlib.sha256(CACHE_FORMAT.encode())
-    for module in (catalogue, course, criteria, derived, flags_module, followup, protocol_module):
+    for module in (catalogue, course, criteria, derived, flags_module, followup, protocol_module, safety_flags, timeline):
         try:
             digest.update(Path(module.__file__).read_bytes())
         except (OSError, TypeError):  # frozen build without sources: the package version decides
