@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import DateTime, Index, UniqueConstraint
+from sqlalchemy import DateTime, Index, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 
@@ -46,6 +46,9 @@ class Observation(SQLModel, table=True):
     method: str | None = Field(default=None, max_length=80)
     qualifier: str | None = Field(default=None, max_length=1)  # "<" or ">" for censored results
     derived: bool = False  # computed by the tool (ONLS total), not entered
+    # Entered in the visit form, where a person confirms every critical value; False for values
+    # that came by timeline import or lab file (the `critical_value` flag reads this).
+    confirmed_at_entry: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     entered_at: datetime = Field(sa_type=DateTime(timezone=True))
     entered_by: str = Field(max_length=64)
     superseded_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

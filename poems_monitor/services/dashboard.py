@@ -32,6 +32,7 @@ from poems_monitor.domain.derived import PRESENT, feature_history
 from poems_monitor.domain.flags import Flag, FlagKind, Severity, compute_flags
 from poems_monitor.domain.followup import Status, Waiver, WorklistItem, followup_plan, schedule_for
 from poems_monitor.domain.protocol import Protocol
+from poems_monitor.domain.safety_flags import MelphalanExposure, cumulative_melphalan
 from poems_monitor.domain.timeline import PatientRecord
 from poems_monitor.i18n import tr
 from poems_monitor.models import FlagReview
@@ -184,6 +185,7 @@ class PatientDashboard:
     events: tuple[EventMark, ...]
     followup: tuple[WorklistItem, ...]  # every scheduled item, most urgent first (status None: not yet due)
     thresholds: Thresholds
+    melphalan: MelphalanExposure | None = None  # cumulative melphalan as of `as_of` (header line)
 
     @property
     def days_since_last_visit(self) -> int | None:
@@ -363,7 +365,7 @@ def dashboard_from_record(
         thromboprophylaxis=prophylaxis_text, flags=entries, features=_feature_groups(history),
         series=series, therapies=therapies, events=events,
         followup=_followup(patient, protocol, as_of, waivers),
-        thresholds=thresholds,
+        thresholds=thresholds, melphalan=cumulative_melphalan(patient, as_of),
     )
 
 

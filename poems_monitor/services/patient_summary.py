@@ -20,6 +20,7 @@ from poems_monitor.domain.catalogue import (
 )
 from poems_monitor.domain.course import regimen_label
 from poems_monitor.domain.followup import Status, WorklistItem
+from poems_monitor.domain.safety_flags import MDS_CAUTION
 from poems_monitor.domain.timeline import PatientRecord
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
@@ -118,6 +119,19 @@ class PatientSummary:
     @property
     def overdue(self) -> tuple[WorklistItem, ...]:
         return tuple(i for i in self.action_items if i.status in (Status.OVERDUE, Status.NEVER_DONE))
+
+    @property
+    def melphalan_line(self) -> str:
+        """'Cumulative melphalan: 1260 mg (...)' or '' when no melphalan is on record."""
+        exposure = self.dashboard.melphalan
+        if exposure is None or not exposure.any:
+            return ""
+        return tr("Cumulative melphalan as of {d}: {text}.").format(d=self.as_of.isoformat(), text=exposure.text())
+
+    @property
+    def melphalan_caution(self) -> str:
+        """The MDS caution beside the cumulative dose (AL amyloidosis data, not POEMS: it says so)."""
+        return MDS_CAUTION if self.melphalan_line else ""
 
     def provenance(self) -> str:
         return tr("Generated {when} by {who} from {database}").format(

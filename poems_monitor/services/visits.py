@@ -96,6 +96,7 @@ def validate_visit(entry: VisitInput, sex: str | None, birth: date | None, today
         observations.append(ObservationRecord(
             code=v.code, value=checked.canonical, unit=checked.unit, entered_value=entered, entered_unit=v.unit,
             specimen=v.specimen or m.specimen, qualifier=v.qualifier,
+            confirmed_at_entry=True,  # checked in front of a person; a critical one only when confirmed (above)
         ))
     by_code = {o.code: o for o in observations}
     for m in MEASURES.values():

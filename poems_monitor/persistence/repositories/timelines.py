@@ -34,14 +34,16 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
 
 
 _OBS_COLUMNS = (O.c.visit_id, O.c.code, O.c.value_num, O.c.value_text, O.c.unit, O.c.entered_num, O.c.entered_unit,
-                O.c.specimen, O.c.lab, O.c.method, O.c.qualifier, O.c.derived)
+                O.c.specimen, O.c.lab, O.c.method, O.c.qualifier, O.c.derived, O.c.confirmed_at_entry)
 
 
 def _observation(row) -> ObservationRecord:  # noqa: ANN001
-    _, code, value_num, value_text, unit, entered_num, entered_unit, specimen, lab, method, qualifier, derived = row
+    _, code, value_num, value_text, unit, entered_num, entered_unit, specimen, lab, method, qualifier, derived, confirmed = row
     if value_text is not None:
-        return ObservationRecord(code, value_text, unit, value_text, entered_unit, specimen, lab, method, qualifier, derived)
-    return ObservationRecord(code, value_num, unit, entered_num, entered_unit, specimen, lab, method, qualifier, derived)
+        return ObservationRecord(code, value_text, unit, value_text, entered_unit, specimen, lab, method, qualifier, derived,
+                                 bool(confirmed))
+    return ObservationRecord(code, value_num, unit, entered_num, entered_unit, specimen, lab, method, qualifier, derived,
+                             bool(confirmed))
 
 
 def load_timelines(session: Session, mrns: Sequence[str] | None = None, patient_ids: Sequence[int] | None = None) -> list[PatientRecord]:
@@ -144,7 +146,7 @@ def observation_row(visit_id: int, o: ObservationRecord, stamp: WriteStamp) -> d
         value_text=o.value if is_text else None, unit=o.unit,
         entered_num=float(o.entered_value) if isinstance(o.entered_value, (int, float)) else None,
         entered_unit=o.entered_unit, specimen=o.specimen, lab=o.lab, method=o.method, qualifier=o.qualifier,
-        derived=o.derived, entered_at=stamp.at, entered_by=stamp.user,
+        derived=o.derived, confirmed_at_entry=o.confirmed_at_entry, entered_at=stamp.at, entered_by=stamp.user,
     )
 
 

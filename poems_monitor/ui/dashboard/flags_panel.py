@@ -39,7 +39,8 @@ _KIND_TEXT = {
     "vegf_rise": tr("VEGF rise"), "vegf_response": tr("VEGF response"), "thrombocytosis": tr("Thrombocytosis"),
     "polycythemia": tr("Polycythaemia"), "pft_decline": tr("PFT decline"), "neuropathy_worse": tr("Neuropathy worse"),
     "neuropathy_improved": tr("Neuropathy improved"), "thrombosis_watch": tr("Thrombosis watch"),
-    "specimen_change": tr("Specimen change"),
+    "specimen_change": tr("Specimen change"), "cytopenia": tr("Cytopenia"), "critical_value": tr("Critical value"),
+    "bleeding_risk": tr("Bleeding risk"),
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from poems_monitor.domain.course import fmt_number
+from poems_monitor.domain.safety_flags import MDS_CAUTION
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import PatientDashboard
 from poems_monitor.ui.theme import SPACING, theme
@@ -49,6 +51,8 @@ class DashboardHeader(QFrame):
         self.prophylaxis = _Field(tr("Thromboprophylaxis"), self)
         self.last_visit = _Field(tr("Last visit"), self)
         self.flags = _Field(tr("Flags"), self)
+        # Alkylator exposure: shown only once melphalan is on record (REFERENCE 7 [KYLE90]).
+        self.melphalan = _Field(tr("Cumulative melphalan"), self)
 
         who = QVBoxLayout()
         who.setSpacing(2)
@@ -57,11 +61,12 @@ class DashboardHeader(QFrame):
         fields = QGridLayout()
         fields.setHorizontalSpacing(SPACING * 3)
         fields.setVerticalSpacing(SPACING)
-        for i, f in enumerate((self.diagnosis, self.criteria, self.therapy, self.prophylaxis, self.last_visit, self.flags)):
+        for i, f in enumerate((self.diagnosis, self.criteria, self.therapy, self.prophylaxis, self.last_visit, self.flags,
+                               self.melphalan)):
             fields.addWidget(f, 0, i)
         fields.setColumnStretch(1, 3)
         fields.setColumnStretch(2, 3)
-        for c in (0, 3, 4, 5):
+        for c in (0, 3, 4, 5, 6):
             fields.setColumnStretch(c, 1)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(SPACING * 2, SPACING + SPACING // 2, SPACING * 2, SPACING + SPACING // 2)
@@ -99,6 +104,16 @@ class DashboardHeader(QFrame):
             t.severity_colour(worst or "warning") if new else None,
         )
 
+        exposure = d.melphalan
+        self.melphalan.setVisible(exposure is not None and exposure.any)
+        if exposure is not None and exposure.any:
+            total = (tr("{mg} mg").format(mg=fmt_number(exposure.total_mg)) if exposure.dosed else tr("dose not recorded"))
+            if exposure.dosed and exposure.undosed:
+                total = tr("≥ {mg} mg").format(mg=fmt_number(exposure.total_mg))
+            self.melphalan.set(tr("{total}\nMDS risk: AL data [KYLE90]").format(total=total),
+                               tr("Melphalan on record: {text}.\n{caution}").format(text=exposure.text(), caution=MDS_CAUTION),
+                               t.warning)
+
     def texts(self) -> dict[str, str]:
         """What the header says, field by field (for tests and screen readers)."""
         return {
@@ -106,4 +121,6 @@ class DashboardHeader(QFrame):
             "criteria": self.criteria.value.text(), "therapy": self.therapy.value.text(),
             "prophylaxis": self.prophylaxis.value.text(), "last_visit": self.last_visit.value.text(),
             "flags": self.flags.value.text(),
+            "melphalan": self.melphalan.value.text() if not self.melphalan.isHidden() else "",
+            "melphalan_tooltip": self.melphalan.value.toolTip() if not self.melphalan.isHidden() else "",
         }

@@ -58,7 +58,8 @@ KIND_TEXT = {
     "vegf_rise": tr("VEGF rise"), "vegf_response": tr("VEGF response"), "thrombocytosis": tr("Thrombocytosis"),
     "polycythemia": tr("Polycythaemia"), "pft_decline": tr("PFT decline"), "neuropathy_worse": tr("Neuropathy worse"),
     "neuropathy_improved": tr("Neuropathy improved"), "thrombosis_watch": tr("Thrombosis watch"),
-    "specimen_change": tr("Specimen change"),
+    "specimen_change": tr("Specimen change"), "cytopenia": tr("Cytopenia"), "critical_value": tr("Critical value"),
+    "bleeding_risk": tr("Bleeding risk"),
 }
 SEX_TEXT = {"female": tr("female"), "male": tr("male"), "other": tr("other sex"), "unknown": tr("sex unknown")}
 
@@ -320,8 +321,12 @@ def _treatments(s: PatientSummary) -> str:
         kind = tr("one-off") if t.one_off else (tr("line of therapy") if t.line_of_therapy else tr("supportive"))
         rows.append([f"<b>{_e(t.name)}</b>", _e(t.period).replace(" ", "&nbsp;"), _e(kind), _e(t.thromboprophylaxis),
                      f"<span class='small'>{_e(t.detail)}</span>"])
+    melphalan = ""
+    if s.melphalan_line:  # alkylator exposure and its caution, under the table it sums up
+        melphalan = (f"<p class='small'><b>{_e(s.melphalan_line)}</b> "
+                     f"<span style='color:{WARNING}'>{_e(s.melphalan_caution)}</span></p>")
     return title + _table([tr("Treatment"), tr("Period"), tr("Kind"), tr("Thromboprophylaxis"), tr("Details")], rows,
-                          [29, 25, 15, 19, 12])
+                          [29, 25, 15, 19, 12]) + melphalan
 
 
 def _events(s: PatientSummary) -> str:
