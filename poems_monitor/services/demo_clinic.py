@@ -7,8 +7,11 @@ over 3 to 15 months (section 3) and worsens on thalidomide or bortezomib (sectio
 relapse, with VEGF rising from its nadir and old or new features appearing (section 3); about a
 quarter have a thrombosis, more often without prophylaxis on an IMiD (sections 0 and 7);
 visits are 3-monthly in the first year of a line of therapy, then 6-monthly, with missed visits,
-labs in other units, a change of VEGF specimen, and patients lost to follow-up. Nothing here is
-a real person. Deterministic for a given seed and "today".
+labs in other units, a change of VEGF specimen, and patients lost to follow-up. Every twelfth
+patient from numbers 2, 5, 8 and 11 follows a course that shows a safety rule (aspirin with
+thrombosis risk factors, late cytopenias after melphalan, LMWH with platelets below 50, a
+critical platelet count arriving by import). Nothing here is a real person. Deterministic for a
+given seed and "today".
 """
 
 from __future__ import annotations
@@ -69,6 +72,21 @@ class _Course:
     weight_base: float
 
 
+# Courses that show each safety rule (issue 9) in every demo clinic of a dozen patients or more:
+# chosen by the patient's number, drawn from their own random stream so the other patients stay
+# as they were.
+ASPIRIN_WITH_RISK_FACTORS = "aspirin_with_risk_factors"  # lenalidomide on aspirin, earlier DVT, thrombocytosis
+CYTOPENIA_AFTER_MELPHALAN = "cytopenia_after_melphalan"  # late cytopenias years after MDex: MDS work-up
+ANTICOAGULATED_LOW_PLATELETS = "anticoagulated_low_platelets"  # lenalidomide on LMWH, platelets fall below 50
+CRITICAL_PLATELETS_BY_IMPORT = "critical_platelets_by_import"  # a count above 1000 at diagnosis, imported
+_SCENARIOS = {2: ASPIRIN_WITH_RISK_FACTORS, 5: CYTOPENIA_AFTER_MELPHALAN, 8: ANTICOAGULATED_LOW_PLATELETS,
+              11: CRITICAL_PLATELETS_BY_IMPORT}
+
+
+def scenario_of(index: int) -> str | None:
+    return _SCENARIOS.get(index % 12)
+
+
 def _activity(day: date, starts: list[date], relapses: list[date]) -> float:
     """Disease activity 0..1: high before therapy, decaying (half-life ~60 days) after each line,
     rising again over ~6 months before a relapse."""
@@ -89,9 +107,15 @@ def _q(code: str, value: float, unit: str | None = None, decimals: int | None = 
     m = MEASURES[code]
     d = m.decimals if decimals is None else decimals
     value = round(value, d) if d else float(round(value))
-    lo, hi = m.absolute.low, m.absolute.high
     if m.integer:
         value = float(int(round(value)))
+    # The absolute limits are in the canonical unit: clamp the value as the lab reports it to those
+    # limits expressed in the lab's unit (clamping 150 g/L to the 25 of g/dL made haemoglobin 2.5).
+    conv = m.conversion_for(unit or m.unit)
+    lo, hi = m.absolute.low, m.absolute.high
+    if conv is not None:
+        lo = conv.from_canonical(lo) if lo is not None else None
+        hi = conv.from_canonical(hi) if hi is not None else None
     if lo is not None:
         value = max(lo, value)
     if hi is not None:
@@ -120,6 +144,13 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
         onls_arm=rng.choice((1, 2, 2, 3, 3, 4)), onls_leg=rng.choice((2, 3, 3, 4, 4, 5, 6)),
         dlco_base=rng.uniform(45, 88), pasp_base=rng.uniform(24, 58), weight_base=rng.uniform(52, 92),
     )
+    scenario = scenario_of(index)
+    extra = random.Random(f"{seed}-{index}-safety")  # the scenario's own stream
+    if scenario == ASPIRIN_WITH_RISK_FACTORS:
+        course.platelets_base = max(course.platelets_base, extra.uniform(540, 640))
+    elif scenario == CRITICAL_PLATELETS_BY_IMPORT:
+        course.platelets_base = extra.uniform(1080, 1180)
+    neutrophils_base = extra.uniform(2.6, 5.4)
     serum_patient = rng.random() < 0.2
     specimen_switch = diagnosis + timedelta(days=int(rng.uniform(2, years) * 365)) if rng.random() < 0.1 and years > 3 else None
     si_units = rng.random() < 0.25  # a laboratory that reports g/L and 10*3/uL
@@ -132,6 +163,13 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
     roll = rng.random()
     prophylaxis = rng.choices(("aspirin", "lmwh", "none", "unknown"), weights=(70, 12, 10, 8))[0]
     imid_without_prophylaxis = False
+    if scenario in (ASPIRIN_WITH_RISK_FACTORS, ANTICOAGULATED_LOW_PLATELETS):
+        roll, prophylaxis = 0.6, ("aspirin" if scenario == ASPIRIN_WITH_RISK_FACTORS else "lmwh")
+    elif scenario == CYTOPENIA_AFTER_MELPHALAN:
+        roll = 0.85
+    if scenario == ASPIRIN_WITH_RISK_FACTORS:
+        events.append(EventRecord("dvt", diagnosis - timedelta(days=extra.randint(300, 900)),
+                                  "calf DVT before the diagnosis, anticoagulated for 6 months"))
     if roll < 0.15:
         treatments.append(TreatmentRecord("radiotherapy", start1, start1 + timedelta(days=28), note="45 Gy to the dominant lesion"))
     elif roll < 0.5:
@@ -230,6 +268,14 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
             break
         visit_days.append(day)
 
+    # Late cytopenias after melphalan (a question of therapy-related MDS), in the last months of follow-up.
+    cytopenia_from = None
+    if scenario == CYTOPENIA_AFTER_MELPHALAN and visit_days:
+        cytopenia_from = max(start1 + timedelta(days=400), visit_days[-1] - timedelta(days=extra.randint(150, 300)))
+    low_platelet_visit = None
+    if scenario == ANTICOAGULATED_LOW_PLATELETS:  # lenalidomide myelosuppression in the first months
+        low_platelet_visit = next((d for d in visit_days if timedelta(days=40) <= d - start1 <= timedelta(days=240)), None)
+
     visits: list[VisitRecord] = []
     echo_interval = 365 if course.pasp_base >= 40 else 730
     last_echo = last_pft = last_imaging = last_endocrine = None
@@ -242,6 +288,11 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
         # haematology every visit
         plt = course.platelets_nadir + (course.platelets_base - course.platelets_nadir) * act + noise(25)
         hb = course.hb_base - (1.6 * (1 - act)) + noise(0.35)
+        anc = max(1.7, neutrophils_base + extra.gauss(0, 0.35))
+        if cytopenia_from is not None and day >= cytopenia_from:
+            plt, anc, hb = extra.uniform(52, 70), extra.uniform(0.9, 1.3), hb - extra.uniform(2.2, 3.0)
+        elif day == low_platelet_visit:
+            plt = extra.uniform(38, 47)
         if si_units:
             obs.append(_q("platelets", plt, "10*3/uL"))
             obs.append(_q("hemoglobin", hb * 10, "g/L", 0))
@@ -249,6 +300,7 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
             obs.append(_q("platelets", plt, "10*9/L"))
             obs.append(_q("hemoglobin", hb, "g/dL"))
         obs.append(_q("hematocrit", hb * 2.95 + noise(0.8), "%"))
+        obs.append(_q("neutrophils", anc, "10*9/L"))
         obs.append(_q("creatinine", 0.8 + 0.3 * act + noise(0.08), "mg/dL"))
         obs.append(_q("egfr", 95 - 30 * act + noise(6)))
         albumin = 4.2 - 0.9 * act + noise(0.15)

@@ -248,6 +248,74 @@ def test_imid_without_prophylaxis_then_dvt(clinic):
 
 
 # ---------------------------------------------------------------------------------------------
+# 31. Lenalidomide on aspirin alone with two IMWG risk factors (issue 9, defect 6)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_aspirin_with_risk_factors(clinic):
+    assert flags_of(clinic, "C-0031", "2023-09-30") == sorted([
+        ("thrombosis_watch", "pe", "2021-05-10"),  # a thrombotic event, before the diagnosis
+        ("criteria_met", "poems_criteria", "2023-02-06"),
+        ("thrombocytosis", "thrombocytosis", "2023-02-06"),  # 610 > 450
+        ("thrombosis_watch", "thrombocytosis_untreated", "2023-02-06"),
+        # aspirin alone from the start although two factors are known: the PE of 2021 (a previous
+        # VTE counts for life) and the thrombocytosis of the diagnosis visit [PALUMBO08][MELLORS21]
+        ("thrombosis_watch", "lenalidomide_dexamethasone", "2023-02-20"),
+        ("vegf_response", "vegf_plasma", "2023-05-22"),  # 380 <= 50 % of 820
+        ("neuropathy_improved", "onls", "2023-05-22"),  # 5 -> 4
+    ])  # 430 on 2023-05-22 ends the thrombocytosis run; no cytopenia, no critical value
+    flags = json.loads(run(clinic, "flags", "--mrn", "C-0031", "--as-of", "2023-09-30", "--json").stdout)["flags"]
+    (watch,) = [f for f in flags if f["rule"] == "thrombosis_watch_aspirin_risk"]
+    assert watch["evidence"]["risk_factors"] == ["previous_vte", "thrombocytosis"]
+    assert "high-dose dexamethasone (dose not recorded)" in watch["message"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 32. Late cytopenias years after melphalan-dexamethasone and ASCT (issue 9, defect 7)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_cytopenia_after_melphalan(clinic):
+    assert flags_of(clinic, "C-0032", "2024-06-01") == sorted([
+        ("criteria_met", "poems_criteria", "2016-03-07"),  # VEGF 1400 major; splenomegaly, hypogonadism minor
+        ("vegf_response", "vegf_plasma", "2016-09-05"),  # 300 <= 50 % of 1400 on MDex
+        ("neuropathy_improved", "onls", "2016-09-05"),  # 6 -> 5
+        ("vegf_response", "vegf_plasma", "2018-06-11"),  # 90: normalised after ASCT (baseline 300)
+        ("neuropathy_improved", "onls", "2018-06-11"),  # 5 before ASCT -> 3
+        ("cytopenia", "platelets", "2024-05-13"),  # 68 < 75 (CTCAE grade 2)
+        ("cytopenia", "hemoglobin", "2024-05-13"),  # 9.6 < 10.0 g/dL
+        ("cytopenia", "neutrophils", "2024-05-13"),  # 1.1 < 1.5
+    ])
+    flags = json.loads(run(clinic, "flags", "--mrn", "C-0032", "--as-of", "2024-06-01", "--json").stdout)["flags"]
+    for f in (f for f in flags if f["kind"] == "cytopenia"):
+        assert f["severity"] == "warning" and f["evidence"]["grade"] == 2
+        assert f["evidence"]["cumulative_melphalan_mg"] == 1220  # 840 mg MDex + 380 mg high-dose
+        assert "cumulative melphalan 1220 mg" in f["message"] and "ASCT 2017-06-12" in f["message"]
+        assert "MDS" in f["message"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 33. LMWH prophylaxis while lenalidomide pulls platelets below 50 (issue 9, defect 6)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_anticoagulation_with_low_platelets(clinic):
+    assert flags_of(clinic, "C-0033", "2023-06-01") == sorted([
+        ("criteria_met", "poems_criteria", "2022-09-05"),
+        ("thrombocytosis", "thrombocytosis", "2022-09-05"),  # 520
+        ("thrombosis_watch", "thrombocytosis_untreated", "2022-09-05"),
+        ("bleeding_risk", "platelets", "2022-12-12"),  # 44 < 50 on LMWH (DEFAULT limit)
+        ("cytopenia", "platelets", "2022-12-12"),  # 44 < 75: CTCAE grade 3
+        ("vegf_response", "vegf_plasma", "2022-12-12"),  # 320 <= 50 % of 700
+        ("neuropathy_improved", "onls", "2022-12-12"),  # 4 -> 3
+    ])  # LMWH is adequate prophylaxis for an IMiD: no aspirin watch; 160 on 2023-03-13 ends both runs
+    flags = json.loads(run(clinic, "flags", "--mrn", "C-0033", "--as-of", "2023-06-01", "--json").stdout)["flags"]
+    severities = {(f["kind"], f["code"]): f["severity"] for f in flags}
+    assert severities[("bleeding_risk", "platelets")] == "critical"
+    assert severities[("cytopenia", "platelets")] == "critical"
+
+
+# ---------------------------------------------------------------------------------------------
 # The documents as a whole
 # ---------------------------------------------------------------------------------------------
 
@@ -255,7 +323,8 @@ def test_imid_without_prophylaxis_then_dvt(clinic):
 def test_clinic_documents_are_sorted_and_complete(clinic):
     doc = json.loads(run(clinic, "flags", "--as-of", "2026-11-21", "--json").stdout)
     mrns = [f["mrn"] for f in doc["flags"]]
-    assert mrns == sorted(mrns) and set(mrns) == {f"C-000{i}" for i in range(1, 8)}
+    every_course = {json.loads(f.read_text())["patients"][0]["mrn"] for f in COURSES.glob("*.json")}
+    assert mrns == sorted(mrns) and set(mrns) == every_course
     items = json.loads(run(clinic, "worklist", "--as-of", "2026-11-21", "--json").stdout)["items"]
     rank = {"overdue": 0, "never_done": 1, "due": 2, "due_soon": 3}
     keys = [(rank[i["status"]], i["due"] or "") for i in items]
