@@ -271,7 +271,7 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
     # Late cytopenias after melphalan (a question of therapy-related MDS), in the last months of follow-up.
     cytopenia_from = None
     if scenario == CYTOPENIA_AFTER_MELPHALAN and visit_days:
-        cytopenia_from = max(start1 + timedelta(days=400), visit_days[-1] - timedelta(days=extra.randint(150, 300)))
+        cytopenia_from = max(start1 + timedelta(days=400), visit_days[-1] - timedelta(days=extra.randint(0, 100)))
     low_platelet_visit = None
     if scenario == ANTICOAGULATED_LOW_PLATELETS:  # lenalidomide myelosuppression in the first months
         low_platelet_visit = next((d for d in visit_days if timedelta(days=40) <= d - start1 <= timedelta(days=240)), None)

@@ -74,6 +74,8 @@ def test_a_nurse_enters_a_visit_with_the_keyboard_and_it_is_stored(qtbot, form, 
     press_enter(qtbot)
     assert QApplication.focusWidget() is form.rows["hematocrit"].editor
     press_enter(qtbot)
+    assert QApplication.focusWidget() is form.rows["neutrophils"].editor
+    press_enter(qtbot)
     qtbot.keyClicks(QApplication.focusWidget(), "1240")  # plasma VEGF
     onls_arm = form.rows["onls_arm"].editor
     onls_arm.setFocus()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from poems_monitor.domain.course import fmt_number
 from poems_monitor.domain.safety_flags import MDS_CAUTION
@@ -51,22 +51,28 @@ class DashboardHeader(QFrame):
         self.prophylaxis = _Field(tr("Thromboprophylaxis"), self)
         self.last_visit = _Field(tr("Last visit"), self)
         self.flags = _Field(tr("Flags"), self)
-        # Alkylator exposure: shown only once melphalan is on record (REFERENCE 7 [KYLE90]).
-        self.melphalan = _Field(tr("Cumulative melphalan"), self)
+        # Alkylator exposure, under the identity (the field row is full at 1366 px): shown only once
+        # melphalan is on record (REFERENCE 7 [KYLE90]); the tooltip holds the doses and the caution.
+        self.melphalan = QLabel("", self)
+        self.melphalan.setObjectName("subtitle")
+        self.melphalan.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.melphalan.setWordWrap(True)  # never widens the identity column: wraps under it instead
+        self.melphalan.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.melphalan.hide()
 
         who = QVBoxLayout()
         who.setSpacing(2)
         who.addWidget(self.name)
         who.addWidget(self.identity)
+        who.addWidget(self.melphalan)
         fields = QGridLayout()
         fields.setHorizontalSpacing(SPACING * 3)
         fields.setVerticalSpacing(SPACING)
-        for i, f in enumerate((self.diagnosis, self.criteria, self.therapy, self.prophylaxis, self.last_visit, self.flags,
-                               self.melphalan)):
+        for i, f in enumerate((self.diagnosis, self.criteria, self.therapy, self.prophylaxis, self.last_visit, self.flags)):
             fields.addWidget(f, 0, i)
         fields.setColumnStretch(1, 3)
         fields.setColumnStretch(2, 3)
-        for c in (0, 3, 4, 5, 6):
+        for c in (0, 3, 4, 5):
             fields.setColumnStretch(c, 1)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(SPACING * 2, SPACING + SPACING // 2, SPACING * 2, SPACING + SPACING // 2)
@@ -110,9 +116,10 @@ class DashboardHeader(QFrame):
             total = (tr("{mg} mg").format(mg=fmt_number(exposure.total_mg)) if exposure.dosed else tr("dose not recorded"))
             if exposure.dosed and exposure.undosed:
                 total = tr("≥ {mg} mg").format(mg=fmt_number(exposure.total_mg))
-            self.melphalan.set(tr("{total}\nMDS risk: AL data [KYLE90]").format(total=total),
-                               tr("Melphalan on record: {text}.\n{caution}").format(text=exposure.text(), caution=MDS_CAUTION),
-                               t.warning)
+            self.melphalan.setText(tr("Melphalan {total} · MDS risk, AL data [KYLE90]").format(total=total))
+            self.melphalan.setToolTip(tr("Melphalan on record: {text}.\n{caution}").format(
+                text=exposure.text(), caution=MDS_CAUTION))
+            self.melphalan.setStyleSheet(f"color: {t.warning};")
 
     def texts(self) -> dict[str, str]:
         """What the header says, field by field (for tests and screen readers)."""
@@ -121,6 +128,6 @@ class DashboardHeader(QFrame):
             "criteria": self.criteria.value.text(), "therapy": self.therapy.value.text(),
             "prophylaxis": self.prophylaxis.value.text(), "last_visit": self.last_visit.value.text(),
             "flags": self.flags.value.text(),
-            "melphalan": self.melphalan.value.text() if not self.melphalan.isHidden() else "",
-            "melphalan_tooltip": self.melphalan.value.toolTip() if not self.melphalan.isHidden() else "",
+            "melphalan": self.melphalan.text() if not self.melphalan.isHidden() else "",
+            "melphalan_tooltip": self.melphalan.toolTip() if not self.melphalan.isHidden() else "",
         }
