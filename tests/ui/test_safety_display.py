@@ -134,3 +134,16 @@ def test_confirmed_critical_platelets_in_an_open_run_show_as_a_new_flag_after_th
     # the value is ringed on the platelet chart: its point carries the flag
     points = win.dashboard.dashboard.series["platelets"].points
     assert points[-1].value == 1200 and any("critical limit 1000" in m for m in points[-1].flags)
+
+
+def test_every_flag_kind_has_a_label_wherever_kinds_are_named():
+    from poems_monitor.domain.flags import FlagKind
+    from poems_monitor.ui.dashboard.flags_panel import _KIND_TEXT
+    from poems_monitor.ui.report.summary_document import KIND_TEXT
+    from poems_monitor.ui.worklist.model import FLAG_NAMES
+
+    for labels in (_KIND_TEXT, KIND_TEXT, FLAG_NAMES):
+        missing = [k.value for k in FlagKind if k.value not in labels]
+        assert missing == [], missing
+    assert (_KIND_TEXT["bleeding_risk"], _KIND_TEXT["cytopenia"], _KIND_TEXT["critical_value"]) == (
+        "Bleeding risk", "Cytopenia", "Critical value")

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-import pytest
 try:  # tests/ may be a package (relative import) or plain folders (basename import)
     from .timeline_builders import BASELINE_FEATURES, d, event, obs, patient, treatment, visit
 except ImportError:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QPlainTextEdit, QPus
 from sqlalchemy import select
 
 from poems_monitor.domain.catalogue import REGIMENS, THROMBOPROPHYLAXIS, THROMBOPROPHYLAXIS_NAMES
+from poems_monitor.domain.safety_flags import MELPHALAN_REGIMENS  # the regimens whose dose is summed
 from poems_monitor.domain.timeline import TreatmentRecord
 from poems_monitor.models import Patient, Treatment
 from poems_monitor.persistence.db import Database
@@ -25,8 +26,6 @@ from poems_monitor.services.patients import add_treatment, delete_treatment, upd
 from poems_monitor.ui.dialogs.base import OptionalDate, ServiceDialog, date_edit
 from poems_monitor.ui.entry.marks import show_problem
 from poems_monitor.ui.theme import theme
-
-MELPHALAN_REGIMENS = frozenset({"asct", "melphalan_dexamethasone"})
 
 
 class TreatmentDialog(ServiceDialog):
