@@ -11,11 +11,14 @@ Design choices a reviewer should know (the "why"):
 - The first visit is the baseline: a feature present there is not "new".
 - Serum and plasma VEGF are separate series with their own nadir and baseline; a VEGF on a
   different specimen (or from a different lab) than the previous one raises `specimen_change`.
-- Run-type flags (thrombocytosis, polycythaemia, pft_decline, vegf_rise, neuropathy_improved)
-  fire at the first value of each run of abnormal values, not at every later visit.
-- VEGF rise/response are anchored on the most recent line of therapy that started strictly
-  before the value (a value drawn on the start day is the pre-treatment baseline). Supportive
-  treatments (steroids alone, IVIG, plasma exchange) are not lines: see course.py.
+- Run-type flags (thrombocytosis, polycythaemia, pft_decline, neuropathy_improved) fire at the
+  first value of each run of abnormal values, not at every later visit; pft_decline and the
+  count flags are raised again when the run worsens (see their functions).
+- VEGF rise: the nadir runs from the first line's start or the previous rise (INTERFACES 3,
+  amended 2026-12); a new, paused or restarted line does not reset it. VEGF response is
+  anchored on the most recent line of therapy that started strictly before the value (a value
+  drawn on the start day is the pre-treatment baseline). Supportive treatments (steroids alone,
+  IVIG, plasma exchange) are not lines: see course.py.
 - VEGF response needs a pre-treatment baseline above the upper reference limit: a 50 % fall
   within the normal range is not a response.
 - `feature_recurred` is not raised for thrombocytosis/polycythaemia: their own run flag already
@@ -263,41 +266,61 @@ def _uln(ctx: _Ctx, code: str) -> tuple[float, str]:
 
 
 def _rises(lines: LineIndex, values, fraction: float, uln: float):
-    """Raw VEGF rises of one series: (day, value, nadir day, nadir, line), first of each run.
+    """Raw VEGF rises of one series: (day, value, nadir day, nadir, line, window start).
 
-    Kept free of message formatting: the follow-up schedule asks only for the dates."""
-    anchor: object = object()  # sentinel: differs from any line, including None
-    nadir: tuple[date, float] | None = None
-    in_run = False
+    The nadir (INTERFACES 3, amended 2026-12) is the lowest value since the later of the first
+    line of therapy's start and the previous rise of this series. Starting, pausing, stopping or
+    restarting a line does not reset it, so a relapse across a treatment interruption is a rise.
+    A value drawn on the first line's start day is compared as pre-treatment (with every
+    earlier value), then opens the treated window. `line` is the most recent line before the
+    value (for the message). Kept free of message formatting: the schedule asks only for dates."""
+    first_start = lines.lines[0].start if lines.lines else None
+    since_rise: tuple[date, float] | None = None  # lowest value since the previous rise (any date)
+    treated: tuple[date, float] | None = None  # the same, counting only values from the first start on
+    rise_day: date | None = None
     for day, value, _lab in values:
-        line = lines.before(day)
-        if line is not anchor:  # a new line of therapy: its own nadir, counted from its start
-            anchor, nadir, in_run = line, None, False
-        if nadir is not None:
-            risen = value >= nadir[1] * (1 + fraction) - 1e-9 and value > uln
-            if risen and not in_run:
-                yield day, value, nadir[0], nadir[1], line
-            in_run = risen
-        if nadir is None or value < nadir[1]:
-            nadir = (day, value)
+        on_treatment = first_start is not None and day > first_start
+        nadir = treated if on_treatment else since_rise
+        if nadir is not None and value >= nadir[1] * (1 + fraction) - 1e-9 and value > uln:
+            window = max((d for d in (rise_day, first_start if on_treatment else None) if d is not None), default=None)
+            yield day, value, nadir[0], nadir[1], lines.before(day), window
+            rise_day, since_rise = day, (day, value)  # the next nadir counts from this rise
+            treated = (day, value) if first_start is not None and day >= first_start else None
+            continue
+        if since_rise is None or value < since_rise[1]:
+            since_rise = (day, value)
+        if first_start is not None and day >= first_start and (treated is None or value < treated[1]):
+            treated = (day, value)
 
 
 def _vegf_rise(ctx: _Ctx, code: str, values: list[tuple[date, float, str | None]]) -> None:
     fraction = ctx.p.vegf_rise_fraction
     uln, uln_cite = _uln(ctx, code)
     unit = _unit(code)
-    for day, value, nadir_day, nadir, line in _rises(ctx.lines, values, fraction, uln):
+    first = ctx.lines.lines[0] if ctx.lines.lines else None
+    for day, value, nadir_day, nadir, line, window in _rises(ctx.lines, values, fraction, uln):
         pct = tr("{n} %").format(n=int(round((value / nadir - 1) * 100))) if nadir > 0 else "∞"
+        if first is not None and window == first.start:
+            since = _since_text(first)
+        elif window is not None:
+            since = tr("since the previous rise on {date}").format(date=window.isoformat())
+        else:
+            since = _since_text(None)
+        treated = any(active_on(t, day) and t.start < day for t in ctx.lines.lines)  # a start-day draw is pre-dose
+        if line is not None and not treated:
+            since += tr("; no line of therapy was active on {date}").format(date=day.isoformat())
         ctx.add(
             FlagKind.VEGF_RISE, code, day, Severity.WARNING,
             tr("{name} {value} {unit} on {date} is {pct} above its nadir {nadir} {unit} of {nadir_date} {since} "
                "(threshold +{threshold} {cite}; above the upper reference limit {uln} {unit} {uln_cite})").format(
                 name=MEASURES[code].name, value=fmt_number(value), unit=unit, date=day.isoformat(), pct=pct,
-                nadir=fmt_number(nadir), nadir_date=nadir_day.isoformat(), since=_since_text(line),
+                nadir=fmt_number(nadir), nadir_date=nadir_day.isoformat(), since=since,
                 threshold=tr("{n} %").format(n=int(round(fraction * 100))), cite=ctx.p.cite("vegf_rise_fraction"),
                 uln=fmt_number(uln), uln_cite=uln_cite),
             {"value": value, "date": day.isoformat(), "nadir": nadir, "nadir_date": nadir_day.isoformat(),
+             "nadir_since": _iso(window),
              "line_regimen": line.regimen if line else None, "line_start": _iso(line.start) if line else None,
+             "on_treatment": treated,
              "rise_fraction": fraction, "upper_reference": uln, "specimen": MEASURES[code].specimen},
         )
 

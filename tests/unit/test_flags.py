@@ -152,33 +152,85 @@ def test_serum_and_plasma_vegf_are_never_compared():
     assert (rise.code, rise.evidence["nadir"]) == ("vegf_serum", 1500)
 
 
-def test_vegf_nadir_restarts_with_a_new_line_of_therapy():
+def test_vegf_nadir_is_not_reset_by_a_new_line_of_therapy():
+    # INTERFACES 3 (amended 2026-12): the nadir runs from the first line's start, or from the
+    # previous rise of that specimen; starting another line does not reset it.
     pt = patient(
         visit("2020-01-01", vegf_plasma=1000),
         visit("2020-06-01", vegf_plasma=200),  # nadir on line 1
-        visit("2021-01-01", vegf_plasma=700),  # rise on line 1 (+250 %)
-        visit("2021-02-01", vegf_plasma=800),  # baseline of line 2 (drawn on its start day)
-        visit("2021-05-01", vegf_plasma=400),  # first value on line 2: nothing to compare with yet
-        visit("2021-08-01", vegf_plasma=500),  # +25 % from the line-2 nadir: no rise
+        visit("2021-01-01", vegf_plasma=700),  # rise (+250 %): the next nadir is counted from here
+        visit("2021-02-01", vegf_plasma=800),  # line 2 starts: +14 % over the new nadir 700
+        visit("2021-05-01", vegf_plasma=400),  # new nadir
+        visit("2021-08-01", vegf_plasma=500),  # +25 %: no rise
+        visit("2021-11-01", vegf_plasma=600),  # +50 % over 400: a rise on line 2
         treatments=[treatment("melphalan_dexamethasone", "2020-01-02", "2020-12-01"),
                     treatment("lenalidomide_dexamethasone", "2021-02-01")],
     )
-    assert summary(pt, "vegf_rise") == [("vegf_plasma", "2021-01-01")]
+    got = flags(pt, "vegf_rise")
+    assert [(f.date.isoformat(), f.evidence["nadir"], f.evidence["nadir_since"]) for f in got] == [
+        ("2021-01-01", 200, "2020-01-02"), ("2021-11-01", 400, "2021-01-01")]
+    assert "since the previous rise on 2021-01-01" in got[1].message
 
 
-def test_vegf_rise_is_not_measured_against_the_previous_lines_nadir():
+def test_vegf_rise_across_a_treatment_interruption_is_a_rise():
+    # Defect 1 of issue 9: pausing then restarting the same drug reset the nadir, so this relapse
+    # was silent. Nadir 80 on lenalidomide; 150 on the restart day is +88 %.
+    pt = patient(
+        visit("2020-01-01", vegf_plasma=900),
+        visit("2020-06-01", vegf_plasma=80),
+        visit("2021-03-01", vegf_plasma=150),  # drawn on the restart day, after a 3-month pause
+        visit("2021-06-01", vegf_plasma=170),
+        treatments=[treatment("lenalidomide_dexamethasone", "2020-01-02", "2020-12-01"),
+                    treatment("lenalidomide_dexamethasone", "2021-03-01")],
+    )
+    (f,) = flags(pt, "vegf_rise")
+    assert (f.date, f.evidence["nadir"], f.evidence["nadir_date"]) == (date(2021, 3, 1), 80, "2020-06-01")
+    assert "since lenalidomide–dexamethasone started 2020-01-02" in f.message
+    assert "no line of therapy was active" in f.message
+
+
+def test_vegf_rise_during_a_pause_is_a_rise():
+    pt = patient(
+        visit("2020-01-01", vegf_plasma=900), visit("2020-06-01", vegf_plasma=90),
+        visit("2020-12-01", vegf_plasma=95), visit("2021-02-01", vegf_plasma=160),  # off treatment since 2020-11
+        treatments=[treatment("lenalidomide_dexamethasone", "2020-01-02", "2020-11-01")],
+    )
+    assert summary(pt, "vegf_rise") == [("vegf_plasma", "2021-02-01")]
+
+
+def test_a_new_line_does_not_hide_a_rise_over_the_previous_lines_nadir():
     pt = patient(
         visit("2020-01-01", vegf_plasma=1000),
         visit("2020-06-01", vegf_plasma=200),  # nadir on line 1
         visit("2021-02-01", vegf_plasma=250),  # line 2 starts (pre-treatment value)
-        visit("2021-05-01", vegf_plasma=400),  # 2 × the line-1 nadir, but line 2 has no nadir yet: no flag
+        visit("2021-05-01", vegf_plasma=400),  # 2 x the nadir 200: a rise although line 2 has started
         visit("2021-08-01", vegf_plasma=300),
-        visit("2021-11-01", vegf_plasma=460),  # +53 % over the line-2 nadir 300
+        visit("2021-11-01", vegf_plasma=460),  # +53 % over 300, the lowest since the previous rise
         treatments=[treatment("melphalan_dexamethasone", "2020-01-02", "2020-12-01"),
                     treatment("bortezomib_dexamethasone", "2021-02-01")],
     )
-    (f,) = flags(pt, "vegf_rise")
-    assert (f.date, f.evidence["nadir"], f.evidence["line_regimen"]) == (date(2021, 11, 1), 300, "bortezomib_dexamethasone")
+    got = flags(pt, "vegf_rise")
+    assert [(f.date.isoformat(), f.evidence["nadir"], f.evidence["line_regimen"]) for f in got] == [
+        ("2021-05-01", 200, "bortezomib_dexamethasone"), ("2021-11-01", 300, "bortezomib_dexamethasone")]
+
+
+def test_vegf_values_before_the_first_line_are_not_its_nadir():
+    pt = patient(
+        visit("2019-06-01", vegf_plasma=100),
+        visit("2019-09-01", vegf_plasma=140),  # +40 %: no rise before treatment
+        visit("2020-06-01", vegf_plasma=160),  # first value on the line: 100 before it is not its nadir
+        visit("2020-09-01", vegf_plasma=250),  # +56 % over 160
+        treatments=[treatment("melphalan_dexamethasone", "2020-01-02")],
+    )
+    assert summary(pt, "vegf_rise") == [("vegf_plasma", "2020-09-01")]
+
+
+def test_vegf_drawn_on_the_first_start_day_is_compared_as_pre_treatment():
+    pt = patient(visit("2019-06-01", vegf_plasma=150), visit("2020-01-02", vegf_plasma=900),
+                 visit("2020-06-01", vegf_plasma=300), visit("2020-09-01", vegf_plasma=420),
+                 treatments=[treatment("melphalan_dexamethasone", "2020-01-02")])
+    # 900 on the start day is a rise over the untreated 150; 420 is +40 % over 300: no second rise
+    assert summary(pt, "vegf_rise") == [("vegf_plasma", "2020-01-02")]
 
 
 def test_vegf_rise_without_any_treatment_uses_the_whole_series():
