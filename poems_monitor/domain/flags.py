@@ -426,45 +426,68 @@ def vegf_rise_dates(patient: PatientRecord, protocol: Protocol) -> tuple[date, .
 
 
 def _pft_decline(ctx: _Ctx) -> None:
+    """DLCO / FVC decline (INTERFACES 3, amended 2026-12): the first value of a run that is the
+    configured points below the best of the look-back window or crosses the floor; again at each
+    further fall of those points from the value of the previous pft_decline; and when the first
+    value after a gap longer than the window is those points below the last value before it (the
+    window is then empty, so without this a fall over a long gap would be silent)."""
     threshold = ctx.p.pft_decline_points
+    months = ctx.p.pft_decline_window_months
     for code in PFT_CODES:
         floor_key = "dlco_floor_pct" if code == "dlco_pct" else "fvc_floor_pct"
         floor = getattr(ctx.p, floor_key)
         values = [(v.date, float(o.number)) for v in ctx.patient.visits
                   if (o := v.value(code)) is not None and o.number is not None]
         in_run = False
+        last_flag: tuple[date, float] | None = None
         for i, (day, value) in enumerate(values):
-            window_start = add_months(day, -ctx.p.pft_decline_window_months)
+            window_start = add_months(day, -months)
             best: tuple[date, float] | None = None
             j = i - 1
             while j >= 0 and values[j][0] >= window_start:  # PFTs are yearly: the window holds few values
                 if best is None or values[j][1] > best[1]:
                     best = values[j]
                 j -= 1
+            prev = values[i - 1] if i > 0 else None
             declined = best is not None and best[1] - value >= threshold - 1e-9
-            crossed = floor > 0 and i > 0 and value < floor <= values[i - 1][1]
+            crossed = floor > 0 and prev is not None and value < floor <= prev[1]
+            after_gap = prev is not None and prev[0] < window_start and prev[1] - value >= threshold - 1e-9
+            further = last_flag is not None and last_flag[1] - value >= threshold - 1e-9
             condition = declined or crossed
-            if condition and not in_run:
+            if (condition and not in_run) or after_gap or further:
                 reasons = []
                 if declined:
                     reasons.append(tr("{drop} below its best {best} % of {best_date} in the previous {months} months "
                                       "(threshold {threshold} {cite})").format(
                         drop=points(best[1] - value), best=fmt_number(best[1]), best_date=best[0].isoformat(),
-                        months=ctx.p.pft_decline_window_months, threshold=points(threshold), cite=ctx.p.cite("pft_decline_points")))
+                        months=months, threshold=points(threshold), cite=ctx.p.cite("pft_decline_points")))
+                if after_gap:
+                    reasons.append(tr("{drop} below the last value {prev} % of {prev_date}, measured more than {months} months "
+                                      "earlier (threshold {threshold} {cite})").format(
+                        drop=points(prev[1] - value), prev=fmt_number(prev[1]), prev_date=prev[0].isoformat(),
+                        months=months, threshold=points(threshold), cite=ctx.p.cite("pft_decline_points")))
+                if further:
+                    reasons.append(tr("{drop} below {prev} % of {prev_date}, the value of the previous decline flag").format(
+                        drop=points(last_flag[1] - value), prev=fmt_number(last_flag[1]), prev_date=last_flag[0].isoformat()))
                 if crossed:
                     reasons.append(tr("below the floor {floor} % ({cite}; previous {prev} % on {prev_date})").format(
-                        floor=fmt_number(floor), cite=ctx.p.cite(floor_key), prev=fmt_number(values[i - 1][1]),
-                        prev_date=values[i - 1][0].isoformat()))
+                        floor=fmt_number(floor), cite=ctx.p.cite(floor_key), prev=fmt_number(prev[1]),
+                        prev_date=prev[0].isoformat()))
                 ctx.add(
                     FlagKind.PFT_DECLINE, code, day, Severity.WARNING,
                     tr("{name} {value} % predicted on {date} is {reasons}").format(
                         name=MEASURES[code].name, value=fmt_number(value), date=day.isoformat(),
                         reasons=tr(" and ").join(reasons)),
                     {"value": value, "date": day.isoformat(), "best": best[1] if best else None,
-                     "best_date": _iso(best[0]) if best else None, "window_months": ctx.p.pft_decline_window_months,
-                     "decline_points": threshold, "floor": floor, "declined": declined, "crossed_floor": crossed},
+                     "best_date": _iso(best[0]) if best else None, "window_months": months,
+                     "decline_points": threshold, "floor": floor, "declined": declined, "crossed_floor": crossed,
+                     "after_gap": after_gap, "previous": prev[1] if prev else None,
+                     "previous_date": _iso(prev[0]) if prev else None, "further_fall": further,
+                     "previous_flag_value": last_flag[1] if last_flag else None,
+                     "previous_flag_date": _iso(last_flag[0]) if last_flag else None},
                 )
-            in_run = condition
+                last_flag = (day, value)
+            in_run = condition or after_gap
 
 
 # ---------------------------------------------------------------------------------------------

@@ -354,7 +354,9 @@ def test_feature_recurred_is_not_raised_for_thrombocytosis_runs():
     [
         ([("2020-01-01", 90), ("2021-01-01", 80)], ["2021-01-01"]),  # 10 points in 12 months
         ([("2020-01-01", 90), ("2021-01-01", 81)], []),  # 9 points
-        ([("2020-01-01", 95), ("2022-02-01", 84)], []),  # best is outside the 24-month window... and 84 > floor
+        # best outside the 24-month window, 84 > floor, but 11 below the last value before the gap
+        ([("2020-01-01", 95), ("2022-02-01", 84)], ["2022-02-01"]),
+        ([("2020-01-01", 93), ("2022-02-01", 84)], []),  # 9 below it after the gap
         ([("2020-01-01", 95), ("2021-01-01", 90), ("2022-02-01", 79)], ["2022-02-01"]),  # 11 below 90, and below floor
         ([("2020-01-01", 100), ("2021-01-01", 88), ("2022-01-01", 87)], ["2021-01-01"]),  # not repeated
         ([("2020-01-01", 82), ("2021-01-01", 79)], ["2021-01-01"]),  # crossed the 80 % floor
@@ -364,6 +366,39 @@ def test_feature_recurred_is_not_raised_for_thrombocytosis_runs():
 def test_pft_decline(series, expected):
     pt = patient(*[visit(day, dlco_pct=v) for day, v in series])
     assert [d for _, d in summary(pt, "pft_decline")] == expected
+
+
+@pytest.mark.parametrize(
+    "series, expected",
+    [
+        # Defect 4 of issue 9: 72 -> 58 -> 45 raised one flag. Each further 10-point fall from the
+        # value of the previous pft_decline raises it again.
+        ([("2020-01-01", 72), ("2020-07-01", 58), ("2021-01-01", 45)], ["2020-07-01", "2021-01-01"]),
+        ([("2020-01-01", 72), ("2020-07-01", 58), ("2021-01-01", 50), ("2021-07-01", 48)], ["2020-07-01", "2021-07-01"]),
+        ([("2020-01-01", 72), ("2020-07-01", 58), ("2021-01-01", 49)], ["2020-07-01"]),  # 9 below 58
+        # a 27-point fall after a gap longer than the 24-month window
+        ([("2018-01-01", 72), ("2022-01-01", 45)], ["2022-01-01"]),
+        ([("2018-01-01", 72), ("2022-01-01", 63)], []),  # 9 points after the gap
+        ([("2018-01-01", 95), ("2022-01-01", 85), ("2022-06-01", 84)], ["2022-01-01"]),  # gap rule once
+    ],
+)
+def test_pft_decline_is_raised_again(series, expected):
+    pt = patient(*[visit(day, dlco_pct=v) for day, v in series])
+    assert [d for _, d in summary(pt, "pft_decline")] == expected
+
+
+def test_pft_decline_after_a_gap_names_the_value_before_it():
+    pt = patient(visit("2018-01-01", dlco_pct=72), visit("2022-01-01", dlco_pct=45))
+    (f,) = flags(pt, "pft_decline")
+    assert f.evidence["after_gap"] is True and f.evidence["previous"] == 72
+    assert "27 points below the last value 72 % of 2018-01-01, measured more than 24 months earlier" in f.message
+
+
+def test_further_pft_decline_names_the_previous_flag():
+    pt = patient(visit("2020-01-01", dlco_pct=72), visit("2020-07-01", dlco_pct=58), visit("2021-01-01", dlco_pct=45))
+    second = flags(pt, "pft_decline")[1]
+    assert second.evidence["further_fall"] is True and second.evidence["previous_flag_value"] == 58
+    assert "13 points below 58 % of 2020-07-01, the value of the previous decline flag" in second.message
 
 
 def test_pft_decline_fvc_message():
