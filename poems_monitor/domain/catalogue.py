@@ -132,7 +132,7 @@ class Feature:
     name: str
     criterion: str  # key into CRITERIA
     derived: bool = False  # computed from measurements (may also be entered)
-    counts_alone: bool = True  # False: does not fulfil its criterion on its own (diabetes, thyroid)
+    counts_alone: bool = True  # False: never fulfils its criterion (diabetes, thyroid, cherry angioma)
     description: str = ""
 
 
@@ -499,16 +499,21 @@ _FEATURE_LIST: tuple[Feature, ...] = (
     Feature("ascites", "Ascites", "extravascular_volume_overload"),
     Feature("pericardial_effusion", "Pericardial effusion", "extravascular_volume_overload"),
     Feature("hypogonadism", "Hypogonadism", "endocrinopathy"),
-    Feature("hypothyroidism", "Hypothyroidism", "endocrinopathy", counts_alone=False),
+    Feature("hypothyroidism", "Hypothyroidism", "endocrinopathy", counts_alone=False,
+            description="A thyroid abnormality alone does not fulfil the endocrine criterion (REFERENCE §1)."),
     Feature("adrenal_insufficiency", "Adrenal insufficiency", "endocrinopathy"),
-    Feature("diabetes", "Diabetes mellitus", "endocrinopathy", counts_alone=False),
+    Feature("diabetes", "Diabetes mellitus", "endocrinopathy", counts_alone=False,
+            description="Diabetes mellitus alone does not fulfil the endocrine criterion (REFERENCE §1)."),
     Feature("hyperprolactinemia", "Hyperprolactinaemia", "endocrinopathy"),
     Feature("hypoparathyroidism", "Hypoparathyroidism", "endocrinopathy"),
     Feature("gynecomastia", "Gynaecomastia", "endocrinopathy"),
     Feature("hyperpigmentation", "Hyperpigmentation", "skin_changes"),
     Feature("hypertrichosis", "Hypertrichosis", "skin_changes"),
     Feature("glomeruloid_hemangioma", "Glomeruloid haemangioma", "skin_changes"),
-    Feature("cherry_angioma", "Cherry angioma", "skin_changes"),
+    # Recorded with the skin changes but never counted: cherry angiomas are common in the general
+    # population and are not in the Dispenzieri skin list; glomeruloid haemangiomata are.
+    Feature("cherry_angioma", "Cherry angioma", "skin_changes", counts_alone=False,
+            description="Cherry angiomas are not in the Dispenzieri skin list (REFERENCE §1): recorded, never counted."),
     Feature("plethora", "Plethora", "skin_changes"),
     Feature("acrocyanosis", "Acrocyanosis", "skin_changes"),
     Feature("flushing", "Flushing", "skin_changes"),

@@ -8,7 +8,8 @@ counting afterwards (a VEGF that normalises on treatment was still elevated at d
 
 Endocrinopathy: diabetes mellitus and hypothyroidism (catalogue `counts_alone=False`) do not
 fulfil the criterion, alone or together, because both are common in the general population;
-they are reported as "not counted" so the screen can say why.
+cherry angiomas are not in the Dispenzieri skin list and never count (glomeruloid haemangiomata
+do). They are reported as "not counted", with the reason, so the screen can say why.
 
 Not implemented: the Chiba alternative criteria [SUICHI19] and the 2003 criteria.
 Pure: no Qt, no SQL, no file or clock access.
@@ -24,6 +25,7 @@ from poems_monitor.domain.course import clip
 from poems_monitor.domain.derived import PRESENT, VisitFeatures, feature_history
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord
+from poems_monitor.i18n import tr
 
 _COUNTED_CLASSES = (CriterionClass.MANDATORY, CriterionClass.MAJOR, CriterionClass.MINOR)
 _CRITERION_ORDER = tuple(c.code for c in CRITERIA.values() if c.klass in _COUNTED_CLASSES)
@@ -48,11 +50,13 @@ class CriterionRecord:
 
 @dataclass(frozen=True)
 class NotCounted:
-    """A feature documented but not counted towards its criterion (diabetes, hypothyroidism)."""
+    """A feature documented but not counted towards its criterion (diabetes, hypothyroidism,
+    cherry angioma; an unconfirmed count or a count the clinician documented absent)."""
 
     feature: str
     criterion: str
     first_present: date
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,7 @@ def criteria_from_history(history: tuple[VisitFeatures, ...]) -> CriteriaAssessm
             if feature is None or feature.criterion not in _CRITERION_ORDER:
                 continue
             if not feature.counts_alone:
-                not_counted.setdefault(code, NotCounted(code, feature.criterion, vf.date))
+                not_counted.setdefault(code, NotCounted(code, feature.criterion, vf.date, tr(feature.description)))
                 continue
             if feature.criterion not in first:
                 new_here.setdefault(feature.criterion, []).append(code)

@@ -204,7 +204,7 @@ def _criteria_flag(ctx: _Ctx) -> None:
         tr("POEMS diagnostic criteria fulfilled on {date} (both mandatory + one other major + one minor); {parts}").format(
             date=assessment.fulfilled_on.isoformat(), parts="; ".join(parts)),
         {"criteria": [c.to_json() for c in assessment.used],
-         "not_counted": [{"feature": n.feature, "first_present": n.first_present.isoformat()} for n in assessment.not_counted]},
+         "not_counted": [{"feature": n.feature, "first_present": n.first_present.isoformat(), "reason": n.reason} for n in assessment.not_counted]},
     )
 
 

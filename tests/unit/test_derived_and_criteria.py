@@ -145,3 +145,21 @@ def test_derived_thrombocytosis_is_a_minor_criterion_and_as_of_cuts_later_visits
     )
     assert assess_criteria(pt, P).fulfilled_on == date(2020, 6, 1)
     assert assess_criteria(pt, P, as_of=date(2020, 5, 31)).fulfilled_on is None
+
+
+@pytest.mark.parametrize(
+    "skin, fulfilled",
+    [
+        ({"cherry_angioma": "present"}, False),  # defect 9 of issue 9: not in the Dispenzieri skin list
+        ({"glomeruloid_hemangioma": "present"}, True),  # in the list (REFERENCE 1)
+        ({"cherry_angioma": "present", "hyperpigmentation": "present"}, True),
+    ],
+)
+def test_cherry_angiomas_do_not_count_towards_the_skin_criterion(skin, fulfilled):
+    pt = patient(visit("2020-01-10", vegf_plasma=900, features={**BASELINE_FEATURES, **skin}))
+    a = assess_criteria(pt, P)
+    assert (a.fulfilled_on is not None) is fulfilled
+    assert ("cherry_angioma" in a.criterion("skin_changes").features) is False
+    if "cherry_angioma" in skin:
+        (nc,) = a.not_counted
+        assert nc.feature == "cherry_angioma" and "not in the Dispenzieri skin list" in nc.reason
