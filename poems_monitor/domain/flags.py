@@ -66,6 +66,8 @@ class FlagKind(str, Enum):
     NEUROPATHY_IMPROVED = "neuropathy_improved"
     THROMBOSIS_WATCH = "thrombosis_watch"
     SPECIMEN_CHANGE = "specimen_change"
+    ECHO_ABNORMAL = "echo_abnormal"
+    RELAPSE_SUSPECTED = "relapse_suspected"
 
 
 def make_flag_id(mrn: str, kind: str, code: str, day: date) -> str:
@@ -491,6 +493,61 @@ def _pft_decline(ctx: _Ctx) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Echo: PASP and LVEF
+# ---------------------------------------------------------------------------------------------
+
+
+def _echo(ctx: _Ctx) -> None:
+    """echo_abnormal (INTERFACES 3, added 2026-12): PASP at or above the pulmonary-hypertension
+    threshold [LI13], or risen by the configured step since the previous echo's PASP, or LVEF
+    below its floor. Raised at the first echo of each run of high PASP or of low LVEF (a patient
+    whose PH persists is not re-flagged at every echo) and at every step rise. An echo exam
+    without PASP or LVEF is not read here: its result is the schedule's business."""
+    p = ctx.p
+    high, step, floor = p.pasp_pulmonary_hypertension, p.pasp_rise_step, p.lvef_floor_pct
+    prev_pasp: tuple[date, float] | None = None
+    in_high = in_low = False
+    for visit in ctx.patient.visits:
+        pasp, lvef = visit.value("pasp"), visit.value("lvef")
+        pasp_v = float(pasp.number) if pasp is not None and pasp.number is not None else None
+        lvef_v = float(lvef.number) if lvef is not None and lvef.number is not None else None
+        if pasp_v is None and lvef_v is None:
+            continue
+        reasons: list[str] = []
+        parts: list[str] = []
+        if pasp_v is not None:
+            is_high = pasp_v >= high - 1e-9
+            if is_high and not in_high:
+                reasons.append("pasp_high")
+                parts.append(tr("PASP {value} mmHg is at or above {limit} mmHg (pulmonary hypertension threshold {cite})").format(
+                    value=fmt_number(pasp_v), limit=fmt_number(high), cite=p.cite("pasp_pulmonary_hypertension")))
+            in_high = is_high
+            if prev_pasp is not None and pasp_v - prev_pasp[1] >= step - 1e-9:
+                reasons.append("pasp_rise")
+                parts.append(tr("PASP rose {diff} mmHg since the previous echo ({prev} mmHg on {prev_date}; step {step} mmHg {cite})").format(
+                    diff=fmt_number(pasp_v - prev_pasp[1]), prev=fmt_number(prev_pasp[1]), prev_date=prev_pasp[0].isoformat(),
+                    step=fmt_number(step), cite=p.cite("pasp_rise_step")))
+        if lvef_v is not None:
+            is_low = lvef_v < floor - 1e-9
+            if is_low and not in_low:
+                reasons.append("lvef_low")
+                parts.append(tr("LVEF {value} % is below {floor} % ({cite})").format(
+                    value=fmt_number(lvef_v), floor=fmt_number(floor), cite=p.cite("lvef_floor_pct").strip("()")))
+            in_low = is_low
+        if reasons:
+            ctx.add(
+                FlagKind.ECHO_ABNORMAL, "echo", visit.date, Severity.WARNING,
+                tr("Echo on {date}: {parts}").format(date=visit.date.isoformat(), parts="; ".join(parts)),
+                {"date": visit.date.isoformat(), "reasons": reasons, "pasp": pasp_v, "lvef": lvef_v,
+                 "previous_pasp": prev_pasp[1] if prev_pasp else None,
+                 "previous_pasp_date": _iso(prev_pasp[0]) if prev_pasp else None,
+                 "pasp_threshold": high, "pasp_rise_step": step, "lvef_floor": floor},
+            )
+        if pasp_v is not None:
+            prev_pasp = (visit.date, pasp_v)
+
+
+# ---------------------------------------------------------------------------------------------
 # Neuropathy scores
 # ---------------------------------------------------------------------------------------------
 
@@ -613,6 +670,7 @@ def compute_flags(patient: PatientRecord, protocol: Protocol, as_of: date) -> tu
         _vegf_response(ctx, code, values)
     _specimen_change(ctx)
     _pft_decline(ctx)
+    _echo(ctx)
     _neuropathy(ctx)
     _thrombosis(ctx)
     return tuple(sorted(ctx.out.values(), key=lambda f: (f.date, _KIND_ORDER[f.kind], f.code)))

@@ -64,6 +64,11 @@ SPECS: tuple[SettingSpec, ...] = (
     _s("thresholds", "fvc_floor_pct", float, "% predicted", 0, 200, "FVC falling below this floor is flagged (0 switches it off)"),
     _s("thresholds", "neuropathy_worse_points", float, "points", 0, 12, "ONLS / INCAT worse than the previous score by at least this", True),
     _s("thresholds", "neuropathy_improved_points", float, "points", 0, 12, "ONLS / INCAT better than the baseline by at least this", True),
+    # Added 2026-12 (issue 9): echo_abnormal and the confirmation of count-derived criteria.
+    _s("thresholds", "pasp_pulmonary_hypertension", float, "mm[Hg]", 0, None, "Echo PASP at or above this is abnormal (pulmonary hypertension)", True),
+    _s("thresholds", "pasp_rise_step", float, "mm[Hg]", 0, None, "Echo PASP risen by at least this since the previous echo is abnormal", True),
+    _s("thresholds", "lvef_floor_pct", float, "%", 0, None, "Echo LVEF below this is abnormal", True),
+    _s("thresholds", "count_confirmations", int, "counts", 1, 10, "Counts above the limit in one run before thrombocytosis / polycythaemia from counts counts for the criteria (1: a single count)"),
     _s("status", "due_soon_days", int, "days", 0, 365, "'Due soon' starts this many days before the due date"),
     _s("status", "overdue_grace_days", int, "days", 0, 365, "'Due' lasts this many days after the due date, then 'overdue'"),
     _s("intervals", "first_year_of_line_months", int, "months", 0, 120, "Length of the 'first year' after a line of therapy starts", True),
@@ -149,6 +154,10 @@ class Protocol:
     fvc_floor_pct: float
     neuropathy_worse_points: float
     neuropathy_improved_points: float
+    pasp_pulmonary_hypertension: float
+    pasp_rise_step: float
+    lvef_floor_pct: float
+    count_confirmations: int
     # status
     due_soon_days: int
     overdue_grace_days: int

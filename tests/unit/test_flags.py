@@ -409,6 +409,46 @@ def test_pft_decline_fvc_message():
                          "in the previous 24 months (threshold 10 points (DEFAULT))")
 
 
+# --- echo ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "echoes, expected",
+    [
+        ([{"pasp": 35}, {"pasp": 49}], ["2020-07-01"]),  # risen 14 mmHg since the previous echo (step 10, DEFAULT)
+        ([{"pasp": 35}, {"pasp": 44}], []),  # 9 mmHg: no rise, below 50
+        ([{"pasp": 45}, {"pasp": 50}], ["2020-07-01"]),  # at the PH threshold sPAP >= 50 [LI13]
+        ([{"pasp": 55}, {"pasp": 56}, {"pasp": 40}, {"pasp": 52}], ["2020-01-01", "2021-07-01"]),  # once per run
+        ([{"lvef": 60}, {"lvef": 50}], []),  # 50 % is preserved [HL7-LT]
+        ([{"lvef": 60}, {"lvef": 49}, {"lvef": 45}], ["2020-07-01"]),
+        ([{"pasp": 30, "lvef": 60}, {}, {"pasp": 42}], ["2021-01-01"]),  # a visit without echo in between
+    ],
+)
+def test_echo_abnormal(echoes, expected):
+    dates = ["2020-01-01", "2020-07-01", "2021-01-01", "2021-07-01"]
+    pt = patient(*[visit(dates[i], **values) for i, values in enumerate(echoes)])
+    assert [d for _, d in summary(pt, "echo_abnormal")] == expected
+
+
+def test_echo_abnormal_message_names_each_reason_with_its_source():
+    pt = patient(visit("2020-01-01", pasp=38, lvef=62), visit("2020-07-01", pasp=52, lvef=44))
+    (f,) = flags(pt, "echo_abnormal")
+    assert (f.code, f.severity) == ("echo", Severity.WARNING)
+    assert f.message == (
+        "Echo on 2020-07-01: PASP 52 mmHg is at or above 50 mmHg (pulmonary hypertension threshold [LI13]); "
+        "PASP rose 14 mmHg since the previous echo (38 mmHg on 2020-01-01; step 10 mmHg (DEFAULT)); "
+        "LVEF 44 % is below 50 % ([HL7-LT])")
+    assert f.evidence["reasons"] == ["pasp_high", "pasp_rise", "lvef_low"]
+    assert f.evidence["previous_pasp"] == 38 and f.evidence["previous_pasp_date"] == "2020-01-01"
+
+
+def test_echo_thresholds_come_from_the_protocol():
+    pt = patient(visit("2020-01-01", pasp=40), visit("2020-07-01", pasp=45))
+    assert flags(pt, "echo_abnormal") == []
+    assert len(flags(pt, "echo_abnormal", protocol=replace(P, pasp_pulmonary_hypertension=45.0))) == 1
+    assert len(flags(pt, "echo_abnormal", protocol=replace(P, pasp_rise_step=5.0))) == 1
+
+
 # --- neuropathy -------------------------------------------------------------------------------------------------
 
 
