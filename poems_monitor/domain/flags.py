@@ -36,7 +36,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
 
-from poems_monitor.domain.catalogue import EVENT_TYPES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, display_name
+from poems_monitor.domain.catalogue import (
+    CRITERIA, EVENT_TYPES, FEATURES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, CriterionClass, display_name,
+)
 from poems_monitor.domain.course import (
     LineIndex, active_on, add_months, clip, fmt_number, lines_of_therapy, points, regimen_label,
 )
@@ -652,6 +654,116 @@ def _thrombosis(ctx: _Ctx) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Relapse suspected (and the dated triggers the follow-up schedule restages from)
+# ---------------------------------------------------------------------------------------------
+
+_RELAPSE_EVENTS = ("relapse", "progression")
+_CRITERIA_CLASSES = (CriterionClass.MANDATORY, CriterionClass.MAJOR, CriterionClass.MINOR)
+
+
+@dataclass(frozen=True)
+class RelapseTrigger:
+    """One reason to suspect a relapse, with its date (restaging is due from it)."""
+
+    date: date
+    kind: str  # "event" | "vegf_rise" | "new_feature" | "feature_recurred"
+    code: str  # the event type, VEGF measure or feature code
+    description: str  # a clause naming the values and dates
+    after_response: date | None  # the response it follows (None for a recorded relapse/progression)
+    response_kind: str | None = None  # "vegf_response" | "neuropathy_improved"
+    response_code: str | None = None
+
+    def to_json(self) -> dict:
+        return {"date": self.date.isoformat(), "kind": self.kind, "code": self.code, "description": self.description,
+                "after_response": _iso(self.after_response)}
+
+
+def _in_sentence(name: str) -> str:
+    """'Ascites' -> 'ascites' inside a sentence; acronyms ('VEGF elevation') stay as they are."""
+    return name[0].lower() + name[1:] if len(name) > 1 and name[0].isupper() and name[1].islower() else name
+
+
+def _is_criteria_feature(code: str) -> bool:
+    feature = FEATURES.get(code)
+    return (feature is not None and feature.counts_alone and feature.criterion in CRITERIA
+            and CRITERIA[feature.criterion].klass in _CRITERIA_CLASSES)
+
+
+def _collect_relapse_triggers(ctx: _Ctx) -> tuple[RelapseTrigger, ...]:
+    """From the flags already in `ctx`: a recorded relapse or progression; or, after a response to
+    a line (a VEGF response, or a neuropathy improvement from a line's baseline), a VEGF rise or a
+    criteria feature that is new or present again. A feature that never counts for the criteria
+    (diabetes, cherry angioma, diarrhoea...) is no trigger."""
+    responses = sorted(
+        (f for f in ctx.out.values()
+         if f.kind is FlagKind.VEGF_RESPONSE
+         or (f.kind is FlagKind.NEUROPATHY_IMPROVED and f.evidence.get("line_regimen"))),
+        key=lambda f: f.date)
+    out: list[RelapseTrigger] = []
+    for e in ctx.patient.events:
+        if e.type in _RELAPSE_EVENTS:
+            text = tr("{event} recorded").format(event=EVENT_TYPES[e.type].name)
+            out.append(RelapseTrigger(e.date, "event", e.type, f"{text} ({e.note})" if e.note else text, None))
+    for f in sorted(ctx.out.values(), key=lambda f: (f.date, f.kind.value, f.code)):
+        if f.kind is FlagKind.VEGF_RISE:
+            text = tr("{name} rose to {value} {unit} ({nadir} {unit} at its nadir of {nadir_date})").format(
+                name=MEASURES[f.code].name, value=fmt_number(f.evidence["value"]), unit=_unit(f.code),
+                nadir=fmt_number(f.evidence["nadir"]), nadir_date=f.evidence["nadir_date"])
+        elif f.kind is FlagKind.NEW_FEATURE and _is_criteria_feature(f.code):
+            text = tr("{name} is new").format(name=_in_sentence(display_name(f.code)))
+        elif f.kind is FlagKind.FEATURE_RECURRED and _is_criteria_feature(f.code):
+            text = tr("{name} is present again (documented absent on {absent})").format(
+                name=_in_sentence(display_name(f.code)), absent=f.evidence["last_absent"])
+        else:
+            continue
+        before = [r for r in responses if r.date < f.date]
+        if not before:
+            continue  # nothing to relapse from: the flag itself says what happened
+        r = before[-1]
+        out.append(RelapseTrigger(f.date, f.kind.value, f.code, text, r.date, r.kind.value, r.code))
+    return tuple(sorted(out, key=lambda t: (t.date, t.kind != "event", t.kind, t.code)))
+
+
+def _relapse_flags(ctx: _Ctx) -> None:
+    by_date: dict[date, list[RelapseTrigger]] = {}
+    for t in _collect_relapse_triggers(ctx):
+        by_date.setdefault(t.date, []).append(t)
+    kind_names = {"vegf_response": tr("VEGF response"), "neuropathy_improved": tr("neuropathy improved")}
+    for day, triggers in by_date.items():
+        responded = [t for t in triggers if t.after_response is not None]
+        message = tr("Relapse suspected on {date}: {triggers}").format(
+            date=day.isoformat(), triggers="; ".join(t.description for t in triggers))
+        after = None
+        if responded:
+            r = responded[0]
+            after = {"kind": r.response_kind, "code": r.response_code, "date": r.after_response.isoformat()}
+            message += tr("; after a response on {date} ({kind}, {name})").format(
+                date=r.after_response.isoformat(), kind=kind_names.get(r.response_kind, r.response_kind),
+                name=display_name(r.response_code))
+        message += tr(". Restaging is due from {date}").format(date=day.isoformat())
+        ctx.add(FlagKind.RELAPSE_SUSPECTED, "relapse", day, Severity.WARNING, message,
+                {"date": day.isoformat(), "triggers": [t.to_json() for t in triggers], "after_response": after})
+
+
+def _relapse_context(patient: PatientRecord, protocol: Protocol, as_of: date) -> _Ctx:
+    record = clip(patient, as_of)
+    ctx = _Ctx(record, protocol, feature_history(record, protocol))
+    _feature_flags(ctx)
+    for code, values in _vegf_series(ctx).items():
+        _vegf_rise(ctx, code, values)
+        _vegf_response(ctx, code, values)
+    _neuropathy(ctx)
+    return ctx
+
+
+def relapse_triggers(patient: PatientRecord, protocol: Protocol, as_of: date) -> tuple[RelapseTrigger, ...]:
+    """The dated reasons to suspect a relapse as of `as_of` (same inputs as `compute_flags`),
+    oldest first: the `relapse_suspected` flags group them by date, and the follow-up schedule
+    puts `restaging` due from them (INTERFACES 4, added 2026-12)."""
+    return _collect_relapse_triggers(_relapse_context(patient, protocol, as_of))
+
+
+# ---------------------------------------------------------------------------------------------
 # Entry point
 # ---------------------------------------------------------------------------------------------
 
@@ -673,4 +785,5 @@ def compute_flags(patient: PatientRecord, protocol: Protocol, as_of: date) -> tu
     _echo(ctx)
     _neuropathy(ctx)
     _thrombosis(ctx)
+    _relapse_flags(ctx)  # reads the flags above: keep it last
     return tuple(sorted(ctx.out.values(), key=lambda f: (f.date, _KIND_ORDER[f.kind], f.code)))

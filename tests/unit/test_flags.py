@@ -11,7 +11,9 @@ try:  # tests/ may be a package (relative import) or plain folders (basename imp
 except ImportError:
     from timeline_builders import BASELINE_FEATURES, event, obs, patient, treatment, visit  # type: ignore[no-redef]
 
-from poems_monitor.domain.flags import Flag, FlagKind, Severity, compute_flags, flags_to_json, make_flag_id
+from poems_monitor.domain.flags import (
+    Flag, FlagKind, Severity, compute_flags, flags_to_json, make_flag_id, relapse_triggers,
+)
 from poems_monitor.domain.protocol import default_protocol
 
 P = default_protocol()
@@ -447,6 +449,65 @@ def test_echo_thresholds_come_from_the_protocol():
     assert flags(pt, "echo_abnormal") == []
     assert len(flags(pt, "echo_abnormal", protocol=replace(P, pasp_pulmonary_hypertension=45.0))) == 1
     assert len(flags(pt, "echo_abnormal", protocol=replace(P, pasp_rise_step=5.0))) == 1
+
+
+# --- relapse suspected ----------------------------------------------------------------------------------
+
+RESPONDING = (  # lenalidomide from 2020-01-02; VEGF 900 -> 300: a response on 2020-04-01
+    visit("2020-01-01", vegf_plasma=900, features=BASELINE_FEATURES | {"ascites": "present", "pleural_effusion": "absent"}),
+    visit("2020-04-01", vegf_plasma=300, features={"ascites": "absent", "pleural_effusion": "absent"}),
+    visit("2020-10-01", vegf_plasma=90, features={"ascites": "absent"}),
+)
+LEN = treatment("lenalidomide_dexamethasone", "2020-01-02")
+
+
+def test_relapse_suspected_after_a_response_names_its_triggers_and_the_response():
+    pt = patient(*RESPONDING, visit("2021-04-01", vegf_plasma=95, features={"ascites": "present", "pleural_effusion": "present"}),
+                 treatments=[LEN])
+    (f,) = flags(pt, "relapse_suspected")
+    assert (f.code, f.date, f.severity) == ("relapse", date(2021, 4, 1), Severity.WARNING)
+    assert [(t["kind"], t["code"]) for t in f.evidence["triggers"]] == [
+        ("feature_recurred", "ascites"), ("new_feature", "pleural_effusion")]
+    # the most recent response before the trigger is named (VEGF normalised on 2020-10-01)
+    assert f.evidence["after_response"] == {"kind": "vegf_response", "code": "vegf_plasma", "date": "2020-10-01"}
+    assert f.message.startswith("Relapse suspected on 2021-04-01: ascites is present again (documented absent on "
+                                "2020-10-01); pleural effusion is new; after a response on 2020-10-01 (VEGF response, "
+                                "VEGF (plasma)). Restaging is due from 2021-04-01")
+
+
+def test_vegf_rise_after_a_response_is_a_relapse_trigger():
+    pt = patient(*RESPONDING, visit("2021-04-01", vegf_plasma=160), treatments=[LEN])
+    assert [(t.date.isoformat(), t.kind, t.code) for t in relapse_triggers(pt, P, AS_OF)] == [
+        ("2021-04-01", "vegf_rise", "vegf_plasma")]
+    assert summary(pt, "relapse_suspected") == [("relapse", "2021-04-01")]
+
+
+def test_no_relapse_suspected_without_a_response_first():
+    # a rising VEGF and a new effusion on a line that never responded: worth flagging as such
+    # (vegf_rise, new_feature), but there is nothing to relapse from
+    pt = patient(visit("2020-01-01", vegf_plasma=900, features={"pleural_effusion": "absent"}),
+                 visit("2020-04-01", vegf_plasma=800),
+                 visit("2020-07-01", vegf_plasma=1300, features={"pleural_effusion": "present"}), treatments=[LEN])
+    assert flags(pt, "vegf_rise") and flags(pt, "new_feature")
+    assert relapse_triggers(pt, P, AS_OF) == () and flags(pt, "relapse_suspected") == []
+
+
+def test_a_non_criteria_feature_is_no_relapse_trigger():
+    pt = patient(*RESPONDING, visit("2021-04-01", features={"diarrhea": "present", "diabetes": "present",
+                                                             "cherry_angioma": "present"}), treatments=[LEN])
+    assert flags(pt, "new_feature") and flags(pt, "relapse_suspected") == []
+
+
+def test_a_relapse_or_progression_event_is_always_a_trigger():
+    pt = patient(visit("2020-01-01", vegf_plasma=900), treatments=[LEN],
+                 events=[event("progression", "2020-03-01", "PET: new lesion"), event("relapse", "2022-05-01")])
+    got = relapse_triggers(pt, P, AS_OF)
+    assert [(t.date.isoformat(), t.kind, t.code, t.after_response) for t in got] == [
+        ("2020-03-01", "event", "progression", None), ("2022-05-01", "event", "relapse", None)]
+    assert summary(pt, "relapse_suspected") == [("relapse", "2020-03-01"), ("relapse", "2022-05-01")]
+    assert "Progression recorded (PET: new lesion)" in flags(pt, "relapse_suspected")[0].message
+    # as-of cuts later records, as for every flag
+    assert [t.date.isoformat() for t in relapse_triggers(pt, P, date(2021, 1, 1))] == ["2020-03-01"]
 
 
 # --- neuropathy -------------------------------------------------------------------------------------------------
