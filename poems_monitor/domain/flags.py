@@ -217,24 +217,57 @@ def _criteria_flag(ctx: _Ctx) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+_COUNT_MEASURES = {"thrombocytosis": ("platelets",), "polycythemia": ("hemoglobin", "hematocrit")}
+_NOT_COUNTED_SOURCES = ("clinician_absent", "unconfirmed")
+
+
+def _critical_count(visit, code: str) -> tuple[str, float, float] | None:
+    """(measure, value, critical high limit) of the first count of `code` beyond its critical limit."""
+    for measure in _COUNT_MEASURES[code]:
+        obs = visit.value(measure)
+        limit = MEASURES[measure].critical.high if MEASURES[measure].critical else None
+        if obs is not None and obs.number is not None and limit is not None and obs.number > limit:
+            return measure, float(obs.number), limit
+    return None
+
+
 def _run_flags(ctx: _Ctx) -> None:
+    """thrombocytosis / polycythemia (INTERFACES 3, amended 2026-12): at the first visit of each run
+    of counts above the limit (or of the clinician's "present" without a count), and again when a
+    count in the run passes the measure's critical limit. The flag follows the counts; it says
+    whether the value counts for the criteria (confirmed, not yet confirmed, or overridden by the
+    clinician's "absent" at that visit)."""
     for code, kind in (("thrombocytosis", FlagKind.THROMBOCYTOSIS), ("polycythemia", FlagKind.POLYCYTHEMIA)):
         in_run = False
         untreated_flagged = False
-        for vf in ctx.history:
+        critical_flagged = False
+        for visit, vf in zip(ctx.patient.visits, ctx.history):
+            derived = vf.derived_feature(code)
+            raw = derived.measured_above if derived is not None else None
             state = vf.state(code)
-            if state == ABSENT:
+            if raw is False or (raw is None and state == ABSENT):
                 in_run = False
                 continue
-            if state != PRESENT:
+            if not (raw is True or (raw is None and state == PRESENT)):
                 continue  # not measured at this visit: the run neither starts nor ends
-            derived = vf.derived_feature(code)
             explanation = derived.explanation if derived is not None else ""
+            # does this value count for the criteria? ("counted", "unconfirmed" or "clinician_absent")
+            criteria = derived.source if derived is not None and derived.source in _NOT_COUNTED_SOURCES else "counted"
             evidence = {"date": vf.date.isoformat(), "source": derived.source if derived else "entered",
-                        **(derived.evidence if derived else {})}
-            if not in_run:
-                in_run = True
-                untreated_flagged = False
+                        "criteria": criteria, **(derived.evidence if derived else {})}
+            starts = not in_run
+            if starts:
+                in_run, untreated_flagged, critical_flagged = True, False, False
+            critical = None if critical_flagged else _critical_count(visit, code)
+            if critical is not None:  # one flag when the run starts beyond the critical limit
+                critical_flagged = True
+                measure, value, limit = critical
+                ctx.add(kind, code, vf.date, Severity.CRITICAL,
+                        tr("{name} on {date}: {measure} {value} {unit} is above the critical limit {limit} {unit}; {explanation}").format(
+                            name=display_name(code), date=vf.date.isoformat(), measure=MEASURES[measure].name,
+                            value=fmt_number(value), unit=_unit(measure), limit=fmt_number(limit), explanation=explanation),
+                        {**evidence, "critical": {"measure": measure, "value": value, "limit": limit}})
+            elif starts:
                 ctx.add(kind, code, vf.date, Severity.WARNING,
                         tr("{name} on {date}: {explanation}").format(
                             name=display_name(code), date=vf.date.isoformat(), explanation=explanation),

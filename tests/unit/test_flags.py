@@ -348,6 +348,27 @@ def test_feature_recurred_is_not_raised_for_thrombocytosis_runs():
     assert len(flags(pt, "thrombocytosis")) == 2
 
 
+def test_thrombocytosis_is_raised_again_when_the_run_passes_the_critical_limit():
+    pt = patient(visit("2020-01-01", platelets=500), visit("2020-02-01", platelets=800),
+                 visit("2020-03-01", platelets=1100), visit("2020-04-01", platelets=1200),  # critical > 1000
+                 visit("2020-05-01", platelets=300), visit("2020-06-01", platelets=1050))  # new run, critical at once
+    got = flags(pt, "thrombocytosis")
+    assert [(f.date.isoformat(), f.severity) for f in got] == [
+        ("2020-01-01", Severity.WARNING), ("2020-03-01", Severity.CRITICAL), ("2020-06-01", Severity.CRITICAL)]
+    assert "above the critical limit 1000" in got[1].message
+
+
+def test_thrombocytosis_flag_says_whether_it_counts_for_the_criteria():
+    pt = patient(visit("2020-01-01", platelets=500, features={"thrombocytosis": "absent"}),
+                 visit("2020-06-01", platelets=300), visit("2020-09-01", platelets=520), visit("2020-10-01", platelets=530))
+    first, second = flags(pt, "thrombocytosis")
+    assert first.evidence["criteria"] == "clinician_absent"
+    assert "entered as absent by the clinician at this visit" in first.message
+    assert second.evidence["criteria"] == "unconfirmed" and "not yet confirmed" in second.message
+    # the feature itself is new only once confirmed (the second count of the run)
+    assert summary(pt, "new_feature") == [("thrombocytosis", "2020-10-01")]
+
+
 # --- PFT decline --------------------------------------------------------------------------------------------
 
 
