@@ -21,8 +21,10 @@ Design choices a reviewer should know (the "why"):
   IVIG, plasma exchange) are not lines: see course.py.
 - VEGF response needs a pre-treatment baseline above the upper reference limit: a 50 % fall
   within the normal range is not a response.
-- `feature_recurred` is not raised for thrombocytosis/polycythaemia: their own run flag already
-  fires at every new run.
+- `new_feature` and `feature_recurred` are not raised for thrombocytosis/polycythaemia: their own
+  run flag already fires at every new run (and the criteria count them only once confirmed, so a
+  "new" feature at the confirming count would repeat the run flag with a wrong "not seen before").
+  For the same reason they are no relapse trigger on their own (reactive counts are common).
 
 Pure: no Qt, no SQL, no file or clock access. Linear in the number of values per patient
 (look-ups by bisection), so flags for a whole clinic stay cheap.
@@ -158,7 +160,7 @@ def _feature_flags(ctx: _Ctx) -> None:
         for code, state in vf.states.items():
             if state == PRESENT:
                 if code not in ever_present:
-                    if i > 0:  # the first visit is the baseline
+                    if i > 0 and code not in _RUN_FLAGGED_FEATURES:  # the first visit is the baseline
                         _new_feature(ctx, vf, code, i, last_absent.get(code))
                     ever_present.add(code)
                 elif code in absent_after_present and code not in _RUN_FLAGGED_FEATURES:

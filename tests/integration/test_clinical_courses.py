@@ -73,9 +73,12 @@ def test_lendex_response_then_vegf_relapse(clinic):
         ("neuropathy_improved", "onls", "2021-06-14"),  # ONLS 5 -> 4 after the line started
         ("vegf_response", "vegf_plasma", "2021-12-13"),  # 90 <= 96.2: normalised (a second, distinct response)
         ("vegf_rise", "vegf_plasma", "2023-09-11"),  # 160 >= 1.5 x nadir 85 and above 96.2
+        ("relapse_suspected", "relapse", "2023-09-11"),  # that rise, after the VEGF response: restage
         ("feature_recurred", "peripheral_edema", "2024-03-11"),  # oedema back after 7 visits documented absent
         ("feature_recurred", "vegf_elevation", "2024-03-11"),  # 340 > 200 again after normal values
+        ("vegf_rise", "vegf_plasma", "2024-03-11"),  # 340 >= 1.5 x 160, the nadir since the previous rise
         ("neuropathy_worse", "onls", "2024-03-11"),  # 2 -> 3
+        ("relapse_suspected", "relapse", "2024-03-11"),  # relapse event + oedema and VEGF elevation back
     ])
     assert worklist_of(clinic, "C-0001", "2024-04-15") == sorted([
         ("echo", "overdue", "2024-03-11"),  # oedema reappeared on 2024-03-11: echo brought forward from 2024-03-14
@@ -185,6 +188,7 @@ def test_new_pleural_effusion_and_falling_dlco(clinic):
         ("vegf_response", "vegf_plasma", "2019-01-21"),  # 90: normalised
         ("new_feature", "pleural_effusion", "2022-10-03"),  # absent at the 6 earlier visits
         ("pft_decline", "dlco_pct", "2022-10-03"),  # 71 is 13 below the best 84 of 2022-01 and below 80
+        ("relapse_suspected", "relapse", "2022-10-03"),  # a new EVO feature after the VEGF response
     ])  # FVC 82 is 8 below its best and above 80: no flag
     assert worklist_of(clinic, "C-0005", "2022-10-20") == sorted([
         ("echo", "due", "2022-10-03"),  # pleural effusion appeared: echo now, not at 24 months

@@ -365,8 +365,8 @@ def test_thrombocytosis_flag_says_whether_it_counts_for_the_criteria():
     assert first.evidence["criteria"] == "clinician_absent"
     assert "entered as absent by the clinician at this visit" in first.message
     assert second.evidence["criteria"] == "unconfirmed" and "not yet confirmed" in second.message
-    # the feature itself is new only once confirmed (the second count of the run)
-    assert summary(pt, "new_feature") == [("thrombocytosis", "2020-10-01")]
+    # no new_feature beside the run flag, not even when the second count confirms it
+    assert flags(pt, "new_feature") == []
 
 
 # --- PFT decline --------------------------------------------------------------------------------------------
