@@ -287,7 +287,7 @@ _MEASURE_LIST: tuple[Measure, ...] = (
     # --- endocrine --------------------------------------------------------------------------
     Measure(
         "tsh", "TSH", "m[IU]/L", "mIU/L", MeasureKind.QUANTITY, "endocrine",
-        absolute=_r(0, 1000), reference=_r(0.3, 5.0, "UNVERIFIED (REFERENCE §0): use the lab's range"),
+        absolute=_r(0, 1000), reference=_r(0.3, 5.0, "DEFAULT: seed range 0.3–5.0 mIU/L, UNVERIFIED (REFERENCE §0); replace with the range your laboratory reports"),
         loinc="3016-3", alternatives=(UnitConversion("u[IU]/mL", "µIU/mL", 1.0),), decimals=2,
         exam_kind="endocrine_panel", followup_items=("endocrine",),
     ),

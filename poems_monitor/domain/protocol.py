@@ -4,8 +4,10 @@ Owns the schema of the protocol file (`resources/protocol.default.toml`), its st
 the frozen `Protocol` the rules read. Each setting carries a source: a REFERENCE.md key such as
 "[WHO-PV]" for a value from the literature, or text starting with "DEFAULT" for a clinic setting
 that is not from the literature (the settings screen labels those). A file with a syntax error,
-an unknown or missing key, a wrong type, a negative interval or a value out of range is refused
-as a whole with `ProtocolError`, whose message names the line and the key.
+an unknown or missing key, a wrong type (a boolean where a number belongs), NaN or infinity, a
+subnormal number, an interval of 0 or less or above 10 years, a threshold outside its measure's
+absolute limits, or a value out of range is refused as a whole with `ProtocolError`, whose
+message names the line and the key.
 
 Pure: parses text it is given. The one exception is `default_protocol()`, which reads the
 packaged default through importlib.resources (never a user path); clinic copies are read by the
@@ -14,7 +16,9 @@ services and passed in as text. No Qt, no SQL, no clock.
 
 from __future__ import annotations
 
+import math
 import re
+import sys
 import tomllib
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
@@ -22,6 +26,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Mapping
 
+from poems_monitor.domain.catalogue import MEASURES
 from poems_monitor.i18n import tr
 
 FORMAT = "poems-monitor/protocol"
@@ -102,6 +107,23 @@ SPECS: tuple[SettingSpec, ...] = (
     _s("engraftment", "es_days_after_engraftment", int, "days", 0, 30, "Engraftment-syndrome watch ends this many days after engraftment"),
 )
 SPEC_BY_KEY: dict[str, SettingSpec] = {s.key: s for s in SPECS}
+
+# Thresholds compared with a catalogue measure: a value outside the measure's absolute limits
+# (impossible values, refused at entry) could never be reached, so the rule would be silent.
+MEASURE_OF: dict[str, str] = {
+    "vegf_plasma_elevated": "vegf_plasma", "vegf_plasma_upper_reference": "vegf_plasma",
+    "vegf_serum_elevated": "vegf_serum", "vegf_serum_upper_reference": "vegf_serum",
+    "platelets_high": "platelets", "hemoglobin_high_female": "hemoglobin", "hemoglobin_high_male": "hemoglobin",
+    "hematocrit_high_female": "hematocrit", "hematocrit_high_male": "hematocrit",
+    "dlco_floor_pct": "dlco_pct", "fvc_floor_pct": "fvc_pct",
+    "pasp_pulmonary_hypertension": "pasp", "pasp_rise_step": "pasp", "lvef_floor_pct": "lvef",
+}
+# Follow-up intervals: more than 0 and at most 10 years (issue 9 "Bad input").
+_INTERVAL_LIMITS: dict[str, int] = {"months": 120, "days": 3653}
+
+
+def _within(limits, value: float) -> bool:
+    return (limits.low is None or value >= limits.low) and (limits.high is None or value <= limits.high)
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SPECS))
 _ENTRY_KEYS = frozenset({"value", "unit", "source", "note"})
 
@@ -337,6 +359,11 @@ def load_protocol(text: str, origin: str | None = None) -> Protocol:
         # bool is an int in Python; "true" is never a threshold.
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail(path, tr("value must be a number, got {value!r}").format(value=value))
+        if isinstance(value, float) and not math.isfinite(value):  # TOML accepts nan and inf
+            raise fail(path, tr("value must be a finite number, got {value}").format(value=value))
+        if isinstance(value, float) and value != 0 and abs(value) < sys.float_info.min:
+            raise fail(path, tr("value {value!r} is subnormal (closer to 0 than any real setting); write 0 or a real value").format(
+                value=value))
         if spec.kind is int:
             if isinstance(value, float) and not value.is_integer():
                 raise fail(path, tr("value must be a whole number of {unit}, got {value}").format(unit=spec.unit, value=value))
@@ -345,6 +372,17 @@ def load_protocol(text: str, origin: str | None = None) -> Protocol:
             value = float(value)
         if value < 0:
             raise fail(path, tr("value must not be negative, got {value}").format(value=value))
+        limit = _INTERVAL_LIMITS.get(spec.unit) if spec.section == "intervals" else None
+        if limit is not None and value <= 0:
+            raise fail(path, tr("impossible interval: value must be greater than 0 {unit}, got {value}").format(
+                unit=spec.unit, value=value))
+        if limit is not None and value > limit:
+            raise fail(path, tr("impossible interval: above 10 years ({limit} {unit}), got {value}").format(
+                limit=limit, unit=spec.unit, value=value))
+        measure = MEASURES.get(MEASURE_OF.get(spec.key, ""))
+        if measure is not None and not _within(measure.absolute, value):
+            raise fail(path, tr("value {value:g} is outside the absolute limits of {measure} ({limits} {unit})").format(
+                value=value, measure=measure.name, limits=measure.absolute.text(), unit=measure.unit_label))
         if spec.strict_minimum and value <= spec.minimum:
             raise fail(path, tr("value must be greater than {minimum:g}, got {value}").format(minimum=spec.minimum, value=value))
         if value < spec.minimum:
