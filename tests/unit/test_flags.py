@@ -662,3 +662,12 @@ def test_protocol_threshold_changes_the_rule():
     pt = patient(visit("2020-01-01", platelets=550))
     assert flags(pt, "thrombocytosis", protocol=strict) == []
     assert len(flags(pt, "thrombocytosis")) == 1
+
+
+def test_every_flag_kind_has_a_label_for_the_screens():
+    from poems_monitor.domain.catalogue import FLAG_KIND_NAMES
+
+    missing = [k.value for k in FlagKind if k.value not in FLAG_KIND_NAMES]
+    assert missing == []
+    assert FLAG_KIND_NAMES["echo_abnormal"] == "Echo abnormal"
+    assert FLAG_KIND_NAMES["relapse_suspected"] == "Relapse suspected"
