@@ -16,9 +16,7 @@ services and passed in as text. No Qt, no SQL, no clock.
 
 from __future__ import annotations
 
-import math
 import re
-import sys
 import tomllib
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
@@ -118,6 +116,8 @@ MEASURE_OF: dict[str, str] = {
     "dlco_floor_pct": "dlco_pct", "fvc_floor_pct": "fvc_pct",
     "pasp_pulmonary_hypertension": "pasp", "pasp_rise_step": "pasp", "lvef_floor_pct": "lvef",
 }
+_INFINITY = float("inf")
+_SMALLEST_NORMAL = 2.2250738585072014e-308  # sys.float_info.min: anything closer to 0 is subnormal
 # Follow-up intervals: more than 0 and at most 10 years (issue 9 "Bad input").
 _INTERVAL_LIMITS: dict[str, int] = {"months": 120, "days": 3653}
 
@@ -359,9 +359,9 @@ def load_protocol(text: str, origin: str | None = None) -> Protocol:
         # bool is an int in Python; "true" is never a threshold.
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail(path, tr("value must be a number, got {value!r}").format(value=value))
-        if isinstance(value, float) and not math.isfinite(value):  # TOML accepts nan and inf
+        if isinstance(value, float) and not -_INFINITY < value < _INFINITY:  # TOML accepts nan and inf
             raise fail(path, tr("value must be a finite number, got {value}").format(value=value))
-        if isinstance(value, float) and value != 0 and abs(value) < sys.float_info.min:
+        if isinstance(value, float) and value != 0 and abs(value) < _SMALLEST_NORMAL:
             raise fail(path, tr("value {value!r} is subnormal (closer to 0 than any real setting); write 0 or a real value").format(
                 value=value))
         if spec.kind is int:

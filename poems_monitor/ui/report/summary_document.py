@@ -167,7 +167,9 @@ def _criteria(s: PatientSummary) -> str:
         head += " " + _e(tr("Criteria used: {used}.").format(used=", ".join(c.name for c in d.criteria.used)))
     head += "</p>"
     for nc in d.criteria.not_counted:
-        head += (f"<p class='muted small'>{_e(tr('{feature} (from {d}) does not count towards {criterion} on its own.').format(feature=nc.feature.replace('_', ' ').capitalize(), d=nc.first_present.isoformat(), criterion=nc.criterion.replace('_', ' ')))}</p>")
+        text = (tr('{feature} (from {d}) is not counted towards {criterion}: {reason}.') if nc.reason
+                else tr('{feature} (from {d}) does not count towards {criterion} on its own.'))
+        head += (f"<p class='muted small'>{_e(text.format(feature=nc.feature.replace('_', ' ').capitalize(), d=nc.first_present.isoformat(), criterion=nc.criterion.replace('_', ' '), reason=nc.reason.rstrip('.')))}</p>")
     return (f"<h2>{_e(tr('Diagnostic criteria'))}</h2>{head}"
             + _table([tr("#"), tr("Criterion"), tr("Class"), tr("First documented"), tr("Features then"), tr("Used")],
                      rows, [4, 30, 11, 15, 34, 6]))
