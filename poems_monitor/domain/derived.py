@@ -94,7 +94,7 @@ COUNT_CODES = ("thrombocytosis", "polycythemia")
 def _combine(code: str, measured: bool | None, entered: str, explanation: str, evidence: dict) -> DerivedFeature:
     if measured and entered == ABSENT and code in _CLINICIAN_WINS:
         # A reactive count the clinician judged not to be thrombocytosis/polycythaemia: their word wins.
-        text = tr("entered as absent by the clinician at this visit, which overrides the count")
+        text = tr("entered as absent by the clinician at this visit, which overrides the count for the criteria")
         return DerivedFeature(code, FeatureState.ABSENT, "clinician_absent", f"{text} ({explanation})", evidence, True)
     if measured:
         return DerivedFeature(code, FeatureState.PRESENT, "measured", explanation, evidence, True)

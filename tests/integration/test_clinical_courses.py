@@ -332,6 +332,31 @@ def test_relapse_restaging_trigger_after_asct(clinic):
 
 
 # ---------------------------------------------------------------------------------------------
+# 12. A reactive count the clinician documented absent, then confirmed; cherry angiomas (defects 8, 9)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_reactive_count_clinician_absent_then_confirmed(clinic):
+    assert flags_of(clinic, "C-0105", "2023-07-01") == sorted([
+        # platelets 520 after an infection, documented "absent" by the clinician: the count is still
+        # flagged (thrombosis risk before therapy) but does not count for the criteria
+        ("thrombocytosis", "thrombocytosis", "2023-02-06"),
+        ("thrombosis_watch", "thrombocytosis_untreated", "2023-02-06"),
+        # 540 is the second count of the run: confirmed; the cherry angiomas never counted
+        ("criteria_met", "poems_criteria", "2023-03-06"),
+    ])  # 600 on 2023-06-05 continues the run, below the critical limit 1000: no second flag
+    doc = json.loads(run(clinic, "flags", "--mrn", "C-0105", "--as-of", "2023-07-01", "--json").stdout)
+    count = next(f for f in doc["flags"] if f["kind"] == "thrombocytosis")
+    assert count["evidence"]["criteria"] == "clinician_absent"
+    assert "entered as absent by the clinician at this visit" in count["message"]
+    met = next(f for f in doc["flags"] if f["kind"] == "criteria_met")
+    minor = next(c for c in met["evidence"]["criteria"] if c["criterion"] == "thrombocytosis_polycythemia")
+    assert minor["first_documented"] == "2023-03-06"
+    assert "confirmed: 2 counts above the limit in this run (first on 2023-02-06)" in minor["note"]
+    assert [n["feature"] for n in met["evidence"]["not_counted"]] == ["cherry_angioma"]
+
+
+# ---------------------------------------------------------------------------------------------
 # The documents as a whole
 # ---------------------------------------------------------------------------------------------
 
