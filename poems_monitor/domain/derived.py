@@ -87,12 +87,12 @@ def _shown(obs: ObservationRecord) -> str:
     return f"{m.name if m else obs.code} {obs.qualifier or ''}{fmt_number(obs.number)} {unit}".strip()
 
 
-_CLINICIAN_WINS = frozenset({"thrombocytosis", "polycythemia"})  # INTERFACES 3 (amended 2026-12)
+# Derived from blood counts: confirmation and the clinician's "absent" apply (INTERFACES 3, amended 2026-12).
 COUNT_CODES = ("thrombocytosis", "polycythemia")
 
 
 def _combine(code: str, measured: bool | None, entered: str, explanation: str, evidence: dict) -> DerivedFeature:
-    if measured and entered == ABSENT and code in _CLINICIAN_WINS:
+    if measured and entered == ABSENT and code in COUNT_CODES:
         # A reactive count the clinician judged not to be thrombocytosis/polycythaemia: their word wins.
         text = tr("entered as absent by the clinician at this visit, which overrides the count for the criteria")
         return DerivedFeature(code, FeatureState.ABSENT, "clinician_absent", f"{text} ({explanation})", evidence, True)
