@@ -132,7 +132,7 @@ class Feature:
     name: str
     criterion: str  # key into CRITERIA
     derived: bool = False  # computed from measurements (may also be entered)
-    counts_alone: bool = True  # False: does not fulfil its criterion on its own (diabetes, thyroid)
+    counts_alone: bool = True  # False: never fulfils its criterion (diabetes, thyroid, cherry angioma)
     description: str = ""
 
 
@@ -297,7 +297,7 @@ _MEASURE_LIST: tuple[Measure, ...] = (
     # --- endocrine --------------------------------------------------------------------------
     Measure(
         "tsh", "TSH", "m[IU]/L", "mIU/L", MeasureKind.QUANTITY, "endocrine",
-        absolute=_r(0, 1000), reference=_r(0.3, 5.0, "UNVERIFIED (REFERENCE §0): use the lab's range"),
+        absolute=_r(0, 1000), reference=_r(0.3, 5.0, "DEFAULT: seed range 0.3–5.0 mIU/L, UNVERIFIED (REFERENCE §0); replace with the range your laboratory reports"),
         loinc="3016-3", alternatives=(UnitConversion("u[IU]/mL", "µIU/mL", 1.0),), decimals=2,
         exam_kind="endocrine_panel", followup_items=("endocrine",),
     ),
@@ -509,16 +509,21 @@ _FEATURE_LIST: tuple[Feature, ...] = (
     Feature("ascites", "Ascites", "extravascular_volume_overload"),
     Feature("pericardial_effusion", "Pericardial effusion", "extravascular_volume_overload"),
     Feature("hypogonadism", "Hypogonadism", "endocrinopathy"),
-    Feature("hypothyroidism", "Hypothyroidism", "endocrinopathy", counts_alone=False),
+    Feature("hypothyroidism", "Hypothyroidism", "endocrinopathy", counts_alone=False,
+            description="A thyroid abnormality alone does not fulfil the endocrine criterion (REFERENCE §1)."),
     Feature("adrenal_insufficiency", "Adrenal insufficiency", "endocrinopathy"),
-    Feature("diabetes", "Diabetes mellitus", "endocrinopathy", counts_alone=False),
+    Feature("diabetes", "Diabetes mellitus", "endocrinopathy", counts_alone=False,
+            description="Diabetes mellitus alone does not fulfil the endocrine criterion (REFERENCE §1)."),
     Feature("hyperprolactinemia", "Hyperprolactinaemia", "endocrinopathy"),
     Feature("hypoparathyroidism", "Hypoparathyroidism", "endocrinopathy"),
     Feature("gynecomastia", "Gynaecomastia", "endocrinopathy"),
     Feature("hyperpigmentation", "Hyperpigmentation", "skin_changes"),
     Feature("hypertrichosis", "Hypertrichosis", "skin_changes"),
     Feature("glomeruloid_hemangioma", "Glomeruloid haemangioma", "skin_changes"),
-    Feature("cherry_angioma", "Cherry angioma", "skin_changes"),
+    # Recorded with the skin changes but never counted: cherry angiomas are common in the general
+    # population and are not in the Dispenzieri skin list; glomeruloid haemangiomata are.
+    Feature("cherry_angioma", "Cherry angioma", "skin_changes", counts_alone=False,
+            description="Cherry angiomas are not in the Dispenzieri skin list (REFERENCE §1): recorded, never counted."),
     Feature("plethora", "Plethora", "skin_changes"),
     Feature("acrocyanosis", "Acrocyanosis", "skin_changes"),
     Feature("flushing", "Flushing", "skin_changes"),
@@ -628,6 +633,18 @@ FOLLOWUP_ITEM_NAMES: dict[str, str] = {
     "thrombosis_review": tr("Thrombosis review"), "review_visit": tr("Review visit"),
 }
 FOLLOWUP_ITEMS = tuple(FOLLOWUP_ITEM_NAMES)
+
+# The flag kinds of INTERFACES.md section 3 and the words every screen, report and command shows
+# for them (one list: the dashboard, the worklist and the printed summary read it).
+FLAG_KIND_NAMES: dict[str, str] = {
+    "new_feature": tr("New feature"), "feature_recurred": tr("Feature recurred"), "criteria_met": tr("Criteria met"),
+    "vegf_rise": tr("VEGF rise"), "vegf_response": tr("VEGF response"), "thrombocytosis": tr("Thrombocytosis"),
+    "polycythemia": tr("Polycythaemia"), "pft_decline": tr("PFT decline"), "neuropathy_worse": tr("Neuropathy worse"),
+    "neuropathy_improved": tr("Neuropathy improved"), "thrombosis_watch": tr("Thrombosis watch"),
+    "specimen_change": tr("Specimen change"), "echo_abnormal": tr("Echo abnormal"),
+    "relapse_suspected": tr("Relapse suspected"), "cytopenia": tr("Cytopenia"),
+    "critical_value": tr("Critical value"), "bleeding_risk": tr("Bleeding risk"),
+}
 
 
 def measure(code: str) -> Measure:

@@ -8,7 +8,8 @@ counting afterwards (a VEGF that normalises on treatment was still elevated at d
 
 Endocrinopathy: diabetes mellitus and hypothyroidism (catalogue `counts_alone=False`) do not
 fulfil the criterion, alone or together, because both are common in the general population;
-they are reported as "not counted" so the screen can say why.
+cherry angiomas are not in the Dispenzieri skin list and never count (glomeruloid haemangiomata
+do). They are reported as "not counted", with the reason, so the screen can say why.
 
 Not implemented: the Chiba alternative criteria [SUICHI19] and the 2003 criteria.
 Pure: no Qt, no SQL, no file or clock access.
@@ -24,6 +25,7 @@ from poems_monitor.domain.course import clip
 from poems_monitor.domain.derived import PRESENT, VisitFeatures, feature_history
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord
+from poems_monitor.i18n import tr
 
 _COUNTED_CLASSES = (CriterionClass.MANDATORY, CriterionClass.MAJOR, CriterionClass.MINOR)
 _CRITERION_ORDER = tuple(c.code for c in CRITERIA.values() if c.klass in _COUNTED_CLASSES)
@@ -37,22 +39,25 @@ class CriterionRecord:
     number: int | None
     first_documented: date | None  # None: never documented
     features: tuple[str, ...] = ()  # features present at the first documentation
+    note: str = ""  # how derived features documented it (values, confirmation, the clinician's word)
 
     def to_json(self) -> dict:
         return {
             "criterion": self.code, "class": self.klass.value, "number": self.number,
             "first_documented": self.first_documented.isoformat() if self.first_documented else None,
-            "features": list(self.features),
+            "features": list(self.features), "note": self.note,
         }
 
 
 @dataclass(frozen=True)
 class NotCounted:
-    """A feature documented but not counted towards its criterion (diabetes, hypothyroidism)."""
+    """A feature documented but not counted towards its criterion (diabetes, hypothyroidism,
+    cherry angioma; an unconfirmed count or a count the clinician documented absent)."""
 
     feature: str
     criterion: str
     first_present: date
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,8 +97,12 @@ def criteria_from_history(history: tuple[VisitFeatures, ...]) -> CriteriaAssessm
     visits: list[VisitCriteria] = []
     fulfilled_on: date | None = None
     used: tuple[CriterionRecord, ...] = ()
+    counted: set[str] = set()  # derived features that counted at some visit
     for vf in history:
         new_here: dict[str, list[str]] = {}
+        for d in vf.derived:  # a count not confirmed, or one the clinician documented absent
+            if d.source in ("unconfirmed", "clinician_absent") and d.code in FEATURES:
+                not_counted.setdefault(d.code, NotCounted(d.code, FEATURES[d.code].criterion, vf.date, d.explanation))
         for code, state in vf.states.items():
             if state != PRESENT:
                 continue
@@ -101,14 +110,17 @@ def criteria_from_history(history: tuple[VisitFeatures, ...]) -> CriteriaAssessm
             if feature is None or feature.criterion not in _CRITERION_ORDER:
                 continue
             if not feature.counts_alone:
-                not_counted.setdefault(code, NotCounted(code, feature.criterion, vf.date))
+                not_counted.setdefault(code, NotCounted(code, feature.criterion, vf.date, tr(feature.description)))
                 continue
+            if feature.derived:
+                counted.add(code)
             if feature.criterion not in first:
                 new_here.setdefault(feature.criterion, []).append(code)
         for crit, codes in new_here.items():
             c = CRITERIA[crit]
             first[crit] = (vf.date, tuple(sorted(codes)))
-            records[crit] = CriterionRecord(c.code, c.name, c.klass, c.number, vf.date, tuple(sorted(codes)))
+            notes = [d.explanation for code in sorted(codes) if (d := vf.derived_feature(code)) is not None and d.explanation]
+            records[crit] = CriterionRecord(c.code, c.name, c.klass, c.number, vf.date, tuple(sorted(codes)), "; ".join(notes))
         documented = [records[code] for code in _CRITERION_ORDER if code in records]
         mandatory = tuple(r for r in documented if r.klass is CriterionClass.MANDATORY)
         major = tuple(r for r in documented if r.klass is CriterionClass.MAJOR)
@@ -122,7 +134,9 @@ def criteria_from_history(history: tuple[VisitFeatures, ...]) -> CriteriaAssessm
         records.get(code) or CriterionRecord(code, CRITERIA[code].name, CRITERIA[code].klass, CRITERIA[code].number, None)
         for code in _CRITERION_ORDER
     )
-    return CriteriaAssessment(tuple(visits), criteria, fulfilled_on, used, tuple(not_counted.values()))
+    # a count that was confirmed later did count: only what never counted stays "not counted"
+    kept = tuple(n for n in not_counted.values() if n.feature not in counted)
+    return CriteriaAssessment(tuple(visits), criteria, fulfilled_on, used, kept)
 
 
 def assess_criteria(patient: PatientRecord, protocol: Protocol, as_of: date | None = None) -> CriteriaAssessment:

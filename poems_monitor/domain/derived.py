@@ -5,9 +5,16 @@ they combine with features entered from a report, and the per-visit feature stat
 criteria, the flags and the follow-up schedule all read (computed once per patient).
 
 Rules of combination (per visit):
-- measured above the threshold -> present (source "measured");
+- measured above the threshold -> present (source "measured"); but for thrombocytosis and
+  polycythaemia a clinician's "absent" at the same visit wins (source "clinician_absent");
 - otherwise, entered as present (a report said so) -> present (source "entered");
 - measured, not above -> absent; not measured -> the entered state (unknown when not entered).
+Confirmation (INTERFACES 3, amended 2026-12): thrombocytosis and polycythaemia from counts count
+for the criteria only from the protocol's `count_confirmations`-th count above the limit in a
+run (a visit without a count does not end the run), or when the clinician entered "present";
+before that they are "unknown" for the criteria (source "unconfirmed") and the explanation says
+why. `measured_above` keeps the count's own verdict for the count flags. VEGF elevation counts
+from one value, as the criteria use it.
 Polycythaemia uses sex-specific limits (WHO 2016) and is not computed for sex `other`/`unknown`;
 its explanation says so. An entered "present" is still respected: a clinician wrote it.
 
@@ -16,7 +23,7 @@ Pure: no Qt, no SQL, no file or clock access.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from types import MappingProxyType
 from typing import Mapping
@@ -38,9 +45,10 @@ UNKNOWN = FeatureState.UNKNOWN.value
 class DerivedFeature:
     code: str
     state: FeatureState
-    source: str  # "measured" | "entered" | "not_measured" | "not_computed"
+    source: str  # "measured" | "entered" | "not_measured" | "not_computed" | "clinician_absent" | "unconfirmed"
     explanation: str  # plain sentence naming the values and thresholds
     evidence: dict = field(default_factory=dict, compare=False, hash=False)  # JSON-ready
+    measured_above: bool | None = None  # the measurement's own verdict (None: not measured or censored)
 
 
 @dataclass(frozen=True)
@@ -79,14 +87,23 @@ def _shown(obs: ObservationRecord) -> str:
     return f"{m.name if m else obs.code} {obs.qualifier or ''}{fmt_number(obs.number)} {unit}".strip()
 
 
+# Derived from blood counts: confirmation and the clinician's "absent" apply (INTERFACES 3, amended 2026-12).
+COUNT_CODES = ("thrombocytosis", "polycythemia")
+
+
 def _combine(code: str, measured: bool | None, entered: str, explanation: str, evidence: dict) -> DerivedFeature:
+    if measured and entered == ABSENT and code in COUNT_CODES:
+        # A reactive count the clinician judged not to be thrombocytosis/polycythaemia: their word wins.
+        text = tr("entered as absent by the clinician at this visit, which overrides the count for the criteria")
+        return DerivedFeature(code, FeatureState.ABSENT, "clinician_absent", f"{text} ({explanation})", evidence, True)
     if measured:
-        return DerivedFeature(code, FeatureState.PRESENT, "measured", explanation, evidence)
+        return DerivedFeature(code, FeatureState.PRESENT, "measured", explanation, evidence, True)
     if entered == PRESENT:
         text = tr("entered as present (from a report)")
-        return DerivedFeature(code, FeatureState.PRESENT, "entered", f"{text}; {explanation}" if explanation else text, evidence)
+        return DerivedFeature(code, FeatureState.PRESENT, "entered", f"{text}; {explanation}" if explanation else text,
+                              evidence, measured)
     if measured is False:
-        return DerivedFeature(code, FeatureState.ABSENT, "measured", explanation, evidence)
+        return DerivedFeature(code, FeatureState.ABSENT, "measured", explanation, evidence, False)
     if entered == ABSENT:
         return DerivedFeature(code, FeatureState.ABSENT, "entered", tr("entered as absent"), evidence)
     return DerivedFeature(code, FeatureState.UNKNOWN, "not_measured", explanation, evidence)
@@ -178,6 +195,45 @@ def visit_features(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFea
     return VisitFeatures(visit.date, MappingProxyType(states), derived)
 
 
+def _confirm_counts(history: list[VisitFeatures], visits, protocol: Protocol) -> list[VisitFeatures]:
+    """Apply the confirmation rule (module docstring) to thrombocytosis and polycythaemia."""
+    needed = protocol.count_confirmations
+    cite = protocol.cite("count_confirmations")
+    for code in COUNT_CODES:
+        run: list[date] = []  # dates of the counts above the limit in the current run
+        for i, vf in enumerate(history):
+            d = vf.derived_feature(code)
+            if d is None:
+                continue
+            if d.measured_above is False or (d.measured_above is None and d.state is FeatureState.ABSENT):
+                run = []
+                continue
+            if d.measured_above is not True:
+                continue
+            run.append(vf.date)
+            if d.source != "measured":
+                continue  # the clinician's "absent" already decided this visit
+            if visits[i].feature(code) == PRESENT:
+                text = tr("confirmed by the clinician's \"present\" at this visit")
+                replaced = replace(d, explanation=f"{d.explanation}; {text}")
+            elif len(run) >= needed:
+                text = tr("confirmed: {n} counts above the limit in this run (first on {first})").format(
+                    n=len(run), first=run[0].isoformat()) if needed > 1 else ""
+                replaced = replace(d, explanation=f"{d.explanation}; {text}" if text else d.explanation)
+            else:
+                text = tr("not yet confirmed for the criteria: {needed} counts above the limit in a run, or the "
+                          "clinician's \"present\", are needed (count_confirmations {cite})").format(needed=needed, cite=cite)
+                replaced = replace(d, state=FeatureState.UNKNOWN, source="unconfirmed",
+                                   explanation=f"{d.explanation}; {text}")
+            derived = tuple(replaced if x.code == code else x for x in vf.derived)
+            states = dict(vf.states)
+            if replaced.state is FeatureState.UNKNOWN:
+                states.pop(code, None)
+            history[i] = VisitFeatures(vf.date, MappingProxyType(states), derived)
+    return history
+
+
 def feature_history(patient: PatientRecord, protocol: Protocol) -> tuple[VisitFeatures, ...]:
     """Feature states at every visit of `patient` (clip the record to as-of first)."""
-    return tuple(visit_features(v, patient.sex, protocol) for v in patient.visits)
+    history = [visit_features(v, patient.sex, protocol) for v in patient.visits]
+    return tuple(_confirm_counts(history, patient.visits, protocol))

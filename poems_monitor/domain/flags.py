@@ -11,15 +11,20 @@ Design choices a reviewer should know (the "why"):
 - The first visit is the baseline: a feature present there is not "new".
 - Serum and plasma VEGF are separate series with their own nadir and baseline; a VEGF on a
   different specimen (or from a different lab) than the previous one raises `specimen_change`.
-- Run-type flags (thrombocytosis, polycythaemia, pft_decline, vegf_rise, neuropathy_improved)
-  fire at the first value of each run of abnormal values, not at every later visit.
-- VEGF rise/response are anchored on the most recent line of therapy that started strictly
-  before the value (a value drawn on the start day is the pre-treatment baseline). Supportive
-  treatments (steroids alone, IVIG, plasma exchange) are not lines: see course.py.
+- Run-type flags (thrombocytosis, polycythaemia, pft_decline, neuropathy_improved) fire at the
+  first value of each run of abnormal values, not at every later visit; pft_decline and the
+  count flags are raised again when the run worsens (see their functions).
+- VEGF rise: the nadir runs from the first line's start or the previous rise (INTERFACES 3,
+  amended 2026-12); a new, paused or restarted line does not reset it. VEGF response is
+  anchored on the most recent line of therapy that started strictly before the value (a value
+  drawn on the start day is the pre-treatment baseline). Supportive treatments (steroids alone,
+  IVIG, plasma exchange) are not lines: see course.py.
 - VEGF response needs a pre-treatment baseline above the upper reference limit: a 50 % fall
   within the normal range is not a response.
-- `feature_recurred` is not raised for thrombocytosis/polycythaemia: their own run flag already
-  fires at every new run.
+- `new_feature` and `feature_recurred` are not raised for thrombocytosis/polycythaemia: their own
+  run flag already fires at every new run (and the criteria count them only once confirmed, so a
+  "new" feature at the confirming count would repeat the run flag with a wrong "not seen before").
+  For the same reason they are no relapse trigger on their own (reactive counts are common).
 
 Pure: no Qt, no SQL, no file or clock access. Linear in the number of values per patient
 (look-ups by bisection), so flags for a whole clinic stay cheap.
@@ -33,7 +38,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
 
-from poems_monitor.domain.catalogue import EVENT_TYPES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, display_name
+from poems_monitor.domain.catalogue import (
+    CRITERIA, EVENT_TYPES, FEATURES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, CriterionClass, display_name,
+)
 from poems_monitor.domain.course import (
     LineIndex, active_on, add_months, clip, fmt_number, lines_of_therapy, points, regimen_label,
 )
@@ -63,6 +70,8 @@ class FlagKind(str, Enum):
     NEUROPATHY_IMPROVED = "neuropathy_improved"
     THROMBOSIS_WATCH = "thrombosis_watch"
     SPECIMEN_CHANGE = "specimen_change"
+    ECHO_ABNORMAL = "echo_abnormal"
+    RELAPSE_SUSPECTED = "relapse_suspected"
     # safety rules (added 2026-12), raised by domain/safety_flags.py
     CYTOPENIA = "cytopenia"
     CRITICAL_VALUE = "critical_value"
@@ -155,7 +164,7 @@ def _feature_flags(ctx: _Ctx) -> None:
         for code, state in vf.states.items():
             if state == PRESENT:
                 if code not in ever_present:
-                    if i > 0:  # the first visit is the baseline
+                    if i > 0 and code not in _RUN_FLAGGED_FEATURES:  # the first visit is the baseline
                         _new_feature(ctx, vf, code, i, last_absent.get(code))
                     ever_present.add(code)
                 elif code in absent_after_present and code not in _RUN_FLAGGED_FEATURES:
@@ -205,7 +214,7 @@ def _criteria_flag(ctx: _Ctx) -> None:
         tr("POEMS diagnostic criteria fulfilled on {date} (both mandatory + one other major + one minor); {parts}").format(
             date=assessment.fulfilled_on.isoformat(), parts="; ".join(parts)),
         {"criteria": [c.to_json() for c in assessment.used],
-         "not_counted": [{"feature": n.feature, "first_present": n.first_present.isoformat()} for n in assessment.not_counted]},
+         "not_counted": [{"feature": n.feature, "first_present": n.first_present.isoformat(), "reason": n.reason} for n in assessment.not_counted]},
     )
 
 
@@ -214,24 +223,57 @@ def _criteria_flag(ctx: _Ctx) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+_COUNT_MEASURES = {"thrombocytosis": ("platelets",), "polycythemia": ("hemoglobin", "hematocrit")}
+_NOT_COUNTED_SOURCES = ("clinician_absent", "unconfirmed")
+
+
+def _critical_count(visit, code: str) -> tuple[str, float, float] | None:
+    """(measure, value, critical high limit) of the first count of `code` beyond its critical limit."""
+    for measure in _COUNT_MEASURES[code]:
+        obs = visit.value(measure)
+        limit = MEASURES[measure].critical.high if MEASURES[measure].critical else None
+        if obs is not None and obs.number is not None and limit is not None and obs.number > limit:
+            return measure, float(obs.number), limit
+    return None
+
+
 def _run_flags(ctx: _Ctx) -> None:
+    """thrombocytosis / polycythemia (INTERFACES 3, amended 2026-12): at the first visit of each run
+    of counts above the limit (or of the clinician's "present" without a count), and again when a
+    count in the run passes the measure's critical limit. The flag follows the counts; it says
+    whether the value counts for the criteria (confirmed, not yet confirmed, or overridden by the
+    clinician's "absent" at that visit)."""
     for code, kind in (("thrombocytosis", FlagKind.THROMBOCYTOSIS), ("polycythemia", FlagKind.POLYCYTHEMIA)):
         in_run = False
         untreated_flagged = False
-        for vf in ctx.history:
+        critical_flagged = False
+        for visit, vf in zip(ctx.patient.visits, ctx.history):
+            derived = vf.derived_feature(code)
+            raw = derived.measured_above if derived is not None else None
             state = vf.state(code)
-            if state == ABSENT:
+            if raw is False or (raw is None and state == ABSENT):
                 in_run = False
                 continue
-            if state != PRESENT:
+            if not (raw is True or (raw is None and state == PRESENT)):
                 continue  # not measured at this visit: the run neither starts nor ends
-            derived = vf.derived_feature(code)
             explanation = derived.explanation if derived is not None else ""
+            # does this value count for the criteria? ("counted", "unconfirmed" or "clinician_absent")
+            criteria = derived.source if derived is not None and derived.source in _NOT_COUNTED_SOURCES else "counted"
             evidence = {"date": vf.date.isoformat(), "source": derived.source if derived else "entered",
-                        **(derived.evidence if derived else {})}
-            if not in_run:
-                in_run = True
-                untreated_flagged = False
+                        "criteria": criteria, **(derived.evidence if derived else {})}
+            starts = not in_run
+            if starts:
+                in_run, untreated_flagged, critical_flagged = True, False, False
+            critical = None if critical_flagged else _critical_count(visit, code)
+            if critical is not None:  # one flag when the run starts beyond the critical limit
+                critical_flagged = True
+                measure, value, limit = critical
+                ctx.add(kind, code, vf.date, Severity.CRITICAL,
+                        tr("{name} on {date}: {measure} {value} {unit} is above the critical limit {limit} {unit}; {explanation}").format(
+                            name=display_name(code), date=vf.date.isoformat(), measure=MEASURES[measure].name,
+                            value=fmt_number(value), unit=_unit(measure), limit=fmt_number(limit), explanation=explanation),
+                        {**evidence, "critical": {"measure": measure, "value": value, "limit": limit}})
+            elif starts:
                 ctx.add(kind, code, vf.date, Severity.WARNING,
                         tr("{name} on {date}: {explanation}").format(
                             name=display_name(code), date=vf.date.isoformat(), explanation=explanation),
@@ -267,41 +309,61 @@ def _uln(ctx: _Ctx, code: str) -> tuple[float, str]:
 
 
 def _rises(lines: LineIndex, values, fraction: float, uln: float):
-    """Raw VEGF rises of one series: (day, value, nadir day, nadir, line), first of each run.
+    """Raw VEGF rises of one series: (day, value, nadir day, nadir, line, window start).
 
-    Kept free of message formatting: the follow-up schedule asks only for the dates."""
-    anchor: object = object()  # sentinel: differs from any line, including None
-    nadir: tuple[date, float] | None = None
-    in_run = False
+    The nadir (INTERFACES 3, amended 2026-12) is the lowest value since the later of the first
+    line of therapy's start and the previous rise of this series. Starting, pausing, stopping or
+    restarting a line does not reset it, so a relapse across a treatment interruption is a rise.
+    A value drawn on the first line's start day is compared as pre-treatment (with every
+    earlier value), then opens the treated window. `line` is the most recent line before the
+    value (for the message). Kept free of message formatting: the schedule asks only for dates."""
+    first_start = lines.lines[0].start if lines.lines else None
+    since_rise: tuple[date, float] | None = None  # lowest value since the previous rise (any date)
+    treated: tuple[date, float] | None = None  # the same, counting only values from the first start on
+    rise_day: date | None = None
     for day, value, _lab in values:
-        line = lines.before(day)
-        if line is not anchor:  # a new line of therapy: its own nadir, counted from its start
-            anchor, nadir, in_run = line, None, False
-        if nadir is not None:
-            risen = value >= nadir[1] * (1 + fraction) - 1e-9 and value > uln
-            if risen and not in_run:
-                yield day, value, nadir[0], nadir[1], line
-            in_run = risen
-        if nadir is None or value < nadir[1]:
-            nadir = (day, value)
+        on_treatment = first_start is not None and day > first_start
+        nadir = treated if on_treatment else since_rise
+        if nadir is not None and value >= nadir[1] * (1 + fraction) - 1e-9 and value > uln:
+            window = max((d for d in (rise_day, first_start if on_treatment else None) if d is not None), default=None)
+            yield day, value, nadir[0], nadir[1], lines.before(day), window
+            rise_day, since_rise = day, (day, value)  # the next nadir counts from this rise
+            treated = (day, value) if first_start is not None and day >= first_start else None
+            continue
+        if since_rise is None or value < since_rise[1]:
+            since_rise = (day, value)
+        if first_start is not None and day >= first_start and (treated is None or value < treated[1]):
+            treated = (day, value)
 
 
 def _vegf_rise(ctx: _Ctx, code: str, values: list[tuple[date, float, str | None]]) -> None:
     fraction = ctx.p.vegf_rise_fraction
     uln, uln_cite = _uln(ctx, code)
     unit = _unit(code)
-    for day, value, nadir_day, nadir, line in _rises(ctx.lines, values, fraction, uln):
+    first = ctx.lines.lines[0] if ctx.lines.lines else None
+    for day, value, nadir_day, nadir, line, window in _rises(ctx.lines, values, fraction, uln):
         pct = tr("{n} %").format(n=int(round((value / nadir - 1) * 100))) if nadir > 0 else "∞"
+        if first is not None and window == first.start:
+            since = _since_text(first)
+        elif window is not None:
+            since = tr("since the previous rise on {date}").format(date=window.isoformat())
+        else:
+            since = _since_text(None)
+        treated = any(active_on(t, day) and t.start < day for t in ctx.lines.lines)  # a start-day draw is pre-dose
+        if line is not None and not treated:
+            since += tr("; no line of therapy was active on {date}").format(date=day.isoformat())
         ctx.add(
             FlagKind.VEGF_RISE, code, day, Severity.WARNING,
             tr("{name} {value} {unit} on {date} is {pct} above its nadir {nadir} {unit} of {nadir_date} {since} "
                "(threshold +{threshold} {cite}; above the upper reference limit {uln} {unit} {uln_cite})").format(
                 name=MEASURES[code].name, value=fmt_number(value), unit=unit, date=day.isoformat(), pct=pct,
-                nadir=fmt_number(nadir), nadir_date=nadir_day.isoformat(), since=_since_text(line),
+                nadir=fmt_number(nadir), nadir_date=nadir_day.isoformat(), since=since,
                 threshold=tr("{n} %").format(n=int(round(fraction * 100))), cite=ctx.p.cite("vegf_rise_fraction"),
                 uln=fmt_number(uln), uln_cite=uln_cite),
             {"value": value, "date": day.isoformat(), "nadir": nadir, "nadir_date": nadir_day.isoformat(),
+             "nadir_since": _iso(window),
              "line_regimen": line.regimen if line else None, "line_start": _iso(line.start) if line else None,
+             "on_treatment": treated,
              "rise_fraction": fraction, "upper_reference": uln, "specimen": MEASURES[code].specimen},
         )
 
@@ -407,45 +469,123 @@ def vegf_rise_dates(patient: PatientRecord, protocol: Protocol) -> tuple[date, .
 
 
 def _pft_decline(ctx: _Ctx) -> None:
+    """DLCO / FVC decline (INTERFACES 3, amended 2026-12): the first value of a run that is the
+    configured points below the best of the look-back window or crosses the floor; again at each
+    further fall of those points from the value of the previous pft_decline; and when the first
+    value after a gap longer than the window is those points below the last value before it (the
+    window is then empty, so without this a fall over a long gap would be silent)."""
     threshold = ctx.p.pft_decline_points
+    months = ctx.p.pft_decline_window_months
     for code in PFT_CODES:
         floor_key = "dlco_floor_pct" if code == "dlco_pct" else "fvc_floor_pct"
         floor = getattr(ctx.p, floor_key)
         values = [(v.date, float(o.number)) for v in ctx.patient.visits
                   if (o := v.value(code)) is not None and o.number is not None]
         in_run = False
+        last_flag: tuple[date, float] | None = None
         for i, (day, value) in enumerate(values):
-            window_start = add_months(day, -ctx.p.pft_decline_window_months)
+            window_start = add_months(day, -months)
             best: tuple[date, float] | None = None
             j = i - 1
             while j >= 0 and values[j][0] >= window_start:  # PFTs are yearly: the window holds few values
                 if best is None or values[j][1] > best[1]:
                     best = values[j]
                 j -= 1
+            prev = values[i - 1] if i > 0 else None
             declined = best is not None and best[1] - value >= threshold - 1e-9
-            crossed = floor > 0 and i > 0 and value < floor <= values[i - 1][1]
+            crossed = floor > 0 and prev is not None and value < floor <= prev[1]
+            after_gap = prev is not None and prev[0] < window_start and prev[1] - value >= threshold - 1e-9
+            further = last_flag is not None and last_flag[1] - value >= threshold - 1e-9
             condition = declined or crossed
-            if condition and not in_run:
+            if (condition and not in_run) or after_gap or further:
                 reasons = []
                 if declined:
                     reasons.append(tr("{drop} below its best {best} % of {best_date} in the previous {months} months "
                                       "(threshold {threshold} {cite})").format(
                         drop=points(best[1] - value), best=fmt_number(best[1]), best_date=best[0].isoformat(),
-                        months=ctx.p.pft_decline_window_months, threshold=points(threshold), cite=ctx.p.cite("pft_decline_points")))
+                        months=months, threshold=points(threshold), cite=ctx.p.cite("pft_decline_points")))
+                if after_gap:
+                    reasons.append(tr("{drop} below the last value {prev} % of {prev_date}, measured more than {months} months "
+                                      "earlier (threshold {threshold} {cite})").format(
+                        drop=points(prev[1] - value), prev=fmt_number(prev[1]), prev_date=prev[0].isoformat(),
+                        months=months, threshold=points(threshold), cite=ctx.p.cite("pft_decline_points")))
+                if further:
+                    reasons.append(tr("{drop} below {prev} % of {prev_date}, the value of the previous decline flag").format(
+                        drop=points(last_flag[1] - value), prev=fmt_number(last_flag[1]), prev_date=last_flag[0].isoformat()))
                 if crossed:
                     reasons.append(tr("below the floor {floor} % ({cite}; previous {prev} % on {prev_date})").format(
-                        floor=fmt_number(floor), cite=ctx.p.cite(floor_key), prev=fmt_number(values[i - 1][1]),
-                        prev_date=values[i - 1][0].isoformat()))
+                        floor=fmt_number(floor), cite=ctx.p.cite(floor_key), prev=fmt_number(prev[1]),
+                        prev_date=prev[0].isoformat()))
                 ctx.add(
                     FlagKind.PFT_DECLINE, code, day, Severity.WARNING,
                     tr("{name} {value} % predicted on {date} is {reasons}").format(
                         name=MEASURES[code].name, value=fmt_number(value), date=day.isoformat(),
                         reasons=tr(" and ").join(reasons)),
                     {"value": value, "date": day.isoformat(), "best": best[1] if best else None,
-                     "best_date": _iso(best[0]) if best else None, "window_months": ctx.p.pft_decline_window_months,
-                     "decline_points": threshold, "floor": floor, "declined": declined, "crossed_floor": crossed},
+                     "best_date": _iso(best[0]) if best else None, "window_months": months,
+                     "decline_points": threshold, "floor": floor, "declined": declined, "crossed_floor": crossed,
+                     "after_gap": after_gap, "previous": prev[1] if prev else None,
+                     "previous_date": _iso(prev[0]) if prev else None, "further_fall": further,
+                     "previous_flag_value": last_flag[1] if last_flag else None,
+                     "previous_flag_date": _iso(last_flag[0]) if last_flag else None},
                 )
-            in_run = condition
+                last_flag = (day, value)
+            in_run = condition or after_gap
+
+
+# ---------------------------------------------------------------------------------------------
+# Echo: PASP and LVEF
+# ---------------------------------------------------------------------------------------------
+
+
+def _echo(ctx: _Ctx) -> None:
+    """echo_abnormal (INTERFACES 3, added 2026-12): PASP at or above the pulmonary-hypertension
+    threshold [LI13], or risen by the configured step since the previous echo's PASP, or LVEF
+    below its floor. Raised at the first echo of each run of high PASP or of low LVEF (a patient
+    whose PH persists is not re-flagged at every echo) and at every step rise. An echo exam
+    without PASP or LVEF is not read here: its result is the schedule's business."""
+    p = ctx.p
+    high, step, floor = p.pasp_pulmonary_hypertension, p.pasp_rise_step, p.lvef_floor_pct
+    prev_pasp: tuple[date, float] | None = None
+    in_high = in_low = False
+    for visit in ctx.patient.visits:
+        pasp, lvef = visit.value("pasp"), visit.value("lvef")
+        pasp_v = float(pasp.number) if pasp is not None and pasp.number is not None else None
+        lvef_v = float(lvef.number) if lvef is not None and lvef.number is not None else None
+        if pasp_v is None and lvef_v is None:
+            continue
+        reasons: list[str] = []
+        parts: list[str] = []
+        if pasp_v is not None:
+            is_high = pasp_v >= high - 1e-9
+            if is_high and not in_high:
+                reasons.append("pasp_high")
+                parts.append(tr("PASP {value} mmHg is at or above {limit} mmHg (pulmonary hypertension threshold {cite})").format(
+                    value=fmt_number(pasp_v), limit=fmt_number(high), cite=p.cite("pasp_pulmonary_hypertension")))
+            in_high = is_high
+            if prev_pasp is not None and pasp_v - prev_pasp[1] >= step - 1e-9:
+                reasons.append("pasp_rise")
+                parts.append(tr("PASP rose {diff} mmHg since the previous echo ({prev} mmHg on {prev_date}; step {step} mmHg {cite})").format(
+                    diff=fmt_number(pasp_v - prev_pasp[1]), prev=fmt_number(prev_pasp[1]), prev_date=prev_pasp[0].isoformat(),
+                    step=fmt_number(step), cite=p.cite("pasp_rise_step")))
+        if lvef_v is not None:
+            is_low = lvef_v < floor - 1e-9
+            if is_low and not in_low:
+                reasons.append("lvef_low")
+                parts.append(tr("LVEF {value} % is below {floor} % ({cite})").format(
+                    value=fmt_number(lvef_v), floor=fmt_number(floor), cite=p.cite("lvef_floor_pct").strip("()")))
+            in_low = is_low
+        if reasons:
+            ctx.add(
+                FlagKind.ECHO_ABNORMAL, "echo", visit.date, Severity.WARNING,
+                tr("Echo on {date}: {parts}").format(date=visit.date.isoformat(), parts="; ".join(parts)),
+                {"date": visit.date.isoformat(), "reasons": reasons, "pasp": pasp_v, "lvef": lvef_v,
+                 "previous_pasp": prev_pasp[1] if prev_pasp else None,
+                 "previous_pasp_date": _iso(prev_pasp[0]) if prev_pasp else None,
+                 "pasp_threshold": high, "pasp_rise_step": step, "lvef_floor": floor},
+            )
+        if pasp_v is not None:
+            prev_pasp = (visit.date, pasp_v)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -553,6 +693,116 @@ def _thrombosis(ctx: _Ctx) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Relapse suspected (and the dated triggers the follow-up schedule restages from)
+# ---------------------------------------------------------------------------------------------
+
+_RELAPSE_EVENTS = ("relapse", "progression")
+_CRITERIA_CLASSES = (CriterionClass.MANDATORY, CriterionClass.MAJOR, CriterionClass.MINOR)
+
+
+@dataclass(frozen=True)
+class RelapseTrigger:
+    """One reason to suspect a relapse, with its date (restaging is due from it)."""
+
+    date: date
+    kind: str  # "event" | "vegf_rise" | "new_feature" | "feature_recurred"
+    code: str  # the event type, VEGF measure or feature code
+    description: str  # a clause naming the values and dates
+    after_response: date | None  # the response it follows (None for a recorded relapse/progression)
+    response_kind: str | None = None  # "vegf_response" | "neuropathy_improved"
+    response_code: str | None = None
+
+    def to_json(self) -> dict:
+        return {"date": self.date.isoformat(), "kind": self.kind, "code": self.code, "description": self.description,
+                "after_response": _iso(self.after_response)}
+
+
+def _in_sentence(name: str) -> str:
+    """'Ascites' -> 'ascites' inside a sentence; acronyms ('VEGF elevation') stay as they are."""
+    return name[0].lower() + name[1:] if len(name) > 1 and name[0].isupper() and name[1].islower() else name
+
+
+def _is_criteria_feature(code: str) -> bool:
+    feature = FEATURES.get(code)
+    return (feature is not None and feature.counts_alone and feature.criterion in CRITERIA
+            and CRITERIA[feature.criterion].klass in _CRITERIA_CLASSES)
+
+
+def _collect_relapse_triggers(ctx: _Ctx) -> tuple[RelapseTrigger, ...]:
+    """From the flags already in `ctx`: a recorded relapse or progression; or, after a response to
+    a line (a VEGF response, or a neuropathy improvement from a line's baseline), a VEGF rise or a
+    criteria feature that is new or present again. A feature that never counts for the criteria
+    (diabetes, cherry angioma, diarrhoea...) is no trigger."""
+    responses = sorted(
+        (f for f in ctx.out.values()
+         if f.kind is FlagKind.VEGF_RESPONSE
+         or (f.kind is FlagKind.NEUROPATHY_IMPROVED and f.evidence.get("line_regimen"))),
+        key=lambda f: f.date)
+    out: list[RelapseTrigger] = []
+    for e in ctx.patient.events:
+        if e.type in _RELAPSE_EVENTS:
+            text = tr("{event} recorded").format(event=EVENT_TYPES[e.type].name)
+            out.append(RelapseTrigger(e.date, "event", e.type, f"{text} ({e.note})" if e.note else text, None))
+    for f in sorted(ctx.out.values(), key=lambda f: (f.date, f.kind.value, f.code)):
+        if f.kind is FlagKind.VEGF_RISE:
+            text = tr("{name} rose to {value} {unit} ({nadir} {unit} at its nadir of {nadir_date})").format(
+                name=MEASURES[f.code].name, value=fmt_number(f.evidence["value"]), unit=_unit(f.code),
+                nadir=fmt_number(f.evidence["nadir"]), nadir_date=f.evidence["nadir_date"])
+        elif f.kind is FlagKind.NEW_FEATURE and _is_criteria_feature(f.code):
+            text = tr("{name} is new").format(name=_in_sentence(display_name(f.code)))
+        elif f.kind is FlagKind.FEATURE_RECURRED and _is_criteria_feature(f.code):
+            text = tr("{name} is present again (documented absent on {absent})").format(
+                name=_in_sentence(display_name(f.code)), absent=f.evidence["last_absent"])
+        else:
+            continue
+        before = [r for r in responses if r.date < f.date]
+        if not before:
+            continue  # nothing to relapse from: the flag itself says what happened
+        r = before[-1]
+        out.append(RelapseTrigger(f.date, f.kind.value, f.code, text, r.date, r.kind.value, r.code))
+    return tuple(sorted(out, key=lambda t: (t.date, t.kind != "event", t.kind, t.code)))
+
+
+def _relapse_flags(ctx: _Ctx) -> None:
+    by_date: dict[date, list[RelapseTrigger]] = {}
+    for t in _collect_relapse_triggers(ctx):
+        by_date.setdefault(t.date, []).append(t)
+    kind_names = {"vegf_response": tr("VEGF response"), "neuropathy_improved": tr("neuropathy improved")}
+    for day, triggers in by_date.items():
+        responded = [t for t in triggers if t.after_response is not None]
+        message = tr("Relapse suspected on {date}: {triggers}").format(
+            date=day.isoformat(), triggers="; ".join(t.description for t in triggers))
+        after = None
+        if responded:
+            r = responded[0]
+            after = {"kind": r.response_kind, "code": r.response_code, "date": r.after_response.isoformat()}
+            message += tr("; after a response on {date} ({kind}, {name})").format(
+                date=r.after_response.isoformat(), kind=kind_names.get(r.response_kind, r.response_kind),
+                name=display_name(r.response_code))
+        message += tr(". Restaging is due from {date}").format(date=day.isoformat())
+        ctx.add(FlagKind.RELAPSE_SUSPECTED, "relapse", day, Severity.WARNING, message,
+                {"date": day.isoformat(), "triggers": [t.to_json() for t in triggers], "after_response": after})
+
+
+def _relapse_context(patient: PatientRecord, protocol: Protocol, as_of: date) -> _Ctx:
+    record = clip(patient, as_of)
+    ctx = _Ctx(record, protocol, feature_history(record, protocol))
+    _feature_flags(ctx)
+    for code, values in _vegf_series(ctx).items():
+        _vegf_rise(ctx, code, values)
+        _vegf_response(ctx, code, values)
+    _neuropathy(ctx)
+    return ctx
+
+
+def relapse_triggers(patient: PatientRecord, protocol: Protocol, as_of: date) -> tuple[RelapseTrigger, ...]:
+    """The dated reasons to suspect a relapse as of `as_of` (same inputs as `compute_flags`),
+    oldest first: the `relapse_suspected` flags group them by date, and the follow-up schedule
+    puts `restaging` due from them (INTERFACES 4, added 2026-12)."""
+    return _collect_relapse_triggers(_relapse_context(patient, protocol, as_of))
+
+
+# ---------------------------------------------------------------------------------------------
 # Entry point
 # ---------------------------------------------------------------------------------------------
 
@@ -571,6 +821,7 @@ def compute_flags(patient: PatientRecord, protocol: Protocol, as_of: date) -> tu
         _vegf_response(ctx, code, values)
     _specimen_change(ctx)
     _pft_decline(ctx)
+    _echo(ctx)
     _neuropathy(ctx)
     _thrombosis(ctx)
     # Safety rules live in their own module (it imports this one, hence the late import).
@@ -578,4 +829,5 @@ def compute_flags(patient: PatientRecord, protocol: Protocol, as_of: date) -> tu
 
     for flag in safety_flags(record, protocol, ctx.history):
         ctx.out.setdefault(flag.flag_id, flag)
+    _relapse_flags(ctx)  # reads the flags above: keep it last
     return tuple(sorted(ctx.out.values(), key=lambda f: (f.date, _KIND_ORDER[f.kind], f.code)))

@@ -4,8 +4,10 @@ Owns the schema of the protocol file (`resources/protocol.default.toml`), its st
 the frozen `Protocol` the rules read. Each setting carries a source: a REFERENCE.md key such as
 "[WHO-PV]" for a value from the literature, or text starting with "DEFAULT" for a clinic setting
 that is not from the literature (the settings screen labels those). A file with a syntax error,
-an unknown or missing key, a wrong type, a negative interval or a value out of range is refused
-as a whole with `ProtocolError`, whose message names the line and the key.
+an unknown or missing key, a wrong type (a boolean where a number belongs), NaN or infinity, a
+subnormal number, an interval of 0 or less or above 10 years, a threshold outside its measure's
+absolute limits, or a value out of range is refused as a whole with `ProtocolError`, whose
+message names the line and the key.
 
 Pure: parses text it is given. The one exception is `default_protocol()`, which reads the
 packaged default through importlib.resources (never a user path); clinic copies are read by the
@@ -22,6 +24,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Mapping
 
+from poems_monitor.domain.catalogue import MEASURES
 from poems_monitor.i18n import tr
 
 FORMAT = "poems-monitor/protocol"
@@ -64,6 +67,11 @@ SPECS: tuple[SettingSpec, ...] = (
     _s("thresholds", "fvc_floor_pct", float, "% predicted", 0, 200, "FVC falling below this floor is flagged (0 switches it off)"),
     _s("thresholds", "neuropathy_worse_points", float, "points", 0, 12, "ONLS / INCAT worse than the previous score by at least this", True),
     _s("thresholds", "neuropathy_improved_points", float, "points", 0, 12, "ONLS / INCAT better than the baseline by at least this", True),
+    # Added 2026-12 (issue 9): echo_abnormal and the confirmation of count-derived criteria.
+    _s("thresholds", "pasp_pulmonary_hypertension", float, "mm[Hg]", 0, None, "Echo PASP at or above this is abnormal (pulmonary hypertension)", True),
+    _s("thresholds", "pasp_rise_step", float, "mm[Hg]", 0, None, "Echo PASP risen by at least this since the previous echo is abnormal", True),
+    _s("thresholds", "lvef_floor_pct", float, "%", 0, None, "Echo LVEF below this is abnormal", True),
+    _s("thresholds", "count_confirmations", int, "counts", 1, 10, "Counts above the limit in one run before thrombocytosis / polycythaemia from counts counts for the criteria (1: a single count)"),
     _s("status", "due_soon_days", int, "days", 0, 365, "'Due soon' starts this many days before the due date"),
     _s("status", "overdue_grace_days", int, "days", 0, 365, "'Due' lasts this many days after the due date, then 'overdue'"),
     _s("intervals", "first_year_of_line_months", int, "months", 0, 120, "Length of the 'first year' after a line of therapy starts", True),
@@ -106,6 +114,25 @@ SPECS: tuple[SettingSpec, ...] = (
     _s("safety", "cytopenia_neutrophils_low", float, "10*9/L", 0, 100, "Neutrophils below this are a cytopenia", True),
 )
 SPEC_BY_KEY: dict[str, SettingSpec] = {s.key: s for s in SPECS}
+
+# Thresholds compared with a catalogue measure: a value outside the measure's absolute limits
+# (impossible values, refused at entry) could never be reached, so the rule would be silent.
+MEASURE_OF: dict[str, str] = {
+    "vegf_plasma_elevated": "vegf_plasma", "vegf_plasma_upper_reference": "vegf_plasma",
+    "vegf_serum_elevated": "vegf_serum", "vegf_serum_upper_reference": "vegf_serum",
+    "platelets_high": "platelets", "hemoglobin_high_female": "hemoglobin", "hemoglobin_high_male": "hemoglobin",
+    "hematocrit_high_female": "hematocrit", "hematocrit_high_male": "hematocrit",
+    "dlco_floor_pct": "dlco_pct", "fvc_floor_pct": "fvc_pct",
+    "pasp_pulmonary_hypertension": "pasp", "pasp_rise_step": "pasp", "lvef_floor_pct": "lvef",
+}
+_INFINITY = float("inf")
+_SMALLEST_NORMAL = 2.2250738585072014e-308  # sys.float_info.min: anything closer to 0 is subnormal
+# Follow-up intervals: more than 0 and at most 10 years (issue 9 "Bad input").
+_INTERVAL_LIMITS: dict[str, int] = {"months": 120, "days": 3653}
+
+
+def _within(limits, value: float) -> bool:
+    return (limits.low is None or value >= limits.low) and (limits.high is None or value <= limits.high)
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SPECS))
 _ENTRY_KEYS = frozenset({"value", "unit", "source", "note"})
 
@@ -158,6 +185,10 @@ class Protocol:
     fvc_floor_pct: float
     neuropathy_worse_points: float
     neuropathy_improved_points: float
+    pasp_pulmonary_hypertension: float
+    pasp_rise_step: float
+    lvef_floor_pct: float
+    count_confirmations: int
     # status
     due_soon_days: int
     overdue_grace_days: int
@@ -346,6 +377,11 @@ def load_protocol(text: str, origin: str | None = None) -> Protocol:
         # bool is an int in Python; "true" is never a threshold.
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail(path, tr("value must be a number, got {value!r}").format(value=value))
+        if isinstance(value, float) and not -_INFINITY < value < _INFINITY:  # TOML accepts nan and inf
+            raise fail(path, tr("value must be a finite number, got {value}").format(value=value))
+        if isinstance(value, float) and value != 0 and abs(value) < _SMALLEST_NORMAL:
+            raise fail(path, tr("value {value!r} is subnormal (closer to 0 than any real setting); write 0 or a real value").format(
+                value=value))
         if spec.kind is int:
             if isinstance(value, float) and not value.is_integer():
                 raise fail(path, tr("value must be a whole number of {unit}, got {value}").format(unit=spec.unit, value=value))
@@ -354,6 +390,17 @@ def load_protocol(text: str, origin: str | None = None) -> Protocol:
             value = float(value)
         if value < 0:
             raise fail(path, tr("value must not be negative, got {value}").format(value=value))
+        limit = _INTERVAL_LIMITS.get(spec.unit) if spec.section == "intervals" else None
+        if limit is not None and value <= 0:
+            raise fail(path, tr("impossible interval: value must be greater than 0 {unit}, got {value}").format(
+                unit=spec.unit, value=value))
+        if limit is not None and value > limit:
+            raise fail(path, tr("impossible interval: above 10 years ({limit} {unit}), got {value}").format(
+                limit=limit, unit=spec.unit, value=value))
+        measure = MEASURES.get(MEASURE_OF.get(spec.key, ""))
+        if measure is not None and not _within(measure.absolute, value):
+            raise fail(path, tr("value {value:g} is outside the absolute limits of {measure} ({limits} {unit})").format(
+                value=value, measure=measure.name, limits=measure.absolute.text(), unit=measure.unit_label))
         if spec.strict_minimum and value <= spec.minimum:
             raise fail(path, tr("value must be greater than {minimum:g}, got {value}").format(minimum=spec.minimum, value=value))
         if value < spec.minimum:

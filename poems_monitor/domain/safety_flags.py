@@ -10,8 +10,6 @@ Owns:
   by default), naming alkylator exposure (cumulative melphalan) and ASCT;
 - `critical_value`: a value beyond its measure's critical limits that no one confirmed at entry
   (it came by timeline import or lab file);
-- a critical value inside an open run of thrombocytosis/polycythaemia, raised again as that
-  run's kind;
 - `cumulative_melphalan`, which the patient header and the printed summary also show.
 
 Design choices a reviewer should know:
@@ -62,10 +60,6 @@ _NOT_EVALUABLE = (
     "obesity (BMI not recorded)", "central venous catheter or pacemaker", "erythropoietin",
     "inherited thrombophilia", "recent surgery or trauma", "acute infection",
     "high-dose dexamethasone (dose not recorded)", "doxorubicin or multi-agent chemotherapy",
-)
-_RUN_MEASURES = (
-    ("thrombocytosis", FlagKind.THROMBOCYTOSIS, ("platelets",)),
-    ("polycythemia", FlagKind.POLYCYTHEMIA, ("hemoglobin", "hematocrit")),
 )
 
 
@@ -180,9 +174,13 @@ class _Documented:
         self.series: dict[str, list[tuple[date, RiskFactor | None]]] = {}
         for visit, vf in zip(patient.visits, history):
             for code in ("thrombocytosis", "polycythemia"):
+                # A thrombosis risk is judged on the count itself: the confirmation that the
+                # diagnostic criteria ask for (a second count) does not make one high count safe.
+                derived = vf.derived_feature(code)
                 state = vf.state(code)
+                if derived is not None and derived.measured_above is not None:
+                    state = PRESENT if derived.measured_above else ABSENT
                 if state in (PRESENT, ABSENT):
-                    derived = vf.derived_feature(code)
                     why = derived.explanation if derived is not None and derived.explanation else tr("entered as present")
                     self._add(code, visit.date, RiskFactor(code, tr("{name} ({why}) [MELLORS21]").format(
                         name=_lower_first(tr("Thrombocytosis") if code == "thrombocytosis" else tr("Polycythaemia")),
@@ -427,46 +425,6 @@ def _unconfirmed_critical(patient: PatientRecord) -> list[Flag]:
     return out
 
 
-def _critical_in_run(patient: PatientRecord, history: tuple[VisitFeatures, ...]) -> list[Flag]:
-    """INTERFACES §3 (amended): a thrombocytosis/polycythaemia run flags again when a value in it
-    passes the measure's critical limit (once per crossing, whether or not it was confirmed)."""
-    out: list[Flag] = []
-    for feature, kind, codes in _RUN_MEASURES:
-        in_run = False
-        was_critical: set[str] = set()
-        for visit, vf in zip(patient.visits, history):
-            state = vf.state(feature)
-            if state == ABSENT:
-                in_run, was_critical = False, set()
-                continue
-            if state != PRESENT:
-                continue
-            in_run = True
-            for code in codes:
-                o = visit.value(code)
-                if o is None or o.number is None:
-                    continue
-                side = _critical_side(o)
-                if side is None or side[0] != "above":
-                    was_critical.discard(code)
-                    continue
-                if code in was_critical:
-                    continue
-                was_critical.add(code)
-                m = MEASURES[code]
-                out.append(_flag(
-                    patient, kind, code, visit.date, Severity.CRITICAL,
-                    tr("{shown} on {date} passes the critical limit {limit} {unit} within a run of {feature}: "
-                       "thrombosis risk rises with the count [MELLORS21]; review prophylaxis and the count now").format(
-                        shown=_shown(o), date=visit.date.isoformat(), limit=fmt_number(side[1]), unit=m.unit_label,
-                        feature=_lower_first(tr("Thrombocytosis") if feature == "thrombocytosis" else tr("Polycythaemia"))),
-                    {"value": o.number, "date": visit.date.isoformat(), "critical_limit": side[1], "run_of": feature,
-                     "confirmed_at_entry": o.confirmed_at_entry},
-                    f"{feature}_critical",
-                ))
-    return out
-
-
 def safety_flags(patient: PatientRecord, protocol: Protocol, history: tuple[VisitFeatures, ...]) -> list[Flag]:
     """Every safety flag of a record already clipped to as-of; `history` is its feature history."""
     return [
@@ -474,5 +432,4 @@ def safety_flags(patient: PatientRecord, protocol: Protocol, history: tuple[Visi
         *_bleeding_risk(patient, protocol),
         *_cytopenia(patient, protocol),
         *_unconfirmed_critical(patient),
-        *_critical_in_run(patient, history),
     ]

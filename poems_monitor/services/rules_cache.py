@@ -66,7 +66,7 @@ log = logging.getLogger(__name__)
 RC = RulesCache.__table__
 A = AuditEntry.__table__
 P = Patient.__table__
-CACHE_FORMAT = "1"  # bump when the reduction or the JSON layout below changes
+CACHE_FORMAT = "2"  # bump when the reduction or the JSON layout below changes
 _CHUNK = 900
 _EXAM_JUDGED = ("echo", "pft")
 _RUN_CODES = ("thrombocytosis", "polycythemia")
@@ -142,7 +142,8 @@ def _judgments(p: PatientRecord) -> dict[str, list[tuple[int, bool]]]:
 
 def _vegf_points(p: PatientRecord, protocol: Protocol) -> set[tuple[int, str]]:
     """(visit index, code) of the VEGF values that reproduce every VEGF rise of the record: per
-    rise its nadir, the rise itself and the first value after it that ends the run."""
+    rise the value and its nadir (the nadir restarts at each rise, so nothing between two kept
+    points can rise over a kept nadir)."""
     lines = LineIndex(lines_of_therapy(p))
     keep: set[tuple[int, str]] = set()
     for code in VEGF_CODES:
@@ -152,17 +153,10 @@ def _vegf_points(p: PatientRecord, protocol: Protocol) -> set[tuple[int, str]]:
         if len(series) < 2:
             continue
         index = {day: vi for day, _, vi in series}
-        rises = list(_rises(lines, [(d, x, None) for d, x, _ in series], protocol.vegf_rise_fraction, uln))
-        for day, _value, nadir_day, nadir, line in rises:
+        for day, _value, nadir_day, *_rest in _rises(lines, [(d, x, None) for d, x, _ in series],
+                                                     protocol.vegf_rise_fraction, uln):
             keep.add((index[day], code))
             keep.add((index[nadir_day], code))
-            for later_day, value, vi in series:  # the first later value of the line that is not risen
-                if later_day <= day:
-                    continue
-                if lines.before(later_day) is not line or not (
-                        value >= nadir * (1 + protocol.vegf_rise_fraction) - 1e-9 and value > uln):
-                    keep.add((vi, code))
-                    break
     return keep
 
 

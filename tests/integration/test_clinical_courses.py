@@ -73,9 +73,12 @@ def test_lendex_response_then_vegf_relapse(clinic):
         ("neuropathy_improved", "onls", "2021-06-14"),  # ONLS 5 -> 4 after the line started
         ("vegf_response", "vegf_plasma", "2021-12-13"),  # 90 <= 96.2: normalised (a second, distinct response)
         ("vegf_rise", "vegf_plasma", "2023-09-11"),  # 160 >= 1.5 x nadir 85 and above 96.2
+        ("relapse_suspected", "relapse", "2023-09-11"),  # that rise, after the VEGF response: restage
         ("feature_recurred", "peripheral_edema", "2024-03-11"),  # oedema back after 7 visits documented absent
         ("feature_recurred", "vegf_elevation", "2024-03-11"),  # 340 > 200 again after normal values
+        ("vegf_rise", "vegf_plasma", "2024-03-11"),  # 340 >= 1.5 x 160, the nadir since the previous rise
         ("neuropathy_worse", "onls", "2024-03-11"),  # 2 -> 3
+        ("relapse_suspected", "relapse", "2024-03-11"),  # relapse event + oedema and VEGF elevation back
     ])
     assert worklist_of(clinic, "C-0001", "2024-04-15") == sorted([
         ("echo", "overdue", "2024-03-11"),  # oedema reappeared on 2024-03-11: echo brought forward from 2024-03-14
@@ -185,6 +188,7 @@ def test_new_pleural_effusion_and_falling_dlco(clinic):
         ("vegf_response", "vegf_plasma", "2019-01-21"),  # 90: normalised
         ("new_feature", "pleural_effusion", "2022-10-03"),  # absent at the 6 earlier visits
         ("pft_decline", "dlco_pct", "2022-10-03"),  # 71 is 13 below the best 84 of 2022-01 and below 80
+        ("relapse_suspected", "relapse", "2022-10-03"),  # a new EVO feature after the VEGF response
     ])  # FVC 82 is 8 below its best and above 80: no flag
     assert worklist_of(clinic, "C-0005", "2022-10-20") == sorted([
         ("echo", "due", "2022-10-03"),  # pleural effusion appeared: echo now, not at 24 months
@@ -245,6 +249,111 @@ def test_imid_without_prophylaxis_then_dvt(clinic):
         ("review_visit", "due_soon", "2024-07-22"),
         ("thrombosis_review", "due_soon", "2024-07-22"),  # still on lenalidomide: 3-monthly review
     ])
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. VEGF relapse across a treatment interruption (issue 9, defect 1)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_vegf_relapse_across_a_treatment_interruption(clinic):
+    flags = flags_of(clinic, "C-0101", "2021-10-01")
+    assert flags == sorted([
+        ("criteria_met", "poems_criteria", "2020-02-03"),
+        ("vegf_response", "vegf_plasma", "2020-05-11"),  # 480 <= 50 % of 1100
+        ("neuropathy_improved", "onls", "2020-05-11"),  # 5 -> 4
+        ("vegf_response", "vegf_plasma", "2020-11-09"),  # 90 <= 96.2: normalised
+        # Lenalidomide paused 2021-02-10, restarted 2021-06-01. The restart no longer resets the
+        # nadir: 140 is +56 % over the nadir 90 of 2020-11-09 (the old rule compared it with nothing).
+        ("vegf_rise", "vegf_plasma", "2021-09-06"),
+        ("relapse_suspected", "relapse", "2021-09-06"),  # that rise, after the VEGF response
+    ])  # 110 during the pause is +22 %: no rise; LMWH prophylaxis: no thrombosis flag
+    doc = json.loads(run(clinic, "flags", "--mrn", "C-0101", "--as-of", "2021-10-01", "--json").stdout)
+    rise = next(f for f in doc["flags"] if f["kind"] == "vegf_rise")
+    assert (rise["evidence"]["nadir"], rise["evidence"]["nadir_date"], rise["evidence"]["nadir_since"]) == (
+        90, "2020-11-09", "2020-02-10")  # counted from the first line's start
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. Progressive DLCO fall after a four-year gap (issue 9, defect 4)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_progressive_dlco_fall_after_a_gap(clinic):
+    assert flags_of(clinic, "C-0102", "2022-04-01") == sorted([
+        ("criteria_met", "poems_criteria", "2016-03-07"),  # sclerotic lesion major; hepatomegaly minor
+        ("vegf_response", "vegf_plasma", "2016-09-05"),  # 150 <= 50 % of 420 after radiotherapy
+        ("vegf_response", "vegf_plasma", "2017-03-06"),  # 90: normalised
+        ("pft_decline", "dlco_pct", "2021-03-01"),  # 62 is 13 below 75, the last value before a 4-year gap
+        ("pft_decline", "dlco_pct", "2021-09-06"),  # 50: 12 below 62 (best of the window and previous flag)
+        ("pft_decline", "dlco_pct", "2022-03-07"),  # 39: a further 11 below 50, the previous flag's value
+    ])  # DLCO was below the 80 % floor from diagnosis: no floor crossing; FVC 88 -> 84: no decline
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. Echo abnormal: PASP and LVEF (issue 9, defect 3)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_echo_abnormal(clinic):
+    assert flags_of(clinic, "C-0103", "2024-08-01") == sorted([
+        ("criteria_met", "poems_criteria", "2022-01-10"),
+        ("vegf_response", "vegf_plasma", "2022-07-11"),  # 300 <= 50 % of 700
+        ("echo_abnormal", "echo", "2023-01-09"),  # PASP 58 >= 50 [LI13], and +11 since 47
+        ("echo_abnormal", "echo", "2023-07-10"),  # LVEF 47 < 50 [HL7-LT] (PASP 60 still high: same run)
+        ("echo_abnormal", "echo", "2024-07-08"),  # PASP back to 54 after 44: new run, and +10
+    ])  # PASP 38 -> 47 is +9: below the step; LVEF 52 and 53 are preserved
+    doc = json.loads(run(clinic, "flags", "--mrn", "C-0103", "--as-of", "2024-08-01", "--json").stdout)
+    reasons = [f["evidence"]["reasons"] for f in doc["flags"] if f["kind"] == "echo_abnormal"]
+    assert reasons == [["pasp_high", "pasp_rise"], ["lvef_low"], ["pasp_high", "pasp_rise"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# 11. Relapse restaging trigger after ASCT (issue 9, defect 5, flag side)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_relapse_restaging_trigger_after_asct(clinic):
+    assert flags_of(clinic, "C-0104", "2021-06-01") == sorted([
+        ("criteria_met", "poems_criteria", "2019-04-01"),
+        ("vegf_response", "vegf_plasma", "2019-10-07"),  # 300 <= 50 % of 900
+        ("vegf_response", "vegf_plasma", "2020-04-06"),  # 85: normalised
+        ("new_feature", "splenomegaly", "2021-04-05"),
+        ("new_feature", "cherry_angioma", "2021-04-05"),  # recorded, but no criteria feature: no trigger
+        ("relapse_suspected", "relapse", "2021-04-05"),  # new organomegaly after the response
+        ("relapse_suspected", "relapse", "2021-05-03"),  # progression recorded (PET)
+    ])
+    doc = json.loads(run(clinic, "flags", "--mrn", "C-0104", "--as-of", "2021-06-01", "--json").stdout)
+    relapse = [f for f in doc["flags"] if f["kind"] == "relapse_suspected"]
+    assert [[(t["kind"], t["code"], t["date"]) for t in f["evidence"]["triggers"]] for f in relapse] == [
+        [("new_feature", "splenomegaly", "2021-04-05")], [("event", "progression", "2021-05-03")]]
+    assert relapse[0]["evidence"]["after_response"] == {"kind": "vegf_response", "code": "vegf_plasma", "date": "2020-04-06"}
+    assert "Restaging is due from 2021-04-05" in relapse[0]["message"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 12. A reactive count the clinician documented absent, then confirmed; cherry angiomas (defects 8, 9)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_reactive_count_clinician_absent_then_confirmed(clinic):
+    assert flags_of(clinic, "C-0105", "2023-07-01") == sorted([
+        # platelets 520 after an infection, documented "absent" by the clinician: the count is still
+        # flagged (thrombosis risk before therapy) but does not count for the criteria
+        ("thrombocytosis", "thrombocytosis", "2023-02-06"),
+        ("thrombosis_watch", "thrombocytosis_untreated", "2023-02-06"),
+        # 540 is the second count of the run: confirmed; the cherry angiomas never counted
+        ("criteria_met", "poems_criteria", "2023-03-06"),
+    ])  # 600 on 2023-06-05 continues the run, below the critical limit 1000: no second flag
+    doc = json.loads(run(clinic, "flags", "--mrn", "C-0105", "--as-of", "2023-07-01", "--json").stdout)
+    count = next(f for f in doc["flags"] if f["kind"] == "thrombocytosis")
+    assert count["evidence"]["criteria"] == "clinician_absent"
+    assert "entered as absent by the clinician at this visit" in count["message"]
+    met = next(f for f in doc["flags"] if f["kind"] == "criteria_met")
+    minor = next(c for c in met["evidence"]["criteria"] if c["criterion"] == "thrombocytosis_polycythemia")
+    assert minor["first_documented"] == "2023-03-06"
+    assert "confirmed: 2 counts above the limit in this run (first on 2023-02-06)" in minor["note"]
+    assert [n["feature"] for n in met["evidence"]["not_counted"]] == ["cherry_angioma"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,8 +432,8 @@ def test_anticoagulation_with_low_platelets(clinic):
 def test_clinic_documents_are_sorted_and_complete(clinic):
     doc = json.loads(run(clinic, "flags", "--as-of", "2026-11-21", "--json").stdout)
     mrns = [f["mrn"] for f in doc["flags"]]
-    every_course = {json.loads(f.read_text())["patients"][0]["mrn"] for f in COURSES.glob("*.json")}
-    assert mrns == sorted(mrns) and set(mrns) == every_course
+    every = {json.loads(f.read_text(encoding="utf-8"))["patients"][0]["mrn"] for f in COURSES.glob("*.json")}
+    assert mrns == sorted(mrns) and set(mrns) == every  # every course has at least its criteria_met flag
     items = json.loads(run(clinic, "worklist", "--as-of", "2026-11-21", "--json").stdout)["items"]
     rank = {"overdue": 0, "never_done": 1, "due": 2, "due_soon": 3}
     keys = [(rank[i["status"]], i["due"] or "") for i in items]

@@ -102,7 +102,8 @@ def test_pdf_pages_text_and_charts(qapp, clinic, tmp_path):
     assert "Overdue" in text or "Never done" in text
     # latest values with units and reference ranges
     assert re.search(r"Platelets 300 ×10⁹/L 150–450 2021-07-10", text)
-    assert re.search(r"TSH 6\.20 H mIU/L 0\.3–5 2021-07-10", text)
+    # the TSH range is UNVERIFIED in the clinical reference: marked † (DEFAULT, not literature)
+    assert re.search(r"TSH 6\.20 H mIU/L 0\.3–5 † 2021-07-10", text)
     assert re.search(r"VEGF \(plasma\) 600 H pg/mL 0–96\.2 2021-04-10 plasma", text)
     # treatments and events
     assert re.search(r"Lenalidomide–\s*(dexamethasone )?2021-02-01 – 2021-12-01 line of therapy None", text)

@@ -109,3 +109,28 @@ def test_command_line_show_check_set(db_path, tmp_path):
     assert stored.returncode == 0, stored.stderr
     assert "1 setting(s) changed" in stored.stdout
     assert cli(db_path, "protocol", "show", "--toml").stdout == SIX_MONTHLY_ECHO
+
+
+@pytest.mark.parametrize(
+    "key, bad, fragment",
+    [
+        ("pasp_rise_step = { value = 10,", "pasp_rise_step = { value = nan,", "must be a finite number, got nan"),
+        ("vegf_serum_elevated = { value = 1040,", "vegf_serum_elevated = { value = inf,", "must be a finite number, got inf"),
+        ("vegf_rise_fraction = { value = 0.50,", "vegf_rise_fraction = { value = 1e-320,", "subnormal"),
+        ("echo_abnormal_months = { value = 6,", "echo_abnormal_months = { value = 0,", "impossible interval"),
+        ("platelets_high = { value = 450,", "platelets_high = { value = 4500,", "outside the absolute limits of Platelets"),
+    ],
+)
+def test_protocol_check_refuses_impossible_numbers_naming_line_and_key(tmp_path, key, bad, fragment):
+    """Issue 9 "Bad input" / issue 11 item 5, through the command line: exit 2, one sentence."""
+    text = default_protocol_text()
+    assert key in text
+    path = tmp_path / "clinic.toml"
+    path.write_text(text.replace(key, bad), encoding="utf-8")
+    setting = key.split(" = ")[0]
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if row.startswith(setting + " ="))
+    result = subprocess.run([sys.executable, "-m", "poems_monitor", "protocol", "check", str(path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().startswith(f"{path}, line {line}: ") and setting in result.stderr
+    assert fragment in result.stderr and "Traceback" not in result.stderr

@@ -126,7 +126,7 @@ def test_confirmed_critical_platelets_in_an_open_run_show_as_a_new_flag_after_th
 
     qtbot.waitUntil(lambda: win.centre.currentIndex() == TAB_DASHBOARD, timeout=5000)
     new = [f for f in win.dashboard.dashboard.unacknowledged if f.flag.flag_id not in before]
-    critical = [f for f in new if f.flag.kind.value == "thrombocytosis" and f.flag.code == "platelets"]
+    critical = [f for f in new if f.flag.kind.value == "thrombocytosis" and f.flag.code == "thrombocytosis"]
     assert len(critical) == 1 and critical[0].flag.severity.value == "critical"
     assert critical[0].flag.flag_id in win.dashboard.flags.cards  # in the flag list on screen
     shown = win.dashboard.flags.model.entries

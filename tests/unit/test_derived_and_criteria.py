@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -80,7 +81,11 @@ def test_censored_values():
 def test_feature_history_merges_entered_and_derived():
     pt = patient(visit("2024-01-01", platelets=500, features={"ascites": "present", "clubbing": "unknown"}))
     (vf,) = feature_history(pt, P)
-    assert dict(vf.states) == {"ascites": "present", "thrombocytosis": "present"}
+    # one count of 500 is not yet thrombocytosis for the criteria (confirmation, INTERFACES 3)
+    assert dict(vf.states) == {"ascites": "present"}
+    assert vf.derived_feature("thrombocytosis").source == "unconfirmed"
+    (vf,) = feature_history(patient(visit("2024-01-01", platelets=500, features={"thrombocytosis": "present"})), P)
+    assert dict(vf.states) == {"thrombocytosis": "present"}
 
 
 # --- criteria -------------------------------------------------------------------------------
@@ -142,6 +147,82 @@ def test_derived_thrombocytosis_is_a_minor_criterion_and_as_of_cuts_later_visits
     pt = patient(
         visit("2020-01-10", features=BASELINE_FEATURES | {"sclerotic_bone_lesions": "present"}),
         visit("2020-06-01", platelets=610),
+        visit("2020-09-01", platelets=590),  # the second count of the run confirms it
     )
-    assert assess_criteria(pt, P).fulfilled_on == date(2020, 6, 1)
-    assert assess_criteria(pt, P, as_of=date(2020, 5, 31)).fulfilled_on is None
+    assert assess_criteria(pt, P).fulfilled_on == date(2020, 9, 1)
+    assert assess_criteria(pt, P, as_of=date(2020, 8, 31)).fulfilled_on is None
+
+
+# --- thrombocytosis / polycythaemia from counts: confirmation, the clinician's word (defect 8) ------
+
+BONE = BASELINE_FEATURES | {"sclerotic_bone_lesions": "present"}
+
+
+def test_one_reactive_count_does_not_fulfil_the_criterion():
+    pt = patient(visit("2020-01-10", platelets=610, features=BONE))
+    a = assess_criteria(pt, P)
+    assert a.fulfilled_on is None
+    (nc,) = a.not_counted
+    assert nc.feature == "thrombocytosis" and "not yet confirmed" in nc.reason and "count_confirmations" in nc.reason
+
+
+def test_a_second_count_in_the_run_confirms_and_the_criterion_says_so():
+    pt = patient(visit("2020-01-10", platelets=610, features=BONE), visit("2020-02-10"),  # no count: run goes on
+                 visit("2020-03-10", platelets=520))
+    a = assess_criteria(pt, P)
+    assert a.fulfilled_on == date(2020, 3, 10) and a.not_counted == ()
+    note = a.criterion("thrombocytosis_polycythemia").note
+    assert "confirmed: 2 counts above the limit in this run (first on 2020-01-10)" in note
+
+
+def test_a_normal_count_ends_the_run_before_confirmation():
+    pt = patient(visit("2020-01-10", platelets=610, features=BONE), visit("2020-02-10", platelets=300),
+                 visit("2020-03-10", platelets=520))
+    assert assess_criteria(pt, P).fulfilled_on is None
+
+
+def test_the_clinicians_present_confirms_a_single_count():
+    pt = patient(visit("2020-01-10", platelets=610, features=BONE | {"thrombocytosis": "present"}))
+    a = assess_criteria(pt, P)
+    assert a.fulfilled_on == date(2020, 1, 10)
+    assert "confirmed by the clinician" in a.criterion("thrombocytosis_polycythemia").note
+
+
+def test_the_clinicians_absent_at_the_same_visit_wins_over_the_count():
+    pt = patient(visit("2020-01-10", platelets=610, features=BONE | {"thrombocytosis": "absent"}),
+                 visit("2020-03-10", platelets=620, features={"thrombocytosis": "absent"}))
+    a = assess_criteria(pt, P)
+    assert a.fulfilled_on is None
+    (nc,) = a.not_counted
+    assert nc.reason.startswith("entered as absent by the clinician at this visit, which overrides the count")
+    d = derive_features(pt.visits[0], "female", P)[1]
+    assert (d.code, d.state, d.source, d.measured_above) == ("thrombocytosis", FeatureState.ABSENT, "clinician_absent", True)
+
+
+def test_confirmation_is_a_protocol_setting():
+    pt = patient(visit("2020-01-10", hemoglobin=16.8, features=BONE))
+    assert assess_criteria(pt, P).fulfilled_on is None
+    assert assess_criteria(pt, replace(P, count_confirmations=1)).fulfilled_on == date(2020, 1, 10)
+
+
+def test_vegf_elevation_counts_from_one_value():
+    assert assess_criteria(patient(visit("2020-01-10", vegf_plasma=900, features=BASELINE_FEATURES
+                                         | {"ascites": "present"})), P).fulfilled_on == date(2020, 1, 10)
+
+
+@pytest.mark.parametrize(
+    "skin, fulfilled",
+    [
+        ({"cherry_angioma": "present"}, False),  # defect 9 of issue 9: not in the Dispenzieri skin list
+        ({"glomeruloid_hemangioma": "present"}, True),  # in the list (REFERENCE 1)
+        ({"cherry_angioma": "present", "hyperpigmentation": "present"}, True),
+    ],
+)
+def test_cherry_angiomas_do_not_count_towards_the_skin_criterion(skin, fulfilled):
+    pt = patient(visit("2020-01-10", vegf_plasma=900, features={**BASELINE_FEATURES, **skin}))
+    a = assess_criteria(pt, P)
+    assert (a.fulfilled_on is not None) is fulfilled
+    assert ("cherry_angioma" in a.criterion("skin_changes").features) is False
+    if "cherry_angioma" in skin:
+        (nc,) = a.not_counted
+        assert nc.feature == "cherry_angioma" and "not in the Dispenzieri skin list" in nc.reason

@@ -11,7 +11,9 @@ try:  # tests/ may be a package (relative import) or plain folders (basename imp
 except ImportError:
     from timeline_builders import BASELINE_FEATURES, event, obs, patient, treatment, visit  # type: ignore[no-redef]
 
-from poems_monitor.domain.flags import Flag, FlagKind, Severity, compute_flags, flags_to_json, make_flag_id
+from poems_monitor.domain.flags import (
+    Flag, FlagKind, Severity, compute_flags, flags_to_json, make_flag_id, relapse_triggers,
+)
 from poems_monitor.domain.protocol import default_protocol
 
 P = default_protocol()
@@ -152,33 +154,85 @@ def test_serum_and_plasma_vegf_are_never_compared():
     assert (rise.code, rise.evidence["nadir"]) == ("vegf_serum", 1500)
 
 
-def test_vegf_nadir_restarts_with_a_new_line_of_therapy():
+def test_vegf_nadir_is_not_reset_by_a_new_line_of_therapy():
+    # INTERFACES 3 (amended 2026-12): the nadir runs from the first line's start, or from the
+    # previous rise of that specimen; starting another line does not reset it.
     pt = patient(
         visit("2020-01-01", vegf_plasma=1000),
         visit("2020-06-01", vegf_plasma=200),  # nadir on line 1
-        visit("2021-01-01", vegf_plasma=700),  # rise on line 1 (+250 %)
-        visit("2021-02-01", vegf_plasma=800),  # baseline of line 2 (drawn on its start day)
-        visit("2021-05-01", vegf_plasma=400),  # first value on line 2: nothing to compare with yet
-        visit("2021-08-01", vegf_plasma=500),  # +25 % from the line-2 nadir: no rise
+        visit("2021-01-01", vegf_plasma=700),  # rise (+250 %): the next nadir is counted from here
+        visit("2021-02-01", vegf_plasma=800),  # line 2 starts: +14 % over the new nadir 700
+        visit("2021-05-01", vegf_plasma=400),  # new nadir
+        visit("2021-08-01", vegf_plasma=500),  # +25 %: no rise
+        visit("2021-11-01", vegf_plasma=600),  # +50 % over 400: a rise on line 2
         treatments=[treatment("melphalan_dexamethasone", "2020-01-02", "2020-12-01"),
                     treatment("lenalidomide_dexamethasone", "2021-02-01")],
     )
-    assert summary(pt, "vegf_rise") == [("vegf_plasma", "2021-01-01")]
+    got = flags(pt, "vegf_rise")
+    assert [(f.date.isoformat(), f.evidence["nadir"], f.evidence["nadir_since"]) for f in got] == [
+        ("2021-01-01", 200, "2020-01-02"), ("2021-11-01", 400, "2021-01-01")]
+    assert "since the previous rise on 2021-01-01" in got[1].message
 
 
-def test_vegf_rise_is_not_measured_against_the_previous_lines_nadir():
+def test_vegf_rise_across_a_treatment_interruption_is_a_rise():
+    # Defect 1 of issue 9: pausing then restarting the same drug reset the nadir, so this relapse
+    # was silent. Nadir 80 on lenalidomide; 150 on the restart day is +88 %.
+    pt = patient(
+        visit("2020-01-01", vegf_plasma=900),
+        visit("2020-06-01", vegf_plasma=80),
+        visit("2021-03-01", vegf_plasma=150),  # drawn on the restart day, after a 3-month pause
+        visit("2021-06-01", vegf_plasma=170),
+        treatments=[treatment("lenalidomide_dexamethasone", "2020-01-02", "2020-12-01"),
+                    treatment("lenalidomide_dexamethasone", "2021-03-01")],
+    )
+    (f,) = flags(pt, "vegf_rise")
+    assert (f.date, f.evidence["nadir"], f.evidence["nadir_date"]) == (date(2021, 3, 1), 80, "2020-06-01")
+    assert "since lenalidomide–dexamethasone started 2020-01-02" in f.message
+    assert "no line of therapy was active" in f.message
+
+
+def test_vegf_rise_during_a_pause_is_a_rise():
+    pt = patient(
+        visit("2020-01-01", vegf_plasma=900), visit("2020-06-01", vegf_plasma=90),
+        visit("2020-12-01", vegf_plasma=95), visit("2021-02-01", vegf_plasma=160),  # off treatment since 2020-11
+        treatments=[treatment("lenalidomide_dexamethasone", "2020-01-02", "2020-11-01")],
+    )
+    assert summary(pt, "vegf_rise") == [("vegf_plasma", "2021-02-01")]
+
+
+def test_a_new_line_does_not_hide_a_rise_over_the_previous_lines_nadir():
     pt = patient(
         visit("2020-01-01", vegf_plasma=1000),
         visit("2020-06-01", vegf_plasma=200),  # nadir on line 1
         visit("2021-02-01", vegf_plasma=250),  # line 2 starts (pre-treatment value)
-        visit("2021-05-01", vegf_plasma=400),  # 2 × the line-1 nadir, but line 2 has no nadir yet: no flag
+        visit("2021-05-01", vegf_plasma=400),  # 2 x the nadir 200: a rise although line 2 has started
         visit("2021-08-01", vegf_plasma=300),
-        visit("2021-11-01", vegf_plasma=460),  # +53 % over the line-2 nadir 300
+        visit("2021-11-01", vegf_plasma=460),  # +53 % over 300, the lowest since the previous rise
         treatments=[treatment("melphalan_dexamethasone", "2020-01-02", "2020-12-01"),
                     treatment("bortezomib_dexamethasone", "2021-02-01")],
     )
-    (f,) = flags(pt, "vegf_rise")
-    assert (f.date, f.evidence["nadir"], f.evidence["line_regimen"]) == (date(2021, 11, 1), 300, "bortezomib_dexamethasone")
+    got = flags(pt, "vegf_rise")
+    assert [(f.date.isoformat(), f.evidence["nadir"], f.evidence["line_regimen"]) for f in got] == [
+        ("2021-05-01", 200, "bortezomib_dexamethasone"), ("2021-11-01", 300, "bortezomib_dexamethasone")]
+
+
+def test_vegf_values_before_the_first_line_are_not_its_nadir():
+    pt = patient(
+        visit("2019-06-01", vegf_plasma=100),
+        visit("2019-09-01", vegf_plasma=140),  # +40 %: no rise before treatment
+        visit("2020-06-01", vegf_plasma=160),  # first value on the line: 100 before it is not its nadir
+        visit("2020-09-01", vegf_plasma=250),  # +56 % over 160
+        treatments=[treatment("melphalan_dexamethasone", "2020-01-02")],
+    )
+    assert summary(pt, "vegf_rise") == [("vegf_plasma", "2020-09-01")]
+
+
+def test_vegf_drawn_on_the_first_start_day_is_compared_as_pre_treatment():
+    pt = patient(visit("2019-06-01", vegf_plasma=150), visit("2020-01-02", vegf_plasma=900),
+                 visit("2020-06-01", vegf_plasma=300), visit("2020-09-01", vegf_plasma=420),
+                 treatments=[treatment("melphalan_dexamethasone", "2020-01-02")])
+    # 900 on the start day is a rise over the untreated 150; 420 is +40 % over 300: no second rise
+    assert summary(pt, "vegf_rise") == [("vegf_plasma", "2020-01-02")]
 
 
 def test_vegf_rise_without_any_treatment_uses_the_whole_series():
@@ -294,6 +348,27 @@ def test_feature_recurred_is_not_raised_for_thrombocytosis_runs():
     assert len(flags(pt, "thrombocytosis")) == 2
 
 
+def test_thrombocytosis_is_raised_again_when_the_run_passes_the_critical_limit():
+    pt = patient(visit("2020-01-01", platelets=500), visit("2020-02-01", platelets=800),
+                 visit("2020-03-01", platelets=1100), visit("2020-04-01", platelets=1200),  # critical > 1000
+                 visit("2020-05-01", platelets=300), visit("2020-06-01", platelets=1050))  # new run, critical at once
+    got = flags(pt, "thrombocytosis")
+    assert [(f.date.isoformat(), f.severity) for f in got] == [
+        ("2020-01-01", Severity.WARNING), ("2020-03-01", Severity.CRITICAL), ("2020-06-01", Severity.CRITICAL)]
+    assert "above the critical limit 1000" in got[1].message
+
+
+def test_thrombocytosis_flag_says_whether_it_counts_for_the_criteria():
+    pt = patient(visit("2020-01-01", platelets=500, features={"thrombocytosis": "absent"}),
+                 visit("2020-06-01", platelets=300), visit("2020-09-01", platelets=520), visit("2020-10-01", platelets=530))
+    first, second = flags(pt, "thrombocytosis")
+    assert first.evidence["criteria"] == "clinician_absent"
+    assert "entered as absent by the clinician at this visit" in first.message
+    assert second.evidence["criteria"] == "unconfirmed" and "not yet confirmed" in second.message
+    # no new_feature beside the run flag, not even when the second count confirms it
+    assert flags(pt, "new_feature") == []
+
+
 # --- PFT decline --------------------------------------------------------------------------------------------
 
 
@@ -302,7 +377,9 @@ def test_feature_recurred_is_not_raised_for_thrombocytosis_runs():
     [
         ([("2020-01-01", 90), ("2021-01-01", 80)], ["2021-01-01"]),  # 10 points in 12 months
         ([("2020-01-01", 90), ("2021-01-01", 81)], []),  # 9 points
-        ([("2020-01-01", 95), ("2022-02-01", 84)], []),  # best is outside the 24-month window... and 84 > floor
+        # best outside the 24-month window, 84 > floor, but 11 below the last value before the gap
+        ([("2020-01-01", 95), ("2022-02-01", 84)], ["2022-02-01"]),
+        ([("2020-01-01", 93), ("2022-02-01", 84)], []),  # 9 below it after the gap
         ([("2020-01-01", 95), ("2021-01-01", 90), ("2022-02-01", 79)], ["2022-02-01"]),  # 11 below 90, and below floor
         ([("2020-01-01", 100), ("2021-01-01", 88), ("2022-01-01", 87)], ["2021-01-01"]),  # not repeated
         ([("2020-01-01", 82), ("2021-01-01", 79)], ["2021-01-01"]),  # crossed the 80 % floor
@@ -314,12 +391,144 @@ def test_pft_decline(series, expected):
     assert [d for _, d in summary(pt, "pft_decline")] == expected
 
 
+@pytest.mark.parametrize(
+    "series, expected",
+    [
+        # Defect 4 of issue 9: 72 -> 58 -> 45 raised one flag. Each further 10-point fall from the
+        # value of the previous pft_decline raises it again.
+        ([("2020-01-01", 72), ("2020-07-01", 58), ("2021-01-01", 45)], ["2020-07-01", "2021-01-01"]),
+        ([("2020-01-01", 72), ("2020-07-01", 58), ("2021-01-01", 50), ("2021-07-01", 48)], ["2020-07-01", "2021-07-01"]),
+        ([("2020-01-01", 72), ("2020-07-01", 58), ("2021-01-01", 49)], ["2020-07-01"]),  # 9 below 58
+        # a 27-point fall after a gap longer than the 24-month window
+        ([("2018-01-01", 72), ("2022-01-01", 45)], ["2022-01-01"]),
+        ([("2018-01-01", 72), ("2022-01-01", 63)], []),  # 9 points after the gap
+        ([("2018-01-01", 95), ("2022-01-01", 85), ("2022-06-01", 84)], ["2022-01-01"]),  # gap rule once
+    ],
+)
+def test_pft_decline_is_raised_again(series, expected):
+    pt = patient(*[visit(day, dlco_pct=v) for day, v in series])
+    assert [d for _, d in summary(pt, "pft_decline")] == expected
+
+
+def test_pft_decline_after_a_gap_names_the_value_before_it():
+    pt = patient(visit("2018-01-01", dlco_pct=72), visit("2022-01-01", dlco_pct=45))
+    (f,) = flags(pt, "pft_decline")
+    assert f.evidence["after_gap"] is True and f.evidence["previous"] == 72
+    assert "27 points below the last value 72 % of 2018-01-01, measured more than 24 months earlier" in f.message
+
+
+def test_further_pft_decline_names_the_previous_flag():
+    pt = patient(visit("2020-01-01", dlco_pct=72), visit("2020-07-01", dlco_pct=58), visit("2021-01-01", dlco_pct=45))
+    second = flags(pt, "pft_decline")[1]
+    assert second.evidence["further_fall"] is True and second.evidence["previous_flag_value"] == 58
+    assert "13 points below 58 % of 2020-07-01, the value of the previous decline flag" in second.message
+
+
 def test_pft_decline_fvc_message():
     pt = patient(visit("2020-01-01", fvc_pct=100), visit("2021-06-01", fvc_pct=88))
     (f,) = flags(pt, "pft_decline")
     assert f.code == "fvc_pct"
     assert f.message == ("FVC 88 % predicted on 2021-06-01 is 12 points below its best 100 % of 2020-01-01 "
                          "in the previous 24 months (threshold 10 points (DEFAULT))")
+
+
+# --- echo ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "echoes, expected",
+    [
+        ([{"pasp": 35}, {"pasp": 49}], ["2020-07-01"]),  # risen 14 mmHg since the previous echo (step 10, DEFAULT)
+        ([{"pasp": 35}, {"pasp": 44}], []),  # 9 mmHg: no rise, below 50
+        ([{"pasp": 45}, {"pasp": 50}], ["2020-07-01"]),  # at the PH threshold sPAP >= 50 [LI13]
+        ([{"pasp": 55}, {"pasp": 56}, {"pasp": 40}, {"pasp": 52}], ["2020-01-01", "2021-07-01"]),  # once per run
+        ([{"lvef": 60}, {"lvef": 50}], []),  # 50 % is preserved [HL7-LT]
+        ([{"lvef": 60}, {"lvef": 49}, {"lvef": 45}], ["2020-07-01"]),
+        ([{"pasp": 30, "lvef": 60}, {}, {"pasp": 42}], ["2021-01-01"]),  # a visit without echo in between
+    ],
+)
+def test_echo_abnormal(echoes, expected):
+    dates = ["2020-01-01", "2020-07-01", "2021-01-01", "2021-07-01"]
+    pt = patient(*[visit(dates[i], **values) for i, values in enumerate(echoes)])
+    assert [d for _, d in summary(pt, "echo_abnormal")] == expected
+
+
+def test_echo_abnormal_message_names_each_reason_with_its_source():
+    pt = patient(visit("2020-01-01", pasp=38, lvef=62), visit("2020-07-01", pasp=52, lvef=44))
+    (f,) = flags(pt, "echo_abnormal")
+    assert (f.code, f.severity) == ("echo", Severity.WARNING)
+    assert f.message == (
+        "Echo on 2020-07-01: PASP 52 mmHg is at or above 50 mmHg (pulmonary hypertension threshold [LI13]); "
+        "PASP rose 14 mmHg since the previous echo (38 mmHg on 2020-01-01; step 10 mmHg (DEFAULT)); "
+        "LVEF 44 % is below 50 % ([HL7-LT])")
+    assert f.evidence["reasons"] == ["pasp_high", "pasp_rise", "lvef_low"]
+    assert f.evidence["previous_pasp"] == 38 and f.evidence["previous_pasp_date"] == "2020-01-01"
+
+
+def test_echo_thresholds_come_from_the_protocol():
+    pt = patient(visit("2020-01-01", pasp=40), visit("2020-07-01", pasp=45))
+    assert flags(pt, "echo_abnormal") == []
+    assert len(flags(pt, "echo_abnormal", protocol=replace(P, pasp_pulmonary_hypertension=45.0))) == 1
+    assert len(flags(pt, "echo_abnormal", protocol=replace(P, pasp_rise_step=5.0))) == 1
+
+
+# --- relapse suspected ----------------------------------------------------------------------------------
+
+RESPONDING = (  # lenalidomide from 2020-01-02; VEGF 900 -> 300: a response on 2020-04-01
+    visit("2020-01-01", vegf_plasma=900, features=BASELINE_FEATURES | {"ascites": "present", "pleural_effusion": "absent"}),
+    visit("2020-04-01", vegf_plasma=300, features={"ascites": "absent", "pleural_effusion": "absent"}),
+    visit("2020-10-01", vegf_plasma=90, features={"ascites": "absent"}),
+)
+LEN = treatment("lenalidomide_dexamethasone", "2020-01-02")
+
+
+def test_relapse_suspected_after_a_response_names_its_triggers_and_the_response():
+    pt = patient(*RESPONDING, visit("2021-04-01", vegf_plasma=95, features={"ascites": "present", "pleural_effusion": "present"}),
+                 treatments=[LEN])
+    (f,) = flags(pt, "relapse_suspected")
+    assert (f.code, f.date, f.severity) == ("relapse", date(2021, 4, 1), Severity.WARNING)
+    assert [(t["kind"], t["code"]) for t in f.evidence["triggers"]] == [
+        ("feature_recurred", "ascites"), ("new_feature", "pleural_effusion")]
+    # the most recent response before the trigger is named (VEGF normalised on 2020-10-01)
+    assert f.evidence["after_response"] == {"kind": "vegf_response", "code": "vegf_plasma", "date": "2020-10-01"}
+    assert f.message.startswith("Relapse suspected on 2021-04-01: ascites is present again (documented absent on "
+                                "2020-10-01); pleural effusion is new; after a response on 2020-10-01 (VEGF response, "
+                                "VEGF (plasma)). Restaging is due from 2021-04-01")
+
+
+def test_vegf_rise_after_a_response_is_a_relapse_trigger():
+    pt = patient(*RESPONDING, visit("2021-04-01", vegf_plasma=160), treatments=[LEN])
+    assert [(t.date.isoformat(), t.kind, t.code) for t in relapse_triggers(pt, P, AS_OF)] == [
+        ("2021-04-01", "vegf_rise", "vegf_plasma")]
+    assert summary(pt, "relapse_suspected") == [("relapse", "2021-04-01")]
+
+
+def test_no_relapse_suspected_without_a_response_first():
+    # a rising VEGF and a new effusion on a line that never responded: worth flagging as such
+    # (vegf_rise, new_feature), but there is nothing to relapse from
+    pt = patient(visit("2020-01-01", vegf_plasma=900, features={"pleural_effusion": "absent"}),
+                 visit("2020-04-01", vegf_plasma=800),
+                 visit("2020-07-01", vegf_plasma=1300, features={"pleural_effusion": "present"}), treatments=[LEN])
+    assert flags(pt, "vegf_rise") and flags(pt, "new_feature")
+    assert relapse_triggers(pt, P, AS_OF) == () and flags(pt, "relapse_suspected") == []
+
+
+def test_a_non_criteria_feature_is_no_relapse_trigger():
+    pt = patient(*RESPONDING, visit("2021-04-01", features={"diarrhea": "present", "diabetes": "present",
+                                                             "cherry_angioma": "present"}), treatments=[LEN])
+    assert flags(pt, "new_feature") and flags(pt, "relapse_suspected") == []
+
+
+def test_a_relapse_or_progression_event_is_always_a_trigger():
+    pt = patient(visit("2020-01-01", vegf_plasma=900), treatments=[LEN],
+                 events=[event("progression", "2020-03-01", "PET: new lesion"), event("relapse", "2022-05-01")])
+    got = relapse_triggers(pt, P, AS_OF)
+    assert [(t.date.isoformat(), t.kind, t.code, t.after_response) for t in got] == [
+        ("2020-03-01", "event", "progression", None), ("2022-05-01", "event", "relapse", None)]
+    assert summary(pt, "relapse_suspected") == [("relapse", "2020-03-01"), ("relapse", "2022-05-01")]
+    assert "Progression recorded (PET: new lesion)" in flags(pt, "relapse_suspected")[0].message
+    # as-of cuts later records, as for every flag
+    assert [t.date.isoformat() for t in relapse_triggers(pt, P, date(2021, 1, 1))] == ["2020-03-01"]
 
 
 # --- neuropathy -------------------------------------------------------------------------------------------------
@@ -453,3 +662,12 @@ def test_protocol_threshold_changes_the_rule():
     pt = patient(visit("2020-01-01", platelets=550))
     assert flags(pt, "thrombocytosis", protocol=strict) == []
     assert len(flags(pt, "thrombocytosis")) == 1
+
+
+def test_every_flag_kind_has_a_label_for_the_screens():
+    from poems_monitor.domain.catalogue import FLAG_KIND_NAMES
+
+    missing = [k.value for k in FlagKind if k.value not in FLAG_KIND_NAMES]
+    assert missing == []
+    assert FLAG_KIND_NAMES["echo_abnormal"] == "Echo abnormal"
+    assert FLAG_KIND_NAMES["relapse_suspected"] == "Relapse suspected"

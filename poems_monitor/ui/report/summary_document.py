@@ -28,6 +28,7 @@ from PySide6.QtGui import (
     QTextDocument, QTextFormat, QTextOption,
 )
 
+from poems_monitor.domain.catalogue import FLAG_KIND_NAMES
 from poems_monitor.domain.followup import Status
 from poems_monitor.i18n import tr
 from poems_monitor.services.patient_summary import PatientSummary, build_patient_summary, followup_name
@@ -53,14 +54,7 @@ OK = "#00795A"
 
 SEVERITY_TEXT = {"critical": tr("Critical"), "warning": tr("Warning"), "info": tr("Info")}
 SEVERITY_COLOUR = {"critical": CRITICAL, "warning": WARNING, "info": ACCENT}
-KIND_TEXT = {
-    "new_feature": tr("New feature"), "feature_recurred": tr("Feature recurred"), "criteria_met": tr("Criteria met"),
-    "vegf_rise": tr("VEGF rise"), "vegf_response": tr("VEGF response"), "thrombocytosis": tr("Thrombocytosis"),
-    "polycythemia": tr("Polycythaemia"), "pft_decline": tr("PFT decline"), "neuropathy_worse": tr("Neuropathy worse"),
-    "neuropathy_improved": tr("Neuropathy improved"), "thrombosis_watch": tr("Thrombosis watch"),
-    "specimen_change": tr("Specimen change"), "cytopenia": tr("Cytopenia"), "critical_value": tr("Critical value"),
-    "bleeding_risk": tr("Bleeding risk"),
-}
+KIND_TEXT = FLAG_KIND_NAMES  # one list, in the catalogue
 SEX_TEXT = {"female": tr("female"), "male": tr("male"), "other": tr("other sex"), "unknown": tr("sex unknown")}
 
 
@@ -173,7 +167,9 @@ def _criteria(s: PatientSummary) -> str:
         head += " " + _e(tr("Criteria used: {used}.").format(used=", ".join(c.name for c in d.criteria.used)))
     head += "</p>"
     for nc in d.criteria.not_counted:
-        head += (f"<p class='muted small'>{_e(tr('{feature} (from {d}) does not count towards {criterion} on its own.').format(feature=nc.feature.replace('_', ' ').capitalize(), d=nc.first_present.isoformat(), criterion=nc.criterion.replace('_', ' ')))}</p>")
+        text = (tr('{feature} (from {d}) is not counted towards {criterion}: {reason}.') if nc.reason
+                else tr('{feature} (from {d}) does not count towards {criterion} on its own.'))
+        head += (f"<p class='muted small'>{_e(text.format(feature=nc.feature.replace('_', ' ').capitalize(), d=nc.first_present.isoformat(), criterion=nc.criterion.replace('_', ' '), reason=nc.reason.rstrip('.')))}</p>")
     return (f"<h2>{_e(tr('Diagnostic criteria'))}</h2>{head}"
             + _table([tr("#"), tr("Criterion"), tr("Class"), tr("First documented"), tr("Features then"), tr("Used")],
                      rows, [4, 30, 11, 15, 34, 6]))
