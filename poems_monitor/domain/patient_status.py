@@ -11,7 +11,8 @@ Owns the derivation of `suspected | active | responding | remission | relapse | 
    progression category (VEGF, haematologic, radiologic) at the latest values of the latest line.
 5. responding: a line is running and the latest line shows a response in any domain
    (VEGF or haematologic complete/partial, neurologic improved, radiologic complete).
-6. remission: no line is running and the latest line showed such a response.
+6. remission: no line is running and the latest line showed such a response (since the later of
+   the line's end and the first response).
 7. active: the criteria are fulfilled (or a line of therapy was given) and none of the above:
    untreated, on a line without a documented response yet, or off therapy without one. A
    response that cannot be evaluated is never taken for a remission.
@@ -155,7 +156,7 @@ def patient_status(patient: PatientRecord, protocol: Protocol, as_of: date,
                     {"domains": [d.domain for d in responding], "line_start": latest.start.isoformat()})
             end = latest_line.stop or latest_line.start
             return PatientStatusAssessment(
-                "remission", first,
+                "remission", max(end, first) if first else end,  # off therapy and responding since
                 tr("Off therapy since {end} ({regimen}); response: {domains}; no relapse or progression since.").format(
                     end=end.isoformat(), regimen=regimen_label(latest_line), domains=_domain_list(responding)),
                 tr("remission: no line running, the latest line showed a response, no progression (DEFAULT)"),

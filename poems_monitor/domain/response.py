@@ -68,7 +68,8 @@ class Reading:
     note: str = ""
 
     def to_json(self) -> dict:
-        out: dict = {"value": self.value, "date": self.date.isoformat()}
+        value = int(self.value) if isinstance(self.value, float) and self.value.is_integer() else self.value
+        out: dict = {"value": value, "date": self.date.isoformat()}
         if self.qualifier:
             out["qualifier"] = self.qualifier
         if self.note:
@@ -233,6 +234,15 @@ def _no_values(what: str, w: _Window) -> str:
     return tr("no {what} since the line started on {start}").format(what=what, start=w.start.isoformat())
 
 
+def _run_since(series: list[Reading], holds) -> date | None:  # noqa: ANN001
+    """The first date of the last run of readings for which `holds` is true (None if the latest
+    reading does not hold): the date a response has held since."""
+    since = None
+    for r in series:
+        since = (since or r.date) if holds(r) else None
+    return since
+
+
 def _pct(fraction: float) -> str:
     return tr("{n} %").format(n=int(round(fraction * 100)))
 
@@ -276,6 +286,15 @@ def _vegf(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN001
         run_start = (run_start or (k, nadir)) if risen else None
     values_text = tr("{what}: baseline {b}; best {best}; latest {latest}").format(
         what=what, b=base.text(unit) if base else tr("none"), best=best.text(unit), latest=latest.text(unit))
+    def category(value: float) -> str:
+        if value <= uln:
+            return "complete"
+        if value <= base.value * (1 - fall) + 1e-9:
+            return "partial"
+        return "stable"
+
+    if base is not None and base.value > uln:
+        details["best_category"] = category(best.value)
     if run_start is not None:
         k, nadir = run_start
         confirmed = len(chain) - k >= 2
@@ -295,16 +314,9 @@ def _vegf(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN001
                "respond").format(b=base.text(unit), uln=fmt_number(uln), unit=unit, cite=p.cite(key)),
             values_text, None, details)
 
-    def category(value: float) -> str:
-        if value <= uln:
-            return "complete"
-        if value <= base.value * (1 - fall) + 1e-9:
-            return "partial"
-        return "stable"
-
     current = category(latest.value)
-    details["best_category"] = category(best.value)
-    since = next((r.date for r in after if category(r.value) != "stable"), None)
+    rank = {"stable": 0, "partial": 1, "complete": 2}
+    since = _run_since(after, lambda r: rank[category(r.value)] >= rank[current])
     rules = {
         "complete": tr("complete: back within the reference range (at or below {uln} {unit} {cite}) (DEFAULT)").format(
             uln=fmt_number(uln), unit=unit, cite=p.cite(key)),
@@ -369,11 +381,12 @@ def _hematologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: AN
                 None, evidence, chain[-1].date, details)
     negatives = [r for r in ife if r.value == _IFE_NEGATIVE]
     if ife and ife[-1].value != _IFE_NEGATIVE and negatives:
+        back = next(r for r in ife if r.date > negatives[-1].date)
         return DomainResponse(
             "hematologic", "progression",
             tr("progression: immunofixation positive again ({l}) after a negative one on {n} in this line (DEFAULT)").format(
                 l=ife[-1].text(), n=negatives[-1].date.isoformat()),
-            None, evidence, ife[-1].date, details)
+            None, evidence, back.date, details)
     def normal_ratio(r: Reading) -> bool:
         return ref is not None and isinstance(r.value, float) and ref.contains(r.value)
 
@@ -421,8 +434,8 @@ def _hematologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: AN
     limit = mp_base.value * (1 - partial_f) + 1e-9
     latest = mp[-1]
     fell = latest.qualifier == "<" or latest.value <= limit
-    since = next((r.date for r in mp if r.qualifier == "<" or r.value <= limit), None)
-    details["m_protein"]["best_category"] = "partial" if since else "stable"
+    since = _run_since(mp, lambda r: r.qualifier == "<" or r.value <= limit)
+    details["m_protein"]["best_category"] = "partial" if any(r.qualifier == "<" or r.value <= limit for r in mp) else "stable"
     if fell:
         rule = tr("partial: fall >= {f} of a measurable M-protein (DEFAULT)").format(f=_pct(partial_f))
         return DomainResponse("hematologic", "partial", rule, incomplete, evidence, since, details)
@@ -455,10 +468,10 @@ def _neurologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN
         change = latest.value - base.value
         if base.value - latest.value >= better - 1e-9:
             category, rule = "improved", tr("improved: {name} at least {n} better than the line's baseline (DEFAULT)")
-            since = next(r.date for r in after if base.value - r.value >= better - 1e-9)
+            since = _run_since(after, lambda r: base.value - r.value >= better - 1e-9)
         elif change >= worse - 1e-9:
             category, rule = "worse", tr("worse: {name} at least {n} worse than the line's baseline (DEFAULT)")
-            since = next(r.date for r in after if r.value - base.value >= worse - 1e-9)
+            since = _run_since(after, lambda r: r.value - base.value >= worse - 1e-9)
         else:
             category, rule = "stable", tr("stable: {name} within {n} of the line's baseline (DEFAULT)")
             since = None
@@ -507,7 +520,7 @@ def _radiologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN
         return DomainResponse("radiologic", NOT_EVALUABLE, tr("not evaluable: a response needs imaging before the line"),
                               with_pending(_no_baseline(tr("resulted imaging"), w, months, older)), evidence, None, details)
     if base.value == "abnormal" and latest.value == "normal":
-        since = next(r.date for r in after if r.value == "normal")
+        since = _run_since(after, lambda r: r.value == "normal")
         return DomainResponse("radiologic", "complete", tr("complete: imaging abnormal before the line, normal since (DEFAULT)"),
                               with_pending(None), evidence, since, details)
     if base.value == "abnormal":
