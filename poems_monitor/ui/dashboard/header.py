@@ -54,6 +54,8 @@ class DashboardHeader(QFrame):
         who.setSpacing(2)
         who.addWidget(self.name)
         who.addWidget(self.identity)
+        self.status = self._status_label()
+        who.addWidget(self.status)
         fields = QGridLayout()
         fields.setHorizontalSpacing(SPACING * 3)
         fields.setVerticalSpacing(SPACING)
@@ -69,7 +71,29 @@ class DashboardHeader(QFrame):
         layout.addLayout(who, 0)
         layout.addLayout(fields, 1)
 
+    def _status_label(self) -> QLabel:
+        """Where the patient stands (suspected, active, responding, ...), beside the criteria."""
+        label = QLabel("", self)
+        label.setObjectName("patientStatus")
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        label.setWordWrap(True)
+        return label
+
+    def _set_status(self, d: PatientDashboard) -> None:
+        from poems_monitor.domain.patient_status import ATTENTION
+
+        s = d.patient_status
+        if s is None:
+            self.status.setText("")
+            return
+        t = theme()
+        colour = t.warning if s.status in ATTENTION else (t.ok if s.status in ("responding", "remission") else t.text)
+        self.status.setText(tr("Status: {headline}").format(headline=s.headline))
+        self.status.setStyleSheet(f"color: {colour}; font-weight: 600;")
+        self.status.setToolTip(f"{s.explanation}\n{tr('Rule: {rule}').format(rule=s.rule)}")
+
     def set_dashboard(self, d: PatientDashboard) -> None:
+        self._set_status(d)
         t = theme()
         self.name.setText(d.name)
         age = tr("{n} y").format(n=d.age) if d.age is not None else tr("age unknown")
@@ -105,5 +129,5 @@ class DashboardHeader(QFrame):
             "name": self.name.text(), "identity": self.identity.text(), "diagnosis": self.diagnosis.value.text(),
             "criteria": self.criteria.value.text(), "therapy": self.therapy.value.text(),
             "prophylaxis": self.prophylaxis.value.text(), "last_visit": self.last_visit.value.text(),
-            "flags": self.flags.value.text(),
+            "flags": self.flags.value.text(), "status": self.status.text(),
         }
