@@ -498,9 +498,8 @@ def _radiologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN
                "exams": [r.to_json() for r in after], "pending": [r.to_json() for r in waiting]}
     pending_text = tr("imaging of {dates} pending: not counted").format(
         dates=", ".join(r.date.isoformat() for r in waiting)) if waiting else None
-    evidence = tr("imaging: baseline {b}; since the start {a}").format(
-        b=base.text() if base else tr("none"),
-        a=", ".join(r.text() for r in after) if after else tr("none resulted"))
+    evidence = tr("imaging: baseline {b}; latest {l} ({n} resulted since the start)").format(
+        b=base.text() if base else tr("none"), l=after[-1].text() if after else tr("none"), n=len(after))
 
     def with_pending(reason: str | None) -> str | None:
         return "; ".join(x for x in (reason, pending_text) if x) or None
