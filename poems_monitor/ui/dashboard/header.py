@@ -17,6 +17,7 @@ class _Field(QWidget):
         super().__init__(parent)
         self.name = QLabel(name.upper(), self)
         self.name.setObjectName("fieldName")
+        self.name.setWordWrap(True)  # a narrow column (1366 px screens) wraps the name instead of cutting it
         self.value = QLabel("–", self)
         self.value.setObjectName("fieldValue")
         self.value.setWordWrap(True)
@@ -42,6 +43,7 @@ class DashboardHeader(QFrame):
         self.name.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.identity = QLabel("", self)
         self.identity.setObjectName("subtitle")
+        self.identity.setWordWrap(True)  # leaves the fields room on 1366 px screens
         self.identity.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.diagnosis = _Field(tr("Diagnosis"), self)
         self.criteria = _Field(tr("Criteria"), self)
@@ -68,8 +70,8 @@ class DashboardHeader(QFrame):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(SPACING * 2, SPACING + SPACING // 2, SPACING * 2, SPACING + SPACING // 2)
         layout.setSpacing(SPACING * 4)
-        layout.addLayout(who, 0)
-        layout.addLayout(fields, 1)
+        layout.addLayout(who, 2)  # wide screens keep the identity on one line; narrow ones wrap it
+        layout.addLayout(fields, 5)
 
     def _status_label(self) -> QLabel:
         """Where the patient stands (suspected, active, responding, ...), beside the criteria."""
