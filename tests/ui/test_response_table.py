@@ -85,3 +85,22 @@ def test_low_screen_shows_the_latest_line_only(qtbot, clinic, physician):
     qtbot.waitUntil(lambda: table.height() >= table.horizontalHeader().height() + 2 * row_h)
     for c in range(5):  # nothing hidden at full HD: every column fits without a scroll bar
         assert table.columnViewportPosition(c) + table.columnWidth(c) <= table.viewport().width() + 1
+
+
+def test_header_shows_every_word_on_a_1366_screen(qtbot, clinic, physician):
+    """The dashboard part of a 1366x768 window is about 920 px wide: no field name, value or the
+    status may be cut (a word wider than its label, or wrapped lines taller than it)."""
+    view = make_view(qtbot, clinic, physician, 920, 690)
+    view.open_patient("H-000500")
+    qtbot.wait(50)  # let the layout settle
+    header = view.header
+    labels = [header.identity, header.status]
+    for f in (header.diagnosis, header.criteria, header.therapy, header.prophylaxis, header.last_visit, header.flags):
+        labels += [f.name, f.value]
+    for label in labels:
+        fm = label.fontMetrics()
+        pieces = label.text().replace("\u200b", " ").replace("\u00ad", "- ").split()  # where a line may break
+        widest = max((fm.horizontalAdvance(w) for w in pieces), default=0)
+        assert widest <= label.contentsRect().width(), f"{label.text()!r} is cut ({widest} > {label.width()} px)"
+        if label.wordWrap():
+            assert label.heightForWidth(label.width()) <= label.height() + 1, f"{label.text()!r} is cut at the bottom"
