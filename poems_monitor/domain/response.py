@@ -262,6 +262,9 @@ def _vegf(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN001
         options.append(((base is not None and bool(after), bool(after), code == "vegf_plasma"), code, base, older, after))
     _, code, base, older, after = max(options, key=lambda o: o[0])
     specimen = MEASURES[code].specimen
+    other = next((o for o in options if o[1] != code and o[4]), None)
+    other_note = tr("{specimen} VEGF also measured in this line: judged on its own series, never compared").format(
+        specimen=MEASURES[other[1]].specimen.capitalize()) if other is not None else ""
     unit = MEASURES[code].unit_label
     key = "vegf_plasma_upper_reference" if code == "vegf_plasma" else "vegf_serum_upper_reference"
     uln, fall, rise = getattr(p, key), p.vegf_response_fraction, p.vegf_rise_fraction
@@ -286,6 +289,8 @@ def _vegf(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN001
         run_start = (run_start or (k, nadir)) if risen else None
     values_text = tr("{what}: baseline {b}; best {best}; latest {latest}").format(
         what=what, b=base.text(unit) if base else tr("none"), best=best.text(unit), latest=latest.text(unit))
+    if other_note:
+        values_text += f" ({other_note})"
     def category(value: float) -> str:
         if value <= uln:
             return "complete"
@@ -341,6 +346,7 @@ def _hematologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: AN
     mp_all, ife_all, ratio_all = (_readings(visits, c) for c in ("m_protein", "ife", "flc_ratio"))
     mp_base, mp_older = _baseline(mp_all, w.start, months)
     ife_base, _ = _baseline(ife_all, w.start, months)
+    ratio_base, _ = _baseline(ratio_all, w.start, months)
     mp, ife, ratio = _in(mp_all, w), _in(ife_all, w), _in(ratio_all, w)
     ref = MEASURES["flc_ratio"].reference
     details = {"m_protein": {"baseline": _rj(mp_base), "best": None, "latest": _rj(mp[-1] if mp else None)},
@@ -367,6 +373,21 @@ def _hematologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: AN
     def is_measurable(r: Reading | None) -> bool:
         return r is not None and r.qualifier != "<" and isinstance(r.value, float) and r.value >= measurable - 1e-9
 
+    def normal_ratio(r: Reading) -> bool:
+        return ref is not None and isinstance(r.value, float) and ref.contains(r.value)
+
+    # Nothing to respond: the monoclonal protein was not detectable before the line (a negative
+    # immunofixation then cannot show a complete response now).
+    if (ife_base is not None and ife_base.value == _IFE_NEGATIVE and not (mp_base and mp_base.value > 0)
+            and not (ratio_base is not None and not normal_ratio(ratio_base))):
+        return DomainResponse(
+            "hematologic", NOT_EVALUABLE,
+            tr("not evaluable: a response needs a monoclonal protein detectable before the line"),
+            tr("no monoclonal protein detectable before the line: immunofixation negative on {d}{ratio}").format(
+                d=ife_base.date.isoformat(),
+                ratio=tr(", FLC ratio normal") if ratio_base is not None else tr(", no FLC ratio")),
+            evidence, None, details)
+
     # Progression: a positive immunofixation after a negative one in the line, or a measurable rise.
     chain = ([mp_base] if mp_base else []) + mp
     if len(chain) >= 2 and chain[-1].qualifier != "<":
@@ -387,9 +408,6 @@ def _hematologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: AN
             tr("progression: immunofixation positive again ({l}) after a negative one on {n} in this line (DEFAULT)").format(
                 l=ife[-1].text(), n=negatives[-1].date.isoformat()),
             None, evidence, back.date, details)
-    def normal_ratio(r: Reading) -> bool:
-        return ref is not None and isinstance(r.value, float) and ref.contains(r.value)
-
     if ife and ife[-1].value == _IFE_NEGATIVE and ratio and normal_ratio(ratio[-1]):
         # Complete since the first day of the last run in which both held.
         since = None

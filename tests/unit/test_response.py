@@ -210,3 +210,19 @@ def test_response_settings_are_defaults_and_checked():
     assert caught.value.key == "response.response_baseline_max_months"
     assert caught.value.line == bad.splitlines().index(
         next(x for x in bad.splitlines() if x.startswith("response_baseline_max_months"))) + 1
+
+
+def test_no_detectable_monoclonal_protein_before_the_line_cannot_respond():
+    line = one_line(visit("2021-01-10", obs("ife", "negative"), flc_ratio=1.0),
+                    visit("2021-06-10", obs("ife", "negative"), flc_ratio=0.9))
+    assert line.hematologic.category == "not_evaluable"
+    assert "no monoclonal protein detectable before the line: immunofixation negative on 2021-01-10" in line.hematologic.reason
+    line = one_line(visit("2021-01-10", obs("ife", "negative"), flc_ratio=0.1),  # the clone shows in the ratio
+                    visit("2021-06-10", obs("ife", "negative"), flc_ratio=0.9))
+    assert line.hematologic.category == "complete"
+
+
+def test_the_other_vegf_series_is_named_not_mixed():
+    line = one_line(visit("2021-01-10", vegf_plasma=900), visit("2021-04-10", vegf_plasma=400, vegf_serum=2000))
+    assert line.vegf.category == "partial"
+    assert "Serum VEGF also measured in this line: judged on its own series, never compared" in line.vegf.evidence
