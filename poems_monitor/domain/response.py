@@ -259,7 +259,8 @@ def _vegf(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN001
         series = _readings(visits, code)
         base, older = _baseline(series, w.start, months)
         after = _in(series, w)
-        options.append(((base is not None and bool(after), bool(after), code == "vegf_plasma"), code, base, older, after))
+        rank = (base is not None and bool(after), bool(after), base is not None, code == "vegf_plasma")
+        options.append((rank, code, base, older, after))
     _, code, base, older, after = max(options, key=lambda o: o[0])
     specimen = MEASURES[code].specimen
     other = next((o for o in options if o[1] != code and o[4]), None)
@@ -291,6 +292,7 @@ def _vegf(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN001
         what=what, b=base.text(unit) if base else tr("none"), best=best.text(unit), latest=latest.text(unit))
     if other_note:
         values_text += f" ({other_note})"
+
     def category(value: float) -> str:
         if value <= uln:
             return "complete"
