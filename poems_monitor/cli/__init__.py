@@ -57,7 +57,7 @@ def _register_optional(sub, common) -> None:  # noqa: ANN001
     """Command groups that other parts of the tool contribute (rules, safety, reports)."""
     import importlib
 
-    for name in ("rules", "safety", "reports"):
+    for name in ("rules", "safety", "reports", "response"):
         try:
             module = importlib.import_module(f"poems_monitor.cli.{name}")
         except ModuleNotFoundError as exc:

@@ -618,6 +618,7 @@ _EVENT_LIST = (
     EventType("engraftment_syndrome", "Engraftment syndrome"),
     EventType("hospitalisation", "Hospitalisation"),
     EventType("death", "Death"),
+    EventType("transferred", "Care transferred elsewhere"),
     EventType("other", "Other"),
 )
 EVENT_TYPES: dict[str, EventType] = {e.code: e for e in _EVENT_LIST}

@@ -112,6 +112,14 @@ SPECS: tuple[SettingSpec, ...] = (
     _s("safety", "cytopenia_platelets_low", float, "10*9/L", 0, 1000, "Platelets below this are a cytopenia", True),
     _s("safety", "cytopenia_hemoglobin_low", float, "g/dL", 0, 25, "Haemoglobin below this is a cytopenia", True),
     _s("safety", "cytopenia_neutrophils_low", float, "10*9/L", 0, 100, "Neutrophils below this are a cytopenia", True),
+    # Response assessment per line of therapy (domain/response.py, patient_status.py)
+    _s("response", "response_baseline_max_months", int, "months", 0, 120, "A VEGF, M-protein or neuropathy baseline is at most this old at the line's start", True),
+    _s("response", "response_imaging_baseline_max_months", int, "months", 0, 120, "An imaging baseline is at most this old at the line's start", True),
+    _s("response", "response_mprotein_measurable_gdl", float, "g/dL", 0, 15, "M-protein at or above this is measurable (partial response applies)", True),
+    _s("response", "response_mprotein_partial_fraction", float, "fraction", 0, 1, "Haematologic partial response: fall of this fraction of a measurable M-protein", True),
+    _s("response", "response_mprotein_progression_fraction", float, "fraction", 0, 10, "Haematologic progression: M-protein this fraction above its nadir in the line", True),
+    _s("response", "response_mprotein_progression_min_gdl", float, "g/dL", 0, 15, "Haematologic progression: and at least this much above the nadir", True),
+    _s("response", "response_lost_to_followup_months", int, "months", 0, 120, "No visit for longer than this: lost to follow-up", True),
 )
 SPEC_BY_KEY: dict[str, SettingSpec] = {s.key: s for s in SPECS}
 
@@ -135,6 +143,9 @@ def _within(limits, value: float) -> bool:
     return (limits.low is None or value >= limits.low) and (limits.high is None or value <= limits.high)
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SPECS))
 _ENTRY_KEYS = frozenset({"value", "unit", "source", "note"})
+# Sections added after clinics had saved protocol files: when a file lacks one, the shipped
+# default's settings of that section apply (see load_protocol).
+ADDED_SECTIONS = frozenset({"response", "safety"})
 
 
 class ProtocolError(ValueError):
@@ -232,6 +243,14 @@ class Protocol:
     cytopenia_platelets_low: float
     cytopenia_hemoglobin_low: float
     cytopenia_neutrophils_low: float
+    # response assessment
+    response_baseline_max_months: int
+    response_imaging_baseline_max_months: int
+    response_mprotein_measurable_gdl: float
+    response_mprotein_partial_fraction: float
+    response_mprotein_progression_fraction: float
+    response_mprotein_progression_min_gdl: float
+    response_lost_to_followup_months: int
     # key -> source text; not compared, so two protocols with equal values are equal
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -350,6 +369,10 @@ def load_protocol(text: str, origin: str | None = None) -> Protocol:
     sources: dict[str, str] = {}
     for section in SECTIONS:
         table = data.get(section)
+        if table is None and section in ADDED_SECTIONS:
+            # A clinic file written before this section existed: its settings come from the
+            # shipped default (whose sources say DEFAULT), so a stored protocol stays readable.
+            table = data[section] = _shipped_section(section)
         if table is None:
             raise fail((section,), tr("section [{section}] is missing").format(section=section), last_line)
         for key in table:
@@ -422,6 +445,10 @@ def load_protocol(text: str, origin: str | None = None) -> Protocol:
         raise fail(("engraftment", "es_watch_end_day"), tr("must not be earlier than es_watch_start_day ({start})").format(
             start=values["es_watch_start_day"]))
     return Protocol(**values, sources=MappingProxyType(sources))
+
+
+def _shipped_section(section: str) -> dict:
+    return dict(tomllib.loads(default_protocol_text()).get(section, {}))
 
 
 def default_protocol_text() -> str:

@@ -31,8 +31,10 @@ from poems_monitor.domain.criteria import CriteriaAssessment, criteria_from_hist
 from poems_monitor.domain.derived import PRESENT, feature_history
 from poems_monitor.domain.flags import Flag, FlagKind, Severity, compute_flags
 from poems_monitor.domain.followup import Status, Waiver, WorklistItem, followup_plan, schedule_for
+from poems_monitor.domain.patient_status import PatientStatusAssessment, patient_status
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.safety_flags import MelphalanExposure, cumulative_melphalan
+from poems_monitor.domain.response import LineResponse, assess_response
 from poems_monitor.domain.timeline import PatientRecord
 from poems_monitor.i18n import tr
 from poems_monitor.models import FlagReview
@@ -186,6 +188,10 @@ class PatientDashboard:
     followup: tuple[WorklistItem, ...]  # every scheduled item, most urgent first (status None: not yet due)
     thresholds: Thresholds
     melphalan: MelphalanExposure | None = None  # cumulative melphalan as of `as_of` (header line)
+    # Response per line of therapy (oldest first) and where the patient stands (domain/response.py,
+    # domain/patient_status.py); defaults keep hand-built dashboards in tests valid.
+    response: tuple[LineResponse, ...] = ()
+    patient_status: PatientStatusAssessment | None = None
 
     @property
     def days_since_last_visit(self) -> int | None:
@@ -366,7 +372,13 @@ def dashboard_from_record(
         series=series, therapies=therapies, events=events,
         followup=_followup(patient, protocol, as_of, waivers),
         thresholds=thresholds, melphalan=cumulative_melphalan(patient, as_of),
+        **_response_and_status(patient, protocol, as_of, criteria),
     )
+
+
+def _response_and_status(patient: PatientRecord, protocol: Protocol, as_of: date, criteria: CriteriaAssessment) -> dict:
+    lines = assess_response(patient, protocol, as_of)
+    return {"response": lines, "patient_status": patient_status(patient, protocol, as_of, criteria, lines)}
 
 
 def _clipped(patient: PatientRecord, as_of: date) -> PatientRecord:

@@ -2,7 +2,8 @@
 
 Owns what the summary says: the patient's dashboard (identity, criteria, flags with their
 acknowledgements, follow-up, chart series, therapies, events) plus what only the summary lists:
-each criterion with the date it was first documented, the latest value of every measure with its
+each criterion with the date it was first documented, the response per line of therapy and the
+patient's status, the latest value of every measure with its
 unit and reference range (and whether that range is a DEFAULT), the treatments in full, the
 follow-up items that need action, and the provenance of the page (generated when, by whom, from
 which database, under which protocol). The Qt renderer in `ui/report/` lays this out; nothing
@@ -21,6 +22,8 @@ from poems_monitor.domain.catalogue import (
 from poems_monitor.domain.course import regimen_label
 from poems_monitor.domain.followup import Status, WorklistItem
 from poems_monitor.domain.safety_flags import MDS_CAUTION
+from poems_monitor.domain.patient_status import PatientStatusAssessment
+from poems_monitor.domain.response import LineResponse
 from poems_monitor.domain.timeline import PatientRecord
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
@@ -136,6 +139,15 @@ class PatientSummary:
     def provenance(self) -> str:
         return tr("Generated {when} by {who} from {database}").format(
             when=self.generated_at.strftime("%Y-%m-%d %H:%M"), who=self.generated_by, database=self.database)
+
+    # The response section: the dashboard's response per line and patient status (same rules).
+    @property
+    def response(self) -> tuple[LineResponse, ...]:
+        return self.dashboard.response
+
+    @property
+    def patient_status(self) -> PatientStatusAssessment | None:
+        return self.dashboard.patient_status
 
 
 def followup_name(item: str) -> str:

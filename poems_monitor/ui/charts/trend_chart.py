@@ -44,6 +44,7 @@ SHORT_EVENT = {
     "dvt": "DVT", "pe": "PE", "arterial_thrombosis": "Art. thromb.", "stroke": "Stroke", "tia": "TIA",
     "myocardial_infarction": "MI", "relapse": "Relapse", "progression": "Progression",
     "engraftment_syndrome": "ES", "hospitalisation": "Hosp.", "death": "Death", "other": "Event",
+    "transferred": "Transfer",
 }
 
 

@@ -14,11 +14,39 @@ from poems_monitor.ui.theme import SPACING, theme
 _SEX = {"female": tr("female"), "male": tr("male"), "other": tr("other sex"), "unknown": tr("sex unknown")}
 
 
+_ZWSP, _SHY = "\u200b", "\u00ad"  # zero-width space and soft hyphen: places a line may break
+_HYPHENATED = {"THROMBOPROPHYLAXIS": "THROMBO" + _SHY + "PROPHYLAXIS"}
+
+
+def _breakable(text: str) -> str:
+    """`text` with break opportunities where Qt finds none: after a dash inside a regimen's name
+    ("Lenalidomide–dexamethasone") and in a few long field names."""
+    text = text.replace("–", "–" + _ZWSP)
+    for word, hyphenated in _HYPHENATED.items():
+        text = text.replace(word, hyphenated)
+    return text
+
+
+def _plain(text: str) -> str:
+    return text.replace(_ZWSP, "").replace(_SHY, "")
+
+
+def _keep_words_whole(label: QLabel) -> None:
+    """A wrapping label never narrower than its longest unbreakable piece, so a narrow column
+    (1366 px screens) wraps between words and never cuts one."""
+    label.ensurePolished()
+    fm = label.fontMetrics()
+    pieces = label.text().replace(_ZWSP, " ").replace(_SHY, "- ").split()
+    label.setMinimumWidth(max((fm.horizontalAdvance(w) for w in pieces), default=0) + 2)
+
+
 class _Field(QWidget):
     def __init__(self, name: str, parent: QWidget | None = None):
         super().__init__(parent)
-        self.name = QLabel(name.upper(), self)
+        self.name = QLabel(_breakable(name.upper()), self)
         self.name.setObjectName("fieldName")
+        self.name.setWordWrap(True)  # a narrow column (1366 px screens) wraps the name instead of cutting it
+        _keep_words_whole(self.name)
         self.value = QLabel("–", self)
         self.value.setObjectName("fieldValue")
         self.value.setWordWrap(True)
@@ -30,9 +58,10 @@ class _Field(QWidget):
         layout.addWidget(self.value)
 
     def set(self, text: str, tooltip: str = "", colour: str | None = None) -> None:
-        self.value.setText(text)
+        self.value.setText(_breakable(text))
         self.value.setToolTip(tooltip)
         self.value.setStyleSheet(f"color: {colour};" if colour else "")
+        _keep_words_whole(self.value)
 
 
 class DashboardHeader(QFrame):
@@ -44,6 +73,7 @@ class DashboardHeader(QFrame):
         self.name.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.identity = QLabel("", self)
         self.identity.setObjectName("subtitle")
+        self.identity.setWordWrap(True)  # leaves the fields room on 1366 px screens
         self.identity.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.diagnosis = _Field(tr("Diagnosis"), self)
         self.criteria = _Field(tr("Criteria"), self)
@@ -65,6 +95,8 @@ class DashboardHeader(QFrame):
         who.addWidget(self.name)
         who.addWidget(self.identity)
         who.addWidget(self.melphalan)
+        self.status = self._status_label()
+        who.addWidget(self.status)
         fields = QGridLayout()
         fields.setHorizontalSpacing(SPACING * 3)
         fields.setVerticalSpacing(SPACING)
@@ -77,15 +109,39 @@ class DashboardHeader(QFrame):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(SPACING * 2, SPACING + SPACING // 2, SPACING * 2, SPACING + SPACING // 2)
         layout.setSpacing(SPACING * 4)
-        layout.addLayout(who, 0)
-        layout.addLayout(fields, 1)
+        layout.addLayout(who, 2)  # wide screens keep the identity on one line; narrow ones wrap it
+        layout.addLayout(fields, 5)
+
+    def _status_label(self) -> QLabel:
+        """Where the patient stands (suspected, active, responding, ...), beside the criteria."""
+        label = QLabel("", self)
+        label.setObjectName("patientStatus")
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        label.setWordWrap(True)
+        return label
+
+    def _set_status(self, d: PatientDashboard) -> None:
+        from poems_monitor.domain.patient_status import ATTENTION
+
+        s = d.patient_status
+        if s is None:
+            self.status.setText("")
+            return
+        t = theme()
+        colour = t.warning if s.status in ATTENTION else (t.ok if s.status in ("responding", "remission") else t.text)
+        self.status.setText(tr("Status: {headline}").format(headline=s.headline))
+        self.status.setStyleSheet(f"color: {colour}; font-weight: 600;")
+        self.status.setToolTip(f"{s.explanation}\n{tr('Rule: {rule}').format(rule=s.rule)}")
+        _keep_words_whole(self.status)
 
     def set_dashboard(self, d: PatientDashboard) -> None:
+        self._set_status(d)
         t = theme()
         self.name.setText(d.name)
         age = tr("{n} y").format(n=d.age) if d.age is not None else tr("age unknown")
         born = tr("born {d}").format(d=d.birth_date.isoformat()) if d.birth_date else ""
         self.identity.setText(" · ".join(x for x in (d.mrn, age, _SEX.get(d.sex, d.sex), born) if x))
+        _keep_words_whole(self.identity)
         self.diagnosis.set(d.diagnosis_date.isoformat() if d.diagnosis_date else tr("not recorded"))
         fulfilled = d.criteria.fulfilled_on is not None
         used = ", ".join(c.name for c in d.criteria.used) if fulfilled else ""
@@ -123,11 +179,12 @@ class DashboardHeader(QFrame):
 
     def texts(self) -> dict[str, str]:
         """What the header says, field by field (for tests and screen readers)."""
-        return {
+        texts = {
             "name": self.name.text(), "identity": self.identity.text(), "diagnosis": self.diagnosis.value.text(),
             "criteria": self.criteria.value.text(), "therapy": self.therapy.value.text(),
             "prophylaxis": self.prophylaxis.value.text(), "last_visit": self.last_visit.value.text(),
-            "flags": self.flags.value.text(),
+            "status": self.status.text(),
             "melphalan": self.melphalan.text() if not self.melphalan.isHidden() else "",
             "melphalan_tooltip": self.melphalan.toolTip() if not self.melphalan.isHidden() else "",
         }
+        return {key: _plain(text) for key, text in texts.items()}

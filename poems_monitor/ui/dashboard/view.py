@@ -24,12 +24,25 @@ from poems_monitor.ui.dashboard.features_grid import FeaturesTimeline
 from poems_monitor.ui.dashboard.flags_panel import FlagsPanel
 from poems_monitor.ui.dashboard.followup_card import FollowupCard
 from poems_monitor.ui.dashboard.header import DashboardHeader
+from poems_monitor.ui.dashboard.response_table import ResponseTable
 from poems_monitor.ui.theme import SPACING
 
 if TYPE_CHECKING:
     from poems_monitor.ui.charts.panel import ChartsPanel
 
 TAB_TRENDS, TAB_FEATURES = 0, 1
+
+
+class _TrendsPage(QWidget):
+    """The trends tab: tells the response table how much height the page has."""
+
+    def __init__(self, response: ResponseTable, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._response = response
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        self._response.fit_to_page(event.size().height())
+        super().resizeEvent(event)
 
 
 class DashboardView(QWidget):
@@ -52,6 +65,7 @@ class DashboardView(QWidget):
 
         self.header = DashboardHeader(self)
         self.followup = FollowupCard()
+        self.response = ResponseTable()
         self.features = FeaturesTimeline()
         self._charts: ChartsPanel | None = None  # built on first use: pyqtgraph costs start-up time
         self.tabs = QTabWidget(self)
@@ -96,10 +110,20 @@ class DashboardView(QWidget):
             current = self.tabs.currentIndex()
             placeholder = self.tabs.widget(TAB_TRENDS)
             self.tabs.removeTab(TAB_TRENDS)
-            self.tabs.insertTab(TAB_TRENDS, self._charts, tr("Trends"))
+            self.tabs.insertTab(TAB_TRENDS, self._trends_page(self._charts), tr("Trends"))
             self.tabs.setCurrentIndex(current)
             placeholder.deleteLater()
         return self._charts
+
+    def _trends_page(self, charts: QWidget) -> QWidget:
+        """The charts with the response per line of therapy below them."""
+        page = _TrendsPage(self.response, self)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(SPACING)
+        layout.addWidget(charts, 1)
+        layout.addWidget(self.response)
+        return page
 
     def prepare(self) -> None:
         """Build the charts ahead of the first patient (called when the app is idle after start).
@@ -143,6 +167,7 @@ class DashboardView(QWidget):
             self.flags.set_flags(d.flags)
             self.charts.set_dashboard(d)
             self.followup.set_dashboard(d)
+            self.response.set_dashboard(d)
             self.features.set_dashboard(d)
             self.stack.setCurrentIndex(1)
         finally:

@@ -325,6 +325,38 @@ def _treatments(s: PatientSummary) -> str:
                           [29, 25, 15, 19, 12]) + melphalan
 
 
+def _response(s: PatientSummary) -> str:
+    """The response per line of therapy (the dashboard's table, with on paper what the screen
+    shows in tooltips: since when, the values and dates, the rule) and the patient's status."""
+    title = f"<h2>{_e(tr('Response by line of therapy'))}</h2>"
+    status = s.patient_status
+    head = ""
+    if status is not None:
+        colour = WARNING if status.status in ("suspected", "relapse", "lost_to_follow_up") else (
+            OK if status.status in ("responding", "remission") else INK)
+        head = (f"<p><b>{_e(tr('Patient status'))}:</b> <span style='color:{colour}; font-weight:600'>"
+                f"{_e(status.headline)}</span>. {_e(status.explanation)} "
+                f"<span class='muted small'>{_e(tr('Rule: {rule}').format(rule=status.rule))}</span></p>")
+    if not s.response:
+        return title + head + f"<p class='muted'>{_e(tr('No line of therapy recorded.'))}</p>"
+    rows = []
+    for line in s.response:
+        cells = [f"<b>{_e(line.label)}</b><br><span class='small'>{_e(line.period)}</span>"]
+        for d in line.domains:
+            colour = CRITICAL if d.category in ("progression", "worse") else (
+                OK if d.responding else (MUTED if d.category == "not_evaluable" else INK))
+            since = f" {_e(tr('since {d}').format(d=d.since.isoformat()))}" if d.since else ""
+            detail = "; ".join(x for x in (d.reason, d.evidence) if x)
+            rule = "" if d.category == "not_evaluable" else (  # the reason says it more precisely
+                f"<br><span class='muted small'>{_e(tr('Rule: {rule}').format(rule=d.rule))}</span>")
+            cells.append(f"<span style='color:{colour}; font-weight:600'>{_e(d.category_name)}</span>"
+                         f"<span class='small'>{since}</span><br><span class='small'>{_e(detail)}</span>{rule}")
+        rows.append(cells)
+    foot = (f"<p class='muted small'>{_e(tr('Oldest line first. A line is judged on the values after its start up to the next line; its baseline is the last value before it started. Cut-offs marked DEFAULT are clinic settings of the protocol: the published response criteria were not retrieved.'))}</p>")
+    return title + head + _table([tr("Line"), tr("VEGF"), tr("Haematologic"), tr("Neurologic"), tr("Radiologic")],
+                                 rows, [16, 21, 21, 21, 21]) + foot
+
+
 def _events(s: PatientSummary) -> str:
     title = f"<h2>{_e(tr('Events'))}</h2>"
     if not s.events:
@@ -351,7 +383,7 @@ def summary_html(s: PatientSummary, figures: list[ChartFigure], empty_charts: li
     before the trends, to fill a page where no row of charts fits."""
     charts, latest = _charts(s, figures, empty_charts), _latest(s)
     parts = [
-        _identity(s), _open_flags(s), _action_items(s), _criteria(s), _treatments(s), _events(s),
+        _identity(s), _open_flags(s), _action_items(s), _criteria(s), _treatments(s), _response(s), _events(s),
         *((latest, charts) if latest_first else (charts, latest)), _acknowledged_flags(s), _about(s),
     ]
     return f"<html><head><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
