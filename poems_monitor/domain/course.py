@@ -40,7 +40,14 @@ def add_years(day: date, years: int) -> date:
 
 def clip(patient: PatientRecord, as_of: date) -> PatientRecord:
     """The record as it stood on `as_of`: later visits and events are dropped, later treatments
-    dropped, a stop or engraftment date after `as_of` is not yet known (None)."""
+    dropped, a stop or engraftment date after `as_of` is not yet known (None). A line still open
+    at a recorded death ends on the day of death (nothing runs after it)."""
+    died = death_date(patient)
+    if died is not None and died <= as_of and any(
+            t.stop is None and t.regimen not in ONE_OFF_REGIMENS and t.start <= died for t in patient.treatments):
+        patient = replace(patient, treatments=tuple(
+            replace(t, stop=died) if t.stop is None and t.regimen not in ONE_OFF_REGIMENS and t.start <= died else t
+            for t in patient.treatments))
     late_visit = bool(patient.visits) and patient.visits[-1].date > as_of
     late_event = bool(patient.events) and patient.events[-1].date > as_of
     late_treatment = any(

@@ -37,14 +37,14 @@ from dataclasses import dataclass
 from datetime import date
 from enum import Enum
 
-from poems_monitor.domain.catalogue import EXAM_KINDS, FOLLOWUP_ITEMS, MEASURES, REGIMENS, display_name
+from poems_monitor.domain.catalogue import EXAM_KINDS, FOLLOWUP_ITEM_NAMES, FOLLOWUP_ITEMS, MEASURES, REGIMENS, display_name
 from poems_monitor.domain.course import (
     LineIndex, active_on, add_months, add_years, clip, days, death_date, end_of, lines_of_therapy, regimen_label,
 )
 from poems_monitor.domain.derived import PRESENT, derive_features
 from poems_monitor.domain.flags import vegf_rise_dates
 from poems_monitor.domain.protocol import Protocol
-from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord
+from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord
 from poems_monitor.i18n import tr
 
 ITEMS = FOLLOWUP_ITEMS  # in the order the schedule lists them
@@ -156,6 +156,7 @@ def sort_key(item: WorklistItem) -> tuple:
 class _ExamState:
     abnormal: bool = False
     abnormal_since: date | None = None  # first abnormal result of the current abnormal run
+    latest_abnormal: date | None = None  # the newest abnormal result of that run (the interval counts from it)
 
 
 def _done_by_code() -> dict[str, tuple[tuple[str, ...], str | None]]:
@@ -174,10 +175,115 @@ def _done_by_code() -> dict[str, tuple[tuple[str, ...], str | None]]:
 # Precomputed once: the visit loop below runs for every visit of every patient of the clinic.
 _DONE_BY_CODE = _done_by_code()
 
+# What completes an item (INTERFACES.md section 4, amended 2026-12): for these items only the
+# listed measurements do; the item's other measurements are recorded as "partly done". PFT
+# needs DLCO (spirometry alone is not the PFT); the haematology item is the response work-up,
+# i.e. the monoclonal protein (a blood count alone is not). Echo is done by PASP, LVEF or a
+# resulted echo exam; every other item by any of its measurements or a resulted exam.
+COMPLETED_BY: dict[str, frozenset[str]] = {
+    "pft": frozenset({"dlco_pct"}),
+    "hematology": frozenset({"m_protein", "ife", "flc_kappa", "flc_lambda", "flc_ratio"}),
+}
+# Items a resulted exam alone does not complete (the measurement above is needed).
+_EXAM_NOT_ENOUGH = frozenset({"pft"})
+
+
+@dataclass(frozen=True)
+class VisitFindings:
+    """What one visit tells the schedule: items done, items partly done (why), echo/PFT verdicts."""
+
+    done: frozenset[str]
+    partial: dict[str, str]  # item -> sentence ("spirometry without DLCO on DATE: PFT not complete")
+    verdict: dict[str, bool]  # echo/pft -> abnormal (True) or complete and normal (False); absent: no verdict
+
+
+def _echo_value_abnormal(code: str, value: float, sex: str, protocol: Protocol) -> bool:
+    """PASP at or above the PH threshold, LVEF below its floor, or either outside the catalogue's
+    reference range (the stricter one wins: a PASP of 40 is an intermediate ESC probability)."""
+    ref = MEASURES[code].reference_for(sex)
+    outside = ref is not None and not ref.contains(value)
+    if code == "pasp":
+        return outside or value >= protocol.echo_pasp_ph_mmhg
+    if code == "lvef":
+        return outside or value < protocol.echo_lvef_floor_pct
+    return outside
+
+
+def visit_findings(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFindings:
+    """The follow-up reading of one visit. One definition for the schedule and the rules cache.
+
+    An abnormal part makes a verdict "abnormal" even when the study is incomplete (caution); only
+    a complete study can make it "normal": PFT with a DLCO, echo with a PASP or a resulted exam.
+    A pending exam completes nothing and judges nothing."""
+    day = visit.date
+    done: set[str] = set()
+    codes: dict[str, set[str]] = {}
+    abnormal: dict[str, bool] = {}
+    complete_normal: dict[str, bool] = {}
+    for obs in visit.observations:
+        entry = _DONE_BY_CODE.get(obs.code)
+        if entry is None:
+            continue
+        for item in entry[0]:
+            needed = COMPLETED_BY.get(item)
+            if needed is None or obs.code in needed:
+                done.add(item)
+            codes.setdefault(item, set()).add(obs.code)
+        judged = entry[1]
+        if judged is not None and obs.number is not None:
+            if judged == "echo":
+                bad = _echo_value_abnormal(obs.code, obs.number, sex, protocol)
+            else:
+                ref = MEASURES[obs.code].reference_for(sex)
+                bad = ref is not None and not ref.contains(obs.number)
+            abnormal[judged] = abnormal.get(judged, False) or bad
+            if obs.code in ("pasp", "dlco_pct"):
+                complete_normal[judged] = True
+    pending: dict[str, str] = {}
+    resulted_without: dict[str, str] = {}
+    for exam in visit.exams:
+        kind = EXAM_KINDS.get(exam.kind)
+        if kind is None or not kind.followup_item:
+            continue
+        item = kind.followup_item
+        if exam.result == "pending":
+            pending[item] = kind.name
+            continue
+        if item in _EXAM_NOT_ENOUGH:
+            resulted_without[item] = exam.result
+        else:
+            done.add(item)
+            complete_normal[item] = True
+        if item in ("echo", "pft"):
+            abnormal[item] = abnormal.get(item, False) or exam.result == "abnormal"
+    verdict = {}
+    for item, bad in abnormal.items():
+        if bad:
+            verdict[item] = True
+        elif complete_normal.get(item) and (item in done):
+            verdict[item] = False
+    partial: dict[str, str] = {}
+    when = day.isoformat()
+    for item, names in pending.items():
+        if item not in done:
+            partial[item] = tr("{exam} pending since {date}").format(exam=names, date=when)
+    for item in COMPLETED_BY:
+        if item in done or item in partial:
+            continue
+        if item == "pft" and codes.get(item):
+            partial[item] = tr("spirometry without DLCO on {date}: PFT not complete").format(date=when)
+        elif item == "pft" and item in resulted_without:
+            partial[item] = tr("PFT result without a DLCO value on {date}: PFT not complete").format(date=when)
+        elif item == "hematology" and codes.get(item):
+            partial[item] = tr("blood tests without the monoclonal work-up (M-protein, IFE, FLC) on {date}: "
+                               "haematology not complete").format(date=when)
+    return VisitFindings(frozenset(done), partial, verdict)
+
 
 class _Facts:
-    def __init__(self, patient: PatientRecord):
+    def __init__(self, patient: PatientRecord, protocol: Protocol):
         self.last_done: dict[str, date] = {}
+        self.partial: dict[str, tuple[date, str]] = {}  # item -> newest partly-done visit and why
         self.exam: dict[str, _ExamState] = {"echo": _ExamState(), "pft": _ExamState()}
         self.onsets: dict[str, tuple[date, str]] = {}  # item -> (latest trigger onset, feature)
         prev_state: dict[str, str] = {}
@@ -187,32 +293,21 @@ class _Facts:
             day = visit.date
             for item in _ALWAYS_DONE_BY_VISIT:
                 last_done[item] = day
-            abnormal: dict[str, bool] = {}
-            for obs in visit.observations:
-                entry = _DONE_BY_CODE.get(obs.code)
-                if entry is None:
-                    continue
-                for item in entry[0]:
+            if visit.observations or visit.exams:
+                found = visit_findings(visit, sex, protocol)
+                for item in found.done:
                     last_done[item] = day
-                judged = entry[1]
-                if judged is not None and obs.number is not None:
-                    ref = MEASURES[obs.code].reference_for(sex)
-                    out = ref is not None and not ref.contains(obs.number)
-                    abnormal[judged] = abnormal.get(judged, False) or out
-            for exam in visit.exams:
-                kind = EXAM_KINDS.get(exam.kind)
-                if kind is None or not kind.followup_item:
-                    continue
-                last_done[kind.followup_item] = day
-                if kind.followup_item in self.exam:
-                    abnormal[kind.followup_item] = abnormal.get(kind.followup_item, False) or exam.result == "abnormal"
-            for item, is_abnormal in abnormal.items():
-                state = self.exam[item]
-                if is_abnormal and not state.abnormal:
-                    state.abnormal_since = day
-                state.abnormal = is_abnormal
-                if not is_abnormal:
-                    state.abnormal_since = None
+                for item, why in found.partial.items():
+                    self.partial[item] = (day, why)
+                for item, is_abnormal in found.verdict.items():
+                    state = self.exam[item]
+                    if is_abnormal:
+                        if not state.abnormal:
+                            state.abnormal_since = day
+                        state.latest_abnormal = day
+                    else:
+                        state.abnormal_since = state.latest_abnormal = None
+                    state.abnormal = is_abnormal
             for code, status in visit.features:
                 if code not in _TRIGGERS or status not in ("present", "absent"):
                     continue
@@ -225,6 +320,66 @@ class _Facts:
 
 
 # ---------------------------------------------------------------------------------------------
+# Restaging after a suspected relapse, and the engraftment-syndrome window
+# ---------------------------------------------------------------------------------------------
+
+# What a restaging covers (issue 9, defect 5): each must be done on or after the trigger; the
+# review visit after it (a visit on the trigger day is the one that raised the suspicion).
+RESTAGING_COMPONENTS = ("imaging", "vegf", "hematology", "echo", "pft", "review_visit")
+
+
+def restaging_triggers(patient: PatientRecord, protocol: Protocol) -> list[tuple[date, str]]:
+    """Dates at which a relapse is suspected, oldest first, each with why: a relapse or
+    progression event, or a VEGF rise (INTERFACES section 3, `relapse_suspected`).
+
+    Kept small on purpose: the `relapse_suspected` flag (flags module) owns the full rule (new or
+    recurred criteria features after a response); this should point at it once both exist."""
+    found: dict[date, str] = {}
+    for e in patient.events:
+        if e.type in ("relapse", "progression"):
+            found.setdefault(e.date, tr("{event} recorded").format(event=display_name(e.type).lower()))
+    for day in vegf_rise_dates(patient, protocol):
+        found.setdefault(day, tr("VEGF rise"))
+    return sorted(found.items())
+
+
+def restaging_trigger_date(patient: PatientRecord, protocol: Protocol, after: date | None) -> tuple[date, str] | None:
+    """The oldest relapse trigger later than `after` (None: any), with why; None when there is none."""
+    for day, why in restaging_triggers(patient, protocol):
+        if after is None or day > after:
+            return day, why
+    return None
+
+
+def engraftment_window(asct: TreatmentRecord, protocol: Protocol) -> tuple[date, date, str]:
+    """The engraftment-syndrome watch after an ASCT: (first day, last day, why). REFERENCE.md
+    section 7: day +start..+end after infusion (DEFAULT), narrowed to Maiolino/Spitzer around the
+    neutrophil engraftment once its date is recorded."""
+    p = protocol
+    if asct.engraftment_date is not None:
+        start = asct.engraftment_date - days(p.es_days_before_engraftment)
+        end = asct.engraftment_date + days(p.es_days_after_engraftment)
+        why = tr("engraftment-syndrome watch {start} to {end} (engraftment {eng})").format(
+            start=start.isoformat(), end=end.isoformat(), eng=asct.engraftment_date.isoformat())
+    else:
+        start = asct.start + days(p.es_watch_start_day)
+        end = asct.start + days(p.es_watch_end_day)
+        why = tr("engraftment-syndrome watch {start} to {end} (day +{a} to +{b} after infusion {inf}; "
+                 "engraftment not recorded)").format(start=start.isoformat(), end=end.isoformat(),
+                                                     a=p.es_watch_start_day, b=p.es_watch_end_day,
+                                                     inf=asct.start.isoformat())
+    return start, end, why
+
+
+def latest_asct(patient: PatientRecord) -> TreatmentRecord | None:
+    found = None
+    for t in patient.treatments:
+        if t.regimen == "asct" and (found is None or t.start >= found.start):
+            found = t
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
 # The plan
 # ---------------------------------------------------------------------------------------------
 
@@ -234,7 +389,7 @@ class _Planner:
         self.patient = patient
         self.p = protocol
         self.as_of = as_of
-        self.facts = _Facts(patient)
+        self.facts = _Facts(patient, protocol)
         self.lines = LineIndex(lines_of_therapy(patient))
         self.line = self.lines.on_or_before(as_of)
         self.remission_since = self._remission()
@@ -311,24 +466,29 @@ class _Planner:
         yield self._engraftment_window(last)
 
     def _engraftment_window(self, last: date) -> tuple[date, str] | None:
-        asct = self._latest(frozenset({"asct"}))
+        """The watch covers the whole window: due from its first day and again the day after each
+        assessment (any visit) until its last day; it closes when the window has had an
+        assessment and is over, or when an engraftment syndrome is recorded. A window that ended
+        without any assessment stays on the list as "not assessed" (waive it if it cannot be)."""
+        asct = latest_asct(self.patient)
         if asct is None:
             return None
-        if asct.engraftment_date is not None:
-            start = asct.engraftment_date - days(self.p.es_days_before_engraftment)
-            end = asct.engraftment_date + days(self.p.es_days_after_engraftment)
-            why = tr("engraftment-syndrome watch {start} to {end} (engraftment {eng})").format(
-                start=start.isoformat(), end=end.isoformat(), eng=asct.engraftment_date.isoformat())
-        else:
-            start = asct.start + days(self.p.es_watch_start_day)
-            end = asct.start + days(self.p.es_watch_end_day)
-            why = tr("engraftment-syndrome watch {start} to {end} (day +{a} to +{b} after infusion {inf}; "
-                     "engraftment not recorded)").format(start=start.isoformat(), end=end.isoformat(),
-                                                         a=self.p.es_watch_start_day, b=self.p.es_watch_end_day,
-                                                         inf=asct.start.isoformat())
-        if self.as_of > end or last >= start:
+        start, end, why = engraftment_window(asct, self.p)
+        if any(e.type == "engraftment_syndrome" and e.date >= start for e in self.patient.events):
+            return None  # recognised and recorded: the watch has done its job
+        if self.as_of < start:
+            return start, why
+        assessed = [v.date for v in self.patient.visits if start <= v.date <= end]
+        if self.as_of > end:
+            if assessed:
+                return None
+            return start, tr("{watch}: not assessed (no visit recorded inside the window)").format(watch=why)
+        if not assessed:
+            return start, tr("{watch}: assess every day of the window").format(watch=why)
+        if assessed[-1] >= end:
             return None
-        return start, why
+        return assessed[-1] + days(1), tr("{watch}: assess every day of the window (last assessed {d})").format(
+            watch=why, d=assessed[-1].isoformat())
 
     def imaging(self, last: date):
         p = self.p
@@ -351,25 +511,37 @@ class _Planner:
         if rises:
             yield rises[0], tr("VEGF rose on {date} (no imaging since)").format(date=rises[0].isoformat())
         anchor = self.line.start if self.line is not None else self.baseline
-        if anchor is not None and p.imaging_yearly_years > 0:
-            # as for the periodic items, a new line restarts the yearly series from its start
+        if anchor is not None:
+            # as for the periodic items, a new line restarts the yearly series from its start;
+            # after the yearly period imaging goes on for life at the longer remission interval
+            what = (tr("the start of {regimen}").format(regimen=regimen_label(self.line)) if self.line is not None
+                    else tr("the first visit"))
             due = add_months(max(last, anchor), p.imaging_months)
-            if due <= add_years(anchor, p.imaging_yearly_years):
-                what = (tr("the start of {regimen}").format(regimen=regimen_label(self.line)) if self.line is not None
-                        else tr("the first visit"))
+            if p.imaging_yearly_years > 0 and due <= add_years(anchor, p.imaging_yearly_years):
                 yield due, tr("every {n} months for {y} years after {what} ({anchor})").format(
                     n=p.imaging_months, y=p.imaging_yearly_years, what=what, anchor=anchor.isoformat())
+            else:
+                yield add_months(max(last, anchor), p.imaging_remission_months), tr(
+                    "every {n} months after the first {y} years after {what} ({anchor}): imaging never stops").format(
+                    n=p.imaging_remission_months, y=p.imaging_yearly_years, what=what, anchor=anchor.isoformat())
 
     def _exam(self, item: str, last: date, normal: int, abnormal_first: int, abnormal_later: int):
         state = self.facts.exam[item]
         if state.abnormal:
             since = state.abnormal_since or last
-            if last < add_months(since, 12):
-                yield add_months(last, abnormal_first), tr("last result abnormal (since {since}): every {n} months in the first year").format(
-                    since=since.isoformat(), n=abnormal_first)
+            # counted from the newest abnormal result: a later incomplete study (LVEF alone,
+            # spirometry) neither resets the state nor pushes the repeat away
+            latest = state.latest_abnormal or last
+            if latest == last:
+                head = tr("last result abnormal (since {since})").format(since=since.isoformat())
             else:
-                yield add_months(last, abnormal_later), tr("last result abnormal (since {since}): every {n} months").format(
-                    since=since.isoformat(), n=abnormal_later)
+                head = tr("last abnormal result {latest} (abnormal since {since})").format(
+                    latest=latest.isoformat(), since=since.isoformat())
+            if latest < add_months(since, 12):
+                yield add_months(latest, abnormal_first), tr("{head}: every {n} months in the first year").format(
+                    head=head, n=abnormal_first)
+            else:
+                yield add_months(latest, abnormal_later), tr("{head}: every {n} months").format(head=head, n=abnormal_later)
         else:
             yield add_months(last, normal), tr("last result normal: every {n} months").format(n=normal)
         onset = self.facts.onsets.get(item)
@@ -411,43 +583,78 @@ class _Planner:
                 break
         return "; ".join(dict.fromkeys(reasons)) or None
 
-    def plan(self) -> list[tuple[str, date | None, date | None, str]]:
+    def restaging(self) -> tuple[date, str, list[str]] | None:
+        """The oldest relapse trigger whose restaging is not complete: (date, why, components
+        still needed). A component counts when done on or after the trigger (the review: after)."""
+        done = self.facts.last_done
+        effective: dict[str, date | None] = {}
+        for c in RESTAGING_COMPONENTS:
+            last = done.get(c)
+            effective[c] = (last - days(1) if c == "review_visit" else last) if last is not None else None
+        known = [d for d in effective.values() if d is not None]
+        after = min(known) if len(known) == len(effective) else None
+        found = restaging_trigger_date(self.patient, self.p, after)
+        if found is None:
+            return None
+        day, why = found
+        missing = [c for c, d in effective.items() if d is None or d < day]
+        return day, why, missing
+
+    def plan(self) -> list[tuple[str, date | None, date | None, str, date | None]]:
+        """Per item: (item, due, last done, reason, the date the status counts as "started")."""
         out = []
+        restage = self.restaging()
         for item in ITEMS:
             last = self.facts.last_done.get(item)
+            if item == "restaging":
+                if restage is not None:
+                    day, why, missing = restage
+                    n = self.p.restaging_within_months
+                    out.append((item, day, None, tr(
+                        "relapse suspected on {date} ({why}): restage at once, complete within {n} month(s) {cite}: "
+                        "{missing} still needed").format(
+                        date=day.isoformat(), why=why, n=n, cite=self.p.cite("restaging_within_months"),
+                        missing=", ".join(FOLLOWUP_ITEM_NAMES[c] for c in missing)), day))
+                continue
             if item == "thrombosis_review":
                 risk = self.thrombosis_risk()
                 if risk is None:
                     continue
                 if last is None:
-                    out.append((item, self.baseline, None, tr("thrombosis risk ({risk}): no visit recorded").format(risk=risk)))
+                    out.append((item, self.baseline, None, tr("thrombosis risk ({risk}): no visit recorded").format(risk=risk), None))
                     continue
                 due = add_months(last, self.p.thrombosis_review_months)
                 out.append((item, due, last, tr("thrombosis risk ({risk}): every {n} months").format(
-                    risk=risk, n=self.p.thrombosis_review_months)))
+                    risk=risk, n=self.p.thrombosis_review_months), last))
                 continue
+            partial = self.facts.partial.get(item)
+            partly = f"; {partial[1]}" if partial is not None and (last is None or partial[0] > last) else ""
             if last is None:
-                out.append((item, self.baseline, None, tr("never recorded: baseline needed")))
+                out.append((item, self.baseline, None, tr("never recorded: baseline needed") + partly, None))
                 continue
             candidates = [c for c in getattr(self, item)(last) if c is not None]
+            if restage is not None and item in restage[2]:
+                candidates.append((restage[0], tr("restaging: relapse suspected on {date} ({why})").format(
+                    date=restage[0].isoformat(), why=restage[1])))
             if not candidates:
-                out.append((item, None, last, tr("nothing scheduled")))
+                out.append((item, None, last, tr("nothing scheduled") + partly, last))
                 continue
             due, reason = min(candidates, key=lambda c: c[0])
-            out.append((item, due, last, reason))
+            out.append((item, due, last, reason + partly, last))
         return out
 
 
 def followup_plan(patient: PatientRecord, protocol: Protocol, as_of: date) -> tuple[WorklistItem, ...]:
-    """Every applicable item of one patient, with its status (None when not yet due soon)."""
+    """Every applicable item of one patient, with its status (None when not yet due soon).
+    Nothing for a patient who has died: follow-up ends at death."""
     record = clip(patient, as_of)
     if death_date(record) is not None:
         return ()
     planner = _Planner(record, protocol, as_of)
     return tuple(
         WorklistItem(record.mrn, record.name, item, followup_status(
-            due, last, as_of, protocol.due_soon_days, protocol.overdue_grace_days), due, last, reason)
-        for item, due, last, reason in planner.plan()
+            due, started, as_of, protocol.due_soon_days, protocol.overdue_grace_days), due, last, reason)
+        for item, due, last, reason, started in planner.plan()
     )
 
 

@@ -64,6 +64,8 @@ SPECS: tuple[SettingSpec, ...] = (
     _s("thresholds", "fvc_floor_pct", float, "% predicted", 0, 200, "FVC falling below this floor is flagged (0 switches it off)"),
     _s("thresholds", "neuropathy_worse_points", float, "points", 0, 12, "ONLS / INCAT worse than the previous score by at least this", True),
     _s("thresholds", "neuropathy_improved_points", float, "points", 0, 12, "ONLS / INCAT better than the baseline by at least this", True),
+    _s("thresholds", "echo_pasp_ph_mmhg", float, "mm[Hg]", 0, 200, "PASP at or above this is an abnormal echo (pulmonary hypertension)", True),
+    _s("thresholds", "echo_lvef_floor_pct", float, "%", 0, 100, "LVEF below this is an abnormal echo", True),
     _s("status", "due_soon_days", int, "days", 0, 365, "'Due soon' starts this many days before the due date"),
     _s("status", "overdue_grace_days", int, "days", 0, 365, "'Due' lasts this many days after the due date, then 'overdue'"),
     _s("intervals", "first_year_of_line_months", int, "months", 0, 120, "Length of the 'first year' after a line of therapy starts", True),
@@ -75,7 +77,8 @@ SPECS: tuple[SettingSpec, ...] = (
     _s("intervals", "imaging_after_induction_months", int, "months", 0, 120, "Imaging after the end of a systemic line", True),
     _s("intervals", "imaging_after_asct_months", int, "months", 0, 120, "Imaging after ASCT", True),
     _s("intervals", "imaging_months", int, "months", 0, 120, "Imaging interval", True),
-    _s("intervals", "imaging_yearly_years", int, "years", 0, 50, "Years of regular imaging after the last line started (0: only event-driven)"),
+    _s("intervals", "imaging_yearly_years", int, "years", 0, 50, "Years of yearly imaging after the last line started (then the remission interval)"),
+    _s("intervals", "imaging_remission_months", int, "months", 0, 120, "Imaging interval after the yearly period (imaging never stops)", True),
     _s("intervals", "echo_normal_months", int, "months", 0, 120, "Echo interval while the last echo is normal", True),
     _s("intervals", "echo_abnormal_months", int, "months", 0, 120, "Echo interval in the first 12 months after an abnormal echo", True),
     _s("intervals", "echo_abnormal_later_months", int, "months", 0, 120, "Echo interval later while abnormal", True),
@@ -91,6 +94,7 @@ SPECS: tuple[SettingSpec, ...] = (
     _s("intervals", "review_remission_months", int, "months", 0, 120, "Clinic review interval in stable remission", True),
     _s("intervals", "thrombosis_review_months", int, "months", 0, 120, "Thrombosis review interval while a thrombosis risk is present", True),
     _s("intervals", "thrombosis_risk_after_start_months", int, "months", 0, 120, "Thrombosis risk window after a line of therapy starts", True),
+    _s("intervals", "restaging_within_months", int, "months", 0, 12, "Restaging (imaging, VEGF, monoclonal work-up, echo, PFT, review) to be complete within this after a suspected relapse", True),
     _s("engraftment", "es_watch_start_day", int, "days after infusion", 0, 100, "Engraftment-syndrome watch start (engraftment not recorded)"),
     _s("engraftment", "es_watch_end_day", int, "days after infusion", 0, 100, "Engraftment-syndrome watch end (engraftment not recorded)"),
     _s("engraftment", "es_days_before_engraftment", int, "days", 0, 30, "Engraftment-syndrome watch starts this many days before engraftment"),
@@ -149,6 +153,8 @@ class Protocol:
     fvc_floor_pct: float
     neuropathy_worse_points: float
     neuropathy_improved_points: float
+    echo_pasp_ph_mmhg: float
+    echo_lvef_floor_pct: float
     # status
     due_soon_days: int
     overdue_grace_days: int
@@ -163,6 +169,7 @@ class Protocol:
     imaging_after_asct_months: int
     imaging_months: int
     imaging_yearly_years: int
+    imaging_remission_months: int
     echo_normal_months: int
     echo_abnormal_months: int
     echo_abnormal_later_months: int
@@ -178,6 +185,7 @@ class Protocol:
     review_remission_months: int
     thrombosis_review_months: int
     thrombosis_risk_after_start_months: int
+    restaging_within_months: int
     # engraftment syndrome
     es_watch_start_day: int
     es_watch_end_day: int
