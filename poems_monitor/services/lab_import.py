@@ -28,6 +28,7 @@ from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
+from poems_monitor.services.patients import stored_death
 
 P, V, O = (m.__table__ for m in (Patient, Visit, Observation))
 
@@ -76,7 +77,7 @@ def _stored_context(session: Session, parsed: LabCsv) -> tuple[dict[str, KnownPa
     ids: dict[str, int] = {}
     for chunk in repo._chunks(mrns):
         for row in session.execute(select(P.c.id, P.c.mrn, P.c.sex, P.c.birth_date).where(P.c.mrn.in_(chunk))):
-            patients[row.mrn] = KnownPatient(row.sex, row.birth_date)
+            patients[row.mrn] = KnownPatient(row.sex, row.birth_date, stored_death(session, row.id))
             ids[row.mrn] = row.id
     wanted_dates: dict[int, set[date]] = defaultdict(set)
     for r in parsed.rows:
