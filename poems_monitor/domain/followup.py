@@ -474,7 +474,7 @@ class _Planner:
         if asct is None:
             return None
         start, end, why = engraftment_window(asct, self.p)
-        if any(e.type == "engraftment_syndrome" and e.date >= start for e in self.patient.events):
+        if any(e.type == "engraftment_syndrome" and e.date >= asct.start for e in self.patient.events):
             return None  # recognised and recorded: the watch has done its job
         if self.as_of < start:
             return start, why

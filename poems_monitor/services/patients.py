@@ -14,7 +14,7 @@ from datetime import date
 from sqlalchemy import func, insert, select, update
 
 from poems_monitor.domain.catalogue import EVENT_TYPES, REGIMENS, SEXES, THROMBOPROPHYLAXIS, display_name
-from poems_monitor.domain.course import after_death, death_before, regimen_label, second_death
+from poems_monitor.domain.course import after_death, death_before, records_after, second_death
 from poems_monitor.domain.timeline import EventRecord, PatientRecord, TreatmentRecord
 from poems_monitor.i18n import tr
 from poems_monitor.models import Event, Patient, Treatment, Visit
@@ -160,29 +160,6 @@ def stored_death(session, patient_id: int) -> date | None:  # noqa: ANN001
         E.c.patient_id == patient_id, E.c.type == "death", E.c.deleted_at.is_(None))).scalar()
 
 
-def _first_record_after(session, patient_id: int, day: date) -> tuple[str, date] | None:  # noqa: ANN001
-    """The earliest visit, treatment date or event (other than death) after `day`, for refusing a
-    death dated before it."""
-    later: list[tuple[date, str]] = []
-    visit = session.execute(select(func.min(V.c.date)).where(V.c.patient_id == patient_id, V.c.date > day)).scalar()
-    if visit is not None:
-        later.append((visit, tr("the visit")))
-    for row in session.execute(select(T.c.regimen, T.c.name, T.c.start, T.c.stop, T.c.engraftment_date).where(
-            T.c.patient_id == patient_id, T.c.deleted_at.is_(None))):
-        t = TreatmentRecord(row.regimen, row.start, row.stop, name=row.name, engraftment_date=row.engraftment_date)
-        for what, when in ((tr("the start of"), t.start), (tr("the stop of"), t.stop), (tr("the engraftment of"), t.engraftment_date)):
-            if when is not None and when > day:
-                later.append((when, f"{what} {regimen_label(t)}"))
-    event = session.execute(select(func.min(E.c.date)).where(
-        E.c.patient_id == patient_id, E.c.type != "death", E.c.date > day, E.c.deleted_at.is_(None))).scalar()
-    if event is not None:
-        later.append((event, tr("an event")))
-    if not later:
-        return None
-    when, what = min(later)
-    return what, when
-
-
 def _treatment_after_death(t: TreatmentRecord, died: date | None) -> list[FieldProblem]:
     out = []
     for fname in ("start", "stop", "engraftment_date"):
@@ -256,7 +233,8 @@ def add_event(db: Database, actor: Actor, mrn: str, e: EventRecord, today: date 
         died = stored_death(session, patient.id)
         if e.type == "death" and died is not None and died != e.date:
             problems.append(FieldProblem("date", tr("Second death: {why}").format(why=second_death(e.date, died))))
-        elif e.type == "death" and (later := _first_record_after(session, patient.id, e.date)) is not None:
+        elif e.type == "death" and (later := records_after(
+                repo.load_timelines(session, patient_ids=[patient.id])[0], e.date)) is not None:
             msg = death_before(e.date, *later)
             problems.append(FieldProblem("date", msg[0].upper() + msg[1:]))
         elif e.type != "death" and (msg := after_death(tr("event date"), e.date, died)) is not None:
