@@ -1,15 +1,18 @@
-"""The follow-up schedule (REFERENCE.md section 5; INTERFACES.md section 4).
+"""The follow-up schedule (REFERENCE.md section 5; INTERFACES.md section 4, amended 2026-12).
 
 Owns the ONE function that decides an item's status (`followup_status`), the per-patient
 schedule of the items `echo`, `pft`, `vegf`, `hematology`, `imaging`, `endocrine`,
-`neuropathy_score`, `thrombosis_review`, `review_visit` with intervals from the protocol that
-depend on the patient's state, and waivers. Every screen and command must call these rather
-than compare dates itself.
+`neuropathy_score`, `thrombosis_review`, `review_visit`, `restaging` with intervals from the
+protocol that depend on the patient's state, and waivers. Every screen and command must call
+these rather than compare dates itself.
 
-What counts as done (on a visit date): a measurement whose catalogue `followup_items` name the
-item; an exam of a kind whose `EXAM_KINDS[kind].followup_item` is the item (a pending exam was
-still performed); a measurement whose `exam_kind` maps to the item; any visit for
-`review_visit` and `thrombosis_review`.
+What counts as done (on a visit date; `visit_findings`): a resulted study of what the item is
+for. A measurement whose catalogue `followup_items` (or exam kind) name the item, except that
+the PFT needs a DLCO and haematology the monoclonal work-up (`COMPLETED_BY`); a resulted exam
+(normal/abnormal) of a kind whose `EXAM_KINDS[kind].followup_item` is the item, except the PFT;
+any visit for `review_visit` and `thrombosis_review`. A pending exam completes nothing. What was
+only partly done after the last completion (pending, spirometry alone, a blood count alone) is
+named at the end of the item's reason.
 
 Patient state, and when it is read:
 - "first year of a line": the next due date is counted from the anchor = the later of the last
@@ -19,13 +22,20 @@ Patient state, and when it is read:
 - "stable remission" is read at as-of: at least one line given, none active, the last one ended
   `remission_stable_years` or more ago, and no relapse/progression event since. (A proxy until
   response assessment exists.)
-- echo / PFT "abnormal": the last done exam was abnormal, or one of its measurements was outside
-  the catalogue's reference range for the patient's sex.
+- echo / PFT "abnormal": an abnormal part (PASP at or above the PH threshold or outside the
+  catalogue reference, LVEF below its floor, a PFT value outside its reference, an abnormal exam)
+  makes it abnormal even in an incomplete study; only a complete study (PASP or a resulted echo;
+  a DLCO) makes it normal again; anything else leaves the last known state. While abnormal, the
+  repeat counts from the latest abnormal study.
 - time points (after radiotherapy, after the end of a systemic line, after ASCT) are met by a
-  test done on or after (time point − due_soon_days).
-- the engraftment-syndrome window after ASCT is anchored on the engraftment date when recorded
-  (Maiolino/Spitzer), otherwise on day +start..+end after infusion (DEFAULT); a review visit is
-  due at its start until a visit falls inside it; after its end the rule no longer applies.
+  test done on or after (time point − due_soon_days); imaging goes on for life, at the remission
+  interval after the yearly period.
+- restaging: a relapse or progression event or a VEGF rise (`restaging_triggers`) puts
+  `restaging` due at once, and each of its components (imaging, VEGF, haematology, echo, PFT, a
+  review after the trigger) due from that date until done.
+- the engraftment-syndrome window after ASCT (`engraftment_window`) keeps the review visit due
+  every day of the window; a window that ended without a visit in it stays "not assessed" until
+  one is recorded in it, or an engraftment syndrome is recorded.
 A patient with a recorded death gets no follow-up items.
 
 Pure: no Qt, no SQL, no file or clock access; one pass over the visits per patient.

@@ -53,6 +53,10 @@ def _replace_value(key: str, new: str) -> str:
         ("remission_stable_years", 2, "DEFAULT"),
         ("es_days_after_engraftment", 4, "[SPITZER]"),
         ("thrombosis_risk_after_start_months", 3, "[MELLORS21]"),
+        ("echo_pasp_ph_mmhg", 50, "[LI13]"),  # added 2026-12 (follow-up: abnormal echo)
+        ("echo_lvef_floor_pct", 50, "[HL7-LT]"),
+        ("imaging_remission_months", 24, "DEFAULT"),
+        ("restaging_within_months", 1, "DEFAULT"),
     ],
 )
 def test_default_values_and_sources(key, value, source_tag):
