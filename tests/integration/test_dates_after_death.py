@@ -85,3 +85,21 @@ def test_a_lab_value_after_death_is_an_invalid_row(db, admin, deceased):
     ok, late = preview.rows
     assert ok.status is RowStatus.NEW and late.status is RowStatus.INVALID
     assert (late.problems[0].column, late.problems[0].rule) == ("date", "after_death") and "D-1: a value dated 2024-03-01 " + AFTER in late.problems[0].message
+
+
+def test_a_timeline_file_with_records_after_its_death_is_refused_with_json_paths():
+    from poems_monitor.domain.timeline_json import parse_timeline
+
+    doc = {"format": "poems-monitor/timeline", "version": 1, "patients": [{
+        "mrn": "D-3", "name": "Cy Young", "sex": "male", "birth_date": "1950-01-01",
+        "visits": [{"date": "2024-01-10"}, {"date": "2024-02-11"}],
+        "treatments": [{"regimen": "asct", "start": "2024-01-20", "engraftment_date": "2024-02-12"}],
+        "events": [{"type": "death", "date": "2024-02-10"}, {"type": "death", "date": "2024-02-14"},
+                   {"type": "relapse", "date": "2024-02-10"}]}]}
+    _, problems = parse_timeline(doc, TODAY)
+    assert [p.path for p in problems] == [
+        "$.patients[0].events[1].date", "$.patients[0].visits[1].date",
+        "$.patients[0].treatments[0].engraftment_date"]
+    assert problems[0].message == "a death is already recorded on 2024-02-10: a second death on 2024-02-14 cannot be"
+    assert problems[2].message.startswith("High-dose melphalan with ASCT engraftment date 2024-02-12 is after the "
+                                          "recorded death on 2024-02-10")
