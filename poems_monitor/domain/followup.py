@@ -46,6 +46,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
+from typing import NamedTuple
 
 from poems_monitor.domain.catalogue import EXAM_KINDS, FOLLOWUP_ITEM_NAMES, FOLLOWUP_ITEMS, MEASURES, REGIMENS, display_name
 from poems_monitor.domain.course import (
@@ -198,13 +199,25 @@ COMPLETED_BY: dict[str, frozenset[str]] = {
 _EXAM_NOT_ENOUGH = frozenset({"pft"})
 
 
-@dataclass(frozen=True)
-class VisitFindings:
+class VisitFindings(NamedTuple):
     """What one visit tells the schedule: items done, items partly done (why), echo/PFT verdicts."""
 
-    done: frozenset[str]
-    partial: dict[str, str]  # item -> sentence ("spirometry without DLCO on DATE: PFT not complete")
+    done: set[str]
+    partial: dict[str, str]  # item -> what was only partly done (see `partly_done_text`)
     verdict: dict[str, bool]  # echo/pft -> abnormal (True) or complete and normal (False); absent: no verdict
+
+
+def _code_info() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str | None]]:
+    """measure code -> (items it completes, items it only partly does, echo/pft item it judges)."""
+    out = {}
+    for code, (items, judged) in _DONE_BY_CODE.items():
+        completes = tuple(i for i in items if i not in COMPLETED_BY or code in COMPLETED_BY[i])
+        partly = tuple(i for i in items if i not in completes)
+        out[code] = (completes, partly, judged)
+    return out
+
+
+_CODE_INFO = _code_info()
 
 
 def _echo_value_abnormal(code: str, value: float, sex: str, protocol: Protocol) -> bool:
@@ -227,19 +240,18 @@ def visit_findings(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFin
     A pending exam completes nothing and judges nothing."""
     day = visit.date
     done: set[str] = set()
-    codes: dict[str, set[str]] = {}
+    recorded: set[str] = set()  # items a measurement partly did (spirometry, a blood count)
     abnormal: dict[str, bool] = {}
     complete_normal: dict[str, bool] = {}
     for obs in visit.observations:
-        entry = _DONE_BY_CODE.get(obs.code)
-        if entry is None:
+        info = _CODE_INFO.get(obs.code)
+        if info is None:
             continue
-        for item in entry[0]:
-            needed = COMPLETED_BY.get(item)
-            if needed is None or obs.code in needed:
-                done.add(item)
-            codes.setdefault(item, set()).add(obs.code)
-        judged = entry[1]
+        completes, partly, judged = info
+        if completes:
+            done.update(completes)
+        if partly:
+            recorded.update(partly)
         if judged is not None and obs.number is not None:
             if judged == "echo":
                 bad = _echo_value_abnormal(obs.code, obs.number, sex, protocol)
@@ -257,7 +269,7 @@ def visit_findings(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFin
             continue
         item = kind.followup_item
         if exam.result == "pending":
-            pending[item] = kind.name
+            pending[item] = kind.code
             continue
         if item in _EXAM_NOT_ENOUGH:
             resulted_without[item] = exam.result
@@ -273,27 +285,39 @@ def visit_findings(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFin
         elif complete_normal.get(item) and (item in done):
             verdict[item] = False
     partial: dict[str, str] = {}
-    when = day.isoformat()
-    for item, names in pending.items():
+    for item, kind in pending.items():
         if item not in done:
-            partial[item] = tr("{exam} pending since {date}").format(exam=names, date=when)
+            partial[item] = "pending:" + kind
     for item in COMPLETED_BY:
         if item in done or item in partial:
             continue
-        if item == "pft" and codes.get(item):
-            partial[item] = tr("spirometry without DLCO on {date}: PFT not complete").format(date=when)
+        if item == "pft" and item in recorded:
+            partial[item] = "spirometry"
         elif item == "pft" and item in resulted_without:
-            partial[item] = tr("PFT result without a DLCO value on {date}: PFT not complete").format(date=when)
-        elif item == "hematology" and codes.get(item):
-            partial[item] = tr("blood tests without the monoclonal work-up (M-protein, IFE, FLC) on {date}: "
-                               "haematology not complete").format(date=when)
-    return VisitFindings(frozenset(done), partial, verdict)
+            partial[item] = "pft_without_dlco"
+        elif item == "hematology" and item in recorded:
+            partial[item] = "blood_count"
+    return VisitFindings(done, partial, verdict)
+
+
+def partly_done_text(what: str, day: date) -> str:
+    """The sentence for a partly done item (`VisitFindings.partial`), formatted only when shown."""
+    when = day.isoformat()
+    if what.startswith("pending:"):
+        kind = EXAM_KINDS[what.split(":", 1)[1]]
+        return tr("{exam} pending since {date}").format(exam=kind.name, date=when)
+    if what == "spirometry":
+        return tr("spirometry without DLCO on {date}: PFT not complete").format(date=when)
+    if what == "pft_without_dlco":
+        return tr("PFT result without a DLCO value on {date}: PFT not complete").format(date=when)
+    return tr("blood tests without the monoclonal work-up (M-protein, IFE, FLC) on {date}: "
+              "haematology not complete").format(date=when)
 
 
 class _Facts:
     def __init__(self, patient: PatientRecord, protocol: Protocol):
         self.last_done: dict[str, date] = {}
-        self.partial: dict[str, tuple[date, str]] = {}  # item -> newest partly-done visit and why
+        self.partial: dict[str, tuple[date, str]] = {}  # item -> newest partly-done visit and what
         self.exam: dict[str, _ExamState] = {"echo": _ExamState(), "pft": _ExamState()}
         self.onsets: dict[str, tuple[date, str]] = {}  # item -> (latest trigger onset, feature)
         prev_state: dict[str, str] = {}
@@ -338,7 +362,8 @@ class _Facts:
 RESTAGING_COMPONENTS = ("imaging", "vegf", "hematology", "echo", "pft", "review_visit")
 
 
-def restaging_triggers(patient: PatientRecord, protocol: Protocol) -> list[tuple[date, str]]:
+def restaging_triggers(patient: PatientRecord, protocol: Protocol,
+                       vegf_rises: list[date] | None = None) -> list[tuple[date, str]]:
     """Dates at which a relapse is suspected, oldest first, each with why: a relapse or
     progression event, or a VEGF rise (INTERFACES section 3, `relapse_suspected`).
 
@@ -348,14 +373,15 @@ def restaging_triggers(patient: PatientRecord, protocol: Protocol) -> list[tuple
     for e in patient.events:
         if e.type in ("relapse", "progression"):
             found.setdefault(e.date, tr("{event} recorded").format(event=display_name(e.type).lower()))
-    for day in vegf_rise_dates(patient, protocol):
+    for day in vegf_rise_dates(patient, protocol) if vegf_rises is None else vegf_rises:
         found.setdefault(day, tr("VEGF rise"))
     return sorted(found.items())
 
 
-def restaging_trigger_date(patient: PatientRecord, protocol: Protocol, after: date | None) -> tuple[date, str] | None:
+def restaging_trigger_date(patient: PatientRecord, protocol: Protocol, after: date | None,
+                           vegf_rises: list[date] | None = None) -> tuple[date, str] | None:
     """The oldest relapse trigger later than `after` (None: any), with why; None when there is none."""
-    for day, why in restaging_triggers(patient, protocol):
+    for day, why in restaging_triggers(patient, protocol, vegf_rises):
         if after is None or day > after:
             return day, why
     return None
@@ -400,6 +426,7 @@ class _Planner:
         self.p = protocol
         self.as_of = as_of
         self.facts = _Facts(patient, protocol)
+        self.vegf_rises = list(vegf_rise_dates(patient, protocol))  # read by imaging and restaging
         self.lines = LineIndex(lines_of_therapy(patient))
         self.line = self.lines.on_or_before(as_of)
         self.remission_since = self._remission()
@@ -517,7 +544,7 @@ class _Planner:
             yield self._time_point(last, add_months(asct.start, p.imaging_after_asct_months),
                                    tr("{n} months after ASCT ({start})").format(n=p.imaging_after_asct_months,
                                                                                 start=asct.start.isoformat()))
-        rises = [d for d in vegf_rise_dates(self.patient, p) if d > last]
+        rises = [d for d in self.vegf_rises if d > last]
         if rises:
             yield rises[0], tr("VEGF rose on {date} (no imaging since)").format(date=rises[0].isoformat())
         anchor = self.line.start if self.line is not None else self.baseline
@@ -603,7 +630,7 @@ class _Planner:
             effective[c] = (last - days(1) if c == "review_visit" else last) if last is not None else None
         known = [d for d in effective.values() if d is not None]
         after = min(known) if len(known) == len(effective) else None
-        found = restaging_trigger_date(self.patient, self.p, after)
+        found = restaging_trigger_date(self.patient, self.p, after, self.vegf_rises)
         if found is None:
             return None
         day, why = found
@@ -638,7 +665,8 @@ class _Planner:
                     risk=risk, n=self.p.thrombosis_review_months), last))
                 continue
             partial = self.facts.partial.get(item)
-            partly = f"; {partial[1]}" if partial is not None and (last is None or partial[0] > last) else ""
+            partly = (f"; {partly_done_text(partial[1], partial[0])}"
+                      if partial is not None and (last is None or partial[0] > last) else "")
             if last is None:
                 out.append((item, self.baseline, None, tr("never recorded: baseline needed") + partly, None))
                 continue
