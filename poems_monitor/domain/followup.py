@@ -331,8 +331,12 @@ class _Facts:
                 found = visit_findings(visit, sex, protocol)
                 for item in found.done:
                     last_done[item] = day
-                for item, why in found.partial.items():
-                    self.partial[item] = (day, why)
+                for item, what in found.partial.items():
+                    before = self.partial.get(item)
+                    if (before is not None and before[1] == what and what.startswith("pending:")
+                            and before[0] > last_done.get(item, date.min)):
+                        continue  # still pending: "pending since" the first of them
+                    self.partial[item] = (day, what)
                 for item, is_abnormal in found.verdict.items():
                     state = self.exam[item]
                     if is_abnormal:

@@ -184,7 +184,8 @@ def reduce_for_schedule(p: PatientRecord, protocol: Protocol) -> PatientRecord:
 
     Per item, a few visits keep everything they hold for that item (so each kept visit reads
     exactly as it did: done, partly done, normal or abnormal): the last visit that completed it,
-    the last that partly did, and for echo/PFT the last verdict, the start of the trailing
+    the partly-done visit the schedule reports (the newest; the first of a run still pending),
+    and for echo/PFT the last verdict, the start of the trailing
     abnormal run and the normal verdict before it."""
     visits = p.visits
     if not visits:
@@ -192,25 +193,23 @@ def reduce_for_schedule(p: PatientRecord, protocol: Protocol) -> PatientRecord:
     keep_items: dict[int, set[str]] = {}  # visit -> items whose content is kept whole there
     keep_obs: dict[int, set[int]] = {}
     keep_feat: dict[int, set[int]] = {}
-    last_done: dict[str, int] = {}
-    last_partial: dict[str, int] = {}
     verdicts: dict[str, list[tuple[int, bool]]] = {}
     previous: dict[str, str] = {}
     for vi, v in enumerate(visits):
         if v.observations or v.exams:
             found = visit_findings(v, p.sex, protocol)
-            for item in found.done:
-                last_done[item] = vi
-            for item in found.partial:
-                last_partial[item] = vi
             for item, bad in found.verdict.items():
                 verdicts.setdefault(item, []).append((vi, bad))
         for fi, (code, status) in enumerate(v.features):
             if code in _TRIGGERS and status in ("present", "absent") and previous.get(code) != status:
                 keep_feat.setdefault(vi, set()).add(fi)  # only the changes matter (onsets)
                 previous[code] = status
-    for item, vi in list(last_done.items()) + list(last_partial.items()):
-        keep_items.setdefault(vi, set()).add(item)
+    index = {v.date: vi for vi, v in enumerate(visits)}
+    facts = _Facts(p, protocol)  # the visits the schedule's own summary ends on, per item
+    for item, day in facts.last_done.items():
+        keep_items.setdefault(index[day], set()).add(item)
+    for item, (day, _) in facts.partial.items():
+        keep_items.setdefault(index[day], set()).add(item)
     for item, seq in verdicts.items():
         keep_items.setdefault(seq[-1][0], set()).add(item)  # the last verdict
         k = len(seq) - 1

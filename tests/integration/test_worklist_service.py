@@ -114,6 +114,12 @@ def test_reduced_timelines_of_the_hand_built_courses_give_the_same_schedule():
         patients, problems = parse_timeline(json.loads(f.read_text(encoding="utf-8")), TODAY)
         assert not problems, f
         records.extend(patients)
+    from tests.unit.timeline_builders import patient, visit
+
+    records.append(patient(  # a run of pending echoes, spirometry and a blood count after the last full studies
+        visit("2023-01-10", pasp=52, dlco_pct=70, m_protein=0.2, exams=[("echo", "abnormal")]),
+        visit("2023-06-01", lvef=60, exams=[("echo", "pending")]), visit("2023-07-01", fvc_pct=90, platelets=300),
+        visit("2023-08-01", exams=[("echo", "pending"), ("pft", "normal")]), mrn="H-REDUCE"))
     reduced_somewhere = False
     for p in records:
         reduced = rules_cache.reduce_for_schedule(p, protocol)

@@ -486,3 +486,12 @@ def test_no_follow_up_after_death_and_open_lines_end_at_death():
     (_, open_line) = clip(pt, date(2024, 5, 1)).treatments
     assert end_of(open_line) == date(2024, 4, 2)
     assert clip(pt, date(2024, 4, 1)).treatments[1].stop is None  # still running the day before
+
+
+def test_pending_since_the_first_pending_study():
+    pt = patient(visit("2023-01-10", exams=[("echo", "normal")]), visit("2024-12-01", exams=[("echo", "pending")]),
+                 visit("2025-01-10", exams=[("echo", "pending")]))
+    assert plan(pt, "2025-01-20")["echo"].reason.endswith("; Echocardiogram pending since 2024-12-01")
+    done_between = patient(visit("2023-01-10", exams=[("echo", "normal")]), visit("2024-12-01", exams=[("echo", "pending")]),
+                           visit("2024-12-20", pasp=30), visit("2025-01-10", exams=[("echo", "pending")]))
+    assert plan(done_between, "2025-01-20")["echo"].reason.endswith("; Echocardiogram pending since 2025-01-10")
