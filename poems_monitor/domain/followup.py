@@ -504,9 +504,9 @@ class _Planner:
 
     def review_visit(self, last: date):
         yield self._periodic(last, self.p.review_first_year_months, self.p.review_months, self.p.review_remission_months)
-        yield self._engraftment_window(last)
+        yield self._engraftment_window()
 
-    def _engraftment_window(self, last: date) -> tuple[date, str] | None:
+    def _engraftment_window(self) -> tuple[date, str] | None:
         """The watch covers the whole window: due from its first day and again the day after each
         assessment (any visit) until its last day; it closes when the window has had an
         assessment and is over, or when an engraftment syndrome is recorded. A window that ended
