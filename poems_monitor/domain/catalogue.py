@@ -632,6 +632,7 @@ FOLLOWUP_ITEM_NAMES: dict[str, str] = {
     "echo": tr("Echo"), "pft": tr("Lung function"), "vegf": tr("VEGF"), "hematology": tr("Haematology"),
     "imaging": tr("Imaging"), "endocrine": tr("Endocrine"), "neuropathy_score": tr("Neuropathy score"),
     "thrombosis_review": tr("Thrombosis review"), "review_visit": tr("Review visit"),
+    "restaging": tr("Restaging"),  # after a suspected relapse (INTERFACES 4, added 2026-12)
 }
 FOLLOWUP_ITEMS = tuple(FOLLOWUP_ITEM_NAMES)
 

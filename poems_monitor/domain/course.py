@@ -40,7 +40,14 @@ def add_years(day: date, years: int) -> date:
 
 def clip(patient: PatientRecord, as_of: date) -> PatientRecord:
     """The record as it stood on `as_of`: later visits and events are dropped, later treatments
-    dropped, a stop or engraftment date after `as_of` is not yet known (None)."""
+    dropped, a stop or engraftment date after `as_of` is not yet known (None). A line still open
+    at a recorded death ends on the day of death (nothing runs after it)."""
+    died = death_date(patient)
+    if died is not None and died <= as_of and any(
+            t.stop is None and t.regimen not in ONE_OFF_REGIMENS and t.start <= died for t in patient.treatments):
+        patient = replace(patient, treatments=tuple(
+            replace(t, stop=died) if t.stop is None and t.regimen not in ONE_OFF_REGIMENS and t.start <= died else t
+            for t in patient.treatments))
     late_visit = bool(patient.visits) and patient.visits[-1].date > as_of
     late_event = bool(patient.events) and patient.events[-1].date > as_of
     late_treatment = any(
@@ -130,6 +137,42 @@ def death_date(patient: PatientRecord) -> date | None:
         if event.type == "death":
             return event.date
     return None
+
+
+def after_death(what: str, day: date | None, died: date | None) -> str | None:
+    """The sentence refusing `what` dated `day` after the recorded death, or None when it is not.
+    The day of death itself is allowed (a visit, value or treatment on that day happened)."""
+    if day is None or died is None or day <= died:
+        return None
+    return tr("{what} {day} is after the recorded death on {death}: nothing can be recorded after a death; "
+              "check the date (or the date of death)").format(what=what, day=day.isoformat(), death=died.isoformat())
+
+
+def death_before(died: date, what: str, day: date) -> str:
+    """The sentence refusing a death dated before something already recorded."""
+    return tr("death on {death} is before {what} on {day}: a death must be the last entry; correct that "
+              "record or the date of death first").format(death=died.isoformat(), what=what, day=day.isoformat())
+
+
+def second_death(died: date, other: date) -> str:
+    return tr("a death is already recorded on {other}: a second death on {death} cannot be").format(
+        other=other.isoformat(), death=died.isoformat())
+
+
+def records_after(patient: PatientRecord, died: date) -> tuple[str, date] | None:
+    """The earliest record of `patient` dated after `died` (what, date), or None."""
+    later: list[tuple[date, str]] = [(v.date, tr("the visit")) for v in patient.visits if v.date > died]
+    for t in patient.treatments:
+        for field_name, day in ((tr("the start of"), t.start), (tr("the stop of"), t.stop),
+                                (tr("the engraftment of"), t.engraftment_date)):
+            if day is not None and day > died:
+                later.append((day, f"{field_name} {regimen_label(t)}"))
+    later.extend((e.date, tr("the event '{event}'").format(event=e.type)) for e in patient.events
+                 if e.type != "death" and e.date > died)
+    if not later:
+        return None
+    day, what = min(later)
+    return what, day
 
 
 def days(n: int) -> timedelta:

@@ -1,15 +1,18 @@
-"""The follow-up schedule (REFERENCE.md section 5; INTERFACES.md section 4).
+"""The follow-up schedule (REFERENCE.md section 5; INTERFACES.md section 4, amended 2026-12).
 
 Owns the ONE function that decides an item's status (`followup_status`), the per-patient
 schedule of the items `echo`, `pft`, `vegf`, `hematology`, `imaging`, `endocrine`,
-`neuropathy_score`, `thrombosis_review`, `review_visit` with intervals from the protocol that
-depend on the patient's state, and waivers. Every screen and command must call these rather
-than compare dates itself.
+`neuropathy_score`, `thrombosis_review`, `review_visit`, `restaging` with intervals from the
+protocol that depend on the patient's state, and waivers. Every screen and command must call
+these rather than compare dates itself.
 
-What counts as done (on a visit date): a measurement whose catalogue `followup_items` name the
-item; an exam of a kind whose `EXAM_KINDS[kind].followup_item` is the item (a pending exam was
-still performed); a measurement whose `exam_kind` maps to the item; any visit for
-`review_visit` and `thrombosis_review`.
+What counts as done (on a visit date; `visit_findings`): a resulted study of what the item is
+for. A measurement whose catalogue `followup_items` (or exam kind) name the item, except that
+the PFT needs a DLCO and haematology the monoclonal work-up (`COMPLETED_BY`); a resulted exam
+(normal/abnormal) of a kind whose `EXAM_KINDS[kind].followup_item` is the item, except the PFT;
+any visit for `review_visit` and `thrombosis_review`. A pending exam completes nothing. What was
+only partly done after the last completion (pending, spirometry alone, a blood count alone) is
+named at the end of the item's reason.
 
 Patient state, and when it is read:
 - "first year of a line": the next due date is counted from the anchor = the later of the last
@@ -19,13 +22,20 @@ Patient state, and when it is read:
 - "stable remission" is read at as-of: at least one line given, none active, the last one ended
   `remission_stable_years` or more ago, and no relapse/progression event since. (A proxy until
   response assessment exists.)
-- echo / PFT "abnormal": the last done exam was abnormal, or one of its measurements was outside
-  the catalogue's reference range for the patient's sex.
+- echo / PFT "abnormal": an abnormal part (PASP at or above the PH threshold or outside the
+  catalogue reference, LVEF below its floor, a PFT value outside its reference, an abnormal exam)
+  makes it abnormal even in an incomplete study; only a complete study (PASP or a resulted echo;
+  a DLCO) makes it normal again; anything else leaves the last known state. While abnormal, the
+  repeat counts from the latest abnormal study.
 - time points (after radiotherapy, after the end of a systemic line, after ASCT) are met by a
-  test done on or after (time point − due_soon_days).
-- the engraftment-syndrome window after ASCT is anchored on the engraftment date when recorded
-  (Maiolino/Spitzer), otherwise on day +start..+end after infusion (DEFAULT); a review visit is
-  due at its start until a visit falls inside it; after its end the rule no longer applies.
+  test done on or after (time point − due_soon_days); imaging goes on for life, at the remission
+  interval after the yearly period.
+- restaging: a relapse or progression event or a VEGF rise (`restaging_triggers`) puts
+  `restaging` due at once, and each of its components (imaging, VEGF, haematology, echo, PFT, a
+  review after the trigger) due from that date until done.
+- the engraftment-syndrome window after ASCT (`engraftment_window`) keeps the review visit due
+  every day of the window; a window that ended without a visit in it stays "not assessed" until
+  one is recorded in it, or an engraftment syndrome is recorded.
 A patient with a recorded death gets no follow-up items.
 
 Pure: no Qt, no SQL, no file or clock access; one pass over the visits per patient.
@@ -36,15 +46,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
+from typing import NamedTuple
 
-from poems_monitor.domain.catalogue import EXAM_KINDS, FOLLOWUP_ITEMS, MEASURES, REGIMENS, display_name
+from poems_monitor.domain.catalogue import EXAM_KINDS, FOLLOWUP_ITEM_NAMES, FOLLOWUP_ITEMS, MEASURES, REGIMENS, display_name
 from poems_monitor.domain.course import (
     LineIndex, active_on, add_months, add_years, clip, days, death_date, end_of, lines_of_therapy, regimen_label,
 )
 from poems_monitor.domain.derived import PRESENT, derive_features
 from poems_monitor.domain.flags import vegf_rise_dates
 from poems_monitor.domain.protocol import Protocol
-from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord
+from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord
 from poems_monitor.i18n import tr
 
 ITEMS = FOLLOWUP_ITEMS  # in the order the schedule lists them
@@ -156,6 +167,7 @@ def sort_key(item: WorklistItem) -> tuple:
 class _ExamState:
     abnormal: bool = False
     abnormal_since: date | None = None  # first abnormal result of the current abnormal run
+    latest_abnormal: date | None = None  # the newest abnormal result of that run (the interval counts from it)
 
 
 def _done_by_code() -> dict[str, tuple[tuple[str, ...], str | None]]:
@@ -174,10 +186,138 @@ def _done_by_code() -> dict[str, tuple[tuple[str, ...], str | None]]:
 # Precomputed once: the visit loop below runs for every visit of every patient of the clinic.
 _DONE_BY_CODE = _done_by_code()
 
+# What completes an item (INTERFACES.md section 4, amended 2026-12): for these items only the
+# listed measurements do; the item's other measurements are recorded as "partly done". PFT
+# needs DLCO (spirometry alone is not the PFT); the haematology item is the response work-up,
+# i.e. the monoclonal protein (a blood count alone is not). Echo is done by PASP, LVEF or a
+# resulted echo exam; every other item by any of its measurements or a resulted exam.
+COMPLETED_BY: dict[str, frozenset[str]] = {
+    "pft": frozenset({"dlco_pct"}),
+    "hematology": frozenset({"m_protein", "ife", "flc_kappa", "flc_lambda", "flc_ratio"}),
+}
+# Items a resulted exam alone does not complete (the measurement above is needed).
+_EXAM_NOT_ENOUGH = frozenset({"pft"})
+
+
+class VisitFindings(NamedTuple):
+    """What one visit tells the schedule: items done, items partly done (why), echo/PFT verdicts."""
+
+    done: set[str]
+    partial: dict[str, str]  # item -> what was only partly done (see `partly_done_text`)
+    verdict: dict[str, bool]  # echo/pft -> abnormal (True) or complete and normal (False); absent: no verdict
+
+
+def _code_info() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str | None]]:
+    """measure code -> (items it completes, items it only partly does, echo/pft item it judges)."""
+    out = {}
+    for code, (items, judged) in _DONE_BY_CODE.items():
+        completes = tuple(i for i in items if i not in COMPLETED_BY or code in COMPLETED_BY[i])
+        partly = tuple(i for i in items if i not in completes)
+        out[code] = (completes, partly, judged)
+    return out
+
+
+_CODE_INFO = _code_info()
+
+
+def _echo_value_abnormal(code: str, value: float, sex: str, protocol: Protocol) -> bool:
+    """PASP at or above the PH threshold, LVEF below its floor, or either outside the catalogue's
+    reference range (the stricter one wins: a PASP of 40 is an intermediate ESC probability)."""
+    ref = MEASURES[code].reference_for(sex)
+    outside = ref is not None and not ref.contains(value)
+    if code == "pasp":
+        return outside or value >= protocol.pasp_pulmonary_hypertension
+    if code == "lvef":
+        return outside or value < protocol.lvef_floor_pct
+    return outside
+
+
+def visit_findings(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFindings:
+    """The follow-up reading of one visit. One definition for the schedule and the rules cache.
+
+    An abnormal part makes a verdict "abnormal" even when the study is incomplete (caution); only
+    a complete study can make it "normal": PFT with a DLCO, echo with a PASP or a resulted exam.
+    A pending exam completes nothing and judges nothing."""
+    day = visit.date
+    done: set[str] = set()
+    recorded: set[str] = set()  # items a measurement partly did (spirometry, a blood count)
+    abnormal: dict[str, bool] = {}
+    complete_normal: dict[str, bool] = {}
+    for obs in visit.observations:
+        info = _CODE_INFO.get(obs.code)
+        if info is None:
+            continue
+        completes, partly, judged = info
+        if completes:
+            done.update(completes)
+        if partly:
+            recorded.update(partly)
+        if judged is not None and obs.number is not None:
+            if judged == "echo":
+                bad = _echo_value_abnormal(obs.code, obs.number, sex, protocol)
+            else:
+                ref = MEASURES[obs.code].reference_for(sex)
+                bad = ref is not None and not ref.contains(obs.number)
+            abnormal[judged] = abnormal.get(judged, False) or bad
+            if obs.code in ("pasp", "dlco_pct"):
+                complete_normal[judged] = True
+    pending: dict[str, str] = {}
+    resulted_without: dict[str, str] = {}
+    for exam in visit.exams:
+        kind = EXAM_KINDS.get(exam.kind)
+        if kind is None or not kind.followup_item:
+            continue
+        item = kind.followup_item
+        if exam.result == "pending":
+            pending[item] = kind.code
+            continue
+        if item in _EXAM_NOT_ENOUGH:
+            resulted_without[item] = exam.result
+        else:
+            done.add(item)
+            complete_normal[item] = True
+        if item in ("echo", "pft"):
+            abnormal[item] = abnormal.get(item, False) or exam.result == "abnormal"
+    verdict = {}
+    for item, bad in abnormal.items():
+        if bad:
+            verdict[item] = True
+        elif complete_normal.get(item) and (item in done):
+            verdict[item] = False
+    partial: dict[str, str] = {}
+    for item, kind in pending.items():
+        if item not in done:
+            partial[item] = "pending:" + kind
+    for item in COMPLETED_BY:
+        if item in done or item in partial:
+            continue
+        if item == "pft" and item in recorded:
+            partial[item] = "spirometry"
+        elif item == "pft" and item in resulted_without:
+            partial[item] = "pft_without_dlco"
+        elif item == "hematology" and item in recorded:
+            partial[item] = "blood_count"
+    return VisitFindings(done, partial, verdict)
+
+
+def partly_done_text(what: str, day: date) -> str:
+    """The sentence for a partly done item (`VisitFindings.partial`), formatted only when shown."""
+    when = day.isoformat()
+    if what.startswith("pending:"):
+        kind = EXAM_KINDS[what.split(":", 1)[1]]
+        return tr("{exam} pending since {date}").format(exam=kind.name, date=when)
+    if what == "spirometry":
+        return tr("spirometry without DLCO on {date}: PFT not complete").format(date=when)
+    if what == "pft_without_dlco":
+        return tr("PFT result without a DLCO value on {date}: PFT not complete").format(date=when)
+    return tr("blood tests without the monoclonal work-up (M-protein, IFE, FLC) on {date}: "
+              "haematology not complete").format(date=when)
+
 
 class _Facts:
-    def __init__(self, patient: PatientRecord):
+    def __init__(self, patient: PatientRecord, protocol: Protocol):
         self.last_done: dict[str, date] = {}
+        self.partial: dict[str, tuple[date, str]] = {}  # item -> newest partly-done visit and what
         self.exam: dict[str, _ExamState] = {"echo": _ExamState(), "pft": _ExamState()}
         self.onsets: dict[str, tuple[date, str]] = {}  # item -> (latest trigger onset, feature)
         prev_state: dict[str, str] = {}
@@ -187,32 +327,25 @@ class _Facts:
             day = visit.date
             for item in _ALWAYS_DONE_BY_VISIT:
                 last_done[item] = day
-            abnormal: dict[str, bool] = {}
-            for obs in visit.observations:
-                entry = _DONE_BY_CODE.get(obs.code)
-                if entry is None:
-                    continue
-                for item in entry[0]:
+            if visit.observations or visit.exams:
+                found = visit_findings(visit, sex, protocol)
+                for item in found.done:
                     last_done[item] = day
-                judged = entry[1]
-                if judged is not None and obs.number is not None:
-                    ref = MEASURES[obs.code].reference_for(sex)
-                    out = ref is not None and not ref.contains(obs.number)
-                    abnormal[judged] = abnormal.get(judged, False) or out
-            for exam in visit.exams:
-                kind = EXAM_KINDS.get(exam.kind)
-                if kind is None or not kind.followup_item:
-                    continue
-                last_done[kind.followup_item] = day
-                if kind.followup_item in self.exam:
-                    abnormal[kind.followup_item] = abnormal.get(kind.followup_item, False) or exam.result == "abnormal"
-            for item, is_abnormal in abnormal.items():
-                state = self.exam[item]
-                if is_abnormal and not state.abnormal:
-                    state.abnormal_since = day
-                state.abnormal = is_abnormal
-                if not is_abnormal:
-                    state.abnormal_since = None
+                for item, what in found.partial.items():
+                    before = self.partial.get(item)
+                    if (before is not None and before[1] == what and what.startswith("pending:")
+                            and before[0] > last_done.get(item, date.min)):
+                        continue  # still pending: "pending since" the first of them
+                    self.partial[item] = (day, what)
+                for item, is_abnormal in found.verdict.items():
+                    state = self.exam[item]
+                    if is_abnormal:
+                        if not state.abnormal:
+                            state.abnormal_since = day
+                        state.latest_abnormal = day
+                    else:
+                        state.abnormal_since = state.latest_abnormal = None
+                    state.abnormal = is_abnormal
             for code, status in visit.features:
                 if code not in _TRIGGERS or status not in ("present", "absent"):
                     continue
@@ -225,6 +358,68 @@ class _Facts:
 
 
 # ---------------------------------------------------------------------------------------------
+# Restaging after a suspected relapse, and the engraftment-syndrome window
+# ---------------------------------------------------------------------------------------------
+
+# What a restaging covers (issue 9, defect 5): each must be done on or after the trigger; the
+# review visit after it (a visit on the trigger day is the one that raised the suspicion).
+RESTAGING_COMPONENTS = ("imaging", "vegf", "hematology", "echo", "pft", "review_visit")
+
+
+def restaging_triggers(patient: PatientRecord, protocol: Protocol,
+                       vegf_rises: list[date] | None = None) -> list[tuple[date, str]]:
+    """Dates at which a relapse is suspected, oldest first, each with why: a relapse or
+    progression event, or a VEGF rise (INTERFACES section 3, `relapse_suspected`).
+
+    Kept small on purpose: the `relapse_suspected` flag (flags module) owns the full rule (new or
+    recurred criteria features after a response); this should point at it once both exist."""
+    found: dict[date, str] = {}
+    for e in patient.events:
+        if e.type in ("relapse", "progression"):
+            found.setdefault(e.date, tr("{event} recorded").format(event=display_name(e.type).lower()))
+    for day in vegf_rise_dates(patient, protocol) if vegf_rises is None else vegf_rises:
+        found.setdefault(day, tr("VEGF rise"))
+    return sorted(found.items())
+
+
+def restaging_trigger_date(patient: PatientRecord, protocol: Protocol, after: date | None,
+                           vegf_rises: list[date] | None = None) -> tuple[date, str] | None:
+    """The oldest relapse trigger later than `after` (None: any), with why; None when there is none."""
+    for day, why in restaging_triggers(patient, protocol, vegf_rises):
+        if after is None or day > after:
+            return day, why
+    return None
+
+
+def engraftment_window(asct: TreatmentRecord, protocol: Protocol) -> tuple[date, date, str]:
+    """The engraftment-syndrome watch after an ASCT: (first day, last day, why). REFERENCE.md
+    section 7: day +start..+end after infusion (DEFAULT), narrowed to Maiolino/Spitzer around the
+    neutrophil engraftment once its date is recorded."""
+    p = protocol
+    if asct.engraftment_date is not None:
+        start = asct.engraftment_date - days(p.es_days_before_engraftment)
+        end = asct.engraftment_date + days(p.es_days_after_engraftment)
+        why = tr("engraftment-syndrome watch {start} to {end} (engraftment {eng})").format(
+            start=start.isoformat(), end=end.isoformat(), eng=asct.engraftment_date.isoformat())
+    else:
+        start = asct.start + days(p.es_watch_start_day)
+        end = asct.start + days(p.es_watch_end_day)
+        why = tr("engraftment-syndrome watch {start} to {end} (day +{a} to +{b} after infusion {inf}; "
+                 "engraftment not recorded)").format(start=start.isoformat(), end=end.isoformat(),
+                                                     a=p.es_watch_start_day, b=p.es_watch_end_day,
+                                                     inf=asct.start.isoformat())
+    return start, end, why
+
+
+def latest_asct(patient: PatientRecord) -> TreatmentRecord | None:
+    found = None
+    for t in patient.treatments:
+        if t.regimen == "asct" and (found is None or t.start >= found.start):
+            found = t
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
 # The plan
 # ---------------------------------------------------------------------------------------------
 
@@ -234,7 +429,8 @@ class _Planner:
         self.patient = patient
         self.p = protocol
         self.as_of = as_of
-        self.facts = _Facts(patient)
+        self.facts = _Facts(patient, protocol)
+        self.vegf_rises = list(vegf_rise_dates(patient, protocol))  # read by imaging and restaging
         self.lines = LineIndex(lines_of_therapy(patient))
         self.line = self.lines.on_or_before(as_of)
         self.remission_since = self._remission()
@@ -308,27 +504,32 @@ class _Planner:
 
     def review_visit(self, last: date):
         yield self._periodic(last, self.p.review_first_year_months, self.p.review_months, self.p.review_remission_months)
-        yield self._engraftment_window(last)
+        yield self._engraftment_window()
 
-    def _engraftment_window(self, last: date) -> tuple[date, str] | None:
-        asct = self._latest(frozenset({"asct"}))
+    def _engraftment_window(self) -> tuple[date, str] | None:
+        """The watch covers the whole window: due from its first day and again the day after each
+        assessment (any visit) until its last day; it closes when the window has had an
+        assessment and is over, or when an engraftment syndrome is recorded. A window that ended
+        without any assessment stays on the list as "not assessed" (waive it if it cannot be)."""
+        asct = latest_asct(self.patient)
         if asct is None:
             return None
-        if asct.engraftment_date is not None:
-            start = asct.engraftment_date - days(self.p.es_days_before_engraftment)
-            end = asct.engraftment_date + days(self.p.es_days_after_engraftment)
-            why = tr("engraftment-syndrome watch {start} to {end} (engraftment {eng})").format(
-                start=start.isoformat(), end=end.isoformat(), eng=asct.engraftment_date.isoformat())
-        else:
-            start = asct.start + days(self.p.es_watch_start_day)
-            end = asct.start + days(self.p.es_watch_end_day)
-            why = tr("engraftment-syndrome watch {start} to {end} (day +{a} to +{b} after infusion {inf}; "
-                     "engraftment not recorded)").format(start=start.isoformat(), end=end.isoformat(),
-                                                         a=self.p.es_watch_start_day, b=self.p.es_watch_end_day,
-                                                         inf=asct.start.isoformat())
-        if self.as_of > end or last >= start:
+        start, end, why = engraftment_window(asct, self.p)
+        if any(e.type == "engraftment_syndrome" and e.date >= asct.start for e in self.patient.events):
+            return None  # recognised and recorded: the watch has done its job
+        if self.as_of < start:
+            return start, why
+        assessed = [v.date for v in self.patient.visits if start <= v.date <= end]
+        if self.as_of > end:
+            if assessed:
+                return None
+            return start, tr("{watch}: not assessed (no visit recorded inside the window)").format(watch=why)
+        if not assessed:
+            return start, tr("{watch}: assess every day of the window").format(watch=why)
+        if assessed[-1] >= end:
             return None
-        return start, why
+        return assessed[-1] + days(1), tr("{watch}: assess every day of the window (last assessed {d})").format(
+            watch=why, d=assessed[-1].isoformat())
 
     def imaging(self, last: date):
         p = self.p
@@ -347,29 +548,41 @@ class _Planner:
             yield self._time_point(last, add_months(asct.start, p.imaging_after_asct_months),
                                    tr("{n} months after ASCT ({start})").format(n=p.imaging_after_asct_months,
                                                                                 start=asct.start.isoformat()))
-        rises = [d for d in vegf_rise_dates(self.patient, p) if d > last]
+        rises = [d for d in self.vegf_rises if d > last]
         if rises:
             yield rises[0], tr("VEGF rose on {date} (no imaging since)").format(date=rises[0].isoformat())
         anchor = self.line.start if self.line is not None else self.baseline
-        if anchor is not None and p.imaging_yearly_years > 0:
-            # as for the periodic items, a new line restarts the yearly series from its start
+        if anchor is not None:
+            # as for the periodic items, a new line restarts the yearly series from its start;
+            # after the yearly period imaging goes on for life at the longer remission interval
+            what = (tr("the start of {regimen}").format(regimen=regimen_label(self.line)) if self.line is not None
+                    else tr("the first visit"))
             due = add_months(max(last, anchor), p.imaging_months)
-            if due <= add_years(anchor, p.imaging_yearly_years):
-                what = (tr("the start of {regimen}").format(regimen=regimen_label(self.line)) if self.line is not None
-                        else tr("the first visit"))
+            if p.imaging_yearly_years > 0 and due <= add_years(anchor, p.imaging_yearly_years):
                 yield due, tr("every {n} months for {y} years after {what} ({anchor})").format(
                     n=p.imaging_months, y=p.imaging_yearly_years, what=what, anchor=anchor.isoformat())
+            else:
+                yield add_months(max(last, anchor), p.imaging_remission_months), tr(
+                    "every {n} months after the first {y} years after {what} ({anchor}): imaging never stops").format(
+                    n=p.imaging_remission_months, y=p.imaging_yearly_years, what=what, anchor=anchor.isoformat())
 
     def _exam(self, item: str, last: date, normal: int, abnormal_first: int, abnormal_later: int):
         state = self.facts.exam[item]
         if state.abnormal:
             since = state.abnormal_since or last
-            if last < add_months(since, 12):
-                yield add_months(last, abnormal_first), tr("last result abnormal (since {since}): every {n} months in the first year").format(
-                    since=since.isoformat(), n=abnormal_first)
+            # counted from the newest abnormal result: a later incomplete study (LVEF alone,
+            # spirometry) neither resets the state nor pushes the repeat away
+            latest = state.latest_abnormal or last
+            if latest == last:
+                head = tr("last result abnormal (since {since})").format(since=since.isoformat())
             else:
-                yield add_months(last, abnormal_later), tr("last result abnormal (since {since}): every {n} months").format(
-                    since=since.isoformat(), n=abnormal_later)
+                head = tr("last abnormal result {latest} (abnormal since {since})").format(
+                    latest=latest.isoformat(), since=since.isoformat())
+            if latest < add_months(since, 12):
+                yield add_months(latest, abnormal_first), tr("{head}: every {n} months in the first year").format(
+                    head=head, n=abnormal_first)
+            else:
+                yield add_months(latest, abnormal_later), tr("{head}: every {n} months").format(head=head, n=abnormal_later)
         else:
             yield add_months(last, normal), tr("last result normal: every {n} months").format(n=normal)
         onset = self.facts.onsets.get(item)
@@ -411,43 +624,79 @@ class _Planner:
                 break
         return "; ".join(dict.fromkeys(reasons)) or None
 
-    def plan(self) -> list[tuple[str, date | None, date | None, str]]:
+    def restaging(self) -> tuple[date, str, list[str]] | None:
+        """The oldest relapse trigger whose restaging is not complete: (date, why, components
+        still needed). A component counts when done on or after the trigger (the review: after)."""
+        done = self.facts.last_done
+        effective: dict[str, date | None] = {}
+        for c in RESTAGING_COMPONENTS:
+            last = done.get(c)
+            effective[c] = (last - days(1) if c == "review_visit" else last) if last is not None else None
+        known = [d for d in effective.values() if d is not None]
+        after = min(known) if len(known) == len(effective) else None
+        found = restaging_trigger_date(self.patient, self.p, after, self.vegf_rises)
+        if found is None:
+            return None
+        day, why = found
+        missing = [c for c, d in effective.items() if d is None or d < day]
+        return day, why, missing
+
+    def plan(self) -> list[tuple[str, date | None, date | None, str, date | None]]:
+        """Per item: (item, due, last done, reason, the date the status counts as "started")."""
         out = []
+        restage = self.restaging()
         for item in ITEMS:
             last = self.facts.last_done.get(item)
+            if item == "restaging":
+                if restage is not None:
+                    day, why, missing = restage
+                    n = self.p.restaging_within_months
+                    out.append((item, day, None, tr(
+                        "relapse suspected on {date} ({why}): restage at once, complete within {n} month(s) {cite}: "
+                        "{missing} still needed").format(
+                        date=day.isoformat(), why=why, n=n, cite=self.p.cite("restaging_within_months"),
+                        missing=", ".join(FOLLOWUP_ITEM_NAMES[c] for c in missing)), day))
+                continue
             if item == "thrombosis_review":
                 risk = self.thrombosis_risk()
                 if risk is None:
                     continue
                 if last is None:
-                    out.append((item, self.baseline, None, tr("thrombosis risk ({risk}): no visit recorded").format(risk=risk)))
+                    out.append((item, self.baseline, None, tr("thrombosis risk ({risk}): no visit recorded").format(risk=risk), None))
                     continue
                 due = add_months(last, self.p.thrombosis_review_months)
                 out.append((item, due, last, tr("thrombosis risk ({risk}): every {n} months").format(
-                    risk=risk, n=self.p.thrombosis_review_months)))
+                    risk=risk, n=self.p.thrombosis_review_months), last))
                 continue
+            partial = self.facts.partial.get(item)
+            partly = (f"; {partly_done_text(partial[1], partial[0])}"
+                      if partial is not None and (last is None or partial[0] > last) else "")
             if last is None:
-                out.append((item, self.baseline, None, tr("never recorded: baseline needed")))
+                out.append((item, self.baseline, None, tr("never recorded: baseline needed") + partly, None))
                 continue
             candidates = [c for c in getattr(self, item)(last) if c is not None]
+            if restage is not None and item in restage[2]:
+                candidates.append((restage[0], tr("restaging: relapse suspected on {date} ({why})").format(
+                    date=restage[0].isoformat(), why=restage[1])))
             if not candidates:
-                out.append((item, None, last, tr("nothing scheduled")))
+                out.append((item, None, last, tr("nothing scheduled") + partly, last))
                 continue
             due, reason = min(candidates, key=lambda c: c[0])
-            out.append((item, due, last, reason))
+            out.append((item, due, last, reason + partly, last))
         return out
 
 
 def followup_plan(patient: PatientRecord, protocol: Protocol, as_of: date) -> tuple[WorklistItem, ...]:
-    """Every applicable item of one patient, with its status (None when not yet due soon)."""
+    """Every applicable item of one patient, with its status (None when not yet due soon).
+    Nothing for a patient who has died: follow-up ends at death."""
     record = clip(patient, as_of)
     if death_date(record) is not None:
         return ()
     planner = _Planner(record, protocol, as_of)
     return tuple(
         WorklistItem(record.mrn, record.name, item, followup_status(
-            due, last, as_of, protocol.due_soon_days, protocol.overdue_grace_days), due, last, reason)
-        for item, due, last, reason in planner.plan()
+            due, started, as_of, protocol.due_soon_days, protocol.overdue_grace_days), due, last, reason)
+        for item, due, last, reason, started in planner.plan()
     )
 
 

@@ -24,6 +24,7 @@ from datetime import date
 from enum import Enum
 
 from poems_monitor.domain.catalogue import MEASURES, SPECIMENS, Measure, MeasureKind
+from poems_monitor.domain.course import after_death
 from poems_monitor.domain.timeline import ObservationRecord
 from poems_monitor.domain.validation import Tier, check_value
 from poems_monitor.i18n import tr
@@ -440,6 +441,7 @@ def parse_lab_csv(text: str, date_format: DateFormat | str, today: date) -> LabC
 class KnownPatient:
     sex: str
     birth_date: date | None
+    death_date: date | None = None  # nothing can be recorded after it
 
 
 @dataclass(frozen=True)
@@ -486,6 +488,8 @@ def classify_rows(
         elif p.birth_date is not None and r.date is not None and r.date < p.birth_date:
             problems.append(RowProblem(r.row, "date", "before_birth", tr(
                 "{d} is before the birth date {b} of {mrn}").format(d=r.date.isoformat(), b=p.birth_date.isoformat(), mrn=r.mrn)))
+        elif (after := after_death(tr("{mrn}: a value dated").format(mrn=r.mrn), r.date, p.death_date)) is not None:
+            problems.append(RowProblem(r.row, "date", "after_death", after))
         if problems:
             rows[i] = replace(r, problems=tuple(problems), status=RowStatus.INVALID)
             continue

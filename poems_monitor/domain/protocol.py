@@ -83,7 +83,8 @@ SPECS: tuple[SettingSpec, ...] = (
     _s("intervals", "imaging_after_induction_months", int, "months", 0, 120, "Imaging after the end of a systemic line", True),
     _s("intervals", "imaging_after_asct_months", int, "months", 0, 120, "Imaging after ASCT", True),
     _s("intervals", "imaging_months", int, "months", 0, 120, "Imaging interval", True),
-    _s("intervals", "imaging_yearly_years", int, "years", 0, 50, "Years of regular imaging after the last line started (0: only event-driven)"),
+    _s("intervals", "imaging_yearly_years", int, "years", 0, 50, "Years of yearly imaging after the last line started (then the remission interval)"),
+    _s("intervals", "imaging_remission_months", int, "months", 0, 120, "Imaging interval after the yearly period (imaging never stops)", True),
     _s("intervals", "echo_normal_months", int, "months", 0, 120, "Echo interval while the last echo is normal", True),
     _s("intervals", "echo_abnormal_months", int, "months", 0, 120, "Echo interval in the first 12 months after an abnormal echo", True),
     _s("intervals", "echo_abnormal_later_months", int, "months", 0, 120, "Echo interval later while abnormal", True),
@@ -99,6 +100,7 @@ SPECS: tuple[SettingSpec, ...] = (
     _s("intervals", "review_remission_months", int, "months", 0, 120, "Clinic review interval in stable remission", True),
     _s("intervals", "thrombosis_review_months", int, "months", 0, 120, "Thrombosis review interval while a thrombosis risk is present", True),
     _s("intervals", "thrombosis_risk_after_start_months", int, "months", 0, 120, "Thrombosis risk window after a line of therapy starts", True),
+    _s("intervals", "restaging_within_months", int, "months", 0, 12, "Restaging (imaging, VEGF, monoclonal work-up, echo, PFT, review) to be complete within this after a suspected relapse", True),
     _s("engraftment", "es_watch_start_day", int, "days after infusion", 0, 100, "Engraftment-syndrome watch start (engraftment not recorded)"),
     _s("engraftment", "es_watch_end_day", int, "days after infusion", 0, 100, "Engraftment-syndrome watch end (engraftment not recorded)"),
     _s("engraftment", "es_days_before_engraftment", int, "days", 0, 30, "Engraftment-syndrome watch starts this many days before engraftment"),
@@ -214,6 +216,7 @@ class Protocol:
     imaging_after_asct_months: int
     imaging_months: int
     imaging_yearly_years: int
+    imaging_remission_months: int
     echo_normal_months: int
     echo_abnormal_months: int
     echo_abnormal_later_months: int
@@ -229,6 +232,7 @@ class Protocol:
     review_remission_months: int
     thrombosis_review_months: int
     thrombosis_risk_after_start_months: int
+    restaging_within_months: int
     # engraftment syndrome
     es_watch_start_day: int
     es_watch_end_day: int

@@ -15,11 +15,12 @@ from typing import Any
 
 from poems_monitor.domain.catalogue import (
     EVENT_TYPES, EXAM_KINDS, EXAM_RESULTS, FEATURES, MEASURES, REGIMENS, SEXES, SPECIMENS, THROMBOPROPHYLAXIS,
-    FeatureState, MeasureKind,
+    FeatureState, MeasureKind, display_name,
 )
 from poems_monitor.domain.timeline import (
     EventRecord, ExamRecord, ObservationRecord, PatientRecord, TreatmentRecord, VisitRecord,
 )
+from poems_monitor.domain.course import after_death, second_death
 from poems_monitor.domain.validation import check_value
 from poems_monitor.i18n import tr
 
@@ -181,6 +182,7 @@ def _parse_patient(c: _Collector, raw: dict, path: str, mrn: str, today: date) -
 
     visits: list[VisitRecord] = []
     seen_dates: dict[date, int] = {}
+    visit_at: list[tuple[int, VisitRecord]] = []
     for j, vraw in enumerate(_list(c, raw.get("visits"), f"{path}.visits", "visits")):
         vpath = f"{path}.visits[{j}]"
         visit = _parse_visit(c, vraw, vpath, birth, sex if isinstance(sex, str) else None, today)
@@ -191,15 +193,19 @@ def _parse_patient(c: _Collector, raw: dict, path: str, mrn: str, today: date) -
                 d=visit.date, k=seen_dates[visit.date]))
         seen_dates[visit.date] = j
         visits.append(visit)
+        visit_at.append((j, visit))
 
-    treatments = [
-        t for k, traw in enumerate(_list(c, raw.get("treatments"), f"{path}.treatments", "treatments"))
+    treatment_at = [
+        (k, t) for k, traw in enumerate(_list(c, raw.get("treatments"), f"{path}.treatments", "treatments"))
         if (t := _parse_treatment(c, traw, f"{path}.treatments[{k}]", birth, today)) is not None
     ]
-    events = [
-        e for k, eraw in enumerate(_list(c, raw.get("events"), f"{path}.events", "events"))
+    event_at = [
+        (k, e) for k, eraw in enumerate(_list(c, raw.get("events"), f"{path}.events", "events"))
         if (e := _parse_event(c, eraw, f"{path}.events[{k}]", birth, today)) is not None
     ]
+    _check_after_death(c, path, visit_at, treatment_at, event_at)
+    treatments = [t for _, t in treatment_at]
+    events = [e for _, e in event_at]
     if name is None or not _one_of(sex, SEXES):
         return None
     return PatientRecord(
@@ -208,6 +214,28 @@ def _parse_patient(c: _Collector, raw: dict, path: str, mrn: str, today: date) -
         treatments=tuple(sorted(treatments, key=lambda t: (t.start, t.regimen))),
         events=tuple(sorted(events, key=lambda e: (e.date, e.type))),
     )
+
+
+def _check_after_death(c: _Collector, path: str, visit_at: list, treatment_at: list, event_at: list) -> None:
+    """Dates that cannot be: nothing after a recorded death, and one death only."""
+    deaths = sorted((e.date, k) for k, e in event_at if e.type == "death")
+    if not deaths:
+        return
+    died, first = deaths[0]
+    for day, k in deaths[1:]:
+        if day != died:
+            c.add(f"{path}.events[{k}].date", second_death(day, died))
+    for j, v in visit_at:
+        if (msg := after_death(tr("visit date"), v.date, died)) is not None:
+            c.add(f"{path}.visits[{j}].date", msg)
+    for k, t in treatment_at:
+        for fname in ("start", "stop", "engraftment_date"):
+            label = tr("{regimen} {field}").format(regimen=display_name(t.regimen), field=fname.replace("_", " "))
+            if (msg := after_death(label, getattr(t, fname), died)) is not None:
+                c.add(f"{path}.treatments[{k}].{fname}", msg)
+    for k, e in event_at:
+        if e.type != "death" and (msg := after_death(tr("event date"), e.date, died)) is not None:
+            c.add(f"{path}.events[{k}].date", msg)
 
 
 def _parse_visit(c: _Collector, raw: Any, path: str, birth: date | None, sex: str | None, today: date) -> VisitRecord | None:

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from poems_monitor.domain.lab_csv import (
@@ -23,13 +23,13 @@ from poems_monitor.domain.lab_csv import (
 )
 from poems_monitor.domain.timeline import VisitRecord
 from poems_monitor.i18n import tr
-from poems_monitor.models import Observation, Patient, Visit
+from poems_monitor.models import Event, Observation, Patient, Visit
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
 
-P, V, O = (m.__table__ for m in (Patient, Visit, Observation))
+P, V, O, E = (m.__table__ for m in (Patient, Visit, Observation, Event))
 
 
 class LabImportRefused(Exception):
@@ -75,8 +75,12 @@ def _stored_context(session: Session, parsed: LabCsv) -> tuple[dict[str, KnownPa
     patients: dict[str, KnownPatient] = {}
     ids: dict[str, int] = {}
     for chunk in repo._chunks(mrns):
-        for row in session.execute(select(P.c.id, P.c.mrn, P.c.sex, P.c.birth_date).where(P.c.mrn.in_(chunk))):
-            patients[row.mrn] = KnownPatient(row.sex, row.birth_date)
+        died = (select(E.c.patient_id, func.min(E.c.date).label("died"))
+                .where(E.c.type == "death", E.c.deleted_at.is_(None)).group_by(E.c.patient_id).subquery())
+        query = (select(P.c.id, P.c.mrn, P.c.sex, P.c.birth_date, died.c.died)
+                 .outerjoin(died, died.c.patient_id == P.c.id).where(P.c.mrn.in_(chunk)))
+        for row in session.execute(query):
+            patients[row.mrn] = KnownPatient(row.sex, row.birth_date, row.died)  # nothing after a death
             ids[row.mrn] = row.id
     wanted_dates: dict[int, set[date]] = defaultdict(set)
     for r in parsed.rows:

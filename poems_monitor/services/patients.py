@@ -14,6 +14,7 @@ from datetime import date
 from sqlalchemy import func, insert, select, update
 
 from poems_monitor.domain.catalogue import EVENT_TYPES, REGIMENS, SEXES, THROMBOPROPHYLAXIS, display_name
+from poems_monitor.domain.course import after_death, death_before, records_after, second_death
 from poems_monitor.domain.timeline import EventRecord, PatientRecord, TreatmentRecord
 from poems_monitor.i18n import tr
 from poems_monitor.models import Event, Patient, Treatment, Visit
@@ -153,6 +154,21 @@ def check_treatment(t: TreatmentRecord, birth: date | None, today: date) -> list
     return problems
 
 
+def stored_death(session, patient_id: int) -> date | None:  # noqa: ANN001
+    """The patient's recorded date of death (the earliest, should there be two), or None."""
+    return session.execute(select(func.min(E.c.date)).where(
+        E.c.patient_id == patient_id, E.c.type == "death", E.c.deleted_at.is_(None))).scalar()
+
+
+def _treatment_after_death(t: TreatmentRecord, died: date | None) -> list[FieldProblem]:
+    out = []
+    for fname in ("start", "stop", "engraftment_date"):
+        label = tr("{regimen} {field}").format(regimen=display_name(t.regimen), field=fname.replace("_", " "))
+        if (msg := after_death(label, getattr(t, fname), died)) is not None:
+            out.append(FieldProblem(fname, msg[0].upper() + msg[1:]))
+    return out
+
+
 def _treatment_values(t: TreatmentRecord) -> dict:
     return dict(regimen=t.regimen, name=t.name, start=t.start, stop=t.stop, thromboprophylaxis=t.thromboprophylaxis,
                 engraftment_date=t.engraftment_date, melphalan_mg=t.melphalan_mg, note=t.note)
@@ -165,6 +181,7 @@ def add_treatment(db: Database, actor: Actor, mrn: str, t: TreatmentRecord, toda
         if patient is None:
             raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
         problems = check_treatment(t, patient.birth_date, today or date.today())
+        problems += _treatment_after_death(t, stored_death(session, patient.id))
         if problems:
             raise InputRefused(problems)
         tid = repo.insert_treatments(session, [(patient.id, t)], repo.WriteStamp(actor.name, utcnow()))[0]
@@ -184,6 +201,7 @@ def update_treatment(db: Database, actor: Actor, treatment_id: int, expected_ver
             raise ConcurrentEdit(tr("This treatment was changed by someone else after you opened it: reload"))
         birth = session.execute(select(P.c.birth_date).where(P.c.id == row.patient_id)).scalar_one()
         problems = check_treatment(t, birth, today or date.today())
+        problems += _treatment_after_death(t, stored_death(session, row.patient_id))
         if not (reason or "").strip():
             problems.append(FieldProblem("reason", tr("A correction needs a reason")))
         if problems:
@@ -212,6 +230,15 @@ def add_event(db: Database, actor: Actor, mrn: str, e: EventRecord, today: date 
             problems.append(FieldProblem("date", tr("Event date {d} is in the future").format(d=e.date)))
         if patient.birth_date and e.date < patient.birth_date:
             problems.append(FieldProblem("date", tr("Event date is before the birth date")))
+        died = stored_death(session, patient.id)
+        if e.type == "death" and died is not None and died != e.date:
+            problems.append(FieldProblem("date", tr("Second death: {why}").format(why=second_death(e.date, died))))
+        elif e.type == "death" and (later := records_after(
+                repo.load_timelines(session, patient_ids=[patient.id])[0], e.date)) is not None:
+            msg = death_before(e.date, *later)
+            problems.append(FieldProblem("date", msg[0].upper() + msg[1:]))
+        elif e.type != "death" and (msg := after_death(tr("event date"), e.date, died)) is not None:
+            problems.append(FieldProblem("date", msg[0].upper() + msg[1:]))
         if problems:
             raise InputRefused(problems)
         eid = repo.insert_events(session, [(patient.id, e)], repo.WriteStamp(actor.name, utcnow()))[0]

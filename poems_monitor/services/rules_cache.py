@@ -5,11 +5,12 @@ every patient each time (2,000 full timelines take about 10-20 s to load on a sm
 while the schedule reads a few percent of them). For each patient the table `rules_cache` holds:
 
 - `facts`: the *reduced timeline* that the follow-up schedule reads: every treatment and event;
-  the first and the last visit (baseline, last review); per follow-up item only the newest
-  value or exam that counts as done; every value and exam that judges echo or PFT normal/abnormal (the abnormal
-  run needs the sequence); every VEGF value (the nadir needs the series); every symptom that
-  brings an echo or PFT forward; and the blood count of the last visit at which thrombocytosis
-  or polycythaemia is known. The domain's own `schedule_for` runs on this reduced record, so
+  the first and the last visit (baseline, last review); per follow-up item what the newest visit
+  that completed it and the newest that partly did hold for it; for echo and PFT the visits that
+  fix the normal/abnormal state (last verdict, start of the trailing abnormal run); the VEGF
+  values that reproduce every rise; every symptom change that brings an echo or PFT forward;
+  the blood count of the last visit at which thrombocytosis or polycythaemia is known; and the
+  last visit inside the engraftment-syndrome window. The domain's own `schedule_for` runs on this reduced record, so
   there is one schedule, not a second implementation: for an as-of on or after the newest date
   in the record it yields exactly what the full record yields (the integration tests and the
   benchmark check this on demo clinics).
@@ -50,7 +51,10 @@ from poems_monitor.domain.derived import derive_features
 from poems_monitor.domain.flags import VEGF_CODES, Flag, FlagKind, Severity, _rises, compute_flags, vegf_rise_dates
 # The schedule's own definitions of "done", "trigger" and "blood count", and its visit summary
 # (`_Facts`) that checks each reduction: one definition, no copy to drift.
-from poems_monitor.domain.followup import _BLOOD_COUNT, _DONE_BY_CODE, _TRIGGERS, Status, WorklistItem, _Facts, followup_plan
+from poems_monitor.domain.followup import (
+    _BLOOD_COUNT, _DONE_BY_CODE, _TRIGGERS, Status, WorklistItem, _Facts, engraftment_window, followup_plan, latest_asct,
+    visit_findings,
+)
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import (
     EventRecord, ExamRecord, ObservationRecord, PatientRecord, TreatmentRecord, VisitRecord,
@@ -68,7 +72,6 @@ A = AuditEntry.__table__
 P = Patient.__table__
 CACHE_FORMAT = "2"  # bump when the reduction or the JSON layout below changes
 _CHUNK = 900
-_EXAM_JUDGED = ("echo", "pft")
 _RUN_CODES = ("thrombocytosis", "polycythemia")
 
 
@@ -120,26 +123,6 @@ def _thrombosis_visit(p: PatientRecord, protocol: Protocol) -> int | None:
     return None
 
 
-def _judgments(p: PatientRecord) -> dict[str, list[tuple[int, bool]]]:
-    """Per echo/PFT item, (visit index, abnormal) of every visit that judges it, as
-    `followup._Facts` judges them (checked afterwards by `_schedule_inputs`)."""
-    out: dict[str, list[tuple[int, bool]]] = {"echo": [], "pft": []}
-    for vi, v in enumerate(p.visits):
-        abnormal: dict[str, bool] = {}
-        for o in v.observations:
-            entry = _DONE_BY_CODE.get(o.code)
-            if entry is not None and entry[1] is not None and o.number is not None:
-                ref = MEASURES[o.code].reference_for(p.sex)
-                abnormal[entry[1]] = abnormal.get(entry[1], False) or (ref is not None and not ref.contains(o.number))
-        for x in v.exams:
-            kind = EXAM_KINDS.get(x.kind)
-            if kind is not None and kind.followup_item in _EXAM_JUDGED:
-                abnormal[kind.followup_item] = abnormal.get(kind.followup_item, False) or x.result == "abnormal"
-        for item, value in abnormal.items():
-            out[item].append((vi, value))
-    return out
-
-
 def _vegf_points(p: PatientRecord, protocol: Protocol) -> set[tuple[int, str]]:
     """(visit index, code) of the VEGF values that reproduce every VEGF rise of the record: per
     rise the value and its nadir (the nadir restarts at each rise, so nothing between two kept
@@ -160,87 +143,106 @@ def _vegf_points(p: PatientRecord, protocol: Protocol) -> set[tuple[int, str]]:
     return keep
 
 
+def _es_last_visit(p: PatientRecord, protocol: Protocol) -> int | None:
+    """Index of the last visit inside the engraftment-syndrome window of the latest ASCT (the
+    watch reads whether, and when last, the window was assessed)."""
+    asct = latest_asct(p)
+    if asct is None:
+        return None
+    start, end, _ = engraftment_window(asct, protocol)
+    found = None
+    for vi, v in enumerate(p.visits):
+        if start <= v.date <= end:
+            found = vi
+    return found
+
+
 def _schedule_inputs(p: PatientRecord, protocol: Protocol) -> tuple:
     """Everything the follow-up schedule reads from the visits, for as-of on or after the newest
     date: the reduction is kept only when this is equal for the full and the reduced record."""
-    facts = _Facts(p)
+    facts = _Facts(p, protocol)
     ti = _thrombosis_visit(p, protocol)
     blood = None
     if ti is not None:
         blood = (p.visits[ti].date, tuple((d.code, d.state) for d in derive_features(p.visits[ti], p.sex, protocol, explain=False)
                                           if d.code in _RUN_CODES))
-    return (facts.last_done, {k: (x.abnormal, x.abnormal_since) for k, x in facts.exam.items()}, facts.onsets,
-            vegf_rise_dates(p, protocol), p.visits[0].date if p.visits else None, blood)
+    es = _es_last_visit(p, protocol)
+    return (facts.last_done, facts.partial,
+            {k: (x.abnormal, x.abnormal_since, x.latest_abnormal) for k, x in facts.exam.items()}, facts.onsets,
+            vegf_rise_dates(p, protocol), p.visits[0].date if p.visits else None, blood,
+            p.visits[es].date if es is not None else None)
 
 
 def reduce_for_schedule(p: PatientRecord, protocol: Protocol) -> PatientRecord:
     """What `followup.schedule_for` reads of `p` (see the module docstring); same schedule for
     any as-of on or after `latest_date(p)`. Checked: when the reduced record would not give the
-    same schedule inputs, the full record is returned."""
+    same schedule inputs, the full record is returned.
+
+    Per item, a few visits keep everything they hold for that item (so each kept visit reads
+    exactly as it did: done, partly done, normal or abnormal): the last visit that completed it,
+    the partly-done visit the schedule reports (the newest; the first of a run still pending),
+    and for echo/PFT the last verdict, the start of the trailing
+    abnormal run and the normal verdict before it."""
     visits = p.visits
     if not visits:
         return p
+    keep_items: dict[int, set[str]] = {}  # visit -> items whose content is kept whole there
     keep_obs: dict[int, set[int]] = {}
     keep_feat: dict[int, set[int]] = {}
-    keep_exam: dict[int, set[int]] = {}
-    newest_code: dict[str, tuple[int, int]] = {}  # item -> (visit, observation)
-    newest_exam: dict[str, tuple[int, int]] = {}  # item -> (visit, exam)
-    judged_at: dict[str, set[int]] = {"echo": set(), "pft": set()}
-    for item, seq in _judgments(p).items():
-        if not seq:
-            continue
-        judged_at[item].add(seq[-1][0])  # the last judgement
-        k = len(seq) - 1
-        while k > 0 and seq[k - 1][1] and seq[k][1]:
-            k -= 1
-        if seq[k][1]:
-            judged_at[item].add(seq[k][0])  # the start of the trailing abnormal run
-    vegf_keep = _vegf_points(p, protocol)
+    verdicts: dict[str, list[tuple[int, bool]]] = {}
     previous: dict[str, str] = {}
     for vi, v in enumerate(visits):
-        for oi, o in enumerate(v.observations):
-            entry = _DONE_BY_CODE.get(o.code)
-            if entry is None:
-                continue
-            if entry[1] is not None and o.number is not None:
-                if vi in judged_at[entry[1]]:
-                    keep_obs.setdefault(vi, set()).add(oi)
-                continue  # a judging value elsewhere would change the abnormal run
-            if o.code in VEGF_CODES and (vi, o.code) in vegf_keep:
-                keep_obs.setdefault(vi, set()).add(oi)
-            for item in entry[0]:  # the newest value per item is all `last_done` needs
-                newest_code[item] = (vi, oi)
-        for xi, x in enumerate(v.exams):
-            kind = EXAM_KINDS.get(x.kind)
-            if kind is None or not kind.followup_item:
-                continue
-            if kind.followup_item in _EXAM_JUDGED:
-                if vi in judged_at[kind.followup_item]:
-                    keep_exam.setdefault(vi, set()).add(xi)
-            else:
-                newest_exam[kind.followup_item] = (vi, xi)
+        if v.observations or v.exams:
+            found = visit_findings(v, p.sex, protocol)
+            for item, bad in found.verdict.items():
+                verdicts.setdefault(item, []).append((vi, bad))
         for fi, (code, status) in enumerate(v.features):
             if code in _TRIGGERS and status in ("present", "absent") and previous.get(code) != status:
                 keep_feat.setdefault(vi, set()).add(fi)  # only the changes matter (onsets)
                 previous[code] = status
-    for vi, oi in newest_code.values():
-        keep_obs.setdefault(vi, set()).add(oi)
-    for vi, xi in newest_exam.values():
-        keep_exam.setdefault(vi, set()).add(xi)
+    index = {v.date: vi for vi, v in enumerate(visits)}
+    facts = _Facts(p, protocol)  # the visits the schedule's own summary ends on, per item
+    for item, day in facts.last_done.items():
+        keep_items.setdefault(index[day], set()).add(item)
+    for item, (day, _) in facts.partial.items():
+        keep_items.setdefault(index[day], set()).add(item)
+    for item, seq in verdicts.items():
+        keep_items.setdefault(seq[-1][0], set()).add(item)  # the last verdict
+        k = len(seq) - 1
+        while k > 0 and seq[k - 1][1] and seq[k][1]:
+            k -= 1
+        if seq[k][1]:
+            keep_items.setdefault(seq[k][0], set()).add(item)  # the start of the trailing abnormal run
+            if k > 0:
+                keep_items.setdefault(seq[k - 1][0], set()).add(item)  # and the normal verdict before it
+    for vi, code in _vegf_points(p, protocol):
+        v = visits[vi]
+        keep_obs.setdefault(vi, set()).update(i for i, o in enumerate(v.observations) if o.code == code)
     ti = _thrombosis_visit(p, protocol)
     if ti is not None:
+        keep_items.setdefault(ti, set()).add("hematology")  # the blood count, read as the schedule reads it
         v = visits[ti]
         keep_obs.setdefault(ti, set()).update(i for i, o in enumerate(v.observations) if o.code in _BLOOD_COUNT)
         keep_feat.setdefault(ti, set()).update(i for i, (c, _) in enumerate(v.features) if c in _RUN_CODES)
-    wanted = sorted({0, len(visits) - 1} | set(keep_obs) | set(keep_feat) | set(keep_exam))
+    es = _es_last_visit(p, protocol)
+    wanted = sorted({0, len(visits) - 1} | set(keep_items) | set(keep_obs) | set(keep_feat)
+                    | ({es} if es is not None else set()))
     reduced_visits = []
     for vi in wanted:
         v = visits[vi]
+        items = keep_items.get(vi, set())
+        obs_idx = set(keep_obs.get(vi, ()))
+        for i, o in enumerate(v.observations):
+            entry = _DONE_BY_CODE.get(o.code)
+            if entry is not None and items.intersection(entry[0]):
+                obs_idx.add(i)
+        exams = tuple(x for x in v.exams
+                      if (kind := EXAM_KINDS.get(x.kind)) is not None and kind.followup_item in items)
         reduced_visits.append(VisitRecord(
             date=v.date,
-            observations=tuple(v.observations[i] for i in sorted(keep_obs.get(vi, ()))),
+            observations=tuple(v.observations[i] for i in sorted(obs_idx)),
             features=tuple(v.features[i] for i in sorted(keep_feat.get(vi, ()))),
-            exams=tuple(v.exams[i] for i in sorted(keep_exam.get(vi, ()))),
+            exams=exams,
         ))
     reduced = PatientRecord(p.mrn, p.name, p.sex, p.birth_date, p.diagnosis_date, tuple(reduced_visits),
                             p.treatments, p.events, p.patient_id)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlmodel import Session
 
 from poems_monitor.domain.catalogue import display_name
+from poems_monitor.domain.course import after_death, death_before, death_date, records_after, second_death
 from poems_monitor.domain.timeline import PatientRecord, VisitRecord
 from poems_monitor.domain.timeline_json import Problem, parse_timeline, timeline_to_json
 from poems_monitor.files import atomic_text_file
@@ -192,6 +193,7 @@ def _merge_into_existing(
             conflict(f"{base}.{fname}", tr("{field} is {new} in the file but {old} is stored: nothing is overwritten; "
                                          "correct it in the app with a reason").format(field=fname, new=new, old=old))
 
+    _check_death_against_stored(stored, incoming, raw, base, conflict)
     counts = {"visits": 0, "values": 0, "treatments": 0, "events": 0}
     stored_visits = {v.date: v for v in stored.visits}
     contents = []
@@ -238,6 +240,42 @@ def _merge_into_existing(
             conflict(f"{base}.events[{ei}].note", tr("{event} on {d}: the note differs from the stored one").format(
                 event=display_name(e.type), d=e.date))
     return counts if any(counts.values()) or contents else None
+
+
+def _check_death_against_stored(stored: PatientRecord, incoming: PatientRecord, raw: dict, base: str, conflict) -> None:  # noqa: ANN001
+    """Dates that cannot be, across the file and the stored record: nothing new after a stored
+    death; a new death not before what is stored, and not a second one."""
+    died_stored = death_date(stored)
+    died_new = death_date(incoming)
+    if died_new is not None and died_new != died_stored:
+        ei = _raw_index(raw.get("events"), lambda d: d.get("type") == "death")
+        where = f"{base}.events[{ei}].date"
+        if died_stored is not None:
+            conflict(where, second_death(died_new, died_stored))
+        elif (later := records_after(stored, died_new)) is not None:
+            conflict(where, death_before(died_new, *later))
+    if died_stored is None:
+        return
+    stored_visits = {v.date for v in stored.visits}
+    for v in incoming.visits:
+        if v.date not in stored_visits and (msg := after_death(tr("visit date"), v.date, died_stored)) is not None:
+            vi = _raw_index(raw.get("visits"), lambda d, when=v.date: d.get("date") == when.isoformat())
+            conflict(f"{base}.visits[{vi}].date", msg)
+    stored_treatments = {(t.regimen, t.start) for t in stored.treatments}
+    for t in incoming.treatments:
+        if (t.regimen, t.start) in stored_treatments:
+            continue
+        ti = _raw_index(raw.get("treatments"), lambda d, t=t: d.get("regimen") == t.regimen and d.get("start") == t.start.isoformat())
+        for fname in ("start", "stop", "engraftment_date"):
+            label = tr("{regimen} {field}").format(regimen=display_name(t.regimen), field=fname.replace("_", " "))
+            if (msg := after_death(label, getattr(t, fname), died_stored)) is not None:
+                conflict(f"{base}.treatments[{ti}].{fname}", msg)
+    stored_events = {(e.type, e.date) for e in stored.events}
+    for e in incoming.events:
+        if e.type != "death" and (e.type, e.date) not in stored_events and (
+                msg := after_death(tr("event date"), e.date, died_stored)) is not None:
+            ei = _raw_index(raw.get("events"), lambda d, e=e: d.get("type") == e.type and d.get("date") == e.date.isoformat())
+            conflict(f"{base}.events[{ei}].date", msg)
 
 
 def _diff_visit(old: VisitRecord, new: VisitRecord, vpath: str, raw: dict, vi: int | None, conflict) -> tuple:  # noqa: ANN001

@@ -16,6 +16,7 @@ from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
 from poems_monitor.domain.catalogue import EXAM_KINDS, EXAM_RESULTS, FEATURES, MEASURES, FeatureState, display_name
+from poems_monitor.domain.course import after_death
 from poems_monitor.domain.timeline import ExamRecord, ObservationRecord, VisitRecord
 from poems_monitor.domain.validation import Tier, check_value
 from poems_monitor.i18n import tr
@@ -25,6 +26,7 @@ from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
+from poems_monitor.services.patients import stored_death
 
 P, V, O, F, X = (m.__table__ for m in (Patient, Visit, Observation, FeatureStatus, Exam))
 
@@ -116,6 +118,11 @@ def validate_visit(entry: VisitInput, sex: str | None, birth: date | None, today
     return observations, problems, marked
 
 
+def _after_death(session: Session, patient_id: int, day: date) -> list[FieldProblem]:
+    msg = after_death(tr("visit date"), day, stored_death(session, patient_id))
+    return [FieldProblem("date", msg[0].upper() + msg[1:])] if msg is not None else []
+
+
 def record_visit(db: Database, actor: Actor, mrn: str, entry: VisitInput, today: date | None = None) -> SavedVisit:
     """Save a new visit with everything recorded at it, or refuse it whole."""
     require(actor, Permission.RECORD)
@@ -126,6 +133,7 @@ def record_visit(db: Database, actor: Actor, mrn: str, entry: VisitInput, today:
         if session.execute(select(V.c.id).where(V.c.patient_id == patient.id, V.c.date == entry.date)).first():
             problems.append(FieldProblem("date", tr("{mrn} already has a visit on {d}: open it to correct it").format(
                 mrn=mrn, d=entry.date)))
+        problems += _after_death(session, patient.id, entry.date)
         if problems:
             raise InputRefused(problems)
         stamp = repo.WriteStamp(actor.name, utcnow())
@@ -173,6 +181,7 @@ def correct_visit(
         if entry.date != visit.date and session.execute(
                 select(V.c.id).where(V.c.patient_id == patient.id, V.c.date == entry.date)).first():
             problems.append(FieldProblem("date", tr("There is already a visit on {d}").format(d=entry.date)))
+        problems += _after_death(session, patient.id, entry.date)
         if problems:
             raise InputRefused(problems)
 

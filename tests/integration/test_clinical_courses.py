@@ -10,6 +10,10 @@ normal, 12 while abnormal; imaging 3 months after radiotherapy or the end of a l
 after ASCT, yearly for 5 years after the last line started, and when VEGF rises; thrombosis
 review 3-monthly while a risk is present; "due soon" 30 days before the due date, "due" for 30
 days from it, then "overdue". Plasma VEGF elevated above 200, upper reference 96.2; serum 1040.
+An item is done only by a resulted study of what it is for (INTERFACES 4, amended 2026-12): a
+pending exam completes nothing, the PFT needs a DLCO, haematology needs the monoclonal work-up
+(M-protein, IFE or FLC; the courses 01-07 record blood counts only). A relapse event or a VEGF
+rise puts `restaging` due at once. Nothing is scheduled, or recorded, after a death.
 """
 
 from __future__ import annotations
@@ -81,10 +85,15 @@ def test_lendex_response_then_vegf_relapse(clinic):
         ("relapse_suspected", "relapse", "2024-03-11"),  # relapse event + oedema and VEGF elevation back
     ])
     assert worklist_of(clinic, "C-0001", "2024-04-15") == sorted([
-        ("echo", "overdue", "2024-03-11"),  # oedema reappeared on 2024-03-11: echo brought forward from 2024-03-14
-        ("pft", "overdue", "2024-03-14"),  # normal PFT 2022-03-14 + 24 months; grace ended 2024-04-13
+        # the VEGF rise of 2023-09-11 suspects a relapse: restaging (imaging, VEGF, monoclonal
+        # work-up, echo, PFT, review) is due at once; VEGF and review were done since, not the rest
+        ("restaging", "overdue", "2023-09-11"),
+        ("echo", "overdue", "2023-09-11"),  # part of the restaging (earlier than the oedema of 2024-03-11)
+        ("pft", "overdue", "2023-09-11"),  # part of the restaging (earlier than 24 months after 2022-03-14)
         ("imaging", "overdue", "2023-09-11"),  # VEGF rose on 2023-09-11 and no imaging since 2022-09-12
-    ])  # VEGF, blood, ONLS, endocrine and review were all done on 2024-03-11: next in 6 months
+        # blood counts only, never an M-protein, immunofixation or FLC: the response work-up was never done
+        ("hematology", "never_done", "2021-03-01"),
+    ])  # VEGF, ONLS, endocrine and review were all done on 2024-03-11: next in 6 months
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,13 +116,16 @@ def test_asct_engraftment_syndrome(clinic):
     assert worklist_of(clinic, "C-0002", "2022-03-12") == sorted([
         ("review_visit", "due", "2022-03-11"),
         ("thrombosis_review", "due_soon", "2022-04-10"),
+        ("hematology", "never_done", "2022-01-10"),  # blood counts without the monoclonal work-up
     ])
     # 17 months after ASCT, everything done at the 12-month visit (2023-03-01): the 6-monthly
     # items come due on 2023-09-01; echo (normal since 2022-12) and PFT (abnormal: yearly) and
     # imaging (yearly after the 12-month PET) are not due yet.
+    # The window (2022-03-11..16) had no visit, but the engraftment syndrome itself was recorded
+    # on 2022-03-13: the watch is answered.
     assert worklist_of(clinic, "C-0002", "2023-08-15") == sorted([
         ("vegf", "due_soon", "2023-09-01"),
-        ("hematology", "due_soon", "2023-09-01"),
+        ("hematology", "never_done", "2022-01-10"),  # blood counts only: the monoclonal work-up is missing
         ("neuropathy_score", "due_soon", "2023-09-01"),
         ("endocrine", "due_soon", "2023-09-01"),
         ("review_visit", "due_soon", "2023-09-01"),
@@ -135,7 +147,7 @@ def test_radiotherapy_single_lesion(clinic):
     # the line VEGF, blood, ONLS and review are 3-monthly, so due on 2023-09-12.
     assert worklist_of(clinic, "C-0003", "2023-09-01") == sorted([
         ("vegf", "due_soon", "2023-09-12"),
-        ("hematology", "due_soon", "2023-09-12"),
+        ("hematology", "never_done", "2023-01-16"),  # blood counts only: the monoclonal work-up is missing
         ("neuropathy_score", "due_soon", "2023-09-12"),
         ("review_visit", "due_soon", "2023-09-12"),
     ])
@@ -145,7 +157,7 @@ def test_radiotherapy_single_lesion(clinic):
         ("vegf", "due_soon", "2023-06-10"),
         ("neuropathy_score", "due_soon", "2023-06-10"),
         ("imaging", "due_soon", "2023-06-10"),
-        ("hematology", "due_soon", "2023-06-10"),  # last blood count 2023-03-10 + 3 months
+        ("hematology", "never_done", "2023-01-16"),  # blood counts only, no monoclonal work-up
         ("review_visit", "due_soon", "2023-06-10"),  # last visit 2023-03-10 + 3 months
     ])
 
@@ -166,7 +178,7 @@ def test_thalidomide_neuropathy_worse(clinic):
     ])  # thalidomide had LMWH: no thrombosis flag; serum VEGF only: no specimen change
     assert worklist_of(clinic, "C-0004", "2021-09-01") == sorted([
         ("vegf", "due", "2021-08-17"),  # first year of melphalan-dexamethasone: 3-monthly from 2021-05-17
-        ("hematology", "due", "2021-08-17"),
+        ("hematology", "never_done", "2020-05-04"),  # blood counts only, no monoclonal work-up
         ("neuropathy_score", "due", "2021-08-17"),
         ("review_visit", "due", "2021-08-17"),
         ("endocrine", "due", "2021-08-15"),  # TSH 2021-02-15 + 6 months
@@ -193,6 +205,7 @@ def test_new_pleural_effusion_and_falling_dlco(clinic):
     assert worklist_of(clinic, "C-0005", "2022-10-20") == sorted([
         ("echo", "due", "2022-10-03"),  # pleural effusion appeared: echo now, not at 24 months
         ("imaging", "overdue", "2022-01-18"),  # yearly for 5 years after the line started: last 2021-01-18
+        ("hematology", "never_done", "2018-01-22"),  # blood counts only, no monoclonal work-up
     ])  # PFT was just done (abnormal: next in 12 months); endocrine yearly in stable remission
 
 
@@ -211,7 +224,7 @@ def test_lost_to_follow_up(clinic):
     # the date the protocol wanted it.
     assert worklist_of(clinic, "C-0006", "2022-03-01") == sorted([
         ("vegf", "overdue", "2020-03-16"),
-        ("hematology", "overdue", "2020-03-16"),
+        ("hematology", "never_done", "2019-06-03"),  # blood counts only, no monoclonal work-up
         ("neuropathy_score", "overdue", "2020-03-16"),
         ("review_visit", "overdue", "2020-03-16"),
         ("endocrine", "overdue", "2019-12-17"),  # TSH only at diagnosis: 6 months after the line started
@@ -244,7 +257,7 @@ def test_imid_without_prophylaxis_then_dvt(clinic):
     assert severities[("dvt", "2024-03-04")] == "critical"
     assert worklist_of(clinic, "C-0007", "2024-07-01") == sorted([
         ("vegf", "due_soon", "2024-07-22"),
-        ("hematology", "due_soon", "2024-07-22"),
+        ("hematology", "never_done", "2024-01-08"),  # blood counts only, no monoclonal work-up
         ("neuropathy_score", "due_soon", "2024-07-22"),
         ("review_visit", "due_soon", "2024-07-22"),
         ("thrombosis_review", "due_soon", "2024-07-22"),  # still on lenalidomide: 3-monthly review
@@ -422,6 +435,95 @@ def test_anticoagulation_with_low_platelets(clinic):
     severities = {(f["kind"], f["code"]): f["severity"] for f in flags}
     assert severities[("bleeding_risk", "platelets")] == "critical"
     assert severities[("cytopenia", "platelets")] == "critical"
+
+
+# ---------------------------------------------------------------------------------------------
+# 21-25. Follow-up safety (issue 9): pending results, incomplete studies, relapse, death, ES window
+# ---------------------------------------------------------------------------------------------
+
+
+def worklist_rows(db: Path, mrn: str, as_of: str) -> dict[str, dict]:
+    doc = json.loads(run(db, "worklist", "--as-of", as_of, "--json").stdout)
+    return {i["item"]: i for i in doc["items"] if i["mrn"] == mrn}
+
+
+def test_pending_echo_completes_nothing(clinic):
+    # Abnormal echo (RVSP 52) at diagnosis: repeat at 6 months (2021-08-01). The 6-month echo of
+    # 2021-08-02 is still "pending": it completes nothing, so the echo stays due from 2021-08-01
+    # and is overdue after the 30-day grace, with the pending study named. Everything else was done
+    # on 2021-08-02 (VEGF, M-protein/IFE, ONLS, TSH, review; first year of lenalidomide: 3-monthly).
+    assert worklist_of(clinic, "C-F01", "2021-09-01") == [("echo", "overdue", "2021-08-01")]
+    echo = worklist_rows(clinic, "C-F01", "2021-09-01")["echo"]
+    assert echo["last_done"] == "2021-02-01"
+    assert echo["reason"] == ("last result abnormal (since 2021-02-01): every 6 months in the first year; "
+                              "Echocardiogram pending since 2021-08-02")
+
+
+def test_spirometry_without_dlco_is_not_the_pft(clinic):
+    # DLCO 62 % at diagnosis (abnormal: repeat at 12 months, 2021-03-02). On 2021-03-08 only
+    # spirometry was done (FVC 88, FEV1 90, normal): it does not count as the PFT, so the PFT is
+    # still due from 2021-03-02 (within its grace on 2021-03-20) and the card says why.
+    assert worklist_of(clinic, "C-F02", "2021-03-20") == [("pft", "due", "2021-03-02")]
+    pft = worklist_rows(clinic, "C-F02", "2021-03-20")["pft"]
+    assert pft["last_done"] == "2020-03-02"
+    assert pft["reason"].endswith("; spirometry without DLCO on 2021-03-08: PFT not complete")
+
+
+def test_relapse_restaging(clinic):
+    # Radiological relapse recorded on 2022-05-16 (with PET, VEGF and M-protein/IFE that day):
+    # restaging is due at once; echo, PFT and a review visit after the relapse are still needed,
+    # each due from the relapse date (not 24 months after the normal echo/PFT of 2021-03-08).
+    assert worklist_of(clinic, "C-F03", "2022-05-30") == sorted([
+        ("restaging", "due", "2022-05-16"),
+        ("echo", "due", "2022-05-16"),
+        ("pft", "due", "2022-05-16"),
+        ("review_visit", "due", "2022-05-16"),
+    ])
+    restaging = worklist_rows(clinic, "C-F03", "2022-05-30")["restaging"]
+    assert restaging["reason"] == ("relapse suspected on 2022-05-16 (relapse recorded): restage at once, complete "
+                                   "within 1 month(s) (DEFAULT): Echo, Lung function, Review visit still needed")
+    # Echo and PFT done on 2022-06-13 (a visit after the relapse): restaging complete, nothing due
+    # soon (VEGF etc. 6-monthly from 2022-05-16; echo/PFT normal: 24 months).
+    assert worklist_of(clinic, "C-F03", "2022-06-20") == []
+
+
+def test_death_ends_follow_up_and_refuses_later_records(clinic, tmp_path):
+    # Alive on 2021-01-15: the abnormal echo of diagnosis is overdue (6 months: 2020-12-01).
+    assert worklist_of(clinic, "C-F04", "2021-01-15") == [("echo", "overdue", "2020-12-01")]
+    assert worklist_of(clinic, "C-F04", "2021-06-01") == []  # died on 2021-02-10: no follow-up
+    # A file adding a visit after the death to the stored patient is refused whole (exit 2), naming the path.
+    late = {"format": "poems-monitor/timeline", "version": 1, "patients": [{
+        "mrn": "C-F04", "name": "Maria Rossi", "sex": "female", "birth_date": "1950-11-30", "diagnosis_date": "2020-06-01",
+        "visits": [{"date": "2021-03-01", "observations": [{"code": "platelets", "value": 300, "unit": "10*9/L"}]}]}]}
+    path = tmp_path / "late.json"
+    path.write_text(json.dumps(late), encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "poems_monitor", "import", str(path), "--db", str(clinic)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert ("$.patients[0].visits[0].date: patient C-F04, visit date 2021-03-01 is after the recorded death on "
+            "2021-02-10: nothing can be recorded after a death; check the date (or the date of death)") in result.stderr
+    assert "nothing was imported" in result.stderr
+    # The same inside one file: the course with a visit after its own death.
+    course = json.loads((COURSES / "24_death_on_treatment.json").read_text(encoding="utf-8"))
+    course["patients"][0]["mrn"] = "C-F04B"
+    course["patients"][0]["visits"].append({"date": "2021-02-11", "note": "seen in clinic"})
+    path.write_text(json.dumps(course), encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "poems_monitor", "import", str(path), "--db", str(clinic)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "$.patients[0].visits[3].date: patient C-F04B, visit date 2021-02-11" in result.stderr
+    assert worklist_of(clinic, "C-F04B", "2021-01-15") == []  # nothing of it was imported
+
+
+def test_engraftment_watch_missed_window(clinic):
+    # ASCT 2023-02-06, engraftment not recorded: watch day +5..+21 (2023-02-11..27). During the
+    # window with no visit yet: the review is due from its first day, every day of the window.
+    assert worklist_of(clinic, "C-F05", "2023-02-15") == [("review_visit", "due", "2023-02-11")]
+    # First visit back on day +28: the window had no assessment. It does not vanish: it stays
+    # overdue as "not assessed" (the ordinary review would be due only on 2023-06-06).
+    assert worklist_of(clinic, "C-F05", "2023-03-20") == [("review_visit", "overdue", "2023-02-11")]
+    review = worklist_rows(clinic, "C-F05", "2023-03-20")["review_visit"]
+    assert review["last_done"] == "2023-03-06"
+    assert review["reason"].endswith("not assessed (no visit recorded inside the window)")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -99,6 +99,38 @@ def test_reduced_timelines_give_the_same_schedule_as_full_ones(clinic):
             assert schedule_for(back, protocol, as_of) == schedule_for(p, protocol, as_of), (p.mrn, as_of)
 
 
+def test_reduced_timelines_of_the_hand_built_courses_give_the_same_schedule():
+    """Pending exams, spirometry without DLCO, blood counts without the monoclonal work-up, a
+    relapse (restaging), a missed engraftment window and a death: the demo has few of these."""
+    import json
+    from pathlib import Path
+
+    from poems_monitor.domain.protocol import default_protocol
+    from poems_monitor.domain.timeline_json import parse_timeline
+
+    protocol = default_protocol()
+    records = []
+    for f in sorted((Path(__file__).resolve().parents[1] / "data" / "courses").glob("*.json")):
+        patients, problems = parse_timeline(json.loads(f.read_text(encoding="utf-8")), TODAY)
+        assert not problems, f
+        records.extend(patients)
+    from tests.unit.timeline_builders import patient, visit
+
+    records.append(patient(  # a run of pending echoes, spirometry and a blood count after the last full studies
+        visit("2023-01-10", pasp=52, dlco_pct=70, m_protein=0.2, exams=[("echo", "abnormal")]),
+        visit("2023-06-01", lvef=60, exams=[("echo", "pending")]), visit("2023-07-01", fvc_pct=90, platelets=300),
+        visit("2023-08-01", exams=[("echo", "pending"), ("pft", "normal")]), mrn="H-REDUCE"))
+    reduced_somewhere = False
+    for p in records:
+        reduced = rules_cache.reduce_for_schedule(p, protocol)
+        reduced_somewhere |= reduced is not p
+        back = rules_cache.facts_from_json(rules_cache.facts_to_json(reduced), p)
+        latest = rules_cache.latest_date(p)
+        for as_of in (latest, latest + timedelta(days=20), latest + timedelta(days=200), latest + timedelta(days=3000)):
+            assert schedule_for(back, protocol, as_of) == schedule_for(p, protocol, as_of), (p.mrn, as_of)
+    assert reduced_somewhere
+
+
 def test_a_write_to_one_patient_is_seen_at_once(clinic, admin):
     build_worklist(clinic, TODAY)
     mrn = reference_worklist(clinic, TODAY)[0].mrn

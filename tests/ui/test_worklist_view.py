@@ -20,13 +20,14 @@ from tests.conftest import TODAY
 @pytest.fixture
 def clinic(db, nurse):
     """Two patients: Ann, last seen early in 2025 (overdue), with a DVT (a thrombosis-watch flag);
-    Ben, seen last month (nothing overdue yet for the blood count)."""
+    Ben, seen last month (nothing overdue yet for the haematology work-up: blood count and IFE)."""
     create_patient(db, nurse, PatientInput("H-000001", "Ann Overdue", "female", date(1960, 1, 1)), today=TODAY)
     create_patient(db, nurse, PatientInput("H-000002", "Ben Recent", "male", date(1965, 5, 5)), today=TODAY)
     record_visit(db, nurse, "H-000001", VisitInput(date(2025, 1, 10), values=(
-        EnteredValue("platelets", 300, "10*9/L"), EnteredValue("hemoglobin", 13.0, "g/dL"))), today=TODAY)
+        EnteredValue("platelets", 300, "10*9/L"), EnteredValue("hemoglobin", 13.0, "g/dL"),
+        EnteredValue("ife", "lambda"))), today=TODAY)
     record_visit(db, nurse, "H-000002", VisitInput(date(2026, 10, 20), values=(
-        EnteredValue("platelets", 280, "10*9/L"),)), today=TODAY)
+        EnteredValue("platelets", 280, "10*9/L"), EnteredValue("ife", "lambda"))), today=TODAY)
     add_event(db, nurse, "H-000001", EventRecord("dvt", date(2025, 3, 1), "left leg"), today=TODAY)
     return db
 

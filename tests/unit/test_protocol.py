@@ -58,6 +58,8 @@ def _replace_value(key: str, new: str) -> str:
         ("lvef_floor_pct", 50, "[HL7-LT]"),
         ("count_confirmations", 2, "DEFAULT"),
         ("es_days_before_engraftment", 1, "Maiolino"),
+        ("imaging_remission_months", 24, "DEFAULT"),
+        ("restaging_within_months", 1, "DEFAULT"),
     ],
 )
 def test_default_values_and_sources(key, value, source_tag):
