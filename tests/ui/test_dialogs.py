@@ -152,3 +152,23 @@ def test_an_event_for_an_unknown_patient_is_refused_in_words(qtbot, clinic, nurs
     dialog.accept()
     assert "No patient with MRN H-404" in dialog.problem_text("general")
     assert dialog.result() != QDialog.DialogCode.Accepted
+
+
+def test_the_wheel_over_a_dialog_field_changes_nothing(qtbot, clinic, nurse):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    def wheel(widget):
+        local = QPointF(widget.rect().center())
+        QApplication.sendEvent(widget, QWheelEvent(
+            local, QPointF(widget.mapToGlobal(local.toPoint())), QPoint(0, 0), QPoint(0, -120), Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False))
+
+    treatment = open_dialog(qtbot, TreatmentDialog(clinic, nurse, MRN, today=TODAY))
+    patient = open_dialog(qtbot, PatientDialog(clinic, nurse, MRN, today=TODAY))
+    for widget in (treatment.regimen, treatment.prophylaxis, treatment.start, patient.sex_combo, patient.birth_edit):
+        before = widget.currentIndex() if hasattr(widget, "currentIndex") else widget.date()
+        wheel(widget)
+        after = widget.currentIndex() if hasattr(widget, "currentIndex") else widget.date()
+        assert after == before, widget.objectName()

@@ -298,3 +298,54 @@ def test_the_reason_dialog_insists_on_a_reason(qtbot):
     qtbot.keyClicks(dialog.choice.lineEdit(), "Typing error")
     qtbot.keyClick(dialog.choice.lineEdit(), Qt.Key.Key_Return)  # Enter confirms
     assert dialog.result() == 1 and dialog.reason() == "Typing error"
+
+
+# --- the mouse wheel (issue 10, defect 1) -----------------------------------------------------
+def _wheel(widget, dy: int = -120) -> None:
+    """A real wheel turn over the middle of `widget`, as the mouse sends it."""
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    local = QPointF(widget.rect().center())
+    event = QWheelEvent(local, QPointF(widget.mapToGlobal(local.toPoint())), QPoint(0, 0), QPoint(0, dy),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+
+
+def _value(widget):
+    from PySide6.QtWidgets import QComboBox, QDateEdit
+
+    if isinstance(widget, QComboBox):
+        return widget.currentIndex()
+    if isinstance(widget, QDateEdit):
+        return widget.date()
+    return widget.value()
+
+
+def test_the_wheel_scrolls_the_form_and_never_changes_a_value(qtbot, form):
+    form.resize(900, 640)  # the entry tab's size in a 1366x768 window
+    form.load_new(MRN)
+    qtbot.wait(10)
+    kinds = {
+        "visit date": form.date_edit,
+        "unit chooser": form.rows["hemoglobin"].unit_combo,
+        "categorical": form.rows["ife"].editor,
+        "ONLS grade": form.rows["onls_arm"].editor,
+        "feature": form.features["pleural_effusion"],
+        "exam result": form.exams["echo"][0],
+    }
+    bar = form.scroll.verticalScrollBar()
+    assert bar.maximum() > 0
+    for name, widget in kinds.items():
+        for dy in (-120, 120):
+            bar.setValue(bar.maximum() // 2)
+            before, position = _value(widget), bar.value()
+            _wheel(widget, dy)
+            assert _value(widget) == before, f"the wheel changed the {name}"
+            assert bar.value() != position, f"the wheel over the {name} did not scroll the form"
+    widget = form.rows["ife"].editor
+    widget.setFocus()  # focused but closed: the wheel still scrolls
+    bar.setValue(0)
+    _wheel(widget)
+    assert _value(widget) == 0 and bar.value() > 0
+    assert not form.has_unsaved_changes()

@@ -19,6 +19,7 @@ from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
 from poems_monitor.ui.entry.marks import mark_style, problem_label, show_problem
+from poems_monitor.ui.entry.wheel_guard import guard_wheel
 
 
 def date_edit(day: date | None = None, name: str = "") -> QDateEdit:
@@ -159,6 +160,10 @@ class ServiceDialog(QDialog):
         """Grow or shrink to fit lines that appeared or vanished (problems, optional fields)."""
         self.layout().activate()
         self.resize(self.width(), self.layout().totalHeightForWidth(self.width()))
+
+    def showEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        guard_wheel(self)  # fields are added by the subclasses, so guard them when shown
+        super().showEvent(event)
 
     def submit(self) -> int:
         """Save through the service; return the saved row's id. Raises the service's refusals."""

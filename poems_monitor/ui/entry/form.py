@@ -34,6 +34,7 @@ from poems_monitor.services.visits import EnteredValue, VisitInput, correct_visi
 from poems_monitor.ui.entry.fields import MeasureRow, fmt_number
 from poems_monitor.ui.entry.marks import mark_style, set_tier
 from poems_monitor.ui.entry.reason import ReasonDialog
+from poems_monitor.ui.entry.wheel_guard import guard_wheel
 
 # Where each measure group sits: two columns of measure sections, then full-width sections.
 LEFT_GROUPS = ("vitals", "hematology", "vegf", "monoclonal", "chemistry")
@@ -239,6 +240,7 @@ class VisitEntryForm(QWidget):
         outer.addWidget(self.scroll, 1)
 
         self._wire_keyboard()
+        guard_wheel(self, self.scroll)
 
     def _section(self, title: str, note: str | None = None) -> tuple[QGroupBox, QGridLayout]:
         box = QGroupBox(self.tr(title))

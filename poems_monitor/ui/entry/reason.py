@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.ui.entry.marks import mark_style, problem_label, show_problem
+from poems_monitor.ui.entry.wheel_guard import guard_wheel
 
 
 class ReasonDialog(QDialog):
@@ -65,6 +66,7 @@ class ReasonDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.choice.setFocus()
+        guard_wheel(self)
         self.resize(480, self.sizeHint().height())
 
     def reason(self) -> str:
