@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from poems_monitor.domain.catalogue import MEASURES, Measure, MeasureKind
+from poems_monitor.domain.numbers import format_number, read_number
 from poems_monitor.domain.units import round_sig
 from poems_monitor.i18n import tr
 
@@ -37,10 +38,7 @@ class CheckedValue:
 
 
 def _fmt(value: float, decimals: int) -> str:
-    text = f"{value:.{decimals}f}" if decimals else f"{value:.0f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
+    return format_number(value, decimals)
 
 
 def check_value(code: str, value: object, unit: str | None = None, sex: str | None = None) -> CheckedValue:
@@ -56,11 +54,9 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
     if m.kind is MeasureKind.CATEGORICAL:
         return _check_category(m, value)
 
-    number = _as_number(value)
+    number, problem = _as_number(value)
     if number is None:
-        return CheckedValue(
-            Tier.REFUSED, tr("{name}: '{value}' is not a number").format(name=m.name, value=value)
-        )
+        return CheckedValue(Tier.REFUSED, tr("{name}: {problem}").format(name=m.name, problem=problem))
     if unit is None or str(unit).strip() == "":
         if not m.unit_optional:
             return CheckedValue(
@@ -141,18 +137,21 @@ def _check_category(m: Measure, value: object) -> CheckedValue:
     return CheckedValue(Tier.OK, "", canonical=text, unit="")
 
 
-def _as_number(value: object) -> float | None:
+def _as_number(value: object) -> tuple[float | None, str]:
+    """(the number, "") or (None, why not); text is read by `domain.numbers.read_number`, which
+    refuses thousands-grouped shapes such as '1,240' instead of guessing."""
+    not_a_number = tr("'{value}' is not a number").format(value=value)
     if isinstance(value, bool):
-        return None
+        return None, not_a_number
     if isinstance(value, (int, float)):
         number = float(value)
     elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
+        reading = read_number(value)
+        if reading.value is None:
+            return None, reading.problem if value.strip() else not_a_number
+        number = reading.value
     else:
-        return None
+        return None, not_a_number
     if math.isnan(number) or math.isinf(number):
-        return None
-    return number
+        return None, not_a_number
+    return number, ""

@@ -349,3 +349,25 @@ def test_the_wheel_scrolls_the_form_and_never_changes_a_value(qtbot, form):
     _wheel(widget)
     assert _value(widget) == 0 and bar.value() > 0
     assert not form.has_unsaved_changes()
+
+
+# --- thousands separators (issue 10, defect 5) --------------------------------------------------
+def test_a_vegf_typed_with_a_thousands_comma_is_refused_showing_both_readings(qtbot, form, clinic):
+    form.load_new(MRN)
+    vegf = form.rows["vegf_plasma"]
+    type_into(qtbot, vegf.editor, "1,240")
+    assert vegf.editor.text() == "1,240"
+    assert vegf.editor.property("tier") == "refused"
+    assert "1240" in vegf.status.text() and "1.24" in vegf.status.text()
+    ctrl_s(qtbot)
+    assert visits_of(clinic) == []
+    message = form.banner_message()
+    assert "Not saved" in message and "could be 1240 or 1.24" in message
+    vegf.editor.selectAll()
+    qtbot.keyClicks(vegf.editor, "1.240,5")  # a European grouped number is refused too, not blocked silently
+    assert vegf.editor.text() == "1.240,5" and vegf.editor.property("tier") == "refused"
+    vegf.editor.selectAll()
+    qtbot.keyClicks(vegf.editor, "1240")
+    with qtbot.waitSignal(form.saved, timeout=3000) as saved:
+        ctrl_s(qtbot)
+    assert float(value_of(open_visit(clinic, saved.args[0]), "vegf_plasma").value) == 1240

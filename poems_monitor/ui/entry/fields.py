@@ -16,21 +16,21 @@ from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QSizePolicy, QWidget
 
 from poems_monitor.domain.catalogue import MEASURES, MeasureKind
+from poems_monitor.domain.numbers import format_number, read_number
 from poems_monitor.domain.validation import CheckedValue, Tier, check_value
 from poems_monitor.i18n import tr
 from poems_monitor.services.visits import EnteredValue
 from poems_monitor.ui.entry.marks import TIER_MARKS, set_tier
 
-NUMBER_PATTERN = QRegularExpression(r"^\s*[<>]?\s*[0-9]{0,7}([.,][0-9]{0,4})?\s*$")
+# Digits and separators only; what they mean is `domain.numbers.read_number`'s decision (a
+# grouped shape such as "1,240" must reach it to be refused with both readings, not be blocked).
+NUMBER_PATTERN = QRegularExpression(r"^\s*[<>]?\s*[0-9]{0,9}([.,][0-9]{0,4}){0,3}\s*$")
 VALUE_WIDTH = 96
 UNIT_WIDTH = 104
 
 
 def fmt_number(value: float, decimals: int) -> str:
-    text = f"{value:.{max(decimals, 0)}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
+    return format_number(value, decimals)
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ class RowVerdict:
 
 
 def parse_typed(text: str) -> tuple[str, str | None]:
-    """('<5' -> ('5', '<')); decimal comma accepted."""
-    raw = text.strip().replace(",", ".")
+    """('<5' -> ('5', '<')): the number as typed (read by `read_number`) and the qualifier."""
+    raw = text.strip()
     qualifier = None
     if raw[:1] in ("<", ">"):
         qualifier, raw = raw[0], raw[1:].strip()
@@ -145,10 +145,10 @@ class MeasureRow(QObject):
             return None
         value, qualifier = typed
         if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                pass  # the service names the problem
+            reading = read_number(value)
+            if reading.ok:
+                value = reading.value
+            # else: the text goes as typed and the service refuses it with the same sentence
         return EnteredValue(self.code, value, self.unit(), self.measure.specimen, qualifier, confirmed)
 
     def state_key(self) -> tuple:
@@ -267,11 +267,9 @@ class MeasureRow(QObject):
         typed = self.typed()
         number = None
         if typed is not None:
-            try:
-                conv = m.conversion_for(self.unit() or m.unit)
-                number = conv.to_canonical(float(typed[0])) if conv is not None else None
-            except (TypeError, ValueError):
-                number = None
+            reading = read_number(str(typed[0]))
+            conv = m.conversion_for(self.unit() or m.unit)
+            number = conv.to_canonical(reading.value) if conv is not None and reading.ok else None
         del value
         if number is not None and m.absolute.above(number):
             return tr("not possible: above {x} {u}").format(x=fmt_number(m.absolute.high, 3), u=m.unit_label)
