@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
-from poems_monitor.domain.catalogue import MEASURES, Measure, MeasureKind
+from poems_monitor.domain.catalogue import MEASURES, Measure, MeasureKind, unit_display
 from poems_monitor.domain.numbers import format_number, read_number
 from poems_monitor.domain.units import round_sig
 from poems_monitor.i18n import tr
@@ -62,7 +62,7 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
             return CheckedValue(
                 Tier.REFUSED,
                 tr("{name}: the unit is missing; give one of {units}").format(
-                    name=m.name, units=", ".join(m.accepted_units)
+                    name=m.name, units=_units_text(m)
                 ),
                 field="unit",
             )
@@ -74,7 +74,7 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
         return CheckedValue(
             Tier.REFUSED,
             tr("{name}: unit '{unit}' is not accepted; use {units}").format(
-                name=m.name, unit=conv_unit, units=", ".join(m.accepted_units)
+                name=m.name, unit=conv_unit, units=_units_text(m)
             ),
             field="unit",
         )
@@ -123,6 +123,30 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
             **result,
         )
     return CheckedValue(Tier.OK, "", **result)
+
+
+def _units_text(m: Measure) -> str:
+    """The accepted units as people read them, with the UCUM code a file needs where it differs:
+    "×10⁹/L (10*9/L), ×10³/µL (10*3/uL)"."""
+    out = []
+    for unit in m.accepted_units:
+        label = unit_display(unit)
+        out.append(label if label == unit else f"{label} ({unit})")
+    return ", ".join(out)
+
+
+def unit_slip(code: str, value: float, unit: str | None) -> tuple[str, ...]:
+    """The catalogue's other units of `code` in which `value` would be possible, when it is not
+    possible in `unit`: Hb 135 g/dL is impossible but fine in g/L ("did you mean g/L?").
+    Empty when the value is possible as entered or no other unit makes it possible."""
+    m = MEASURES.get(code)
+    if m is None or m.kind is MeasureKind.CATEGORICAL or not m.alternatives:
+        return ()
+    if not check_value(code, value, unit or m.unit).refused:
+        return ()
+    current = (unit or m.unit).lower()
+    return tuple(u for u in m.accepted_units
+                 if u.lower() != current and not check_value(code, value, u).refused)
 
 
 def _check_category(m: Measure, value: object) -> CheckedValue:

@@ -319,7 +319,7 @@ def _value(widget):
         return widget.currentIndex()
     if isinstance(widget, QDateEdit):
         return widget.date()
-    return widget.value()
+    return widget.state()  # a feature: present / absent / not recorded
 
 
 def test_the_wheel_scrolls_the_form_and_never_changes_a_value(qtbot, form):
@@ -371,3 +371,41 @@ def test_a_vegf_typed_with_a_thousands_comma_is_refused_showing_both_readings(qt
     with qtbot.waitSignal(form.saved, timeout=3000) as saved:
         ctrl_s(qtbot)
     assert float(value_of(open_visit(clinic, saved.args[0]), "vegf_plasma").value) == 1240
+
+
+# --- the form at the screen sizes clinics use (issue 10, defect 9) ------------------------------
+@pytest.mark.parametrize("size", [(1366, 768), (1440, 900)])
+def test_every_mark_and_range_is_visible_without_horizontal_scrolling(monkeypatch, qtbot, clinic, nurse, size):
+    from poems_monitor.ui.main_window import TAB_ENTRY, MainWindow
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a: QMessageBox.StandardButton.Discard))
+
+    win = MainWindow(clinic, nurse, as_of=TODAY)
+    qtbot.addWidget(win)
+    win.resize(*size)
+    win.show()
+    qtbot.waitExposed(win)
+    win.open_patient(MRN)
+    win.new_visit()
+    assert win.centre.currentIndex() == TAB_ENTRY
+    form = win.entry
+    # long verdicts too: a conversion, a refusal, a critical value
+    form.rows["hemoglobin"].unit_combo.setCurrentIndex(form.rows["hemoglobin"].unit_combo.findData("g/L"))
+    form.rows["hemoglobin"].editor.setText("95")
+    form.rows["platelets"].editor.setText("4500")
+    form.rows["calcium"].editor.setText("14")
+    form.rows["pth"].editor.setText("90")
+    qtbot.wait(20)
+    viewport = form.scroll.viewport()
+    assert form.scroll.horizontalScrollBar().maximum() == 0, "the form scrolls sideways"
+    for code, row in form.rows.items():
+        for widget in (row.status, row.unit_widget, row.editor):
+            if widget is None:
+                continue
+            top_left = widget.mapTo(viewport, widget.rect().topLeft())
+            assert top_left.x() >= 0 and top_left.x() + widget.width() <= viewport.width(), (
+                f"{code}: {widget.objectName() or type(widget).__name__} ends at "
+                f"{top_left.x() + widget.width()} px, the viewport at {viewport.width()} px")
+        if row.status.text():
+            assert row.status.width() >= row.status.fontMetrics().averageCharWidth() * 12, code
+    win.close()

@@ -48,8 +48,8 @@ def guard_wheel(root: QWidget, fallback: QAbstractScrollArea | None = None) -> N
     Focus stays reachable by Tab and click (StrongFocus), not by the wheel.
     """
     guard = _WheelGuard(root, fallback)
-    widgets = [root] if isinstance(root, _GUARDED) else []
-    widgets += [w for w in root.findChildren(QWidget) if isinstance(w, _GUARDED)]
+    widgets = [w for w in [root, *root.findChildren(QWidget)]
+               if isinstance(w, _GUARDED) or getattr(w, "wheel_scrolls_form", False)]
     for widget in widgets:
         if widget.property("wheel_guarded"):
             continue
