@@ -30,7 +30,7 @@ class FeatureChoice(QWidget):
 
     changed = Signal()
     answered = Signal()  # a key gave the answer: the form moves to the next field
-    wheel_scrolls_form = True  # see ui.entry.wheel_guard
+    wheel_scrolls_form = True  # see ui.entry.input_guard
 
     def __init__(self, code: str, parent: QWidget | None = None):
         super().__init__(parent)

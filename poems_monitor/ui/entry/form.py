@@ -40,7 +40,7 @@ from poems_monitor.ui.entry.fields import (
 )
 from poems_monitor.ui.entry.marks import mark_style, set_tier
 from poems_monitor.ui.entry.reason import ReasonDialog
-from poems_monitor.ui.entry.wheel_guard import guard_wheel
+from poems_monitor.ui.entry.input_guard import guard_wheel
 
 # Where each measure group sits: two columns of measure sections, then full-width sections.
 # The measure sections go side by side only where both columns fit whole (name, value, unit,

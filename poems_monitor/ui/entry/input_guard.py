@@ -1,16 +1,22 @@
-"""The mouse wheel scrolls the form; it never changes a value.
+"""Input that must never change a value by accident: the mouse wheel and Alt+letter.
 
-Qt lets a combo box, spin box or date edit change its value when the wheel turns over it, even
+The wheel. Qt lets a combo box, spin box or date edit change its value when the wheel turns over it, even
 without a click: a nurse scrolling a long visit form would silently change an immunofixation
 result or an ONLS grade on the way down. Guarded controls hand the wheel to the scroll area
 they sit in (or drop it when there is none, as in a dialog). A combo box that is open scrolls
 its own list, which is a separate popup window and not affected.
+
+Alt+letter. A mnemonic (Alt+S: Save) is handled as a shortcut before the key reaches the field;
+an Alt+letter that is no mnemonic of the window would otherwise be typed into the text field
+that has the focus ("s" in the reason of a correction). Guarded text fields drop it.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import QAbstractScrollArea, QAbstractSpinBox, QApplication, QComboBox, QWidget
+from PySide6.QtWidgets import (
+    QAbstractScrollArea, QAbstractSpinBox, QApplication, QComboBox, QLineEdit, QPlainTextEdit, QWidget,
+)
 
 _GUARDED = (QComboBox, QAbstractSpinBox)
 
@@ -58,4 +64,24 @@ def guard_wheel(root: QWidget, fallback: QAbstractScrollArea | None = None) -> N
         widget.installEventFilter(guard)
 
 
-__all__ = ["guard_wheel"]
+class _AltTypingGuard(QObject):
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        if event.type() != QEvent.Type.KeyPress:
+            return False
+        modifiers = event.modifiers()
+        alt_only = modifiers & Qt.KeyboardModifier.AltModifier and not modifiers & Qt.KeyboardModifier.ControlModifier
+        return bool(alt_only and event.text() and event.text().isprintable())  # AltGr (Ctrl+Alt) still types
+
+
+def guard_alt_typing(root: QWidget) -> None:
+    """Text fields under `root` never type the letter of an Alt+letter (no mnemonic took it)."""
+    guard = None
+    for widget in root.findChildren(QWidget):
+        if not isinstance(widget, (QLineEdit, QPlainTextEdit)) or widget.property("alt_guarded"):
+            continue
+        guard = guard or _AltTypingGuard(root)
+        widget.setProperty("alt_guarded", True)
+        widget.installEventFilter(guard)
+
+
+__all__ = ["guard_alt_typing", "guard_wheel"]
