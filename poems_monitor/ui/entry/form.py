@@ -40,7 +40,7 @@ from poems_monitor.ui.entry.fields import (
 )
 from poems_monitor.ui.entry.marks import mark_style, set_tier
 from poems_monitor.ui.entry.reason import ReasonDialog
-from poems_monitor.ui.entry.input_guard import guard_wheel
+from poems_monitor.ui.entry.input_guard import guard_alt_typing, guard_wheel
 
 # Where each measure group sits: two columns of measure sections, then full-width sections.
 # The measure sections go side by side only where both columns fit whole (name, value, unit,
@@ -257,6 +257,7 @@ class VisitEntryForm(QWidget):
 
         self._wire_keyboard()
         guard_wheel(self, self.scroll)
+        guard_alt_typing(self)
 
     def _section(self, title: str, note: str | None = None) -> tuple[QGroupBox, QGridLayout]:
         box = QGroupBox(self.tr(title))
