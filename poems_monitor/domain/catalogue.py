@@ -211,7 +211,8 @@ _MRS_GRADES = (
     "6 – dead",
 )
 
-_VEGF_ALTS = (UnitConversion("ng/L", "ng/L", 1.0),)
+# ng/mL: some laboratories report VEGF per millilitre in nanograms (1 ng/mL = 1000 pg/mL).
+_VEGF_ALTS = (UnitConversion("ng/L", "ng/L", 1.0), UnitConversion("ng/mL", "ng/mL", 1000.0))
 _GDL_ALTS = (UnitConversion("g/L", "g/L", 0.1),)
 _MGL_ALTS = (UnitConversion("mg/dL", "mg/dL", 10.0),)
 
@@ -664,3 +665,31 @@ def display_name(code: str) -> str:
         if item is not None:
             return item.name
     return code.replace("_", " ")
+
+
+# How UCUM notation reads for a person, for units no measure labels (the catalogue's own labels
+# come first): "10*9/L" is "×10⁹/L", "u" is "µ", brackets and braces go.
+_UCUM_READABLE = (("10*12", "×10¹²"), ("10*9", "×10⁹"), ("10*6", "×10⁶"), ("10*3", "×10³"), ("[lb_av]", "lb"),
+                  ("[H2O]", "H₂O"), ("[Hg]", "Hg"), ("[IU]", "IU"), ("{1.73_m2}", "1.73 m²"))
+
+
+def unit_display(unit: str | None) -> str:
+    """The unit as people read it: the catalogue's label for any accepted unit ("10*9/L" ->
+    "×10⁹/L", "m[IU]/L" -> "mIU/L"), else the UCUM code made readable. Codes stay in files
+    and exports; everything a person reads goes through this one function."""
+    if not unit:
+        return ""
+    wanted = unit.strip().lower()
+    for m in MEASURES.values():
+        if m.unit and m.unit.lower() == wanted:
+            return m.unit_label
+        for conv in m.alternatives:
+            if conv.unit.lower() == wanted:
+                return conv.label
+    text = unit.strip()
+    for code, readable in _UCUM_READABLE:
+        text = text.replace(code, readable)
+    text = text.replace("{", "").replace("}", "")
+    if text.startswith("u") and len(text) > 1 and text[1].isalpha():
+        text = "µ" + text[1:]
+    return text

@@ -25,6 +25,7 @@ from enum import Enum
 
 from poems_monitor.domain.catalogue import MEASURES, SPECIMENS, Measure, MeasureKind
 from poems_monitor.domain.course import after_death
+from poems_monitor.domain.numbers import read_number
 from poems_monitor.domain.timeline import ObservationRecord
 from poems_monitor.domain.validation import Tier, check_value
 from poems_monitor.i18n import tr
@@ -40,6 +41,7 @@ _LOINC = re.compile(r"^\d{1,8}-\d$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
 _DMY_DATE = re.compile(r"^(\d{1,2})([/.])(\d{1,2})\2(\d{4})(?: \d{1,2}:\d{2}(?::\d{2})?)?$")
 _BARE_INTEGER = re.compile(r"^\d+$")
+_GROUPED_LOOKING = re.compile(r"^[0-9][0-9.,]*$")
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
 
 
@@ -258,10 +260,11 @@ def _parse_value(text: str) -> tuple[str | None, str, str]:
         if rest[:2] in ("<=", ">=") or rest[:1] in ("≤", "≥"):
             return None, "", tr("'{text}': only '<' and '>' qualifiers are accepted (not ≤, ≥, <=, >=)").format(text=text)
         qualifier, rest = rest[0], rest[1:].strip()
-    if not _NUMBER.match(rest):
+    if not _NUMBER.match(rest) and not _GROUPED_LOOKING.match(rest):
         return qualifier, rest, tr("'{text}' is not a number").format(text=text)
-    if rest.count(",") + rest.count(".") > 1:
-        return qualifier, rest, tr("'{text}' has more than one decimal mark (thousands separators are not accepted)").format(text=text)
+    reading = read_number(rest)  # refuses '1,240' (1240 or 1.24?) with both readings named
+    if not reading.ok:
+        return qualifier, rest, reading.problem
     return qualifier, rest.replace(",", "."), ""
 
 

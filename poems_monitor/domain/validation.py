@@ -10,7 +10,8 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
-from poems_monitor.domain.catalogue import MEASURES, Measure, MeasureKind
+from poems_monitor.domain.catalogue import MEASURES, Measure, MeasureKind, unit_display
+from poems_monitor.domain.numbers import format_number, read_number
 from poems_monitor.domain.units import round_sig
 from poems_monitor.i18n import tr
 
@@ -37,10 +38,7 @@ class CheckedValue:
 
 
 def _fmt(value: float, decimals: int) -> str:
-    text = f"{value:.{decimals}f}" if decimals else f"{value:.0f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
+    return format_number(value, decimals)
 
 
 def check_value(code: str, value: object, unit: str | None = None, sex: str | None = None) -> CheckedValue:
@@ -56,17 +54,15 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
     if m.kind is MeasureKind.CATEGORICAL:
         return _check_category(m, value)
 
-    number = _as_number(value)
+    number, problem = _as_number(value)
     if number is None:
-        return CheckedValue(
-            Tier.REFUSED, tr("{name}: '{value}' is not a number").format(name=m.name, value=value)
-        )
+        return CheckedValue(Tier.REFUSED, tr("{name}: {problem}").format(name=m.name, problem=problem))
     if unit is None or str(unit).strip() == "":
         if not m.unit_optional:
             return CheckedValue(
                 Tier.REFUSED,
                 tr("{name}: the unit is missing; give one of {units}").format(
-                    name=m.name, units=", ".join(m.accepted_units)
+                    name=m.name, units=_units_text(m)
                 ),
                 field="unit",
             )
@@ -78,7 +74,7 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
         return CheckedValue(
             Tier.REFUSED,
             tr("{name}: unit '{unit}' is not accepted; use {units}").format(
-                name=m.name, unit=conv_unit, units=", ".join(m.accepted_units)
+                name=m.name, unit=conv_unit, units=_units_text(m)
             ),
             field="unit",
         )
@@ -129,6 +125,30 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
     return CheckedValue(Tier.OK, "", **result)
 
 
+def _units_text(m: Measure) -> str:
+    """The accepted units as people read them, with the UCUM code a file needs where it differs:
+    "×10⁹/L (10*9/L), ×10³/µL (10*3/uL)"."""
+    out = []
+    for unit in m.accepted_units:
+        label = unit_display(unit)
+        out.append(label if label == unit else f"{label} ({unit})")
+    return ", ".join(out)
+
+
+def unit_slip(code: str, value: float, unit: str | None) -> tuple[str, ...]:
+    """The catalogue's other units of `code` in which `value` would be possible, when it is not
+    possible in `unit`: Hb 135 g/dL is impossible but fine in g/L ("did you mean g/L?").
+    Empty when the value is possible as entered or no other unit makes it possible."""
+    m = MEASURES.get(code)
+    if m is None or m.kind is MeasureKind.CATEGORICAL or not m.alternatives:
+        return ()
+    if not check_value(code, value, unit or m.unit).refused:
+        return ()
+    current = (unit or m.unit).lower()
+    return tuple(u for u in m.accepted_units
+                 if u.lower() != current and not check_value(code, value, u).refused)
+
+
 def _check_category(m: Measure, value: object) -> CheckedValue:
     text = str(value).strip().lower() if value is not None else ""
     if text not in m.categories:
@@ -141,18 +161,21 @@ def _check_category(m: Measure, value: object) -> CheckedValue:
     return CheckedValue(Tier.OK, "", canonical=text, unit="")
 
 
-def _as_number(value: object) -> float | None:
+def _as_number(value: object) -> tuple[float | None, str]:
+    """(the number, "") or (None, why not); text is read by `domain.numbers.read_number`, which
+    refuses thousands-grouped shapes such as '1,240' instead of guessing."""
+    not_a_number = tr("'{value}' is not a number").format(value=value)
     if isinstance(value, bool):
-        return None
+        return None, not_a_number
     if isinstance(value, (int, float)):
         number = float(value)
     elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
+        reading = read_number(value)
+        if reading.value is None:
+            return None, reading.problem if value.strip() else not_a_number
+        number = reading.value
     else:
-        return None
+        return None, not_a_number
     if math.isnan(number) or math.isinf(number):
-        return None
-    return number
+        return None, not_a_number
+    return number, ""

@@ -20,6 +20,7 @@ from poems_monitor.domain.catalogue import (
     CriterionClass, MeasureKind, display_name,
 )
 from poems_monitor.domain.course import regimen_label
+from poems_monitor.domain.numbers import format_measure_value
 from poems_monitor.domain.followup import Status, WorklistItem
 from poems_monitor.domain.safety_flags import MDS_CAUTION
 from poems_monitor.domain.patient_status import PatientStatusAssessment
@@ -211,9 +212,7 @@ def _criteria(d: PatientDashboard) -> tuple[CriterionLine, ...]:
 
 
 def format_number(code: str, value: float) -> str:
-    m = MEASURES.get(code)
-    decimals = m.decimals if m else 1
-    return f"{value:,.{decimals}f}" if decimals else f"{value:,.0f}"
+    return format_measure_value(code, value)  # no thousands separator: "1,240" would read back as 1.24
 
 
 def latest_values(record: PatientRecord, as_of: date) -> tuple[LatestValue, ...]:

@@ -15,7 +15,10 @@ from datetime import date, datetime, timezone
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
-from poems_monitor.domain.catalogue import EXAM_KINDS, EXAM_RESULTS, FEATURES, MEASURES, FeatureState, display_name
+from poems_monitor.domain.catalogue import (
+    EXAM_KINDS, EXAM_RESULTS, FEATURES, MEASURES, FeatureState, display_name, unit_display,
+)
+from poems_monitor.domain.numbers import format_number
 from poems_monitor.domain.course import after_death
 from poems_monitor.domain.timeline import ExamRecord, ObservationRecord, VisitRecord
 from poems_monitor.domain.validation import Tier, check_value
@@ -298,3 +301,53 @@ def open_visit(db: Database, visit_id: int) -> VisitSnapshot:
         exams=tuple(ExamRecord(x.kind, x.result, x.note) for x in exams), note=v.note, created_by=v.created_by,
         reviewed_by=v.reviewed_by,
     )
+
+
+@dataclass(frozen=True)
+class LastRecorded:
+    """The newest earlier value of one measure or feature, as the entry form shows it beside the field."""
+
+    date: date
+    text: str  # "312 ×10⁹/L", "lambda", "present"
+
+
+def last_recorded(db: Database, mrn: str, before: date) -> dict[str, LastRecorded]:
+    """For each measure and feature code, the newest current value of visits strictly before
+    `before` (a feature only when recorded present or absent). Keys are catalogue codes."""
+    with db.read() as session:
+        obs = session.execute(
+            select(O.c.code, O.c.value_num, O.c.value_text, O.c.qualifier, V.c.date)
+            .join(V, V.c.id == O.c.visit_id).join(P, P.c.id == V.c.patient_id)
+            .where(P.c.mrn == mrn, V.c.date < before, O.c.superseded_at.is_(None))
+            .order_by(V.c.date.desc(), O.c.id.desc())
+        ).all()
+        feats = session.execute(
+            select(F.c.code, F.c.status, V.c.date)
+            .join(V, V.c.id == F.c.visit_id).join(P, P.c.id == V.c.patient_id)
+            .where(P.c.mrn == mrn, V.c.date < before, F.c.superseded_at.is_(None),
+                   F.c.status != FeatureState.UNKNOWN.value)
+            .order_by(V.c.date.desc(), F.c.id.desc())
+        ).all()
+    out: dict[str, LastRecorded] = {}
+    for o in obs:
+        if o.code in out:
+            continue
+        m = MEASURES.get(o.code)
+        if o.value_text is not None or m is None or o.value_num is None:
+            text = str(o.value_text if o.value_text is not None else o.value_num)
+        else:
+            number = format_number(o.value_num, m.decimals)
+            unit = "" if m.kind.value == "score" else unit_display(m.unit)
+            text = f"{o.qualifier or ''}{number} {unit}".strip()
+        out[o.code] = LastRecorded(o.date, text)
+    for f in feats:
+        out.setdefault(f.code, LastRecorded(f.date, tr(f.status)))
+    return out
+
+
+def visit_on(db: Database, mrn: str, day: date) -> int | None:
+    """The id of `mrn`'s visit on `day`, if there is one (a patient has at most one a day)."""
+    with db.read() as session:
+        row = session.execute(select(V.c.id).join(P, P.c.id == V.c.patient_id)
+                              .where(P.c.mrn == mrn, V.c.date == day)).first()
+    return row.id if row else None

@@ -155,6 +155,7 @@ class MainWindow(QMainWindow):
             db=db.path.name if db.path else db.describe(), user=actor.name, role=actor.role.value)
         if read_only:
             self._title = tr("READ-ONLY (damaged database) — ") + self._title
+        self._title += "[*]"  # where Qt puts the unsaved-visit mark (setWindowModified)
         self.setWindowTitle(self._title)
         self.setMinimumSize(960, 640)
 
@@ -794,7 +795,7 @@ class MainWindow(QMainWindow):
         self._cover_other_windows()
         if self.idle_watcher is not None:
             self.idle_watcher.pause()
-        self.setWindowTitle(tr("poems-monitor — locked") if not signed_out else tr("poems-monitor — signed out"))
+        self.setWindowTitle((tr("poems-monitor — locked") if not signed_out else tr("poems-monitor — signed out")) + "[*]")
         self.lock_panel.focus_form()
         log.info("window %s", "signed out" if signed_out else "locked")
         self.lockedChanged.emit(True)

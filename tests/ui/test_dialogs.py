@@ -28,10 +28,15 @@ def timeline(db, mrn=MRN):
         return load_timelines(session, mrns=[mrn])[0]
 
 
-def open_dialog(qtbot, dialog):
+def open_dialog(qtbot, dialog, active: bool = False):
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.waitExposed(dialog)
+    if active:  # mnemonics (Alt+letter) act in the active window only
+        from PySide6.QtWidgets import QApplication
+
+        dialog.activateWindow()
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog, timeout=3000)
     return dialog
 
 
@@ -57,7 +62,7 @@ def test_patient_problems_show_under_their_fields(qtbot, clinic, nurse):
     assert dialog.result() != QDialog.DialogCode.Accepted
     assert "A patient with MRN H-000123 exists already" in dialog.problem_text("mrn")
     assert "Name must be 1 to 200 characters" in dialog.problem_text("name")
-    assert dialog.problem_text("birth_date") == ""
+    assert "Birth date is required" in dialog.problem_text("birth_date")  # never assumed
     assert dialog.mrn_edit.property("tier") == "refused"
     assert len(list_patients(clinic)) == 1
 
@@ -152,3 +157,124 @@ def test_an_event_for_an_unknown_patient_is_refused_in_words(qtbot, clinic, nurs
     dialog.accept()
     assert "No patient with MRN H-404" in dialog.problem_text("general")
     assert dialog.result() != QDialog.DialogCode.Accepted
+
+
+def test_the_wheel_over_a_dialog_field_changes_nothing(qtbot, clinic, nurse):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    def wheel(widget):
+        local = QPointF(widget.rect().center())
+        QApplication.sendEvent(widget, QWheelEvent(
+            local, QPointF(widget.mapToGlobal(local.toPoint())), QPoint(0, 0), QPoint(0, -120), Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False))
+
+    treatment = open_dialog(qtbot, TreatmentDialog(clinic, nurse, MRN, today=TODAY))
+    patient = open_dialog(qtbot, PatientDialog(clinic, nurse, MRN, today=TODAY))
+    for widget in (treatment.regimen, treatment.prophylaxis, treatment.start, patient.sex_combo, patient.birth_edit):
+        before = widget.currentIndex() if hasattr(widget, "currentIndex") else widget.date()
+        wheel(widget)
+        after = widget.currentIndex() if hasattr(widget, "currentIndex") else widget.date()
+        assert after == before, widget.objectName()
+
+
+# --- keyboard: one mnemonic per key in every dialog (issue 10, defect 12) -----------------------
+def _mnemonics(dialog) -> dict[str, list[str]]:
+    """Every Alt+letter the dialog offers (labels, buttons, check boxes, group boxes), by letter."""
+    import re
+
+    from PySide6.QtWidgets import QAbstractButton, QGroupBox, QLabel
+
+    found: dict[str, list[str]] = {}
+    for widget in dialog.findChildren(QAbstractButton) + dialog.findChildren(QLabel) + dialog.findChildren(QGroupBox):
+        if isinstance(widget, QLabel) and widget.buddy() is None:
+            continue  # a label without a buddy has no shortcut
+        if not widget.isVisibleTo(dialog):
+            continue
+        text = widget.title() if isinstance(widget, QGroupBox) else widget.text()
+        match = re.search(r"&([^&\s])", text.replace("&&", ""))
+        if match:
+            found.setdefault(match.group(1).lower(), []).append(text)
+    return found
+
+
+def _every_dialog(clinic, nurse):
+    from poems_monitor.ui.entry import ReasonDialog
+
+    treatment = TreatmentDialog(clinic, nurse, MRN, today=TODAY)
+    treatment.regimen.setCurrentIndex(treatment.regimen.findData("lenalidomide_dexamethasone"))
+    treatment.start.setDate(date(2026, 1, 5))
+    treatment.accept()
+    yield "new patient", PatientDialog(clinic, nurse, today=TODAY)
+    yield "correct patient", PatientDialog(clinic, nurse, MRN, today=TODAY)
+    for regimen in ("asct", "other", "lenalidomide_dexamethasone"):
+        dialog = TreatmentDialog(clinic, nurse, MRN, today=TODAY)
+        dialog.regimen.setCurrentIndex(dialog.regimen.findData(regimen))
+        yield f"treatment {regimen}", dialog
+    yield "correct treatment", TreatmentDialog(clinic, nurse, treatment_id=treatment.saved_id, today=TODAY)
+    yield "event", EventDialog(clinic, nurse, MRN, today=TODAY)
+    yield "event without patient", EventDialog(clinic, nurse, today=TODAY)
+    yield "correction reason", ReasonDialog(["Platelets: 312 → 321"])
+
+
+def test_every_dialog_has_one_mnemonic_per_key_and_save_has_one(qtbot, clinic, nurse):
+    for name, dialog in _every_dialog(clinic, nurse):
+        open_dialog(qtbot, dialog)
+        found = _mnemonics(dialog)
+        clashes = {key: texts for key, texts in found.items() if len(texts) > 1}
+        assert not clashes, f"{name}: {clashes}"
+        assert "s" in found, f"{name}: Alt+S does not save"
+
+
+def test_alt_s_saves_the_new_patient_and_never_types_an_s(qtbot, db, nurse):
+    dialog = open_dialog(qtbot, PatientDialog(db, nurse, today=TODAY), active=True)
+    qtbot.keyClicks(dialog.mrn_edit, "H-000888")
+    qtbot.keyClicks(dialog.name_edit, "Ada Alt")
+    dialog.sex_combo.setCurrentIndex(dialog.sex_combo.findData("female"))
+    dialog.birth_edit.setDate(date(1975, 1, 2))
+    with qtbot.waitSignal(dialog.saved, timeout=3000):
+        qtbot.keyClick(dialog.name_edit, Qt.Key.Key_S, Qt.KeyboardModifier.AltModifier)
+    assert dialog.name_edit.text() == "Ada Alt"
+    assert any(p.mrn == "H-000888" for p in list_patients(db))
+
+
+def test_alt_letters_never_type_into_the_correction_reason(qtbot):
+    from poems_monitor.ui.entry import ReasonDialog
+
+    dialog = open_dialog(qtbot, ReasonDialog(["Platelets: 312 → 321"]), active=True)
+    line = dialog.choice.lineEdit()
+    line.setFocus()
+    for key in (Qt.Key.Key_S, Qt.Key.Key_X, Qt.Key.Key_Q):
+        qtbot.keyClick(line, key, Qt.KeyboardModifier.AltModifier)
+        assert line.text() == "", f"Alt+{chr(key)} typed into the reason"
+    qtbot.keyClicks(line, "Typing error")
+    qtbot.keyClick(line, Qt.Key.Key_S, Qt.KeyboardModifier.AltModifier)  # Alt+S: save the correction
+    qtbot.waitUntil(lambda: dialog.result() == QDialog.DialogCode.Accepted, timeout=2000)  # (an animated click)
+    assert dialog.reason() == "Typing error"
+
+
+# --- smaller defects (issue 10, defect 13) -------------------------------------------------------
+def test_the_prophylaxis_warning_goes_once_aspirin_is_chosen(qtbot, clinic, nurse):
+    dialog = open_dialog(qtbot, TreatmentDialog(clinic, nurse, MRN, today=TODAY))
+    dialog.regimen.setCurrentIndex(dialog.regimen.findData("lenalidomide_dexamethasone"))
+    assert dialog.imid_hint.isVisibleTo(dialog)  # "Not documented" to start with
+    dialog.prophylaxis.setFocus()
+    qtbot.keyClicks(dialog.prophylaxis, "A")  # Aspirin
+    assert dialog.prophylaxis.currentData() == "aspirin"
+    assert not dialog.imid_hint.isVisibleTo(dialog)
+    dialog.prophylaxis.setCurrentIndex(dialog.prophylaxis.findData("none"))
+    assert dialog.imid_hint.isVisibleTo(dialog)
+
+
+def test_a_new_patient_has_no_sex_or_birth_date_until_one_is_entered(qtbot, db, nurse):
+    dialog = open_dialog(qtbot, PatientDialog(db, nurse, today=TODAY))
+    assert dialog.sex_combo.currentData() is None
+    assert dialog.birth_edit.value() is None
+    qtbot.keyClicks(dialog.mrn_edit, "H-000999")
+    qtbot.keyClicks(dialog.name_edit, "No Defaults")
+    dialog.accept()
+    assert dialog.result() != QDialog.DialogCode.Accepted
+    assert "sex" in dialog.problem_text("sex").lower()
+    assert "birth" in dialog.problem_text("birth_date").lower()
+    assert not any(p.mrn == "H-000999" for p in list_patients(db))

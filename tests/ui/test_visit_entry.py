@@ -300,3 +300,247 @@ def test_the_reason_dialog_insists_on_a_reason(qtbot):
     qtbot.keyClicks(dialog.choice.lineEdit(), "Typing error")
     qtbot.keyClick(dialog.choice.lineEdit(), Qt.Key.Key_Return)  # Enter confirms
     assert dialog.result() == 1 and dialog.reason() == "Typing error"
+
+
+# --- the mouse wheel (issue 10, defect 1) -----------------------------------------------------
+def _wheel(widget, dy: int = -120) -> None:
+    """A real wheel turn over the middle of `widget`, as the mouse sends it."""
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    local = QPointF(widget.rect().center())
+    event = QWheelEvent(local, QPointF(widget.mapToGlobal(local.toPoint())), QPoint(0, 0), QPoint(0, dy),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+
+
+def _value(widget):
+    from PySide6.QtWidgets import QComboBox, QDateEdit
+
+    if isinstance(widget, QComboBox):
+        return widget.currentIndex()
+    if isinstance(widget, QDateEdit):
+        return widget.date()
+    return widget.state()  # a feature: present / absent / not recorded
+
+
+def test_the_wheel_scrolls_the_form_and_never_changes_a_value(qtbot, form):
+    form.resize(900, 640)  # the entry tab's size in a 1366x768 window
+    form.load_new(MRN)
+    qtbot.wait(10)
+    kinds = {
+        "visit date": form.date_edit,
+        "unit chooser": form.rows["hemoglobin"].unit_combo,
+        "categorical": form.rows["ife"].editor,
+        "ONLS grade": form.rows["onls_arm"].editor,
+        "feature": form.features["pleural_effusion"],
+        "exam result": form.exams["echo"][0],
+    }
+    bar = form.scroll.verticalScrollBar()
+    assert bar.maximum() > 0
+    for name, widget in kinds.items():
+        for dy in (-120, 120):
+            bar.setValue(bar.maximum() // 2)
+            before, position = _value(widget), bar.value()
+            _wheel(widget, dy)
+            assert _value(widget) == before, f"the wheel changed the {name}"
+            assert bar.value() != position, f"the wheel over the {name} did not scroll the form"
+    widget = form.rows["ife"].editor
+    widget.setFocus()  # focused but closed: the wheel still scrolls
+    bar.setValue(0)
+    _wheel(widget)
+    assert _value(widget) == 0 and bar.value() > 0
+    assert not form.has_unsaved_changes()
+
+
+# --- thousands separators (issue 10, defect 5) --------------------------------------------------
+def test_a_vegf_typed_with_a_thousands_comma_is_refused_showing_both_readings(qtbot, form, clinic):
+    form.load_new(MRN)
+    vegf = form.rows["vegf_plasma"]
+    type_into(qtbot, vegf.editor, "1,240")
+    assert vegf.editor.text() == "1,240"
+    assert vegf.editor.property("tier") == "refused"
+    assert "1240" in vegf.status.text() and "1.24" in vegf.status.text()
+    ctrl_s(qtbot)
+    assert visits_of(clinic) == []
+    message = form.banner_message()
+    assert "Not saved" in message and "could be 1240 or 1.24" in message
+    vegf.editor.selectAll()
+    qtbot.keyClicks(vegf.editor, "1.240,5")  # a European grouped number is refused too, not blocked silently
+    assert vegf.editor.text() == "1.240,5" and vegf.editor.property("tier") == "refused"
+    vegf.editor.selectAll()
+    qtbot.keyClicks(vegf.editor, "1240")
+    with qtbot.waitSignal(form.saved, timeout=3000) as saved:
+        ctrl_s(qtbot)
+    assert float(value_of(open_visit(clinic, saved.args[0]), "vegf_plasma").value) == 1240
+
+
+# --- the form at the screen sizes clinics use (issue 10, defect 9) ------------------------------
+@pytest.mark.parametrize("size", [(1366, 768), (1440, 900)])
+def test_every_mark_and_range_is_visible_without_horizontal_scrolling(monkeypatch, qtbot, clinic, nurse, size):
+    from poems_monitor.ui.main_window import TAB_ENTRY, MainWindow
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a: QMessageBox.StandardButton.Discard))
+
+    win = MainWindow(clinic, nurse, as_of=TODAY)
+    qtbot.addWidget(win)
+    win.resize(*size)
+    win.show()
+    qtbot.waitExposed(win)
+    win.open_patient(MRN)
+    win.new_visit()
+    assert win.centre.currentIndex() == TAB_ENTRY
+    form = win.entry
+    # long verdicts too: a conversion, a refusal, a critical value
+    form.rows["hemoglobin"].unit_combo.setCurrentIndex(form.rows["hemoglobin"].unit_combo.findData("g/L"))
+    form.rows["hemoglobin"].editor.setText("95")
+    form.rows["platelets"].editor.setText("4500")
+    form.rows["calcium"].editor.setText("14")
+    form.rows["pth"].editor.setText("90")
+    qtbot.wait(20)
+    viewport = form.scroll.viewport()
+    assert form.scroll.horizontalScrollBar().maximum() == 0, "the form scrolls sideways"
+    for code, row in form.rows.items():
+        for widget in (row.status, row.unit_widget, row.editor):
+            if widget is None:
+                continue
+            top_left = widget.mapTo(viewport, widget.rect().topLeft())
+            assert top_left.x() >= 0 and top_left.x() + widget.width() <= viewport.width(), (
+                f"{code}: {widget.objectName() or type(widget).__name__} ends at "
+                f"{top_left.x() + widget.width()} px, the viewport at {viewport.width()} px")
+        if row.status.text():
+            assert row.status.width() >= row.status.fontMetrics().averageCharWidth() * 12, code
+    win.close()
+
+
+# --- sections, features, previous values, unit slips (issue 10, friction) -----------------------
+def _focus_is_in(form, index: int) -> bool:
+    _title, box = form._sections[index]
+    return box.isAncestorOf(QApplication.focusWidget())
+
+
+def test_sections_are_listed_and_reached_with_a_key(qtbot, form):
+    form.load_new(MRN)
+    titles = form.section_titles()
+    assert titles[:3] == ["Vital signs and weight", "Haematology", "VEGF"]
+    assert titles[-2:] == ["Examinations", "Note"] and "Features: major criteria" in titles
+    assert [form.section_list.item(i).text().strip().lstrip("0123456789 ") for i in range(len(titles))] == titles
+    form.rows["weight"].editor.setFocus()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_PageDown, Qt.KeyboardModifier.ControlModifier)
+    assert QApplication.focusWidget() is form.rows["platelets"].editor
+    assert form.section_list.currentRow() == 1
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_3, Qt.KeyboardModifier.AltModifier)
+    assert QApplication.focusWidget() is form.rows["vegf_plasma"].editor
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_PageUp, Qt.KeyboardModifier.ControlModifier)
+    assert _focus_is_in(form, 1)
+    features = titles.index("Features: major criteria")
+    item = form.section_list.item(features)
+    qtbot.mouseClick(form.section_list.viewport(), Qt.MouseButton.LeftButton,
+                     pos=form.section_list.visualItemRect(item).center())
+    assert QApplication.focusWidget() is form.features["polyneuropathy"]
+    top = form.scroll.viewport().mapFromGlobal(QApplication.focusWidget().mapToGlobal(QApplication.focusWidget().rect().topLeft()))
+    assert 0 <= top.y() < form.scroll.viewport().height()  # scrolled into view
+
+
+def test_features_are_answered_with_one_key_each_in_the_criteria_order(qtbot, form, clinic):
+    from poems_monitor.domain.catalogue import CRITERIA, features_of
+
+    form.load_new(MRN)
+    in_order = [f.code for c in CRITERIA.values() for f in features_of(c.code)]
+    chain = [w for w in form._enter_chain if w in form.features.values()]
+    assert [w.code for w in chain] == in_order
+    form.jump_to_section(form.section_titles().index("Features: major criteria"))
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_P)  # polyneuropathy present: on to the next
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_A)  # absent
+    assert form.features[in_order[0]].state() == "present"
+    assert form.features[in_order[1]].state() == "absent"
+    assert QApplication.focusWidget() is form.features[in_order[2]]
+    assert form.features[in_order[2]].state() == "unknown"  # never assumed
+    with qtbot.waitSignal(form.saved, timeout=3000) as saved:
+        ctrl_s(qtbot)
+    stored = dict(open_visit(clinic, saved.args[0]).features)
+    assert stored == {in_order[0]: "present", in_order[1]: "absent"}
+
+
+def test_each_field_shows_the_previous_value_and_its_date(qtbot, form, clinic, nurse):
+    record_visit(clinic, nurse, MRN, VisitInput(date(2026, 9, 1), (
+        EnteredValue("platelets", 312, "10*9/L"), EnteredValue("hemoglobin", 95, "g/L"), EnteredValue("ife", "lambda"),
+    ), features=(("pleural_effusion", "present"),)), today=TODAY)
+    record_visit(clinic, nurse, MRN, VisitInput(date(2026, 10, 1), (EnteredValue("platelets", 333, "10*9/L"),)),
+                 today=TODAY)
+    form.load_new(MRN)
+    def shown(label):
+        from PySide6.QtGui import QTextDocument
+
+        doc = QTextDocument()
+        doc.setHtml(label.text())
+        return doc.toPlainText().replace("\n", " ")
+    assert shown(form.rows["platelets"].previous) == "333 ×10⁹/L 2026-10-01"  # the newest, in words people read
+    assert shown(form.rows["hemoglobin"].previous) == "9.5 g/dL 2026-09-01"
+    assert shown(form.rows["ife"].previous) == "lambda 2026-09-01"
+    assert shown(form.feature_previous["pleural_effusion"]) == "present 2026-09-01"
+    assert form.rows["weight"].previous.text() == ""
+    assert "2026-10-01" in form.rows["platelets"].previous.toolTip()
+
+
+def test_a_unit_slip_gets_a_hint_from_the_catalogue_and_vegf_accepts_ng_per_ml(qtbot, form):
+    form.load_new(MRN)
+    hb = form.rows["hemoglobin"]
+    type_into(qtbot, hb.editor, "135")
+    assert hb.editor.property("tier") == "refused"
+    assert "above 25 g/dL: did you mean g/L?" in hb.status.text()
+    hb.unit_combo.setCurrentIndex(hb.unit_combo.findData("g/L"))
+    assert hb.editor.property("tier") != "refused" and "did you mean" not in hb.status.text()
+    vegf = form.rows["vegf_plasma"]
+    vegf.unit_combo.setCurrentIndex(vegf.unit_combo.findData("ng/mL"))
+    type_into(qtbot, vegf.editor, "1.2")
+    assert "1.2 ng/mL = 1200 pg/mL" in vegf.status.text()
+
+
+def test_people_read_units_never_ucum_codes(qtbot, form, clinic, nurse):
+    from PySide6.QtWidgets import QComboBox, QLabel
+
+    from poems_monitor.domain.catalogue import unit_display
+
+    assert unit_display("10*9/L") == "×10⁹/L" and unit_display("10*3/uL") == "×10³/µL"
+    record_visit(clinic, nurse, MRN, VisitInput(date(2026, 9, 1), (EnteredValue("platelets", 312, "10*3/uL"),)),
+                 today=TODAY)
+    form.load_new(MRN)
+    texts = [w.text() for w in form.findChildren(QLabel)]
+    texts += [c.itemText(i) for c in form.findChildren(QComboBox) for i in range(c.count())]
+    raw = [t for t in texts if "10*" in t or "[" in t or "{" in t or "u[IU]" in t]
+    assert raw == []
+
+
+def test_new_visit_opens_the_visit_already_saved_that_day(monkeypatch, qtbot, form, clinic, nurse):
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a: QMessageBox.StandardButton.Discard))
+    earlier = record_visit(clinic, nurse, MRN, VisitInput(date(2026, 9, 1), ()), today=TODAY).visit_id
+    # a new visit moved onto the date of a saved one says so at once, with the way to open it
+    form.load_new(MRN)
+    assert form.visit_id is None
+    form.date_edit.setDate(date(2026, 9, 1))
+    assert "already has a visit on 2026-09-01" in form.banner_message()
+    form.banner_text.linkActivated.emit(f"visit:{earlier}")
+    assert form.visit_id == earlier
+    # New visit on a day that has one opens it, instead of a duplicate refused only at save
+    today_visit = record_visit(clinic, nurse, MRN, VisitInput(TODAY, (EnteredValue("platelets", 300, "10*9/L"),)),
+                               today=TODAY).visit_id
+    form.load_new(MRN)
+    assert form.visit_id == today_visit
+    assert form.rows["platelets"].editor.text() == "300"
+    assert "already has a visit today" in form.banner_message()
+
+
+def test_editing_in_the_main_window_gives_no_qt_warning_and_marks_the_title(monkeypatch, qtbot, qtlog, clinic, nurse):
+    from poems_monitor.ui.main_window import MainWindow
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a: QMessageBox.StandardButton.Discard))
+    win = MainWindow(clinic, nurse, as_of=TODAY)
+    qtbot.addWidget(win)
+    win.show()
+    win.open_patient(MRN)
+    win.new_visit()
+    type_into(qtbot, win.entry.rows["weight"].editor, "70")
+    assert win.isWindowModified()
+    warnings = [r.message for r in qtlog.records if "[*]" in r.message or "setWindowModified" in r.message]
+    assert warnings == []

@@ -150,7 +150,7 @@ def test_unknown_unit():
     _obs(d, 1)["unit"] = "10*6/L"
     problem = only_problem(d)
     assert problem.path == f"{V0}.observations[1].unit"
-    assert "Platelets: unit '10*6/L' is not accepted; use 10*9/L, 10*3/uL" == problem.message
+    assert "Platelets: unit '10*6/L' is not accepted; use ×10⁹/L (10*9/L), ×10³/µL (10*3/uL)" == problem.message
 
 
 def test_missing_unit_where_required():

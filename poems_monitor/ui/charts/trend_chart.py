@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.domain.catalogue import MEASURES
+from poems_monitor.domain.numbers import format_measure_value, format_number
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import PatientDashboard, Series, SeriesPoint
 from poems_monitor.ui.theme import SPACING, series_colour, series_style, theme, to_qcolor
@@ -80,10 +81,7 @@ SPEC_BY_KEY = {s.key: s for s in CHART_SPECS}
 
 
 def format_value(code: str, p: SeriesPoint) -> str:
-    m = MEASURES.get(code)
-    decimals = m.decimals if m else 1
-    text = f"{p.value:,.{decimals}f}" if decimals else f"{p.value:,.0f}"
-    return f"{p.qualifier or ''}{text}"
+    return f"{p.qualifier or ''}{format_measure_value(code, p.value)}"  # never "1,240": it reads back as 1.24
 
 
 def point_tooltip(series: Series, p: SeriesPoint) -> str:
@@ -217,7 +215,7 @@ class ChartAxis(pg.AxisItem):
         out = []
         for v in values:
             number = 10 ** v * scale
-            out.append(f"{number:,.0f}" if number >= 1 else f"{number:.2g}")
+            out.append(format_number(number, 0) if number >= 1 else f"{number:.2g}")
         return out
 
 

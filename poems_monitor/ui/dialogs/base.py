@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from datetime import date
 
-from PySide6.QtCore import QDate, Qt, Signal
+from PySide6.QtCore import QDate, QRegularExpression, Qt, Signal
+from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
-    QAbstractSpinBox, QCheckBox, QDateEdit, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QVBoxLayout,
-    QWidget,
+    QAbstractSpinBox, QCheckBox, QDateEdit, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+    QVBoxLayout, QWidget,
 )
 
+from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
 from poems_monitor.ui.entry.marks import mark_style, problem_label, show_problem
+from poems_monitor.ui.entry.input_guard import guard_alt_typing, guard_wheel
 
 
 def date_edit(day: date | None = None, name: str = "") -> QDateEdit:
@@ -31,6 +34,47 @@ def date_edit(day: date | None = None, name: str = "") -> QDateEdit:
     edit.setMaximumDate(QDate(2100, 12, 31))
     edit.setDate(QDate(day or date.today()))
     return edit
+
+
+class DateField(QLineEdit):
+    """A date typed as YYYY-MM-DD that starts empty: no date is ever assumed for the person.
+
+    `value()` is the date, or None when empty; text that is no date raises `InputRefused` for
+    `field` from `checked_value()`, so the dialog shows the problem under the field.
+    """
+
+    def __init__(self, day: date | None = None, name: str = "", field: str = ""):
+        super().__init__()
+        self.setObjectName(name)
+        self._field = field or name
+        self.setPlaceholderText("YYYY-MM-DD")
+        self.setMaxLength(10)
+        self.setValidator(QRegularExpressionValidator(QRegularExpression(r"[0-9]{0,4}(-[0-9]{0,2}){0,2}"), self))
+        self.setMaximumWidth(self.fontMetrics().horizontalAdvance("0000-00-00") + 30)
+        if day is not None:
+            self.setDate(day)
+
+    def setDate(self, day: date | QDate) -> None:  # noqa: N802 (the QDateEdit name the dialogs use)
+        self.setText((day.toPython() if isinstance(day, QDate) else day).isoformat())
+
+    def date(self) -> QDate:
+        """As QDateEdit.date(): an invalid QDate when empty or not a date."""
+        day = self.value()
+        return QDate(day) if day is not None else QDate()
+
+    def value(self) -> date | None:
+        try:
+            return date.fromisoformat(self.text().strip())
+        except ValueError:
+            return None
+
+    def checked_value(self, label: str) -> date | None:
+        text = self.text().strip()
+        day = self.value()
+        if text and day is None:
+            raise InputRefused([FieldProblem(self._field, tr("{label}: '{text}' is not a date; write it as "
+                                                             "YYYY-MM-DD").format(label=label, text=text))])
+        return day
 
 
 class OptionalDate(QWidget):
@@ -95,6 +139,10 @@ class ServiceDialog(QDialog):
         self.general_problem.setObjectName("general_problem")
         outer.addWidget(self.general_problem)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        # Our own texts: the platform's differ ("&Save" on GNOME, "Save" elsewhere), and Alt+S must
+        # mean Save in every dialog (field labels keep off S).
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setText(self.tr("&Save"))
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(self.tr("Cancel"))
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         outer.addWidget(self.buttons)
@@ -159,6 +207,11 @@ class ServiceDialog(QDialog):
         """Grow or shrink to fit lines that appeared or vanished (problems, optional fields)."""
         self.layout().activate()
         self.resize(self.width(), self.layout().totalHeightForWidth(self.width()))
+
+    def showEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        guard_wheel(self)  # fields are added by the subclasses, so guard them when shown
+        guard_alt_typing(self)
+        super().showEvent(event)
 
     def submit(self) -> int:
         """Save through the service; return the saved row's id. Raises the service's refusals."""

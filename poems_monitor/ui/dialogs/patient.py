@@ -16,7 +16,7 @@ from poems_monitor.models import Patient
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor
 from poems_monitor.services.patients import PatientInput, create_patient, update_patient
-from poems_monitor.ui.dialogs.base import OptionalDate, ServiceDialog, date_edit
+from poems_monitor.ui.dialogs.base import DateField, OptionalDate, ServiceDialog
 
 _SEX_NAMES = {"female": "Female", "male": "Male", "other": "Other", "unknown": "Not known"}
 
@@ -49,18 +49,16 @@ class PatientDialog(ServiceDialog):
         self.name_edit.setMaxLength(200)
         self.sex_combo = QComboBox()
         self.sex_combo.setObjectName("sex")
+        self.sex_combo.addItem(self.tr("— choose —"), None)  # nothing assumed: the nurse chooses
         for sex in SEXES:
             self.sex_combo.addItem(self.tr(_SEX_NAMES.get(sex, sex)), sex)
-        if existing is not None:
-            self.sex_combo.setCurrentIndex(max(self.sex_combo.findData(existing.sex), 0))
-        self.birth_edit = date_edit(existing.birth_date if existing and existing.birth_date else date(1970, 1, 1),
-                                    name="birth_date")
-        self.birth_edit.setMaximumDate(self._today)
+        self.sex_combo.setCurrentIndex(max(self.sex_combo.findData(existing.sex), 0) if existing is not None else 0)
+        self.birth_edit = DateField(existing.birth_date if existing else None, name="birth_date", field="birth_date")
         self.diagnosis = OptionalDate(self.tr("known"), existing.diagnosis_date if existing else None,
                                       default=self._today, name="diagnosis_date")
         self.add_field("mrn", self.tr("&MRN"), self.mrn_edit)
         self.add_field("name", self.tr("&Name"), self.name_edit)
-        self.add_field("sex", self.tr("&Sex"), self.sex_combo,
+        self.add_field("sex", self.tr("S&ex"), self.sex_combo,
                        hint=self.tr("Sets the sex-specific limits (haemoglobin, haematocrit, hormones)."))
         self.add_field("birth_date", self.tr("&Birth date"), self.birth_edit)
         self.add_field("diagnosis_date", self.tr("&Diagnosis date"), self.diagnosis,
@@ -76,7 +74,7 @@ class PatientDialog(ServiceDialog):
     def patient_input(self) -> PatientInput:
         return PatientInput(
             mrn=self.mrn_edit.text().strip(), name=self.name_edit.text().strip(), sex=self.sex_combo.currentData(),
-            birth_date=self.birth_edit.date().toPython(), diagnosis_date=self.diagnosis.value(),
+            birth_date=self.birth_edit.checked_value(self.tr("Birth date")), diagnosis_date=self.diagnosis.value(),
         )
 
     def submit(self) -> int:

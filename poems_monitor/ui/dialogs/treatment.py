@@ -84,7 +84,7 @@ class TreatmentDialog(ServiceDialog):
         self.add_field("regimen", self.tr("&Regimen"), self.regimen)
         self.add_field("name", self.tr("&Name"), self.name_edit)
         self.start_label = self.add_field("start", self.tr("S&tart"), self.start)
-        self.add_field("stop", self.tr("St&op"), self.stop, hint=self.tr("Leave unticked while the line runs."))
+        self.add_field("stop", self.tr("Sto&p"), self.stop, hint=self.tr("Leave unticked while the line runs."))
         self.add_field("thromboprophylaxis", self.tr("T&hromboprophylaxis"), self.prophylaxis)
         self.imid_hint = QLabel(self.tr("⚠ IMiD regimen: thromboprophylaxis (aspirin or LMWH) is expected; "
                                         "“Not documented” raises a thrombosis-watch flag."))
@@ -94,8 +94,8 @@ class TreatmentDialog(ServiceDialog):
         self.form.addRow("", self.imid_hint)
         self.add_field("engraftment_date", self.tr("&Engraftment"), self.engraftment,
                        hint=self.tr("Neutrophil engraftment; anchors the engraftment-syndrome watch."))
-        self.add_field("melphalan_mg", self.tr("&Melphalan dose"), self.melphalan)
-        self.add_field("note", self.tr("No&te"), self.note)
+        self.add_field("melphalan_mg", self.tr("Melphalan &dose"), self.melphalan)
+        self.add_field("note", self.tr("N&ote"), self.note)
         self.reason_edit: QLineEdit | None = None
         if row is not None:
             self.reason_edit = QLineEdit()
@@ -107,6 +107,7 @@ class TreatmentDialog(ServiceDialog):
             self.buttons.addButton(self.delete_button, self.buttons.ButtonRole.DestructiveRole)
             self.delete_button.clicked.connect(self._delete)
         self.regimen.currentIndexChanged.connect(self._regimen_changed)
+        self.prophylaxis.currentIndexChanged.connect(self._prophylaxis_changed)
         self.regimen.setCurrentIndex(max(self.regimen.findData(row.regimen if row else "lenalidomide_dexamethasone"), 0))
         self._regimen_changed()
         self.regimen.setFocus()
@@ -118,7 +119,13 @@ class TreatmentDialog(ServiceDialog):
         self.set_field_visible("engraftment_date", code == "asct")
         self.set_field_visible("melphalan_mg", code in MELPHALAN_REGIMENS)
         self.start_label.setText(self.tr("Infusion (day &0)") if code == "asct" else self.tr("S&tart"))
-        self.imid_hint.setVisible(regimen is not None and "imid" in regimen.drug_classes)
+        self._prophylaxis_changed()
+
+    def _prophylaxis_changed(self) -> None:
+        """The IMiD reminder shows while no thromboprophylaxis is documented, and goes once one is."""
+        regimen = REGIMENS.get(self.regimen.currentData())
+        imid = regimen is not None and "imid" in regimen.drug_classes
+        self.imid_hint.setVisible(imid and self.prophylaxis.currentData() in ("none", "unknown"))
         self.refit()
 
     def treatment_record(self) -> TreatmentRecord:

@@ -16,21 +16,40 @@ from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QSizePolicy, QWidget
 
 from poems_monitor.domain.catalogue import MEASURES, MeasureKind
-from poems_monitor.domain.validation import CheckedValue, Tier, check_value
+from poems_monitor.domain.numbers import format_number, read_number
+from poems_monitor.domain.catalogue import unit_display
+from poems_monitor.domain.validation import CheckedValue, Tier, check_value, unit_slip
 from poems_monitor.i18n import tr
-from poems_monitor.services.visits import EnteredValue
+from poems_monitor.services.visits import EnteredValue, LastRecorded
 from poems_monitor.ui.entry.marks import TIER_MARKS, set_tier
 
-NUMBER_PATTERN = QRegularExpression(r"^\s*[<>]?\s*[0-9]{0,7}([.,][0-9]{0,4})?\s*$")
+# Digits and separators only; what they mean is `domain.numbers.read_number`'s decision (a
+# grouped shape such as "1,240" must reach it to be refused with both readings, not be blocked).
+NUMBER_PATTERN = QRegularExpression(r"^\s*[<>]?\s*[0-9]{0,9}([.,][0-9]{0,4}){0,3}\s*$")
 VALUE_WIDTH = 96
 UNIT_WIDTH = 104
+NAME_WIDTH = 140
+PREVIOUS_WIDTH = 104
 
 
 def fmt_number(value: float, decimals: int) -> str:
-    text = f"{value:.{max(decimals, 0)}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
+    return format_number(value, decimals)
+
+
+def previous_label(name: str, parent: QWidget | None = None) -> QLabel:
+    """The small grey "previous value and its date" beside a field."""
+    label = QLabel(parent)
+    label.setObjectName(name)
+    label.setProperty("role", "previous")
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setMinimumWidth(PREVIOUS_WIDTH)
+    return label
+
+
+def show_previous(label: QLabel, last: LastRecorded | None) -> None:
+    label.setText(f"{last.text}<br><small>{last.date.isoformat()}</small>" if last else "")
+    label.setToolTip(tr("Previous: {value} at the visit of {d}").format(value=last.text, d=last.date.isoformat())
+                     if last else "")
 
 
 @dataclass(frozen=True)
@@ -43,8 +62,8 @@ class RowVerdict:
 
 
 def parse_typed(text: str) -> tuple[str, str | None]:
-    """('<5' -> ('5', '<')); decimal comma accepted."""
-    raw = text.strip().replace(",", ".")
+    """('<5' -> ('5', '<')): the number as typed (read by `read_number`) and the qualifier."""
+    raw = text.strip()
     qualifier = None
     if raw[:1] in ("<", ">"):
         qualifier, raw = raw[0], raw[1:].strip()
@@ -109,6 +128,7 @@ class MeasureRow(QObject):
             label = QLabel(m.unit_label, parent)
             label.setProperty("role", "hint")
             self.unit_widget = label
+        self.previous = previous_label(f"prev_{code}", parent)
         self.status = QLabel(parent)
         self.status.setObjectName(f"status_{code}")
         self.status.setWordWrap(True)
@@ -145,10 +165,10 @@ class MeasureRow(QObject):
             return None
         value, qualifier = typed
         if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                pass  # the service names the problem
+            reading = read_number(value)
+            if reading.ok:
+                value = reading.value
+            # else: the text goes as typed and the service refuses it with the same sentence
         return EnteredValue(self.code, value, self.unit(), self.measure.specimen, qualifier, confirmed)
 
     def state_key(self) -> tuple:
@@ -163,6 +183,9 @@ class MeasureRow(QObject):
         return check_value(self.code, value, self.unit(), sex)
 
     # --- writing ------------------------------------------------------------------------------
+    def set_previous(self, last: LastRecorded | None) -> None:
+        show_previous(self.previous, last)
+
     def load(self, value: EnteredValue | None) -> None:
         blockers = [w for w in (self.editor, self.unit_combo) if w is not None]
         for w in blockers:
@@ -263,18 +286,17 @@ class MeasureRow(QObject):
 
     def _refused_text(self, checked: CheckedValue) -> str:
         m = self.measure
-        value = checked.canonical
         typed = self.typed()
-        number = None
-        if typed is not None:
-            try:
-                conv = m.conversion_for(self.unit() or m.unit)
-                number = conv.to_canonical(float(typed[0])) if conv is not None else None
-            except (TypeError, ValueError):
-                number = None
-        del value
+        reading = read_number(str(typed[0])) if typed is not None else None
+        conv = m.conversion_for(self.unit() or m.unit)
+        number = conv.to_canonical(reading.value) if conv is not None and reading and reading.ok else None
         if number is not None and m.absolute.above(number):
-            return tr("not possible: above {x} {u}").format(x=fmt_number(m.absolute.high, 3), u=m.unit_label)
-        if number is not None and m.absolute.below(number):
-            return tr("not possible: below {x} {u}").format(x=fmt_number(m.absolute.low, 3), u=m.unit_label)
-        return checked.message
+            text = tr("not possible: above {x} {u}").format(x=fmt_number(m.absolute.high, 3), u=m.unit_label)
+        elif number is not None and m.absolute.below(number):
+            text = tr("not possible: below {x} {u}").format(x=fmt_number(m.absolute.low, 3), u=m.unit_label)
+        else:
+            text = checked.message
+        others = unit_slip(self.code, reading.value, self.unit() or m.unit) if reading and reading.ok else ()
+        if others:  # a value possible in another unit of the catalogue: Hb 135 is g/L, not g/dL
+            text += ": " + tr("did you mean {units}?").format(units=tr(" or ").join(unit_display(u) for u in others))
+        return text

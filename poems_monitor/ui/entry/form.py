@@ -17,8 +17,9 @@ from datetime import date
 from PySide6.QtCore import QDate, QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractSpinBox, QComboBox, QDateEdit, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-    QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QVBoxLayout, QWidget,
+    QAbstractSpinBox, QApplication, QComboBox, QDateEdit, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+    QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QVBoxLayout,
+    QWidget,
 )
 from sqlalchemy import select
 
@@ -30,12 +31,21 @@ from poems_monitor.models import Patient, Visit
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
-from poems_monitor.services.visits import EnteredValue, VisitInput, correct_visit, open_visit, record_visit
-from poems_monitor.ui.entry.fields import MeasureRow, fmt_number
+from poems_monitor.services.visits import (
+    EnteredValue, LastRecorded, VisitInput, correct_visit, last_recorded, open_visit, record_visit, visit_on,
+)
+from poems_monitor.ui.entry.feature_choice import FeatureChoice
+from poems_monitor.ui.entry.fields import (
+    NAME_WIDTH, PREVIOUS_WIDTH, UNIT_WIDTH, MeasureRow, fmt_number, previous_label, show_previous,
+)
 from poems_monitor.ui.entry.marks import mark_style, set_tier
 from poems_monitor.ui.entry.reason import ReasonDialog
+from poems_monitor.ui.entry.input_guard import guard_alt_typing, guard_wheel
 
 # Where each measure group sits: two columns of measure sections, then full-width sections.
+# The measure sections go side by side only where both columns fit whole (name, value, unit,
+# previous value and verdict); below that, one column: nothing is clipped at 1366x768.
+TWO_COLUMNS_FROM = 1180
 LEFT_GROUPS = ("vitals", "hematology", "vegf", "monoclonal", "chemistry")
 RIGHT_GROUPS = ("endocrine", "pft", "echo")
 WIDE_GROUPS = ("neuropathy",)
@@ -45,11 +55,6 @@ _GROUP_NOTES = {
     "monoclonal": "Often small or unmeasurable in POEMS: record the immunofixation result too.",
     "neuropathy": "ONLS total is computed from the arm and leg grades.",
 }
-_FEATURE_CHOICES = (
-    (FeatureState.UNKNOWN.value, "not recorded"),
-    (FeatureState.PRESENT.value, "present"),
-    (FeatureState.ABSENT.value, "absent"),
-)
 
 
 @dataclass(frozen=True)
@@ -81,29 +86,6 @@ def _age(birth: date | None, on: date) -> int | None:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
-class _FeatureChoice(QComboBox):
-    def __init__(self, code: str, parent: QWidget):
-        super().__init__(parent)
-        self.code = code
-        self.setObjectName(f"feature_{code}")
-        for value, text in _FEATURE_CHOICES:
-            self.addItem(self.tr(text), value)
-        self.setAccessibleName(FEATURES[code].name)
-        self.currentIndexChanged.connect(self._mark)
-
-    def state(self) -> str:
-        return self.currentData()
-
-    def set_state(self, state: str) -> None:
-        index = self.findData(state)
-        self.setCurrentIndex(index if index >= 0 else 0)
-
-    def _mark(self) -> None:
-        font = self.font()
-        font.setBold(self.state() == FeatureState.PRESENT.value)
-        self.setFont(font)
-
-
 class VisitEntryForm(QWidget):
     """Enter a new visit (`load_new(mrn)`) or correct a saved one (`load_visit(visit_id)`)."""
 
@@ -124,7 +106,9 @@ class VisitEntryForm(QWidget):
         self._dirty = False
         self._loading = False
         self.rows: dict[str, MeasureRow] = {}
-        self.features: dict[str, _FeatureChoice] = {}
+        self.features: dict[str, FeatureChoice] = {}
+        self.feature_previous: dict[str, QLabel] = {}
+        self._previous: dict[str, LastRecorded] = {}
         self.exams: dict[str, tuple[QComboBox, QLineEdit]] = {}
         self._enter_chain: list[QWidget] = []
         self.setObjectName("visit_entry_form")
@@ -165,6 +149,7 @@ class VisitEntryForm(QWidget):
         self.date_edit.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.NoButtons)
         self.date_edit.setAccessibleName(self.tr("Visit date"))
         self.date_edit.dateChanged.connect(self._on_changed)
+        self.date_edit.dateChanged.connect(self._check_existing_visit)
         date_label = QLabel(self.tr("Visit &date"))
         date_label.setBuddy(self.date_edit)
         head.addWidget(date_label)
@@ -188,7 +173,7 @@ class VisitEntryForm(QWidget):
         head.addWidget(self.save_button)
         outer.addLayout(head)
 
-        # banner: what stops the save, or what was saved
+        # banner: what stops the save, or what was saved (stays until the next edit)
         self.banner = QFrame()
         self.banner.setObjectName("entry_banner")
         self.banner.setProperty("role", "banner")
@@ -198,47 +183,81 @@ class VisitEntryForm(QWidget):
         self.banner_text.setObjectName("banner_text")
         self.banner_text.setWordWrap(True)
         self.banner_text.setTextFormat(Qt.TextFormat.RichText)
-        self.banner_text.linkActivated.connect(self._focus_field)
+        self.banner_text.linkActivated.connect(self._on_banner_link)
         self.banner_text.setAccessibleName(self.tr("Messages"))
         banner_layout.addWidget(self.banner_text)
         self.banner.setVisible(False)
         outer.addWidget(self.banner)
 
-        # the sections, scrolled
+        # the list of sections beside the scrolled sections
+        self.section_list = QListWidget()
+        self.section_list.setObjectName("entry_sections")
+        self.section_list.setAccessibleName(self.tr("Sections of the visit"))
+        self.section_list.setToolTip(self.tr("Jump to a section: Ctrl+PgDown / Ctrl+PgUp, or Alt+1 … Alt+9"))
+        self.section_list.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.section_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.section_list.itemActivated.connect(lambda item: self.jump_to_section(self.section_list.row(item)))
+        self.section_list.itemClicked.connect(lambda item: self.jump_to_section(self.section_list.row(item)))
         self.scroll = QScrollArea()
         self.scroll.setObjectName("entry_scroll")
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.verticalScrollBar().valueChanged.connect(self._follow_scroll)
         body = QWidget()
         body.setObjectName("entry_body")
         self.body = body
-        grid = QGridLayout(body)
-        grid.setContentsMargins(0, 0, 4, 0)
-        grid.setHorizontalSpacing(14)
-        grid.setVerticalSpacing(10)
-        left, right = QVBoxLayout(), QVBoxLayout()
-        for column, groups in ((left, LEFT_GROUPS), (right, RIGHT_GROUPS)):
-            column.setSpacing(10)
-            for group in groups:
-                column.addWidget(self._measure_section(group))
-            column.addStretch(1)
-        grid.addLayout(left, 0, 0)
-        grid.addLayout(right, 0, 1)
-        grid.setColumnStretch(0, 1)
-        grid.setColumnStretch(1, 1)
-        row = 1
+        column = QVBoxLayout(body)
+        column.setContentsMargins(0, 0, 4, 0)
+        column.setSpacing(10)
+        # measure sections: one column, or two when the form is wide (see _reflow)
+        self._columns = QHBoxLayout()
+        self._columns.setSpacing(14)
+        self._left, self._right = QVBoxLayout(), QVBoxLayout()
+        for side in (self._left, self._right):
+            side.setSpacing(10)
+            side.addStretch(1)
+            self._columns.addLayout(side, 1)
+        column.addLayout(self._columns)
+        self._two_columns: bool | None = None
+        self._sections: list[tuple[str, QGroupBox]] = []
+        self._measure_boxes: dict[str, QGroupBox] = {}
+        for group in LEFT_GROUPS + RIGHT_GROUPS:
+            box = self._measure_section(group)
+            self._measure_boxes[group] = box
+            self._sections.append((MEASURE_GROUPS[group], box))
         for group in WIDE_GROUPS:
-            grid.addWidget(self._neuropathy_section(group), row, 0, 1, 2)
-            row += 1
-        grid.addWidget(self._features_section(), row, 0, 1, 2)
-        row += 1
-        grid.addWidget(self._exams_section(), row, 0)
-        grid.addWidget(self._note_section(), row, 1)
-        grid.setRowStretch(row + 1, 1)
+            box = self._neuropathy_section(group)
+            column.addWidget(box)
+            self._sections.append((MEASURE_GROUPS[group], box))
+        for title, box in self._features_sections():
+            column.addWidget(box)
+            self._sections.append((title, box))
+        exams = self._exams_section()
+        column.addWidget(exams)
+        self._sections.append((self.tr("Examinations"), exams))
+        note = self._note_section()
+        column.addWidget(note)
+        self._sections.append((self.tr("Note"), note))
+        column.addStretch(1)
+        self._reflow(two_columns=False)
         self.scroll.setWidget(body)
-        outer.addWidget(self.scroll, 1)
+        self.scroll.viewport().installEventFilter(self)
+        for number, (title, _box) in enumerate(self._sections, start=1):
+            prefix = f"{number}  " if number <= 9 else "    "
+            self.section_list.addItem(QListWidgetItem(prefix + title))
+        width = max(self.section_list.fontMetrics().horizontalAdvance(self.section_list.item(i).text())
+                    for i in range(self.section_list.count()))
+        self.section_list.setFixedWidth(min(width + 28, 190))
+        middle = QHBoxLayout()
+        middle.setSpacing(8)
+        middle.addWidget(self.section_list)
+        middle.addWidget(self.scroll, 1)
+        outer.addLayout(middle, 1)
 
         self._wire_keyboard()
+        guard_wheel(self, self.scroll)
+        guard_alt_typing(self)
 
     def _section(self, title: str, note: str | None = None) -> tuple[QGroupBox, QGridLayout]:
         box = QGroupBox(self.tr(title))
@@ -251,32 +270,28 @@ class VisitEntryForm(QWidget):
             label = QLabel(self.tr(note))
             label.setWordWrap(True)
             label.setProperty("role", "section-note")
-            grid.addWidget(label, 99, 0, 1, 4)
+            grid.addWidget(label, 99, 0, 1, 5)
         return box, grid
 
-    def _add_row(self, grid: QGridLayout, r: int, code: str, wide: bool = False) -> MeasureRow:
+    def _add_row(self, grid: QGridLayout, r: int, code: str) -> MeasureRow:
+        """name | value | unit | previous value | verdict (the verdict column takes what is left)."""
         row = MeasureRow(code, self)
         self.rows[code] = row
         row.changed.connect(self._on_changed)
         grid.addWidget(row.name_label, r, 0)
         if row.editor is None:
             grid.addWidget(row.derived_label, r, 1, 1, 2)
-        elif wide and row.unit_widget is not None:
-            pair = QHBoxLayout()
-            pair.setSpacing(8)
-            pair.addWidget(row.editor)
-            pair.addWidget(row.unit_widget)
-            pair.addStretch(1)
-            grid.addLayout(pair, r, 1, 1, 2)
         elif row.unit_widget is None:
             grid.addWidget(row.editor, r, 1, 1, 2)
         else:
             grid.addWidget(row.editor, r, 1)
             grid.addWidget(row.unit_widget, r, 2)
-        grid.addWidget(row.status, r, 3)
-        grid.setColumnStretch(3, 1)
-        grid.setColumnMinimumWidth(0, 150)
-        grid.setColumnMinimumWidth(2, 104)
+        grid.addWidget(row.previous, r, 3)
+        grid.addWidget(row.status, r, 4)
+        grid.setColumnStretch(4, 1)
+        grid.setColumnMinimumWidth(0, NAME_WIDTH)
+        grid.setColumnMinimumWidth(2, UNIT_WIDTH)
+        grid.setColumnMinimumWidth(3, PREVIOUS_WIDTH)
         return row
 
     def _measure_section(self, group: str) -> QGroupBox:
@@ -290,57 +305,68 @@ class VisitEntryForm(QWidget):
         box, grid = self._section(MEASURE_GROUPS[group], _GROUP_NOTES.get(group))
         codes = [m.code for m in MEASURES.values() if m.group == group]
         for r, code in enumerate(codes):
-            row = self._add_row(grid, r, code, wide=True)
+            row = self._add_row(grid, r, code)
             if isinstance(row.editor, QComboBox):
-                row.editor.setMinimumWidth(440)
-        grid.setColumnStretch(3, 1)
+                # the grades are long sentences: the closed box shows their start, the list all
+                row.editor.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+                row.editor.setMinimumContentsLength(26)
+                row.editor.view().setMinimumWidth(row.editor.view().sizeHintForColumn(0) + 24)
         return box
 
-    def _features_section(self) -> QGroupBox:
-        box = QGroupBox(self.tr("Features (present / absent / not recorded), by diagnostic criterion"))
-        box.setObjectName("section_features")
-        grid = QGridLayout(box)
-        grid.setContentsMargins(10, 8, 10, 8)
-        grid.setHorizontalSpacing(18)
-        grid.setVerticalSpacing(8)
-        columns = 4
+    def _features_sections(self) -> list[tuple[str, QGroupBox]]:
+        """Features by diagnostic criterion in the criteria's numbered order, one row each:
+        major criteria, minor criteria, then other features."""
+        blocks = (
+            (self.tr("Features: major criteria"), lambda c: c.number is not None and c.klass.value != "minor"),
+            (self.tr("Features: minor criteria"), lambda c: c.number is not None and c.klass.value == "minor"),
+            (self.tr("Other features"), lambda c: c.number is None),
+        )
         criteria = [c for c in CRITERIA.values() if features_of(c.code)]
-        # Column-major, balanced: criteria stay in their numbered order down each column.
-        total = sum(len(features_of(c.code)) + 1 for c in criteria)
-        target = -(-total // columns)
-        column_boxes = [QVBoxLayout() for _ in range(columns)]
-        column, height = 0, 0
-        for criterion in criteria:
-            size = len(features_of(criterion.code)) + 1
-            if height and height + size > target + 1 and column < columns - 1:
-                column, height = column + 1, 0
-            height += size
-            cell = QWidget()
-            cell_grid = QGridLayout(cell)
-            cell_grid.setContentsMargins(0, 0, 0, 6)
-            cell_grid.setVerticalSpacing(3)
-            number = f"{criterion.number}. " if criterion.number else ""
-            title = QLabel(f"{number}{criterion.name}")
-            title.setProperty("role", "criterion")
-            title.setToolTip(criterion.note or criterion.klass.value)
-            cell_grid.addWidget(title, 0, 0, 1, 2)
-            for r, feature in enumerate(features_of(criterion.code), start=1):
-                choice = _FeatureChoice(feature.code, cell)
-                choice.currentIndexChanged.connect(self._on_changed)
-                label = QLabel(feature.name)
-                label.setBuddy(choice)
-                if feature.derived:
-                    label.setToolTip(self.tr("Also computed from the measurements; enter it when seen clinically"))
-                cell_grid.addWidget(label, r, 0)
-                cell_grid.addWidget(choice, r, 1)
-                self.features[feature.code] = choice
-            cell_grid.setColumnStretch(0, 1)
-            column_boxes[column].addWidget(cell)
-        for c, box_layout in enumerate(column_boxes):
-            box_layout.addStretch(1)
-            grid.addLayout(box_layout, 0, c)
-            grid.setColumnStretch(c, 1)
-        return box
+        out = []
+        for title, belongs in blocks:
+            members = [c for c in criteria if belongs(c)]
+            if not members:
+                continue
+            box = QGroupBox(title)
+            box.setObjectName(f"section_{title}")
+            grid = QGridLayout(box)
+            grid.setContentsMargins(10, 8, 10, 8)
+            grid.setHorizontalSpacing(10)
+            grid.setVerticalSpacing(4)
+            r = 0
+            for criterion in members:
+                features = features_of(criterion.code)
+                single = len(features) == 1 and features[0].name == criterion.name
+                if not single:
+                    number = f"{criterion.number}. " if criterion.number else ""
+                    heading = QLabel(f"{number}{criterion.name}")
+                    heading.setProperty("role", "criterion")
+                    heading.setToolTip(criterion.note or criterion.klass.value)
+                    grid.addWidget(heading, r, 0, 1, 3)
+                    r += 1
+                for feature in features:
+                    choice = FeatureChoice(feature.code, box)
+                    choice.changed.connect(self._on_changed)
+                    choice.answered.connect(lambda c=choice: self._enter_next(c))
+                    indent = "" if single or not criterion.number else "    "
+                    prefix = f"{criterion.number}. " if single and criterion.number else ""
+                    label = QLabel(f"{indent}{prefix}{feature.name}")
+                    if single:
+                        label.setProperty("role", "criterion")
+                    label.setBuddy(choice)
+                    if feature.derived:
+                        label.setToolTip(self.tr("Also computed from the measurements; enter it when seen clinically"))
+                    previous = previous_label(f"prev_{feature.code}", box)
+                    grid.addWidget(label, r, 0)
+                    grid.addWidget(choice, r, 1)
+                    grid.addWidget(previous, r, 2)
+                    self.features[feature.code] = choice
+                    self.feature_previous[feature.code] = previous
+                    r += 1
+            grid.setColumnMinimumWidth(0, 230)
+            grid.setColumnStretch(2, 1)
+            out.append((title, box))
+        return out
 
     def _exams_section(self) -> QGroupBox:
         box, grid = self._section("Examinations done at this visit")
@@ -371,14 +397,29 @@ class VisitEntryForm(QWidget):
         self.note = QPlainTextEdit()
         self.note.setObjectName("visit_note")
         self.note.setTabChangesFocus(True)
+        self.note.setFixedHeight(90)
         self.note.setPlaceholderText(self.tr("Anything the physician should read (Tab leaves the note)"))
         self.note.setAccessibleName(self.tr("Visit note"))
         self.note.textChanged.connect(self._on_changed)
         grid.addWidget(self.note, 0, 0)
         return box
 
+    def _reflow(self, two_columns: bool) -> None:
+        """Measure sections in one column (narrow windows: nothing clipped at 1366x768) or in two."""
+        if two_columns == self._two_columns:
+            return
+        self._two_columns = two_columns
+        for box in self._measure_boxes.values():
+            for side in (self._left, self._right):
+                side.removeWidget(box)
+        for group in LEFT_GROUPS + RIGHT_GROUPS:
+            side = self._right if two_columns and group in RIGHT_GROUPS else self._left
+            side.insertWidget(side.count() - 1, self._measure_boxes[group])  # before the stretch
+        self._columns.setStretch(1, 1 if two_columns else 0)
+
     def _wire_keyboard(self) -> None:
-        """Tab visits every control in reading order; Enter jumps to the next value field."""
+        """Tab visits every control in reading order; Enter jumps to the next value field;
+        Ctrl+PgDown / Ctrl+PgUp and Alt+1 … Alt+9 jump between sections."""
         tab: list[QWidget] = [self.date_edit]
         enter: list[QWidget] = [self.date_edit]
         for group in LEFT_GROUPS + RIGHT_GROUPS + WIDE_GROUPS:
@@ -403,11 +444,65 @@ class VisitEntryForm(QWidget):
         self._enter_chain = enter
         for w in set(tab):
             w.installEventFilter(self)
+        context = Qt.ShortcutContext.WidgetWithChildrenShortcut
+        QShortcut(QKeySequence("Ctrl+PgDown"), self, lambda: self.jump_section(+1), context=context)
+        QShortcut(QKeySequence("Ctrl+PgUp"), self, lambda: self.jump_section(-1), context=context)
+        for number in range(1, min(len(self._sections), 9) + 1):
+            QShortcut(QKeySequence(f"Alt+{number}"), self, lambda n=number: self.jump_to_section(n - 1), context=context)
+
+    # ------------------------------------------------------------------------------------------
+    # sections
+    # ------------------------------------------------------------------------------------------
+    def section_titles(self) -> list[str]:
+        return [title for title, _box in self._sections]
+
+    def current_section(self) -> int:
+        """The section holding the focus, else the one at the top of the view."""
+        focus = QApplication.focusWidget()
+        for index, (_title, box) in enumerate(self._sections):
+            if focus is not None and box.isAncestorOf(focus):
+                return index
+        return self._section_at_top()
+
+    def _section_at_top(self) -> int:
+        top = self.scroll.verticalScrollBar().value()
+        best = 0
+        for index, (_title, box) in enumerate(self._sections):
+            if box.isVisible() and box.mapTo(self.body, box.rect().topLeft()).y() <= top + 24:
+                best = index
+        return best
+
+    def jump_section(self, step: int) -> None:
+        self.jump_to_section(max(0, min(len(self._sections) - 1, self.current_section() + step)))
+
+    def jump_to_section(self, index: int) -> None:
+        """Scroll section `index` to the top and put the focus on its first field."""
+        if not 0 <= index < len(self._sections) or not self.body.isEnabled():
+            return
+        _title, box = self._sections[index]
+        target = next((w for w in self._enter_chain if box.isAncestorOf(w)), None)
+        self.scroll.verticalScrollBar().setValue(box.mapTo(self.body, box.rect().topLeft()).y() - 4)
+        if target is not None:
+            target.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            if isinstance(target, QLineEdit):
+                target.selectAll()
+        self._select_section(index)
+
+    def _select_section(self, index: int) -> None:
+        self.section_list.blockSignals(True)
+        self.section_list.setCurrentRow(index)
+        self.section_list.blockSignals(False)
+
+    def _follow_scroll(self, _value: int) -> None:
+        self._select_section(self.current_section())
 
     # ------------------------------------------------------------------------------------------
     # keyboard
     # ------------------------------------------------------------------------------------------
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        if event.type() == QEvent.Type.Resize and watched is self.scroll.viewport():
+            self._reflow(two_columns=event.size().width() >= TWO_COLUMNS_FROM)
+            return False
         if event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) \
                 and not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier) and watched is not self.note:
             self._enter_next(watched)
@@ -426,6 +521,25 @@ class VisitEntryForm(QWidget):
             self.scroll.ensureWidgetVisible(target, 40, 60)
             if isinstance(target, QLineEdit):
                 target.selectAll()
+
+    def _on_banner_link(self, link: str) -> None:
+        if link.startswith("visit:"):
+            if self.maybe_leave():
+                self.load_visit(int(link.split(":", 1)[1]))
+            return
+        self._focus_field(link)
+
+    def _check_existing_visit(self, *_args) -> None:  # noqa: ANN002
+        """A new visit moved to a date that already has one: say so now, not at save."""
+        if self._loading or self._visit_id is not None or self._mrn is None:
+            return
+        existing = visit_on(self._db, self._mrn, self.date_edit.date().toPython())
+        if existing is not None:
+            self._show_banner(self.tr('{mrn} already has a visit on {d}. <a href="visit:{id}">Open that visit</a> '
+                                      'to correct it, or choose another date.').format(
+                mrn=_escape(self._mrn), d=self.date_edit.date().toPython().isoformat(), id=existing), "confirm-banner")
+        elif self.banner.property("role") == "confirm-banner" and "visit:" in self.banner_text.text():
+            self._hide_banner()
 
     def _focus_field(self, link: str) -> None:
         code = link.split(":", 1)[-1]
@@ -446,8 +560,15 @@ class VisitEntryForm(QWidget):
     # loading
     # ------------------------------------------------------------------------------------------
     def load_new(self, mrn: str) -> None:
-        """An empty visit dated today for the patient `mrn`."""
+        """An empty visit dated today for the patient `mrn`; when the patient already has a visit
+        today, that visit is opened instead (one visit a day: a duplicate would be refused at save)."""
         header = _patient_header(self._db, mrn=mrn)
+        existing = visit_on(self._db, mrn, self._today())
+        if existing is not None:
+            self.load_visit(existing)
+            self._show_banner(self.tr("{mrn} already has a visit today: it is opened for correction.").format(
+                mrn=_escape(mrn)), "confirm-banner")
+            return
         self._visit_id = None
         self._version = None
         self._fill(header, self._today(), (), (), (), "")
@@ -483,6 +604,11 @@ class VisitEntryForm(QWidget):
             self.date_edit.setDate(QDate(day))
             by_code = {v.code: v for v in values}
             self._baseline_values = by_code
+            self._previous = last_recorded(self._db, header.mrn, day)
+            for code, row in self.rows.items():
+                row.set_previous(self._previous.get(code))
+            for code, label in self.feature_previous.items():
+                show_previous(label, self._previous.get(code))
             for code, row in self.rows.items():
                 row.load(by_code.get(code))
             states = dict(features)
@@ -503,6 +629,7 @@ class VisitEntryForm(QWidget):
         self._baseline = self._state()
         self._set_dirty(False)
         self.scroll.verticalScrollBar().setValue(0)
+        self._select_section(0)
 
     def _set_enabled(self, enabled: bool) -> None:
         self.body.setEnabled(enabled)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.ui.entry.marks import mark_style, problem_label, show_problem
+from poems_monitor.ui.entry.input_guard import guard_alt_typing, guard_wheel
 
 
 class ReasonDialog(QDialog):
@@ -60,11 +61,14 @@ class ReasonDialog(QDialog):
         self.problem = problem_label(self)
         layout.addWidget(self.problem)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText(self.tr("Save correction"))
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText(self.tr("&Save correction"))
+        buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(self.tr("Cancel"))
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.choice.setFocus()
+        guard_wheel(self)
+        guard_alt_typing(self)
         self.resize(480, self.sizeHint().height())
 
     def reason(self) -> str:
