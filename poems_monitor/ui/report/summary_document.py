@@ -245,7 +245,14 @@ def _legend(series) -> str:  # noqa: ANN001
         style = series_style(s.code)
         mark = f"{dashes.get(style.dash, '-·-')} {glyphs.get(style.symbol, '●')}"
         parts.append(f"<span style='color:{series_colour(s.code)}'>{mark}</span>&nbsp;{_e(s.name)} ({_e(s.unit)})")
-    return "&nbsp;&nbsp; ".join(parts)
+    legend = "&nbsp;&nbsp; ".join(parts)
+    # a line breaks only where the source really changed; say where and what, never in general
+    breaks = [tr("{series}: the line breaks on {date} ({what} {before} → {after})").format(
+        series=s.name, date=b.date.isoformat(), what=b.what, before=b.before, after=b.after)
+        for s in series for b in s.breaks]
+    if breaks:
+        legend += "<br><span class='muted'>" + _e("; ".join(breaks)) + "</span>"
+    return legend
 
 
 @dataclass
@@ -260,7 +267,7 @@ class ChartFigure:
 
 def _charts(s: PatientSummary, figures: list[ChartFigure], empty: list[str]) -> str:
     out = [f"<h2>{_e(tr('Trends'))}</h2>",
-           f"<p class='muted small'>{_e(tr('Shaded bands: lines of therapy; solid vertical lines: ASCT and radiotherapy; dotted lines: events (✚ thrombosis); green band: reference range; dashed lines: protocol thresholds; ringed points: values that raised a flag. A line breaks where the specimen, laboratory or method changed.'))}</p>"]
+           f"<p class='muted small'>{_e(tr('Shaded bands: lines of therapy; solid vertical lines: ASCT and radiotherapy; dotted lines: events (✚ thrombosis); green band: reference range; dashed lines: protocol thresholds; ringed points: values that raised a flag. A line breaks only where the specimen, laboratory or method changed; the chart then says where.'))}</p>"]
     cells = []
     for f in figures:
         cells.append(
