@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 
 from poems_monitor.cli import EXIT_INVALID, EXIT_OK, CommandError
-from poems_monitor.cli.context import actor, open_db
+from poems_monitor.cli.context import actor, open_db, open_existing_db
 from poems_monitor.i18n import tr
 
 
@@ -58,7 +58,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from poems_monitor.services.timeline_io import export_timeline_file
 
-    db = open_db(args)
+    db = open_existing_db(args)
     try:
         count = export_timeline_file(db, args.file, args.mrn)
     except KeyError as exc:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from poems_monitor.cli import EXIT_INVALID, EXIT_OK, CommandError, default_user
-from poems_monitor.cli.context import actor, open_db
+from poems_monitor.cli.context import actor, open_db, open_existing_db
 from poems_monitor.i18n import tr
 
 
@@ -102,7 +102,7 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
 def cmd_export_csv(args: argparse.Namespace) -> int:
     from poems_monitor.services.csv_export import export_clinic_csv
 
-    db = open_db(args)
+    db = open_existing_db(args)
     try:
         summary = export_clinic_csv(db, args.directory)
     except NotADirectoryError as exc:
@@ -114,7 +114,7 @@ def cmd_export_csv(args: argparse.Namespace) -> int:
 def cmd_export_fhir(args: argparse.Namespace) -> int:
     from poems_monitor.services.fhir_export import export_fhir_file
 
-    db = open_db(args)
+    db = open_existing_db(args)
     try:
         patients, resources = export_fhir_file(db, args.file, args.mrn)
     except KeyError as exc:
@@ -146,7 +146,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             file=target), EXIT_INVALID)
     if not target.parent.exists():
         raise CommandError(tr("The folder {folder} does not exist").format(folder=target.parent))
-    db = open_db(args)
+    db = open_existing_db(args)
     from poems_monitor.services.patients import patient_id_for
 
     try:

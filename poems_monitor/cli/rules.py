@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 
 from poems_monitor.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CommandError
-from poems_monitor.cli.context import actor, open_db
+from poems_monitor.cli.context import actor, open_db, open_existing_db
 from poems_monitor.i18n import tr
 
 
@@ -115,7 +115,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
     from poems_monitor.services.worklist import clinic_flags, unacknowledged_flags
 
     as_of = _as_of(args)
-    db = open_db(args)
+    db = open_existing_db(args)
     try:
         flags = (unacknowledged_flags(db, as_of, args.mrn) if args.unacknowledged
                  else clinic_flags(db, as_of, args.mrn))
@@ -140,7 +140,7 @@ def cmd_worklist(args: argparse.Namespace) -> int:
     from poems_monitor.services.worklist import build_worklist, patient_worklist
 
     as_of = _as_of(args)
-    db = open_db(args)
+    db = open_existing_db(args)
     try:
         worklist = (patient_worklist(db, args.mrn, as_of, include_waived=args.all) if args.mrn
                     else build_worklist(db, as_of, include_waived=args.all))
@@ -190,7 +190,7 @@ def _read_text(path: Path) -> str:
 def cmd_protocol_show(args: argparse.Namespace) -> int:
     from poems_monitor.services.protocol_store import protocol_status
 
-    status = protocol_status(open_db(args))
+    status = protocol_status(open_existing_db(args))
     if args.toml:
         sys.stdout.write(status.text if status.text.endswith("\n") else status.text + "\n")
         return EXIT_OK
@@ -223,7 +223,7 @@ def cmd_protocol_check(args: argparse.Namespace) -> int:
     # Compared with the clinic's protocol when --db names a database (checking a file must not
     # create one), otherwise with the shipped default.
     if args.db:
-        current, against = protocol_status(open_db(args)).protocol, tr("the protocol in force")
+        current, against = protocol_status(open_existing_db(args)).protocol, tr("the protocol in force")
     else:
         current, against = default_protocol(), tr("the shipped default")
     changes = changed_settings(current, protocol)
@@ -281,7 +281,7 @@ def cmd_waivers(args: argparse.Namespace) -> int:
     from poems_monitor.services.waivers import list_waivers
 
     try:
-        waivers = list_waivers(open_db(args), args.mrn, include_revoked=args.revoked)
+        waivers = list_waivers(open_existing_db(args), args.mrn, include_revoked=args.revoked)
     except KeyError as exc:
         raise _unknown_mrn(exc) from None
     if args.json:

@@ -84,7 +84,7 @@ def test_a_damaged_stored_protocol_is_reported_and_the_default_applies(db, physi
     assert "cannot be used" in status.sentence()
 
 
-def test_command_line_show_check_set(db_path, tmp_path):
+def test_command_line_show_check_set(db, db_path, tmp_path):  # `db`: show only reads, it creates no database
     shown = cli(db_path, "protocol", "show")
     assert shown.returncode == 0, shown.stderr
     assert "echo_normal_months" in shown.stdout and "DEFAULT" in shown.stdout and "[WHO-PV]" in shown.stdout
