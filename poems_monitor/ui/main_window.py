@@ -1019,7 +1019,7 @@ class MainWindow(QMainWindow):
                 self._tell(QMessageBox.Icon.Warning, tr("Restore"), str(exc))
             return False
         if source is None:
-            source = ask_restore_file(self)
+            source = ask_restore_file(self, self.db.path)
             if source is None:
                 return False
         if confirm and not confirm_restore(self, source, self.db.path):

@@ -90,3 +90,41 @@ def test_read_only_command_refuses_a_mistyped_db(command, where, tmp_path):
     assert "Traceback" not in result.stderr
     assert not missing.exists()
     assert not list(tmp_path.iterdir())  # nothing written anywhere
+
+
+# --- defect 8: one backup set per database -----------------------------------------------------
+
+def _one_patient_clinic(path: Path, mrn: str) -> None:
+    from poems_monitor.services.patients import PatientInput, create_patient
+
+    db = open_database(path)
+    create_patient(db, Actor("test-admin", Role.ADMIN), PatientInput(mrn, "Pat " + mrn, "female", TODAY.replace(year=1970)), today=TODAY)
+    db.dispose()
+
+
+def test_two_clinics_with_the_same_file_name_keep_their_own_backups(tmp_path):
+    import sqlite3
+
+    home = tmp_path / "home"
+    north, south = tmp_path / "north" / "clinic.sqlite", tmp_path / "south" / "clinic.sqlite"
+    north.parent.mkdir()
+    south.parent.mkdir()
+    _one_patient_clinic(north, "N-1")
+    _one_patient_clinic(south, "S-1")
+    written = {}
+    for path in (north, south):
+        result = run("backup", "--db", path, home=home)  # today's automatic backup, the same day for both
+        assert result.returncode == 0, result.stderr
+        written[path] = Path(result.stdout.split("Backup written to ", 1)[1].split(" (", 1)[0])
+    assert written[north] != written[south]
+    for path, mrn in ((north, "N-1"), (south, "S-1")):
+        backup = written[path]
+        # where the README says: backups/<file stem>-<8 hex>/ under the backup folder
+        assert backup.parent.parent == home / "backups"
+        assert backup.parent.name.startswith("clinic-") and len(backup.parent.name) == len("clinic-") + 8
+        with sqlite3.connect(backup) as con:
+            assert [r[0] for r in con.execute("select mrn from patient")] == [mrn]
+    # the same database backed up again lands in its own set, found again from its path
+    again = run("--db", north, "backup", home=home)
+    assert again.returncode == 0, again.stderr
+    assert str(written[north].parent) in again.stdout
