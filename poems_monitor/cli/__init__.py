@@ -77,6 +77,20 @@ def _register_optional(sub, common) -> None:  # noqa: ANN001
         module.register(sub, common)
 
 
+def _reader_gone() -> int:
+    """`poems-monitor worklist | head`: the reader has read enough and closed the pipe. That is
+    no failure: stop quietly, and point stdout at nothing so the interpreter's last flush at
+    exit does not complain either."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -91,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging()
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # here, so that a reader that has gone away is noticed below
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except CommandError as exc:
         print(str(exc), file=sys.stderr)
         return exc.exit_code

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from poems_monitor.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CommandError
 from poems_monitor.cli.context import actor, open_db, open_existing_db
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import ntr, tr
 
 
 def register(sub, common) -> None:  # noqa: ANN001
@@ -129,7 +129,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
         return EXIT_OK
     rows = [(f.mrn, f.date.isoformat(), f.severity.value, f.kind.value, f.code, f.message) for f in flags]
     print(_table((tr("MRN"), tr("Date"), tr("Severity"), tr("Kind"), tr("About"), tr("Why")), rows))
-    print(tr("{n} flag(s) as of {date}.").format(n=len(flags), date=as_of.isoformat()))
+    print(ntr("{n} flag as of {date}.", "{n} flags as of {date}.", len(flags)).format(n=len(flags), date=as_of.isoformat()))
     return EXIT_OK
 
 
@@ -154,7 +154,7 @@ def cmd_worklist(args: argparse.Namespace) -> int:
     header = (tr("MRN"), tr("Name"), tr("Item"), tr("Status"), tr("Due"), tr("Last done"), tr("Why"))
     if rows:
         print(_table(header, rows))
-    print(tr("{n} follow-up item(s) as of {date}.").format(n=len(worklist.items), date=as_of.isoformat()))
+    print(ntr("{n} follow-up item as of {date}.", "{n} follow-up items as of {date}.", len(worklist.items)).format(n=len(worklist.items), date=as_of.isoformat()))
     if args.all:
         if worklist.waived:
             print()
@@ -251,7 +251,8 @@ def cmd_protocol_set(args: argparse.Namespace) -> int:
     except InputRefused as exc:
         raise CommandError(str(exc), EXIT_INVALID) from None
     changes = changed_settings(before, protocol)
-    print(tr("Clinic protocol saved from {file} ({n} setting(s) changed).").format(file=args.file, n=len(changes)))
+    print(ntr("Clinic protocol saved from {file} ({n} setting changed).",
+              "Clinic protocol saved from {file} ({n} settings changed).", len(changes)).format(file=args.file, n=len(changes)))
     for key, old, new in changes:
         print(tr("  {key}: {old:g} -> {new:g}").format(key=key, old=old, new=new))
     return EXIT_OK
@@ -292,7 +293,7 @@ def cmd_waivers(args: argparse.Namespace) -> int:
             for w in waivers]
     if rows:
         print(_table((tr("Id"), tr("MRN"), tr("Item"), tr("Until"), tr("By"), tr("On"), tr("Reason")), rows))
-    print(tr("{n} waiver(s).").format(n=len(waivers)))
+    print(ntr("{n} waiver.", "{n} waivers.", len(waivers)).format(n=len(waivers)))
     return EXIT_OK
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from poems_monitor.cli import EXIT_FAILED, EXIT_OK, CommandError
 from poems_monitor.cli.context import actor, open_db, open_existing_db
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import ntr, tr
 
 
 def register(sub, common) -> None:  # noqa: ANN001
@@ -71,7 +71,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     if report.problems:
-        print(tr("{db} is damaged ({n} problem(s) found):").format(db=db.describe(), n=len(report.problems)), file=sys.stderr)
+        print(ntr("{db} is damaged ({n} problem found):", "{db} is damaged ({n} problems found):", len(report.problems)).format(db=db.describe(), n=len(report.problems)), file=sys.stderr)
         for problem in report.problems:
             print(f"- {problem}", file=sys.stderr)
         return EXIT_FAILED

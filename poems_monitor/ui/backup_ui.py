@@ -16,7 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QStyle, QToolButton, QWidget
 
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import ntr, tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.audit import utcnow
 from poems_monitor.services.backup import BackupPolicy, backup_set_folder, backup_warning, last_good_backup, load_policy
@@ -118,8 +118,8 @@ def show_check_report(parent: QWidget, db: Database, report) -> None:  # noqa: A
         QMessageBox.information(parent, tr("Check database"), tr("{db} is sound: {notes}.").format(
             db=db.describe(), notes="; ".join(report.notes)))
         return
-    box = QMessageBox(QMessageBox.Icon.Critical, tr("Check database"), tr(
-        "{db} is damaged ({n} problem(s) found).").format(db=db.describe(), n=len(report.problems)), parent=parent)
+    box = QMessageBox(QMessageBox.Icon.Critical, tr("Check database"), ntr(
+        "{db} is damaged ({n} problem found).", "{db} is damaged ({n} problems found).", len(report.problems)).format(db=db.describe(), n=len(report.problems)), parent=parent)
     box.setInformativeText(tr(
         "Stop entering data and call whoever looks after this workstation. An administrator can restore the newest "
         "good backup (File > Restore…); the damaged file is kept."))

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import counted, tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied
 from poems_monitor.services.dashboard import clinic_overview
@@ -852,7 +852,7 @@ class MainWindow(QMainWindow):
             work.append(tr("a visit being entered for {mrn}").format(mrn=getattr(self._entry, "mrn", None) or "?"))
         dialogs = [w for w, _, _ in self._covers if isinstance(w, QDialog) and w.objectName() != "historyWindow"]
         if dialogs:
-            work.append(tr("{n} open dialog(s)").format(n=len(dialogs)))
+            work.append(counted(len(dialogs), "{n} open dialog", "{n} open dialogs"))
         return work
 
     def _confirm_switch(self, actor: Actor) -> bool:

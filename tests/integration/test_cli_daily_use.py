@@ -128,3 +128,24 @@ def test_two_clinics_with_the_same_file_name_keep_their_own_backups(tmp_path):
     again = run("--db", north, "backup", home=home)
     assert again.returncode == 0, again.stderr
     assert str(written[north].parent) in again.stdout
+
+
+# --- defect 13: a closed pipe, real plurals ----------------------------------------------------
+
+def test_worklist_into_a_closed_pipe_exits_quietly(clinic):
+    env = dict(os.environ)
+    process = subprocess.Popen([sys.executable, "-m", "poems_monitor", "worklist", "--db", str(clinic), "--all"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process.stdout.close()  # as `| head` does once it has read enough
+    err = process.stderr.read()
+    assert process.wait(timeout=120) == 0
+    assert err == ""
+
+
+def test_counts_use_real_plurals(clinic, tmp_path):
+    one = run("export", "--db", clinic, "--mrn", "H-100000", tmp_path / "one.json")
+    assert one.stdout.strip() == f"Exported 1 patient to {tmp_path / 'one.json'}"
+    three = run("export", "--db", clinic, tmp_path / "all.json")
+    assert three.stdout.strip() == f"Exported 3 patients to {tmp_path / 'all.json'}"
+    none = run("waivers", "--db", clinic)
+    assert none.stdout.strip() == "0 waivers."

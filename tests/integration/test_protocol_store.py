@@ -107,5 +107,5 @@ def test_command_line_show_check_set(db, db_path, tmp_path):  # `db`: show only 
 
     stored = cli(db_path, "protocol", "set", str(good), "--reason", "cardiology asks for 6-monthly echo")
     assert stored.returncode == 0, stored.stderr
-    assert "1 setting(s) changed" in stored.stdout
+    assert "1 setting changed" in stored.stdout
     assert cli(db_path, "protocol", "show", "--toml").stdout == SIX_MONTHLY_ECHO
