@@ -64,3 +64,33 @@ def test_worklist_of_one_patient_says_patient(qtbot, db, admin, physician):
     view.refresh()
     qtbot.waitUntil(lambda: "showing" in view.summary.text(), timeout=20000)
     assert "1 patient ·" in view.summary.text() and "1 patients" not in view.summary.text()
+
+
+# --- chart labels keep clear of ringed values ------------------------------------------------
+
+def test_threshold_and_therapy_labels_never_cover_a_ringed_value(qtbot, db, admin, physician):
+    from poems_monitor.ui.dashboard.view import DashboardView
+    from tests.unit.timeline_builders import treatment
+
+    days = ["2022-01-10", "2022-04-10", "2022-07-10", "2022-10-10", "2023-01-10", "2023-04-10"]
+    platelets = [300, 310, 320, 330, 470, 490]  # the last two ringed, at the right end, by "platelets 450"
+    hemoglobin = [16.8, 13.0, 13.1, 13.2, 13.0, 13.1]  # the first ringed, at the left end, by "Hb 16 (F)"
+    visits = [visit(day, platelets=p, hemoglobin=h, features=BASELINE_FEATURES if i == 0 else None)
+              for i, (day, p, h) in enumerate(zip(days, platelets, hemoglobin))]
+    import_patients(db, [patient(*visits, treatments=[treatment("lenalidomide_dexamethasone", "2022-01-12")],
+                                 mrn="H-000900")], admin, reason="test")
+    view = DashboardView(db, physician, as_of=TODAY)
+    qtbot.addWidget(view)
+    for size in ((1366 - 440, 768 - 90), (1920 - 440, 1080 - 90)):
+        view.resize(*size)
+        view.show()
+        view.open_patient("H-000900")
+        chart = view.charts.charts["blood"]
+        chart.grab()  # paints the chart as the screen would
+        overlay = chart._overlay
+        assert len(overlay.ring_boxes) >= 2
+        texts = [text for _box, text in overlay.painted_labels]
+        assert "platelets 450" in texts and any(t.startswith("Hb 16") for t in texts), texts
+        for box, text in overlay.painted_labels:
+            for ring in overlay.ring_boxes:
+                assert not box.intersects(ring), (size, text, box, ring)
