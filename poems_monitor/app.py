@@ -210,6 +210,10 @@ def _screenshot(app, window, db, path: Path, size: tuple[int, int], mrn: str | N
             window.entry.load_new(mrn)
     else:
         window.show_tab(TAB_DASHBOARD)
+        if view == "features":
+            from poems_monitor.ui.dashboard.view import TAB_FEATURES
+
+            window.dashboard.tabs.setCurrentIndex(TAB_FEATURES)
     for _ in range(3):
         app.processEvents()
     image = window.grab()

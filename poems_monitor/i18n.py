@@ -17,3 +17,14 @@ _translation = gettext.translation("poems_monitor", localedir=_LOCALE_DIR, fallb
 
 def tr(text: str) -> str:
     return _translation.gettext(text)
+
+
+def ntr(singular: str, plural: str, n: int) -> str:
+    """The singular or plural form for a count `n` ("1 patient", "2 patients"), as gettext chooses
+    it for the language; the caller formats `{n}` into it."""
+    return _translation.ngettext(singular, plural, n)
+
+
+def counted(n: int, singular: str, plural: str) -> str:
+    """`n` with the right form of its noun: counted(1, "{n} patient", "{n} patients") -> "1 patient"."""
+    return ntr(singular, plural, n).format(n=n)

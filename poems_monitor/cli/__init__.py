@@ -42,15 +42,25 @@ def build_parser() -> argparse.ArgumentParser:
         prog="poems-monitor",
         description=tr("Follow-up of patients with POEMS syndrome: desktop app and clinic commands."),
     )
+    # The global options go before or after the command (INTERFACES.md section 1): the main parser
+    # holds their defaults, and each command's copy is SUPPRESSed when absent, so that a value
+    # given before the command is not overwritten by the command's empty default.
+    _add_global_options(parser, default=None)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", metavar="URL_OR_PATH", help=tr("SQLite file or SQLAlchemy URL (default: the user's data folder)"))
-    common.add_argument("--user", metavar="NAME", default=None, help=tr("who is acting, for the audit trail (default: your login name)"))
+    _add_global_options(common, default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (app_commands, records):
         module.register(sub, common)
     _register_optional(sub, common)
     parser.set_defaults(handler=None, _common=common)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--db", metavar="URL_OR_PATH", default=default,
+                        help=tr("SQLite file or SQLAlchemy URL (default: the user's data folder)"))
+    parser.add_argument("--user", metavar="NAME", default=default,
+                        help=tr("who is acting, for the audit trail (default: your login name)"))
 
 
 def _register_optional(sub, common) -> None:  # noqa: ANN001
@@ -67,12 +77,26 @@ def _register_optional(sub, common) -> None:  # noqa: ANN001
         module.register(sub, common)
 
 
+def _reader_gone() -> int:
+    """`poems-monitor worklist | head`: the reader has read enough and closed the pipe. That is
+    no failure: stop quietly, and point stdout at nothing so the interpreter's last flush at
+    exit does not complain either."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if not argv or argv[0].startswith("--db") and len(argv) <= 2:
-        argv = ["gui", *argv]  # `poems-monitor` alone opens the desktop app
     args = parser.parse_args(argv)
+    if args.command is None and not any(a in ("-h", "--help") for a in argv):
+        args = parser.parse_args([*argv, "gui"])  # `poems-monitor [--db F]` alone opens the desktop app
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
@@ -81,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging()
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # here, so that a reader that has gone away is noticed below
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except CommandError as exc:
         print(str(exc), file=sys.stderr)
         return exc.exit_code

@@ -12,7 +12,7 @@ def register(sub, common) -> None:  # noqa: ANN001
     p.add_argument("--demo", action="store_true", help=tr("open a fresh demo clinic in a temporary database"))
     p.add_argument("--screenshot", metavar="FILE.png", help=tr("render one screen headless, save it, and exit"))
     p.add_argument("--mrn", help=tr("patient to show"))
-    p.add_argument("--view", choices=("dashboard", "entry", "worklist"), default="dashboard")
+    p.add_argument("--view", choices=("dashboard", "features", "entry", "worklist"), default="dashboard")
     p.add_argument("--size", default="1600x1000", metavar="WxH")
     p.set_defaults(handler=cmd_gui)
 

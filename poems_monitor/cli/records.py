@@ -8,8 +8,8 @@ from datetime import date
 from pathlib import Path
 
 from poems_monitor.cli import EXIT_INVALID, EXIT_OK, CommandError
-from poems_monitor.cli.context import actor, open_db
-from poems_monitor.i18n import tr
+from poems_monitor.cli.context import actor, open_db, open_existing_db
+from poems_monitor.i18n import ntr, tr
 
 
 def register(sub, common) -> None:  # noqa: ANN001
@@ -48,7 +48,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     except ImportRefused as refused:
         for problem in refused.problems:
             print(str(problem), file=sys.stderr)
-        print(tr("{file}: {n} problem(s) found; nothing was imported.").format(file=args.file, n=len(refused.problems)),
+        print(ntr("{file}: {n} problem found; nothing was imported.", "{file}: {n} problems found; nothing was imported.",
+                  len(refused.problems)).format(file=args.file, n=len(refused.problems)),
               file=sys.stderr)
         return EXIT_INVALID
     print(tr("Imported {file}: {summary}").format(file=args.file, summary=summary.sentence()))
@@ -58,10 +59,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from poems_monitor.services.timeline_io import export_timeline_file
 
-    db = open_db(args)
+    db = open_existing_db(args)
     try:
         count = export_timeline_file(db, args.file, args.mrn)
     except KeyError as exc:
         raise CommandError(str(exc.args[0])) from None
-    print(tr("Exported {n} patient(s) to {file}").format(n=count, file=args.file))
+    print(ntr("Exported {n} patient to {file}", "Exported {n} patients to {file}", count).format(n=count, file=args.file))
     return EXIT_OK

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from poems_monitor.cli import EXIT_INVALID, EXIT_OK, CommandError, default_user
-from poems_monitor.cli.context import actor, open_db
-from poems_monitor.i18n import tr
+from poems_monitor.cli.context import actor, open_db, open_existing_db
+from poems_monitor.i18n import counted, ntr, tr
 
 
 def register(sub, common) -> None:  # noqa: ANN001
@@ -66,8 +66,8 @@ def print_preview(preview, out=sys.stdout) -> None:  # noqa: ANN001
             parts.append(f"— {r.note}")
         print("  ".join(parts), file=out)
     counts = preview.counts()
-    print(tr("{rows} row(s): {new} new, {dup} duplicate, {conf} conflicting, {inv} invalid").format(
-        rows=len(preview.rows), new=counts["new"], dup=counts["duplicate"], conf=counts["conflicting"],
+    print(tr("{rows}: {new} new, {dup} duplicate, {conf} conflicting, {inv} invalid").format(
+        rows=counted(len(preview.rows), "{n} row", "{n} rows"), new=counts["new"], dup=counts["duplicate"], conf=counts["conflicting"],
         inv=counts["invalid"]), file=out)
     if preview.ignored_columns:
         print(tr("Columns ignored: {cols}").format(cols=", ".join(preview.ignored_columns)), file=out)
@@ -102,7 +102,7 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
 def cmd_export_csv(args: argparse.Namespace) -> int:
     from poems_monitor.services.csv_export import export_clinic_csv
 
-    db = open_db(args)
+    db = open_existing_db(args)
     try:
         summary = export_clinic_csv(db, args.directory)
     except NotADirectoryError as exc:
@@ -114,12 +114,13 @@ def cmd_export_csv(args: argparse.Namespace) -> int:
 def cmd_export_fhir(args: argparse.Namespace) -> int:
     from poems_monitor.services.fhir_export import export_fhir_file
 
-    db = open_db(args)
+    db = open_existing_db(args)
     try:
         patients, resources = export_fhir_file(db, args.file, args.mrn)
     except KeyError as exc:
         raise CommandError(str(exc.args[0])) from None
-    print(tr("FHIR R4 Bundle with {n} patient(s), {r} resource(s) written to {file}").format(
+    print((ntr("FHIR R4 Bundle with {n} patient", "FHIR R4 Bundle with {n} patients", patients) + ", " + ntr(
+        "{r} resource written to {file}", "{r} resources written to {file}", resources)).format(
         n=patients, r=resources, file=args.file))
     return EXIT_OK
 
@@ -146,7 +147,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             file=target), EXIT_INVALID)
     if not target.parent.exists():
         raise CommandError(tr("The folder {folder} does not exist").format(folder=target.parent))
-    db = open_db(args)
+    db = open_existing_db(args)
     from poems_monitor.services.patients import patient_id_for
 
     try:
@@ -162,6 +163,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CommandError(tr("{file} could not be written: {error}").format(
             file=target, error=exc.strerror or exc)) from None
-    print(tr("Patient summary of {mrn} ({pages} page(s), {size}) written to {file} in {seconds:.1f} s").format(
+    print(ntr("Patient summary of {mrn} ({pages} page, {size}) written to {file} in {seconds:.1f} s",
+              "Patient summary of {mrn} ({pages} pages, {size}) written to {file} in {seconds:.1f} s", result.pages).format(
         mrn=args.mrn, pages=result.pages, size=result.page_size, file=target, seconds=result.seconds))
     return EXIT_OK

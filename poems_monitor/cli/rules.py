@@ -13,8 +13,8 @@ from datetime import date
 from pathlib import Path
 
 from poems_monitor.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CommandError
-from poems_monitor.cli.context import actor, open_db
-from poems_monitor.i18n import tr
+from poems_monitor.cli.context import actor, open_db, open_existing_db
+from poems_monitor.i18n import ntr, tr
 
 
 def register(sub, common) -> None:  # noqa: ANN001
@@ -115,7 +115,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
     from poems_monitor.services.worklist import clinic_flags, unacknowledged_flags
 
     as_of = _as_of(args)
-    db = open_db(args)
+    db = open_existing_db(args)
     try:
         flags = (unacknowledged_flags(db, as_of, args.mrn) if args.unacknowledged
                  else clinic_flags(db, as_of, args.mrn))
@@ -129,7 +129,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
         return EXIT_OK
     rows = [(f.mrn, f.date.isoformat(), f.severity.value, f.kind.value, f.code, f.message) for f in flags]
     print(_table((tr("MRN"), tr("Date"), tr("Severity"), tr("Kind"), tr("About"), tr("Why")), rows))
-    print(tr("{n} flag(s) as of {date}.").format(n=len(flags), date=as_of.isoformat()))
+    print(ntr("{n} flag as of {date}.", "{n} flags as of {date}.", len(flags)).format(n=len(flags), date=as_of.isoformat()))
     return EXIT_OK
 
 
@@ -140,7 +140,7 @@ def cmd_worklist(args: argparse.Namespace) -> int:
     from poems_monitor.services.worklist import build_worklist, patient_worklist
 
     as_of = _as_of(args)
-    db = open_db(args)
+    db = open_existing_db(args)
     try:
         worklist = (patient_worklist(db, args.mrn, as_of, include_waived=args.all) if args.mrn
                     else build_worklist(db, as_of, include_waived=args.all))
@@ -154,7 +154,7 @@ def cmd_worklist(args: argparse.Namespace) -> int:
     header = (tr("MRN"), tr("Name"), tr("Item"), tr("Status"), tr("Due"), tr("Last done"), tr("Why"))
     if rows:
         print(_table(header, rows))
-    print(tr("{n} follow-up item(s) as of {date}.").format(n=len(worklist.items), date=as_of.isoformat()))
+    print(ntr("{n} follow-up item as of {date}.", "{n} follow-up items as of {date}.", len(worklist.items)).format(n=len(worklist.items), date=as_of.isoformat()))
     if args.all:
         if worklist.waived:
             print()
@@ -190,7 +190,7 @@ def _read_text(path: Path) -> str:
 def cmd_protocol_show(args: argparse.Namespace) -> int:
     from poems_monitor.services.protocol_store import protocol_status
 
-    status = protocol_status(open_db(args))
+    status = protocol_status(open_existing_db(args))
     if args.toml:
         sys.stdout.write(status.text if status.text.endswith("\n") else status.text + "\n")
         return EXIT_OK
@@ -223,7 +223,7 @@ def cmd_protocol_check(args: argparse.Namespace) -> int:
     # Compared with the clinic's protocol when --db names a database (checking a file must not
     # create one), otherwise with the shipped default.
     if args.db:
-        current, against = protocol_status(open_db(args)).protocol, tr("the protocol in force")
+        current, against = protocol_status(open_existing_db(args)).protocol, tr("the protocol in force")
     else:
         current, against = default_protocol(), tr("the shipped default")
     changes = changed_settings(current, protocol)
@@ -251,7 +251,8 @@ def cmd_protocol_set(args: argparse.Namespace) -> int:
     except InputRefused as exc:
         raise CommandError(str(exc), EXIT_INVALID) from None
     changes = changed_settings(before, protocol)
-    print(tr("Clinic protocol saved from {file} ({n} setting(s) changed).").format(file=args.file, n=len(changes)))
+    print(ntr("Clinic protocol saved from {file} ({n} setting changed).",
+              "Clinic protocol saved from {file} ({n} settings changed).", len(changes)).format(file=args.file, n=len(changes)))
     for key, old, new in changes:
         print(tr("  {key}: {old:g} -> {new:g}").format(key=key, old=old, new=new))
     return EXIT_OK
@@ -281,7 +282,7 @@ def cmd_waivers(args: argparse.Namespace) -> int:
     from poems_monitor.services.waivers import list_waivers
 
     try:
-        waivers = list_waivers(open_db(args), args.mrn, include_revoked=args.revoked)
+        waivers = list_waivers(open_existing_db(args), args.mrn, include_revoked=args.revoked)
     except KeyError as exc:
         raise _unknown_mrn(exc) from None
     if args.json:
@@ -292,7 +293,7 @@ def cmd_waivers(args: argparse.Namespace) -> int:
             for w in waivers]
     if rows:
         print(_table((tr("Id"), tr("MRN"), tr("Item"), tr("Until"), tr("By"), tr("On"), tr("Reason")), rows))
-    print(tr("{n} waiver(s).").format(n=len(waivers)))
+    print(ntr("{n} waiver.", "{n} waivers.", len(waivers)).format(n=len(waivers)))
     return EXIT_OK
 
 

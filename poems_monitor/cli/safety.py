@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from poems_monitor.cli import EXIT_FAILED, EXIT_OK, CommandError
-from poems_monitor.cli.context import actor, open_db
-from poems_monitor.i18n import tr
+from poems_monitor.cli.context import actor, open_db, open_existing_db
+from poems_monitor.i18n import ntr, tr
 
 
 def register(sub, common) -> None:  # noqa: ANN001
@@ -56,11 +56,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     from poems_monitor.persistence.db import DatabaseError, open_database
     from poems_monitor.services.integrity import check_report
 
-    target = args.db or None
-    if target is None:
-        from poems_monitor.config import app_paths
+    from poems_monitor.cli.context import database_target
 
-        target = app_paths().default_database
+    target = database_target(args)
     if "://" not in str(target) and not Path(target).exists():
         raise CommandError(tr("{db} does not exist").format(db=target))
     try:
@@ -73,7 +71,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     if report.problems:
-        print(tr("{db} is damaged ({n} problem(s) found):").format(db=db.describe(), n=len(report.problems)), file=sys.stderr)
+        print(ntr("{db} is damaged ({n} problem found):", "{db} is damaged ({n} problems found):", len(report.problems)).format(db=db.describe(), n=len(report.problems)), file=sys.stderr)
         for problem in report.problems:
             print(f"- {problem}", file=sys.stderr)
         return EXIT_FAILED
@@ -196,7 +194,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 def cmd_users_list(args: argparse.Namespace) -> int:
     from poems_monitor.services.users import list_users
 
-    db = open_db(args)
+    db = open_existing_db(args)
     try:
         accounts = list_users(db)
     finally:

@@ -627,6 +627,14 @@ EVENT_TYPES: dict[str, EventType] = {e.code: e for e in _EVENT_LIST}
 SEXES = tuple(s.value for s in Sex)
 SPECIMENS = ("plasma", "serum", "whole_blood", "urine", "other")
 
+
+def series_specimen(code: str, given: str | None = None) -> str | None:
+    """The specimen a value of `code` was measured in. A series that is one specimen (plasma or
+    serum VEGF) decides it, so a value imported without one and a value typed in that series'
+    row are the same series; other measures keep the specimen the source gave, if any."""
+    m = MEASURES.get(code)
+    return (m.specimen if m is not None else None) or given
+
 # The follow-up items of the worklist (INTERFACES.md section 4) and the words every screen,
 # report and command shows for them.
 FOLLOWUP_ITEM_NAMES: dict[str, str] = {

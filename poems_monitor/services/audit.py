@@ -8,53 +8,17 @@ the change it describes (a rolled-back change leaves no entry, and no change goe
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import event, select
 from sqlmodel import Session
 
-from poems_monitor.models import AuditEntry, ClinicSetting
-
-GENESIS_HASH = "0" * 64
-# The id and hash of the newest entry, kept in a clinic setting and moved with every append, so
-# that removing the newest entries (which leaves a valid shorter chain) is detected by `check`.
-HEAD_SETTING_KEY = "audit.head"
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _iso(at: datetime) -> str:
-    if at.tzinfo is None:  # SQLite hands back naive datetimes: they were stored as UTC
-        at = at.replace(tzinfo=timezone.utc)
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def to_json(value: Any) -> str | None:
-    if value is None:
-        return None
-    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False, separators=(",", ":"))
-
-
-def entry_hash(
-    prev_hash: str, at: datetime, user: str, action: str, entity: str, entity_id: int | None,
-    patient_id: int | None, old: str | None, new: str | None, reason: str | None,
-) -> str:
-    payload = json.dumps(
-        [prev_hash, _iso(at), user, action, entity, entity_id, patient_id, old, new, reason],
-        ensure_ascii=False, separators=(",", ":"),
-    )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def last_hash(session: Session) -> str:
-    row = session.execute(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).first()
-    return row[0] if row else GENESIS_HASH
+from poems_monitor.models import AuditEntry
+from poems_monitor.persistence.audit_chain import (  # noqa: F401  (re-exported: the services' one audit module)
+    GENESIS_HASH, HEAD_SETTING_KEY, entry_hash, insert_entry, last_hash, record_head, to_json, utcnow,
+)
 
 
 @dataclass
@@ -72,15 +36,8 @@ class AuditWriter:
     ) -> str:
         if self._head is None:
             self._head = last_hash(self.session)
-        at = at or utcnow()
-        old_json, new_json = to_json(old), to_json(new)
-        digest = entry_hash(self._head, at, self.user, action, entity, entity_id, patient_id, old_json, new_json, reason)
-        self.session.execute(
-            insert(AuditEntry.__table__).values(
-                at=at, user=self.user, action=action, entity=entity, entity_id=entity_id, patient_id=patient_id,
-                old=old_json, new=new_json, reason=reason, prev_hash=self._head, hash=digest,
-            )
-        )
+        digest = insert_entry(self.session, self._head, user=self.user, action=action, entity=entity,
+                              entity_id=entity_id, patient_id=patient_id, old=old, new=new, reason=reason, at=at)
         self._head = digest
         _record_head_on_commit(self.session, self.user)
         return digest
@@ -94,14 +51,7 @@ def _record_head_on_commit(session: Session, user: str) -> None:
 
     def record(sess: Session) -> None:
         sess.info.pop("audit_head_hook", None)
-        last = sess.execute(select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).first()
-        if last is None:
-            return
-        settings, at, value = ClinicSetting.__table__, utcnow(), f"{last[0]}:{last[1]}"
-        moved = sess.execute(update(settings).where(settings.c.key == HEAD_SETTING_KEY).values(
-            value=value, updated_at=at, updated_by=user))
-        if moved.rowcount == 0:
-            sess.execute(insert(settings).values(key=HEAD_SETTING_KEY, value=value, updated_at=at, updated_by=user))
+        record_head(sess, user)
 
     event.listen(session, "before_commit", record, once=True)
 

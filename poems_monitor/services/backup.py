@@ -1,6 +1,7 @@
 """Backups and restore of the clinic database.
 
-Owns the policy: where automatic backups go (a configurable folder), how they are named and
+Owns the policy: where automatic backups go (a configurable folder holding one backup set per
+database, see `backup_set_folder`), how they are named and
 rotated (7 daily + 12 monthly by default), how old the last good backup may be before the app
 warns, and the rule that a restore verifies the copy completely (integrity, foreign keys, a
 schema this version knows, an intact audit chain) before anything is replaced, and keeps the
@@ -17,6 +18,7 @@ The policy lives in `backup.toml` in the user's config folder:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -98,6 +100,18 @@ def save_policy(policy: BackupPolicy) -> Path:
     return path
 
 
+def backup_set_folder(db_path: Path, policy: BackupPolicy | None = None) -> Path:
+    """The folder of one database's automatic backups: `<file stem>-<8 hex>` in the backup
+    folder, the hex being the start of the SHA-256 of the database's absolute path. Two clinics'
+    files of the same name (two `clinic.sqlite` in different folders) get separate sets and never
+    rotate or overwrite each other's backups; the name still says whose backups they are. Found
+    again from the path alone, so a database too damaged to open still finds its backups."""
+    policy = policy or load_policy()
+    path = Path(db_path).expanduser().resolve()
+    digest = hashlib.sha256(str(path).encode("utf-8")).hexdigest()[:8]
+    return policy.folder / f"{path.stem}-{digest}"
+
+
 def _require_sqlite_file(db: Database, what: str) -> Path:
     if db.path is None:
         raise BackupRefused(tr(
@@ -155,12 +169,13 @@ def automatic_backup(db: Database, policy: BackupPolicy | None = None, now: date
     policy = policy or load_policy()
     now = now or utcnow()
     day = now.astimezone().date()
-    dest = policy.folder / f"{db.path.stem}-{day.isoformat()}.sqlite"
+    folder = backup_set_folder(db.path, policy)
+    dest = folder / f"{db.path.stem}-{day.isoformat()}.sqlite"
     if dest.exists() and not force:
         return None
-    policy.folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     result = _verified_copy(db, dest)
-    rotate(policy.folder, db.path.stem, policy.keep_daily, policy.keep_monthly)
+    rotate(folder, db.path.stem, policy.keep_daily, policy.keep_monthly)
     return result
 
 
@@ -236,7 +251,7 @@ def last_good_backup(db: Database, policy: BackupPolicy | None = None) -> tuple[
             candidates.append((datetime.fromisoformat(entry["at"]), Path(entry["file"])))
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    for _, path in automatic_backups(policy.folder, db.path.stem)[:1]:
+    for _, path in automatic_backups(backup_set_folder(db.path, policy), db.path.stem)[:1]:
         candidates.append((datetime.fromtimestamp(path.stat().st_mtime, timezone.utc), path))
     return max(candidates, key=lambda c: c[0]) if candidates else None
 
@@ -259,7 +274,7 @@ def backup_warning(db: Database, policy: BackupPolicy | None = None, now: dateti
         return tr("This database has never been backed up. Make a backup now (File > Back up).")
     if age > timedelta(days=policy.warn_after_days):
         return tr("The last good backup is {days} days old. Check the backup folder {folder}.").format(
-            days=age.days, folder=policy.folder)
+            days=age.days, folder=backup_set_folder(db.path, policy))
     return None
 
 
@@ -267,7 +282,7 @@ def newest_good_backup(db_path: Path, policy: BackupPolicy | None = None) -> Pat
     """The newest backup of the database at `db_path` that passes every check: what the app offers
     when the database is found damaged at start."""
     policy = policy or load_policy()
-    for _, path in automatic_backups(policy.folder, Path(db_path).stem):
+    for _, path in automatic_backups(backup_set_folder(db_path, policy), Path(db_path).stem):
         if not _problems_of_file(path):
             return path
     return None

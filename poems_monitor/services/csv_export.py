@@ -26,7 +26,7 @@ from poems_monitor.domain.catalogue import (
     CRITERIA, EVENT_TYPES, EXAM_KINDS, FEATURES, MEASURE_GROUPS, MEASURES, REGIMENS, Range,
 )
 from poems_monitor.files import atomic_text_file
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import ntr, tr
 from poems_monitor.models import Observation, Patient, Visit
 from poems_monitor.persistence.db import Database
 
@@ -56,7 +56,8 @@ class CsvExportSummary:
     files: dict[str, int]  # file name -> data rows written
 
     def sentence(self) -> str:
-        return tr("{n} file(s) written to {dir}").format(n=len(self.files), dir=self.directory)
+        return ntr("{n} file written to {dir}", "{n} files written to {dir}", len(self.files)).format(
+            n=len(self.files), dir=self.directory)
 
 
 def cell(value: Any) -> str:

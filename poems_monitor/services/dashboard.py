@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from poems_monitor.domain.catalogue import (
     CRITERIA, EVENT_TYPES, FEATURES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, CriterionClass, display_name,
+    series_specimen,
 )
 from poems_monitor.domain.course import active_on, is_line, regimen_label
 from poems_monitor.domain.criteria import CriteriaAssessment, criteria_from_history
@@ -100,11 +101,22 @@ class SeriesPoint:
 
 
 @dataclass(frozen=True)
+class SeriesBreak:
+    """Where a series' line breaks, and why: the specimen, laboratory or method changed."""
+
+    date: date
+    what: str  # "specimen" | "laboratory" | "method"
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
 class Series:
     code: str
     name: str
     unit: str  # unit label, as a person reads it
     points: tuple[SeriesPoint, ...]
+    breaks: tuple[SeriesBreak, ...] = ()
 
     @property
     def flagged(self) -> tuple[SeriesPoint, ...]:
@@ -448,6 +460,7 @@ def _series(visits, flags: tuple[Flag, ...]) -> dict[str, Series]:  # noqa: ANN0
         for code in _flag_targets(f):
             flagged.setdefault((code, f.date), []).append(f.message)
     points: dict[str, list[SeriesPoint]] = {c: [] for c in CHART_CODES}
+    breaks: dict[str, list[SeriesBreak]] = {c: [] for c in CHART_CODES}
     last_source: dict[str, tuple] = {}
     segment: dict[str, int] = {}
     for v in visits:
@@ -461,9 +474,11 @@ def _series(visits, flags: tuple[Flag, ...]) -> dict[str, Series]:  # noqa: ANN0
         for code, o in present.items():
             if code not in points or o.number is None:
                 continue
-            source = (o.specimen, o.lab, o.method)
+            specimen = series_specimen(code, o.specimen)
+            source = (specimen, o.lab, o.method)
             if code in last_source and last_source[code] != source:
                 segment[code] = segment.get(code, 0) + 1
+                breaks[code].append(_break(v.date, last_source[code], source))
             last_source[code] = source
             entered = None
             if o.entered_unit and o.entered_value is not None and o.entered_unit != o.unit:
@@ -471,14 +486,26 @@ def _series(visits, flags: tuple[Flag, ...]) -> dict[str, Series]:  # noqa: ANN0
                 entered = f"{o.entered_value:g} {conv.label if conv else o.entered_unit}" if isinstance(
                     o.entered_value, (int, float)) else f"{o.entered_value} {o.entered_unit}"
             points[code].append(SeriesPoint(
-                date=v.date, value=float(o.number), specimen=o.specimen or MEASURES[code].specimen, lab=o.lab,
+                date=v.date, value=float(o.number), specimen=specimen, lab=o.lab,
                 method=o.method, qualifier=o.qualifier, entered=entered, segment=segment.get(code, 0),
                 flags=tuple(flagged.get((code, v.date), ())),
             ))
     return {
-        code: Series(code, MEASURES[code].name, MEASURES[code].unit_label, tuple(pts))
+        code: Series(code, MEASURES[code].name, MEASURES[code].unit_label, tuple(pts), tuple(breaks[code]))
         for code, pts in points.items() if pts
     }
+
+
+_SOURCE_PARTS = (tr("specimen"), tr("laboratory"), tr("method"))  # the order of a series point's source
+
+
+def _break(day: date, before: tuple, after: tuple) -> SeriesBreak:
+    """The first of specimen, laboratory, method that differs (the one a reader checks first)."""
+    def said(x: str | None) -> str:
+        return x.replace("_", " ") if x else tr("not recorded")
+
+    what = next(i for i in range(len(_SOURCE_PARTS)) if before[i] != after[i])
+    return SeriesBreak(day, _SOURCE_PARTS[what], said(before[what]), said(after[what]))
 
 
 def _feature_groups(history) -> tuple[FeatureGroup, ...]:  # noqa: ANN001

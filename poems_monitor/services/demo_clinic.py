@@ -123,7 +123,7 @@ def _q(code: str, value: float, unit: str | None = None, decimals: int | None = 
     checked = check_value(code, value, unit)
     assert not checked.refused, checked.message
     return ObservationRecord(code=code, value=checked.canonical, unit=checked.unit, entered_value=float(value),
-                             entered_unit=unit)
+                             entered_unit=unit, specimen=m.specimen)  # the series' specimen, as stored
 
 
 def generate_patient(index: int, seed: int, today: date) -> PatientRecord:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, inspect, select
 
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import ntr, tr
 from poems_monitor.models import AuditEntry, ClinicSetting
 from poems_monitor.persistence import sqlite_backup
 from poems_monitor.persistence.db import Database, current_revision, known_revisions
@@ -124,6 +124,7 @@ def _foreign_key_orphans(db: Database) -> list[str]:
             orphans = session.execute(
                 select(func.count()).select_from(table).where(~column.in_(select(parent.c.id)))).scalar_one()
             if orphans:
-                problems.append(tr("{n} row(s) of table {table} refer to a {parent} that does not exist").format(
+                problems.append(ntr("{n} row of table {table} refers to a {parent} that does not exist",
+                                    "{n} rows of table {table} refer to a {parent} that does not exist", orphans).format(
                     n=orphans, table=table.name, parent=parent.name))
     return problems

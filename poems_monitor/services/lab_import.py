@@ -22,7 +22,7 @@ from poems_monitor.domain.lab_csv import (
     DateFormat, KnownPatient, LabCsv, LabRow, RowStatus, StoredValue, classify_rows, conflict_message, parse_lab_csv,
 )
 from poems_monitor.domain.timeline import VisitRecord
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import counted, ntr, tr
 from poems_monitor.models import Event, Observation, Patient, Visit
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
@@ -37,8 +37,9 @@ class LabImportRefused(Exception):
 
     def __init__(self, preview: LabCsv):
         self.preview = preview
-        super().__init__(tr("{n} row(s) cannot be imported; nothing was imported").format(
-            n=len(preview.bad_rows()) + len(preview.file_problems)))
+        bad = len(preview.bad_rows()) + len(preview.file_problems)
+        super().__init__(ntr("{n} row cannot be imported; nothing was imported",
+                             "{n} rows cannot be imported; nothing was imported", bad).format(n=bad))
 
     def messages(self) -> list[str]:
         return problem_messages(self.preview)
@@ -52,9 +53,11 @@ class LabImportSummary:
     patients: list[str] = field(default_factory=list)
 
     def sentence(self) -> str:
-        return tr("{values} value(s) added for {patients} patient(s), {visits} new visit(s), "
-                  "{dups} duplicate(s) of stored values skipped").format(
-            values=self.values_added, patients=len(self.patients), visits=self.visits_created, dups=self.duplicates_skipped)
+        return tr("{values} added for {patients}, {visits}, {dups} of stored values skipped").format(
+            values=counted(self.values_added, "{n} value", "{n} values"),
+            patients=counted(len(self.patients), "{n} patient", "{n} patients"),
+            visits=counted(self.visits_created, "{n} new visit", "{n} new visits"),
+            dups=counted(self.duplicates_skipped, "{n} duplicate", "{n} duplicates"))
 
 
 def problem_messages(preview: LabCsv) -> list[str]:

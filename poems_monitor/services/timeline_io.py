@@ -22,7 +22,7 @@ from poems_monitor.domain.course import after_death, death_before, death_date, r
 from poems_monitor.domain.timeline import PatientRecord, VisitRecord
 from poems_monitor.domain.timeline_json import Problem, parse_timeline, timeline_to_json
 from poems_monitor.files import atomic_text_file
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import counted, ntr, tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.access import Actor, Permission, require
@@ -34,7 +34,8 @@ class ImportRefused(Exception):
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems
-        super().__init__(tr("{n} problem(s); nothing was imported").format(n=len(problems)))
+        super().__init__(ntr("{n} problem; nothing was imported", "{n} problems; nothing was imported",
+                             len(problems)).format(n=len(problems)))
 
 
 @dataclass
@@ -49,13 +50,14 @@ class ImportSummary:
     mrns: list[str] = field(default_factory=list)
 
     def sentence(self) -> str:
-        return tr(
-            "{created} new patient(s), {extended} extended, {unchanged} unchanged; "
-            "{visits} visit(s), {values} value(s), {treatments} treatment(s), {events} event(s) added"
-        ).format(
-            created=self.patients_created, extended=self.patients_extended, unchanged=self.patients_unchanged,
-            visits=self.visits_added, values=self.values_added, treatments=self.treatments_added,
-            events=self.events_added,
+        return tr("{created}, {extended} extended, {unchanged} unchanged; {visits}, {values}, {treatments}, "
+                  "{events} added").format(
+            created=counted(self.patients_created, "{n} new patient", "{n} new patients"),
+            extended=self.patients_extended, unchanged=self.patients_unchanged,
+            visits=counted(self.visits_added, "{n} visit", "{n} visits"),
+            values=counted(self.values_added, "{n} value", "{n} values"),
+            treatments=counted(self.treatments_added, "{n} treatment", "{n} treatments"),
+            events=counted(self.events_added, "{n} event", "{n} events"),
         )
 
 

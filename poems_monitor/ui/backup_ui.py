@@ -16,10 +16,10 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QStyle, QToolButton, QWidget
 
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import ntr, tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.audit import utcnow
-from poems_monitor.services.backup import BackupPolicy, backup_warning, last_good_backup, load_policy
+from poems_monitor.services.backup import BackupPolicy, backup_set_folder, backup_warning, last_good_backup, load_policy
 
 
 def _age_words(age: timedelta) -> str:
@@ -68,7 +68,7 @@ class BackupStatus(QToolButton):
             self.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton))
             self.setText(tr("Backup: {age}").format(age=_age_words(now - found[0])) if found else "")
             self.setToolTip(tr("Last good backup: {file}; backups go to {folder}").format(
-                file=found[1] if found else "—", folder=policy.folder))
+                file=found[1] if found else "—", folder=backup_set_folder(db.path, policy) if db.path else policy.folder))
             self.setProperty("warning", False)
             self.setAccessibleName(self.text())
         self.style().unpolish(self)
@@ -78,18 +78,21 @@ class BackupStatus(QToolButton):
 
 def ask_backup_file(parent: QWidget, db: Database) -> Path | None:
     """Where "Back up now…" writes: proposed in the backup folder, named after the database and the time."""
-    policy = load_policy()
-    policy.folder.mkdir(parents=True, exist_ok=True)
+    folder = backup_set_folder(db.path) if db.path else load_policy().folder
+    folder.mkdir(parents=True, exist_ok=True)
     stem = db.path.stem if db.path else "poems-monitor"
-    proposed = policy.folder / f"{stem}-manual-{datetime.now().strftime('%Y%m%d-%H%M')}.sqlite"
+    proposed = folder / f"{stem}-manual-{datetime.now().strftime('%Y%m%d-%H%M')}.sqlite"
     name, _ = QFileDialog.getSaveFileName(parent, tr("Back up the clinic database to"), str(proposed),
                                           tr("SQLite database (*.sqlite);;All files (*)"))
     return Path(name) if name else None
 
 
-def ask_restore_file(parent: QWidget) -> Path | None:
-    """Which backup "Restore…" uses; the dialog opens in the backup folder."""
-    folder = load_policy().folder
+def ask_restore_file(parent: QWidget, db_path: Path | None = None) -> Path | None:
+    """Which backup "Restore…" uses; the dialog opens in this database's backup set (or the
+    backup folder when it has none yet)."""
+    folder = backup_set_folder(db_path) if db_path else load_policy().folder
+    if not folder.is_dir():
+        folder = load_policy().folder
     name, _ = QFileDialog.getOpenFileName(parent, tr("Restore the clinic database from a backup"), str(folder),
                                           tr("SQLite database (*.sqlite *.db);;All files (*)"))
     return Path(name) if name else None
@@ -115,8 +118,8 @@ def show_check_report(parent: QWidget, db: Database, report) -> None:  # noqa: A
         QMessageBox.information(parent, tr("Check database"), tr("{db} is sound: {notes}.").format(
             db=db.describe(), notes="; ".join(report.notes)))
         return
-    box = QMessageBox(QMessageBox.Icon.Critical, tr("Check database"), tr(
-        "{db} is damaged ({n} problem(s) found).").format(db=db.describe(), n=len(report.problems)), parent=parent)
+    box = QMessageBox(QMessageBox.Icon.Critical, tr("Check database"), ntr(
+        "{db} is damaged ({n} problem found).", "{db} is damaged ({n} problems found).", len(report.problems)).format(db=db.describe(), n=len(report.problems)), parent=parent)
     box.setInformativeText(tr(
         "Stop entering data and call whoever looks after this workstation. An administrator can restore the newest "
         "good backup (File > Restore…); the damaged file is kept."))

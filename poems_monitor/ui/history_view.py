@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget
 
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import ntr, tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.history import Change, patient_history
 from poems_monitor.ui.row_table_model import SORT_ROLE, RowTableModel
@@ -93,5 +93,6 @@ class HistoryView(QWidget):
         changes = patient_history(self._db, self._patient_id)
         self.model.set_changes(changes)
         corrections = sum(1 for c in changes if c.action == tr("corrected"))
-        self.summary.setText(tr("{n} change(s), of which {k} correction(s)").format(n=len(changes), k=corrections))
+        self.summary.setText((ntr("{n} change", "{n} changes", len(changes)) + ", " + ntr(
+            "of which {k} correction", "of which {k} corrections", corrections)).format(n=len(changes), k=corrections))
         self.table.resizeColumnsToContents()

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from poems_monitor.domain.catalogue import MEASURES
 from poems_monitor.domain.lab_csv import DateFormat, LabCsv, LabRow, RowStatus, decode_csv_bytes
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import counted, ntr, tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.lab_import import LabImportRefused, import_lab_csv, preview_lab_csv
@@ -213,14 +213,15 @@ class LabImportDialog(QDialog):
     def _show_preview(self, preview: LabCsv) -> None:
         self.model.set_rows(list(preview.rows))
         counts = preview.counts()
-        text = tr("{rows} row(s): {new} new, {dup} duplicate of stored values, {conf} conflicting, {inv} invalid.").format(
-            rows=len(preview.rows), new=counts["new"], dup=counts["duplicate"], conf=counts["conflicting"],
+        text = tr("{rows}: {new} new, {dup} duplicate of stored values, {conf} conflicting, {inv} invalid.").format(
+            rows=counted(len(preview.rows), "{n} row", "{n} rows"), new=counts["new"], dup=counts["duplicate"], conf=counts["conflicting"],
             inv=counts["invalid"])
         if preview.file_problems:
             text = " ".join(str(p) for p in preview.file_problems)
         elif preview.importable:
             n = counts["new"]
-            text += " " + (tr("Import adds the {n} new value(s); duplicates are skipped.").format(n=n) if n
+            text += " " + (ntr("Import adds the {n} new value; duplicates are skipped.",
+                                "Import adds the {n} new values; duplicates are skipped.", n).format(n=n) if n
                            else tr("Everything in this file is already stored."))
         else:
             text += " " + tr("Nothing can be imported until every row is new or a duplicate: correct the file "

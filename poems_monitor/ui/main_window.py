@@ -21,15 +21,14 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication, QDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget, QTabWidget, QToolBar,
     QVBoxLayout, QWidget,
 )
 
-from poems_monitor.config import app_paths
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import counted, tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied
 from poems_monitor.services.dashboard import clinic_overview
@@ -40,6 +39,7 @@ from poems_monitor.ui.dashboard.view import DashboardView
 from poems_monitor.ui.idle_lock import IdleWatcher, LockPanel
 from poems_monitor.ui.patients.panel import PatientListPanel
 from poems_monitor.ui.review_panel import ReviewPanel
+from poems_monitor.ui.ui_settings import settings
 from poems_monitor.ui.workers import run_background
 
 log = logging.getLogger(__name__)
@@ -47,13 +47,6 @@ log = logging.getLogger(__name__)
 VIEW_PATIENTS, VIEW_WORKLIST, VIEW_REVIEW = 0, 1, 2
 BACKUP_STATUS_REFRESH_MS = 60 * 60 * 1000  # the warning can appear while the app stays open for days
 TAB_DASHBOARD, TAB_ENTRY = 0, 1
-
-
-def settings() -> QSettings:
-    """The workstation's UI settings (window layout), beside the app's other configuration."""
-    path = app_paths().config / "ui.ini"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return QSettings(str(path), QSettings.Format.IniFormat)
 
 
 def _placeholder(text: str) -> QLabel:
@@ -860,7 +853,7 @@ class MainWindow(QMainWindow):
             work.append(tr("a visit being entered for {mrn}").format(mrn=getattr(self._entry, "mrn", None) or "?"))
         dialogs = [w for w, _, _ in self._covers if isinstance(w, QDialog) and w.objectName() != "historyWindow"]
         if dialogs:
-            work.append(tr("{n} open dialog(s)").format(n=len(dialogs)))
+            work.append(counted(len(dialogs), "{n} open dialog", "{n} open dialogs"))
         return work
 
     def _confirm_switch(self, actor: Actor) -> bool:
@@ -1020,7 +1013,7 @@ class MainWindow(QMainWindow):
                 self._tell(QMessageBox.Icon.Warning, tr("Restore"), str(exc))
             return False
         if source is None:
-            source = ask_restore_file(self)
+            source = ask_restore_file(self, self.db.path)
             if source is None:
                 return False
         if confirm and not confirm_restore(self, source, self.db.path):

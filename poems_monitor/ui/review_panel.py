@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QTableView, QVBoxLayout, QWidget,
 )
 
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import ntr, tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied
 from poems_monitor.services.errors import ConcurrentEdit, InputRefused
@@ -149,7 +149,8 @@ class ReviewPanel(QWidget):
         else:
             who = tr("Select a visit, check it (Open visit), then sign it off.") if self.may_sign else tr(
                 "A physician signs these off; you can open them.")
-            self.summary.setText(tr("{n} visit(s) entered by nurses wait for a physician's sign-off. ").format(n=n) + who)
+            self.summary.setText(ntr("{n} visit entered by a nurse waits for a physician's sign-off. ",
+                                      "{n} visits entered by nurses wait for a physician's sign-off. ", n).format(n=n) + who)
         self._update_buttons()
         self.countChanged.emit(n)
 

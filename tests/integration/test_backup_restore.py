@@ -128,7 +128,8 @@ def _last_day(d: date) -> int:
 
 def test_automatic_backup_at_most_daily_into_the_configured_folder(db, nurse, tmp_path):
     from poems_monitor.services.backup import (
-        BackupPolicy, automatic_backup, backup_warning, last_good_backup_age, load_policy, newest_good_backup, save_policy,
+        BackupPolicy, automatic_backup, backup_set_folder, backup_warning, last_good_backup_age, load_policy,
+        newest_good_backup, save_policy,
     )
 
     _clinic(db, nurse)
@@ -141,7 +142,8 @@ def test_automatic_backup_at_most_daily_into_the_configured_folder(db, nurse, tm
 
     now = datetime(2026, 11, 21, 18, 0, tzinfo=timezone.utc)
     first = automatic_backup(db, now=now)
-    assert first is not None and first.path.parent == folder
+    assert first is not None and first.path.parent == backup_set_folder(db.path) and first.path.parent.parent == folder
+    folder = first.path.parent  # this database's own backup set
     assert automatic_backup(db, now=now + timedelta(hours=2)) is None  # at most daily
     assert automatic_backup(db, now=now + timedelta(days=1)) is not None
     assert automatic_backup(db, now=now + timedelta(days=2)) is not None

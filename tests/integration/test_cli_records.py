@@ -33,11 +33,11 @@ def demo_file(tmp_path_factory) -> tuple[Path, dict, Path]:
     db = folder / "demo.sqlite"
     made = run("demo", "--patients", 5, "--seed", 3, "--db", db)
     assert made.returncode == 0, made.stderr
-    assert "5 new patient(s)" in made.stdout
+    assert "5 new patients" in made.stdout
     out = folder / "demo.json"
     exported = run("export", "--db", db, out)
     assert exported.returncode == 0, exported.stderr
-    assert exported.stdout.strip() == f"Exported 5 patient(s) to {out}"
+    assert exported.stdout.strip() == f"Exported 5 patients to {out}"
     return out, json.loads(out.read_text(encoding="utf-8")), db
 
 
@@ -54,7 +54,7 @@ def test_import_into_a_new_database_and_export_again_is_identical(demo_file, tmp
     db = tmp_path / "copy.sqlite"
     imported = run("import", "--db", db, path)
     assert imported.returncode == 0, imported.stderr
-    assert "5 new patient(s)" in imported.stdout
+    assert "5 new patients" in imported.stdout
     again = tmp_path / "again.json"
     assert run("export", "--db", f"sqlite:///{db}", again).returncode == 0  # --db also takes a URL
     assert json.loads(again.read_text(encoding="utf-8")) == document
@@ -62,7 +62,7 @@ def test_import_into_a_new_database_and_export_again_is_identical(demo_file, tmp
     # importing the same file once more changes nothing and still succeeds
     repeat = run("import", "--db", db, path)
     assert repeat.returncode == 0, repeat.stderr
-    assert "0 new patient(s), 0 extended, 5 unchanged" in repeat.stdout
+    assert "0 new patients, 0 extended, 5 unchanged" in repeat.stdout
 
 
 def test_export_of_one_patient(demo_file, tmp_path):
@@ -90,7 +90,7 @@ def test_invalid_file_exits_2_listing_every_error_with_its_path(demo_file, tmp_p
     no_traceback(result)
     mrns = [p["mrn"] for p in document["patients"]]
     lines = result.stderr.strip().splitlines()
-    assert lines[-1] == f"{path}: 3 problem(s) found; nothing was imported."
+    assert lines[-1] == f"{path}: 3 problems found; nothing was imported."
     assert lines[0].startswith(f"$.patients[0].visits[0].observations[0].code: patient {mrns[0]}, ")
     assert lines[1].startswith(f"$.patients[1].birth_date: patient {mrns[1]}, ")
     assert lines[2].startswith(f"$.patients[2].visits[1].colour: patient {mrns[2]}, ")

@@ -89,7 +89,7 @@ def test_accounts_backup_restore_and_check_from_the_command_line(tmp_path, _isol
     assert backup.exists() and "checked" in r.stdout
     r = run("backup", "--db", db, "--user", "boss", home=home)  # today's automatic backup, in the backup folder
     assert r.returncode == 0, r.stderr
-    assert list((home / "backups").glob("clinic-*.sqlite"))
+    assert list((home / "backups").glob("clinic-*/clinic-*.sqlite"))  # the database's own backup set
 
     # restore: refused for a nurse, refused for a damaged file, done for the good copy
     r = run("restore", str(backup), "--db", db, "--user", "ann", home=home)

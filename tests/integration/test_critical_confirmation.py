@@ -56,7 +56,7 @@ def test_migration_backfills_values_entered_in_the_visit_form(db_path, nurse, ad
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     with db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0003")
+        command.downgrade(cfg, "0004")
     with db.read() as session:
         columns = [r[1] for r in session.execute(text("PRAGMA table_info(observation)"))]
     assert "confirmed_at_entry" not in columns

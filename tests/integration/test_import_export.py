@@ -249,7 +249,7 @@ def test_an_invalid_patient_blocks_the_whole_file(db, demo_patients, tmp_path, n
     paths = [p.path for p in refused.value.problems]
     assert "$.patients[1].birth_date" in paths
     assert "$.patients[2].visits[0].observations[0].code" in paths
-    assert str(refused.value) == f"{len(paths)} problem(s); nothing was imported"
+    assert str(refused.value) == f"{len(paths)} problems; nothing was imported"
     assert counts(db) == dict.fromkeys(TABLES, 0)
 
 

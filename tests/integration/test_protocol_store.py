@@ -84,7 +84,7 @@ def test_a_damaged_stored_protocol_is_reported_and_the_default_applies(db, physi
     assert "cannot be used" in status.sentence()
 
 
-def test_command_line_show_check_set(db_path, tmp_path):
+def test_command_line_show_check_set(db, db_path, tmp_path):  # `db`: show only reads, it creates no database
     shown = cli(db_path, "protocol", "show")
     assert shown.returncode == 0, shown.stderr
     assert "echo_normal_months" in shown.stdout and "DEFAULT" in shown.stdout and "[WHO-PV]" in shown.stdout
@@ -107,7 +107,7 @@ def test_command_line_show_check_set(db_path, tmp_path):
 
     stored = cli(db_path, "protocol", "set", str(good), "--reason", "cardiology asks for 6-monthly echo")
     assert stored.returncode == 0, stored.stderr
-    assert "1 setting(s) changed" in stored.stdout
+    assert "1 setting changed" in stored.stdout
     assert cli(db_path, "protocol", "show", "--toml").stdout == SIX_MONTHLY_ECHO
 
 

@@ -211,26 +211,26 @@ def test_lock_covers_open_windows_and_another_user_signs_in_after_confirming(qtb
 # --- backups -------------------------------------------------------------------------------------
 
 def test_closing_the_window_makes_the_daily_backup(qtbot, db, accounts, told):
-    from poems_monitor.services.backup import automatic_backups, load_policy
+    from poems_monitor.services.backup import automatic_backups, backup_set_folder
 
     _patient_with_visit(db, accounts["ann"])
     win = _window(qtbot, db, accounts["ann"], signed_in=True, backups=True)
     assert win.backup_status.isVisible() and "Never backed up" in win.backup_status.text()
     win.close()
-    made = automatic_backups(load_policy().folder, db.path.stem)
+    made = automatic_backups(backup_set_folder(db.path), db.path.stem)
     assert len(made) == 1 and made[0][1].stat().st_size > 0
     second = _window(qtbot, db, accounts["ann"], signed_in=True, backups=True)
     assert second.backup_status.warning is None and "Backup:" in second.backup_status.text()
     second.close()
-    assert len(automatic_backups(load_policy().folder, db.path.stem)) == 1  # at most daily
+    assert len(automatic_backups(backup_set_folder(db.path), db.path.stem)) == 1  # at most daily
 
 
 def test_status_bar_warns_in_words_and_icon_when_the_last_backup_is_old(qtbot, db, accounts):
     from poems_monitor.services.backup import automatic_backup, load_policy
 
     result = automatic_backup(db)
-    folder = load_policy().folder
-    (folder / ".last-good-backup.json").unlink()  # only the file's own time tells its age
+    (load_policy().folder / ".last-good-backup.json").unlink()  # only the file's own time tells its age
+    folder = result.path.parent
     old = result.path.rename(folder / f"{db.path.stem}-2026-01-02.sqlite")
     ten_days_ago = time.time() - 10 * 86400
     os.utime(old, (ten_days_ago, ten_days_ago))

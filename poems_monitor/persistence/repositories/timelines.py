@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
+from poems_monitor.domain.catalogue import series_specimen
 from poems_monitor.domain.timeline import (
     EventRecord, ExamRecord, ObservationRecord, PatientRecord, TreatmentRecord, VisitRecord,
 )
@@ -145,7 +146,7 @@ def observation_row(visit_id: int, o: ObservationRecord, stamp: WriteStamp) -> d
         visit_id=visit_id, code=o.code, value_num=None if is_text else float(o.value),
         value_text=o.value if is_text else None, unit=o.unit,
         entered_num=float(o.entered_value) if isinstance(o.entered_value, (int, float)) else None,
-        entered_unit=o.entered_unit, specimen=o.specimen, lab=o.lab, method=o.method, qualifier=o.qualifier,
+        entered_unit=o.entered_unit, specimen=series_specimen(o.code, o.specimen), lab=o.lab, method=o.method, qualifier=o.qualifier,
         derived=o.derived, confirmed_at_entry=o.confirmed_at_entry, entered_at=stamp.at, entered_by=stamp.user,
     )
 

@@ -234,8 +234,10 @@ class CourseOverlay(pg.GraphicsObject):
     Labels never overlap: therapy and one-off treatment labels are stacked in rows along the top
     edge and event labels in rows along the bottom edge (left to right, each in the first row
     where it fits); a label that fits in no row is left out (its name is in the tooltip of the
-    band or line). Threshold labels take the first free place beside their line. Every label has
-    a background of the chart's surface, so it stays legible over lines and points."""
+    band or line). Threshold labels take the first free place beside their line. No label covers
+    a ringed (flagged) value: a row label moves to another row or is left out, a threshold label
+    moves along its line. Every label has a background of the chart's surface, so it stays
+    legible over lines and points."""
 
     LABEL_PAD = 2.0  # pixels of background around a label's text
     GAP = 4.0  # pixels between two labels of a row
@@ -248,6 +250,11 @@ class CourseOverlay(pg.GraphicsObject):
         # y, colour, style, label, at right, on the right axis (view coordinates of `right_view`)
         self.hlines: list[tuple[float, QColor, Qt.PenStyle, str, bool, bool]] = []
         self.right_view: pg.ViewBox | None = None
+        # flagged values: x, y (view coordinates; of `right_view` when on the right axis), on the
+        # right axis, ring diameter in pixels; labels keep clear of them
+        self.rings: list[tuple[float, float, bool, float]] = []
+        self.painted_labels: list[tuple[pg.QtCore.QRectF, str]] = []  # of the last paint (tests look)
+        self.ring_boxes: list[pg.QtCore.QRectF] = []  # of the last paint
         self.text_colour = QColor("#000000")
         self.label_background = QColor(255, 255, 255, 220)
         self.empty_text = ""  # shown in the middle of the chart (no values)
@@ -257,7 +264,7 @@ class CourseOverlay(pg.GraphicsObject):
         self.setZValue(-30)
 
     def clear(self) -> None:
-        self.bands, self.lines, self.hbands, self.hlines = [], [], [], []
+        self.bands, self.lines, self.hbands, self.hlines, self.rings = [], [], [], [], []
         self.empty_text = ""
 
     def boundingRect(self):  # noqa: ANN201, N802 (Qt API)
@@ -292,9 +299,10 @@ class CourseOverlay(pg.GraphicsObject):
         out.sort(key=lambda item: item.x)
         return out
 
-    def place_rows(self, labels: list[_Label], left: float, right: float, rows: int, metrics: QFontMetricsF
-                   ) -> list[tuple[_Label, int, float, float]]:
-        """(label, row, x, width) for every label that fits, left to right, first free row."""
+    def place_rows(self, labels: list[_Label], left: float, right: float, rows: int, metrics: QFontMetricsF,
+                   blocked=None) -> list[tuple[_Label, int, float, float]]:  # noqa: ANN001
+        """(label, row, x, width) for every label that fits, left to right, first free row;
+        `blocked(row, x, width)` says where a label must not go (a ringed value is there)."""
         ends = [-math.inf] * rows
         placed = []
         pad = self.LABEL_PAD
@@ -304,7 +312,7 @@ class CourseOverlay(pg.GraphicsObject):
             if x < left:
                 continue  # narrower than the chart: cannot be shown whole
             for row in range(rows):
-                if x >= ends[row] + self.GAP:
+                if x >= ends[row] + self.GAP and not (blocked and blocked(row, x, width)):
                     ends[row] = x + width
                     placed.append((label, row, x, width))
                     break
@@ -386,27 +394,47 @@ class CourseOverlay(pg.GraphicsObject):
                 hline_pixels.append((p, colour, label, at_right))
 
         taken: list[pg.QtCore.QRectF] = []
+        rings = []
+        for x, y, on_right, size in self.rings:
+            if on_right and right_range is None:
+                continue
+            cx, cy, r = px(x), (py_right(y) if on_right else py(y)), size / 2 + 1
+            rings.append(pg.QtCore.QRectF(cx - r, cy - r, 2 * r, 2 * r))
+        self.ring_boxes, self.painted_labels = rings, []
+
+        def on_a_ring(box: pg.QtCore.QRectF) -> bool:
+            return any(box.intersects(ring) for ring in rings)
 
         def draw_label(box: pg.QtCore.QRectF, text: str, colour: QColor) -> None:
             painter.fillRect(box, self.label_background)
             painter.setPen(colour)
             painter.drawText(QPointF(box.left() + pad, box.top() + pad - 1 + ascent), text)
             taken.append(box)
+            self.painted_labels.append((box, text))
 
         for at_top in (True, False):
             rows = self.max_rows(bottom - top, line_h, at_top)
             labels = self._row_labels(px, left, right, at_top)
-            for label, row, x, width in self.place_rows(labels, left, right, rows, metrics):
+
+            def row_box(row: int, x: float, width: float, at_top: bool = at_top) -> pg.QtCore.QRectF:
                 y = top + 1 + row * line_h if at_top else bottom - 1 - (row + 1) * line_h
-                draw_label(pg.QtCore.QRectF(x, y, width, line_h), label.text, label.colour)
+                return pg.QtCore.QRectF(x, y, width, line_h)
+
+            for label, row, x, width in self.place_rows(labels, left, right, rows, metrics,
+                                                        lambda r, x, w, f=row_box: on_a_ring(f(r, x, w))):
+                draw_label(row_box(row, x, width), label.text, label.colour)
         for p, colour, label, at_right in hline_pixels:
             width = metrics.horizontalAdvance(label) + 2 * pad
-            xs = (right - width - 2, left + 2) if at_right else (left + 2, right - width - 2)
+            # beside its line: at its end first, then further along it, never over a ringed value
+            steps = [i / 6 for i in range(7)]
+            span = max(right - left - width - 4, 0)
+            xs = [right - width - 2 - f * span for f in steps] if at_right else [left + 2 + f * span for f in steps]
             candidates = [pg.QtCore.QRectF(x, y, width, line_h)
                           for x in xs for y in (p - line_h + 1, p)
                           if top <= y and y + line_h <= bottom]
+            candidates = [box for box in candidates if not on_a_ring(box)]
             if not candidates:
-                continue
+                continue  # nowhere clear of the flagged values: the line stays, unlabelled
 
             def overlap(box: pg.QtCore.QRectF) -> float:
                 return sum(box.intersected(other).width() * box.intersected(other).height() for other in taken)
@@ -607,6 +635,8 @@ class TrendChart(QFrame):
         for key, ring in self._rings.items():
             xs, ys, sizes = rings[key]
             ring.setData(x=xs, y=ys, size=sizes) if xs else ring.setData(x=[], y=[])
+            on_right = self.right_vb is not None and key == id(self.right_vb)
+            self._overlay.rings.extend((x, y, on_right, size) for x, y, size in zip(xs, ys, sizes))
         self.legend.setText("&nbsp;&nbsp;".join(legend) if legend else "")
         if x_range is not None:
             self.vb.setXRange(*x_range, padding=0)

@@ -209,23 +209,7 @@ class FlagCardDelegate(QStyledItemDelegate):
         date_w = self.fm.horizontalAdvance(f.date.isoformat()) + 4
         left_w = max(inner - date_w - SPACING, 40)
         sev_w = self.fm_semi.horizontalAdvance(_SEVERITY_TEXT.get(f.severity.value, f.severity.value) + "\u2002")
-        layout = QTextLayout(kind_text(entry), self.bold)
-        option = QTextOption()
-        option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
-        layout.setTextOption(option)
-        layout.beginLayout()
-        y = 0.0
-        first = True
-        while True:
-            line = layout.createLine()
-            if not line.isValid():
-                break
-            x = sev_w if first else 0
-            line.setLineWidth(max(left_w - x, 20))
-            line.setPosition(QPointF(x, y))
-            y += line.height()
-            first = False
-        layout.endLayout()
+        layout, y = self._title_layout(kind_text(entry), sev_w, left_w)
         top = int(max(y, self.fm.height())) + GAP
         wrap = int(Qt.TextFlag.TextWordWrap)
         msg = self.fm.boundingRect(QRect(0, 0, inner, 100000), wrap, f.message)
@@ -252,6 +236,33 @@ class FlagCardDelegate(QStyledItemDelegate):
             self._cache.clear()
         self._cache[key] = g
         return g
+
+    def _title_layout(self, text: str, sev_w: int, left_w: int) -> tuple[QTextLayout, float]:
+        """The card's title ("Thrombosis watch · Thrombocytosis") after the severity word, wrapped
+        between words only. When its first word does not fit beside the severity, the title
+        starts on the line below; only a word wider than the whole card is broken."""
+        longest = max((self.fm_bold.horizontalAdvance(w) for w in text.split()), default=0)
+        first_word = self.fm_bold.horizontalAdvance(text.split()[0]) if text.split() else 0
+        below = first_word > left_w - sev_w
+        option = QTextOption()
+        option.setWrapMode(QTextOption.WrapMode.WordWrap if longest <= left_w
+                           else QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        layout = QTextLayout(text, self.bold)
+        layout.setTextOption(option)
+        layout.beginLayout()
+        y = float(self.fm.height()) if below else 0.0
+        first = not below
+        while True:
+            line = layout.createLine()
+            if not line.isValid():
+                break
+            x = sev_w if first else 0
+            line.setLineWidth(max(left_w - x, 20))
+            line.setPosition(QPointF(x, y))
+            y += line.height()
+            first = False
+        layout.endLayout()
+        return layout, y
 
     def button_rect(self, index: QModelIndex, rect: QRect) -> QRect | None:
         """The card's button in viewport coordinates (None: acknowledged)."""

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePol
 
 from poems_monitor.domain.course import fmt_number
 from poems_monitor.domain.safety_flags import MDS_CAUTION
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import ntr, tr
 from poems_monitor.services.dashboard import PatientDashboard
 from poems_monitor.ui.theme import SPACING, theme
 
@@ -155,7 +155,7 @@ class DashboardHeader(QFrame):
             tr("None"), tr("Not documented")) else None)
         if d.last_visit:
             self.last_visit.set(f"{d.since_last_visit}\n{d.last_visit.isoformat()}",
-                                tr("{n} visits recorded").format(n=len(d.visit_dates)))
+                                ntr("{n} visit recorded", "{n} visits recorded", len(d.visit_dates)).format(n=len(d.visit_dates)))
         else:
             self.last_visit.set(tr("no visit yet"), colour=t.warning)
         new = len(d.unacknowledged)

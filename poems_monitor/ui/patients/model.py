@@ -22,7 +22,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor
 
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import ntr, tr
 from poems_monitor.services.dashboard import PatientStatus
 from poems_monitor.services.patients import PatientListRow
 from poems_monitor.ui.theme import theme
@@ -214,7 +214,7 @@ class PatientTableModel(QAbstractTableModel):
                 return tr("{n} of {total} flags not yet acknowledged").format(n=st.new_flags, total=st.flags)
             if col == COL_OVERDUE and st is not None:
                 return tr("{o} overdue or never done, {d} due or due soon").format(o=st.overdue, d=st.due)
-            return f"{r.name} ({r.mrn}) — {tr('{n} visits').format(n=r.visit_count)}"
+            return f"{r.name} ({r.mrn}) — {ntr('{n} visit', '{n} visits', r.visit_count).format(n=r.visit_count)}"
         if role == Qt.ItemDataRole.ForegroundRole and st is not None:
             if col == COL_FLAGS and st.new_flags:
                 return QColor(theme().severity_colour(st.worst_new or "info"))

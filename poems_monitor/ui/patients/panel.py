@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget,
 )
 
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import ntr, tr
 from poems_monitor.services.dashboard import PatientStatus
 from poems_monitor.services.patients import PatientListRow
 from poems_monitor.ui.patients.model import (
@@ -177,8 +177,8 @@ class PatientListPanel(QWidget):
 
     def _update_count(self) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
-        self.count.setText(tr("{shown} of {total} patients").format(shown=shown, total=total)
-                           if shown != total else tr("{total} patients").format(total=total))
+        self.count.setText(ntr("{shown} of {total} patient", "{shown} of {total} patients", total).format(
+            shown=shown, total=total) if shown != total else ntr("{total} patient", "{total} patients", total).format(total=total))
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001
         super().resizeEvent(event)

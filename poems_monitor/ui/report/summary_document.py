@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import math
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import QMarginsF, QPointF, QRectF, QSizeF, Qt, QUrl
+from PySide6.QtCore import QBuffer, QMarginsF, QPointF, QRectF, QSizeF, Qt, QUrl
 from PySide6.QtGui import (
     QColor, QFont, QPageLayout, QPageSize, QPagedPaintDevice, QPainter, QPdfWriter, QPen, QTextBlockFormat, QTextCursor,
     QTextDocument, QTextFormat, QTextOption,
@@ -103,12 +104,42 @@ table.grid td {{ vertical-align: top; }}
 """
 
 
+@dataclass
+class _TableBreaks:
+    """The rows that must start a page, as `SummaryDocument.lay_out` found them: (table number,
+    row number) pairs. `_table` numbers the tables it writes in document order and marks each
+    row's first cell with an anchor `row-<table>-<row>`, so the layout can name a row it cut."""
+
+    rows: frozenset = frozenset()
+    count: int = 0
+
+
+_BREAKS: ContextVar[_TableBreaks | None] = ContextVar("summary_table_breaks", default=None)
+ROW_ANCHOR = "row-"
+
+
 def _table(headers: list[str], rows: list[list[str]], widths: list[int] | None = None) -> str:
+    """A grid table; where the layout asked for it, continued on a new page as a second table
+    with the same header, so that no row is ever cut between two pages."""
+    breaks = _BREAKS.get() or _TableBreaks()
+    number = breaks.count
+    breaks.count += 1
     head = "".join(
         f"<th{f' width={widths[i]}%' if widths else ''}>{_e(h)}</th>" for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return (f"<table class='grid' width='100%' border='0.5' cellspacing='0' cellpadding='3' style='margin-bottom: 4pt'>"
-            f"<thead><tr>{head}</tr></thead>{body}</table>")
+
+    def opening(new_page: bool) -> str:
+        style = "margin-bottom: 4pt" + ("; page-break-before: always" if new_page else "")
+        return (f"<table class='grid' width='100%' border='0.5' cellspacing='0' cellpadding='3' style='{style}'>"
+                f"<thead><tr>{head}</tr></thead>")
+
+    out = [opening(False)]
+    for i, row in enumerate(rows):
+        if i and (number, i) in breaks.rows:
+            out.append("</table>" + opening(True))
+        cells = [f"<a name='{ROW_ANCHOR}{number}-{i}'></a>{row[0]}", *row[1:]] if row else row
+        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    out.append("</table>")
+    return "".join(out)
 
 
 def _identity(s: PatientSummary) -> str:
@@ -242,7 +273,14 @@ def _legend(series) -> str:  # noqa: ANN001
         style = series_style(s.code)
         mark = f"{dashes.get(style.dash, '-·-')} {glyphs.get(style.symbol, '●')}"
         parts.append(f"<span style='color:{series_colour(s.code)}'>{mark}</span>&nbsp;{_e(s.name)} ({_e(s.unit)})")
-    return "&nbsp;&nbsp; ".join(parts)
+    legend = "&nbsp;&nbsp; ".join(parts)
+    # a line breaks only where the source really changed; say where and what, never in general
+    breaks = [tr("{series}: the line breaks on {date} ({what} {before} → {after})").format(
+        series=s.name, date=b.date.isoformat(), what=b.what, before=b.before, after=b.after)
+        for s in series for b in s.breaks]
+    if breaks:
+        legend += "<br><span class='muted'>" + _e("; ".join(breaks)) + "</span>"
+    return legend
 
 
 @dataclass
@@ -257,7 +295,7 @@ class ChartFigure:
 
 def _charts(s: PatientSummary, figures: list[ChartFigure], empty: list[str]) -> str:
     out = [f"<h2>{_e(tr('Trends'))}</h2>",
-           f"<p class='muted small'>{_e(tr('Shaded bands: lines of therapy; solid vertical lines: ASCT and radiotherapy; dotted lines: events (✚ thrombosis); green band: reference range; dashed lines: protocol thresholds; ringed points: values that raised a flag. A line breaks where the specimen, laboratory or method changed.'))}</p>"]
+           f"<p class='muted small'>{_e(tr('Shaded bands: lines of therapy; solid vertical lines: ASCT and radiotherapy; dotted lines: events (✚ thrombosis); green band: reference range; dashed lines: protocol thresholds; ringed points: values that raised a flag. A line breaks only where the specimen, laboratory or method changed; the chart then says where.'))}</p>"]
     cells = []
     for f in figures:
         cells.append(
@@ -378,14 +416,18 @@ def _about(s: PatientSummary) -> str:
 
 
 def summary_html(s: PatientSummary, figures: list[ChartFigure], empty_charts: list[str],
-                 latest_first: bool = False) -> str:
+                 latest_first: bool = False, table_breaks: frozenset = frozenset()) -> str:
     """The whole summary. `latest_first` puts the latest values (a table that flows across pages)
-    before the trends, to fill a page where no row of charts fits."""
-    charts, latest = _charts(s, figures, empty_charts), _latest(s)
-    parts = [
-        _identity(s), _open_flags(s), _action_items(s), _criteria(s), _treatments(s), _response(s), _events(s),
-        *((latest, charts) if latest_first else (charts, latest)), _acknowledged_flags(s), _about(s),
-    ]
+    before the trends, to fill a page where no row of charts fits; `table_breaks` are the
+    (table, row) pairs that start a new page (see `_TableBreaks`)."""
+    token = _BREAKS.set(_TableBreaks(table_breaks))
+    try:
+        sections = [_identity(s), _open_flags(s), _action_items(s), _criteria(s), _treatments(s), _response(s), _events(s)]
+        charts = _charts(s, figures, empty_charts)
+        later = [_latest(s), charts] if latest_first else [charts, _latest(s)]
+        parts = [*sections, *later, _acknowledged_flags(s), _about(s)]
+    finally:
+        _BREAKS.reset(token)
     return f"<html><head><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
 
 
@@ -411,8 +453,15 @@ class SummaryDocument:
         figures, empty = self._render_charts(chart_dpi)
         self.figures, self.empty_charts = figures, empty
         self.latest_first = False  # the latest values before the trends (see `summary_html`); chosen by `lay_out`
+        self.table_breaks: frozenset = frozenset()  # rows that start a page (see `_TableBreaks`); chosen by `lay_out`
         self.document.setHtml(summary_html(summary, figures, empty))
         self.page_count = 0
+        # The pages are laid out once, on a PDF device at the file's resolution, and painted
+        # scaled on any other device: the preview and the printer show exactly the file's pages.
+        self._reference_buffer = QBuffer()
+        self._reference = QPdfWriter(self._reference_buffer)
+        self._reference.setResolution(DEFAULT_DPI)
+        self._reference.setPageLayout(self.layout)
 
     def _render_charts(self, dpi: float) -> tuple[list[ChartFigure], list[str]]:
         from poems_monitor.ui.charts.trend_chart import CHART_SPECS
@@ -448,28 +497,34 @@ class SummaryDocument:
         footer = FOOTER_MM * px_per_mm
         return rect, header, footer, px_per_mm
 
-    def lay_out(self, device: QPagedPaintDevice) -> int:
-        """Lay the document out for `device` (its resolution and page); returns the page count."""
-        device.setPageLayout(self.layout)
-        rect, header, footer, px_per_mm = self._geometry(device)
+    def lay_out(self, device: QPagedPaintDevice | None = None) -> int:
+        """Lay the pages out (once, at the PDF's resolution, whatever `device` will show them) and
+        set `device` to the summary's page; returns the page count."""
+        if device is not None:
+            device.setPageLayout(self.layout)
+        if self.page_count:
+            return self.page_count
+        rect, header, footer, px_per_mm = self._geometry(self._reference)
         doc = self.document
-        doc.documentLayout().setPaintDevice(device)
-        body = rect.height() - header - footer
+        doc.documentLayout().setPaintDevice(self._reference)
+        # whole pixels: the layout keeps page heights in 1/64 px, and a page end it rounds below
+        # ours would let the first line of a page be painted (clipped) at the foot of the last one
+        body = float(math.floor(rect.height() - header - footer))
         doc.setPageSize(QSizeF(rect.width(), body))
         # The trends come before the latest values if their first row of charts fits on the page
         # where they start; if it does not and page 1 would end half empty, the latest values (which
         # flow across pages) come first and fill it. Fewest pages first.
         best = None
         for latest_first in (False, True) if self.figures and self.summary.latest else (False,):
-            self._set_content(latest_first)
-            broken = self._keep_headings_with_content(body, px_per_mm)
-            score = (max(1, doc.pageCount()), self._first_page_blank(body) > 35 * px_per_mm, latest_first)
-            if best is None or score < best:
+            broken = self._paginate(latest_first, body, px_per_mm)
+            score = (max(1, doc.pageCount()), self._first_page_blank(body) > 35 * px_per_mm, latest_first,
+                     self.table_breaks)
+            if best is None or score[:3] < best[:3]:
                 best = score
             if not broken:
                 break
-        if best[2] != self.latest_first:
-            self._set_content(best[2])
+        if (best[2], best[3]) != (self.latest_first, self.table_breaks):
+            self._set_content(best[2], best[3])
             self._keep_headings_with_content(body, px_per_mm)
         self.page_count = max(1, doc.pageCount())
         self._body = body
@@ -477,6 +532,85 @@ class SummaryDocument:
         self._header = header
         self._px_per_mm = px_per_mm
         return self.page_count
+
+    def _paginate(self, latest_first: bool, body: float, px_per_mm: float) -> bool:
+        """Keep headings with what follows them and rows of charts whole, then start a new page at
+        every table row that would be cut (or that would leave a group heading row, such as
+        "Haematology", alone at the end of a page), until no row is cut. Returns whether the
+        trends heading had to start a new page."""
+        breaks: frozenset = frozenset()
+        for _ in range(60):
+            self._set_content(latest_first, breaks)
+            trends_moved = self._keep_headings_with_content(body, px_per_mm)
+            row = self._first_cut_row(body)
+            if row is None:
+                return trends_moved
+            breaks = breaks | {row}
+        return trends_moved
+
+    def _table_rows(self) -> list[tuple[tuple[int, int], float, float, bool]]:
+        """Every row of the `_table`s in document order: ((table, row), top, bottom, is a group
+        heading row such as "Haematology", whose other cells are empty)."""
+        layout = self.document.documentLayout()
+        rows: list[list] = []  # [(table, row), top, bottom, group heading?, the QTextTable's position]
+        block = self.document.begin()
+        while block.isValid():
+            table = QTextCursor(block).currentTable()
+            if table is not None:
+                rect = layout.blockBoundingRect(block)
+                name = self._row_anchor(block)
+                if name is not None:
+                    rows.append([name, rect.top(), rect.bottom(), True, table.firstPosition()])
+                elif rows and rows[-1][4] == table.firstPosition():  # another cell of the same row
+                    row = rows[-1]
+                    row[1], row[2] = min(row[1], rect.top()), max(row[2], rect.bottom())
+                    row[3] = row[3] and not block.text().strip()
+            block = block.next()
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    @staticmethod
+    def _first_row_bottom(rows, top: float, section_bottom: float) -> float:  # noqa: ANN001
+        """The bottom of the first row of the first table between `top` and `section_bottom`
+        (with the row after it when the first is a group heading); `top` when there is none."""
+        for i, ((table, row), row_top, row_bottom, heading) in enumerate(rows):
+            if row == 0 and top <= row_top < section_bottom:
+                if heading and i + 1 < len(rows) and rows[i + 1][0][0] == table:
+                    return rows[i + 1][2]
+                return row_bottom
+        return top
+
+    def _first_cut_row(self, body: float) -> tuple[int, int] | None:
+        """The first (table, row) of a `_table` that a page end cuts, or a group heading row that
+        ends a page; None when every row is whole on its page. A table's first row is kept with
+        its section heading by `_keep_headings_with_content` instead."""
+        rows = self._table_rows()
+
+        def page(y: float) -> int:
+            return math.floor((y + 0.5) / body)
+
+        for i, ((table, row), top, bottom, heading) in enumerate(rows):
+            if row == 0:
+                continue
+            if page(top) != page(bottom - 1):
+                (t_before, r_before), _top, _bottom, heading_before = rows[i - 1]
+                if t_before == table and r_before > 0 and heading_before:
+                    return t_before, r_before  # a group heading row goes with the row it heads
+                return table, row
+            following = rows[i + 1] if i + 1 < len(rows) else None
+            if heading and following is not None and following[0][0] == table and page(following[1]) != page(top):
+                return table, row
+        return None
+
+    @staticmethod
+    def _row_anchor(block) -> tuple[int, int] | None:  # noqa: ANN001
+        it = block.begin()
+        while not it.atEnd():
+            for name in it.fragment().charFormat().anchorNames():
+                if name.startswith(ROW_ANCHOR):
+                    table, row = name[len(ROW_ANCHOR):].split("-")
+                    return int(table), int(row)
+            it += 1
+        return None
 
     def _first_page_blank(self, body: float) -> float:
         """Height left blank at the end of page 1 (device pixels) in the present layout."""
@@ -495,10 +629,11 @@ class SummaryDocument:
             block = block.next()
         return body - end
 
-    def _set_content(self, latest_first: bool) -> None:
-        if latest_first != self.latest_first:
-            self.document.setHtml(summary_html(self.summary, self.figures, self.empty_charts, latest_first))
-            self.latest_first = latest_first
+    def _set_content(self, latest_first: bool, table_breaks: frozenset = frozenset()) -> None:
+        if (latest_first, table_breaks) != (self.latest_first, self.table_breaks):
+            self.document.setHtml(summary_html(self.summary, self.figures, self.empty_charts, latest_first,
+                                               table_breaks))
+            self.latest_first, self.table_breaks = latest_first, table_breaks
         else:  # undo the page breaks of an earlier layout
             block = self.document.begin()
             while block.isValid():
@@ -527,6 +662,7 @@ class SummaryDocument:
             doc.markContentsDirty(0, doc.characterCount())  # the layout is lazy: lay out everything again
             layout = doc.documentLayout()
             moved = False
+            table_rows = self._table_rows()
             for block, bottom in self._headings(layout):
                 fmt = block.blockFormat()
                 if fmt.pageBreakPolicy() & QTextFormat.PageBreakFlag.PageBreak_AlwaysBefore:
@@ -537,8 +673,8 @@ class SummaryDocument:
                 page_end = (math.floor((top + 0.5) / body) + 1) * body
                 if block.text() == trends and chart_rows:
                     needed = layout.frameBoundingRect(chart_rows[0]).bottom() - top  # heading, note, first row
-                else:
-                    needed = min(bottom - top, keep)
+                else:  # some of the section, and at least its table's header and first row
+                    needed = max(min(bottom - top, keep), self._first_row_bottom(table_rows, top, bottom) - top)
                 if needed <= body and top + needed > page_end + 0.5:
                     fmt.setPageBreakPolicy(QTextFormat.PageBreakFlag.PageBreak_AlwaysBefore)
                     QTextCursor(block).setBlockFormat(fmt)
@@ -614,22 +750,32 @@ class SummaryDocument:
             painter = QPainter()
             if not painter.begin(device):
                 raise OSError(tr("The output could not be opened for painting"))
+        geometry = self._geometry(device)
         try:
             for index in range(pages):
                 if index:
                     device.newPage()
-                self._paint_page(painter, index, pages)
+                self._paint_page(painter, index, pages, geometry)
         finally:
             if own:
                 painter.end()
         return pages
 
-    def _paint_page(self, painter: QPainter, index: int, pages: int) -> None:
-        rect, header, body, mm = self._rect, self._header, self._body, self._px_per_mm
+    def _paint_page(self, painter: QPainter, index: int, pages: int, geometry: tuple) -> None:
+        """One page: the laid-out body (scaled from the layout's resolution to the device's), and
+        the running header and footer drawn at the device's own resolution."""
+        rect, header, _footer, mm = geometry
         width = rect.width()
+        laid_width, laid_body = self._rect.width(), self._body
+        scale = width / laid_width  # the device's resolution over the layout's
+        body = laid_body * scale
         painter.save()
-        painter.translate(0, header - index * body)
-        self.document.drawContents(painter, QRectF(0, index * body, width, body))
+        painter.translate(0, header)
+        painter.scale(scale, scale)
+        painter.translate(0, -index * laid_body)
+        # a hair short of the page end: a line that starts the next page must not be drawn (clipped,
+        # but in the PDF's text) at the foot of this one
+        self.document.drawContents(painter, QRectF(0, index * laid_body, laid_width, laid_body - 0.01))
         painter.restore()
         s = self.summary
         small = print_font(6.9)

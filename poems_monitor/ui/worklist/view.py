@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
+from poems_monitor.i18n import ntr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor
 from poems_monitor.ui.theme import SPACING
@@ -213,10 +214,11 @@ class WorklistView(QWidget):
             self.tr("<b>{n}</b> never done").format(n=counts["never_done"]),
             self.tr("<b>{n}</b> due").format(n=counts["due"]),
             self.tr("<b>{n}</b> due soon").format(n=counts["due_soon"]),
-            self.tr("<b>{n}</b> new flags").format(n=counts[FLAG]),
+            ntr("<b>{n}</b> new flag", "<b>{n}</b> new flags", counts[FLAG]).format(n=counts[FLAG]),
         ]
-        text = " · ".join(parts) + "&nbsp;&nbsp;&nbsp;" + self.tr("{patients} patients · showing {shown} of {total}").format(
-            patients=len(patients), shown=shown, total=len(rows))
+        text = " · ".join(parts) + "&nbsp;&nbsp;&nbsp;" + ntr(
+            "{patients} patient · showing {shown} of {total}", "{patients} patients · showing {shown} of {total}",
+            len(patients)).format(patients=len(patients), shown=shown, total=len(rows))
         self.summary.setText(text)
         self.empty.setVisible(shown == 0 and not self._loading)
         self.empty.setText(self.tr("Nothing matches these filters.") if rows else self.tr("Nothing is due. 🎉"))

@@ -6,16 +6,16 @@ flag reads the difference. Existing rows are backfilled from the audit trail: th
 of visits created by the visit form ("create visit") and those written by a correction
 ("correct observation") were entered by a person; everything else came by import.
 
-Revision ID: 0004_confirmed
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0004_confirmed'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

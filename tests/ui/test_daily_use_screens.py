@@ -1,0 +1,96 @@
+"""Issue 10 (daily use), smaller defects and friction on the real widgets: flag titles wrap
+between words, counts say "1 patient", chart labels keep clear of ringed values, the PDF save
+dialog opens in the documents folder and remembers the last one."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from poems_monitor.services.demo_clinic import generate_patients
+from poems_monitor.services.timeline_io import import_patients
+from tests.conftest import TODAY
+from tests.unit.timeline_builders import BASELINE_FEATURES, patient, visit
+
+
+@pytest.fixture
+def demo(db, admin):
+    import_patients(db, generate_patients(6, 3, TODAY), admin, reason="test")
+    return db
+
+
+# --- a flag title is never broken inside a word ----------------------------------------------
+
+def test_flag_titles_wrap_between_words_at_every_panel_width(qtbot, demo, physician):
+    from poems_monitor.services.dashboard import build_dashboard
+    from poems_monitor.ui.dashboard.flags_panel import FlagsPanel, kind_text
+
+    panel = FlagsPanel(True, "", lambda *_: None)
+    qtbot.addWidget(panel)
+    panel.show()
+    entries = [e for p in generate_patients(6, 3, TODAY) for e in build_dashboard(demo, p.mrn, TODAY).flags]
+    assert entries
+    for width in range(240, 470, 6):
+        for entry in entries:
+            g = panel.delegate.geometry(entry, width)
+            title = kind_text(entry)
+            for n in range(g.kind.lineCount()):
+                start = g.kind.lineAt(n).textStart()
+                assert start == 0 or title[start - 1].isspace(), (width, title, title[start:])
+
+
+# --- real plurals -----------------------------------------------------------------------------
+
+def test_one_patient_is_one_patient(qtbot, db, admin):
+    from poems_monitor.services.patients import list_patients
+    from poems_monitor.ui.patients.panel import PatientListPanel
+
+    import_patients(db, [patient(visit("2024-05-05", platelets=250, features=BASELINE_FEATURES), mrn="H-000001")],
+                    admin, reason="test")
+    panel = PatientListPanel()
+    qtbot.addWidget(panel)
+    panel.set_patients(list_patients(db))
+    assert panel.count.text() == "1 patient"
+
+
+def test_worklist_of_one_patient_says_patient(qtbot, db, admin, physician):
+    from poems_monitor.ui.worklist.view import WorklistView
+
+    import_patients(db, [patient(visit("2020-05-05", platelets=250, features=BASELINE_FEATURES), mrn="H-000001")],
+                    admin, reason="test")
+    view = WorklistView(db, physician, as_of=TODAY)
+    qtbot.addWidget(view)
+    view.show()
+    view.refresh()
+    qtbot.waitUntil(lambda: "showing" in view.summary.text(), timeout=20000)
+    assert "1 patient ·" in view.summary.text() and "1 patients" not in view.summary.text()
+
+
+# --- chart labels keep clear of ringed values ------------------------------------------------
+
+def test_threshold_and_therapy_labels_never_cover_a_ringed_value(qtbot, db, admin, physician):
+    from poems_monitor.ui.dashboard.view import DashboardView
+    from tests.unit.timeline_builders import treatment
+
+    days = ["2022-01-10", "2022-04-10", "2022-07-10", "2022-10-10", "2023-01-10", "2023-04-10"]
+    platelets = [300, 310, 320, 330, 470, 490]  # the last two ringed, at the right end, by "platelets 450"
+    hemoglobin = [16.8, 13.0, 13.1, 13.2, 13.0, 13.1]  # the first ringed, at the left end, by "Hb 16 (F)"
+    visits = [visit(day, platelets=p, hemoglobin=h, features=BASELINE_FEATURES if i == 0 else None)
+              for i, (day, p, h) in enumerate(zip(days, platelets, hemoglobin))]
+    import_patients(db, [patient(*visits, treatments=[treatment("lenalidomide_dexamethasone", "2022-01-12")],
+                                 mrn="H-000900")], admin, reason="test")
+    view = DashboardView(db, physician, as_of=TODAY)
+    qtbot.addWidget(view)
+    for size in ((1366 - 440, 768 - 90), (1920 - 440, 1080 - 90)):
+        view.resize(*size)
+        view.show()
+        view.open_patient("H-000900")
+        chart = view.charts.charts["blood"]
+        chart.grab()  # paints the chart as the screen would
+        overlay = chart._overlay
+        assert len(overlay.ring_boxes) >= 2
+        texts = [text for _box, text in overlay.painted_labels]
+        assert "platelets 450" in texts and any(t.startswith("Hb 16") for t in texts), texts
+        for box, text in overlay.painted_labels:
+            for ring in overlay.ring_boxes:
+                assert not box.intersects(ring), (size, text, box, ring)
