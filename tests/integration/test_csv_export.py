@@ -116,7 +116,7 @@ def test_data_dictionary_carries_loinc_units_and_limits_with_sources(exported):
     rows = {r["code"]: r for r in read(out / "data_dictionary.csv") if r["kind"].startswith("measure")}
     vegf = rows["vegf_plasma"]
     assert (vegf["loinc"], vegf["unit"], vegf["specimen"]) == ("75628-8", "pg/mL", "plasma")
-    assert vegf["accepted_units"] == "pg/mL | ng/L"
+    assert vegf["accepted_units"] == "pg/mL | ng/L | ng/mL"
     assert (vegf["absolute_low"], vegf["absolute_high"]) == ("0", "100000")
     assert vegf["reference_high"] == "96.2" and "MAYO-VEGF" in vegf["reference_source"]
     hb = rows["hemoglobin"]
