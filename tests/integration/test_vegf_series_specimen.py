@@ -127,18 +127,28 @@ def test_demo_values_carry_the_specimen_of_their_series(db, admin):
 
 
 def test_migration_0004_fills_the_specimen_and_audits_it(db_path, admin, tmp_path):
-    from poems_monitor.persistence.db import open_database, upgrade
+    from poems_monitor.persistence.db import open_database
     from poems_monitor.services.integrity import check
 
-    db = open_database(db_path, migrate=False)
-    upgrade(db, "0003")
+    db = open_database(db_path)
     _import(db, admin, _timeline(
         {"date": "2023-01-10", "observations": [{"code": "vegf_plasma", "value": 900, "unit": "pg/mL"},
                                                  {"code": "platelets", "value": 300, "unit": "10*9/L"}]},
         {"date": "2023-04-10", "observations": [{"code": "vegf_serum", "value": 800, "unit": "pg/mL"}]},
     ))
-    with db.write() as session:  # records as older versions stored them: no specimen
-        session.execute(update(O).values(specimen=None))
+    # Back to the schema before 0004 (as an old clinic file is), with records as older versions
+    # stored them: no specimen.
+    from alembic import command
+    from alembic.config import Config
+
+    from poems_monitor.persistence.db import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0003")
+        conn.execute(update(O).values(specimen=None))
     db.dispose()
 
     db = open_database(db_path)  # runs 0004
