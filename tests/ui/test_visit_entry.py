@@ -542,3 +542,37 @@ def test_editing_in_the_main_window_gives_no_qt_warning_and_marks_the_title(monk
     assert win.isWindowModified()
     warnings = [r.message for r in qtlog.records if "[*]" in r.message or "setWindowModified" in r.message]
     assert warnings == []
+
+
+def test_focus_is_visible_and_never_looks_like_an_out_of_range_mark(qtbot, form):
+    from poems_monitor.ui.entry.marks import set_tier
+
+    form.load_new(MRN)
+    qtbot.wait(10)
+
+    def look(widget):
+        return widget.grab().toImage()
+
+    for widget in (form.rows["weight"].editor, form.rows["ife"].editor, form.features["ascites"], form.date_edit,
+                   form.exams["echo"][1], form.note):
+        form.save_button.setFocus()  # a control outside the checked one
+        plain = look(widget)
+        widget.setFocus()
+        qtbot.wait(5)
+        assert QApplication.focusWidget() is widget
+        focused = look(widget)
+        assert focused != plain, f"{widget.objectName()}: focus is not visible"
+        form.save_button.setFocus()
+        set_tier(widget, "out_of_range")
+        marked = look(widget)
+        set_tier(widget, None)
+        assert focused != marked, f"{widget.objectName()}: focus looks like the out-of-range mark"
+    # the colours themselves: the focus ring is in none of the tiers' colours
+    from PySide6.QtGui import QColor
+
+    weight = form.rows["weight"].editor
+    weight.setFocus()
+    qtbot.wait(5)
+    image = look(weight)
+    ring = QColor(image.pixel(1, image.height() // 2)).name().upper()
+    assert ring not in {"#0072B2", "#D55E00", "#B07A00", "#E69F00", "#56B4E9"}
