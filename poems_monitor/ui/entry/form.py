@@ -111,6 +111,7 @@ class VisitEntryForm(QWidget):
         self._previous: dict[str, LastRecorded] = {}
         self.exams: dict[str, tuple[QComboBox, QLineEdit]] = {}
         self._enter_chain: list[QWidget] = []
+        self._confirmation = ""
         self.setObjectName("visit_entry_form")
         self.setStyleSheet(mark_style() + _FORM_STYLE)
         self._build()
@@ -795,6 +796,7 @@ class VisitEntryForm(QWidget):
             text += " " + self.tr("Outside the reference range: {list}.").format(
                 list="; ".join(_escape(p.message) for p in result.out_of_range))
         self._show_banner(text, "ok-banner")
+        self._confirmation = self.banner_message()
         self.saved.emit(result.visit_id)
         return True
 
@@ -872,6 +874,14 @@ class VisitEntryForm(QWidget):
             self._revert()
             return True
         return False
+
+    def confirmation(self) -> str:
+        """What the last save confirmed (saved, values out of range), as plain text; "" before."""
+        return self._confirmation
+
+    @property
+    def visit_date(self) -> date | None:
+        return self.date_edit.date().toPython() if self._mrn is not None else None
 
     # for the screenshot command and tests
     @property
