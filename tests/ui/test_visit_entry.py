@@ -408,6 +408,11 @@ def test_every_mark_and_range_is_visible_without_horizontal_scrolling(monkeypatc
                 f"{top_left.x() + widget.width()} px, the viewport at {viewport.width()} px")
         if row.status.text():
             assert row.status.width() >= row.status.fontMetrics().averageCharWidth() * 12, code
+    others = [*form.features.values(), *form.feature_previous.values(), *(r.previous for r in form.rows.values())]
+    for widget in others:
+        right = widget.mapTo(viewport, widget.rect().topRight()).x()
+        assert right <= viewport.width(), f"{widget.objectName()} ends at {right} px, the viewport at {viewport.width()}"
+    assert form.body.width() <= viewport.width()
     win.close()
 
 
@@ -421,7 +426,7 @@ def test_sections_are_listed_and_reached_with_a_key(qtbot, form):
     form.load_new(MRN)
     titles = form.section_titles()
     assert titles[:3] == ["Vital signs and weight", "Haematology", "VEGF"]
-    assert titles[-2:] == ["Examinations", "Note"] and "Features: major criteria" in titles
+    assert titles[-2:] == ["Examinations", "Note"] and "Major criteria" in titles
     assert [form.section_list.item(i).text().strip().lstrip("0123456789 ") for i in range(len(titles))] == titles
     form.rows["weight"].editor.setFocus()
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_PageDown, Qt.KeyboardModifier.ControlModifier)
@@ -431,7 +436,7 @@ def test_sections_are_listed_and_reached_with_a_key(qtbot, form):
     assert QApplication.focusWidget() is form.rows["vegf_plasma"].editor
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_PageUp, Qt.KeyboardModifier.ControlModifier)
     assert _focus_is_in(form, 1)
-    features = titles.index("Features: major criteria")
+    features = titles.index("Major criteria")
     item = form.section_list.item(features)
     qtbot.mouseClick(form.section_list.viewport(), Qt.MouseButton.LeftButton,
                      pos=form.section_list.visualItemRect(item).center())
@@ -447,7 +452,7 @@ def test_features_are_answered_with_one_key_each_in_the_criteria_order(qtbot, fo
     in_order = [f.code for c in CRITERIA.values() for f in features_of(c.code)]
     chain = [w for w in form._enter_chain if w in form.features.values()]
     assert [w.code for w in chain] == in_order
-    form.jump_to_section(form.section_titles().index("Features: major criteria"))
+    form.jump_to_section(form.section_titles().index("Major criteria"))
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_P)  # polyneuropathy present: on to the next
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_A)  # absent
     assert form.features[in_order[0]].state() == "present"

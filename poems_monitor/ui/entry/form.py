@@ -18,8 +18,8 @@ from PySide6.QtCore import QDate, QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractSpinBox, QApplication, QComboBox, QDateEdit, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-    QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QVBoxLayout,
-    QWidget,
+    QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy,
+    QVBoxLayout, QWidget,
 )
 from sqlalchemy import select
 
@@ -140,6 +140,9 @@ class VisitEntryForm(QWidget):
         self.subtitle = QLabel("")
         self.subtitle.setObjectName("entry_subtitle")
         self.subtitle.setProperty("role", "hint")
+        for label in (self.title, self.subtitle):  # a long name must not widen the form past the window
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            label.setMinimumWidth(160)
         titles.addWidget(self.title)
         titles.addWidget(self.subtitle)
         head.addLayout(titles, 1)
@@ -157,7 +160,8 @@ class VisitEntryForm(QWidget):
         head.addWidget(self.date_edit)
         self.summary = QLabel("")
         self.summary.setObjectName("entry_summary")
-        head.addWidget(self.summary)
+        self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        titles.addWidget(self.summary)  # what the visit holds so far, under who the patient is
         self.revert_button = QPushButton(self.tr("Revert"))
         self.revert_button.setObjectName("revert_button")
         self.revert_button.setToolTip(self.tr("Throw away the changes not yet saved"))
@@ -249,7 +253,7 @@ class VisitEntryForm(QWidget):
             self.section_list.addItem(QListWidgetItem(prefix + title))
         width = max(self.section_list.fontMetrics().horizontalAdvance(self.section_list.item(i).text())
                     for i in range(self.section_list.count()))
-        self.section_list.setFixedWidth(min(width + 28, 190))
+        self.section_list.setFixedWidth(min(width + 24, 176))
         middle = QHBoxLayout()
         middle.setSpacing(8)
         middle.addWidget(self.section_list)
@@ -310,7 +314,7 @@ class VisitEntryForm(QWidget):
             if isinstance(row.editor, QComboBox):
                 # the grades are long sentences: the closed box shows their start, the list all
                 row.editor.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-                row.editor.setMinimumContentsLength(26)
+                row.editor.setMinimumContentsLength(20)
                 row.editor.view().setMinimumWidth(row.editor.view().sizeHintForColumn(0) + 24)
         return box
 
@@ -318,8 +322,8 @@ class VisitEntryForm(QWidget):
         """Features by diagnostic criterion in the criteria's numbered order, one row each:
         major criteria, minor criteria, then other features."""
         blocks = (
-            (self.tr("Features: major criteria"), lambda c: c.number is not None and c.klass.value != "minor"),
-            (self.tr("Features: minor criteria"), lambda c: c.number is not None and c.klass.value == "minor"),
+            (self.tr("Major criteria"), lambda c: c.number is not None and c.klass.value != "minor"),
+            (self.tr("Minor criteria"), lambda c: c.number is not None and c.klass.value == "minor"),
             (self.tr("Other features"), lambda c: c.number is None),
         )
         criteria = [c for c in CRITERIA.values() if features_of(c.code)]
@@ -364,7 +368,7 @@ class VisitEntryForm(QWidget):
                     self.features[feature.code] = choice
                     self.feature_previous[feature.code] = previous
                     r += 1
-            grid.setColumnMinimumWidth(0, 230)
+            grid.setColumnMinimumWidth(0, 200)
             grid.setColumnStretch(2, 1)
             out.append((title, box))
         return out
@@ -914,7 +918,6 @@ def _escape(text: str) -> str:
 
 _FORM_STYLE = """
 QLabel#entry_title { font-size: 16pt; font-weight: 600; }
-QLabel#entry_summary { padding: 0 8px; }
 QGroupBox { font-weight: 600; border: 1px solid palette(mid); border-radius: 6px; margin-top: 12px; padding-top: 6px;
             background: palette(base); }
 QGroupBox::title { subcontrol-origin: margin; left: 10px; padding: 0 4px; }

@@ -48,7 +48,7 @@ QLineEdit:focus, QComboBox:focus, QDateEdit:focus, QPlainTextEdit:focus, QListWi
     border: 2px solid {ring}; border-radius: 3px; background: {tint}; }}
 FeatureChoice:focus {{ border: 2px solid {ring}; border-radius: 4px; background: {tint}; }}
 QPushButton:focus, QCheckBox:focus, QToolButton:focus {{ outline: none; border: 2px solid {ring}; border-radius: 4px; }}
-FeatureChoice QToolButton {{ border: 1px solid palette(mid); padding: 2px 9px; background: palette(base);
+FeatureChoice QToolButton {{ border: 1px solid palette(mid); padding: 2px 7px; background: palette(base);
     color: palette(text); }}
 FeatureChoice QToolButton:checked {{ background: {ring}; color: palette(base); font-weight: 600; }}
 QLineEdit[tier="refused"], QComboBox[tier="refused"], QDateEdit[tier="refused"], QPlainTextEdit[tier="refused"] {{
