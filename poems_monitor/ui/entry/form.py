@@ -44,8 +44,9 @@ from poems_monitor.ui.entry.input_guard import guard_alt_typing, guard_wheel
 
 # Where each measure group sits: two columns of measure sections, then full-width sections.
 # The measure sections go side by side only where both columns fit whole (name, value, unit,
-# previous value and verdict); below that, one column: nothing is clipped at 1366x768.
-TWO_COLUMNS_FROM = 1180
+# previous value) with room for a verdict of some words; below that, one column: nothing is
+# ever clipped (at 1366x768 and 1920x1080 with the patient list open: one column).
+VERDICT_ROOM = 120
 LEFT_GROUPS = ("vitals", "hematology", "vegf", "monoclonal", "chemistry")
 RIGHT_GROUPS = ("endocrine", "pft", "echo")
 WIDE_GROUPS = ("neuropathy",)
@@ -409,6 +410,10 @@ class VisitEntryForm(QWidget):
         grid.addWidget(self.note, 0, 0)
         return box
 
+    def _two_columns_from(self) -> int:
+        widest = max(box.minimumSizeHint().width() for box in self._measure_boxes.values())
+        return 2 * (widest + VERDICT_ROOM) + self._columns.spacing()
+
     def _reflow(self, two_columns: bool) -> None:
         """Measure sections in one column (narrow windows: nothing clipped at 1366x768) or in two."""
         if two_columns == self._two_columns:
@@ -506,7 +511,7 @@ class VisitEntryForm(QWidget):
     # ------------------------------------------------------------------------------------------
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
         if event.type() == QEvent.Type.Resize and watched is self.scroll.viewport():
-            self._reflow(two_columns=event.size().width() >= TWO_COLUMNS_FROM)
+            self._reflow(two_columns=event.size().width() >= self._two_columns_from())
             return False
         if event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) \
                 and not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier) and watched is not self.note:

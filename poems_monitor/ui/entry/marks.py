@@ -51,6 +51,8 @@ QPushButton:focus, QCheckBox:focus, QToolButton:focus {{ outline: none; border: 
 FeatureChoice QToolButton {{ border: 1px solid palette(mid); padding: 2px 7px; background: palette(base);
     color: palette(text); }}
 FeatureChoice QToolButton:checked {{ background: {ring}; color: palette(base); font-weight: 600; }}
+FeatureChoice QToolButton[answer="unknown"]:checked {{ background: palette(midlight); color: palette(text);
+    font-weight: normal; }}
 QLineEdit[tier="refused"], QComboBox[tier="refused"], QDateEdit[tier="refused"], QPlainTextEdit[tier="refused"] {{
     border: 2px solid {refused}; border-radius: 3px; }}
 QLineEdit[tier="critical"], QComboBox[tier="critical"] {{ border: 2px solid {critical}; border-radius: 3px; }}
