@@ -1,9 +1,12 @@
 """The nurse's visit entry form: a new visit, or a correction of a saved one.
 
 Owns the screen: sections in the order the clinic works (catalogue `MEASURE_GROUPS`, then
-features by criterion, exams, note), keyboard handling (Tab through every control, Enter to the
-next value, Ctrl+S to save), the three tiers shown as the person types, the confirmation of
-critical values, the reason for a correction, and the unsaved-changes question.
+features by criterion, exams, note) with a list of them beside the form, one column unless two
+fit whole; keyboard handling (Tab through every control, Enter to the next value, Ctrl+PgDown /
+Ctrl+PgUp and Alt+digit to a section, Ctrl+S to save); the patient's previous value beside each
+field; the three tiers shown as the person types, the confirmation of critical values, the
+reason for a correction, the unsaved-changes question, and opening the existing visit of a
+date instead of starting a duplicate.
 
 It must not decide a limit (domain.validation) nor write a row (services.visits): it collects
 an `EnteredValue` per filled field and lets the service accept or refuse the whole visit.
