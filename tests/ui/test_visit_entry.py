@@ -581,3 +581,22 @@ def test_focus_is_visible_and_never_looks_like_an_out_of_range_mark(qtbot, form)
     image = look(weight)
     ring = QColor(image.pixel(1, image.height() // 2)).name().upper()
     assert ring not in {"#0072B2", "#D55E00", "#B07A00", "#E69F00", "#56B4E9"}
+
+
+def test_a_feature_answer_is_changed_or_cleared_with_the_keyboard(qtbot, form):
+    form.load_new(MRN)
+    choice = form.features["ascites"]
+    choice.setFocus()
+    qtbot.keyClick(choice, Qt.Key.Key_P)
+    assert choice.state() == "present" and QApplication.focusWidget() is not choice  # answered: moved on
+    choice.setFocus()
+    qtbot.keyClick(choice, Qt.Key.Key_Right)  # present -> absent, stays
+    assert choice.state() == "absent" and QApplication.focusWidget() is choice
+    qtbot.keyClick(choice, Qt.Key.Key_Delete)  # back to not recorded
+    assert choice.state() == "unknown"
+    qtbot.keyClick(choice, Qt.Key.Key_Return)  # Enter moves on without answering
+    assert choice.state() == "unknown" and QApplication.focusWidget() is not choice
+    assert not form.has_unsaved_changes()
+    qtbot.mouseClick(choice.findChild(type(choice._buttons["absent"]), "feature_ascites_absent"),
+                     Qt.MouseButton.LeftButton)
+    assert choice.state() == "absent" and form.has_unsaved_changes()  # one click with the mouse
