@@ -600,3 +600,16 @@ def test_a_feature_answer_is_changed_or_cleared_with_the_keyboard(qtbot, form):
     qtbot.mouseClick(choice.findChild(type(choice._buttons["absent"]), "feature_ascites_absent"),
                      Qt.MouseButton.LeftButton)
     assert choice.state() == "absent" and form.has_unsaved_changes()  # one click with the mouse
+
+
+def test_the_previous_value_is_the_corrected_one_never_the_superseded(qtbot, form, clinic, nurse):
+    from poems_monitor.services.visits import correct_visit, last_recorded
+
+    visit_id = _saved_visit(clinic, nurse)  # platelets 312 on 2026-09-01
+    snapshot = open_visit(clinic, visit_id)
+    corrected = VisitInput(snapshot.date, (EnteredValue("platelets", 321, "10*9/L"), EnteredValue("hemoglobin", 13.0, "g/dL")),
+                           features=snapshot.features)
+    correct_visit(clinic, nurse, visit_id, snapshot.version, corrected, "Typing error", today=TODAY)
+    assert last_recorded(clinic, MRN, date(2026, 9, 1)) == {}  # strictly before the visit's date
+    form.load_new(MRN)
+    assert form.rows["platelets"].previous.text().startswith("321 ×10⁹/L")
