@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
+from poems_monitor.config import app_paths
+from poems_monitor.domain.catalogue import display_name
 from poems_monitor.i18n import counted, tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied
@@ -388,6 +390,12 @@ class MainWindow(QMainWindow):
         self.backup_status = BackupStatus()
         self.backup_status.clicked.connect(self._on_backup_status_clicked)
         self.backup_status.setVisible(False)
+        # the last save's confirmation (saved, out of range, new flags) stays in view after the
+        # window shows the dashboard, until another patient is opened or the next save
+        self.last_save = QLabel("")
+        self.last_save.setObjectName("last_save")
+        self.last_save.setVisible(False)
+        bar.addPermanentWidget(self.last_save, 1)
         bar.addPermanentWidget(self.backup_status)
         bar.addPermanentWidget(self.db_label)
         bar.addPermanentWidget(self.user_label)
@@ -513,6 +521,8 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, tr("Patient not found"), str(exc).strip("'\""))
             return False
         self.patients.select(mrn, emit=False)
+        if self.last_save.property("mrn") != mrn:
+            self.last_save.setVisible(False)
         if self.centre.currentIndex() != TAB_DASHBOARD:
             self.centre.blockSignals(True)
             self.centre.setCurrentIndex(TAB_DASHBOARD)
@@ -609,9 +619,9 @@ class MainWindow(QMainWindow):
 
     def _on_visit_saved(self, _visit_id: int) -> None:
         mrn = getattr(self.entry, "mrn", None) or self.current_mrn()
-        self.statusBar().showMessage(tr("Visit saved"), 4000)
         if mrn:
-            self.dashboard.open_patient(mrn)
+            shown = self.dashboard.open_patient(mrn)
+            self._confirm_save(mrn, shown)
             # Show what the visit changed: the new values on the charts and any new flags.
             self.show_tab(TAB_DASHBOARD)
         self.patients.set_patients(list_patients(self.db))
@@ -619,6 +629,19 @@ class MainWindow(QMainWindow):
         if self._worklist is not None and hasattr(self._worklist, "refresh"):  # (else: loads when first shown)
             self._worklist.refresh()
         self.review.refresh()
+
+    def _confirm_save(self, mrn: str, shown) -> None:  # noqa: ANN001 (a PatientDashboard)
+        """The form's confirmation and the flags raised at the saved visit's date, kept in view."""
+        text = getattr(self.entry, "confirmation", lambda: "")() or tr("Visit saved.")
+        day = getattr(self.entry, "visit_date", None)
+        new = [e.flag for e in getattr(shown, "unacknowledged", ()) if day is not None and e.flag.date == day]
+        if new:
+            text += " " + tr("New flags: {flags}.").format(flags="; ".join(
+                f"{f.kind.value.replace('_', ' ')} ({display_name(f.code)})" for f in new))
+        self.last_save.setText("✔ " + text)
+        self.last_save.setToolTip(text)
+        self.last_save.setProperty("mrn", mrn)
+        self.last_save.setVisible(True)
 
     def _on_dirty(self, dirty: bool) -> None:
         index = self.centre.indexOf(self.entry)

@@ -93,3 +93,27 @@ def test_a_visit_entered_by_the_nurse_shows_on_the_dashboard_and_the_physician_a
     still_open = {f.flag_id for f in unacknowledged_flags(clinic, TODAY, mrn=MRN)}
     assert entry.flag.flag_id not in still_open
     assert "Chest X-ray ordered" in doctor.dashboard.flags.cards[entry.flag.flag_id].review_text
+
+
+def test_after_a_save_the_confirmation_with_out_of_range_values_and_new_flags_stays_in_view(
+        qtbot, clinic, nurse, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    win = open_window(qtbot, clinic, nurse)
+    win.open_patient(MRN)
+    win.new_visit()
+    form = win.entry
+    form.rows["platelets"].editor.setFocus()
+    qtbot.keyClicks(form.rows["platelets"].editor, "520")
+    form.features["pleural_effusion"].setFocus()
+    qtbot.keyClicks(form.features["pleural_effusion"], "p")
+    with qtbot.waitSignal(form.saved, timeout=5000):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: win.centre.currentIndex() == TAB_DASHBOARD, timeout=5000)
+    qtbot.wait(3500)  # longer than any passing status message
+    note = win.last_save
+    assert note.isVisible()
+    assert f"saved for {MRN}" in note.text()
+    assert "Platelets 520" in note.text()  # out of range, named
+    assert "new feature (Pleural effusion)" in note.text()
+    win.open_patient(MRN)  # still this patient: it stays
+    assert note.isVisible()

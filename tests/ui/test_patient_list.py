@@ -65,3 +65,22 @@ def test_search_and_status_filters_combine(qtbot):
     panel.table.sortByColumn(COL_NAME, Qt.SortOrder.DescendingOrder)
     qtbot.keyClicks(panel.search, "anna")  # filtering a sorted list keeps its order
     assert shown(panel) == sorted(shown(panel))
+
+
+def test_in_the_search_box_down_and_up_move_through_the_matches_and_enter_opens_one(qtbot):
+    panel = _panel(qtbot)
+    opened = []
+    panel.patientActivated.connect(opened.append)
+    panel.search.setFocus()
+    qtbot.keyClicks(panel.search, "rossi")
+    matches = shown(panel)
+    assert len(matches) == 16
+    qtbot.keyClick(panel.search, Qt.Key.Key_Down)
+    qtbot.keyClick(panel.search, Qt.Key.Key_Down)
+    qtbot.keyClick(panel.search, Qt.Key.Key_Up)
+    assert panel.search.text() == "rossi"  # the keys moved the selection, they did not edit the search
+    chosen = panel.current_mrn()
+    assert chosen == matches[1]
+    assert opened == []  # moving through the matches opens nobody
+    qtbot.keyClick(panel.search, Qt.Key.Key_Return)
+    assert opened == [chosen]

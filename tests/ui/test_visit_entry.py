@@ -410,6 +410,11 @@ def test_every_mark_and_range_is_visible_without_horizontal_scrolling(monkeypatc
                 f"{top_left.x() + widget.width()} px, the viewport at {viewport.width()} px")
         if row.status.text():
             assert row.status.width() >= row.status.fontMetrics().averageCharWidth() * 12, code
+    others = [*form.features.values(), *form.feature_previous.values(), *(r.previous for r in form.rows.values())]
+    for widget in others:
+        right = widget.mapTo(viewport, widget.rect().topRight()).x()
+        assert right <= viewport.width(), f"{widget.objectName()} ends at {right} px, the viewport at {viewport.width()}"
+    assert form.body.width() <= viewport.width()
     win.close()
 
 
@@ -423,7 +428,7 @@ def test_sections_are_listed_and_reached_with_a_key(qtbot, form):
     form.load_new(MRN)
     titles = form.section_titles()
     assert titles[:3] == ["Vital signs and weight", "Haematology", "VEGF"]
-    assert titles[-2:] == ["Examinations", "Note"] and "Features: major criteria" in titles
+    assert titles[-2:] == ["Examinations", "Note"] and "Major criteria" in titles
     assert [form.section_list.item(i).text().strip().lstrip("0123456789 ") for i in range(len(titles))] == titles
     form.rows["weight"].editor.setFocus()
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_PageDown, Qt.KeyboardModifier.ControlModifier)
@@ -433,7 +438,7 @@ def test_sections_are_listed_and_reached_with_a_key(qtbot, form):
     assert QApplication.focusWidget() is form.rows["vegf_plasma"].editor
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_PageUp, Qt.KeyboardModifier.ControlModifier)
     assert _focus_is_in(form, 1)
-    features = titles.index("Features: major criteria")
+    features = titles.index("Major criteria")
     item = form.section_list.item(features)
     qtbot.mouseClick(form.section_list.viewport(), Qt.MouseButton.LeftButton,
                      pos=form.section_list.visualItemRect(item).center())
@@ -449,7 +454,7 @@ def test_features_are_answered_with_one_key_each_in_the_criteria_order(qtbot, fo
     in_order = [f.code for c in CRITERIA.values() for f in features_of(c.code)]
     chain = [w for w in form._enter_chain if w in form.features.values()]
     assert [w.code for w in chain] == in_order
-    form.jump_to_section(form.section_titles().index("Features: major criteria"))
+    form.jump_to_section(form.section_titles().index("Major criteria"))
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_P)  # polyneuropathy present: on to the next
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_A)  # absent
     assert form.features[in_order[0]].state() == "present"
@@ -544,3 +549,69 @@ def test_editing_in_the_main_window_gives_no_qt_warning_and_marks_the_title(monk
     assert win.isWindowModified()
     warnings = [r.message for r in qtlog.records if "[*]" in r.message or "setWindowModified" in r.message]
     assert warnings == []
+
+
+def test_focus_is_visible_and_never_looks_like_an_out_of_range_mark(qtbot, form):
+    from poems_monitor.ui.entry.marks import set_tier
+
+    form.load_new(MRN)
+    qtbot.wait(10)
+
+    def look(widget):
+        return widget.grab().toImage()
+
+    for widget in (form.rows["weight"].editor, form.rows["ife"].editor, form.features["ascites"], form.date_edit,
+                   form.exams["echo"][1], form.note):
+        form.save_button.setFocus()  # a control outside the checked one
+        plain = look(widget)
+        widget.setFocus()
+        qtbot.wait(5)
+        assert QApplication.focusWidget() is widget
+        focused = look(widget)
+        assert focused != plain, f"{widget.objectName()}: focus is not visible"
+        form.save_button.setFocus()
+        set_tier(widget, "out_of_range")
+        marked = look(widget)
+        set_tier(widget, None)
+        assert focused != marked, f"{widget.objectName()}: focus looks like the out-of-range mark"
+    # the colours themselves: the focus ring is in none of the tiers' colours
+    from PySide6.QtGui import QColor
+
+    weight = form.rows["weight"].editor
+    weight.setFocus()
+    qtbot.wait(5)
+    image = look(weight)
+    ring = QColor(image.pixel(1, image.height() // 2)).name().upper()
+    assert ring not in {"#0072B2", "#D55E00", "#B07A00", "#E69F00", "#56B4E9"}
+
+
+def test_a_feature_answer_is_changed_or_cleared_with_the_keyboard(qtbot, form):
+    form.load_new(MRN)
+    choice = form.features["ascites"]
+    choice.setFocus()
+    qtbot.keyClick(choice, Qt.Key.Key_P)
+    assert choice.state() == "present" and QApplication.focusWidget() is not choice  # answered: moved on
+    choice.setFocus()
+    qtbot.keyClick(choice, Qt.Key.Key_Right)  # present -> absent, stays
+    assert choice.state() == "absent" and QApplication.focusWidget() is choice
+    qtbot.keyClick(choice, Qt.Key.Key_Delete)  # back to not recorded
+    assert choice.state() == "unknown"
+    qtbot.keyClick(choice, Qt.Key.Key_Return)  # Enter moves on without answering
+    assert choice.state() == "unknown" and QApplication.focusWidget() is not choice
+    assert not form.has_unsaved_changes()
+    qtbot.mouseClick(choice.findChild(type(choice._buttons["absent"]), "feature_ascites_absent"),
+                     Qt.MouseButton.LeftButton)
+    assert choice.state() == "absent" and form.has_unsaved_changes()  # one click with the mouse
+
+
+def test_the_previous_value_is_the_corrected_one_never_the_superseded(qtbot, form, clinic, nurse):
+    from poems_monitor.services.visits import correct_visit, last_recorded
+
+    visit_id = _saved_visit(clinic, nurse)  # platelets 312 on 2026-09-01
+    snapshot = open_visit(clinic, visit_id)
+    corrected = VisitInput(snapshot.date, (EnteredValue("platelets", 321, "10*9/L"), EnteredValue("hemoglobin", 13.0, "g/dL")),
+                           features=snapshot.features)
+    correct_visit(clinic, nurse, visit_id, snapshot.version, corrected, "Typing error", today=TODAY)
+    assert last_recorded(clinic, MRN, date(2026, 9, 1)) == {}  # strictly before the visit's date
+    form.load_new(MRN)
+    assert form.rows["platelets"].previous.text().startswith("321 ×10⁹/L")

@@ -13,7 +13,7 @@ from PySide6.QtCore import QDate, QRegularExpression, Qt, Signal
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox, QCheckBox, QDateEdit, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-    QVBoxLayout, QWidget,
+    QSizePolicy, QVBoxLayout, QWidget,
 )
 
 from poems_monitor.i18n import tr
@@ -151,6 +151,9 @@ class ServiceDialog(QDialog):
     def add_field(self, key: str, label: str, widget: QWidget, hint: str = "") -> QLabel:
         """A labelled field with its problem line (and an optional hint) below it."""
         box = QWidget()
+        # the full width of the field column: hints and problems read on one line, not wrapped
+        # into a sliver beside a narrow combo box (and squeezed when the dialog refits)
+        box.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         column = QVBoxLayout(box)
         column.setContentsMargins(0, 0, 0, 4)
         column.setSpacing(2)

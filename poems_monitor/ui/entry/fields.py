@@ -30,6 +30,7 @@ VALUE_WIDTH = 96
 UNIT_WIDTH = 104
 NAME_WIDTH = 140
 PREVIOUS_WIDTH = 104
+STATUS_MIN_WIDTH = 120
 
 
 def fmt_number(value: float, decimals: int) -> str:
@@ -132,7 +133,9 @@ class MeasureRow(QObject):
         self.status = QLabel(parent)
         self.status.setObjectName(f"status_{code}")
         self.status.setWordWrap(True)
-        self.status.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        # takes the width that is left and wraps: a long verdict never widens the form
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status.setMinimumWidth(STATUS_MIN_WIDTH)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
         self._sex: str | None = None
         self.verdict = RowVerdict(None, "")
@@ -294,8 +297,8 @@ class MeasureRow(QObject):
             text = tr("not possible: above {x} {u}").format(x=fmt_number(m.absolute.high, 3), u=m.unit_label)
         elif number is not None and m.absolute.below(number):
             text = tr("not possible: below {x} {u}").format(x=fmt_number(m.absolute.low, 3), u=m.unit_label)
-        else:
-            text = checked.message
+        else:  # the domain's sentence, without the name the row already shows
+            text = checked.message.removeprefix(f"{m.name}: ")
         others = unit_slip(self.code, reading.value, self.unit() or m.unit) if reading and reading.ok else ()
         if others:  # a value possible in another unit of the catalogue: Hb 135 is g/L, not g/dL
             text += ": " + tr("did you mean {units}?").format(units=tr(" or ").join(unit_display(u) for u in others))

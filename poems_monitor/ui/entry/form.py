@@ -1,9 +1,12 @@
 """The nurse's visit entry form: a new visit, or a correction of a saved one.
 
 Owns the screen: sections in the order the clinic works (catalogue `MEASURE_GROUPS`, then
-features by criterion, exams, note), keyboard handling (Tab through every control, Enter to the
-next value, Ctrl+S to save), the three tiers shown as the person types, the confirmation of
-critical values, the reason for a correction, and the unsaved-changes question.
+features by criterion, exams, note) with a list of them beside the form, one column unless two
+fit whole; keyboard handling (Tab through every control, Enter to the next value, Ctrl+PgDown /
+Ctrl+PgUp and Alt+digit to a section, Ctrl+S to save); the patient's previous value beside each
+field; the three tiers shown as the person types, the confirmation of critical values, the
+reason for a correction, the unsaved-changes question, and opening the existing visit of a
+date instead of starting a duplicate.
 
 It must not decide a limit (domain.validation) nor write a row (services.visits): it collects
 an `EnteredValue` per filled field and lets the service accept or refuse the whole visit.
@@ -18,8 +21,8 @@ from PySide6.QtCore import QDate, QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractSpinBox, QApplication, QComboBox, QDateEdit, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-    QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QVBoxLayout,
-    QWidget,
+    QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy,
+    QVBoxLayout, QWidget,
 )
 from sqlalchemy import select
 
@@ -44,8 +47,9 @@ from poems_monitor.ui.entry.input_guard import guard_alt_typing, guard_wheel
 
 # Where each measure group sits: two columns of measure sections, then full-width sections.
 # The measure sections go side by side only where both columns fit whole (name, value, unit,
-# previous value and verdict); below that, one column: nothing is clipped at 1366x768.
-TWO_COLUMNS_FROM = 1180
+# previous value) with room for a verdict of some words; below that, one column: nothing is
+# ever clipped (at 1366x768 and 1920x1080 with the patient list open: one column).
+VERDICT_ROOM = 120
 LEFT_GROUPS = ("vitals", "hematology", "vegf", "monoclonal", "chemistry")
 RIGHT_GROUPS = ("endocrine", "pft", "echo")
 WIDE_GROUPS = ("neuropathy",)
@@ -111,6 +115,7 @@ class VisitEntryForm(QWidget):
         self._previous: dict[str, LastRecorded] = {}
         self.exams: dict[str, tuple[QComboBox, QLineEdit]] = {}
         self._enter_chain: list[QWidget] = []
+        self._confirmation = ""
         self.setObjectName("visit_entry_form")
         self.setStyleSheet(mark_style() + _FORM_STYLE)
         self._build()
@@ -139,6 +144,9 @@ class VisitEntryForm(QWidget):
         self.subtitle = QLabel("")
         self.subtitle.setObjectName("entry_subtitle")
         self.subtitle.setProperty("role", "hint")
+        for label in (self.title, self.subtitle):  # a long name must not widen the form past the window
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            label.setMinimumWidth(160)
         titles.addWidget(self.title)
         titles.addWidget(self.subtitle)
         head.addLayout(titles, 1)
@@ -156,7 +164,8 @@ class VisitEntryForm(QWidget):
         head.addWidget(self.date_edit)
         self.summary = QLabel("")
         self.summary.setObjectName("entry_summary")
-        head.addWidget(self.summary)
+        self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        titles.addWidget(self.summary)  # what the visit holds so far, under who the patient is
         self.revert_button = QPushButton(self.tr("Revert"))
         self.revert_button.setObjectName("revert_button")
         self.revert_button.setToolTip(self.tr("Throw away the changes not yet saved"))
@@ -248,7 +257,7 @@ class VisitEntryForm(QWidget):
             self.section_list.addItem(QListWidgetItem(prefix + title))
         width = max(self.section_list.fontMetrics().horizontalAdvance(self.section_list.item(i).text())
                     for i in range(self.section_list.count()))
-        self.section_list.setFixedWidth(min(width + 28, 190))
+        self.section_list.setFixedWidth(min(width + 24, 176))
         middle = QHBoxLayout()
         middle.setSpacing(8)
         middle.addWidget(self.section_list)
@@ -309,7 +318,7 @@ class VisitEntryForm(QWidget):
             if isinstance(row.editor, QComboBox):
                 # the grades are long sentences: the closed box shows their start, the list all
                 row.editor.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-                row.editor.setMinimumContentsLength(26)
+                row.editor.setMinimumContentsLength(20)
                 row.editor.view().setMinimumWidth(row.editor.view().sizeHintForColumn(0) + 24)
         return box
 
@@ -317,8 +326,8 @@ class VisitEntryForm(QWidget):
         """Features by diagnostic criterion in the criteria's numbered order, one row each:
         major criteria, minor criteria, then other features."""
         blocks = (
-            (self.tr("Features: major criteria"), lambda c: c.number is not None and c.klass.value != "minor"),
-            (self.tr("Features: minor criteria"), lambda c: c.number is not None and c.klass.value == "minor"),
+            (self.tr("Major criteria"), lambda c: c.number is not None and c.klass.value != "minor"),
+            (self.tr("Minor criteria"), lambda c: c.number is not None and c.klass.value == "minor"),
             (self.tr("Other features"), lambda c: c.number is None),
         )
         criteria = [c for c in CRITERIA.values() if features_of(c.code)]
@@ -363,7 +372,7 @@ class VisitEntryForm(QWidget):
                     self.features[feature.code] = choice
                     self.feature_previous[feature.code] = previous
                     r += 1
-            grid.setColumnMinimumWidth(0, 230)
+            grid.setColumnMinimumWidth(0, 200)
             grid.setColumnStretch(2, 1)
             out.append((title, box))
         return out
@@ -403,6 +412,10 @@ class VisitEntryForm(QWidget):
         self.note.textChanged.connect(self._on_changed)
         grid.addWidget(self.note, 0, 0)
         return box
+
+    def _two_columns_from(self) -> int:
+        widest = max(box.minimumSizeHint().width() for box in self._measure_boxes.values())
+        return 2 * (widest + VERDICT_ROOM) + self._columns.spacing()
 
     def _reflow(self, two_columns: bool) -> None:
         """Measure sections in one column (narrow windows: nothing clipped at 1366x768) or in two."""
@@ -501,7 +514,7 @@ class VisitEntryForm(QWidget):
     # ------------------------------------------------------------------------------------------
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
         if event.type() == QEvent.Type.Resize and watched is self.scroll.viewport():
-            self._reflow(two_columns=event.size().width() >= TWO_COLUMNS_FROM)
+            self._reflow(two_columns=event.size().width() >= self._two_columns_from())
             return False
         if event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) \
                 and not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier) and watched is not self.note:
@@ -795,6 +808,7 @@ class VisitEntryForm(QWidget):
             text += " " + self.tr("Outside the reference range: {list}.").format(
                 list="; ".join(_escape(p.message) for p in result.out_of_range))
         self._show_banner(text, "ok-banner")
+        self._confirmation = self.banner_message()
         self.saved.emit(result.visit_id)
         return True
 
@@ -873,6 +887,14 @@ class VisitEntryForm(QWidget):
             return True
         return False
 
+    def confirmation(self) -> str:
+        """What the last save confirmed (saved, values out of range), as plain text; "" before."""
+        return self._confirmation
+
+    @property
+    def visit_date(self) -> date | None:
+        return self.date_edit.date().toPython() if self._mrn is not None else None
+
     # for the screenshot command and tests
     @property
     def visit_id(self) -> int | None:
@@ -904,7 +926,6 @@ def _escape(text: str) -> str:
 
 _FORM_STYLE = """
 QLabel#entry_title { font-size: 16pt; font-weight: 600; }
-QLabel#entry_summary { padding: 0 8px; }
 QGroupBox { font-weight: 600; border: 1px solid palette(mid); border-radius: 6px; margin-top: 12px; padding-top: 6px;
             background: palette(base); }
 QGroupBox::title { subcontrol-origin: margin; left: 10px; padding: 0 4px; }

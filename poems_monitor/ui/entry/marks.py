@@ -17,6 +17,7 @@ VERMILLION = "#D55E00"
 ORANGE = "#E69F00"
 BLUE = "#0072B2"
 GREEN = "#009E73"
+FOCUS_TINT = "#FFF4C2"  # the focused field's fill (light theme)
 
 # tier -> (border colour, symbol, short word)
 TIER_MARKS: dict[str, tuple[str, str, str]] = {
@@ -35,9 +36,23 @@ def mark_style() -> str:
 
         t = theme()
         refused, critical, info, ok = t.critical, t.warning, t.info, t.ok
+        ring, tint = t.text, ("#3B3522" if t.dark else FOCUS_TINT)
     except ImportError:  # the theme module is optional for this module
         refused, critical, info, ok = VERMILLION, ORANGE, BLUE, GREEN
+        ring, tint = "#1C2430", FOCUS_TINT
+    # Focus first: a dark ring and a pale yellow fill, in no tier's colour (the app's blue focus
+    # border looked exactly like the blue "out of range" mark). The tier rules come after and
+    # keep their border on a focused field; the fill still says where the focus is.
     return f"""
+QLineEdit:focus, QComboBox:focus, QDateEdit:focus, QPlainTextEdit:focus, QListWidget:focus {{
+    border: 2px solid {ring}; border-radius: 3px; background: {tint}; }}
+FeatureChoice:focus {{ border: 2px solid {ring}; border-radius: 4px; background: {tint}; }}
+QPushButton:focus, QCheckBox:focus, QToolButton:focus {{ outline: none; border: 2px solid {ring}; border-radius: 4px; }}
+FeatureChoice QToolButton {{ border: 1px solid palette(mid); padding: 2px 7px; background: palette(base);
+    color: palette(text); }}
+FeatureChoice QToolButton:checked {{ background: {ring}; color: palette(base); font-weight: 600; }}
+FeatureChoice QToolButton[answer="unknown"]:checked {{ background: palette(midlight); color: palette(text);
+    font-weight: normal; }}
 QLineEdit[tier="refused"], QComboBox[tier="refused"], QDateEdit[tier="refused"], QPlainTextEdit[tier="refused"] {{
     border: 2px solid {refused}; border-radius: 3px; }}
 QLineEdit[tier="critical"], QComboBox[tier="critical"] {{ border: 2px solid {critical}; border-radius: 3px; }}

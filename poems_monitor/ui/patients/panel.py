@@ -7,7 +7,7 @@ Enter or arrow keys, so the dashboard follows the selection.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget,
@@ -38,6 +38,7 @@ class PatientListPanel(QWidget):
         self.search.setAccessibleName(tr("Find patient"))
         self.search.textChanged.connect(self._on_search)
         self.search.returnPressed.connect(self._open_first)
+        self.search.installEventFilter(self)  # Down/Up move through the matches
 
         self.only_flags = QCheckBox(tr("Has new flags"), self)
         self.only_overdue = QCheckBox(tr("Has overdue items"), self)
@@ -145,9 +146,35 @@ class PatientListPanel(QWidget):
             self._silent = False
         return True
 
+    def select_row_silently(self, row: int) -> None:
+        self._silent = True
+        try:
+            self.table.selectionModel().setCurrentIndex(
+                self.proxy.index(row, COL_MRN),
+                QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+        finally:
+            self._silent = False
+
     def focus_search(self) -> None:
         self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search.selectAll()
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: ANN001, N802 (Qt API)
+        """In the search box, Down/Up (and PgDown/PgUp) move the selection through the matches
+        without opening them; Enter opens the selected one (see _open_first)."""
+        if watched is self.search and event.type() == QEvent.Type.KeyPress and not event.modifiers() & ~(
+                Qt.KeyboardModifier.KeypadModifier):
+            steps = {Qt.Key.Key_Down: 1, Qt.Key.Key_Up: -1, Qt.Key.Key_PageDown: 10, Qt.Key.Key_PageUp: -10}
+            step = steps.get(event.key())
+            if step is not None and self.proxy.rowCount():
+                current = self.table.currentIndex()
+                row = 0 if not current.isValid() and step > 0 else (
+                    self.proxy.rowCount() - 1 if not current.isValid() else current.row() + step)
+                row = max(0, min(self.proxy.rowCount() - 1, row))
+                self.select_row_silently(row)
+                self.table.scrollTo(self.proxy.index(row, COL_MRN))
+                return True
+        return super().eventFilter(watched, event)
 
     # --- slots -----------------------------------------------------------------------------------
     def _on_search(self, text: str) -> None:
@@ -155,6 +182,8 @@ class PatientListPanel(QWidget):
         self._update_count()
         if self.proxy.rowCount() == 1:  # exactly one match: show it at once
             self.table.selectRow(0)
+        elif self.proxy.rowCount() and not self.table.currentIndex().isValid():
+            self.select_row_silently(0)  # Enter opens the first match, Down/Up move from there
 
     def _open_first(self) -> None:
         if self.proxy.rowCount():
