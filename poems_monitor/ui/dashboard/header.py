@@ -183,7 +183,7 @@ class DashboardHeader(QFrame):
             "name": self.name.text(), "identity": self.identity.text(), "diagnosis": self.diagnosis.value.text(),
             "criteria": self.criteria.value.text(), "therapy": self.therapy.value.text(),
             "prophylaxis": self.prophylaxis.value.text(), "last_visit": self.last_visit.value.text(),
-            "status": self.status.text(),
+            "flags": self.flags.value.text(), "status": self.status.text(),
             "melphalan": self.melphalan.text() if not self.melphalan.isHidden() else "",
             "melphalan_tooltip": self.melphalan.toolTip() if not self.melphalan.isHidden() else "",
         }
