@@ -22,7 +22,7 @@ Design choices a reviewer should know (the "why"):
 - VEGF response needs a pre-treatment baseline above the upper reference limit: a 50 % fall
   within the normal range is not a response. A baseline older than `response_baseline_max_months`
   (the response table's limit) still raises the flag, which then says how old it is and that
-  the response table calls the line not evaluable (a silent flag would also hide a relapse after it).
+  the response table has no baseline for it (a silent flag would also hide a relapse after it).
 - `new_feature` and `feature_recurred` are not raised for thrombocytosis/polycythaemia: their own
   run flag already fires at every new run (and the criteria count them only once confirmed, so a
   "new" feature at the confirming count would repeat the run flag with a wrong "not seen before").
@@ -406,13 +406,14 @@ def _vegf_response(ctx: _Ctx, code: str, values: list[tuple[date, float, str | N
             parts=tr(" and ").join(parts), since=_since_text(line))
         # The response table (response.py) accepts a baseline at most `response_baseline_max_months`
         # old. The flag still speaks (a response it misses would also hide the relapse after it),
-        # but names the baseline's age and that the table does not assess it.
+        # but names the baseline's age and that the table has no baseline (same rule, same dates).
         months = ctx.p.response_baseline_max_months
         stale = base_day < add_months(line.start, -months)
         if stale:
             message += tr("; caution: the baseline was taken {n} days before the line started, more than the "
-                          "{m} months {cite} a response baseline may be old, so the response table says "
-                          "not evaluable: confirm against a recent pre-treatment value").format(
+                          "{m} months {cite} a response baseline may be old, so the response table has "
+                          "no baseline and judges no response from it: confirm against a recent pre-treatment "
+                          "value").format(
                 n=(line.start - base_day).days, m=months, cite=ctx.p.cite("response_baseline_max_months"))
         ctx.add(
             FlagKind.VEGF_RESPONSE, code, day, Severity.INFO, message,

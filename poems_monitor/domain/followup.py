@@ -54,7 +54,7 @@ from poems_monitor.domain.course import (
     LineIndex, active_on, add_months, add_years, clip, days, death_date, end_of, lines_of_therapy, regimen_label,
 )
 from poems_monitor.domain.derived import PRESENT, derive_features
-from poems_monitor.domain.flags import relapse_triggers, vegf_rise_dates
+from poems_monitor.domain.flags import Flag, FlagKind, relapse_triggers, vegf_rise_dates
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord
 from poems_monitor.i18n import tr
@@ -367,14 +367,19 @@ class _Facts:
 RESTAGING_COMPONENTS = ("imaging", "vegf", "hematology", "echo", "pft", "review_visit")
 
 
-def restaging_triggers(patient: PatientRecord, protocol: Protocol, as_of: date) -> tuple[tuple[date, str], ...]:
+def restaging_triggers(patient: PatientRecord, protocol: Protocol, as_of: date,
+                       flags: tuple[Flag, ...] | None = None) -> tuple[tuple[date, str], ...]:
     """Dates at which a relapse is suspected, oldest first, each with why: exactly the dates of
     the `relapse_suspected` flags, from the flag's own rule (`flags.relapse_triggers`: a relapse or
     progression event; after a response, a VEGF rise or a criteria feature new or back), so one
-    rule raises the flag and puts restaging due. A reduced record (rules cache) carries them
-    precomputed on the whole record (`PatientRecord.relapse_triggers`)."""
+    rule raises the flag and puts restaging due. `flags`: the patient's flags already computed
+    on the same record and as-of (read instead of computing the rule again). A reduced record
+    (rules cache) carries them precomputed on the whole record (`PatientRecord.relapse_triggers`)."""
     if patient.relapse_triggers is not None:
         return tuple(t for t in patient.relapse_triggers if t[0] <= as_of)
+    if flags is not None:
+        return tuple((f.date, "; ".join(t["description"] for t in f.evidence["triggers"]))
+                     for f in flags if f.kind is FlagKind.RELAPSE_SUSPECTED and f.date <= as_of)
     by_date: dict[date, list[str]] = {}
     for t in relapse_triggers(patient, protocol, as_of):
         by_date.setdefault(t.date, []).append(t.description)

@@ -170,17 +170,18 @@ def _schedule_inputs(p: PatientRecord, protocol: Protocol) -> tuple:
         blood = (p.visits[ti].date, tuple((d.code, d.state) for d in derive_features(p.visits[ti], p.sex, protocol, explain=False)
                                           if d.code in _RUN_CODES))
     es = _es_last_visit(p, protocol)
-    latest = latest_date(p)
-    return (facts.last_done, facts.partial, restaging_triggers(p, protocol, latest) if latest is not None else (),
+    return (facts.last_done, facts.partial,
             {k: (x.abnormal, x.abnormal_since, x.latest_abnormal) for k, x in facts.exam.items()}, facts.onsets,
             vegf_rise_dates(p, protocol), p.visits[0].date if p.visits else None, blood,
             p.visits[es].date if es is not None else None)
 
 
-def reduce_for_schedule(p: PatientRecord, protocol: Protocol) -> PatientRecord:
+def reduce_for_schedule(p: PatientRecord, protocol: Protocol, flags: tuple[Flag, ...] | None = None) -> PatientRecord:
     """What `followup.schedule_for` reads of `p` (see the module docstring); same schedule for
     any as-of on or after `latest_date(p)`. Checked: when the reduced record would not give the
-    same schedule inputs, the full record is returned.
+    same schedule inputs, the full record is returned. `flags`: the flags of `p` as of
+    `latest_date(p)` when known (the relapse triggers are read from them, not computed again);
+    the triggers are carried as computed on `p`, not reduced.
 
     Per item, a few visits keep everything they hold for that item (so each kept visit reads
     exactly as it did: done, partly done, normal or abnormal): the last visit that completed it,
@@ -251,7 +252,7 @@ def reduce_for_schedule(p: PatientRecord, protocol: Protocol) -> PatientRecord:
     latest = latest_date(p)
     reduced = PatientRecord(p.mrn, p.name, p.sex, p.birth_date, p.diagnosis_date, tuple(reduced_visits),
                             p.treatments, p.events, p.patient_id,
-                            relapse_triggers=restaging_triggers(p, protocol, latest) if latest is not None else ())
+                            relapse_triggers=restaging_triggers(p, protocol, latest, flags) if latest is not None else ())
     if _schedule_inputs(reduced, protocol) != _schedule_inputs(p, protocol):
         log.warning("reduced timeline of %s differs from the full one; the full record is cached", p.mrn)
         return p
@@ -538,7 +539,7 @@ def gather(
         whole_flags = None
         if use_cache and pid not in fresh:
             whole_flags = compute_flags(record, protocol, latest or as_of)
-            reduced = reduce_for_schedule(record, protocol)
+            reduced = reduce_for_schedule(record, protocol, whole_flags if latest is not None else None)
             new_rows.append(_NewRow(pid, stamps.get(pid, 0), latest, facts_to_json(reduced), flags_to_text(whole_flags)))
             _remember(url, pid, (stamps.get(pid, 0), status.digest, version), reduced, whole_flags)
             if latest is None or as_of >= latest:

@@ -295,17 +295,18 @@ def test_vegf_response_from_a_baseline_older_than_the_response_limit_says_so():
     (f,) = flags(pt, "vegf_response")
     assert f.message.endswith(
         "since lenalidomide–dexamethasone started 2022-01-10; caution: the baseline was taken 223 days before the "
-        "line started, more than the 3 months (DEFAULT) a response baseline may be old, so the response table says "
-        "not evaluable: confirm against a recent pre-treatment value")
+        "line started, more than the 3 months (DEFAULT) a response baseline may be old, so the response table has "
+        "no baseline and judges no response from it: confirm against a recent pre-treatment value")
     assert (f.evidence["baseline_too_old"], f.evidence["baseline_days_before_line"]) == (True, 223)
     (line,) = assess_response(pt, P, AS_OF)
-    assert line.vegf.category == "not_evaluable" and "is older" in line.vegf.reason
+    assert line.vegf.details["baseline"] is None  # the same rule refuses the same baseline
+    assert line.vegf.category == "not_evaluable" and "(the last one, 1240 pg/mL on 2021-06-01, is older)" in line.vegf.reason
     # a baseline within the limit: a plain response, and the table agrees it is one
     pt = patient(visit("2021-11-01", vegf_plasma=1240), visit("2022-04-01", vegf_plasma=300), treatments=[LEN_DEX])
     (f,) = flags(pt, "vegf_response")
     assert "caution" not in f.message and f.evidence["baseline_too_old"] is False
     (line,) = assess_response(pt, P, AS_OF)
-    assert line.vegf.category == "partial"
+    assert line.vegf.category == "partial" and line.vegf.details["baseline"]["date"] == "2021-11-01"
 
 
 @pytest.mark.parametrize(
