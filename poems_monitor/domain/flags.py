@@ -20,7 +20,9 @@ Design choices a reviewer should know (the "why"):
   drawn on the start day is the pre-treatment baseline). Supportive treatments (steroids alone,
   IVIG, plasma exchange) are not lines: see course.py.
 - VEGF response needs a pre-treatment baseline above the upper reference limit: a 50 % fall
-  within the normal range is not a response.
+  within the normal range is not a response. A baseline older than `response_baseline_max_months`
+  (the response table's limit) still raises the flag, which then says how old it is and that
+  the response table has no baseline for it (a silent flag would also hide a relapse after it).
 - `new_feature` and `feature_recurred` are not raised for thrombocytosis/polycythaemia: their own
   run flag already fires at every new run (and the criteria count them only once confirmed, so a
   "new" feature at the confirming count would repeat the run flag with a wrong "not seen before").
@@ -399,12 +401,24 @@ def _vegf_response(ctx: _Ctx, code: str, values: list[tuple[date, float, str | N
             done[(line.start, "normal")] = True
             parts.append(tr("normalised (at or below {uln} {unit} {cite}; baseline {base} {unit} of {base_date})").format(
                 uln=fmt_number(uln), unit=unit, cite=uln_cite, base=fmt_number(base_value), base_date=base_day.isoformat()))
+        message = tr("{name} {value} {unit} on {date} is {parts}, {since}").format(
+            name=MEASURES[code].name, value=fmt_number(value), unit=unit, date=day.isoformat(),
+            parts=tr(" and ").join(parts), since=_since_text(line))
+        # The response table (response.py) accepts a baseline at most `response_baseline_max_months`
+        # old. The flag still speaks (a response it misses would also hide the relapse after it),
+        # but names the baseline's age and that the table has no baseline (same rule, same dates).
+        months = ctx.p.response_baseline_max_months
+        stale = base_day < add_months(line.start, -months)
+        if stale:
+            message += tr("; caution: the baseline was taken {n} days before the line started, more than the "
+                          "{m} months {cite} a response baseline may be old, so the response table has "
+                          "no baseline and judges no response from it: confirm against a recent pre-treatment "
+                          "value").format(
+                n=(line.start - base_day).days, m=months, cite=ctx.p.cite("response_baseline_max_months"))
         ctx.add(
-            FlagKind.VEGF_RESPONSE, code, day, Severity.INFO,
-            tr("{name} {value} {unit} on {date} is {parts}, {since}").format(
-                name=MEASURES[code].name, value=fmt_number(value), unit=unit, date=day.isoformat(),
-                parts=tr(" and ").join(parts), since=_since_text(line)),
+            FlagKind.VEGF_RESPONSE, code, day, Severity.INFO, message,
             {"value": value, "date": day.isoformat(), "baseline": base_value, "baseline_date": base_day.isoformat(),
+             "baseline_days_before_line": (line.start - base_day).days, "baseline_too_old": stale,
              "line_regimen": line.regimen, "line_start": line.start.isoformat(), "fall": bool(fall),
              "normalised": bool(normal), "response_fraction": fraction, "upper_reference": uln,
              "specimen": MEASURES[code].specimen},
@@ -741,7 +755,7 @@ def _collect_relapse_triggers(ctx: _Ctx) -> tuple[RelapseTrigger, ...]:
     out: list[RelapseTrigger] = []
     for e in ctx.patient.events:
         if e.type in _RELAPSE_EVENTS:
-            text = tr("{event} recorded").format(event=EVENT_TYPES[e.type].name)
+            text = tr("{event} recorded").format(event=_in_sentence(EVENT_TYPES[e.type].name))
             out.append(RelapseTrigger(e.date, "event", e.type, f"{text} ({e.note})" if e.note else text, None))
     for f in sorted(ctx.out.values(), key=lambda f: (f.date, f.kind.value, f.code)):
         if f.kind is FlagKind.VEGF_RISE:

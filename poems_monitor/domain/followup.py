@@ -30,7 +30,8 @@ Patient state, and when it is read:
 - time points (after radiotherapy, after the end of a systemic line, after ASCT) are met by a
   test done on or after (time point − due_soon_days); imaging goes on for life, at the remission
   interval after the yearly period.
-- restaging: a relapse or progression event or a VEGF rise (`restaging_triggers`) puts
+- restaging: the triggers of the `relapse_suspected` flag (`restaging_triggers`: a relapse or
+  progression event; after a response, a VEGF rise or a criteria feature new or back) put
   `restaging` due at once, and each of its components (imaging, VEGF, haematology, echo, PFT, a
   review after the trigger) due from that date until done.
 - the engraftment-syndrome window after ASCT (`engraftment_window`) keeps the review visit due
@@ -53,7 +54,7 @@ from poems_monitor.domain.course import (
     LineIndex, active_on, add_months, add_years, clip, days, death_date, end_of, lines_of_therapy, regimen_label,
 )
 from poems_monitor.domain.derived import PRESENT, derive_features
-from poems_monitor.domain.flags import vegf_rise_dates
+from poems_monitor.domain.flags import Flag, FlagKind, relapse_triggers, vegf_rise_dates
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord
 from poems_monitor.i18n import tr
@@ -366,26 +367,28 @@ class _Facts:
 RESTAGING_COMPONENTS = ("imaging", "vegf", "hematology", "echo", "pft", "review_visit")
 
 
-def restaging_triggers(patient: PatientRecord, protocol: Protocol,
-                       vegf_rises: list[date] | None = None) -> list[tuple[date, str]]:
-    """Dates at which a relapse is suspected, oldest first, each with why: a relapse or
-    progression event, or a VEGF rise (INTERFACES section 3, `relapse_suspected`).
+def restaging_triggers(patient: PatientRecord, protocol: Protocol, as_of: date,
+                       flags: tuple[Flag, ...] | None = None) -> tuple[tuple[date, str], ...]:
+    """Dates at which a relapse is suspected, oldest first, each with why: exactly the dates of
+    the `relapse_suspected` flags, from the flag's own rule (`flags.relapse_triggers`: a relapse or
+    progression event; after a response, a VEGF rise or a criteria feature new or back), so one
+    rule raises the flag and puts restaging due. `flags`: the patient's flags already computed
+    on the same record and as-of (read instead of computing the rule again). A reduced record
+    (rules cache) carries them precomputed on the whole record (`PatientRecord.relapse_triggers`)."""
+    if patient.relapse_triggers is not None:
+        return tuple(t for t in patient.relapse_triggers if t[0] <= as_of)
+    if flags is not None:
+        return tuple((f.date, "; ".join(t["description"] for t in f.evidence["triggers"]))
+                     for f in flags if f.kind is FlagKind.RELAPSE_SUSPECTED and f.date <= as_of)
+    by_date: dict[date, list[str]] = {}
+    for t in relapse_triggers(patient, protocol, as_of):
+        by_date.setdefault(t.date, []).append(t.description)
+    return tuple((day, "; ".join(why)) for day, why in sorted(by_date.items()))
 
-    Kept small on purpose: the `relapse_suspected` flag (flags module) owns the full rule (new or
-    recurred criteria features after a response); this should point at it once both exist."""
-    found: dict[date, str] = {}
-    for e in patient.events:
-        if e.type in ("relapse", "progression"):
-            found.setdefault(e.date, tr("{event} recorded").format(event=display_name(e.type).lower()))
-    for day in vegf_rise_dates(patient, protocol) if vegf_rises is None else vegf_rises:
-        found.setdefault(day, tr("VEGF rise"))
-    return sorted(found.items())
 
-
-def restaging_trigger_date(patient: PatientRecord, protocol: Protocol, after: date | None,
-                           vegf_rises: list[date] | None = None) -> tuple[date, str] | None:
+def _first_trigger_after(triggers: tuple[tuple[date, str], ...], after: date | None) -> tuple[date, str] | None:
     """The oldest relapse trigger later than `after` (None: any), with why; None when there is none."""
-    for day, why in restaging_triggers(patient, protocol, vegf_rises):
+    for day, why in triggers:
         if after is None or day > after:
             return day, why
     return None
@@ -430,7 +433,7 @@ class _Planner:
         self.p = protocol
         self.as_of = as_of
         self.facts = _Facts(patient, protocol)
-        self.vegf_rises = list(vegf_rise_dates(patient, protocol))  # read by imaging and restaging
+        self.vegf_rises = list(vegf_rise_dates(patient, protocol))  # read by imaging
         self.lines = LineIndex(lines_of_therapy(patient))
         self.line = self.lines.on_or_before(as_of)
         self.remission_since = self._remission()
@@ -634,7 +637,7 @@ class _Planner:
             effective[c] = (last - days(1) if c == "review_visit" else last) if last is not None else None
         known = [d for d in effective.values() if d is not None]
         after = min(known) if len(known) == len(effective) else None
-        found = restaging_trigger_date(self.patient, self.p, after, self.vegf_rises)
+        found = _first_trigger_after(restaging_triggers(self.patient, self.p, self.as_of), after)
         if found is None:
             return None
         day, why = found

@@ -96,3 +96,8 @@ class PatientRecord:
     events: tuple[EventRecord, ...] = ()  # sorted by date
     patient_id: int | None = None
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    # The dated reasons to suspect a relapse, ((date, why), ...), computed on the whole record by
+    # `followup.restaging_triggers` and carried by a reduced record (services/rules_cache.py) whose
+    # visits no longer hold them. Valid for an as-of on or after the whole record's newest date;
+    # None: the schedule computes them from this record.
+    relapse_triggers: tuple[tuple[date, str], ...] | None = field(default=None, compare=False, hash=False)

@@ -10,8 +10,10 @@ visits are 3-monthly in the first year of a line of therapy, then 6-monthly, wit
 labs in other units, a change of VEGF specimen, and patients lost to follow-up. Every twelfth
 patient from numbers 2, 5, 8 and 11 follows a course that shows a safety rule (aspirin with
 thrombosis risk factors, late cytopenias after melphalan, LMWH with platelets below 50, a
-critical platelet count arriving by import). Nothing here is a real person. Deterministic for a
-given seed and "today".
+critical platelet count arriving by import); from numbers 1, 4, 6, 7 and 10 one that shows a
+patient status the random courses may miss (a relapse in the last weeks, still to restage; a
+recent referral whose monoclonal work-up is not back, so the criteria are not yet met; a
+response on a running line; care transferred elsewhere; a diagnosis in the last weeks). Nothing here is a real person. Deterministic for a given seed and "today".
 """
 
 from __future__ import annotations
@@ -79,7 +81,15 @@ ASPIRIN_WITH_RISK_FACTORS = "aspirin_with_risk_factors"  # lenalidomide on aspir
 CYTOPENIA_AFTER_MELPHALAN = "cytopenia_after_melphalan"  # late cytopenias years after MDex: MDS work-up
 ANTICOAGULATED_LOW_PLATELETS = "anticoagulated_low_platelets"  # lenalidomide on LMWH, platelets fall below 50
 CRITICAL_PLATELETS_BY_IMPORT = "critical_platelets_by_import"  # a count above 1000 at diagnosis, imported
-_SCENARIOS = {2: ASPIRIN_WITH_RISK_FACTORS, 5: CYTOPENIA_AFTER_MELPHALAN, 8: ANTICOAGULATED_LOW_PLATELETS,
+# Courses that show a patient status and the restaging item, whatever "today" is.
+RECENT_RELAPSE = "recent_relapse"  # relapse recorded 2-6 weeks ago, no new line yet: restaging due
+REFERRED_SUSPECTED = "referred_suspected"  # untreated, monoclonal work-up not yet done: criteria not met
+TRANSFERRED = "transferred"  # care transferred to another centre a month after the last visit
+RESPONDING_ON_LINE = "responding_on_line"  # lenalidomide started 6-10 months ago, VEGF falling
+NEW_DIAGNOSIS = "new_diagnosis"  # diagnosed in the last weeks: criteria met, no response documented yet
+_STATUS_SCENARIOS = (RECENT_RELAPSE, REFERRED_SUSPECTED, TRANSFERRED, RESPONDING_ON_LINE, NEW_DIAGNOSIS)
+_SCENARIOS = {1: RECENT_RELAPSE, 2: ASPIRIN_WITH_RISK_FACTORS, 4: REFERRED_SUSPECTED, 5: CYTOPENIA_AFTER_MELPHALAN,
+              6: RESPONDING_ON_LINE, 7: TRANSFERRED, 8: ANTICOAGULATED_LOW_PLATELETS, 10: NEW_DIAGNOSIS,
               11: CRITICAL_PLATELETS_BY_IMPORT}
 
 
@@ -146,6 +156,17 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
     )
     scenario = scenario_of(index)
     extra = random.Random(f"{seed}-{index}-safety")  # the scenario's own stream
+    if scenario == REFERRED_SUSPECTED:
+        years = extra.uniform(0.3, 0.9)
+    elif scenario == RESPONDING_ON_LINE:
+        years = extra.uniform(0.6, 0.9)
+    elif scenario == NEW_DIAGNOSIS:
+        years = extra.uniform(0.05, 0.15)
+    elif scenario in (RECENT_RELAPSE, TRANSFERRED) and years < 4:
+        years = extra.uniform(4, 12)
+    if scenario in _STATUS_SCENARIOS:
+        diagnosis = today - timedelta(days=int(years * 365.25))
+        birth = diagnosis - timedelta(days=int(extra.uniform(32, 70) * 365.25))
     if scenario == ASPIRIN_WITH_RISK_FACTORS:
         course.platelets_base = max(course.platelets_base, extra.uniform(540, 640))
     elif scenario == CRITICAL_PLATELETS_BY_IMPORT:
@@ -167,10 +188,14 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
         roll, prophylaxis = 0.6, ("aspirin" if scenario == ASPIRIN_WITH_RISK_FACTORS else "lmwh")
     elif scenario == CYTOPENIA_AFTER_MELPHALAN:
         roll = 0.85
+    elif scenario == RESPONDING_ON_LINE:
+        roll = 0.6  # lenalidomide-dexamethasone for 11-24 months: still running
     if scenario == ASPIRIN_WITH_RISK_FACTORS:
         events.append(EventRecord("dvt", diagnosis - timedelta(days=extra.randint(300, 900)),
                                   "calf DVT before the diagnosis, anticoagulated for 6 months"))
-    if roll < 0.15:
+    if scenario == REFERRED_SUSPECTED:
+        line_starts = []  # referred, not yet treated
+    elif roll < 0.15:
         treatments.append(TreatmentRecord("radiotherapy", start1, start1 + timedelta(days=28), note="45 Gy to the dominant lesion"))
     elif roll < 0.5:
         induction_stop = start1 + timedelta(days=rng.randint(80, 120))
@@ -197,7 +222,11 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
         imid_without_prophylaxis = prophylaxis in ("none", "unknown")
 
     relapses: list[date] = []
-    if rng.random() < 0.3 and years > 3:
+    if scenario == RECENT_RELAPSE:
+        onset = today - timedelta(days=extra.randint(14, 42))
+        relapses.append(onset)
+        events.append(EventRecord("relapse", onset, "oedema back, VEGF rising: relapse work-up started"))
+    elif rng.random() < 0.3 and years > 3 and scenario != REFERRED_SUSPECTED:
         onset = start1 + timedelta(days=int(rng.uniform(2, max(2.5, years - 1)) * 365))
         if onset < today - timedelta(days=120):
             relapses.append(onset)
@@ -212,7 +241,7 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
                 line_starts.append(start2)
 
     thrombosis_risk = 0.12 + (0.25 if imid_without_prophylaxis else 0) + (0.08 if course.platelets_base > 500 else 0)
-    if rng.random() < thrombosis_risk:
+    if rng.random() < thrombosis_risk and scenario != REFERRED_SUSPECTED:
         when = start1 + timedelta(days=rng.randint(-20, 100))
         events.append(EventRecord(rng.choices(("dvt", "pe", "arterial_thrombosis", "stroke"), weights=(55, 20, 15, 10))[0],
                                   min(when, today - timedelta(days=1)), "treated with anticoagulation"))
@@ -226,6 +255,11 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
     if lost:
         last_day = today - timedelta(days=int(rng.uniform(1.2, 4) * 365))
     died = rng.random() < 0.04 and years > 6
+    if scenario in _STATUS_SCENARIOS:
+        lost = died = False
+    if scenario == TRANSFERRED:
+        lost = True  # nothing known after the last visit, which is recent enough not to count as lost
+        last_day = today - timedelta(days=extra.randint(90, 300))
     if died:
         death = today - timedelta(days=int(rng.uniform(0.3, 3) * 365))
         events.append(EventRecord("death", death, ""))
@@ -238,6 +272,7 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
         treatments = [t for t in treatments if t.start <= horizon]
         relapses = [r for r in relapses if r <= horizon]
         line_starts = [s for s in line_starts if s <= horizon]
+    transfer_after_last_visit = scenario == TRANSFERRED
     # Nothing in the record may lie in the future: a line still running has no stop date yet.
     treatments = [
         t if t.stop is None or t.stop <= today else TreatmentRecord(
@@ -250,6 +285,8 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
     for code, p in _BASELINE_FEATURES:
         if rng.random() < p:
             present.add(code)
+    if scenario == REFERRED_SUSPECTED:
+        present.discard("monoclonal_plasma_cell_disorder")  # the work-up is not back yet: unknown
     if sex == "male" and rng.random() < 0.1:
         present.add("gynecomastia")
     ever_present = set(present)
@@ -267,6 +304,11 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
         if day > last_day:
             break
         visit_days.append(day)
+    if scenario == RECENT_RELAPSE:  # the relapse visit is the latest: restaging has not begun
+        visit_days = [d for d in visit_days if d < relapses[0]] + [relapses[0]]
+    if transfer_after_last_visit:
+        events.append(EventRecord("transferred", visit_days[-1] + timedelta(days=extra.randint(20, 60)),
+                                  "care transferred to the patient's home centre"))
 
     # Late cytopenias after melphalan (a question of therapy-related MDS), in the last months of follow-up.
     cytopenia_from = None
@@ -318,7 +360,7 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
                 obs.append(_q("vegf_plasma", plasma_value, "pg/mL"))
 
         # monoclonal protein every other visit
-        if n % 2 == 0:
+        if n % 2 == 0 and scenario != REFERRED_SUSPECTED:
             mp = max(0.0, 0.6 * act + noise(0.05)) if act > 0.08 else 0.0
             obs.append(_q("m_protein", mp, "g/dL"))
             ife = "lambda" if act > 0.08 else "negative"
@@ -329,7 +371,7 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
             obs.append(_q("flc_ratio", (12 + noise(1)) / max(lam, 1), None, 2))
 
         # neuropathy: ONLS at every visit, improving after therapy, worse on neurotoxic drugs
-        months_on = min(((day - line_starts[0]).days / 30.4) if day >= line_starts[0] else 0, 24)
+        months_on = min(((day - line_starts[0]).days / 30.4) if line_starts and day >= line_starts[0] else 0, 24)
         gain = min(2.0, months_on / 8)
         neurotoxic = any(t.regimen in ("thalidomide_dexamethasone", "bortezomib_dexamethasone") and t.start <= day
                          and (t.stop is None or day <= t.stop + timedelta(days=120)) for t in treatments)

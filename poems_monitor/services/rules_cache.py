@@ -10,7 +10,10 @@ while the schedule reads a few percent of them). For each patient the table `rul
   fix the normal/abnormal state (last verdict, start of the trailing abnormal run); the VEGF
   values that reproduce every rise; every symptom change that brings an echo or PFT forward;
   the blood count of the last visit at which thrombocytosis or polycythaemia is known; and the
-  last visit inside the engraftment-syndrome window. The domain's own `schedule_for` runs on this reduced record, so
+  last visit inside the engraftment-syndrome window; and the relapse triggers (dates and why)
+  computed on the whole record by `followup.restaging_triggers` (the `relapse_suspected` rule
+  reads every feature, VEGF and neuropathy score: no reduction of the visits keeps them, so the
+  reduced record carries them as `PatientRecord.relapse_triggers`). The domain's own `schedule_for` runs on this reduced record, so
   there is one schedule, not a second implementation: for an as-of on or after the newest date
   in the record it yields exactly what the full record yields (the integration tests and the
   benchmark check this on demo clinics).
@@ -53,7 +56,7 @@ from poems_monitor.domain.flags import VEGF_CODES, Flag, FlagKind, Severity, _ri
 # (`_Facts`) that checks each reduction: one definition, no copy to drift.
 from poems_monitor.domain.followup import (
     _BLOOD_COUNT, _DONE_BY_CODE, _TRIGGERS, Status, WorklistItem, _Facts, engraftment_window, followup_plan, latest_asct,
-    visit_findings,
+    restaging_triggers, visit_findings,
 )
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import (
@@ -70,7 +73,7 @@ log = logging.getLogger(__name__)
 RC = RulesCache.__table__
 A = AuditEntry.__table__
 P = Patient.__table__
-CACHE_FORMAT = "2"  # bump when the reduction or the JSON layout below changes
+CACHE_FORMAT = "3"  # bump when the reduction or the JSON layout below changes
 _CHUNK = 900
 _RUN_CODES = ("thrombocytosis", "polycythemia")
 
@@ -173,10 +176,12 @@ def _schedule_inputs(p: PatientRecord, protocol: Protocol) -> tuple:
             p.visits[es].date if es is not None else None)
 
 
-def reduce_for_schedule(p: PatientRecord, protocol: Protocol) -> PatientRecord:
+def reduce_for_schedule(p: PatientRecord, protocol: Protocol, flags: tuple[Flag, ...] | None = None) -> PatientRecord:
     """What `followup.schedule_for` reads of `p` (see the module docstring); same schedule for
     any as-of on or after `latest_date(p)`. Checked: when the reduced record would not give the
-    same schedule inputs, the full record is returned.
+    same schedule inputs, the full record is returned. `flags`: the flags of `p` as of
+    `latest_date(p)` when known (the relapse triggers are read from them, not computed again);
+    the triggers are carried as computed on `p`, not reduced.
 
     Per item, a few visits keep everything they hold for that item (so each kept visit reads
     exactly as it did: done, partly done, normal or abnormal): the last visit that completed it,
@@ -244,8 +249,10 @@ def reduce_for_schedule(p: PatientRecord, protocol: Protocol) -> PatientRecord:
             features=tuple(v.features[i] for i in sorted(keep_feat.get(vi, ()))),
             exams=exams,
         ))
+    latest = latest_date(p)
     reduced = PatientRecord(p.mrn, p.name, p.sex, p.birth_date, p.diagnosis_date, tuple(reduced_visits),
-                            p.treatments, p.events, p.patient_id)
+                            p.treatments, p.events, p.patient_id,
+                            relapse_triggers=restaging_triggers(p, protocol, latest, flags) if latest is not None else ())
     if _schedule_inputs(reduced, protocol) != _schedule_inputs(p, protocol):
         log.warning("reduced timeline of %s differs from the full one; the full record is cached", p.mrn)
         return p
@@ -263,6 +270,7 @@ def facts_to_json(p: PatientRecord) -> str:
         "t": [[t.regimen, _d(t.start), _d(t.stop), t.thromboprophylaxis, t.name, _d(t.engraftment_date)]
               for t in p.treatments],
         "e": [[e.type, _d(e.date)] for e in p.events],
+        "r": None if p.relapse_triggers is None else [[_d(day), why] for day, why in p.relapse_triggers],
     }, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -296,8 +304,9 @@ def facts_from_json(text: str, head: PatientRecord) -> PatientRecord:
     treatments = tuple(TreatmentRecord(r, _day(start), _day(stop), proph, name, _day(eng))
                        for r, start, stop, proph, name, eng in data["t"])
     events = tuple(EventRecord(t, fromiso(day)) for t, day in data["e"])
+    triggers = None if data["r"] is None else tuple((fromiso(day), why) for day, why in data["r"])
     return PatientRecord(head.mrn, head.name, head.sex, head.birth_date, head.diagnosis_date, visits, treatments,
-                         events, head.patient_id)
+                         events, head.patient_id, relapse_triggers=triggers)
 
 
 def flags_to_text(flags: tuple[Flag, ...]) -> str:
@@ -530,7 +539,7 @@ def gather(
         whole_flags = None
         if use_cache and pid not in fresh:
             whole_flags = compute_flags(record, protocol, latest or as_of)
-            reduced = reduce_for_schedule(record, protocol)
+            reduced = reduce_for_schedule(record, protocol, whole_flags if latest is not None else None)
             new_rows.append(_NewRow(pid, stamps.get(pid, 0), latest, facts_to_json(reduced), flags_to_text(whole_flags)))
             _remember(url, pid, (stamps.get(pid, 0), status.digest, version), reduced, whole_flags)
             if latest is None or as_of >= latest:

@@ -206,7 +206,14 @@ def test_new_pleural_effusion_and_falling_dlco(clinic):
         ("echo", "due", "2022-10-03"),  # pleural effusion appeared: echo now, not at 24 months
         ("imaging", "overdue", "2022-01-18"),  # yearly for 5 years after the line started: last 2021-01-18
         ("hematology", "never_done", "2018-01-22"),  # blood counts only, no monoclonal work-up
-    ])  # PFT was just done (abnormal: next in 12 months); endocrine yearly in stable remission
+        # the new criteria feature after the VEGF response is the relapse_suspected flag's trigger,
+        # and the same trigger puts restaging due at once (issue 9, defect 5: one rule)
+        ("restaging", "due", "2022-10-03"),
+        ("review_visit", "due", "2022-10-03"),  # a review after the trigger
+    ])  # PFT and VEGF were done that day (PFT abnormal: next in 12 months); endocrine yearly in remission
+    restaging = worklist_rows(clinic, "C-0005", "2022-10-20")["restaging"]
+    assert restaging["reason"].startswith("relapse suspected on 2022-10-03 (pleural effusion is new): restage at once")
+    assert restaging["reason"].endswith("Imaging, Haematology, Echo, Review visit still needed")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -480,7 +487,8 @@ def test_relapse_restaging(clinic):
         ("review_visit", "due", "2022-05-16"),
     ])
     restaging = worklist_rows(clinic, "C-F03", "2022-05-30")["restaging"]
-    assert restaging["reason"] == ("relapse suspected on 2022-05-16 (relapse recorded): restage at once, complete "
+    assert restaging["reason"] == ("relapse suspected on 2022-05-16 (relapse recorded (new FDG-avid lesion on PET-CT)): "
+                                   "restage at once, complete "
                                    "within 1 month(s) (DEFAULT): Echo, Lung function, Review visit still needed")
     # Echo and PFT done on 2022-06-13 (a visit after the relapse): restaging complete, nothing due
     # soon (VEGF etc. 6-monthly from 2022-05-16; echo/PFT normal: 24 months).

@@ -285,6 +285,30 @@ def test_vegf_response_message():
         "(response threshold 50 % (DEFAULT)), since lenalidomide–dexamethasone started 2022-01-10")
 
 
+def test_vegf_response_from_a_baseline_older_than_the_response_limit_says_so():
+    """The response table refuses a baseline older than `response_baseline_max_months` (3,
+    DEFAULT); the flag on the same values must not read as a plain response: it names the
+    baseline's age and that the table calls the line not evaluable (issue 9)."""
+    from poems_monitor.domain.response import assess_response
+
+    pt = patient(visit("2021-06-01", vegf_plasma=1240), visit("2022-04-01", vegf_plasma=300), treatments=[LEN_DEX])
+    (f,) = flags(pt, "vegf_response")
+    assert f.message.endswith(
+        "since lenalidomide–dexamethasone started 2022-01-10; caution: the baseline was taken 223 days before the "
+        "line started, more than the 3 months (DEFAULT) a response baseline may be old, so the response table has "
+        "no baseline and judges no response from it: confirm against a recent pre-treatment value")
+    assert (f.evidence["baseline_too_old"], f.evidence["baseline_days_before_line"]) == (True, 223)
+    (line,) = assess_response(pt, P, AS_OF)
+    assert line.vegf.details["baseline"] is None  # the same rule refuses the same baseline
+    assert line.vegf.category == "not_evaluable" and "(the last one, 1240 pg/mL on 2021-06-01, is older)" in line.vegf.reason
+    # a baseline within the limit: a plain response, and the table agrees it is one
+    pt = patient(visit("2021-11-01", vegf_plasma=1240), visit("2022-04-01", vegf_plasma=300), treatments=[LEN_DEX])
+    (f,) = flags(pt, "vegf_response")
+    assert "caution" not in f.message and f.evidence["baseline_too_old"] is False
+    (line,) = assess_response(pt, P, AS_OF)
+    assert line.vegf.category == "partial" and line.vegf.details["baseline"]["date"] == "2021-11-01"
+
+
 @pytest.mark.parametrize(
     "sequence, expected",
     [
@@ -526,7 +550,7 @@ def test_a_relapse_or_progression_event_is_always_a_trigger():
     assert [(t.date.isoformat(), t.kind, t.code, t.after_response) for t in got] == [
         ("2020-03-01", "event", "progression", None), ("2022-05-01", "event", "relapse", None)]
     assert summary(pt, "relapse_suspected") == [("relapse", "2020-03-01"), ("relapse", "2022-05-01")]
-    assert "Progression recorded (PET: new lesion)" in flags(pt, "relapse_suspected")[0].message
+    assert "progression recorded (PET: new lesion)" in flags(pt, "relapse_suspected")[0].message
     # as-of cuts later records, as for every flag
     assert [t.date.isoformat() for t in relapse_triggers(pt, P, date(2021, 1, 1))] == ["2020-03-01"]
 

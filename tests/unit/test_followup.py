@@ -462,7 +462,10 @@ def test_restaging_lists_what_is_left_and_ends_when_complete():
 
 def test_a_vegf_rise_restages_and_a_later_relapse_restages_again():
     rise = _relapsing(visit("2023-12-01", vegf_plasma=300), events=())
-    assert plan(rise, "2023-12-05")["restaging"].reason.startswith("relapse suspected on 2023-12-01 (VEGF rise)")
+    # the relapse_suspected flag's triggers (after the VEGF response): VEGF back above its limit and risen
+    assert plan(rise, "2023-12-05")["restaging"].reason.startswith(
+        "relapse suspected on 2023-12-01 (VEGF elevation is present again (documented absent on 2023-06-01); "
+        "VEGF (plasma) rose to 300 pg/mL (80 pg/mL at its nadir of 2023-06-01)): restage at once")
     both = _relapsing(visit("2023-12-01", vegf_plasma=300, ife="lambda", pasp=30, dlco_pct=84,
                             exams=[("imaging", "normal")]), visit("2023-12-20"))
     assert "restaging" not in plan(both, "2024-02-01")  # restaged after the rise; no relapse yet
