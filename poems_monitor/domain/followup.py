@@ -689,11 +689,21 @@ class _Planner:
         return out
 
 
+def _transferred_away(record: PatientRecord) -> bool:
+    transfers = [e.date for e in record.events if e.type == "transferred"]
+    if not transfers:
+        return False
+    last_visit = max((v.date for v in record.visits), default=None)
+    return last_visit is None or max(transfers) >= last_visit
+
+
 def followup_plan(patient: PatientRecord, protocol: Protocol, as_of: date) -> tuple[WorklistItem, ...]:
     """Every applicable item of one patient, with its status (None when not yet due soon).
-    Nothing for a patient who has died: follow-up ends at death."""
+    Nothing for a patient who has died (follow-up ends at death), nor for one whose care was
+    transferred elsewhere with no visit here since (the clinic no longer schedules their studies;
+    a visit after the transfer brings them back)."""
     record = clip(patient, as_of)
-    if death_date(record) is not None:
+    if death_date(record) is not None or _transferred_away(record):
         return ()
     planner = _Planner(record, protocol, as_of)
     return tuple(

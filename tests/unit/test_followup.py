@@ -491,6 +491,14 @@ def test_no_follow_up_after_death_and_open_lines_end_at_death():
     assert clip(pt, date(2024, 4, 1)).treatments[1].stop is None  # still running the day before
 
 
+def test_no_follow_up_after_care_is_transferred_until_a_visit_here_again():
+    pt = _relapsing(events=(event("transferred", "2024-03-01"),))
+    assert followup_plan(pt, P, date(2024, 3, 1)) == () and schedule_for(pt, P, date(2026, 1, 1)) == ()
+    assert "review_visit" in plan(pt, "2024-02-28")  # followed here the day before
+    back = replace(pt, visits=pt.visits + (visit("2024-09-02", platelets=300),))
+    assert "review_visit" in plan(back, "2026-01-01")  # seen here again: followed again
+
+
 def test_pending_since_the_first_pending_study():
     pt = patient(visit("2023-01-10", exams=[("echo", "normal")]), visit("2024-12-01", exams=[("echo", "pending")]),
                  visit("2025-01-10", exams=[("echo", "pending")]))
