@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", metavar="URL_OR_PATH", help=tr("SQLite file or SQLAlchemy URL (default: the user's data folder)"))
     common.add_argument("--user", metavar="NAME", default=None, help=tr("who is acting, for the audit trail (default: your login name)"))
+    common.add_argument("--password-file", metavar="FILE", default=None,
+                        help=tr("read the acting account's password from the first line of FILE (default: asked on a terminal)"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (app_commands, records):
         module.register(sub, common)

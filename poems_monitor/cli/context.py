@@ -1,4 +1,5 @@
-"""What every command needs: the database named by --db, and the acting user.
+"""What every command needs: the database named by --db, and the acting user (signed in with
+the account's password once the database has accounts: INTERFACES.md section 1).
 
 The database layers are imported when a command runs, not when the parser is built: the
 desktop app starts through this command line and shows its window sooner without them.
@@ -7,9 +8,13 @@ desktop app starts through this command line and shows its window sooner without
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from poems_monitor.cli import default_user
+from poems_monitor.cli import CommandError, default_user
+from poems_monitor.i18n import tr
 
 if TYPE_CHECKING:
     from poems_monitor.persistence.db import Database
@@ -24,6 +29,41 @@ def open_db(args: argparse.Namespace) -> Database:
 
 
 def actor(db: Database, args: argparse.Namespace) -> Actor:
-    from poems_monitor.services.users import resolve_actor
+    """The account acting for a command that writes: its password checked (failures count
+    towards the lock-out), or the set-up administrator while the database has no account."""
+    from poems_monitor.services.users import count_users, resolve_actor
 
-    return resolve_actor(db, args.user or default_user())
+    name = acting_name(args)
+    if count_users(db) == 0:
+        return resolve_actor(db, name, None)
+    return resolve_actor(db, name, acting_password(args, name))
+
+
+def acting_name(args: argparse.Namespace) -> str:
+    return getattr(args, "user", None) or default_user()
+
+
+def acting_password(args: argparse.Namespace, name: str) -> str:
+    """The first line of --password-file, or asked on a terminal; refused with a sentence saying
+    how to give it when neither is there."""
+    source = getattr(args, "password_file", None)
+    if source:
+        path = Path(source)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                line = fh.readline(4096)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(tr("The password file {file} cannot be read ({error}); nothing was changed").format(
+                file=path, error=getattr(exc, "strerror", None) or tr("not UTF-8 text"))) from None
+        password = line.rstrip("\r\n")
+    elif sys.stdin is not None and sys.stdin.isatty():
+        try:
+            password = getpass.getpass(tr("Password for {name}: ").format(name=name))
+        except EOFError:
+            password = ""
+    else:
+        password = ""
+    if not password:
+        raise CommandError(tr("{name} may act only with the account's password: run the command on a terminal to be "
+                              "asked, or give --password-file FILE; nothing was changed").format(name=name))
+    return password
