@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlmodel import Session
 
 from poems_monitor.domain.lab_csv import (
@@ -145,9 +145,7 @@ def import_lab_csv(
         repo.add_visit_contents(session, [
             (vid, tuple(r.observation() for r in new_by_visit[key]), (), ()) for key, vid in existing
         ], stamp)
-        for _key, vid in existing:  # the visit changed: an entry form opened on it must reload
-            session.execute(update(V).where(V.c.id == vid).values(
-                version=V.c.version + 1, updated_at=stamp.at, updated_by=actor.name, reviewed_at=None, reviewed_by=None))
+        repo.touch_visits(session, [vid for _key, vid in existing], stamp)  # an entry form opened on one must reload
 
         audit = AuditWriter(session, actor.name)
         by_patient: dict[int, list[tuple[tuple[int, date], LabRow]]] = defaultdict(list)

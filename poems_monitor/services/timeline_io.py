@@ -213,6 +213,7 @@ def _merge_into_existing(
             counts["notes"] = counts.get("notes", 0) + 1
     if contents and not problems:
         repo.add_visit_contents(session, contents, stamp)
+        repo.touch_visits(session, [visit_id for visit_id, *_ in contents], stamp)
 
     stored_treatments = {(t.regimen, t.start): t for t in stored.treatments}
     for k, t in enumerate(incoming.treatments):

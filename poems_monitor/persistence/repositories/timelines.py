@@ -205,3 +205,13 @@ def set_visit_note(session: Session, visit_id: int, note: str, stamp: WriteStamp
     """Fill the note of a visit that had none (an import adding what is new)."""
     session.execute(update(V).where(V.c.id == visit_id, V.c.note == "").values(
         note=note, updated_at=stamp.at, updated_by=stamp.user, version=V.c.version + 1))
+
+
+def touch_visits(session: Session, visit_ids: Iterable[int], stamp: WriteStamp) -> None:
+    """Something was added to these visits: move their version (an entry form opened on one of
+    them must reload instead of superseding what arrived), name who changed them, and send them
+    back to review."""
+    ids = sorted(set(visit_ids))
+    for chunk in _chunks(ids):
+        session.execute(update(V).where(V.c.id.in_(chunk)).values(
+            version=V.c.version + 1, updated_at=stamp.at, updated_by=stamp.user, reviewed_at=None, reviewed_by=None))
