@@ -91,10 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         print(tr("Interrupted; nothing half-written was kept."), file=sys.stderr)
         return 130
     except Exception as exc:  # a user must never see a traceback; the log keeps the details
+        from poems_monitor.files import TargetRefused
         from poems_monitor.persistence.db import DatabaseError
         from poems_monitor.services.access import PermissionDenied
 
-        if isinstance(exc, (DatabaseError, PermissionDenied)):
+        if isinstance(exc, (DatabaseError, PermissionDenied, TargetRefused)):
             print(str(exc), file=sys.stderr)
             return EXIT_FAILED
         logging.getLogger("poems_monitor").exception("command failed")

@@ -48,8 +48,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     except ImportRefused as refused:
         for problem in refused.problems:
             print(str(problem), file=sys.stderr)
-        print(tr("{file}: {n} problem(s) found; nothing was imported.").format(file=args.file, n=len(refused.problems)),
-              file=sys.stderr)
+        if refused.total > len(refused.problems):
+            print(tr("... and {n} more problem(s) not listed.").format(n=refused.total - len(refused.problems)),
+                  file=sys.stderr)
+        found = tr("{file}: {n} problem(s) found").format(file=args.file, n=refused.total)
+        if refused.stopped:
+            found += tr(", then reading stopped (the rest of the file was not checked)")
+        print(found + tr("; nothing was imported."), file=sys.stderr)
         return EXIT_INVALID
     print(tr("Imported {file}: {summary}").format(file=args.file, summary=summary.sentence()))
     return EXIT_OK

@@ -6,11 +6,11 @@ for the importer, the CSV reader and the entry form alike. Pure: no Qt, no SQL.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import Enum
 
 from poems_monitor.domain.catalogue import MEASURES, Measure, MeasureKind
+from poems_monitor.domain.input_rules import finite_number
 from poems_monitor.domain.units import round_sig
 from poems_monitor.i18n import tr
 
@@ -142,17 +142,5 @@ def _check_category(m: Measure, value: object) -> CheckedValue:
 
 
 def _as_number(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    if math.isnan(number) or math.isinf(number):
-        return None
-    return number
+    # one rule for every reader: finite, ASCII digits, no booleans, no 5000-digit integers
+    return finite_number(value)

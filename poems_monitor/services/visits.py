@@ -16,6 +16,7 @@ from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
 from poems_monitor.domain.catalogue import EXAM_KINDS, EXAM_RESULTS, FEATURES, MEASURES, FeatureState, display_name
+from poems_monitor.domain.input_rules import EARLIEST_DATE, date_range_problem
 from poems_monitor.domain.timeline import ExamRecord, ObservationRecord, VisitRecord
 from poems_monitor.domain.validation import Tier, check_value
 from poems_monitor.i18n import tr
@@ -68,6 +69,8 @@ def validate_visit(entry: VisitInput, sex: str | None, birth: date | None, today
     marked: list[FieldProblem] = []
     if entry.date > today:
         problems.append(FieldProblem("date", tr("Visit date {d} is in the future").format(d=entry.date)))
+    elif entry.date < EARLIEST_DATE:
+        problems.append(FieldProblem("date", date_range_problem(entry.date, today, tr("Visit date"))))
     if birth is not None and entry.date < birth:
         problems.append(FieldProblem("date", tr("Visit date {d} is before the birth date {b}").format(d=entry.date, b=birth)))
     observations: list[ObservationRecord] = []

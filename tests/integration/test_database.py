@@ -187,8 +187,8 @@ def test_a_failed_write_leaves_nothing(db, nurse):
     with pytest.raises(RuntimeError):
         with db.write() as session:
             session.execute(text(
-                "INSERT INTO patient (mrn, name, sex, created_at, created_by, version) "
-                "VALUES ('H-9', 'X', 'male', '2020-01-01 00:00:00', 'x', 1)"
+                "INSERT INTO patient (mrn, mrn_key, name, sex, created_at, created_by, version) "
+                "VALUES ('H-9', 'h-9', 'X', 'male', '2020-01-01 00:00:00', 'x', 1)"
             ))
             raise RuntimeError("power cut")
     assert list_patients(db) == []

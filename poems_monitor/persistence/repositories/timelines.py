@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
+from poems_monitor.domain.input_rules import mrn_key
 from poems_monitor.domain.timeline import (
     EventRecord, ExamRecord, ObservationRecord, PatientRecord, TreatmentRecord, VisitRecord,
 )
@@ -118,9 +119,15 @@ def load_timelines(session: Session, mrns: Sequence[str] | None = None, patient_
 
 
 def patient_id_by_mrn(session: Session, mrns: Sequence[str]) -> dict[str, int]:
+    """The stored patient of each of `mrns` that has one, keyed by the MRN as asked: compared
+    without regard to case or Unicode form (h-000123 finds H-000123)."""
+    wanted: dict[str, list[str]] = defaultdict(list)
+    for mrn in mrns:
+        wanted[mrn_key(mrn)].append(mrn)
     out: dict[str, int] = {}
-    for chunk in _chunks(list(mrns)):
-        out.update({row.mrn: row.id for row in session.execute(select(P.c.id, P.c.mrn).where(P.c.mrn.in_(chunk)))})
+    for chunk in _chunks(list(wanted)):
+        for row in session.execute(select(P.c.id, P.c.mrn_key).where(P.c.mrn_key.in_(chunk))):
+            out.update(dict.fromkeys(wanted[row.mrn_key], row.id))
     return out
 
 
@@ -150,15 +157,15 @@ def observation_row(visit_id: int, o: ObservationRecord, stamp: WriteStamp) -> d
 
 def insert_patient(session: Session, p: PatientRecord, stamp: WriteStamp) -> int:
     return _insert_returning_ids(session, P, [dict(
-        mrn=p.mrn, name=p.name, sex=p.sex, birth_date=p.birth_date, diagnosis_date=p.diagnosis_date,
-        created_at=stamp.at, created_by=stamp.user, version=1,
+        mrn=p.mrn, mrn_key=mrn_key(p.mrn), name=p.name, sex=p.sex, birth_date=p.birth_date,
+        diagnosis_date=p.diagnosis_date, created_at=stamp.at, created_by=stamp.user, version=1,
     )])[0]
 
 
 def insert_patients(session: Session, patients: Sequence[PatientRecord], stamp: WriteStamp) -> list[int]:
     return _insert_returning_ids(session, P, [dict(
-        mrn=p.mrn, name=p.name, sex=p.sex, birth_date=p.birth_date, diagnosis_date=p.diagnosis_date,
-        created_at=stamp.at, created_by=stamp.user, version=1,
+        mrn=p.mrn, mrn_key=mrn_key(p.mrn), name=p.name, sex=p.sex, birth_date=p.birth_date,
+        diagnosis_date=p.diagnosis_date, created_at=stamp.at, created_by=stamp.user, version=1,
     ) for p in patients])
 
 
