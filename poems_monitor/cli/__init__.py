@@ -95,9 +95,18 @@ def main(argv: list[str] | None = None) -> int:
         from poems_monitor.persistence.db import DatabaseError
         from poems_monitor.services.access import PermissionDenied
 
-        if isinstance(exc, (DatabaseError, PermissionDenied, TargetRefused)):
+        if isinstance(exc, (PermissionDenied, TargetRefused)):
             print(str(exc), file=sys.stderr)
             return EXIT_FAILED
+        if isinstance(exc, DatabaseError):  # may quote the server's error text
+            from poems_monitor.logging_setup import scrub
+
+            print(scrub(str(exc)), file=sys.stderr)
+            return EXIT_FAILED
+        from poems_monitor.logging_setup import scrubbed_exception
+
         logging.getLogger("poems_monitor").exception("command failed")
-        print(tr("poems-monitor failed: {error}. Details are in the log file.").format(error=exc), file=sys.stderr)
+        # the error's own text may quote the record (SQL parameters, a PostgreSQL key): scrubbed
+        print(tr("poems-monitor failed: {error}. Details are in the log file.").format(error=scrubbed_exception(exc)),
+              file=sys.stderr)
         return EXIT_FAILED

@@ -249,7 +249,7 @@ def reduce_for_schedule(p: PatientRecord, protocol: Protocol) -> PatientRecord:
     reduced = PatientRecord(p.mrn, p.name, p.sex, p.birth_date, p.diagnosis_date, tuple(reduced_visits),
                             p.treatments, p.events, p.patient_id)
     if _schedule_inputs(reduced, protocol) != _schedule_inputs(p, protocol):
-        log.warning("reduced timeline of %s differs from the full one; the full record is cached", p.mrn)
+        log.warning("reduced timeline of patient id %s differs from the full one; the full record is cached", p.patient_id)
         return p
     return reduced
 
