@@ -82,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     from poems_monitor.logging_setup import configure_logging
 
     configure_logging()
+    if args.command != "gui":  # the desktop app loads the database layers after its window (and says it its own way)
+        from poems_monitor.persistence.db import on_write_wait
+
+        on_write_wait(lambda: print(tr("Waiting for another write to the clinic database (for example a long import) to "
+                                       "finish…"), file=sys.stderr, flush=True))
     try:
         return handler(args)
     except CommandError as exc:

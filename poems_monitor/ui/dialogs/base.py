@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.db import Database, DatabaseBusy
 from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
 from poems_monitor.ui.entry.marks import mark_style, problem_label, show_problem
@@ -171,7 +171,7 @@ class ServiceDialog(QDialog):
         except InputRefused as refused:
             self.show_problems(refused.problems)
             return
-        except (ConcurrentEdit, PermissionDenied, KeyError) as exc:
+        except (ConcurrentEdit, PermissionDenied, KeyError, DatabaseBusy) as exc:
             message = exc.args[0] if exc.args else str(exc)
             show_problem(self.general_problem, str(message))
             return
