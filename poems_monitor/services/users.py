@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from poems_monitor.config import app_paths
 from poems_monitor.i18n import tr
@@ -142,14 +143,27 @@ def authenticate(db: Database, name: str, password: str | None, *, now: datetime
         _hasher.verify(row.password_hash, password)
     except (VerificationError, InvalidHashError):
         if record:
-            _count_failure(db, row.id, now, policy)
+            _unless_read_only(lambda: _count_failure(db, row.id, now, policy))
         raise SignInRefused(tr(_WRONG)) from None
     if record and (row.failed_sign_ins or locked_until is not None):
-        with db.write() as session:  # a correct password ends the run of failures (and an expired lock)
-            session.execute(update(U).where(U.c.id == row.id).values(failed_sign_ins=0, locked_until=None))
-            AuditWriter(session, row.name).append("sign_in", "user", entity_id=row.id,
-                                                  old={"failed_sign_ins": row.failed_sign_ins}, new={"failed_sign_ins": 0})
+        def reset() -> None:
+            with db.write() as session:  # a correct password ends the run of failures (and an expired lock)
+                session.execute(update(U).where(U.c.id == row.id).values(failed_sign_ins=0, locked_until=None))
+                AuditWriter(session, row.name).append("sign_in", "user", entity_id=row.id,
+                                                      old={"failed_sign_ins": row.failed_sign_ins},
+                                                      new={"failed_sign_ins": 0})
+        _unless_read_only(reset)
     return Actor(row.name, Role(row.role))
+
+
+def _unless_read_only(write) -> None:  # noqa: ANN001
+    """Count or reset sign-in failures, except on a database opened read-only (a damaged file
+    or a backup being looked at), which cannot record them and is not written by anyone."""
+    try:
+        write()
+    except OperationalError as exc:
+        if "readonly" not in str(exc.orig).replace(" ", "").replace("-", ""):
+            raise
 
 
 def _locked_sentence(name: str, until: datetime) -> str:

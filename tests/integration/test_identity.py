@@ -177,3 +177,20 @@ def test_read_only_commands_need_no_password(clinic):
     code, out, err = run("worklist", "--json", "--db", str(clinic), "--user", "ann")
     assert code == 0, err
     assert json.loads(out)["items"]
+
+
+def test_signing_in_to_a_read_only_copy_checks_the_password_without_writing(clinic, tmp_path):
+    from sqlalchemy import create_engine as engine_for
+
+    from poems_monitor.persistence.db import Database
+    from poems_monitor.services.users import SignInRefused, authenticate
+
+    url = f"sqlite:///{clinic.resolve().as_uri()}?mode=ro&uri=true"
+    engine = engine_for(url)
+    try:
+        copy = Database(engine=engine, url=url)
+        with pytest.raises(SignInRefused):
+            authenticate(copy, "ann", "not-her-password")
+        assert authenticate(copy, "ann", PASSWORDS["ann"]).name == "ann"
+    finally:
+        engine.dispose()
