@@ -33,8 +33,8 @@ _SCRUBBERS = (
     (re.compile(r"'(?:[^'\\\n]|\\.)*'"), "'" + _HIDDEN + "'"),
     (re.compile(r'"(?:[^"\\\n]|\\.)*"'), '"' + _HIDDEN + '"'),
     # dates (a birth date is an identifier) and MRN-shaped tokens
-    (re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}[/.]\d{1,2}[/.]\d{2,4}\b", re.ASCII), "[date]"),
-    (re.compile(r"\b(?:MRN[:= ]*\S+|[A-Za-z]{1,4}-?\d{3,}[\w-]*|\d{5,})\b", re.ASCII), _HIDDEN),
+    (re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}[/.]\d{1,2}[/.]\d{2,4}\b"), "[date]"),  # any digits
+    (re.compile(r"\b(?:MRN[:= ]*\S+|[A-Za-z]{1,4}-?\d{3,}[\w-]*|\d{5,})\b"), _HIDDEN),
 )
 
 

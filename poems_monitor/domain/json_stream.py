@@ -19,6 +19,7 @@ from typing import Any
 
 MAX_ITEM_CHARS = 64 * 1024 * 1024  # one patient of a timeline file: far above any real one
 _WHITESPACE = " \t\n\r"
+_LOOKAHEAD = 128
 
 
 def _bounded_int(text: str) -> int | float:
@@ -105,6 +106,10 @@ class _Reader:
     def value(self, max_chars: int) -> Any:
         """Decode one complete JSON value at the current position."""
         self.peek()
+        # a number cut at the end of the buffer would decode as a shorter one ("0" of "0.5"): keep a
+        # look-ahead longer than any number worth reading (a longer one is refused either way)
+        while len(self.buf) - self.pos < _LOOKAHEAD and self.fill():
+            pass
         while True:
             try:
                 value, end = _DECODER.raw_decode(self.buf, self.pos)
