@@ -81,9 +81,8 @@ def parse_date(text: str | None, option: str) -> date | None:
     if value is not None and value >= EARLIEST_DATE:
         return value
     # one sentence for a week date (2024-W10-1), other digits (２０２４-…), or a year before 1900
-    raise CommandError(tr("{option} must be a date written YYYY-MM-DD from {earliest} on (for example 2026-11-21); "
-                          "'{text}' is not one").format(option=option, text=text, earliest=EARLIEST_DATE.isoformat()),
-                       EXIT_INVALID)
+    raise CommandError(tr("{option} must be a date written YYYY-MM-DD (for example 2026-11-21); "
+                          "'{text}' is not one").format(option=option, text=text), EXIT_INVALID)
 
 
 def _as_of(args: argparse.Namespace) -> date:
