@@ -178,3 +178,35 @@ def test_a_correction_opened_before_any_other_write_to_the_visit_is_refused(writ
     if writer in ("timeline import", "lab CSV import"):
         assert ("vegf_plasma", 1240.0) in [tuple(r) for r in live]  # the imported value is still current
     assert visit.updated_by == who
+
+
+def test_two_imports_of_different_values_for_the_same_visit_never_keep_both(tmp_path, db, db_path, nurse):
+    """A timeline import and a lab CSV import started together (two workstations) with different
+    platelets for the same visit: one is stored, the other is refused as a conflict; never two
+    current values, never one silently replacing the other."""
+    import json
+
+    from poems_monitor.models import Observation
+    from poems_monitor.services.patients import PatientInput, create_patient
+    from poems_monitor.services.visits import EnteredValue, VisitInput, record_visit
+
+    create_patient(db, nurse, PatientInput("C-100", "Two Windows", "female", date(1960, 5, 5)), today=TODAY)
+    saved = record_visit(db, nurse, "C-100", VisitInput(date(2024, 3, 1), values=(
+        EnteredValue("hemoglobin", 12.5, "g/dL"),)), today=TODAY)
+    timeline = tmp_path / "t.json"
+    doc = json.loads(json.dumps(TIMELINE_VALUES))
+    doc["patients"][0]["visits"][0]["observations"] = [{"code": "platelets", "value": 410, "unit": "10*9/L"}]
+    timeline.write_text(json.dumps(doc), encoding="utf-8")
+    labs = tmp_path / "labs.csv"
+    labs.write_text("mrn,date,code,value,unit\nc-100,2024-03-01,platelets,999,10*9/L\n", encoding="utf-8")
+    procs = [subprocess.Popen([sys.executable, "-m", "poems_monitor", *args, "--db", str(db_path), "--user", user],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for args, user in ((["import", str(timeline)], "ws-1"), (["import-csv", str(labs)], "ws-2"))]
+    results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
+    assert sorted(code for code, _, _ in results) == [0, 2], results
+    assert all("Traceback" not in err for _, _, err in results)
+    O = Observation.__table__
+    with db.read() as s:
+        live = s.execute(select(O.c.value_num).where(O.c.visit_id == saved.visit_id, O.c.code == "platelets",
+                                                     O.c.superseded_at.is_(None))).scalars().all()
+    assert len(live) == 1 and live[0] in (410.0, 999.0)
