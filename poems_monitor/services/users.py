@@ -117,6 +117,7 @@ def _aware(at: datetime | None) -> datetime | None:
 
 
 _WRONG = "The name or the password is wrong, or the account is not active."
+NOT_SIGNED_IN = "(not signed in)"  # the audit's "user" of a failed sign-in and of the lock it causes
 
 
 def authenticate(db: Database, name: str, password: str | None, *, now: datetime | None = None,
@@ -175,7 +176,7 @@ def _count_failure(db: Database, user_id: int, now: datetime, policy: SignInPoli
     with db.write() as session:  # read again under the write lock: two workstations count together
         row = session.execute(select(U).where(U.c.id == user_id)).first()
         failures = (row.failed_sign_ins or 0) + 1
-        writer = AuditWriter(session, row.name)
+        writer = AuditWriter(session, NOT_SIGNED_IN)  # whoever typed it is not known: never the account's holder
         values: dict = {"failed_sign_ins": failures}
         writer.append("sign_in_failed", "user", entity_id=row.id, old={"failed_sign_ins": row.failed_sign_ins},
                       new={"failed_sign_ins": failures})
@@ -184,15 +185,6 @@ def _count_failure(db: Database, user_id: int, now: datetime, policy: SignInPoli
             writer.append("lock", "user", entity_id=row.id, new={"locked_until": values["locked_until"].isoformat()},
                           reason=tr("{n} wrong passwords in a row").format(n=failures))
         session.execute(update(U).where(U.c.id == row.id).values(**values))
-
-
-def verify_password(db: Database, name: str, password: str) -> Actor | None:
-    """The actor for a correct name and password of an active account, else None (failures count
-    towards the lock-out as in `authenticate`)."""
-    try:
-        return authenticate(db, name, password)
-    except SignInRefused:
-        return None
 
 
 def resolve_actor(db: Database, name: str, password: str | None, *, record: bool = True) -> Actor:
