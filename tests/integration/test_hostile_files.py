@@ -242,3 +242,31 @@ def test_a_patient_with_an_old_birth_date_cannot_be_entered(db):
             assert expected in str(refused.value)
     finally:
         database.dispose()
+
+
+def test_entered_text_is_stored_nfc_and_broken_text_is_refused(db):
+    from datetime import date
+
+    from poems_monitor.persistence.db import open_database
+    from poems_monitor.services.access import Actor, Role
+    from poems_monitor.services.errors import InputRefused
+    from poems_monitor.services.patients import PatientInput, create_patient
+    from poems_monitor.services.visits import EnteredValue, VisitInput, open_visit, record_visit
+
+    database = open_database(db)
+    nurse = Actor("ann", Role.NURSE)
+    try:
+        create_patient(database, nurse, PatientInput("H-7", "Zoe\u0308 A\u030angstro\u0308m", "female", date(1970, 1, 1)),
+                       today=date(2026, 11, 21))
+        with pytest.raises(InputRefused) as refused:
+            record_visit(database, nurse, "H-7", VisitInput(date(2024, 1, 1), note="broken \ud800"), today=date(2026, 11, 21))
+        assert "lone UTF-16 surrogate" in str(refused.value)
+        saved = record_visit(database, nurse, "H-7", VisitInput(date(2024, 1, 2), values=(
+            EnteredValue("platelets", 300, "10*9/L"),), note="re\u0301vise\u0301"), today=date(2026, 11, 21))
+        assert open_visit(database, saved.visit_id).note == "r\u00e9vis\u00e9"
+    finally:
+        database.dispose()
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM patient WHERE mrn = 'H-7'")).scalar_one() == "Zo\u00eb \u00c5ngstr\u00f6m"
+    engine.dispose()
