@@ -195,3 +195,41 @@ def test_signing_in_to_a_read_only_copy_checks_the_password_without_writing(clin
         assert authenticate(copy, "ann", PASSWORDS["ann"]).name == "ann"
     finally:
         engine.dispose()
+
+
+def test_on_a_terminal_the_password_is_asked(clinic, tmp_path):
+    """As a person types it: the command asks "Password for ann:" on the terminal, without echo."""
+    import os
+    import pty
+    import select as waiting
+    import time
+
+    mrn = rows(clinic, "SELECT mrn FROM patient ORDER BY id LIMIT 1")[0][0]
+
+    def session(password: str) -> tuple[int, str]:
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: the command with the terminal as its standard input
+            os.execvp(sys.executable, [sys.executable, "-m", "poems_monitor", "waive", "--mrn", mrn, "pft",
+                                       "--reason", "done elsewhere", "--db", str(clinic), "--user", "dr-berg"])
+        seen, sent, deadline = b"", False, time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = waiting.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(fd, 1024)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if not sent and b"Password for dr-berg: " in seen:
+                os.write(fd, password.encode() + b"\n")
+                sent = True
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
+
+    code, shown = session("guessed-wrong")
+    assert code == 1 and "wrong" in shown and "guessed-wrong" not in shown
+    code, shown = session(PASSWORDS["dr-berg"])
+    assert code == 0 and "Waived pft" in shown and PASSWORDS["dr-berg"] not in shown
