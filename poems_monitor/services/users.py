@@ -169,7 +169,7 @@ def _unless_read_only(write) -> None:  # noqa: ANN001
 
 def _locked_sentence(name: str, until: datetime) -> str:
     return tr("{name} is locked after too many wrong passwords until {until} UTC; an administrator can unlock it "
-              "(users unlock {name}) or set a new password").format(name=name, until=f"{until:%Y-%m-%d %H:%M}")
+              "(users unlock {name}) or set a new password.").format(name=name, until=f"{until:%Y-%m-%d %H:%M}")
 
 
 def _count_failure(db: Database, user_id: int, now: datetime, policy: SignInPolicy) -> None:
