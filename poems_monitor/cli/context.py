@@ -22,10 +22,17 @@ if TYPE_CHECKING:
 
 
 def open_db(args: argparse.Namespace) -> Database:
+    """The database of --db; a --mrn given is taken as the stored MRN it names without regard to
+    case (h-000123 is patient H-000123), as imports and entries compare MRNs."""
     from poems_monitor.config import app_paths
     from poems_monitor.persistence.db import open_database
 
-    return open_database(args.db or app_paths().default_database)
+    db = open_database(args.db or app_paths().default_database)
+    if isinstance(getattr(args, "mrn", None), str):
+        from poems_monitor.services.patients import stored_mrn
+
+        args.mrn = stored_mrn(db, args.mrn)
+    return db
 
 
 def actor(db: Database, args: argparse.Namespace) -> Actor:

@@ -132,6 +132,14 @@ def list_patients(db: Database) -> list[PatientListRow]:
         ]
 
 
+def stored_mrn(db: Database, mrn: str) -> str:
+    """The MRN as stored of the patient `mrn` names without regard to case or Unicode form
+    (h-000123 names H-000123); `mrn` itself when no patient has it."""
+    with db.read() as session:
+        row = session.execute(select(P.c.mrn).where(P.c.mrn_key == mrn_key(mrn))).first()
+    return row.mrn if row else mrn
+
+
 def patient_id_for(db: Database, mrn: str) -> int:
     with db.read() as session:
         row = session.execute(select(P.c.id).where(P.c.mrn == mrn)).first()

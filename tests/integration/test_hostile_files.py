@@ -270,3 +270,15 @@ def test_entered_text_is_stored_nfc_and_broken_text_is_refused(db):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT name FROM patient WHERE mrn = 'H-7'")).scalar_one() == "Zo\u00eb \u00c5ngstr\u00f6m"
     engine.dispose()
+
+
+def test_a_patient_is_found_by_mrn_in_any_case_on_the_command_line(db, tmp_path):
+    code, out, err = run("flags", "--mrn", "h-000123", "--json", "--db", str(db))
+    assert code == 0, err
+    assert {f["mrn"] for f in json.loads(out)["flags"]} <= {"H-000123"}
+    target = tmp_path / "one.json"
+    code, out, err = run("export", "--mrn", "h-000123", str(target), "--db", str(db))
+    assert code == 0, err
+    assert [p["mrn"] for p in json.loads(target.read_text(encoding="utf-8"))["patients"]] == ["H-000123"]
+    code, _, err = run("flags", "--mrn", "H-999", "--json", "--db", str(db))
+    assert code == 1 and "No patient with MRN H-999" in err
