@@ -41,6 +41,19 @@ def parse_size(text: str | None) -> tuple[int, int]:
     return w, h
 
 
+def _install_excepthook() -> None:
+    """An error no window caught (Qt prints those to stderr with their text, which may quote the
+    record) goes to the log with its traceback scrubbed, and to stderr as one scrubbed line."""
+    from poems_monitor.logging_setup import scrubbed_exception
+
+    def hook(kind, exc, tb) -> None:  # noqa: ANN001
+        log.error("unexpected error in the desktop app", exc_info=(kind, exc, tb))
+        print(f"poems-monitor: {scrubbed_exception(exc)} (details in the log file)", file=sys.stderr)
+
+    if sys.excepthook is sys.__excepthook__:  # never replace a hook someone else installed (a test harness)
+        sys.excepthook = hook
+
+
 def run_app(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     screenshot = getattr(args, "screenshot", None)
@@ -51,6 +64,7 @@ def run_app(args: argparse.Namespace) -> int:
 
     from PySide6.QtWidgets import QApplication
 
+    _install_excepthook()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("poems-monitor")
     app.setOrganizationName("poems-monitor")
@@ -70,10 +84,12 @@ def run_app(args: argparse.Namespace) -> int:
         from poems_monitor.cli import default_user
         from poems_monitor.config import app_paths
         from poems_monitor.persistence.db import open_database
-        from poems_monitor.services.users import resolve_actor
+        from poems_monitor.services.users import account_without_password
+        from poems_monitor.ui.damaged_database import read_only_actor
 
         db = open_database(args.db or app_paths().default_database)
-        actor = resolve_actor(db, getattr(args, "user", None) or default_user())
+        # a headless render writes nothing, so it asks no password; its actor may not write either
+        actor = read_only_actor(account_without_password(db, getattr(args, "user", None) or default_user()))
         title = None
     else:
         opened = _open_and_sign_in(args)

@@ -61,6 +61,8 @@ def _add_global_options(parser: argparse.ArgumentParser, default: object) -> Non
                         help=tr("SQLite file or SQLAlchemy URL (default: the user's data folder)"))
     parser.add_argument("--user", metavar="NAME", default=default,
                         help=tr("who is acting, for the audit trail (default: your login name)"))
+    parser.add_argument("--password-file", metavar="FILE", default=default,
+                        help=tr("read the acting account's password from the first line of FILE (default: asked on a terminal)"))
 
 
 def _register_optional(sub, common) -> None:  # noqa: ANN001
@@ -104,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     from poems_monitor.logging_setup import configure_logging
 
     configure_logging()
+    if args.command != "gui":  # the desktop app loads the database layers after its window (and says it its own way)
+        from poems_monitor.persistence.db import on_write_wait
+
+        on_write_wait(lambda: print(tr("Waiting for another write to the clinic database (for example a long import) to "
+                                       "finish…"), file=sys.stderr, flush=True))
     try:
         code = handler(args)
         sys.stdout.flush()  # here, so that a reader that has gone away is noticed below
@@ -117,12 +124,22 @@ def main(argv: list[str] | None = None) -> int:
         print(tr("Interrupted; nothing half-written was kept."), file=sys.stderr)
         return 130
     except Exception as exc:  # a user must never see a traceback; the log keeps the details
+        from poems_monitor.files import TargetRefused
         from poems_monitor.persistence.db import DatabaseError
         from poems_monitor.services.access import PermissionDenied
 
-        if isinstance(exc, (DatabaseError, PermissionDenied)):
+        if isinstance(exc, (PermissionDenied, TargetRefused)):
             print(str(exc), file=sys.stderr)
             return EXIT_FAILED
+        if isinstance(exc, DatabaseError):  # may quote the server's error text
+            from poems_monitor.logging_setup import scrub
+
+            print(scrub(str(exc)), file=sys.stderr)
+            return EXIT_FAILED
+        from poems_monitor.logging_setup import scrubbed_exception
+
         logging.getLogger("poems_monitor").exception("command failed")
-        print(tr("poems-monitor failed: {error}. Details are in the log file.").format(error=exc), file=sys.stderr)
+        # the error's own text may quote the record (SQL parameters, a PostgreSQL key): scrubbed
+        print(tr("poems-monitor failed: {error}. Details are in the log file.").format(error=scrubbed_exception(exc)),
+              file=sys.stderr)
         return EXIT_FAILED

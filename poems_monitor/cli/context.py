@@ -1,4 +1,5 @@
-"""What every command needs: the database named by --db, and the acting user.
+"""What every command needs: the database named by --db, and the acting user (signed in with
+the account's password once the database has accounts: INTERFACES.md section 1).
 
 The database layers are imported when a command runs, not when the parser is built: the
 desktop app starts through this command line and shows its window sooner without them.
@@ -7,10 +8,13 @@ desktop app starts through this command line and shows its window sooner without
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from poems_monitor.cli import default_user
+from poems_monitor.cli import CommandError, default_user
+from poems_monitor.i18n import tr
 
 if TYPE_CHECKING:
     from poems_monitor.persistence.db import Database
@@ -24,28 +28,71 @@ def database_target(args: argparse.Namespace) -> str:
     return str(args.db or app_paths().default_database)
 
 
+def _with_stored_mrn(db: Database, args: argparse.Namespace) -> Database:
+    """A --mrn given is taken as the stored MRN it names without regard to case (h-000123 is
+    patient H-000123), as imports and entries compare MRNs."""
+    if isinstance(getattr(args, "mrn", None), str):
+        from poems_monitor.services.patients import stored_mrn
+
+        args.mrn = stored_mrn(db, args.mrn)
+    return db
+
+
 def open_db(args: argparse.Namespace) -> Database:
     """The database of a command that writes: created on first use."""
     from poems_monitor.persistence.db import open_database
 
-    return open_database(database_target(args))
+    return _with_stored_mrn(open_database(database_target(args)), args)
 
 
 def open_existing_db(args: argparse.Namespace) -> Database:
     """The database of a command that only reads: a file that does not exist (a mistyped --db)
     is refused by name, never created empty."""
-    from poems_monitor.cli import CommandError
-    from poems_monitor.i18n import tr
     from poems_monitor.persistence.db import open_database
 
     target = database_target(args)
     if "://" not in target and not Path(target).expanduser().exists():
         raise CommandError(tr("{db} does not exist: check the path given with --db (nothing was created)").format(
             db=Path(target).expanduser()))
-    return open_database(target)
+    return _with_stored_mrn(open_database(target), args)
 
 
 def actor(db: Database, args: argparse.Namespace) -> Actor:
-    from poems_monitor.services.users import resolve_actor
+    """The account acting for a command that writes: its password checked (failures count
+    towards the lock-out), or the set-up administrator while the database has no account."""
+    from poems_monitor.services.users import count_users, resolve_actor
 
-    return resolve_actor(db, args.user or default_user())
+    name = acting_name(args)
+    if count_users(db) == 0:
+        return resolve_actor(db, name, None)
+    return resolve_actor(db, name, acting_password(args, name))
+
+
+def acting_name(args: argparse.Namespace) -> str:
+    return getattr(args, "user", None) or default_user()
+
+
+def acting_password(args: argparse.Namespace, name: str) -> str:
+    """The first line of --password-file, or asked on a terminal; refused with a sentence saying
+    how to give it when neither is there."""
+    source = getattr(args, "password_file", None)
+    if source:
+        path = Path(source)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                line = fh.readline(4096)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(tr("The password file {file} cannot be read ({error}); nothing was changed").format(
+                file=path, error=getattr(exc, "strerror", None) or tr("not UTF-8 text"))) from None
+        password = line.rstrip("\r\n")
+    elif sys.stdin is not None and sys.stdin.isatty():
+        try:
+            password = getpass.getpass(tr("Password for {name}: ").format(name=name))
+        except EOFError:
+            password = ""
+    else:
+        password = ""
+    if not password:
+        raise CommandError(tr("{name} may act only with the account's password: run the command on a terminal to be "
+                              "asked, or give --password-file FILE; nothing was changed").format(name=name))
+    return password

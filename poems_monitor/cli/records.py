@@ -48,9 +48,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     except ImportRefused as refused:
         for problem in refused.problems:
             print(str(problem), file=sys.stderr)
-        print(ntr("{file}: {n} problem found; nothing was imported.", "{file}: {n} problems found; nothing was imported.",
-                  len(refused.problems)).format(file=args.file, n=len(refused.problems)),
-              file=sys.stderr)
+        if refused.total > len(refused.problems):
+            rest = refused.total - len(refused.problems)
+            print(ntr("... and {n} more problem not listed.", "... and {n} more problems not listed.", rest).format(n=rest),
+                  file=sys.stderr)
+        found = ntr("{file}: {n} problem found", "{file}: {n} problems found", refused.total).format(
+            file=args.file, n=refused.total)
+        if refused.stopped:
+            found += tr(", then reading stopped (the rest of the file was not checked)")
+        print(found + tr("; nothing was imported."), file=sys.stderr)
         return EXIT_INVALID
     print(tr("Imported {file}: {summary}").format(file=args.file, summary=summary.sentence()))
     return EXIT_OK

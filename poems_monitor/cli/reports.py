@@ -38,12 +38,15 @@ def register(sub, common) -> None:  # noqa: ANN001
 
 
 def _read_text(path: Path) -> str:
-    from poems_monitor.domain.lab_csv import decode_csv_bytes
+    from poems_monitor.domain.lab_csv import CsvEncodingError
+    from poems_monitor.services.lab_import import read_lab_csv_file
 
     try:
-        return decode_csv_bytes(path.read_bytes())
+        return read_lab_csv_file(path)
     except OSError as exc:
         raise CommandError(tr("{file} cannot be read: {error}").format(file=path, error=exc.strerror or exc), EXIT_INVALID) from None
+    except CsvEncodingError as exc:
+        raise CommandError(tr("{file}: {error}; nothing was imported.").format(file=path, error=exc), EXIT_INVALID) from None
 
 
 def print_preview(preview, out=sys.stdout) -> None:  # noqa: ANN001
@@ -147,6 +150,12 @@ def cmd_report(args: argparse.Namespace) -> int:
             file=target), EXIT_INVALID)
     if not target.parent.exists():
         raise CommandError(tr("The folder {folder} does not exist").format(folder=target.parent))
+    from poems_monitor.files import TargetRefused, refuse_unless_regular
+
+    try:
+        refuse_unless_regular(target)
+    except TargetRefused as exc:
+        raise CommandError(str(exc)) from None
     db = open_existing_db(args)
     from poems_monitor.services.patients import patient_id_for
 

@@ -75,11 +75,14 @@ def parse_date(text: str | None, option: str) -> date | None:
     """An ISO date, or a CommandError in one sentence naming the option."""
     if text is None:
         return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise CommandError(tr("{option} must be a date written YYYY-MM-DD (for example 2026-11-21); "
-                              "'{text}' is not one").format(option=option, text=text), EXIT_INVALID) from None
+    from poems_monitor.domain.input_rules import EARLIEST_DATE, parse_iso_date
+
+    value = parse_iso_date(text.strip())
+    if value is not None and value >= EARLIEST_DATE:
+        return value
+    # one sentence for a week date (2024-W10-1), other digits (２０２４-…), or a year before 1900
+    raise CommandError(tr("{option} must be a date written YYYY-MM-DD (for example 2026-11-21); "
+                          "'{text}' is not one").format(option=option, text=text), EXIT_INVALID)
 
 
 def _as_of(args: argparse.Namespace) -> date:

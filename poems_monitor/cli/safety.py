@@ -33,6 +33,13 @@ def register(sub, common) -> None:  # noqa: ANN001
     add.set_defaults(handler=cmd_users_add)
     lst = users.add_parser("list", parents=[common], help=tr("list the accounts"))
     lst.set_defaults(handler=cmd_users_list)
+    pw = users.add_parser("passwd", parents=[common], help=tr(
+        "set an account's new password: your own, or anyone's as an administrator (asked twice, or one line on stdin)"))
+    pw.add_argument("name")
+    pw.set_defaults(handler=cmd_users_passwd)
+    unlock = users.add_parser("unlock", parents=[common], help=tr("lift the lock-out of an account after wrong passwords"))
+    unlock.add_argument("name")
+    unlock.set_defaults(handler=cmd_users_unlock)
     p.set_defaults(handler=lambda args: _usage(p))
 
 
@@ -105,14 +112,21 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    from poems_monitor.cli.context import acting_name, acting_password
     from poems_monitor.persistence.db import DatabaseError, open_database
     from poems_monitor.services import backup
-    from poems_monitor.cli import default_user
     from poems_monitor.services.access import PermissionDenied
-    from poems_monitor.services.users import resolve_actor
+    from poems_monitor.services.users import count_users, resolve_actor
 
     target = _database_path(args)
-    name = args.user or default_user()
+    name = acting_name(args)
+    password: list[str | None] = []  # asked once, and only when some database has accounts
+
+    def given_password() -> str | None:
+        if not password:
+            password.append(acting_password(args, name))
+        return password[0]
+
     # Who may restore is decided by the accounts of the database being replaced; when that one is
     # too damaged to open, by the accounts of the backup (after the backup passes its checks).
     who = None
@@ -123,7 +137,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             current = None
         if current is not None:
             try:
-                who = resolve_actor(current, name)
+                who = resolve_actor(current, name, given_password() if count_users(current) else None)
             except PermissionDenied:
                 raise
             except Exception:  # noqa: BLE001, S110 (a damaged database may fail here: the backup decides)
@@ -136,7 +150,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         if problems:
             raise CommandError(tr("{file} was not restored: {problems}. Nothing was changed.").format(
                 file=args.file, problems="; ".join(problems)))
-        who = _actor_from_backup(args.file, name)
+        who = _actor_from_backup(args.file, name, given_password)
     try:
         result = backup.restore_from(target, who, args.file)
     except backup.BackupRefused as exc:
@@ -146,30 +160,33 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _actor_from_backup(path: Path, name: str):  # noqa: ANN202
+def _actor_from_backup(path: Path, name: str, password):  # noqa: ANN001, ANN202
     from sqlalchemy import create_engine
 
     from poems_monitor.persistence.db import Database
-    from poems_monitor.services.users import resolve_actor
+    from poems_monitor.services.users import count_users, resolve_actor
 
     url = f"sqlite:///{Path(path).resolve().as_uri()}?mode=ro&uri=true"
     engine = create_engine(url)
     try:
-        return resolve_actor(Database(engine=engine, url=url), name)
+        copy = Database(engine=engine, url=url)
+        return resolve_actor(copy, name, password() if count_users(copy) else None, record=False)
     finally:
         engine.dispose()
 
 
-def _read_password() -> str:
+def _read_password(nothing_done: str | None = None) -> str:
+    """The new password: asked twice on a terminal, or one line of standard input."""
+    nothing_done = nothing_done or tr("no account was created")
     if sys.stdin is not None and sys.stdin.isatty():
-        first = getpass.getpass(tr("Password: "))
-        second = getpass.getpass(tr("Password again: "))
+        first = getpass.getpass(tr("New password: "))
+        second = getpass.getpass(tr("New password again: "))
         if first != second:
-            raise CommandError(tr("The two passwords differ; no account was created"))
+            raise CommandError(tr("The two passwords differ; {nothing}").format(nothing=nothing_done))
         return first
     line = sys.stdin.readline() if sys.stdin is not None else ""
     if not line:
-        raise CommandError(tr("No password was given on standard input; no account was created"))
+        raise CommandError(tr("No password was given on standard input; {nothing}").format(nothing=nothing_done))
     return line.rstrip("\r\n")
 
 
@@ -206,4 +223,36 @@ def cmd_users_list(args: argparse.Namespace) -> int:
     for a in accounts:
         state = "" if a.active else "  " + tr("(inactive)")
         print(f"{a.name:<{width}}  {a.role.value}{state}")
+    return EXIT_OK
+
+
+def cmd_users_passwd(args: argparse.Namespace) -> int:
+    from poems_monitor.services.users import AccountError, change_password
+
+    db = open_db(args)
+    try:
+        who = actor(db, args)
+        password = _read_password(tr("the password was not changed"))
+        try:
+            change_password(db, who, args.name, password)
+        except AccountError as exc:
+            raise CommandError(tr("{error}; the password was not changed").format(error=exc)) from None
+    finally:
+        db.dispose()
+    print(tr("New password set for {name}.").format(name=args.name))
+    return EXIT_OK
+
+
+def cmd_users_unlock(args: argparse.Namespace) -> int:
+    from poems_monitor.services.users import AccountError, unlock_user
+
+    db = open_db(args)
+    try:
+        try:
+            lifted = unlock_user(db, actor(db, args), args.name)
+        except AccountError as exc:
+            raise CommandError(str(exc)) from None
+    finally:
+        db.dispose()
+    print(tr("{name} is unlocked.").format(name=args.name) if lifted else tr("{name} was not locked.").format(name=args.name))
     return EXIT_OK

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from enum import Enum
@@ -26,6 +26,7 @@ from enum import Enum
 from poems_monitor.domain.catalogue import MEASURES, SPECIMENS, Measure, MeasureKind
 from poems_monitor.domain.course import after_death
 from poems_monitor.domain.numbers import read_number
+from poems_monitor.domain.input_rules import EARLIEST_DATE, mrn_problem, normalise_text
 from poems_monitor.domain.timeline import ObservationRecord
 from poems_monitor.domain.validation import Tier, check_value
 from poems_monitor.i18n import tr
@@ -37,12 +38,15 @@ SEPARATORS = (",", ";", "\t")
 VISIT_ONLY_CODES = frozenset(
     code for m in MEASURES.values() if m.derived_from for code in (m.code, *m.derived_from)
 )
-_LOINC = re.compile(r"^\d{1,8}-\d$")
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
-_DMY_DATE = re.compile(r"^(\d{1,2})([/.])(\d{1,2})\2(\d{4})(?: \d{1,2}:\d{2}(?::\d{2})?)?$")
-_BARE_INTEGER = re.compile(r"^\d+$")
+# ASCII digits only (re.ASCII): full-width and Arabic-Indic digits are not read as dates or numbers.
+_LOINC = re.compile(r"^\d{1,8}-\d$", re.ASCII)
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$", re.ASCII)
+_DMY_DATE = re.compile(r"^(\d{1,2})([/.])(\d{1,2})\2(\d{4})(?: \d{1,2}:\d{2}(?::\d{2})?)?$", re.ASCII)
+_BARE_INTEGER = re.compile(r"^\d+$", re.ASCII)
 _GROUPED_LOOKING = re.compile(r"^[0-9][0-9.,]*$")
-_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
+_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$", re.ASCII)
+MAX_ROWS = 200_000  # a lab export far larger than any clinic's: split it (keeps memory bounded)
+MAX_INVALID_ROWS_KEPT = 1_000  # further invalid rows are counted, not described
 
 
 class DateFormat(str, Enum):
@@ -173,15 +177,35 @@ def format_number(value: float) -> str:
     return repr(float(value))
 
 
+class CsvEncodingError(ValueError):
+    """The bytes are not text in an encoding the reader knows; the message says what to do."""
+
+
+_UNKNOWN_ENCODING = ("the file is not text in UTF-8, UTF-16 with a byte-order mark or Windows-1252 ({why}): "
+                     "save it from the spreadsheet as \"CSV UTF-8\"")
+
+
 def decode_csv_bytes(data: bytes) -> str:
     """Text of a CSV file: UTF-8 (with or without a byte-order mark), UTF-16 with its mark (Excel's
-    "Unicode text"), else Windows-1252 (Excel's "CSV" on Windows in Western Europe)."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+    "Unicode text"), else Windows-1252 (Excel's "CSV" on Windows in Western Europe) when every
+    byte is a Windows-1252 character. Anything else (UTF-16 or UTF-32 without a mark, a binary
+    file, another code page) raises CsvEncodingError instead of being read as garbage."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) and not data.startswith(b"\xff\xfe\x00\x00"):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise CsvEncodingError(tr(_UNKNOWN_ENCODING).format(why=tr("broken UTF-16"))) from None
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            try:
+                text = data.decode("cp1252")
+            except UnicodeDecodeError:
+                raise CsvEncodingError(tr(_UNKNOWN_ENCODING).format(why=tr("bytes that no Windows-1252 text holds"))) from None
+    if "\x00" in text:
+        raise CsvEncodingError(tr(_UNKNOWN_ENCODING).format(why=tr("it holds NUL characters, as UTF-16 without a mark does")))
+    return text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,9 +299,11 @@ def _parse_row(line: int, values: dict[str, str], fmt: DateFormat, today: date) 
         problems.append(RowProblem(line, column, rule, message))
 
     fields = tuple(values.items())
-    mrn = values.get("mrn", "")
+    mrn = normalise_text(values.get("mrn", ""))
     if not mrn:
         bad("mrn", "required", tr("the MRN is missing"))
+    elif mrn_problem(mrn):
+        bad("mrn", "mrn", mrn_problem(mrn))
     when = None
     if not values.get("date"):
         bad("date", "required", tr("the date is missing"))
@@ -285,6 +311,10 @@ def _parse_row(line: int, values: dict[str, str], fmt: DateFormat, today: date) 
         when, reason = _parse_date(values["date"], fmt)
         if when is None:
             bad("date", "date_format", reason)
+        elif when < EARLIEST_DATE:
+            bad("date", "date_range", tr("{d} is before {earliest}: check the year").format(
+                d=when.isoformat(), earliest=EARLIEST_DATE.isoformat()))
+            when = None
         elif when > today:
             bad("date", "future_date", tr("{d} is in the future").format(d=when.isoformat()))
             when = None
@@ -379,27 +409,62 @@ def _parse_row(line: int, values: dict[str, str], fmt: DateFormat, today: date) 
     return replace(row, problems=tuple(problems))
 
 
+class _RecordError(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+def _records(reader) -> Iterator[tuple[int, list[str] | _RecordError]]:  # noqa: ANN001 (a csv reader)
+    """(line number, cells) of each record; the csv module's own error (a field longer than its
+    limit, a stray quote) comes last, as one sentence with the line."""
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield reader.line_num, _RecordError(reader.line_num, tr("line {line} cannot be read as CSV ({error})").format(
+                line=reader.line_num, error=exc))
+            return
+        yield reader.line_num, record
+
+
 def parse_lab_csv(text: str, date_format: DateFormat | str, today: date) -> LabCsv:
     """Read lab CSV text into rows; every problem is kept with its line, column and rule."""
     fmt = DateFormat(date_format)
     text = text.lstrip("\ufeff")
-    lines = text.splitlines()
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    # newline="": lines end at CR (old Mac), CRLF or LF alike, here and in the csv module below
+    first, header_line = next(((i, line.rstrip("\r\n")) for i, line in enumerate(io.StringIO(text, newline=""))
+                               if line.strip()), (None, ""))
     if first is None:
         return LabCsv(rows=(), file_problems=(RowProblem(1, "", "empty", tr("the file is empty")),))
-    sep = sniff_separator(lines[first])
+    sep = sniff_separator(header_line)
     if sep is None:
         return LabCsv(rows=(), file_problems=(RowProblem(first + 1, "", "header", tr(
             "the first line must name the columns {columns} (separated by commas or semicolons); found '{line}'").format(
-            columns=",".join(REQUIRED_COLUMNS) + "[,specimen]", line=lines[first][:120])),))
+            columns=",".join(REQUIRED_COLUMNS) + "[,specimen]", line=header_line[:120])),))
 
-    reader = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, skipinitialspace=True)
     header: list[str] | None = None
     rows: list[LabRow] = []
     file_problems: list[RowProblem] = []
     ignored: list[str] = []
-    for record in reader:
-        line = reader.line_num
+    invalid = 0
+    for line, record in _records(reader):
+        if isinstance(record, _RecordError):
+            file_problems.append(RowProblem(line, "", "csv", record.message))
+            break
+        if len(rows) >= MAX_ROWS:
+            file_problems.append(RowProblem(line, "", "too_many_rows", tr(
+                "the file has more than {n} rows: split it into smaller files").format(n=MAX_ROWS)))
+            break
+        if invalid >= MAX_INVALID_ROWS_KEPT:
+            file_problems.append(RowProblem(line, "", "too_many_problems", tr(
+                "more than {n} rows are invalid: the rest of the file was not checked").format(n=MAX_INVALID_ROWS_KEPT)))
+            break
+        if rows and rows[-1].status is RowStatus.INVALID:
+            invalid += 1
         if header is None:
             if not any(cell.strip() for cell in record):
                 continue

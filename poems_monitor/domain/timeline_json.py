@@ -9,6 +9,7 @@ the file and passes "today" in.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -21,6 +22,10 @@ from poems_monitor.domain.timeline import (
     EventRecord, ExamRecord, ObservationRecord, PatientRecord, TreatmentRecord, VisitRecord,
 )
 from poems_monitor.domain.course import after_death, second_death
+from poems_monitor.domain.input_rules import (
+    EARLIEST_DATE, MAX_PROBLEMS_COUNTED, MAX_PROBLEMS_SHOWN, finite_number, mrn_key, mrn_problem, normalise_text, parse_iso_date, text_problem,
+)
+from poems_monitor.domain.json_stream import Field, Item, NotAList
 from poems_monitor.domain.validation import check_value
 from poems_monitor.i18n import tr
 
@@ -48,13 +53,27 @@ class Problem:
         return f"{self.path}: {who}{self.message}"
 
 
+class ProblemList(list):
+    """The first MAX_PROBLEMS_SHOWN problems; `total` counts them all (a hostile file may hold
+    millions, which are neither kept nor printed)."""
+
+    total: int = 0
+    stopped: bool = False  # reading stopped at MAX_PROBLEMS_COUNTED: the rest of the file was not checked
+
+
 class _Collector:
     def __init__(self) -> None:
-        self.problems: list[Problem] = []
+        self.problems: ProblemList = ProblemList()
         self.mrn: str | None = None
 
     def add(self, path: str, message: str) -> None:
-        self.problems.append(Problem(path, message, self.mrn))
+        self.problems.total += 1
+        if len(self.problems) < MAX_PROBLEMS_SHOWN:
+            self.problems.append(Problem(path, message, self.mrn))
+
+    @property
+    def count(self) -> int:
+        return self.problems.total
 
 
 def _parse_date(c: _Collector, raw: Any, path: str, field: str, *, required: bool) -> date | None:
@@ -65,13 +84,15 @@ def _parse_date(c: _Collector, raw: Any, path: str, field: str, *, required: boo
     if not isinstance(raw, str):
         c.add(path, tr("{field} must be a date written YYYY-MM-DD, not {value!r}").format(field=field, value=raw))
         return None
-    try:
-        if len(raw) != 10:
-            raise ValueError
-        return date.fromisoformat(raw)
-    except ValueError:
-        c.add(path, tr("{field} '{value}' is not a date written YYYY-MM-DD").format(field=field, value=raw))
+    value = parse_iso_date(raw)
+    if value is None:
+        c.add(path, tr("{field} {value!r} is not a date written YYYY-MM-DD").format(field=field, value=raw))
         return None
+    if value < EARLIEST_DATE:
+        c.add(path, tr("{field} {value} is before {earliest}: check the year").format(
+            field=field, value=raw, earliest=EARLIEST_DATE.isoformat()))
+        return None
+    return value
 
 
 def _check_when(c: _Collector, value: date | None, path: str, field: str, birth: date | None, today: date) -> None:
@@ -97,10 +118,11 @@ def _text(c: _Collector, raw: Any, path: str, field: str, *, required: bool = Fa
     if len(raw) > max_len:
         c.add(path, tr("{field} is longer than {n} characters").format(field=field, n=max_len))
         return None
-    if "\x00" in raw:
-        c.add(path, tr("{field} holds a NUL character").format(field=field))
+    problem = text_problem(raw)
+    if problem:
+        c.add(path, tr("{field} {problem}").format(field=field, problem=problem))
         return None
-    return raw
+    return normalise_text(raw)
 
 
 def _one_of(value: Any, choices: Any) -> bool:
@@ -125,46 +147,94 @@ def _list(c: _Collector, raw: Any, path: str, field: str) -> list:
     return raw
 
 
-def parse_timeline(data: Any, today: date) -> tuple[list[PatientRecord], list[Problem]]:
-    """Validate a decoded timeline document. Returns the patients and every problem found; the
-    caller must store nothing when the problem list is not empty."""
-    c = _Collector()
+def parse_timeline(data: Any, today: date) -> tuple[list[PatientRecord], ProblemList]:
+    """Validate a decoded timeline document. Returns the patients and the problems found (the
+    first 100; `problems.total` counts all); the caller must store nothing when there is any."""
     if not isinstance(data, dict):
+        c = _Collector()
         c.add("$", tr("the file must hold a JSON object with 'format', 'version' and 'patients'"))
         return [], c.problems
-    if data.get("format") != FORMAT_NAME:
-        c.add("$.format", tr("format must be '{name}', found {value!r}").format(name=FORMAT_NAME, value=data.get("format")))
-    if data.get("version") != FORMAT_VERSION:
-        c.add("$.version", tr("version {value!r} is not supported; this poems-monitor reads version {v}").format(
-            value=data.get("version"), v=FORMAT_VERSION))
-    _unknown_keys(c, data, {"format", "version", "patients"}, "$")
-    if c.problems:
-        return [], c.problems
-    patients_raw = data.get("patients")
-    if not isinstance(patients_raw, list):
-        c.add("$.patients", tr("patients must be a list"))
-        return [], c.problems
+    pieces: list[Field | Item | NotAList] = [Field(k, v) for k, v in data.items() if k != "patients"]
+    if "patients" in data:
+        if isinstance(data["patients"], list):
+            pieces.extend(Item("patients", i, p) for i, p in enumerate(data["patients"]))
+        else:
+            pieces.append(NotAList("patients", data["patients"]))
+    return parse_timeline_pieces(pieces, today)
 
+
+def parse_timeline_pieces(pieces: Iterable[Field | Item | NotAList], today: date,
+                          raw_patients: list | None = None) -> tuple[list[PatientRecord], ProblemList]:
+    """As `parse_timeline`, from a document read piece by piece (`json_stream.stream_document`):
+    each patient is checked as it arrives and only its record (and, into `raw_patients` when
+    given, its decoded object, for the paths of conflicts found later) is kept, and only while
+    the file has no problem: a file of junk costs no memory however long it is."""
+    c = _Collector()
+    fields: dict[str, Any] = {}
+    has_list = False
     patients: list[PatientRecord] = []
-    seen_mrn: dict[str, int] = {}
-    for i, raw in enumerate(patients_raw):
-        path = f"$.patients[{i}]"
-        c.mrn = raw.get("mrn") if isinstance(raw, dict) and isinstance(raw.get("mrn"), str) else None
-        if not isinstance(raw, dict):
-            c.add(path, tr("a patient must be a JSON object"))
+    seen_mrn: dict[str, tuple[int, str]] = {}
+    for piece in pieces:
+        if isinstance(piece, Field):
+            fields[piece.key] = piece.value
             continue
-        mrn = _text(c, raw.get("mrn"), f"{path}.mrn", "mrn", required=True, max_len=64)
-        if mrn is not None:
-            mrn = mrn.strip()
-            if mrn in seen_mrn:
-                c.add(f"{path}.mrn", tr("MRN {mrn} appears twice in this file (also at $.patients[{j}])").format(
-                    mrn=mrn, j=seen_mrn[mrn]))
-            seen_mrn[mrn] = i
-        record = _parse_patient(c, raw, path, mrn or "", today)
-        if record is not None:
-            patients.append(record)
+        if isinstance(piece, NotAList):
+            fields[piece.key] = piece.value
+            continue
+        has_list = True
+        if c.count >= MAX_PROBLEMS_COUNTED:
+            c.problems.stopped = True  # time and output stay bounded however long the file is
+            break
+        record = _parse_listed_patient(c, piece.value, f"$.patients[{piece.index}]", piece.index, seen_mrn, today)
+        if record is not None and not c.count:
+            patients.append(record)  # records are kept only while the file is clean: bounded memory for junk
+            if raw_patients is not None:
+                raw_patients.append(piece.value)
+        elif c.count:
+            patients.clear()
+            if raw_patients is not None:
+                raw_patients.clear()
     c.mrn = None
-    return patients, c.problems
+    header = _Collector()
+    fmt, version = fields.get("format"), fields.get("version")
+    if fmt != FORMAT_NAME:
+        header.add("$.format", tr("format must be '{name}', found {value!r}").format(name=FORMAT_NAME, value=fmt))
+    if type(version) is not int or version != FORMAT_VERSION:  # true == 1 and 1.0 == 1 in Python: neither is the version
+        header.add("$.version", tr("version {value!r} is not supported; this poems-monitor reads version {v}").format(
+            value=version, v=FORMAT_VERSION))
+    _unknown_keys(header, {**fields, **({"patients": None} if has_list else {})}, {"format", "version", "patients"}, "$")
+    if header.count and not c.problems.stopped:
+        return [], header.problems
+    if not has_list:
+        c.add("$.patients", tr("patients must be a list"))
+    return (patients if not c.count else []), c.problems
+
+
+def _parse_listed_patient(c: _Collector, raw: Any, path: str, index: int, seen_mrn: dict[str, tuple[int, str]],
+                          today: date) -> PatientRecord | None:
+    c.mrn = raw.get("mrn") if isinstance(raw, dict) and isinstance(raw.get("mrn"), str) else None
+    if c.mrn is not None and text_problem(c.mrn):
+        c.mrn = None  # a broken MRN is not repeated in every message about this patient
+    if not isinstance(raw, dict):
+        c.add(path, tr("a patient must be a JSON object"))
+        return None
+    mrn = _text(c, raw.get("mrn"), f"{path}.mrn", "mrn", required=True, max_len=64)
+    if mrn is not None:
+        mrn = mrn.strip()
+        problem = mrn_problem(mrn)
+        if problem:
+            c.add(f"{path}.mrn", problem)
+            mrn = None
+    if mrn is not None:
+        key = mrn_key(mrn)
+        if key in seen_mrn:
+            j, first = seen_mrn[key]
+            same = "" if first == mrn else tr(", written {first} there: MRNs are compared without regard to case").format(
+                first=first)
+            c.add(f"{path}.mrn", tr("MRN {mrn} appears twice in this file (also at $.patients[{j}]{same})").format(
+                mrn=mrn, j=j, same=same))
+        seen_mrn[key] = (index, mrn)
+    return _parse_patient(c, raw, path, mrn or "", today)
 
 
 def _parse_patient(c: _Collector, raw: dict, path: str, mrn: str, today: date) -> PatientRecord | None:
@@ -322,6 +392,12 @@ def parse_observation(c: _Collector, raw: Any, path: str, sex: str | None) -> Ob
     if m.kind is not MeasureKind.CATEGORICAL and not is_number:
         c.add(f"{path}.value", tr("{name}: the value must be a number, found {value!r}").format(name=m.name, value=value))
         return None
+    if is_number and finite_number(value) is None:
+        c.add(f"{path}.value", tr("{name}: the value must be a finite number of at most 40 digits").format(name=m.name))
+        return None
+    if m.kind is MeasureKind.CATEGORICAL and isinstance(value, str) and text_problem(value):
+        c.add(f"{path}.value", tr("{name}: the value {problem}").format(name=m.name, problem=text_problem(value)))
+        return None
     if unit is not None and not isinstance(unit, str):
         c.add(f"{path}.unit", tr("{name}: the unit must be text").format(name=m.name))
         return None
@@ -398,7 +474,8 @@ def _parse_treatment(c: _Collector, raw: Any, path: str, birth: date | None, tod
         c.add(f"{path}.name", tr("a regimen 'other' needs a name"))
         ok = False
     melphalan = raw.get("melphalan_mg")
-    if melphalan is not None and (isinstance(melphalan, bool) or not isinstance(melphalan, (int, float)) or not 0 <= melphalan <= 100000):
+    if melphalan is not None and (finite_number(melphalan) is None or isinstance(melphalan, str)
+                                  or not 0 <= melphalan <= 100000):
         c.add(f"{path}.melphalan_mg", tr("melphalan_mg must be a dose in mg between 0 and 100000"))
         ok = False
     note = _text(c, raw.get("note"), f"{path}.note", "note") or ""

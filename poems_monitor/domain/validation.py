@@ -6,12 +6,12 @@ for the importer, the CSV reader and the entry form alike. Pure: no Qt, no SQL.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import Enum
 
 from poems_monitor.domain.catalogue import MEASURES, Measure, MeasureKind, unit_display
 from poems_monitor.domain.numbers import format_number, read_number
+from poems_monitor.domain.input_rules import finite_number
 from poems_monitor.domain.units import round_sig
 from poems_monitor.i18n import tr
 
@@ -162,20 +162,14 @@ def _check_category(m: Measure, value: object) -> CheckedValue:
 
 
 def _as_number(value: object) -> tuple[float | None, str]:
-    """(the number, "") or (None, why not); text is read by `domain.numbers.read_number`, which
-    refuses thousands-grouped shapes such as '1,240' instead of guessing."""
+    """(the number, "") or (None, why not). Text is read by `domain.numbers.read_number`, which
+    refuses thousands-grouped shapes such as '1,240' instead of guessing; then one rule for every
+    reader: finite, ASCII digits, no booleans, no 5000-digit integers (`input_rules.finite_number`)."""
     not_a_number = tr("'{value}' is not a number").format(value=value)
-    if isinstance(value, bool):
-        return None, not_a_number
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
+    if isinstance(value, str):
         reading = read_number(value)
         if reading.value is None:
             return None, reading.problem if value.strip() else not_a_number
-        number = reading.value
-    else:
-        return None, not_a_number
-    if math.isnan(number) or math.isinf(number):
-        return None, not_a_number
-    return number, ""
+        value = reading.value
+    number = finite_number(value)
+    return (None, not_a_number) if number is None else (number, "")

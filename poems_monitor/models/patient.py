@@ -13,6 +13,9 @@ class Patient(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     mrn: str = Field(max_length=64, unique=True, index=True)
+    # the MRN as compared (NFC, case-folded: input_rules.mrn_key), unique so that h-1 and H-1
+    # can never be two patients
+    mrn_key: str = Field(max_length=64, unique=True, index=True)
     name: str = Field(max_length=200)
     sex: str = Field(max_length=16)  # female | male | other | unknown
     birth_date: date | None = None

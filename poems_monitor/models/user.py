@@ -17,3 +17,5 @@ class User(SQLModel, table=True):
     password_hash: str | None = None
     active: bool = True
     created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    failed_sign_ins: int = 0  # wrong passwords in a row since the last good one
+    locked_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

@@ -31,6 +31,33 @@ class DatabaseError(Exception):
     """A database that cannot be opened as it is; the message is for the person at the desk."""
 
 
+class DatabaseBusy(DatabaseError):
+    """Another write (a long import on another workstation) held the database for longer than
+    this write waits; nothing was changed. One sentence: try again."""
+
+
+# How long a write waits for another one to finish before it is told "busy, try again": a DEFAULT
+# (not from any standard), long enough for a large import; POEMS_MONITOR_WRITE_WAIT_SECONDS sets it.
+DEFAULT_WRITE_WAIT_SECONDS = 120
+_BUSY_ATTEMPT_MS = 2000  # each attempt waits this long inside SQLite before the waiting is announced
+_wait_notice: list = []  # callables told once per write that it is waiting (the command line prints it)
+
+
+def on_write_wait(callback) -> None:  # noqa: ANN001
+    """Have `callback()` called when a write starts waiting for another one (once per write)."""
+    _wait_notice[:] = [callback]
+
+
+def write_wait_seconds() -> float:
+    import os
+
+    try:
+        value = float(os.environ.get("POEMS_MONITOR_WRITE_WAIT_SECONDS", DEFAULT_WRITE_WAIT_SECONDS))
+    except ValueError:
+        return DEFAULT_WRITE_WAIT_SECONDS
+    return value if 1 <= value <= 3600 else DEFAULT_WRITE_WAIT_SECONDS
+
+
 def database_url(url_or_path: str | Path) -> str:
     """Accept a plain file path or an SQLAlchemy URL (INTERFACES.md section 1, `--db`)."""
     text_value = str(url_or_path)
@@ -102,7 +129,7 @@ def _configure_sqlite(engine: Engine, *, wal: bool = True) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_ATTEMPT_MS}")
         if wal:  # switching to WAL writes the file header: never on a file we may still refuse
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")  # a saved visit survives a power cut
@@ -111,14 +138,41 @@ def _configure_sqlite(engine: Engine, *, wal: bool = True) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # noqa: ANN001
         if connection.get_execution_options().get("poems_write"):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin_writing(connection)
         else:
             connection.exec_driver_sql("BEGIN")
 
 
+def _begin_writing(connection) -> None:  # noqa: ANN001
+    """BEGIN IMMEDIATE, waiting while another writer holds the lock: announced once after the
+    first attempt, refused with DatabaseBusy (one sentence) after write_wait_seconds()."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    deadline = time.monotonic() + write_wait_seconds()
+    announced = False
+    while True:
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) and "busy" not in str(exc.orig):
+                raise
+        if time.monotonic() >= deadline:
+            log.warning("write refused: the database stayed busy for %.0f s", write_wait_seconds())
+            raise DatabaseBusy(tr("The clinic database is busy with another write (for example a long import) and "
+                                  "nothing was changed: try again in a minute."))
+        if not announced:
+            announced = True
+            log.info("write waiting for another writer to finish")
+            for notice in _wait_notice:
+                notice()
+
+
 def create_database_engine(url: str, *, wal: bool = True) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": _BUSY_ATTEMPT_MS / 1000})
         _configure_sqlite(engine, wal=wal)
         return engine
     return create_engine(url, pool_pre_ping=True)

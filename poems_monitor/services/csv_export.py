@@ -8,11 +8,15 @@ patient and date, one row each: the shape statistics packages want), and `data_d
 Format: UTF-8 without byte-order mark, a header line, comma separators, '.' decimals, dates and
 times in ISO 8601 (times in UTC with a trailing Z), true/false for booleans, an empty field for
 a missing value. Password hashes never leave the database. Everything is read in one snapshot.
+A text cell that a spreadsheet would run as a formula (beginning with =, +, @, a tab or a carriage
+return, or with - when it is not a number) is written with a leading apostrophe, as spreadsheets
+expect (OWASP "CSV injection"): a name "=HYPERLINK(...)" is shown, never run.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -122,11 +126,23 @@ def dictionary_rows() -> list[dict[str, str]]:
     return rows
 
 
+_FORMULA_STARTS = ("=", "+", "@", "\t", "\r")
+_NUMBER = re.compile(r"-(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+
+
+def spreadsheet_safe(text: str) -> str:
+    """`text` as a spreadsheet shows it instead of running it: a leading apostrophe before a
+    formula's first character; negative numbers (-5, -0.25) stay numbers."""
+    if text.startswith(_FORMULA_STARTS) or (text.startswith("-") and not _NUMBER.fullmatch(text)):
+        return "'" + text
+    return text
+
+
 def _write_csv(path: Path, header: list[str] | tuple[str, ...], rows: list[list[str]]) -> None:
     with atomic_text_file(path, newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerows([spreadsheet_safe(c) for c in row] for row in rows)
 
 
 def export_clinic_csv(db: Database, directory: Path) -> CsvExportSummary:

@@ -12,14 +12,17 @@ is created when there is none); duplicates are skipped; one audit entry per pati
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from pathlib import Path
 
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
+from poems_monitor.domain.input_rules import MAX_PROBLEMS_SHOWN
 from poems_monitor.domain.lab_csv import (
-    DateFormat, KnownPatient, LabCsv, LabRow, RowStatus, StoredValue, classify_rows, conflict_message, parse_lab_csv,
+    CsvEncodingError, DateFormat, KnownPatient, LabCsv, LabRow, RowStatus, StoredValue, classify_rows, conflict_message,
+    decode_csv_bytes, parse_lab_csv,
 )
 from poems_monitor.domain.timeline import VisitRecord
 from poems_monitor.i18n import counted, ntr, tr
@@ -61,30 +64,59 @@ class LabImportSummary:
 
 
 def problem_messages(preview: LabCsv) -> list[str]:
-    """One sentence per problem: file-level first, then each bad row in file order."""
+    """One sentence per problem: file-level first, then each bad row in file order; the first
+    100, then one sentence counting the rest."""
     out = [str(p) for p in preview.file_problems]
+    more = 0
     for r in preview.rows:
-        if r.status is RowStatus.INVALID:
-            out.extend(str(p) for p in r.problems)
-        elif r.status is RowStatus.CONFLICTING:
-            out.append(conflict_message(r))
+        found = [str(p) for p in r.problems] if r.status is RowStatus.INVALID else (
+            [conflict_message(r)] if r.status is RowStatus.CONFLICTING else [])
+        room = max(0, MAX_PROBLEMS_SHOWN - len(out))
+        out.extend(found[:room])
+        more += len(found) - min(room, len(found))
+    if more:
+        out.append(tr("... and {n} more problem(s) not listed.").format(n=more))
     return out
 
 
-def _stored_context(session: Session, parsed: LabCsv) -> tuple[dict[str, KnownPatient], dict[str, int],
+MAX_CSV_BYTES = 32 * 1024 * 1024  # far above any lab export (200,000 rows take about 12 MB)
+
+
+def read_lab_csv_file(path: Path) -> str:
+    """The text of a lab CSV file, or CsvEncodingError / OSError with the reason: a file larger
+    than MAX_CSV_BYTES is refused before it is read, so memory stays bounded whatever its size."""
+    if Path(path).exists() and not Path(path).is_file():  # a folder, a device or a pipe: never read from it
+        raise CsvEncodingError(tr("it is not a regular file"))
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_CSV_BYTES + 1)
+    if len(data) > MAX_CSV_BYTES:
+        raise CsvEncodingError(tr("the file is larger than {mb} MB: split it into smaller files").format(
+            mb=MAX_CSV_BYTES // (1024 * 1024)))
+    return decode_csv_bytes(data)
+
+
+def _stored_context(session: Session, parsed: LabCsv) -> tuple[LabCsv, dict[str, KnownPatient], dict[str, int],
                                                                  dict, dict[tuple[int, date], int]]:
-    """Known patients, their ids, current stored values and visit ids for the file's keys."""
-    mrns = sorted({r.mrn for r in parsed.rows if r.valid and r.mrn})
+    """The rows with each MRN spelled as stored (h-1 in the file is patient H-1, so its rows meet
+    H-1's stored values and each other), and the known patients, their ids, current stored values
+    and visit ids for the file's keys."""
+    written = sorted({r.mrn for r in parsed.rows if r.valid and r.mrn})
+    id_of_written = repo.patient_id_by_mrn(session, written)
     patients: dict[str, KnownPatient] = {}
     ids: dict[str, int] = {}
-    for chunk in repo._chunks(mrns):
+    stored_mrn: dict[int, str] = {}
+    for chunk in repo._chunks(sorted(set(id_of_written.values()))):
         died = (select(E.c.patient_id, func.min(E.c.date).label("died"))
                 .where(E.c.type == "death", E.c.deleted_at.is_(None)).group_by(E.c.patient_id).subquery())
         query = (select(P.c.id, P.c.mrn, P.c.sex, P.c.birth_date, died.c.died)
-                 .outerjoin(died, died.c.patient_id == P.c.id).where(P.c.mrn.in_(chunk)))
+                 .outerjoin(died, died.c.patient_id == P.c.id).where(P.c.id.in_(chunk)))
         for row in session.execute(query):
             patients[row.mrn] = KnownPatient(row.sex, row.birth_date, row.died)  # nothing after a death
             ids[row.mrn] = row.id
+            stored_mrn[row.id] = row.mrn
+    spelled = {mrn: stored_mrn[pid] for mrn, pid in id_of_written.items()}
+    if any(a != b for a, b in spelled.items()):
+        parsed = replace(parsed, rows=tuple(replace(r, mrn=spelled.get(r.mrn, r.mrn)) for r in parsed.rows))
     wanted_dates: dict[int, set[date]] = defaultdict(set)
     for r in parsed.rows:
         if r.valid and r.mrn in ids and r.date is not None:
@@ -107,12 +139,11 @@ def _stored_context(session: Session, parsed: LabCsv) -> tuple[dict[str, KnownPa
             pid, when = date_of[row.visit_id]
             value = row.value_text if row.value_text is not None else row.value_num
             stored[(mrn_of[pid], when, row.code)] = StoredValue(value, row.unit, row.qualifier)
-    return patients, ids, stored, visit_ids
+    return parsed, patients, ids, stored, visit_ids
 
 
 def _preview(session: Session, text: str, date_format: DateFormat | str, today: date) -> tuple[LabCsv, dict, dict]:
-    parsed = parse_lab_csv(text, date_format, today)
-    patients, ids, stored, visit_ids = _stored_context(session, parsed)
+    parsed, patients, ids, stored, visit_ids = _stored_context(session, parse_lab_csv(text, date_format, today))
     return classify_rows(parsed, patients, stored), ids, visit_ids
 
 
@@ -152,9 +183,7 @@ def import_lab_csv(
         repo.add_visit_contents(session, [
             (vid, tuple(r.observation() for r in new_by_visit[key]), (), ()) for key, vid in existing
         ], stamp)
-        for _key, vid in existing:  # the visit changed: an entry form opened on it must reload
-            session.execute(update(V).where(V.c.id == vid).values(
-                version=V.c.version + 1, updated_at=stamp.at, updated_by=actor.name, reviewed_at=None, reviewed_by=None))
+        repo.touch_visits(session, [vid for _key, vid in existing], stamp)  # an entry form opened on one must reload
 
         audit = AuditWriter(session, actor.name)
         by_patient: dict[int, list[tuple[tuple[int, date], LabRow]]] = defaultdict(list)

@@ -15,6 +15,9 @@ from sqlalchemy import func, insert, select, update
 
 from poems_monitor.domain.catalogue import EVENT_TYPES, REGIMENS, SEXES, THROMBOPROPHYLAXIS, display_name
 from poems_monitor.domain.course import after_death, death_before, records_after, second_death
+from poems_monitor.domain.input_rules import (
+    EARLIEST_DATE, date_range_problem, finite_number, mrn_key, mrn_problem, normalise_text, text_problem,
+)
 from poems_monitor.domain.timeline import EventRecord, PatientRecord, TreatmentRecord
 from poems_monitor.i18n import tr
 from poems_monitor.models import Event, Patient, Treatment, Visit
@@ -52,8 +55,16 @@ def _check_patient(p: PatientInput, today: date) -> list[FieldProblem]:
     problems = []
     if not p.mrn.strip() or len(p.mrn) > 64:
         problems.append(FieldProblem("mrn", tr("MRN must be 1 to 64 characters")))
+    elif mrn_problem(p.mrn.strip()):
+        problems.append(FieldProblem("mrn", mrn_problem(p.mrn.strip())))
     if not p.name.strip() or len(p.name) > 200:
         problems.append(FieldProblem("name", tr("Name must be 1 to 200 characters")))
+    elif text_problem(p.name):
+        problems.append(FieldProblem("name", tr("Name {problem}").format(problem=text_problem(p.name))))
+    for field, label, value in (("birth_date", tr("Birth date"), p.birth_date),
+                                ("diagnosis_date", tr("Diagnosis date"), p.diagnosis_date)):
+        if value is not None and value < EARLIEST_DATE:
+            problems.append(FieldProblem(field, date_range_problem(value, today, label)))
     if p.sex not in SEXES:
         problems.append(FieldProblem("sex", tr("Sex must be one of {choices}").format(choices=", ".join(SEXES))))
     if p.birth_date is None:
@@ -70,11 +81,12 @@ def _check_patient(p: PatientInput, today: date) -> list[FieldProblem]:
 
 def create_patient(db: Database, actor: Actor, p: PatientInput, today: date | None = None) -> int:
     require(actor, Permission.RECORD)
-    p = PatientInput(p.mrn.strip(), p.name.strip(), p.sex, p.birth_date, p.diagnosis_date)
+    p = PatientInput(normalise_text(p.mrn.strip()), normalise_text(p.name.strip()), p.sex, p.birth_date, p.diagnosis_date)
     problems = _check_patient(p, today or date.today())
     with db.write() as session:
-        if session.execute(select(P.c.id).where(P.c.mrn == p.mrn)).first():
-            problems.append(FieldProblem("mrn", tr("A patient with MRN {mrn} exists already").format(mrn=p.mrn)))
+        same = session.execute(select(P.c.mrn).where(P.c.mrn_key == mrn_key(p.mrn))).first()
+        if same:
+            problems.append(FieldProblem("mrn", tr("A patient with MRN {mrn} exists already").format(mrn=same.mrn)))
         if problems:
             raise InputRefused(problems)
         pid = repo.insert_patient(session, PatientRecord(p.mrn, p.name, p.sex, p.birth_date, p.diagnosis_date),
@@ -86,6 +98,7 @@ def create_patient(db: Database, actor: Actor, p: PatientInput, today: date | No
 def update_patient(db: Database, actor: Actor, patient_id: int, expected_version: int, p: PatientInput, reason: str,
                    today: date | None = None) -> int:
     require(actor, Permission.RECORD)
+    p = PatientInput(normalise_text(p.mrn.strip()), normalise_text(p.name.strip()), p.sex, p.birth_date, p.diagnosis_date)
     problems = _check_patient(p, today or date.today())
     if not (reason or "").strip():
         problems.append(FieldProblem("reason", tr("A correction needs a reason")))
@@ -95,12 +108,14 @@ def update_patient(db: Database, actor: Actor, patient_id: int, expected_version
             raise KeyError(tr("Patient {id} does not exist").format(id=patient_id))
         if row.version != expected_version:
             raise ConcurrentEdit(tr("This patient was changed by someone else after you opened it: reload"))
-        if p.mrn != row.mrn and session.execute(select(P.c.id).where(P.c.mrn == p.mrn)).first():
+        if p.mrn != row.mrn and session.execute(select(P.c.id).where(P.c.mrn_key == mrn_key(p.mrn),
+                                                                     P.c.id != patient_id)).first():
             problems.append(FieldProblem("mrn", tr("A patient with MRN {mrn} exists already").format(mrn=p.mrn)))
         if problems:
             raise InputRefused(problems)
         old = {k: getattr(row, k) for k in ("mrn", "name", "sex", "birth_date", "diagnosis_date")}
-        session.execute(update(P).where(P.c.id == patient_id).values(**asdict(p), version=row.version + 1))
+        session.execute(update(P).where(P.c.id == patient_id).values(**asdict(p), mrn_key=mrn_key(p.mrn),
+                                                                     version=row.version + 1))
         AuditWriter(session, actor.name).append("correct", "patient", entity_id=patient_id, patient_id=patient_id,
                                                 old=old, new=asdict(p), reason=reason.strip())
         return row.version + 1
@@ -116,6 +131,14 @@ def list_patients(db: Database) -> list[PatientListRow]:
             PatientListRow(r.id, r.mrn, r.name, r.sex, r.birth_date, r.diagnosis_date, r.last_visit, r.n or 0)
             for r in session.execute(query)
         ]
+
+
+def stored_mrn(db: Database, mrn: str) -> str:
+    """The MRN as stored of the patient `mrn` names without regard to case or Unicode form
+    (h-000123 names H-000123); `mrn` itself when no patient has it."""
+    with db.read() as session:
+        row = session.execute(select(P.c.mrn).where(P.c.mrn_key == mrn_key(mrn))).first()
+    return row.mrn if row else mrn
 
 
 def patient_id_for(db: Database, mrn: str) -> int:
@@ -138,6 +161,8 @@ def check_treatment(t: TreatmentRecord, birth: date | None, today: date) -> list
         problems.append(FieldProblem("name", tr("A regimen 'other' needs a name")))
     if t.start > today:
         problems.append(FieldProblem("start", tr("Start {d} is in the future").format(d=t.start)))
+    if t.start < EARLIEST_DATE:
+        problems.append(FieldProblem("start", date_range_problem(t.start, today, tr("Start"))))
     if birth and t.start < birth:
         problems.append(FieldProblem("start", tr("Start {d} is before the birth date").format(d=t.start)))
     if t.stop is not None and t.stop < t.start:
@@ -149,7 +174,7 @@ def check_treatment(t: TreatmentRecord, birth: date | None, today: date) -> list
     if t.thromboprophylaxis is not None and t.thromboprophylaxis not in THROMBOPROPHYLAXIS:
         problems.append(FieldProblem("thromboprophylaxis", tr("Thromboprophylaxis must be one of {c}").format(
             c=", ".join(THROMBOPROPHYLAXIS))))
-    if t.melphalan_mg is not None and not 0 <= t.melphalan_mg <= 100000:
+    if t.melphalan_mg is not None and (finite_number(t.melphalan_mg) is None or not 0 <= t.melphalan_mg <= 100000):
         problems.append(FieldProblem("melphalan_mg", tr("Melphalan dose must be between 0 and 100000 mg")))
     return problems
 
@@ -228,6 +253,8 @@ def add_event(db: Database, actor: Actor, mrn: str, e: EventRecord, today: date 
             problems.append(FieldProblem("type", tr("'{t}' is not a known event type").format(t=e.type)))
         if e.date > today:
             problems.append(FieldProblem("date", tr("Event date {d} is in the future").format(d=e.date)))
+        elif e.date < EARLIEST_DATE:
+            problems.append(FieldProblem("date", date_range_problem(e.date, today, tr("Event date"))))
         if patient.birth_date and e.date < patient.birth_date:
             problems.append(FieldProblem("date", tr("Event date is before the birth date")))
         died = stored_death(session, patient.id)

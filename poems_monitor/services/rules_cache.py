@@ -254,7 +254,7 @@ def reduce_for_schedule(p: PatientRecord, protocol: Protocol, flags: tuple[Flag,
                             p.treatments, p.events, p.patient_id,
                             relapse_triggers=restaging_triggers(p, protocol, latest, flags) if latest is not None else ())
     if _schedule_inputs(reduced, protocol) != _schedule_inputs(p, protocol):
-        log.warning("reduced timeline of %s differs from the full one; the full record is cached", p.mrn)
+        log.warning("reduced timeline of patient id %s differs from the full one; the full record is cached", p.patient_id)
         return p
     return reduced
 

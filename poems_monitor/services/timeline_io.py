@@ -20,7 +20,9 @@ from sqlmodel import Session
 from poems_monitor.domain.catalogue import display_name
 from poems_monitor.domain.course import after_death, death_before, death_date, records_after, second_death
 from poems_monitor.domain.timeline import PatientRecord, VisitRecord
-from poems_monitor.domain.timeline_json import Problem, parse_timeline, timeline_to_json
+from poems_monitor.domain.input_rules import MAX_PROBLEMS_SHOWN, mrn_key
+from poems_monitor.domain.json_stream import JsonStreamError, stream_document
+from poems_monitor.domain.timeline_json import Problem, parse_timeline_pieces, timeline_to_json
 from poems_monitor.files import atomic_text_file
 from poems_monitor.i18n import counted, ntr, tr
 from poems_monitor.persistence.db import Database
@@ -30,12 +32,15 @@ from poems_monitor.services.audit import AuditWriter, utcnow
 
 
 class ImportRefused(Exception):
-    """The file was not imported; `problems` lists every reason with its JSON path."""
+    """The file was not imported; `problems` lists the reasons with their JSON paths (the first
+    100), `total` counts them all."""
 
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
+    def __init__(self, problems: list[Problem], total: int | None = None, stopped: bool = False):
+        self.problems = list(problems[:MAX_PROBLEMS_SHOWN])
+        self.total = max(total or 0, len(problems))
+        self.stopped = stopped  # reading stopped early: the rest of the file was not checked
         super().__init__(ntr("{n} problem; nothing was imported", "{n} problems; nothing was imported",
-                             len(problems)).format(n=len(problems)))
+                             self.total).format(n=self.total))
 
 
 @dataclass
@@ -62,26 +67,26 @@ class ImportSummary:
 
 
 def read_timeline_file(path: Path, today: date) -> tuple[list[PatientRecord], dict | None]:
-    """Read and validate a timeline file; raises ImportRefused with every problem found."""
+    """Read and validate a timeline file, streamed patient by patient so that memory stays bounded
+    whatever the file's size; raises ImportRefused with the problems found (the first 100 and a
+    count of all)."""
+    raw_patients: list = []
+    if Path(path).exists() and not Path(path).is_file():  # a folder, a device or a pipe: never read from it
+        raise ImportRefused([Problem("$", tr("{file} is not a regular file").format(file=path))])
     try:
-        raw_bytes = Path(path).read_bytes()
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            chunks = iter(lambda: fh.read(1 << 20), "")
+            patients, problems = parse_timeline_pieces(stream_document(chunks, "patients"), today, raw_patients)
     except OSError as exc:
         raise ImportRefused([Problem("$", tr("the file cannot be read: {error}").format(error=exc.strerror or exc))]) from None
-    try:
-        text = raw_bytes.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ImportRefused([Problem("$", tr("the file is not UTF-8 text (byte {pos})").format(pos=exc.start))]) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ImportRefused([Problem("$", tr("the file is not valid JSON: {msg} at line {line}, column {col}").format(
-            msg=exc.msg, line=exc.lineno, col=exc.colno))]) from None
-    except RecursionError:
-        raise ImportRefused([Problem("$", tr("the file is nested too deeply to be a timeline"))]) from None
-    patients, problems = parse_timeline(data, today)
+        raise ImportRefused([Problem("$", tr("the file is not UTF-8 text (byte {pos} of a block)").format(
+            pos=exc.start))]) from None
+    except JsonStreamError as exc:
+        raise ImportRefused([Problem("$", tr("the file is not valid JSON: {msg}").format(msg=exc))]) from None
     if problems:
-        raise ImportRefused(problems)
-    return patients, data
+        raise ImportRefused(problems, problems.total, problems.stopped)
+    return patients, {"patients": raw_patients}
 
 
 def import_timeline_file(db: Database, path: Path, actor: Actor, today: date | None = None) -> ImportSummary:
@@ -107,8 +112,10 @@ def store_patients(
     stamp = repo.WriteStamp(user=actor.name, at=utcnow())
     audit = AuditWriter(session, actor.name)
     summary = ImportSummary()
-    existing_ids = repo.patient_id_by_mrn(session, [p.mrn for p in patients])
-    stored = {p.mrn: p for p in repo.load_timelines(session, mrns=list(existing_ids))} if existing_ids else {}
+    existing_ids = repo.patient_id_by_mrn(session, [p.mrn for p in patients])  # by MRN as written in the file
+    stored_by_id = {p.patient_id: p for p in repo.load_timelines(session, patient_ids=sorted(set(existing_ids.values())))} \
+        if existing_ids else {}
+    stored = {mrn: stored_by_id[pid] for mrn, pid in existing_ids.items()}
 
     new_patients = [p for p in patients if p.mrn not in existing_ids]
     new_ids = repo.insert_patients(session, new_patients, stamp)
@@ -160,7 +167,7 @@ def store_patients(
 
 def _find_raw_patient(raw_patients: list, mrn: str, index: int) -> dict:
     for i, rp in enumerate(raw_patients):
-        if isinstance(rp, dict) and rp.get("mrn", "").strip() == mrn:
+        if isinstance(rp, dict) and isinstance(rp.get("mrn"), str) and mrn_key(rp["mrn"]) == mrn_key(mrn):
             return {"_index": i, **rp}
     return {"_index": index}
 
@@ -217,6 +224,7 @@ def _merge_into_existing(
             counts["notes"] = counts.get("notes", 0) + 1
     if contents and not problems:
         repo.add_visit_contents(session, contents, stamp)
+        repo.touch_visits(session, [visit_id for visit_id, *_ in contents], stamp)
 
     stored_treatments = {(t.regimen, t.start): t for t in stored.treatments}
     for k, t in enumerate(incoming.treatments):

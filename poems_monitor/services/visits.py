@@ -9,7 +9,7 @@ with "changed by X at T, reload" when someone else saved the visit since it was 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 
 from sqlalchemy import insert, select, update
@@ -20,6 +20,7 @@ from poems_monitor.domain.catalogue import (
 )
 from poems_monitor.domain.numbers import format_number
 from poems_monitor.domain.course import after_death
+from poems_monitor.domain.input_rules import EARLIEST_DATE, date_range_problem, normalise_text, text_problem
 from poems_monitor.domain.timeline import ExamRecord, ObservationRecord, VisitRecord
 from poems_monitor.domain.validation import Tier, check_value
 from poems_monitor.i18n import tr
@@ -73,6 +74,10 @@ def validate_visit(entry: VisitInput, sex: str | None, birth: date | None, today
     marked: list[FieldProblem] = []
     if entry.date > today:
         problems.append(FieldProblem("date", tr("Visit date {d} is in the future").format(d=entry.date)))
+    elif entry.date < EARLIEST_DATE:
+        problems.append(FieldProblem("date", date_range_problem(entry.date, today, tr("Visit date"))))
+    if text_problem(entry.note):
+        problems.append(FieldProblem("note", tr("The note {problem}").format(problem=text_problem(entry.note))))
     if birth is not None and entry.date < birth:
         problems.append(FieldProblem("date", tr("Visit date {d} is before the birth date {b}").format(d=entry.date, b=birth)))
     observations: list[ObservationRecord] = []
@@ -130,6 +135,7 @@ def record_visit(db: Database, actor: Actor, mrn: str, entry: VisitInput, today:
     """Save a new visit with everything recorded at it, or refuse it whole."""
     require(actor, Permission.RECORD)
     today = today or date.today()
+    entry = replace(entry, note=normalise_text(entry.note))
     with db.write() as session:
         patient = _patient_row(session, mrn)
         observations, problems, marked = validate_visit(entry, patient.sex, patient.birth_date, today)
@@ -170,6 +176,7 @@ def correct_visit(
     """Replace what is recorded at a visit by `entry`, keeping every old value readable."""
     require(actor, Permission.RECORD)
     today = today or date.today()
+    entry = replace(entry, note=normalise_text(entry.note))
     reason = (reason or "").strip()
     with db.write() as session:
         visit = session.execute(select(V).where(V.c.id == visit_id)).first()

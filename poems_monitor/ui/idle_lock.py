@@ -23,8 +23,9 @@ from PySide6.QtWidgets import (
 
 from poems_monitor.config import app_paths
 from poems_monitor.i18n import tr
+from poems_monitor.services import users
 
-SESSION_FILE = "session.toml"
+SESSION_FILE = users.SESSION_FILE
 DEFAULT_IDLE_LOCK_MINUTES = 10  # DEFAULT for a shared clinic workstation; not from any standard
 MIN_IDLE_LOCK_MINUTES, MAX_IDLE_LOCK_MINUTES = 1, 240
 
@@ -35,6 +36,13 @@ _SESSION_TEMPLATE = """\
 # minutes without keyboard or mouse input. {default} is a DEFAULT chosen for a shared clinic
 # workstation, not a value from any standard: set what your clinic's policy asks ({low} to {high}).
 idle_lock_minutes = {default}
+#
+# sign_in_attempts: wrong passwords in a row (in the app or on the command line) that lock an
+# account for sign_in_lock_minutes, or until an administrator runs `poems-monitor users unlock
+# NAME`. {attempts} and {lock} are DEFAULTs, not values from any standard ({attempts_low} to
+# {attempts_high} attempts, {lock_low} to {lock_high} minutes).
+sign_in_attempts = {attempts}
+sign_in_lock_minutes = {lock}
 """
 
 _INPUT_EVENTS = frozenset({
@@ -54,8 +62,11 @@ def idle_lock_minutes() -> int:
     if not path.exists():
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(_SESSION_TEMPLATE.format(default=DEFAULT_IDLE_LOCK_MINUTES, low=MIN_IDLE_LOCK_MINUTES,
-                                                     high=MAX_IDLE_LOCK_MINUTES), encoding="utf-8")
+            path.write_text(_SESSION_TEMPLATE.format(
+                default=DEFAULT_IDLE_LOCK_MINUTES, low=MIN_IDLE_LOCK_MINUTES, high=MAX_IDLE_LOCK_MINUTES,
+                attempts=users.DEFAULT_SIGN_IN_ATTEMPTS, attempts_low=users.SIGN_IN_ATTEMPTS_RANGE[0],
+                attempts_high=users.SIGN_IN_ATTEMPTS_RANGE[1], lock=users.DEFAULT_LOCK_MINUTES,
+                lock_low=users.LOCK_MINUTES_RANGE[0], lock_high=users.LOCK_MINUTES_RANGE[1]), encoding="utf-8")
         except OSError:
             pass
         return DEFAULT_IDLE_LOCK_MINUTES

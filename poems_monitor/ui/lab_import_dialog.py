@@ -20,11 +20,11 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.domain.catalogue import MEASURES
-from poems_monitor.domain.lab_csv import DateFormat, LabCsv, LabRow, RowStatus, decode_csv_bytes
+from poems_monitor.domain.lab_csv import CsvEncodingError, DateFormat, LabCsv, LabRow, RowStatus, decode_csv_bytes
 from poems_monitor.i18n import counted, ntr, tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, PermissionDenied
-from poems_monitor.services.lab_import import LabImportRefused, import_lab_csv, preview_lab_csv
+from poems_monitor.services.lab_import import LabImportRefused, import_lab_csv, preview_lab_csv, read_lab_csv_file
 
 # Okabe-Ito colours, always beside a symbol and a word.
 _STATUS_LOOK: dict[RowStatus, tuple[str, str, str]] = {
@@ -189,12 +189,15 @@ class LabImportDialog(QDialog):
 
     def load_file(self, path: Path) -> None:
         try:
-            data = Path(path).read_bytes()
+            text = read_lab_csv_file(Path(path))
         except OSError as exc:
             self._show_message(tr("{file} cannot be read: {error}").format(file=path, error=exc.strerror or exc), error=True)
             return
+        except CsvEncodingError as exc:
+            self._show_message(tr("{file}: {error}").format(file=Path(path).name, error=exc), error=True)
+            return
         self.path_edit.setText(str(path))
-        self.set_text(decode_csv_bytes(data), Path(path).name)
+        self.set_text(text, Path(path).name)
 
     def set_text(self, text: str, source: str = "lab CSV") -> None:
         self._text = text

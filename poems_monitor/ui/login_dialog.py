@@ -15,7 +15,9 @@ from PySide6.QtWidgets import (
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Role
-from poems_monitor.services.users import MIN_PASSWORD_LENGTH, AccountError, add_user, count_users, verify_password
+from poems_monitor.services.users import (
+    MIN_PASSWORD_LENGTH, AccountError, SignInRefused, add_user, authenticate, count_users,
+)
 
 
 class LoginDialog(QDialog):
@@ -87,11 +89,12 @@ class LoginDialog(QDialog):
             self.actor = Actor(account.name, account.role)
             self.accept()
             return
-        actor = verify_password(self._db, name, password)
-        if actor is None:
+        try:
+            actor = authenticate(self._db, name, password)
+        except SignInRefused as refused:  # wrong, inactive or locked: the sentence says which it may say
             self.password_edit.clear()
             self.password_edit.setFocus()
-            self._say(tr("The name or the password is wrong, or the account is not active."))
+            self._say(str(refused))
             return
         self.actor = actor
         self.accept()

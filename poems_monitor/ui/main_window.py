@@ -35,7 +35,7 @@ from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied
 from poems_monitor.services.dashboard import clinic_overview
 from poems_monitor.services.patients import list_patients, patient_id_for
-from poems_monitor.services.users import list_users, verify_password
+from poems_monitor.services.users import SignInRefused, authenticate, list_users
 from poems_monitor.ui.backup_ui import BackupStatus
 from poems_monitor.ui.dashboard.view import DashboardView
 from poems_monitor.ui.idle_lock import IdleWatcher, LockPanel
@@ -853,9 +853,10 @@ class MainWindow(QMainWindow):
         """The lock panel's "Unlock": the same user unlocks; another user's sign-in goes to the
         session (a new window for them) after asking about unsaved work."""
         panel = panel or self.lock_panel
-        actor = verify_password(self.db, name, password)
-        if actor is None:
-            panel.refuse(tr("The name or the password is wrong, or the account is not active."))
+        try:
+            actor = authenticate(self.db, name, password)
+        except SignInRefused as refused:
+            panel.refuse(str(refused))
             return False
         if actor.name == self.actor.name and actor.role == self.actor.role:
             self.unlock()

@@ -53,18 +53,28 @@ def test_accounts_backup_restore_and_check_from_the_command_line(tmp_path, _isol
                     stdin="correct horse battery\n", home=home)
     assert r.returncode == 0, r.stderr
     assert "Account boss (admin) created." in r.stdout
-    r = run("users", "add", "ann", "--role", "nurse", "--db", db, "--user", "boss", stdin="nurse-password\n", home=home)
+    # from now on a command that writes needs the acting account's password (--password-file)
+    pw = {"boss": tmp_path / "boss.pw", "ann": tmp_path / "ann.pw", "mallory": tmp_path / "mallory.pw"}
+    pw["boss"].write_text("correct horse battery\n")
+    pw["ann"].write_text("nurse-password\n")
+    pw["mallory"].write_text("whatever-pass\n")
+
+    def signed(*args: str) -> tuple[str, ...]:
+        name = args[args.index("--user") + 1]
+        return (*args, "--password-file", str(pw[name]))
+
+    r = run(*signed("users", "add", "ann", "--role", "nurse", "--db", db, "--user", "boss"), stdin="nurse-password\n", home=home)
     assert r.returncode == 0, r.stderr
 
     # a too-short password, an existing name, a stranger, a nurse managing users: refused, as sentences
     for args, stdin, expected in [
         (("users", "add", "bob", "--role", "nurse", "--user", "boss"), "short\n", "at least 8 characters"),
         (("users", "add", "ann", "--role", "nurse", "--user", "boss"), "another-password\n", "exists already"),
-        (("users", "add", "eve", "--role", "admin", "--user", "mallory"), "whatever-pass\n", "has no active account"),
+        (("users", "add", "eve", "--role", "admin", "--user", "mallory"), "whatever-pass\n", "the password is wrong"),
         (("users", "add", "eve", "--role", "admin", "--user", "ann"), "whatever-pass\n", "ann (nurse) may not manage user accounts"),
         (("users", "add", "eve", "--role", "admin", "--user", "boss"), "", "No password was given"),
     ]:
-        r = run(*args, "--db", db, stdin=stdin, home=home)
+        r = run(*signed(*args, "--db", db), stdin=stdin, home=home)
         assert r.returncode == 1, (args, r.stdout, r.stderr)
         assert expected in r.stderr, (args, r.stderr)
         no_traceback(r)
@@ -75,33 +85,33 @@ def test_accounts_backup_restore_and_check_from_the_command_line(tmp_path, _isol
     assert "password" not in r.stdout and "argon2" not in r.stdout
 
     # record something, then back up and check
-    r = run("demo", "--patients", "2", "--db", db, "--user", "ann", home=home)
+    r = run(*signed("demo", "--patients", "2", "--db", db, "--user", "ann"), home=home)
     assert r.returncode == 0, r.stderr
     r = run("check", "--db", db, home=home)
     assert r.returncode == 0 and "is sound" in r.stdout, r.stderr
 
     backup = tmp_path / "copy.sqlite"
-    r = run("backup", str(backup), "--db", db, "--user", "ann", home=home)
+    r = run(*signed("backup", str(backup), "--db", db, "--user", "ann"), home=home)
     assert r.returncode == 1 and "ann (nurse) may not make backups" in r.stderr
     assert not backup.exists()
-    r = run("backup", str(backup), "--db", db, "--user", "boss", home=home)
+    r = run(*signed("backup", str(backup), "--db", db, "--user", "boss"), home=home)
     assert r.returncode == 0, r.stderr
     assert backup.exists() and "checked" in r.stdout
-    r = run("backup", "--db", db, "--user", "boss", home=home)  # today's automatic backup, in the backup folder
+    r = run(*signed("backup", "--db", db, "--user", "boss"), home=home)  # today's automatic backup, in the backup folder
     assert r.returncode == 0, r.stderr
     assert list((home / "backups").glob("clinic-*/clinic-*.sqlite"))  # the database's own backup set
 
     # restore: refused for a nurse, refused for a damaged file, done for the good copy
-    r = run("restore", str(backup), "--db", db, "--user", "ann", home=home)
+    r = run(*signed("restore", str(backup), "--db", db, "--user", "ann"), home=home)
     assert r.returncode == 1 and "may not restore a backup" in r.stderr
     junk = tmp_path / "junk.sqlite"
     junk.write_text("not a database")
-    r = run("restore", str(junk), "--db", db, "--user", "boss", home=home)
+    r = run(*signed("restore", str(junk), "--db", db, "--user", "boss"), home=home)
     assert r.returncode == 1 and "nothing was changed" in r.stderr.lower()
     no_traceback(r)
-    r = run("restore", str(tmp_path / "missing.sqlite"), "--db", db, "--user", "boss", home=home)
+    r = run(*signed("restore", str(tmp_path / "missing.sqlite"), "--db", db, "--user", "boss"), home=home)
     assert r.returncode == 1 and "does not exist" in r.stderr
-    r = run_process("restore", str(backup), "--db", db, "--user", "boss", home=home)
+    r = run_process(*signed("restore", str(backup), "--db", db, "--user", "boss"), home=home)
     assert r.returncode == 0, r.stderr
     assert "the replaced database was kept as" in r.stdout
     assert list(tmp_path.glob("clinic.replaced-*.sqlite"))

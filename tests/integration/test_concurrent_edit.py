@@ -89,3 +89,124 @@ def test_second_save_of_the_same_visit_is_refused_and_overwrites_nothing(tmp_pat
     from poems_monitor.services.integrity import check
 
     assert check(db) == []
+
+
+# Every path that writes into a visit moves its version, so a correction opened before it is
+# refused instead of superseding what arrived meanwhile (issue 11, defect 3). Each intervening
+# writer runs in its own process, as on a second workstation.
+TIMELINE_VALUES = {"format": "poems-monitor/timeline", "version": 1, "patients": [{
+    "mrn": "C-100", "name": "Two Windows", "sex": "female", "birth_date": "1960-05-05",
+    "visits": [{"date": "2024-03-01", "observations": [{"code": "vegf_plasma", "value": 1240, "unit": "pg/mL"}]}]}]}
+TIMELINE_NOTE = {"format": "poems-monitor/timeline", "version": 1, "patients": [{
+    "mrn": "C-100", "name": "Two Windows", "sex": "female", "birth_date": "1960-05-05",
+    "visits": [{"date": "2024-03-01", "observations": [], "note": "seen by the referring hospital"}]}]}
+
+
+def _intervene(kind: str, tmp_path, db_path) -> str:  # noqa: ANN001
+    """Run the other writer in its own process; returns the user it wrote as."""
+    import json
+
+    if kind in ("timeline import", "timeline import of a note"):
+        source = tmp_path / "timeline.json"
+        source.write_text(json.dumps(TIMELINE_VALUES if kind == "timeline import" else TIMELINE_NOTE), encoding="utf-8")
+        args = ["import", str(source)]
+    elif kind == "lab CSV import":
+        source = tmp_path / "labs.csv"
+        source.write_text("mrn,date,code,value,unit\nC-100,2024-03-01,vegf_plasma,1240,pg/mL\n", encoding="utf-8")
+        args = ["import-csv", str(source)]
+    else:
+        raise AssertionError(kind)
+    done = subprocess.run([sys.executable, "-m", "poems_monitor", *args, "--db", str(db_path), "--user", "importer"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return "importer"
+
+
+@pytest.mark.parametrize("writer", ["timeline import", "timeline import of a note", "lab CSV import", "correction",
+                                    "correction of the note only"])
+def test_a_correction_opened_before_any_other_write_to_the_visit_is_refused(writer, tmp_path, db, db_path, nurse):
+    from poems_monitor.models import Observation, Visit
+    from poems_monitor.services.patients import PatientInput, create_patient
+    from poems_monitor.services.visits import EnteredValue, VisitInput, open_visit, record_visit
+
+    create_patient(db, nurse, PatientInput("C-100", "Two Windows", "female", date(1960, 5, 5)), today=TODAY)
+    saved = record_visit(db, nurse, "C-100", VisitInput(date(2024, 3, 1), values=(
+        EnteredValue("platelets", 350, "10*9/L"),)), today=TODAY)
+    script = tmp_path / "editor.py"
+    script.write_text(EDITOR, encoding="utf-8")
+    editor = _start(script, db_path, "nurse-b", saved.visit_id, 999)
+    other = None
+    try:
+        assert editor.stdout.readline().strip() == "OPENED 1", editor.stderr.read()
+        if writer.startswith("correction"):
+            other = _start(script, db_path, "nurse-a", saved.visit_id, 410 if writer == "correction" else 350)
+            assert other.stdout.readline().strip() == "OPENED 1"
+            if writer == "correction of the note only":
+                from poems_monitor.services.visits import correct_visit
+
+                snap = open_visit(db, saved.visit_id)
+                correct_visit(db, nurse, saved.visit_id, 1, VisitInput(
+                    date=snap.date, values=tuple(EnteredValue(v.code, v.value, v.unit, v.specimen, v.qualifier, True)
+                                                 for v in snap.values),
+                    features=snap.features, exams=snap.exams, note="called the patient"), "note added", today=TODAY)
+                who = nurse.name
+                other.stdin.write("go\n")  # its own save is now stale too
+                other.stdin.flush()
+                assert other.stdout.readline().startswith("REFUSED")
+            else:
+                other.stdin.write("go\n")
+                other.stdin.flush()
+                assert other.stdout.readline().strip() == "SAVED 2"
+                who = "nurse-a"
+        else:
+            who = _intervene(writer, tmp_path, db_path)
+        assert open_visit(db, saved.visit_id).version > 1, "the other write did not move the visit's version"
+        editor.stdin.write("go\n")
+        editor.stdin.flush()
+        answer = editor.stdout.readline().strip()
+    finally:
+        for proc in (editor, other):
+            if proc is not None:
+                proc.communicate(timeout=30)
+    assert answer.startswith("REFUSED ") and f"changed by {who} at " in answer, answer
+    O = Observation.__table__
+    with db.read() as s:
+        live = s.execute(select(O.c.code, O.c.value_num).where(
+            O.c.visit_id == saved.visit_id, O.c.superseded_at.is_(None)).order_by(O.c.code)).all()
+        visit = s.execute(select(Visit.__table__).where(Visit.__table__.c.id == saved.visit_id)).one()
+    assert (("platelets", 999.0) not in [tuple(r) for r in live])  # the stale save wrote nothing
+    if writer in ("timeline import", "lab CSV import"):
+        assert ("vegf_plasma", 1240.0) in [tuple(r) for r in live]  # the imported value is still current
+    assert visit.updated_by == who
+
+
+def test_two_imports_of_different_values_for_the_same_visit_never_keep_both(tmp_path, db, db_path, nurse):
+    """A timeline import and a lab CSV import started together (two workstations) with different
+    platelets for the same visit: one is stored, the other is refused as a conflict; never two
+    current values, never one silently replacing the other."""
+    import json
+
+    from poems_monitor.models import Observation
+    from poems_monitor.services.patients import PatientInput, create_patient
+    from poems_monitor.services.visits import EnteredValue, VisitInput, record_visit
+
+    create_patient(db, nurse, PatientInput("C-100", "Two Windows", "female", date(1960, 5, 5)), today=TODAY)
+    saved = record_visit(db, nurse, "C-100", VisitInput(date(2024, 3, 1), values=(
+        EnteredValue("hemoglobin", 12.5, "g/dL"),)), today=TODAY)
+    timeline = tmp_path / "t.json"
+    doc = json.loads(json.dumps(TIMELINE_VALUES))
+    doc["patients"][0]["visits"][0]["observations"] = [{"code": "platelets", "value": 410, "unit": "10*9/L"}]
+    timeline.write_text(json.dumps(doc), encoding="utf-8")
+    labs = tmp_path / "labs.csv"
+    labs.write_text("mrn,date,code,value,unit\nc-100,2024-03-01,platelets,999,10*9/L\n", encoding="utf-8")
+    procs = [subprocess.Popen([sys.executable, "-m", "poems_monitor", *args, "--db", str(db_path), "--user", user],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for args, user in ((["import", str(timeline)], "ws-1"), (["import-csv", str(labs)], "ws-2"))]
+    results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
+    assert sorted(code for code, _, _ in results) == [0, 2], results
+    assert all("Traceback" not in err for _, _, err in results)
+    O = Observation.__table__
+    with db.read() as s:
+        live = s.execute(select(O.c.value_num).where(O.c.visit_id == saved.visit_id, O.c.code == "platelets",
+                                                     O.c.superseded_at.is_(None))).scalars().all()
+    assert len(live) == 1 and live[0] in (410.0, 999.0)

@@ -150,3 +150,27 @@ def test_export_into_a_file_path_is_refused(db, tmp_path):
     target.write_text("x")
     with pytest.raises(NotADirectoryError):
         export_clinic_csv(db, target)
+
+
+def test_cells_a_spreadsheet_would_run_as_formulas_are_escaped(db, tmp_path):
+    """Formula injection: a name, note or lab written as a formula is shown, never run; negative
+    numbers stay numbers."""
+    from poems_monitor.services.csv_export import spreadsheet_safe
+    from poems_monitor.services.patients import PatientInput, create_patient
+    from poems_monitor.services.visits import EnteredValue, VisitInput, record_visit
+
+    nurse = Actor("nurse-ann", Role.NURSE)
+    create_patient(db, nurse, PatientInput("=1+1", '=HYPERLINK("http://evil","x")', "female", date(1960, 1, 1)),
+                   today=TODAY)
+    record_visit(db, nurse, "=1+1", VisitInput(date(2024, 3, 1), values=(EnteredValue("platelets", 300, "10*9/L"),),
+                                               note="@SUM(A1:A9)"), today=TODAY)
+    out = tmp_path / "export"
+    export_clinic_csv(db, out)
+    (patient,) = read(out / "patient.csv")
+    assert patient["mrn"] == "'=1+1" and patient["name"] == '\'=HYPERLINK("http://evil","x")'
+    (visit,) = read(out / "visit.csv")
+    assert visit["note"] == "'@SUM(A1:A9)"
+    (value,) = read(out / "values_long.csv")
+    assert value["mrn"] == "'=1+1" and value["value"] == "300"
+    assert [spreadsheet_safe(t) for t in ("-5", "-0.25", "-1e3", "-x", "+5", "\tx", "a=b", "")] == [
+        "-5", "-0.25", "-1e3", "'-x", "'+5", "'\tx", "a=b", ""]

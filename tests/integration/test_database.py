@@ -187,8 +187,32 @@ def test_a_failed_write_leaves_nothing(db, nurse):
     with pytest.raises(RuntimeError):
         with db.write() as session:
             session.execute(text(
-                "INSERT INTO patient (mrn, name, sex, created_at, created_by, version) "
-                "VALUES ('H-9', 'X', 'male', '2020-01-01 00:00:00', 'x', 1)"
+                "INSERT INTO patient (mrn, mrn_key, name, sex, created_at, created_by, version) "
+                "VALUES ('H-9', 'h-9', 'X', 'male', '2020-01-01 00:00:00', 'x', 1)"
             ))
             raise RuntimeError("power cut")
     assert list_patients(db) == []
+
+
+def test_upgrading_to_0006_keys_mrns_without_case_and_keeps_patients_that_differ_only_by_case(db_path):
+    """Before 0006 "H-1" and "h-1" could be two patients: both stay, the first keeps the plain key
+    (so imports and entries meet it), the second a key naming its row; accounts start unlocked."""
+    from poems_monitor.persistence.db import open_database, upgrade
+
+    db = open_database(db_path, migrate=False)
+    try:
+        upgrade(db, "0003")
+        with db.engine.begin() as conn:
+            for mrn in ("H-1", "h-1", "K-2"):
+                conn.execute(text("INSERT INTO patient (mrn, name, sex, created_at, created_by, version) "
+                                  "VALUES (:mrn, 'X', 'male', '2020-01-01 00:00:00', 'x', 1)"), {"mrn": mrn})
+            conn.execute(text("INSERT INTO app_user (name, role, password_hash, active, created_at) "
+                              "VALUES ('ann', 'nurse', 'h', 1, '2020-01-01 00:00:00')"))
+        upgrade(db)
+        with db.engine.connect() as conn:
+            keys = conn.execute(text("SELECT mrn, mrn_key FROM patient ORDER BY id")).all()
+            users = conn.execute(text("SELECT failed_sign_ins, locked_until FROM app_user")).all()
+    finally:
+        db.dispose()
+    assert [tuple(k) for k in keys] == [("H-1", "h-1"), ("h-1", "h-1#2"), ("K-2", "k-2")]
+    assert [tuple(u) for u in users] == [(0, None)]

@@ -114,3 +114,15 @@ def test_unreadable_file_is_said_plainly(dialog, tmp_path):
     dialog.load_file(tmp_path / "missing.csv")
     assert "cannot be read" in dialog.summary_label.text()
     assert dialog.model.rowCount() == 0 and not dialog.import_button.isEnabled()
+
+
+@pytest.mark.parametrize("content", [
+    "mrn,date,code,value,unit\nH-1,2024-01-01,platelets,300,10*9/L\n".encode("utf-32"),
+    "mrn,date,code,value,unit\nH-1,2024-01-01,platelets,300,10*9/L\n".encode("utf-16-le"),
+])
+def test_a_file_in_another_encoding_is_refused_with_a_sentence(dialog, clinic, tmp_path, content):
+    path = tmp_path / "lab.csv"
+    path.write_bytes(content)
+    dialog.load_file(path)
+    assert "is not text in UTF-8" in dialog.summary_label.text() and "CSV UTF-8" in dialog.summary_label.text()
+    assert not dialog.import_button.isEnabled() and dialog.model.rowCount() == 0

@@ -58,6 +58,31 @@ def test_sign_in_refuses_a_wrong_password_and_accepts_the_right_one(qtbot, db, a
     assert (dialog.actor.name, dialog.actor.role) == ("ann", Role.NURSE)
 
 
+def test_sign_in_locks_the_account_after_wrong_passwords_as_the_command_line_does(qtbot, db, admin, _isolated_home):
+    from poems_monitor.services.access import Role
+    from poems_monitor.services.users import add_user, unlock_user
+    from poems_monitor.ui.login_dialog import LoginDialog
+
+    (_isolated_home / "config").mkdir(exist_ok=True)
+    (_isolated_home / "config" / "session.toml").write_text("sign_in_attempts = 3\n", encoding="utf-8")
+    add_user(db, admin, "ann", Role.NURSE, "nurse-password")
+    dialog = LoginDialog(db)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    _type(qtbot, dialog.name_edit, "ann")
+    for guess in ("guess-1", "guess-2", "guess-3"):
+        _type(qtbot, dialog.password_edit, guess)
+        qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    _type(qtbot, dialog.password_edit, "nurse-password")
+    qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    assert "ann is locked" in dialog.message.text() and dialog.actor is None
+    assert dialog.result() != QDialog.DialogCode.Accepted
+    assert unlock_user(db, admin, "ann")
+    _type(qtbot, dialog.password_edit, "nurse-password")
+    qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    assert dialog.result() == QDialog.DialogCode.Accepted and dialog.actor.name == "ann"
+
+
 def test_history_view_shows_old_and_new_values_and_filters(qtbot, qtmodeltester, db, nurse):
     from poems_monitor.services.patients import PatientInput, create_patient
     from poems_monitor.services.visits import EnteredValue, VisitInput, correct_visit, record_visit

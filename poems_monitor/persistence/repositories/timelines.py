@@ -18,6 +18,7 @@ from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
 from poems_monitor.domain.catalogue import series_specimen
+from poems_monitor.domain.input_rules import mrn_key
 from poems_monitor.domain.timeline import (
     EventRecord, ExamRecord, ObservationRecord, PatientRecord, TreatmentRecord, VisitRecord,
 )
@@ -121,9 +122,15 @@ def load_timelines(session: Session, mrns: Sequence[str] | None = None, patient_
 
 
 def patient_id_by_mrn(session: Session, mrns: Sequence[str]) -> dict[str, int]:
+    """The stored patient of each of `mrns` that has one, keyed by the MRN as asked: compared
+    without regard to case or Unicode form (h-000123 finds H-000123)."""
+    wanted: dict[str, list[str]] = defaultdict(list)
+    for mrn in mrns:
+        wanted[mrn_key(mrn)].append(mrn)
     out: dict[str, int] = {}
-    for chunk in _chunks(list(mrns)):
-        out.update({row.mrn: row.id for row in session.execute(select(P.c.id, P.c.mrn).where(P.c.mrn.in_(chunk)))})
+    for chunk in _chunks(list(wanted)):
+        for row in session.execute(select(P.c.id, P.c.mrn_key).where(P.c.mrn_key.in_(chunk))):
+            out.update(dict.fromkeys(wanted[row.mrn_key], row.id))
     return out
 
 
@@ -153,15 +160,15 @@ def observation_row(visit_id: int, o: ObservationRecord, stamp: WriteStamp) -> d
 
 def insert_patient(session: Session, p: PatientRecord, stamp: WriteStamp) -> int:
     return _insert_returning_ids(session, P, [dict(
-        mrn=p.mrn, name=p.name, sex=p.sex, birth_date=p.birth_date, diagnosis_date=p.diagnosis_date,
-        created_at=stamp.at, created_by=stamp.user, version=1,
+        mrn=p.mrn, mrn_key=mrn_key(p.mrn), name=p.name, sex=p.sex, birth_date=p.birth_date,
+        diagnosis_date=p.diagnosis_date, created_at=stamp.at, created_by=stamp.user, version=1,
     )])[0]
 
 
 def insert_patients(session: Session, patients: Sequence[PatientRecord], stamp: WriteStamp) -> list[int]:
     return _insert_returning_ids(session, P, [dict(
-        mrn=p.mrn, name=p.name, sex=p.sex, birth_date=p.birth_date, diagnosis_date=p.diagnosis_date,
-        created_at=stamp.at, created_by=stamp.user, version=1,
+        mrn=p.mrn, mrn_key=mrn_key(p.mrn), name=p.name, sex=p.sex, birth_date=p.birth_date,
+        diagnosis_date=p.diagnosis_date, created_at=stamp.at, created_by=stamp.user, version=1,
     ) for p in patients])
 
 
@@ -208,3 +215,13 @@ def set_visit_note(session: Session, visit_id: int, note: str, stamp: WriteStamp
     """Fill the note of a visit that had none (an import adding what is new)."""
     session.execute(update(V).where(V.c.id == visit_id, V.c.note == "").values(
         note=note, updated_at=stamp.at, updated_by=stamp.user, version=V.c.version + 1))
+
+
+def touch_visits(session: Session, visit_ids: Iterable[int], stamp: WriteStamp) -> None:
+    """Something was added to these visits: move their version (an entry form opened on one of
+    them must reload instead of superseding what arrived), name who changed them, and send them
+    back to review."""
+    ids = sorted(set(visit_ids))
+    for chunk in _chunks(ids):
+        session.execute(update(V).where(V.c.id.in_(chunk)).values(
+            version=V.c.version + 1, updated_at=stamp.at, updated_by=stamp.user, reviewed_at=None, reviewed_by=None))

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.i18n import tr
-from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.db import Database, DatabaseBusy
 from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
 from poems_monitor.ui.entry.marks import mark_style, problem_label, show_problem
@@ -227,7 +227,7 @@ class ServiceDialog(QDialog):
         except InputRefused as refused:
             self.show_problems(refused.problems)
             return
-        except (ConcurrentEdit, PermissionDenied, KeyError) as exc:
+        except (ConcurrentEdit, PermissionDenied, KeyError, DatabaseBusy) as exc:
             message = exc.args[0] if exc.args else str(exc)
             show_problem(self.general_problem, str(message))
             return

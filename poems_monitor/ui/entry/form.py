@@ -31,7 +31,7 @@ from poems_monitor.domain.catalogue import (
 )
 from poems_monitor.domain.timeline import ExamRecord
 from poems_monitor.models import Patient, Visit
-from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.db import Database, DatabaseBusy
 from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
 from poems_monitor.services.visits import (
@@ -794,6 +794,9 @@ class VisitEntryForm(QWidget):
                 return False
             except PermissionDenied as denied:
                 QMessageBox.warning(self, self.tr("Not allowed"), str(denied))
+                return False
+            except DatabaseBusy as busy:  # another workstation's long import: nothing saved, the form keeps it all
+                QMessageBox.warning(self, self.tr("Database busy"), str(busy))
                 return False
             break
         else:  # pragma: no cover - the loop always returns or breaks
