@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from poems_monitor.domain.input_rules import MAX_PROBLEMS_SHOWN
