@@ -264,12 +264,39 @@ def open_database(url_or_path: str | Path, *, migrate: bool = True) -> Database:
 
 def upgrade(db: Database, revision: str = "head") -> None:
     """Run the Alembic migrations shipped in the package up to `revision`."""
+    _migrate(db, "upgrade", revision)
+    log.info("database schema upgraded to %s", revision)
+
+
+def downgrade(db: Database, revision: str) -> None:
+    """Run the shipped migrations back down to `revision` (tests build older clinic files so)."""
+    _migrate(db, "downgrade", revision)
+    log.info("database schema downgraded to %s", revision)
+
+
+def _migrate(db: Database, direction: str, revision: str) -> None:
+    """One migration run in one transaction. On SQLite, foreign-key enforcement is off while it
+    runs: a batch migration rebuilds a table (copy, drop, rename), and dropping a table that other
+    rows point at fails with enforcement on, so an existing clinic file could not be upgraded. The
+    references are checked once at the end instead, and a dangling one undoes the whole run."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-    log.info("database schema upgraded to %s", revision)
+    with db.engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # outside any transaction, where SQLite honours this pragma
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                getattr(command, direction)(cfg, revision)
+                if sqlite:
+                    dangling = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if dangling:
+                        raise RuntimeError(f"schema {direction} to {revision} would leave {len(dangling)} dangling "
+                                           f"reference(s) (first in table {dangling[0][0]}); nothing was changed")
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")

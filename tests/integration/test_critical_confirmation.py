@@ -47,16 +47,9 @@ def test_migration_backfills_values_entered_in_the_visit_form(db_path, nurse, ad
         EnteredValue("platelets", 1200, "10*9/L", confirmed=True),)), today=TODAY)
     import_lab_csv(db, nurse, "mrn,date,code,value,unit\r\nH-1,2024-06-01,platelets,1100,10*9/L\r\n", "iso", today=TODAY)
     # Back to the previous schema (as an old clinic file is), then reopened: the upgrade backfills.
-    from alembic import command
-    from alembic.config import Config
+    from poems_monitor.persistence.db import downgrade
 
-    from poems_monitor.persistence.db import MIGRATIONS_DIR
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0004")
+    downgrade(db, "0004")
     with db.read() as session:
         columns = [r[1] for r in session.execute(text("PRAGMA table_info(observation)"))]
     assert "confirmed_at_entry" not in columns

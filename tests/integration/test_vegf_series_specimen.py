@@ -138,16 +138,10 @@ def test_migration_0004_fills_the_specimen_and_audits_it(db_path, admin, tmp_pat
     ))
     # Back to the schema before 0004 (as an old clinic file is), with records as older versions
     # stored them: no specimen.
-    from alembic import command
-    from alembic.config import Config
+    from poems_monitor.persistence.db import downgrade
 
-    from poems_monitor.persistence.db import MIGRATIONS_DIR
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    downgrade(db, "0003")
     with db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0003")
         conn.execute(update(O).values(specimen=None))
     db.dispose()
 
