@@ -69,7 +69,9 @@ def test_a_write_that_fails_in_the_database_leaves_no_identifier_in_log_or_stder
     db = tmp_path / "clinic.sqlite"
     source = tmp_path / "t.json"
     source.write_text(json.dumps(TIMELINE), encoding="utf-8")
-    code, err = run("worklist", "--db", str(db))  # creates the database
+    from poems_monitor.persistence.db import open_database
+
+    open_database(db).dispose()  # a new clinic file (read-only commands refuse to create one)
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON patient BEGIN SELECT RAISE(ABORT, 'refused'); END")
     code, err = run("import", str(source), "--db", str(db))

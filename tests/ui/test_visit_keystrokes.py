@@ -22,6 +22,7 @@ from tests.conftest import TODAY
 
 MRN = "H-000321"
 KEYS_BEFORE = 218  # measured on the form before issue 10 with the same visit and the same rules
+FIELDS_ADDED_SINCE = 1  # the neutrophils count (issue 9) costs one Enter to step over when empty
 
 VALUES = {
     "weight": "64.5", "platelets": "512", "hemoglobin": "13.1", "hematocrit": "40", "vegf_plasma": "1240",
@@ -108,4 +109,4 @@ def test_a_full_follow_up_visit_by_keyboard_alone_takes_fewer_key_presses(qtbot,
     assert {(x.kind, x.result) for x in visit.exams} == set(EXAMS.items())
     assert visit.note == NOTE
     print(f"\nkey presses for a full follow-up visit: {count} (before issue 10: {KEYS_BEFORE})")
-    assert count <= KEYS_BEFORE - len(form.features)  # one key per feature instead of two
+    assert count <= KEYS_BEFORE + FIELDS_ADDED_SINCE - len(form.features)  # one key per feature instead of two
