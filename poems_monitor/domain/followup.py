@@ -57,7 +57,7 @@ from poems_monitor.domain.derived import PRESENT, derive_features
 from poems_monitor.domain.flags import Flag, FlagKind, relapse_triggers, vegf_rise_dates
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import ntr, tr
 
 ITEMS = FOLLOWUP_ITEMS  # in the order the schedule lists them
 
@@ -654,9 +654,11 @@ class _Planner:
                 if restage is not None:
                     day, why, missing = restage
                     n = self.p.restaging_within_months
-                    out.append((item, day, None, tr(
-                        "relapse suspected on {date} ({why}): restage at once, complete within {n} month(s) {cite}: "
-                        "{missing} still needed").format(
+                    out.append((item, day, None, ntr(
+                        "relapse suspected on {date} ({why}): restage at once, complete within {n} month {cite}: "
+                        "{missing} still needed",
+                        "relapse suspected on {date} ({why}): restage at once, complete within {n} months {cite}: "
+                        "{missing} still needed", n).format(
                         date=day.isoformat(), why=why, n=n, cite=self.p.cite("restaging_within_months"),
                         missing=", ".join(FOLLOWUP_ITEM_NAMES[c] for c in missing)), day))
                 continue

@@ -36,7 +36,7 @@ from poems_monitor.domain.derived import ABSENT, PRESENT, VisitFeatures
 from poems_monitor.domain.flags import Flag, FlagKind, Severity
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import ObservationRecord, PatientRecord
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import ntr, tr
 
 ANTICOAGULANTS = frozenset({"lmwh", "doac", "warfarin"})
 VENOUS_THROMBOEMBOLISM = ("dvt", "pe")
@@ -261,9 +261,12 @@ def _aspirin_adequacy(patient: PatientRecord, p: Protocol, history: tuple[VisitF
                 continue
             out.append(_flag(
                 patient, FlagKind.THROMBOSIS_WATCH, t.regimen, day, Severity.WARNING,
-                tr("{regimen} (an IMiD) with aspirin alone since {start}: {n} thrombosis risk factors on {date}: "
-                   "{factors}. IMWG advises aspirin only for at most {max} factor(s), otherwise LMWH or full-dose "
-                   "warfarin {cite}[MELLORS21]. Not shown by the record: {unknown}").format(
+                ntr("{regimen} (an IMiD) with aspirin alone since {start}: {n} thrombosis risk factors on {date}: "
+                    "{factors}. IMWG advises aspirin only for at most {max} factor, otherwise LMWH or full-dose "
+                    "warfarin {cite}[MELLORS21]. Not shown by the record: {unknown}",
+                    "{regimen} (an IMiD) with aspirin alone since {start}: {n} thrombosis risk factors on {date}: "
+                    "{factors}. IMWG advises aspirin only for at most {max} factors, otherwise LMWH or full-dose "
+                    "warfarin {cite}[MELLORS21]. Not shown by the record: {unknown}", p.aspirin_max_risk_factors).format(
                     regimen=regimen_label(t, mid_sentence=False), start=t.start.isoformat(), n=len(factors),
                     date=day.isoformat(), factors="; ".join(f.text for f in factors), max=p.aspirin_max_risk_factors,
                     cite=p.cite("aspirin_max_risk_factors"), unknown=", ".join(tr(x) for x in _NOT_EVALUABLE)),

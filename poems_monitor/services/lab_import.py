@@ -75,7 +75,7 @@ def problem_messages(preview: LabCsv) -> list[str]:
         out.extend(found[:room])
         more += len(found) - min(room, len(found))
     if more:
-        out.append(tr("... and {n} more problem(s) not listed.").format(n=more))
+        out.append(ntr("... and {n} more problem not listed.", "... and {n} more problems not listed.", more).format(n=more))
     return out
 
 

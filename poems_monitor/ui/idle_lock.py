@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.config import app_paths
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import ntr, tr
 from poems_monitor.services import users
 
 SESSION_FILE = users.SESSION_FILE
@@ -260,7 +260,8 @@ class LockPanel(QFrame):
             self.unlock_button.setText(tr("Sign in"))
         else:
             self.heading.setText(tr("poems-monitor is locked"))
-            why = (tr("Locked after {n} minute(s) without use.").format(n=_plain_number(idle_minutes))
+            why = (ntr("Locked after {n} minute without use.", "Locked after {n} minutes without use.",
+                       1 if idle_minutes == 1 else 2).format(n=_plain_number(idle_minutes))
                    if idle_minutes is not None else tr("Locked."))
             self.explanation.setText(why + " " + tr(
                 "Patient data are hidden. {user} ({role}) unlocks with their password; another user may sign in "

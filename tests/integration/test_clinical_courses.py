@@ -489,7 +489,7 @@ def test_relapse_restaging(clinic):
     restaging = worklist_rows(clinic, "C-F03", "2022-05-30")["restaging"]
     assert restaging["reason"] == ("relapse suspected on 2022-05-16 (relapse recorded (new FDG-avid lesion on PET-CT)): "
                                    "restage at once, complete "
-                                   "within 1 month(s) (DEFAULT): Echo, Lung function, Review visit still needed")
+                                   "within 1 month (DEFAULT): Echo, Lung function, Review visit still needed")
     # Echo and PFT done on 2022-06-13 (a visit after the relapse): restaging complete, nothing due
     # soon (VEGF etc. 6-monthly from 2022-05-16; echo/PFT normal: 24 months).
     assert worklist_of(clinic, "C-F03", "2022-06-20") == []

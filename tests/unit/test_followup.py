@@ -440,7 +440,7 @@ def test_a_relapse_event_puts_restaging_due_at_once():
     item = p["restaging"]
     assert item.due == date(2024, 3, 1) and item.status is Status.DUE and item.last_done is None
     assert item.reason == ("relapse suspected on 2024-03-01 (relapse recorded): restage at once, complete within "
-                           "1 month(s) (DEFAULT): Imaging, VEGF, Haematology, Echo, Lung function, Review visit still needed")
+                           "1 month (DEFAULT): Imaging, VEGF, Haematology, Echo, Lung function, Review visit still needed")
     for component in ("imaging", "vegf", "hematology", "echo", "pft", "review_visit"):
         assert p[component].due <= date(2024, 3, 1), component  # each part due now at the latest
     # imaging was not due before 2024-06-01 (yearly): the relapse brings it to the relapse date
