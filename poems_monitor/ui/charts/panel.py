@@ -1,7 +1,9 @@
 """The dashboard's charts laid out together, their x-axes linked (zooming one zooms all).
 
 Owns the grid of `TrendChart`s and the one shared date range; charts are built once and
-redrawn for each patient, which keeps opening a patient fast.
+redrawn for each patient, which keeps opening a patient fast. Each plot keeps a readable minimum
+height (PLOT_MIN_HEIGHT): on a low screen the page holding the panel scrolls instead of
+squeezing the plots to slivers.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 from poems_monitor.services.dashboard import PatientDashboard
 from poems_monitor.ui.charts.trend_chart import CHART_SPECS, TrendChart, x_range_for
 from poems_monitor.ui.theme import SPACING
+
+PLOT_MIN_HEIGHT = 200  # px of plot (axes included; about 170 px of data area): values and trends stay readable
 
 
 class ChartsPanel(QWidget):
@@ -23,6 +27,7 @@ class ChartsPanel(QWidget):
         first = None
         for i, spec in enumerate(CHART_SPECS):
             chart = TrendChart(spec, self)
+            chart.plot_widget.setMinimumHeight(PLOT_MIN_HEIGHT)
             self.charts[spec.key] = chart
             grid.addWidget(chart, i // columns, i % columns)
             if first is None:
