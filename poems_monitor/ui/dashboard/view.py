@@ -43,11 +43,7 @@ class _TrendsPage(QWidget):
     def __init__(self, charts: "ChartsPanel", response: ResponseTable, parent: QWidget | None = None):
         super().__init__(parent)
         self._response = response
-        self.scroll = QScrollArea(self)
-        self.scroll.setObjectName("trendsScroll")
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setWidget(charts)
+        self.scroll = _ChartsScroll(charts, self)
         self._wheel = _WheelScrollsPage(self.scroll, self)
         for chart in charts.charts.values():
             chart.plot_widget.viewport().installEventFilter(self._wheel)
@@ -59,6 +55,28 @@ class _TrendsPage(QWidget):
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
         self._response.fit_to_page(event.size().height())
+        super().resizeEvent(event)
+
+
+class _ChartsScroll(QScrollArea):
+    """Scrolls the charts vertically. Two charts side by side while they fit, else one below the
+    other (never cut, never scrolled sideways); the charts fill the height shown, or take their
+    readable minimum and scroll, never their larger preferred height."""
+
+    def __init__(self, charts: "ChartsPanel", parent: QWidget | None = None):
+        super().__init__(parent)
+        self._charts = charts
+        self.setObjectName("trendsScroll")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(charts)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        size = event.size()
+        room = size.width() - self.verticalScrollBar().sizeHint().width()
+        self._charts.set_columns(2 if room >= self._charts.two_columns_width() else 1)
+        self._charts.setMaximumHeight(max(size.height(), self._charts.minimumSizeHint().height()))
         super().resizeEvent(event)
 
 
@@ -112,7 +130,7 @@ class DashboardView(QWidget):
         refusal = tr("{user} ({role}) may not acknowledge flags: physicians do").format(
             user=actor.name, role=actor.role.value)
         self.flags = FlagsPanel(may, refusal, self.acknowledge, self)
-        self.flags.setMinimumWidth(320)
+        self.flags.setMinimumWidth(300)  # with the patient list, leaves two charts side by side at 1229 px
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.addWidget(self.tabs)
