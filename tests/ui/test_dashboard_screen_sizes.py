@@ -53,7 +53,7 @@ def test_charts_keep_a_readable_plot_and_the_header_stays_low(qtbot, clinic, phy
     assert header.isVisible() and header.height() <= HEADER_MAX_HEIGHT, f"header {header.height()} px"
     for key, chart in view.charts.charts.items():
         assert chart.plot_widget.height() >= PLOT_MIN_HEIGHT, f"{key}: plot {chart.plot_widget.height()} px"
-        assert chart.vb.sceneBoundingRect().height() >= PLOT_MIN_HEIGHT - 40, f"{key}: data area too low"
+        assert chart.vb.sceneBoundingRect().height() >= PLOT_MIN_HEIGHT - 30, f"{key}: data area too low"
     assert view.followup.height() >= PLOT_MIN_HEIGHT  # the follow-up card is a card, not a sliver
     # The response per line stays in view below the charts, whatever the page scrolls to.
     table = view.response

@@ -135,19 +135,17 @@ class DashboardHeader(QFrame):
         self.status = self._status_label()
         who.addWidget(self.status)
         who.addStretch(1)
-        # Two rows on a grid of four columns; criteria and therapy, the long texts, span two each:
-        #   diagnosis | criteria            | last visit
-        #   current therapy    | prophylaxis | flags
+        # Two rows on a grid of four columns; the therapy, the longest text, spans three:
+        #   diagnosis | criteria | last visit | flags
+        #   current therapy                   | thromboprophylaxis
         fields = QGridLayout()
         fields.setHorizontalSpacing(SPACING * 2)
         fields.setVerticalSpacing(SPACING // 2)
-        fields.addWidget(self.diagnosis, 0, 0)
-        fields.addWidget(self.criteria, 0, 1, 1, 2)
-        fields.addWidget(self.last_visit, 0, 3)
-        fields.addWidget(self.therapy, 1, 0, 1, 2)
-        fields.addWidget(self.prophylaxis, 1, 2)
-        fields.addWidget(self.flags, 1, 3)
-        fields.setColumnStretch(1, 1)  # room to spare goes to criteria and therapy
+        for column, field in enumerate((self.diagnosis, self.criteria, self.last_visit, self.flags)):
+            fields.addWidget(field, 0, column)
+        fields.addWidget(self.therapy, 1, 0, 1, 3)
+        fields.addWidget(self.prophylaxis, 1, 3)
+        fields.setColumnStretch(4, 1)  # room to spare stays at the right end, the fields together
         layout = QHBoxLayout(self)
         layout.setContentsMargins(SPACING * 2, SPACING, SPACING * 2, SPACING)
         layout.setSpacing(SPACING * 3)
