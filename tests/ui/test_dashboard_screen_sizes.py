@@ -1,7 +1,8 @@
 """The dashboard in a main window of the sizes clinics use (1366x768 maximised and at 90 %, and
-1920x1080): every chart keeps a readable plot, the header stays low, the response per line stays
-in view with the charts, a long therapy text is elided with the full text on hover, and the
-patient list keeps a readable Name column."""
+1920x1080), in the app's own theme (its fonts and paddings decide the sizes): every chart keeps a
+readable plot, the header stays low, the response per line stays in view with the charts, a long
+therapy text is elided with the full text on hover, and the patient list keeps a readable Name
+column."""
 
 from __future__ import annotations
 
@@ -12,11 +13,24 @@ from poems_monitor.services.timeline_io import import_patients
 from poems_monitor.ui.charts.panel import PLOT_MIN_HEIGHT
 from poems_monitor.ui.main_window import MainWindow
 from poems_monitor.ui.patients.model import COL_NAME
+from poems_monitor.ui.theme import apply_theme
 from tests.conftest import TODAY
 from tests.unit.timeline_builders import BASELINE_FEATURES, d, event, patient, visit
 
 HEADER_MAX_HEIGHT = 110  # px: the name and three short lines (it was 170 px at 1229x690)
 NAME_MIN_WIDTH = 80  # px of the patient list's Name column (about ten letters; "am" before)
+
+
+@pytest.fixture(autouse=True)
+def themed(qapp):
+    """The light theme as the app applies it, undone afterwards (other tests run unthemed)."""
+    style, palette, font, sheet = qapp.style().name(), qapp.palette(), qapp.font(), qapp.styleSheet()
+    apply_theme(qapp, dark=False)
+    yield
+    qapp.setStyleSheet(sheet)
+    qapp.setFont(font)
+    qapp.setPalette(palette)
+    qapp.setStyle(style)
 
 
 @pytest.fixture
@@ -61,6 +75,8 @@ def test_charts_keep_a_readable_plot_and_the_header_stays_low(qtbot, clinic, phy
     page = view.trends_page
     top_left = table.mapTo(page, table.rect().topLeft())
     assert top_left.y() >= page.scroll.geometry().bottom() and top_left.y() + table.height() <= page.height()
+    if size == (1920, 1080):  # a large screen shows every chart without scrolling
+        assert page.scroll.verticalScrollBar().maximum() == 0
     # The patient list keeps a Name column a person can read.
     assert win.patients.table.columnWidth(COL_NAME) >= NAME_MIN_WIDTH
 

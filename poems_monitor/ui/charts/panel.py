@@ -14,7 +14,7 @@ from poems_monitor.services.dashboard import PatientDashboard
 from poems_monitor.ui.charts.trend_chart import CHART_SPECS, TrendChart, x_range_for
 from poems_monitor.ui.theme import SPACING
 
-PLOT_MIN_HEIGHT = 190  # px of plot, its date axis included (about 168 px of data): values and trends stay readable
+PLOT_MIN_HEIGHT = 180  # px of plot, its date axis included (about 158 px of data): values and trends stay readable
 
 
 class ChartsPanel(QWidget):
