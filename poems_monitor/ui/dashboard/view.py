@@ -12,7 +12,7 @@ import time
 from datetime import date
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QApplication, QFrame, QLabel, QMessageBox, QScrollArea, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget,
 )
@@ -73,11 +73,16 @@ class _ChartsScroll(QScrollArea):
         self.setWidget(charts)
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
-        size = event.size()
+        self.fit(event.size())
+        super().resizeEvent(event)
+
+    def fit(self, size: QSize | None = None) -> None:
+        """Columns and height for the page's `size` (also after a new patient: legends may wrap
+        to more or fewer lines)."""
+        size = size or self.size()
         room = size.width() - self.verticalScrollBar().sizeHint().width()
         self._charts.set_columns(2 if room >= self._charts.two_columns_width() else 1)
         self._charts.setMaximumHeight(max(size.height(), self._charts.minimumSizeHint().height()))
-        super().resizeEvent(event)
 
 
 class _WheelScrollsPage(QObject):
@@ -215,6 +220,8 @@ class DashboardView(QWidget):
             self.header.set_dashboard(d)
             self.flags.set_flags(d.flags)
             self.charts.set_dashboard(d)
+            if self.trends_page is not None:
+                self.trends_page.scroll.fit()
             self.followup.set_dashboard(d)
             self.response.set_dashboard(d)
             self.features.set_dashboard(d)
