@@ -169,7 +169,10 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.patients)
         self.splitter.addWidget(self.centre)
-        self.splitter.setStretchFactor(1, 1)
+        # A smaller window takes a share of its width from the list too (1366 px screens keep the
+        # dashboard about 950 px wide), a larger one gives most of the extra to the dashboard.
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 4)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setSizes([440, 1160])
 

@@ -1,7 +1,9 @@
 """The dashboard's charts laid out together, their x-axes linked (zooming one zooms all).
 
 Owns the grid of `TrendChart`s and the one shared date range; charts are built once and
-redrawn for each patient, which keeps opening a patient fast.
+redrawn for each patient, which keeps opening a patient fast. Each plot keeps a readable minimum
+height (PLOT_MIN_HEIGHT): on a low screen the page holding the panel scrolls instead of
+squeezing the plots to slivers.
 """
 
 from __future__ import annotations
@@ -12,30 +14,53 @@ from poems_monitor.services.dashboard import PatientDashboard
 from poems_monitor.ui.charts.trend_chart import CHART_SPECS, TrendChart, x_range_for
 from poems_monitor.ui.theme import SPACING
 
+PLOT_MIN_HEIGHT = 180  # px of plot, its date axis included (about 158 px of data): values and trends stay readable
+
 
 class ChartsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None, columns: int = 2, extra: QWidget | None = None):
         super().__init__(parent)
         self.charts: dict[str, TrendChart] = {}
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setSpacing(SPACING)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setSpacing(SPACING)
         first = None
-        for i, spec in enumerate(CHART_SPECS):
+        for spec in CHART_SPECS:
             chart = TrendChart(spec, self)
+            chart.plot_widget.setMinimumHeight(PLOT_MIN_HEIGHT)
             self.charts[spec.key] = chart
-            grid.addWidget(chart, i // columns, i % columns)
             if first is None:
                 first = chart
             else:
                 chart.plot.setXLink(first.plot)
-        if extra is not None:
-            n = len(CHART_SPECS)
-            grid.addWidget(extra, n // columns, n % columns)
-        for r in range((len(CHART_SPECS) + 1 + columns - 1) // columns):
-            grid.setRowStretch(r, 1)
+        if extra is not None:  # a card among the charts, as tall as they are even when they scroll
+            extra.setMinimumHeight(PLOT_MIN_HEIGHT)
+        self._cells: list[QWidget] = [*self.charts.values(), *([extra] if extra is not None else [])]
+        self.columns = 0
+        self.set_columns(columns)
+
+    def set_columns(self, columns: int) -> None:
+        """Lay the charts (and the extra card) out in `columns` columns, row by row."""
+        if columns == self.columns:
+            return
+        for cell in self._cells:
+            self._grid.removeWidget(cell)
+        for r in range(self._grid.rowCount()):
+            self._grid.setRowStretch(r, 0)
+        for c in range(self._grid.columnCount()):
+            self._grid.setColumnStretch(c, 0)
+        for i, cell in enumerate(self._cells):
+            self._grid.addWidget(cell, i // columns, i % columns)
+        for r in range((len(self._cells) + columns - 1) // columns):
+            self._grid.setRowStretch(r, 1)
         for c in range(columns):
-            grid.setColumnStretch(c, 1)
+            self._grid.setColumnStretch(c, 1)
+        self.columns = columns
+
+    def two_columns_width(self) -> int:
+        """The narrowest width that holds two charts side by side without cutting them."""
+        widest = max(cell.minimumSizeHint().width() for cell in self._cells)
+        return 2 * widest + SPACING
 
     def set_dashboard(self, d: PatientDashboard) -> None:
         x_range = x_range_for(d)

@@ -1,9 +1,15 @@
-"""The dashboard header: who the patient is and where they stand, at a glance."""
+"""The dashboard header: who the patient is and where they stand, at a glance.
+
+Low by design (about four short lines, so the charts keep their room on 1366x768 screens): the
+identity on the left, the six fields in two rows beside it, each text on one line; a
+text wider than its place ends in "…" and its tooltip gives it in full.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QToolTip, QVBoxLayout, QWidget
 
 from poems_monitor.domain.course import fmt_number
 from poems_monitor.domain.safety_flags import MDS_CAUTION
@@ -14,42 +20,76 @@ from poems_monitor.ui.theme import SPACING, theme
 _SEX = {"female": tr("female"), "male": tr("male"), "other": tr("other sex"), "unknown": tr("sex unknown")}
 
 
-_ZWSP, _SHY = "\u200b", "\u00ad"  # zero-width space and soft hyphen: places a line may break
-_HYPHENATED = {"THROMBOPROPHYLAXIS": "THROMBO" + _SHY + "PROPHYLAXIS"}
-
-
-def _breakable(text: str) -> str:
-    """`text` with break opportunities where Qt finds none: after a dash inside a regimen's name
-    ("Lenalidomide–dexamethasone") and in a few long field names."""
-    text = text.replace("–", "–" + _ZWSP)
-    for word, hyphenated in _HYPHENATED.items():
-        text = text.replace(word, hyphenated)
-    return text
-
-
-def _plain(text: str) -> str:
-    return text.replace(_ZWSP, "").replace(_SHY, "")
-
-
 def _keep_words_whole(label: QLabel) -> None:
-    """A wrapping label never narrower than its longest unbreakable piece, so a narrow column
-    (1366 px screens) wraps between words and never cuts one."""
+    """A label never narrower than its longest word: a narrow column (1366 px screens) elides
+    after a word, never shows only the start of the first one."""
     label.ensurePolished()
     fm = label.fontMetrics()
-    pieces = label.text().replace(_ZWSP, " ").replace(_SHY, "- ").split()
+    pieces = label.text().split()
     label.setMinimumWidth(max((fm.horizontalAdvance(w) for w in pieces), default=0) + 2)
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when its text is wider than its place; `text()` stays the
+    full text and the tooltip shows it in full (before the label's own tooltip). Lines of a
+    multi-line text are joined with " · "."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None):
+        super().__init__(text, parent)
+        self.setWordWrap(False)
+        # Asks for its full width, shrinks (eliding) when the row has less: down to its longest word.
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+
+    def shown_text(self) -> str:
+        return self.text().replace("\n", " · ")
+
+    def is_elided(self) -> bool:
+        return self.fontMetrics().horizontalAdvance(self.shown_text()) > self.contentsRect().width()
+
+    def minimumSizeHint(self):  # noqa: ANN201, N802 (Qt API)
+        hint = super().minimumSizeHint()
+        hint.setHeight(self.fontMetrics().height())
+        hint.setWidth(self.fontMetrics().horizontalAdvance("…"))
+        return hint
+
+    def sizeHint(self):  # noqa: ANN201, N802 (Qt API)
+        hint = super().sizeHint()
+        hint.setHeight(self.fontMetrics().height())
+        hint.setWidth(self.fontMetrics().horizontalAdvance(self.shown_text()) + 2)
+        return hint
+
+    def paintEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        text = self.shown_text()
+        if text == self.text() and not self.is_elided():
+            super().paintEvent(event)  # fits: the label draws itself (and a mouse selection)
+            return
+        painter = QPainter(self)
+        rect = self.contentsRect()
+        elided = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, rect.width())
+        self.style().drawItemText(painter, rect, int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), self.palette(),
+                                  self.isEnabled(), elided, self.foregroundRole())
+
+    def event(self, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        if event.type() == QEvent.Type.ToolTip and self.is_elided():
+            tip = "\n".join(t for t in (self.shown_text(), self.toolTip()) if t)
+            QToolTip.showText(event.globalPos(), tip, self)
+            return True
+        return super().event(event)
+
+    def tooltip_shown(self) -> str:
+        """What hovering the label shows (for tests)."""
+        return "\n".join(t for t in (self.shown_text() if self.is_elided() else "", self.toolTip()) if t)
 
 
 class _Field(QWidget):
     def __init__(self, name: str, parent: QWidget | None = None):
         super().__init__(parent)
-        self.name = QLabel(_breakable(name.upper()), self)
+        self.name = ElidedLabel(name.upper(), self)
         self.name.setObjectName("fieldName")
-        self.name.setWordWrap(True)  # a narrow column (1366 px screens) wraps the name instead of cutting it
-        _keep_words_whole(self.name)
-        self.value = QLabel("–", self)
+        self.name.ensurePolished()  # field names are short: always in full
+        self.name.setMinimumWidth(self.name.fontMetrics().horizontalAdvance(self.name.text()) + 2)
+        self.value = ElidedLabel("–", self)
         self.value.setObjectName("fieldValue")
-        self.value.setWordWrap(True)
         self.value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -58,7 +98,7 @@ class _Field(QWidget):
         layout.addWidget(self.value)
 
     def set(self, text: str, tooltip: str = "", colour: str | None = None) -> None:
-        self.value.setText(_breakable(text))
+        self.value.setText(text)
         self.value.setToolTip(tooltip)
         self.value.setStyleSheet(f"color: {colour};" if colour else "")
         _keep_words_whole(self.value)
@@ -68,12 +108,11 @@ class DashboardHeader(QFrame):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("card")
-        self.name = QLabel("", self)
+        self.name = ElidedLabel("", self)
         self.name.setObjectName("title")
         self.name.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.identity = QLabel("", self)
+        self.identity = ElidedLabel("", self)
         self.identity.setObjectName("subtitle")
-        self.identity.setWordWrap(True)  # leaves the fields room on 1366 px screens
         self.identity.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.diagnosis = _Field(tr("Diagnosis"), self)
         self.criteria = _Field(tr("Criteria"), self)
@@ -83,11 +122,9 @@ class DashboardHeader(QFrame):
         self.flags = _Field(tr("Flags"), self)
         # Alkylator exposure, under the identity (the field row is full at 1366 px): shown only once
         # melphalan is on record (REFERENCE 7 [KYLE90]); the tooltip holds the doses and the caution.
-        self.melphalan = QLabel("", self)
+        self.melphalan = ElidedLabel("", self)
         self.melphalan.setObjectName("subtitle")
         self.melphalan.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.melphalan.setWordWrap(True)  # never widens the identity column: wraps under it instead
-        self.melphalan.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.melphalan.hide()
 
         who = QVBoxLayout()
@@ -97,27 +134,29 @@ class DashboardHeader(QFrame):
         who.addWidget(self.melphalan)
         self.status = self._status_label()
         who.addWidget(self.status)
+        who.addStretch(1)
+        # Two rows on a grid of four columns; the therapy, the longest text, spans three:
+        #   diagnosis | criteria | last visit | flags
+        #   current therapy                   | thromboprophylaxis
         fields = QGridLayout()
-        fields.setHorizontalSpacing(SPACING * 3)
-        fields.setVerticalSpacing(SPACING)
-        for i, f in enumerate((self.diagnosis, self.criteria, self.therapy, self.prophylaxis, self.last_visit, self.flags)):
-            fields.addWidget(f, 0, i)
-        fields.setColumnStretch(1, 3)
-        fields.setColumnStretch(2, 3)
-        for c in (0, 3, 4, 5):
-            fields.setColumnStretch(c, 1)
+        fields.setHorizontalSpacing(SPACING * 2)
+        fields.setVerticalSpacing(SPACING // 2)
+        for column, field in enumerate((self.diagnosis, self.criteria, self.last_visit, self.flags)):
+            fields.addWidget(field, 0, column)
+        fields.addWidget(self.therapy, 1, 0, 1, 3)
+        fields.addWidget(self.prophylaxis, 1, 3)
+        fields.setColumnStretch(4, 1)  # room to spare stays at the right end, the fields together
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(SPACING * 2, SPACING + SPACING // 2, SPACING * 2, SPACING + SPACING // 2)
-        layout.setSpacing(SPACING * 4)
-        layout.addLayout(who, 2)  # wide screens keep the identity on one line; narrow ones wrap it
-        layout.addLayout(fields, 5)
+        layout.setContentsMargins(SPACING * 2, SPACING, SPACING * 2, SPACING)
+        layout.setSpacing(SPACING * 3)
+        layout.addLayout(who)  # each side asks for its texts' width; a narrow screen shrinks both
+        layout.addLayout(fields, 1)
 
     def _status_label(self) -> QLabel:
         """Where the patient stands (suspected, active, responding, ...), beside the criteria."""
-        label = QLabel("", self)
+        label = ElidedLabel("", self)
         label.setObjectName("patientStatus")
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        label.setWordWrap(True)
         return label
 
     def _set_status(self, d: PatientDashboard) -> None:
@@ -138,6 +177,7 @@ class DashboardHeader(QFrame):
         self._set_status(d)
         t = theme()
         self.name.setText(d.name)
+        _keep_words_whole(self.name)
         age = tr("{n} y").format(n=d.age) if d.age is not None else tr("age unknown")
         born = tr("born {d}").format(d=d.birth_date.isoformat()) if d.birth_date else ""
         self.identity.setText(" · ".join(x for x in (d.mrn, age, _SEX.get(d.sex, d.sex), born) if x))
@@ -179,7 +219,7 @@ class DashboardHeader(QFrame):
 
     def texts(self) -> dict[str, str]:
         """What the header says, field by field (for tests and screen readers)."""
-        texts = {
+        return {
             "name": self.name.text(), "identity": self.identity.text(), "diagnosis": self.diagnosis.value.text(),
             "criteria": self.criteria.value.text(), "therapy": self.therapy.value.text(),
             "prophylaxis": self.prophylaxis.value.text(), "last_visit": self.last_visit.value.text(),
@@ -187,4 +227,3 @@ class DashboardHeader(QFrame):
             "melphalan": self.melphalan.text() if not self.melphalan.isHidden() else "",
             "melphalan_tooltip": self.melphalan.toolTip() if not self.melphalan.isHidden() else "",
         }
-        return {key: _plain(text) for key, text in texts.items()}

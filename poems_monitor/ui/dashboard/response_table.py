@@ -117,6 +117,11 @@ class ResponseTable(QTableView):
         if n:  # the latest line is the one that matters most: keep it in view
             self.scrollTo(self.model_.index(n - 1, 0), QAbstractItemView.ScrollHint.PositionAtBottom)
 
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        super().resizeEvent(event)
+        if self.model_.rowCount():  # made lower (a low page): the latest line stays the one in view
+            self.scrollToBottom()
+
     def texts(self) -> list[list[str]]:
         """What each row shows, column by column (for tests and screen readers)."""
         m = self.model_

@@ -12,8 +12,10 @@ import time
 from datetime import date
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QMessageBox, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
+from PySide6.QtWidgets import (
+    QApplication, QFrame, QLabel, QMessageBox, QScrollArea, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget,
+)
 
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
@@ -34,15 +36,71 @@ TAB_TRENDS, TAB_FEATURES = 0, 1
 
 
 class _TrendsPage(QWidget):
-    """The trends tab: tells the response table how much height the page has."""
+    """The trends tab: the charts and the follow-up card in a page that scrolls vertically when
+    the screen is too low for their minimum height (1366x768), and the response per line pinned
+    below it, always in view (told how much height the page has, to show one row or three)."""
 
-    def __init__(self, response: ResponseTable, parent: QWidget | None = None):
+    def __init__(self, charts: "ChartsPanel", response: ResponseTable, parent: QWidget | None = None):
         super().__init__(parent)
         self._response = response
+        self.scroll = _ChartsScroll(charts, self)
+        self._wheel = _WheelScrollsPage(self.scroll, self)
+        for chart in charts.charts.values():
+            chart.plot_widget.viewport().installEventFilter(self._wheel)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(SPACING)
+        layout.addWidget(self.scroll, 1)
+        layout.addWidget(response)
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
         self._response.fit_to_page(event.size().height())
         super().resizeEvent(event)
+
+
+class _ChartsScroll(QScrollArea):
+    """Scrolls the charts vertically. Two charts side by side while they fit, else one below the
+    other (never cut, never scrolled sideways); the charts fill the height shown, or take their
+    readable minimum and scroll, never their larger preferred height."""
+
+    def __init__(self, charts: "ChartsPanel", parent: QWidget | None = None):
+        super().__init__(parent)
+        self._charts = charts
+        self.setObjectName("trendsScroll")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(charts)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        self.fit(event.size())
+        super().resizeEvent(event)
+
+    def fit(self, size: QSize | None = None) -> None:
+        """Columns and height for the page's `size` (also after a new patient: legends may wrap
+        to more or fewer lines)."""
+        size = size or self.size()
+        room = size.width() - self.verticalScrollBar().sizeHint().width()
+        self._charts.set_columns(2 if room >= self._charts.two_columns_width() else 1)
+        self._charts.setMaximumHeight(max(size.height(), self._charts.minimumSizeHint().height()))
+
+
+class _WheelScrollsPage(QObject):
+    """Over a chart, the mouse wheel scrolls the trends page when the page scrolls (a physician
+    reading down the charts must not zoom them by accident); Ctrl+wheel still zooms the chart."""
+
+    def __init__(self, scroll: QScrollArea, parent: QObject | None = None):
+        super().__init__(parent)
+        self._scroll = scroll
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        if event.type() != QEvent.Type.Wheel or event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            return False
+        bar = self._scroll.verticalScrollBar()
+        if bar.maximum() <= bar.minimum():
+            return False  # nothing to scroll: the wheel zooms as before
+        QApplication.sendEvent(bar, event)
+        return True
 
 
 class DashboardView(QWidget):
@@ -68,6 +126,7 @@ class DashboardView(QWidget):
         self.response = ResponseTable()
         self.features = FeaturesTimeline()
         self._charts: ChartsPanel | None = None  # built on first use: pyqtgraph costs start-up time
+        self.trends_page: _TrendsPage | None = None  # made with the charts
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(QWidget(), tr("Trends"))
@@ -76,7 +135,7 @@ class DashboardView(QWidget):
         refusal = tr("{user} ({role}) may not acknowledge flags: physicians do").format(
             user=actor.name, role=actor.role.value)
         self.flags = FlagsPanel(may, refusal, self.acknowledge, self)
-        self.flags.setMinimumWidth(320)
+        self.flags.setMinimumWidth(300)  # with the patient list, leaves two charts side by side at 1229 px
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.addWidget(self.tabs)
@@ -115,15 +174,10 @@ class DashboardView(QWidget):
             placeholder.deleteLater()
         return self._charts
 
-    def _trends_page(self, charts: QWidget) -> QWidget:
+    def _trends_page(self, charts: "ChartsPanel") -> QWidget:
         """The charts with the response per line of therapy below them."""
-        page = _TrendsPage(self.response, self)
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(SPACING)
-        layout.addWidget(charts, 1)
-        layout.addWidget(self.response)
-        return page
+        self.trends_page = _TrendsPage(charts, self.response, self)
+        return self.trends_page
 
     def prepare(self) -> None:
         """Build the charts ahead of the first patient (called when the app is idle after start).
@@ -166,6 +220,8 @@ class DashboardView(QWidget):
             self.header.set_dashboard(d)
             self.flags.set_flags(d.flags)
             self.charts.set_dashboard(d)
+            if self.trends_page is not None:
+                self.trends_page.scroll.fit()
             self.followup.set_dashboard(d)
             self.response.set_dashboard(d)
             self.features.set_dashboard(d)
@@ -187,6 +243,8 @@ class DashboardView(QWidget):
         """Show the trends page with the follow-up card (an overdue item opened from the worklist)."""
         self.tabs.setCurrentIndex(TAB_TRENDS)
         self.followup.highlight(item)
+        if self.trends_page is not None:  # on a low screen the card may be below the fold
+            self.trends_page.scroll.ensureWidgetVisible(self.followup)
 
     def acknowledge(self, flag_id: str, comment: str) -> bool:
         """Acknowledge a flag of the shown patient; tells the user why when refused."""

@@ -22,6 +22,9 @@ from poems_monitor.ui.patients.model import (
 )
 from poems_monitor.ui.theme import SPACING
 
+NAME_MIN_WIDTH = 110  # px the Name column keeps: a narrower list hides the optional columns first
+OPTIONAL_COLUMNS = (COL_LAST_VISIT, COL_AGE_SEX)  # hidden in this order (the dashboard header shows both)
+
 
 class PatientListPanel(QWidget):
     patientActivated = Signal(str)
@@ -67,8 +70,8 @@ class PatientListPanel(QWidget):
         # 1,000 rows at each keystroke of the search (and stalls with thousands of patients).
         for col in (COL_MRN, COL_AGE_SEX, COL_LAST_VISIT, COL_FLAGS, COL_OVERDUE):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
-        self._fit_columns()
-        self.table.setColumnHidden(COL_LAST_VISIT, True)  # shown when the panel is wide (see resizeEvent)
+        self._widths: dict[int, int] = {}  # each fitted column's width, kept while it is hidden
+        self._fit_columns()  # the optional columns are shown when the panel is wide (see resizeEvent)
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
         self.table.activated.connect(self._on_activated)
 
@@ -109,6 +112,8 @@ class PatientListPanel(QWidget):
             title = self.model.headerData(col, Qt.Orientation.Horizontal)
             width = max([cell.horizontalAdvance(t) + 14 for t in texts] + [head.horizontalAdvance(title) + 12 + 16])
             header.resizeSection(col, width)
+            self._widths[col] = width
+        self._fit_name_column()
 
     def set_patients(self, rows: list[PatientListRow]) -> None:
         current = self.current_mrn()
@@ -211,4 +216,17 @@ class PatientListPanel(QWidget):
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001
         super().resizeEvent(event)
-        self.table.setColumnHidden(COL_LAST_VISIT, self.width() < 520)
+        self._fit_name_column()
+
+    def _fit_name_column(self) -> None:
+        """Show the optional columns only while the Name column keeps NAME_MIN_WIDTH (a narrow list,
+        on 1366 px screens, would squeeze the names to a letter)."""
+        scroll_bar = self.table.verticalScrollBar().sizeHint().width()
+        room = self.table.width() - 2 * self.table.frameWidth() - scroll_bar - NAME_MIN_WIDTH
+        fixed = sum(self._widths[c] for c in (COL_MRN, COL_FLAGS, COL_OVERDUE))
+        for col in reversed(OPTIONAL_COLUMNS):  # the more useful first: age and sex, then the last visit
+            shown = fixed + self._widths[col] <= room
+            self.table.setColumnHidden(col, not shown)
+            if shown:
+                self.table.horizontalHeader().resizeSection(col, self._widths[col])
+                fixed += self._widths[col]
