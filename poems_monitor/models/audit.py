@@ -26,3 +26,18 @@ class AuditEntry(SQLModel, table=True):
     reason: str | None = None
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    # JSON {scope: digest} of the record after this entry's transaction (the last entry of each
+    # transaction carries it; None on entries written before the record was sealed)
+    state: str | None = None
+
+
+class RecordSeal(SQLModel, table=True):
+    """The content of one row of the record as the app last wrote it, so that `check` can name the
+    table, row and field that were changed outside the app. Written only by `services.record_seal`."""
+
+    __tablename__ = "record_seal"
+
+    tbl: str = Field(primary_key=True, max_length=32)
+    row_id: str = Field(primary_key=True, max_length=64)  # the row's primary key (text: settings have text keys)
+    scope: str = Field(max_length=32, index=True)  # "patient:ID", "accounts" or "settings"
+    content: str  # canonical JSON of the row's non-null columns

@@ -169,6 +169,88 @@ def structural_problems(db: Database) -> list[str]:
     return problems
 
 
+# SQLite's own bookkeeping tables (ANALYZE statistics, AUTOINCREMENT counters) are not data.
+_SQLITE_INTERNAL = ("sqlite_stat", "sqlite_sequence")
+
+
+def expected_schema() -> tuple[dict[str, set[str]], set[str]]:
+    """The tables (with their columns) and indexes of the current schema, from the table models."""
+    from sqlmodel import SQLModel
+
+    import poems_monitor.models  # noqa: F401  (registers every table)
+
+    tables = {t.name: {c.name for c in t.columns} for t in SQLModel.metadata.sorted_tables}
+    tables["alembic_version"] = {"version_num"}
+    indexes = {i.name for t in SQLModel.metadata.sorted_tables for i in t.indexes if i.name}
+    return tables, indexes
+
+
+def schema_object_problems(run, *, exact: bool = True) -> list[str]:  # noqa: ANN001
+    """What in the file's schema is not poems-monitor's plain data: triggers, views, tables,
+    indexes or columns the app does not make. `run(sql)` returns the rows of a query (a sqlite3
+    connection's `execute` or SQLAlchemy's `exec_driver_sql`). `exact`: the schema must be the
+    current one; otherwise (an older schema, before its upgrade) tables and columns may be missing.
+    Plain sentences; empty when the schema holds nothing else."""
+    tables, indexes = expected_schema()
+    problems = []
+    found_tables = []
+    for kind, name, tbl in run("SELECT type, name, tbl_name FROM sqlite_master ORDER BY type, name"):
+        if kind == "trigger":
+            problems.append(f"it holds a trigger ({name} on {tbl}), which could rewrite what is saved")
+        elif kind == "view":
+            problems.append(f"it holds a view ({name}), which poems-monitor never makes")
+        elif kind == "table":
+            if name in tables:
+                found_tables.append(name)
+            elif not name.startswith(_SQLITE_INTERNAL):
+                problems.append(f"it holds a table poems-monitor does not make ({name})")
+        elif kind == "index":
+            autoindex = name.startswith(f"sqlite_autoindex_{tbl}_") and tbl in tables
+            if name not in indexes and not autoindex:
+                problems.append(f"it holds an index poems-monitor does not make ({name} on {tbl})")
+        else:
+            problems.append(f"it holds a schema object of kind {kind} ({name})")
+    for name in found_tables:
+        columns = {row[1] for row in run(f'PRAGMA table_xinfo("{name}")')}
+        extra = sorted(columns - tables[name])
+        if extra:
+            problems.append(f"table {name} has columns poems-monitor does not make ({', '.join(extra)})")
+        missing = sorted(tables[name] - columns)
+        if missing and exact:
+            problems.append(f"table {name} lacks columns of the current schema ({', '.join(missing)})")
+    if exact:
+        missing_tables = sorted(set(tables) - set(found_tables))
+        if missing_tables:
+            problems.append(f"tables are missing: {', '.join(missing_tables)}")
+    return problems
+
+
+def file_schema_problems(path: Path, *, exact: bool) -> list[str]:
+    """`schema_object_problems` of a file that is not open, read-only."""
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        return [f"the file cannot be opened: {exc}"]
+    try:
+        return schema_object_problems(conn.execute, exact=exact)
+    except sqlite3.Error as exc:
+        return [f"the schema cannot be read: {exc}"]
+    finally:
+        conn.close()
+
+
+def file_revision(path: Path) -> str | None:
+    """The schema revision a file claims (read-only); None when it records none."""
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    try:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        return row[0] if row else None
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
 def quick_check(db: Database) -> list[str]:
     """A faster page-level check for start-up (PRAGMA quick_check): empty when it passes."""
     try:

@@ -4,20 +4,30 @@ Owns the hash chain. Each entry's hash covers its own content and the previous e
 so editing, deleting or inserting a row anywhere in the trail breaks every later link and
 `poems-monitor check` finds it. Only services call `append`, always in the same transaction as
 the change it describes (a rolled-back change leaves no entry, and no change goes unrecorded).
+
+Just before a transaction commits, the last entry it wrote is given the digests of the record
+scopes the transaction touched (`services.record_seal`), so the chain covers the record and not
+only itself; and the chain's head is recorded in the database and, after the commit, in a small
+file beside the database (`<name>.audit-head`), so that removing the newest entries together with
+the head kept inside the database is still found.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, insert, select, update
+from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from poems_monitor.models import AuditEntry, ClinicSetting
+from poems_monitor.services import record_seal
 
 GENESIS_HASH = "0" * 64
 # The id and hash of the newest entry, kept in a clinic setting and moved with every append, so
@@ -43,12 +53,12 @@ def to_json(value: Any) -> str | None:
 
 def entry_hash(
     prev_hash: str, at: datetime, user: str, action: str, entity: str, entity_id: int | None,
-    patient_id: int | None, old: str | None, new: str | None, reason: str | None,
+    patient_id: int | None, old: str | None, new: str | None, reason: str | None, state: str | None = None,
 ) -> str:
-    payload = json.dumps(
-        [prev_hash, _iso(at), user, action, entity, entity_id, patient_id, old, new, reason],
-        ensure_ascii=False, separators=(",", ":"),
-    )
+    fields = [prev_hash, _iso(at), user, action, entity, entity_id, patient_id, old, new, reason]
+    if state is not None:  # entries written before the record was sealed keep their original hash
+        fields.append(state)
+    payload = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -82,28 +92,98 @@ class AuditWriter:
             )
         )
         self._head = digest
-        _record_head_on_commit(self.session, self.user)
+        self.session.info.setdefault("audit_patients", set()).add(patient_id)
+        _seal_on_commit(self.session, self.user)
         return digest
 
 
-def _record_head_on_commit(session: Session, user: str) -> None:
-    """Move the recorded chain head once per transaction, just before it commits."""
+def _seal_on_commit(session: Session, user: str) -> None:
+    """Once per transaction, just before it commits: seal the record scopes it touched into its
+    last entry, and move the recorded chain head; after the commit, write the head file."""
     if session.info.get("audit_head_hook"):
         return
     session.info["audit_head_hook"] = True
 
     def record(sess: Session) -> None:
         sess.info.pop("audit_head_hook", None)
-        last = sess.execute(select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).first()
+        patients = sess.info.pop("audit_patients", set())
+        A = AuditEntry.__table__
+        last = sess.execute(select(A).order_by(A.c.id.desc()).limit(1)).mappings().first()
         if last is None:
             return
-        settings, at, value = ClinicSetting.__table__, utcnow(), f"{last[0]}:{last[1]}"
+        digest = last["hash"]
+        if record_seal.has_seal_tables(sess):
+            first_seal = sess.execute(select(A.c.id).where(A.c.state.is_not(None)).order_by(A.c.id.desc())
+                                      .limit(1)).first() is None
+            state = to_json(record_seal.seal(sess, patients, everything=first_seal))
+            digest = entry_hash(last["prev_hash"], last["at"], last["user"], last["action"], last["entity"],
+                                last["entity_id"], last["patient_id"], last["old"], last["new"], last["reason"], state)
+            sess.execute(update(A).where(A.c.id == last["id"]).values(state=state, hash=digest))
+        settings, at, value = ClinicSetting.__table__, utcnow(), f"{last['id']}:{digest}"
         moved = sess.execute(update(settings).where(settings.c.key == HEAD_SETTING_KEY).values(
             value=value, updated_at=at, updated_by=user))
         if moved.rowcount == 0:
             sess.execute(insert(settings).values(key=HEAD_SETTING_KEY, value=value, updated_at=at, updated_by=user))
+        path = _database_file(sess)
+        if path is not None:
+            event.listen(sess, "after_commit", lambda _s: write_head_file(path, last["id"], digest), once=True)
 
     event.listen(session, "before_commit", record, once=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The head kept beside the database
+# ---------------------------------------------------------------------------------------------
+
+HEAD_FILE_SUFFIX = ".audit-head"
+
+
+def head_file(db_path: Path) -> Path:
+    """The small file beside an SQLite database that records its chain head."""
+    return Path(db_path).with_name(Path(db_path).name + HEAD_FILE_SUFFIX)
+
+
+def _database_file(session: Session) -> Path | None:
+    bind = session.get_bind()
+    url = make_url(str(bind.engine.url)) if hasattr(bind, "engine") else None
+    if url is None or url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def read_head_file(db_path: Path) -> tuple[int, str] | None:
+    """(entry id, hash) recorded beside the database; None when there is no such file.
+    Raises ValueError when the file exists but does not hold a head."""
+    try:
+        text = head_file(db_path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ValueError(str(exc)) from None
+    data = json.loads(text)
+    if not isinstance(data, dict) or not isinstance(data.get("entry"), int) or not isinstance(data.get("hash"), str):
+        raise ValueError("not a head record")
+    return data["entry"], data["hash"]
+
+
+def write_head_file(db_path: Path, entry_id: int, digest: str, *, force: bool = False) -> None:
+    """Record the chain head beside the database. Never moves it backwards (a slower writer
+    finishing after a faster one) unless `force` (a restore). A failure to write only lowers the
+    protection: the commit has happened."""
+    target = head_file(db_path)
+    try:
+        if not force:
+            try:
+                recorded = read_head_file(db_path)
+            except ValueError:
+                recorded = None
+            if recorded is not None and recorded[0] > entry_id:
+                return
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"entry": entry_id, "hash": digest, "at": _iso(utcnow())}), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError:
+        pass
 
 
 @dataclass(frozen=True)
@@ -112,19 +192,36 @@ class ChainProblem:
     message: str
 
 
-def verify_chain(session: Session) -> list[ChainProblem]:
-    """Every broken link of the audit chain, oldest first; empty when the trail is intact."""
+def verify_chain(session: Session, states: dict[str, record_seal.SealedScope] | None = None) -> list[ChainProblem]:
+    """Every broken link of the audit chain, oldest first; empty when the trail is intact.
+    When `states` is given it is filled with the newest sealed digest of each record scope."""
     problems: list[ChainProblem] = []
     expected_prev = GENESIS_HASH
-    rows = session.execute(select(AuditEntry.__table__).order_by(AuditEntry.id)).mappings()
+    has_state = "state" in {c["name"] for c in _columns(session)}
+    A = AuditEntry.__table__
+    columns = [c for c in A.columns if has_state or c.name != "state"]
+    rows = session.execute(select(*columns).order_by(A.c.id)).mappings()
     for row in rows:
+        state = row.get("state")
         if row["prev_hash"] != expected_prev:
             problems.append(ChainProblem(row["id"], f"audit entry {row['id']} does not follow the entry before it (a row was removed or inserted)"))
         digest = entry_hash(
             row["prev_hash"], row["at"], row["user"], row["action"], row["entity"], row["entity_id"],
-            row["patient_id"], row["old"], row["new"], row["reason"],
+            row["patient_id"], row["old"], row["new"], row["reason"], state,
         )
+        if state is not None and states is not None:
+            try:
+                for scope, value in json.loads(state).items():
+                    states[scope] = record_seal.SealedScope(value, row["id"])
+            except (ValueError, AttributeError):
+                problems.append(ChainProblem(row["id"], f"audit entry {row['id']} holds an unreadable record seal"))
         if digest != row["hash"]:
             problems.append(ChainProblem(row["id"], f"audit entry {row['id']} was changed after it was written"))
         expected_prev = row["hash"]
     return problems
+
+
+def _columns(session: Session) -> list[dict]:
+    from sqlalchemy import inspect
+
+    return inspect(session.connection()).get_columns(AuditEntry.__tablename__)

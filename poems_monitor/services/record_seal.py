@@ -1,0 +1,239 @@
+"""The record's seal: digests of every row of the record, chained into the audit trail.
+
+Owns what "the record" is for tamper evidence (patients, visits, values, features, exams,
+treatments, events, acknowledgements and waivers per patient; accounts; clinic settings such as
+the protocol), the canonical form of a row, the digest of a scope (one patient, the accounts, the
+settings), and the comparison `check` makes. At the end of every audited transaction
+(`services.audit`) the scopes the transaction touched are re-read, their digests are written into
+the transaction's last audit entry (so the chain covers them) and the `record_seal` copy of their
+rows is brought up to date (so a difference can be named down to the field). Derived data (the
+rules cache) is not part of the record; `services.integrity` verifies it separately.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import Table, and_, bindparam, delete, insert, inspect, select
+from sqlmodel import Session
+
+from poems_monitor.models import (
+    ClinicSetting, Event, Exam, FeatureStatus, FlagReview, FollowupWaiver, Observation, Patient, RecordSeal,
+    Treatment, User, Visit,
+)
+
+RS = RecordSeal.__table__
+P, V = Patient.__table__, Visit.__table__
+# Tables of one patient's record with the column that names the patient (None: via the visit).
+PATIENT_TABLES: tuple[tuple[Table, str | None], ...] = (
+    (P, "id"), (V, "patient_id"), (Observation.__table__, None), (FeatureStatus.__table__, None),
+    (Exam.__table__, None), (Treatment.__table__, "patient_id"), (Event.__table__, "patient_id"),
+    (FlagReview.__table__, "patient_id"), (FollowupWaiver.__table__, "patient_id"),
+)
+ACCOUNTS, SETTINGS = "accounts", "settings"
+USERS, CS = User.__table__, ClinicSetting.__table__
+# Settings that move with every write (the chain head itself) are guarded by the chain, not sealed.
+UNSEALED_SETTINGS = ("audit.head",)
+EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()
+_CHUNK = 500
+
+
+def patient_scope(patient_id: int) -> str:
+    return f"patient:{patient_id}"
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # SQLite hands back naive datetimes: they were stored as UTC
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def canonical(row: Any, table: Table) -> str:
+    """The row's non-null columns as canonical JSON (a column added later as NULL changes nothing)."""
+    values = {c.name: _norm(row[c.name]) for c in table.columns if row[c.name] is not None}
+    return json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _row_key(table: Table, row: Any) -> str:
+    return ",".join(str(row[c.name]) for c in table.primary_key.columns)
+
+
+def _line(tbl: str, row_id: str, content: str) -> bytes:
+    return hashlib.sha256(f"{tbl}\x00{row_id}\x00{content}".encode()).digest()
+
+
+def digest_of(rows: Iterable[tuple[str, str, str]]) -> str:
+    """The digest of a scope: SHA-256 over its rows' hashes in (table, row) order."""
+    h = hashlib.sha256()
+    for tbl, row_id, content in sorted(rows, key=lambda r: (r[0], _sort_key(r[1]))):
+        h.update(_line(tbl, row_id, content))
+    return h.hexdigest()
+
+
+def _sort_key(row_id: str) -> tuple:
+    return (0, int(row_id), "") if row_id.isdigit() else (1, 0, row_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the record, per scope
+# ---------------------------------------------------------------------------------------------
+
+def _in(column, ids: list[int] | None):  # noqa: ANN001, ANN202
+    return [None] if ids is None else [column.in_(ids[i:i + _CHUNK]) for i in range(0, len(ids), _CHUNK)]
+
+
+def record_rows(session: Session, patient_ids: list[int] | None = None, *, global_scopes: bool = True
+                ) -> Iterator[tuple[str, str, str, str]]:
+    """(scope, table, row id, canonical content) of the record: of these patients (None: all), and
+    of the accounts and settings when `global_scopes`."""
+    for table, via in PATIENT_TABLES:
+        if via is None:
+            query = select(*table.columns, V.c.patient_id.label("_pid")).join(V, V.c.id == table.c.visit_id)
+            column = V.c.patient_id
+        else:
+            query = select(*table.columns, table.c[via].label("_pid"))
+            column = table.c[via]
+        for condition in _in(column, patient_ids):
+            q = query if condition is None else query.where(condition)
+            for row in session.execute(q).mappings():
+                yield patient_scope(row["_pid"]), table.name, _row_key(table, row), canonical(row, table)
+    if global_scopes:
+        for row in session.execute(select(USERS)).mappings():
+            yield ACCOUNTS, USERS.name, _row_key(USERS, row), canonical(row, USERS)
+        for row in session.execute(select(CS).where(CS.c.key.not_in(UNSEALED_SETTINGS))).mappings():
+            yield SETTINGS, CS.name, _row_key(CS, row), canonical(row, CS)
+
+
+def has_seal_tables(session: Session) -> bool:
+    """Whether the database's schema has the seal (revision 0005 or later)."""
+    conn = session.connection()
+    return inspect(conn).has_table(RS.name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sealing, at the end of an audited transaction
+# ---------------------------------------------------------------------------------------------
+
+def seal(session: Session, patient_ids: Iterable[int], *, everything: bool = False) -> dict[str, str]:
+    """Bring the seal copy of the touched scopes up to date and return their digests.
+
+    `everything`: every patient (the first seal of a database written by an older version)."""
+    ids = None if everything else sorted({int(p) for p in patient_ids if p is not None})
+    current: dict[str, dict[tuple[str, str], str]] = {}
+    if ids is None or ids:
+        for scope, tbl, row_id, content in record_rows(session, ids):
+            current.setdefault(scope, {})[(tbl, row_id)] = content
+    else:
+        for scope, tbl, row_id, content in _global_rows(session):
+            current.setdefault(scope, {})[(tbl, row_id)] = content
+    scopes = set(current) | {ACCOUNTS, SETTINGS} | ({patient_scope(p) for p in ids} if ids else set())
+    if ids is None:
+        scopes |= {patient_scope(p) for p in session.execute(select(P.c.id)).scalars()}
+    sealed: dict[str, dict[tuple[str, str], str]] = {}
+    scope_list = sorted(scopes)
+    for i in range(0, len(scope_list), _CHUNK):
+        for tbl, row_id, scope, content in session.execute(
+                select(RS.c.tbl, RS.c.row_id, RS.c.scope, RS.c.content).where(RS.c.scope.in_(scope_list[i:i + _CHUNK]))):
+            sealed.setdefault(scope, {})[(tbl, row_id)] = content
+    gone, fresh = [], []
+    for scope in scope_list:
+        now, before = current.get(scope, {}), sealed.get(scope, {})
+        for key, content in before.items():
+            if now.get(key) != content:
+                gone.append({"t": key[0], "r": key[1]})
+        for key, content in now.items():
+            if before.get(key) != content:
+                fresh.append({"tbl": key[0], "row_id": key[1], "scope": scope, "content": content})
+    if gone:
+        session.execute(delete(RS).where(and_(RS.c.tbl == bindparam("t"), RS.c.row_id == bindparam("r"))), gone)
+    if fresh:
+        session.execute(insert(RS), fresh)
+    return {scope: digest_of((t, r, c) for (t, r), c in current.get(scope, {}).items()) for scope in scope_list}
+
+
+def _global_rows(session: Session) -> Iterator[tuple[str, str, str, str]]:
+    for row in session.execute(select(USERS)).mappings():
+        yield ACCOUNTS, USERS.name, _row_key(USERS, row), canonical(row, USERS)
+    for row in session.execute(select(CS).where(CS.c.key.not_in(UNSEALED_SETTINGS))).mappings():
+        yield SETTINGS, CS.name, _row_key(CS, row), canonical(row, CS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Verifying, for `check`
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SealedScope:
+    digest: str
+    entry_id: int  # the audit entry that sealed it last
+
+
+def _describe_scope(scope: str) -> str:
+    return scope.replace("patient:", "patient ")
+
+
+def verify(session: Session, sealed: dict[str, SealedScope], limit: int = 50) -> list[str]:
+    """Sentences naming every row and field of the record that differs from its seal: edited,
+    deleted or inserted outside poems-monitor after the audit entry that sealed it last."""
+    current: dict[str, list[tuple[str, str, str]]] = {}
+    for scope, tbl, row_id, content in record_rows(session):
+        current.setdefault(scope, []).append((tbl, row_id, content))
+    copies: dict[str, list[tuple[str, str, str]]] = {}
+    for tbl, row_id, scope, content in session.execute(select(RS.c.tbl, RS.c.row_id, RS.c.scope, RS.c.content)):
+        copies.setdefault(scope, []).append((tbl, row_id, content))
+    problems: list[str] = []
+    for scope in sorted(set(current) | set(sealed), key=_scope_order):
+        rows = current.get(scope, [])
+        seal_of = sealed.get(scope)
+        if seal_of is None:
+            problems.extend(f"table {t}, row {r} ({_describe_scope(scope)}) was added outside poems-monitor: "
+                            "no audit entry covers it" for t, r, _ in sorted(rows)[:5])
+            continue
+        if digest_of(rows) == seal_of.digest:
+            if digest_of(copies.get(scope, [])) != seal_of.digest:
+                problems.append(f"the seal copy of {_describe_scope(scope)} was altered outside poems-monitor "
+                                f"(the record itself matches audit entry {seal_of.entry_id})")
+            continue
+        named = _name_differences(scope, rows, copies.get(scope, []), seal_of.entry_id)
+        if not named or digest_of(copies.get(scope, [])) != seal_of.digest:
+            named.append(f"the record of {_describe_scope(scope)} differs from what audit entry {seal_of.entry_id} "
+                         "sealed" + ("" if named else " (its seal copy was altered too, so the rows cannot be named)"))
+        problems.extend(named)
+    if len(problems) > limit:
+        problems = problems[:limit] + [f"... and {len(problems) - limit} more differences"]
+    return problems
+
+
+def _scope_order(scope: str) -> tuple:
+    kind, _, number = scope.partition(":")
+    return (kind, int(number) if number.isdigit() else 0)
+
+
+def _name_differences(scope: str, rows: list[tuple[str, str, str]], copies: list[tuple[str, str, str]],
+                      entry_id: int) -> list[str]:
+    now = {(t, r): c for t, r, c in rows}
+    before = {(t, r): c for t, r, c in copies}
+    where, since = _describe_scope(scope), f"since audit entry {entry_id}"
+    out = []
+    for key in sorted(set(now) | set(before), key=lambda k: (k[0], _sort_key(k[1]))):
+        tbl, row_id = key
+        if key not in now:
+            out.append(f"table {tbl}, row {row_id} ({where}) was deleted outside poems-monitor {since}")
+        elif key not in before:
+            out.append(f"table {tbl}, row {row_id} ({where}) was added outside poems-monitor {since}")
+        elif now[key] != before[key]:
+            a, b = json.loads(before[key]), json.loads(now[key])
+            fields = sorted(f for f in set(a) | set(b) if a.get(f) != b.get(f))
+            out.append(f"table {tbl}, row {row_id} ({where}): {', '.join(fields)} changed outside poems-monitor {since}")
+    return out
