@@ -10,6 +10,7 @@ renamed into place, so a crash leaves either the old file or the complete new on
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -63,12 +64,66 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+# Temporary files carry the id of the process that writes them, so that the copies a killed
+# process leaves behind can be recognised and removed by the next backup, restore or start.
+_TEMPORARY = re.compile(r"^\..*\.pid(?P<pid>\d+)\.[^/]*\.tmp(-wal|-shm|-journal)?$")
+
+
 def temporary_path_beside(path: Path, tag: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{tag}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{tag}.pid{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     os.unlink(name)  # sqlite3 creates it; an empty file would be taken for a database
     return Path(name)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's live process
+    return True
+
+
+def sweep_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary copies (and their side files) that a killed backup, restore or
+    write left in `folder`: those whose writing process is gone. Returns what was removed."""
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        m = _TEMPORARY.match(name)
+        if m and not _alive(int(m["pid"])):
+            try:
+                (Path(folder) / name).unlink()
+                removed.append(Path(folder) / name)
+            except OSError:
+                pass
+    return removed
+
+
+def regular_file_problem(path: Path) -> str | None:
+    """Why `path` cannot be a database or backup file (a folder, a device, a pipe), or None when
+    it is a regular file or does not exist yet."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    import stat
+
+    if stat.S_ISDIR(mode):
+        return "it is a folder"
+    if not stat.S_ISREG(mode):
+        return "it is not a regular file (a device or a pipe)"
+    return None
 
 
 def remove_with_side_files(path: Path) -> None:
@@ -295,8 +350,10 @@ def restore_into_live(verified_copy: Path, target: Path, keep_as: Path) -> str:
         return "file swap"
     live = _open_if_sound(target)
     if live is not None:
+        keep_tmp = temporary_path_beside(keep_as, "keep")
         try:
-            _copy_connection(live, keep_as)
+            _copy_connection(live, keep_tmp)
+            os.replace(keep_tmp, keep_as)
             source = sqlite3.connect(verified_copy, isolation_level=None)
             try:
                 live_page = live.execute("PRAGMA page_size").fetchone()[0]
@@ -311,6 +368,7 @@ def restore_into_live(verified_copy: Path, target: Path, keep_as: Path) -> str:
             remove_with_side_files(keep_as)
             raise SqliteFileError(f"the backup could not be written into {target}: {exc}; nothing was changed") from None
         finally:
+            remove_with_side_files(keep_tmp)
             live.close()
         remove_with_side_files(verified_copy)
         return "online"

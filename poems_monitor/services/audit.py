@@ -151,8 +151,9 @@ def _database_file(session: Session) -> Path | None:
     return Path(url.database)
 
 
-def read_head_file(db_path: Path) -> tuple[int, str] | None:
-    """(entry id, hash) recorded beside the database; None when there is no such file.
+def read_head_file(db_path: Path) -> list[tuple[int, str]] | None:
+    """The heads (entry id, hash) recorded beside the database: one, or two while a restore
+    replaces the database (the one before and the one after); None when there is no such file.
     Raises ValueError when the file exists but does not hold a head."""
     try:
         text = head_file(db_path).read_text(encoding="utf-8")
@@ -161,15 +162,20 @@ def read_head_file(db_path: Path) -> tuple[int, str] | None:
     except OSError as exc:
         raise ValueError(str(exc)) from None
     data = json.loads(text)
-    if not isinstance(data, dict) or not isinstance(data.get("entry"), int) or not isinstance(data.get("hash"), str):
-        raise ValueError("not a head record")
-    return data["entry"], data["hash"]
+    heads = []
+    for item in (data, *(data.get("or", []) if isinstance(data, dict) else [])):
+        if not isinstance(item, dict) or not isinstance(item.get("entry"), int) or not isinstance(item.get("hash"), str):
+            raise ValueError("not a head record")
+        heads.append((item["entry"], item["hash"]))
+    return heads
 
 
-def write_head_file(db_path: Path, entry_id: int, digest: str, *, force: bool = False) -> None:
+def write_head_file(db_path: Path, entry_id: int, digest: str, *, force: bool = False,
+                    alternative: tuple[int, str] | None = None) -> None:
     """Record the chain head beside the database. Never moves it backwards (a slower writer
-    finishing after a faster one) unless `force` (a restore). A failure to write only lowers the
-    protection: the commit has happened."""
+    finishing after a faster one) unless `force` (a restore, which first records both heads as
+    `alternative`s so that a kill in the middle leaves a record that fits either file). A failure
+    to write only lowers the protection: the commit has happened."""
     target = head_file(db_path)
     try:
         if not force:
@@ -177,12 +183,15 @@ def write_head_file(db_path: Path, entry_id: int, digest: str, *, force: bool = 
                 recorded = read_head_file(db_path)
             except ValueError:
                 recorded = None
-            if recorded is not None and recorded[0] > entry_id:
+            if recorded is not None and len(recorded) == 1 and recorded[0][0] > entry_id:
                 return
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"entry": entry_id, "hash": digest, "at": _iso(utcnow())}), encoding="utf-8")
+        record: dict[str, Any] = {"entry": entry_id, "hash": digest, "at": _iso(utcnow())}
+        if alternative is not None:
+            record["or"] = [{"entry": alternative[0], "hash": alternative[1]}]
+        tmp = target.with_name(f".{target.name}.pid{os.getpid()}.head.tmp")
+        tmp.write_text(json.dumps(record), encoding="utf-8")
         os.replace(tmp, target)
-    except OSError:
+    except (OSError, ValueError):
         pass
 
 

@@ -143,8 +143,10 @@ def _check_head_file(session, db_path, report: CheckReport) -> None:  # noqa: AN
     if recorded is None:
         report.notes.append(tr("no audit head is recorded beside the database ({file})").format(file=name))
         return
-    entry_id, digest = recorded
-    found = session.execute(select(A.c.hash).where(A.c.id == entry_id)).scalar_one_or_none()
+    for entry_id, digest in recorded:  # a restore in progress records the head before and after it
+        found = session.execute(select(A.c.hash).where(A.c.id == entry_id)).scalar_one_or_none()
+        if found == digest:
+            break
     if found is None:
         newest = session.execute(select(func.max(A.c.id))).scalar()
         report.problems.append(tr(
