@@ -206,9 +206,13 @@ def verify(session: Session, sealed: dict[str, SealedScope], limit: int = 50) ->
                                 f"(the record itself matches audit entry {seal_of.entry_id})")
             continue
         named = _name_differences(scope, rows, copies.get(scope, []), seal_of.entry_id)
-        if not named or digest_of(copies.get(scope, [])) != seal_of.digest:
-            named.append(f"the record of {_describe_scope(scope)} differs from what audit entry {seal_of.entry_id} "
-                         "sealed" + ("" if named else " (its seal copy was altered too, so the rows cannot be named)"))
+        where = _describe_scope(scope)
+        if not named and digest_of(copies.get(scope, [])) == digest_of(rows):
+            named.append(f"the record of {where} and its seal copy agree, but not with what audit entry "
+                         f"{seal_of.entry_id} sealed: the audit entries of later changes were removed, or both were rewritten")
+        elif not named or digest_of(copies.get(scope, [])) != seal_of.digest:
+            named.append(f"the record of {where} differs from what audit entry {seal_of.entry_id} sealed"
+                         + ("" if named else " (its seal copy was altered too, so the rows cannot be named)"))
         problems.extend(named)
     if len(problems) > limit:
         problems = problems[:limit] + [f"... and {len(problems) - limit} more differences"]
