@@ -108,11 +108,13 @@ def _seal_on_commit(session: Session, user: str) -> None:
         sess.info.pop("audit_head_hook", None)
         patients = sess.info.pop("audit_patients", set())
         A = AuditEntry.__table__
-        last = sess.execute(select(A).order_by(A.c.id.desc()).limit(1)).mappings().first()
+        sealed = record_seal.has_seal_tables(sess)  # not on a schema older than 0005
+        columns = [c for c in A.columns if sealed or c.name != "state"]
+        last = sess.execute(select(*columns).order_by(A.c.id.desc()).limit(1)).mappings().first()
         if last is None:
             return
         digest = last["hash"]
-        if record_seal.has_seal_tables(sess):
+        if sealed:
             first_seal = sess.execute(select(A.c.id).where(A.c.state.is_not(None)).order_by(A.c.id.desc())
                                       .limit(1)).first() is None
             state = to_json(record_seal.seal(sess, patients, everything=first_seal))
