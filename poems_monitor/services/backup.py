@@ -388,6 +388,7 @@ def _prepare_copy(source: Path, staged: Path, actor: Actor, record: dict) -> tup
     from poems_monitor.models import RulesCache
     from poems_monitor.persistence.db import DatabaseError, known_revisions
 
+    require(actor, Permission.RESTORE)
     # Before anything runs on the copy (a migration would fire its triggers): plain data only,
     # and a schema revision this version knows.
     problems = sqlite_backup.file_schema_problems(staged, exact=False)

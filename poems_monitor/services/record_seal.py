@@ -47,11 +47,16 @@ def patient_scope(patient_id: int) -> str:
     return f"patient:{patient_id}"
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _norm(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is None:  # SQLite hands back naive datetimes: they were stored as UTC
             value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        elif value.utcoffset():
+            value = value.astimezone(timezone.utc)
+        return value.isoformat(timespec="microseconds")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, bytes):
@@ -59,10 +64,27 @@ def _norm(value: Any) -> Any:
     return value
 
 
+_PLAIN = (str, int, float, bool)
+
+
 def canonical(row: Any, table: Table) -> str:
     """The row's non-null columns as canonical JSON (a column added later as NULL changes nothing)."""
-    values = {c.name: _norm(row[c.name]) for c in table.columns if row[c.name] is not None}
-    return json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    values = {}
+    for name in _column_names(table):
+        value = row[name]
+        if value is not None:
+            values[name] = value if type(value) in _PLAIN else _norm(value)
+    return _ENCODER.encode(values)
+
+
+_NAMES: dict[str, tuple[str, ...]] = {}
+
+
+def _column_names(table: Table) -> tuple[str, ...]:
+    names = _NAMES.get(table.name)
+    if names is None:
+        names = _NAMES[table.name] = tuple(c.name for c in table.columns)
+    return names
 
 
 def _row_key(table: Table, row: Any) -> str:
