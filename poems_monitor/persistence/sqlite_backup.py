@@ -21,7 +21,8 @@ from sqlalchemy import text
 from poems_monitor.persistence.db import Database
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-_SIDE_FILES = ("-wal", "-shm", "-journal")
+# SQLite's own side files, and the audit head that `services.audit` records beside a database.
+_SIDE_FILES = ("-wal", "-shm", "-journal", ".audit-head")
 
 
 class SqliteFileError(Exception):
@@ -66,7 +67,7 @@ def _fsync_dir(folder: Path) -> None:
 
 # Temporary files carry the id of the process that writes them, so that the copies a killed
 # process leaves behind can be recognised and removed by the next backup, restore or start.
-_TEMPORARY = re.compile(r"^\..*\.pid(?P<pid>\d+)\.[^/]*\.tmp(-wal|-shm|-journal)?$")
+_TEMPORARY = re.compile(r"^\..*\.pid(?P<pid>\d+)\.[^/]*\.tmp(-wal|-shm|-journal|\.audit-head)?$")
 
 
 def temporary_path_beside(path: Path, tag: str) -> Path:
