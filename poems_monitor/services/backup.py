@@ -260,6 +260,9 @@ def _remember_good_backup(db: Database, dest: Path, at: datetime, head: tuple[in
         state[str(db.path)] = {"at": at.isoformat(), "file": str(dest)}
         if head is not None:  # the copy's chain head: a later change to the file is seen at restore
             state[str(db.path)].update(entry=head[0], hash=head[1])
+            heads = state.setdefault("heads", {})
+            if isinstance(heads, dict):  # a second record of the live chain's head, away from the database
+                heads[str(db.path)] = {"entry": head[0], "hash": head[1]}
             catalogue = state.setdefault("backups", {})
             if isinstance(catalogue, dict):
                 for name in [n for n in catalogue if not Path(n).exists()]:
@@ -270,6 +273,38 @@ def _remember_good_backup(db: Database, dest: Path, at: datetime, head: tuple[in
         os.replace(tmp, state_path)
     except OSError:
         pass  # the backup itself is good; only the reminder of it is lost
+
+
+def catalogued_head(db_path: Path) -> tuple[int, str] | None:
+    """The chain head the backup catalogue recorded for the database at `db_path` at its last
+    backup or restore: the live chain must still hold it. None when there is none."""
+    try:
+        state = json.loads(_state_path(load_policy()).read_text(encoding="utf-8"))
+        head = state["heads"][str(Path(db_path))]
+        return int(head["entry"]), str(head["hash"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _catalogue_head(db_path: Path, head: tuple[int, str]) -> None:
+    """Record `head` as the database's head in the catalogue (after a restore moved it back)."""
+    policy = load_policy()
+    try:
+        state = json.loads(_state_path(policy).read_text(encoding="utf-8"))
+        if not isinstance(state, dict):
+            state = {}
+    except (OSError, ValueError):
+        state = {}
+    if not isinstance(state.get("heads"), dict):
+        state["heads"] = {}
+    state["heads"][str(Path(db_path))] = {"entry": head[0], "hash": head[1]}
+    try:
+        policy.folder.mkdir(parents=True, exist_ok=True)
+        tmp = _state_path(policy).with_name(_state_path(policy).name + ".tmp")
+        tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
+        os.replace(tmp, _state_path(policy))
+    except OSError:
+        pass
 
 
 def last_good_backup(db: Database, policy: BackupPolicy | None = None) -> tuple[datetime, Path] | None:
@@ -490,6 +525,7 @@ def restore_from(target_path: Path, actor: Actor, source: Path, now: datetime | 
     finally:
         sqlite_backup.remove_with_side_files(staged)
     write_head_file(target_path, *new_head, force=True)
+    _catalogue_head(target_path, new_head)
     policy = load_policy()
     rotate_replaced(target_path, policy)
     return RestoreResult(source, keep if existed else None, method)

@@ -111,12 +111,16 @@ def _check_audit(db: Database, report: CheckReport) -> None:
         anchor = session.execute(select(S.c.value).where(S.c.key == HEAD_SETTING_KEY)).scalar_one_or_none()
         if db.path is not None:
             _check_head_file(session, db.path, report)
+            _check_catalogued_head(session, db.path, report)
         if states:
             differences = record_seal.verify(session, states)
             report.problems.extend(differences)
             if not differences:
                 report.notes.append(tr("every row of the record matches the audit trail ({n} scopes)").format(n=len(states)))
-            report.problems.extend(_check_rules_cache(session))
+            cache_problems, verified = _check_rules_cache(session)
+            report.problems.extend(cache_problems)
+            if verified and not cache_problems:
+                report.notes.append(tr("{n} rules cache rows recomputed and equal").format(n=verified))
         elif count and record_seal.has_seal_tables(session):
             report.notes.append(tr("the record is not sealed yet (written by an older version): its rows are "
                                    "covered from the next change on"))
@@ -160,7 +164,26 @@ def _check_head_file(session, db_path, report: CheckReport) -> None:  # noqa: AN
         report.notes.append(tr("audit head beside the database matches (entry {entry})").format(entry=entry_id))
 
 
-def _check_rules_cache(session) -> list[str]:  # noqa: ANN001
+def _check_catalogued_head(session, db_path, report: CheckReport) -> None:  # noqa: ANN001
+    """The head the backup catalogue recorded at the last backup or restore must be in the chain."""
+    from poems_monitor.services.backup import catalogued_head
+
+    recorded = catalogued_head(db_path)
+    if recorded is None:
+        return
+    entry_id, digest = recorded
+    found = session.execute(select(A.c.hash).where(A.c.id == entry_id)).scalar_one_or_none()
+    if found is None:
+        report.problems.append(tr("the audit trail lacks entry {entry}, which it held at its last backup: audit "
+                                  "entries were removed").format(entry=entry_id))
+    elif found != digest:
+        report.problems.append(tr("audit entry {entry} differs from the one recorded at the last backup: the audit "
+                                  "trail was rewritten").format(entry=entry_id))
+    else:
+        report.notes.append(tr("the head recorded at the last backup is in the chain (entry {entry})").format(entry=entry_id))
+
+
+def _check_rules_cache(session) -> tuple[list[str], int]:  # noqa: ANN001
     """Every cache row that would be used (its stamps are current) must equal what the rules
     compute from the record now; stale rows are recomputed before use and need no check."""
     from poems_monitor.domain.flags import compute_flags
@@ -173,7 +196,7 @@ def _check_rules_cache(session) -> list[str]:  # noqa: ANN001
     RC = RulesCache.__table__
     rows = {r.patient_id: r for r in session.execute(select(RC))}
     if not rows:
-        return []
+        return [], 0
     status, version = status_in(session), rules_cache.rules_version()
     stamps = dict(session.execute(select(A.c.patient_id, func.max(A.c.id)).where(A.c.patient_id.is_not(None))
                                   .group_by(A.c.patient_id)).all())
@@ -195,7 +218,7 @@ def _check_rules_cache(session) -> list[str]:  # noqa: ANN001
             problems.append(tr("table rules_cache, row {pid} (patient {pid}): {parts} differ from what the rules "
                                "compute from the record (derived data: delete the row and it is rebuilt)").format(
                 pid=record.patient_id, parts=", ".join(parts)))
-    return problems
+    return problems, len(current)
 
 
 def _foreign_key_orphans(db: Database) -> list[str]:

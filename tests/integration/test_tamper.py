@@ -190,3 +190,23 @@ def test_the_app_s_own_writes_keep_the_record_sound(clinic):
         assert check(db) == []
     finally:
         db.dispose()
+
+
+def test_head_file_deleted_too_the_backup_catalogue_still_knows_the_head(db, db_path, nurse, admin, tmp_path):
+    """Someone removes the newest audit entries, moves the head kept in the database and deletes
+    the head file beside it: the head the backup catalogue recorded at the last backup is missing."""
+    from poems_monitor.services.backup import backup_to
+    from poems_monitor.services.patients import PatientInput, create_patient
+
+    for i in range(3):
+        create_patient(db, nurse, PatientInput(f"C-{i}", "Catalogue Person", "female", date(1970, 1, 1)), today=TODAY)
+    backup_to(db, admin, tmp_path / "last.sqlite")
+    db.dispose()
+    at_backup = _one(db_path, "SELECT max(id) FROM audit_entry")[0] - 1  # the backup's own entry comes after the copy
+    _sql(db_path, f"DELETE FROM audit_entry WHERE id >= {at_backup - 1};"
+                  "UPDATE clinic_setting SET value = (SELECT id || ':' || hash FROM audit_entry ORDER BY id DESC LIMIT 1) "
+                  "WHERE key = 'audit.head'")
+    db_path.with_name(db_path.name + ".audit-head").unlink()
+    result = _check(db_path)
+    assert result.returncode == 1
+    assert f"the audit trail lacks entry {at_backup}, which it held at its last backup" in result.stderr, result.stderr
