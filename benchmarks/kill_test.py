@@ -42,22 +42,23 @@ def work(seed):
     db = open_database(DB)
     say(f"GO {os.getpid()}")
     roll = rng.random()
-    if roll < 0.2:
+    if roll < 0.5:
+        say("DOING backup")
         result = _backup.automatic_backup(db, force=True)
         say(f"SAVED backup {result.path.name}")
-    elif roll < 0.4:
-        result = _backup.automatic_backup(db, force=True)
-        say(f"SAVED backup {result.path.name}")
+    if roll < 0.3:
+        say("DOING restore")
         _backup.restore_from(_Path(DB), _ADMIN, result.path)
         say(f"SAVED restore {result.path.name}")
+    say("DOING writes")
     db.dispose()
     _plain_work(seed)
 '''
 
 
-def _hidden_temporaries(*folders: Path) -> list[str]:
-    return [f"{folder.name}/{p.name}" for folder in folders if folder.is_dir() for p in folder.iterdir()
-            if p.name.startswith(".") and ".tmp" in p.name]
+def _hidden_temporaries(*folders: Path) -> set[str]:
+    return {f"{folder.name}/{p.name}" for folder in folders if folder.is_dir() for p in folder.iterdir()
+            if p.name.startswith(".") and ".tmp" in p.name}
 
 
 def main() -> None:
@@ -86,7 +87,9 @@ def main() -> None:
         saved_corrections: dict[int, int] = {}
         saved_imports: set[str] = set()
         counts = {"backup": 0, "restore": 0}
-        kills = rounds_with_leftovers = 0
+        killed_in = {"backup": 0, "restore": 0, "writes": 0}
+        kills = kills_leaving_copies = 0
+        left_before: set[str] = set()
         backups = load_policy().folder
         policy = load_policy()
         try:
@@ -101,6 +104,9 @@ def main() -> None:
                 kills += 1
                 zygote.send(f"WAIT {pid}")
                 zygote.expect(f"DEAD {pid}", lines, timeout=120)
+                doing = [x.split()[1] for x in lines if x.startswith("DOING ")]
+                if doing:
+                    killed_in[doing[-1]] += 1
                 for line in (x for x in lines if x.startswith("SAVED ")):
                     kind, *rest = line.split()[1:]
                     if kind == "visit":
@@ -112,10 +118,16 @@ def main() -> None:
                     elif kind in counts:
                         counts[kind] += 1
                 left = _hidden_temporaries(data, backups)
-                if left:
-                    rounds_with_leftovers += 1
+                if left - left_before:
+                    kills_leaving_copies += 1
                     if os.environ.get("KILL_TEST_VERBOSE"):
-                        print("left by the kill:", left)
+                        print("left by the kill:", sorted(left - left_before))
+                for line in lines:  # a backup or restore that ran removed what earlier kills left in its folder
+                    if line.startswith("SAVED backup"):
+                        assert not {n for n in left_before if n.startswith("backups/")} & left, (left_before, left)
+                    if line.startswith("SAVED restore"):
+                        assert not {n for n in left_before if n.startswith("data/")} & left, (left_before, left)
+                left_before = left
                 crash._verify(db_path, saved_visits, saved_corrections, saved_imports)
                 replaced = list(data.glob("kill.replaced-*"))
                 assert len(replaced) <= policy.keep_daily + policy.keep_monthly, [p.name for p in replaced]
@@ -133,14 +145,16 @@ def main() -> None:
         db.dispose()
         restore_from(db_path, Actor("admin", Role.ADMIN), made.path)
         left = _hidden_temporaries(data, backups)
-        assert left == [], left
+        assert not left, left
         crash._verify(db_path, saved_visits, saved_corrections, saved_imports)
         del app_paths
     elapsed = time.monotonic() - started
-    print(f"{kills} SIGKILLs in {elapsed:.0f} s; reported saved and found after every kill: {len(saved_visits)} visits, "
-          f"{len(saved_corrections)} corrected visits, {len(saved_imports)} imports, {counts['backup']} backups, "
-          f"{counts['restore']} restores; check sound after every kill; hidden temporaries present after "
-          f"{rounds_with_leftovers} kills, none after the next backup and restore")
+    print(f"{kills} SIGKILLs in {elapsed:.0f} s, landing in: {killed_in['writes']} saves/corrections/imports, "
+          f"{killed_in['backup']} backups, {killed_in['restore']} restores. Reported saved and found after every "
+          f"kill: {len(saved_visits)} visits, {len(saved_corrections)} corrected visits, {len(saved_imports)} imports, "
+          f"{counts['backup']} backups, {counts['restore']} restores. `check` sound after every kill. "
+          f"{kills_leaving_copies} kills left a hidden temporary copy; each was gone after the next backup or "
+          f"restore in its folder, and none was left at the end.")
 
 
 if __name__ == "__main__":
