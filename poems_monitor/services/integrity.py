@@ -90,9 +90,8 @@ def _check_schema(db: Database, report: CheckReport) -> bool:
     if db.is_sqlite:
         with db.engine.connect() as conn:
             objects = sqlite_backup.schema_object_problems(conn.exec_driver_sql, exact=current == head)
-        if objects:
-            report.problems.extend(tr("the schema is not poems-monitor's: {problem}").format(problem=p) for p in objects)
-            return False
+        # Named, and the other checks still run: a trigger does not hide what it has rewritten.
+        report.problems.extend(tr("the schema is not poems-monitor's: {problem}").format(problem=p) for p in objects)
     if current != head:
         report.notes.append(tr("schema {found} is older than {head}; it is upgraded when the app opens it").format(
             found=current, head=head))

@@ -39,7 +39,6 @@ ACCOUNTS, SETTINGS = "accounts", "settings"
 USERS, CS = User.__table__, ClinicSetting.__table__
 # Settings that move with every write (the chain head itself) are guarded by the chain, not sealed.
 UNSEALED_SETTINGS = ("audit.head",)
-EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()
 _CHUNK = 500
 
 
@@ -131,10 +130,7 @@ def record_rows(session: Session, patient_ids: list[int] | None = None, *, globa
             for row in session.execute(q).mappings():
                 yield patient_scope(row["_pid"]), table.name, _row_key(table, row), canonical(row, table)
     if global_scopes:
-        for row in session.execute(select(USERS)).mappings():
-            yield ACCOUNTS, USERS.name, _row_key(USERS, row), canonical(row, USERS)
-        for row in session.execute(select(CS).where(CS.c.key.not_in(UNSEALED_SETTINGS))).mappings():
-            yield SETTINGS, CS.name, _row_key(CS, row), canonical(row, CS)
+        yield from _global_rows(session)
 
 
 def has_seal_tables(session: Session) -> bool:
@@ -153,12 +149,9 @@ def seal(session: Session, patient_ids: Iterable[int], *, everything: bool = Fal
     `everything`: every patient (the first seal of a database written by an older version)."""
     ids = None if everything else sorted({int(p) for p in patient_ids if p is not None})
     current: dict[str, dict[tuple[str, str], str]] = {}
-    if ids is None or ids:
-        for scope, tbl, row_id, content in record_rows(session, ids):
-            current.setdefault(scope, {})[(tbl, row_id)] = content
-    else:
-        for scope, tbl, row_id, content in _global_rows(session):
-            current.setdefault(scope, {})[(tbl, row_id)] = content
+    rows = record_rows(session, ids) if ids is None or ids else _global_rows(session)
+    for scope, tbl, row_id, content in rows:
+        current.setdefault(scope, {})[(tbl, row_id)] = content
     scopes = set(current) | {ACCOUNTS, SETTINGS} | ({patient_scope(p) for p in ids} if ids else set())
     if ids is None:
         scopes |= {patient_scope(p) for p in session.execute(select(P.c.id)).scalars()}
