@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, inspect, select
+from sqlalchemy import Date, DateTime, String, Table, and_, bindparam, delete, insert, inspect, select, type_coerce
 from sqlmodel import Session
 
 from poems_monitor.models import (
@@ -67,27 +67,30 @@ _PLAIN = (str, int, float, bool)
 
 
 def canonical(row: Any, table: Table) -> str:
-    """The row's non-null columns as canonical JSON (a column added later as NULL changes nothing)."""
+    """The row's non-null columns as canonical JSON (a column added later as NULL changes nothing).
+    `row`: the table's columns in their declared order (a tuple or a Row)."""
     values = {}
-    for name in _column_names(table):
-        value = row[name]
+    for name, value in zip(_shape(table)[0], row):
         if value is not None:
             values[name] = value if type(value) in _PLAIN else _norm(value)
     return _ENCODER.encode(values)
 
 
-_NAMES: dict[str, tuple[str, ...]] = {}
+_SHAPES: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
 
 
-def _column_names(table: Table) -> tuple[str, ...]:
-    names = _NAMES.get(table.name)
-    if names is None:
-        names = _NAMES[table.name] = tuple(c.name for c in table.columns)
-    return names
+def _shape(table: Table) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The table's column names in order, and the positions of its primary key columns."""
+    shape = _SHAPES.get(table.name)
+    if shape is None:
+        names = tuple(c.name for c in table.columns)
+        shape = _SHAPES[table.name] = (names, tuple(names.index(c.name) for c in table.primary_key.columns))
+    return shape
 
 
 def _row_key(table: Table, row: Any) -> str:
-    return ",".join(str(row[c.name]) for c in table.primary_key.columns)
+    keys = _shape(table)[1]
+    return str(row[keys[0]]) if len(keys) == 1 else ",".join(str(row[i]) for i in keys)
 
 
 def _line(tbl: str, row_id: str, content: str) -> bytes:
@@ -118,19 +121,29 @@ def record_rows(session: Session, patient_ids: list[int] | None = None, *, globa
                 ) -> Iterator[tuple[str, str, str, str]]:
     """(scope, table, row id, canonical content) of the record: of these patients (None: all), and
     of the accounts and settings when `global_scopes`."""
+    raw = session.connection().dialect.name == "sqlite"
     for table, via in PATIENT_TABLES:
+        columns = _stored_form(table) if raw else list(table.columns)
         if via is None:
-            query = select(*table.columns, V.c.patient_id.label("_pid")).join(V, V.c.id == table.c.visit_id)
+            query = select(*columns, V.c.patient_id).join(V, V.c.id == table.c.visit_id)
             column = V.c.patient_id
         else:
-            query = select(*table.columns, table.c[via].label("_pid"))
+            query = select(*columns, table.c[via])
             column = table.c[via]
+        name, width = table.name, len(table.columns)
         for condition in _in(column, patient_ids):
             q = query if condition is None else query.where(condition)
-            for row in session.execute(q).mappings():
-                yield patient_scope(row["_pid"]), table.name, _row_key(table, row), canonical(row, table)
+            for row in session.execute(q):
+                yield f"patient:{row[width]}", name, _row_key(table, row), canonical(row[:width], table)
     if global_scopes:
         yield from _global_rows(session)
+
+
+def _stored_form(table: Table) -> list:
+    """The table's columns, dates and times as SQLite stores them (text): parsing them into
+    Python objects only to print them again is most of the sealing time of a bulk import. The
+    canonical form is then SQLite's own, the same whenever the same database is sealed or checked."""
+    return [type_coerce(c, String) if isinstance(c.type, (Date, DateTime)) else c for c in table.columns]
 
 
 def has_seal_tables(session: Session) -> bool:
@@ -169,18 +182,28 @@ def seal(session: Session, patient_ids: Iterable[int], *, everything: bool = Fal
                 gone.append({"t": key[0], "r": key[1]})
         for key, content in now.items():
             if before.get(key) != content:
-                fresh.append({"tbl": key[0], "row_id": key[1], "scope": scope, "content": content})
+                fresh.append((key[0], key[1], scope, content))
     if gone:
         session.execute(delete(RS).where(and_(RS.c.tbl == bindparam("t"), RS.c.row_id == bindparam("r"))), gone)
     if fresh:
-        session.execute(insert(RS), fresh)
+        _insert_copies(session, fresh)
     return {scope: digest_of((t, r, c) for (t, r), c in current.get(scope, {}).items()) for scope in scope_list}
 
 
+def _insert_copies(session: Session, rows: list[tuple[str, str, str, str]]) -> None:
+    """Insert seal copies; on SQLite straight through the driver (a bulk import writes one per
+    value, and SQLAlchemy's per-row parameter handling would double the import's time)."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("INSERT INTO record_seal (tbl, row_id, scope, content) VALUES (?, ?, ?, ?)", rows)
+    else:
+        conn.execute(insert(RS), [dict(tbl=t, row_id=r, scope=s, content=c) for t, r, s, c in rows])
+
+
 def _global_rows(session: Session) -> Iterator[tuple[str, str, str, str]]:
-    for row in session.execute(select(USERS)).mappings():
+    for row in session.execute(select(USERS)):
         yield ACCOUNTS, USERS.name, _row_key(USERS, row), canonical(row, USERS)
-    for row in session.execute(select(CS).where(CS.c.key.not_in(UNSEALED_SETTINGS))).mappings():
+    for row in session.execute(select(CS).where(CS.c.key.not_in(UNSEALED_SETTINGS))):
         yield SETTINGS, CS.name, _row_key(CS, row), canonical(row, CS)
 
 
