@@ -5,8 +5,9 @@ treatments, events, acknowledgements and waivers per patient; accounts; clinic s
 the protocol), the canonical form of a row, the digest of a scope (one patient, the accounts, the
 settings), and the comparison `check` makes. At the end of every audited transaction
 (`services.audit`) the scopes the transaction touched are re-read, their digests are written into
-the transaction's last audit entry (so the chain covers them) and the `record_seal` copy of their
-rows is brought up to date (so a difference can be named down to the field). Derived data (the
+the transaction's last audit entry (so the chain covers them), and the `record_seal` fingerprints
+of their rows are brought up to date (so a difference can be named down to the field: 3 hex
+digits per field, about 90 bytes a row; detection never rests on them, only naming). Derived data (the
 rules cache) is not part of the record; `services.integrity` verifies it separately.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from zlib import crc32
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -22,7 +24,7 @@ from typing import Any
 from sqlalchemy import Date, DateTime, String, Table, and_, bindparam, delete, insert, inspect, select, type_coerce
 from sqlmodel import Session
 
-from poems_monitor.models import (
+from poems_monitor.models import (  # noqa: I001
     ClinicSetting, Event, Exam, FeatureStatus, FlagReview, FollowupWaiver, Observation, Patient, RecordSeal,
     Treatment, User, Visit,
 )
@@ -66,26 +68,37 @@ def _norm(value: Any) -> Any:
 _PLAIN = (str, int, float, bool)
 
 
-def canonical(row: Any, table: Table) -> str:
-    """The row's non-null columns as canonical JSON (a column added later as NULL changes nothing).
-    `row`: the table's columns in their declared order (a tuple or a Row)."""
+def canonical(row: Any, table: Table) -> tuple[str, str]:
+    """The row's non-null columns as canonical JSON (a column added later as NULL changes nothing),
+    and its field fingerprints. `row`: the table's columns in their declared order."""
     values = {}
     for name, value in zip(_shape(table)[0], row):
         if value is not None:
             values[name] = value if type(value) in _PLAIN else _norm(value)
-    return _ENCODER.encode(values)
+    codes = _shape(table)[2]
+    fields = "".join(f"{codes[name]}{crc32(str(value).encode()) & 0xFFF:03x}" for name, value in values.items())
+    return _ENCODER.encode(values), fields
 
 
-_SHAPES: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
+_SHAPES: dict[str, tuple[tuple[str, ...], tuple[int, ...], dict[str, str]]] = {}
 
 
-def _shape(table: Table) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """The table's column names in order, and the positions of its primary key columns."""
+def _name_code(name: str) -> str:
+    return f"{crc32(name.encode()) & 0xFFF:03x}"
+
+
+def _shape(table: Table) -> tuple[tuple[str, ...], tuple[int, ...], dict[str, str]]:
+    """The table's column names in order, the positions of its primary key, and each column's code."""
     shape = _SHAPES.get(table.name)
     if shape is None:
         names = tuple(c.name for c in table.columns)
-        shape = _SHAPES[table.name] = (names, tuple(names.index(c.name) for c in table.primary_key.columns))
+        shape = _SHAPES[table.name] = (names, tuple(names.index(c.name) for c in table.primary_key.columns),
+                                       {n: _name_code(n) for n in names})
     return shape
+
+
+def _fields_of(fingerprint: str) -> dict[str, str]:
+    return {fingerprint[i:i + 3]: fingerprint[i + 3:i + 6] for i in range(0, len(fingerprint), 6)}
 
 
 def _row_key(table: Table, row: Any) -> str:
@@ -118,9 +131,9 @@ def _in(column, ids: list[int] | None):  # noqa: ANN001, ANN202
 
 
 def record_rows(session: Session, patient_ids: list[int] | None = None, *, global_scopes: bool = True
-                ) -> Iterator[tuple[str, str, str, str]]:
-    """(scope, table, row id, canonical content) of the record: of these patients (None: all), and
-    of the accounts and settings when `global_scopes`."""
+                ) -> Iterator[tuple[str, str, str, str, str]]:
+    """(scope, table, row id, canonical content, field fingerprints) of the record: of these
+    patients (None: all), and of the accounts and settings when `global_scopes`."""
     raw = session.connection().dialect.name == "sqlite"
     for table, via in PATIENT_TABLES:
         columns = _stored_form(table) if raw else list(table.columns)
@@ -134,7 +147,7 @@ def record_rows(session: Session, patient_ids: list[int] | None = None, *, globa
         for condition in _in(column, patient_ids):
             q = query if condition is None else query.where(condition)
             for row in session.execute(q):
-                yield f"patient:{row[width]}", name, _row_key(table, row), canonical(row[:width], table)
+                yield (f"patient:{row[width]}", name, _row_key(table, row), *canonical(row[:width], table))
     if global_scopes:
         yield from _global_rows(session)
 
@@ -157,54 +170,55 @@ def has_seal_tables(session: Session) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 def seal(session: Session, patient_ids: Iterable[int], *, everything: bool = False) -> dict[str, str]:
-    """Bring the seal copy of the touched scopes up to date and return their digests.
+    """Bring the fingerprints of the touched scopes up to date and return their digests.
 
     `everything`: every patient (the first seal of a database written by an older version)."""
     ids = None if everything else sorted({int(p) for p in patient_ids if p is not None})
-    current: dict[str, dict[tuple[str, str], str]] = {}
+    current: dict[str, dict[tuple[str, str], tuple[str, str]]] = {}
     rows = record_rows(session, ids) if ids is None or ids else _global_rows(session)
-    for scope, tbl, row_id, content in rows:
-        current.setdefault(scope, {})[(tbl, row_id)] = content
+    for scope, tbl, row_id, content, fields in rows:
+        current.setdefault(scope, {})[(tbl, row_id)] = (content, fields)
     scopes = set(current) | {ACCOUNTS, SETTINGS} | ({patient_scope(p) for p in ids} if ids else set())
     if ids is None:
         scopes |= {patient_scope(p) for p in session.execute(select(P.c.id)).scalars()}
     sealed: dict[str, dict[tuple[str, str], str]] = {}
     scope_list = sorted(scopes)
     for i in range(0, len(scope_list), _CHUNK):
-        for tbl, row_id, scope, content in session.execute(
-                select(RS.c.tbl, RS.c.row_id, RS.c.scope, RS.c.content).where(RS.c.scope.in_(scope_list[i:i + _CHUNK]))):
-            sealed.setdefault(scope, {})[(tbl, row_id)] = content
+        for scope, tbl, row_id, fields in session.execute(
+                select(RS.c.scope, RS.c.tbl, RS.c.row_id, RS.c.fields).where(RS.c.scope.in_(scope_list[i:i + _CHUNK]))):
+            sealed.setdefault(scope, {})[(tbl, row_id)] = fields
     gone, fresh = [], []
     for scope in scope_list:
         now, before = current.get(scope, {}), sealed.get(scope, {})
-        for key, content in before.items():
-            if now.get(key) != content:
-                gone.append({"t": key[0], "r": key[1]})
-        for key, content in now.items():
-            if before.get(key) != content:
-                fresh.append((key[0], key[1], scope, content))
+        for key, fields in before.items():
+            if key not in now or now[key][1] != fields:
+                gone.append({"s": scope, "t": key[0], "r": key[1]})
+        for key, (_, fields) in now.items():
+            if before.get(key) != fields:
+                fresh.append((scope, key[0], key[1], fields))
     if gone:
-        session.execute(delete(RS).where(and_(RS.c.tbl == bindparam("t"), RS.c.row_id == bindparam("r"))), gone)
+        session.execute(delete(RS).where(and_(RS.c.scope == bindparam("s"), RS.c.tbl == bindparam("t"),
+                                              RS.c.row_id == bindparam("r"))), gone)
     if fresh:
         _insert_copies(session, fresh)
-    return {scope: digest_of((t, r, c) for (t, r), c in current.get(scope, {}).items()) for scope in scope_list}
+    return {scope: digest_of((t, r, c) for (t, r), (c, _) in current.get(scope, {}).items()) for scope in scope_list}
 
 
 def _insert_copies(session: Session, rows: list[tuple[str, str, str, str]]) -> None:
-    """Insert seal copies; on SQLite straight through the driver (a bulk import writes one per
+    """Insert fingerprints; on SQLite straight through the driver (a bulk import writes one per
     value, and SQLAlchemy's per-row parameter handling would double the import's time)."""
     conn = session.connection()
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("INSERT INTO record_seal (tbl, row_id, scope, content) VALUES (?, ?, ?, ?)", rows)
+        conn.exec_driver_sql("INSERT INTO record_seal (scope, tbl, row_id, fields) VALUES (?, ?, ?, ?)", rows)
     else:
-        conn.execute(insert(RS), [dict(tbl=t, row_id=r, scope=s, content=c) for t, r, s, c in rows])
+        conn.execute(insert(RS), [dict(scope=s, tbl=t, row_id=r, fields=f) for s, t, r, f in rows])
 
 
-def _global_rows(session: Session) -> Iterator[tuple[str, str, str, str]]:
+def _global_rows(session: Session) -> Iterator[tuple[str, str, str, str, str]]:
     for row in session.execute(select(USERS)):
-        yield ACCOUNTS, USERS.name, _row_key(USERS, row), canonical(row, USERS)
+        yield (ACCOUNTS, USERS.name, _row_key(USERS, row), *canonical(row, USERS))
     for row in session.execute(select(CS).where(CS.c.key.not_in(UNSEALED_SETTINGS))):
-        yield SETTINGS, CS.name, _row_key(CS, row), canonical(row, CS)
+        yield (SETTINGS, CS.name, _row_key(CS, row), *canonical(row, CS))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,33 +238,31 @@ def _describe_scope(scope: str) -> str:
 def verify(session: Session, sealed: dict[str, SealedScope], limit: int = 50) -> list[str]:
     """Sentences naming every row and field of the record that differs from its seal: edited,
     deleted or inserted outside poems-monitor after the audit entry that sealed it last."""
-    current: dict[str, list[tuple[str, str, str]]] = {}
-    for scope, tbl, row_id, content in record_rows(session):
-        current.setdefault(scope, []).append((tbl, row_id, content))
-    copies: dict[str, list[tuple[str, str, str]]] = {}
-    for tbl, row_id, scope, content in session.execute(select(RS.c.tbl, RS.c.row_id, RS.c.scope, RS.c.content)):
-        copies.setdefault(scope, []).append((tbl, row_id, content))
+    current: dict[str, list[tuple[str, str, str, str]]] = {}
+    for scope, tbl, row_id, content, fields in record_rows(session):
+        current.setdefault(scope, []).append((tbl, row_id, content, fields))
+    copies: dict[str, dict[tuple[str, str], str]] = {}
+    for scope, tbl, row_id, fields in session.execute(select(RS.c.scope, RS.c.tbl, RS.c.row_id, RS.c.fields)):
+        copies.setdefault(scope, {})[(tbl, row_id)] = fields
     problems: list[str] = []
     for scope in sorted(set(current) | set(sealed), key=_scope_order):
         rows = current.get(scope, [])
         seal_of = sealed.get(scope)
+        where = _describe_scope(scope)
         if seal_of is None:
-            problems.extend(f"table {t}, row {r} ({_describe_scope(scope)}) was added outside poems-monitor: "
-                            "no audit entry covers it" for t, r, _ in sorted(rows)[:5])
+            problems.extend(f"table {t}, row {r} ({where}) was added outside poems-monitor: "
+                            "no audit entry covers it" for t, r, _, _ in sorted(rows)[:5])
             continue
-        if digest_of(rows) == seal_of.digest:
-            if digest_of(copies.get(scope, [])) != seal_of.digest:
-                problems.append(f"the seal copy of {_describe_scope(scope)} was altered outside poems-monitor "
+        named = _name_differences(scope, rows, copies.get(scope, {}), seal_of.entry_id)
+        if digest_of((t, r, c) for t, r, c, _ in rows) == seal_of.digest:
+            if named:
+                problems.append(f"the seal copy of {where} was altered outside poems-monitor "
                                 f"(the record itself matches audit entry {seal_of.entry_id})")
             continue
-        named = _name_differences(scope, rows, copies.get(scope, []), seal_of.entry_id)
-        where = _describe_scope(scope)
-        if not named and digest_of(copies.get(scope, [])) == digest_of(rows):
-            named.append(f"the record of {where} and its seal copy agree, but not with what audit entry "
-                         f"{seal_of.entry_id} sealed: the audit entries of later changes were removed, or both were rewritten")
-        elif not named or digest_of(copies.get(scope, [])) != seal_of.digest:
-            named.append(f"the record of {where} differs from what audit entry {seal_of.entry_id} sealed"
-                         + ("" if named else " (its seal copy was altered too, so the rows cannot be named)"))
+        if not named:
+            named.append(f"the record of {where} differs from what audit entry {seal_of.entry_id} sealed, and its "
+                         "field fingerprints agree with the record: the audit entries of later changes were "
+                         "removed, or the fingerprints were rewritten too")
         problems.extend(named)
     if len(problems) > limit:
         problems = problems[:limit] + [f"... and {len(problems) - limit} more differences"]
@@ -262,20 +274,25 @@ def _scope_order(scope: str) -> tuple:
     return (kind, int(number) if number.isdigit() else 0)
 
 
-def _name_differences(scope: str, rows: list[tuple[str, str, str]], copies: list[tuple[str, str, str]],
+def _name_differences(scope: str, rows: list[tuple[str, str, str, str]], copies: dict[tuple[str, str], str],
                       entry_id: int) -> list[str]:
-    now = {(t, r): c for t, r, c in rows}
-    before = {(t, r): c for t, r, c in copies}
+    now = {(t, r): f for t, r, _, f in rows}
     where, since = _describe_scope(scope), f"since audit entry {entry_id}"
     out = []
-    for key in sorted(set(now) | set(before), key=lambda k: (k[0], _sort_key(k[1]))):
+    for key in sorted(set(now) | set(copies), key=lambda k: (k[0], _sort_key(k[1]))):
         tbl, row_id = key
         if key not in now:
             out.append(f"table {tbl}, row {row_id} ({where}) was deleted outside poems-monitor {since}")
-        elif key not in before:
+        elif key not in copies:
             out.append(f"table {tbl}, row {row_id} ({where}) was added outside poems-monitor {since}")
-        elif now[key] != before[key]:
-            a, b = json.loads(before[key]), json.loads(now[key])
-            fields = sorted(f for f in set(a) | set(b) if a.get(f) != b.get(f))
+        elif now[key] != copies[key]:
+            a, b = _fields_of(copies[key]), _fields_of(now[key])
+            names = {code: name for name, code in _codes_of(tbl).items()}
+            fields = sorted(names.get(code, f"a column coded {code}") for code in set(a) | set(b) if a.get(code) != b.get(code))
             out.append(f"table {tbl}, row {row_id} ({where}): {', '.join(fields)} changed outside poems-monitor {since}")
     return out
+
+
+def _codes_of(tbl: str) -> dict[str, str]:
+    tables = {t.name: t for t, _ in PATIENT_TABLES} | {USERS.name: USERS, CS.name: CS}
+    return _shape(tables[tbl])[2] if tbl in tables else {}
