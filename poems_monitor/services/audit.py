@@ -85,52 +85,83 @@ class AuditWriter:
         at = at or utcnow()
         old_json, new_json = to_json(old), to_json(new)
         digest = entry_hash(self._head, at, self.user, action, entity, entity_id, patient_id, old_json, new_json, reason)
-        self.session.execute(
+        entry_id = self.session.execute(
             insert(AuditEntry.__table__).values(
                 at=at, user=self.user, action=action, entity=entity, entity_id=entity_id, patient_id=patient_id,
                 old=old_json, new=new_json, reason=reason, prev_hash=self._head, hash=digest,
             )
-        )
+        ).inserted_primary_key[0]
         self._head = digest
-        self.session.info.setdefault("audit_patients", set()).add(patient_id)
+        self.session.info.setdefault("audit_entries", []).append((entry_id, patient_id))
         _seal_on_commit(self.session, self.user)
         return digest
 
 
 def _seal_on_commit(session: Session, user: str) -> None:
-    """Once per transaction, just before it commits: seal the record scopes it touched into its
-    last entry, and move the recorded chain head; after the commit, write the head file."""
+    """Once per transaction, just before it commits: seal the record scopes it touched (each
+    patient's digest on the transaction's last entry about that patient; the accounts and settings,
+    and whatever the seal found changed outside the app since the last seal, on its last entry),
+    and move the recorded chain head; after the commit, write the head file."""
     if session.info.get("audit_head_hook"):
         return
     session.info["audit_head_hook"] = True
 
     def record(sess: Session) -> None:
         sess.info.pop("audit_head_hook", None)
-        patients = sess.info.pop("audit_patients", set())
+        entries = sess.info.pop("audit_entries", [])
         A = AuditEntry.__table__
         sealed = record_seal.has_seal_tables(sess)  # not on a schema older than 0005
         columns = [c for c in A.columns if sealed or c.name != "state"]
         last = sess.execute(select(*columns).order_by(A.c.id.desc()).limit(1)).mappings().first()
         if last is None:
             return
-        digest = last["hash"]
-        if sealed:
-            first_seal = sess.execute(select(A.c.id).where(A.c.state.is_not(None)).order_by(A.c.id.desc())
-                                      .limit(1)).first() is None
-            state = to_json(record_seal.seal(sess, patients, everything=first_seal))
-            digest = entry_hash(last["prev_hash"], last["at"], last["user"], last["action"], last["entity"],
-                                last["entity_id"], last["patient_id"], last["old"], last["new"], last["reason"], state)
-            sess.execute(update(A).where(A.c.id == last["id"]).values(state=state, hash=digest))
-        settings, at, value = ClinicSetting.__table__, utcnow(), f"{last['id']}:{digest}"
+        head_id, digest = last["id"], last["hash"]
+        if sealed and entries:
+            digest = _seal_entries(sess, entries)
+        settings, at, value = ClinicSetting.__table__, utcnow(), f"{head_id}:{digest}"
         moved = sess.execute(update(settings).where(settings.c.key == HEAD_SETTING_KEY).values(
             value=value, updated_at=at, updated_by=user))
         if moved.rowcount == 0:
             sess.execute(insert(settings).values(key=HEAD_SETTING_KEY, value=value, updated_at=at, updated_by=user))
         path = _database_file(sess)
         if path is not None:
-            event.listen(sess, "after_commit", lambda _s: write_head_file(path, last["id"], digest), once=True)
+            event.listen(sess, "after_commit", lambda _s: write_head_file(path, head_id, digest), once=True)
 
     event.listen(session, "before_commit", record, once=True)
+
+
+def _seal_entries(session: Session, entries: list[tuple[int, int | None]]) -> str:
+    """Write the seal into this transaction's entries and re-link their hashes; returns the new
+    hash of the last one."""
+    A = AuditEntry.__table__
+    first_seal = session.execute(select(A.c.id).where(A.c.state.is_not(None)).order_by(A.c.id.desc())
+                                 .limit(1)).first() is None
+    patients = {pid for _, pid in entries if pid is not None}
+    # Before the seal moves on: does the committed record still match the chain? A change made
+    # outside the app is recorded as found here, so that sealing over it never hides it.
+    found = [] if first_seal else record_seal.changed_since_sealed(session, patients)
+    digests = record_seal.seal(session, patients, everything=first_seal)
+    last_of = {pid: entry_id for entry_id, pid in entries if pid is not None}  # ids grow: the last wins
+    ids = sorted(entry_id for entry_id, _ in entries)
+    rows = session.execute(select(A).where(A.c.id.in_(ids)).order_by(A.c.id)).mappings().all()
+    prev = rows[0]["prev_hash"]
+    digest = prev
+    for row in rows:
+        state: dict[str, Any] = {}
+        pid = row["patient_id"]
+        if pid is not None and last_of.get(pid) == row["id"]:
+            scope = record_seal.patient_scope(pid)
+            state[scope] = digests.pop(scope)
+        if row is rows[-1]:
+            state.update(digests)  # the accounts, the settings (and on a first seal, every patient)
+            if found:
+                state[record_seal.FOUND] = found
+        state_json = to_json(state) if state else None
+        digest = entry_hash(prev, row["at"], row["user"], row["action"], row["entity"], row["entity_id"], pid,
+                            row["old"], row["new"], row["reason"], state_json)
+        session.execute(update(A).where(A.c.id == row["id"]).values(prev_hash=prev, state=state_json, hash=digest))
+        prev = digest
+    return digest
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,8 +254,12 @@ def verify_chain(session: Session, states: dict[str, record_seal.SealedScope] | 
         if state is not None and states is not None:
             try:
                 for scope, value in json.loads(state).items():
-                    states[scope] = record_seal.SealedScope(value, row["id"])
-            except (ValueError, AttributeError):
+                    if scope == record_seal.FOUND:  # changes made outside the app, found when sealing
+                        problems.extend(ChainProblem(row["id"], f"when audit entry {row['id']} was written, the seal "
+                                                                f"found: {sentence}") for sentence in value)
+                    else:
+                        states[scope] = record_seal.SealedScope(value, row["id"])
+            except (ValueError, AttributeError, TypeError):
                 problems.append(ChainProblem(row["id"], f"audit entry {row['id']} holds an unreadable record seal"))
         if digest != row["hash"]:
             problems.append(ChainProblem(row["id"], f"audit entry {row['id']} was changed after it was written"))

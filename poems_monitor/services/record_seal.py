@@ -38,6 +38,7 @@ PATIENT_TABLES: tuple[tuple[Table, str | None], ...] = (
     (FlagReview.__table__, "patient_id"), (FollowupWaiver.__table__, "patient_id"),
 )
 ACCOUNTS, SETTINGS = "accounts", "settings"
+FOUND = "found"  # in an audit entry's seal: changes made outside the app, found when it was written
 USERS, CS = User.__table__, ClinicSetting.__table__
 # Settings that move with every write (the chain head itself) are guarded by the chain, not sealed.
 UNSEALED_SETTINGS = ("audit.head",)
@@ -219,6 +220,49 @@ def _global_rows(session: Session) -> Iterator[tuple[str, str, str, str, str]]:
         yield (ACCOUNTS, USERS.name, _row_key(USERS, row), *canonical(row, USERS))
     for row in session.execute(select(CS).where(CS.c.key.not_in(UNSEALED_SETTINGS))):
         yield (SETTINGS, CS.name, _row_key(CS, row), *canonical(row, CS))
+
+
+def _last_sealed(session: Session, scope: str) -> SealedScope | None:
+    """The digest the chain holds for `scope`, and the entry that holds it."""
+    from poems_monitor.models import AuditEntry
+
+    A = AuditEntry.__table__
+    query = select(A.c.id, A.c.state).where(A.c.state.is_not(None)).order_by(A.c.id.desc())
+    if scope.startswith("patient:"):
+        found = session.execute(query.where(A.c.patient_id == int(scope[8:])).limit(1)).first()
+        if found is None or scope not in json.loads(found.state):  # sealed whole at the first seal
+            found = session.execute(query.where(A.c.state.contains(f'"{scope}"')).limit(1)).first()
+    else:
+        found = session.execute(query.limit(1)).first()
+    if found is None:
+        return None
+    digest = json.loads(found.state).get(scope)
+    return SealedScope(digest, found.id) if digest is not None else None
+
+
+def changed_since_sealed(session: Session, patient_ids: Iterable[int]) -> list[str]:
+    """Sentences naming what changed outside the app in the committed record of these patients,
+    the accounts and the settings since the chain sealed them. Reads the committed state on a
+    connection of its own (the caller's transaction already holds its own changes)."""
+    scopes = {patient_scope(p) for p in patient_ids} | {ACCOUNTS, SETTINGS}
+    ids = sorted(int(s[8:]) for s in scopes if s.startswith("patient:"))
+    committed: dict[str, list[tuple[str, str, str, str]]] = {}
+    with session.get_bind().engine.connect() as conn, Session(bind=conn) as reader:
+        for scope, tbl, row_id, content, fields in record_rows(reader, ids):
+            committed.setdefault(scope, []).append((tbl, row_id, content, fields))
+    out = []
+    for scope in sorted(scopes, key=_scope_order):
+        rows = committed.get(scope, [])
+        if not rows:  # a patient this transaction creates
+            continue
+        seal_of = _last_sealed(session, scope)
+        if seal_of is None or digest_of((t, r, c) for t, r, c, _ in rows) == seal_of.digest:
+            continue
+        copies = {(t, r): f for t, r, f in session.execute(
+            select(RS.c.tbl, RS.c.row_id, RS.c.fields).where(RS.c.scope == scope))}
+        out.extend(_name_differences(scope, rows, copies, seal_of.entry_id) or [
+            f"the record of {_describe_scope(scope)} differed from what audit entry {seal_of.entry_id} sealed"])
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -210,3 +210,30 @@ def test_head_file_deleted_too_the_backup_catalogue_still_knows_the_head(db, db_
     result = _check(db_path)
     assert result.returncode == 1
     assert f"the audit trail lacks entry {at_backup}, which it held at its last backup" in result.stderr, result.stderr
+
+
+def test_a_change_outside_the_app_is_not_hidden_by_the_next_save(clinic, tmp_path, nurse, admin):
+    """The role is promoted in the file, then the app saves a visit and adds an account (which
+    re-seal the patient and the accounts): `check` still names the change and when it was found."""
+    from poems_monitor.persistence.db import open_database
+    from poems_monitor.services.access import Role
+    from poems_monitor.services.users import add_user
+    from poems_monitor.services.visits import EnteredValue, VisitInput, record_visit
+
+    path = _copy(clinic, tmp_path, "absorbed")
+    p1 = _one(path, "SELECT id FROM patient WHERE mrn = 'T-001'")[0]
+    _sql(path, "UPDATE app_user SET role = 'admin' WHERE name = 'nurse-ann';"
+               f"UPDATE patient SET name = 'Someone Else' WHERE id = {p1}")
+    db = open_database(path)
+    try:
+        record_visit(db, nurse, "T-001", VisitInput(date(2025, 6, 3), values=(
+            EnteredValue("platelets", 420, "10*9/L"),)), today=TODAY)
+        add_user(db, admin, "late-nurse", Role.NURSE, "late-password-1")
+    finally:
+        db.dispose()
+    result = _check(path)
+    assert result.returncode == 1, result.stdout
+    assert re.search(r"when audit entry \d+ was written, the seal found: table app_user, row \d+ \(accounts\): role "
+                     r"changed outside poems-monitor since audit entry \d+", result.stderr), result.stderr
+    assert re.search(rf"the seal found: table patient, row {p1} \(patient {p1}\): name changed", result.stderr), \
+        result.stderr
