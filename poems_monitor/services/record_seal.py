@@ -70,31 +70,41 @@ _PLAIN = (str, int, float, bool)
 
 
 def canonical(row: Any, table: Table) -> tuple[str, str]:
-    """The row's non-null columns as canonical JSON (a column added later as NULL changes nothing),
-    and its field fingerprints. `row`: the table's columns in their declared order."""
+    """The row's columns as canonical JSON, without NULLs and defaults (a column added later as
+    NULL or with a default changes nothing), and its field fingerprints. `row`: the table's
+    columns in their declared order."""
+    names, _, codes, defaults = _shape(table)
     values = {}
-    for name, value in zip(_shape(table)[0], row):
-        if value is not None:
-            values[name] = value if type(value) in _PLAIN else _norm(value)
-    codes = _shape(table)[2]
+    for name, value in zip(names, row):
+        if value is None:
+            continue
+        default = defaults.get(name, _NO_DEFAULT)
+        if value == default and type(value) is type(default):
+            continue  # so that a column added later with a default changes nothing either
+        values[name] = value if type(value) in _PLAIN else _norm(value)
     fields = "".join(f"{codes[name]}{crc32(str(value).encode()) & 0xFFF:03x}" for name, value in values.items())
     return _ENCODER.encode(values), fields
 
 
-_SHAPES: dict[str, tuple[tuple[str, ...], tuple[int, ...], dict[str, str]]] = {}
+_SHAPES: dict[str, tuple[tuple[str, ...], tuple[int, ...], dict[str, str], dict[str, Any]]] = {}
+_NO_DEFAULT = object()
 
 
 def _name_code(name: str) -> str:
     return f"{crc32(name.encode()) & 0xFFF:03x}"
 
 
-def _shape(table: Table) -> tuple[tuple[str, ...], tuple[int, ...], dict[str, str]]:
-    """The table's column names in order, the positions of its primary key, and each column's code."""
+def _shape(table: Table) -> tuple[tuple[str, ...], tuple[int, ...], dict[str, str], dict[str, Any]]:
+    """The table's column names in order, the positions of its primary key, each column's code,
+    and the defaults of its NOT NULL columns (left out of the canonical form: a NOT NULL value is
+    never absent, so leaving out its default still tells every value apart)."""
     shape = _SHAPES.get(table.name)
     if shape is None:
         names = tuple(c.name for c in table.columns)
+        defaults = {c.name: c.default.arg for c in table.columns
+                    if not c.nullable and c.default is not None and c.default.is_scalar}
         shape = _SHAPES[table.name] = (names, tuple(names.index(c.name) for c in table.primary_key.columns),
-                                       {n: _name_code(n) for n in names})
+                                       {n: _name_code(n) for n in names}, defaults)
     return shape
 
 
