@@ -3,28 +3,30 @@
 Owns what "the record" is for tamper evidence (patients, visits, values, features, exams,
 treatments, events, acknowledgements and waivers per patient; accounts; clinic settings such as
 the protocol), the canonical form of a row, the digest of a scope (one patient, the accounts, the
-settings), and the comparison `check` makes. At the end of every audited transaction
-(`services.audit`) the scopes the transaction touched are re-read, their digests are written into
-the transaction's last audit entry (so the chain covers them), and the `record_seal` fingerprints
-of their rows are brought up to date (so a difference can be named down to the field: 3 hex
-digits per field, about 90 bytes a row; detection never rests on them, only naming). Derived data (the
-rules cache) is not part of the record; `services.integrity` verifies it separately.
+settings), and the comparisons. At the end of every audited transaction (`services.audit`):
+first the committed state of the scopes it touched is compared with the digests the chain holds
+(`changed_since_sealed`: a change made outside the app is named in the new entry, never sealed
+over silently); then the scopes are re-read with the transaction's changes, their digests go into
+the transaction's entries (so the chain covers them), and the `record_seal` fingerprints of their
+rows are brought up to date (3 hex digits per field, so that a difference can be named down to
+the field; detection never rests on them, only naming). `verify` is what `check` runs. Derived
+data (the rules cache) is not part of the record; `services.integrity` verifies it separately.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from zlib import crc32
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
+from zlib import crc32
 
 from sqlalchemy import Date, DateTime, String, Table, and_, bindparam, delete, insert, inspect, select, type_coerce
 from sqlmodel import Session
 
-from poems_monitor.models import (  # noqa: I001
+from poems_monitor.models import (
     ClinicSetting, Event, Exam, FeatureStatus, FlagReview, FollowupWaiver, Observation, Patient, RecordSeal,
     Treatment, User, Visit,
 )
