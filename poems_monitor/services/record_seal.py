@@ -149,13 +149,7 @@ def record_rows(session: Session, patient_ids: list[int] | None = None, *, globa
     patients (None: all), and of the accounts and settings when `global_scopes`."""
     raw = session.connection().dialect.name == "sqlite"
     for table, via in PATIENT_TABLES:
-        columns = _stored_form(table) if raw else list(table.columns)
-        if via is None:
-            query = select(*columns, V.c.patient_id).join(V, V.c.id == table.c.visit_id)
-            column = V.c.patient_id
-        else:
-            query = select(*columns, table.c[via])
-            column = table.c[via]
+        query, column = _base_query(table, via, raw)
         name, width = table.name, len(table.columns)
         for condition in _in(column, patient_ids):
             q = query if condition is None else query.where(condition)
@@ -163,6 +157,24 @@ def record_rows(session: Session, patient_ids: list[int] | None = None, *, globa
                 yield (f"patient:{row[width]}", name, _row_key(table, row), *canonical(row[:width], table))
     if global_scopes:
         yield from _global_rows(session)
+
+
+_QUERIES: dict[tuple[str, bool], tuple] = {}
+
+
+def _base_query(table: Table, via: str | None, raw: bool) -> tuple:
+    """The select of a patient table's rows with their patient id, and the patient id column
+    (built once: building a select of twenty columns costs more than running it for one patient)."""
+    key = (table.name, raw)
+    found = _QUERIES.get(key)
+    if found is None:
+        columns = _stored_form(table) if raw else list(table.columns)
+        if via is None:
+            found = (select(*columns, V.c.patient_id).join(V, V.c.id == table.c.visit_id), V.c.patient_id)
+        else:
+            found = (select(*columns, table.c[via]), table.c[via])
+        _QUERIES[key] = found
+    return found
 
 
 def _stored_form(table: Table) -> list:
