@@ -13,7 +13,8 @@ from poems_monitor.i18n import ntr, tr
 
 
 def register(sub, common) -> None:  # noqa: ANN001
-    p = sub.add_parser("check", parents=[common], help=tr("verify the database: integrity, foreign keys, schema, audit chain"))
+    p = sub.add_parser("check", parents=[common], help=tr("verify the database: integrity, foreign keys, schema (no triggers, views or extra tables), "
+                                     "audit chain and its head, every row of the record against the chain, rules cache"))
     p.set_defaults(handler=cmd_check)
 
     p = sub.add_parser("backup", parents=[common], help=tr("write a consistent, checked copy of the database"))

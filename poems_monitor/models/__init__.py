@@ -1,6 +1,6 @@
 """SQLModel tables. Importing this package registers every table on `SQLModel.metadata`."""
 
-from poems_monitor.models.audit import AuditEntry
+from poems_monitor.models.audit import AuditEntry, RecordSeal
 from poems_monitor.models.patient import Patient
 from poems_monitor.models.review import FlagReview, FollowupWaiver
 from poems_monitor.models.rules_cache import RulesCache
@@ -11,5 +11,5 @@ from poems_monitor.models.visit import Exam, FeatureStatus, Observation, Visit
 
 __all__ = [
     "AuditEntry", "ClinicSetting", "Event", "Exam", "FeatureStatus", "FlagReview", "FollowupWaiver", "Observation",
-    "Patient", "RulesCache", "Treatment", "User", "Visit",
+    "Patient", "RecordSeal", "RulesCache", "Treatment", "User", "Visit",
 ]

@@ -26,3 +26,20 @@ class AuditEntry(SQLModel, table=True):
     reason: str | None = None
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    # JSON {scope: digest} of the record after this entry's transaction (the last entry of each
+    # transaction carries it; None on entries written before the record was sealed)
+    state: str | None = None
+
+
+class RecordSeal(SQLModel, table=True):
+    """A short fingerprint of each field of each row of the record as the app last wrote it, so
+    that `check` can name the table, row and field changed outside the app (detection itself
+    rests on the digests in the audit chain). Written only by `services.record_seal`."""
+
+    __tablename__ = "record_seal"
+    __table_args__ = {"sqlite_with_rowid": False}  # one b-tree, keyed by scope: no second index
+
+    scope: str = Field(primary_key=True, max_length=32)  # "patient:ID", "accounts" or "settings"
+    tbl: str = Field(primary_key=True, max_length=32)
+    row_id: str = Field(primary_key=True, max_length=64)  # the row's primary key (text: settings have text keys)
+    fields: str  # per non-null column: 3 hex digits naming the column, 3 of its value (see record_seal)

@@ -30,7 +30,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _iso(at: datetime) -> str:
+def iso_utc(at: datetime) -> str:
     if at.tzinfo is None:  # SQLite hands back naive datetimes: they were stored as UTC
         at = at.replace(tzinfo=timezone.utc)
     return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -44,12 +44,12 @@ def to_json(value: Any) -> str | None:
 
 def entry_hash(
     prev_hash: str, at: datetime, user: str, action: str, entity: str, entity_id: int | None,
-    patient_id: int | None, old: str | None, new: str | None, reason: str | None,
+    patient_id: int | None, old: str | None, new: str | None, reason: str | None, state: str | None = None,
 ) -> str:
-    payload = json.dumps(
-        [prev_hash, _iso(at), user, action, entity, entity_id, patient_id, old, new, reason],
-        ensure_ascii=False, separators=(",", ":"),
-    )
+    fields = [prev_hash, iso_utc(at), user, action, entity, entity_id, patient_id, old, new, reason]
+    if state is not None:  # entries written before the record was sealed keep their original hash
+        fields.append(state)
+    payload = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

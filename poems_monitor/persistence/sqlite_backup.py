@@ -10,6 +10,7 @@ renamed into place, so a crash leaves either the old file or the complete new on
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -20,7 +21,8 @@ from sqlalchemy import text
 from poems_monitor.persistence.db import Database
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-_SIDE_FILES = ("-wal", "-shm", "-journal")
+# SQLite's own side files, and the audit head that `services.audit` records beside a database.
+_SIDE_FILES = ("-wal", "-shm", "-journal", ".audit-head")
 
 
 class SqliteFileError(Exception):
@@ -63,12 +65,66 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+# Temporary files carry the id of the process that writes them, so that the copies a killed
+# process leaves behind can be recognised and removed by the next backup, restore or start.
+_TEMPORARY = re.compile(r"^\..*\.pid(?P<pid>\d+)\.[^/]*\.tmp(-wal|-shm|-journal|\.audit-head)?$")
+
+
 def temporary_path_beside(path: Path, tag: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{tag}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{tag}.pid{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     os.unlink(name)  # sqlite3 creates it; an empty file would be taken for a database
     return Path(name)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's live process
+    return True
+
+
+def sweep_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary copies (and their side files) that a killed backup, restore or
+    write left in `folder`: those whose writing process is gone. Returns what was removed."""
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        m = _TEMPORARY.match(name)
+        if m and not _alive(int(m["pid"])):
+            try:
+                (Path(folder) / name).unlink()
+                removed.append(Path(folder) / name)
+            except OSError:
+                pass
+    return removed
+
+
+def regular_file_problem(path: Path) -> str | None:
+    """Why `path` cannot be a database or backup file (a folder, a device, a pipe), or None when
+    it is a regular file or does not exist yet."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    import stat
+
+    if stat.S_ISDIR(mode):
+        return "it is a folder"
+    if not stat.S_ISREG(mode):
+        return "it is not a regular file (a device or a pipe)"
+    return None
 
 
 def remove_with_side_files(path: Path) -> None:
@@ -169,6 +225,88 @@ def structural_problems(db: Database) -> list[str]:
     return problems
 
 
+# SQLite's own bookkeeping tables (ANALYZE statistics, AUTOINCREMENT counters) are not data.
+_SQLITE_INTERNAL = ("sqlite_stat", "sqlite_sequence")
+
+
+def expected_schema() -> tuple[dict[str, set[str]], set[str]]:
+    """The tables (with their columns) and indexes of the current schema, from the table models."""
+    from sqlmodel import SQLModel
+
+    import poems_monitor.models  # noqa: F401  (registers every table)
+
+    tables = {t.name: {c.name for c in t.columns} for t in SQLModel.metadata.sorted_tables}
+    tables["alembic_version"] = {"version_num"}
+    indexes = {i.name for t in SQLModel.metadata.sorted_tables for i in t.indexes if i.name}
+    return tables, indexes
+
+
+def schema_object_problems(run, *, exact: bool = True) -> list[str]:  # noqa: ANN001
+    """What in the file's schema is not poems-monitor's plain data: triggers, views, tables,
+    indexes or columns the app does not make. `run(sql)` returns the rows of a query (a sqlite3
+    connection's `execute` or SQLAlchemy's `exec_driver_sql`). `exact`: the schema must be the
+    current one; otherwise (an older schema, before its upgrade) tables and columns may be missing.
+    Plain sentences; empty when the schema holds nothing else."""
+    tables, indexes = expected_schema()
+    problems = []
+    found_tables = []
+    for kind, name, tbl in run("SELECT type, name, tbl_name FROM sqlite_master ORDER BY type, name"):
+        if kind == "trigger":
+            problems.append(f"it holds a trigger ({name} on {tbl}), which could rewrite what is saved")
+        elif kind == "view":
+            problems.append(f"it holds a view ({name}), which poems-monitor never makes")
+        elif kind == "table":
+            if name in tables:
+                found_tables.append(name)
+            elif not name.startswith(_SQLITE_INTERNAL):
+                problems.append(f"it holds a table poems-monitor does not make ({name})")
+        elif kind == "index":
+            autoindex = name.startswith(f"sqlite_autoindex_{tbl}_") and tbl in tables
+            if name not in indexes and not autoindex:
+                problems.append(f"it holds an index poems-monitor does not make ({name} on {tbl})")
+        else:
+            problems.append(f"it holds a schema object of kind {kind} ({name})")
+    for name in found_tables:
+        columns = {row[1] for row in run(f'PRAGMA table_xinfo("{name}")')}
+        extra = sorted(columns - tables[name])
+        if extra:
+            problems.append(f"table {name} has columns poems-monitor does not make ({', '.join(extra)})")
+        missing = sorted(tables[name] - columns)
+        if missing and exact:
+            problems.append(f"table {name} lacks columns of the current schema ({', '.join(missing)})")
+    if exact:
+        missing_tables = sorted(set(tables) - set(found_tables))
+        if missing_tables:
+            problems.append(f"tables are missing: {', '.join(missing_tables)}")
+    return problems
+
+
+def file_schema_problems(path: Path, *, exact: bool) -> list[str]:
+    """`schema_object_problems` of a file that is not open, read-only."""
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        return [f"the file cannot be opened: {exc}"]
+    try:
+        return schema_object_problems(conn.execute, exact=exact)
+    except sqlite3.Error as exc:
+        return [f"the schema cannot be read: {exc}"]
+    finally:
+        conn.close()
+
+
+def file_revision(path: Path) -> str | None:
+    """The schema revision a file claims (read-only); None when it records none."""
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    try:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        return row[0] if row else None
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
 def quick_check(db: Database) -> list[str]:
     """A faster page-level check for start-up (PRAGMA quick_check): empty when it passes."""
     try:
@@ -213,8 +351,10 @@ def restore_into_live(verified_copy: Path, target: Path, keep_as: Path) -> str:
         return "file swap"
     live = _open_if_sound(target)
     if live is not None:
+        keep_tmp = temporary_path_beside(keep_as, "keep")
         try:
-            _copy_connection(live, keep_as)
+            _copy_connection(live, keep_tmp)
+            os.replace(keep_tmp, keep_as)
             source = sqlite3.connect(verified_copy, isolation_level=None)
             try:
                 live_page = live.execute("PRAGMA page_size").fetchone()[0]
@@ -229,6 +369,7 @@ def restore_into_live(verified_copy: Path, target: Path, keep_as: Path) -> str:
             remove_with_side_files(keep_as)
             raise SqliteFileError(f"the backup could not be written into {target}: {exc}; nothing was changed") from None
         finally:
+            remove_with_side_files(keep_tmp)
             live.close()
         remove_with_side_files(verified_copy)
         return "online"

@@ -4,21 +4,32 @@ Owns the hash chain. Each entry's hash covers its own content and the previous e
 so editing, deleting or inserting a row anywhere in the trail breaks every later link and
 `poems-monitor check` finds it. Only services call `append`, always in the same transaction as
 the change it describes (a rolled-back change leaves no entry, and no change goes unrecorded).
+
+Just before a transaction commits, the last entry it wrote is given the digests of the record
+scopes the transaction touched (`services.record_seal`), so the chain covers the record and not
+only itself; and the chain's head is recorded in the database and, after the commit, in a small
+file beside the database (`<name>.audit-head`), so that removing the newest entries together with
+the head kept inside the database is still found.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from poems_monitor.models import AuditEntry
+from poems_monitor.models import AuditEntry, ClinicSetting
 from poems_monitor.persistence.audit_chain import (  # noqa: F401  (re-exported: the services' one audit module)
-    GENESIS_HASH, HEAD_SETTING_KEY, entry_hash, insert_entry, last_hash, record_head, to_json, utcnow,
+    GENESIS_HASH, HEAD_SETTING_KEY, iso_utc, entry_hash, last_hash, to_json, utcnow,
 )
+from poems_monitor.services import record_seal
 
 
 @dataclass
@@ -36,24 +47,150 @@ class AuditWriter:
     ) -> str:
         if self._head is None:
             self._head = last_hash(self.session)
-        digest = insert_entry(self.session, self._head, user=self.user, action=action, entity=entity,
-                              entity_id=entity_id, patient_id=patient_id, old=old, new=new, reason=reason, at=at)
+        at = at or utcnow()
+        old_json, new_json = to_json(old), to_json(new)
+        digest = entry_hash(self._head, at, self.user, action, entity, entity_id, patient_id, old_json, new_json, reason)
+        entry_id = self.session.execute(
+            insert(AuditEntry.__table__).values(
+                at=at, user=self.user, action=action, entity=entity, entity_id=entity_id, patient_id=patient_id,
+                old=old_json, new=new_json, reason=reason, prev_hash=self._head, hash=digest,
+            )
+        ).inserted_primary_key[0]
         self._head = digest
-        _record_head_on_commit(self.session, self.user)
+        self.session.info.setdefault("audit_entries", []).append((entry_id, patient_id))
+        _seal_on_commit(self.session, self.user)
         return digest
 
 
-def _record_head_on_commit(session: Session, user: str) -> None:
-    """Move the recorded chain head once per transaction, just before it commits."""
+def _seal_on_commit(session: Session, user: str) -> None:
+    """Once per transaction, just before it commits: seal the record scopes it touched (each
+    patient's digest on the transaction's last entry about that patient; the accounts and settings,
+    and whatever the seal found changed outside the app since the last seal, on its last entry),
+    and move the recorded chain head; after the commit, write the head file."""
     if session.info.get("audit_head_hook"):
         return
     session.info["audit_head_hook"] = True
 
     def record(sess: Session) -> None:
         sess.info.pop("audit_head_hook", None)
-        record_head(sess, user)
+        entries = sess.info.pop("audit_entries", [])
+        A = AuditEntry.__table__
+        sealed = record_seal.has_seal_tables(sess)  # not on a schema older than 0007
+        columns = [c for c in A.columns if sealed or c.name != "state"]
+        last = sess.execute(select(*columns).order_by(A.c.id.desc()).limit(1)).mappings().first()
+        if last is None:
+            return
+        head_id, digest = last["id"], last["hash"]
+        if sealed and entries:
+            digest = _seal_entries(sess, entries)
+        settings, at, value = ClinicSetting.__table__, utcnow(), f"{head_id}:{digest}"
+        moved = sess.execute(update(settings).where(settings.c.key == HEAD_SETTING_KEY).values(
+            value=value, updated_at=at, updated_by=user))
+        if moved.rowcount == 0:
+            sess.execute(insert(settings).values(key=HEAD_SETTING_KEY, value=value, updated_at=at, updated_by=user))
+        path = _database_file(sess)
+        if path is not None:
+            event.listen(sess, "after_commit", lambda _s: write_head_file(path, head_id, digest), once=True)
 
     event.listen(session, "before_commit", record, once=True)
+
+
+def _seal_entries(session: Session, entries: list[tuple[int, int | None]]) -> str:
+    """Write the seal into this transaction's entries and re-link their hashes; returns the new
+    hash of the last one."""
+    A = AuditEntry.__table__
+    first_seal = session.execute(select(A.c.id).where(A.c.state.is_not(None)).order_by(A.c.id.desc())
+                                 .limit(1)).first() is None
+    patients = {pid for _, pid in entries if pid is not None}
+    # Before the seal moves on: does the committed record still match the chain? A change made
+    # outside the app is recorded as found here, so that sealing over it never hides it.
+    found = [] if first_seal else record_seal.changed_since_sealed(session, patients)
+    digests = record_seal.seal(session, patients, everything=first_seal)
+    last_of = {pid: entry_id for entry_id, pid in entries if pid is not None}  # ids grow: the last wins
+    ids = sorted(entry_id for entry_id, _ in entries)
+    rows = session.execute(select(A).where(A.c.id.in_(ids)).order_by(A.c.id)).mappings().all()
+    prev = rows[0]["prev_hash"]
+    digest = prev
+    for row in rows:
+        state: dict[str, Any] = {}
+        pid = row["patient_id"]
+        if pid is not None and last_of.get(pid) == row["id"]:
+            scope = record_seal.patient_scope(pid)
+            state[scope] = digests.pop(scope)
+        if row is rows[-1]:
+            state.update(digests)  # the accounts, the settings (and on a first seal, every patient)
+            if found:
+                state[record_seal.FOUND] = found
+        state_json = to_json(state) if state else None
+        digest = entry_hash(prev, row["at"], row["user"], row["action"], row["entity"], row["entity_id"], pid,
+                            row["old"], row["new"], row["reason"], state_json)
+        session.execute(update(A).where(A.c.id == row["id"]).values(prev_hash=prev, state=state_json, hash=digest))
+        prev = digest
+    return digest
+
+
+# ---------------------------------------------------------------------------------------------
+# The head kept beside the database
+# ---------------------------------------------------------------------------------------------
+
+HEAD_FILE_SUFFIX = ".audit-head"
+
+
+def head_file(db_path: Path) -> Path:
+    """The small file beside an SQLite database that records its chain head."""
+    return Path(db_path).with_name(Path(db_path).name + HEAD_FILE_SUFFIX)
+
+
+def _database_file(session: Session) -> Path | None:
+    bind = session.get_bind()
+    url = make_url(str(bind.engine.url)) if hasattr(bind, "engine") else None
+    if url is None or url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def read_head_file(db_path: Path) -> list[tuple[int, str]] | None:
+    """The heads (entry id, hash) recorded beside the database: one, or two while a restore
+    replaces the database (the one before and the one after); None when there is no such file.
+    Raises ValueError when the file exists but does not hold a head."""
+    try:
+        text = head_file(db_path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ValueError(str(exc)) from None
+    data = json.loads(text)
+    heads = []
+    for item in (data, *(data.get("or", []) if isinstance(data, dict) else [])):
+        if not isinstance(item, dict) or not isinstance(item.get("entry"), int) or not isinstance(item.get("hash"), str):
+            raise ValueError("not a head record")
+        heads.append((item["entry"], item["hash"]))
+    return heads
+
+
+def write_head_file(db_path: Path, entry_id: int, digest: str, *, force: bool = False,
+                    alternative: tuple[int, str] | None = None) -> None:
+    """Record the chain head beside the database. Never moves it backwards (a slower writer
+    finishing after a faster one) unless `force` (a restore, which first records both heads as
+    `alternative`s so that a kill in the middle leaves a record that fits either file). A failure
+    to write only lowers the protection: the commit has happened."""
+    target = head_file(db_path)
+    try:
+        if not force:
+            try:
+                recorded = read_head_file(db_path)
+            except ValueError:
+                recorded = None
+            if recorded is not None and len(recorded) == 1 and recorded[0][0] > entry_id:
+                return
+        record: dict[str, Any] = {"entry": entry_id, "hash": digest, "at": iso_utc(utcnow())}
+        if alternative is not None:
+            record["or"] = [{"entry": alternative[0], "hash": alternative[1]}]
+        tmp = target.with_name(f".{target.name}.pid{os.getpid()}.head.tmp")
+        tmp.write_text(json.dumps(record), encoding="utf-8")
+        os.replace(tmp, target)
+    except (OSError, ValueError):
+        pass
 
 
 @dataclass(frozen=True)
@@ -62,19 +199,40 @@ class ChainProblem:
     message: str
 
 
-def verify_chain(session: Session) -> list[ChainProblem]:
-    """Every broken link of the audit chain, oldest first; empty when the trail is intact."""
+def verify_chain(session: Session, states: dict[str, record_seal.SealedScope] | None = None) -> list[ChainProblem]:
+    """Every broken link of the audit chain, oldest first; empty when the trail is intact.
+    When `states` is given it is filled with the newest sealed digest of each record scope."""
     problems: list[ChainProblem] = []
     expected_prev = GENESIS_HASH
-    rows = session.execute(select(AuditEntry.__table__).order_by(AuditEntry.id)).mappings()
+    has_state = "state" in {c["name"] for c in _columns(session)}
+    A = AuditEntry.__table__
+    columns = [c for c in A.columns if has_state or c.name != "state"]
+    rows = session.execute(select(*columns).order_by(A.c.id)).mappings()
     for row in rows:
+        state = row.get("state")
         if row["prev_hash"] != expected_prev:
             problems.append(ChainProblem(row["id"], f"audit entry {row['id']} does not follow the entry before it (a row was removed or inserted)"))
         digest = entry_hash(
             row["prev_hash"], row["at"], row["user"], row["action"], row["entity"], row["entity_id"],
-            row["patient_id"], row["old"], row["new"], row["reason"],
+            row["patient_id"], row["old"], row["new"], row["reason"], state,
         )
+        if state is not None and states is not None:
+            try:
+                for scope, value in json.loads(state).items():
+                    if scope == record_seal.FOUND:  # changes made outside the app, found when sealing
+                        problems.extend(ChainProblem(row["id"], f"when audit entry {row['id']} was written, the seal "
+                                                                f"found: {sentence}") for sentence in value)
+                    else:
+                        states[scope] = record_seal.SealedScope(value, row["id"])
+            except (ValueError, AttributeError, TypeError):
+                problems.append(ChainProblem(row["id"], f"audit entry {row['id']} holds an unreadable record seal"))
         if digest != row["hash"]:
             problems.append(ChainProblem(row["id"], f"audit entry {row['id']} was changed after it was written"))
         expected_prev = row["hash"]
     return problems
+
+
+def _columns(session: Session) -> list[dict]:
+    from sqlalchemy import inspect
+
+    return inspect(session.connection()).get_columns(AuditEntry.__tablename__)

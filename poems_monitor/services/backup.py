@@ -1,11 +1,16 @@
 """Backups and restore of the clinic database.
 
 Owns the policy: where automatic backups go (a configurable folder holding one backup set per
-database, see `backup_set_folder`), how they are named and
-rotated (7 daily + 12 monthly by default), how old the last good backup may be before the app
-warns, and the rule that a restore verifies the copy completely (integrity, foreign keys, a
-schema this version knows, an intact audit chain) before anything is replaced, and keeps the
-replaced file beside it. The SQLite file work itself is in `persistence.sqlite_backup`.
+database, see `backup_set_folder`), how they are named and rotated (7 daily + 12 monthly by
+default, and the `*.replaced-*` copies a restore keeps by the same rule), how old the last good
+backup may be before the app warns, and the rule that a restore verifies the copy completely
+before anything is replaced: plain data only (no trigger, view, extra table, index or column), a
+schema this version knows (an older one is upgraded on the copy, never on the live file),
+integrity, foreign keys, an intact audit chain and every row matching its seal; the rules cache
+of the copy is dropped (derived data is rebuilt, never trusted); the restore is recorded in the
+copy before it goes live, and the replaced file is kept beside it. Temporary copies left by a
+killed backup or restore are removed by the next one. The SQLite file work itself is in
+`persistence.sqlite_backup`.
 A backup is "good" only once the copy has been written, flushed and checked.
 
 The policy lives in `backup.toml` in the user's config folder:
@@ -22,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import sqlite3
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -41,6 +47,7 @@ from poems_monitor.services.integrity import check
 POLICY_FILE = "backup.toml"
 STATE_FILE = ".last-good-backup.json"
 _AUTO_NAME = re.compile(r"^(?P<stem>.+)-(?P<day>\d{4}-\d{2}-\d{2})\.sqlite$")
+_REPLACED_NAME = re.compile(r"^(?P<stem>.+)\.replaced-(?P<day>\d{8})-\d{6}\.[^.]+$")
 
 
 class BackupRefused(Exception):
@@ -129,6 +136,12 @@ def _verified_copy(db: Database, dest: Path) -> BackupResult:
     dest = Path(dest).expanduser()
     if dest.resolve() == _require_sqlite_file(db, tr("Backup")).resolve():
         raise BackupRefused(tr("The backup file cannot be the database itself"))
+    unfit = sqlite_backup.regular_file_problem(dest)
+    if unfit is not None:
+        raise BackupRefused(tr("{file} cannot hold a backup: {reason}; nothing was written").format(file=dest, reason=unfit))
+    if not dest.parent.is_dir():
+        raise BackupRefused(tr("The folder {folder} does not exist; nothing was written").format(folder=dest.parent))
+    sqlite_backup.sweep_stale_temporaries(dest.parent)
     tmp = sqlite_backup.temporary_path_beside(dest, "verify")
     try:
         try:
@@ -140,11 +153,12 @@ def _verified_copy(db: Database, dest: Path) -> BackupResult:
         if problems:
             raise BackupRefused(tr("The copy failed its check, so no backup was made: {problems}").format(
                 problems="; ".join(problems)))
+        head = _head_of_file(tmp)
         os.replace(tmp, dest)
     finally:
         sqlite_backup.remove_with_side_files(tmp)
     at = utcnow()
-    _remember_good_backup(db, dest, at)
+    _remember_good_backup(db, dest, at, head)
     return BackupResult(dest, at, dest.stat().st_size)
 
 
@@ -198,7 +212,24 @@ def rotate(folder: Path, stem: str, keep_daily: int = 7, keep_monthly: int = 12)
     the last `keep_monthly` months that have a backup. Touches only files named like automatic
     backups of `stem`; a backup written with `backup FILE` elsewhere is never deleted.
     Returns the deleted files."""
-    backups = automatic_backups(folder, stem)
+    return _thin_out(automatic_backups(folder, stem), keep_daily, keep_monthly)
+
+
+def replaced_copies(folder: Path, stem: str) -> list[tuple[date, Path]]:
+    """The `<stem>.replaced-<time>` copies that restores kept in `folder`, newest first."""
+    found = []
+    if folder.is_dir():
+        for path in folder.iterdir():
+            m = _REPLACED_NAME.match(path.name)
+            if m and m["stem"] == stem:
+                try:
+                    found.append((datetime.strptime(m["day"], "%Y%m%d").date(), path))
+                except ValueError:
+                    continue
+    return sorted(found, key=lambda f: (f[0], f[1].name), reverse=True)
+
+
+def _thin_out(backups: list[tuple[date, Path]], keep_daily: int, keep_monthly: int) -> list[Path]:
     keep = {path for _, path in backups[:keep_daily]}
     months_seen: list[tuple[int, int]] = []
     for day, path in backups:  # newest first: the first of each month seen is its newest
@@ -210,7 +241,7 @@ def rotate(folder: Path, stem: str, keep_daily: int = 7, keep_monthly: int = 12)
     deleted = []
     for _, path in backups:
         if path not in keep:
-            path.unlink(missing_ok=True)
+            sqlite_backup.remove_with_side_files(path)
             deleted.append(path)
     return deleted
 
@@ -219,7 +250,18 @@ def _state_path(policy: BackupPolicy) -> Path:
     return policy.folder / STATE_FILE
 
 
-def _remember_good_backup(db: Database, dest: Path, at: datetime) -> None:
+def _head_of_file(path: Path) -> tuple[int, str] | None:
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT id, hash FROM audit_entry ORDER BY id DESC LIMIT 1").fetchone()
+        return (row[0], row[1]) if row else None
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
+def _remember_good_backup(db: Database, dest: Path, at: datetime, head: tuple[int, str] | None = None) -> None:
     policy = load_policy()
     try:
         policy.folder.mkdir(parents=True, exist_ok=True)
@@ -231,11 +273,53 @@ def _remember_good_backup(db: Database, dest: Path, at: datetime) -> None:
         except (OSError, ValueError):
             state = {}
         state[str(db.path)] = {"at": at.isoformat(), "file": str(dest)}
+        if head is not None:  # the copy's chain head: a later change to the file is seen at restore
+            state[str(db.path)].update(entry=head[0], hash=head[1])
+            heads = state.setdefault("heads", {})
+            if isinstance(heads, dict):  # a second record of the live chain's head, away from the database
+                heads[str(db.path)] = {"entry": head[0], "hash": head[1]}
+            catalogue = state.setdefault("backups", {})
+            if isinstance(catalogue, dict):
+                for name in [n for n in catalogue if not Path(n).exists()]:
+                    del catalogue[name]  # rotated away or deleted
+                catalogue[str(dest.resolve())] = {"entry": head[0], "hash": head[1], "at": at.isoformat()}
         tmp = state_path.with_name(state_path.name + ".tmp")
         tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
         os.replace(tmp, state_path)
     except OSError:
         pass  # the backup itself is good; only the reminder of it is lost
+
+
+def catalogued_head(db_path: Path) -> tuple[int, str] | None:
+    """The chain head the backup catalogue recorded for the database at `db_path` at its last
+    backup or restore: the live chain must still hold it. None when there is none."""
+    try:
+        state = json.loads(_state_path(load_policy()).read_text(encoding="utf-8"))
+        head = state["heads"][str(Path(db_path))]
+        return int(head["entry"]), str(head["hash"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _catalogue_head(db_path: Path, head: tuple[int, str]) -> None:
+    """Record `head` as the database's head in the catalogue (after a restore moved it back)."""
+    policy = load_policy()
+    try:
+        state = json.loads(_state_path(policy).read_text(encoding="utf-8"))
+        if not isinstance(state, dict):
+            state = {}
+    except (OSError, ValueError):
+        state = {}
+    if not isinstance(state.get("heads"), dict):
+        state["heads"] = {}
+    state["heads"][str(Path(db_path))] = {"entry": head[0], "hash": head[1]}
+    try:
+        policy.folder.mkdir(parents=True, exist_ok=True)
+        tmp = _state_path(policy).with_name(_state_path(policy).name + ".tmp")
+        tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
+        os.replace(tmp, _state_path(policy))
+    except OSError:
+        pass
 
 
 def last_good_backup(db: Database, policy: BackupPolicy | None = None) -> tuple[datetime, Path] | None:
@@ -318,20 +402,117 @@ def problems_of_backup_file(path: Path) -> list[str]:
 # Restore
 # ---------------------------------------------------------------------------------------------
 
+def _refuse(source: Path, problems: list[str]) -> BackupRefused:
+    return BackupRefused(tr("{file} was not restored, because the copy failed its check: {problems}. "
+                            "Nothing was changed.").format(file=source.name, problems="; ".join(problems)))
+
+
+def _catalogued_head_problem(source: Path) -> str | None:
+    """A backup this workstation made must still end where it ended when it was made."""
+    try:
+        state = json.loads(_state_path(load_policy()).read_text(encoding="utf-8"))
+        known = state["backups"][str(source.resolve())]
+        entry, digest = int(known["entry"]), str(known["hash"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    head = _head_of_file(source)
+    if head is not None and head[0] >= entry:
+        conn = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT hash FROM audit_entry WHERE id = ?", (entry,)).fetchone()
+        except sqlite3.Error:
+            row = None
+        finally:
+            conn.close()
+        if row is not None and row[0] == digest:
+            return None
+    return tr("its audit trail no longer ends at entry {entry}, where it ended when this workstation made it: the "
+              "file was changed after the backup").format(entry=entry)
+
+
+def _prepare_copy(source: Path, staged: Path, actor: Actor, record: dict) -> tuple[int, str]:
+    """Check the staged copy before and after bringing its schema up to date, drop its derived
+    data and record the restore in it. Raises BackupRefused naming every problem."""
+    from sqlalchemy import delete
+
+    from poems_monitor.models import RulesCache
+    from poems_monitor.persistence.db import DatabaseError, known_revisions
+
+    require(actor, Permission.RESTORE)
+    # Before anything runs on the copy (a migration would fire its triggers): plain data only,
+    # and a schema revision this version knows.
+    problems = sqlite_backup.file_schema_problems(staged, exact=False)
+    revisions, head = known_revisions()
+    revision = sqlite_backup.file_revision(staged)
+    if not problems and revision is None:
+        problems = [tr("the schema revision is not recorded")]
+    elif not problems and revision not in revisions:
+        problems = [tr("the schema revision {found} is not one this poems-monitor knows (up to {head})").format(
+            found=revision, head=head)]
+    if problems:
+        raise _refuse(source, problems)
+    if revision != head:
+        try:
+            upgraded = open_database(staged)  # the copy, never the live file
+            upgraded.dispose()
+        except (DatabaseError, Exception) as exc:  # noqa: BLE001 (a file lying about its schema fails anywhere)
+            raise _refuse(source, [tr("its schema {found} could not be brought up to date: {error}").format(
+                found=revision, error=sqlite_backup.plain_error(exc))]) from None
+    problems = _problems_of_file(staged)
+    if problems:
+        raise _refuse(source, problems)
+    copy = open_database(staged, migrate=False)
+    try:
+        with copy.write() as session:
+            session.execute(delete(RulesCache.__table__))  # derived data: rebuilt, never trusted
+            AuditWriter(session, actor.name).append("restore", "database", reason=tr("restore of a backup"), new=record)
+        head_entry = _head_of_database(copy)
+    finally:
+        copy.dispose()
+    return head_entry
+
+
+def _head_of_database(db: Database) -> tuple[int, str]:
+    from sqlalchemy import select
+
+    from poems_monitor.models import AuditEntry
+
+    with db.read() as session:
+        row = session.execute(select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).one()
+    return row[0], row[1]
+
+
 def restore_from(target_path: Path, actor: Actor, source: Path, now: datetime | None = None) -> RestoreResult:
     """Replace the database at `target_path` by the backup `source` (admin only).
 
-    The backup is copied beside the target and the copy is checked first; if anything is wrong
-    nothing is replaced and BackupRefused says why. Otherwise the current database is kept as
-    `<name>.replaced-<time>.sqlite` beside it and the restore is recorded in the restored
-    database's audit trail.
+    The backup is copied beside the target and the copy is checked (and, if its schema is older,
+    upgraded and checked again) first; if anything is wrong nothing is replaced and
+    BackupRefused says why. Otherwise the restore is recorded in the copy's audit trail, the
+    current database is kept as `<name>.replaced-<time>.sqlite` beside it (these copies are
+    rotated like the automatic backups), and the copy takes its place.
     """
+    from poems_monitor.services.audit import read_head_file, write_head_file
+
     require(actor, Permission.RESTORE)
     target_path, source = Path(target_path).expanduser().resolve(), Path(source).expanduser()
     if not source.exists():
         raise BackupRefused(tr("{file} does not exist; nothing was changed").format(file=source))
+    unfit = sqlite_backup.regular_file_problem(source)
+    if unfit is not None:
+        raise BackupRefused(tr("{file} cannot be restored: {reason}; nothing was changed").format(file=source, reason=unfit))
     if source.resolve() == target_path:
         raise BackupRefused(tr("{file} is the database itself; nothing was changed").format(file=source))
+    unfit = sqlite_backup.regular_file_problem(target_path)
+    if unfit is not None:
+        raise BackupRefused(tr("{file} cannot be replaced: {reason}; nothing was changed").format(
+            file=target_path, reason=unfit))
+    sqlite_backup.sweep_stale_temporaries(target_path.parent)
+    forged = _catalogued_head_problem(source) if sqlite_backup.looks_like_sqlite(source) else None
+    if forged:
+        raise _refuse(source, [forged])
+    stamp = (now or utcnow()).astimezone().strftime("%Y%m%d-%H%M%S")
+    keep = target_path.with_name(f"{target_path.stem}.replaced-{stamp}{target_path.suffix or '.sqlite'}")
+    existed = target_path.exists()
     staged = sqlite_backup.temporary_path_beside(target_path, "restore")
     try:
         try:
@@ -342,25 +523,31 @@ def restore_from(target_path: Path, actor: Actor, source: Path, now: datetime | 
         except OSError as exc:
             raise BackupRefused(tr("{file} cannot be copied: {error}; nothing was changed").format(
                 file=source.name, error=exc.strerror or exc)) from None
-        problems = _problems_of_file(staged)
-        if problems:
-            raise BackupRefused(tr("{file} was not restored, because the copy failed its check: {problems}. "
-                                   "Nothing was changed.").format(file=source.name, problems="; ".join(problems)))
-        stamp = (now or utcnow()).astimezone().strftime("%Y%m%d-%H%M%S")
-        keep = target_path.with_name(f"{target_path.stem}.replaced-{stamp}{target_path.suffix or '.sqlite'}")
-        existed = target_path.exists()
+        method_hint = {"from": source.name, "replaced_file_kept_as": keep.name if existed else None}
+        new_head = _prepare_copy(source, staged, actor, method_hint)
+        try:
+            old_heads = read_head_file(target_path) or []
+        except ValueError:
+            old_heads = []
+        # A kill between here and the head's final write leaves a record that fits either file.
+        write_head_file(target_path, *new_head, force=True, alternative=old_heads[0] if old_heads else None)
         try:
             method = sqlite_backup.restore_into_live(staged, target_path, keep)
         except SqliteFileError as exc:
+            if old_heads:
+                write_head_file(target_path, *old_heads[0], force=True)
             raise BackupRefused(str(exc)) from None
     finally:
         sqlite_backup.remove_with_side_files(staged)
-    restored = open_database(target_path)  # upgrades an older backup's schema
-    try:
-        with restored.write() as session:
-            AuditWriter(session, actor.name).append(
-                "restore", "database", reason=tr("restore of a backup"),
-                new={"from": source.name, "replaced_file_kept_as": keep.name if existed else None, "method": method})
-    finally:
-        restored.dispose()
+    write_head_file(target_path, *new_head, force=True)
+    _catalogue_head(target_path, new_head)
+    policy = load_policy()
+    rotate_replaced(target_path, policy)
     return RestoreResult(source, keep if existed else None, method)
+
+
+def rotate_replaced(target_path: Path, policy: BackupPolicy | None = None) -> list[Path]:
+    """Thin out the `*.replaced-*` copies beside the database by the backup policy's rule."""
+    policy = policy or load_policy()
+    return _thin_out(replaced_copies(Path(target_path).parent, Path(target_path).stem),
+                     policy.keep_daily, policy.keep_monthly)

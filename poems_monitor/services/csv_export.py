@@ -38,8 +38,9 @@ DICTIONARY_FILE = "data_dictionary.csv"
 VALUES_FILE = "values_long.csv"
 # Never exported: secrets.
 EXCLUDED_COLUMNS = {"app_user": {"password_hash"}}
-# Not clinic data: the schema version, and the rules cache (derived from the record, rebuilt at will).
-SKIPPED_TABLES = {"alembic_version", "rules_cache"}
+# Not clinic data: the schema version, the rules cache (derived from the record, rebuilt at will)
+# and the record's seal (a copy of every row for tamper evidence, password hashes included).
+SKIPPED_TABLES = {"alembic_version", "rules_cache", "record_seal"}
 
 DICTIONARY_COLUMNS = (
     "code", "kind", "name", "group", "loinc", "loinc_note", "unit", "unit_label", "accepted_units", "specimen",

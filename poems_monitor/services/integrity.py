@@ -2,9 +2,13 @@
 
 Owns the list of checks and their sentences: the file's own structure and foreign keys (SQLite
 integrity_check and foreign_key_check; on PostgreSQL the server guarantees these, and only the
-foreign keys are re-checked by query), the schema revision, and the audit trail's hash chain and
-its recorded head (so that removing the newest entries is noticed too). Returns plain sentences
-for the person at the desk; an empty list means sound. Reads only, never repairs.
+foreign keys are re-checked by query); the schema (its revision, and on SQLite that it holds
+nothing but poems-monitor's tables, columns and indexes: no trigger, view or extra table); the
+audit trail's hash chain and its recorded head, in the database and in the file beside it (so
+that removing the newest entries is noticed too); every row of the record against the digests
+the chain sealed (`services.record_seal`), naming table, row and field; and the rules cache,
+recomputed from the record (derived data is verified, never trusted). Returns plain sentences for
+the person at the desk; an empty list means sound. Reads only, never repairs.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from poems_monitor.i18n import ntr, tr
 from poems_monitor.models import AuditEntry, ClinicSetting
 from poems_monitor.persistence import sqlite_backup
 from poems_monitor.persistence.db import Database, current_revision, known_revisions
-from poems_monitor.services.audit import HEAD_SETTING_KEY, verify_chain
+from poems_monitor.services import record_seal
+from poems_monitor.services.audit import HEAD_SETTING_KEY, head_file, read_head_file, verify_chain
 
 A, S = AuditEntry.__table__, ClinicSetting.__table__
 EXPECTED_TABLES = ("patient", "visit", "observation", "feature_status", "exam", "treatment", "event", "app_user",
@@ -82,6 +87,11 @@ def _check_schema(db: Database, report: CheckReport) -> bool:
         report.problems.append(tr("the schema revision {found} is newer than this poems-monitor knows (up to {head})").format(
             found=current, head=head))
         return False
+    if db.is_sqlite:
+        with db.engine.connect() as conn:
+            objects = sqlite_backup.schema_object_problems(conn.exec_driver_sql, exact=current == head)
+        # Named, and the other checks still run: a trigger does not hide what it has rewritten.
+        report.problems.extend(tr("the schema is not poems-monitor's: {problem}").format(problem=p) for p in objects)
     if current != head:
         report.notes.append(tr("schema {found} is older than {head}; it is upgraded when the app opens it").format(
             found=current, head=head))
@@ -91,12 +101,28 @@ def _check_schema(db: Database, report: CheckReport) -> bool:
 
 
 def _check_audit(db: Database, report: CheckReport) -> None:
+    states: dict[str, record_seal.SealedScope] = {}
     with db.read() as session:
-        chain = verify_chain(session)
+        chain = verify_chain(session, states)
         report.problems.extend(p.message for p in chain)
         count = session.execute(select(func.count()).select_from(A)).scalar_one()
         last = session.execute(select(A.c.id, A.c.hash).order_by(A.c.id.desc()).limit(1)).first()
         anchor = session.execute(select(S.c.value).where(S.c.key == HEAD_SETTING_KEY)).scalar_one_or_none()
+        if db.path is not None:
+            _check_head_file(session, db.path, report)
+            _check_catalogued_head(session, db.path, report)
+        if states:
+            differences = record_seal.verify(session, states)
+            report.problems.extend(differences)
+            if not differences:
+                report.notes.append(tr("every row of the record matches the audit trail ({n} scopes)").format(n=len(states)))
+            cache_problems, verified = _check_rules_cache(session)
+            report.problems.extend(cache_problems)
+            if verified and not cache_problems:
+                report.notes.append(tr("{n} rules cache rows recomputed and equal").format(n=verified))
+        elif count and record_seal.has_seal_tables(session):
+            report.notes.append(tr("the record is not sealed yet (written by an older version): its rows are "
+                                   "covered from the next change on"))
     if anchor is not None:
         anchor_id, _, anchor_hash = anchor.partition(":")
         if last is None or f"{last.id}:{last.hash}" != anchor:
@@ -107,6 +133,91 @@ def _check_audit(db: Database, report: CheckReport) -> None:
     elif count:
         report.notes.append(tr("the audit trail has no recorded head (written by an older version)"))
     report.notes.append(tr("{n} audit entries verified").format(n=count))
+
+
+def _check_head_file(session, db_path, report: CheckReport) -> None:  # noqa: ANN001
+    """The head recorded beside the database must be an entry of the chain, with the same hash."""
+    name = head_file(db_path).name
+    try:
+        recorded = read_head_file(db_path)
+    except ValueError:
+        report.problems.append(tr("the audit head recorded beside the database ({file}) cannot be read").format(file=name))
+        return
+    if recorded is None:
+        report.notes.append(tr("no audit head is recorded beside the database ({file})").format(file=name))
+        return
+    for entry_id, digest in recorded:  # a restore in progress records the head before and after it
+        found = session.execute(select(A.c.hash).where(A.c.id == entry_id)).scalar_one_or_none()
+        if found == digest:
+            break
+    if found is None:
+        newest = session.execute(select(func.max(A.c.id))).scalar()
+        report.problems.append(tr(
+            "the audit trail ends at entry {newest}, but the head recorded beside the database ({file}) is entry "
+            "{entry}: the newest audit entries were removed").format(newest=newest or 0, file=name, entry=entry_id))
+    elif found != digest:
+        report.problems.append(tr(
+            "audit entry {entry} is not the one recorded beside the database ({file}): the audit trail was "
+            "rewritten").format(entry=entry_id, file=name))
+    else:
+        report.notes.append(tr("audit head beside the database matches (entry {entry})").format(entry=entry_id))
+
+
+def _check_catalogued_head(session, db_path, report: CheckReport) -> None:  # noqa: ANN001
+    """The head the backup catalogue recorded at the last backup or restore must be in the chain."""
+    from poems_monitor.services.backup import catalogued_head
+
+    recorded = catalogued_head(db_path)
+    if recorded is None:
+        return
+    entry_id, digest = recorded
+    found = session.execute(select(A.c.hash).where(A.c.id == entry_id)).scalar_one_or_none()
+    if found is None:
+        report.problems.append(tr("the audit trail lacks entry {entry}, which it held at its last backup: audit "
+                                  "entries were removed").format(entry=entry_id))
+    elif found != digest:
+        report.problems.append(tr("audit entry {entry} differs from the one recorded at the last backup: the audit "
+                                  "trail was rewritten").format(entry=entry_id))
+    else:
+        report.notes.append(tr("the head recorded at the last backup is in the chain (entry {entry})").format(entry=entry_id))
+
+
+def _check_rules_cache(session) -> tuple[list[str], int]:  # noqa: ANN001
+    """Every cache row that would be used (its stamps are current) must equal what the rules
+    compute from the record now; stale rows are recomputed before use and need no check."""
+    from poems_monitor.domain.flags import compute_flags
+    from poems_monitor.domain.followup import followup_plan
+    from poems_monitor.models import RulesCache
+    from poems_monitor.persistence.repositories.timelines import load_timelines
+    from poems_monitor.services import rules_cache
+    from poems_monitor.services.protocol_store import status_in
+
+    RC = RulesCache.__table__
+    rows = {r.patient_id: r for r in session.execute(select(RC))}
+    if not rows:
+        return [], 0
+    status, version = status_in(session), rules_cache.rules_version()
+    stamps = dict(session.execute(select(A.c.patient_id, func.max(A.c.id)).where(A.c.patient_id.is_not(None))
+                                  .group_by(A.c.patient_id)).all())
+    current = [pid for pid, r in rows.items()
+               if (r.audit_id, r.protocol_sha, r.rules_version) == (stamps.get(pid, 0), status.digest, version)]
+    problems = []
+    for record in load_timelines(session, patient_ids=current) if current else []:
+        row, protocol = rows[record.patient_id], status.protocol
+        latest = rules_cache.latest_date(record)
+        parts = []
+        if row.facts != rules_cache.facts_to_json(rules_cache.reduce_for_schedule(record, protocol)):
+            parts.append("facts")
+        if row.flags != rules_cache.flags_to_text(compute_flags(record, protocol, latest or row.computed_at.date())):
+            parts.append("flags")
+        if row.plan is not None and row.plan_as_of is not None and row.plan != rules_cache.plan_to_text(tuple(
+                i for i in followup_plan(record, protocol, row.plan_as_of) if i.status is not None)):
+            parts.append("plan")
+        if parts:
+            problems.append(tr("table rules_cache, row {pid} (patient {pid}): {parts} differ from what the rules "
+                               "compute from the record (derived data: delete the row and it is rebuilt)").format(
+                pid=record.patient_id, parts=", ".join(parts)))
+    return problems, len(current)
 
 
 def _foreign_key_orphans(db: Database) -> list[str]:

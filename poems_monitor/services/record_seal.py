@@ -1,0 +1,366 @@
+"""The record's seal: digests of every row of the record, chained into the audit trail.
+
+Owns what "the record" is for tamper evidence (patients, visits, values, features, exams,
+treatments, events, acknowledgements and waivers per patient; accounts; clinic settings such as
+the protocol), the canonical form of a row, the digest of a scope (one patient, the accounts, the
+settings), and the comparisons. At the end of every audited transaction (`services.audit`):
+first the committed state of the scopes it touched is compared with the digests the chain holds
+(`changed_since_sealed`: a change made outside the app is named in the new entry, never sealed
+over silently); then the scopes are re-read with the transaction's changes, their digests go into
+the transaction's entries (so the chain covers them), and the `record_seal` fingerprints of their
+rows are brought up to date (3 hex digits per field, so that a difference can be named down to
+the field; detection never rests on them, only naming). `verify` is what `check` runs. Derived
+data (the rules cache) is not part of the record; `services.integrity` verifies it separately.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+from zlib import crc32
+
+from sqlalchemy import Date, DateTime, String, Table, and_, bindparam, delete, insert, inspect, select, type_coerce
+from sqlmodel import Session
+
+from poems_monitor.models import (
+    ClinicSetting, Event, Exam, FeatureStatus, FlagReview, FollowupWaiver, Observation, Patient, RecordSeal,
+    Treatment, User, Visit,
+)
+
+RS = RecordSeal.__table__
+P, V = Patient.__table__, Visit.__table__
+# Tables of one patient's record with the column that names the patient (None: via the visit).
+PATIENT_TABLES: tuple[tuple[Table, str | None], ...] = (
+    (P, "id"), (V, "patient_id"), (Observation.__table__, None), (FeatureStatus.__table__, None),
+    (Exam.__table__, None), (Treatment.__table__, "patient_id"), (Event.__table__, "patient_id"),
+    (FlagReview.__table__, "patient_id"), (FollowupWaiver.__table__, "patient_id"),
+)
+ACCOUNTS, SETTINGS = "accounts", "settings"
+FOUND = "found"  # in an audit entry's seal: changes made outside the app, found when it was written
+USERS, CS = User.__table__, ClinicSetting.__table__
+# Settings that move with every write (the chain head itself) are guarded by the chain, not sealed.
+UNSEALED_SETTINGS = ("audit.head",)
+_CHUNK = 500
+
+
+def patient_scope(patient_id: int) -> str:
+    return f"patient:{patient_id}"
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # SQLite hands back naive datetimes: they were stored as UTC
+            value = value.replace(tzinfo=timezone.utc)
+        elif value.utcoffset():
+            value = value.astimezone(timezone.utc)
+        return value.isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+_PLAIN = (str, int, float, bool)
+
+
+def canonical(row: Any, table: Table) -> tuple[str, str]:
+    """The row's columns as canonical JSON, without NULLs and defaults (a column added later as
+    NULL or with a default changes nothing), and its field fingerprints. `row`: the table's
+    columns in their declared order."""
+    names, _, codes, defaults = _shape(table)
+    values = {}
+    for name, value in zip(names, row):
+        if value is None:
+            continue
+        default = defaults.get(name, _NO_DEFAULT)
+        if value == default and type(value) is type(default):
+            continue  # so that a column added later with a default changes nothing either
+        values[name] = value if type(value) in _PLAIN else _norm(value)
+    fields = "".join(f"{codes[name]}{crc32(str(value).encode()) & 0xFFF:03x}" for name, value in values.items())
+    return _ENCODER.encode(values), fields
+
+
+_SHAPES: dict[str, tuple[tuple[str, ...], tuple[int, ...], dict[str, str], dict[str, Any]]] = {}
+_NO_DEFAULT = object()
+
+
+def _name_code(name: str) -> str:
+    return f"{crc32(name.encode()) & 0xFFF:03x}"
+
+
+def _shape(table: Table) -> tuple[tuple[str, ...], tuple[int, ...], dict[str, str], dict[str, Any]]:
+    """The table's column names in order, the positions of its primary key, each column's code,
+    and the defaults of its NOT NULL columns (left out of the canonical form: a NOT NULL value is
+    never absent, so leaving out its default still tells every value apart)."""
+    shape = _SHAPES.get(table.name)
+    if shape is None:
+        names = tuple(c.name for c in table.columns)
+        defaults = {c.name: c.default.arg for c in table.columns
+                    if not c.nullable and c.default is not None and c.default.is_scalar}
+        shape = _SHAPES[table.name] = (names, tuple(names.index(c.name) for c in table.primary_key.columns),
+                                       {n: _name_code(n) for n in names}, defaults)
+    return shape
+
+
+def _fields_of(fingerprint: str) -> dict[str, str]:
+    return {fingerprint[i:i + 3]: fingerprint[i + 3:i + 6] for i in range(0, len(fingerprint), 6)}
+
+
+def _row_key(table: Table, row: Any) -> str:
+    keys = _shape(table)[1]
+    return str(row[keys[0]]) if len(keys) == 1 else ",".join(str(row[i]) for i in keys)
+
+
+def _line(tbl: str, row_id: str, content: str) -> bytes:
+    return hashlib.sha256(f"{tbl}\x00{row_id}\x00{content}".encode()).digest()
+
+
+def digest_of(rows: Iterable[tuple[str, str, str]]) -> str:
+    """The digest of a scope: SHA-256 over its rows' hashes in (table, row) order."""
+    h = hashlib.sha256()
+    for tbl, row_id, content in sorted(rows, key=lambda r: (r[0], _sort_key(r[1]))):
+        h.update(_line(tbl, row_id, content))
+    return h.hexdigest()
+
+
+def _sort_key(row_id: str) -> tuple:
+    return (0, int(row_id), "") if row_id.isdigit() else (1, 0, row_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the record, per scope
+# ---------------------------------------------------------------------------------------------
+
+def _in(column, ids: list[int] | None):  # noqa: ANN001, ANN202
+    return [None] if ids is None else [column.in_(ids[i:i + _CHUNK]) for i in range(0, len(ids), _CHUNK)]
+
+
+def record_rows(session: Session, patient_ids: list[int] | None = None, *, global_scopes: bool = True
+                ) -> Iterator[tuple[str, str, str, str, str]]:
+    """(scope, table, row id, canonical content, field fingerprints) of the record: of these
+    patients (None: all), and of the accounts and settings when `global_scopes`."""
+    raw = session.connection().dialect.name == "sqlite"
+    for table, via in PATIENT_TABLES:
+        query, column = _base_query(table, via, raw)
+        name, width = table.name, len(table.columns)
+        for condition in _in(column, patient_ids):
+            q = query if condition is None else query.where(condition)
+            for row in session.execute(q):
+                yield (f"patient:{row[width]}", name, _row_key(table, row), *canonical(row[:width], table))
+    if global_scopes:
+        yield from _global_rows(session)
+
+
+_QUERIES: dict[tuple[str, bool], tuple] = {}
+
+
+def _base_query(table: Table, via: str | None, raw: bool) -> tuple:
+    """The select of a patient table's rows with their patient id, and the patient id column
+    (built once: building a select of twenty columns costs more than running it for one patient)."""
+    key = (table.name, raw)
+    found = _QUERIES.get(key)
+    if found is None:
+        columns = _stored_form(table) if raw else list(table.columns)
+        if via is None:
+            found = (select(*columns, V.c.patient_id).join(V, V.c.id == table.c.visit_id), V.c.patient_id)
+        else:
+            found = (select(*columns, table.c[via]), table.c[via])
+        _QUERIES[key] = found
+    return found
+
+
+def _stored_form(table: Table) -> list:
+    """The table's columns, dates and times as SQLite stores them (text): parsing them into
+    Python objects only to print them again is most of the sealing time of a bulk import. The
+    canonical form is then SQLite's own, the same whenever the same database is sealed or checked."""
+    return [type_coerce(c, String) if isinstance(c.type, (Date, DateTime)) else c for c in table.columns]
+
+
+def has_seal_tables(session: Session) -> bool:
+    """Whether the database's schema has the seal (revision 0007 or later)."""
+    conn = session.connection()
+    return inspect(conn).has_table(RS.name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sealing, at the end of an audited transaction
+# ---------------------------------------------------------------------------------------------
+
+def seal(session: Session, patient_ids: Iterable[int], *, everything: bool = False) -> dict[str, str]:
+    """Bring the fingerprints of the touched scopes up to date and return their digests.
+
+    `everything`: every patient (the first seal of a database written by an older version)."""
+    ids = None if everything else sorted({int(p) for p in patient_ids if p is not None})
+    current: dict[str, dict[tuple[str, str], tuple[str, str]]] = {}
+    rows = record_rows(session, ids) if ids is None or ids else _global_rows(session)
+    for scope, tbl, row_id, content, fields in rows:
+        current.setdefault(scope, {})[(tbl, row_id)] = (content, fields)
+    scopes = set(current) | {ACCOUNTS, SETTINGS} | ({patient_scope(p) for p in ids} if ids else set())
+    if ids is None:
+        scopes |= {patient_scope(p) for p in session.execute(select(P.c.id)).scalars()}
+    sealed: dict[str, dict[tuple[str, str], str]] = {}
+    scope_list = sorted(scopes)
+    for i in range(0, len(scope_list), _CHUNK):
+        for scope, tbl, row_id, fields in session.execute(
+                select(RS.c.scope, RS.c.tbl, RS.c.row_id, RS.c.fields).where(RS.c.scope.in_(scope_list[i:i + _CHUNK]))):
+            sealed.setdefault(scope, {})[(tbl, row_id)] = fields
+    gone, fresh = [], []
+    for scope in scope_list:
+        now, before = current.get(scope, {}), sealed.get(scope, {})
+        for key, fields in before.items():
+            if key not in now or now[key][1] != fields:
+                gone.append({"s": scope, "t": key[0], "r": key[1]})
+        for key, (_, fields) in now.items():
+            if before.get(key) != fields:
+                fresh.append((scope, key[0], key[1], fields))
+    if gone:
+        session.execute(delete(RS).where(and_(RS.c.scope == bindparam("s"), RS.c.tbl == bindparam("t"),
+                                              RS.c.row_id == bindparam("r"))), gone)
+    if fresh:
+        _insert_copies(session, fresh)
+    return {scope: digest_of((t, r, c) for (t, r), (c, _) in current.get(scope, {}).items()) for scope in scope_list}
+
+
+def _insert_copies(session: Session, rows: list[tuple[str, str, str, str]]) -> None:
+    """Insert fingerprints; on SQLite straight through the driver (a bulk import writes one per
+    value, and SQLAlchemy's per-row parameter handling would double the import's time)."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("INSERT INTO record_seal (scope, tbl, row_id, fields) VALUES (?, ?, ?, ?)", rows)
+    else:
+        conn.execute(insert(RS), [dict(scope=s, tbl=t, row_id=r, fields=f) for s, t, r, f in rows])
+
+
+def _global_rows(session: Session) -> Iterator[tuple[str, str, str, str, str]]:
+    for row in session.execute(select(USERS)):
+        yield (ACCOUNTS, USERS.name, _row_key(USERS, row), *canonical(row, USERS))
+    for row in session.execute(select(CS).where(CS.c.key.not_in(UNSEALED_SETTINGS))):
+        yield (SETTINGS, CS.name, _row_key(CS, row), *canonical(row, CS))
+
+
+def _last_sealed(session: Session, scope: str) -> SealedScope | None:
+    """The digest the chain holds for `scope`, and the entry that holds it."""
+    from poems_monitor.models import AuditEntry
+
+    A = AuditEntry.__table__
+    query = select(A.c.id, A.c.state).where(A.c.state.is_not(None)).order_by(A.c.id.desc())
+    if scope.startswith("patient:"):
+        found = session.execute(query.where(A.c.patient_id == int(scope[8:])).limit(1)).first()
+        if found is None or scope not in json.loads(found.state):  # sealed whole at the first seal
+            found = session.execute(query.where(A.c.state.contains(f'"{scope}"')).limit(1)).first()
+    else:
+        found = session.execute(query.limit(1)).first()
+    if found is None:
+        return None
+    digest = json.loads(found.state).get(scope)
+    return SealedScope(digest, found.id) if digest is not None else None
+
+
+def changed_since_sealed(session: Session, patient_ids: Iterable[int]) -> list[str]:
+    """Sentences naming what changed outside the app in the committed record of these patients,
+    the accounts and the settings since the chain sealed them. Reads the committed state on a
+    connection of its own (the caller's transaction already holds its own changes)."""
+    scopes = {patient_scope(p) for p in patient_ids} | {ACCOUNTS, SETTINGS}
+    ids = sorted(int(s[8:]) for s in scopes if s.startswith("patient:"))
+    committed: dict[str, list[tuple[str, str, str, str]]] = {}
+    with session.get_bind().engine.connect() as conn, Session(bind=conn) as reader:
+        for scope, tbl, row_id, content, fields in record_rows(reader, ids):
+            committed.setdefault(scope, []).append((tbl, row_id, content, fields))
+    out = []
+    for scope in sorted(scopes, key=_scope_order):
+        rows = committed.get(scope, [])
+        if not rows:  # a patient this transaction creates
+            continue
+        seal_of = _last_sealed(session, scope)
+        if seal_of is None or digest_of((t, r, c) for t, r, c, _ in rows) == seal_of.digest:
+            continue
+        copies = {(t, r): f for t, r, f in session.execute(
+            select(RS.c.tbl, RS.c.row_id, RS.c.fields).where(RS.c.scope == scope))}
+        out.extend(_name_differences(scope, rows, copies, seal_of.entry_id) or [
+            f"the record of {_describe_scope(scope)} differed from what audit entry {seal_of.entry_id} sealed"])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Verifying, for `check`
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SealedScope:
+    digest: str
+    entry_id: int  # the audit entry that sealed it last
+
+
+def _describe_scope(scope: str) -> str:
+    return scope.replace("patient:", "patient ")
+
+
+def verify(session: Session, sealed: dict[str, SealedScope], limit: int = 50) -> list[str]:
+    """Sentences naming every row and field of the record that differs from its seal: edited,
+    deleted or inserted outside poems-monitor after the audit entry that sealed it last."""
+    current: dict[str, list[tuple[str, str, str, str]]] = {}
+    for scope, tbl, row_id, content, fields in record_rows(session):
+        current.setdefault(scope, []).append((tbl, row_id, content, fields))
+    copies: dict[str, dict[tuple[str, str], str]] = {}
+    for scope, tbl, row_id, fields in session.execute(select(RS.c.scope, RS.c.tbl, RS.c.row_id, RS.c.fields)):
+        copies.setdefault(scope, {})[(tbl, row_id)] = fields
+    problems: list[str] = []
+    for scope in sorted(set(current) | set(sealed), key=_scope_order):
+        rows = current.get(scope, [])
+        seal_of = sealed.get(scope)
+        where = _describe_scope(scope)
+        if seal_of is None:
+            problems.extend(f"table {t}, row {r} ({where}) was added outside poems-monitor: "
+                            "no audit entry covers it" for t, r, _, _ in sorted(rows)[:5])
+            continue
+        named = _name_differences(scope, rows, copies.get(scope, {}), seal_of.entry_id)
+        if digest_of((t, r, c) for t, r, c, _ in rows) == seal_of.digest:
+            if named:
+                problems.append(f"the seal copy of {where} was altered outside poems-monitor "
+                                f"(the record itself matches audit entry {seal_of.entry_id})")
+            continue
+        if not named:
+            named.append(f"the record of {where} differs from what audit entry {seal_of.entry_id} sealed, and its "
+                         "field fingerprints agree with the record: the audit entries of later changes were "
+                         "removed, or the fingerprints were rewritten too")
+        problems.extend(named)
+    if len(problems) > limit:
+        problems = problems[:limit] + [f"... and {len(problems) - limit} more differences"]
+    return problems
+
+
+def _scope_order(scope: str) -> tuple:
+    kind, _, number = scope.partition(":")
+    return (kind, int(number) if number.isdigit() else 0)
+
+
+def _name_differences(scope: str, rows: list[tuple[str, str, str, str]], copies: dict[tuple[str, str], str],
+                      entry_id: int) -> list[str]:
+    now = {(t, r): f for t, r, _, f in rows}
+    where, since = _describe_scope(scope), f"since audit entry {entry_id}"
+    out = []
+    for key in sorted(set(now) | set(copies), key=lambda k: (k[0], _sort_key(k[1]))):
+        tbl, row_id = key
+        if key not in now:
+            out.append(f"table {tbl}, row {row_id} ({where}) was deleted outside poems-monitor {since}")
+        elif key not in copies:
+            out.append(f"table {tbl}, row {row_id} ({where}) was added outside poems-monitor {since}")
+        elif now[key] != copies[key]:
+            a, b = _fields_of(copies[key]), _fields_of(now[key])
+            names = {code: name for name, code in _codes_of(tbl).items()}
+            fields = sorted(names.get(code, f"a column coded {code}") for code in set(a) | set(b) if a.get(code) != b.get(code))
+            out.append(f"table {tbl}, row {row_id} ({where}): {', '.join(fields)} changed outside poems-monitor {since}")
+    return out
+
+
+def _codes_of(tbl: str) -> dict[str, str]:
+    tables = {t.name: t for t, _ in PATIENT_TABLES} | {USERS.name: USERS, CS.name: CS}
+    return _shape(tables[tbl])[2] if tbl in tables else {}
