@@ -94,3 +94,42 @@ def test_threshold_and_therapy_labels_never_cover_a_ringed_value(qtbot, db, admi
         for box, text in overlay.painted_labels:
             for ring in overlay.ring_boxes:
                 assert not box.intersects(ring), (size, text, box, ring)
+
+
+# --- the PDF save dialog opens in the documents folder, then where the last summary went ---------
+
+def test_summary_save_dialog_opens_in_documents_then_the_last_folder(qtbot, demo, physician, tmp_path, monkeypatch):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QFileDialog
+
+    from poems_monitor.ui.report.actions import save_summary_pdf
+
+    home = tmp_path / "home"
+    (home / "Documents").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_DOCUMENTS_DIR", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    started_in = tmp_path / "somewhere-else"
+    started_in.mkdir()
+    monkeypatch.chdir(started_in)
+    chosen = tmp_path / "reports"
+    chosen.mkdir()
+    seen: list[str] = []
+
+    def answer(folder) -> None:  # noqa: ANN001
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, QFileDialog):  # not shown yet (a busy machine): look again soon
+            QTimer.singleShot(50, lambda: answer(folder))
+            return
+        seen.append(dialog.directory().absolutePath())
+        dialog.setDirectory(str(folder))  # the physician picks a folder and keeps the proposed name
+        dialog.accept()
+
+    mrn = generate_patients(1, 3, TODAY)[0].mrn
+    QTimer.singleShot(50, lambda: answer(chosen))
+    first = save_summary_pdf(None, demo, mrn, TODAY, generated_by="dr-berg")
+    assert first == chosen / f"summary-{mrn}.pdf" and first.exists()
+    first.unlink()  # (else the dialog asks whether to replace it)
+    QTimer.singleShot(50, lambda: answer(chosen))
+    assert save_summary_pdf(None, demo, mrn, TODAY, generated_by="dr-berg") == first
+    assert seen == [str(home / "Documents"), str(chosen)]
