@@ -627,6 +627,15 @@ FOLLOWUP_ITEM_NAMES: dict[str, str] = {
 }
 FOLLOWUP_ITEMS = tuple(FOLLOWUP_ITEM_NAMES)
 
+# The words every screen, report and command shows for each kind of flag (INTERFACES.md section 3).
+FLAG_KIND_NAMES: dict[str, str] = {
+    "new_feature": tr("New feature"), "feature_recurred": tr("Feature recurred"), "criteria_met": tr("Criteria met"),
+    "vegf_rise": tr("VEGF rise"), "vegf_response": tr("VEGF response"), "thrombocytosis": tr("Thrombocytosis"),
+    "polycythemia": tr("Polycythaemia"), "pft_decline": tr("PFT decline"), "neuropathy_worse": tr("Neuropathy worse"),
+    "neuropathy_improved": tr("Neuropathy improved"), "thrombosis_watch": tr("Thrombosis watch"),
+    "specimen_change": tr("Specimen change"),
+}
+
 
 def measure(code: str) -> Measure:
     """The measure of `code`; KeyError names the code when it is not in the catalogue."""

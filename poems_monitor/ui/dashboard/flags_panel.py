@@ -28,19 +28,13 @@ from PySide6.QtWidgets import (
     QPlainTextEdit, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QToolTip, QVBoxLayout, QWidget,
 )
 
-from poems_monitor.domain.catalogue import display_name
+from poems_monitor.domain.catalogue import FLAG_KIND_NAMES, display_name
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import FlagEntry
 from poems_monitor.ui.theme import SPACING, theme
 
 _SEVERITY_TEXT = {"critical": tr("‼ Critical"), "warning": tr("! Warning"), "info": tr("ℹ Info")}
-_KIND_TEXT = {
-    "new_feature": tr("New feature"), "feature_recurred": tr("Feature recurred"), "criteria_met": tr("Criteria met"),
-    "vegf_rise": tr("VEGF rise"), "vegf_response": tr("VEGF response"), "thrombocytosis": tr("Thrombocytosis"),
-    "polycythemia": tr("Polycythaemia"), "pft_decline": tr("PFT decline"), "neuropathy_worse": tr("Neuropathy worse"),
-    "neuropathy_improved": tr("Neuropathy improved"), "thrombosis_watch": tr("Thrombosis watch"),
-    "specimen_change": tr("Specimen change"),
-}
+_KIND_TEXT = FLAG_KIND_NAMES
 
 
 class AcknowledgeDialog(QDialog):

@@ -29,6 +29,7 @@ from PySide6.QtGui import (
     QTextDocument, QTextFormat, QTextOption,
 )
 
+from poems_monitor.domain.catalogue import FLAG_KIND_NAMES
 from poems_monitor.domain.followup import Status
 from poems_monitor.i18n import tr
 from poems_monitor.services.patient_summary import PatientSummary, build_patient_summary, followup_name
@@ -54,13 +55,7 @@ OK = "#00795A"
 
 SEVERITY_TEXT = {"critical": tr("Critical"), "warning": tr("Warning"), "info": tr("Info")}
 SEVERITY_COLOUR = {"critical": CRITICAL, "warning": WARNING, "info": ACCENT}
-KIND_TEXT = {
-    "new_feature": tr("New feature"), "feature_recurred": tr("Feature recurred"), "criteria_met": tr("Criteria met"),
-    "vegf_rise": tr("VEGF rise"), "vegf_response": tr("VEGF response"), "thrombocytosis": tr("Thrombocytosis"),
-    "polycythemia": tr("Polycythaemia"), "pft_decline": tr("PFT decline"), "neuropathy_worse": tr("Neuropathy worse"),
-    "neuropathy_improved": tr("Neuropathy improved"), "thrombosis_watch": tr("Thrombosis watch"),
-    "specimen_change": tr("Specimen change"),
-}
+KIND_TEXT = FLAG_KIND_NAMES
 SEX_TEXT = {"female": tr("female"), "male": tr("male"), "other": tr("other sex"), "unknown": tr("sex unknown")}
 
 

@@ -14,7 +14,7 @@ from datetime import date
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont
 
-from poems_monitor.domain.catalogue import FOLLOWUP_ITEM_NAMES
+from poems_monitor.domain.catalogue import FLAG_KIND_NAMES, FOLLOWUP_ITEM_NAMES
 from poems_monitor.domain.flags import Flag
 from poems_monitor.domain.followup import ITEMS, WorklistItem
 from poems_monitor.i18n import tr
@@ -34,13 +34,7 @@ STATUS_NAMES = {
     FLAG: tr("New flag"),
 }
 ITEM_NAMES = FOLLOWUP_ITEM_NAMES
-FLAG_NAMES = {
-    "new_feature": tr("New feature"), "feature_recurred": tr("Feature recurred"), "criteria_met": tr("Criteria met"),
-    "vegf_rise": tr("VEGF rise"), "vegf_response": tr("VEGF response"), "thrombocytosis": tr("Thrombocytosis"),
-    "polycythemia": tr("Polycythaemia"), "pft_decline": tr("PFT decline"), "neuropathy_worse": tr("Neuropathy worse"),
-    "neuropathy_improved": tr("Neuropathy improved"), "thrombosis_watch": tr("Thrombosis watch"),
-    "specimen_change": tr("Specimen change"),
-}
+FLAG_NAMES = FLAG_KIND_NAMES
 SEVERITY_TEXT = {"critical": tr("critical"), "warning": tr("warning"), "info": tr("info")}
 _SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 
