@@ -133,3 +133,49 @@ def test_summary_save_dialog_opens_in_documents_then_the_last_folder(qtbot, demo
     QTimer.singleShot(50, lambda: answer(chosen))
     assert save_summary_pdf(None, demo, mrn, TODAY, generated_by="dr-berg") == first
     assert seen == [str(home / "Documents"), str(chosen)]
+
+
+# --- Help > Keyboard shortcuts lists what the window really has ---------------------------------
+
+def test_keyboard_shortcuts_lists_every_action_and_shortcut_of_the_window(qtbot, demo, physician):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QAction, QKeySequence, QShortcut
+    from PySide6.QtWidgets import QApplication
+
+    from poems_monitor.ui.main_window import MainWindow
+    from poems_monitor.ui.shortcuts_help import ShortcutsDialog
+
+    window = MainWindow(demo, physician, as_of=TODAY)
+    qtbot.addWidget(window)
+    window.resize(1366, 768)
+    window.show()
+    window.show_view(1)  # the worklist, so its own shortcuts exist
+    late = QAction("Jump somewhere", window)  # added after the menus were built: listed all the same
+    late.setShortcut(QKeySequence("Ctrl+Alt+J"))
+    window.addAction(late)
+    expected = set()
+    for action in window.findChildren(QAction):
+        expected |= {s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts() if not s.isEmpty()}
+    for shortcut in window.findChildren(QShortcut):
+        expected |= {s.toString(QKeySequence.SequenceFormat.NativeText) for s in shortcut.keys() if not s.isEmpty()}
+    assert {"Ctrl+Shift+N", "Ctrl+Alt+J", "Return"} <= expected
+
+    shown: dict = {}
+
+    def read_dialog(tries: int = 200) -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, ShortcutsDialog):
+            if tries:
+                QTimer.singleShot(25, lambda: read_dialog(tries - 1))
+            return
+        table = dialog.table
+        for r in range(table.rowCount()):
+            shown.setdefault(table.item(r, 0).text(), []).append(table.item(r, 1).text())
+        dialog.reject()
+
+    QTimer.singleShot(50, read_dialog)
+    window.actions_by_name["shortcuts"].trigger()
+    assert expected <= set(shown), expected - set(shown)
+    assert "Jump somewhere" in shown["Ctrl+Alt+J"] and "New patient" in shown["Ctrl+Shift+N"]
+    assert any("Open the patient" in d for d in shown["Return"])
+    assert "Ctrl+S" in shown  # the visit form's save, although the form was not opened before
