@@ -179,3 +179,24 @@ def test_keyboard_shortcuts_lists_every_action_and_shortcut_of_the_window(qtbot,
     assert "Jump somewhere" in shown["Ctrl+Alt+J"] and "New patient" in shown["Ctrl+Shift+N"]
     assert any("Open the patient" in d for d in shown["Return"])
     assert "Ctrl+S" in shown  # the visit form's save, although the form was not opened before
+
+
+# --- screens at 1366x768: the dashboard header's fact names are not clipped ---------------------
+
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
+def test_dashboard_header_names_fit_at_clinic_screen_sizes(qtbot, demo, physician, size):
+    from poems_monitor.ui.main_window import MainWindow
+
+    window = MainWindow(demo, physician, as_of=TODAY)
+    qtbot.addWidget(window)
+    window.resize(*size)
+    window.show()
+    qtbot.waitExposed(window)
+    window.open_patient(generate_patients(6, 3, TODAY)[4].mrn)
+    qtbot.wait(20)
+    header = window.dashboard.header
+    for field in (header.diagnosis, header.criteria, header.therapy, header.prophylaxis, header.last_visit,
+                  header.flags):
+        name = field.name
+        shown = min(name.width(), field.width(), header.contentsRect().right() - field.geometry().left())
+        assert shown >= name.fontMetrics().horizontalAdvance(name.text()), (size, name.text(), shown)

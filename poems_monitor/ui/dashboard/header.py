@@ -54,20 +54,43 @@ class DashboardHeader(QFrame):
         who.setSpacing(2)
         who.addWidget(self.name)
         who.addWidget(self.identity)
-        fields = QGridLayout()
+        self.fields = fields = QGridLayout()
         fields.setHorizontalSpacing(SPACING * 3)
         fields.setVerticalSpacing(SPACING)
-        for i, f in enumerate((self.diagnosis, self.criteria, self.therapy, self.prophylaxis, self.last_visit, self.flags)):
-            fields.addWidget(f, 0, i)
-        fields.setColumnStretch(1, 3)
-        fields.setColumnStretch(2, 3)
-        for c in (0, 3, 4, 5):
-            fields.setColumnStretch(c, 1)
+        self._columns = 0
+        self._arrange(6)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(SPACING * 2, SPACING + SPACING // 2, SPACING * 2, SPACING + SPACING // 2)
         layout.setSpacing(SPACING * 4)
         layout.addLayout(who, 0)
         layout.addLayout(fields, 1)
+
+    def _arrange(self, columns: int) -> None:
+        """The six facts in one row, or in two rows of three where one row would clip their names
+        (a dashboard beside the patient list at 1366×768)."""
+        if columns == self._columns:
+            return
+        self._columns = columns
+        facts = (self.diagnosis, self.criteria, self.therapy, self.prophylaxis, self.last_visit, self.flags)
+        for f in facts:
+            self.fields.removeWidget(f)
+        for i, f in enumerate(facts):
+            self.fields.addWidget(f, i // columns, i % columns)
+        for c in range(6):
+            self.fields.setColumnStretch(c, 0)
+        stretch = (1, 3, 3, 1, 1, 1) if columns == 6 else (1, 1, 1)
+        for c, factor in enumerate(stretch):
+            self.fields.setColumnStretch(c, factor)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        names = sum(f.name.sizeHint().width() for f in (self.diagnosis, self.criteria, self.therapy,
+                                                        self.prophylaxis, self.last_visit, self.flags))
+        room = self.width() - self.name.sizeHint().width() - SPACING * 4 - SPACING * 4 - 5 * SPACING * 3
+        self._arrange(6 if names * 1.4 <= room else 3)
 
     def set_dashboard(self, d: PatientDashboard) -> None:
         t = theme()
@@ -98,6 +121,7 @@ class DashboardHeader(QFrame):
             tr("New = not yet acknowledged by a physician"),
             t.severity_colour(worst or "warning") if new else None,
         )
+        self._fit()  # the name's width decides whether the facts fit in one row
 
     def texts(self) -> dict[str, str]:
         """What the header says, field by field (for tests and screen readers)."""
