@@ -9,13 +9,15 @@ from pathlib import Path
 
 from poems_monitor.cli import EXIT_INVALID, EXIT_OK, CommandError
 from poems_monitor.cli.context import actor, open_db, open_existing_db
-from poems_monitor.i18n import ntr, tr
+from poems_monitor.i18n import counted, ntr, tr
 
 
 def register(sub, common) -> None:  # noqa: ANN001
     p = sub.add_parser("demo", parents=[common], help=tr("fill the database with synthetic demo patients"))
     p.add_argument("--patients", type=int, required=True, metavar="N")
     p.add_argument("--seed", type=int, default=1, metavar="S")
+    p.add_argument("--yes", action="store_true",
+                   help=tr("add them even though the database holds real patients"))
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("import", parents=[common], help=tr("import a patient-timeline JSON file"))
@@ -29,11 +31,20 @@ def register(sub, common) -> None:  # noqa: ANN001
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from poems_monitor.services.demo_clinic import create_demo_clinic
+    from poems_monitor.services.demo_clinic import create_demo_clinic, demo_mrns, real_patient_count
 
     if not 1 <= args.patients <= 100000:
         raise CommandError(tr("--patients must be between 1 and 100000"), EXIT_INVALID)
     db = open_db(args)
+    real = real_patient_count(db)
+    if real and not args.yes:
+        first, last = demo_mrns(db, args.patients)
+        raise CommandError(tr(
+            "{db} holds {real}. `demo` would add {n} with years of visits, treatments and events "
+            "(MRNs {first} to {last}), recorded in the audit trail as demo data. Nothing was added; "
+            "run it again with --yes to add them, or give another --db.").format(
+            db=db.describe(), real=counted(real, "{n} real patient", "{n} real patients"),
+            n=counted(args.patients, "{n} synthetic patient", "{n} synthetic patients"), first=first, last=last))
     summary = create_demo_clinic(db, args.patients, seed=args.seed, actor=actor(db, args), today=date.today())
     print(tr("Demo clinic written to {db}: {summary}").format(db=db.describe(), summary=summary.sentence()))
     return EXIT_OK

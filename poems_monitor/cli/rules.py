@@ -114,6 +114,7 @@ def _unknown_mrn(exc: KeyError) -> CommandError:
 
 
 def cmd_flags(args: argparse.Namespace) -> int:
+    from poems_monitor.domain.catalogue import FLAG_KIND_NAMES, display_name
     from poems_monitor.domain.flags import flags_to_json
     from poems_monitor.services.worklist import clinic_flags, unacknowledged_flags
 
@@ -130,7 +131,9 @@ def cmd_flags(args: argparse.Namespace) -> int:
     if not flags:
         print(tr("No flags as of {date}.").format(date=as_of.isoformat()))
         return EXIT_OK
-    rows = [(f.mrn, f.date.isoformat(), f.severity.value, f.kind.value, f.code, f.message) for f in flags]
+    # the names the app shows; --json keeps the codes (INTERFACES.md section 3)
+    rows = [(f.mrn, f.date.isoformat(), f.severity.value, FLAG_KIND_NAMES.get(f.kind.value, f.kind.value),
+             display_name(f.code), f.message) for f in flags]
     print(_table((tr("MRN"), tr("Date"), tr("Severity"), tr("Kind"), tr("About"), tr("Why")), rows))
     print(ntr("{n} flag as of {date}.", "{n} flags as of {date}.", len(flags)).format(n=len(flags), date=as_of.isoformat()))
     return EXIT_OK
@@ -140,6 +143,7 @@ _STATUS_WORDS = {"overdue": "OVERDUE", "never_done": "never done", "due": "due",
 
 
 def cmd_worklist(args: argparse.Namespace) -> int:
+    from poems_monitor.domain.catalogue import FOLLOWUP_ITEM_NAMES
     from poems_monitor.services.worklist import build_worklist, patient_worklist
 
     as_of = _as_of(args)
@@ -152,7 +156,7 @@ def cmd_worklist(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(worklist.to_json(include_waived=args.all))
         return EXIT_OK
-    rows = [(i.mrn, i.name, i.item, tr(_STATUS_WORDS[i.status.value]), i.due.isoformat() if i.due else "-",
+    rows = [(i.mrn, i.name, FOLLOWUP_ITEM_NAMES.get(i.item, i.item), tr(_STATUS_WORDS[i.status.value]), i.due.isoformat() if i.due else "-",
              i.last_done.isoformat() if i.last_done else "-", i.reason) for i in worklist.items]
     header = (tr("MRN"), tr("Name"), tr("Item"), tr("Status"), tr("Due"), tr("Last done"), tr("Why"))
     if rows:
@@ -163,7 +167,7 @@ def cmd_worklist(args: argparse.Namespace) -> int:
             print()
             print(tr("Waived (left out of the worklist):"))
             print(_table(header[:6] + (tr("Waived by / reason"),), [
-                (i.mrn, i.name, i.item, tr(_STATUS_WORDS[i.status.value]), i.due.isoformat() if i.due else "-",
+                (i.mrn, i.name, FOLLOWUP_ITEM_NAMES.get(i.item, i.item), tr(_STATUS_WORDS[i.status.value]), i.due.isoformat() if i.due else "-",
                  i.last_done.isoformat() if i.last_done else "-",
                  f"{i.waiver.who}: {i.waiver.reason}" + (tr(" (until {d})").format(d=i.waiver.until.isoformat())
                                                           if i.waiver.until else ""))
@@ -265,6 +269,7 @@ def cmd_protocol_set(args: argparse.Namespace) -> int:
 
 
 def cmd_waive(args: argparse.Namespace) -> int:
+    from poems_monitor.domain.catalogue import FOLLOWUP_ITEM_NAMES
     from poems_monitor.services.errors import InputRefused
     from poems_monitor.services.waivers import waive_item
 
@@ -277,11 +282,12 @@ def cmd_waive(args: argparse.Namespace) -> int:
     except InputRefused as exc:
         raise CommandError(str(exc), EXIT_INVALID) from None
     print(tr("Waived {item} for {mrn} (waiver {id}){until}.").format(
-        item=w.item, mrn=w.mrn, id=w.waiver_id, until=tr(" until {d}").format(d=w.until.isoformat()) if w.until else ""))
+        item=FOLLOWUP_ITEM_NAMES.get(w.item, w.item), mrn=w.mrn, id=w.waiver_id, until=tr(" until {d}").format(d=w.until.isoformat()) if w.until else ""))
     return EXIT_OK
 
 
 def cmd_waivers(args: argparse.Namespace) -> int:
+    from poems_monitor.domain.catalogue import FOLLOWUP_ITEM_NAMES
     from poems_monitor.services.waivers import list_waivers
 
     try:
@@ -291,7 +297,7 @@ def cmd_waivers(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"waivers": [w.to_json() for w in waivers]})
         return EXIT_OK
-    rows = [(str(w.waiver_id), w.mrn, w.item, w.until.isoformat() if w.until else "-", w.waived_by,
+    rows = [(str(w.waiver_id), w.mrn, FOLLOWUP_ITEM_NAMES.get(w.item, w.item), w.until.isoformat() if w.until else "-", w.waived_by,
              f"{w.waived_at:%Y-%m-%d}", (tr("revoked by {who} ").format(who=w.revoked_by) if w.revoked_at else "") + w.reason)
             for w in waivers]
     if rows:

@@ -445,7 +445,7 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
                                   exams=tuple(exams), note=note))
 
     return PatientRecord(
-        mrn=f"H-{100000 + index:06d}", name=name, sex=sex, birth_date=birth, diagnosis_date=diagnosis,
+        mrn=_demo_mrn(index), name=name, sex=sex, birth_date=birth, diagnosis_date=diagnosis,
         visits=tuple(visits), treatments=tuple(sorted(treatments, key=lambda t: (t.start, t.regimen))),
         events=tuple(sorted(events, key=lambda e: (e.date, e.type))),
     )
@@ -463,6 +463,38 @@ def generate_patients(count: int, seed: int, today: date, first_index: int = 0) 
     return [generate_patient(first_index + i, seed, today) for i in range(count)]
 
 
+DEMO_REASON = "demo clinic generator (seed {seed})"
+
+
+def real_patient_count(db: Database) -> int:
+    """Patients not made by the demo generator (as the audit trail says): the people a `demo`
+    run would mix synthetic patients in with."""
+    from sqlalchemy import func, select
+
+    from poems_monitor.models import AuditEntry, Patient
+
+    A, P = AuditEntry.__table__, Patient.__table__
+    demo = select(A.c.patient_id).where(A.c.action == "import", A.c.entity == "patient",
+                                        A.c.reason.like(DEMO_REASON.split("{")[0] + "%"))
+    with db.read() as session:
+        return session.execute(select(func.count()).select_from(P).where(P.c.id.not_in(demo))).scalar_one()
+
+
+def demo_mrns(db: Database, count: int) -> tuple[str, str]:
+    """The first and last MRN the next `count` demo patients get."""
+    from sqlalchemy import func, select
+
+    from poems_monitor.models import Patient
+
+    with db.read() as session:
+        existing = session.execute(select(func.count()).select_from(Patient.__table__)).scalar_one()
+    return _demo_mrn(existing), _demo_mrn(existing + count - 1)
+
+
+def _demo_mrn(index: int) -> str:
+    return f"H-{100000 + index:06d}"
+
+
 def create_demo_clinic(db: Database, count: int, *, seed: int, actor: Actor, today: date) -> ImportSummary:
     """Add `count` synthetic patients, numbered after any already stored, in one transaction."""
     from sqlalchemy import func, select
@@ -472,7 +504,7 @@ def create_demo_clinic(db: Database, count: int, *, seed: int, actor: Actor, tod
     with db.read() as session:
         existing = session.execute(select(func.count()).select_from(Patient.__table__)).scalar_one()
     patients = generate_patients(count, seed, today, first_index=existing)
-    summary = import_patients(db, patients, actor, reason=f"demo clinic generator (seed {seed})")
+    summary = import_patients(db, patients, actor, reason=DEMO_REASON.format(seed=seed))
     acknowledge_past_flags(db, [p.mrn for p in patients], today)
     return summary
 

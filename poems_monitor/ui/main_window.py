@@ -338,6 +338,8 @@ class MainWindow(QMainWindow):
         a["quit"] = self._action(tr("&Quit"), self.close, "Ctrl+Q")
         a["quit"].setMenuRole(QAction.MenuRole.QuitRole)
         a["about"] = self._action(tr("&About poems-monitor"), self.about)
+        a["shortcuts"] = self._action(tr("&Keyboard shortcuts"), self.show_shortcuts, QKeySequence.StandardKey.HelpContents,
+                                      tr("Every keyboard shortcut of this window"))
         for key in ("new_patient", "new_visit", "save", "treatment", "event", "import_labs"):
             a[key].setEnabled(may_record)
         group = QActionGroup(self)
@@ -370,6 +372,7 @@ class MainWindow(QMainWindow):
         for key in ("patients", "worklist", "review", "refresh"):
             view_menu.addAction(a[key])
         help_menu = bar.addMenu(tr("&Help"))
+        help_menu.addAction(a["shortcuts"])
         help_menu.addAction(a["about"])
 
         tools = QToolBar(tr("Main"), self)
@@ -731,6 +734,12 @@ class MainWindow(QMainWindow):
         dialog.imported.connect(lambda _summary: self.refresh_all())
         dialog.open()
         return dialog
+
+    def show_shortcuts(self) -> None:
+        from poems_monitor.ui.shortcuts_help import ShortcutsDialog
+
+        self.entry  # noqa: B018 (the visit form is built on first use: its shortcuts belong in the list too)
+        ShortcutsDialog(self).exec()
 
     def about(self) -> None:
         QMessageBox.about(self, tr("About poems-monitor"), tr(

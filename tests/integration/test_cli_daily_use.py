@@ -149,3 +149,42 @@ def test_counts_use_real_plurals(clinic, tmp_path):
     assert three.stdout.strip() == f"Exported 3 patients to {tmp_path / 'all.json'}"
     none = run("waivers", "--db", clinic)
     assert none.stdout.strip() == "0 waivers."
+
+
+# --- friction: demo into real patients asks first; the command line shows the app's names ----
+
+def test_demo_into_a_database_with_real_patients_asks_for_yes(tmp_path):
+    path = tmp_path / "clinic.sqlite"
+    _one_patient_clinic(path, "R-1")
+    refused = run("demo", "--patients", "2", "--db", path)
+    assert refused.returncode == 1
+    assert "holds 1 real patient" in refused.stderr and "2 synthetic patients" in refused.stderr
+    assert "H-100001 to H-100002" in refused.stderr and "--yes" in refused.stderr
+    db = open_database(path)
+    from poems_monitor.services.patients import list_patients
+
+    assert [p.mrn for p in list_patients(db)] == ["R-1"]  # nothing added
+    db.dispose()
+    added = run("demo", "--patients", "2", "--db", path, "--yes")
+    assert added.returncode == 0, added.stderr
+    again = run("demo", "--patients", "1", "--db", tmp_path / "demo-only.sqlite")
+    assert again.returncode == 0 and run("demo", "--patients", "1", "--db", tmp_path / "demo-only.sqlite").returncode == 0
+
+
+def test_worklist_and_flags_print_the_names_the_app_shows_and_json_keeps_codes(clinic):
+    from poems_monitor.domain.catalogue import FLAG_KIND_NAMES, FOLLOWUP_ITEM_NAMES
+
+    as_of = "2030-01-01"  # years later: everything is overdue, so every item shows
+    text = run("worklist", "--db", clinic, "--as-of", as_of).stdout
+    items = {i["item"] for i in json.loads(run("worklist", "--db", clinic, "--as-of", as_of, "--json").stdout)["items"]}
+    assert {"review_visit", "neuropathy_score"} <= items  # JSON keeps the codes
+    for code in items:
+        assert FOLLOWUP_ITEM_NAMES[code] in text
+        assert code not in text or code.lower() == FOLLOWUP_ITEM_NAMES[code].lower()
+    flags = run("flags", "--db", clinic, "--as-of", TODAY.isoformat())
+    codes = json.loads(run("flags", "--db", clinic, "--as-of", TODAY.isoformat(), "--json").stdout)["flags"]
+    assert codes
+    for flag in codes:
+        assert FLAG_KIND_NAMES[flag["kind"]] in flags.stdout
+        if "_" in flag["kind"]:
+            assert flag["kind"] not in flags.stdout.replace("rule: ", "")

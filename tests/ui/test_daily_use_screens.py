@@ -94,3 +94,109 @@ def test_threshold_and_therapy_labels_never_cover_a_ringed_value(qtbot, db, admi
         for box, text in overlay.painted_labels:
             for ring in overlay.ring_boxes:
                 assert not box.intersects(ring), (size, text, box, ring)
+
+
+# --- the PDF save dialog opens in the documents folder, then where the last summary went ---------
+
+def test_summary_save_dialog_opens_in_documents_then_the_last_folder(qtbot, demo, physician, tmp_path, monkeypatch):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QFileDialog
+
+    from poems_monitor.ui.report.actions import save_summary_pdf
+
+    home = tmp_path / "home"
+    (home / "Documents").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_DOCUMENTS_DIR", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    started_in = tmp_path / "somewhere-else"
+    started_in.mkdir()
+    monkeypatch.chdir(started_in)
+    chosen = tmp_path / "reports"
+    chosen.mkdir()
+    seen: list[str] = []
+
+    def answer(folder) -> None:  # noqa: ANN001
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, QFileDialog):  # not shown yet (a busy machine): look again soon
+            QTimer.singleShot(50, lambda: answer(folder))
+            return
+        seen.append(dialog.directory().absolutePath())
+        dialog.setDirectory(str(folder))  # the physician picks a folder and keeps the proposed name
+        dialog.accept()
+
+    mrn = generate_patients(1, 3, TODAY)[0].mrn
+    QTimer.singleShot(50, lambda: answer(chosen))
+    first = save_summary_pdf(None, demo, mrn, TODAY, generated_by="dr-berg")
+    assert first == chosen / f"summary-{mrn}.pdf" and first.exists()
+    first.unlink()  # (else the dialog asks whether to replace it)
+    QTimer.singleShot(50, lambda: answer(chosen))
+    assert save_summary_pdf(None, demo, mrn, TODAY, generated_by="dr-berg") == first
+    assert seen == [str(home / "Documents"), str(chosen)]
+
+
+# --- Help > Keyboard shortcuts lists what the window really has ---------------------------------
+
+def test_keyboard_shortcuts_lists_every_action_and_shortcut_of_the_window(qtbot, demo, physician):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QAction, QKeySequence, QShortcut
+    from PySide6.QtWidgets import QApplication
+
+    from poems_monitor.ui.main_window import MainWindow
+    from poems_monitor.ui.shortcuts_help import ShortcutsDialog
+
+    window = MainWindow(demo, physician, as_of=TODAY)
+    qtbot.addWidget(window)
+    window.resize(1366, 768)
+    window.show()
+    window.show_view(1)  # the worklist, so its own shortcuts exist
+    late = QAction("Jump somewhere", window)  # added after the menus were built: listed all the same
+    late.setShortcut(QKeySequence("Ctrl+Alt+J"))
+    window.addAction(late)
+    expected = set()
+    for action in window.findChildren(QAction):
+        expected |= {s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts() if not s.isEmpty()}
+    for shortcut in window.findChildren(QShortcut):
+        expected |= {s.toString(QKeySequence.SequenceFormat.NativeText) for s in shortcut.keys() if not s.isEmpty()}
+    assert {"Ctrl+Shift+N", "Ctrl+Alt+J", "Return"} <= expected
+
+    shown: dict = {}
+
+    def read_dialog(tries: int = 200) -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, ShortcutsDialog):
+            if tries:
+                QTimer.singleShot(25, lambda: read_dialog(tries - 1))
+            return
+        table = dialog.table
+        for r in range(table.rowCount()):
+            shown.setdefault(table.item(r, 0).text(), []).append(table.item(r, 1).text())
+        dialog.reject()
+
+    QTimer.singleShot(50, read_dialog)
+    window.actions_by_name["shortcuts"].trigger()
+    assert expected <= set(shown), expected - set(shown)
+    assert "Jump somewhere" in shown["Ctrl+Alt+J"] and "New patient" in shown["Ctrl+Shift+N"]
+    assert any("Open the patient" in d for d in shown["Return"])
+    assert "Ctrl+S" in shown  # the visit form's save, although the form was not opened before
+
+
+# --- screens at 1366x768: the dashboard header's fact names are not clipped ---------------------
+
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
+def test_dashboard_header_names_fit_at_clinic_screen_sizes(qtbot, demo, physician, size):
+    from poems_monitor.ui.main_window import MainWindow
+
+    window = MainWindow(demo, physician, as_of=TODAY)
+    qtbot.addWidget(window)
+    window.resize(*size)
+    window.show()
+    qtbot.waitExposed(window)
+    window.open_patient(generate_patients(6, 3, TODAY)[4].mrn)
+    qtbot.wait(20)
+    header = window.dashboard.header
+    for field in (header.diagnosis, header.criteria, header.therapy, header.prophylaxis, header.last_visit,
+                  header.flags):
+        name = field.name
+        shown = min(name.width(), field.width(), header.contentsRect().right() - field.geometry().left())
+        assert shown >= name.fontMetrics().horizontalAdvance(name.text()), (size, name.text(), shown)

@@ -138,8 +138,11 @@ def save_summary_pdf(parent: QWidget | None, db: Database, mrn: str, as_of: date
         filters = list(PDF_FILTERS)
         preferred = page_size or default_page_size()
         selected = next(f for f, size in PDF_FILTERS.items() if size == preferred)
+        from poems_monitor.ui.ui_settings import save_folder
+
         name, chosen = QFileDialog.getSaveFileName(parent, tr("Save patient summary as PDF"),
-                                                   f"summary-{mrn}.pdf", ";;".join(filters), selected)
+                                                   str(save_folder() / f"summary-{mrn}.pdf"), ";;".join(filters),
+                                                   selected)
         if not name:
             return None
         path = Path(name) if name.lower().endswith(".pdf") else Path(name + ".pdf")
@@ -150,6 +153,9 @@ def save_summary_pdf(parent: QWidget | None, db: Database, mrn: str, as_of: date
     except (KeyError, OSError) as exc:
         QMessageBox.warning(parent, tr("Summary not saved"), str(exc.args[0] if isinstance(exc, KeyError) else exc))
         return None
+    from poems_monitor.ui.ui_settings import remember_save_folder
+
+    remember_save_folder(Path(path))
     return Path(path)
 
 
@@ -223,8 +229,9 @@ class ChartExportDialog(QDialog):
         return self.format.currentData()
 
     def _suggest_path(self) -> None:
-        current = Path(self.path.text()) if self.path.text() else Path.home()
-        folder = current.parent if self.path.text() else current
+        from poems_monitor.ui.ui_settings import save_folder
+
+        folder = Path(self.path.text()).parent if self.path.text() else save_folder()
         self.path.setText(str(folder / f"{self.dashboard.mrn}-{self.chart.currentData()}.{self.suffix}"))
 
     def _format_changed(self) -> None:
@@ -266,6 +273,9 @@ class ChartExportDialog(QDialog):
         except (OSError, ValueError) as exc:
             QMessageBox.warning(self, tr("Chart not exported"), str(exc))
             return
+        from poems_monitor.ui.ui_settings import remember_save_folder
+
+        remember_save_folder(self.written)
         super().accept()
 
 

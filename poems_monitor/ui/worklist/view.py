@@ -144,7 +144,9 @@ class WorklistView(QWidget):
         self.table.setAccessibleName(self.tr("Clinic worklist"))
         self.table.doubleClicked.connect(self._open_index)
         for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            QShortcut(QKeySequence(key), self.table, self._open_current, context=Qt.ShortcutContext.WidgetShortcut)
+            shortcut = QShortcut(QKeySequence(key), self.table, self._open_current,
+                                 context=Qt.ShortcutContext.WidgetShortcut)
+            shortcut.setWhatsThis(self.tr("Open the patient at the selected item or flag"))
         layout.addWidget(self.table, 1)
 
         self.empty = QLabel("")
