@@ -9,6 +9,7 @@ from pathlib import Path
 
 from poems_monitor.cli import EXIT_INVALID, EXIT_OK, CommandError
 from poems_monitor.cli.context import actor, open_db
+from poems_monitor.cli.progress import progress_bar
 from poems_monitor.i18n import tr
 
 
@@ -34,7 +35,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not 1 <= args.patients <= 100000:
         raise CommandError(tr("--patients must be between 1 and 100000"), EXIT_INVALID)
     db = open_db(args)
-    summary = create_demo_clinic(db, args.patients, seed=args.seed, actor=actor(db, args), today=date.today())
+    with progress_bar() as progress:
+        summary = create_demo_clinic(db, args.patients, seed=args.seed, actor=actor(db, args), today=date.today(),
+                                     progress=progress)
     print(tr("Demo clinic written to {db}: {summary}").format(db=db.describe(), summary=summary.sentence()))
     return EXIT_OK
 
@@ -44,7 +47,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     db = open_db(args)
     try:
-        summary = import_timeline_file(db, args.file, actor(db, args))
+        with progress_bar() as progress:
+            summary = import_timeline_file(db, args.file, actor(db, args), progress=progress)
     except ImportRefused as refused:
         for problem in refused.problems:
             print(str(problem), file=sys.stderr)
@@ -60,7 +64,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     db = open_db(args)
     try:
-        count = export_timeline_file(db, args.file, args.mrn)
+        with progress_bar() as progress:
+            count = export_timeline_file(db, args.file, args.mrn, progress=progress)
     except KeyError as exc:
         raise CommandError(str(exc.args[0])) from None
     print(tr("Exported {n} patient(s) to {file}").format(n=count, file=args.file))
