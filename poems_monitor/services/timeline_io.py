@@ -10,10 +10,12 @@ extended gets an audit entry in the same transaction.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from json.encoder import encode_basestring  # type: ignore[attr-defined]  # json's C string encoder
 from pathlib import Path
-from collections.abc import Iterable
 from typing import IO, Any
 
 from sqlmodel import Session
@@ -340,18 +342,46 @@ def write_timeline_document(fh: IO[str], patients: Iterable[dict[str, Any]]) -> 
     """Write the document `timeline_to_json` would build around `patients`, one patient at a
     time, byte for byte what `write_json_atomically` writes for the whole document (json.dump,
     indent 1, then a newline): the header and closing come from json itself, each patient is
-    dumped alone and indented to its depth (JSON strings hold no raw newline, so re-indenting
-    lines is exact)."""
+    formatted alone at its depth."""
     document = timeline_to_json([])
     document["patients"] = _PATIENTS_PLACEHOLDER
     head, tail = json.dumps(document, ensure_ascii=False, indent=1).split(json.dumps(_PATIENTS_PLACEHOLDER, ensure_ascii=False))
     fh.write(head)
     separator = "["
     for patient in patients:
-        fh.write(separator + "\n  " + json.dumps(patient, ensure_ascii=False, indent=1).replace("\n", "\n  "))
+        fh.write(separator + "\n  " + json_indented(patient, "  "))
         separator = ","
     fh.write("[]" if separator == "[" else "\n ]")
     fh.write(tail + "\n")
+
+
+def json_indented(value: Any, pad: str = "") -> str:
+    """`json.dumps(value, ensure_ascii=False, indent=1)` for a value nested at `pad`, three to
+    four times faster: with an indent, json runs its pure-Python encoder, one generator per
+    level, which made most of the export's time. Scalars use json's own C string encoder and
+    float repr; anything unusual (a non-string key, another type) goes to json itself."""
+    if isinstance(value, str):
+        return encode_basestring(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is int or type(value) is float and math.isfinite(value):
+        return repr(value)
+    inner = pad + " "
+    if type(value) is dict and all(type(k) is str for k in value):
+        if not value:
+            return "{}"
+        return "{\n" + ",\n".join(f"{inner}{encode_basestring(k)}: {json_indented(v, inner)}" for k, v in value.items()) \
+            + "\n" + pad + "}"
+    if type(value) is list or type(value) is tuple:
+        if not value:
+            return "[]"
+        return "[\n" + ",\n".join(inner + json_indented(v, inner) for v in value) + "\n" + pad + "]"
+    # JSON strings hold no raw newline, so re-indenting json's own lines is exact.
+    return json.dumps(value, ensure_ascii=False, indent=1).replace("\n", "\n" + pad)
 
 
 def write_json_atomically(path: Path, document: Any) -> None:

@@ -10,6 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from poems_monitor.persistence.db import open_database
@@ -19,7 +21,8 @@ from poems_monitor.services.audit import verify_chain
 from poems_monitor.services.csv_export import export_clinic_csv
 from poems_monitor.services.demo_clinic import generate_patients
 from poems_monitor.services.timeline_io import (
-    ImportRefused, export_timeline, export_timeline_file, import_patients, import_timeline_file, write_json_atomically,
+    ImportRefused, export_timeline, export_timeline_file, import_patients, import_timeline_file, json_indented,
+    write_json_atomically,
 )
 from tests.conftest import TODAY
 
@@ -163,3 +166,18 @@ def test_import_and_export_report_progress_up_to_the_total(db, admin, demo_patie
     seen.clear()
     export_clinic_csv(db, tmp_path / "csv", progress=lambda *a: seen.append(a))
     assert seen[-1][1] == seen[-1][2] and [d for _, d, _ in seen] == sorted(d for _, d, _ in seen)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
+    | st.dictionaries(st.integers(), children, max_size=2),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON_VALUES, st.sampled_from(["", " ", "  "]))
+def test_the_fast_formatter_writes_what_json_writes(value, pad):
+    expected = json.dumps(value, ensure_ascii=False, indent=1).replace("\n", "\n" + pad)
+    assert json_indented(value, pad) == expected
