@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,25 @@ JSON_VALUES = st.recursive(
 def test_the_fast_formatter_writes_what_json_writes(value, pad):
     expected = json.dumps(value, ensure_ascii=False, indent=1).replace("\n", "\n" + pad)
     assert json_indented(value, pad) == expected
+
+
+def test_the_driver_executemany_stores_what_core_stores(tmp_path, admin, demo_patients, monkeypatch):
+    """Every column of every row as SQLite holds it (typeof and text), with the same write stamp."""
+    monkeypatch.setattr(timeline_io, "utcnow", lambda: datetime(2026, 11, 21, 9, 30, 15, 123456, tzinfo=timezone.utc))
+
+    def stored(path: Path) -> dict[str, list]:
+        db = open_database(path)
+        import_patients(db, list(demo_patients), admin, reason="same")
+        out = {}
+        with db.read() as session:
+            for table in ("observation", "feature_status", "exam"):
+                columns = [row[1] for row in session.execute(text(f"PRAGMA table_info({table})"))]
+                shown = ", ".join(f"typeof({c}), quote({c})" for c in columns)
+                out[table] = session.execute(text(f"SELECT {shown} FROM {table} ORDER BY id")).all()
+        return out
+
+    fast = stored(tmp_path / "driver.sqlite")
+    monkeypatch.setattr(repo, "DRIVER_EXECUTEMANY", False)
+    core = stored(tmp_path / "core.sqlite")
+    assert len(fast["observation"]) == sum(len(v.observations) for p in demo_patients for v in p.visits)
+    assert fast == core

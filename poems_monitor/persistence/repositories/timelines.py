@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
@@ -193,7 +194,53 @@ def add_visit_contents(
                               entered_by=stamp.user) for x in exams)
     for table, batch in ((O, obs_rows), (F, feat_rows), (X, exam_rows)):
         if batch:
-            session.execute(insert(table), batch)
+            insert_many(session, table, batch)
+
+
+# Hand SQLite's driver ready tuples instead of letting Core process every row's parameters:
+# Core's per-row work (construct_params, a DateTime conversion of the same stamp on every row)
+# took twice the driver's own time in the import profile. Other databases take Core's path.
+DRIVER_EXECUTEMANY = True
+
+
+def insert_many(session: Session, table, rows: list[dict]) -> None:  # noqa: ANN001
+    """INSERT `rows` (dicts with the same keys) in one executemany, what `session.execute(insert(table),
+    rows)` stores, byte for byte (the integration tests compare both paths)."""
+    connection = session.connection()
+    dialect = connection.dialect
+    if not (DRIVER_EXECUTEMANY and dialect.name == "sqlite" and dialect.paramstyle == "qmark"):
+        session.execute(insert(table), rows)
+        return
+    keys = list(rows[0])
+    compiled = insert(table).compile(dialect=dialect, column_keys=keys)
+    names = list(compiled.positiontup or ())
+    if sorted(names) != sorted(keys):  # a column default Core would fill in: let Core do it
+        session.execute(insert(table), rows)
+        return
+    converters = [(i, _once_per_value(convert)) for i, name in enumerate(names)
+                  if (convert := table.c[name].type._cached_bind_processor(dialect)) is not None]
+    in_order = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+    params = []
+    for row in rows:
+        values = list(in_order(row))
+        for i, convert in converters:
+            if values[i] is not None:
+                values[i] = convert(values[i])
+        params.append(tuple(values))
+    connection.exec_driver_sql(str(compiled), params)
+
+
+def _once_per_value(convert):  # noqa: ANN001, ANN202
+    """`convert`, remembering its last result: a batch stamps every row with the same time and
+    user, so the date-time conversion runs once a batch instead of once a row."""
+    last: list = [object(), None]
+
+    def converted(value):  # noqa: ANN001, ANN202
+        if value is not last[0]:
+            last[0], last[1] = value, convert(value)
+        return last[1]
+
+    return converted
 
 
 def insert_treatments(session: Session, items: Sequence[tuple[int, TreatmentRecord]], stamp: WriteStamp) -> list[int]:
