@@ -2,7 +2,8 @@
 
 Owns the translation between tables and timeline records. Reading issues one query per table
 (not one per patient) and groups rows in Python; writing uses Core executemany, about twenty
-times faster than adding ORM objects one by one (TOOLCHAIN.md). Only current rows are read:
+times faster than adding ORM objects one by one (TOOLCHAIN.md), and on SQLite hands the bulk
+rows (values, features, exams) to the driver as ready tuples (`insert_many`). Only current rows are read:
 superseded observations, feature statuses and exams, and deleted treatments and events, stay in
 the database for the history view but are not part of the timeline.
 """
