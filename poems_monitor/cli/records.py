@@ -9,6 +9,7 @@ from pathlib import Path
 
 from poems_monitor.cli import EXIT_INVALID, EXIT_OK, CommandError
 from poems_monitor.cli.context import actor, open_db, open_existing_db
+from poems_monitor.cli.progress import progress_bar
 from poems_monitor.i18n import counted, ntr, tr
 
 
@@ -45,7 +46,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "run it again with --yes to add them, or give another --db.").format(
             db=db.describe(), real=counted(real, "{n} real patient", "{n} real patients"),
             n=counted(args.patients, "{n} synthetic patient", "{n} synthetic patients"), first=first, last=last))
-    summary = create_demo_clinic(db, args.patients, seed=args.seed, actor=actor(db, args), today=date.today())
+    with progress_bar() as progress:
+        summary = create_demo_clinic(db, args.patients, seed=args.seed, actor=actor(db, args), today=date.today(),
+                                     progress=progress)
     print(tr("Demo clinic written to {db}: {summary}").format(db=db.describe(), summary=summary.sentence()))
     return EXIT_OK
 
@@ -55,7 +58,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     db = open_db(args)
     try:
-        summary = import_timeline_file(db, args.file, actor(db, args))
+        with progress_bar() as progress:
+            summary = import_timeline_file(db, args.file, actor(db, args), progress=progress)
     except ImportRefused as refused:
         for problem in refused.problems:
             print(str(problem), file=sys.stderr)
@@ -78,7 +82,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     db = open_existing_db(args)
     try:
-        count = export_timeline_file(db, args.file, args.mrn)
+        with progress_bar() as progress:
+            count = export_timeline_file(db, args.file, args.mrn, progress=progress)
     except KeyError as exc:
         raise CommandError(str(exc.args[0])) from None
     print(ntr("Exported {n} patient to {file}", "Exported {n} patients to {file}", count).format(n=count, file=args.file))

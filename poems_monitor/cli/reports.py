@@ -9,6 +9,7 @@ from pathlib import Path
 
 from poems_monitor.cli import EXIT_INVALID, EXIT_OK, CommandError, default_user
 from poems_monitor.cli.context import actor, open_db, open_existing_db
+from poems_monitor.cli.progress import progress_bar
 from poems_monitor.i18n import counted, ntr, tr
 
 
@@ -107,7 +108,8 @@ def cmd_export_csv(args: argparse.Namespace) -> int:
 
     db = open_existing_db(args)
     try:
-        summary = export_clinic_csv(db, args.directory)
+        with progress_bar() as progress:
+            summary = export_clinic_csv(db, args.directory, progress=progress)
     except NotADirectoryError as exc:
         raise CommandError(str(exc)) from None
     print(summary.sentence())

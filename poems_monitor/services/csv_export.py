@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -33,6 +34,7 @@ from poems_monitor.files import atomic_text_file
 from poems_monitor.i18n import ntr, tr
 from poems_monitor.models import Observation, Patient, Visit
 from poems_monitor.persistence.db import Database
+from poems_monitor.services.progress import Progress
 
 DICTIONARY_FILE = "data_dictionary.csv"
 VALUES_FILE = "values_long.csv"
@@ -139,15 +141,25 @@ def spreadsheet_safe(text: str) -> str:
     return text
 
 
-def _write_csv(path: Path, header: list[str] | tuple[str, ...], rows: list[list[str]]) -> None:
+# Rows fetched from the database at a time: a table is streamed to its file, never held whole.
+FETCH_ROWS = 5000
+
+
+def _write_csv(path: Path, header: list[str] | tuple[str, ...], rows: Iterable[list[str]]) -> int:
+    """Write `rows` as they come (atomically), each cell spreadsheet-safe; returns how many were written."""
+    count = 0
     with atomic_text_file(path, newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(header)
-        writer.writerows([spreadsheet_safe(c) for c in row] for row in rows)
+        for row in rows:
+            writer.writerow([spreadsheet_safe(c) for c in row])
+            count += 1
+    return count
 
 
-def export_clinic_csv(db: Database, directory: Path) -> CsvExportSummary:
-    """Write every table, values_long.csv and data_dictionary.csv into `directory`."""
+def export_clinic_csv(db: Database, directory: Path, progress: Progress | None = None) -> CsvExportSummary:
+    """Write every table, values_long.csv and data_dictionary.csv into `directory`, table by table
+    and FETCH_ROWS rows at a time, all from one read snapshot."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise NotADirectoryError(tr("{path} is a file, not a folder").format(path=directory))
@@ -155,31 +167,34 @@ def export_clinic_csv(db: Database, directory: Path) -> CsvExportSummary:
     files: dict[str, int] = {}
     tables = [t for t in SQLModel.metadata.sorted_tables if t.name not in SKIPPED_TABLES]
     P, V, O = Patient.__table__, Visit.__table__, Observation.__table__
+    steps = len(tables) + 2
     with db.read() as session:
-        snapshot: dict[str, tuple[list[str], list[list[str]]]] = {}
-        for table in tables:
+        for done, table in enumerate(tables):
             columns = [c for c in table.columns if c.name not in EXCLUDED_COLUMNS.get(table.name, set())]
             order = list(table.primary_key.columns) or columns[:1]
-            result = session.execute(select(*columns).order_by(*order))
-            snapshot[table.name] = ([c.name for c in columns], [[cell(v) for v in row] for row in result])
+            result = session.execute(select(*columns).order_by(*order).execution_options(yield_per=FETCH_ROWS))
+            files[f"{table.name}.csv"] = _write_csv(directory / f"{table.name}.csv", [c.name for c in columns],
+                                                    ([cell(v) for v in row] for row in result))
+            if progress:
+                progress(tr("Exporting"), done + 1, steps)
         values = session.execute(
             select(P.c.mrn, V.c.date, O.c.code, O.c.value_num, O.c.value_text, O.c.qualifier, O.c.unit, O.c.entered_num,
                    O.c.entered_unit, O.c.specimen, O.c.lab, O.c.method, O.c.derived)
             .join(V, V.c.patient_id == P.c.id).join(O, O.c.visit_id == V.c.id)
             .where(O.c.superseded_at.is_(None)).order_by(P.c.mrn, V.c.date, O.c.code)
-        ).all()
-    for name, (header, rows) in snapshot.items():
-        _write_csv(directory / f"{name}.csv", header, rows)
-        files[f"{name}.csv"] = len(rows)
-    value_rows = [
-        [cell(v.mrn), cell(v.date), v.code, MEASURES[v.code].name if v.code in MEASURES else v.code, cell(v.value_num),
-         cell(v.value_text), cell(v.qualifier), cell(v.unit), cell(v.entered_num), cell(v.entered_unit),
-         cell(v.specimen), cell(v.lab), cell(v.method), cell(v.derived)]
-        for v in values
-    ]
-    _write_csv(directory / VALUES_FILE, VALUES_COLUMNS, value_rows)
-    files[VALUES_FILE] = len(value_rows)
+            .execution_options(yield_per=FETCH_ROWS)
+        )
+        files[VALUES_FILE] = _write_csv(directory / VALUES_FILE, VALUES_COLUMNS, (
+            [cell(v.mrn), cell(v.date), v.code, MEASURES[v.code].name if v.code in MEASURES else v.code,
+             cell(v.value_num), cell(v.value_text), cell(v.qualifier), cell(v.unit), cell(v.entered_num),
+             cell(v.entered_unit), cell(v.specimen), cell(v.lab), cell(v.method), cell(v.derived)]
+            for v in values
+        ))
+        if progress:
+            progress(tr("Exporting"), steps - 1, steps)
     dictionary = dictionary_rows()
-    _write_csv(directory / DICTIONARY_FILE, DICTIONARY_COLUMNS, [[r[c] for c in DICTIONARY_COLUMNS] for r in dictionary])
-    files[DICTIONARY_FILE] = len(dictionary)
+    files[DICTIONARY_FILE] = _write_csv(directory / DICTIONARY_FILE, DICTIONARY_COLUMNS,
+                                        ([r[c] for c in DICTIONARY_COLUMNS] for r in dictionary))
+    if progress:
+        progress(tr("Exporting"), steps, steps)
     return CsvExportSummary(directory, files)

@@ -28,8 +28,10 @@ from poems_monitor.domain.timeline import (
 )
 from poems_monitor.domain.units import round_sig
 from poems_monitor.domain.validation import check_value
+from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor
+from poems_monitor.services.progress import Progress
 from poems_monitor.services.timeline_io import ImportSummary, import_patients
 
 _FIRST_F = ("Anna", "Maria", "Sofia", "Elena", "Claire", "Ingrid", "Yuki", "Amira", "Leila", "Hanna", "Rosa",
@@ -495,7 +497,9 @@ def _demo_mrn(index: int) -> str:
     return f"H-{100000 + index:06d}"
 
 
-def create_demo_clinic(db: Database, count: int, *, seed: int, actor: Actor, today: date) -> ImportSummary:
+def create_demo_clinic(
+    db: Database, count: int, *, seed: int, actor: Actor, today: date, progress: Progress | None = None,
+) -> ImportSummary:
     """Add `count` synthetic patients, numbered after any already stored, in one transaction."""
     from sqlalchemy import func, select
 
@@ -503,8 +507,12 @@ def create_demo_clinic(db: Database, count: int, *, seed: int, actor: Actor, tod
 
     with db.read() as session:
         existing = session.execute(select(func.count()).select_from(Patient.__table__)).scalar_one()
-    patients = generate_patients(count, seed, today, first_index=existing)
-    summary = import_patients(db, patients, actor, reason=DEMO_REASON.format(seed=seed))
+    patients: list[PatientRecord] = []
+    for start in range(0, count, 100):
+        patients.extend(generate_patients(min(100, count - start), seed, today, first_index=existing + start))
+        if progress:
+            progress(tr("Generating"), len(patients), count)
+    summary = import_patients(db, patients, actor, reason=DEMO_REASON.format(seed=seed), progress=progress)
     acknowledge_past_flags(db, [p.mrn for p in patients], today)
     return summary
 
