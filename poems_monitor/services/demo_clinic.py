@@ -446,6 +446,16 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
         visits.append(VisitRecord(date=day, observations=_with_onls_total(obs), features=tuple(sorted(recorded.items())),
                                   exams=tuple(exams), note=note))
 
+    # The transplant ward assesses the engraftment-syndrome watch while the patient is in (a review
+    # dated inside the window, as a transplant unit records it); without it every ASCT of the demo
+    # would leave its window "not assessed" on the worklist for ever.
+    for t in treatments:
+        if t.regimen == "asct" and t.engraftment_date is not None:
+            ward_day = t.engraftment_date + timedelta(days=1)
+            if ward_day <= last_day and all(v.date != ward_day for v in visits):
+                visits.append(VisitRecord(date=ward_day, note="Transplant ward review: engraftment-syndrome watch."))
+    visits.sort(key=lambda v: v.date)
+
     return PatientRecord(
         mrn=_demo_mrn(index), name=name, sex=sex, birth_date=birth, diagnosis_date=diagnosis,
         visits=tuple(visits), treatments=tuple(sorted(treatments, key=lambda t: (t.start, t.regimen))),
