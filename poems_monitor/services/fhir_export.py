@@ -30,6 +30,7 @@ from poems_monitor.domain.timeline import ObservationRecord, PatientRecord, Trea
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
+from poems_monitor.services.errors import PatientNotFound
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -285,7 +286,7 @@ def export_fhir(db: Database, mrn: str | None = None, at: datetime | None = None
     with db.read() as session:
         patients = repo.load_timelines(session, mrns=[mrn] if mrn else None)
     if mrn and not patients:
-        raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+        raise PatientNotFound(mrn)
     return build_bundle(patients, at)
 
 

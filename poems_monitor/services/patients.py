@@ -22,6 +22,7 @@ from poems_monitor.domain.timeline import EventRecord, PatientRecord, TreatmentR
 from poems_monitor.i18n import tr
 from poems_monitor.models import Event, Patient, Treatment, Visit
 from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.repositories import patients as patients_repo
 from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
@@ -84,7 +85,7 @@ def create_patient(db: Database, actor: Actor, p: PatientInput, today: date | No
     p = PatientInput(normalise_text(p.mrn.strip()), normalise_text(p.name.strip()), p.sex, p.birth_date, p.diagnosis_date)
     problems = _check_patient(p, today or date.today())
     with db.write() as session:
-        same = session.execute(select(P.c.mrn).where(P.c.mrn_key == mrn_key(p.mrn))).first()
+        same = patients_repo.find_patient(session, p.mrn)
         if same:
             problems.append(FieldProblem("mrn", tr("A patient with MRN {mrn} exists already").format(mrn=same.mrn)))
         if problems:
@@ -108,8 +109,8 @@ def update_patient(db: Database, actor: Actor, patient_id: int, expected_version
             raise KeyError(tr("Patient {id} does not exist").format(id=patient_id))
         if row.version != expected_version:
             raise ConcurrentEdit(tr("This patient was changed by someone else after you opened it: reload"))
-        if p.mrn != row.mrn and session.execute(select(P.c.id).where(P.c.mrn_key == mrn_key(p.mrn),
-                                                                     P.c.id != patient_id)).first():
+        same = patients_repo.find_patient(session, p.mrn) if p.mrn != row.mrn else None
+        if same is not None and same.id != patient_id:
             problems.append(FieldProblem("mrn", tr("A patient with MRN {mrn} exists already").format(mrn=p.mrn)))
         if problems:
             raise InputRefused(problems)
@@ -137,16 +138,14 @@ def stored_mrn(db: Database, mrn: str) -> str:
     """The MRN as stored of the patient `mrn` names without regard to case or Unicode form
     (h-000123 names H-000123); `mrn` itself when no patient has it."""
     with db.read() as session:
-        row = session.execute(select(P.c.mrn).where(P.c.mrn_key == mrn_key(mrn))).first()
+        row = patients_repo.find_patient(session, mrn)
     return row.mrn if row else mrn
 
 
 def patient_id_for(db: Database, mrn: str) -> int:
+    """The id of the patient `mrn` names (`PatientNotFound` when none)."""
     with db.read() as session:
-        row = session.execute(select(P.c.id).where(P.c.mrn == mrn)).first()
-    if row is None:
-        raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
-    return row.id
+        return patients_repo.patient_id(session, mrn)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,9 +201,7 @@ def _treatment_values(t: TreatmentRecord) -> dict:
 def add_treatment(db: Database, actor: Actor, mrn: str, t: TreatmentRecord, today: date | None = None) -> int:
     require(actor, Permission.RECORD)
     with db.write() as session:
-        patient = session.execute(select(P).where(P.c.mrn == mrn)).first()
-        if patient is None:
-            raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+        patient = patients_repo.patient_row(session, mrn)
         problems = check_treatment(t, patient.birth_date, today or date.today())
         problems += _treatment_after_death(t, stored_death(session, patient.id))
         if problems:
@@ -245,9 +242,7 @@ def add_event(db: Database, actor: Actor, mrn: str, e: EventRecord, today: date 
     require(actor, Permission.RECORD)
     today = today or date.today()
     with db.write() as session:
-        patient = session.execute(select(P).where(P.c.mrn == mrn)).first()
-        if patient is None:
-            raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+        patient = patients_repo.patient_row(session, mrn)
         problems = []
         if e.type not in EVENT_TYPES:
             problems.append(FieldProblem("type", tr("'{t}' is not a known event type").format(t=e.type)))

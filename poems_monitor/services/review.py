@@ -19,7 +19,7 @@ from poems_monitor.models import Patient, User, Visit
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, Role, require
 from poems_monitor.services.audit import AuditWriter, utcnow
-from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
+from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused, VisitNotFound
 
 P, V, U = Patient.__table__, Visit.__table__, User.__table__
 
@@ -72,7 +72,7 @@ def sign_off_visit(db: Database, actor: Actor, visit_id: int, expected_version: 
     with db.write() as session:
         visit = session.execute(select(V).where(V.c.id == visit_id)).first()
         if visit is None:
-            raise KeyError(tr("Visit {id} does not exist").format(id=visit_id))
+            raise VisitNotFound(visit_id)
         if visit.version != expected_version:
             who = visit.updated_by or visit.created_by
             when = visit.updated_at or visit.created_at
