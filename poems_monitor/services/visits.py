@@ -28,9 +28,10 @@ from poems_monitor.models import Exam, FeatureStatus, Observation, Patient, Visi
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.persistence.repositories.patients import mrn_is, patient_row
+from poems_monitor.persistence.repositories.visits import visit_row
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
-from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused, VisitNotFound
+from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
 from poems_monitor.services.patients import stored_death
 
 P, V, O, F, X = (m.__table__ for m in (Patient, Visit, Observation, FeatureStatus, Exam))
@@ -173,9 +174,7 @@ def correct_visit(
     entry = replace(entry, note=normalise_text(entry.note))
     reason = (reason or "").strip()
     with db.write() as session:
-        visit = session.execute(select(V).where(V.c.id == visit_id)).first()
-        if visit is None:
-            raise VisitNotFound(visit_id)
+        visit = visit_row(session, visit_id)
         if visit.version != expected_version:
             raise ConcurrentEdit(_changed_by(session, visit_id))
         patient = session.execute(select(P).where(P.c.id == visit.patient_id)).first()
@@ -285,9 +284,7 @@ class VisitSnapshot:
 
 def open_visit(db: Database, visit_id: int) -> VisitSnapshot:
     with db.read() as session:
-        v = session.execute(select(V).where(V.c.id == visit_id)).first()
-        if v is None:
-            raise VisitNotFound(visit_id)
+        v = visit_row(session, visit_id)
         obs = session.execute(select(O).where(O.c.visit_id == visit_id, O.c.superseded_at.is_(None), O.c.derived.is_(False))
                               .order_by(O.c.id)).all()
         feats = session.execute(select(F.c.code, F.c.status).where(F.c.visit_id == visit_id, F.c.superseded_at.is_(None))).all()
