@@ -280,7 +280,7 @@ MEMO_SIZE = 24
 
 def build_dashboard(db: Database, mrn: str, as_of: date | None = None, protocol: Protocol | None = None, *,
                     fresh: bool = False) -> PatientDashboard:
-    """Everything the dashboard of `mrn` shows, as of `as_of` (default today). KeyError if unknown.
+    """Everything the dashboard of `mrn` shows, as of `as_of` (default today). PatientNotFound if unknown.
 
     Remembered per patient while its record, the protocol and the rules stay the same (see
     `_MEMO`); `fresh` computes it again regardless; an explicit `protocol` is never remembered."""

@@ -282,7 +282,7 @@ def build_bundle(patients: list[PatientRecord], at: datetime | None = None) -> d
 
 
 def export_fhir(db: Database, mrn: str | None = None, at: datetime | None = None) -> dict[str, Any]:
-    """The Bundle of the whole clinic or of one patient (KeyError when the MRN is unknown)."""
+    """The Bundle of the whole clinic or of one patient (PatientNotFound when the MRN is unknown)."""
     with db.read() as session:
         patients = repo.load_timelines(session, mrns=[mrn] if mrn else None)
     if mrn and not patients:

@@ -34,7 +34,7 @@ class PatientResponse:
 
 
 def patient_response(db: Database, mrn: str, as_of: date) -> PatientResponse:
-    """The response per line of therapy and the status of `mrn` as of `as_of` (KeyError naming
+    """The response per line of therapy and the status of `mrn` as of `as_of` (PatientNotFound naming
     the MRN when unknown)."""
     with db.read() as session:
         protocol = status_in(session).protocol

@@ -328,7 +328,7 @@ def _diff_visit(old: VisitRecord, new: VisitRecord, vpath: str, raw: dict, vi: i
 
 
 def export_timeline(db: Database, mrn: str | None = None) -> dict[str, Any]:
-    """The timeline document of the whole clinic or of one patient (KeyError if the MRN is unknown)."""
+    """The timeline document of the whole clinic or of one patient (PatientNotFound if the MRN is unknown)."""
     with db.read() as session:
         patients = repo.load_timelines(session, mrns=[mrn] if mrn else None)
     if mrn and not patients:

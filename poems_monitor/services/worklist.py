@@ -73,7 +73,7 @@ def build_worklist(db: Database, as_of: date, include_waived: bool = False) -> W
 
 
 def patient_worklist(db: Database, mrn: str, as_of: date, include_waived: bool = True) -> Worklist:
-    """One patient's worklist rows (KeyError naming the MRN when unknown)."""
+    """One patient's worklist rows (PatientNotFound when the MRN is unknown)."""
     g = gather(db, as_of, mrns=[mrn])
     if not g.heads:
         raise PatientNotFound(mrn)
@@ -83,7 +83,7 @@ def patient_worklist(db: Database, mrn: str, as_of: date, include_waived: bool =
 
 
 def clinic_flags(db: Database, as_of: date, mrn: str | None = None) -> list[Flag]:
-    """Every flag of the clinic (or of patient `mrn`: KeyError when unknown), by MRN then date."""
+    """Every flag of the clinic (or of patient `mrn`: PatientNotFound when unknown), by MRN then date."""
     g = gather(db, as_of, mrns=[mrn] if mrn is not None else None, want_schedule=False, want_flags=True)
     if mrn is not None and not g.heads:
         raise PatientNotFound(mrn)
