@@ -24,6 +24,7 @@ from poems_monitor.models import Event, Patient, Treatment, Visit
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import patients as patients_repo
 from poems_monitor.persistence.repositories import timelines as repo
+from poems_monitor.persistence.repositories.visits import visit_row
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
@@ -50,6 +51,36 @@ class PatientListRow:
     diagnosis_date: date | None
     last_visit: date | None
     visit_count: int
+
+
+@dataclass(frozen=True)
+class StoredPatient:
+    """One patient's identity as stored, with the version a correction must name."""
+
+    patient_id: int
+    version: int
+    mrn: str
+    name: str
+    sex: str
+    birth_date: date | None
+    diagnosis_date: date | None
+
+
+def _stored(row) -> StoredPatient:  # noqa: ANN001
+    return StoredPatient(row.id, row.version, row.mrn, row.name, row.sex, row.birth_date, row.diagnosis_date)
+
+
+def stored_patient(db: Database, mrn: str) -> StoredPatient:
+    """The patient `mrn` names, as stored (`PatientNotFound` when none)."""
+    with db.read() as session:
+        return _stored(patients_repo.patient_row(session, mrn))
+
+
+def patient_of_visit(db: Database, visit_id: int) -> StoredPatient:
+    """The patient whose visit `visit_id` is (`VisitNotFound` when there is no such visit)."""
+    with db.read() as session:
+        visit = visit_row(session, visit_id)
+        return _stored(session.execute(select(P).where(P.c.id == visit.patient_id)).one())
 
 
 def _check_patient(p: PatientInput, today: date) -> list[FieldProblem]:

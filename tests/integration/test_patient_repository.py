@@ -15,7 +15,9 @@ from poems_monitor.services.dashboard import build_dashboard
 from poems_monitor.services.errors import PatientNotFound, VisitNotFound
 from poems_monitor.services.fhir_export import export_fhir
 from poems_monitor.services.flag_review import acknowledge_flag, reviews_of
-from poems_monitor.services.patients import PatientInput, add_event, add_treatment, create_patient, patient_id_for
+from poems_monitor.services.patients import (
+    PatientInput, add_event, add_treatment, create_patient, patient_id_for, patient_of_visit, stored_patient,
+)
 from poems_monitor.services.response import patient_response
 from poems_monitor.services.review import sign_off_visit
 from poems_monitor.services.timeline_io import export_timeline
@@ -47,6 +49,7 @@ CALLS = {
     "add_treatment": lambda db, a: add_treatment(db, a["nurse"], UNKNOWN, TREATMENT, today=TODAY),
     "add_event": lambda db, a: add_event(db, a["nurse"], UNKNOWN, EventRecord("other", DAY, "x"), today=TODAY),
     "patient_id_for": lambda db, a: patient_id_for(db, UNKNOWN),
+    "stored_patient": lambda db, a: stored_patient(db, UNKNOWN),
     "waive_item": lambda db, a: waive_item(db, a["physician"], UNKNOWN, "vegf", "declines", today=TODAY),
     "acknowledge_flag": lambda db, a: acknowledge_flag(db, a["physician"], UNKNOWN, "any", "seen", as_of=TODAY),
     "patient_response": lambda db, a: patient_response(db, UNKNOWN, TODAY),
@@ -75,6 +78,8 @@ def test_an_unknown_visit_is_a_typed_error_with_the_plain_sentence(clinic, physi
     assert str(refused.value) == "Visit 999 does not exist"
     with pytest.raises(VisitNotFound, match="Visit 999 does not exist"):
         sign_off_visit(clinic, physician, 999, 1, "")
+    with pytest.raises(VisitNotFound, match="Visit 999 does not exist"):
+        patient_of_visit(clinic, 999)
 
 
 def test_an_mrn_is_found_whatever_its_case(clinic, nurse, physician):
@@ -82,6 +87,7 @@ def test_an_mrn_is_found_whatever_its_case(clinic, nurse, physician):
     assert patient_id_for(clinic, lower) == patient_id_for(clinic, MRN)
     saved = record_visit(clinic, nurse, lower, VISIT, today=TODAY)
     assert visit_on(clinic, lower, DAY) == saved.visit_id
+    assert stored_patient(clinic, lower).mrn == MRN == patient_of_visit(clinic, saved.visit_id).mrn
     assert last_recorded(clinic, lower, TODAY)["platelets"].date == DAY
     add_treatment(clinic, nurse, lower, TREATMENT, today=TODAY)
     assert [t["regimen"] for t in export_timeline(clinic, MRN)["patients"][0]["treatments"]] == [TREATMENT.regimen]
