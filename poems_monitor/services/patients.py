@@ -27,7 +27,7 @@ from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.persistence.repositories.visits import visit_row
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
-from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
+from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused, RecordNotFound
 
 P, V, T, E = (m.__table__ for m in (Patient, Visit, Treatment, Event))
 
@@ -137,7 +137,7 @@ def update_patient(db: Database, actor: Actor, patient_id: int, expected_version
     with db.write() as session:
         row = session.execute(select(P).where(P.c.id == patient_id)).first()
         if row is None:
-            raise KeyError(tr("Patient {id} does not exist").format(id=patient_id))
+            raise RecordNotFound(tr("Patient {id} does not exist").format(id=patient_id))
         if row.version != expected_version:
             raise ConcurrentEdit(tr("This patient was changed by someone else after you opened it: reload"))
         same = patients_repo.find_patient(session, p.mrn) if p.mrn != row.mrn else None
@@ -249,7 +249,7 @@ def update_treatment(db: Database, actor: Actor, treatment_id: int, expected_ver
     with db.write() as session:
         row = session.execute(select(T).where(T.c.id == treatment_id, T.c.deleted_at.is_(None))).first()
         if row is None:
-            raise KeyError(tr("Treatment {id} does not exist").format(id=treatment_id))
+            raise RecordNotFound(tr("Treatment {id} does not exist").format(id=treatment_id))
         if row.version != expected_version:
             raise ConcurrentEdit(tr("This treatment was changed by someone else after you opened it: reload"))
         birth = session.execute(select(P.c.birth_date).where(P.c.id == row.patient_id)).scalar_one()
@@ -311,7 +311,7 @@ def _soft_delete(db: Database, actor: Actor, table, entity: str, row_id: int, re
     with db.write() as session:
         row = session.execute(select(table).where(table.c.id == row_id, table.c.deleted_at.is_(None))).first()
         if row is None:
-            raise KeyError(tr("{entity} {id} does not exist").format(entity=entity, id=row_id))
+            raise RecordNotFound(tr("{entity} {id} does not exist").format(entity=entity, id=row_id))
         session.execute(update(table).where(table.c.id == row_id).values(
             deleted_at=utcnow(), deleted_by=actor.name, version=row.version + 1))
         old = {k: v for k, v in row._mapping.items() if k not in ("created_at",)}

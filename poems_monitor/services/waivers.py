@@ -23,7 +23,7 @@ from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories.patients import patient_id, patient_row
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
-from poems_monitor.services.errors import FieldProblem, InputRefused
+from poems_monitor.services.errors import FieldProblem, InputRefused, RecordNotFound
 
 FW = FollowupWaiver.__table__
 P = Patient.__table__
@@ -106,7 +106,7 @@ def revoke_waiver(db: Database, actor: Actor, waiver_id: int, reason: str) -> No
     with db.write() as session:
         row = session.execute(select(FW).where(FW.c.id == waiver_id)).first()
         if row is None:
-            raise KeyError(tr("No waiver {id}").format(id=waiver_id))
+            raise RecordNotFound(tr("No waiver {id}").format(id=waiver_id))
         if row.revoked_at is not None:
             raise InputRefused([FieldProblem("waiver", tr("Waiver {id} was revoked already by {who}").format(
                 id=waiver_id, who=row.revoked_by))])

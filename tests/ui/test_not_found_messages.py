@@ -7,10 +7,15 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from poems_monitor.services.patients import PatientInput, create_patient, patient_id_for, update_patient
+from poems_monitor.domain.timeline import TreatmentRecord
+from poems_monitor.services.patients import (
+    PatientInput, add_treatment, create_patient, delete_treatment, patient_id_for, update_patient,
+)
 from poems_monitor.ui.dashboard.view import DashboardView
+from poems_monitor.ui.dialogs import TreatmentDialog
 from poems_monitor.ui.main_window import MainWindow
 from tests.conftest import TODAY
 
@@ -46,3 +51,16 @@ def test_acknowledging_after_the_mrn_was_corrected_elsewhere_is_refused_plainly(
                    PatientInput("H-000124", "Anna Test", "female", date(1960, 5, 1)), "typing error", today=TODAY)
     assert view.acknowledge("any-flag", "seen") is False
     assert warnings == [("Flag not acknowledged", "No patient with MRN H-000123")]
+
+
+def test_removing_a_treatment_removed_elsewhere_is_refused_plainly(qtbot, clinic, nurse):
+    tid = add_treatment(clinic, nurse, "H-000123", TreatmentRecord("lenalidomide_dexamethasone", date(2026, 1, 5),
+                                                                   thromboprophylaxis="aspirin"), today=TODAY)
+    dialog = TreatmentDialog(clinic, nurse, treatment_id=tid, today=TODAY)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    delete_treatment(clinic, nurse, tid, "entered twice")  # another workstation was quicker
+    qtbot.keyClicks(dialog.reason_edit, "entered for the wrong patient")
+    qtbot.mouseClick(dialog.delete_button, Qt.MouseButton.LeftButton)
+    assert not dialog.deleted
+    assert dialog.general_problem.text() == f"✖ treatment {tid} does not exist"  # no quotes around it
