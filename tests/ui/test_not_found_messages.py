@@ -29,7 +29,8 @@ def clinic(db, nurse):
 @pytest.fixture
 def warnings(monkeypatch):
     shown: list[tuple[str, str]] = []
-    monkeypatch.setattr(QMessageBox, "warning", staticmethod(lambda parent, title, text, *a: shown.append((title, text))))
+    monkeypatch.setattr(QMessageBox, "warning",
+                        staticmethod(lambda parent, title, text, *a: shown.append((title, text))))
     return shown
 
 
