@@ -41,6 +41,7 @@ from poems_monitor.i18n import tr
 from poems_monitor.models import FlagReview
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories.timelines import load_timelines
+from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.protocol_store import current_protocol, status_in
 from poems_monitor.services.waivers import waivers_in
 
@@ -279,7 +280,7 @@ MEMO_SIZE = 24
 
 def build_dashboard(db: Database, mrn: str, as_of: date | None = None, protocol: Protocol | None = None, *,
                     fresh: bool = False) -> PatientDashboard:
-    """Everything the dashboard of `mrn` shows, as of `as_of` (default today). KeyError if unknown.
+    """Everything the dashboard of `mrn` shows, as of `as_of` (default today). PatientNotFound if unknown.
 
     Remembered per patient while its record, the protocol and the rules stay the same (see
     `_MEMO`); `fresh` computes it again regardless; an explicit `protocol` is never remembered."""
@@ -305,7 +306,7 @@ def build_dashboard(db: Database, mrn: str, as_of: date | None = None, protocol:
             protocol = status.protocol
         records = load_timelines(session, mrns=[mrn])
         if not records:
-            raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+            raise PatientNotFound(mrn)
         patient = records[0]
         reviews = _reviews(session, [patient.patient_id])
         waivers = waivers_in(session, [patient.patient_id])

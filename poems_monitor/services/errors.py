@@ -1,12 +1,19 @@
 """The refusals every write service can raise, in words for the person at the desk.
 
 Owns the shapes: a field problem (field + sentence), an input refused whole, and a save refused
-because someone else changed the record since it was opened.
+because someone else changed the record since it was opened; re-exports the typed "not found"
+errors of `persistence.errors`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# Raised by the repositories; named here so that the UI, which may not import persistence, can
+# catch them by type and show str(exc) as it is.
+from poems_monitor.persistence.errors import PatientNotFound, RecordNotFound, VisitNotFound
+
+__all__ = ["ConcurrentEdit", "FieldProblem", "InputRefused", "PatientNotFound", "RecordNotFound", "VisitNotFound"]
 
 
 @dataclass(frozen=True)

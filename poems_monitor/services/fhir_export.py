@@ -30,6 +30,7 @@ from poems_monitor.domain.timeline import ObservationRecord, PatientRecord, Trea
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
+from poems_monitor.services.errors import PatientNotFound
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -281,11 +282,11 @@ def build_bundle(patients: list[PatientRecord], at: datetime | None = None) -> d
 
 
 def export_fhir(db: Database, mrn: str | None = None, at: datetime | None = None) -> dict[str, Any]:
-    """The Bundle of the whole clinic or of one patient (KeyError when the MRN is unknown)."""
+    """The Bundle of the whole clinic or of one patient (PatientNotFound when the MRN is unknown)."""
     with db.read() as session:
         patients = repo.load_timelines(session, mrns=[mrn] if mrn else None)
     if mrn and not patients:
-        raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+        raise PatientNotFound(mrn)
     return build_bundle(patients, at)
 
 

@@ -19,11 +19,12 @@ from poems_monitor.domain.flags import compute_flags
 from poems_monitor.i18n import tr
 from poems_monitor.models import FlagReview, Patient
 from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.repositories.patients import mrn_is
 from poems_monitor.persistence.repositories.timelines import load_timelines
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
 from poems_monitor.services.protocol_store import protocol_in
-from poems_monitor.services.errors import FieldProblem, InputRefused
+from poems_monitor.services.errors import FieldProblem, InputRefused, PatientNotFound
 
 FR = FlagReview.__table__
 P = Patient.__table__
@@ -52,8 +53,9 @@ def acknowledge_flag(
     with db.write() as session:
         records = load_timelines(session, mrns=[mrn])
         if not records:
-            raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+            raise PatientNotFound(mrn)
         patient = records[0]
+        mrn = patient.mrn  # the stored spelling from here on
         flag = next((f for f in compute_flags(patient, protocol_in(session), as_of) if f.flag_id == flag_id), None)
         if flag is None:
             raise InputRefused([FieldProblem("flag", tr(
@@ -83,6 +85,6 @@ def reviews_of(db: Database, mrn: str) -> list[Acknowledgement]:
     """Every acknowledgement of the patient's flags, oldest first."""
     with db.read() as session:
         rows = session.execute(
-            select(FR, P.c.mrn).join(P, P.c.id == FR.c.patient_id).where(P.c.mrn == mrn).order_by(FR.c.id)
+            select(FR, P.c.mrn).join(P, P.c.id == FR.c.patient_id).where(mrn_is(mrn)).order_by(FR.c.id)
         ).all()
     return [Acknowledgement(r.id, r.flag_id, r.mrn, r.reviewed_by, r.reviewed_at, r.comment) for r in rows]

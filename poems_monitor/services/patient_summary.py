@@ -157,7 +157,7 @@ def followup_name(item: str) -> str:
 
 def build_patient_summary(db: Database, mrn: str, as_of: date | None = None, generated_by: str | None = None,
                           now: datetime | None = None) -> PatientSummary:
-    """The summary of `mrn` as of `as_of` (default today). KeyError (with a sentence) if unknown."""
+    """The summary of `mrn` as of `as_of` (default today). PatientNotFound if unknown."""
     from poems_monitor.services.protocol_store import protocol_status
 
     as_of = as_of or date.today()

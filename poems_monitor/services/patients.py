@@ -22,10 +22,12 @@ from poems_monitor.domain.timeline import EventRecord, PatientRecord, TreatmentR
 from poems_monitor.i18n import tr
 from poems_monitor.models import Event, Patient, Treatment, Visit
 from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.repositories import patients as patients_repo
 from poems_monitor.persistence.repositories import timelines as repo
+from poems_monitor.persistence.repositories.visits import visit_row
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
-from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
+from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused, RecordNotFound
 
 P, V, T, E = (m.__table__ for m in (Patient, Visit, Treatment, Event))
 
@@ -49,6 +51,36 @@ class PatientListRow:
     diagnosis_date: date | None
     last_visit: date | None
     visit_count: int
+
+
+@dataclass(frozen=True)
+class StoredPatient:
+    """One patient's identity as stored, with the version a correction must name."""
+
+    patient_id: int
+    version: int
+    mrn: str
+    name: str
+    sex: str
+    birth_date: date | None
+    diagnosis_date: date | None
+
+
+def _stored(row) -> StoredPatient:  # noqa: ANN001
+    return StoredPatient(row.id, row.version, row.mrn, row.name, row.sex, row.birth_date, row.diagnosis_date)
+
+
+def stored_patient(db: Database, mrn: str) -> StoredPatient:
+    """The patient `mrn` names, as stored (`PatientNotFound` when none)."""
+    with db.read() as session:
+        return _stored(patients_repo.patient_row(session, mrn))
+
+
+def patient_of_visit(db: Database, visit_id: int) -> StoredPatient:
+    """The patient whose visit `visit_id` is (`VisitNotFound` when there is no such visit)."""
+    with db.read() as session:
+        visit = visit_row(session, visit_id)
+        return _stored(session.execute(select(P).where(P.c.id == visit.patient_id)).one())
 
 
 def _check_patient(p: PatientInput, today: date) -> list[FieldProblem]:
@@ -84,7 +116,7 @@ def create_patient(db: Database, actor: Actor, p: PatientInput, today: date | No
     p = PatientInput(normalise_text(p.mrn.strip()), normalise_text(p.name.strip()), p.sex, p.birth_date, p.diagnosis_date)
     problems = _check_patient(p, today or date.today())
     with db.write() as session:
-        same = session.execute(select(P.c.mrn).where(P.c.mrn_key == mrn_key(p.mrn))).first()
+        same = patients_repo.find_patient(session, p.mrn)
         if same:
             problems.append(FieldProblem("mrn", tr("A patient with MRN {mrn} exists already").format(mrn=same.mrn)))
         if problems:
@@ -105,11 +137,11 @@ def update_patient(db: Database, actor: Actor, patient_id: int, expected_version
     with db.write() as session:
         row = session.execute(select(P).where(P.c.id == patient_id)).first()
         if row is None:
-            raise KeyError(tr("Patient {id} does not exist").format(id=patient_id))
+            raise RecordNotFound(tr("Patient {id} does not exist").format(id=patient_id))
         if row.version != expected_version:
             raise ConcurrentEdit(tr("This patient was changed by someone else after you opened it: reload"))
-        if p.mrn != row.mrn and session.execute(select(P.c.id).where(P.c.mrn_key == mrn_key(p.mrn),
-                                                                     P.c.id != patient_id)).first():
+        same = patients_repo.find_patient(session, p.mrn) if p.mrn != row.mrn else None
+        if same is not None and same.id != patient_id:
             problems.append(FieldProblem("mrn", tr("A patient with MRN {mrn} exists already").format(mrn=p.mrn)))
         if problems:
             raise InputRefused(problems)
@@ -137,16 +169,14 @@ def stored_mrn(db: Database, mrn: str) -> str:
     """The MRN as stored of the patient `mrn` names without regard to case or Unicode form
     (h-000123 names H-000123); `mrn` itself when no patient has it."""
     with db.read() as session:
-        row = session.execute(select(P.c.mrn).where(P.c.mrn_key == mrn_key(mrn))).first()
+        row = patients_repo.find_patient(session, mrn)
     return row.mrn if row else mrn
 
 
 def patient_id_for(db: Database, mrn: str) -> int:
+    """The id of the patient `mrn` names (`PatientNotFound` when none)."""
     with db.read() as session:
-        row = session.execute(select(P.c.id).where(P.c.mrn == mrn)).first()
-    if row is None:
-        raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
-    return row.id
+        return patients_repo.patient_id(session, mrn)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,9 +232,7 @@ def _treatment_values(t: TreatmentRecord) -> dict:
 def add_treatment(db: Database, actor: Actor, mrn: str, t: TreatmentRecord, today: date | None = None) -> int:
     require(actor, Permission.RECORD)
     with db.write() as session:
-        patient = session.execute(select(P).where(P.c.mrn == mrn)).first()
-        if patient is None:
-            raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+        patient = patients_repo.patient_row(session, mrn)
         problems = check_treatment(t, patient.birth_date, today or date.today())
         problems += _treatment_after_death(t, stored_death(session, patient.id))
         if problems:
@@ -221,7 +249,7 @@ def update_treatment(db: Database, actor: Actor, treatment_id: int, expected_ver
     with db.write() as session:
         row = session.execute(select(T).where(T.c.id == treatment_id, T.c.deleted_at.is_(None))).first()
         if row is None:
-            raise KeyError(tr("Treatment {id} does not exist").format(id=treatment_id))
+            raise RecordNotFound(tr("Treatment {id} does not exist").format(id=treatment_id))
         if row.version != expected_version:
             raise ConcurrentEdit(tr("This treatment was changed by someone else after you opened it: reload"))
         birth = session.execute(select(P.c.birth_date).where(P.c.id == row.patient_id)).scalar_one()
@@ -245,9 +273,7 @@ def add_event(db: Database, actor: Actor, mrn: str, e: EventRecord, today: date 
     require(actor, Permission.RECORD)
     today = today or date.today()
     with db.write() as session:
-        patient = session.execute(select(P).where(P.c.mrn == mrn)).first()
-        if patient is None:
-            raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+        patient = patients_repo.patient_row(session, mrn)
         problems = []
         if e.type not in EVENT_TYPES:
             problems.append(FieldProblem("type", tr("'{t}' is not a known event type").format(t=e.type)))
@@ -285,7 +311,7 @@ def _soft_delete(db: Database, actor: Actor, table, entity: str, row_id: int, re
     with db.write() as session:
         row = session.execute(select(table).where(table.c.id == row_id, table.c.deleted_at.is_(None))).first()
         if row is None:
-            raise KeyError(tr("{entity} {id} does not exist").format(entity=entity, id=row_id))
+            raise RecordNotFound(tr("{entity} {id} does not exist").format(entity=entity, id=row_id))
         session.execute(update(table).where(table.c.id == row_id).values(
             deleted_at=utcnow(), deleted_by=actor.name, version=row.version + 1))
         old = {k: v for k, v in row._mapping.items() if k not in ("created_at",)}

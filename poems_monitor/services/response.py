@@ -14,9 +14,9 @@ from datetime import date
 
 from poems_monitor.domain.patient_status import PatientStatusAssessment, patient_status
 from poems_monitor.domain.response import LineResponse, assess_response, response_to_json
-from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories.timelines import load_timelines
+from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.protocol_store import status_in
 
 
@@ -34,13 +34,13 @@ class PatientResponse:
 
 
 def patient_response(db: Database, mrn: str, as_of: date) -> PatientResponse:
-    """The response per line of therapy and the status of `mrn` as of `as_of` (KeyError naming
+    """The response per line of therapy and the status of `mrn` as of `as_of` (PatientNotFound naming
     the MRN when unknown)."""
     with db.read() as session:
         protocol = status_in(session).protocol
         records = load_timelines(session, mrns=[mrn])
     if not records:
-        raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+        raise PatientNotFound(mrn)
     record = records[0]
     lines = assess_response(record, protocol, as_of)
     return PatientResponse(record.mrn, record.name, as_of, lines,

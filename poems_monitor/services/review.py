@@ -17,6 +17,7 @@ from sqlalchemy import and_, func, select, update
 from poems_monitor.i18n import tr
 from poems_monitor.models import Patient, User, Visit
 from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.repositories.visits import visit_row
 from poems_monitor.services.access import Actor, Permission, Role, require
 from poems_monitor.services.audit import AuditWriter, utcnow
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
@@ -70,9 +71,7 @@ def sign_off_visit(db: Database, actor: Actor, visit_id: int, expected_version: 
     if len(comment) > 2000:
         raise InputRefused([FieldProblem("comment", tr("The comment must be at most 2000 characters"))])
     with db.write() as session:
-        visit = session.execute(select(V).where(V.c.id == visit_id)).first()
-        if visit is None:
-            raise KeyError(tr("Visit {id} does not exist").format(id=visit_id))
+        visit = visit_row(session, visit_id)
         if visit.version != expected_version:
             who = visit.updated_by or visit.created_by
             when = visit.updated_at or visit.created_at

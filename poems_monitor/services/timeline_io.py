@@ -32,6 +32,7 @@ from poems_monitor.files import atomic_text_file
 from poems_monitor.i18n import counted, ntr, tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
+from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
 from poems_monitor.services.progress import Progress
@@ -356,11 +357,11 @@ def _diff_visit(old: VisitRecord, new: VisitRecord, vpath: str, raw: dict, vi: i
 
 
 def export_timeline(db: Database, mrn: str | None = None) -> dict[str, Any]:
-    """The timeline document of the whole clinic or of one patient (KeyError if the MRN is unknown)."""
+    """The timeline document of the whole clinic or of one patient (PatientNotFound if the MRN is unknown)."""
     with db.read() as session:
         patients = repo.load_timelines(session, mrns=[mrn] if mrn else None)
     if mrn and not patients:
-        raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+        raise PatientNotFound(mrn)
     return timeline_to_json(patients)
 
 

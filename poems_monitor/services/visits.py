@@ -27,6 +27,8 @@ from poems_monitor.i18n import tr
 from poems_monitor.models import Exam, FeatureStatus, Observation, Patient, Visit
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
+from poems_monitor.persistence.repositories.patients import mrn_is, patient_row
+from poems_monitor.persistence.repositories.visits import visit_row
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
@@ -59,13 +61,6 @@ class SavedVisit:
     visit_id: int
     version: int
     out_of_range: tuple[FieldProblem, ...] = field(default_factory=tuple)  # saved, but marked
-
-
-def _patient_row(session: Session, mrn: str):  # noqa: ANN202
-    row = session.execute(select(P).where(P.c.mrn == mrn)).first()
-    if row is None:
-        raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
-    return row
 
 
 def validate_visit(entry: VisitInput, sex: str | None, birth: date | None, today: date) -> tuple[list[ObservationRecord], list[FieldProblem], list[FieldProblem]]:
@@ -137,11 +132,11 @@ def record_visit(db: Database, actor: Actor, mrn: str, entry: VisitInput, today:
     today = today or date.today()
     entry = replace(entry, note=normalise_text(entry.note))
     with db.write() as session:
-        patient = _patient_row(session, mrn)
+        patient = patient_row(session, mrn)
         observations, problems, marked = validate_visit(entry, patient.sex, patient.birth_date, today)
         if session.execute(select(V.c.id).where(V.c.patient_id == patient.id, V.c.date == entry.date)).first():
             problems.append(FieldProblem("date", tr("{mrn} already has a visit on {d}: open it to correct it").format(
-                mrn=mrn, d=entry.date)))
+                mrn=patient.mrn, d=entry.date)))
         problems += _after_death(session, patient.id, entry.date)
         if problems:
             raise InputRefused(problems)
@@ -179,9 +174,7 @@ def correct_visit(
     entry = replace(entry, note=normalise_text(entry.note))
     reason = (reason or "").strip()
     with db.write() as session:
-        visit = session.execute(select(V).where(V.c.id == visit_id)).first()
-        if visit is None:
-            raise KeyError(tr("Visit {id} does not exist").format(id=visit_id))
+        visit = visit_row(session, visit_id)
         if visit.version != expected_version:
             raise ConcurrentEdit(_changed_by(session, visit_id))
         patient = session.execute(select(P).where(P.c.id == visit.patient_id)).first()
@@ -291,9 +284,7 @@ class VisitSnapshot:
 
 def open_visit(db: Database, visit_id: int) -> VisitSnapshot:
     with db.read() as session:
-        v = session.execute(select(V).where(V.c.id == visit_id)).first()
-        if v is None:
-            raise KeyError(tr("Visit {id} does not exist").format(id=visit_id))
+        v = visit_row(session, visit_id)
         obs = session.execute(select(O).where(O.c.visit_id == visit_id, O.c.superseded_at.is_(None), O.c.derived.is_(False))
                               .order_by(O.c.id)).all()
         feats = session.execute(select(F.c.code, F.c.status).where(F.c.visit_id == visit_id, F.c.superseded_at.is_(None))).all()
@@ -325,13 +316,13 @@ def last_recorded(db: Database, mrn: str, before: date) -> dict[str, LastRecorde
         obs = session.execute(
             select(O.c.code, O.c.value_num, O.c.value_text, O.c.qualifier, V.c.date)
             .join(V, V.c.id == O.c.visit_id).join(P, P.c.id == V.c.patient_id)
-            .where(P.c.mrn == mrn, V.c.date < before, O.c.superseded_at.is_(None))
+            .where(mrn_is(mrn), V.c.date < before, O.c.superseded_at.is_(None))
             .order_by(V.c.date.desc(), O.c.id.desc())
         ).all()
         feats = session.execute(
             select(F.c.code, F.c.status, V.c.date)
             .join(V, V.c.id == F.c.visit_id).join(P, P.c.id == V.c.patient_id)
-            .where(P.c.mrn == mrn, V.c.date < before, F.c.superseded_at.is_(None),
+            .where(mrn_is(mrn), V.c.date < before, F.c.superseded_at.is_(None),
                    F.c.status != FeatureState.UNKNOWN.value)
             .order_by(V.c.date.desc(), F.c.id.desc())
         ).all()
@@ -356,5 +347,5 @@ def visit_on(db: Database, mrn: str, day: date) -> int | None:
     """The id of `mrn`'s visit on `day`, if there is one (a patient has at most one a day)."""
     with db.read() as session:
         row = session.execute(select(V.c.id).join(P, P.c.id == V.c.patient_id)
-                              .where(P.c.mrn == mrn, V.c.date == day)).first()
+                              .where(mrn_is(mrn), V.c.date == day)).first()
     return row.id if row else None

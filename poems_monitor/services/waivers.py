@@ -20,9 +20,10 @@ from poems_monitor.domain.followup import ITEMS, Waiver
 from poems_monitor.i18n import tr
 from poems_monitor.models import FollowupWaiver, Patient
 from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.repositories.patients import patient_id, patient_row
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
-from poems_monitor.services.errors import FieldProblem, InputRefused
+from poems_monitor.services.errors import FieldProblem, InputRefused, RecordNotFound
 
 FW = FollowupWaiver.__table__
 P = Patient.__table__
@@ -54,13 +55,6 @@ class WaiverRecord:
         }
 
 
-def _patient_id(session, mrn: str) -> int:  # noqa: ANN001
-    row = session.execute(select(P.c.id).where(P.c.mrn == mrn)).first()
-    if row is None:
-        raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
-    return row[0]
-
-
 def waive_item(
     db: Database, actor: Actor, mrn: str, item: str, reason: str, until: date | None = None,
     today: date | None = None,
@@ -84,7 +78,8 @@ def waive_item(
     if problems:
         raise InputRefused(problems)
     with db.write() as session:
-        pid = _patient_id(session, mrn)
+        patient = patient_row(session, mrn)
+        pid, mrn = patient.id, patient.mrn  # the stored spelling from here on
         earlier = session.execute(select(FW).where(
             FW.c.patient_id == pid, FW.c.item == item, FW.c.revoked_at.is_(None))).first()
         if earlier is not None and (earlier.until is None or earlier.until >= today):
@@ -111,7 +106,7 @@ def revoke_waiver(db: Database, actor: Actor, waiver_id: int, reason: str) -> No
     with db.write() as session:
         row = session.execute(select(FW).where(FW.c.id == waiver_id)).first()
         if row is None:
-            raise KeyError(tr("No waiver {id}").format(id=waiver_id))
+            raise RecordNotFound(tr("No waiver {id}").format(id=waiver_id))
         if row.revoked_at is not None:
             raise InputRefused([FieldProblem("waiver", tr("Waiver {id} was revoked already by {who}").format(
                 id=waiver_id, who=row.revoked_by))])
@@ -131,7 +126,7 @@ def list_waivers(db: Database, mrn: str | None = None, include_revoked: bool = F
         query = query.where(FW.c.revoked_at.is_(None))
     with db.read() as session:
         if mrn is not None:
-            query = query.where(FW.c.patient_id == _patient_id(session, mrn))
+            query = query.where(FW.c.patient_id == patient_id(session, mrn))
         rows = session.execute(query).all()
     return [WaiverRecord(r.id, r.mrn, r.item, r.reason, r.until, r.waived_by, r.waived_at, r.revoked_by, r.revoked_at)
             for r in rows]

@@ -21,9 +21,9 @@ from sqlalchemy import select
 
 from poems_monitor.domain.flags import Flag
 from poems_monitor.domain.followup import Waiver, WorklistItem, sort_key
-from poems_monitor.i18n import tr
 from poems_monitor.models import FlagReview
 from poems_monitor.persistence.db import Database
+from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.rules_cache import Gathered, gather, store_plans
 from poems_monitor.services.waivers import waivers_in
 
@@ -73,20 +73,20 @@ def build_worklist(db: Database, as_of: date, include_waived: bool = False) -> W
 
 
 def patient_worklist(db: Database, mrn: str, as_of: date, include_waived: bool = True) -> Worklist:
-    """One patient's worklist rows (KeyError naming the MRN when unknown)."""
+    """One patient's worklist rows (PatientNotFound when the MRN is unknown)."""
     g = gather(db, as_of, mrns=[mrn])
     if not g.heads:
-        raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+        raise PatientNotFound(mrn)
     worklist = _worklist(g, include_waived, _waivers(db, [g.heads[0].patient_id]))
     store_plans(db, g)
     return worklist
 
 
 def clinic_flags(db: Database, as_of: date, mrn: str | None = None) -> list[Flag]:
-    """Every flag of the clinic (or of patient `mrn`: KeyError when unknown), by MRN then date."""
+    """Every flag of the clinic (or of patient `mrn`: PatientNotFound when unknown), by MRN then date."""
     g = gather(db, as_of, mrns=[mrn] if mrn is not None else None, want_schedule=False, want_flags=True)
     if mrn is not None and not g.heads:
-        raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
+        raise PatientNotFound(mrn)
     return [f for h in g.heads for f in g.flags[h.patient_id]]
 
 

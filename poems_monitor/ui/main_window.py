@@ -34,6 +34,7 @@ from poems_monitor.i18n import counted, tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied
 from poems_monitor.services.dashboard import clinic_overview
+from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.patients import list_patients, patient_id_for
 from poems_monitor.services.users import SignInRefused, authenticate, list_users
 from poems_monitor.ui.backup_ui import BackupStatus
@@ -523,8 +524,8 @@ class MainWindow(QMainWindow):
             return False
         try:
             self.dashboard.open_patient(mrn)
-        except KeyError as exc:
-            QMessageBox.warning(self, tr("Patient not found"), str(exc).strip("'\""))
+        except PatientNotFound as exc:
+            QMessageBox.warning(self, tr("Patient not found"), str(exc))
             return False
         self.patients.select(mrn, emit=False)
         if self.last_save.property("mrn") != mrn:
@@ -767,8 +768,8 @@ class MainWindow(QMainWindow):
             return None
         try:
             patient_id = patient_id_for(self.db, mrn)
-        except KeyError as exc:
-            QMessageBox.warning(self, tr("Patient not found"), str(exc).strip("'\""))
+        except PatientNotFound as exc:
+            QMessageBox.warning(self, tr("Patient not found"), str(exc))
             return None
         name = self.dashboard.dashboard.name if self.dashboard.mrn == mrn and self.dashboard.dashboard else mrn
         window = QDialog(self)

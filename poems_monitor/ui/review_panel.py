@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from poems_monitor.i18n import ntr, tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied
-from poems_monitor.services.errors import ConcurrentEdit, InputRefused
+from poems_monitor.services.errors import ConcurrentEdit, InputRefused, VisitNotFound
 from poems_monitor.services.review import VisitToReview, sign_off_visit, visits_to_review
 from poems_monitor.ui.row_table_model import SORT_ROLE, RowTableModel
 
@@ -207,8 +207,8 @@ class ReviewPanel(QWidget):
             self._say("; ".join(p.message for p in exc.problems), problem=True)
             self.refresh()
             return False
-        except KeyError as exc:
-            self._say(str(exc).strip("'\""), problem=True)
+        except VisitNotFound as exc:
+            self._say(str(exc), problem=True)
             self.refresh()
             return False
         self.comment.clear()

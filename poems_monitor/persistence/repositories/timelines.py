@@ -25,6 +25,7 @@ from poems_monitor.domain.timeline import (
     EventRecord, ExamRecord, ObservationRecord, PatientRecord, TreatmentRecord, VisitRecord,
 )
 from poems_monitor.models import Event, Exam, FeatureStatus, Observation, Patient, Treatment, Visit
+from poems_monitor.persistence.repositories.patients import mrn_in
 
 P, V, O, F, X, T, E = (m.__table__ for m in (Patient, Visit, Observation, FeatureStatus, Exam, Treatment, Event))
 
@@ -63,10 +64,11 @@ def _all(session: Session, query, driver_rows: bool = False) -> list:  # noqa: A
 
 
 def load_timelines(session: Session, mrns: Sequence[str] | None = None, patient_ids: Sequence[int] | None = None) -> list[PatientRecord]:
-    """Every current timeline (or those of `mrns` / `patient_ids`), ordered by MRN."""
+    """Every current timeline (or those of `mrns`, matched as `mrn_key` folds them, / `patient_ids`),
+    ordered by MRN."""
     query = select(P).order_by(P.c.mrn)
     if mrns is not None:
-        query = query.where(P.c.mrn.in_(list(mrns)))
+        query = query.where(mrn_in(mrns))
     if patient_ids is not None:
         query = query.where(P.c.id.in_(list(patient_ids)))
     patients = session.execute(query).all()

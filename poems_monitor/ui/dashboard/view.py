@@ -21,7 +21,7 @@ from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied
 from poems_monitor.services.dashboard import PatientDashboard, build_dashboard
-from poems_monitor.services.errors import InputRefused
+from poems_monitor.services.errors import InputRefused, PatientNotFound
 from poems_monitor.ui.dashboard.features_grid import FeaturesTimeline
 from poems_monitor.ui.dashboard.flags_panel import FlagsPanel
 from poems_monitor.ui.dashboard.followup_card import FollowupCard
@@ -255,8 +255,8 @@ class DashboardView(QWidget):
         mrn = self.dashboard.mrn
         try:
             acknowledge_flag(self.db, self.actor, mrn, flag_id, comment, as_of=self.as_of)
-        except (PermissionDenied, InputRefused, KeyError) as exc:
-            QMessageBox.warning(self, tr("Flag not acknowledged"), str(exc).strip("'\""))
+        except (PermissionDenied, InputRefused, PatientNotFound) as exc:
+            QMessageBox.warning(self, tr("Flag not acknowledged"), str(exc))
             return False
         self.open_patient(mrn)
         self.show_flag(flag_id)

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database, DatabaseBusy
 from poems_monitor.services.access import Actor, PermissionDenied
-from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
+from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused, RecordNotFound
 from poems_monitor.ui.entry.marks import mark_style, problem_label, show_problem
 from poems_monitor.ui.entry.input_guard import guard_alt_typing, guard_wheel
 
@@ -227,9 +227,8 @@ class ServiceDialog(QDialog):
         except InputRefused as refused:
             self.show_problems(refused.problems)
             return
-        except (ConcurrentEdit, PermissionDenied, KeyError, DatabaseBusy) as exc:
-            message = exc.args[0] if exc.args else str(exc)
-            show_problem(self.general_problem, str(message))
+        except (ConcurrentEdit, PermissionDenied, RecordNotFound, DatabaseBusy) as exc:
+            show_problem(self.general_problem, str(exc))
             return
         self.saved.emit(self.saved_id)
         super().accept()

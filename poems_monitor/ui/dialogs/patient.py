@@ -9,13 +9,11 @@ from __future__ import annotations
 from datetime import date
 
 from PySide6.QtWidgets import QComboBox, QLineEdit, QWidget
-from sqlalchemy import select
 
 from poems_monitor.domain.catalogue import SEXES
-from poems_monitor.models import Patient
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor
-from poems_monitor.services.patients import PatientInput, create_patient, update_patient
+from poems_monitor.services.patients import PatientInput, create_patient, stored_patient, update_patient
 from poems_monitor.ui.dialogs.base import DateField, OptionalDate, ServiceDialog
 
 _SEX_NAMES = {"female": "Female", "male": "Male", "other": "Other", "unknown": "Not known"}
@@ -31,12 +29,8 @@ class PatientDialog(ServiceDialog):
         self._version = 1
         existing = None
         if mrn is not None:
-            P = Patient.__table__
-            with db.read() as session:
-                existing = session.execute(select(P).where(P.c.mrn == mrn)).first()
-            if existing is None:
-                raise KeyError(mrn)
-            self._patient_id, self._version = existing.id, existing.version
+            existing = stored_patient(db, mrn)  # PatientNotFound when another workstation changed the MRN
+            self._patient_id, self._version = existing.patient_id, existing.version
         self.setWindowTitle(self.tr("New patient") if existing is None else self.tr("Correct patient data"))
         self.heading.setText(self.tr("New patient") if existing is None
                              else self.tr("Correct the data of {mrn}").format(mrn=mrn))

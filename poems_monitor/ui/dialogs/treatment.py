@@ -21,7 +21,7 @@ from poems_monitor.domain.timeline import TreatmentRecord
 from poems_monitor.models import Patient, Treatment
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor
-from poems_monitor.services.errors import FieldProblem, InputRefused
+from poems_monitor.services.errors import FieldProblem, InputRefused, RecordNotFound
 from poems_monitor.services.patients import add_treatment, delete_treatment, update_treatment
 from poems_monitor.ui.dialogs.base import OptionalDate, ServiceDialog, date_edit
 from poems_monitor.ui.entry.marks import show_problem
@@ -157,8 +157,8 @@ class TreatmentDialog(ServiceDialog):
         except InputRefused as refused:
             self.show_problems(refused.problems)
             return
-        except KeyError as exc:
-            show_problem(self.general_problem, str(exc.args[0] if exc.args else exc))
+        except RecordNotFound as exc:
+            show_problem(self.general_problem, str(exc))
             return
         self.deleted = True
         self.saved_id = self._treatment_id

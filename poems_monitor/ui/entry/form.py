@@ -24,16 +24,15 @@ from PySide6.QtWidgets import (
     QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy,
     QVBoxLayout, QWidget,
 )
-from sqlalchemy import select
 
 from poems_monitor.domain.catalogue import (
     CRITERIA, EXAM_KINDS, EXAM_RESULTS, FEATURES, MEASURE_GROUPS, MEASURES, FeatureState, features_of,
 )
 from poems_monitor.domain.timeline import ExamRecord
-from poems_monitor.models import Patient, Visit
 from poems_monitor.persistence.db import Database, DatabaseBusy
 from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
+from poems_monitor.services.patients import patient_of_visit, stored_patient
 from poems_monitor.services.visits import (
     EnteredValue, LastRecorded, VisitInput, correct_visit, last_recorded, open_visit, record_visit, visit_on,
 )
@@ -70,18 +69,10 @@ class PatientHeader:
 
 
 def _patient_header(db: Database, mrn: str | None = None, visit_id: int | None = None) -> PatientHeader:
-    """The few patient facts the form shows and validates against (one short read)."""
-    P, V = Patient.__table__, Visit.__table__
-    query = select(P.c.mrn, P.c.name, P.c.sex, P.c.birth_date)
-    if visit_id is not None:
-        query = query.join(V, V.c.patient_id == P.c.id).where(V.c.id == visit_id)
-    else:
-        query = query.where(P.c.mrn == mrn)
-    with db.read() as session:
-        row = session.execute(query).first()
-    if row is None:
-        raise KeyError(mrn if visit_id is None else visit_id)
-    return PatientHeader(row.mrn, row.name, row.sex, row.birth_date)
+    """The few patient facts the form shows and validates against (one short read);
+    PatientNotFound / VisitNotFound when the patient or visit is gone."""
+    p = stored_patient(db, mrn) if visit_id is None else patient_of_visit(db, visit_id)
+    return PatientHeader(p.mrn, p.name, p.sex, p.birth_date)
 
 
 def _age(birth: date | None, on: date) -> int | None:

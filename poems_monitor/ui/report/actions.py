@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.dashboard import PatientDashboard
+from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.patient_summary import PatientSummary, build_patient_summary
 from poems_monitor.ui.report.chart_export import DEFAULT_DPI, export_chart
 from poems_monitor.ui.report.summary_document import PAGE_SIZES, SummaryDocument, write_summary_pdf
@@ -105,8 +106,8 @@ def show_summary_preview(parent: QWidget | None, db: Database, mrn: str, as_of: 
     """Print preview of `mrn`'s summary (modal); printing from the preview prints the same pages."""
     try:
         printing = SummaryPrinting.load(db, mrn, as_of, generated_by)
-    except KeyError as exc:
-        QMessageBox.warning(parent, tr("No summary"), str(exc.args[0]))
+    except PatientNotFound as exc:
+        QMessageBox.warning(parent, tr("No summary"), str(exc))
         return 0
     return summary_preview_dialog(parent, printing).exec()
 
@@ -123,8 +124,8 @@ def print_summary(parent: QWidget | None, db: Database, mrn: str, as_of: date | 
         return False
     try:
         SummaryPrinting.load(db, mrn, as_of, generated_by).paint(printer)
-    except (KeyError, OSError) as exc:
-        QMessageBox.warning(parent, tr("Not printed"), str(exc.args[0] if isinstance(exc, KeyError) else exc))
+    except (PatientNotFound, OSError) as exc:
+        QMessageBox.warning(parent, tr("Not printed"), str(exc))
         return False
     return True
 
@@ -150,8 +151,8 @@ def save_summary_pdf(parent: QWidget | None, db: Database, mrn: str, as_of: date
     try:
         printing = SummaryPrinting.load(db, mrn, as_of, generated_by)
         write_summary_pdf(printing.document(page_size or default_page_size()), path)
-    except (KeyError, OSError) as exc:
-        QMessageBox.warning(parent, tr("Summary not saved"), str(exc.args[0] if isinstance(exc, KeyError) else exc))
+    except (PatientNotFound, OSError) as exc:
+        QMessageBox.warning(parent, tr("Summary not saved"), str(exc))
         return None
     from poems_monitor.ui.ui_settings import remember_save_folder
 

@@ -856,8 +856,8 @@ def write_summary_pdf(document: SummaryDocument, path: Path | str) -> int:
 def write_patient_summary(db, mrn: str, path: Path | str, page_size: str = "A4", as_of: date | None = None,  # noqa: ANN001
                           generated_by: str | None = None) -> SummaryResult:
     """Write the printable summary of `mrn` to the PDF `path`. Needs a QGuiApplication (offscreen is
-    fine). KeyError (with a sentence) for an unknown MRN; ValueError for a page size other than
-    A4 or Letter; OSError when the file cannot be written."""
+    fine). PatientNotFound (a KeyError whose str() is the sentence) for an unknown MRN;
+    ValueError for a page size other than A4 or Letter; OSError when the file cannot be written."""
     t0 = time.perf_counter()
     page_layout(page_size)  # refuse a wrong size before any work
     summary = build_patient_summary(db, mrn, as_of, generated_by)
