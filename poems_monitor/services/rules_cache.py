@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
@@ -258,6 +259,7 @@ _MEMO_LIMIT = 50_000
 _PLANS_PER_ENTRY = 8
 # Views are large (a dashboard holds every series): only the most recently used few are kept.
 _VIEWS: OrderedDict[tuple[str, int, tuple], None] = OrderedDict()
+_VIEWS_LOCK = threading.Lock()
 VIEW_LIMIT = 24
 
 
@@ -286,7 +288,9 @@ def recall_view(stamps: Stamps, patient_id: int, key: tuple) -> object | None:
     entry = _entry(stamps.lineage, patient_id, stamps.of(patient_id))
     view = entry.views.get(key) if entry is not None else None
     if view is not None:
-        _VIEWS.move_to_end((stamps.lineage, patient_id, key))
+        with _VIEWS_LOCK:
+            _VIEWS[(stamps.lineage, patient_id, key)] = None
+            _VIEWS.move_to_end((stamps.lineage, patient_id, key))
     return view
 
 
@@ -294,23 +298,25 @@ def remember_view(stamps: Stamps, patient_id: int, key: tuple, view: object) -> 
     """Remember a view built from this patient's record as it was when `stamps` were read."""
     entry = _entry(stamps.lineage, patient_id, stamps.of(patient_id), create=True)
     entry.views[key] = view
-    _VIEWS[(stamps.lineage, patient_id, key)] = None
-    _VIEWS.move_to_end((stamps.lineage, patient_id, key))
-    while len(_VIEWS) > VIEW_LIMIT:
-        (lineage, pid, old), _ = _VIEWS.popitem(last=False)
-        other = _MEMO.get((lineage, pid))
-        if other is not None:
-            other.views.pop(old, None)
+    with _VIEWS_LOCK:  # screens build dashboards off the GUI thread
+        _VIEWS[(stamps.lineage, patient_id, key)] = None
+        _VIEWS.move_to_end((stamps.lineage, patient_id, key))
+        while len(_VIEWS) > VIEW_LIMIT:
+            (lineage, pid, old), _ = _VIEWS.popitem(last=False)
+            other = _MEMO.get((lineage, pid))
+            if other is not None:
+                other.views.pop(old, None)
 
 
 def forget(*, views_only: bool = False) -> None:
     """Drop what this process remembers (tests, benchmarks; never needed for correctness)."""
-    if views_only:
-        for entry in _MEMO.values():
-            entry.views.clear()
-    else:
-        _MEMO.clear()
-    _VIEWS.clear()
+    with _VIEWS_LOCK:
+        if views_only:
+            for entry in list(_MEMO.values()):
+                entry.views.clear()
+        else:
+            _MEMO.clear()
+        _VIEWS.clear()
 
 
 # ---------------------------------------------------------------------------------------------
