@@ -61,7 +61,7 @@ from poems_monitor.services.audit import utcnow
 from poems_monitor.services.protocol_store import ProtocolStatus, status_in
 
 __all__ = [
-    "CACHE_FORMAT", "Gathered", "Stamp", "clear_cache", "facts_from_json", "facts_to_json", "forget", "gather",
+    "CACHE_FORMAT", "Gathered", "Stamp", "Stamps", "clear_cache", "facts_from_json", "facts_to_json", "forget", "gather",
     "latest_date", "read_stamps", "recall_view", "reduce_for_schedule", "remember_view", "rules_version", "store_plans",
 ]
 
