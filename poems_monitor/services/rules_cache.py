@@ -229,11 +229,17 @@ def read_stamps(session: Session, db: Database, patient_ids: list[int] | None = 
     Read them before any data, in the same read transaction."""
     first = session.execute(select(A.c.hash).order_by(A.c.id).limit(1)).scalar()
     status = status_in(session)
-    newest_ids = dict(_in_chunks(session, select(A.c.patient_id, func.max(A.c.id)).where(A.c.patient_id.is_not(None))
-                                 .group_by(A.c.patient_id), A.c.patient_id, patient_ids))
-    hashes = dict(_in_chunks(session, select(A.c.id, A.c.hash), A.c.id, newest_ids.values())) if newest_ids else {}
-    return Stamps(f"{db.url}#{first}", status,
-                  {pid: (audit_id, hashes.get(audit_id)) for pid, audit_id in newest_ids.items()})
+    newest: dict[int, tuple[int, str]] = {}
+    chunks = [None] if patient_ids is None else [
+        list(patient_ids)[i:i + _CHUNK] for i in range(0, len(patient_ids), _CHUNK)]
+    for chunk in chunks:
+        latest = select(func.max(A.c.id)).where(A.c.patient_id.is_not(None)).group_by(A.c.patient_id)
+        if chunk is not None:
+            latest = latest.where(A.c.patient_id.in_(chunk))
+        for pid, audit_id, audit_hash in session.execute(
+                select(A.c.patient_id, A.c.id, A.c.hash).where(A.c.id.in_(latest.scalar_subquery()))):
+            newest[pid] = (audit_id, audit_hash)
+    return Stamps(f"{db.url}#{first}", status, newest)
 
 
 # ---------------------------------------------------------------------------------------------
