@@ -107,8 +107,7 @@ def main() -> None:
         rows.append(("all flags, refresh in the same process", t))
 
         mrn = worklist.items[0].mrn
-        rules_cache._MEMO.clear()
-        rules_cache._PLANS.clear()
+        rules_cache.forget()
         t, _ = median_of(args.repeat, lambda: (patient_worklist(db, mrn, TODAY), clinic_flags(db, TODAY, mrn=mrn)))
         rows.append(("one patient: worklist rows + flags", t))
         t, _ = median_of(args.repeat, lambda: build_dashboard(db, mrn, TODAY))

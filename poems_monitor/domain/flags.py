@@ -477,6 +477,18 @@ def vegf_rise_dates(patient: PatientRecord, protocol: Protocol) -> tuple[date, .
     return tuple(sorted(out))
 
 
+def vegf_rise_nadirs(patient: PatientRecord, protocol: Protocol) -> tuple[tuple[str, date, date], ...]:
+    """(code, day of the rise, day of its nadir) of every VEGF rise of the record: the two values
+    that make each rise. `reduced_course` keeps exactly these values (the nadir restarts at each
+    rise, so nothing between two kept values can rise over a kept nadir)."""
+    ctx = _Ctx(patient, protocol, ())
+    out = []
+    for code, values in _vegf_series(ctx).items():
+        uln, _ = _uln(ctx, code)
+        out.extend((code, r[0], r[2]) for r in _rises(ctx.lines, values, protocol.vegf_rise_fraction, uln))
+    return tuple(out)
+
+
 # ---------------------------------------------------------------------------------------------
 # Lung function
 # ---------------------------------------------------------------------------------------------

@@ -66,9 +66,9 @@ ITEMS = FOLLOWUP_ITEMS  # in the order the schedule lists them
 ECHO_TRIGGERS = ("peripheral_edema", "pleural_effusion", "ascites", "pericardial_effusion",
                  "pulmonary_hypertension", "cardiomyopathy")
 PFT_TRIGGERS = ("pleural_effusion", "restrictive_lung_disease", "pulmonary_hypertension")
-_TRIGGERS = frozenset(ECHO_TRIGGERS + PFT_TRIGGERS)
+TRIGGER_CODES = frozenset(ECHO_TRIGGERS + PFT_TRIGGERS)
 _ALWAYS_DONE_BY_VISIT = ("review_visit", "thrombosis_review")
-_BLOOD_COUNT = frozenset({"platelets", "hemoglobin", "hematocrit"})
+BLOOD_COUNT_CODES = frozenset({"platelets", "hemoglobin", "hematocrit"})
 
 
 class Status(str, Enum):
@@ -185,7 +185,7 @@ def _done_by_code() -> dict[str, tuple[tuple[str, ...], str | None]]:
 
 
 # Precomputed once: the visit loop below runs for every visit of every patient of the clinic.
-_DONE_BY_CODE = _done_by_code()
+DONE_BY_CODE = _done_by_code()
 
 # What completes an item (INTERFACES.md section 4, amended 2026-12): for these items only the
 # listed measurements do; the item's other measurements are recorded as "partly done". PFT
@@ -211,7 +211,7 @@ class VisitFindings(NamedTuple):
 def _code_info() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str | None]]:
     """measure code -> (items it completes, items it only partly does, echo/pft item it judges)."""
     out = {}
-    for code, (items, judged) in _DONE_BY_CODE.items():
+    for code, (items, judged) in DONE_BY_CODE.items():
         completes = tuple(i for i in items if i not in COMPLETED_BY or code in COMPLETED_BY[i])
         partly = tuple(i for i in items if i not in completes)
         out[code] = (completes, partly, judged)
@@ -315,7 +315,11 @@ def partly_done_text(what: str, day: date) -> str:
               "haematology not complete").format(date=when)
 
 
-class _Facts:
+class VisitSummary:
+    """What the schedule reads of a patient's visits, per item: the newest visit that completed
+    it, the partly-done visit it reports, the echo/PFT normal or abnormal state and the latest
+    trigger onsets. Public so that `reduced_course` can check a reduced record against it."""
+
     def __init__(self, patient: PatientRecord, protocol: Protocol):
         self.last_done: dict[str, date] = {}
         self.partial: dict[str, tuple[date, str]] = {}  # item -> newest partly-done visit and what
@@ -348,7 +352,7 @@ class _Facts:
                         state.abnormal_since = state.latest_abnormal = None
                     state.abnormal = is_abnormal
             for code, status in visit.features:
-                if code not in _TRIGGERS or status not in ("present", "absent"):
+                if code not in TRIGGER_CODES or status not in ("present", "absent"):
                     continue
                 if status == PRESENT and prev_state.get(code) != PRESENT:
                     if code in ECHO_TRIGGERS:
@@ -432,7 +436,7 @@ class _Planner:
         self.patient = patient
         self.p = protocol
         self.as_of = as_of
-        self.facts = _Facts(patient, protocol)
+        self.facts = VisitSummary(patient, protocol)
         self.vegf_rises = list(vegf_rise_dates(patient, protocol))  # read by imaging
         self.lines = LineIndex(lines_of_therapy(patient))
         self.line = self.lines.on_or_before(as_of)
@@ -612,7 +616,7 @@ class _Planner:
             if t.start <= self.as_of < add_months(t.start, window):
                 reasons.append(tr("within {n} months of starting {regimen} [MELLORS21]").format(n=window, regimen=regimen_label(t)))
         for visit in reversed(self.patient.visits):
-            if not (any(o.code in _BLOOD_COUNT for o in visit.observations)
+            if not (any(o.code in BLOOD_COUNT_CODES for o in visit.observations)
                     or any(code in ("thrombocytosis", "polycythemia") for code, _ in visit.features)):
                 continue  # cheap test first: deriving formats sentences
             derived = {d.code: d for d in derive_features(visit, self.patient.sex, self.p, explain=False)

@@ -8,14 +8,14 @@ rule or compare dates themselves.
 
 One dashboard = one read transaction: the patient's timeline (a handful of set-based selects in
 the timelines repository), the flag reviews and the waivers. The rules (flags, criteria,
-follow-up) run on the frozen records afterwards. No Qt.
+follow-up) run on the frozen records afterwards. A built dashboard is remembered in the rules
+cache's one in-process memo under the patient's one stamp (`services.rules_cache`). No Qt.
 """
 
 from __future__ import annotations
 
 import gc
 import time
-from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -40,9 +40,11 @@ from poems_monitor.domain.timeline import PatientRecord
 from poems_monitor.i18n import tr
 from poems_monitor.models import FlagReview
 from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.repositories import patients as patients_repo
 from poems_monitor.persistence.repositories.timelines import load_timelines
+from poems_monitor.services import rules_cache
 from poems_monitor.services.errors import PatientNotFound
-from poems_monitor.services.protocol_store import current_protocol, status_in
+from poems_monitor.services.protocol_store import current_protocol
 from poems_monitor.services.waivers import waivers_in
 
 FR = FlagReview.__table__
@@ -268,42 +270,29 @@ def _age(birth: date | None, as_of: date) -> int | None:
     return as_of.year - birth.year - ((as_of.month, as_of.day) < (birth.month, birth.day))
 
 
-# Built dashboards of this process, most recently used last: (database lineage, mrn, as-of) ->
-# (stamp, dashboard). Reopening a patient whose record did not change skips the queries and the
-# rules. The stamp is the rules cache's (services.rules_cache): the patient's newest audit entry
-# (every change to a patient's record, flag reviews and waivers included, is audited with its
-# patient_id in the same transaction), the protocol's digest and the rules' version; here the
-# newest entry's hash too, so a restored older file whose ids are reused never matches.
-_MEMO: OrderedDict[tuple, tuple[tuple, PatientDashboard]] = OrderedDict()
-MEMO_SIZE = 24
-
-
 def build_dashboard(db: Database, mrn: str, as_of: date | None = None, protocol: Protocol | None = None, *,
                     fresh: bool = False) -> PatientDashboard:
     """Everything the dashboard of `mrn` shows, as of `as_of` (default today). PatientNotFound if unknown.
 
-    Remembered per patient while its record, the protocol and the rules stay the same (see
-    `_MEMO`); `fresh` computes it again regardless; an explicit `protocol` is never remembered."""
-    from poems_monitor.services.rules_cache import A, P, rules_version
-
+    Remembered in the rules cache's memo under the patient's stamp (`rules_cache.read_stamps`:
+    its newest audit entry, the protocol's digest, the rules' version), so reopening a patient
+    whose record did not change skips the queries and the rules; `fresh` computes it again
+    regardless; an explicit `protocol` is never remembered."""
     as_of = as_of or date.today()
+    view = ("dashboard", as_of)
     with db.read() as session:
-        key = stamp = None
+        stamps = pid = None
         if protocol is None:
-            # First the stamps, then the data (as the rules cache does): a concurrent write can
+            found = patients_repo.find_patient(session, mrn)
+            pid = found.id if found is not None else None
+            # First the stamp, then the data (as the rules cache does): a concurrent write can
             # only make a remembered dashboard look stale, never fresh.
-            first = session.execute(select(A.c.hash).order_by(A.c.id).limit(1)).scalar()
-            pid = session.execute(select(P.c.id).where(P.c.mrn == mrn)).scalar()
-            newest = session.execute(select(A.c.id, A.c.hash).where(A.c.patient_id == pid)
-                                     .order_by(A.c.id.desc()).limit(1)).first() if pid is not None else None
-            status = status_in(session)
-            key = (f"{db.url}#{first}", mrn, as_of)
-            stamp = (pid, tuple(newest) if newest else None, status.digest, rules_version())
-            known = _MEMO.get(key)
-            if known is not None and known[0] == stamp and pid is not None and not fresh:
-                _MEMO.move_to_end(key)
-                return known[1]
-            protocol = status.protocol
+            stamps = rules_cache.read_stamps(session, db, [pid] if pid is not None else [])
+            if pid is not None and not fresh:
+                known = rules_cache.recall_view(stamps, pid, view)
+                if known is not None:
+                    return known
+            protocol = stamps.status.protocol
         records = load_timelines(session, mrns=[mrn])
         if not records:
             raise PatientNotFound(mrn)
@@ -312,17 +301,14 @@ def build_dashboard(db: Database, mrn: str, as_of: date | None = None, protocol:
         waivers = waivers_in(session, [patient.patient_id])
     d = dashboard_from_record(patient, protocol, as_of, reviews.get(patient.patient_id, {}),
                               waivers.get(patient.patient_id, ()))
-    if key is not None and stamp[0] == patient.patient_id:
-        _MEMO[key] = (stamp, d)
-        _MEMO.move_to_end(key)
-        while len(_MEMO) > MEMO_SIZE:
-            _MEMO.popitem(last=False)
+    if stamps is not None and pid == patient.patient_id:
+        rules_cache.remember_view(stamps, pid, view, d)
     return d
 
 
 def forget_dashboards() -> None:
-    """Drop every remembered dashboard (tests; never needed for correctness)."""
-    _MEMO.clear()
+    """Drop every remembered dashboard (tests, benchmarks; never needed for correctness)."""
+    rules_cache.forget(views_only=True)
 
 
 def _reviews(session, patient_ids) -> dict[int, dict[str, Review]]:  # noqa: ANN001
@@ -607,7 +593,6 @@ def clinic_overview(db: Database, as_of: date | None = None, protocol: Protocol 
 def _overview_chunks(db: Database, as_of: date, protocol: Protocol | None, mrns: list[str],
                      reviews: dict[int, dict[str, Review]], waivers: dict[int, tuple[Waiver, ...]],
                      out: dict[str, PatientStatus]) -> None:
-    from poems_monitor.services.rules_cache import gather
 
     for i in range(0, len(mrns), OVERVIEW_CHUNK):
         chunk = mrns[i:i + OVERVIEW_CHUNK]
@@ -618,7 +603,7 @@ def _overview_chunks(db: Database, as_of: date, protocol: Protocol | None, mrns:
                 out[p.mrn] = _status_of(p.mrn, compute_flags(p, protocol, as_of), reviews.get(p.patient_id, {}),
                                         schedule_for(p, protocol, as_of, waivers.get(p.patient_id, ())))
         else:
-            g = gather(db, as_of, mrns=chunk, want_schedule=True, want_flags=True)
+            g = rules_cache.gather(db, as_of, mrns=chunk, want_schedule=True, want_flags=True)
             for head in g.heads:
                 pid = head.patient_id
                 w = waivers.get(pid, ())

@@ -1,35 +1,30 @@
-"""Gathering what the clinic-wide rules need, fast: a per-patient cache of reduced timelines and flags.
+"""The rules cache: one store, one stamp, one in-process memo for what the rules computed per patient.
 
-Owns how the worklist and the clinic's flags get their inputs without reading every value of
-every patient each time (2,000 full timelines take about 10-20 s to load on a small machine,
-while the schedule reads a few percent of them). For each patient the table `rules_cache` holds:
+The pure part lives in the domain: `domain.reduced_course` decides which parts of a record the
+follow-up schedule reads (the *reduced course*) and checks each reduction; `domain.flags` and
+`domain.followup` compute flags and worklist rows. This module only keeps their results:
 
-- `facts`: the *reduced timeline* that the follow-up schedule reads: every treatment and event;
-  the first and the last visit (baseline, last review); per follow-up item what the newest visit
-  that completed it and the newest that partly did hold for it; for echo and PFT the visits that
-  fix the normal/abnormal state (last verdict, start of the trailing abnormal run); the VEGF
-  values that reproduce every rise; every symptom change that brings an echo or PFT forward;
-  the blood count of the last visit at which thrombocytosis or polycythaemia is known; and the
-  last visit inside the engraftment-syndrome window; and the relapse triggers (dates and why)
-  computed on the whole record by `followup.restaging_triggers` (the `relapse_suspected` rule
-  reads every feature, VEGF and neuropathy score: no reduction of the visits keeps them, so the
-  reduced record carries them as `PatientRecord.relapse_triggers`). The domain's own `schedule_for` runs on this reduced record, so
-  there is one schedule, not a second implementation: for an as-of on or after the newest date
-  in the record it yields exactly what the full record yields (the integration tests and the
-  benchmark check this on demo clinics).
-- `flags`: the patient's flags computed on the whole record (flags depend on as-of only by
-  clipping the record, so they hold for any as-of on or after the newest date).
+- **The stamp** (`read_stamps`, the one place it is computed): per patient its newest
+  `audit_entry` (id and hash: every write to a patient's record, flag reviews and waivers
+  included, is audited with its patient_id in the same transaction), the sha256 of the protocol
+  in force and `rules_version()` (a hash of the rule modules' source). Read before any data, so
+  a concurrent write can only make a result look stale, never fresh. The database is named by
+  its *lineage* (URL and first audit hash): another clinic put at the same path never matches.
+- **The table** `rules_cache` (survives the process): per patient the reduced course (`facts`),
+  the flags computed on the whole record (`flags`; flags depend on as-of only by clipping, so
+  they hold for any as-of on or after the record's newest date) and the worklist rows of the
+  last as-of asked for (`plan`). A row is used only when its audit id, protocol digest and rules
+  version equal the stamp (the hash is not stored: the table lives in the same file as the audit
+  trail it is stamped by). Stale rows are rewritten in a short write transaction afterwards
+  (best effort: a locked or read-only database only costs speed).
+- **The memo** (`_MEMO`, this process only): per (lineage, patient) one entry with its stamp and
+  what is known under it: the parsed reduced record, the flags, the worklist rows per as-of, and
+  views built by other services (the dashboard, `recall_view`/`remember_view`). A new stamp
+  drops the whole entry, so nothing can outlive the record it was computed from.
 
-A row is used only when its stamps match: the patient's newest `audit_entry.id` (every write to
-a patient's record is audited with its patient_id, in the same transaction), the sha256 of the
-protocol in force and the version of the rules (a hash of the domain modules' source). Anything
-else (a stale or missing row, or an as-of earlier than the record's newest date) is computed
-from the full timeline, and stale rows are rewritten afterwards in a short write transaction
-(best effort: a locked or read-only database only costs speed). The audit id is read before the
-timelines, so a concurrent write can only make a row look stale, never fresh.
-
-Derived data only: never audited, never exported as clinical data, safe to delete at any time.
-No Qt.
+`gather` serves the clinic-wide rules (worklist, flags, overview): from the memo, else the table,
+else the full timeline (also for an as-of earlier than the record's newest date). Derived data
+only: never audited, never exported as clinical data, safe to delete at any time. No Qt.
 """
 
 from __future__ import annotations
@@ -37,28 +32,25 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlmodel import Session
 
 from poems_monitor.domain import (
-    catalogue, course, criteria, derived, flags as flags_module, followup, protocol as protocol_module, safety_flags, timeline,
+    catalogue, course, criteria, derived, flags as flags_module, followup, protocol as protocol_module, reduced_course,
+    safety_flags, timeline,
 )
-from poems_monitor.domain.catalogue import EXAM_KINDS, MEASURES
-from poems_monitor.domain.course import LineIndex, lines_of_therapy
-from poems_monitor.domain.derived import derive_features
-from poems_monitor.domain.flags import VEGF_CODES, Flag, FlagKind, Severity, _rises, compute_flags, vegf_rise_dates
-# The schedule's own definitions of "done", "trigger" and "blood count", and its visit summary
-# (`_Facts`) that checks each reduction: one definition, no copy to drift.
-from poems_monitor.domain.followup import (
-    _BLOOD_COUNT, _DONE_BY_CODE, _TRIGGERS, Status, WorklistItem, _Facts, engraftment_window, followup_plan, latest_asct,
-    restaging_triggers, visit_findings,
-)
+from poems_monitor.domain.flags import Flag, FlagKind, Severity, compute_flags
+from poems_monitor.domain.followup import Status, WorklistItem, followup_plan
 from poems_monitor.domain.protocol import Protocol
+from poems_monitor.domain.reduced_course import latest_date, reduce_for_schedule
 from poems_monitor.domain.timeline import (
     EventRecord, ExamRecord, ObservationRecord, PatientRecord, TreatmentRecord, VisitRecord,
 )
@@ -68,21 +60,26 @@ from poems_monitor.persistence.repositories.timelines import load_timelines
 from poems_monitor.services.audit import utcnow
 from poems_monitor.services.protocol_store import ProtocolStatus, status_in
 
+__all__ = [
+    "CACHE_FORMAT", "Gathered", "Stamp", "Stamps", "clear_cache", "facts_from_json", "facts_to_json", "forget", "gather",
+    "latest_date", "read_stamps", "recall_view", "reduce_for_schedule", "remember_view", "rules_version", "store_plans",
+]
+
 log = logging.getLogger(__name__)
 
 RC = RulesCache.__table__
 A = AuditEntry.__table__
 P = Patient.__table__
-CACHE_FORMAT = "3"  # bump when the reduction or the JSON layout below changes
+CACHE_FORMAT = "3"  # bump when the reduction (domain.reduced_course) or the JSON layout below changes
 _CHUNK = 900
-_RUN_CODES = ("thrombocytosis", "polycythemia")
 
 
 @lru_cache(maxsize=1)
 def rules_version() -> str:
     """A fingerprint of the rules' code: a new version of a rule invalidates every cached row."""
     digest = hashlib.sha256(CACHE_FORMAT.encode())
-    for module in (catalogue, course, criteria, derived, flags_module, followup, protocol_module, safety_flags, timeline):
+    for module in (catalogue, course, criteria, derived, flags_module, followup, protocol_module, reduced_course,
+                   safety_flags, timeline):
         try:
             digest.update(Path(module.__file__).read_bytes())
         except (OSError, TypeError):  # frozen build without sources: the package version decides
@@ -100,163 +97,8 @@ def rules_version() -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The reduced timeline
+# The stored form of a reduced record, its flags and its worklist rows
 # ---------------------------------------------------------------------------------------------
-
-
-def latest_date(p: PatientRecord) -> date | None:
-    """The newest date in the record: clipping at any as-of on or after it changes nothing."""
-    days = [v.date for v in p.visits[-1:]] + [e.date for e in p.events]
-    for t in p.treatments:
-        days.extend(d for d in (t.start, t.stop, t.engraftment_date) if d is not None)
-    return max(days) if days else None
-
-
-def _thrombosis_visit(p: PatientRecord, protocol: Protocol) -> int | None:
-    """Index of the last visit at which thrombocytosis or polycythaemia is known: the one the
-    schedule's thrombosis review reads (same test as `followup._Planner.thrombosis_risk`)."""
-    for i in range(len(p.visits) - 1, -1, -1):
-        visit = p.visits[i]
-        if not (any(o.code in _BLOOD_COUNT for o in visit.observations)
-                or any(code in _RUN_CODES for code, _ in visit.features)):
-            continue
-        for d in derive_features(visit, p.sex, protocol, explain=False):
-            if d.code in _RUN_CODES and d.state.value != "unknown":
-                return i
-    return None
-
-
-def _vegf_points(p: PatientRecord, protocol: Protocol) -> set[tuple[int, str]]:
-    """(visit index, code) of the VEGF values that reproduce every VEGF rise of the record: per
-    rise the value and its nadir (the nadir restarts at each rise, so nothing between two kept
-    points can rise over a kept nadir)."""
-    lines = LineIndex(lines_of_therapy(p))
-    keep: set[tuple[int, str]] = set()
-    for code in VEGF_CODES:
-        uln = protocol.vegf_plasma_upper_reference if code == "vegf_plasma" else protocol.vegf_serum_upper_reference
-        series = [(v.date, float(o.number), vi) for vi, v in enumerate(p.visits)
-                  if (o := v.value(code)) is not None and o.number is not None]
-        if len(series) < 2:
-            continue
-        index = {day: vi for day, _, vi in series}
-        for day, _value, nadir_day, *_rest in _rises(lines, [(d, x, None) for d, x, _ in series],
-                                                     protocol.vegf_rise_fraction, uln):
-            keep.add((index[day], code))
-            keep.add((index[nadir_day], code))
-    return keep
-
-
-def _es_last_visit(p: PatientRecord, protocol: Protocol) -> int | None:
-    """Index of the last visit inside the engraftment-syndrome window of the latest ASCT (the
-    watch reads whether, and when last, the window was assessed)."""
-    asct = latest_asct(p)
-    if asct is None:
-        return None
-    start, end, _ = engraftment_window(asct, protocol)
-    found = None
-    for vi, v in enumerate(p.visits):
-        if start <= v.date <= end:
-            found = vi
-    return found
-
-
-def _schedule_inputs(p: PatientRecord, protocol: Protocol) -> tuple:
-    """Everything the follow-up schedule reads from the visits, for as-of on or after the newest
-    date: the reduction is kept only when this is equal for the full and the reduced record."""
-    facts = _Facts(p, protocol)
-    ti = _thrombosis_visit(p, protocol)
-    blood = None
-    if ti is not None:
-        blood = (p.visits[ti].date, tuple((d.code, d.state) for d in derive_features(p.visits[ti], p.sex, protocol, explain=False)
-                                          if d.code in _RUN_CODES))
-    es = _es_last_visit(p, protocol)
-    return (facts.last_done, facts.partial,
-            {k: (x.abnormal, x.abnormal_since, x.latest_abnormal) for k, x in facts.exam.items()}, facts.onsets,
-            vegf_rise_dates(p, protocol), p.visits[0].date if p.visits else None, blood,
-            p.visits[es].date if es is not None else None)
-
-
-def reduce_for_schedule(p: PatientRecord, protocol: Protocol, flags: tuple[Flag, ...] | None = None) -> PatientRecord:
-    """What `followup.schedule_for` reads of `p` (see the module docstring); same schedule for
-    any as-of on or after `latest_date(p)`. Checked: when the reduced record would not give the
-    same schedule inputs, the full record is returned. `flags`: the flags of `p` as of
-    `latest_date(p)` when known (the relapse triggers are read from them, not computed again);
-    the triggers are carried as computed on `p`, not reduced.
-
-    Per item, a few visits keep everything they hold for that item (so each kept visit reads
-    exactly as it did: done, partly done, normal or abnormal): the last visit that completed it,
-    the partly-done visit the schedule reports (the newest; the first of a run still pending),
-    and for echo/PFT the last verdict, the start of the trailing
-    abnormal run and the normal verdict before it."""
-    visits = p.visits
-    if not visits:
-        return p
-    keep_items: dict[int, set[str]] = {}  # visit -> items whose content is kept whole there
-    keep_obs: dict[int, set[int]] = {}
-    keep_feat: dict[int, set[int]] = {}
-    verdicts: dict[str, list[tuple[int, bool]]] = {}
-    previous: dict[str, str] = {}
-    for vi, v in enumerate(visits):
-        if v.observations or v.exams:
-            found = visit_findings(v, p.sex, protocol)
-            for item, bad in found.verdict.items():
-                verdicts.setdefault(item, []).append((vi, bad))
-        for fi, (code, status) in enumerate(v.features):
-            if code in _TRIGGERS and status in ("present", "absent") and previous.get(code) != status:
-                keep_feat.setdefault(vi, set()).add(fi)  # only the changes matter (onsets)
-                previous[code] = status
-    index = {v.date: vi for vi, v in enumerate(visits)}
-    facts = _Facts(p, protocol)  # the visits the schedule's own summary ends on, per item
-    for item, day in facts.last_done.items():
-        keep_items.setdefault(index[day], set()).add(item)
-    for item, (day, _) in facts.partial.items():
-        keep_items.setdefault(index[day], set()).add(item)
-    for item, seq in verdicts.items():
-        keep_items.setdefault(seq[-1][0], set()).add(item)  # the last verdict
-        k = len(seq) - 1
-        while k > 0 and seq[k - 1][1] and seq[k][1]:
-            k -= 1
-        if seq[k][1]:
-            keep_items.setdefault(seq[k][0], set()).add(item)  # the start of the trailing abnormal run
-            if k > 0:
-                keep_items.setdefault(seq[k - 1][0], set()).add(item)  # and the normal verdict before it
-    for vi, code in _vegf_points(p, protocol):
-        v = visits[vi]
-        keep_obs.setdefault(vi, set()).update(i for i, o in enumerate(v.observations) if o.code == code)
-    ti = _thrombosis_visit(p, protocol)
-    if ti is not None:
-        keep_items.setdefault(ti, set()).add("hematology")  # the blood count, read as the schedule reads it
-        v = visits[ti]
-        keep_obs.setdefault(ti, set()).update(i for i, o in enumerate(v.observations) if o.code in _BLOOD_COUNT)
-        keep_feat.setdefault(ti, set()).update(i for i, (c, _) in enumerate(v.features) if c in _RUN_CODES)
-    es = _es_last_visit(p, protocol)
-    wanted = sorted({0, len(visits) - 1} | set(keep_items) | set(keep_obs) | set(keep_feat)
-                    | ({es} if es is not None else set()))
-    reduced_visits = []
-    for vi in wanted:
-        v = visits[vi]
-        items = keep_items.get(vi, set())
-        obs_idx = set(keep_obs.get(vi, ()))
-        for i, o in enumerate(v.observations):
-            entry = _DONE_BY_CODE.get(o.code)
-            if entry is not None and items.intersection(entry[0]):
-                obs_idx.add(i)
-        exams = tuple(x for x in v.exams
-                      if (kind := EXAM_KINDS.get(x.kind)) is not None and kind.followup_item in items)
-        reduced_visits.append(VisitRecord(
-            date=v.date,
-            observations=tuple(v.observations[i] for i in sorted(obs_idx)),
-            features=tuple(v.features[i] for i in sorted(keep_feat.get(vi, ()))),
-            exams=exams,
-        ))
-    latest = latest_date(p)
-    reduced = PatientRecord(p.mrn, p.name, p.sex, p.birth_date, p.diagnosis_date, tuple(reduced_visits),
-                            p.treatments, p.events, p.patient_id,
-                            relapse_triggers=restaging_triggers(p, protocol, latest, flags) if latest is not None else ())
-    if _schedule_inputs(reduced, protocol) != _schedule_inputs(p, protocol):
-        log.warning("reduced timeline of patient id %s differs from the full one; the full record is cached", p.patient_id)
-        return p
-    return reduced
 
 
 def _d(day: date | None) -> str | None:
@@ -341,6 +183,149 @@ def flags_from_text(text: str) -> tuple[Flag, ...]:
 
 
 # ---------------------------------------------------------------------------------------------
+# The stamp
+# ---------------------------------------------------------------------------------------------
+
+
+class Stamp(NamedTuple):
+    """What one patient's cached results were computed from (see the module docstring)."""
+
+    audit_id: int  # the patient's newest audit entry, 0 when it has none
+    audit_hash: str | None
+    protocol_sha: str
+    rules_version: str
+
+    @property
+    def row(self) -> tuple[int, str, str]:
+        """The part a `rules_cache` row stores and is checked against."""
+        return (self.audit_id, self.protocol_sha, self.rules_version)
+
+
+@dataclass
+class Stamps:
+    """The stamps of some patients, read in one go, with the database lineage and protocol."""
+
+    lineage: str  # names the database in the memo: its URL and first audit hash
+    status: ProtocolStatus
+    newest: dict[int, tuple[int, str]]  # patient_id -> (audit id, hash) of its newest audit entry
+
+    def of(self, patient_id: int) -> Stamp:
+        audit_id, audit_hash = self.newest.get(patient_id, (0, None))
+        return Stamp(audit_id, audit_hash, self.status.digest, rules_version())
+
+
+def _in_chunks(session: Session, query, column, ids):  # noqa: ANN001, ANN202
+    if ids is None:
+        return session.execute(query).all()
+    out = []
+    ids = list(ids)
+    for i in range(0, len(ids), _CHUNK):
+        out.extend(session.execute(query.where(column.in_(ids[i:i + _CHUNK]))).all())
+    return out
+
+
+def read_stamps(session: Session, db: Database, patient_ids: list[int] | None = None) -> Stamps:
+    """The stamps of these patients (None: every patient), the one place they are computed.
+    Read them before any data, in the same read transaction."""
+    first = session.execute(select(A.c.hash).order_by(A.c.id).limit(1)).scalar()
+    status = status_in(session)
+    newest: dict[int, tuple[int, str]] = {}
+    chunks = [None] if patient_ids is None else [
+        list(patient_ids)[i:i + _CHUNK] for i in range(0, len(patient_ids), _CHUNK)]
+    for chunk in chunks:
+        latest = select(func.max(A.c.id)).where(A.c.patient_id.is_not(None)).group_by(A.c.patient_id)
+        if chunk is not None:
+            latest = latest.where(A.c.patient_id.in_(chunk))
+        for pid, audit_id, audit_hash in session.execute(
+                select(A.c.patient_id, A.c.id, A.c.hash).where(A.c.id.in_(latest.scalar_subquery()))):
+            newest[pid] = (audit_id, audit_hash)
+    return Stamps(f"{db.url}#{first}", status, newest)
+
+
+# ---------------------------------------------------------------------------------------------
+# The in-process memo
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    """What this process knows of one patient under one stamp."""
+
+    stamp: Stamp
+    record: PatientRecord | None = None  # the reduced course (valid for as-of on or after its newest date)
+    flags: tuple[Flag, ...] | None = None  # the flags on the whole record (same validity)
+    plans: dict[date, tuple[WorklistItem, ...]] = field(default_factory=dict)  # as-of -> worklist rows
+    views: dict[tuple, object] = field(default_factory=dict)  # built by other services, e.g. ("dashboard", as_of)
+
+
+# (lineage, patient id) -> entry. A screen that refreshes re-reads only the stamps; anything is
+# recomputed only when its patient's stamp changed.
+_MEMO: dict[tuple[str, int], _Entry] = {}
+_MEMO_LIMIT = 50_000
+_PLANS_PER_ENTRY = 8
+# Views are large (a dashboard holds every series): only the most recently used few are kept.
+_VIEWS: OrderedDict[tuple[str, int, tuple], None] = OrderedDict()
+_VIEWS_LOCK = threading.Lock()
+VIEW_LIMIT = 24
+
+
+def _entry(lineage: str, patient_id: int, stamp: Stamp, *, create: bool = False) -> _Entry | None:
+    """The memo entry of this patient if it has this stamp; else a new empty one (`create`) or None."""
+    entry = _MEMO.get((lineage, patient_id))
+    if entry is not None and entry.stamp == stamp:
+        return entry
+    if not create:
+        return None
+    if len(_MEMO) >= _MEMO_LIMIT:
+        forget()
+    entry = _MEMO[(lineage, patient_id)] = _Entry(stamp)
+    return entry
+
+
+def _keep_plan(entry: _Entry, as_of: date, items: tuple[WorklistItem, ...]) -> tuple[WorklistItem, ...]:
+    if len(entry.plans) >= _PLANS_PER_ENTRY:
+        entry.plans.clear()
+    entry.plans[as_of] = items
+    return items
+
+
+def recall_view(stamps: Stamps, patient_id: int, key: tuple) -> object | None:
+    """A view of this patient remembered under its current stamp (None when there is none)."""
+    entry = _entry(stamps.lineage, patient_id, stamps.of(patient_id))
+    view = entry.views.get(key) if entry is not None else None
+    if view is not None:
+        with _VIEWS_LOCK:
+            _VIEWS[(stamps.lineage, patient_id, key)] = None
+            _VIEWS.move_to_end((stamps.lineage, patient_id, key))
+    return view
+
+
+def remember_view(stamps: Stamps, patient_id: int, key: tuple, view: object) -> None:
+    """Remember a view built from this patient's record as it was when `stamps` were read."""
+    entry = _entry(stamps.lineage, patient_id, stamps.of(patient_id), create=True)
+    entry.views[key] = view
+    with _VIEWS_LOCK:  # screens build dashboards off the GUI thread
+        _VIEWS[(stamps.lineage, patient_id, key)] = None
+        _VIEWS.move_to_end((stamps.lineage, patient_id, key))
+        while len(_VIEWS) > VIEW_LIMIT:
+            (lineage, pid, old), _ = _VIEWS.popitem(last=False)
+            other = _MEMO.get((lineage, pid))
+            if other is not None:
+                other.views.pop(old, None)
+
+
+def forget(*, views_only: bool = False) -> None:
+    """Drop what this process remembers (tests, benchmarks; never needed for correctness)."""
+    with _VIEWS_LOCK:
+        if views_only:
+            for entry in list(_MEMO.values()):
+                entry.views.clear()
+        else:
+            _MEMO.clear()
+        _VIEWS.clear()
+
+
+# ---------------------------------------------------------------------------------------------
 # Gathering
 # ---------------------------------------------------------------------------------------------
 
@@ -356,8 +341,8 @@ class Gathered:
     flags: dict[int, tuple[Flag, ...]] = field(default_factory=dict)  # patient_id -> flags as of `as_of`
     from_cache: int = 0
     computed: int = 0
-    url: str = ""
-    stamps: dict[int, tuple] = field(default_factory=dict)  # patient_id -> what its inputs were computed from
+    url: str = ""  # the database lineage (`Stamps.lineage`)
+    stamps: dict[int, Stamp] = field(default_factory=dict)  # patient_id -> what its inputs were computed from
 
     plans: dict[int, tuple[WorklistItem, ...]] = field(default_factory=dict)  # worklist rows known already
     storable: set[int] = field(default_factory=set)  # rows whose cache row may keep the plan of `as_of`
@@ -366,18 +351,15 @@ class Gathered:
     def plan(self, patient_id: int) -> tuple[WorklistItem, ...]:
         """The worklist rows of one patient as of `as_of`: `followup_plan` without the rows that
         are not yet due soon. From the stored plan of the same as-of when there is one, else
-        computed by the domain (and memoised per stamp and as-of in this process)."""
+        computed by the domain (and kept in the memo under the patient's stamp)."""
         items = self.plans.get(patient_id)
         if items is not None:
             return items
-        key = (self.url, patient_id, self.stamps.get(patient_id), self.as_of)
-        items = _PLANS.get(key)
+        entry = _entry(self.url, patient_id, self.stamps[patient_id], create=True)
+        items = entry.plans.get(self.as_of)
         if items is None:
-            if len(_PLANS) >= _MEMO_LIMIT:
-                _PLANS.clear()
-            items = tuple(i for i in followup_plan(self.records[patient_id], self.protocol, self.as_of)
-                          if i.status is not None)
-            _PLANS[key] = items
+            items = _keep_plan(entry, self.as_of, tuple(
+                i for i in followup_plan(self.records[patient_id], self.protocol, self.as_of) if i.status is not None))
             if patient_id in self.storable:
                 self.new_plans[patient_id] = items
         self.plans[patient_id] = items
@@ -391,65 +373,31 @@ class Gathered:
 @dataclass
 class _NewRow:
     patient_id: int
-    audit_id: int
+    stamp: Stamp
     latest: date | None
     facts: str
     flags: str
-
-
-def _in_chunks(session: Session, query, column, ids):  # noqa: ANN001, ANN202
-    if ids is None:
-        return session.execute(query).all()
-    out = []
-    ids = list(ids)
-    for i in range(0, len(ids), _CHUNK):
-        out.extend(session.execute(query.where(column.in_(ids[i:i + _CHUNK]))).all())
-    return out
-
-
-# In-process memo of parsed cache rows: (database url, patient id) -> (stamp, reduced record, flags).
-# A screen that refreshes the worklist re-reads only the stamps; a row is re-parsed only when its
-# stamp (audit id, protocol, rules version) changed.
-_MEMO: dict[tuple[str, int], tuple[tuple, PatientRecord | None, tuple[Flag, ...] | None]] = {}
-_MEMO_LIMIT = 50_000
-_PLANS: dict[tuple, tuple[WorklistItem, ...]] = {}
-
-
-def _remember(url: str, pid: int, stamp: tuple, record: PatientRecord | None, flags: tuple[Flag, ...] | None) -> None:
-    if len(_MEMO) >= _MEMO_LIMIT:
-        _MEMO.clear()
-    old = _MEMO.get((url, pid))
-    if old is not None and old[0] == stamp:  # keep what is known already
-        record = record if record is not None else old[1]
-        flags = flags if flags is not None else old[2]
-    _MEMO[(url, pid)] = (stamp, record, flags)
 
 
 def gather(
     db: Database, as_of: date, *, mrns: list[str] | None = None, want_schedule: bool = True, want_flags: bool = False,
     use_cache: bool = True,
 ) -> Gathered:
-    """Inputs for the clinic-wide rules, from the cache where it is valid, else from the record."""
+    """Inputs for the clinic-wide rules, from the memo or the table where valid, else from the record."""
     new_rows: list[_NewRow] = []
-    version = rules_version()
     with db.read() as session:
-        # The memo's key names the database by its URL and its first audit hash: a different
-        # clinic put at the same path (a restored foreign file, a test) never reuses entries.
-        first = session.execute(select(A.c.hash).order_by(A.c.id).limit(1)).scalar()
-        url = f"{db.url}#{first}"
-        status = status_in(session)
         query = select(P.c.id, P.c.mrn, P.c.name, P.c.sex, P.c.birth_date, P.c.diagnosis_date).order_by(P.c.mrn)
         if mrns is not None:
             query = query.where(P.c.mrn.in_(list(mrns)))
         heads = [PatientRecord(r.mrn, r.name, r.sex, r.birth_date, r.diagnosis_date, patient_id=r.id)
                  for r in session.execute(query)]
-        out = Gathered(as_of, status, heads, url=url)
+        ids = None if mrns is None else [h.patient_id for h in heads]
+        # First the stamps, then the data (see the module docstring).
+        stamps = read_stamps(session, db, ids)
+        url = stamps.lineage
+        out = Gathered(as_of, stamps.status, heads, url=url)
         if not heads:
             return out
-        ids = None if mrns is None else [h.patient_id for h in heads]
-        # First the audit stamps, then the data (see the module docstring).
-        stamps = dict(_in_chunks(session, select(A.c.patient_id, func.max(A.c.id)).where(A.c.patient_id.is_not(None))
-                                 .group_by(A.c.patient_id), A.c.patient_id, ids))
         cached: dict[int, tuple] = {}
         if use_cache:
             cols = (RC.c.patient_id, RC.c.audit_id, RC.c.protocol_sha, RC.c.rules_version, RC.c.latest_date,
@@ -458,12 +406,12 @@ def gather(
                 cached[row[0]] = row
         fresh: set[int] = set()
         need_full: list[int] = []
-        from_rows: list[tuple[PatientRecord, tuple]] = []
+        from_rows: list[tuple[PatientRecord, Stamp]] = []
         for h in heads:
             pid = h.patient_id
             row = cached.get(pid)
-            stamp = out.stamps[pid] = (stamps.get(pid, 0), status.digest, version)
-            ok = row is not None and (row.audit_id, row.protocol_sha, row.rules_version) == stamp
+            stamp = out.stamps[pid] = stamps.of(pid)
+            ok = row is not None and (row.audit_id, row.protocol_sha, row.rules_version) == stamp.row
             if ok:
                 fresh.add(pid)
             if ok and (row.latest_date is None or as_of >= row.latest_date):
@@ -478,17 +426,18 @@ def gather(
         for h, stamp in from_rows:
             pid = h.patient_id
             parts = need.setdefault(pid, set())
+            entry = _entry(url, pid, stamp)
             if want_schedule:
-                memo_plan = _PLANS.get((url, pid, stamp, as_of))
+                memo_plan = entry.plans.get(as_of) if entry is not None else None
                 if memo_plan is not None:
                     out.plans[pid] = memo_plan
                     if cached[pid].plan_as_of != as_of:
                         out.new_plans[pid] = memo_plan  # keep it for the next process too
                 elif cached[pid].plan_as_of == as_of:
                     parts.add("plan")
-                elif not _memo_has(url, pid, stamp, 1):
+                elif entry is None or entry.record is None:
                     parts.add("facts")
-            if want_flags and not _memo_has(url, pid, stamp, 2):
+            if want_flags and (entry is None or entry.flags is None):
                 parts.add("flags")
         wanted = sorted(pid for pid, parts in need.items() if parts)
         parsed: dict[int, dict] = {}
@@ -500,27 +449,26 @@ def gather(
             for pid, audit_id, sha, rules, facts_text, flags_text, plan_text in _in_chunks(
                     session, select(*cols), RC.c.patient_id, wanted):
                 stamp = out.stamps[pid]
-                if (audit_id, sha, rules) != stamp:  # rewritten meanwhile (another workstation): recompute
+                if (audit_id, sha, rules) != stamp.row:  # rewritten meanwhile (another workstation): recompute
                     continue
                 h, parts, got = head_of[pid], need[pid], {}
+                entry = _entry(url, pid, stamp, create=True)
                 if "plan" in parts and plan_text:
-                    out.plans[pid] = _PLANS[(url, pid, stamp, as_of)] = plan_from_text(plan_text, h)
+                    out.plans[pid] = _keep_plan(entry, as_of, plan_from_text(plan_text, h))
                 elif "plan" in parts:
                     parts.add("facts")
                     facts_text = session.execute(select(RC.c.facts).where(RC.c.patient_id == pid)).scalar()
                 if "facts" in parts:
-                    got["facts"] = facts_from_json(facts_text, h)
+                    got["facts"] = entry.record = facts_from_json(facts_text, h)
                 if "flags" in parts:
-                    got["flags"] = flags_from_text(flags_text)
+                    got["flags"] = entry.flags = flags_from_text(flags_text)
                 parsed[pid] = got
-                _remember(url, pid, stamp, got.get("facts"), got.get("flags"))
         for h, stamp in from_rows:
             pid = h.patient_id
-            memo = _MEMO.get((url, pid))
-            memo = memo if memo is not None and memo[0] == stamp else (None, None, None)
+            entry = _entry(url, pid, stamp)
             got = parsed.get(pid, {})
-            record = got.get("facts") or memo[1]
-            flags = got["flags"] if "flags" in got else memo[2]
+            record = got.get("facts") or (entry.record if entry is not None else None)
+            flags = got["flags"] if "flags" in got else (entry.flags if entry is not None else None)
             if (want_schedule and pid not in out.plans and record is None) or (want_flags and flags is None):
                 need_full.append(pid)
                 out.from_cache -= 1
@@ -531,7 +479,7 @@ def gather(
             if want_flags:
                 out.flags[pid] = flags
         full = load_timelines(session, patient_ids=need_full) if need_full else []
-    protocol = status.protocol
+    protocol = stamps.status.protocol
     for record in full:
         pid = record.patient_id
         out.computed += 1
@@ -540,8 +488,11 @@ def gather(
         if use_cache and pid not in fresh:
             whole_flags = compute_flags(record, protocol, latest or as_of)
             reduced = reduce_for_schedule(record, protocol, whole_flags if latest is not None else None)
-            new_rows.append(_NewRow(pid, stamps.get(pid, 0), latest, facts_to_json(reduced), flags_to_text(whole_flags)))
-            _remember(url, pid, (stamps.get(pid, 0), status.digest, version), reduced, whole_flags)
+            if reduced is record and record.visits:
+                log.warning("reduced timeline of patient id %s differs from the full one; the full record is cached", pid)
+            new_rows.append(_NewRow(pid, out.stamps[pid], latest, facts_to_json(reduced), flags_to_text(whole_flags)))
+            entry = _entry(url, pid, out.stamps[pid], create=True)
+            entry.record, entry.flags = reduced, whole_flags
             if latest is None or as_of >= latest:
                 out.storable.add(pid)  # its new row may keep the plan of this as-of
         if want_schedule:
@@ -550,16 +501,11 @@ def gather(
             valid = latest is None or as_of >= latest
             out.flags[pid] = whole_flags if (whole_flags is not None and valid) else compute_flags(record, protocol, as_of)
     if new_rows:
-        _store(db, new_rows, status.digest, version)
+        _store(db, new_rows)
     return out
 
 
-def _memo_has(url: str, pid: int, stamp: tuple, part: int) -> bool:
-    entry = _MEMO.get((url, pid))
-    return entry is not None and entry[0] == stamp and entry[part] is not None
-
-
-def _store(db: Database, rows: list[_NewRow], protocol_sha: str, version: str) -> None:
+def _store(db: Database, rows: list[_NewRow]) -> None:
     """Replace the cache rows of these patients; a failure only costs speed next time."""
     try:
         now = utcnow()
@@ -568,8 +514,9 @@ def _store(db: Database, rows: list[_NewRow], protocol_sha: str, version: str) -
             for i in range(0, len(ids), _CHUNK):
                 session.execute(delete(RC).where(RC.c.patient_id.in_(ids[i:i + _CHUNK])))
             session.execute(insert(RC), [dict(
-                patient_id=r.patient_id, audit_id=r.audit_id, protocol_sha=protocol_sha, rules_version=version,
-                latest_date=r.latest, facts=r.facts, flags=r.flags, computed_at=now) for r in rows])
+                patient_id=r.patient_id, audit_id=r.stamp.audit_id, protocol_sha=r.stamp.protocol_sha,
+                rules_version=r.stamp.rules_version, latest_date=r.latest, facts=r.facts, flags=r.flags,
+                computed_at=now) for r in rows])
     except Exception as exc:  # noqa: BLE001 (locked, read-only, or a patient deleted meanwhile)
         log.warning("rules cache not updated (%d patients): %s", len(rows), exc)
 
@@ -580,8 +527,9 @@ def store_plans(db: Database, g: Gathered) -> None:
     them instead of computing. Best effort, like `_store`."""
     if not g.new_plans:
         return
-    rows = [dict(pid=pid, audit=g.stamps[pid][0], sha=g.stamps[pid][1], rules=g.stamps[pid][2],
-                 plan_as_of=g.as_of, plan=plan_to_text(items)) for pid, items in g.new_plans.items()]
+    rows = [dict(pid=pid, audit=g.stamps[pid].audit_id, sha=g.stamps[pid].protocol_sha,
+                 rules=g.stamps[pid].rules_version, plan_as_of=g.as_of, plan=plan_to_text(items))
+            for pid, items in g.new_plans.items()]
     statement = (update(RC).where(RC.c.patient_id == bindparam("pid"), RC.c.audit_id == bindparam("audit"),
                                   RC.c.protocol_sha == bindparam("sha"), RC.c.rules_version == bindparam("rules"))
                  .values(plan_as_of=bindparam("plan_as_of"), plan=bindparam("plan")))

@@ -69,20 +69,18 @@ def test_set_based_worklist_equals_the_domain_schedule(clinic):
 
 def test_worklist_without_the_in_process_memo_reads_the_stored_cache(clinic):
     build_worklist(clinic, TODAY)  # fills the table
-    rules_cache._MEMO.clear()
-    rules_cache._PLANS.clear()
+    rules_cache.forget()
     g = rules_cache.gather(clinic, TODAY, want_flags=True)
     assert g.from_cache == 30 and g.computed == 0
     assert len(g.plans) == 30 and g.records == {}  # the rows of this as-of were kept: no timeline parsed
     assert list(build_worklist(clinic, TODAY).items) == reference_worklist(clinic, TODAY)
     assert [f.to_json() for f in clinic_flags(clinic, TODAY)] == reference_flags(clinic, TODAY)
-    rules_cache._MEMO.clear()
-    rules_cache._PLANS.clear()
+    rules_cache.forget()
     later = TODAY + timedelta(days=45)  # a new as-of: reduced timelines parsed, plans computed and kept
     g = rules_cache.gather(clinic, later)
     assert g.plans == {} and len(g.records) == 30
     assert list(build_worklist(clinic, later).items) == reference_worklist(clinic, later)
-    rules_cache._PLANS.clear()
+    rules_cache.forget()
     assert len(rules_cache.gather(clinic, later).plans) == 30
 
 
@@ -156,7 +154,7 @@ def test_a_damaged_cache_row_is_never_used(clinic):
     build_worklist(clinic, TODAY)
     with clinic.write() as session:  # a row stamped as someone else's audit state
         session.execute(update(RulesCache.__table__).values(audit_id=-1, facts='{"v":[],"t":[],"e":[]}', flags="[]"))
-    rules_cache._MEMO.clear()
+    rules_cache.forget()
     assert list(build_worklist(clinic, TODAY).items) == reference_worklist(clinic, TODAY)
     assert rules_cache.clear_cache(clinic) == 30
     assert list(build_worklist(clinic, TODAY).items) == reference_worklist(clinic, TODAY)
