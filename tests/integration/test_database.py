@@ -17,6 +17,8 @@ from poems_monitor.persistence.db import DatabaseError, known_revisions, open_da
 from poems_monitor.services.patients import PatientInput, create_patient, list_patients
 from tests.conftest import TODAY
 
+OLD_CLINIC = Path(__file__).parent.parent / "data" / "clinic-0.1.0-schema-0003.db"
+
 # The record of issue 2: these tables must exist in every clinic database.
 REQUIRED_TABLES = {"patient", "visit", "observation", "feature_status", "exam", "treatment", "event", "audit_entry"}
 
@@ -218,32 +220,30 @@ def test_upgrading_to_0006_keys_mrns_without_case_and_keeps_patients_that_differ
     assert [tuple(u) for u in users] == [(0, None)]
 
 
-def test_a_populated_clinic_file_of_every_older_schema_is_upgraded_with_its_records(db_path, admin):
-    """An existing clinic (patients with visits, values, treatments, events, accounts) opened by a
-    newer version: every migration since 0003 runs over real rows, including the ones that rebuild
-    tables other rows point at, and the records and the audit chain come through whole."""
-    from poems_monitor.persistence.db import downgrade
-    from poems_monitor.services.demo_clinic import create_demo_clinic
+def test_a_clinic_file_written_by_the_previous_release_is_upgraded_with_its_records(tmp_path):
+    """A clinic file as poems-monitor 0.1.0 wrote it (schema 0003: patients with visits, values,
+    treatments, events and their audit trail) opened by this version: every migration since runs
+    over real rows, including those that rebuild tables other rows point at, and the records and
+    the audit chain come through whole."""
+    import shutil
+
     from poems_monitor.services.integrity import check
 
-    db = open_database(db_path)
-    create_demo_clinic(db, 4, seed=2, actor=admin, today=TODAY)
-    with db.read() as session:
-        before = {t: session.execute(text(f"SELECT count(*) FROM {t}")).scalar()
-                  for t in ("patient", "visit", "observation", "treatment", "event", "audit_entry")}
-    assert before["observation"] > 100 and before["treatment"] > 0
-    downgrade(db, "0003")
-    db.dispose()
+    path = tmp_path / "clinic.sqlite"
+    shutil.copyfile(OLD_CLINIC, path)
+    tables = ("patient", "visit", "observation", "treatment", "event")
+    with sqlite3.connect(path) as conn:
+        before = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0003"
 
-    db = open_database(db_path)  # upgrades 0003 -> head
+    db = open_database(path)  # upgrades 0003 -> head
     try:
         with db.read() as session:
             revision = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            after = {t: session.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in before}
+            after = {t: session.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in tables}
             dangling = session.execute(text("PRAGMA foreign_key_check")).fetchall()
         assert revision == known_revisions()[1]
-        assert {t: n for t, n in after.items() if t != "audit_entry"} == {t: n for t, n in before.items() if t != "audit_entry"}
-        assert after["audit_entry"] >= before["audit_entry"] and dangling == []
+        assert after == before and before["observation"] > 1000 and dangling == []
         assert check(db) == []
     finally:
         db.dispose()

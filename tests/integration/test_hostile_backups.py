@@ -111,19 +111,18 @@ def test_file_claiming_an_older_schema_is_refused_before_the_live_file_is_touche
 def test_backup_of_an_older_schema_is_upgraded_on_the_copy_and_restored(db, db_path, nurse, admin, tmp_path):
     """A clinic written at schema 0003 (before the record was sealed) restores: its copy is
     upgraded and sealed whole by the restore's audit entry; the backup file itself is untouched."""
-    from poems_monitor.persistence.db import current_revision, known_revisions, open_database, upgrade
+    import shutil
+    from pathlib import Path
+
+    from poems_monitor.persistence.db import current_revision, known_revisions
     from poems_monitor.services.backup import restore_from
     from poems_monitor.services.integrity import check
 
-    older = open_database(tmp_path / "old-clinic.sqlite", migrate=False)
-    upgrade(older, "0003")
-    _clinic(older, nurse, mrn="OLD-1")
+    # a backup as poems-monitor 0.1.0 wrote it (schema 0003), its own records and audit trail
     old = tmp_path / "old.sqlite"
-    src, dest = sqlite3.connect(older.path), sqlite3.connect(old)
-    src.backup(dest)
-    src.close()
-    dest.close()
-    older.dispose()
+    shutil.copyfile(Path(__file__).parent.parent / "data" / "clinic-0.1.0-schema-0003.db", old)
+    with sqlite3.connect(old) as conn:
+        old_mrns = sorted(r[0] for r in conn.execute("SELECT mrn FROM patient"))
     assert sqlite3.connect(old).execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0003"
     _clinic(db, nurse)
     restore_from(db_path, admin, old)
@@ -132,7 +131,7 @@ def test_backup_of_an_older_schema_is_upgraded_on_the_copy_and_restored(db, db_p
     with db.read() as s:
         from sqlalchemy import text
 
-        assert s.execute(text("SELECT mrn FROM patient")).scalars().all() == ["OLD-1"]
+        assert sorted(s.execute(text("SELECT mrn FROM patient")).scalars().all()) == old_mrns
     assert sqlite3.connect(old).execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0003"
 
 

@@ -110,8 +110,8 @@ CASES = {
                        r"table observation, row \d+ \(patient {p1}\) was added outside poems-monitor since audit entry \d+"),
     "patient renamed": ("UPDATE patient SET name = 'Someone Else' WHERE id = {p1}",
                         r"table patient, row {p1} \(patient {p1}\): name changed outside poems-monitor"),
-    "patient inserted": ("INSERT INTO patient (mrn, name, sex, created_at, created_by, version) "
-                         "VALUES ('GHOST-1', 'Ghost', 'male', '2026-01-01 00:00:00', 'x', 1)",
+    "patient inserted": ("INSERT INTO patient (mrn, mrn_key, name, sex, created_at, created_by, version) "
+                         "VALUES ('GHOST-1', 'ghost-1', 'Ghost', 'male', '2026-01-01 00:00:00', 'x', 1)",
                          r"table patient, row \d+ \(patient \d+\) was added outside poems-monitor: no audit entry covers it"),
     "role promoted": ("UPDATE app_user SET role = 'admin' WHERE name = 'nurse-ann'",
                       r"table app_user, row {nurse_id} \(accounts\): role changed outside poems-monitor since audit entry \d+"),

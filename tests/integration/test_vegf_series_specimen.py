@@ -5,14 +5,17 @@ Existing records are filled in by migration 0004, audited."""
 
 from __future__ import annotations
 
+
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from datetime import date
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from poems_monitor.domain.timeline_json import parse_timeline
 from poems_monitor.models import AuditEntry, Observation
@@ -127,32 +130,29 @@ def test_demo_values_carry_the_specimen_of_their_series(db, admin):
 
 
 def test_migration_0004_fills_the_specimen_and_audits_it(db_path, admin, tmp_path):
+    """A clinic file as poems-monitor 0.1.0 wrote it (schema 0003): its VEGF values carry no
+    specimen. Opened by this version, 0004 fills each from its series and audits it."""
+    import shutil
+
     from poems_monitor.persistence.db import open_database
     from poems_monitor.services.integrity import check
 
-    db = open_database(db_path)
-    _import(db, admin, _timeline(
-        {"date": "2023-01-10", "observations": [{"code": "vegf_plasma", "value": 900, "unit": "pg/mL"},
-                                                 {"code": "platelets", "value": 300, "unit": "10*9/L"}]},
-        {"date": "2023-04-10", "observations": [{"code": "vegf_serum", "value": 800, "unit": "pg/mL"}]},
-    ))
-    # Back to the schema before 0004 (as an old clinic file is), with records as older versions
-    # stored them: no specimen.
-    from poems_monitor.persistence.db import downgrade
+    shutil.copyfile(Path(__file__).parent.parent / "data" / "clinic-0.1.0-schema-0003.db", db_path)
+    with sqlite3.connect(db_path) as conn:
+        unknown = conn.execute("SELECT count(*) FROM observation WHERE code LIKE 'vegf_%' AND specimen IS NULL").fetchone()[0]
+        platelets = conn.execute("SELECT count(*) FROM observation WHERE code = 'platelets'").fetchone()[0]
+    assert unknown > 0
 
-    downgrade(db, "0003")
-    with db.engine.begin() as conn:
-        conn.execute(update(O).values(specimen=None))
-    db.dispose()
-
-    db = open_database(db_path)  # runs 0004
+    db = open_database(db_path)  # runs 0004 and the later migrations
     try:
         with db.read() as session:
-            rows = dict(session.execute(select(O.c.code, O.c.specimen)).all())
-            entry = session.execute(select(AuditEntry).order_by(AuditEntry.id.desc())).scalars().first()
-        assert rows == {"vegf_plasma": "plasma", "vegf_serum": "serum", "platelets": None}
-        assert entry.action == "migrate" and entry.entity == "observation"
-        assert '"vegf_plasma":{"count":1' in entry.new and "0004" in entry.reason
+            rows = session.execute(select(O.c.code, O.c.specimen)).all()
+            entry = session.execute(select(AuditEntry).where(AuditEntry.action == "migrate")).scalars().one()
+        assert {(code, spec) for code, spec in rows if code.startswith("vegf_")} <= {("vegf_plasma", "plasma"),
+                                                                                    ("vegf_serum", "serum")}
+        assert sum(1 for code, spec in rows if code.startswith("vegf_")) == unknown
+        assert sum(1 for code, spec in rows if code == "platelets" and spec is None) == platelets  # untouched
+        assert entry.entity == "observation" and '"count":' in entry.new and "0004" in entry.reason
         assert check(db) == []  # the audit chain and its recorded head still hold
     finally:
         db.dispose()
