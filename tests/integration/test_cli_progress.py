@@ -46,13 +46,13 @@ def test_long_commands_draw_a_bar_on_a_terminal_and_nothing_on_a_pipe(tmp_path):
     assert "Importing" in terminal and "3/3" in terminal
 
     code, stdout, terminal = run_on_terminal("export", "--db", db, out)
-    assert code == 0 and stdout.strip() == f"Exported 3 patient(s) to {out}"
+    assert code == 0 and stdout.strip() == f"Exported 3 patients to {out}"
     assert "Exporting" in terminal and "3/3" in terminal
 
     piped = subprocess.run(command("export", "--db", db, tmp_path / "again.json"), cwd=ROOT, capture_output=True,
                            text=True, timeout=120)
     assert piped.returncode == 0 and piped.stderr == ""
-    assert piped.stdout.strip() == f"Exported 3 patient(s) to {tmp_path / 'again.json'}"
+    assert piped.stdout.strip() == f"Exported 3 patients to {tmp_path / 'again.json'}"
     imported = subprocess.run(command("import", "--db", tmp_path / "other.sqlite", out), cwd=ROOT,
                               capture_output=True, text=True, timeout=120)
     assert imported.returncode == 0 and imported.stderr == "", imported.stderr
