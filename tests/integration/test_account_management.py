@@ -1,0 +1,104 @@
+"""Account management by administrators: deactivate, reactivate, change role, reset password.
+Each change needs a reason, is audited with who, when and why, keeps the record seal sound
+(`check` finds nothing), and the last active administrator can never be managed away."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from poems_monitor.models import AuditEntry
+from poems_monitor.services.access import Actor, PermissionDenied, Role
+from poems_monitor.services.integrity import check
+from poems_monitor.services.users import (
+    AccountError, SignInRefused, add_user, authenticate, change_password, change_role, deactivate_user,
+    list_users, reactivate_user,
+)
+
+BOSS = Actor("boss", Role.ADMIN)
+
+
+@pytest.fixture
+def accounts(db):  # noqa: ANN001, ANN201
+    add_user(db, BOSS, "boss", Role.ADMIN, "boss-password")
+    add_user(db, BOSS, "nurse-ann", Role.NURSE, "ann-password")
+    add_user(db, BOSS, "dr-berg", Role.PHYSICIAN, "berg-password")
+    return db
+
+
+def _last_audit(db):  # noqa: ANN001, ANN202
+    with db.read() as session:
+        return session.execute(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1)).scalar_one()
+
+
+def _states(db) -> dict[str, tuple[str, bool]]:  # noqa: ANN001
+    return {a.name: (a.role.value, a.active) for a in list_users(db)}
+
+
+def test_a_deactivated_account_cannot_sign_in_is_kept_and_can_be_reactivated(accounts):
+    assert deactivate_user(accounts, BOSS, "nurse-ann", "left the clinic") is True
+    entry = _last_audit(accounts)
+    assert (entry.user, entry.action, entry.reason) == ("boss", "deactivate", "left the clinic")
+    assert json.loads(entry.new) == {"name": "nurse-ann", "active": False} and entry.at is not None
+    assert check(accounts) == []
+    assert _states(accounts)["nurse-ann"] == ("nurse", False)  # never deleted
+    with pytest.raises(SignInRefused, match="not active"):
+        authenticate(accounts, "nurse-ann", "ann-password")
+    assert deactivate_user(accounts, BOSS, "nurse-ann", "again") is False
+
+    assert reactivate_user(accounts, BOSS, "nurse-ann", "came back") is True
+    assert _last_audit(accounts).action == "reactivate"
+    assert check(accounts) == []
+    assert authenticate(accounts, "nurse-ann", "ann-password").role is Role.NURSE
+
+
+def test_role_change_is_audited_and_takes_effect_at_the_next_sign_in(accounts):
+    assert change_role(accounts, BOSS, "dr-berg", Role.ADMIN, "deputy head of clinic") is True
+    entry = _last_audit(accounts)
+    assert (entry.action, entry.reason, json.loads(entry.old)["role"], json.loads(entry.new)["role"]) == (
+        "role", "deputy head of clinic", "physician", "admin")
+    assert check(accounts) == []
+    assert authenticate(accounts, "dr-berg", "berg-password").role is Role.ADMIN
+
+
+def test_the_last_active_admin_is_never_managed_away_and_nobody_deactivates_themself(accounts):
+    before = _states(accounts)
+    with pytest.raises(AccountError, match="your own account"):
+        deactivate_user(accounts, BOSS, "boss", "oops")
+    other = Actor("dr-berg", Role.ADMIN)  # even another admin's session: boss is the only active admin stored
+    with pytest.raises(AccountError, match="boss is the last active administrator"):
+        deactivate_user(accounts, other, "boss", "reorganisation")
+    with pytest.raises(AccountError, match="last active administrator and keeps"):
+        change_role(accounts, BOSS, "boss", Role.PHYSICIAN, "reorganisation")
+    assert _states(accounts) == before
+
+    change_role(accounts, BOSS, "dr-berg", Role.ADMIN, "second administrator")
+    assert change_role(accounts, BOSS, "boss", Role.PHYSICIAN, "back to clinical work") is True
+    assert check(accounts) == []
+
+
+def test_changes_need_a_reason_and_an_administrator_and_refused_ones_write_nothing(accounts):
+    head = _last_audit(accounts).id
+    with pytest.raises(AccountError, match="needs a reason"):
+        deactivate_user(accounts, BOSS, "nurse-ann", "  ")
+    with pytest.raises(AccountError, match="needs a reason"):
+        change_role(accounts, BOSS, "nurse-ann", Role.PHYSICIAN, "")
+    with pytest.raises(PermissionDenied):
+        deactivate_user(accounts, Actor("dr-berg", Role.PHYSICIAN), "nurse-ann", "why not")
+    with pytest.raises(PermissionDenied):
+        change_role(accounts, Actor("nurse-ann", Role.NURSE), "nurse-ann", Role.ADMIN, "promotion")
+    with pytest.raises(AccountError, match="no account named ghost"):
+        change_role(accounts, BOSS, "ghost", Role.NURSE, "typo")
+    assert _last_audit(accounts).id == head
+    assert _states(accounts)["nurse-ann"] == ("nurse", True)
+
+
+def test_an_admin_resets_a_password_with_a_reason(accounts):
+    change_password(accounts, BOSS, "nurse-ann", "fresh-password", reason="forgotten, identity checked in person")
+    entry = _last_audit(accounts)
+    assert (entry.user, entry.action, entry.reason) == ("boss", "password", "forgotten, identity checked in person")
+    assert "fresh-password" not in (entry.new or "")
+    assert check(accounts) == []
+    authenticate(accounts, "nurse-ann", "fresh-password")
