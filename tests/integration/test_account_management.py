@@ -102,3 +102,41 @@ def test_an_admin_resets_a_password_with_a_reason(accounts):
     assert "fresh-password" not in (entry.new or "")
     assert check(accounts) == []
     authenticate(accounts, "nurse-ann", "fresh-password")
+
+
+def test_the_command_line_deactivates_reactivates_and_changes_roles_with_a_reason(tmp_path):
+    from tests.integration.test_identity import password_file, run
+
+    db = str(tmp_path / "clinic.sqlite")
+    assert run("users", "add", "boss", "--role", "admin", "--db", db, "--user", "boss", stdin="boss-password-1\n")[0] == 0
+    boss = ("--db", db, "--user", "boss", "--password-file", password_file(tmp_path, "boss"))
+    assert run("users", "add", "ann", "--role", "nurse", *boss, stdin="nurse-password-1\n")[0] == 0
+
+    code, _, err = run("users", "deactivate", "boss", "--reason", "leaving", *boss)
+    assert code == 1 and "your own account" in err and "nothing was changed" in err
+    code, out, err = run("users", "deactivate", "ann", "--reason", "left the clinic", *boss)
+    assert code == 0 and "ann is now deactivated" in out, err
+    code, out, _ = run("users", "list", "--db", db)
+    assert "ann   nurse  (inactive)" in out
+    ann = ("--db", db, "--user", "ann", "--password-file", password_file(tmp_path, "ann"))
+    code, _, err = run("users", "passwd", "ann", *ann, stdin="another-password\n")
+    assert code == 1 and "not active" in err
+
+    code, out, err = run("users", "reactivate", "ann", "--reason", "came back", *boss)
+    assert code == 0 and "ann is now active" in out, err
+    code, out, err = run("users", "role", "ann", "physician", "--reason", "qualified", *boss)
+    assert code == 0 and "ann is now physician" in out, err
+    code, _, err = run("users", "role", "boss", "nurse", "--reason", "x", *boss)
+    assert code == 1 and "last active administrator" in err
+    assert [(a.name, a.role.value, a.active) for a in _list(db)] == [("ann", "physician", True), ("boss", "admin", True)]
+
+
+def _list(path: str):  # noqa: ANN202
+    from poems_monitor.persistence.db import open_database
+
+    database = open_database(path)
+    try:
+        assert check(database) == []
+        return list_users(database)
+    finally:
+        database.dispose()
