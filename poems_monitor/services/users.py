@@ -92,7 +92,7 @@ def list_users(db: Database) -> list[Account]:
     return [Account(r.name, Role(r.role), r.active, (_aware(r.locked_until) or now) > now) for r in rows]
 
 
-def add_user(db: Database, actor: Actor, name: str, role: Role, password: str) -> Account:
+def add_user(db: Database, actor: Actor, name: str, role: Role, password: str, reason: str | None = None) -> Account:
     require(actor, Permission.MANAGE_USERS)
     name = name.strip()
     if not name or len(name) > 64 or any(ch.isspace() for ch in name):
@@ -104,7 +104,8 @@ def add_user(db: Database, actor: Actor, name: str, role: Role, password: str) -
         new_id = session.execute(insert(U).values(
             name=name, role=role.value, password_hash=_hasher.hash(password), active=True, created_at=utcnow(),
         )).inserted_primary_key[0]
-        AuditWriter(session, actor.name).append("create", "user", entity_id=new_id, new={"name": name, "role": role.value})
+        AuditWriter(session, actor.name).append("create", "user", entity_id=new_id, new={"name": name, "role": role.value},
+                                                reason=(reason or "").strip() or None)
     return Account(name, role, True)
 
 
@@ -247,7 +248,7 @@ def unlock_user(db: Database, actor: Actor, name: str) -> bool:
     return True
 
 
-def _reason(reason: str | None, what: str) -> str:
+def required_reason(reason: str | None, what: str) -> str:
     given = (reason or "").strip()
     if not given:
         raise AccountError(tr("{what} needs a reason").format(what=what))
@@ -271,7 +272,7 @@ def set_active(db: Database, actor: Actor, name: str, active: bool, reason: str)
     cannot deactivate their own account nor the last active administrator (the clinic would have
     no one left to manage accounts). False when the account was already in that state."""
     require(actor, Permission.MANAGE_USERS)
-    why = _reason(reason, tr("Deactivating an account") if not active else tr("Reactivating an account"))
+    why = required_reason(reason, tr("Deactivating an account") if not active else tr("Reactivating an account"))
     with db.write() as session:
         row = _account_row(session, name)
         if bool(row.active) == active:
@@ -299,7 +300,7 @@ def change_role(db: Database, actor: Actor, name: str, role: Role, reason: str) 
     """Give an account another role (administrator). The last active administrator keeps the
     administrator role. False when the account had that role already."""
     require(actor, Permission.MANAGE_USERS)
-    why = _reason(reason, tr("Changing a role"))
+    why = required_reason(reason, tr("Changing a role"))
     with db.write() as session:
         row = _account_row(session, name)
         if row.role == role.value:
