@@ -22,6 +22,7 @@ from poems_monitor.services.access import Actor, PermissionDenied, Role
 from poems_monitor.services.users import (
     Account, AccountError, add_user, change_password, change_role, list_users, required_reason, set_active,
 )
+from poems_monitor.ui.entry.input_guard import guard_alt_typing
 from poems_monitor.ui.row_table_model import RowTableModel
 
 COL_NAME, COL_ROLE, COL_ACTIVE, COL_LOCKED = range(4)
@@ -63,7 +64,7 @@ class AccountChangeForm(QDialog):
         if role is not None:
             self.role = QComboBox(objectName="accountRole")
             for r in Role:
-                self.role.addItem(r.value, r)
+                self.role.addItem(r.value, r.value)
             self.role.setCurrentIndex(list(Role).index(role))
             form.addRow(tr("R&ole:"), self.role)
         if password:
@@ -84,6 +85,7 @@ class AccountChangeForm(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.setMinimumWidth(420)
+        guard_alt_typing(self)  # Alt+letter never types its letter into the reason or a password
 
     def accept(self) -> None:
         if self.password is not None and self.password.text() != self.repeat.text():
@@ -95,6 +97,9 @@ class AccountChangeForm(QDialog):
             self.show_problem(str(exc))
             return
         super().accept()
+
+    def chosen_role(self) -> Role:
+        return Role(self.role.currentData())
 
     def show_problem(self, sentence: str) -> None:
         self.problem.setText(sentence)
@@ -173,7 +178,7 @@ class AccountsDialog(QDialog):
 
         def submit(form: AccountChangeForm) -> None:
             required_reason(form.reason.text(), tr("Adding an account"))
-            created.append(add_user(self.db, self.actor, form.name.text(), form.role.currentData(),
+            created.append(add_user(self.db, self.actor, form.name.text(), form.chosen_role(),
                                     form.password.text(), form.reason.text()))
 
         form = AccountChangeForm(tr("Add an account"), tr("The new account signs in with this password."), submit,
@@ -186,7 +191,7 @@ class AccountsDialog(QDialog):
         form = AccountChangeForm(
             tr("Change role"), tr("New role for {name} (now {role}); it applies from the next sign-in.").format(
                 name=account.name, role=account.role.value),
-            lambda f: change_role(self.db, self.actor, account.name, f.role.currentData(), f.reason.text()),
+            lambda f: change_role(self.db, self.actor, account.name, f.chosen_role(), f.reason.text()),
             role=account.role, parent=self)
         return self._run(form, tr("Role of {name} changed.").format(name=account.name))
 
