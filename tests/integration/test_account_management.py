@@ -140,3 +140,14 @@ def _list(path: str):  # noqa: ANN202
         return list_users(database)
     finally:
         database.dispose()
+
+
+def test_check_would_see_a_role_changed_behind_the_services_back(accounts):
+    """The `check == []` above can fail: the same change made outside the service is reported."""
+    from sqlalchemy import update
+
+    from poems_monitor.models import User
+
+    with accounts.write() as session:
+        session.execute(update(User.__table__).where(User.__table__.c.name == "nurse-ann").values(role="admin"))
+    assert check(accounts), "a role changed without the service went unnoticed"
