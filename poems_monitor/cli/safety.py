@@ -41,6 +41,17 @@ def register(sub, common) -> None:  # noqa: ANN001
     unlock = users.add_parser("unlock", parents=[common], help=tr("lift the lock-out of an account after wrong passwords"))
     unlock.add_argument("name")
     unlock.set_defaults(handler=cmd_users_unlock)
+    for action, text in (("deactivate", "stop an account from signing in or acting (kept, never deleted)"),
+                         ("reactivate", "let a deactivated account sign in again")):
+        sp = users.add_parser(action, parents=[common], help=tr(text))
+        sp.add_argument("name")
+        sp.add_argument("--reason", required=True, help=tr("why (kept in the audit trail)"))
+        sp.set_defaults(handler=cmd_users_active, active=action == "reactivate")
+    role = users.add_parser("role", parents=[common], help=tr("give an account another role"))
+    role.add_argument("name")
+    role.add_argument("role", choices=("nurse", "physician", "admin"))
+    role.add_argument("--reason", required=True, help=tr("why (kept in the audit trail)"))
+    role.set_defaults(handler=cmd_users_role)
     p.set_defaults(handler=lambda args: _usage(p))
 
 
@@ -256,4 +267,38 @@ def cmd_users_unlock(args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     print(tr("{name} is unlocked.").format(name=args.name) if lifted else tr("{name} was not locked.").format(name=args.name))
+    return EXIT_OK
+
+
+def cmd_users_active(args: argparse.Namespace) -> int:
+    from poems_monitor.services.users import AccountError, set_active
+
+    db = open_db(args)
+    try:
+        try:
+            changed = set_active(db, actor(db, args), args.name, args.active, args.reason)
+        except AccountError as exc:
+            raise CommandError(tr("{error}; nothing was changed").format(error=exc)) from None
+    finally:
+        db.dispose()
+    state = tr("active") if args.active else tr("deactivated")
+    message = tr("{name} is now {state}.") if changed else tr("{name} was already {state}.")
+    print(message.format(name=args.name, state=state))
+    return EXIT_OK
+
+
+def cmd_users_role(args: argparse.Namespace) -> int:
+    from poems_monitor.services.access import Role
+    from poems_monitor.services.users import AccountError, change_role
+
+    db = open_db(args)
+    try:
+        try:
+            changed = change_role(db, actor(db, args), args.name, Role(args.role), args.reason)
+        except AccountError as exc:
+            raise CommandError(tr("{error}; nothing was changed").format(error=exc)) from None
+    finally:
+        db.dispose()
+    message = tr("{name} is now {role}.") if changed else tr("{name} was already {role}.")
+    print(message.format(name=args.name, role=args.role))
     return EXIT_OK

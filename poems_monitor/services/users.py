@@ -77,6 +77,7 @@ class Account:
     name: str
     role: Role
     active: bool
+    locked: bool = False  # a lock-out after wrong passwords that has not expired yet
 
 
 def count_users(db: Database) -> int:
@@ -86,10 +87,12 @@ def count_users(db: Database) -> int:
 
 def list_users(db: Database) -> list[Account]:
     with db.read() as session:
-        return [Account(r.name, Role(r.role), r.active) for r in session.execute(select(U).order_by(U.c.name))]
+        rows = session.execute(select(U).order_by(U.c.name)).all()
+    now = utcnow()
+    return [Account(r.name, Role(r.role), r.active, (_aware(r.locked_until) or now) > now) for r in rows]
 
 
-def add_user(db: Database, actor: Actor, name: str, role: Role, password: str) -> Account:
+def add_user(db: Database, actor: Actor, name: str, role: Role, password: str, reason: str | None = None) -> Account:
     require(actor, Permission.MANAGE_USERS)
     name = name.strip()
     if not name or len(name) > 64 or any(ch.isspace() for ch in name):
@@ -101,7 +104,8 @@ def add_user(db: Database, actor: Actor, name: str, role: Role, password: str) -
         new_id = session.execute(insert(U).values(
             name=name, role=role.value, password_hash=_hasher.hash(password), active=True, created_at=utcnow(),
         )).inserted_primary_key[0]
-        AuditWriter(session, actor.name).append("create", "user", entity_id=new_id, new={"name": name, "role": role.value})
+        AuditWriter(session, actor.name).append("create", "user", entity_id=new_id, new={"name": name, "role": role.value},
+                                                reason=(reason or "").strip() or None)
     return Account(name, role, True)
 
 
@@ -209,12 +213,14 @@ def account_without_password(db: Database, name: str) -> Actor:
     return Actor(row.name, Role(row.role))
 
 
-def change_password(db: Database, actor: Actor, name: str, new_password: str) -> None:
+def change_password(db: Database, actor: Actor, name: str, new_password: str, reason: str | None = None) -> None:
     """Set `name`'s password: one's own (the actor signed in with the old one), or anyone's by an
-    administrator. Clears a lock and the run of failures; audited without any hash."""
+    administrator, who may give the reason (the Accounts dialog asks for it). Clears a lock and
+    the run of failures; audited without any hash."""
     if name != actor.name:
         require(actor, Permission.MANAGE_USERS)
     _check_new_password(new_password)
+    given = (reason or "").strip()
     with db.write() as session:
         row = session.execute(select(U).where(U.c.name == name)).first()
         if row is None:
@@ -222,7 +228,8 @@ def change_password(db: Database, actor: Actor, name: str, new_password: str) ->
         session.execute(update(U).where(U.c.id == row.id).values(
             password_hash=_hasher.hash(new_password), failed_sign_ins=0, locked_until=None))
         AuditWriter(session, actor.name).append("password", "user", entity_id=row.id, new={"name": name},
-                                                reason=tr("password changed") if name == actor.name else tr("password set by an administrator"))
+                                                reason=given or (tr("password changed") if name == actor.name
+                                                                 else tr("password set by an administrator")))
 
 
 def unlock_user(db: Database, actor: Actor, name: str) -> bool:
@@ -238,4 +245,69 @@ def unlock_user(db: Database, actor: Actor, name: str) -> bool:
         AuditWriter(session, actor.name).append("unlock", "user", entity_id=row.id,
                                                 old={"locked_until": str(row.locked_until) if row.locked_until else None,
                                                      "failed_sign_ins": row.failed_sign_ins})
+    return True
+
+
+def required_reason(reason: str | None, what: str) -> str:
+    given = (reason or "").strip()
+    if not given:
+        raise AccountError(tr("{what} needs a reason").format(what=what))
+    return given
+
+
+def _active_admins(session) -> list[str]:  # noqa: ANN001
+    return list(session.execute(select(U.c.name).where(U.c.role == Role.ADMIN.value, U.c.active.is_(True))).scalars())
+
+
+def _account_row(session, name: str):  # noqa: ANN001, ANN202
+    row = session.execute(select(U).where(U.c.name == name)).first()
+    if row is None:
+        raise AccountError(tr("There is no account named {name}").format(name=name))
+    return row
+
+
+def set_active(db: Database, actor: Actor, name: str, active: bool, reason: str) -> bool:
+    """Deactivate or reactivate an account (administrator). A deactivated account cannot sign in
+    or act and is never deleted: its name stays on everything it recorded. An administrator
+    cannot deactivate their own account nor the last active administrator (the clinic would have
+    no one left to manage accounts). False when the account was already in that state."""
+    require(actor, Permission.MANAGE_USERS)
+    why = required_reason(reason, tr("Deactivating an account") if not active else tr("Reactivating an account"))
+    with db.write() as session:
+        row = _account_row(session, name)
+        if bool(row.active) == active:
+            return False
+        if not active and name == actor.name:
+            raise AccountError(tr("You cannot deactivate your own account; another administrator can"))
+        if not active and row.role == Role.ADMIN.value and _active_admins(session) == [name]:
+            raise AccountError(tr("{name} is the last active administrator and cannot be deactivated").format(name=name))
+        session.execute(update(U).where(U.c.id == row.id).values(active=active))
+        AuditWriter(session, actor.name).append("reactivate" if active else "deactivate", "user", entity_id=row.id,
+                                                old={"name": name, "active": bool(row.active)},
+                                                new={"name": name, "active": active}, reason=why)
+    return True
+
+
+def deactivate_user(db: Database, actor: Actor, name: str, reason: str) -> bool:
+    return set_active(db, actor, name, False, reason)
+
+
+def reactivate_user(db: Database, actor: Actor, name: str, reason: str) -> bool:
+    return set_active(db, actor, name, True, reason)
+
+
+def change_role(db: Database, actor: Actor, name: str, role: Role, reason: str) -> bool:
+    """Give an account another role (administrator). The last active administrator keeps the
+    administrator role. False when the account had that role already."""
+    require(actor, Permission.MANAGE_USERS)
+    why = required_reason(reason, tr("Changing a role"))
+    with db.write() as session:
+        row = _account_row(session, name)
+        if row.role == role.value:
+            return False
+        if row.role == Role.ADMIN.value and row.active and _active_admins(session) == [name]:
+            raise AccountError(tr("{name} is the last active administrator and keeps the administrator role").format(name=name))
+        session.execute(update(U).where(U.c.id == row.id).values(role=role.value))
+        AuditWriter(session, actor.name).append("role", "user", entity_id=row.id, old={"name": name, "role": row.role},
+                                                new={"name": name, "role": role.value}, reason=why)
     return True

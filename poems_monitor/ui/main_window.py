@@ -328,6 +328,10 @@ class MainWindow(QMainWindow):
         a["lock"] = self._action(tr("&Lock"), lambda: self.lock(), "Ctrl+L", tr("Hide patient data until you sign in again"))
         a["sign_out"] = self._action(tr("Sign &out / switch user…"), lambda: self.lock(signed_out=True), "Ctrl+Shift+L",
                                      tr("Sign out; you or another user signs in"))
+        a["accounts"] = self._action(tr("&Accounts…"), self.manage_accounts, None,
+                                     tr("Add accounts, change roles, set new passwords, deactivate (administrators)"))
+        a["accounts"].setVisible(self.actor.may(Permission.MANAGE_USERS))
+        a["accounts"].setEnabled(self.actor.may(Permission.MANAGE_USERS) and not self.read_only)
         for key, permission in (("backup", Permission.BACKUP), ("restore", Permission.RESTORE)):
             allowed = self.actor.may(permission) and self.db.path is not None and not self.read_only
             a[key].setEnabled(allowed)
@@ -356,7 +360,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(a["import_labs"])
         file_menu.addSeparator()
-        for key in ("backup", "restore", "check"):
+        for key in ("backup", "restore", "check", "accounts"):
             file_menu.addAction(a[key])
         file_menu.addSeparator()
         for key in ("lock", "sign_out"):
@@ -726,6 +730,16 @@ class MainWindow(QMainWindow):
         from poems_monitor.ui.report.actions import export_chart_dialog
 
         return export_chart_dialog(self, self.dashboard.dashboard)
+
+    def manage_accounts(self) -> QDialog | None:
+        """File › Accounts… (administrators): the accounts table and its audited changes."""
+        if not self.actor.may(Permission.MANAGE_USERS) or self.read_only:
+            return None
+        from poems_monitor.ui.accounts_dialog import AccountsDialog
+
+        dialog = AccountsDialog(self.db, self.actor, self)
+        dialog.open()
+        return dialog
 
     def import_lab_results(self) -> QDialog | None:
         """File › Import lab results: the preview dialog; the screens reload after an import."""

@@ -1,15 +1,17 @@
 """A clinic day through the main window, as the people do it: a nurse finds the patient by
 typing, enters today's visit with the keyboard (refused on an impossible value, asked to confirm
 a critical one), saves; the dashboard updates at once with the new value on the chart and the
-new flags; then a physician acknowledges one of them, and the clinic worklist no longer lists it."""
+new flags; then a physician acknowledges one of them, and the clinic worklist no longer lists it;
+the day ends with Patient › Save the summary as PDF, a real PDF that names the patient."""
 
 from __future__ import annotations
 
+import subprocess
 from datetime import date
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from poems_monitor.services.patients import PatientInput, create_patient
 from poems_monitor.services.visits import EnteredValue, VisitInput, record_visit
@@ -43,7 +45,7 @@ def open_window(qtbot, db, actor) -> MainWindow:
 
 
 def test_a_visit_entered_by_the_nurse_shows_on_the_dashboard_and_the_physician_acknowledges_its_flag(
-        qtbot, clinic, nurse, physician, monkeypatch):
+        qtbot, clinic, nurse, physician, monkeypatch, tmp_path):
     win = open_window(qtbot, clinic, nurse)
     qtbot.keyClick(win, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     qtbot.keyClicks(win.patients.search, "lind")
@@ -93,6 +95,22 @@ def test_a_visit_entered_by_the_nurse_shows_on_the_dashboard_and_the_physician_a
     still_open = {f.flag_id for f in unacknowledged_flags(clinic, TODAY, mrn=MRN)}
     assert entry.flag.flag_id not in still_open
     assert "Chest X-ray ordered" in doctor.dashboard.flags.cards[entry.flag.flag_id].review_text
+
+    # and prints: Patient › Save the summary as PDF, the file chosen in the (answered) save dialog
+    chosen = tmp_path / "summary-lind"
+    asked_where = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *a, **k: asked_where.append(a) or (str(chosen), "PDF, A4 (*.pdf)"))
+    save_pdf = doctor.actions_by_name["save_pdf"]
+    assert save_pdf in doctor.menuBar().actions()[1].menu().actions()  # the Patient menu
+    save_pdf.trigger()
+    assert asked_where, "the PDF was written without asking where"
+    pdf = chosen.with_suffix(".pdf")
+    assert "Summary saved to" in doctor.statusBar().currentMessage()
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert "PDF version" in info
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Mara Lind" in text and MRN in text
 
 
 def test_after_a_save_the_confirmation_with_out_of_range_values_and_new_flags_stays_in_view(
