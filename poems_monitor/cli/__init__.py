@@ -36,7 +36,7 @@ def default_user() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from poems_monitor.cli import app_commands, records
+    from poems_monitor.cli import app_commands, records, reports, response, rules, safety
 
     parser = argparse.ArgumentParser(
         prog="poems-monitor",
@@ -49,9 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     _add_global_options(common, default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (app_commands, records):
+    # Every command group imported by name: a frozen bundle missing one fails here, loudly,
+    # instead of quietly offering fewer commands.
+    for module in (app_commands, records, rules, safety, reports, response):
         module.register(sub, common)
-    _register_optional(sub, common)
     parser.set_defaults(handler=None, _common=common)
     return parser
 
@@ -63,20 +64,6 @@ def _add_global_options(parser: argparse.ArgumentParser, default: object) -> Non
                         help=tr("who is acting, for the audit trail (default: your login name)"))
     parser.add_argument("--password-file", metavar="FILE", default=default,
                         help=tr("read the acting account's password from the first line of FILE (default: asked on a terminal)"))
-
-
-def _register_optional(sub, common) -> None:  # noqa: ANN001
-    """Command groups that other parts of the tool contribute (rules, safety, reports)."""
-    import importlib
-
-    for name in ("rules", "safety", "reports", "response"):
-        try:
-            module = importlib.import_module(f"poems_monitor.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"poems_monitor.cli.{name}":
-                raise
-            continue
-        module.register(sub, common)
 
 
 def _reader_gone() -> int:

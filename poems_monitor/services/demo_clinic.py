@@ -425,11 +425,11 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
 
         # features: regress with response, return at relapse, sometimes new late
         if n > 0:
-            for code in list(present):
+            for code in sorted(present):  # sorted: a set's order changes between processes, the draws must not
                 if code in _RESPONSIVE and act < 0.25 and rng.random() < 0.35:
                     present.discard(code)
             if act > 0.6:
-                for code in ever_present & _RESPONSIVE:
+                for code in sorted(ever_present & _RESPONSIVE):
                     if rng.random() < 0.4:
                         present.add(code)
             if late_feature and day >= late_feature[1]:
