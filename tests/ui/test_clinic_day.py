@@ -81,6 +81,32 @@ def test_a_visit_entered_by_the_nurse_shows_on_the_dashboard_and_the_physician_a
     new = {(f.flag.kind.value, f.flag.code) for f in win.dashboard.dashboard.unacknowledged}
     assert ("new_feature", "pleural_effusion") in new
     assert ("thrombocytosis", "thrombocytosis") in new or any(kind == "thrombocytosis" for kind, _ in new)
+
+    # the laboratory calls back: the count was 1010. New visit on the same day opens the saved
+    # visit (never a second one); the nurse corrects it and the reason is kept with the old value.
+    from sqlalchemy import select
+
+    from poems_monitor.models import Observation
+    from poems_monitor.ui.entry import ReasonDialog
+
+    reasons = []
+    monkeypatch.setattr(ReasonDialog, "get_reason",
+                        staticmethod(lambda parent, changes: reasons.extend(changes) or "Laboratory amended the count"))
+    qtbot.keyClick(win, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert win.centre.currentIndex() == TAB_ENTRY
+    platelets = form.rows["platelets"].editor
+    assert platelets.text() == "1100"
+    platelets.setFocus()
+    platelets.selectAll()
+    qtbot.keyClicks(platelets, "1010")
+    with qtbot.waitSignal(form.saved, timeout=5000):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert reasons == ["Platelets: 1100 ×10⁹/L → 1010 ×10⁹/L"]
+    O = Observation.__table__
+    with clinic.read() as session:
+        counts = session.execute(select(O.c.value_num, O.c.superseded_reason).where(O.c.code == "platelets")
+                                 .order_by(O.c.id)).all()
+    assert [tuple(r) for r in counts[-2:]] == [(1100, "Laboratory amended the count"), (1010, None)]
     win.close()
 
     # a physician opens the patient and acknowledges the new feature with a comment
