@@ -161,3 +161,64 @@ def test_after_a_save_the_confirmation_with_out_of_range_values_and_new_flags_st
     assert "new feature (Pleural effusion)" in note.text()
     win.open_patient(MRN)  # still this patient: it stays
     assert note.isVisible()
+
+
+def test_a_whole_clinic_day_with_a_full_visit_by_keyboard_alone(qtbot, clinic, nurse, physician, monkeypatch, tmp_path):
+    """The issue's clinic day in one run: find the patient, enter a full follow-up visit (every
+    section) by keyboard alone, save; correct a value with a reason; a physician reviews the
+    dashboard, acknowledges a new feature and saves the summary as a PDF."""
+    from sqlalchemy import select
+
+    from poems_monitor.models import Observation
+    from poems_monitor.ui.entry import ReasonDialog
+    from tests.ui.test_visit_keystrokes import enter_full_visit
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    win = open_window(qtbot, clinic, nurse)
+    qtbot.keyClick(win, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(win.patients.search, "lind")
+    qtbot.keyClick(win.patients.search, Qt.Key.Key_Return)
+    assert win.dashboard.mrn == MRN
+    qtbot.keyClick(win, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    form = win.entry
+    with qtbot.waitSignal(form.saved, timeout=10000):
+        presses = enter_full_visit(qtbot, form)  # every section, Enter to move on, Ctrl+S
+    assert presses < 218
+    qtbot.waitUntil(lambda: win.centre.currentIndex() == TAB_DASHBOARD, timeout=5000)
+    new = {(f.flag.kind.value, f.flag.code) for f in win.dashboard.dashboard.unacknowledged}
+    assert ("new_feature", "splenomegaly") in new
+
+    reasons = []
+    monkeypatch.setattr(ReasonDialog, "get_reason", staticmethod(lambda parent, changes: reasons.extend(changes) or "Typing error"))
+    qtbot.keyClick(win, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)  # the same day: the saved visit
+    platelets = form.rows["platelets"].editor
+    assert platelets.text() == "512"
+    platelets.setFocus()
+    platelets.selectAll()
+    qtbot.keyClicks(platelets, "521")
+    with qtbot.waitSignal(form.saved, timeout=5000):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert reasons == ["Platelets: 512 ×10⁹/L → 521 ×10⁹/L"]
+    O = Observation.__table__
+    with clinic.read() as session:
+        counts = session.execute(select(O.c.value_num, O.c.superseded_reason).where(O.c.code == "platelets")
+                                 .order_by(O.c.id)).all()
+    assert [tuple(r) for r in counts[-2:]] == [(512, "Typing error"), (521, None)]
+    win.close()
+
+    doctor = open_window(qtbot, clinic, physician)
+    doctor.open_patient(MRN)
+    entry = next(e for e in doctor.dashboard.dashboard.unacknowledged
+                 if (e.flag.kind.value, e.flag.code) == ("new_feature", "splenomegaly"))
+    monkeypatch.setattr(flags_panel, "ask_comment", lambda e, parent: "Ultrasound ordered")
+    button = doctor.dashboard.flags.button_rect(entry.flag.flag_id)
+    with qtbot.waitSignal(doctor.dashboard.flagAcknowledged, timeout=5000):
+        qtbot.mouseClick(doctor.dashboard.flags.list.viewport(), Qt.MouseButton.LeftButton, pos=button.center())
+    assert entry.flag.flag_id not in {f.flag_id for f in unacknowledged_flags(clinic, TODAY, mrn=MRN)}
+    chosen = tmp_path / "day"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(chosen), "PDF, A4 (*.pdf)"))
+    doctor.actions_by_name["save_pdf"].trigger()
+    text = subprocess.run(["pdftotext", "-layout", str(chosen.with_suffix(".pdf")), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "Mara Lind" in text and "Ultrasound ordered" in text
