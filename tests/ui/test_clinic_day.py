@@ -44,6 +44,18 @@ def open_window(qtbot, db, actor) -> MainWindow:
     return win
 
 
+def acknowledge_by_click(qtbot, doctor: MainWindow, db, monkeypatch, feature: str, comment: str):
+    """The physician clicks Acknowledge on the new-feature flag of `feature` and gives `comment`."""
+    entry = next(e for e in doctor.dashboard.dashboard.unacknowledged
+                 if (e.flag.kind.value, e.flag.code) == ("new_feature", feature))
+    monkeypatch.setattr(flags_panel, "ask_comment", lambda e, parent: comment)
+    button = doctor.dashboard.flags.button_rect(entry.flag.flag_id)
+    with qtbot.waitSignal(doctor.dashboard.flagAcknowledged, timeout=5000):
+        qtbot.mouseClick(doctor.dashboard.flags.list.viewport(), Qt.MouseButton.LeftButton, pos=button.center())
+    assert entry.flag.flag_id not in {f.flag_id for f in unacknowledged_flags(db, TODAY, mrn=MRN)}
+    return entry
+
+
 def test_a_visit_entered_by_the_nurse_shows_on_the_dashboard_and_the_physician_acknowledges_its_flag(
         qtbot, clinic, nurse, physician, monkeypatch, tmp_path):
     win = open_window(qtbot, clinic, nurse)
@@ -82,44 +94,12 @@ def test_a_visit_entered_by_the_nurse_shows_on_the_dashboard_and_the_physician_a
     assert ("new_feature", "pleural_effusion") in new
     assert ("thrombocytosis", "thrombocytosis") in new or any(kind == "thrombocytosis" for kind, _ in new)
 
-    # the laboratory calls back: the count was 1010. New visit on the same day opens the saved
-    # visit (never a second one); the nurse corrects it and the reason is kept with the old value.
-    from sqlalchemy import select
-
-    from poems_monitor.models import Observation
-    from poems_monitor.ui.entry import ReasonDialog
-
-    reasons = []
-    monkeypatch.setattr(ReasonDialog, "get_reason",
-                        staticmethod(lambda parent, changes: reasons.extend(changes) or "Laboratory amended the count"))
-    qtbot.keyClick(win, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
-    assert win.centre.currentIndex() == TAB_ENTRY
-    platelets = form.rows["platelets"].editor
-    assert platelets.text() == "1100"
-    platelets.setFocus()
-    platelets.selectAll()
-    qtbot.keyClicks(platelets, "1010")
-    with qtbot.waitSignal(form.saved, timeout=5000):
-        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
-    assert reasons == ["Platelets: 1100 ×10⁹/L → 1010 ×10⁹/L"]
-    O = Observation.__table__
-    with clinic.read() as session:
-        counts = session.execute(select(O.c.value_num, O.c.superseded_reason).where(O.c.code == "platelets")
-                                 .order_by(O.c.id)).all()
-    assert [tuple(r) for r in counts[-2:]] == [(1100, "Laboratory amended the count"), (1010, None)]
     win.close()
 
     # a physician opens the patient and acknowledges the new feature with a comment
     doctor = open_window(qtbot, clinic, physician)
     doctor.open_patient(MRN)
-    entry = next(e for e in doctor.dashboard.dashboard.unacknowledged
-                 if (e.flag.kind.value, e.flag.code) == ("new_feature", "pleural_effusion"))
-    monkeypatch.setattr(flags_panel, "ask_comment", lambda e, parent: "Chest X-ray ordered")
-    button = doctor.dashboard.flags.button_rect(entry.flag.flag_id)
-    with qtbot.waitSignal(doctor.dashboard.flagAcknowledged, timeout=5000):
-        qtbot.mouseClick(doctor.dashboard.flags.list.viewport(), Qt.MouseButton.LeftButton, pos=button.center())
-    still_open = {f.flag_id for f in unacknowledged_flags(clinic, TODAY, mrn=MRN)}
-    assert entry.flag.flag_id not in still_open
+    entry = acknowledge_by_click(qtbot, doctor, clinic, monkeypatch, "pleural_effusion", "Chest X-ray ordered")
     assert "Chest X-ray ordered" in doctor.dashboard.flags.cards[entry.flag.flag_id].review_text
 
     # and prints: Patient › Save the summary as PDF, the file chosen in the (answered) save dialog
@@ -209,13 +189,7 @@ def test_a_whole_clinic_day_with_a_full_visit_by_keyboard_alone(qtbot, clinic, n
 
     doctor = open_window(qtbot, clinic, physician)
     doctor.open_patient(MRN)
-    entry = next(e for e in doctor.dashboard.dashboard.unacknowledged
-                 if (e.flag.kind.value, e.flag.code) == ("new_feature", "splenomegaly"))
-    monkeypatch.setattr(flags_panel, "ask_comment", lambda e, parent: "Ultrasound ordered")
-    button = doctor.dashboard.flags.button_rect(entry.flag.flag_id)
-    with qtbot.waitSignal(doctor.dashboard.flagAcknowledged, timeout=5000):
-        qtbot.mouseClick(doctor.dashboard.flags.list.viewport(), Qt.MouseButton.LeftButton, pos=button.center())
-    assert entry.flag.flag_id not in {f.flag_id for f in unacknowledged_flags(clinic, TODAY, mrn=MRN)}
+    acknowledge_by_click(qtbot, doctor, clinic, monkeypatch, "splenomegaly", "Ultrasound ordered")
     chosen = tmp_path / "day"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(chosen), "PDF, A4 (*.pdf)"))
     doctor.actions_by_name["save_pdf"].trigger()
