@@ -29,6 +29,7 @@ from poems_monitor.models import AuditEntry, ClinicSetting
 from poems_monitor.persistence.audit_chain import (  # noqa: F401  (re-exported: the services' one audit module)
     GENESIS_HASH, HEAD_SETTING_KEY, iso_utc, entry_hash, last_hash, to_json, utcnow,
 )
+from poems_monitor.i18n import tr
 from poems_monitor.services import record_seal
 
 
@@ -45,7 +46,8 @@ class AuditWriter:
         self, action: str, entity: str, *, entity_id: int | None = None, patient_id: int | None = None,
         old: Any = None, new: Any = None, reason: str | None = None, at: datetime | None = None,
     ) -> str:
-        if self._head is None:
+        if self._head is None:  # the transaction's first entry
+            _refuse_a_deactivated_account(self.session, self.user)
             self._head = last_hash(self.session)
         at = at or utcnow()
         old_json, new_json = to_json(old), to_json(new)
@@ -60,6 +62,21 @@ class AuditWriter:
         self.session.info.setdefault("audit_entries", []).append((entry_id, patient_id))
         _seal_on_commit(self.session, self.user)
         return digest
+
+
+def _refuse_a_deactivated_account(session: Session, user: str) -> None:
+    """Every audited write passes here inside its own transaction, so a deactivated account acts
+    no more, even from a desktop session that signed in before it was deactivated. A name with
+    no account (the set-up administrator of a database without accounts, the demo, a failed
+    sign-in) is not an account and is not refused here; roles are checked by the services."""
+    from poems_monitor.models import User
+    from poems_monitor.services.access import PermissionDenied
+
+    U = User.__table__
+    active = session.execute(select(U.c.active).where(U.c.name == user)).scalar()
+    if active is not None and not active:
+        raise PermissionDenied(tr("the account {user} is deactivated: nothing was saved; "
+                                  "sign in with an active account").format(user=user))
 
 
 def _seal_on_commit(session: Session, user: str) -> None:

@@ -151,3 +151,24 @@ def test_check_would_see_a_role_changed_behind_the_services_back(accounts):
     with accounts.write() as session:
         session.execute(update(User.__table__).where(User.__table__.c.name == "nurse-ann").values(role="admin"))
     assert check(accounts), "a role changed without the service went unnoticed"
+
+
+def test_a_session_signed_in_before_its_account_was_deactivated_can_save_nothing_more(accounts):
+    """The desktop session of nurse-ann stays open while an administrator deactivates her
+    account: her next save is refused in the write itself, and nothing is written."""
+    from datetime import date
+
+    from poems_monitor.services.patients import PatientInput, create_patient
+
+    ann = authenticate(accounts, "nurse-ann", "ann-password")  # signed in at the start of the day
+    create_patient(accounts, ann, PatientInput("H-1", "Before Deactivation", "female", date(1970, 1, 1),
+                                               date(2024, 1, 1)), today=date(2026, 11, 21))
+    deactivate_user(accounts, BOSS, "nurse-ann", "left the clinic")
+    before = _last_audit(accounts).id
+    with pytest.raises(PermissionDenied, match="nurse-ann is deactivated"):
+        create_patient(accounts, ann, PatientInput("H-2", "After Deactivation", "female", date(1970, 1, 1),
+                                                   date(2024, 1, 1)), today=date(2026, 11, 21))
+    assert _last_audit(accounts).id == before and check(accounts) == []
+    reactivate_user(accounts, BOSS, "nurse-ann", "came back")
+    create_patient(accounts, ann, PatientInput("H-2", "After Reactivation", "female", date(1970, 1, 1),
+                                               date(2024, 1, 1)), today=date(2026, 11, 21))
