@@ -6,8 +6,6 @@ and unlocks are audited. Run as a person types the commands, against real SQLite
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import sys
 from pathlib import Path
@@ -16,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from poems_monitor.models import AuditEntry, User
+from tests.integration.test_cli_safety import run as run_in_process
 
 pytestmark = pytest.mark.slow
 
@@ -23,17 +22,9 @@ PASSWORDS = {"boss": "boss-password-1", "ann": "nurse-password-1", "dr-berg": "p
 
 
 def run(*args: str, stdin: str = "") -> tuple[int, str, str]:
-    from poems_monitor.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    old_stdin = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-    finally:
-        sys.stdin = old_stdin
-    return code, out.getvalue(), err.getvalue()
+    """The command line in this process (`test_cli_safety.run`), as (exit code, stdout, stderr)."""
+    result = run_in_process(*args, stdin=stdin)
+    return result.returncode, result.stdout, result.stderr
 
 
 def password_file(folder: Path, name: str, password: str | None = None) -> str:
