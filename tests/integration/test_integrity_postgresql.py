@@ -1,5 +1,5 @@
 """`check`, the audit chain head and the backup refusal on a shared PostgreSQL clinic database
-(a throwaway server, as in test_postgresql; skipped where no server binaries exist)."""
+(the throwaway server of conftest.py; skipped where no server binaries exist)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ from datetime import date
 import pytest
 from sqlalchemy import text
 
-from tests.integration.test_postgresql import pg_url  # noqa: F401 (the throwaway-server fixture)
 
 pytestmark = pytest.mark.slow
 TODAY = date(2026, 11, 21)
 
 
-def test_check_on_postgresql_finds_a_tampered_trail_and_backups_go_to_the_servers_tools(pg_url, admin, tmp_path):  # noqa: F811
+def test_check_on_postgresql_finds_a_tampered_trail_and_backups_go_to_the_servers_tools(pg_url, admin, tmp_path):
     from poems_monitor.persistence.db import open_database
     from poems_monitor.services.backup import BackupRefused, backup_to
     from poems_monitor.services.integrity import check, check_report

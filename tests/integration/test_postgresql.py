@@ -1,63 +1,16 @@
 """The same record on a real PostgreSQL server: migrations, import, export and the audit chain.
 
 The shared clinic database of several workstations will be PostgreSQL; this keeps the way open.
-The test starts a throwaway server of its own (initdb + pg_ctl on a free loopback port, data in
-tmp) and stops it afterwards; it is skipped, saying why, where no PostgreSQL server binaries exist.
+The tests run on the session's throwaway server (tests/pg_server.py, TLS from a certificate made at
+set-up), each in a fresh database; they are skipped, saying why, where no server binaries exist.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-from pathlib import Path
-
-import pytest
-
 from tests.conftest import TODAY
 
 
-def _pg_bin() -> Path | None:
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return candidates[-1].parent if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def pg_url():
-    bin_dir = _pg_bin()
-    if bin_dir is None:
-        pytest.skip("no PostgreSQL server binaries (apt-get install postgresql)")
-    # Not under pytest's tmp folder: that one is private to its owner, and the server runs as
-    # the postgres user when the tests run as root.
-    root = Path(tempfile.mkdtemp(prefix="poems-pg-"))
-    data, sock = root / "data", root / "sock"
-    sock.mkdir()
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:  # the server refuses to run as root
-        if shutil.which("runuser") is None:
-            pytest.skip("running as root without runuser")
-        shutil.chown(root, "postgres")
-        shutil.chown(sock, "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                    "--no-sync"], check=True, capture_output=True)
-    subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"),
-                    "-o", f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-                   check=True, capture_output=True)
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+# `pg_url` (a fresh database on the session's throwaway TLS server) is in conftest.py.
 
 
 def test_demo_clinic_round_trips_identically_on_postgresql(pg_url, tmp_path, admin):
