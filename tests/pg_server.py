@@ -108,6 +108,12 @@ class TestServer:
         self.execute(f'CREATE DATABASE "{name}"')
         return name
 
+    def drop(self, database: str, logins: tuple[str, ...] = ()) -> None:
+        """Remove a test's database and the logins it made (logins belong to the whole server)."""
+        self.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        for login in logins:
+            self.execute(f'DROP ROLE IF EXISTS "{login}"')
+
     def pg_ctl(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*self.as_postgres, str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), *args],
                               capture_output=True, text=True)

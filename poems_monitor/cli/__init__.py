@@ -18,6 +18,7 @@ from poems_monitor.i18n import tr
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
+EXIT_UNREACHABLE = 3  # the clinic server did not answer: nothing is known about the data (never "damaged")
 
 
 class CommandError(Exception):
@@ -36,7 +37,7 @@ def default_user() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from poems_monitor.cli import app_commands, records, reports, response, rules, safety
+    from poems_monitor.cli import app_commands, records, reports, response, rules, safety, server
 
     parser = argparse.ArgumentParser(
         prog="poems-monitor",
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     # Every command group imported by name: a frozen bundle missing one fails here, loudly,
     # instead of quietly offering fewer commands.
-    for module in (app_commands, records, rules, safety, reports, response):
+    for module in (app_commands, records, rules, safety, reports, response, server):
         module.register(sub, common)
     parser.set_defaults(handler=None, _common=common)
     return parser
@@ -78,6 +79,18 @@ def _reader_gone() -> int:
     except (OSError, ValueError):
         pass
     return EXIT_OK
+
+
+def _server_refusal(exc: Exception) -> Exception | None:
+    """The clinic server's own refusal (a role without the right, SQLSTATE 42501) as a sentence."""
+    from poems_monitor.services.access import PermissionDenied
+
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) != "42501":
+        return None
+    first = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+    return PermissionDenied(tr("The clinic server refused this change ({reason}); nothing was changed.").format(
+        reason=first))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,9 +125,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a user must never see a traceback; the log keeps the details
         from poems_monitor.files import TargetRefused
-        from poems_monitor.persistence.db import DatabaseError
+        from poems_monitor.persistence.db import DatabaseError, ServerUnreachable, connection_problem
         from poems_monitor.services.access import PermissionDenied
 
+        target = getattr(args, "url", None) or getattr(args, "db", None) or ""
+        if not isinstance(exc, DatabaseError) and "://" in str(target) and not str(target).startswith("sqlite"):
+            exc = connection_problem(exc, str(target)) or _server_refusal(exc) or exc  # the server went away mid-command
+        if isinstance(exc, ServerUnreachable):
+            print(str(exc), file=sys.stderr)
+            return EXIT_UNREACHABLE
         if isinstance(exc, (PermissionDenied, TargetRefused)):
             print(str(exc), file=sys.stderr)
             return EXIT_FAILED

@@ -38,11 +38,34 @@ def _with_stored_mrn(db: Database, args: argparse.Namespace) -> Database:
     return db
 
 
+def is_server(target: str) -> bool:
+    return "://" in target and not target.startswith("sqlite")
+
+
+def server_password(args: argparse.Namespace, target: str) -> str | None:
+    """On a clinic server the account's password is its login's: the first line of
+    --password-file, or asked on a terminal; None leaves it to the URL or libpq's own
+    PGPASSWORD and password file."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    if not is_server(target) or make_url(target).password:
+        return None
+    login = make_url(target).username or ""
+    if getattr(args, "password_file", None):
+        return acting_password(args, login)
+    if sys.stdin is not None and sys.stdin.isatty() and not os.environ.get("PGPASSWORD"):
+        return acting_password(args, login) or None
+    return None
+
+
 def open_db(args: argparse.Namespace) -> Database:
     """The database of a command that writes: created on first use."""
     from poems_monitor.persistence.db import open_database
 
-    return _with_stored_mrn(open_database(database_target(args)), args)
+    target = database_target(args)
+    return _with_stored_mrn(open_database(target, password=server_password(args, target)), args)
 
 
 def open_existing_db(args: argparse.Namespace) -> Database:
@@ -54,7 +77,7 @@ def open_existing_db(args: argparse.Namespace) -> Database:
     if "://" not in target and not Path(target).expanduser().exists():
         raise CommandError(tr("{db} does not exist: check the path given with --db (nothing was created)").format(
             db=Path(target).expanduser()))
-    return _with_stored_mrn(open_database(target), args)
+    return _with_stored_mrn(open_database(target, password=server_password(args, target)), args)
 
 
 def actor(db: Database, args: argparse.Namespace) -> Actor:
@@ -62,6 +85,8 @@ def actor(db: Database, args: argparse.Namespace) -> Actor:
     towards the lock-out), or the set-up administrator while the database has no account."""
     from poems_monitor.services.users import count_users, resolve_actor
 
+    if not db.is_sqlite:  # the server checked the login's password; --user may only name that login
+        return resolve_actor(db, getattr(args, "user", None), None)
     name = acting_name(args)
     if count_users(db) == 0:
         return resolve_actor(db, name, None)

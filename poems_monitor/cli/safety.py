@@ -72,16 +72,18 @@ def _database_path(args: argparse.Namespace) -> Path:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from poems_monitor.persistence.db import DatabaseError, open_database
+    from poems_monitor.persistence.db import DatabaseError, ServerSignInRefused, ServerUnreachable, open_database
     from poems_monitor.services.integrity import check_report
 
-    from poems_monitor.cli.context import database_target
+    from poems_monitor.cli.context import database_target, server_password
 
     target = database_target(args)
     if "://" not in str(target) and not Path(target).exists():
         raise CommandError(tr("{db} does not exist").format(db=target))
     try:
-        db = open_database(target, migrate=False)
+        db = open_database(target, migrate=False, password=server_password(args, str(target)))
+    except (ServerUnreachable, ServerSignInRefused):
+        raise  # nothing is known about the data: not "damaged" (the command line says which, and exits so)
     except DatabaseError as exc:
         print(tr("{db} is damaged: {problem}").format(db=target, problem=exc), file=sys.stderr)
         return EXIT_FAILED

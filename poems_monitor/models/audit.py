@@ -29,6 +29,9 @@ class AuditEntry(SQLModel, table=True):
     # JSON {scope: digest} of the record after this entry's transaction (the last entry of each
     # transaction carries it; None on entries written before the record was sealed)
     state: str | None = None
+    # The database login that wrote the entry: PostgreSQL's session_user, set by the server (a
+    # client cannot choose it); None on SQLite. Not part of `hash` (see services.audit).
+    db_user: str | None = Field(default=None, max_length=64)
 
 
 class RecordSeal(SQLModel, table=True):

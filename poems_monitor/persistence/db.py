@@ -31,6 +31,77 @@ class DatabaseError(Exception):
     """A database that cannot be opened as it is; the message is for the person at the desk."""
 
 
+class ServerUnreachable(DatabaseError):
+    """The clinic's PostgreSQL server did not answer (down, network, timeout): nothing is known
+    about the data, which is not damaged. The command line exits with EXIT_UNREACHABLE."""
+
+    def __init__(self, host_port: str, detail: str = ""):
+        self.host_port = host_port
+        super().__init__(tr("clinic server unreachable at {where}: {detail}; nothing was changed, try again when "
+                            "the server is back (or ask the administrator)").format(
+            where=host_port, detail=detail or tr("no answer")))
+
+
+class ServerSignInRefused(DatabaseError):
+    """The server refused the login (wrong password, no password, a deactivated account)."""
+
+
+class ServerSchemaNotCurrent(DatabaseError):
+    """A clinic server whose schema is older than this version needs: only the server's
+    administrator upgrades it (`poems-monitor server upgrade`); clients wait."""
+
+    def __init__(self, found: str | None, needed: str):
+        self.found, self.needed = found, needed
+        super().__init__(tr("the clinic server's database is at schema {found}, this version needs {needed}: ask the "
+                            "administrator to run `poems-monitor server upgrade`").format(
+            found=found or tr("none (not set up: `poems-monitor server init`)"), needed=needed))
+
+
+# libpq connection settings for a clinic server: give up connecting after CONNECT_TIMEOUT_SECONDS
+# instead of hanging on a dead address, and let TCP keepalives find a connection the network
+# dropped (after about 30 + 3 x 10 s of silence) instead of waiting on it for ever.
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+def pg_connect_args(password: str | None = None) -> dict:
+    args: dict = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "keepalives": 1, "keepalives_idle": 30,
+                  "keepalives_interval": 10, "keepalives_count": 3}
+    if password:
+        args["password"] = password
+    return args
+
+
+_UNREACHABLE_SIGNS = ("connection refused", "timeout expired", "could not translate host name", "no route to host",
+                      "network is unreachable", "server closed the connection unexpectedly", "connection reset",
+                      "name or service not known", "connection timed out", "the database system is shutting down",
+                      "the database system is starting up", "terminating connection due to administrator command",
+                      "consuming input failed", "server conn crashed", "ssl syscall error: eof detected")
+_SIGN_IN_SIGNS = ("password authentication failed", "is not permitted to log in", "no password supplied",
+                  "pg_hba.conf rejects", "no pg_hba.conf entry")
+
+
+def server_address(url: str) -> str:
+    parsed = make_url(url)
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+
+
+def connection_problem(exc: BaseException, url: str) -> DatabaseError | None:
+    """The server's answer to a failed connection as one of our errors: unreachable (nothing is
+    known about the data) or a refused sign-in; None when it is neither."""
+    message = str(getattr(exc, "orig", None) or exc)
+    lowered = message.lower()
+    if any(sign in lowered for sign in _UNREACHABLE_SIGNS):
+        first = lowered.strip().splitlines()[0] if lowered.strip() else ""
+        detail = next((sign for sign in _UNREACHABLE_SIGNS if sign in lowered), first)
+        return ServerUnreachable(server_address(url), detail)
+    if any(sign in lowered for sign in _SIGN_IN_SIGNS) or ('role "' in lowered and "does not exist" in lowered):
+        user = make_url(url).username or ""
+        return ServerSignInRefused(tr("The clinic server refused the sign-in of {user}: the password is wrong or "
+                                      "missing (give --password-file FILE), or the account is not active; nothing "
+                                      "was changed.").format(user=user))
+    return None
+
+
 class DatabaseBusy(DatabaseError):
     """Another write (a long import on another workstation) held the database for longer than
     this write waits; nothing was changed. One sentence: try again."""
@@ -170,12 +241,12 @@ def _begin_writing(connection) -> None:  # noqa: ANN001
                 notice()
 
 
-def create_database_engine(url: str, *, wal: bool = True) -> Engine:
+def create_database_engine(url: str, *, wal: bool = True, password: str | None = None) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": _BUSY_ATTEMPT_MS / 1000})
         _configure_sqlite(engine, wal=wal)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, connect_args=pg_connect_args(password))
 
 
 def known_revisions() -> tuple[list[str], str]:
@@ -208,11 +279,14 @@ def current_revision(engine: Engine) -> str | None:
         return row[0] if row else None
 
 
-def open_database(url_or_path: str | Path, *, migrate: bool = True) -> Database:
+def open_database(url_or_path: str | Path, *, migrate: bool = True, password: str | None = None) -> Database:
     """Open (and create or upgrade) the clinic database at `url_or_path`.
 
     Refuses, changing nothing, a database made by a newer poems-monitor or a file that is not a
-    poems-monitor database.
+    poems-monitor database. A clinic server (PostgreSQL) is never migrated by a client: one at an
+    older schema is refused with ServerSchemaNotCurrent (`migrate=False` opens it as it is, for
+    `server upgrade`); one that does not answer raises ServerUnreachable. `password` is the
+    server login's (never stored).
     """
     url = database_url(url_or_path)
     if url.startswith("sqlite:///"):
@@ -228,12 +302,15 @@ def open_database(url_or_path: str | Path, *, migrate: bool = True) -> Database:
                             )
                         )
     # Inspect with an engine that only reads (no switch to WAL), so a refused file keeps every byte.
-    engine = create_database_engine(url, wal=False)
+    engine = create_database_engine(url, wal=False, password=password)
     revisions, head = known_revisions()
     try:
         current = current_revision(engine)
     except Exception as exc:  # a damaged file shows here first
         engine.dispose()
+        problem = None if url.startswith("sqlite") else connection_problem(exc, url)
+        if problem is not None:
+            raise problem from None
         raise DatabaseError(tr("The database cannot be read: {error}").format(error=exc)) from exc
     if current is not None and current not in revisions:
         engine.dispose()
@@ -258,6 +335,9 @@ def open_database(url_or_path: str | Path, *, migrate: bool = True) -> Database:
         engine = create_database_engine(url)
     db = Database(engine=engine, url=url)
     if current != head and migrate:
+        if not db.is_sqlite:  # only `server init/upgrade` change a clinic server's schema
+            db.dispose()
+            raise ServerSchemaNotCurrent(current, head)
         upgrade(db)
     return db
 

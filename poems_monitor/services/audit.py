@@ -93,8 +93,7 @@ def _seal_on_commit(session: Session, user: str) -> None:
         entries = sess.info.pop("audit_entries", [])
         A = AuditEntry.__table__
         sealed = record_seal.has_seal_tables(sess)  # not on a schema older than 0007
-        columns = [c for c in A.columns if sealed or c.name != "state"]
-        last = sess.execute(select(*columns).order_by(A.c.id.desc()).limit(1)).mappings().first()
+        last = sess.execute(select(A.c.id, A.c.hash).order_by(A.c.id.desc()).limit(1)).mappings().first()
         if last is None:
             return
         head_id, digest = last["id"], last["hash"]
@@ -125,7 +124,7 @@ def _seal_entries(session: Session, entries: list[tuple[int, int | None]]) -> st
     digests = record_seal.seal(session, patients, everything=first_seal)
     last_of = {pid: entry_id for entry_id, pid in entries if pid is not None}  # ids grow: the last wins
     ids = sorted(entry_id for entry_id, _ in entries)
-    rows = session.execute(select(A).where(A.c.id.in_(ids)).order_by(A.c.id)).mappings().all()
+    rows = session.execute(select(*_HASHED).where(A.c.id.in_(ids)).order_by(A.c.id)).mappings().all()
     prev = rows[0]["prev_hash"]
     digest = prev
     for row in rows:
@@ -210,6 +209,15 @@ def write_head_file(db_path: Path, entry_id: int, digest: str, *, force: bool = 
         pass
 
 
+# What an entry's hash covers (with `state` since schema 0007). Not `db_user`: the server fills
+# it after the client has computed the hash, entries written before 0008 have none, and SQLite
+# has no logins. The server guards it instead: its trigger sets it on every insert and refuses
+# an entry naming another account than the login, and no clinic role may update it.
+_HASHED = [AuditEntry.__table__.c[name] for name in (
+    "id", "at", "user", "action", "entity", "entity_id", "patient_id", "old", "new", "reason", "prev_hash", "hash",
+    "state")]
+
+
 @dataclass(frozen=True)
 class ChainProblem:
     entry_id: int
@@ -221,10 +229,8 @@ def verify_chain(session: Session, states: dict[str, record_seal.SealedScope] | 
     When `states` is given it is filled with the newest sealed digest of each record scope."""
     problems: list[ChainProblem] = []
     expected_prev = GENESIS_HASH
-    has_state = "state" in {c["name"] for c in _columns(session)}
-    A = AuditEntry.__table__
-    columns = [c for c in A.columns if has_state or c.name != "state"]
-    rows = session.execute(select(*columns).order_by(A.c.id)).mappings()
+    present = {c["name"] for c in _columns(session)}  # an older schema lacks the newer columns
+    rows = session.execute(select(*(c for c in _HASHED if c.name in present)).order_by(AuditEntry.__table__.c.id)).mappings()
     for row in rows:
         state = row.get("state")
         if row["prev_hash"] != expected_prev:

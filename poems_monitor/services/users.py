@@ -98,15 +98,30 @@ def add_user(db: Database, actor: Actor, name: str, role: Role, password: str, r
     if not name or len(name) > 64 or any(ch.isspace() for ch in name):
         raise AccountError(tr("User name must be 1 to 64 characters without spaces"))
     _check_new_password(password)
+    server = _clinic_server(db)
+    if server is not None:
+        server.check_login_name(name)
     with db.write() as session:
         if session.execute(select(U.c.id).where(U.c.name == name)).first():
             raise AccountError(tr("A user named {name} exists already").format(name=name))
-        new_id = session.execute(insert(U).values(
-            name=name, role=role.value, password_hash=_hasher.hash(password), active=True, created_at=utcnow(),
+        new_id = session.execute(insert(U).values(  # on a server, the server keeps the password (its login)
+            name=name, role=role.value, password_hash=None if server else _hasher.hash(password), active=True,
+            created_at=utcnow(),
         )).inserted_primary_key[0]
+        if server is not None:
+            server.create_login(session, name, role, password)
         AuditWriter(session, actor.name).append("create", "user", entity_id=new_id, new={"name": name, "role": role.value},
                                                 reason=(reason or "").strip() or None)
     return Account(name, role, True)
+
+
+def _clinic_server(db: Database):  # noqa: ANN202
+    """The server module when the database is a clinic server (accounts are its logins), else None."""
+    if db.is_sqlite:
+        return None
+    from poems_monitor.services import clinic_server
+
+    return clinic_server
 
 
 def _check_new_password(password: str) -> None:
@@ -132,6 +147,8 @@ def authenticate(db: Database, name: str, password: str | None, *, now: datetime
     reaches the policy's limit locks it. Neither says whether the name or the password was wrong.
     `record=False` checks without writing (a backup file opened read-only).
     """
+    if _clinic_server(db) is not None:  # the server checked the password when this connection signed in
+        return _clinic_server(db).server_actor(db, name)
     now = now or utcnow()
     policy = policy or sign_in_policy()
     if not password:
@@ -194,6 +211,8 @@ def _count_failure(db: Database, user_id: int, now: datetime, policy: SignInPoli
 def resolve_actor(db: Database, name: str, password: str | None, *, record: bool = True) -> Actor:
     """Who is acting on the command line: the account `name` once its password is right, or the
     set-up administrator while no account exists yet."""
+    if _clinic_server(db) is not None:
+        return _clinic_server(db).server_actor(db, name)
     if count_users(db) == 0:
         return Actor(name, Role.ADMIN)
     return authenticate(db, name, password, record=record)
@@ -225,8 +244,12 @@ def change_password(db: Database, actor: Actor, name: str, new_password: str, re
         row = session.execute(select(U).where(U.c.name == name)).first()
         if row is None:
             raise AccountError(tr("There is no account named {name}").format(name=name))
-        session.execute(update(U).where(U.c.id == row.id).values(
-            password_hash=_hasher.hash(new_password), failed_sign_ins=0, locked_until=None))
+        server = _clinic_server(db)
+        if server is not None:
+            server.set_login_password(session, name, new_password)  # the server checks who may
+        else:
+            session.execute(update(U).where(U.c.id == row.id).values(
+                password_hash=_hasher.hash(new_password), failed_sign_ins=0, locked_until=None))
         AuditWriter(session, actor.name).append("password", "user", entity_id=row.id, new={"name": name},
                                                 reason=given or (tr("password changed") if name == actor.name
                                                                  else tr("password set by an administrator")))
@@ -282,6 +305,8 @@ def set_active(db: Database, actor: Actor, name: str, active: bool, reason: str)
         if not active and row.role == Role.ADMIN.value and _active_admins(session) == [name]:
             raise AccountError(tr("{name} is the last active administrator and cannot be deactivated").format(name=name))
         session.execute(update(U).where(U.c.id == row.id).values(active=active))
+        if _clinic_server(db) is not None:  # the login too: NOLOGIN, and out of its group
+            _clinic_server(db).set_login_active(session, name, Role(row.role), active)
         AuditWriter(session, actor.name).append("reactivate" if active else "deactivate", "user", entity_id=row.id,
                                                 old={"name": name, "active": bool(row.active)},
                                                 new={"name": name, "active": active}, reason=why)
@@ -308,6 +333,8 @@ def change_role(db: Database, actor: Actor, name: str, role: Role, reason: str) 
         if row.role == Role.ADMIN.value and row.active and _active_admins(session) == [name]:
             raise AccountError(tr("{name} is the last active administrator and keeps the administrator role").format(name=name))
         session.execute(update(U).where(U.c.id == row.id).values(role=role.value))
+        if _clinic_server(db) is not None and row.active:  # the login changes group with the account
+            _clinic_server(db).set_login_group(session, name, role)
         AuditWriter(session, actor.name).append("role", "user", entity_id=row.id, old={"name": name, "role": row.role},
                                                 new={"name": name, "role": role.value}, reason=why)
     return True

@@ -22,5 +22,21 @@ def pg_server():
 
 @pytest.fixture
 def pg_url(pg_server: TestServer) -> str:
-    """A fresh, empty database of its own for each test, as the superuser (over TLS)."""
+    """A fresh database of its own for each test, set up as `server upgrade` does (schema at
+    head, the group roles' rights), as the superuser (over TLS)."""
+    from poems_monitor.persistence.db import open_database
+    from poems_monitor.services.clinic_server import upgrade_server
+
+    url = pg_server.url(pg_server.fresh_database())
+    db = open_database(url, migrate=False)
+    try:
+        upgrade_server(db)
+    finally:
+        db.dispose()
+    return url
+
+
+@pytest.fixture
+def pg_empty_url(pg_server: TestServer) -> str:
+    """A fresh, empty database (no schema yet), as the superuser."""
     return pg_server.url(pg_server.fresh_database())

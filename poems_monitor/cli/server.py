@@ -1,0 +1,140 @@
+"""The `server` commands: set up a clinic's PostgreSQL server (`init`), bring its schema to this
+version (`upgrade`) and say where it stands (`status`). Only these change a server's schema;
+every other command and the desktop app refuse a server at another schema than theirs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from poems_monitor.cli import EXIT_FAILED, EXIT_OK, CommandError
+from poems_monitor.i18n import tr
+
+
+def register(sub, common) -> None:  # noqa: ANN001
+    p = sub.add_parser("server", parents=[common], help=tr("set up and upgrade a clinic's PostgreSQL server"))
+    server = p.add_subparsers(dest="server_command", metavar="ACTION")
+    init = server.add_parser("init", parents=[common], help=tr(
+        "create the database, schema, group roles with only their rights, and the first administrator's login"))
+    init.add_argument("url", help=tr("postgresql+psycopg://OWNER@HOST:PORT/DATABASE (a login that may create roles "
+                                     "and databases)"))
+    init.add_argument("--admin", required=True, metavar="NAME", help=tr("the first administrator's account and login"))
+    init.set_defaults(handler=cmd_server_init)
+    upgrade = server.add_parser("upgrade", parents=[common], help=tr(
+        "bring the server's schema to this version and re-apply the roles' rights (one run at a time)"))
+    upgrade.add_argument("url")
+    upgrade.set_defaults(handler=cmd_server_upgrade)
+    status = server.add_parser("status", parents=[common], help=tr("the server's schema, roles and logins"))
+    status.add_argument("url")
+    status.set_defaults(handler=cmd_server_status)
+    p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
+
+
+def _open(url: str):  # noqa: ANN202
+    from poems_monitor.persistence.db import database_url, open_database
+
+    if "://" not in url or url.startswith("sqlite"):
+        raise CommandError(tr("server commands need a PostgreSQL URL (postgresql+psycopg://…), not {target}").format(
+            target=url))
+    return open_database(database_url(url), migrate=False)
+
+
+def _new_admin_password(args: argparse.Namespace) -> str:
+    """The first administrator's password: the first line of --password-file, or asked twice on
+    a terminal (one line of standard input otherwise). Never written anywhere by us."""
+    from poems_monitor.cli.context import acting_password
+    from poems_monitor.cli.safety import _read_password
+
+    if getattr(args, "password_file", None):
+        return acting_password(args, args.admin)
+    return _read_password()
+
+
+def cmd_server_init(args: argparse.Namespace) -> int:
+    from poems_monitor.services import clinic_server
+    from poems_monitor.services.access import Actor, Role
+    from poems_monitor.services.users import AccountError, add_user, count_users
+
+    password = _new_admin_password(args)
+    try:
+        clinic_server.check_login_name(args.admin)
+        created = clinic_server.ensure_database(args.url)
+    except clinic_server.ServerRefused as exc:
+        raise CommandError(str(exc)) from None
+    except Exception as exc:
+        _unreachable_or_raise(exc, args.url)
+    db = _open(args.url)
+    try:
+        result = clinic_server.upgrade_server(db)
+        if count_users(db):
+            raise CommandError(tr("{db} has accounts already: `server init` makes the first administrator only; add "
+                                  "accounts with `users add` (the schema and rights are current)").format(
+                db=db.describe()))
+        try:
+            add_user(db, Actor(args.admin, Role.ADMIN), args.admin, Role.ADMIN, password, reason=tr("server init"))
+        except AccountError as exc:
+            raise CommandError(tr("{error}; no account was created").format(error=exc)) from None
+    finally:
+        db.dispose()
+    print(tr("Clinic server {db} set up{created}: schema {schema}, roles poems_nurse, poems_physician, poems_admin, "
+             "administrator {admin}.").format(db=db.describe(), created=tr(" (database created)") if created else "",
+                                              schema=result.after, admin=args.admin))
+    return EXIT_OK
+
+
+def _unreachable_or_raise(exc: Exception, url: str) -> None:
+    from poems_monitor.persistence.db import connection_problem
+
+    problem = connection_problem(exc, url)
+    if problem is not None:
+        raise problem from None
+    raise exc
+
+
+def cmd_server_upgrade(args: argparse.Namespace) -> int:
+    from poems_monitor.services import clinic_server
+
+    db = _open(args.url)
+    try:
+        result = clinic_server.upgrade_server(db)
+    except clinic_server.ServerRefused as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        db.dispose()
+    if result.migrated:
+        print(tr("Clinic server {db} upgraded from schema {before} to {after}; roles' rights re-applied.").format(
+            db=db.describe(), before=result.before or tr("none"), after=result.after))
+    else:
+        print(tr("Clinic server {db} is at schema {after} already; roles' rights re-applied.").format(
+            db=db.describe(), after=result.after))
+    return EXIT_OK
+
+
+def cmd_server_status(args: argparse.Namespace) -> int:
+    from poems_monitor.services.clinic_server import server_status
+
+    db = _open(args.url)
+    try:
+        status = server_status(db)
+    finally:
+        db.dispose()
+    print(tr("server: PostgreSQL {version}, database {database}, signed in as {login}, TLS {tls}").format(
+        version=status.server_version, database=status.database, login=status.login,
+        tls=tr("on") if status.tls else tr("OFF")))
+    print(tr("schema: {schema} (this version needs {head})").format(schema=status.schema or tr("none"), head=status.head))
+    for group, exists in status.groups.items():
+        print(tr("role {group}: {state}").format(
+            group=group, state=tr("{n} active login(s)").format(n=status.logins[group]) if exists else tr("missing")))
+    if not status.current:
+        print(tr("Not current: run `poems-monitor server upgrade {url}`.").format(url=_hide(args.url)))
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _hide(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+__all__ = ["Path", "register"]
