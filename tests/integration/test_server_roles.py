@@ -224,3 +224,26 @@ def test_the_server_rights_mirror_the_apps_permission_table():
     assert ("INSERT", "flag_review") not in group_rights(Role.NURSE)
     assert ("INSERT, UPDATE", "app_user") in group_rights(Role.ADMIN)
     assert ("INSERT, UPDATE", "app_user") not in group_rights(Role.PHYSICIAN)
+
+
+def test_the_physicians_login_waives_and_changes_the_protocol_through_the_app(clinic):
+    from importlib.resources import files
+
+    from poems_monitor.persistence.db import open_database
+    from poems_monitor.services.patients import PatientInput, create_patient
+    from poems_monitor.services.protocol_store import protocol_status, save_protocol
+    from poems_monitor.services.users import resolve_actor
+    from poems_monitor.services.waivers import list_waivers, revoke_waiver, waive_item
+
+    db = open_database(clinic["url"]("dr-who"), password=PASSWORDS["dr-who"])
+    try:
+        doctor = resolve_actor(db, None, None)
+        create_patient(db, doctor, PatientInput("SRV-3", "Waived Echo", "female", date(1980, 1, 1)), today=TODAY)
+        waiver = waive_item(db, doctor, "SRV-3", "echo", "echo done elsewhere", today=TODAY)
+        revoke_waiver(db, doctor, waiver.waiver_id, "report arrived")
+        assert [w.revoked_by for w in list_waivers(db, "SRV-3", include_revoked=True)] == ["dr-who"]
+        text = files("poems_monitor.resources").joinpath("protocol.default.toml").read_text(encoding="utf-8")
+        save_protocol(db, doctor, text, "clinic meeting")
+        assert protocol_status(db).updated_by == "dr-who"
+    finally:
+        db.dispose()
