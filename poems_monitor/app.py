@@ -135,6 +135,35 @@ def run_app(args: argparse.Namespace) -> int:
             temp_dir.cleanup()
 
 
+SERVER_RETRY_SECONDS = 15  # how often the app tries a clinic server again while it waits for it
+
+
+def _open_waiting(target):  # noqa: ANN001, ANN202
+    """Open a clinic server, waiting while it is unreachable or at an older schema than this
+    version needs (its administrator runs `server upgrade`): the message says which, and the app
+    tries again every SERVER_RETRY_SECONDS, or when asked, until the person quits. A newer schema
+    or any other refusal is final. None when the person quit."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    from poems_monitor.i18n import tr
+    from poems_monitor.persistence.db import DatabaseError, ServerSchemaNotCurrent, ServerUnreachable, open_database
+
+    while True:
+        try:
+            return open_database(target)
+        except (ServerUnreachable, ServerSchemaNotCurrent) as exc:
+            box = QMessageBox(QMessageBox.Icon.Warning, tr("Waiting for the clinic server"), str(exc) + "\n\n" + tr(
+                "Trying again every {n} seconds.").format(n=SERVER_RETRY_SECONDS),
+                QMessageBox.StandardButton.Retry | QMessageBox.StandardButton.Close)
+            QTimer.singleShot(SERVER_RETRY_SECONDS * 1000, box, lambda b=box: b.done(QMessageBox.StandardButton.Retry))
+            if box.exec() != QMessageBox.StandardButton.Retry:
+                return None
+        except DatabaseError as exc:
+            QMessageBox.critical(None, tr("Cannot open the clinic database"), str(exc))
+            return None
+
+
 def _open_and_sign_in(args: argparse.Namespace):  # noqa: ANN202 ((db, actor | None, read_only) or None)
     """Open the clinic database (checked; a damaged file offers its newest good backup) and sign in.
     None when the person chose to quit (or the database could not be opened)."""
@@ -142,7 +171,7 @@ def _open_and_sign_in(args: argparse.Namespace):  # noqa: ANN202 ((db, actor | N
 
     from poems_monitor.config import app_paths
     from poems_monitor.i18n import tr
-    from poems_monitor.persistence.db import DatabaseError, database_url, open_database
+    from poems_monitor.persistence.db import database_url
     from poems_monitor.ui.login_dialog import LoginDialog
 
     target = args.db or app_paths().default_database
@@ -162,10 +191,8 @@ def _open_and_sign_in(args: argparse.Namespace):  # noqa: ANN202 ((db, actor | N
                 "The clinic database was restored from {file}. Everything entered after that backup was made must be "
                 "entered again.").format(file=opened.restored_from.name) + kept)
     else:
-        try:
-            db = open_database(target)
-        except DatabaseError as exc:
-            QMessageBox.critical(None, tr("Cannot open the clinic database"), str(exc))
+        db = _open_waiting(target)
+        if db is None:
             return None
     dialog = LoginDialog(db)
     dialog.setMinimumWidth(460)
