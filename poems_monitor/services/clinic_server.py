@@ -408,6 +408,29 @@ def server_actor(db: Database, claimed: str | None) -> Actor:
     return Actor(row.name, Role(row.role))
 
 
+def server_problems(db: Database) -> tuple[list[str], list[str]]:
+    """What `check` adds on a clinic server: (problems, notes). The guards must be in place and
+    enabled, and no audit entry may name another account than the login that wrote it (the
+    guard refuses that, so one that does was written with the guard off)."""
+    problems: list[str] = []
+    with db.engine.connect() as conn:
+        if conn.execute(text("SELECT count(*) FROM pg_roles WHERE rolname = ANY(:g)"),
+                        {"g": list(GROUPS.values())}).scalar_one() < len(GROUPS):
+            return [], [tr("the server's roles are not set up: accounts are not server logins (`server init`)")]
+        present = dict(conn.execute(text(
+            "SELECT tgname, tgenabled FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'poems\\_guard\\_%'")).all())
+        for name, table, _, _ in _TRIGGERS:
+            if present.get(name) not in ("O", "A"):
+                problems.append(tr("the server's guard {name} on {table} is missing or disabled: its rights were not "
+                                   "enforced; run `poems-monitor server upgrade`").format(name=name, table=table))
+        for entry_id, user, login in conn.execute(text(
+                'SELECT a.id, a."user", a.db_user FROM audit_entry a JOIN app_user u ON u.name = a.db_user '
+                'WHERE a."user" <> a.db_user ORDER BY a.id LIMIT 50')).all():
+            problems.append(tr("audit entry {id} names {user} but was written by the login {login}").format(
+                id=entry_id, user=user, login=login))
+    return problems, [tr("the server's rights and guards checked")] if not problems else []
+
+
 def database_error_is_refusal(exc: BaseException) -> bool:
     """True when the server refused a statement for want of rights (SQLSTATE 42501)."""
     orig = getattr(exc, "orig", exc)

@@ -55,6 +55,15 @@ def check_report(db: Database) -> CheckReport:
     else:
         report.problems.extend(_foreign_key_orphans(db))
         report.notes.append(tr("foreign keys checked (the server guarantees the file structure)"))
+        from poems_monitor.services.clinic_server import server_problems
+
+        try:
+            problems, notes = server_problems(db)
+        except Exception as exc:  # noqa: BLE001 (a schema older than 0008 has no db_user: upgrade first)
+            problems, notes = [], [tr("the server's guards were not checked: {error}").format(
+                error=sqlite_backup.plain_error(exc))]
+        report.problems.extend(problems)
+        report.notes.extend(notes)
 
     try:
         schema_ok = _check_schema(db, report)

@@ -247,3 +247,17 @@ def test_the_physicians_login_waives_and_changes_the_protocol_through_the_app(cl
         assert protocol_status(db).updated_by == "dr-who"
     finally:
         db.dispose()
+
+
+def test_check_finds_a_disabled_guard_and_an_entry_under_another_name(clinic, pg_server):
+    r = run("check", "--db", clinic["owner"])
+    assert r.returncode == 0 and "the server's rights and guards checked" in r.stdout, r.stderr
+    with psycopg.connect(pg_server.libpq(clinic["name"]), autocommit=True) as owner:  # the owner, by hand
+        owner.execute("ALTER TABLE visit DISABLE TRIGGER poems_guard_sign_off")
+        owner.execute("ALTER TABLE audit_entry DISABLE TRIGGER poems_guard_audit_update")
+        entry = owner.execute("SELECT min(id) FROM audit_entry WHERE \"user\" = 'boss' AND db_user = 'boss'").fetchone()[0]
+        owner.execute("UPDATE audit_entry SET db_user = 'ann' WHERE id = %s", (entry,))
+    r = run("check", "--db", clinic["owner"])
+    assert r.returncode == 1
+    assert "the server's guard poems_guard_sign_off on visit is missing or disabled" in r.stderr
+    assert f"audit entry {entry} names boss but was written by the login ann" in r.stderr
