@@ -261,3 +261,16 @@ def test_check_finds_a_disabled_guard_and_an_entry_under_another_name(clinic, pg
     assert r.returncode == 1
     assert "the server's guard poems_guard_sign_off on visit is missing or disabled" in r.stderr
     assert f"audit entry {entry} names boss but was written by the login ann" in r.stderr
+
+
+def test_a_nurse_sets_her_own_login_password_but_not_anothers(clinic, pg_server):
+    ann = ("--db", clinic["url"]("ann"), "--password-file", clinic["pw"]("ann"))
+    r = run("users", "passwd", "dr-who", *ann, stdin="taken-over-pw\n")
+    assert r.returncode == 1, r.stdout
+    no_traceback(r)
+    r = run("users", "passwd", "ann", *ann, stdin="a-new-nurse-pw\n")
+    assert r.returncode == 0, r.stderr
+    with psycopg.connect(pg_server.libpq(clinic["name"], "ann", "a-new-nurse-pw")) as conn:
+        assert conn.execute("SELECT session_user").fetchone() == ("ann",)
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(pg_server.libpq(clinic["name"], "dr-who", "taken-over-pw"))
