@@ -5,10 +5,9 @@ every other command and the desktop app refuse a server at another schema than t
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from poems_monitor.cli import EXIT_FAILED, EXIT_OK, CommandError
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import counted, tr
 
 
 def register(sub, common) -> None:  # noqa: ANN001
@@ -124,7 +123,8 @@ def cmd_server_status(args: argparse.Namespace) -> int:
     print(tr("schema: {schema} (this version needs {head})").format(schema=status.schema or tr("none"), head=status.head))
     for group, exists in status.groups.items():
         print(tr("role {group}: {state}").format(
-            group=group, state=tr("{n} active login(s)").format(n=status.logins[group]) if exists else tr("missing")))
+            group=group, state=counted(status.logins[group], "{n} active login", "{n} active logins") if exists
+            else tr("missing")))
     if not status.current:
         print(tr("Not current: run `poems-monitor server upgrade {url}`.").format(url=_hide(args.url)))
         return EXIT_FAILED
@@ -136,5 +136,3 @@ def _hide(url: str) -> str:
 
     return make_url(url).render_as_string(hide_password=True)
 
-
-__all__ = ["Path", "register"]
