@@ -429,13 +429,3 @@ def server_problems(db: Database) -> tuple[list[str], list[str]]:
             problems.append(tr("audit entry {id} names {user} but was written by the login {login}").format(
                 id=entry_id, user=user, login=login))
     return problems, [tr("the server's rights and guards checked")] if not problems else []
-
-
-def database_error_is_refusal(exc: BaseException) -> bool:
-    """True when the server refused a statement for want of rights (SQLSTATE 42501)."""
-    orig = getattr(exc, "orig", exc)
-    return getattr(orig, "sqlstate", None) == "42501"
-
-
-__all__ = ["DatabaseError", "GROUPS", "ServerRefused", "apply_rights", "create_login", "ensure_database",
-           "group_rights", "scram_verifier", "server_actor", "server_status", "upgrade_server"]
