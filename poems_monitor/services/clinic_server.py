@@ -408,6 +408,29 @@ def server_actor(db: Database, claimed: str | None) -> Actor:
     return Actor(row.name, Role(row.role))
 
 
+def check_login_password(db: Database, name: str, password: str) -> None:
+    """Have the server check `name`'s password (a sign-in typed on a workstation whose connection
+    is already that login's): a second connection as that login, closed at once. Raises
+    SignInRefused when the server refuses it."""
+    from sqlalchemy import create_engine
+
+    from poems_monitor.persistence.db import ServerSignInRefused, connection_problem, pg_connect_args
+    from poems_monitor.services.users import SignInRefused
+
+    engine = create_engine(make_url(db.url).set(username=name, password=None), poolclass=None,
+                           connect_args=pg_connect_args(password))
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:
+        problem = connection_problem(exc, db.url)
+        if isinstance(problem, ServerSignInRefused):
+            raise SignInRefused(tr("The name or the password is wrong, or the account is not active.")) from None
+        raise problem or exc from None
+    finally:
+        engine.dispose()
+
+
 def server_problems(db: Database) -> tuple[list[str], list[str]]:
     """What `check` adds on a clinic server: (problems, notes). The guards must be in place and
     enabled, and no audit entry may name another account than the login that wrote it (the

@@ -147,8 +147,11 @@ def authenticate(db: Database, name: str, password: str | None, *, now: datetime
     reaches the policy's limit locks it. Neither says whether the name or the password was wrong.
     `record=False` checks without writing (a backup file opened read-only).
     """
-    if _clinic_server(db) is not None:  # the server checked the password when this connection signed in
-        return _clinic_server(db).server_actor(db, name)
+    if _clinic_server(db) is not None:  # the server checks the password, and the name is the connection's login
+        actor = _clinic_server(db).server_actor(db, name)
+        if password is not None:
+            _clinic_server(db).check_login_password(db, name, password)
+        return actor
     now = now or utcnow()
     policy = policy or sign_in_policy()
     if not password:

@@ -274,3 +274,19 @@ def test_a_nurse_sets_her_own_login_password_but_not_anothers(clinic, pg_server)
         assert conn.execute("SELECT session_user").fetchone() == ("ann",)
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(pg_server.libpq(clinic["name"], "dr-who", "taken-over-pw"))
+
+
+def test_the_sign_in_on_a_server_checks_the_password_with_the_server(clinic):
+    from poems_monitor.persistence.db import open_database
+    from poems_monitor.services.access import PermissionDenied
+    from poems_monitor.services.users import SignInRefused, authenticate
+
+    db = open_database(clinic["url"]("ann"), password=PASSWORDS["ann"])
+    try:
+        assert authenticate(db, "ann", PASSWORDS["ann"]).name == "ann"
+        with pytest.raises(SignInRefused, match="password is wrong"):
+            authenticate(db, "ann", "not-her-password")
+        with pytest.raises(PermissionDenied, match="signed in as ann: it cannot act as dr-who"):
+            authenticate(db, "dr-who", PASSWORDS["dr-who"])
+    finally:
+        db.dispose()
