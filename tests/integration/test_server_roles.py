@@ -73,6 +73,9 @@ NURSE_REFUSED = {
     "waive a follow-up": "INSERT INTO followup_waiver (patient_id, item, reason, waived_at, waived_by) "
                          "VALUES ({pid}, 'echo', 'x', now(), 'ann')",
     "revoke a waiver": "UPDATE followup_waiver SET revoked_at = now(), revoked_by = 'ann'",
+    "rewrite a waiver's reason": "UPDATE followup_waiver SET reason = 'x'",
+    "withdraw an acknowledgement": "DELETE FROM flag_review",
+    "rewrite an acknowledgement": "UPDATE flag_review SET comment = 'x'",
     "change the protocol": "INSERT INTO clinic_setting (key, value, updated_at, updated_by) "
                            "VALUES ('protocol', 'x', now(), 'ann')",
     "change the saved protocol": "UPDATE clinic_setting SET value = 'x' WHERE key = 'protocol'",
@@ -290,3 +293,14 @@ def test_the_sign_in_on_a_server_checks_the_password_with_the_server(clinic):
             authenticate(db, "dr-who", PASSWORDS["dr-who"])
     finally:
         db.dispose()
+
+
+def test_a_physicians_login_is_refused_the_accounts(clinic):
+    with psycopg.connect(clinic["libpq"]("dr-who"), autocommit=True) as conn:
+        for sql in (NURSE_REFUSED["add an account"], NURSE_REFUSED["create a login"],
+                    "UPDATE app_user SET role = 'admin' WHERE name = 'dr-who'",
+                    "SELECT poems_set_login_group('ann', 'poems_admin')",
+                    "SELECT poems_set_login_password('boss', 'x')"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql)
+        assert conn.execute("SELECT role FROM app_user WHERE name = 'dr-who'").fetchone() == ("physician",)
