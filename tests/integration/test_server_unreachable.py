@@ -81,3 +81,35 @@ def test_the_app_waits_for_an_unreachable_server_and_tries_again(qtbot, monkeypa
     assert app._open_waiting(f"postgresql+psycopg://nurse@127.0.0.1:{port}/clinic") is None
     assert attempts[0] >= 3  # it kept trying while the message was up
     assert f"clinic server unreachable at 127.0.0.1:{port}" in shown[0] and "Trying again every" in shown[0]
+
+
+def test_a_server_stopped_under_an_open_clinic_is_unreachable_not_damaged(pg_server, admin):
+    """A server of its own (the session's one keeps serving the other tests), stopped while the
+    clinic is open: the next write fails as unreachable, and `check` says so with exit code 3."""
+    from datetime import date
+
+    import pytest
+    from sqlalchemy.exc import DBAPIError
+
+    from poems_monitor.persistence.db import ServerUnreachable, connection_problem, open_database
+    from poems_monitor.services.clinic_server import upgrade_server
+    from poems_monitor.services.patients import PatientInput, create_patient
+    from tests.conftest import TODAY
+    from tests.pg_server import start_server
+
+    server = start_server()
+    try:
+        url = server.url(server.fresh_database())
+        db = open_database(url, migrate=False)
+        upgrade_server(db)
+        create_patient(db, admin, PatientInput("DOWN-1", "Before The Stop", "female", date(1970, 1, 1)), today=TODAY)
+        server.stop()
+        with pytest.raises(DBAPIError) as raised:
+            create_patient(db, admin, PatientInput("DOWN-2", "After The Stop", "male", date(1970, 1, 1)), today=TODAY)
+        problem = connection_problem(raised.value, url)
+        assert isinstance(problem, ServerUnreachable) and f"127.0.0.1:{server.port}" in str(problem)
+        db.dispose()
+        r = run("check", "--db", url)
+        assert r.returncode == 3 and "clinic server unreachable" in r.stderr and "damaged" not in r.stderr
+    finally:
+        server.remove()
