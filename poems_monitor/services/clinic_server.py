@@ -137,10 +137,18 @@ def _functions_sql(schema: str) -> list[str]:
               RETURN NEW;
             END $$""",
         # Accounts as logins: only for administrators (EXECUTE granted to poems_admin), only on
-        # logins that are this clinic's accounts, only into this clinic's groups.
-        f"""CREATE OR REPLACE FUNCTION {s}.poems_check_login(login text, grp text) RETURNS void LANGUAGE plpgsql
-            {guard} AS $$
+        # logins this clinic database made (marked so: logins are the whole server's, and another
+        # clinic's login, or any other, must stay out of reach), only into the clinic's groups.
+        f"""CREATE OR REPLACE FUNCTION {s}.poems_login_mark() RETURNS text LANGUAGE sql STABLE {guard} AS $$
+            SELECT 'poems-monitor account of database ' || current_database() $$""",
+        f"""CREATE OR REPLACE FUNCTION {s}.poems_check_login(login text, grp text, existing boolean) RETURNS void
+            LANGUAGE plpgsql {guard} AS $$
             BEGIN
+              IF existing AND coalesce(shobj_description((SELECT oid FROM pg_roles WHERE rolname = login), 'pg_authid'), '')
+                              <> {s}.poems_login_mark() THEN
+                RAISE EXCEPTION 'permission denied: % is not a login of this clinic', login
+                  USING ERRCODE = 'insufficient_privilege';
+              END IF;
               IF grp IS NOT NULL AND grp NOT IN ({', '.join(f"'{g}'" for g in GROUPS.values())}) THEN
                 RAISE EXCEPTION 'not a clinic group: %', grp USING ERRCODE = 'insufficient_privilege';
               END IF;
@@ -154,14 +162,15 @@ def _functions_sql(schema: str) -> list[str]:
         f"""CREATE OR REPLACE FUNCTION {s}.poems_create_login(login text, grp text, verifier text) RETURNS void
             LANGUAGE plpgsql SECURITY DEFINER {guard} AS $$
             BEGIN
-              PERFORM {s}.poems_check_login(login, grp);
+              PERFORM {s}.poems_check_login(login, grp, false);
               EXECUTE format('CREATE ROLE %I LOGIN INHERIT PASSWORD %L IN ROLE %I', login, verifier, grp);
+              EXECUTE format('COMMENT ON ROLE %I IS %L', login, {s}.poems_login_mark());
             END $$""",
         f"""CREATE OR REPLACE FUNCTION {s}.poems_set_login_group(login text, grp text) RETURNS void
             LANGUAGE plpgsql SECURITY DEFINER {guard} AS $$
             DECLARE g text;
             BEGIN
-              PERFORM {s}.poems_check_login(login, grp);
+              PERFORM {s}.poems_check_login(login, grp, true);
               FOREACH g IN ARRAY ARRAY[{', '.join(f"'{g}'" for g in GROUPS.values())}] LOOP
                 EXECUTE format('REVOKE %I FROM %I', g, login);
               END LOOP;
@@ -173,7 +182,7 @@ def _functions_sql(schema: str) -> list[str]:
             LANGUAGE plpgsql SECURITY DEFINER {guard} AS $$
             DECLARE g text;
             BEGIN
-              PERFORM {s}.poems_check_login(login, grp);
+              PERFORM {s}.poems_check_login(login, grp, true);
               FOREACH g IN ARRAY ARRAY[{', '.join(f"'{g}'" for g in GROUPS.values())}] LOOP
                 EXECUTE format('REVOKE %I FROM %I', g, login);
               END LOOP;
@@ -188,7 +197,7 @@ def _functions_sql(schema: str) -> list[str]:
         f"""CREATE OR REPLACE FUNCTION {s}.poems_set_login_password(login text, verifier text) RETURNS void
             LANGUAGE plpgsql SECURITY DEFINER {guard} AS $$
             BEGIN
-              PERFORM {s}.poems_check_login(login, NULL);
+              PERFORM {s}.poems_check_login(login, NULL, true);
               IF login <> session_user AND NOT pg_has_role(session_user, '{GROUPS[Role.ADMIN]}', 'MEMBER') THEN
                 RAISE EXCEPTION 'permission denied: % may not set the password of %', session_user, login
                   USING ERRCODE = 'insufficient_privilege';

@@ -304,3 +304,21 @@ def test_a_physicians_login_is_refused_the_accounts(clinic):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(sql)
         assert conn.execute("SELECT role FROM app_user WHERE name = 'dr-who'").fetchone() == ("physician",)
+
+
+def test_an_administrator_cannot_reach_a_login_this_clinic_did_not_make(clinic, pg_server):
+    """Logins are the whole server's: a login made by hand (or by another clinic's database) is
+    out of reach of this clinic's administrator, even with an account row of the same name."""
+    pg_server.execute('CREATE ROLE "outsider" LOGIN')
+    try:
+        with psycopg.connect(clinic["libpq"]("boss"), autocommit=True) as conn:
+            conn.execute("INSERT INTO app_user (name, role, active, created_at, failed_sign_ins) "
+                         "VALUES ('outsider', 'nurse', true, now(), 0)")
+            for call in ("SELECT poems_set_login_group('outsider', 'poems_admin')",
+                         "SELECT poems_set_login_active('outsider', 'poems_admin', true)",
+                         "SELECT poems_set_login_password('outsider', 'x')"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege, match="not a login of this clinic"):
+                    conn.execute(call)
+            assert conn.execute("SELECT pg_has_role('outsider', 'poems_admin', 'MEMBER')").fetchone() == (False,)
+    finally:
+        pg_server.execute('DROP ROLE "outsider"')
