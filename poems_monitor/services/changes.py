@@ -112,6 +112,15 @@ class Changes:
         return cls(frozenset(mrns), **{k: bool(v) for k, v in data.items() if k in kinds})
 
 
+def changes_of(result: object) -> Changes:
+    """What a write service's result says it changed: the result itself when it is a `Changes`,
+    else its `changes` attribute (nothing when it has none)."""
+    if isinstance(result, Changes):
+        return result
+    changes = getattr(result, "changes", None)
+    return changes if isinstance(changes, Changes) else NO_CHANGES
+
+
 NO_CHANGES = Changes()
 ACCOUNTS_CHANGED = Changes(accounts=True)
 
