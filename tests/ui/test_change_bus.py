@@ -138,3 +138,31 @@ def test_posted_changes_of_one_event_loop_turn_arrive_merged_once(qtbot):
     assert received == [Changes.of_patients([ANN, BEN], visit_reviews=True)]
     bus.publish(Changes())
     assert len(received) == 1
+
+
+def test_acknowledgement_and_sign_off_are_published_and_the_lists_follow(qtbot, clinic, nurse, physician, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: pytest.fail(f"refused: {a[2]}"))
+    saved = record_visit(clinic, nurse, ANN, VisitInput(TODAY, values=(EnteredValue("platelets", 900, "10*9/L"),)),
+                         today=TODAY)
+    win = MainWindow(clinic, physician, as_of=TODAY, remember_layout=False)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.show_view(VIEW_WORKLIST)
+    qtbot.waitUntil(lambda: "thrombocytosis" in worklist_flags(win, ANN), timeout=15000)
+    win.show_view(VIEW_PATIENTS)
+    win.open_patient(ANN)
+    published: list[Changes] = []
+    win.bus.changed.connect(published.append)
+
+    flag = next(e.flag for e in win.dashboard.dashboard.unacknowledged if e.flag.kind.value == "thrombocytosis")
+    with qtbot.waitSignal(win.worklist.loaded, timeout=15000):
+        assert win.dashboard.acknowledge(flag.flag_id, "seen, repeat in a month")
+    assert published[-1] == Changes.of_patient(ANN)
+    assert flag.flag_id not in {e.flag.flag_id for e in win.dashboard.dashboard.unacknowledged}  # redrawn
+    assert "thrombocytosis" not in worklist_flags(win, ANN)
+
+    assert win.review.select_visit(saved.visit_id)
+    assert win.review.sign_off_current()
+    assert published[-1] == Changes.of_patient(ANN, visit_reviews=True)
+    assert saved.visit_id not in {win.review.model.visit(r).visit_id for r in range(win.review.count())}
