@@ -19,7 +19,6 @@ from poems_monitor.domain.input_rules import mrn_key
 # NOTIFY payloads are limited to 8000 bytes: a write naming more patients than this announces
 # "any patient" instead of the list (subscribers then reload as after an import).
 MAX_NAMED_PATIENTS = 200
-KINDS = ("patient_list", "visit_reviews", "protocol", "accounts")
 
 
 @dataclass(frozen=True)
@@ -57,12 +56,14 @@ class Changes:
     @classmethod
     def everything(cls) -> Changes:
         """The whole record may differ (a restore, a database reopened): every screen reloads."""
-        return cls(all_patients=True, **{kind: True for kind in KINDS})
+        return cls(all_patients=True, patient_list=True, visit_reviews=True, protocol=True, accounts=True)
 
     def merge(self, other: Changes) -> Changes:
         """Both writes' changes (several writes in one user action, or one event-loop turn)."""
-        return Changes(self.patients | other.patients, **{
-            f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self) if f.name != "patients"})
+        return Changes(
+            self.patients | other.patients, all_patients=self.all_patients or other.all_patients,
+            patient_list=self.patient_list or other.patient_list, visit_reviews=self.visit_reviews or other.visit_reviews,
+            protocol=self.protocol or other.protocol, accounts=self.accounts or other.accounts)
 
     __or__ = merge
 
@@ -91,7 +92,7 @@ class Changes:
         `all_patients`."""
         named = sorted(self.patients)
         changes = self if len(named) <= MAX_NAMED_PATIENTS else replace(self, patients=frozenset(), all_patients=True)
-        data = {"patients": sorted(changes.patients)} if changes.patients else {}
+        data: dict[str, object] = {"patients": sorted(changes.patients)} if changes.patients else {}
         data.update({f.name: True for f in fields(changes) if f.name != "patients" and getattr(changes, f.name)})
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
