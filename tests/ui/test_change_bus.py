@@ -166,3 +166,33 @@ def test_acknowledgement_and_sign_off_are_published_and_the_lists_follow(qtbot, 
     assert win.review.sign_off_current()
     assert published[-1] == Changes.of_patient(ANN, visit_reviews=True)
     assert saved.visit_id not in {win.review.model.visit(r).visit_id for r in range(win.review.count())}
+
+
+def test_a_treatment_added_from_the_patient_menu_reaches_the_dashboard_through_the_bus(qtbot, window):
+    from PySide6.QtCore import QTimer
+
+    from poems_monitor.ui.dialogs import TreatmentDialog
+
+    window.open_patient(ANN)
+    published: list[Changes] = []
+    window.bus.changed.connect(published.append)
+    loads: list[str] = []
+    window.dashboard.loaded.connect(loads.append)
+
+    def fill_and_save(tries: int = 200) -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, TreatmentDialog):
+            if tries:
+                QTimer.singleShot(25, lambda: fill_and_save(tries - 1))
+            return
+        dialog.regimen.setCurrentIndex(dialog.regimen.findData("asct"))
+        dialog.start.setDate(date(2026, 3, 1))
+        dialog.engraftment.set_value(date(2026, 3, 12))
+        dialog.prophylaxis.setCurrentIndex(dialog.prophylaxis.findData("lmwh"))
+        dialog.accept()
+
+    QTimer.singleShot(0, fill_and_save)
+    window.new_treatment()
+    assert published == [Changes.of_patient(ANN)]
+    assert loads == [ANN]  # redrawn once, by its own subscription
+    assert [t.regimen for t in window.dashboard.dashboard.therapies] == ["asct"]  # the chart band/mark source
