@@ -136,3 +136,6 @@ class NumberWithChanges(int):
         number = super().__new__(cls, value)
         number.changes = changes
         return number
+
+    def __getnewargs__(self) -> tuple[int, Changes]:  # type: ignore[override]  # (copy and pickle keep both)
+        return int(self), self.changes

@@ -3,6 +3,8 @@ workstation as a NOTIFY-sized text."""
 
 from __future__ import annotations
 
+import pickle
+
 from poems_monitor.services.changes import MAX_NAMED_PATIENTS, Changes, NumberWithChanges
 
 
@@ -50,3 +52,5 @@ def test_a_number_with_changes_is_still_the_number():
     number = NumberWithChanges(7, Changes.of_patient("H-1"))
     assert number == 7 and isinstance(number, int) and number + 1 == 8 and f"{number}" == "7"
     assert number.changes.patients == {"H-1"}
+    copied = pickle.loads(pickle.dumps(number))  # e.g. returned from a worker process
+    assert copied == 7 and copied.changes == number.changes
