@@ -40,13 +40,13 @@ class DesktopSession(QObject):
 
     def _build(self, actor: Actor) -> MainWindow:
         window = MainWindow(self.db, actor, signed_in=True, **self._options)
-        window.switch_user_handler = self.switch_user
+        window.lock_controller.switch_user_handler = self.switch_user
         return window
 
     def switch_user(self, actor: Actor) -> MainWindow:
         """Replace the window by one for `actor` (the lock panel checked the password already)."""
         old = self.window
-        old.close_covered_dialogs()
+        old.lock_controller.close_covered_dialogs()
         new = self._build(actor)
         new.restoreGeometry(old.saveGeometry())
         self.window = new

@@ -1,0 +1,73 @@
+"""The menu commands that write through a dialog of their own: New patient, Add treatment, Add
+event, Import lab results.
+
+Owns opening the dialog for the right patient ("Choose a patient first." otherwise) and telling
+the window what was written (callbacks), so the window shows it. The dialogs save through the
+services, which check who may (`ui.dialogs`, `ui.lab_import_dialog`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox
+
+from poems_monitor.i18n import tr
+from poems_monitor.persistence.db import Database
+from poems_monitor.services.access import Actor
+from poems_monitor.services.patients import list_patients
+from poems_monitor.ui.dialogs import EventDialog, PatientDialog, TreatmentDialog
+from poems_monitor.ui.dialogs.base import ServiceDialog
+from poems_monitor.ui.lab_import_dialog import LabImportDialog
+
+
+class RecordCommands(QObject):
+    """The writing commands of `window` for the patient `current_mrn()` names. After a write:
+    `patient_added(mrn)` (None: the dialog saved but no new patient is listed),
+    `patient_changed(mrn)` (a treatment or an event), `labs_imported()`."""
+
+    def __init__(self, window: QMainWindow, db: Database, actor: Actor, *, current_mrn: Callable[[], str | None],
+                 patient_added: Callable[[str | None], None], patient_changed: Callable[[str], None],
+                 labs_imported: Callable[[], None], as_of: date | None = None):
+        super().__init__(window)
+        self._window = window
+        self.db = db
+        self.actor = actor
+        self.as_of = as_of
+        self._current_mrn = current_mrn
+        self._patient_added = patient_added
+        self._patient_changed = patient_changed
+        self._labs_imported = labs_imported
+
+    def _dialog(self, dialog_class: Callable[..., ServiceDialog], mrn: str | None) -> bool:
+        dialog = dialog_class(self.db, self.actor, mrn=mrn, parent=self._window, today=self.as_of)
+        return bool(dialog.exec())
+
+    def new_patient(self) -> None:
+        before = {r.mrn for r in list_patients(self.db)}
+        if self._dialog(PatientDialog, None):
+            added = [r.mrn for r in list_patients(self.db) if r.mrn not in before]
+            self._patient_added(added[0] if added else None)
+
+    def _patient_dialog(self, dialog_class: Callable[..., ServiceDialog]) -> None:
+        mrn = self._current_mrn()
+        if not mrn:
+            QMessageBox.information(self._window, tr("Choose a patient"), tr("Choose a patient first."))
+            return
+        if self._dialog(dialog_class, mrn):
+            self._patient_changed(mrn)
+
+    def new_treatment(self) -> None:
+        self._patient_dialog(TreatmentDialog)
+
+    def new_event(self) -> None:
+        self._patient_dialog(EventDialog)
+
+    def import_lab_results(self) -> QDialog:
+        """File › Import lab results: the preview dialog (all rows or none)."""
+        dialog = LabImportDialog(self.db, self.actor, self._window, today=self.as_of)
+        dialog.imported.connect(lambda _summary: self._labs_imported())
+        dialog.open()
+        return dialog
