@@ -100,7 +100,7 @@ def run_app(args: argparse.Namespace) -> int:
             db.dispose()
             return 0
         title = None
-        from poems_monitor.ui.desktop_session import DesktopSession
+        from poems_monitor.ui.shell.session import DesktopSession
         from poems_monitor.ui.idle_lock import idle_lock_minutes
 
         session = DesktopSession(db, actor, idle_lock_ms=idle_lock_minutes() * 60_000, backups=True, read_only=read_only)

@@ -1,16 +1,15 @@
 """The main window: patient list on the left, the selected patient's dashboard and visit entry in
 the centre, the clinic worklist and the physician's "To review" list as further views.
 
-Owns navigation between the views and the centre's tabs, opening a patient, and the visit entry
-tab's unsaved work. The rest of the window is its shell (`ui.shell`): the commands, menus and
-toolbar (`actions`), the lock and sign-out (`lock_controller`), backups, restore and the database
-check (`maintenance`), the documents and windows opened from the menus (`commands`) and the
-remembered layout (`layout_memory`). Every screen gets the database and the signed-in actor
-through its constructor (no global application object); the visit entry form and the worklist
-are built when first shown (start-up time); the patient list's flag and overdue counts are
-computed off the GUI thread. Who may do what is decided in the services. Switching to another
-user is the session's job (`ui.shell.session`): it builds a new window for the new actor, so no
-screen ever keeps the previous user.
+Owns navigation between the views and the centre's tabs, and opening a patient. The rest of the
+window is its shell (`ui.shell`: commands and menus, the lock, backups and the database check,
+the menus' dialogs and documents, the centre's tabs, the remembered layout), built here and
+wired to the screens. Every screen gets the database and the signed-in actor through its
+constructor (no global application object); the visit entry form and the worklist are built
+when first shown (start-up time); the patient list's flag and overdue counts are computed off
+the GUI thread. Who may do what is decided in the services. Switching to another user is the
+session's job (`ui.shell.session`): it builds a new window for the new actor, so no screen
+ever keeps the previous user.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from datetime import date
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget, QTabWidget, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget, QWidget
 
 from poems_monitor.domain.catalogue import display_name
 from poems_monitor.i18n import tr
@@ -36,6 +35,7 @@ from poems_monitor.ui.patients.panel import PatientListPanel
 from poems_monitor.ui.review_panel import ReviewPanel
 from poems_monitor.ui.shell import layout_memory
 from poems_monitor.ui.shell.actions import Allowed, build_actions, build_menus
+from poems_monitor.ui.shell.centre_tabs import TAB_DASHBOARD, TAB_ENTRY, CentreTabs
 from poems_monitor.ui.shell.commands import WindowCommands
 from poems_monitor.ui.shell.lock_controller import LockController
 from poems_monitor.ui.shell.maintenance import Maintenance
@@ -46,7 +46,6 @@ from poems_monitor.ui.worklist import WorklistView
 log = logging.getLogger(__name__)
 
 VIEW_PATIENTS, VIEW_WORKLIST, VIEW_REVIEW = 0, 1, 2
-TAB_DASHBOARD, TAB_ENTRY = 0, 1
 
 
 class MainWindow(QMainWindow):
@@ -83,14 +82,9 @@ class MainWindow(QMainWindow):
         self.patients = PatientListPanel(self)
         self.patients.setMinimumWidth(260)
         self.dashboard = DashboardView(db, actor, as_of=as_of)
-        self._entry: VisitEntryForm | None = None  # the visit entry form, built when first needed
-        self._entry_placeholder = QWidget()
-        self.centre = QTabWidget()
-        self.centre.setDocumentMode(True)
-        self.centre.addTab(self.dashboard, tr("Dashboard"))
-        self.centre.addTab(self._entry_placeholder, tr("Visit entry"))
-        self.centre.currentChanged.connect(self._on_centre_tab)
-        self._last_tab = TAB_DASHBOARD
+        self.centre = CentreTabs(self.dashboard, self._make_entry)  # (the entry form is built when first needed)
+        self.centre.entryShown.connect(self._on_entry_shown)
+        self.centre.dirtyChanged.connect(self.setWindowModified)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.patients)
@@ -118,10 +112,10 @@ class MainWindow(QMainWindow):
 
         # the shell: the lock (its panel replaces the views), maintenance, the menus' commands
         self.lock_controller = LockController(self, self.views, db, actor, signed_in=signed_in,
-                                              unsaved_entry=self._unsaved_entry)
+                                              unsaved_entry=self.centre.unsaved_entry)
         self.lock_panel, self.shell = self.lock_controller.panel, self.lock_controller.stack
         self.maintenance = Maintenance(self, db, actor, backups=backups, read_only=read_only,
-                                       may_proceed=self._may_leave_entry, reload=lambda: self.refresh_all(),
+                                       may_proceed=self.centre.may_leave_entry, reload=lambda: self.refresh_all(),
                                        account_gone=(lambda: self.lock(signed_out=True)) if signed_in else None)
         self.backup_status = self.maintenance.status
         self.lock_controller.lockedChanged.connect(lambda locked: locked or self.maintenance.refresh_backup_status())
@@ -178,21 +172,15 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.user_label)
         self.maintenance.refresh_backup_status()  # (nothing when this window does not look after backups)
 
+    def _make_entry(self) -> VisitEntryForm:
+        form = VisitEntryForm(self.db, self.actor, today=self._as_of)
+        form.saved.connect(self._on_visit_saved)
+        return form
+
     @property
     def entry(self) -> VisitEntryForm:
         """The visit entry form (built on first use, so start-up stays quick)."""
-        if self._entry is None:
-            self._entry = VisitEntryForm(self.db, self.actor, today=self._as_of)
-            self._entry.saved.connect(self._on_visit_saved)
-            self._entry.dirtyChanged.connect(self._on_dirty)
-            self.centre.blockSignals(True)
-            current = self.centre.currentIndex()
-            self.centre.removeTab(TAB_ENTRY)
-            self.centre.insertTab(TAB_ENTRY, self._entry, tr("Visit entry"))
-            self.centre.setCurrentIndex(current)
-            self.centre.blockSignals(False)
-            self._entry_placeholder.deleteLater()
-        return self._entry
+        return self.centre.form
 
     @property
     def worklist(self) -> WorklistView:
@@ -227,7 +215,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         if not self.skip_close_checks:
-            if self.locked and self._entry_dirty():
+            if self.locked and self.centre.has_unsaved_entry():
                 answer = QMessageBox.question(
                     self, tr("Quit"), tr("The window is locked and {user} has a visit that is not saved. Quit and "
                                          "discard it? ({user} can unlock and save it instead.)").format(user=self.actor.name),
@@ -236,7 +224,7 @@ class MainWindow(QMainWindow):
                 if answer != QMessageBox.StandardButton.Discard:
                     event.ignore()
                     return
-            elif not self.locked and not self._may_leave_entry():
+            elif not self.locked and not self.centre.may_leave_entry():
                 event.ignore()
                 return
         if self._remember_layout:
@@ -297,7 +285,7 @@ class MainWindow(QMainWindow):
     def open_patient(self, mrn: str) -> bool:
         if mrn == self.dashboard.mrn and self.centre.currentIndex() == TAB_DASHBOARD:
             return True
-        if not self._may_leave_entry():
+        if not self.centre.may_leave_entry():
             if self.dashboard.mrn:
                 self.patients.select(self.dashboard.mrn, emit=False)
             return False
@@ -309,11 +297,7 @@ class MainWindow(QMainWindow):
         self.patients.select(mrn, emit=False)
         if self.last_save.property("mrn") != mrn:
             self.last_save.setVisible(False)
-        if self.centre.currentIndex() != TAB_DASHBOARD:
-            self.centre.blockSignals(True)
-            self.centre.setCurrentIndex(TAB_DASHBOARD)
-            self.centre.blockSignals(False)
-            self._last_tab = TAB_DASHBOARD
+        self.centre.show_quietly(TAB_DASHBOARD)
         self.statusBar().showMessage(tr("{name} opened in {ms:.0f} ms").format(
             name=self.dashboard.dashboard.name, ms=self.dashboard.last_build_ms + self.dashboard.last_render_ms), 4000)
         return True
@@ -352,52 +336,24 @@ class MainWindow(QMainWindow):
         self.show_view(VIEW_PATIENTS)
         self.patients.focus_search()
 
-    def _on_centre_tab(self, index: int) -> None:
-        if self._last_tab == TAB_ENTRY and index != TAB_ENTRY and not self._may_leave_entry():
-            self.centre.blockSignals(True)
-            self.centre.setCurrentIndex(TAB_ENTRY)
-            self.centre.blockSignals(False)
-            return
-        self._last_tab = index
+    def _on_entry_shown(self) -> None:
         mrn = self.current_mrn()
-        if index == TAB_ENTRY and mrn and self.entry.mrn != mrn and not self._entry_dirty():  # (builds the form)
+        if mrn and self.entry.mrn != mrn and not self.centre.has_unsaved_entry():  # (builds the form)
             self.entry.load_new(mrn)
 
     # --- visit entry -----------------------------------------------------------------------------
-    def _entry_dirty(self) -> bool:
-        return self._entry is not None and self._entry.has_unsaved_changes()
-
-    def _unsaved_entry(self) -> str | None:
-        """The visit being entered, in words, when it has unsaved changes (for a switch of user)."""
-        if self._entry is None or not self._entry_dirty():
-            return None
-        return tr("a visit being entered for {mrn}").format(mrn=self._entry.mrn or "?")
-
-    def _may_leave_entry(self) -> bool:
-        if not self._entry_dirty():
-            return True
-        if self.centre.currentIndex() != TAB_ENTRY:
-            self.centre.blockSignals(True)
-            self.centre.setCurrentIndex(TAB_ENTRY)
-            self.centre.blockSignals(False)
-            self._last_tab = TAB_ENTRY
-        return bool(self.entry.maybe_leave())
-
     def new_visit(self) -> None:
         mrn = self.current_mrn()
         if not mrn:
             QMessageBox.information(self, tr("New visit"), tr("Choose a patient first."))
             return
-        if not self._may_leave_entry():
+        if not self.centre.may_leave_entry():
             return
-        self.centre.blockSignals(True)
-        self.centre.setCurrentIndex(TAB_ENTRY)
-        self.centre.blockSignals(False)
-        self._last_tab = TAB_ENTRY
+        self.centre.show_quietly(TAB_ENTRY)
         self.entry.load_new(mrn)
 
     def edit_visit(self, visit_id: int) -> None:
-        if self._may_leave_entry():
+        if self.centre.may_leave_entry():
             self.show_tab(TAB_ENTRY)
             self.entry.load_visit(visit_id)
 
@@ -430,11 +386,6 @@ class MainWindow(QMainWindow):
         self.last_save.setToolTip(text)
         self.last_save.setProperty("mrn", mrn)
         self.last_save.setVisible(True)
-
-    def _on_dirty(self, dirty: bool) -> None:
-        index = self.centre.indexOf(self.entry)
-        self.centre.setTabText(index, tr("Visit entry •") if dirty else tr("Visit entry"))
-        self.setWindowModified(dirty)
 
     # --- after a dialog wrote ----------------------------------------------------------------------
     def _patient_added(self, mrn: str | None) -> None:

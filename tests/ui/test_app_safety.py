@@ -171,7 +171,7 @@ def test_window_locks_when_idle_and_the_same_user_unlocks_with_the_password(qtbo
 
 
 def test_lock_covers_open_windows_and_another_user_signs_in_after_confirming(qtbot, db, accounts, monkeypatch):
-    from poems_monitor.ui.desktop_session import DesktopSession
+    from poems_monitor.ui.shell.session import DesktopSession
     from poems_monitor.ui.shell.lock_controller import LockController
 
     _patient_with_visit(db, accounts["ann"])

@@ -7,7 +7,10 @@
 - `maintenance`: the backup indicator, Back up now, the daily backup on close, Restore, Check
   database and reopening the database after a restore.
 - `commands`: the menu commands that open a window or file of their own and change nothing
-  (printing and PDF of the summary, chart export, history of changes, accounts, shortcuts, about).
+  (printing and PDF of the summary, chart export, history of changes, accounts, shortcuts, about);
+  `record_commands`: those that write through a dialog (new patient, treatment, event, lab import).
+- `centre_tabs`: the dashboard and the visit entry form (built on first use; leaving it with
+  unsaved changes asks first).
 - `layout_memory`: the window's remembered size, toolbars and splitters.
 - `session`: the signed-in desktop session (a window belongs to one user; switching user builds
   a new one).
