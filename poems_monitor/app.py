@@ -208,21 +208,17 @@ def _screenshot(app, window, db, path: Path, size: tuple[int, int], mrn: str | N
         if not window.open_patient(mrn):
             print(f"No patient with MRN {mrn}", file=sys.stderr)
             return 1
-    if view == "worklist":
-        loaded = getattr(window.worklist, "loaded", None)
-        if loaded is not None:  # the worklist loads in the background: wait for its rows
-            from PySide6.QtCore import QEventLoop, QTimer
+    if view == "worklist":  # the worklist loads in the background: wait for its rows
+        from PySide6.QtCore import QEventLoop, QTimer
 
-            loop = QEventLoop()
-            loaded.connect(lambda *_: loop.quit())
-            QTimer.singleShot(60000, loop.quit)
-            window.show_view(VIEW_WORKLIST)
-            loop.exec()
-        else:
-            window.show_view(VIEW_WORKLIST)
+        loop = QEventLoop()
+        window.worklist.loaded.connect(lambda *_: loop.quit())
+        QTimer.singleShot(60000, loop.quit)
+        window.show_view(VIEW_WORKLIST)
+        loop.exec()
     elif view == "entry":
         window.show_tab(TAB_ENTRY)
-        if mrn and hasattr(window.entry, "load_new"):
+        if mrn:
             window.entry.load_new(mrn)
     else:
         window.show_tab(TAB_DASHBOARD)
