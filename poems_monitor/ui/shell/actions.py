@@ -46,14 +46,15 @@ class ActionSpec:
 
 def action_specs() -> tuple[ActionSpec, ...]:
     """Every command of the main window, in the order the window creates them."""
-    record = {"permission": Permission.RECORD, "writes": True}
+    record = Permission.RECORD  # (and writes: disabled on a read-only database)
     return (
-        ActionSpec("new_patient", tr("New &patient…"), "Ctrl+Shift+N", **record),
+        ActionSpec("new_patient", tr("New &patient…"), "Ctrl+Shift+N", permission=record, writes=True),
         ActionSpec("new_visit", tr("New &visit"), QKeySequence.StandardKey.New,
-                   tr("Enter a new visit for the selected patient"), **record),
-        ActionSpec("save", tr("&Save visit\tCtrl+S"), None, tr("Save the visit being entered"), **record),
-        ActionSpec("treatment", tr("Add &treatment…"), "Ctrl+T", **record),
-        ActionSpec("event", tr("Add &event…"), "Ctrl+E", **record),
+                   tr("Enter a new visit for the selected patient"), permission=record, writes=True),
+        ActionSpec("save", tr("&Save visit\tCtrl+S"), None, tr("Save the visit being entered"),
+                   permission=record, writes=True),
+        ActionSpec("treatment", tr("Add &treatment…"), "Ctrl+T", permission=record, writes=True),
+        ActionSpec("event", tr("Add &event…"), "Ctrl+E", permission=record, writes=True),
         ActionSpec("find", tr("&Find patient"), QKeySequence.StandardKey.Find),
         ActionSpec("patients", tr("&Patients"), "Ctrl+1", view=True),
         ActionSpec("worklist", tr("Clinic &worklist"), "Ctrl+2", view=True),
@@ -73,7 +74,8 @@ def action_specs() -> tuple[ActionSpec, ...]:
         ActionSpec("check", tr("&Check database"), None,
                    tr("Full check of the database file, its schema and the audit trail")),
         ActionSpec("import_labs", tr("&Import lab results (CSV)…"), None,
-                   tr("Preview every row of a laboratory CSV file, then import all rows or none"), **record),
+                   tr("Preview every row of a laboratory CSV file, then import all rows or none"),
+                   permission=record, writes=True),
         ActionSpec("preview", tr("Print pre&view of the summary…"), None,
                    tr("The printable patient summary, as it will print")),
         ActionSpec("print", tr("&Print the summary…"), QKeySequence.StandardKey.Print),

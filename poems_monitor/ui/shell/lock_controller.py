@@ -41,7 +41,7 @@ class CoverKeeper(QObject):
         window.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
-        covered = getattr(self, "_covered", None)  # (None while Python tears the object down)
+        covered: QWidget | None = getattr(self, "_covered", None)  # (None while Python tears the object down)
         if covered is not None and watched is covered and event.type() == QEvent.Type.Resize:
             self._panel.setGeometry(covered.rect())
         return False
@@ -105,7 +105,7 @@ class LockController(QObject):
         self.covers: list[Cover] = []
         self.unlock_window: UnlockWindow | None = None  # the sign-in form when a modal window was open at lock time
         # the session's hook: sign in another user (a new window for them)
-        self.switch_user_handler: Callable[[Actor], None] | None = None
+        self.switch_user_handler: Callable[[Actor], object] | None = None
         self.idle_minutes: float | None = None
         self.idle_watcher: IdleWatcher | None = None
         self._enabled_before_lock: dict[QAction, bool] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -30,7 +31,7 @@ class DesktopSession(QObject):
                  remember_layout: bool = True):
         super().__init__()
         self.db = db
-        self._options = dict(idle_lock_ms=idle_lock_ms, backups=backups, read_only=read_only, as_of=as_of,
+        self._options: dict[str, Any] = dict(idle_lock_ms=idle_lock_ms, backups=backups, read_only=read_only, as_of=as_of,
                              background=background, remember_layout=remember_layout)
         self.window = self._build(actor)
 
