@@ -387,7 +387,7 @@ class MainWindow(QMainWindow):
         self.last_save.setProperty("mrn", mrn)
         self.last_save.setVisible(True)
 
-    # --- after a dialog wrote ----------------------------------------------------------------------
+    # --- after a dialog wrote --------------------------------------------------------------------
     def _patient_added(self, mrn: str | None) -> None:
         self.refresh_patients()
         if mrn:
@@ -411,7 +411,7 @@ class MainWindow(QMainWindow):
         if self.open_patient(mrn):
             self.edit_visit(visit_id)
 
-    # --- the shell's parts, as the window's callers and tests know them ----------------------------
+    # --- the shell's parts, as the window's callers and tests know them --------------------------
     @property
     def locked(self) -> bool:
         return self.lock_controller.locked

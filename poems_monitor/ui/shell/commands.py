@@ -58,7 +58,7 @@ class WindowCommands(QObject):
         self.read_only = read_only
         self.history_windows: list[QDialog] = []
 
-    # --- printing and export ----------------------------------------------------------------------
+    # --- printing and export ---------------------------------------------------------------------
     def _summary_target(self) -> str | None:
         mrn = self._current_mrn()
         if mrn is None:
