@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import date
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
@@ -30,7 +31,6 @@ from poems_monitor.services.dashboard import clinic_overview
 from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.patients import list_patients
 from poems_monitor.ui.dashboard.view import DashboardView
-from poems_monitor.ui.entry import VisitEntryForm
 from poems_monitor.ui.patients.panel import PatientListPanel
 from poems_monitor.ui.review_panel import ReviewPanel
 from poems_monitor.ui.shell import layout_memory
@@ -41,7 +41,10 @@ from poems_monitor.ui.shell.lock_controller import LockController
 from poems_monitor.ui.shell.maintenance import Maintenance
 from poems_monitor.ui.shell.record_commands import RecordCommands
 from poems_monitor.ui.workers import run_background
-from poems_monitor.ui.worklist import WorklistView
+
+if TYPE_CHECKING:
+    from poems_monitor.ui.entry import VisitEntryForm
+    from poems_monitor.ui.worklist import WorklistView
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +175,12 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.user_label)
         self.maintenance.refresh_backup_status()  # (nothing when this window does not look after backups)
 
+    # The visit entry form and the worklist are imported where they are first built: the window's
+    # first paint does not need them (cold start). A direct import, so bundlers and the import
+    # contracts see it, and a missing module fails loudly instead of leaving a placeholder.
     def _make_entry(self) -> VisitEntryForm:
+        from poems_monitor.ui.entry import VisitEntryForm
+
         form = VisitEntryForm(self.db, self.actor, today=self._as_of)
         form.saved.connect(self._on_visit_saved)
         return form
@@ -187,6 +195,8 @@ class MainWindow(QMainWindow):
         """The clinic worklist view (built on first use: its widgets are not needed for the
         window's first paint)."""
         if self._worklist is None:
+            from poems_monitor.ui.worklist import WorklistView
+
             self._worklist = WorklistView(self.db, self.actor, as_of=self._as_of)
             self._worklist.openPatient.connect(self.open_from_worklist)
             current = self.views.currentIndex()

@@ -10,12 +10,15 @@ discard or stay). Which patient the form loads is the window's business (`entryS
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QTabWidget, QWidget
 
 from poems_monitor.i18n import tr
-from poems_monitor.ui.entry import VisitEntryForm
+
+if TYPE_CHECKING:
+    from poems_monitor.ui.entry import VisitEntryForm  # (built by the window, on first use)
 
 TAB_DASHBOARD, TAB_ENTRY = 0, 1
 

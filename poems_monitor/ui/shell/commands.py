@@ -4,7 +4,8 @@ accounts dialog, the keyboard shortcuts and About.
 
 Owns which patient a command is for (the window's current one; "Choose a patient first."
 otherwise) and the history windows it opened (closed with the main window). The documents are
-`ui.report`, the history table `ui.history_view`, the accounts `ui.accounts_dialog`.
+`ui.report`, the history table `ui.history_view`, the accounts `ui.accounts_dialog`; each is
+imported when its command is first used (the window's first paint does not need them).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox, QVBoxLayout
@@ -21,16 +23,19 @@ from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission
 from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.patients import patient_id_for
-from poems_monitor.ui.accounts_dialog import AccountsDialog
 from poems_monitor.ui.dashboard.view import DashboardView
-from poems_monitor.ui.history_view import HistoryView
 from poems_monitor.ui.shortcuts_help import ShortcutsDialog
+
+if TYPE_CHECKING:
+    from poems_monitor.ui.accounts_dialog import AccountsDialog
 
 
 class HistoryWindow(QDialog):
     """Every change to one patient's record (old, new, who, when, why), beside the main window."""
 
     def __init__(self, db: Database, patient_id: int, title: str, parent: QMainWindow):
+        from poems_monitor.ui.history_view import HistoryView
+
         super().__init__(parent)
         self.setObjectName("historyWindow")
         self.setWindowTitle(title)
@@ -123,10 +128,12 @@ class WindowCommands(QObject):
             window.close()
 
     # --- administration and help -----------------------------------------------------------------
-    def manage_accounts(self) -> QDialog | None:
+    def manage_accounts(self) -> AccountsDialog | None:
         """File › Accounts… (administrators): the accounts table and its audited changes."""
         if not self.actor.may(Permission.MANAGE_USERS) or self.read_only:
             return None
+        from poems_monitor.ui.accounts_dialog import AccountsDialog
+
         dialog = AccountsDialog(self.db, self.actor, self._window)
         dialog.open()
         return dialog

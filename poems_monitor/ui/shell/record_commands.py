@@ -3,24 +3,27 @@ event, Import lab results.
 
 Owns opening the dialog for the right patient ("Choose a patient first." otherwise) and telling
 the window what was written (callbacks), so the window shows it. The dialogs save through the
-services, which check who may (`ui.dialogs`, `ui.lab_import_dialog`).
+services, which check who may (`ui.dialogs`, `ui.lab_import_dialog`); they are imported when a
+command first opens one (the window's first paint does not need them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QMainWindow, QMessageBox
 
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor
 from poems_monitor.services.patients import list_patients
-from poems_monitor.ui.dialogs import EventDialog, PatientDialog, TreatmentDialog
-from poems_monitor.ui.dialogs.base import ServiceDialog
-from poems_monitor.ui.lab_import_dialog import LabImportDialog
+
+if TYPE_CHECKING:
+    from poems_monitor.ui.dialogs.base import ServiceDialog
+    from poems_monitor.ui.lab_import_dialog import LabImportDialog
 
 
 class RecordCommands(QObject):
@@ -46,6 +49,8 @@ class RecordCommands(QObject):
         return bool(dialog.exec())
 
     def new_patient(self) -> None:
+        from poems_monitor.ui.dialogs import PatientDialog
+
         before = {r.mrn for r in list_patients(self.db)}
         if self._dialog(PatientDialog, None):
             added = [r.mrn for r in list_patients(self.db) if r.mrn not in before]
@@ -60,13 +65,19 @@ class RecordCommands(QObject):
             self._patient_changed(mrn)
 
     def new_treatment(self) -> None:
+        from poems_monitor.ui.dialogs import TreatmentDialog
+
         self._patient_dialog(TreatmentDialog)
 
     def new_event(self) -> None:
+        from poems_monitor.ui.dialogs import EventDialog
+
         self._patient_dialog(EventDialog)
 
-    def import_lab_results(self) -> QDialog:
+    def import_lab_results(self) -> LabImportDialog:
         """File › Import lab results: the preview dialog (all rows or none)."""
+        from poems_monitor.ui.lab_import_dialog import LabImportDialog
+
         dialog = LabImportDialog(self.db, self.actor, self._window, today=self.as_of)
         dialog.imported.connect(lambda _summary: self._labs_imported())
         dialog.open()
