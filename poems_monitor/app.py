@@ -100,7 +100,7 @@ def run_app(args: argparse.Namespace) -> int:
             db.dispose()
             return 0
         title = None
-        from poems_monitor.ui.desktop_session import DesktopSession
+        from poems_monitor.ui.shell.session import DesktopSession
         from poems_monitor.ui.idle_lock import idle_lock_minutes
 
         session = DesktopSession(db, actor, idle_lock_ms=idle_lock_minutes() * 60_000, backups=True, read_only=read_only)
@@ -235,21 +235,17 @@ def _screenshot(app, window, db, path: Path, size: tuple[int, int], mrn: str | N
         if not window.open_patient(mrn):
             print(f"No patient with MRN {mrn}", file=sys.stderr)
             return 1
-    if view == "worklist":
-        loaded = getattr(window.worklist, "loaded", None)
-        if loaded is not None:  # the worklist loads in the background: wait for its rows
-            from PySide6.QtCore import QEventLoop, QTimer
+    if view == "worklist":  # the worklist loads in the background: wait for its rows
+        from PySide6.QtCore import QEventLoop, QTimer
 
-            loop = QEventLoop()
-            loaded.connect(lambda *_: loop.quit())
-            QTimer.singleShot(60000, loop.quit)
-            window.show_view(VIEW_WORKLIST)
-            loop.exec()
-        else:
-            window.show_view(VIEW_WORKLIST)
+        loop = QEventLoop()
+        window.worklist.loaded.connect(lambda *_: loop.quit())
+        QTimer.singleShot(60000, loop.quit)
+        window.show_view(VIEW_WORKLIST)
+        loop.exec()
     elif view == "entry":
         window.show_tab(TAB_ENTRY)
-        if mrn and hasattr(window.entry, "load_new"):
+        if mrn:
             window.entry.load_new(mrn)
     else:
         window.show_tab(TAB_DASHBOARD)

@@ -139,4 +139,4 @@ def test_only_administrators_see_the_accounts_action(qtbot, accounts):
         qtbot.addWidget(win)
         action = win.actions_by_name["accounts"]
         assert action.isVisible() is visible and action.isEnabled() is visible
-        assert (win.manage_accounts() is not None) is visible
+        assert (win.commands.manage_accounts() is not None) is visible

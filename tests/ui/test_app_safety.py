@@ -171,8 +171,8 @@ def test_window_locks_when_idle_and_the_same_user_unlocks_with_the_password(qtbo
 
 
 def test_lock_covers_open_windows_and_another_user_signs_in_after_confirming(qtbot, db, accounts, monkeypatch):
-    from poems_monitor.ui.desktop_session import DesktopSession
-    from poems_monitor.ui.main_window import MainWindow as MW
+    from poems_monitor.ui.shell.session import DesktopSession
+    from poems_monitor.ui.shell.lock_controller import LockController
 
     _patient_with_visit(db, accounts["ann"])
     session = DesktopSession(db, accounts["ann"], idle_lock_ms=None, backups=False, as_of=TODAY, background=False,
@@ -181,19 +181,19 @@ def test_lock_covers_open_windows_and_another_user_signs_in_after_confirming(qtb
     qtbot.addWidget(win)
     win.show()
     win.open_patient("S-1")
-    history = win.show_history()
+    history = win.commands.show_history()
     win.new_visit()
     qtbot.keyClicks(win.entry.rows["weight"].editor, "64.5")
     assert win.entry.has_unsaved_changes()
     win.lock(signed_out=True)
-    assert any(w is history for w, _, _ in win._covers)
-    cover = win._covers[0][1]
+    assert any(w is history for w, _, _ in win.lock_controller.covers)
+    cover = win.lock_controller.covers[0][1]
     assert cover.isVisible() and cover.geometry() == history.rect()
     assert win.lock_panel.heading.text() == "Signed out" and win.lock_panel.name_edit.text() == ""
 
     asked: list[list[str]] = []
     answers = iter([False, True])
-    monkeypatch.setattr(MW, "_confirm_switch", lambda self, actor: (asked.append(self.unsaved_work()), next(answers))[1])
+    monkeypatch.setattr(LockController, "confirm_switch", lambda self, actor: (asked.append(self.unsaved_work()), next(answers))[1])
     win.lock_panel.name_edit.setText("berg")
     win.lock_panel.password_edit.setText(PASSWORDS["berg"])
     qtbot.mouseClick(win.lock_panel.unlock_button, Qt.MouseButton.LeftButton)
@@ -249,9 +249,9 @@ def test_backup_and_restore_are_refused_for_a_nurse_in_the_menu_and_in_the_servi
     win = _window(qtbot, db, accounts["ann"], signed_in=True, backups=True)
     assert not win.actions_by_name["restore"].isEnabled() and not win.actions_by_name["backup"].isEnabled()
     before = db.path.read_bytes()
-    assert win.restore_backup(good, confirm=False) is False
+    assert win.maintenance.restore_backup(good, confirm=False) is False
     assert "ann (nurse) may not restore a backup" in told[-1]
-    win.backup_now(tmp_path / "copy.sqlite")
+    win.maintenance.backup_now(tmp_path / "copy.sqlite")
     assert "may not make backups" in told[-1] and not (tmp_path / "copy.sqlite").exists()
     with pytest.raises(PermissionDenied):
         restore_from(db.path, accounts["ann"], good)
@@ -265,14 +265,14 @@ def test_administrator_backs_up_and_restores_and_the_window_reloads(qtbot, db, a
     win = _window(qtbot, db, accounts["boss"], signed_in=True, backups=True)
     assert win.actions_by_name["restore"].isEnabled() and win.actions_by_name["backup"].isEnabled()
     copy = tmp_path / "manual.sqlite"
-    relay = win.backup_now(copy)
+    relay = win.maintenance.backup_now(copy)
     with qtbot.waitSignal(relay.finished, timeout=10000):
         pass
-    assert copy.exists() and "checked" in win.last_message and win.backup_status.warning is None
+    assert copy.exists() and "checked" in win.maintenance.last_message and win.backup_status.warning is None
     create_patient(db, accounts["ann"], PatientInput("S-2", "After Backup", "male", date(1970, 1, 1)), today=TODAY)
     win.refresh_patients()
     assert win.patients.proxy.rowCount() == 2
-    assert win.restore_backup(copy, confirm=False)
+    assert win.maintenance.restore_backup(copy, confirm=False)
     assert "Restored from manual.sqlite" in told[-1] and "kept as" in told[-1]
     assert win.patients.proxy.rowCount() == 1  # reopened: the restored database is shown
     kept = list(db.path.parent.glob(f"{db.path.stem}.replaced-*"))
@@ -385,8 +385,8 @@ def test_history_of_changes_opens_for_the_current_patient_and_shows_a_correction
     win = _window(qtbot, db, accounts["berg"], signed_in=True)
     win.open_patient("S-1")
     qtbot.keyClick(win, Qt.Key.Key_H, Qt.KeyboardModifier.ControlModifier)
-    assert len(win.history_windows) == 1
-    history = win.history_windows[0]
+    assert len(win.commands.history_windows) == 1
+    history = win.commands.history_windows[0]
     assert "S-1" in history.windowTitle() and history.isVisible()
     proxy = history.view.proxy
     rows = [[proxy.index(r, c).data() for c in range(proxy.columnCount())] for r in range(proxy.rowCount())]
@@ -458,7 +458,7 @@ def test_check_database_reports_a_sound_database_and_an_edited_audit_row(qtbot, 
 
     _patient_with_visit(db, accounts["ann"])
     win = _window(qtbot, db, accounts["ann"], signed_in=True)
-    with qtbot.waitSignal(win.check_database().finished, timeout=20000):
+    with qtbot.waitSignal(win.maintenance.check_database().finished, timeout=20000):
         pass
     assert "is sound" in told[-1]
     with db.engine.begin() as conn:  # someone edits the audit trail behind the app's back
@@ -469,11 +469,11 @@ def test_check_database_reports_a_sound_database_and_an_edited_audit_row(qtbot, 
     original = backup_ui.show_check_report
     backup_ui.show_check_report = lambda parent, d, report: shown.append(report)
     try:
-        with qtbot.waitSignal(win.check_database().finished, timeout=20000):
+        with qtbot.waitSignal(win.maintenance.check_database().finished, timeout=20000):
             pass
     finally:
         backup_ui.show_check_report = original
-    assert shown and not shown[0].sound and "audit" in win.last_message
+    assert shown and not shown[0].sound and "audit" in win.maintenance.last_message
 
 
 def test_lock_over_an_open_question_brings_its_own_sign_in_form_and_keeps_the_question(qtbot, db, accounts):
@@ -483,12 +483,12 @@ def test_lock_over_an_open_question_brings_its_own_sign_in_form_and_keeps_the_qu
 
     def while_asking() -> None:
         win.lock()
-        seen["covered"] = any(w is box for w, _, _ in win._covers)
+        seen["covered"] = any(w is box for w, _, _ in win.lock_controller.covers)
         top = QApplication.activeModalWidget()
         seen["top"] = top.objectName()
         qtbot.keyClick(top, Qt.Key.Key_Escape)  # cannot be dismissed: only unlocked
-        panel = win._unlock_window.findChild(type(win.lock_panel))
-        seen["still"] = win._unlock_window.isVisible()
+        panel = win.lock_controller.unlock_window.findChild(type(win.lock_panel))
+        seen["still"] = win.lock_controller.unlock_window.isVisible()
         qtbot.keyClicks(panel.password_edit, PASSWORDS["ann"])
         qtbot.keyClick(panel.password_edit, Qt.Key.Key_Return)
         seen["unlocked"] = not win.locked and box.isVisible()

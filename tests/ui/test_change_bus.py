@@ -192,7 +192,7 @@ def test_a_treatment_added_from_the_patient_menu_reaches_the_dashboard_through_t
         dialog.accept()
 
     QTimer.singleShot(0, fill_and_save)
-    window.new_treatment()
+    window.record.new_treatment()
     assert published == [Changes.of_patient(ANN)]
     assert loads == [ANN]  # redrawn once, by its own subscription
     assert [t.regimen for t in window.dashboard.dashboard.therapies] == ["asct"]  # the chart band/mark source

@@ -127,7 +127,7 @@ def test_layout_is_remembered(qtbot, clinic, physician):
     ratio = first.splitter.sizes()[0] / sum(first.splitter.sizes())
     saved_geometry = first.saveGeometry()
     first.close()
-    from poems_monitor.ui.main_window import settings
+    from poems_monitor.ui.ui_settings import settings
 
     assert settings().value("main/geometry") == saved_geometry  # (the offscreen screen is too small to
     second = MainWindow(clinic, physician, as_of=TODAY, background=False)  # restore 1234 px wide)
@@ -150,7 +150,7 @@ def test_screenshot_command_renders_the_dashboard(tmp_path, clinic, qapp):
 
 def test_lab_results_imported_from_the_file_menu_are_stored(qtbot, window):
     window.open_patient("Z-777")
-    dialog = window.import_lab_results()
+    dialog = window.record.import_lab_results()
     qtbot.addWidget(dialog)
     dialog.set_text("mrn,date,code,value,unit\nZ-777,2024-05-05,vegf_plasma,<31,pg/mL\nZ-777,2025-01-10,platelets,520,10*9/L\n")
     assert dialog.import_button.isEnabled()
@@ -176,7 +176,7 @@ def test_the_patient_summary_is_saved_from_the_patient_menu(qtbot, window, tmp_p
     import subprocess
 
     window.open_patient("Z-777")
-    written = window.save_summary_pdf(tmp_path / "summary.pdf")
+    written = window.commands.save_summary_pdf(tmp_path / "summary.pdf")
     assert written == tmp_path / "summary.pdf"
     text = subprocess.run(["pdftotext", str(written), "-"], capture_output=True, text=True, check=True).stdout
     assert "Chloé Zimmermann" in text and "Z-777" in text

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -30,7 +31,7 @@ class DesktopSession(QObject):
                  remember_layout: bool = True):
         super().__init__()
         self.db = db
-        self._options = dict(idle_lock_ms=idle_lock_ms, backups=backups, read_only=read_only, as_of=as_of,
+        self._options: dict[str, Any] = dict(idle_lock_ms=idle_lock_ms, backups=backups, read_only=read_only, as_of=as_of,
                              background=background, remember_layout=remember_layout)
         self.window = self._build(actor)
 
@@ -40,13 +41,13 @@ class DesktopSession(QObject):
 
     def _build(self, actor: Actor) -> MainWindow:
         window = MainWindow(self.db, actor, signed_in=True, **self._options)
-        window.switch_user_handler = self.switch_user
+        window.lock_controller.switch_user_handler = self.switch_user
         return window
 
     def switch_user(self, actor: Actor) -> MainWindow:
         """Replace the window by one for `actor` (the lock panel checked the password already)."""
         old = self.window
-        old.close_covered_dialogs()
+        old.lock_controller.close_covered_dialogs()
         new = self._build(actor)
         new.restoreGeometry(old.saveGeometry())
         self.window = new

@@ -1,0 +1,209 @@
+"""Looking after the clinic database from the window: backups, restore, and the full check.
+
+Owns the status bar's backup indicator (refreshed hourly: the warning can appear while the app
+stays open for days), File > Back up now… (off the GUI thread), the daily backup when the window
+closes, File > Restore… and reopening the database after it, and File > Check database. Who may
+back up or restore, what a good backup is and how a restore verifies it are `services.backup`
+(the services refuse a role that may not, whatever the menus show); the checks are
+`services.integrity`; the dialogs and their wording are `ui.backup_ui`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
+
+from poems_monitor.i18n import tr
+from poems_monitor.persistence.db import Database
+from poems_monitor.services.access import Actor, Permission, PermissionDenied
+from poems_monitor.services.backup import BackupRefused, BackupResult, automatic_backup, backup_to, restore_from
+from poems_monitor.services.integrity import check_report
+from poems_monitor.services.users import list_users
+from poems_monitor.ui import backup_ui
+from poems_monitor.ui.backup_ui import BackupStatus
+from poems_monitor.ui.workers import run_background
+
+log = logging.getLogger(__name__)
+
+BACKUP_STATUS_REFRESH_MS = 60 * 60 * 1000  # the warning can appear while the app stays open for days
+
+
+class Maintenance(QObject):
+    """Backups, restore and the database check of `window` (its status bar shows the progress).
+
+    `backups`: this window looks after backups (the indicator, the daily backup on close);
+    `may_proceed()`: the window may be reloaded now (asks about an unsaved visit); `reload()`:
+    reload every screen after a restore; `account_gone()`: the signed-in account does not exist
+    in the restored database (None: nobody signed in with a password, nothing to check).
+    """
+
+    def __init__(self, window: QMainWindow, db: Database, actor: Actor, *, backups: bool, read_only: bool,
+                 may_proceed: Callable[[], bool] = lambda: True, reload: Callable[[], None] = lambda: None,
+                 account_gone: Callable[[], None] | None = None):
+        super().__init__(window)
+        self._window = window
+        self.db = db
+        self.actor = actor
+        self.read_only = read_only
+        self.backups = backups and db.path is not None and not read_only
+        self._may_proceed = may_proceed
+        self._reload = reload
+        self._account_gone = account_gone
+        self.last_message: str = ""  # the last refusal or result shown in a message box (tests read it)
+        self.status = BackupStatus()
+        self.status.clicked.connect(self._on_status_clicked)
+        self.status.setVisible(False)
+        if self.backups:
+            self._timer = QTimer(self)
+            self._timer.timeout.connect(self.refresh_backup_status)
+            self._timer.start(BACKUP_STATUS_REFRESH_MS)
+
+    def _show(self, text: str, timeout_ms: int = 0) -> None:
+        self._window.statusBar().showMessage(text, timeout_ms)
+
+    def _tell(self, icon: QMessageBox.Icon, title: str, text: str) -> None:
+        self.last_message = text
+        {QMessageBox.Icon.Warning: QMessageBox.warning, QMessageBox.Icon.Critical: QMessageBox.critical}.get(
+            icon, QMessageBox.information)(self._window, title, text)
+
+    # --- the backup indicator --------------------------------------------------------------------
+    def refresh_backup_status(self) -> str | None:
+        """Update the status bar's backup indicator; returns the warning sentence, if any."""
+        if not self.backups:
+            return None
+        try:
+            return self.status.update_from(self.db)
+        except OSError as exc:  # an unreachable backup folder is itself worth a warning
+            self.status.setText(tr("Backup folder unreachable"))
+            self.status.setToolTip(str(exc))
+            return str(exc)
+
+    def _on_status_clicked(self) -> None:
+        if self.actor.may(Permission.BACKUP):
+            self.backup_now()
+        else:
+            QMessageBox.information(self._window, tr("Backups"), (self.status.warning or self.status.toolTip()) + "\n\n" + tr(
+                "An administrator makes backups (File > Back up now…); the app also makes one when it closes, at most "
+                "once a day."))
+
+    # --- backups ---------------------------------------------------------------------------------
+    def run_automatic_backup(self) -> BackupResult | None:
+        """The daily backup on close (services.backup.automatic_backup): at most one a day, rotated."""
+        if self.db.path is None or self.read_only:
+            return None
+        self._show(tr("Making the daily backup…"))
+        QApplication.processEvents()
+        try:
+            result = automatic_backup(self.db)
+        except (BackupRefused, OSError) as exc:
+            log.warning("automatic backup failed: %s", exc)
+            self._tell(QMessageBox.Icon.Warning, tr("Automatic backup failed"), tr(
+                "The daily backup could not be made: {error}\nThe database itself is unharmed. Tell whoever looks "
+                "after this workstation.").format(error=exc))
+            return None
+        if result is not None:
+            log.info("automatic backup written (%d kB)", result.size // 1024)
+        return result
+
+    def backup_now(self, dest: Path | None = None):  # noqa: ANN201 (the worker relay, or None)
+        """File > Back up now…: a checked copy, written off the GUI thread (administrators; the
+        service refuses anyone else)."""
+        if self.db.path is None:
+            self._tell(QMessageBox.Icon.Information, tr("Back up"), tr(
+                "A shared server database is backed up with the server's own tools (for PostgreSQL: pg_dump)."))
+            return None
+        if not self.actor.may(Permission.BACKUP):  # the service refuses too; say it before asking for a file
+            try:
+                backup_to(self.db, self.actor, dest or self.db.path.with_suffix(".refused"))
+            except (PermissionDenied, BackupRefused) as exc:
+                self._tell(QMessageBox.Icon.Warning, tr("Back up"), str(exc))
+            return None
+        if dest is None:
+            dest = backup_ui.ask_backup_file(self._window, self.db)
+            if dest is None:
+                return None
+        self._show(tr("Backing up to {file}…").format(file=dest))
+        db, actor, target = self.db, self.actor, dest
+
+        def done(result: BackupResult) -> None:
+            self.refresh_backup_status()
+            self._show(tr("Backup written to {file}, checked").format(file=result.path), 8000)
+            self.last_message = tr("Backup written to {file} ({kb} kB), checked.").format(
+                file=result.path, kb=max(1, result.size // 1024))
+
+        def failed(exc: Exception) -> None:
+            self._window.statusBar().clearMessage()
+            self._tell(QMessageBox.Icon.Warning, tr("Back up"), str(exc) if isinstance(exc, (BackupRefused, PermissionDenied))
+                       else tr("The backup failed: {error}").format(error=exc))
+
+        return run_background(lambda: backup_to(db, actor, target), done, failed, owner=self._window)
+
+    # --- restore ---------------------------------------------------------------------------------
+    def restore_backup(self, source: Path | None = None, *, confirm: bool = True) -> bool:
+        """File > Restore…: the service checks the backup completely, keeps the replaced file beside
+        it and records the restore; then the database is reopened and every screen reloaded."""
+        if self.db.path is None:
+            self._tell(QMessageBox.Icon.Information, tr("Restore"), tr(
+                "A shared server database is restored with the server's own tools (for PostgreSQL: pg_restore)."))
+            return False
+        if not self.actor.may(Permission.RESTORE):  # refused by the service too
+            try:
+                restore_from(self.db.path, self.actor, source or self.db.path)
+            except (PermissionDenied, BackupRefused) as exc:
+                self._tell(QMessageBox.Icon.Warning, tr("Restore"), str(exc))
+            return False
+        if source is None:
+            source = backup_ui.ask_restore_file(self._window, self.db.path)
+            if source is None:
+                return False
+        if confirm and not backup_ui.confirm_restore(self._window, source, self.db.path):
+            return False
+        if not self._may_proceed():
+            return False
+        self._show(tr("Checking the backup and restoring…"))
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            self.db.engine.dispose()  # none of this window's connections holds the file meanwhile
+            result = restore_from(self.db.path, self.actor, source)
+        except (PermissionDenied, BackupRefused) as exc:
+            QApplication.restoreOverrideCursor()
+            self._window.statusBar().clearMessage()
+            self._tell(QMessageBox.Icon.Warning, tr("Restore refused"), str(exc))
+            return False
+        QApplication.restoreOverrideCursor()
+        self.reopen_database()
+        kept = tr(" The replaced database was kept as {file}.").format(file=result.replaced_kept_as) \
+            if result.replaced_kept_as else ""
+        self._tell(QMessageBox.Icon.Information, tr("Restore"), tr("Restored from {file}.").format(file=source.name) + kept)
+        return True
+
+    def reopen_database(self) -> None:
+        """After a restore: drop every pooled connection (the next ones open the restored file,
+        already upgraded by the restore), then reload every screen. When the signed-in account
+        does not exist in the restored database, the window signs out."""
+        self.db.engine.dispose()
+        self._reload()
+        self.refresh_backup_status()
+        if self._account_gone is not None and not any(
+                a.name == self.actor.name and a.role == self.actor.role and a.active for a in list_users(self.db)):
+            self._account_gone()
+
+    # --- check -----------------------------------------------------------------------------------
+    def check_database(self):  # noqa: ANN201 (the worker relay)
+        """File > Check database: the full check (integrity, foreign keys, schema, audit chain), off
+        the GUI thread."""
+        self._show(tr("Checking the database…"))
+        db = self.db
+
+        def done(report) -> None:  # noqa: ANN001 (services.integrity.CheckReport)
+            self._window.statusBar().clearMessage()
+            self.last_message = "; ".join(report.problems) or tr("sound")
+            backup_ui.show_check_report(self._window, db, report)
+
+        return run_background(lambda: check_report(db), done,
+                              lambda exc: self._tell(QMessageBox.Icon.Critical, tr("Check database"), str(exc)),
+                              owner=self._window)

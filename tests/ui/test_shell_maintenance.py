@@ -1,0 +1,120 @@
+"""Maintenance on its own, on a small real window and a real SQLite file: an administrator backs
+up and restores (the window is asked to reload, and to sign out when the restored database does
+not know the account); a nurse is refused in words; the daily backup on close is made at most
+once a day; the full check reports a sound database; the status bar's indicator warns."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from PySide6.QtWidgets import QMainWindow, QMessageBox
+
+from poems_monitor.services.access import Actor, Role
+from poems_monitor.services.patients import PatientInput, create_patient, list_patients
+from poems_monitor.services.users import add_user
+from poems_monitor.ui import backup_ui
+from poems_monitor.ui.shell.maintenance import Maintenance
+from tests.conftest import TODAY
+
+BOSS, ANN = Actor("boss", Role.ADMIN), Actor("ann", Role.NURSE)
+
+
+@pytest.fixture
+def told(monkeypatch):
+    """Message boxes answered at once; what they said is collected."""
+    said: list[str] = []
+
+    def box(_parent, _title, text, *_a, **_k):  # noqa: ANN001, ANN002, ANN003
+        said.append(text)
+        return QMessageBox.StandardButton.Ok
+
+    for name in ("information", "warning", "critical"):
+        monkeypatch.setattr(QMessageBox, name, staticmethod(box))
+    return said
+
+
+@pytest.fixture
+def window(qtbot):
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+def _patient(db, mrn: str) -> None:  # noqa: ANN001
+    create_patient(db, ANN, PatientInput(mrn, "Kept Person", "female", date(1960, 1, 1)), today=TODAY)
+
+
+def test_an_administrator_backs_up_and_restores_and_the_window_reloads(qtbot, window, db, told, tmp_path):
+    add_user(db, Actor("set-up", Role.ADMIN), "boss", Role.ADMIN, "boss-password")
+    _patient(db, "M-1")
+    reloaded: list[int] = []
+    gone: list[str] = []
+    part = Maintenance(window, db, BOSS, backups=True, read_only=False, reload=lambda: reloaded.append(1),
+                       account_gone=lambda: gone.append("signed out"))
+    window.statusBar().addPermanentWidget(part.status)
+    assert part.refresh_backup_status() and "Never backed up" in part.status.text()
+    copy = tmp_path / "manual.sqlite"
+    with qtbot.waitSignal(part.backup_now(copy).finished, timeout=15000):
+        pass
+    assert copy.exists() and "checked" in part.last_message
+    assert part.status.warning is None and "Backup:" in part.status.text()
+
+    _patient(db, "M-2")
+    assert part.restore_backup(copy, confirm=False) is True
+    assert "Restored from manual.sqlite" in told[-1] and "kept as" in told[-1]
+    assert [p.mrn for p in list_patients(db)] == ["M-1"] and reloaded == [1] and gone == []
+
+
+def test_a_restore_that_forgets_the_account_signs_the_window_out(qtbot, window, db, told, tmp_path):
+    _patient(db, "M-1")
+    before_accounts = Maintenance(window, db, BOSS, backups=False, read_only=False)
+    copy = tmp_path / "before-accounts.sqlite"
+    with qtbot.waitSignal(before_accounts.backup_now(copy).finished, timeout=15000):
+        pass
+    add_user(db, Actor("set-up", Role.ADMIN), "boss", Role.ADMIN, "boss-password")
+    gone: list[str] = []
+    part = Maintenance(window, db, BOSS, backups=False, read_only=False, account_gone=lambda: gone.append("out"))
+    assert part.restore_backup(copy, confirm=False) and gone == ["out"]
+
+
+def test_a_nurse_is_refused_in_words_and_nothing_is_written(window, db, told, tmp_path):
+    part = Maintenance(window, db, ANN, backups=True, read_only=False)
+    before = db.path.read_bytes()
+    assert part.backup_now(tmp_path / "copy.sqlite") is None
+    assert "may not make backups" in told[-1] and not (tmp_path / "copy.sqlite").exists()
+    assert part.restore_backup(tmp_path / "copy.sqlite", confirm=False) is False
+    assert "ann (nurse) may not restore a backup" in told[-1] and db.path.read_bytes() == before
+
+
+def test_an_unsaved_visit_stops_a_restore_before_anything_changes(window, db, told, tmp_path):
+    from poems_monitor.services.backup import automatic_backup
+
+    good = automatic_backup(db).path
+    _patient(db, "M-9")
+    part = Maintenance(window, db, BOSS, backups=False, read_only=False, may_proceed=lambda: False)
+    assert part.restore_backup(good, confirm=False) is False
+    assert [p.mrn for p in list_patients(db)] == ["M-9"]
+
+
+def test_the_daily_backup_is_made_once_a_day_and_never_on_a_read_only_database(window, db, told):
+    from poems_monitor.services.backup import automatic_backups, backup_set_folder
+
+    part = Maintenance(window, db, ANN, backups=True, read_only=False)
+    assert part.run_automatic_backup() is not None
+    assert part.run_automatic_backup() is None  # at most daily
+    assert len(automatic_backups(backup_set_folder(db.path), db.path.stem)) == 1
+    read_only = Maintenance(window, db, ANN, backups=True, read_only=True)
+    assert not read_only.backups and read_only.run_automatic_backup() is None
+    assert read_only.refresh_backup_status() is None
+
+
+def test_check_database_reports_a_sound_database(qtbot, window, db, monkeypatch):
+    _patient(db, "M-1")
+    shown = []
+    monkeypatch.setattr(backup_ui, "show_check_report", lambda parent, d, report: shown.append(report))
+    part = Maintenance(window, db, ANN, backups=False, read_only=False)
+    with qtbot.waitSignal(part.check_database().finished, timeout=20000):
+        pass
+    assert shown and shown[0].sound and part.last_message == "sound"
