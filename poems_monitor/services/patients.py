@@ -24,6 +24,7 @@ from poems_monitor.models import Event, Patient, Treatment, Visit
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import patients as patients_repo
 from poems_monitor.persistence.repositories import timelines as repo
+from poems_monitor.persistence.repositories.treatments import current_treatment
 from poems_monitor.persistence.repositories.visits import visit_row
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
@@ -209,6 +210,26 @@ def check_treatment(t: TreatmentRecord, birth: date | None, today: date) -> list
     return problems
 
 
+@dataclass(frozen=True)
+class StoredTreatment:
+    """One saved line of therapy as stored, with its patient's MRN and the version a correction
+    must name."""
+
+    treatment_id: int
+    version: int
+    mrn: str
+    treatment: TreatmentRecord
+
+
+def stored_treatment(db: Database, treatment_id: int) -> StoredTreatment:
+    """The saved treatment `treatment_id` (`TreatmentNotFound` when there is none or it was removed)."""
+    with db.read() as session:
+        row = current_treatment(session, treatment_id)
+    return StoredTreatment(row.id, row.version, row.mrn, TreatmentRecord(
+        regimen=row.regimen, start=row.start, stop=row.stop, thromboprophylaxis=row.thromboprophylaxis, name=row.name,
+        engraftment_date=row.engraftment_date, melphalan_mg=row.melphalan_mg, note=row.note, treatment_id=row.id))
+
+
 def stored_death(session, patient_id: int) -> date | None:  # noqa: ANN001
     """The patient's recorded date of death (the earliest, should there be two), or None."""
     return session.execute(select(func.min(E.c.date)).where(
@@ -247,9 +268,7 @@ def update_treatment(db: Database, actor: Actor, treatment_id: int, expected_ver
                      reason: str, today: date | None = None) -> None:
     require(actor, Permission.RECORD)
     with db.write() as session:
-        row = session.execute(select(T).where(T.c.id == treatment_id, T.c.deleted_at.is_(None))).first()
-        if row is None:
-            raise RecordNotFound(tr("Treatment {id} does not exist").format(id=treatment_id))
+        row = current_treatment(session, treatment_id)
         if row.version != expected_version:
             raise ConcurrentEdit(tr("This treatment was changed by someone else after you opened it: reload"))
         birth = session.execute(select(P.c.birth_date).where(P.c.id == row.patient_id)).scalar_one()

@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
 from poems_monitor.config import app_paths
 from poems_monitor.domain.catalogue import display_name
 from poems_monitor.i18n import counted, tr
-from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.dashboard import clinic_overview
 from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.patients import list_patients, patient_id_for
