@@ -30,6 +30,7 @@ from poems_monitor.persistence.audit_chain import (  # noqa: F401  (re-exported:
     GENESIS_HASH, HEAD_SETTING_KEY, iso_utc, entry_hash, last_hash, to_json, utcnow,
 )
 from poems_monitor.i18n import tr
+from poems_monitor.persistence.repositories import audit as audit_trail
 from poems_monitor.services import record_seal
 
 
@@ -221,10 +222,7 @@ def verify_chain(session: Session, states: dict[str, record_seal.SealedScope] | 
     When `states` is given it is filled with the newest sealed digest of each record scope."""
     problems: list[ChainProblem] = []
     expected_prev = GENESIS_HASH
-    has_state = "state" in {c["name"] for c in _columns(session)}
-    A = AuditEntry.__table__
-    columns = [c for c in A.columns if has_state or c.name != "state"]
-    rows = session.execute(select(*columns).order_by(A.c.id)).mappings()
+    rows = audit_trail.entries_in_chain_order(session, with_state=audit_trail.has_state_column(session))
     for row in rows:
         state = row.get("state")
         if row["prev_hash"] != expected_prev:
@@ -247,9 +245,3 @@ def verify_chain(session: Session, states: dict[str, record_seal.SealedScope] | 
             problems.append(ChainProblem(row["id"], f"audit entry {row['id']} was changed after it was written"))
         expected_prev = row["hash"]
     return problems
-
-
-def _columns(session: Session) -> list[dict]:
-    from sqlalchemy import inspect
-
-    return inspect(session.connection()).get_columns(AuditEntry.__tablename__)

@@ -473,13 +473,12 @@ def _prepare_copy(source: Path, staged: Path, actor: Actor, record: dict) -> tup
 
 
 def _head_of_database(db: Database) -> tuple[int, str]:
-    from sqlalchemy import select
-
-    from poems_monitor.models import AuditEntry
+    """The chain head (id, hash) of a database that has just recorded an entry."""
+    from poems_monitor.persistence.repositories import audit as audit_trail
 
     with db.read() as session:
-        row = session.execute(select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).one()
-    return row[0], row[1]
+        head = audit_trail.newest_entry(session)
+    return head.id, head.hash
 
 
 def restore_from(target_path: Path, actor: Actor, source: Path, now: datetime | None = None) -> RestoreResult:
