@@ -44,6 +44,11 @@ def patient_row(session: Session, mrn: str) -> Row:
     return row
 
 
+def patient_by_id(session: Session, patient_id: int) -> Row:
+    """The patient row `patient_id` (an id read from another row of the record, so it exists)."""
+    return session.execute(select(P).where(P.c.id == patient_id)).one()
+
+
 def patient_id(session: Session, mrn: str) -> int:
     """The id of the patient `mrn` names; `PatientNotFound(mrn)` when there is none."""
     return patient_row(session, mrn).id

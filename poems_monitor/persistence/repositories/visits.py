@@ -2,8 +2,10 @@
 
 `visit_row` is the one place that turns "no such visit" into `VisitNotFound`: a visit is never
 deleted (corrections supersede its values), so an unknown id means the caller holds a stale or
-mistyped id; the services that open, correct or sign off a visit share this. The superseded
-readers return the rows a correction replaced (kept with who, when and why) for the history.
+mistyped id; the services that open, correct or sign off a visit share this. "Current" rows are
+those no correction has replaced; a correction never updates a value in place, it marks the old
+row superseded (who, when, why, and for a value the row that replaced it) and adds a new one.
+The superseded readers return the replaced rows for the history.
 """
 
 from __future__ import annotations
@@ -11,14 +13,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.engine import Row
 from sqlmodel import Session
 
-from poems_monitor.models import FeatureStatus, Observation, Visit
+from poems_monitor.domain.timeline import ExamRecord, ObservationRecord
+from poems_monitor.models import Exam, FeatureStatus, Observation, Patient, Visit
 from poems_monitor.persistence.errors import VisitNotFound
+from poems_monitor.persistence.repositories.patients import mrn_is
+from poems_monitor.persistence.repositories.timelines import WriteStamp, observation_row
 
-visit_table, observation_table, feature_table = Visit.__table__, Observation.__table__, FeatureStatus.__table__
+visit_table, observation_table, feature_table, exam_table = (
+    Visit.__table__, Observation.__table__, FeatureStatus.__table__, Exam.__table__)
+patient_table = Patient.__table__
 
 
 def visit_row(session: Session, visit_id: int) -> Row:
@@ -57,3 +64,126 @@ def observations_by_id(session: Session, observation_ids: Sequence[int]) -> dict
         return {}
     rows = session.execute(select(observation_table).where(observation_table.c.id.in_(list(observation_ids))))
     return {row.id: row for row in rows}
+
+
+def visit_id_on(session: Session, patient_id: int, day: date) -> int | None:
+    """The id of the patient's visit on `day`, if there is one (a patient has at most one a day)."""
+    return session.execute(select(visit_table.c.id).where(
+        visit_table.c.patient_id == patient_id, visit_table.c.date == day)).scalar()
+
+
+def visit_id_of_mrn_on(session: Session, mrn: str, day: date) -> int | None:
+    """The id of the visit on `day` of the patient `mrn` names; None when there is no such visit
+    (or no such patient)."""
+    return session.execute(select(visit_table.c.id).join(patient_table, patient_table.c.id == visit_table.c.patient_id)
+                           .where(mrn_is(mrn), visit_table.c.date == day)).scalar()
+
+
+def last_change_of_visit(session: Session, visit_id: int) -> Row:
+    """Who saved the visit last and when (`updated_by`/`updated_at`, None before the first
+    correction) and who created it when (`created_by`/`created_at`)."""
+    return session.execute(select(
+        visit_table.c.updated_by, visit_table.c.updated_at, visit_table.c.created_by, visit_table.c.created_at,
+    ).where(visit_table.c.id == visit_id)).one()
+
+
+def current_observations(session: Session, visit_id: int, *, entered_only: bool = False) -> list[Row]:
+    """The current values of the visit in the order they were entered; without the derived ones
+    (computed from others) when `entered_only`."""
+    query = select(observation_table).where(
+        observation_table.c.visit_id == visit_id, observation_table.c.superseded_at.is_(None))
+    if entered_only:
+        query = query.where(observation_table.c.derived.is_(False))
+    return session.execute(query.order_by(observation_table.c.id)).all()
+
+
+def current_features(session: Session, visit_id: int) -> list[Row]:
+    """The current feature statuses of the visit."""
+    return session.execute(select(feature_table).where(
+        feature_table.c.visit_id == visit_id, feature_table.c.superseded_at.is_(None))
+        .order_by(feature_table.c.id)).all()
+
+
+def current_exams(session: Session, visit_id: int) -> list[Row]:
+    """The current examination results of the visit in the order they were entered."""
+    return session.execute(select(exam_table).where(
+        exam_table.c.visit_id == visit_id, exam_table.c.superseded_at.is_(None))
+        .order_by(exam_table.c.id)).all()
+
+
+def latest_values_before(session: Session, mrn: str, before: date) -> list[Row]:
+    """The current values (`code`, `value_num`, `value_text`, `qualifier`, visit `date`) of the
+    visits strictly before `before` of the patient `mrn` names, newest visit first."""
+    return session.execute(
+        select(observation_table.c.code, observation_table.c.value_num, observation_table.c.value_text,
+               observation_table.c.qualifier, visit_table.c.date)
+        .join(visit_table, visit_table.c.id == observation_table.c.visit_id)
+        .join(patient_table, patient_table.c.id == visit_table.c.patient_id)
+        .where(mrn_is(mrn), visit_table.c.date < before, observation_table.c.superseded_at.is_(None))
+        .order_by(visit_table.c.date.desc(), observation_table.c.id.desc())
+    ).all()
+
+
+def latest_features_before(session: Session, mrn: str, before: date, *, except_status: str) -> list[Row]:
+    """The current feature statuses (`code`, `status`, visit `date`) of the visits strictly
+    before `before` of the patient `mrn` names, newest visit first, leaving out `except_status`."""
+    return session.execute(
+        select(feature_table.c.code, feature_table.c.status, visit_table.c.date)
+        .join(visit_table, visit_table.c.id == feature_table.c.visit_id)
+        .join(patient_table, patient_table.c.id == visit_table.c.patient_id)
+        .where(mrn_is(mrn), visit_table.c.date < before, feature_table.c.superseded_at.is_(None),
+               feature_table.c.status != except_status)
+        .order_by(visit_table.c.date.desc(), feature_table.c.id.desc())
+    ).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Corrections: add the new row, mark the old one superseded
+# ---------------------------------------------------------------------------------------------
+
+def add_observation(session: Session, visit_id: int, value: ObservationRecord, stamp: WriteStamp) -> int:
+    """Store one value at the visit; returns its id."""
+    return session.execute(insert(observation_table).values(
+        **observation_row(visit_id, value, stamp))).inserted_primary_key[0]
+
+
+def add_feature_status(session: Session, visit_id: int, code: str, status: str, stamp: WriteStamp) -> None:
+    session.execute(insert(feature_table).values(
+        visit_id=visit_id, code=code, status=status, entered_at=stamp.at, entered_by=stamp.user))
+
+
+def add_exam(session: Session, visit_id: int, exam: ExamRecord, stamp: WriteStamp) -> None:
+    session.execute(insert(exam_table).values(
+        visit_id=visit_id, kind=exam.kind, result=exam.result, note=exam.note, entered_at=stamp.at,
+        entered_by=stamp.user))
+
+
+def _supersede(session: Session, table: Table, row_id: int, stamp: WriteStamp, reason: str, **more: object) -> None:
+    session.execute(update(table).where(table.c.id == row_id).values(
+        superseded_at=stamp.at, superseded_by=stamp.user, superseded_reason=reason, **more))
+
+
+def supersede_observation(session: Session, observation_id: int, replaced_by_id: int | None, stamp: WriteStamp,
+                          reason: str) -> None:
+    """Mark a value replaced (by `replaced_by_id`, None when it was removed): who, when, why."""
+    _supersede(session, observation_table, observation_id, stamp, reason, replaced_by_id=replaced_by_id)
+
+
+def supersede_feature_status(session: Session, feature_id: int, stamp: WriteStamp, reason: str) -> None:
+    _supersede(session, feature_table, feature_id, stamp, reason)
+
+
+def supersede_exam(session: Session, exam_id: int, stamp: WriteStamp, reason: str) -> None:
+    _supersede(session, exam_table, exam_id, stamp, reason)
+
+
+def save_visit_if_version(session: Session, visit_id: int, expected_version: int, *, day: date, note: str,
+                          stamp: WriteStamp) -> bool:
+    """Store the visit's corrected date and note with the next version, clearing its sign-off,
+    only if it still has `expected_version`; False when another writer saved it first."""
+    result = session.execute(
+        update(visit_table).where(visit_table.c.id == visit_id, visit_table.c.version == expected_version).values(
+            date=day, note=note, updated_at=stamp.at, updated_by=stamp.user, version=expected_version + 1,
+            reviewed_at=None, reviewed_by=None,
+        ))
+    return result.rowcount == 1
