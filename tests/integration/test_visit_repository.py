@@ -12,6 +12,7 @@ from poems_monitor.domain.timeline import ExamRecord, ObservationRecord
 from poems_monitor.persistence.repositories import visits as visits_repo
 from poems_monitor.persistence.repositories.patients import patient_by_id
 from poems_monitor.persistence.repositories.timelines import WriteStamp
+from poems_monitor.services.access import Role
 from poems_monitor.services.patients import PatientInput, create_patient
 from poems_monitor.services.visits import EnteredValue, VisitInput, record_visit
 from tests.conftest import TODAY
@@ -93,3 +94,24 @@ def test_a_save_against_a_stale_version_changes_nothing(clinic):
         change = visits_repo.last_change_of_visit(session, late)
     assert (visit.version, visit.date, visit.note, visit.reviewed_by) == (2, LATE, "first save", None)
     assert (change.updated_by, change.created_by) == ("nurse-bo", "nurse-ann")
+
+
+def test_visits_saved_by_a_role_wait_for_sign_off_until_signed(clinic, admin):
+    from poems_monitor.services.users import add_user
+
+    db, pid, early, late = clinic
+    add_user(db, admin, "nurse-ann", Role.NURSE, "long-password-1")
+    with db.read() as session:
+        waiting = visits_repo.unsigned_visits_entered_by(session, Role.NURSE.value)
+        of_nobody = visits_repo.unsigned_visits_entered_by(session, Role.NURSE.value, patient_id=pid + 100)
+        by_physicians = visits_repo.unsigned_visits_entered_by(session, Role.PHYSICIAN.value)
+    assert [(v.id, v.mrn, v.author, v.date) for v in waiting] == [(early, MRN, "nurse-ann", EARLY),
+                                                                  (late, MRN, "nurse-ann", LATE)]  # oldest first
+    assert of_nobody == [] and by_physicians == []
+    with db.write() as session:
+        visits_repo.sign_off(session, early, 1, STAMP)
+        visits_repo.sign_off(session, late, 7, STAMP)  # a stale version signs nothing
+    with db.read() as session:
+        assert [v.id for v in visits_repo.unsigned_visits_entered_by(session, Role.NURSE.value, pid)] == [late]
+        signed = visits_repo.visit_row(session, early)
+    assert (signed.reviewed_by, signed.version) == ("nurse-bo", 1)

@@ -13,19 +13,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, and_, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlmodel import Session
 
 from poems_monitor.domain.timeline import ExamRecord, ObservationRecord
-from poems_monitor.models import Exam, FeatureStatus, Observation, Patient, Visit
+from poems_monitor.models import Exam, FeatureStatus, Observation, Patient, User, Visit
 from poems_monitor.persistence.errors import VisitNotFound
 from poems_monitor.persistence.repositories.patients import mrn_is
 from poems_monitor.persistence.repositories.timelines import WriteStamp, observation_row
 
 visit_table, observation_table, feature_table, exam_table = (
     Visit.__table__, Observation.__table__, FeatureStatus.__table__, Exam.__table__)
-patient_table = Patient.__table__
+patient_table, user_table = Patient.__table__, User.__table__
 
 
 def visit_row(session: Session, visit_id: int) -> Row:
@@ -187,3 +187,33 @@ def save_visit_if_version(session: Session, visit_id: int, expected_version: int
             reviewed_at=None, reviewed_by=None,
         ))
     return result.rowcount == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Sign-off by a physician
+# ---------------------------------------------------------------------------------------------
+
+def unsigned_visits_entered_by(session: Session, role: str, patient_id: int | None = None) -> list[Row]:
+    """The visits not signed off whose latest content was saved by an account of `role`, oldest
+    visit first (then by MRN): `id`, `version`, `patient_id`, `mrn`, `name`, `date`, `author`
+    and `entered_at` (of the latest save). Only the visits of `patient_id` when given."""
+    author = func.coalesce(visit_table.c.updated_by, visit_table.c.created_by)
+    query = (
+        select(visit_table.c.id, visit_table.c.version, visit_table.c.patient_id, patient_table.c.mrn,
+               patient_table.c.name, visit_table.c.date, author.label("author"),
+               func.coalesce(visit_table.c.updated_at, visit_table.c.created_at).label("entered_at"))
+        .join(patient_table, patient_table.c.id == visit_table.c.patient_id)
+        .join(user_table, and_(user_table.c.name == author, user_table.c.role == role))
+        .where(visit_table.c.reviewed_at.is_(None))
+        .order_by(visit_table.c.date, patient_table.c.mrn)
+    )
+    if patient_id is not None:
+        query = query.where(visit_table.c.patient_id == patient_id)
+    return session.execute(query).all()
+
+
+def sign_off(session: Session, visit_id: int, version: int, stamp: WriteStamp) -> None:
+    """Record that `stamp.user` signed off the visit at `version` (the version does not move, so
+    a correction in progress is not refused because of it)."""
+    session.execute(update(visit_table).where(visit_table.c.id == visit_id, visit_table.c.version == version).values(
+        reviewed_at=stamp.at, reviewed_by=stamp.user))
