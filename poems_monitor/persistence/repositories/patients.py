@@ -61,6 +61,11 @@ def save_patient(session: Session, patient_id: int, values: dict, version: int) 
     session.execute(update(patient_table).where(patient_table.c.id == patient_id).values(**values, mrn_key=mrn_key(values["mrn"]), version=version))
 
 
+def mrns_in_order(session: Session) -> list[str]:
+    """Every patient's MRN, in MRN order."""
+    return list(session.execute(select(patient_table.c.mrn).order_by(patient_table.c.mrn)).scalars())
+
+
 def patient_list(session: Session) -> list[Row]:
     """Every patient in MRN order, with the date of the last visit (`last_visit`, None without
     one) and the number of visits (`visit_count`)."""

@@ -10,7 +10,7 @@ The superseded readers return the replaced rows for the history.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 from sqlalchemy import Table, and_, func, insert, select, update
@@ -109,6 +109,19 @@ def current_exams(session: Session, visit_id: int) -> list[Row]:
     return session.execute(select(exam_table).where(
         exam_table.c.visit_id == visit_id, exam_table.c.superseded_at.is_(None))
         .order_by(exam_table.c.id)).all()
+
+
+def mrn_with_most_values(session: Session, codes: Iterable[str]) -> str | None:
+    """The MRN of the patient with current values of the most of `codes`, then with the most
+    such values (then the first MRN); None when nobody has one."""
+    distinct_codes, values = func.count(func.distinct(observation_table.c.code)), func.count(observation_table.c.id)
+    return session.execute(
+        select(patient_table.c.mrn)
+        .join(visit_table, visit_table.c.patient_id == patient_table.c.id)
+        .join(observation_table, observation_table.c.visit_id == visit_table.c.id)
+        .where(observation_table.c.code.in_(list(codes)), observation_table.c.superseded_at.is_(None))
+        .group_by(patient_table.c.mrn).order_by(distinct_codes.desc(), values.desc(), patient_table.c.mrn)
+        .limit(1)).scalar()
 
 
 def latest_values_before(session: Session, mrn: str, before: date) -> list[Row]:
