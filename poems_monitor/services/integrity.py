@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, inspect, select
 
 from poems_monitor.i18n import ntr, tr
-from poems_monitor.models import ClinicSetting
 from poems_monitor.persistence import sqlite_backup
 from poems_monitor.persistence.db import Database, current_revision, known_revisions
 from poems_monitor.persistence.repositories import audit as audit_trail
+from poems_monitor.persistence.repositories import clinic_settings
 from poems_monitor.services import record_seal
 from poems_monitor.services.audit import HEAD_SETTING_KEY, head_file, read_head_file, verify_chain
 
-S = ClinicSetting.__table__
 EXPECTED_TABLES = ("patient", "visit", "observation", "feature_status", "exam", "treatment", "event", "app_user",
                    "audit_entry", "clinic_setting", "alembic_version")
 
@@ -108,7 +107,8 @@ def _check_audit(db: Database, report: CheckReport) -> None:
         report.problems.extend(p.message for p in chain)
         count = audit_trail.entry_count(session)
         last = audit_trail.newest_entry(session)
-        anchor = session.execute(select(S.c.value).where(S.c.key == HEAD_SETTING_KEY)).scalar_one_or_none()
+        recorded_head = clinic_settings.find_setting(session, HEAD_SETTING_KEY)
+        anchor = recorded_head.value if recorded_head is not None else None
         if db.path is not None:
             _check_head_file(session, db.path, report)
             _check_catalogued_head(session, db.path, report)
