@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import sqlite3
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -153,7 +152,7 @@ def _verified_copy(db: Database, dest: Path) -> BackupResult:
         if problems:
             raise BackupRefused(tr("The copy failed its check, so no backup was made: {problems}").format(
                 problems="; ".join(problems)))
-        head = _head_of_file(tmp)
+        head = sqlite_backup.file_audit_head(tmp)
         os.replace(tmp, dest)
     finally:
         sqlite_backup.remove_with_side_files(tmp)
@@ -248,17 +247,6 @@ def _thin_out(backups: list[tuple[date, Path]], keep_daily: int, keep_monthly: i
 
 def _state_path(policy: BackupPolicy) -> Path:
     return policy.folder / STATE_FILE
-
-
-def _head_of_file(path: Path) -> tuple[int, str] | None:
-    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        row = conn.execute("SELECT id, hash FROM audit_entry ORDER BY id DESC LIMIT 1").fetchone()
-        return (row[0], row[1]) if row else None
-    except sqlite3.Error:
-        return None
-    finally:
-        conn.close()
 
 
 def _remember_good_backup(db: Database, dest: Path, at: datetime, head: tuple[int, str] | None = None) -> None:
@@ -415,17 +403,9 @@ def _catalogued_head_problem(source: Path) -> str | None:
         entry, digest = int(known["entry"]), str(known["hash"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    head = _head_of_file(source)
-    if head is not None and head[0] >= entry:
-        conn = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            row = conn.execute("SELECT hash FROM audit_entry WHERE id = ?", (entry,)).fetchone()
-        except sqlite3.Error:
-            row = None
-        finally:
-            conn.close()
-        if row is not None and row[0] == digest:
-            return None
+    head = sqlite_backup.file_audit_head(source)
+    if head is not None and head[0] >= entry and sqlite_backup.file_audit_hash(source, entry) == digest:
+        return None
     return tr("its audit trail no longer ends at entry {entry}, where it ended when this workstation made it: the "
               "file was changed after the backup").format(entry=entry)
 

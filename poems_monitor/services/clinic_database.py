@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import text
-
 from poems_monitor.persistence import sqlite_backup
 from poems_monitor.persistence.db import Database, DatabaseError, create_database_engine, database_url, open_database
+from poems_monitor.persistence.repositories.patients import patient_count
 
 __all__ = ["Database", "DatabaseError", "open_clinic_database", "open_read_only", "quick_check_problems",
            "readable_clinic_file", "sqlite_file"]
@@ -59,8 +58,8 @@ def readable_clinic_file(path: Path) -> bool:
     except Exception:  # noqa: BLE001 (a damaged file fails in many ways)
         return False
     try:
-        with db.engine.connect() as connection:
-            connection.execute(text("SELECT count(*) FROM patient")).first()
+        with db.read() as session:
+            patient_count(session)
         return True
     except Exception:  # noqa: BLE001
         return False

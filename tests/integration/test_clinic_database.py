@@ -78,3 +78,24 @@ def test_a_file_that_is_no_clinic_is_not_offered_for_reading_and_not_opened(tmp_
     assert readable_clinic_file(notes) is False
     with pytest.raises(DatabaseError):
         open_clinic_database(notes)
+
+
+def test_a_files_audit_head_and_entry_hash_are_read_without_opening_it(clinic_file, tmp_path):
+    from poems_monitor.persistence.repositories import audit as audit_trail
+    from poems_monitor.persistence.sqlite_backup import file_audit_hash, file_audit_head
+
+    db = open_clinic_database(clinic_file)
+    try:
+        with db.read() as session:
+            head = audit_trail.newest_entry(session)
+            first_hash = audit_trail.hash_of_entry(session, 1)
+    finally:
+        db.dispose()
+    before = _digest(clinic_file)
+    assert file_audit_head(clinic_file) == (head.id, head.hash)
+    assert file_audit_hash(clinic_file, 1) == first_hash
+    assert file_audit_hash(clinic_file, head.id + 1) is None
+    assert _digest(clinic_file) == before
+    notes = tmp_path / "notes.sqlite"
+    notes.write_bytes(b"shopping list\n" * 200)
+    assert file_audit_head(notes) is None and file_audit_hash(notes, 1) is None

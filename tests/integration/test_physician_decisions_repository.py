@@ -83,3 +83,4 @@ def test_the_patient_with_the_most_chart_values_and_the_mrn_order(clinic, nurse)
         assert visits_repo.mrn_with_most_values(session, ["platelets", "hemoglobin"]) == "H-2"
         assert visits_repo.mrn_with_most_values(session, ["platelets"]) == "H-1"  # a tie: the first MRN
         assert patients_repo.mrns_in_order(session) == ["H-1", "H-2"]
+        assert patients_repo.patient_count(session) == 2

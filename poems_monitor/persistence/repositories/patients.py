@@ -61,6 +61,11 @@ def save_patient(session: Session, patient_id: int, values: dict, version: int) 
     session.execute(update(patient_table).where(patient_table.c.id == patient_id).values(**values, mrn_key=mrn_key(values["mrn"]), version=version))
 
 
+def patient_count(session: Session) -> int:
+    """How many patients the clinic holds."""
+    return session.execute(select(func.count()).select_from(patient_table)).scalar_one()
+
+
 def mrns_in_order(session: Session) -> list[str]:
     """Every patient's MRN, in MRN order."""
     return list(session.execute(select(patient_table.c.mrn).order_by(patient_table.c.mrn)).scalars())
