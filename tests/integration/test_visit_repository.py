@@ -53,7 +53,8 @@ def test_the_newest_earlier_values_come_first(clinic):
     assert [(v.code, v.value_num, v.date) for v in values if v.code == "platelets"] == [
         ("platelets", 450, LATE), ("platelets", 300, EARLY)]
     assert {v.date for v in only_early} == {EARLY}  # strictly before
-    assert [(f.code, f.status, f.date) for f in features] == [("ascites", "absent", LATE), ("ascites", "present", EARLY)]
+    assert [(f.code, f.status, f.date) for f in features] == [
+        ("ascites", "absent", LATE), ("ascites", "present", EARLY)]
     assert [f.status for f in not_absent] == ["present"]
 
 

@@ -58,7 +58,8 @@ def patient_by_id(session: Session, patient_id: int) -> Row:
 def save_patient(session: Session, patient_id: int, values: dict, version: int) -> None:
     """Store the corrected identity `values` (mrn, name, sex, birth and diagnosis dates) of a
     patient with its next `version`; the MRN's folded key moves with it."""
-    session.execute(update(patient_table).where(patient_table.c.id == patient_id).values(**values, mrn_key=mrn_key(values["mrn"]), version=version))
+    session.execute(update(patient_table).where(patient_table.c.id == patient_id).values(
+        **values, mrn_key=mrn_key(values["mrn"]), version=version))
 
 
 def patient_count(session: Session) -> int:
@@ -79,7 +80,8 @@ def patient_list(session: Session) -> list[Row]:
                           func.count(visits.c.id).label("visit_count"))
                    .group_by(visits.c.patient_id).subquery())
     return session.execute(
-        select(patient_table, per_patient.c.last_visit, func.coalesce(per_patient.c.visit_count, 0).label("visit_count"))
+        select(patient_table, per_patient.c.last_visit,
+               func.coalesce(per_patient.c.visit_count, 0).label("visit_count"))
         .outerjoin(per_patient, per_patient.c.patient_id == patient_table.c.id).order_by(patient_table.c.mrn)).all()
 
 

@@ -39,7 +39,8 @@ def current_treatment(session: Session, treatment_id: int) -> Row:
 
 def save_treatment(session: Session, treatment_id: int, values: dict, version: int) -> None:
     """Store the corrected `values` of a treatment with its next `version`."""
-    session.execute(update(treatment_table).where(treatment_table.c.id == treatment_id).values(**values, version=version))
+    session.execute(update(treatment_table).where(treatment_table.c.id == treatment_id).values(
+        **values, version=version))
 
 
 def find_current(session: Session, kind: CourseRecord, row_id: int) -> Row | None:
@@ -58,4 +59,5 @@ def mark_deleted(session: Session, kind: CourseRecord, row_id: int, version: int
 def date_of_death(session: Session, patient_id: int) -> date | None:
     """The patient's recorded date of death (the earliest, should there be two), or None."""
     return session.execute(select(func.min(event_table.c.date)).where(
-        event_table.c.patient_id == patient_id, event_table.c.type == "death", event_table.c.deleted_at.is_(None))).scalar()
+        event_table.c.patient_id == patient_id, event_table.c.type == "death",
+        event_table.c.deleted_at.is_(None))).scalar()
