@@ -7,6 +7,7 @@ are compared exactly (they are typed at sign-in, and the audit trail names the a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
@@ -23,7 +24,7 @@ def account_count(session: Session) -> int:
     return session.execute(select(func.count()).select_from(account_table)).scalar_one()
 
 
-def accounts_by_name(session: Session) -> list[Row]:
+def accounts_by_name(session: Session) -> Sequence[Row]:
     """Every account, in name order."""
     return session.execute(select(account_table).order_by(account_table.c.name)).all()
 

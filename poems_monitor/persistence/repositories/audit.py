@@ -10,7 +10,7 @@ Entries are only ever appended, so ids grow with time: "newest" means the highes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import Row, RowMapping
@@ -24,13 +24,13 @@ audit_table = AuditEntry.__table__
 _CHUNK = 900
 
 
-def entries_of_patient(session: Session, patient_id: int) -> list[Row]:
+def entries_of_patient(session: Session, patient_id: int) -> Sequence[Row]:
     """Every entry about the patient `patient_id`, oldest first."""
     return session.execute(
         select(audit_table).where(audit_table.c.patient_id == patient_id).order_by(audit_table.c.id)).all()
 
 
-def clinic_wide_entries(session: Session, entity: str | None = None, limit: int = 1000) -> list[Row]:
+def clinic_wide_entries(session: Session, entity: str | None = None, limit: int = 1000) -> Sequence[Row]:
     """The newest `limit` entries about no patient (protocol, accounts, backups, restores),
     newest first; only those about `entity` when given."""
     query = select(audit_table).where(audit_table.c.patient_id.is_(None))
@@ -63,7 +63,8 @@ def newest_entry_of_each_patient(session: Session, patient_ids: Iterable[int] | 
              .where(audit_table.c.patient_id.is_not(None)).group_by(audit_table.c.patient_id))
     if patient_ids is None:
         return dict(session.execute(query).all())
-    ids, found = sorted(set(patient_ids)), {}
+    ids = sorted(set(patient_ids))
+    found: dict[int, int] = {}
     for start in range(0, len(ids), _CHUNK):
         found.update(session.execute(query.where(audit_table.c.patient_id.in_(ids[start:start + _CHUNK]))).all())
     return found

@@ -9,7 +9,7 @@ nothing matches; queries that join through the patient table filter with `mrn_is
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.engine import Row
@@ -72,7 +72,7 @@ def mrns_in_order(session: Session) -> list[str]:
     return list(session.execute(select(patient_table.c.mrn).order_by(patient_table.c.mrn)).scalars())
 
 
-def patient_list(session: Session) -> list[Row]:
+def patient_list(session: Session) -> Sequence[Row]:
     """Every patient in MRN order, with the date of the last visit (`last_visit`, None without
     one) and the number of visits (`visit_count`)."""
     visits = Visit.__table__

@@ -7,7 +7,7 @@ acknowledgement stays for good. Rows come back in the order they were made (by i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 from sqlalchemy import insert, select, update
@@ -41,7 +41,7 @@ def add_flag_review(session: Session, patient_id: int, *, flag_id: str, kind: st
     )).inserted_primary_key[0]
 
 
-def flag_reviews_of_mrn(session: Session, mrn: str) -> list[Row]:
+def flag_reviews_of_mrn(session: Session, mrn: str) -> Sequence[Row]:
     """Every acknowledgement of the flags of the patient `mrn` names, with the stored `mrn`."""
     return session.execute(
         select(flag_review_table, patient_table.c.mrn)
@@ -49,7 +49,7 @@ def flag_reviews_of_mrn(session: Session, mrn: str) -> list[Row]:
         .where(mrn_is(mrn)).order_by(flag_review_table.c.id)).all()
 
 
-def flag_reviews(session: Session, patient_ids: Iterable[int] | None = None) -> list[Row]:
+def flag_reviews(session: Session, patient_ids: Iterable[int] | None = None) -> Sequence[Row]:
     """Every acknowledgement (of the patients `patient_ids` when given), oldest first."""
     query = select(flag_review_table).order_by(flag_review_table.c.id)
     if patient_ids is not None:
@@ -87,7 +87,7 @@ def mark_revoked(session: Session, waiver_id: int, stamp: WriteStamp) -> None:
         revoked_at=stamp.at, revoked_by=stamp.user))
 
 
-def waivers_with_mrn(session: Session, *, patient_id: int | None = None, include_revoked: bool = False) -> list[Row]:
+def waivers_with_mrn(session: Session, *, patient_id: int | None = None, include_revoked: bool = False) -> Sequence[Row]:
     """The waivers (of `patient_id` when given; revoked ones only with `include_revoked`), oldest
     first, each with its patient's `mrn`."""
     query = (select(waiver_table, patient_table.c.mrn)
@@ -99,7 +99,7 @@ def waivers_with_mrn(session: Session, *, patient_id: int | None = None, include
     return session.execute(query).all()
 
 
-def waivers_not_revoked(session: Session, patient_ids: Iterable[int] | None = None) -> list[Row]:
+def waivers_not_revoked(session: Session, patient_ids: Iterable[int] | None = None) -> Sequence[Row]:
     """Every waiver not revoked (of the patients `patient_ids` when given), oldest first."""
     query = select(waiver_table).where(waiver_table.c.revoked_at.is_(None)).order_by(waiver_table.c.id)
     if patient_ids is not None:

@@ -46,13 +46,13 @@ def _visits_of(patient_id: int):  # noqa: ANN202 (a scalar subquery)
     return select(visit_table.c.id).where(visit_table.c.patient_id == patient_id)
 
 
-def superseded_observations_of_patient(session: Session, patient_id: int) -> list[Row]:
+def superseded_observations_of_patient(session: Session, patient_id: int) -> Sequence[Row]:
     """Every value of the patient's visits that a correction replaced (`superseded_at` set)."""
     return session.execute(select(observation_table).where(
         observation_table.c.visit_id.in_(_visits_of(patient_id)), observation_table.c.superseded_at.is_not(None))).all()
 
 
-def superseded_features_of_patient(session: Session, patient_id: int) -> list[Row]:
+def superseded_features_of_patient(session: Session, patient_id: int) -> Sequence[Row]:
     """Every feature status of the patient's visits that a correction replaced."""
     return session.execute(select(feature_table).where(
         feature_table.c.visit_id.in_(_visits_of(patient_id)), feature_table.c.superseded_at.is_not(None))).all()
@@ -87,7 +87,7 @@ def last_change_of_visit(session: Session, visit_id: int) -> Row:
     ).where(visit_table.c.id == visit_id)).one()
 
 
-def current_observations(session: Session, visit_id: int, *, entered_only: bool = False) -> list[Row]:
+def current_observations(session: Session, visit_id: int, *, entered_only: bool = False) -> Sequence[Row]:
     """The current values of the visit in the order they were entered; without the derived ones
     (computed from others) when `entered_only`."""
     query = select(observation_table).where(
@@ -97,14 +97,14 @@ def current_observations(session: Session, visit_id: int, *, entered_only: bool 
     return session.execute(query.order_by(observation_table.c.id)).all()
 
 
-def current_features(session: Session, visit_id: int) -> list[Row]:
+def current_features(session: Session, visit_id: int) -> Sequence[Row]:
     """The current feature statuses of the visit."""
     return session.execute(select(feature_table).where(
         feature_table.c.visit_id == visit_id, feature_table.c.superseded_at.is_(None))
         .order_by(feature_table.c.id)).all()
 
 
-def current_exams(session: Session, visit_id: int) -> list[Row]:
+def current_exams(session: Session, visit_id: int) -> Sequence[Row]:
     """The current examination results of the visit in the order they were entered."""
     return session.execute(select(exam_table).where(
         exam_table.c.visit_id == visit_id, exam_table.c.superseded_at.is_(None))
@@ -124,7 +124,7 @@ def mrn_with_most_values(session: Session, codes: Iterable[str]) -> str | None:
         .limit(1)).scalar()
 
 
-def latest_values_before(session: Session, mrn: str, before: date) -> list[Row]:
+def latest_values_before(session: Session, mrn: str, before: date) -> Sequence[Row]:
     """The current values (`code`, `value_num`, `value_text`, `qualifier`, visit `date`) of the
     visits strictly before `before` of the patient `mrn` names, newest visit first."""
     return session.execute(
@@ -137,7 +137,7 @@ def latest_values_before(session: Session, mrn: str, before: date) -> list[Row]:
     ).all()
 
 
-def latest_features_before(session: Session, mrn: str, before: date, *, except_status: str) -> list[Row]:
+def latest_features_before(session: Session, mrn: str, before: date, *, except_status: str) -> Sequence[Row]:
     """The current feature statuses (`code`, `status`, visit `date`) of the visits strictly
     before `before` of the patient `mrn` names, newest visit first, leaving out `except_status`."""
     return session.execute(
@@ -206,7 +206,7 @@ def save_visit_if_version(session: Session, visit_id: int, expected_version: int
 # Sign-off by a physician
 # ---------------------------------------------------------------------------------------------
 
-def unsigned_visits_entered_by(session: Session, role: str, patient_id: int | None = None) -> list[Row]:
+def unsigned_visits_entered_by(session: Session, role: str, patient_id: int | None = None) -> Sequence[Row]:
     """The visits not signed off whose latest content was saved by an account of `role`, oldest
     visit first (then by MRN): `id`, `version`, `patient_id`, `mrn`, `name`, `date`, `author`
     and `entered_at` (of the latest save). Only the visits of `patient_id` when given."""
