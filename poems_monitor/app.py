@@ -83,11 +83,11 @@ def run_app(args: argparse.Namespace) -> int:
     elif screenshot or probe:
         from poems_monitor.cli import default_user
         from poems_monitor.config import app_paths
-        from poems_monitor.persistence.db import open_database
+        from poems_monitor.services.clinic_database import open_clinic_database
         from poems_monitor.services.users import account_without_password
         from poems_monitor.ui.damaged_database import read_only_actor
 
-        db = open_database(args.db or app_paths().default_database)
+        db = open_clinic_database(args.db or app_paths().default_database)
         # a headless render writes nothing, so it asks no password; its actor may not write either
         actor = read_only_actor(account_without_password(db, getattr(args, "user", None) or default_user()))
         title = None
@@ -147,11 +147,16 @@ def _open_waiting(target):  # noqa: ANN001, ANN202
     from PySide6.QtWidgets import QMessageBox
 
     from poems_monitor.i18n import tr
-    from poems_monitor.persistence.db import DatabaseError, ServerSchemaNotCurrent, ServerUnreachable, open_database
+    from poems_monitor.services.clinic_database import (
+        DatabaseError,
+        ServerSchemaNotCurrent,
+        ServerUnreachable,
+        open_clinic_database,
+    )
 
     while True:
         try:
-            return open_database(target)
+            return open_clinic_database(target)
         except (ServerUnreachable, ServerSchemaNotCurrent) as exc:
             box = QMessageBox(QMessageBox.Icon.Warning, tr("Waiting for the clinic server"), str(exc) + "\n\n" + tr(
                 "Trying again every {n} seconds.").format(n=SERVER_RETRY_SECONDS),
@@ -171,16 +176,15 @@ def _open_and_sign_in(args: argparse.Namespace):  # noqa: ANN202 ((db, actor | N
 
     from poems_monitor.config import app_paths
     from poems_monitor.i18n import tr
-    from poems_monitor.persistence.db import database_url
+    from poems_monitor.services.clinic_database import sqlite_file
     from poems_monitor.ui.login_dialog import LoginDialog
 
     target = args.db or app_paths().default_database
-    url = database_url(target)
     read_only = False
-    if url.startswith("sqlite:///") and Path(url[len("sqlite:///"):]).exists():
+    if (existing_file := sqlite_file(target)) is not None:
         from poems_monitor.ui.damaged_database import open_checked
 
-        opened = open_checked(Path(url[len("sqlite:///"):]))
+        opened = open_checked(existing_file)
         if opened.db is None:
             return None
         db, read_only = opened.db, opened.read_only
@@ -212,12 +216,12 @@ def _open_and_sign_in(args: argparse.Namespace):  # noqa: ANN202 ((db, actor | N
 
 
 def _demo_clinic():  # noqa: ANN202
-    from poems_monitor.persistence.db import open_database
     from poems_monitor.services.access import Actor, Role
+    from poems_monitor.services.clinic_database import open_clinic_database
     from poems_monitor.services.demo_clinic import create_demo_clinic
 
     temp_dir = tempfile.TemporaryDirectory(prefix="poems-monitor-demo-")
-    db = open_database(Path(temp_dir.name) / "demo-clinic.sqlite")
+    db = open_clinic_database(Path(temp_dir.name) / "demo-clinic.sqlite")
     actor = Actor("demo-physician", Role.PHYSICIAN)
     create_demo_clinic(db, DEMO_PATIENTS, seed=DEMO_SEED, actor=actor, today=date.today())
     return db, actor, DEMO_TITLE, temp_dir

@@ -32,3 +32,11 @@ class VisitNotFound(RecordNotFound):
     def __init__(self, visit_id: int):
         self.visit_id = visit_id
         super().__init__(tr("Visit {id} does not exist").format(id=visit_id))
+
+
+class TreatmentNotFound(RecordNotFound):
+    """No current (not removed) treatment has the id `treatment_id`."""
+
+    def __init__(self, treatment_id: int):
+        self.treatment_id = treatment_id
+        super().__init__(tr("Treatment {id} does not exist").format(id=treatment_id))

@@ -307,6 +307,32 @@ def file_revision(path: Path) -> str | None:
         conn.close()
 
 
+def _read_file(path: Path, sql: str, parameters: tuple = ()) -> tuple | None:
+    """The first row `sql` reads from the SQLite file `path` opened read-only; None when it reads
+    none or the file cannot be read."""
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql, parameters).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
+def file_audit_head(path: Path) -> tuple[int, str] | None:
+    """The newest audit entry's id and hash in the file `path` (read-only), or None when there is
+    none or the file cannot be read."""
+    row = _read_file(path, "SELECT id, hash FROM audit_entry ORDER BY id DESC LIMIT 1")
+    return (row[0], row[1]) if row else None
+
+
+def file_audit_hash(path: Path, entry_id: int) -> str | None:
+    """The hash of audit entry `entry_id` in the file `path` (read-only), or None when the file
+    holds no such entry or cannot be read."""
+    row = _read_file(path, "SELECT hash FROM audit_entry WHERE id = ?", (entry_id,))
+    return row[0] if row else None
+
+
 def quick_check(db: Database) -> list[str]:
     """A faster page-level check for start-up (PRAGMA quick_check): empty when it passes."""
     try:

@@ -30,6 +30,7 @@ from poems_monitor.persistence.audit_chain import (  # noqa: F401  (re-exported:
     GENESIS_HASH, HEAD_SETTING_KEY, iso_utc, entry_hash, last_hash, to_json, utcnow,
 )
 from poems_monitor.i18n import tr
+from poems_monitor.persistence.repositories import audit as audit_trail
 from poems_monitor.services import record_seal
 
 
@@ -124,7 +125,7 @@ def _seal_entries(session: Session, entries: list[tuple[int, int | None]]) -> st
     digests = record_seal.seal(session, patients, everything=first_seal)
     last_of = {pid: entry_id for entry_id, pid in entries if pid is not None}  # ids grow: the last wins
     ids = sorted(entry_id for entry_id, _ in entries)
-    rows = session.execute(select(*_HASHED).where(A.c.id.in_(ids)).order_by(A.c.id)).mappings().all()
+    rows = session.execute(select(*audit_trail.HASHED_COLUMNS).where(A.c.id.in_(ids)).order_by(A.c.id)).mappings().all()
     prev = rows[0]["prev_hash"]
     digest = prev
     for row in rows:
@@ -209,13 +210,6 @@ def write_head_file(db_path: Path, entry_id: int, digest: str, *, force: bool = 
         pass
 
 
-# What an entry's hash covers (with `state` since schema 0007). Not `db_user`: the server fills
-# it after the client has computed the hash, entries written before 0008 have none, and SQLite
-# has no logins. The server guards it instead: its trigger sets it on every insert and refuses
-# an entry naming another account than the login, and no clinic role may update it.
-_HASHED = [AuditEntry.__table__.c[name] for name in (
-    "id", "at", "user", "action", "entity", "entity_id", "patient_id", "old", "new", "reason", "prev_hash", "hash",
-    "state")]
 
 
 @dataclass(frozen=True)
@@ -229,8 +223,7 @@ def verify_chain(session: Session, states: dict[str, record_seal.SealedScope] | 
     When `states` is given it is filled with the newest sealed digest of each record scope."""
     problems: list[ChainProblem] = []
     expected_prev = GENESIS_HASH
-    present = {c["name"] for c in _columns(session)}  # an older schema lacks the newer columns
-    rows = session.execute(select(*(c for c in _HASHED if c.name in present)).order_by(AuditEntry.__table__.c.id)).mappings()
+    rows = audit_trail.entries_in_chain_order(session, with_state=audit_trail.has_state_column(session))
     for row in rows:
         state = row.get("state")
         if row["prev_hash"] != expected_prev:
@@ -253,9 +246,3 @@ def verify_chain(session: Session, states: dict[str, record_seal.SealedScope] | 
             problems.append(ChainProblem(row["id"], f"audit entry {row['id']} was changed after it was written"))
         expected_prev = row["hash"]
     return problems
-
-
-def _columns(session: Session) -> list[dict]:
-    from sqlalchemy import inspect
-
-    return inspect(session.connection()).get_columns(AuditEntry.__tablename__)

@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import sqlite3
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -155,7 +154,7 @@ def _verified_copy(db: Database, dest: Path) -> BackupResult:
         if problems:
             raise BackupRefused(tr("The copy failed its check, so no backup was made: {problems}").format(
                 problems="; ".join(problems)))
-        head = _head_of_file(tmp)
+        head = sqlite_backup.file_audit_head(tmp)
         os.replace(tmp, dest)
     finally:
         sqlite_backup.remove_with_side_files(tmp)
@@ -250,17 +249,6 @@ def _thin_out(backups: list[tuple[date, Path]], keep_daily: int, keep_monthly: i
 
 def _state_path(policy: BackupPolicy) -> Path:
     return policy.folder / STATE_FILE
-
-
-def _head_of_file(path: Path) -> tuple[int, str] | None:
-    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        row = conn.execute("SELECT id, hash FROM audit_entry ORDER BY id DESC LIMIT 1").fetchone()
-        return (row[0], row[1]) if row else None
-    except sqlite3.Error:
-        return None
-    finally:
-        conn.close()
 
 
 def _remember_good_backup(db: Database, dest: Path, at: datetime, head: tuple[int, str] | None = None) -> None:
@@ -417,17 +405,9 @@ def _catalogued_head_problem(source: Path) -> str | None:
         entry, digest = int(known["entry"]), str(known["hash"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    head = _head_of_file(source)
-    if head is not None and head[0] >= entry:
-        conn = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            row = conn.execute("SELECT hash FROM audit_entry WHERE id = ?", (entry,)).fetchone()
-        except sqlite3.Error:
-            row = None
-        finally:
-            conn.close()
-        if row is not None and row[0] == digest:
-            return None
+    head = sqlite_backup.file_audit_head(source)
+    if head is not None and head[0] >= entry and sqlite_backup.file_audit_hash(source, entry) == digest:
+        return None
     return tr("its audit trail no longer ends at entry {entry}, where it ended when this workstation made it: the "
               "file was changed after the backup").format(entry=entry)
 
@@ -475,13 +455,12 @@ def _prepare_copy(source: Path, staged: Path, actor: Actor, record: dict) -> tup
 
 
 def _head_of_database(db: Database) -> tuple[int, str]:
-    from sqlalchemy import select
-
-    from poems_monitor.models import AuditEntry
+    """The chain head (id, hash) of a database that has just recorded an entry."""
+    from poems_monitor.persistence.repositories import audit as audit_trail
 
     with db.read() as session:
-        row = session.execute(select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).one()
-    return row[0], row[1]
+        head = audit_trail.newest_entry(session)
+    return head.id, head.hash
 
 
 def restore_from(target_path: Path, actor: Actor, source: Path, now: datetime | None = None) -> RestoreResult:

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Mapping
 
-from sqlalchemy import select
-
 from poems_monitor.domain.catalogue import (
     CRITERIA, EVENT_TYPES, FEATURES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, CriterionClass, display_name,
     series_specimen,
@@ -38,16 +36,16 @@ from poems_monitor.domain.safety_flags import MelphalanExposure, cumulative_melp
 from poems_monitor.domain.response import LineResponse, assess_response
 from poems_monitor.domain.timeline import PatientRecord
 from poems_monitor.i18n import tr
-from poems_monitor.models import FlagReview
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import patients as patients_repo
+from poems_monitor.persistence.repositories import physician_decisions
+from poems_monitor.persistence.repositories import visits as visits_repo
 from poems_monitor.persistence.repositories.timelines import load_timelines
 from poems_monitor.services import rules_cache
 from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.protocol_store import current_protocol
 from poems_monitor.services.waivers import waivers_in
 
-FR = FlagReview.__table__
 
 # The charts of the dashboard: (chart key, title, series codes). Order = order on screen.
 CHARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -312,11 +310,8 @@ def forget_dashboards() -> None:
 
 
 def _reviews(session, patient_ids) -> dict[int, dict[str, Review]]:  # noqa: ANN001
-    query = select(FR).order_by(FR.c.id)
-    if patient_ids is not None:
-        query = query.where(FR.c.patient_id.in_(list(patient_ids)))
     out: dict[int, dict[str, Review]] = {}
-    for r in session.execute(query):
+    for r in physician_decisions.flag_reviews(session, patient_ids):
         out.setdefault(r.patient_id, {})[r.flag_id] = Review(r.reviewed_by, r.reviewed_at, r.comment or "")
     return out
 
@@ -576,12 +571,9 @@ def clinic_overview(db: Database, as_of: date | None = None, protocol: Protocol 
     chunks the GUI thread gets the interpreter back (one select of a whole clinic's values would
     hold it for seconds). With an explicit `protocol` (tests, what-if) every patient is computed
     from the full record under that protocol."""
-    from poems_monitor.models import Patient
-
     as_of = as_of or date.today()
-    P = Patient.__table__
     with db.read() as session:
-        mrns = [row[0] for row in session.execute(select(P.c.mrn).order_by(P.c.mrn))]
+        mrns = patients_repo.mrns_in_order(session)
         reviews = _reviews(session, None)
         waivers = waivers_in(session)
     out: dict[str, PatientStatus] = {}
@@ -616,18 +608,5 @@ def _overview_chunks(db: Database, as_of: date, protocol: Protocol | None, mrns:
 def richest_patient(db: Database) -> str | None:
     """The MRN of the patient with the most chart data (most charts filled, then most values):
     the default patient of screenshots and demos."""
-    from sqlalchemy import func
-
-    from poems_monitor.models import Observation, Patient, Visit
-
-    P, V, O = Patient.__table__, Visit.__table__, Observation.__table__
-    query = (
-        select(P.c.mrn, func.count(func.distinct(O.c.code)).label("codes"), func.count(O.c.id).label("n"))
-        .join(V, V.c.patient_id == P.c.id).join(O, O.c.visit_id == V.c.id)
-        .where(O.c.code.in_(CHART_CODES), O.c.superseded_at.is_(None))
-        .group_by(P.c.mrn).order_by(func.count(func.distinct(O.c.code)).desc(), func.count(O.c.id).desc(), P.c.mrn)
-        .limit(1)
-    )
     with db.read() as session:
-        row = session.execute(query).first()
-    return row.mrn if row else None
+        return visits_repo.mrn_with_most_values(session, CHART_CODES)

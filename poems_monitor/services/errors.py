@@ -2,7 +2,8 @@
 
 Owns the shapes: a field problem (field + sentence), an input refused whole, and a save refused
 because someone else changed the record since it was opened; re-exports the typed "not found"
-errors of `persistence.errors`.
+errors of `persistence.errors` and `DatabaseBusy` (another workstation's long write held the
+database: nothing was saved, try again).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from dataclasses import dataclass
 
 # Raised by the repositories; named here so that the UI, which may not import persistence, can
 # catch them by type and show str(exc) as it is.
-from poems_monitor.persistence.errors import PatientNotFound, RecordNotFound, VisitNotFound
+from poems_monitor.persistence.db import DatabaseBusy
+from poems_monitor.persistence.errors import PatientNotFound, RecordNotFound, TreatmentNotFound, VisitNotFound
 
-__all__ = ["ConcurrentEdit", "FieldProblem", "InputRefused", "PatientNotFound", "RecordNotFound", "VisitNotFound"]
+__all__ = ["ConcurrentEdit", "DatabaseBusy", "FieldProblem", "InputRefused", "PatientNotFound", "RecordNotFound",
+           "TreatmentNotFound", "VisitNotFound"]
 
 
 @dataclass(frozen=True)

@@ -13,22 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import insert, select
-
 from poems_monitor.domain.flags import compute_flags
 from poems_monitor.i18n import tr
-from poems_monitor.models import FlagReview, Patient
 from poems_monitor.persistence.db import Database
-from poems_monitor.persistence.repositories.patients import mrn_is
-from poems_monitor.persistence.repositories.timelines import load_timelines
+from poems_monitor.persistence.repositories import physician_decisions
+from poems_monitor.persistence.repositories.timelines import WriteStamp, load_timelines
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
 from poems_monitor.services.changes import NO_CHANGES, Changes
 from poems_monitor.services.protocol_store import protocol_in
 from poems_monitor.services.errors import FieldProblem, InputRefused, PatientNotFound
 
-FR = FlagReview.__table__
-P = Patient.__table__
 MAX_COMMENT = 2000
 
 
@@ -63,17 +58,14 @@ def acknowledge_flag(
             raise InputRefused([FieldProblem("flag", tr(
                 "Patient {mrn} has no flag {flag} as of {date}: the record changed since the screen was drawn; reload"
             ).format(mrn=mrn, flag=flag_id, date=as_of.isoformat()))])
-        earlier = session.execute(
-            select(FR).where(FR.c.patient_id == patient.patient_id, FR.c.flag_id == flag_id).order_by(FR.c.id)
-        ).first()
+        earlier = physician_decisions.first_review_of_flag(session, patient.patient_id, flag_id)
         if earlier is not None:
             raise InputRefused([FieldProblem("flag", tr("This flag was acknowledged already by {who} on {when}").format(
                 who=earlier.reviewed_by, when=f"{earlier.reviewed_at:%Y-%m-%d %H:%M}"))])
         now = utcnow()
-        review_id = session.execute(insert(FR).values(
-            patient_id=patient.patient_id, flag_id=flag_id, kind=flag.kind.value, code=flag.code, flag_date=flag.date,
-            comment=comment, reviewed_at=now, reviewed_by=actor.name,
-        )).inserted_primary_key[0]
+        review_id = physician_decisions.add_flag_review(
+            session, patient.patient_id, flag_id=flag_id, kind=flag.kind.value, code=flag.code, flag_date=flag.date,
+            comment=comment, stamp=WriteStamp(actor.name, now))
         AuditWriter(session, actor.name).append(
             "acknowledge", "flag", entity_id=review_id, patient_id=patient.patient_id,
             new={"flag_id": flag_id, "kind": flag.kind.value, "code": flag.code, "date": flag.date.isoformat(),
@@ -86,7 +78,5 @@ def acknowledge_flag(
 def reviews_of(db: Database, mrn: str) -> list[Acknowledgement]:
     """Every acknowledgement of the patient's flags, oldest first."""
     with db.read() as session:
-        rows = session.execute(
-            select(FR, P.c.mrn).join(P, P.c.id == FR.c.patient_id).where(mrn_is(mrn)).order_by(FR.c.id)
-        ).all()
+        rows = physician_decisions.flag_reviews_of_mrn(session, mrn)
     return [Acknowledgement(r.id, r.flag_id, r.mrn, r.reviewed_by, r.reviewed_at, r.comment) for r in rows]

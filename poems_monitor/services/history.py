@@ -14,14 +14,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
-
 from poems_monitor.domain.catalogue import display_name
 from poems_monitor.i18n import tr
-from poems_monitor.models import AuditEntry, Exam, FeatureStatus, Observation, Visit
 from poems_monitor.persistence.db import Database
-
-A, V, O, F, X = (m.__table__ for m in (AuditEntry, Visit, Observation, FeatureStatus, Exam))
+from poems_monitor.persistence.repositories import audit as audit_trail
+from poems_monitor.persistence.repositories import visits as visits_repo
 
 _ACTION_WORDS = {
     "create": "entered", "correct": "corrected", "delete": "removed", "import": "imported", "review": "signed off",
@@ -170,13 +167,12 @@ def _summary(value: Any) -> str:
 def patient_history(db: Database, patient_id: int, code: str | None = None) -> list[Change]:
     """Every change recorded for the patient, newest first; only those of `code` when given."""
     with db.read() as session:
-        entries = session.execute(select(A).where(A.c.patient_id == patient_id).order_by(A.c.id)).all()
-        visit_ids = select(V.c.id).where(V.c.patient_id == patient_id)
-        visit_dates = dict(session.execute(select(V.c.id, V.c.date).where(V.c.patient_id == patient_id)).all())
-        superseded_obs = session.execute(select(O).where(O.c.visit_id.in_(visit_ids), O.c.superseded_at.is_not(None))).all()
-        replacements = {r.id: r for r in session.execute(select(O).where(
-            O.c.id.in_([s.replaced_by_id for s in superseded_obs if s.replaced_by_id])))} if superseded_obs else {}
-        superseded_feat = session.execute(select(F).where(F.c.visit_id.in_(visit_ids), F.c.superseded_at.is_not(None))).all()
+        entries = audit_trail.entries_of_patient(session, patient_id)
+        visit_dates = visits_repo.visit_dates_of_patient(session, patient_id)
+        superseded_obs = visits_repo.superseded_observations_of_patient(session, patient_id)
+        replacements = visits_repo.observations_by_id(
+            session, [s.replaced_by_id for s in superseded_obs if s.replaced_by_id])
+        superseded_feat = visits_repo.superseded_features_of_patient(session, patient_id)
     changes: list[Change] = []
     for row in entries:
         changes.extend(_changes_of_entry(row))
@@ -217,11 +213,8 @@ def patient_history(db: Database, patient_id: int, code: str | None = None) -> l
 
 def clinic_history(db: Database, entity: str | None = None, limit: int = 1000) -> list[Change]:
     """Clinic-wide entries (protocol changes, accounts, backups, restores), newest first."""
-    query = select(A).where(A.c.patient_id.is_(None))
-    if entity is not None:
-        query = query.where(A.c.entity == entity)
     with db.read() as session:
-        rows = session.execute(query.order_by(A.c.id.desc()).limit(limit)).all()
+        rows = audit_trail.clinic_wide_entries(session, entity, limit)
     out: list[Change] = []
     for row in rows:
         out.extend(_changes_of_entry(row))

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, inspect, select
 
 from poems_monitor.i18n import ntr, tr
-from poems_monitor.models import AuditEntry, ClinicSetting
 from poems_monitor.persistence import sqlite_backup
 from poems_monitor.persistence.db import Database, current_revision, known_revisions
+from poems_monitor.persistence.repositories import audit as audit_trail
+from poems_monitor.persistence.repositories import clinic_settings
 from poems_monitor.services import record_seal
 from poems_monitor.services.audit import HEAD_SETTING_KEY, head_file, read_head_file, verify_chain
 
-A, S = AuditEntry.__table__, ClinicSetting.__table__
 EXPECTED_TABLES = ("patient", "visit", "observation", "feature_status", "exam", "treatment", "event", "app_user",
                    "audit_entry", "clinic_setting", "alembic_version")
 
@@ -114,9 +114,10 @@ def _check_audit(db: Database, report: CheckReport) -> None:
     with db.read() as session:
         chain = verify_chain(session, states)
         report.problems.extend(p.message for p in chain)
-        count = session.execute(select(func.count()).select_from(A)).scalar_one()
-        last = session.execute(select(A.c.id, A.c.hash).order_by(A.c.id.desc()).limit(1)).first()
-        anchor = session.execute(select(S.c.value).where(S.c.key == HEAD_SETTING_KEY)).scalar_one_or_none()
+        count = audit_trail.entry_count(session)
+        last = audit_trail.newest_entry(session)
+        recorded_head = clinic_settings.find_setting(session, HEAD_SETTING_KEY)
+        anchor = recorded_head.value if recorded_head is not None else None
         if db.path is not None:
             _check_head_file(session, db.path, report)
             _check_catalogued_head(session, db.path, report)
@@ -156,14 +157,15 @@ def _check_head_file(session, db_path, report: CheckReport) -> None:  # noqa: AN
         report.notes.append(tr("no audit head is recorded beside the database ({file})").format(file=name))
         return
     for entry_id, digest in recorded:  # a restore in progress records the head before and after it
-        found = session.execute(select(A.c.hash).where(A.c.id == entry_id)).scalar_one_or_none()
+        found = audit_trail.hash_of_entry(session, entry_id)
         if found == digest:
             break
     if found is None:
-        newest = session.execute(select(func.max(A.c.id))).scalar()
+        newest = audit_trail.newest_entry(session)
         report.problems.append(tr(
             "the audit trail ends at entry {newest}, but the head recorded beside the database ({file}) is entry "
-            "{entry}: the newest audit entries were removed").format(newest=newest or 0, file=name, entry=entry_id))
+            "{entry}: the newest audit entries were removed").format(newest=newest.id if newest else 0, file=name,
+                                                                     entry=entry_id))
     elif found != digest:
         report.problems.append(tr(
             "audit entry {entry} is not the one recorded beside the database ({file}): the audit trail was "
@@ -180,7 +182,7 @@ def _check_catalogued_head(session, db_path, report: CheckReport) -> None:  # no
     if recorded is None:
         return
     entry_id, digest = recorded
-    found = session.execute(select(A.c.hash).where(A.c.id == entry_id)).scalar_one_or_none()
+    found = audit_trail.hash_of_entry(session, entry_id)
     if found is None:
         report.problems.append(tr("the audit trail lacks entry {entry}, which it held at its last backup: audit "
                                   "entries were removed").format(entry=entry_id))
@@ -206,8 +208,7 @@ def _check_rules_cache(session) -> tuple[list[str], int]:  # noqa: ANN001
     if not rows:
         return [], 0
     status, version = status_in(session), rules_cache.rules_version()
-    stamps = dict(session.execute(select(A.c.patient_id, func.max(A.c.id)).where(A.c.patient_id.is_not(None))
-                                  .group_by(A.c.patient_id)).all())
+    stamps = audit_trail.newest_entry_of_each_patient(session)
     current = [pid for pid, r in rows.items()
                if (r.audit_id, r.protocol_sha, r.rules_version) == (stamps.get(pid, 0), status.digest, version)]
     problems = []

@@ -9,28 +9,28 @@ version so a second workstation's stale save is refused instead of overwriting.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 from datetime import date
-
-from sqlalchemy import func, insert, select, update
 
 from poems_monitor.domain.catalogue import EVENT_TYPES, REGIMENS, SEXES, THROMBOPROPHYLAXIS, display_name
 from poems_monitor.domain.course import after_death, death_before, records_after, second_death
 from poems_monitor.domain.input_rules import (
-    EARLIEST_DATE, date_range_problem, finite_number, mrn_key, mrn_problem, normalise_text, text_problem,
+    EARLIEST_DATE, date_range_problem, finite_number, mrn_problem, normalise_text, text_problem,
 )
 from poems_monitor.domain.timeline import EventRecord, PatientRecord, TreatmentRecord
 from poems_monitor.i18n import tr
-from poems_monitor.models import Event, Patient, Treatment, Visit
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import patients as patients_repo
 from poems_monitor.persistence.repositories import timelines as repo
+from poems_monitor.persistence.repositories import treatments as treatments_repo
 from poems_monitor.persistence.repositories.visits import visit_row
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
 from poems_monitor.services.changes import Changes, NumberWithChanges
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused, RecordNotFound
 
-P, V, T, E = (m.__table__ for m in (Patient, Visit, Treatment, Event))
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def patient_of_visit(db: Database, visit_id: int) -> StoredPatient:
     """The patient whose visit `visit_id` is (`VisitNotFound` when there is no such visit)."""
     with db.read() as session:
         visit = visit_row(session, visit_id)
-        return _stored(session.execute(select(P).where(P.c.id == visit.patient_id)).one())
+        return _stored(patients_repo.patient_by_id(session, visit.patient_id))
 
 
 def _check_patient(p: PatientInput, today: date) -> list[FieldProblem]:
@@ -139,7 +139,7 @@ def update_patient(db: Database, actor: Actor, patient_id: int, expected_version
     if not (reason or "").strip():
         problems.append(FieldProblem("reason", tr("A correction needs a reason")))
     with db.write() as session:
-        row = session.execute(select(P).where(P.c.id == patient_id)).first()
+        row = patients_repo.find_patient_by_id(session, patient_id)
         if row is None:
             raise RecordNotFound(tr("Patient {id} does not exist").format(id=patient_id))
         if row.version != expected_version:
@@ -150,8 +150,7 @@ def update_patient(db: Database, actor: Actor, patient_id: int, expected_version
         if problems:
             raise InputRefused(problems)
         old = {k: getattr(row, k) for k in ("mrn", "name", "sex", "birth_date", "diagnosis_date")}
-        session.execute(update(P).where(P.c.id == patient_id).values(**asdict(p), mrn_key=mrn_key(p.mrn),
-                                                                     version=row.version + 1))
+        patients_repo.save_patient(session, patient_id, asdict(p), row.version + 1)
         AuditWriter(session, actor.name).append("correct", "patient", entity_id=patient_id, patient_id=patient_id,
                                                 old=old, new=asdict(p), reason=reason.strip())
         return NumberWithChanges(row.version + 1, Changes.of_patients({row.mrn, p.mrn}, patient_list=True))
@@ -159,13 +158,10 @@ def update_patient(db: Database, actor: Actor, patient_id: int, expected_version
 
 def list_patients(db: Database) -> list[PatientListRow]:
     """Every patient with the date of the last visit, in one query."""
-    last = select(V.c.patient_id, func.max(V.c.date).label("last_visit"), func.count(V.c.id).label("n")) \
-        .group_by(V.c.patient_id).subquery()
-    query = select(P, last.c.last_visit, last.c.n).outerjoin(last, last.c.patient_id == P.c.id).order_by(P.c.mrn)
     with db.read() as session:
         return [
-            PatientListRow(r.id, r.mrn, r.name, r.sex, r.birth_date, r.diagnosis_date, r.last_visit, r.n or 0)
-            for r in session.execute(query)
+            PatientListRow(r.id, r.mrn, r.name, r.sex, r.birth_date, r.diagnosis_date, r.last_visit, r.visit_count)
+            for r in patients_repo.patient_list(session)
         ]
 
 
@@ -213,10 +209,29 @@ def check_treatment(t: TreatmentRecord, birth: date | None, today: date) -> list
     return problems
 
 
+@dataclass(frozen=True)
+class StoredTreatment:
+    """One saved line of therapy as stored, with its patient's MRN and the version a correction
+    must name."""
+
+    treatment_id: int
+    version: int
+    mrn: str
+    treatment: TreatmentRecord
+
+
+def stored_treatment(db: Database, treatment_id: int) -> StoredTreatment:
+    """The saved treatment `treatment_id` (`TreatmentNotFound` when there is none or it was removed)."""
+    with db.read() as session:
+        row = treatments_repo.current_treatment(session, treatment_id)
+    return StoredTreatment(row.id, row.version, row.mrn, TreatmentRecord(
+        regimen=row.regimen, start=row.start, stop=row.stop, thromboprophylaxis=row.thromboprophylaxis, name=row.name,
+        engraftment_date=row.engraftment_date, melphalan_mg=row.melphalan_mg, note=row.note, treatment_id=row.id))
+
+
 def stored_death(session, patient_id: int) -> date | None:  # noqa: ANN001
     """The patient's recorded date of death (the earliest, should there be two), or None."""
-    return session.execute(select(func.min(E.c.date)).where(
-        E.c.patient_id == patient_id, E.c.type == "death", E.c.deleted_at.is_(None))).scalar()
+    return treatments_repo.date_of_death(session, patient_id)
 
 
 def _treatment_after_death(t: TreatmentRecord, died: date | None) -> list[FieldProblem]:
@@ -252,12 +267,10 @@ def update_treatment(db: Database, actor: Actor, treatment_id: int, expected_ver
                      reason: str, today: date | None = None) -> Changes:
     require(actor, Permission.RECORD)
     with db.write() as session:
-        row = session.execute(select(T).where(T.c.id == treatment_id, T.c.deleted_at.is_(None))).first()
-        if row is None:
-            raise RecordNotFound(tr("Treatment {id} does not exist").format(id=treatment_id))
+        row = treatments_repo.current_treatment(session, treatment_id)
         if row.version != expected_version:
             raise ConcurrentEdit(tr("This treatment was changed by someone else after you opened it: reload"))
-        birth = session.execute(select(P.c.birth_date).where(P.c.id == row.patient_id)).scalar_one()
+        birth = patients_repo.patient_by_id(session, row.patient_id).birth_date
         problems = check_treatment(t, birth, today or date.today())
         problems += _treatment_after_death(t, stored_death(session, row.patient_id))
         if not (reason or "").strip():
@@ -265,14 +278,14 @@ def update_treatment(db: Database, actor: Actor, treatment_id: int, expected_ver
         if problems:
             raise InputRefused(problems)
         old = {k: getattr(row, k) for k in _treatment_values(t)}
-        session.execute(update(T).where(T.c.id == treatment_id).values(**_treatment_values(t), version=row.version + 1))
+        treatments_repo.save_treatment(session, treatment_id, _treatment_values(t), row.version + 1)
         AuditWriter(session, actor.name).append("correct", "treatment", entity_id=treatment_id, patient_id=row.patient_id,
                                                 old=old, new=_treatment_values(t), reason=reason.strip())
         return _changes_of_patient(session, row.patient_id)
 
 
 def delete_treatment(db: Database, actor: Actor, treatment_id: int, reason: str) -> Changes:
-    return _soft_delete(db, actor, T, "treatment", treatment_id, reason)
+    return _soft_delete(db, actor, "treatment", treatment_id, reason)
 
 
 def add_event(db: Database, actor: Actor, mrn: str, e: EventRecord, today: date | None = None) -> NumberWithChanges:
@@ -308,27 +321,26 @@ def add_event(db: Database, actor: Actor, mrn: str, e: EventRecord, today: date 
 
 
 def delete_event(db: Database, actor: Actor, event_id: int, reason: str) -> Changes:
-    return _soft_delete(db, actor, E, "event", event_id, reason)
+    return _soft_delete(db, actor, "event", event_id, reason)
 
 
-def _soft_delete(db: Database, actor: Actor, table, entity: str, row_id: int, reason: str) -> Changes:  # noqa: ANN001
+def _soft_delete(db: Database, actor: Actor, entity: treatments_repo.CourseRecord, row_id: int, reason: str) -> Changes:
     require(actor, Permission.RECORD)
     if not (reason or "").strip():
         raise InputRefused([FieldProblem("reason", tr("Removing an entry needs a reason"))])
     with db.write() as session:
-        row = session.execute(select(table).where(table.c.id == row_id, table.c.deleted_at.is_(None))).first()
+        row = treatments_repo.find_current(session, entity, row_id)
         if row is None:
             raise RecordNotFound(tr("{entity} {id} does not exist").format(entity=entity, id=row_id))
-        session.execute(update(table).where(table.c.id == row_id).values(
-            deleted_at=utcnow(), deleted_by=actor.name, version=row.version + 1))
+        treatments_repo.mark_deleted(session, entity, row_id, row.version + 1, repo.WriteStamp(actor.name, utcnow()))
         old = {k: v for k, v in row._mapping.items() if k not in ("created_at",)}
         AuditWriter(session, actor.name).append("delete", entity, entity_id=row_id, patient_id=row.patient_id,
                                                 old=old, reason=reason.strip())
         return _changes_of_patient(session, row.patient_id)
 
 
-def _changes_of_patient(session, patient_id: int) -> Changes:  # noqa: ANN001
-    return Changes.of_patient(session.execute(select(P.c.mrn).where(P.c.id == patient_id)).scalar_one())
+def _changes_of_patient(session: Session, patient_id: int) -> Changes:
+    return Changes.of_patient(patients_repo.patient_by_id(session, patient_id).mrn)
 
 
 def describe_treatment(t: TreatmentRecord) -> str:

@@ -20,13 +20,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
 from poems_monitor.domain.protocol import Protocol, ProtocolError, default_protocol, default_protocol_text, load_protocol
 from poems_monitor.i18n import tr
-from poems_monitor.models import ClinicSetting
 from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.repositories import clinic_settings
+from poems_monitor.persistence.repositories.timelines import WriteStamp
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
 from poems_monitor.services.changes import Changes
@@ -35,7 +35,6 @@ from poems_monitor.services.errors import FieldProblem, InputRefused
 log = logging.getLogger(__name__)
 
 PROTOCOL_SETTING_KEY = "protocol"
-CS = ClinicSetting.__table__
 MAX_REASON = 2000
 
 
@@ -74,9 +73,7 @@ def text_digest(text: str) -> str:
 
 
 def _stored_row(session: Session):  # noqa: ANN202
-    return session.execute(
-        select(CS.c.value, CS.c.updated_at, CS.c.updated_by).where(CS.c.key == PROTOCOL_SETTING_KEY)
-    ).first()
+    return clinic_settings.find_setting(session, PROTOCOL_SETTING_KEY)
 
 
 def status_in(session: Session) -> ProtocolStatus:
@@ -129,11 +126,7 @@ def save_protocol(db: Database, actor: Actor, text: str, reason: str, origin: st
         row = _stored_row(session)
         old_text = row.value if row is not None else None
         now = utcnow()
-        if row is None:
-            session.execute(insert(CS).values(key=PROTOCOL_SETTING_KEY, value=text, updated_at=now, updated_by=actor.name))
-        else:
-            session.execute(update(CS).where(CS.c.key == PROTOCOL_SETTING_KEY).values(
-                value=text, updated_at=now, updated_by=actor.name))
+        clinic_settings.store_setting(session, PROTOCOL_SETTING_KEY, text, WriteStamp(actor.name, now))
         AuditWriter(session, actor.name).append(
             "update", "protocol", old={"text": old_text, "default": old_text is None},
             new={"text": text, "sha256": text_digest(text)}, reason=reason, at=now,

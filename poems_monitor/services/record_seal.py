@@ -30,6 +30,7 @@ from poems_monitor.models import (
     ClinicSetting, Event, Exam, FeatureStatus, FlagReview, FollowupWaiver, Observation, Patient, RecordSeal,
     Treatment, User, Visit,
 )
+from poems_monitor.persistence.repositories import audit as audit_trail
 
 RS = RecordSeal.__table__
 P, V = Patient.__table__, Visit.__table__
@@ -248,16 +249,12 @@ def _global_rows(session: Session) -> Iterator[tuple[str, str, str, str, str]]:
 
 def _last_sealed(session: Session, scope: str) -> SealedScope | None:
     """The digest the chain holds for `scope`, and the entry that holds it."""
-    from poems_monitor.models import AuditEntry
-
-    A = AuditEntry.__table__
-    query = select(A.c.id, A.c.state).where(A.c.state.is_not(None)).order_by(A.c.id.desc())
     if scope.startswith("patient:"):
-        found = session.execute(query.where(A.c.patient_id == int(scope[8:])).limit(1)).first()
+        found = audit_trail.newest_sealed_entry(session, patient_id=int(scope[8:]))
         if found is None or scope not in json.loads(found.state):  # sealed whole at the first seal
-            found = session.execute(query.where(A.c.state.contains(f'"{scope}"')).limit(1)).first()
+            found = audit_trail.newest_sealed_entry(session, mentioning=f'"{scope}"')
     else:
-        found = session.execute(query.limit(1)).first()
+        found = audit_trail.newest_sealed_entry(session)
     if found is None:
         return None
     digest = json.loads(found.state).get(scope)

@@ -12,18 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import and_, func, select, update
-
 from poems_monitor.i18n import tr
-from poems_monitor.models import Patient, User, Visit
 from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.repositories import visits as visits_repo
+from poems_monitor.persistence.repositories.timelines import WriteStamp
 from poems_monitor.persistence.repositories.visits import visit_row
 from poems_monitor.services.access import Actor, Permission, Role, require
 from poems_monitor.services.audit import AuditWriter, utcnow
 from poems_monitor.services.changes import NO_CHANGES, Changes
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
-
-P, V, U = Patient.__table__, Visit.__table__, User.__table__
 
 
 @dataclass(frozen=True)
@@ -50,20 +47,9 @@ class SignOff:
 def visits_to_review(db: Database, patient_id: int | None = None) -> list[VisitToReview]:
     """Visits whose latest content was entered by a nurse and that no physician has signed off
     since, oldest visit date first."""
-    author = func.coalesce(V.c.updated_by, V.c.created_by)
-    query = (
-        select(V.c.id, V.c.version, V.c.patient_id, P.c.mrn, P.c.name, V.c.date, author.label("author"),
-               func.coalesce(V.c.updated_at, V.c.created_at).label("entered_at"))
-        .join(P, P.c.id == V.c.patient_id)
-        .join(U, and_(U.c.name == author, U.c.role == Role.NURSE.value))
-        .where(V.c.reviewed_at.is_(None))
-        .order_by(V.c.date, P.c.mrn)
-    )
-    if patient_id is not None:
-        query = query.where(V.c.patient_id == patient_id)
     with db.read() as session:
         return [VisitToReview(r.id, r.version, r.patient_id, r.mrn, r.name, r.date, r.author, r.entered_at)
-                for r in session.execute(query)]
+                for r in visits_repo.unsigned_visits_entered_by(session, Role.NURSE.value, patient_id)]
 
 
 def sign_off_visit(db: Database, actor: Actor, visit_id: int, expected_version: int, comment: str = "") -> SignOff:
@@ -84,8 +70,7 @@ def sign_off_visit(db: Database, actor: Actor, visit_id: int, expected_version: 
             raise InputRefused([FieldProblem("visit", tr("This visit was signed off already by {who} at {when}").format(
                 who=visit.reviewed_by, when=visit.reviewed_at.strftime("%Y-%m-%d %H:%M")))])
         now = utcnow()
-        session.execute(update(V).where(V.c.id == visit_id, V.c.version == expected_version).values(
-            reviewed_at=now, reviewed_by=actor.name))
+        visits_repo.sign_off(session, visit_id, expected_version, WriteStamp(actor.name, now))
         AuditWriter(session, actor.name).append(
             "review", "visit", entity_id=visit_id, patient_id=visit.patient_id, at=now,
             new={"visit": visit.date, "version": expected_version, "comment": comment}, reason=comment or None)

@@ -24,18 +24,16 @@ from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import OperationalError
 
 from poems_monitor.config import app_paths
 from poems_monitor.i18n import tr
-from poems_monitor.models import User
 from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.repositories import accounts
 from poems_monitor.services.access import Actor, Permission, PermissionDenied, Role, require
 from poems_monitor.services.audit import AuditWriter, utcnow
 from poems_monitor.services.changes import ACCOUNTS_CHANGED, NO_CHANGES, Changes
 
-U = User.__table__
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 8
 # DEFAULTs for a clinic workstation, not values from any standard; `session.toml` may set them.
@@ -89,12 +87,12 @@ class Account:
 
 def count_users(db: Database) -> int:
     with db.read() as session:
-        return session.execute(select(func.count()).select_from(U)).scalar_one()
+        return accounts.account_count(session)
 
 
 def list_users(db: Database) -> list[Account]:
     with db.read() as session:
-        rows = session.execute(select(U).order_by(U.c.name)).all()
+        rows = accounts.accounts_by_name(session)
     now = utcnow()
     return [Account(r.name, Role(r.role), r.active, (_aware(r.locked_until) or now) > now) for r in rows]
 
@@ -109,13 +107,10 @@ def add_user(db: Database, actor: Actor, name: str, role: Role, password: str, r
     if server is not None:
         server.check_login_name(name)
     with db.write() as session:
-        if session.execute(select(U.c.id).where(U.c.name == name)).first():
+        if accounts.find_account(session, name) is not None:
             raise AccountError(tr("A user named {name} exists already").format(name=name))
-        new_id = session.execute(insert(U).values(  # on a server, the server keeps the password (its login)
-            name=name, role=role.value, password_hash=None if server else _hasher.hash(password), active=True,
-            created_at=utcnow(),
-        )).inserted_primary_key[0]
-        if server is not None:
+        new_id = accounts.add_account(session, name, role.value, None if server else _hasher.hash(password), utcnow())
+        if server is not None:  # on a server, the server keeps the password (its login)
             server.create_login(session, name, role, password)
         AuditWriter(session, actor.name).append("create", "user", entity_id=new_id, new={"name": name, "role": role.value},
                                                 reason=(reason or "").strip() or None)
@@ -164,7 +159,7 @@ def authenticate(db: Database, name: str, password: str | None, *, now: datetime
     if not password:
         raise SignInRefused(tr("Enter the password of {name}.").format(name=name))
     with db.read() as session:
-        row = session.execute(select(U).where(U.c.name == name)).first()
+        row = accounts.find_account(session, name)
     if row is None or not row.active or not row.password_hash:
         _hasher.hash(password)  # the same time as a real check, so a wrong name is not told apart
         raise SignInRefused(tr(_WRONG))
@@ -180,7 +175,7 @@ def authenticate(db: Database, name: str, password: str | None, *, now: datetime
     if record and (row.failed_sign_ins or locked_until is not None):
         def reset() -> None:
             with db.write() as session:  # a correct password ends the run of failures (and an expired lock)
-                session.execute(update(U).where(U.c.id == row.id).values(failed_sign_ins=0, locked_until=None))
+                accounts.update_account(session, row.id, failed_sign_ins=0, locked_until=None)
                 AuditWriter(session, row.name).append("sign_in", "user", entity_id=row.id,
                                                       old={"failed_sign_ins": row.failed_sign_ins},
                                                       new={"failed_sign_ins": 0})
@@ -205,7 +200,7 @@ def _locked_sentence(name: str, until: datetime) -> str:
 
 def _count_failure(db: Database, user_id: int, now: datetime, policy: SignInPolicy) -> None:
     with db.write() as session:  # read again under the write lock: two workstations count together
-        row = session.execute(select(U).where(U.c.id == user_id)).first()
+        row = accounts.account_by_id(session, user_id)
         failures = (row.failed_sign_ins or 0) + 1
         writer = AuditWriter(session, NOT_SIGNED_IN)  # whoever typed it is not known: never the account's holder
         values: dict = {"failed_sign_ins": failures}
@@ -215,7 +210,7 @@ def _count_failure(db: Database, user_id: int, now: datetime, policy: SignInPoli
             values = {"failed_sign_ins": 0, "locked_until": now + timedelta(minutes=policy.lock_minutes)}
             writer.append("lock", "user", entity_id=row.id, new={"locked_until": values["locked_until"].isoformat()},
                           reason=tr("{n} wrong passwords in a row").format(n=failures))
-        session.execute(update(U).where(U.c.id == row.id).values(**values))
+        accounts.update_account(session, row.id, **values)
 
 
 def resolve_actor(db: Database, name: str, password: str | None, *, record: bool = True) -> Actor:
@@ -234,7 +229,7 @@ def account_without_password(db: Database, name: str) -> Actor:
     if count_users(db) == 0:
         return Actor(name, Role.ADMIN)
     with db.read() as session:
-        row = session.execute(select(U).where(U.c.name == name)).first()
+        row = accounts.find_account(session, name)
     if row is None or not row.active:
         raise PermissionDenied(
             tr("{name} has no active account in this clinic database; use --user with an account name").format(name=name)
@@ -251,15 +246,13 @@ def change_password(db: Database, actor: Actor, name: str, new_password: str, re
     _check_new_password(new_password)
     given = (reason or "").strip()
     with db.write() as session:
-        row = session.execute(select(U).where(U.c.name == name)).first()
-        if row is None:
-            raise AccountError(tr("There is no account named {name}").format(name=name))
+        row = _account_row(session, name)
         server = _clinic_server(db)
         if server is not None:
             server.set_login_password(session, name, new_password)  # the server checks who may
         else:
-            session.execute(update(U).where(U.c.id == row.id).values(
-                password_hash=_hasher.hash(new_password), failed_sign_ins=0, locked_until=None))
+            accounts.update_account(session, row.id, password_hash=_hasher.hash(new_password), failed_sign_ins=0,
+                                    locked_until=None)
         AuditWriter(session, actor.name).append("password", "user", entity_id=row.id, new={"name": name},
                                                 reason=given or (tr("password changed") if name == actor.name
                                                                  else tr("password set by an administrator")))
@@ -270,12 +263,10 @@ def unlock_user(db: Database, actor: Actor, name: str) -> bool:
     """Lift a lock-out (administrator); False when the account was not locked."""
     require(actor, Permission.MANAGE_USERS)
     with db.write() as session:
-        row = session.execute(select(U).where(U.c.name == name)).first()
-        if row is None:
-            raise AccountError(tr("There is no account named {name}").format(name=name))
+        row = _account_row(session, name)
         if row.locked_until is None and not row.failed_sign_ins:
             return False
-        session.execute(update(U).where(U.c.id == row.id).values(failed_sign_ins=0, locked_until=None))
+        accounts.update_account(session, row.id, failed_sign_ins=0, locked_until=None)
         AuditWriter(session, actor.name).append("unlock", "user", entity_id=row.id,
                                                 old={"locked_until": str(row.locked_until) if row.locked_until else None,
                                                      "failed_sign_ins": row.failed_sign_ins})
@@ -290,11 +281,11 @@ def required_reason(reason: str | None, what: str) -> str:
 
 
 def _active_admins(session) -> list[str]:  # noqa: ANN001
-    return list(session.execute(select(U.c.name).where(U.c.role == Role.ADMIN.value, U.c.active.is_(True))).scalars())
+    return accounts.active_names_with_role(session, Role.ADMIN.value)
 
 
 def _account_row(session, name: str):  # noqa: ANN001, ANN202
-    row = session.execute(select(U).where(U.c.name == name)).first()
+    row = accounts.find_account(session, name)
     if row is None:
         raise AccountError(tr("There is no account named {name}").format(name=name))
     return row
@@ -315,7 +306,7 @@ def set_active(db: Database, actor: Actor, name: str, active: bool, reason: str)
             raise AccountError(tr("You cannot deactivate your own account; another administrator can"))
         if not active and row.role == Role.ADMIN.value and _active_admins(session) == [name]:
             raise AccountError(tr("{name} is the last active administrator and cannot be deactivated").format(name=name))
-        session.execute(update(U).where(U.c.id == row.id).values(active=active))
+        accounts.update_account(session, row.id, active=active)
         if _clinic_server(db) is not None:  # the login too: NOLOGIN, and out of its group
             _clinic_server(db).set_login_active(session, name, Role(row.role), active)
         AuditWriter(session, actor.name).append("reactivate" if active else "deactivate", "user", entity_id=row.id,
@@ -343,7 +334,7 @@ def change_role(db: Database, actor: Actor, name: str, role: Role, reason: str) 
             return False
         if row.role == Role.ADMIN.value and row.active and _active_admins(session) == [name]:
             raise AccountError(tr("{name} is the last active administrator and keeps the administrator role").format(name=name))
-        session.execute(update(U).where(U.c.id == row.id).values(role=role.value))
+        accounts.update_account(session, row.id, role=role.value)
         if _clinic_server(db) is not None and row.active:  # the login changes group with the account
             _clinic_server(db).set_login_group(session, name, role)
         AuditWriter(session, actor.name).append("role", "user", entity_id=row.id, old={"name": name, "role": row.role},

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 
-from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
 from poems_monitor.domain.catalogue import (
@@ -24,18 +23,16 @@ from poems_monitor.domain.input_rules import EARLIEST_DATE, date_range_problem, 
 from poems_monitor.domain.timeline import ExamRecord, ObservationRecord, VisitRecord
 from poems_monitor.domain.validation import Tier, check_value
 from poems_monitor.i18n import tr
-from poems_monitor.models import Exam, FeatureStatus, Observation, Patient, Visit
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
-from poems_monitor.persistence.repositories.patients import mrn_is, patient_row
+from poems_monitor.persistence.repositories import visits as visits_repo
+from poems_monitor.persistence.repositories.patients import patient_by_id, patient_row
 from poems_monitor.persistence.repositories.visits import visit_row
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
 from poems_monitor.services.changes import NO_CHANGES, Changes
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
 from poems_monitor.services.patients import stored_death
-
-P, V, O, F, X = (m.__table__ for m in (Patient, Visit, Observation, FeatureStatus, Exam))
 
 
 @dataclass(frozen=True)
@@ -136,7 +133,7 @@ def record_visit(db: Database, actor: Actor, mrn: str, entry: VisitInput, today:
     with db.write() as session:
         patient = patient_row(session, mrn)
         observations, problems, marked = validate_visit(entry, patient.sex, patient.birth_date, today)
-        if session.execute(select(V.c.id).where(V.c.patient_id == patient.id, V.c.date == entry.date)).first():
+        if visits_repo.visit_id_on(session, patient.id, entry.date) is not None:
             problems.append(FieldProblem("date", tr("{mrn} already has a visit on {d}: open it to correct it").format(
                 mrn=patient.mrn, d=entry.date)))
         problems += _after_death(session, patient.id, entry.date)
@@ -156,7 +153,7 @@ def record_visit(db: Database, actor: Actor, mrn: str, entry: VisitInput, today:
 
 
 def _changed_by(session: Session, visit_id: int) -> str:
-    row = session.execute(select(V.c.updated_by, V.c.updated_at, V.c.created_by, V.c.created_at).where(V.c.id == visit_id)).first()
+    row = visits_repo.last_change_of_visit(session, visit_id)
     who = row.updated_by or row.created_by
     when: datetime = row.updated_at or row.created_at
     if when.tzinfo is None:  # SQLite returns the stored UTC time without its zone
@@ -179,25 +176,22 @@ def correct_visit(
         visit = visit_row(session, visit_id)
         if visit.version != expected_version:
             raise ConcurrentEdit(_changed_by(session, visit_id))
-        patient = session.execute(select(P).where(P.c.id == visit.patient_id)).first()
+        patient = patient_by_id(session, visit.patient_id)
         observations, problems, marked = validate_visit(entry, patient.sex, patient.birth_date, today)
         if not reason:
             problems.append(FieldProblem("reason", tr("A correction needs a reason (for example: typing error, lab amended result)")))
-        if entry.date != visit.date and session.execute(
-                select(V.c.id).where(V.c.patient_id == patient.id, V.c.date == entry.date)).first():
+        if entry.date != visit.date and visits_repo.visit_id_on(session, patient.id, entry.date) is not None:
             problems.append(FieldProblem("date", tr("There is already a visit on {d}").format(d=entry.date)))
         problems += _after_death(session, patient.id, entry.date)
         if problems:
             raise InputRefused(problems)
 
-        now = utcnow()
-        stamp = repo.WriteStamp(actor.name, now)
+        stamp = repo.WriteStamp(actor.name, utcnow())
         audit = AuditWriter(session, actor.name)
         changes = 0
-        superseded = dict(superseded_at=now, superseded_by=actor.name, superseded_reason=reason)
 
         # observations: compare current rows with the entry, code by code
-        current = {r.code: r for r in session.execute(select(O).where(O.c.visit_id == visit_id, O.c.superseded_at.is_(None)))}
+        current = {r.code: r for r in visits_repo.current_observations(session, visit_id)}
         wanted = {o.code: o for o in observations}
         for code in sorted(set(current) | set(wanted)):
             old, new = current.get(code), wanted.get(code)
@@ -207,9 +201,9 @@ def correct_visit(
                 continue
             new_id = None
             if new is not None:
-                new_id = session.execute(insert(O).values(**repo.observation_row(visit_id, new, stamp))).inserted_primary_key[0]
+                new_id = visits_repo.add_observation(session, visit_id, new, stamp)
             if old is not None:
-                session.execute(update(O).where(O.c.id == old.id).values(replaced_by_id=new_id, **superseded))
+                visits_repo.supersede_observation(session, old.id, new_id, stamp, reason)
             if not (new is not None and new.derived):
                 audit.append("correct", "observation", entity_id=new_id or old.id, patient_id=patient.id, reason=reason,
                              old=None if old is None else {"visit": visit.date, "code": code, "value": old_value,
@@ -219,33 +213,32 @@ def correct_visit(
             changes += 1
 
         # features
-        current_f = {r.code: r for r in session.execute(select(F).where(F.c.visit_id == visit_id, F.c.superseded_at.is_(None)))}
+        current_f = {r.code: r for r in visits_repo.current_features(session, visit_id)}
         wanted_f = {c: s for c, s in entry.features if s != FeatureState.UNKNOWN.value}
         for code in sorted(set(current_f) | set(wanted_f)):
             old, new = current_f.get(code), wanted_f.get(code)
             if old is not None and old.status == new:
                 continue
             if old is not None:
-                session.execute(update(F).where(F.c.id == old.id).values(**superseded))
+                visits_repo.supersede_feature_status(session, old.id, stamp, reason)
             if new is not None:
-                session.execute(insert(F).values(visit_id=visit_id, code=code, status=new, entered_at=now, entered_by=actor.name))
+                visits_repo.add_feature_status(session, visit_id, code, new, stamp)
             audit.append("correct", "feature_status", entity_id=visit_id, patient_id=patient.id, reason=reason,
                          old=None if old is None else {"visit": visit.date, "code": code, "status": old.status},
                          new=None if new is None else {"visit": entry.date, "code": code, "status": new})
             changes += 1
 
         # exams
-        current_x = {r.kind: r for r in session.execute(select(X).where(X.c.visit_id == visit_id, X.c.superseded_at.is_(None)))}
+        current_x = {r.kind: r for r in visits_repo.current_exams(session, visit_id)}
         wanted_x = {x.kind: x for x in entry.exams}
         for kind in sorted(set(current_x) | set(wanted_x)):
             old, new = current_x.get(kind), wanted_x.get(kind)
             if old is not None and new is not None and old.result == new.result and old.note == new.note:
                 continue
             if old is not None:
-                session.execute(update(X).where(X.c.id == old.id).values(**superseded))
+                visits_repo.supersede_exam(session, old.id, stamp, reason)
             if new is not None:
-                session.execute(insert(X).values(visit_id=visit_id, kind=kind, result=new.result, note=new.note,
-                                                 entered_at=now, entered_by=actor.name))
+                visits_repo.add_exam(session, visit_id, new, stamp)
             audit.append("correct", "exam", entity_id=visit_id, patient_id=patient.id, reason=reason,
                          old=None if old is None else {"visit": visit.date, "kind": kind, "result": old.result, "note": old.note},
                          new=None if new is None else {"visit": entry.date, "kind": kind, "result": new.result, "note": new.note})
@@ -258,13 +251,8 @@ def correct_visit(
         if changes == 0:
             return SavedVisit(visit_id, visit.version, tuple(marked))  # nothing differed: nothing changed
         new_version = visit.version + 1
-        result = session.execute(
-            update(V).where(V.c.id == visit_id, V.c.version == expected_version).values(
-                date=entry.date, note=entry.note, updated_at=now, updated_by=actor.name, version=new_version,
-                reviewed_at=None, reviewed_by=None,
-            )
-        )
-        if result.rowcount != 1:  # another writer slipped in (PostgreSQL read committed)
+        if not visits_repo.save_visit_if_version(session, visit_id, expected_version, day=entry.date, note=entry.note,
+                                                 stamp=stamp):  # another writer slipped in (PostgreSQL read committed)
             raise ConcurrentEdit(_changed_by(session, visit_id))
     return SavedVisit(visit_id, new_version, tuple(marked), Changes.of_patient(patient.mrn, visit_reviews=True))
 
@@ -287,10 +275,9 @@ class VisitSnapshot:
 def open_visit(db: Database, visit_id: int) -> VisitSnapshot:
     with db.read() as session:
         v = visit_row(session, visit_id)
-        obs = session.execute(select(O).where(O.c.visit_id == visit_id, O.c.superseded_at.is_(None), O.c.derived.is_(False))
-                              .order_by(O.c.id)).all()
-        feats = session.execute(select(F.c.code, F.c.status).where(F.c.visit_id == visit_id, F.c.superseded_at.is_(None))).all()
-        exams = session.execute(select(X).where(X.c.visit_id == visit_id, X.c.superseded_at.is_(None)).order_by(X.c.id)).all()
+        obs = visits_repo.current_observations(session, visit_id, entered_only=True)
+        feats = visits_repo.current_features(session, visit_id)
+        exams = visits_repo.current_exams(session, visit_id)
     values = tuple(
         EnteredValue(o.code, o.value_text if o.value_text is not None else (o.entered_num if o.entered_num is not None else o.value_num),
                      o.entered_unit, o.specimen, o.qualifier, confirmed=True)
@@ -315,19 +302,8 @@ def last_recorded(db: Database, mrn: str, before: date) -> dict[str, LastRecorde
     """For each measure and feature code, the newest current value of visits strictly before
     `before` (a feature only when recorded present or absent). Keys are catalogue codes."""
     with db.read() as session:
-        obs = session.execute(
-            select(O.c.code, O.c.value_num, O.c.value_text, O.c.qualifier, V.c.date)
-            .join(V, V.c.id == O.c.visit_id).join(P, P.c.id == V.c.patient_id)
-            .where(mrn_is(mrn), V.c.date < before, O.c.superseded_at.is_(None))
-            .order_by(V.c.date.desc(), O.c.id.desc())
-        ).all()
-        feats = session.execute(
-            select(F.c.code, F.c.status, V.c.date)
-            .join(V, V.c.id == F.c.visit_id).join(P, P.c.id == V.c.patient_id)
-            .where(mrn_is(mrn), V.c.date < before, F.c.superseded_at.is_(None),
-                   F.c.status != FeatureState.UNKNOWN.value)
-            .order_by(V.c.date.desc(), F.c.id.desc())
-        ).all()
+        obs = visits_repo.latest_values_before(session, mrn, before)
+        feats = visits_repo.latest_features_before(session, mrn, before, except_status=FeatureState.UNKNOWN.value)
     out: dict[str, LastRecorded] = {}
     for o in obs:
         if o.code in out:
@@ -348,6 +324,4 @@ def last_recorded(db: Database, mrn: str, before: date) -> dict[str, LastRecorde
 def visit_on(db: Database, mrn: str, day: date) -> int | None:
     """The id of `mrn`'s visit on `day`, if there is one (a patient has at most one a day)."""
     with db.read() as session:
-        row = session.execute(select(V.c.id).join(P, P.c.id == V.c.patient_id)
-                              .where(mrn_is(mrn), V.c.date == day)).first()
-    return row.id if row else None
+        return visits_repo.visit_id_of_mrn_on(session, mrn, day)

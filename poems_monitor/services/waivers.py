@@ -13,21 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import insert, select, update
-
 from poems_monitor.domain.catalogue import display_name
 from poems_monitor.domain.followup import ITEMS, Waiver
 from poems_monitor.i18n import tr
-from poems_monitor.models import FollowupWaiver, Patient
 from poems_monitor.persistence.db import Database
+from poems_monitor.persistence.repositories import physician_decisions
 from poems_monitor.persistence.repositories.patients import patient_id, patient_row
+from poems_monitor.persistence.repositories.timelines import WriteStamp
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
 from poems_monitor.services.changes import NO_CHANGES, Changes
 from poems_monitor.services.errors import FieldProblem, InputRefused, RecordNotFound
 
-FW = FollowupWaiver.__table__
-P = Patient.__table__
 MAX_REASON = 2000
 
 
@@ -82,16 +79,14 @@ def waive_item(
     with db.write() as session:
         patient = patient_row(session, mrn)
         pid, mrn = patient.id, patient.mrn  # the stored spelling from here on
-        earlier = session.execute(select(FW).where(
-            FW.c.patient_id == pid, FW.c.item == item, FW.c.revoked_at.is_(None))).first()
+        earlier = physician_decisions.waiver_in_force(session, pid, item)
         if earlier is not None and (earlier.until is None or earlier.until >= today):
             raise InputRefused([FieldProblem("item", tr(
                 "{item} is already waived for {mrn} by {who} ({reason}); revoke that waiver first").format(
                 item=item, mrn=mrn, who=earlier.waived_by, reason=earlier.reason))])
         now = utcnow()
-        waiver_id = session.execute(insert(FW).values(
-            patient_id=pid, item=item, reason=reason, until=until, waived_at=now, waived_by=actor.name,
-        )).inserted_primary_key[0]
+        waiver_id = physician_decisions.add_waiver(session, pid, item=item, reason=reason, until=until,
+                                                   stamp=WriteStamp(actor.name, now))
         AuditWriter(session, actor.name).append(
             "waive", "followup_waiver", entity_id=waiver_id, patient_id=pid,
             new={"mrn": mrn, "item": item, "until": until, "reason": reason}, reason=reason, at=now,
@@ -106,14 +101,14 @@ def revoke_waiver(db: Database, actor: Actor, waiver_id: int, reason: str) -> Ch
     if not reason:
         raise InputRefused([FieldProblem("reason", tr("Give a reason for revoking the waiver"))])
     with db.write() as session:
-        row = session.execute(select(FW).where(FW.c.id == waiver_id)).first()
+        row = physician_decisions.find_waiver(session, waiver_id)
         if row is None:
             raise RecordNotFound(tr("No waiver {id}").format(id=waiver_id))
         if row.revoked_at is not None:
             raise InputRefused([FieldProblem("waiver", tr("Waiver {id} was revoked already by {who}").format(
                 id=waiver_id, who=row.revoked_by))])
         now = utcnow()
-        session.execute(update(FW).where(FW.c.id == waiver_id).values(revoked_at=now, revoked_by=actor.name))
+        physician_decisions.mark_revoked(session, waiver_id, WriteStamp(actor.name, now))
         AuditWriter(session, actor.name).append(
             "revoke", "followup_waiver", entity_id=waiver_id, patient_id=row.patient_id,
             old={"item": row.item, "reason": row.reason, "until": row.until, "waived_by": row.waived_by},
@@ -124,23 +119,16 @@ def revoke_waiver(db: Database, actor: Actor, waiver_id: int, reason: str) -> Ch
 
 def list_waivers(db: Database, mrn: str | None = None, include_revoked: bool = False) -> list[WaiverRecord]:
     """Waivers of the clinic (or of one patient), oldest first."""
-    query = select(FW, P.c.mrn).join(P, P.c.id == FW.c.patient_id).order_by(FW.c.id)
-    if not include_revoked:
-        query = query.where(FW.c.revoked_at.is_(None))
     with db.read() as session:
-        if mrn is not None:
-            query = query.where(FW.c.patient_id == patient_id(session, mrn))
-        rows = session.execute(query).all()
+        rows = physician_decisions.waivers_with_mrn(
+            session, patient_id=None if mrn is None else patient_id(session, mrn), include_revoked=include_revoked)
     return [WaiverRecord(r.id, r.mrn, r.item, r.reason, r.until, r.waived_by, r.waived_at, r.revoked_by, r.revoked_at)
             for r in rows]
 
 
 def waivers_in(session, patient_ids=None) -> dict[int, tuple[Waiver, ...]]:  # noqa: ANN001
     """Waivers in force (not revoked) per patient id; `Waiver.applies` checks `until`."""
-    query = select(FW).where(FW.c.revoked_at.is_(None)).order_by(FW.c.id)
-    if patient_ids is not None:
-        query = query.where(FW.c.patient_id.in_(list(patient_ids)))
     out: dict[int, list[Waiver]] = {}
-    for w in session.execute(query):
+    for w in physician_decisions.waivers_not_revoked(session, patient_ids):
         out.setdefault(w.patient_id, []).append(Waiver(w.item, w.reason, w.waived_by, w.until))
     return {k: tuple(v) for k, v in out.items()}

@@ -17,8 +17,9 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.i18n import tr
-from poems_monitor.persistence.db import Database, DatabaseBusy
 from poems_monitor.services.access import Actor, PermissionDenied, Role
+from poems_monitor.services.clinic_database import Database
+from poems_monitor.services.errors import DatabaseBusy
 from poems_monitor.services.users import (
     Account, AccountError, add_user, change_password, change_role, list_users, required_reason, set_active,
 )

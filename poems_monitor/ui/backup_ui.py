@@ -17,9 +17,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QStyle, QToolButton, QWidget
 
 from poems_monitor.i18n import ntr, tr
-from poems_monitor.persistence.db import Database
 from poems_monitor.services.audit import utcnow
 from poems_monitor.services.backup import BackupPolicy, backup_set_folder, backup_warning, last_good_backup, load_policy
+from poems_monitor.services.clinic_database import Database
 
 
 def _age_words(age: timedelta) -> str:

@@ -2,7 +2,7 @@
 file is damaged: restore the newest good backup, open it anyway read-only, or quit.
 
 Owns the start-up decision and its dialog, not the checks or the restore themselves:
-`persistence.sqlite_backup.quick_check` is the cheap page check run on every open (the full
+`services.clinic_database.quick_check_problems` is the cheap page check run on every open (the full
 check is File > Check database), `services.backup.newest_good_backup` finds the backup to offer
 and `services.backup.restore_from` verifies it and keeps the damaged file beside it. Who may
 restore is decided by the accounts of the backup (the damaged file may not be readable): an
@@ -19,9 +19,10 @@ from pathlib import Path
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPushButton, QStyle, QVBoxLayout, QHBoxLayout, QWidget
 
 from poems_monitor.i18n import tr
-from poems_monitor.persistence.db import Database, DatabaseError, create_database_engine, open_database
-from poems_monitor.persistence.sqlite_backup import quick_check
 from poems_monitor.services.access import Actor
+from poems_monitor.services.clinic_database import (
+    Database, DatabaseError, open_clinic_database, open_read_only, quick_check_problems, readable_clinic_file,
+)
 
 RESTORE, READ_ONLY, QUIT = "restore", "read-only", "quit"
 
@@ -109,11 +110,6 @@ class DamagedDatabaseDialog(QDialog):
         (self.reject if choice == QUIT else self.accept)()
 
 
-def _read_only(path: Path) -> Database:
-    url = f"sqlite:///{path.resolve().as_uri()}?mode=ro&uri=true"
-    return Database(engine=create_database_engine(url, wal=False), url=url)
-
-
 def open_checked(path: Path, *, parent: QWidget | None = None,
                  choose: Callable[[DamagedDatabaseDialog], str] | None = None,
                  admin_of_backup: Callable[[Database], Actor | None] | None = None,
@@ -131,26 +127,26 @@ def open_checked(path: Path, *, parent: QWidget | None = None,
     db: Database | None = None
     problems: list[str] = []
     try:
-        db = open_database(path)
+        db = open_clinic_database(path)
     except DatabaseError as exc:
         problems = [str(exc)]
     except Exception as exc:  # noqa: BLE001 (a damaged file fails in many ways: never a crash)
         problems = [tr("The database cannot be read: {error}").format(error=str(exc).splitlines()[0] if str(exc) else exc)]
     if db is not None:
-        problems = quick_check(db)
+        problems = quick_check_problems(db)
         if not problems:
             return Opened(db)
         db.dispose()
 
     backup = newest_good_backup(path)
-    can_open = path.exists() and _readable(path)
+    can_open = path.exists() and readable_clinic_file(path)
     dialog = DamagedDatabaseDialog(path, problems, backup, can_open, parent)
     choice = choose(dialog) if choose else (dialog.exec(), dialog.choice)[1]
     say = say or (lambda title, text: _message(parent, title, text))
     if choice == READ_ONLY and can_open:
-        return Opened(_read_only(path), read_only=True)
+        return Opened(open_read_only(path), read_only=True)
     if choice == RESTORE and backup is not None:
-        backup_db = _read_only(backup)
+        backup_db = open_read_only(backup)
         try:
             actor = (admin_of_backup or _sign_in_to_backup)(backup_db)
         finally:
@@ -162,23 +158,8 @@ def open_checked(path: Path, *, parent: QWidget | None = None,
         except (BackupRefused, PermissionDenied) as exc:
             say(tr("Restore refused"), str(exc))
             return Opened(None)
-        return Opened(open_database(path), restored_from=backup, damaged_kept_as=result.replaced_kept_as)
+        return Opened(open_clinic_database(path), restored_from=backup, damaged_kept_as=result.replaced_kept_as)
     return Opened(None)
-
-
-def _readable(path: Path) -> bool:
-    try:
-        db = _read_only(path)
-    except Exception:  # noqa: BLE001
-        return False
-    try:
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT count(*) FROM patient").first()
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-    finally:
-        db.dispose()
 
 
 def _sign_in_to_backup(backup_db: Database) -> Actor | None:

@@ -12,7 +12,7 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget
 
 from poems_monitor.i18n import ntr, tr
-from poems_monitor.persistence.db import Database
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.history import Change, patient_history
 from poems_monitor.ui.row_table_model import SORT_ROLE, RowTableModel
 

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
 from poems_monitor.domain.catalogue import MEASURES
 from poems_monitor.domain.lab_csv import CsvEncodingError, DateFormat, LabCsv, LabRow, RowStatus, decode_csv_bytes
 from poems_monitor.i18n import counted, ntr, tr
-from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, PermissionDenied
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.lab_import import LabImportRefused, import_lab_csv, preview_lab_csv, read_lab_csv_file
 
 # Okabe-Ito colours, always beside a symbol and a word.

@@ -13,8 +13,8 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.i18n import tr
-from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Role
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.users import (
     MIN_PASSWORD_LENGTH, AccountError, SignInRefused, add_user, authenticate, count_users,
 )

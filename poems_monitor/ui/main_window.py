@@ -25,9 +25,9 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QStac
 
 from poems_monitor.domain.catalogue import display_name
 from poems_monitor.i18n import tr
-from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor
 from poems_monitor.services.changes import Changes
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.dashboard import clinic_overview
 from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.patients import list_patients

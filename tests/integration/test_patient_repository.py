@@ -12,11 +12,12 @@ from sqlalchemy import text
 
 from poems_monitor.domain.timeline import EventRecord, TreatmentRecord
 from poems_monitor.services.dashboard import build_dashboard
-from poems_monitor.services.errors import PatientNotFound, VisitNotFound
+from poems_monitor.services.errors import PatientNotFound, TreatmentNotFound, VisitNotFound
 from poems_monitor.services.fhir_export import export_fhir
 from poems_monitor.services.flag_review import acknowledge_flag, reviews_of
 from poems_monitor.services.patients import (
-    PatientInput, add_event, add_treatment, create_patient, patient_id_for, patient_of_visit, stored_patient,
+    PatientInput, add_event, add_treatment, create_patient, delete_treatment, patient_id_for, patient_of_visit,
+    stored_patient, stored_treatment, update_treatment,
 )
 from poems_monitor.services.response import patient_response
 from poems_monitor.services.review import sign_off_visit
@@ -96,3 +97,27 @@ def test_an_mrn_is_found_whatever_its_case(clinic, nurse, physician):
     assert waive_item(clinic, physician, lower, "vegf", "declines", today=TODAY).mrn == MRN  # stored spelling
     assert [w.mrn for w in list_waivers(clinic, lower)] == [MRN]
     assert reviews_of(clinic, lower) == []
+
+
+def test_a_saved_treatment_is_read_back_with_its_patient_and_version(clinic, nurse):
+    tid = add_treatment(clinic, nurse, MRN.lower(), TREATMENT, today=TODAY)
+    stored = stored_treatment(clinic, tid)
+    assert (stored.treatment_id, stored.version, stored.mrn) == (tid, 1, MRN)  # the stored MRN spelling
+    assert (stored.treatment.regimen, stored.treatment.start, stored.treatment.thromboprophylaxis) == (
+        TREATMENT.regimen, TREATMENT.start, "aspirin")
+    update_treatment(clinic, nurse, tid, 1, TREATMENT, "typing error", today=TODAY)
+    assert stored_treatment(clinic, tid).version == 2
+
+
+def test_an_unknown_or_removed_treatment_is_a_typed_error_with_the_plain_sentence(clinic, nurse):
+    with pytest.raises(TreatmentNotFound) as refused:
+        stored_treatment(clinic, 999)
+    assert str(refused.value) == "Treatment 999 does not exist" and refused.value.treatment_id == 999
+    tid = add_treatment(clinic, nurse, MRN, TREATMENT, today=TODAY)
+    delete_treatment(clinic, nurse, tid, "entered twice")
+    before = audit_rows(clinic)
+    with pytest.raises(TreatmentNotFound, match=f"Treatment {tid} does not exist"):
+        stored_treatment(clinic, tid)
+    with pytest.raises(TreatmentNotFound, match=f"Treatment {tid} does not exist"):
+        update_treatment(clinic, nurse, tid, 2, TREATMENT, "late correction", today=TODAY)
+    assert audit_rows(clinic) == before  # nothing written

@@ -109,7 +109,8 @@ def test_imported_lab_results_tell_the_window(qtbot, window, clinic):
     dialog.set_text("mrn,date,code,value,unit\nC-1,2026-11-02,platelets,498,10*9/L\n")
     qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5000)
-    assert changed == [Changes.of_patient("C-1")]  # published for the change bus: the screens reload
+    # published for the change bus (the screens reload): the patient, and a new visit to sign off
+    assert changed == [Changes.of_patient("C-1", visit_reviews=True)]
 
 
 def test_the_layout_is_remembered_and_the_first_start_fills_most_of_the_screen(qtbot):

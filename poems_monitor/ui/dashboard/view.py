@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.i18n import tr
-from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied
 from poems_monitor.services.changes import Changes
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.dashboard import PatientDashboard, build_dashboard
 from poems_monitor.services.errors import InputRefused, PatientNotFound
 from poems_monitor.ui.changes import ChangeBus

@@ -17,10 +17,10 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.i18n import tr
-from poems_monitor.persistence.db import Database, DatabaseBusy
 from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.changes import NO_CHANGES, Changes, changes_of
-from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused, RecordNotFound
+from poems_monitor.services.clinic_database import Database
+from poems_monitor.services.errors import ConcurrentEdit, DatabaseBusy, FieldProblem, InputRefused, RecordNotFound
 from poems_monitor.ui.entry.marks import mark_style, problem_label, show_problem
 from poems_monitor.ui.entry.input_guard import guard_alt_typing, guard_wheel
 

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QComboBox, QLineEdit, QPlainTextEdit, QWidget
 
 from poems_monitor.domain.catalogue import EVENT_TYPES
 from poems_monitor.domain.timeline import EventRecord
-from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.patients import add_event
 from poems_monitor.ui.dialogs.base import ServiceDialog, date_edit
 

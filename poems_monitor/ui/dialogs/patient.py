@@ -11,8 +11,8 @@ from datetime import date
 from PySide6.QtWidgets import QComboBox, QLineEdit, QWidget
 
 from poems_monitor.domain.catalogue import SEXES
-from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.patients import PatientInput, create_patient, stored_patient, update_patient
 from poems_monitor.ui.dialogs.base import DateField, OptionalDate, ServiceDialog
 

@@ -13,16 +13,14 @@ from datetime import date
 from PySide6.QtCore import QLocale
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QWidget
-from sqlalchemy import select
 
 from poems_monitor.domain.catalogue import REGIMENS, THROMBOPROPHYLAXIS, THROMBOPROPHYLAXIS_NAMES
 from poems_monitor.domain.safety_flags import MELPHALAN_REGIMENS  # the regimens whose dose is summed
 from poems_monitor.domain.timeline import TreatmentRecord
-from poems_monitor.models import Patient, Treatment
-from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.errors import FieldProblem, InputRefused, RecordNotFound
-from poems_monitor.services.patients import add_treatment, delete_treatment, update_treatment
+from poems_monitor.services.patients import add_treatment, delete_treatment, stored_treatment, update_treatment
 from poems_monitor.ui.dialogs.base import OptionalDate, ServiceDialog, date_edit
 from poems_monitor.ui.entry.marks import show_problem
 from poems_monitor.ui.theme import theme
@@ -37,15 +35,10 @@ class TreatmentDialog(ServiceDialog):
         self._treatment_id = treatment_id
         self._version = 1
         self.deleted = False
-        row = None
+        row = None  # the saved treatment being corrected (TreatmentNotFound when it is gone)
         if treatment_id is not None:
-            T, P = Treatment.__table__, Patient.__table__
-            with db.read() as session:
-                row = session.execute(select(T, P.c.mrn).join(P, P.c.id == T.c.patient_id)
-                                      .where(T.c.id == treatment_id, T.c.deleted_at.is_(None))).first()
-            if row is None:
-                raise KeyError(treatment_id)
-            mrn, self._version = row.mrn, row.version
+            stored = stored_treatment(db, treatment_id)
+            mrn, self._version, row = stored.mrn, stored.version, stored.treatment
         self.setWindowTitle(self.tr("Treatment") if row is None else self.tr("Correct treatment"))
         self.heading.setText((self.tr("New line of therapy for {mrn}") if row is None
                               else self.tr("Correct a treatment of {mrn}")).format(mrn=mrn or "…"))

@@ -29,10 +29,10 @@ from poems_monitor.domain.catalogue import (
     CRITERIA, EXAM_KINDS, EXAM_RESULTS, FEATURES, MEASURE_GROUPS, MEASURES, FeatureState, features_of,
 )
 from poems_monitor.domain.timeline import ExamRecord
-from poems_monitor.persistence.db import Database, DatabaseBusy
 from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.changes import NO_CHANGES, Changes
-from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
+from poems_monitor.services.clinic_database import Database
+from poems_monitor.services.errors import ConcurrentEdit, DatabaseBusy, FieldProblem, InputRefused
 from poems_monitor.services.patients import patient_of_visit, stored_patient
 from poems_monitor.services.visits import (
     EnteredValue, LastRecorded, VisitInput, correct_visit, last_recorded, open_visit, record_visit, visit_on,

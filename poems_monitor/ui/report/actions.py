@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.i18n import tr
-from poems_monitor.persistence.db import Database
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.dashboard import PatientDashboard
 from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.patient_summary import PatientSummary, build_patient_summary

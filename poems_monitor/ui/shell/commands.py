@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox, QVBoxLayout
 
 from poems_monitor.i18n import tr
-from poems_monitor.persistence.db import Database
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.access import Actor, Permission
 from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.patients import patient_id_for

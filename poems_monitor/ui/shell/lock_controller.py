@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.i18n import counted, tr
-from poems_monitor.persistence.db import Database
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.access import Actor
 from poems_monitor.services.users import SignInRefused, authenticate
 from poems_monitor.ui.idle_lock import IdleWatcher, LockPanel

@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
 
 from poems_monitor.i18n import tr
-from poems_monitor.persistence.db import Database
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied
 from poems_monitor.services.backup import BackupRefused, BackupResult, automatic_backup, backup_to, restore_from
 from poems_monitor.services.integrity import check_report
@@ -167,7 +167,7 @@ class Maintenance(QObject):
         self._show(tr("Checking the backup and restoring…"))
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            self.db.engine.dispose()  # none of this window's connections holds the file meanwhile
+            self.db.dispose()  # none of this window's connections holds the file meanwhile
             result = restore_from(self.db.path, self.actor, source)
         except (PermissionDenied, BackupRefused) as exc:
             QApplication.restoreOverrideCursor()
@@ -185,7 +185,7 @@ class Maintenance(QObject):
         """After a restore: drop every pooled connection (the next ones open the restored file,
         already upgraded by the restore), then reload every screen. When the signed-in account
         does not exist in the restored database, the window signs out."""
-        self.db.engine.dispose()
+        self.db.dispose()
         self._reload()
         self.refresh_backup_status()
         if self._account_gone is not None and not any(

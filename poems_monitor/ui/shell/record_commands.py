@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
 from poems_monitor.i18n import tr
-from poems_monitor.persistence.db import Database
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.access import Actor
 from poems_monitor.services.changes import Changes
 from poems_monitor.services.patients import list_patients

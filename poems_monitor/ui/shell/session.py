@@ -16,8 +16,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from poems_monitor.domain.catalogue import FLAG_KIND_NAMES, FOLLOWUP_ITEM_NAMES
 from poems_monitor.domain.flags import Flag
 from poems_monitor.domain.followup import ITEMS, WorklistItem
 from poems_monitor.i18n import tr
-from poems_monitor.persistence.db import Database
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.patients import list_patients
 from poems_monitor.services.worklist import build_worklist, unacknowledged_flags
 from poems_monitor.ui.theme import theme

@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.i18n import ntr
-from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor
 from poems_monitor.services.changes import Changes
 from poems_monitor.ui.changes import ChangeBus
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.ui.theme import SPACING
 from poems_monitor.ui.workers import run_background
 from poems_monitor.ui.worklist.model import (
