@@ -32,12 +32,13 @@ SPEC = ROOT / "packaging" / "poems-monitor.spec"
 DIST = ROOT / "dist"
 BUILD = ROOT / "build"
 GENERATED = BUILD / "generated"
-APP_ID = "org.poems_monitor.PoemsMonitor"
 ICON_SIZES = (16, 32, 48, 64, 128, 256)
 SIZE_LIMIT_MB = 250
 
 if str(ROOT) not in sys.path:  # the checkout being built, never an installed copy
     sys.path.insert(0, str(ROOT))
+
+from poems_monitor.shipped import APP_ID  # noqa: E402
 
 
 def project_version() -> str:

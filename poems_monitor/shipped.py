@@ -22,6 +22,7 @@ LICENCES_NAME = "THIRD-PARTY-LICENSES.txt"
 APP_ICON = "icons/poems-monitor.svg"
 GUIDE_INDEX = "guide/index.html"
 LICENCE = "GPL-3.0-or-later"
+APP_ID = "org.poems_monitor.PoemsMonitor"  # the desktop entry, AppStream id and icon name
 
 
 def frozen() -> bool:
