@@ -115,9 +115,11 @@ def render_icons(svg: Path, out: Path) -> list[Path]:
         if not image.save(str(path)):
             raise SystemExit(f"could not write {path}")
         written.append(path)
+    big = QImage(str(out / "poems-monitor-256.png"))
     if platform.system() == "Windows":  # the .exe's icon; Qt's ico plugin writes it
-        big = QImage(str(out / "poems-monitor-256.png"))
         big.save(str(out / "poems-monitor.ico"))
+    elif platform.system() == "Darwin":  # the .app's icon; Qt's icns plugin writes it
+        big.save(str(out / "poems-monitor.icns"))
     return written
 
 
@@ -194,7 +196,7 @@ def archive(bundle: Path, version: str) -> Path:
 def build_deb(bundle: Path, version: str) -> Path:
     """A .deb made with dpkg-deb: the bundle in /opt/poems-monitor, /usr/bin/poems-monitor, the
     desktop entry, AppStream metainfo and icons under /usr/share."""
-    from packaging_deb import make_deb  # packaging/packaging_deb.py
+    from debian_package import make_deb  # packaging/debian_package.py
 
     return make_deb(bundle, version, DIST, ROOT)
 
@@ -220,10 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"poems-monitor {version}: rules fingerprint {stamp['rules_fingerprint']}, commit {stamp['commit']}")
 
     env = dict(os.environ, POEMS_BUILD_GENERATED=str(GENERATED), POEMS_BUILD_POSTGRES="1" if postgres else "0",
+               POEMS_BUILD_VERSION=version,
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-    ico = GENERATED / "resources" / "icons" / "poems-monitor.ico"
-    if ico.is_file():
-        env["POEMS_BUILD_EXE_ICON"] = str(ico)
+    for name in ("poems-monitor.ico", "poems-monitor.icns"):
+        if (GENERATED / "resources" / "icons" / name).is_file():
+            env["POEMS_BUILD_EXE_ICON"] = str(GENERATED / "resources" / "icons" / name)
     command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
                "--distpath", str(DIST), "--workpath", str(BUILD / "pyinstaller"), str(SPEC)]
     if args.clean:
