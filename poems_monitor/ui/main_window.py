@@ -379,6 +379,8 @@ class MainWindow(QMainWindow):
         help_menu = bar.addMenu(tr("&Help"))
         help_menu.addAction(a["shortcuts"])
         help_menu.addAction(a["about"])
+        from poems_monitor.ui.user_guide import add_user_guide_action  # Help › User guide (Shift+F1)
+        a["guide"] = add_user_guide_action(self, help_menu)
 
         tools = QToolBar(tr("Main"), self)
         tools.setObjectName("mainToolbar")
@@ -757,9 +759,9 @@ class MainWindow(QMainWindow):
         ShortcutsDialog(self).exec()
 
     def about(self) -> None:
-        QMessageBox.about(self, tr("About poems-monitor"), tr(
-            "<b>poems-monitor</b><br>Follow-up of patients with POEMS syndrome.<br><br>"
-            "Rules are research notes, not clinical guidance: every flag and interval needs clinician review."))
+        from poems_monitor.ui.about_dialog import AboutDialog
+
+        AboutDialog(self).exec()
 
     # --- physician review ------------------------------------------------------------------------
     def _on_review_count(self, n: int) -> None:
