@@ -33,8 +33,10 @@ hardening-no-pie
 initial-upload-closes-no-bugs
 no-manual-page
 """
-# The PySide6 wheels are manylinux_2_34: nothing older than glibc 2.34 can run the bundle.
-BASE_DEPENDS = ["libc6 (>= 2.34)", "fontconfig-config", "fonts-dejavu-core | fonts-liberation2"]
+# The PySide6 wheels are manylinux_2_34: nothing older than glibc 2.34 can run the bundle; the
+# libraries copied from the build machine may ask for more (required_glibc).
+WHEEL_GLIBC = (2, 34)
+BASE_DEPENDS = ["fontconfig-config", "fonts-dejavu-core | fonts-liberation2"]
 
 
 def _elf_files(folder: Path) -> list[Path]:
@@ -65,6 +67,16 @@ def system_depends(bundle: Path) -> list[str]:
                 break
     packages.discard("libc6")  # given with its version in BASE_DEPENDS
     return sorted(packages)
+
+
+def required_glibc(bundle: Path) -> tuple[int, int]:
+    """The newest GLIBC_x.y symbol version any ELF file of the bundle asks for."""
+    newest = WHEEL_GLIBC
+    for elf in _elf_files(bundle):
+        out = subprocess.run(["objdump", "-T", str(elf)], capture_output=True, text=True, timeout=60).stdout
+        for major, minor in re.findall(r"GLIBC_(\d+)\.(\d+)", out):
+            newest = max(newest, (int(major), int(minor)))
+    return newest
 
 
 def _copyright() -> str:
@@ -103,7 +115,8 @@ def make_deb(bundle: Path, version: str, dist: Path, root: Path) -> Path:
         path.chmod(0o755 if path.is_dir() or program else 0o644)
 
     installed_kb = sum(p.stat().st_size for p in stage.rglob("*") if p.is_file() and not p.is_symlink()) // 1024
-    depends = BASE_DEPENDS + system_depends(opt)
+    glibc = required_glibc(opt)
+    depends = [f"libc6 (>= {glibc[0]}.{glibc[1]})"] + BASE_DEPENDS + system_depends(opt)
     control = stage / "DEBIAN"
     control.mkdir()
     (control / "control").write_text(
