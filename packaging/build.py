@@ -24,7 +24,7 @@ import tarfile
 import time
 import tomllib
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +38,7 @@ SIZE_LIMIT_MB = 250
 if str(ROOT) not in sys.path:  # the checkout being built, never an installed copy
     sys.path.insert(0, str(ROOT))
 
-from poems_monitor.shipped import APP_ID  # noqa: E402
+from poems_monitor.shipped import APP_ID
 
 
 def project_version() -> str:
@@ -65,7 +65,7 @@ def git_commit() -> str:
         out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
                              timeout=20, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=20).stdout.strip()
+                               check=False, capture_output=True, text=True, timeout=20).stdout.strip()
         return out + ("+changes" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -84,7 +84,7 @@ def build_stamp(version: str) -> dict:
         "version": version,
         "rules_fingerprint": rules_version(),
         "commit": git_commit(),
-        "built_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "built_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "platform": platform_tag(),
         "python": platform.python_version(),
         "glibc": libc_version if libc == "glibc" else "",
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     strip_python_debug_info(bundle)
     add_top_level_files(bundle)
     program = bundle / ("poems-monitor.exe" if platform.system() == "Windows" else "poems-monitor")
-    shown = subprocess.run([str(program), "--version"], capture_output=True, text=True, timeout=120)
+    shown = subprocess.run([str(program), "--version"], check=False, capture_output=True, text=True, timeout=120)
     if shown.returncode != 0 or stamp["rules_fingerprint"] not in shown.stdout:
         print(shown.stdout, shown.stderr, file=sys.stderr)
         raise SystemExit("the bundle does not run, or does not report the rules it was built from")

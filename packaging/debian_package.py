@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 PACKAGE = "poems-monitor"
@@ -54,12 +54,12 @@ def system_depends(bundle: Path) -> list[str]:
     carried = {p.name for p in bundle.rglob("*.so*")}
     needed: set[str] = set()
     for elf in _elf_files(bundle):
-        out = subprocess.run(["readelf", "-d", str(elf)], capture_output=True, text=True, timeout=60).stdout
+        out = subprocess.run(["readelf", "-d", str(elf)], check=False, capture_output=True, text=True, timeout=60).stdout
         needed.update(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out))
     missing = sorted(n for n in needed if n not in carried)
     packages: set[str] = set()
     for name in missing:
-        result = subprocess.run(["dpkg", "-S", f"*/{name}"], capture_output=True, text=True, timeout=60)
+        result = subprocess.run(["dpkg", "-S", f"*/{name}"], check=False, capture_output=True, text=True, timeout=60)
         for line in result.stdout.splitlines():
             package = line.split(":", 1)[0].strip()
             if package and "," not in package:
@@ -73,7 +73,7 @@ def required_glibc(bundle: Path) -> tuple[int, int]:
     """The newest GLIBC_x.y symbol version any ELF file of the bundle asks for."""
     newest = WHEEL_GLIBC
     for elf in _elf_files(bundle):
-        out = subprocess.run(["objdump", "-T", str(elf)], capture_output=True, text=True, timeout=60).stdout
+        out = subprocess.run(["objdump", "-T", str(elf)], check=False, capture_output=True, text=True, timeout=60).stdout
         for major, minor in re.findall(r"GLIBC_(\d+)\.(\d+)", out):
             newest = max(newest, (int(major), int(minor)))
     return newest
@@ -89,8 +89,6 @@ def _copyright() -> str:
 
 
 def make_deb(bundle: Path, version: str, dist: Path, root: Path) -> Path:
-    from poems_monitor.shipped import APP_ID
-
     stage = root / "build" / "deb" / f"{PACKAGE}_{version}-1_amd64"
     shutil.rmtree(stage, ignore_errors=True)
     opt = stage / "opt" / PACKAGE
@@ -101,7 +99,7 @@ def make_deb(bundle: Path, version: str, dist: Path, root: Path) -> Path:
     doc = stage / "usr" / "share" / "doc" / PACKAGE
     doc.mkdir(parents=True)
     (doc / "copyright").write_text(_copyright(), encoding="utf-8")
-    stamp = datetime.now(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    stamp = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
     changelog = f"{PACKAGE} ({version}-1) unstable; urgency=medium\n\n  * Bundle built by packaging/build.\n\n -- {MAINTAINER}  {stamp}\n"
     with gzip.GzipFile(doc / "changelog.Debian.gz", "wb", compresslevel=9, mtime=0) as f:
         f.write(changelog.encode())
@@ -132,7 +130,7 @@ def make_deb(bundle: Path, version: str, dist: Path, root: Path) -> Path:
     subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "-z6", "--build", str(stage), str(deb)],
                    check=True, timeout=1800, capture_output=True)
     if shutil.which("lintian"):
-        report = subprocess.run(["lintian", "--no-tag-display-limit", str(deb)], capture_output=True, text=True,
+        report = subprocess.run(["lintian", "--no-tag-display-limit", str(deb)], check=False, capture_output=True, text=True,
                                 timeout=1800)
         (root / "build" / "lintian.txt").write_text(report.stdout + report.stderr, encoding="utf-8")
         counts = {kind: sum(1 for line in report.stdout.splitlines() if line.startswith(kind + ":"))

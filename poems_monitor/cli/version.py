@@ -13,10 +13,10 @@ class ShowVersion(argparse.Action):
     """Like argparse's "version" action, but computed only when asked: reading the rules'
     fingerprint imports the rules, which every other command should not pay for."""
 
-    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):  # noqa: A002, ANN001
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
         super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
 
-    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
         from poems_monitor import shipped
         from poems_monitor.services.rules_cache import rules_version
 
