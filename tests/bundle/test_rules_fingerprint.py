@@ -99,3 +99,25 @@ def test_frozen_build_without_stamp_still_answers(monkeypatch, tmp_path):
     monkeypatch.setattr(flags_module, "__file__", str(tmp_path / "missing.py"))
     value = rules_cache.rules_version()
     assert len(value) == 32 and int(value, 16) >= 0
+
+
+def test_version_option_prints_version_and_fingerprint(capsys):
+    from poems_monitor.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"poems-monitor {shipped.version()}"
+    assert f"rules fingerprint: {rules_cache.rules_version()}" in out
+
+
+def test_version_in_a_bundle_names_its_build(monkeypatch, tmp_path, capsys):
+    from poems_monitor.cli import main
+
+    _freeze(monkeypatch, tmp_path, {"version": "7.7.7", "rules_fingerprint": "d" * 32, "built_at": "2026-12-02T00:00:00Z",
+                                    "commit": "abc123", "glibc": "2.36"})
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    out = capsys.readouterr().out
+    assert "poems-monitor 7.7.7" in out and "d" * 32 in out and "abc123" in out and "glibc 2.36" in out
