@@ -54,6 +54,18 @@ def _install_excepthook() -> None:
         sys.excepthook = hook
 
 
+def set_app_identity(app) -> None:  # noqa: ANN001 (a QGuiApplication)
+    """The window icon (every window inherits it) and the desktop entry the window belongs to."""
+    from PySide6.QtGui import QIcon
+
+    from poems_monitor import shipped
+
+    icon = shipped.find(shipped.APP_ICON)
+    if icon is not None:
+        app.setWindowIcon(QIcon(str(icon)))
+    app.setDesktopFileName(shipped.APP_ID)
+
+
 def run_app(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     screenshot = getattr(args, "screenshot", None)
@@ -69,6 +81,7 @@ def run_app(args: argparse.Namespace) -> int:
     app.setApplicationName("poems-monitor")
     app.setOrganizationName("poems-monitor")
     app.setApplicationDisplayName("poems-monitor")
+    set_app_identity(app)
 
     from poems_monitor.ui.theme import apply_theme
 

@@ -38,6 +38,7 @@ def default_user() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from poems_monitor.cli import app_commands, records, reports, response, rules, safety, server
+    from poems_monitor.cli.version import ShowVersion
 
     parser = argparse.ArgumentParser(
         prog="poems-monitor",
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     # holds their defaults, and each command's copy is SUPPRESSed when absent, so that a value
     # given before the command is not overwritten by the command's empty default.
     _add_global_options(parser, default=None)
+    parser.add_argument("--version", action=ShowVersion, help=tr("print the version and the rules fingerprint, then exit"))
     common = argparse.ArgumentParser(add_help=False)
     _add_global_options(common, default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

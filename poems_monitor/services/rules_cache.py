@@ -76,7 +76,16 @@ _CHUNK = 900
 
 @lru_cache(maxsize=1)
 def rules_version() -> str:
-    """A fingerprint of the rules' code: a new version of a rule invalidates every cached row."""
+    """A fingerprint of the rules' code: a new version of a rule invalidates every cached row.
+
+    A frozen bundle has no sources to read: its build computed this same fingerprint from the
+    sources it froze and stamped it into the bundle (packaging/build.py), so it follows the rules
+    there too. Only a bundle built without the stamp falls back to the package version."""
+    from poems_monitor import shipped  # imported here: this change stays inside the fingerprint
+
+    stamp = shipped.build_stamp() if shipped.frozen() else None
+    if stamp and stamp.get("rules_fingerprint"):
+        return str(stamp["rules_fingerprint"])
     digest = hashlib.sha256(CACHE_FORMAT.encode())
     for module in (catalogue, course, criteria, derived, flags_module, followup, protocol_module, reduced_course,
                    safety_flags, timeline):

@@ -159,7 +159,7 @@ class MainWindow(QMainWindow):
             "import_labs": r.import_lab_results, "preview": c.preview_summary, "print": c.print_summary,
             "save_pdf": c.save_summary_pdf, "export_chart": c.export_chart, "lock": self.lock,
             "sign_out": lambda: self.lock(signed_out=True), "accounts": c.manage_accounts, "quit": self.close,
-            "about": c.about, "shortcuts": self.show_shortcuts,
+            "about": c.about, "guide": c.show_user_guide, "shortcuts": self.show_shortcuts,
         }
 
     def _build_status_bar(self) -> None:

@@ -23,7 +23,7 @@ MENUS = [
     ("Patient", ["Find patient", "Dashboard", "Visit entry", "History of changes…", "Add treatment…", "Add event…", "---",
                  "Print preview of the summary…", "Print the summary…", "Save the summary as PDF…", "Export a chart…"]),
     ("View", ["Patients", "Clinic worklist", "To review", "Refresh"]),
-    ("Help", ["Keyboard shortcuts", "About poems-monitor"]),
+    ("Help", ["User guide", "Keyboard shortcuts", "About poems-monitor"]),
 ]
 TOOLBAR = ["Patients", "Clinic worklist", "To review", "---", "New patient…", "New visit", "Add treatment…", "Add event…",
            "History of changes…"]

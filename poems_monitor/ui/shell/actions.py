@@ -91,6 +91,7 @@ def action_specs() -> tuple[ActionSpec, ...]:
                    permission=Permission.MANAGE_USERS, writes=True, hidden_without_permission=True),
         ActionSpec("quit", tr("&Quit"), "Ctrl+Q", menu_role=QAction.MenuRole.QuitRole),
         ActionSpec("about", tr("&About poems-monitor")),
+        ActionSpec("guide", tr("&User guide"), "Shift+F1", tr("The user guide, shipped with the program (works offline)")),
         ActionSpec("shortcuts", tr("&Keyboard shortcuts"), QKeySequence.StandardKey.HelpContents,
                    tr("Every keyboard shortcut of this window")),
     )
@@ -107,7 +108,7 @@ def menu_layout() -> tuple[tuple[str, tuple[str | None, ...]], ...]:
         (tr("&Patient"), ("find", "dashboard", "entry", "history", "treatment", "event", SEPARATOR,
                           "preview", "print", "save_pdf", "export_chart")),
         (tr("&View"), ("patients", "worklist", "review", "refresh")),
-        (tr("&Help"), ("shortcuts", "about")),
+        (tr("&Help"), ("guide", "shortcuts", "about")),
     )
 
 

@@ -142,6 +142,13 @@ class WindowCommands(QObject):
         ShortcutsDialog(self._window).exec()
 
     def about(self) -> None:
-        QMessageBox.about(self._window, tr("About poems-monitor"), tr(
-            "<b>poems-monitor</b><br>Follow-up of patients with POEMS syndrome.<br><br>"
-            "Rules are research notes, not clinical guidance: every flag and interval needs clinician review."))
+        """Help › About: version, licence and the third-party licences of what is installed."""
+        from poems_monitor.ui.about_dialog import AboutDialog
+
+        AboutDialog(self._window).exec()
+
+    def show_user_guide(self) -> None:
+        """Help › User guide: the guide shipped with the program (offline)."""
+        from poems_monitor.ui.user_guide import open_user_guide
+
+        open_user_guide(self._window)
