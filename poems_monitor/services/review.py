@@ -15,6 +15,7 @@ from datetime import date, datetime
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import visits as visits_repo
+from poems_monitor.persistence.repositories.patients import patient_by_id
 from poems_monitor.persistence.repositories.timelines import WriteStamp
 from poems_monitor.persistence.repositories.visits import visit_row
 from poems_monitor.services.access import Actor, Permission, Role, require
@@ -74,5 +75,5 @@ def sign_off_visit(db: Database, actor: Actor, visit_id: int, expected_version: 
         AuditWriter(session, actor.name).append(
             "review", "visit", entity_id=visit_id, patient_id=visit.patient_id, at=now,
             new={"visit": visit.date, "version": expected_version, "comment": comment}, reason=comment or None)
-        mrn = session.execute(select(P.c.mrn).where(P.c.id == visit.patient_id)).scalar_one()
+        mrn = patient_by_id(session, visit.patient_id).mrn
     return SignOff(visit_id, expected_version, actor.name, now, Changes.of_patient(mrn, visit_reviews=True))

@@ -18,7 +18,7 @@ from poems_monitor.domain.followup import ITEMS, Waiver
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import physician_decisions
-from poems_monitor.persistence.repositories.patients import patient_id, patient_row
+from poems_monitor.persistence.repositories.patients import patient_by_id, patient_id, patient_row
 from poems_monitor.persistence.repositories.timelines import WriteStamp
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
@@ -114,7 +114,7 @@ def revoke_waiver(db: Database, actor: Actor, waiver_id: int, reason: str) -> Ch
             old={"item": row.item, "reason": row.reason, "until": row.until, "waived_by": row.waived_by},
             new={"revoked": True}, reason=reason, at=now,
         )
-        return Changes.of_patient(session.execute(select(P.c.mrn).where(P.c.id == row.patient_id)).scalar_one())
+        return Changes.of_patient(patient_by_id(session, row.patient_id).mrn)
 
 
 def list_waivers(db: Database, mrn: str | None = None, include_revoked: bool = False) -> list[WaiverRecord]:
