@@ -110,9 +110,6 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
                 require(who, Permission.BACKUP)
                 result = backup.automatic_backup(db, force=True)
-                if result is None:
-                    raise CommandError(tr("{db} is not an SQLite file: back up a server database with the server's own "
-                                          "tools (for PostgreSQL: pg_dump)").format(db=db.describe()))
             else:
                 result = backup.backup_to(db, who, args.file)
         except backup.BackupRefused as exc:
@@ -130,6 +127,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from poems_monitor.services.access import PermissionDenied
     from poems_monitor.services.users import count_users, resolve_actor
 
+    from poems_monitor.cli.context import database_target
+    from poems_monitor.persistence.db import database_url
+
+    if not database_url(database_target(args)).startswith("sqlite"):
+        return _restore_server(args)
     target = _database_path(args)
     name = acting_name(args)
     password: list[str | None] = []  # asked once, and only when some database has accounts
@@ -169,6 +171,30 @@ def cmd_restore(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     kept = tr("; the replaced database was kept as {file}").format(file=result.replaced_kept_as) if result.replaced_kept_as else ""
     print(tr("Restored {db} from {file}{kept}.").format(db=target, file=args.file, kept=kept))
+    return EXIT_OK
+
+
+def _restore_server(args: argparse.Namespace) -> int:
+    """`restore FILE` on a server database: into an empty database only. An empty database has no
+    accounts yet, so, as for any database without accounts, the command acts as its set-up
+    administrator; what it may do on the server is what the server login may do."""
+    from poems_monitor.cli.context import acting_name, database_target
+    from poems_monitor.persistence.db import DatabaseError, open_database
+    from poems_monitor.services import backup
+    from poems_monitor.services.access import Actor, Role
+
+    try:
+        db = open_database(database_target(args), migrate=False)
+    except DatabaseError as exc:
+        raise CommandError(tr("{file} was not restored: {error}").format(file=args.file, error=exc)) from None
+    try:
+        result = backup.restore_server_database(db, Actor(acting_name(args), Role.ADMIN), args.file)
+    except backup.BackupRefused as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        db.dispose()
+    print(tr("Restored {db} from {file} ({method}), checked.").format(db=db.describe(), file=result.restored_from,
+                                                                      method=result.method))
     return EXIT_OK
 
 
