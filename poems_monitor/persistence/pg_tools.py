@@ -351,3 +351,18 @@ def user_objects(engine: Engine) -> list[str]:
         ) AS found (kind, name) ORDER BY kind <> 'table', kind, name LIMIT 50"""
     with engine.connect() as conn:
         return [f"{kind} {name}" for kind, name in conn.execute(text(sql))]
+
+
+def move_sequences_past_ids(conn, tables) -> None:  # noqa: ANN001 (a Connection, Tables)
+    """After rows were copied with their ids: each table's id sequence continues after the
+    highest id (or starts at 1 for an empty table), so the next saved row gets a new id."""
+    for table in tables:
+        keys = list(table.primary_key.columns)
+        if len(keys) != 1 or not keys[0].autoincrement or keys[0].type.python_type is not int:
+            continue
+        name, column = table.name, keys[0].name
+        sequence = conn.execute(text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": f"public.{name}", "c": column}).scalar()
+        if sequence is None:
+            continue
+        conn.execute(text(f'SELECT setval(:s, COALESCE((SELECT max("{column}") FROM "{name}"), 1), '
+                          f'(SELECT max("{column}") FROM "{name}") IS NOT NULL)'), {"s": sequence})
