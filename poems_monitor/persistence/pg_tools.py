@@ -233,6 +233,7 @@ class ArchiveScript:
 
 
 _SETVAL = re.compile(r"^(SELECT pg_catalog\.setval\('[^']+', )\d+, (?:true|false)(\);)$")
+_LONGEST_STATEMENT_LINES = 2000  # the longest CREATE TABLE of the schema has a few dozen
 # psql meta-commands that pg_dump 15.14 and later put around a script (a random key each time);
 # pg_restore does not send them to the server.
 _PSQL_RESTRICT = re.compile(r"^\\(?:un)?restrict [A-Za-z0-9]+$")
@@ -262,6 +263,9 @@ def archive_script(archive: Path, major: int) -> ArchiveScript:
             if not pending and (not line.strip() or line.startswith("--") or _PSQL_RESTRICT.match(line)):
                 continue
             pending.append(line)
+            if len(pending) > _LONGEST_STATEMENT_LINES:  # rows outside a COPY block: not a dump of ours
+                raise PgToolsError("it holds a statement of more than "
+                                   f"{_LONGEST_STATEMENT_LINES} lines, which no poems-monitor schema has")
             if line.rstrip().endswith(";"):
                 statement = "\n".join(pending).strip()
                 pending = []
