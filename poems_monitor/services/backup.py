@@ -420,6 +420,9 @@ def _problems_of_file(path: Path) -> list[str]:
     The file is opened read-only (SQLite URI mode=ro), so checking a backup never changes it."""
     path = Path(path)
     if not sqlite_backup.looks_like_sqlite(path):
+        if _is_server_dump(path):
+            return [tr("{file} is a PostgreSQL dump (pg_dump), not an SQLite database file: restore it into an empty "
+                       "server database (--db postgresql+psycopg://USER@HOST/DATABASE)").format(file=path.name)]
         return [tr("{file} is not an SQLite database file").format(file=path.name)]
     url = f"sqlite:///{path.resolve().as_uri()}?mode=ro&uri=true"
     engine = create_engine(url)
@@ -429,6 +432,14 @@ def _problems_of_file(path: Path) -> list[str]:
         return [tr("{file} cannot be read: {error}").format(file=path.name, error=sqlite_backup.plain_error(exc))]
     finally:
         engine.dispose()
+
+
+def _is_server_dump(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(5) == b"PGDMP"  # pg_dump's custom format
+    except OSError:
+        return False
 
 
 def problems_of_backup_file(path: Path) -> list[str]:

@@ -117,6 +117,11 @@ def test_a_target_that_is_not_empty_is_refused_and_left_as_it_was(pg_url, demo_f
 
     # poems-monitor's schema (as `server init` makes it) is fine while it holds no record; with one it is refused
     prepared = _new_database(pg_url, "prepared")
+    open_database(prepared).dispose()  # the schema, no rows
+    done = run("--db", str(demo_file), "migrate", "--to", prepared)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Copied 4 patients") and done.stdout.count(" is sound") == 2
+    prepared = _new_database(pg_url, "prepared")
     db = open_database(prepared)
     try:
         create_patient(db, Actor("root", Role.ADMIN), PatientInput("X-1", "Already Here", "male", date(1960, 1, 1)),

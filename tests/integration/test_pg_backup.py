@@ -299,3 +299,17 @@ def test_hostile_dump_is_refused_by_name_and_the_database_stays_empty(kind, pg_u
     assert "Nothing was changed" in err and "Traceback" not in err
     assert _tables(target) == []  # as empty as before
     assert not [d for d in _databases(pg_url) if d.startswith("poems_scratch_")]
+
+
+def test_a_pg_dump_given_to_an_sqlite_database_is_named_for_what_it_is(pg_url, clinic_template, tmp_path):  # noqa: F811
+    dump = _pg_dump(_new_database(pg_url, "clinic_wrongway", clinic_template), tmp_path / "server.pgdump")
+    code, out, err = _cli("--db", str(tmp_path / "clinic.sqlite"), "restore", str(dump))
+    assert code == 1 and "is a PostgreSQL dump (pg_dump)" in err and "empty server database" in err, err
+    assert not (tmp_path / "clinic.sqlite").exists()
+    # and an SQLite backup given to a server database points to migrate
+    lite = tmp_path / "lite.sqlite"
+    assert _cli("--db", str(lite), "demo", "--patients", "1", "--seed", "2")[0] == 0
+    target = _new_database(pg_url, "clinic_wrongway_t")
+    code, out, err = _cli("--db", target, "restore", str(lite))
+    assert code == 1 and "is an SQLite backup" in err and "migrate --to URL" in err, err
+    assert _tables(target) == []
