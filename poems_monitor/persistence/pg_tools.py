@@ -302,13 +302,50 @@ def admin_engine(url: str | URL) -> Engine:
     return create_engine(server_url(url, "postgres"), isolation_level="AUTOCOMMIT", pool_pre_ping=True)
 
 
+def _host_tag() -> str:
+    """Six hex digits naming this computer in scratch database names: a left-over scratch database
+    is removed only by the computer whose process made it (and only once that process is gone)."""
+    import hashlib
+    import socket
+
+    return hashlib.sha256(socket.gethostname().encode("utf-8")).hexdigest()[:6]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def sweep_stale_scratch_databases(conn) -> list[str]:  # noqa: ANN001 (an autocommit Connection)
+    """Drop the scratch databases that a killed backup or restore of this computer left behind."""
+    prefix = f"{SCRATCH_PREFIX}{_host_tag()}_"
+    dropped = []
+    names = conn.execute(text("SELECT datname FROM pg_database WHERE starts_with(datname, :p)"), {"p": prefix}).scalars()
+    for name in list(names):
+        m = re.match(rf"^{re.escape(prefix)}(\d+)_[0-9a-f]+$", name)
+        if m and not _alive(int(m.group(1))):
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            dropped.append(name)
+    return dropped
+
+
 def create_scratch_database(url: str | URL) -> URL:
     """A new empty database on the same server (from template0, so nothing a site added to
-    template1 is in it), named so that a left-over one is recognised; returns its URL."""
-    name = f"{SCRATCH_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    template1 is in it), named by this computer and process so that one left behind by a kill is
+    recognised and dropped by the next one; returns its URL."""
+    name = f"{SCRATCH_PREFIX}{_host_tag()}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     engine = admin_engine(url)
     try:
         with engine.connect() as conn:
+            try:
+                sweep_stale_scratch_databases(conn)
+            except Exception:  # noqa: BLE001, S110 (a left-over database is untidy, never a reason to stop)
+                pass
             conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\'')
     except Exception as exc:  # noqa: BLE001 (no CREATEDB right, server gone: one sentence)
         raise PgToolsError(f"a scratch database to check the copy in could not be created ({plain_error(exc)}); "

@@ -313,3 +313,49 @@ def test_a_pg_dump_given_to_an_sqlite_database_is_named_for_what_it_is(pg_url, c
     code, out, err = _cli("--db", target, "restore", str(lite))
     assert code == 1 and "is an SQLite backup" in err and "migrate --to URL" in err, err
     assert _tables(target) == []
+
+
+KILLED = r'''
+import os, signal, sys
+from pathlib import Path
+import poems_monitor.persistence.pg_tools as pg_tools
+from poems_monitor.persistence.db import open_database
+from poems_monitor.services.access import Actor, Role
+from poems_monitor.services import backup
+
+original = pg_tools.restore
+
+
+def restore_then_die(archive, url, major, database=None):
+    original(archive, url, major, database)
+    if "poems_scratch_" in str(url):
+        os.kill(os.getpid(), signal.SIGKILL)  # a power cut while the dump is checked in its scratch database
+
+
+pg_tools.restore = restore_then_die
+backup.backup_to(open_database(sys.argv[1]), Actor("test-admin", Role.ADMIN), Path(sys.argv[2]))
+'''
+
+
+def test_a_killed_server_backup_leaves_nothing_once_the_next_one_ran(pg_url, clinic_template, admin, tmp_path):  # noqa: F811
+    import os
+    import sys
+
+    from poems_monitor.persistence.db import open_database
+    from poems_monitor.services.backup import backup_to
+
+    url = _new_database(pg_url, "clinic_killed", clinic_template)
+    out = tmp_path / "out"
+    out.mkdir()
+    died = subprocess.run([sys.executable, "-c", KILLED, url, str(out / "b.pgdump")], env=dict(os.environ), timeout=300)
+    assert died.returncode == -9
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")], "the kill left no temporary dump: it did not kill where it meant to"
+    assert [d for d in _databases(pg_url) if d.startswith("poems_scratch_")], "no scratch database was left to sweep"
+    assert not (out / "b.pgdump").exists()
+    db = open_database(url)
+    try:
+        backup_to(db, admin, out / "b.pgdump")
+    finally:
+        db.dispose()
+    assert [p.name for p in out.iterdir()] == ["b.pgdump"]
+    assert [d for d in _databases(pg_url) if d.startswith("poems_scratch_")] == []
