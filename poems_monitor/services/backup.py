@@ -10,7 +10,9 @@ integrity, foreign keys, an intact audit chain and every row matching its seal; 
 of the copy is dropped (derived data is rebuilt, never trusted); the restore is recorded in the
 copy before it goes live, and the replaced file is kept beside it. Temporary copies left by a
 killed backup or restore are removed by the next one. The SQLite file work itself is in
-`persistence.sqlite_backup`.
+`persistence.sqlite_backup`. A database on a PostgreSQL server gets the same policy (its own
+backup set named by `database_key`, rotation, catalogue with the chain head) for checked pg_dump
+files, and is restored into an empty database only: `services.server_backup` does that work.
 A backup is "good" only once the copy has been written, flushed and checked.
 
 The policy lives in `backup.toml` in the user's config folder:
