@@ -64,6 +64,10 @@ def test_migrate_round_trip_keeps_ids_chain_and_seal_and_both_checks_are_sound(p
     from poems_monitor.services.visits import EnteredValue, VisitInput, record_visit
 
     target = _new_database(pg_url, "migrated")
+    engine = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:  # sessions far from UTC: the stored instants and the seal must not move
+        conn.exec_driver_sql("ALTER DATABASE migrated SET timezone TO 'Pacific/Auckland'")
+    engine.dispose()
     before = _sqlite_dump(demo_file)
     done = run("--db", str(demo_file), "migrate", "--to", target)
     assert done.returncode == 0, done.stderr
@@ -93,6 +97,12 @@ def test_migrate_round_trip_keeps_ids_chain_and_seal_and_both_checks_are_sound(p
                              today=date(2026, 12, 1))
         assert saved.visit_id == max_visit + 1
         assert check(server) == [] and check(lite) == []
+        # the fingerprints moved too: a value changed on the server outside the app is named to the field
+        with server.engine.begin() as conn:
+            changed = conn.execute(text("UPDATE observation SET value_num = value_num + 1 WHERE id = "
+                                        "(SELECT min(id) FROM observation) RETURNING id")).scalar()
+        assert any(f"table observation, row {changed} " in p and "value_num changed outside poems-monitor" in p
+                   for p in check(server)), check(server)
     finally:
         lite.dispose()
         server.dispose()
