@@ -116,6 +116,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
                 require(who, Permission.BACKUP)
                 result = backup.automatic_backup(db, force=True)
+                if result is None:  # an in-memory database: nothing to keep
+                    raise CommandError(tr("{db} has no file to copy; nothing was written").format(db=db.describe()))
             else:
                 result = backup.backup_to(db, who, args.file)
         except backup.BackupRefused as exc:
