@@ -1,0 +1,184 @@
+"""`poems-monitor migrate --to URL` on a real throwaway PostgreSQL server (test_postgresql's
+fixture): a demo clinic moves from its SQLite file into an empty server database with its ids,
+audit chain and seal, both `check`s say sound, and the timelines exported from both are
+identical; a target that is not empty is refused, and a connection killed half-way through the
+copy leaves the target as empty as it was."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.integration.test_cli_safety import run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server_url(pg_server) -> str:  # noqa: ANN001
+    """The test server's maintenance database as its superuser: the tests create their own databases."""
+    return pg_server.superuser_url
+
+
+def _new_database(server_url: str, name: str) -> str:
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        engine.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _relations(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind IN ('r', 'S', 'v') AND n.nspname = 'public' ORDER BY 1")).scalars())
+    finally:
+        engine.dispose()
+
+
+def _sqlite_dump(path) -> list[str]:  # noqa: ANN001
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def demo_file(tmp_path):
+    path = tmp_path / "clinic.sqlite"
+    done = run("--db", str(path), "demo", "--patients", "4", "--seed", "5")
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+def test_migrate_round_trip_keeps_ids_chain_and_seal_and_both_checks_are_sound(server_url, demo_file, admin):
+    from poems_monitor.persistence.db import open_database
+    from poems_monitor.services.integrity import check
+    from poems_monitor.services.timeline_io import export_timeline
+    from poems_monitor.services.visits import EnteredValue, VisitInput, record_visit
+
+    target = _new_database(server_url, "migrated")
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:  # sessions far from UTC: the stored instants and the seal must not move
+        conn.exec_driver_sql("ALTER DATABASE migrated SET timezone TO 'Pacific/Auckland'")
+    engine.dispose()
+    before = _sqlite_dump(demo_file)
+    done = run("--db", str(demo_file), "migrate", "--to", target)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Copied 4 patients") and "in one transaction" in lines[0]
+    assert lines[1].startswith(f"check: {demo_file} is sound") and "every row of the record matches" in lines[1]
+    assert lines[2].startswith("check: postgresql+psycopg://") and " is sound" in lines[2]
+    assert "every row of the record matches the audit trail" in lines[2]
+    assert _sqlite_dump(demo_file) == before  # the file is only read
+
+    lite, server = open_database(demo_file), open_database(target)
+    try:
+        assert export_timeline(server) == export_timeline(lite)
+        query = "SELECT id, hash FROM audit_entry ORDER BY id"
+        with lite.engine.connect() as a, server.engine.connect() as b:
+            on_file, on_server = a.execute(text(query)).all(), b.execute(text(query)).all()
+            assert [tuple(r) for r in on_server[:-1]] == [tuple(r) for r in on_file]  # the same chain, same ids
+            last = b.execute(text("SELECT action, \"user\", new FROM audit_entry ORDER BY id DESC LIMIT 1")).one()
+            assert last.action == "migrate" and demo_file.name in last.new
+            for table in ("patient", "visit", "observation", "treatment", "event"):
+                ids = f"SELECT id FROM {table} ORDER BY id"
+                assert a.execute(text(ids)).scalars().all() == b.execute(text(ids)).scalars().all()
+            mrn = b.execute(text("SELECT mrn FROM patient ORDER BY id LIMIT 1")).scalar()
+            max_visit = b.execute(text("SELECT max(id) FROM visit")).scalar()
+        # the sequences continue after the copied ids, and the chain goes on sound
+        saved = record_visit(server, admin, mrn, VisitInput(date(2026, 11, 30), (EnteredValue("platelets", 300, "10*9/L"),)),
+                             today=date(2026, 12, 1))
+        assert saved.visit_id == max_visit + 1
+        assert check(server) == [] and check(lite) == []
+        # the fingerprints moved too: a value changed on the server outside the app is named to the field
+        with server.engine.begin() as conn:
+            changed = conn.execute(text("UPDATE observation SET value_num = value_num + 1 WHERE id = "
+                                        "(SELECT min(id) FROM observation) RETURNING id")).scalar()
+        assert any(f"table observation, row {changed} " in p and "value_num changed outside poems-monitor" in p
+                   for p in check(server)), check(server)
+    finally:
+        lite.dispose()
+        server.dispose()
+
+
+def test_a_target_that_is_not_empty_is_refused_and_left_as_it_was(server_url, demo_file):
+    from poems_monitor.persistence.db import open_database
+    from poems_monitor.services.access import Actor, Role
+    from poems_monitor.services.patients import PatientInput, create_patient
+
+    target = _new_database(server_url, "not_empty")
+    engine = create_engine(target)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE lab_orders (id int PRIMARY KEY); INSERT INTO lab_orders VALUES (7)")
+    done = run("--db", str(demo_file), "migrate", "--to", target)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "is not empty: it holds table public.lab_orders" in done.stderr and "nothing was copied" in done.stderr
+    assert _relations(target) == ["lab_orders"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id FROM lab_orders")).scalars().all() == [7]
+    engine.dispose()
+
+    # poems-monitor's schema (as `server init` makes it) is fine while it holds no record; with one it is refused
+    prepared = _new_database(server_url, "prepared")
+    open_database(prepared).dispose()  # the schema, no rows
+    done = run("--db", str(demo_file), "migrate", "--to", prepared)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Copied 4 patients") and done.stdout.count(" is sound") == 2
+    prepared = _new_database(server_url, "prepared")
+    db = open_database(prepared)
+    try:
+        create_patient(db, Actor("root", Role.ADMIN), PatientInput("X-1", "Already Here", "male", date(1960, 1, 1)),
+                       today=date(2026, 12, 1))
+    finally:
+        db.dispose()
+    done = run("--db", str(demo_file), "migrate", "--to", prepared)
+    assert done.returncode == 1 and "already holds records (rows in" in done.stderr and "patient (1)" in done.stderr
+
+
+def test_a_connection_killed_half_way_leaves_the_target_empty(server_url, demo_file, admin):
+    from poems_monitor.persistence.db import open_database
+    from poems_monitor.services.server_migration import MigrationRefused, migrate_to_server
+
+    target = _new_database(server_url, "killed")
+    killer = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    seen: list[tuple[str, int]] = []
+
+    def kill_during_observations(table: str, copied: int) -> None:
+        seen.append((table, copied))
+        if table == "observation" and copied >= 200:
+            with killer.connect() as conn:  # as if the server dropped the workstation's connection
+                killed = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                           "WHERE application_name = 'poems-monitor migrate'")).scalars().all()
+            assert killed == [True]
+
+    source = open_database(demo_file)
+    try:
+        with pytest.raises(MigrationRefused) as refused:
+            migrate_to_server(source, target, admin, batch_rows=100, after_batch=kill_during_observations)
+    finally:
+        source.dispose()
+        killer.dispose()
+    message = str(refused.value)
+    assert "stopped at table observation" in message and "as empty as before" in message, message
+    assert ("observation", 200) in seen and any(t == "patient" for t, _ in seen)  # it was half-way, in batches
+    assert _relations(target) == []  # not even the schema is left
+
+    # and the same target then takes the whole clinic
+    source = open_database(demo_file)
+    try:
+        result = migrate_to_server(source, target, admin)
+    finally:
+        source.dispose()
+    assert result.target_problems == [] and result.source_problems == [] and result.rows["patient"] == 4
