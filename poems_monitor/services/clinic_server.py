@@ -159,11 +159,17 @@ def _functions_sql(schema: str) -> list[str]:
                   USING ERRCODE = 'insufficient_privilege';
               END IF;
             END $$""",
+        # An administrator's backup is verified by restoring it into a scratch database, which
+        # needs CREATEDB; a role attribute is never inherited from a group, so each administrator
+        # login carries it itself, and loses it with the group or the login.
+        f"""CREATE OR REPLACE FUNCTION {s}.poems_createdb(grp text) RETURNS text LANGUAGE sql IMMUTABLE {guard} AS $$
+            SELECT CASE WHEN grp = '{GROUPS[Role.ADMIN]}' THEN 'CREATEDB' ELSE 'NOCREATEDB' END $$""",
         f"""CREATE OR REPLACE FUNCTION {s}.poems_create_login(login text, grp text, verifier text) RETURNS void
             LANGUAGE plpgsql SECURITY DEFINER {guard} AS $$
             BEGIN
               PERFORM {s}.poems_check_login(login, grp, false);
               EXECUTE format('CREATE ROLE %I LOGIN INHERIT PASSWORD %L IN ROLE %I', login, verifier, grp);
+              EXECUTE format('ALTER ROLE %I ' || {s}.poems_createdb(grp), login);
               EXECUTE format('COMMENT ON ROLE %I IS %L', login, {s}.poems_login_mark());
             END $$""",
         f"""CREATE OR REPLACE FUNCTION {s}.poems_set_login_group(login text, grp text) RETURNS void
@@ -175,6 +181,7 @@ def _functions_sql(schema: str) -> list[str]:
                 EXECUTE format('REVOKE %I FROM %I', g, login);
               END LOOP;
               EXECUTE format('GRANT %I TO %I', grp, login);
+              EXECUTE format('ALTER ROLE %I ' || {s}.poems_createdb(grp), login);
             END $$""",
         # A deactivated account loses its group as well as its login, so that a session it
         # opened before can do nothing more either.
@@ -188,9 +195,9 @@ def _functions_sql(schema: str) -> list[str]:
               END LOOP;
               IF active THEN
                 EXECUTE format('GRANT %I TO %I', grp, login);
-                EXECUTE format('ALTER ROLE %I LOGIN', login);
+                EXECUTE format('ALTER ROLE %I LOGIN ' || {s}.poems_createdb(grp), login);
               ELSE
-                EXECUTE format('ALTER ROLE %I NOLOGIN', login);
+                EXECUTE format('ALTER ROLE %I NOLOGIN NOCREATEDB', login);
               END IF;
             END $$""",
         # One's own password, or anyone's for an administrator.
@@ -371,11 +378,16 @@ def create_login(session, name: str, role: Role, password: str) -> None:  # noqa
     from poems_monitor.services.users import AccountError
 
     check_login_name(name)
-    if session.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": name}).first() is not None:
+    if login_exists(session, name):
         raise AccountError(tr("The clinic server has a login named {name} already (logins are shared by every "
                               "database of a server)").format(name=name))
     session.execute(text("SELECT poems_create_login(:n, :g, :v)"),
                     {"n": name, "g": GROUPS[role], "v": scram_verifier(password)})
+
+
+def login_exists(session, name: str) -> bool:  # noqa: ANN001
+    """Whether the server has a login (or any role) named `name`: logins are the whole server's."""
+    return session.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": name}).first() is not None
 
 
 def set_login_group(session, name: str, role: Role) -> None:  # noqa: ANN001

@@ -5,16 +5,19 @@ A backup is `pg_dump --format=custom`, written to a temporary name beside its de
 flushed, checked and only then renamed into place. Checked means: what restoring it would run is
 read first (`pg_restore --list` and `pg_restore --file=-`) and must be what poems-monitor's own
 schema is, statement for statement (a reference database built by the shipped migrations at the
-dump's schema revision, dumped by the same pg_dump); then the dump is restored into a scratch
+dump's schema revision, dumped by the same pg_dump, once as the migrations leave it and once with
+the clinic server's guard triggers and functions as `server init` adds them); then the dump is restored into a scratch
 database on the same server, `check` runs there (foreign keys, schema revision, audit chain and
 its head, every row against its seal), and the scratch database is dropped.
 
 A restore goes into an EMPTY database only (a server database is never overwritten: the old one
 stays where it is, and the restore is made into a new one created with `createdb`), after the same
-reading of the dump: functions, triggers, event triggers, rules, policies, views, extensions,
-other schemas, extra columns or indexes are refused by name before any statement of the dump
-runs, so a crafted dump can run nothing on the server. A dump of a schema this version does not
-know is refused; an older one is upgraded in the new database. After pg_restore (one
+reading of the dump: functions and triggers (other than the server's own guards, exactly as
+`server init` makes them), event triggers, rules, policies, views, extensions, other schemas,
+extra columns or indexes are refused by name before any statement of the dump runs, so a crafted
+dump can run nothing on the server. A dump of a schema this version does not know is refused; an
+older one is upgraded in the new database; the server's roles get their rights and the guards
+are (re)applied there as `server upgrade` does (under its advisory lock). After pg_restore (one
 transaction), `check` runs on the restored database; if it finds anything, everything the restore
 created is dropped again, so the database is empty as before. The restore is recorded in the
 restored audit trail, the rules cache is dropped (derived data), and the catalogue head moves.
@@ -36,9 +39,11 @@ from poems_monitor.persistence import pg_tools, sqlite_backup
 from poems_monitor.persistence.db import Database, known_revisions, upgrade
 from poems_monitor.persistence.pg_tools import PgToolsError
 
-# The reference table of contents and statements per (server major version, schema revision):
-# building one costs a scratch database and a migration run, so a process builds each once.
-_REFERENCES: dict[tuple[int, str], tuple[set[str], Counter]] = {}
+# The reference tables of contents and statements per (server major version, schema revision):
+# building them costs a scratch database and a migration run, so a process builds each once.
+# Two per revision: the schema as the migrations make it, and as `server init`/`server upgrade`
+# leave it (the same plus the server's guard triggers and functions, `clinic_server.apply_rights`).
+_REFERENCES: dict[tuple[int, str], tuple[tuple[set[str], Counter], ...]] = {}
 
 
 def _refused(message: str) -> Exception:
@@ -56,29 +61,55 @@ def _open(url: URL | str) -> Database:
 # What a dump holds
 # ---------------------------------------------------------------------------------------------
 
-def _reference(url: URL | str, major: int, revision: str) -> tuple[set[str], Counter]:
-    """The table of contents and the statements of a dump of an empty poems-monitor database at
-    `revision`, made on this server by this server's pg_dump."""
+def _reference(url: URL | str, major: int, revision: str) -> tuple[tuple[set[str], Counter], ...]:
+    """The tables of contents and statements of dumps of an empty poems-monitor database at
+    `revision`, made on this server by this server's pg_dump: as the migrations make it, and as
+    a clinic server's (`server init`) with its guards."""
+    from poems_monitor.services.clinic_server import apply_rights
+
     key = (major, revision)
     if key in _REFERENCES:
         return _REFERENCES[key]
     scratch = pg_tools.create_scratch_database(url)
     folder = Path(tempfile.mkdtemp(prefix="poems-reference-"))
+    variants = []
     try:
         db = _open(scratch)
         try:
             upgrade(db, revision)
-            archive = folder / "reference.pgdump"
-            pg_tools.dump(db, archive)
+            for step, archive in enumerate((folder / "migrations.pgdump", folder / "server.pgdump")):
+                if step:
+                    with db.engine.begin() as conn:
+                        apply_rights(conn)
+                pg_tools.dump(db, archive)
+                variants.append((set(pg_tools.archive_listing(archive, major)),
+                                 pg_tools.archive_script(archive, major).statements))
         finally:
             db.dispose()
-        listing = set(pg_tools.archive_listing(archive, major))
-        statements = pg_tools.archive_script(archive, major).statements
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         pg_tools.drop_database(scratch)
-    _REFERENCES[key] = (listing, statements)
-    return listing, statements
+    _REFERENCES[key] = tuple(variants)
+    return _REFERENCES[key]
+
+
+def _differences(listing: list[str], statements: Counter, ref_listing: set[str], ref_statements: Counter) -> list[str]:
+    problems = [tr("it holds {object}, which poems-monitor never makes").format(object=pg_tools.describe_entry(e))
+                for e in listing if e not in ref_listing]
+    missing = [e for e in sorted(ref_listing) if e not in listing]
+    if missing:
+        problems.append(tr("it lacks parts of poems-monitor's schema: {objects}").format(
+            objects=", ".join(pg_tools.describe_entry(e) for e in missing[:5])))
+    if not problems:  # the same objects: their definitions must be the same, too
+        extra = statements - ref_statements
+        lacking = ref_statements - statements
+        for statement in list(extra)[:3]:
+            problems.append(tr("it holds a statement poems-monitor's schema does not have: {sql}").format(
+                sql=" ".join(statement.split())[:160]))
+        if lacking and not extra:
+            problems.append(tr("it lacks statements of poems-monitor's schema: {sql}").format(
+                sql=" ".join(next(iter(lacking)).split())[:160]))
+    return problems
 
 
 def archive_problems(archive: Path, url: URL | str, major: int) -> tuple[list[str], str | None]:
@@ -95,22 +126,10 @@ def archive_problems(archive: Path, url: URL | str, major: int) -> tuple[list[st
     if script.revision not in revisions:
         return [tr("the schema revision {found} is not one this poems-monitor knows (up to {head})").format(
             found=script.revision, head=head)], script.revision
-    ref_listing, ref_statements = _reference(url, major, script.revision)
-    problems = [tr("it holds {object}, which poems-monitor never makes").format(object=pg_tools.describe_entry(e))
-                for e in listing if e not in ref_listing]
-    missing = [e for e in sorted(ref_listing) if e not in listing]
-    if missing:
-        problems.append(tr("it lacks parts of poems-monitor's schema: {objects}").format(
-            objects=", ".join(pg_tools.describe_entry(e) for e in missing[:5])))
-    if not problems:  # the same objects: their definitions must be the same, too
-        extra = script.statements - ref_statements
-        lacking = ref_statements - script.statements
-        for statement in list(extra)[:3]:
-            problems.append(tr("it holds a statement poems-monitor's schema does not have: {sql}").format(
-                sql=" ".join(statement.split())[:160]))
-        if lacking and not extra:
-            problems.append(tr("it lacks statements of poems-monitor's schema: {sql}").format(
-                sql=" ".join(next(iter(lacking)).split())[:160]))
+    # A dump must be one of the two exactly; what it is refused for is named against the closer one.
+    verdicts = [_differences(listing, script.statements, ref_listing, ref_statements)
+                for ref_listing, ref_statements in _reference(url, major, script.revision)]
+    problems = min(verdicts, key=len)
     return problems, script.revision
 
 
@@ -134,6 +153,7 @@ def _entry_hash(db: Database, entry: int) -> str | None:
 def check_in_scratch(archive: Path, url: URL | str, major: int) -> tuple[list[str], tuple[int, str] | None]:
     """Restore `archive` into a scratch database on the server of `url`, bring an older schema up
     to date there, run `check`, drop the scratch database. Returns the problems and the chain head."""
+    from poems_monitor.services.clinic_server import upgrade_server
     from poems_monitor.services.integrity import check
 
     scratch = pg_tools.create_scratch_database(url)
@@ -141,7 +161,7 @@ def check_in_scratch(archive: Path, url: URL | str, major: int) -> tuple[list[st
         pg_tools.restore(archive, scratch, major)
         copy = _open(scratch)
         try:
-            upgrade(copy)  # an older schema, on the scratch copy only
+            upgrade_server(copy)  # as a restore would leave it: schema at head, the server's rights and guards
             return check(copy), _head_of(copy)
         finally:
             copy.dispose()
@@ -211,6 +231,7 @@ def restore_into_empty(db: Database, actor_name: str, source: Path, catalogued: 
     Raises BackupRefused, the database left as empty as it was."""
     from poems_monitor.models import RulesCache
     from poems_monitor.services.audit import AuditWriter
+    from poems_monitor.services.clinic_server import upgrade_server
     from poems_monitor.services.integrity import check
 
     there = pg_tools.user_objects(db.engine)
@@ -229,7 +250,7 @@ def restore_into_empty(db: Database, actor_name: str, source: Path, catalogued: 
                 file=source.name, error=exc.strerror or exc)) from None
         try:
             major = pg_tools.server_major(db.engine)
-            problems, revision = archive_problems(copy, db.engine.url, major)
+            problems, _revision = archive_problems(copy, db.engine.url, major)
             if problems:
                 raise _refuse(source, problems)
             pg_tools.restore(copy, db.engine.url, major)
@@ -242,8 +263,10 @@ def restore_into_empty(db: Database, actor_name: str, source: Path, catalogued: 
             raise _refuse(source, [tr(
                 "its audit trail no longer ends at entry {entry}, where it ended when this workstation made it: the "
                 "file was changed after the backup").format(entry=catalogued[0])])
-        if revision != known_revisions()[1]:
-            upgrade(db)
+        # The server's path (advisory lock): an older schema upgraded, and the roles' rights, the
+        # guard triggers and functions (re)applied, as `server init` leaves a database; a dump
+        # carries no grants (--no-acl), so this is what gives the clinic's logins their rights.
+        upgrade_server(db)
         problems = check(db, against_catalogue=False)  # an older backup rightly ends before the catalogued head
         if problems:
             raise _refuse(source, problems)

@@ -4,11 +4,16 @@ Owns the rules of the move. The source must be sound (`check`) before anything i
 target must be empty: no tables at all, or poems-monitor's current schema (made by `server init`)
 without a single row. Everything happens in ONE transaction of the target: the schema (when the
 database is bare), every table streamed in batches with its ids, the id sequences moved past the
-copied ids, and the `migrate` audit entry naming the file it came from; a failure anywhere (a
+copied ids, the server's roles, rights and guards (as `server init`/`server upgrade` make them,
+under their advisory lock), and the `migrate` audit entry naming the file it came from; a failure anywhere (a
 value the server refuses, a dropped connection, a kill) leaves the target exactly as empty as it
 was. The source file is only read. Then `check` runs on both, and both verdicts are returned.
 The audit chain and the record's seal are copied as they are, so the target's chain is the
-source's chain with one more entry.
+source's chain with one more entry. The copied entries keep their users; their `db_user` (the
+server login that wrote an entry) stays empty: they were written before the clinic had a server.
+The accounts come without server logins (their passwords were the app's, not the server's):
+`server init URL --admin NAME` gives a migrated administrator account its login, and that
+administrator the others theirs (`users passwd NAME`).
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from poems_monitor.i18n import tr
 from poems_monitor.persistence import audit_chain, clinic_copy, pg_tools
-from poems_monitor.persistence.db import Database, current_revision, known_revisions
+from poems_monitor.persistence.db import Database, current_revision, known_revisions, pg_connect_args
+from poems_monitor.services import clinic_server
 from poems_monitor.services.access import Actor, Permission, require
 
 
@@ -46,7 +53,8 @@ def _target_state(target: Database) -> str:
         return "bare"
     tables = {t.name for t in clinic_copy.record_tables()} | set(clinic_copy.DERIVED_TABLES + clinic_copy.SCHEMA_TABLES)
     foreign = [o for o in found if not (o.startswith("table public.") and o.split(".", 1)[1] in tables)
-               and not (o.startswith("sequence public.") and o.split(".", 1)[1].removesuffix("_id_seq") in tables)]
+               and not (o.startswith("sequence public.") and o.split(".", 1)[1].removesuffix("_id_seq") in tables)
+               and not o.startswith("function public.poems_")]  # the server's guards (`server upgrade`)
     if not foreign and current_revision(target.engine) == known_revisions()[1]:
         with target.engine.connect() as conn:
             filled = [f"{t.name} ({n})" for t in clinic_copy.record_tables()
@@ -78,7 +86,12 @@ def migrate_to_server(source: Database, target_url: str, actor: Actor, *, batch_
     if before.problems:
         raise MigrationRefused(tr("{db} is not sound, so it was not copied: {problems}. Nothing was copied.").format(
             db=source.describe(), problems="; ".join(before.problems)))
-    engine = create_engine(target_url, pool_pre_ping=True)
+    try:
+        clinic_server.ensure_database(target_url)  # as `server init` does: createdb is not a step of its own
+    except Exception as exc:  # noqa: BLE001 (an unreachable server, a login that may not create it: one sentence)
+        raise MigrationRefused(tr("{db} cannot be reached or created: {error}; nothing was copied").format(
+            db=make_url(target_url).render_as_string(hide_password=True), error=pg_tools.plain_error(exc))) from None
+    engine = create_engine(target_url, pool_pre_ping=True, connect_args=pg_connect_args())
     target = Database(engine=engine, url=target_url)
     rows: dict[str, int] = {}
     current = tr("none")
@@ -94,6 +107,9 @@ def migrate_to_server(source: Database, target_url: str, actor: Actor, *, batch_
             with source.engine.connect() as src, src.begin(), engine.connect() as dst, dst.begin():
                 dst.exec_driver_sql("SET LOCAL application_name = 'poems-monitor migrate'")
                 dst.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+                # The schema is the server's to change (`server init/upgrade`): taken under the same
+                # lock, held to the end of this transaction.
+                dst.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": clinic_server.UPGRADE_LOCK_KEY})
                 if state == "bare":
                     clinic_copy.create_schema(dst)
                 tables = clinic_copy.record_tables()
@@ -102,6 +118,12 @@ def migrate_to_server(source: Database, target_url: str, actor: Actor, *, batch_
                     rows[table.name] = clinic_copy.copy_table(src, dst, table, batch_rows=batch_rows,
                                                               after_batch=after_batch)
                 pg_tools.move_sequences_past_ids(dst, tables)
+                # The copied entries were written before the clinic had a server: no login wrote
+                # them, so db_user stays empty (the guard of a prepared database filled in ours).
+                dst.execute(text("UPDATE audit_entry SET db_user = NULL WHERE db_user IS NOT NULL"))
+                # The group roles' rights, the guard triggers and functions, as `server init`
+                # leaves a database: the migrated clinic is enforced by the server from its first save.
+                clinic_server.apply_rights(dst)
                 # Recorded in the same transaction, at table level like a schema migration's entry: the
                 # record's seal stays that of the last change, which this copy did not change.
                 audit_chain.insert_entry(dst, audit_chain.last_hash(dst), user=actor.name, action="migrate",

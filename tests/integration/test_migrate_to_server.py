@@ -130,13 +130,20 @@ def test_a_target_that_is_not_empty_is_refused_and_left_as_it_was(server_url, de
         assert conn.execute(text("SELECT id FROM lab_orders")).scalars().all() == [7]
     engine.dispose()
 
-    # poems-monitor's schema (as `server init` makes it) is fine while it holds no record; with one it is refused
+    # poems-monitor's schema with the server's guards (`server upgrade`) is fine while it holds no
+    # record: the copied entries keep no login (db_user), though the guard fills it on every insert
     prepared = _new_database(server_url, "prepared")
-    open_database(prepared).dispose()  # the schema, no rows
+    assert run("server", "upgrade", prepared).returncode == 0  # the schema, rights and guards, no rows
     done = run("--db", str(demo_file), "migrate", "--to", prepared)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Copied 4 patients") and done.stdout.count(" is sound") == 2
+    engine = create_engine(prepared)
+    with engine.connect() as conn:
+        logins = conn.execute(text("SELECT action, db_user FROM audit_entry ORDER BY id")).all()
+    engine.dispose()
+    assert {u for a, u in logins[:-1]} == {None} and logins[-1] == ("migrate", "postgres")
     prepared = _new_database(server_url, "prepared")
+    assert run("server", "upgrade", prepared).returncode == 0
     db = open_database(prepared)
     try:
         create_patient(db, Actor("root", Role.ADMIN), PatientInput("X-1", "Already Here", "male", date(1960, 1, 1)),
