@@ -188,17 +188,23 @@ def _restore_server(args: argparse.Namespace) -> int:
     """`restore FILE` on a server database: into an empty database only. An empty database has no
     accounts yet, so, as for any database without accounts, the command acts as its set-up
     administrator; what it may do on the server is what the server login may do."""
-    from poems_monitor.cli.context import acting_name, database_target
+    from poems_monitor.cli.context import acting_name, database_target, server_password
     from poems_monitor.persistence.db import DatabaseError, open_database
     from poems_monitor.services import backup
     from poems_monitor.services.access import Actor, Role
 
+    from sqlalchemy.engine import make_url
+
+    target = database_target(args)
     try:
-        db = open_database(database_target(args), migrate=False)
+        db = open_database(target, migrate=False, password=server_password(args, target))
     except DatabaseError as exc:
         raise CommandError(tr("{file} was not restored: {error}").format(file=args.file, error=exc)) from None
     try:
-        result = backup.restore_server_database(db, Actor(acting_name(args), Role.ADMIN), args.file)
+        # The entry recording the restore is the login's: the server says who wrote it (db_user),
+        # and `check` holds an entry naming another account than its login for a forgery.
+        login = make_url(target).username
+        result = backup.restore_server_database(db, Actor(login or acting_name(args), Role.ADMIN), args.file)
     except backup.BackupRefused as exc:
         raise CommandError(str(exc)) from None
     finally:

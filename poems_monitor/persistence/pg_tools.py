@@ -94,6 +94,13 @@ def find_tool(name: str, major: int) -> Path:
         f"name their folder in POEMS_MONITOR_PG_BIN")
 
 
+def login_url(db: Database) -> URL:
+    """Where `db` is connected, with the password its login signed in with (typed, not in the
+    URL): for the tools and the scratch databases, which connect as the same login."""
+    url = db.engine.url
+    return url.set(password=db.password) if db.password and url.password is None else url
+
+
 def libpq_environment(url: str | URL, database: str | None = None) -> dict[str, str]:
     """The environment of a child tool that connects where `url` points (password included, in
     PGPASSWORD only). `database` replaces the URL's database (a scratch database)."""
@@ -150,7 +157,7 @@ def dump(db: Database, dest: Path) -> None:
     """`pg_dump --format=custom` of the live database into `dest` (one consistent snapshot:
     pg_dump reads in one repeatable-read transaction while others keep writing), flushed to disk."""
     tool = find_tool("pg_dump", server_major(db.engine))
-    env = libpq_environment(db.engine.url)
+    env = libpq_environment(login_url(db))
     run_tool([str(tool), "--format=custom", "--no-password", "--file", str(dest)], env, "pg_dump")
     fd = os.open(dest, os.O_RDONLY)
     try:

@@ -188,10 +188,10 @@ def dump_verified(db: Database, dest: Path) -> tuple[int, str] | None:
         try:
             major = pg_tools.server_major(db.engine)
             pg_tools.dump(db, tmp)
-            problems, _revision = archive_problems(tmp, db.engine.url, major)
+            problems, _revision = archive_problems(tmp, pg_tools.login_url(db), major)
             head = None
             if not problems:
-                problems, head = check_in_scratch(tmp, db.engine.url, major)
+                problems, head = check_in_scratch(tmp, pg_tools.login_url(db), major)
         except PgToolsError as exc:
             raise _refused(tr("The backup of {db} was not made: {error}; nothing was written").format(
                 db=db.describe(), error=exc)) from None
@@ -250,10 +250,10 @@ def restore_into_empty(db: Database, actor_name: str, source: Path, catalogued: 
                 file=source.name, error=exc.strerror or exc)) from None
         try:
             major = pg_tools.server_major(db.engine)
-            problems, _revision = archive_problems(copy, db.engine.url, major)
+            problems, _revision = archive_problems(copy, pg_tools.login_url(db), major)
             if problems:
                 raise _refuse(source, problems)
-            pg_tools.restore(copy, db.engine.url, major)
+            pg_tools.restore(copy, pg_tools.login_url(db), major)
         except PgToolsError as exc:
             raise _refuse(source, [str(exc)]) from None
     finally:

@@ -189,3 +189,123 @@ def test_a_connection_killed_half_way_leaves_the_target_empty(server_url, demo_f
     finally:
         source.dispose()
     assert result.target_problems == [] and result.source_problems == [] and result.rows["patient"] == 4
+
+
+@pytest.fixture
+def moved_clinic(pg_server, demo_file, tmp_path):
+    """The demo clinic with its accounts (administrator boss, physician dr-who, nurse ann) in its
+    SQLite file, and the names of the server databases the test makes; its logins are dropped after."""
+    from tests.integration.test_server_roles import PASSWORDS, _password_file
+
+    pw = {who: _password_file(tmp_path, who) for who in PASSWORDS}
+    lite = ("--db", str(demo_file))
+    assert run(*lite, "users", "add", "boss", "--role", "admin", stdin=PASSWORDS["boss"] + "\n").returncode == 0
+    for account, role in (("dr-who", "physician"), ("ann", "nurse")):
+        done = run(*lite, "users", "add", account, "--role", role, "--user", "boss", "--password-file", pw["boss"],
+                   stdin=PASSWORDS[account] + "\n")
+        assert done.returncode == 0, done.stderr
+    names = {"moved": f"moved_{tmp_path.name[-8:].lower()}", "restored": f"restored_{tmp_path.name[-8:].lower()}"}
+    yield {"lite": lite, "pw": pw, "passwords": PASSWORDS, **names}
+    for name in names.values():
+        pg_server.drop(name)
+    for login in PASSWORDS:
+        pg_server.execute(f'DROP ROLE IF EXISTS "{login}"')
+
+
+def _nurse_refusals(pg_server, database: str, password: str, vid: int) -> dict[str, str]:  # noqa: ANN001
+    """Every physician and administrator write of test_server_roles, tried by the nurse's login in
+    raw SQL on `database`: what the server refused (and nothing it refused changed anything)."""
+    import psycopg
+
+    from tests.integration.test_server_roles import NURSE_REFUSED
+
+    refused = {}
+    with psycopg.connect(pg_server.libpq(database, "ann", password), autocommit=True) as conn:
+        pid = conn.execute("SELECT patient_id FROM visit WHERE id = %s", (vid,)).fetchone()[0]
+        has_protocol = conn.execute("SELECT count(*) FROM clinic_setting WHERE key = 'protocol'").fetchone()[0]
+        before = conn.execute("SELECT count(*), max(hash) FROM audit_entry").fetchone()
+        for what, sql in NURSE_REFUSED.items():
+            if what == "change the saved protocol" and not has_protocol:
+                continue  # a trigger refuses row by row: no saved protocol, nothing to refuse
+            try:
+                conn.execute(sql.format(pid=pid, vid=vid))
+            except psycopg.errors.InsufficientPrivilege as exc:
+                refused[what] = str(exc)
+        assert conn.execute("SELECT count(*), max(hash) FROM audit_entry").fetchone() == before
+    return refused
+
+
+def test_sqlite_clinic_to_server_then_logins_then_backup_and_restore_enforce_rights_as_server_init(
+        pg_server, moved_clinic, tmp_path):
+    """The documented order: migrate --to (the database made, schema, records, the server's
+    rights and guards), server init --admin gives the migrated administrator account its login,
+    that administrator gives the others theirs; then backup by that login (no superuser) and
+    restore into an empty database; a nurse's login is refused every physician/admin write on both."""
+    from tests.integration.test_server_roles import NURSE_REFUSED
+
+    from poems_monitor.persistence.db import open_database
+    from poems_monitor.services.users import resolve_actor
+    from poems_monitor.services.visits import EnteredValue, VisitInput, record_visit
+
+    m, pw, passwords = moved_clinic, moved_clinic["pw"], moved_clinic["passwords"]
+    owner = pg_server.url(m["moved"])  # the database does not exist yet: migrate makes it
+    done = run(*m["lite"], "migrate", "--to", owner, "--user", "boss", "--password-file", pw["boss"])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(" is sound") == 2 and "the server's rights and guards checked" in done.stdout
+
+    done = run("server", "init", owner, "--admin", "boss", "--password-file", pw["boss"])
+    assert done.returncode == 0, done.stderr
+    boss = ("--db", pg_server.url(m["moved"], "boss"), "--password-file", pw["boss"])
+    for account in ("dr-who", "ann"):
+        done = run("users", "passwd", account, *boss, stdin=passwords[account] + "\n")
+        assert done.returncode == 0, done.stderr
+    done = run("server", "init", owner, "--admin", "boss", "--password-file", pw["boss"])
+    assert done.returncode == 1 and "has accounts already" in done.stderr  # once only
+
+    db = open_database(pg_server.url(m["moved"], "ann"), password=passwords["ann"])
+    try:
+        ann = resolve_actor(db, None, None)
+        assert (ann.name, ann.role.value) == ("ann", "nurse")
+        with db.read() as session:
+            from sqlalchemy import text as sql
+
+            mrn = session.execute(sql("SELECT mrn FROM patient ORDER BY id LIMIT 1")).scalar_one()
+        saved = record_visit(db, ann, mrn, VisitInput(date(2026, 11, 30), (EnteredValue("platelets", 410, "10*9/L"),)),
+                             today=date(2026, 12, 1))
+    finally:
+        db.dispose()
+    expected = set(NURSE_REFUSED) - {"change the saved protocol"}
+    refused = _nurse_refusals(pg_server, m["moved"], passwords["ann"], saved.visit_id)
+    assert expected <= set(refused), expected - set(refused)
+    assert "may not sign off visits" in refused["sign off a visit"]
+    engine = create_engine(pg_server.url(m["moved"]))
+    with engine.connect() as conn:  # the copied entries: their users, no login; the nurse's: her login
+        rows = conn.execute(text('SELECT "user", db_user, action FROM audit_entry ORDER BY id')).all()
+    engine.dispose()
+    moved_at = next(i for i, r in enumerate(rows) if r.action == "migrate")
+    assert moved_at > 0 and {r.db_user for r in rows[:moved_at]} == {None}
+    assert {r.user for r in rows[:moved_at]} >= {"boss"} and rows[-1][:2] == ("ann", "ann")
+    assert run("check", "--db", pg_server.url(m["moved"], "ann"), "--password-file", pw["ann"]).returncode == 0
+
+    # a backup by the administrator's own login (CREATEDB for its scratch check, no superuser) ...
+    dump = tmp_path / "moved.pgdump"
+    done = run("backup", str(dump), *boss)
+    assert done.returncode == 0, done.stderr
+    # ... restored by the same login into an empty database it created
+    import psycopg
+
+    with psycopg.connect(pg_server.libpq("postgres", "boss", passwords["boss"]), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{m["restored"]}"')
+    restored = ("--db", pg_server.url(m["restored"], "boss"), "--password-file", pw["boss"])
+    done = run("restore", str(dump), *restored)
+    assert done.returncode == 0, done.stderr
+    done = run("check", *restored)
+    assert done.returncode == 0 and "the server's rights and guards checked" in done.stdout, done.stdout + done.stderr
+    refused = _nurse_refusals(pg_server, m["restored"], passwords["ann"], saved.visit_id)
+    assert expected <= set(refused), expected - set(refused)
+    db = open_database(pg_server.url(m["restored"], "ann"), password=passwords["ann"])
+    try:  # and what a nurse may do, she still can there
+        record_visit(db, resolve_actor(db, None, None), mrn,
+                     VisitInput(date(2026, 12, 1), (EnteredValue("platelets", 400, "10*9/L"),)), today=date(2026, 12, 1))
+    finally:
+        db.dispose()

@@ -296,6 +296,9 @@ HOSTILE = {
     "index of the project's name with another definition": (
         "DROP INDEX ix_patient_mrn; CREATE INDEX ix_patient_mrn ON patient (name);",
         ["a statement poems-monitor's schema does not have: CREATE INDEX ix_patient_mrn ON public.patient USING btree (name)"]),
+    "the server's own guard rewritten to let a nurse sign off": (
+        "CREATE OR REPLACE FUNCTION poems_guard_sign_off() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;",
+        ["a statement poems-monitor's schema does not have: CREATE FUNCTION public.poems_guard_sign_off()"]),
     "policy": ("CREATE POLICY only_some ON patient USING (id < 0);", ["a policy (only_some on patient)"]),
     "newer schema": ("UPDATE alembic_version SET version_num = '9999';", ["schema revision 9999 is not one this poems-monitor knows"]),
     "record changed after its seal": ("UPDATE observation SET value_num = 10 WHERE code = 'vegf_plasma';",
