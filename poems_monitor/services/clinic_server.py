@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import counted, tr
 from poems_monitor.persistence.db import Database, DatabaseError, known_revisions
 from poems_monitor.services.access import ROLE_PERMISSIONS, Actor, Permission, PermissionDenied, Role
 
@@ -472,4 +472,21 @@ def server_problems(db: Database) -> tuple[list[str], list[str]]:
                 'WHERE a."user" <> a.db_user ORDER BY a.id LIMIT 50')).all():
             problems.append(tr("audit entry {id} names {user} but was written by the login {login}").format(
                 id=entry_id, user=user, login=login))
-    return problems, [tr("the server's rights and guards checked")] if not problems else []
+        # Entries copied from an SQLite file by `migrate --to` were written before the clinic had
+        # a server: no login (db_user empty). Every later one has its login (the guard and the
+        # column's default fill it), so an empty one after the move was written around them.
+        moved_at = conn.execute(text(
+            "SELECT max(id) FROM audit_entry WHERE action = 'migrate' AND entity = 'database'")).scalar() or 0
+        before_server = conn.execute(text("SELECT count(*) FROM audit_entry WHERE db_user IS NULL AND id < :m"),
+                                     {"m": moved_at}).scalar_one()
+        for (entry_id,) in conn.execute(text("SELECT id FROM audit_entry WHERE db_user IS NULL AND id > :m "
+                                             "ORDER BY id LIMIT 50"), {"m": moved_at}).all():
+            problems.append(tr("audit entry {id} has no server login, though it was written on the server").format(
+                id=entry_id))
+    if problems:
+        return problems, []
+    notes = [tr("the server's rights and guards checked")]
+    if before_server:
+        notes.append(counted(before_server, "{n} audit entry from before the move to the server has no login",
+                             "{n} audit entries from before the move to the server have no login"))
+    return problems, notes

@@ -285,7 +285,9 @@ def test_sqlite_clinic_to_server_then_logins_then_backup_and_restore_enforce_rig
     moved_at = next(i for i, r in enumerate(rows) if r.action == "migrate")
     assert moved_at > 0 and {r.db_user for r in rows[:moved_at]} == {None}
     assert {r.user for r in rows[:moved_at]} >= {"boss"} and rows[-1][:2] == ("ann", "ann")
-    assert run("check", "--db", pg_server.url(m["moved"], "ann"), "--password-file", pw["ann"]).returncode == 0
+    done = run("check", "--db", pg_server.url(m["moved"], "ann"), "--password-file", pw["ann"])
+    assert done.returncode == 0 and f"{moved_at} audit entries from before the move to the server have no login" \
+        in done.stdout, done.stdout + done.stderr
 
     # a backup by the administrator's own login (CREATEDB for its scratch check, no superuser) ...
     dump = tmp_path / "moved.pgdump"
@@ -309,3 +311,11 @@ def test_sqlite_clinic_to_server_then_logins_then_backup_and_restore_enforce_rig
                      VisitInput(date(2026, 12, 1), (EnteredValue("platelets", 400, "10*9/L"),)), today=date(2026, 12, 1))
     finally:
         db.dispose()
+
+    # an entry written on the server without its login (the owner, around the guard) is found
+    engine = create_engine(pg_server.url(m["moved"]))
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_entry SET db_user = NULL WHERE id = (SELECT max(id) FROM audit_entry)"))
+    engine.dispose()
+    done = run("check", "--db", pg_server.url(m["moved"], "ann"), "--password-file", pw["ann"])
+    assert done.returncode == 1 and "has no server login, though it was written on the server" in done.stderr
