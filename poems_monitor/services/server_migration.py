@@ -20,14 +20,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from poems_monitor.i18n import tr
 from poems_monitor.persistence import audit_chain, clinic_copy, pg_tools
-from poems_monitor.persistence.db import Database, current_revision, known_revisions, pg_connect_args
+from poems_monitor.persistence.db import (
+    Database,
+    current_revision,
+    known_revisions,
+    pg_connect_args,
+)
 from poems_monitor.services import clinic_server
 from poems_monitor.services.access import Actor, Permission, require
 

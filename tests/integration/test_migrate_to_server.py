@@ -290,6 +290,11 @@ def test_sqlite_clinic_to_server_then_logins_then_backup_and_restore_enforce_rig
         in done.stdout, done.stdout + done.stderr
 
     # a backup by the administrator's own login (CREATEDB for its scratch check, no superuser) ...
+    engine = create_engine(pg_server.url(m["moved"]))
+    with engine.connect() as conn:
+        assert dict(conn.execute(text("SELECT rolname, rolcreatedb FROM pg_roles WHERE rolname IN ('boss', 'dr-who', "
+                                      "'ann')")).all()) == {"boss": True, "dr-who": False, "ann": False}
+    engine.dispose()
     dump = tmp_path / "moved.pgdump"
     done = run("backup", str(dump), *boss)
     assert done.returncode == 0, done.stderr
