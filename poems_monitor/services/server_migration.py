@@ -65,12 +65,17 @@ def _target_state(target: Database) -> str:
                       if (n := clinic_copy.count_rows(conn, t))]
         if not filled:
             return "schema"
+        # `server init` made a first administrator here: the clinic moves first, its own
+        # administrator account gets its login after (docs/server-backup-restore-migrate.md).
+        order = tr(" (move the clinic into a new, empty database first, then run `server init URL --admin NAME` with an "
+                   "administrator account of the moved clinic)") if not any(
+            f.startswith("patient ") for f in filled) else ""
         raise MigrationRefused(tr(
-            "{db} already holds records (rows in {tables}): migrate copies a clinic into an empty database only; "
-            "nothing was copied").format(db=target.describe(), tables=", ".join(filled[:5])))
+            "{db} already holds records (rows in {tables}): migrate copies a clinic into an empty database only{order}; "
+            "nothing was copied").format(db=target.describe(), tables=", ".join(filled[:5]), order=order))
     raise MigrationRefused(tr(
-        "{db} is not empty: it holds {objects}. migrate copies a clinic into an empty database only (create one with "
-        "createdb, or `poems-monitor server init`); nothing was copied").format(
+        "{db} is not empty: it holds {objects}. migrate copies a clinic into an empty database only (a new one: it is "
+        "created when it does not exist); nothing was copied").format(
         db=target.describe(), objects=", ".join((foreign or found)[:5])))
 
 

@@ -153,6 +153,18 @@ def test_a_target_that_is_not_empty_is_refused_and_left_as_it_was(server_url, de
     done = run("--db", str(demo_file), "migrate", "--to", prepared)
     assert done.returncode == 1 and "already holds records (rows in" in done.stderr and "patient (1)" in done.stderr
 
+    # a database where `server init` made the first administrator: the order is named
+    initialised = _new_database(server_url, "initialised")
+    assert run("server", "init", initialised, "--admin", "set-up-admin", stdin="set-up-password-1\n").returncode == 0
+    done = run("--db", str(demo_file), "migrate", "--to", initialised)
+    assert done.returncode == 1 and "app_user (1)" in done.stderr, done.stderr
+    assert "then run `server init URL --admin NAME` with an administrator account of the moved clinic" in done.stderr
+    _new_database(server_url, "initialised")  # dropped and made again: no object of the login is left
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql('DROP ROLE "set-up-admin"')
+    engine.dispose()
+
 
 def test_a_connection_killed_half_way_leaves_the_target_empty(server_url, demo_file, admin):
     from poems_monitor.persistence.db import open_database
