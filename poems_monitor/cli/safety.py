@@ -26,6 +26,12 @@ def register(sub, common) -> None:  # noqa: ANN001
     p.add_argument("file", type=Path)
     p.set_defaults(handler=cmd_restore)
 
+    p = sub.add_parser("migrate", parents=[common], help=tr(
+        "copy the whole SQLite clinic (--db FILE) into an empty PostgreSQL database, all or nothing, then check both"))
+    p.add_argument("--to", required=True, metavar="URL", help=tr(
+        "the empty server database, e.g. postgresql+psycopg://USER@HOST/DATABASE"))
+    p.set_defaults(handler=cmd_migrate)
+
     p = sub.add_parser("users", parents=[common], help=tr("local user accounts"))
     users = p.add_subparsers(dest="users_command", metavar="ACTION")
     add = users.add_parser("add", parents=[common], help=tr("create an account (password asked twice, or one line on stdin)"))
@@ -112,9 +118,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
                 require(who, Permission.BACKUP)
                 result = backup.automatic_backup(db, force=True)
-                if result is None:
-                    raise CommandError(tr("{db} is not an SQLite file: back up a server database with the server's own "
-                                          "tools (for PostgreSQL: pg_dump)").format(db=db.describe()))
+                if result is None:  # an in-memory database: nothing to keep
+                    raise CommandError(tr("{db} has no file to copy; nothing was written").format(db=db.describe()))
             else:
                 result = backup.backup_to(db, who, args.file)
         except backup.BackupRefused as exc:
@@ -132,6 +137,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from poems_monitor.services.access import PermissionDenied
     from poems_monitor.services.users import count_users, resolve_actor
 
+    from poems_monitor.cli.context import database_target
+    from poems_monitor.persistence.db import database_url
+
+    if not database_url(database_target(args)).startswith("sqlite"):
+        return _restore_server(args)
     target = _database_path(args)
     name = acting_name(args)
     password: list[str | None] = []  # asked once, and only when some database has accounts
@@ -172,6 +182,72 @@ def cmd_restore(args: argparse.Namespace) -> int:
     kept = tr("; the replaced database was kept as {file}").format(file=result.replaced_kept_as) if result.replaced_kept_as else ""
     print(tr("Restored {db} from {file}{kept}.").format(db=target, file=args.file, kept=kept))
     return EXIT_OK
+
+
+def _restore_server(args: argparse.Namespace) -> int:
+    """`restore FILE` on a server database: into an empty database only. An empty database has no
+    accounts yet, so, as for any database without accounts, the command acts as its set-up
+    administrator; what it may do on the server is what the server login may do."""
+    from poems_monitor.cli.context import acting_name, database_target, server_password
+    from poems_monitor.persistence.db import DatabaseError, open_database
+    from poems_monitor.services import backup
+    from poems_monitor.services.access import Actor, Role
+
+    from sqlalchemy.engine import make_url
+
+    target = database_target(args)
+    try:
+        db = open_database(target, migrate=False, password=server_password(args, target))
+    except DatabaseError as exc:
+        raise CommandError(tr("{file} was not restored: {error}").format(file=args.file, error=exc)) from None
+    try:
+        # The entry recording the restore is the login's: the server says who wrote it (db_user),
+        # and `check` holds an entry naming another account than its login for a forgery.
+        login = make_url(target).username
+        result = backup.restore_server_database(db, Actor(login or acting_name(args), Role.ADMIN), args.file)
+    except backup.BackupRefused as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        db.dispose()
+    print(tr("Restored {db} from {file} ({method}), checked.").format(db=db.describe(), file=result.restored_from,
+                                                                      method=result.method))
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from poems_monitor.cli.context import database_target
+    from poems_monitor.persistence.db import database_url
+    from poems_monitor.services.server_migration import MigrationRefused, migrate_to_server
+
+    if not database_url(database_target(args)).startswith("sqlite"):
+        raise CommandError(tr("migrate copies a clinic from its SQLite file: give it with --db FILE; nothing was copied"))
+    db = open_existing_db(args)
+    try:
+        who = actor(db, args)
+        try:
+            result = migrate_to_server(db, args.to, who)
+        except MigrationRefused as exc:
+            raise CommandError(str(exc)) from None
+        source_name = db.describe()
+    finally:
+        db.dispose()
+    from sqlalchemy.engine import make_url
+
+    target_name = make_url(args.to).render_as_string(hide_password=True)
+    print(tr("Copied {patients} patients ({rows} rows) from {file} to {db} in one transaction.").format(
+        patients=result.rows.get("patient", 0), rows=sum(result.rows.values()), file=source_name, db=target_name))
+    failed = False
+    for name, problems, notes in ((source_name, result.source_problems, result.source_notes),
+                                  (target_name, result.target_problems, result.target_notes)):
+        if problems:
+            failed = True
+            print(ntr("check: {db} is damaged ({n} problem found):", "check: {db} is damaged ({n} problems found):",
+                      len(problems)).format(db=name, n=len(problems)), file=sys.stderr)
+            for problem in problems:
+                print(f"- {problem}", file=sys.stderr)
+        else:
+            print(tr("check: {db} is sound: {notes}.").format(db=name, notes="; ".join(notes)))
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _actor_from_backup(path: Path, name: str, password):  # noqa: ANN001, ANN202

@@ -52,7 +52,7 @@ def _new_admin_password(args: argparse.Namespace) -> str:
 def cmd_server_init(args: argparse.Namespace) -> int:
     from poems_monitor.services import clinic_server
     from poems_monitor.services.access import Actor, Role
-    from poems_monitor.services.users import AccountError, add_user, count_users
+    from poems_monitor.services.users import AccountError, add_user, change_password, count_users, list_users
 
     password = _new_admin_password(args)
     try:
@@ -65,14 +65,28 @@ def cmd_server_init(args: argparse.Namespace) -> int:
     db = _open(args.url)
     try:
         result = clinic_server.upgrade_server(db)
+        admin = Actor(args.admin, Role.ADMIN)
         if count_users(db):
-            raise CommandError(tr("{db} has accounts already: `server init` makes the first administrator only; add "
-                                  "accounts with `users add` (the schema and rights are current)").format(
-                db=db.describe()))
-        try:
-            add_user(db, Actor(args.admin, Role.ADMIN), args.admin, Role.ADMIN, password, reason=tr("server init"))
-        except AccountError as exc:
-            raise CommandError(tr("{error}; no account was created").format(error=exc)) from None
+            # A clinic moved here with `migrate --to` has its accounts but no logins: the named
+            # administrator account gets its login (the others get theirs from it: `users passwd`).
+            moved = {a.name: a for a in list_users(db)}.get(args.admin)
+            with db.read() as session:
+                has_login = clinic_server.login_exists(session, args.admin)
+            if moved is None or moved.role != Role.ADMIN or not moved.active or has_login:
+                raise CommandError(tr(
+                    "{db} has accounts already: `server init` makes the first administrator, or gives an administrator "
+                    "account of a migrated clinic its login; add accounts with `users add`, logins of migrated "
+                    "accounts with `users passwd` (the schema and rights are current)").format(db=db.describe()))
+            try:
+                change_password(db, admin, args.admin, password,
+                                reason=tr("server init: the login of an account moved from an SQLite file"))
+            except AccountError as exc:
+                raise CommandError(tr("{error}; no login was created").format(error=exc)) from None
+        else:
+            try:
+                add_user(db, admin, args.admin, Role.ADMIN, password, reason=tr("server init"))
+            except AccountError as exc:
+                raise CommandError(tr("{error}; no account was created").format(error=exc)) from None
     finally:
         db.dispose()
     print(tr("Clinic server {db} set up{created}: schema {schema}, roles poems_nurse, poems_physician, poems_admin, "

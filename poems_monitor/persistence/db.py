@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
@@ -143,6 +143,9 @@ class Database:
 
     engine: Engine
     url: str
+    # The login's password when it was typed (never in `url`): the server's own tools (pg_dump,
+    # pg_restore) and the backup's scratch databases connect with it too. Kept in memory only.
+    password: str | None = field(default=None, repr=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -333,7 +336,7 @@ def open_database(url_or_path: str | Path, *, migrate: bool = True, password: st
     if url.startswith("sqlite"):
         engine.dispose()
         engine = create_database_engine(url)
-    db = Database(engine=engine, url=url)
+    db = Database(engine=engine, url=url, password=password)
     if current != head and migrate:
         if not db.is_sqlite:  # only `server init/upgrade` change a clinic server's schema
             db.dispose()

@@ -10,7 +10,9 @@ integrity, foreign keys, an intact audit chain and every row matching its seal; 
 of the copy is dropped (derived data is rebuilt, never trusted); the restore is recorded in the
 copy before it goes live, and the replaced file is kept beside it. Temporary copies left by a
 killed backup or restore are removed by the next one. The SQLite file work itself is in
-`persistence.sqlite_backup`.
+`persistence.sqlite_backup`. A database on a PostgreSQL server gets the same policy (its own
+backup set named by `database_key`, rotation, catalogue with the chain head) for checked pg_dump
+files, and is restored into an empty database only: `services.server_backup` does that work.
 A backup is "good" only once the copy has been written, flushed and checked.
 
 The policy lives in `backup.toml` in the user's config folder:
@@ -46,7 +48,8 @@ from poems_monitor.services.integrity import check
 
 POLICY_FILE = "backup.toml"
 STATE_FILE = ".last-good-backup.json"
-_AUTO_NAME = re.compile(r"^(?P<stem>.+)-(?P<day>\d{4}-\d{2}-\d{2})\.sqlite$")
+_AUTO_NAME = re.compile(r"^(?P<stem>.+)-(?P<day>\d{4}-\d{2}-\d{2})\.(?:sqlite|pgdump)$")
+SERVER_DUMP_SUFFIX = ".pgdump"  # a server database's backups: pg_dump's custom format
 _REPLACED_NAME = re.compile(r"^(?P<stem>.+)\.replaced-(?P<day>\d{8})-\d{6}\.[^.]+$")
 
 
@@ -108,13 +111,31 @@ def save_policy(policy: BackupPolicy) -> Path:
     return path
 
 
-def backup_set_folder(db_path: Path, policy: BackupPolicy | None = None) -> Path:
+def database_key(db: Database) -> str:
+    """What names a database in the backup catalogue: an SQLite file's path, or a server
+    database's `postgresql://host:port/name` (no login, no password: every workstation and every
+    login of one clinic database share its backups)."""
+    if db.path is not None:
+        return str(db.path)
+    url = db.engine.url
+    return f"{url.get_backend_name()}://{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
+
+
+def _stem_of(key: str | Path) -> str:
+    text_key = str(key)
+    return text_key.rsplit("/", 1)[-1] if "://" in text_key else Path(text_key).stem
+
+
+def backup_set_folder(db_path: Path | str, policy: BackupPolicy | None = None) -> Path:
     """The folder of one database's automatic backups: `<file stem>-<8 hex>` in the backup
     folder, the hex being the start of the SHA-256 of the database's absolute path. Two clinics'
     files of the same name (two `clinic.sqlite` in different folders) get separate sets and never
     rotate or overwrite each other's backups; the name still says whose backups they are. Found
     again from the path alone, so a database too damaged to open still finds its backups."""
     policy = policy or load_policy()
+    if "://" in str(db_path):  # a server database (database_key): its name and the server's address
+        digest = hashlib.sha256(str(db_path).encode("utf-8")).hexdigest()[:8]
+        return policy.folder / f"{_stem_of(db_path)}-{digest}"
     path = Path(db_path).expanduser().resolve()
     digest = hashlib.sha256(str(path).encode("utf-8")).hexdigest()[:8]
     return policy.folder / f"{path.stem}-{digest}"
@@ -123,8 +144,8 @@ def backup_set_folder(db_path: Path, policy: BackupPolicy | None = None) -> Path
 def _require_sqlite_file(db: Database, what: str) -> Path:
     if db.path is None:
         raise BackupRefused(tr(
-            "{what} works on an SQLite database file; a shared server database is backed up and restored with "
-            "the server's own tools (for PostgreSQL: pg_dump and pg_restore)").format(what=what))
+            "{what} works on an SQLite database file or a PostgreSQL server database; an in-memory database "
+            "has no file to copy").format(what=what))
     return db.path
 
 
@@ -135,6 +156,8 @@ def _require_sqlite_file(db: Database, what: str) -> Path:
 def _verified_copy(db: Database, dest: Path) -> BackupResult:
     """Copy the live database to `dest` and check the copy; a bad copy is deleted and refused."""
     dest = Path(dest).expanduser()
+    if not db.is_sqlite:
+        return _verified_server_dump(db, dest)
     if dest.resolve() == _require_sqlite_file(db, tr("Backup")).resolve():
         raise BackupRefused(tr("The backup file cannot be the database itself"))
     unfit = sqlite_backup.regular_file_problem(dest)
@@ -163,6 +186,16 @@ def _verified_copy(db: Database, dest: Path) -> BackupResult:
     return BackupResult(dest, at, dest.stat().st_size)
 
 
+def _verified_server_dump(db: Database, dest: Path) -> BackupResult:
+    """A server database's backup: a checked pg_dump (`services.server_backup`), catalogued."""
+    from poems_monitor.services import server_backup
+
+    head = server_backup.dump_verified(db, dest)
+    at = utcnow()
+    _remember_good_backup(db, dest, at, head)
+    return BackupResult(dest, at, dest.stat().st_size)
+
+
 def backup_to(db: Database, actor: Actor, dest: Path) -> BackupResult:
     """`poems-monitor backup FILE`: a consistent, checked copy of the live database (admin)."""
     require(actor, Permission.BACKUP)
@@ -177,20 +210,23 @@ def automatic_backup(db: Database, policy: BackupPolicy | None = None, now: date
     """The app's backup on close (and at most daily): into the policy folder, then rotation.
 
     Made for whoever is signed in (it is the system's duty, not a user's choice). Returns None
-    when today's backup exists already (unless `force`) or the database is not an SQLite file.
+    when today's backup exists already (unless `force`). A server database gets a pg_dump file
+    (`<database>-<day>.pgdump`) in its own set, rotated by the same rule.
     """
-    if db.path is None:
-        return None
+    if db.is_sqlite and db.path is None:
+        return None  # an in-memory database: nothing to keep
     policy = policy or load_policy()
     now = now or utcnow()
     day = now.astimezone().date()
-    folder = backup_set_folder(db.path, policy)
-    dest = folder / f"{db.path.stem}-{day.isoformat()}.sqlite"
+    key = database_key(db)
+    stem = _stem_of(key)
+    folder = backup_set_folder(key, policy)
+    dest = folder / f"{stem}-{day.isoformat()}{'.sqlite' if db.is_sqlite else SERVER_DUMP_SUFFIX}"
     if dest.exists() and not force:
         return None
     folder.mkdir(parents=True, exist_ok=True)
     result = _verified_copy(db, dest)
-    rotate(folder, db.path.stem, policy.keep_daily, policy.keep_monthly)
+    rotate(folder, stem, policy.keep_daily, policy.keep_monthly)
     return result
 
 
@@ -262,12 +298,13 @@ def _remember_good_backup(db: Database, dest: Path, at: datetime, head: tuple[in
                 state = {}
         except (OSError, ValueError):
             state = {}
-        state[str(db.path)] = {"at": at.isoformat(), "file": str(dest)}
+        key = database_key(db)
+        state[key] = {"at": at.isoformat(), "file": str(dest)}
         if head is not None:  # the copy's chain head: a later change to the file is seen at restore
-            state[str(db.path)].update(entry=head[0], hash=head[1])
+            state[key].update(entry=head[0], hash=head[1])
             heads = state.setdefault("heads", {})
             if isinstance(heads, dict):  # a second record of the live chain's head, away from the database
-                heads[str(db.path)] = {"entry": head[0], "hash": head[1]}
+                heads[key] = {"entry": head[0], "hash": head[1]}
             catalogue = state.setdefault("backups", {})
             if isinstance(catalogue, dict):
                 for name in [n for n in catalogue if not Path(n).exists()]:
@@ -280,18 +317,19 @@ def _remember_good_backup(db: Database, dest: Path, at: datetime, head: tuple[in
         pass  # the backup itself is good; only the reminder of it is lost
 
 
-def catalogued_head(db_path: Path) -> tuple[int, str] | None:
-    """The chain head the backup catalogue recorded for the database at `db_path` at its last
-    backup or restore: the live chain must still hold it. None when there is none."""
+def catalogued_head(db_path: Path | str) -> tuple[int, str] | None:
+    """The chain head the backup catalogue recorded for the database at `db_path` (or the server
+    database `database_key` names) at its last backup or restore: the live chain must still hold
+    it. None when there is none."""
     try:
         state = json.loads(_state_path(load_policy()).read_text(encoding="utf-8"))
-        head = state["heads"][str(Path(db_path))]
+        head = state["heads"][str(db_path) if "://" in str(db_path) else str(Path(db_path))]
         return int(head["entry"]), str(head["hash"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def _catalogue_head(db_path: Path, head: tuple[int, str]) -> None:
+def _catalogue_head(db_path: Path | str, head: tuple[int, str]) -> None:
     """Record `head` as the database's head in the catalogue (after a restore moved it back)."""
     policy = load_policy()
     try:
@@ -302,7 +340,8 @@ def _catalogue_head(db_path: Path, head: tuple[int, str]) -> None:
         state = {}
     if not isinstance(state.get("heads"), dict):
         state["heads"] = {}
-    state["heads"][str(Path(db_path))] = {"entry": head[0], "hash": head[1]}
+    key = str(db_path) if "://" in str(db_path) else str(Path(db_path))
+    state["heads"][key] = {"entry": head[0], "hash": head[1]}
     try:
         policy.folder.mkdir(parents=True, exist_ok=True)
         tmp = _state_path(policy).with_name(_state_path(policy).name + ".tmp")
@@ -314,18 +353,17 @@ def _catalogue_head(db_path: Path, head: tuple[int, str]) -> None:
 
 def last_good_backup(db: Database, policy: BackupPolicy | None = None) -> tuple[datetime, Path] | None:
     """When and where the newest good backup of this database was made (automatic or manual)."""
-    if db.path is None:
-        return None
     policy = policy or load_policy()
+    key = database_key(db)
     candidates: list[tuple[datetime, Path]] = []
     try:
         state = json.loads(_state_path(policy).read_text(encoding="utf-8"))
-        entry = state.get(str(db.path)) if isinstance(state, dict) else None
+        entry = state.get(key) if isinstance(state, dict) else None
         if entry and Path(entry["file"]).exists():
             candidates.append((datetime.fromisoformat(entry["at"]), Path(entry["file"])))
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    for _, path in automatic_backups(backup_set_folder(db.path, policy), db.path.stem)[:1]:
+    for _, path in automatic_backups(backup_set_folder(key, policy), _stem_of(key))[:1]:
         candidates.append((datetime.fromtimestamp(path.stat().st_mtime, timezone.utc), path))
     return max(candidates, key=lambda c: c[0]) if candidates else None
 
@@ -339,7 +377,9 @@ def last_good_backup_age(db: Database, policy: BackupPolicy | None = None, now: 
 
 
 def backup_warning(db: Database, policy: BackupPolicy | None = None, now: datetime | None = None) -> str | None:
-    """The sentence the window shows when backups have stopped, or None when they are recent."""
+    """The sentence the window shows when backups have stopped, or None when they are recent.
+    (Still None for a server database until the window's File > Back up and the backup on close
+    take server databases too; `last_good_backup` already knows their backups.)"""
     if db.path is None:
         return None
     policy = policy or load_policy()
@@ -348,7 +388,7 @@ def backup_warning(db: Database, policy: BackupPolicy | None = None, now: dateti
         return tr("This database has never been backed up. Make a backup now (File > Back up).")
     if age > timedelta(days=policy.warn_after_days):
         return tr("The last good backup is {days} days old. Check the backup folder {folder}.").format(
-            days=age.days, folder=backup_set_folder(db.path, policy))
+            days=age.days, folder=backup_set_folder(database_key(db), policy))
     return None
 
 
@@ -372,6 +412,9 @@ def _problems_of_file(path: Path) -> list[str]:
     The file is opened read-only (SQLite URI mode=ro), so checking a backup never changes it."""
     path = Path(path)
     if not sqlite_backup.looks_like_sqlite(path):
+        if _is_server_dump(path):
+            return [tr("{file} is a PostgreSQL dump (pg_dump), not an SQLite database file: restore it into an empty "
+                       "server database (--db postgresql+psycopg://USER@HOST/DATABASE)").format(file=path.name)]
         return [tr("{file} is not an SQLite database file").format(file=path.name)]
     url = f"sqlite:///{path.resolve().as_uri()}?mode=ro&uri=true"
     engine = create_engine(url)
@@ -381,6 +424,14 @@ def _problems_of_file(path: Path) -> list[str]:
         return [tr("{file} cannot be read: {error}").format(file=path.name, error=sqlite_backup.plain_error(exc))]
     finally:
         engine.dispose()
+
+
+def _is_server_dump(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(5) == b"PGDMP"  # pg_dump's custom format
+    except OSError:
+        return False
 
 
 def problems_of_backup_file(path: Path) -> list[str]:
@@ -525,6 +576,39 @@ def restore_from(target_path: Path, actor: Actor, source: Path, now: datetime | 
     policy = load_policy()
     rotate_replaced(target_path, policy)
     return RestoreResult(source, keep if existed else None, method)
+
+
+def _catalogued_backup(source: Path) -> tuple[int, str] | None:
+    """The chain head the catalogue recorded for the backup file `source` when this workstation
+    made it, or None when it did not make it."""
+    try:
+        state = json.loads(_state_path(load_policy()).read_text(encoding="utf-8"))
+        known = state["backups"][str(Path(source).resolve())]
+        return int(known["entry"]), str(known["hash"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def restore_server_database(db: Database, actor: Actor, source: Path) -> RestoreResult:
+    """Restore the pg_dump file `source` into the EMPTY server database `db` (admin only): the
+    dump is read and refused before any of it runs when it holds anything but poems-monitor's
+    schema, and checked after; a refused restore leaves the database empty
+    (`services.server_backup`). A server database with tables is never overwritten."""
+    from poems_monitor.services import server_backup
+
+    require(actor, Permission.RESTORE)
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise BackupRefused(tr("{file} does not exist; nothing was changed").format(file=source))
+    unfit = sqlite_backup.regular_file_problem(source)
+    if unfit is not None:
+        raise BackupRefused(tr("{file} cannot be restored: {reason}; nothing was changed").format(file=source, reason=unfit))
+    if sqlite_backup.looks_like_sqlite(source):
+        raise BackupRefused(tr("{file} is an SQLite backup; to move an SQLite clinic to a server, restore it into a "
+                               "file and use `poems-monitor migrate --to URL`; nothing was changed").format(file=source.name))
+    head = server_backup.restore_into_empty(db, actor.name, source, _catalogued_backup(source), {"from": source.name})
+    _catalogue_head(database_key(db), head)
+    return RestoreResult(source, None, "pg_restore")
 
 
 def rotate_replaced(target_path: Path, policy: BackupPolicy | None = None) -> list[Path]:

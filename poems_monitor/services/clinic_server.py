@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import counted, tr
 from poems_monitor.persistence.db import Database, DatabaseError, known_revisions
 from poems_monitor.services.access import ROLE_PERMISSIONS, Actor, Permission, PermissionDenied, Role
 
@@ -159,11 +159,17 @@ def _functions_sql(schema: str) -> list[str]:
                   USING ERRCODE = 'insufficient_privilege';
               END IF;
             END $$""",
+        # An administrator's backup is verified by restoring it into a scratch database, which
+        # needs CREATEDB; a role attribute is never inherited from a group, so each administrator
+        # login carries it itself, and loses it with the group or the login.
+        f"""CREATE OR REPLACE FUNCTION {s}.poems_createdb(grp text) RETURNS text LANGUAGE sql IMMUTABLE {guard} AS $$
+            SELECT CASE WHEN grp = '{GROUPS[Role.ADMIN]}' THEN 'CREATEDB' ELSE 'NOCREATEDB' END $$""",
         f"""CREATE OR REPLACE FUNCTION {s}.poems_create_login(login text, grp text, verifier text) RETURNS void
             LANGUAGE plpgsql SECURITY DEFINER {guard} AS $$
             BEGIN
               PERFORM {s}.poems_check_login(login, grp, false);
               EXECUTE format('CREATE ROLE %I LOGIN INHERIT PASSWORD %L IN ROLE %I', login, verifier, grp);
+              EXECUTE format('ALTER ROLE %I ' || {s}.poems_createdb(grp), login);
               EXECUTE format('COMMENT ON ROLE %I IS %L', login, {s}.poems_login_mark());
             END $$""",
         f"""CREATE OR REPLACE FUNCTION {s}.poems_set_login_group(login text, grp text) RETURNS void
@@ -175,6 +181,7 @@ def _functions_sql(schema: str) -> list[str]:
                 EXECUTE format('REVOKE %I FROM %I', g, login);
               END LOOP;
               EXECUTE format('GRANT %I TO %I', grp, login);
+              EXECUTE format('ALTER ROLE %I ' || {s}.poems_createdb(grp), login);
             END $$""",
         # A deactivated account loses its group as well as its login, so that a session it
         # opened before can do nothing more either.
@@ -188,9 +195,9 @@ def _functions_sql(schema: str) -> list[str]:
               END LOOP;
               IF active THEN
                 EXECUTE format('GRANT %I TO %I', grp, login);
-                EXECUTE format('ALTER ROLE %I LOGIN', login);
+                EXECUTE format('ALTER ROLE %I LOGIN ' || {s}.poems_createdb(grp), login);
               ELSE
-                EXECUTE format('ALTER ROLE %I NOLOGIN', login);
+                EXECUTE format('ALTER ROLE %I NOLOGIN NOCREATEDB', login);
               END IF;
             END $$""",
         # One's own password, or anyone's for an administrator.
@@ -371,11 +378,16 @@ def create_login(session, name: str, role: Role, password: str) -> None:  # noqa
     from poems_monitor.services.users import AccountError
 
     check_login_name(name)
-    if session.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": name}).first() is not None:
+    if login_exists(session, name):
         raise AccountError(tr("The clinic server has a login named {name} already (logins are shared by every "
                               "database of a server)").format(name=name))
     session.execute(text("SELECT poems_create_login(:n, :g, :v)"),
                     {"n": name, "g": GROUPS[role], "v": scram_verifier(password)})
+
+
+def login_exists(session, name: str) -> bool:  # noqa: ANN001
+    """Whether the server has a login (or any role) named `name`: logins are the whole server's."""
+    return session.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": name}).first() is not None
 
 
 def set_login_group(session, name: str, role: Role) -> None:  # noqa: ANN001
@@ -460,4 +472,21 @@ def server_problems(db: Database) -> tuple[list[str], list[str]]:
                 'WHERE a."user" <> a.db_user ORDER BY a.id LIMIT 50')).all():
             problems.append(tr("audit entry {id} names {user} but was written by the login {login}").format(
                 id=entry_id, user=user, login=login))
-    return problems, [tr("the server's rights and guards checked")] if not problems else []
+        # Entries copied from an SQLite file by `migrate --to` were written before the clinic had
+        # a server: no login (db_user empty). Every later one has its login (the guard and the
+        # column's default fill it), so an empty one after the move was written around them.
+        moved_at = conn.execute(text(
+            "SELECT max(id) FROM audit_entry WHERE action = 'migrate' AND entity = 'database'")).scalar() or 0
+        before_server = conn.execute(text("SELECT count(*) FROM audit_entry WHERE db_user IS NULL AND id < :m"),
+                                     {"m": moved_at}).scalar_one()
+        for (entry_id,) in conn.execute(text("SELECT id FROM audit_entry WHERE db_user IS NULL AND id > :m "
+                                             "ORDER BY id LIMIT 50"), {"m": moved_at}).all():
+            problems.append(tr("audit entry {id} has no server login, though it was written on the server").format(
+                id=entry_id))
+    if problems:
+        return problems, []
+    notes = [tr("the server's rights and guards checked")]
+    if before_server:
+        notes.append(counted(before_server, "{n} audit entry from before the move to the server has no login",
+                             "{n} audit entries from before the move to the server have no login"))
+    return problems, notes

@@ -39,12 +39,14 @@ class CheckReport:
         return not self.problems
 
 
-def check(db: Database) -> list[str]:
-    """Every problem found in the database, as plain sentences; an empty list means sound."""
-    return check_report(db).problems
+def check(db: Database, *, against_catalogue: bool = True) -> list[str]:
+    """Every problem found in the database, as plain sentences; an empty list means sound.
+    `against_catalogue=False`: a database being restored from an older backup, whose chain
+    rightly lacks the head the catalogue recorded for the database it replaces."""
+    return check_report(db, against_catalogue=against_catalogue).problems
 
 
-def check_report(db: Database) -> CheckReport:
+def check_report(db: Database, *, against_catalogue: bool = True) -> CheckReport:
     report = CheckReport()
     if db.is_sqlite:
         structure = sqlite_backup.structural_problems(db)
@@ -73,7 +75,7 @@ def check_report(db: Database) -> CheckReport:
     if not schema_ok:
         return report
     try:
-        _check_audit(db, report)
+        _check_audit(db, report, against_catalogue)
     except Exception as exc:  # noqa: BLE001
         report.problems.append(tr("the audit trail cannot be read: {error}").format(error=sqlite_backup.plain_error(exc)))
     return report
@@ -109,7 +111,7 @@ def _check_schema(db: Database, report: CheckReport) -> bool:
     return True
 
 
-def _check_audit(db: Database, report: CheckReport) -> None:
+def _check_audit(db: Database, report: CheckReport, against_catalogue: bool = True) -> None:
     states: dict[str, record_seal.SealedScope] = {}
     with db.read() as session:
         chain = verify_chain(session, states)
@@ -121,6 +123,10 @@ def _check_audit(db: Database, report: CheckReport) -> None:
         if db.path is not None:
             _check_head_file(session, db.path, report)
             _check_catalogued_head(session, db.path, report)
+        elif against_catalogue:  # a server database: its backups' catalogue still records where its chain was
+            from poems_monitor.services.backup import database_key
+
+            _check_catalogued_head(session, database_key(db), report)
         if states:
             differences = record_seal.verify(session, states)
             report.problems.extend(differences)

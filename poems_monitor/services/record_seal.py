@@ -23,7 +23,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 from zlib import crc32
 
-from sqlalchemy import Date, DateTime, String, Table, and_, bindparam, delete, insert, inspect, select, type_coerce
+from sqlalchemy import Date, DateTime, String, Table, and_, bindparam, delete, func, insert, inspect, select, type_coerce
 from sqlmodel import Session
 
 from poems_monitor.models import (
@@ -148,9 +148,9 @@ def record_rows(session: Session, patient_ids: list[int] | None = None, *, globa
                 ) -> Iterator[tuple[str, str, str, str, str]]:
     """(scope, table, row id, canonical content, field fingerprints) of the record: of these
     patients (None: all), and of the accounts and settings when `global_scopes`."""
-    raw = session.connection().dialect.name == "sqlite"
+    dialect = session.connection().dialect.name
     for table, via in PATIENT_TABLES:
-        query, column = _base_query(table, via, raw)
+        query, column = _base_query(table, via, dialect)
         name, width = table.name, len(table.columns)
         for condition in _in(column, patient_ids):
             q = query if condition is None else query.where(condition)
@@ -163,13 +163,13 @@ def record_rows(session: Session, patient_ids: list[int] | None = None, *, globa
 _QUERIES: dict[tuple[str, bool], tuple] = {}
 
 
-def _base_query(table: Table, via: str | None, raw: bool) -> tuple:
+def _base_query(table: Table, via: str | None, dialect: str) -> tuple:
     """The select of a patient table's rows with their patient id, and the patient id column
     (built once: building a select of twenty columns costs more than running it for one patient)."""
-    key = (table.name, raw)
+    key = (table.name, dialect)
     found = _QUERIES.get(key)
     if found is None:
-        columns = _stored_form(table) if raw else list(table.columns)
+        columns = _stored_form(table, dialect)
         if via is None:
             found = (select(*columns, V.c.patient_id).join(V, V.c.id == table.c.visit_id), V.c.patient_id)
         else:
@@ -178,11 +178,26 @@ def _base_query(table: Table, via: str | None, raw: bool) -> tuple:
     return found
 
 
-def _stored_form(table: Table) -> list:
+def _stored_form(table: Table, dialect: str) -> list:
     """The table's columns, dates and times as SQLite stores them (text): parsing them into
     Python objects only to print them again is most of the sealing time of a bulk import. The
-    canonical form is then SQLite's own, the same whenever the same database is sealed or checked."""
-    return [type_coerce(c, String) if isinstance(c.type, (Date, DateTime)) else c for c in table.columns]
+    canonical form is then SQLite's own, the same whenever the same database is sealed or checked;
+    a server renders its dates and times (in UTC) in the same text, so that a record moved from a
+    file to a server (`migrate --to`) keeps its seal."""
+    if dialect == "sqlite":
+        return [type_coerce(c, String) if isinstance(c.type, (Date, DateTime)) else c for c in table.columns]
+    if dialect != "postgresql":
+        return list(table.columns)
+    columns = []
+    for c in table.columns:
+        if isinstance(c.type, DateTime):
+            instant = func.timezone("UTC", c) if c.type.timezone else c
+            columns.append(func.to_char(instant, "YYYY-MM-DD HH24:MI:SS.US").label(c.name))
+        elif isinstance(c.type, Date):
+            columns.append(func.to_char(c, "YYYY-MM-DD").label(c.name))
+        else:
+            columns.append(c)
+    return columns
 
 
 def has_seal_tables(session: Session) -> bool:

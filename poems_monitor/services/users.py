@@ -248,7 +248,15 @@ def change_password(db: Database, actor: Actor, name: str, new_password: str, re
     with db.write() as session:
         row = _account_row(session, name)
         server = _clinic_server(db)
-        if server is not None:
+        if server is not None and not server.login_exists(session, name):
+            # An account moved from an SQLite file (`migrate --to`) has no login yet: its first
+            # password makes it, in the account's group; from then on the server keeps the password.
+            if not row.active:
+                raise AccountError(tr("The account {name} is deactivated: reactivate it before it gets a server "
+                                      "login").format(name=name))
+            server.create_login(session, name, Role(row.role), new_password)  # the server checks who may
+            session.execute(update(U).where(U.c.id == row.id).values(password_hash=None))
+        elif server is not None:
             server.set_login_password(session, name, new_password)  # the server checks who may
         else:
             accounts.update_account(session, row.id, password_hash=_hasher.hash(new_password), failed_sign_ins=0,

@@ -270,13 +270,13 @@ def test_damaged_database_is_detected_on_open_and_the_newest_good_backup_offered
         restored.dispose()
 
 
-def test_server_databases_are_left_to_the_servers_tools(tmp_path, admin):
+def test_an_in_memory_database_is_not_backed_up(tmp_path, admin):
+    """(A server database is backed up with pg_dump: test_pg_backup.)"""
     from poems_monitor.persistence.db import Database
     from poems_monitor.services.backup import BackupRefused, automatic_backup, backup_to
     from sqlalchemy import create_engine
 
-    # An in-memory database stands in for a server: it has no file to copy.
     memory = Database(engine=create_engine("sqlite://"), url="sqlite://")
     assert automatic_backup(memory) is None
-    with pytest.raises(BackupRefused, match="server's own tools"):
+    with pytest.raises(BackupRefused, match="in-memory database has no file to copy"):
         backup_to(memory, Actor("root", Role.ADMIN), tmp_path / "x.sqlite")

@@ -13,9 +13,9 @@ pytestmark = pytest.mark.slow
 TODAY = date(2026, 11, 21)
 
 
-def test_check_on_postgresql_finds_a_tampered_trail_and_backups_go_to_the_servers_tools(pg_url, admin, tmp_path):
+def test_check_on_postgresql_finds_a_tampered_trail_and_backups_are_pg_dumps(pg_url, admin, tmp_path):
     from poems_monitor.persistence.db import open_database
-    from poems_monitor.services.backup import BackupRefused, backup_to
+    from poems_monitor.services.backup import backup_to
     from poems_monitor.services.integrity import check, check_report
     from poems_monitor.services.patients import PatientInput, create_patient
     from poems_monitor.services.visits import EnteredValue, VisitInput, record_visit
@@ -28,8 +28,8 @@ def test_check_on_postgresql_finds_a_tampered_trail_and_backups_go_to_the_server
         report = check_report(db)
         assert report.problems == [] and any("server guarantees" in n for n in report.notes)
 
-        with pytest.raises(BackupRefused, match="pg_dump"):
-            backup_to(db, admin, tmp_path / "copy.sqlite")
+        made = backup_to(db, admin, tmp_path / "copy.pgdump")  # pg_dump's custom format (test_pg_backup)
+        assert made.path.read_bytes()[:5] == b"PGDMP"
 
         with db.engine.begin() as conn:
             conn.execute(text("UPDATE audit_entry SET \"user\" = 'intruder' WHERE id = (SELECT min(id) FROM audit_entry)"))
