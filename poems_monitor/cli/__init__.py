@@ -31,7 +31,7 @@ class CommandError(Exception):
 def default_user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # no login name (some containers): still record something honest
+    except Exception:  # noqa: BLE001 (no login name in some containers): still record something honest
         return "unknown"
 
 

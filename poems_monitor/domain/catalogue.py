@@ -16,7 +16,7 @@ Pure data and look-ups: no Qt, no SQL, no file access.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 from poems_monitor.domain.units import UnitConversion

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 from types import MappingProxyType
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from poems_monitor.domain.catalogue import MEASURES, FeatureState, Sex
 from poems_monitor.domain.course import fmt_number
@@ -195,7 +195,7 @@ def visit_features(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFea
     return VisitFeatures(visit.date, MappingProxyType(states), derived)
 
 
-def _confirm_counts(history: list[VisitFeatures], visits, protocol: Protocol) -> list[VisitFeatures]:
+def _confirm_counts(history: list[VisitFeatures], visits: Sequence[VisitRecord], protocol: Protocol) -> list[VisitFeatures]:
     """Apply the confirmation rule (module docstring) to thrombocytosis and polycythaemia."""
     needed = protocol.count_confirmations
     cite = protocol.cite("count_confirmations")

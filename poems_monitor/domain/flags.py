@@ -39,6 +39,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
+from typing import Iterator
 
 from poems_monitor.domain.catalogue import (
     CRITERIA, EVENT_TYPES, FEATURES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, CriterionClass, display_name,
@@ -49,7 +50,7 @@ from poems_monitor.domain.course import (
 from poems_monitor.domain.criteria import criteria_from_history
 from poems_monitor.domain.derived import ABSENT, PRESENT, VisitFeatures, feature_history
 from poems_monitor.domain.protocol import Protocol
-from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord
+from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord
 from poems_monitor.i18n import tr
 
 
@@ -229,7 +230,7 @@ _COUNT_MEASURES = {"thrombocytosis": ("platelets",), "polycythemia": ("hemoglobi
 _NOT_COUNTED_SOURCES = ("clinician_absent", "unconfirmed")
 
 
-def _critical_count(visit, code: str) -> tuple[str, float, float] | None:
+def _critical_count(visit: VisitRecord, code: str) -> tuple[str, float, float] | None:
     """(measure, value, critical high limit) of the first count of `code` beyond its critical limit."""
     for measure in _COUNT_MEASURES[code]:
         obs = visit.value(measure)
@@ -310,7 +311,8 @@ def _uln(ctx: _Ctx, code: str) -> tuple[float, str]:
     return getattr(ctx.p, key), ctx.p.cite(key)
 
 
-def _rises(lines: LineIndex, values, fraction: float, uln: float):
+def _rises(lines: LineIndex, values: list[tuple[date, float, str | None]], fraction: float, uln: float,
+           ) -> Iterator[tuple[date, float, date, float, TreatmentRecord | None, date | None]]:
     """Raw VEGF rises of one series: (day, value, nadir day, nadir, line, window start).
 
     The nadir (INTERFACES 3, amended 2026-12) is the lowest value since the later of the first

@@ -252,7 +252,7 @@ def _aspirin_adequacy(patient: PatientRecord, p: Protocol, history: tuple[VisitF
             continue
         documented = documented or _Documented(patient, p, history)
         end = end_of(t)
-        within = lambda day: t.start < day and (end is None or day <= end)  # noqa: E731
+        within = lambda day: t.start < day and (end is None or day <= end)  # noqa: E731, B023 (used in this iteration only)
         days = sorted({t.start} | {v.date for v in patient.visits if within(v.date)}
                       | {e.date for e in patient.events if e.type in VENOUS_THROMBOEMBOLISM and within(e.date)})
         for day in days:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session
 
 from poems_monitor.i18n import tr
@@ -124,7 +124,7 @@ class Database:
 
 def _configure_sqlite(engine: Engine, *, wal: bool = True) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # noqa: ANN001 (DB-API objects)
+    def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 (DB-API objects)
         # Let SQLAlchemy's "begin" event below emit BEGIN itself, so writers can ask for IMMEDIATE.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -136,7 +136,7 @@ def _configure_sqlite(engine: Engine, *, wal: bool = True) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection):  # noqa: ANN001
+    def _on_begin(connection: Connection) -> None:
         if connection.get_execution_options().get("poems_write"):
             _begin_writing(connection)
         else:

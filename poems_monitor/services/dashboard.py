@@ -19,7 +19,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Mapping
+from collections.abc import Iterator, Mapping
 
 from sqlalchemy import select
 
@@ -536,7 +536,7 @@ _FREEZE_AFTER = 50_000  # objects a pass left behind that are worth taking out o
 
 
 @contextmanager
-def _collector_paused():
+def _collector_paused() -> Iterator[None]:
     """No automatic garbage collection during a clinic-wide pass.
 
     The first pass fills the rules cache's in-process memo with hundreds of thousands of small

@@ -193,7 +193,7 @@ def _login_name() -> str:
 
     try:
         return getpass.getuser()
-    except Exception:  # no login name (some containers)
+    except Exception:  # noqa: BLE001 (no login name in some containers: getuser raises several kinds)
         return "unknown"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import date
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from poems_monitor.domain.catalogue import EVENT_TYPES, REGIMENS, SEXES, THROMBOPROPHYLAXIS, display_name
 from poems_monitor.domain.course import after_death, death_before, records_after, second_death

@@ -257,7 +257,7 @@ def _merge_into_existing(
         repo.touch_visits(session, [visit_id for visit_id, *_ in contents], stamp)
 
     stored_treatments = {(t.regimen, t.start): t for t in stored.treatments}
-    for k, t in enumerate(incoming.treatments):
+    for t in incoming.treatments:
         old = stored_treatments.get((t.regimen, t.start))
         if old is None:
             treatment_items.append((pid, t))

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.domain.catalogue import MEASURES
-from poems_monitor.domain.lab_csv import CsvEncodingError, DateFormat, LabCsv, LabRow, RowStatus, decode_csv_bytes
+from poems_monitor.domain.lab_csv import CsvEncodingError, DateFormat, LabCsv, LabRow, RowStatus
 from poems_monitor.i18n import counted, ntr, tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, PermissionDenied

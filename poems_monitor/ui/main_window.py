@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from poems_monitor.config import app_paths
 from poems_monitor.domain.catalogue import display_name
 from poems_monitor.i18n import counted, tr
 from poems_monitor.persistence.db import Database

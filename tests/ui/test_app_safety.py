@@ -172,7 +172,7 @@ def test_window_locks_when_idle_and_the_same_user_unlocks_with_the_password(qtbo
 
 def test_lock_covers_open_windows_and_another_user_signs_in_after_confirming(qtbot, db, accounts, monkeypatch):
     from poems_monitor.ui.desktop_session import DesktopSession
-    from poems_monitor.ui.main_window import MainWindow as MW
+    from poems_monitor.ui.main_window import MainWindow as MW  # noqa: N817
 
     _patient_with_visit(db, accounts["ann"])
     session = DesktopSession(db, accounts["ann"], idle_lock_ms=None, backups=False, as_of=TODAY, background=False,

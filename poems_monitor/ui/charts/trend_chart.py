@@ -129,12 +129,12 @@ class ChartTableModel(QAbstractTableModel):
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(_T_HEADERS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return _T_HEADERS[section] if 0 <= section < len(_T_HEADERS) else None
         return None
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
         s, p = self._rows[index.row()]
@@ -337,7 +337,7 @@ class CourseOverlay(pg.GraphicsObject):
         return out[0], out[1]
 
     # --- paint ---------------------------------------------------------------------------------
-    def paint(self, painter, *_args) -> None:  # noqa: ANN001
+    def paint(self, painter, *_args) -> None:  # noqa: ANN001, ANN002
         vb = self.getViewBox()
         if vb is None:
             return

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QMarginsF, QPointF, QRectF, QSizeF, Qt, QUrl
 from PySide6.QtGui import (
-    QColor, QFont, QPageLayout, QPageSize, QPagedPaintDevice, QPainter, QPdfWriter, QPen, QTextBlockFormat, QTextCursor,
+    QColor, QFont, QPageLayout, QPageSize, QPagedPaintDevice, QPainter, QPdfWriter, QPen, QTextCursor,
     QTextDocument, QTextFormat, QTextOption,
 )
 
