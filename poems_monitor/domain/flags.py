@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_right
 from dataclasses import dataclass, field
+import datetime
 from datetime import date
 from enum import Enum
 from typing import Iterator
@@ -736,7 +737,7 @@ class RelapseTrigger:
     kind: str  # "event" | "vegf_rise" | "new_feature" | "feature_recurred"
     code: str  # the event type, VEGF measure or feature code
     description: str  # a clause naming the values and dates
-    after_response: date | None  # the response it follows (None for a recorded relapse/progression)
+    after_response: datetime.date | None  # the response it follows (None for a recorded relapse/progression)
     response_kind: str | None = None  # "vegf_response" | "neuropathy_improved"
     response_code: str | None = None
 

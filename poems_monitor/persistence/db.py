@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -274,6 +275,14 @@ def downgrade(db: Database, revision: str) -> None:
     log.info("database schema downgraded to %s", revision)
 
 
+
+def _driver(conn: Connection) -> Any:  # noqa: ANN401 (the DB-API connection of the dialect)
+    """The driver's own connection under `conn` (sqlite3 for a file database)."""
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a connection checked out of the pool always has one
+    return driver
+
+
 def _migrate(db: Database, direction: str, revision: str) -> None:
     """One migration run in one transaction. On SQLite, foreign-key enforcement is off while it
     runs: a batch migration rebuilds a table (copy, drop, rename), and dropping a table that other
@@ -287,7 +296,7 @@ def _migrate(db: Database, direction: str, revision: str) -> None:
     with db.engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:  # outside any transaction, where SQLite honours this pragma
-            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            _driver(conn).execute("PRAGMA foreign_keys=OFF")
         try:
             with conn.begin():
                 cfg.attributes["connection"] = conn
@@ -299,4 +308,4 @@ def _migrate(db: Database, direction: str, revision: str) -> None:
                                            f"reference(s) (first in table {dangling[0][0]}); nothing was changed")
         finally:
             if sqlite:
-                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+                _driver(conn).execute("PRAGMA foreign_keys=ON")

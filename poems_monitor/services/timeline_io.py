@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from json.encoder import encode_basestring  # type: ignore[attr-defined]  # json's C string encoder
+from json.encoder import encode_basestring  # json's C string encoder
 from pathlib import Path
 from typing import IO, Any
 
