@@ -30,6 +30,7 @@ from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories.timelines import load_timelines
 from poems_monitor.services.dashboard import EventMark, FlagEntry, PatientDashboard, build_dashboard
+from poems_monitor.workstation import login_name
 
 CAUTION = tr(
     "This summary supports clinicians; it does not diagnose. Flags and follow-up intervals use the thresholds "
@@ -181,20 +182,11 @@ def build_patient_summary(db: Database, mrn: str, as_of: date | None = None, gen
         events=tuple(sorted(dashboard.events, key=lambda e: e.date)),
         action_items=tuple(i for i in dashboard.followup if i.status is not None),
         generated_at=now or datetime.now().astimezone(),
-        generated_by=generated_by or _login_name(),
+        generated_by=generated_by or login_name(),
         database=db.describe(),
         protocol=protocol,
         default_settings=defaults,
     )
-
-
-def _login_name() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 (no login name in some containers: getuser raises several kinds)
-        return "unknown"
 
 
 def _criteria(d: PatientDashboard) -> tuple[CriterionLine, ...]:
