@@ -43,7 +43,8 @@ from enum import Enum
 from typing import Iterator
 
 from poems_monitor.domain.catalogue import (
-    CRITERIA, EVENT_TYPES, FEATURES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, CriterionClass, display_name,
+    CRITERIA, EVENT_TYPES, FEATURES, FLAG_KIND_NAMES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, CriterionClass,
+    Severity, display_name,
 )
 from poems_monitor.domain.course import (
     LineIndex, active_on, add_months, clip, fmt_number, lines_of_therapy, points, regimen_label,
@@ -53,12 +54,6 @@ from poems_monitor.domain.derived import ABSENT, PRESENT, VisitFeatures, feature
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord
 from poems_monitor.i18n import tr
-
-
-class Severity(str, Enum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
 
 
 class FlagKind(str, Enum):
@@ -796,7 +791,7 @@ def _relapse_flags(ctx: _Ctx) -> None:
     by_date: dict[date, list[RelapseTrigger]] = {}
     for t in _collect_relapse_triggers(ctx):
         by_date.setdefault(t.date, []).append(t)
-    kind_names = {"vegf_response": tr("VEGF response"), "neuropathy_improved": tr("neuropathy improved")}
+    kind_names = {"vegf_response": FLAG_KIND_NAMES["vegf_response"], "neuropathy_improved": tr("neuropathy improved")}
     for day, triggers in by_date.items():
         responded = [t for t in triggers if t.after_response is not None]
         message = tr("Relapse suspected on {date}: {triggers}").format(

@@ -30,7 +30,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date
 
-from poems_monitor.domain.catalogue import EVENT_TYPES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES
+from poems_monitor.domain.catalogue import EVENT_TYPES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, display_name
 from poems_monitor.domain.course import active_on, end_of, fmt_number, regimen_label
 from poems_monitor.domain.derived import ABSENT, PRESENT, VisitFeatures
 from poems_monitor.domain.flags import Flag, FlagKind, Severity
@@ -183,7 +183,7 @@ class _Documented:
                 if state in (PRESENT, ABSENT):
                     why = derived.explanation if derived is not None and derived.explanation else tr("entered as present")
                     self._add(code, visit.date, RiskFactor(code, tr("{name} ({why}) [MELLORS21]").format(
-                        name=_lower_first(tr("Thrombocytosis") if code == "thrombocytosis" else tr("Polycythaemia")),
+                        name=_lower_first(display_name(code)),
                         why=why), visit.date) if state == PRESENT else None)
             immobile = []
             for code, limit in (("onls_leg", p.immobility_onls_leg), ("mrs", p.immobility_mrs)):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from poems_monitor.domain.catalogue import (
-    CRITERIA, FEATURES, FOLLOWUP_ITEM_NAMES, MEASURE_GROUPS, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES,
+    CRITERIA, FEATURES, FOLLOWUP_ITEM_NAMES, FOLLOWUP_STATUS_NAMES, MEASURE_GROUPS, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES,
     CriterionClass, MeasureKind, display_name,
 )
 from poems_monitor.domain.course import regimen_label
@@ -37,8 +37,7 @@ CAUTION = tr(
     "of the clinic protocol; values marked DEFAULT are not from the literature and need local review."
 )
 
-STATUS_NAMES = {Status.OVERDUE: tr("Overdue"), Status.NEVER_DONE: tr("Never done"), Status.DUE: tr("Due"),
-                Status.DUE_SOON: tr("Due soon")}
+STATUS_NAMES = FOLLOWUP_STATUS_NAMES  # one list, in the catalogue
 CLASS_NAMES = {CriterionClass.MANDATORY: tr("mandatory"), CriterionClass.MAJOR: tr("major"),
                CriterionClass.MINOR: tr("minor"), CriterionClass.OTHER: tr("other")}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -24,7 +25,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from poems_monitor.domain.catalogue import MEASURES
+from poems_monitor.domain.catalogue import CHART_GROUP_BY_KEY, MEASURES
 from poems_monitor.domain.numbers import format_measure_value, format_number
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import PatientDashboard, Series, SeriesPoint
@@ -67,15 +68,18 @@ class ChartSpec:
     empty_y: tuple[float, float] = (0.0, 100.0)  # y range shown when the chart has no values
 
 
+def _spec(key: str, y_label: str, **drawing: Any) -> ChartSpec:
+    """The chart of the catalogue's chart group `key` (title and measures), drawn so."""
+    group = CHART_GROUP_BY_KEY[key]
+    return ChartSpec(group.key, group.title, group.codes, y_label, **drawing)
+
+
 CHART_SPECS: tuple[ChartSpec, ...] = (
-    ChartSpec("vegf", tr("VEGF"), ("vegf_plasma", "vegf_serum"), "pg/mL", log_y=True, empty_y=(50.0, 2000.0)),
-    ChartSpec("blood", tr("Platelets and haemoglobin"), ("platelets", "hemoglobin"), "×10⁹/L",
-              right_codes=("hemoglobin",), right_label="g/dL", y_floor=0, empty_y=(0.0, 500.0)),
-    ChartSpec("pft", tr("Lung function"), ("fvc_pct", "dlco_pct", "tlc_pct"), "% predicted", y_floor=0,
-              empty_y=(0.0, 120.0)),
-    ChartSpec("neuropathy", tr("Neuropathy"), ("onls", "onls_arm", "onls_leg", "incat", "mrs"), "score", y_floor=0,
-              empty_y=(0.0, 10.0)),
-    ChartSpec("echo", tr("Echocardiography"), ("pasp", "lvef"), "mmHg / %", y_floor=0, empty_y=(0.0, 80.0)),
+    _spec("vegf", "pg/mL", log_y=True, empty_y=(50.0, 2000.0)),
+    _spec("blood", "×10⁹/L", right_codes=("hemoglobin",), right_label="g/dL", y_floor=0, empty_y=(0.0, 500.0)),
+    _spec("pft", "% predicted", y_floor=0, empty_y=(0.0, 120.0)),
+    _spec("neuropathy", "score", y_floor=0, empty_y=(0.0, 10.0)),
+    _spec("echo", "mmHg / %", y_floor=0, empty_y=(0.0, 80.0)),
 )
 SPEC_BY_KEY = {s.key: s for s in CHART_SPECS}
 

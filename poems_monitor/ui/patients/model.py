@@ -22,6 +22,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor
 
+from poems_monitor.domain.catalogue import FOLLOWUP_STATUS_NAMES, SEVERITY_MARKS, Severity
 from poems_monitor.i18n import ntr, tr
 from poems_monitor.services.dashboard import PatientStatus
 from poems_monitor.services.patients import PatientListRow
@@ -30,7 +31,7 @@ from poems_monitor.ui.theme import theme
 COL_MRN, COL_NAME, COL_AGE_SEX, COL_LAST_VISIT, COL_FLAGS, COL_OVERDUE = range(6)
 HEADERS = {
     COL_MRN: tr("MRN"), COL_NAME: tr("Name"), COL_AGE_SEX: tr("Age"), COL_LAST_VISIT: tr("Last visit"),
-    COL_FLAGS: tr("Flags"), COL_OVERDUE: tr("Overdue"),
+    COL_FLAGS: tr("Flags"), COL_OVERDUE: FOLLOWUP_STATUS_NAMES["overdue"],
 }
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 MRN_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -234,7 +235,8 @@ class PatientTableModel(QAbstractTableModel):
     def _flag_text(st: PatientStatus) -> str:
         if not st.new_flags:
             return "–"
-        mark = {"critical": "‼", "warning": "!"}.get(st.worst_new or "", "")
+        worst = st.worst_new or ""
+        mark = SEVERITY_MARKS.get(worst, "") if worst != Severity.INFO else ""  # info needs no mark in a list
         return f"{st.new_flags} {mark}".strip()
 
 

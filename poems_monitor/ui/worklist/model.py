@@ -14,7 +14,9 @@ from datetime import date
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont
 
-from poems_monitor.domain.catalogue import FLAG_KIND_NAMES, FOLLOWUP_ITEM_NAMES
+from poems_monitor.domain.catalogue import (
+    FLAG_KIND_NAMES, FOLLOWUP_ITEM_NAMES, FOLLOWUP_STATUS_NAMES, SEVERITY_RANK, SEVERITY_WORDS, followup_status_label,
+)
 from poems_monitor.domain.flags import Flag
 from poems_monitor.domain.followup import ITEMS, WorklistItem
 from poems_monitor.i18n import tr
@@ -25,18 +27,12 @@ from poems_monitor.ui.theme import theme
 
 FLAG = "flag"  # the status of a flag row
 STATUS_ORDER = ("overdue", "never_done", "due", "due_soon", FLAG)
-STATUS_TEXT = {
-    "overdue": tr("‼ Overdue"), "never_done": tr("‼ Never done"), "due": tr("! Due"), "due_soon": tr("◷ Due soon"),
-    FLAG: tr("⚑ New flag"),
-}
-STATUS_NAMES = {
-    "overdue": tr("Overdue"), "never_done": tr("Never done"), "due": tr("Due"), "due_soon": tr("Due soon"),
-    FLAG: tr("New flag"),
-}
+STATUS_TEXT = {**{s: followup_status_label(s) for s in FOLLOWUP_STATUS_NAMES}, FLAG: tr("⚑ New flag")}
+STATUS_NAMES = {**FOLLOWUP_STATUS_NAMES, FLAG: tr("New flag")}
 ITEM_NAMES = FOLLOWUP_ITEM_NAMES
 FLAG_NAMES = FLAG_KIND_NAMES  # one list, in the catalogue
-SEVERITY_TEXT = {"critical": tr("critical"), "warning": tr("warning"), "info": tr("info")}
-_SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+SEVERITY_TEXT = SEVERITY_WORDS  # one list, in the catalogue
+_SEVERITY_RANK = SEVERITY_RANK
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # a number or a lower-case string, comparable within a column
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # the WorklistRow itself
