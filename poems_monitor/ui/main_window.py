@@ -36,12 +36,13 @@ from poems_monitor.services.dashboard import clinic_overview
 from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.patients import list_patients, patient_id_for
 from poems_monitor.services.users import SignInRefused, authenticate, list_users
+from poems_monitor.settings_catalog import DASHBOARD_SPLITTER, MAIN_SPLITTER, WINDOW_GEOMETRY, WINDOW_STATE
 from poems_monitor.ui.backup_ui import BackupStatus
 from poems_monitor.ui.dashboard.view import DashboardView
 from poems_monitor.ui.idle_lock import IdleWatcher, LockPanel
 from poems_monitor.ui.patients.panel import PatientListPanel
 from poems_monitor.ui.review_panel import ReviewPanel
-from poems_monitor.ui.ui_settings import settings
+from poems_monitor.ui.ui_settings import read, settings, write
 from poems_monitor.ui.workers import run_background
 
 log = logging.getLogger(__name__)
@@ -415,16 +416,16 @@ class MainWindow(QMainWindow):
     # --- layout memory ---------------------------------------------------------------------------
     def _restore_layout(self) -> None:
         s = settings()
-        geometry = s.value("main/geometry")
+        geometry = read(WINDOW_GEOMETRY, s)
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
             self._first_run_geometry()
-        state = s.value("main/state")
+        state = read(WINDOW_STATE, s)
         if state is not None:
             self.restoreState(state)
-        for key, splitter in (("main/splitter", self.splitter), ("dashboard/splitter", self.dashboard.splitter)):
-            value = s.value(key)
+        for setting, splitter in ((MAIN_SPLITTER, self.splitter), (DASHBOARD_SPLITTER, self.dashboard.splitter)):
+            value = read(setting, s)
             if value is not None:
                 splitter.restoreState(value)
 
@@ -440,10 +441,10 @@ class MainWindow(QMainWindow):
 
     def save_layout(self) -> None:
         s = settings()
-        s.setValue("main/geometry", self.saveGeometry())
-        s.setValue("main/state", self.saveState())
-        s.setValue("main/splitter", self.splitter.saveState())
-        s.setValue("dashboard/splitter", self.dashboard.splitter.saveState())
+        for setting, value in ((WINDOW_GEOMETRY, self.saveGeometry()), (WINDOW_STATE, self.saveState()),
+                               (MAIN_SPLITTER, self.splitter.saveState()),
+                               (DASHBOARD_SPLITTER, self.dashboard.splitter.saveState())):
+            write(setting, value, s)
         s.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)

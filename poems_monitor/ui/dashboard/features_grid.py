@@ -18,12 +18,12 @@ from PySide6.QtWidgets import (
 
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import FeatureGroup, PatientDashboard
+from poems_monitor.settings_catalog import FEATURES_NEWEST_FIRST
 from poems_monitor.ui.theme import SPACING, theme
 
 SYMBOL = {"present": "●", "absent": "○", "unknown": "·"}
 NEW_SYMBOL = "★"
 _CLASS = {"mandatory": tr("mandatory"), "major": tr("major"), "minor": tr("minor"), "other": tr("other")}
-NEWEST_FIRST_KEY = "features/newest_first"  # the physician's choice of visit order, kept per workstation
 
 
 class FeatureGridModel(QAbstractTableModel):
@@ -208,11 +208,11 @@ class FeaturesTimeline(QFrame):
         self._show_latest_pending = False
         title = QLabel(tr("Features by visit"), self)
         title.setObjectName("section")
-        from poems_monitor.ui.ui_settings import settings
+        from poems_monitor.ui.ui_settings import read
 
         self.newest_first = QCheckBox(tr("&Newest visit first"), self)
         self.newest_first.setToolTip(tr("Show the latest visit in the first column (kept for next time)"))
-        self.newest_first.setChecked(settings().value(NEWEST_FIRST_KEY, False, type=bool))
+        self.newest_first.setChecked(read(FEATURES_NEWEST_FIRST))  # the physician's choice, per workstation
         self.model.newest_first = self.newest_first.isChecked()
         self.newest_first.toggled.connect(self._order_changed)
         legend = QLabel(tr("● present   ○ absent   · not documented   ★ newly acquired"), self)
@@ -251,9 +251,9 @@ class FeaturesTimeline(QFrame):
             self._size_sections()
 
     def _order_changed(self, newest_first: bool) -> None:
-        from poems_monitor.ui.ui_settings import settings
+        from poems_monitor.ui.ui_settings import write
 
-        settings().setValue(NEWEST_FIRST_KEY, newest_first)
+        write(FEATURES_NEWEST_FIRST, newest_first)
         self.model.set_newest_first(newest_first)
         self._after_reset()
 
