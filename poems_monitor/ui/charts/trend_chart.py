@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView, QFrame, QGraphicsView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QStackedWidget, QTableView, QToolTip,
@@ -29,6 +29,7 @@ from poems_monitor.domain.catalogue import CHART_GROUP_BY_KEY, MEASURES
 from poems_monitor.domain.numbers import format_measure_value, format_number
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import PatientDashboard, Series, SeriesPoint
+from poems_monitor.ui.row_table_model import RowTableModel
 from poems_monitor.ui.theme import SPACING, series_colour, series_style, theme, to_qcolor
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -114,35 +115,17 @@ T_DATE, T_SERIES, T_VALUE, T_UNIT, T_SPECIMEN, T_NOTE = range(6)
 _T_HEADERS = (tr("Date"), tr("Measure"), tr("Value"), tr("Unit"), tr("Specimen / lab"), tr("Flag / note"))
 
 
-class ChartTableModel(QAbstractTableModel):
+class ChartTableModel(RowTableModel[tuple[Series, SeriesPoint]]):
     """The values of one chart as rows, newest first (the accessible twin of the chart)."""
 
-    def __init__(self, parent=None):  # noqa: ANN001
-        super().__init__(parent)
-        self._rows: list[tuple[Series, SeriesPoint]] = []
+    headers = dict(enumerate(_T_HEADERS))
 
     def set_series(self, series: tuple[Series, ...]) -> None:
-        self.beginResetModel()
-        self._rows = sorted(((s, p) for s in series for p in s.points), key=lambda sp: (sp[1].date, sp[0].code),
-                            reverse=True)
-        self.endResetModel()
+        self.set_rows(sorted(((s, p) for s in series for p in s.points), key=lambda sp: (sp[1].date, sp[0].code),
+                             reverse=True))
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(_T_HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return _T_HEADERS[section] if 0 <= section < len(_T_HEADERS) else None
-        return None
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        s, p = self._rows[index.row()]
-        col = index.column()
+    def cell(self, row: tuple[Series, SeriesPoint], col: int, role: int) -> object:
+        s, p = row
         if role == Qt.ItemDataRole.DisplayRole:
             if col == T_DATE:
                 return p.date.isoformat()
