@@ -84,7 +84,8 @@ def _above(obs: ObservationRecord, limit: float) -> bool | None:
 def _shown(obs: ObservationRecord) -> str:
     m = MEASURES.get(obs.code)
     unit = m.unit_label if m else obs.unit
-    return f"{m.name if m else obs.code} {obs.qualifier or ''}{fmt_number(obs.number)} {unit}".strip()
+    value = fmt_number(obs.number) if obs.number is not None else str(obs.value)  # a word for a categorical value
+    return f"{m.name if m else obs.code} {obs.qualifier or ''}{value} {unit}".strip()
 
 
 # Derived from blood counts: confirmation and the clinician's "absent" apply (INTERFACES 3, amended 2026-12).

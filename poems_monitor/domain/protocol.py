@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from importlib import resources
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, Mapping
 
 from poems_monitor.domain.catalogue import MEASURES, Range
 from poems_monitor.i18n import tr
@@ -370,7 +370,7 @@ def load_protocol(text: str, origin: str | None = None) -> Protocol:
         if not isinstance(data[top], dict):
             raise fail((top,), tr("must be a table [{section}]").format(section=top))
 
-    values: dict[str, float | int] = {}
+    values: dict[str, Any] = {}  # each checked against its SettingSpec (kind and limits) below
     sources: dict[str, str] = {}
     for section in SECTIONS:
         table = data.get(section)

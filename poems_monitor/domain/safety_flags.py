@@ -97,7 +97,8 @@ def _above(obs: ObservationRecord, limit: float) -> bool | None:
 
 def _shown(obs: ObservationRecord) -> str:
     m = MEASURES[obs.code]
-    return f"{m.name} {obs.qualifier or ''}{fmt_number(obs.number)} {m.unit_label}"
+    value = fmt_number(obs.number) if obs.number is not None else str(obs.value)  # a word for a categorical value
+    return f"{m.name} {obs.qualifier or ''}{value} {m.unit_label}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,10 +190,10 @@ class _Documented:
             for code, limit in (("onls_leg", p.immobility_onls_leg), ("mrs", p.immobility_mrs)):
                 o = visit.value(code)
                 if o is not None and o.number is not None:
-                    immobile.append((o, o.number >= limit, limit, code))
+                    immobile.append((o.number, o.number >= limit, limit, code))
             if immobile:
-                found = [f"{MEASURES[c].name} {fmt_number(o.number)} ≥ {limit} {p.cite('immobility_' + c)}"
-                         for o, hit, limit, c in immobile if hit]
+                found = [f"{MEASURES[c].name} {fmt_number(number)} ≥ {limit} {p.cite('immobility_' + c)}"
+                         for number, hit, limit, c in immobile if hit]
                 self._add("immobility", visit.date, RiskFactor("immobility", tr("immobility ({what} on {date})").format(
                     what=", ".join(found), date=visit.date.isoformat()), visit.date) if found else None)
             for code, feature, name in (("diabetes", "diabetes", tr("diabetes")),
@@ -301,7 +302,7 @@ def _bleeding_risk(patient: PatientRecord, p: Protocol) -> list[Flag]:
         condition = bool(on) and _below(o, limit) is True
         if condition and not in_run:
             drugs = ", ".join(tr("{drug} with {regimen} since {start}").format(
-                drug=THROMBOPROPHYLAXIS_NAMES[t.thromboprophylaxis], regimen=regimen_label(t),
+                drug=THROMBOPROPHYLAXIS_NAMES[t.thromboprophylaxis or ""], regimen=regimen_label(t),
                 start=t.start.isoformat()) for t in on)
             out.append(_flag(
                 patient, FlagKind.BLEEDING_RISK, "platelets", visit.date, Severity.CRITICAL,
