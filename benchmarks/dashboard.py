@@ -353,7 +353,6 @@ def bench_list(path: Path, runs: int) -> None:
     while panel.model.status(panel.model.patient(total - 1).mrn) is None and time.perf_counter() - t_overview < 300:
         during.extend(type_and_clear())
         beat.beats.clear()
-        t = time.perf_counter()
         beat.run(50)
         overview_done = time.perf_counter() - t_overview
     overview_done = time.perf_counter() - t_overview
@@ -361,7 +360,6 @@ def bench_list(path: Path, runs: int) -> None:
     for _ in range(max(1, runs // 5)):
         after.extend(type_and_clear())
     beat.beats.clear()
-    t = time.perf_counter()
     beat.run(300)
     print(f"patient list, {total} patients (window shown in {shown * 1000:.0f} ms):")
     print(f"  clinic overview (flag/overdue counts, off the GUI thread): ready {overview_done:.1f} s after start")

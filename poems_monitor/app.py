@@ -94,15 +94,15 @@ def run_app(args: argparse.Namespace) -> int:
     if getattr(args, "demo", False):
         db, actor, title, temp_dir = _demo_clinic()
     elif screenshot or probe:
-        from poems_monitor.cli import default_user
         from poems_monitor.config import app_paths
         from poems_monitor.services.clinic_database import open_clinic_database
         from poems_monitor.services.users import account_without_password
         from poems_monitor.ui.damaged_database import read_only_actor
+        from poems_monitor.workstation import login_name
 
         db = open_clinic_database(args.db or app_paths().default_database)
         # a headless render writes nothing, so it asks no password; its actor may not write either
-        actor = read_only_actor(account_without_password(db, getattr(args, "user", None) or default_user()))
+        actor = read_only_actor(account_without_password(db, getattr(args, "user", None) or login_name()))
         title = None
     else:
         opened = _open_and_sign_in(args)

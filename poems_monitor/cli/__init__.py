@@ -8,7 +8,6 @@ module only assembles them. The commands call the same services as the desktop a
 from __future__ import annotations
 
 import argparse
-import getpass
 import logging
 import sys
 from collections.abc import Callable
@@ -27,13 +26,6 @@ class CommandError(Exception):
     def __init__(self, message: str, exit_code: int = EXIT_FAILED):
         super().__init__(message)
         self.exit_code = exit_code
-
-
-def default_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name (some containers): still record something honest
-        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from poems_monitor.cli import CommandError, default_user
+from poems_monitor.cli import CommandError
 from poems_monitor.i18n import tr
+from poems_monitor.workstation import login_name
 
 if TYPE_CHECKING:
     from poems_monitor.persistence.db import Database
@@ -94,7 +95,7 @@ def actor(db: Database, args: argparse.Namespace) -> Actor:
 
 
 def acting_name(args: argparse.Namespace) -> str:
-    return getattr(args, "user", None) or default_user()
+    return getattr(args, "user", None) or login_name()
 
 
 def acting_password(args: argparse.Namespace, name: str) -> str:

@@ -7,10 +7,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from poems_monitor.cli import EXIT_INVALID, EXIT_OK, CommandError, default_user
+from poems_monitor.cli import EXIT_INVALID, EXIT_OK, CommandError
 from poems_monitor.cli.context import actor, open_db, open_existing_db
 from poems_monitor.cli.progress import progress_bar
 from poems_monitor.i18n import counted, ntr, tr
+from poems_monitor.workstation import login_name
 
 
 def register(sub, common) -> None:  # noqa: ANN001
@@ -168,7 +169,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     app = _qt_application()  # noqa: F841 (kept alive while rendering)
     from poems_monitor.ui.report.summary_document import write_patient_summary
 
-    who = args.user or default_user()
+    who = args.user or login_name()
     try:
         result = write_patient_summary(db, args.mrn, target, args.page_size, as_of, generated_by=who)
     except OSError as exc:

@@ -16,7 +16,7 @@ Pure data and look-ups: no Qt, no SQL, no file access.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 from poems_monitor.domain.units import UnitConversion
@@ -462,15 +462,15 @@ _MEASURE_LIST: tuple[Measure, ...] = (
 MEASURES: dict[str, Measure] = {m.code: m for m in _MEASURE_LIST}
 
 MEASURE_GROUPS: dict[str, str] = {
-    "vitals": "Vital signs and weight",
-    "hematology": "Haematology",
-    "vegf": "VEGF",
-    "monoclonal": "Monoclonal protein",
-    "chemistry": "Renal and nutrition",
-    "endocrine": "Endocrine",
-    "pft": "Lung function",
-    "echo": "Echocardiography",
-    "neuropathy": "Neuropathy",
+    "vitals": tr("Vital signs and weight"),
+    "hematology": tr("Haematology"),
+    "vegf": tr("VEGF"),
+    "monoclonal": tr("Monoclonal protein"),
+    "chemistry": tr("Renal and nutrition"),
+    "endocrine": tr("Endocrine"),
+    "pft": tr("Lung function"),
+    "echo": tr("Echocardiography"),
+    "neuropathy": tr("Neuropathy"),
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -644,6 +644,17 @@ FOLLOWUP_ITEM_NAMES: dict[str, str] = {
     "restaging": tr("Restaging"),  # after a suspected relapse (INTERFACES 4, added 2026-12)
 }
 FOLLOWUP_ITEMS = tuple(FOLLOWUP_ITEM_NAMES)
+# The follow-up statuses (domain.followup.Status values), as labels and with the mark drawn
+# before them on screen ("‼ Overdue").
+FOLLOWUP_STATUS_NAMES: dict[str, str] = {
+    "overdue": tr("Overdue"), "never_done": tr("Never done"), "due": tr("Due"), "due_soon": tr("Due soon"),
+}
+FOLLOWUP_STATUS_MARKS: dict[str, str] = {"overdue": "‼", "never_done": "‼", "due": "!", "due_soon": "◷"}
+
+
+def followup_status_label(status: str) -> str:
+    """The status as a marked label: "‼ Overdue", "◷ Due soon"."""
+    return f"{FOLLOWUP_STATUS_MARKS[status]} {FOLLOWUP_STATUS_NAMES[status]}"
 
 # The flag kinds of INTERFACES.md section 3 and the words every screen, report and command shows
 # for them (one list: the dashboard, the worklist and the printed summary read it).
@@ -656,6 +667,59 @@ FLAG_KIND_NAMES: dict[str, str] = {
     "relapse_suspected": tr("Relapse suspected"), "cytopenia": tr("Cytopenia"),
     "critical_value": tr("Critical value"), "bleeding_risk": tr("Bleeding risk"),
 }
+
+
+class Severity(str, Enum):
+    """How urgent a flag is (INTERFACES.md section 3)."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+# Most urgent first: the order of every list sorted by severity, and the rank it sorts on.
+SEVERITY_ORDER: tuple[Severity, ...] = (Severity.CRITICAL, Severity.WARNING, Severity.INFO)
+SEVERITY_RANK: dict[str, int] = {s.value: rank for rank, s in enumerate(SEVERITY_ORDER)}
+# The words for a severity: a label on its own ("Critical"), the same inside a sentence
+# ("... not yet acknowledged (critical)"), and the mark drawn before a label ("‼ Critical").
+SEVERITY_NAMES: dict[str, str] = {"critical": tr("Critical"), "warning": tr("Warning"), "info": tr("Info")}
+SEVERITY_WORDS: dict[str, str] = {"critical": tr("critical"), "warning": tr("warning"), "info": tr("info")}
+SEVERITY_MARKS: dict[str, str] = {"critical": "‼", "warning": "!", "info": "ℹ"}
+
+
+def severity_label(severity: str) -> str:
+    """The severity as a marked label: "‼ Critical", "! Warning", "ℹ Info"."""
+    name = SEVERITY_NAMES.get(severity, severity)
+    mark = SEVERITY_MARKS.get(severity)
+    return f"{mark} {name}" if mark else name
+
+
+# "Review" names three different things in this program; the code keeps them apart so:
+# - a follow-up item: the review visit ("review_visit") and the thrombosis review
+#   ("thrombosis_review") are appointments in FOLLOWUP_ITEM_NAMES above;
+# - a flag acknowledgement: a physician has seen a flag and says why (services.flag_review,
+#   models.FlagReview, the REVIEW permission);
+# - a visit sign-off: a physician signs off a visit a nurse entered (services.review, the
+#   "To review" list of ui.review_panel).
+
+
+# The trend charts (dashboard and printed summary): which measures are drawn together under which
+# title, in the order shown. How each is drawn (axes, ranges) is the chart widget's business.
+@dataclass(frozen=True)
+class ChartGroup:
+    key: str
+    title: str
+    codes: tuple[str, ...]
+
+
+CHART_GROUPS: tuple[ChartGroup, ...] = (
+    ChartGroup("vegf", MEASURE_GROUPS["vegf"], ("vegf_plasma", "vegf_serum")),
+    ChartGroup("blood", tr("Platelets and haemoglobin"), ("platelets", "hemoglobin")),
+    ChartGroup("pft", MEASURE_GROUPS["pft"], ("fvc_pct", "dlco_pct", "tlc_pct")),
+    ChartGroup("neuropathy", MEASURE_GROUPS["neuropathy"], ("onls", "onls_arm", "onls_leg", "incat", "mrs")),
+    ChartGroup("echo", MEASURE_GROUPS["echo"], ("pasp", "lvef")),
+)
+CHART_GROUP_BY_KEY: dict[str, ChartGroup] = {g.key: g for g in CHART_GROUPS}
 
 
 def measure(code: str) -> Measure:

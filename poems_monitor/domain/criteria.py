@@ -119,7 +119,8 @@ def criteria_from_history(history: tuple[VisitFeatures, ...]) -> CriteriaAssessm
         for crit, codes in new_here.items():
             c = CRITERIA[crit]
             first[crit] = (vf.date, tuple(sorted(codes)))
-            notes = [d.explanation for code in sorted(codes) if (d := vf.derived_feature(code)) is not None and d.explanation]
+            notes = [found.explanation for code in sorted(codes)
+                     if (found := vf.derived_feature(code)) is not None and found.explanation]
             records[crit] = CriterionRecord(c.code, c.name, c.klass, c.number, vf.date, tuple(sorted(codes)), "; ".join(notes))
         documented = [records[code] for code in _CRITERION_ORDER if code in records]
         mandatory = tuple(r for r in documented if r.klass is CriterionClass.MANDATORY)

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 from types import MappingProxyType
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from poems_monitor.domain.catalogue import MEASURES, FeatureState, Sex
 from poems_monitor.domain.course import fmt_number
@@ -84,7 +84,8 @@ def _above(obs: ObservationRecord, limit: float) -> bool | None:
 def _shown(obs: ObservationRecord) -> str:
     m = MEASURES.get(obs.code)
     unit = m.unit_label if m else obs.unit
-    return f"{m.name if m else obs.code} {obs.qualifier or ''}{fmt_number(obs.number)} {unit}".strip()
+    value = fmt_number(obs.number) if obs.number is not None else str(obs.value)  # a word for a categorical value
+    return f"{m.name if m else obs.code} {obs.qualifier or ''}{value} {unit}".strip()
 
 
 # Derived from blood counts: confirmation and the clinician's "absent" apply (INTERFACES 3, amended 2026-12).
@@ -195,7 +196,7 @@ def visit_features(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFea
     return VisitFeatures(visit.date, MappingProxyType(states), derived)
 
 
-def _confirm_counts(history: list[VisitFeatures], visits, protocol: Protocol) -> list[VisitFeatures]:
+def _confirm_counts(history: list[VisitFeatures], visits: Sequence[VisitRecord], protocol: Protocol) -> list[VisitFeatures]:
     """Apply the confirmation rule (module docstring) to thrombocytosis and polycythaemia."""
     needed = protocol.count_confirmations
     cite = protocol.cite("count_confirmations")

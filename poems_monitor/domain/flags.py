@@ -37,11 +37,14 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_right
 from dataclasses import dataclass, field
+import datetime
 from datetime import date
 from enum import Enum
+from typing import Iterator
 
 from poems_monitor.domain.catalogue import (
-    CRITERIA, EVENT_TYPES, FEATURES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, CriterionClass, display_name,
+    CRITERIA, EVENT_TYPES, FEATURES, FLAG_KIND_NAMES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, CriterionClass,
+    Severity, display_name,
 )
 from poems_monitor.domain.course import (
     LineIndex, active_on, add_months, clip, fmt_number, lines_of_therapy, points, regimen_label,
@@ -49,14 +52,8 @@ from poems_monitor.domain.course import (
 from poems_monitor.domain.criteria import criteria_from_history
 from poems_monitor.domain.derived import ABSENT, PRESENT, VisitFeatures, feature_history
 from poems_monitor.domain.protocol import Protocol
-from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord
+from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord
 from poems_monitor.i18n import tr
-
-
-class Severity(str, Enum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
 
 
 class FlagKind(str, Enum):
@@ -229,7 +226,7 @@ _COUNT_MEASURES = {"thrombocytosis": ("platelets",), "polycythemia": ("hemoglobi
 _NOT_COUNTED_SOURCES = ("clinician_absent", "unconfirmed")
 
 
-def _critical_count(visit, code: str) -> tuple[str, float, float] | None:
+def _critical_count(visit: VisitRecord, code: str) -> tuple[str, float, float] | None:
     """(measure, value, critical high limit) of the first count of `code` beyond its critical limit."""
     for measure in _COUNT_MEASURES[code]:
         obs = visit.value(measure)
@@ -310,7 +307,8 @@ def _uln(ctx: _Ctx, code: str) -> tuple[float, str]:
     return getattr(ctx.p, key), ctx.p.cite(key)
 
 
-def _rises(lines: LineIndex, values, fraction: float, uln: float):
+def _rises(lines: LineIndex, values: list[tuple[date, float, str | None]], fraction: float, uln: float,
+           ) -> Iterator[tuple[date, float, date, float, TreatmentRecord | None, date | None]]:
     """Raw VEGF rises of one series: (day, value, nadir day, nadir, line, window start).
 
     The nadir (INTERFACES 3, amended 2026-12) is the lowest value since the later of the first
@@ -734,7 +732,7 @@ class RelapseTrigger:
     kind: str  # "event" | "vegf_rise" | "new_feature" | "feature_recurred"
     code: str  # the event type, VEGF measure or feature code
     description: str  # a clause naming the values and dates
-    after_response: date | None  # the response it follows (None for a recorded relapse/progression)
+    after_response: datetime.date | None  # the response it follows (None for a recorded relapse/progression)
     response_kind: str | None = None  # "vegf_response" | "neuropathy_improved"
     response_code: str | None = None
 
@@ -793,7 +791,7 @@ def _relapse_flags(ctx: _Ctx) -> None:
     by_date: dict[date, list[RelapseTrigger]] = {}
     for t in _collect_relapse_triggers(ctx):
         by_date.setdefault(t.date, []).append(t)
-    kind_names = {"vegf_response": tr("VEGF response"), "neuropathy_improved": tr("neuropathy improved")}
+    kind_names = {"vegf_response": FLAG_KIND_NAMES["vegf_response"], "neuropathy_improved": tr("neuropathy improved")}
     for day, triggers in by_date.items():
         responded = [t for t in triggers if t.after_response is not None]
         message = tr("Relapse suspected on {date}: {triggers}").format(

@@ -47,7 +47,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
-from typing import NamedTuple
+from typing import Iterable, Iterator, NamedTuple
 
 from poems_monitor.domain.catalogue import EXAM_KINDS, FOLLOWUP_ITEM_NAMES, FOLLOWUP_ITEMS, MEASURES, REGIMENS, display_name
 from poems_monitor.domain.course import (
@@ -239,7 +239,6 @@ def visit_findings(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFin
     An abnormal part makes a verdict "abnormal" even when the study is incomplete (caution); only
     a complete study can make it "normal": PFT with a DLCO, echo with a PASP or a resulted exam.
     A pending exam completes nothing and judges nothing."""
-    day = visit.date
     done: set[str] = set()
     recorded: set[str] = set()  # items a measurement partly did (spirometry, a blood count)
     abnormal: dict[str, bool] = {}
@@ -431,6 +430,10 @@ def latest_asct(patient: PatientRecord) -> TreatmentRecord | None:
 # ---------------------------------------------------------------------------------------------
 
 
+# What an item's rule yields: candidate (due date, reason) pairs; None where a rule does not apply.
+_Dues = Iterator[tuple[date, str] | None]
+
+
 class _Planner:
     def __init__(self, patient: PatientRecord, protocol: Protocol, as_of: date):
         self.patient = patient
@@ -495,21 +498,21 @@ class _Planner:
             what=what, n=n, end=end.isoformat()))
 
     # --- items --------------------------------------------------------------------------------
-    def vegf(self, last: date):
+    def vegf(self, last: date) -> _Dues:
         yield self._periodic(last, self.p.vegf_first_year_months, self.p.vegf_months)
         yield self._after_radiotherapy(last, tr("reassess"))
 
-    def hematology(self, last: date):
+    def hematology(self, last: date) -> _Dues:
         yield self._periodic(last, self.p.hematology_first_year_months, self.p.hematology_months)
 
-    def neuropathy_score(self, last: date):
+    def neuropathy_score(self, last: date) -> _Dues:
         yield self._periodic(last, self.p.neuropathy_first_year_months, self.p.neuropathy_months)
         yield self._after_radiotherapy(last, tr("reassess"))
 
-    def endocrine(self, last: date):
+    def endocrine(self, last: date) -> _Dues:
         yield self._periodic(last, None, self.p.endocrine_months, self.p.endocrine_remission_months)
 
-    def review_visit(self, last: date):
+    def review_visit(self, last: date) -> _Dues:
         yield self._periodic(last, self.p.review_first_year_months, self.p.review_months, self.p.review_remission_months)
         yield self._engraftment_window()
 
@@ -538,7 +541,7 @@ class _Planner:
         return assessed[-1] + days(1), tr("{watch}: assess every day of the window (last assessed {d})").format(
             watch=why, d=assessed[-1].isoformat())
 
-    def imaging(self, last: date):
+    def imaging(self, last: date) -> _Dues:
         p = self.p
         yield self._after_radiotherapy(last, tr("imaging"))
         induction = None
@@ -573,7 +576,7 @@ class _Planner:
                     "every {n} months after the first {y} years after {what} ({anchor}): imaging never stops").format(
                     n=p.imaging_remission_months, y=p.imaging_yearly_years, what=what, anchor=anchor.isoformat())
 
-    def _exam(self, item: str, last: date, normal: int, abnormal_first: int, abnormal_later: int):
+    def _exam(self, item: str, last: date, normal: int, abnormal_first: int, abnormal_later: int) -> _Dues:
         state = self.facts.exam[item]
         if state.abnormal:
             since = state.abnormal_since or last
@@ -596,11 +599,11 @@ class _Planner:
         if onset is not None and onset[0] > last:
             yield onset[0], tr("{feature} appeared on {date}").format(feature=display_name(onset[1]), date=onset[0].isoformat())
 
-    def echo(self, last: date):
+    def echo(self, last: date) -> _Dues:
         yield from self._exam("echo", last, self.p.echo_normal_months, self.p.echo_abnormal_months,
                               self.p.echo_abnormal_later_months)
 
-    def pft(self, last: date):
+    def pft(self, last: date) -> _Dues:
         yield from self._exam("pft", last, self.p.pft_normal_months, self.p.pft_abnormal_months,
                               self.p.pft_abnormal_months)
 
@@ -719,7 +722,7 @@ def followup_plan(patient: PatientRecord, protocol: Protocol, as_of: date) -> tu
     )
 
 
-def _waiver_for(item: str, waivers, as_of: date) -> Waiver | None:
+def _waiver_for(item: str, waivers: Iterable[Waiver], as_of: date) -> Waiver | None:
     for w in waivers:
         if w.item == item and w.applies(as_of):
             return w

@@ -20,6 +20,7 @@ import io
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+import datetime
 from datetime import date
 from enum import Enum
 
@@ -112,7 +113,7 @@ class LabRow:
         return dict(self.fields).get(column, "")
 
     @property
-    def key(self) -> tuple[str, date, str] | None:
+    def key(self) -> tuple[str, datetime.date, str] | None:  # `date` is a field here
         if self.date is None or self.code is None:
             return None
         return (self.mrn, self.date, self.code)

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from importlib import resources
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, Mapping
 
-from poems_monitor.domain.catalogue import MEASURES
+from poems_monitor.domain.catalogue import MEASURES, Range
 from poems_monitor.i18n import tr
 
 FORMAT = "poems-monitor/protocol"
@@ -44,7 +44,8 @@ class SettingSpec:
     strict_minimum: bool = False  # True: value must be > minimum (a zero interval makes no sense)
 
 
-def _s(section, key, kind, unit, minimum, maximum, description, strict=False) -> SettingSpec:
+def _s(section: str, key: str, kind: type, unit: str, minimum: float, maximum: float | None, description: str,
+       strict: bool = False) -> SettingSpec:
     return SettingSpec(section, key, kind, unit, minimum, maximum, description, strict)
 
 
@@ -141,7 +142,7 @@ _SMALLEST_NORMAL = 2.2250738585072014e-308  # sys.float_info.min: anything close
 _INTERVAL_LIMITS: dict[str, int] = {"months": 120, "days": 3653}
 
 
-def _within(limits, value: float) -> bool:
+def _within(limits: Range, value: float) -> bool:
     return (limits.low is None or value >= limits.low) and (limits.high is None or value <= limits.high)
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SPECS))
 _ENTRY_KEYS = frozenset({"value", "unit", "source", "note"})
@@ -369,7 +370,7 @@ def load_protocol(text: str, origin: str | None = None) -> Protocol:
         if not isinstance(data[top], dict):
             raise fail((top,), tr("must be a table [{section}]").format(section=top))
 
-    values: dict[str, float | int] = {}
+    values: dict[str, Any] = {}  # each checked against its SettingSpec (kind and limits) below
     sources: dict[str, str] = {}
     for section in SECTIONS:
         table = data.get(section)

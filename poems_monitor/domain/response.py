@@ -488,10 +488,10 @@ def _neurologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN
         change = latest.value - base.value
         if base.value - latest.value >= better - 1e-9:
             category, rule = "improved", tr("improved: {name} at least {n} better than the line's baseline (DEFAULT)")
-            since = _run_since(after, lambda r: base.value - r.value >= better - 1e-9)
+            since = _run_since(after, lambda r: base.value - r.value >= better - 1e-9)  # noqa: B023 (called at once)
         elif change >= worse - 1e-9:
             category, rule = "worse", tr("worse: {name} at least {n} worse than the line's baseline (DEFAULT)")
-            since = _run_since(after, lambda r: r.value - base.value >= worse - 1e-9)
+            since = _run_since(after, lambda r: r.value - base.value >= worse - 1e-9)  # noqa: B023 (called at once)
         else:
             category, rule = "stable", tr("stable: {name} within {n} of the line's baseline (DEFAULT)")
             since = None

@@ -30,7 +30,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date
 
-from poems_monitor.domain.catalogue import EVENT_TYPES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES
+from poems_monitor.domain.catalogue import EVENT_TYPES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, display_name
 from poems_monitor.domain.course import active_on, end_of, fmt_number, regimen_label
 from poems_monitor.domain.derived import ABSENT, PRESENT, VisitFeatures
 from poems_monitor.domain.flags import Flag, FlagKind, Severity
@@ -97,7 +97,8 @@ def _above(obs: ObservationRecord, limit: float) -> bool | None:
 
 def _shown(obs: ObservationRecord) -> str:
     m = MEASURES[obs.code]
-    return f"{m.name} {obs.qualifier or ''}{fmt_number(obs.number)} {m.unit_label}"
+    value = fmt_number(obs.number) if obs.number is not None else str(obs.value)  # a word for a categorical value
+    return f"{m.name} {obs.qualifier or ''}{value} {m.unit_label}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,16 +184,16 @@ class _Documented:
                 if state in (PRESENT, ABSENT):
                     why = derived.explanation if derived is not None and derived.explanation else tr("entered as present")
                     self._add(code, visit.date, RiskFactor(code, tr("{name} ({why}) [MELLORS21]").format(
-                        name=_lower_first(tr("Thrombocytosis") if code == "thrombocytosis" else tr("Polycythaemia")),
+                        name=_lower_first(display_name(code)),
                         why=why), visit.date) if state == PRESENT else None)
             immobile = []
             for code, limit in (("onls_leg", p.immobility_onls_leg), ("mrs", p.immobility_mrs)):
                 o = visit.value(code)
                 if o is not None and o.number is not None:
-                    immobile.append((o, o.number >= limit, limit, code))
+                    immobile.append((o.number, o.number >= limit, limit, code))
             if immobile:
-                found = [f"{MEASURES[c].name} {fmt_number(o.number)} ≥ {limit} {p.cite('immobility_' + c)}"
-                         for o, hit, limit, c in immobile if hit]
+                found = [f"{MEASURES[c].name} {fmt_number(number)} ≥ {limit} {p.cite('immobility_' + c)}"
+                         for number, hit, limit, c in immobile if hit]
                 self._add("immobility", visit.date, RiskFactor("immobility", tr("immobility ({what} on {date})").format(
                     what=", ".join(found), date=visit.date.isoformat()), visit.date) if found else None)
             for code, feature, name in (("diabetes", "diabetes", tr("diabetes")),
@@ -252,7 +253,7 @@ def _aspirin_adequacy(patient: PatientRecord, p: Protocol, history: tuple[VisitF
             continue
         documented = documented or _Documented(patient, p, history)
         end = end_of(t)
-        within = lambda day: t.start < day and (end is None or day <= end)  # noqa: E731
+        within = lambda day: t.start < day and (end is None or day <= end)  # noqa: E731, B023 (used in this iteration only)
         days = sorted({t.start} | {v.date for v in patient.visits if within(v.date)}
                       | {e.date for e in patient.events if e.type in VENOUS_THROMBOEMBOLISM and within(e.date)})
         for day in days:
@@ -301,7 +302,7 @@ def _bleeding_risk(patient: PatientRecord, p: Protocol) -> list[Flag]:
         condition = bool(on) and _below(o, limit) is True
         if condition and not in_run:
             drugs = ", ".join(tr("{drug} with {regimen} since {start}").format(
-                drug=THROMBOPROPHYLAXIS_NAMES[t.thromboprophylaxis], regimen=regimen_label(t),
+                drug=THROMBOPROPHYLAXIS_NAMES[t.thromboprophylaxis or ""], regimen=regimen_label(t),
                 start=t.start.isoformat()) for t in on)
             out.append(_flag(
                 patient, FlagKind.BLEEDING_RISK, "platelets", visit.date, Severity.CRITICAL,

@@ -8,10 +8,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import DateTime
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
+
+from poems_monitor.models.base import TableModel
 
 
-class AuditEntry(SQLModel, table=True):
+class AuditEntry(TableModel, table=True):
     __tablename__ = "audit_entry"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -34,7 +36,7 @@ class AuditEntry(SQLModel, table=True):
     db_user: str | None = Field(default=None, max_length=64)
 
 
-class RecordSeal(SQLModel, table=True):
+class RecordSeal(TableModel, table=True):
     """A short fingerprint of each field of each row of the record as the app last wrote it, so
     that `check` can name the table, row and field changed outside the app (detection itself
     rests on the digests in the audit chain). Written only by `services.record_seal`."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import DateTime
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
+
+from poems_monitor.models.base import TableModel
 
 
-class Patient(SQLModel, table=True):
+class Patient(TableModel, table=True):
     __tablename__ = "patient"
 
     id: int | None = Field(default=None, primary_key=True)

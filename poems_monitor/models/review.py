@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import DateTime, Index
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
+
+from poems_monitor.models.base import TableModel
 
 
-class FlagReview(SQLModel, table=True):
+class FlagReview(TableModel, table=True):
     __tablename__ = "flag_review"
     __table_args__ = (Index("ix_flag_review_flag", "flag_id"),)
 
@@ -27,7 +29,7 @@ class FlagReview(SQLModel, table=True):
     reviewed_by: str = Field(max_length=64)
 
 
-class FollowupWaiver(SQLModel, table=True):
+class FollowupWaiver(TableModel, table=True):
     __tablename__ = "followup_waiver"
 
     id: int | None = Field(default=None, primary_key=True)

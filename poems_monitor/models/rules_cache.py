@@ -12,10 +12,12 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import DateTime
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
+
+from poems_monitor.models.base import TableModel
 
 
-class RulesCache(SQLModel, table=True):
+class RulesCache(TableModel, table=True):
     __tablename__ = "rules_cache"
 
     patient_id: int = Field(foreign_key="patient.id", primary_key=True)

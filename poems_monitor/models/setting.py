@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import DateTime
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
+
+from poems_monitor.models.base import TableModel
 
 
-class ClinicSetting(SQLModel, table=True):
+class ClinicSetting(TableModel, table=True):
     __tablename__ = "clinic_setting"
 
     key: str = Field(primary_key=True, max_length=64)

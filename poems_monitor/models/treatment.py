@@ -8,10 +8,12 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import DateTime
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
+
+from poems_monitor.models.base import TableModel
 
 
-class Treatment(SQLModel, table=True):
+class Treatment(TableModel, table=True):
     __tablename__ = "treatment"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -31,7 +33,7 @@ class Treatment(SQLModel, table=True):
     deleted_by: str | None = Field(default=None, max_length=64)
 
 
-class Event(SQLModel, table=True):
+class Event(TableModel, table=True):
     __tablename__ = "event"
 
     id: int | None = Field(default=None, primary_key=True)

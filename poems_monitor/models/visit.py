@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import DateTime, Index, UniqueConstraint, false
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
+
+from poems_monitor.models.base import TableModel
 
 
-class Visit(SQLModel, table=True):
+class Visit(TableModel, table=True):
     __tablename__ = "visit"
     __table_args__ = (UniqueConstraint("patient_id", "date", name="uq_visit_patient_date"),)
 
@@ -29,7 +31,7 @@ class Visit(SQLModel, table=True):
     reviewed_by: str | None = Field(default=None, max_length=64)
 
 
-class Observation(SQLModel, table=True):
+class Observation(TableModel, table=True):
     __tablename__ = "observation"
     __table_args__ = (Index("ix_observation_visit_code", "visit_id", "code"),)
 
@@ -57,7 +59,7 @@ class Observation(SQLModel, table=True):
     replaced_by_id: int | None = Field(default=None, foreign_key="observation.id")
 
 
-class FeatureStatus(SQLModel, table=True):
+class FeatureStatus(TableModel, table=True):
     __tablename__ = "feature_status"
     __table_args__ = (Index("ix_feature_status_visit_code", "visit_id", "code"),)
 
@@ -72,7 +74,7 @@ class FeatureStatus(SQLModel, table=True):
     superseded_reason: str | None = None
 
 
-class Exam(SQLModel, table=True):
+class Exam(TableModel, table=True):
     __tablename__ = "exam"
     __table_args__ = (Index("ix_exam_visit_kind", "visit_id", "kind"),)
 

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session
 
 from poems_monitor.i18n import tr
@@ -198,7 +199,7 @@ class Database:
 
 def _configure_sqlite(engine: Engine, *, wal: bool = True) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # noqa: ANN001 (DB-API objects)
+    def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 (DB-API objects)
         # Let SQLAlchemy's "begin" event below emit BEGIN itself, so writers can ask for IMMEDIATE.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -210,7 +211,7 @@ def _configure_sqlite(engine: Engine, *, wal: bool = True) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection):  # noqa: ANN001
+    def _on_begin(connection: Connection) -> None:
         if connection.get_execution_options().get("poems_write"):
             _begin_writing(connection)
         else:
@@ -357,6 +358,14 @@ def downgrade(db: Database, revision: str) -> None:
     log.info("database schema downgraded to %s", revision)
 
 
+
+def _driver(conn: Connection) -> Any:  # noqa: ANN401 (the DB-API connection of the dialect)
+    """The driver's own connection under `conn` (sqlite3 for a file database)."""
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a connection checked out of the pool always has one
+    return driver
+
+
 def _migrate(db: Database, direction: str, revision: str) -> None:
     """One migration run in one transaction. On SQLite, foreign-key enforcement is off while it
     runs: a batch migration rebuilds a table (copy, drop, rename), and dropping a table that other
@@ -370,7 +379,7 @@ def _migrate(db: Database, direction: str, revision: str) -> None:
     with db.engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:  # outside any transaction, where SQLite honours this pragma
-            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            _driver(conn).execute("PRAGMA foreign_keys=OFF")
         try:
             with conn.begin():
                 cfg.attributes["connection"] = conn
@@ -382,4 +391,4 @@ def _migrate(db: Database, direction: str, revision: str) -> None:
                                            f"reference(s) (first in table {dangling[0][0]}); nothing was changed")
         finally:
             if sqlite:
-                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+                _driver(conn).execute("PRAGMA foreign_keys=ON")

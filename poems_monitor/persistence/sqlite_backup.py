@@ -93,7 +93,7 @@ def _alive(pid: int) -> bool:
 def sweep_stale_temporaries(folder: Path) -> list[Path]:
     """Remove the temporary copies (and their side files) that a killed backup, restore or
     write left in `folder`: those whose writing process is gone. Returns what was removed."""
-    removed = []
+    removed: list[Path] = []
     try:
         names = os.listdir(folder)
     except OSError:
@@ -161,6 +161,7 @@ def online_copy(db: Database, dest: Path) -> None:
     raw = db.engine.raw_connection()
     try:
         source = raw.driver_connection
+        assert source is not None  # an open pool connection always has its driver connection
         _copy_connection(source, tmp)
         os.replace(tmp, dest)
         _fsync_dir(dest.parent)
@@ -237,7 +238,7 @@ def expected_schema() -> tuple[dict[str, set[str]], set[str]]:
 
     tables = {t.name: {c.name for c in t.columns} for t in SQLModel.metadata.sorted_tables}
     tables["alembic_version"] = {"version_num"}
-    indexes = {i.name for t in SQLModel.metadata.sorted_tables for i in t.indexes if i.name}
+    indexes = {str(i.name) for t in SQLModel.metadata.sorted_tables for i in t.indexes if i.name}
     return tables, indexes
 
 

@@ -125,7 +125,7 @@ def dictionary_rows() -> list[dict[str, str]]:
     for e in EVENT_TYPES.values():
         rows.append(plain(e.code, "event_type", e.name, "thrombotic" if e.thrombotic else ""))
     for x in EXAM_KINDS.values():
-        rows.append(plain(x.code, "exam_kind", x.name, "", f"Result: normal | abnormal | pending."))
+        rows.append(plain(x.code, "exam_kind", x.name, "", "Result: normal | abnormal | pending."))
     return rows
 
 

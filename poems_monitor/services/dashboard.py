@@ -19,16 +19,16 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Mapping
+from collections.abc import Iterator, Mapping
 
 from poems_monitor.domain.catalogue import (
-    CRITERIA, EVENT_TYPES, FEATURES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, CriterionClass, display_name,
-    series_specimen,
+    CHART_GROUPS, CRITERIA, EVENT_TYPES, FEATURES, MEASURES, REGIMENS, SEVERITY_RANK, THROMBOPROPHYLAXIS_NAMES,
+    CriterionClass, display_name, series_specimen,
 )
 from poems_monitor.domain.course import active_on, is_line, regimen_label
 from poems_monitor.domain.criteria import CriteriaAssessment, criteria_from_history
 from poems_monitor.domain.derived import PRESENT, feature_history
-from poems_monitor.domain.flags import Flag, FlagKind, Severity, compute_flags
+from poems_monitor.domain.flags import Flag, FlagKind, compute_flags
 from poems_monitor.domain.followup import Status, Waiver, WorklistItem, followup_plan, schedule_for
 from poems_monitor.domain.patient_status import PatientStatusAssessment, patient_status
 from poems_monitor.domain.protocol import Protocol
@@ -47,14 +47,8 @@ from poems_monitor.services.protocol_store import current_protocol
 from poems_monitor.services.waivers import waivers_in
 
 
-# The charts of the dashboard: (chart key, title, series codes). Order = order on screen.
-CHARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("vegf", "VEGF", ("vegf_plasma", "vegf_serum")),
-    ("blood", "Platelets and haemoglobin", ("platelets", "hemoglobin")),
-    ("pft", "Lung function (% predicted)", ("fvc_pct", "dlco_pct", "tlc_pct")),
-    ("neuropathy", "Neuropathy scores", ("onls", "onls_arm", "onls_leg", "incat", "mrs")),
-    ("echo", "Echocardiography", ("pasp", "lvef")),
-)
+# The charts of the dashboard: (chart key, title, series codes), from the catalogue's chart groups.
+CHARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = tuple((g.key, g.title, g.codes) for g in CHART_GROUPS)
 CHART_CODES: tuple[str, ...] = tuple(c for _, _, codes in CHARTS for c in codes)
 
 # Flags whose `code` is not a measure but points at one.
@@ -523,7 +517,7 @@ def _feature_groups(history) -> tuple[FeatureGroup, ...]:  # noqa: ANN001
 # Clinic overview for the patient list
 # ---------------------------------------------------------------------------------------------
 
-_SEVERITY_RANK = {Severity.CRITICAL.value: 0, Severity.WARNING.value: 1, Severity.INFO.value: 2}
+_SEVERITY_RANK = SEVERITY_RANK  # one order, in the catalogue
 
 
 OVERVIEW_CHUNK = 100  # patients per step of the clinic overview
@@ -531,7 +525,7 @@ _FREEZE_AFTER = 50_000  # objects a pass left behind that are worth taking out o
 
 
 @contextmanager
-def _collector_paused():
+def _collector_paused() -> Iterator[None]:
     """No automatic garbage collection during a clinic-wide pass.
 
     The first pass fills the rules cache's in-process memo with hundreds of thousands of small

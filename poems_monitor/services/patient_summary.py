@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from poems_monitor.domain.catalogue import (
-    CRITERIA, FEATURES, FOLLOWUP_ITEM_NAMES, MEASURE_GROUPS, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES,
+    CRITERIA, FEATURES, FOLLOWUP_ITEM_NAMES, FOLLOWUP_STATUS_NAMES, MEASURE_GROUPS, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES,
     CriterionClass, MeasureKind, display_name,
 )
 from poems_monitor.domain.course import regimen_label
@@ -30,14 +30,14 @@ from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories.timelines import load_timelines
 from poems_monitor.services.dashboard import EventMark, FlagEntry, PatientDashboard, build_dashboard
+from poems_monitor.workstation import login_name
 
 CAUTION = tr(
     "This summary supports clinicians; it does not diagnose. Flags and follow-up intervals use the thresholds "
     "of the clinic protocol; values marked DEFAULT are not from the literature and need local review."
 )
 
-STATUS_NAMES = {Status.OVERDUE: tr("Overdue"), Status.NEVER_DONE: tr("Never done"), Status.DUE: tr("Due"),
-                Status.DUE_SOON: tr("Due soon")}
+STATUS_NAMES = FOLLOWUP_STATUS_NAMES  # one list, in the catalogue
 CLASS_NAMES = {CriterionClass.MANDATORY: tr("mandatory"), CriterionClass.MAJOR: tr("major"),
                CriterionClass.MINOR: tr("minor"), CriterionClass.OTHER: tr("other")}
 
@@ -181,20 +181,11 @@ def build_patient_summary(db: Database, mrn: str, as_of: date | None = None, gen
         events=tuple(sorted(dashboard.events, key=lambda e: e.date)),
         action_items=tuple(i for i in dashboard.followup if i.status is not None),
         generated_at=now or datetime.now().astimezone(),
-        generated_by=generated_by or _login_name(),
+        generated_by=generated_by or login_name(),
         database=db.describe(),
         protocol=protocol,
         default_settings=defaults,
     )
-
-
-def _login_name() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name (some containers)
-        return "unknown"
 
 
 def _criteria(d: PatientDashboard) -> tuple[CriterionLine, ...]:

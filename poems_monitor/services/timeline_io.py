@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from json.encoder import encode_basestring  # type: ignore[attr-defined]  # json's C string encoder
+from json.encoder import encode_basestring  # json's C string encoder
 from pathlib import Path
 from typing import IO, Any
 
@@ -263,7 +263,7 @@ def _merge_into_existing(
         repo.touch_visits(session, [visit_id for visit_id, *_ in contents], stamp)
 
     stored_treatments = {(t.regimen, t.start): t for t in stored.treatments}
-    for k, t in enumerate(incoming.treatments):
+    for t in incoming.treatments:
         old = stored_treatments.get((t.regimen, t.start))
         if old is None:
             treatment_items.append((pid, t))

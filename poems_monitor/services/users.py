@@ -33,13 +33,14 @@ from poems_monitor.persistence.repositories import accounts
 from poems_monitor.services.access import Actor, Permission, PermissionDenied, Role, require
 from poems_monitor.services.audit import AuditWriter, utcnow
 from poems_monitor.services.changes import ACCOUNTS_CHANGED, NO_CHANGES, Changes
+from poems_monitor.settings_catalog import SESSION_FILE, SIGN_IN_ATTEMPTS, SIGN_IN_LOCK_MINUTES
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 8
-# DEFAULTs for a clinic workstation, not values from any standard; `session.toml` may set them.
-SESSION_FILE = "session.toml"
-DEFAULT_SIGN_IN_ATTEMPTS, SIGN_IN_ATTEMPTS_RANGE = 5, (3, 20)
-DEFAULT_LOCK_MINUTES, LOCK_MINUTES_RANGE = 15, (1, 1440)
+# DEFAULTs for a clinic workstation, not values from any standard; `session.toml` may set them
+# (declared in settings_catalog).
+DEFAULT_SIGN_IN_ATTEMPTS, SIGN_IN_ATTEMPTS_RANGE = SIGN_IN_ATTEMPTS.default, SIGN_IN_ATTEMPTS.limits
+DEFAULT_LOCK_MINUTES, LOCK_MINUTES_RANGE = SIGN_IN_LOCK_MINUTES.default, SIGN_IN_LOCK_MINUTES.limits
 
 
 class AccountError(Exception):
@@ -72,8 +73,8 @@ def sign_in_policy() -> SignInPolicy:
             return default
         return value
 
-    return SignInPolicy(bounded("sign_in_attempts", DEFAULT_SIGN_IN_ATTEMPTS, SIGN_IN_ATTEMPTS_RANGE),
-                        bounded("sign_in_lock_minutes", DEFAULT_LOCK_MINUTES, LOCK_MINUTES_RANGE))
+    return SignInPolicy(bounded(SIGN_IN_ATTEMPTS.key, DEFAULT_SIGN_IN_ATTEMPTS, SIGN_IN_ATTEMPTS_RANGE),
+                        bounded(SIGN_IN_LOCK_MINUTES.key, DEFAULT_LOCK_MINUTES, LOCK_MINUTES_RANGE))
 
 
 @dataclass(frozen=True)

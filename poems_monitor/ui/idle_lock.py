@@ -23,11 +23,11 @@ from PySide6.QtWidgets import (
 
 from poems_monitor.config import app_paths
 from poems_monitor.i18n import ntr, tr
-from poems_monitor.services import users
+from poems_monitor.settings_catalog import IDLE_LOCK_MINUTES, SESSION_FILE, SIGN_IN_ATTEMPTS, SIGN_IN_LOCK_MINUTES
 
-SESSION_FILE = users.SESSION_FILE
-DEFAULT_IDLE_LOCK_MINUTES = 10  # DEFAULT for a shared clinic workstation; not from any standard
-MIN_IDLE_LOCK_MINUTES, MAX_IDLE_LOCK_MINUTES = 1, 240
+# DEFAULT for a shared clinic workstation; not from any standard (declared in settings_catalog)
+DEFAULT_IDLE_LOCK_MINUTES = IDLE_LOCK_MINUTES.default
+MIN_IDLE_LOCK_MINUTES, MAX_IDLE_LOCK_MINUTES = IDLE_LOCK_MINUTES.limits
 
 _SESSION_TEMPLATE = """\
 # poems-monitor: settings of a signed-in session on this workstation.
@@ -64,14 +64,14 @@ def idle_lock_minutes() -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(_SESSION_TEMPLATE.format(
                 default=DEFAULT_IDLE_LOCK_MINUTES, low=MIN_IDLE_LOCK_MINUTES, high=MAX_IDLE_LOCK_MINUTES,
-                attempts=users.DEFAULT_SIGN_IN_ATTEMPTS, attempts_low=users.SIGN_IN_ATTEMPTS_RANGE[0],
-                attempts_high=users.SIGN_IN_ATTEMPTS_RANGE[1], lock=users.DEFAULT_LOCK_MINUTES,
-                lock_low=users.LOCK_MINUTES_RANGE[0], lock_high=users.LOCK_MINUTES_RANGE[1]), encoding="utf-8")
+                attempts=SIGN_IN_ATTEMPTS.default, attempts_low=SIGN_IN_ATTEMPTS.limits[0],
+                attempts_high=SIGN_IN_ATTEMPTS.limits[1], lock=SIGN_IN_LOCK_MINUTES.default,
+                lock_low=SIGN_IN_LOCK_MINUTES.limits[0], lock_high=SIGN_IN_LOCK_MINUTES.limits[1]), encoding="utf-8")
         except OSError:
             pass
         return DEFAULT_IDLE_LOCK_MINUTES
     try:
-        value = tomllib.loads(path.read_text(encoding="utf-8")).get("idle_lock_minutes", DEFAULT_IDLE_LOCK_MINUTES)
+        value = tomllib.loads(path.read_text(encoding="utf-8")).get(IDLE_LOCK_MINUTES.key, DEFAULT_IDLE_LOCK_MINUTES)
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         return DEFAULT_IDLE_LOCK_MINUTES
     if isinstance(value, bool) or not isinstance(value, (int, float)):

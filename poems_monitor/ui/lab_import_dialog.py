@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
@@ -20,11 +20,12 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.domain.catalogue import MEASURES
-from poems_monitor.domain.lab_csv import CsvEncodingError, DateFormat, LabCsv, LabRow, RowStatus, decode_csv_bytes
+from poems_monitor.domain.lab_csv import CsvEncodingError, DateFormat, LabCsv, LabRow, RowStatus
 from poems_monitor.i18n import counted, ntr, tr
 from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.lab_import import LabImportRefused, import_lab_csv, preview_lab_csv, read_lab_csv_file
+from poems_monitor.ui.row_table_model import RowTableModel
 
 # Okabe-Ito colours, always beside a symbol and a word.
 _STATUS_LOOK: dict[RowStatus, tuple[str, str, str]] = {
@@ -35,34 +36,12 @@ _STATUS_LOOK: dict[RowStatus, tuple[str, str, str]] = {
 }
 
 
-class LabRowsModel(QAbstractTableModel):
+class LabRowsModel(RowTableModel[LabRow]):
     """One row per line of the file."""
 
     COLUMNS = (tr("Line"), tr("Status"), tr("MRN"), tr("Date"), tr("Measure"), tr("Value"), tr("Stored"), tr("Remarks"))
     LINE, STATUS, MRN, DATE, MEASURE, VALUE, STORED, REMARKS = range(8)
-
-    def __init__(self, parent=None) -> None:  # noqa: ANN001
-        super().__init__(parent)
-        self._rows: list[LabRow] = []
-
-    def set_rows(self, rows: list[LabRow]) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
-
-    def row_at(self, index: int) -> LabRow:
-        return self._rows[index]
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802, ANN201
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(self.COLUMNS):
-            return self.COLUMNS[section]
-        return None
+    headers = dict(enumerate(COLUMNS))
 
     def _text(self, r: LabRow, column: int) -> str:
         if column == self.LINE:
@@ -92,13 +71,10 @@ class LabRowsModel(QAbstractTableModel):
             return r.note
         return ""
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: ANN201
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        r = self._rows[index.row()]
+    def cell(self, r: LabRow, column: int, role: int) -> object:
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            return self._text(r, index.column())
-        if role == Qt.ItemDataRole.ForegroundRole and index.column() == self.STATUS:
+            return self._text(r, column)
+        if role == Qt.ItemDataRole.ForegroundRole and column == self.STATUS:
             return QColor(_STATUS_LOOK[r.status][2])
         if role == Qt.ItemDataRole.UserRole:
             return r.status.value

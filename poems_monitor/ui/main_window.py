@@ -31,6 +31,7 @@ from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.dashboard import clinic_overview
 from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.patients import list_patients
+from poems_monitor.settings_catalog import DASHBOARD_SPLITTER, MAIN_SPLITTER, Setting
 from poems_monitor.ui.changes import ChangeBus
 from poems_monitor.ui.dashboard.view import DashboardView
 from poems_monitor.ui.patients.panel import PatientListPanel
@@ -224,8 +225,8 @@ class MainWindow(QMainWindow):
         # window for about a second on a 2-core machine.
 
     # --- layout memory and closing ---------------------------------------------------------------
-    def _splitters(self) -> dict[str, QSplitter]:
-        return {"main/splitter": self.splitter, "dashboard/splitter": self.dashboard.splitter}
+    def _splitters(self) -> dict[Setting[bytes | None], QSplitter]:
+        return {MAIN_SPLITTER: self.splitter, DASHBOARD_SPLITTER: self.dashboard.splitter}
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         if not self.skip_close_checks:

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
 
-_pending: set["_Relay"] = set()  # relays without an owner stay alive until they report
+_pending: set[_Relay] = set()  # relays without an owner stay alive until they report
 
 
 class _Signals(QObject):

@@ -70,7 +70,7 @@ def test_edited_deleted_and_inserted_rows_are_each_detected(clinic, tmp_path):
     assert len(ids) >= 7
     middle = ids[len(ids) // 2]
     cases = {
-        "edited": (f"UPDATE audit_entry SET new = replace(new, '333', '334') WHERE action = 'correct'",
+        "edited": ("UPDATE audit_entry SET new = replace(new, '333', '334') WHERE action = 'correct'",
                    "was changed after it was written"),
         "edited-user": (f"UPDATE audit_entry SET user = 'somebody-else' WHERE id = {middle}",
                         f"audit entry {middle} was changed after it was written"),

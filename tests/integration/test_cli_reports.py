@@ -56,7 +56,7 @@ def test_import_csv_dry_run_then_import_then_duplicates(clinic, tmp_path):
     csv_file = tmp_path / "lab.csv"
     csv_file.write_bytes(("\ufeffmrn;date;code;value;unit;specimen\r\n"
                           f"{p.mrn};{day};pth;42,5;pg/mL;\r\n"
-                          f"{p.mrn};{day};75628-8;<31;pg/mL;plasma\r\n").encode("utf-8"))
+                          f"{p.mrn};{day};75628-8;<31;pg/mL;plasma\r\n").encode())
     before = observation_count(path)
 
     dry = run("import-csv", "--db", str(path), "--date-format", "dmy", "--dry-run", str(csv_file), home=tmp_path)

@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, text
 
-from poems_monitor.models import AuditEntry, User
 from tests.integration.test_cli_safety import run as run_in_process
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,7 @@ none, censored values stored with their qualifier, visits created, audit entries
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text

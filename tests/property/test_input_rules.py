@@ -8,7 +8,7 @@ import json
 import math
 import string
 import unicodedata
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 from hypothesis import HealthCheck, given, settings

@@ -5,7 +5,6 @@ dialog opens in the documents folder and remembers the last one."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt
 
 from poems_monitor.services.demo_clinic import generate_patients
 from poems_monitor.services.timeline_io import import_patients

@@ -15,12 +15,15 @@ from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QWidget
 from poems_monitor.services.access import Actor, Role
 from poems_monitor.services.changes import Changes
 from poems_monitor.services.patients import PatientInput, create_patient
+from poems_monitor.settings_catalog import Setting
 from poems_monitor.services.visits import EnteredValue, VisitInput, record_visit
 from poems_monitor.ui.dashboard.view import DashboardView
 from poems_monitor.ui.shell import layout_memory
 from poems_monitor.ui.shell.commands import WindowCommands
 from poems_monitor.ui.shell.record_commands import RecordCommands
 from tests.conftest import TODAY
+
+TEST_SPLITTER: Setting[bytes | None] = Setting("test/splitter", bytes, None, "a test window's splitter")
 
 ANN, BERG = Actor("ann", Role.NURSE), Actor("berg", Role.PHYSICIAN)
 
@@ -124,15 +127,15 @@ def test_the_layout_is_remembered_and_the_first_start_fills_most_of_the_screen(q
         return window, splitter
 
     first, splitter = small_window()
-    layout_memory.restore_layout(first, {"test/splitter": splitter})  # nothing remembered yet
+    layout_memory.restore_layout(first, {TEST_SPLITTER: splitter})  # nothing remembered yet
     area = first.screen().availableGeometry()
     assert (first.width(), first.height()) == (int(area.width() * 0.9), int(area.height() * 0.9))
     first.resize(640, 480)
     first.show()
     splitter.setSizes([150, 450])
     sizes = splitter.sizes()
-    layout_memory.save_layout(first, {"test/splitter": splitter})
+    layout_memory.save_layout(first, {TEST_SPLITTER: splitter})
     second, splitter2 = small_window()
-    layout_memory.restore_layout(second, {"test/splitter": splitter2})
+    layout_memory.restore_layout(second, {TEST_SPLITTER: splitter2})
     second.show()
     assert (second.width(), second.height()) == (640, 480) and splitter2.sizes() == sizes

@@ -677,7 +677,7 @@ def test_flag_json_matches_the_contract():
 
 def test_flag_is_frozen():
     f = Flag("H-1", FlagKind.NEW_FEATURE, "ascites", date(2020, 1, 1), Severity.INFO, "m", "new_feature")
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 (FrozenInstanceError; any refusal will do)
         f.code = "x"  # type: ignore[misc]
 
 

@@ -426,7 +426,7 @@ def test_worklist_item_json_and_sort_order():
 # --- defect 5: a suspected relapse restages -----------------------------------------------------
 
 
-def _relapsing(*later_visits, events=(event("relapse", "2024-03-01"),)):
+def _relapsing(*later_visits, events=(event("relapse", "2024-03-01"),)):  # noqa: B008 (an immutable tuple)
     return patient(
         visit("2022-01-10", vegf_plasma=900, m_protein=0.5, dlco_pct=85, pasp=30, lvef=60,
               exams=[("imaging", "abnormal")]),

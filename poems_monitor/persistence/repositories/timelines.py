@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 from datetime import datetime
 from operator import itemgetter
 
@@ -33,7 +34,10 @@ P, V, O, F, X, T, E = (m.__table__ for m in (Patient, Visit, Observation, Featur
 _CHUNK = 900
 
 
-def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+_Item = TypeVar("_Item")
+
+
+def _chunks(ids: Sequence[_Item]) -> Iterable[Sequence[_Item]]:
     for i in range(0, len(ids), _CHUNK):
         yield ids[i : i + _CHUNK]
 
@@ -52,7 +56,7 @@ def _observation(row) -> ObservationRecord:  # noqa: ANN001
                              bool(confirmed))
 
 
-def _all(session: Session, query, driver_rows: bool = False) -> list:  # noqa: ANN001
+def _all(session: Session, query, driver_rows: bool = False) -> Sequence[Any]:  # noqa: ANN001
     """Every row of `query`. With `driver_rows` on SQLite, the driver's plain tuples, without
     Core's per-row work (a third of the time of reading a clinic's 845k values); the caller
     converts what the driver leaves raw (booleans are 0/1). Other databases take Core's rows."""
@@ -87,7 +91,7 @@ def load_timelines(session: Session, mrns: Sequence[str] | None = None, patient_
             base = base.where(live)
         if whole_clinic:
             return _all(session, base.order_by(*order), driver_rows)
-        out = []
+        out: list[Any] = []
         for chunk in _chunks(ids):
             if via_visit:
                 q = base.where(table.c.visit_id.in_(select(V.c.id).where(V.c.patient_id.in_(chunk))))
@@ -211,7 +215,9 @@ def add_visit_contents(
     items: Sequence[tuple[int, Sequence[ObservationRecord], Sequence[tuple[str, str]], Sequence[ExamRecord]]],
     stamp: WriteStamp,
 ) -> None:
-    obs_rows, feat_rows, exam_rows = [], [], []
+    obs_rows: list[dict] = []
+    feat_rows: list[dict] = []
+    exam_rows: list[dict] = []
     for vid, observations, features, exams in items:
         obs_rows.extend(observation_row(vid, o, stamp) for o in observations)
         feat_rows.extend(dict(visit_id=vid, code=c, status=s, entered_at=stamp.at, entered_by=stamp.user) for c, s in features)

@@ -14,20 +14,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView, QFrame, QGraphicsView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QStackedWidget, QTableView, QToolTip,
     QVBoxLayout, QWidget,
 )
 
-from poems_monitor.domain.catalogue import MEASURES
+from poems_monitor.domain.catalogue import CHART_GROUP_BY_KEY, MEASURES
 from poems_monitor.domain.numbers import format_measure_value, format_number
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import PatientDashboard, Series, SeriesPoint
+from poems_monitor.ui.row_table_model import RowTableModel
 from poems_monitor.ui.theme import SPACING, series_colour, series_style, theme, to_qcolor
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -67,15 +69,18 @@ class ChartSpec:
     empty_y: tuple[float, float] = (0.0, 100.0)  # y range shown when the chart has no values
 
 
+def _spec(key: str, y_label: str, **drawing: Any) -> ChartSpec:
+    """The chart of the catalogue's chart group `key` (title and measures), drawn so."""
+    group = CHART_GROUP_BY_KEY[key]
+    return ChartSpec(group.key, group.title, group.codes, y_label, **drawing)
+
+
 CHART_SPECS: tuple[ChartSpec, ...] = (
-    ChartSpec("vegf", tr("VEGF"), ("vegf_plasma", "vegf_serum"), "pg/mL", log_y=True, empty_y=(50.0, 2000.0)),
-    ChartSpec("blood", tr("Platelets and haemoglobin"), ("platelets", "hemoglobin"), "×10⁹/L",
-              right_codes=("hemoglobin",), right_label="g/dL", y_floor=0, empty_y=(0.0, 500.0)),
-    ChartSpec("pft", tr("Lung function"), ("fvc_pct", "dlco_pct", "tlc_pct"), "% predicted", y_floor=0,
-              empty_y=(0.0, 120.0)),
-    ChartSpec("neuropathy", tr("Neuropathy"), ("onls", "onls_arm", "onls_leg", "incat", "mrs"), "score", y_floor=0,
-              empty_y=(0.0, 10.0)),
-    ChartSpec("echo", tr("Echocardiography"), ("pasp", "lvef"), "mmHg / %", y_floor=0, empty_y=(0.0, 80.0)),
+    _spec("vegf", "pg/mL", log_y=True, empty_y=(50.0, 2000.0)),
+    _spec("blood", "×10⁹/L", right_codes=("hemoglobin",), right_label="g/dL", y_floor=0, empty_y=(0.0, 500.0)),
+    _spec("pft", "% predicted", y_floor=0, empty_y=(0.0, 120.0)),
+    _spec("neuropathy", "score", y_floor=0, empty_y=(0.0, 10.0)),
+    _spec("echo", "mmHg / %", y_floor=0, empty_y=(0.0, 80.0)),
 )
 SPEC_BY_KEY = {s.key: s for s in CHART_SPECS}
 
@@ -110,35 +115,17 @@ T_DATE, T_SERIES, T_VALUE, T_UNIT, T_SPECIMEN, T_NOTE = range(6)
 _T_HEADERS = (tr("Date"), tr("Measure"), tr("Value"), tr("Unit"), tr("Specimen / lab"), tr("Flag / note"))
 
 
-class ChartTableModel(QAbstractTableModel):
+class ChartTableModel(RowTableModel[tuple[Series, SeriesPoint]]):
     """The values of one chart as rows, newest first (the accessible twin of the chart)."""
 
-    def __init__(self, parent=None):  # noqa: ANN001
-        super().__init__(parent)
-        self._rows: list[tuple[Series, SeriesPoint]] = []
+    headers = dict(enumerate(_T_HEADERS))
 
     def set_series(self, series: tuple[Series, ...]) -> None:
-        self.beginResetModel()
-        self._rows = sorted(((s, p) for s in series for p in s.points), key=lambda sp: (sp[1].date, sp[0].code),
-                            reverse=True)
-        self.endResetModel()
+        self.set_rows(sorted(((s, p) for s in series for p in s.points), key=lambda sp: (sp[1].date, sp[0].code),
+                             reverse=True))
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(_T_HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return _T_HEADERS[section] if 0 <= section < len(_T_HEADERS) else None
-        return None
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        s, p = self._rows[index.row()]
-        col = index.column()
+    def cell(self, row: tuple[Series, SeriesPoint], col: int, role: int) -> object:
+        s, p = row
         if role == Qt.ItemDataRole.DisplayRole:
             if col == T_DATE:
                 return p.date.isoformat()
@@ -337,7 +324,7 @@ class CourseOverlay(pg.GraphicsObject):
         return out[0], out[1]
 
     # --- paint ---------------------------------------------------------------------------------
-    def paint(self, painter, *_args) -> None:  # noqa: ANN001
+    def paint(self, painter, *_args) -> None:  # noqa: ANN001, ANN002
         vb = self.getViewBox()
         if vb is None:
             return

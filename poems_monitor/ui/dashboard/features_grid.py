@@ -18,12 +18,12 @@ from PySide6.QtWidgets import (
 
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import FeatureGroup, PatientDashboard
+from poems_monitor.settings_catalog import FEATURES_NEWEST_FIRST
 from poems_monitor.ui.theme import SPACING, theme
 
 SYMBOL = {"present": "●", "absent": "○", "unknown": "·"}
 NEW_SYMBOL = "★"
 _CLASS = {"mandatory": tr("mandatory"), "major": tr("major"), "minor": tr("minor"), "other": tr("other")}
-NEWEST_FIRST_KEY = "features/newest_first"  # the physician's choice of visit order, kept per workstation
 
 
 class FeatureGridModel(QAbstractTableModel):
@@ -67,7 +67,7 @@ class FeatureGridModel(QAbstractTableModel):
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._dates)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if orientation == Qt.Orientation.Horizontal:
             if not 0 <= section < len(self._dates):
                 return None
@@ -93,7 +93,7 @@ class FeatureGridModel(QAbstractTableModel):
             return font
         return None
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
         group, i = self._rows[index.row()]
@@ -208,11 +208,11 @@ class FeaturesTimeline(QFrame):
         self._show_latest_pending = False
         title = QLabel(tr("Features by visit"), self)
         title.setObjectName("section")
-        from poems_monitor.ui.ui_settings import settings
+        from poems_monitor.ui.ui_settings import read
 
         self.newest_first = QCheckBox(tr("&Newest visit first"), self)
         self.newest_first.setToolTip(tr("Show the latest visit in the first column (kept for next time)"))
-        self.newest_first.setChecked(settings().value(NEWEST_FIRST_KEY, False, type=bool))
+        self.newest_first.setChecked(read(FEATURES_NEWEST_FIRST))  # the physician's choice, per workstation
         self.model.newest_first = self.newest_first.isChecked()
         self.newest_first.toggled.connect(self._order_changed)
         legend = QLabel(tr("● present   ○ absent   · not documented   ★ newly acquired"), self)
@@ -251,9 +251,9 @@ class FeaturesTimeline(QFrame):
             self._size_sections()
 
     def _order_changed(self, newest_first: bool) -> None:
-        from poems_monitor.ui.ui_settings import settings
+        from poems_monitor.ui.ui_settings import write
 
-        settings().setValue(NEWEST_FIRST_KEY, newest_first)
+        write(FEATURES_NEWEST_FIRST, newest_first)
         self.model.set_newest_first(newest_first)
         self._after_reset()
 

@@ -28,12 +28,12 @@ from PySide6.QtWidgets import (
     QPlainTextEdit, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QToolTip, QVBoxLayout, QWidget,
 )
 
-from poems_monitor.domain.catalogue import FLAG_KIND_NAMES, display_name
+from poems_monitor.domain.catalogue import FLAG_KIND_NAMES, SEVERITY_NAMES, display_name, severity_label
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import FlagEntry
 from poems_monitor.ui.theme import SPACING, theme
 
-_SEVERITY_TEXT = {"critical": tr("‼ Critical"), "warning": tr("! Warning"), "info": tr("ℹ Info")}
+_SEVERITY_TEXT = {s: severity_label(s) for s in SEVERITY_NAMES}
 _KIND_TEXT = FLAG_KIND_NAMES  # one list, in the catalogue
 
 
@@ -125,7 +125,7 @@ class FlagListModel(QAbstractListModel):
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.entries)
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid() or not 0 <= index.row() < len(self.entries):
             return None
         e = self.entries[index.row()]

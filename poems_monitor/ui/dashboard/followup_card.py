@@ -5,13 +5,12 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from poems_monitor.domain.catalogue import FOLLOWUP_ITEM_NAMES, display_name
+from poems_monitor.domain.catalogue import FOLLOWUP_ITEM_NAMES, FOLLOWUP_STATUS_NAMES, display_name, followup_status_label
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import PatientDashboard
 from poems_monitor.ui.theme import SPACING, theme
 
-STATUS_TEXT = {"overdue": tr("‼ Overdue"), "never_done": tr("‼ Never done"), "due": tr("! Due"),
-               "due_soon": tr("◷ Due soon"), "": tr("Next")}
+STATUS_TEXT = {**{s: followup_status_label(s) for s in FOLLOWUP_STATUS_NAMES}, "": tr("Next")}
 ITEM_NAMES = FOLLOWUP_ITEM_NAMES
 
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSizePolicy, QTableView, QWidget
 
-from poems_monitor.domain.response import LineResponse
+from poems_monitor.domain.response import DOMAIN_NAMES, LineResponse
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import PatientDashboard
 from poems_monitor.ui.row_table_model import RowTableModel
@@ -44,8 +44,7 @@ def _months(line: LineResponse) -> str:
 
 
 class ResponseTableModel(RowTableModel[LineResponse]):
-    headers = {COL_LINE: tr("Response by line"), COL_VEGF: tr("VEGF"), COL_HEM: tr("Haematologic"),
-               COL_NEURO: tr("Neurologic"), COL_RADIO: tr("Radiologic")}
+    headers = {COL_LINE: tr("Response by line"), **{col: DOMAIN_NAMES[d] for col, d in _DOMAIN_OF.items()}}
 
     def cell(self, row: LineResponse, column: int, role: int):  # noqa: ANN201
         if column == COL_LINE:

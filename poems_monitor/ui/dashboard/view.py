@@ -44,7 +44,7 @@ class _TrendsPage(QWidget):
     the screen is too low for their minimum height (1366x768), and the response per line pinned
     below it, always in view (told how much height the page has, to show one row or three)."""
 
-    def __init__(self, charts: "ChartsPanel", response: ResponseTable, parent: QWidget | None = None):
+    def __init__(self, charts: ChartsPanel, response: ResponseTable, parent: QWidget | None = None):
         super().__init__(parent)
         self._response = response
         self.scroll = _ChartsScroll(charts, self)
@@ -67,7 +67,7 @@ class _ChartsScroll(QScrollArea):
     other (never cut, never scrolled sideways); the charts fill the height shown, or take their
     readable minimum and scroll, never their larger preferred height."""
 
-    def __init__(self, charts: "ChartsPanel", parent: QWidget | None = None):
+    def __init__(self, charts: ChartsPanel, parent: QWidget | None = None):
         super().__init__(parent)
         self._charts = charts
         self.setObjectName("trendsScroll")
@@ -168,7 +168,7 @@ class DashboardView(QWidget):
         layout.addWidget(self.stack)
 
     @property
-    def charts(self) -> "ChartsPanel":
+    def charts(self) -> ChartsPanel:
         """The charts (importing pyqtgraph and building them on first use)."""
         if self._charts is None:
             from poems_monitor.ui.charts.panel import ChartsPanel
@@ -182,7 +182,7 @@ class DashboardView(QWidget):
             placeholder.deleteLater()
         return self._charts
 
-    def _trends_page(self, charts: "ChartsPanel") -> QWidget:
+    def _trends_page(self, charts: ChartsPanel) -> QWidget:
         """The charts with the response per line of therapy below them."""
         self.trends_page = _TrendsPage(charts, self.response, self)
         return self.trends_page

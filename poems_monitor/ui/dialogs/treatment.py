@@ -107,7 +107,6 @@ class TreatmentDialog(ServiceDialog):
 
     def _regimen_changed(self) -> None:
         code = self.regimen.currentData()
-        regimen = REGIMENS.get(code)
         self.set_field_visible("name", code == "other")
         self.set_field_visible("engraftment_date", code == "asct")
         self.set_field_visible("melphalan_mg", code in MELPHALAN_REGIMENS)

@@ -679,7 +679,7 @@ class VisitEntryForm(QWidget):
         self._update_summary()
 
     def _update_derived(self) -> None:
-        for code, row in self.rows.items():
+        for row in self.rows.values():
             m = row.measure
             if not m.derived_from:
                 continue

@@ -22,6 +22,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor
 
+from poems_monitor.domain.catalogue import FOLLOWUP_STATUS_NAMES, SEVERITY_MARKS, Severity
 from poems_monitor.i18n import ntr, tr
 from poems_monitor.services.dashboard import PatientStatus
 from poems_monitor.services.patients import PatientListRow
@@ -30,7 +31,7 @@ from poems_monitor.ui.theme import theme
 COL_MRN, COL_NAME, COL_AGE_SEX, COL_LAST_VISIT, COL_FLAGS, COL_OVERDUE = range(6)
 HEADERS = {
     COL_MRN: tr("MRN"), COL_NAME: tr("Name"), COL_AGE_SEX: tr("Age"), COL_LAST_VISIT: tr("Last visit"),
-    COL_FLAGS: tr("Flags"), COL_OVERDUE: tr("Overdue"),
+    COL_FLAGS: tr("Flags"), COL_OVERDUE: FOLLOWUP_STATUS_NAMES["overdue"],
 }
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 MRN_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -149,7 +150,7 @@ class PatientTableModel(QAbstractTableModel):
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(HEADERS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return HEADERS.get(section)
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
@@ -166,7 +167,7 @@ class PatientTableModel(QAbstractTableModel):
             return Qt.ItemFlag.NoItemFlags
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
         r = self._rows[index.row()]
@@ -234,7 +235,8 @@ class PatientTableModel(QAbstractTableModel):
     def _flag_text(st: PatientStatus) -> str:
         if not st.new_flags:
             return "–"
-        mark = {"critical": "‼", "warning": "!"}.get(st.worst_new or "", "")
+        worst = st.worst_new or ""
+        mark = SEVERITY_MARKS.get(worst, "") if worst != Severity.INFO else ""  # info needs no mark in a list
         return f"{st.new_flags} {mark}".strip()
 
 

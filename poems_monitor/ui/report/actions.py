@@ -61,7 +61,7 @@ class SummaryPrinting:
         self._documents: dict[str, SummaryDocument] = {}
 
     @classmethod
-    def load(cls, db: Database, mrn: str, as_of: date | None = None, generated_by: str | None = None) -> "SummaryPrinting":
+    def load(cls, db: Database, mrn: str, as_of: date | None = None, generated_by: str | None = None) -> SummaryPrinting:
         return cls(build_patient_summary(db, mrn, as_of, generated_by))
 
     def document(self, page_size: str) -> SummaryDocument:

@@ -25,11 +25,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QMarginsF, QPointF, QRectF, QSizeF, Qt, QUrl
 from PySide6.QtGui import (
-    QColor, QFont, QPageLayout, QPageSize, QPagedPaintDevice, QPainter, QPdfWriter, QPen, QTextBlockFormat, QTextCursor,
+    QColor, QFont, QPageLayout, QPageSize, QPagedPaintDevice, QPainter, QPdfWriter, QPen, QTextCursor,
     QTextDocument, QTextFormat, QTextOption,
 )
 
-from poems_monitor.domain.catalogue import FLAG_KIND_NAMES
+from poems_monitor.domain.catalogue import FLAG_KIND_NAMES, FOLLOWUP_STATUS_NAMES, SEVERITY_NAMES
+from poems_monitor.domain.response import DOMAIN_NAMES, DOMAINS
 from poems_monitor.domain.followup import Status
 from poems_monitor.i18n import tr
 from poems_monitor.services.patient_summary import PatientSummary, build_patient_summary, followup_name
@@ -53,7 +54,7 @@ CRITICAL = "#B34700"
 WARNING = "#8A5D00"
 OK = "#00795A"
 
-SEVERITY_TEXT = {"critical": tr("Critical"), "warning": tr("Warning"), "info": tr("Info")}
+SEVERITY_TEXT = SEVERITY_NAMES  # one list, in the catalogue
 SEVERITY_COLOUR = {"critical": CRITICAL, "warning": WARNING, "info": ACCENT}
 KIND_TEXT = FLAG_KIND_NAMES  # one list, in the catalogue
 SEX_TEXT = {"female": tr("female"), "male": tr("male"), "other": tr("other sex"), "unknown": tr("sex unknown")}
@@ -254,8 +255,7 @@ def _action_items(s: PatientSummary) -> str:
     for i in s.action_items:
         urgent = i.status in (Status.OVERDUE, Status.NEVER_DONE)
         colour = CRITICAL if urgent else (WARNING if i.status is Status.DUE else ACCENT)
-        status = {Status.OVERDUE: tr("Overdue"), Status.NEVER_DONE: tr("Never done"), Status.DUE: tr("Due"),
-                  Status.DUE_SOON: tr("Due soon")}.get(i.status, "")
+        status = FOLLOWUP_STATUS_NAMES.get(i.status, "")
         rows.append([
             f"<span style='color:{colour}; font-weight:600'>{_e(status)}</span>", _e(followup_name(i.item)),
             _e(_d(i.due)), _e(_d(i.last_done, tr("never"))), f"<span class='small'>{_e(i.reason)}</span>",
@@ -391,7 +391,7 @@ def _response(s: PatientSummary) -> str:
                          f"<span class='small'>{since}</span><br><span class='small'>{_e(detail)}</span>{rule}")
         rows.append(cells)
     foot = (f"<p class='muted small'>{_e(tr('Oldest line first. A line is judged on the values after its start up to the next line; its baseline is the last value before it started. Cut-offs marked DEFAULT are clinic settings of the protocol: the published response criteria were not retrieved.'))}</p>")
-    return title + head + _table([tr("Line"), tr("VEGF"), tr("Haematologic"), tr("Neurologic"), tr("Radiologic")],
+    return title + head + _table([tr("Line"), *(DOMAIN_NAMES[d] for d in DOMAINS)],
                                  rows, [16, 21, 21, 21, 21]) + foot
 
 

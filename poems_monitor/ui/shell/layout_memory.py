@@ -1,6 +1,7 @@
 """The main window's remembered layout: its size and place, toolbars, and splitter positions.
 
-Owns the keys under which the layout is kept in the user's Qt settings (`ui.ui_settings`). The
+Keeps the layout in the user's Qt settings (`ui.ui_settings`) under the keys declared in
+`settings_catalog` (window geometry and state; each splitter names its own setting). The
 first start, with nothing remembered, gives the window most of the screen, centred: the dashboard
 needs room for its charts.
 """
@@ -11,24 +12,24 @@ from collections.abc import Mapping
 
 from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter
 
-from poems_monitor.ui.ui_settings import settings
+from poems_monitor.settings_catalog import WINDOW_GEOMETRY, WINDOW_STATE, Setting
+from poems_monitor.ui.ui_settings import read, settings, write
 
-GEOMETRY, STATE = "main/geometry", "main/state"
 
-
-def restore_layout(window: QMainWindow, splitters: Mapping[str, QSplitter]) -> None:
-    """Put `window` and its `splitters` (by settings key) back as they were last saved."""
+def restore_layout(window: QMainWindow, splitters: Mapping[Setting[bytes | None], QSplitter]) -> None:
+    """Put `window` and its `splitters` (by the setting each is kept under) back as they were
+    last saved."""
     s = settings()
-    geometry = s.value(GEOMETRY)
+    geometry = read(WINDOW_GEOMETRY, s)
     if geometry is not None:
         window.restoreGeometry(geometry)
     else:
         first_run_geometry(window)
-    state = s.value(STATE)
+    state = read(WINDOW_STATE, s)
     if state is not None:
         window.restoreState(state)
-    for key, splitter in splitters.items():
-        value = s.value(key)
+    for setting, splitter in splitters.items():
+        value = read(setting, s)
         if value is not None:
             splitter.restoreState(value)
 
@@ -44,10 +45,10 @@ def first_run_geometry(window: QMainWindow) -> None:
     window.move(area.x() + (area.width() - width) // 2, area.y() + (area.height() - height) // 2)
 
 
-def save_layout(window: QMainWindow, splitters: Mapping[str, QSplitter]) -> None:
+def save_layout(window: QMainWindow, splitters: Mapping[Setting[bytes | None], QSplitter]) -> None:
     s = settings()
-    s.setValue(GEOMETRY, window.saveGeometry())
-    s.setValue(STATE, window.saveState())
-    for key, splitter in splitters.items():
-        s.setValue(key, splitter.saveState())
+    write(WINDOW_GEOMETRY, window.saveGeometry(), s)
+    write(WINDOW_STATE, window.saveState(), s)
+    for setting, splitter in splitters.items():
+        write(setting, splitter.saveState(), s)
     s.sync()

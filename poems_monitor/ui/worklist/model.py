@@ -14,7 +14,9 @@ from datetime import date
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont
 
-from poems_monitor.domain.catalogue import FLAG_KIND_NAMES, FOLLOWUP_ITEM_NAMES
+from poems_monitor.domain.catalogue import (
+    FLAG_KIND_NAMES, FOLLOWUP_ITEM_NAMES, FOLLOWUP_STATUS_NAMES, SEVERITY_RANK, SEVERITY_WORDS, followup_status_label,
+)
 from poems_monitor.domain.flags import Flag
 from poems_monitor.domain.followup import ITEMS, WorklistItem
 from poems_monitor.i18n import tr
@@ -25,18 +27,12 @@ from poems_monitor.ui.theme import theme
 
 FLAG = "flag"  # the status of a flag row
 STATUS_ORDER = ("overdue", "never_done", "due", "due_soon", FLAG)
-STATUS_TEXT = {
-    "overdue": tr("‼ Overdue"), "never_done": tr("‼ Never done"), "due": tr("! Due"), "due_soon": tr("◷ Due soon"),
-    FLAG: tr("⚑ New flag"),
-}
-STATUS_NAMES = {
-    "overdue": tr("Overdue"), "never_done": tr("Never done"), "due": tr("Due"), "due_soon": tr("Due soon"),
-    FLAG: tr("New flag"),
-}
+STATUS_TEXT = {**{s: followup_status_label(s) for s in FOLLOWUP_STATUS_NAMES}, FLAG: tr("⚑ New flag")}
+STATUS_NAMES = {**FOLLOWUP_STATUS_NAMES, FLAG: tr("New flag")}
 ITEM_NAMES = FOLLOWUP_ITEM_NAMES
 FLAG_NAMES = FLAG_KIND_NAMES  # one list, in the catalogue
-SEVERITY_TEXT = {"critical": tr("critical"), "warning": tr("warning"), "info": tr("info")}
-_SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+SEVERITY_TEXT = SEVERITY_WORDS  # one list, in the catalogue
+_SEVERITY_RANK = SEVERITY_RANK
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # a number or a lower-case string, comparable within a column
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # the WorklistRow itself
@@ -133,7 +129,7 @@ class WorklistModel(QAbstractTableModel):
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
         return 0 if parent.isValid() else len(self.HEADERS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> object:  # noqa: N802
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.HEADERS):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
@@ -142,7 +138,7 @@ class WorklistModel(QAbstractTableModel):
             return self._HEADER_TIPS[section]
         return None
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: C901
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:  # noqa: C901
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
         r = self._rows[index.row()]
