@@ -38,7 +38,7 @@ SIZE_LIMIT_MB = 250
 if str(ROOT) not in sys.path:  # the checkout being built, never an installed copy
     sys.path.insert(0, str(ROOT))
 
-from poems_monitor.shipped import APP_ID
+from poems_monitor.shipped import APP_ID  # noqa: E402 (after the checkout is put on the path)
 
 
 def project_version() -> str:

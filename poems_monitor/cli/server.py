@@ -60,7 +60,7 @@ def cmd_server_init(args: argparse.Namespace) -> int:
         created = clinic_server.ensure_database(args.url)
     except clinic_server.ServerRefused as exc:
         raise CommandError(str(exc)) from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (a connection problem becomes exit 3; anything else is re-raised)
         _unreachable_or_raise(exc, args.url)
     db = _open(args.url)
     try:

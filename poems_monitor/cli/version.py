@@ -13,10 +13,12 @@ class ShowVersion(argparse.Action):
     """Like argparse's "version" action, but computed only when asked: reading the rules'
     fingerprint imports the rules, which every other command should not pay for."""
 
-    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, default: object = argparse.SUPPRESS,
+                 help: str | None = None):  # noqa: A002 (argparse's own parameter name)
         super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
 
-    def __call__(self, parser, namespace, values, option_string=None) -> None:
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
         from poems_monitor import shipped
         from poems_monitor.services.rules_cache import rules_version
 

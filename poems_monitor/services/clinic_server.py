@@ -443,7 +443,7 @@ def check_login_password(db: Database, name: str, password: str) -> None:
     try:
         with engine.connect():
             pass
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (named when it is a connection problem, else re-raised)
         problem = connection_problem(exc, db.url)
         if isinstance(problem, ServerSignInRefused):
             raise SignInRefused(tr("The name or the password is wrong, or the account is not active.")) from None

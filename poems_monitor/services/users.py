@@ -256,7 +256,7 @@ def change_password(db: Database, actor: Actor, name: str, new_password: str, re
                 raise AccountError(tr("The account {name} is deactivated: reactivate it before it gets a server "
                                       "login").format(name=name))
             server.create_login(session, name, Role(row.role), new_password)  # the server checks who may
-            session.execute(update(U).where(U.c.id == row.id).values(password_hash=None))
+            accounts.update_account(session, row.id, password_hash=None)
         elif server is not None:
             server.set_login_password(session, name, new_password)  # the server checks who may
         else:

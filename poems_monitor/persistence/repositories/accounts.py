@@ -15,6 +15,7 @@ from sqlalchemy.engine import Row
 from sqlmodel import Session
 
 from poems_monitor.models import User
+from poems_monitor.persistence.repositories.statements import inserted_id
 
 account_table = User.__table__
 
@@ -48,8 +49,8 @@ def active_names_with_role(session: Session, role: str) -> list[str]:
 def add_account(session: Session, name: str, role: str, password_hash: str | None, at: datetime) -> int:
     """Store a new active account; returns its id. No `password_hash` on a clinic server: the
     server keeps the password (its login)."""
-    return session.execute(insert(account_table).values(
-        name=name, role=role, password_hash=password_hash, active=True, created_at=at)).inserted_primary_key[0]
+    return inserted_id(session, insert(account_table).values(
+        name=name, role=role, password_hash=password_hash, active=True, created_at=at))
 
 
 def update_account(session: Session, account_id: int, **values: object) -> None:

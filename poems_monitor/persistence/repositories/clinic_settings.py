@@ -12,6 +12,7 @@ from sqlalchemy.engine import Row
 from sqlmodel import Session
 
 from poems_monitor.models import ClinicSetting
+from poems_monitor.persistence.repositories.statements import changed_rows
 from poems_monitor.persistence.repositories.timelines import WriteStamp
 
 setting_table = ClinicSetting.__table__
@@ -25,7 +26,7 @@ def find_setting(session: Session, key: str) -> Row | None:
 
 def store_setting(session: Session, key: str, value: str, stamp: WriteStamp) -> None:
     """Set `key` to `value`, set by `stamp.user` at `stamp.at`."""
-    stored = session.execute(update(setting_table).where(setting_table.c.key == key).values(
+    stored = changed_rows(session, update(setting_table).where(setting_table.c.key == key).values(
         value=value, updated_at=stamp.at, updated_by=stamp.user))
-    if stored.rowcount == 0:
+    if stored == 0:
         session.execute(insert(setting_table).values(key=key, value=value, updated_at=stamp.at, updated_by=stamp.user))

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Row
 from sqlmodel import Session
 
 from poems_monitor.models import FlagReview, FollowupWaiver, Patient
+from poems_monitor.persistence.repositories.statements import inserted_id
 from poems_monitor.persistence.repositories.patients import mrn_is
 from poems_monitor.persistence.repositories.timelines import WriteStamp
 
@@ -35,10 +36,10 @@ def first_review_of_flag(session: Session, patient_id: int, flag_id: str) -> Row
 def add_flag_review(session: Session, patient_id: int, *, flag_id: str, kind: str, code: str, flag_date: date,
                     comment: str, stamp: WriteStamp) -> int:
     """Store an acknowledgement of a flag by `stamp.user` at `stamp.at`; returns its id."""
-    return session.execute(insert(flag_review_table).values(
+    return inserted_id(session, insert(flag_review_table).values(
         patient_id=patient_id, flag_id=flag_id, kind=kind, code=code, flag_date=flag_date, comment=comment,
         reviewed_at=stamp.at, reviewed_by=stamp.user,
-    )).inserted_primary_key[0]
+    ))
 
 
 def flag_reviews_of_mrn(session: Session, mrn: str) -> Sequence[Row]:
@@ -71,9 +72,9 @@ def waiver_in_force(session: Session, patient_id: int, item: str) -> Row | None:
 def add_waiver(session: Session, patient_id: int, *, item: str, reason: str, until: date | None,
                stamp: WriteStamp) -> int:
     """Store a waiver of `item` by `stamp.user` at `stamp.at`; returns its id."""
-    return session.execute(insert(waiver_table).values(
+    return inserted_id(session, insert(waiver_table).values(
         patient_id=patient_id, item=item, reason=reason, until=until, waived_at=stamp.at, waived_by=stamp.user,
-    )).inserted_primary_key[0]
+    ))
 
 
 def find_waiver(session: Session, waiver_id: int) -> Row | None:

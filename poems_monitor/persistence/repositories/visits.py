@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from poems_monitor.domain.timeline import ExamRecord, ObservationRecord
 from poems_monitor.models import Exam, FeatureStatus, Observation, Patient, User, Visit
+from poems_monitor.persistence.repositories.statements import changed_rows, inserted_id
 from poems_monitor.persistence.errors import VisitNotFound
 from poems_monitor.persistence.repositories.patients import mrn_is
 from poems_monitor.persistence.repositories.timelines import WriteStamp, observation_row
@@ -156,8 +157,8 @@ def latest_features_before(session: Session, mrn: str, before: date, *, except_s
 
 def add_observation(session: Session, visit_id: int, value: ObservationRecord, stamp: WriteStamp) -> int:
     """Store one value at the visit; returns its id."""
-    return session.execute(insert(observation_table).values(
-        **observation_row(visit_id, value, stamp))).inserted_primary_key[0]
+    return inserted_id(session, insert(observation_table).values(
+        **observation_row(visit_id, value, stamp)))
 
 
 def add_feature_status(session: Session, visit_id: int, code: str, status: str, stamp: WriteStamp) -> None:
@@ -194,12 +195,11 @@ def save_visit_if_version(session: Session, visit_id: int, expected_version: int
                           stamp: WriteStamp) -> bool:
     """Store the visit's corrected date and note with the next version, clearing its sign-off,
     only if it still has `expected_version`; False when another writer saved it first."""
-    result = session.execute(
+    return changed_rows(session,
         update(visit_table).where(visit_table.c.id == visit_id, visit_table.c.version == expected_version).values(
             date=day, note=note, updated_at=stamp.at, updated_by=stamp.user, version=expected_version + 1,
             reviewed_at=None, reviewed_by=None,
-        ))
-    return result.rowcount == 1
+        )) == 1
 
 
 # ---------------------------------------------------------------------------------------------
