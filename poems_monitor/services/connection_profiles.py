@@ -372,9 +372,7 @@ def check_connection(profile: ConnectionProfile, password: str | None = None) ->
         text = str(getattr(exc.__context__, "orig", None) or exc.__context__ or "").lower()
         if "no encryption" in text:  # the server's rules admit this login over TLS only
             return ConnectionCheck(Outcome.TLS_REFUSED, _tls_sentence(profile, text))
-        return ConnectionCheck(Outcome.WRONG_PASSWORD, tr("Refused: the server did not accept the password of "
-                                                          "{login} (wrong password, or the login is not active).").format(
-            login=profile.login))
+        return ConnectionCheck(Outcome.WRONG_PASSWORD, sign_in_refused_sentence(profile))
     except ServerSchemaNotCurrent as exc:
         return ConnectionCheck(Outcome.SCHEMA_TOO_OLD, tr("Schema too old: the server answered, but {error}.").format(
             error=exc))
@@ -407,12 +405,17 @@ def check_connection(profile: ConnectionProfile, password: str | None = None) ->
         where=where))
 
 
+def sign_in_refused_sentence(profile: ConnectionProfile) -> str:
+    return tr("Refused: the server did not accept the password of {login} (wrong password, or the login is not "
+              "active).").format(login=profile.login)
+
+
 def check_from_problem(problem: Exception, profile: ConnectionProfile, url: str) -> ConnectionCheck:
     from poems_monitor.persistence.db import ServerUnreachable
 
     if isinstance(problem, ServerUnreachable):
         return ConnectionCheck(Outcome.UNREACHABLE, tr("Unreachable: {error}").format(error=problem))
-    return ConnectionCheck(Outcome.WRONG_PASSWORD, str(problem))
+    return ConnectionCheck(Outcome.WRONG_PASSWORD, sign_in_refused_sentence(profile))
 
 
 def _tls_sentence(profile: ConnectionProfile, text: str) -> str:
