@@ -72,8 +72,9 @@ def run_app(args: argparse.Namespace) -> int:
 
     from poems_monitor.ui.theme import apply_theme
 
-    forced = os.environ.get("POEMS_MONITOR_THEME", "").lower()  # "dark" / "light"; default: the system's
-    apply_theme(app, dark={"dark": True, "light": False}.get(forced))
+    from poems_monitor.services.preferences import dark_theme
+
+    apply_theme(app, dark=dark_theme())  # POEMS_MONITOR_THEME, else the Settings choice, else the system's
 
     temp_dir = None
     session = None

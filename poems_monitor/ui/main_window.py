@@ -40,6 +40,7 @@ from poems_monitor.services.users import SignInRefused, authenticate, list_users
 from poems_monitor.ui.backup_ui import BackupStatus
 from poems_monitor.ui.dashboard.view import DashboardView
 from poems_monitor.ui.idle_lock import IdleWatcher, LockPanel
+from poems_monitor.ui.settings_dialog import open_settings
 from poems_monitor.ui.patients.panel import PatientListPanel
 from poems_monitor.ui.review_panel import ReviewPanel
 from poems_monitor.ui.ui_settings import settings
@@ -366,6 +367,8 @@ class MainWindow(QMainWindow):
         for key in ("lock", "sign_out"):
             file_menu.addAction(a[key])
         file_menu.addSeparator()
+        a["settings"] = self._action(tr("S&ettings…"), lambda: open_settings(self), "Ctrl+,")
+        file_menu.addAction(a["settings"])
         file_menu.addAction(a["quit"])
         patient_menu = bar.addMenu(tr("&Patient"))
         for key in ("find", "dashboard", "entry", "history", "treatment", "event"):
