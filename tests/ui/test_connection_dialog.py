@@ -193,3 +193,16 @@ def test_app_opens_a_server_profile_through_the_dialog_and_remembers_it(qtbot, c
     finally:
         db.dispose()
     assert cp.load_profiles().last_used == profile.name
+
+
+def test_first_start_without_db_or_a_last_used_profile_asks_and_cancel_opens_nothing(monkeypatch):
+    import argparse
+
+    from poems_monitor import app
+
+    asked = []
+    monkeypatch.setattr("poems_monitor.ui.connection_dialog.choose_connection",
+                        lambda preselect=None, message="": asked.append(preselect) or None)
+    assert app._open_and_sign_in(argparse.Namespace(db=None, profile=None, user=None)) == "cancelled"
+    assert asked == [None]
+    assert not list(Path(cp.profiles_path().parent.parent).rglob("*.sqlite"))  # no clinic file was created
