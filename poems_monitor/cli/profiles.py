@@ -48,7 +48,7 @@ def resolve_profile(args: argparse.Namespace) -> None:
     if getattr(args, "db", None):
         raise CommandError(tr("Give either --db or --profile, not both."), EXIT_INVALID)
     try:
-        args.db = cp.database_url(cp.profile_named(name))
+        args.db = cp.database_target(cp.profile_named(name))
     except cp.ProfileError as exc:
         raise CommandError(str(exc), EXIT_INVALID) from None
 

@@ -153,6 +153,13 @@ def database_url(profile: ConnectionProfile) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def database_target(profile: ConnectionProfile) -> str:
+    """What `--db` would be for this profile: the clinic file's path (so that a command that only
+    reads still refuses a file that does not exist), or the server's URL."""
+    profile = validate(profile)
+    return database_url(profile) if profile.is_server else profile.path
+
+
 def masked_url(url: str) -> str:
     """The URL as it may appear in a log or on screen: any password replaced by ***."""
     from sqlalchemy.engine import make_url
@@ -340,8 +347,7 @@ class ConnectionCheck:
         return self.outcome is Outcome.REACHABLE
 
 
-_TLS_SIGNS = ("certificate verify failed", "ssl", "certificate", "sslrootcert", "root certificate file",
-              "no encryption", "tls")
+_TLS_SIGNS = ("certificate", "ssl", "no encryption")  # libpq's words for a TLS set-up that failed
 
 
 def check_connection(profile: ConnectionProfile, password: str | None = None) -> ConnectionCheck:

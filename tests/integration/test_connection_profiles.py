@@ -202,3 +202,11 @@ def test_cli_refuses_weak_tls_off_this_computer_and_unknown_profiles(ca_file):
     assert r.returncode == 2 and "either --db or --profile" in r.stderr
     assert run("profiles", "remove", "far").returncode == 0
     assert "No saved connections yet" in run("profiles", "list").stdout
+
+
+def test_a_file_profile_names_its_file_and_a_reading_command_does_not_create_it(tmp_path):
+    missing = tmp_path / "typo.sqlite"
+    assert run("profiles", "add", "laptop", "--file", str(missing)).returncode == 0
+    r = run("--profile", "laptop", "worklist")
+    assert r.returncode == 1 and f"{missing} does not exist" in r.stderr
+    assert not missing.exists()

@@ -4,7 +4,6 @@ saving nothing; Cancel saves nothing; Ctrl+, opens it from the main window."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
@@ -67,8 +66,8 @@ def test_settings_are_saved_where_the_app_reads_them(qtbot, dialog, tmp_path):
     ("keep_daily_edit", "0", "Keep the newest daily backups: a whole number of backups from 1 to 365. Nothing was saved."),
     ("keep_monthly_edit", "-1", "Keep one per month for: a whole number of months from 0 to 120. Nothing was saved."),
     ("folder_edit", "", "Backup folder: choose a folder for the automatic backups. Nothing was saved."),
-    ("folder_edit", "relative/folder", "Backup folder: give a full path (starting from the root of a disk). Nothing was "
-                                       "saved."),
+    ("folder_edit", "relative/folder",
+     "Backup folder: give a full path (starting from the root of a disk). Nothing was saved."),
 ])
 def test_a_wrong_field_is_named_with_its_rule_and_nothing_is_saved(qtbot, dialog, field, text, sentence):
     idle_lock_minutes()  # the session file exists, as after any start
