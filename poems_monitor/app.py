@@ -85,8 +85,9 @@ def run_app(args: argparse.Namespace) -> int:
 
     from poems_monitor.ui.theme import apply_theme
 
-    forced = os.environ.get("POEMS_MONITOR_THEME", "").lower()  # "dark" / "light"; default: the system's
-    apply_theme(app, dark={"dark": True, "light": False}.get(forced))
+    from poems_monitor.services.preferences import dark_theme
+
+    apply_theme(app, dark=dark_theme())  # POEMS_MONITOR_THEME, else the Settings choice, else the system's
 
     temp_dir = None
     session = None
@@ -106,6 +107,8 @@ def run_app(args: argparse.Namespace) -> int:
         title = None
     else:
         opened = _open_and_sign_in(args)
+        if opened == "cancelled":  # the connection dialog was cancelled: nothing was opened
+            return 0
         if opened is None:
             return 1
         db, actor, read_only = opened
@@ -151,11 +154,12 @@ def run_app(args: argparse.Namespace) -> int:
 SERVER_RETRY_SECONDS = 15  # how often the app tries a clinic server again while it waits for it
 
 
-def _open_waiting(target):  # noqa: ANN001, ANN202
+def _open_waiting(target, password: str | None = None, refusals: bool = False):  # noqa: ANN001, ANN202
     """Open a clinic server, waiting while it is unreachable or at an older schema than this
     version needs (its administrator runs `server upgrade`): the message says which, and the app
     tries again every SERVER_RETRY_SECONDS, or when asked, until the person quits. A newer schema
-    or any other refusal is final. None when the person quit."""
+    or any other refusal is final (raised when `refusals`, so the connection dialog can say it).
+    None when the person quit. `password` is the login's, typed in the connection dialog."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QMessageBox
 
@@ -169,7 +173,7 @@ def _open_waiting(target):  # noqa: ANN001, ANN202
 
     while True:
         try:
-            return open_clinic_database(target)
+            return open_clinic_database(target, password=password)
         except (ServerUnreachable, ServerSchemaNotCurrent) as exc:
             box = QMessageBox(QMessageBox.Icon.Warning, tr("Waiting for the clinic server"), str(exc) + "\n\n" + tr(
                 "Trying again every {n} seconds.").format(n=SERVER_RETRY_SECONDS),
@@ -178,21 +182,51 @@ def _open_waiting(target):  # noqa: ANN001, ANN202
             if box.exec() != QMessageBox.StandardButton.Retry:
                 return None
         except DatabaseError as exc:
+            if refusals:
+                raise
             QMessageBox.critical(None, tr("Cannot open the clinic database"), str(exc))
             return None
 
 
 def _open_and_sign_in(args: argparse.Namespace):  # noqa: ANN202 ((db, actor | None, read_only) or None)
     """Open the clinic database (checked; a damaged file offers its newest good backup) and sign in.
-    None when the person chose to quit (or the database could not be opened)."""
+    None when the person chose to quit (or the database could not be opened).
+
+    `--db` opens what it names. Otherwise the connection comes from `--profile`, or the profile
+    used last time, or (at first start, or when a server's password is needed) the connection
+    dialog; a refusal there shows the dialog again with the sentence, and the profile that opened
+    is remembered for the next start (never its password)."""
+    if getattr(args, "db", None) and not getattr(args, "profile", None):
+        return _open_target_and_sign_in(args, args.db)
+    from poems_monitor.services.clinic_database import DatabaseError, ServerSignInRefused
+    from poems_monitor.services import connection_profiles as cp
+    from poems_monitor.ui.connection_dialog import choose_connection
+
+    profile = cp.profile_named(args.profile) if getattr(args, "profile", None) else cp.last_used_profile()
+    chosen = (profile, None) if profile is not None and (not profile.is_server or cp.password_source(profile)) \
+        else choose_connection(preselect=profile)
+    while True:
+        if chosen is None:
+            return "cancelled"
+        profile, password = chosen
+        try:
+            opened = _open_target_and_sign_in(args, cp.database_url(profile), profile=profile, password=password)
+        except (DatabaseError, cp.ProfileError) as exc:
+            message = cp.sign_in_refused_sentence(profile) if isinstance(exc, ServerSignInRefused) else str(exc)
+            chosen = choose_connection(preselect=profile, message=message)
+            continue
+        if opened is not None and opened[1] is not None:
+            cp.remember_last_used(profile)
+        return opened
+
+
+def _open_target_and_sign_in(args: argparse.Namespace, target, profile=None, password: str | None = None):  # noqa: ANN001, ANN202
     from PySide6.QtWidgets import QMessageBox
 
-    from poems_monitor.config import app_paths
     from poems_monitor.i18n import tr
     from poems_monitor.services.clinic_database import sqlite_file
     from poems_monitor.ui.login_dialog import LoginDialog
 
-    target = args.db or app_paths().default_database
     read_only = False
     if (existing_file := sqlite_file(target)) is not None:
         from poems_monitor.ui.damaged_database import open_checked
@@ -208,13 +242,25 @@ def _open_and_sign_in(args: argparse.Namespace):  # noqa: ANN202 ((db, actor | N
                 "The clinic database was restored from {file}. Everything entered after that backup was made must be "
                 "entered again.").format(file=opened.restored_from.name) + kept)
     else:
-        db = _open_waiting(target)
+        db = _open_waiting(target, password, refusals=profile is not None)
         if db is None:
             return None
+    if profile is not None and profile.is_server and password:
+        # the server has just accepted this login's password: signing in again would ask it twice
+        from poems_monitor.services.users import SignInRefused, authenticate
+
+        try:
+            return db, authenticate(db, profile.login, password), False
+        except SignInRefused as exc:
+            db.dispose()
+            from poems_monitor.services.clinic_database import DatabaseError
+
+            raise DatabaseError(str(exc)) from None
     dialog = LoginDialog(db)
     dialog.setMinimumWidth(460)
-    if getattr(args, "user", None) and not dialog.first_start:
-        dialog.name_edit.setText(args.user)
+    user = getattr(args, "user", None) or (profile.login if profile is not None and profile.is_server else None)
+    if user and not dialog.first_start:
+        dialog.name_edit.setText(user)
         dialog.password_edit.setFocus()
     if read_only and dialog.first_start:
         QMessageBox.critical(None, tr("Cannot sign in"), tr("The damaged database holds no account to sign in with."))

@@ -22,6 +22,8 @@ from poems_monitor.config import app_paths
 _configured = False
 _HIDDEN = "[redacted]"
 _SCRUBBERS = (
+    # a database URL's password (postgresql+psycopg://login:PASSWORD@host): never in a log
+    (re.compile(r"(://[^:/@\s]*:)[^@\s]+@"), r"\1***@"),
     # SQLAlchemy appends the statement's parameters and SQL: the parameters are the patient's data
     (re.compile(r"\[parameters: .*?\](?=\s*(\(Background|\[SQL|$))", re.S), "[parameters redacted]"),
     (re.compile(r"\[SQL: .*?\](?=\s*(\[parameters|\(Background|$))", re.S), "[SQL redacted]"),

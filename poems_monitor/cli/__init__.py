@@ -29,7 +29,7 @@ class CommandError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from poems_monitor.cli import app_commands, records, reports, response, rules, safety, server
+    from poems_monitor.cli import app_commands, profiles, records, reports, response, rules, safety, server
     from poems_monitor.cli.version import ShowVersion
 
     parser = argparse.ArgumentParser(
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     # Every command group imported by name: a frozen bundle missing one fails here, loudly,
     # instead of quietly offering fewer commands.
-    for module in (app_commands, records, rules, safety, reports, response, server):
+    for module in (app_commands, records, rules, safety, reports, response, server, profiles):
         module.register(sub, common)
     parser.set_defaults(handler=None, _common=common)
     return parser
@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument("--db", metavar="URL_OR_PATH", default=default,
                         help=tr("SQLite file or SQLAlchemy URL (default: the user's data folder)"))
+    parser.add_argument("--profile", metavar="NAME", default=default,
+                        help=tr("open a saved connection instead of --db (see `poems-monitor profiles list`)"))
     parser.add_argument("--user", metavar="NAME", default=default,
                         help=tr("who is acting, for the audit trail (default: your login name)"))
     parser.add_argument("--password-file", metavar="FILE", default=default,
@@ -106,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         on_write_wait(lambda: print(tr("Waiting for another write to the clinic database (for example a long import) to "
                                        "finish…"), file=sys.stderr, flush=True))
     try:
+        from poems_monitor.cli.profiles import resolve_profile
+
+        resolve_profile(args)
         code = handler(args)
         sys.stdout.flush()  # here, so that a reader that has gone away is noticed below
         return code

@@ -81,6 +81,24 @@ def idle_lock_minutes() -> int:
     return int(value)
 
 
+def save_idle_lock_minutes(minutes: int) -> None:
+    """Set `idle_lock_minutes` in `session.toml`, keeping its other settings and comments."""
+    import re
+
+    if isinstance(minutes, bool) or not MIN_IDLE_LOCK_MINUTES <= minutes <= MAX_IDLE_LOCK_MINUTES:
+        raise ValueError(f"idle lock minutes outside {MIN_IDLE_LOCK_MINUTES}..{MAX_IDLE_LOCK_MINUTES}: {minutes}")
+    path = app_paths().config / SESSION_FILE
+    idle_lock_minutes()  # writes the commented file with its DEFAULTs when there is none yet
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    line = f"idle_lock_minutes = {int(minutes)}"
+    pattern = re.compile(r"^idle_lock_minutes\s*=.*$", re.M)
+    text = pattern.sub(line, text, count=1) if pattern.search(text) else line + "\n" + text
+    path.write_text(text, encoding="utf-8")
+
+
 class IdleWatcher(QObject):
     """Emits `idle` once after `timeout_ms` without user input anywhere in the application.
 

@@ -36,6 +36,7 @@ from poems_monitor.ui.changes import ChangeBus
 from poems_monitor.ui.dashboard.view import DashboardView
 from poems_monitor.ui.patients.panel import PatientListPanel
 from poems_monitor.ui.review_panel import ReviewPanel
+from poems_monitor.ui.settings_dialog import open_settings
 from poems_monitor.ui.shell import layout_memory
 from poems_monitor.ui.shell.actions import Allowed, build_actions, build_menus
 from poems_monitor.ui.shell.centre_tabs import TAB_DASHBOARD, TAB_ENTRY, CentreTabs
@@ -161,6 +162,7 @@ class MainWindow(QMainWindow):
             "save_pdf": c.save_summary_pdf, "export_chart": c.export_chart, "lock": self.lock,
             "sign_out": lambda: self.lock(signed_out=True), "accounts": c.manage_accounts, "quit": self.close,
             "about": c.about, "guide": c.show_user_guide, "shortcuts": self.show_shortcuts,
+            "settings": lambda: open_settings(self, self.set_idle_lock if self.lock_controller.idle_watcher else None),
         }
 
     def _build_status_bar(self) -> None:

@@ -18,7 +18,7 @@ FILE = Path("/clinic/clinic.sqlite")
 
 MENUS = [
     ("File", ["New patient…", "New visit", "Save visit\tCtrl+S", "---", "Import lab results (CSV)…", "---",
-              "Back up now…", "Restore…", "Check database", "Accounts…", "---", "Lock", "Sign out / switch user…", "---",
+              "Back up now…", "Restore…", "Check database", "Accounts…", "Settings…", "---", "Lock", "Sign out / switch user…", "---",
               "Quit"]),
     ("Patient", ["Find patient", "Dashboard", "Visit entry", "History of changes…", "Add treatment…", "Add event…", "---",
                  "Print preview of the summary…", "Print the summary…", "Save the summary as PDF…", "Export a chart…"]),

@@ -1,0 +1,62 @@
+"""The workstation's display preferences: theme and language, in `preferences.toml` in the user's
+config folder (beside `session.toml` and `backup.toml`).
+
+Owns the two keys, their allowed values and the file; the app reads them at start. The language
+is stored now and applied at the next start by the translations (issue 15); `system` follows the
+operating system. An unreadable file or an unknown value gives the default, never an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from poems_monitor.config import app_paths
+
+PREFERENCES_FILE = "preferences.toml"
+THEMES = ("system", "light", "dark")
+LANGUAGES = ("system", "en", "fr", "ja")  # System, English, Français, 日本語
+LANGUAGE_NAMES = {"system": "System", "en": "English", "fr": "Français", "ja": "日本語"}  # each in its own language
+
+
+@dataclass(frozen=True)
+class Preferences:
+    theme: str = "system"
+    language: str = "system"
+
+
+def preferences_path() -> Path:
+    return app_paths().config / PREFERENCES_FILE
+
+
+def load_preferences() -> Preferences:
+    try:
+        values = tomllib.loads(preferences_path().read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        values = {}
+    theme, language = values.get("theme"), values.get("language")
+    return Preferences(theme if theme in THEMES else "system", language if language in LANGUAGES else "system")
+
+
+def save_preferences(preferences: Preferences) -> Path:
+    if preferences.theme not in THEMES or preferences.language not in LANGUAGES:
+        raise ValueError(f"unknown theme or language: {preferences}")
+    path = preferences_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_suffix(".toml.new")
+    staged.write_text(
+        "# poems-monitor: this workstation's display preferences (read at start).\n"
+        f"# theme: {', '.join(THEMES)}; language: {', '.join(LANGUAGES)} (system follows the operating system).\n"
+        f"theme = {json.dumps(preferences.theme)}\nlanguage = {json.dumps(preferences.language)}\n", encoding="utf-8")
+    os.replace(staged, path)
+    return path
+
+
+def dark_theme() -> bool | None:
+    """The theme to apply at start: POEMS_MONITOR_THEME (dark/light) first, then the preference;
+    None follows the system."""
+    forced = os.environ.get("POEMS_MONITOR_THEME", "").lower() or load_preferences().theme
+    return {"dark": True, "light": False}.get(forced)
