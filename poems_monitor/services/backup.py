@@ -21,6 +21,11 @@ The policy lives in `backup.toml` in the user's config folder:
     keep_daily = 7
     keep_monthly = 12
     warn_after_days = 3
+    server_backups = false           # this workstation makes the daily backup of a server database
+
+A server database is shared by every workstation of the clinic, so its daily backup on close is
+made only by a workstation whose policy says `server_backups = true`, and only when an
+administrator closes it (see `makes_daily_backup`); five workstations do not dump it five times.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ class BackupPolicy:
     keep_daily: int = 7
     keep_monthly: int = 12
     warn_after_days: int = 3
+    server_backups: bool = False  # this workstation makes the daily backup of a server database
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,8 @@ def load_policy() -> BackupPolicy:
         value = values.get(key, default)
         return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
 
-    return BackupPolicy(folder, positive("keep_daily", 7), positive("keep_monthly", 12), positive("warn_after_days", 3))
+    return BackupPolicy(folder, positive("keep_daily", 7), positive("keep_monthly", 12), positive("warn_after_days", 3),
+                        values.get("server_backups") is True)
 
 
 def save_policy(policy: BackupPolicy) -> Path:
@@ -105,7 +112,8 @@ def save_policy(policy: BackupPolicy) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         f"folder = {json.dumps(str(policy.folder))}\nkeep_daily = {int(policy.keep_daily)}\n"
-        f"keep_monthly = {int(policy.keep_monthly)}\nwarn_after_days = {int(policy.warn_after_days)}\n",
+        f"keep_monthly = {int(policy.keep_monthly)}\nwarn_after_days = {int(policy.warn_after_days)}\n"
+        f"server_backups = {'true' if policy.server_backups else 'false'}\n",
         encoding="utf-8",
     )
     return path
@@ -228,6 +236,19 @@ def automatic_backup(db: Database, policy: BackupPolicy | None = None, now: date
     result = _verified_copy(db, dest)
     rotate(folder, stem, policy.keep_daily, policy.keep_monthly)
     return result
+
+
+def makes_daily_backup(db: Database, actor: Actor, policy: BackupPolicy | None = None) -> bool:
+    """Whether the app makes `automatic_backup` of `db` when this workstation's window closes.
+
+    Always for an SQLite file (whoever is signed in). For a server database, which every
+    workstation shares, only where this workstation's policy says `server_backups = true` and the
+    signed-in login may back up (an administrator's): the dump is checked by restoring it into a
+    scratch database, which only an administrator login may create, and one workstation looking
+    after the server is enough. An in-memory database: never."""
+    if db.is_sqlite:
+        return db.path is not None
+    return (policy or load_policy()).server_backups and actor.may(Permission.BACKUP)
 
 
 def automatic_backups(folder: Path, stem: str) -> list[tuple[date, Path]]:
@@ -377,10 +398,10 @@ def last_good_backup_age(db: Database, policy: BackupPolicy | None = None, now: 
 
 
 def backup_warning(db: Database, policy: BackupPolicy | None = None, now: datetime | None = None) -> str | None:
-    """The sentence the window shows when backups have stopped, or None when they are recent.
-    (Still None for a server database until the window's File > Back up and the backup on close
-    take server databases too; `last_good_backup` already knows their backups.)"""
-    if db.path is None:
+    """The sentence the window shows when backups have stopped, or None when they are recent (a
+    server database's backups are found in the catalogue by `database_key`). None for an
+    in-memory database."""
+    if db.is_sqlite and db.path is None:
         return None
     policy = policy or load_policy()
     age = last_good_backup_age(db, policy, now)

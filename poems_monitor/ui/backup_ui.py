@@ -18,7 +18,15 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QStyle, QToolButton, QWi
 
 from poems_monitor.i18n import ntr, tr
 from poems_monitor.services.audit import utcnow
-from poems_monitor.services.backup import BackupPolicy, backup_set_folder, backup_warning, last_good_backup, load_policy
+from poems_monitor.services.backup import (
+    SERVER_DUMP_SUFFIX,
+    BackupPolicy,
+    backup_set_folder,
+    backup_warning,
+    database_key,
+    last_good_backup,
+    load_policy,
+)
 from poems_monitor.services.clinic_database import Database
 
 
@@ -47,8 +55,9 @@ class BackupStatus(QToolButton):
         self.warning: str | None = None
 
     def update_from(self, db: Database, policy: BackupPolicy | None = None, now: datetime | None = None) -> str | None:
-        """Recompute from the backup folder; returns the warning sentence (None: backups are fine)."""
-        if db.path is None:  # a server database: backed up by the server's own tools
+        """Recompute from the backup folder (a server database's backups are catalogued by its
+        server key); returns the warning sentence (None: backups are fine)."""
+        if db.is_sqlite and db.path is None:  # an in-memory database: nothing to back up
             self.warning = None
             self.setVisible(False)
             return None
@@ -68,7 +77,7 @@ class BackupStatus(QToolButton):
             self.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton))
             self.setText(tr("Backup: {age}").format(age=_age_words(now - found[0])) if found else "")
             self.setToolTip(tr("Last good backup: {file}; backups go to {folder}").format(
-                file=found[1] if found else "—", folder=backup_set_folder(db.path, policy) if db.path else policy.folder))
+                file=found[1] if found else "—", folder=backup_set_folder(database_key(db), policy)))
             self.setProperty("warning", False)
             self.setAccessibleName(self.text())
         self.style().unpolish(self)
@@ -77,13 +86,18 @@ class BackupStatus(QToolButton):
 
 
 def ask_backup_file(parent: QWidget, db: Database) -> Path | None:
-    """Where "Back up now…" writes: proposed in the backup folder, named after the database and the time."""
-    folder = backup_set_folder(db.path) if db.path else load_policy().folder
+    """Where "Back up now…" writes: proposed in the database's backup set (a server database's
+    is named by its server key), named after the database and the time; a server database's
+    backup is a pg_dump file."""
+    server = not db.is_sqlite
+    folder = backup_set_folder(database_key(db)) if server or db.path else load_policy().folder
     folder.mkdir(parents=True, exist_ok=True)
-    stem = db.path.stem if db.path else "poems-monitor"
-    proposed = folder / f"{stem}-manual-{datetime.now().strftime('%Y%m%d-%H%M')}.sqlite"
+    stem = db.engine.url.database if server else db.path.stem if db.path else "poems-monitor"
+    suffix = SERVER_DUMP_SUFFIX if server else ".sqlite"
+    proposed = folder / f"{stem}-manual-{datetime.now().strftime('%Y%m%d-%H%M')}{suffix}"
+    kinds = tr("PostgreSQL dump (*.pgdump)") if server else tr("SQLite database (*.sqlite)")
     name, _ = QFileDialog.getSaveFileName(parent, tr("Back up the clinic database to"), str(proposed),
-                                          tr("SQLite database (*.sqlite);;All files (*)"))
+                                          kinds + ";;" + tr("All files (*)"))
     return Path(name) if name else None
 
 

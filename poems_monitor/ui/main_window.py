@@ -134,7 +134,7 @@ class MainWindow(QMainWindow):
         self.record = RecordCommands(self, db, actor, current_mrn=self.current_mrn, as_of=as_of,
                                      publish=self.bus.publish, patient_added=self._patient_added,
                                      patient_changed=self._patient_changed)
-        self.actions_by_name = build_actions(self, self._slots(), Allowed(actor, read_only, db.path, signed_in))
+        self.actions_by_name = build_actions(self, self._slots(), Allowed(actor, read_only, signed_in))
         self.toolbar = build_menus(self, self.actions_by_name)
         self._build_status_bar()
 

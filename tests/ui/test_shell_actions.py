@@ -1,10 +1,9 @@
 """The declared commands on their own, on a plain window: the menus and the toolbar read as they
-always did, a command's shortcut calls its slot, and a command follows the role, a read-only or
-server database and the sign-in; the main window shows exactly these menus."""
+always did, a command's shortcut calls its slot, and a command follows the role, a read-only
+database and the sign-in (a clinic server's database no longer disables Back up and Restore:
+tests/integration/test_server_backup_window.py); the main window shows exactly these menus."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -14,7 +13,6 @@ from poems_monitor.services.access import Actor, Role
 from poems_monitor.ui.shell.actions import Allowed, action_specs, build_actions, build_menus
 
 ADMIN, NURSE, PHYSICIAN = Actor("boss", Role.ADMIN), Actor("ann", Role.NURSE), Actor("berg", Role.PHYSICIAN)
-FILE = Path("/clinic/clinic.sqlite")
 
 MENUS = [
     ("File", ["New patient…", "New visit", "Save visit\tCtrl+S", "---", "Import lab results (CSV)…", "---",
@@ -49,7 +47,7 @@ def _build(qtbot, allowed: Allowed):  # noqa: ANN001, ANN202
 
 
 def test_menus_and_toolbar_are_laid_out_from_the_declared_commands(qtbot):
-    window, actions, toolbar, _ = _build(qtbot, Allowed(ADMIN, read_only=False, database_file=FILE, signed_in=True))
+    window, actions, toolbar, _ = _build(qtbot, Allowed(ADMIN, read_only=False, signed_in=True))
     assert menus_of(window) == MENUS
     assert ["---" if a.isSeparator() else _plain(a.text()) for a in toolbar.actions()] == TOOLBAR
     assert all(a.isEnabled() for a in actions.values())
@@ -59,7 +57,7 @@ def test_menus_and_toolbar_are_laid_out_from_the_declared_commands(qtbot):
 
 
 def test_a_shortcut_calls_its_slot_and_the_views_are_exclusive(qtbot):
-    window, actions, _, called = _build(qtbot, Allowed(ADMIN, read_only=False, database_file=FILE, signed_in=True))
+    window, actions, _, called = _build(qtbot, Allowed(ADMIN, read_only=False, signed_in=True))
     window.show()
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=5000)
@@ -70,7 +68,7 @@ def test_a_shortcut_calls_its_slot_and_the_views_are_exclusive(qtbot):
 
 
 def test_commands_follow_the_role(qtbot):
-    window, actions, _, _ = _build(qtbot, Allowed(NURSE, read_only=False, database_file=FILE, signed_in=True))
+    window, actions, _, _ = _build(qtbot, Allowed(NURSE, read_only=False, signed_in=True))
     assert not actions["backup"].isEnabled() and not actions["restore"].isEnabled()
     assert actions["backup"].statusTip().endswith("— not for your role (nurse)")
     assert not actions["accounts"].isVisible()
@@ -79,12 +77,11 @@ def test_commands_follow_the_role(qtbot):
 
 
 @pytest.mark.parametrize("allowed, disabled", [
-    (Allowed(PHYSICIAN, read_only=True, database_file=FILE, signed_in=True),
+    (Allowed(PHYSICIAN, read_only=True, signed_in=True),
      {"new_patient", "new_visit", "save", "treatment", "event", "import_labs", "backup", "restore", "accounts"}),
-    (Allowed(ADMIN, read_only=False, database_file=None, signed_in=True), {"backup", "restore"}),
-    (Allowed(ADMIN, read_only=False, database_file=FILE, signed_in=False), {"lock", "sign_out"}),
+    (Allowed(ADMIN, read_only=False, signed_in=False), {"lock", "sign_out"}),
 ])
-def test_read_only_server_databases_and_no_sign_in_disable_what_they_must(qtbot, allowed, disabled):
+def test_read_only_databases_and_no_sign_in_disable_what_they_must(qtbot, allowed, disabled):
     window, actions, _, _ = _build(qtbot, allowed)
     assert {key for key, action in actions.items() if not action.isEnabled()} == disabled
     assert window.actions() == list(actions.values())

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
@@ -25,8 +24,7 @@ Shortcut = str | QKeySequence.StandardKey | None
 @dataclass(frozen=True)
 class ActionSpec:
     """One command. `permission`: disabled for a role without it; `writes`: disabled on a
-    read-only database; `file_database`: disabled for a server database (backup and restore
-    of a file); `role_note`: a role without the permission reads why in the status tip;
+    read-only database; `role_note`: a role without the permission reads why in the status tip;
     `hidden_without_permission`: not shown at all to a role without it; `signed_in`: only for a
     user who signed in with a password; `view`: one of the exclusive view choices."""
 
@@ -36,7 +34,6 @@ class ActionSpec:
     tip: str = ""
     permission: Permission | None = None
     writes: bool = False
-    file_database: bool = False
     role_note: bool = False
     hidden_without_permission: bool = False
     signed_in: bool = False
@@ -67,10 +64,11 @@ def action_specs() -> tuple[ActionSpec, ...]:
                    tr("Every change to the selected patient's record: old, new, who, when, why")),
         ActionSpec("backup", tr("&Back up now…"), None,
                    tr("Write a checked copy of the clinic database (administrators)"),
-                   permission=Permission.BACKUP, writes=True, file_database=True, role_note=True),
+                   permission=Permission.BACKUP, writes=True, role_note=True),
         ActionSpec("restore", tr("&Restore…"), None,
-                   tr("Replace the clinic database by a checked backup (administrators)"),
-                   permission=Permission.RESTORE, writes=True, file_database=True, role_note=True),
+                   tr("Replace the clinic database by a checked backup (administrators; a clinic server's "
+                      "database: says how)"),
+                   permission=Permission.RESTORE, writes=True, role_note=True),
         ActionSpec("check", tr("&Check database"), None,
                    tr("Full check of the database file, its schema and the audit trail")),
         ActionSpec("import_labs", tr("&Import lab results (CSV)…"), None,
@@ -124,13 +122,11 @@ class Allowed:
 
     actor: Actor
     read_only: bool
-    database_file: Path | None
     signed_in: bool
 
     def enabled(self, spec: ActionSpec) -> bool:
         return ((spec.permission is None or self.actor.may(spec.permission))
                 and not (spec.writes and self.read_only)
-                and not (spec.file_database and self.database_file is None)
                 and not (spec.signed_in and not self.signed_in))
 
 

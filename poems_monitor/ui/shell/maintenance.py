@@ -2,7 +2,11 @@
 
 Owns the status bar's backup indicator (refreshed hourly: the warning can appear while the app
 stays open for days), File > Back up now… (off the GUI thread), the daily backup when the window
-closes, File > Restore… and reopening the database after it, and File > Check database. Who may
+closes, File > Restore… and reopening the database after it, and File > Check database. A clinic
+server's database is backed up the same way (a checked pg_dump, through the same services); the
+daily backup on close of a server database is made only where `services.backup.makes_daily_backup`
+says so (one workstation looking after the server, an administrator signed in), and a live server
+database is never restored over: File > Restore… says how it is done instead. Who may
 back up or restore, what a good backup is and how a restore verifies it are `services.backup`
 (the services refuse a role that may not, whatever the menus show); the checks are
 `services.integrity`; the dialogs and their wording are `ui.backup_ui`.
@@ -19,8 +23,15 @@ from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
 
 from poems_monitor.i18n import tr
 from poems_monitor.services.clinic_database import Database
-from poems_monitor.services.access import Actor, Permission, PermissionDenied
-from poems_monitor.services.backup import BackupRefused, BackupResult, automatic_backup, backup_to, restore_from
+from poems_monitor.services.access import Actor, Permission, PermissionDenied, require
+from poems_monitor.services.backup import (
+    BackupRefused,
+    BackupResult,
+    automatic_backup,
+    backup_to,
+    makes_daily_backup,
+    restore_from,
+)
 from poems_monitor.services.integrity import check_report
 from poems_monitor.services.users import list_users
 from poems_monitor.ui import backup_ui
@@ -49,7 +60,10 @@ class Maintenance(QObject):
         self.db = db
         self.actor = actor
         self.read_only = read_only
-        self.backups = backups and db.path is not None and not read_only
+        # The indicator and the daily backup: any database but an in-memory one (a server's
+        # backups are catalogued by its server key; whether this workstation dumps it on close is
+        # makes_daily_backup's rule).
+        self.backups = backups and not read_only and not (db.is_sqlite and db.path is None)
         self._may_proceed = may_proceed
         self._reload = reload
         self._account_gone = account_gone
@@ -86,14 +100,18 @@ class Maintenance(QObject):
         if self.actor.may(Permission.BACKUP):
             self.backup_now()
         else:
-            QMessageBox.information(self._window, tr("Backups"), (self.status.warning or self.status.toolTip()) + "\n\n" + tr(
+            QMessageBox.information(self._window, tr("Backups"), (self.status.warning or self.status.toolTip()) + "\n\n" + (tr(
                 "An administrator makes backups (File > Back up now…); the app also makes one when it closes, at most "
-                "once a day."))
+                "once a day.") if self.db.is_sqlite else tr(
+                "An administrator makes backups of the clinic server's database (File > Back up now…); the workstation "
+                "set to look after server backups also makes one when an administrator closes it, at most once a day.")))
 
     # --- backups ---------------------------------------------------------------------------------
     def run_automatic_backup(self) -> BackupResult | None:
-        """The daily backup on close (services.backup.automatic_backup): at most one a day, rotated."""
-        if self.db.path is None or self.read_only:
+        """The daily backup on close (services.backup.automatic_backup): at most one a day, rotated;
+        for a server database only on the workstation that looks after its backups, with an
+        administrator signed in (services.backup.makes_daily_backup)."""
+        if self.read_only or not makes_daily_backup(self.db, self.actor):
             return None
         self._show(tr("Making the daily backup…"))
         QApplication.processEvents()
@@ -110,17 +128,12 @@ class Maintenance(QObject):
         return result
 
     def backup_now(self, dest: Path | None = None):  # noqa: ANN201 (the worker relay, or None)
-        """File > Back up now…: a checked copy, written off the GUI thread (administrators; the
-        service refuses anyone else)."""
-        if self.db.path is None:
-            self._tell(QMessageBox.Icon.Information, tr("Back up"), tr(
-                "A shared server database is backed up with the server's own tools (for PostgreSQL: pg_dump)."))
-            return None
-        if not self.actor.may(Permission.BACKUP):  # the service refuses too; say it before asking for a file
-            try:
-                backup_to(self.db, self.actor, dest or self.db.path.with_suffix(".refused"))
-            except (PermissionDenied, BackupRefused) as exc:
-                self._tell(QMessageBox.Icon.Warning, tr("Back up"), str(exc))
+        """File > Back up now…: a checked copy (of a server database: a checked pg_dump), written
+        off the GUI thread (administrators; the service refuses anyone else)."""
+        try:  # the service refuses too; say it before asking for a file
+            require(self.actor, Permission.BACKUP)
+        except PermissionDenied as exc:
+            self._tell(QMessageBox.Icon.Warning, tr("Back up"), str(exc))
             return None
         if dest is None:
             dest = backup_ui.ask_backup_file(self._window, self.db)
@@ -146,9 +159,15 @@ class Maintenance(QObject):
     def restore_backup(self, source: Path | None = None, *, confirm: bool = True) -> bool:
         """File > Restore…: the service checks the backup completely, keeps the replaced file beside
         it and records the restore; then the database is reopened and every screen reloaded."""
+        if not self.db.is_sqlite:  # the rule of services.backup.restore_server_database
+            self._tell(QMessageBox.Icon.Information, tr("Restore"), tr(
+                "A clinic server's database is never restored over, because it is live: restore the backup into a new, "
+                "empty database with `poems-monitor --db URL-of-the-empty-database restore FILE` (after `createdb`), "
+                "then point the workstations at that database."))
+            return False
         if self.db.path is None:
             self._tell(QMessageBox.Icon.Information, tr("Restore"), tr(
-                "A shared server database is restored with the server's own tools (for PostgreSQL: pg_restore)."))
+                "An in-memory database has no file to restore into."))
             return False
         if not self.actor.may(Permission.RESTORE):  # refused by the service too
             try:
