@@ -26,7 +26,9 @@ from PySide6.QtWidgets import (
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import FlagEntry
 from poems_monitor.ui.dashboard.flag_card import _KIND_TEXT, kind_text  # noqa: F401 (re-exported: tests read them here)
-from poems_monitor.ui.dashboard.flag_card import ENTRY_ROLE, FlagCard, FlagCardDelegate, FlagListModel, card_text, review_text
+from poems_monitor.ui.dashboard.flag_card import (
+    ENTRY_ROLE, FlagCard, FlagCardDelegate, FlagListModel, card_text, review_text,
+)
 from poems_monitor.ui.theme import SPACING
 
 
