@@ -7,432 +7,35 @@ threshold lines and the reference band; lines of therapy shaded and labelled; AS
 radiotherapy as labelled vertical lines; events as labelled dotted lines; flagged values ringed;
 a hover tooltip with date, value, unit, specimen and the flag; and a "Table" button that shows
 the same values as rows. Reads only the dashboard dataclass.
+
+The parts it is made of have their own modules: `chart_spec` (which charts, value text and
+tooltips), `chart_table` (the table twin), `chart_axis` (the y axis) and `course_overlay` (therapy
+bands, events, thresholds and the placement of their labels). Their names are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from datetime import date
-from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView, QFrame, QGraphicsView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QStackedWidget, QTableView, QToolTip,
     QVBoxLayout, QWidget,
 )
 
-from poems_monitor.domain.catalogue import CHART_GROUP_BY_KEY, MEASURES
-from poems_monitor.domain.numbers import format_measure_value, format_number
+from poems_monitor.domain.catalogue import MEASURES
 from poems_monitor.i18n import tr
-from poems_monitor.services.dashboard import PatientDashboard, Series, SeriesPoint
-from poems_monitor.ui.row_table_model import RowTableModel
-from poems_monitor.ui.theme import SPACING, series_colour, series_style, theme, to_qcolor
-
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-DAY = 86400.0
-
-# Short labels for therapy bands (full names are in the tooltips and the table).
-SHORT_REGIMEN = {
-    "radiotherapy": "RT", "melphalan_dexamethasone": "MDex", "lenalidomide_dexamethasone": "Len-Dex",
-    "thalidomide_dexamethasone": "Thal-Dex", "pomalidomide_dexamethasone": "Pom-Dex",
-    "bortezomib_dexamethasone": "Bor-Dex", "bortezomib_cyclophosphamide_dexamethasone": "VCd",
-    "daratumumab_based": "Dara", "cyclophosphamide_based": "Cyclo", "asct": "ASCT", "bevacizumab": "Bev",
-    "corticosteroids": "Steroids", "ivig": "IVIG", "plasma_exchange": "PLEX",
-}
-SHORT_EVENT = {
-    "dvt": "DVT", "pe": "PE", "arterial_thrombosis": "Art. thromb.", "stroke": "Stroke", "tia": "TIA",
-    "myocardial_infarction": "MI", "relapse": "Relapse", "progression": "Progression",
-    "engraftment_syndrome": "ES", "hospitalisation": "Hosp.", "death": "Death", "other": "Event",
-    "transferred": "Transfer",
-}
-
-
-def to_x(day: date) -> float:
-    """A date as seconds since the epoch (UTC), the unit of pyqtgraph's DateAxisItem."""
-    return (day.toordinal() - _EPOCH_ORDINAL) * DAY
-
-
-@dataclass(frozen=True)
-class ChartSpec:
-    key: str
-    title: str
-    codes: tuple[str, ...]
-    y_label: str
-    right_codes: tuple[str, ...] = ()  # drawn against a second y axis on the right
-    right_label: str = ""
-    log_y: bool = False
-    y_floor: float | None = None  # lowest y shown (scores start at 0)
-    empty_y: tuple[float, float] = (0.0, 100.0)  # y range shown when the chart has no values
-
-
-def _spec(key: str, y_label: str, **drawing: Any) -> ChartSpec:
-    """The chart of the catalogue's chart group `key` (title and measures), drawn so."""
-    group = CHART_GROUP_BY_KEY[key]
-    return ChartSpec(group.key, group.title, group.codes, y_label, **drawing)
-
-
-CHART_SPECS: tuple[ChartSpec, ...] = (
-    _spec("vegf", "pg/mL", log_y=True, empty_y=(50.0, 2000.0)),
-    _spec("blood", "×10⁹/L", right_codes=("hemoglobin",), right_label="g/dL", y_floor=0, empty_y=(0.0, 500.0)),
-    _spec("pft", "% predicted", y_floor=0, empty_y=(0.0, 120.0)),
-    _spec("neuropathy", "score", y_floor=0, empty_y=(0.0, 10.0)),
-    _spec("echo", "mmHg / %", y_floor=0, empty_y=(0.0, 80.0)),
+from poems_monitor.services.dashboard import PatientDashboard, Series
+from poems_monitor.ui.charts.chart_axis import ChartAxis
+from poems_monitor.ui.charts.chart_spec import (
+    CHART_SPECS, DAY, SHORT_EVENT, SHORT_REGIMEN, SPEC_BY_KEY, ChartSpec, format_value, point_tooltip, to_x,
 )
-SPEC_BY_KEY = {s.key: s for s in CHART_SPECS}
-
-
-def format_value(code: str, p: SeriesPoint) -> str:
-    return f"{p.qualifier or ''}{format_measure_value(code, p.value)}"  # never "1,240": it reads back as 1.24
-
-
-def point_tooltip(series: Series, p: SeriesPoint) -> str:
-    lines = [f"<b>{p.date.isoformat()}</b>", f"{series.name}: <b>{format_value(series.code, p)}</b> {series.unit}"]
-    details = []
-    if p.specimen:
-        details.append(tr("specimen: {s}").format(s=p.specimen.replace("_", " ")))
-    if p.lab:
-        details.append(tr("lab: {lab}").format(lab=p.lab))
-    if p.method:
-        details.append(tr("method: {m}").format(m=p.method))
-    if details:
-        lines.append(" · ".join(details))
-    if p.entered:
-        lines.append(tr("entered as {e}").format(e=p.entered))
-    for message in p.flags:
-        lines.append(f"⚑ {message}")
-    return "<br>".join(lines)
-
-
-# ---------------------------------------------------------------------------------------------
-# Table of the same values
-# ---------------------------------------------------------------------------------------------
-
-T_DATE, T_SERIES, T_VALUE, T_UNIT, T_SPECIMEN, T_NOTE = range(6)
-_T_HEADERS = (tr("Date"), tr("Measure"), tr("Value"), tr("Unit"), tr("Specimen / lab"), tr("Flag / note"))
-
-
-class ChartTableModel(RowTableModel[tuple[Series, SeriesPoint]]):
-    """The values of one chart as rows, newest first (the accessible twin of the chart)."""
-
-    headers = dict(enumerate(_T_HEADERS))
-
-    def set_series(self, series: tuple[Series, ...]) -> None:
-        self.set_rows(sorted(((s, p) for s in series for p in s.points), key=lambda sp: (sp[1].date, sp[0].code),
-                             reverse=True))
-
-    def cell(self, row: tuple[Series, SeriesPoint], col: int, role: int) -> object:
-        s, p = row
-        if role == Qt.ItemDataRole.DisplayRole:
-            if col == T_DATE:
-                return p.date.isoformat()
-            if col == T_SERIES:
-                return s.name
-            if col == T_VALUE:
-                return format_value(s.code, p)
-            if col == T_UNIT:
-                return s.unit
-            if col == T_SPECIMEN:
-                return " · ".join(x for x in ((p.specimen or "").replace("_", " "), p.lab or "") if x)
-            if col == T_NOTE:
-                parts = []
-                if p.flags:
-                    parts.append("⚑ " + p.flags[0])
-                if p.entered:
-                    parts.append(tr("entered as {e}").format(e=p.entered))
-                return "; ".join(parts)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return point_tooltip(s, p)
-        if role == Qt.ItemDataRole.TextAlignmentRole and col == T_VALUE:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.FontRole and p.flags and col in (T_VALUE, T_NOTE):
-            font = QFont()
-            font.setBold(True)
-            return font
-        return None
-
-
-# ---------------------------------------------------------------------------------------------
-# The chart
-# ---------------------------------------------------------------------------------------------
-
-
-class ChartAxis(pg.AxisItem):
-    """A y axis whose ticks never go below the chart's floor (a score axis shows no "-2" when room
-    is left under zero for the event labels) and, on a log scale, labels plain numbers (200, 500,
-    1,000) at 1-2-5, 1-3 or decade steps, whichever keeps the labels apart at the axis' height
-    (pyqtgraph labels every minor step, 2·10² 3·10² ..., which crowd on a short chart)."""
-
-    def __init__(self, orientation: str, floor: float | None = None):
-        super().__init__(orientation)
-        self.floor = floor
-
-    def tickValues(self, minVal, maxVal, size):  # noqa: ANN001, ANN201, N802, N803 (pyqtgraph API)
-        levels = super().tickValues(minVal, maxVal, size)
-        if self.floor is None or self.logMode:
-            return levels
-        return [(spacing, [v for v in values if v >= self.floor - 1e-9]) for spacing, values in levels]
-
-    def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: ANN001, ANN201, N802, N803
-        lo, hi = sorted((minVal, maxVal))
-        if not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo <= 0 or size <= 0:
-            return [(None, [])]
-        gap_px = QFontMetricsF(self.font()).height() * 1.5  # label height and some air
-        px_per_decade = size / (hi - lo)
-        fallback: list[float] = []
-        for mantissas in ((1, 1.5, 2, 3, 5, 7), (1, 2, 5), (1, 3), (1,)):
-            values = [k + math.log10(m) for k in range(math.floor(lo), math.ceil(hi) + 1) for m in mantissas]
-            values = [v for v in values if lo - 1e-9 <= v <= hi + 1e-9]
-            if len(values) < 2:
-                fallback = fallback or values
-                continue
-            if min(b - a for a, b in zip(values, values[1:])) * px_per_decade >= gap_px:
-                return [(None, values)]
-            fallback = values[::2] if len(values) > 2 else values[:1]
-        if hi - lo > 3:  # many decades: every n-th decade
-            n = max(1, math.ceil(gap_px / px_per_decade))
-            return [(None, [float(k) for k in range(math.ceil(lo), math.floor(hi) + 1)][::n])]
-        chosen = fallback
-        return [(None, chosen)]
-
-    def logTickStrings(self, values, scale, spacing):  # noqa: ANN001, ANN201, N802
-        out = []
-        for v in values:
-            number = 10 ** v * scale
-            out.append(format_number(number, 0) if number >= 1 else f"{number:.2g}")
-        return out
-
-
-@dataclass
-class _Label:
-    x: float  # left edge of the text, device pixels
-    text: str
-    colour: QColor
-
-
-class CourseOverlay(pg.GraphicsObject):
-    """Lines of therapy, one-off treatments, events, thresholds and reference bands of one chart,
-    drawn by one item in device pixels (labels stay legible at any zoom; one item is much cheaper
-    than dozens).
-
-    Labels never overlap: therapy and one-off treatment labels are stacked in rows along the top
-    edge and event labels in rows along the bottom edge (left to right, each in the first row
-    where it fits); a label that fits in no row is left out (its name is in the tooltip of the
-    band or line). Threshold labels take the first free place beside their line. No label covers
-    a ringed (flagged) value: a row label moves to another row or is left out, a threshold label
-    moves along its line. Every label has a background of the chart's surface, so it stays
-    legible over lines and points."""
-
-    LABEL_PAD = 2.0  # pixels of background around a label's text
-    GAP = 4.0  # pixels between two labels of a row
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bands: list[tuple[float, float, QColor, str]] = []  # x0, x1, colour, label (top)
-        self.lines: list[tuple[float, QColor, Qt.PenStyle, str, bool]] = []  # x, colour, style, label, at top
-        self.hbands: list[tuple[float, float, QColor]] = []  # y0, y1 (view coordinates), colour
-        # y, colour, style, label, at right, on the right axis (view coordinates of `right_view`)
-        self.hlines: list[tuple[float, QColor, Qt.PenStyle, str, bool, bool]] = []
-        self.right_view: pg.ViewBox | None = None
-        # flagged values: x, y (view coordinates; of `right_view` when on the right axis), on the
-        # right axis, ring diameter in pixels; labels keep clear of them
-        self.rings: list[tuple[float, float, bool, float]] = []
-        self.painted_labels: list[tuple[pg.QtCore.QRectF, str]] = []  # of the last paint (tests look)
-        self.ring_boxes: list[pg.QtCore.QRectF] = []  # of the last paint
-        self.text_colour = QColor("#000000")
-        self.label_background = QColor(255, 255, 255, 220)
-        self.empty_text = ""  # shown in the middle of the chart (no values)
-        self.empty_colour = QColor("#808080")
-        self.label_font = QFont()  # the application's font, a little smaller than the axes' text
-        self.label_font.setPointSizeF(max(7.5, self.label_font.pointSizeF() * 0.92))
-        self.setZValue(-30)
-
-    def clear(self) -> None:
-        self.bands, self.lines, self.hbands, self.hlines, self.rings = [], [], [], [], []
-        self.empty_text = ""
-
-    def boundingRect(self):  # noqa: ANN201, N802 (Qt API)
-        vb = self.getViewBox()
-        return vb.viewRect() if vb is not None else pg.QtCore.QRectF()
-
-    def viewRangeChanged(self) -> None:  # noqa: N802 (pyqtgraph API)
-        self.prepareGeometryChange()
-        self.update()
-
-    # --- label layout (shared by the paint and by the head room estimate) --------------------
-    def line_height(self) -> float:
-        return QFontMetricsF(self.label_font).height() + 2 * self.LABEL_PAD - 1
-
-    @staticmethod
-    def max_rows(height_px: float, line_h: float, top: bool) -> int:
-        """Rows of labels along one edge: therapies (top) 1 to 3, events (bottom) 1 to 2, so that
-        the labels never take more than about a third of the plot's height."""
-        return max(1, min(3 if top else 2, int(height_px / (4 if top else 8) / line_h)))
-
-    def _row_labels(self, x_px, left: float, right: float, top: bool) -> list[_Label]:  # noqa: ANN001
-        out = []
-        if top:
-            for x0, x1, _colour, label in self.bands:
-                p0, p1 = x_px(x0), x_px(x1)
-                if label and p1 > left and p0 < right:
-                    out.append(_Label(max(p0, left) + 3, label, self.text_colour))
-        for x, colour, _style, label, at_top in self.lines:
-            p = x_px(x)
-            if label and at_top == top and left <= p <= right:
-                out.append(_Label(p + 3, label, colour))
-        out.sort(key=lambda item: item.x)
-        return out
-
-    def place_rows(self, labels: list[_Label], left: float, right: float, rows: int, metrics: QFontMetricsF,
-                   blocked=None) -> list[tuple[_Label, int, float, float]]:  # noqa: ANN001
-        """(label, row, x, width) for every label that fits, left to right, first free row;
-        `blocked(row, x, width)` says where a label must not go (a ringed value is there)."""
-        ends = [-math.inf] * rows
-        placed = []
-        pad = self.LABEL_PAD
-        for label in labels:
-            width = metrics.horizontalAdvance(label.text) + 2 * pad
-            x = min(label.x - pad, right - width)  # a label at the right edge is pulled back in
-            if x < left:
-                continue  # narrower than the chart: cannot be shown whole
-            for row in range(rows):
-                if x >= ends[row] + self.GAP and not (blocked and blocked(row, x, width)):
-                    ends[row] = x + width
-                    placed.append((label, row, x, width))
-                    break
-        return placed
-
-    def rows_needed(self, x_range: tuple[float, float], width_px: float, height_px: float) -> tuple[int, int]:
-        """Rows of labels at the top and at the bottom for this x range and plot size."""
-        if width_px <= 1 or x_range[1] <= x_range[0]:
-            return (1 if self.bands or any(at for *_, at in self.lines) else 0,
-                    1 if any(not at for *_, at in self.lines) else 0)
-        scale = width_px / (x_range[1] - x_range[0])
-
-        def x_px(x: float) -> float:
-            return (x - x_range[0]) * scale
-
-        metrics = QFontMetricsF(self.label_font)
-        out = []
-        for top in (True, False):
-            rows = self.max_rows(height_px, self.line_height(), top)
-            placed = self.place_rows(self._row_labels(x_px, 0.0, width_px, top), 0.0, width_px, rows, metrics)
-            out.append(1 + max((row for _, row, _, _ in placed), default=-1))
-        return out[0], out[1]
-
-    # --- paint ---------------------------------------------------------------------------------
-    def paint(self, painter, *_args) -> None:  # noqa: ANN001, ANN002
-        vb = self.getViewBox()
-        if vb is None:
-            return
-        rect = vb.viewRect()
-        transform = painter.transform()
-        a = transform.map(QPointF(rect.left(), rect.top()))
-        b = transform.map(QPointF(rect.right(), rect.bottom()))
-        left, right = min(a.x(), b.x()), max(a.x(), b.x())
-        top, bottom = min(a.y(), b.y()), max(a.y(), b.y())
-
-        def px(x: float) -> float:
-            return transform.map(QPointF(x, rect.top())).x()
-
-        def py(y: float) -> float:
-            return transform.map(QPointF(rect.left(), y)).y()
-
-        right_range = self.right_view.viewRange()[1] if self.right_view is not None else None
-
-        def py_right(y: float) -> float:
-            lo, hi = right_range
-            return bottom - (y - lo) / ((hi - lo) or 1.0) * (bottom - top)
-
-        painter.save()
-        painter.resetTransform()
-        painter.setFont(self.label_font)
-        metrics = QFontMetricsF(self.label_font)
-        line_h = self.line_height()
-        pad = self.LABEL_PAD
-        ascent = metrics.ascent()
-        for y0, y1, colour in self.hbands:
-            a_px, b_px = py(y0), py(y1)
-            p0, p1 = max(min(a_px, b_px), top), min(max(a_px, b_px), bottom)
-            if p1 > p0:
-                painter.fillRect(pg.QtCore.QRectF(left, p0, right - left, p1 - p0), colour)
-        for x0, x1, colour, _label in self.bands:
-            p0, p1 = max(px(x0), left), min(px(x1), right)
-            if p1 > p0:
-                painter.fillRect(pg.QtCore.QRectF(p0, top, p1 - p0, bottom - top), colour)
-        for x, colour, style, _label, _at_top in self.lines:
-            p = px(x)
-            if left <= p <= right:
-                painter.setPen(QPen(colour, 1.3, style))
-                painter.drawLine(QPointF(p, top), QPointF(p, bottom))
-        hline_pixels = []
-        for y, colour, style, label, at_right, on_right in self.hlines:
-            if on_right and right_range is None:
-                continue
-            p = py_right(y) if on_right else py(y)
-            if not top <= p <= bottom:
-                continue
-            painter.setPen(QPen(colour, 1.0, style))
-            painter.drawLine(QPointF(left, p), QPointF(right, p))
-            if label:
-                hline_pixels.append((p, colour, label, at_right))
-
-        taken: list[pg.QtCore.QRectF] = []
-        rings = []
-        for x, y, on_right, size in self.rings:
-            if on_right and right_range is None:
-                continue
-            cx, cy, r = px(x), (py_right(y) if on_right else py(y)), size / 2 + 1
-            rings.append(pg.QtCore.QRectF(cx - r, cy - r, 2 * r, 2 * r))
-        self.ring_boxes, self.painted_labels = rings, []
-
-        def on_a_ring(box: pg.QtCore.QRectF) -> bool:
-            return any(box.intersects(ring) for ring in rings)
-
-        def draw_label(box: pg.QtCore.QRectF, text: str, colour: QColor) -> None:
-            painter.fillRect(box, self.label_background)
-            painter.setPen(colour)
-            painter.drawText(QPointF(box.left() + pad, box.top() + pad - 1 + ascent), text)
-            taken.append(box)
-            self.painted_labels.append((box, text))
-
-        for at_top in (True, False):
-            rows = self.max_rows(bottom - top, line_h, at_top)
-            labels = self._row_labels(px, left, right, at_top)
-
-            def row_box(row: int, x: float, width: float, at_top: bool = at_top) -> pg.QtCore.QRectF:
-                y = top + 1 + row * line_h if at_top else bottom - 1 - (row + 1) * line_h
-                return pg.QtCore.QRectF(x, y, width, line_h)
-
-            for label, row, x, width in self.place_rows(labels, left, right, rows, metrics,
-                                                        lambda r, x, w, f=row_box: on_a_ring(f(r, x, w))):
-                draw_label(row_box(row, x, width), label.text, label.colour)
-        for p, colour, label, at_right in hline_pixels:
-            width = metrics.horizontalAdvance(label) + 2 * pad
-            # beside its line: at its end first, then further along it, never over a ringed value
-            steps = [i / 6 for i in range(7)]
-            span = max(right - left - width - 4, 0)
-            xs = [right - width - 2 - f * span for f in steps] if at_right else [left + 2 + f * span for f in steps]
-            candidates = [pg.QtCore.QRectF(x, y, width, line_h)
-                          for x in xs for y in (p - line_h + 1, p)
-                          if top <= y and y + line_h <= bottom]
-            candidates = [box for box in candidates if not on_a_ring(box)]
-            if not candidates:
-                continue  # nowhere clear of the flagged values: the line stays, unlabelled
-
-            def overlap(box: pg.QtCore.QRectF) -> float:
-                return sum(box.intersected(other).width() * box.intersected(other).height() for other in taken)
-
-            best = min(candidates, key=overlap)  # the first free place (min keeps the first of equals)
-            draw_label(best, label, colour)
-        if self.empty_text:
-            painter.setPen(self.empty_colour)
-            painter.drawText(pg.QtCore.QRectF(left, top, right - left, bottom - top),
-                             int(Qt.AlignmentFlag.AlignCenter), self.empty_text)
-        painter.restore()
+from poems_monitor.ui.charts.chart_table import ChartTableModel
+from poems_monitor.ui.charts.course_overlay import CourseOverlay
+from poems_monitor.ui.theme import SPACING, series_colour, series_style, theme, to_qcolor
 
 
 class _Hover:
@@ -867,3 +470,10 @@ def x_range_for(d: PatientDashboard) -> tuple[float, float]:
     span = max((last - first).days, 120)
     pad = max(span * 0.03, 20) * DAY  # the first and last points stay clear of the axes
     return to_x(first) - pad - (60 * DAY if span == 120 else 0), to_x(last) + pad
+
+
+# the names other modules and tests import from here (they moved to the chart_* modules)
+__all__ = [
+    "CHART_SPECS", "DAY", "SHORT_EVENT", "SHORT_REGIMEN", "SPEC_BY_KEY", "ChartAxis", "ChartSpec", "ChartTableModel",
+    "CourseOverlay", "TrendChart", "format_value", "point_tooltip", "to_x", "x_range_for",
+]

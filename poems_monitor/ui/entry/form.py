@@ -1,12 +1,11 @@
-"""The nurse's visit entry form: a new visit, or a correction of a saved one.
+"""The visit entry form's behaviour: a new visit, or a correction of a saved one.
 
-Owns the screen: sections in the order the clinic works (catalogue `MEASURE_GROUPS`, then
-features by criterion, exams, note) with a list of them beside the form, one column unless two
-fit whole; keyboard handling (Tab through every control, Enter to the next value, Ctrl+PgDown /
-Ctrl+PgUp and Alt+digit to a section, Ctrl+S to save); the patient's previous value beside each
-field; the three tiers shown as the person types, the confirmation of critical values, the
-reason for a correction, the unsaved-changes question, and opening the existing visit of a
-date instead of starting a duplicate.
+`VisitEntryForm` subclasses the layout (`form_view.VisitEntryFormView`: widgets, sections,
+keyboard paths) and owns what happens in it: loading a visit or a new one (opening the existing
+visit of a date instead of starting a duplicate), the patient's previous value beside each
+field, dirty tracking and Revert, the three tiers and the summary as the person types, the save
+flow (confirmation of critical values, the reason for a correction, the messages), and the
+unsaved-changes question when the form is left.
 
 It must not decide a limit (domain.validation) nor write a row (services.visits): it collects
 an `EnteredValue` per filled field and lets the service accept or refuse the whole visit.
@@ -17,17 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from PySide6.QtCore import QDate, QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (
-    QAbstractSpinBox, QApplication, QComboBox, QDateEdit, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-    QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy,
-    QVBoxLayout, QWidget,
-)
+from PySide6.QtCore import QDate, Signal
+from PySide6.QtWidgets import QMessageBox, QWidget
 
-from poems_monitor.domain.catalogue import (
-    CRITERIA, EXAM_KINDS, EXAM_RESULTS, FEATURES, MEASURE_GROUPS, MEASURES, FeatureState, features_of,
-)
+from poems_monitor.domain.catalogue import EXAM_KINDS, FEATURES, MEASURES, FeatureState
 from poems_monitor.domain.timeline import ExamRecord
 from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.changes import NO_CHANGES, Changes
@@ -37,28 +29,10 @@ from poems_monitor.services.patients import patient_of_visit, stored_patient
 from poems_monitor.services.visits import (
     EnteredValue, LastRecorded, VisitInput, correct_visit, last_recorded, open_visit, record_visit, visit_on,
 )
-from poems_monitor.ui.entry.feature_choice import FeatureChoice
-from poems_monitor.ui.entry.fields import (
-    NAME_WIDTH, PREVIOUS_WIDTH, UNIT_WIDTH, MeasureRow, fmt_number, previous_label, show_previous,
-)
-from poems_monitor.ui.entry.marks import mark_style, set_tier
+from poems_monitor.ui.entry.fields import fmt_number, show_previous
+from poems_monitor.ui.entry.form_view import VisitEntryFormView
+from poems_monitor.ui.entry.marks import set_tier
 from poems_monitor.ui.entry.reason import ReasonDialog
-from poems_monitor.ui.entry.input_guard import guard_alt_typing, guard_wheel
-
-# Where each measure group sits: two columns of measure sections, then full-width sections.
-# The measure sections go side by side only where both columns fit whole (name, value, unit,
-# previous value) with room for a verdict of some words; below that, one column: nothing is
-# ever clipped (at 1366x768 and 1920x1080 with the patient list open: one column).
-VERDICT_ROOM = 120
-LEFT_GROUPS = ("vitals", "hematology", "vegf", "monoclonal", "chemistry")
-RIGHT_GROUPS = ("endocrine", "pft", "echo")
-WIDE_GROUPS = ("neuropathy",)
-_GROUP_NOTES = {
-    "vegf": "Plasma and serum VEGF are different series: enter the value in the row of the specimen "
-            "named on the laboratory report.",
-    "monoclonal": "Often small or unmeasurable in POEMS: record the immunofixation result too.",
-    "neuropathy": "ONLS total is computed from the arm and leg grades.",
-}
 
 
 @dataclass(frozen=True)
@@ -82,14 +56,15 @@ def _age(birth: date | None, on: date) -> int | None:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
-class VisitEntryForm(QWidget):
+
+class VisitEntryForm(VisitEntryFormView):
     """Enter a new visit (`load_new(mrn)`) or correct a saved one (`load_visit(visit_id)`)."""
 
     saved = Signal(int)
     dirtyChanged = Signal(bool)
 
     def __init__(self, db: Database, actor: Actor, parent: QWidget | None = None, *, today: date | None = None):
-        super().__init__(parent)
+        # the state first: the view connects its widgets to the callbacks below while it builds
         self._db = db
         self._actor = actor
         self._today_fixed = today
@@ -102,432 +77,16 @@ class VisitEntryForm(QWidget):
         self._dirty = False
         self._loading = False
         self.last_changes: Changes = NO_CHANGES  # what the last save changed (services.changes)
-        self.rows: dict[str, MeasureRow] = {}
-        self.features: dict[str, FeatureChoice] = {}
-        self.feature_previous: dict[str, QLabel] = {}
         self._previous: dict[str, LastRecorded] = {}
-        self.exams: dict[str, tuple[QComboBox, QLineEdit]] = {}
-        self._enter_chain: list[QWidget] = []
         self._confirmation = ""
-        self.setObjectName("visit_entry_form")
-        self.setStyleSheet(mark_style() + _FORM_STYLE)
-        self._build()
-        self._set_enabled(False)
-        QShortcut(QKeySequence.StandardKey.Save, self, self.save,
-                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        super().__init__(parent)
 
-    # ------------------------------------------------------------------------------------------
-    # building
-    # ------------------------------------------------------------------------------------------
     def _today(self) -> date:
         return self._today_fixed or date.today()
 
-    def _build(self) -> None:
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(12, 10, 12, 10)
-        outer.setSpacing(8)
-
-        # header: who, which visit, when; save
-        head = QHBoxLayout()
-        head.setSpacing(12)
-        titles = QVBoxLayout()
-        titles.setSpacing(2)
-        self.title = QLabel(self.tr("No patient selected"))
-        self.title.setObjectName("entry_title")
-        self.subtitle = QLabel("")
-        self.subtitle.setObjectName("entry_subtitle")
-        self.subtitle.setProperty("role", "hint")
-        for label in (self.title, self.subtitle):  # a long name must not widen the form past the window
-            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-            label.setMinimumWidth(160)
-        titles.addWidget(self.title)
-        titles.addWidget(self.subtitle)
-        head.addLayout(titles, 1)
-        self.date_edit = QDateEdit()
-        self.date_edit.setObjectName("visit_date")
-        self.date_edit.setDisplayFormat("yyyy-MM-dd")
-        self.date_edit.setCalendarPopup(True)
-        self.date_edit.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.NoButtons)
-        self.date_edit.setAccessibleName(self.tr("Visit date"))
-        self.date_edit.dateChanged.connect(self._on_changed)
-        self.date_edit.dateChanged.connect(self._check_existing_visit)
-        date_label = QLabel(self.tr("Visit &date"))
-        date_label.setBuddy(self.date_edit)
-        head.addWidget(date_label)
-        head.addWidget(self.date_edit)
-        self.summary = QLabel("")
-        self.summary.setObjectName("entry_summary")
-        self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        titles.addWidget(self.summary)  # what the visit holds so far, under who the patient is
-        self.revert_button = QPushButton(self.tr("Revert"))
-        self.revert_button.setObjectName("revert_button")
-        self.revert_button.setToolTip(self.tr("Throw away the changes not yet saved"))
-        self.revert_button.clicked.connect(self._revert)
-        self.revert_button.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        self.save_button = QPushButton(self.tr("Save visit"))
-        self.save_button.setObjectName("save_button")
-        self.save_button.setDefault(False)
-        self.save_button.setAutoDefault(False)
-        self.save_button.setToolTip(self.tr("Save (Ctrl+S)"))
-        self.save_button.clicked.connect(self.save)
-        self.save_button.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        head.addWidget(self.revert_button)
-        head.addWidget(self.save_button)
-        outer.addLayout(head)
-
-        # banner: what stops the save, or what was saved (stays until the next edit)
-        self.banner = QFrame()
-        self.banner.setObjectName("entry_banner")
-        self.banner.setProperty("role", "banner")
-        banner_layout = QHBoxLayout(self.banner)
-        banner_layout.setContentsMargins(10, 6, 10, 6)
-        self.banner_text = QLabel("")
-        self.banner_text.setObjectName("banner_text")
-        self.banner_text.setWordWrap(True)
-        self.banner_text.setTextFormat(Qt.TextFormat.RichText)
-        self.banner_text.linkActivated.connect(self._on_banner_link)
-        self.banner_text.setAccessibleName(self.tr("Messages"))
-        banner_layout.addWidget(self.banner_text)
-        self.banner.setVisible(False)
-        outer.addWidget(self.banner)
-
-        # the list of sections beside the scrolled sections
-        self.section_list = QListWidget()
-        self.section_list.setObjectName("entry_sections")
-        self.section_list.setAccessibleName(self.tr("Sections of the visit"))
-        self.section_list.setToolTip(self.tr("Jump to a section: Ctrl+PgDown / Ctrl+PgUp, or Alt+1 … Alt+9"))
-        self.section_list.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        self.section_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.section_list.itemActivated.connect(lambda item: self.jump_to_section(self.section_list.row(item)))
-        self.section_list.itemClicked.connect(lambda item: self.jump_to_section(self.section_list.row(item)))
-        self.scroll = QScrollArea()
-        self.scroll.setObjectName("entry_scroll")
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll.verticalScrollBar().valueChanged.connect(self._follow_scroll)
-        body = QWidget()
-        body.setObjectName("entry_body")
-        self.body = body
-        column = QVBoxLayout(body)
-        column.setContentsMargins(0, 0, 4, 0)
-        column.setSpacing(10)
-        # measure sections: one column, or two when the form is wide (see _reflow)
-        self._columns = QHBoxLayout()
-        self._columns.setSpacing(14)
-        self._left, self._right = QVBoxLayout(), QVBoxLayout()
-        for side in (self._left, self._right):
-            side.setSpacing(10)
-            side.addStretch(1)
-            self._columns.addLayout(side, 1)
-        column.addLayout(self._columns)
-        self._two_columns: bool | None = None
-        self._sections: list[tuple[str, QGroupBox]] = []
-        self._measure_boxes: dict[str, QGroupBox] = {}
-        for group in LEFT_GROUPS + RIGHT_GROUPS:
-            box = self._measure_section(group)
-            self._measure_boxes[group] = box
-            self._sections.append((MEASURE_GROUPS[group], box))
-        for group in WIDE_GROUPS:
-            box = self._neuropathy_section(group)
-            column.addWidget(box)
-            self._sections.append((MEASURE_GROUPS[group], box))
-        for title, box in self._features_sections():
-            column.addWidget(box)
-            self._sections.append((title, box))
-        exams = self._exams_section()
-        column.addWidget(exams)
-        self._sections.append((self.tr("Examinations"), exams))
-        note = self._note_section()
-        column.addWidget(note)
-        self._sections.append((self.tr("Note"), note))
-        column.addStretch(1)
-        self._reflow(two_columns=False)
-        self.scroll.setWidget(body)
-        self.scroll.viewport().installEventFilter(self)
-        for number, (title, _box) in enumerate(self._sections, start=1):
-            prefix = f"{number}  " if number <= 9 else "    "
-            self.section_list.addItem(QListWidgetItem(prefix + title))
-        width = max(self.section_list.fontMetrics().horizontalAdvance(self.section_list.item(i).text())
-                    for i in range(self.section_list.count()))
-        self.section_list.setFixedWidth(min(width + 24, 176))
-        middle = QHBoxLayout()
-        middle.setSpacing(8)
-        middle.addWidget(self.section_list)
-        middle.addWidget(self.scroll, 1)
-        outer.addLayout(middle, 1)
-
-        self._wire_keyboard()
-        guard_wheel(self, self.scroll)
-        guard_alt_typing(self)
-
-    def _section(self, title: str, note: str | None = None) -> tuple[QGroupBox, QGridLayout]:
-        box = QGroupBox(self.tr(title))
-        box.setObjectName(f"section_{title}")
-        grid = QGridLayout(box)
-        grid.setContentsMargins(10, 8, 10, 8)
-        grid.setHorizontalSpacing(10)
-        grid.setVerticalSpacing(5)
-        if note:
-            label = QLabel(self.tr(note))
-            label.setWordWrap(True)
-            label.setProperty("role", "section-note")
-            grid.addWidget(label, 99, 0, 1, 5)
-        return box, grid
-
-    def _add_row(self, grid: QGridLayout, r: int, code: str) -> MeasureRow:
-        """name | value | unit | previous value | verdict (the verdict column takes what is left)."""
-        row = MeasureRow(code, self)
-        self.rows[code] = row
-        row.changed.connect(self._on_changed)
-        grid.addWidget(row.name_label, r, 0)
-        if row.editor is None:
-            grid.addWidget(row.derived_label, r, 1, 1, 2)
-        elif row.unit_widget is None:
-            grid.addWidget(row.editor, r, 1, 1, 2)
-        else:
-            grid.addWidget(row.editor, r, 1)
-            grid.addWidget(row.unit_widget, r, 2)
-        grid.addWidget(row.previous, r, 3)
-        grid.addWidget(row.status, r, 4)
-        grid.setColumnStretch(4, 1)
-        grid.setColumnMinimumWidth(0, NAME_WIDTH)
-        grid.setColumnMinimumWidth(2, UNIT_WIDTH)
-        grid.setColumnMinimumWidth(3, PREVIOUS_WIDTH)
-        return row
-
-    def _measure_section(self, group: str) -> QGroupBox:
-        box, grid = self._section(MEASURE_GROUPS[group], _GROUP_NOTES.get(group))
-        codes = [m.code for m in MEASURES.values() if m.group == group]
-        for r, code in enumerate(codes):
-            self._add_row(grid, r, code)
-        return box
-
-    def _neuropathy_section(self, group: str) -> QGroupBox:
-        box, grid = self._section(MEASURE_GROUPS[group], _GROUP_NOTES.get(group))
-        codes = [m.code for m in MEASURES.values() if m.group == group]
-        for r, code in enumerate(codes):
-            row = self._add_row(grid, r, code)
-            if isinstance(row.editor, QComboBox):
-                # the grades are long sentences: the closed box shows their start, the list all
-                row.editor.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-                row.editor.setMinimumContentsLength(20)
-                row.editor.view().setMinimumWidth(row.editor.view().sizeHintForColumn(0) + 24)
-        return box
-
-    def _features_sections(self) -> list[tuple[str, QGroupBox]]:
-        """Features by diagnostic criterion in the criteria's numbered order, one row each:
-        major criteria, minor criteria, then other features."""
-        blocks = (
-            (self.tr("Major criteria"), lambda c: c.number is not None and c.klass.value != "minor"),
-            (self.tr("Minor criteria"), lambda c: c.number is not None and c.klass.value == "minor"),
-            (self.tr("Other features"), lambda c: c.number is None),
-        )
-        criteria = [c for c in CRITERIA.values() if features_of(c.code)]
-        out = []
-        for title, belongs in blocks:
-            members = [c for c in criteria if belongs(c)]
-            if not members:
-                continue
-            box = QGroupBox(title)
-            box.setObjectName(f"section_{title}")
-            grid = QGridLayout(box)
-            grid.setContentsMargins(10, 8, 10, 8)
-            grid.setHorizontalSpacing(10)
-            grid.setVerticalSpacing(4)
-            r = 0
-            for criterion in members:
-                features = features_of(criterion.code)
-                single = len(features) == 1 and features[0].name == criterion.name
-                if not single:
-                    number = f"{criterion.number}. " if criterion.number else ""
-                    heading = QLabel(f"{number}{criterion.name}")
-                    heading.setProperty("role", "criterion")
-                    heading.setToolTip(criterion.note or criterion.klass.value)
-                    grid.addWidget(heading, r, 0, 1, 3)
-                    r += 1
-                for feature in features:
-                    choice = FeatureChoice(feature.code, box)
-                    choice.changed.connect(self._on_changed)
-                    choice.answered.connect(lambda c=choice: self._enter_next(c))
-                    indent = "" if single or not criterion.number else "    "
-                    prefix = f"{criterion.number}. " if single and criterion.number else ""
-                    label = QLabel(f"{indent}{prefix}{feature.name}")
-                    if single:
-                        label.setProperty("role", "criterion")
-                    label.setBuddy(choice)
-                    if feature.derived:
-                        label.setToolTip(self.tr("Also computed from the measurements; enter it when seen clinically"))
-                    previous = previous_label(f"prev_{feature.code}", box)
-                    grid.addWidget(label, r, 0)
-                    grid.addWidget(choice, r, 1)
-                    grid.addWidget(previous, r, 2)
-                    self.features[feature.code] = choice
-                    self.feature_previous[feature.code] = previous
-                    r += 1
-            grid.setColumnMinimumWidth(0, 200)
-            grid.setColumnStretch(2, 1)
-            out.append((title, box))
-        return out
-
-    def _exams_section(self) -> QGroupBox:
-        box, grid = self._section("Examinations done at this visit")
-        for r, kind in enumerate(EXAM_KINDS.values()):
-            result = QComboBox()
-            result.setObjectName(f"exam_{kind.code}")
-            result.addItem(self.tr("— not done —"), None)
-            for value in EXAM_RESULTS:
-                result.addItem(self.tr(value), value)
-            result.setAccessibleName(kind.name)
-            note = QLineEdit()
-            note.setObjectName(f"exam_note_{kind.code}")
-            note.setPlaceholderText(self.tr("finding (optional)"))
-            note.setAccessibleName(self.tr("{exam} finding").format(exam=kind.name))
-            result.currentIndexChanged.connect(self._on_changed)
-            note.textChanged.connect(self._on_changed)
-            label = QLabel(kind.name)
-            label.setBuddy(result)
-            grid.addWidget(label, r, 0)
-            grid.addWidget(result, r, 1)
-            grid.addWidget(note, r, 2)
-            self.exams[kind.code] = (result, note)
-        grid.setColumnStretch(2, 1)
-        return box
-
-    def _note_section(self) -> QGroupBox:
-        box, grid = self._section("Note")
-        self.note = QPlainTextEdit()
-        self.note.setObjectName("visit_note")
-        self.note.setTabChangesFocus(True)
-        self.note.setFixedHeight(90)
-        self.note.setPlaceholderText(self.tr("Anything the physician should read (Tab leaves the note)"))
-        self.note.setAccessibleName(self.tr("Visit note"))
-        self.note.textChanged.connect(self._on_changed)
-        grid.addWidget(self.note, 0, 0)
-        return box
-
-    def _two_columns_from(self) -> int:
-        widest = max(box.minimumSizeHint().width() for box in self._measure_boxes.values())
-        return 2 * (widest + VERDICT_ROOM) + self._columns.spacing()
-
-    def _reflow(self, two_columns: bool) -> None:
-        """Measure sections in one column (narrow windows: nothing clipped at 1366x768) or in two."""
-        if two_columns == self._two_columns:
-            return
-        self._two_columns = two_columns
-        for box in self._measure_boxes.values():
-            for side in (self._left, self._right):
-                side.removeWidget(box)
-        for group in LEFT_GROUPS + RIGHT_GROUPS:
-            side = self._right if two_columns and group in RIGHT_GROUPS else self._left
-            side.insertWidget(side.count() - 1, self._measure_boxes[group])  # before the stretch
-        self._columns.setStretch(1, 1 if two_columns else 0)
-
-    def _wire_keyboard(self) -> None:
-        """Tab visits every control in reading order; Enter jumps to the next value field;
-        Ctrl+PgDown / Ctrl+PgUp and Alt+1 … Alt+9 jump between sections."""
-        tab: list[QWidget] = [self.date_edit]
-        enter: list[QWidget] = [self.date_edit]
-        for group in LEFT_GROUPS + RIGHT_GROUPS + WIDE_GROUPS:
-            for code in (m.code for m in MEASURES.values() if m.group == group):
-                row = self.rows[code]
-                if row.editor is None:
-                    continue
-                tab.append(row.editor)
-                enter.append(row.editor)
-                if row.unit_combo is not None:
-                    tab.append(row.unit_combo)
-        for choice in self.features.values():
-            tab.append(choice)
-            enter.append(choice)
-        for result, note in self.exams.values():
-            tab += [result, note]
-            enter += [result, note]
-        tab.append(self.note)
-        enter.append(self.note)
-        for a, b in zip(tab, tab[1:]):
-            QWidget.setTabOrder(a, b)
-        self._enter_chain = enter
-        for w in set(tab):
-            w.installEventFilter(self)
-        context = Qt.ShortcutContext.WidgetWithChildrenShortcut
-        QShortcut(QKeySequence("Ctrl+PgDown"), self, lambda: self.jump_section(+1), context=context)
-        QShortcut(QKeySequence("Ctrl+PgUp"), self, lambda: self.jump_section(-1), context=context)
-        for number in range(1, min(len(self._sections), 9) + 1):
-            QShortcut(QKeySequence(f"Alt+{number}"), self, lambda n=number: self.jump_to_section(n - 1), context=context)
-
     # ------------------------------------------------------------------------------------------
-    # sections
+    # banner links and the visit date
     # ------------------------------------------------------------------------------------------
-    def section_titles(self) -> list[str]:
-        return [title for title, _box in self._sections]
-
-    def current_section(self) -> int:
-        """The section holding the focus, else the one at the top of the view."""
-        focus = QApplication.focusWidget()
-        for index, (_title, box) in enumerate(self._sections):
-            if focus is not None and box.isAncestorOf(focus):
-                return index
-        return self._section_at_top()
-
-    def _section_at_top(self) -> int:
-        top = self.scroll.verticalScrollBar().value()
-        best = 0
-        for index, (_title, box) in enumerate(self._sections):
-            if box.isVisible() and box.mapTo(self.body, box.rect().topLeft()).y() <= top + 24:
-                best = index
-        return best
-
-    def jump_section(self, step: int) -> None:
-        self.jump_to_section(max(0, min(len(self._sections) - 1, self.current_section() + step)))
-
-    def jump_to_section(self, index: int) -> None:
-        """Scroll section `index` to the top and put the focus on its first field."""
-        if not 0 <= index < len(self._sections) or not self.body.isEnabled():
-            return
-        _title, box = self._sections[index]
-        target = next((w for w in self._enter_chain if box.isAncestorOf(w)), None)
-        self.scroll.verticalScrollBar().setValue(box.mapTo(self.body, box.rect().topLeft()).y() - 4)
-        if target is not None:
-            target.setFocus(Qt.FocusReason.ShortcutFocusReason)
-            if isinstance(target, QLineEdit):
-                target.selectAll()
-        self._select_section(index)
-
-    def _select_section(self, index: int) -> None:
-        self.section_list.blockSignals(True)
-        self.section_list.setCurrentRow(index)
-        self.section_list.blockSignals(False)
-
-    def _follow_scroll(self, _value: int) -> None:
-        self._select_section(self.current_section())
-
-    # ------------------------------------------------------------------------------------------
-    # keyboard
-    # ------------------------------------------------------------------------------------------
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
-        if event.type() == QEvent.Type.Resize and watched is self.scroll.viewport():
-            self._reflow(two_columns=event.size().width() >= self._two_columns_from())
-            return False
-        if event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) \
-                and not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier) and watched is not self.note:
-            self._enter_next(watched)
-            return True
-        return super().eventFilter(watched, event)
-
-    def _enter_next(self, current: QObject) -> None:
-        chain = self._enter_chain
-        if current in chain:
-            index = chain.index(current)
-        else:  # a unit chooser: continue with the value after its row
-            index = next((chain.index(r.editor) for r in self.rows.values() if r.unit_combo is current), -1)
-        if 0 <= index < len(chain) - 1:
-            target = chain[index + 1]
-            target.setFocus(Qt.FocusReason.TabFocusReason)
-            self.scroll.ensureWidgetVisible(target, 40, 60)
-            if isinstance(target, QLineEdit):
-                target.selectAll()
-
     def _on_banner_link(self, link: str) -> None:
         if link.startswith("visit:"):
             if self.maybe_leave():
@@ -546,21 +105,6 @@ class VisitEntryForm(QWidget):
                 mrn=_escape(self._mrn), d=self.date_edit.date().toPython().isoformat(), id=existing), "confirm-banner")
         elif self.banner.property("role") == "confirm-banner" and "visit:" in self.banner_text.text():
             self._hide_banner()
-
-    def _focus_field(self, link: str) -> None:
-        code = link.split(":", 1)[-1]
-        target: QWidget | None = None
-        if code == "date":
-            target = self.date_edit
-        elif code in self.rows:
-            target = self.rows[code].editor or None
-        elif code in self.features:
-            target = self.features[code]
-        elif code in self.exams:
-            target = self.exams[code][0]
-        if target is not None:
-            self.scroll.ensureWidgetVisible(target, 40, 60)
-            target.setFocus(Qt.FocusReason.OtherFocusReason)
 
     # ------------------------------------------------------------------------------------------
     # loading
@@ -636,12 +180,6 @@ class VisitEntryForm(QWidget):
         self._set_dirty(False)
         self.scroll.verticalScrollBar().setValue(0)
         self._select_section(0)
-
-    def _set_enabled(self, enabled: bool) -> None:
-        self.body.setEnabled(enabled)
-        self.date_edit.setEnabled(enabled)
-        self.save_button.setEnabled(enabled)
-        self.revert_button.setEnabled(enabled)
 
     # ------------------------------------------------------------------------------------------
     # state
@@ -835,28 +373,6 @@ class VisitEntryForm(QWidget):
         if problems:
             self._focus_field(f"field:{problems[0].field}")
 
-    def _show_banner(self, html: str, role: str) -> None:
-        self.banner.setProperty("role", role)
-        self.banner.style().unpolish(self.banner)
-        self.banner.style().polish(self.banner)
-        self.banner_text.setText(html)
-        self.banner.setVisible(True)
-
-    def _hide_banner(self) -> None:
-        self.banner.setVisible(False)
-        self.banner_text.clear()
-        set_tier(self.date_edit, None)
-
-    def banner_message(self) -> str:
-        """The banner as plain text (what the person reads), empty when hidden."""
-        if not self.banner.isVisible() and not self.banner_text.text():
-            return ""
-        from PySide6.QtGui import QTextDocument
-
-        doc = QTextDocument()
-        doc.setHtml(self.banner_text.text())
-        return doc.toPlainText()
-
     # ------------------------------------------------------------------------------------------
     # leaving
     # ------------------------------------------------------------------------------------------
@@ -920,15 +436,5 @@ def _shown(v: EnteredValue | None) -> str:
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
-
-_FORM_STYLE = """
-QLabel#entry_title { font-size: 16pt; font-weight: 600; }
-QGroupBox { font-weight: 600; border: 1px solid palette(mid); border-radius: 6px; margin-top: 12px; padding-top: 6px;
-            background: palette(base); }
-QGroupBox::title { subcontrol-origin: margin; left: 10px; padding: 0 4px; }
-QGroupBox QLabel, QGroupBox QComboBox, QGroupBox QLineEdit, QGroupBox QPlainTextEdit { font-weight: normal; }
-QLabel[role="criterion"] { font-weight: 600; }
-QPushButton#save_button { font-weight: 600; padding: 5px 16px; }
-"""
 
 __all__ = ["VisitEntryForm", "PatientHeader"]
