@@ -39,7 +39,9 @@ def default_user() -> str:
 def build_parser() -> argparse.ArgumentParser:
     from poems_monitor.cli import app_commands, records, reports, response, rules, safety, server
     from poems_monitor.cli.version import ShowVersion
+    from poems_monitor.i18n import translate_argparse
 
+    translate_argparse()  # "usage:", "options" and argparse's error sentences in the chosen language
     parser = argparse.ArgumentParser(
         prog="poems-monitor",
         description=tr("Follow-up of patients with POEMS syndrome: desktop app and clinic commands."),
