@@ -165,3 +165,18 @@ def test_every_extracted_message_is_translated(language):
     visible string fails here until fr.po and ja.po translate it (scripts/translations update)."""
     done, total = translations["coverage"](language)["all"]
     assert total > 1500 and done == total, f"{total - done} messages of {language}.po are not translated"
+
+
+def test_cached_rule_results_are_never_served_in_another_language(tmp_path):
+    """The rules cache stores flag and worklist text: a French run must not leave French text for
+    the next Japanese or English run, nor make `check` call the cache damaged."""
+    db = str(tmp_path / "clinic.sqlite")
+    assert run_cli("--db", db, "demo", "--patients", "3", env={}, home=tmp_path).returncode == 0
+    french = run_cli("--db", db, "worklist", env={"LANGUAGE": "fr"}, home=tmp_path)
+    assert "tous les 6 mois" in french.stdout
+    japanese = run_cli("--db", db, "worklist", env={"LANGUAGE": "ja"}, home=tmp_path)
+    assert "6か月ごと" in japanese.stdout and "tous les" not in japanese.stdout
+    english = run_cli("--db", db, "worklist", env={}, home=tmp_path)
+    assert "every 6 months" in english.stdout and "か月" not in english.stdout
+    checked = run_cli("--db", db, "check", env={"LANGUAGE": "ja"}, home=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
