@@ -136,20 +136,27 @@ def _load(language: str) -> gettext.NullTranslations:
     compiled = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
     source = SOURCE_DIR / f"{language}.po"
     stale = source.is_file() and compiled.is_file() and source.stat().st_mtime > compiled.stat().st_mtime
-    if compiled.is_file() and not stale:
+    if source.is_file() and (stale or not compiled.is_file()):  # a checkout before (or edited since) compiling
+        try:
+            return _compiled_in_memory(source, language)
+        except ImportError:  # no Babel (a bundle leaves it out): the compiled catalogue, if any
+            pass
+    if compiled.is_file():
         with compiled.open("rb") as fp:
             return gettext.GNUTranslations(fp)
-    if source.is_file():  # a source checkout before (or edited since) `scripts/translations compile`
-        from babel.messages.mofile import write_mo
-        from babel.messages.pofile import read_po
-
-        with source.open("rb") as fp:
-            catalog = read_po(fp, locale=language)
-        buffer = io.BytesIO()
-        write_mo(buffer, catalog)
-        buffer.seek(0)
-        return gettext.GNUTranslations(buffer)
     return gettext.NullTranslations()
+
+
+def _compiled_in_memory(source: Path, language: str) -> gettext.GNUTranslations:
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    with source.open("rb") as fp:
+        catalog = read_po(fp, locale=language)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
 
 
 def set_language(language: str) -> str:

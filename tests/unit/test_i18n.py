@@ -180,3 +180,20 @@ def test_cached_rule_results_are_never_served_in_another_language(tmp_path):
     assert "every 6 months" in english.stdout and "か月" not in english.stdout
     checked = run_cli("--db", db, "check", env={"LANGUAGE": "ja"}, home=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_bundle_reads_the_compiled_catalogue_without_the_sources(tmp_path, monkeypatch):
+    """The bundle carries only poems_monitor/resources/locale/<lang>/LC_MESSAGES/poems_monitor.mo."""
+    catalog = translations["read"](ROOT / "resources" / "translations" / "fr.po", "fr")
+    target = tmp_path / "locale" / "fr" / "LC_MESSAGES" / "poems_monitor.mo"
+    target.parent.mkdir(parents=True)
+    with target.open("wb") as fp:
+        write_mo(fp, catalog)
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path / "locale")
+    monkeypatch.setattr(i18n, "SOURCE_DIR", tmp_path / "no-sources")
+    i18n.set_language("fr")
+    assert i18n.tr("Clinic worklist") == "Liste de travail de la clinique"
+    assert i18n.counted(3, "{n} waiver.", "{n} waivers.") == "3 dispenses."
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path / "nothing")
+    i18n.set_language("fr")
+    assert i18n.tr("Clinic worklist") == "Clinic worklist"  # no catalogue at all: the English source
