@@ -218,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         postgres = not args.no_postgres
     except ImportError:
         postgres = False
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "translations"), "compile"], check=True, cwd=ROOT)  # .mo are not committed
     stamp = generate(version, postgres)
     print(f"poems-monitor {version}: rules fingerprint {stamp['rules_fingerprint']}, commit {stamp['commit']}")
 

@@ -83,6 +83,10 @@ def run_app(args: argparse.Namespace) -> int:
     app.setApplicationDisplayName("poems-monitor")
     set_app_identity(app)
 
+    from poems_monitor.ui.qt_translation import install_translators
+
+    install_translators(app)  # before any screen is built: its texts are looked up as it is made
+
     from poems_monitor.ui.theme import apply_theme
 
     from poems_monitor.services.preferences import dark_theme

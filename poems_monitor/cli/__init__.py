@@ -31,7 +31,9 @@ class CommandError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     from poems_monitor.cli import app_commands, profiles, records, reports, response, rules, safety, server
     from poems_monitor.cli.version import ShowVersion
+    from poems_monitor.i18n import translate_argparse
 
+    translate_argparse()  # "usage:", "options" and argparse's error sentences in the chosen language
     parser = argparse.ArgumentParser(
         prog="poems-monitor",
         description=tr("Follow-up of patients with POEMS syndrome: desktop app and clinic commands."),

@@ -213,7 +213,7 @@ def _check_rules_cache(session) -> tuple[list[str], int]:  # noqa: ANN001
     rows = {r.patient_id: r for r in session.execute(select(RC))}
     if not rows:
         return [], 0
-    status, version = status_in(session), rules_cache.rules_version()
+    status, version = status_in(session), rules_cache.cache_version()
     stamps = audit_trail.newest_entry_of_each_patient(session)
     current = [pid for pid, r in rows.items()
                if (r.audit_id, r.protocol_sha, r.rules_version) == (stamps.get(pid, 0), status.digest, version)]

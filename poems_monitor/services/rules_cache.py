@@ -62,7 +62,8 @@ from poems_monitor.services.protocol_store import ProtocolStatus, status_in
 
 __all__ = [
     "CACHE_FORMAT", "Gathered", "Stamp", "Stamps", "clear_cache", "facts_from_json", "facts_to_json", "forget", "gather",
-    "latest_date", "read_stamps", "recall_view", "reduce_for_schedule", "remember_view", "rules_version", "store_plans",
+    "cache_version", "latest_date", "read_stamps", "recall_view", "reduce_for_schedule", "remember_view", "rules_version",
+    "store_plans",
 ]
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,16 @@ def rules_version() -> str:
     except OSError:
         pass
     return digest.hexdigest()[:32]
+
+
+def cache_version() -> str:
+    """What a cached row is stamped with: the rules' fingerprint and, the cached flags and
+    worklist rows being translated text, the language they were written in (English rows keep
+    the bare fingerprint; another language's rows are never served in English or the reverse)."""
+    from poems_monitor.i18n import SOURCE_LANGUAGE, current_language
+
+    language, version = current_language(), rules_version()
+    return version if language == SOURCE_LANGUAGE else f"{version[:29]}-{language}"  # the column holds 32
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,7 +231,7 @@ class Stamps:
 
     def of(self, patient_id: int) -> Stamp:
         audit_id, audit_hash = self.newest.get(patient_id, (0, None))
-        return Stamp(audit_id, audit_hash, self.status.digest, rules_version())
+        return Stamp(audit_id, audit_hash, self.status.digest, cache_version())
 
 
 def _in_chunks(session: Session, query, column, ids):  # noqa: ANN001, ANN202
