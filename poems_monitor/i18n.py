@@ -18,17 +18,16 @@ without them, or whose `.po` is newer, still speaks the language: the `.po` is c
 
 from __future__ import annotations
 
-import configparser
 import gettext
 import io
 import os
+import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
 DOMAIN = "poems_monitor"
 SOURCE_LANGUAGE = "en"
 LANGUAGES = ("en", "fr", "ja")  # the languages we ship; "en" is the source text itself
-LANGUAGE_SETTING_KEY = "ui/language"  # values: "system" (or absent) or one of LANGUAGES
 
 LOCALE_DIR = Path(__file__).parent / "resources" / "locale"
 SOURCE_DIR = Path(__file__).parent.parent / "resources" / "translations"  # only in a source checkout
@@ -43,7 +42,7 @@ def tr(text: str) -> str:
     return _translation.gettext(text)
 
 
-def N_(text: str) -> str:
+def N_(text: str) -> str:  # noqa: N802 (gettext's conventional name for "mark only")
     """Marks a string for extraction without translating it now (translated where it is shown)."""
     return text
 
@@ -77,20 +76,20 @@ def _shipped(code: str | None) -> str | None:
 
 
 def language_setting(config_dir: Path | None = None) -> str:
-    """The stored choice, `ui/language` in the app's `ui.ini` (the Settings dialog writes it with
-    QSettings; read here as plain INI so the command line honours it without Qt): "system" when
-    absent, unreadable or not a language we ship."""
+    """The stored choice, `language` in the workstation's `preferences.toml` (the Settings dialog
+    writes it through `services.preferences`; read here without Qt so the command line honours
+    it too): "system" when absent, unreadable or not a language we ship."""
     if config_dir is None:
         from poems_monitor.config import app_paths
 
         config_dir = app_paths().config
-    parser = configparser.ConfigParser(interpolation=None)
+    from poems_monitor.settings_catalog import PREFERENCES_FILE
+
     try:
-        parser.read(config_dir / "ui.ini", encoding="utf-8")
-    except (OSError, configparser.Error, UnicodeDecodeError):
+        stored = tomllib.loads((config_dir / PREFERENCES_FILE).read_text(encoding="utf-8")).get("language")
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         return "system"
-    section, key = LANGUAGE_SETTING_KEY.split("/")
-    value = parser.get(section, key, fallback="system").strip().strip('"').lower()
+    value = stored.strip().lower() if isinstance(stored, str) else "system"
     return value if value in LANGUAGES else "system"
 
 

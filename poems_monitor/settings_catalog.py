@@ -19,6 +19,7 @@ T = TypeVar("T")
 
 UI_FILE = "ui.ini"
 SESSION_FILE = "session.toml"
+PREFERENCES_FILE = "preferences.toml"  # theme and language (services.preferences; read by i18n)
 
 
 @dataclass(frozen=True)

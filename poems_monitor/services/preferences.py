@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from poems_monitor.config import app_paths
+from poems_monitor.settings_catalog import PREFERENCES_FILE
 
-PREFERENCES_FILE = "preferences.toml"
 THEMES = ("system", "light", "dark")
 LANGUAGES = ("system", "en", "fr", "ja")  # System, English, Français, 日本語
 LANGUAGE_NAMES = {"system": "System", "en": "English", "fr": "Français", "ja": "日本語"}  # each in its own language

@@ -17,13 +17,14 @@ from poems_monitor import i18n
 class CatalogueTranslator(QTranslator):
     """Qt's `tr(source, disambiguation, n)` answered by gettext; `%n` becomes the count."""
 
-    def translate(self, context, source_text, disambiguation=None, n=-1):  # noqa: D401 (Qt's signature)
+    def translate(self, context: str, source_text: str, disambiguation: str | None = None,  # noqa: N802 (Qt API)
+                  n: int = -1) -> str:
         if not source_text:
             return source_text
         text = i18n.tr(source_text)
         return text.replace("%n", str(n)) if n is not None and n >= 0 else text
 
-    def isEmpty(self) -> bool:
+    def isEmpty(self) -> bool:  # noqa: N802 (Qt API)
         return False
 
 

@@ -90,28 +90,36 @@ def test_japanese_help_of_a_command_and_its_error(tmp_path):
     assert "エラー: 認識できない引数：--bogus" in wrong.stderr
 
 
-def test_the_stored_setting_wins_over_the_environment(tmp_path):
-    from PySide6.QtCore import QSettings
+def _store_language(config: Path, language: str) -> None:
+    """What the Settings dialog saves (services.preferences), written as it writes it."""
+    config.mkdir(exist_ok=True)
+    (config / "preferences.toml").write_text(f'theme = "system"\nlanguage = "{language}"\n', encoding="utf-8")
 
-    (tmp_path / "config").mkdir()
-    stored = QSettings(str(tmp_path / "config" / "ui.ini"), QSettings.Format.IniFormat)
-    stored.setValue(i18n.LANGUAGE_SETTING_KEY, "ja")
-    stored.sync()
+
+def test_the_stored_setting_wins_over_the_environment(tmp_path):
+    _store_language(tmp_path / "config", "ja")
     assert i18n.language_setting(tmp_path / "config") == "ja"
     shown = run_cli("--help", env={"LANGUAGE": "fr", "LANG": "fr_FR.UTF-8"}, home=tmp_path)
     assert shown.stdout.startswith("使い方: ")
-    stored.setValue(i18n.LANGUAGE_SETTING_KEY, "en")
-    stored.sync()
+    _store_language(tmp_path / "config", "en")
     assert run_cli("--help", env={"LANGUAGE": "fr"}, home=tmp_path).stdout.startswith("usage: ")
-    stored.setValue(i18n.LANGUAGE_SETTING_KEY, "system")
-    stored.sync()
+    _store_language(tmp_path / "config", "system")
     assert i18n.language_setting(tmp_path / "config") == "system"
     assert run_cli("--help", env={"LANGUAGE": "fr"}, home=tmp_path).stdout.startswith("utilisation : ")
 
 
+def test_the_settings_dialogs_choice_is_the_language_the_translations_read():
+    from poems_monitor.services.preferences import Preferences, save_preferences
+
+    save_preferences(Preferences(language="fr"))  # the test's own home (tests/conftest.py)
+    assert i18n.language_setting() == "fr"
+
+
 def test_a_missing_or_unknown_setting_means_system(tmp_path):
     assert i18n.language_setting(tmp_path) == "system"
-    (tmp_path / "ui.ini").write_text("[ui]\nlanguage=tlh\n", encoding="utf-8")
+    (tmp_path / "preferences.toml").write_text('language = "tlh"\n', encoding="utf-8")
+    assert i18n.language_setting(tmp_path) == "system"
+    (tmp_path / "preferences.toml").write_text('language = [1, 2\n', encoding="utf-8")
     assert i18n.language_setting(tmp_path) == "system"
 
 
