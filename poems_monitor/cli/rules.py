@@ -252,7 +252,7 @@ def cmd_protocol_set(args: argparse.Namespace) -> int:
     db = open_db(args)
     before = protocol_status(db).protocol
     try:
-        protocol = save_protocol(db, actor(db, args), text, args.reason, origin=str(args.file))
+        protocol = save_protocol(db, actor(db, args), text, args.reason, origin=str(args.file)).protocol
     except ProtocolError as exc:
         raise CommandError(tr("{error}; nothing was changed").format(error=exc), EXIT_INVALID) from None
     except InputRefused as exc:

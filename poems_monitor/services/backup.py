@@ -29,7 +29,7 @@ import os
 import re
 import sqlite3
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -42,6 +42,7 @@ from poems_monitor.persistence.db import Database, open_database
 from poems_monitor.persistence.sqlite_backup import SqliteFileError
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
+from poems_monitor.services.changes import Changes
 from poems_monitor.services.integrity import check
 
 POLICY_FILE = "backup.toml"
@@ -74,6 +75,7 @@ class RestoreResult:
     restored_from: Path
     replaced_kept_as: Path | None  # None when there was no database to replace
     method: str  # "online" (backup API into the live file) or "file swap" (the live file was damaged)
+    changes: Changes = field(default_factory=Changes.everything, compare=False, repr=False)  # the whole record
 
 
 def load_policy() -> BackupPolicy:

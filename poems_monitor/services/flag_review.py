@@ -10,7 +10,7 @@ is refused and names the first review. No Qt.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import insert, select
@@ -23,6 +23,7 @@ from poems_monitor.persistence.repositories.patients import mrn_is
 from poems_monitor.persistence.repositories.timelines import load_timelines
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
+from poems_monitor.services.changes import NO_CHANGES, Changes
 from poems_monitor.services.protocol_store import protocol_in
 from poems_monitor.services.errors import FieldProblem, InputRefused, PatientNotFound
 
@@ -39,6 +40,7 @@ class Acknowledgement:
     reviewed_by: str
     reviewed_at: datetime
     comment: str
+    changes: Changes = field(default=NO_CHANGES, compare=False, repr=False)  # the patient (its flags)
 
 
 def acknowledge_flag(
@@ -78,7 +80,7 @@ def acknowledge_flag(
                  "message": flag.message, "comment": comment},
             reason=comment or None, at=now,
         )
-    return Acknowledgement(review_id, flag_id, mrn, actor.name, now, comment)
+    return Acknowledgement(review_id, flag_id, mrn, actor.name, now, comment, Changes.of_patient(mrn))
 
 
 def reviews_of(db: Database, mrn: str) -> list[Acknowledgement]:

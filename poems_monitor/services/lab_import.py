@@ -31,6 +31,7 @@ from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
+from poems_monitor.services.changes import Changes
 
 P, V, O, E = (m.__table__ for m in (Patient, Visit, Observation, Event))
 
@@ -54,6 +55,11 @@ class LabImportSummary:
     duplicates_skipped: int = 0
     visits_created: int = 0
     patients: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> Changes:
+        """The patients who got values; their visits wait for sign-off like any entered visit."""
+        return Changes.of_patients(self.patients, visit_reviews=bool(self.patients))
 
     def sentence(self) -> str:
         return tr("{values} added for {patients}, {visits}, {dups} of stored values skipped").format(

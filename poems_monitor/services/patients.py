@@ -27,6 +27,7 @@ from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.persistence.repositories.visits import visit_row
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
+from poems_monitor.services.changes import Changes, NumberWithChanges
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused, RecordNotFound
 
 P, V, T, E = (m.__table__ for m in (Patient, Visit, Treatment, Event))
@@ -111,7 +112,8 @@ def _check_patient(p: PatientInput, today: date) -> list[FieldProblem]:
     return problems
 
 
-def create_patient(db: Database, actor: Actor, p: PatientInput, today: date | None = None) -> int:
+def create_patient(db: Database, actor: Actor, p: PatientInput, today: date | None = None) -> NumberWithChanges:
+    """The new patient's id (an int, with `.changes`: the patient and the patient list)."""
     require(actor, Permission.RECORD)
     p = PatientInput(normalise_text(p.mrn.strip()), normalise_text(p.name.strip()), p.sex, p.birth_date, p.diagnosis_date)
     problems = _check_patient(p, today or date.today())
@@ -124,11 +126,13 @@ def create_patient(db: Database, actor: Actor, p: PatientInput, today: date | No
         pid = repo.insert_patient(session, PatientRecord(p.mrn, p.name, p.sex, p.birth_date, p.diagnosis_date),
                                   repo.WriteStamp(actor.name, utcnow()))
         AuditWriter(session, actor.name).append("create", "patient", entity_id=pid, patient_id=pid, new=asdict(p))
-    return pid
+    return NumberWithChanges(pid, Changes.of_patient(p.mrn, patient_list=True))
 
 
 def update_patient(db: Database, actor: Actor, patient_id: int, expected_version: int, p: PatientInput, reason: str,
-                   today: date | None = None) -> int:
+                   today: date | None = None) -> NumberWithChanges:
+    """The patient's new version (an int, with `.changes`: the patient, under its old and new MRN,
+    and the patient list)."""
     require(actor, Permission.RECORD)
     p = PatientInput(normalise_text(p.mrn.strip()), normalise_text(p.name.strip()), p.sex, p.birth_date, p.diagnosis_date)
     problems = _check_patient(p, today or date.today())
@@ -150,7 +154,7 @@ def update_patient(db: Database, actor: Actor, patient_id: int, expected_version
                                                                      version=row.version + 1))
         AuditWriter(session, actor.name).append("correct", "patient", entity_id=patient_id, patient_id=patient_id,
                                                 old=old, new=asdict(p), reason=reason.strip())
-        return row.version + 1
+        return NumberWithChanges(row.version + 1, Changes.of_patients({row.mrn, p.mrn}, patient_list=True))
 
 
 def list_patients(db: Database) -> list[PatientListRow]:
@@ -229,7 +233,8 @@ def _treatment_values(t: TreatmentRecord) -> dict:
                 engraftment_date=t.engraftment_date, melphalan_mg=t.melphalan_mg, note=t.note)
 
 
-def add_treatment(db: Database, actor: Actor, mrn: str, t: TreatmentRecord, today: date | None = None) -> int:
+def add_treatment(db: Database, actor: Actor, mrn: str, t: TreatmentRecord, today: date | None = None) -> NumberWithChanges:
+    """The new treatment's id (an int, with `.changes`: the patient)."""
     require(actor, Permission.RECORD)
     with db.write() as session:
         patient = patients_repo.patient_row(session, mrn)
@@ -240,11 +245,11 @@ def add_treatment(db: Database, actor: Actor, mrn: str, t: TreatmentRecord, toda
         tid = repo.insert_treatments(session, [(patient.id, t)], repo.WriteStamp(actor.name, utcnow()))[0]
         AuditWriter(session, actor.name).append("create", "treatment", entity_id=tid, patient_id=patient.id,
                                                 new=_treatment_values(t))
-    return tid
+    return NumberWithChanges(tid, Changes.of_patient(patient.mrn))
 
 
 def update_treatment(db: Database, actor: Actor, treatment_id: int, expected_version: int, t: TreatmentRecord,
-                     reason: str, today: date | None = None) -> None:
+                     reason: str, today: date | None = None) -> Changes:
     require(actor, Permission.RECORD)
     with db.write() as session:
         row = session.execute(select(T).where(T.c.id == treatment_id, T.c.deleted_at.is_(None))).first()
@@ -263,13 +268,15 @@ def update_treatment(db: Database, actor: Actor, treatment_id: int, expected_ver
         session.execute(update(T).where(T.c.id == treatment_id).values(**_treatment_values(t), version=row.version + 1))
         AuditWriter(session, actor.name).append("correct", "treatment", entity_id=treatment_id, patient_id=row.patient_id,
                                                 old=old, new=_treatment_values(t), reason=reason.strip())
+        return _changes_of_patient(session, row.patient_id)
 
 
-def delete_treatment(db: Database, actor: Actor, treatment_id: int, reason: str) -> None:
-    _soft_delete(db, actor, T, "treatment", treatment_id, reason)
+def delete_treatment(db: Database, actor: Actor, treatment_id: int, reason: str) -> Changes:
+    return _soft_delete(db, actor, T, "treatment", treatment_id, reason)
 
 
-def add_event(db: Database, actor: Actor, mrn: str, e: EventRecord, today: date | None = None) -> int:
+def add_event(db: Database, actor: Actor, mrn: str, e: EventRecord, today: date | None = None) -> NumberWithChanges:
+    """The new event's id (an int, with `.changes`: the patient)."""
     require(actor, Permission.RECORD)
     today = today or date.today()
     with db.write() as session:
@@ -297,14 +304,14 @@ def add_event(db: Database, actor: Actor, mrn: str, e: EventRecord, today: date 
         eid = repo.insert_events(session, [(patient.id, e)], repo.WriteStamp(actor.name, utcnow()))[0]
         AuditWriter(session, actor.name).append("create", "event", entity_id=eid, patient_id=patient.id,
                                                 new={"type": e.type, "date": e.date, "note": e.note})
-    return eid
+    return NumberWithChanges(eid, Changes.of_patient(patient.mrn))
 
 
-def delete_event(db: Database, actor: Actor, event_id: int, reason: str) -> None:
-    _soft_delete(db, actor, E, "event", event_id, reason)
+def delete_event(db: Database, actor: Actor, event_id: int, reason: str) -> Changes:
+    return _soft_delete(db, actor, E, "event", event_id, reason)
 
 
-def _soft_delete(db: Database, actor: Actor, table, entity: str, row_id: int, reason: str) -> None:  # noqa: ANN001
+def _soft_delete(db: Database, actor: Actor, table, entity: str, row_id: int, reason: str) -> Changes:  # noqa: ANN001
     require(actor, Permission.RECORD)
     if not (reason or "").strip():
         raise InputRefused([FieldProblem("reason", tr("Removing an entry needs a reason"))])
@@ -317,6 +324,11 @@ def _soft_delete(db: Database, actor: Actor, table, entity: str, row_id: int, re
         old = {k: v for k, v in row._mapping.items() if k not in ("created_at",)}
         AuditWriter(session, actor.name).append("delete", entity, entity_id=row_id, patient_id=row.patient_id,
                                                 old=old, reason=reason.strip())
+        return _changes_of_patient(session, row.patient_id)
+
+
+def _changes_of_patient(session, patient_id: int) -> Changes:  # noqa: ANN001
+    return Changes.of_patient(session.execute(select(P.c.mrn).where(P.c.id == patient_id)).scalar_one())
 
 
 def describe_treatment(t: TreatmentRecord) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
@@ -29,6 +29,7 @@ from poems_monitor.models import ClinicSetting
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
+from poems_monitor.services.changes import Changes
 from poems_monitor.services.errors import FieldProblem, InputRefused
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,14 @@ class ProtocolStatus:
             return tr("Clinic protocol saved by {who} on {when}.").format(
                 who=self.updated_by, when=f"{self.updated_at:%Y-%m-%d %H:%M}" if self.updated_at else "?")
         return tr("The shipped default protocol applies (no clinic protocol saved).")
+
+
+@dataclass(frozen=True)
+class SavedProtocol:
+    """The protocol now in force, and what saving it changed (every patient's flags and schedule)."""
+
+    protocol: Protocol
+    changes: Changes = field(default=Changes(protocol=True), compare=False, repr=False)
 
 
 def text_digest(text: str) -> str:
@@ -105,7 +114,7 @@ def check_protocol_text(text: str, origin: str | None = None) -> Protocol:
     return load_protocol(text, origin=origin)
 
 
-def save_protocol(db: Database, actor: Actor, text: str, reason: str, origin: str | None = None) -> Protocol:
+def save_protocol(db: Database, actor: Actor, text: str, reason: str, origin: str | None = None) -> SavedProtocol:
     """Store `text` as the clinic's protocol. Refused (nothing stored) without EDIT_PROTOCOL
     (PermissionDenied), without a reason (InputRefused), or when the text is invalid
     (ProtocolError with its line)."""
@@ -129,7 +138,7 @@ def save_protocol(db: Database, actor: Actor, text: str, reason: str, origin: st
             "update", "protocol", old={"text": old_text, "default": old_text is None},
             new={"text": text, "sha256": text_digest(text)}, reason=reason, at=now,
         )
-    return protocol
+    return SavedProtocol(protocol)
 
 
 def changed_settings(old: Protocol, new: Protocol) -> list[tuple[str, float | int, float | int]]:

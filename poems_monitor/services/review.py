@@ -9,7 +9,7 @@ the visit's version, so a nurse's correction in progress is not refused because 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import and_, func, select, update
@@ -20,6 +20,7 @@ from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories.visits import visit_row
 from poems_monitor.services.access import Actor, Permission, Role, require
 from poems_monitor.services.audit import AuditWriter, utcnow
+from poems_monitor.services.changes import NO_CHANGES, Changes
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
 
 P, V, U = Patient.__table__, Visit.__table__, User.__table__
@@ -43,6 +44,7 @@ class SignOff:
     version: int
     reviewed_by: str
     reviewed_at: datetime
+    changes: Changes = field(default=NO_CHANGES, compare=False, repr=False)  # the patient, the list to review
 
 
 def visits_to_review(db: Database, patient_id: int | None = None) -> list[VisitToReview]:
@@ -87,4 +89,5 @@ def sign_off_visit(db: Database, actor: Actor, visit_id: int, expected_version: 
         AuditWriter(session, actor.name).append(
             "review", "visit", entity_id=visit_id, patient_id=visit.patient_id, at=now,
             new={"visit": visit.date, "version": expected_version, "comment": comment}, reason=comment or None)
-    return SignOff(visit_id, expected_version, actor.name, now)
+        mrn = session.execute(select(P.c.mrn).where(P.c.id == visit.patient_id)).scalar_one()
+    return SignOff(visit_id, expected_version, actor.name, now, Changes.of_patient(mrn, visit_reviews=True))

@@ -35,6 +35,7 @@ from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
+from poems_monitor.services.changes import Changes
 from poems_monitor.services.progress import Progress
 
 # Patients written per round of executemany (import) or read per round of queries (export):
@@ -65,6 +66,11 @@ class ImportSummary:
     treatments_added: int = 0
     events_added: int = 0
     mrns: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> Changes:
+        """The patients created or extended (and the patient list when some are new)."""
+        return Changes.of_patients(self.mrns, patient_list=self.patients_created > 0, visit_reviews=self.visits_added > 0)
 
     def sentence(self) -> str:
         return tr("{created}, {extended} extended, {unchanged} unchanged; {visits}, {values}, {treatments}, "

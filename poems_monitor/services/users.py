@@ -9,12 +9,17 @@ amended 2026-12): the desktop sign-in and the command line both go through `auth
 Failed sign-ins are counted on the account; after the configured number in a row (a DEFAULT in
 the workstation's `session.toml`) the account is locked for a while, or until an administrator
 unlocks it or sets a new password. Every failure, lock, unlock and password change is audited.
+
+What changed: `add_user` carries it (`Account.changes`), `change_password` returns it; the
+writes that answer whether anything changed (`unlock_user`, `set_active`, `change_role`: True or
+False, as the command line and its tests read them) changed the accounts when True
+(`ACCOUNTS_CHANGED`): a bool cannot carry more.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
@@ -28,6 +33,7 @@ from poems_monitor.models import User
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied, Role, require
 from poems_monitor.services.audit import AuditWriter, utcnow
+from poems_monitor.services.changes import ACCOUNTS_CHANGED, NO_CHANGES, Changes
 
 U = User.__table__
 _hasher = PasswordHasher()
@@ -78,6 +84,7 @@ class Account:
     role: Role
     active: bool
     locked: bool = False  # a lock-out after wrong passwords that has not expired yet
+    changes: Changes = field(default=NO_CHANGES, compare=False, repr=False)  # set by add_user: the accounts
 
 
 def count_users(db: Database) -> int:
@@ -112,7 +119,7 @@ def add_user(db: Database, actor: Actor, name: str, role: Role, password: str, r
             server.create_login(session, name, role, password)
         AuditWriter(session, actor.name).append("create", "user", entity_id=new_id, new={"name": name, "role": role.value},
                                                 reason=(reason or "").strip() or None)
-    return Account(name, role, True)
+    return Account(name, role, True, changes=ACCOUNTS_CHANGED)
 
 
 def _clinic_server(db: Database):  # noqa: ANN202
@@ -235,7 +242,7 @@ def account_without_password(db: Database, name: str) -> Actor:
     return Actor(row.name, Role(row.role))
 
 
-def change_password(db: Database, actor: Actor, name: str, new_password: str, reason: str | None = None) -> None:
+def change_password(db: Database, actor: Actor, name: str, new_password: str, reason: str | None = None) -> Changes:
     """Set `name`'s password: one's own (the actor signed in with the old one), or anyone's by an
     administrator, who may give the reason (the Accounts dialog asks for it). Clears a lock and
     the run of failures; audited without any hash."""
@@ -256,6 +263,7 @@ def change_password(db: Database, actor: Actor, name: str, new_password: str, re
         AuditWriter(session, actor.name).append("password", "user", entity_id=row.id, new={"name": name},
                                                 reason=given or (tr("password changed") if name == actor.name
                                                                  else tr("password set by an administrator")))
+    return ACCOUNTS_CHANGED
 
 
 def unlock_user(db: Database, actor: Actor, name: str) -> bool:

@@ -31,6 +31,7 @@ from poems_monitor.persistence.repositories.patients import mrn_is, patient_row
 from poems_monitor.persistence.repositories.visits import visit_row
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
+from poems_monitor.services.changes import NO_CHANGES, Changes
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
 from poems_monitor.services.patients import stored_death
 
@@ -61,6 +62,7 @@ class SavedVisit:
     visit_id: int
     version: int
     out_of_range: tuple[FieldProblem, ...] = field(default_factory=tuple)  # saved, but marked
+    changes: Changes = field(default=NO_CHANGES, compare=False)  # the patient; a visit waits for (new) sign-off
 
 
 def validate_visit(entry: VisitInput, sex: str | None, birth: date | None, today: date) -> tuple[list[ObservationRecord], list[FieldProblem], list[FieldProblem]]:
@@ -150,7 +152,7 @@ def record_visit(db: Database, actor: Actor, mrn: str, entry: VisitInput, today:
             new={"date": entry.date, "values": {o.code: o.value for o in observations if not o.derived},
                  "features": dict(features), "exams": [[x.kind, x.result] for x in entry.exams], "note": entry.note},
         )
-    return SavedVisit(visit_id, 1, tuple(marked))
+    return SavedVisit(visit_id, 1, tuple(marked), Changes.of_patient(patient.mrn, visit_reviews=True))
 
 
 def _changed_by(session: Session, visit_id: int) -> str:
@@ -254,7 +256,7 @@ def correct_visit(
                          old={"date": visit.date, "note": visit.note}, new={"date": entry.date, "note": entry.note})
             changes += 1
         if changes == 0:
-            return SavedVisit(visit_id, visit.version, tuple(marked))
+            return SavedVisit(visit_id, visit.version, tuple(marked))  # nothing differed: nothing changed
         new_version = visit.version + 1
         result = session.execute(
             update(V).where(V.c.id == visit_id, V.c.version == expected_version).values(
@@ -264,7 +266,7 @@ def correct_visit(
         )
         if result.rowcount != 1:  # another writer slipped in (PostgreSQL read committed)
             raise ConcurrentEdit(_changed_by(session, visit_id))
-    return SavedVisit(visit_id, new_version, tuple(marked))
+    return SavedVisit(visit_id, new_version, tuple(marked), Changes.of_patient(patient.mrn, visit_reviews=True))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ and when. The worklist leaves waived items out and lists them with `--all`. No Q
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import insert, select, update
@@ -23,6 +23,7 @@ from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories.patients import patient_id, patient_row
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
+from poems_monitor.services.changes import NO_CHANGES, Changes
 from poems_monitor.services.errors import FieldProblem, InputRefused, RecordNotFound
 
 FW = FollowupWaiver.__table__
@@ -41,6 +42,7 @@ class WaiverRecord:
     waived_at: datetime
     revoked_by: str | None = None
     revoked_at: datetime | None = None
+    changes: Changes = field(default=NO_CHANGES, compare=False, repr=False)  # set on a new waiver: the patient
 
     @property
     def active(self) -> bool:
@@ -94,10 +96,10 @@ def waive_item(
             "waive", "followup_waiver", entity_id=waiver_id, patient_id=pid,
             new={"mrn": mrn, "item": item, "until": until, "reason": reason}, reason=reason, at=now,
         )
-    return WaiverRecord(waiver_id, mrn, item, reason, until, actor.name, now)
+    return WaiverRecord(waiver_id, mrn, item, reason, until, actor.name, now, changes=Changes.of_patient(mrn))
 
 
-def revoke_waiver(db: Database, actor: Actor, waiver_id: int, reason: str) -> None:
+def revoke_waiver(db: Database, actor: Actor, waiver_id: int, reason: str) -> Changes:
     """Withdraw a waiver: the item comes back on the worklist. The row stays, marked revoked."""
     require(actor, Permission.WAIVE)
     reason = (reason or "").strip()
@@ -117,6 +119,7 @@ def revoke_waiver(db: Database, actor: Actor, waiver_id: int, reason: str) -> No
             old={"item": row.item, "reason": row.reason, "until": row.until, "waived_by": row.waived_by},
             new={"revoked": True}, reason=reason, at=now,
         )
+        return Changes.of_patient(session.execute(select(P.c.mrn).where(P.c.id == row.patient_id)).scalar_one())
 
 
 def list_waivers(db: Database, mrn: str | None = None, include_revoked: bool = False) -> list[WaiverRecord]:

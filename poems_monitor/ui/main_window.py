@@ -33,11 +33,13 @@ from poems_monitor.domain.catalogue import display_name
 from poems_monitor.i18n import counted, tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied
+from poems_monitor.services.changes import Changes
 from poems_monitor.services.dashboard import clinic_overview
 from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.patients import list_patients, patient_id_for
 from poems_monitor.services.users import SignInRefused, authenticate, list_users
 from poems_monitor.ui.backup_ui import BackupStatus
+from poems_monitor.ui.changes import ChangeBus
 from poems_monitor.ui.dashboard.view import DashboardView
 from poems_monitor.ui.idle_lock import IdleWatcher, LockPanel
 from poems_monitor.ui.patients.panel import PatientListPanel
@@ -155,9 +157,12 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(self._title)
         self.setMinimumSize(960, 640)
 
+        # every write's Changes are published here; the screens given it reload themselves
+        self.bus = ChangeBus(self)
+        self.bus.changed.connect(self._on_changes)  # the patient list (its rows and counts load here)
         self.patients = PatientListPanel(self)
         self.patients.setMinimumWidth(260)
-        self.dashboard = DashboardView(db, actor, as_of=as_of)
+        self.dashboard = DashboardView(db, actor, as_of=as_of, bus=self.bus)
         self._entry: QWidget | None = None  # the visit entry form, built when first needed
         self._entry_placeholder = QWidget()
         self.centre = QTabWidget()
@@ -179,12 +184,11 @@ class MainWindow(QMainWindow):
 
         self._worklist: QWidget | None = None  # the clinic worklist, built when first shown (start-up time)
         self._worklist_placeholder = QWidget()
-        self.review = ReviewPanel(db, actor)
+        self.review = ReviewPanel(db, actor, bus=self.bus)
         if read_only:
             self.review.may_sign = False
         self.review.openVisit.connect(self.open_visit)
         self.review.countChanged.connect(self._on_review_count)
-        self.review.signedOff.connect(lambda *_: self.refresh_overview())
         self.views = QStackedWidget()
         self.views.setObjectName("centre")
         self.views.addWidget(self.splitter)
@@ -201,7 +205,6 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_status_bar()
         self.patients.patientActivated.connect(self.open_patient)
-        self.dashboard.flagAcknowledged.connect(lambda *_: self.refresh_overview())
         self.patients.set_patients(list_patients(self.db))
         self.review.refresh()
         if not background:
@@ -277,7 +280,7 @@ class MainWindow(QMainWindow):
         view_class = _optional("poems_monitor.ui.worklist", "WorklistView")
         if view_class is None:
             return _placeholder(tr("The clinic worklist is not available in this build."))
-        view = view_class(self.db, self.actor, as_of=self._as_of)
+        view = view_class(self.db, self.actor, as_of=self._as_of, bus=self.bus)
         if hasattr(view, "openPatient"):
             view.openPatient.connect(self.open_from_worklist)
         return view
@@ -509,11 +512,16 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(tr("Could not check flags: {error}").format(error=exc), 10000)
 
     def refresh_all(self) -> None:
-        self.refresh_patients()
-        self.dashboard.reload()
-        if self._worklist is not None and hasattr(self._worklist, "refresh"):  # (else: loads when first shown)
-            self._worklist.refresh()
-        self.review.refresh()
+        """View › Refresh: every screen reloads, as after a restore (another workstation's saves)."""
+        self.bus.publish(Changes.everything())
+
+    def _on_changes(self, changes: Changes) -> None:
+        """The patient list's subscription to the bus: its rows (names, last visit) when a patient
+        changed, the flag and overdue counts also when the protocol did."""
+        if changes.any_patient or changes.patient_list:
+            self.refresh_patients()
+        elif changes.protocol:
+            self.refresh_overview()
 
     # --- navigation ------------------------------------------------------------------------------
     def current_mrn(self) -> str | None:
@@ -629,17 +637,19 @@ class MainWindow(QMainWindow):
             self.entry.save()
 
     def _on_visit_saved(self, _visit_id: int) -> None:
+        """The form saved: the screens hear what changed on the bus (the open dashboard, the patient
+        list, the worklist and the review list reload themselves); then the window shows the saved
+        patient's dashboard with the save's confirmation."""
         mrn = getattr(self.entry, "mrn", None) or self.current_mrn()
+        changes = getattr(self.entry, "last_changes", None) or (
+            Changes.of_patient(mrn, visit_reviews=True) if mrn else Changes())
+        self.bus.publish(changes)
         if mrn:
-            shown = self.dashboard.open_patient(mrn)
-            self._confirm_save(mrn, shown)
+            if not Changes.of_patient(mrn).patient_changed(self.dashboard.mrn):
+                self.dashboard.open_patient(mrn)  # navigation: the dashboard showed another patient
+            self._confirm_save(mrn, self.dashboard.dashboard)
             # Show what the visit changed: the new values on the charts and any new flags.
             self.show_tab(TAB_DASHBOARD)
-        self.patients.set_patients(list_patients(self.db))
-        self.refresh_overview()
-        if self._worklist is not None and hasattr(self._worklist, "refresh"):  # (else: loads when first shown)
-            self._worklist.refresh()
-        self.review.refresh()
 
     def _confirm_save(self, mrn: str, shown) -> None:  # noqa: ANN001 (a PatientDashboard)
         """The form's confirmation and the flags raised at the saved visit's date, kept in view."""
@@ -661,6 +671,7 @@ class MainWindow(QMainWindow):
 
     # --- dialogs ---------------------------------------------------------------------------------
     def _dialog(self, name: str, mrn: str | None) -> bool:
+        """Run a saving dialog; what its save changed is published on the bus."""
         dialog_class = _optional("poems_monitor.ui.dialogs", name)
         if dialog_class is None:
             QMessageBox.information(self, tr("Not available"), tr("This dialog is not available in this build."))
@@ -670,12 +681,14 @@ class MainWindow(QMainWindow):
             dialog = dialog_class(self.db, self.actor, mrn=mrn, parent=self, **kwargs)
         except TypeError:
             dialog = dialog_class(self.db, self.actor, mrn=mrn, parent=self)
-        return bool(dialog.exec())
+        accepted = bool(dialog.exec())
+        if accepted:
+            self.bus.publish(getattr(dialog, "changes", None) or Changes(patient_list=True))
+        return accepted
 
     def new_patient(self) -> None:
         before = {r.mrn for r in list_patients(self.db)}
         if self._dialog("PatientDialog", None):
-            self.refresh_patients()
             added = [r.mrn for r in list_patients(self.db) if r.mrn not in before]
             if added:
                 self.open_patient(added[0])
@@ -685,9 +698,9 @@ class MainWindow(QMainWindow):
         if not mrn:
             QMessageBox.information(self, tr("Choose a patient"), tr("Choose a patient first."))
             return
-        if self._dialog(name, mrn):
+        # the screens reload from the bus; the window only makes sure the patient is on the dashboard
+        if self._dialog(name, mrn) and self.dashboard.mrn is None:
             self.dashboard.open_patient(mrn)
-            self.refresh_overview()
 
     def new_treatment(self) -> None:
         self._patient_dialog("TreatmentDialog")
@@ -746,7 +759,7 @@ class MainWindow(QMainWindow):
         from poems_monitor.ui.lab_import_dialog import LabImportDialog
 
         dialog = LabImportDialog(self.db, self.actor, self, today=self._as_of)
-        dialog.imported.connect(lambda _summary: self.refresh_all())
+        dialog.imported.connect(self.bus.publish)  # the import's summary carries what changed
         dialog.open()
         return dialog
 
@@ -1093,7 +1106,7 @@ class MainWindow(QMainWindow):
         already upgraded by the restore), then reload every screen. When the signed-in account
         does not exist in the restored database, the window signs out."""
         self.db.engine.dispose()
-        self.refresh_all()
+        self.bus.publish(Changes.everything())  # (the restore's result says the same: the whole record)
         self.refresh_backup_status()
         if self.signed_in and not any(a.name == self.actor.name and a.role == self.actor.role and a.active
                                       for a in list_users(self.db)):

@@ -5,7 +5,9 @@ Owns `ReviewModel` (a table model over `services.review.VisitToReview` rows) and
 `ReviewPanel` (the table, an optional comment, the buttons and a message line). The rule of what
 is to review and the permission to sign off are `services.review`'s: the Sign off button is
 disabled for a role that may not sign off, and the service refuses it anyway. A refusal
-(another role, a visit changed since the list was loaded) is shown as its sentence.
+(another role, a visit changed since the list was loaded) is shown as its sentence. Given the
+window's change bus, it publishes its sign-offs there and reloads itself when a change concerns
+the list (a visit saved or signed off, a patient's name corrected, a restore).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from PySide6.QtWidgets import (
 from poems_monitor.i18n import ntr, tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied
+from poems_monitor.services.changes import Changes
 from poems_monitor.services.errors import ConcurrentEdit, InputRefused, VisitNotFound
 from poems_monitor.services.review import VisitToReview, sign_off_visit, visits_to_review
+from poems_monitor.ui.changes import ChangeBus
 from poems_monitor.ui.row_table_model import SORT_ROLE, RowTableModel
 
 COL_DATE, COL_MRN, COL_NAME, COL_BY, COL_AT = range(5)
@@ -62,10 +66,13 @@ class ReviewPanel(QWidget):
     countChanged = Signal(int)
     signedOff = Signal(int)
 
-    def __init__(self, db: Database, actor: Actor, parent: QWidget | None = None):
+    def __init__(self, db: Database, actor: Actor, parent: QWidget | None = None, bus: ChangeBus | None = None):
         super().__init__(parent)
         self._db = db
         self._actor = actor
+        self._bus = bus
+        if bus is not None:
+            bus.changed.connect(self._on_changes)
         self.may_sign = actor.may(Permission.REVIEW)
         self.model = ReviewModel(self)
         self.proxy = QSortFilterProxyModel(self)
@@ -154,6 +161,10 @@ class ReviewPanel(QWidget):
         self._update_buttons()
         self.countChanged.emit(n)
 
+    def _on_changes(self, changes: Changes) -> None:
+        if changes.visit_reviews or changes.patient_list or changes.all_patients:
+            self.refresh()
+
     def count(self) -> int:
         return self.model.rowCount()
 
@@ -197,7 +208,7 @@ class ReviewPanel(QWidget):
             self._say(tr("Select a visit first."), problem=True)
             return False
         try:
-            sign_off_visit(self._db, self._actor, v.visit_id, v.version, self.comment.text())
+            signed = sign_off_visit(self._db, self._actor, v.visit_id, v.version, self.comment.text())
         except (PermissionDenied, ConcurrentEdit) as exc:
             self._say(str(exc), problem=True)
             if isinstance(exc, ConcurrentEdit):
@@ -214,7 +225,10 @@ class ReviewPanel(QWidget):
         self.comment.clear()
         self._say(tr("Signed off: visit of {date} of {name} ({mrn}).").format(
             date=v.date.isoformat(), name=v.patient_name, mrn=v.mrn), problem=False)
-        self.refresh()
+        if self._bus is not None:
+            self._bus.publish(signed)  # this list reloads as a subscriber, like the other screens
+        else:
+            self.refresh()
         self.signedOff.emit(v.visit_id)
         return True
 

@@ -2,7 +2,9 @@
 
 Owns the layout and the two actions of the screen: open a patient (build the dashboard through
 services.dashboard and render it) and acknowledge a flag (services.flag_review, then redraw).
-Renders only the frozen `PatientDashboard`; holds no session.
+Renders only the frozen `PatientDashboard`; holds no session. Given the window's change bus
+(`ui.changes`), it publishes its acknowledgements there and redraws itself when a change
+concerns the open patient or the protocol, and only then.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from PySide6.QtWidgets import (
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied
+from poems_monitor.services.changes import Changes
 from poems_monitor.services.dashboard import PatientDashboard, build_dashboard
 from poems_monitor.services.errors import InputRefused, PatientNotFound
+from poems_monitor.ui.changes import ChangeBus
 from poems_monitor.ui.dashboard.features_grid import FeaturesTimeline
 from poems_monitor.ui.dashboard.flags_panel import FlagsPanel
 from poems_monitor.ui.dashboard.followup_card import FollowupCard
@@ -108,11 +112,15 @@ class DashboardView(QWidget):
     loaded = Signal(str)  # mrn
     prepared = Signal()  # the charts exist (built after the window first shows)
 
-    def __init__(self, db: Database, actor: Actor, as_of: date | None = None, parent: QWidget | None = None):
+    def __init__(self, db: Database, actor: Actor, as_of: date | None = None, parent: QWidget | None = None,
+                 bus: ChangeBus | None = None):
         super().__init__(parent)
         self.db = db
         self.actor = actor
         self._as_of = as_of
+        self._bus = bus
+        if bus is not None:
+            bus.changed.connect(self._on_changes)
         self.dashboard: PatientDashboard | None = None
         self.last_build_ms = 0.0
         self.last_render_ms = 0.0
@@ -212,6 +220,18 @@ class DashboardView(QWidget):
         if self.dashboard is not None:
             self.open_patient(self.dashboard.mrn, fresh=True)
 
+    def _on_changes(self, changes: Changes) -> None:
+        """Redraw when a write changed the open patient, or the protocol its flags come from."""
+        mrn = self.mrn
+        if mrn is None or not (changes.patient_changed(mrn) or changes.protocol):
+            return
+        try:
+            # a change to the patient's own record is seen by the service's memo; a protocol or a
+            # restore is not, so those build afresh
+            self.open_patient(mrn, fresh=changes.protocol or changes.all_patients)
+        except PatientNotFound:  # gone with a restore, or its MRN corrected
+            self.clear()
+
     def show_dashboard(self, d: PatientDashboard) -> None:
         t0 = time.perf_counter()
         self.dashboard = d
@@ -254,11 +274,14 @@ class DashboardView(QWidget):
 
         mrn = self.dashboard.mrn
         try:
-            acknowledge_flag(self.db, self.actor, mrn, flag_id, comment, as_of=self.as_of)
+            acknowledged = acknowledge_flag(self.db, self.actor, mrn, flag_id, comment, as_of=self.as_of)
         except (PermissionDenied, InputRefused, PatientNotFound) as exc:
             QMessageBox.warning(self, tr("Flag not acknowledged"), str(exc))
             return False
-        self.open_patient(mrn)
+        if self._bus is not None:
+            self._bus.publish(acknowledged)  # this screen redraws as a subscriber, like the others
+        else:
+            self.open_patient(mrn)
         self.show_flag(flag_id)
         self.flagAcknowledged.emit(mrn, flag_id)
         return True

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database, DatabaseBusy
 from poems_monitor.services.access import Actor, PermissionDenied
+from poems_monitor.services.changes import NO_CHANGES, Changes, changes_of
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused, RecordNotFound
 from poems_monitor.ui.entry.marks import mark_style, problem_label, show_problem
 from poems_monitor.ui.entry.input_guard import guard_alt_typing, guard_wheel
@@ -120,6 +121,7 @@ class ServiceDialog(QDialog):
         self._actor = actor
         self._today = today or date.today()
         self.saved_id: int | None = None
+        self.changes: Changes = NO_CHANGES  # what the save changed (the window publishes it)
         self.setStyleSheet(mark_style() + _DIALOG_STYLE)
         self.setMinimumWidth(620)
         outer = QVBoxLayout(self)
@@ -217,13 +219,16 @@ class ServiceDialog(QDialog):
         super().showEvent(event)
 
     def submit(self) -> int:
-        """Save through the service; return the saved row's id. Raises the service's refusals."""
+        """Save through the service; return the saved row's id (the service's, which carries what
+        changed; or set `self.changes`). Raises the service's refusals."""
         raise NotImplementedError
 
     def accept(self) -> None:
         self.clear_problems()
         try:
-            self.saved_id = self.submit()
+            saved = self.submit()
+            self.changes = self.changes | changes_of(saved)
+            self.saved_id = int(saved)
         except InputRefused as refused:
             self.show_problems(refused.problems)
             return

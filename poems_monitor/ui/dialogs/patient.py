@@ -74,8 +74,8 @@ class PatientDialog(ServiceDialog):
     def submit(self) -> int:
         if self._patient_id is None:
             return create_patient(self._db, self._actor, self.patient_input(), today=self._today)
-        update_patient(self._db, self._actor, self._patient_id, self._version, self.patient_input(),
-                       self.reason_edit.text() if self.reason_edit else "", today=self._today)
+        self.changes = update_patient(self._db, self._actor, self._patient_id, self._version, self.patient_input(),
+                                      self.reason_edit.text() if self.reason_edit else "", today=self._today).changes
         return self._patient_id
 
     @property

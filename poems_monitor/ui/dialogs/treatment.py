@@ -142,8 +142,9 @@ class TreatmentDialog(ServiceDialog):
 
     def submit(self) -> int:
         if self._treatment_id is not None:
-            update_treatment(self._db, self._actor, self._treatment_id, self._version, self.treatment_record(),
-                             self.reason_edit.text() if self.reason_edit else "", today=self._today)
+            self.changes = update_treatment(self._db, self._actor, self._treatment_id, self._version,
+                                            self.treatment_record(), self.reason_edit.text() if self.reason_edit else "",
+                                            today=self._today)
             return self._treatment_id
         mrn = self.mrn_edit.text().strip()
         if not mrn:
@@ -153,7 +154,8 @@ class TreatmentDialog(ServiceDialog):
     def _delete(self) -> None:
         self.clear_problems()
         try:
-            delete_treatment(self._db, self._actor, self._treatment_id, self.reason_edit.text() if self.reason_edit else "")
+            self.changes = delete_treatment(self._db, self._actor, self._treatment_id,
+                                            self.reason_edit.text() if self.reason_edit else "")
         except InputRefused as refused:
             self.show_problems(refused.problems)
             return

@@ -31,6 +31,7 @@ from poems_monitor.domain.catalogue import (
 from poems_monitor.domain.timeline import ExamRecord
 from poems_monitor.persistence.db import Database, DatabaseBusy
 from poems_monitor.services.access import Actor, PermissionDenied
+from poems_monitor.services.changes import NO_CHANGES, Changes
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
 from poems_monitor.services.patients import patient_of_visit, stored_patient
 from poems_monitor.services.visits import (
@@ -100,6 +101,7 @@ class VisitEntryForm(QWidget):
         self._baseline_values: dict[str, EnteredValue] = {}
         self._dirty = False
         self._loading = False
+        self.last_changes: Changes = NO_CHANGES  # what the last save changed (services.changes)
         self.rows: dict[str, MeasureRow] = {}
         self.features: dict[str, FeatureChoice] = {}
         self.feature_previous: dict[str, QLabel] = {}
@@ -793,6 +795,7 @@ class VisitEntryForm(QWidget):
         else:  # pragma: no cover - the loop always returns or breaks
             return False
         was_new = self._visit_id is None
+        self.last_changes = result.changes  # what the window publishes on `saved`
         self.load_visit(result.visit_id)
         if was_new:
             text = self.tr("Visit of {date} saved for {mrn}.").format(date=entry.date.isoformat(), mrn=self._mrn)

@@ -5,7 +5,8 @@ Owns the screen: the filters (item, status, flags yes/no, MRN or name), the coun
 sortable table, and opening a patient at the right place (double-click or Enter emits
 `openPatient(mrn, where)` with where = "followup:<item>" or "flag:<flag_id>"). The rows come from
 `services.worklist` in a background task (`ui.workers.run_background`), so a large clinic never
-freezes the window.
+freezes the window. Given the window's change bus, it reloads itself after any write that
+changes some patient's flags or follow-up (or the protocol they come from).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from PySide6.QtWidgets import (
 from poems_monitor.i18n import ntr
 from poems_monitor.persistence.db import Database
 from poems_monitor.services.access import Actor
+from poems_monitor.services.changes import Changes
+from poems_monitor.ui.changes import ChangeBus
 from poems_monitor.ui.theme import SPACING
 from poems_monitor.ui.workers import run_background
 from poems_monitor.ui.worklist.model import (
@@ -36,11 +39,14 @@ class WorklistView(QWidget):
     openPatient = Signal(str, str)  # mrn, where ("followup:<item>" | "flag:<flag_id>")
     loaded = Signal(int)  # rows loaded (tests and the status bar wait for it)
 
-    def __init__(self, db: Database, actor: Actor, as_of: date | None = None, parent: QWidget | None = None):
+    def __init__(self, db: Database, actor: Actor, as_of: date | None = None, parent: QWidget | None = None,
+                 bus: ChangeBus | None = None):
         super().__init__(parent)
         self._db = db
         self._actor = actor
         self._as_of = as_of
+        if bus is not None:
+            bus.changed.connect(self._on_changes)
         self._loading = False
         self._reload_again = False
         self.setObjectName("worklist_view")
@@ -173,6 +179,10 @@ class WorklistView(QWidget):
         self.as_of_label.setText(self.tr("Loading the worklist as of {date}…").format(date=self.as_of().isoformat()))
         db, as_of = self._db, self.as_of()
         run_background(lambda: load_worklist(db, as_of), self._loaded, self._failed, owner=self)
+
+    def _on_changes(self, changes: Changes) -> None:
+        if changes.rules_inputs or changes.patient_list:  # (names and MRNs are columns too)
+            self.refresh()
 
     def _loaded(self, data: WorklistData) -> None:
         self._loading = False
