@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
@@ -143,6 +144,9 @@ class Database:
 
     engine: Engine
     url: str
+    # This handle's id, given to every write (session.info["poems_origin"]): a clinic server's
+    # announcements name it, so a workstation knows its own writes' echo (services.live_updates).
+    origin: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
     def is_sqlite(self) -> bool:
@@ -178,6 +182,7 @@ class Database:
         connection = self.engine.connect().execution_options(poems_write=True)
         try:
             with Session(bind=connection, expire_on_commit=False) as session:
+                session.info["poems_origin"] = self.origin
                 if not self.is_sqlite:
                     session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK_KEY})
                 try:
