@@ -27,10 +27,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import event, select, text
-from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from poems_monitor.models import Patient
+from poems_monitor.persistence.db import Database
 from poems_monitor.services.changes import NO_CHANGES, Changes
 
 log = logging.getLogger(__name__)
@@ -127,24 +127,19 @@ MAX_BACKOFF_SECONDS = 5.0
 FIRST_BACKOFF_SECONDS = 0.5
 
 
-def libpq_conninfo(url: str, password: str | None = None) -> str:
-    """The SQLAlchemy URL of the clinic as a libpq connection string for a raw psycopg connection."""
-    parsed = make_url(url)
-    if password:
-        parsed = parsed.set(password=password)
-    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 class ChangeListener:
     """LISTEN poems_changes on a connection of its own (autocommit: notifications arrive between
     transactions). `wait(timeout)` yields the announcements that arrive within `timeout` seconds
     (none when the connection is down); it reconnects by itself, no faster than the backoff.
     `reachable` is False from a failed connection until a reconnect succeeds. Not thread-safe:
-    one thread waits; another may only call `close`."""
+    one thread waits; another may only call `close`.
 
-    def __init__(self, url: str, password: str | None = None, *, connect_timeout: int = 5):
-        self._conninfo = libpq_conninfo(url, password)
-        self._connect_timeout = connect_timeout
+    The connection is taken from the clinic's own engine and detached from its pool: it signs in
+    as the workstation does (the typed password is only in the engine, never on disk), with the
+    engine's connect timeout and TCP keepalives."""
+
+    def __init__(self, db: Database):
+        self._db = db
         self._conn = None
         self._backoff = 0.0
         self._next_attempt = 0.0
@@ -155,15 +150,16 @@ class ChangeListener:
     def connect(self) -> bool:
         """Connect and LISTEN now (True), or note the failure and the next attempt's time (False)."""
         import psycopg
+        from sqlalchemy.exc import DBAPIError
 
-        from poems_monitor.persistence.db import pg_connect_args
-
-        args = pg_connect_args()
-        args["connect_timeout"] = self._connect_timeout
         try:
-            conn = psycopg.connect(self._conninfo, autocommit=True, **args)
+            pooled = self._db.engine.raw_connection()
+            conn = pooled.driver_connection
+            pooled.detach()  # ours now: never handed to a write, closed by us
+            conn.rollback()
+            conn.autocommit = True
             conn.execute(f"LISTEN {CHANNEL}")
-        except psycopg.Error as exc:
+        except (psycopg.Error, DBAPIError) as exc:
             self._failed(exc)
             return False
         self._conn, self.reachable, self.last_error, self._backoff = conn, True, "", 0.0

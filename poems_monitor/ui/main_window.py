@@ -42,6 +42,7 @@ from poems_monitor.ui.backup_ui import BackupStatus
 from poems_monitor.ui.changes import ChangeBus
 from poems_monitor.ui.dashboard.view import DashboardView
 from poems_monitor.ui.idle_lock import IdleWatcher, LockPanel
+from poems_monitor.ui.live_listener import start_live_updates
 from poems_monitor.ui.patients.panel import PatientListPanel
 from poems_monitor.ui.review_panel import ReviewPanel
 from poems_monitor.ui.ui_settings import settings
@@ -207,6 +208,7 @@ class MainWindow(QMainWindow):
         self.patients.patientActivated.connect(self.open_patient)
         self.patients.set_patients(list_patients(self.db))
         self.review.refresh()
+        self.live_updates = start_live_updates(self, db, self.bus)  # other workstations' saves (clinic server)
         if not background:
             self.refresh_overview()  # else: started once the window is on screen (see _prepare)
         if remember_layout:
@@ -470,6 +472,8 @@ class MainWindow(QMainWindow):
             self.save_layout()
         if self.idle_watcher is not None:
             self.idle_watcher.stop()
+        if self.live_updates is not None:
+            self.live_updates.stop()
         for window in self.history_windows:
             window.close()
         if self._backups and not self.skip_close_checks:

@@ -29,12 +29,15 @@ def clinic(pg_url, admin):
 
 @pytest.fixture
 def listener(pg_url):
+    from poems_monitor.persistence.db import open_database
     from poems_monitor.services.live_updates import ChangeListener
 
-    heard = ChangeListener(pg_url)
+    db = open_database(pg_url)  # another workstation's handle
+    heard = ChangeListener(db)
     assert heard.connect()
     yield heard
     heard.close()
+    db.dispose()
 
 
 def _heard(listener, seconds: float = 1.0) -> list:
@@ -64,7 +67,7 @@ def test_a_rolled_back_write_announces_nothing(clinic, listener, admin):
     assert len(_heard(listener)) == 1
     correct_visit(clinic, admin, saved.visit_id, saved.version, _platelets(310), "lab amended", today=TODAY)
     assert len(_heard(listener)) == 1
-    with pytest.raises(ConcurrentEdit):  # the audit entry was written, then the transaction rolled back
+    with pytest.raises(ConcurrentEdit):  # refused inside its transaction, which rolls back
         correct_visit(clinic, admin, saved.visit_id, saved.version, _platelets(320), "stale form", today=TODAY)
     assert _heard(listener) == []
     with pytest.raises(RuntimeError), clinic.write() as session:  # any write that fails after its audit entry
