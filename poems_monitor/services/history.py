@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from poems_monitor.domain.catalogue import display_name
 from poems_monitor.i18n import tr
@@ -226,3 +226,39 @@ def clinic_history(db: Database, entity: str | None = None, limit: int = 1000) -
     for row in rows:
         out.extend(_changes_of_entry(row))
     return out
+
+
+
+def _patient_id(session, mrn: str) -> int | None:  # noqa: ANN001
+    from poems_monitor.persistence.repositories import patients as patients_repo
+    from poems_monitor.services.errors import RecordNotFound
+
+    try:
+        return patients_repo.patient_id(session, mrn)
+    except RecordNotFound:
+        return None
+
+
+def newest_entry_of_patient(db: Database, mrn: str) -> int:
+    """The id of the patient's newest audit entry (0: none, or no such patient): a mark to ask
+    later what changed since (`visit_changes_since`)."""
+    with db.read() as session:
+        patient_id = _patient_id(session, mrn)
+        if patient_id is None:
+            return 0
+        return session.execute(select(func.max(A.c.id)).where(A.c.patient_id == patient_id)).scalar() or 0
+
+
+def visit_changes_since(db: Database, mrn: str, after_entry: int, visit_date: date) -> tuple[int, list[Change]]:
+    """What was written about the patient's visit of `visit_date` after the audit entry
+    `after_entry` (another workstation's save while a form had it open), newest first, and the
+    new mark (the patient's newest entry id)."""
+    with db.read() as session:
+        patient_id = _patient_id(session, mrn)
+        if patient_id is None:
+            return after_entry, []
+        rows = session.execute(select(A).where(A.c.patient_id == patient_id, A.c.id > after_entry)
+                               .order_by(A.c.id)).all()
+    changes = [c for row in rows for c in _changes_of_entry(row) if c.visit_date == visit_date]
+    changes.sort(key=lambda c: c.at, reverse=True)
+    return (rows[-1].id if rows else after_entry), changes
