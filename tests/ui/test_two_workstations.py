@@ -172,6 +172,8 @@ def test_the_status_bar_says_unreachable_while_the_server_restarts_and_updates_r
         qtbot.waitUntil(lambda: notice.isVisible(), timeout=5000)
         assert notice.text() == "clinic server unreachable, retrying"
         assert office.live_updates.unreachable
+        if os.environ.get("POEMS_LIVE_SCREENSHOT"):
+            assert office.grab().save(os.environ["POEMS_LIVE_SCREENSHOT"].replace(".png", "-unreachable.png"))
     finally:
         pg_server.start()
     qtbot.waitUntil(lambda: not notice.isVisible(), timeout=15000)  # reconnected by itself (backoff at most 5 s)
@@ -255,6 +257,8 @@ def test_typed_values_are_kept_when_the_form_reloads_another_workstations_save(q
     assert "Changed meanwhile on another workstation" in shown
     assert "nurse-bob corrected Platelets" in shown and "→ 320" in shown
     assert form.rows["platelets"].editor.text() == "300"  # nothing replaced under the nurse's eyes yet
+    if os.environ.get("POEMS_LIVE_SCREENSHOT"):
+        assert form.grab().save(os.environ["POEMS_LIVE_SCREENSHOT"].replace(".png", "-form.png"))
     assert form.rows["weight"].editor.text() == "65"
 
     form.banner_text.linkActivated.emit("elsewhere:reload")  # "Reload, keeping what you typed"
