@@ -113,7 +113,13 @@ def workstation(index: int, url: str, mrns: list[str], hot: list[int], start_at:
     from poems_monitor.services.access import Actor, Role
     from poems_monitor.services.errors import ConcurrentEdit, InputRefused
     from poems_monitor.services.live_updates import ANNOUNCED_KEY
-    from poems_monitor.services.visits import EnteredValue, VisitInput, correct_visit, open_visit, record_visit
+    from poems_monitor.services.visits import (
+        EnteredValue,
+        VisitInput,
+        correct_visit,
+        open_visit,
+        record_visit,
+    )
 
     name = f"nurse{index}"
     db = open_database(url, password=_password(name))
@@ -122,7 +128,7 @@ def workstation(index: int, url: str, mrns: list[str], hot: list[int], start_at:
     # comes just before the driver's commit, after the audit seal and the pg_notify)
     sent, committed = [0.0], [0.0]
 
-    def commit_sent(_connection) -> None:  # noqa: ANN001
+    def commit_sent(_connection) -> None:
         sent[0] = time.time()
 
     def after(session: Session) -> None:
@@ -180,7 +186,7 @@ def workstation(index: int, url: str, mrns: list[str], hot: list[int], start_at:
 # ----------------------------------------------------------------------------------------------
 # the listener
 # ----------------------------------------------------------------------------------------------
-def listener(url: str, stop, ready, out: str) -> None:  # noqa: ANN001 (multiprocessing events)
+def listener(url: str, stop, ready, out: str) -> None:
     from poems_monitor.persistence.db import open_database
     from poems_monitor.services.live_updates import ChangeListener
 

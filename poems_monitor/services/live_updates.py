@@ -156,15 +156,15 @@ class ChangeListener:
 
         try:
             pooled = self._db.engine.raw_connection()
-            conn = pooled.driver_connection
+            self._conn = pooled.driver_connection
             pooled.detach()  # ours now: never handed to a write, closed by us
-            conn.rollback()
-            conn.autocommit = True
-            conn.execute(f"LISTEN {CHANNEL}")
+            self._conn.rollback()
+            self._conn.autocommit = True
+            self._conn.execute(f"LISTEN {CHANNEL}")
         except (psycopg.Error, DBAPIError) as exc:
-            self._failed(exc)
+            self._failed(exc)  # (closes a connection that was made but could not listen)
             return False
-        self._conn, self.reachable, self.last_error, self._backoff = conn, True, "", 0.0
+        self.reachable, self.last_error, self._backoff = True, "", 0.0
         return True
 
     def _failed(self, exc: BaseException) -> None:
@@ -180,8 +180,8 @@ class ChangeListener:
         if conn is not None:
             try:
                 conn.close()
-            except Exception:  # noqa: BLE001 (a dead connection may fail to close; it is gone either way)
-                pass
+            except Exception as exc:  # noqa: BLE001 (a dead connection may fail to close; it is gone either way)
+                log.debug("closing the listener's connection: %s", exc)
 
     def wait(self, timeout: float) -> Iterator[Announcement]:
         """The announcements that arrive within `timeout` seconds (blocks at most about that long)."""

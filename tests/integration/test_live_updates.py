@@ -61,7 +61,11 @@ def test_a_saved_visit_is_announced_with_its_patient_origin_and_writer(clinic, l
 
 
 def test_a_rolled_back_write_announces_nothing(clinic, listener, admin):
-    from poems_monitor.services.visits import ConcurrentEdit, correct_visit, record_visit
+    from poems_monitor.services.visits import (
+        ConcurrentEdit,
+        correct_visit,
+        record_visit,
+    )
 
     saved = record_visit(clinic, admin, MRN, _platelets(300), today=TODAY)
     assert len(_heard(listener)) == 1
@@ -82,7 +86,12 @@ def test_the_announced_changes_cover_what_each_write_service_says_it_changed(cli
     from poems_monitor.domain.protocol import default_protocol_text
     from poems_monitor.domain.timeline import TreatmentRecord
     from poems_monitor.services.access import Role
-    from poems_monitor.services.patients import PatientInput, add_treatment, patient_id_for, update_patient
+    from poems_monitor.services.patients import (
+        PatientInput,
+        add_treatment,
+        patient_id_for,
+        update_patient,
+    )
     from poems_monitor.services.protocol_store import save_protocol
     from poems_monitor.services.users import add_user
 

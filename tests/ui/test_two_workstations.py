@@ -27,7 +27,13 @@ from poems_monitor.services.access import Actor, Role
 from poems_monitor.services.changes import Changes
 from poems_monitor.services.patients import PatientInput, create_patient
 from poems_monitor.services.timeline_io import import_patients
-from poems_monitor.services.visits import EnteredValue, VisitInput, correct_visit, open_visit, record_visit
+from poems_monitor.services.visits import (
+    EnteredValue,
+    VisitInput,
+    correct_visit,
+    open_visit,
+    record_visit,
+)
 from poems_monitor.ui.entry import ReasonDialog, VisitEntryForm
 from poems_monitor.ui.main_window import VIEW_PATIENTS, VIEW_WORKLIST, MainWindow
 from poems_monitor.ui.patients.model import COL_LAST_VISIT
@@ -226,7 +232,7 @@ def form(qtbot, db, nurse, saved_visit):
     return widget
 
 
-def bob_corrects_platelets(elsewhere, saved_visit, value: int):  # noqa: ANN001, ANN201
+def bob_corrects_platelets(elsewhere, saved_visit, value: int):
     return correct_visit(elsewhere, BOB, saved_visit.visit_id, saved_visit.version, VisitInput(TODAY, values=(
         EnteredValue("platelets", value, "10*9/L"), EnteredValue("weight", 60, "kg"))), "lab amended", today=TODAY)
 
