@@ -303,3 +303,19 @@ def test_a_change_to_another_patient_or_another_visit_leaves_the_form_alone(qtbo
     form.changed_elsewhere(Changes.of_patient(ANN, visit_reviews=True))
     assert form.banner_message() == ""
     assert form.rows["weight"].editor.text() == "65" and form.rows["platelets"].editor.text() == "300"
+
+
+def test_a_new_visit_typed_while_another_workstation_saved_that_date_becomes_a_correction_of_it(qtbot, form, db,
+                                                                                                   elsewhere):
+    create_patient(db, BOB, PatientInput(BEN, "Ben Baker", "male", date(1960, 1, 1)), today=TODAY)
+    form.load_new(BEN)
+    assert form.visit_id is None
+    type_weight(qtbot, form, "80")
+    saved = record_visit(elsewhere, BOB, BEN, VisitInput(TODAY, values=(EnteredValue("platelets", 280, "10*9/L"),)),
+                         today=TODAY)
+    form.changed_elsewhere(saved.changes)
+    assert "nurse-bob entered Platelets, visit 2026-11-21: 280" in form.banner_message()
+    form.banner_text.linkActivated.emit("elsewhere:reload")
+    assert form.visit_id == saved.visit_id  # the visit saved meanwhile, not a duplicate that would be refused
+    assert form.rows["platelets"].editor.text() == "280" and form.rows["weight"].editor.text() == "80"
+    assert form.has_unsaved_changes()
