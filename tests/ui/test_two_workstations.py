@@ -63,6 +63,7 @@ def server_clinic(pg_url, admin):  # noqa: F811 (the imported fixture)
 def _window(qtbot, url: str, actor: Actor, title: str) -> MainWindow:
     db = open_database(url)  # a workstation's own handle (its own connections, its own origin)
     win = MainWindow(db, actor, as_of=TODAY, remember_layout=False, title=title)
+    win.skip_close_checks = True  # closed at teardown whatever a test left typed (pytest-qt closes it first)
     qtbot.addWidget(win)
     win.resize(1366, 768)
     win.show()
@@ -78,7 +79,6 @@ def two_windows(qtbot, server_clinic, nurse, physician):
     office = _window(qtbot, server_clinic, physician, "Clinic room — dr-berg")
     yield front, office
     for win in (front, office):
-        win.skip_close_checks = True
         win.close()
         assert not win.live_updates.running
         win.db.dispose()
@@ -190,6 +190,23 @@ def test_the_status_bar_says_unreachable_while_the_server_restarts_and_updates_r
         EnteredValue("platelets", 330, "10*9/L"),)), today=TODAY)
     qtbot.waitUntil(lambda: last_visit_shown(office, BEN) == "2026-11-02", timeout=1000)
     assert [a.changes.patients for a in heard] == [{BEN}]
+
+
+def test_an_open_form_hears_another_workstations_correction_of_its_visit(qtbot, two_windows):
+    front, office = two_windows
+    saved = record_visit(front.db, front.actor, BEN, VisitInput(date(2026, 11, 4), values=(
+        EnteredValue("platelets", 330, "10*9/L"),)), today=TODAY)
+    office.open_patient(BEN)
+    office.edit_visit(saved.visit_id)
+    editor = office.entry.rows["weight"].editor
+    editor.setFocus()
+    qtbot.keyClicks(editor, "71")
+    assert office.entry.has_unsaved_changes()
+    correct_visit(front.db, front.actor, saved.visit_id, saved.version, VisitInput(date(2026, 11, 4), values=(
+        EnteredValue("platelets", 345, "10*9/L"),)), "lab amended", today=TODAY)
+    qtbot.waitUntil(lambda: "Changed meanwhile on another workstation" in office.entry.banner_message(), timeout=1000)
+    assert f"{front.actor.name} corrected Platelets" in office.entry.banner_message()
+    assert editor.text() == "71"
 
 
 def test_a_locked_window_stops_listening_and_catches_up_when_unlocked(qtbot, two_windows):
