@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,9 @@ class Database:
     # The login's password when it was typed (never in `url`): the server's own tools (pg_dump,
     # pg_restore) and the backup's scratch databases connect with it too. Kept in memory only.
     password: str | None = field(default=None, repr=False)
+    # This handle's id, given to every write (session.info["poems_origin"]): a clinic server's
+    # announcements name it, so a workstation knows its own writes' echo (services.live_updates).
+    origin: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
     def is_sqlite(self) -> bool:
@@ -182,6 +186,7 @@ class Database:
         connection = self.engine.connect().execution_options(poems_write=True)
         try:
             with Session(bind=connection, expire_on_commit=False) as session:
+                session.info["poems_origin"] = self.origin
                 if not self.is_sqlite:
                     session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK_KEY})
                 try:

@@ -31,7 +31,7 @@ from poems_monitor.persistence.audit_chain import (  # noqa: F401  (re-exported:
 )
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.repositories import audit as audit_trail
-from poems_monitor.services import record_seal
+from poems_monitor.services import live_updates, record_seal
 
 
 @dataclass
@@ -62,6 +62,7 @@ class AuditWriter:
         self._head = digest
         self.session.info.setdefault("audit_entries", []).append((entry_id, patient_id))
         _seal_on_commit(self.session, self.user)
+        live_updates.note_audit_entry(self.session, self.user, action, entity, patient_id, old)
         return digest
 
 

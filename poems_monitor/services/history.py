@@ -12,13 +12,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from poems_monitor.domain.catalogue import display_name
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import audit as audit_trail
+from poems_monitor.persistence.repositories import patients as patients_repo
 from poems_monitor.persistence.repositories import visits as visits_repo
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 _ACTION_WORDS = {
     "create": "entered", "correct": "corrected", "delete": "removed", "import": "imported", "review": "signed off",
@@ -219,3 +223,32 @@ def clinic_history(db: Database, entity: str | None = None, limit: int = 1000) -
     for row in rows:
         out.extend(_changes_of_entry(row))
     return out
+
+
+def _patient_id(session: Session, mrn: str) -> int | None:
+    row = patients_repo.find_patient(session, mrn)
+    return None if row is None else row.id
+
+
+def newest_entry_of_patient(db: Database, mrn: str) -> int:
+    """The id of the patient's newest audit entry (0: none, or no such patient): a mark to ask
+    later what changed since (`visit_changes_since`)."""
+    with db.read() as session:
+        patient_id = _patient_id(session, mrn)
+        if patient_id is None:
+            return 0
+        return audit_trail.newest_entry_of_each_patient(session, [patient_id]).get(patient_id, 0)
+
+
+def visit_changes_since(db: Database, mrn: str, after_entry: int, visit_date: date) -> tuple[int, list[Change]]:
+    """What was written about the patient's visit of `visit_date` after the audit entry
+    `after_entry` (another workstation's save while a form had it open), newest first, and the
+    new mark (the patient's newest entry id)."""
+    with db.read() as session:
+        patient_id = _patient_id(session, mrn)
+        if patient_id is None:
+            return after_entry, []
+        rows = audit_trail.entries_of_patient(session, patient_id, after=after_entry)
+    changes = [c for row in rows for c in _changes_of_entry(row) if c.visit_date == visit_date]
+    changes.sort(key=lambda c: c.at, reverse=True)
+    return (rows[-1].id if rows else after_entry), changes

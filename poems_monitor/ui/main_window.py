@@ -1,15 +1,14 @@
 """The main window: patient list on the left, the selected patient's dashboard and visit entry in
 the centre, the clinic worklist and the physician's "To review" list as further views.
 
-Owns navigation between the views and the centre's tabs, and opening a patient. The rest of the
-window is its shell (`ui.shell`: commands and menus, the lock, backups and the database check,
-the menus' dialogs and documents, the centre's tabs, the remembered layout), built here and
-wired to the screens. Every screen gets the database and the signed-in actor through its
-constructor (no global application object); the visit entry form and the worklist are built
-when first shown (start-up time); the patient list's flag and overdue counts are computed off
-the GUI thread. Who may do what is decided in the services. Switching to another user is the
-session's job (`ui.shell.session`): it builds a new window for the new actor, so no screen
-ever keeps the previous user.
+Owns navigation between the views and the centre's tabs, and opening a patient. The rest is
+its shell (`ui.shell`: commands and menus, the lock, backups and the check, the menus' dialogs
+and documents, the centre's tabs, the remembered layout), built here and wired to the screens,
+which reload themselves from the change bus (`ui.changes`). Every screen gets the database and
+the actor through its constructor; the entry form and the worklist are built when first shown
+(start-up time); the patient list's counts are computed off the GUI thread. Who may do what is
+decided in the services. Switching user is the session's job (`ui.shell.session`): a new window
+for the new actor, so no screen ever keeps the previous user.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from poems_monitor.services.patients import list_patients
 from poems_monitor.settings_catalog import DASHBOARD_SPLITTER, MAIN_SPLITTER, Setting
 from poems_monitor.ui.changes import ChangeBus
 from poems_monitor.ui.dashboard.view import DashboardView
+from poems_monitor.ui.live_listener import start_live_updates
 from poems_monitor.ui.patients.panel import PatientListPanel
 from poems_monitor.ui.review_panel import ReviewPanel
 from poems_monitor.ui.settings_dialog import open_settings
@@ -141,6 +141,8 @@ class MainWindow(QMainWindow):
         self.patients.patientActivated.connect(self.open_patient)
         self.patients.set_patients(list_patients(self.db))
         self.review.refresh()
+        # other workstations' saves (clinic server), not heard while the window is locked
+        self.live_updates = start_live_updates(self, db, self.bus, self.lock_controller.lockedChanged)
         if not background:
             self.refresh_overview()  # else: started once the window is on screen (see _prepare)
         if remember_layout:
@@ -248,6 +250,8 @@ class MainWindow(QMainWindow):
             self.lock_controller.show_toolbars()  # remember the layout as it is when unlocked
             layout_memory.save_layout(self, self._splitters())
         self.lock_controller.stop()
+        if self.live_updates is not None:
+            self.live_updates.stop()
         self.commands.close_windows()
         if self.maintenance.backups and not self.skip_close_checks:
             self.maintenance.run_automatic_backup()

@@ -24,10 +24,11 @@ audit_table = AuditEntry.__table__
 _CHUNK = 900
 
 
-def entries_of_patient(session: Session, patient_id: int) -> Sequence[Row]:
-    """Every entry about the patient `patient_id`, oldest first."""
+def entries_of_patient(session: Session, patient_id: int, *, after: int = 0) -> Sequence[Row]:
+    """Every entry about the patient `patient_id` (newer than the entry `after`), oldest first."""
     return session.execute(
-        select(audit_table).where(audit_table.c.patient_id == patient_id).order_by(audit_table.c.id)).all()
+        select(audit_table).where(audit_table.c.patient_id == patient_id, audit_table.c.id > after)
+        .order_by(audit_table.c.id)).all()
 
 
 def clinic_wide_entries(session: Session, entity: str | None = None, limit: int = 1000) -> Sequence[Row]:

@@ -25,11 +25,13 @@ from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.changes import NO_CHANGES, Changes
 from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.errors import ConcurrentEdit, DatabaseBusy, FieldProblem, InputRefused
+from poems_monitor.services.history import newest_entry_of_patient
 from poems_monitor.services.patients import patient_of_visit, stored_patient
 from poems_monitor.services.visits import (
     EnteredValue, LastRecorded, VisitInput, correct_visit, last_recorded, open_visit, record_visit, visit_on,
 )
 from poems_monitor.ui.entry.fields import fmt_number, show_previous
+from poems_monitor.ui.entry.form_elsewhere import ChangedElsewhere
 from poems_monitor.ui.entry.form_view import VisitEntryFormView
 from poems_monitor.ui.entry.marks import set_tier
 from poems_monitor.ui.entry.reason import ReasonDialog
@@ -57,7 +59,7 @@ def _age(birth: date | None, on: date) -> int | None:
 
 
 
-class VisitEntryForm(VisitEntryFormView):
+class VisitEntryForm(ChangedElsewhere, VisitEntryFormView):
     """Enter a new visit (`load_new(mrn)`) or correct a saved one (`load_visit(visit_id)`)."""
 
     saved = Signal(int)
@@ -77,6 +79,7 @@ class VisitEntryForm(VisitEntryFormView):
         self._dirty = False
         self._loading = False
         self.last_changes: Changes = NO_CHANGES  # what the last save changed (services.changes)
+        self._audit_mark = 0  # the patient's newest audit entry when the form was loaded (changed_elsewhere)
         self._previous: dict[str, LastRecorded] = {}
         self._confirmation = ""
         super().__init__(parent)
@@ -88,6 +91,12 @@ class VisitEntryForm(VisitEntryFormView):
     # banner links and the visit date
     # ------------------------------------------------------------------------------------------
     def _on_banner_link(self, link: str) -> None:
+        if link == "elsewhere:reload":
+            self.reload_keeping_typed()
+            return
+        if link == "elsewhere:keep":
+            self._hide_banner()
+            return
         if link.startswith("visit:"):
             if self.maybe_leave():
                 self.load_visit(int(link.split(":", 1)[1]))
@@ -180,6 +189,7 @@ class VisitEntryForm(VisitEntryFormView):
         self._set_dirty(False)
         self.scroll.verticalScrollBar().setValue(0)
         self._select_section(0)
+        self._audit_mark = newest_entry_of_patient(self._db, header.mrn)
 
     # ------------------------------------------------------------------------------------------
     # state
