@@ -215,7 +215,7 @@ def test_a_locked_window_stops_listening_and_catches_up_when_unlocked(qtbot, two
     assert not office.live_updates.running
     record_visit(front.db, front.actor, BEN, VisitInput(date(2026, 11, 3), values=(
         EnteredValue("platelets", 330, "10*9/L"),)), today=TODAY)
-    office.unlock()
+    office.lock_controller.unlock()
     assert office.live_updates.running
     qtbot.waitUntil(lambda: last_visit_shown(office, BEN) == "2026-11-03", timeout=1000)
 
