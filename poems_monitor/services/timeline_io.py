@@ -20,6 +20,7 @@ from json.encoder import encode_basestring  # type: ignore[attr-defined]  # json
 from pathlib import Path
 from typing import IO, Any
 
+from sqlalchemy import select
 from sqlmodel import Session
 
 from poems_monitor.domain.catalogue import display_name
@@ -34,7 +35,7 @@ from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.access import Actor, Permission, require
-from poems_monitor.services.audit import AuditWriter, utcnow
+from poems_monitor.services.audit import AuditItem, AuditWriter, utcnow
 from poems_monitor.services.progress import Progress
 
 # Patients written per round of executemany (import) or read per round of queries (export):
@@ -78,11 +79,27 @@ class ImportSummary:
         )
 
 
-def read_timeline_file(path: Path, today: date) -> tuple[list[PatientRecord], dict | None]:
+class _RawOfStored(list):
+    """The decoded patient objects an import reads again later: only those whose MRN is already
+    stored (their conflicts are named by JSON path); every other patient is kept as None, so a
+    position is still the patient's index in the file. A new clinic's file is not held twice."""
+
+    def __init__(self, stored_keys: set[str]):
+        super().__init__()
+        self.stored_keys = stored_keys
+
+    def append(self, raw: Any) -> None:
+        mrn = raw.get("mrn") if isinstance(raw, dict) else None
+        keep = isinstance(mrn, str) and (mrn_key(mrn) in self.stored_keys or mrn_key(mrn.strip()) in self.stored_keys)
+        super().append(raw if keep else None)
+
+
+def read_timeline_file(path: Path, today: date, stored_keys: set[str] | None = None) -> tuple[list[PatientRecord], dict | None]:
     """Read and validate a timeline file, streamed patient by patient so that memory stays bounded
     whatever the file's size; raises ImportRefused with the problems found (the first 100 and a
-    count of all)."""
-    raw_patients: list = []
+    count of all). `stored_keys`: the `mrn_key`s of the stored patients, when known: the decoded
+    objects of the other patients are then not kept."""
+    raw_patients: list = [] if stored_keys is None else _RawOfStored(stored_keys)
     if Path(path).exists() and not Path(path).is_file():  # a folder, a device or a pipe: never read from it
         raise ImportRefused([Problem("$", tr("{file} is not a regular file").format(file=path))])
     try:
@@ -106,7 +123,9 @@ def import_timeline_file(
 ) -> ImportSummary:
     today = today or date.today()
     require(actor, Permission.RECORD)
-    patients, data = read_timeline_file(path, today)
+    with db.read() as session:
+        stored_keys = set(session.execute(select(repo.P.c.mrn_key)).scalars())
+    patients, data = read_timeline_file(path, today, stored_keys)
     return import_patients(db, patients, actor, reason=tr("import of {name}").format(name=Path(path).name), raw=data,
                            progress=progress)
 
@@ -139,12 +158,12 @@ def store_patients(
 
     problems: list[Problem] = []
     visit_items, treatment_items, event_items, extended = [], [], [], []
-    raw_patients = (raw or {}).get("patients") or []
+    raw_patients = _RawIndex((raw or {}).get("patients") or [])
     for index, incoming in enumerate(patients):
         if incoming.mrn not in existing_ids:
             continue
         pid = existing_ids[incoming.mrn]
-        raw_patient = _find_raw_patient(raw_patients, incoming.mrn, index)
+        raw_patient = raw_patients.find(incoming.mrn, index)
         added = _merge_into_existing(session, stored[incoming.mrn], incoming, pid, raw_patient, index, stamp, problems,
                                      visit_items, treatment_items, event_items)
         if added:
@@ -162,20 +181,22 @@ def store_patients(
         repo.insert_visits(session, [(pid, v) for pid, p in zip(new_ids, batch) for v in p.visits], stamp)
         repo.insert_treatments(session, [(pid, t) for pid, p in zip(new_ids, batch) for t in p.treatments], stamp)
         repo.insert_events(session, [(pid, e) for pid, p in zip(new_ids, batch) for e in p.events], stamp)
+        entries = []
         for pid, p in zip(new_ids, batch):
             values = sum(len(v.observations) for v in p.visits)
-            audit.append(
+            entries.append(AuditItem(
                 "import", "patient", entity_id=pid, patient_id=pid, reason=reason,
                 new={"mrn": p.mrn, "name": p.name, "sex": p.sex, "birth_date": p.birth_date,
                      "diagnosis_date": p.diagnosis_date, "visits": len(p.visits), "values": values,
                      "treatments": len(p.treatments), "events": len(p.events)},
-            )
+            ))
             summary.patients_created += 1
             summary.visits_added += len(p.visits)
             summary.values_added += values
             summary.treatments_added += len(p.treatments)
             summary.events_added += len(p.events)
             summary.mrns.append(p.mrn)
+        audit.append_many(entries)  # one chain step per patient, one statement per batch
         if progress:
             progress(tr("Importing"), start + len(batch), total)
 
@@ -185,8 +206,9 @@ def store_patients(
         summary.values_added += added["values"]
         summary.treatments_added += added["treatments"]
         summary.events_added += added["events"]
-        audit.append("import", "patient", entity_id=pid, patient_id=pid, reason=reason, new={"added": added})
         summary.mrns.append(mrn)
+    audit.append_many([AuditItem("import", "patient", entity_id=pid, patient_id=pid, reason=reason, new={"added": added})
+                       for pid, _mrn, added in extended])
     repo.insert_visits(session, visit_items, stamp)
     repo.insert_treatments(session, treatment_items, stamp)
     repo.insert_events(session, event_items, stamp)
@@ -195,11 +217,18 @@ def store_patients(
     return summary
 
 
-def _find_raw_patient(raw_patients: list, mrn: str, index: int) -> dict:
-    for i, rp in enumerate(raw_patients):
-        if isinstance(rp, dict) and isinstance(rp.get("mrn"), str) and mrn_key(rp["mrn"]) == mrn_key(mrn):
-            return {"_index": i, **rp}
-    return {"_index": index}
+class _RawIndex:
+    """The file's decoded patients by `mrn_key` (built once: a lookup per stored patient, not a scan)."""
+
+    def __init__(self, raw_patients: list):
+        self.by_key: dict[str, tuple[int, dict]] = {}
+        for i, rp in enumerate(raw_patients):
+            if isinstance(rp, dict) and isinstance(rp.get("mrn"), str):
+                self.by_key.setdefault(mrn_key(rp["mrn"]), (i, rp))  # the first, as a scan would find
+
+    def find(self, mrn: str, index: int) -> dict:
+        found = self.by_key.get(mrn_key(mrn))
+        return {"_index": found[0], **found[1]} if found is not None else {"_index": index}
 
 
 def _raw_index(items: Any, predicate) -> int | None:  # noqa: ANN001
