@@ -23,7 +23,10 @@ follow-up schedule reads (the *reduced course*) and checks each reduction; `doma
   drops the whole entry, so nothing can outlive the record it was computed from.
 
 `gather` serves the clinic-wide rules (worklist, flags, overview): from the memo, else the table,
-else the full timeline (also for an as-of earlier than the record's newest date). Derived data
+else the full timeline (also for an as-of earlier than the record's newest date). Full timelines
+are read and evaluated GATHER_BATCH patients at a time, so no more than a batch is held; from
+POOL_MIN_PATIENTS records on (a cold cache after an import or a protocol change), two worker
+processes share the batches. Derived data
 only: never audited, never exported as clinical data, safe to delete at any time. No Qt.
 """
 
@@ -591,18 +594,25 @@ def _evaluated_batches(db: Database, session: Session, status: ProtocolStatus, i
     worker processes for a large clinic (the rules are pure Python: threads would not run them
     side by side)."""
     batches = [ids[i:i + GATHER_BATCH] for i in range(0, len(ids), GATHER_BATCH)]
+    done = 0  # batches already evaluated by workers
     if _pool_allowed(db, len(ids)):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         default = not status.stored or status.problem is not None
         workers[0] = min(POOL_WORKERS, len(batches))
-        with ProcessPoolExecutor(max_workers=workers[0],
-                                 mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
-                                 initargs=(db.url, status.text, default, task)) as pool:
-            yield from pool.map(_worker_batch, batches)
-        return
-    for batch in batches:
+        try:
+            with ProcessPoolExecutor(max_workers=workers[0],
+                                     mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
+                                     initargs=(db.url, status.text, default, task)) as pool:
+                for evaluated in pool.map(_worker_batch, batches):
+                    yield evaluated
+                    done += 1
+            return
+        except Exception as exc:  # noqa: BLE001 (no process may start, the file may be unreadable to them...)
+            log.warning("rules worker processes failed (%s); the rest is evaluated in this process", exc)
+            workers[0] = 0
+    for batch in batches[done:]:
         yield _evaluate_batch(session, batch, status.protocol, task)
 
 

@@ -121,13 +121,89 @@ def read_timeline_file(path: Path, today: date, stored_keys: set[str] | None = N
 def import_timeline_file(
     db: Database, path: Path, actor: Actor, today: date | None = None, progress: Progress | None = None,
 ) -> ImportSummary:
+    """Import a timeline file in one transaction, streamed: new patients are written STORE_BATCH
+    at a time as the file is read and checked (memory holds one batch, whatever the file's size);
+    patients already stored are kept aside and merged at the end. A problem anywhere in the file
+    refuses it and rolls back everything written (ImportRefused, as `read_timeline_file`)."""
     today = today or date.today()
     require(actor, Permission.RECORD)
-    with db.read() as session:
+    if Path(path).exists() and not Path(path).is_file():  # a folder, a device or a pipe: never read from it
+        raise ImportRefused([Problem("$", tr("{file} is not a regular file").format(file=path))])
+    reason = tr("import of {name}").format(name=Path(path).name)
+    with db.write() as session:
         stored_keys = set(session.execute(select(repo.P.c.mrn_key)).scalars())
-    patients, data = read_timeline_file(path, today, stored_keys)
-    return import_patients(db, patients, actor, reason=tr("import of {name}").format(name=Path(path).name), raw=data,
-                           progress=progress)
+        streamed = _StreamedImport(session, actor, reason, stored_keys, progress)
+        try:
+            size = max(1, Path(path).stat().st_size)
+            with open(path, encoding="utf-8-sig", newline="") as fh:
+                def chunks():  # noqa: ANN202
+                    for chunk in iter(lambda: fh.read(1 << 20), ""):
+                        streamed.read += len(chunk)
+                        yield chunk
+                streamed.size = size
+                _patients, problems = parse_timeline_pieces(stream_document(chunks(), "patients"), today,
+                                                            sink=streamed.take)
+        except OSError as exc:
+            raise ImportRefused([Problem("$", tr("the file cannot be read: {error}").format(
+                error=exc.strerror or exc))]) from None
+        except UnicodeDecodeError as exc:
+            raise ImportRefused([Problem("$", tr("the file is not UTF-8 text (byte {pos} of a block)").format(
+                pos=exc.start))]) from None
+        except JsonStreamError as exc:
+            raise ImportRefused([Problem("$", tr("the file is not valid JSON: {msg}").format(msg=exc))]) from None
+        if problems:  # the transaction rolls back: what was written meanwhile is undone
+            raise ImportRefused(problems, problems.total, problems.stopped)
+        return streamed.finish()
+
+
+class _StreamedImport:
+    """Receives the checked records of a file as it is read: writes new patients a batch at a
+    time, keeps the stored patients (and their decoded objects, for the paths of conflicts)."""
+
+    def __init__(self, session: Session, actor: Actor, reason: str, stored_keys: set[str], progress: Progress | None):
+        self.session, self.actor, self.reason, self.progress = session, actor, reason, progress
+        self.stored_keys = stored_keys
+        self.new: list[PatientRecord] = []
+        self.known: list[PatientRecord] = []
+        self.known_raw: list = []  # position = index in the file (None for the others)
+        self.summary = ImportSummary()
+        self.read = 0
+        self.size = 1
+
+    def take(self, record: PatientRecord, raw: Any, index: int) -> None:
+        if mrn_key(record.mrn) in self.stored_keys:
+            self.known.append(record)
+            self.known_raw.extend([None] * (index + 1 - len(self.known_raw)))
+            self.known_raw[index] = raw
+            return
+        self.new.append(record)
+        if len(self.new) >= STORE_BATCH:
+            self._store_new()
+
+    def _store_new(self) -> None:
+        if self.new:
+            _add_summary(self.summary, store_patients(self.session, self.new, self.actor, reason=self.reason))
+            self.new = []
+        if self.progress:  # the patients of a streamed file are not counted in advance: megabytes read
+            self.progress(tr("Importing (MB of the file read)"), min(self.read, self.size) // 1_000_000,
+                          max(1, self.size // 1_000_000))
+
+    def finish(self) -> ImportSummary:
+        self._store_new()
+        if self.known:
+            _add_summary(self.summary, store_patients(self.session, self.known, self.actor, reason=self.reason,
+                                                      raw={"patients": self.known_raw}))
+        if self.progress:
+            total = max(1, self.size // 1_000_000)
+            self.progress(tr("Importing (MB of the file read)"), total, total)
+        return self.summary
+
+
+def _add_summary(total: ImportSummary, part: ImportSummary) -> None:
+    for name in ("patients_created", "patients_extended", "patients_unchanged", "visits_added", "values_added",
+                 "treatments_added", "events_added"):
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+    total.mrns.extend(part.mrns)
 
 
 def import_patients(

@@ -258,3 +258,46 @@ def test_batched_import_then_lab_import_keep_the_record_seal_sound(db, admin, de
     problems = check(open_database(db.path))
     assert any(f"table observation, row {obs.id} (patient {obs.patient_id})" in p and "value_num" in p
                for p in problems), problems
+
+
+def test_a_file_is_imported_a_batch_at_a_time_while_it_is_read(demo_db, tmp_path, nurse, monkeypatch):
+    """The file import never holds the whole clinic: the first batch (3 patients here) is written
+    before the parser has reached the last patient, and every batch is at most STORE_BATCH."""
+    source = tmp_path / "clinic.json"
+    export_timeline_file(demo_db, source)
+    items_read, batches = [0], []
+    real_stream, real_store = timeline_io.stream_document, timeline_io.store_patients
+
+    def counting_stream(chunks, key):
+        for piece in real_stream(chunks, key):
+            items_read[0] += key == "patients" and type(piece).__name__ == "Item"
+            yield piece
+
+    def spying_store(session, patients, *args, **kwargs):
+        batches.append((len(patients), items_read[0]))
+        return real_store(session, patients, *args, **kwargs)
+
+    monkeypatch.setattr(timeline_io, "stream_document", counting_stream)
+    monkeypatch.setattr(timeline_io, "store_patients", spying_store)
+    other = open_database(tmp_path / "other.sqlite")
+    summary = import_timeline_file(other, source, nurse, today=TODAY)
+    assert summary.patients_created == N_PATIENTS and summary.mrns == sorted(summary.mrns)
+    assert [n for n, _ in batches] == [3, 3, 3, 2]
+    assert batches[0][1] < N_PATIENTS  # written while most of the file was still unread
+    again = tmp_path / "again.json"
+    export_timeline_file(other, again)
+    assert again.read_bytes() == source.read_bytes()
+
+
+def test_a_problem_late_in_the_file_undoes_the_batches_written_before_it(demo_db, tmp_path, nurse):
+    source = tmp_path / "clinic.json"
+    export_timeline_file(demo_db, source)
+    doc = json.loads(source.read_text(encoding="utf-8"))
+    doc["patients"][-1]["birth_date"] = "1970-02-30"
+    source.write_text(json.dumps(doc), encoding="utf-8")
+    other = open_database(tmp_path / "other.sqlite")
+    before = counts(other)
+    with pytest.raises(ImportRefused) as refused:
+        import_timeline_file(other, source, nurse, today=TODAY)
+    assert any(p.path.startswith(f"$.patients[{N_PATIENTS - 1}].birth_date") for p in refused.value.problems)
+    assert counts(other) == before  # the batches written before the problem was read are rolled back

@@ -88,6 +88,16 @@ def test_cold_evaluation_in_batches_equals_the_domain_rules(clinic, monkeypatch,
     assert [f.to_json() for f in clinic_flags(clinic, TODAY)] == reference_flags(clinic, TODAY)
 
 
+def test_when_the_worker_processes_fail_this_process_evaluates_the_rest(clinic, monkeypatch, caplog):
+    monkeypatch.setattr(rules_cache, "GATHER_BATCH", 7)
+    monkeypatch.setattr(rules_cache, "POOL_MIN_PATIENTS", 1)
+    monkeypatch.setattr(rules_cache, "_worker_batch", lambda ids: [])  # cannot be sent to a worker process
+    rules_cache.forget()
+    g = rules_cache.gather(clinic, TODAY)
+    assert g.computed == 30 and g.workers == 0 and "rules worker processes failed" in caplog.text
+    assert sorted((i for h in g.heads for i in g.plan(h.patient_id)), key=sort_key) == reference_worklist(clinic, TODAY)
+
+
 def test_worklist_without_the_in_process_memo_reads_the_stored_cache(clinic):
     build_worklist(clinic, TODAY)  # fills the table
     rules_cache.forget()
