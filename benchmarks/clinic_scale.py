@@ -160,9 +160,16 @@ if __name__ == "__main__":  # the rules' worker processes import this script aga
     save(as_of.replace(day=as_of.day - 1))  # the one patient alone: its stamp, its record, its rules
     t = time.perf_counter(); g = rules_cache.gather(db, as_of, mrns=[mrn]); g.plan(g.heads[0].patient_id)
     t_one = time.perf_counter() - t
+    from poems_monitor.persistence.repositories.timelines import load_timelines
+    with db.read() as session:  # the same patient's parts: its record read, then its rules (no cache write)
+        t = time.perf_counter(); record = load_timelines(session, mrns=[mrn])[0]; t_read_one = time.perf_counter() - t
+        stamps = rules_cache.read_stamps(session, db, [record.patient_id])
+    task = rules_cache._Task(as_of, {record.patient_id: stamps.of(record.patient_id)}, frozenset(), True, False, True)
+    t = time.perf_counter(); rules_cache._evaluate(record, stamps.status.protocol, task); t_rules_one = time.perf_counter() - t
     import hashlib
     digest = hashlib.sha256(json.dumps(cold.to_json(), sort_keys=True).encode()).hexdigest()
     done(cold=t_cold, refresh=t_refresh, after_save=t_save, one_patient=t_one, recomputed=g.computed,
+         read_one=t_read_one, rules_one=t_rules_one,
          items=len(cold.items), items_after=len(after.items), digest=digest)
 """
 
@@ -330,6 +337,8 @@ def main() -> None:
                  f"{r['refresh'] * 1000:.0f} ms", r["after_save"] / r["refresh"], None)
             line(f"  that patient alone ({r['recomputed']} re-evaluated)", f"{r['one_patient'] * 1000:.0f} ms", "", None,
                  None)
+            line("    its record read / its rules", f"{r['read_one'] * 1000:.0f} / {r['rules_one'] * 1000:.0f} ms", "",
+                 None, None)
         if "csv" not in skip and args.csv_rows:
             csv_db, csv_file = scratch / "csv.sqlite", scratch / "labs.csv"
             copy_database(clinic_db, csv_db)
