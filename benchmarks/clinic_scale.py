@@ -63,7 +63,7 @@ _IMPORT_PARTS = _PRELUDE + """
 from poems_monitor.persistence.db import open_database
 from poems_monitor.services import record_seal
 from poems_monitor.services.timeline_io import read_timeline_file
-t = time.perf_counter(); patients, _ = read_timeline_file(sys.argv[1], date(2026, 11, 21), set())
+t = time.perf_counter(); patients, _ = read_timeline_file(sys.argv[1], date(2026, 11, 21))
 t_parse = time.perf_counter() - t
 del patients
 db = open_database(sys.argv[2])

@@ -79,27 +79,11 @@ class ImportSummary:
         )
 
 
-class _RawOfStored(list):
-    """The decoded patient objects an import reads again later: only those whose MRN is already
-    stored (their conflicts are named by JSON path); every other patient is kept as None, so a
-    position is still the patient's index in the file. A new clinic's file is not held twice."""
-
-    def __init__(self, stored_keys: set[str]):
-        super().__init__()
-        self.stored_keys = stored_keys
-
-    def append(self, raw: Any) -> None:
-        mrn = raw.get("mrn") if isinstance(raw, dict) else None
-        keep = isinstance(mrn, str) and (mrn_key(mrn) in self.stored_keys or mrn_key(mrn.strip()) in self.stored_keys)
-        super().append(raw if keep else None)
-
-
-def read_timeline_file(path: Path, today: date, stored_keys: set[str] | None = None) -> tuple[list[PatientRecord], dict | None]:
+def read_timeline_file(path: Path, today: date) -> tuple[list[PatientRecord], dict | None]:
     """Read and validate a timeline file, streamed patient by patient so that memory stays bounded
     whatever the file's size; raises ImportRefused with the problems found (the first 100 and a
-    count of all). `stored_keys`: the `mrn_key`s of the stored patients, when known: the decoded
-    objects of the other patients are then not kept."""
-    raw_patients: list = [] if stored_keys is None else _RawOfStored(stored_keys)
+    count of all). (`import_timeline_file` does not hold the records: it stores them as they come.)"""
+    raw_patients: list = []
     if Path(path).exists() and not Path(path).is_file():  # a folder, a device or a pipe: never read from it
         raise ImportRefused([Problem("$", tr("{file} is not a regular file").format(file=path))])
     try:
