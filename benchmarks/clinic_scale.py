@@ -42,6 +42,7 @@ import json, resource, sys, time
 from datetime import date
 def done(**figures):
     figures["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures["children_peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest worker
     print(json.dumps(figures))
 """
 
@@ -55,9 +56,35 @@ summary = import_timeline_file(db, sys.argv[1], Actor("benchmark", Role.ADMIN))
 done(seconds=time.perf_counter() - t, values=summary.values_added, patients=summary.patients_created)
 """
 
+# Where an import's time goes beyond the Core floor, each part alone: reading and checking the
+# file (the domain's parser, nothing written), and the record seal's work on every row (read
+# back, canonical form, digest: what `record_seal.seal` does at commit, here without writing).
+_IMPORT_PARTS = _PRELUDE + """
+from poems_monitor.persistence.db import open_database
+from poems_monitor.services import record_seal
+from poems_monitor.services.timeline_io import read_timeline_file
+t = time.perf_counter(); patients, _ = read_timeline_file(sys.argv[1], date(2026, 11, 21))
+t_parse = time.perf_counter() - t
+del patients
+db = open_database(sys.argv[2])
+with db.read() as session:
+    ids = record_seal._patients_in_record(session)
+    t = time.perf_counter(); rows = 0
+    for i in range(0, len(ids), record_seal.SEAL_BATCH):
+        scopes = {}
+        for scope, tbl, row_id, content, fields in record_seal.record_rows(session, ids[i:i + record_seal.SEAL_BATCH],
+                                                                           global_scopes=False):
+            scopes.setdefault(scope, []).append((tbl, row_id, content)); rows += 1
+        for found in scopes.values():
+            record_seal.digest_of(found)
+    t_seal = time.perf_counter() - t
+done(parse=t_parse, seal=t_seal, rows=rows)
+"""
+
 _CORE_FLOOR = _PRELUDE + """
 import datetime as dt
 from sqlalchemy import insert
+from poems_monitor.domain.input_rules import mrn_key
 from poems_monitor.models import Observation, Patient, Visit
 from poems_monitor.persistence.db import open_database
 db = open_database(sys.argv[2])
@@ -66,7 +93,7 @@ at, who, day = dt.datetime.now(dt.timezone.utc), "floor", dt.date.fromisoformat
 patients, visits, values = [], [], []
 for p in doc["patients"]:
     pid = len(patients) + 1
-    patients.append(dict(id=pid, mrn=p["mrn"], name=p.get("name", ""), sex=p.get("sex"), birth_date=day(p["birth_date"]),
+    patients.append(dict(id=pid, mrn=p["mrn"], mrn_key=mrn_key(p["mrn"]), name=p.get("name", ""), sex=p.get("sex"), birth_date=day(p["birth_date"]),
                          created_at=at, created_by=who, version=1))
     for v in p.get("visits", []):
         vid = len(visits) + 1
@@ -114,18 +141,60 @@ done(seconds=time.perf_counter() - t, items=n)
 
 _WORKLIST = _PRELUDE + """
 from poems_monitor.persistence.db import open_database
+from poems_monitor.services import rules_cache
 from poems_monitor.services.access import Actor, Role
-from poems_monitor.services.rules_cache import clear_cache
 from poems_monitor.services.visits import EnteredValue, VisitInput, record_visit
 from poems_monitor.services.worklist import build_worklist
-db = open_database(sys.argv[1]); as_of = date.fromisoformat(sys.argv[2]); mrn = sys.argv[3]
-clear_cache(db)
-t = time.perf_counter(); cold = build_worklist(db, as_of); t_cold = time.perf_counter() - t
-t = time.perf_counter(); build_worklist(db, as_of); t_refresh = time.perf_counter() - t
-record_visit(db, Actor("benchmark", Role.ADMIN), mrn, VisitInput(date=as_of, values=(EnteredValue("platelets", 250.0, unit="10*9/L"),)),
-             today=as_of)
-t = time.perf_counter(); after = build_worklist(db, as_of); t_save = time.perf_counter() - t
-done(cold=t_cold, refresh=t_refresh, after_save=t_save, items=len(cold.items), items_after=len(after.items))
+if __name__ == "__main__":  # the rules' worker processes import this script again
+    db = open_database(sys.argv[1]); as_of = date.fromisoformat(sys.argv[2]); mrn = sys.argv[3]
+    if sys.argv[4] == "1":
+        rules_cache.POOL_MIN_PATIENTS = None  # every record evaluated in this process
+    rules_cache.clear_cache(db)
+    t = time.perf_counter(); cold = build_worklist(db, as_of); t_cold = time.perf_counter() - t
+    t = time.perf_counter(); build_worklist(db, as_of); t_refresh = time.perf_counter() - t
+    def save(day):
+        record_visit(db, Actor("benchmark", Role.ADMIN), mrn,
+                     VisitInput(date=day, values=(EnteredValue("platelets", 250.0, unit="10*9/L"),)), today=as_of)
+    save(as_of)
+    t = time.perf_counter(); after = build_worklist(db, as_of); t_save = time.perf_counter() - t
+    save(as_of.replace(day=as_of.day - 1))  # the one patient alone: its stamp, its record, its rules
+    t = time.perf_counter(); g = rules_cache.gather(db, as_of, mrns=[mrn]); g.plan(g.heads[0].patient_id)
+    t_one = time.perf_counter() - t
+    from poems_monitor.persistence.repositories.timelines import load_timelines
+    with db.read() as session:  # the same patient's parts: its record read, then its rules (no cache write)
+        t = time.perf_counter(); record = load_timelines(session, mrns=[mrn])[0]; t_read_one = time.perf_counter() - t
+        stamps = rules_cache.read_stamps(session, db, [record.patient_id])
+    task = rules_cache._Task(as_of, {record.patient_id: stamps.of(record.patient_id)}, frozenset(), True, False, True)
+    t = time.perf_counter(); rules_cache._evaluate(record, stamps.status.protocol, task); t_rules_one = time.perf_counter() - t
+    import hashlib
+    digest = hashlib.sha256(json.dumps(cold.to_json(), sort_keys=True).encode()).hexdigest()
+    done(cold=t_cold, refresh=t_refresh, after_save=t_save, one_patient=t_one, recomputed=g.computed,
+         read_one=t_read_one, rules_one=t_rules_one,
+         items=len(cold.items), items_after=len(after.items), digest=digest)
+"""
+
+# Where the cold worklist's time goes, in one process: reading the records (load_timelines, a
+# batch at a time) and the rules on them (flags, reduction, plan: pure Python in the domain).
+_WORKLIST_PARTS = _PRELUDE + """
+from sqlalchemy import select
+from poems_monitor.models import Patient
+from poems_monitor.persistence.db import open_database
+from poems_monitor.persistence.repositories.timelines import load_timelines
+from poems_monitor.services import rules_cache
+db = open_database(sys.argv[1]); as_of = date.fromisoformat(sys.argv[2])
+t_read = t_rules = 0.0
+with db.read() as session:
+    status = rules_cache.read_stamps(session, db)
+    ids = list(session.execute(select(Patient.id).order_by(Patient.mrn)).scalars())
+    task = rules_cache._Task(as_of, {pid: status.of(pid) for pid in ids}, frozenset(), True, False, True)
+    for i in range(0, len(ids), rules_cache.GATHER_BATCH):
+        t = time.perf_counter(); records = load_timelines(session, patient_ids=ids[i:i + rules_cache.GATHER_BATCH])
+        t_read += time.perf_counter() - t
+        t = time.perf_counter()
+        for r in records:
+            rules_cache._evaluate(r, status.status.protocol, task)
+        t_rules += time.perf_counter() - t
+done(read=t_read, rules=t_rules)
 """
 
 _LAB_CSV = _PRELUDE + """
@@ -229,6 +298,14 @@ def main() -> None:
             line("  ... seconds", f"{r['seconds']:.1f} s", f"{core['seconds']:.1f} s", None, core["peak_mb"])
             if not clinic_db.exists():
                 copy_database(imported, clinic_db)
+            parts = child(_IMPORT_PARTS, str(clinic_json), str(imported))
+            line("  of which parsing the file (domain)", f"{parts['parse']:.1f} s", f"{core['seconds']:.1f} s",
+                 parts["parse"] / core["seconds"], None)
+            line(f"  of which sealing {parts['rows']:,} rows", f"{parts['seal']:.1f} s", f"{core['seconds']:.1f} s",
+                 parts["seal"] / core["seconds"], None)
+            floor = core["seconds"] + parts["parse"] + parts["seal"]
+            line("  import beside Core + parsing + sealing", f"{rate:,.0f}", f"{r['values'] / floor:,.0f}",
+                 r["seconds"] / floor, None)
         read = child(_SQLITE_READ_FLOOR, str(clinic_db))
         read_floor = f"{read['seconds']:.2f} s"
         if "export" not in skip:
@@ -240,15 +317,34 @@ def main() -> None:
             work_db = scratch / "work.sqlite"
             copy_database(clinic_db, work_db)
             mrn = sqlite3.connect(clinic_db).execute("SELECT mrn FROM patient ORDER BY mrn LIMIT 1").fetchone()[0]
-            r = child(_WORKLIST, str(work_db), TODAY.isoformat(), mrn)
-            line("first worklist, cold rules cache", f"{r['cold']:.1f} s", read_floor, r["cold"] / read["seconds"], r["peak_mb"])
+            digests = set()
+            for processes in ("2", "1"):
+                copy_database(clinic_db, work_db)
+                r = child(_WORKLIST, str(work_db), TODAY.isoformat(), mrn, processes)
+                digests.add(r["digest"])
+                line(f"first worklist, cold rules cache ({processes} proc.)", f"{r['cold']:.1f} s", read_floor,
+                     r["cold"] / read["seconds"], r["peak_mb"])
+                if processes == "2":
+                    print(f"{'':<44} {'':>16}   {'':>22}  {'':>7}  each worker {r['children_peak_mb']:.0f} MB")
+            print(f"  the same worklist ({r['items']:,} rows) from both: {'yes' if len(digests) == 1 else 'NO'}")
+            r_parts = child(_WORKLIST_PARTS, str(clinic_db), TODAY.isoformat())
+            line("  of which reading the records (1 proc.)", f"{r_parts['read']:.1f} s", read_floor,
+                 r_parts["read"] / read["seconds"], None)
+            line("  of which the rules on them (1 proc.)", f"{r_parts['rules']:.1f} s", read_floor,
+                 r_parts["rules"] / read["seconds"], None)
             line("  worklist refresh, nothing changed", f"{r['refresh'] * 1000:.0f} ms", "", None, None)
             line("  worklist after one save (1 patient)", f"{r['after_save'] * 1000:.0f} ms",
                  f"{r['refresh'] * 1000:.0f} ms", r["after_save"] / r["refresh"], None)
+            line(f"  that patient alone ({r['recomputed']} re-evaluated)", f"{r['one_patient'] * 1000:.0f} ms", "", None,
+                 None)
+            line("    its record read / its rules", f"{r['read_one'] * 1000:.0f} / {r['rules_one'] * 1000:.0f} ms", "",
+                 None, None)
         if "csv" not in skip and args.csv_rows:
             csv_db, csv_file = scratch / "csv.sqlite", scratch / "labs.csv"
             copy_database(clinic_db, csv_db)
-            mrns = [row[0] for row in sqlite3.connect(clinic_db).execute("SELECT mrn FROM patient ORDER BY mrn")]
+            mrns = [row[0] for row in sqlite3.connect(clinic_db).execute(  # nothing is recorded after a death
+                "SELECT mrn FROM patient p WHERE NOT EXISTS (SELECT 1 FROM event e WHERE e.patient_id = p.id "
+                "AND e.type = 'death' AND e.deleted_at IS NULL) ORDER BY mrn")]
             n = write_lab_csv(csv_file, args.csv_rows, mrns)
             r = child(_LAB_CSV, str(csv_db), str(csv_file), str(n))
             rate = n / r["seconds"]

@@ -9,7 +9,7 @@ the file and passes "today" in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -164,11 +164,16 @@ def parse_timeline(data: Any, today: date) -> tuple[list[PatientRecord], Problem
 
 
 def parse_timeline_pieces(pieces: Iterable[Field | Item | NotAList], today: date,
-                          raw_patients: list | None = None) -> tuple[list[PatientRecord], ProblemList]:
+                          raw_patients: list | None = None,
+                          sink: Callable[[PatientRecord, Any, int], None] | None = None,
+                          ) -> tuple[list[PatientRecord], ProblemList]:
     """As `parse_timeline`, from a document read piece by piece (`json_stream.stream_document`):
     each patient is checked as it arrives and only its record (and, into `raw_patients` when
     given, its decoded object, for the paths of conflicts found later) is kept, and only while
-    the file has no problem: a file of junk costs no memory however long it is."""
+    the file has no problem: a file of junk costs no memory however long it is. With `sink`, each
+    record is handed to it (with its decoded object and index) instead of being kept, while the
+    file has no problem so far: a caller that stores them as they come must undo everything when
+    problems are returned."""
     c = _Collector()
     fields: dict[str, Any] = {}
     has_list = False
@@ -186,7 +191,9 @@ def parse_timeline_pieces(pieces: Iterable[Field | Item | NotAList], today: date
             c.problems.stopped = True  # time and output stay bounded however long the file is
             break
         record = _parse_listed_patient(c, piece.value, f"$.patients[{piece.index}]", piece.index, seen_mrn, today)
-        if record is not None and not c.count:
+        if record is not None and not c.count and sink is not None:
+            sink(record, piece.value, piece.index)
+        elif record is not None and not c.count:
             patients.append(record)  # records are kept only while the file is clean: bounded memory for junk
             if raw_patients is not None:
                 raw_patients.append(piece.value)

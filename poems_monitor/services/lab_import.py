@@ -30,7 +30,7 @@ from poems_monitor.models import Event, Observation, Patient, Visit
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.access import Actor, Permission, require
-from poems_monitor.services.audit import AuditWriter, utcnow
+from poems_monitor.services.audit import AuditItem, AuditWriter, utcnow
 from poems_monitor.services.changes import Changes
 
 P, V, O, E = (m.__table__ for m in (Patient, Visit, Observation, Event))
@@ -196,14 +196,18 @@ def import_lab_csv(
         for key, rows in new_by_visit.items():
             by_patient[key[0]].extend((key, r) for r in rows)
         mrn_of = {pid: mrn for mrn, pid in ids.items()}
+        created_on: dict[int, list[str]] = defaultdict(list)  # per patient (not a scan of every visit per patient)
+        for pid, when in created_by_key:
+            created_on[pid].append(when.isoformat())
+        entries = []
         for pid in sorted(by_patient):
             items = sorted(by_patient[pid], key=lambda kr: (kr[1].date, kr[1].row))
-            audit.append(
+            entries.append(AuditItem(
                 "import", "observation", entity_id=None, patient_id=pid,
                 reason=tr("lab CSV import of {source}").format(source=source),
                 new={
                     "source": source,
-                    "visits_created": sorted(k[1].isoformat() for k in created_by_key if k[0] == pid),
+                    "visits_created": sorted(created_on[pid]),
                     "values": [
                         {"line": r.row, "date": r.date.isoformat(), "code": r.code, "value": r.value, "unit": r.unit,
                          "qualifier": r.qualifier, "entered": r.entered_value, "entered_unit": r.entered_unit,
@@ -211,8 +215,9 @@ def import_lab_csv(
                         for key, r in items
                     ],
                 },
-            )
+            ))
             summary.values_added += len(items)
             summary.patients.append(mrn_of[pid])
+        audit.append_many(entries)  # one chain step per patient, one statement
         summary.visits_created = len(created)
     return summary

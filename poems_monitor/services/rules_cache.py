@@ -23,15 +23,21 @@ follow-up schedule reads (the *reduced course*) and checks each reduction; `doma
   drops the whole entry, so nothing can outlive the record it was computed from.
 
 `gather` serves the clinic-wide rules (worklist, flags, overview): from the memo, else the table,
-else the full timeline (also for an as-of earlier than the record's newest date). Derived data
+else the full timeline (also for an as-of earlier than the record's newest date). Full timelines
+are read and evaluated GATHER_BATCH patients at a time, so no more than a batch is held; from
+POOL_MIN_PATIENTS records on (a cold cache after an import or a protocol change), two worker
+processes share the batches. Derived data
 only: never audited, never exported as clinical data, safe to delete at any time. No Qt.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import hashlib
 import json
 import logging
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -363,6 +369,7 @@ class Gathered:
     computed: int = 0
     url: str = ""  # the database lineage (`Stamps.lineage`)
     stamps: dict[int, Stamp] = field(default_factory=dict)  # patient_id -> what its inputs were computed from
+    workers: int = 0  # worker processes that evaluated full records (0: all in this process)
 
     plans: dict[int, tuple[WorklistItem, ...]] = field(default_factory=dict)  # worklist rows known already
     storable: set[int] = field(default_factory=set)  # rows whose cache row may keep the plan of `as_of`
@@ -498,31 +505,171 @@ def gather(
                 out.records[pid] = record
             if want_flags:
                 out.flags[pid] = flags
-        full = load_timelines(session, patient_ids=need_full) if need_full else []
-    protocol = stamps.status.protocol
-    for record in full:
-        pid = record.patient_id
-        out.computed += 1
-        latest = latest_date(record)
-        whole_flags = None
-        if use_cache and pid not in fresh:
-            whole_flags = compute_flags(record, protocol, latest or as_of)
-            reduced = reduce_for_schedule(record, protocol, whole_flags if latest is not None else None)
-            if reduced is record and record.visits:
-                log.warning("reduced timeline of patient id %s differs from the full one; the full record is cached", pid)
-            new_rows.append(_NewRow(pid, out.stamps[pid], latest, facts_to_json(reduced), flags_to_text(whole_flags)))
-            entry = _entry(url, pid, out.stamps[pid], create=True)
-            entry.record, entry.flags = reduced, whole_flags
-            if latest is None or as_of >= latest:
-                out.storable.add(pid)  # its new row may keep the plan of this as-of
-        if want_schedule:
-            out.records[pid] = record  # the domain clips it to as-of
-        if want_flags:
-            valid = latest is None or as_of >= latest
-            out.flags[pid] = whole_flags if (whole_flags is not None and valid) else compute_flags(record, protocol, as_of)
+        if need_full:  # in this read transaction (one snapshot with the stamps), or in worker processes
+            _evaluate_records(db, session, out, need_full, fresh, new_rows, want_schedule=want_schedule,
+                              want_flags=want_flags, use_cache=use_cache)
     if new_rows:
         _store(db, new_rows)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluating the rules on full records, a batch of patients at a time
+# ---------------------------------------------------------------------------------------------
+
+# Patients read and evaluated per batch: bounds the timelines held in memory (the rows of a batch
+# are dropped before the next is read) whatever the size of the clinic.
+GATHER_BATCH = 200
+# From how many records to evaluate a pool of worker processes shares the work (each worker
+# starts a Python of its own, about a second: below this it does not pay). None: never.
+POOL_MIN_PATIENTS: int | None = 600
+POOL_WORKERS = 2
+
+
+@dataclass
+class _Evaluated:
+    """What the rules gave for one patient's full record (the worker processes return these)."""
+
+    patient_id: int
+    latest: date | None
+    row: _NewRow | None = None  # the cache row to store (None: the row is fresh, or no cache)
+    flags: tuple[Flag, ...] | None = None  # the flags as of `as_of` (when asked for)
+    plan: tuple[WorklistItem, ...] | None = None  # the worklist rows as of `as_of` (when asked for)
+    reduced: PatientRecord | None = None  # the reduced course (in-process only: not sent back by workers)
+    whole_flags: tuple[Flag, ...] | None = None  # the flags on the whole record (in-process only)
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One evaluation's settings, the same for every batch (sent once to each worker)."""
+
+    as_of: date
+    stamps: dict[int, Stamp]
+    fresh: frozenset[int]
+    want_schedule: bool
+    want_flags: bool
+    use_cache: bool
+
+
+def _evaluate(record: PatientRecord, protocol: Protocol, task: _Task) -> _Evaluated:
+    """The rules on one full record: its cache row (flags on the whole record and the reduced
+    course), its flags and its worklist rows as of `task.as_of`."""
+    pid, as_of = record.patient_id, task.as_of
+    latest = latest_date(record)
+    out = _Evaluated(pid, latest)
+    valid = latest is None or as_of >= latest  # the record's whole flags and reduction hold at as-of
+    schedule_record = record
+    if task.use_cache and pid not in task.fresh:
+        whole = compute_flags(record, protocol, latest or as_of)
+        reduced = reduce_for_schedule(record, protocol, whole if latest is not None else None)
+        if reduced is record and record.visits:
+            log.warning("reduced timeline of patient id %s differs from the full one; the full record is cached", pid)
+        out.row = _NewRow(pid, task.stamps[pid], latest, facts_to_json(reduced), flags_to_text(whole))
+        out.reduced, out.whole_flags = reduced, whole
+        if valid:
+            schedule_record = reduced  # the reduction gives the same schedule (checked by reduce_for_schedule)
+    if task.want_schedule:
+        out.plan = tuple(i for i in followup_plan(schedule_record, protocol, as_of) if i.status is not None)
+    if task.want_flags:
+        out.flags = out.whole_flags if (out.whole_flags is not None and valid) else compute_flags(record, protocol, as_of)
+    return out
+
+
+def _evaluate_batch(session: Session, patient_ids: list[int], protocol: Protocol, task: _Task) -> list[_Evaluated]:
+    return [_evaluate(record, protocol, task) for record in load_timelines(session, patient_ids=patient_ids)]
+
+
+# The worker processes' state, set once per worker by `_worker_start`.
+_WORKER: dict = {}
+
+
+def _worker_start(url: str, protocol_text: str, default: bool, task: _Task) -> None:
+    from poems_monitor.domain.protocol import default_protocol, load_protocol
+    from poems_monitor.persistence.db import create_database_engine
+
+    _WORKER["engine"] = create_database_engine(url)
+    _WORKER["protocol"] = default_protocol() if default else load_protocol(protocol_text)
+    _WORKER["task"] = task
+
+
+def _worker_batch(patient_ids: list[int]) -> list[_Evaluated]:
+    """One batch in a worker: its own read transaction (begun after the caller read the stamps,
+    so it can only see newer data than they name: a result can only look stale, never fresh)."""
+    with Session(_WORKER["engine"], expire_on_commit=False) as session:
+        found = _evaluate_batch(session, patient_ids, _WORKER["protocol"], _WORKER["task"])
+    for e in found:
+        e.reduced = e.whole_flags = None  # the parent parses the stored row when it needs them
+    return found
+
+
+def _pool_allowed(db: Database, count: int) -> bool:
+    import sys
+
+    return (POOL_MIN_PATIENTS is not None and count >= POOL_MIN_PATIENTS and db.path is not None
+            and not getattr(sys, "frozen", False)  # a frozen app would start itself again as a worker
+            and (os.cpu_count() or 1) > 1)
+
+
+def _evaluated_batches(db: Database, session: Session, status: ProtocolStatus, ids: list[int], task: _Task,
+                       workers: list[int]) -> Iterator:
+    """The evaluation of `ids` (MRN order), a batch at a time: in this process, or in a pool of
+    worker processes for a large clinic (the rules are pure Python: threads would not run them
+    side by side)."""
+    batches = [ids[i:i + GATHER_BATCH] for i in range(0, len(ids), GATHER_BATCH)]
+    done = 0  # batches already evaluated by workers
+    if _pool_allowed(db, len(ids)):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        default = not status.stored or status.problem is not None
+        workers[0] = min(POOL_WORKERS, len(batches))
+        try:
+            with ProcessPoolExecutor(max_workers=workers[0],
+                                     mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
+                                     initargs=(db.url, status.text, default, task)) as pool:
+                for evaluated in pool.map(_worker_batch, batches):
+                    yield evaluated
+                    done += 1
+            return
+        except Exception as exc:  # noqa: BLE001 (no process may start, the file may be unreadable to them...)
+            log.warning("rules worker processes failed (%s); the rest is evaluated in this process", exc)
+            workers[0] = 0
+    for batch in batches[done:]:
+        yield _evaluate_batch(session, batch, status.protocol, task)
+
+
+def _evaluate_records(db: Database, session: Session, out: Gathered, ids: list[int], fresh: set[int], new_rows: list[_NewRow], *,
+                      want_schedule: bool, want_flags: bool, use_cache: bool) -> None:
+    """Evaluate the rules on the full records of `ids` and put the results in `out` (and the
+    memo); the cache rows to store go to `new_rows`. No full record outlives its batch."""
+    task = _Task(out.as_of, {pid: out.stamps[pid] for pid in ids}, frozenset(fresh), want_schedule, want_flags,
+                 use_cache)
+    workers = [0]
+    for batch in _evaluated_batches(db, session, out.status, ids, task, workers):
+        for e in batch:
+            pid = e.patient_id
+            out.computed += 1
+            entry = _entry(out.url, pid, out.stamps[pid], create=True)
+            if e.row is not None:
+                new_rows.append(e.row)
+                if e.reduced is not None:
+                    entry.record, entry.flags = e.reduced, e.whole_flags
+                if e.latest is None or out.as_of >= e.latest:
+                    out.storable.add(pid)  # its new row may keep the plan of this as-of
+            if e.plan is not None:
+                out.plans[pid] = e.plan
+                if e.latest is None or out.as_of >= e.latest:
+                    _keep_plan(entry, out.as_of, e.plan)
+                if pid in out.storable:
+                    out.new_plans[pid] = e.plan
+            if e.flags is not None:
+                out.flags[pid] = e.flags
+    out.workers = workers[0]
+    for pid in set(ids) - set(out.plans if want_schedule else out.flags):  # deleted since the stamps were read
+        if want_schedule:
+            out.plans[pid] = ()
+        if want_flags:
+            out.flags[pid] = ()
 
 
 def _store(db: Database, rows: list[_NewRow]) -> None:

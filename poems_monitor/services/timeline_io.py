@@ -20,6 +20,7 @@ from json.encoder import encode_basestring  # json's C string encoder
 from pathlib import Path
 from typing import IO, Any
 
+from sqlalchemy import select
 from sqlmodel import Session
 
 from poems_monitor.domain.catalogue import display_name
@@ -34,7 +35,7 @@ from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.access import Actor, Permission, require
-from poems_monitor.services.audit import AuditWriter, utcnow
+from poems_monitor.services.audit import AuditItem, AuditWriter, utcnow
 from poems_monitor.services.changes import Changes
 from poems_monitor.services.progress import Progress
 
@@ -87,7 +88,7 @@ class ImportSummary:
 def read_timeline_file(path: Path, today: date) -> tuple[list[PatientRecord], dict | None]:
     """Read and validate a timeline file, streamed patient by patient so that memory stays bounded
     whatever the file's size; raises ImportRefused with the problems found (the first 100 and a
-    count of all)."""
+    count of all). (`import_timeline_file` does not hold the records: it stores them as they come.)"""
     raw_patients: list = []
     if Path(path).exists() and not Path(path).is_file():  # a folder, a device or a pipe: never read from it
         raise ImportRefused([Problem("$", tr("{file} is not a regular file").format(file=path))])
@@ -110,11 +111,89 @@ def read_timeline_file(path: Path, today: date) -> tuple[list[PatientRecord], di
 def import_timeline_file(
     db: Database, path: Path, actor: Actor, today: date | None = None, progress: Progress | None = None,
 ) -> ImportSummary:
+    """Import a timeline file in one transaction, streamed: new patients are written STORE_BATCH
+    at a time as the file is read and checked (memory holds one batch, whatever the file's size);
+    patients already stored are kept aside and merged at the end. A problem anywhere in the file
+    refuses it and rolls back everything written (ImportRefused, as `read_timeline_file`)."""
     today = today or date.today()
     require(actor, Permission.RECORD)
-    patients, data = read_timeline_file(path, today)
-    return import_patients(db, patients, actor, reason=tr("import of {name}").format(name=Path(path).name), raw=data,
-                           progress=progress)
+    if Path(path).exists() and not Path(path).is_file():  # a folder, a device or a pipe: never read from it
+        raise ImportRefused([Problem("$", tr("{file} is not a regular file").format(file=path))])
+    reason = tr("import of {name}").format(name=Path(path).name)
+    with db.write() as session:
+        stored_keys = set(session.execute(select(repo.P.c.mrn_key)).scalars())
+        streamed = _StreamedImport(session, actor, reason, stored_keys, progress)
+        try:
+            size = max(1, Path(path).stat().st_size)
+            with open(path, encoding="utf-8-sig", newline="") as fh:
+                def chunks():  # noqa: ANN202
+                    for chunk in iter(lambda: fh.read(1 << 20), ""):
+                        streamed.read += len(chunk)
+                        yield chunk
+                streamed.size = size
+                _patients, problems = parse_timeline_pieces(stream_document(chunks(), "patients"), today,
+                                                            sink=streamed.take)
+        except OSError as exc:
+            raise ImportRefused([Problem("$", tr("the file cannot be read: {error}").format(
+                error=exc.strerror or exc))]) from None
+        except UnicodeDecodeError as exc:
+            raise ImportRefused([Problem("$", tr("the file is not UTF-8 text (byte {pos} of a block)").format(
+                pos=exc.start))]) from None
+        except JsonStreamError as exc:
+            raise ImportRefused([Problem("$", tr("the file is not valid JSON: {msg}").format(msg=exc))]) from None
+        if problems:  # the transaction rolls back: what was written meanwhile is undone
+            raise ImportRefused(problems, problems.total, problems.stopped)
+        return streamed.finish()
+
+
+class _StreamedImport:
+    """Receives the checked records of a file as it is read: writes new patients a batch at a
+    time, keeps the stored patients (and their decoded objects, for the paths of conflicts)."""
+
+    def __init__(self, session: Session, actor: Actor, reason: str, stored_keys: set[str], progress: Progress | None):
+        self.session, self.actor, self.reason, self.progress = session, actor, reason, progress
+        self.stored_keys = stored_keys
+        self.new: list[PatientRecord] = []
+        self.known: list[PatientRecord] = []
+        self.known_raw: list = []  # position = index in the file (None for the others)
+        self.summary = ImportSummary()
+        self.read = 0
+        self.size = 1
+
+    def take(self, record: PatientRecord, raw: Any, index: int) -> None:
+        if mrn_key(record.mrn) in self.stored_keys:
+            self.known.append(record)
+            self.known_raw.extend([None] * (index + 1 - len(self.known_raw)))
+            self.known_raw[index] = raw
+            return
+        self.new.append(record)
+        if len(self.new) >= STORE_BATCH:
+            self._store_new()
+
+    def _store_new(self) -> None:
+        if self.new:
+            _add_summary(self.summary, store_patients(self.session, self.new, self.actor, reason=self.reason))
+            self.new = []
+        if self.progress:  # the patients of a streamed file are not counted in advance: megabytes read
+            self.progress(tr("Importing (MB of the file read)"), min(self.read, self.size) // 1_000_000,
+                          max(1, self.size // 1_000_000))
+
+    def finish(self) -> ImportSummary:
+        self._store_new()
+        if self.known:
+            _add_summary(self.summary, store_patients(self.session, self.known, self.actor, reason=self.reason,
+                                                      raw={"patients": self.known_raw}))
+        if self.progress:
+            total = max(1, self.size // 1_000_000)
+            self.progress(tr("Importing (MB of the file read)"), total, total)
+        return self.summary
+
+
+def _add_summary(total: ImportSummary, part: ImportSummary) -> None:
+    for name in ("patients_created", "patients_extended", "patients_unchanged", "visits_added", "values_added",
+                 "treatments_added", "events_added"):
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+    total.mrns.extend(part.mrns)
 
 
 def import_patients(
@@ -145,12 +224,12 @@ def store_patients(
 
     problems: list[Problem] = []
     visit_items, treatment_items, event_items, extended = [], [], [], []
-    raw_patients = (raw or {}).get("patients") or []
+    raw_patients = _RawIndex((raw or {}).get("patients") or [])
     for index, incoming in enumerate(patients):
         if incoming.mrn not in existing_ids:
             continue
         pid = existing_ids[incoming.mrn]
-        raw_patient = _find_raw_patient(raw_patients, incoming.mrn, index)
+        raw_patient = raw_patients.find(incoming.mrn, index)
         added = _merge_into_existing(session, stored[incoming.mrn], incoming, pid, raw_patient, index, stamp, problems,
                                      visit_items, treatment_items, event_items)
         if added:
@@ -168,31 +247,34 @@ def store_patients(
         repo.insert_visits(session, [(pid, v) for pid, p in zip(new_ids, batch) for v in p.visits], stamp)
         repo.insert_treatments(session, [(pid, t) for pid, p in zip(new_ids, batch) for t in p.treatments], stamp)
         repo.insert_events(session, [(pid, e) for pid, p in zip(new_ids, batch) for e in p.events], stamp)
+        entries = []
         for pid, p in zip(new_ids, batch):
             values = sum(len(v.observations) for v in p.visits)
-            audit.append(
+            entries.append(AuditItem(
                 "import", "patient", entity_id=pid, patient_id=pid, reason=reason,
                 new={"mrn": p.mrn, "name": p.name, "sex": p.sex, "birth_date": p.birth_date,
                      "diagnosis_date": p.diagnosis_date, "visits": len(p.visits), "values": values,
                      "treatments": len(p.treatments), "events": len(p.events)},
-            )
+            ))
             summary.patients_created += 1
             summary.visits_added += len(p.visits)
             summary.values_added += values
             summary.treatments_added += len(p.treatments)
             summary.events_added += len(p.events)
             summary.mrns.append(p.mrn)
+        audit.append_many(entries)  # one chain step per patient, one statement per batch
         if progress:
             progress(tr("Importing"), start + len(batch), total)
 
-    for pid, mrn, added in extended:
+    for _pid, mrn, added in extended:
         summary.patients_extended += 1
         summary.visits_added += added["visits"]
         summary.values_added += added["values"]
         summary.treatments_added += added["treatments"]
         summary.events_added += added["events"]
-        audit.append("import", "patient", entity_id=pid, patient_id=pid, reason=reason, new={"added": added})
         summary.mrns.append(mrn)
+    audit.append_many([AuditItem("import", "patient", entity_id=pid, patient_id=pid, reason=reason, new={"added": added})
+                       for pid, _mrn, added in extended])
     repo.insert_visits(session, visit_items, stamp)
     repo.insert_treatments(session, treatment_items, stamp)
     repo.insert_events(session, event_items, stamp)
@@ -201,11 +283,18 @@ def store_patients(
     return summary
 
 
-def _find_raw_patient(raw_patients: list, mrn: str, index: int) -> dict:
-    for i, rp in enumerate(raw_patients):
-        if isinstance(rp, dict) and isinstance(rp.get("mrn"), str) and mrn_key(rp["mrn"]) == mrn_key(mrn):
-            return {"_index": i, **rp}
-    return {"_index": index}
+class _RawIndex:
+    """The file's decoded patients by `mrn_key` (built once: a lookup per stored patient, not a scan)."""
+
+    def __init__(self, raw_patients: list):
+        self.by_key: dict[str, tuple[int, dict]] = {}
+        for i, rp in enumerate(raw_patients):
+            if isinstance(rp, dict) and isinstance(rp.get("mrn"), str):
+                self.by_key.setdefault(mrn_key(rp["mrn"]), (i, rp))  # the first, as a scan would find
+
+    def find(self, mrn: str, index: int) -> dict:
+        found = self.by_key.get(mrn_key(mrn))
+        return {"_index": found[0], **found[1]} if found is not None else {"_index": index}
 
 
 def _raw_index(items: Any, predicate) -> int | None:  # noqa: ANN001

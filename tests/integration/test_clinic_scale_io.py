@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -219,3 +219,85 @@ def test_reading_values_through_the_driver_gives_the_records_core_gives(demo_db,
     assert any(o.derived for o in observations)  # the demo stores computed ONLS totals
     assert {type(o.derived) for o in observations} == {bool}  # exported as true/false, never 1/0
     assert json.dumps(timeline_io.timeline_to_json(fast)) == json.dumps(timeline_io.timeline_to_json(core))
+
+
+def test_batched_import_then_lab_import_keep_the_record_seal_sound(db, admin, demo_patients, small_batches,
+                                                                   monkeypatch):
+    """The audit entries of a batch go in with one statement and the record is sealed a few
+    patients at a time (here 4): `check` finds every scope sealed, after a timeline import and
+    after a lab CSV import that adds values to several stored patients, and still names a value
+    edited outside the app afterwards."""
+    import sqlite3
+
+    from poems_monitor.services import record_seal
+    from poems_monitor.services.integrity import check
+    from poems_monitor.services.lab_import import import_lab_csv
+
+    monkeypatch.setattr(record_seal, "SEAL_BATCH", 4)
+    import_patients(db, list(demo_patients), admin, reason="demo clinic for tests")
+    assert check(db) == []
+    alive = [p.mrn for p in demo_patients if not any(e.type == "death" for e in p.events)][:6]
+    day = TODAY + timedelta(days=5)  # after every demo visit: a new visit for each patient
+    lines = [f"{mrn},{day.isoformat()},calcium,9.{i},mg/dL" for i, mrn in enumerate(alive)]
+    summary = import_lab_csv(db, admin, "mrn,date,code,value,unit\n" + "\n".join(lines) + "\n", "iso",
+                             source="test", today=day)
+    assert summary.values_added == len(alive) and len(summary.patients) == len(alive)
+    assert check(db) == []
+    with db.read() as session:
+        entries = session.execute(text("SELECT patient_id, new FROM audit_entry WHERE entity = 'observation' "
+                                       "ORDER BY id")).all()
+        obs = session.execute(text("SELECT o.id, v.patient_id FROM observation o JOIN visit v ON v.id = o.visit_id "
+                                   "WHERE o.code = 'calcium' AND v.date = :d ORDER BY o.id"), {"d": day.isoformat()}).first()
+    assert len(entries) == len(alive)  # one entry per patient, each naming the visit it created
+    assert all(json.loads(e.new)["visits_created"] == [day.isoformat()] for e in entries)
+    db.dispose()
+    conn = sqlite3.connect(db.path)
+    conn.execute("UPDATE observation SET value_num = 12.5 WHERE id = ?", (obs.id,))
+    conn.commit()
+    conn.close()
+    problems = check(open_database(db.path))
+    assert any(f"table observation, row {obs.id} (patient {obs.patient_id})" in p and "value_num" in p
+               for p in problems), problems
+
+
+def test_a_file_is_imported_a_batch_at_a_time_while_it_is_read(demo_db, tmp_path, nurse, monkeypatch):
+    """The file import never holds the whole clinic: the first batch (3 patients here) is written
+    before the parser has reached the last patient, and every batch is at most STORE_BATCH."""
+    source = tmp_path / "clinic.json"
+    export_timeline_file(demo_db, source)
+    items_read, batches = [0], []
+    real_stream, real_store = timeline_io.stream_document, timeline_io.store_patients
+
+    def counting_stream(chunks, key):
+        for piece in real_stream(chunks, key):
+            items_read[0] += key == "patients" and type(piece).__name__ == "Item"
+            yield piece
+
+    def spying_store(session, patients, *args, **kwargs):
+        batches.append((len(patients), items_read[0]))
+        return real_store(session, patients, *args, **kwargs)
+
+    monkeypatch.setattr(timeline_io, "stream_document", counting_stream)
+    monkeypatch.setattr(timeline_io, "store_patients", spying_store)
+    other = open_database(tmp_path / "other.sqlite")
+    summary = import_timeline_file(other, source, nurse, today=TODAY)
+    assert summary.patients_created == N_PATIENTS and summary.mrns == sorted(summary.mrns)
+    assert [n for n, _ in batches] == [3, 3, 3, 2]
+    assert batches[0][1] < N_PATIENTS  # written while most of the file was still unread
+    again = tmp_path / "again.json"
+    export_timeline_file(other, again)
+    assert again.read_bytes() == source.read_bytes()
+
+
+def test_a_problem_late_in_the_file_undoes_the_batches_written_before_it(demo_db, tmp_path, nurse):
+    source = tmp_path / "clinic.json"
+    export_timeline_file(demo_db, source)
+    doc = json.loads(source.read_text(encoding="utf-8"))
+    doc["patients"][-1]["birth_date"] = "1970-02-30"
+    source.write_text(json.dumps(doc), encoding="utf-8")
+    other = open_database(tmp_path / "other.sqlite")
+    before = counts(other)
+    with pytest.raises(ImportRefused) as refused:
+        import_timeline_file(other, source, nurse, today=TODAY)
+    assert any(p.path.startswith(f"$.patients[{N_PATIENTS - 1}].birth_date") for p in refused.value.problems)
+    assert counts(other) == before  # the batches written before the problem was read are rolled back

@@ -67,6 +67,37 @@ def test_set_based_worklist_equals_the_domain_schedule(clinic):
     assert cache_rows(clinic) == 30
 
 
+@pytest.mark.parametrize("pool", [False, True], ids=["in-process", "worker-pool"])
+def test_cold_evaluation_in_batches_equals_the_domain_rules(clinic, monkeypatch, pool):
+    """From a cold cache the full records are read and evaluated a batch at a time (here 7
+    patients), in this process or in two worker processes: the worklist, the flags and the
+    stored rows that later runs read are those of the domain's per-patient rules."""
+    monkeypatch.setattr(rules_cache, "GATHER_BATCH", 7)
+    monkeypatch.setattr(rules_cache, "POOL_MIN_PATIENTS", 1 if pool else None)
+    for as_of in (TODAY, TODAY - timedelta(days=400)):  # the newest state, and a historical as-of
+        rules_cache.clear_cache(clinic)
+        rules_cache.forget()
+        g = rules_cache.gather(clinic, as_of, want_flags=True)
+        assert g.computed == 30 and g.workers == (2 if pool else 0)
+        assert [f.to_json() for h in g.heads for f in g.flags[h.patient_id]] == reference_flags(clinic, as_of), as_of
+        assert sorted((i for h in g.heads for i in g.plan(h.patient_id)), key=sort_key) == \
+            reference_worklist(clinic, as_of), as_of
+    assert cache_rows(clinic) == 30
+    rules_cache.forget()  # the stored rows, read back by the next process, give the same results
+    assert list(build_worklist(clinic, TODAY).items) == reference_worklist(clinic, TODAY)
+    assert [f.to_json() for f in clinic_flags(clinic, TODAY)] == reference_flags(clinic, TODAY)
+
+
+def test_when_the_worker_processes_fail_this_process_evaluates_the_rest(clinic, monkeypatch, caplog):
+    monkeypatch.setattr(rules_cache, "GATHER_BATCH", 7)
+    monkeypatch.setattr(rules_cache, "POOL_MIN_PATIENTS", 1)
+    monkeypatch.setattr(rules_cache, "_worker_batch", lambda ids: [])  # cannot be sent to a worker process
+    rules_cache.forget()
+    g = rules_cache.gather(clinic, TODAY)
+    assert g.computed == 30 and g.workers == 0 and "rules worker processes failed" in caplog.text
+    assert sorted((i for h in g.heads for i in g.plan(h.patient_id)), key=sort_key) == reference_worklist(clinic, TODAY)
+
+
 def test_worklist_without_the_in_process_memo_reads_the_stored_cache(clinic):
     build_worklist(clinic, TODAY)  # fills the table
     rules_cache.forget()
