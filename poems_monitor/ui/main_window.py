@@ -129,8 +129,7 @@ class MainWindow(QMainWindow):
                                        account_gone=(lambda: self.lock(signed_out=True)) if signed_in else None)
         self.backup_status = self.maintenance.status
         self.lock_controller.lockedChanged.connect(lambda locked: locked or self.maintenance.refresh_backup_status())
-        self.commands = WindowCommands(self, db, actor, self.dashboard, current_mrn=self.current_mrn, as_of=as_of,
-                                       read_only=read_only)
+        self.commands = WindowCommands(self, db, actor, self.dashboard, current_mrn=self.current_mrn, as_of=as_of, read_only=read_only)
         self.record = RecordCommands(self, db, actor, current_mrn=self.current_mrn, as_of=as_of,
                                      publish=self.bus.publish, patient_added=self._patient_added,
                                      patient_changed=self._patient_changed)
