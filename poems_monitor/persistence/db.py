@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from poems_monitor.i18n import tr
@@ -172,8 +173,21 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only unit of work (a consistent snapshot under WAL)."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        with self._server_problems_named(), Session(self.engine, expire_on_commit=False) as session:
             yield session
+
+    @contextmanager
+    def _server_problems_named(self) -> Iterator[None]:
+        """A clinic server that stops answering mid-work (down, network, timeout) is said as
+        `ServerUnreachable` (or a refused sign-in as `ServerSignInRefused`), never as a driver
+        traceback: callers show the sentence and keep what was typed; the transaction rolled back."""
+        try:
+            yield
+        except DBAPIError as exc:
+            problem = None if self.is_sqlite else connection_problem(exc, self.url)
+            if problem is None:
+                raise
+            raise problem from None
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -183,20 +197,21 @@ class Database:
         on SQLite, an advisory transaction lock on PostgreSQL): the audit chain reads its last
         hash and appends in one step, so two workstations can never fork it.
         """
-        connection = self.engine.connect().execution_options(poems_write=True)
-        try:
-            with Session(bind=connection, expire_on_commit=False) as session:
-                session.info["poems_origin"] = self.origin
-                if not self.is_sqlite:
-                    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK_KEY})
-                try:
-                    yield session
-                    session.commit()
-                except BaseException:
-                    session.rollback()
-                    raise
-        finally:
-            connection.close()
+        with self._server_problems_named():
+            connection = self.engine.connect().execution_options(poems_write=True)
+            try:
+                with Session(bind=connection, expire_on_commit=False) as session:
+                    session.info["poems_origin"] = self.origin
+                    if not self.is_sqlite:
+                        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_WRITE_LOCK_KEY})
+                    try:
+                        yield session
+                        session.commit()
+                    except BaseException:
+                        session.rollback()
+                        raise
+            finally:
+                connection.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -192,6 +192,29 @@ def test_the_status_bar_says_unreachable_while_the_server_restarts_and_updates_r
     assert [a.changes.patients for a in heard] == [{BEN}]
 
 
+def test_a_save_while_the_server_is_down_is_refused_with_a_sentence_and_keeps_what_was_typed(
+        qtbot, pg_server, two_windows, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    _front, office = two_windows
+    office.open_patient(BEN)
+    office.new_visit()
+    editor = office.entry.rows["platelets"].editor
+    editor.setFocus()
+    qtbot.keyClicks(editor, "512")
+    assert pg_server.pg_ctl("-m", "fast", "-w", "stop").returncode == 0
+    try:
+        qtbot.keyClick(editor, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)  # no traceback, no hang
+        banner = office.entry.banner_message()
+        assert "clinic server unreachable at 127.0.0.1:" in banner and "nothing was changed" in banner
+        assert "What you typed is kept here" in banner
+        assert editor.text() == "512" and office.entry.has_unsaved_changes()
+    finally:
+        pg_server.start()
+    with qtbot.waitSignal(office.entry.saved, timeout=5000):  # the server is back: the same form saves
+        qtbot.keyClick(editor, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert office.entry.rows["platelets"].editor.text() == "512" and not office.entry.has_unsaved_changes()
+
+
 def test_an_open_form_hears_another_workstations_correction_of_its_visit(qtbot, two_windows):
     front, office = two_windows
     saved = record_visit(front.db, front.actor, BEN, VisitInput(date(2026, 11, 4), values=(

@@ -23,7 +23,7 @@ from poems_monitor.domain.catalogue import EXAM_KINDS, FEATURES, MEASURES, Featu
 from poems_monitor.domain.timeline import ExamRecord
 from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.changes import NO_CHANGES, Changes
-from poems_monitor.services.clinic_database import Database
+from poems_monitor.services.clinic_database import Database, ServerUnreachable
 from poems_monitor.services.errors import ConcurrentEdit, DatabaseBusy, FieldProblem, InputRefused
 from poems_monitor.services.history import newest_entry_of_patient
 from poems_monitor.services.patients import patient_of_visit, stored_patient
@@ -338,6 +338,10 @@ class VisitEntryForm(ChangedElsewhere, VisitEntryFormView):
                 return False
             except DatabaseBusy as busy:  # another workstation's long import: nothing saved, the form keeps it all
                 QMessageBox.warning(self, self.tr("Database busy"), str(busy))
+                return False
+            except ServerUnreachable as gone:  # the clinic server went away: nothing saved, the form keeps it all
+                self._show_banner(_escape(str(gone)) + "<br>" + self.tr(
+                    "What you typed is kept here: save again when the server is back."), "banner")
                 return False
             break
         else:  # pragma: no cover - the loop always returns or breaks
