@@ -114,6 +114,14 @@ class TestServer:
         for login in logins:
             self.execute(f'DROP ROLE IF EXISTS "{login}"')
 
+    def logins(self) -> set[str]:
+        """Every login role on the server but the superuser: clinic accounts made by the tests."""
+        import psycopg
+
+        with psycopg.connect(self.libpq(), autocommit=True) as conn:
+            return {name for (name,) in conn.execute(
+                "SELECT rolname FROM pg_roles WHERE rolcanlogin AND rolname <> 'postgres'")}
+
     def pg_ctl(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*self.as_postgres, str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), *args],
                               capture_output=True, text=True)
