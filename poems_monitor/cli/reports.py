@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TextIO
 from pathlib import Path
 
 from poems_monitor.cli import EXIT_INVALID, EXIT_OK, CommandError
@@ -51,8 +52,10 @@ def _read_text(path: Path) -> str:
         raise CommandError(tr("{file}: {error}; nothing was imported.").format(file=path, error=exc), EXIT_INVALID) from None
 
 
-def print_preview(preview, out=sys.stdout) -> None:  # noqa: ANN001
-    """One line per row: line number, status, patient, date, code, value, and what it was compared with."""
+def print_preview(preview, out: TextIO | None = None) -> None:  # noqa: ANN001
+    """One line per row: line number, status, patient, date, code, value, and what it was compared with.
+    `out`: standard output as it is at the call (not as it was when this module was imported)."""
+    out = out or sys.stdout
     from poems_monitor.domain.lab_csv import RowStatus
 
     for r in preview.rows:
