@@ -6,8 +6,8 @@ Owns the choice of language and the catalogue read for it. The Qt-free layers ca
 in `resources/translations/<lang>.po`, whichever layer shows it. argparse's own words ("usage:",
 "options") go through the catalogue too (`translate_argparse`).
 
-The language, first that applies: the app's setting `ui/language` in `ui.ini` ("system" or a
-code), the environment (`LANGUAGE`, `LC_ALL`, `LC_MESSAGES`, `LANG`, as gettext reads them), and
+The language, first that applies: the Settings dialog's choice, `language` in the workstation's
+`preferences.toml` ("system" or a code), the environment (`LANGUAGE`, `LC_ALL`, `LC_MESSAGES`, `LANG`, as gettext reads them), and
 in the desktop app the system's UI languages from Qt (Windows and macOS set no variables).
 English, the source language, when none of them names a language we ship.
 
