@@ -63,3 +63,20 @@ def physician():
     from poems_monitor.services.access import Actor, Role
 
     return Actor("dr-berg", Role.PHYSICIAN)
+
+
+@pytest.fixture
+def told(monkeypatch):
+    """Qt message boxes (information, warning, critical) answered at once; what they said is
+    collected, in order, for the test to assert on."""
+    from PySide6.QtWidgets import QMessageBox
+
+    said: list[str] = []
+
+    def box(_parent, _title, text, *_a, **_k):  # noqa: ANN001, ANN002, ANN003
+        said.append(text)
+        return QMessageBox.StandardButton.Ok
+
+    for name in ("information", "warning", "critical"):
+        monkeypatch.setattr(QMessageBox, name, staticmethod(box))
+    return said

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from poems_monitor.services.access import Actor, Role
 from tests.conftest import TODAY
@@ -20,20 +20,6 @@ from tests.conftest import TODAY
 pytestmark = pytest.mark.slow
 
 BOSS, ANN = Actor("boss", Role.ADMIN), Actor("ann", Role.NURSE)
-
-
-@pytest.fixture
-def told(monkeypatch):
-    """Message boxes answered at once; what they said is collected."""
-    said: list[str] = []
-
-    def box(_parent, _title, text, *_a, **_k):  # noqa: ANN001, ANN002, ANN003
-        said.append(text)
-        return QMessageBox.StandardButton.Ok
-
-    for name in ("information", "warning", "critical"):
-        monkeypatch.setattr(QMessageBox, name, staticmethod(box))
-    return said
 
 
 @pytest.fixture

@@ -35,20 +35,6 @@ def accounts(db):
             "cole": Actor("cole", Role.NURSE)}
 
 
-@pytest.fixture
-def told(monkeypatch):
-    """Message boxes answered at once; what they said is collected."""
-    said: list[str] = []
-
-    def box(_parent, _title, text, *_a, **_k):  # noqa: ANN001, ANN002, ANN003
-        said.append(text)
-        return QMessageBox.StandardButton.Ok
-
-    for name in ("information", "warning", "critical"):
-        monkeypatch.setattr(QMessageBox, name, staticmethod(box))
-    return said
-
-
 def _window(qtbot, db, actor, **kwargs) -> MainWindow:  # noqa: ANN001
     kwargs.setdefault("background", False)
     win = MainWindow(db, actor, as_of=TODAY, remember_layout=False, **kwargs)

@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QWidget
+from PySide6.QtWidgets import QMainWindow, QSplitter, QWidget
 
 from poems_monitor.services.access import Actor, Role
 from poems_monitor.services.changes import Changes
@@ -26,19 +26,6 @@ from tests.conftest import TODAY
 TEST_SPLITTER: Setting[bytes | None] = Setting("test/splitter", bytes, None, "a test window's splitter")
 
 ANN, BERG = Actor("ann", Role.NURSE), Actor("berg", Role.PHYSICIAN)
-
-
-@pytest.fixture
-def told(monkeypatch):
-    said: list[str] = []
-
-    def box(_parent, _title, text, *_a, **_k):  # noqa: ANN001, ANN002, ANN003
-        said.append(text)
-        return QMessageBox.StandardButton.Ok
-
-    for name in ("information", "warning"):
-        monkeypatch.setattr(QMessageBox, name, staticmethod(box))
-    return said
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from PySide6.QtWidgets import QMainWindow, QMessageBox
+from PySide6.QtWidgets import QMainWindow
 
 from poems_monitor.services.access import Actor, Role
 from poems_monitor.services.patients import PatientInput, create_patient, list_patients
@@ -18,20 +18,6 @@ from poems_monitor.ui.shell.maintenance import Maintenance
 from tests.conftest import TODAY
 
 BOSS, ANN = Actor("boss", Role.ADMIN), Actor("ann", Role.NURSE)
-
-
-@pytest.fixture
-def told(monkeypatch):
-    """Message boxes answered at once; what they said is collected."""
-    said: list[str] = []
-
-    def box(_parent, _title, text, *_a, **_k):  # noqa: ANN001, ANN002, ANN003
-        said.append(text)
-        return QMessageBox.StandardButton.Ok
-
-    for name in ("information", "warning", "critical"):
-        monkeypatch.setattr(QMessageBox, name, staticmethod(box))
-    return said
 
 
 @pytest.fixture
