@@ -36,9 +36,8 @@ from poems_monitor.services.visits import (
 )
 from poems_monitor.ui.entry import ReasonDialog, VisitEntryForm
 from poems_monitor.ui.main_window import VIEW_PATIENTS, VIEW_WORKLIST, MainWindow
-from poems_monitor.ui.patients.model import COL_LAST_VISIT
-from poems_monitor.ui.worklist.model import ROW_ROLE
 from tests.conftest import TODAY
+from tests.ui.test_change_bus import last_visit_shown, worklist_flags  # what a screen shows
 from tests.integration.conftest import pg_server, pg_url  # noqa: F401 (the clinic server fixtures)
 from tests.unit.timeline_builders import patient, visit
 
@@ -82,18 +81,6 @@ def two_windows(qtbot, server_clinic, nurse, physician):
         win.close()
         assert not win.live_updates.running
         win.db.dispose()
-
-
-def last_visit_shown(win: MainWindow, mrn: str) -> str:
-    proxy = win.patients.proxy
-    row = next(r for r in range(proxy.rowCount()) if proxy.index(r, 0).data() == mrn)
-    return proxy.index(row, COL_LAST_VISIT).data()
-
-
-def worklist_flags(win: MainWindow, mrn: str) -> set[str]:
-    proxy = win.worklist.proxy
-    rows = [proxy.index(r, 0).data(ROW_ROLE) for r in range(proxy.rowCount())]
-    return {r.item for r in rows if r.mrn == mrn and r.kind == "flag"}
 
 
 def thrombocytosis_today(win: MainWindow) -> bool:
