@@ -19,7 +19,7 @@ response on a running line; care transferred elsewhere; a diagnosis in the last 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from poems_monitor.domain.catalogue import MEASURES
@@ -274,6 +274,9 @@ def generate_patient(index: int, seed: int, today: date) -> PatientRecord:
         treatments = [t for t in treatments if t.start <= horizon]
         relapses = [r for r in relapses if r <= horizon]
         line_starts = [s for s in line_starts if s <= horizon]
+    if died:
+        # A line that was to stop after the death stopped at it: nothing is recorded after a death.
+        treatments = [t if t.stop is None or t.stop <= death else replace(t, stop=death) for t in treatments]
     transfer_after_last_visit = scenario == TRANSFERRED
     # Nothing in the record may lie in the future: a line still running has no stop date yet.
     treatments = [

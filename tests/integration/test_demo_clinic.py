@@ -89,3 +89,17 @@ def test_the_same_seed_makes_the_same_clinic_in_every_process():
         for seed in ("1", "2", "3")
     }
     assert len(digests) == 1 and len(next(iter(digests))) == len(hashlib.sha256().hexdigest())
+
+
+@pytest.mark.parametrize("index", [2595, 6038])
+def test_a_demo_patient_who_died_during_a_line_of_treatment_imports_cleanly(index):
+    """Patients 2,595 and 6,038 of the 10,000 clinic once had a line stopping after their death,
+    so the whole clinic was refused on import."""
+    from poems_monitor.domain.timeline_json import parse_timeline, patient_to_json, FORMAT_NAME, FORMAT_VERSION
+
+    (patient,) = generate_patients(1, 1, TODAY, first_index=index)
+    death = next(e.date for e in patient.events if e.type == "death")
+    assert all(t.stop is not None and t.stop <= death for t in patient.treatments if t.start <= death)
+    parsed, problems = parse_timeline(
+        {"format": FORMAT_NAME, "version": FORMAT_VERSION, "patients": [patient_to_json(patient)]}, TODAY)
+    assert [str(p) for p in problems] == [] and len(parsed) == 1
