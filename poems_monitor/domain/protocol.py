@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from poems_monitor.domain.catalogue import MEASURES, Range
+from poems_monitor.domain.display_units import CANONICAL, TABLE as UNITS_TABLE, DisplayUnits, UnitChoiceError, parse_units
 from poems_monitor.i18n import tr
 
 FORMAT = "poems-monitor/protocol"
@@ -256,6 +257,9 @@ class Protocol:
     response_mprotein_progression_fraction: float
     response_mprotein_progression_min_gdl: float
     response_lost_to_followup_months: int
+    # [units] (added 2026-12, optional): the unit the clinic reads and types per measure; values
+    # and thresholds stay canonical, this only chooses how they are shown and entered.
+    units: DisplayUnits = CANONICAL
     # key -> source text; not compared, so two protocols with equal values are equal
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -286,7 +290,7 @@ def _cite(source: str) -> str:
     return match.group(1) if match else "(" + re.split(r"[;:(]", text)[0].strip().lower() + ")"
 
 
-_SETTING_FIELDS = tuple(f.name for f in fields(Protocol) if f.name != "sources")
+_SETTING_FIELDS = tuple(f.name for f in fields(Protocol) if f.name not in ("sources", "units"))
 assert _SETTING_FIELDS == tuple(s.key for s in SPECS), "Protocol fields and SPECS must list the same keys"
 
 
@@ -365,8 +369,12 @@ def load_protocol(text: str, origin: str | None = None) -> Protocol:
     for top in data:
         if top in ("format", "version"):
             continue
+        if top == UNITS_TABLE:
+            if not isinstance(data[top], dict):
+                raise fail((top,), tr("must be a table [{section}]").format(section=top))
+            continue
         if top not in SECTIONS:
-            raise fail((top,), tr("unknown section or key; known sections: {known}").format(known=", ".join(SECTIONS)))
+            raise fail((top,), tr("unknown section or key; known sections: {known}").format(known=", ".join(SECTIONS + (UNITS_TABLE,))))
         if not isinstance(data[top], dict):
             raise fail((top,), tr("must be a table [{section}]").format(section=top))
 
@@ -449,7 +457,11 @@ def load_protocol(text: str, origin: str | None = None) -> Protocol:
     if values["es_watch_start_day"] > values["es_watch_end_day"]:
         raise fail(("engraftment", "es_watch_end_day"), tr("must not be earlier than es_watch_start_day ({start})").format(
             start=values["es_watch_start_day"]))
-    return Protocol(**values, sources=MappingProxyType(sources))
+    try:
+        units = parse_units(data.get(UNITS_TABLE, {}))
+    except UnitChoiceError as exc:
+        raise fail((UNITS_TABLE, exc.code), str(exc)) from None
+    return Protocol(**values, units=units, sources=MappingProxyType(sources))
 
 
 def _shipped_section(section: str) -> dict:
