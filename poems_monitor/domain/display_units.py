@@ -94,17 +94,18 @@ class DisplayUnits:
         """The value and its unit as a person reads them: "88.4 µmol/L"."""
         return f"{self.number(code, canonical, entered, entered_unit)} {self.label(code)}".strip()
 
-    def limit(self, code: str, canonical: float) -> str:
-        """A limit or threshold of `code` (given in the canonical unit) written in the clinic's
-        unit, at that unit's decimals (creatinine 10 mg/dL is 884 µmol/L)."""
+    def quote(self, code: str, canonical: float) -> str:
+        """A value, limit or threshold of `code` (given in the canonical unit) as a sentence
+        quotes it in the clinic's unit, at that unit's decimals (creatinine 10 mg/dL is 884
+        µmol/L); in the canonical unit as the flag texts always wrote it (16.8, 0.25, 640)."""
         if self.is_canonical(code):
             return format_number(canonical, 3)
         return format_number(self.to_display(code, canonical), self.decimals(code))
 
     def range_text(self, code: str, low: float | None, high: float | None) -> str:
         """A range of `code` in the clinic's unit, written as `catalogue.Range.text` writes it."""
-        lo = self.limit(code, low) if low is not None else None
-        hi = self.limit(code, high) if high is not None else None
+        lo = self.quote(code, low) if low is not None else None
+        hi = self.quote(code, high) if high is not None else None
         if lo is not None and hi is not None:
             return f"{lo}–{hi}"
         if hi is not None:

@@ -97,14 +97,14 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
         return CheckedValue(
             Tier.REFUSED,
             tr("{name} {shown} is above the largest possible value {limit} {unit}: check for a typing error").format(
-                name=m.name, shown=shown, limit=seen.limit(m.code, m.absolute.high), unit=unit_label
+                name=m.name, shown=shown, limit=seen.quote(m.code, m.absolute.high), unit=unit_label
             ),
         )
     if m.absolute.below(canonical):
         return CheckedValue(
             Tier.REFUSED,
             tr("{name} {shown} is below the smallest possible value {limit} {unit}: check for a typing error").format(
-                name=m.name, shown=shown, limit=seen.limit(m.code, m.absolute.low), unit=unit_label
+                name=m.name, shown=shown, limit=seen.quote(m.code, m.absolute.low), unit=unit_label
             ),
         )
     result = dict(canonical=canonical, unit=m.unit, converted_from=converted_from)
@@ -114,7 +114,7 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
         return CheckedValue(
             Tier.CRITICAL,
             tr("{name} {shown} is {side} the critical limit {limit} {unit}: please confirm").format(
-                name=m.name, shown=shown, side=side, limit=seen.limit(m.code, limit), unit=unit_label
+                name=m.name, shown=shown, side=side, limit=seen.quote(m.code, limit), unit=unit_label
             ),
             **result,
         )

@@ -315,7 +315,7 @@ def last_recorded(db: Database, mrn: str, before: date) -> dict[str, LastRecorde
             text = str(o.value_text if o.value_text is not None else o.value_num)
         else:
             number = (format_number(o.value_num, m.decimals) if units.is_canonical(o.code)
-                      else units.number(o.code, o.value_num))
+                      else units.number(o.code, o.value_num, o.entered_num, o.entered_unit))
             unit = "" if m.kind.value == "score" else units.label(o.code)
             text = f"{o.qualifier or ''}{number} {unit}".strip()
         out[o.code] = LastRecorded(o.date, text)

@@ -183,6 +183,21 @@ class TrendChart(QFrame):
     def showing_table(self) -> bool:
         return self.stack.currentIndex() == 1
 
+    def _label_axes(self) -> None:
+        """Each axis names the unit its series are drawn in: the clinic's unit (protocol [units])
+        where the chart has one measure unit on that axis, else the chart's own label."""
+        spec = self.spec
+        sides = (("left", spec.y_label, [c for c in spec.codes if c not in spec.right_codes]),
+                 ("right", spec.right_label, list(spec.right_codes)))
+        for side, label, codes in sides:
+            units = {s.unit for s in self.series if s.code in codes}
+            if side == "right" and self.right_vb is None:
+                continue
+            if len(units) == 1 and label in {MEASURES[c].unit_label for c in codes}:
+                label = units.pop()
+            if self.plot.getAxis(side).labelText != label:
+                self.plot.getAxis(side).setLabel(label)
+
     def data_item_count(self) -> int:
         """Drawn data points (for tests and the benchmark)."""
         return sum(len(s.points) for s in self.series)
@@ -195,6 +210,7 @@ class TrendChart(QFrame):
             self._restyle(t)
         self.series = tuple(d.series[c] for c in spec.codes if c in d.series)
         self.table_model.set_series(self.series)
+        self._label_axes()
         self.hover.clear()
         self._overlay.clear()
         self._draw_therapies(d, t)

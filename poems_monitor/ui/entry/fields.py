@@ -295,9 +295,9 @@ class MeasureRow(QObject):
             assert critical is not None
             seen = self._seen()
             if critical.above(float(checked.canonical)):
-                limit = tr("above {x}").format(x=seen.limit(self.code, critical.high))
+                limit = tr("above {x}").format(x=seen.quote(self.code, critical.high))
             else:
-                limit = tr("below {x}").format(x=seen.limit(self.code, critical.low))
+                limit = tr("below {x}").format(x=seen.quote(self.code, critical.low))
             short = tr("critical ({limit}): you will be asked to confirm").format(limit=limit)
         else:
             ref = m.reference_for(sex)
@@ -317,9 +317,9 @@ class MeasureRow(QObject):
         number = conv.to_canonical(reading.value) if conv is not None and reading and reading.ok else None
         seen = self._seen()  # the limit in the unit the person typed in
         if number is not None and m.absolute.above(number):
-            text = tr("not possible: above {x} {u}").format(x=seen.limit(self.code, m.absolute.high), u=seen.label(self.code))
+            text = tr("not possible: above {x} {u}").format(x=seen.quote(self.code, m.absolute.high), u=seen.label(self.code))
         elif number is not None and m.absolute.below(number):
-            text = tr("not possible: below {x} {u}").format(x=seen.limit(self.code, m.absolute.low), u=seen.label(self.code))
+            text = tr("not possible: below {x} {u}").format(x=seen.quote(self.code, m.absolute.low), u=seen.label(self.code))
         else:  # the domain's sentence, without the name the row already shows
             text = checked.message.removeprefix(f"{m.name}: ")
         others = unit_slip(self.code, reading.value, self.unit() or m.unit) if reading and reading.ok else ()
