@@ -208,13 +208,37 @@ def cmd_protocol_show(args: argparse.Namespace) -> int:
                      "updated_at": status.updated_at.isoformat() if status.updated_at else None,
                      "settings": [{"section": s.section, "key": s.key, "value": s.value, "unit": s.unit,
                                    "source": s.source, "clinic_default": s.is_default, "description": s.description}
-                                  for s in settings]})
+                                  for s in settings],
+                     "units": _units_json(status.protocol)})
         return EXIT_OK
     print(status.sentence())
     rows = [(s.section, s.key, f"{s.value:g}", s.unit, "DEFAULT" if s.is_default else tr("literature"), s.source)
             for s in settings]
     print(_table((tr("Section"), tr("Setting"), tr("Value"), tr("Unit"), tr("Origin"), tr("Source")), rows))
+    print()
+    print(_units_text(status.protocol))
     return EXIT_OK
+
+
+def _units_json(protocol) -> dict:  # noqa: ANN001
+    from poems_monitor.domain.catalogue import MEASURES
+
+    units = protocol.units
+    return {code: {"unit": unit, "label": units.label(code), "canonical": MEASURES[code].unit}
+            for code, unit in units.chosen}
+
+
+def _units_text(protocol) -> str:  # noqa: ANN001
+    """The [units] table as the clinic reads it: which measures are entered and shown in another
+    unit than the canonical one (files and the database always keep the canonical unit)."""
+    from poems_monitor.domain.catalogue import MEASURES
+
+    units = protocol.units
+    if not units.chosen:
+        return tr("Units: every measure is entered and shown in its canonical unit (no [units] table).")
+    rows = [(code, MEASURES[code].name, units.label(code), MEASURES[code].unit_label) for code, _unit in units.chosen]
+    return tr("Units entered and shown (files and the database keep the canonical unit):") + "\n" + _table(
+        (tr("Measure"), tr("Name"), tr("Unit shown"), tr("Canonical unit")), rows)
 
 
 def cmd_protocol_check(args: argparse.Namespace) -> int:
