@@ -11,6 +11,7 @@ among them. Pure: no Qt, no SQL.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -158,3 +159,27 @@ def units_toml(units: DisplayUnits) -> str:
         return ""
     rows = "".join(f'{code} = "{unit}"\n' for code, unit in units.chosen)
     return f"[{TABLE}]\n{rows}"
+
+
+_TABLE_HEADER = re.compile(r"^\s*\[\s*" + TABLE + r"\s*\]\s*(#.*)?$")
+_ANY_HEADER = re.compile(r"^\s*\[")
+
+
+def with_units(text: str, units: DisplayUnits) -> str:
+    """A protocol file's text with its [units] table replaced by `units` (every other line kept
+    as it is; the table is written last, or left out when every measure is canonical)."""
+    lines = text.splitlines()
+    kept: list[str] = []
+    inside = False
+    for line in lines:
+        if _TABLE_HEADER.match(line):
+            inside = True
+            continue
+        if inside and _ANY_HEADER.match(line):
+            inside = False
+        if not inside:
+            kept.append(line)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    table = units_toml(units)
+    return "\n".join(kept) + "\n" + (f"\n{table}" if table else "")

@@ -102,3 +102,43 @@ def test_the_dashboard_table_tooltip_and_axis_show_the_clinic_unit(qtbot, form, 
     assert "entered as 13.1 g/dL" in model.index(hb_row, T_NOTE).data()
     assert "<b>131</b> g/L" in model.index(hb_row, T_VALUE).data(Qt.ItemDataRole.ToolTipRole)
     assert chart.plot.getAxis("right").labelText == "g/L"
+
+
+def test_a_physician_changes_the_units_with_a_reason_and_it_is_audited(qtbot, clinic, physician):
+    import json
+
+    from poems_monitor.models import AuditEntry
+    from poems_monitor.services.protocol_store import current_protocol
+    from poems_monitor.ui.units_dialog import UnitsDialog
+
+    dialog = UnitsDialog(clinic, physician)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    chooser = dialog.choosers["creatinine"]
+    assert chooser.currentText() == "µmol/L" and chooser.isEnabled()
+    chooser.setCurrentIndex(chooser.findData("mg/dL"))  # back to conventional
+    dialog.save()  # no reason: refused, nothing changes
+    assert dialog.problem.isVisible() and "reason" in dialog.problem.text()
+    assert current_protocol(clinic).units.unit("creatinine") == "umol/L"
+    qtbot.keyClicks(dialog.reason, "the new laboratory reports mg/dL")
+    dialog.save()
+    assert dialog.result() == dialog.DialogCode.Accepted
+    units = current_protocol(clinic).units
+    assert units.unit("creatinine") == "mg/dL" and units.unit("hemoglobin") == "g/L"  # only what was changed
+    with clinic.read() as session:
+        last = session.execute(select(AuditEntry).where(AuditEntry.entity == "protocol")
+                               .order_by(AuditEntry.id.desc())).scalars().first()
+    assert last.reason == "the new laboratory reports mg/dL" and last.user == "dr-berg"
+    assert 'creatinine = "umol/L"' in json.loads(last.old)["text"]
+    assert 'creatinine' not in json.loads(last.new)["text"].split("[units]")[1]
+
+
+def test_a_nurse_sees_the_units_but_cannot_change_them(qtbot, clinic, nurse):
+    from poems_monitor.ui.units_dialog import UnitsDialog
+
+    dialog = UnitsDialog(clinic, nurse)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.choosers["hemoglobin"].currentText() == "g/L"
+    assert not dialog.choosers["hemoglobin"].isEnabled()
+    assert "Only a physician or an administrator" in dialog.findChild(type(dialog.problem), "units_read_only").text()
