@@ -7,7 +7,9 @@ that is not from the literature (the settings screen labels those). A file with 
 an unknown or missing key, a wrong type (a boolean where a number belongs), NaN or infinity, a
 subnormal number, an interval of 0 or less or above 10 years, a threshold outside its measure's
 absolute limits, or a value out of range is refused as a whole with `ProtocolError`, whose
-message names the line and the key.
+message names the line and the key. The optional `[units]` table (measure code -> UCUM unit,
+`domain/display_units.py`) chooses the unit the clinic types and reads per measure; without it
+every measure is in its canonical unit, and the settings above never change unit.
 
 Pure: parses text it is given. The one exception is `default_protocol()`, which reads the
 packaged default through importlib.resources (never a user path); clinic copies are read by the
