@@ -264,7 +264,18 @@ def cmd_protocol_check(args: argparse.Namespace) -> int:
         print(tr("Differences from {against}:").format(against=against))
     for key, old, new in changes:
         print(tr("  {key}: {old:g} -> {new:g}").format(key=key, old=old, new=new))
+    _print_unit_changes(current, protocol)
     return EXIT_OK
+
+
+def _print_unit_changes(old, new) -> None:  # noqa: ANN001
+    """The measures whose unit shown changes ([units] table), one line each."""
+    from poems_monitor.domain.catalogue import MEASURES
+
+    for code in sorted(set(old.units.as_table()) | set(new.units.as_table())):
+        if old.units.unit(code) != new.units.unit(code):
+            print(tr("  unit of {name}: {old} -> {new}").format(
+                name=MEASURES[code].name, old=old.units.label(code), new=new.units.label(code)))
 
 
 def cmd_protocol_set(args: argparse.Namespace) -> int:
@@ -286,6 +297,7 @@ def cmd_protocol_set(args: argparse.Namespace) -> int:
               "Clinic protocol saved from {file} ({n} settings changed).", len(changes)).format(file=args.file, n=len(changes)))
     for key, old, new in changes:
         print(tr("  {key}: {old:g} -> {new:g}").format(key=key, old=old, new=new))
+    _print_unit_changes(before, protocol)
     return EXIT_OK
 
 

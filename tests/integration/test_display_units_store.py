@@ -128,6 +128,12 @@ def test_the_cli_shows_the_units(clinic, db_path):
                              capture_output=True, text=True, timeout=120)
     data = json.loads(as_json.stdout)
     assert data["units"]["creatinine"] == {"unit": "umol/L", "label": "µmol/L", "canonical": "mg/dL"}
+    conventional = db_path.parent / "conventional.toml"
+    conventional.write_text(default_protocol_text(), encoding="utf-8")
+    checked = subprocess.run([sys.executable, "-m", "poems_monitor", "protocol", "check", str(conventional),
+                              "--db", str(db_path)], capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stderr
+    assert "unit of Creatinine: µmol/L -> mg/dL" in checked.stdout
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) not installed")

@@ -107,3 +107,24 @@ def test_units_toml_writes_the_table_back():
     assert units_toml(units) == '[units]\ncreatinine = "umol/L"\nhemoglobin = "g/L"\n'
     assert load_protocol(default_protocol_text() + "\n" + units_toml(units)).units == units
     assert units_toml(CANONICAL) == ""
+
+
+def test_explanations_and_flags_quote_the_clinic_unit_and_decide_on_canonical_values():
+    from poems_monitor.domain.derived import derive_features
+    from poems_monitor.domain.flags import compute_flags
+    from tests.unit.timeline_builders import patient, visit
+
+    si = load_protocol(with_units(SI))
+    v = visit("2024-05-05", hemoglobin=17.0, platelets=300)
+    poly_si = next(f for f in derive_features(v, "male", si) if f.code == "polycythemia")
+    poly = next(f for f in derive_features(v, "male", default_protocol()) if f.code == "polycythemia")
+    assert poly_si.state == poly.state  # the same decision, on 17.0 g/dL > 16.5 g/dL
+    assert "Haemoglobin 170 g/L > 165 g/L [WHO-PV]" in poly_si.explanation
+    assert "Haemoglobin 17 g/dL > 16.5 g/dL [WHO-PV]" in poly.explanation
+    record = patient(visit("2026-10-01", creatinine=12.0), sex="male")
+    as_of = __import__("datetime").date(2026, 11, 21)
+    flags_si = compute_flags(record, si, as_of)
+    flags = compute_flags(record, default_protocol(), as_of)
+    assert [f.flag_id for f in flags_si] == [f.flag_id for f in flags]  # same flags, same identities
+    critical = next(f for f in flags_si if f.code == "creatinine")
+    assert "Creatinine 1061 µmol/L" in critical.message and "884 µmol/L" in critical.message
