@@ -20,6 +20,7 @@ from poems_monitor.services.access import Actor, Permission, PermissionDenied
 from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.errors import InputRefused
 from poems_monitor.services.protocol_store import SavedProtocol, protocol_status, save_units
+from poems_monitor.ui.entry.input_guard import guard_wheel
 
 
 def convertible_codes() -> tuple[str, ...]:
@@ -74,6 +75,7 @@ class UnitsDialog(QDialog):
         scroll.setWidgetResizable(True)
         scroll.setWidget(grid_host)
         layout.addWidget(scroll, 1)
+        guard_wheel(grid_host)  # scrolling the list never changes a unit by accident
         self.reason = QLineEdit()
         self.reason.setObjectName("units_reason")
         self.reason.setPlaceholderText(tr("Why the units change (kept in the audit trail)"))
