@@ -128,3 +128,22 @@ def test_explanations_and_flags_quote_the_clinic_unit_and_decide_on_canonical_va
     assert [f.flag_id for f in flags_si] == [f.flag_id for f in flags]  # same flags, same identities
     critical = next(f for f in flags_si if f.code == "creatinine")
     assert "Creatinine 1061 µmol/L" in critical.message and "884 µmol/L" in critical.message
+
+
+def test_the_response_table_quotes_m_protein_and_vegf_in_the_clinic_unit():
+    from datetime import date
+
+    from poems_monitor.domain.response import assess_response
+    from tests.unit.timeline_builders import obs, patient, treatment, visit
+
+    record = patient(visit("2021-01-10", obs("ife", "lambda"), m_protein=0.3, vegf_plasma=1240),
+                     visit("2021-06-10", obs("ife", "lambda"), m_protein=0.9, vegf_plasma=300),
+                     treatments=[treatment("lenalidomide_dexamethasone", "2021-02-01")])
+    si = load_protocol(with_units('\n[units]\nm_protein = "g/L"\nvegf_plasma = "ng/mL"\n'))
+    line_si = assess_response(record, si, date(2021, 12, 1))[0]
+    line = assess_response(record, default_protocol(), date(2021, 12, 1))[0]
+    assert line_si.hematologic.category == line.hematologic.category == "progression"  # decided in g/dL
+    assert ">= 5 g/L above its nadir 3 g/L on 2021-01-10" in line_si.hematologic.rule
+    assert ">= 0.5 g/dL above its nadir 0.3 g/dL on 2021-01-10" in line.hematologic.rule
+    assert "baseline 1.24 ng/mL on 2021-01-10" in line_si.vegf.evidence
+    assert line_si.vegf.category == line.vegf.category
