@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from poems_monitor.domain.catalogue import MEASURES, Measure, MeasureKind
 from poems_monitor.domain.numbers import format_measure_value, format_number
