@@ -62,7 +62,7 @@ class UnitsDialog(QDialog):
             chooser = QComboBox()
             chooser.setObjectName(f"unit_choice_{code}")
             for unit in choosable_units(code):
-                chooser.addItem(m.conversion_for(unit).label, unit)
+                chooser.addItem(DisplayUnits(((code, unit),)).label(code), unit)
             chooser.setCurrentIndex(max(chooser.findData(self._units.unit(code)), 0))
             chooser.setEnabled(self.editable)
             chooser.setAccessibleName(tr("{name} unit shown").format(name=m.name))
