@@ -17,11 +17,11 @@ from datetime import date, datetime
 
 from poems_monitor.domain.catalogue import (
     CRITERIA, FEATURES, FOLLOWUP_ITEM_NAMES, FOLLOWUP_STATUS_NAMES, MEASURE_GROUPS, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES,
-    CriterionClass, MeasureKind, display_name,
+    CriterionClass, MeasureKind, display_name, unit_display,
 )
 from poems_monitor.domain.display_units import CANONICAL, DisplayUnits
 from poems_monitor.domain.course import regimen_label
-from poems_monitor.domain.numbers import format_measure_value
+from poems_monitor.domain.numbers import format_measure_value, format_number as format_plain
 from poems_monitor.domain.followup import Status, WorklistItem
 from poems_monitor.domain.safety_flags import MDS_CAUTION
 from poems_monitor.domain.patient_status import PatientStatusAssessment
@@ -245,7 +245,8 @@ def latest_values(record: PatientRecord, as_of: date, units: DisplayUnits = CANO
                 reference = tr("depends on sex (not applied)")
         entered = ""
         if o.entered_unit and o.entered_value is not None and o.entered_unit.lower() != units.unit(code).lower():
-            entered = f"{o.entered_value} {o.entered_unit}"
+            typed_text = format_plain(o.entered_value) if isinstance(o.entered_value, (int, float)) else o.entered_value
+            entered = f"{typed_text} {unit_display(o.entered_unit)}"  # "79 mg/dL", as a person writes it
         out.append(LatestValue(
             code=code, name=m.name, group=MEASURE_GROUPS.get(m.group, m.group), date=day, value=value,
             unit=units.label(code) if m.kind is MeasureKind.QUANTITY else m.unit_label, reference=reference, reference_default=default, mark=mark,

@@ -147,3 +147,11 @@ def test_the_pdf_summary_prints_the_clinic_unit(qapp, clinic, nurse, tmp_path):
                           check=True).stdout
     line = next(t for t in text.splitlines() if "Creatinine" in t)
     assert "88.4" in line and "µmol/L" in line and "mg/dL" not in line
+
+
+def test_the_summary_says_how_a_value_was_entered_as_a_person_writes_it(clinic, nurse):
+    record_visit(clinic, nurse, MRN, VisitInput(TODAY, (EnteredValue("glucose_fasting", 79.0, "mg/dL"),
+                                                        EnteredValue("platelets", 250, "10*3/uL"))), today=TODAY)
+    latest = {v.code: v for v in build_patient_summary(clinic, MRN, TODAY).latest}
+    assert (latest["glucose_fasting"].value, latest["glucose_fasting"].entered) == ("4.4", "79 mg/dL")
+    assert latest["platelets"].entered == "250 ×10³/µL"
