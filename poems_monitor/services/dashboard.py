@@ -171,6 +171,7 @@ class Thresholds:
     hemoglobin_high: float | None  # None: sex other/unknown, no limit applies
     hemoglobin_reference: tuple[float | None, float | None] | None
     references: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    pasp_pulmonary_hypertension: float = 50.0  # the protocol's echo PASP threshold, in the clinic's unit
 
 
 @dataclass(frozen=True)
@@ -363,6 +364,7 @@ def dashboard_from_record(
         hemoglobin_high=shown("hemoglobin", hb_high),
         hemoglobin_reference=(shown("hemoglobin", hb.low), shown("hemoglobin", hb.high)) if hb else None,
         references=references,
+        pasp_pulmonary_hypertension=shown("pasp", protocol.pasp_pulmonary_hypertension),
     )
     return PatientDashboard(
         mrn=patient.mrn, name=patient.name, sex=sex, birth_date=patient.birth_date, age=_age(patient.birth_date, as_of),

@@ -155,3 +155,14 @@ def test_the_summary_says_how_a_value_was_entered_as_a_person_writes_it(clinic, 
     latest = {v.code: v for v in build_patient_summary(clinic, MRN, TODAY).latest}
     assert (latest["glucose_fasting"].value, latest["glucose_fasting"].entered) == ("4.4", "79 mg/dL")
     assert latest["platelets"].entered == "250 ×10³/µL"
+
+
+def test_chart_lines_follow_the_clinic_unit_of_pasp(db, nurse, physician):
+    create_patient(db, nurse, PatientInput(MRN, "Jane Example", "female", date(1971, 4, 2), date(2019, 3, 14)),
+                   today=TODAY)
+    save_protocol(db, physician, default_protocol_text() + '\n[units]\npasp = "kPa"\n', "echo lab reports kPa")
+    record_visit(db, nurse, MRN, VisitInput(TODAY, (EnteredValue("pasp", 6.0, "kPa"),)), today=TODAY)
+    d = build_dashboard(db, MRN, TODAY, fresh=True)
+    assert d.series["pasp"].unit == "kPa" and d.series["pasp"].points[-1].value == 6.0
+    assert d.thresholds.pasp_pulmonary_hypertension == pytest.approx(50 / 7.50062, rel=1e-5)  # 50 mmHg
+    assert d.thresholds.references["pasp"][1] == pytest.approx(36 / 7.50062, rel=1e-5)

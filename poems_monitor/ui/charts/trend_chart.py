@@ -413,8 +413,9 @@ class TrendChart(QFrame):
                 ref = th.references.get("pasp")
                 if ref and ref[1] is not None:
                     self._hline(ref[1], tr("PASP {v:g}").format(v=ref[1]), series_colour("pasp"))
-                self._hline(50, tr("PASP 50 (PH)"), series_colour("pasp"), style=Qt.PenStyle.DotLine)
-                y_values.append(50)
+                ph = th.pasp_pulmonary_hypertension  # the protocol's threshold, in the clinic's unit
+                self._hline(ph, tr("PASP {v:g} (PH)").format(v=ph), series_colour("pasp"), style=Qt.PenStyle.DotLine)
+                y_values.append(ph)
             if "lvef" in codes:
                 self._hline(50, tr("LVEF 50"), series_colour("lvef"), style=Qt.PenStyle.DashDotLine, position=0.02)
 
