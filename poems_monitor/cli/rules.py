@@ -208,13 +208,37 @@ def cmd_protocol_show(args: argparse.Namespace) -> int:
                      "updated_at": status.updated_at.isoformat() if status.updated_at else None,
                      "settings": [{"section": s.section, "key": s.key, "value": s.value, "unit": s.unit,
                                    "source": s.source, "clinic_default": s.is_default, "description": s.description}
-                                  for s in settings]})
+                                  for s in settings],
+                     "units": _units_json(status.protocol)})
         return EXIT_OK
     print(status.sentence())
     rows = [(s.section, s.key, f"{s.value:g}", s.unit, "DEFAULT" if s.is_default else tr("literature"), s.source)
             for s in settings]
     print(_table((tr("Section"), tr("Setting"), tr("Value"), tr("Unit"), tr("Origin"), tr("Source")), rows))
+    print()
+    print(_units_text(status.protocol))
     return EXIT_OK
+
+
+def _units_json(protocol) -> dict:  # noqa: ANN001
+    from poems_monitor.domain.catalogue import MEASURES
+
+    units = protocol.units
+    return {code: {"unit": unit, "label": units.label(code), "canonical": MEASURES[code].unit}
+            for code, unit in units.chosen}
+
+
+def _units_text(protocol) -> str:  # noqa: ANN001
+    """The [units] table as the clinic reads it: which measures are entered and shown in another
+    unit than the canonical one (files and the database always keep the canonical unit)."""
+    from poems_monitor.domain.catalogue import MEASURES
+
+    units = protocol.units
+    if not units.chosen:
+        return tr("Units: every measure is entered and shown in its canonical unit (no [units] table).")
+    rows = [(code, MEASURES[code].name, units.label(code), MEASURES[code].unit_label) for code, _unit in units.chosen]
+    return tr("Units entered and shown (files and the database keep the canonical unit):") + "\n" + _table(
+        (tr("Measure"), tr("Name"), tr("Unit shown"), tr("Canonical unit")), rows)
 
 
 def cmd_protocol_check(args: argparse.Namespace) -> int:
@@ -240,7 +264,18 @@ def cmd_protocol_check(args: argparse.Namespace) -> int:
         print(tr("Differences from {against}:").format(against=against))
     for key, old, new in changes:
         print(tr("  {key}: {old:g} -> {new:g}").format(key=key, old=old, new=new))
+    _print_unit_changes(current, protocol)
     return EXIT_OK
+
+
+def _print_unit_changes(old, new) -> None:  # noqa: ANN001
+    """The measures whose unit shown changes ([units] table), one line each."""
+    from poems_monitor.domain.catalogue import MEASURES
+
+    for code in sorted(set(old.units.as_table()) | set(new.units.as_table())):
+        if old.units.unit(code) != new.units.unit(code):
+            print(tr("  unit of {name}: {old} -> {new}").format(
+                name=MEASURES[code].name, old=old.units.label(code), new=new.units.label(code)))
 
 
 def cmd_protocol_set(args: argparse.Namespace) -> int:
@@ -262,6 +297,7 @@ def cmd_protocol_set(args: argparse.Namespace) -> int:
               "Clinic protocol saved from {file} ({n} settings changed).", len(changes)).format(file=args.file, n=len(changes)))
     for key, old, new in changes:
         print(tr("  {key}: {old:g} -> {new:g}").format(key=key, old=old, new=new))
+    _print_unit_changes(before, protocol)
     return EXIT_OK
 
 

@@ -215,6 +215,17 @@ _MRS_GRADES = (
 _VEGF_ALTS = (UnitConversion("ng/L", "ng/L", 1.0), UnitConversion("ng/mL", "ng/mL", 1000.0))
 _GDL_ALTS = (UnitConversion("g/L", "g/L", 0.1),)
 _MGL_ALTS = (UnitConversion("mg/dL", "mg/dL", 10.0),)
+# Where the alternative factors below come from: physical and chemical facts (molar masses), not
+# clinical thresholds. A clinic's [units] table (domain/display_units.py) chooses among them.
+#   g/L, mg/dL <-> g/dL, mg/L: decimal prefixes only (Hb, albumin, M-protein: g/dL x 10 = g/L).
+#   creatinine: 113.12 g/mol -> 1 mg/dL = 10 mg/L / 113.12 g/mol = 88.42 umol/L (IFCC/NIST value).
+#   glucose: 180.16 g/mol -> 1 mmol/L = 18.016 mg/dL (1 mg/dL = 0.0555 mmol/L).
+#   calcium: 40.08 g/mol -> 1 mmol/L = 4.008 mg/dL.
+#   testosterone 288.42 g/mol (1 nmol/L = 28.84 ng/dL); cortisol 362.46 g/mol (1 ug/dL = 27.59
+#   nmol/L); free T4 776.87 g/mol (1 ng/dL = 12.87 pmol/L); oestradiol 272.38 g/mol (1 pg/mL =
+#   3.671 pmol/L); intact PTH about 9,425 g/mol (1 pmol/L = 9.43 pg/mL).
+#   HbA1c: IFCC-NGSP master equation, NGSP % = 0.09148 x IFCC mmol/mol + 2.152 (affine).
+#   prolactin: WHO 3rd IS 84/500, 1 ug/L = 21.2 mIU/L; PASP: 1 kPa = 7.50062 mmHg; 1 lb = 0.45359237 kg.
 
 _MEASURE_LIST: tuple[Measure, ...] = (
     # --- VEGF: two series, never compared -------------------------------------------------

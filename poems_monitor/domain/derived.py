@@ -30,6 +30,7 @@ from typing import Mapping, Sequence
 
 from poems_monitor.domain.catalogue import MEASURES, FeatureState, Sex
 from poems_monitor.domain.course import fmt_number
+from poems_monitor.domain.display_units import CANONICAL, DisplayUnits
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import ObservationRecord, PatientRecord, VisitRecord
 from poems_monitor.i18n import tr
@@ -81,8 +82,11 @@ def _above(obs: ObservationRecord, limit: float) -> bool | None:
     return number > limit
 
 
-def _shown(obs: ObservationRecord) -> str:
+def _shown(obs: ObservationRecord, units: DisplayUnits = CANONICAL) -> str:
+    """The value as an explanation quotes it, in the clinic's unit (protocol [units])."""
     m = MEASURES.get(obs.code)
+    if m is not None and obs.number is not None:
+        return f"{m.name} {obs.qualifier or ''}{units.quote(obs.code, obs.number)} {units.label(obs.code)}".strip()
     unit = m.unit_label if m else obs.unit
     value = fmt_number(obs.number) if obs.number is not None else str(obs.value)  # a word for a categorical value
     return f"{m.name if m else obs.code} {obs.qualifier or ''}{value} {unit}".strip()
@@ -111,9 +115,11 @@ def _combine(code: str, measured: bool | None, entered: str, explanation: str, e
 
 
 def _threshold_rule(
-    visit: VisitRecord, code: str, checks: tuple[tuple[str, float, str], ...], explain: bool = True
+    visit: VisitRecord, code: str, checks: tuple[tuple[str, float, str], ...], explain: bool = True,
+    units: DisplayUnits = CANONICAL,
 ) -> tuple[bool | None, str, dict]:
-    """Apply (measure code, limit, source tag) checks; present if any is above."""
+    """Apply (measure code, limit, source tag) checks; present if any is above. The comparison
+    is canonical; `units` only writes the explanation in the clinic's unit."""
     verdict: bool | None = None
     parts_above: list[str] = []
     parts_below: list[str] = []
@@ -130,13 +136,13 @@ def _threshold_rule(
         if not explain:  # the schedule only needs the verdict: skip the sentences
             continue
         evidence[measure_code] = {"value": obs.number, "qualifier": obs.qualifier, "limit": limit, "source": cite}
-        unit = MEASURES[measure_code].unit_label
+        unit = units.label(measure_code)
         if result is True:
             parts_above.append(tr("{shown} > {limit} {unit} {cite}").format(
-                shown=_shown(obs), limit=fmt_number(limit), unit=unit, cite=cite))
+                shown=_shown(obs, units), limit=units.quote(measure_code, limit), unit=unit, cite=cite))
         elif result is False:
             parts_below.append(tr("{shown} ≤ {limit} {unit} {cite}").format(
-                shown=_shown(obs), limit=fmt_number(limit), unit=unit, cite=cite))
+                shown=_shown(obs, units), limit=units.quote(measure_code, limit), unit=unit, cite=cite))
     explanation = "; ".join(parts_above if verdict else parts_below)
     if explanation:
         explanation += tr(" on {date}").format(date=visit.date.isoformat())
@@ -150,10 +156,10 @@ def derive_features(visit: VisitRecord, sex: str, protocol: Protocol, explain: b
     vegf = _threshold_rule(visit, "vegf_elevation", (
         ("vegf_plasma", p.vegf_plasma_elevated, p.cite("vegf_plasma_elevated")),
         ("vegf_serum", p.vegf_serum_elevated, p.cite("vegf_serum_elevated")),
-    ), explain)
+    ), explain, p.units)
     plt = _threshold_rule(visit, "thrombocytosis", (
         ("platelets", p.platelets_high, p.cite("platelets_high")),
-    ), explain)
+    ), explain, p.units)
     out = [
         _combine("vegf_elevation", vegf[0], visit.feature("vegf_elevation"), vegf[1], vegf[2]),
         _combine("thrombocytosis", plt[0], visit.feature("thrombocytosis"), plt[1], plt[2]),
@@ -163,13 +169,13 @@ def derive_features(visit: VisitRecord, sex: str, protocol: Protocol, explain: b
         poly = _threshold_rule(visit, "polycythemia", (
             ("hemoglobin", p.hemoglobin_high_female, p.cite("hemoglobin_high_female")),
             ("hematocrit", p.hematocrit_high_female, p.cite("hematocrit_high_female")),
-        ), explain)
+        ), explain, p.units)
         out.append(_combine("polycythemia", poly[0], entered, poly[1], poly[2]))
     elif sex == Sex.MALE.value:
         poly = _threshold_rule(visit, "polycythemia", (
             ("hemoglobin", p.hemoglobin_high_male, p.cite("hemoglobin_high_male")),
             ("hematocrit", p.hematocrit_high_male, p.cite("hematocrit_high_male")),
-        ), explain)
+        ), explain, p.units)
         out.append(_combine("polycythemia", poly[0], entered, poly[1], poly[2]))
     else:
         # WHO limits differ by sex; applying either to other/unknown sex would be a guess.

@@ -137,8 +137,15 @@ def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-def _unit(code: str) -> str:
-    return MEASURES[code].unit_label
+def _unit(ctx: _Ctx, code: str) -> str:
+    """The unit a flag text quotes a value of `code` in: the clinic's (protocol [units])."""
+    return ctx.p.units.label(code)
+
+
+def _num(ctx: _Ctx, code: str, value: float) -> str:
+    """A canonical value of `code` as a flag text quotes it, in the clinic's unit; the rule
+    compared the canonical value (text only)."""
+    return ctx.p.units.quote(code, value)
 
 
 def _since_text(line: TreatmentRecord | None) -> str:
@@ -270,7 +277,8 @@ def _run_flags(ctx: _Ctx) -> None:
                 ctx.add(kind, code, vf.date, Severity.CRITICAL,
                         tr("{name} on {date}: {measure} {value} {unit} is above the critical limit {limit} {unit}; {explanation}").format(
                             name=display_name(code), date=vf.date.isoformat(), measure=MEASURES[measure].name,
-                            value=fmt_number(value), unit=_unit(measure), limit=fmt_number(limit), explanation=explanation),
+                            value=_num(ctx, measure, value), unit=_unit(ctx, measure), limit=_num(ctx, measure, limit),
+                            explanation=explanation),
                         {**evidence, "critical": {"measure": measure, "value": value, "limit": limit}})
             elif starts:
                 ctx.add(kind, code, vf.date, Severity.WARNING,
@@ -339,7 +347,7 @@ def _rises(lines: LineIndex, values: list[tuple[date, float, str | None]], fract
 def _vegf_rise(ctx: _Ctx, code: str, values: list[tuple[date, float, str | None]]) -> None:
     fraction = ctx.p.vegf_rise_fraction
     uln, uln_cite = _uln(ctx, code)
-    unit = _unit(code)
+    unit = _unit(ctx, code)
     first = ctx.lines.lines[0] if ctx.lines.lines else None
     for day, value, nadir_day, nadir, line, window in _rises(ctx.lines, values, fraction, uln):
         pct = tr("{n} %").format(n=int(round((value / nadir - 1) * 100))) if nadir > 0 else "∞"
@@ -356,10 +364,10 @@ def _vegf_rise(ctx: _Ctx, code: str, values: list[tuple[date, float, str | None]
             FlagKind.VEGF_RISE, code, day, Severity.WARNING,
             tr("{name} {value} {unit} on {date} is {pct} above its nadir {nadir} {unit} of {nadir_date} {since} "
                "(threshold +{threshold} {cite}; above the upper reference limit {uln} {unit} {uln_cite})").format(
-                name=MEASURES[code].name, value=fmt_number(value), unit=unit, date=day.isoformat(), pct=pct,
-                nadir=fmt_number(nadir), nadir_date=nadir_day.isoformat(), since=since,
+                name=MEASURES[code].name, value=_num(ctx, code, value), unit=unit, date=day.isoformat(), pct=pct,
+                nadir=_num(ctx, code, nadir), nadir_date=nadir_day.isoformat(), since=since,
                 threshold=tr("{n} %").format(n=int(round(fraction * 100))), cite=ctx.p.cite("vegf_rise_fraction"),
-                uln=fmt_number(uln), uln_cite=uln_cite),
+                uln=_num(ctx, code, uln), uln_cite=uln_cite),
             {"value": value, "date": day.isoformat(), "nadir": nadir, "nadir_date": nadir_day.isoformat(),
              "nadir_since": _iso(window),
              "line_regimen": line.regimen if line else None, "line_start": _iso(line.start) if line else None,
@@ -371,7 +379,7 @@ def _vegf_rise(ctx: _Ctx, code: str, values: list[tuple[date, float, str | None]
 def _vegf_response(ctx: _Ctx, code: str, values: list[tuple[date, float, str | None]]) -> None:
     fraction = ctx.p.vegf_response_fraction
     uln, uln_cite = _uln(ctx, code)
-    unit = _unit(code)
+    unit = _unit(ctx, code)
     dates = [v[0] for v in values]
     done: dict[tuple[date, str], bool] = {}  # (line start, "fall"|"normal") already flagged
     for day, value, _lab in values:
@@ -392,15 +400,16 @@ def _vegf_response(ctx: _Ctx, code: str, values: list[tuple[date, float, str | N
         if fall:
             done[(line.start, "fall")] = True
             parts.append(tr("{pct} below its pre-treatment baseline {base} {unit} of {base_date} (response threshold {threshold} {cite})").format(
-                pct=tr("{n} %").format(n=int(round((1 - value / base_value) * 100))), base=fmt_number(base_value),
+                pct=tr("{n} %").format(n=int(round((1 - value / base_value) * 100))), base=_num(ctx, code, base_value),
                 unit=unit, base_date=base_day.isoformat(),
                 threshold=tr("{n} %").format(n=int(round(fraction * 100))), cite=ctx.p.cite("vegf_response_fraction")))
         if normal:
             done[(line.start, "normal")] = True
             parts.append(tr("normalised (at or below {uln} {unit} {cite}; baseline {base} {unit} of {base_date})").format(
-                uln=fmt_number(uln), unit=unit, cite=uln_cite, base=fmt_number(base_value), base_date=base_day.isoformat()))
+                uln=_num(ctx, code, uln), unit=unit, cite=uln_cite, base=_num(ctx, code, base_value),
+                base_date=base_day.isoformat()))
         message = tr("{name} {value} {unit} on {date} is {parts}, {since}").format(
-            name=MEASURES[code].name, value=fmt_number(value), unit=unit, date=day.isoformat(),
+            name=MEASURES[code].name, value=_num(ctx, code, value), unit=unit, date=day.isoformat(),
             parts=tr(" and ").join(parts), since=_since_text(line))
         # The response table (response.py) accepts a baseline at most `response_baseline_max_months`
         # old. The flag still speaks (a response it misses would also hide the relapse after it),
@@ -770,8 +779,8 @@ def _collect_relapse_triggers(ctx: _Ctx) -> tuple[RelapseTrigger, ...]:
     for f in sorted(ctx.out.values(), key=lambda f: (f.date, f.kind.value, f.code)):
         if f.kind is FlagKind.VEGF_RISE:
             text = tr("{name} rose to {value} {unit} ({nadir} {unit} at its nadir of {nadir_date})").format(
-                name=MEASURES[f.code].name, value=fmt_number(f.evidence["value"]), unit=_unit(f.code),
-                nadir=fmt_number(f.evidence["nadir"]), nadir_date=f.evidence["nadir_date"])
+                name=MEASURES[f.code].name, value=_num(ctx, f.code, f.evidence["value"]), unit=_unit(ctx, f.code),
+                nadir=_num(ctx, f.code, f.evidence["nadir"]), nadir_date=f.evidence["nadir_date"])
         elif f.kind is FlagKind.NEW_FEATURE and _is_criteria_feature(f.code):
             text = tr("{name} is new").format(name=_in_sentence(display_name(f.code)))
         elif f.kind is FlagKind.FEATURE_RECURRED and _is_criteria_feature(f.code):

@@ -7,7 +7,9 @@ that is not from the literature (the settings screen labels those). A file with 
 an unknown or missing key, a wrong type (a boolean where a number belongs), NaN or infinity, a
 subnormal number, an interval of 0 or less or above 10 years, a threshold outside its measure's
 absolute limits, or a value out of range is refused as a whole with `ProtocolError`, whose
-message names the line and the key.
+message names the line and the key. The optional `[units]` table (measure code -> UCUM unit,
+`domain/display_units.py`) chooses the unit the clinic types and reads per measure; without it
+every measure is in its canonical unit, and the settings above never change unit.
 
 Pure: parses text it is given. The one exception is `default_protocol()`, which reads the
 packaged default through importlib.resources (never a user path); clinic copies are read by the
@@ -25,6 +27,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from poems_monitor.domain.catalogue import MEASURES, Range
+from poems_monitor.domain.display_units import CANONICAL, TABLE as UNITS_TABLE, DisplayUnits, UnitChoiceError, parse_units
 from poems_monitor.i18n import tr
 
 FORMAT = "poems-monitor/protocol"
@@ -256,6 +259,9 @@ class Protocol:
     response_mprotein_progression_fraction: float
     response_mprotein_progression_min_gdl: float
     response_lost_to_followup_months: int
+    # [units] (added 2026-12, optional): the unit the clinic reads and types per measure; values
+    # and thresholds stay canonical, this only chooses how they are shown and entered.
+    units: DisplayUnits = CANONICAL
     # key -> source text; not compared, so two protocols with equal values are equal
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -286,7 +292,7 @@ def _cite(source: str) -> str:
     return match.group(1) if match else "(" + re.split(r"[;:(]", text)[0].strip().lower() + ")"
 
 
-_SETTING_FIELDS = tuple(f.name for f in fields(Protocol) if f.name != "sources")
+_SETTING_FIELDS = tuple(f.name for f in fields(Protocol) if f.name not in ("sources", "units"))
 assert _SETTING_FIELDS == tuple(s.key for s in SPECS), "Protocol fields and SPECS must list the same keys"
 
 
@@ -365,8 +371,12 @@ def load_protocol(text: str, origin: str | None = None) -> Protocol:
     for top in data:
         if top in ("format", "version"):
             continue
+        if top == UNITS_TABLE:
+            if not isinstance(data[top], dict):
+                raise fail((top,), tr("must be a table [{section}]").format(section=top))
+            continue
         if top not in SECTIONS:
-            raise fail((top,), tr("unknown section or key; known sections: {known}").format(known=", ".join(SECTIONS)))
+            raise fail((top,), tr("unknown section or key; known sections: {known}").format(known=", ".join(SECTIONS + (UNITS_TABLE,))))
         if not isinstance(data[top], dict):
             raise fail((top,), tr("must be a table [{section}]").format(section=top))
 
@@ -449,7 +459,11 @@ def load_protocol(text: str, origin: str | None = None) -> Protocol:
     if values["es_watch_start_day"] > values["es_watch_end_day"]:
         raise fail(("engraftment", "es_watch_end_day"), tr("must not be earlier than es_watch_start_day ({start})").format(
             start=values["es_watch_start_day"]))
-    return Protocol(**values, sources=MappingProxyType(sources))
+    try:
+        units = parse_units(data.get(UNITS_TABLE, {}))
+    except UnitChoiceError as exc:
+        raise fail((UNITS_TABLE, exc.code), str(exc)) from None
+    return Protocol(**values, units=units, sources=MappingProxyType(sources))
 
 
 def _shipped_section(section: str) -> dict:

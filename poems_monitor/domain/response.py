@@ -32,6 +32,7 @@ Pure: no Qt, no SQL, no file or clock access.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -76,8 +77,9 @@ class Reading:
             out["note"] = self.note
         return out
 
-    def text(self, unit: str = "") -> str:
-        value = self.value if isinstance(self.value, str) else f"{self.qualifier or ''}{fmt_number(self.value)}"
+    def text(self, unit: str = "", quote: Callable[[float], str] = fmt_number) -> str:
+        """"1240 pg/mL on 2021-01-10"; `quote` writes the number (in the clinic's unit, protocol [units])."""
+        value = self.value if isinstance(self.value, str) else f"{self.qualifier or ''}{quote(self.value)}"
         return tr("{value}{unit} on {date}").format(value=value, unit=f" {unit}" if unit else "", date=self.date.isoformat())
 
 
@@ -219,11 +221,12 @@ def _in(series: list[Reading], w: _Window) -> list[Reading]:
     return [r for r in series if w.start < r.date <= w.upper]
 
 
-def _no_baseline(what: str, w: _Window, months: int, older: Reading | None, unit: str = "") -> str:
+def _no_baseline(what: str, w: _Window, months: int, older: Reading | None, unit: str = "",
+                 quote: Callable[[float], str] = fmt_number) -> str:
     text = tr("no {what} within {n} months before the line started on {start}").format(
         what=what, n=months, start=w.start.isoformat())
     if older is not None:
-        text += tr(" (the last one, {reading}, is older)").format(reading=older.text(unit))
+        text += tr(" (the last one, {reading}, is older)").format(reading=older.text(unit, quote))
     return text
 
 
@@ -266,7 +269,11 @@ def _vegf(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN001
     other = next((o for o in options if o[1] != code and o[4]), None)
     other_note = tr("{specimen} VEGF also measured in this line: judged on its own series, never compared").format(
         specimen=MEASURES[other[1]].specimen.capitalize()) if other is not None else ""
-    unit = MEASURES[code].unit_label
+    unit = p.units.label(code)  # the values are quoted in the clinic's unit; compared canonical
+
+    def q(value: float) -> str:
+        return p.units.quote(code, value)
+
     key = "vegf_plasma_upper_reference" if code == "vegf_plasma" else "vegf_serum_upper_reference"
     uln, fall, rise = getattr(p, key), p.vegf_response_fraction, p.vegf_rise_fraction
     details = {"specimen": specimen, "baseline": _rj(base), "best": None, "latest": None,
@@ -277,7 +284,7 @@ def _vegf(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN001
         if base is not None:
             details["baseline"] = base.to_json()
         return DomainResponse("vegf", NOT_EVALUABLE, tr("not evaluable: no VEGF value after the line started"),
-                              reason, tr("baseline {b}").format(b=base.text(unit)) if base else "", None, details)
+                              reason, tr("baseline {b}").format(b=base.text(unit, q)) if base else "", None, details)
     best = min(after, key=lambda r: (r.value, r.date))
     latest = after[-1]
     details.update(best=best.to_json(), latest=latest.to_json())
@@ -289,7 +296,7 @@ def _vegf(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN001
         risen = chain[k].value >= nadir.value * (1 + rise) - 1e-9 and chain[k].value > uln
         run_start = (run_start or (k, nadir)) if risen else None
     values_text = tr("{what}: baseline {b}; best {best}; latest {latest}").format(
-        what=what, b=base.text(unit) if base else tr("none"), best=best.text(unit), latest=latest.text(unit))
+        what=what, b=base.text(unit, q) if base else tr("none"), best=best.text(unit, q), latest=latest.text(unit, q))
     if other_note:
         values_text += f" ({other_note})"
 
@@ -308,17 +315,17 @@ def _vegf(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN001
         details.update(nadir=nadir.to_json(), confirmed=confirmed)
         rule = tr("progression: rise >= {rise} above the nadir {nadir} and above the upper reference limit {uln} {unit} "
                   "{cite} (DEFAULT); {confirm}").format(
-            rise=_pct(rise), nadir=nadir.text(unit), uln=fmt_number(uln), unit=unit, cite=p.cite(key),
+            rise=_pct(rise), nadir=nadir.text(unit, q), uln=q(uln), unit=unit, cite=p.cite(key),
             confirm=tr("confirmed by a second value") if confirmed else tr("one value: confirm with a repeat"))
         return DomainResponse("vegf", "progression", rule, None, values_text, chain[k].date, details)
     if base is None:
         return DomainResponse("vegf", NOT_EVALUABLE, tr("not evaluable: a response needs a baseline before the line"),
-                              _no_baseline(what, w, months, older, unit), values_text, None, details)
+                              _no_baseline(what, w, months, older, unit, q), values_text, None, details)
     if base.value <= uln:
         return DomainResponse(
             "vegf", NOT_EVALUABLE, tr("not evaluable: a baseline within the reference range cannot respond"),
             tr("baseline {b} is within the reference range (at or below {uln} {unit} {cite}): no elevated VEGF to "
-               "respond").format(b=base.text(unit), uln=fmt_number(uln), unit=unit, cite=p.cite(key)),
+               "respond").format(b=base.text(unit, q), uln=q(uln), unit=unit, cite=p.cite(key)),
             values_text, None, details)
 
     current = category(latest.value)
@@ -326,7 +333,7 @@ def _vegf(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN001
     since = _run_since(after, lambda r: rank[category(r.value)] >= rank[current])
     rules = {
         "complete": tr("complete: back within the reference range (at or below {uln} {unit} {cite}) (DEFAULT)").format(
-            uln=fmt_number(uln), unit=unit, cite=p.cite(key)),
+            uln=q(uln), unit=unit, cite=p.cite(key)),
         "partial": tr("partial: fall >= {fall} from baseline (DEFAULT)").format(fall=_pct(fall)),
         "stable": tr("stable: not back within the reference range, no fall >= {fall} from baseline and no rise >= "
                      "{rise} above the nadir (DEFAULT)").format(fall=_pct(fall), rise=_pct(rise)),
@@ -346,6 +353,11 @@ def _hematologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: AN
     partial_f = p.response_mprotein_partial_fraction
     prog_f, prog_min = p.response_mprotein_progression_fraction, p.response_mprotein_progression_min_gdl
     mp_all, ife_all, ratio_all = (_readings(visits, c) for c in ("m_protein", "ife", "flc_ratio"))
+    mp_unit = p.units.label("m_protein")  # quoted in the clinic's unit; compared in g/dL
+
+    def q(value: float) -> str:
+        return p.units.quote("m_protein", value)
+
     mp_base, mp_older = _baseline(mp_all, w.start, months)
     ife_base, _ = _baseline(ife_all, w.start, months)
     ratio_base, _ = _baseline(ratio_all, w.start, months)
@@ -361,7 +373,7 @@ def _hematologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: AN
     parts = []
     if mp_base or mp:
         parts.append(tr("M-protein: baseline {b}; latest {l}").format(
-            b=mp_base.text("g/dL") if mp_base else tr("none"), l=mp[-1].text("g/dL") if mp else tr("none")))
+            b=mp_base.text(mp_unit, q) if mp_base else tr("none"), l=mp[-1].text(mp_unit, q) if mp else tr("none")))
     if ife_base or ife:
         parts.append(tr("immunofixation: baseline {b}; latest {l}").format(
             b=ife_base.text() if ife_base else tr("none"), l=ife[-1].text() if ife else tr("none")))
@@ -399,8 +411,8 @@ def _hematologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: AN
             details["m_protein"]["nadir"] = nadir.to_json()
             return DomainResponse(
                 "hematologic", "progression",
-                tr("progression: M-protein >= {f} and >= {min} g/dL above its nadir {nadir} (DEFAULT)").format(
-                    f=_pct(prog_f), min=fmt_number(prog_min), nadir=nadir.text("g/dL")),
+                tr("progression: M-protein >= {f} and >= {min} {unit} above its nadir {nadir} (DEFAULT)").format(
+                    f=_pct(prog_f), min=q(prog_min), unit=mp_unit, nadir=nadir.text(mp_unit, q)),
                 None, evidence, chain[-1].date, details)
     negatives = [r for r in ife if r.value == _IFE_NEGATIVE]
     if ife and ife[-1].value != _IFE_NEGATIVE and negatives:
@@ -430,14 +442,14 @@ def _hematologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: AN
                       tr("immunofixation negative on {d} but FLC ratio {r} is outside {lo:g}–{hi:g}").format(
                           d=ife[-1].date.isoformat(), r=ratio[-1].text(), lo=ref.low, hi=ref.high))
     if mp_base is None:
-        reason = _no_baseline(tr("M-protein"), w, months, mp_older, "g/dL")
+        reason = _no_baseline(tr("M-protein"), w, months, mp_older, mp_unit, q)
         if incomplete:
             reason = f"{incomplete}; {reason}"
         return DomainResponse("hematologic", NOT_EVALUABLE, tr("not evaluable: a partial response needs a baseline M-protein"),
                               reason, evidence, None, details)
     if not is_measurable(mp_base):
-        reason = tr("too small to measure: baseline M-protein {b} is below the measurable {m} g/dL (DEFAULT)").format(
-            b=mp_base.text("g/dL"), m=fmt_number(measurable))
+        reason = tr("too small to measure: baseline M-protein {b} is below the measurable {m} {unit} (DEFAULT)").format(
+            b=mp_base.text(mp_unit, q), m=q(measurable), unit=mp_unit)
         if incomplete:
             reason = f"{incomplete}; {reason}"
         details["too_small_to_measure"] = True

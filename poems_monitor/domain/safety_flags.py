@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from poems_monitor.domain.catalogue import EVENT_TYPES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, display_name
+from poems_monitor.domain.display_units import DisplayUnits
 from poems_monitor.domain.course import active_on, end_of, fmt_number, regimen_label
 from poems_monitor.domain.derived import ABSENT, PRESENT, VisitFeatures
 from poems_monitor.domain.flags import Flag, FlagKind, Severity
@@ -95,10 +96,12 @@ def _above(obs: ObservationRecord, limit: float) -> bool | None:
     return number > limit
 
 
-def _shown(obs: ObservationRecord) -> str:
+def _shown(obs: ObservationRecord, units: DisplayUnits) -> str:
+    """The value as a flag text quotes it, in the clinic's unit (the rule compared the canonical one)."""
     m = MEASURES[obs.code]
-    value = fmt_number(obs.number) if obs.number is not None else str(obs.value)  # a word for a categorical value
-    return f"{m.name} {obs.qualifier or ''}{value} {m.unit_label}"
+    if obs.number is None:  # a word for a categorical value
+        return f"{m.name} {obs.qualifier or ''}{obs.value} {m.unit_label}"
+    return f"{m.name} {obs.qualifier or ''}{units.quote(obs.code, obs.number)} {units.label(obs.code)}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,8 +311,9 @@ def _bleeding_risk(patient: PatientRecord, p: Protocol) -> list[Flag]:
                 patient, FlagKind.BLEEDING_RISK, "platelets", visit.date, Severity.CRITICAL,
                 tr("{shown} on {date} while on anticoagulant thromboprophylaxis ({drugs}): below {limit} {unit} {cite}; "
                    "prophylactic anticoagulation is usually reduced or held at such counts (REFERENCE 7): review it").format(
-                    shown=_shown(o), date=visit.date.isoformat(), drugs=drugs, limit=fmt_number(limit),
-                    unit=MEASURES["platelets"].unit_label, cite=p.cite("anticoagulation_platelets_low")),
+                    shown=_shown(o, p.units), date=visit.date.isoformat(), drugs=drugs,
+                    limit=p.units.quote("platelets", limit), unit=p.units.label("platelets"),
+                    cite=p.cite("anticoagulation_platelets_low")),
                 {"platelets": o.number, "qualifier": o.qualifier, "date": visit.date.isoformat(), "limit": limit,
                  "anticoagulation": [{"regimen": t.regimen, "start": t.start.isoformat(),
                                       "thromboprophylaxis": t.thromboprophylaxis} for t in on]},
@@ -357,7 +361,7 @@ def _cytopenia(patient: PatientRecord, p: Protocol) -> list[Flag]:
     out: list[Flag] = []
     for code, key in _CYTOPENIA_LIMIT_KEYS:
         limit = getattr(p, key)
-        unit = MEASURES[code].unit_label
+        unit = p.units.label(code)
         in_run = False
         for visit in patient.visits:
             o = visit.value(code)
@@ -377,7 +381,7 @@ def _cytopenia(patient: PatientRecord, p: Protocol) -> list[Flag]:
                     patient, FlagKind.CYTOPENIA, code, visit.date,
                     Severity.CRITICAL if grade is not None and grade >= 3 else Severity.WARNING,
                     tr("{shown} on {date} is below {limit} {unit} {cite}{graded}; {exposure}").format(
-                        shown=_shown(o), date=visit.date.isoformat(), limit=fmt_number(limit), unit=unit,
+                        shown=_shown(o, p.units), date=visit.date.isoformat(), limit=p.units.quote(code, limit), unit=unit,
                         cite=p.cite(key), graded=graded, exposure=exposure),
                     {"value": o.number, "qualifier": o.qualifier, "date": visit.date.isoformat(), "limit": limit,
                      "grade": grade, **evidence},
@@ -403,7 +407,7 @@ def _critical_side(obs: ObservationRecord) -> tuple[str, float] | None:
     return None
 
 
-def _unconfirmed_critical(patient: PatientRecord) -> list[Flag]:
+def _unconfirmed_critical(patient: PatientRecord, units: DisplayUnits) -> list[Flag]:
     out: list[Flag] = []
     for visit in patient.visits:
         for o in visit.observations:
@@ -418,8 +422,9 @@ def _unconfirmed_critical(patient: PatientRecord) -> list[Flag]:
                 patient, FlagKind.CRITICAL_VALUE, o.code, visit.date, Severity.CRITICAL,
                 tr("{shown} on {date} is {side} the critical limit {limit} {unit}; it came by import or lab file and "
                    "no one confirmed it at entry: check it with the laboratory and the patient").format(
-                    shown=_shown(o), date=visit.date.isoformat(),
-                    side=tr("above") if where == "above" else tr("below"), limit=fmt_number(limit), unit=m.unit_label),
+                    shown=_shown(o, units), date=visit.date.isoformat(),
+                    side=tr("above") if where == "above" else tr("below"), limit=units.quote(o.code, limit),
+                    unit=units.label(o.code)),
                 {"value": o.number, "qualifier": o.qualifier, "date": visit.date.isoformat(), "side": where,
                  "critical_limit": limit, "critical_source": m.critical.source if m.critical else "",
                  "entered_value": o.entered_value, "entered_unit": o.entered_unit, "lab": o.lab,
@@ -435,5 +440,5 @@ def safety_flags(patient: PatientRecord, protocol: Protocol, history: tuple[Visi
         *_aspirin_adequacy(patient, protocol, history),
         *_bleeding_risk(patient, protocol),
         *_cytopenia(patient, protocol),
-        *_unconfirmed_critical(patient),
+        *_unconfirmed_critical(patient, protocol.units),
     ]

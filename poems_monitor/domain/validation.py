@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from poems_monitor.domain.catalogue import MEASURES, Measure, MeasureKind, unit_display
+from poems_monitor.domain.display_units import CANONICAL, DisplayUnits
 from poems_monitor.domain.numbers import format_number, read_number
 from poems_monitor.domain.input_rules import finite_number
 from poems_monitor.domain.units import round_sig
@@ -88,18 +89,22 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
         return CheckedValue(
             Tier.REFUSED, tr("{name}: {value} is not a whole score").format(name=m.name, value=_fmt(number, 3))
         )
+    # Limits are decided on the canonical value and written in the unit the value was given in
+    # (the nurse who typed µmol/L reads µmol/L).
+    seen = DisplayUnits(((m.code, conv.unit),)) if converted_from else CANONICAL
+    unit_label = seen.label(m.code)
     if m.absolute.above(canonical):
         return CheckedValue(
             Tier.REFUSED,
             tr("{name} {shown} is above the largest possible value {limit} {unit}: check for a typing error").format(
-                name=m.name, shown=shown, limit=_fmt(m.absolute.high, 3), unit=m.unit_label
+                name=m.name, shown=shown, limit=seen.quote(m.code, m.absolute.high), unit=unit_label
             ),
         )
     if m.absolute.below(canonical):
         return CheckedValue(
             Tier.REFUSED,
             tr("{name} {shown} is below the smallest possible value {limit} {unit}: check for a typing error").format(
-                name=m.name, shown=shown, limit=_fmt(m.absolute.low, 3), unit=m.unit_label
+                name=m.name, shown=shown, limit=seen.quote(m.code, m.absolute.low), unit=unit_label
             ),
         )
     result = dict(canonical=canonical, unit=m.unit, converted_from=converted_from)
@@ -109,7 +114,7 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
         return CheckedValue(
             Tier.CRITICAL,
             tr("{name} {shown} is {side} the critical limit {limit} {unit}: please confirm").format(
-                name=m.name, shown=shown, side=side, limit=_fmt(limit, 3), unit=m.unit_label
+                name=m.name, shown=shown, side=side, limit=seen.quote(m.code, limit), unit=unit_label
             ),
             **result,
         )
@@ -118,7 +123,8 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
         return CheckedValue(
             Tier.OUT_OF_RANGE,
             tr("{name} {shown} is outside the reference range {range} {unit}").format(
-                name=m.name, shown=shown, range=ref.text(), unit=m.unit_label
+                name=m.name, shown=shown, range=seen.range_text(m.code, ref.low, ref.high) if converted_from else ref.text(),
+                unit=unit_label
             ),
             **result,
         )

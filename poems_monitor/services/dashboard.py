@@ -31,6 +31,7 @@ from poems_monitor.domain.derived import PRESENT, feature_history
 from poems_monitor.domain.flags import Flag, FlagKind, compute_flags
 from poems_monitor.domain.followup import Status, Waiver, WorklistItem, followup_plan, schedule_for
 from poems_monitor.domain.patient_status import PatientStatusAssessment, patient_status
+from poems_monitor.domain.display_units import CANONICAL, DisplayUnits
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.safety_flags import MelphalanExposure, cumulative_melphalan
 from poems_monitor.domain.response import LineResponse, assess_response
@@ -90,9 +91,10 @@ class SeriesPoint:
     lab: str | None = None
     method: str | None = None
     qualifier: str | None = None
-    entered: str | None = None  # "96 g/L" when typed in another unit
+    entered: str | None = None  # "96 g/L" when typed in another unit than the one shown
     segment: int = 0  # the line breaks where the specimen, lab or method changes
     flags: tuple[str, ...] = ()  # messages of the flags raised at this value
+    shown: str = ""  # `value` written in the clinic's unit ("" : the catalogue's decimals apply)
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,7 @@ class Thresholds:
     hemoglobin_high: float | None  # None: sex other/unknown, no limit applies
     hemoglobin_reference: tuple[float | None, float | None] | None
     references: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    pasp_pulmonary_hypertension: float = 50.0  # the protocol's echo PASP threshold, in the clinic's unit
 
 
 @dataclass(frozen=True)
@@ -321,7 +324,7 @@ def dashboard_from_record(
     criteria = criteria_from_history(history)
     flags = compute_flags(patient, protocol, as_of)
     entries = tuple(FlagEntry(f, reviews.get(f.flag_id)) for f in sorted(flags, key=lambda f: f.date, reverse=True))
-    series = _series(visits, flags)
+    series = _series(visits, flags, protocol.units)
     therapies = tuple(
         TherapySpan(
             regimen=t.regimen, label=regimen_label(t, mid_sentence=False), start=t.start, end=t.stop,
@@ -340,16 +343,28 @@ def dashboard_from_record(
     hb = MEASURES["hemoglobin"].reference_for(sex)
     hb_high = protocol.hemoglobin_high_female if sex == "female" else (
         protocol.hemoglobin_high_male if sex == "male" else None)
+    # The charts draw lines in the clinic's unit of each measure; the rules compared the
+    # canonical values with the canonical thresholds above (nothing here decides a flag).
+    units = protocol.units
+
+    def shown(code: str, value: float | None) -> float | None:
+        return None if value is None else units.to_display(code, value)
+
     references = {}
     for code in CHART_CODES:
         ref = MEASURES[code].reference_for(sex)
         if ref is not None:
-            references[code] = (ref.low, ref.high)
+            references[code] = (shown(code, ref.low), shown(code, ref.high))
     thresholds = Thresholds(
-        vegf_plasma_elevated=protocol.vegf_plasma_elevated, vegf_serum_elevated=protocol.vegf_serum_elevated,
-        vegf_plasma_upper_reference=protocol.vegf_plasma_upper_reference,
-        vegf_serum_upper_reference=protocol.vegf_serum_upper_reference, platelets_high=protocol.platelets_high,
-        hemoglobin_high=hb_high, hemoglobin_reference=(hb.low, hb.high) if hb else None, references=references,
+        vegf_plasma_elevated=shown("vegf_plasma", protocol.vegf_plasma_elevated),
+        vegf_serum_elevated=shown("vegf_serum", protocol.vegf_serum_elevated),
+        vegf_plasma_upper_reference=shown("vegf_plasma", protocol.vegf_plasma_upper_reference),
+        vegf_serum_upper_reference=shown("vegf_serum", protocol.vegf_serum_upper_reference),
+        platelets_high=shown("platelets", protocol.platelets_high),
+        hemoglobin_high=shown("hemoglobin", hb_high),
+        hemoglobin_reference=(shown("hemoglobin", hb.low), shown("hemoglobin", hb.high)) if hb else None,
+        references=references,
+        pasp_pulmonary_hypertension=shown("pasp", protocol.pasp_pulmonary_hypertension),
     )
     return PatientDashboard(
         mrn=patient.mrn, name=patient.name, sex=sex, birth_date=patient.birth_date, age=_age(patient.birth_date, as_of),
@@ -428,7 +443,8 @@ def _flag_targets(flag: Flag) -> tuple[str, ...]:
     return ()
 
 
-def _series(visits, flags: tuple[Flag, ...]) -> dict[str, Series]:  # noqa: ANN001
+def _series(visits, flags: tuple[Flag, ...], units: DisplayUnits = CANONICAL) -> dict[str, Series]:  # noqa: ANN001
+    """The chart series, each in the clinic's unit of its measure (protocol [units])."""
     flagged: dict[tuple[str, date], list[str]] = {}
     for f in flags:
         if f.kind is FlagKind.THROMBOSIS_WATCH and not f.code.endswith("_untreated"):
@@ -457,17 +473,23 @@ def _series(visits, flags: tuple[Flag, ...]) -> dict[str, Series]:  # noqa: ANN0
                 breaks[code].append(_break(v.date, last_source[code], source))
             last_source[code] = source
             entered = None
-            if o.entered_unit and o.entered_value is not None and o.entered_unit != o.unit:
+            shown_unit = units.unit(code)
+            if o.entered_unit and o.entered_value is not None and o.entered_unit.lower() != shown_unit.lower():
                 conv = MEASURES[code].conversion_for(o.entered_unit)
                 entered = f"{o.entered_value:g} {conv.label if conv else o.entered_unit}" if isinstance(
                     o.entered_value, (int, float)) else f"{o.entered_value} {o.entered_unit}"
+            typed = o.entered_value if isinstance(o.entered_value, (int, float)) else None
+            value, shown = float(o.number), ""
+            if not units.is_canonical(code):
+                shown = units.number(code, value, typed, o.entered_unit)
+                value = float(shown)
             points[code].append(SeriesPoint(
-                date=v.date, value=float(o.number), specimen=specimen, lab=o.lab,
+                date=v.date, value=value, specimen=specimen, lab=o.lab,
                 method=o.method, qualifier=o.qualifier, entered=entered, segment=segment.get(code, 0),
-                flags=tuple(flagged.get((code, v.date), ())),
+                flags=tuple(flagged.get((code, v.date), ())), shown=shown,
             ))
     return {
-        code: Series(code, MEASURES[code].name, MEASURES[code].unit_label, tuple(pts), tuple(breaks[code]))
+        code: Series(code, MEASURES[code].name, units.label(code), tuple(pts), tuple(breaks[code]))
         for code, pts in points.items() if pts
     }
 

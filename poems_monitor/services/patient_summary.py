@@ -17,10 +17,11 @@ from datetime import date, datetime
 
 from poems_monitor.domain.catalogue import (
     CRITERIA, FEATURES, FOLLOWUP_ITEM_NAMES, FOLLOWUP_STATUS_NAMES, MEASURE_GROUPS, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES,
-    CriterionClass, MeasureKind, display_name,
+    CriterionClass, MeasureKind, display_name, unit_display,
 )
+from poems_monitor.domain.display_units import CANONICAL, DisplayUnits
 from poems_monitor.domain.course import regimen_label
-from poems_monitor.domain.numbers import format_measure_value
+from poems_monitor.domain.numbers import format_measure_value, format_number as format_plain
 from poems_monitor.domain.followup import Status, WorklistItem
 from poems_monitor.domain.safety_flags import MDS_CAUTION
 from poems_monitor.domain.patient_status import PatientStatusAssessment
@@ -176,7 +177,7 @@ def build_patient_summary(db: Database, mrn: str, as_of: date | None = None, gen
     return PatientSummary(
         dashboard=dashboard,
         criteria=_criteria(dashboard),
-        latest=latest_values(record, as_of),
+        latest=latest_values(record, as_of, status.protocol.units),
         treatments=_treatments(record, as_of),
         events=tuple(sorted(dashboard.events, key=lambda e: e.date)),
         action_items=tuple(i for i in dashboard.followup if i.status is not None),
@@ -206,8 +207,10 @@ def format_number(code: str, value: float) -> str:
     return format_measure_value(code, value)  # no thousands separator: "1,240" would read back as 1.24
 
 
-def latest_values(record: PatientRecord, as_of: date) -> tuple[LatestValue, ...]:
-    """The newest value of every measure recorded on or before `as_of`, in catalogue order."""
+def latest_values(record: PatientRecord, as_of: date, units: DisplayUnits = CANONICAL) -> tuple[LatestValue, ...]:
+    """The newest value of every measure recorded on or before `as_of`, in catalogue order,
+    each in the clinic's unit (`units`, the protocol's [units]); H/L are decided on the
+    canonical value."""
     newest: dict[str, tuple[date, object]] = {}
     for visit in record.visits:
         if visit.date > as_of:
@@ -226,10 +229,13 @@ def latest_values(record: PatientRecord, as_of: date) -> tuple[LatestValue, ...]
             value = str(o.value).replace("_", " ")
         else:
             number = float(o.value)
-            value = f"{o.qualifier or ''}{format_number(code, number)}"
+            typed = o.entered_value if isinstance(o.entered_value, (int, float)) else None
+            shown = (format_number(code, number) if units.is_canonical(code)
+                     else units.number(code, number, typed, o.entered_unit))
+            value = f"{o.qualifier or ''}{shown}"
             ref = m.reference_for(record.sex)
             if ref is not None:
-                reference = ref.text()
+                reference = ref.text() if units.is_canonical(code) else units.range_text(code, ref.low, ref.high)
                 default = ref.source.strip().upper().startswith("DEFAULT")
                 if ref.above(number) and o.qualifier != "<":
                     mark = "H"
@@ -238,11 +244,12 @@ def latest_values(record: PatientRecord, as_of: date) -> tuple[LatestValue, ...]
             elif m.sex_specific:
                 reference = tr("depends on sex (not applied)")
         entered = ""
-        if o.entered_unit and o.entered_value is not None and o.entered_unit != o.unit:
-            entered = f"{o.entered_value} {o.entered_unit}"
+        if o.entered_unit and o.entered_value is not None and o.entered_unit.lower() != units.unit(code).lower():
+            typed_text = format_plain(o.entered_value) if isinstance(o.entered_value, (int, float)) else o.entered_value
+            entered = f"{typed_text} {unit_display(o.entered_unit)}"  # "79 mg/dL", as a person writes it
         out.append(LatestValue(
             code=code, name=m.name, group=MEASURE_GROUPS.get(m.group, m.group), date=day, value=value,
-            unit=m.unit_label, reference=reference, reference_default=default, mark=mark,
+            unit=units.label(code) if m.kind is MeasureKind.QUANTITY else m.unit_label, reference=reference, reference_default=default, mark=mark,
             specimen=(o.specimen or "").replace("_", " "), entered=entered,
         ))
     return tuple(out)

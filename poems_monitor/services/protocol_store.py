@@ -22,6 +22,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from poems_monitor.domain.display_units import DisplayUnits, with_units
 from poems_monitor.domain.protocol import Protocol, ProtocolError, default_protocol, default_protocol_text, load_protocol
 from poems_monitor.i18n import tr
 from poems_monitor.persistence.db import Database
@@ -132,6 +133,16 @@ def save_protocol(db: Database, actor: Actor, text: str, reason: str, origin: st
             new={"text": text, "sha256": text_digest(text)}, reason=reason, at=now,
         )
     return SavedProtocol(protocol)
+
+
+def save_units(db: Database, actor: Actor, units: DisplayUnits, reason: str) -> SavedProtocol:
+    """Change only the protocol's [units] table (the unit the clinic reads and types per
+    measure): the protocol in force is saved again with its new table, by `save_protocol` (so
+    with its permission, reason and audit entry). Values and thresholds are not touched."""
+    require(actor, Permission.EDIT_PROTOCOL)
+    status = protocol_status(db)
+    base = status.text if status.problem is None else default_protocol_text()
+    return save_protocol(db, actor, with_units(base, units), reason, origin=tr("clinic protocol"))
 
 
 def changed_settings(old: Protocol, new: Protocol) -> list[tuple[str, float | int, float | int]]:

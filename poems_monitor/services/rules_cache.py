@@ -50,8 +50,8 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlmodel import Session
 
 from poems_monitor.domain import (
-    catalogue, course, criteria, derived, flags as flags_module, followup, protocol as protocol_module, reduced_course,
-    safety_flags, timeline,
+    catalogue, course, criteria, derived, display_units, flags as flags_module, followup, protocol as protocol_module,
+    reduced_course, safety_flags, timeline,
 )
 from poems_monitor.domain.flags import Flag, FlagKind, Severity, compute_flags
 from poems_monitor.domain.followup import Status, WorklistItem, followup_plan
@@ -94,8 +94,9 @@ def rules_version() -> str:
     if stamp and stamp.get("rules_fingerprint"):
         return str(stamp["rules_fingerprint"])
     digest = hashlib.sha256(CACHE_FORMAT.encode())
-    for module in (catalogue, course, criteria, derived, flags_module, followup, protocol_module, reduced_course,
-                   safety_flags, timeline):
+    # display_units: the flag texts quote values in the clinic's unit through it
+    for module in (catalogue, course, criteria, derived, display_units, flags_module, followup, protocol_module,
+                   reduced_course, safety_flags, timeline):
         try:
             digest.update(Path(module.__file__).read_bytes())
         except (OSError, TypeError):  # frozen build without sources: the package version decides

@@ -15,7 +15,7 @@ from datetime import date, datetime, timezone
 from sqlmodel import Session
 
 from poems_monitor.domain.catalogue import (
-    EXAM_KINDS, EXAM_RESULTS, FEATURES, MEASURES, FeatureState, display_name, unit_display,
+    EXAM_KINDS, EXAM_RESULTS, FEATURES, MEASURES, FeatureState, display_name,
 )
 from poems_monitor.domain.numbers import format_number
 from poems_monitor.domain.course import after_death
@@ -33,6 +33,7 @@ from poems_monitor.services.audit import AuditWriter, utcnow
 from poems_monitor.services.changes import NO_CHANGES, Changes
 from poems_monitor.services.errors import ConcurrentEdit, FieldProblem, InputRefused
 from poems_monitor.services.patients import stored_death
+from poems_monitor.services.protocol_store import protocol_in
 
 
 @dataclass(frozen=True)
@@ -304,6 +305,7 @@ def last_recorded(db: Database, mrn: str, before: date) -> dict[str, LastRecorde
     with db.read() as session:
         obs = visits_repo.latest_values_before(session, mrn, before)
         feats = visits_repo.latest_features_before(session, mrn, before, except_status=FeatureState.UNKNOWN.value)
+        units = protocol_in(session).units  # shown in the clinic's unit, as the field beside it
     out: dict[str, LastRecorded] = {}
     for o in obs:
         if o.code in out:
@@ -312,8 +314,9 @@ def last_recorded(db: Database, mrn: str, before: date) -> dict[str, LastRecorde
         if o.value_text is not None or m is None or o.value_num is None:
             text = str(o.value_text if o.value_text is not None else o.value_num)
         else:
-            number = format_number(o.value_num, m.decimals)
-            unit = "" if m.kind.value == "score" else unit_display(m.unit)
+            number = (format_number(o.value_num, m.decimals) if units.is_canonical(o.code)
+                      else units.number(o.code, o.value_num, o.entered_num, o.entered_unit))
+            unit = "" if m.kind.value == "score" else units.label(o.code)
             text = f"{o.qualifier or ''}{number} {unit}".strip()
         out[o.code] = LastRecorded(o.date, text)
     for f in feats:

@@ -164,7 +164,17 @@ class MainWindow(QMainWindow):
             "sign_out": lambda: self.lock(signed_out=True), "accounts": c.manage_accounts, "quit": self.close,
             "about": c.about, "guide": c.show_user_guide, "shortcuts": self.show_shortcuts,
             "settings": lambda: open_settings(self, self.set_idle_lock if self.lock_controller.idle_watcher else None),
+            "units": self.show_units,
         }
+
+    def show_units(self) -> None:
+        """File › Clinic units…: the unit each measure is typed and read in (the protocol's
+        [units]); a saved change redraws every screen, as any protocol change does."""
+        from poems_monitor.ui.units_dialog import open_units
+
+        saved = open_units(self, self.db, self.actor, read_only=self.read_only)
+        if saved is not None:
+            self.bus.publish(saved.changes)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()

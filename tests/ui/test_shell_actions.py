@@ -16,7 +16,7 @@ ADMIN, NURSE, PHYSICIAN = Actor("boss", Role.ADMIN), Actor("ann", Role.NURSE), A
 
 MENUS = [
     ("File", ["New patient…", "New visit", "Save visit\tCtrl+S", "---", "Import lab results (CSV)…", "---",
-              "Back up now…", "Restore…", "Check database", "Accounts…", "Settings…", "---", "Lock", "Sign out / switch user…", "---",
+              "Back up now…", "Restore…", "Check database", "Accounts…", "Settings…", "Clinic units…", "---", "Lock", "Sign out / switch user…", "---",
               "Quit"]),
     ("Patient", ["Find patient", "Dashboard", "Visit entry", "History of changes…", "Add treatment…", "Add event…", "---",
                  "Print preview of the summary…", "Print the summary…", "Save the summary as PDF…", "Export a chart…"]),

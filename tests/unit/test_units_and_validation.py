@@ -97,10 +97,11 @@ def test_impossible_value_is_refused_with_the_nurse_sentence():
 
 
 def test_impossible_value_in_another_unit_names_both_units():
+    # the limit is written in the unit the value was typed in (issue 15: units as the clinic works)
     checked = check_value("hemoglobin", 300, "g/L", sex="male")
     assert checked.refused
     assert checked.message == (
-        "Haemoglobin 300 g/L (= 30 g/dL) is above the largest possible value 25 g/dL: check for a typing error"
+        "Haemoglobin 300 g/L (= 30 g/dL) is above the largest possible value 250 g/L: check for a typing error"
     )
 
 
@@ -122,7 +123,7 @@ def test_negative_count_is_refused():
         ("platelets", 1500, "10*9/L", "above", "1000"),
         ("platelets", 12, "10*9/L", "below", "20"),
         ("hemoglobin", 6.1, "g/dL", "below", "7"),
-        ("glucose_fasting", 2.0, "mmol/L", "below", "40"),
+        ("glucose_fasting", 2.0, "mmol/L", "below", "2.2 mmol/L"),
         ("calcium", 14, "mg/dL", "above", "13"),
         ("vegf_plasma", 12000, "pg/mL", "above", "10000"),
     ],

@@ -126,11 +126,13 @@ def mrn_with_most_values(session: Session, codes: Iterable[str]) -> str | None:
 
 
 def latest_values_before(session: Session, mrn: str, before: date) -> Sequence[Row]:
-    """The current values (`code`, `value_num`, `value_text`, `qualifier`, visit `date`) of the
-    visits strictly before `before` of the patient `mrn` names, newest visit first."""
+    """The current values (`code`, `value_num`, `value_text`, `qualifier`, visit `date`, and the
+    number and unit as entered) of the visits strictly before `before` of the patient `mrn`
+    names, newest visit first."""
     return session.execute(
         select(observation_table.c.code, observation_table.c.value_num, observation_table.c.value_text,
-               observation_table.c.qualifier, visit_table.c.date)
+               observation_table.c.qualifier, visit_table.c.date, observation_table.c.entered_num,
+               observation_table.c.entered_unit)
         .join(visit_table, visit_table.c.id == observation_table.c.visit_id)
         .join(patient_table, patient_table.c.id == visit_table.c.patient_id)
         .where(mrn_is(mrn), visit_table.c.date < before, observation_table.c.superseded_at.is_(None))

@@ -69,7 +69,9 @@ SPEC_BY_KEY = {s.key: s for s in CHART_SPECS}
 
 
 def format_value(code: str, p: SeriesPoint) -> str:
-    return f"{p.qualifier or ''}{format_measure_value(code, p.value)}"  # never "1,240": it reads back as 1.24
+    """The value as the table and the tooltip write it, in the clinic's unit (the service wrote
+    `shown` when that is not the catalogue's unit)."""
+    return f"{p.qualifier or ''}{p.shown or format_measure_value(code, p.value)}"  # never "1,240": it reads back as 1.24
 
 
 def point_tooltip(series: Series, p: SeriesPoint) -> str:

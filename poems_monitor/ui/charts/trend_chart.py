@@ -183,6 +183,21 @@ class TrendChart(QFrame):
     def showing_table(self) -> bool:
         return self.stack.currentIndex() == 1
 
+    def _label_axes(self) -> None:
+        """Each axis names the unit its series are drawn in: the clinic's unit (protocol [units])
+        where the chart has one measure unit on that axis, else the chart's own label."""
+        spec = self.spec
+        sides = (("left", spec.y_label, [c for c in spec.codes if c not in spec.right_codes]),
+                 ("right", spec.right_label, list(spec.right_codes)))
+        for side, label, codes in sides:
+            units = {s.unit for s in self.series if s.code in codes}
+            if side == "right" and self.right_vb is None:
+                continue
+            if len(units) == 1 and label in {MEASURES[c].unit_label for c in codes}:
+                label = units.pop()
+            if self.plot.getAxis(side).labelText != label:
+                self.plot.getAxis(side).setLabel(label)
+
     def data_item_count(self) -> int:
         """Drawn data points (for tests and the benchmark)."""
         return sum(len(s.points) for s in self.series)
@@ -195,6 +210,7 @@ class TrendChart(QFrame):
             self._restyle(t)
         self.series = tuple(d.series[c] for c in spec.codes if c in d.series)
         self.table_model.set_series(self.series)
+        self._label_axes()
         self.hover.clear()
         self._overlay.clear()
         self._draw_therapies(d, t)
@@ -397,8 +413,9 @@ class TrendChart(QFrame):
                 ref = th.references.get("pasp")
                 if ref and ref[1] is not None:
                     self._hline(ref[1], tr("PASP {v:g}").format(v=ref[1]), series_colour("pasp"))
-                self._hline(50, tr("PASP 50 (PH)"), series_colour("pasp"), style=Qt.PenStyle.DotLine)
-                y_values.append(50)
+                ph = th.pasp_pulmonary_hypertension  # the protocol's threshold, in the clinic's unit
+                self._hline(ph, tr("PASP {v:g} (PH)").format(v=ph), series_colour("pasp"), style=Qt.PenStyle.DotLine)
+                y_values.append(ph)
             if "lvef" in codes:
                 self._hline(50, tr("LVEF 50"), series_colour("lvef"), style=Qt.PenStyle.DashDotLine, position=0.02)
 

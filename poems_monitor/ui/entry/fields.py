@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QSizePolicy, QWidget
 from poems_monitor.domain.catalogue import MEASURES, MeasureKind
 from poems_monitor.domain.numbers import format_number, read_number
 from poems_monitor.domain.catalogue import unit_display
+from poems_monitor.domain.display_units import CANONICAL, DisplayUnits
 from poems_monitor.domain.validation import CheckedValue, Tier, check_value, unit_slip
 from poems_monitor.i18n import tr
 from poems_monitor.services.visits import EnteredValue, LastRecorded
@@ -139,6 +140,20 @@ class MeasureRow(QObject):
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
         self._sex: str | None = None
         self.verdict = RowVerdict(None, "")
+        self.units: DisplayUnits = CANONICAL  # the clinic's unit per measure (protocol [units])
+
+    def set_units(self, units: DisplayUnits) -> None:
+        """The clinic's units: an empty row offers the clinic's unit of this measure first."""
+        self.units = units
+
+    def _unit_index(self, unit: str) -> int:
+        assert self.unit_combo is not None
+        wanted = unit.strip().lower()
+        return next((i for i in range(self.unit_combo.count()) if str(self.unit_combo.itemData(i)).lower() == wanted), 0)
+
+    def _seen(self) -> DisplayUnits:
+        """The unit the person sees on this row now (its chooser), for limits and ranges."""
+        return DisplayUnits(((self.code, self.unit() or self.measure.unit),))
 
     # --- reading ------------------------------------------------------------------------------
     def unit(self) -> str | None:
@@ -195,12 +210,9 @@ class MeasureRow(QObject):
             w.blockSignals(True)
         try:
             if self.unit_combo is not None:
-                index = 0
-                if value is not None and value.unit:
-                    for i in range(self.unit_combo.count()):
-                        if str(self.unit_combo.itemData(i)).lower() == value.unit.lower():
-                            index = i
-                self.unit_combo.setCurrentIndex(index)
+                # a saved value in the unit it was entered in; an empty row in the clinic's unit
+                unit = value.unit if value is not None and value.unit else self.units.unit(self.code)
+                self.unit_combo.setCurrentIndex(self._unit_index(unit))
             if isinstance(self.editor, QComboBox):
                 index = 0
                 if value is not None:
@@ -247,10 +259,14 @@ class MeasureRow(QObject):
         if ref is not None and ref.low == 0 and ref.high == 0:
             return tr("normally absent")
         if ref is not None and ref.text():
-            return tr("ref {range}").format(range=ref.text())
+            return tr("ref {range}").format(range=self._range_text(ref))
         if m.sex_specific:
             return tr("reference depends on sex")
         return ""
+
+    def _range_text(self, ref) -> str:  # noqa: ANN001
+        seen = self._seen()
+        return ref.text() if seen.is_canonical(self.code) else seen.range_text(self.code, ref.low, ref.high)
 
     def _verdict(self, sex: str | None) -> RowVerdict:
         m = self.measure
@@ -258,11 +274,16 @@ class MeasureRow(QObject):
         if checked is None:
             return RowVerdict(None, self._reference_hint(sex))
         conversion = ""
-        if checked.converted_from and checked.canonical is not None and self.typed() is not None:
+        typed_unit = self.unit() or m.unit
+        if (checked.canonical is not None and not isinstance(checked.canonical, str) and self.typed() is not None
+                and typed_unit.lower() != self.units.unit(self.code).lower()):
+            # typed in another unit than the clinic's: say what it is in the clinic's unit
             raw, qualifier = self.typed()  # type: ignore[misc]
-            label = self.unit_combo.currentText() if self.unit_combo is not None else checked.converted_from
+            label = self.unit_combo.currentText() if self.unit_combo is not None else typed_unit
+            shown = (fmt_number(float(checked.canonical), m.decimals + 1) if self.units.is_canonical(self.code)
+                     else self.units.number(self.code, float(checked.canonical)))
             conversion = "{q}{v} {u} = {q}{c} {cu}".format(
-                q=qualifier or "", v=raw, u=label, c=fmt_number(float(checked.canonical), m.decimals + 1), cu=m.unit_label)
+                q=qualifier or "", v=raw, u=label, c=shown, cu=self.units.label(self.code))
         if checked.tier is Tier.OK:
             hint = conversion or ("✓" if m.kind is MeasureKind.CATEGORICAL or m.grades else self._reference_hint(sex))
             return RowVerdict(None, hint)
@@ -272,16 +293,17 @@ class MeasureRow(QObject):
         elif checked.tier is Tier.CRITICAL:
             critical = m.critical
             assert critical is not None
+            seen = self._seen()
             if critical.above(float(checked.canonical)):
-                limit = tr("above {x}").format(x=fmt_number(critical.high, 3))
+                limit = tr("above {x}").format(x=seen.quote(self.code, critical.high))
             else:
-                limit = tr("below {x}").format(x=fmt_number(critical.low, 3))
+                limit = tr("below {x}").format(x=seen.quote(self.code, critical.low))
             short = tr("critical ({limit}): you will be asked to confirm").format(limit=limit)
         else:
             ref = m.reference_for(sex)
             high = ref is not None and ref.above(float(checked.canonical))
             short = (tr("high (ref {range})") if high else tr("low (ref {range})")).format(
-                range=ref.text() if ref is not None else "")
+                range=self._range_text(ref) if ref is not None else "")
         text = f"{symbol} {short}"
         if conversion:
             text = f"{conversion}   {text}"
@@ -293,10 +315,11 @@ class MeasureRow(QObject):
         reading = read_number(str(typed[0])) if typed is not None else None
         conv = m.conversion_for(self.unit() or m.unit)
         number = conv.to_canonical(reading.value) if conv is not None and reading and reading.ok else None
+        seen = self._seen()  # the limit in the unit the person typed in
         if number is not None and m.absolute.above(number):
-            text = tr("not possible: above {x} {u}").format(x=fmt_number(m.absolute.high, 3), u=m.unit_label)
+            text = tr("not possible: above {x} {u}").format(x=seen.quote(self.code, m.absolute.high), u=seen.label(self.code))
         elif number is not None and m.absolute.below(number):
-            text = tr("not possible: below {x} {u}").format(x=fmt_number(m.absolute.low, 3), u=m.unit_label)
+            text = tr("not possible: below {x} {u}").format(x=seen.quote(self.code, m.absolute.low), u=seen.label(self.code))
         else:  # the domain's sentence, without the name the row already shows
             text = checked.message.removeprefix(f"{m.name}: ")
         others = unit_slip(self.code, reading.value, self.unit() or m.unit) if reading and reading.ok else ()

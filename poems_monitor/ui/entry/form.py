@@ -27,6 +27,7 @@ from poems_monitor.services.clinic_database import Database, ServerUnreachable
 from poems_monitor.services.errors import ConcurrentEdit, DatabaseBusy, FieldProblem, InputRefused
 from poems_monitor.services.history import newest_entry_of_patient
 from poems_monitor.services.patients import patient_of_visit, stored_patient
+from poems_monitor.services.protocol_store import current_protocol
 from poems_monitor.services.visits import (
     EnteredValue, LastRecorded, VisitInput, correct_visit, last_recorded, open_visit, record_visit, visit_on,
 )
@@ -164,6 +165,9 @@ class VisitEntryForm(ChangedElsewhere, VisitEntryFormView):
             by_code = {v.code: v for v in values}
             self._baseline_values = by_code
             self._previous = last_recorded(self._db, header.mrn, day)
+            units = current_protocol(self._db).units  # the clinic's unit per measure
+            for row in self.rows.values():
+                row.set_units(units)
             for code, row in self.rows.items():
                 row.set_previous(self._previous.get(code))
             for code, label in self.feature_previous.items():

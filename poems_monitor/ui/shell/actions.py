@@ -89,6 +89,8 @@ def action_specs() -> tuple[ActionSpec, ...]:
                    permission=Permission.MANAGE_USERS, writes=True, hidden_without_permission=True),
         ActionSpec("settings", tr("S&ettings…"), "Ctrl+,", tr("Idle lock, backups, theme, language, clinic database"),
                    menu_role=QAction.MenuRole.PreferencesRole),
+        ActionSpec("units", tr("Clinic &units…"), None,
+                   tr("The unit each measure is typed and read in (physicians and administrators change it)")),
         ActionSpec("quit", tr("&Quit"), "Ctrl+Q", menu_role=QAction.MenuRole.QuitRole),
         ActionSpec("about", tr("&About poems-monitor")),
         ActionSpec("guide", tr("&User guide"), "Shift+F1", tr("The user guide, shipped with the program (works offline)")),
@@ -104,7 +106,7 @@ def menu_layout() -> tuple[tuple[str, tuple[str | None, ...]], ...]:
     """The menu bar: each menu's title and its commands by key (None: a separator)."""
     return (
         (tr("&File"), ("new_patient", "new_visit", "save", SEPARATOR, "import_labs", SEPARATOR,
-                       "backup", "restore", "check", "accounts", "settings", SEPARATOR, "lock", "sign_out", SEPARATOR,
+                       "backup", "restore", "check", "accounts", "settings", "units", SEPARATOR, "lock", "sign_out", SEPARATOR,
                        "quit")),
         (tr("&Patient"), ("find", "dashboard", "entry", "history", "treatment", "event", SEPARATOR,
                           "preview", "print", "save_pdf", "export_chart")),
