@@ -64,6 +64,9 @@ def set_app_identity(app) -> None:  # noqa: ANN001 (a QGuiApplication)
     if icon is not None:
         app.setWindowIcon(QIcon(str(icon)))
     app.setDesktopFileName(shipped.APP_ID)
+    from poems_monitor.ui.fonts import japanese_family
+
+    japanese_family()  # the bundle's Japanese font becomes a fallback of every screen (a workstation may have none)
 
 
 def run_app(args: argparse.Namespace) -> int:
