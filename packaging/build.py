@@ -40,6 +40,8 @@ JAPANESE_FONT_FILE = "VL-PGothic-Regular.ttf"
 JAPANESE_FONT_DIR = "usr/share/fonts/truetype/vlgothic"
 JAPANESE_FONT_NAME = "VL PGothic"
 JAPANESE_FONT_LICENCE = "M+ FONTS licence, Sazanami font licence, BSD-3-Clause"
+JAPANESE_FONT_DEB_URL = "https://deb.debian.org/debian/pool/main/f/fonts-vlgothic/fonts-vlgothic_20220612-1_all.deb"
+JAPANESE_FONT_DEB_SHA256 = "81b0a42456747e7ec2f801028b254c33f8c720a99e15140c23f0861329687448"
 SIZE_LIMIT_MB = 250
 
 if str(ROOT) not in sys.path:  # the checkout being built, never an installed copy
@@ -157,10 +159,10 @@ def generate(version: str, postgres: bool) -> dict:
 
 def japanese_font() -> tuple[Path, Path, str]:
     """The font file, a text holding its licence, and where it came from: the folder named by
-    POEMS_BUILD_JAPANESE_FONT (VL-PGothic-Regular.ttf and LICENSE from VL Gothic's release
-    archive: how the Windows and macOS builds get it, untested here), else the installed Debian
-    package, else that package fetched with `apt-get download` (no root needed) and unpacked
-    into build/. A bundle without it would print Japanese as boxes: the build stops instead."""
+    POEMS_BUILD_JAPANESE_FONT (VL-PGothic-Regular.ttf and LICENSE), else the installed Debian
+    package, else Debian's package file fetched from the Debian archive (pinned by SHA-256) and
+    unpacked in Python into build/ (the same on Windows and macOS, untested there). A bundle
+    without it would print Japanese as boxes: the build stops instead."""
     folder = os.environ.get("POEMS_BUILD_JAPANESE_FONT")
     if folder:
         font, licence = Path(folder) / JAPANESE_FONT_FILE, Path(folder) / "LICENSE"
@@ -172,16 +174,39 @@ def japanese_font() -> tuple[Path, Path, str]:
         licence = root / "usr/share/doc" / JAPANESE_FONT_PACKAGE / "copyright"
         if font.is_file() and licence.is_file():
             return font, licence, f"Debian package {JAPANESE_FONT_PACKAGE}"
-    if shutil.which("apt-get") and shutil.which("dpkg-deb"):
-        download = BUILD / "font-download"
-        shutil.rmtree(download, ignore_errors=True)
-        download.mkdir(parents=True)
-        subprocess.run(["apt-get", "download", JAPANESE_FONT_PACKAGE], cwd=download, check=True, timeout=300)
-        deb = next(download.glob(f"{JAPANESE_FONT_PACKAGE}_*.deb"))
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(BUILD / "font-package")], check=True, timeout=120)
-        return japanese_font()
-    raise SystemExit(f"the Japanese font is missing: install {JAPANESE_FONT_PACKAGE}, or set POEMS_BUILD_JAPANESE_FONT "
-                     "to a folder with VL-PGothic-Regular.ttf and its LICENSE (https://vlgothic.dicey.org/)")
+    unpack_deb(download_checked(JAPANESE_FONT_DEB_URL, JAPANESE_FONT_DEB_SHA256), BUILD / "font-package")
+    return japanese_font()
+
+
+def download_checked(url: str, sha256: str) -> bytes:
+    import hashlib
+    import urllib.request
+
+    print(f"fetching {url}")
+    with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 (a pinned https URL)
+        data = response.read()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise SystemExit(f"{url} is not the file this build expects (SHA-256 differs)")
+    return data
+
+
+def unpack_deb(deb: bytes, target: Path) -> None:
+    """Extract a .deb's data archive (an `ar` archive holding data.tar.xz) without dpkg."""
+    import io
+
+    if not deb.startswith(b"!<arch>\n"):
+        raise SystemExit("not a Debian package")
+    offset = 8
+    while offset + 60 <= len(deb):
+        header = deb[offset:offset + 60]
+        name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58].decode().strip())
+        body = deb[offset + 60:offset + 60 + size]
+        if name.startswith("data.tar"):
+            with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+                tar.extractall(target, filter="data")
+            return
+        offset += 60 + size + (size % 2)
+    raise SystemExit("the Debian package holds no data archive")
 
 
 def font_licence_section(licence: Path, source: str) -> str:
