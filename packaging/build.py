@@ -33,6 +33,15 @@ DIST = ROOT / "dist"
 BUILD = ROOT / "build"
 GENERATED = BUILD / "generated"
 ICON_SIZES = (16, 32, 48, 64, 128, 256)
+# The PDF's and the screens' Japanese glyphs (ui/fonts.py says why this one): VL PGothic, whole
+# (4.1 MB: every JIS X 0208 kanji; a subset would drop kanji a patient's name may need).
+JAPANESE_FONT_PACKAGE = "fonts-vlgothic"
+JAPANESE_FONT_FILE = "VL-PGothic-Regular.ttf"
+JAPANESE_FONT_DIR = "usr/share/fonts/truetype/vlgothic"
+JAPANESE_FONT_NAME = "VL PGothic"
+JAPANESE_FONT_LICENCE = "M+ FONTS licence, Sazanami font licence, BSD-3-Clause"
+JAPANESE_FONT_DEB_URL = "https://deb.debian.org/debian/pool/main/f/fonts-vlgothic/fonts-vlgothic_20220612-1_all.deb"
+JAPANESE_FONT_DEB_SHA256 = "81b0a42456747e7ec2f801028b254c33f8c720a99e15140c23f0861329687448"
 SIZE_LIMIT_MB = 250
 
 if str(ROOT) not in sys.path:  # the checkout being built, never an installed copy
@@ -133,11 +142,79 @@ def generate(version: str, postgres: bool) -> dict:
     stamp = build_stamp(version)
     (res / shipped.STAMP_NAME).write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
     extras = {"postgres"} if postgres else set()
-    (res / shipped.LICENCES_NAME).write_text(third_party.licences_text(extras), encoding="utf-8")
+    from poems_monitor.ui import fonts
+
+    font, font_licence, font_source = japanese_font()
+    (res / "fonts").mkdir()
+    shutil.copy2(font, res / fonts.BUNDLED_JAPANESE_FONT)
+    shutil.copy2(font_licence, res / fonts.BUNDLED_JAPANESE_FONT_LICENCE)
+    licences = third_party.licences_text(extras).replace(
+        "\n- Python ", f"\n- {JAPANESE_FONT_NAME} font ({JAPANESE_FONT_FILE}): {JAPANESE_FONT_LICENCE}\n- Python ", 1)
+    (res / shipped.LICENCES_NAME).write_text(licences + font_licence_section(font_licence, font_source), encoding="utf-8")
     shutil.copy2(ROOT / "resources" / shipped.APP_ICON, res / shipped.APP_ICON)
     render_icons(ROOT / "resources" / shipped.APP_ICON, res / "icons")
     shutil.copytree(ROOT / "resources" / "guide", res / "guide")
     return stamp
+
+
+def japanese_font() -> tuple[Path, Path, str]:
+    """The font file, a text holding its licence, and where it came from: the folder named by
+    POEMS_BUILD_JAPANESE_FONT (VL-PGothic-Regular.ttf and LICENSE), else the installed Debian
+    package, else Debian's package file fetched from the Debian archive (pinned by SHA-256) and
+    unpacked in Python into build/ (the same on Windows and macOS, untested there). A bundle
+    without it would print Japanese as boxes: the build stops instead."""
+    folder = os.environ.get("POEMS_BUILD_JAPANESE_FONT")
+    if folder:
+        font, licence = Path(folder) / JAPANESE_FONT_FILE, Path(folder) / "LICENSE"
+        if font.is_file() and licence.is_file():
+            return font, licence, f"{folder} (POEMS_BUILD_JAPANESE_FONT)"
+        raise SystemExit(f"POEMS_BUILD_JAPANESE_FONT={folder} must hold {font.name} and {licence.name}")
+    for root in (Path("/"), BUILD / "font-package"):
+        font = root / JAPANESE_FONT_DIR / JAPANESE_FONT_FILE
+        licence = root / "usr/share/doc" / JAPANESE_FONT_PACKAGE / "copyright"
+        if font.is_file() and licence.is_file():
+            return font, licence, f"Debian package {JAPANESE_FONT_PACKAGE}"
+    unpack_deb(download_checked(JAPANESE_FONT_DEB_URL, JAPANESE_FONT_DEB_SHA256), BUILD / "font-package")
+    return japanese_font()
+
+
+def download_checked(url: str, sha256: str) -> bytes:
+    import hashlib
+    import urllib.request
+
+    print(f"fetching {url}")
+    with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 (a pinned https URL)
+        data = response.read()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise SystemExit(f"{url} is not the file this build expects (SHA-256 differs)")
+    return data
+
+
+def unpack_deb(deb: bytes, target: Path) -> None:
+    """Extract a .deb's data archive (an `ar` archive holding data.tar.xz) without dpkg."""
+    import io
+
+    if not deb.startswith(b"!<arch>\n"):
+        raise SystemExit("not a Debian package")
+    offset = 8
+    while offset + 60 <= len(deb):
+        header = deb[offset:offset + 60]
+        name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58].decode().strip())
+        body = deb[offset + 60:offset + 60 + size]
+        if name.startswith("data.tar"):
+            with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+                tar.extractall(target, filter="data")
+            return
+        offset += 60 + size + (size % 2)
+    raise SystemExit("the Debian package holds no data archive")
+
+
+def font_licence_section(licence: Path, source: str) -> str:
+    """The font's entry in THIRD-PARTY-LICENSES.txt: its name and licence, then the licence text."""
+    rule = "=" * 78
+    return "\n".join(["", rule, f"{JAPANESE_FONT_NAME} font ({JAPANESE_FONT_FILE}, from {source}, unmodified)",
+                      f"Licence: {JAPANESE_FONT_LICENCE}", rule,
+                      licence.read_text(encoding="utf-8", errors="replace").rstrip(), ""])
 
 
 def folder_size(path: Path) -> int:

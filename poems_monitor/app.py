@@ -64,6 +64,9 @@ def set_app_identity(app) -> None:  # noqa: ANN001 (a QGuiApplication)
     if icon is not None:
         app.setWindowIcon(QIcon(str(icon)))
     app.setDesktopFileName(shipped.APP_ID)
+    from poems_monitor.ui.fonts import japanese_family
+
+    japanese_family()  # the bundle's Japanese font becomes a fallback of every screen (a workstation may have none)
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -76,13 +79,38 @@ def run_app(args: argparse.Namespace) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    _install_excepthook()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("poems-monitor")
     app.setOrganizationName("poems-monitor")
     app.setApplicationDisplayName("poems-monitor")
     set_app_identity(app)
+    # a headless render or start-up probe has nobody to read a dialog: one line on stderr suffices
+    headless = bool(screenshot or os.environ.get("POEMS_MONITOR_STARTUP_PROBE"))
+    reporter = None
+    if headless:
+        _install_excepthook()
+    else:
+        from poems_monitor.ui.error_dialog import install_error_handlers
 
+        reporter = install_error_handlers(app)
+    try:
+        return _run_window(app, args, started, screenshot, size if screenshot else None)
+    except Exception:
+        if reporter is None:
+            raise  # the command line reports it (cli.main): one sentence, the log, its exit code
+        from poems_monitor.incident import EXIT_UNEXPECTED, record_unexpected
+        from poems_monitor.ui.error_dialog import show_start_up_error
+
+        show_start_up_error(record_unexpected(sys.exc_info(), "desktop app start-up"))
+        return EXIT_UNEXPECTED
+    finally:
+        if reporter is not None:
+            reporter.uninstall()
+
+
+def _run_window(app, args: argparse.Namespace, started: float, screenshot: str | None,  # noqa: ANN001
+                size: tuple[int, int] | None) -> int:
+    """Open the clinic, build the main window, and run the event loop (or render one screen)."""
     from poems_monitor.ui.qt_translation import install_translators
 
     install_translators(app)  # before any screen is built: its texts are looked up as it is made

@@ -16,6 +16,7 @@ import logging
 import logging.handlers
 import re
 import traceback
+from pathlib import Path
 
 from poems_monitor.config import app_paths
 
@@ -94,3 +95,19 @@ def configure_logging(level: int = logging.INFO) -> None:
     handler.setFormatter(ScrubbingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactIdentifiers())
     root.addHandler(handler)
+
+
+def log_file() -> Path | None:
+    """The file the log is written to (its current, unrotated name), or None when the log folder
+    could not be written (then nothing is logged to a file)."""
+    for handler in logging.getLogger("poems_monitor").handlers:
+        if isinstance(handler, logging.handlers.RotatingFileHandler):
+            return Path(handler.baseFilename)
+    return None
+
+
+def flush() -> None:
+    """Write out what the handlers hold: a crash report must be in the file before the person is
+    told to look there (or before the process ends)."""
+    for handler in logging.getLogger("poems_monitor").handlers:
+        handler.flush()

@@ -8,16 +8,17 @@ module only assembles them. The commands call the same services as the desktop a
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable
 
+from poems_monitor import incident
 from poems_monitor.i18n import tr
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 EXIT_UNREACHABLE = 3  # the clinic server did not answer: nothing is known about the data (never "damaged")
+EXIT_UNEXPECTED = incident.EXIT_UNEXPECTED  # 4: an unexpected error (a defect); its id and the log file are named
 
 
 class CommandError(Exception):
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(tr("Interrupted; nothing half-written was kept."), file=sys.stderr)
         return 130
-    except Exception as exc:  # a user must never see a traceback; the log keeps the details
+    except Exception as exc:  # noqa: BLE001 (logged by record_unexpected) a user never sees a traceback
         from poems_monitor.files import TargetRefused
         from poems_monitor.persistence.db import DatabaseError, ServerUnreachable, connection_problem
         from poems_monitor.services.access import PermissionDenied
@@ -143,10 +144,9 @@ def main(argv: list[str] | None = None) -> int:
 
             print(scrub(str(exc)), file=sys.stderr)
             return EXIT_FAILED
-        from poems_monitor.logging_setup import scrubbed_exception
+        from poems_monitor.incident import one_sentence, record_unexpected
 
-        logging.getLogger("poems_monitor").exception("command failed")
-        # the error's own text may quote the record (SQL parameters, a PostgreSQL key): scrubbed
-        print(tr("poems-monitor failed: {error}. Details are in the log file.").format(error=scrubbed_exception(exc)),
-              file=sys.stderr)
-        return EXIT_FAILED
+        # a defect, not a user's error: the traceback to the log (scrubbed), one sentence here with the
+        # exception's type and an error id, never its text (it may quote the record)
+        print(one_sentence(record_unexpected(sys.exc_info(), f"command {args.command}")), file=sys.stderr)
+        return EXIT_UNEXPECTED

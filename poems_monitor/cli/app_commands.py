@@ -18,6 +18,12 @@ def register(sub, common) -> None:  # noqa: ANN001
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    from poems_monitor.app import run_app
+    from poems_monitor.app import parse_size, run_app
+    from poems_monitor.cli import EXIT_INVALID, CommandError
 
+    if args.screenshot:
+        try:
+            parse_size(args.size)
+        except ValueError as exc:  # the person's typing, not a defect: said as such, exit 2
+            raise CommandError(str(exc), EXIT_INVALID) from None
     return run_app(args)

@@ -224,6 +224,11 @@ class MainWindow(QMainWindow):
             self._worklist_placeholder.deleteLater()
         return self._worklist
 
+    def build_lazy_parts(self) -> None:
+        """Build the parts made on first use (entry form, worklist) now: Help › Keyboard shortcuts
+        lists their shortcuts, which exist only once they are built. Loads no data."""
+        _ = self.entry, self.worklist
+
     def showEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
         super().showEvent(event)
         if not self._prepared:

@@ -2,13 +2,17 @@
 QShortcuts when the dialog opens (never a hand-kept list that goes stale).
 
 Owns the collection and the dialog. An action gives its own words; a QShortcut gives its
-`whatsThis` (set it where the shortcut is made), else the name of the widget it works in.
+`whatsThis` (set it where the shortcut is made), else the name of the widget it works in. Keys a
+widget handles itself (a feature's P/A/N, a flag's Ctrl+C) are declared by that widget with
+`declare_keys`, beside the code that handles them, and collected the same way. The parts built on
+first use (the visit entry form) are built before the collection (`MainWindow.build_lazy_parts`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QDialog, QDialogButtonBox, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout,
@@ -23,6 +27,20 @@ class ShortcutRow:
     keys: str  # as the platform writes them ("Ctrl+Shift+N")
     does: str
     where: str
+
+
+KEY_HINTS_PROPERTY = "poemsKeyHints"
+
+
+def key_text(key: Qt.Key | str | QKeySequence.StandardKey) -> str:
+    """A key as the platform writes it ("Del", "Ctrl+C")."""
+    return QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText)
+
+
+def declare_keys(widget: QWidget, hints: list[tuple[str, str, str]]) -> None:
+    """Keys `widget` handles itself (in keyPressEvent or an event filter), as (keys, does, where),
+    for Help › Keyboard shortcuts. Declared where the keys are handled, from the same table."""
+    widget.setProperty(KEY_HINTS_PROPERTY, [list(h) for h in hints])
 
 
 def _plain(text: str) -> str:
@@ -44,6 +62,9 @@ def _where(widget: QWidget | None, window: QWidget) -> str:
 def collect_shortcuts(window: QWidget) -> list[ShortcutRow]:
     """Every key sequence bound in `window` (its actions and QShortcuts, in every child), sorted."""
     rows: set[ShortcutRow] = set()
+    build_lazy = getattr(window, "build_lazy_parts", None)
+    if build_lazy is not None:
+        build_lazy()  # their shortcuts exist only once they are built
     for action in window.findChildren(QAction):
         text = _plain(action.text())
         if not text:
@@ -63,6 +84,9 @@ def collect_shortcuts(window: QWidget) -> list[ShortcutRow]:
             does = shortcut.whatsThis() or tr("the default action of {part}").format(part=_where(parent, window))
             rows.add(ShortcutRow(sequence.toString(QKeySequence.SequenceFormat.NativeText), does,
                                  _where(parent, window)))
+    for widget in window.findChildren(QWidget):
+        for keys, does, where in widget.property(KEY_HINTS_PROPERTY) or ():
+            rows.add(ShortcutRow(keys, does, where))
     return sorted(rows, key=lambda r: (r.where != tr("everywhere"), r.where, r.keys))
 
 

@@ -56,8 +56,9 @@ def home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("bundle-home")
 
 
-def run(bundle: Path, home: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {"HOME": str(home)}  # like `env -i HOME=...`: no PATH, no PYTHON*, no LANG, no DISPLAY
+def run(bundle: Path, home: Path, *args: str, timeout: int = 600,
+        extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {"HOME": str(home), **(extra_env or {})}  # like `env -i HOME=...`: no PATH, no PYTHON*, no LANG, no DISPLAY
     if WINDOWS:  # a Windows process cannot start without these two
         env.update(SYSTEMROOT=os.environ.get("SYSTEMROOT", r"C:\Windows"), USERPROFILE=str(home))
     return subprocess.run([str(bundle / PROGRAM), *args], env=env, cwd=home, check=False, capture_output=True, text=True,
@@ -118,6 +119,34 @@ def test_demo_report_and_screenshot_with_no_python(bundle, home):
     assert _errors_in_logs(home) == []
 
 
+KANJI_TIMELINE = {"format": "poems-monitor/timeline", "version": 1, "patients": [
+    {"mrn": "JP-0001", "name": "山田 花子", "sex": "female", "birth_date": "1966-04-28",
+     "visits": [{"date": "2024-03-14", "observations": [{"code": "platelets", "value": 512, "unit": "10*9/L"}]}]}]}
+
+
+@pytest.mark.skipif(shutil.which("pdffonts") is None, reason="poppler-utils not installed")
+def test_japanese_summary_embeds_the_bundled_font(bundle, home):
+    """LANGUAGE=ja: the summary's Japanese text and a name in kanji are drawn with the bundle's
+    VL PGothic (this machine has no such font installed: it can only come from the bundle), and
+    the text layer holds the kanji themselves (page 1 was looked at: no missing-glyph boxes)."""
+    from poems_monitor.ui import fonts
+
+    assert (bundle / "_internal" / "poems_monitor" / "resources" / fonts.BUNDLED_JAPANESE_FONT).is_file()
+    db = home / "clinic-ja.sqlite"
+    source = home / "kanji.json"
+    source.write_text(json.dumps(KANJI_TIMELINE, ensure_ascii=False), encoding="utf-8")
+    made = run(bundle, home, "--db", str(db), "import", str(source))
+    assert made.returncode == 0, made.stderr
+    pdf = home / "summary-ja.pdf"
+    env_ja = {"LANGUAGE": "ja"}
+    report = run(bundle, home, "--db", str(db), "report", "--mrn", "JP-0001", str(pdf), extra_env=env_ja)
+    assert report.returncode == 0, report.stderr
+    listed = subprocess.run(["pdffonts", str(pdf)], check=True, capture_output=True, text=True, timeout=60).stdout
+    assert "VL-PGothic-Regular" in listed and "Droid" not in listed, listed
+    text = subprocess.run(["pdftotext", str(pdf), "-"], check=True, capture_output=True, text=True, timeout=60).stdout
+    assert "山田 花子" in text and "診療録番号" in text
+
+
 def test_bundle_carries_what_it_needs_and_nothing_else(bundle):
     internal = bundle / "_internal"
     package = internal / "poems_monitor"
@@ -127,7 +156,9 @@ def test_bundle_carries_what_it_needs_and_nothing_else(bundle):
     assert (package / "resources" / "icons" / "poems-monitor.svg").is_file()
     assert (package / "resources" / "guide" / "index.html").is_file()
     assert (package / "resources" / "build-stamp.json").is_file()
-    assert "PySide6" in (bundle / "THIRD-PARTY-LICENSES.txt").read_text(encoding="utf-8")
+    licences = (bundle / "THIRD-PARTY-LICENSES.txt").read_text(encoding="utf-8")
+    assert "PySide6" in licences
+    assert "- VL PGothic font (VL-PGothic-Regular.ttf): M+ FONTS licence" in licences and "M+ FONTS" in licences
     plugins = internal / "PySide6" / "Qt" / "plugins"
     assert {p.name for p in plugins.iterdir()} <= QT_PLUGIN_DIRS
     if not WINDOWS and sys.platform != "darwin":

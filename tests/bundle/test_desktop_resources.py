@@ -11,6 +11,8 @@ import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from poems_monitor import shipped
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,3 +99,42 @@ def test_user_guide_covers_each_screen_and_its_links_resolve():
     assert links and links <= anchors, links - anchors
     # offline: no link or picture fetched from the network
     assert not re.search(r'(src|href)="https?://', html)
+
+
+def _build_module():  # noqa: ANN202 (packaging/build.py, imported as the build runs it)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("poems_build", ROOT / "packaging" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_font_package_is_checked_and_unpacked_without_dpkg(tmp_path):
+    """The build's Japanese font comes from a Debian package file pinned by SHA-256 and unpacked in
+    Python (Windows and macOS have no dpkg): a file with another hash is refused."""
+    import hashlib
+    import io
+    import tarfile
+
+    build = _build_module()
+    payload = io.BytesIO()
+    with tarfile.open(fileobj=payload, mode="w:xz") as tar:
+        data = b"a font"
+        info = tarfile.TarInfo("./usr/share/fonts/truetype/vlgothic/VL-PGothic-Regular.ttf")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+    def member(name: str, body: bytes) -> bytes:
+        header = f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(body):<10}`\n".encode()
+        return header + body + (b"\n" if len(body) % 2 else b"")
+
+    deb = b"!<arch>\n" + member("debian-binary", b"2.0\n") + member("control.tar.xz", b"x") + \
+        member("data.tar.xz", payload.getvalue())
+    source = tmp_path / "font.deb"
+    source.write_bytes(deb)
+    with pytest.raises(SystemExit, match="SHA-256 differs"):
+        build.download_checked(source.as_uri(), "0" * 64)
+    fetched = build.download_checked(source.as_uri(), hashlib.sha256(deb).hexdigest())
+    build.unpack_deb(fetched, tmp_path / "unpacked")
+    assert (tmp_path / "unpacked" / build.JAPANESE_FONT_DIR / build.JAPANESE_FONT_FILE).read_bytes() == b"a font"

@@ -75,7 +75,7 @@ def test_a_write_that_fails_in_the_database_leaves_no_identifier_in_log_or_stder
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON patient BEGIN SELECT RAISE(ABORT, 'refused'); END")
     code, err = run("import", str(source), "--db", str(db))
-    assert code == 1 and "poems-monitor failed" in err and "Traceback" not in err
+    assert code == 4 and "unexpected error" in err and "Traceback" not in err
     log = log_text(_isolated_home)
     assert "Traceback" in log and "IntegrityError" in log  # the details are there for whoever fixes it ...
     no_identifier(err, log)  # ... without the patient

@@ -29,6 +29,7 @@ from poems_monitor.ui.dashboard.flag_card import _KIND_TEXT, kind_text  # noqa: 
 from poems_monitor.ui.dashboard.flag_card import (
     ENTRY_ROLE, FlagCard, FlagCardDelegate, FlagListModel, card_text, review_text,
 )
+from poems_monitor.ui.shortcuts_help import declare_keys, key_text
 from poems_monitor.ui.theme import SPACING
 
 
@@ -65,6 +66,13 @@ def ask_comment(entry: FlagEntry, parent: QWidget | None) -> str | None:
 
 class _FlagListView(QListView):
     acknowledgeRequested = Signal(str)
+
+    def __init__(self, parent=None):  # noqa: ANN001
+        super().__init__(parent)
+        where = tr("a flag of the dashboard")
+        declare_keys(self, [(key_text(QKeySequence.StandardKey.Copy), tr("copy the flag's text"), where)]
+                     + [(key_text(key), tr("acknowledge the flag"), where)
+                        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space)])
 
     def keyPressEvent(self, event) -> None:  # noqa: ANN001, N802
         index = self.currentIndex()

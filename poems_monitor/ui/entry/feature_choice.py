@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QToolButton, QWidget
 
 from poems_monitor.domain.catalogue import FEATURES, FeatureState
 from poems_monitor.i18n import tr
+from poems_monitor.ui.shortcuts_help import declare_keys, key_text
 
 # (state, button text, key)
 _ANSWERS = (
@@ -40,6 +41,10 @@ class FeatureChoice(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAccessibleName(FEATURES[code].name)
         self.setToolTip(tr("P present · A absent · N not recorded"))
+        where = tr("a feature of the visit form")
+        declare_keys(self, [(key_text(key), tr("answer “{answer}”").format(answer=text), where) for _s, text, key in _ANSWERS]
+                     + [(key_text(key), tr("clear the answer (not recorded)"), where) for key in _CLEAR_KEYS]
+                     + [(key_text(Qt.Key.Key_Left) + " / " + key_text(Qt.Key.Key_Right), tr("previous / next answer"), where)])
         layout = QHBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(0)

@@ -28,6 +28,7 @@ from poems_monitor.ui.entry.form_sections import FormSections
 from poems_monitor.ui.entry.fields import MeasureRow
 from poems_monitor.ui.entry.input_guard import guard_alt_typing, guard_wheel
 from poems_monitor.ui.entry.marks import mark_style, set_tier
+from poems_monitor.ui.shortcuts_help import declare_keys, key_text
 
 
 # Where each measure group sits: two columns of measure sections, then full-width sections.
@@ -51,11 +52,12 @@ class VisitEntryFormView(FormSections, QWidget):
         self.exams: dict[str, tuple[QComboBox, QLineEdit]] = {}
         self._enter_chain: list[QWidget] = []
         self.setObjectName("visit_entry_form")
+        self.setAccessibleName(self.tr("Visit entry"))  # also where its shortcuts work (Help › Keyboard shortcuts)
         self.setStyleSheet(mark_style() + _FORM_STYLE)
         self._build()
         self._set_enabled(False)
         QShortcut(QKeySequence.StandardKey.Save, self, self.save,
-                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut).setWhatsThis(self.tr("Save the visit being entered"))
 
     # ------------------------------------------------------------------------------------------
     # callbacks: the controller's behaviour
@@ -268,10 +270,15 @@ class VisitEntryFormView(FormSections, QWidget):
         for w in set(tab):
             w.installEventFilter(self)
         context = Qt.ShortcutContext.WidgetWithChildrenShortcut
-        QShortcut(QKeySequence("Ctrl+PgDown"), self, lambda: self.jump_section(+1), context=context)
-        QShortcut(QKeySequence("Ctrl+PgUp"), self, lambda: self.jump_section(-1), context=context)
+        QShortcut(QKeySequence("Ctrl+PgDown"), self, lambda: self.jump_section(+1),
+                  context=context).setWhatsThis(self.tr("Next section of the form"))
+        QShortcut(QKeySequence("Ctrl+PgUp"), self, lambda: self.jump_section(-1),
+                  context=context).setWhatsThis(self.tr("Previous section of the form"))
         for number in range(1, min(len(self._sections), 9) + 1):
-            QShortcut(QKeySequence(f"Alt+{number}"), self, lambda n=number: self.jump_to_section(n - 1), context=context)
+            QShortcut(QKeySequence(f"Alt+{number}"), self, lambda n=number: self.jump_to_section(n - 1),
+                      context=context).setWhatsThis(self.tr("Section {n} of the form").format(n=number))
+        declare_keys(self, [(key_text(Qt.Key.Key_Return), self.tr("Next value field (in the notes: a new line)"),
+                             self.tr("Visit entry"))])
 
     # ------------------------------------------------------------------------------------------
     # sections

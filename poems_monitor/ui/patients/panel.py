@@ -20,6 +20,7 @@ from poems_monitor.ui.patients.model import (
     COL_AGE_SEX, COL_FLAGS, COL_LAST_VISIT, COL_MRN, COL_NAME, COL_OVERDUE, MRN_ROLE, PatientFilterProxy,
     PatientTableModel,
 )
+from poems_monitor.ui.shortcuts_help import declare_keys, key_text
 from poems_monitor.ui.theme import SPACING
 
 NAME_MIN_WIDTH = 110  # px the Name column keeps: a narrower list hides the optional columns first
@@ -42,6 +43,10 @@ class PatientListPanel(QWidget):
         self.search.textChanged.connect(self._on_search)
         self.search.returnPressed.connect(self._open_first)
         self.search.installEventFilter(self)  # Down/Up move through the matches
+        declare_keys(self.search, [
+            (" / ".join(key_text(k) for k in (Qt.Key.Key_Down, Qt.Key.Key_Up, Qt.Key.Key_PageDown, Qt.Key.Key_PageUp)),
+             tr("move through the matching patients"), tr("the patient search box")),
+            (key_text(Qt.Key.Key_Return), tr("open the selected patient"), tr("the patient search box"))])
 
         self.only_flags = QCheckBox(tr("Has new flags"), self)
         self.only_overdue = QCheckBox(tr("Has overdue items"), self)

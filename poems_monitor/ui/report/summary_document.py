@@ -52,8 +52,10 @@ def page_layout(page_size: str) -> QPageLayout:
 
 
 def print_font(point_size: float = 8.4) -> QFont:
+    from poems_monitor.ui.fonts import with_japanese_fallback
+
     font = QFont()
-    font.setFamilies(FONT_FAMILIES)
+    font.setFamilies(with_japanese_fallback(FONT_FAMILIES))  # names and text in Japanese: the bundle's font
     font.setPointSizeF(point_size)
     font.setStyleHint(QFont.StyleHint.SansSerif)
     # No ligatures: "ﬀ"/"ﬁ" glyphs make the PDF's text unsearchable ("effusion" would not be found).
