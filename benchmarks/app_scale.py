@@ -214,7 +214,7 @@ def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overvie
     window.open_patient(mrns[1])  # warm-up
     app.processEvents()
     panel = window.patients
-    total = panel.model.rowCount()
+    total = panel.model.total()
 
     # patient switch, first open (memo emptied), while the overview may still compute, then after it
     views = {c.plot_widget: key for key, c in window.dashboard.charts.charts.items()}
@@ -230,6 +230,7 @@ def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overvie
             ms = _wait_paints(app, paints, set(views), t0)
             if ms is not None:
                 out.append(ms)
+            app.processEvents()
         return out
 
     while not overview and time.perf_counter() - t_start < overview_limit:
@@ -246,15 +247,17 @@ def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overvie
         name = conn.execute("SELECT name FROM patient ORDER BY id LIMIT 1 OFFSET 7").fetchone()[0]
     keys = name.split()[-1][:4].lower() + " 1"
     panel.search.setFocus()
-    per_key = []
+    per_key, cpu = [], []
     for _ in range(max(1, runs // 3)):
         for ch in keys + "\b" * len(keys):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.thread_time()
             QTest.keyClick(panel.search, Qt.Key.Key_Backspace if ch == "\b" else ch)
             app.processEvents()  # the list repainted
             per_key.append((time.perf_counter() - t) * 1000)
+            cpu.append((time.thread_time() - c) * 1000)
     print(f"  filter as you type ({total} patients, keys {keys!r} and back): median {statistics.median(per_key):.1f} ms, "
-          f"max {max(per_key):.1f} ms per keystroke  (goal < 50 ms)")
+          f"max {max(per_key):.1f} ms per keystroke; GUI-thread CPU median {statistics.median(cpu):.1f} ms, "
+          f"max {max(cpu):.1f} ms  (goal < 50 ms)")
     print(f"  clinic overview (flag and overdue counts, off the GUI thread): "
           + (f"arrived {ready:.1f} s after the window" if ready is not None else f"not within {overview_limit:.0f} s"))
     window.skip_close_checks = True
