@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from dashboard import TODAY, _Heartbeat, _PaintLog  # noqa: E402 (after the path)
+from dashboard import TODAY, _PaintLog  # noqa: E402 (after the path)
 
 SIZE = (1366, 768)
 FLOOR_CODES = ("vegf_plasma", "platelets", "m_protein", "onls", "hemoglobin")  # five charts' worth of values
@@ -258,7 +258,7 @@ def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overvie
     print(f"  filter as you type ({total} patients, keys {keys!r} and back): median {statistics.median(per_key):.1f} ms, "
           f"max {max(per_key):.1f} ms per keystroke; GUI-thread CPU median {statistics.median(cpu):.1f} ms, "
           f"max {max(cpu):.1f} ms  (goal < 50 ms)")
-    print(f"  clinic overview (flag and overdue counts, off the GUI thread): "
+    print("  clinic overview (flag and overdue counts, off the GUI thread): "
           + (f"arrived {ready:.1f} s after the window" if ready is not None else f"not within {overview_limit:.0f} s"))
     window.skip_close_checks = True
     window.close()

@@ -27,7 +27,7 @@ from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.lab_import import LabImportRefused, import_lab_csv, preview_lab_csv, read_lab_csv_file
 from poems_monitor.ui.row_table_model import RowTableModel
-from poems_monitor.ui.workers import run_with_progress
+from poems_monitor.ui.workers import ProgressDialog, run_with_progress
 
 # Okabe-Ito colours, always beside a symbol and a word.
 _STATUS_LOOK: dict[RowStatus, tuple[str, str, str]] = {
@@ -97,7 +97,7 @@ class LabImportDialog(QDialog):
         self._source = ""
         self.preview: LabCsv | None = None
         self.summary = None
-        self.importing = None  # the progress dialog while an import runs
+        self.importing: ProgressDialog | None = None  # the progress dialog while an import runs
         self.setWindowTitle(tr("Import lab results (CSV)"))
         self.resize(1100, 640)
 

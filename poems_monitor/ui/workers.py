@@ -116,6 +116,12 @@ class _ProgressSignals(QObject):
     progressed = Signal(str, int, int)
 
 
+class ProgressDialog(QProgressDialog):
+    """The dialog of `run_with_progress`; `relay.finished` tells when the work has stopped."""
+
+    relay: _Relay | None = None
+
+
 def run_with_progress(
     fn: Callable[[Progress], Any],
     on_done: Callable[[Any], None],
@@ -123,12 +129,12 @@ def run_with_progress(
     on_error: Callable[[Exception], None],
     parent: QWidget,
     title: str,
-) -> QProgressDialog:
+) -> ProgressDialog:
     """Run `fn(progress)` in the thread pool behind a progress dialog (window-modal on `parent`).
     Exactly one of `on_done(result)`, `on_cancelled()` or `on_error(exception)` is called on the
-    GUI thread, after the dialog has closed. Returns the dialog (its `finished` relay: `.relay`)."""
+    GUI thread, after the dialog has closed. Returns the dialog."""
     cancel = threading.Event()
-    dialog = QProgressDialog(title, tr("Cancel"), 0, 0, parent)
+    dialog = ProgressDialog(title, tr("Cancel"), 0, 0, parent)
     dialog.setObjectName("progress")
     dialog.setWindowTitle(title)
     dialog.setWindowModality(Qt.WindowModality.WindowModal)

@@ -298,7 +298,7 @@ class PatientFilterProxy(QSortFilterProxyModel):
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         """Sorting is the source model's (one Python sort); this proxy keeps the source order."""
         model = self.sourceModel()
-        if model is not None:
+        if isinstance(model, PatientTableModel):
             model.sort_rows(column, order)
 
     def set_search(self, text: str) -> None:
@@ -318,5 +318,5 @@ class PatientFilterProxy(QSortFilterProxyModel):
 
     def _refilter(self) -> None:
         model = self.sourceModel()
-        if model is not None:
+        if isinstance(model, PatientTableModel):
             model.set_filter(self._words, self._new_flags, self._overdue)
