@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
-from PySide6.QtWidgets import QProgressDialog, QWidget
+from PySide6.QtWidgets import QProgressDialog, QPushButton, QWidget
 
 from poems_monitor.i18n import tr
 from poems_monitor.services.progress import Cancelled, Progress
@@ -146,7 +146,9 @@ def run_with_progress(
     def ask_to_cancel() -> None:
         cancel.set()
         dialog.setLabelText(tr("Cancelling: the work is undone, nothing of it is kept…"))
-        dialog.setCancelButtonText(tr("Cancelling…"))
+        button = dialog.findChild(QPushButton)
+        if button is not None:  # (asked once is enough)
+            button.setEnabled(False)
 
     dialog.canceled.connect(ask_to_cancel)
     signals = _ProgressSignals(dialog)

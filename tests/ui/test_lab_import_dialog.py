@@ -164,6 +164,7 @@ def test_cancelling_the_import_in_its_progress_dialog_leaves_the_database_unchan
     cancel = progress.findChild(QPushButton)
     assert cancel.text() == "Cancel"
     qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)  # at once: the import has only begun
+    assert not cancel.isEnabled() and "Cancelling" in progress.labelText()
     with qtbot.waitSignal(progress.relay.finished, timeout=60000):
         pass
     qtbot.waitUntil(lambda: dialog.importing is None, timeout=5000)
