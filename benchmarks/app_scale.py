@@ -239,8 +239,9 @@ def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overvie
     ready = time.perf_counter() - t_start if overview else None
     after = switches(runs)
     a = statistics.median(after)
+    state = "" if overview else "; the clinic overview computing meanwhile"
     print(f"  patient switch (click -> charts in view painted, first open): app {a:.0f} ms, bare 5-chart repaint floor "
-          f"{floor:.0f} ms -> {a / floor:.2f}x  (goal <= 1.3x; app min {min(after):.0f} max {max(after):.0f})")
+          f"{floor:.0f} ms -> {a / floor:.2f}x  (goal <= 1.3x; app min {min(after):.0f} max {max(after):.0f}{state})")
 
     # filter as you type
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
@@ -257,7 +258,7 @@ def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overvie
             cpu.append((time.thread_time() - c) * 1000)
     print(f"  filter as you type ({total} patients, keys {keys!r} and back): median {statistics.median(per_key):.1f} ms, "
           f"max {max(per_key):.1f} ms per keystroke; GUI-thread CPU median {statistics.median(cpu):.1f} ms, "
-          f"max {max(cpu):.1f} ms  (goal < 50 ms)")
+          f"max {max(cpu):.1f} ms  (goal < 50 ms{'' if overview else '; the overview computing meanwhile'})")
     print("  clinic overview (flag and overdue counts, off the GUI thread): "
           + (f"arrived {ready:.1f} s after the window" if ready is not None else f"not within {overview_limit:.0f} s"))
     window.skip_close_checks = True
@@ -270,7 +271,8 @@ def main() -> None:
     parser.add_argument("clinics", nargs="+", type=Path, help="copies of clinic databases (they are written to)")
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--cold", type=int, default=3, help="cold starts of each (0: skip)")
-    parser.add_argument("--overview-limit", type=float, default=900, help="seconds to wait for the clinic overview")
+    parser.add_argument("--overview-limit", type=float, default=900, help="seconds to wait for the clinic overview "
+                        "before the switches and keystrokes (0: measure them while it computes)")
     args = parser.parse_args()
     from PySide6.QtWidgets import QApplication
 
