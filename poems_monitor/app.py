@@ -166,21 +166,46 @@ def _run_window(app, args: argparse.Namespace, started: float, screenshot: str |
         if probe:
             from PySide6.QtCore import QTimer
 
-            # "shown": leave at the first turn of the event loop; "ready": once the charts are built too
+            # "shown": leave at the first turn of the event loop; "ready": once the charts are built
+            # too; "painted" (with --mrn): once every chart of that patient's dashboard has painted
             if probe == "shown":
                 QTimer.singleShot(0, lambda: os._exit(0))
-            else:
+            elif probe != "painted":
                 window.dashboard.prepared.connect(lambda: os._exit(0))
         window.show()
         mrn = getattr(args, "mrn", None)
         if mrn:
             window.open_patient(mrn)
+            if probe == "painted":
+                _exit_when_painted([c.plot_widget.viewport() for c in window.dashboard.charts.charts.values()])
         log.info("desktop app ready in %.0f ms", (time.perf_counter() - started) * 1000)
         return int(app.exec())
     finally:
         db.dispose()
         if temp_dir is not None:
             temp_dir.cleanup()
+
+
+def _exit_when_painted(views: list) -> None:  # noqa: ANN001 (QWidgets)
+    """The cold-start probe "painted": leave the process once each of `views` that can be seen
+    (charts below the fold of the scroll area are not painted) has painted."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    painted: set = set()
+
+    class _Watch(QObject):
+        def eventFilter(self, watched, event) -> bool:  # noqa: ANN001, N802 (Qt API)
+            if event.type() == QEvent.Type.Paint and watched in views:
+                painted.add(watched)
+                if all(v in painted for v in views if not v.visibleRegion().isEmpty()):
+                    QTimer.singleShot(0, lambda: os._exit(0))  # (after this paint has run)
+            return False
+
+    watch = _Watch(views[0] if views else None)
+    for view in views:
+        view.installEventFilter(watch)
+    if not views:
+        QTimer.singleShot(0, lambda: os._exit(0))
 
 
 SERVER_RETRY_SECONDS = 15  # how often the app tries a clinic server again while it waits for it

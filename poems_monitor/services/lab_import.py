@@ -32,6 +32,7 @@ from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditItem, AuditWriter, utcnow
 from poems_monitor.services.changes import Changes
+from poems_monitor.services.progress import Progress
 
 P, V, O, E = (m.__table__ for m in (Patient, Visit, Observation, Event))
 
@@ -162,15 +163,20 @@ def preview_lab_csv(db: Database, text: str, date_format: DateFormat | str, toda
 
 def import_lab_csv(
     db: Database, actor: Actor, text: str, date_format: DateFormat | str, *, source: str = "lab CSV",
-    today: date | None = None,
+    today: date | None = None, progress: Progress | None = None,
 ) -> LabImportSummary:
-    """Store every new row in one transaction, or nothing (raises LabImportRefused)."""
+    """Store every new row in one transaction, or nothing (raises LabImportRefused). `progress` is
+    told the rows checked and stored; when it raises (services.progress.Cancelled) nothing is kept."""
     require(actor, Permission.RECORD)
     today = today or date.today()
+    step = progress or (lambda _what, _done, _total: None)
     with db.write() as session:
+        step(tr("Checking the rows against the stored record"), 0, 0)
         preview, ids, visit_ids = _preview(session, text, date_format, today)
         if not preview.importable:
             raise LabImportRefused(preview)
+        rows = len(preview.rows)
+        step(tr("Storing the new values"), 0, rows)
         summary = LabImportSummary()
         stamp = repo.WriteStamp(actor.name, utcnow())
         new_by_visit: dict[tuple[int, date], list[LabRow]] = defaultdict(list)
@@ -190,6 +196,7 @@ def import_lab_csv(
             (vid, tuple(r.observation() for r in new_by_visit[key]), (), ()) for key, vid in existing
         ], stamp)
         repo.touch_visits(session, [vid for _key, vid in existing], stamp)  # an entry form opened on one must reload
+        step(tr("Storing the new values"), rows * 3 // 4, rows)
 
         audit = AuditWriter(session, actor.name)
         by_patient: dict[int, list[tuple[tuple[int, date], LabRow]]] = defaultdict(list)
@@ -220,4 +227,5 @@ def import_lab_csv(
             summary.patients.append(mrn_of[pid])
         audit.append_many(entries)  # one chain step per patient, one statement
         summary.visits_created = len(created)
+        step(tr("Storing the new values"), rows, rows)  # the last moment a cancel undoes everything
     return summary

@@ -1,6 +1,7 @@
 """The lab CSV import dialog: choose a file and its date format, see every row with its status
 (new, duplicate of a stored value, conflicting, invalid with the reason) before anything is
-written, then import all rows or none.
+written, then import all rows or none: off the GUI thread, behind a progress dialog whose Cancel undoes
+the whole import (one transaction).
 
 Owns the view only: the preview and the import are `services.lab_import`; the rows come back as
 plain records and are shown through a small table model. Status is told by a word and a symbol,
@@ -26,6 +27,7 @@ from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.lab_import import LabImportRefused, import_lab_csv, preview_lab_csv, read_lab_csv_file
 from poems_monitor.ui.row_table_model import RowTableModel
+from poems_monitor.ui.workers import ProgressDialog, run_with_progress
 
 # Okabe-Ito colours, always beside a symbol and a word.
 _STATUS_LOOK: dict[RowStatus, tuple[str, str, str]] = {
@@ -95,6 +97,7 @@ class LabImportDialog(QDialog):
         self._source = ""
         self.preview: LabCsv | None = None
         self.summary = None
+        self.importing: ProgressDialog | None = None  # the progress dialog while an import runs
         self.setWindowTitle(tr("Import lab results (CSV)"))
         self.resize(1100, 640)
 
@@ -216,17 +219,36 @@ class LabImportDialog(QDialog):
         self.summary_label.setStyleSheet("color: #D55E00;" if error else "")
 
     def _import(self) -> None:
-        if self._text is None or self.preview is None or not self.preview.importable:
+        """Import off the GUI thread behind a progress dialog whose Cancel undoes the whole import."""
+        if self._text is None or self.preview is None or not self.preview.importable or self.importing is not None:
             return
-        try:
-            self.summary = import_lab_csv(self._db, self._actor, self._text, self.date_format, source=self._source,
-                                          today=self._today)
-        except LabImportRefused as refused:  # the record changed since the preview
-            self.preview = refused.preview
-            self._show_preview(refused.preview)
+        self.import_button.setEnabled(False)
+        db, actor, text, fmt, source, today = (self._db, self._actor, self._text, self.date_format, self._source,
+                                               self._today)
+        self.importing = run_with_progress(
+            lambda progress: import_lab_csv(db, actor, text, fmt, source=source, today=today, progress=progress),
+            self._imported, self._import_cancelled, self._import_failed, parent=self,
+            title=tr("Importing lab results"))
+
+    def _imported(self, summary) -> None:  # noqa: ANN001 (LabImportSummary)
+        self.importing = None
+        self.summary = summary
+        self.imported.emit(summary)
+        self.accept()
+
+    def _import_cancelled(self) -> None:
+        self.importing = None
+        self._show_message(tr("Import cancelled: nothing was written, the record is as it was before."))
+        self.import_button.setEnabled(True)
+
+    def _import_failed(self, exc: Exception) -> None:
+        self.importing = None
+        if isinstance(exc, LabImportRefused):  # the record changed since the preview
+            self.preview = exc.preview
+            self._show_preview(exc.preview)
             return
-        except PermissionDenied as exc:
+        self.import_button.setEnabled(True)
+        if isinstance(exc, PermissionDenied):
             self._show_message(str(exc), error=True)
             return
-        self.imported.emit(self.summary)
-        self.accept()
+        self._show_message(tr("The import failed and nothing was written: {error}").format(error=exc), error=True)

@@ -5,15 +5,25 @@ fn, on_done, on_error, owner)` runs `fn()` on Qt's global thread pool and calls 
 or `on_error(exception)` on the GUI thread, through a queued connection to a small relay object
 parented to `owner`: when the owner widget is destroyed first, the result is simply dropped.
 `fn` must not touch widgets; services are fine (each opens its own session).
+
+`run_with_progress(fn, ...)` does the same for long work that reports progress (services take a
+`progress` callable, services/progress.py) behind a window-modal progress dialog with Cancel:
+Cancel makes the next progress call raise `Cancelled`, the service's one transaction rolls back,
+and the caller is told it was cancelled (nothing of the work is kept).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtWidgets import QProgressDialog, QPushButton, QWidget
+
+from poems_monitor.i18n import tr
+from poems_monitor.services.progress import Cancelled, Progress
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +76,8 @@ class _Task(QRunnable):
     def run(self) -> None:  # worker thread
         try:
             result = self.fn()
+        except Cancelled as exc:  # asked for: no error
+            self._emit(self.signals.failed, exc)
         except Exception as exc:  # reported on the GUI thread
             log.exception("background work failed")
             self._emit(self.signals.failed, exc)
@@ -98,3 +110,80 @@ def run_background(
         _pending.add(relay)
     QThreadPool.globalInstance().start(task)
     return relay
+
+
+class _ProgressSignals(QObject):
+    progressed = Signal(str, int, int)
+
+
+class ProgressDialog(QProgressDialog):
+    """The dialog of `run_with_progress`; `relay.finished` tells when the work has stopped."""
+
+    relay: _Relay | None = None
+
+
+def run_with_progress(
+    fn: Callable[[Progress], Any],
+    on_done: Callable[[Any], None],
+    on_cancelled: Callable[[], None],
+    on_error: Callable[[Exception], None],
+    parent: QWidget,
+    title: str,
+) -> ProgressDialog:
+    """Run `fn(progress)` in the thread pool behind a progress dialog (window-modal on `parent`).
+    Exactly one of `on_done(result)`, `on_cancelled()` or `on_error(exception)` is called on the
+    GUI thread, after the dialog has closed. Returns the dialog."""
+    cancel = threading.Event()
+    dialog = ProgressDialog(title, tr("Cancel"), 0, 0, parent)
+    dialog.setObjectName("progress")
+    dialog.setWindowTitle(title)
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    dialog.setMinimumDuration(0)
+    dialog.setAutoClose(False)
+    dialog.setAutoReset(False)
+    dialog.canceled.disconnect(dialog.cancel)  # stays open, saying so, until the work has stopped
+
+    def ask_to_cancel() -> None:
+        cancel.set()
+        dialog.setLabelText(tr("Cancelling: the work is undone, nothing of it is kept…"))
+        button = dialog.findChild(QPushButton)
+        if button is not None:  # (asked once is enough)
+            button.setEnabled(False)
+
+    dialog.canceled.connect(ask_to_cancel)
+    signals = _ProgressSignals(dialog)
+
+    def show(what: str, done: int, total: int) -> None:
+        if cancel.is_set():
+            return
+        dialog.setLabelText(what)
+        dialog.setMaximum(max(total, 0))
+        dialog.setValue(min(done, total) if total > 0 else 0)
+
+    signals.progressed.connect(show, Qt.ConnectionType.QueuedConnection)
+
+    def progress(what: str, done: int, total: int) -> None:  # worker thread
+        if cancel.is_set():
+            raise Cancelled(what)
+        signals.progressed.emit(what, done, total)
+
+    def work() -> Any:
+        result = fn(progress)
+        if cancel.is_set():  # asked during the last step, which has finished: the result stands
+            log.info("cancel asked after the work was done; its result is kept")
+        return result
+
+    def done(result: Any) -> None:
+        dialog.close()
+        on_done(result)
+
+    def failed(exc: Exception) -> None:
+        dialog.close()
+        if isinstance(exc, Cancelled):
+            on_cancelled()
+        else:
+            on_error(exc)
+
+    dialog.relay = run_background(work, done, failed, owner=parent)
+    dialog.show()
+    return dialog

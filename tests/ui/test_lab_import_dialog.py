@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
 from sqlalchemy import text
 
 from poems_monitor.persistence.repositories.timelines import load_timelines
@@ -126,3 +127,60 @@ def test_a_file_in_another_encoding_is_refused_with_a_sentence(dialog, clinic, t
     dialog.load_file(path)
     assert "is not text in UTF-8" in dialog.summary_label.text() and "CSV UTF-8" in dialog.summary_label.text()
     assert not dialog.import_button.isEnabled() and dialog.model.rowCount() == 0
+
+
+def table_counts(db) -> dict[str, int]:  # noqa: ANN001
+    with db.read() as session:
+        return {t: session.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                for t in ("observation", "visit", "audit_entry")}
+
+
+def big_lab_file(tmp_path, patients, rows: int):  # noqa: ANN001
+    """`rows` new values: platelets and haemoglobin on days without a visit, before today."""
+    days = []
+    for p in patients:
+        taken = {v.date for v in p.visits}
+        first = min(taken)
+        days += [(p.mrn, first + timedelta(days=d)) for d in range((TODAY - first).days)
+                 if first + timedelta(days=d) not in taken]
+    assert len(days) * 2 >= rows
+    lines = []
+    for i, (mrn, day) in enumerate(days[:rows // 2]):
+        lines += [f"{mrn},{day.isoformat()},platelets,{200 + i % 300},10*9/L",
+                  f"{mrn},{day.isoformat()},hemoglobin,{12 + (i % 30) / 10},g/dL"]
+    path = tmp_path / "big.csv"
+    path.write_text("mrn,date,code,value,unit\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_cancelling_the_import_in_its_progress_dialog_leaves_the_database_unchanged(dialog, clinic, tmp_path, qtbot):
+    db, patients = clinic
+    dialog.load_file(big_lab_file(tmp_path, patients, 6000))
+    assert dialog.import_button.isEnabled(), dialog.summary_label.text()
+    before = table_counts(db)
+    qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    progress = dialog.importing
+    assert progress is not None and progress.isVisible()
+    cancel = progress.findChild(QPushButton)
+    assert cancel.text() == "Cancel"
+    qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)  # at once: the import has only begun
+    assert not cancel.isEnabled() and "Cancelling" in progress.labelText()
+    with qtbot.waitSignal(progress.relay.finished, timeout=60000):
+        pass
+    qtbot.waitUntil(lambda: dialog.importing is None, timeout=5000)
+    assert not progress.isVisible()
+    assert "Import cancelled: nothing was written" in dialog.summary_label.text()
+    assert table_counts(db) == before
+    assert dialog.isVisible() and dialog.summary is None and dialog.import_button.isEnabled()
+
+
+def test_the_import_shows_its_progress_and_stores_everything_when_not_cancelled(dialog, clinic, tmp_path, qtbot):
+    db, patients = clinic
+    dialog.load_file(big_lab_file(tmp_path, patients, 400))
+    before = table_counts(db)
+    with qtbot.waitSignal(dialog.imported, timeout=60000) as signal:
+        qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+        assert dialog.importing.isVisible()
+    assert signal.args[0].values_added == 400
+    assert table_counts(db)["observation"] == before["observation"] + 400
+    assert not dialog.isVisible()

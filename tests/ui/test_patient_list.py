@@ -84,3 +84,28 @@ def test_in_the_search_box_down_and_up_move_through_the_matches_and_enter_opens_
     assert opened == []  # moving through the matches opens nobody
     qtbot.keyClick(panel.search, Qt.Key.Key_Return)
     assert opened == [chosen]
+
+
+def test_ten_thousand_patients_the_filter_finds_exactly_the_matching_ones_and_keeps_the_current(qtbot):
+    panel = PatientListPanel()
+    qtbot.addWidget(panel)
+    panel.resize(500, 700)
+    panel.show()
+    surnames = ("Müller", "Muller", "Rossi", "García", "Novak")
+    rows = [PatientListRow(i, f"H-{100000 + i:06d}", f"{surnames[i % 5]} {('Anna', 'Chloé', 'Jan')[i % 3]}", "female",
+                           date(1960, 1, 1), None, None, 0) for i in range(10_000)]
+    panel.set_patients(rows)
+    panel.select("H-100030", emit=False)  # Müller Anna (i = 30)
+    qtbot.keyClicks(panel.search, "muller")
+    # accents and case folded: "Müller" and "Muller" both, nobody else
+    assert panel.proxy.rowCount() == 4000
+    assert panel.current_mrn() == "H-100030"  # still shown: still the current patient
+    qtbot.keyClicks(panel.search, " chloe 9")
+    expected = [r.mrn for r in rows if r.name.split()[0] in ("Müller", "Muller") and r.name.endswith("Chloé")
+                and "9" in r.mrn]
+    assert shown(panel) == expected and len(expected) > 100
+    assert panel.count.text() == f"{len(expected)} of 10000 patients"
+    assert panel.current_mrn() in expected  # the one shown was no longer a match: the first match is current
+    panel.search.clear()
+    assert panel.proxy.rowCount() == 10_000 and panel.count.text() == "10000 patients"
+    assert panel.select("H-109999", emit=False) and panel.current_mrn() == "H-109999"

@@ -144,3 +144,15 @@ def test_an_empty_clinic_says_so(qtbot, db, nurse):
         widget.refresh()
     assert loaded.args == [0]
     assert "Nothing is due" in widget.empty.text()
+
+
+def test_while_the_rules_run_the_worklist_shows_it_is_computing_and_keeps_its_rows(view, qtbot):
+    before = shown_rows(view)
+    assert before and not view.busy.isVisible()
+    with qtbot.waitSignal(view.loaded, timeout=10000):
+        view.refresh()  # (off the GUI thread: the test goes on while it runs)
+        assert view.busy.isVisible() and not view.refresh_button.isEnabled()
+        assert view.as_of_label.text().startswith("Loading the worklist")
+        assert shown_rows(view) == before  # the old rows stay until the new ones arrive
+    assert not view.busy.isVisible() and view.refresh_button.isEnabled()
+    assert shown_rows(view) == before

@@ -50,10 +50,8 @@ class PatientListPanel(QWidget):
 
         self.only_flags = QCheckBox(tr("Has new flags"), self)
         self.only_overdue = QCheckBox(tr("Has overdue items"), self)
-        self.only_flags.toggled.connect(self.proxy.set_only_new_flags)
-        self.only_overdue.toggled.connect(self.proxy.set_only_overdue)
-        self.only_flags.toggled.connect(lambda _: self._update_count())
-        self.only_overdue.toggled.connect(lambda _: self._update_count())
+        self.only_flags.toggled.connect(lambda on: self._keeping_current(lambda: self.proxy.set_only_new_flags(on)))
+        self.only_overdue.toggled.connect(lambda on: self._keeping_current(lambda: self.proxy.set_only_overdue(on)))
 
         self.table = QTableView(self)
         self.table.setModel(self.proxy)
@@ -139,14 +137,14 @@ class PatientListPanel(QWidget):
 
     def select(self, mrn: str, emit: bool = True) -> bool:
         row = self.model.row_of(mrn)
-        if row < 0:
-            return False
-        proxy_index = self.proxy.mapFromSource(self.model.index(row, COL_MRN))
-        if not proxy_index.isValid():  # hidden by the search or a filter: show everyone again
+        if row < 0 and self.model.knows(mrn):  # hidden by the search or a filter: show everyone again
             self.search.clear()
             self.only_flags.setChecked(False)
             self.only_overdue.setChecked(False)
-            proxy_index = self.proxy.mapFromSource(self.model.index(row, COL_MRN))
+            row = self.model.row_of(mrn)
+        if row < 0:
+            return False
+        proxy_index = self.proxy.mapFromSource(self.model.index(row, COL_MRN))
         self._silent = not emit
         try:
             self.table.selectionModel().setCurrentIndex(
@@ -187,9 +185,18 @@ class PatientListPanel(QWidget):
         return super().eventFilter(watched, event)
 
     # --- slots -----------------------------------------------------------------------------------
-    def _on_search(self, text: str) -> None:
-        self.proxy.set_search(text)
+    def _keeping_current(self, refilter) -> None:  # noqa: ANN001
+        """Filter again (the model resets), keeping the current patient current when still shown."""
+        current = self.current_mrn()
+        refilter()
+        if current and not self.table.currentIndex().isValid():
+            row = self.model.row_of(current)
+            if row >= 0:
+                self.select_row_silently(self.proxy.mapFromSource(self.model.index(row, COL_MRN)).row())
         self._update_count()
+
+    def _on_search(self, text: str) -> None:
+        self._keeping_current(lambda: self.proxy.set_search(text))
         if self.proxy.rowCount() == 1:  # exactly one match: show it at once
             self.table.selectRow(0)
         elif self.proxy.rowCount() and not self.table.currentIndex().isValid():
@@ -215,7 +222,7 @@ class PatientListPanel(QWidget):
             self.patientActivated.emit(index.data(MRN_ROLE))
 
     def _update_count(self) -> None:
-        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        shown, total = self.proxy.rowCount(), self.model.total()
         self.count.setText(ntr("{shown} of {total} patient", "{shown} of {total} patients", total).format(
             shown=shown, total=total) if shown != total else ntr("{total} patient", "{total} patients", total).format(total=total))
 

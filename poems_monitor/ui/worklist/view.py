@@ -16,8 +16,8 @@ from datetime import date
 from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QTableView,
-    QVBoxLayout, QWidget,
+    QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton,
+    QTableView, QVBoxLayout, QWidget,
 )
 
 from poems_monitor.i18n import ntr
@@ -126,6 +126,17 @@ class WorklistView(QWidget):
         bar.addWidget(self.refresh_button)
         layout.addLayout(bar)
 
+        # while the rules run over the whole clinic (seconds after a protocol change or on a
+        # first open of a big clinic): the table keeps its rows and this bar moves
+        self.busy = QProgressBar()
+        self.busy.setObjectName("worklist_busy")
+        self.busy.setRange(0, 0)
+        self.busy.setTextVisible(False)
+        self.busy.setMaximumHeight(6)
+        self.busy.setAccessibleName(self.tr("Computing the worklist"))
+        self.busy.setVisible(False)
+        layout.addWidget(self.busy)
+
         self.table = QTableView()
         self.table.setObjectName("worklist_table")
         self.table.setModel(self.proxy)
@@ -175,6 +186,7 @@ class WorklistView(QWidget):
             self._reload_again = True
             return
         self._loading = True
+        self.busy.setVisible(True)
         self.refresh_button.setEnabled(False)
         self.as_of_label.setText(self.tr("Loading the worklist as of {date}…").format(date=self.as_of().isoformat()))
         db, as_of = self._db, self.as_of()
@@ -186,6 +198,7 @@ class WorklistView(QWidget):
 
     def _loaded(self, data: WorklistData) -> None:
         self._loading = False
+        self.busy.setVisible(self._reload_again)
         self.refresh_button.setEnabled(True)
         self.set_data(data)
         self.loaded.emit(len(data.rows))
@@ -195,6 +208,7 @@ class WorklistView(QWidget):
 
     def _failed(self, exc: Exception) -> None:
         self._loading = False
+        self.busy.setVisible(False)
         self.refresh_button.setEnabled(True)
         self.as_of_label.setText(self.tr("The worklist could not be loaded: {error}").format(error=exc))
         self.loaded.emit(-1)
