@@ -122,7 +122,7 @@ def regimen_label(treatment: TreatmentRecord, mid_sentence: bool = True) -> str:
     regimen = REGIMENS.get(treatment.regimen)
     if treatment.regimen == "other" and treatment.name:
         return treatment.name
-    name = regimen.name if regimen is not None else treatment.regimen.replace("_", " ")
+    name = regimen.label if regimen is not None else treatment.regimen.replace("_", " ")
     if mid_sentence and len(name) > 1 and name[0].isupper() and name[1].islower():
         name = name[0].lower() + name[1:]
     return name

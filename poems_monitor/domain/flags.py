@@ -43,8 +43,8 @@ from enum import Enum
 from typing import Iterator
 
 from poems_monitor.domain.catalogue import (
-    CRITERIA, EVENT_TYPES, FEATURES, FLAG_KIND_NAMES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, CriterionClass,
-    Severity, display_name,
+    CRITERIA, EVENT_TYPES, FEATURES, FLAG_KIND_NAMES, MEASURES, REGIMENS, CriterionClass,
+    Severity, display_name, thromboprophylaxis_label,
 )
 from poems_monitor.domain.course import (
     LineIndex, active_on, add_months, clip, fmt_number, lines_of_therapy, points, regimen_label,
@@ -269,7 +269,7 @@ def _run_flags(ctx: _Ctx) -> None:
                 measure, value, limit = critical
                 ctx.add(kind, code, vf.date, Severity.CRITICAL,
                         tr("{name} on {date}: {measure} {value} {unit} is above the critical limit {limit} {unit}; {explanation}").format(
-                            name=display_name(code), date=vf.date.isoformat(), measure=MEASURES[measure].name,
+                            name=display_name(code), date=vf.date.isoformat(), measure=MEASURES[measure].label,
                             value=fmt_number(value), unit=_unit(measure), limit=fmt_number(limit), explanation=explanation),
                         {**evidence, "critical": {"measure": measure, "value": value, "limit": limit}})
             elif starts:
@@ -356,7 +356,7 @@ def _vegf_rise(ctx: _Ctx, code: str, values: list[tuple[date, float, str | None]
             FlagKind.VEGF_RISE, code, day, Severity.WARNING,
             tr("{name} {value} {unit} on {date} is {pct} above its nadir {nadir} {unit} of {nadir_date} {since} "
                "(threshold +{threshold} {cite}; above the upper reference limit {uln} {unit} {uln_cite})").format(
-                name=MEASURES[code].name, value=fmt_number(value), unit=unit, date=day.isoformat(), pct=pct,
+                name=MEASURES[code].label, value=fmt_number(value), unit=unit, date=day.isoformat(), pct=pct,
                 nadir=fmt_number(nadir), nadir_date=nadir_day.isoformat(), since=since,
                 threshold=tr("{n} %").format(n=int(round(fraction * 100))), cite=ctx.p.cite("vegf_rise_fraction"),
                 uln=fmt_number(uln), uln_cite=uln_cite),
@@ -400,7 +400,7 @@ def _vegf_response(ctx: _Ctx, code: str, values: list[tuple[date, float, str | N
             parts.append(tr("normalised (at or below {uln} {unit} {cite}; baseline {base} {unit} of {base_date})").format(
                 uln=fmt_number(uln), unit=unit, cite=uln_cite, base=fmt_number(base_value), base_date=base_day.isoformat()))
         message = tr("{name} {value} {unit} on {date} is {parts}, {since}").format(
-            name=MEASURES[code].name, value=fmt_number(value), unit=unit, date=day.isoformat(),
+            name=MEASURES[code].label, value=fmt_number(value), unit=unit, date=day.isoformat(),
             parts=tr(" and ").join(parts), since=_since_text(line))
         # The response table (response.py) accepts a baseline at most `response_baseline_max_months`
         # old. The flag still speaks (a response it misses would also hide the relapse after it),
@@ -543,7 +543,7 @@ def _pft_decline(ctx: _Ctx) -> None:
                 ctx.add(
                     FlagKind.PFT_DECLINE, code, day, Severity.WARNING,
                     tr("{name} {value} % predicted on {date} is {reasons}").format(
-                        name=MEASURES[code].name, value=fmt_number(value), date=day.isoformat(),
+                        name=MEASURES[code].label, value=fmt_number(value), date=day.isoformat(),
                         reasons=tr(" and ").join(reasons)),
                     {"value": value, "date": day.isoformat(), "best": best[1] if best else None,
                      "best_date": _iso(best[0]) if best else None, "window_months": months,
@@ -636,7 +636,7 @@ def _neuropathy(ctx: _Ctx) -> None:
     for scale in NEUROPATHY_SCALES:
         values = _scores(ctx, scale)
         dates = [d for d, _ in values]
-        name = MEASURES[scale].name
+        name = MEASURES[scale].label
         anchor: object = object()
         in_run = False
         for i, (day, value) in enumerate(values):
@@ -687,7 +687,7 @@ def _thrombosis(ctx: _Ctx) -> None:
         if regimen is None or "imid" not in regimen.drug_classes:
             continue
         if t.thromboprophylaxis in _UNDOCUMENTED_PROPHYLAXIS:
-            recorded = THROMBOPROPHYLAXIS_NAMES.get(t.thromboprophylaxis or "unknown", t.thromboprophylaxis)
+            recorded = thromboprophylaxis_label(t.thromboprophylaxis)
             ctx.add(
                 FlagKind.THROMBOSIS_WATCH, t.regimen, t.start, Severity.CRITICAL,
                 tr("{regimen} (an IMiD) started {start} without thromboprophylaxis (recorded: {recorded}); "
@@ -704,12 +704,12 @@ def _thrombosis(ctx: _Ctx) -> None:
         on = [t for t in ctx.patient.treatments if active_on(t, e.date)]
         therapy = ", ".join(
             tr("{regimen} (prophylaxis: {p})").format(
-                regimen=regimen_label(t), p=THROMBOPROPHYLAXIS_NAMES.get(t.thromboprophylaxis or "unknown", "?").lower())
+                regimen=regimen_label(t), p=thromboprophylaxis_label(t.thromboprophylaxis).lower())
             for t in on) or tr("no treatment active")
         ctx.add(
             FlagKind.THROMBOSIS_WATCH, e.type, e.date, Severity.CRITICAL,
             tr("{event} on {date} ({therapy}): review anticoagulation and prophylaxis; thrombosis recurs in about "
-               "one in five [MELLORS21][SAYAR20]").format(event=etype.name, date=e.date.isoformat(), therapy=therapy),
+               "one in five [MELLORS21][SAYAR20]").format(event=etype.label, date=e.date.isoformat(), therapy=therapy),
             {"event": e.type, "date": e.date.isoformat(), "note": e.note,
              "active_treatments": [{"regimen": t.regimen, "thromboprophylaxis": t.thromboprophylaxis} for t in on]},
             rule="thrombosis_watch_event",
@@ -765,12 +765,12 @@ def _collect_relapse_triggers(ctx: _Ctx) -> tuple[RelapseTrigger, ...]:
     out: list[RelapseTrigger] = []
     for e in ctx.patient.events:
         if e.type in _RELAPSE_EVENTS:
-            text = tr("{event} recorded").format(event=_in_sentence(EVENT_TYPES[e.type].name))
+            text = tr("{event} recorded").format(event=_in_sentence(EVENT_TYPES[e.type].label))
             out.append(RelapseTrigger(e.date, "event", e.type, f"{text} ({e.note})" if e.note else text, None))
     for f in sorted(ctx.out.values(), key=lambda f: (f.date, f.kind.value, f.code)):
         if f.kind is FlagKind.VEGF_RISE:
             text = tr("{name} rose to {value} {unit} ({nadir} {unit} at its nadir of {nadir_date})").format(
-                name=MEASURES[f.code].name, value=fmt_number(f.evidence["value"]), unit=_unit(f.code),
+                name=MEASURES[f.code].label, value=fmt_number(f.evidence["value"]), unit=_unit(f.code),
                 nadir=fmt_number(f.evidence["nadir"]), nadir_date=f.evidence["nadir_date"])
         elif f.kind is FlagKind.NEW_FEATURE and _is_criteria_feature(f.code):
             text = tr("{name} is new").format(name=_in_sentence(display_name(f.code)))

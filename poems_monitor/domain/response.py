@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from poems_monitor.domain.catalogue import MEASURES
+from poems_monitor.domain.catalogue import MEASURES, value_label
 from poems_monitor.domain.course import add_months, clip, end_of, fmt_number, lines_of_therapy, points, regimen_label
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord
@@ -77,7 +77,7 @@ class Reading:
         return out
 
     def text(self, unit: str = "") -> str:
-        value = self.value if isinstance(self.value, str) else f"{self.qualifier or ''}{fmt_number(self.value)}"
+        value = value_label(self.value) if isinstance(self.value, str) else f"{self.qualifier or ''}{fmt_number(self.value)}"
         return tr("{value}{unit} on {date}").format(value=value, unit=f" {unit}" if unit else "", date=self.date.isoformat())
 
 
@@ -264,14 +264,14 @@ def _vegf(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN001
     _, code, base, older, after = max(options, key=lambda o: o[0])
     specimen = MEASURES[code].specimen
     other = next((o for o in options if o[1] != code and o[4]), None)
-    other_note = tr("{specimen} VEGF also measured in this line: judged on its own series, never compared").format(
-        specimen=MEASURES[other[1]].specimen.capitalize()) if other is not None else ""
+    other_note = tr("{series} also measured in this line: judged on its own series, never compared").format(
+        series=MEASURES[other[1]].label) if other is not None else ""
     unit = MEASURES[code].unit_label
     key = "vegf_plasma_upper_reference" if code == "vegf_plasma" else "vegf_serum_upper_reference"
     uln, fall, rise = getattr(p, key), p.vegf_response_fraction, p.vegf_rise_fraction
     details = {"specimen": specimen, "baseline": _rj(base), "best": None, "latest": None,
                "upper_reference": uln, "best_category": None}
-    what = tr("{specimen} VEGF").format(specimen=specimen)
+    what = MEASURES[code].label
     if not after:
         reason = _no_values(tr("VEGF (plasma or serum)"), w)
         if base is not None:
@@ -476,7 +476,7 @@ def _neurologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN
         series = _readings(visits, scale)
         base, older = _baseline(series, w.start, months)
         after = _in(series, w)
-        name = MEASURES[scale].name
+        name = MEASURES[scale].label
         if base is None or not after:
             reasons.append(_no_baseline(name, w, months, older) if base is None else _no_values(name, w))
             continue

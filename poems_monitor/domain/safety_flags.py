@@ -30,7 +30,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date
 
-from poems_monitor.domain.catalogue import EVENT_TYPES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, display_name
+from poems_monitor.domain.catalogue import EVENT_TYPES, MEASURES, REGIMENS, display_name, thromboprophylaxis_label
 from poems_monitor.domain.course import active_on, end_of, fmt_number, regimen_label
 from poems_monitor.domain.derived import ABSENT, PRESENT, VisitFeatures
 from poems_monitor.domain.flags import Flag, FlagKind, Severity
@@ -98,7 +98,7 @@ def _above(obs: ObservationRecord, limit: float) -> bool | None:
 def _shown(obs: ObservationRecord) -> str:
     m = MEASURES[obs.code]
     value = fmt_number(obs.number) if obs.number is not None else str(obs.value)  # a word for a categorical value
-    return f"{m.name} {obs.qualifier or ''}{value} {m.unit_label}"
+    return f"{m.label} {obs.qualifier or ''}{value} {m.unit_label}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,7 +192,7 @@ class _Documented:
                 if o is not None and o.number is not None:
                     immobile.append((o.number, o.number >= limit, limit, code))
             if immobile:
-                found = [f"{MEASURES[c].name} {fmt_number(number)} ≥ {limit} {p.cite('immobility_' + c)}"
+                found = [f"{MEASURES[c].label} {fmt_number(number)} ≥ {limit} {p.cite('immobility_' + c)}"
                          for number, hit, limit, c in immobile if hit]
                 self._add("immobility", visit.date, RiskFactor("immobility", tr("immobility ({what} on {date})").format(
                     what=", ".join(found), date=visit.date.isoformat()), visit.date) if found else None)
@@ -232,7 +232,7 @@ def thrombosis_risk_factors(patient: PatientRecord, protocol: Protocol, history:
     vte = [e for e in patient.events if e.type in VENOUS_THROMBOEMBOLISM and e.date <= day]
     if vte:
         found["previous_vte"] = RiskFactor("previous_vte", tr("previous venous thromboembolism ({events})").format(
-            events=", ".join(f"{_lower_first(EVENT_TYPES[e.type].name)} {e.date.isoformat()}" for e in vte)), vte[-1].date)
+            events=", ".join(f"{_lower_first(EVENT_TYPES[e.type].label)} {e.date.isoformat()}" for e in vte)), vte[-1].date)
     for code in ("thrombocytosis", "polycythemia", "immobility", "kidney_disease", "diabetes", "cardiac_disease"):
         factor = documented.on(code, day)
         if factor is not None:
@@ -240,7 +240,7 @@ def thrombosis_risk_factors(patient: PatientRecord, protocol: Protocol, history:
     mi = [e for e in patient.events if e.type in CARDIAC_EVENTS and e.date <= day]
     if mi and "cardiac_disease" not in found:
         found["cardiac_disease"] = RiskFactor("cardiac_disease", tr("cardiac disease: {event} {date}").format(
-            event=_lower_first(EVENT_TYPES[mi[-1].type].name), date=mi[-1].date.isoformat()), mi[-1].date)
+            event=_lower_first(EVENT_TYPES[mi[-1].type].label), date=mi[-1].date.isoformat()), mi[-1].date)
     return tuple(found[c] for c in _FACTOR_ORDER if c in found)
 
 
@@ -302,7 +302,7 @@ def _bleeding_risk(patient: PatientRecord, p: Protocol) -> list[Flag]:
         condition = bool(on) and _below(o, limit) is True
         if condition and not in_run:
             drugs = ", ".join(tr("{drug} with {regimen} since {start}").format(
-                drug=THROMBOPROPHYLAXIS_NAMES[t.thromboprophylaxis or ""], regimen=regimen_label(t),
+                drug=thromboprophylaxis_label(t.thromboprophylaxis), regimen=regimen_label(t),
                 start=t.start.isoformat()) for t in on)
             out.append(_flag(
                 patient, FlagKind.BLEEDING_RISK, "platelets", visit.date, Severity.CRITICAL,

@@ -9,13 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import N_, tr
 
 
 class Role(str, Enum):
     NURSE = "nurse"
     PHYSICIAN = "physician"
     ADMIN = "admin"
+
+    @property
+    def label(self) -> str:
+        """The role as the user's language says it (the code stays in the database and the audit trail)."""
+        return tr(_ROLE_WORDS[self.value])
+
+
+_ROLE_WORDS = {"nurse": N_("nurse"), "physician": N_("physician"), "admin": N_("admin")}
 
 
 class Permission(str, Enum):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from poems_monitor.domain.catalogue import (
-    CRITERIA, FEATURES, FOLLOWUP_ITEM_NAMES, FOLLOWUP_STATUS_NAMES, MEASURE_GROUPS, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES,
+    CRITERIA, FEATURES, FOLLOWUP_ITEM_NAMES, FOLLOWUP_STATUS_NAMES, MEASURE_GROUPS, MEASURES, REGIMENS, thromboprophylaxis_label,
     CriterionClass, MeasureKind, display_name,
 )
 from poems_monitor.domain.course import regimen_label
@@ -196,8 +196,8 @@ def _criteria(d: PatientDashboard) -> tuple[CriterionLine, ...]:
         lines.append(CriterionLine(
             number=c.number, name=c.name, klass=CLASS_NAMES.get(c.klass, c.klass.value),
             first_documented=c.first_documented,
-            features=tuple(FEATURES[f].name if f in FEATURES else display_name(f) for f in c.features),
-            used=c.code in used, note=criterion.note if criterion else "",
+            features=tuple(FEATURES[f].label if f in FEATURES else display_name(f) for f in c.features),
+            used=c.code in used, note=tr(criterion.note) if criterion and criterion.note else "",
         ))
     return tuple(lines)
 
@@ -241,7 +241,7 @@ def latest_values(record: PatientRecord, as_of: date) -> tuple[LatestValue, ...]
         if o.entered_unit and o.entered_value is not None and o.entered_unit != o.unit:
             entered = f"{o.entered_value} {o.entered_unit}"
         out.append(LatestValue(
-            code=code, name=m.name, group=MEASURE_GROUPS.get(m.group, m.group), date=day, value=value,
+            code=code, name=m.label, group=MEASURE_GROUPS.get(m.group, m.group), date=day, value=value,
             unit=m.unit_label, reference=reference, reference_default=default, mark=mark,
             specimen=(o.specimen or "").replace("_", " "), entered=entered,
         ))
@@ -264,7 +264,7 @@ def _treatments(record: PatientRecord, as_of: date) -> tuple[TreatmentLine, ...]
             details.append(t.note)
         regimen = REGIMENS.get(t.regimen)
         imid = bool(regimen and "imid" in regimen.drug_classes)
-        prophylaxis = THROMBOPROPHYLAXIS_NAMES.get(t.thromboprophylaxis or "unknown", t.thromboprophylaxis or "")
+        prophylaxis = thromboprophylaxis_label(t.thromboprophylaxis)
         stop = t.stop if t.stop is None or t.stop <= as_of else None
         out.append(TreatmentLine(
             name=regimen_label(t, mid_sentence=False), start=t.start, stop=stop,

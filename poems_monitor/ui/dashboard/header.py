@@ -13,11 +13,11 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePol
 
 from poems_monitor.domain.course import fmt_number
 from poems_monitor.domain.safety_flags import MDS_CAUTION
+from poems_monitor.domain.catalogue import sex_label
 from poems_monitor.i18n import ntr, tr
 from poems_monitor.services.dashboard import PatientDashboard
 from poems_monitor.ui.theme import SPACING, theme
 
-_SEX = {"female": tr("female"), "male": tr("male"), "other": tr("other sex"), "unknown": tr("sex unknown")}
 
 
 def _keep_words_whole(label: QLabel) -> None:
@@ -180,7 +180,7 @@ class DashboardHeader(QFrame):
         _keep_words_whole(self.name)
         age = tr("{n} y").format(n=d.age) if d.age is not None else tr("age unknown")
         born = tr("born {d}").format(d=d.birth_date.isoformat()) if d.birth_date else ""
-        self.identity.setText(" · ".join(x for x in (d.mrn, age, _SEX.get(d.sex, d.sex), born) if x))
+        self.identity.setText(" · ".join(x for x in (d.mrn, age, sex_label(d.sex), born) if x))
         _keep_words_whole(self.identity)
         self.diagnosis.set(d.diagnosis_date.isoformat() if d.diagnosis_date else tr("not recorded"))
         fulfilled = d.criteria.fulfilled_on is not None

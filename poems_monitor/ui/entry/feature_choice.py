@@ -38,7 +38,7 @@ class FeatureChoice(QWidget):
         self.setObjectName(f"feature_{code}")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setAccessibleName(FEATURES[code].name)
+        self.setAccessibleName(FEATURES[code].label)
         self.setToolTip(tr("P present · A absent · N not recorded"))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)

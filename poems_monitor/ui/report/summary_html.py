@@ -16,7 +16,7 @@ from html import escape
 
 from PySide6.QtCore import Qt
 
-from poems_monitor.domain.catalogue import FLAG_KIND_NAMES, FOLLOWUP_STATUS_NAMES, SEVERITY_NAMES
+from poems_monitor.domain.catalogue import FLAG_KIND_NAMES, FOLLOWUP_STATUS_NAMES, SEVERITY_NAMES, sex_label
 from poems_monitor.domain.response import DOMAIN_NAMES, DOMAINS
 from poems_monitor.domain.followup import Status
 from poems_monitor.i18n import tr
@@ -36,7 +36,6 @@ OK = "#00795A"
 SEVERITY_TEXT = SEVERITY_NAMES  # one list, in the catalogue
 SEVERITY_COLOUR = {"critical": CRITICAL, "warning": WARNING, "info": ACCENT}
 KIND_TEXT = FLAG_KIND_NAMES  # one list, in the catalogue
-SEX_TEXT = {"female": tr("female"), "male": tr("male"), "other": tr("other sex"), "unknown": tr("sex unknown")}
 
 
 def _e(text: object) -> str:
@@ -104,7 +103,7 @@ def _identity(s: PatientSummary) -> str:
     d = s.dashboard
     age = tr("{n} years").format(n=d.age) if d.age is not None else tr("age unknown")
     born = tr("born {d}").format(d=d.birth_date.isoformat()) if d.birth_date else tr("birth date not recorded")
-    identity = " · ".join((f"<b>{tr('MRN')} {_e(d.mrn)}</b>", _e(age), _e(SEX_TEXT.get(d.sex, d.sex)), _e(born)))
+    identity = " · ".join((f"<b>{tr('MRN')} {_e(d.mrn)}</b>", _e(age), _e(sex_label(d.sex)), _e(born)))
     fulfilled = d.criteria.fulfilled_on is not None
     criteria_colour = OK if fulfilled else WARNING
     new = len(d.unacknowledged)
@@ -389,5 +388,5 @@ def summary_html(s: PatientSummary, figures: list[ChartFigure], empty_charts: li
 
 
 
-__all__ = ["INK", "KIND_TEXT", "MUTED", "ROW_ANCHOR", "RULE", "SEVERITY_TEXT", "SEX_TEXT", "ChartFigure", "chart_legend",
+__all__ = ["INK", "KIND_TEXT", "MUTED", "ROW_ANCHOR", "RULE", "SEVERITY_TEXT", "ChartFigure", "chart_legend",
            "summary_html"]

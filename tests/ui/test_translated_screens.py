@@ -1,0 +1,90 @@
+"""The dashboard, the visit entry form and the worklist in Japanese show no English text of the
+project's catalogue (issue 15): measure, feature, regimen and event names, chart legends and axis
+labels, flag titles and texts, section titles and notes, combo-box words. Rendered in a process of
+their own (`visible_texts.py`) because the language is chosen before the catalogue is imported.
+
+Left in English on purpose, and so not looked for: proper names, codes (rule codes, the evidence's
+keys, protocol setting keys), units, and what people typed (notes, acknowledgement reasons)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+COLLECTOR = Path(__file__).with_name("visible_texts.py")
+translations = runpy.run_path(str(ROOT / "scripts" / "translations"))
+
+_TAGS = re.compile(r"<[^>]+>|&nbsp;|&[lg]t;|&amp;")
+# Lines that are codes by design: "Rule: vegf_rise" and the evidence "key: value, ..." under it,
+# and the acknowledgement line (who, when, and the reason the physician typed).
+_CODE_LINES = re.compile(r"^(ルール：.*|[a-z_]+: .*|✓ .*)$", re.MULTILINE)
+# Three or more lower-case English words in a row: a sentence nobody translated.
+_ENGLISH_RUN = re.compile(r"\b[a-z][a-z'-]+(?: [a-z][a-z'-]+){2,}\b")
+# What the demo clinic's people typed (event notes): data, shown as entered.
+_TYPED_BY_PEOPLE = ("relapse work-up started", "treated with anticoagulation")
+
+
+@pytest.fixture(scope="module")
+def japanese_screens(tmp_path_factory) -> dict[str, list[str]]:
+    folder = tmp_path_factory.mktemp("screens-ja")
+    env = {k: v for k, v in os.environ.items() if k not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")}
+    env.update(LANGUAGE="ja", QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT), POEMS_MONITOR_HOME=str(folder / "home"))
+    done = subprocess.run([sys.executable, str(COLLECTOR), str(folder)], capture_output=True, text=True, env=env,
+                          timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def _shown(text: str) -> str:
+    text = _CODE_LINES.sub("", _TAGS.sub(" ", text))
+    for typed in _TYPED_BY_PEOPLE:
+        text = text.replace(typed, "")
+    return text
+
+
+def _translated_sources() -> list[str]:
+    """English source texts (a catalogue word or a message without placeholders) whose Japanese is
+    different: each must never be seen on a Japanese screen."""
+    catalog = translations["read"](ROOT / "resources" / "translations" / "ja.po", "ja")
+    sources = []
+    for m in catalog:
+        if isinstance(m.id, str) and m.id and m.string and m.string != m.id and "{" not in m.id and "%" not in m.id \
+                and re.search(r"[A-Za-z]{4}", m.id):
+            sources.append(m.id)
+    return sources
+
+
+def _english_in(texts: list[str]) -> list[str]:
+    sources = _translated_sources()
+    patterns = [re.compile(r"(?<![\w-])" + re.escape(s) + r"(?![\w-])") for s in sources]
+    lowered = [re.compile(r"(?<![\w-])" + re.escape(s[0].lower() + s[1:]) + r"(?![\w-])")
+               for s in sources if s[:1].isupper() and s[1:2].islower()]
+    found = []
+    for raw in texts:
+        text = _shown(raw)
+        hits = [p.pattern for p in patterns + lowered if p.search(text)]
+        hits += _ENGLISH_RUN.findall(text)
+        if hits:
+            found.append(f"{raw[:120]!r}: {sorted(set(hits))[:4]}")
+    return found
+
+
+@pytest.mark.parametrize("screen", ["dashboard", "entry", "worklist"])
+def test_no_english_catalogue_text_on_a_japanese_screen(japanese_screens, screen):
+    texts = japanese_screens[screen]
+    assert len(texts) > 100  # the screen was built and filled
+    assert not _english_in(texts), "\n".join(_english_in(texts))
+
+
+def test_the_check_sees_english(japanese_screens):
+    """The check can fail: English names and sentences next to Japanese ones are caught."""
+    assert _english_in(["2026-05-24 のPlatelets 488", "Examinations done at this visit"])
+    assert not _english_in(["ルール：vegf_rise", "血小板 488 ×10⁹/L", "Aiko Haddad (H-100003)"])
