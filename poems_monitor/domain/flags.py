@@ -53,7 +53,7 @@ from poems_monitor.domain.criteria import criteria_from_history
 from poems_monitor.domain.derived import ABSENT, PRESENT, VisitFeatures, feature_history
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import and_list, tr
 
 
 class FlagKind(str, Enum):
@@ -401,7 +401,7 @@ def _vegf_response(ctx: _Ctx, code: str, values: list[tuple[date, float, str | N
                 uln=fmt_number(uln), unit=unit, cite=uln_cite, base=fmt_number(base_value), base_date=base_day.isoformat()))
         message = tr("{name} {value} {unit} on {date} is {parts}, {since}").format(
             name=MEASURES[code].label, value=fmt_number(value), unit=unit, date=day.isoformat(),
-            parts=tr(" and ").join(parts), since=_since_text(line))
+            parts=and_list(parts), since=_since_text(line))
         # The response table (response.py) accepts a baseline at most `response_baseline_max_months`
         # old. The flag still speaks (a response it misses would also hide the relapse after it),
         # but names the baseline's age and that the table has no baseline (same rule, same dates).
@@ -544,7 +544,7 @@ def _pft_decline(ctx: _Ctx) -> None:
                     FlagKind.PFT_DECLINE, code, day, Severity.WARNING,
                     tr("{name} {value} % predicted on {date} is {reasons}").format(
                         name=MEASURES[code].label, value=fmt_number(value), date=day.isoformat(),
-                        reasons=tr(" and ").join(reasons)),
+                        reasons=and_list(reasons)),
                     {"value": value, "date": day.isoformat(), "best": best[1] if best else None,
                      "best_date": _iso(best[0]) if best else None, "window_months": months,
                      "decline_points": threshold, "floor": floor, "declined": declined, "crossed_floor": crossed,
@@ -643,12 +643,15 @@ def _neuropathy(ctx: _Ctx) -> None:
             if i > 0 and value - values[i - 1][1] >= worse_pts - 1e-9:
                 prev_day, prev = values[i - 1]
                 on = [t for t in risky if active_on(t, day)]
-                message = tr("{name} {value} on {date} is {diff} worse than the previous score {prev} of {prev_date}").format(
-                    name=name, value=fmt_number(value), date=day.isoformat(), diff=points(value - prev),
-                    prev=fmt_number(prev), prev_date=prev_day.isoformat())
-                if on:
-                    message += tr(" while on {regimens} (can worsen neuropathy [DISP23])").format(
-                        regimens=", ".join(regimen_label(t) for t in on))
+                facts = dict(name=name, value=fmt_number(value), date=day.isoformat(), diff=points(value - prev),
+                             prev=fmt_number(prev), prev_date=prev_day.isoformat())
+                if on:  # one whole sentence each: a clause appended in English order reads wrong translated
+                    message = tr("{name} {value} on {date} is {diff} worse than the previous score {prev} of "
+                                 "{prev_date} while on {regimens} (can worsen neuropathy [DISP23])").format(
+                        regimens=", ".join(regimen_label(t) for t in on), **facts)
+                else:
+                    message = tr("{name} {value} on {date} is {diff} worse than the previous score {prev} of "
+                                 "{prev_date}").format(**facts)
                 ctx.add(FlagKind.NEUROPATHY_WORSE, scale, day, Severity.WARNING, message,
                         {"score": value, "date": day.isoformat(), "previous": prev, "previous_date": prev_day.isoformat(),
                          "threshold_points": worse_pts, "neurotoxic_regimens": [t.regimen for t in on]})

@@ -39,7 +39,7 @@ from poems_monitor.domain.catalogue import MEASURES, value_label
 from poems_monitor.domain.course import add_months, clip, end_of, fmt_number, lines_of_therapy, points, regimen_label
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import N_, tr
 
 DOMAINS = ("vegf", "hematologic", "neurologic", "radiologic")
 DOMAIN_NAMES = {"vegf": tr("VEGF"), "hematologic": tr("Haematologic"), "neurologic": tr("Neurologic"),
@@ -55,6 +55,12 @@ PROGRESSING = frozenset({"progression"})
 NOT_EVALUABLE = "not_evaluable"
 
 _VEGF_CODES = ("vegf_plasma", "vegf_serum")
+# Whole phrases per series (a specimen word joined to "VEGF" would keep the English order)
+_SERIES_WORDS = {"vegf_plasma": N_("plasma VEGF"), "vegf_serum": N_("serum VEGF")}
+_OTHER_SERIES_NOTES = {
+    "vegf_plasma": N_("Plasma VEGF also measured in this line: judged on its own series, never compared"),
+    "vegf_serum": N_("Serum VEGF also measured in this line: judged on its own series, never compared"),
+}
 _IFE_NEGATIVE = "negative"
 
 
@@ -264,14 +270,13 @@ def _vegf(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN001
     _, code, base, older, after = max(options, key=lambda o: o[0])
     specimen = MEASURES[code].specimen
     other = next((o for o in options if o[1] != code and o[4]), None)
-    other_note = tr("{series} also measured in this line: judged on its own series, never compared").format(
-        series=MEASURES[other[1]].label) if other is not None else ""
+    other_note = tr(_OTHER_SERIES_NOTES[other[1]]) if other is not None else ""
     unit = MEASURES[code].unit_label
     key = "vegf_plasma_upper_reference" if code == "vegf_plasma" else "vegf_serum_upper_reference"
     uln, fall, rise = getattr(p, key), p.vegf_response_fraction, p.vegf_rise_fraction
     details = {"specimen": specimen, "baseline": _rj(base), "best": None, "latest": None,
                "upper_reference": uln, "best_category": None}
-    what = MEASURES[code].label
+    what = tr(_SERIES_WORDS[code])
     if not after:
         reason = _no_values(tr("VEGF (plasma or serum)"), w)
         if base is not None:

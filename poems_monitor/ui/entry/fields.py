@@ -19,7 +19,7 @@ from poems_monitor.domain.catalogue import MEASURES, MeasureKind, value_label
 from poems_monitor.domain.numbers import format_number, read_number
 from poems_monitor.domain.catalogue import unit_display
 from poems_monitor.domain.validation import CheckedValue, Tier, check_value, unit_slip
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import or_list, tr
 from poems_monitor.services.visits import EnteredValue, LastRecorded
 from poems_monitor.ui.entry.marks import TIER_MARKS, set_tier
 
@@ -301,5 +301,5 @@ class MeasureRow(QObject):
             text = checked.message.removeprefix(f"{m.label}: ")
         others = unit_slip(self.code, reading.value, self.unit() or m.unit) if reading and reading.ok else ()
         if others:  # a value possible in another unit of the catalogue: Hb 135 is g/L, not g/dL
-            text += ": " + tr("did you mean {units}?").format(units=tr(" or ").join(unit_display(u) for u in others))
+            text += ": " + tr("did you mean {units}?").format(units=or_list(unit_display(u) for u in others))
         return text
