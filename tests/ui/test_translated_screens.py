@@ -32,15 +32,24 @@ _ENGLISH_RUN = re.compile(r"\b[a-z][a-z'-]+(?: [a-z][a-z'-]+){2,}\b")
 _TYPED_BY_PEOPLE = ("relapse work-up started", "treated with anticoagulation")
 
 
-@pytest.fixture(scope="module")
-def japanese_screens(tmp_path_factory) -> dict[str, list[str]]:
-    folder = tmp_path_factory.mktemp("screens-ja")
+def _screens(folder: Path, language: str) -> dict[str, list[str]]:
     env = {k: v for k, v in os.environ.items() if k not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")}
-    env.update(LANGUAGE="ja", QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT), POEMS_MONITOR_HOME=str(folder / "home"))
+    env.update(LANGUAGE=language, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT),
+               POEMS_MONITOR_HOME=str(folder / "home"))
     done = subprocess.run([sys.executable, str(COLLECTOR), str(folder)], capture_output=True, text=True, env=env,
                           timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def japanese_screens(tmp_path_factory) -> dict[str, list[str]]:
+    return _screens(tmp_path_factory.mktemp("screens-ja"), "ja")
+
+
+@pytest.fixture(scope="module")
+def french_screens(tmp_path_factory) -> dict[str, list[str]]:
+    return _screens(tmp_path_factory.mktemp("screens-fr"), "fr")
 
 
 def _shown(text: str) -> str:
@@ -88,3 +97,20 @@ def test_the_check_sees_english(japanese_screens):
     """The check can fail: English names and sentences next to Japanese ones are caught."""
     assert _english_in(["2026-05-24 のPlatelets 488", "Examinations done at this visit"])
     assert not _english_in(["ルール：vegf_rise", "血小板 488 ×10⁹/L", "Aiko Haddad (H-100003)"])
+
+
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_FRENCH_DAY = re.compile(r"^\d{1,2} (janv\.|févr\.|mars|avr\.|mai|juin|juil\.|août|sept\.|oct\.|nov\.|déc\.) \d{4}$")
+
+
+def test_french_screens_write_dates_and_decimals_the_french_way(french_screens):
+    """Dates in the worklist's and the patient list's columns read "2 déc. 2026"; the values the
+    entry form shows beside each field read "16,8 g/dL" (a nurse typing "1,5" gets 1.5:
+    tests/ui/test_visit_entry.py types "13,1")."""
+    worklist = french_screens["worklist"]
+    assert [t for t in worklist if _FRENCH_DAY.match(t)], "no French date in the worklist"
+    every = [t for texts in french_screens.values() for t in texts]
+    assert not [t for t in every if _ISO_DAY.match(t)], [t for t in every if _ISO_DAY.match(t)][:5]
+    previous = [t for t in french_screens["entry"] if "<small>" in t]
+    assert previous and [t for t in previous if re.match(r"^\d+,\d+ ", t)]
+    assert not [t for t in previous if re.match(r"^\d+\.\d+ ", t)]

@@ -12,6 +12,7 @@ from typing import Any
 from poems_monitor.domain.catalogue import CHART_GROUP_BY_KEY
 from poems_monitor.domain.numbers import format_measure_value
 from poems_monitor.i18n import N_, tr
+from poems_monitor.local_format import day, decimal_text
 from poems_monitor.services.dashboard import Series, SeriesPoint
 
 
@@ -69,11 +70,12 @@ SPEC_BY_KEY = {s.key: s for s in CHART_SPECS}
 
 
 def format_value(code: str, p: SeriesPoint) -> str:
-    return f"{p.qualifier or ''}{format_measure_value(code, p.value)}"  # never "1,240": it reads back as 1.24
+    # never "1,240" (it reads back as 1.24); "16,8" in French reads back as 16.8
+    return decimal_text(f"{p.qualifier or ''}{format_measure_value(code, p.value)}")
 
 
 def point_tooltip(series: Series, p: SeriesPoint) -> str:
-    lines = [f"<b>{p.date.isoformat()}</b>", f"{series.name}: <b>{format_value(series.code, p)}</b> {series.unit}"]
+    lines = [f"<b>{day(p.date)}</b>", f"{series.name}: <b>{format_value(series.code, p)}</b> {series.unit}"]
     details = []
     if p.specimen:
         details.append(tr("specimen: {s}").format(s=p.specimen.replace("_", " ")))

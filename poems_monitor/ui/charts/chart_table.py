@@ -9,6 +9,7 @@ from PySide6.QtGui import QFont
 
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import Series, SeriesPoint
+from poems_monitor.local_format import day
 from poems_monitor.ui.charts.chart_spec import format_value, point_tooltip
 from poems_monitor.ui.row_table_model import RowTableModel
 
@@ -30,7 +31,7 @@ class ChartTableModel(RowTableModel[tuple[Series, SeriesPoint]]):
         s, p = row
         if role == Qt.ItemDataRole.DisplayRole:
             if col == T_DATE:
-                return p.date.isoformat()
+                return day(p.date)
             if col == T_SERIES:
                 return s.name
             if col == T_VALUE:

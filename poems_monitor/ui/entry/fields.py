@@ -20,6 +20,7 @@ from poems_monitor.domain.numbers import format_number, read_number
 from poems_monitor.domain.catalogue import unit_display
 from poems_monitor.domain.validation import CheckedValue, Tier, check_value, unit_slip
 from poems_monitor.i18n import or_list, tr
+from poems_monitor.local_format import day, decimal_text
 from poems_monitor.services.visits import EnteredValue, LastRecorded
 from poems_monitor.ui.entry.marks import TIER_MARKS, set_tier
 
@@ -48,8 +49,8 @@ def previous_label(name: str, parent: QWidget | None = None) -> QLabel:
 
 
 def show_previous(label: QLabel, last: LastRecorded | None) -> None:
-    label.setText(f"{last.text}<br><small>{last.date.isoformat()}</small>" if last else "")
-    label.setToolTip(tr("Previous: {value} at the visit of {d}").format(value=last.text, d=last.date.isoformat())
+    label.setText(f"{decimal_text(last.text)}<br><small>{day(last.date)}</small>" if last else "")
+    label.setToolTip(tr("Previous: {value} at the visit of {d}").format(value=decimal_text(last.text), d=day(last.date))
                      if last else "")
 
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.i18n import ntr
+from poems_monitor.local_format import day
 from poems_monitor.services.access import Actor
 from poems_monitor.services.changes import Changes
 from poems_monitor.ui.changes import ChangeBus
@@ -176,7 +177,7 @@ class WorklistView(QWidget):
             return
         self._loading = True
         self.refresh_button.setEnabled(False)
-        self.as_of_label.setText(self.tr("Loading the worklist as of {date}…").format(date=self.as_of().isoformat()))
+        self.as_of_label.setText(self.tr("Loading the worklist as of {date}…").format(date=day(self.as_of())))
         db, as_of = self._db, self.as_of()
         run_background(lambda: load_worklist(db, as_of), self._loaded, self._failed, owner=self)
 
@@ -204,7 +205,7 @@ class WorklistView(QWidget):
         selected = self.current_row()
         self.model.set_rows(data.rows)
         self.as_of_label.setText(self.tr("As of {date} · double-click or Enter opens the patient").format(
-            date=data.as_of.isoformat()))
+            date=day(data.as_of)))
         if selected is not None:
             for row in range(self.proxy.rowCount()):
                 r = self.proxy.index(row, 0).data(ROW_ROLE)
