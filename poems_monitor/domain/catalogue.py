@@ -645,11 +645,13 @@ EVENT_TYPES: dict[str, EventType] = {e.code: e for e in _EVENT_LIST}
 SEXES = tuple(s.value for s in Sex)
 SPECIMENS = ("plasma", "serum", "whole_blood", "urine", "other")
 
-# The words people read for coded values (test result categories, exam results, criterion classes): the codes stay in files and the database; `value_label` says them in the user's language.
+# The words people read for coded values (test result categories, exam results, criterion classes,
+# specimens): the codes stay in files and the database; `value_label` says them in the user's language.
 VALUE_WORDS: dict[str, str] = {
     "negative": N_("negative"), "positive": N_("positive"), "kappa": N_("κ"), "lambda": N_("λ"),
     "biclonal": N_("biclonal"), "normal": N_("normal"), "abnormal": N_("abnormal"), "pending": N_("pending"),
     "mandatory": N_("mandatory"), "major": N_("major"), "minor": N_("minor"), "other": N_("other"),
+    "plasma": N_("plasma"), "serum": N_("serum"), "whole_blood": N_("whole blood"), "urine": N_("urine"),
 }
 
 

@@ -17,7 +17,7 @@ from datetime import date, datetime
 
 from poems_monitor.domain.catalogue import (
     CRITERIA, FEATURES, FOLLOWUP_ITEM_NAMES, FOLLOWUP_STATUS_NAMES, MEASURE_GROUPS, MEASURES, REGIMENS, thromboprophylaxis_label,
-    CriterionClass, MeasureKind, display_name,
+    CriterionClass, MeasureKind, display_name, value_label,
 )
 from poems_monitor.domain.course import regimen_label
 from poems_monitor.domain.numbers import format_measure_value
@@ -27,6 +27,7 @@ from poems_monitor.domain.patient_status import PatientStatusAssessment
 from poems_monitor.domain.response import LineResponse
 from poems_monitor.domain.timeline import PatientRecord
 from poems_monitor.i18n import tr
+from poems_monitor.local_format import day
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories.timelines import load_timelines
 from poems_monitor.services.dashboard import EventMark, FlagEntry, PatientDashboard, build_dashboard
@@ -81,8 +82,8 @@ class TreatmentLine:
     @property
     def period(self) -> str:
         if self.one_off:
-            return self.start.isoformat()
-        return f"{self.start.isoformat()} – {self.stop.isoformat() if self.stop else tr('ongoing')}"
+            return day(self.start)
+        return f"{day(self.start)} – {day(self.stop, tr('ongoing'))}"
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ def latest_values(record: PatientRecord, as_of: date) -> tuple[LatestValue, ...]
         reference = ""
         default = False
         if m.kind is MeasureKind.CATEGORICAL or isinstance(o.value, str):
-            value = str(o.value).replace("_", " ")
+            value = value_label(str(o.value))
         else:
             number = float(o.value)
             value = f"{o.qualifier or ''}{format_number(code, number)}"
@@ -243,7 +244,7 @@ def latest_values(record: PatientRecord, as_of: date) -> tuple[LatestValue, ...]
         out.append(LatestValue(
             code=code, name=m.label, group=MEASURE_GROUPS.get(m.group, m.group), date=day, value=value,
             unit=m.unit_label, reference=reference, reference_default=default, mark=mark,
-            specimen=(o.specimen or "").replace("_", " "), entered=entered,
+            specimen=value_label(o.specimen), entered=entered,
         ))
     return tuple(out)
 

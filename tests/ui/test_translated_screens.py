@@ -114,3 +114,29 @@ def test_french_screens_write_dates_and_decimals_the_french_way(french_screens):
     previous = [t for t in french_screens["entry"] if "<small>" in t]
     assert previous and [t for t in previous if re.match(r"^\d+,\d+ ", t)]
     assert not [t for t in previous if re.match(r"^\d+\.\d+ ", t)]
+
+
+def test_japanese_pdf_summary_has_every_heading_translated(tmp_path):
+    """The printed summary in Japanese (read back with pdftotext): its headings and the catalogue's
+    names are Japanese, and the font that draws them is embedded."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")}
+    env.update(QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT), POEMS_MONITOR_HOME=str(tmp_path / "home"))
+    db, pdf = str(tmp_path / "clinic.sqlite"), tmp_path / "summary-ja.pdf"
+
+    def cli(*args: str, language: str = "en") -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "poems_monitor", "--db", db, *args], capture_output=True,
+                              text=True, env={**env, "LANGUAGE": language}, timeout=600, cwd=ROOT)
+
+    assert cli("demo", "--patients", "2", "--yes").returncode == 0
+    done = cli("report", "--mrn", "H-100000", str(pdf), language="ja")
+    assert done.returncode == 0, done.stderr
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    for heading in ("確認待ちのフラグ", "期限の経過観察", "診断基準", "最新の値", "治療", "治療ラインごとの効果", "このサマリーについて"):
+        assert heading in text, heading
+    for english in ("Flags to review", "Follow-up due", "Treatments", "Latest values", "Response by line of therapy",
+                    "About this summary", "Diagnostic criteria"):
+        assert english not in text, english
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    assert not _english_in(lines), "\n".join(_english_in(lines))
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert "DroidSansFallback" in fonts or "Noto" in fonts  # a font with the Japanese glyphs, embedded

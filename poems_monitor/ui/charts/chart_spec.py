@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from poems_monitor.domain.catalogue import CHART_GROUP_BY_KEY
+from poems_monitor.domain.catalogue import CHART_GROUP_BY_KEY, value_label
 from poems_monitor.domain.numbers import format_measure_value
 from poems_monitor.i18n import N_, tr
 from poems_monitor.local_format import day, decimal_text
@@ -78,7 +78,7 @@ def point_tooltip(series: Series, p: SeriesPoint) -> str:
     lines = [f"<b>{day(p.date)}</b>", f"{series.name}: <b>{format_value(series.code, p)}</b> {series.unit}"]
     details = []
     if p.specimen:
-        details.append(tr("specimen: {s}").format(s=p.specimen.replace("_", " ")))
+        details.append(tr("specimen: {s}").format(s=value_label(p.specimen)))
     if p.lab:
         details.append(tr("lab: {lab}").format(lab=p.lab))
     if p.method:

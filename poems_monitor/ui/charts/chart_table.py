@@ -7,6 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 
+from poems_monitor.domain.catalogue import value_label
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import Series, SeriesPoint
 from poems_monitor.local_format import day
@@ -39,7 +40,7 @@ class ChartTableModel(RowTableModel[tuple[Series, SeriesPoint]]):
             if col == T_UNIT:
                 return s.unit
             if col == T_SPECIMEN:
-                return " · ".join(x for x in ((p.specimen or "").replace("_", " "), p.lab or "") if x)
+                return " · ".join(x for x in (value_label(p.specimen), p.lab or "") if x)
             if col == T_NOTE:
                 parts = []
                 if p.flags:

@@ -20,6 +20,7 @@ from PySide6.QtCore import QDate, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from poems_monitor.domain.catalogue import EXAM_KINDS, FEATURES, MEASURES, FeatureState, sex_label
+from poems_monitor.i18n import counted
 from poems_monitor.domain.timeline import ExamRecord
 from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.changes import NO_CHANGES, Changes
@@ -155,7 +156,7 @@ class VisitEntryForm(ChangedElsewhere, VisitEntryFormView):
             age = _age(header.birth_date, self._today())
             facts = [header.mrn, sex_label(header.sex)]
             if age is not None:
-                facts.append(self.tr("{n} years").format(n=age))
+                facts.append(counted(age, "{n} year old", "{n} years old"))
             self.subtitle.setText(" · ".join(facts))
             self.date_edit.setMaximumDate(QDate(self._today()))
             if header.birth_date:
