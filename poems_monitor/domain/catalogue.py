@@ -648,7 +648,7 @@ SPECIMENS = ("plasma", "serum", "whole_blood", "urine", "other")
 # The words people read for coded values (test result categories, exam results, criterion classes,
 # specimens): the codes stay in files and the database; `value_label` says them in the user's language.
 VALUE_WORDS: dict[str, str] = {
-    "negative": N_("negative"), "positive": N_("positive"), "kappa": N_("κ"), "lambda": N_("λ"),
+    "negative": N_("negative"), "positive": N_("positive"), "kappa": N_("kappa"), "lambda": N_("lambda"),
     "biclonal": N_("biclonal"), "normal": N_("normal"), "abnormal": N_("abnormal"), "pending": N_("pending"),
     "mandatory": N_("mandatory"), "major": N_("major"), "minor": N_("minor"), "other": N_("other"),
     "plasma": N_("plasma"), "serum": N_("serum"), "whole_blood": N_("whole blood"), "urine": N_("urine"),
