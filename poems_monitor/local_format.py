@@ -20,8 +20,9 @@ def _babel_locale() -> str | None:
     return None if language == i18n.SOURCE_LANGUAGE else language
 
 
-def day(value: date | None, missing: str = "") -> str:
-    """A calendar day: 2026-12-02 (English), 2 déc. 2026, 2026/12/02."""
+def day(value: date | None, missing: str = "", numeric: bool = False) -> str:
+    """A calendar day: 2026-12-02 (English), 2 déc. 2026, 2026/12/02; `numeric` where room is short
+    (the dashboard header's fields): 02/12/2026, 2026/12/02."""
     if value is None:
         return missing
     locale = _babel_locale()
@@ -29,7 +30,7 @@ def day(value: date | None, missing: str = "") -> str:
         return value.isoformat()
     from babel.dates import format_date
 
-    return format_date(value, "medium", locale=locale)
+    return format_date(value, "short" if numeric else "medium", locale=locale)
 
 
 def decimal_text(text: str) -> str:

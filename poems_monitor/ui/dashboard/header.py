@@ -183,7 +183,7 @@ class DashboardHeader(QFrame):
         born = tr("born {d}").format(d=day(d.birth_date)) if d.birth_date else ""
         self.identity.setText(" · ".join(x for x in (d.mrn, age, sex_label(d.sex), born) if x))
         _keep_words_whole(self.identity)
-        self.diagnosis.set(day(d.diagnosis_date, tr("not recorded")))
+        self.diagnosis.set(day(d.diagnosis_date, tr("not recorded"), numeric=True))
         fulfilled = d.criteria.fulfilled_on is not None
         used = ", ".join(c.name for c in d.criteria.used) if fulfilled else ""
         self.criteria.set(
@@ -195,7 +195,7 @@ class DashboardHeader(QFrame):
         self.prophylaxis.set(d.thromboprophylaxis, colour=t.critical if d.thromboprophylaxis in (
             tr("None"), tr("Not documented")) else None)
         if d.last_visit:
-            self.last_visit.set(f"{d.since_last_visit}\n{day(d.last_visit)}",
+            self.last_visit.set(f"{d.since_last_visit}\n{day(d.last_visit, numeric=True)}",
                                 ntr("{n} visit recorded", "{n} visits recorded", len(d.visit_dates)).format(n=len(d.visit_dates)))
         else:
             self.last_visit.set(tr("no visit yet"), colour=t.warning)

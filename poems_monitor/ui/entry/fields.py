@@ -248,7 +248,7 @@ class MeasureRow(QObject):
         if ref is not None and ref.low == 0 and ref.high == 0:
             return tr("normally absent")
         if ref is not None and ref.text():
-            return tr("ref {range}").format(range=ref.text())
+            return tr("ref {range}").format(range=decimal_text(ref.text()))
         if m.sex_specific:
             return tr("reference depends on sex")
         return ""

@@ -145,8 +145,9 @@ class WorklistView(QWidget):
         header.setStretchLastSection(True)
         widths = {WorklistModel.STATUS: 180, WorklistModel.MRN: 100, WorklistModel.PATIENT: 190,
                   WorklistModel.ITEM: 150, WorklistModel.DUE: 110, WorklistModel.LAST_DONE: 110}
-        for column, width in widths.items():
-            header.resizeSection(column, width)
+        for column, width in widths.items():  # never narrower than the title ("Échéance / depuis")
+            title = str(self.model.headerData(column, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole) or "")
+            header.resizeSection(column, max(width, header.fontMetrics().horizontalAdvance(title) + 30))
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
         self.table.setAccessibleName(self.tr("Clinic worklist"))
         self.table.doubleClicked.connect(self._open_index)
