@@ -36,7 +36,7 @@ from poems_monitor.domain.derived import ABSENT, PRESENT, VisitFeatures
 from poems_monitor.domain.flags import Flag, FlagKind, Severity
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import ObservationRecord, PatientRecord
-from poems_monitor.i18n import ntr, tr
+from poems_monitor.i18n import N_, ntr, tr
 
 ANTICOAGULANTS = frozenset({"lmwh", "doac", "warfarin"})
 VENOUS_THROMBOEMBOLISM = ("dvt", "pe")
@@ -57,9 +57,9 @@ _CYTOPENIA_LIMIT_KEYS = (
 # IMWG factors the record cannot show (REFERENCE.md section 7): named so that silence about them
 # is never read as "absent".
 _NOT_EVALUABLE = (
-    "obesity (BMI not recorded)", "central venous catheter or pacemaker", "erythropoietin",
-    "inherited thrombophilia", "recent surgery or trauma", "acute infection",
-    "high-dose dexamethasone (dose not recorded)", "doxorubicin or multi-agent chemotherapy",
+    N_("obesity (BMI not recorded)"), N_("central venous catheter or pacemaker"), N_("erythropoietin"),
+    N_("inherited thrombophilia"), N_("recent surgery or trauma"), N_("acute infection"),
+    N_("high-dose dexamethasone (dose not recorded)"), N_("doxorubicin or multi-agent chemotherapy"),
 )
 
 

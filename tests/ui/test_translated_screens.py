@@ -93,6 +93,12 @@ def test_no_english_catalogue_text_on_a_japanese_screen(japanese_screens, screen
     assert not _english_in(texts), "\n".join(_english_in(texts))
 
 
+def test_every_message_asked_for_is_in_the_catalogue(japanese_screens):
+    """A string handed to tr() through a variable (a dict of words, a section title) that was never
+    marked for extraction has no translation: building the three screens asks for none."""
+    assert japanese_screens["asked, not in the catalogue"] == []
+
+
 def test_the_check_sees_english(japanese_screens):
     """The check can fail: English names and sentences next to Japanese ones are caught."""
     assert _english_in(["2026-05-24 のPlatelets 488", "Examinations done at this visit"])

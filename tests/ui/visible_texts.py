@@ -1,8 +1,8 @@
 """Every text the dashboard, the visit entry form and the worklist show, as JSON on stdout.
 
 Run in its own process (`LANGUAGE=ja python tests/ui/visible_texts.py DB_DIR`) because the
-catalogue translates its words when it is imported: the language must be chosen before. Collects
-what a person reads or hears: widget texts, titles, tooltips, accessible names, window titles,
+catalogue translates its words when it is imported: the language must be chosen before. Also lists
+the messages tr() was asked for that the catalogue lacks. Collects what a person reads or hears: widget texts, titles, tooltips, accessible names, window titles,
 every cell and header of every item view (DisplayRole, ToolTipRole), and the texts drawn inside
 the charts (axis labels, event and threshold labels)."""
 
@@ -58,7 +58,40 @@ def _widget_texts(root) -> set[str]:  # noqa: ANN001
     return {t.strip() for t in texts if t and t.strip()}
 
 
+def _record_unknown_messages() -> set[str]:
+    """Every message `tr()`/`ntr()` is asked for that the catalogue does not hold (a string passed
+    to tr() that extraction never saw), whichever catalogue object the app loads: recorded on the
+    class, from the first import on."""
+    import gettext
+
+    package = str(Path(__file__).resolve().parents[2] / "poems_monitor")
+    passing = ("i18n.py", "qt_translation.py")  # tr() itself and the bridge from Qt's self.tr()
+
+    def from_the_app() -> bool:  # pyqtgraph's and Qt's own self.tr() are not the project's text
+        frame = sys._getframe(2)
+        while frame is not None and frame.f_code.co_filename.endswith(passing):
+            frame = frame.f_back
+        return frame is not None and frame.f_code.co_filename.startswith(package)
+
+    asked: set[str] = set()
+    plain, plural = gettext.GNUTranslations.gettext, gettext.GNUTranslations.ngettext
+
+    def recording_gettext(self, message: str) -> str:  # noqa: ANN001
+        if message and message not in self._catalog and from_the_app():
+            asked.add(message)
+        return plain(self, message)
+
+    def recording_ngettext(self, singular: str, plural_text: str, n: int) -> str:  # noqa: ANN001
+        if (singular, 0) not in self._catalog and from_the_app():
+            asked.add(singular)
+        return plural(self, singular, plural_text, n)
+
+    gettext.GNUTranslations.gettext, gettext.GNUTranslations.ngettext = recording_gettext, recording_ngettext
+    return asked
+
+
 def main(folder: str) -> None:
+    unknown = _record_unknown_messages()  # before any other module of the app is imported
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -96,6 +129,7 @@ def main(folder: str) -> None:
     loop.exec()
     app.processEvents()
     screens["worklist"] = sorted(_widget_texts(window.worklist))
+    screens["asked, not in the catalogue"] = sorted(unknown)
     json.dump(screens, sys.stdout, ensure_ascii=False)
     window.close()
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from poems_monitor.domain.catalogue import CHART_GROUP_BY_KEY, value_label
 from poems_monitor.domain.numbers import format_measure_value
-from poems_monitor.i18n import N_, tr
+from poems_monitor.i18n import tr
 from poems_monitor.local_format import day, decimal_text
 from poems_monitor.services.dashboard import Series, SeriesPoint
 
@@ -25,13 +25,13 @@ SHORT_REGIMEN = {
     "thalidomide_dexamethasone": "Thal-Dex", "pomalidomide_dexamethasone": "Pom-Dex",
     "bortezomib_dexamethasone": "Bor-Dex", "bortezomib_cyclophosphamide_dexamethasone": "VCd",
     "daratumumab_based": "Dara", "cyclophosphamide_based": "Cyclo", "asct": "ASCT", "bevacizumab": "Bev",
-    "corticosteroids": N_("Steroids"), "ivig": "IVIG", "plasma_exchange": "PLEX",
+    "corticosteroids": tr("Steroids"), "ivig": "IVIG", "plasma_exchange": "PLEX",
 }
-SHORT_EVENT = {  # marked for translation: shown through tr()
-    "dvt": N_("DVT"), "pe": N_("PE"), "arterial_thrombosis": N_("Art. thromb."), "stroke": N_("Stroke"), "tia": N_("TIA"),
-    "myocardial_infarction": N_("MI"), "relapse": N_("Relapse"), "progression": N_("Progression"),
-    "engraftment_syndrome": N_("ES"), "hospitalisation": N_("Hosp."), "death": N_("Death"), "other": N_("Event"),
-    "transferred": N_("Transfer"),
+SHORT_EVENT = {
+    "dvt": tr("DVT"), "pe": tr("PE"), "arterial_thrombosis": tr("Art. thromb."), "stroke": tr("Stroke"), "tia": tr("TIA"),
+    "myocardial_infarction": tr("MI"), "relapse": tr("Relapse"), "progression": tr("Progression"),
+    "engraftment_syndrome": tr("ES"), "hospitalisation": tr("Hosp."), "death": tr("Death"), "other": tr("Event"),
+    "transferred": tr("Transfer"),
 }
 
 
@@ -62,8 +62,8 @@ def _spec(key: str, y_label: str, **drawing: Any) -> ChartSpec:
 CHART_SPECS: tuple[ChartSpec, ...] = (
     _spec("vegf", "pg/mL", log_y=True, empty_y=(50.0, 2000.0)),
     _spec("blood", "×10⁹/L", right_codes=("hemoglobin",), right_label="g/dL", y_floor=0, empty_y=(0.0, 500.0)),
-    _spec("pft", N_("% predicted"), y_floor=0, empty_y=(0.0, 120.0)),
-    _spec("neuropathy", N_("score"), y_floor=0, empty_y=(0.0, 10.0)),
+    _spec("pft", tr("% predicted"), y_floor=0, empty_y=(0.0, 120.0)),
+    _spec("neuropathy", tr("score"), y_floor=0, empty_y=(0.0, 10.0)),
     _spec("echo", "mmHg / %", y_floor=0, empty_y=(0.0, 80.0)),
 )
 SPEC_BY_KEY = {s.key: s for s in CHART_SPECS}

@@ -85,7 +85,7 @@ class TrendChart(QFrame):
         self.vb = self.plot.getViewBox()
         self.vb.setMouseEnabled(x=True, y=False)
         left = self.plot.getAxis("left")
-        left.setLabel(tr(spec.y_label))
+        left.setLabel(spec.y_label)
         left.setWidth(56)
         for name in ("left", "bottom", "right"):
             ax = self.plot.getAxis(name)
@@ -408,7 +408,7 @@ class TrendChart(QFrame):
         end_default = to_x(d.as_of)
         shade = 0
         for th in d.therapies:
-            short = tr(SHORT_REGIMEN[th.regimen]) if th.regimen in SHORT_REGIMEN else th.label
+            short = SHORT_REGIMEN.get(th.regimen, th.label)
             if th.one_off:
                 overlay.lines.append((to_x(th.start), to_qcolor(t.text_muted), Qt.PenStyle.SolidLine, short, True))
                 self.hover.points.append((to_x(th.start), math.nan, self.vb,
@@ -432,7 +432,7 @@ class TrendChart(QFrame):
             colour = t.critical if e.thrombotic else t.text_muted
             mark = "✚ " if e.thrombotic else "◆ "
             overlay.lines.append((to_x(e.date), to_qcolor(colour), Qt.PenStyle.DotLine,
-                                  mark + (tr(SHORT_EVENT[e.type]) if e.type in SHORT_EVENT else e.name), False))
+                                  mark + SHORT_EVENT.get(e.type, e.name), False))
             self.hover.points.append((to_x(e.date), math.nan, self.vb,
                                       f"<b>{e.date.isoformat()}</b><br>{e.name}" + (f"<br>{e.note}" if e.note else "")))
 

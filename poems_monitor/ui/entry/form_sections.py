@@ -28,14 +28,14 @@ class FormSections:
     """Builders of the form's group boxes (mixed into the view, which owns the widgets they fill)."""
 
     def _section(self, title: str, note: str | None = None) -> tuple[QGroupBox, QGridLayout]:
-        box = QGroupBox(self.tr(title))
+        box = QGroupBox(title)  # already in the user's language
         box.setObjectName(f"section_{title}")
         grid = QGridLayout(box)
         grid.setContentsMargins(10, 8, 10, 8)
         grid.setHorizontalSpacing(10)
         grid.setVerticalSpacing(5)
         if note:
-            label = QLabel(self.tr(note))
+            label = QLabel(note)
             label.setWordWrap(True)
             label.setProperty("role", "section-note")
             grid.addWidget(label, 99, 0, 1, 5)
@@ -63,14 +63,14 @@ class FormSections:
         return row
 
     def _measure_section(self, group: str) -> QGroupBox:
-        box, grid = self._section(MEASURE_GROUPS[group], GROUP_NOTES.get(group))
+        box, grid = self._section(MEASURE_GROUPS[group], tr(GROUP_NOTES[group]) if group in GROUP_NOTES else None)
         codes = [m.code for m in MEASURES.values() if m.group == group]
         for r, code in enumerate(codes):
             self._add_row(grid, r, code)
         return box
 
     def _neuropathy_section(self, group: str) -> QGroupBox:
-        box, grid = self._section(MEASURE_GROUPS[group], GROUP_NOTES.get(group))
+        box, grid = self._section(MEASURE_GROUPS[group], tr(GROUP_NOTES[group]) if group in GROUP_NOTES else None)
         codes = [m.code for m in MEASURES.values() if m.group == group]
         for r, code in enumerate(codes):
             row = self._add_row(grid, r, code)
@@ -137,7 +137,7 @@ class FormSections:
         return out
 
     def _exams_section(self) -> QGroupBox:
-        box, grid = self._section(N_("Examinations done at this visit"))
+        box, grid = self._section(self.tr("Examinations done at this visit"))
         for r, kind in enumerate(EXAM_KINDS.values()):
             result = QComboBox()
             result.setObjectName(f"exam_{kind.code}")
@@ -161,7 +161,7 @@ class FormSections:
         return box
 
     def _note_section(self) -> QGroupBox:
-        box, grid = self._section(N_("Note"))
+        box, grid = self._section(self.tr("Note"))
         self.note = QPlainTextEdit()
         self.note.setObjectName("visit_note")
         self.note.setTabChangesFocus(True)
