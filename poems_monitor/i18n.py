@@ -1,7 +1,8 @@
 """User-visible text goes through `tr()`: one gettext catalogue for every layer.
 
 Owns the choice of language and the catalogue read for it. The Qt-free layers call `tr()`,
-`ntr()` and `counted()`; the desktop app routes Qt's own `self.tr()` to the same catalogue
+`ntr()`, `counted()` and `and_list()`/`or_list()` (a list joined as the language's sentences join
+it, from Babel's CLDR data: "A, B et C", "A、B、C"); dates and decimals: `local_format`; the desktop app routes Qt's own `self.tr()` to the same catalogue
 (`ui/qt_translation.py` installs a translator that asks `tr()`), so a string is translated once,
 in `resources/translations/<lang>.po`, whichever layer shows it. argparse's own words ("usage:",
 "options") go through the catalogue too (`translate_argparse`).
@@ -60,6 +61,25 @@ def counted(n: int, singular: str, plural: str) -> str:
 
 def current_language() -> str:
     return _language
+
+
+def and_list(items: Iterable[str]) -> str:
+    """Items joined as a sentence joins them: "A and B", "A, B et C" (French), "A、B、C" (Japanese)."""
+    return _joined(items, "standard")
+
+
+def or_list(items: Iterable[str]) -> str:
+    """Alternatives: "A or B", "A ou B", "AまたはB"."""
+    return _joined(items, "or")
+
+
+def _joined(items: Iterable[str], style: str) -> str:
+    parts = [item for item in items if item]
+    if len(parts) < 2:
+        return "".join(parts)
+    from babel.lists import format_list
+
+    return format_list(parts, style=style, locale=_language)
 
 
 # ---------------------------------------------------------------------------------- the choice

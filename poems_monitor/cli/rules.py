@@ -14,7 +14,7 @@ from pathlib import Path
 
 from poems_monitor.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CommandError
 from poems_monitor.cli.context import actor, open_db, open_existing_db
-from poems_monitor.i18n import ntr, tr
+from poems_monitor.i18n import N_, ntr, tr
 
 
 def register(sub, common) -> None:  # noqa: ANN001
@@ -139,7 +139,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_STATUS_WORDS = {"overdue": "OVERDUE", "never_done": "never done", "due": "due", "due_soon": "due soon"}
+_STATUS_WORDS = {"overdue": N_("OVERDUE"), "never_done": N_("never done"), "due": N_("due"), "due_soon": N_("due soon")}
 
 
 def cmd_worklist(args: argparse.Namespace) -> int:

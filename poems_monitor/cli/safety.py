@@ -294,7 +294,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
             raise CommandError(tr("{error}; no account was created").format(error=exc)) from None
     finally:
         db.dispose()
-    print(tr("Account {name} ({role}) created.").format(name=account.name, role=account.role.value))
+    print(tr("Account {name} ({role}) created.").format(name=account.name, role=account.role.label))
     return EXIT_OK
 
 
@@ -312,7 +312,7 @@ def cmd_users_list(args: argparse.Namespace) -> int:
     width = max(len(a.name) for a in accounts)
     for a in accounts:
         state = "" if a.active else "  " + tr("(inactive)")
-        print(f"{a.name:<{width}}  {a.role.value}{state}")
+        print(f"{a.name:<{width}}  {a.role.label}{state}")
     return EXIT_OK
 
 

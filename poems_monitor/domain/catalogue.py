@@ -20,10 +20,22 @@ from dataclasses import dataclass
 from enum import Enum
 
 from poems_monitor.domain.units import UnitConversion
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import N_, tr
 
 DEFAULT_SOURCE = "DEFAULT: clinic setting, not from the literature; review locally"
 LAB_SOURCE = "DEFAULT: typical adult range; replace with your laboratory's range"
+
+
+class Named:
+    """A catalogue entry people read by name: `name` is the English source text (files, exports and
+    the translation catalogue's key), `label` the same in the user's language, for every screen,
+    printed summary and sentence."""
+
+    name: str
+
+    @property
+    def label(self) -> str:
+        return tr(self.name)
 
 
 class MeasureKind(str, Enum):
@@ -67,7 +79,7 @@ class Range:
 
 
 @dataclass(frozen=True)
-class Measure:
+class Measure(Named):
     code: str
     name: str
     unit: str  # canonical UCUM code ("" for categorical)
@@ -127,7 +139,7 @@ class Measure:
 
 
 @dataclass(frozen=True)
-class Feature:
+class Feature(Named):
     code: str
     name: str
     criterion: str  # key into CRITERIA
@@ -144,7 +156,7 @@ class CriterionClass(str, Enum):
 
 
 @dataclass(frozen=True)
-class Criterion:
+class Criterion(Named):
     code: str
     name: str
     klass: CriterionClass
@@ -153,14 +165,14 @@ class Criterion:
 
 
 @dataclass(frozen=True)
-class ExamKind:
+class ExamKind(Named):
     code: str
     name: str
     followup_item: str | None
 
 
 @dataclass(frozen=True)
-class Regimen:
+class Regimen(Named):
     code: str
     name: str
     drug_classes: frozenset[str]
@@ -169,7 +181,7 @@ class Regimen:
 
 
 @dataclass(frozen=True)
-class EventType:
+class EventType(Named):
     code: str
     name: str
     thrombotic: bool = False
@@ -618,6 +630,12 @@ THROMBOPROPHYLAXIS_NAMES = {
     "unknown": "Not documented",
 }
 
+
+def thromboprophylaxis_label(code: str | None) -> str:
+    """The thromboprophylaxis recorded, as the user's language says it ("none" -> "Aucune")."""
+    name = THROMBOPROPHYLAXIS_NAMES.get(code or "unknown")
+    return tr(name) if name else (code or "")
+
 _EVENT_LIST = (
     EventType("dvt", "Deep vein thrombosis", thrombotic=True),
     EventType("pe", "Pulmonary embolism", thrombotic=True),
@@ -637,6 +655,34 @@ EVENT_TYPES: dict[str, EventType] = {e.code: e for e in _EVENT_LIST}
 
 SEXES = tuple(s.value for s in Sex)
 SPECIMENS = ("plasma", "serum", "whole_blood", "urine", "other")
+
+# The words people read for coded values (test result categories, exam results, criterion classes,
+# specimens): the codes stay in files and the database; `value_label` says them in the user's language.
+VALUE_WORDS: dict[str, str] = {
+    "negative": N_("negative"), "positive": N_("positive"), "kappa": N_("kappa"), "lambda": N_("lambda"),
+    "biclonal": N_("biclonal"), "normal": N_("normal"), "abnormal": N_("abnormal"), "pending": N_("pending"),
+    "mandatory": N_("mandatory"), "major": N_("major"), "minor": N_("minor"), "other": N_("other"),
+    "plasma": N_("plasma"), "serum": N_("serum"), "whole_blood": N_("whole blood"), "urine": N_("urine"),
+}
+
+
+SEX_WORDS: dict[str, str] = {"female": N_("female"), "male": N_("male"), "other": N_("other sex"),
+                             "unknown": N_("sex unknown")}
+
+
+def sex_label(sex: str | None) -> str:
+    """The patient's sex as the user's language says it."""
+    word = SEX_WORDS.get(sex or "unknown")
+    return tr(word) if word else (sex or "")
+
+
+def value_label(code: str | None) -> str:
+    """A coded value as the user reads it ("negative" -> "négatif"); an unknown code as written."""
+    if not code:
+        return ""
+    word = VALUE_WORDS.get(code)
+    return tr(word) if word else code
+
 
 
 def series_specimen(code: str, given: str | None = None) -> str | None:
@@ -741,12 +787,21 @@ def measure(code: str) -> Measure:
         raise KeyError(tr("Unknown measure code '{code}'").format(code=code)) from None
 
 
+# Subjects of flags that are no catalogue entry (FlagRecord.code), named for the flag's title.
+FLAG_SUBJECT_NAMES: dict[str, str] = {
+    "poems_criteria": N_("POEMS criteria"), "polycythemia_untreated": N_("Polycythaemia, untreated"),
+    "thrombocytosis_untreated": N_("Thrombocytosis, untreated"),
+}
+
+
 def display_name(code: str) -> str:
-    """A person's name for any catalogue code (measure, feature, regimen, event, exam)."""
+    """A person's name for any catalogue code (measure, feature, regimen, event, exam), in the user's language."""
     for table in (MEASURES, FEATURES, REGIMENS, EVENT_TYPES, EXAM_KINDS, CRITERIA):
         item = table.get(code)
         if item is not None:
-            return item.name
+            return item.label
+    if code in FLAG_SUBJECT_NAMES:
+        return tr(FLAG_SUBJECT_NAMES[code])
     return code.replace("_", " ")
 
 

@@ -12,7 +12,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import replace
 from datetime import date, timedelta
 
-from poems_monitor.domain.catalogue import REGIMENS
+from poems_monitor.domain.catalogue import REGIMENS, display_name
 from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord
 from poems_monitor.i18n import tr
 
@@ -122,7 +122,7 @@ def regimen_label(treatment: TreatmentRecord, mid_sentence: bool = True) -> str:
     regimen = REGIMENS.get(treatment.regimen)
     if treatment.regimen == "other" and treatment.name:
         return treatment.name
-    name = regimen.name if regimen is not None else treatment.regimen.replace("_", " ")
+    name = regimen.label if regimen is not None else treatment.regimen.replace("_", " ")
     if mid_sentence and len(name) > 1 and name[0].isupper() and name[1].islower():
         name = name[0].lower() + name[1:]
     return name
@@ -163,11 +163,11 @@ def records_after(patient: PatientRecord, died: date) -> tuple[str, date] | None
     """The earliest record of `patient` dated after `died` (what, date), or None."""
     later: list[tuple[date, str]] = [(v.date, tr("the visit")) for v in patient.visits if v.date > died]
     for t in patient.treatments:
-        for field_name, day in ((tr("the start of"), t.start), (tr("the stop of"), t.stop),
-                                (tr("the engraftment of"), t.engraftment_date)):
+        for what, day in ((tr("the start of {regimen}"), t.start), (tr("the stop of {regimen}"), t.stop),
+                          (tr("the engraftment of {regimen}"), t.engraftment_date)):
             if day is not None and day > died:
-                later.append((day, f"{field_name} {regimen_label(t)}"))
-    later.extend((e.date, tr("the event '{event}'").format(event=e.type)) for e in patient.events
+                later.append((day, what.format(regimen=regimen_label(t))))
+    later.extend((e.date, tr("the event '{event}'").format(event=display_name(e.type))) for e in patient.events
                  if e.type != "death" and e.date > died)
     if not later:
         return None

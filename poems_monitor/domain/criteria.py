@@ -121,7 +121,7 @@ def criteria_from_history(history: tuple[VisitFeatures, ...]) -> CriteriaAssessm
             first[crit] = (vf.date, tuple(sorted(codes)))
             notes = [found.explanation for code in sorted(codes)
                      if (found := vf.derived_feature(code)) is not None and found.explanation]
-            records[crit] = CriterionRecord(c.code, c.name, c.klass, c.number, vf.date, tuple(sorted(codes)), "; ".join(notes))
+            records[crit] = CriterionRecord(c.code, c.label, c.klass, c.number, vf.date, tuple(sorted(codes)), "; ".join(notes))
         documented = [records[code] for code in _CRITERION_ORDER if code in records]
         mandatory = tuple(r for r in documented if r.klass is CriterionClass.MANDATORY)
         major = tuple(r for r in documented if r.klass is CriterionClass.MAJOR)
@@ -132,7 +132,7 @@ def criteria_from_history(history: tuple[VisitFeatures, ...]) -> CriteriaAssessm
             fulfilled_on = vf.date
             used = tuple(documented)
     criteria = tuple(
-        records.get(code) or CriterionRecord(code, CRITERIA[code].name, CRITERIA[code].klass, CRITERIA[code].number, None)
+        records.get(code) or CriterionRecord(code, CRITERIA[code].label, CRITERIA[code].klass, CRITERIA[code].number, None)
         for code in _CRITERION_ORDER
     )
     # a count that was confirmed later did count: only what never counted stays "not counted"

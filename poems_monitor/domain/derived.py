@@ -89,7 +89,7 @@ def _shown(obs: ObservationRecord, units: DisplayUnits = CANONICAL) -> str:
         return f"{m.name} {obs.qualifier or ''}{units.quote(obs.code, obs.number)} {units.label(obs.code)}".strip()
     unit = m.unit_label if m else obs.unit
     value = fmt_number(obs.number) if obs.number is not None else str(obs.value)  # a word for a categorical value
-    return f"{m.name if m else obs.code} {obs.qualifier or ''}{value} {unit}".strip()
+    return f"{m.label if m else obs.code} {obs.qualifier or ''}{value} {unit}".strip()
 
 
 # Derived from blood counts: confirmation and the clinician's "absent" apply (INTERFACES 3, amended 2026-12).

@@ -43,8 +43,8 @@ from enum import Enum
 from typing import Iterator
 
 from poems_monitor.domain.catalogue import (
-    CRITERIA, EVENT_TYPES, FEATURES, FLAG_KIND_NAMES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, CriterionClass,
-    Severity, display_name,
+    CRITERIA, EVENT_TYPES, FEATURES, FLAG_KIND_NAMES, MEASURES, REGIMENS, CriterionClass,
+    Severity, display_name, thromboprophylaxis_label,
 )
 from poems_monitor.domain.course import (
     LineIndex, active_on, add_months, clip, fmt_number, lines_of_therapy, points, regimen_label,
@@ -53,7 +53,7 @@ from poems_monitor.domain.criteria import criteria_from_history
 from poems_monitor.domain.derived import ABSENT, PRESENT, VisitFeatures, feature_history
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import and_list, tr
 
 
 class FlagKind(str, Enum):
@@ -276,7 +276,7 @@ def _run_flags(ctx: _Ctx) -> None:
                 measure, value, limit = critical
                 ctx.add(kind, code, vf.date, Severity.CRITICAL,
                         tr("{name} on {date}: {measure} {value} {unit} is above the critical limit {limit} {unit}; {explanation}").format(
-                            name=display_name(code), date=vf.date.isoformat(), measure=MEASURES[measure].name,
+                            name=display_name(code), date=vf.date.isoformat(), measure=MEASURES[measure].label,
                             value=_num(ctx, measure, value), unit=_unit(ctx, measure), limit=_num(ctx, measure, limit),
                             explanation=explanation),
                         {**evidence, "critical": {"measure": measure, "value": value, "limit": limit}})
@@ -364,7 +364,7 @@ def _vegf_rise(ctx: _Ctx, code: str, values: list[tuple[date, float, str | None]
             FlagKind.VEGF_RISE, code, day, Severity.WARNING,
             tr("{name} {value} {unit} on {date} is {pct} above its nadir {nadir} {unit} of {nadir_date} {since} "
                "(threshold +{threshold} {cite}; above the upper reference limit {uln} {unit} {uln_cite})").format(
-                name=MEASURES[code].name, value=_num(ctx, code, value), unit=unit, date=day.isoformat(), pct=pct,
+                name=MEASURES[code].label, value=_num(ctx, code, value), unit=unit, date=day.isoformat(), pct=pct,
                 nadir=_num(ctx, code, nadir), nadir_date=nadir_day.isoformat(), since=since,
                 threshold=tr("{n} %").format(n=int(round(fraction * 100))), cite=ctx.p.cite("vegf_rise_fraction"),
                 uln=_num(ctx, code, uln), uln_cite=uln_cite),
@@ -409,8 +409,8 @@ def _vegf_response(ctx: _Ctx, code: str, values: list[tuple[date, float, str | N
                 uln=_num(ctx, code, uln), unit=unit, cite=uln_cite, base=_num(ctx, code, base_value),
                 base_date=base_day.isoformat()))
         message = tr("{name} {value} {unit} on {date} is {parts}, {since}").format(
-            name=MEASURES[code].name, value=_num(ctx, code, value), unit=unit, date=day.isoformat(),
-            parts=tr(" and ").join(parts), since=_since_text(line))
+            name=MEASURES[code].label, value=_num(ctx, code, value), unit=unit, date=day.isoformat(),
+            parts=and_list(parts), since=_since_text(line))
         # The response table (response.py) accepts a baseline at most `response_baseline_max_months`
         # old. The flag still speaks (a response it misses would also hide the relapse after it),
         # but names the baseline's age and that the table has no baseline (same rule, same dates).
@@ -552,8 +552,8 @@ def _pft_decline(ctx: _Ctx) -> None:
                 ctx.add(
                     FlagKind.PFT_DECLINE, code, day, Severity.WARNING,
                     tr("{name} {value} % predicted on {date} is {reasons}").format(
-                        name=MEASURES[code].name, value=fmt_number(value), date=day.isoformat(),
-                        reasons=tr(" and ").join(reasons)),
+                        name=MEASURES[code].label, value=fmt_number(value), date=day.isoformat(),
+                        reasons=and_list(reasons)),
                     {"value": value, "date": day.isoformat(), "best": best[1] if best else None,
                      "best_date": _iso(best[0]) if best else None, "window_months": months,
                      "decline_points": threshold, "floor": floor, "declined": declined, "crossed_floor": crossed,
@@ -645,19 +645,22 @@ def _neuropathy(ctx: _Ctx) -> None:
     for scale in NEUROPATHY_SCALES:
         values = _scores(ctx, scale)
         dates = [d for d, _ in values]
-        name = MEASURES[scale].name
+        name = MEASURES[scale].label
         anchor: object = object()
         in_run = False
         for i, (day, value) in enumerate(values):
             if i > 0 and value - values[i - 1][1] >= worse_pts - 1e-9:
                 prev_day, prev = values[i - 1]
                 on = [t for t in risky if active_on(t, day)]
-                message = tr("{name} {value} on {date} is {diff} worse than the previous score {prev} of {prev_date}").format(
-                    name=name, value=fmt_number(value), date=day.isoformat(), diff=points(value - prev),
-                    prev=fmt_number(prev), prev_date=prev_day.isoformat())
-                if on:
-                    message += tr(" while on {regimens} (can worsen neuropathy [DISP23])").format(
-                        regimens=", ".join(regimen_label(t) for t in on))
+                facts = dict(name=name, value=fmt_number(value), date=day.isoformat(), diff=points(value - prev),
+                             prev=fmt_number(prev), prev_date=prev_day.isoformat())
+                if on:  # one whole sentence each: a clause appended in English order reads wrong translated
+                    message = tr("{name} {value} on {date} is {diff} worse than the previous score {prev} of "
+                                 "{prev_date} while on {regimens} (can worsen neuropathy [DISP23])").format(
+                        regimens=", ".join(regimen_label(t) for t in on), **facts)
+                else:
+                    message = tr("{name} {value} on {date} is {diff} worse than the previous score {prev} of "
+                                 "{prev_date}").format(**facts)
                 ctx.add(FlagKind.NEUROPATHY_WORSE, scale, day, Severity.WARNING, message,
                         {"score": value, "date": day.isoformat(), "previous": prev, "previous_date": prev_day.isoformat(),
                          "threshold_points": worse_pts, "neurotoxic_regimens": [t.regimen for t in on]})
@@ -696,7 +699,7 @@ def _thrombosis(ctx: _Ctx) -> None:
         if regimen is None or "imid" not in regimen.drug_classes:
             continue
         if t.thromboprophylaxis in _UNDOCUMENTED_PROPHYLAXIS:
-            recorded = THROMBOPROPHYLAXIS_NAMES.get(t.thromboprophylaxis or "unknown", t.thromboprophylaxis)
+            recorded = thromboprophylaxis_label(t.thromboprophylaxis)
             ctx.add(
                 FlagKind.THROMBOSIS_WATCH, t.regimen, t.start, Severity.CRITICAL,
                 tr("{regimen} (an IMiD) started {start} without thromboprophylaxis (recorded: {recorded}); "
@@ -713,12 +716,12 @@ def _thrombosis(ctx: _Ctx) -> None:
         on = [t for t in ctx.patient.treatments if active_on(t, e.date)]
         therapy = ", ".join(
             tr("{regimen} (prophylaxis: {p})").format(
-                regimen=regimen_label(t), p=THROMBOPROPHYLAXIS_NAMES.get(t.thromboprophylaxis or "unknown", "?").lower())
+                regimen=regimen_label(t), p=thromboprophylaxis_label(t.thromboprophylaxis).lower())
             for t in on) or tr("no treatment active")
         ctx.add(
             FlagKind.THROMBOSIS_WATCH, e.type, e.date, Severity.CRITICAL,
             tr("{event} on {date} ({therapy}): review anticoagulation and prophylaxis; thrombosis recurs in about "
-               "one in five [MELLORS21][SAYAR20]").format(event=etype.name, date=e.date.isoformat(), therapy=therapy),
+               "one in five [MELLORS21][SAYAR20]").format(event=etype.label, date=e.date.isoformat(), therapy=therapy),
             {"event": e.type, "date": e.date.isoformat(), "note": e.note,
              "active_treatments": [{"regimen": t.regimen, "thromboprophylaxis": t.thromboprophylaxis} for t in on]},
             rule="thrombosis_watch_event",
@@ -774,12 +777,12 @@ def _collect_relapse_triggers(ctx: _Ctx) -> tuple[RelapseTrigger, ...]:
     out: list[RelapseTrigger] = []
     for e in ctx.patient.events:
         if e.type in _RELAPSE_EVENTS:
-            text = tr("{event} recorded").format(event=_in_sentence(EVENT_TYPES[e.type].name))
+            text = tr("{event} recorded").format(event=_in_sentence(EVENT_TYPES[e.type].label))
             out.append(RelapseTrigger(e.date, "event", e.type, f"{text} ({e.note})" if e.note else text, None))
     for f in sorted(ctx.out.values(), key=lambda f: (f.date, f.kind.value, f.code)):
         if f.kind is FlagKind.VEGF_RISE:
             text = tr("{name} rose to {value} {unit} ({nadir} {unit} at its nadir of {nadir_date})").format(
-                name=MEASURES[f.code].name, value=_num(ctx, f.code, f.evidence["value"]), unit=_unit(ctx, f.code),
+                name=MEASURES[f.code].label, value=_num(ctx, f.code, f.evidence["value"]), unit=_unit(ctx, f.code),
                 nadir=_num(ctx, f.code, f.evidence["nadir"]), nadir_date=f.evidence["nadir_date"])
         elif f.kind is FlagKind.NEW_FEATURE and _is_criteria_feature(f.code):
             text = tr("{name} is new").format(name=_in_sentence(display_name(f.code)))

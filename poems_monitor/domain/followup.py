@@ -305,7 +305,7 @@ def partly_done_text(what: str, day: date) -> str:
     when = day.isoformat()
     if what.startswith("pending:"):
         kind = EXAM_KINDS[what.split(":", 1)[1]]
-        return tr("{exam} pending since {date}").format(exam=kind.name, date=when)
+        return tr("{exam} pending since {date}").format(exam=kind.label, date=when)
     if what == "spirometry":
         return tr("spirometry without DLCO on {date}: PFT not complete").format(date=when)
     if what == "pft_without_dlco":

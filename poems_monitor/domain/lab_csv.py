@@ -338,7 +338,7 @@ def _parse_row(line: int, values: dict[str, str], fmt: DateFormat, today: date) 
         elif len(candidates) == 1:
             m = candidates[0]
         else:
-            names = ", ".join(c.name for c in candidates)
+            names = ", ".join(c.label for c in candidates)
             if specimen is None and not specimen_text:
                 bad("code", "ambiguous_loinc", tr(
                     "LOINC {code} names several series ({names}): give the specimen ({specimens}) "
@@ -359,11 +359,11 @@ def _parse_row(line: int, values: dict[str, str], fmt: DateFormat, today: date) 
                 code=code_text))
     if m is not None and m.code in VISIT_ONLY_CODES:
         bad("code", "visit_only", tr("{name} is recorded at the visit (arm and leg together), not by lab import").format(
-            name=m.name))
+            name=m.label))
         m = None
     if m is not None and m.specimen and specimen is not None and specimen != m.specimen:
         bad("specimen", "specimen", tr("{name} is measured on {expected}, not {value}: use the code for that specimen").format(
-            name=m.name, expected=m.specimen, value=specimen))
+            name=m.label, expected=m.specimen, value=specimen))
         m = None
 
     row = LabRow(row=line, fields=fields, mrn=mrn, date=when, code=m.code if m else None, code_as_read=code_text,
@@ -380,7 +380,7 @@ def _parse_row(line: int, values: dict[str, str], fmt: DateFormat, today: date) 
     elif m is not None:
         if m.kind is MeasureKind.CATEGORICAL:
             if unit_text:
-                bad("unit", "unit", tr("{name} is a category and has no unit; found '{unit}'").format(name=m.name, unit=unit_text))
+                bad("unit", "unit", tr("{name} is a category and has no unit; found '{unit}'").format(name=m.label, unit=unit_text))
             checked = check_value(m.code, value_text)
             if checked.refused:
                 bad("value", "category", checked.message)
@@ -391,7 +391,7 @@ def _parse_row(line: int, values: dict[str, str], fmt: DateFormat, today: date) 
             if reason:
                 bad("value", "number", reason)
             elif qualifier and m.kind is MeasureKind.SCORE:
-                bad("value", "qualifier", tr("{name} is a score: a '{q}' qualifier does not apply").format(name=m.name, q=qualifier))
+                bad("value", "qualifier", tr("{name} is a score: a '{q}' qualifier does not apply").format(name=m.label, q=qualifier))
             else:
                 unit = _unit_code(m, unit_text)
                 checked = check_value(m.code, number_text, unit or None)
@@ -570,7 +570,7 @@ def classify_rows(
             if checked.tier is Tier.CRITICAL:
                 note = tr("critical: {message}").format(message=note)
             if m.reference_for(p.sex) is None and not note:
-                note = tr("{name}: no reference range applied for sex '{sex}'").format(name=m.name, sex=p.sex)
+                note = tr("{name}: no reference range applied for sex '{sex}'").format(name=m.label, sex=p.sex)
         key = r.key
         earlier = first_by_key.get(key)
         if earlier is not None:
@@ -580,7 +580,7 @@ def classify_rows(
                                   stored=tr("same as line {row}").format(row=first.row))
             else:
                 message = tr("line {a} and line {b} give different values for {name} of {mrn} on {d}").format(
-                    a=first.row, b=r.row, name=m.name, mrn=r.mrn, d=r.date.isoformat())
+                    a=first.row, b=r.row, name=m.label, mrn=r.mrn, d=r.date.isoformat())
                 rows[i] = replace(r, status=RowStatus.INVALID,
                                   problems=(RowProblem(r.row, "value", "repeated_in_file", message),))
                 if first.status is not RowStatus.INVALID:
@@ -601,7 +601,7 @@ def classify_rows(
 
 def conflict_message(r: LabRow) -> str:
     """The sentence for a conflicting row (nothing stored is overwritten by an import)."""
-    name = MEASURES[r.code].name if r.code in MEASURES else r.code_as_read
+    name = MEASURES[r.code].label if r.code in MEASURES else r.code_as_read
     return tr("line {row}: {mrn} on {d}, {name}: the file has {new} but {old} is stored; nothing is overwritten: "
               "correct the visit in the app with a reason [conflicting]").format(
         row=r.row, mrn=r.mrn, d=r.date.isoformat() if r.date else "?", name=name,

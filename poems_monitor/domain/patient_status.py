@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from poems_monitor.domain.catalogue import display_name
 from poems_monitor.domain.course import active_on, add_months, clip, death_date, lines_of_therapy, regimen_label
 from poems_monitor.domain.criteria import CriteriaAssessment, criteria_from_history
 from poems_monitor.domain.derived import feature_history
@@ -124,10 +125,10 @@ def patient_status(patient: PatientRecord, protocol: Protocol, as_of: date,
         e = relapses[-1]
         return PatientStatusAssessment(
             "relapse", e.date,
-            tr("{event} recorded on {d}{after}.").format(
-                event=tr("Relapse") if e.type == "relapse" else tr("Progression"), d=e.date.isoformat(),
-                after=tr(" after {regimen} started {start}").format(
-                    regimen=regimen_label(latest_line), start=latest_line.start.isoformat()) if latest_line else ""),
+            (tr("{event} recorded on {d} after {regimen} started {start}.").format(
+                event=display_name(e.type), d=e.date.isoformat(), regimen=regimen_label(latest_line),
+                start=latest_line.start.isoformat()) if latest_line else
+             tr("{event} recorded on {d}.").format(event=display_name(e.type), d=e.date.isoformat())),
             tr("relapse: a relapse or progression event after the latest line of therapy started"),
             {"event": e.type, "date": e.date.isoformat()})
     if latest is not None:

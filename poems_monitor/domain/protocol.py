@@ -438,7 +438,7 @@ def load_protocol(text: str, origin: str | None = None) -> Protocol:
         measure = MEASURES.get(MEASURE_OF.get(spec.key, ""))
         if measure is not None and not _within(measure.absolute, value):
             raise fail(path, tr("value {value:g} is outside the absolute limits of {measure} ({limits} {unit})").format(
-                value=value, measure=measure.name, limits=measure.absolute.text(), unit=measure.unit_label))
+                value=value, measure=measure.label, limits=measure.absolute.text(), unit=measure.unit_label))
         if spec.strict_minimum and value <= spec.minimum:
             raise fail(path, tr("value must be greater than {minimum:g}, got {value}").format(minimum=spec.minimum, value=value))
         if value < spec.minimum:

@@ -36,11 +36,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from poems_monitor.domain.catalogue import MEASURES
+from poems_monitor.domain.catalogue import MEASURES, value_label
 from poems_monitor.domain.course import add_months, clip, end_of, fmt_number, lines_of_therapy, points, regimen_label
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import N_, tr
 
 DOMAINS = ("vegf", "hematologic", "neurologic", "radiologic")
 DOMAIN_NAMES = {"vegf": tr("VEGF"), "hematologic": tr("Haematologic"), "neurologic": tr("Neurologic"),
@@ -56,6 +56,12 @@ PROGRESSING = frozenset({"progression"})
 NOT_EVALUABLE = "not_evaluable"
 
 _VEGF_CODES = ("vegf_plasma", "vegf_serum")
+# Whole phrases per series (a specimen word joined to "VEGF" would keep the English order)
+_SERIES_WORDS = {"vegf_plasma": N_("plasma VEGF"), "vegf_serum": N_("serum VEGF")}
+_OTHER_SERIES_NOTES = {
+    "vegf_plasma": N_("Plasma VEGF also measured in this line: judged on its own series, never compared"),
+    "vegf_serum": N_("Serum VEGF also measured in this line: judged on its own series, never compared"),
+}
 _IFE_NEGATIVE = "negative"
 
 
@@ -79,7 +85,7 @@ class Reading:
 
     def text(self, unit: str = "", quote: Callable[[float], str] = fmt_number) -> str:
         """"1240 pg/mL on 2021-01-10"; `quote` writes the number (in the clinic's unit, protocol [units])."""
-        value = self.value if isinstance(self.value, str) else f"{self.qualifier or ''}{quote(self.value)}"
+        value = value_label(self.value) if isinstance(self.value, str) else f"{self.qualifier or ''}{quote(self.value)}"
         return tr("{value}{unit} on {date}").format(value=value, unit=f" {unit}" if unit else "", date=self.date.isoformat())
 
 
@@ -267,18 +273,16 @@ def _vegf(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN001
     _, code, base, older, after = max(options, key=lambda o: o[0])
     specimen = MEASURES[code].specimen
     other = next((o for o in options if o[1] != code and o[4]), None)
-    other_note = tr("{specimen} VEGF also measured in this line: judged on its own series, never compared").format(
-        specimen=MEASURES[other[1]].specimen.capitalize()) if other is not None else ""
+    other_note = tr(_OTHER_SERIES_NOTES[other[1]]) if other is not None else ""
     unit = p.units.label(code)  # the values are quoted in the clinic's unit; compared canonical
 
     def q(value: float) -> str:
         return p.units.quote(code, value)
-
     key = "vegf_plasma_upper_reference" if code == "vegf_plasma" else "vegf_serum_upper_reference"
     uln, fall, rise = getattr(p, key), p.vegf_response_fraction, p.vegf_rise_fraction
     details = {"specimen": specimen, "baseline": _rj(base), "best": None, "latest": None,
                "upper_reference": uln, "best_category": None}
-    what = tr("{specimen} VEGF").format(specimen=specimen)
+    what = tr(_SERIES_WORDS[code])
     if not after:
         reason = _no_values(tr("VEGF (plasma or serum)"), w)
         if base is not None:
@@ -488,7 +492,7 @@ def _neurologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN
         series = _readings(visits, scale)
         base, older = _baseline(series, w.start, months)
         after = _in(series, w)
-        name = MEASURES[scale].name
+        name = MEASURES[scale].label
         if base is None or not after:
             reasons.append(_no_baseline(name, w, months, older) if base is None else _no_values(name, w))
             continue

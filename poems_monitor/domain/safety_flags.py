@@ -30,14 +30,14 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date
 
-from poems_monitor.domain.catalogue import EVENT_TYPES, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES, display_name
+from poems_monitor.domain.catalogue import EVENT_TYPES, MEASURES, REGIMENS, display_name, thromboprophylaxis_label, value_label
 from poems_monitor.domain.display_units import DisplayUnits
 from poems_monitor.domain.course import active_on, end_of, fmt_number, regimen_label
 from poems_monitor.domain.derived import ABSENT, PRESENT, VisitFeatures
 from poems_monitor.domain.flags import Flag, FlagKind, Severity
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import ObservationRecord, PatientRecord
-from poems_monitor.i18n import ntr, tr
+from poems_monitor.i18n import N_, ntr, tr
 
 ANTICOAGULANTS = frozenset({"lmwh", "doac", "warfarin"})
 VENOUS_THROMBOEMBOLISM = ("dvt", "pe")
@@ -58,9 +58,9 @@ _CYTOPENIA_LIMIT_KEYS = (
 # IMWG factors the record cannot show (REFERENCE.md section 7): named so that silence about them
 # is never read as "absent".
 _NOT_EVALUABLE = (
-    "obesity (BMI not recorded)", "central venous catheter or pacemaker", "erythropoietin",
-    "inherited thrombophilia", "recent surgery or trauma", "acute infection",
-    "high-dose dexamethasone (dose not recorded)", "doxorubicin or multi-agent chemotherapy",
+    N_("obesity (BMI not recorded)"), N_("central venous catheter or pacemaker"), N_("erythropoietin"),
+    N_("inherited thrombophilia"), N_("recent surgery or trauma"), N_("acute infection"),
+    N_("high-dose dexamethasone (dose not recorded)"), N_("doxorubicin or multi-agent chemotherapy"),
 )
 
 
@@ -100,8 +100,8 @@ def _shown(obs: ObservationRecord, units: DisplayUnits) -> str:
     """The value as a flag text quotes it, in the clinic's unit (the rule compared the canonical one)."""
     m = MEASURES[obs.code]
     if obs.number is None:  # a word for a categorical value
-        return f"{m.name} {obs.qualifier or ''}{obs.value} {m.unit_label}"
-    return f"{m.name} {obs.qualifier or ''}{units.quote(obs.code, obs.number)} {units.label(obs.code)}"
+        return f"{m.label} {obs.qualifier or ''}{value_label(str(obs.value))} {m.unit_label}"
+    return f"{m.label} {obs.qualifier or ''}{units.quote(obs.code, obs.number)} {units.label(obs.code)}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ class _Documented:
                 if o is not None and o.number is not None:
                     immobile.append((o.number, o.number >= limit, limit, code))
             if immobile:
-                found = [f"{MEASURES[c].name} {fmt_number(number)} ≥ {limit} {p.cite('immobility_' + c)}"
+                found = [f"{MEASURES[c].label} {fmt_number(number)} ≥ {limit} {p.cite('immobility_' + c)}"
                          for number, hit, limit, c in immobile if hit]
                 self._add("immobility", visit.date, RiskFactor("immobility", tr("immobility ({what} on {date})").format(
                     what=", ".join(found), date=visit.date.isoformat()), visit.date) if found else None)
@@ -235,7 +235,7 @@ def thrombosis_risk_factors(patient: PatientRecord, protocol: Protocol, history:
     vte = [e for e in patient.events if e.type in VENOUS_THROMBOEMBOLISM and e.date <= day]
     if vte:
         found["previous_vte"] = RiskFactor("previous_vte", tr("previous venous thromboembolism ({events})").format(
-            events=", ".join(f"{_lower_first(EVENT_TYPES[e.type].name)} {e.date.isoformat()}" for e in vte)), vte[-1].date)
+            events=", ".join(f"{_lower_first(EVENT_TYPES[e.type].label)} {e.date.isoformat()}" for e in vte)), vte[-1].date)
     for code in ("thrombocytosis", "polycythemia", "immobility", "kidney_disease", "diabetes", "cardiac_disease"):
         factor = documented.on(code, day)
         if factor is not None:
@@ -243,7 +243,7 @@ def thrombosis_risk_factors(patient: PatientRecord, protocol: Protocol, history:
     mi = [e for e in patient.events if e.type in CARDIAC_EVENTS and e.date <= day]
     if mi and "cardiac_disease" not in found:
         found["cardiac_disease"] = RiskFactor("cardiac_disease", tr("cardiac disease: {event} {date}").format(
-            event=_lower_first(EVENT_TYPES[mi[-1].type].name), date=mi[-1].date.isoformat()), mi[-1].date)
+            event=_lower_first(EVENT_TYPES[mi[-1].type].label), date=mi[-1].date.isoformat()), mi[-1].date)
     return tuple(found[c] for c in _FACTOR_ORDER if c in found)
 
 
@@ -305,7 +305,7 @@ def _bleeding_risk(patient: PatientRecord, p: Protocol) -> list[Flag]:
         condition = bool(on) and _below(o, limit) is True
         if condition and not in_run:
             drugs = ", ".join(tr("{drug} with {regimen} since {start}").format(
-                drug=THROMBOPROPHYLAXIS_NAMES[t.thromboprophylaxis or ""], regimen=regimen_label(t),
+                drug=thromboprophylaxis_label(t.thromboprophylaxis), regimen=regimen_label(t),
                 start=t.start.isoformat()) for t in on)
             out.append(_flag(
                 patient, FlagKind.BLEEDING_RISK, "platelets", visit.date, Severity.CRITICAL,

@@ -392,21 +392,21 @@ def parse_observation(c: _Collector, raw: Any, path: str, sex: str | None) -> Ob
         return None
     m = MEASURES[code]
     if "value" not in raw or raw["value"] is None:
-        c.add(f"{path}.value", tr("{name}: the value is missing").format(name=m.name))
+        c.add(f"{path}.value", tr("{name}: the value is missing").format(name=m.label))
         return None
     value, unit = raw["value"], raw.get("unit")
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if m.kind is not MeasureKind.CATEGORICAL and not is_number:
-        c.add(f"{path}.value", tr("{name}: the value must be a number, found {value!r}").format(name=m.name, value=value))
+        c.add(f"{path}.value", tr("{name}: the value must be a number, found {value!r}").format(name=m.label, value=value))
         return None
     if is_number and finite_number(value) is None:
-        c.add(f"{path}.value", tr("{name}: the value must be a finite number of at most 40 digits").format(name=m.name))
+        c.add(f"{path}.value", tr("{name}: the value must be a finite number of at most 40 digits").format(name=m.label))
         return None
     if m.kind is MeasureKind.CATEGORICAL and isinstance(value, str) and text_problem(value):
-        c.add(f"{path}.value", tr("{name}: the value {problem}").format(name=m.name, problem=text_problem(value)))
+        c.add(f"{path}.value", tr("{name}: the value {problem}").format(name=m.label, problem=text_problem(value)))
         return None
     if unit is not None and not isinstance(unit, str):
-        c.add(f"{path}.unit", tr("{name}: the unit must be text").format(name=m.name))
+        c.add(f"{path}.unit", tr("{name}: the unit must be text").format(name=m.label))
         return None
     checked = check_value(code, value, unit, sex)
     if checked.refused:
@@ -418,7 +418,7 @@ def parse_observation(c: _Collector, raw: Any, path: str, sex: str | None) -> Ob
         return None
     if m.specimen and specimen not in (None, m.specimen):
         c.add(f"{path}.specimen", tr("{name} is measured on {expected}, not {value}: use the code for that specimen").format(
-            name=m.name, expected=m.specimen, value=specimen))
+            name=m.label, expected=m.specimen, value=specimen))
         return None
     qualifier = raw.get("qualifier")
     if qualifier is not None and not _one_of(qualifier, ("<", ">")):
@@ -445,7 +445,7 @@ def _with_derived_scores(c: _Collector, observations: list[ObservationRecord], p
         if stated is not None:
             if float(stated.value) != total:
                 c.add(path, tr("{name} {stated:g} does not equal the sum of its parts {total:g}").format(
-                    name=m.name, stated=float(stated.value), total=total))
+                    name=m.label, stated=float(stated.value), total=total))
             continue
         out.append(ObservationRecord(code=m.code, value=total, unit=m.unit, derived=True))
     return out

@@ -57,13 +57,13 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
 
     number, problem = _as_number(value)
     if number is None:
-        return CheckedValue(Tier.REFUSED, tr("{name}: {problem}").format(name=m.name, problem=problem))
+        return CheckedValue(Tier.REFUSED, tr("{name}: {problem}").format(name=m.label, problem=problem))
     if unit is None or str(unit).strip() == "":
         if not m.unit_optional:
             return CheckedValue(
                 Tier.REFUSED,
                 tr("{name}: the unit is missing; give one of {units}").format(
-                    name=m.name, units=_units_text(m)
+                    name=m.label, units=_units_text(m)
                 ),
                 field="unit",
             )
@@ -75,7 +75,7 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
         return CheckedValue(
             Tier.REFUSED,
             tr("{name}: unit '{unit}' is not accepted; use {units}").format(
-                name=m.name, unit=conv_unit, units=_units_text(m)
+                name=m.label, unit=conv_unit, units=_units_text(m)
             ),
             field="unit",
         )
@@ -87,7 +87,7 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
 
     if m.integer and not float(number).is_integer():
         return CheckedValue(
-            Tier.REFUSED, tr("{name}: {value} is not a whole score").format(name=m.name, value=_fmt(number, 3))
+            Tier.REFUSED, tr("{name}: {value} is not a whole score").format(name=m.label, value=_fmt(number, 3))
         )
     # Limits are decided on the canonical value and written in the unit the value was given in
     # (the nurse who typed µmol/L reads µmol/L).
@@ -97,14 +97,14 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
         return CheckedValue(
             Tier.REFUSED,
             tr("{name} {shown} is above the largest possible value {limit} {unit}: check for a typing error").format(
-                name=m.name, shown=shown, limit=seen.quote(m.code, m.absolute.high), unit=unit_label
+                name=m.label, shown=shown, limit=seen.quote(m.code, m.absolute.high), unit=unit_label
             ),
         )
     if m.absolute.below(canonical):
         return CheckedValue(
             Tier.REFUSED,
             tr("{name} {shown} is below the smallest possible value {limit} {unit}: check for a typing error").format(
-                name=m.name, shown=shown, limit=seen.quote(m.code, m.absolute.low), unit=unit_label
+                name=m.label, shown=shown, limit=seen.quote(m.code, m.absolute.low), unit=unit_label
             ),
         )
     result = dict(canonical=canonical, unit=m.unit, converted_from=converted_from)
@@ -114,7 +114,7 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
         return CheckedValue(
             Tier.CRITICAL,
             tr("{name} {shown} is {side} the critical limit {limit} {unit}: please confirm").format(
-                name=m.name, shown=shown, side=side, limit=seen.quote(m.code, limit), unit=unit_label
+                name=m.label, shown=shown, side=side, limit=seen.quote(m.code, limit), unit=unit_label
             ),
             **result,
         )
@@ -123,7 +123,7 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
         return CheckedValue(
             Tier.OUT_OF_RANGE,
             tr("{name} {shown} is outside the reference range {range} {unit}").format(
-                name=m.name, shown=shown, range=seen.range_text(m.code, ref.low, ref.high) if converted_from else ref.text(),
+                name=m.label, shown=shown, range=seen.range_text(m.code, ref.low, ref.high) if converted_from else ref.text(),
                 unit=unit_label
             ),
             **result,
@@ -161,7 +161,7 @@ def _check_category(m: Measure, value: object) -> CheckedValue:
         return CheckedValue(
             Tier.REFUSED,
             tr("{name}: '{value}' is not one of {choices}").format(
-                name=m.name, value=value, choices=", ".join(m.categories)
+                name=m.label, value=value, choices=", ".join(m.categories)
             ),
         )
     return CheckedValue(Tier.OK, "", canonical=text, unit="")

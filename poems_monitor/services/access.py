@@ -9,13 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import N_, tr
 
 
 class Role(str, Enum):
     NURSE = "nurse"
     PHYSICIAN = "physician"
     ADMIN = "admin"
+
+    @property
+    def label(self) -> str:
+        """The role as the user's language says it (the code stays in the database and the audit trail)."""
+        return tr(_ROLE_WORDS[self.value])
+
+
+_ROLE_WORDS = {"nurse": N_("nurse"), "physician": N_("physician"), "admin": N_("admin")}
 
 
 class Permission(str, Enum):
@@ -35,13 +43,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 
 _ACTION_WORDS = {
-    Permission.RECORD: "enter or correct clinical data",
-    Permission.REVIEW: "acknowledge flags or sign off visits",
-    Permission.WAIVE: "waive follow-up items",
-    Permission.EDIT_PROTOCOL: "change the clinic protocol",
-    Permission.MANAGE_USERS: "manage user accounts",
-    Permission.BACKUP: "make backups",
-    Permission.RESTORE: "restore a backup",
+    Permission.RECORD: N_("enter or correct clinical data"),
+    Permission.REVIEW: N_("acknowledge flags or sign off visits"),
+    Permission.WAIVE: N_("waive follow-up items"),
+    Permission.EDIT_PROTOCOL: N_("change the clinic protocol"),
+    Permission.MANAGE_USERS: N_("manage user accounts"),
+    Permission.BACKUP: N_("make backups"),
+    Permission.RESTORE: N_("restore a backup"),
 }
 
 
@@ -64,6 +72,6 @@ def require(actor: Actor, permission: Permission) -> None:
     if not actor.may(permission):
         raise PermissionDenied(
             tr("{user} ({role}) may not {action}").format(
-                user=actor.name, role=actor.role.value, action=tr(_ACTION_WORDS[permission])
+                user=actor.name, role=actor.role.label, action=tr(_ACTION_WORDS[permission])
             )
         )

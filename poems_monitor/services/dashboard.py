@@ -22,7 +22,7 @@ from datetime import date, datetime
 from collections.abc import Iterator, Mapping
 
 from poems_monitor.domain.catalogue import (
-    CHART_GROUPS, CRITERIA, EVENT_TYPES, FEATURES, MEASURES, REGIMENS, SEVERITY_RANK, THROMBOPROPHYLAXIS_NAMES,
+    CHART_GROUPS, CRITERIA, EVENT_TYPES, FEATURES, MEASURES, REGIMENS, SEVERITY_RANK, thromboprophylaxis_label,
     CriterionClass, display_name, series_specimen,
 )
 from poems_monitor.domain.course import active_on, is_line, regimen_label
@@ -334,7 +334,7 @@ def dashboard_from_record(
         for t in patient.treatments if t.start <= as_of
     )
     events = tuple(
-        EventMark(e.date, e.type, EVENT_TYPES[e.type].name if e.type in EVENT_TYPES else display_name(e.type),
+        EventMark(e.date, e.type, EVENT_TYPES[e.type].label if e.type in EVENT_TYPES else display_name(e.type),
                   bool(EVENT_TYPES.get(e.type) and EVENT_TYPES[e.type].thrombotic), e.note)
         for e in patient.events if e.date <= as_of
     )
@@ -422,9 +422,9 @@ def _current_therapy(patient: PatientRecord, as_of: date) -> tuple[str, str]:
             tr("{regimen} since {start}").format(regimen=regimen_label(t, mid_sentence=False), start=t.start.isoformat())
             for t in active)
         prophylaxis = "; ".join(
-            THROMBOPROPHYLAXIS_NAMES.get(t.thromboprophylaxis or "unknown", t.thromboprophylaxis or "")
+            thromboprophylaxis_label(t.thromboprophylaxis)
             for t in active if REGIMENS.get(t.regimen) and "imid" in REGIMENS[t.regimen].drug_classes
-        ) or THROMBOPROPHYLAXIS_NAMES.get(active[-1].thromboprophylaxis or "unknown", "")
+        ) or thromboprophylaxis_label(active[-1].thromboprophylaxis)
         return text, prophylaxis
     past = [t for t in patient.treatments if t.start <= as_of]
     if past:
@@ -489,7 +489,7 @@ def _series(visits, flags: tuple[Flag, ...], units: DisplayUnits = CANONICAL) ->
                 flags=tuple(flagged.get((code, v.date), ())), shown=shown,
             ))
     return {
-        code: Series(code, MEASURES[code].name, units.label(code), tuple(pts), tuple(breaks[code]))
+        code: Series(code, MEASURES[code].label, units.label(code), tuple(pts), tuple(breaks[code]))
         for code, pts in points.items() if pts
     }
 
@@ -529,9 +529,9 @@ def _feature_groups(history) -> tuple[FeatureGroup, ...]:  # noqa: ANN001
                     if not seen:
                         first_doc.setdefault(crit.code, history[i].date)
                     seen = True
-            rows.append(FeatureRow(feature.code, feature.name, states, frozenset(new_at), feature.derived))
+            rows.append(FeatureRow(feature.code, feature.label, states, frozenset(new_at), feature.derived))
         if rows:
-            groups.append(FeatureGroup(crit.code, crit.name, crit.klass.value, first_doc.get(crit.code), tuple(rows)))
+            groups.append(FeatureGroup(crit.code, crit.label, crit.klass.value, first_doc.get(crit.code), tuple(rows)))
     return tuple(groups)
 
 

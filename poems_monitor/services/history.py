@@ -15,7 +15,7 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from poems_monitor.domain.catalogue import display_name
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import N_, tr
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import audit as audit_trail
 from poems_monitor.persistence.repositories import patients as patients_repo
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 _ACTION_WORDS = {
-    "create": "entered", "correct": "corrected", "delete": "removed", "import": "imported", "review": "signed off",
-    "restore": "restored", "backup": "backed up", "acknowledge": "acknowledged", "waive": "waived",
+    "create": N_("entered"), "correct": N_("corrected"), "delete": N_("removed"), "import": N_("imported"), "review": N_("signed off"),
+    "restore": N_("restored"), "backup": N_("backed up"), "acknowledge": N_("acknowledged"), "waive": N_("waived"),
 }
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from poems_monitor.domain.catalogue import (
-    CRITERIA, FEATURES, FOLLOWUP_ITEM_NAMES, FOLLOWUP_STATUS_NAMES, MEASURE_GROUPS, MEASURES, REGIMENS, THROMBOPROPHYLAXIS_NAMES,
-    CriterionClass, MeasureKind, display_name, unit_display,
+    CRITERIA, FEATURES, FOLLOWUP_ITEM_NAMES, FOLLOWUP_STATUS_NAMES, MEASURE_GROUPS, MEASURES, REGIMENS, thromboprophylaxis_label,
+    CriterionClass, MeasureKind, display_name, unit_display, value_label,
 )
 from poems_monitor.domain.display_units import CANONICAL, DisplayUnits
 from poems_monitor.domain.course import regimen_label
@@ -28,6 +28,7 @@ from poems_monitor.domain.patient_status import PatientStatusAssessment
 from poems_monitor.domain.response import LineResponse
 from poems_monitor.domain.timeline import PatientRecord
 from poems_monitor.i18n import tr
+from poems_monitor.local_format import day
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories.timelines import load_timelines
 from poems_monitor.services.dashboard import EventMark, FlagEntry, PatientDashboard, build_dashboard
@@ -82,8 +83,8 @@ class TreatmentLine:
     @property
     def period(self) -> str:
         if self.one_off:
-            return self.start.isoformat()
-        return f"{self.start.isoformat()} – {self.stop.isoformat() if self.stop else tr('ongoing')}"
+            return day(self.start)
+        return f"{day(self.start)} – {day(self.stop, tr('ongoing'))}"
 
 
 @dataclass(frozen=True)
@@ -197,8 +198,8 @@ def _criteria(d: PatientDashboard) -> tuple[CriterionLine, ...]:
         lines.append(CriterionLine(
             number=c.number, name=c.name, klass=CLASS_NAMES.get(c.klass, c.klass.value),
             first_documented=c.first_documented,
-            features=tuple(FEATURES[f].name if f in FEATURES else display_name(f) for f in c.features),
-            used=c.code in used, note=criterion.note if criterion else "",
+            features=tuple(FEATURES[f].label if f in FEATURES else display_name(f) for f in c.features),
+            used=c.code in used, note=tr(criterion.note) if criterion and criterion.note else "",
         ))
     return tuple(lines)
 
@@ -226,7 +227,7 @@ def latest_values(record: PatientRecord, as_of: date, units: DisplayUnits = CANO
         reference = ""
         default = False
         if m.kind is MeasureKind.CATEGORICAL or isinstance(o.value, str):
-            value = str(o.value).replace("_", " ")
+            value = value_label(str(o.value))
         else:
             number = float(o.value)
             typed = o.entered_value if isinstance(o.entered_value, (int, float)) else None
@@ -248,9 +249,9 @@ def latest_values(record: PatientRecord, as_of: date, units: DisplayUnits = CANO
             typed_text = format_plain(o.entered_value) if isinstance(o.entered_value, (int, float)) else o.entered_value
             entered = f"{typed_text} {unit_display(o.entered_unit)}"  # "79 mg/dL", as a person writes it
         out.append(LatestValue(
-            code=code, name=m.name, group=MEASURE_GROUPS.get(m.group, m.group), date=day, value=value,
+            code=code, name=m.label, group=MEASURE_GROUPS.get(m.group, m.group), date=day, value=value,
             unit=units.label(code) if m.kind is MeasureKind.QUANTITY else m.unit_label, reference=reference, reference_default=default, mark=mark,
-            specimen=(o.specimen or "").replace("_", " "), entered=entered,
+            specimen=value_label(o.specimen), entered=entered,
         ))
     return tuple(out)
 
@@ -271,7 +272,7 @@ def _treatments(record: PatientRecord, as_of: date) -> tuple[TreatmentLine, ...]
             details.append(t.note)
         regimen = REGIMENS.get(t.regimen)
         imid = bool(regimen and "imid" in regimen.drug_classes)
-        prophylaxis = THROMBOPROPHYLAXIS_NAMES.get(t.thromboprophylaxis or "unknown", t.thromboprophylaxis or "")
+        prophylaxis = thromboprophylaxis_label(t.thromboprophylaxis)
         stop = t.stop if t.stop is None or t.stop <= as_of else None
         out.append(TreatmentLine(
             name=regimen_label(t, mid_sentence=False), start=t.start, stop=stop,

@@ -15,7 +15,7 @@ from datetime import date, datetime, timezone
 from sqlmodel import Session
 
 from poems_monitor.domain.catalogue import (
-    EXAM_KINDS, EXAM_RESULTS, FEATURES, MEASURES, FeatureState, display_name,
+    EXAM_KINDS, EXAM_RESULTS, FEATURES, MEASURES, FeatureState, display_name, value_label,
 )
 from poems_monitor.domain.numbers import format_number
 from poems_monitor.domain.course import after_death
@@ -95,7 +95,7 @@ def validate_visit(entry: VisitInput, sex: str | None, birth: date | None, today
         if checked.tier is Tier.OUT_OF_RANGE:
             marked.append(FieldProblem(v.code, checked.message))
         if v.qualifier not in (None, "<", ">"):
-            problems.append(FieldProblem(v.code, tr("{name}: qualifier must be '<' or '>'").format(name=m.name)))
+            problems.append(FieldProblem(v.code, tr("{name}: qualifier must be '<' or '>'").format(name=m.label)))
             continue
         entered = v.value if isinstance(v.value, str) and m.kind.value == "categorical" else float(v.value)
         observations.append(ObservationRecord(
@@ -113,7 +113,7 @@ def validate_visit(entry: VisitInput, sex: str | None, birth: date | None, today
         if code not in FEATURES:
             problems.append(FieldProblem(code, tr("'{code}' is not a known feature").format(code=code)))
         elif status not in states:
-            problems.append(FieldProblem(code, tr("{name}: status must be present, absent or unknown").format(name=FEATURES[code].name)))
+            problems.append(FieldProblem(code, tr("{name}: status must be present, absent or unknown").format(name=FEATURES[code].label)))
     for x in entry.exams:
         if x.kind not in EXAM_KINDS or x.result not in EXAM_RESULTS:
             problems.append(FieldProblem(x.kind, tr("Exam {kind}: result must be one of {choices}").format(
@@ -312,7 +312,7 @@ def last_recorded(db: Database, mrn: str, before: date) -> dict[str, LastRecorde
             continue
         m = MEASURES.get(o.code)
         if o.value_text is not None or m is None or o.value_num is None:
-            text = str(o.value_text if o.value_text is not None else o.value_num)
+            text = value_label(o.value_text) if o.value_text is not None else str(o.value_num)
         else:
             number = (format_number(o.value_num, m.decimals) if units.is_canonical(o.code)
                       else units.number(o.code, o.value_num, o.entered_num, o.entered_unit))

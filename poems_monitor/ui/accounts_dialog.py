@@ -38,7 +38,7 @@ class AccountsModel(RowTableModel[Account]):
         if column == COL_NAME:
             return row.name
         if column == COL_ROLE:
-            return row.role.value
+            return row.role.label
         if column == COL_ACTIVE:
             return tr("yes") if row.active else tr("no (deactivated)")
         if column == COL_LOCKED:
@@ -191,7 +191,7 @@ class AccountsDialog(QDialog):
             return False
         form = AccountChangeForm(
             tr("Change role"), tr("New role for {name} (now {role}); it applies from the next sign-in.").format(
-                name=account.name, role=account.role.value),
+                name=account.name, role=account.role.label),
             lambda f: change_role(self.db, self.actor, account.name, f.chosen_role(), f.reason.text()),
             role=account.role, parent=self)
         return self._run(form, tr("Role of {name} changed.").format(name=account.name))

@@ -57,7 +57,7 @@ class LabRowsModel(RowTableModel[LabRow]):
             return r.date.isoformat() if r.date else r.field("date")
         if column == self.MEASURE:
             if r.code in MEASURES:
-                name = MEASURES[r.code].name
+                name = MEASURES[r.code].label
                 return name if r.code_as_read.lower() == r.code else f"{name} ({r.code_as_read})"
             return r.code_as_read or r.field("code")
         if column == self.VALUE:

@@ -82,7 +82,7 @@ class MainWindow(QMainWindow):
         self.read_only = read_only
         self.skip_close_checks = False  # set by the session when it replaces this window (switch user)
         self._title = title or tr("poems-monitor — {db} — {user} ({role})").format(
-            db=db.path.name if db.path else db.describe(), user=actor.name, role=actor.role.value)
+            db=db.path.name if db.path else db.describe(), user=actor.name, role=actor.role.label)
         if read_only:
             self._title = tr("READ-ONLY (damaged database) — ") + self._title
         self._title += "[*]"  # where Qt puts the unsaved-visit mark (setWindowModified)
@@ -182,7 +182,7 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         self.db_label = QLabel(tr("Database: {db}").format(db=self.db.describe()))
         self.db_label.setToolTip(self.db.describe())
-        self.user_label = QLabel(tr("Signed in: {name} ({role})").format(name=self.actor.name, role=self.actor.role.value))
+        self.user_label = QLabel(tr("Signed in: {name} ({role})").format(name=self.actor.name, role=self.actor.role.label))
         self.user_label.setObjectName("userLabel")
         # the last save's confirmation (saved, out of range, new flags) stays in view after the
         # window shows the dashboard, until another patient is opened or the next save

@@ -118,7 +118,7 @@ class ReviewPanel(QWidget):
         self.sign_button.clicked.connect(self.sign_off_current)
         if not self.may_sign:
             self.sign_button.setToolTip(tr("Only a physician may sign off a visit; you are signed in as {role}").format(
-                role=actor.role.value))
+                role=actor.role.label))
             self.comment.setEnabled(False)
         else:
             self.sign_button.setToolTip(tr("Record that you reviewed this visit as it is shown"))

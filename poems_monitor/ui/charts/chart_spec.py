@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from poems_monitor.domain.catalogue import CHART_GROUP_BY_KEY
+from poems_monitor.domain.catalogue import CHART_GROUP_BY_KEY, value_label
 from poems_monitor.domain.numbers import format_measure_value
 from poems_monitor.i18n import tr
+from poems_monitor.local_format import day, decimal_text
 from poems_monitor.services.dashboard import Series, SeriesPoint
 
 
@@ -24,13 +25,13 @@ SHORT_REGIMEN = {
     "thalidomide_dexamethasone": "Thal-Dex", "pomalidomide_dexamethasone": "Pom-Dex",
     "bortezomib_dexamethasone": "Bor-Dex", "bortezomib_cyclophosphamide_dexamethasone": "VCd",
     "daratumumab_based": "Dara", "cyclophosphamide_based": "Cyclo", "asct": "ASCT", "bevacizumab": "Bev",
-    "corticosteroids": "Steroids", "ivig": "IVIG", "plasma_exchange": "PLEX",
+    "corticosteroids": tr("Steroids"), "ivig": "IVIG", "plasma_exchange": "PLEX",
 }
 SHORT_EVENT = {
-    "dvt": "DVT", "pe": "PE", "arterial_thrombosis": "Art. thromb.", "stroke": "Stroke", "tia": "TIA",
-    "myocardial_infarction": "MI", "relapse": "Relapse", "progression": "Progression",
-    "engraftment_syndrome": "ES", "hospitalisation": "Hosp.", "death": "Death", "other": "Event",
-    "transferred": "Transfer",
+    "dvt": tr("DVT"), "pe": tr("PE"), "arterial_thrombosis": tr("Art. thromb."), "stroke": tr("Stroke"), "tia": tr("TIA"),
+    "myocardial_infarction": tr("MI"), "relapse": tr("Relapse"), "progression": tr("Progression"),
+    "engraftment_syndrome": tr("ES"), "hospitalisation": tr("Hosp."), "death": tr("Death"), "other": tr("Event"),
+    "transferred": tr("Transfer"),
 }
 
 
@@ -61,8 +62,8 @@ def _spec(key: str, y_label: str, **drawing: Any) -> ChartSpec:
 CHART_SPECS: tuple[ChartSpec, ...] = (
     _spec("vegf", "pg/mL", log_y=True, empty_y=(50.0, 2000.0)),
     _spec("blood", "×10⁹/L", right_codes=("hemoglobin",), right_label="g/dL", y_floor=0, empty_y=(0.0, 500.0)),
-    _spec("pft", "% predicted", y_floor=0, empty_y=(0.0, 120.0)),
-    _spec("neuropathy", "score", y_floor=0, empty_y=(0.0, 10.0)),
+    _spec("pft", tr("% predicted"), y_floor=0, empty_y=(0.0, 120.0)),
+    _spec("neuropathy", tr("score"), y_floor=0, empty_y=(0.0, 10.0)),
     _spec("echo", "mmHg / %", y_floor=0, empty_y=(0.0, 80.0)),
 )
 SPEC_BY_KEY = {s.key: s for s in CHART_SPECS}
@@ -71,14 +72,15 @@ SPEC_BY_KEY = {s.key: s for s in CHART_SPECS}
 def format_value(code: str, p: SeriesPoint) -> str:
     """The value as the table and the tooltip write it, in the clinic's unit (the service wrote
     `shown` when that is not the catalogue's unit)."""
-    return f"{p.qualifier or ''}{p.shown or format_measure_value(code, p.value)}"  # never "1,240": it reads back as 1.24
+    # never "1,240" (it reads back as 1.24); "16,8" in French reads back as 16.8
+    return decimal_text(f"{p.qualifier or ''}{p.shown or format_measure_value(code, p.value)}")
 
 
 def point_tooltip(series: Series, p: SeriesPoint) -> str:
-    lines = [f"<b>{p.date.isoformat()}</b>", f"{series.name}: <b>{format_value(series.code, p)}</b> {series.unit}"]
+    lines = [f"<b>{day(p.date)}</b>", f"{series.name}: <b>{format_value(series.code, p)}</b> {series.unit}"]
     details = []
     if p.specimen:
-        details.append(tr("specimen: {s}").format(s=p.specimen.replace("_", " ")))
+        details.append(tr("specimen: {s}").format(s=value_label(p.specimen)))
     if p.lab:
         details.append(tr("lab: {lab}").format(lab=p.lab))
     if p.method:

@@ -7,8 +7,10 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 
+from poems_monitor.domain.catalogue import value_label
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import Series, SeriesPoint
+from poems_monitor.local_format import day
 from poems_monitor.ui.charts.chart_spec import format_value, point_tooltip
 from poems_monitor.ui.row_table_model import RowTableModel
 
@@ -30,7 +32,7 @@ class ChartTableModel(RowTableModel[tuple[Series, SeriesPoint]]):
         s, p = row
         if role == Qt.ItemDataRole.DisplayRole:
             if col == T_DATE:
-                return p.date.isoformat()
+                return day(p.date)
             if col == T_SERIES:
                 return s.name
             if col == T_VALUE:
@@ -38,7 +40,7 @@ class ChartTableModel(RowTableModel[tuple[Series, SeriesPoint]]):
             if col == T_UNIT:
                 return s.unit
             if col == T_SPECIMEN:
-                return " · ".join(x for x in ((p.specimen or "").replace("_", " "), p.lab or "") if x)
+                return " · ".join(x for x in (value_label(p.specimen), p.lab or "") if x)
             if col == T_NOTE:
                 parts = []
                 if p.flags:

@@ -147,7 +147,7 @@ class TrendChart(QFrame):
         self._overlay.right_view = self.right_vb  # thresholds of the right axis are drawn by the same item
         self._curves: dict[str, pg.PlotDataItem] = {}
         for code in spec.codes:
-            curve = pg.PlotDataItem([], [], name=MEASURES[code].name if code in MEASURES else code)
+            curve = pg.PlotDataItem([], [], name=MEASURES[code].label if code in MEASURES else code)
             curve.setDynamicRangeLimit(None)  # no re-plot on every change of the y range
             if code in spec.right_codes and self.right_vb is not None:
                 self.right_vb.addItem(curve)

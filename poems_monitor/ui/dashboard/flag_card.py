@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOpti
 
 from poems_monitor.domain.catalogue import FLAG_KIND_NAMES, SEVERITY_NAMES, display_name, severity_label
 from poems_monitor.i18n import tr
+from poems_monitor.local_format import day
 from poems_monitor.services.dashboard import FlagEntry
 from poems_monitor.ui.theme import SPACING, theme
 
@@ -45,7 +46,7 @@ def card_text(entry: FlagEntry) -> str:
     """Everything a card says, as plain text (copy, screen readers)."""
     f = entry.flag
     severity = _SEVERITY_TEXT.get(f.severity.value, f.severity.value)
-    lines = [f"{severity}  {kind_text(entry)}  {f.date.isoformat()}", f.message, tr("rule: {rule}").format(rule=f.rule)]
+    lines = [f"{severity}  {kind_text(entry)}  {day(f.date)}", f.message, tr("rule: {rule}").format(rule=f.rule)]
     if entry.review is not None:
         lines.append(review_text(entry))
     return "\n".join(lines)
@@ -162,7 +163,7 @@ class FlagCardDelegate(QStyledItemDelegate):
             return g
         f = entry.flag
         inner = max(width - PAD_LEFT - PAD, 60)
-        date_w = self.fm.horizontalAdvance(f.date.isoformat()) + 4
+        date_w = self.fm.horizontalAdvance(day(f.date)) + 4
         left_w = max(inner - date_w - SPACING, 40)
         sev_w = self.fm_semi.horizontalAdvance(_SEVERITY_TEXT.get(f.severity.value, f.severity.value) + "\u2002")
         layout, y = self._title_layout(kind_text(entry), sev_w, left_w)
@@ -273,7 +274,7 @@ class FlagCardDelegate(QStyledItemDelegate):
         painter.setFont(self.base)
         painter.setPen(QColor(t.text_muted))
         painter.drawText(QRect(x0 + inner - g.date_width, y0, g.date_width, self.fm.height()),
-                         int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop), f.date.isoformat())
+                         int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop), day(f.date))
         wrap = int(Qt.TextFlag.TextWordWrap | Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         painter.setPen(QColor(t.text_muted if muted else t.text))
         painter.drawText(g.message.translated(x0, y0), wrap, f.message)

@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from poems_monitor.domain.catalogue import FOLLOWUP_ITEM_NAMES, FOLLOWUP_STATUS_NAMES, display_name, followup_status_label
 from poems_monitor.i18n import tr
+from poems_monitor.local_format import day
 from poems_monitor.services.dashboard import PatientDashboard
 from poems_monitor.ui.theme import SPACING, theme
 
@@ -62,8 +63,8 @@ class FollowupCard(QFrame):
             status = item.status.value if item.status else ""
             colour = t.critical if status in ("overdue", "never_done") else (
                 t.warning if status == "due" else (t.info if status else t.text_muted))
-            due = tr("due {d}").format(d=item.due.isoformat()) if item.due else ""
-            last = tr("last {d}").format(d=item.last_done.isoformat()) if item.last_done else tr("never done")
+            due = tr("due {d}").format(d=day(item.due)) if item.due else ""
+            last = tr("last {d}").format(d=day(item.last_done)) if item.last_done else tr("never done")
             name = ITEM_NAMES.get(item.item, display_name(item.item))
             if item.item == self._highlight:
                 name = f"▶ <u>{name}</u>"

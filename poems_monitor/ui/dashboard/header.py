@@ -13,11 +13,12 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePol
 
 from poems_monitor.domain.course import fmt_number
 from poems_monitor.domain.safety_flags import MDS_CAUTION
+from poems_monitor.domain.catalogue import sex_label
 from poems_monitor.i18n import ntr, tr
+from poems_monitor.local_format import day
 from poems_monitor.services.dashboard import PatientDashboard
 from poems_monitor.ui.theme import SPACING, theme
 
-_SEX = {"female": tr("female"), "male": tr("male"), "other": tr("other sex"), "unknown": tr("sex unknown")}
 
 
 def _keep_words_whole(label: QLabel) -> None:
@@ -179,10 +180,10 @@ class DashboardHeader(QFrame):
         self.name.setText(d.name)
         _keep_words_whole(self.name)
         age = tr("{n} y").format(n=d.age) if d.age is not None else tr("age unknown")
-        born = tr("born {d}").format(d=d.birth_date.isoformat()) if d.birth_date else ""
-        self.identity.setText(" · ".join(x for x in (d.mrn, age, _SEX.get(d.sex, d.sex), born) if x))
+        born = tr("born {d}").format(d=day(d.birth_date)) if d.birth_date else ""
+        self.identity.setText(" · ".join(x for x in (d.mrn, age, sex_label(d.sex), born) if x))
         _keep_words_whole(self.identity)
-        self.diagnosis.set(d.diagnosis_date.isoformat() if d.diagnosis_date else tr("not recorded"))
+        self.diagnosis.set(day(d.diagnosis_date, tr("not recorded"), numeric=True))
         fulfilled = d.criteria.fulfilled_on is not None
         used = ", ".join(c.name for c in d.criteria.used) if fulfilled else ""
         self.criteria.set(
@@ -194,7 +195,7 @@ class DashboardHeader(QFrame):
         self.prophylaxis.set(d.thromboprophylaxis, colour=t.critical if d.thromboprophylaxis in (
             tr("None"), tr("Not documented")) else None)
         if d.last_visit:
-            self.last_visit.set(f"{d.since_last_visit}\n{d.last_visit.isoformat()}",
+            self.last_visit.set(f"{d.since_last_visit}\n{day(d.last_visit, numeric=True)}",
                                 ntr("{n} visit recorded", "{n} visits recorded", len(d.visit_dates)).format(n=len(d.visit_dates)))
         else:
             self.last_visit.set(tr("no visit yet"), colour=t.warning)

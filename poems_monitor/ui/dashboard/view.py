@@ -141,7 +141,7 @@ class DashboardView(QWidget):
         self.tabs.addTab(self.features, tr("Features by visit"))
         may = actor.may(Permission.REVIEW)
         refusal = tr("{user} ({role}) may not acknowledge flags: physicians do").format(
-            user=actor.name, role=actor.role.value)
+            user=actor.name, role=actor.role.label)
         self.flags = FlagsPanel(may, refusal, self.acknowledge, self)
         self.flags.setMinimumWidth(300)  # with the patient list, leaves two charts side by side at 1229 px
 

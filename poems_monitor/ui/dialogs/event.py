@@ -32,7 +32,7 @@ class EventDialog(ServiceDialog):
         self.type_combo = QComboBox()
         self.type_combo.setObjectName("type")
         for event in EVENT_TYPES.values():
-            self.type_combo.addItem(event.name + (self.tr(" (thrombotic)") if event.thrombotic else ""), event.code)
+            self.type_combo.addItem(event.label + (self.tr(" (thrombotic)") if event.thrombotic else ""), event.code)
         self.date_edit = date_edit(self._today, name="date")
         self.date_edit.setMaximumDate(self._today)
         self.note_edit = QPlainTextEdit()

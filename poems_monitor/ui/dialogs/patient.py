@@ -10,13 +10,14 @@ from datetime import date
 
 from PySide6.QtWidgets import QComboBox, QLineEdit, QWidget
 
+from poems_monitor.i18n import N_
 from poems_monitor.domain.catalogue import SEXES
 from poems_monitor.services.access import Actor
 from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.patients import PatientInput, create_patient, stored_patient, update_patient
 from poems_monitor.ui.dialogs.base import DateField, OptionalDate, ServiceDialog
 
-_SEX_NAMES = {"female": "Female", "male": "Male", "other": "Other", "unknown": "Not known"}
+_SEX_NAMES = {"female": N_("Female"), "male": N_("Male"), "other": N_("Other"), "unknown": N_("Not known")}
 
 
 class PatientDialog(ServiceDialog):

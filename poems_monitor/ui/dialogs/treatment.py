@@ -49,7 +49,7 @@ class TreatmentDialog(ServiceDialog):
         self.regimen = QComboBox()
         self.regimen.setObjectName("regimen")
         for regimen in REGIMENS.values():
-            self.regimen.addItem(regimen.name, regimen.code)
+            self.regimen.addItem(regimen.label, regimen.code)
         self.name_edit = QLineEdit(row.name or "" if row else "")
         self.name_edit.setObjectName("name")
         self.name_edit.setPlaceholderText(self.tr("name of the regimen"))

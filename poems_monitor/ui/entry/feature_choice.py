@@ -39,7 +39,7 @@ class FeatureChoice(QWidget):
         self.setObjectName(f"feature_{code}")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setAccessibleName(FEATURES[code].name)
+        self.setAccessibleName(FEATURES[code].label)
         self.setToolTip(tr("P present · A absent · N not recorded"))
         where = tr("a feature of the visit form")
         declare_keys(self, [(key_text(key), tr("answer “{answer}”").format(answer=text), where) for _s, text, key in _ANSWERS]

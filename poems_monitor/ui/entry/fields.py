@@ -15,12 +15,13 @@ from PySide6.QtCore import QObject, QRegularExpression, Qt, Signal
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QSizePolicy, QWidget
 
-from poems_monitor.domain.catalogue import MEASURES, MeasureKind
+from poems_monitor.domain.catalogue import MEASURES, MeasureKind, value_label
 from poems_monitor.domain.numbers import format_number, read_number
 from poems_monitor.domain.catalogue import unit_display
 from poems_monitor.domain.display_units import CANONICAL, DisplayUnits
 from poems_monitor.domain.validation import CheckedValue, Tier, check_value, unit_slip
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import or_list, tr
+from poems_monitor.local_format import day, decimal_text
 from poems_monitor.services.visits import EnteredValue, LastRecorded
 from poems_monitor.ui.entry.marks import TIER_MARKS, set_tier
 
@@ -49,8 +50,8 @@ def previous_label(name: str, parent: QWidget | None = None) -> QLabel:
 
 
 def show_previous(label: QLabel, last: LastRecorded | None) -> None:
-    label.setText(f"{last.text}<br><small>{last.date.isoformat()}</small>" if last else "")
-    label.setToolTip(tr("Previous: {value} at the visit of {d}").format(value=last.text, d=last.date.isoformat())
+    label.setText(f"{decimal_text(last.text)}<br><small>{day(last.date)}</small>" if last else "")
+    label.setToolTip(tr("Previous: {value} at the visit of {d}").format(value=decimal_text(last.text), d=day(last.date))
                      if last else "")
 
 
@@ -81,7 +82,7 @@ class MeasureRow(QObject):
         super().__init__(parent)
         self.code = code
         self.measure = m = MEASURES[code]
-        self.name_label = QLabel(m.name, parent)
+        self.name_label = QLabel(m.label, parent)
         self.unit_widget: QWidget | None = None
         self.unit_combo: QComboBox | None = None
         self.editor: QWidget | None
@@ -96,10 +97,10 @@ class MeasureRow(QObject):
             combo.addItem(blank, None)
             if m.kind is MeasureKind.CATEGORICAL:
                 for category in m.categories:
-                    combo.addItem(category, category)
+                    combo.addItem(value_label(category), category)
             else:
                 for grade, text in enumerate(m.grades):
-                    combo.addItem(text, grade)
+                    combo.addItem(tr(text), grade)
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
             combo.currentIndexChanged.connect(self._on_change)
             self.editor = combo
@@ -114,7 +115,7 @@ class MeasureRow(QObject):
             self.editor = edit
         if self.editor is not None:
             self.name_label.setBuddy(self.editor)
-            self.editor.setAccessibleName(m.name)
+            self.editor.setAccessibleName(m.label)
         if m.alternatives:
             unit = QComboBox(parent)
             unit.setObjectName(f"unit_{code}")
@@ -122,7 +123,7 @@ class MeasureRow(QObject):
             for conv in m.alternatives:
                 unit.addItem(conv.label, conv.unit)
             unit.setFixedWidth(UNIT_WIDTH)
-            unit.setAccessibleName(tr("{name} unit").format(name=m.name))
+            unit.setAccessibleName(tr("{name} unit").format(name=m.label))
             unit.currentIndexChanged.connect(self._on_change)
             self.unit_combo = unit
             self.unit_widget = unit
@@ -249,7 +250,7 @@ class MeasureRow(QObject):
         self.status.style().polish(self.status)
         if self.editor is not None:
             set_tier(self.editor, self.verdict.tier)
-            self.editor.setToolTip(self.verdict.message or self.measure.description)
+            self.editor.setToolTip(self.verdict.message or (tr(self.measure.description) if self.measure.description else ""))
             self.editor.setAccessibleDescription(self.verdict.message)
         return self.verdict
 
@@ -259,7 +260,7 @@ class MeasureRow(QObject):
         if ref is not None and ref.low == 0 and ref.high == 0:
             return tr("normally absent")
         if ref is not None and ref.text():
-            return tr("ref {range}").format(range=self._range_text(ref))
+            return tr("ref {range}").format(range=decimal_text(self._range_text(ref)))
         if m.sex_specific:
             return tr("reference depends on sex")
         return ""
@@ -321,8 +322,8 @@ class MeasureRow(QObject):
         elif number is not None and m.absolute.below(number):
             text = tr("not possible: below {x} {u}").format(x=seen.quote(self.code, m.absolute.low), u=seen.label(self.code))
         else:  # the domain's sentence, without the name the row already shows
-            text = checked.message.removeprefix(f"{m.name}: ")
+            text = checked.message.removeprefix(f"{m.label}: ")
         others = unit_slip(self.code, reading.value, self.unit() or m.unit) if reading and reading.ok else ()
         if others:  # a value possible in another unit of the catalogue: Hb 135 is g/L, not g/dL
-            text += ": " + tr("did you mean {units}?").format(units=tr(" or ").join(unit_display(u) for u in others))
+            text += ": " + tr("did you mean {units}?").format(units=or_list(unit_display(u) for u in others))
         return text

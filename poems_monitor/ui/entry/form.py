@@ -19,7 +19,8 @@ from datetime import date
 from PySide6.QtCore import QDate, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from poems_monitor.domain.catalogue import EXAM_KINDS, FEATURES, MEASURES, FeatureState
+from poems_monitor.domain.catalogue import EXAM_KINDS, FEATURES, MEASURES, FeatureState, sex_label
+from poems_monitor.i18n import counted
 from poems_monitor.domain.timeline import ExamRecord
 from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.changes import NO_CHANGES, Changes
@@ -154,9 +155,9 @@ class VisitEntryForm(ChangedElsewhere, VisitEntryFormView):
             self._header = header
             self._mrn = header.mrn
             age = _age(header.birth_date, self._today())
-            facts = [header.mrn, header.sex]
+            facts = [header.mrn, sex_label(header.sex)]
             if age is not None:
-                facts.append(self.tr("{n} years").format(n=age))
+                facts.append(counted(age, "{n} year old", "{n} years old"))
             self.subtitle.setText(" · ".join(facts))
             self.date_edit.setMaximumDate(QDate(self._today()))
             if header.birth_date:
@@ -238,7 +239,7 @@ class VisitEntryForm(ChangedElsewhere, VisitEntryFormView):
             parts = [self.rows[c].typed() for c in m.derived_from]
             if all(p is not None for p in parts):
                 values = [int(p[0]) for p in parts]  # type: ignore[index]
-                names = " + ".join(f"{self.rows[c].measure.name.split()[-1]} {v}" for c, v in zip(m.derived_from, values))
+                names = " + ".join(f"{self.rows[c].measure.label.split()[-1]} {v}" for c, v in zip(m.derived_from, values))
                 row.derived_label.setText(self.tr("{total} of {max} ({parts})").format(
                     total=sum(values), max=fmt_number(m.absolute.high, 0), parts=names))
             else:
@@ -283,17 +284,17 @@ class VisitEntryForm(ChangedElsewhere, VisitEntryFormView):
             old_text = _shown(old)
             new_text = _shown(new)
             if old_text != new_text:
-                out.append(f"{row.measure.name}: {old_text} → {new_text}")
+                out.append(f"{row.measure.label}: {old_text} → {new_text}")
         base = self._baseline
         if base is not None:
             if base[0] != self.date_edit.date().toPython():
                 out.append(self.tr("Visit date: {a} → {b}").format(a=base[0], b=self.date_edit.date().toPython()))
             for (code, c), old_state in zip(self.features.items(), base[2]):
                 if c.state() != old_state:
-                    out.append(f"{FEATURES[code].name}: {old_state} → {c.state()}")
+                    out.append(f"{FEATURES[code].label}: {old_state} → {c.state()}")
             for (kind, (r, n)), old in zip(self.exams.items(), base[3]):
                 if (r.currentData(), n.text().strip()) != old:
-                    out.append(f"{EXAM_KINDS[kind].name}: {old[0] or '—'} → {r.currentData() or '—'}")
+                    out.append(f"{EXAM_KINDS[kind].label}: {old[0] or '—'} → {r.currentData() or '—'}")
             if base[4] != self.note.toPlainText().strip():
                 out.append(self.tr("Note changed"))
         return out

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QComboBox, QGridLayout, QGroupBox, QLabel, QLineEdit, QPlainTextEdit
 
-from poems_monitor.domain.catalogue import CRITERIA, EXAM_KINDS, EXAM_RESULTS, MEASURE_GROUPS, MEASURES, features_of
+from poems_monitor.domain.catalogue import CRITERIA, EXAM_KINDS, EXAM_RESULTS, MEASURE_GROUPS, MEASURES, features_of, value_label
+from poems_monitor.i18n import N_, tr
 from poems_monitor.ui.entry.feature_choice import FeatureChoice
 from poems_monitor.ui.entry.fields import NAME_WIDTH, PREVIOUS_WIDTH, UNIT_WIDTH, MeasureRow, previous_label
 
 # a line under the section's rows where the catalogue alone would mislead
 GROUP_NOTES = {
-    "vegf": "Plasma and serum VEGF are different series: enter the value in the row of the specimen "
-            "named on the laboratory report.",
-    "monoclonal": "Often small or unmeasurable in POEMS: record the immunofixation result too.",
-    "neuropathy": "ONLS total is computed from the arm and leg grades.",
+    "vegf": N_("Plasma and serum VEGF are different series: enter the value in the row of the specimen "
+               "named on the laboratory report."),
+    "monoclonal": N_("Often small or unmeasurable in POEMS: record the immunofixation result too."),
+    "neuropathy": N_("ONLS total is computed from the arm and leg grades."),
 }
 
 
@@ -27,14 +28,14 @@ class FormSections:
     """Builders of the form's group boxes (mixed into the view, which owns the widgets they fill)."""
 
     def _section(self, title: str, note: str | None = None) -> tuple[QGroupBox, QGridLayout]:
-        box = QGroupBox(self.tr(title))
+        box = QGroupBox(title)  # already in the user's language
         box.setObjectName(f"section_{title}")
         grid = QGridLayout(box)
         grid.setContentsMargins(10, 8, 10, 8)
         grid.setHorizontalSpacing(10)
         grid.setVerticalSpacing(5)
         if note:
-            label = QLabel(self.tr(note))
+            label = QLabel(note)
             label.setWordWrap(True)
             label.setProperty("role", "section-note")
             grid.addWidget(label, 99, 0, 1, 5)
@@ -62,14 +63,14 @@ class FormSections:
         return row
 
     def _measure_section(self, group: str) -> QGroupBox:
-        box, grid = self._section(MEASURE_GROUPS[group], GROUP_NOTES.get(group))
+        box, grid = self._section(MEASURE_GROUPS[group], tr(GROUP_NOTES[group]) if group in GROUP_NOTES else None)
         codes = [m.code for m in MEASURES.values() if m.group == group]
         for r, code in enumerate(codes):
             self._add_row(grid, r, code)
         return box
 
     def _neuropathy_section(self, group: str) -> QGroupBox:
-        box, grid = self._section(MEASURE_GROUPS[group], GROUP_NOTES.get(group))
+        box, grid = self._section(MEASURE_GROUPS[group], tr(GROUP_NOTES[group]) if group in GROUP_NOTES else None)
         codes = [m.code for m in MEASURES.values() if m.group == group]
         for r, code in enumerate(codes):
             row = self._add_row(grid, r, code)
@@ -106,9 +107,9 @@ class FormSections:
                 single = len(features) == 1 and features[0].name == criterion.name
                 if not single:
                     number = f"{criterion.number}. " if criterion.number else ""
-                    heading = QLabel(f"{number}{criterion.name}")
+                    heading = QLabel(f"{number}{criterion.label}")
                     heading.setProperty("role", "criterion")
-                    heading.setToolTip(criterion.note or criterion.klass.value)
+                    heading.setToolTip(tr(criterion.note) if criterion.note else value_label(criterion.klass.value))
                     grid.addWidget(heading, r, 0, 1, 3)
                     r += 1
                 for feature in features:
@@ -117,7 +118,7 @@ class FormSections:
                     choice.answered.connect(lambda c=choice: self._enter_next(c))
                     indent = "" if single or not criterion.number else "    "
                     prefix = f"{criterion.number}. " if single and criterion.number else ""
-                    label = QLabel(f"{indent}{prefix}{feature.name}")
+                    label = QLabel(f"{indent}{prefix}{feature.label}")
                     if single:
                         label.setProperty("role", "criterion")
                     label.setBuddy(choice)
@@ -136,21 +137,21 @@ class FormSections:
         return out
 
     def _exams_section(self) -> QGroupBox:
-        box, grid = self._section("Examinations done at this visit")
+        box, grid = self._section(self.tr("Examinations done at this visit"))
         for r, kind in enumerate(EXAM_KINDS.values()):
             result = QComboBox()
             result.setObjectName(f"exam_{kind.code}")
             result.addItem(self.tr("— not done —"), None)
             for value in EXAM_RESULTS:
-                result.addItem(self.tr(value), value)
-            result.setAccessibleName(kind.name)
+                result.addItem(value_label(value), value)
+            result.setAccessibleName(kind.label)
             note = QLineEdit()
             note.setObjectName(f"exam_note_{kind.code}")
             note.setPlaceholderText(self.tr("finding (optional)"))
-            note.setAccessibleName(self.tr("{exam} finding").format(exam=kind.name))
+            note.setAccessibleName(self.tr("{exam} finding").format(exam=kind.label))
             result.currentIndexChanged.connect(self._on_changed)
             note.textChanged.connect(self._on_changed)
-            label = QLabel(kind.name)
+            label = QLabel(kind.label)
             label.setBuddy(result)
             grid.addWidget(label, r, 0)
             grid.addWidget(result, r, 1)
@@ -160,7 +161,7 @@ class FormSections:
         return box
 
     def _note_section(self) -> QGroupBox:
-        box, grid = self._section("Note")
+        box, grid = self._section(self.tr("Note"))
         self.note = QPlainTextEdit()
         self.note.setObjectName("visit_note")
         self.note.setTabChangesFocus(True)

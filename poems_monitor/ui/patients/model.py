@@ -25,6 +25,7 @@ from PySide6.QtGui import QColor
 
 from poems_monitor.domain.catalogue import FOLLOWUP_STATUS_NAMES, SEVERITY_MARKS, Severity
 from poems_monitor.i18n import ntr, tr
+from poems_monitor.local_format import day
 from poems_monitor.services.dashboard import PatientStatus
 from poems_monitor.services.patients import PatientListRow
 from poems_monitor.ui.theme import theme
@@ -226,7 +227,7 @@ class PatientTableModel(QAbstractTableModel):
                 age = self._age(r)
                 return f"{age if age is not None else '–'} {_SEX_SHORT.get(r.sex, '?')}"
             if col == COL_LAST_VISIT:
-                return r.last_visit.isoformat() if r.last_visit else "–"
+                return day(r.last_visit, "–")
             if col == COL_FLAGS:
                 if st is None:
                     return "…"

@@ -7,6 +7,8 @@ Enter or arrow keys, so the dashboard follows the selection.
 
 from __future__ import annotations
 
+from datetime import date
+
 from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
@@ -14,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.i18n import ntr, tr
+from poems_monitor.local_format import day
 from poems_monitor.services.dashboard import PatientStatus
 from poems_monitor.services.patients import PatientListRow
 from poems_monitor.ui.patients.model import (
@@ -108,7 +111,7 @@ class PatientListPanel(QWidget):
         head = QFontMetrics(head_font)
         mrns = sorted((r.mrn for r in rows), key=len)[-50:] or ["H-000000"]
         samples = {
-            COL_MRN: mrns, COL_AGE_SEX: ["100 X", "– ?"], COL_LAST_VISIT: ["2000-00-00"],
+            COL_MRN: mrns, COL_AGE_SEX: ["100 X", "– ?"], COL_LAST_VISIT: [day(date(2000, 9, 28))],  # the longest month name of the language
             COL_FLAGS: ["99 ‼", "…"], COL_OVERDUE: ["99", "…"],
         }
         for col, texts in samples.items():

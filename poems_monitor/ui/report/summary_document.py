@@ -29,6 +29,7 @@ from PySide6.QtGui import (
 )
 
 from poems_monitor.i18n import tr
+from poems_monitor.local_format import day
 from poems_monitor.services.patient_summary import PatientSummary, build_patient_summary
 from poems_monitor.ui.report.chart_export import DEFAULT_DPI, build_print_chart, print_theme, render_plot_image
 from poems_monitor.ui.report.summary_html import KIND_TEXT  # noqa: F401 (re-exported: tests read it here)
@@ -422,7 +423,7 @@ class SummaryDocument:
             painter.setPen(QColor(MUTED))
             painter.drawText(QRectF(0, 0, width, header - 2.5 * mm),
                              int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter),
-                             tr("Patient summary as of {d}").format(d=s.as_of.isoformat()))
+                             tr("Patient summary as of {d}").format(d=day(s.as_of)))
             painter.setPen(QPen(QColor(RULE), 0.25 * mm))
             painter.drawLine(QPointF(0, header - 1.8 * mm), QPointF(width, header - 1.8 * mm))
         top = header + body + 2.5 * mm
@@ -468,7 +469,7 @@ def pdf_writer(path: Path | str, summary: PatientSummary, page_size: str) -> QPd
     writer.setPageLayout(page_layout(page_size))
     writer.setCreator("poems-monitor")
     writer.setTitle(tr("Patient summary: {name} ({mrn}), as of {d}").format(
-        name=summary.name, mrn=summary.mrn, d=summary.as_of.isoformat()))
+        name=summary.name, mrn=summary.mrn, d=day(summary.as_of)))
     return writer
 
 

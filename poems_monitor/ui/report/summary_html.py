@@ -16,10 +16,11 @@ from html import escape
 
 from PySide6.QtCore import Qt
 
-from poems_monitor.domain.catalogue import FLAG_KIND_NAMES, FOLLOWUP_STATUS_NAMES, SEVERITY_NAMES
+from poems_monitor.domain.catalogue import FLAG_KIND_NAMES, FOLLOWUP_STATUS_NAMES, SEVERITY_NAMES, display_name, sex_label
 from poems_monitor.domain.response import DOMAIN_NAMES, DOMAINS
 from poems_monitor.domain.followup import Status
-from poems_monitor.i18n import tr
+from poems_monitor.i18n import counted, tr
+from poems_monitor.local_format import day
 from poems_monitor.services.patient_summary import PatientSummary, followup_name
 
 
@@ -36,15 +37,14 @@ OK = "#00795A"
 SEVERITY_TEXT = SEVERITY_NAMES  # one list, in the catalogue
 SEVERITY_COLOUR = {"critical": CRITICAL, "warning": WARNING, "info": ACCENT}
 KIND_TEXT = FLAG_KIND_NAMES  # one list, in the catalogue
-SEX_TEXT = {"female": tr("female"), "male": tr("male"), "other": tr("other sex"), "unknown": tr("sex unknown")}
 
 
 def _e(text: object) -> str:
     return escape(str(text)) if text is not None else ""
 
 
-def _d(day: date | None, missing: str = "–") -> str:
-    return day.isoformat() if day else missing
+def _d(value: date | None, missing: str = "–") -> str:
+    return day(value, missing)
 
 
 _CSS = f"""
@@ -102,9 +102,9 @@ def _table(headers: list[str], rows: list[list[str]], widths: list[int] | None =
 
 def _identity(s: PatientSummary) -> str:
     d = s.dashboard
-    age = tr("{n} years").format(n=d.age) if d.age is not None else tr("age unknown")
-    born = tr("born {d}").format(d=d.birth_date.isoformat()) if d.birth_date else tr("birth date not recorded")
-    identity = " · ".join((f"<b>{tr('MRN')} {_e(d.mrn)}</b>", _e(age), _e(SEX_TEXT.get(d.sex, d.sex)), _e(born)))
+    age = counted(d.age, "{n} year old", "{n} years old") if d.age is not None else tr("age unknown")
+    born = tr("born {d}").format(d=day(d.birth_date)) if d.birth_date else tr("birth date not recorded")
+    identity = " · ".join((f"<b>{tr('MRN')} {_e(d.mrn)}</b>", _e(age), _e(sex_label(d.sex)), _e(born)))
     fulfilled = d.criteria.fulfilled_on is not None
     criteria_colour = OK if fulfilled else WARNING
     new = len(d.unacknowledged)
@@ -130,7 +130,7 @@ def _identity(s: PatientSummary) -> str:
         "<table width='100%' cellspacing='0' cellpadding='0'><tr>"
         f"<td><h1>{_e(d.name)}</h1><p>{identity}</p></td>"
         f"<td align='right' class='muted'>{_e(tr('POEMS syndrome · patient summary'))}<br>"
-        f"<b style='color:{INK}'>{_e(tr('as of {d}').format(d=s.as_of.isoformat()))}</b></td>"
+        f"<b style='color:{INK}'>{_e(tr('as of {d}').format(d=day(s.as_of)))}</b></td>"
         "</tr></table>"
         f"<table width='100%' cellspacing='0' cellpadding='4' style='background-color:{SHADE}; margin-top:6pt; margin-bottom: 4pt'>"
         f"{''.join(cells)}</table>"
@@ -158,7 +158,7 @@ def _criteria(s: PatientSummary) -> str:
     for nc in d.criteria.not_counted:
         text = (tr('{feature} (from {d}) is not counted towards {criterion}: {reason}.') if nc.reason
                 else tr('{feature} (from {d}) does not count towards {criterion} on its own.'))
-        head += (f"<p class='muted small'>{_e(text.format(feature=nc.feature.replace('_', ' ').capitalize(), d=nc.first_present.isoformat(), criterion=nc.criterion.replace('_', ' '), reason=nc.reason.rstrip('.')))}</p>")
+        head += (f"<p class='muted small'>{_e(text.format(feature=display_name(nc.feature), d=day(nc.first_present), criterion=display_name(nc.criterion), reason=nc.reason.rstrip('.')))}</p>")
     return (f"<h2>{_e(tr('Diagnostic criteria'))}</h2>{head}"
             + _table([tr("#"), tr("Criterion"), tr("Class"), tr("First documented"), tr("Features then"), tr("Used")],
                      rows, [4, 30, 11, 15, 34, 6]))
@@ -180,7 +180,7 @@ def _flag_rows(entries, with_review: bool) -> list[list[str]]:  # noqa: ANN001
                 review += f": “{r.comment}”"
             explanation += f"<br><span style='color:{OK}' class='small'>✓ {_e(review)}</span>"
         rows.append([
-            _e(f.date.isoformat()),
+            _e(day(f.date)),
             f"<span style='color:{colour}; font-weight:600'>{_e(SEVERITY_TEXT.get(severity, severity))}</span><br>"
             f"{_e(kind)}",
             explanation,
@@ -233,7 +233,7 @@ def chart_legend(series) -> str:  # noqa: ANN001
     legend = "&nbsp;&nbsp; ".join(parts)
     # a line breaks only where the source really changed; say where and what, never in general
     breaks = [tr("{series}: the line breaks on {date} ({what} {before} → {after})").format(
-        series=s.name, date=b.date.isoformat(), what=b.what, before=b.before, after=b.after)
+        series=s.name, date=day(b.date), what=b.what, before=b.before, after=b.after)
         for s in series for b in s.breaks]
     if breaks:
         legend += "<br><span class='muted'>" + _e("; ".join(breaks)) + "</span>"
@@ -293,7 +293,7 @@ def _latest(s: PatientSummary) -> str:
         if v.entered:
             note.append(tr("entered as {e}").format(e=v.entered))
         rows.append([_e(v.name), f"<span style='color:{colour}'><b>{_e(v.value)}</b></span>{mark}", _e(v.unit), ref,
-                     _e(v.date.isoformat()), f"<span class='small muted'>{_e(', '.join(note))}</span>"])
+                     _e(day(v.date)), f"<span class='small muted'>{_e(', '.join(note))}</span>"])
     table = _table([tr("Measure"), tr("Value"), tr("Unit"), tr("Reference"), tr("Date"), tr("Note")], rows,
                    [30, 13, 14, 15, 12, 16])
     foot = f"<p class='muted small'>{_e(tr('H / L: above / below the reference range.'))}"
@@ -340,7 +340,7 @@ def _response(s: PatientSummary) -> str:
         for d in line.domains:
             colour = CRITICAL if d.category in ("progression", "worse") else (
                 OK if d.responding else (MUTED if d.category == "not_evaluable" else INK))
-            since = f" {_e(tr('since {d}').format(d=d.since.isoformat()))}" if d.since else ""
+            since = f" {_e(tr('since {d}').format(d=day(d.since)))}" if d.since else ""
             detail = "; ".join(x for x in (d.reason, d.evidence) if x)
             rule = "" if d.category == "not_evaluable" else (  # the reason says it more precisely
                 f"<br><span class='muted small'>{_e(tr('Rule: {rule}').format(rule=d.rule))}</span>")
@@ -356,7 +356,7 @@ def _events(s: PatientSummary) -> str:
     title = f"<h2>{_e(tr('Events'))}</h2>"
     if not s.events:
         return title + f"<p class='muted'>{_e(tr('No events recorded.'))}</p>"
-    rows = [[_e(e.date.isoformat()),
+    rows = [[_e(day(e.date)),
              (f"<span style='color:{CRITICAL}'>✚ </span>" if e.thrombotic else "") + _e(e.name),
              f"<span class='small'>{_e(e.note)}</span>"] for e in s.events]
     return title + _table([tr("Date"), tr("Event"), tr("Note")], rows, [14, 30, 56])
@@ -367,7 +367,7 @@ def _about(s: PatientSummary) -> str:
                   "locally.").format(n=s.default_settings) if s.default_settings else ""
     return (f"<h2>{_e(tr('About this summary'))}</h2>"
             f"<p class='small'>{_e(s.caution)}</p>"
-            f"<p class='small muted'>{_e(tr('Flags and follow-up as of {d}, under the {protocol}.').format(d=s.as_of.isoformat(), protocol=s.protocol))} "
+            f"<p class='small muted'>{_e(tr('Flags and follow-up as of {d}, under the {protocol}.').format(d=day(s.as_of), protocol=s.protocol))} "
             f"{_e(defaults)}</p>"
             f"<p class='small muted'>{_e(s.provenance())}.</p>")
 
@@ -389,5 +389,5 @@ def summary_html(s: PatientSummary, figures: list[ChartFigure], empty_charts: li
 
 
 
-__all__ = ["INK", "KIND_TEXT", "MUTED", "ROW_ANCHOR", "RULE", "SEVERITY_TEXT", "SEX_TEXT", "ChartFigure", "chart_legend",
+__all__ = ["INK", "KIND_TEXT", "MUTED", "ROW_ANCHOR", "RULE", "SEVERITY_TEXT", "ChartFigure", "chart_legend",
            "summary_html"]

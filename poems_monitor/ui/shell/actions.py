@@ -151,7 +151,7 @@ def build_actions(window: QMainWindow, slots: Mapping[str, Callable[[], object]]
                 action.setVisible(False)
             if spec.role_note:
                 action.setStatusTip(action.statusTip() + " — " + tr("not for your role ({role})").format(
-                    role=allowed.actor.role.value))
+                    role=allowed.actor.role.label))
         if spec.menu_role is not None:
             action.setMenuRole(spec.menu_role)
         if spec.view:

@@ -123,7 +123,7 @@ class LockController(QObject):
         return self._window.findChildren(QToolBar, options=Qt.FindChildOption.FindDirectChildrenOnly)
 
     def _set_panel_state(self, panel: LockPanel) -> None:
-        panel.set_state(user=self.actor.name, role=self.actor.role.value, signed_out=self.signed_out,
+        panel.set_state(user=self.actor.name, role=self.actor.role.label, signed_out=self.signed_out,
                         idle_minutes=None if self.signed_out else self.idle_minutes)
 
     # --- idle ------------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ class LockController(QObject):
         if self.locked:
             if signed_out and not self.signed_out:
                 self.signed_out = True
-                self.panel.set_state(user=self.actor.name, role=self.actor.role.value, signed_out=True)
+                self.panel.set_state(user=self.actor.name, role=self.actor.role.label, signed_out=True)
             return
         self.locked = True
         self.signed_out = signed_out
@@ -272,7 +272,7 @@ class LockController(QObject):
         for toolbar in self._toolbars_before_lock:
             toolbar.setVisible(True)
         window.setWindowTitle(self._title_before_lock)
-        self.panel.set_state(user=self.actor.name, role=self.actor.role.value, signed_out=False)
+        self.panel.set_state(user=self.actor.name, role=self.actor.role.label, signed_out=False)
         if self.idle_watcher is not None:
             self.idle_watcher.resume()
         log.info("window unlocked")

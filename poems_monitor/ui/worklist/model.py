@@ -20,6 +20,7 @@ from poems_monitor.domain.catalogue import (
 from poems_monitor.domain.flags import Flag
 from poems_monitor.domain.followup import ITEMS, WorklistItem
 from poems_monitor.i18n import tr
+from poems_monitor.local_format import day
 from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.patients import list_patients
 from poems_monitor.services.worklist import build_worklist, unacknowledged_flags
@@ -176,11 +177,11 @@ class WorklistModel(QAbstractTableModel):
         if col == self.ITEM:
             return r.item_text
         if col == self.DUE:
-            return r.due.isoformat() if r.due else "—"
+            return day(r.due, "—")
         if col == self.LAST_DONE:
             if r.kind == FLAG:
                 return ""
-            return r.last_done.isoformat() if r.last_done else tr("never")
+            return day(r.last_done) if r.last_done else tr("never")
         if col == self.DETAIL:
             return r.detail
         return ""

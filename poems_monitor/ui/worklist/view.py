@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.i18n import ntr
+from poems_monitor.local_format import day
 from poems_monitor.services.access import Actor
 from poems_monitor.services.changes import Changes
 from poems_monitor.ui.changes import ChangeBus
@@ -155,8 +156,9 @@ class WorklistView(QWidget):
         header.setStretchLastSection(True)
         widths = {WorklistModel.STATUS: 180, WorklistModel.MRN: 100, WorklistModel.PATIENT: 190,
                   WorklistModel.ITEM: 150, WorklistModel.DUE: 110, WorklistModel.LAST_DONE: 110}
-        for column, width in widths.items():
-            header.resizeSection(column, width)
+        for column, width in widths.items():  # never narrower than the title ("Échéance / depuis")
+            title = str(self.model.headerData(column, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole) or "")
+            header.resizeSection(column, max(width, header.fontMetrics().horizontalAdvance(title) + 30))
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
         self.table.setAccessibleName(self.tr("Clinic worklist"))
         self.table.doubleClicked.connect(self._open_index)
@@ -188,7 +190,7 @@ class WorklistView(QWidget):
         self._loading = True
         self.busy.setVisible(True)
         self.refresh_button.setEnabled(False)
-        self.as_of_label.setText(self.tr("Loading the worklist as of {date}…").format(date=self.as_of().isoformat()))
+        self.as_of_label.setText(self.tr("Loading the worklist as of {date}…").format(date=day(self.as_of())))
         db, as_of = self._db, self.as_of()
         run_background(lambda: load_worklist(db, as_of), self._loaded, self._failed, owner=self)
 
@@ -218,7 +220,7 @@ class WorklistView(QWidget):
         selected = self.current_row()
         self.model.set_rows(data.rows)
         self.as_of_label.setText(self.tr("As of {date} · double-click or Enter opens the patient").format(
-            date=data.as_of.isoformat()))
+            date=day(data.as_of)))
         if selected is not None:
             for row in range(self.proxy.rowCount()):
                 r = self.proxy.index(row, 0).data(ROW_ROLE)
