@@ -236,7 +236,7 @@ def _units_text(protocol) -> str:  # noqa: ANN001
     units = protocol.units
     if not units.chosen:
         return tr("Units: every measure is entered and shown in its canonical unit (no [units] table).")
-    rows = [(code, MEASURES[code].name, units.label(code), MEASURES[code].unit_label) for code, _unit in units.chosen]
+    rows = [(code, MEASURES[code].label, units.label(code), MEASURES[code].unit_label) for code, _unit in units.chosen]
     return tr("Units entered and shown (files and the database keep the canonical unit):") + "\n" + _table(
         (tr("Measure"), tr("Name"), tr("Unit shown"), tr("Canonical unit")), rows)
 
@@ -275,7 +275,7 @@ def _print_unit_changes(old, new) -> None:  # noqa: ANN001
     for code in sorted(set(old.units.as_table()) | set(new.units.as_table())):
         if old.units.unit(code) != new.units.unit(code):
             print(tr("  unit of {name}: {old} -> {new}").format(
-                name=MEASURES[code].name, old=old.units.label(code), new=new.units.label(code)))
+                name=MEASURES[code].label, old=old.units.label(code), new=new.units.label(code)))
 
 
 def cmd_protocol_set(args: argparse.Namespace) -> int:

@@ -86,7 +86,7 @@ def _shown(obs: ObservationRecord, units: DisplayUnits = CANONICAL) -> str:
     """The value as an explanation quotes it, in the clinic's unit (protocol [units])."""
     m = MEASURES.get(obs.code)
     if m is not None and obs.number is not None:
-        return f"{m.name} {obs.qualifier or ''}{units.quote(obs.code, obs.number)} {units.label(obs.code)}".strip()
+        return f"{m.label} {obs.qualifier or ''}{units.quote(obs.code, obs.number)} {units.label(obs.code)}".strip()
     unit = m.unit_label if m else obs.unit
     value = fmt_number(obs.number) if obs.number is not None else str(obs.value)  # a word for a categorical value
     return f"{m.label if m else obs.code} {obs.qualifier or ''}{value} {unit}".strip()

@@ -142,11 +142,11 @@ def parse_units(table: Mapping[str, object]) -> DisplayUnits:
                                            "measures by their code, for example creatinine = \"umol/L\"").format(code=code))
         if not isinstance(unit, str) or not unit.strip():
             raise UnitChoiceError(code, tr("the unit of {name} must be a UCUM code in quotes, for example "
-                                           "\"{unit}\"").format(name=m.name, unit=m.unit))
+                                           "\"{unit}\"").format(name=m.label, unit=m.unit))
         conv = m.conversion_for(unit) if _choosable(m) or same_unit(unit, m.unit) else None
         if conv is None:
             raise UnitChoiceError(code, tr("{name} cannot be shown in '{unit}': the catalogue converts it only to "
-                                           "{units}").format(name=m.name, unit=unit,
+                                           "{units}").format(name=m.label, unit=unit,
                                                              units=", ".join(f'"{u}"' for u in choosable_units(code))))
         if not same_unit(conv.unit, m.unit):
             chosen[code] = conv.unit  # the catalogue's spelling; the canonical unit needs no row

@@ -14,13 +14,19 @@ from PySide6.QtWidgets import QApplication
 from poems_monitor import i18n
 
 
+def _is_qt_own(context: str) -> bool:
+    """Qt's own widgets translate in contexts named after their class (QProgressBar's "%p%",
+    QDialogButtonBox's "Cancel"); the project's classes never start with "Q" and a capital."""
+    return len(context) > 1 and context[0] == "Q" and context[1].isupper()
+
+
 class CatalogueTranslator(QTranslator):
     """Qt's `tr(source, disambiguation, n)` answered by gettext; `%n` becomes the count."""
 
     def translate(self, context: str, source_text: str, disambiguation: str | None = None,  # noqa: N802 (Qt API)
                   n: int = -1) -> str:
-        if not source_text:
-            return source_text
+        if not source_text or _is_qt_own(context):
+            return ""  # an empty answer: Qt asks the next translator (qtbase_<lang>.qm), then keeps the source
         text = i18n.tr(source_text)
         return text.replace("%n", str(n)) if n is not None and n >= 0 else text
 

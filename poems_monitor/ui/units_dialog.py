@@ -58,14 +58,14 @@ class UnitsDialog(QDialog):
         self.choosers: dict[str, QComboBox] = {}
         for r, code in enumerate(convertible_codes(), start=1):
             m = MEASURES[code]
-            name = QLabel(m.name)
+            name = QLabel(m.label)
             chooser = QComboBox()
             chooser.setObjectName(f"unit_choice_{code}")
             for unit in choosable_units(code):
                 chooser.addItem(DisplayUnits(((code, unit),)).label(code), unit)
             chooser.setCurrentIndex(max(chooser.findData(self._units.unit(code)), 0))
             chooser.setEnabled(self.editable)
-            chooser.setAccessibleName(tr("{name} unit shown").format(name=m.name))
+            chooser.setAccessibleName(tr("{name} unit shown").format(name=m.label))
             name.setBuddy(chooser)
             grid.addWidget(name, r, 0)
             grid.addWidget(chooser, r, 1)
