@@ -31,7 +31,7 @@ from typing import Mapping, Sequence
 from poems_monitor.domain.catalogue import MEASURES, FeatureState, Sex
 from poems_monitor.domain.course import fmt_number
 from poems_monitor.domain.protocol import Protocol
-from poems_monitor.domain.timeline import ObservationRecord, PatientRecord, VisitRecord
+from poems_monitor.domain.timeline import ObservationRecord, PatientRecord, VisitRecord, remembered
 from poems_monitor.i18n import tr
 
 DERIVED_CODES = ("vegf_elevation", "thrombocytosis", "polycythemia")
@@ -145,7 +145,18 @@ def _threshold_rule(
 
 def derive_features(visit: VisitRecord, sex: str, protocol: Protocol, explain: bool = True) -> tuple[DerivedFeature, ...]:
     """The three derived features of one visit (always three, in DERIVED_CODES order).
-    With explain=False the explanations are left empty (cheaper; same states)."""
+    With explain=False the explanations may be left empty (cheaper; same states). Computed once
+    per visit, sex and protocol (`timeline.remembered`): an explained result also answers a
+    question without explanations."""
+    if not explain:
+        held = visit.__dict__.get("_derived")
+        if held is not None and held[0] == (protocol, sex, True):
+            return held[1]
+    return remembered(visit, "_derived", (protocol, sex, explain),
+                      lambda: _derive_features(visit, sex, protocol, explain))
+
+
+def _derive_features(visit: VisitRecord, sex: str, protocol: Protocol, explain: bool) -> tuple[DerivedFeature, ...]:
     p = protocol
     vegf = _threshold_rule(visit, "vegf_elevation", (
         ("vegf_plasma", p.vegf_plasma_elevated, p.cite("vegf_plasma_elevated")),
