@@ -111,17 +111,19 @@ def _combine(code: str, measured: bool | None, entered: str, explanation: str, e
 
 
 def _threshold_rule(
-    visit: VisitRecord, code: str, checks: tuple[tuple[str, float, str], ...], explain: bool = True
+    visit: VisitRecord, code: str, checks: tuple[tuple[str, str], ...], protocol: Protocol, explain: bool = True
 ) -> tuple[bool | None, str, dict]:
-    """Apply (measure code, limit, source tag) checks; present if any is above."""
+    """Apply (measure code, protocol key of its limit) checks; present if any is above. The
+    limit's source is looked up only for the explanation."""
     verdict: bool | None = None
     parts_above: list[str] = []
     parts_below: list[str] = []
     evidence: dict = {}
-    for measure_code, limit, cite in checks:
+    for measure_code, key in checks:
         obs = visit.value(measure_code)
         if obs is None:
             continue
+        limit = getattr(protocol, key)
         result = _above(obs, limit)
         if result is True:
             verdict = True
@@ -129,6 +131,7 @@ def _threshold_rule(
             verdict = verdict or False
         if not explain:  # the schedule only needs the verdict: skip the sentences
             continue
+        cite = protocol.cite(key)
         evidence[measure_code] = {"value": obs.number, "qualifier": obs.qualifier, "limit": limit, "source": cite}
         unit = MEASURES[measure_code].unit_label
         if result is True:
@@ -159,12 +162,9 @@ def derive_features(visit: VisitRecord, sex: str, protocol: Protocol, explain: b
 def _derive_features(visit: VisitRecord, sex: str, protocol: Protocol, explain: bool) -> tuple[DerivedFeature, ...]:
     p = protocol
     vegf = _threshold_rule(visit, "vegf_elevation", (
-        ("vegf_plasma", p.vegf_plasma_elevated, p.cite("vegf_plasma_elevated")),
-        ("vegf_serum", p.vegf_serum_elevated, p.cite("vegf_serum_elevated")),
-    ), explain)
-    plt = _threshold_rule(visit, "thrombocytosis", (
-        ("platelets", p.platelets_high, p.cite("platelets_high")),
-    ), explain)
+        ("vegf_plasma", "vegf_plasma_elevated"), ("vegf_serum", "vegf_serum_elevated"),
+    ), p, explain)
+    plt = _threshold_rule(visit, "thrombocytosis", (("platelets", "platelets_high"),), p, explain)
     out = [
         _combine("vegf_elevation", vegf[0], visit.feature("vegf_elevation"), vegf[1], vegf[2]),
         _combine("thrombocytosis", plt[0], visit.feature("thrombocytosis"), plt[1], plt[2]),
@@ -172,15 +172,13 @@ def _derive_features(visit: VisitRecord, sex: str, protocol: Protocol, explain: 
     entered = visit.feature("polycythemia")
     if sex == Sex.FEMALE.value:
         poly = _threshold_rule(visit, "polycythemia", (
-            ("hemoglobin", p.hemoglobin_high_female, p.cite("hemoglobin_high_female")),
-            ("hematocrit", p.hematocrit_high_female, p.cite("hematocrit_high_female")),
-        ), explain)
+            ("hemoglobin", "hemoglobin_high_female"), ("hematocrit", "hematocrit_high_female"),
+        ), p, explain)
         out.append(_combine("polycythemia", poly[0], entered, poly[1], poly[2]))
     elif sex == Sex.MALE.value:
         poly = _threshold_rule(visit, "polycythemia", (
-            ("hemoglobin", p.hemoglobin_high_male, p.cite("hemoglobin_high_male")),
-            ("hematocrit", p.hematocrit_high_male, p.cite("hematocrit_high_male")),
-        ), explain)
+            ("hemoglobin", "hemoglobin_high_male"), ("hematocrit", "hematocrit_high_male"),
+        ), p, explain)
         out.append(_combine("polycythemia", poly[0], entered, poly[1], poly[2]))
     else:
         # WHO limits differ by sex; applying either to other/unknown sex would be a guess.

@@ -65,7 +65,7 @@ def _observation(row) -> ObservationRecord:  # noqa: ANN001
             "code": code, "value": value_num, "unit": unit, "entered_value": entered_num, "entered_unit": entered_unit,
             "specimen": specimen, "lab": lab, "method": method, "qualifier": qualifier,
             "derived": derived == 1, "confirmed_at_entry": confirmed == 1,
-            "number": value_num if isinstance(value_num, (int, float)) and not isinstance(value_num, bool) else None})
+            "number": value_num})  # a number column: float or None, what the property would give
     return obs
 
 
