@@ -512,7 +512,7 @@ def gather(
 
 # Patients read and evaluated per batch: bounds the timelines held in memory (the rows of a batch
 # are dropped before the next is read) whatever the size of the clinic.
-GATHER_BATCH = 200
+GATHER_BATCH = 100
 # From how many records to evaluate a pool of worker processes shares the work (each worker
 # starts a Python of its own, about a second: below this it does not pay). None: never.
 POOL_MIN_PATIENTS: int | None = 600
@@ -584,6 +584,7 @@ def _worker_start(url: str, protocol_text: str, default: bool, task: _Task) -> N
     _WORKER["engine"] = create_database_engine(url)
     _WORKER["protocol"] = default_protocol() if default else load_protocol(protocol_text)
     _WORKER["task"] = task
+    gc.freeze()  # what the worker imported is never garbage: the collection after each batch skips it
 
 
 def _worker_batch(patient_ids: list[int]) -> list[_Evaluated]:
@@ -593,6 +594,7 @@ def _worker_batch(patient_ids: list[int]) -> list[_Evaluated]:
         found = _evaluate_batch(session, patient_ids, _WORKER["protocol"], _WORKER["task"])
     for e in found:
         e.reduced = e.whole_flags = None  # the parent parses the stored row when it needs them
+    gc.collect()  # what the batch left in cycles (the collector is off here; see `_worker_start`)
     return found
 
 
@@ -672,6 +674,7 @@ def _evaluate_records_now(db: Database, session: Session, out: Gathered, ids: li
                  use_cache)
     workers = [0]
     for batch in _evaluated_batches(db, session, out.status, ids, task, workers):
+        gc.collect(0)  # the collector is paused: free what the batch left in cycles (only its own objects are scanned)
         for e in batch:
             pid = e.patient_id
             out.computed += 1
