@@ -512,7 +512,7 @@ def gather(
 
 # Patients read and evaluated per batch: bounds the timelines held in memory (the rows of a batch
 # are dropped before the next is read) whatever the size of the clinic.
-GATHER_BATCH = 100
+GATHER_BATCH = 50
 # From how many records to evaluate a pool of worker processes shares the work (each worker
 # starts a Python of its own, about a second: below this it does not pay). None: never.
 POOL_MIN_PATIENTS: int | None = 600
