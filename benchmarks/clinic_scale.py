@@ -174,7 +174,8 @@ if __name__ == "__main__":  # the rules' worker processes import this script aga
 """
 
 # Where the cold worklist's time goes, in one process: reading the records (load_timelines, a
-# batch at a time) and the rules on them (flags, reduction, plan: pure Python in the domain).
+# batch at a time) and the rules on them (flags, reduction, plan: pure Python in the domain),
+# with the garbage collector paused as the cold evaluation pauses it.
 _WORKLIST_PARTS = _PRELUDE + """
 from sqlalchemy import select
 from poems_monitor.models import Patient
@@ -183,7 +184,7 @@ from poems_monitor.persistence.repositories.timelines import load_timelines
 from poems_monitor.services import rules_cache
 db = open_database(sys.argv[1]); as_of = date.fromisoformat(sys.argv[2])
 t_read = t_rules = 0.0
-with db.read() as session:
+with db.read() as session, rules_cache._collector_paused():
     status = rules_cache.read_stamps(session, db)
     ids = list(session.execute(select(Patient.id).order_by(Patient.mrn)).scalars())
     task = rules_cache._Task(as_of, {pid: status.of(pid) for pid in ids}, frozenset(), True, False, True)

@@ -84,9 +84,11 @@ class CriteriaAssessment:
         raise KeyError(code)
 
 
+_N_MANDATORY = sum(1 for c in CRITERIA.values() if c.klass is CriterionClass.MANDATORY)
+
+
 def _fulfilled(mandatory: int, major: int, minor: int) -> bool:
-    n_mandatory = sum(1 for c in CRITERIA.values() if c.klass is CriterionClass.MANDATORY)
-    return mandatory == n_mandatory and major >= 1 and minor >= 1
+    return mandatory == _N_MANDATORY and major >= 1 and minor >= 1
 
 
 def criteria_from_history(history: tuple[VisitFeatures, ...]) -> CriteriaAssessment:
@@ -98,11 +100,12 @@ def criteria_from_history(history: tuple[VisitFeatures, ...]) -> CriteriaAssessm
     fulfilled_on: date | None = None
     used: tuple[CriterionRecord, ...] = ()
     counted: set[str] = set()  # derived features that counted at some visit
+    state_at_visit: tuple | None = None  # (documented, mandatory, major, minor, fulfilled) until a criterion is new
     for vf in history:
         new_here: dict[str, list[str]] = {}
         for d in vf.derived:  # a count not confirmed, or one the clinician documented absent
-            if d.source in ("unconfirmed", "clinician_absent") and d.code in FEATURES:
-                not_counted.setdefault(d.code, NotCounted(d.code, FEATURES[d.code].criterion, vf.date, d.explanation))
+            if d.source in ("unconfirmed", "clinician_absent") and d.code in FEATURES and d.code not in not_counted:
+                not_counted[d.code] = NotCounted(d.code, FEATURES[d.code].criterion, vf.date, d.explanation)
         for code, state in vf.states.items():
             if state != PRESENT:
                 continue
@@ -110,7 +113,8 @@ def criteria_from_history(history: tuple[VisitFeatures, ...]) -> CriteriaAssessm
             if feature is None or feature.criterion not in _CRITERION_ORDER:
                 continue
             if not feature.counts_alone:
-                not_counted.setdefault(code, NotCounted(code, feature.criterion, vf.date, tr(feature.description)))
+                if code not in not_counted:
+                    not_counted[code] = NotCounted(code, feature.criterion, vf.date, tr(feature.description))
                 continue
             if feature.derived:
                 counted.add(code)
@@ -122,11 +126,13 @@ def criteria_from_history(history: tuple[VisitFeatures, ...]) -> CriteriaAssessm
             notes = [found.explanation for code in sorted(codes)
                      if (found := vf.derived_feature(code)) is not None and found.explanation]
             records[crit] = CriterionRecord(c.code, c.label, c.klass, c.number, vf.date, tuple(sorted(codes)), "; ".join(notes))
-        documented = [records[code] for code in _CRITERION_ORDER if code in records]
-        mandatory = tuple(r for r in documented if r.klass is CriterionClass.MANDATORY)
-        major = tuple(r for r in documented if r.klass is CriterionClass.MAJOR)
-        minor = tuple(r for r in documented if r.klass is CriterionClass.MINOR)
-        ok = _fulfilled(len(mandatory), len(major), len(minor))
+        if new_here or state_at_visit is None:  # otherwise the same criteria as at the previous visit
+            documented = [records[code] for code in _CRITERION_ORDER if code in records]
+            mandatory = tuple(r for r in documented if r.klass is CriterionClass.MANDATORY)
+            major = tuple(r for r in documented if r.klass is CriterionClass.MAJOR)
+            minor = tuple(r for r in documented if r.klass is CriterionClass.MINOR)
+            state_at_visit = (documented, mandatory, major, minor, _fulfilled(len(mandatory), len(major), len(minor)))
+        documented, mandatory, major, minor, ok = state_at_visit
         visits.append(VisitCriteria(vf.date, mandatory, major, minor, ok))
         if ok and fulfilled_on is None:
             fulfilled_on = vf.date

@@ -32,7 +32,7 @@ from poems_monitor.domain.catalogue import MEASURES, FeatureState, Sex
 from poems_monitor.domain.course import fmt_number
 from poems_monitor.domain.display_units import CANONICAL, DisplayUnits
 from poems_monitor.domain.protocol import Protocol
-from poems_monitor.domain.timeline import ObservationRecord, PatientRecord, VisitRecord
+from poems_monitor.domain.timeline import ObservationRecord, PatientRecord, VisitRecord, remembered
 from poems_monitor.i18n import tr
 
 DERIVED_CODES = ("vegf_elevation", "thrombocytosis", "polycythemia")
@@ -115,19 +115,21 @@ def _combine(code: str, measured: bool | None, entered: str, explanation: str, e
 
 
 def _threshold_rule(
-    visit: VisitRecord, code: str, checks: tuple[tuple[str, float, str], ...], explain: bool = True,
-    units: DisplayUnits = CANONICAL,
+    visit: VisitRecord, code: str, checks: tuple[tuple[str, str], ...], protocol: Protocol, explain: bool = True
 ) -> tuple[bool | None, str, dict]:
-    """Apply (measure code, limit, source tag) checks; present if any is above. The comparison
-    is canonical; `units` only writes the explanation in the clinic's unit."""
+    """Apply (measure code, protocol key of its limit) checks; present if any is above. The
+    comparison is canonical; the limit's source is looked up, and the explanation written in the
+    clinic's unit (protocol [units]), only when an explanation is asked for."""
+    units = protocol.units
     verdict: bool | None = None
     parts_above: list[str] = []
     parts_below: list[str] = []
     evidence: dict = {}
-    for measure_code, limit, cite in checks:
+    for measure_code, key in checks:
         obs = visit.value(measure_code)
         if obs is None:
             continue
+        limit = getattr(protocol, key)
         result = _above(obs, limit)
         if result is True:
             verdict = True
@@ -135,6 +137,7 @@ def _threshold_rule(
             verdict = verdict or False
         if not explain:  # the schedule only needs the verdict: skip the sentences
             continue
+        cite = protocol.cite(key)
         evidence[measure_code] = {"value": obs.number, "qualifier": obs.qualifier, "limit": limit, "source": cite}
         unit = units.label(measure_code)
         if result is True:
@@ -151,15 +154,23 @@ def _threshold_rule(
 
 def derive_features(visit: VisitRecord, sex: str, protocol: Protocol, explain: bool = True) -> tuple[DerivedFeature, ...]:
     """The three derived features of one visit (always three, in DERIVED_CODES order).
-    With explain=False the explanations are left empty (cheaper; same states)."""
+    With explain=False the explanations may be left empty (cheaper; same states). Computed once
+    per visit, sex and protocol (`timeline.remembered`): an explained result also answers a
+    question without explanations."""
+    if not explain:
+        held = visit.__dict__.get("_derived")
+        if held is not None and held[0] == (protocol, sex, True):
+            return held[1]
+    return remembered(visit, "_derived", (protocol, sex, explain),
+                      lambda: _derive_features(visit, sex, protocol, explain))
+
+
+def _derive_features(visit: VisitRecord, sex: str, protocol: Protocol, explain: bool) -> tuple[DerivedFeature, ...]:
     p = protocol
     vegf = _threshold_rule(visit, "vegf_elevation", (
-        ("vegf_plasma", p.vegf_plasma_elevated, p.cite("vegf_plasma_elevated")),
-        ("vegf_serum", p.vegf_serum_elevated, p.cite("vegf_serum_elevated")),
-    ), explain, p.units)
-    plt = _threshold_rule(visit, "thrombocytosis", (
-        ("platelets", p.platelets_high, p.cite("platelets_high")),
-    ), explain, p.units)
+        ("vegf_plasma", "vegf_plasma_elevated"), ("vegf_serum", "vegf_serum_elevated"),
+    ), p, explain)
+    plt = _threshold_rule(visit, "thrombocytosis", (("platelets", "platelets_high"),), p, explain)
     out = [
         _combine("vegf_elevation", vegf[0], visit.feature("vegf_elevation"), vegf[1], vegf[2]),
         _combine("thrombocytosis", plt[0], visit.feature("thrombocytosis"), plt[1], plt[2]),
@@ -167,15 +178,13 @@ def derive_features(visit: VisitRecord, sex: str, protocol: Protocol, explain: b
     entered = visit.feature("polycythemia")
     if sex == Sex.FEMALE.value:
         poly = _threshold_rule(visit, "polycythemia", (
-            ("hemoglobin", p.hemoglobin_high_female, p.cite("hemoglobin_high_female")),
-            ("hematocrit", p.hematocrit_high_female, p.cite("hematocrit_high_female")),
-        ), explain, p.units)
+            ("hemoglobin", "hemoglobin_high_female"), ("hematocrit", "hematocrit_high_female"),
+        ), p, explain)
         out.append(_combine("polycythemia", poly[0], entered, poly[1], poly[2]))
     elif sex == Sex.MALE.value:
         poly = _threshold_rule(visit, "polycythemia", (
-            ("hemoglobin", p.hemoglobin_high_male, p.cite("hemoglobin_high_male")),
-            ("hematocrit", p.hematocrit_high_male, p.cite("hematocrit_high_male")),
-        ), explain, p.units)
+            ("hemoglobin", "hemoglobin_high_male"), ("hematocrit", "hematocrit_high_male"),
+        ), p, explain)
         out.append(_combine("polycythemia", poly[0], entered, poly[1], poly[2]))
     else:
         # WHO limits differ by sex; applying either to other/unknown sex would be a guess.

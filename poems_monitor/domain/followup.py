@@ -56,7 +56,7 @@ from poems_monitor.domain.course import (
 from poems_monitor.domain.derived import PRESENT, derive_features
 from poems_monitor.domain.flags import Flag, FlagKind, relapse_triggers, vegf_rise_dates
 from poems_monitor.domain.protocol import Protocol
-from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord
+from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord, remembered
 from poems_monitor.i18n import ntr, tr
 
 ITEMS = FOLLOWUP_ITEMS  # in the order the schedule lists them
@@ -234,11 +234,16 @@ def _echo_value_abnormal(code: str, value: float, sex: str, protocol: Protocol) 
 
 
 def visit_findings(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFindings:
-    """The follow-up reading of one visit. One definition for the schedule and the rules cache.
+    """The follow-up reading of one visit. One definition for the schedule and the rules cache
+    (computed once per visit, sex and protocol: `timeline.remembered`; never change the result).
 
     An abnormal part makes a verdict "abnormal" even when the study is incomplete (caution); only
     a complete study can make it "normal": PFT with a DLCO, echo with a PASP or a resulted exam.
     A pending exam completes nothing and judges nothing."""
+    return remembered(visit, "_findings", (protocol, sex), lambda: _visit_findings(visit, sex, protocol))
+
+
+def _visit_findings(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFindings:
     done: set[str] = set()
     recorded: set[str] = set()  # items a measurement partly did (spirometry, a blood count)
     abnormal: dict[str, bool] = {}

@@ -85,10 +85,11 @@ def engraftment_last_visit(p: PatientRecord, protocol: Protocol) -> int | None:
     return found
 
 
-def schedule_inputs(p: PatientRecord, protocol: Protocol) -> tuple:
+def schedule_inputs(p: PatientRecord, protocol: Protocol, facts: VisitSummary | None = None) -> tuple:
     """Everything the follow-up schedule reads from the visits, for as-of on or after the newest
-    date: a reduction is kept only when this is equal for the full and the reduced record."""
-    facts = VisitSummary(p, protocol)
+    date: a reduction is kept only when this is equal for the full and the reduced record.
+    `facts`: the record's `VisitSummary` when the caller has it already."""
+    facts = facts if facts is not None else VisitSummary(p, protocol)
     ti = thrombosis_visit(p, protocol)
     blood = None
     if ti is not None:
@@ -179,6 +180,6 @@ def reduce_for_schedule(p: PatientRecord, protocol: Protocol, flags: tuple[Flag,
     reduced = PatientRecord(p.mrn, p.name, p.sex, p.birth_date, p.diagnosis_date, tuple(reduced_visits),
                             p.treatments, p.events, p.patient_id,
                             relapse_triggers=restaging_triggers(p, protocol, latest, flags) if latest is not None else ())
-    if schedule_inputs(reduced, protocol) != schedule_inputs(p, protocol):
+    if schedule_inputs(reduced, protocol) != schedule_inputs(p, protocol, facts):
         return p  # the caller logs it (the domain has no logging of its own)
     return reduced

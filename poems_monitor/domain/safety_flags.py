@@ -407,11 +407,15 @@ def _critical_side(obs: ObservationRecord) -> tuple[str, float] | None:
     return None
 
 
+# The measures that have a critical limit: most values of a visit have none (checked first).
+_HAS_CRITICAL = frozenset(code for code, m in MEASURES.items() if m.critical is not None)
+
+
 def _unconfirmed_critical(patient: PatientRecord, units: DisplayUnits) -> list[Flag]:
     out: list[Flag] = []
     for visit in patient.visits:
         for o in visit.observations:
-            if o.derived or o.confirmed_at_entry:
+            if o.code not in _HAS_CRITICAL or o.derived or o.confirmed_at_entry:
                 continue
             side = _critical_side(o)
             if side is None:

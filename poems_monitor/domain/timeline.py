@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
+from typing import TypeVar
+from collections.abc import Callable
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -29,8 +34,10 @@ class ObservationRecord:
     # value is the same value, wherever it came from.
     confirmed_at_entry: bool = field(default=False, compare=False)
 
-    @property
+    @cached_property
     def number(self) -> float | None:
+        """The value when it is a number (None for a category). Cached on the record: the rules
+        read it several times per value (`build_record` may set it up front)."""
         return self.value if isinstance(self.value, (int, float)) and not isinstance(self.value, bool) else None
 
 
@@ -50,11 +57,17 @@ class VisitRecord:
     note: str = ""
     visit_id: int | None = None
 
-    def value(self, code: str) -> ObservationRecord | None:
+    @cached_property
+    def _values_by_code(self) -> dict[str, ObservationRecord]:
+        by_code: dict[str, ObservationRecord] = {}
         for obs in self.observations:
-            if obs.code == code:
-                return obs
-        return None
+            by_code.setdefault(obs.code, obs)  # the first of a code, as a scan would find it
+        return by_code
+
+    def value(self, code: str) -> ObservationRecord | None:
+        """The (first) value of `code` at this visit. The rules ask each visit for a dozen codes:
+        an index built on the first question (the record is immutable) answers the others."""
+        return self._values_by_code.get(code)
 
     def feature(self, code: str) -> str:
         for fcode, status in self.features:
@@ -101,3 +114,28 @@ class PatientRecord:
     # visits no longer hold them. Valid for an as-of on or after the whole record's newest date;
     # None: the schedule computes them from this record.
     relapse_triggers: tuple[tuple[date, str], ...] | None = field(default=None, compare=False, hash=False)
+
+
+def build_record(cls, values: dict):  # noqa: ANN001, ANN201
+    """A frozen record of `cls` built from `values` without its generated __init__ (which sets
+    each field through object.__setattr__): reading or parsing a clinic builds hundreds of
+    thousands of them. Fields left out keep their class-level defaults, exactly as __init__
+    would set them (not for a field with a default_factory: give it). No checks: the caller
+    passes what __init__ would accept."""
+    obj = object.__new__(cls)
+    obj.__dict__.update(values)
+    return obj
+
+
+def remembered(record: object, name: str, key: tuple, compute: Callable[[], _T]) -> _T:
+    """`compute()`, kept on the immutable `record` under `name` while `key` (the other inputs:
+    the protocol, the sex) stays the same: the flags, the reduction and the schedule read the
+    same visit's findings and derived features, and each is computed once. `key` is compared
+    with ==, which tuples answer by identity first (the same protocol object is not compared
+    field by field). A record is never changed, so what was computed from it stays true."""
+    held = record.__dict__.get(name)
+    if held is not None and held[0] == key:
+        return held[1]
+    value = compute()
+    record.__dict__[name] = (key, value)
+    return value

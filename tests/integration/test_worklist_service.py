@@ -260,3 +260,26 @@ def test_unknown_mrn_is_a_key_error(clinic):
 def test_empty_clinic(db):
     assert build_worklist(db, TODAY).items == ()
     assert clinic_flags(db, TODAY) == []
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["collector-on", "collector-off"])
+def test_a_cold_evaluation_leaves_the_garbage_collector_as_it_found_it(clinic, enabled):
+    """The collector is paused while a clinic is evaluated (rules_cache._collector_paused), and
+    resumes after, also when the evaluation fails; it is not turned on when it was off."""
+    import gc
+
+    rules_cache.clear_cache(clinic)
+    rules_cache.forget()
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        assert rules_cache.gather(clinic, TODAY).computed == 30
+        assert gc.isenabled() is enabled
+        rules_cache.clear_cache(clinic)
+        rules_cache.forget()
+        with pytest.raises(ZeroDivisionError), pytest.MonkeyPatch.context() as mp:
+            mp.setattr(rules_cache, "_evaluate_batch", lambda *args: 1 / 0)
+            rules_cache.gather(clinic, TODAY)
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()

@@ -14,7 +14,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from datetime import datetime
+from datetime import date, datetime
+from itertools import groupby
 from operator import itemgetter
 
 from sqlalchemy import insert, select, update
@@ -23,7 +24,7 @@ from sqlmodel import Session
 from poems_monitor.domain.catalogue import series_specimen
 from poems_monitor.domain.input_rules import mrn_key
 from poems_monitor.domain.timeline import (
-    EventRecord, ExamRecord, ObservationRecord, PatientRecord, TreatmentRecord, VisitRecord,
+    EventRecord, ExamRecord, ObservationRecord, PatientRecord, TreatmentRecord, VisitRecord, build_record,
 )
 from poems_monitor.models import Event, Exam, FeatureStatus, Observation, Patient, Treatment, Visit
 from poems_monitor.persistence.repositories.patients import mrn_in
@@ -45,15 +46,32 @@ def _chunks(ids: Sequence[_Item]) -> Iterable[Sequence[_Item]]:
 _OBS_COLUMNS = (O.c.visit_id, O.c.code, O.c.value_num, O.c.value_text, O.c.unit, O.c.entered_num, O.c.entered_unit,
                 O.c.specimen, O.c.lab, O.c.method, O.c.qualifier, O.c.derived, O.c.confirmed_at_entry)
 
+_new = object.__new__
+
 
 def _observation(row) -> ObservationRecord:  # noqa: ANN001
+    """The record of one value row (a driver tuple on SQLite, a Core row elsewhere), built without
+    the dataclass __init__ (`build_record`, inlined: a clinic has most of a million values);
+    `number` is known from the columns, so it is set here too."""
     _, code, value_num, value_text, unit, entered_num, entered_unit, specimen, lab, method, qualifier, derived, confirmed = row
-    derived = bool(derived)  # the driver's rows (see _all) hold SQLite's 0/1
+    obs = _new(ObservationRecord)
     if value_text is not None:
-        return ObservationRecord(code, value_text, unit, value_text, entered_unit, specimen, lab, method, qualifier, derived,
-                                 bool(confirmed))
-    return ObservationRecord(code, value_num, unit, entered_num, entered_unit, specimen, lab, method, qualifier, derived,
-                             bool(confirmed))
+        obs.__dict__.update({
+            "code": code, "value": value_text, "unit": unit, "entered_value": value_text, "entered_unit": entered_unit,
+            "specimen": specimen, "lab": lab, "method": method, "qualifier": qualifier,
+            "derived": derived == 1, "confirmed_at_entry": confirmed == 1, "number": None})
+    else:  # the driver's rows hold SQLite's 0/1 for booleans: `== 1` reads both forms
+        obs.__dict__.update({
+            "code": code, "value": value_num, "unit": unit, "entered_value": entered_num, "entered_unit": entered_unit,
+            "specimen": specimen, "lab": lab, "method": method, "qualifier": qualifier,
+            "derived": derived == 1, "confirmed_at_entry": confirmed == 1,
+            "number": value_num})  # a number column: float or None, what the property would give
+    return obs
+
+
+def _day(value):  # noqa: ANN001, ANN202
+    """A date column as a date: the SQLite driver's rows hold the ISO text Core would parse."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _all(session: Session, query, driver_rows: bool = False) -> Sequence[Any]:  # noqa: ANN001
@@ -100,25 +118,33 @@ def load_timelines(session: Session, mrns: Sequence[str] | None = None, patient_
             out.extend(_all(session, q.order_by(*order), driver_rows))
         return out
 
-    visits = rows(V, (V.c.patient_id, V.c.date), V.c.patient_id)
-    obs_by_visit: dict[int, list[ObservationRecord]] = defaultdict(list)
-    for row in rows(O, (O.c.visit_id, O.c.id), via_visit=True, columns=_OBS_COLUMNS, driver_rows=True):
-        obs_by_visit[row[0]].append(_observation(row))
-    feat_by_visit: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for row in rows(F, (F.c.visit_id, F.c.code), via_visit=True, columns=(F.c.visit_id, F.c.code, F.c.status)):
-        feat_by_visit[row.visit_id].append((row.code, row.status))
-    exams_by_visit: dict[int, list[ExamRecord]] = defaultdict(list)
-    for row in rows(X, (X.c.visit_id, X.c.id), via_visit=True):
-        exams_by_visit[row.visit_id].append(ExamRecord(kind=row.kind, result=row.result, note=row.note))
-
+    # The bulk tables (values, feature statuses, exams; visits) come as the driver's tuples in
+    # visit order, grouped while read; their records are built without the dataclass __init__.
+    first = itemgetter(0)
+    obs_by_visit = {
+        visit_id: tuple(map(_observation, group))
+        for visit_id, group in groupby(
+            rows(O, (O.c.visit_id, O.c.id), via_visit=True, columns=_OBS_COLUMNS, driver_rows=True), first)
+    }
+    feat_by_visit = {
+        visit_id: tuple((code, status) for _, code, status in group)
+        for visit_id, group in groupby(
+            rows(F, (F.c.visit_id, F.c.code), via_visit=True, columns=(F.c.visit_id, F.c.code, F.c.status),
+                 driver_rows=True), first)
+    }
+    exams_by_visit = {
+        visit_id: tuple(build_record(ExamRecord, {"kind": kind, "result": result, "note": note})
+                        for _, kind, result, note in group)
+        for visit_id, group in groupby(
+            rows(X, (X.c.visit_id, X.c.id), via_visit=True, columns=(X.c.visit_id, X.c.kind, X.c.result, X.c.note),
+                 driver_rows=True), first)
+    }
     visits_by_patient: dict[int, list[VisitRecord]] = defaultdict(list)
-    for v in visits:
-        visits_by_patient[v.patient_id].append(
-            VisitRecord(
-                date=v.date, observations=tuple(obs_by_visit.get(v.id, ())), features=tuple(feat_by_visit.get(v.id, ())),
-                exams=tuple(exams_by_visit.get(v.id, ())), note=v.note, visit_id=v.id,
-            )
-        )
+    for visit_id, patient_id, day, note in rows(V, (V.c.patient_id, V.c.date), V.c.patient_id,
+                                                columns=(V.c.id, V.c.patient_id, V.c.date, V.c.note), driver_rows=True):
+        visits_by_patient[patient_id].append(build_record(VisitRecord, {
+            "date": _day(day), "observations": obs_by_visit.get(visit_id, ()), "features": feat_by_visit.get(visit_id, ()),
+            "exams": exams_by_visit.get(visit_id, ()), "note": note, "visit_id": visit_id}))
     treatments_by_patient: dict[int, list[TreatmentRecord]] = defaultdict(list)
     for t in rows(T, (T.c.patient_id, T.c.start, T.c.id), T.c.patient_id):
         treatments_by_patient[t.patient_id].append(
