@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt
-from PySide6.QtGui import QAccessible
+from PySide6.QtGui import QAccessible, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView, QAbstractScrollArea, QAbstractSpinBox, QApplication, QComboBox, QDialog, QLineEdit, QTabWidget,
     QWidget,
@@ -297,3 +297,79 @@ def test_each_chart_is_named_and_describes_its_series_latest_value_and_date(wind
                 assert f"{s.name}: {format_value(s.code, last)} {s.unit} on {last.date.isoformat()}" in description
         if not any(s.points for s in chart.series):
             assert description == "No values recorded"
+
+
+# --- visible focus and the high-contrast theme ------------------------------------------------------
+
+def contrast(a: QColor, b: QColor) -> float:
+    """WCAG 2 contrast ratio of two colours."""
+    def luminance(c: QColor) -> float:
+        def channel(v: float) -> float:
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+        return 0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF()) + 0.0722 * channel(c.blueF())
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.fixture
+def themed(qapp):
+    """Applies a theme for the test and puts the application's look back afterwards."""
+    from poems_monitor.ui import theme as th
+
+    style, sheet, palette, current = qapp.style().name(), qapp.styleSheet(), qapp.palette(), th.theme()
+    yield lambda **kw: th.apply_theme(qapp, **kw)
+    qapp.setStyle(style)
+    qapp.setStyleSheet(sheet)
+    qapp.setPalette(palette)
+    th.set_theme(current)
+
+
+@pytest.mark.parametrize("look", [dict(dark=False, high_contrast=False), dict(dark=True, high_contrast=False),
+                                  dict(dark=True, high_contrast=True)], ids=["light", "dark", "high-contrast"])
+def test_the_focused_control_is_framed_in_a_colour_that_stands_out(qtbot, themed, look):
+    from poems_monitor.ui.settings_dialog import SettingsDialog
+
+    t = themed(**look)
+    dialog = SettingsDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    background = QColor(t.window)
+    for control in (dialog.idle_edit, dialog.theme_combo, dialog.folder_button):
+        dialog.keep_daily_edit.setFocus()  # the focus elsewhere first
+        QApplication.processEvents()
+        before = control.grab().toImage()
+        control.setFocus(Qt.FocusReason.TabFocusReason)
+        qtbot.waitUntil(control.hasFocus)
+        QApplication.processEvents()
+        after = control.grab().toImage()
+        # the frame: the outermost two pixels, all round, changed to a colour of at least 3:1
+        w, h = after.width(), after.height()
+        edge = [(x, y) for x in range(w) for y in (1, h - 2)] + [(x, y) for y in range(h) for x in (1, w - 2)]
+        framed = [(x, y) for x, y in edge
+                  if after.pixelColor(x, y) != before.pixelColor(x, y) and contrast(after.pixelColor(x, y), background) >= 3]
+        assert len(framed) > 0.6 * len(edge), (control.objectName(), len(framed), len(edge))
+
+
+def test_high_contrast_is_a_theme_of_the_settings_and_its_text_reads_at_7_to_1(qtbot, themed):
+    from poems_monitor.services import preferences
+    from poems_monitor.ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.theme_combo.setFocus()
+    qtbot.keyClick(dialog.theme_combo, Qt.Key.Key_End)
+    assert dialog.theme_combo.currentText() == "High contrast"
+    qtbot.keyClick(dialog.theme_combo, Qt.Key.Key_Return)
+    assert dialog.result() == dialog.DialogCode.Accepted, dialog.message.text()
+    assert preferences.load_preferences().theme == "high-contrast"
+    assert (preferences.high_contrast_theme(), preferences.dark_theme()) == (True, True)
+    t = themed(dark=preferences.dark_theme(), high_contrast=preferences.high_contrast_theme())
+    palette = QApplication.instance().palette()
+    role = palette.ColorRole
+    for fg, bg in ((role.WindowText, role.Window), (role.Text, role.Base), (role.ButtonText, role.Button),
+                   (role.HighlightedText, role.Highlight), (role.PlaceholderText, role.Base)):
+        assert contrast(palette.color(fg), palette.color(bg)) >= 7, (fg, bg)
+    for colour in (t.border, t.accent, t.critical, t.warning, t.info, t.text_muted):
+        assert contrast(QColor(colour), QColor(t.window)) >= 4.5, colour
