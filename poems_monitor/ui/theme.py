@@ -154,7 +154,9 @@ def system_prefers_high_contrast() -> bool:
     if app is None:
         return False
     try:
-        return QGuiApplication.styleHints().accessibility().contrastPreference() == Qt.ContrastPreference.HighContrast
+        hints = QGuiApplication.styleHints()  # (held: a chained call lets Python free them too early)
+        accessibility = hints.accessibility()
+        return accessibility.contrastPreference() == Qt.ContrastPreference.HighContrast
     except AttributeError:  # Qt before 6.10 cannot tell
         return False
 

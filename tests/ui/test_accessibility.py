@@ -373,3 +373,13 @@ def test_high_contrast_is_a_theme_of_the_settings_and_its_text_reads_at_7_to_1(q
         assert contrast(palette.color(fg), palette.color(bg)) >= 7, (fg, bg)
     for colour in (t.border, t.accent, t.critical, t.warning, t.info, t.text_muted):
         assert contrast(QColor(colour), QColor(t.window)) >= 4.5, colour
+
+
+def test_the_system_theme_follows_the_systems_contrast_setting(themed, monkeypatch):
+    from poems_monitor.ui import theme as th
+
+    for _ in range(3):  # asking the system more than once (Qt's hints object outlives each question)
+        assert themed() in (th.LIGHT, th.DARK)  # offscreen: no contrast preference
+    monkeypatch.setattr(th, "system_prefers_high_contrast", lambda: True)
+    assert themed() is th.HIGH_CONTRAST
+    assert themed(high_contrast=False, dark=False) is th.LIGHT  # an explicit choice wins
