@@ -383,3 +383,28 @@ def test_the_system_theme_follows_the_systems_contrast_setting(themed, monkeypat
     monkeypatch.setattr(th, "system_prefers_high_contrast", lambda: True)
     assert themed() is th.HIGH_CONTRAST
     assert themed(high_contrast=False, dark=False) is th.LIGHT  # an explicit choice wins
+
+
+# --- 150 % on a 1366x768 screen: 911x512 logical pixels ----------------------------------------------
+
+def test_at_150_percent_on_a_1366x768_screen_the_window_fits_and_nothing_is_cut_off(qtbot, window):
+    from poems_monitor.ui.main_window import VIEW_PATIENTS, VIEW_WORKLIST
+    from poems_monitor.ui.shell.centre_tabs import TAB_ENTRY
+
+    window.resize(911, 512)  # QT_SCALE_FACTOR=1.5 on 1366x768: the same layout, in logical pixels
+    QApplication.processEvents()
+    assert (window.width(), window.height()) == (911, 512)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 911 and hint.height() <= 512, hint
+    window.show_view(VIEW_WORKLIST)
+    QApplication.processEvents()
+    worklist = window.views.currentWidget()
+    assert worklist.minimumSizeHint().width() <= worklist.width()  # its filters side by side, none overlapping
+    window.show_view(VIEW_PATIENTS)
+    window.show_tab(TAB_ENTRY)
+    QApplication.processEvents()
+    form = window.entry
+    viewport, reach = form.scroll.viewport(), form.scroll.viewport().width() + form.scroll.horizontalScrollBar().maximum()
+    cut = [code for code, row in form.rows.items() for w in (row.editor, row.unit_widget, row.previous)
+           if w is not None and w.mapTo(form.body, w.rect().topRight()).x() > reach]
+    assert cut == [], f"cut off at {viewport.width()} px with no way to scroll to them"

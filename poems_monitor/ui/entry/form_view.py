@@ -169,7 +169,9 @@ class VisitEntryFormView(FormSections, QWidget):
         self.scroll.setAccessibleName(self.tr("Fields of the visit"))
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # never sideways while one column fits (1366x768 and up); on a smaller screen (150 % on
+        # 1366x768: 911x512 logical pixels) a scroll bar, rather than values cut off at the edge
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.scroll.verticalScrollBar().valueChanged.connect(self._follow_scroll)
         body = QWidget()
         body.setObjectName("entry_body")

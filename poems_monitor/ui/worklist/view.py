@@ -78,6 +78,8 @@ class WorklistView(QWidget):
         self.summary = QLabel("")
         self.summary.setObjectName("worklist_summary")
         self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setWordWrap(True)  # two lines in a narrow window, never cut off
+        self.summary.setMinimumWidth(240)
         head.addWidget(self.summary, 0, Qt.AlignmentFlag.AlignBottom)
         layout.addLayout(head)
 
@@ -88,7 +90,7 @@ class WorklistView(QWidget):
         self.search.setPlaceholderText(self.tr("Filter by MRN or name"))
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self.proxy.set_text)
-        self.search.setMinimumWidth(220)
+        self.search.setMinimumWidth(150)  # (the bar fits 911 px: 1366x768 at 150 %)
         self.search.setMaximumWidth(280)
         self.item_filter = QComboBox()
         self.item_filter.setObjectName("worklist_item_filter")
@@ -99,6 +101,9 @@ class WorklistView(QWidget):
         self.item_filter.addItem(self.tr("Flags only"), "flags")
         for code, name in FLAG_NAMES.items():
             self.item_filter.addItem(self.tr("Flag: {kind}").format(kind=name), code)
+        # as wide as "Flag: <kind>" where there is room, narrower (scrolling its text) where not
+        self.item_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.item_filter.setMinimumContentsLength(12)
         self.item_filter.currentIndexChanged.connect(lambda: self.proxy.set_item(self.item_filter.currentData()))
         self.status_filter = QComboBox()
         self.status_filter.setObjectName("worklist_status_filter")
