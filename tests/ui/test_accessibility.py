@@ -408,3 +408,7 @@ def test_at_150_percent_on_a_1366x768_screen_the_window_fits_and_nothing_is_cut_
     cut = [code for code, row in form.rows.items() for w in (row.editor, row.unit_widget, row.previous)
            if w is not None and w.mapTo(form.body, w.rect().topRight()).x() > reach]
     assert cut == [], f"cut off at {viewport.width()} px with no way to scroll to them"
+    window.show_tab(0)
+    QApplication.processEvents()
+    for check in (window.patients.only_flags, window.patients.only_overdue):  # the list's filters, not cut off
+        assert check.width() >= check.sizeHint().width(), check.text()
