@@ -78,8 +78,7 @@ class WorklistView(QWidget):
         self.summary = QLabel("")
         self.summary.setObjectName("worklist_summary")
         self.summary.setTextFormat(Qt.TextFormat.RichText)
-        self.summary.setWordWrap(True)  # two lines in a narrow window, never cut off
-        self.summary.setMinimumWidth(240)
+        self.summary.setMinimumWidth(240)  # (wrapped in a narrow window: `_fit_summary`)
         head.addWidget(self.summary, 0, Qt.AlignmentFlag.AlignBottom)
         layout.addLayout(head)
 
@@ -126,7 +125,7 @@ class WorklistView(QWidget):
         status_label.setBuddy(self.status_filter)
         for w in (search_label, self.search, item_label, self.item_filter, status_label, self.status_filter,
                   self.flags_check):
-            bar.addWidget(w)
+            bar.addWidget(w, 1 if w is self.search else 0)  # the search widens up to its maximum
         bar.addStretch(1)
         bar.addWidget(self.refresh_button)
         layout.addLayout(bar)
@@ -218,6 +217,16 @@ class WorklistView(QWidget):
                     break
         self._update_summary()
 
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        super().resizeEvent(event)
+        self._fit_summary()
+
+    def _fit_summary(self) -> None:
+        """The counts on one line beside the title where they fit, wrapped where not (150 % scale)."""
+        self.summary.setWordWrap(False)
+        one_line = self.summary.sizeHint().width() + self.as_of_label.sizeHint().width() + 6 * SPACING
+        self.summary.setWordWrap(one_line > self.width())
+
     def _update_summary(self, *_args) -> None:  # noqa: ANN002
         rows = self.model.rows()
         counts = {key: 0 for key in ("overdue", "never_done", "due", "due_soon", FLAG)}
@@ -237,6 +246,7 @@ class WorklistView(QWidget):
             "{patients} patient · showing {shown} of {total}", "{patients} patients · showing {shown} of {total}",
             len(patients)).format(patients=len(patients), shown=shown, total=len(rows))
         self.summary.setText(text)
+        self._fit_summary()
         self.empty.setVisible(shown == 0 and not self._loading)
         self.empty.setText(self.tr("Nothing matches these filters.") if rows else self.tr("Nothing is due. 🎉"))
 
