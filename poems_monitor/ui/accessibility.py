@@ -38,10 +38,12 @@ def rule_description(widget: QWidget) -> str:
         fmt = widget.displayFormat()
         return tr("A date written {format}, from {first} to {last}").format(
             format=fmt.upper(), first=widget.minimumDate().toString(fmt), last=widget.maximumDate().toString(fmt))
-    if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
+    if isinstance(widget, QSpinBox):
         return tr("From {low} to {high}{unit}").format(
-            low=widget.textFromValue(widget.minimum()), high=widget.textFromValue(widget.maximum()),
-            unit=widget.suffix())
+            low=widget.textFromValue(widget.minimum()), high=widget.textFromValue(widget.maximum()), unit=widget.suffix())
+    if isinstance(widget, QDoubleSpinBox):
+        return tr("From {low} to {high}{unit}").format(
+            low=widget.textFromValue(widget.minimum()), high=widget.textFromValue(widget.maximum()), unit=widget.suffix())
     if isinstance(widget, QLineEdit) and widget.placeholderText():
         return tr("Written as {pattern}").format(pattern=widget.placeholderText())
     return widget.toolTip()
@@ -65,10 +67,11 @@ def _layout_widgets(layout: QLayout) -> list[QWidget]:
     found: list[QWidget] = []
     for i in range(layout.count()):
         item = layout.itemAt(i)
-        if item.widget() is not None:
-            found.append(item.widget())
-        elif item.layout() is not None:
-            found += _layout_widgets(item.layout())
+        widget, inner = (item.widget(), item.layout()) if item is not None else (None, None)
+        if widget is not None:
+            found.append(widget)
+        elif inner is not None:
+            found += _layout_widgets(inner)
     return found
 
 
@@ -86,14 +89,17 @@ def label_controls(root: QWidget) -> None:
                 _name(control, plain_label(label.text()))
     for form in root.findChildren(QFormLayout):
         for row in range(form.rowCount()):
-            label = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            label_item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
             field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
-            if label is None or field is None or not isinstance(label.widget(), QLabel):
+            row_label = label_item.widget() if label_item is not None else None
+            if field is None or not isinstance(row_label, QLabel):
                 continue
-            widgets = [field.widget()] if field.widget() is not None else _layout_widgets(field.layout())
+            field_widget, field_layout = field.widget(), field.layout()
+            widgets = ([field_widget] if field_widget is not None
+                       else _layout_widgets(field_layout) if field_layout is not None else [])
             controls = [c for w in widgets for c in _controls(w)]
             if controls:  # the row's first control is the field; the others ("Choose…") have their own text
-                _name(controls[0], plain_label(label.widget().text()))
+                _name(controls[0], plain_label(row_label.text()))
     for widget in root.findChildren(QWidget):
         if has_rule(widget) and not widget.accessibleDescription():
             widget.setAccessibleDescription(rule_description(widget))
