@@ -316,11 +316,13 @@ def themed(qapp):
     """Applies a theme for the test and puts the application's look back afterwards."""
     from poems_monitor.ui import theme as th
 
-    style, sheet, palette, current = qapp.style().name(), qapp.styleSheet(), qapp.palette(), th.theme()
+    style, sheet, palette, font, current = (qapp.style().name(), qapp.styleSheet(), qapp.palette(), qapp.font(),
+                                            th.theme())
     yield lambda **kw: th.apply_theme(qapp, **kw)
     qapp.setStyle(style)
     qapp.setStyleSheet(sheet)
     qapp.setPalette(palette)
+    qapp.setFont(font)  # (chart labels are measured in it by later tests)
     th.set_theme(current)
 
 
