@@ -117,9 +117,10 @@ def _run_window(app, args: argparse.Namespace, started: float, screenshot: str |
 
     from poems_monitor.ui.theme import apply_theme
 
-    from poems_monitor.services.preferences import dark_theme
+    from poems_monitor.services.preferences import dark_theme, high_contrast_theme
 
-    apply_theme(app, dark=dark_theme())  # POEMS_MONITOR_THEME, else the Settings choice, else the system's
+    # POEMS_MONITOR_THEME, else the Settings choice, else the system's (its dark and contrast settings)
+    apply_theme(app, dark=dark_theme(), high_contrast=high_contrast_theme())
 
     temp_dir = None
     session = None

@@ -17,7 +17,7 @@ from pathlib import Path
 from poems_monitor.config import app_paths
 from poems_monitor.settings_catalog import PREFERENCES_FILE
 
-THEMES = ("system", "light", "dark")
+THEMES = ("system", "light", "dark", "high-contrast")
 LANGUAGES = ("system", "en", "fr", "ja")  # System, English, Français, 日本語
 LANGUAGE_NAMES = {"system": "System", "en": "English", "fr": "Français", "ja": "日本語"}  # each in its own language
 
@@ -55,8 +55,17 @@ def save_preferences(preferences: Preferences) -> Path:
     return path
 
 
+def chosen_theme() -> str:
+    """The theme to apply at start, one of THEMES: POEMS_MONITOR_THEME first, then the preference."""
+    forced = os.environ.get("POEMS_MONITOR_THEME", "").lower()
+    return forced if forced in THEMES else load_preferences().theme
+
+
 def dark_theme() -> bool | None:
-    """The theme to apply at start: POEMS_MONITOR_THEME (dark/light) first, then the preference;
-    None follows the system."""
-    forced = os.environ.get("POEMS_MONITOR_THEME", "").lower() or load_preferences().theme
-    return {"dark": True, "light": False}.get(forced)
+    """Dark (the high-contrast theme is light on black) or light; None follows the system."""
+    return {"dark": True, "light": False, "high-contrast": True}.get(chosen_theme())
+
+
+def high_contrast_theme() -> bool | None:
+    """The high-contrast theme or not; None (theme "system") follows the system's contrast setting."""
+    return {"dark": False, "light": False, "high-contrast": True}.get(chosen_theme())

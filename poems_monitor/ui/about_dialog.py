@@ -56,6 +56,7 @@ class AboutDialog(QDialog):
         about_layout.addWidget(self.summary)
         about_layout.addStretch(1)
         self.tabs = QTabWidget()
+        self.tabs.setAccessibleName(tr("About poems-monitor"))
         self.tabs.addTab(about_page, tr("&About"))
         self.tabs.addTab(self.licences, tr("&Third-party licences"))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

@@ -119,6 +119,7 @@ class AccountsDialog(QDialog):
                                 wordWrap=True))
         self.model = AccountsModel(self)
         self.table = QTableView(objectName="accountsTable")
+        self.table.setAccessibleName(tr("Accounts"))
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

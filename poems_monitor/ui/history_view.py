@@ -64,12 +64,14 @@ class HistoryView(QWidget):
 
         self.filter_edit = QLineEdit()
         self.filter_edit.setObjectName("historyFilter")
+        self.filter_edit.setAccessibleName(tr("Filter the changes"))
         self.filter_edit.setPlaceholderText(tr("Filter: a value's name, a person, a reason…"))
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
 
         self.table = QTableView()
         self.table.setObjectName("historyTable")
+        self.table.setAccessibleName(tr("History of changes"))
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(COL_WHEN, Qt.SortOrder.DescendingOrder)

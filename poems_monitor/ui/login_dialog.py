@@ -59,6 +59,7 @@ class LoginDialog(QDialog):
 
         self.message = QLabel("")
         self.message.setObjectName("message")
+        self.message.setAccessibleName(tr("Message"))
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.message)

@@ -87,13 +87,13 @@ class MainWindow(QMainWindow):
             self._title = tr("READ-ONLY (damaged database) — ") + self._title
         self._title += "[*]"  # where Qt puts the unsaved-visit mark (setWindowModified)
         self.setWindowTitle(self._title)
-        self.setMinimumSize(960, 640)
+        self.setMinimumSize(800, 480)  # fits a 1366x768 screen at 150 % (911x512 logical pixels)
 
         # every write's Changes are published here; the screens given it reload themselves
         self.bus = ChangeBus(self)
         self.bus.changed.connect(self._on_changes)  # the patient list (its rows and counts load here)
         self.patients = PatientListPanel(self)
-        self.patients.setMinimumWidth(260)
+        self.patients.setMinimumWidth(188)  # with the dashboard, fits 911 px (1366x768 at 150 %)
         self.dashboard = DashboardView(db, actor, as_of=as_of, bus=self.bus)
         self.centre = CentreTabs(self.dashboard, self._make_entry)  # (the entry form is built when first needed)
         self.centre.entryShown.connect(self._on_entry_shown)

@@ -91,6 +91,7 @@ class ReviewPanel(QWidget):
 
         self.table = QTableView()
         self.table.setObjectName("reviewTable")
+        self.table.setAccessibleName(tr("Visits to review"))
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(COL_DATE, Qt.SortOrder.AscendingOrder)
@@ -107,6 +108,7 @@ class ReviewPanel(QWidget):
 
         self.comment = QLineEdit()
         self.comment.setObjectName("reviewComment")
+        self.comment.setAccessibleName(tr("Comment for the sign-off"))
         self.comment.setPlaceholderText(tr("Comment for the sign-off (optional)"))
         self.comment.setMaxLength(2000)
         self.open_button = QPushButton(tr("&Open visit"))
@@ -124,6 +126,7 @@ class ReviewPanel(QWidget):
             self.sign_button.setToolTip(tr("Record that you reviewed this visit as it is shown"))
         self.message = QLabel("")
         self.message.setObjectName("reviewMessage")
+        self.message.setAccessibleName(tr("Message"))
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 

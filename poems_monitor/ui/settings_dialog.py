@@ -130,11 +130,12 @@ class SettingsDialog(QDialog):
         look_form = QFormLayout(look_box)
         self.theme_combo = QComboBox()
         self.theme_combo.setObjectName("theme")
-        for value, text in (("system", tr("System")), ("light", tr("Light")), ("dark", tr("Dark"))):
+        for value, text in (("system", tr("System")), ("light", tr("Light")), ("dark", tr("Dark")),
+                            ("high-contrast", tr("High contrast"))):
             self.theme_combo.addItem(text, value)
         self.theme_combo.setCurrentIndex(preferences.THEMES.index(prefs.theme))
         labelled(look_form, tr("&Theme"), self.theme_combo, tr("Theme"),
-                 tr("System follows the operating system's light or dark setting"))
+                 tr("System follows the operating system's light or dark and contrast settings"))
         self.language_combo = QComboBox()
         self.language_combo.setObjectName("language")
         for value in preferences.LANGUAGES:

@@ -1,9 +1,10 @@
-"""Colours, fonts and spacing of the desktop app, light and dark.
+"""Colours, fonts and spacing of the desktop app: light, dark and high contrast.
 
 Owns the palette: the Okabe–Ito colour-blind-safe set for data series (every series also has its
 own marker symbol and line style, so colour is never the only signal), neutral surfaces that
-follow the system's light or dark scheme, and one style sheet. Widgets ask `theme()` for colours
-instead of naming them.
+follow the system's light or dark scheme (and its high-contrast setting), and one style sheet,
+which also draws the keyboard focus as a 2-pixel frame in the accent colour on every control.
+Widgets ask `theme()` for colours instead of naming them.
 """
 
 from __future__ import annotations
@@ -75,6 +76,13 @@ class Theme:
     ok: str
     highlight: str  # flagged points ring
 
+    @property
+    def selected_text(self) -> str:
+        """Text on the accent colour (selected rows, checked buttons): black on a bright accent
+        (the dark theme's sky blue, the high-contrast yellow), white on a deep one."""
+        c = QColor(self.accent)
+        return "#000000" if 0.299 * c.red() + 0.587 * c.green() + 0.114 * c.blue() > 150 else "#FFFFFF"
+
     def severity_colour(self, severity: str) -> str:
         return {"critical": self.critical, "warning": self.warning}.get(severity, self.info)
 
@@ -106,6 +114,15 @@ DARK = Theme(
     ok="#2FC39A", highlight="#FF8A3D",
 )
 
+# White and yellow on black: text 21:1, muted text and borders above 7:1, focus and selection
+# yellow (19:1); the data series keep their colours (each also has its symbol and dash).
+HIGH_CONTRAST = Theme(
+    dark=True, window="#000000", surface="#000000", surface_alt="#1A1A1A", border="#FFFFFF", text="#FFFFFF",
+    text_muted="#E0E0E0", accent="#FFFF00", therapy_band="#56B4E947", therapy_band_alt="#E69F0047",
+    reference_band="#009E7347", threshold="#FFFFFF", critical="#FF8A3D", warning="#FFFF00", info="#56B4E9",
+    ok="#2FC39A", highlight="#FF8A3D",
+)
+
 _current: Theme = LIGHT
 
 
@@ -132,6 +149,18 @@ def system_prefers_dark() -> bool:
         return app.palette().color(QPalette.ColorRole.Window).lightness() < 128
 
 
+def system_prefers_high_contrast() -> bool:
+    app = QGuiApplication.instance()
+    if app is None:
+        return False
+    try:
+        hints = QGuiApplication.styleHints()  # (held: a chained call lets Python free them too early)
+        accessibility = hints.accessibility()
+        return accessibility.contrastPreference() == Qt.ContrastPreference.HighContrast
+    except AttributeError:  # Qt before 6.10 cannot tell
+        return False
+
+
 def series_style(code: str) -> SeriesStyle:
     return SERIES_STYLES.get(code, SeriesStyle(OKABE_ITO["black"], "o", Qt.PenStyle.SolidLine))
 
@@ -145,12 +174,15 @@ def series_colour(code: str) -> str:
     return style.colour
 
 
-def apply_theme(app, dark: bool | None = None) -> Theme:  # noqa: ANN001
-    """Set the palette, font and style sheet on `app`; returns the theme in use."""
+def apply_theme(app, dark: bool | None = None, high_contrast: bool | None = None) -> Theme:  # noqa: ANN001
+    """Set the palette, font and style sheet on `app`; returns the theme in use. None: as the
+    system prefers (dark scheme, high contrast)."""
     global _current
+    if high_contrast is None:
+        high_contrast = system_prefers_high_contrast()
     if dark is None:
         dark = system_prefers_dark()
-    _current = DARK if dark else LIGHT
+    _current = HIGH_CONTRAST if high_contrast else DARK if dark else LIGHT
     t = _current
     app.setStyle("Fusion")
     pal = QPalette()
@@ -158,7 +190,7 @@ def apply_theme(app, dark: bool | None = None) -> Theme:  # noqa: ANN001
         QPalette.ColorRole.Window: t.window, QPalette.ColorRole.WindowText: t.text, QPalette.ColorRole.Base: t.surface,
         QPalette.ColorRole.AlternateBase: t.surface_alt, QPalette.ColorRole.Text: t.text,
         QPalette.ColorRole.Button: t.surface, QPalette.ColorRole.ButtonText: t.text,
-        QPalette.ColorRole.Highlight: t.accent, QPalette.ColorRole.HighlightedText: "#FFFFFF",
+        QPalette.ColorRole.Highlight: t.accent, QPalette.ColorRole.HighlightedText: t.selected_text,
         QPalette.ColorRole.ToolTipBase: t.surface, QPalette.ColorRole.ToolTipText: t.text,
         QPalette.ColorRole.PlaceholderText: t.text_muted, QPalette.ColorRole.Link: t.accent,
     }
@@ -176,6 +208,24 @@ def apply_theme(app, dark: bool | None = None) -> Theme:  # noqa: ANN001
 
 
 def style_sheet(t: Theme) -> str:
+    return _style_sheet(t) + (_high_contrast_sheet(t) if t == HIGH_CONTRAST else "")
+
+
+def _high_contrast_sheet(t: Theme) -> str:
+    """Fusion draws control outlines a shade darker than the window: on black, none. Here every
+    field, list and check box has a white edge, and a ticked box is filled with the accent."""
+    return f"""
+QComboBox, QAbstractSpinBox {{ border: 1px solid {t.border}; padding: 1px 4px; }}
+QPlainTextEdit, QTextEdit, QListView, QTreeView {{ border: 1px solid {t.border}; }}
+QCheckBox::indicator, QRadioButton::indicator {{ width: 12px; height: 12px; border: 2px solid {t.text};
+                                                background: {t.surface}; }}
+QRadioButton::indicator {{ border-radius: 8px; }}
+QCheckBox::indicator:checked, QRadioButton::indicator:checked {{ background: {t.accent}; }}
+QCheckBox::indicator:disabled, QRadioButton::indicator:disabled {{ border-color: {t.text_muted}; }}
+"""
+
+
+def _style_sheet(t: Theme) -> str:
     return f"""
 QMainWindow, QWidget#centre {{ background: {t.window}; }}
 QFrame#card {{ background: {t.surface}; border: 1px solid {t.border}; border-radius: 6px; }}
@@ -187,9 +237,10 @@ QLabel#fieldName {{ color: {t.text_muted}; font-size: 9pt; }}
 QLabel#fieldValue {{ color: {t.text}; font-weight: 600; }}
 QLabel#placeholder {{ color: {t.text_muted}; font-size: 12pt; }}
 QLineEdit {{ padding: 5px 8px; border: 1px solid {t.border}; border-radius: 4px; background: {t.surface}; }}
-QLineEdit:focus {{ border: 1px solid {t.accent}; }}
+QLineEdit:focus {{ border: 2px solid {t.accent}; padding: 4px 7px; }}
 QTableView {{ background: {t.surface}; alternate-background-color: {t.surface_alt}; border: 1px solid {t.border};
-             gridline-color: {t.border}; selection-background-color: {t.accent}; }}
+             gridline-color: {t.border}; selection-background-color: {t.accent};
+             selection-color: {t.selected_text}; }}
 QHeaderView::section {{ background: {t.surface_alt}; color: {t.text_muted}; border: none;
                         border-bottom: 1px solid {t.border}; padding: 4px 6px; font-weight: 600; }}
 QTabWidget::pane {{ border: none; }}
@@ -197,7 +248,9 @@ QTabBar::tab {{ padding: 6px 14px; border: none; color: {t.text_muted}; backgrou
 QTabBar::tab:selected {{ color: {t.text}; border-bottom: 2px solid {t.accent}; font-weight: 600; }}
 QPushButton {{ padding: 4px 12px; border: 1px solid {t.border}; border-radius: 4px; background: {t.surface}; }}
 QPushButton:hover {{ border-color: {t.accent}; }}
-QPushButton:checked {{ background: {t.accent}; color: #FFFFFF; border-color: {t.accent}; }}
+QPushButton:checked {{ background: {t.accent}; color: {t.selected_text}; border-color: {t.accent}; }}
+QPushButton:focus {{ border: 2px solid {t.accent}; padding: 3px 11px; }}
+QPushButton:checked:focus {{ border-color: {t.text}; }}
 QPushButton:disabled {{ color: {t.text_muted}; }}
 QToolTip {{ background: {t.surface}; color: {t.text}; border: 1px solid {t.border}; padding: 4px; }}
 QScrollArea {{ border: none; background: transparent; }}
@@ -214,4 +267,8 @@ QLabel#flagBadge[severity="acknowledged"] {{ color: {t.text_muted}; }}
 QLabel#flagKind {{ font-weight: 600; }}
 QLabel#flagAcknowledged {{ color: {t.ok}; }}
 QSplitter::handle {{ background: {t.window}; }}
+QAbstractItemView:focus, QAbstractScrollArea:focus {{ border: 2px solid {t.accent}; }}
+QTabBar::tab:focus {{ border: 2px solid {t.accent}; }}
+QCheckBox:focus, QRadioButton:focus, QToolButton:focus {{ border: 2px solid {t.accent}; border-radius: 3px; }}
+QComboBox:focus, QAbstractSpinBox:focus {{ border: 2px solid {t.accent}; border-radius: 3px; padding: 1px 4px; }}
 """

@@ -42,7 +42,8 @@ def test_settings_are_saved_where_the_app_reads_them(qtbot, dialog, tmp_path):
     _type(qtbot, dialog.keep_daily_edit, "14")
     _type(qtbot, dialog.keep_monthly_edit, "24")
     dialog.theme_combo.setFocus()
-    qtbot.keyClick(dialog.theme_combo, Qt.Key.Key_End)  # Dark
+    qtbot.keyClick(dialog.theme_combo, Qt.Key.Key_End)  # High contrast
+    qtbot.keyClick(dialog.theme_combo, Qt.Key.Key_Up)  # Dark
     dialog.language_combo.setFocus()
     qtbot.keyClick(dialog.language_combo, Qt.Key.Key_Down)  # English
     qtbot.keyClick(dialog.language_combo, Qt.Key.Key_Down)  # Français

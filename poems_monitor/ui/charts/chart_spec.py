@@ -76,6 +76,26 @@ def format_value(code: str, p: SeriesPoint) -> str:
     return decimal_text(f"{p.qualifier or ''}{p.shown or format_measure_value(code, p.value)}")
 
 
+def series_summary(series: tuple[Series, ...]) -> str:
+    """A chart in words, for a screen reader: each series' latest value and its date, and the
+    value before it, so the trend is heard without the picture."""
+    parts = []
+    for s in series:
+        points = sorted(s.points, key=lambda p: p.date)
+        if not points:
+            continue
+        last = points[-1]
+        if len(points) == 1:
+            parts.append(tr("{series}: {value} {unit} on {date}, the only value.").format(
+                series=s.name, value=format_value(s.code, last), unit=s.unit, date=day(last.date)))
+        else:
+            before = points[-2]
+            parts.append(tr("{series}: {value} {unit} on {date}; before that {before} on {before_date}.").format(
+                series=s.name, value=format_value(s.code, last), unit=s.unit, date=day(last.date),
+                before=format_value(s.code, before), before_date=day(before.date)))
+    return " ".join(parts) if parts else tr("No values recorded")
+
+
 def point_tooltip(series: Series, p: SeriesPoint) -> str:
     lines = [f"<b>{day(p.date)}</b>", f"{series.name}: <b>{format_value(series.code, p)}</b> {series.unit}"]
     details = []

@@ -31,7 +31,7 @@ from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import PatientDashboard, Series
 from poems_monitor.ui.charts.chart_axis import ChartAxis
 from poems_monitor.ui.charts.chart_spec import (
-    CHART_SPECS, DAY, SHORT_EVENT, SHORT_REGIMEN, SPEC_BY_KEY, ChartSpec, format_value, point_tooltip, to_x,
+    CHART_SPECS, DAY, SHORT_EVENT, SHORT_REGIMEN, SPEC_BY_KEY, ChartSpec, format_value, point_tooltip, series_summary, to_x,
 )
 from poems_monitor.ui.charts.chart_table import ChartTableModel
 from poems_monitor.ui.charts.course_overlay import CourseOverlay
@@ -75,6 +75,7 @@ class TrendChart(QFrame):
             axes["right"] = ChartAxis("right", 0.0)
         self.plot_widget = pg.PlotWidget(axisItems=axes, background=t.surface)
         self.plot_widget.setMinimumHeight(150)
+        self.plot_widget.setAccessibleName(tr("{chart} chart").format(chart=spec.title))
         # One paint of the whole chart per update: with pyqtgraph's "minimal" mode a redrawn chart is
         # painted rectangle by rectangle, each item many times over.
         self.plot_widget.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
@@ -211,6 +212,7 @@ class TrendChart(QFrame):
         self.series = tuple(d.series[c] for c in spec.codes if c in d.series)
         self.table_model.set_series(self.series)
         self._label_axes()
+        self.plot_widget.setAccessibleDescription(series_summary(self.series))
         self.hover.clear()
         self._overlay.clear()
         self._draw_therapies(d, t)

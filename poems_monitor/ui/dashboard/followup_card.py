@@ -32,6 +32,7 @@ class FollowupCard(QFrame):
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll.setWidget(self.body)
+        self.scroll.setAccessibleName(title.text())
         self.scroll.viewport().setAutoFillBackground(False)
         self.body.setAutoFillBackground(False)
         self.body.setStyleSheet("background: transparent;")

@@ -73,6 +73,7 @@ class ResponseTable(QTableView):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("responseTable")
+        self.setAccessibleName(tr("Response by line"))
         self.model_ = ResponseTableModel(self)
         self.setModel(self.model_)
         self.verticalHeader().setVisible(False)

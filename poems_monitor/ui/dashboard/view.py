@@ -71,6 +71,7 @@ class _ChartsScroll(QScrollArea):
         super().__init__(parent)
         self._charts = charts
         self.setObjectName("trendsScroll")
+        self.setAccessibleName(tr("Trend charts"))
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -137,6 +138,7 @@ class DashboardView(QWidget):
         self.trends_page: _TrendsPage | None = None  # made with the charts
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
+        self.tabs.setAccessibleName(tr("Patient views"))
         self.tabs.addTab(QWidget(), tr("Trends"))
         self.tabs.addTab(self.features, tr("Features by visit"))
         may = actor.may(Permission.REVIEW)

@@ -21,6 +21,7 @@ from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.changes import NO_CHANGES, Changes, changes_of
 from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.errors import ConcurrentEdit, DatabaseBusy, FieldProblem, InputRefused, RecordNotFound
+from poems_monitor.ui.accessibility import label_controls
 from poems_monitor.ui.entry.marks import mark_style, problem_label, show_problem
 from poems_monitor.ui.entry.input_guard import guard_alt_typing, guard_wheel
 
@@ -216,6 +217,7 @@ class ServiceDialog(QDialog):
     def showEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
         guard_wheel(self)  # fields are added by the subclasses, so guard them when shown
         guard_alt_typing(self)
+        label_controls(self)  # a field sits in a box under its label: Qt alone would not name it
         super().showEvent(event)
 
     def submit(self) -> int:

@@ -251,8 +251,20 @@ class MeasureRow(QObject):
         if self.editor is not None:
             set_tier(self.editor, self.verdict.tier)
             self.editor.setToolTip(self.verdict.message or (tr(self.measure.description) if self.measure.description else ""))
-            self.editor.setAccessibleDescription(self.verdict.message)
+            self.editor.setAccessibleDescription(self.verdict.message or self.rule_text(sex))
         return self.verdict
+
+    def rule_text(self, sex: str | None) -> str:
+        """What a screen reader says of the empty or accepted field: its unit, reference range and
+        the values it accepts (the catalogue's, in its unit)."""
+        m = self.measure
+        parts = [self._reference_hint(sex)]
+        if isinstance(self.editor, QLineEdit):
+            unit = self.unit_combo.currentText() if self.unit_combo is not None else m.unit_label
+            parts.insert(0, tr("in {unit}").format(unit=unit) if unit else "")
+            if m.absolute.text():
+                parts.append(tr("accepted {range} {unit}").format(range=m.absolute.text(), unit=m.unit_label).strip())
+        return "; ".join(p for p in parts if p)
 
     def _reference_hint(self, sex: str | None) -> str:
         m = self.measure

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.domain.catalogue import MEASURE_GROUPS, MEASURES
+from poems_monitor.ui.accessibility import label_controls
 from poems_monitor.ui.entry.feature_choice import FeatureChoice
 from poems_monitor.ui.entry.form_sections import FormSections
 from poems_monitor.ui.entry.fields import MeasureRow
@@ -51,6 +52,7 @@ class VisitEntryFormView(FormSections, QWidget):
         self.feature_previous: dict[str, QLabel] = {}
         self.exams: dict[str, tuple[QComboBox, QLineEdit]] = {}
         self._enter_chain: list[QWidget] = []
+        self._tab_chain: list[QWidget] = []
         self.setObjectName("visit_entry_form")
         self.setAccessibleName(self.tr("Visit entry"))  # also where its shortcuts work (Help › Keyboard shortcuts)
         self.setStyleSheet(mark_style() + _FORM_STYLE)
@@ -166,9 +168,12 @@ class VisitEntryFormView(FormSections, QWidget):
         self.section_list.itemClicked.connect(lambda item: self.jump_to_section(self.section_list.row(item)))
         self.scroll = QScrollArea()
         self.scroll.setObjectName("entry_scroll")
+        self.scroll.setAccessibleName(self.tr("Fields of the visit"))
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # never sideways while one column fits (1366x768 and up); on a smaller screen (150 % on
+        # 1366x768: 911x512 logical pixels) a scroll bar, rather than values cut off at the edge
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.scroll.verticalScrollBar().valueChanged.connect(self._follow_scroll)
         body = QWidget()
         body.setObjectName("entry_body")
@@ -224,6 +229,7 @@ class VisitEntryFormView(FormSections, QWidget):
         self._wire_keyboard()
         guard_wheel(self, self.scroll)
         guard_alt_typing(self)
+        label_controls(self)
 
     def _two_columns_from(self) -> int:
         widest = max(box.minimumSizeHint().width() for box in self._measure_boxes.values())
@@ -267,6 +273,7 @@ class VisitEntryFormView(FormSections, QWidget):
         for a, b in zip(tab, tab[1:]):
             QWidget.setTabOrder(a, b)
         self._enter_chain = enter
+        self._tab_chain = tab
         for w in set(tab):
             w.installEventFilter(self)
         context = Qt.ShortcutContext.WidgetWithChildrenShortcut
@@ -279,6 +286,19 @@ class VisitEntryFormView(FormSections, QWidget):
                       context=context).setWhatsThis(self.tr("Section {n} of the form").format(n=number))
         declare_keys(self, [(key_text(Qt.Key.Key_Return), self.tr("Next value field (in the notes: a new line)"),
                              self.tr("Visit entry"))])
+
+    def focusNextPrevChild(self, forward: bool) -> bool:  # noqa: N802 (Qt API)
+        """Tab stays in the form: from the note back to the visit date, Shift+Tab the other way
+        (the window's shortcuts leave it: Ctrl+D the dashboard, Ctrl+F the patient list)."""
+        focus = QApplication.focusWidget()
+        if isinstance(focus.parentWidget() if focus else None, (QAbstractSpinBox, QComboBox)):
+            focus = focus.parentWidget()  # a date's or a combo box's own line edit
+        chain = self._tab_chain
+        if chain and focus is (chain[-1] if forward else chain[0]):
+            target = chain[0] if forward else chain[-1]
+            target.setFocus(Qt.FocusReason.TabFocusReason if forward else Qt.FocusReason.BacktabFocusReason)
+            return True
+        return super().focusNextPrevChild(forward)
 
     # ------------------------------------------------------------------------------------------
     # sections

@@ -12,7 +12,7 @@ from datetime import date
 from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget,
+    QAbstractItemView, QBoxLayout, QCheckBox, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget,
 )
 
 from poems_monitor.i18n import ntr, tr
@@ -84,7 +84,7 @@ class PatientListPanel(QWidget):
         self.count = QLabel(self)
         self.count.setObjectName("muted")
 
-        filters = QHBoxLayout()
+        self._filters = filters = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         filters.setSpacing(SPACING * 2)
         filters.addWidget(self.only_flags)
         filters.addWidget(self.only_overdue)
@@ -232,6 +232,11 @@ class PatientListPanel(QWidget):
     def resizeEvent(self, event) -> None:  # noqa: ANN001
         super().resizeEvent(event)
         self._fit_name_column()
+        # the two filters side by side where they fit, else one above the other (150 % scale)
+        side_by_side = (self.only_flags.sizeHint().width() + self.only_overdue.sizeHint().width()
+                        + self._filters.spacing() + 2 * SPACING <= event.size().width())
+        self._filters.setDirection(QBoxLayout.Direction.LeftToRight if side_by_side
+                                   else QBoxLayout.Direction.TopToBottom)
 
     def _fit_name_column(self) -> None:
         """Show the optional columns only while the Name column keeps NAME_MIN_WIDTH (a narrow list,

@@ -24,6 +24,7 @@ from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.dashboard import PatientDashboard
 from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.patient_summary import PatientSummary, build_patient_summary
+from poems_monitor.ui.accessibility import label_controls
 from poems_monitor.ui.report.chart_export import DEFAULT_DPI, export_chart
 from poems_monitor.ui.report.summary_document import PAGE_SIZES, SummaryDocument, write_summary_pdf
 
@@ -224,6 +225,7 @@ class ChartExportDialog(QDialog):
         self.written: Path | None = None
         self._suggest_path()
         self._update_note()
+        label_controls(self)
 
     @property
     def suffix(self) -> str:

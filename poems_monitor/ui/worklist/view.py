@@ -79,6 +79,7 @@ class WorklistView(QWidget):
         self.summary = QLabel("")
         self.summary.setObjectName("worklist_summary")
         self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setMinimumWidth(240)  # (wrapped in a narrow window: `_fit_summary`)
         head.addWidget(self.summary, 0, Qt.AlignmentFlag.AlignBottom)
         layout.addLayout(head)
 
@@ -89,7 +90,7 @@ class WorklistView(QWidget):
         self.search.setPlaceholderText(self.tr("Filter by MRN or name"))
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self.proxy.set_text)
-        self.search.setMinimumWidth(220)
+        self.search.setMinimumWidth(150)  # (the bar fits 911 px: 1366x768 at 150 %)
         self.search.setMaximumWidth(280)
         self.item_filter = QComboBox()
         self.item_filter.setObjectName("worklist_item_filter")
@@ -100,6 +101,9 @@ class WorklistView(QWidget):
         self.item_filter.addItem(self.tr("Flags only"), "flags")
         for code, name in FLAG_NAMES.items():
             self.item_filter.addItem(self.tr("Flag: {kind}").format(kind=name), code)
+        # as wide as "Flag: <kind>" where there is room, narrower (scrolling its text) where not
+        self.item_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.item_filter.setMinimumContentsLength(12)
         self.item_filter.currentIndexChanged.connect(lambda: self.proxy.set_item(self.item_filter.currentData()))
         self.status_filter = QComboBox()
         self.status_filter.setObjectName("worklist_status_filter")
@@ -122,7 +126,7 @@ class WorklistView(QWidget):
         status_label.setBuddy(self.status_filter)
         for w in (search_label, self.search, item_label, self.item_filter, status_label, self.status_filter,
                   self.flags_check):
-            bar.addWidget(w)
+            bar.addWidget(w, 1 if w is self.search else 0)  # the search widens up to its maximum
         bar.addStretch(1)
         bar.addWidget(self.refresh_button)
         layout.addLayout(bar)
@@ -229,6 +233,16 @@ class WorklistView(QWidget):
                     break
         self._update_summary()
 
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        super().resizeEvent(event)
+        self._fit_summary()
+
+    def _fit_summary(self) -> None:
+        """The counts on one line beside the title where they fit, wrapped where not (150 % scale)."""
+        self.summary.setWordWrap(False)
+        one_line = self.summary.sizeHint().width() + self.as_of_label.sizeHint().width() + 6 * SPACING
+        self.summary.setWordWrap(one_line > self.width())
+
     def _update_summary(self, *_args) -> None:  # noqa: ANN002
         rows = self.model.rows()
         counts = {key: 0 for key in ("overdue", "never_done", "due", "due_soon", FLAG)}
@@ -248,6 +262,7 @@ class WorklistView(QWidget):
             "{patients} patient · showing {shown} of {total}", "{patients} patients · showing {shown} of {total}",
             len(patients)).format(patients=len(patients), shown=shown, total=len(rows))
         self.summary.setText(text)
+        self._fit_summary()
         self.empty.setVisible(shown == 0 and not self._loading)
         self.empty.setText(self.tr("Nothing matches these filters.") if rows else self.tr("Nothing is due. 🎉"))
 
