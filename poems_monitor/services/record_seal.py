@@ -234,12 +234,83 @@ def has_seal_tables(session: Session) -> bool:
 SEAL_BATCH = 50
 
 
+class SealAsWritten:
+    """The seal of the patients a bulk write creates, made from the rows as it writes them (the
+    `stored` callable of the timeline repository's inserts) instead of reading them back at the
+    commit: the same canonical form and digest (a test compares both after an import), the
+    fingerprints written a batch at a time, the digests kept until `seal` puts them in the chain.
+
+    Only for patients the transaction creates and writes whole between `__init__`/`close_batch`
+    and the next `close_batch`, and changes no more afterwards (the import's new patients): a
+    later change in the same transaction would make the digest wrong, and `check` would then
+    report the record as changed (never the reverse: nothing tampered can pass for sealed). When
+    an insert cannot tell its rows as stored (another database, a column filled by a default),
+    the batch is left to `seal`, which reads it back as before."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.enabled = session.connection().dialect.name == "sqlite" and has_seal_tables(session)
+        self._start()
+
+    def _start(self) -> None:
+        self.rows: dict[int, list[tuple[str, str, str]]] = {}
+        self.fingerprints: list[tuple[str, str, str, str]] = []
+        self.visit_patient: dict[int, int] = {}
+        self.complete = self.enabled
+
+    def __call__(self, table: Table, rows: list[tuple] | None) -> None:
+        if not self.complete:
+            return
+        if rows is None:
+            self.complete = False
+            return
+        name = table.name
+        via = _PATIENT_COLUMN.get(name)
+        at = _position(table, via or "visit_id")
+        visit_patient, by_patient, fingerprints = self.visit_patient, self.rows, self.fingerprints
+        keys = _shape(table)[1]
+        for row in rows:
+            content, fields = canonical(row, table)
+            row_id = str(row[keys[0]]) if len(keys) == 1 else _row_key(table, row)
+            pid = row[at] if via is not None else visit_patient[row[at]]
+            if name == V.name:
+                visit_patient[row[0]] = pid
+            found = by_patient.get(pid)
+            if found is None:
+                found = by_patient[pid] = []
+            found.append((name, row_id, content))
+            fingerprints.append((f"patient:{pid}", name, row_id, fields))
+
+    def close_batch(self, patient_ids: Iterable[int]) -> None:
+        """These patients are written whole: write their fingerprints and keep their digests."""
+        if self.complete:
+            scopes = {patient_scope(p): self.rows.get(p, []) for p in patient_ids}
+            names = sorted(scopes)
+            for i in range(0, len(names), _CHUNK):
+                self.session.execute(delete(RS).where(RS.c.scope.in_(names[i:i + _CHUNK])))
+            self.fingerprints.sort()  # the seal table's own key order: a b-tree filled in order
+            _insert_copies(self.session, self.fingerprints)
+            self.session.info.setdefault(_AS_WRITTEN, {}).update(
+                (scope, digest_of(rows)) for scope, rows in scopes.items())
+        self._start()
+
+
+_AS_WRITTEN = "record_seal.as_written"  # session.info: digests of the scopes a SealAsWritten sealed
+_PATIENT_COLUMN = {table.name: via for table, via in PATIENT_TABLES}
+
+
+def _position(table: Table, column: str) -> int:
+    return [c.name for c in table.columns].index(column)
+
+
 def seal(session: Session, patient_ids: Iterable[int], *, everything: bool = False) -> dict[str, str]:
     """Bring the fingerprints of the touched scopes up to date and return their digests.
 
     `everything`: every patient (the first seal of a database, or of one written by an older version)."""
     ids = _patients_in_record(session) if everything else sorted({int(p) for p in patient_ids if p is not None})
-    digests: dict[str, str] = {}
+    as_written = session.info.pop(_AS_WRITTEN, {})
+    digests = {scope: as_written[scope] for scope in map(patient_scope, ids) if scope in as_written}
+    ids = [p for p in ids if patient_scope(p) not in digests]  # the others are read back
     for i in range(0, len(ids), SEAL_BATCH):
         chunk = ids[i:i + SEAL_BATCH]
         digests.update(_seal_scopes(session, record_rows(session, chunk, global_scopes=False),
