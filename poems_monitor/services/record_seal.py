@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -79,19 +80,61 @@ _HEX3 = tuple(f"{i:03x}" for i in range(4096))  # a field fingerprint's 3 hex di
 def canonical(row: Any, table: Table) -> tuple[str, str]:
     """The row's columns as canonical JSON, without NULLs and defaults (a column added later as
     NULL or with a default changes nothing), and its field fingerprints. `row`: the table's
-    columns in their declared order. (Run once per row of every sealed scope: kept tight.)"""
-    values = {}
+    columns in their declared order. (Run once per row of every sealed scope, and of every row a
+    bulk import writes: kept tight. The JSON is what `_ENCODER.encode` writes for the dict of
+    the kept columns, each scalar encoded as json encodes it, the keys in sorted order; a test
+    compares both.)"""
+    columns, in_key_order = _canonical_plan(table)
+    texts: list[str | None] = [None] * len(columns)
     parts = []
-    for (name, code, default), value in zip(_columns_of(table), row):
+    for i, ((code, default), value) in enumerate(zip(columns, row)):
         if value is None:
             continue
         if default is not _NO_DEFAULT and value == default and type(value) is type(default):
             continue  # so that a column added later with a default changes nothing either
-        if type(value) not in _PLAIN_TYPES:
+        kind = type(value)
+        if kind is str:
+            texts[i] = _encode_str(value)
+        elif kind is int:
+            texts[i] = int.__repr__(value)
+        elif kind is float:
+            texts[i] = _float_text(value)
+        elif kind is bool:
+            texts[i] = "true" if value else "false"
+        else:
             value = _norm(value)
-        values[name] = value
+            texts[i] = _ENCODER.encode(value)
         parts.append(code + _HEX3[crc32(str(value).encode()) & 0xFFF])
-    return _ENCODER.encode(values), "".join(parts)
+    return "{" + ",".join([key + text for i, key in in_key_order if (text := texts[i]) is not None]) + "}", "".join(parts)
+
+
+_encode_str = encode_basestring  # json's C string encoder (ensure_ascii=False)
+_INFINITY = float("inf")
+
+
+def _float_text(value: float) -> str:
+    """A float as json writes it (NaN and infinities as JavaScript names them)."""
+    if value != value:
+        return "NaN"
+    if value == _INFINITY:
+        return "Infinity"
+    if value == -_INFINITY:
+        return "-Infinity"
+    return float.__repr__(value)
+
+
+_CANONICAL_PLANS: dict[str, tuple[tuple[tuple[str, Any], ...], tuple[tuple[int, str], ...]]] = {}
+
+
+def _canonical_plan(table: Table) -> tuple[tuple[tuple[str, Any], ...], tuple[tuple[int, str], ...]]:
+    """(code, default) of each column in declared order, and (position, '"name":') in key order."""
+    found = _CANONICAL_PLANS.get(table.name)
+    if found is None:
+        columns = _columns_of(table)
+        order = sorted(range(len(columns)), key=lambda i: columns[i][0])
+        found = _CANONICAL_PLANS[table.name] = (tuple((code, default) for _, code, default in columns),
+                                                tuple((i, _encode_str(columns[i][0]) + ":") for i in order))
+    return found
 
 
 _COLUMNS: dict[str, tuple[tuple[str, str, Any], ...]] = {}

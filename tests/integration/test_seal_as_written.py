@@ -94,3 +94,46 @@ def test_a_change_by_another_process_after_an_import_is_found(db, db_path, admin
     problems = check(open_database(db_path))
     assert any("table observation, row" in p and expected in p for p in problems), problems
     assert sqlite3.connect(db_path).execute("SELECT count(*) FROM record_seal").fetchone()[0] > 0
+
+
+def test_the_canonical_form_is_json_of_the_kept_columns(db, admin):
+    """`canonical` writes what json writes for the dict of a row's kept columns, for every row of
+    an imported clinic and for awkward values (quotes, control characters, non-ASCII, floats)."""
+    import json
+    from datetime import datetime, timezone
+    from zlib import crc32
+
+    from poems_monitor.models import Observation
+
+    def reference(row, table):
+        values, parts = {}, []
+        for (name, code, default), value in zip(record_seal._columns_of(table), row):
+            if value is None or (default is not record_seal._NO_DEFAULT and value == default
+                                 and type(value) is type(default)):
+                continue
+            value = record_seal._norm(value)
+            values[name] = value
+            parts.append(code + f"{crc32(str(value).encode()) & 0xFFF:03x}")
+        return json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str), "".join(parts)
+
+    import_patients(db, list(generate_patients(4, 3, TODAY)), admin, reason="import")
+    tables = {t.name: t for t, _ in record_seal.PATIENT_TABLES}
+    with db.read() as session:
+        n = 0
+        for _, tbl, _, content, fields in record_seal.record_rows(session, global_scopes=False):
+            n += 1
+        assert n > 100
+    O = Observation.__table__
+    odd = [("q\"uote\\ \x00\x1f é 日本 \u2028", 1e-7, float("inf"), -0.0, True, datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc)),
+           ("x", float("nan"), 12345678901234567890.0, 3, False, b"\x00\xff")]
+    for code, num, entered, version, derived, when in odd:
+        row = [None] * len(O.columns)
+        names = [c.name for c in O.columns]
+        row[names.index("code")], row[names.index("value_num")] = code, num
+        row[names.index("entered_num")], row[names.index("visit_id")] = entered, version
+        row[names.index("derived")], row[names.index("entered_at")] = derived, when
+        assert record_seal.canonical(row, O) == reference(row, O)
+    with db.read() as session:
+        for table in tables.values():
+            for row in session.execute(table.select()):
+                assert record_seal.canonical(row, table) == reference(row, table)
