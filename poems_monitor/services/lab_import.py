@@ -11,18 +11,21 @@ is created when there is none); duplicates are skipped; one audit entry per pati
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from poems_monitor.domain.input_rules import MAX_PROBLEMS_SHOWN
 from poems_monitor.domain.lab_csv import (
-    CsvEncodingError, DateFormat, KnownPatient, LabCsv, LabRow, RowStatus, StoredValue, classify_rows, conflict_message,
-    decode_csv_bytes, parse_lab_csv,
+    MAX_INVALID_ROWS_KEPT, CsvEncodingError, DateFormat, KnownPatient, LabCsv, LabRow, RowProblem, RowStatus,
+    StoredValue, classify_rows, conflict_message, csv_encoding, decode_csv_bytes, parse_lab_csv, read_lab_batches,
 )
 from poems_monitor.domain.timeline import VisitRecord
 from poems_monitor.i18n import counted, ntr, tr
@@ -32,6 +35,7 @@ from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditItem, AuditWriter, utcnow
 from poems_monitor.services.changes import Changes
+from poems_monitor.services.progress import Progress
 
 P, V, O, E = (m.__table__ for m in (Patient, Visit, Observation, Event))
 
@@ -101,11 +105,12 @@ def read_lab_csv_file(path: Path) -> str:
     return decode_csv_bytes(data)
 
 
-def _stored_context(session: Session, parsed: LabCsv) -> tuple[LabCsv, dict[str, KnownPatient], dict[str, int],
-                                                                 dict, dict[tuple[int, date], int]]:
+def _stored_context(session: Session, parsed: LabCsv, written_from: int | None = None
+                    ) -> tuple[LabCsv, dict[str, KnownPatient], dict[str, int], dict, dict[tuple[int, date], int], set]:
     """The rows with each MRN spelled as stored (h-1 in the file is patient H-1, so its rows meet
     H-1's stored values and each other), and the known patients, their ids, current stored values
-    and visit ids for the file's keys."""
+    and visit ids for the file's keys; and the keys whose stored value is an observation with an
+    id from `written_from` on (written by an earlier batch of the same file)."""
     written = sorted({r.mrn for r in parsed.rows if r.valid and r.mrn})
     id_of_written = repo.patient_id_by_mrn(session, written)
     patients: dict[str, KnownPatient] = {}
@@ -136,20 +141,23 @@ def _stored_context(session: Session, parsed: LabCsv) -> tuple[LabCsv, dict[str,
     mrn_of = {pid: mrn for mrn, pid in ids.items()}
     date_of = {vid: key for key, vid in visit_ids.items()}
     stored: dict[tuple[str, date, str], StoredValue] = {}
+    earlier: set[tuple[str, date, str]] = set()
     codes = sorted({r.code for r in parsed.rows if r.valid and r.code})
     vids = sorted(visit_ids.values())
     for chunk in repo._chunks(vids):
-        query = select(O.c.visit_id, O.c.code, O.c.value_num, O.c.value_text, O.c.unit, O.c.qualifier).where(
+        query = select(O.c.visit_id, O.c.code, O.c.value_num, O.c.value_text, O.c.unit, O.c.qualifier, O.c.id).where(
             O.c.visit_id.in_(chunk), O.c.superseded_at.is_(None), O.c.code.in_(codes))
         for row in session.execute(query):
             pid, when = date_of[row.visit_id]
             value = row.value_text if row.value_text is not None else row.value_num
             stored[(mrn_of[pid], when, row.code)] = StoredValue(value, row.unit, row.qualifier)
-    return parsed, patients, ids, stored, visit_ids
+            if written_from is not None and row.id >= written_from:
+                earlier.add((mrn_of[pid], when, row.code))
+    return parsed, patients, ids, stored, visit_ids, earlier
 
 
 def _preview(session: Session, text: str, date_format: DateFormat | str, today: date) -> tuple[LabCsv, dict, dict]:
-    parsed, patients, ids, stored, visit_ids = _stored_context(session, parse_lab_csv(text, date_format, today))
+    parsed, patients, ids, stored, visit_ids, _ = _stored_context(session, parse_lab_csv(text, date_format, today))
     return classify_rows(parsed, patients, stored), ids, visit_ids
 
 
@@ -164,60 +172,185 @@ def import_lab_csv(
     db: Database, actor: Actor, text: str, date_format: DateFormat | str, *, source: str = "lab CSV",
     today: date | None = None,
 ) -> LabImportSummary:
-    """Store every new row in one transaction, or nothing (raises LabImportRefused)."""
+    """Store every new row in one transaction, or nothing (raises LabImportRefused); the text is
+    checked and written a batch of rows at a time, as `import_lab_csv_file` does."""
+    return _import_lines(db, actor, io.StringIO(text.lstrip("\ufeff"), newline=""), date_format, source=source,
+                         today=today)
+
+
+def import_lab_csv_file(
+    db: Database, actor: Actor, path: Path, date_format: DateFormat | str, *, source: str | None = None,
+    today: date | None = None, progress: Progress | None = None, dry_run: bool = False,
+) -> LabImportSummary:
+    """Import a lab CSV file of any size, streamed: read, checked and written LAB_BATCH_ROWS rows
+    at a time in one transaction (memory holds one batch), all rows or none (LabImportRefused,
+    naming each bad row's line, column and rule). Refused before anything is written: a file that
+    is not a regular file, larger than MAX_STREAMED_CSV_BYTES, not text in a known encoding or
+    holding NUL characters (CsvEncodingError); a line longer than MAX_LINE_CHARS ends the reading
+    and refuses the file. `dry_run`: everything checked, nothing kept."""
+    require(actor, Permission.RECORD)
+    path = Path(path)
+    if path.exists() and not path.is_file():  # a folder, a device or a pipe: never read from it
+        raise CsvEncodingError(tr("it is not a regular file"))
+    size = path.stat().st_size
+    if size > MAX_STREAMED_CSV_BYTES:
+        raise CsvEncodingError(tr("the file is larger than {gb} GB, far more than any lab export: split it into "
+                                  "smaller files").format(gb=MAX_STREAMED_CSV_BYTES // 1024 ** 3))
+
+    def blocks():  # noqa: ANN202
+        with open(path, "rb") as raw:
+            yield from iter(lambda: raw.read(1 << 20), b"")
+
+    codec = csv_encoding(blocks)
+    with open(path, encoding=codec, newline="") as fh:
+        report = None
+        if progress is not None:
+            megabytes = max(1, size // 1_000_000)
+
+            def report(finished: bool = False) -> None:
+                done = megabytes if finished else min(fh.buffer.tell() // 1_000_000, megabytes)
+                progress(tr("Importing lab results (MB of the file read)"), done, megabytes)
+        return _import_lines(db, actor, _bounded_lines(fh), date_format, source=source or path.name, today=today,
+                             progress=report, dry_run=dry_run)
+
+
+# A file read as a stream may be large, but not absurd; a line (a row) may not be long.
+MAX_STREAMED_CSV_BYTES = 2 * 1024 ** 3
+MAX_LINE_CHARS = 64 * 1024
+LAB_BATCH_ROWS = 10_000  # rows read, checked and written per round
+KEPT_ROWS = 10_000  # rows of a refused file kept for its preview beyond the bad ones
+
+
+class _LineTooLong(Exception):
+    def __init__(self, line: int):
+        super().__init__(line)
+        self.line = line
+
+
+def _bounded_lines(fh: IO[str]) -> Iterator[str]:
+    """The file's lines, refusing one longer than MAX_LINE_CHARS before it is held whole."""
+    number = 0
+    while line := fh.readline(MAX_LINE_CHARS + 1):
+        number += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise _LineTooLong(number)
+        yield line
+
+
+class _DryRun(Exception):
+    def __init__(self, summary: LabImportSummary):
+        super().__init__("dry run")
+        self.summary = summary
+
+
+def _import_lines(
+    db: Database, actor: Actor, lines: Iterable[str], date_format: DateFormat | str, *, source: str,
+    today: date | None, progress: Callable[..., None] | None = None, dry_run: bool = False,
+) -> LabImportSummary:
+    """The import, a batch of rows at a time, in one transaction: each batch is classified against
+    the stored record (which holds the earlier batches' rows: a row repeating an earlier line is a
+    duplicate or, with another value, invalid) and written; a bad row anywhere stops the writing,
+    the rest of the file is still checked, and the transaction rolls back."""
     require(actor, Permission.RECORD)
     today = today or date.today()
-    with db.write() as session:
-        preview, ids, visit_ids = _preview(session, text, date_format, today)
-        if not preview.importable:
-            raise LabImportRefused(preview)
-        summary = LabImportSummary()
-        stamp = repo.WriteStamp(actor.name, utcnow())
-        new_by_visit: dict[tuple[int, date], list[LabRow]] = defaultdict(list)
-        for r in preview.rows:
-            if r.status is RowStatus.DUPLICATE:
-                summary.duplicates_skipped += 1
-            else:
-                new_by_visit[(ids[r.mrn], r.date)].append(r)
-        to_create = [key for key in new_by_visit if key not in visit_ids]
-        created = repo.insert_visits(session, [
-            (pid, VisitRecord(date=when, observations=tuple(r.observation() for r in new_by_visit[(pid, when)])))
-            for pid, when in to_create
-        ], stamp)
-        created_by_key = dict(zip(to_create, created))
-        existing = [(key, visit_ids[key]) for key in new_by_visit if key in visit_ids]
-        repo.add_visit_contents(session, [
-            (vid, tuple(r.observation() for r in new_by_visit[key]), (), ()) for key, vid in existing
-        ], stamp)
-        repo.touch_visits(session, [vid for _key, vid in existing], stamp)  # an entry form opened on one must reload
+    try:
+        with db.write() as session:
+            first_obs = (session.execute(select(func.max(O.c.id))).scalar() or 0) + 1
+            first_visit = (session.execute(select(func.max(V.c.id))).scalar() or 0) + 1
+            summary = LabImportSummary()
+            patients: dict[int, str] = {}
+            kept: list[LabRow] = []
+            last = LabCsv(rows=())
+            refused = False
+            try:
+                for batch in read_lab_batches(lines, date_format, today, LAB_BATCH_ROWS):
+                    parsed, known, ids, stored, visit_ids, earlier = _stored_context(session, batch, first_obs)
+                    preview = classify_rows(parsed, known, stored, earlier)
+                    last = preview
+                    bad = preview.bad_rows()
+                    refused = refused or bool(bad) or bool(preview.file_problems) or not preview.rows
+                    if len(kept) + len(preview.rows) <= KEPT_ROWS:
+                        kept.extend(preview.rows)
+                    else:
+                        kept.extend(bad)
+                    if len([r for r in kept if r.status in (RowStatus.INVALID, RowStatus.CONFLICTING)]) > MAX_INVALID_ROWS_KEPT:
+                        last = replace(last, file_problems=(*last.file_problems, RowProblem(
+                            batch.rows[-1].row if batch.rows else 1, "", "too_many_problems", tr(
+                                "more than {n} rows cannot be imported: the rest of the file was not checked").format(
+                                n=MAX_INVALID_ROWS_KEPT))))
+                        break
+                    if not refused:
+                        _write_batch(session, actor, preview, ids, visit_ids, first_visit, source, summary, patients)
+                    if progress:
+                        progress()
+            except _LineTooLong as exc:
+                refused = True
+                last = replace(last, file_problems=(*last.file_problems, RowProblem(exc.line, "", "line_too_long", tr(
+                    "line {line} is longer than {n} characters: this is not a lab export").format(
+                    line=exc.line, n=MAX_LINE_CHARS))))
+            if refused:
+                raise LabImportRefused(replace(last, rows=tuple(kept)) if kept or last.file_problems
+                                       else replace(last, rows=()))
+            summary.patients = [patients[pid] for pid in sorted(patients)]
+            if progress:
+                progress(True)
+            if dry_run:
+                raise _DryRun(summary)
+            return summary
+    except _DryRun as done:  # rolled back: nothing kept
+        return done.summary
 
-        audit = AuditWriter(session, actor.name)
-        by_patient: dict[int, list[tuple[tuple[int, date], LabRow]]] = defaultdict(list)
-        for key, rows in new_by_visit.items():
-            by_patient[key[0]].extend((key, r) for r in rows)
-        mrn_of = {pid: mrn for mrn, pid in ids.items()}
-        created_on: dict[int, list[str]] = defaultdict(list)  # per patient (not a scan of every visit per patient)
-        for pid, when in created_by_key:
-            created_on[pid].append(when.isoformat())
-        entries = []
-        for pid in sorted(by_patient):
-            items = sorted(by_patient[pid], key=lambda kr: (kr[1].date, kr[1].row))
-            entries.append(AuditItem(
-                "import", "observation", entity_id=None, patient_id=pid,
-                reason=tr("lab CSV import of {source}").format(source=source),
-                new={
-                    "source": source,
-                    "visits_created": sorted(created_on[pid]),
-                    "values": [
-                        {"line": r.row, "date": r.date.isoformat(), "code": r.code, "value": r.value, "unit": r.unit,
-                         "qualifier": r.qualifier, "entered": r.entered_value, "entered_unit": r.entered_unit,
-                         "specimen": r.specimen, "visit_id": created_by_key.get(key) or visit_ids.get(key)}
-                        for key, r in items
-                    ],
-                },
-            ))
-            summary.values_added += len(items)
-            summary.patients.append(mrn_of[pid])
-        audit.append_many(entries)  # one chain step per patient, one statement
-        summary.visits_created = len(created)
-    return summary
+
+def _write_batch(session: Session, actor: Actor, preview: LabCsv, ids: dict[str, int], visit_ids: dict, first_visit: int,
+                 source: str, summary: LabImportSummary, patients: dict[int, str]) -> None:
+    """Write a classified batch: new values join the patient's visit of that date (created when
+    there is none), duplicates are skipped, one audit entry per patient of the batch."""
+    stamp = repo.WriteStamp(actor.name, utcnow())
+    new_by_visit: dict[tuple[int, date], list[LabRow]] = defaultdict(list)
+    for r in preview.rows:
+        if r.status is RowStatus.DUPLICATE:
+            summary.duplicates_skipped += 1
+        else:
+            new_by_visit[(ids[r.mrn], r.date)].append(r)
+    to_create = [key for key in new_by_visit if key not in visit_ids]
+    created = repo.insert_visits(session, [
+        (pid, VisitRecord(date=when, observations=tuple(r.observation() for r in new_by_visit[(pid, when)])))
+        for pid, when in to_create
+    ], stamp)
+    created_by_key = dict(zip(to_create, created))
+    existing = [(key, visit_ids[key]) for key in new_by_visit if key in visit_ids]
+    repo.add_visit_contents(session, [
+        (vid, tuple(r.observation() for r in new_by_visit[key]), (), ()) for key, vid in existing
+    ], stamp)
+    # An entry form opened on a stored visit must reload (a visit an earlier batch created is new anyway).
+    repo.touch_visits(session, [vid for _key, vid in existing if vid < first_visit], stamp)
+
+    audit = AuditWriter(session, actor.name)
+    by_patient: dict[int, list[tuple[tuple[int, date], LabRow]]] = defaultdict(list)
+    for key, rows in new_by_visit.items():
+        by_patient[key[0]].extend((key, r) for r in rows)
+    mrn_of = {pid: mrn for mrn, pid in ids.items()}
+    created_on: dict[int, list[str]] = defaultdict(list)  # per patient (not a scan of every visit per patient)
+    for pid, when in created_by_key:
+        created_on[pid].append(when.isoformat())
+    entries = []
+    for pid in sorted(by_patient):
+        items = sorted(by_patient[pid], key=lambda kr: (kr[1].date, kr[1].row))
+        entries.append(AuditItem(
+            "import", "observation", entity_id=None, patient_id=pid,
+            reason=tr("lab CSV import of {source}").format(source=source),
+            new={
+                "source": source,
+                "visits_created": sorted(created_on[pid]),
+                "values": [
+                    {"line": r.row, "date": r.date.isoformat(), "code": r.code, "value": r.value, "unit": r.unit,
+                     "qualifier": r.qualifier, "entered": r.entered_value, "entered_unit": r.entered_unit,
+                     "specimen": r.specimen, "visit_id": created_by_key.get(key) or visit_ids.get(key)}
+                    for key, r in items
+                ],
+            },
+        ))
+        summary.values_added += len(items)
+        patients[pid] = mrn_of[pid]
+    audit.append_many(entries)  # one chain step per patient, one statement
+    summary.visits_created += len(created)
