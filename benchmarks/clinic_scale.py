@@ -200,11 +200,11 @@ done(read=t_read, rules=t_rules)
 _LAB_CSV = _PRELUDE + """
 from poems_monitor.persistence.db import open_database
 from poems_monitor.services.access import Actor, Role
-from poems_monitor.services.lab_import import import_lab_csv
+from poems_monitor.services.lab_import import import_lab_csv_file
 db = open_database(sys.argv[1])
 t = time.perf_counter()
-text = open(sys.argv[2], encoding="utf-8").read()
-summary = import_lab_csv(db, Actor("benchmark", Role.ADMIN), text, "iso", source="benchmark")
+summary = import_lab_csv_file(db, Actor("benchmark", Role.ADMIN), sys.argv[2], "iso", source="benchmark")
+assert summary.values_added == int(sys.argv[3]), summary
 done(seconds=time.perf_counter() - t, rows=int(sys.argv[3]))
 """
 

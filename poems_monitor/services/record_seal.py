@@ -296,12 +296,13 @@ class SealAsWritten:
         self._start()
 
     def _start(self) -> None:
-        self.rows: dict[int, list[tuple[str, str, str]]] = {}
+        self.lines: dict[int, list[tuple[str, tuple, bytes]]] = {}  # per patient: (table, sort key, line hash)
         self.fingerprints: list[tuple[str, str, str, str]] = []
         self.visit_patient: dict[int, int] = {}
+        self.scopes: dict[int, str] = {}
         self.complete = self.enabled
 
-    def __call__(self, table: Table, rows: list[tuple] | None) -> None:
+    def __call__(self, table: Table, rows: Iterable[tuple] | None) -> None:
         if not self.complete:
             return
         if rows is None:
@@ -310,31 +311,37 @@ class SealAsWritten:
         name = table.name
         via = _PATIENT_COLUMN.get(name)
         at = _position(table, via or "visit_id")
-        visit_patient, by_patient, fingerprints = self.visit_patient, self.rows, self.fingerprints
+        is_visit = name == V.name
+        visit_patient, lines, fingerprints, scopes = self.visit_patient, self.lines, self.fingerprints, self.scopes
         keys = _shape(table)[1]
         for row in rows:
             content, fields = canonical(row, table)
             row_id = str(row[keys[0]]) if len(keys) == 1 else _row_key(table, row)
             pid = row[at] if via is not None else visit_patient[row[at]]
-            if name == V.name:
+            if is_visit:
                 visit_patient[row[0]] = pid
-            found = by_patient.get(pid)
-            if found is None:
-                found = by_patient[pid] = []
-            found.append((name, row_id, content))
-            fingerprints.append((f"patient:{pid}", name, row_id, fields))
+            scope = scopes.get(pid)
+            if scope is None:
+                scope = scopes[pid] = patient_scope(pid)
+                lines[pid] = []
+            lines[pid].append((name, _sort_key(row_id), _line(name, row_id, content)))  # what digest_of hashes
+            fingerprints.append((scope, name, row_id, fields))
 
     def close_batch(self, patient_ids: Iterable[int]) -> None:
         """These patients are written whole: write their fingerprints and keep their digests."""
         if self.complete:
-            scopes = {patient_scope(p): self.rows.get(p, []) for p in patient_ids}
-            names = sorted(scopes)
+            digests = {}
+            for pid in patient_ids:
+                h = hashlib.sha256()
+                for _, _, line in sorted(self.lines.get(pid, ()), key=lambda t: (t[0], t[1])):
+                    h.update(line)
+                digests[patient_scope(pid)] = h.hexdigest()
+            names = sorted(digests)
             for i in range(0, len(names), _CHUNK):
                 self.session.execute(delete(RS).where(RS.c.scope.in_(names[i:i + _CHUNK])))
             self.fingerprints.sort()  # the seal table's own key order: a b-tree filled in order
             _insert_copies(self.session, self.fingerprints)
-            self.session.info.setdefault(_AS_WRITTEN, {}).update(
-                (scope, digest_of(rows)) for scope, rows in scopes.items())
+            self.session.info.setdefault(_AS_WRITTEN, {}).update(digests)
         self._start()
 
 

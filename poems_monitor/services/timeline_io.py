@@ -42,7 +42,7 @@ from poems_monitor.services.progress import Progress
 
 # Patients written per round of executemany (import) or read per round of queries (export):
 # bounds the rows held in memory whatever the size of the clinic or the file.
-STORE_BATCH = 200
+STORE_BATCH = 100
 EXPORT_BATCH = 100
 
 

@@ -235,7 +235,7 @@ def add_visit_contents(
 DRIVER_EXECUTEMANY = True
 
 
-StoredRows = Callable[[Table, "list[tuple] | None"], None]
+StoredRows = Callable[[Table, "Iterable[tuple] | None"], None]
 """Told the rows an insert wrote, as a read of them would return them (every column in the
 table's order; dates and times as the text SQLite stores), or None when it cannot tell (another
 database, a column filled by a default): the record seal fingerprints them as written
@@ -279,7 +279,7 @@ def insert_many(session: Session, table, rows: list[dict], *, with_ids: bool = F
         params.append(tuple(values))
     connection.exec_driver_sql(sql, params)
     if stored is not None:
-        stored(table, None if read_back is None else [read_back(p) for p in params])
+        stored(table, None if read_back is None else map(read_back, params))
     return list(range(first, first + len(rows))) if id_at is not None else []
 
 
