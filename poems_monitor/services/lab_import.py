@@ -289,8 +289,7 @@ def _import_lines(
                     "line {line} is longer than {n} characters: this is not a lab export").format(
                     line=exc.line, n=MAX_LINE_CHARS))))
             if refused:
-                raise LabImportRefused(replace(last, rows=tuple(kept)) if kept or last.file_problems
-                                       else replace(last, rows=()))
+                raise LabImportRefused(replace(last, rows=tuple(kept)))
             summary.patients = [patients[pid] for pid in sorted(patients)]
             if progress:
                 progress(True)
