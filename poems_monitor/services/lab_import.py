@@ -134,8 +134,12 @@ def _stored_context(session: Session, parsed: LabCsv, written_from: int | None =
             wanted_dates[ids[r.mrn]].add(r.date)
     visit_ids: dict[tuple[int, date], int] = {}
     pids = sorted(wanted_dates)
+    days = sorted(set().union(*wanted_dates.values()))
     for chunk in repo._chunks(pids):
-        for row in session.execute(select(V.c.id, V.c.patient_id, V.c.date).where(V.c.patient_id.in_(chunk))):
+        query = select(V.c.id, V.c.patient_id, V.c.date).where(V.c.patient_id.in_(chunk))
+        if len(days) <= 500:  # a batch of a lab file names few days: not every visit of its patients
+            query = query.where(V.c.date.in_(days))
+        for row in session.execute(query):
             if row.date in wanted_dates[row.patient_id]:
                 visit_ids[(row.patient_id, row.date)] = row.id
     mrn_of = {pid: mrn for mrn, pid in ids.items()}
