@@ -201,11 +201,11 @@ done(read=t_read, rules=t_rules)
 _LAB_CSV = _PRELUDE + """
 from poems_monitor.persistence.db import open_database
 from poems_monitor.services.access import Actor, Role
-from poems_monitor.services.lab_import import import_lab_csv
+from poems_monitor.services.lab_import import import_lab_csv_file
 db = open_database(sys.argv[1])
 t = time.perf_counter()
-text = open(sys.argv[2], encoding="utf-8").read()
-summary = import_lab_csv(db, Actor("benchmark", Role.ADMIN), text, "iso", source="benchmark")
+summary = import_lab_csv_file(db, Actor("benchmark", Role.ADMIN), sys.argv[2], "iso", source="benchmark")
+assert summary.values_added == int(sys.argv[3]), summary
 done(seconds=time.perf_counter() - t, rows=int(sys.argv[3]))
 """
 
@@ -244,21 +244,25 @@ def copy_database(source: Path, target: Path) -> None:
     src.close(), dst.close()
 
 
-def write_lab_csv(path: Path, rows: int, mrns: list[str]) -> int:
-    """`rows` new results: per patient a visit a day after TODAY, five values each."""
+def write_lab_csv(path: Path, rows: int, mrns: list[str], visit_days: dict[str, set[str]] | None = None) -> int:
+    """`rows` new results: per patient a visit a day after TODAY, five values each, then (for
+    more rows than eight days hold) on earlier days on which the patient has no visit."""
+    visit_days = visit_days or {}
     written = 0
     with open(path, "w", encoding="utf-8", newline="") as fh:
         fh.write("mrn,date,code,value,unit\n")
-        day = 1
-        while written < rows and day < 9:  # the dates stay before the real today (no future dates)
+        day = 8  # the dates stay before the real today (no future dates)
+        while written < rows and day > -3000:
             when = (TODAY + timedelta(days=day)).isoformat()
             for mrn in mrns:
+                if when in visit_days.get(mrn, ()):
+                    continue
                 for code, value, unit in _LAB_VALUES:
                     if written == rows:
                         break
                     fh.write(f"{mrn},{when},{code},{value},{unit}\n")
                     written += 1
-            day += 1
+            day -= 1
     return written
 
 
@@ -346,7 +350,11 @@ def main() -> None:
             mrns = [row[0] for row in sqlite3.connect(clinic_db).execute(  # nothing is recorded after a death
                 "SELECT mrn FROM patient p WHERE NOT EXISTS (SELECT 1 FROM event e WHERE e.patient_id = p.id "
                 "AND e.type = 'death' AND e.deleted_at IS NULL) ORDER BY mrn")]
-            n = write_lab_csv(csv_file, args.csv_rows, mrns)
+            visit_days: dict[str, set[str]] = {}
+            for mrn, day in sqlite3.connect(clinic_db).execute(
+                    "SELECT p.mrn, v.date FROM visit v JOIN patient p ON p.id = v.patient_id"):
+                visit_days.setdefault(mrn, set()).add(day)
+            n = write_lab_csv(csv_file, args.csv_rows, mrns, visit_days)
             r = child(_LAB_CSV, str(csv_db), str(csv_file), str(n))
             rate = n / r["seconds"]
             line(f"lab CSV import, {n:,} rows (rows/s)", f"{rate:,.0f}", f"{core_rate:,.0f}", core_rate / rate, r["peak_mb"])

@@ -82,27 +82,49 @@ def print_preview(preview, out: TextIO | None = None) -> None:  # noqa: ANN001
 
 
 def cmd_import_csv(args: argparse.Namespace) -> int:
-    from poems_monitor.services.lab_import import LabImportRefused, import_lab_csv, preview_lab_csv, problem_messages
+    """A file small enough to preview is shown row by row first; a larger one is checked and
+    imported a batch of rows at a time (all rows or none). Both show a progress bar."""
+    from poems_monitor.domain.lab_csv import CsvEncodingError
+    from poems_monitor.services.lab_import import (
+        MAX_CSV_BYTES, LabImportRefused, import_lab_csv_file, preview_lab_csv, problem_messages,
+    )
 
-    text = _read_text(args.file)
-    db = open_db(args)
-    preview = preview_lab_csv(db, text, args.date_format)
-    print_preview(preview)
-    if not preview.importable:
-        for message in problem_messages(preview):
-            print(message, file=sys.stderr)
-        print(tr("{file}: nothing was imported.").format(file=args.file), file=sys.stderr)
-        return EXIT_INVALID
-    if args.dry_run:
-        print(tr("Dry run: nothing was written."))
-        return EXIT_OK
+    large = args.file.is_file() and args.file.stat().st_size > MAX_CSV_BYTES
+    if large:
+        db = open_db(args)
+        print(tr("{file} is larger than {mb} MB: its rows are checked and imported a batch at a time, without a "
+                 "row-by-row preview.").format(file=args.file, mb=MAX_CSV_BYTES // (1024 * 1024)))
+    else:
+        text = _read_text(args.file)
+        db = open_db(args)
+        preview = preview_lab_csv(db, text, args.date_format)
+        print_preview(preview)
+        if not preview.importable:
+            for message in problem_messages(preview):
+                print(message, file=sys.stderr)
+            print(tr("{file}: nothing was imported.").format(file=args.file), file=sys.stderr)
+            return EXIT_INVALID
+        if args.dry_run:
+            print(tr("Dry run: nothing was written."))
+            return EXIT_OK
     try:
-        summary = import_lab_csv(db, actor(db, args), text, args.date_format, source=args.file.name)
-    except LabImportRefused as refused:  # the record changed between preview and import
+        with progress_bar() as progress:
+            summary = import_lab_csv_file(db, actor(db, args), args.file, args.date_format, source=args.file.name,
+                                          progress=progress, dry_run=args.dry_run)
+    except LabImportRefused as refused:  # a bad row, or the record changed between preview and import
         for message in refused.messages():
             print(message, file=sys.stderr)
         print(tr("{file}: nothing was imported.").format(file=args.file), file=sys.stderr)
         return EXIT_INVALID
+    except OSError as exc:
+        raise CommandError(tr("{file} cannot be read: {error}").format(file=args.file, error=exc.strerror or exc),
+                           EXIT_INVALID) from None
+    except CsvEncodingError as exc:
+        raise CommandError(tr("{file}: {error}; nothing was imported.").format(file=args.file, error=exc),
+                           EXIT_INVALID) from None
+    if args.dry_run:
+        print(tr("Dry run: every row was checked ({summary}); nothing was written.").format(summary=summary.sentence()))
+        return EXIT_OK
     print(tr("Imported {file}: {summary}").format(file=args.file, summary=summary.sentence()))
     return EXIT_OK
 

@@ -15,14 +15,16 @@ or invalid. No SQL, no files, no clock ("today" is a parameter).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, replace
 import datetime
 from datetime import date
 from enum import Enum
+from itertools import chain
 
 from poems_monitor.domain.catalogue import MEASURES, SPECIMENS, Measure, MeasureKind
 from poems_monitor.domain.course import after_death
@@ -207,6 +209,27 @@ def decode_csv_bytes(data: bytes) -> str:
     if "\x00" in text:
         raise CsvEncodingError(tr(_UNKNOWN_ENCODING).format(why=tr("it holds NUL characters, as UTF-16 without a mark does")))
     return text
+
+
+def csv_encoding(blocks: Callable[[], Iterable[bytes]]) -> str:
+    """The codec a file of these byte blocks is read with, by the rules of `decode_csv_bytes`,
+    one block at a time (`blocks()` reads the file again from its start for each try): raises
+    CsvEncodingError when no codec reads it, or when it holds NUL characters."""
+    head = next(iter(blocks()), b"")
+    utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff")) and not head.startswith(b"\xff\xfe\x00\x00")
+    for codec in ("utf-16",) if utf16 else ("utf-8-sig", "cp1252"):
+        decoder = codecs.getincrementaldecoder(codec)()
+        try:
+            for block in blocks():
+                if "\x00" in decoder.decode(block):
+                    raise CsvEncodingError(tr(_UNKNOWN_ENCODING).format(
+                        why=tr("it holds NUL characters, as UTF-16 without a mark does")))
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return codec
+    why = tr("broken UTF-16") if utf16 else tr("bytes that no Windows-1252 text holds")
+    raise CsvEncodingError(tr(_UNKNOWN_ENCODING).format(why=why))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -432,44 +455,76 @@ def _records(reader) -> Iterator[tuple[int, list[str] | _RecordError]]:  # noqa:
 
 
 def parse_lab_csv(text: str, date_format: DateFormat | str, today: date) -> LabCsv:
-    """Read lab CSV text into rows; every problem is kept with its line, column and rule."""
+    """Read lab CSV text into rows; every problem is kept with its line, column and rule. (At
+    most MAX_ROWS rows: a whole file held for a preview; `read_lab_batches` streams any size.)"""
+    rows: list[LabRow] = []
+    last = LabCsv(rows=())
+    for batch in read_lab_batches(io.StringIO(text.lstrip("\ufeff"), newline=""), date_format, today,
+                                  max_rows=MAX_ROWS):
+        rows.extend(batch.rows)
+        last = batch
+    return replace(last, rows=tuple(rows))
+
+
+def read_lab_batches(lines: Iterable[str], date_format: DateFormat | str, today: date, batch_rows: int = 10_000,
+                     max_rows: int | None = None) -> Iterator[LabCsv]:
+    """Read lab CSV lines (read with newline="": lines end at CR, CRLF or LF alike, here and in
+    the csv module) into batches of at most `batch_rows` rows, as they come: only one batch is
+    held. Every batch carries the separator and columns; the last one carries the problems of the
+    file as a whole (a file that cannot go on being read ends there)."""
     fmt = DateFormat(date_format)
-    text = text.lstrip("\ufeff")
-    # newline="": lines end at CR (old Mac), CRLF or LF alike, here and in the csv module below
-    first, header_line = next(((i, line.rstrip("\r\n")) for i, line in enumerate(io.StringIO(text, newline=""))
-                               if line.strip()), (None, ""))
-    if first is None:
-        return LabCsv(rows=(), file_problems=(RowProblem(1, "", "empty", tr("the file is empty")),))
+    lines = iter(lines)
+    skipped: list[str] = []
+    header_line = ""
+    for line in lines:
+        skipped.append(line)
+        if line.strip():
+            header_line = line.lstrip("\ufeff").rstrip("\r\n")
+            break
+    else:
+        yield LabCsv(rows=(), file_problems=(RowProblem(1, "", "empty", tr("the file is empty")),))
+        return
+    first = len(skipped) - 1
     sep = sniff_separator(header_line)
     if sep is None:
-        return LabCsv(rows=(), file_problems=(RowProblem(first + 1, "", "header", tr(
+        yield LabCsv(rows=(), file_problems=(RowProblem(first + 1, "", "header", tr(
             "the first line must name the columns {columns} (separated by commas or semicolons); found '{line}'").format(
             columns=",".join(REQUIRED_COLUMNS) + "[,specimen]", line=header_line[:120])),))
+        return
 
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, skipinitialspace=True)
+    reader = csv.reader(chain(skipped, lines), delimiter=sep, skipinitialspace=True)
     header: list[str] | None = None
     rows: list[LabRow] = []
     file_problems: list[RowProblem] = []
     ignored: list[str] = []
-    invalid = 0
+    invalid = total = 0
+    previous: LabRow | None = None
+
+    def batch(final: bool = False) -> LabCsv:
+        return LabCsv(rows=tuple(rows), file_problems=tuple(file_problems) if final else (), separator=sep,
+                      columns=tuple(header or ()), ignored_columns=tuple(ignored))
+
     for line, record in _records(reader):
         if isinstance(record, _RecordError):
             file_problems.append(RowProblem(line, "", "csv", record.message))
             break
-        if len(rows) >= MAX_ROWS:
+        if max_rows is not None and total >= max_rows:
             file_problems.append(RowProblem(line, "", "too_many_rows", tr(
-                "the file has more than {n} rows: split it into smaller files").format(n=MAX_ROWS)))
+                "the file has more than {n} rows: split it into smaller files").format(n=max_rows)))
             break
         if invalid >= MAX_INVALID_ROWS_KEPT:
             file_problems.append(RowProblem(line, "", "too_many_problems", tr(
                 "more than {n} rows are invalid: the rest of the file was not checked").format(n=MAX_INVALID_ROWS_KEPT)))
             break
-        if rows and rows[-1].status is RowStatus.INVALID:
+        if previous is not None and previous.status is RowStatus.INVALID:
             invalid += 1
+            previous = None
         if header is None:
             if not any(cell.strip() for cell in record):
                 continue
             header = [c.strip().lower() for c in record]
+            if header:
+                header[0] = header[0].lstrip("\ufeff")
             seen: set[str] = set()
             for name in header:
                 if name in seen and name:
@@ -480,26 +535,32 @@ def parse_lab_csv(text: str, date_format: DateFormat | str, today: date) -> LabC
             continue
         if not any(cell.strip() for cell in record):
             continue  # blank line, or a spreadsheet's trailing empty row
+        if len(rows) >= batch_rows:
+            yield batch()
+            rows = []
+        total += 1
         if len(record) > len(header) and any(cell.strip() for cell in record[len(header):]):
             hint = tr(": a decimal comma in a comma-separated file must be quoted (\"1,5\"), or use ';' between columns") \
                 if sep == "," else ""
-            rows.append(LabRow(row=line, fields=tuple(zip(header, (c.strip() for c in record))), status=RowStatus.INVALID,
-                               problems=(RowProblem(line, "", "columns", tr(
-                                   "the row has {n} fields but the header names {m}{hint}").format(
-                                   n=len(record), m=len(header), hint=hint)),)))
+            previous = LabRow(row=line, fields=tuple(zip(header, (c.strip() for c in record))), status=RowStatus.INVALID,
+                              problems=(RowProblem(line, "", "columns", tr(
+                                  "the row has {n} fields but the header names {m}{hint}").format(
+                                  n=len(record), m=len(header), hint=hint)),))
+            rows.append(previous)
             continue
         values = {name: (record[i].strip() if i < len(record) else "") for i, name in enumerate(header) if name}
         if sep == "," and _BARE_INTEGER.match(values.get("unit", "")) and _NUMBER.match(values.get("value", "").lstrip("<>").strip()):
             # "13,5" unquoted: the decimals landed in the unit column
-            rows.append(LabRow(row=line, fields=tuple(values.items()), status=RowStatus.INVALID, problems=(RowProblem(
+            previous = LabRow(row=line, fields=tuple(values.items()), status=RowStatus.INVALID, problems=(RowProblem(
                 line, "", "columns", tr("the value seems split at a decimal comma ('{a},{b}'): quote it (\"{a},{b}\") "
-                                        "or use ';' between columns").format(a=values["value"], b=values["unit"])),)))
+                                        "or use ';' between columns").format(a=values["value"], b=values["unit"])),))
+            rows.append(previous)
             continue
-        rows.append(_parse_row(line, values, fmt, today))
-    if header is not None and not rows and not file_problems:
+        previous = _parse_row(line, values, fmt, today)
+        rows.append(previous)
+    if header is not None and not total and not file_problems:
         file_problems.append(RowProblem(1, "", "empty", tr("the file has a header but no rows")))
-    return LabCsv(rows=tuple(rows), file_problems=tuple(file_problems), separator=sep,
-                  columns=tuple(header or ()), ignored_columns=tuple(ignored))
+    yield batch(final=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -536,6 +597,7 @@ def stored_text(value: float | str, unit: str, qualifier: str | None) -> str:
 
 def classify_rows(
     parsed: LabCsv, patients: Mapping[str, KnownPatient], stored: Mapping[tuple[str, date, str], StoredValue],
+    earlier_in_file: Set[tuple[str, date, str]] = frozenset(),
 ) -> LabCsv:
     """Set each row's status against the stored record.
 
@@ -589,7 +651,14 @@ def classify_rows(
             continue
         first_by_key[key] = i
         old = stored.get(key)
-        if old is None:
+        if old is not None and key in earlier_in_file:
+            if same_value(old.value, old.qualifier, r.value, r.qualifier):
+                rows[i] = replace(r, note=note, status=RowStatus.DUPLICATE, stored=tr("same as an earlier line"))
+            else:
+                rows[i] = replace(r, status=RowStatus.INVALID, problems=(RowProblem(r.row, "value", "repeated_in_file", tr(
+                    "line {b} gives a different value for {name} of {mrn} on {d} than an earlier line of the file").format(
+                    b=r.row, name=m.name, mrn=r.mrn, d=r.date.isoformat())),))
+        elif old is None:
             rows[i] = replace(r, note=note, status=RowStatus.NEW)
         elif same_value(old.value, old.qualifier, r.value, r.qualifier):
             rows[i] = replace(r, note=note, status=RowStatus.DUPLICATE, stored=stored_text(old.value, old.unit, old.qualifier))

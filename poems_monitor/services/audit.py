@@ -147,6 +147,9 @@ def _seal_on_commit(session: Session, user: str) -> None:
     event.listen(session, "before_commit", record, once=True)
 
 
+_SEAL_ENTRIES_CHUNK = 500
+
+
 def _seal_entries(session: Session, entries: list[tuple[int, int | None]]) -> str:
     """Write the seal into this transaction's entries and re-link their hashes; returns the new
     hash of the last one."""
@@ -160,28 +163,33 @@ def _seal_entries(session: Session, entries: list[tuple[int, int | None]]) -> st
     digests = record_seal.seal(session, patients, everything=first_seal)
     last_of = {pid: entry_id for entry_id, pid in entries if pid is not None}  # ids grow: the last wins
     ids = sorted(entry_id for entry_id, _ in entries)
-    rows = session.execute(select(*audit_trail.HASHED_COLUMNS).where(A.c.id.in_(ids)).order_by(A.c.id)).mappings().all()
-    prev = rows[0]["prev_hash"]
-    digest = prev
-    changes = []
-    for row in rows:
-        state: dict[str, Any] = {}
-        pid = row["patient_id"]
-        if pid is not None and last_of.get(pid) == row["id"]:
-            scope = record_seal.patient_scope(pid)
-            state[scope] = digests.pop(scope)
-        if row is rows[-1]:
-            state.update(digests)  # the accounts, the settings (and on a first seal, every patient)
-            if found:
-                state[record_seal.FOUND] = found
-        state_json = to_json(state) if state else None
-        digest = entry_hash(prev, row["at"], row["user"], row["action"], row["entity"], row["entity_id"], pid,
-                            row["old"], row["new"], row["reason"], state_json)
-        changes.append({"entry": row["id"], "new_prev": prev, "new_state": state_json, "new_hash": digest})
-        prev = digest
-    session.connection().execute(  # one executemany: a bulk import seals thousands of entries
-        update(A).where(A.c.id == bindparam("entry")).values(
-            prev_hash=bindparam("new_prev"), state=bindparam("new_state"), hash=bindparam("new_hash")), changes)
+    prev = digest = None
+    # A chunk of entries at a time: a lab file's entries list every value it adds (a file of a
+    # million rows holds hundreds of megabytes of them); the chain is re-linked in order across chunks.
+    for start in range(0, len(ids), _SEAL_ENTRIES_CHUNK):
+        rows = session.execute(select(*audit_trail.HASHED_COLUMNS).where(
+            A.c.id.in_(ids[start:start + _SEAL_ENTRIES_CHUNK])).order_by(A.c.id)).mappings().all()
+        if prev is None:
+            prev = digest = rows[0]["prev_hash"]
+        changes = []
+        for row in rows:
+            state: dict[str, Any] = {}
+            pid = row["patient_id"]
+            if pid is not None and last_of.get(pid) == row["id"]:
+                scope = record_seal.patient_scope(pid)
+                state[scope] = digests.pop(scope)
+            if row["id"] == ids[-1]:
+                state.update(digests)  # the accounts, the settings (and on a first seal, every patient)
+                if found:
+                    state[record_seal.FOUND] = found
+            state_json = to_json(state) if state else None
+            digest = entry_hash(prev, row["at"], row["user"], row["action"], row["entity"], row["entity_id"], pid,
+                                row["old"], row["new"], row["reason"], state_json)
+            changes.append({"entry": row["id"], "new_prev": prev, "new_state": state_json, "new_hash": digest})
+            prev = digest
+        session.connection().execute(  # one executemany per chunk: a bulk import seals thousands of entries
+            update(A).where(A.c.id == bindparam("entry")).values(
+                prev_hash=bindparam("new_prev"), state=bindparam("new_state"), hash=bindparam("new_hash")), changes)
     return digest
 
 

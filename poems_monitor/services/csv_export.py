@@ -23,8 +23,9 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Boolean, Date, DateTime, Float, Integer, String, TypeDecorator, select
 from sqlmodel import SQLModel
+from sqlmodel.sql.sqltypes import AutoString
 
 import poems_monitor.models  # noqa: F401  (registers every table on the metadata)
 from poems_monitor.domain.catalogue import (
@@ -145,16 +146,91 @@ def spreadsheet_safe(text: str) -> str:
 FETCH_ROWS = 5000
 
 
-def _write_csv(path: Path, header: list[str] | tuple[str, ...], rows: Iterable[list[str]]) -> int:
-    """Write `rows` as they come (atomically), each cell spreadsheet-safe; returns how many were written."""
-    count = 0
+def _write_csv(path: Path, header: list[str] | tuple[str, ...], rows: Iterable[list[str]], *, safe: bool = False) -> int:
+    """Write `rows` as they come (atomically), each cell spreadsheet-safe (`safe`: the rows are
+    made so already); returns how many were written."""
+    counted = _Counted(rows if safe else ([spreadsheet_safe(c) for c in row] for row in rows))
     with atomic_text_file(path, newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(header)
+        writer.writerows(counted)
+    return counted.count
+
+
+class _Counted:
+    """An iterable that counts what it hands out (so that `writerows` can run in C)."""
+
+    def __init__(self, rows: Iterable):
+        self.rows, self.count = rows, 0
+
+    def __iter__(self):  # noqa: ANN204
+        for row in self.rows:
+            self.count += 1
+            yield row
+
+
+def _table_rows(session, table, columns: list) -> Iterable[list[str]]:  # noqa: ANN001
+    """The rows of `table` as spreadsheet-safe cells, in primary key order, FETCH_ROWS at a time.
+    On SQLite straight from the driver, each column turned into its cell from what SQLite stores
+    (what `cell` writes for the value SQLAlchemy would have made of it: a test compares both);
+    elsewhere, or for a column of another type, through SQLAlchemy."""
+    order = list(table.primary_key.columns) or columns[:1]
+    query = select(*columns).order_by(*order)
+    connection = session.connection()
+    converters = [_stored_cell(c.type) for c in columns] if connection.dialect.name == "sqlite" else [None]
+    if None in converters:
+        for row in session.execute(query.execution_options(yield_per=FETCH_ROWS)):
+            yield [spreadsheet_safe(cell(v)) for v in row]
+        return
+    yield from _driver_rows(connection, query, converters)
+
+
+def _driver_rows(connection, query, converters: list) -> Iterable[list[str]]:  # noqa: ANN001
+    cursor = connection.exec_driver_sql(str(query.compile(dialect=connection.dialect))).cursor
+    pairs = list(enumerate(converters))
+    while rows := cursor.fetchmany(FETCH_ROWS):
         for row in rows:
-            writer.writerow([spreadsheet_safe(c) for c in row])
-            count += 1
-    return count
+            yield [convert(row[i]) for i, convert in pairs]
+
+
+_RISKY_FIRST = frozenset("=+@\t\r-")
+
+
+def _text_cell(value: Any) -> str:
+    """`spreadsheet_safe(cell(value))`, the common cases first."""
+    if value is None:
+        return ""
+    text = value if type(value) is str else cell(value)
+    return spreadsheet_safe(text) if text[:1] in _RISKY_FIRST else text
+
+
+def _bool_cell(value: Any) -> str:
+    return "" if value is None else ("true" if value else "false") if type(value) is int else _text_cell(value)
+
+
+def _datetime_cell(value: Any) -> str:
+    """SQLite's stored time text (YYYY-MM-DD HH:MM:SS.ffffff, UTC) as `cell` writes the time."""
+    if value is None:
+        return ""
+    if type(value) is str and len(value) >= 19 and value[10] == " ":
+        return f"{value[:10]}T{value[11:19]}Z"
+    return _text_cell(cell(datetime.fromisoformat(value)) if type(value) is str else value)
+
+
+def _stored_cell(kind: Any):  # noqa: ANN202
+    """The converter from what SQLite stores for a column of this type to its cell; None when
+    only SQLAlchemy's own processing of the type is right."""
+    if isinstance(kind, AutoString):  # sqlmodel's text type: only its column type differs per database
+        return _text_cell
+    if isinstance(kind, TypeDecorator):
+        return None
+    if isinstance(kind, Boolean):
+        return _bool_cell
+    if isinstance(kind, DateTime):
+        return _datetime_cell
+    if isinstance(kind, (Date, Float, Integer, String)):  # a stored date's text is its ISO form already
+        return _text_cell
+    return None
 
 
 def export_clinic_csv(db: Database, directory: Path, progress: Progress | None = None) -> CsvExportSummary:
@@ -171,25 +247,11 @@ def export_clinic_csv(db: Database, directory: Path, progress: Progress | None =
     with db.read() as session:
         for done, table in enumerate(tables):
             columns = [c for c in table.columns if c.name not in EXCLUDED_COLUMNS.get(table.name, set())]
-            order = list(table.primary_key.columns) or columns[:1]
-            result = session.execute(select(*columns).order_by(*order).execution_options(yield_per=FETCH_ROWS))
             files[f"{table.name}.csv"] = _write_csv(directory / f"{table.name}.csv", [c.name for c in columns],
-                                                    ([cell(v) for v in row] for row in result))
+                                                    _table_rows(session, table, columns), safe=True)
             if progress:
                 progress(tr("Exporting"), done + 1, steps)
-        values = session.execute(
-            select(P.c.mrn, V.c.date, O.c.code, O.c.value_num, O.c.value_text, O.c.qualifier, O.c.unit, O.c.entered_num,
-                   O.c.entered_unit, O.c.specimen, O.c.lab, O.c.method, O.c.derived)
-            .join(V, V.c.patient_id == P.c.id).join(O, O.c.visit_id == V.c.id)
-            .where(O.c.superseded_at.is_(None)).order_by(P.c.mrn, V.c.date, O.c.code)
-            .execution_options(yield_per=FETCH_ROWS)
-        )
-        files[VALUES_FILE] = _write_csv(directory / VALUES_FILE, VALUES_COLUMNS, (
-            [cell(v.mrn), cell(v.date), v.code, MEASURES[v.code].name if v.code in MEASURES else v.code,
-             cell(v.value_num), cell(v.value_text), cell(v.qualifier), cell(v.unit), cell(v.entered_num),
-             cell(v.entered_unit), cell(v.specimen), cell(v.lab), cell(v.method), cell(v.derived)]
-            for v in values
-        ))
+        files[VALUES_FILE] = _write_csv(directory / VALUES_FILE, VALUES_COLUMNS, _values_rows(session), safe=True)
         if progress:
             progress(tr("Exporting"), steps - 1, steps)
     dictionary = dictionary_rows()
@@ -198,3 +260,25 @@ def export_clinic_csv(db: Database, directory: Path, progress: Progress | None =
     if progress:
         progress(tr("Exporting"), steps, steps)
     return CsvExportSummary(directory, files)
+
+
+def _values_rows(session) -> Iterable[list[str]]:  # noqa: ANN001
+    """values_long.csv's rows: every current value with its patient's MRN, its visit's date and
+    the measure's name after its code."""
+    P, V, O = Patient.__table__, Visit.__table__, Observation.__table__
+    columns = (P.c.mrn, V.c.date, O.c.code, O.c.value_num, O.c.value_text, O.c.qualifier, O.c.unit,
+               O.c.entered_num, O.c.entered_unit, O.c.specimen, O.c.lab, O.c.method, O.c.derived)
+    query = (select(*columns).join(V, V.c.patient_id == P.c.id).join(O, O.c.visit_id == V.c.id)
+             .where(O.c.superseded_at.is_(None)).order_by(P.c.mrn, V.c.date, O.c.code))
+    connection = session.connection()
+    converters = [_stored_cell(c.type) for c in columns]
+    if connection.dialect.name == "sqlite" and None not in converters:
+        rows: Iterable = _driver_rows(connection, query, converters)
+    else:
+        rows = ([spreadsheet_safe(cell(v)) for v in row]
+                for row in session.execute(query.execution_options(yield_per=FETCH_ROWS)))
+    names = {code: _text_cell(m.name) for code, m in MEASURES.items()}
+    for row in rows:
+        code = row[2]
+        row.insert(3, names.get(code, code))  # an unknown code is its own name
+        yield row

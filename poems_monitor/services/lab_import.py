@@ -11,18 +11,21 @@ is created when there is none); duplicates are skipped; one audit entry per pati
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from poems_monitor.domain.input_rules import MAX_PROBLEMS_SHOWN
 from poems_monitor.domain.lab_csv import (
-    CsvEncodingError, DateFormat, KnownPatient, LabCsv, LabRow, RowStatus, StoredValue, classify_rows, conflict_message,
-    decode_csv_bytes, parse_lab_csv,
+    MAX_INVALID_ROWS_KEPT, CsvEncodingError, DateFormat, KnownPatient, LabCsv, LabRow, RowProblem, RowStatus,
+    StoredValue, classify_rows, conflict_message, csv_encoding, decode_csv_bytes, parse_lab_csv, read_lab_batches,
 )
 from poems_monitor.domain.timeline import VisitRecord
 from poems_monitor.i18n import counted, ntr, tr
@@ -102,11 +105,12 @@ def read_lab_csv_file(path: Path) -> str:
     return decode_csv_bytes(data)
 
 
-def _stored_context(session: Session, parsed: LabCsv) -> tuple[LabCsv, dict[str, KnownPatient], dict[str, int],
-                                                                 dict, dict[tuple[int, date], int]]:
+def _stored_context(session: Session, parsed: LabCsv, written_from: int | None = None
+                    ) -> tuple[LabCsv, dict[str, KnownPatient], dict[str, int], dict, dict[tuple[int, date], int], set]:
     """The rows with each MRN spelled as stored (h-1 in the file is patient H-1, so its rows meet
     H-1's stored values and each other), and the known patients, their ids, current stored values
-    and visit ids for the file's keys."""
+    and visit ids for the file's keys; and the keys whose stored value is an observation with an
+    id from `written_from` on (written by an earlier batch of the same file)."""
     written = sorted({r.mrn for r in parsed.rows if r.valid and r.mrn})
     id_of_written = repo.patient_id_by_mrn(session, written)
     patients: dict[str, KnownPatient] = {}
@@ -130,27 +134,34 @@ def _stored_context(session: Session, parsed: LabCsv) -> tuple[LabCsv, dict[str,
             wanted_dates[ids[r.mrn]].add(r.date)
     visit_ids: dict[tuple[int, date], int] = {}
     pids = sorted(wanted_dates)
+    days = sorted(set().union(*wanted_dates.values()))
     for chunk in repo._chunks(pids):
-        for row in session.execute(select(V.c.id, V.c.patient_id, V.c.date).where(V.c.patient_id.in_(chunk))):
+        query = select(V.c.id, V.c.patient_id, V.c.date).where(V.c.patient_id.in_(chunk))
+        if len(days) <= 500:  # a batch of a lab file names few days: not every visit of its patients
+            query = query.where(V.c.date.in_(days))
+        for row in session.execute(query):
             if row.date in wanted_dates[row.patient_id]:
                 visit_ids[(row.patient_id, row.date)] = row.id
     mrn_of = {pid: mrn for mrn, pid in ids.items()}
     date_of = {vid: key for key, vid in visit_ids.items()}
     stored: dict[tuple[str, date, str], StoredValue] = {}
+    earlier: set[tuple[str, date, str]] = set()
     codes = sorted({r.code for r in parsed.rows if r.valid and r.code})
     vids = sorted(visit_ids.values())
     for chunk in repo._chunks(vids):
-        query = select(O.c.visit_id, O.c.code, O.c.value_num, O.c.value_text, O.c.unit, O.c.qualifier).where(
+        query = select(O.c.visit_id, O.c.code, O.c.value_num, O.c.value_text, O.c.unit, O.c.qualifier, O.c.id).where(
             O.c.visit_id.in_(chunk), O.c.superseded_at.is_(None), O.c.code.in_(codes))
         for row in session.execute(query):
             pid, when = date_of[row.visit_id]
             value = row.value_text if row.value_text is not None else row.value_num
             stored[(mrn_of[pid], when, row.code)] = StoredValue(value, row.unit, row.qualifier)
-    return parsed, patients, ids, stored, visit_ids
+            if written_from is not None and row.id >= written_from:
+                earlier.add((mrn_of[pid], when, row.code))
+    return parsed, patients, ids, stored, visit_ids, earlier
 
 
 def _preview(session: Session, text: str, date_format: DateFormat | str, today: date) -> tuple[LabCsv, dict, dict]:
-    parsed, patients, ids, stored, visit_ids = _stored_context(session, parse_lab_csv(text, date_format, today))
+    parsed, patients, ids, stored, visit_ids, _ = _stored_context(session, parse_lab_csv(text, date_format, today))
     return classify_rows(parsed, patients, stored), ids, visit_ids
 
 
@@ -165,67 +176,15 @@ def import_lab_csv(
     db: Database, actor: Actor, text: str, date_format: DateFormat | str, *, source: str = "lab CSV",
     today: date | None = None, progress: Progress | None = None,
 ) -> LabImportSummary:
-    """Store every new row in one transaction, or nothing (raises LabImportRefused). `progress` is
-    told the rows checked and stored; when it raises (services.progress.Cancelled) nothing is kept."""
-    require(actor, Permission.RECORD)
-    today = today or date.today()
-    step = progress or (lambda _what, _done, _total: None)
-    with db.write() as session:
-        step(tr("Checking the rows against the stored record"), 0, 0)
-        preview, ids, visit_ids = _preview(session, text, date_format, today)
-        if not preview.importable:
-            raise LabImportRefused(preview)
-        rows = len(preview.rows)
-        step(tr("Storing the new values"), 0, rows)
-        summary = LabImportSummary()
-        stamp = repo.WriteStamp(actor.name, utcnow())
-        new_by_visit: dict[tuple[int, date], list[LabRow]] = defaultdict(list)
-        for r in preview.rows:
-            if r.status is RowStatus.DUPLICATE:
-                summary.duplicates_skipped += 1
-            else:
-                new_by_visit[(ids[r.mrn], r.date)].append(r)
-        to_create = [key for key in new_by_visit if key not in visit_ids]
-        created = repo.insert_visits(session, [
-            (pid, VisitRecord(date=when, observations=tuple(r.observation() for r in new_by_visit[(pid, when)])))
-            for pid, when in to_create
-        ], stamp)
-        created_by_key = dict(zip(to_create, created))
-        existing = [(key, visit_ids[key]) for key in new_by_visit if key in visit_ids]
-        repo.add_visit_contents(session, [
-            (vid, tuple(r.observation() for r in new_by_visit[key]), (), ()) for key, vid in existing
-        ], stamp)
-        repo.touch_visits(session, [vid for _key, vid in existing], stamp)  # an entry form opened on one must reload
-        step(tr("Storing the new values"), rows * 3 // 4, rows)
+    """Store every new row in one transaction, or nothing (raises LabImportRefused); the text is
+    checked and written a batch of rows at a time, as `import_lab_csv_file` does. `progress` is
+    told how much of the text is stored; when it raises (services.progress.Cancelled) the
+    transaction rolls back and nothing is kept."""
+    buffer = io.StringIO(text.lstrip("\ufeff"), newline="")
+    report = None
+    if progress is not None:
+        total = max(1, len(buffer.getvalue()))
 
-        audit = AuditWriter(session, actor.name)
-        by_patient: dict[int, list[tuple[tuple[int, date], LabRow]]] = defaultdict(list)
-        for key, rows in new_by_visit.items():
-            by_patient[key[0]].extend((key, r) for r in rows)
-        mrn_of = {pid: mrn for mrn, pid in ids.items()}
-        created_on: dict[int, list[str]] = defaultdict(list)  # per patient (not a scan of every visit per patient)
-        for pid, when in created_by_key:
-            created_on[pid].append(when.isoformat())
-        entries = []
-        for pid in sorted(by_patient):
-            items = sorted(by_patient[pid], key=lambda kr: (kr[1].date, kr[1].row))
-            entries.append(AuditItem(
-                "import", "observation", entity_id=None, patient_id=pid,
-                reason=tr("lab CSV import of {source}").format(source=source),
-                new={
-                    "source": source,
-                    "visits_created": sorted(created_on[pid]),
-                    "values": [
-                        {"line": r.row, "date": r.date.isoformat(), "code": r.code, "value": r.value, "unit": r.unit,
-                         "qualifier": r.qualifier, "entered": r.entered_value, "entered_unit": r.entered_unit,
-                         "specimen": r.specimen, "visit_id": created_by_key.get(key) or visit_ids.get(key)}
-                        for key, r in items
-                    ],
-                },
-            ))
-            summary.values_added += len(items)
-            summary.patients.append(mrn_of[pid])
-        audit.append_many(entries)  # one chain step per patient, one statement
-        summary.visits_created = len(created)
-        step(tr("Storing the new values"), rows, rows)  # the last moment a cancel undoes everything
-    return summary
+        def report(finished: bool = False) -> None:
+            progress(tr("Storing the new values"), total if finished else min(buffer.tell(), total), total)
+    return _import_lines(db, actor, buffer, date_format, source=source, today=today, progress=report)

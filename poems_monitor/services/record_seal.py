@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -79,19 +80,61 @@ _HEX3 = tuple(f"{i:03x}" for i in range(4096))  # a field fingerprint's 3 hex di
 def canonical(row: Any, table: Table) -> tuple[str, str]:
     """The row's columns as canonical JSON, without NULLs and defaults (a column added later as
     NULL or with a default changes nothing), and its field fingerprints. `row`: the table's
-    columns in their declared order. (Run once per row of every sealed scope: kept tight.)"""
-    values = {}
+    columns in their declared order. (Run once per row of every sealed scope, and of every row a
+    bulk import writes: kept tight. The JSON is what `_ENCODER.encode` writes for the dict of
+    the kept columns, each scalar encoded as json encodes it, the keys in sorted order; a test
+    compares both.)"""
+    columns, in_key_order = _canonical_plan(table)
+    texts: list[str | None] = [None] * len(columns)
     parts = []
-    for (name, code, default), value in zip(_columns_of(table), row):
+    for i, ((code, default), value) in enumerate(zip(columns, row)):
         if value is None:
             continue
         if default is not _NO_DEFAULT and value == default and type(value) is type(default):
             continue  # so that a column added later with a default changes nothing either
-        if type(value) not in _PLAIN_TYPES:
+        kind = type(value)
+        if kind is str:
+            texts[i] = _encode_str(value)
+        elif kind is int:
+            texts[i] = int.__repr__(value)
+        elif kind is float:
+            texts[i] = _float_text(value)
+        elif kind is bool:
+            texts[i] = "true" if value else "false"
+        else:
             value = _norm(value)
-        values[name] = value
+            texts[i] = _ENCODER.encode(value)
         parts.append(code + _HEX3[crc32(str(value).encode()) & 0xFFF])
-    return _ENCODER.encode(values), "".join(parts)
+    return "{" + ",".join([key + text for i, key in in_key_order if (text := texts[i]) is not None]) + "}", "".join(parts)
+
+
+_encode_str = encode_basestring  # json's C string encoder (ensure_ascii=False)
+_INFINITY = float("inf")
+
+
+def _float_text(value: float) -> str:
+    """A float as json writes it (NaN and infinities as JavaScript names them)."""
+    if value != value:
+        return "NaN"
+    if value == _INFINITY:
+        return "Infinity"
+    if value == -_INFINITY:
+        return "-Infinity"
+    return float.__repr__(value)
+
+
+_CANONICAL_PLANS: dict[str, tuple[tuple[tuple[str, Any], ...], tuple[tuple[int, str], ...]]] = {}
+
+
+def _canonical_plan(table: Table) -> tuple[tuple[tuple[str, Any], ...], tuple[tuple[int, str], ...]]:
+    """(code, default) of each column in declared order, and (position, '"name":') in key order."""
+    found = _CANONICAL_PLANS.get(table.name)
+    if found is None:
+        columns = _columns_of(table)
+        order = sorted(range(len(columns)), key=lambda i: columns[i][0])
+        found = _CANONICAL_PLANS[table.name] = (tuple((code, default) for _, code, default in columns),
+                                                tuple((i, _encode_str(columns[i][0]) + ":") for i in order))
+    return found
 
 
 _COLUMNS: dict[str, tuple[tuple[str, str, Any], ...]] = {}
@@ -234,12 +277,90 @@ def has_seal_tables(session: Session) -> bool:
 SEAL_BATCH = 50
 
 
+class SealAsWritten:
+    """The seal of the patients a bulk write creates, made from the rows as it writes them (the
+    `stored` callable of the timeline repository's inserts) instead of reading them back at the
+    commit: the same canonical form and digest (a test compares both after an import), the
+    fingerprints written a batch at a time, the digests kept until `seal` puts them in the chain.
+
+    Only for patients the transaction creates and writes whole between `__init__`/`close_batch`
+    and the next `close_batch`, and changes no more afterwards (the import's new patients): a
+    later change in the same transaction would make the digest wrong, and `check` would then
+    report the record as changed (never the reverse: nothing tampered can pass for sealed). When
+    an insert cannot tell its rows as stored (another database, a column filled by a default),
+    the batch is left to `seal`, which reads it back as before."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.enabled = session.connection().dialect.name == "sqlite" and has_seal_tables(session)
+        self._start()
+
+    def _start(self) -> None:
+        self.lines: dict[int, list[tuple[str, tuple, bytes]]] = {}  # per patient: (table, sort key, line hash)
+        self.fingerprints: list[tuple[str, str, str, str]] = []
+        self.visit_patient: dict[int, int] = {}
+        self.scopes: dict[int, str] = {}
+        self.complete = self.enabled
+
+    def __call__(self, table: Table, rows: Iterable[tuple] | None) -> None:
+        if not self.complete:
+            return
+        if rows is None:
+            self.complete = False
+            return
+        name = table.name
+        via = _PATIENT_COLUMN.get(name)
+        at = _position(table, via or "visit_id")
+        is_visit = name == V.name
+        visit_patient, lines, fingerprints, scopes = self.visit_patient, self.lines, self.fingerprints, self.scopes
+        keys = _shape(table)[1]
+        for row in rows:
+            content, fields = canonical(row, table)
+            row_id = str(row[keys[0]]) if len(keys) == 1 else _row_key(table, row)
+            pid = row[at] if via is not None else visit_patient[row[at]]
+            if is_visit:
+                visit_patient[row[0]] = pid
+            scope = scopes.get(pid)
+            if scope is None:
+                scope = scopes[pid] = patient_scope(pid)
+                lines[pid] = []
+            lines[pid].append((name, _sort_key(row_id), _line(name, row_id, content)))  # what digest_of hashes
+            fingerprints.append((scope, name, row_id, fields))
+
+    def close_batch(self, patient_ids: Iterable[int]) -> None:
+        """These patients are written whole: write their fingerprints and keep their digests."""
+        if self.complete:
+            digests = {}
+            for pid in patient_ids:
+                h = hashlib.sha256()
+                for _, _, line in sorted(self.lines.get(pid, ()), key=lambda t: (t[0], t[1])):
+                    h.update(line)
+                digests[patient_scope(pid)] = h.hexdigest()
+            names = sorted(digests)
+            for i in range(0, len(names), _CHUNK):
+                self.session.execute(delete(RS).where(RS.c.scope.in_(names[i:i + _CHUNK])))
+            self.fingerprints.sort()  # the seal table's own key order: a b-tree filled in order
+            _insert_copies(self.session, self.fingerprints)
+            self.session.info.setdefault(_AS_WRITTEN, {}).update(digests)
+        self._start()
+
+
+_AS_WRITTEN = "record_seal.as_written"  # session.info: digests of the scopes a SealAsWritten sealed
+_PATIENT_COLUMN = {table.name: via for table, via in PATIENT_TABLES}
+
+
+def _position(table: Table, column: str) -> int:
+    return [c.name for c in table.columns].index(column)
+
+
 def seal(session: Session, patient_ids: Iterable[int], *, everything: bool = False) -> dict[str, str]:
     """Bring the fingerprints of the touched scopes up to date and return their digests.
 
     `everything`: every patient (the first seal of a database, or of one written by an older version)."""
     ids = _patients_in_record(session) if everything else sorted({int(p) for p in patient_ids if p is not None})
-    digests: dict[str, str] = {}
+    as_written = session.info.pop(_AS_WRITTEN, {})
+    digests = {scope: as_written[scope] for scope in map(patient_scope, ids) if scope in as_written}
+    ids = [p for p in ids if patient_scope(p) not in digests]  # the others are read back
     for i in range(0, len(ids), SEAL_BATCH):
         chunk = ids[i:i + SEAL_BATCH]
         digests.update(_seal_scopes(session, record_rows(session, chunk, global_scopes=False),

@@ -35,13 +35,14 @@ from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.access import Actor, Permission, require
+from poems_monitor.services import record_seal
 from poems_monitor.services.audit import AuditItem, AuditWriter, utcnow
 from poems_monitor.services.changes import Changes
 from poems_monitor.services.progress import Progress
 
 # Patients written per round of executemany (import) or read per round of queries (export):
 # bounds the rows held in memory whatever the size of the clinic or the file.
-STORE_BATCH = 200
+STORE_BATCH = 100
 EXPORT_BATCH = 100
 
 
@@ -241,12 +242,17 @@ def store_patients(
 
     new_patients = [p for p in patients if p.mrn not in existing_ids]
     total = len(new_patients) + len(extended)
+    # New patients are sealed from the rows as written (nothing else writes them in this
+    # transaction); the known ones extended below are read back by the seal at the commit.
+    as_written = record_seal.SealAsWritten(session) if new_patients else None
     for start in range(0, len(new_patients), STORE_BATCH):
         batch = new_patients[start : start + STORE_BATCH]
-        new_ids = repo.insert_patients(session, batch, stamp)
-        repo.insert_visits(session, [(pid, v) for pid, p in zip(new_ids, batch) for v in p.visits], stamp)
-        repo.insert_treatments(session, [(pid, t) for pid, p in zip(new_ids, batch) for t in p.treatments], stamp)
-        repo.insert_events(session, [(pid, e) for pid, p in zip(new_ids, batch) for e in p.events], stamp)
+        new_ids = repo.insert_patients(session, batch, stamp, as_written)
+        repo.insert_visits(session, [(pid, v) for pid, p in zip(new_ids, batch) for v in p.visits], stamp, as_written)
+        repo.insert_treatments(session, [(pid, t) for pid, p in zip(new_ids, batch) for t in p.treatments], stamp,
+                               as_written)
+        repo.insert_events(session, [(pid, e) for pid, p in zip(new_ids, batch) for e in p.events], stamp, as_written)
+        as_written.close_batch(new_ids)
         entries = []
         for pid, p in zip(new_ids, batch):
             values = sum(len(v.observations) for v in p.visits)

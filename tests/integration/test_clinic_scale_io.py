@@ -131,11 +131,11 @@ def test_a_failure_in_a_later_batch_leaves_nothing_written(db, admin, demo_patie
     before = counts(db)
     real, calls = repo.insert_events, []
 
-    def fail_on_third_batch(session, items, stamp):
+    def fail_on_third_batch(session, items, stamp, *stored):
         calls.append(len(items))
         if len(calls) == 3:
             raise OSError("disk full")
-        return real(session, items, stamp)
+        return real(session, items, stamp, *stored)
 
     monkeypatch.setattr(repo, "insert_events", fail_on_third_batch)
     with pytest.raises(OSError):

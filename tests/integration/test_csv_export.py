@@ -175,3 +175,41 @@ def test_cells_a_spreadsheet_would_run_as_formulas_are_escaped(db, tmp_path):
     assert value["mrn"] == "'=1+1" and value["value"] == "300"
     assert [spreadsheet_safe(t) for t in ("-5", "-0.25", "-1e3", "-x", "+5", "\tx", "a=b", "")] == [
         "-5", "-0.25", "-1e3", "'-x", "'+5", "'\tx", "a=b", ""]
+
+
+def test_the_driver_path_writes_what_the_sqlalchemy_path_writes(tmp_path, monkeypatch):
+    """On SQLite the export turns what SQLite stores into cells itself (dates, times, booleans,
+    numbers, text): every file is byte for byte what the SQLAlchemy path writes, on a demo clinic
+    with a correction (superseded rows), accounts, formula-like text and stored oddities."""
+    import sqlite3
+
+    from poems_monitor.services import csv_export
+    from poems_monitor.services.patients import PatientInput, create_patient
+    from poems_monitor.services.visits import EnteredValue, VisitInput, correct_visit, record_visit
+
+    db = open_database(tmp_path / "clinic.sqlite")
+    admin = Actor("test-admin", Role.ADMIN)
+    import_patients(db, generate_patients(3, 4, TODAY), admin, reason="demo")
+    add_user(db, admin, "nurse-ann", Role.NURSE, "a long enough secret")
+    nurse = Actor("nurse-ann", Role.NURSE)
+    create_patient(db, nurse, PatientInput("-X1", '=HYPERLINK("x")', "female", date(1960, 1, 1)), today=TODAY)
+    saved = record_visit(db, nurse, "-X1", VisitInput(date(2024, 3, 1), values=(
+        EnteredValue("platelets", 300, "10*9/L"), EnteredValue("vegf_plasma", 1234.5, "pg/mL")),
+        note='say "hi",\nthen -2 @x'), today=TODAY)
+    correct_visit(db, nurse, saved.visit_id, saved.version, VisitInput(date(2024, 3, 1), values=(
+        EnteredValue("platelets", 3e5 / 1000, "10*9/L"), EnteredValue("vegf_plasma", 0.000125, "pg/mL"))),
+        "typing error", today=TODAY)
+    db.dispose()
+    conn = sqlite3.connect(tmp_path / "clinic.sqlite")  # what SQLite may hold beside the app's own forms
+    conn.execute("UPDATE observation SET value_num = -1e20 WHERE id = (SELECT min(id) FROM observation)")
+    conn.execute("UPDATE observation SET lab = '+cmd' WHERE id = (SELECT max(id) FROM observation)")
+    conn.execute("UPDATE visit SET updated_at = '2026-01-02' WHERE id = (SELECT min(id) FROM visit)")
+    conn.commit()
+    conn.close()
+    db = open_database(tmp_path / "clinic.sqlite")
+    fast = export_clinic_csv(db, tmp_path / "fast")
+    monkeypatch.setattr(csv_export, "_stored_cell", lambda kind: None)
+    slow = export_clinic_csv(db, tmp_path / "slow")
+    assert fast.files == slow.files and fast.files["observation.csv"] > 40
+    for name in slow.files:
+        assert (tmp_path / "fast" / name).read_bytes() == (tmp_path / "slow" / name).read_bytes(), name
