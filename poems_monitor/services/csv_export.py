@@ -242,7 +242,6 @@ def export_clinic_csv(db: Database, directory: Path, progress: Progress | None =
     directory.mkdir(parents=True, exist_ok=True)
     files: dict[str, int] = {}
     tables = [t for t in SQLModel.metadata.sorted_tables if t.name not in SKIPPED_TABLES]
-    P, V, O = Patient.__table__, Visit.__table__, Observation.__table__
     steps = len(tables) + 2
     with db.read() as session:
         for done, table in enumerate(tables):

@@ -188,3 +188,180 @@ def import_lab_csv(
         def report(finished: bool = False) -> None:
             progress(tr("Storing the new values"), total if finished else min(buffer.tell(), total), total)
     return _import_lines(db, actor, buffer, date_format, source=source, today=today, progress=report)
+
+
+def import_lab_csv_file(
+    db: Database, actor: Actor, path: Path, date_format: DateFormat | str, *, source: str | None = None,
+    today: date | None = None, progress: Progress | None = None, dry_run: bool = False,
+) -> LabImportSummary:
+    """Import a lab CSV file of any size, streamed: read, checked and written LAB_BATCH_ROWS rows
+    at a time in one transaction (memory holds one batch), all rows or none (LabImportRefused,
+    naming each bad row's line, column and rule). Refused before anything is written: a file that
+    is not a regular file, larger than MAX_STREAMED_CSV_BYTES, not text in a known encoding or
+    holding NUL characters (CsvEncodingError); a line longer than MAX_LINE_CHARS ends the reading
+    and refuses the file. `dry_run`: everything checked, nothing kept."""
+    require(actor, Permission.RECORD)
+    path = Path(path)
+    if path.exists() and not path.is_file():  # a folder, a device or a pipe: never read from it
+        raise CsvEncodingError(tr("it is not a regular file"))
+    size = path.stat().st_size
+    if size > MAX_STREAMED_CSV_BYTES:
+        raise CsvEncodingError(tr("the file is larger than {gb} GB, far more than any lab export: split it into "
+                                  "smaller files").format(gb=MAX_STREAMED_CSV_BYTES // 1024 ** 3))
+
+    def blocks():  # noqa: ANN202
+        with open(path, "rb") as raw:
+            yield from iter(lambda: raw.read(1 << 20), b"")
+
+    codec = csv_encoding(blocks)
+    with open(path, encoding=codec, newline="") as fh:
+        report = None
+        if progress is not None:
+            megabytes = max(1, size // 1_000_000)
+
+            def report(finished: bool = False) -> None:
+                done = megabytes if finished else min(fh.buffer.tell() // 1_000_000, megabytes)
+                progress(tr("Importing lab results (MB of the file read)"), done, megabytes)
+        return _import_lines(db, actor, _bounded_lines(fh), date_format, source=source or path.name, today=today,
+                             progress=report, dry_run=dry_run)
+
+
+# A file read as a stream may be large, but not absurd; a line (a row) may not be long.
+MAX_STREAMED_CSV_BYTES = 2 * 1024 ** 3
+MAX_LINE_CHARS = 64 * 1024
+LAB_BATCH_ROWS = 10_000  # rows read, checked and written per round
+KEPT_ROWS = 10_000  # rows of a refused file kept for its preview beyond the bad ones
+
+
+class _LineTooLong(Exception):
+    def __init__(self, line: int):
+        super().__init__(line)
+        self.line = line
+
+
+def _bounded_lines(fh: IO[str]) -> Iterator[str]:
+    """The file's lines, refusing one longer than MAX_LINE_CHARS before it is held whole."""
+    number = 0
+    while line := fh.readline(MAX_LINE_CHARS + 1):
+        number += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise _LineTooLong(number)
+        yield line
+
+
+class _DryRun(Exception):
+    def __init__(self, summary: LabImportSummary):
+        super().__init__("dry run")
+        self.summary = summary
+
+
+def _import_lines(
+    db: Database, actor: Actor, lines: Iterable[str], date_format: DateFormat | str, *, source: str,
+    today: date | None, progress: Callable[..., None] | None = None, dry_run: bool = False,
+) -> LabImportSummary:
+    """The import, a batch of rows at a time, in one transaction: each batch is classified against
+    the stored record (which holds the earlier batches' rows: a row repeating an earlier line is a
+    duplicate or, with another value, invalid) and written; a bad row anywhere stops the writing,
+    the rest of the file is still checked, and the transaction rolls back."""
+    require(actor, Permission.RECORD)
+    today = today or date.today()
+    try:
+        with db.write() as session:
+            first_obs = (session.execute(select(func.max(O.c.id))).scalar() or 0) + 1
+            first_visit = (session.execute(select(func.max(V.c.id))).scalar() or 0) + 1
+            summary = LabImportSummary()
+            patients: dict[int, str] = {}
+            kept: list[LabRow] = []
+            last = LabCsv(rows=())
+            refused = False
+            try:
+                for batch in read_lab_batches(lines, date_format, today, LAB_BATCH_ROWS):
+                    parsed, known, ids, stored, visit_ids, earlier = _stored_context(session, batch, first_obs)
+                    preview = classify_rows(parsed, known, stored, earlier)
+                    last = preview
+                    bad = preview.bad_rows()
+                    refused = refused or bool(bad) or bool(preview.file_problems) or not preview.rows
+                    if len(kept) + len(preview.rows) <= KEPT_ROWS:
+                        kept.extend(preview.rows)
+                    else:
+                        kept.extend(bad)
+                    if len([r for r in kept if r.status in (RowStatus.INVALID, RowStatus.CONFLICTING)]) > MAX_INVALID_ROWS_KEPT:
+                        last = replace(last, file_problems=(*last.file_problems, RowProblem(
+                            batch.rows[-1].row if batch.rows else 1, "", "too_many_problems", tr(
+                                "more than {n} rows cannot be imported: the rest of the file was not checked").format(
+                                n=MAX_INVALID_ROWS_KEPT))))
+                        break
+                    if not refused:
+                        _write_batch(session, actor, preview, ids, visit_ids, first_visit, source, summary, patients)
+                    if progress:
+                        progress()
+            except _LineTooLong as exc:
+                refused = True
+                last = replace(last, file_problems=(*last.file_problems, RowProblem(exc.line, "", "line_too_long", tr(
+                    "line {line} is longer than {n} characters: this is not a lab export").format(
+                    line=exc.line, n=MAX_LINE_CHARS))))
+            if refused:
+                raise LabImportRefused(replace(last, rows=tuple(kept)))
+            summary.patients = [patients[pid] for pid in sorted(patients)]
+            if progress:
+                progress(True)
+            if dry_run:
+                raise _DryRun(summary)
+            return summary
+    except _DryRun as done:  # rolled back: nothing kept
+        return done.summary
+
+
+def _write_batch(session: Session, actor: Actor, preview: LabCsv, ids: dict[str, int], visit_ids: dict, first_visit: int,
+                 source: str, summary: LabImportSummary, patients: dict[int, str]) -> None:
+    """Write a classified batch: new values join the patient's visit of that date (created when
+    there is none), duplicates are skipped, one audit entry per patient of the batch."""
+    stamp = repo.WriteStamp(actor.name, utcnow())
+    new_by_visit: dict[tuple[int, date], list[LabRow]] = defaultdict(list)
+    for r in preview.rows:
+        if r.status is RowStatus.DUPLICATE:
+            summary.duplicates_skipped += 1
+        else:
+            new_by_visit[(ids[r.mrn], r.date)].append(r)
+    to_create = [key for key in new_by_visit if key not in visit_ids]
+    created = repo.insert_visits(session, [
+        (pid, VisitRecord(date=when, observations=tuple(r.observation() for r in new_by_visit[(pid, when)])))
+        for pid, when in to_create
+    ], stamp)
+    created_by_key = dict(zip(to_create, created))
+    existing = [(key, visit_ids[key]) for key in new_by_visit if key in visit_ids]
+    repo.add_visit_contents(session, [
+        (vid, tuple(r.observation() for r in new_by_visit[key]), (), ()) for key, vid in existing
+    ], stamp)
+    # An entry form opened on a stored visit must reload (a visit an earlier batch created is new anyway).
+    repo.touch_visits(session, [vid for _key, vid in existing if vid < first_visit], stamp)
+
+    audit = AuditWriter(session, actor.name)
+    by_patient: dict[int, list[tuple[tuple[int, date], LabRow]]] = defaultdict(list)
+    for key, rows in new_by_visit.items():
+        by_patient[key[0]].extend((key, r) for r in rows)
+    mrn_of = {pid: mrn for mrn, pid in ids.items()}
+    created_on: dict[int, list[str]] = defaultdict(list)  # per patient (not a scan of every visit per patient)
+    for pid, when in created_by_key:
+        created_on[pid].append(when.isoformat())
+    entries = []
+    for pid in sorted(by_patient):
+        items = sorted(by_patient[pid], key=lambda kr: (kr[1].date, kr[1].row))
+        entries.append(AuditItem(
+            "import", "observation", entity_id=None, patient_id=pid,
+            reason=tr("lab CSV import of {source}").format(source=source),
+            new={
+                "source": source,
+                "visits_created": sorted(created_on[pid]),
+                "values": [
+                    {"line": r.row, "date": r.date.isoformat(), "code": r.code, "value": r.value, "unit": r.unit,
+                     "qualifier": r.qualifier, "entered": r.entered_value, "entered_unit": r.entered_unit,
+                     "specimen": r.specimen, "visit_id": created_by_key.get(key) or visit_ids.get(key)}
+                    for key, r in items
+                ],
+            },
+        ))
+        summary.values_added += len(items)
+        patients[pid] = mrn_of[pid]
+    audit.append_many(entries)  # one chain step per patient, one statement
+    summary.visits_created += len(created)

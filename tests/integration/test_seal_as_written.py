@@ -120,7 +120,7 @@ def test_the_canonical_form_is_json_of_the_kept_columns(db, admin):
     tables = {t.name: t for t, _ in record_seal.PATIENT_TABLES}
     with db.read() as session:
         n = 0
-        for _, tbl, _, content, fields in record_seal.record_rows(session, global_scopes=False):
+        for _row in record_seal.record_rows(session, global_scopes=False):
             n += 1
         assert n > 100
     O = Observation.__table__
