@@ -2,8 +2,8 @@
 
 Owns the translation between tables and timeline records. Reading issues one query per table
 (not one per patient) and groups rows in Python; writing uses Core executemany, about twenty
-times faster than adding ORM objects one by one (TOOLCHAIN.md), and on SQLite hands the bulk
-rows (values, features, exams) to the driver as ready tuples (`insert_many`). Only current rows are read:
+times faster than adding ORM objects one by one (TOOLCHAIN.md), and hands the bulk rows (values,
+features, exams) to the driver's fast path (`insert_many`: ready tuples on SQLite, COPY on PostgreSQL). Only current rows are read:
 superseded observations, feature statuses and exams, and deleted treatments and events, stay in
 the database for the history view but are not part of the timeline.
 """
@@ -15,7 +15,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from datetime import datetime
-from operator import itemgetter
 
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
@@ -26,6 +25,7 @@ from poems_monitor.domain.timeline import (
     EventRecord, ExamRecord, ObservationRecord, PatientRecord, TreatmentRecord, VisitRecord,
 )
 from poems_monitor.models import Event, Exam, FeatureStatus, Observation, Patient, Treatment, Visit
+from poems_monitor.persistence import bulk_insert
 from poems_monitor.persistence.repositories.patients import mrn_in
 
 P, V, O, F, X, T, E = (m.__table__ for m in (Patient, Visit, Observation, FeatureStatus, Exam, Treatment, Event))
@@ -228,50 +228,10 @@ def add_visit_contents(
             insert_many(session, table, batch)
 
 
-# Hand SQLite's driver ready tuples instead of letting Core process every row's parameters:
-# Core's per-row work (construct_params, a DateTime conversion of the same stamp on every row)
-# took twice the driver's own time in the import profile. Other databases take Core's path.
-DRIVER_EXECUTEMANY = True
-
-
 def insert_many(session: Session, table, rows: list[dict]) -> None:  # noqa: ANN001
-    """INSERT `rows` (dicts with the same keys) in one executemany, what `session.execute(insert(table),
-    rows)` stores, byte for byte (the integration tests compare both paths)."""
-    connection = session.connection()
-    dialect = connection.dialect
-    if not (DRIVER_EXECUTEMANY and dialect.name == "sqlite" and dialect.paramstyle == "qmark"):
-        session.execute(insert(table), rows)
-        return
-    keys = list(rows[0])
-    compiled = insert(table).compile(dialect=dialect, column_keys=keys)
-    names = list(compiled.positiontup or ())
-    if sorted(names) != sorted(keys):  # a column default Core would fill in: let Core do it
-        session.execute(insert(table), rows)
-        return
-    converters = [(i, _once_per_value(convert)) for i, name in enumerate(names)
-                  if (convert := table.c[name].type._cached_bind_processor(dialect)) is not None]
-    in_order = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
-    params = []
-    for row in rows:
-        values = list(in_order(row))
-        for i, convert in converters:
-            if values[i] is not None:
-                values[i] = convert(values[i])
-        params.append(tuple(values))
-    connection.exec_driver_sql(str(compiled), params)
-
-
-def _once_per_value(convert):  # noqa: ANN001, ANN202
-    """`convert`, remembering its last result: a batch stamps every row with the same time and
-    user, so the date-time conversion runs once a batch instead of once a row."""
-    last: list = [object(), None]
-
-    def converted(value):  # noqa: ANN001, ANN202
-        if value is not last[0]:
-            last[0], last[1] = value, convert(value)
-        return last[1]
-
-    return converted
+    """INSERT `rows` (dicts with the same keys) in one go, what `session.execute(insert(table), rows)`
+    stores, byte for byte (persistence.bulk_insert; the integration tests compare both paths)."""
+    bulk_insert.insert_rows(session.connection(), table, rows)
 
 
 def insert_treatments(session: Session, items: Sequence[tuple[int, TreatmentRecord]], stamp: WriteStamp) -> list[int]:
