@@ -3,6 +3,7 @@
     PYTHONPATH=$PWD .venv/bin/python benchmarks/workstations.py                      # 10,000 patients, 600 s
     PYTHONPATH=$PWD .venv/bin/python benchmarks/workstations.py --patients 2000 --seconds 120
     PYTHONPATH=$PWD .venv/bin/python benchmarks/workstations.py --clinic COPY.sqlite --owner-url URL  # migrate --to
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/workstations.py --imported --owner-url URL  # imported already
 
 Not a test: a throwaway TLS PostgreSQL server is started for the run (tests/pg_server.py; or give
 --owner-url of an empty database you own) and set up as `server init` does: schema, group roles,
@@ -58,10 +59,12 @@ def _password(name: str) -> str:
 # ----------------------------------------------------------------------------------------------
 # set-up
 # ----------------------------------------------------------------------------------------------
-def set_up(owner_url: str, patients: int, clinic: Path | None = None) -> tuple[list[str], list[int]]:
+def set_up(owner_url: str, patients: int, clinic: Path | None = None, imported: bool = False
+           ) -> tuple[list[str], list[int]]:
     """Schema, roles and logins as `server init` and `users add` make them; the demo clinic (or
-    the SQLite clinic file `clinic`, moved onto the server with `migrate --to` and timed); the hot
-    visits. Returns the patients' MRNs and the hot visits' ids."""
+    the SQLite clinic file `clinic`, moved onto the server with `migrate --to` and timed; or, when
+    `imported`, the clinic `poems-monitor import` put into the database already); the hot visits.
+    Returns the patients' MRNs and the hot visits' ids."""
     from poems_monitor.persistence.db import open_database
     from poems_monitor.services import clinic_server
     from poems_monitor.services.access import Actor, Role
@@ -94,7 +97,7 @@ def set_up(owner_url: str, patients: int, clinic: Path | None = None) -> tuple[l
         for i in range(1, WORKSTATIONS + 1):
             add_user(db, boss, f"nurse{i}", Role.NURSE, _password(f"nurse{i}"), reason="benchmark set-up")
         add_user(db, boss, "watcher", Role.PHYSICIAN, _password("watcher"), reason="benchmark set-up")
-        if clinic is None:
+        if clinic is None and not imported:
             started = time.perf_counter()
             records = generate_patients(patients, SEED, TODAY)
             for first in range(0, len(records), 500):
@@ -329,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--owner-url", help="an empty database on a server you own (default: a throwaway server)")
+    parser.add_argument("--imported", action="store_true", help="the database at --owner-url holds the clinic "
+                        "already (`poems-monitor --db URL import FILE`, without accounts yet)")
     parser.add_argument("--clinic", type=Path, help="an SQLite clinic file (a copy: it is only read) moved onto the "
                         "server with migrate --to, instead of generating and importing the demo clinic")
     args = parser.parse_args(argv)
@@ -346,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"Machine: {machine()}")
         print(f"Setting up {owner_url.split('?')[0]} ...", flush=True)
-        mrns, hot = set_up(owner_url, args.patients, args.clinic)
+        mrns, hot = set_up(owner_url, args.patients, args.clinic, args.imported)
         args.patients = len(mrns)
         ctx = multiprocessing.get_context("spawn")
         ready, stop = ctx.Event(), ctx.Event()
