@@ -55,7 +55,7 @@ def insert_rows(connection: Connection, table: Table, rows: Sequence[dict]) -> N
 
 def _driver_rows(connection: Connection, table: Table, names: list[str], rows: Sequence[dict]) -> list[tuple]:
     dialect = connection.dialect
-    converters = [(i, _once_per_value(convert)) for i, name in enumerate(names)
+    converters: list[tuple[int, Callable[[Any], Any]]] = [(i, _once_per_value(convert)) for i, name in enumerate(names)
                   if (convert := table.c[name].type._cached_bind_processor(dialect)) is not None]
     in_order = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
     if not converters:
@@ -63,9 +63,9 @@ def _driver_rows(connection: Connection, table: Table, names: list[str], rows: S
     params = []
     for row in rows:
         values = list(in_order(row))
-        for i, convert in converters:
+        for i, converted in converters:
             if values[i] is not None:
-                values[i] = convert(values[i])
+                values[i] = converted(values[i])
         params.append(tuple(values))
     return params
 

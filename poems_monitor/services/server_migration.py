@@ -107,7 +107,7 @@ def migrate_to_server(source: Database, target_url: str, actor: Actor, *, batch_
             db=source.describe(), problems="; ".join(before.problems)))
     shown_url = target_url
     if target_password:  # kept in the URL object only (never rendered: describe() shows the URL without it)
-        target_url = make_url(target_url).set(password=target_password)  # type: ignore[assignment]
+        target_url = make_url(target_url).set(password=target_password)
     try:
         clinic_server.ensure_database(target_url)  # as `server init` does: createdb is not a step of its own
     except Exception as exc:  # noqa: BLE001 (an unreachable server, a login that may not create it: one sentence)

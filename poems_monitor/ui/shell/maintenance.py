@@ -140,7 +140,7 @@ class Maintenance(QObject):
         self.closing_backup = progress = QProgressDialog(
             tr("Making the daily backup of the clinic database before closing…"), "", 0, 0, self._window)
         progress.setWindowTitle(tr("Backing up"))
-        progress.setCancelButton(None)  # type: ignore[arg-type] (Qt accepts None: no button)
+        progress.setCancelButton(None)  # Qt accepts None: no button
         progress.setWindowModality(Qt.WindowModality.WindowModal)
         progress.setMinimumDuration(0)
         progress.setAutoClose(False)
