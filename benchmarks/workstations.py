@@ -2,6 +2,8 @@
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/workstations.py                      # 10,000 patients, 600 s
     PYTHONPATH=$PWD .venv/bin/python benchmarks/workstations.py --patients 2000 --seconds 120
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/workstations.py --clinic COPY.sqlite --owner-url URL  # migrate --to
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/workstations.py --imported --owner-url URL  # imported already
 
 Not a test: a throwaway TLS PostgreSQL server is started for the run (tests/pg_server.py; or give
 --owner-url of an empty database you own) and set up as `server init` does: schema, group roles,
@@ -57,37 +59,66 @@ def _password(name: str) -> str:
 # ----------------------------------------------------------------------------------------------
 # set-up
 # ----------------------------------------------------------------------------------------------
-def set_up(owner_url: str, patients: int) -> tuple[list[str], list[int]]:
-    """Schema, roles and logins as `server init` and `users add` make them; the demo clinic; the
-    hot visits. Returns the patients' MRNs and the hot visits' ids."""
+def set_up(owner_url: str, patients: int, clinic: Path | None = None, imported: bool = False
+           ) -> tuple[list[str], list[int]]:
+    """Schema, roles and logins as `server init` and `users add` make them; the demo clinic (or
+    the SQLite clinic file `clinic`, moved onto the server with `migrate --to` and timed; or, when
+    `imported`, the clinic `poems-monitor import` put into the database already); the hot visits.
+    Returns the patients' MRNs and the hot visits' ids."""
     from poems_monitor.persistence.db import open_database
     from poems_monitor.services import clinic_server
     from poems_monitor.services.access import Actor, Role
     from poems_monitor.services.demo_clinic import generate_patients
+    from poems_monitor.services.errors import InputRefused
     from poems_monitor.services.timeline_io import import_patients
     from poems_monitor.services.users import add_user
     from poems_monitor.services.visits import EnteredValue, VisitInput, record_visit
 
-    clinic_server.ensure_database(owner_url)
+    boss = Actor("boss", Role.ADMIN)
+    if clinic is not None:
+        from poems_monitor.services.server_migration import migrate_to_server
+
+        source = open_database(clinic)
+        started = time.perf_counter()
+        try:
+            moved = migrate_to_server(source, owner_url, boss)
+        finally:
+            source.dispose()
+        print(f"  migrate --to: {sum(moved.rows.values()):,} rows ({moved.rows.get('patient', 0):,} patients, "
+              f"{moved.rows.get('observation', 0):,} values) in {time.perf_counter() - started:.0f} s, checks "
+              f"included; problems: source {len(moved.source_problems)}, target {len(moved.target_problems)}",
+              flush=True)
+    else:
+        clinic_server.ensure_database(owner_url)
     db = open_database(owner_url, migrate=False)
     try:
         clinic_server.upgrade_server(db)
-        boss = Actor("boss", Role.ADMIN)
         add_user(db, boss, "boss", Role.ADMIN, _password("boss"), reason="benchmark set-up")
         for i in range(1, WORKSTATIONS + 1):
             add_user(db, boss, f"nurse{i}", Role.NURSE, _password(f"nurse{i}"), reason="benchmark set-up")
         add_user(db, boss, "watcher", Role.PHYSICIAN, _password("watcher"), reason="benchmark set-up")
-        started = time.perf_counter()
-        records = generate_patients(patients, SEED, TODAY)
-        for first in range(0, len(records), 500):
-            import_patients(db, records[first:first + 500], boss, reason="benchmark demo clinic")
-            print(f"  {first + 500:,} patients imported ({time.perf_counter() - started:.0f} s)", flush=True)
-        print(f"  imported {patients:,} demo patients in {time.perf_counter() - started:.0f} s", flush=True)
-        mrns = [p.mrn for p in records]
+        if clinic is None and not imported:
+            started = time.perf_counter()
+            records = generate_patients(patients, SEED, TODAY)
+            for first in range(0, len(records), 500):
+                import_patients(db, records[first:first + 500], boss, reason="benchmark demo clinic")
+                print(f"  {first + 500:,} patients imported ({time.perf_counter() - started:.0f} s)", flush=True)
+            print(f"  imported {patients:,} demo patients in {time.perf_counter() - started:.0f} s", flush=True)
+            mrns = [p.mrn for p in records]
+        else:
+            from sqlalchemy import text
+
+            with db.read() as session:
+                mrns = list(session.execute(text("SELECT mrn FROM patient ORDER BY id")).scalars())
         hot = []
         for mrn in mrns[:HOT_VISITS]:
-            saved = record_visit(db, boss, mrn, VisitInput(TODAY, (EnteredValue("platelets", 250, "10*9/L"),),
-                                                           note="hot visit"), today=TODAY)
+            for back in range(30):  # a day without a visit yet
+                try:
+                    saved = record_visit(db, boss, mrn, VisitInput(TODAY - timedelta(days=back), (
+                        EnteredValue("platelets", 250, "10*9/L"),), note="hot visit"), today=TODAY)
+                    break
+                except InputRefused:
+                    continue
             hot.append(saved.visit_id)
         return mrns, hot
     finally:
@@ -301,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--owner-url", help="an empty database on a server you own (default: a throwaway server)")
+    parser.add_argument("--imported", action="store_true", help="the database at --owner-url holds the clinic "
+                        "already (`poems-monitor --db URL import FILE`, without accounts yet)")
+    parser.add_argument("--clinic", type=Path, help="an SQLite clinic file (a copy: it is only read) moved onto the "
+                        "server with migrate --to, instead of generating and importing the demo clinic")
     args = parser.parse_args(argv)
 
     server = None
@@ -316,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"Machine: {machine()}")
         print(f"Setting up {owner_url.split('?')[0]} ...", flush=True)
-        mrns, hot = set_up(owner_url, args.patients)
+        mrns, hot = set_up(owner_url, args.patients, args.clinic, args.imported)
+        args.patients = len(mrns)
         ctx = multiprocessing.get_context("spawn")
         ready, stop = ctx.Event(), ctx.Event()
         start_at = time.time() + 15  # every process started and signed in first (a loaded machine is slow)
@@ -331,8 +367,11 @@ def main(argv: list[str] | None = None) -> int:
             p.start()
         print(f"{WORKSTATIONS} workstations saving for {args.seconds:.0f} s on {args.patients:,} patients ...",
               flush=True)
-        for p in procs:
-            p.join()
+        loads = []
+        while any(p.is_alive() for p in procs):  # the machine's load, once a minute (it is shared)
+            for p in procs:
+                p.join(timeout=60 / len(procs))
+            loads.append(f"{os.getloadavg()[0]:.1f}")
         time.sleep(2)  # the last announcements in flight
         stop.set()
         watcher.join()
@@ -349,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"\nFigures ({WORKSTATIONS} workstations, {args.seconds:.0f} s, {args.patients:,} patients, "
               f"{machine()}):")
+        print(f"  load average at the end (1/5/15 min): {' / '.join(f'{x:.1f}' for x in os.getloadavg())}; "
+              f"during the run: {', '.join(loads)}")
         print(f"  saves acknowledged:          {totals['saves']:,} ({totals['saves'] / args.seconds:.1f}/s)")
         for r in results:
             print(f"    {r['name']}: {r['counts'].get('saves', 0):,} saves, {r['counts'].get('conflicts', 0)} conflicts")

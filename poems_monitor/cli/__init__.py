@@ -64,6 +64,8 @@ def _add_global_options(parser: argparse.ArgumentParser, default: object) -> Non
                         help=tr("who is acting, for the audit trail (default: your login name)"))
     parser.add_argument("--password-file", metavar="FILE", default=default,
                         help=tr("read the acting account's password from the first line of FILE (default: asked on a terminal)"))
+    parser.add_argument("--allow-weak-tls", action="store_true", default=default, help=tr(
+        "accept a TLS mode weaker than verify-full for a server that is not this computer (not recommended)"))
 
 
 def _reader_gone() -> int:
@@ -111,9 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         on_write_wait(lambda: print(tr("Waiting for another write to the clinic database (for example a long import) to "
                                        "finish…"), file=sys.stderr, flush=True))
     try:
-        from poems_monitor.cli.profiles import resolve_profile
+        from poems_monitor.cli.profiles import check_typed_urls, resolve_profile
 
         resolve_profile(args)
+        check_typed_urls(args)
         code = handler(args)
         sys.stdout.flush()  # here, so that a reader that has gone away is noticed below
         return code

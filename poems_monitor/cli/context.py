@@ -98,19 +98,25 @@ def acting_name(args: argparse.Namespace) -> str:
     return getattr(args, "user", None) or login_name()
 
 
+def read_password_file(source: str | Path) -> str:
+    """The first line of a password file (`--password-file`, `--target-password-file`), refused
+    with a sentence naming the file when it cannot be read."""
+    path = Path(source)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            line = fh.readline(4096)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(tr("The password file {file} cannot be read ({error}); nothing was changed").format(
+            file=path, error=getattr(exc, "strerror", None) or tr("not UTF-8 text"))) from None
+    return line.rstrip("\r\n")
+
+
 def acting_password(args: argparse.Namespace, name: str) -> str:
     """The first line of --password-file, or asked on a terminal; refused with a sentence saying
     how to give it when neither is there."""
     source = getattr(args, "password_file", None)
     if source:
-        path = Path(source)
-        try:
-            with open(path, encoding="utf-8") as fh:
-                line = fh.readline(4096)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CommandError(tr("The password file {file} cannot be read ({error}); nothing was changed").format(
-                file=path, error=getattr(exc, "strerror", None) or tr("not UTF-8 text"))) from None
-        password = line.rstrip("\r\n")
+        password = read_password_file(source)
     elif sys.stdin is not None and sys.stdin.isatty():
         try:
             password = getpass.getpass(tr("Password for {name}: ").format(name=name))

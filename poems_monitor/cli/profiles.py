@@ -28,8 +28,7 @@ def register(sub, common) -> None:  # noqa: ANN001
     add.add_argument("--tls", choices=("disable", "require", "verify-ca", "verify-full"), help=tr(
         "TLS mode (default: verify-full off this computer, require on localhost)"))
     add.add_argument("--ca-file", metavar="FILE", help=tr("the clinic's CA certificate that signed the server's"))
-    add.add_argument("--allow-weak-tls", action="store_true", help=tr(
-        "accept a TLS mode weaker than verify-full for a server that is not this computer (not recommended)"))
+    # --allow-weak-tls is a global option (it also lets `--db URL` name a weaker sslmode)
     add.add_argument("--replace", action="store_true", help=tr("replace a saved connection of that name"))
     add.set_defaults(handler=cmd_profiles_add)
     remove = profiles.add_parser("remove", parents=[common], help=tr("forget a saved connection"))
@@ -51,6 +50,22 @@ def resolve_profile(args: argparse.Namespace) -> None:
         args.db = cp.database_target(cp.profile_named(name))
     except cp.ProfileError as exc:
         raise CommandError(str(exc), EXIT_INVALID) from None
+
+
+def check_typed_urls(args: argparse.Namespace) -> None:
+    """The profiles' TLS rule for server URLs typed on the command line (`--db`, `server ... URL`,
+    `migrate --to`): verify-full added off this computer when no sslmode is named, a weaker one
+    refused (exit 2) unless `--allow-weak-tls`."""
+    from poems_monitor.services import connection_profiles as cp
+
+    allow = bool(getattr(args, "allow_weak_tls", False))
+    for field in ("db", "url", "to"):
+        value = getattr(args, field, None)
+        if isinstance(value, str):
+            try:
+                setattr(args, field, cp.checked_server_url(value, allow_weak_tls=allow))
+            except cp.ProfileError as exc:
+                raise CommandError(str(exc), EXIT_INVALID) from None
 
 
 def cmd_profiles_list(args: argparse.Namespace) -> int:
@@ -81,7 +96,7 @@ def cmd_profiles_add(args: argparse.Namespace) -> int:
         profile = cp.ConnectionProfile(args.name, kind=cp.KIND_SERVER, host=args.host or "", port=args.port,
                                        database=args.database or "", login=args.login or "",
                                        tls_mode=args.tls or "", ca_file=args.ca_file or "",
-                                       allow_weak_tls=args.allow_weak_tls)
+                                       allow_weak_tls=bool(getattr(args, "allow_weak_tls", False)))
     try:
         saved = cp.add_profile(profile, replace_existing=args.replace)
     except cp.ProfileError as exc:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from poems_monitor.cli import EXIT_FAILED, EXIT_OK, CommandError
-from poems_monitor.cli.context import actor, open_db, open_existing_db
+from poems_monitor.cli.context import actor, open_db, open_existing_db, read_password_file
 from poems_monitor.i18n import ntr, tr
 
 
@@ -30,6 +30,9 @@ def register(sub, common) -> None:  # noqa: ANN001
         "copy the whole SQLite clinic (--db FILE) into an empty PostgreSQL database, all or nothing, then check both"))
     p.add_argument("--to", required=True, metavar="URL", help=tr(
         "the empty server database, e.g. postgresql+psycopg://USER@HOST/DATABASE"))
+    p.add_argument("--target-password-file", metavar="FILE", help=tr(
+        "the first line of FILE is the password of the login in --to (default: the URL, PGPASSWORD or libpq's "
+        "password file)"))
     p.set_defaults(handler=cmd_migrate)
 
     p = sub.add_parser("users", parents=[common], help=tr("local user accounts"))
@@ -221,11 +224,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     if not database_url(database_target(args)).startswith("sqlite"):
         raise CommandError(tr("migrate copies a clinic from its SQLite file: give it with --db FILE; nothing was copied"))
+    target_password = read_password_file(args.target_password_file) if args.target_password_file else None
     db = open_existing_db(args)
     try:
         who = actor(db, args)
         try:
-            result = migrate_to_server(db, args.to, who)
+            result = migrate_to_server(db, args.to, who, target_password=target_password)
         except MigrationRefused as exc:
             raise CommandError(str(exc)) from None
         source_name = db.describe()

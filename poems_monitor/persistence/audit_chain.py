@@ -61,15 +61,17 @@ def last_hash(conn) -> str:  # noqa: ANN001 (a Session or a Connection)
 def insert_entry(
     conn, prev_hash: str, *, user: str, action: str, entity: str, entity_id: int | None = None,  # noqa: ANN001
     patient_id: int | None = None, old: Any = None, new: Any = None, reason: str | None = None,
-    at: datetime | None = None,
+    at: datetime | None = None, state: dict[str, Any] | None = None,
 ) -> str:
-    """Append one entry after `prev_hash`; returns its hash (the next entry's `prev_hash`)."""
+    """Append one entry after `prev_hash`; returns its hash (the next entry's `prev_hash`).
+    `state`: the record seal's digests this entry holds (services.record_seal), if any."""
     at = at or utcnow()
-    old_json, new_json = to_json(old), to_json(new)
-    digest = entry_hash(prev_hash, at, user, action, entity, entity_id, patient_id, old_json, new_json, reason)
+    old_json, new_json, state_json = to_json(old), to_json(new), to_json(state) if state else None
+    digest = entry_hash(prev_hash, at, user, action, entity, entity_id, patient_id, old_json, new_json, reason,
+                        state_json)
     conn.execute(insert(_A).values(
         at=at, user=user, action=action, entity=entity, entity_id=entity_id, patient_id=patient_id,
-        old=old_json, new=new_json, reason=reason, prev_hash=prev_hash, hash=digest,
+        old=old_json, new=new_json, reason=reason, prev_hash=prev_hash, hash=digest, state=state_json,
     ))
     return digest
 

@@ -2,7 +2,8 @@
 
 Owns the table-level work: the schema made on the target by the shipped migrations on the copy's
 own connection (so that it is part of the copy's one transaction), every table streamed from the
-source in primary-key order in batches (memory stays bounded whatever the clinic's size), ids
+source in primary-key order in batches (memory stays bounded whatever the clinic's size; on a
+server each batch goes in with one COPY, `persistence.bulk_insert`), ids
 kept as they are, and the target's id sequences moved past the copied ids afterwards. The source
 is read in one transaction: a consistent snapshot while others keep writing. Nothing here decides
 who may copy or what counts as sound: `services.server_migration` does.
@@ -17,10 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, Table, insert, select, update
+from sqlalchemy import DateTime, Table, bindparam, select, update
 from sqlalchemy.engine import Connection
 
-BATCH_ROWS = 1000
+from poems_monitor.persistence import bulk_insert
+
+BATCH_ROWS = 5000  # rows read and written per round (COPY on a server: few round trips)
 DERIVED_TABLES = ("rules_cache",)  # rebuilt from the record when first needed: never copied
 SCHEMA_TABLES = ("alembic_version",)  # made by the target's own migrations
 
@@ -80,16 +83,15 @@ def copy_table(source: Connection, target: Connection, table: Table, *, batch_ro
                 later.append({"key": row[order[0].name], **{c: row[c] for c in self_refs}})
                 for c in self_refs:
                     row[c] = None
-        target.execute(insert(table), batch)
+        bulk_insert.insert_rows(target, table, batch)
         copied += len(batch)
         if after_batch is not None:
             after_batch(table.name, copied)
-    if later:
-        key = order[0]
+    if later:  # one executemany per batch, not one statement per row
+        relink = update(table).where(order[0] == bindparam("_key")).values({c: bindparam(f"new_{c}") for c in self_refs})
         for start in range(0, len(later), batch_rows):
-            for item in later[start:start + batch_rows]:
-                target.execute(update(table).where(key == item["key"]).values(
-                    **{c: item[c] for c in self_refs}))
+            target.execute(relink, [{"_key": item["key"], **{f"new_{c}": item[c] for c in self_refs}}
+                                    for item in later[start:start + batch_rows]])
     return copied
 
 

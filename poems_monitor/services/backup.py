@@ -224,18 +224,30 @@ def automatic_backup(db: Database, policy: BackupPolicy | None = None, now: date
     if db.is_sqlite and db.path is None:
         return None  # an in-memory database: nothing to keep
     policy = policy or load_policy()
-    now = now or utcnow()
-    day = now.astimezone().date()
-    key = database_key(db)
-    stem = _stem_of(key)
-    folder = backup_set_folder(key, policy)
-    dest = folder / f"{stem}-{day.isoformat()}{'.sqlite' if db.is_sqlite else SERVER_DUMP_SUFFIX}"
+    folder, stem, dest = _daily_target(db, policy, now)
     if dest.exists() and not force:
         return None
     folder.mkdir(parents=True, exist_ok=True)
     result = _verified_copy(db, dest)
     rotate(folder, stem, policy.keep_daily, policy.keep_monthly)
     return result
+
+
+def _daily_target(db: Database, policy: BackupPolicy, now: datetime | None = None) -> tuple[Path, str, Path]:
+    """The backup set's folder, the database's stem and today's automatic backup file."""
+    day = (now or utcnow()).astimezone().date()
+    key = database_key(db)
+    stem = _stem_of(key)
+    folder = backup_set_folder(key, policy)
+    return folder, stem, folder / f"{stem}-{day.isoformat()}{'.sqlite' if db.is_sqlite else SERVER_DUMP_SUFFIX}"
+
+
+def daily_backup_due(db: Database, policy: BackupPolicy | None = None, now: datetime | None = None) -> bool:
+    """Whether `automatic_backup` would write today's backup now (none made yet today): a
+    window closes at once when it would not."""
+    if db.is_sqlite and db.path is None:
+        return False
+    return not _daily_target(db, policy or load_policy(), now)[2].exists()
 
 
 def makes_daily_backup(db: Database, actor: Actor, policy: BackupPolicy | None = None) -> bool:

@@ -9,7 +9,8 @@ never logs one (URLs are logged masked).
 The TLS rule: a server that is not this computer (localhost, 127.0.0.1, ::1) is reached with
 `verify-full` (the server's certificate is checked against the CA file and its host name) unless
 the profile explicitly allows a weaker mode (`allow_weak_tls = true`); the URL of a profile that
-asks for a weaker mode without it is refused with a sentence.
+asks for a weaker mode without it is refused with a sentence. A URL typed by hand (`--db URL`,
+`migrate --to URL`, `server init URL`) follows the same rule (`checked_server_url`).
 """
 
 from __future__ import annotations
@@ -135,6 +136,31 @@ def weak_tls_warning(profile: ConnectionProfile) -> str:
     return tr("Warning: with {mode} to {host} the server's identity is not fully checked; someone on the network "
               "could pose as the clinic server and read the passwords and patient data sent to it.").format(
         mode=profile.effective_tls_mode, host=profile.host)
+
+
+def checked_server_url(url: str, *, allow_weak_tls: bool = False) -> str:
+    """A server URL typed by hand (`--db`, `migrate --to`, `server init`) under the profiles' TLS
+    rule: off this computer `verify-full` when the URL names no sslmode (libpq's own default,
+    "prefer", would accept any server, even without TLS), and a weaker sslmode refused with
+    ProfileError unless `allow_weak_tls`. A file path, an SQLite URL, or a server on this computer
+    (localhost, a loopback address, a Unix socket) is returned as it is."""
+    from sqlalchemy.engine import make_url
+
+    if "://" not in url or url.startswith("sqlite"):
+        return url
+    parsed = make_url(url)
+    host = parsed.host or str(parsed.query.get("host") or "")
+    if not host or host.startswith("/") or is_local_host(host):
+        return url
+    mode = str(parsed.query.get("sslmode") or "")
+    if not mode:
+        return parsed.update_query_dict({"sslmode": STRICT_TLS}).render_as_string(hide_password=False)
+    if mode != STRICT_TLS and not allow_weak_tls:
+        raise ProfileError(tr("sslmode: {host} is not this computer, so the connection must use verify-full (the "
+                              "server's certificate and name checked); {mode} was refused. Add --allow-weak-tls "
+                              "only if you accept that someone on the network could pose as the clinic "
+                              "server.").format(host=host, mode=mode))
+    return url
 
 
 def database_url(profile: ConnectionProfile) -> str:

@@ -11,9 +11,11 @@ was. The source file is only read. Then `check` runs on both, and both verdicts 
 The audit chain and the record's seal are copied as they are, so the target's chain is the
 source's chain with one more entry. The copied entries keep their users; their `db_user` (the
 server login that wrote an entry) stays empty: they were written before the clinic had a server.
-The accounts come without server logins (their passwords were the app's, not the server's):
-`server init URL --admin NAME` gives a migrated administrator account its login, and that
-administrator the others theirs (`users passwd NAME`).
+The accounts come without server logins and without their password hashes (their passwords were
+the app's, not the server's, and every clinic login may read `app_user`: a hash there could be
+guessed at offline); the accounts' seal is renewed in the `migrate` entry. `server init URL
+--admin NAME` gives a migrated administrator account its login, and that administrator the others
+theirs (`users passwd NAME`).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, text, update
 from sqlalchemy.engine import make_url
+from sqlmodel import Session
 
 from poems_monitor.i18n import tr
+from poems_monitor.models import User
 from poems_monitor.persistence import audit_chain, clinic_copy, pg_tools
 from poems_monitor.persistence.db import (
     Database,
@@ -32,8 +36,11 @@ from poems_monitor.persistence.db import (
     known_revisions,
     pg_connect_args,
 )
-from poems_monitor.services import clinic_server
+from poems_monitor.services import clinic_server, record_seal
 from poems_monitor.services.access import Actor, Permission, require
+
+
+USERS = User.__table__
 
 
 class MigrationRefused(Exception):
@@ -80,9 +87,12 @@ def _target_state(target: Database) -> str:
 
 
 def migrate_to_server(source: Database, target_url: str, actor: Actor, *, batch_rows: int = clinic_copy.BATCH_ROWS,
-                      after_batch: Callable[[str, int], None] | None = None) -> MigrationResult:
+                      after_batch: Callable[[str, int], None] | None = None,
+                      target_password: str | None = None) -> MigrationResult:
     """Copy the SQLite clinic `source` into the empty PostgreSQL database at `target_url`, all or
-    nothing, then check both (admin only: it copies every account and the whole record)."""
+    nothing, then check both (admin only: it copies every account and the whole record).
+    `target_password`: the target login's password (`--target-password-file`), else the URL's,
+    PGPASSWORD or libpq's password file."""
     from poems_monitor.services.integrity import check_report
 
     require(actor, Permission.RESTORE)
@@ -95,13 +105,16 @@ def migrate_to_server(source: Database, target_url: str, actor: Actor, *, batch_
     if before.problems:
         raise MigrationRefused(tr("{db} is not sound, so it was not copied: {problems}. Nothing was copied.").format(
             db=source.describe(), problems="; ".join(before.problems)))
+    shown_url = target_url
+    if target_password:  # kept in the URL object only (never rendered: describe() shows the URL without it)
+        target_url = make_url(target_url).set(password=target_password)
     try:
         clinic_server.ensure_database(target_url)  # as `server init` does: createdb is not a step of its own
     except Exception as exc:  # noqa: BLE001 (an unreachable server, a login that may not create it: one sentence)
         raise MigrationRefused(tr("{db} cannot be reached or created: {error}; nothing was copied").format(
-            db=make_url(target_url).render_as_string(hide_password=True), error=pg_tools.plain_error(exc))) from None
+            db=make_url(shown_url).render_as_string(hide_password=True), error=pg_tools.plain_error(exc))) from None
     engine = create_engine(target_url, pool_pre_ping=True, connect_args=pg_connect_args())
-    target = Database(engine=engine, url=target_url)
+    target = Database(engine=engine, url=shown_url)
     rows: dict[str, int] = {}
     current = tr("none")
     try:
@@ -133,11 +146,21 @@ def migrate_to_server(source: Database, target_url: str, actor: Actor, *, batch_
                 # The group roles' rights, the guard triggers and functions, as `server init`
                 # leaves a database: the migrated clinic is enforced by the server from its first save.
                 clinic_server.apply_rights(dst)
-                # Recorded in the same transaction, at table level like a schema migration's entry: the
-                # record's seal stays that of the last change, which this copy did not change.
+                # The app's password hashes stay behind: on a server the server checks passwords, and
+                # app_user is readable by every clinic login (an offline guessing target otherwise).
+                # Each account gets its login with `server init --admin` / `users passwd`.
+                hashes = dst.execute(update(USERS).where(USERS.c.password_hash.is_not(None))
+                                     .values(password_hash=None)).rowcount
+                # Recorded in the same transaction, at table level like a schema migration's entry. The
+                # patients' seals stay those of their last change (this copy changed none); the accounts
+                # are sealed again without their hashes (and the settings with them): this entry holds both.
+                with Session(bind=dst) as session:
+                    digests = record_seal.seal(session, [])
                 audit_chain.insert_entry(dst, audit_chain.last_hash(dst), user=actor.name, action="migrate",
                                          entity="database", reason="moved from an SQLite file to a server database",
-                                         new={"from": source.path.name, "patients": rows.get("patient", 0)})
+                                         new={"from": source.path.name, "patients": rows.get("patient", 0),
+                                              "password_hashes_left_behind": hashes},
+                                         state=digests)
                 audit_chain.record_head(dst, actor.name)
         except MigrationRefused:
             raise

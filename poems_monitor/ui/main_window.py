@@ -81,6 +81,7 @@ class MainWindow(QMainWindow):
         self.signed_in = signed_in
         self.read_only = read_only
         self.skip_close_checks = False  # set by the session when it replaces this window (switch user)
+        self._close_checked = False  # the unsaved-visit questions were answered and the daily backup made
         self._title = title or tr("poems-monitor — {db} — {user} ({role})").format(
             db=db.path.name if db.path else db.describe(), user=actor.name, role=actor.role.label)
         if read_only:
@@ -262,7 +263,11 @@ class MainWindow(QMainWindow):
         return {MAIN_SPLITTER: self.splitter, DASHBOARD_SPLITTER: self.dashboard.splitter}
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
-        if not self.skip_close_checks:
+        if self.maintenance.closing_backup is not None:  # closing already, once the daily backup is written
+            self.statusBar().showMessage(tr("Backing up…"))
+            event.ignore()
+            return
+        if not self.skip_close_checks and not self._close_checked:
             if self.locked and self.centre.has_unsaved_entry():
                 answer = QMessageBox.question(
                     self, tr("Quit"), tr("The window is locked and {user} has a visit that is not saved. Quit and "
@@ -275,6 +280,12 @@ class MainWindow(QMainWindow):
             elif not self.locked and not self.centre.may_leave_entry():
                 event.ignore()
                 return
+        if self.maintenance.backups and not self.skip_close_checks and not self._close_checked:
+            # The daily backup runs in the background; the window closes itself when it is written.
+            if self.maintenance.backup_before_close(self._close_after_backup):
+                self._close_checked = True
+                event.ignore()
+                return
         if self._remember_layout:
             self.lock_controller.show_toolbars()  # remember the layout as it is when unlocked
             layout_memory.save_layout(self, self._splitters())
@@ -282,9 +293,10 @@ class MainWindow(QMainWindow):
         if self.live_updates is not None:
             self.live_updates.stop()
         self.commands.close_windows()
-        if self.maintenance.backups and not self.skip_close_checks:
-            self.maintenance.run_automatic_backup()
         super().closeEvent(event)
+
+    def _close_after_backup(self) -> None:
+        self.close()
 
     # --- data ------------------------------------------------------------------------------------
     @property

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from poems_monitor.persistence import bulk_insert
 from poems_monitor.persistence.db import open_database
 from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services import timeline_io
@@ -200,7 +201,7 @@ def test_the_driver_executemany_stores_what_core_stores(tmp_path, admin, demo_pa
         return out
 
     fast = stored(tmp_path / "driver.sqlite")
-    monkeypatch.setattr(repo, "DRIVER_EXECUTEMANY", False)
+    monkeypatch.setattr(bulk_insert, "DRIVER_EXECUTEMANY", False)
     core = stored(tmp_path / "core.sqlite")
     assert len(fast["observation"]) == sum(len(v.observations) for p in demo_patients for v in p.visits)
     assert fast == core

@@ -210,3 +210,38 @@ def test_a_file_profile_names_its_file_and_a_reading_command_does_not_create_it(
     r = run("--profile", "laptop", "worklist")
     assert r.returncode == 1 and f"{missing} does not exist" in r.stderr
     assert not missing.exists()
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("postgresql+psycopg://ann@db.clinic.example/poems", "verify-full"),  # libpq alone would "prefer"
+    ("postgresql+psycopg://ann@db.clinic.example/poems?sslmode=verify-full&sslrootcert=/ca.crt", "verify-full"),
+    ("postgresql+psycopg://ann@localhost/poems", None),
+    ("postgresql+psycopg://ann@127.0.0.1:5433/poems?sslmode=require", "require"),
+    ("postgresql+psycopg://ann@/poems?host=/var/run/postgresql", None),
+])
+def test_a_typed_server_url_gets_verify_full_off_this_computer(url, expected):
+    from sqlalchemy.engine import make_url
+
+    checked = cp.checked_server_url(url)
+    assert make_url(checked).query.get("sslmode") == expected
+    assert make_url(checked).host == make_url(url).host
+
+
+@pytest.mark.parametrize("mode", ["disable", "allow", "prefer", "require", "verify-ca"])
+def test_a_typed_server_url_with_a_weaker_sslmode_off_this_computer_is_refused_unless_allowed(mode):
+    url = f"postgresql+psycopg://ann@db.clinic.example/poems?sslmode={mode}"
+    with pytest.raises(cp.ProfileError, match=f"db.clinic.example is not this computer.*{mode} was refused"):
+        cp.checked_server_url(url)
+    assert cp.checked_server_url(url, allow_weak_tls=True) == url
+
+
+def test_cli_refuses_a_weak_sslmode_in_db_to_and_server_urls_before_connecting():
+    weak = "postgresql+psycopg://ann@db.clinic.example/poems?sslmode=require"
+    for args in (("--db", weak, "check"), ("--db", "clinic.sqlite", "migrate", "--to", weak),
+                 ("server", "status", weak), ("--db", weak, "worklist")):
+        r = run(*args)
+        assert r.returncode == 2, args
+        assert "sslmode: db.clinic.example is not this computer" in r.stderr and "require was refused" in r.stderr
+        no_traceback(r)
+    r = run("--db", weak, "--allow-weak-tls", "check")  # allowed: it goes on to connect (no such host here)
+    assert "is not this computer" not in r.stderr and r.returncode != 2

@@ -336,3 +336,54 @@ def test_sqlite_clinic_to_server_then_logins_then_backup_and_restore_enforce_rig
     engine.dispose()
     done = run("check", "--db", pg_server.url(m["moved"], "ann"), "--password-file", pw["ann"])
     assert done.returncode == 1 and "has no server login, though it was written on the server" in done.stderr
+
+
+def test_migrated_accounts_leave_their_password_hashes_behind_and_stay_sealed(pg_server, moved_clinic):
+    """Every clinic login may read app_user on a server: the app's argon2 hashes of the SQLite
+    file's accounts are not copied there (the server checks passwords), the accounts are sealed
+    again without them in the migrate entry, and `check` finds both ends sound."""
+    m, pw = moved_clinic, moved_clinic["pw"]
+    target = pg_server.url(m["moved"])
+    done = run(*m["lite"], "migrate", "--to", target, "--user", "boss", "--password-file", pw["boss"])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(" is sound") == 2 and "every row of the record matches" in done.stdout.splitlines()[2]
+    source = sqlite3.connect(m["lite"][1])
+    try:
+        assert dict(source.execute("SELECT name, password_hash IS NOT NULL FROM app_user")) == {
+            "boss": 1, "dr-who": 1, "ann": 1}  # the file keeps its own
+    finally:
+        source.close()
+    engine = create_engine(target)
+    try:
+        with engine.connect() as conn:
+            assert dict(conn.execute(text("SELECT name, password_hash FROM app_user")).all()) == {
+                "boss": None, "dr-who": None, "ann": None}
+            entry = conn.execute(text("SELECT new, state FROM audit_entry WHERE action = 'migrate'")).one()
+            assert '"password_hashes_left_behind":3' in entry.new and '"accounts"' in entry.state
+    finally:
+        engine.dispose()
+    assert run("check", "--db", target).returncode == 0
+
+
+def test_migrate_takes_the_target_logins_password_from_a_file(pg_server, demo_file, tmp_path, monkeypatch):
+    """`--target-password-file`: the password of the login in --to, first line of the file, as
+    `--password-file` is for the acting account (never on the command line)."""
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
+    login, password = f"mover_{tmp_path.name[-6:].lower()}", "mover-Password-9"
+    pg_server.execute(f"CREATE ROLE \"{login}\" LOGIN SUPERUSER PASSWORD '{password}'")
+    name = f"passfile_{tmp_path.name[-6:].lower()}"
+    try:
+        target = pg_server.url(name, login)
+        done = run("--db", str(demo_file), "migrate", "--to", target)
+        assert done.returncode != 0 and "nothing was copied" in done.stderr
+        secret = tmp_path / "target.pw"
+        secret.write_text(password + "\n")
+        done = run("--db", str(demo_file), "migrate", "--to", target, "--target-password-file", str(secret))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("Copied 4 patients") and password not in done.stdout + done.stderr
+        missing = run("--db", str(demo_file), "migrate", "--to", target, "--target-password-file",
+                      str(tmp_path / "nope.pw"))
+        assert missing.returncode == 1 and "nope.pw cannot be read" in missing.stderr
+    finally:
+        pg_server.drop(name, (login,))

@@ -64,3 +64,57 @@ def test_correcting_a_visit_on_postgresql_keeps_the_old_value(pg_url, admin):
         assert [(r.value_num, r.superseded_reason) for r in rows] == [(420.0, "typing error"), (402.0, None)]
     finally:
         db.dispose()
+
+
+def test_copy_on_postgresql_stores_what_core_inserts_store(pg_server, admin, monkeypatch):
+    """The import's bulk rows (values, features, exams) and the seal's fingerprints go in with
+    COPY on a server (persistence.bulk_insert): every column of every row as the server holds it
+    (rendered as text) is what Core's executemany stores, and `check` finds the record sealed."""
+    from datetime import datetime, timezone
+
+    import psycopg
+    from sqlalchemy import text
+
+    from poems_monitor.persistence import bulk_insert
+    from poems_monitor.persistence.db import open_database
+    from poems_monitor.services import timeline_io
+    from poems_monitor.services.clinic_server import upgrade_server
+    from poems_monitor.services.demo_clinic import generate_patients
+    from poems_monitor.services.integrity import check
+    from poems_monitor.services.timeline_io import import_patients
+
+    monkeypatch.setattr(timeline_io, "utcnow", lambda: datetime(2026, 11, 21, 9, 30, 15, 123456, tzinfo=timezone.utc))
+    patients = generate_patients(4, seed=3, today=TODAY)
+    copies: list[str] = []
+    real_copy = psycopg.Cursor.copy
+
+    def counting(cursor, statement, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        copies.append(str(statement))
+        return real_copy(cursor, statement, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "copy", counting)
+
+    def stored(copy: bool) -> dict[str, list]:
+        monkeypatch.setattr(bulk_insert, "POSTGRES_COPY", copy)
+        name = pg_server.fresh_database("copy")
+        db = open_database(pg_server.url(name), migrate=False)
+        try:
+            upgrade_server(db)
+            import_patients(db, patients, admin, reason="same")
+            assert check(db) == []
+            out = {}
+            with db.read() as session:
+                for table in ("observation", "feature_status", "exam", "record_seal"):
+                    out[table] = session.execute(text(f"SELECT t::text FROM {table} t ORDER BY 1")).scalars().all()
+            return out
+        finally:
+            db.dispose()
+            pg_server.drop(name)
+
+    copied = stored(True)
+    assert {c.split()[1] for c in copies} >= {"observation", "feature_status", "exam", "record_seal"}
+    copies.clear()
+    core = stored(False)
+    assert copies == []
+    assert len(copied["observation"]) == sum(len(v.observations) for p in patients for v in p.visits)
+    assert copied == core

@@ -202,6 +202,53 @@ def test_a_save_while_the_server_is_down_is_refused_with_a_sentence_and_keeps_wh
     assert office.entry.rows["platelets"].editor.text() == "512" and not office.entry.has_unsaved_changes()
 
 
+def test_a_form_typed_while_the_server_goes_down_keeps_every_value_and_saves_them_all_when_it_is_back(
+        qtbot, pg_server, two_windows, monkeypatch):  # noqa: F811
+    """End to end, the real server stopped in the middle of a form: the values typed before and
+    after the stop, and the note, are all still there after the refused save (with the sentence
+    in the banner and the status bar's notice), and the same form stores every one of them once
+    the server is back; the other workstation sees that visit."""
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    front, office = two_windows
+    office.activateWindow()
+    office.open_patient(BEN)
+    office.new_visit()
+    typed = {"platelets": "512", "hemoglobin": "12.5"}
+    for code, text in typed.items():
+        editor = office.entry.rows[code].editor
+        editor.setFocus()
+        qtbot.keyClicks(editor, text)
+    assert pg_server.pg_ctl("-m", "fast", "-w", "stop").returncode == 0
+    try:
+        qtbot.waitUntil(office.live_updates.notice.isVisible, timeout=5000)
+        assert office.live_updates.notice.text() == "clinic server unreachable, retrying"
+        more = {"weight": "71", "neutrophils": "4.2"}  # the nurse goes on typing: nothing hangs
+        for code, text in more.items():
+            editor = office.entry.rows[code].editor
+            editor.setFocus()
+            qtbot.keyClicks(editor, text)
+        typed.update(more)
+        office.entry.note.setFocus()
+        qtbot.keyClicks(office.entry.note, "typed while the server was down")
+        qtbot.keyClick(office.entry.note, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+        banner = office.entry.banner_message()
+        assert "clinic server unreachable at 127.0.0.1:" in banner and "nothing was changed" in banner
+        assert "What you typed is kept here: save again when the server is back." in banner
+        assert {code: office.entry.rows[code].editor.text() for code in typed} == typed
+        assert office.entry.note.toPlainText() == "typed while the server was down"
+        assert office.entry.has_unsaved_changes()
+    finally:
+        pg_server.start()
+    qtbot.waitUntil(lambda: not office.live_updates.notice.isVisible(), timeout=15000)
+    with qtbot.waitSignal(office.entry.saved, timeout=5000) as saved:  # the same form, nothing retyped
+        qtbot.keyClick(office.entry.note, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert not office.entry.has_unsaved_changes()
+    stored = open_visit(front.db, saved.args[0])
+    assert {v.code: v.value for v in stored.values} == {code: float(text) for code, text in typed.items()}
+    assert stored.note == "typed while the server was down" and stored.created_by == office.actor.name
+    qtbot.waitUntil(lambda: last_visit_shown(front, BEN) == stored.date.isoformat(), timeout=5000)
+
+
 def test_an_open_form_hears_another_workstations_correction_of_its_visit(qtbot, two_windows):
     front, office = two_windows
     saved = record_visit(front.db, front.actor, BEN, VisitInput(date(2026, 11, 4), values=(

@@ -2,8 +2,8 @@
 
 Owns the translation between tables and timeline records. Reading issues one query per table
 (not one per patient) and groups rows in Python; writing uses Core executemany, about twenty
-times faster than adding ORM objects one by one (TOOLCHAIN.md), and on SQLite hands the bulk
-rows (values, features, exams) to the driver as ready tuples (`insert_many`). Only current rows are read:
+times faster than adding ORM objects one by one (TOOLCHAIN.md), and hands the bulk rows (values,
+features, exams) to the driver's fast path (`insert_many`: ready tuples on SQLite, COPY on PostgreSQL). Only current rows are read:
 superseded observations, feature statuses and exams, and deleted treatments and events, stay in
 the database for the history view but are not part of the timeline.
 """
@@ -27,6 +27,7 @@ from poems_monitor.domain.timeline import (
     EventRecord, ExamRecord, ObservationRecord, PatientRecord, TreatmentRecord, VisitRecord, build_record,
 )
 from poems_monitor.models import Event, Exam, FeatureStatus, Observation, Patient, Treatment, Visit
+from poems_monitor.persistence import bulk_insert
 from poems_monitor.persistence.repositories.patients import mrn_in
 
 P, V, O, F, X, T, E = (m.__table__ for m in (Patient, Visit, Observation, FeatureStatus, Exam, Treatment, Event))
@@ -255,12 +256,6 @@ def add_visit_contents(
             insert_many(session, table, batch, stored=stored)
 
 
-# Hand SQLite's driver ready tuples instead of letting Core process every row's parameters:
-# Core's per-row work (construct_params, a DateTime conversion of the same stamp on every row)
-# took twice the driver's own time in the import profile. Other databases take Core's path.
-DRIVER_EXECUTEMANY = True
-
-
 StoredRows = Callable[[Table, "Iterable[tuple] | None"], None]
 """Told the rows an insert wrote, as a read of them would return them (every column in the
 table's order; dates and times as the text SQLite stores), or None when it cannot tell (another
@@ -270,17 +265,18 @@ database, a column filled by a default): the record seal fingerprints them as wr
 
 def insert_many(session: Session, table, rows: list[dict], *, with_ids: bool = False,  # noqa: ANN001
                 stored: StoredRows | None = None) -> list[int]:
-    """INSERT `rows` (dicts with the same keys) in one executemany, what `session.execute(insert(table),
-    rows)` stores, byte for byte (the integration tests compare both paths). `with_ids`: return
-    the new rows' ids (on SQLite given explicitly: the next free ones, which SQLite itself would
-    pick for a table without AUTOINCREMENT; the write transaction holds the lock). `stored`: see
-    StoredRows."""
+    """INSERT `rows` (dicts with the same keys) in one go, what `session.execute(insert(table),
+    rows)` stores, byte for byte (the integration tests compare the paths). On SQLite the rows go
+    to the driver as ready tuples (`bulk_insert.DRIVER_EXECUTEMANY`); on PostgreSQL without
+    `with_ids`, one COPY (`bulk_insert.insert_rows`). `with_ids`: return the new rows' ids (on
+    SQLite given explicitly: the next free ones, which SQLite itself would pick for a table
+    without AUTOINCREMENT; the write transaction holds the lock). `stored`: see StoredRows."""
     if not rows:
         return []
     connection = session.connection()
     dialect = connection.dialect
     plan = None
-    if DRIVER_EXECUTEMANY and dialect.name == "sqlite" and dialect.paramstyle == "qmark":
+    if bulk_insert.DRIVER_EXECUTEMANY and dialect.name == "sqlite" and dialect.paramstyle == "qmark":
         plan = _driver_plan(table, dialect, tuple(rows[0]), with_ids or stored is not None)
     if plan is None:
         if stored is not None:
@@ -288,7 +284,7 @@ def insert_many(session: Session, table, rows: list[dict], *, with_ids: bool = F
         if with_ids:
             result = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
             return [r[0] for r in result]
-        session.execute(insert(table), rows)
+        bulk_insert.insert_rows(connection, table, rows)
         return []
     sql, in_order, converters, id_at, read_back = plan
     params = []
@@ -324,7 +320,7 @@ def _driver_plan(table, dialect, keys: tuple[str, ...], assign_ids: bool):  # no
     names = list(compiled.positiontup or ())
     plan = None
     if sorted(names) == sorted(set(keys) | ({"id"} if assign_ids else set())):
-        converters = [(i, _once_per_value(convert)) for i, name in enumerate(names)
+        converters = [(i, bulk_insert.once_per_value(convert)) for i, name in enumerate(names)
                       if (convert := table.c[name].type._cached_bind_processor(dialect)) is not None]
         given = [n for n in names if not (assign_ids and n == "id")]
         in_order = itemgetter(*given) if len(given) > 1 else (lambda row: (row[given[0]],))
@@ -364,19 +360,6 @@ def _real(value: Any) -> float | None:
     """What a REAL column holds: a float; SQLite stores NaN as NULL."""
     value = float(value)
     return None if value != value else value
-
-
-def _once_per_value(convert):  # noqa: ANN001, ANN202
-    """`convert`, remembering its last result: a batch stamps every row with the same time and
-    user, so the date-time conversion runs once a batch instead of once a row."""
-    last: list = [object(), None]
-
-    def converted(value):  # noqa: ANN001, ANN202
-        if value is not last[0]:
-            last[0], last[1] = value, convert(value)
-        return last[1]
-
-    return converted
 
 
 def insert_treatments(session: Session, items: Sequence[tuple[int, TreatmentRecord]], stamp: WriteStamp,

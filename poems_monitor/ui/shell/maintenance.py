@@ -2,7 +2,7 @@
 
 Owns the status bar's backup indicator (refreshed hourly: the warning can appear while the app
 stays open for days), File > Back up now… (off the GUI thread), the daily backup when the window
-closes, File > Restore… and reopening the database after it, and File > Check database. A clinic
+closes (off the GUI thread too: the window shows "Backing up…" and closes when it is written), File > Restore… and reopening the database after it, and File > Check database. A clinic
 server's database is backed up the same way (a checked pg_dump, through the same services); the
 daily backup on close of a server database is made only where `services.backup.makes_daily_backup`
 says so (one workstation looking after the server, an administrator signed in), and a live server
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QProgressDialog
 
 from poems_monitor.i18n import tr
 from poems_monitor.services.clinic_database import Database
@@ -29,6 +29,7 @@ from poems_monitor.services.backup import (
     BackupResult,
     automatic_backup,
     backup_to,
+    daily_backup_due,
     makes_daily_backup,
     restore_from,
 )
@@ -68,6 +69,7 @@ class Maintenance(QObject):
         self._reload = reload
         self._account_gone = account_gone
         self.last_message: str = ""  # the last refusal or result shown in a message box (tests read it)
+        self.closing_backup: QProgressDialog | None = None  # shown while the daily backup on close runs
         self.status = BackupStatus()
         self.status.clicked.connect(self._on_status_clicked)
         self.status.setVisible(False)
@@ -126,6 +128,47 @@ class Maintenance(QObject):
         if result is not None:
             log.info("automatic backup written (%d kB)", result.size // 1024)
         return result
+
+    def backup_before_close(self, then_close: Callable[[], None]) -> bool:
+        """The daily backup when the window closes, off the GUI thread: False when none is due
+        (the window closes at once); else the window shows "Backing up…" (a progress dialog that
+        blocks input to it, so nothing is typed that the backup would miss), the backup runs in the
+        background, and `then_close()` runs when it is written (or failed, after saying so): the
+        window waits for the dump, never longer, and never closes without it."""
+        if self.read_only or not makes_daily_backup(self.db, self.actor) or not daily_backup_due(self.db):
+            return False
+        self.closing_backup = progress = QProgressDialog(
+            tr("Making the daily backup of the clinic database before closing…"), "", 0, 0, self._window)
+        progress.setWindowTitle(tr("Backing up"))
+        progress.setCancelButton(None)  # Qt accepts None: no button
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        progress.setMinimumDuration(0)
+        progress.setAutoClose(False)
+        progress.show()
+        self._show(tr("Backing up…"))
+        db = self.db
+
+        def finish() -> None:
+            progress.reset()
+            progress.hide()
+            self.closing_backup = None
+            then_close()
+
+        def done(result: BackupResult | None) -> None:
+            if result is not None:
+                log.info("automatic backup written (%d kB)", result.size // 1024)
+            finish()
+
+        def failed(exc: Exception) -> None:
+            log.warning("automatic backup failed: %s", exc)
+            progress.hide()
+            self._tell(QMessageBox.Icon.Warning, tr("Automatic backup failed"), tr(
+                "The daily backup could not be made: {error}\nThe database itself is unharmed. Tell whoever looks "
+                "after this workstation.").format(error=exc))
+            finish()
+
+        run_background(lambda: automatic_backup(db), done, failed, owner=self._window)
+        return True
 
     def backup_now(self, dest: Path | None = None):  # noqa: ANN201 (the worker relay, or None)
         """File > Back up now…: a checked copy (of a server database: a checked pg_dump), written
