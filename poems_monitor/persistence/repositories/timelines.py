@@ -334,7 +334,7 @@ def _read_back(table, names: list[str]):  # noqa: ANN001, ANN202
     """The function giving, from a parameter row in the order of `names`, the row as a read of it
     returns (see StoredRows), or one that answers None when a column left out would not be NULL."""
     position = {n: i for i, n in enumerate(names)}
-    parts = []
+    parts: list[tuple[int | None, Callable[[Any], Any] | None]] = []
     for column in table.columns:
         i = position.get(column.name)
         if i is None:
