@@ -26,7 +26,9 @@ class CatalogueTranslator(QTranslator):
     def translate(self, context: str, source_text: str, disambiguation: str | None = None,  # noqa: N802 (Qt API)
                   n: int = -1) -> str:
         if not source_text or _is_qt_own(context):
-            return ""  # an empty answer: Qt asks the next translator (qtbase_<lang>.qm), then keeps the source
+            # No answer (a null string: an empty one would be taken as the translation and turn
+            # "Ctrl+N" into "N"): Qt asks the next translator (qtbase_<lang>.qm), then keeps the source.
+            return None  # type: ignore[return-value]
         text = i18n.tr(source_text)
         return text.replace("%n", str(n)) if n is not None and n >= 0 else text
 

@@ -167,6 +167,29 @@ def test_qt_tr_and_qt_own_dialogs_speak_the_catalogue_language(qapp):
             qapp.removeTranslator(translator)
 
 
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_qt_own_words_are_left_to_qt_and_keep_the_modifier_keys(qapp, language):
+    """Qt's own contexts (QShortcut's "Ctrl", QProgressBar's "%p%") are not the project's text:
+    the catalogue translator gives no answer, so a menu still shows "Ctrl+N", never "N"."""
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtGui import QKeySequence
+
+    from poems_monitor.ui.qt_translation import install_translators
+
+    translators = []
+    try:
+        install_translators(qapp, language)
+        translators = list(qapp._poems_translators)
+        assert QKeySequence("Ctrl+N").toString(QKeySequence.SequenceFormat.NativeText) == "Ctrl+N"
+        assert QCoreApplication.translate("QProgressBar", "%p%") == "%p%"
+    finally:
+        for translator in translators:
+            qapp.removeTranslator(translator)
+        install_translators(qapp, "en")
+        for translator in list(qapp._poems_translators):
+            qapp.removeTranslator(translator)
+
+
 @pytest.mark.parametrize("language", SHIPPED)
 def test_every_extracted_message_is_translated(language):
     """Every tr()/self.tr()/ntr()/counted() string and catalogue word has a translation: a new
