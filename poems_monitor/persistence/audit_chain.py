@@ -69,9 +69,12 @@ def insert_entry(
     old_json, new_json, state_json = to_json(old), to_json(new), to_json(state) if state else None
     digest = entry_hash(prev_hash, at, user, action, entity, entity_id, patient_id, old_json, new_json, reason,
                         state_json)
+    # `state` only when there is one: the migrations before 0007 write entries into a table that
+    # has no such column yet.
+    held = {"state": state_json} if state_json is not None else {}
     conn.execute(insert(_A).values(
         at=at, user=user, action=action, entity=entity, entity_id=entity_id, patient_id=patient_id,
-        old=old_json, new=new_json, reason=reason, prev_hash=prev_hash, hash=digest, state=state_json,
+        old=old_json, new=new_json, reason=reason, prev_hash=prev_hash, hash=digest, **held,
     ))
     return digest
 

@@ -316,6 +316,7 @@ def _write_batch(session: Session, actor: Actor, preview: LabCsv, ids: dict[str,
                  source: str, summary: LabImportSummary, patients: dict[int, str]) -> None:
     """Write a classified batch: new values join the patient's visit of that date (created when
     there is none), duplicates are skipped, one audit entry per patient of the batch."""
+    require(actor, Permission.RECORD)  # checked by the caller too; every writer checks for itself
     stamp = repo.WriteStamp(actor.name, utcnow())
     new_by_visit: dict[tuple[int, date], list[LabRow]] = defaultdict(list)
     for r in preview.rows:
