@@ -202,12 +202,14 @@ def test_closing_the_window_makes_the_daily_backup(qtbot, db, accounts, told):
     _patient_with_visit(db, accounts["ann"])
     win = _window(qtbot, db, accounts["ann"], signed_in=True, backups=True)
     assert win.backup_status.isVisible() and "Never backed up" in win.backup_status.text()
-    win.close()
+    win.close()  # the backup runs off the GUI thread; the window closes itself once it is written
+    qtbot.waitUntil(lambda: not win.isVisible(), timeout=20000)
     made = automatic_backups(backup_set_folder(db.path), db.path.stem)
     assert len(made) == 1 and made[0][1].stat().st_size > 0
     second = _window(qtbot, db, accounts["ann"], signed_in=True, backups=True)
     assert second.backup_status.warning is None and "Backup:" in second.backup_status.text()
     second.close()
+    qtbot.waitUntil(lambda: not second.isVisible(), timeout=20000)
     assert len(automatic_backups(backup_set_folder(db.path), db.path.stem)) == 1  # at most daily
 
 

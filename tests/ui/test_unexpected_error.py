@@ -31,11 +31,14 @@ def fresh_log(_isolated_home, monkeypatch):
     monkeypatch.setattr(logging_setup, "_configured", False)
     root = logging.getLogger("poems_monitor")
     before = list(root.handlers)
+    for handler in before:  # a log an earlier test configured (in its own home) is not this one's
+        root.removeHandler(handler)
     yield _isolated_home / "logs" / "poems-monitor.log"
     for handler in root.handlers[:]:
-        if handler not in before:
-            root.removeHandler(handler)
-            handler.close()
+        root.removeHandler(handler)
+        handler.close()
+    for handler in before:
+        root.addHandler(handler)
 
 
 @pytest.fixture

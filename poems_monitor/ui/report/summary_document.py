@@ -9,9 +9,7 @@ document as image resources, one table per row of two charts. Each row is kept w
 across pages); the trends start where the sections before them end when their first row fits
 there, otherwise the latest values (which flow across pages) come first and fill the page; a
 section heading that would end a page is moved to the next. The sections' HTML is written by
-`summary_html`.
-
-Works offscreen, without CUPS: `write_patient_summary` needs only a QGuiApplication.
+`summary_html`. Works offscreen, without CUPS: `write_patient_summary` needs only a QGuiApplication.
 """
 
 from __future__ import annotations
