@@ -25,18 +25,13 @@ from poems_monitor.services.patients import PatientInput, create_patient
 from poems_monitor.services.protocol_store import current_protocol, protocol_status, save_protocol
 from poems_monitor.services.visits import EnteredValue, VisitInput, last_recorded, record_visit
 from tests.conftest import TODAY
+from tests.si_clinic import MRN, SI, make_si_clinic
 
-MRN = "H-000123"
-SI_TABLE = '\n[units]\ncreatinine = "umol/L"\nhemoglobin = "g/L"\nglucose_fasting = "mmol/L"\n'
-SI = default_protocol_text() + SI_TABLE
 
 
 @pytest.fixture
 def clinic(db, nurse, physician):
-    create_patient(db, nurse, PatientInput(MRN, "Jane Example", "female", date(1971, 4, 2), date(2019, 3, 14)),
-                   today=TODAY)
-    save_protocol(db, physician, SI, "the laboratory reports SI units")
-    return db
+    return make_si_clinic(db, nurse, physician)
 
 
 def _observation(db, code):  # noqa: ANN001, ANN202

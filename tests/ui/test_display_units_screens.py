@@ -5,31 +5,23 @@ show the clinic's unit."""
 
 from __future__ import annotations
 
-from datetime import date
 
 import pytest
 from PySide6.QtCore import Qt
 from sqlalchemy import select
 
-from poems_monitor.domain.protocol import default_protocol_text
 from poems_monitor.models import Observation
-from poems_monitor.services.patients import PatientInput, create_patient
-from poems_monitor.services.protocol_store import save_protocol
 from poems_monitor.ui.charts.chart_table import T_NOTE, T_SERIES, T_UNIT, T_VALUE
 from poems_monitor.ui.dashboard.view import DashboardView
 from poems_monitor.ui.entry import VisitEntryForm
 from tests.conftest import TODAY
+from tests.si_clinic import MRN, make_si_clinic
 
-MRN = "H-000123"
-SI = default_protocol_text() + '\n[units]\ncreatinine = "umol/L"\nhemoglobin = "g/L"\nglucose_fasting = "mmol/L"\n'
 
 
 @pytest.fixture
 def clinic(db, nurse, physician):
-    create_patient(db, nurse, PatientInput(MRN, "Jane Example", "female", date(1971, 4, 2), date(2019, 3, 14)),
-                   today=TODAY)
-    save_protocol(db, physician, SI, "the laboratory reports SI units")
-    return db
+    return make_si_clinic(db, nurse, physician)
 
 
 @pytest.fixture
