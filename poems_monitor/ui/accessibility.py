@@ -80,6 +80,13 @@ def _name(widget: QWidget, name: str) -> None:
         widget.setAccessibleName(name)
 
 
+def described(widget: QWidget, description: str) -> QWidget:
+    """`widget`, with `description` as its tooltip and what a screen reader reads after its name."""
+    widget.setAccessibleDescription(description)
+    widget.setToolTip(description)
+    return widget
+
+
 def label_controls(root: QWidget) -> None:
     """Give every control under `root` that lacks one a name from its label and, where it has a
     rule, a description of the rule (see the module's docstring)."""
@@ -105,4 +112,4 @@ def label_controls(root: QWidget) -> None:
             widget.setAccessibleDescription(rule_description(widget))
 
 
-__all__ = ["has_rule", "label_controls", "plain_label", "rule_description"]
+__all__ = ["described", "has_rule", "label_controls", "plain_label", "rule_description"]

@@ -23,17 +23,10 @@ from PySide6.QtWidgets import (
 from poems_monitor.config import app_paths
 from poems_monitor.i18n import tr
 from poems_monitor.services import connection_profiles as cp
+from poems_monitor.ui.accessibility import described, label_controls
 from poems_monitor.ui.workers import run_background
 
 PAGE_FILE, PAGE_SERVER = 0, 1
-
-
-def _labelled(widget: QWidget, name: str, description: str = "") -> QWidget:
-    widget.setAccessibleName(name)
-    if description:
-        widget.setAccessibleDescription(description)
-        widget.setToolTip(description)
-    return widget
 
 
 class ConnectionDialog(QDialog):
@@ -60,7 +53,7 @@ class ConnectionDialog(QDialog):
         layout.addWidget(intro)
 
         saved_label = QLabel(tr("Sa&ved connections"))
-        self.saved_list = _labelled(QListWidget(), tr("Saved connections"),
+        self.saved_list = described(QListWidget(),
                                     tr("Choose a saved connection to fill in the fields below"))
         self.saved_list.setObjectName("saved_connections")
         self.saved_list.setMaximumHeight(72)
@@ -70,8 +63,8 @@ class ConnectionDialog(QDialog):
         self._fill_saved()
 
         kinds = QHBoxLayout()
-        self.file_radio = _labelled(QRadioButton(tr("Clinic &file on this computer")), tr("Clinic file on this computer"))
-        self.server_radio = _labelled(QRadioButton(tr("Clinic &server")), tr("Clinic server"))
+        self.file_radio = QRadioButton(tr("Clinic &file on this computer"))
+        self.server_radio = QRadioButton(tr("Clinic &server"))
         group = QButtonGroup(self)
         group.addButton(self.file_radio, PAGE_FILE)
         group.addButton(self.server_radio, PAGE_SERVER)
@@ -87,7 +80,7 @@ class ConnectionDialog(QDialog):
         group.idToggled.connect(lambda page, on: on and self._show_page(page))
 
         name_form = QFormLayout()
-        self.name_edit = _labelled(QLineEdit(), tr("Save as connection named"),
+        self.name_edit = described(QLineEdit(),
                                    tr("The name under which this connection is offered next time"))
         self.name_edit.setObjectName("profile_name")
         name_form.addRow(tr("Save as connection &named"), self.name_edit)
@@ -107,6 +100,7 @@ class ConnectionDialog(QDialog):
         buttons.accepted.connect(self._submit)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+        label_controls(self)  # each field's name is its label's text
 
         self.saved_list.currentItemChanged.connect(lambda item, _prev: item and self.fill(item.data(Qt.ItemDataRole.UserRole)))
         if preselect is not None:
@@ -132,10 +126,11 @@ class ConnectionDialog(QDialog):
         form = QFormLayout(page)
         form.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
-        self.file_edit = _labelled(QLineEdit(), tr("Clinic file"),
+        self.file_edit = described(QLineEdit(),
                                    tr("An existing clinic file is opened; a new name creates a new clinic file"))
         self.file_edit.setObjectName("file")
-        self.file_browse = _labelled(QPushButton(tr("&Browse…")), tr("Browse for the clinic file"))
+        self.file_browse = QPushButton(tr("&Browse…"))
+        self.file_browse.setAccessibleName(tr("Browse for the clinic file"))
         self.file_browse.setAutoDefault(False)  # Return in a field opens, never a file picker
         self.file_browse.clicked.connect(self._browse_file)
         row.addWidget(self.file_edit, 1)
@@ -149,44 +144,44 @@ class ConnectionDialog(QDialog):
         page = QWidget()
         form = QFormLayout(page)
         form.setContentsMargins(0, 0, 0, 0)
-        self.host_edit = _labelled(QLineEdit(), tr("Host"), tr("The clinic server's name or address"))
+        self.host_edit = described(QLineEdit(), tr("The clinic server's name or address"))
         self.host_edit.setObjectName("host")
-        self.port_spin = _labelled(QSpinBox(), tr("Port"), tr("PostgreSQL's usual port is 5432"))
+        self.port_spin = described(QSpinBox(), tr("PostgreSQL's usual port is 5432"))
         self.port_spin.setRange(1, 65535)
         self.port_spin.setValue(cp.DEFAULT_PORT)
         self.port_spin.setObjectName("port")
-        self.database_edit = _labelled(QLineEdit(), tr("Database"), tr("The clinic database's name on the server"))
+        self.database_edit = described(QLineEdit(), tr("The clinic database's name on the server"))
         self.database_edit.setObjectName("database")
-        self.login_edit = _labelled(QLineEdit(), tr("Login"), tr("Your login name on the clinic server"))
+        self.login_edit = described(QLineEdit(), tr("Your login name on the clinic server"))
         self.login_edit.setObjectName("login")
-        self.password_edit = _labelled(QLineEdit(), tr("Password"), tr("Asked each time; never saved"))
+        self.password_edit = described(QLineEdit(), tr("Asked each time; never saved"))
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_edit.setObjectName("password")
         self.password_note = QLabel("")
         self.password_note.setWordWrap(True)
         self.password_note.setObjectName("password_note")
-        self.tls_combo = _labelled(QComboBox(), tr("TLS mode"),
+        self.tls_combo = described(QComboBox(),
                                    tr("verify-full checks the server's certificate and name; needed off this computer"))
         for mode in cp.TLS_MODES:
             self.tls_combo.addItem(mode, mode)
         self.tls_combo.setObjectName("tls_mode")
         ca_row = QHBoxLayout()
-        self.ca_edit = _labelled(QLineEdit(), tr("CA file"), tr("The clinic's certificate authority file (.crt, .pem)"))
+        self.ca_edit = described(QLineEdit(), tr("The clinic's certificate authority file (.crt, .pem)"))
         self.ca_edit.setObjectName("ca_file")
-        self.ca_browse = _labelled(QPushButton(tr("Ch&oose…")), tr("Choose the CA file"))
+        self.ca_browse = QPushButton(tr("Ch&oose…"))
+        self.ca_browse.setAccessibleName(tr("Choose the CA file"))
         self.ca_browse.setAutoDefault(False)
         self.ca_browse.clicked.connect(self._browse_ca)
         ca_row.addWidget(self.ca_edit, 1)
         ca_row.addWidget(self.ca_browse)
-        self.weak_check = _labelled(QCheckBox(tr("Allow a weake&r TLS mode for this server (not recommended)")),
-                                    tr("Allow a weaker TLS mode for this server"))
+        self.weak_check = QCheckBox(tr("Allow a weake&r TLS mode for this server (not recommended)"))
         self.weak_check.setObjectName("allow_weak_tls")
         self.tls_warning = QLabel("")
         self.tls_warning.setWordWrap(True)
         self.tls_warning.setObjectName("tls_warning")
         self.tls_warning.setStyleSheet("color: #b3261e;")
         test_row = QHBoxLayout()
-        self.test_button = _labelled(QPushButton(tr("&Test connection")), tr("Test connection"))
+        self.test_button = QPushButton(tr("&Test connection"))
         self.test_button.setAutoDefault(False)
         self.test_button.clicked.connect(self.test_connection)
         self.test_result = QLabel("")

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from poems_monitor.i18n import tr
 from poems_monitor.services import backup, preferences
 from poems_monitor.services import connection_profiles as cp
+from poems_monitor.ui.accessibility import described, label_controls
 from poems_monitor.ui.idle_lock import (
     MAX_IDLE_LOCK_MINUTES, MIN_IDLE_LOCK_MINUTES, idle_lock_minutes, save_idle_lock_minutes,
 )
@@ -85,20 +86,19 @@ class SettingsDialog(QDialog):
         prefs = preferences.load_preferences()
         layout = QVBoxLayout(self)
 
-        def labelled(form: QFormLayout, text: str, widget: QWidget, name: str, description: str,
+        def labelled(form: QFormLayout, text: str, widget: QWidget, description: str,
                      field: QWidget | QHBoxLayout | None = None) -> None:
-            widget.setAccessibleName(name)
-            widget.setAccessibleDescription(description)
-            widget.setToolTip(description)
+            """A form row: `text` labels `widget` (its buddy, and its name for a screen reader,
+            given by `label_controls` below), described by `description`."""
             label = QLabel(text)
-            label.setBuddy(widget)
+            label.setBuddy(described(widget, description))
             form.addRow(label, field if field is not None else widget)
 
         session_box = QGroupBox(tr("Session"))
         session_form = QFormLayout(session_box)
         self.idle_edit = QLineEdit(str(idle_lock_minutes()))
         self.idle_edit.setObjectName("idle_lock_minutes")
-        labelled(session_form, tr("&Lock after idle minutes"), self.idle_edit, tr("Lock after idle minutes"),
+        labelled(session_form, tr("&Lock after idle minutes"), self.idle_edit,
                  tr("The window locks after this many minutes without input ({low} to {high}; the DEFAULT 10 is not "
                     "from any standard)").format(low=MIN_IDLE_LOCK_MINUTES, high=MAX_IDLE_LOCK_MINUTES))
         layout.addWidget(session_box)
@@ -114,15 +114,15 @@ class SettingsDialog(QDialog):
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder_edit, 1)
         folder_row.addWidget(self.folder_button)
-        labelled(backup_form, tr("Backup &folder"), self.folder_edit, tr("Backup folder"),
+        labelled(backup_form, tr("Backup &folder"), self.folder_edit,
                  tr("Where the automatic backups are written"), folder_row)
         self.keep_daily_edit = QLineEdit(str(policy.keep_daily))
         self.keep_daily_edit.setObjectName("keep_daily")
         labelled(backup_form, tr("&Keep the newest daily backups"), self.keep_daily_edit,
-                 tr("Keep the newest daily backups"), tr("How many of the newest daily backups are kept"))
+                 tr("How many of the newest daily backups are kept"))
         self.keep_monthly_edit = QLineEdit(str(policy.keep_monthly))
         self.keep_monthly_edit.setObjectName("keep_monthly")
-        labelled(backup_form, tr("Keep one per &month for"), self.keep_monthly_edit, tr("Keep one per month for"),
+        labelled(backup_form, tr("Keep one per &month for"), self.keep_monthly_edit,
                  tr("How many months keep their newest backup besides the daily ones"))
         layout.addWidget(backup_box)
 
@@ -134,14 +134,14 @@ class SettingsDialog(QDialog):
                             ("high-contrast", tr("High contrast"))):
             self.theme_combo.addItem(text, value)
         self.theme_combo.setCurrentIndex(preferences.THEMES.index(prefs.theme))
-        labelled(look_form, tr("&Theme"), self.theme_combo, tr("Theme"),
+        labelled(look_form, tr("&Theme"), self.theme_combo,
                  tr("System follows the operating system's light or dark and contrast settings"))
         self.language_combo = QComboBox()
         self.language_combo.setObjectName("language")
         for value in preferences.LANGUAGES:
             self.language_combo.addItem(tr("System") if value == "system" else preferences.LANGUAGE_NAMES[value], value)
         self.language_combo.setCurrentIndex(preferences.LANGUAGES.index(prefs.language))
-        labelled(look_form, tr("Lan&guage"), self.language_combo, tr("Language"),
+        labelled(look_form, tr("Lan&guage"), self.language_combo,
                  tr("The language of the app's text from the next start; System follows the operating system"))
         layout.addWidget(look_box)
 
@@ -157,7 +157,7 @@ class SettingsDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.connection_label, 1)
         row.addWidget(self.connection_button)
-        labelled(server_form, tr("Opened at start"), self.connection_button, tr("Choose the clinic server or file"),
+        labelled(server_form, tr("Opened at start"), self.connection_button,
                  tr("The clinic file or server this workstation opens at the next start"), row)
         layout.addWidget(server_box)
 
@@ -174,6 +174,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(buttons)
         for edit in (self.idle_edit, self.keep_daily_edit, self.keep_monthly_edit):
             edit.setMaximumWidth(120)  # a number of a few digits, not a line of text
+        label_controls(self)
         self.idle_edit.setFocus()
 
     @staticmethod

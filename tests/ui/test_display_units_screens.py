@@ -13,7 +13,6 @@ from sqlalchemy import select
 from poems_monitor.models import Observation
 from poems_monitor.ui.charts.chart_table import T_NOTE, T_SERIES, T_UNIT, T_VALUE
 from poems_monitor.ui.dashboard.view import DashboardView
-from poems_monitor.ui.entry import VisitEntryForm
 from tests.conftest import TODAY
 from tests.si_clinic import MRN, make_si_clinic
 
@@ -25,13 +24,8 @@ def clinic(db, nurse, physician):
 
 
 @pytest.fixture
-def form(qtbot, clinic, nurse):
-    widget = VisitEntryForm(clinic, nurse, today=TODAY)
-    qtbot.addWidget(widget)
-    widget.resize(1366, 768)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+def form(open_entry_form, clinic, nurse):
+    return open_entry_form(clinic, nurse, size=(1366, 768))
 
 
 def stored(db, code):  # noqa: ANN001, ANN201

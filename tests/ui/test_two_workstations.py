@@ -34,7 +34,7 @@ from poems_monitor.services.visits import (
     open_visit,
     record_visit,
 )
-from poems_monitor.ui.entry import ReasonDialog, VisitEntryForm
+from poems_monitor.ui.entry import ReasonDialog
 from poems_monitor.ui.main_window import VIEW_PATIENTS, VIEW_WORKLIST, MainWindow
 from tests.conftest import TODAY
 from tests.ui.test_change_bus import last_visit_shown, worklist_flags  # what a screen shows
@@ -296,12 +296,8 @@ def elsewhere(db_path):
 
 
 @pytest.fixture
-def form(qtbot, db, nurse, saved_visit):
-    widget = VisitEntryForm(db, nurse, today=TODAY)
-    qtbot.addWidget(widget)
-    widget.resize(1400, 900)
-    widget.show()
-    qtbot.waitExposed(widget)
+def form(open_entry_form, db, nurse, saved_visit):
+    widget = open_entry_form(db, nurse)
     widget.load_visit(saved_visit.visit_id)
     return widget
 

@@ -28,14 +28,8 @@ def clinic(db, nurse):
 
 
 @pytest.fixture
-def form(qtbot, clinic, nurse):
-    widget = VisitEntryForm(clinic, nurse, today=TODAY)
-    qtbot.addWidget(widget)
-    widget.resize(1400, 900)
-    widget.show()
-    qtbot.waitExposed(widget)
-    widget.activateWindow()
-    return widget
+def form(open_entry_form, clinic, nurse):
+    return open_entry_form(clinic, nurse)
 
 
 def visits_of(db) -> list:

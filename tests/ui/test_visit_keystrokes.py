@@ -88,15 +88,9 @@ def enter_full_visit(qtbot, form: VisitEntryForm) -> int:
     return keys.count
 
 
-def test_a_full_follow_up_visit_by_keyboard_alone_takes_fewer_key_presses(qtbot, db, nurse):
+def test_a_full_follow_up_visit_by_keyboard_alone_takes_fewer_key_presses(qtbot, open_entry_form, db, nurse):
     create_patient(db, nurse, PatientInput(MRN, "Key Count", "female", date(1971, 4, 2), date(2019, 3, 14)), today=TODAY)
-    form = VisitEntryForm(db, nurse, today=TODAY)
-    qtbot.addWidget(form)
-    form.resize(1000, 700)
-    form.show()
-    qtbot.waitExposed(form)
-    form.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is form, timeout=3000)
+    form = open_entry_form(db, nurse, size=(1000, 700))
     form.load_new(MRN)
     saved = []
     form.saved.connect(saved.append)
