@@ -161,6 +161,19 @@ def _require_sqlite_file(db: Database, what: str) -> Path:
 # Backup
 # ---------------------------------------------------------------------------------------------
 
+def temporary_beside_destination(dest: Path, tag: str) -> Path:
+    """A new temporary file beside `dest`, where a backup is written and checked before it is
+    renamed to `dest`; BackupRefused when `dest` cannot be a file (a folder, a device, a pipe) or
+    its folder does not exist. Temporaries that killed backups left there are swept first."""
+    unfit = sqlite_backup.regular_file_problem(dest)
+    if unfit is not None:
+        raise BackupRefused(tr("{file} cannot hold a backup: {reason}; nothing was written").format(file=dest, reason=unfit))
+    if not dest.parent.is_dir():
+        raise BackupRefused(tr("The folder {folder} does not exist; nothing was written").format(folder=dest.parent))
+    sqlite_backup.sweep_stale_temporaries(dest.parent)
+    return sqlite_backup.temporary_path_beside(dest, tag)
+
+
 def _verified_copy(db: Database, dest: Path) -> BackupResult:
     """Copy the live database to `dest` and check the copy; a bad copy is deleted and refused."""
     dest = Path(dest).expanduser()
@@ -168,13 +181,7 @@ def _verified_copy(db: Database, dest: Path) -> BackupResult:
         return _verified_server_dump(db, dest)
     if dest.resolve() == _require_sqlite_file(db, tr("Backup")).resolve():
         raise BackupRefused(tr("The backup file cannot be the database itself"))
-    unfit = sqlite_backup.regular_file_problem(dest)
-    if unfit is not None:
-        raise BackupRefused(tr("{file} cannot hold a backup: {reason}; nothing was written").format(file=dest, reason=unfit))
-    if not dest.parent.is_dir():
-        raise BackupRefused(tr("The folder {folder} does not exist; nothing was written").format(folder=dest.parent))
-    sqlite_backup.sweep_stale_temporaries(dest.parent)
-    tmp = sqlite_backup.temporary_path_beside(dest, "verify")
+    tmp = temporary_beside_destination(dest, "verify")
     try:
         try:
             sqlite_backup.online_copy(db, tmp)

@@ -177,13 +177,9 @@ def dump_verified(db: Database, dest: Path) -> tuple[int, str] | None:
     """Write a checked pg_dump of the live server database to `dest`; returns its chain head.
     Raises BackupRefused (nothing written at `dest`) when the tools are missing or the dump fails
     its check."""
-    unfit = sqlite_backup.regular_file_problem(dest)
-    if unfit is not None:
-        raise _refused(tr("{file} cannot hold a backup: {reason}; nothing was written").format(file=dest, reason=unfit))
-    if not dest.parent.is_dir():
-        raise _refused(tr("The folder {folder} does not exist; nothing was written").format(folder=dest.parent))
-    sqlite_backup.sweep_stale_temporaries(dest.parent)
-    tmp = sqlite_backup.temporary_path_beside(dest, "dump")
+    from poems_monitor.services.backup import temporary_beside_destination
+
+    tmp = temporary_beside_destination(dest, "dump")
     try:
         try:
             major = pg_tools.server_major(db.engine)
