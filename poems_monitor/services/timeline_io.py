@@ -12,13 +12,10 @@ rows of the whole clinic in memory (benchmarks/clinic_scale.py measures both).
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from json.encoder import encode_basestring  # json's C string encoder
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -28,7 +25,7 @@ from poems_monitor.domain.course import after_death, death_before, death_date, r
 from poems_monitor.domain.timeline import PatientRecord, VisitRecord
 from poems_monitor.domain.input_rules import MAX_PROBLEMS_SHOWN, mrn_key
 from poems_monitor.domain.json_stream import JsonStreamError, stream_document
-from poems_monitor.domain.timeline_json import Problem, parse_timeline_pieces, patient_to_json, timeline_to_json
+from poems_monitor.domain.timeline_json import Problem, parse_timeline_pieces, timeline_to_json
 from poems_monitor.files import atomic_text_file
 from poems_monitor.i18n import counted, ntr, tr
 from poems_monitor.persistence.db import Database
@@ -466,74 +463,11 @@ def export_timeline(db: Database, mrn: str | None = None) -> dict[str, Any]:
     return timeline_to_json(patients)
 
 
-def export_timeline_file(db: Database, path: Path, mrn: str | None = None, progress: Progress | None = None) -> int:
-    """Write the timeline file atomically (a half-written file never replaces a good one),
-    EXPORT_BATCH patients at a time from one snapshot: the clinic is never held in memory.
-    Returns the number of patients written; KeyError if `mrn` is unknown (nothing written)."""
-    with db.read() as session:
-        ids = repo.patient_ids_in_mrn_order(session, mrns=[mrn] if mrn else None)
-        if mrn and not ids:
-            raise KeyError(tr("No patient with MRN {mrn}").format(mrn=mrn))
-
-        def patients() -> Iterable[dict[str, Any]]:
-            for start in range(0, len(ids), EXPORT_BATCH):
-                for patient in repo.load_timelines(session, patient_ids=ids[start : start + EXPORT_BATCH]):
-                    yield patient_to_json(patient)
-                if progress:
-                    progress(tr("Exporting"), min(start + EXPORT_BATCH, len(ids)), len(ids))
-
-        with atomic_text_file(Path(path)) as fh:
-            write_timeline_document(fh, patients())
-    return len(ids)
-
-
-_PATIENTS_PLACEHOLDER = "\u2063patients\u2063"
-
-
-def write_timeline_document(fh: IO[str], patients: Iterable[dict[str, Any]]) -> None:
-    """Write the document `timeline_to_json` would build around `patients`, one patient at a
-    time, byte for byte what `write_json_atomically` writes for the whole document (json.dump,
-    indent 1, then a newline): the header and closing come from json itself, each patient is
-    formatted alone at its depth."""
-    document = timeline_to_json([])
-    document["patients"] = _PATIENTS_PLACEHOLDER
-    head, tail = json.dumps(document, ensure_ascii=False, indent=1).split(json.dumps(_PATIENTS_PLACEHOLDER, ensure_ascii=False))
-    fh.write(head)
-    separator = "["
-    for patient in patients:
-        fh.write(separator + "\n  " + json_indented(patient, "  "))
-        separator = ","
-    fh.write("[]" if separator == "[" else "\n ]")
-    fh.write(tail + "\n")
-
-
-def json_indented(value: Any, pad: str = "") -> str:
-    """`json.dumps(value, ensure_ascii=False, indent=1)` for a value nested at `pad`, three to
-    four times faster: with an indent, json runs its pure-Python encoder, one generator per
-    level, which made most of the export's time. Scalars use json's own C string encoder and
-    float repr; anything unusual (a non-string key, another type) goes to json itself."""
-    if isinstance(value, str):
-        return encode_basestring(value)
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if type(value) is int or type(value) is float and math.isfinite(value):
-        return repr(value)
-    inner = pad + " "
-    if type(value) is dict and all(type(k) is str for k in value):
-        if not value:
-            return "{}"
-        return "{\n" + ",\n".join(f"{inner}{encode_basestring(k)}: {json_indented(v, inner)}" for k, v in value.items()) \
-            + "\n" + pad + "}"
-    if type(value) is list or type(value) is tuple:
-        if not value:
-            return "[]"
-        return "[\n" + ",\n".join(inner + json_indented(v, inner) for v in value) + "\n" + pad + "]"
-    # JSON strings hold no raw newline, so re-indenting json's own lines is exact.
-    return json.dumps(value, ensure_ascii=False, indent=1).replace("\n", "\n" + pad)
+# The file export is streamed from the database by its own module; imported here for the callers
+# of this module's export (the CLI, the benchmarks, the tests).
+from poems_monitor.services.timeline_export import (  # noqa: E402, F401
+    export_timeline_file, json_indented, write_timeline_document,
+)
 
 
 def write_json_atomically(path: Path, document: Any) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from poems_monitor.persistence import bulk_insert
 from poems_monitor.persistence.db import open_database
 from poems_monitor.persistence.repositories import timelines as repo
-from poems_monitor.services import timeline_io
+from poems_monitor.services import timeline_export, timeline_io
 from poems_monitor.services.audit import verify_chain
 from poems_monitor.services.csv_export import export_clinic_csv
 from poems_monitor.services.demo_clinic import generate_patients
@@ -40,7 +40,8 @@ def demo_patients():
 @pytest.fixture
 def small_batches(monkeypatch):
     monkeypatch.setattr(timeline_io, "STORE_BATCH", 3)
-    monkeypatch.setattr(timeline_io, "EXPORT_BATCH", 4)
+    monkeypatch.setattr(timeline_export, "PROGRESS_EVERY", 4)
+    monkeypatch.setattr(timeline_export, "FETCH_ROWS", 7)
 
 
 @pytest.fixture
@@ -87,17 +88,16 @@ def test_unknown_mrn_writes_nothing(demo_db, tmp_path):
     assert not out.exists()
 
 
-def test_export_reads_the_clinic_a_batch_at_a_time(demo_db, tmp_path, monkeypatch):
-    asked: list[int] = []
-    real = repo.load_timelines
+def test_export_never_builds_the_clinic_records(demo_db, tmp_path, monkeypatch):
+    """The export streams each table's rows to the file (tests/integration/test_timeline_export.py)."""
+    expected = whole_document_bytes(demo_db, tmp_path)
 
-    def spy(session, mrns=None, patient_ids=None):
-        asked.append(len(patient_ids) if patient_ids is not None else -1)
-        return real(session, mrns=mrns, patient_ids=patient_ids)
+    def refused(*args, **kwargs):
+        raise AssertionError("the export built the timeline records")
 
-    monkeypatch.setattr(repo, "load_timelines", spy)
+    monkeypatch.setattr(repo, "load_timelines", refused)
     export_timeline_file(demo_db, tmp_path / "clinic.json")
-    assert asked == [4, 4, 3]  # never the whole clinic (-1) at once
+    assert (tmp_path / "clinic.json").read_bytes() == expected
 
 
 def test_export_import_export_is_byte_identical(demo_db, tmp_path, nurse):
