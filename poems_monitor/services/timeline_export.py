@@ -156,10 +156,14 @@ def _driver_rows(session: Session, sql: str) -> Iterator[tuple]:
     """The rows of `sql` as the driver gives them, FETCH_ROWS at a time (a server-side cursor on
     PostgreSQL, so that the server does not send the whole table at once)."""
     connection = session.connection()
-    if connection.dialect.name != "sqlite":
-        connection = connection.execution_options(stream_results=True)
-    cursor = connection.exec_driver_sql(sql).cursor
-    while rows := cursor.fetchmany(FETCH_ROWS):
+    if connection.dialect.name == "sqlite":
+        cursor = connection.exec_driver_sql(sql).cursor  # SQLAlchemy has buffered none of its rows
+        while rows := cursor.fetchmany(FETCH_ROWS):
+            yield from rows
+        return
+    # A server-side cursor's first rows are already in SQLAlchemy's buffer: read through the result.
+    result = connection.execution_options(stream_results=True, yield_per=FETCH_ROWS).exec_driver_sql(sql)
+    for rows in result.partitions():
         yield from rows
 
 

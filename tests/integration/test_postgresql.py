@@ -41,6 +41,39 @@ def test_demo_clinic_round_trips_identically_on_postgresql(pg_url, tmp_path, adm
         lite.dispose()
 
 
+def test_the_streamed_file_export_from_postgresql_writes_the_sqlite_file_byte_for_byte(pg_url, tmp_path, admin):
+    """The file export streams each table from a server-side cursor: the same bytes as from
+    SQLite (dates arrive as date objects, booleans as booleans there), and the same again after
+    the file is imported into a new SQLite clinic."""
+    from poems_monitor.persistence.db import open_database
+    from poems_monitor.services.demo_clinic import generate_patients
+    from poems_monitor.services.timeline_io import export_timeline_file, import_patients, import_timeline_file
+
+    patients = generate_patients(6, seed=5, today=TODAY)
+    pg = open_database(pg_url)
+    lite = open_database(tmp_path / "clinic.sqlite")
+    again = open_database(tmp_path / "again.sqlite")
+    try:
+        import_patients(pg, patients, admin, reason="test")
+        import_patients(lite, patients, admin, reason="test")
+        assert export_timeline_file(pg, tmp_path / "pg.json") == 6
+        export_timeline_file(lite, tmp_path / "lite.json")
+        from_pg = (tmp_path / "pg.json").read_bytes()
+        assert from_pg == (tmp_path / "lite.json").read_bytes()
+        import_timeline_file(again, tmp_path / "pg.json", admin)
+        export_timeline_file(again, tmp_path / "again.json")
+        assert (tmp_path / "again.json").read_bytes() == from_pg
+        one = patients[2].mrn
+        export_timeline_file(pg, tmp_path / "one-pg.json", mrn=one)
+        export_timeline_file(lite, tmp_path / "one-lite.json", mrn=one)
+        assert (tmp_path / "one-pg.json").read_bytes() == (tmp_path / "one-lite.json").read_bytes()
+        assert one.encode() in (tmp_path / "one-pg.json").read_bytes()
+    finally:
+        pg.dispose()
+        lite.dispose()
+        again.dispose()
+
+
 def test_correcting_a_visit_on_postgresql_keeps_the_old_value(pg_url, admin):
     from datetime import date
 
