@@ -3,13 +3,15 @@ process, so that a cold rules cache on a large clinic never slows the screens.
 
 A Qt worker thread shares the interpreter with the GUI thread: while the rules ran over 10,000
 patients in one, switching patients took 3-10x as long. `compute(job, db, args, ...)` runs
-`job(db, *args)` in a spawned process instead (the calling thread only waits for its one message)
-when the clinic is a SQLite file of at least `PROCESS_MIN_PATIENTS` patients; the rules cache it
-fills is the database's, so the GUI process finds it warm afterwards. The worker process:
+`job(db, *args)` in a spawned process instead (the calling thread only waits for its answer)
+when the clinic is a SQLite file of at least `PROCESS_MIN_PATIENTS` patients. Each window has one
+worker process, started with its first job and kept for the next ones (after a save, its memo of
+the rules' results makes a refresh as quick as in one process). The worker process:
 
 - runs at a lower priority (`NICENESS`), as do the rules' own worker processes it may start;
 - leads its own process group, so cancelling ends it and those workers together (a killed
-  transaction is rolled back by SQLite: nothing half-written stays);
+  transaction is rolled back by SQLite: nothing half-written stays); it is ended when its window
+  closes, or its job is cancelled;
 - ends itself if the app's process goes away.
 
 Anything that stops it from giving a result (it cannot start, it dies, the job raises) is logged
@@ -23,6 +25,7 @@ from __future__ import annotations
 import atexit
 import logging
 import multiprocessing
+import multiprocessing.util  # (its exit handler, which waits for worker processes, is registered before ours)
 import os
 import signal
 import sys
@@ -38,17 +41,43 @@ log = logging.getLogger(__name__)
 
 PROCESS_MIN_PATIENTS: int | None = 500  # below this a cold clinic takes a second or two: a thread is enough
 NICENESS = 10  # the GUI process keeps the cores it needs; an idle workstation still gives them all to the job
-_POLL_S = 0.05  # how often the waiting thread looks at the cancel request
+_POLL_S = 0.05  # how often a waiting thread looks at the cancel request
 _STOP_WAIT_S = 5.0
 
-_live: set[Any] = set()  # running worker processes (stopped when the app exits)
-_live_lock = threading.Lock()
-_ended_by_quit: set[Any] = set()  # ended by `stop_all`: their jobs are not computed here instead
-last_peak_mb: dict[str, float] = {}  # the last worker's peak memory: itself, its own workers (benchmark)
+last_peak_mb: dict[str, float] = {}  # the last job's worker: its peak memory, its own workers' (benchmark)
 
 
 class WorkerProcessFailed(Exception):
     """The worker process gave no result; its str() says why."""
+
+
+class _Worker:
+    """One long-lived worker process and the pipe to it; `lock` is held for the length of a job."""
+
+    def __init__(self, url: str):
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe(duplex=True)
+        self.process = context.Process(target=_worker_main, args=(child, url, os.getpid()),
+                                       name=WORKER_NAME, daemon=False)
+        self.lock = threading.Lock()
+        self.stopped = False  # ended on purpose (window closed, app quitting): its job is cancelled
+        try:
+            self.process.start()
+        except Exception as exc:  # noqa: BLE001 (no process may be started here: say so, compute here)
+            self.conn.close()
+            raise WorkerProcessFailed(f"it could not start: {exc}") from exc
+        finally:
+            child.close()
+
+    def stop(self) -> None:
+        self.stopped = True
+        _stop(self.process)
+        self.conn.close()
+
+
+WORKER_NAME = "poems-monitor rules worker"
+_workers: dict[object, _Worker] = {}  # by key (the window): each window's own worker
+_workers_lock = threading.Lock()
 
 
 def uses_process(db: Database, patients: int) -> bool:
@@ -59,64 +88,79 @@ def uses_process(db: Database, patients: int) -> bool:
 
 
 def compute(job: Callable[..., Any], db: Database, args: tuple, *, patients: int,
-            cancel: threading.Event | None = None) -> Any:
-    """`job(db, *args)`, in a worker process where `uses_process` says so, else here. `job` is a
-    module-level function (the worker imports it by name) and its result must pickle. Raises
-    `Cancelled` when `cancel` is set meanwhile (the worker is ended); a job run here is not
-    interrupted."""
+            cancel: threading.Event | None = None, key: object = None) -> Any:
+    """`job(db, *args)`, in the worker process of `key` (default: the clinic) where `uses_process`
+    says so, else here. `job` is a module-level function (the worker imports it by name) and its
+    result must pickle. The worker stays for the next job (its memo of the rules' results stays
+    warm: a refresh after a save costs what it costs in one process); jobs of one key take turns.
+    Raises `Cancelled` when `cancel` is set meanwhile (the worker is ended) or the worker is
+    stopped (`stop`); a job run here is not interrupted."""
     if not uses_process(db, patients):
         return job(db, *args)
     try:
-        return _in_worker_process(job, db, args, cancel or threading.Event())
+        return _in_worker_process(job, db, args, cancel or threading.Event(), db.url if key is None else key)
     except WorkerProcessFailed as exc:
         log.warning("the worker process for %s failed (%s); computing it in this process instead",
                     getattr(job, "__name__", job), exc)
         return job(db, *args)
 
 
+def stop(key: object) -> None:
+    """End the worker process of `key` (its window closed), cancelling its job if it has one."""
+    with _workers_lock:
+        worker = _workers.pop(key, None)
+    if worker is not None:
+        worker.stop()
+
+
 def stop_all() -> None:
-    """End every running worker process (the app is quitting; before multiprocessing's own exit
-    handler, which would wait for them)."""
-    with _live_lock:
-        running = list(_live)
-        _ended_by_quit.update(running)
-    for process in running:
-        _stop(process)
+    """End every worker process (the app is quitting; before multiprocessing's own exit handler,
+    which would wait for them)."""
+    with _workers_lock:
+        workers = list(_workers.values())
+        _workers.clear()
+    for worker in workers:
+        worker.stop()
 
 
-def _in_worker_process(job: Callable[..., Any], db: Database, args: tuple, cancel: threading.Event) -> Any:
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_worker_main, args=(sender, db.url, job, args, os.getpid()),
-                              name=f"poems-monitor {getattr(job, '__name__', 'job')}", daemon=False)
-    try:
-        process.start()
-    except Exception as exc:  # noqa: BLE001 (no process may be started here: say so, compute here)
-        receiver.close()
-        sender.close()
-        raise WorkerProcessFailed(f"it could not start: {exc}") from exc
-    sender.close()  # (the child's copy is the only writer left: its exit ends the pipe)
-    with _live_lock:
-        _live.add(process)
-    try:
-        while True:
-            if cancel.is_set() or process in _ended_by_quit:
-                raise Cancelled(getattr(job, "__name__", "job"))
-            if receiver.poll(_POLL_S):
-                try:
-                    kind, value, peaks = receiver.recv()
-                except (EOFError, OSError) as exc:
-                    if process in _ended_by_quit:
-                        raise Cancelled(getattr(job, "__name__", "job")) from exc
-                    process.join(_STOP_WAIT_S)
-                    raise WorkerProcessFailed(f"it ended without a result (exit code {process.exitcode})") from exc
+def _in_worker_process(job: Callable[..., Any], db: Database, args: tuple, cancel: threading.Event, key: object) -> Any:
+    name = getattr(job, "__name__", "job")
+    while True:  # the key's worker, once its previous job is done (a dead one is replaced)
+        with _workers_lock:
+            worker = _workers.get(key)
+            if worker is None or not worker.process.is_alive():
+                worker = _workers[key] = _Worker(db.url)
+        if worker.lock.acquire(timeout=_POLL_S):
+            if worker.process.is_alive() and not worker.stopped:
                 break
+            worker.lock.release()
+        if cancel.is_set():
+            raise Cancelled(name)
+    try:
+        try:
+            worker.conn.send((job, args))
+        except (OSError, ValueError) as exc:
+            raise (Cancelled(name) if worker.stopped else WorkerProcessFailed(f"it cannot be reached: {exc}")) from exc
+        while True:
+            if worker.stopped:
+                raise Cancelled(name)
+            if cancel.is_set():
+                stop(key)  # (the job cannot be interrupted otherwise; the next one starts a new worker)
+                raise Cancelled(name)
+            try:
+                if worker.conn.poll(_POLL_S):
+                    kind, value, peaks = worker.conn.recv()
+                    break
+            except (EOFError, OSError) as exc:
+                if worker.stopped:
+                    raise Cancelled(name) from exc
+                with _workers_lock:
+                    if _workers.get(key) is worker:
+                        del _workers[key]
+                worker.process.join(_STOP_WAIT_S)
+                raise WorkerProcessFailed(f"it ended without a result (exit code {worker.process.exitcode})") from exc
     finally:
-        receiver.close()
-        _stop(process)
-        with _live_lock:
-            _live.discard(process)
-            _ended_by_quit.discard(process)
+        worker.lock.release()
     last_peak_mb.clear()
     last_peak_mb.update(peaks)
     if kind != "ok":
@@ -125,8 +169,7 @@ def _in_worker_process(job: Callable[..., Any], db: Database, args: tuple, cance
 
 
 def _stop(process: Any) -> None:  # noqa: ANN401 (a multiprocessing process)
-    """Wait briefly for a process that has answered; end one (and its group) that has not."""
-    process.join(0.5 if process.is_alive() else 0)
+    """End a worker (and its group: the rules' own workers), asking first."""
     if process.is_alive():
         try:
             if hasattr(os, "killpg"):
@@ -138,15 +181,15 @@ def _stop(process: Any) -> None:  # noqa: ANN401 (a multiprocessing process)
         process.join(_STOP_WAIT_S)
         if process.is_alive():
             process.kill()
-            process.join(_STOP_WAIT_S)
+    process.join(_STOP_WAIT_S)
 
 
-atexit.register(stop_all)  # (after multiprocessing's handler was registered: runs before it)
+atexit.register(stop_all)  # registered after multiprocessing's handler, so it runs before it
 
 
 # --- in the worker process -------------------------------------------------------------------------
 
-def _worker_main(sender: Any, url: str, job: Callable[..., Any], args: tuple, parent_pid: int) -> None:  # noqa: ANN401
+def _worker_main(conn: Any, url: str, parent_pid: int) -> None:  # noqa: ANN401
     if hasattr(os, "setpgrp"):
         os.setpgrp()
     try:
@@ -154,19 +197,23 @@ def _worker_main(sender: Any, url: str, job: Callable[..., Any], args: tuple, pa
     except (AttributeError, OSError):  # (Windows; or not allowed)
         pass
     threading.Thread(target=_end_with_parent, args=(parent_pid,), daemon=True).start()
-    db = None
+    db = Database(engine=create_database_engine(url, wal="mode=ro" not in url), url=url)
     try:
-        db = Database(engine=create_database_engine(url, wal="mode=ro" not in url), url=url)
-        message: tuple = ("ok", job(db, *args), _peaks())
-    except BaseException as exc:  # noqa: BLE001 (said to the parent, which computes it itself)
-        log.exception("worker process job failed")
-        message = ("error", f"{type(exc).__name__}: {exc}", _peaks())
-    try:
-        sender.send(message)
-    except Exception as exc:  # noqa: BLE001 (a result that does not pickle)
-        sender.send(("error", f"its result could not be sent: {exc}", _peaks()))
-    sender.close()
-    if db is not None:
+        while True:
+            try:
+                job, args = conn.recv()
+            except (EOFError, OSError):  # the app let go of this worker
+                return
+            try:
+                message: tuple = ("ok", job(db, *args), _peaks())
+            except BaseException as exc:  # noqa: BLE001 (said to the parent, which computes it itself)
+                log.exception("worker process job failed")
+                message = ("error", f"{type(exc).__name__}: {exc}", _peaks())
+            try:
+                conn.send(message)
+            except Exception as exc:  # noqa: BLE001 (a result that does not pickle)
+                conn.send(("error", f"its result could not be sent: {exc}", _peaks()))
+    finally:
         db.engine.dispose()
 
 

@@ -12,8 +12,8 @@ Cancel makes the next progress call raise `Cancelled`, the service's one transac
 and the caller is told it was cancelled (nothing of the work is kept).
 
 `run_in_worker_process(job, db, args, ...)` is `run_background` for whole-clinic work: the job
-runs in a worker process (`ui.worker_process`), which is ended when the owner's window closes or
-the owner is destroyed (the app quitting, or another clinic opened in its place).
+runs in its window's worker process (`ui.worker_process`), which is ended when the window closes
+or is destroyed (the app quitting, or another clinic opened in its place).
 """
 
 from __future__ import annotations
@@ -118,15 +118,19 @@ def run_background(
     return relay
 
 
-class _CancelOnClose(QObject):
-    """Sets `cancel` once the watched window has closed (a close it refused, e.g. for an unsaved
-    visit, leaves the work running)."""
+class _StopWorkerOnClose(QObject):
+    """Ends the worker process of the watched window once the window has closed (a close it
+    refused, e.g. for an unsaved visit, keeps it) or has been destroyed."""
 
-    def __init__(self, window: QWidget, cancel: threading.Event, parent: QObject):
-        super().__init__(parent)
+    NAME = "worker_process_guard"
+
+    def __init__(self, window: QWidget, key: int):
+        super().__init__(window)
+        self.setObjectName(self.NAME)
         self._window = window
-        self._cancel = cancel
+        self._key = key
         window.installEventFilter(self)
+        window.destroyed.connect(lambda *_: worker_process.stop(key))
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
         if event.type() == QEvent.Type.Close:
@@ -135,7 +139,7 @@ class _CancelOnClose(QObject):
 
     def _closed_or_not(self) -> None:
         if not self._window.isVisible():
-            self._cancel.set()
+            worker_process.stop(self._key)
 
 
 _quit_hooked: list[bool] = []
@@ -150,12 +154,16 @@ def run_in_worker_process(
     owner: QWidget,
     patients: int,
 ) -> _Relay:
-    """`run_background` of `job(db, *args)` run by `worker_process.compute` (in a worker process
-    for a large clinic). Ended, with `on_error(Cancelled)`, when `owner`'s window closes."""
+    """`run_background` of `job(db, *args)` run by `worker_process.compute` (for a large clinic, in
+    the worker process of `owner`'s window). When the window closes its worker is ended, and a job
+    still running reports `on_error(Cancelled)`."""
+    window = owner.window()
+    key = id(window)
+    if window.findChild(QObject, _StopWorkerOnClose.NAME) is None:
+        _StopWorkerOnClose(window, key)
     cancel = threading.Event()
-    relay = run_background(lambda: worker_process.compute(job, db, args, patients=patients, cancel=cancel),
+    relay = run_background(lambda: worker_process.compute(job, db, args, patients=patients, cancel=cancel, key=key),
                            on_done, on_error, owner=owner)
-    _CancelOnClose(owner.window(), cancel, relay)
     relay.destroyed.connect(cancel.set)  # the owner went away first
     app = QCoreApplication.instance()
     if app is not None and not _quit_hooked:

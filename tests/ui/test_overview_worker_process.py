@@ -1,8 +1,8 @@
 """The clinic overview and the worklist from a cold rules cache, computed in a worker process
 (ui.worker_process): the window keeps answering meanwhile (a patient switch completes, a timer
 keeps ticking, this process stays nearly idle), the counts and rows are the ones the services
-compute in one process, closing the window ends the worker, and a worker that fails is replaced
-by the work done here."""
+compute in one process, the next refresh goes to the same worker, closing the window ends it, and
+a worker that fails is replaced by the work done here."""
 
 from __future__ import annotations
 
@@ -65,8 +65,8 @@ def reference(cold_clinic_file, tmp_path):
     db.dispose()
 
 
-def _workers(job: str) -> list:
-    return [p for p in multiprocessing.active_children() if p.name == f"poems-monitor {job}"]
+def _workers() -> list:
+    return [p for p in multiprocessing.active_children() if p.name == worker_process.WORKER_NAME]
 
 
 def _window(qtbot, db, physician) -> MainWindow:
@@ -88,7 +88,7 @@ def test_a_cold_overview_computes_in_a_worker_process_while_the_window_switches_
     timer.setInterval(10)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
-    qtbot.waitUntil(lambda: bool(_workers("clinic_overview")), timeout=30000)
+    qtbot.waitUntil(lambda: bool(_workers()), timeout=30000)
     assert not arrived
 
     # a click on another patient opens its dashboard before the overview has arrived
@@ -112,13 +112,19 @@ def test_a_cold_overview_computes_in_a_worker_process_while_the_window_switches_
     assert {m: win.patients.model.status(m) for m in expected} == expected
     assert any(s.new_flags for s in expected.values()) and any(s.overdue for s in expected.values())
 
+    # the next refresh (after a save, say) goes to the same worker, whose memo is warm
+    worker = _workers()
+    with qtbot.waitSignal(win.overviewUpdated, timeout=120000):
+        win.refresh_overview()
+    assert _workers() == worker and len(worker) == 1
+
 
 def test_the_worklist_from_a_worker_process_has_the_rows_of_build_worklist(qtbot, cold_clinic, reference, physician):
     win = _window(qtbot, cold_clinic, physician)
     view = win.worklist
     with qtbot.waitSignal(view.loaded, timeout=240000) as loaded:
         win.show_view(1)  # View › Worklist
-        qtbot.waitUntil(lambda: bool(_workers("load_worklist")) or not view._loading, timeout=30000)
+        qtbot.waitUntil(lambda: bool(_workers()) or not view._loading, timeout=30000)
         assert view.busy.isVisible() or not view._loading  # the moving bar while it computes
     assert loaded.args[0] > 0
 
@@ -133,10 +139,10 @@ def test_the_worklist_from_a_worker_process_has_the_rows_of_build_worklist(qtbot
 
 def test_closing_the_window_ends_the_worker_process_and_leaves_the_clinic_whole(qtbot, cold_clinic, physician):
     win = _window(qtbot, cold_clinic, physician)
-    qtbot.waitUntil(lambda: bool(_workers("clinic_overview")), timeout=30000)
+    qtbot.waitUntil(lambda: bool(_workers()), timeout=30000)
     win.skip_close_checks = True
     win.close()
-    qtbot.waitUntil(lambda: not _workers("clinic_overview"), timeout=15000)
+    qtbot.waitUntil(lambda: not _workers(), timeout=15000)
     assert quick_check_problems(cold_clinic) == []
     assert len(clinic_overview(cold_clinic, TODAY)) == COUNT  # what the worker left is usable
 
@@ -150,6 +156,7 @@ def _fails_in_a_worker(db, as_of):  # noqa: ANN001, ANN202 (a job the worker pro
 def test_a_failed_worker_process_is_replaced_by_the_work_done_here(cold_clinic, reference, caplog):
     with caplog.at_level(logging.WARNING, logger="poems_monitor.ui.worker_process"):
         got = worker_process.compute(_fails_in_a_worker, cold_clinic, (TODAY,), patients=COUNT)
+    worker_process.stop(cold_clinic.url)
     assert got == clinic_overview(reference, TODAY)
     assert "failed" in caplog.text and "computing it in this process instead" in caplog.text
 
