@@ -13,11 +13,14 @@ Give copies of the clinics (the app migrates and writes its rules cache into the
 - patient switch: a click on the other of the two heaviest patients in the patient list until
   its charts in view have painted (first open: the service's memo of built dashboards emptied), vs
   the floor: the same five bare pyqtgraph charts given the other patient's values (read before)
-  until they have painted;
+  until they have painted; floor and app switches alternate, so both see the same load. With
+  `--overview-limit 0` the switches are measured while the clinic overview computes (a cold rules
+  cache: in the worker process of `ui.worker_process` on a large clinic), then again after it;
 - filter as you type: key press in the patient list's search box to the list repainted, per
   keystroke (goal < 50 ms), after the clinic overview (flag and overdue counts) has arrived.
 
-Windows are 1366x768, offscreen. The load average is printed: the machine may be shared.
+Windows are 1366x768, offscreen. The load average is printed: the machine may be shared. The peak
+memory (RSS) of this process (the app and the floor's charts) and of the overview's worker process.
 """
 
 from __future__ import annotations
@@ -93,6 +96,11 @@ def load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} (2 cores)"
 
 
+def _peak_mb(who: int) -> float:
+    """Peak resident memory in MB (Linux reports kB) of this process or of its largest waited-for child."""
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
 def heaviest_patients(path: Path) -> list[str]:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
         rows = conn.execute(
@@ -156,39 +164,44 @@ def _wait_paints(app, paints: _PaintLog, views: set, t0: float, limit: float = 5
     return None
 
 
-def bench_switch_floor(path: Path, mrns: list[str], runs: int, paints: _PaintLog) -> float:
-    import pyqtgraph as pg
-    from PySide6.QtWidgets import QApplication, QMainWindow, QVBoxLayout, QWidget
+class _FloorCharts:
+    """The switch's floor: five bare pyqtgraph charts in a window of the app's size, given the
+    other patient's values (read before) until they have painted."""
 
-    app = QApplication.instance()
-    data = [_series(path, m) for m in mrns]
-    window = QMainWindow()
-    body = QWidget()
-    layout = QVBoxLayout(body)
-    curves, views = [], set()
-    for _code in FLOOR_CODES:
-        plot = pg.PlotWidget()
-        curves.append(plot.plot([], [], symbol="o"))
-        layout.addWidget(plot)
-        views.add(plot)
-    window.setCentralWidget(body)
-    window.resize(*SIZE)
-    window.show()
-    app.processEvents()
-    times = []
-    for i in range(runs + 1):
-        series = data[i % 2]
-        paints.events.clear()
+    def __init__(self, path: Path, mrns: list[str], paints: _PaintLog):
+        import pyqtgraph as pg
+        from PySide6.QtWidgets import QApplication, QMainWindow, QVBoxLayout, QWidget
+
+        self.app = QApplication.instance()
+        self.paints = paints
+        self.data = [_series(path, m) for m in mrns]
+        self.window = QMainWindow()
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        self.curves, self.views = [], set()
+        for _code in FLOOR_CODES:
+            plot = pg.PlotWidget()
+            self.curves.append(plot.plot([], [], symbol="o"))
+            layout.addWidget(plot)
+            self.views.add(plot)
+        self.window.setCentralWidget(body)
+        self.window.resize(*SIZE)
+        self.window.show()
+        self.app.processEvents()
+        self.switch(1)  # (pyqtgraph's first use)
+
+    def switch(self, i: int) -> float | None:
+        series = self.data[i % 2]
+        self.paints.events.clear()
         t0 = time.perf_counter()
-        for curve, code in zip(curves, FLOOR_CODES):
+        for curve, code in zip(self.curves, FLOOR_CODES):
             curve.setData(*series[code])
-        ms = _wait_paints(app, paints, views, t0)
-        if i and ms is not None:  # (the first: pyqtgraph's first use)
-            times.append(ms)
-    window.close()
-    window.deleteLater()
-    app.processEvents()
-    return statistics.median(times)
+        return _wait_paints(self.app, self.paints, self.views, t0)
+
+    def close(self) -> None:
+        self.window.close()
+        self.window.deleteLater()
+        self.app.processEvents()
 
 
 def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overview_limit: float) -> None:
@@ -216,32 +229,47 @@ def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overvie
     panel = window.patients
     total = panel.model.total()
 
-    # patient switch, first open (memo emptied), while the overview may still compute, then after it
+    # patient switch, first open (memo emptied), while the overview may still compute, then after it;
+    # each app switch follows a floor switch, so that both see the same load (the machine may be shared)
     views = {c.plot_widget: key for key, c in window.dashboard.charts.charts.items()}
-    floor = bench_switch_floor(path, mrns, runs, paints)
+    floor_charts = _FloorCharts(path, mrns, paints)
 
-    def switches(n: int) -> list[float]:
-        out = []
+    def switches(n: int) -> tuple[list[float], list[float], list[float], list[float]]:
+        """Wall ms of each app and floor switch, and the GUI thread's CPU ms of each (less sensitive to load)."""
+        app_ms, floor_ms, app_cpu, floor_cpu = [], [], [], []
         for i in range(n):
+            c = time.thread_time()
+            f = floor_charts.switch(i)
+            fc = time.thread_time() - c
             forget_dashboards()
             paints.events.clear()
+            c = time.thread_time()
             t0 = time.perf_counter()
             panel.select(mrns[i % 2])  # a click on the row: selection -> open_patient
             ms = _wait_paints(app, paints, set(views), t0)
-            if ms is not None:
-                out.append(ms)
+            if ms is not None and f is not None:
+                app_ms.append(ms)
+                floor_ms.append(f)
+                app_cpu.append((time.thread_time() - c) * 1000)
+                floor_cpu.append(fc * 1000)
             app.processEvents()
-        return out
+        return app_ms, floor_ms, app_cpu, floor_cpu
 
     while not overview and time.perf_counter() - t_start < overview_limit:
         app.processEvents()
         time.sleep(0.01)
     ready = time.perf_counter() - t_start if overview else None
-    after = switches(runs)
-    a = statistics.median(after)
-    state = "" if overview else "; the clinic overview computing meanwhile"
-    print(f"  patient switch (click -> charts in view painted, first open): app {a:.0f} ms, bare 5-chart repaint floor "
-          f"{floor:.0f} ms -> {a / floor:.2f}x  (goal <= 1.3x; app min {min(after):.0f} max {max(after):.0f}{state})")
+
+    def report(state: str) -> None:
+        after, floors, cpu, floor_cpu = switches(runs)
+        a, floor = statistics.median(after), statistics.median(floors)
+        ac, fc = statistics.median(cpu), statistics.median(floor_cpu)
+        print(f"  patient switch (click -> charts in view painted, first open): app {a:.0f} ms, bare 5-chart repaint "
+              f"floor {floor:.0f} ms -> {a / floor:.2f}x  (goal <= 1.3x; app min {min(after):.0f} max {max(after):.0f}, "
+              f"floor min {min(floors):.0f} max {max(floors):.0f}; GUI-thread CPU app {ac:.0f} ms, floor {fc:.0f} ms "
+              f"-> {ac / fc:.2f}x; {state})")
+
+    report("the clinic overview computing meanwhile" if not overview else "after the clinic overview")
 
     # filter as you type
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
@@ -259,8 +287,24 @@ def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overvie
     print(f"  filter as you type ({total} patients, keys {keys!r} and back): median {statistics.median(per_key):.1f} ms, "
           f"max {max(per_key):.1f} ms per keystroke; GUI-thread CPU median {statistics.median(cpu):.1f} ms, "
           f"max {max(cpu):.1f} ms  (goal < 50 ms{'' if overview else '; the overview computing meanwhile'})")
+    if ready is None:  # measured while it computed: wait for it now (its time, the peak memory of its work)
+        while not overview and time.perf_counter() - t_start < max(overview_limit, 900):
+            app.processEvents()
+            time.sleep(0.01)
+        ready = overview[0] - t_start if overview else None
+        if ready is not None:
+            report("after the clinic overview")
+    floor_charts.close()
     print("  clinic overview (flag and overdue counts, off the GUI thread): "
-          + (f"arrived {ready:.1f} s after the window" if ready is not None else f"not within {overview_limit:.0f} s"))
+          + (f"arrived {ready:.1f} s after the window" if ready is not None else "not within 900 s"))
+    print(f"  peak memory (RSS): this process (the app, the floor's charts) {_peak_mb(resource.RUSAGE_SELF):.0f} MB; "
+          f"its child processes (the largest) {_peak_mb(resource.RUSAGE_CHILDREN):.0f} MB  (goal <= 250 MB)")
+    try:
+        from poems_monitor.ui.worker_process import last_peak_mb
+    except ImportError:  # (a tree before the worker process)
+        last_peak_mb = {}
+    if last_peak_mb:
+        print("  the overview's worker process: peak " + ", ".join(f"{k} {v:.0f} MB" for k, v in last_peak_mb.items()))
     window.skip_close_checks = True
     window.close()
     db.dispose()

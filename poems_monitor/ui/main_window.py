@@ -44,7 +44,7 @@ from poems_monitor.ui.shell.commands import WindowCommands
 from poems_monitor.ui.shell.lock_controller import LockController
 from poems_monitor.ui.shell.maintenance import Maintenance
 from poems_monitor.ui.shell.record_commands import RecordCommands
-from poems_monitor.ui.workers import run_background
+from poems_monitor.ui.workers import run_in_worker_process
 
 if TYPE_CHECKING:
     from poems_monitor.services.dashboard import PatientDashboard
@@ -318,7 +318,7 @@ class MainWindow(QMainWindow):
         self._overview_running = True
         self.statusBar().showMessage(tr("Checking flags and follow-up for every patient…"))
         db, as_of = self.db, self.as_of
-        run_background(lambda: clinic_overview(db, as_of), self._on_overview, self._on_overview_failed, owner=self)
+        run_in_worker_process(clinic_overview, db, (as_of,), self._on_overview, self._on_overview_failed, self, self.patients.model.total())
 
     def _on_overview(self, status) -> None:  # noqa: ANN001
         self._overview_running = False

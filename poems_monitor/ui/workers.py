@@ -10,6 +10,10 @@ parented to `owner`: when the owner widget is destroyed first, the result is sim
 `progress` callable, services/progress.py) behind a window-modal progress dialog with Cancel:
 Cancel makes the next progress call raise `Cancelled`, the service's one transaction rolls back,
 and the caller is told it was cancelled (nothing of the work is kept).
+
+`run_in_worker_process(job, db, args, ...)` is `run_background` for whole-clinic work: the job
+runs in its window's worker process (`ui.worker_process`), which is ended when the window closes
+or is destroyed (the app quitting, or another clinic opened in its place).
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QRunnable, Qt, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtWidgets import QProgressDialog, QPushButton, QWidget
 
 from poems_monitor.i18n import tr
+from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.progress import Cancelled, Progress
+from poems_monitor.ui import worker_process
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +115,60 @@ def run_background(
     if owner is None:
         _pending.add(relay)
     QThreadPool.globalInstance().start(task)
+    return relay
+
+
+class _StopWorkerOnClose(QObject):
+    """Ends the worker process of the watched window once the window has closed (a close it
+    refused, e.g. for an unsaved visit, keeps it) or has been destroyed."""
+
+    NAME = "worker_process_guard"
+
+    def __init__(self, window: QWidget, key: int):
+        super().__init__(window)
+        self.setObjectName(self.NAME)
+        self._window = window
+        self._key = key
+        window.installEventFilter(self)
+        window.destroyed.connect(lambda *_: worker_process.stop(key))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        if event.type() == QEvent.Type.Close:
+            QTimer.singleShot(0, self, self._closed_or_not)  # (the window decides after this filter)
+        return False
+
+    def _closed_or_not(self) -> None:
+        if not self._window.isVisible():
+            worker_process.stop(self._key)
+
+
+_quit_hooked: list[bool] = []
+
+
+def run_in_worker_process(
+    job: Callable[..., Any],
+    db: Database,
+    args: tuple,
+    on_done: Callable[[Any], None],
+    on_error: Callable[[Exception], None] | None,
+    owner: QWidget,
+    patients: int,
+) -> _Relay:
+    """`run_background` of `job(db, *args)` run by `worker_process.compute` (for a large clinic, in
+    the worker process of `owner`'s window). When the window closes its worker is ended, and a job
+    still running reports `on_error(Cancelled)`."""
+    window = owner.window()
+    key = id(window)
+    if window.findChild(QObject, _StopWorkerOnClose.NAME) is None:
+        _StopWorkerOnClose(window, key)
+    cancel = threading.Event()
+    relay = run_background(lambda: worker_process.compute(job, db, args, patients=patients, cancel=cancel, key=key),
+                           on_done, on_error, owner=owner)
+    relay.destroyed.connect(cancel.set)  # the owner went away first
+    app = QCoreApplication.instance()
+    if app is not None and not _quit_hooked:
+        _quit_hooked.append(True)
+        app.aboutToQuit.connect(worker_process.stop_all)
     return relay
 
 

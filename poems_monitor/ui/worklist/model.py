@@ -1,100 +1,31 @@
 """The clinic worklist as a Qt table: one row per follow-up item that is due (soon), overdue or
 never done, and one per unacknowledged flag.
 
-Owns the row shape (`WorklistRow`), loading it from the services (`services.worklist`), the
-`QAbstractTableModel` with its column constants and sort role, and the filter proxy (item,
+Owns the `QAbstractTableModel` (the rows themselves: rows.py) with its column constants and sort role, and the filter proxy (item,
 status, flags yes/no, MRN/name text). Statuses are words with a symbol; colour only repeats them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
-
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont
 
-from poems_monitor.domain.catalogue import (
-    FLAG_KIND_NAMES, FOLLOWUP_ITEM_NAMES, FOLLOWUP_STATUS_NAMES, SEVERITY_RANK, SEVERITY_WORDS, followup_status_label,
-)
-from poems_monitor.domain.flags import Flag
-from poems_monitor.domain.followup import ITEMS, WorklistItem
+from poems_monitor.domain.catalogue import FOLLOWUP_STATUS_NAMES, SEVERITY_WORDS, followup_status_label
+from poems_monitor.domain.followup import ITEMS
 from poems_monitor.i18n import tr
 from poems_monitor.local_format import day
-from poems_monitor.services.clinic_database import Database
-from poems_monitor.services.patients import list_patients
-from poems_monitor.services.worklist import build_worklist, unacknowledged_flags
 from poems_monitor.ui.theme import theme
+from poems_monitor.ui.worklist.rows import (  # noqa: F401 (the row shape and loading, re-exported for the screens)
+    _SEVERITY_RANK, FLAG, FLAG_NAMES, ITEM_NAMES, STATUS_ORDER, WorklistData, WorklistRow, load_worklist, row_from_flag,
+    row_from_item,
+)
 
-FLAG = "flag"  # the status of a flag row
-STATUS_ORDER = ("overdue", "never_done", "due", "due_soon", FLAG)
 STATUS_TEXT = {**{s: followup_status_label(s) for s in FOLLOWUP_STATUS_NAMES}, FLAG: tr("⚑ New flag")}
 STATUS_NAMES = {**FOLLOWUP_STATUS_NAMES, FLAG: tr("New flag")}
-ITEM_NAMES = FOLLOWUP_ITEM_NAMES
-FLAG_NAMES = FLAG_KIND_NAMES  # one list, in the catalogue
 SEVERITY_TEXT = SEVERITY_WORDS  # one list, in the catalogue
-_SEVERITY_RANK = SEVERITY_RANK
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # a number or a lower-case string, comparable within a column
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # the WorklistRow itself
-
-
-@dataclass(frozen=True)
-class WorklistRow:
-    kind: str  # "followup" | "flag"
-    mrn: str
-    name: str
-    item: str  # follow-up item code or flag kind
-    status: str  # overdue | never_done | due | due_soon | flag
-    due: date | None  # the due date; for a flag, the date it became true
-    last_done: date | None
-    detail: str  # why it is due / the flag's explanation
-    severity: str = ""  # flags only
-    flag_id: str = ""  # flags only
-
-    @property
-    def item_text(self) -> str:
-        if self.kind == FLAG:
-            return FLAG_NAMES.get(self.item, self.item.replace("_", " "))
-        return ITEM_NAMES.get(self.item, self.item.replace("_", " "))
-
-    @property
-    def where(self) -> str:
-        """Where the patient should open: the follow-up item or the flag (see WorklistView)."""
-        return f"flag:{self.flag_id}" if self.kind == FLAG else f"followup:{self.item}"
-
-    @property
-    def status_rank(self) -> int:
-        rank = STATUS_ORDER.index(self.status) if self.status in STATUS_ORDER else 9
-        return rank * 10 + _SEVERITY_RANK.get(self.severity, 0)
-
-
-@dataclass(frozen=True)
-class WorklistData:
-    as_of: date
-    rows: tuple[WorklistRow, ...]
-
-
-def row_from_item(item: WorklistItem) -> WorklistRow:
-    return WorklistRow("followup", item.mrn, item.name, item.item, item.status.value if item.status else "",
-                       item.due, item.last_done, item.reason)
-
-
-def row_from_flag(flag: Flag, name: str) -> WorklistRow:
-    return WorklistRow(FLAG, flag.mrn, name, flag.kind.value, FLAG, flag.date, None, flag.message,
-                       flag.severity.value, flag.flag_id)
-
-
-def load_worklist(db: Database, as_of: date) -> WorklistData:
-    """Every due item and unacknowledged flag of the clinic. Runs off the GUI thread: services only."""
-    worklist = build_worklist(db, as_of)
-    rows = [row_from_item(i) for i in worklist.items if i.status is not None]
-    flags = unacknowledged_flags(db, as_of)
-    if flags:
-        names = {p.mrn: p.name for p in list_patients(db)}
-        ordered = sorted(flags, key=lambda f: (_SEVERITY_RANK.get(f.severity.value, 9), -f.date.toordinal(), f.mrn))
-        rows.extend(row_from_flag(f, names.get(f.mrn, "")) for f in ordered)
-    return WorklistData(as_of, tuple(rows))
 
 
 class WorklistModel(QAbstractTableModel):

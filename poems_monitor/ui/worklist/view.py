@@ -4,9 +4,10 @@ physician has acknowledged yet, across every patient.
 Owns the screen: the filters (item, status, flags yes/no, MRN or name), the count summary, the
 sortable table, and opening a patient at the right place (double-click or Enter emits
 `openPatient(mrn, where)` with where = "followup:<item>" or "flag:<flag_id>"). The rows come from
-`services.worklist` in a background task (`ui.workers.run_background`), so a large clinic never
-freezes the window. Given the window's change bus, it reloads itself after any write that
-changes some patient's flags or follow-up (or the protocol they come from).
+`services.worklist` in a background task, in a worker process for a large clinic
+(`ui.workers.run_in_worker_process`), so a cold rules cache never freezes the window. Given the
+window's change bus, it reloads itself after any write that changes some patient's flags or
+follow-up (or the protocol they come from).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from poems_monitor.services.changes import Changes
 from poems_monitor.ui.changes import ChangeBus
 from poems_monitor.services.clinic_database import Database
 from poems_monitor.ui.theme import SPACING
-from poems_monitor.ui.workers import run_background
+from poems_monitor.ui.workers import run_in_worker_process
 from poems_monitor.ui.worklist.model import (
     FLAG, FLAG_NAMES, ITEM_CHOICES, ROW_ROLE, STATUS_NAMES, WorklistData, WorklistFilter, WorklistModel, WorklistRow,
     load_worklist,
@@ -196,7 +197,13 @@ class WorklistView(QWidget):
         self.refresh_button.setEnabled(False)
         self.as_of_label.setText(self.tr("Loading the worklist as of {date}…").format(date=day(self.as_of())))
         db, as_of = self._db, self.as_of()
-        run_background(lambda: load_worklist(db, as_of), self._loaded, self._failed, owner=self)
+        run_in_worker_process(load_worklist, db, (as_of,), self._loaded, self._failed, self, self._clinic_size())
+
+    def _clinic_size(self) -> int:
+        """Patients in the clinic, as the window's patient list knows them (0 on its own: a thread is enough)."""
+        patient_list = getattr(self.window(), "patients", None)
+        model = getattr(patient_list, "model", None)
+        return model.total() if hasattr(model, "total") else 0
 
     def _on_changes(self, changes: Changes) -> None:
         if changes.rules_inputs or changes.patient_list:  # (names and MRNs are columns too)
