@@ -64,9 +64,11 @@ StoredRows = Callable[[Table, "WrittenRows | None"], None]
 column filled by a default): the record seal then reads them back at the commit."""
 
 
-def insert_rows(connection: Connection, table: Table, rows: Sequence[dict], *, assign_ids: bool = False,
-                stored: StoredRows | None = None) -> list[int]:
-    """INSERT `rows` (dicts with the same keys) into `table` on `connection`, in its transaction.
+def insert_rows(connection: Connection, table: Table, rows: Sequence[dict] | Sequence[tuple], *,
+                keys: Sequence[str] | None = None, assign_ids: bool = False, stored: StoredRows | None = None
+                ) -> list[int]:
+    """INSERT `rows` (dicts with the same keys, or with `keys` tuples of values in that order: no
+    dict per row) into `table` on `connection`, in its transaction.
 
     `assign_ids`: return the new rows' ids in order (on SQLite given explicitly: the next free
     ones, which SQLite itself would pick for a table without AUTOINCREMENT; the write transaction
@@ -77,8 +79,10 @@ def insert_rows(connection: Connection, table: Table, rows: Sequence[dict], *, a
     explicit = assign_ids or stored is not None
     plan = None
     if DRIVER_EXECUTEMANY and dialect.name == "sqlite" and dialect.paramstyle == "qmark":
-        plan = _sqlite_plan(table, dialect, tuple(rows[0]), explicit)
+        plan = _sqlite_plan(table, dialect, tuple(keys) if keys is not None else tuple(rows[0]), explicit, keys is not None)
     if plan is None:
+        if keys is not None:
+            rows = [dict(zip(keys, row)) for row in rows]
         if stored is not None:
             stored(table, None)
         if assign_ids:
@@ -139,12 +143,13 @@ def _converters(table: Table, dialect: Any, names: list[str]) -> list[tuple[int,
 _PLANS: dict[tuple, Any] = {}
 
 
-def _sqlite_plan(table: Table, dialect: Any, keys: tuple[str, ...], assign_ids: bool):  # noqa: ANN202
-    """How to hand rows with these keys to SQLite's driver (built once per table and keys): the
+def _sqlite_plan(table: Table, dialect: Any, keys: tuple[str, ...], assign_ids: bool, tuples: bool):  # noqa: ANN202
+    """How to hand rows with these keys (dicts, or `tuples` in their order) to SQLite's driver
+    (built once per table and keys): the
     INSERT, the getter of the values in its order, the bind conversions, the position of the id
     (with `assign_ids`) and the WrittenRows read plan (None when a column left out would not read
     back as NULL). None: Core must do it (a column default Core would fill in)."""
-    cache_key = (table.name, keys, assign_ids)
+    cache_key = (table.name, keys, assign_ids, tuples)
     found = _PLANS.get(cache_key, False)
     if found is not False:
         return found
@@ -152,7 +157,7 @@ def _sqlite_plan(table: Table, dialect: Any, keys: tuple[str, ...], assign_ids: 
     names = list(compiled.positiontup or ())
     plan = None
     if sorted(names) == sorted(set(keys) | ({"id"} if assign_ids else set())):
-        given = [n for n in names if not (assign_ids and n == "id")]
+        given = [keys.index(n) if tuples else n for n in names if not (assign_ids and n == "id")]
         in_order = itemgetter(*given) if len(given) > 1 else (lambda row: (row[given[0]],))
         plan = (str(compiled), in_order, _converters(table, dialect, names), names.index("id") if assign_ids else None,
                 _read_plan(table, names) if assign_ids else None)

@@ -203,15 +203,23 @@ def _insert_returning_ids(session: Session, table, rows: list[dict], stored: Sto
     return bulk_insert.insert_rows(session.connection(), table, rows, assign_ids=True, stored=stored)
 
 
+OBSERVATION_KEYS = ("visit_id", "code", "value_num", "value_text", "unit", "entered_num", "entered_unit", "specimen",
+                    "lab", "method", "qualifier", "derived", "confirmed_at_entry", "entered_at", "entered_by")
+
+
+def observation_values(visit_id: int, o: ObservationRecord, stamp: WriteStamp) -> tuple:
+    """The observation row's values in the order of OBSERVATION_KEYS (a bulk insert takes them as
+    they are: no dict per value)."""
+    value, entered = o.value, o.entered_value
+    is_text = isinstance(value, str)
+    return (visit_id, o.code, None if is_text else float(value), value if is_text else None, o.unit,
+            float(entered) if isinstance(entered, (int, float)) else None, o.entered_unit,
+            series_specimen(o.code, o.specimen), o.lab, o.method, o.qualifier, o.derived, o.confirmed_at_entry, stamp.at,
+            stamp.user)
+
+
 def observation_row(visit_id: int, o: ObservationRecord, stamp: WriteStamp) -> dict:
-    is_text = isinstance(o.value, str)
-    return dict(
-        visit_id=visit_id, code=o.code, value_num=None if is_text else float(o.value),
-        value_text=o.value if is_text else None, unit=o.unit,
-        entered_num=float(o.entered_value) if isinstance(o.entered_value, (int, float)) else None,
-        entered_unit=o.entered_unit, specimen=series_specimen(o.code, o.specimen), lab=o.lab, method=o.method, qualifier=o.qualifier,
-        derived=o.derived, confirmed_at_entry=o.confirmed_at_entry, entered_at=stamp.at, entered_by=stamp.user,
-    )
+    return dict(zip(OBSERVATION_KEYS, observation_values(visit_id, o, stamp)))
 
 
 def insert_patient(session: Session, p: PatientRecord, stamp: WriteStamp) -> int:
@@ -246,15 +254,17 @@ def add_visit_contents(
     stamp: WriteStamp,
     stored: StoredRows | None = None,
 ) -> None:
-    obs_rows: list[dict] = []
+    obs_rows: list[tuple] = []
     feat_rows: list[dict] = []
     exam_rows: list[dict] = []
     for vid, observations, features, exams in items:
-        obs_rows.extend(observation_row(vid, o, stamp) for o in observations)
+        obs_rows.extend([observation_values(vid, o, stamp) for o in observations])
         feat_rows.extend(dict(visit_id=vid, code=c, status=s, entered_at=stamp.at, entered_by=stamp.user) for c, s in features)
         exam_rows.extend(dict(visit_id=vid, kind=x.kind, result=x.result, note=x.note, entered_at=stamp.at,
                               entered_by=stamp.user) for x in exams)
-    for table, batch in ((O, obs_rows), (F, feat_rows), (X, exam_rows)):
+    if obs_rows:
+        bulk_insert.insert_rows(session.connection(), O, obs_rows, keys=OBSERVATION_KEYS, stored=stored)
+    for table, batch in ((F, feat_rows), (X, exam_rows)):
         if batch:
             bulk_insert.insert_rows(session.connection(), table, batch, stored=stored)
 
