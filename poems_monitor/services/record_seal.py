@@ -71,10 +71,6 @@ def _norm(value: Any) -> Any:
     return value
 
 
-_PLAIN = (str, int, float, bool)
-
-
-_PLAIN_TYPES = frozenset(_PLAIN)
 _HEX3 = tuple(f"{i:03x}" for i in range(4096))  # a field fingerprint's 3 hex digits, formatted once
 
 
@@ -85,28 +81,13 @@ def canonical(row: Any, table: Table) -> tuple[str, str]:
     bulk import writes: kept tight. The JSON is what `_ENCODER.encode` writes for the dict of
     the kept columns, each scalar encoded as json encodes it, the keys in sorted order; a test
     compares both.)"""
-    columns, in_key_order = _canonical_plan(table)
-    texts: list[str | None] = [None] * len(columns)
-    parts = []
-    for i, ((code, default), value) in enumerate(zip(columns, row)):
-        if value is None:
-            continue
-        if default is not _NO_DEFAULT and value == default and type(value) is type(default):
-            continue  # so that a column added later with a default changes nothing either
-        kind = type(value)
-        if kind is str:
-            texts[i] = _encode_str(value)
-        elif kind is int:
-            texts[i] = int.__repr__(value)
-        elif kind is float:
-            texts[i] = _float_text(value)
-        elif kind is bool:
-            texts[i] = "true" if value else "false"
-        else:
-            value = _norm(value)
-            texts[i] = _ENCODER.encode(value)
-        parts.append(code + _HEX3[crc32(str(value).encode()) & 0xFFF])
-    return "{" + ",".join([key + text for i, key in in_key_order if (text := texts[i]) is not None]) + "}", "".join(parts)
+    plan = _READ_ROWS.get(table.name)
+    if plan is None:
+        plan = _READ_ROWS[table.name] = tuple((i, None) for i in range(len(table.columns)))
+    return _row_sealer(table, plan)(row)
+
+
+_READ_ROWS: dict[str, tuple[tuple[int, None], ...]] = {}  # the sealer's plan of a row as read: every column in place
 
 
 _encode_str = encode_basestring  # json's C string encoder (ensure_ascii=False)
@@ -125,51 +106,72 @@ def _float_text(value: float) -> str:
 
 
 def _other_text(value: Any) -> tuple[str, str]:
-    """`canonical`'s text and fingerprinted text of a value that is not str, int or float."""
+    """`canonical`'s text of a value that is not str, int or a finite float, and its text fingerprinted."""
     if type(value) is bool:
         return ("true" if value else "false"), str(value)
+    if type(value) is float:
+        return _float_text(value), str(value)
     value = _norm(value)
     return _ENCODER.encode(value), str(value)
+
+
+_MEMO_SIZE = 4096  # texts remembered per column (a batch repeats its time, user, codes and units)
+
+
+def _text_memo(memo: dict[str, tuple[str, str]], value: str, key: str, code: str) -> tuple[str, str]:
+    """The '"name":text' and field fingerprint of a str `value`, remembered in `memo`."""
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    found = memo[value] = (key + _encode_str(value), code + _HEX3[crc32(value.encode()) & 0xFFF])
+    return found
 
 
 _SEALERS: dict[tuple, Any] = {}
 
 
 def _row_sealer(table: Table, read_plan: tuple[tuple[int | None, str | None], ...]):  # noqa: ANN202
-    """A function giving `canonical(row, table)` straight from a parameter row as an insert bound it
-    (`bulk_insert.WrittenRows`), without building the row as read: the read conversions and
-    `canonical`'s steps written out per column, once per table and plan (a bulk import runs it
-    once per stored row, and the generic loop, with the read-back tuple, was a quarter of the
-    import's time). A test compares it with `canonical` of the rows as read."""
+    """The function giving `canonical` of a row, from a row whose value of each column of the table
+    sits where `read_plan` says (`bulk_insert.WrittenRows`: a parameter row as an insert bound it,
+    converted as a read would), without building the row as read. `canonical`'s steps are written
+    out per column, once per table and plan, and a str's text and fingerprint are remembered (a
+    bulk import runs this once per stored row: the generic loop over the columns, with the
+    read-back tuple, was a quarter of the import's time). Tests compare it with json's output."""
     found = _SEALERS.get((table.name, read_plan))
     if found is not None:
         return found
     columns, in_key_order = _canonical_plan(table)
-    names: dict[str, Any] = {"enc": _encode_str, "ftext": _float_text, "frepr": float.__repr__, "irepr": int.__repr__,
-                             "other": _other_text, "crc": crc32, "H": _HEX3, "bool": bool, "float": float}
+    key_of = dict(in_key_order)
+    names: dict[str, Any] = {"frepr": float.__repr__, "irepr": int.__repr__, "other": _other_text, "crc": crc32,
+                             "H": _HEX3, "memo": _text_memo, "inf": _INFINITY, "bool": bool, "float": float}
     body = ["def seal_row(r):", "    f = []"]
     for j, ((code, default), (at, kind)) in enumerate(zip(columns, read_plan)):
         if at is None:
             continue  # left out of the insert: NULL, which the canonical form leaves out
+        names[f"m{j}"], names[f"k{j}"], names[f"c{j}"] = {}, key_of[j], code
         body.append(f"    v = r[{at}]")
         if kind == bulk_insert.BOOL:
             body.append("    if v is not None: v = bool(v)")
         elif kind == bulk_insert.REAL:
             body.append("    if v is not None:\n        v = float(v) + 0.0\n        if v != v: v = None")  # as_read
         skip = "v is None"
-        if default is not _NO_DEFAULT:
+        if default is not _NO_DEFAULT:  # a NOT NULL column's default is left out, as a NULL is
             names[f"d{j}"], names[f"dt{j}"] = default, type(default)
             skip += f" or (v == d{j} and type(v) is dt{j})"
-        body += [f"    if {skip}: t{j} = None", "    else:", "        k = type(v)",
-                 f"        if k is str: t{j} = enc(v); s = v",
-                 f"        elif k is float: t{j} = ftext(v); s = frepr(v)",
-                 f"        elif k is int: t{j} = s = irepr(v)",
-                 f"        else: t{j}, s = other(v)",
-                 f"        f.append({code!r} + H[crc(s.encode()) & 0xFFF])"]
+        body += [f"    if {skip}: t{j} = None",
+                 "    elif type(v) is str:",
+                 f"        x = m{j}.get(v)",
+                 f"        if x is None: x = memo(m{j}, v, k{j}, c{j})",
+                 f"        t{j} = x[0]; f.append(x[1])",
+                 "    else:",
+                 "        k = type(v)",
+                 "        if k is float and -inf < v < inf: s = t = frepr(v)",
+                 "        elif k is int: s = t = irepr(v)",
+                 "        else: t, s = other(v)",
+                 f"        t{j} = k{j} + t; f.append(c{j} + H[crc(s.encode()) & 0xFFF])"]
     body.append("    p = []")
-    for j, key in in_key_order:
+    for j, _ in in_key_order:
         if read_plan[j][0] is not None:
-            body.append(f"    if t{j} is not None: p.append({key!r} + t{j})")
+            body.append(f"    if t{j} is not None: p.append(t{j})")
     body.append('    return "{" + ",".join(p) + "}", "".join(f)')
     exec("\n".join(body), names)  # noqa: S102 - generated from the table's own column names and codes
     found = _SEALERS[(table.name, read_plan)] = names["seal_row"]
