@@ -3,7 +3,7 @@
 Owns the translation between tables and timeline records. Reading issues one query per table
 (not one per patient) and groups rows in Python; writing uses Core executemany, about twenty
 times faster than adding ORM objects one by one (TOOLCHAIN.md), and hands the bulk rows (values,
-features, exams) to the driver's fast path (`insert_many`: ready tuples on SQLite, COPY on PostgreSQL). Only current rows are read:
+features, exams) to the driver's fast path (`bulk_insert.insert_rows`: ready tuples on SQLite, COPY on PostgreSQL). Only current rows are read:
 superseded observations, feature statuses and exams, and deleted treatments and events, stay in
 the database for the history view but are not part of the timeline.
 """
@@ -11,14 +11,14 @@ the database for the history view but are not part of the timeline.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from datetime import date, datetime
 from itertools import groupby
 from operator import itemgetter
 
-from sqlalchemy import Boolean, Float, Table, insert, select, update
+from sqlalchemy import select, update
 from sqlmodel import Session
 
 from poems_monitor.domain.catalogue import series_specimen
@@ -196,19 +196,30 @@ class WriteStamp:
     at: datetime
 
 
+StoredRows = bulk_insert.StoredRows
+
+
 def _insert_returning_ids(session: Session, table, rows: list[dict], stored: StoredRows | None = None) -> list[int]:  # noqa: ANN001
-    return insert_many(session, table, rows, with_ids=True, stored=stored)
+    return bulk_insert.insert_rows(session.connection(), table, rows, assign_ids=True, stored=stored)
+
+
+OBSERVATION_KEYS = ("visit_id", "code", "value_num", "value_text", "unit", "entered_num", "entered_unit", "specimen",
+                    "lab", "method", "qualifier", "derived", "confirmed_at_entry", "entered_at", "entered_by")
+
+
+def observation_values(visit_id: int, o: ObservationRecord, stamp: WriteStamp) -> tuple:
+    """The observation row's values in the order of OBSERVATION_KEYS (a bulk insert takes them as
+    they are: no dict per value)."""
+    value, entered = o.value, o.entered_value
+    is_text = isinstance(value, str)
+    return (visit_id, o.code, None if is_text else float(value), value if is_text else None, o.unit,
+            float(entered) if isinstance(entered, (int, float)) else None, o.entered_unit,
+            series_specimen(o.code, o.specimen), o.lab, o.method, o.qualifier, o.derived, o.confirmed_at_entry, stamp.at,
+            stamp.user)
 
 
 def observation_row(visit_id: int, o: ObservationRecord, stamp: WriteStamp) -> dict:
-    is_text = isinstance(o.value, str)
-    return dict(
-        visit_id=visit_id, code=o.code, value_num=None if is_text else float(o.value),
-        value_text=o.value if is_text else None, unit=o.unit,
-        entered_num=float(o.entered_value) if isinstance(o.entered_value, (int, float)) else None,
-        entered_unit=o.entered_unit, specimen=series_specimen(o.code, o.specimen), lab=o.lab, method=o.method, qualifier=o.qualifier,
-        derived=o.derived, confirmed_at_entry=o.confirmed_at_entry, entered_at=stamp.at, entered_by=stamp.user,
-    )
+    return dict(zip(OBSERVATION_KEYS, observation_values(visit_id, o, stamp)))
 
 
 def insert_patient(session: Session, p: PatientRecord, stamp: WriteStamp) -> int:
@@ -243,123 +254,19 @@ def add_visit_contents(
     stamp: WriteStamp,
     stored: StoredRows | None = None,
 ) -> None:
-    obs_rows: list[dict] = []
+    obs_rows: list[tuple] = []
     feat_rows: list[dict] = []
     exam_rows: list[dict] = []
     for vid, observations, features, exams in items:
-        obs_rows.extend(observation_row(vid, o, stamp) for o in observations)
+        obs_rows.extend([observation_values(vid, o, stamp) for o in observations])
         feat_rows.extend(dict(visit_id=vid, code=c, status=s, entered_at=stamp.at, entered_by=stamp.user) for c, s in features)
         exam_rows.extend(dict(visit_id=vid, kind=x.kind, result=x.result, note=x.note, entered_at=stamp.at,
                               entered_by=stamp.user) for x in exams)
-    for table, batch in ((O, obs_rows), (F, feat_rows), (X, exam_rows)):
+    if obs_rows:
+        bulk_insert.insert_rows(session.connection(), O, obs_rows, keys=OBSERVATION_KEYS, stored=stored)
+    for table, batch in ((F, feat_rows), (X, exam_rows)):
         if batch:
-            insert_many(session, table, batch, stored=stored)
-
-
-StoredRows = Callable[[Table, "Iterable[tuple] | None"], None]
-"""Told the rows an insert wrote, as a read of them would return them (every column in the
-table's order; dates and times as the text SQLite stores), or None when it cannot tell (another
-database, a column filled by a default): the record seal fingerprints them as written
-(`services.record_seal.SealAsWritten`) instead of reading them back."""
-
-
-def insert_many(session: Session, table, rows: list[dict], *, with_ids: bool = False,  # noqa: ANN001
-                stored: StoredRows | None = None) -> list[int]:
-    """INSERT `rows` (dicts with the same keys) in one go, what `session.execute(insert(table),
-    rows)` stores, byte for byte (the integration tests compare the paths). On SQLite the rows go
-    to the driver as ready tuples (`bulk_insert.DRIVER_EXECUTEMANY`); on PostgreSQL without
-    `with_ids`, one COPY (`bulk_insert.insert_rows`). `with_ids`: return the new rows' ids (on
-    SQLite given explicitly: the next free ones, which SQLite itself would pick for a table
-    without AUTOINCREMENT; the write transaction holds the lock). `stored`: see StoredRows."""
-    if not rows:
-        return []
-    connection = session.connection()
-    dialect = connection.dialect
-    plan = None
-    if bulk_insert.DRIVER_EXECUTEMANY and dialect.name == "sqlite" and dialect.paramstyle == "qmark":
-        plan = _driver_plan(table, dialect, tuple(rows[0]), with_ids or stored is not None)
-    if plan is None:
-        if stored is not None:
-            stored(table, None)
-        if with_ids:
-            result = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-            return [r[0] for r in result]
-        bulk_insert.insert_rows(connection, table, rows)
-        return []
-    sql, in_order, converters, id_at, read_back = plan
-    params = []
-    first = 0
-    if id_at is not None:
-        first = (connection.exec_driver_sql(f"SELECT max(id) FROM {table.name}").scalar() or 0) + 1
-    for row_id, row in enumerate(rows, first):
-        values = list(in_order(row))
-        if id_at is not None:
-            values.insert(id_at, row_id)
-        for i, convert in converters:
-            if values[i] is not None:
-                values[i] = convert(values[i])
-        params.append(tuple(values))
-    connection.exec_driver_sql(sql, params)
-    if stored is not None:
-        stored(table, None if read_back is None else map(read_back, params))
-    return list(range(first, first + len(rows))) if id_at is not None else []
-
-
-_PLANS: dict[tuple, Any] = {}
-
-
-def _driver_plan(table, dialect, keys: tuple[str, ...], assign_ids: bool):  # noqa: ANN001, ANN202
-    """How to hand `rows` with these keys to SQLite's driver (built once per table and keys): the
-    INSERT, the getter of the values in its order, the bind conversions, and (with `assign_ids`)
-    the function turning a parameter row into the row as read back. None: Core must do it (a
-    column default Core would fill in)."""
-    found = _PLANS.get((table.name, keys, assign_ids), False)
-    if found is not False:
-        return found
-    compiled = insert(table).compile(dialect=dialect, column_keys=(["id"] if assign_ids else []) + list(keys))
-    names = list(compiled.positiontup or ())
-    plan = None
-    if sorted(names) == sorted(set(keys) | ({"id"} if assign_ids else set())):
-        converters = [(i, bulk_insert.once_per_value(convert)) for i, name in enumerate(names)
-                      if (convert := table.c[name].type._cached_bind_processor(dialect)) is not None]
-        given = [n for n in names if not (assign_ids and n == "id")]
-        in_order = itemgetter(*given) if len(given) > 1 else (lambda row: (row[given[0]],))
-        plan = (str(compiled), in_order, converters, names.index("id") if assign_ids else None,
-                _read_back(table, names) if assign_ids else None)
-    _PLANS[(table.name, keys, assign_ids)] = plan
-    return plan
-
-
-def _read_back(table, names: list[str]):  # noqa: ANN001, ANN202
-    """The function giving, from a parameter row in the order of `names`, the row as a read of it
-    returns (see StoredRows), or one that answers None when a column left out would not be NULL."""
-    position = {n: i for i, n in enumerate(names)}
-    parts: list[tuple[int | None, Callable[[Any], Any] | None]] = []
-    for column in table.columns:
-        i = position.get(column.name)
-        if i is None:
-            if not column.nullable or column.server_default is not None or column.default is not None:
-                return None
-            parts.append((None, None))
-            continue
-        kind = column.type
-        if isinstance(kind, Boolean):
-            parts.append((i, bool))
-        elif isinstance(kind, Float):
-            parts.append((i, _real))
-        else:  # text, integers, and dates and times already in SQLite's text by the bind conversion
-            parts.append((i, None))
-    def as_read(values: list) -> tuple:
-        return tuple(None if i is None else values[i] if convert is None or values[i] is None else convert(values[i])
-                     for i, convert in parts)
-
-    return as_read
-
-
-def _real(value: Any) -> float | None:
-    """What a REAL column holds: a float; SQLite stores NaN as NULL."""
-    value = float(value)
-    return None if value != value else value
+            bulk_insert.insert_rows(session.connection(), table, batch, stored=stored)
 
 
 def insert_treatments(session: Session, items: Sequence[tuple[int, TreatmentRecord]], stamp: WriteStamp,
