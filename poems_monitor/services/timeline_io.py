@@ -5,8 +5,8 @@ transaction: every problem in the file, and every conflict with what is stored (
 and code, different value), is collected; if there is any, nothing is written. A patient whose
 MRN exists gets what is new added; nothing stored is overwritten. Each patient imported or
 extended gets an audit entry in the same transaction. New patients are written a batch at a
-time and the export is read and written a batch of patients at a time, so neither holds the
-rows of the whole clinic in memory (benchmarks/clinic_scale.py measures both).
+time, so an import never holds the rows of the whole clinic in memory; the file export is
+streamed by `timeline_export` (benchmarks/clinic_scale.py measures both).
 """
 
 from __future__ import annotations
@@ -38,10 +38,9 @@ from poems_monitor.services.changes import Changes
 from poems_monitor.services.progress import Progress
 from poems_monitor.services.rules_cache import _collector_paused  # one pause of the collector, shared
 
-# Patients written per round of executemany (import) or read per round of queries (export):
-# bounds the rows held in memory whatever the size of the clinic or the file.
+# Patients written per round of executemany: bounds the rows an import holds in memory whatever
+# the size of the file.
 STORE_BATCH = 100
-EXPORT_BATCH = 100
 
 
 class ImportRefused(Exception):
