@@ -3,6 +3,7 @@
     PYTHONPATH=/old/tree .venv/bin/python benchmarks/rules_same.py CLINIC.sqlite > old.json
     PYTHONPATH=$PWD      .venv/bin/python benchmarks/rules_same.py CLINIC.sqlite > new.json
     diff old.json new.json    # nothing: the same worklist, flags and stored cache rows
+    (add --one-process to evaluate every record in the command's own process)
 
 On a copy of CLINIC (never written), with the rules cache emptied first, through the command
 line as a user runs it: the worklist and flags JSON from a cold cache, again from the filled
@@ -24,10 +25,17 @@ import tempfile
 from pathlib import Path
 
 AS_OF, EARLIER = "2026-11-21", "2024-06-30"
+ONE_PROCESS = "--one-process" in sys.argv  # else the worker processes share a clinic's records
+
+
+# The command line with every record evaluated in its own process (no worker processes).
+_ONE_PROCESS = ("import runpy, sys; from poems_monitor.services import rules_cache; rules_cache.POOL_MIN_PATIENTS = None; "
+                "sys.argv[0] = 'poems-monitor'; runpy.run_module('poems_monitor', run_name='__main__')")
 
 
 def cli(db: Path, *args: str) -> bytes:
-    out = subprocess.run([sys.executable, "-m", "poems_monitor", "--db", str(db), "--user", "benchmark", *args],
+    how = ["-c", _ONE_PROCESS] if ONE_PROCESS else ["-m", "poems_monitor"]
+    out = subprocess.run([sys.executable, *how, "--db", str(db), "--user", "benchmark", *args],
                          capture_output=True, env=os.environ, timeout=1800)
     if out.returncode not in (0, 1):  # 1: something is overdue (documented exit status)
         sys.exit(f"{args}: exit {out.returncode}\n{out.stderr.decode()[-2000:]}")
