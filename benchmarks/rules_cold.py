@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--as-of", default="2026-11-21")
     args = parser.parse_args()
     figures: dict[str, dict[str, list[float]]] = {tree: {} for tree in args.trees}
-    with tempfile.TemporaryDirectory(prefix="rules-cold-", dir=args.clinic.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix="rules-cold-") as tmp:
         work = Path(tmp) / "work.sqlite"
         for round_ in range(args.rounds):
             for tree in args.trees:

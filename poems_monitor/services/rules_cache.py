@@ -15,12 +15,16 @@ follow-up schedule reads (the *reduced course*) and checks each reduction; `doma
   they hold for any as-of on or after the record's newest date) and the worklist rows of the
   last as-of asked for (`plan`). A row is used only when its audit id, protocol digest and rules
   version equal the stamp (the hash is not stored: the table lives in the same file as the audit
-  trail it is stamped by). Stale rows are rewritten in a short write transaction afterwards
-  (best effort: a locked or read-only database only costs speed).
+  trail it is stamped by). Stale rows are rewritten in a short write transaction afterwards,
+  with the worklist rows computed with them (a clinic-wide evaluation writes every STORE_EVERY
+  rows as it goes, so it never holds the rows of the whole clinic; best effort: a locked or
+  read-only database only costs speed).
 - **The memo** (`_MEMO`, this process only): per (lineage, patient) one entry with its stamp and
   what is known under it: the parsed reduced record, the flags, the worklist rows per as-of, and
   views built by other services (the dashboard, `recall_view`/`remember_view`). A new stamp
-  drops the whole entry, so nothing can outlive the record it was computed from.
+  drops the whole entry, so nothing can outlive the record it was computed from. An evaluation
+  of more than MEMO_RECORDS_UP_TO patients keeps only its results there (worklist rows, flags
+  asked for), as worker processes do: the parsed parts come from the table when asked for.
 
 `gather` serves the clinic-wide rules (worklist, flags, overview): from the memo, else the table,
 else the full timeline (also for an as-of earlier than the record's newest date). Full timelines
