@@ -30,7 +30,7 @@ follow-up schedule reads (the *reduced course*) and checks each reduction; `doma
 else the full timeline (also for an as-of earlier than the record's newest date). Full timelines
 are read and evaluated GATHER_BATCH patients at a time, so no more than a batch is held; from
 POOL_MIN_PATIENTS records on (a cold cache after an import or a protocol change), two worker
-processes share the batches. Derived data
+processes share the batches (this process takes those no worker has begun while it waits). Derived data
 only: never audited, never exported as clinical data, safe to delete at any time. No Qt.
 """
 
@@ -625,7 +625,7 @@ def _evaluated_batches(db: Database, session: Session, status: ProtocolStatus, i
     worker processes for a large clinic (the rules are pure Python: threads would not run them
     side by side)."""
     batches = [ids[i:i + GATHER_BATCH] for i in range(0, len(ids), GATHER_BATCH)]
-    done = 0  # batches already evaluated by workers
+    first, last = 0, len(batches)  # batches[first:last] are still to be evaluated
     if _pool_allowed(db, len(ids)):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -636,14 +636,24 @@ def _evaluated_batches(db: Database, session: Session, status: ProtocolStatus, i
             with ProcessPoolExecutor(max_workers=workers[0],
                                      mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
                                      initargs=(db.url, status.text, default, task)) as pool:
-                for evaluated in pool.map(_worker_batch, batches):
-                    yield evaluated
-                    done += 1
+                futures = [pool.submit(_worker_batch, batch) for batch in batches]
+                # While the workers start (a Python of their own each) and whenever the next
+                # result is not ready, this process evaluates a batch from the end that no worker
+                # has begun; the results come in any order (each is keyed by patient).
+                while first < last:
+                    if not futures[first].done() and futures[last - 1].cancel():
+                        evaluated = _evaluate_batch(session, batches[last - 1], status.protocol, task)
+                        last -= 1
+                        yield evaluated
+                    else:
+                        evaluated = futures[first].result()
+                        first += 1
+                        yield evaluated
             return
         except Exception as exc:  # noqa: BLE001 (no process may start, the file may be unreadable to them...)
             log.warning("rules worker processes failed (%s); the rest is evaluated in this process", exc)
             workers[0] = 0
-    for batch in batches[done:]:
+    for batch in batches[first:last]:
         yield _evaluate_batch(session, batch, status.protocol, task)
 
 

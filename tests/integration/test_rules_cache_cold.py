@@ -48,3 +48,30 @@ def test_a_cold_clinic_is_stored_as_it_goes_with_the_same_rows_and_worklist(db, 
     assert all(rules_cache._entry(g.url, h.patient_id, g.stamps[h.patient_id]).record is None for h in g.heads)
     flags = rules_cache.gather(db, TODAY, want_schedule=False, want_flags=True)  # parsed from the stored rows
     assert flags.computed == 0 and len(flags.flags) == 30
+
+
+def test_this_process_evaluates_the_batches_no_worker_has_begun(db, admin, monkeypatch):
+    """With worker processes, the caller does not sit idle while they start: it takes batches
+    from the end that no worker has begun; every patient is evaluated once, with the same rows."""
+    import_patients(db, generate_patients(30, 7, TODAY), admin, reason="test clinic")
+    monkeypatch.setattr(rules_cache, "GATHER_BATCH", 3)
+    monkeypatch.setattr(rules_cache, "POOL_MIN_PATIENTS", None)
+    rules_cache.forget()
+    expected = build_worklist(db, TODAY).to_json()
+    expected_rows = _rows(db)
+    rules_cache.clear_cache(db)
+    rules_cache.forget()
+    monkeypatch.setattr(rules_cache, "POOL_MIN_PATIENTS", 1)
+    here = []
+    evaluate = rules_cache._evaluate_batch
+    monkeypatch.setattr(rules_cache, "_evaluate_batch", lambda session, ids, protocol, task: (
+        here.append(len(ids)), evaluate(session, ids, protocol, task))[1])  # in this process only
+    g = rules_cache.gather(db, TODAY)
+    assert g.workers == 2 and g.computed == 30
+    assert 1 <= len(here) < 10  # some of the 10 batches here (the last ones), the others in the workers
+    assert [item for h in g.heads for item in g.plan(h.patient_id)] == \
+        [item for h in g.heads for item in rules_cache.gather(db, TODAY).plan(h.patient_id)]
+    rules_cache.store_plans(db, g)
+    assert _rows(db) == expected_rows
+    rules_cache.forget()
+    assert build_worklist(db, TODAY).to_json() == expected
