@@ -18,15 +18,22 @@ from one value, as the criteria use it.
 Polycythaemia uses sex-specific limits (WHO 2016) and is not computed for sex `other`/`unknown`;
 its explanation says so. An entered "present" is still respected: a clinician wrote it.
 
+Explanations are written when read: a derived feature holds what its sentence quotes (the
+values, limits and date) and writes it on first access (`DerivedFeature.explanation`), in the
+language of that moment. Every visit of every patient gets derived features, but only the few
+that a flag, a criterion or a screen shows need their sentence (a fifth of a clinic's rules
+time went to sentences nobody read).
+
 Pure: no Qt, no SQL, no file or clock access.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from types import MappingProxyType
-from typing import Mapping, Sequence
+from typing import Mapping, Sequence, Union
 
 from poems_monitor.domain.catalogue import MEASURES, FeatureState, Sex
 from poems_monitor.domain.course import fmt_number
@@ -42,14 +49,44 @@ ABSENT = FeatureState.ABSENT.value
 UNKNOWN = FeatureState.UNKNOWN.value
 
 
-@dataclass(frozen=True)
+# An explanation, or how to write it (called once, on first access: see the module docstring).
+Why = Union[str, Callable[[], str]]
+
+
+def _text(why: Why) -> str:
+    return why() if callable(why) else why
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class DerivedFeature:
     code: str
     state: FeatureState
     source: str  # "measured" | "entered" | "not_measured" | "not_computed" | "clinician_absent" | "unconfirmed"
-    explanation: str  # plain sentence naming the values and thresholds
-    evidence: dict = field(default_factory=dict, compare=False, hash=False)  # JSON-ready
+    why: Why  # the explanation, or a function writing it (read `explanation`)
+    evidence: dict = field(default_factory=dict)  # JSON-ready
     measured_above: bool | None = None  # the measurement's own verdict (None: not measured or censored)
+
+    @property
+    def explanation(self) -> str:
+        """Plain sentence naming the values and thresholds (written on first access, then kept)."""
+        why = self.why
+        if callable(why):
+            why = why()
+            object.__setattr__(self, "why", why)
+        return why
+
+    def _key(self) -> tuple:
+        return (self.code, self.state, self.source, self.explanation, self.measured_above)
+
+    def __eq__(self, other: object) -> bool:  # as before the sentences were lazy: evidence not compared
+        return self._key() == other._key() if isinstance(other, DerivedFeature) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"DerivedFeature(code={self.code!r}, state={self.state!r}, source={self.source!r}, "
+                f"explanation={self.explanation!r}, evidence={self.evidence!r}, measured_above={self.measured_above!r})")
 
 
 @dataclass(frozen=True)
@@ -96,34 +133,44 @@ def _shown(obs: ObservationRecord, units: DisplayUnits = CANONICAL) -> str:
 COUNT_CODES = ("thrombocytosis", "polycythemia")
 
 
-def _combine(code: str, measured: bool | None, entered: str, explanation: str, evidence: dict) -> DerivedFeature:
+def _combine(code: str, measured: bool | None, entered: str, explanation: Why, evidence: dict) -> DerivedFeature:
+    """The feature from the measurement's verdict and the entered state; `explanation` is the
+    measurement's (empty when nothing was measured), written only when read."""
     if measured and entered == ABSENT and code in COUNT_CODES:
         # A reactive count the clinician judged not to be thrombocytosis/polycythaemia: their word wins.
-        text = tr("entered as absent by the clinician at this visit, which overrides the count for the criteria")
-        return DerivedFeature(code, FeatureState.ABSENT, "clinician_absent", f"{text} ({explanation})", evidence, True)
+        return DerivedFeature(code, FeatureState.ABSENT, "clinician_absent", lambda: "{text} ({explanation})".format(
+            text=tr("entered as absent by the clinician at this visit, which overrides the count for the criteria"),
+            explanation=_text(explanation)), evidence, True)
     if measured:
         return DerivedFeature(code, FeatureState.PRESENT, "measured", explanation, evidence, True)
     if entered == PRESENT:
-        text = tr("entered as present (from a report)")
-        return DerivedFeature(code, FeatureState.PRESENT, "entered", f"{text}; {explanation}" if explanation else text,
-                              evidence, measured)
+        return DerivedFeature(code, FeatureState.PRESENT, "entered", _entered_present(explanation), evidence, measured)
     if measured is False:
         return DerivedFeature(code, FeatureState.ABSENT, "measured", explanation, evidence, False)
     if entered == ABSENT:
-        return DerivedFeature(code, FeatureState.ABSENT, "entered", tr("entered as absent"), evidence)
+        return DerivedFeature(code, FeatureState.ABSENT, "entered", _ENTERED_ABSENT, evidence)
     return DerivedFeature(code, FeatureState.UNKNOWN, "not_measured", explanation, evidence)
+
+
+def _ENTERED_ABSENT() -> str:  # noqa: N802 (a `Why`, called like the lambdas above)
+    return tr("entered as absent")
+
+
+def _entered_present(explanation: Why) -> Callable[[], str]:
+    def write() -> str:
+        text = tr("entered as present (from a report)")
+        return f"{text}; {_text(explanation)}" if explanation else text
+    return write
 
 
 def _threshold_rule(
     visit: VisitRecord, code: str, checks: tuple[tuple[str, str], ...], protocol: Protocol, explain: bool = True
-) -> tuple[bool | None, str, dict]:
+) -> tuple[bool | None, Why, dict]:
     """Apply (measure code, protocol key of its limit) checks; present if any is above. The
-    comparison is canonical; the limit's source is looked up, and the explanation written in the
-    clinic's unit (protocol [units]), only when an explanation is asked for."""
-    units = protocol.units
+    comparison is canonical; the limit's source is looked up, and the explanation (written in
+    the clinic's unit, protocol [units], when read) held, only when an explanation is asked for."""
     verdict: bool | None = None
-    parts_above: list[str] = []
-    parts_below: list[str] = []
+    quoted: list[tuple[ObservationRecord, str, str, bool]] = []  # (value, its code, its limit's key, above)
     evidence: dict = {}
     for measure_code, key in checks:
         obs = visit.value(measure_code)
@@ -139,17 +186,25 @@ def _threshold_rule(
             continue
         cite = protocol.cite(key)
         evidence[measure_code] = {"value": obs.number, "qualifier": obs.qualifier, "limit": limit, "source": cite}
-        unit = units.label(measure_code)
-        if result is True:
-            parts_above.append(tr("{shown} > {limit} {unit} {cite}").format(
-                shown=_shown(obs, units), limit=units.quote(measure_code, limit), unit=unit, cite=cite))
-        elif result is False:
-            parts_below.append(tr("{shown} ≤ {limit} {unit} {cite}").format(
-                shown=_shown(obs, units), limit=units.quote(measure_code, limit), unit=unit, cite=cite))
-    explanation = "; ".join(parts_above if verdict else parts_below)
-    if explanation:
-        explanation += tr(" on {date}").format(date=visit.date.isoformat())
-    return verdict, explanation, evidence
+        if result is not None:
+            quoted.append((obs, measure_code, key, result))
+    if not explain or verdict is None:  # nothing above nor below a limit: no sentence
+        return verdict, "", evidence
+    return verdict, _threshold_sentence(tuple(q for q in quoted if q[3] is verdict), protocol, visit.date), evidence
+
+
+def _threshold_sentence(quoted: tuple, protocol: Protocol, day: date) -> Callable[[], str]:
+    """How to write a threshold rule's explanation: the values on the side of the verdict, each
+    against its limit and the limit's source, then the date. Holds the values, never the visit."""
+    def write() -> str:
+        units = protocol.units
+        parts = []
+        for obs, measure_code, key, above in quoted:
+            sentence = tr("{shown} > {limit} {unit} {cite}") if above else tr("{shown} ≤ {limit} {unit} {cite}")
+            parts.append(sentence.format(shown=_shown(obs, units), limit=units.quote(measure_code, getattr(protocol, key)),
+                                         unit=units.label(measure_code), cite=protocol.cite(key)))
+        return "; ".join(parts) + tr(" on {date}").format(date=day.isoformat())
+    return write
 
 
 def derive_features(visit: VisitRecord, sex: str, protocol: Protocol, explain: bool = True) -> tuple[DerivedFeature, ...]:
@@ -188,16 +243,20 @@ def _derive_features(visit: VisitRecord, sex: str, protocol: Protocol, explain: 
         out.append(_combine("polycythemia", poly[0], entered, poly[1], poly[2]))
     else:
         # WHO limits differ by sex; applying either to other/unknown sex would be a guess.
-        reason = tr("polycythaemia not computed: the haemoglobin and haematocrit limits are sex-specific "
-                    "(WHO 2016) and the patient's sex is {sex}").format(sex=sex or Sex.UNKNOWN.value)
-        evidence = {"sex": sex or Sex.UNKNOWN.value}
+        shown_sex = sex or Sex.UNKNOWN.value
+        reason = _not_computed(shown_sex)
+        evidence = {"sex": shown_sex}
         if entered == PRESENT:
-            out.append(DerivedFeature("polycythemia", FeatureState.PRESENT, "entered",
-                                      tr("entered as present (from a report)") + "; " + reason, evidence))
+            out.append(DerivedFeature("polycythemia", FeatureState.PRESENT, "entered", _entered_present(reason), evidence))
         else:
             state = FeatureState.ABSENT if entered == ABSENT else FeatureState.UNKNOWN
             out.append(DerivedFeature("polycythemia", state, "not_computed", reason, evidence))
     return tuple(out)
+
+
+def _not_computed(sex: str) -> Callable[[], str]:
+    return lambda: tr("polycythaemia not computed: the haemoglobin and haematocrit limits are sex-specific "
+                      "(WHO 2016) and the patient's sex is {sex}").format(sex=sex)
 
 
 def visit_features(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFeatures:
@@ -209,6 +268,24 @@ def visit_features(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFea
         else:
             states[d.code] = d.state.value
     return VisitFeatures(visit.date, MappingProxyType(states), derived)
+
+
+def _then(first: Why, more: Callable[[], str]) -> Callable[[], str]:
+    return lambda: f"{_text(first)}; {more()}"
+
+
+def _CONFIRMED_BY_CLINICIAN() -> str:  # noqa: N802 (a `Why`)
+    return tr("confirmed by the clinician's \"present\" at this visit")
+
+
+def _confirmed(n: int, first: date) -> Callable[[], str]:
+    return lambda: tr("confirmed: {n} counts above the limit in this run (first on {first})").format(
+        n=n, first=first.isoformat())
+
+
+def _not_yet_confirmed(needed: int, cite: str) -> Callable[[], str]:
+    return lambda: tr("not yet confirmed for the criteria: {needed} counts above the limit in a run, or the "
+                      "clinician's \"present\", are needed (count_confirmations {cite})").format(needed=needed, cite=cite)
 
 
 def _confirm_counts(history: list[VisitFeatures], visits: Sequence[VisitRecord], protocol: Protocol) -> list[VisitFeatures]:
@@ -230,17 +307,12 @@ def _confirm_counts(history: list[VisitFeatures], visits: Sequence[VisitRecord],
             if d.source != "measured":
                 continue  # the clinician's "absent" already decided this visit
             if visits[i].feature(code) == PRESENT:
-                text = tr("confirmed by the clinician's \"present\" at this visit")
-                replaced = replace(d, explanation=f"{d.explanation}; {text}")
+                replaced = replace(d, why=_then(d.why, _CONFIRMED_BY_CLINICIAN))
             elif len(run) >= needed:
-                text = tr("confirmed: {n} counts above the limit in this run (first on {first})").format(
-                    n=len(run), first=run[0].isoformat()) if needed > 1 else ""
-                replaced = replace(d, explanation=f"{d.explanation}; {text}" if text else d.explanation)
+                replaced = replace(d, why=_then(d.why, _confirmed(len(run), run[0])) if needed > 1 else d.why)
             else:
-                text = tr("not yet confirmed for the criteria: {needed} counts above the limit in a run, or the "
-                          "clinician's \"present\", are needed (count_confirmations {cite})").format(needed=needed, cite=cite)
                 replaced = replace(d, state=FeatureState.UNKNOWN, source="unconfirmed",
-                                   explanation=f"{d.explanation}; {text}")
+                                   why=_then(d.why, _not_yet_confirmed(needed, cite)))
             derived = tuple(replaced if x.code == code else x for x in vf.derived)
             states = dict(vf.states)
             if replaced.state is FeatureState.UNKNOWN:

@@ -27,13 +27,14 @@ Called by `flags.compute_flags` on the record clipped to as-of. Pure: no Qt, no 
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
 from poems_monitor.domain.catalogue import EVENT_TYPES, MEASURES, REGIMENS, display_name, thromboprophylaxis_label, value_label
 from poems_monitor.domain.display_units import DisplayUnits
 from poems_monitor.domain.course import active_on, end_of, fmt_number, regimen_label
-from poems_monitor.domain.derived import ABSENT, PRESENT, VisitFeatures
+from poems_monitor.domain.derived import ABSENT, PRESENT, DerivedFeature, VisitFeatures, Why
 from poems_monitor.domain.flags import Flag, FlagKind, Severity
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import ObservationRecord, PatientRecord
@@ -163,11 +164,36 @@ def cumulative_melphalan(patient: PatientRecord, as_of: date | None = None) -> M
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RiskFactor:
     code: str
-    text: str
+    why: Why  # the text, or a function writing it on first access (read `text`; see `derived.Why`)
     date: date  # when the record showed it
+
+    @property
+    def text(self) -> str:
+        """The factor as the aspirin-adequacy flag quotes it (a high count's is written only
+        when a flag quotes it: most visits' never are)."""
+        why = self.why
+        if callable(why):
+            why = why()
+            object.__setattr__(self, "why", why)
+        return why
+
+    def _key(self) -> tuple:
+        return (self.code, self.text, self.date)
+
+    def __eq__(self, other: object) -> bool:
+        return self._key() == other._key() if isinstance(other, RiskFactor) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+
+def _high_count(code: str, derived: DerivedFeature | None) -> Callable[[], str]:
+    return lambda: tr("{name} ({why}) [MELLORS21]").format(
+        name=_lower_first(display_name(code)),
+        why=derived.explanation if derived is not None and derived.explanation else tr("entered as present"))
 
 
 class _Documented:
@@ -185,10 +211,8 @@ class _Documented:
                 if derived is not None and derived.measured_above is not None:
                     state = PRESENT if derived.measured_above else ABSENT
                 if state in (PRESENT, ABSENT):
-                    why = derived.explanation if derived is not None and derived.explanation else tr("entered as present")
-                    self._add(code, visit.date, RiskFactor(code, tr("{name} ({why}) [MELLORS21]").format(
-                        name=_lower_first(display_name(code)),
-                        why=why), visit.date) if state == PRESENT else None)
+                    self._add(code, visit.date,
+                              RiskFactor(code, _high_count(code, derived), visit.date) if state == PRESENT else None)
             immobile = []
             for code, limit in (("onls_leg", p.immobility_onls_leg), ("mrs", p.immobility_mrs)):
                 o = visit.value(code)

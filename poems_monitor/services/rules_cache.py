@@ -15,18 +15,22 @@ follow-up schedule reads (the *reduced course*) and checks each reduction; `doma
   they hold for any as-of on or after the record's newest date) and the worklist rows of the
   last as-of asked for (`plan`). A row is used only when its audit id, protocol digest and rules
   version equal the stamp (the hash is not stored: the table lives in the same file as the audit
-  trail it is stamped by). Stale rows are rewritten in a short write transaction afterwards
-  (best effort: a locked or read-only database only costs speed).
+  trail it is stamped by). Stale rows are rewritten in a short write transaction afterwards,
+  with the worklist rows computed with them (a clinic-wide evaluation writes every STORE_EVERY
+  rows as it goes, so it never holds the rows of the whole clinic; best effort: a locked or
+  read-only database only costs speed).
 - **The memo** (`_MEMO`, this process only): per (lineage, patient) one entry with its stamp and
   what is known under it: the parsed reduced record, the flags, the worklist rows per as-of, and
   views built by other services (the dashboard, `recall_view`/`remember_view`). A new stamp
-  drops the whole entry, so nothing can outlive the record it was computed from.
+  drops the whole entry, so nothing can outlive the record it was computed from. An evaluation
+  of more than MEMO_RECORDS_UP_TO patients keeps only its results there (worklist rows, flags
+  asked for), as worker processes do: the parsed parts come from the table when asked for.
 
 `gather` serves the clinic-wide rules (worklist, flags, overview): from the memo, else the table,
 else the full timeline (also for an as-of earlier than the record's newest date). Full timelines
 are read and evaluated GATHER_BATCH patients at a time, so no more than a batch is held; from
 POOL_MIN_PATIENTS records on (a cold cache after an import or a protocol change), two worker
-processes share the batches. Derived data
+processes share the batches (this process takes those no worker has begun while it waits). Derived data
 only: never audited, never exported as clinical data, safe to delete at any time. No Qt.
 """
 
@@ -503,7 +507,7 @@ def gather(
             _evaluate_records(db, session, out, need_full, fresh, new_rows, want_schedule=want_schedule,
                               want_flags=want_flags, use_cache=use_cache)
     if new_rows:
-        _store(db, new_rows)
+        _store(db, new_rows, out)
     return out
 
 
@@ -518,6 +522,14 @@ GATHER_BATCH = 50
 # starts a Python of its own, about a second: below this it does not pay). None: never.
 POOL_MIN_PATIENTS: int | None = 600
 POOL_WORKERS = 2
+# An evaluation of more patients than this keeps only its results in the memo (the worklist rows,
+# the flags asked for), as one in worker processes does: the reduced records and whole flags of
+# a clinic (about a hundred megabytes for 2,000 patients) are parsed from their stored rows when
+# a later question needs them.
+MEMO_RECORDS_UP_TO = GATHER_BATCH
+# New cache rows are written (with their worklist rows) whenever this many are pending, so that a
+# cold evaluation never holds the rows of the whole clinic; each write is one short transaction.
+STORE_EVERY = 500
 
 
 @dataclass
@@ -613,7 +625,7 @@ def _evaluated_batches(db: Database, session: Session, status: ProtocolStatus, i
     worker processes for a large clinic (the rules are pure Python: threads would not run them
     side by side)."""
     batches = [ids[i:i + GATHER_BATCH] for i in range(0, len(ids), GATHER_BATCH)]
-    done = 0  # batches already evaluated by workers
+    first, last = 0, len(batches)  # batches[first:last] are still to be evaluated
     if _pool_allowed(db, len(ids)):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -624,14 +636,24 @@ def _evaluated_batches(db: Database, session: Session, status: ProtocolStatus, i
             with ProcessPoolExecutor(max_workers=workers[0],
                                      mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
                                      initargs=(db.url, status.text, default, task)) as pool:
-                for evaluated in pool.map(_worker_batch, batches):
-                    yield evaluated
-                    done += 1
+                futures = [pool.submit(_worker_batch, batch) for batch in batches]
+                # While the workers start (a Python of their own each) and whenever the next
+                # result is not ready, this process evaluates a batch from the end that no worker
+                # has begun; the results come in any order (each is keyed by patient).
+                while first < last:
+                    if not futures[first].done() and futures[last - 1].cancel():
+                        evaluated = _evaluate_batch(session, batches[last - 1], status.protocol, task)
+                        last -= 1
+                        yield evaluated
+                    else:
+                        evaluated = futures[first].result()
+                        first += 1
+                        yield evaluated
             return
         except Exception as exc:  # noqa: BLE001 (no process may start, the file may be unreadable to them...)
             log.warning("rules worker processes failed (%s); the rest is evaluated in this process", exc)
             workers[0] = 0
-    for batch in batches[done:]:
+    for batch in batches[first:last]:
         yield _evaluate_batch(session, batch, status.protocol, task)
 
 
@@ -674,6 +696,10 @@ def _evaluate_records_now(db: Database, session: Session, out: Gathered, ids: li
     task = _Task(out.as_of, {pid: out.stamps[pid] for pid in ids}, frozenset(fresh), want_schedule, want_flags,
                  use_cache)
     workers = [0]
+    remember = len(ids) <= MEMO_RECORDS_UP_TO
+    # Rows are written as they come only where a write may run beside this open read: another
+    # connection (not the one connection of an in-memory database).
+    store_now = not (db.is_sqlite and db.path is None)
     for batch in _evaluated_batches(db, session, out.status, ids, task, workers):
         gc.collect(0)  # the collector is paused: free what the batch left in cycles (only its own objects are scanned)
         for e in batch:
@@ -682,7 +708,7 @@ def _evaluate_records_now(db: Database, session: Session, out: Gathered, ids: li
             entry = _entry(out.url, pid, out.stamps[pid], create=True)
             if e.row is not None:
                 new_rows.append(e.row)
-                if e.reduced is not None:
+                if e.reduced is not None and remember:
                     entry.record, entry.flags = e.reduced, e.whole_flags
                 if e.latest is None or out.as_of >= e.latest:
                     out.storable.add(pid)  # its new row may keep the plan of this as-of
@@ -694,6 +720,10 @@ def _evaluate_records_now(db: Database, session: Session, out: Gathered, ids: li
                     out.new_plans[pid] = e.plan
             if e.flags is not None:
                 out.flags[pid] = e.flags
+        del batch
+        if store_now and len(new_rows) >= STORE_EVERY:
+            _store(db, new_rows, out)
+            new_rows.clear()
     out.workers = workers[0]
     for pid in set(ids) - set(out.plans if want_schedule else out.flags):  # deleted since the stamps were read
         if want_schedule:
@@ -702,8 +732,12 @@ def _evaluate_records_now(db: Database, session: Session, out: Gathered, ids: li
             out.flags[pid] = ()
 
 
-def _store(db: Database, rows: list[_NewRow]) -> None:
-    """Replace the cache rows of these patients; a failure only costs speed next time."""
+def _store(db: Database, rows: list[_NewRow], g: Gathered | None = None) -> None:
+    """Replace the cache rows of these patients, each with its worklist rows of `g.as_of` when
+    `g` computed them (they are then no longer pending for `store_plans`): one transaction. A
+    failure only costs speed next time."""
+    plans = g.new_plans if g is not None else {}
+    as_of = g.as_of if g is not None else None
     try:
         now = utcnow()
         with db.write() as session:
@@ -713,9 +747,13 @@ def _store(db: Database, rows: list[_NewRow]) -> None:
             session.execute(insert(RC), [dict(
                 patient_id=r.patient_id, audit_id=r.stamp.audit_id, protocol_sha=r.stamp.protocol_sha,
                 rules_version=r.stamp.rules_version, latest_date=r.latest, facts=r.facts, flags=r.flags,
-                computed_at=now) for r in rows])
+                computed_at=now, plan_as_of=as_of if r.patient_id in plans else None,
+                plan=plan_to_text(plans[r.patient_id]) if r.patient_id in plans else None) for r in rows])
     except Exception as exc:  # noqa: BLE001 (locked, read-only, or a patient deleted meanwhile)
         log.warning("rules cache not updated (%d patients): %s", len(rows), exc)
+        return
+    for r in rows:
+        plans.pop(r.patient_id, None)
 
 
 def store_plans(db: Database, g: Gathered) -> None:

@@ -226,3 +226,25 @@ def test_cherry_angiomas_do_not_count_towards_the_skin_criterion(skin, fulfilled
     if "cherry_angioma" in skin:
         (nc,) = a.not_counted
         assert nc.feature == "cherry_angioma" and "not in the Dispenzieri skin list" in nc.reason
+
+
+def test_explanations_are_written_only_when_read(monkeypatch):
+    """Every visit gets derived features, but a sentence costs a fifth of a clinic's rules time:
+    it is written when a flag, criterion or screen reads it, and then reads exactly as before."""
+    import poems_monitor.domain.derived as derived_module
+
+    written = []
+    shown = derived_module._shown
+    monkeypatch.setattr(derived_module, "_shown", lambda o, units: written.append(o.code) or shown(o, units))
+    record = patient(*(visit(f"2024-0{m}-02", platelets=500 + m, vegf_plasma=640) for m in range(1, 4)))
+    history = feature_history(record, P)
+    assert written == []  # states, sources and evidence are there; no sentence yet
+    assert [vf.state("thrombocytosis") for vf in history] == ["unknown", "present", "present"]  # two counts confirm
+    first = history[0].derived_feature("thrombocytosis")
+    assert first.evidence["platelets"]["value"] == 501
+    assert first.explanation == (
+        "Platelets 501 ×10⁹/L > 450 ×10⁹/L (DEFAULT) on 2024-01-02; not yet confirmed for the criteria: 2 counts "
+        "above the limit in a run, or the clinician's \"present\", are needed (count_confirmations (DEFAULT))")
+    assert written == ["platelets"]
+    assert first.explanation is first.explanation  # written once, then kept
+    assert written == ["platelets"]

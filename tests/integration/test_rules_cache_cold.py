@@ -1,0 +1,77 @@
+"""A cold rules cache over a clinic: rows written as the evaluation goes, each with its worklist
+rows, the same rows and worklist as one write at the end, and only results kept in the memo."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from poems_monitor.services import rules_cache
+from poems_monitor.services.demo_clinic import generate_patients
+from poems_monitor.services.timeline_io import import_patients
+from poems_monitor.services.worklist import build_worklist
+
+from ..conftest import TODAY
+
+RC = rules_cache.RC
+
+
+def _rows(db):
+    with db.read() as session:
+        return [tuple(r) for r in session.execute(
+            select(RC.c.patient_id, RC.c.audit_id, RC.c.protocol_sha, RC.c.rules_version, RC.c.latest_date,
+                   RC.c.facts, RC.c.flags, RC.c.plan_as_of, RC.c.plan).order_by(RC.c.patient_id))]
+
+
+def test_a_cold_clinic_is_stored_as_it_goes_with_the_same_rows_and_worklist(db, admin, monkeypatch):
+    import_patients(db, generate_patients(30, 7, TODAY), admin, reason="test clinic")
+    monkeypatch.setattr(rules_cache, "STORE_EVERY", 10_000)  # one write at the end, the memo keeps everything
+    monkeypatch.setattr(rules_cache, "MEMO_RECORDS_UP_TO", 10_000)
+    rules_cache.forget()
+    expected = build_worklist(db, TODAY).to_json()
+    expected_rows = _rows(db)
+    assert len(expected_rows) == 30 and all(r[7] == TODAY and r[8] for r in expected_rows)
+
+    rules_cache.clear_cache(db)
+    rules_cache.forget()
+    monkeypatch.setattr(rules_cache, "GATHER_BATCH", 4)
+    monkeypatch.setattr(rules_cache, "STORE_EVERY", 7)
+    monkeypatch.setattr(rules_cache, "MEMO_RECORDS_UP_TO", 5)
+    writes = []
+    store = rules_cache._store
+    monkeypatch.setattr(rules_cache, "_store", lambda db, rows, g=None: (writes.append(len(rows)), store(db, rows, g)))
+    assert build_worklist(db, TODAY).to_json() == expected
+    assert sum(writes) == 30 and max(writes) < 30 and len(writes) > 1  # as it went, never the whole clinic at once
+    assert _rows(db) == expected_rows  # the same rows, worklist rows included (no separate update needed)
+
+    g = rules_cache.gather(db, TODAY)  # a refresh: the worklist rows from the memo, no record was kept
+    assert g.from_cache == 30 and g.computed == 0 and len(g.plans) == 30
+    assert all(rules_cache._entry(g.url, h.patient_id, g.stamps[h.patient_id]).record is None for h in g.heads)
+    flags = rules_cache.gather(db, TODAY, want_schedule=False, want_flags=True)  # parsed from the stored rows
+    assert flags.computed == 0 and len(flags.flags) == 30
+
+
+def test_this_process_evaluates_the_batches_no_worker_has_begun(db, admin, monkeypatch):
+    """With worker processes, the caller does not sit idle while they start: it takes batches
+    from the end that no worker has begun; every patient is evaluated once, with the same rows."""
+    import_patients(db, generate_patients(30, 7, TODAY), admin, reason="test clinic")
+    monkeypatch.setattr(rules_cache, "GATHER_BATCH", 3)
+    monkeypatch.setattr(rules_cache, "POOL_MIN_PATIENTS", None)
+    rules_cache.forget()
+    expected = build_worklist(db, TODAY).to_json()
+    expected_rows = _rows(db)
+    rules_cache.clear_cache(db)
+    rules_cache.forget()
+    monkeypatch.setattr(rules_cache, "POOL_MIN_PATIENTS", 1)
+    here = []
+    evaluate = rules_cache._evaluate_batch
+    monkeypatch.setattr(rules_cache, "_evaluate_batch", lambda session, ids, protocol, task: (
+        here.append(len(ids)), evaluate(session, ids, protocol, task))[1])  # in this process only
+    g = rules_cache.gather(db, TODAY)
+    assert g.workers == 2 and g.computed == 30
+    assert 1 <= len(here) < 10  # some of the 10 batches here (the last ones), the others in the workers
+    assert [item for h in g.heads for item in g.plan(h.patient_id)] == \
+        [item for h in g.heads for item in rules_cache.gather(db, TODAY).plan(h.patient_id)]
+    rules_cache.store_plans(db, g)
+    assert _rows(db) == expected_rows
+    rules_cache.forget()
+    assert build_worklist(db, TODAY).to_json() == expected
