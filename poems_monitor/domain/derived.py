@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from types import MappingProxyType
-from typing import Mapping, Sequence, Union
+from typing import Mapping, Sequence, TypeAlias
 
 from poems_monitor.domain.catalogue import MEASURES, FeatureState, Sex
 from poems_monitor.domain.course import fmt_number
@@ -50,7 +50,7 @@ UNKNOWN = FeatureState.UNKNOWN.value
 
 
 # An explanation, or how to write it (called once, on first access: see the module docstring).
-Why = Union[str, Callable[[], str]]
+Why: TypeAlias = str | Callable[[], str]
 
 
 def _text(why: Why) -> str:
