@@ -2,7 +2,7 @@
 measured in the same run (issue 13).
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/app_scale.py CLINIC.sqlite [CLINIC2.sqlite ...]
-        [--runs 9] [--cold 3]
+        [--runs 9] [--cold 3] [--baseline OTHER_CHECKOUT]
 
 Give copies of the clinics (the app migrates and writes its rules cache into them). For each:
 
@@ -122,21 +122,32 @@ def _cold(exe: list[str], env: dict[str, str], runs: int) -> list[tuple[float, f
     return times
 
 
-def bench_cold(path: Path, mrn: str, runs: int, home: Path) -> None:
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", POEMS_MONITOR_HOME=str(home), PYTHONPATH=str(ROOT),
+def bench_cold(path: Path, mrn: str, runs: int, home: Path, baseline: Path | None = None) -> None:
+    """`baseline`: the root of another checkout (e.g. main's), started alternately with this one and
+    the floor, so that before and after are compared under the same load."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", POEMS_MONITOR_HOME=str(home),
                PYTHONPYCACHEPREFIX=str(home / "pycache"))  # compiled once, as an installed app is
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     floor_exe = [sys.executable, "-c", _FLOOR_COLD, str(path), mrn, ",".join(FLOOR_CODES), *map(str, SIZE)]
     app_exe = [sys.executable, "-m", "poems_monitor", "gui", "--db", str(path), "--user", "bench", "--mrn", mrn]
-    _cold(app_exe, dict(env, POEMS_MONITOR_STARTUP_PROBE="painted"), 1)  # migrations, caches: not a cold start's work
-    floor, app = [], []
-    for _ in range(runs):  # alternated: both see the same load
+    apps = {"app": dict(env, POEMS_MONITOR_STARTUP_PROBE="painted", PYTHONPATH=str(ROOT))}
+    if baseline is not None:
+        apps["baseline"] = dict(apps["app"], PYTHONPATH=str(baseline.resolve()))
+    for app_env in apps.values():
+        _cold(app_exe, app_env, 1)  # migrations, caches, compiling: not a cold start's work
+    floor: list[tuple[float, float]] = []
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in apps}
+    for _ in range(runs):  # alternated: all see the same load
         floor += _cold(floor_exe, env, 1)
-        app += _cold(app_exe, dict(env, POEMS_MONITOR_STARTUP_PROBE="painted"), 1)
-    f, a = statistics.median(w for w, _ in floor), statistics.median(w for w, _ in app)
-    fc, ac = statistics.median(c for _, c in floor), statistics.median(c for _, c in app)
-    print(f"  cold start to a painted dashboard: app {a:.2f} s, floor {f:.2f} s -> {a / f:.2f}x wall; "
-          f"CPU app {ac:.2f} s, floor {fc:.2f} s -> {ac / fc:.2f}x  (goal <= 1.1x; {runs} runs each)")
+        for name, app_env in apps.items():
+            times[name] += _cold(app_exe, app_env, 1)
+    f, fc = statistics.median(w for w, _ in floor), statistics.median(c for _, c in floor)
+    for name, app in times.items():
+        a, ac = statistics.median(w for w, _ in app), statistics.median(c for _, c in app)
+        label = "cold start to a painted dashboard" if name == "app" else f"  the same, {baseline}"
+        print(f"  {label}: {name} {a:.2f} s, floor {f:.2f} s -> {a / f:.2f}x wall; "
+              f"CPU {name} {ac:.2f} s, floor {fc:.2f} s -> {ac / fc:.2f}x  (goal <= 1.1x; {runs} runs each; "
+              f"CPU min {min(c for _, c in app):.2f} s, floor min {min(c for _, c in floor):.2f} s)")
 
 
 def _series(path: Path, mrn: str) -> dict[str, tuple[list[float], list[float]]]:
@@ -313,8 +324,10 @@ def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overvie
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("clinics", nargs="+", type=Path, help="copies of clinic databases (they are written to)")
-    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--runs", type=int, default=9, help="patient switches and keystroke rounds (0: skip them)")
     parser.add_argument("--cold", type=int, default=3, help="cold starts of each (0: skip)")
+    parser.add_argument("--baseline", type=Path, help="root of another checkout (e.g. main) whose app is started "
+                        "alternately with this one in the cold starts: before and after under the same load")
     parser.add_argument("--overview-limit", type=float, default=900, help="seconds to wait for the clinic overview "
                         "before the switches and keystrokes (0: measure them while it computes)")
     args = parser.parse_args()
@@ -334,8 +347,9 @@ def main() -> None:
             mrns = heaviest_patients(path)
             print(f"{path.name}: {patients} patients; switching between {mrns[0]} and {mrns[1]}; {load()}")
             if args.cold:
-                bench_cold(path, mrns[0], args.cold, home)
-            bench_app(path, mrns, args.runs, paints, args.overview_limit)
+                bench_cold(path, mrns[0], args.cold, home, args.baseline)
+            if args.runs:
+                bench_app(path, mrns, args.runs, paints, args.overview_limit)
             print(f"  ({load()})")
     shutil.rmtree(home, ignore_errors=True)
 

@@ -20,14 +20,12 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget, QWidget
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QStackedWidget, QWidget
 
-from poems_monitor.domain.catalogue import display_name
 from poems_monitor.i18n import tr
 from poems_monitor.services.access import Actor
 from poems_monitor.services.changes import Changes
 from poems_monitor.services.clinic_database import Database
-from poems_monitor.services.dashboard import clinic_overview
 from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.patients import list_patients
 from poems_monitor.settings_catalog import DASHBOARD_SPLITTER, MAIN_SPLITTER, Setting
@@ -36,18 +34,17 @@ from poems_monitor.ui.dashboard.view import DashboardView
 from poems_monitor.ui.live_listener import start_live_updates
 from poems_monitor.ui.patients.panel import PatientListPanel
 from poems_monitor.ui.review_panel import ReviewPanel
-from poems_monitor.ui.settings_dialog import open_settings
 from poems_monitor.ui.shell import layout_memory
 from poems_monitor.ui.shell.actions import Allowed, build_actions, build_menus
 from poems_monitor.ui.shell.centre_tabs import TAB_DASHBOARD, TAB_ENTRY, CentreTabs
+from poems_monitor.ui.shell.clinic_overview import ClinicOverview
 from poems_monitor.ui.shell.commands import WindowCommands
 from poems_monitor.ui.shell.lock_controller import LockController
 from poems_monitor.ui.shell.maintenance import Maintenance
 from poems_monitor.ui.shell.record_commands import RecordCommands
-from poems_monitor.ui.workers import run_in_worker_process
+from poems_monitor.ui.shell.status_line import StatusLine
 
 if TYPE_CHECKING:
-    from poems_monitor.services.dashboard import PatientDashboard
     from poems_monitor.ui.entry import VisitEntryForm
     from poems_monitor.ui.worklist import WorklistView
 
@@ -76,8 +73,6 @@ class MainWindow(QMainWindow):
         self._remember_layout = remember_layout
         self._prepared = False
         self._prepare_done = False
-        self._overview_running = False
-        self._overview_again = False
         self.signed_in = signed_in
         self.read_only = read_only
         self.skip_close_checks = False  # set by the session when it replaces this window (switch user)
@@ -94,6 +89,9 @@ class MainWindow(QMainWindow):
         self.bus = ChangeBus(self)
         self.bus.changed.connect(self._on_changes)  # the patient list (its rows and counts load here)
         self.patients = PatientListPanel(self)
+        self.overview = ClinicOverview(self, db, lambda: self.as_of, self.patients.model.total, background=background)
+        self.overview.updated.connect(self.patients.set_status)
+        self.overview.done.connect(self.overviewUpdated)
         self.patients.setMinimumWidth(188)  # with the dashboard, fits 911 px (1366x768 at 150 %)
         self.dashboard = DashboardView(db, actor, as_of=as_of, bus=self.bus)
         self.centre = CentreTabs(self.dashboard, self._make_entry)  # (the entry form is built when first needed)
@@ -138,7 +136,10 @@ class MainWindow(QMainWindow):
                                      patient_changed=self._patient_changed)
         self.actions_by_name = build_actions(self, self._slots(), Allowed(actor, read_only, signed_in))
         self.toolbar = build_menus(self, self.actions_by_name)
-        self._build_status_bar()
+        self.status_line = StatusLine(self, db, actor, self.backup_status)
+        self.last_save, self.db_label, self.user_label = (self.status_line.last_save, self.status_line.db_label,
+                                                          self.status_line.user_label)
+        self.maintenance.refresh_backup_status()  # (nothing when this window does not look after backups)
 
         self.patients.patientActivated.connect(self.open_patient)
         self.patients.set_patients(list_patients(self.db))
@@ -166,9 +167,14 @@ class MainWindow(QMainWindow):
             "save_pdf": c.save_summary_pdf, "export_chart": c.export_chart, "lock": self.lock,
             "sign_out": lambda: self.lock(signed_out=True), "accounts": c.manage_accounts, "quit": self.close,
             "about": c.about, "guide": c.show_user_guide, "shortcuts": self.show_shortcuts,
-            "settings": lambda: open_settings(self, self.set_idle_lock if self.lock_controller.idle_watcher else None),
-            "units": self.show_units,
+            "settings": self.show_settings, "units": self.show_units,
         }
+
+    def show_settings(self) -> None:
+        """File › Settings… (imported when first opened: the first paint does not need it)."""
+        from poems_monitor.ui.settings_dialog import open_settings
+
+        open_settings(self, self.set_idle_lock if self.lock_controller.idle_watcher else None)
 
     def show_units(self) -> None:
         """File › Clinic units…: the unit each measure is typed and read in (the protocol's
@@ -178,23 +184,6 @@ class MainWindow(QMainWindow):
         saved = open_units(self, self.db, self.actor, read_only=self.read_only)
         if saved is not None:
             self.bus.publish(saved.changes)
-
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.db_label = QLabel(tr("Database: {db}").format(db=self.db.describe()))
-        self.db_label.setToolTip(self.db.describe())
-        self.user_label = QLabel(tr("Signed in: {name} ({role})").format(name=self.actor.name, role=self.actor.role.label))
-        self.user_label.setObjectName("userLabel")
-        # the last save's confirmation (saved, out of range, new flags) stays in view after the
-        # window shows the dashboard, until another patient is opened or the next save
-        self.last_save = QLabel("")
-        self.last_save.setObjectName("last_save")
-        self.last_save.setVisible(False)
-        bar.addPermanentWidget(self.last_save, 1)
-        bar.addPermanentWidget(self.backup_status)
-        bar.addPermanentWidget(self.db_label)
-        bar.addPermanentWidget(self.user_label)
-        self.maintenance.refresh_backup_status()  # (nothing when this window does not look after backups)
 
     # The visit entry form and the worklist are imported where they are first built: the window's
     # first paint does not need them (cold start). A direct import, so bundlers and the import
@@ -308,30 +297,12 @@ class MainWindow(QMainWindow):
         self.refresh_overview()
 
     def refresh_overview(self) -> None:
-        """Recompute the flag and overdue counts of every patient, off the GUI thread."""
-        if not self._background:
-            self._on_overview(clinic_overview(self.db, self.as_of))
-            return
-        if self._overview_running:
-            self._overview_again = True
-            return
-        self._overview_running = True
-        self.statusBar().showMessage(tr("Checking flags and follow-up for every patient…"))
-        db, as_of = self.db, self.as_of
-        run_in_worker_process(clinic_overview, db, (as_of,), self._on_overview, self._on_overview_failed, self, self.patients.model.total())
+        """Recompute the flag and overdue counts of every patient (off the GUI thread in the background)."""
+        self.overview.refresh()
 
-    def _on_overview(self, status) -> None:  # noqa: ANN001
-        self._overview_running = False
-        self.patients.set_status(status)
-        self.statusBar().showMessage(tr("Patient list up to date"), 3000)
-        self.overviewUpdated.emit()
-        if self._overview_again:
-            self._overview_again = False
-            self.refresh_overview()
-
-    def _on_overview_failed(self, exc: Exception) -> None:
-        self._overview_running = False
-        self.statusBar().showMessage(tr("Could not check flags: {error}").format(error=exc), 10000)
+    @property
+    def _overview_running(self) -> bool:
+        return self.overview.running
 
     def refresh_all(self) -> None:
         """View › Refresh: every screen reloads, as after a restore (another workstation's saves)."""
@@ -362,8 +333,7 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, tr("Patient not found"), str(exc))
             return False
         self.patients.select(mrn, emit=False)
-        if self.last_save.property("mrn") != mrn:
-            self.last_save.setVisible(False)
+        self.status_line.patient_opened(mrn)
         self.centre.show_quietly(TAB_DASHBOARD)
         self.statusBar().showMessage(tr("{name} opened in {ms:.0f} ms").format(
             name=self.dashboard.dashboard.name, ms=self.dashboard.last_build_ms + self.dashboard.last_render_ms), 4000)
@@ -438,22 +408,9 @@ class MainWindow(QMainWindow):
         if mrn:
             if not Changes.of_patient(mrn).patient_changed(self.dashboard.mrn):
                 self.dashboard.open_patient(mrn)  # navigation: the dashboard showed another patient
-            self._confirm_save(mrn, self.dashboard.dashboard)
+            self.status_line.confirm_save(mrn, self.entry.confirmation(), self.entry.visit_date, self.dashboard.dashboard)
             # Show what the visit changed: the new values on the charts and any new flags.
             self.show_tab(TAB_DASHBOARD)
-
-    def _confirm_save(self, mrn: str, shown: PatientDashboard | None) -> None:
-        """The form's confirmation and the flags raised at the saved visit's date, kept in view."""
-        text = self.entry.confirmation() or tr("Visit saved.")
-        day = self.entry.visit_date
-        new = [e.flag for e in (shown.unacknowledged if shown else ()) if day is not None and e.flag.date == day]
-        if new:
-            text += " " + tr("New flags: {flags}.").format(flags="; ".join(
-                f"{f.kind.value.replace('_', ' ')} ({display_name(f.code)})" for f in new))
-        self.last_save.setText("✔ " + text)
-        self.last_save.setToolTip(text)
-        self.last_save.setProperty("mrn", mrn)
-        self.last_save.setVisible(True)
 
     # --- after a dialog wrote --------------------------------------------------------------------
     # (the screens have reloaded themselves from the bus; the window only navigates)

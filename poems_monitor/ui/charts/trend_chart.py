@@ -110,8 +110,8 @@ class TrendChart(QFrame):
         self._mouse_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse)
 
         self.table_model = ChartTableModel(self)
-        self.table = QTableView(self)
-        self.table.setModel(self.table_model)
+        self.table = QTableView(self)  # given its model when first shown: a hidden table sized to its
+        # contents would read every value of every chart at the window's first layout (cold start)
         self.table.setAlternatingRowColors(True)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -175,6 +175,8 @@ class TrendChart(QFrame):
         if self.table_button.isChecked() != on:
             self.table_button.setChecked(on)  # re-enters through toggled
             return
+        if on and self.table.model() is None:
+            self.table.setModel(self.table_model)
         self.stack.setCurrentIndex(1 if on else 0)
         self.table_button.setText(tr("Chart") if on else tr("Table"))
         self.table_button.setToolTip(tr("Show the chart") if on else tr("Show these values as a table"))

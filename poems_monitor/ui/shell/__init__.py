@@ -12,6 +12,8 @@
 - `centre_tabs`: the dashboard and the visit entry form (built on first use; leaving it with
   unsaved changes asks first).
 - `layout_memory`: the window's remembered size, toolbars and splitters.
+- `clinic_overview`: the patient list's flag and overdue counts, recomputed off the GUI thread;
+  `status_line`: the status bar (the last save's confirmation, backups, database, user).
 - `session`: the signed-in desktop session (a window belongs to one user; switching user builds
   a new one).
 

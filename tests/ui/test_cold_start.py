@@ -1,0 +1,119 @@
+"""Cold start (issue 13): the app paints its first screen without loading what that screen does not
+show. The real command (`python -m poems_monitor gui --mrn ...`, start-up probe "painted") runs in
+a fresh process, which reports the modules it had loaded when the dashboard's charts had painted;
+the PDF report, FHIR and CSV exports, the PostgreSQL code and driver, the dialogs and the user
+guide are loaded when first used, so a start-up import that creeps back in fails here; and the
+charts' hidden "Table" twins read no value before the Table button is pressed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from poems_monitor.local_format import day
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Run as the app's own entry point, with os._exit (how the probe leaves) reporting sys.modules first.
+PROBE = """
+import json, os, runpy, sys
+from poems_monitor.ui.charts.chart_table import ChartTableModel
+cells = []
+cell = ChartTableModel.cell
+ChartTableModel.cell = lambda self, *a: cells.append(1) or cell(self, *a)
+leave = os._exit
+def report(code):
+    print("MODULES " + json.dumps(sorted(sys.modules)), flush=True)
+    print("CELLS " + str(len(cells)), flush=True)
+    leave(code)
+os._exit = report
+sys.argv = ["poems-monitor", "gui", "--db", sys.argv[1], "--user", "bench", "--mrn", sys.argv[2]]
+runpy.run_module("poems_monitor", run_name="__main__")
+"""
+
+NOT_AT_START = (
+    "poems_monitor.ui.report.summary_document",  # the PDF summary
+    "poems_monitor.ui.report.chart_export",
+    "poems_monitor.services.patient_summary",
+    "poems_monitor.services.fhir_export",
+    "poems_monitor.services.csv_export",
+    "poems_monitor.services.timeline_io",
+    "poems_monitor.services.clinic_server",  # PostgreSQL
+    "poems_monitor.services.server_backup",
+    "poems_monitor.services.server_migration",
+    "poems_monitor.persistence.pg_tools",
+    "psycopg",
+    "psycopg2",
+    "alembic",  # (the database is at the current schema)
+    "poems_monitor.ui.settings_dialog",
+    "poems_monitor.ui.units_dialog",
+    "poems_monitor.ui.accounts_dialog",
+    "poems_monitor.ui.history_view",
+    "poems_monitor.ui.user_guide",
+    "poems_monitor.ui.about_dialog",
+    "poems_monitor.ui.dialogs",
+    "poems_monitor.ui.lab_import_dialog",
+    "poems_monitor.services.lab_import",
+    "poems_monitor.ui.entry",  # the visit entry tab, built when first shown
+    "poems_monitor.ui.worklist",  # the clinic worklist view, likewise
+    "poems_monitor.services.worklist",
+)
+
+
+def _clinic(tmp_path: Path) -> tuple[Path, str]:
+    from poems_monitor.services.access import Actor, Role
+    from poems_monitor.services.clinic_database import open_clinic_database
+    from poems_monitor.services.dashboard import richest_patient
+    from poems_monitor.services.demo_clinic import create_demo_clinic
+
+    path = tmp_path / "clinic.sqlite"
+    db = open_clinic_database(path)
+    create_demo_clinic(db, 6, seed=3, actor=Actor("demo-physician", Role.PHYSICIAN), today=date(2026, 12, 2))
+    mrn = richest_patient(db)
+    db.dispose()
+    return path, mrn
+
+
+def test_the_first_dashboard_paints_without_reports_exports_server_code_or_dialogs(tmp_path):
+    path, mrn = _clinic(tmp_path)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", POEMS_MONITOR_STARTUP_PROBE="painted",
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, "-c", PROBE, str(path), mrn], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith("MODULES "))
+    loaded = set(json.loads(line.removeprefix("MODULES ")))
+    # the probe left once the charts had painted: the first screen's parts were loaded
+    assert {"poems_monitor.ui.main_window", "poems_monitor.ui.charts.trend_chart", "pyqtgraph"} <= loaded
+    early = sorted(m for m in loaded if any(m == n or m.startswith(n + ".") for n in NOT_AT_START))
+    assert early == []
+    # the charts' hidden "Table" twins were not sized to their values (about 13,000 cells on a
+    # heavy patient: a tenth of a cold start)
+    assert next(x for x in done.stdout.splitlines() if x.startswith("CELLS ")) == "CELLS 0"
+
+
+def test_a_charts_table_shows_its_values_once_asked(qtbot, db, physician):
+    """(Its model is given when first shown.)"""
+    from poems_monitor.services.dashboard import richest_patient
+    from poems_monitor.services.demo_clinic import create_demo_clinic
+    from poems_monitor.ui.main_window import MainWindow
+
+    create_demo_clinic(db, 4, seed=5, actor=physician, today=date(2026, 12, 2))
+    win = MainWindow(db, physician, as_of=date(2026, 12, 2), background=False, remember_layout=False)
+    qtbot.addWidget(win)
+    win.resize(1366, 768)
+    win.show()
+    win.open_patient(richest_patient(db))
+    chart = next(c for c in win.dashboard.charts.charts.values() if c.series)
+    qtbot.mouseClick(chart.table_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: chart.table.isVisible())
+    model = chart.table.model()
+    assert model.rowCount() == sum(len(s.points) for s in chart.series) > 0
+    newest = max(p.date for s in chart.series for p in s.points)
+    assert model.index(0, 0).data() == day(newest)  # newest first, dated as on the chart's tooltip
