@@ -181,10 +181,11 @@ from sqlalchemy import select
 from poems_monitor.models import Patient
 from poems_monitor.persistence.db import open_database
 from poems_monitor.persistence.repositories.timelines import load_timelines
+from poems_monitor.garbage_collector import collector_paused
 from poems_monitor.services import rules_cache
 db = open_database(sys.argv[1]); as_of = date.fromisoformat(sys.argv[2])
 t_read = t_rules = 0.0
-with db.read() as session, rules_cache._collector_paused():
+with db.read() as session, collector_paused():
     status = rules_cache.read_stamps(session, db)
     ids = list(session.execute(select(Patient.id).order_by(Patient.mrn)).scalars())
     task = rules_cache._Task(as_of, {pid: status.of(pid) for pid in ids}, frozenset(), True, False, True)

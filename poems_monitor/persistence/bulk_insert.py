@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Boolean, Float, Table, insert
 from sqlalchemy.engine import Connection
@@ -81,14 +81,13 @@ def insert_rows(connection: Connection, table: Table, rows: Sequence[dict] | Seq
     if DRIVER_EXECUTEMANY and dialect.name == "sqlite" and dialect.paramstyle == "qmark":
         plan = _sqlite_plan(table, dialect, tuple(keys) if keys is not None else tuple(rows[0]), explicit, keys is not None)
     if plan is None:
-        if keys is not None:
-            rows = [dict(zip(keys, row)) for row in rows]
+        as_dicts = [dict(zip(keys, row)) for row in rows] if keys is not None else cast("list[dict]", list(rows))
         if stored is not None:
             stored(table, None)
         if assign_ids:
-            result = connection.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows))
+            result = connection.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), as_dicts)
             return [r[0] for r in result]
-        _insert_without_ids(connection, table, rows)
+        _insert_without_ids(connection, table, as_dicts)
         return []
     sql, in_order, converters, id_at, read_plan = plan
     first = 0

@@ -14,13 +14,12 @@ cache's one in-process memo under the patient's one stamp (`services.rules_cache
 
 from __future__ import annotations
 
-import gc
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
+from poems_monitor.garbage_collector import collector_paused
 from poems_monitor.domain.catalogue import (
     CHART_GROUPS, CRITERIA, EVENT_TYPES, FEATURES, MEASURES, REGIMENS, SEVERITY_RANK, thromboprophylaxis_label,
     CriterionClass, display_name, series_specimen,
@@ -543,30 +542,9 @@ _SEVERITY_RANK = SEVERITY_RANK  # one order, in the catalogue
 
 
 OVERVIEW_CHUNK = 100  # patients per step of the clinic overview
-_FREEZE_AFTER = 50_000  # objects a pass left behind that are worth taking out of the collector's scans
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No automatic garbage collection during a clinic-wide pass.
-
-    The first pass fills the rules cache's in-process memo with hundreds of thousands of small
-    long-lived objects; as the heap grows, Python's collector rescans all of it every so often
-    (300-450 ms each on a 5,000-patient clinic), holding the interpreter lock, which froze the
-    GUI thread mid-keystroke. So the collector waits until the pass is done; if the pass left
-    many objects behind (the memo), they are moved to the permanent generation (`gc.freeze`),
-    so later collections do not rescan them (a pass leaves about 2,000 unreachable objects behind
-    on a 5,000-patient clinic: what freezing keeps alive once). A later pass (the memo filled)
-    leaves few objects, and the collector resumes as usual."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            if gc.get_count()[0] > _FREEZE_AFTER:
-                gc.freeze()
-            gc.enable()
+# Objects a first pass leaves behind (the rules memo) that are worth taking out of the collector's
+# later scans (a later pass, the memo filled, leaves few).
+_FREEZE_AFTER = 50_000
 
 
 def _status_of(mrn: str, flags, acked: Mapping[str, Review], items) -> PatientStatus:  # noqa: ANN001
@@ -593,7 +571,7 @@ def clinic_overview(db: Database, as_of: date | None = None, protocol: Protocol 
         reviews = _reviews(session, None)
         waivers = waivers_in(session)
     out: dict[str, PatientStatus] = {}
-    with _collector_paused():
+    with collector_paused(freeze_after=_FREEZE_AFTER):
         _overview_chunks(db, as_of, protocol, mrns, reviews, waivers, out)
     return out
 

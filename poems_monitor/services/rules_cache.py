@@ -45,7 +45,6 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -55,6 +54,7 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlmodel import Session
 
+from poems_monitor.garbage_collector import collector_paused
 from poems_monitor.domain import (
     catalogue, course, criteria, derived, display_units, flags as flags_module, followup, protocol as protocol_module,
     reduced_course, safety_flags, timeline,
@@ -593,7 +593,7 @@ def _worker_start(url: str, protocol_text: str, default: bool, task: _Task) -> N
     from poems_monitor.domain.protocol import default_protocol, load_protocol
     from poems_monitor.persistence.db import create_database_engine
 
-    gc.disable()  # a worker only evaluates batches (see `_collector_paused`); it ends with the pool
+    gc.disable()  # a worker only evaluates batches (see `garbage_collector`); it ends with the pool
     _WORKER["engine"] = create_database_engine(url)
     _WORKER["protocol"] = default_protocol() if default else load_protocol(protocol_text)
     _WORKER["task"] = task
@@ -657,36 +657,11 @@ def _evaluated_batches(db: Database, session: Session, status: ProtocolStatus, i
         yield _evaluate_batch(session, batch, status.protocol, task)
 
 
-_GC_LOCK = threading.Lock()
-_GC_HOLDS = [0]  # evaluations running with the collector paused (threads of this process)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a clinic is evaluated: the records of a
-    batch are a million small acyclic objects, and the collections their allocation triggers
-    (each re-scanning what the memo already holds) took a third of a cold evaluation. Reference
-    counting still frees every batch; the collector resumes when the last evaluation ends (or
-    stays off if something else had turned it off)."""
-    with _GC_LOCK:
-        _GC_HOLDS[0] += 1
-        if _GC_HOLDS[0] == 1:
-            _GC_HOLDS.append(gc.isenabled())
-            gc.disable()
-    try:
-        yield
-    finally:
-        with _GC_LOCK:
-            _GC_HOLDS[0] -= 1
-            if _GC_HOLDS[0] == 0 and _GC_HOLDS.pop():
-                gc.enable()
-
-
 def _evaluate_records(db: Database, session: Session, out: Gathered, ids: list[int], fresh: set[int], new_rows: list[_NewRow], *,
                       want_schedule: bool, want_flags: bool, use_cache: bool) -> None:
     """Evaluate the rules on the full records of `ids` and put the results in `out` (and the
     memo); the cache rows to store go to `new_rows`. No full record outlives its batch."""
-    with _collector_paused():
+    with collector_paused():
         _evaluate_records_now(db, session, out, ids, fresh, new_rows, want_schedule=want_schedule,
                               want_flags=want_flags, use_cache=use_cache)
 

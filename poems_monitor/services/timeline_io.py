@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from poems_monitor.garbage_collector import collector_paused
 from poems_monitor.domain.catalogue import display_name
 from poems_monitor.domain.course import after_death, death_before, death_date, records_after, second_death
 from poems_monitor.domain.timeline import PatientRecord, VisitRecord
@@ -36,7 +37,6 @@ from poems_monitor.services import record_seal
 from poems_monitor.services.audit import AuditItem, AuditWriter, utcnow
 from poems_monitor.services.changes import Changes
 from poems_monitor.services.progress import Progress
-from poems_monitor.services.rules_cache import _collector_paused  # one pause of the collector, shared
 
 # Patients written per round of executemany: bounds the rows an import holds in memory whatever
 # the size of the file.
@@ -121,7 +121,7 @@ def import_timeline_file(
     # The parsed records, row tuples and seal lines are a million small acyclic objects: the
     # collections their allocation triggers took a sixth of an import (reference counting frees
     # each batch; the collector resumes afterwards).
-    with _collector_paused(), db.write() as session:
+    with collector_paused(), db.write() as session:
         stored_keys = set(session.execute(select(repo.P.c.mrn_key)).scalars())
         streamed = _StreamedImport(session, actor, reason, stored_keys, progress)
         try:
@@ -203,7 +203,7 @@ def import_patients(
 ) -> ImportSummary:
     """Store validated timelines in one transaction (new patients, or what is new for known ones)."""
     require(actor, Permission.RECORD)
-    with _collector_paused(), db.write() as session:  # see import_timeline_file
+    with collector_paused(), db.write() as session:  # see import_timeline_file
         return store_patients(session, patients, actor, reason=reason, raw=raw, progress=progress)
 
 

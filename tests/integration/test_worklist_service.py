@@ -264,7 +264,7 @@ def test_empty_clinic(db):
 
 @pytest.mark.parametrize("enabled", [True, False], ids=["collector-on", "collector-off"])
 def test_a_cold_evaluation_leaves_the_garbage_collector_as_it_found_it(clinic, enabled):
-    """The collector is paused while a clinic is evaluated (rules_cache._collector_paused), and
+    """The collector is paused while a clinic is evaluated (garbage_collector.collector_paused), and
     resumes after, also when the evaluation fails; it is not turned on when it was off."""
     import gc
 
