@@ -33,6 +33,7 @@ from poems_monitor.models import Event, Observation, Patient, Visit
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.access import Actor, Permission, require
+from poems_monitor.services import record_seal
 from poems_monitor.services.audit import AuditItem, AuditWriter, utcnow
 from poems_monitor.services.changes import Changes
 from poems_monitor.services.progress import Progress
@@ -269,6 +270,8 @@ def _import_lines(
         with db.write() as session:
             first_obs = (session.execute(select(func.max(O.c.id))).scalar() or 0) + 1
             first_visit = (session.execute(select(func.max(V.c.id))).scalar() or 0) + 1
+            # Each touched record is checked and sealed from one read once the file is written.
+            sealer = record_seal.SealAdded(session, {O.name: first_obs, V.name: first_visit})
             summary = LabImportSummary()
             patients: dict[int, str] = {}
             kept: list[LabRow] = []
@@ -292,7 +295,7 @@ def _import_lines(
                                 n=MAX_INVALID_ROWS_KEPT))))
                         break
                     if not refused:
-                        _write_batch(session, actor, preview, ids, visit_ids, first_visit, source, summary, patients)
+                        _write_batch(session, actor, preview, ids, visit_ids, first_visit, source, summary, patients, sealer)
                     if progress:
                         progress()
             except _LineTooLong as exc:
@@ -307,13 +310,14 @@ def _import_lines(
                 progress(True)
             if dry_run:
                 raise _DryRun(summary)
+            sealer.seal(patients)
             return summary
     except _DryRun as done:  # rolled back: nothing kept
         return done.summary
 
 
 def _write_batch(session: Session, actor: Actor, preview: LabCsv, ids: dict[str, int], visit_ids: dict, first_visit: int,
-                 source: str, summary: LabImportSummary, patients: dict[int, str]) -> None:
+                 source: str, summary: LabImportSummary, patients: dict[int, str], sealer: record_seal.SealAdded) -> None:
     """Write a classified batch: new values join the patient's visit of that date (created when
     there is none), duplicates are skipped, one audit entry per patient of the batch."""
     require(actor, Permission.RECORD)  # checked by the caller too; every writer checks for itself
@@ -335,7 +339,9 @@ def _write_batch(session: Session, actor: Actor, preview: LabCsv, ids: dict[str,
         (vid, tuple(r.observation() for r in new_by_visit[key]), (), ()) for key, vid in existing
     ], stamp)
     # An entry form opened on a stored visit must reload (a visit an earlier batch created is new anyway).
-    repo.touch_visits(session, [vid for _key, vid in existing if vid < first_visit], stamp)
+    touched = [vid for _key, vid in existing if vid < first_visit]
+    sealer.before_update(V, touched)  # as committed, for the check at the end
+    repo.touch_visits(session, touched, stamp)
 
     audit = AuditWriter(session, actor.name)
     by_patient: dict[int, list[tuple[tuple[int, date], LabRow]]] = defaultdict(list)

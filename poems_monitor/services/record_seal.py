@@ -553,3 +553,79 @@ def _name_differences(scope: str, rows: list[tuple[str, str, str, str]], copies:
 def _codes_of(tbl: str) -> dict[str, str]:
     tables = {t.name: t for t, _ in PATIENT_TABLES} | {USERS.name: USERS, CS.name: CS}
     return _shape(tables[tbl])[2] if tbl in tables else {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking and sealing from one read, for a transaction that adds rows to stored records
+# ---------------------------------------------------------------------------------------------
+
+_CHECKED = "record_seal.checked"  # session.info: (patient ids checked by SealAdded, sentences it found)
+
+
+class SealAdded:
+    """The check and the seal of the patients a transaction adds rows to (the lab import), from
+    one read of each record instead of two (the committed record on a connection of its own,
+    then the record with the transaction's changes, as `changed_since_sealed` and `seal` do).
+
+    The transaction only inserts rows (in the tables of `first_ids`, every id from that table's
+    first id on is its own: it holds the write lock, SQLite's BEGIN IMMEDIATE, from before it
+    took them) and updates rows it has shown to `before_update` first. The committed record is
+    then exactly the record read in the transaction without those inserts and with the updated
+    rows as they were: its digest is compared with the chain's and its differences named as
+    `changed_since_sealed` does; the record as read is sealed as `seal` does (the digests wait in
+    the session for the commit's `seal`, the sentences for the commit's check, which then reads
+    only the other patients). Only on SQLite with the seal tables and after a first seal; anywhere
+    else nothing is done here and the commit checks and seals as before."""
+
+    def __init__(self, session: Session, first_ids: dict[str, int]):
+        from poems_monitor.models import AuditEntry
+
+        self.session = session
+        self.first_ids = dict(first_ids)
+        A = AuditEntry.__table__
+        self.enabled = (session.connection().dialect.name == "sqlite" and has_seal_tables(session)
+                        and session.execute(select(A.c.id).where(A.c.state.is_not(None)).limit(1)).first() is not None)
+        self.before: dict[tuple[str, str], tuple[str, str]] = {}  # (table, row id): committed (content, fields)
+
+    def before_update(self, table: Table, ids: Iterable[int]) -> None:
+        """Keep the committed form of these rows of `table` (a patient table) before the
+        transaction updates them; rows it inserted itself, or kept already, are left alone."""
+        if not self.enabled:
+            return
+        first = self.first_ids.get(table.name)
+        wanted = sorted({i for i in ids if (first is None or i < first) and (table.name, str(i)) not in self.before})
+        query, _ = _base_query(table, _PATIENT_COLUMN[table.name], "sqlite")
+        width = len(table.columns)
+        key = list(table.primary_key.columns)[0]
+        for condition in _in(key, wanted) if wanted else ():
+            for row in self.session.execute(query.where(condition)):
+                self.before[(table.name, _row_key(table, row))] = canonical(row[:width], table)
+
+    def seal(self, patient_ids: Iterable[int]) -> None:
+        """Check and seal these patients now: the transaction changes their records no more."""
+        if not self.enabled:
+            return
+        ids = sorted({int(p) for p in patient_ids})
+        checked, found = self.session.info.setdefault(_CHECKED, (set(), []))
+        digests = self.session.info.setdefault(_AS_WRITTEN, {})
+        for i in range(0, len(ids), SEAL_BATCH):
+            chunk = ids[i:i + SEAL_BATCH]
+            rows = list(record_rows(self.session, chunk, global_scopes=False))
+            found.extend(_changes(self.session, self._committed(rows), [patient_scope(p) for p in chunk]))
+            digests.update(_seal_scopes(self.session, rows, {patient_scope(p) for p in chunk}))
+            checked.update(chunk)
+
+    def _committed(self, rows: list[tuple[str, str, str, str, str]]) -> Iterator[tuple[str, str, str, str, str]]:
+        first_ids, before = self.first_ids, self.before
+        for scope, tbl, row_id, content, fields in rows:
+            first = first_ids.get(tbl)
+            if first is not None and int(row_id) >= first:
+                continue  # inserted by this transaction
+            kept = before.get((tbl, row_id))
+            yield (scope, tbl, row_id, *kept) if kept is not None else (scope, tbl, row_id, content, fields)
+
+
+def checked_in_transaction(session: Session) -> tuple[set[int], list[str]]:
+    """The patients `SealAdded` has checked and sealed in this transaction (the commit's check
+    leaves them out) and the sentences it found; taken once."""
+    return session.info.pop(_CHECKED, (set(), []))
