@@ -264,22 +264,17 @@ def _import_lines(
     the stored record (which holds the earlier batches' rows: a row repeating an earlier line is a
     duplicate or, with another value, invalid) and written; a bad row anywhere stops the writing,
     the rest of the file is still checked, and the transaction rolls back."""
-    require(actor, Permission.RECORD)
+    require(actor, Permission.RECORD)  # the only check: the batch writer writes for the name it is given here
     today = today or date.today()
     try:
         with db.write() as session:
-            first_obs = (session.execute(select(func.max(O.c.id))).scalar() or 0) + 1
-            first_visit = (session.execute(select(func.max(V.c.id))).scalar() or 0) + 1
-            # Each touched record is checked and sealed from one read once the file is written.
-            sealer = record_seal.SealAdded(session, {O.name: first_obs, V.name: first_visit})
-            summary = LabImportSummary()
-            patients: dict[int, str] = {}
+            writer = _BatchWriter(session, actor.name, source)
             kept: list[LabRow] = []
             last = LabCsv(rows=())
             refused = False
             try:
                 for batch in read_lab_batches(lines, date_format, today, LAB_BATCH_ROWS):
-                    parsed, known, ids, stored, visit_ids, earlier = _stored_context(session, batch, first_obs)
+                    parsed, known, ids, stored, visit_ids, earlier = _stored_context(session, batch, writer.first_obs)
                     preview = classify_rows(parsed, known, stored, earlier)
                     last = preview
                     bad = preview.bad_rows()
@@ -295,7 +290,7 @@ def _import_lines(
                                 n=MAX_INVALID_ROWS_KEPT))))
                         break
                     if not refused:
-                        _write_batch(session, actor, preview, ids, visit_ids, first_visit, source, summary, patients, sealer)
+                        writer.write(preview, ids, visit_ids)
                     if progress:
                         progress()
             except _LineTooLong as exc:
@@ -305,70 +300,88 @@ def _import_lines(
                     line=exc.line, n=MAX_LINE_CHARS))))
             if refused:
                 raise LabImportRefused(replace(last, rows=tuple(kept)))
-            summary.patients = [patients[pid] for pid in sorted(patients)]
+            summary = writer.summary
+            summary.patients = [writer.patients[pid] for pid in sorted(writer.patients)]
+            if not dry_run:
+                writer.seal()  # before the last progress call: a cancel meanwhile still undoes everything
             if progress:
                 progress(True)
             if dry_run:
                 raise _DryRun(summary)
-            sealer.seal(patients)
             return summary
     except _DryRun as done:  # rolled back: nothing kept
         return done.summary
 
 
-def _write_batch(session: Session, actor: Actor, preview: LabCsv, ids: dict[str, int], visit_ids: dict, first_visit: int,
-                 source: str, summary: LabImportSummary, patients: dict[int, str], sealer: record_seal.SealAdded) -> None:
-    """Write a classified batch: new values join the patient's visit of that date (created when
-    there is none), duplicates are skipped, one audit entry per patient of the batch."""
-    require(actor, Permission.RECORD)  # checked by the caller too; every writer checks for itself
-    stamp = repo.WriteStamp(actor.name, utcnow())
-    new_by_visit: dict[tuple[int, date], list[LabRow]] = defaultdict(list)
-    for r in preview.rows:
-        if r.status is RowStatus.DUPLICATE:
-            summary.duplicates_skipped += 1
-        else:
-            new_by_visit[(ids[r.mrn], r.date)].append(r)
-    to_create = [key for key in new_by_visit if key not in visit_ids]
-    created = repo.insert_visits(session, [
-        (pid, VisitRecord(date=when, observations=tuple(r.observation() for r in new_by_visit[(pid, when)])))
-        for pid, when in to_create
-    ], stamp)
-    created_by_key = dict(zip(to_create, created))
-    existing = [(key, visit_ids[key]) for key in new_by_visit if key in visit_ids]
-    repo.add_visit_contents(session, [
-        (vid, tuple(r.observation() for r in new_by_visit[key]), (), ()) for key, vid in existing
-    ], stamp)
-    # An entry form opened on a stored visit must reload (a visit an earlier batch created is new anyway).
-    touched = [vid for _key, vid in existing if vid < first_visit]
-    sealer.before_update(V, touched)  # as committed, for the check at the end
-    repo.touch_visits(session, touched, stamp)
+class _BatchWriter:
+    """Writes the classified batches of one import in its write transaction, for `user` (whose
+    permission the import checked before opening the transaction), and keeps the summary and the
+    patients it touched, whose records `seal` checks and seals from one read at the end."""
 
-    audit = AuditWriter(session, actor.name)
-    by_patient: dict[int, list[tuple[tuple[int, date], LabRow]]] = defaultdict(list)
-    for key, rows in new_by_visit.items():
-        by_patient[key[0]].extend((key, r) for r in rows)
-    mrn_of = {pid: mrn for mrn, pid in ids.items()}
-    created_on: dict[int, list[str]] = defaultdict(list)  # per patient (not a scan of every visit per patient)
-    for pid, when in created_by_key:
-        created_on[pid].append(when.isoformat())
-    entries = []
-    for pid in sorted(by_patient):
-        items = sorted(by_patient[pid], key=lambda kr: (kr[1].date, kr[1].row))
-        entries.append(AuditItem(
-            "import", "observation", entity_id=None, patient_id=pid,
-            reason=tr("lab CSV import of {source}").format(source=source),
-            new={
-                "source": source,
-                "visits_created": sorted(created_on[pid]),
-                "values": [
-                    {"line": r.row, "date": r.date.isoformat(), "code": r.code, "value": r.value, "unit": r.unit,
-                     "qualifier": r.qualifier, "entered": r.entered_value, "entered_unit": r.entered_unit,
-                     "specimen": r.specimen, "visit_id": created_by_key.get(key) or visit_ids.get(key)}
-                    for key, r in items
-                ],
-            },
-        ))
-        summary.values_added += len(items)
-        patients[pid] = mrn_of[pid]
-    audit.append_many(entries)  # one chain step per patient, one statement
-    summary.visits_created += len(created)
+    def __init__(self, session: Session, user: str, source: str):
+        self.session, self.user, self.source = session, user, source
+        self.first_obs = (session.execute(select(func.max(O.c.id))).scalar() or 0) + 1
+        self.first_visit = (session.execute(select(func.max(V.c.id))).scalar() or 0) + 1
+        self.summary = LabImportSummary()
+        self.patients: dict[int, str] = {}
+        self.sealer = record_seal.SealAdded(session, {O.name: self.first_obs, V.name: self.first_visit})
+
+    def seal(self) -> None:
+        """The file is written: check and seal every touched record (once each)."""
+        self.sealer.seal(self.patients)
+
+    def write(self, preview: LabCsv, ids: dict[str, int], visit_ids: dict) -> None:
+        """Write a classified batch: new values join the patient's visit of that date (created when
+        there is none), duplicates are skipped, one audit entry per patient of the batch."""
+        session, summary, source = self.session, self.summary, self.source
+        stamp = repo.WriteStamp(self.user, utcnow())
+        new_by_visit: dict[tuple[int, date], list[LabRow]] = defaultdict(list)
+        for r in preview.rows:
+            if r.status is RowStatus.DUPLICATE:
+                summary.duplicates_skipped += 1
+            else:
+                new_by_visit[(ids[r.mrn], r.date)].append(r)
+        to_create = [key for key in new_by_visit if key not in visit_ids]
+        created = repo.insert_visits(session, [
+            (pid, VisitRecord(date=when, observations=tuple(r.observation() for r in new_by_visit[(pid, when)])))
+            for pid, when in to_create
+        ], stamp)
+        created_by_key = dict(zip(to_create, created))
+        existing = [(key, visit_ids[key]) for key in new_by_visit if key in visit_ids]
+        repo.add_visit_contents(session, [
+            (vid, tuple(r.observation() for r in new_by_visit[key]), (), ()) for key, vid in existing
+        ], stamp)
+        # An entry form opened on a stored visit must reload (a visit an earlier batch created is new anyway).
+        touched = [vid for _key, vid in existing if vid < self.first_visit]
+        self.sealer.before_update(V, touched)  # as committed, for the check at the end
+        repo.touch_visits(session, touched, stamp)
+
+        audit = AuditWriter(session, self.user)
+        by_patient: dict[int, list[tuple[tuple[int, date], LabRow]]] = defaultdict(list)
+        for key, rows in new_by_visit.items():
+            by_patient[key[0]].extend((key, r) for r in rows)
+        mrn_of = {pid: mrn for mrn, pid in ids.items()}
+        created_on: dict[int, list[str]] = defaultdict(list)  # per patient (not a scan of every visit per patient)
+        for pid, when in created_by_key:
+            created_on[pid].append(when.isoformat())
+        entries = []
+        for pid in sorted(by_patient):
+            items = sorted(by_patient[pid], key=lambda kr: (kr[1].date, kr[1].row))
+            entries.append(AuditItem(
+                "import", "observation", entity_id=None, patient_id=pid,
+                reason=tr("lab CSV import of {source}").format(source=source),
+                new={
+                    "source": source,
+                    "visits_created": sorted(created_on[pid]),
+                    "values": [
+                        {"line": r.row, "date": r.date.isoformat(), "code": r.code, "value": r.value, "unit": r.unit,
+                         "qualifier": r.qualifier, "entered": r.entered_value, "entered_unit": r.entered_unit,
+                         "specimen": r.specimen, "visit_id": created_by_key.get(key) or visit_ids.get(key)}
+                        for key, r in items
+                    ],
+                },
+            ))
+            summary.values_added += len(items)
+            self.patients[pid] = mrn_of[pid]
+        audit.append_many(entries)  # one chain step per patient, one statement
+        summary.visits_created += len(created)
