@@ -161,15 +161,25 @@ def _stored_context(session: Session, parsed: LabCsv, written_from: int | None =
     return parsed, patients, ids, stored, visit_ids, earlier
 
 
-def _preview(session: Session, text: str, date_format: DateFormat | str, today: date) -> tuple[LabCsv, dict, dict]:
-    parsed, patients, ids, stored, visit_ids, _ = _stored_context(session, parse_lab_csv(text, date_format, today))
+def _preview(session: Session, text: str, date_format: DateFormat | str, today: date,
+             progress: Progress | None = None) -> tuple[LabCsv, dict, dict]:
+    read = None
+    if progress is not None:
+        def read(done: int, total: int) -> None:
+            progress(tr("Reading the rows of the file"), done, total)
+    parsed = parse_lab_csv(text, date_format, today, read)
+    if progress is not None:
+        progress(tr("Comparing the rows with the stored record"), 0, 0)
+    parsed, patients, ids, stored, visit_ids, _ = _stored_context(session, parsed)
     return classify_rows(parsed, patients, stored), ids, visit_ids
 
 
-def preview_lab_csv(db: Database, text: str, date_format: DateFormat | str, today: date | None = None) -> LabCsv:
-    """Every row of the file with its status, nothing written."""
+def preview_lab_csv(db: Database, text: str, date_format: DateFormat | str, today: date | None = None,
+                    progress: Progress | None = None) -> LabCsv:
+    """Every row of the file with its status, nothing written. `progress` is told how much of the
+    text is read; when it raises (services.progress.Cancelled) the preview stops."""
     with db.read() as session:
-        preview, _ids, _visits = _preview(session, text, date_format, today or date.today())
+        preview, _ids, _visits = _preview(session, text, date_format, today or date.today(), progress)
     return preview
 
 
