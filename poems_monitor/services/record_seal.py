@@ -618,7 +618,7 @@ class SealAdded:
         for i in range(0, len(ids), SEAL_BATCH):
             chunk = ids[i:i + SEAL_BATCH]
             by_scope: dict[str, list[tuple[str, str, str, str, str]]] = {}
-            for row in record_rows(session, chunk, global_scopes=False):
+            for row in _rows_for_sealing(session, chunk, self._written):
                 by_scope.setdefault(row[0], []).append(row)
             written: list[tuple[str, str, str, str]] = []
             slow: list[str] = []
@@ -652,11 +652,16 @@ class SealAdded:
                 written.sort()
                 session.connection().exec_driver_sql(
                     "INSERT OR REPLACE INTO record_seal (scope, tbl, row_id, fields) VALUES (?, ?, ?, ?)", written)
-            if slow:  # a record changed outside the app (or never sealed): named, then sealed whole
-                rows = [row for scope in slow for row in by_scope.get(scope, [])]
+            if slow:  # a record changed outside the app (or never sealed): read again whole, named, sealed
+                rows = list(record_rows(session, [int(scope[8:]) for scope in slow], global_scopes=False))
                 found.extend(_changes(session, self._committed(rows), slow))
                 digests.update(_seal_scopes(session, rows, set(slow)))
             checked.update(chunk)
+
+    def _written(self, tbl: str, row_id: str) -> bool:
+        """Whether this transaction wrote the row (its fingerprint is written anew)."""
+        first = self.first_ids.get(tbl)
+        return (first is not None and int(row_id) >= first) or (tbl, row_id) in self.before
 
     def _committed(self, rows: list[tuple[str, str, str, str, str]]) -> Iterator[tuple[str, str, str, str, str]]:
         first_ids, before = self.first_ids, self.before
@@ -672,3 +677,45 @@ def checked_in_transaction(session: Session) -> tuple[set[int], list[str]]:
     """The patients `SealAdded` has checked and sealed in this transaction (the commit's check
     leaves them out) and the sentences it found; taken once."""
     return session.info.pop(_CHECKED, (set(), []))
+
+
+def canonical_content(row: Any, table: Table) -> str:
+    """`canonical(row, table)[0]` without the field fingerprints: what `SealAdded` hashes for
+    the rows it does not write fingerprints for (most of a touched record; a test compares both)."""
+    columns, in_key_order = _canonical_plan(table)
+    texts: list[str | None] = [None] * len(columns)
+    for i, ((_code, default), value) in enumerate(zip(columns, row)):
+        if value is None:
+            continue
+        if default is not _NO_DEFAULT and value == default and type(value) is type(default):
+            continue
+        kind = type(value)
+        if kind is str:
+            texts[i] = _encode_str(value)
+        elif kind is int:
+            texts[i] = int.__repr__(value)
+        elif kind is float:
+            texts[i] = _float_text(value)
+        elif kind is bool:
+            texts[i] = "true" if value else "false"
+        else:
+            texts[i] = _ENCODER.encode(_norm(value))
+    return "{" + ",".join([key + text for i, key in in_key_order if (text := texts[i]) is not None]) + "}"
+
+
+def _rows_for_sealing(session: Session, patient_ids: list[int], fingerprinted: Any
+                      ) -> Iterator[tuple[str, str, str, str, str | None]]:
+    """`record_rows` of these patients, the fingerprints computed only for the rows
+    `fingerprinted(table name, row id)` names (None for the others)."""
+    dialect = session.connection().dialect.name
+    for table, via in PATIENT_TABLES:
+        query, column = _base_query(table, via, dialect)
+        name, width = table.name, len(table.columns)
+        keys = _shape(table)[1]
+        for condition in _in(column, patient_ids):
+            for row in session.execute(query.where(condition)):
+                row_id = str(row[keys[0]]) if len(keys) == 1 else _row_key(table, row)
+                if fingerprinted(name, row_id):
+                    yield (f"patient:{row[width]}", name, row_id, *canonical(row[:width], table))
+                else:
+                    yield (f"patient:{row[width]}", name, row_id, canonical_content(row[:width], table), None)
