@@ -454,15 +454,21 @@ def _records(reader) -> Iterator[tuple[int, list[str] | _RecordError]]:  # noqa:
         yield reader.line_num, record
 
 
-def parse_lab_csv(text: str, date_format: DateFormat | str, today: date) -> LabCsv:
+def parse_lab_csv(text: str, date_format: DateFormat | str, today: date,
+                  read: Callable[[int, int], None] | None = None) -> LabCsv:
     """Read lab CSV text into rows; every problem is kept with its line, column and rule. (At
-    most MAX_ROWS rows: a whole file held for a preview; `read_lab_batches` streams any size.)"""
+    most MAX_ROWS rows: a whole file held for a preview; `read_lab_batches` streams any size.)
+    `read(characters read, characters in all)` is called after each batch of rows (it may raise
+    to stop the reading)."""
     rows: list[LabRow] = []
     last = LabCsv(rows=())
-    for batch in read_lab_batches(io.StringIO(text.lstrip("\ufeff"), newline=""), date_format, today,
-                                  max_rows=MAX_ROWS):
+    buffer = io.StringIO(text.lstrip("\ufeff"), newline="")
+    total = len(buffer.getvalue())
+    for batch in read_lab_batches(buffer, date_format, today, 10_000 if read is None else 1_000, max_rows=MAX_ROWS):
         rows.extend(batch.rows)
         last = batch
+        if read is not None:
+            read(min(buffer.tell(), total), total)
     return replace(last, rows=tuple(rows))
 
 

@@ -159,7 +159,8 @@ def _seal_entries(session: Session, entries: list[tuple[int, int | None]]) -> st
     patients = {pid for _, pid in entries if pid is not None}
     # Before the seal moves on: does the committed record still match the chain? A change made
     # outside the app is recorded as found here, so that sealing over it never hides it.
-    found = [] if first_seal else record_seal.changed_since_sealed(session, patients)
+    checked, found_checked = record_seal.checked_in_transaction(session)  # checked and sealed from one read
+    found = [] if first_seal else [*record_seal.changed_since_sealed(session, patients - checked), *found_checked]
     digests = record_seal.seal(session, patients, everything=first_seal)
     last_of = {pid: entry_id for entry_id, pid in entries if pid is not None}  # ids grow: the last wins
     ids = sorted(entry_id for entry_id, _ in entries)

@@ -33,6 +33,7 @@ from poems_monitor.models import Event, Observation, Patient, Visit
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.access import Actor, Permission, require
+from poems_monitor.services import record_seal
 from poems_monitor.services.audit import AuditItem, AuditWriter, utcnow
 from poems_monitor.services.changes import Changes
 from poems_monitor.services.progress import Progress
@@ -160,15 +161,25 @@ def _stored_context(session: Session, parsed: LabCsv, written_from: int | None =
     return parsed, patients, ids, stored, visit_ids, earlier
 
 
-def _preview(session: Session, text: str, date_format: DateFormat | str, today: date) -> tuple[LabCsv, dict, dict]:
-    parsed, patients, ids, stored, visit_ids, _ = _stored_context(session, parse_lab_csv(text, date_format, today))
+def _preview(session: Session, text: str, date_format: DateFormat | str, today: date,
+             progress: Progress | None = None) -> tuple[LabCsv, dict, dict]:
+    read = None
+    if progress is not None:
+        def read(done: int, total: int) -> None:
+            progress(tr("Reading the rows of the file"), done, total)
+    parsed = parse_lab_csv(text, date_format, today, read)
+    if progress is not None:
+        progress(tr("Comparing the rows with the stored record"), 0, 0)
+    parsed, patients, ids, stored, visit_ids, _ = _stored_context(session, parsed)
     return classify_rows(parsed, patients, stored), ids, visit_ids
 
 
-def preview_lab_csv(db: Database, text: str, date_format: DateFormat | str, today: date | None = None) -> LabCsv:
-    """Every row of the file with its status, nothing written."""
+def preview_lab_csv(db: Database, text: str, date_format: DateFormat | str, today: date | None = None,
+                    progress: Progress | None = None) -> LabCsv:
+    """Every row of the file with its status, nothing written. `progress` is told how much of the
+    text is read; when it raises (services.progress.Cancelled) the preview stops."""
     with db.read() as session:
-        preview, _ids, _visits = _preview(session, text, date_format, today or date.today())
+        preview, _ids, _visits = _preview(session, text, date_format, today or date.today(), progress)
     return preview
 
 
@@ -263,20 +274,17 @@ def _import_lines(
     the stored record (which holds the earlier batches' rows: a row repeating an earlier line is a
     duplicate or, with another value, invalid) and written; a bad row anywhere stops the writing,
     the rest of the file is still checked, and the transaction rolls back."""
-    require(actor, Permission.RECORD)
+    require(actor, Permission.RECORD)  # the only check: the batch writer writes for the name it is given here
     today = today or date.today()
     try:
         with db.write() as session:
-            first_obs = (session.execute(select(func.max(O.c.id))).scalar() or 0) + 1
-            first_visit = (session.execute(select(func.max(V.c.id))).scalar() or 0) + 1
-            summary = LabImportSummary()
-            patients: dict[int, str] = {}
+            writer = _BatchWriter(session, actor.name, source)
             kept: list[LabRow] = []
             last = LabCsv(rows=())
             refused = False
             try:
                 for batch in read_lab_batches(lines, date_format, today, LAB_BATCH_ROWS):
-                    parsed, known, ids, stored, visit_ids, earlier = _stored_context(session, batch, first_obs)
+                    parsed, known, ids, stored, visit_ids, earlier = _stored_context(session, batch, writer.first_obs)
                     preview = classify_rows(parsed, known, stored, earlier)
                     last = preview
                     bad = preview.bad_rows()
@@ -292,7 +300,7 @@ def _import_lines(
                                 n=MAX_INVALID_ROWS_KEPT))))
                         break
                     if not refused:
-                        _write_batch(session, actor, preview, ids, visit_ids, first_visit, source, summary, patients)
+                        writer.write(preview, ids, visit_ids)
                     if progress:
                         progress()
             except _LineTooLong as exc:
@@ -302,7 +310,10 @@ def _import_lines(
                     line=exc.line, n=MAX_LINE_CHARS))))
             if refused:
                 raise LabImportRefused(replace(last, rows=tuple(kept)))
-            summary.patients = [patients[pid] for pid in sorted(patients)]
+            summary = writer.summary
+            summary.patients = [writer.patients[pid] for pid in sorted(writer.patients)]
+            if not dry_run:
+                writer.seal()  # before the last progress call: a cancel meanwhile still undoes everything
             if progress:
                 progress(True)
             if dry_run:
@@ -312,57 +323,75 @@ def _import_lines(
         return done.summary
 
 
-def _write_batch(session: Session, actor: Actor, preview: LabCsv, ids: dict[str, int], visit_ids: dict, first_visit: int,
-                 source: str, summary: LabImportSummary, patients: dict[int, str]) -> None:
-    """Write a classified batch: new values join the patient's visit of that date (created when
-    there is none), duplicates are skipped, one audit entry per patient of the batch."""
-    require(actor, Permission.RECORD)  # checked by the caller too; every writer checks for itself
-    stamp = repo.WriteStamp(actor.name, utcnow())
-    new_by_visit: dict[tuple[int, date], list[LabRow]] = defaultdict(list)
-    for r in preview.rows:
-        if r.status is RowStatus.DUPLICATE:
-            summary.duplicates_skipped += 1
-        else:
-            new_by_visit[(ids[r.mrn], r.date)].append(r)
-    to_create = [key for key in new_by_visit if key not in visit_ids]
-    created = repo.insert_visits(session, [
-        (pid, VisitRecord(date=when, observations=tuple(r.observation() for r in new_by_visit[(pid, when)])))
-        for pid, when in to_create
-    ], stamp)
-    created_by_key = dict(zip(to_create, created))
-    existing = [(key, visit_ids[key]) for key in new_by_visit if key in visit_ids]
-    repo.add_visit_contents(session, [
-        (vid, tuple(r.observation() for r in new_by_visit[key]), (), ()) for key, vid in existing
-    ], stamp)
-    # An entry form opened on a stored visit must reload (a visit an earlier batch created is new anyway).
-    repo.touch_visits(session, [vid for _key, vid in existing if vid < first_visit], stamp)
+class _BatchWriter:
+    """Writes the classified batches of one import in its write transaction, for `user` (whose
+    permission the import checked before opening the transaction), and keeps the summary and the
+    patients it touched, whose records `seal` checks and seals from one read at the end."""
 
-    audit = AuditWriter(session, actor.name)
-    by_patient: dict[int, list[tuple[tuple[int, date], LabRow]]] = defaultdict(list)
-    for key, rows in new_by_visit.items():
-        by_patient[key[0]].extend((key, r) for r in rows)
-    mrn_of = {pid: mrn for mrn, pid in ids.items()}
-    created_on: dict[int, list[str]] = defaultdict(list)  # per patient (not a scan of every visit per patient)
-    for pid, when in created_by_key:
-        created_on[pid].append(when.isoformat())
-    entries = []
-    for pid in sorted(by_patient):
-        items = sorted(by_patient[pid], key=lambda kr: (kr[1].date, kr[1].row))
-        entries.append(AuditItem(
-            "import", "observation", entity_id=None, patient_id=pid,
-            reason=tr("lab CSV import of {source}").format(source=source),
-            new={
-                "source": source,
-                "visits_created": sorted(created_on[pid]),
-                "values": [
-                    {"line": r.row, "date": r.date.isoformat(), "code": r.code, "value": r.value, "unit": r.unit,
-                     "qualifier": r.qualifier, "entered": r.entered_value, "entered_unit": r.entered_unit,
-                     "specimen": r.specimen, "visit_id": created_by_key.get(key) or visit_ids.get(key)}
-                    for key, r in items
-                ],
-            },
-        ))
-        summary.values_added += len(items)
-        patients[pid] = mrn_of[pid]
-    audit.append_many(entries)  # one chain step per patient, one statement
-    summary.visits_created += len(created)
+    def __init__(self, session: Session, user: str, source: str):
+        self.session, self.user, self.source = session, user, source
+        self.first_obs = (session.execute(select(func.max(O.c.id))).scalar() or 0) + 1
+        self.first_visit = (session.execute(select(func.max(V.c.id))).scalar() or 0) + 1
+        self.summary = LabImportSummary()
+        self.patients: dict[int, str] = {}
+        self.sealer = record_seal.SealAdded(session, {O.name: self.first_obs, V.name: self.first_visit})
+
+    def seal(self) -> None:
+        """The file is written: check and seal every touched record (once each)."""
+        self.sealer.seal(self.patients)
+
+    def write(self, preview: LabCsv, ids: dict[str, int], visit_ids: dict) -> None:
+        """Write a classified batch: new values join the patient's visit of that date (created when
+        there is none), duplicates are skipped, one audit entry per patient of the batch."""
+        session, summary, source = self.session, self.summary, self.source
+        stamp = repo.WriteStamp(self.user, utcnow())
+        new_by_visit: dict[tuple[int, date], list[LabRow]] = defaultdict(list)
+        for r in preview.rows:
+            if r.status is RowStatus.DUPLICATE:
+                summary.duplicates_skipped += 1
+            else:
+                new_by_visit[(ids[r.mrn], r.date)].append(r)
+        to_create = [key for key in new_by_visit if key not in visit_ids]
+        created = repo.insert_visits(session, [
+            (pid, VisitRecord(date=when, observations=tuple(r.observation() for r in new_by_visit[(pid, when)])))
+            for pid, when in to_create
+        ], stamp)
+        created_by_key = dict(zip(to_create, created))
+        existing = [(key, visit_ids[key]) for key in new_by_visit if key in visit_ids]
+        repo.add_visit_contents(session, [
+            (vid, tuple(r.observation() for r in new_by_visit[key]), (), ()) for key, vid in existing
+        ], stamp)
+        # An entry form opened on a stored visit must reload (a visit an earlier batch created is new anyway).
+        touched = [vid for _key, vid in existing if vid < self.first_visit]
+        self.sealer.before_update(V, touched)  # as committed, for the check at the end
+        repo.touch_visits(session, touched, stamp)
+
+        audit = AuditWriter(session, self.user)
+        by_patient: dict[int, list[tuple[tuple[int, date], LabRow]]] = defaultdict(list)
+        for key, rows in new_by_visit.items():
+            by_patient[key[0]].extend((key, r) for r in rows)
+        mrn_of = {pid: mrn for mrn, pid in ids.items()}
+        created_on: dict[int, list[str]] = defaultdict(list)  # per patient (not a scan of every visit per patient)
+        for pid, when in created_by_key:
+            created_on[pid].append(when.isoformat())
+        entries = []
+        for pid in sorted(by_patient):
+            items = sorted(by_patient[pid], key=lambda kr: (kr[1].date, kr[1].row))
+            entries.append(AuditItem(
+                "import", "observation", entity_id=None, patient_id=pid,
+                reason=tr("lab CSV import of {source}").format(source=source),
+                new={
+                    "source": source,
+                    "visits_created": sorted(created_on[pid]),
+                    "values": [
+                        {"line": r.row, "date": r.date.isoformat(), "code": r.code, "value": r.value, "unit": r.unit,
+                         "qualifier": r.qualifier, "entered": r.entered_value, "entered_unit": r.entered_unit,
+                         "specimen": r.specimen, "visit_id": created_by_key.get(key) or visit_ids.get(key)}
+                        for key, r in items
+                    ],
+                },
+            ))
+            summary.values_added += len(items)
+            self.patients[pid] = mrn_of[pid]
+        audit.append_many(entries)  # one chain step per patient, one statement
+        summary.visits_created += len(created)

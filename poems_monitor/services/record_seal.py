@@ -616,3 +616,169 @@ def _name_differences(scope: str, rows: list[tuple[str, str, str, str]], copies:
 def _codes_of(tbl: str) -> dict[str, str]:
     tables = {t.name: t for t, _ in PATIENT_TABLES} | {USERS.name: USERS, CS.name: CS}
     return _shape(tables[tbl])[2] if tbl in tables else {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking and sealing from one read, for a transaction that adds rows to stored records
+# ---------------------------------------------------------------------------------------------
+
+_CHECKED = "record_seal.checked"  # session.info: (patient ids checked by SealAdded, sentences it found)
+
+
+class SealAdded:
+    """The check and the seal of the patients a transaction adds rows to (the lab import), from
+    one read of each record instead of two (the committed record on a connection of its own,
+    then the record with the transaction's changes, as `changed_since_sealed` and `seal` do).
+
+    The transaction only inserts rows (in the tables of `first_ids`, every id from that table's
+    first id on is its own: it holds the write lock, SQLite's BEGIN IMMEDIATE, from before it
+    took them) and updates rows it has shown to `before_update` first. The committed record is
+    then exactly the record read in the transaction without those inserts and with the updated
+    rows as they were: its digest is compared with the chain's and its differences named as
+    `changed_since_sealed` does; the record as read is sealed as `seal` does (the digests wait in
+    the session for the commit's `seal`, the sentences for the commit's check, which then reads
+    only the other patients). Only on SQLite with the seal tables and after a first seal; anywhere
+    else nothing is done here and the commit checks and seals as before."""
+
+    def __init__(self, session: Session, first_ids: dict[str, int]):
+        from poems_monitor.models import AuditEntry
+
+        self.session = session
+        self.first_ids = dict(first_ids)
+        A = AuditEntry.__table__
+        self.enabled = (session.connection().dialect.name == "sqlite" and has_seal_tables(session)
+                        and session.execute(select(A.c.id).where(A.c.state.is_not(None)).limit(1)).first() is not None)
+        self.before: dict[tuple[str, str], tuple[str, str]] = {}  # (table, row id): committed (content, fields)
+
+    def before_update(self, table: Table, ids: Iterable[int]) -> None:
+        """Keep the committed form of these rows of `table` (a patient table) before the
+        transaction updates them; rows it inserted itself, or kept already, are left alone."""
+        if not self.enabled:
+            return
+        first = self.first_ids.get(table.name)
+        wanted = sorted({i for i in ids if (first is None or i < first) and (table.name, str(i)) not in self.before})
+        query, _ = _base_query(table, _PATIENT_COLUMN[table.name], "sqlite")
+        width = len(table.columns)
+        key = list(table.primary_key.columns)[0]
+        for condition in _in(key, wanted) if wanted else ():
+            for row in self.session.execute(query.where(condition)):
+                self.before[(table.name, _row_key(table, row))] = canonical(row[:width], table)
+
+    def seal(self, patient_ids: Iterable[int]) -> None:
+        """Check and seal these patients now: the transaction changes their records no more.
+
+        Each row is read and hashed once, into both digests (the committed record's, the new
+        one's). When the committed record matches the chain, only the fingerprints of the rows
+        this transaction wrote are written (the others are those the chain's seal wrote; a copy
+        altered meanwhile stays altered, for `check` to name); otherwise the patient is checked
+        and sealed as `changed_since_sealed` and `seal` do, naming what changed."""
+        if not self.enabled:
+            return
+        ids = sorted({int(p) for p in patient_ids})
+        session, first_ids, before = self.session, self.first_ids, self.before
+        checked, found = session.info.setdefault(_CHECKED, (set(), []))
+        digests = session.info.setdefault(_AS_WRITTEN, {})
+        for i in range(0, len(ids), SEAL_BATCH):
+            chunk = ids[i:i + SEAL_BATCH]
+            by_scope: dict[str, list[tuple[str, str, str, str, str]]] = {}
+            for row in _rows_for_sealing(session, chunk, self._written):
+                by_scope.setdefault(row[0], []).append(row)
+            written: list[tuple[str, str, str, str]] = []
+            slow: list[str] = []
+            for scope in map(patient_scope, chunk):
+                rows_of = by_scope.get(scope, [])
+                rows_of.sort(key=lambda r: (r[1], _sort_key(r[2])))  # digest_of's order
+                committed, now = hashlib.sha256(), hashlib.sha256()
+                mine: list[tuple[str, str, str, str]] = []
+                old = 0
+                for _, tbl, row_id, content, fields in rows_of:
+                    line = _line(tbl, row_id, content)
+                    now.update(line)
+                    first = first_ids.get(tbl)
+                    if first is not None and int(row_id) >= first:
+                        mine.append((scope, tbl, row_id, fields))  # inserted by this transaction
+                        continue
+                    old += 1
+                    kept = before.get((tbl, row_id))
+                    if kept is None:
+                        committed.update(line)
+                    else:
+                        committed.update(_line(tbl, row_id, kept[0]))
+                        mine.append((scope, tbl, row_id, fields))
+                sealed = _last_sealed(session, scope) if old else None
+                if sealed is None or committed.hexdigest() != sealed.digest:
+                    slow.append(scope)
+                    continue
+                digests[scope] = now.hexdigest()
+                written.extend(mine)
+            if written:
+                written.sort()
+                session.connection().exec_driver_sql(
+                    "INSERT OR REPLACE INTO record_seal (scope, tbl, row_id, fields) VALUES (?, ?, ?, ?)", written)
+            if slow:  # a record changed outside the app (or never sealed): read again whole, named, sealed
+                rows = list(record_rows(session, [int(scope[8:]) for scope in slow], global_scopes=False))
+                found.extend(_changes(session, self._committed(rows), slow))
+                digests.update(_seal_scopes(session, rows, set(slow)))
+            checked.update(chunk)
+
+    def _written(self, tbl: str, row_id: str) -> bool:
+        """Whether this transaction wrote the row (its fingerprint is written anew)."""
+        first = self.first_ids.get(tbl)
+        return (first is not None and int(row_id) >= first) or (tbl, row_id) in self.before
+
+    def _committed(self, rows: list[tuple[str, str, str, str, str]]) -> Iterator[tuple[str, str, str, str, str]]:
+        first_ids, before = self.first_ids, self.before
+        for scope, tbl, row_id, content, fields in rows:
+            first = first_ids.get(tbl)
+            if first is not None and int(row_id) >= first:
+                continue  # inserted by this transaction
+            kept = before.get((tbl, row_id))
+            yield (scope, tbl, row_id, *kept) if kept is not None else (scope, tbl, row_id, content, fields)
+
+
+def checked_in_transaction(session: Session) -> tuple[set[int], list[str]]:
+    """The patients `SealAdded` has checked and sealed in this transaction (the commit's check
+    leaves them out) and the sentences it found; taken once."""
+    return session.info.pop(_CHECKED, (set(), []))
+
+
+def canonical_content(row: Any, table: Table) -> str:
+    """`canonical(row, table)[0]` without the field fingerprints: what `SealAdded` hashes for
+    the rows it does not write fingerprints for (most of a touched record; a test compares both)."""
+    columns, in_key_order = _canonical_plan(table)
+    texts: list[str | None] = [None] * len(columns)
+    for i, ((_code, default), value) in enumerate(zip(columns, row)):
+        if value is None:
+            continue
+        if default is not _NO_DEFAULT and value == default and type(value) is type(default):
+            continue
+        kind = type(value)
+        if kind is str:
+            texts[i] = _encode_str(value)
+        elif kind is int:
+            texts[i] = int.__repr__(value)
+        elif kind is float:
+            texts[i] = _float_text(value)
+        elif kind is bool:
+            texts[i] = "true" if value else "false"
+        else:
+            texts[i] = _ENCODER.encode(_norm(value))
+    return "{" + ",".join([key + text for i, key in in_key_order if (text := texts[i]) is not None]) + "}"
+
+
+def _rows_for_sealing(session: Session, patient_ids: list[int], fingerprinted: Any
+                      ) -> Iterator[tuple[str, str, str, str, str | None]]:
+    """`record_rows` of these patients, the fingerprints computed only for the rows
+    `fingerprinted(table name, row id)` names (None for the others)."""
+    dialect = session.connection().dialect.name
+    for table, via in PATIENT_TABLES:
+        query, column = _base_query(table, via, dialect)
+        name, width = table.name, len(table.columns)
+        keys = _shape(table)[1]
+        for condition in _in(column, patient_ids):
+            for row in session.execute(query.where(condition)):
+                row_id = str(row[keys[0]]) if len(keys) == 1 else _row_key(table, row)
+                if fingerprinted(name, row_id):
+                    yield (f"patient:{row[width]}", name, row_id, *canonical(row[:width], table))
+                else:
+                    yield (f"patient:{row[width]}", name, row_id, canonical_content(row[:width], table), None)

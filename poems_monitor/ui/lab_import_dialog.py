@@ -1,7 +1,9 @@
 """The lab CSV import dialog: choose a file and its date format, see every row with its status
 (new, duplicate of a stored value, conflicting, invalid with the reason) before anything is
 written, then import all rows or none: off the GUI thread, behind a progress dialog whose Cancel undoes
-the whole import (one transaction).
+the whole import (one transaction). A file larger than a few hundred rows is read and previewed off
+the GUI thread too, with a progress bar and a Stop button in the dialog, which stays usable (another
+file or date format supersedes the running preview).
 
 Owns the view only: the preview and the import are `services.lab_import`; the rows come back as
 plain records and are shown through a small table model. Status is told by a word and a symbol,
@@ -10,14 +12,15 @@ never by colour alone.
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QComboBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
-    QTableView, QVBoxLayout, QWidget,
+    QComboBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar,
+    QPushButton, QTableView, QVBoxLayout, QWidget,
 )
 
 from poems_monitor.domain.catalogue import MEASURES
@@ -26,8 +29,13 @@ from poems_monitor.i18n import counted, ntr, tr
 from poems_monitor.services.access import Actor, PermissionDenied
 from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.lab_import import LabImportRefused, import_lab_csv, preview_lab_csv, read_lab_csv_file
+from poems_monitor.services.progress import Cancelled
 from poems_monitor.ui.row_table_model import RowTableModel
-from poems_monitor.ui.workers import ProgressDialog, run_with_progress
+from poems_monitor.ui.workers import ProgressDialog, run_background, run_with_progress
+
+# Text up to this size is previewed at once on the GUI thread (a few hundred rows: well under a
+# tenth of a second); a larger file is read and previewed by a worker.
+PREVIEW_AT_ONCE_CHARS = 32 * 1024
 
 # Okabe-Ito colours, always beside a symbol and a word.
 _STATUS_LOOK: dict[RowStatus, tuple[str, str, str]] = {
@@ -83,10 +91,15 @@ class LabRowsModel(RowTableModel[LabRow]):
         return None
 
 
+class _PreviewSignals(QObject):
+    progressed = Signal(str, int, int)
+
+
 class LabImportDialog(QDialog):
     """Preview every row of a lab CSV file, then import all rows or none."""
 
     imported = Signal(object)  # LabImportSummary
+    previewed = Signal(object)  # the LabCsv shown; None when the file could not be read or the reading was stopped
 
     def __init__(self, db: Database, actor: Actor, parent: QWidget | None = None, today: date | None = None):
         super().__init__(parent)
@@ -94,7 +107,10 @@ class LabImportDialog(QDialog):
         self._actor = actor
         self._today = today or date.today()
         self._text: str | None = None
+        self._path: Path | None = None  # a file still to be read (by the preview worker)
         self._source = ""
+        self.previewing = None  # the preview worker's relay while one runs
+        self._preview_stop: threading.Event | None = None
         self.preview: LabCsv | None = None
         self.summary = None
         self.importing: ProgressDialog | None = None  # the progress dialog while an import runs
@@ -133,6 +149,20 @@ class LabImportDialog(QDialog):
         self.summary_label.setWordWrap(True)
         outer.addWidget(self.summary_label)
 
+        self.preview_row = QWidget()
+        reading = QHBoxLayout(self.preview_row)
+        reading.setContentsMargins(0, 0, 0, 0)
+        self.preview_bar = QProgressBar()
+        self.preview_bar.setObjectName("preview_progress")
+        self.preview_bar.setAccessibleName(tr("Reading the file"))
+        self.stop_button = QPushButton(tr("Stop reading"))
+        self.stop_button.setObjectName("stop_preview")
+        self.stop_button.clicked.connect(self.stop_preview)
+        reading.addWidget(self.preview_bar, 1)
+        reading.addWidget(self.stop_button)
+        self.preview_row.hide()
+        outer.addWidget(self.preview_row)
+
         self.model = LabRowsModel(self)
         self.table = QTableView()
         self.table.setObjectName("rows")
@@ -153,6 +183,7 @@ class LabImportDialog(QDialog):
         self.import_button.clicked.connect(self._import)
         self.buttons.rejected.connect(self.reject)
         outer.addWidget(self.buttons)
+        self.finished.connect(lambda _result: self.stop_preview())  # closed while reading: the worker stops
 
     # --- input ---------------------------------------------------------------------------------
 
@@ -169,18 +200,26 @@ class LabImportDialog(QDialog):
             self.load_file(Path(path))
 
     def load_file(self, path: Path) -> None:
+        """Preview a file: a small one at once, a larger one by a worker (see `refresh`)."""
+        path = Path(path)
         try:
-            text = read_lab_csv_file(Path(path))
+            small = path.is_file() and path.stat().st_size <= PREVIEW_AT_ONCE_CHARS
+            text = read_lab_csv_file(path) if small or not path.is_file() else None
         except OSError as exc:
             self._show_message(tr("{file} cannot be read: {error}").format(file=path, error=exc.strerror or exc), error=True)
             return
         except CsvEncodingError as exc:
-            self._show_message(tr("{file}: {error}").format(file=Path(path).name, error=exc), error=True)
+            self._show_message(tr("{file}: {error}").format(file=path.name, error=exc), error=True)
             return
         self.path_edit.setText(str(path))
-        self.set_text(text, Path(path).name)
+        self._path = None if text is not None else path
+        self._set_content(text, path.name)
 
     def set_text(self, text: str, source: str = "lab CSV") -> None:
+        self._path = None
+        self._set_content(text, source)
+
+    def _set_content(self, text: str | None, source: str) -> None:
         self._text = text
         self._source = source
         self.summary = None
@@ -189,10 +228,96 @@ class LabImportDialog(QDialog):
     # --- preview and import ----------------------------------------------------------------
 
     def refresh(self) -> None:
-        if self._text is None:
+        """Preview the file with the chosen date format: small text at once, anything larger off
+        the GUI thread (a preview already running is superseded)."""
+        if self._text is None and self._path is None:
             return
-        self.preview = preview_lab_csv(self._db, self._text, self.date_format, self._today)
-        self._show_preview(self.preview)
+        self.stop_preview()
+        self.preview = None
+        self.import_button.setEnabled(False)
+        if self._text is not None and len(self._text) <= PREVIEW_AT_ONCE_CHARS:
+            self.preview = preview_lab_csv(self._db, self._text, self.date_format, self._today)
+            self._show_preview(self.preview)
+            self.previewed.emit(self.preview)
+            return
+        self._preview_in_background()
+
+    def _preview_in_background(self) -> None:
+        stop = self._preview_stop = threading.Event()
+        signals = _PreviewSignals()  # no parent: the worker may still emit after the dialog is gone (it is checked first)
+        signals.progressed.connect(self._preview_progress, Qt.ConnectionType.QueuedConnection)
+        db, path, text, fmt, today = self._db, self._path, self._text, self.date_format, self._today
+
+        def progress(what: str, done: int, total: int) -> None:  # worker thread
+            if stop.is_set():
+                raise Cancelled(what)
+            try:
+                signals.progressed.emit(what, done, total)
+            except RuntimeError:  # the dialog went away meanwhile
+                raise Cancelled(what) from None
+
+        def work() -> tuple[str, LabCsv] | str:  # worker thread: the text and its preview, or why not
+            try:
+                loaded = text if text is not None else read_lab_csv_file(path)
+            except OSError as exc:
+                return tr("{file} cannot be read: {error}").format(file=path, error=exc.strerror or exc)
+            except CsvEncodingError as exc:
+                return tr("{file}: {error}").format(file=path.name, error=exc)
+            return loaded, preview_lab_csv(db, loaded, fmt, today, progress)
+
+        def done(result: tuple[str, LabCsv] | str) -> None:
+            if stop is not self._preview_stop:
+                return  # superseded by another file or date format
+            if stop.is_set():  # stopped during its last step, which has finished: still nothing is shown
+                failed(Cancelled(""))
+                return
+            self._preview_ended()
+            if isinstance(result, str):
+                self._show_message(result, error=True)
+                self.previewed.emit(None)
+                return
+            self._text, self._path = result[0], None
+            self.preview = result[1]
+            self._show_preview(self.preview)
+            self.previewed.emit(self.preview)
+
+        def failed(exc: Exception) -> None:
+            if stop is not self._preview_stop:
+                return
+            self._preview_ended()
+            if isinstance(exc, Cancelled):
+                self._show_message(tr("Reading stopped: nothing is shown and nothing was written. Choose the file "
+                                      "again to see its rows."))
+                self._text = self._path = None
+                self.path_edit.clear()
+            else:
+                self._show_message(tr("The file could not be previewed: {error}").format(error=exc), error=True)
+            self.previewed.emit(None)
+
+        self.model.set_rows([])
+        self.preview_bar.setRange(0, 0)
+        self.stop_button.setEnabled(True)
+        self.preview_row.show()
+        self._show_message(tr("Reading {file}… You can choose another file or date format meanwhile.").format(
+            file=self._source))
+        self.previewing = run_background(work, done, failed, owner=self)
+
+    def _preview_progress(self, what: str, done: int, total: int) -> None:
+        if self._preview_stop is None or self._preview_stop.is_set():
+            return
+        self.preview_bar.setFormat(f"{what} %p%")
+        self.preview_bar.setRange(0, max(total, 0))
+        self.preview_bar.setValue(min(done, total) if total > 0 else 0)
+
+    def stop_preview(self) -> None:
+        """Stop the preview that is running, if any: nothing of it is shown."""
+        if self._preview_stop is not None and not self._preview_stop.is_set():
+            self._preview_stop.set()
+            self.stop_button.setEnabled(False)
+
+    def _preview_ended(self) -> None:
+        self.previewing = None
+        self.preview_row.hide()
 
     def _show_preview(self, preview: LabCsv) -> None:
         self.model.set_rows(list(preview.rows))

@@ -3,10 +3,11 @@ the date format, press Import; nothing is written before that, and nothing when 
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QThreadPool, Qt, QTimer
 from PySide6.QtWidgets import QPushButton
 from sqlalchemy import text
 
@@ -31,7 +32,9 @@ def dialog(qtbot, clinic, nurse):
     qtbot.addWidget(widget)
     widget.show()
     qtbot.waitExposed(widget)
-    return widget
+    yield widget
+    widget.stop_preview()
+    QThreadPool.globalInstance().waitForDone(120000)  # a superseded preview still finishing: before the database goes
 
 
 def observations(db) -> int:
@@ -155,7 +158,8 @@ def big_lab_file(tmp_path, patients, rows: int):  # noqa: ANN001
 
 def test_cancelling_the_import_in_its_progress_dialog_leaves_the_database_unchanged(dialog, clinic, tmp_path, qtbot):
     db, patients = clinic
-    dialog.load_file(big_lab_file(tmp_path, patients, 6000))
+    with qtbot.waitSignal(dialog.previewed, timeout=120000):  # a large file: previewed by a worker
+        dialog.load_file(big_lab_file(tmp_path, patients, 6000))
     assert dialog.import_button.isEnabled(), dialog.summary_label.text()
     before = table_counts(db)
     qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
@@ -184,3 +188,54 @@ def test_the_import_shows_its_progress_and_stores_everything_when_not_cancelled(
     assert signal.args[0].values_added == 400
     assert table_counts(db)["observation"] == before["observation"] + 400
     assert not dialog.isVisible()
+
+
+def test_a_large_file_is_previewed_off_the_gui_thread_with_progress(dialog, clinic, tmp_path, qtbot):
+    """The GUI thread keeps running (a timer on it keeps ticking) while a worker reads the file;
+    the progress bar says what it does; then every row arrives, ready to import."""
+    db, patients = clinic
+    path = big_lab_file(tmp_path, patients, 6000)
+    ticks, formats = [], set()
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    dialog.preview_bar.valueChanged.connect(lambda value: formats.add((dialog.preview_bar.format(), value)))
+    timer.start(10)
+    with qtbot.waitSignal(dialog.previewed, timeout=120000) as signal:
+        dialog.load_file(path)
+        assert dialog.preview is None and dialog.preview_row.isVisible()  # returned at once: nothing parsed yet
+        assert "Reading big.csv" in dialog.summary_label.text()
+    timer.stop()
+    assert len(ticks) >= 5, ticks  # the GUI thread served its events meanwhile
+    reading = sorted(v for f, v in formats if f.startswith("Reading the rows of the file"))
+    assert len(reading) >= 3 and reading[-1] == len(path.read_text(encoding="utf-8")), formats  # step by step to the end
+    assert signal.args[0] is dialog.preview and dialog.model.rowCount() == 6000
+    assert set(statuses(dialog)) == {"new"} and dialog.import_button.isEnabled()
+    assert not dialog.preview_row.isVisible()
+
+
+def test_the_dialog_stays_usable_while_a_large_file_is_read(dialog, clinic, tmp_path, qtbot):
+    """Choosing the other date format while the file is read supersedes that reading: the rows
+    that arrive are read with the format chosen last (an ISO file read as DD/MM/YYYY: invalid)."""
+    db, patients = clinic
+    with qtbot.waitSignal(dialog.previewed, timeout=120000) as signal:
+        dialog.load_file(big_lab_file(tmp_path, patients, 6000))
+        dialog.format_box.setFocus()
+        qtbot.keyClick(dialog.format_box, Qt.Key.Key_Down)  # "Dates as DD/MM/YYYY"
+        assert dialog.date_format.value == "dmy"
+    assert signal.args[0] is dialog.preview and dialog.model.rowCount() > 1000
+    assert set(statuses(dialog)) == {"invalid"} and not dialog.import_button.isEnabled()
+    assert "more than 1000 rows are invalid" in dialog.summary_label.text()
+
+
+def test_stopping_the_preview_shows_nothing_and_writes_nothing(dialog, clinic, tmp_path, qtbot):
+    db, patients = clinic
+    before = table_counts(db)
+    with qtbot.waitSignal(dialog.previewed, timeout=120000) as signal:
+        dialog.load_file(big_lab_file(tmp_path, patients, 6000))
+        qtbot.mouseClick(dialog.stop_button, Qt.MouseButton.LeftButton)
+        assert not dialog.stop_button.isEnabled()
+    assert signal.args[0] is None and dialog.preview is None
+    assert "Reading stopped: nothing is shown and nothing was written" in dialog.summary_label.text()
+    assert dialog.model.rowCount() == 0 and not dialog.import_button.isEnabled()
+    assert dialog.path_edit.text() == "" and not dialog.preview_row.isVisible()
+    assert table_counts(db) == before
