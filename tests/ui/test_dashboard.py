@@ -228,3 +228,32 @@ def test_empty_chart_says_so_in_its_middle(qtbot, clinic, physician):
         assert hi > lo
     view.open_patient("H-000100")
     assert all(c._overlay.empty_text == "" for c in view.charts.charts.values())
+
+
+def test_followup_card_height_follows_its_text_and_font(qtbot, clinic, physician):
+    """The follow-up card remembers its laid-out height per width (a patient switch asked Qt to lay
+    its table out again many times); a new patient's text or a new font gives the new height."""
+    from PySide6.QtWidgets import QLabel
+
+    view = make_view(qtbot, clinic, physician)
+    body = view.followup.body
+
+    def fresh_height(width: int) -> int:
+        label = QLabel()
+        label.setTextFormat(Qt.TextFormat.RichText)
+        label.setWordWrap(True)
+        label.setFont(body.font())
+        label.setText(body.text())
+        return label.heightForWidth(width)
+
+    heights = {}
+    for mrn in ("H-100000", "H-000300", "H-100001"):
+        view.open_patient(mrn)
+        heights[mrn] = body.heightForWidth(260)
+        assert heights[mrn] == fresh_height(260), mrn
+        assert body.heightForWidth(400) == fresh_height(400), mrn
+    assert heights["H-000300"] < heights["H-100000"]  # "No follow-up scheduled." against a table
+    font = body.font()
+    font.setPointSizeF(font.pointSizeF() * 1.5)
+    body.setFont(font)
+    assert body.heightForWidth(260) == fresh_height(260) > heights["H-100001"]
