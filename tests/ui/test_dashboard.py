@@ -228,3 +228,71 @@ def test_empty_chart_says_so_in_its_middle(qtbot, clinic, physician):
         assert hi > lo
     view.open_patient("H-000100")
     assert all(c._overlay.empty_text == "" for c in view.charts.charts.values())
+
+
+def test_followup_card_height_follows_its_text_and_font(qtbot, clinic, physician):
+    """The follow-up card remembers its laid-out height per width (a patient switch asked Qt to lay
+    its table out again many times); a new patient's text or a new font gives the new height."""
+    from PySide6.QtWidgets import QLabel
+
+    view = make_view(qtbot, clinic, physician)
+    body = view.followup.body
+
+    def fresh_height(width: int) -> int:
+        label = QLabel()
+        label.setTextFormat(Qt.TextFormat.RichText)
+        label.setWordWrap(True)
+        label.setFont(body.font())
+        label.setText(body.text())
+        return label.heightForWidth(width)
+
+    heights = {}
+    for mrn in ("H-100000", "H-000300", "H-100001"):
+        view.open_patient(mrn)
+        heights[mrn] = body.heightForWidth(260)
+        assert heights[mrn] == fresh_height(260), mrn
+        assert body.heightForWidth(400) == fresh_height(400), mrn
+    assert heights["H-000300"] < heights["H-100000"]  # "No follow-up scheduled." against a table
+    font = body.font()
+    font.setPointSizeF(font.pointSizeF() * 1.5)
+    body.setFont(font)
+    assert body.heightForWidth(260) == fresh_height(260) > heights["H-100001"]
+
+
+def test_switching_patients_paints_each_chart_in_view_once(qtbot, clinic, physician):
+    """A click on another patient paints each chart in view once (re-enabling updates after the
+    dashboard was filled repainted every chart a second time, and a layout after the first paint
+    some a third: the switch took twice the time of painting its charts)."""
+    from PySide6.QtCore import QEvent, QObject
+
+    from poems_monitor.services.dashboard import forget_dashboards
+    from poems_monitor.ui.main_window import MainWindow
+
+    window = MainWindow(clinic, physician, as_of=TODAY)
+    qtbot.addWidget(window)
+    window.resize(1366, 768)
+    window.show()
+    qtbot.waitExposed(window)
+    viewports = {chart.plot_widget.viewport(): key for key, chart in window.dashboard.charts.charts.items()}
+    painted: list[str] = []
+
+    class Paints(QObject):
+        def eventFilter(self, watched, event):  # noqa: ANN001, N802 (Qt API)
+            if event.type() == QEvent.Type.Paint and watched in viewports:
+                painted.append(viewports[watched])
+            return False
+
+    watcher = Paints()
+    for viewport in viewports:
+        viewport.installEventFilter(watcher)
+    for before, after in (("H-100000", "H-100001"), ("H-100001", "H-100000"), ("H-100002", "H-100003")):
+        window.patients.select(before)
+        qtbot.waitUntil(lambda: window.dashboard.mrn == before)  # noqa: B023
+        qtbot.wait(200)
+        forget_dashboards()  # a first open: built, then drawn
+        visible = {key for vp, key in viewports.items() if not vp.visibleRegion().isEmpty()}
+        painted.clear()
+        window.patients.select(after)
+        qtbot.waitUntil(lambda: visible <= set(painted))  # noqa: B023
+        qtbot.wait(200)  # (any later paint)
+        assert visible and sorted(painted) == sorted(visible), f"{after}: {painted}"

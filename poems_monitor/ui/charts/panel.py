@@ -67,5 +67,10 @@ class ChartsPanel(QWidget):
         charts = list(self.charts.values())
         for chart in charts:
             chart.set_dashboard(d, x_range if chart is charts[0] else None)  # the others follow the link
-        for chart in charts:
+        self.settle()
+
+    def settle(self) -> None:
+        """Apply the charts' new ranges now, before they are painted (again after a layout that
+        resized them)."""
+        for chart in self.charts.values():
             chart.settle()

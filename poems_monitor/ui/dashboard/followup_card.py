@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from poems_monitor.domain.catalogue import FOLLOWUP_ITEM_NAMES, FOLLOWUP_STATUS_NAMES, display_name, followup_status_label
@@ -15,13 +15,40 @@ STATUS_TEXT = {**{s: followup_status_label(s) for s in FOLLOWUP_STATUS_NAMES}, "
 ITEM_NAMES = FOLLOWUP_ITEM_NAMES
 
 
+class _TableLabel(QLabel):
+    """A word-wrapped rich-text label that remembers its height for each width until its text,
+    font or style changes: Qt lays the whole HTML table out again for every heightForWidth, and
+    the layouts around the card (its scroll area, the trends page, the window) ask the same
+    width many times while a patient opens (tens of ms each time)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._heights: dict[int, int] = {}
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt API)
+        if text != self.text():
+            self._heights.clear()
+            super().setText(text)
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 (Qt API)
+        height = self._heights.get(width)
+        if height is None:
+            height = self._heights[width] = super().heightForWidth(width)
+        return height
+
+    def changeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._heights.clear()
+        super().changeEvent(event)
+
+
 class FollowupCard(QFrame):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("card")
         title = QLabel(tr("Follow-up"), self)
         title.setObjectName("section")
-        self.body = QLabel(self)
+        self.body = _TableLabel(self)
         self.body.setTextFormat(Qt.TextFormat.RichText)
         self.body.setWordWrap(True)
         self.body.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)

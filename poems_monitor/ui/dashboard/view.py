@@ -14,7 +14,7 @@ import time
 from datetime import date
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QApplication, QFrame, QLabel, QMessageBox, QScrollArea, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget,
 )
@@ -237,19 +237,22 @@ class DashboardView(QWidget):
     def show_dashboard(self, d: PatientDashboard) -> None:
         t0 = time.perf_counter()
         self.dashboard = d
-        self.setUpdatesEnabled(False)
-        try:
-            self.header.set_dashboard(d)
-            self.flags.set_flags(d.flags)
-            self.charts.set_dashboard(d)
-            if self.trends_page is not None:
-                self.trends_page.scroll.fit()
-            self.followup.set_dashboard(d)
-            self.response.set_dashboard(d)
-            self.features.set_dashboard(d)
-            self.stack.setCurrentIndex(1)
-        finally:
-            self.setUpdatesEnabled(True)
+        # (no setUpdatesEnabled(False/True) around this: nothing here paints, and re-enabling
+        # updates repaints the whole dashboard once more after the charts' own paint)
+        self.header.set_dashboard(d)
+        self.flags.set_flags(d.flags)
+        self.charts.set_dashboard(d)
+        if self.trends_page is not None:
+            self.trends_page.scroll.fit()
+        self.followup.set_dashboard(d)
+        self.response.set_dashboard(d)
+        self.features.set_dashboard(d)
+        self.stack.setCurrentIndex(1)
+        # Lay the new texts out now (the header's, the legends'), then apply the charts' ranges to
+        # their final sizes, so that the window paints each chart once: left to the event loop, the
+        # layout comes after the first paint and resized charts are painted again.
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        self.charts.settle()
         self.last_render_ms = (time.perf_counter() - t0) * 1000
         self.loaded.emit(d.mrn)
 
