@@ -271,7 +271,10 @@ def test_switching_patients_paints_each_chart_in_view_once(qtbot, clinic, physic
     window = MainWindow(clinic, physician, as_of=TODAY)
     qtbot.addWidget(window)
     window.resize(1366, 768)
-    window.show()
+    # the clinic overview's first counts re-lay the patient list out once: let them arrive before
+    # measuring (on a slow run they came in the middle of a switch)
+    with qtbot.waitSignal(window.overviewUpdated, timeout=30000):
+        window.show()
     qtbot.waitExposed(window)
     viewports = {chart.plot_widget.viewport(): key for key, chart in window.dashboard.charts.charts.items()}
     painted: list[str] = []
