@@ -53,6 +53,16 @@ UNKNOWN = FeatureState.UNKNOWN.value
 Why: TypeAlias = str | Callable[[], str]
 
 
+def written(holder: object) -> str:
+    """`holder.why` as text: a function there is called once and its sentence kept in its place
+    (on a frozen dataclass too)."""
+    why = holder.why  # type: ignore[attr-defined]
+    if callable(why):
+        why = why()
+        object.__setattr__(holder, "why", why)
+    return why
+
+
 def _text(why: Why) -> str:
     return why() if callable(why) else why
 
@@ -69,11 +79,7 @@ class DerivedFeature:
     @property
     def explanation(self) -> str:
         """Plain sentence naming the values and thresholds (written on first access, then kept)."""
-        why = self.why
-        if callable(why):
-            why = why()
-            object.__setattr__(self, "why", why)
-        return why
+        return written(self)
 
     def _key(self) -> tuple:
         return (self.code, self.state, self.source, self.explanation, self.measured_above)

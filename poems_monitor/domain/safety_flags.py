@@ -34,7 +34,7 @@ from datetime import date
 from poems_monitor.domain.catalogue import EVENT_TYPES, MEASURES, REGIMENS, display_name, thromboprophylaxis_label, value_label
 from poems_monitor.domain.display_units import DisplayUnits
 from poems_monitor.domain.course import active_on, end_of, fmt_number, regimen_label
-from poems_monitor.domain.derived import ABSENT, PRESENT, DerivedFeature, VisitFeatures, Why
+from poems_monitor.domain.derived import ABSENT, PRESENT, DerivedFeature, VisitFeatures, Why, written
 from poems_monitor.domain.flags import Flag, FlagKind, Severity
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import ObservationRecord, PatientRecord
@@ -174,11 +174,7 @@ class RiskFactor:
     def text(self) -> str:
         """The factor as the aspirin-adequacy flag quotes it (a high count's is written only
         when a flag quotes it: most visits' never are)."""
-        why = self.why
-        if callable(why):
-            why = why()
-            object.__setattr__(self, "why", why)
-        return why
+        return written(self)
 
     def _key(self) -> tuple:
         return (self.code, self.text, self.date)
