@@ -120,6 +120,14 @@ def test_one_patient(clinic, tmp_path):
     assert out.read_bytes() == records_dumped(clinic, tmp_path, "B-2")
 
 
+def test_one_patient_is_found_whatever_the_case_of_the_mrn_typed(clinic, tmp_path):
+    """`export --mrn b-2` finds B-2, as every other command does (MRNs are compared folded)."""
+    out = tmp_path / "one.json"
+    assert export_timeline_file(clinic, out, "b-2") == 1
+    assert [p["mrn"] for p in json.loads(out.read_text(encoding="utf-8"))["patients"]] == ["B-2"]
+    assert out.read_bytes() == records_dumped(clinic, tmp_path, "b-2")
+
+
 def test_a_few_rows_at_a_time_and_no_records_built(clinic, tmp_path, monkeypatch):
     """Each table's cursor is read FETCH_ROWS rows at a time (the clinic is never held in memory)
     and the export never builds the timeline records."""

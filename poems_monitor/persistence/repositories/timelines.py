@@ -170,10 +170,10 @@ def load_timelines(session: Session, mrns: Sequence[str] | None = None, patient_
 
 def patient_ids_in_mrn_order(session: Session, mrns: Sequence[str] | None = None) -> list[int]:
     """The ids of every patient (or of those of `mrns`) in the order `load_timelines` returns them,
-    so a caller can load the clinic a batch at a time."""
+    so a caller can load the clinic a batch at a time; `mrns` are matched as `mrn_key` folds them."""
     query = select(P.c.id).order_by(P.c.mrn)
     if mrns is not None:
-        query = query.where(P.c.mrn.in_(list(mrns)))
+        query = query.where(mrn_in(mrns))
     return list(session.execute(query).scalars())
 
 
