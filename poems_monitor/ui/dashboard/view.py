@@ -141,6 +141,10 @@ class DashboardView(QWidget):
         self.tabs.setAccessibleName(tr("Patient views"))
         self.tabs.addTab(QWidget(), tr("Trends"))
         self.tabs.addTab(self.features, tr("Features by visit"))
+        # The features grid is filled when its tab is shown (a hidden grid sized to a patient's
+        # visits is a tenth of a patient switch, for a tab most switches never show).
+        self._features_for: PatientDashboard | None = None
+        self.tabs.currentChanged.connect(self._fill_features)
         may = actor.may(Permission.REVIEW)
         refusal = tr("{user} ({role}) may not acknowledge flags: physicians do").format(
             user=actor.name, role=actor.role.label)
@@ -246,7 +250,8 @@ class DashboardView(QWidget):
             self.trends_page.scroll.fit()
         self.followup.set_dashboard(d)
         self.response.set_dashboard(d)
-        self.features.set_dashboard(d)
+        self._features_for = d
+        self._fill_features()
         self.stack.setCurrentIndex(1)
         # Lay the new texts out now (the header's, the legends'), then apply the charts' ranges to
         # their final sizes, so that the window paints each chart once: left to the event loop, the
@@ -256,7 +261,14 @@ class DashboardView(QWidget):
         self.last_render_ms = (time.perf_counter() - t0) * 1000
         self.loaded.emit(d.mrn)
 
+    def _fill_features(self, *_tab: int) -> None:
+        """Give the features grid the shown patient once its tab is the current one."""
+        if self._features_for is not None and self.tabs.currentIndex() == TAB_FEATURES:
+            d, self._features_for = self._features_for, None
+            self.features.set_dashboard(d)
+
     def clear(self) -> None:
+        self._features_for = None
         self.dashboard = None
         self.stack.setCurrentIndex(0)
 
