@@ -396,3 +396,60 @@ def test_features_tab_shows_the_patient_opened_while_it_was_hidden(qtbot, clinic
     click_tab(TAB_TRENDS)
     click_tab(TAB_FEATURES)  # nothing new to show: not redone
     assert resets == ["H-000100", "H-000200"]
+
+
+def test_arrow_key_opens_a_neighbour_built_ahead_and_a_changed_record_is_built_again(qtbot, clinic, physician, admin,
+                                                                                       monkeypatch):
+    """Once a dashboard is shown and the window is idle, the dashboards of the patients above and
+    below it in the list are built off the GUI thread; the Down arrow then shows the next patient
+    without building it on the GUI thread. A record changed after it was built ahead (another
+    workstation's save) is built again when opened: the stamp proves what is remembered current."""
+    import threading
+    from datetime import date
+
+    from poems_monitor.domain.timeline import EventRecord
+    from poems_monitor.services import dashboard as dashboard_service
+    from poems_monitor.services.dashboard import build_dashboard, forget_dashboards
+    from poems_monitor.services.patients import add_event
+    from poems_monitor.ui.main_window import MainWindow
+    from poems_monitor.ui.patients.model import COL_MRN, MRN_ROLE
+
+    window = MainWindow(clinic, physician, as_of=TODAY)
+    qtbot.addWidget(window)
+    window.resize(1366, 768)
+    with qtbot.waitSignal(window.overviewUpdated, timeout=30000):
+        window.show()
+    qtbot.waitExposed(window)
+    forget_dashboards()
+    panel, view = window.patients, window.dashboard
+    shown = [panel.proxy.index(r, COL_MRN).data(MRN_ROLE) for r in range(panel.proxy.rowCount())]
+    assert len(shown) >= 4
+    assert panel.neighbours(shown[1]) == [shown[2], shown[0]]
+    with qtbot.waitSignal(view.prefetched, timeout=10000) as built:
+        panel.select(shown[1])
+    assert set(built.args[0]) == {shown[0], shown[2]}
+
+    on_gui_thread = []
+    real = dashboard_service.dashboard_from_record
+
+    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if threading.current_thread() is threading.main_thread():
+            on_gui_thread.append(args[0].mrn)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dashboard_service, "dashboard_from_record", counted)
+    panel.table.setFocus()
+    with qtbot.waitSignal(view.loaded, timeout=10000):
+        qtbot.keyClick(panel.table, Qt.Key.Key_Down)
+    assert view.mrn == shown[2] and on_gui_thread == []  # shown from what was built ahead
+    assert view.header.texts()["identity"].startswith(shown[2])
+
+    # built ahead, then changed elsewhere: opened, it is built again and shows the change
+    qtbot.waitUntil(lambda: not view.prefetch_pending(), timeout=10000)
+    before = len(build_dashboard(clinic, shown[3], TODAY).events)  # (what was built ahead)
+    assert on_gui_thread == []
+    add_event(clinic, admin, shown[3], EventRecord("dvt", date(2025, 3, 1), note="left leg"), today=TODAY)
+    with qtbot.waitSignal(view.loaded, timeout=10000):
+        qtbot.keyClick(panel.table, Qt.Key.Key_Down)
+    assert view.mrn == shown[3] and on_gui_thread == [shown[3]]
+    assert len(view.dashboard.events) == before + 1 and any(e.note == "left leg" for e in view.dashboard.events)
