@@ -279,6 +279,7 @@ def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overvie
                 floor_ms.append(f)
                 app_cpu.append((time.thread_time() - c) * 1000)
                 floor_cpu.append(fc * 1000)
+                phases.append((window.dashboard.last_build_ms, window.dashboard.last_render_ms))
             _settle(app, window)
         return app_ms, floor_ms, app_cpu, floor_cpu
 
@@ -305,6 +306,7 @@ def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overvie
                 floor_ms.append(f)
                 app_cpu.append((time.thread_time() - c) * 1000)
                 floor_cpu.append(fc * 1000)
+                phases.append((window.dashboard.last_build_ms, window.dashboard.last_render_ms))
             _settle(app, window)
         return app_ms, floor_ms, app_cpu, floor_cpu
 
@@ -313,8 +315,13 @@ def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overvie
         time.sleep(0.01)
     ready = time.perf_counter() - t_start if overview else None
 
+    phases: list[tuple[float, float]] = []  # (build, render) ms of each app switch measured
+
     def line(what: str, measured: tuple[list[float], list[float], list[float], list[float]], state: str) -> None:
         after, floors, cpu, floor_cpu = measured
+        built = f"; of the app's: build {statistics.median(b for b, _ in phases):.0f} ms, widgets filled " \
+                f"{statistics.median(r for _, r in phases):.0f} ms (medians, wall)" if phases else ""
+        phases.clear()
         if not after:
             print(f"  {what}: no switch painted within 5 s")
             return
@@ -323,7 +330,7 @@ def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overvie
         print(f"  {what}: app {a:.0f} ms, bare 5-chart repaint "
               f"floor {floor:.0f} ms -> {a / floor:.2f}x  (goal <= 1.3x; app min {min(after):.0f} max {max(after):.0f}, "
               f"floor min {min(floors):.0f} max {max(floors):.0f}; GUI-thread CPU app {ac:.0f} ms, floor {fc:.0f} ms "
-              f"-> {ac / fc:.2f}x; {state})")
+              f"-> {ac / fc:.2f}x; {state}{built})")
 
     def report(state: str) -> None:
         line("patient switch (click -> charts in view painted, first open)", switches(runs), state)
