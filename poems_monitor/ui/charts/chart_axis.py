@@ -11,7 +11,7 @@ from PySide6.QtGui import QFontMetricsF
 from poems_monitor.domain.numbers import format_number
 
 
-class _TitleOnce:
+class _TitleOnce(pg.AxisItem):
     """pyqtgraph lays the axis title out again (an HTML text item) at every change of range, even
     when its text stays the same: a patient switch changes every axis' range (fifteen titles)."""
 
@@ -31,7 +31,7 @@ class ChartDateAxis(_TitleOnce, pg.DateAxisItem):
     """The charts' shared date axis."""
 
 
-class ChartAxis(_TitleOnce, pg.AxisItem):
+class ChartAxis(_TitleOnce):
     """A y axis whose ticks never go below the chart's floor (a score axis shows no "-2" when room
     is left under zero for the event labels) and, on a log scale, labels plain numbers (200, 500,
     1,000) at 1-2-5, 1-3 or decade steps, whichever keeps the labels apart at the axis' height
