@@ -56,6 +56,7 @@ FLOOR_CODES = ("vegf_plasma", "platelets", "m_protein", "onls", "hemoglobin")  #
 # The stack's floor: what any app on this stack must do to paint one patient's values.
 _FLOOR_COLD = """
 import os, sys
+os.environ.setdefault("QT_NO_GUI_THREADPOOL", "1")  # as the app does (poems_monitor/ui/__init__.py): like for like
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow, QVBoxLayout, QWidget
 import pyqtgraph as pg

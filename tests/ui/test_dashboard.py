@@ -453,3 +453,14 @@ def test_arrow_key_opens_a_neighbour_built_ahead_and_a_changed_record_is_built_a
         qtbot.keyClick(panel.table, Qt.Key.Key_Down)
     assert view.mrn == shown[3] and on_gui_thread == [shown[3]]
     assert len(view.dashboard.events) == before + 1 and any(e.note == "left leg" for e in view.dashboard.events)
+
+
+def test_qt_paints_on_the_gui_thread_without_its_painting_pool(qapp):
+    """The app turns Qt's pool of painting threads off before any window paints (on 2 cores the
+    hand-over made a chart's faint grid lines 8 times slower): Qt reads the setting once, from the
+    environment, at its first fill."""
+    import os
+
+    import poems_monitor.ui  # noqa: F401 (sets it on import, before any screen exists)
+
+    assert os.environ.get("QT_NO_GUI_THREADPOOL") == "1"
