@@ -16,6 +16,12 @@ Give copies of the clinics (the app migrates and writes its rules cache into the
   until they have painted; floor and app switches alternate, so both see the same load. With
   `--overview-limit 0` the switches are measured while the clinic overview computes (a cold rules
   cache: in the worker process of `ui.worker_process` on a large clinic), then again after it;
+  After each app switch the app is let settle (its later layout passes, the neighbours built
+  ahead) before the floor's switch, so that no work of the app is timed as the floor's;
+- patient switch to a neighbour built ahead: the Down arrow in the patient list from one of the
+  two patients, once the app has built the dashboards of its neighbours while idle (prefetch),
+  until the next patient's charts in view have painted; beside the same arrow key with the memo
+  emptied (first open) and the same floor;
 - filter as you type: key press in the patient list's search box to the list repainted, per
   keystroke (goal < 50 ms), after the clinic overview (flag and overdue counts) has arrived.
 
@@ -50,6 +56,7 @@ FLOOR_CODES = ("vegf_plasma", "platelets", "m_protein", "onls", "hemoglobin")  #
 # The stack's floor: what any app on this stack must do to paint one patient's values.
 _FLOOR_COLD = """
 import os, sys
+os.environ.setdefault("QT_NO_GUI_THREADPOOL", "1")  # as the app does (poems_monitor/ui/__init__.py): like for like
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow, QVBoxLayout, QWidget
 import pyqtgraph as pg
@@ -215,6 +222,16 @@ class _FloorCharts:
         self.app.processEvents()
 
 
+def _settle(app, window, least: float = 0.25, limit: float = 5.0) -> None:  # noqa: ANN001
+    """Run the event loop for `least` seconds and until the dashboard builds nothing ahead (its
+    later layout passes and the neighbours' prefetch are the app's work, not the next floor's)."""
+    pending = getattr(window.dashboard, "prefetch_pending", lambda: False)  # (a tree before the prefetch)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit and (time.perf_counter() - t0 < least or pending()):
+        app.processEvents()
+        time.sleep(0.002)
+
+
 def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overview_limit: float) -> None:
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
@@ -263,7 +280,35 @@ def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overvie
                 floor_ms.append(f)
                 app_cpu.append((time.thread_time() - c) * 1000)
                 floor_cpu.append(fc * 1000)
-            app.processEvents()
+                phases.append((window.dashboard.last_build_ms, window.dashboard.last_render_ms))
+            _settle(app, window)
+        return app_ms, floor_ms, app_cpu, floor_cpu
+
+    def arrow_switches(n: int, ahead: bool) -> tuple[list[float], list[float], list[float], list[float]]:
+        """The Down arrow from one of the two patients to the next in the list: its dashboard built
+        ahead while idle (`ahead`), or not (the memo emptied: a first open of the same patients)."""
+        app_ms, floor_ms, app_cpu, floor_cpu = [], [], [], []
+        panel.table.setFocus()
+        for i in range(n):
+            panel.select(mrns[i % 2])
+            _settle(app, window)  # opened; its neighbours built ahead (when the app does)
+            c = time.thread_time()
+            f = floor_charts.switch(i)
+            fc = time.thread_time() - c
+            if not ahead:
+                forget_dashboards()
+            paints.events.clear()
+            c = time.thread_time()
+            t0 = time.perf_counter()
+            QTest.keyClick(panel.table, Qt.Key.Key_Down)  # the next patient in the list
+            ms = _wait_paints(app, paints, set(views), t0)
+            if ms is not None and f is not None:
+                app_ms.append(ms)
+                floor_ms.append(f)
+                app_cpu.append((time.thread_time() - c) * 1000)
+                floor_cpu.append(fc * 1000)
+                phases.append((window.dashboard.last_build_ms, window.dashboard.last_render_ms))
+            _settle(app, window)
         return app_ms, floor_ms, app_cpu, floor_cpu
 
     while not overview and time.perf_counter() - t_start < overview_limit:
@@ -271,16 +316,33 @@ def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overvie
         time.sleep(0.01)
     ready = time.perf_counter() - t_start if overview else None
 
-    def report(state: str) -> None:
-        after, floors, cpu, floor_cpu = switches(runs)
+    phases: list[tuple[float, float]] = []  # (build, render) ms of each app switch measured
+
+    def line(what: str, measured: tuple[list[float], list[float], list[float], list[float]], state: str) -> None:
+        after, floors, cpu, floor_cpu = measured
+        built = f"; of the app's: build {statistics.median(b for b, _ in phases):.0f} ms, widgets filled " \
+                f"{statistics.median(r for _, r in phases):.0f} ms (medians, wall)" if phases else ""
+        phases.clear()
+        if not after:
+            print(f"  {what}: no switch painted within 5 s")
+            return
         a, floor = statistics.median(after), statistics.median(floors)
         ac, fc = statistics.median(cpu), statistics.median(floor_cpu)
-        print(f"  patient switch (click -> charts in view painted, first open): app {a:.0f} ms, bare 5-chart repaint "
+        print(f"  {what}: app {a:.0f} ms, bare 5-chart repaint "
               f"floor {floor:.0f} ms -> {a / floor:.2f}x  (goal <= 1.3x; app min {min(after):.0f} max {max(after):.0f}, "
               f"floor min {min(floors):.0f} max {max(floors):.0f}; GUI-thread CPU app {ac:.0f} ms, floor {fc:.0f} ms "
-              f"-> {ac / fc:.2f}x; {state})")
+              f"-> {ac / fc:.2f}x; {state}{built})")
+
+    def report(state: str) -> None:
+        line("patient switch (click -> charts in view painted, first open)", switches(runs), state)
 
     report("the clinic overview computing meanwhile" if not overview else "after the clinic overview")
+    if overview:
+        if hasattr(window.dashboard, "prefetch_pending"):
+            line("  arrow key to the next patient, its dashboard built ahead while idle", arrow_switches(runs, True),
+                 "after the clinic overview")
+        line("  arrow key to the next patient, first open (memo emptied)", arrow_switches(runs, False),
+             "after the clinic overview")
 
     # filter as you type
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
@@ -328,9 +390,14 @@ def main() -> None:
     parser.add_argument("--cold", type=int, default=3, help="cold starts of each (0: skip)")
     parser.add_argument("--baseline", type=Path, help="root of another checkout (e.g. main) whose app is started "
                         "alternately with this one in the cold starts: before and after under the same load")
+    parser.add_argument("--app-root", type=Path, help="root of another checkout whose app (poems_monitor) the switches "
+                        "and keystrokes measure, with this script's method (e.g. main's, for a before/after)")
     parser.add_argument("--overview-limit", type=float, default=900, help="seconds to wait for the clinic overview "
                         "before the switches and keystrokes (0: measure them while it computes)")
     args = parser.parse_args()
+    if args.app_root is not None:
+        sys.path.insert(0, str(args.app_root.resolve()))
+        print(f"the app measured: {args.app_root.resolve()}")
     from PySide6.QtWidgets import QApplication
 
     from poems_monitor.ui.theme import apply_theme

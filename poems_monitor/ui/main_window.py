@@ -94,6 +94,8 @@ class MainWindow(QMainWindow):
         self.overview.done.connect(self.overviewUpdated)
         self.patients.setMinimumWidth(188)  # with the dashboard, fits 911 px (1366x768 at 150 %)
         self.dashboard = DashboardView(db, actor, as_of=as_of, bus=self.bus)
+        if background:  # when idle, the dashboards the arrow keys open next are built ahead
+            self.dashboard.neighbours = self.patients.neighbours
         self.centre = CentreTabs(self.dashboard, self._make_entry)  # (the entry form is built when first needed)
         self.centre.entryShown.connect(self._on_entry_shown)
         self.centre.dirtyChanged.connect(self.setWindowModified)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QLabel, QMessageBox
 from sqlalchemy import select
 
 from poems_monitor.models import AuditEntry, FlagReview
@@ -14,7 +14,7 @@ from poems_monitor.services.demo_clinic import generate_patients
 from poems_monitor.services.timeline_io import import_patients
 from poems_monitor.ui.charts.trend_chart import CHART_SPECS
 from poems_monitor.ui.dashboard import flags_panel
-from poems_monitor.ui.dashboard.view import DashboardView
+from poems_monitor.ui.dashboard.view import TAB_FEATURES, TAB_TRENDS, DashboardView
 from tests.conftest import TODAY
 from tests.unit.timeline_builders import BASELINE_FEATURES, patient, treatment, visit
 
@@ -70,7 +70,10 @@ def test_header_texts_and_every_chart_has_data(qtbot, clinic, physician):
     for chart in view.charts.charts.values():
         lo, hi = chart.vb.viewRange()[0]
         assert abs(lo - 1.6e9) < 1e6 and abs(hi - 1.62e9) < 1e6
-    # the features tab shows the newly acquired pleural effusion
+    # the features tab, once clicked, shows the newly acquired pleural effusion
+    qtbot.mouseClick(view.tabs.tabBar(), Qt.MouseButton.LeftButton,
+                     pos=view.tabs.tabBar().tabRect(TAB_FEATURES).center())
+    assert view.tabs.currentWidget() is view.features
     model = view.features.model
     row = next(r for r in range(model.rowCount()) if "Pleural effusion" in (model.headerData(r, Qt.Orientation.Vertical) or ""))
     assert model.index(row, 1).data() == "★"
@@ -219,6 +222,58 @@ def test_vegf_log_axis_labels_are_plain_numbers_and_apart(qapp):
     assert all(v >= 0 for _, values in floor.tickValues(-3, 12, 150) for v in values)
 
 
+def test_axis_title_follows_its_text_and_scale_and_is_laid_out_only_when_it_changes(qapp):
+    """A change of range that leaves an axis' title as it was does not lay the title out again
+    (a patient switch changes every axis' range); a range that scales the ticks (values under 1,
+    pyqtgraph's "(x0.001)") and a new title still show."""
+    from poems_monitor.ui.charts.trend_chart import ChartAxis
+
+    axis = ChartAxis("left")
+    axis.setLabel("g/dL")
+    laid_out = []
+    set_html = axis.label.setHtml
+    axis.label.setHtml = lambda html: (laid_out.append(html), set_html(html))
+    axis.setRange(0, 50)
+    axis.setRange(2, 40)
+    assert laid_out == [] and "g/dL" in axis.label.toPlainText()
+    axis.setRange(0, 0.5)  # ticks scaled: the title says so
+    assert len(laid_out) == 1 and "(x0.001)" in axis.label.toPlainText()
+    axis.setRange(0, 60)
+    assert len(laid_out) == 2 and axis.label.toPlainText().strip() == "g/dL"
+    axis.setLabel("mg/L")
+    assert axis.label.toPlainText().strip() == "mg/L"
+
+
+def test_header_colours_follow_the_patient_and_are_not_restyled_when_unchanged(qtbot, clinic, physician):
+    """The header's coloured values (criteria not fulfilled: warning) follow the patient shown;
+    showing a patient whose colours are the same does not restyle the labels (a style sheet set
+    again, even the same, polishes the label again)."""
+    from PySide6.QtCore import QEvent, QObject
+
+    view = make_view(qtbot, clinic, physician)
+    view.open_patient("H-000300")  # no values: criteria not fulfilled
+    criteria = view.header.criteria.value
+    assert "color" in criteria.styleSheet()
+    view.open_patient("H-000100")  # fulfilled: the text's own colour
+    assert criteria.styleSheet() == ""
+
+    restyled = []
+
+    class Styles(QObject):
+        def eventFilter(self, watched, event):  # noqa: ANN001, N802 (Qt API)
+            if event.type() == QEvent.Type.StyleChange:
+                restyled.append(watched.objectName())
+            return False
+
+    watcher = Styles()
+    for label in view.header.findChildren(QLabel):
+        label.installEventFilter(watcher)
+    view.show_dashboard(view.dashboard)
+    assert restyled == []
+    view.open_patient("H-000300")
+    assert "fieldValue" in restyled and "color" in criteria.styleSheet()
+
+
 def test_empty_chart_says_so_in_its_middle(qtbot, clinic, physician):
     view = make_view(qtbot, clinic, physician)
     view.open_patient("H-000300")
@@ -303,3 +358,109 @@ def test_switching_patients_paints_each_chart_in_view_once(qtbot, clinic, physic
         qtbot.waitUntil(lambda: visible <= set(painted))  # noqa: B023
         qtbot.wait(200)  # (any later paint)
         assert visible and sorted(painted) == sorted(visible), f"{after}: {painted}"
+
+
+def _feature_grid(view) -> tuple[list[str], list[str]]:  # noqa: ANN001
+    """What the features tab shows: its visit dates (columns) and its row names."""
+    model = view.features.model
+    dates = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+    rows = [model.headerData(r, Qt.Orientation.Vertical) or "" for r in range(model.rowCount())]
+    return dates, rows
+
+
+def test_features_tab_shows_the_patient_opened_while_it_was_hidden(qtbot, clinic, physician):
+    """The features grid is filled when its tab is shown, not at every switch: a patient opened
+    on the trends tab is the one the features tab shows when clicked (and the grid is not redone
+    while hidden); a patient opened on the features tab is shown there at once."""
+    view = make_view(qtbot, clinic, physician)
+    tab_bar = view.tabs.tabBar()
+
+    def click_tab(index: int) -> None:
+        qtbot.mouseClick(tab_bar, Qt.MouseButton.LeftButton, pos=tab_bar.tabRect(index).center())
+        assert view.tabs.currentIndex() == index
+
+    view.open_patient("H-000200")
+    click_tab(TAB_FEATURES)
+    assert _feature_grid(view)[0] == ["2024-05-05"]
+    click_tab(TAB_TRENDS)
+    resets = []
+    view.features.model.modelReset.connect(lambda: resets.append(view.mrn))
+    view.open_patient("H-000100")
+    assert resets == []  # hidden: not redone
+    click_tab(TAB_FEATURES)
+    assert resets == ["H-000100"]
+    dates, rows = _feature_grid(view)
+    assert dates == ["2021-01-10", "2021-07-10"] and any("Pleural effusion" in r for r in rows)
+    view.open_patient("H-000200")  # on the features tab: shown at once
+    assert _feature_grid(view)[0] == ["2024-05-05"]
+    click_tab(TAB_TRENDS)
+    click_tab(TAB_FEATURES)  # nothing new to show: not redone
+    assert resets == ["H-000100", "H-000200"]
+
+
+def test_arrow_key_opens_a_neighbour_built_ahead_and_a_changed_record_is_built_again(qtbot, clinic, physician, admin,
+                                                                                       monkeypatch):
+    """Once a dashboard is shown and the window is idle, the dashboards of the patients above and
+    below it in the list are built off the GUI thread; the Down arrow then shows the next patient
+    without building it on the GUI thread. A record changed after it was built ahead (another
+    workstation's save) is built again when opened: the stamp proves what is remembered current."""
+    import threading
+    from datetime import date
+
+    from poems_monitor.domain.timeline import EventRecord
+    from poems_monitor.services import dashboard as dashboard_service
+    from poems_monitor.services.dashboard import build_dashboard, forget_dashboards
+    from poems_monitor.services.patients import add_event
+    from poems_monitor.ui.main_window import MainWindow
+    from poems_monitor.ui.patients.model import COL_MRN, MRN_ROLE
+
+    window = MainWindow(clinic, physician, as_of=TODAY)
+    qtbot.addWidget(window)
+    window.resize(1366, 768)
+    with qtbot.waitSignal(window.overviewUpdated, timeout=30000):
+        window.show()
+    qtbot.waitExposed(window)
+    forget_dashboards()
+    panel, view = window.patients, window.dashboard
+    shown = [panel.proxy.index(r, COL_MRN).data(MRN_ROLE) for r in range(panel.proxy.rowCount())]
+    assert len(shown) >= 4
+    assert panel.neighbours(shown[1]) == [shown[2], shown[0]]
+    with qtbot.waitSignal(view.prefetched, timeout=10000) as built:
+        panel.select(shown[1])
+    assert set(built.args[0]) == {shown[0], shown[2]}
+
+    on_gui_thread = []
+    real = dashboard_service.dashboard_from_record
+
+    def counted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if threading.current_thread() is threading.main_thread():
+            on_gui_thread.append(args[0].mrn)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dashboard_service, "dashboard_from_record", counted)
+    panel.table.setFocus()
+    with qtbot.waitSignal(view.loaded, timeout=10000):
+        qtbot.keyClick(panel.table, Qt.Key.Key_Down)
+    assert view.mrn == shown[2] and on_gui_thread == []  # shown from what was built ahead
+    assert view.header.texts()["identity"].startswith(shown[2])
+
+    # built ahead, then changed elsewhere: opened, it is built again and shows the change
+    qtbot.waitUntil(lambda: not view.prefetch_pending(), timeout=10000)
+    before = len(build_dashboard(clinic, shown[3], TODAY).events)  # (what was built ahead)
+    assert on_gui_thread == []
+    add_event(clinic, admin, shown[3], EventRecord("dvt", date(2025, 3, 1), note="left leg"), today=TODAY)
+    with qtbot.waitSignal(view.loaded, timeout=10000):
+        qtbot.keyClick(panel.table, Qt.Key.Key_Down)
+    assert view.mrn == shown[3] and on_gui_thread == [shown[3]]
+    assert len(view.dashboard.events) == before + 1 and any(e.note == "left leg" for e in view.dashboard.events)
+
+
+def test_qt_paints_on_the_gui_thread_without_its_painting_pool(qapp):
+    """The app turns Qt's pool of painting threads off before any window paints (on 2 cores the
+    hand-over made a chart's faint grid lines 8 times slower): Qt reads the setting once, from the
+    environment, at its first fill."""
+    import os
+
+    import poems_monitor.ui  # noqa: F401 (sets it on import, before any screen exists)
+
+    assert os.environ.get("QT_NO_GUI_THREADPOOL") == "1"

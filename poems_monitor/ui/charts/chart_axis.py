@@ -1,4 +1,5 @@
-"""The trend charts' y axis: ticks never below the chart's floor, plain numbers on a log scale."""
+"""The trend charts' axes: y ticks never below the chart's floor, plain numbers on a log scale;
+the axis title written again only when its text changes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,27 @@ from PySide6.QtGui import QFontMetricsF
 from poems_monitor.domain.numbers import format_number
 
 
-class ChartAxis(pg.AxisItem):
+class _TitleOnce(pg.AxisItem):
+    """pyqtgraph lays the axis title out again (an HTML text item) at every change of range, even
+    when its text stays the same: a patient switch changes every axis' range (fifteen titles)."""
+
+    _shown_title: tuple[str, str] | None = None
+
+    def _updateLabel(self) -> None:  # noqa: N802 (pyqtgraph API)
+        title = (self.labelString(), self.label.font().key())
+        if title != self._shown_title:
+            self._shown_title = title
+            self.label.setHtml(title[0])
+            self._adjustSize()
+        self.picture = None  # the ticks are drawn again, as pyqtgraph does
+        self.update()
+
+
+class ChartDateAxis(_TitleOnce, pg.DateAxisItem):
+    """The charts' shared date axis."""
+
+
+class ChartAxis(_TitleOnce):
     """A y axis whose ticks never go below the chart's floor (a score axis shows no "-2" when room
     is left under zero for the event labels) and, on a log scale, labels plain numbers (200, 500,
     1,000) at 1-2-5, 1-3 or decade steps, whichever keeps the labels apart at the axis' height
@@ -56,4 +77,4 @@ class ChartAxis(pg.AxisItem):
         return out
 
 
-__all__ = ["ChartAxis"]
+__all__ = ["ChartAxis", "ChartDateAxis"]

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from poems_monitor.domain.catalogue import MEASURES
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import PatientDashboard, Series
-from poems_monitor.ui.charts.chart_axis import ChartAxis
+from poems_monitor.ui.charts.chart_axis import ChartAxis, ChartDateAxis
 from poems_monitor.ui.charts.chart_spec import (
     CHART_SPECS, DAY, SHORT_EVENT, SHORT_REGIMEN, SPEC_BY_KEY, ChartSpec, format_value, point_tooltip, series_summary, to_x,
 )
@@ -69,7 +69,7 @@ class TrendChart(QFrame):
         self.table_button.setAccessibleName(tr("Show {chart} as a table").format(chart=spec.title))
         self.table_button.toggled.connect(self.show_table)
 
-        self.axis = pg.DateAxisItem(orientation="bottom", utcOffset=0)
+        self.axis = ChartDateAxis(orientation="bottom", utcOffset=0)
         axes = {"bottom": self.axis, "left": ChartAxis("left", spec.y_floor)}
         if spec.right_codes:
             axes["right"] = ChartAxis("right", 0.0)

@@ -21,6 +21,13 @@ from poems_monitor.ui.theme import SPACING, theme
 
 
 
+def _set_style(label: QLabel, sheet: str) -> None:
+    """Set a label's style sheet only when it changes: setting one, even the same, polishes the
+    label again (a patient switch sets eight)."""
+    if label.styleSheet() != sheet:
+        label.setStyleSheet(sheet)
+
+
 def _keep_words_whole(label: QLabel) -> None:
     """A label never narrower than its longest word: a narrow column (1366 px screens) elides
     after a word, never shows only the start of the first one."""
@@ -101,7 +108,7 @@ class _Field(QWidget):
     def set(self, text: str, tooltip: str = "", colour: str | None = None) -> None:
         self.value.setText(text)
         self.value.setToolTip(tooltip)
-        self.value.setStyleSheet(f"color: {colour};" if colour else "")
+        _set_style(self.value, f"color: {colour};" if colour else "")
         _keep_words_whole(self.value)
 
 
@@ -170,7 +177,7 @@ class DashboardHeader(QFrame):
         t = theme()
         colour = t.warning if s.status in ATTENTION else (t.ok if s.status in ("responding", "remission") else t.text)
         self.status.setText(tr("Status: {headline}").format(headline=s.headline))
-        self.status.setStyleSheet(f"color: {colour}; font-weight: 600;")
+        _set_style(self.status, f"color: {colour}; font-weight: 600;")
         self.status.setToolTip(f"{s.explanation}\n{tr('Rule: {rule}').format(rule=s.rule)}")
         _keep_words_whole(self.status)
 
@@ -216,7 +223,7 @@ class DashboardHeader(QFrame):
             self.melphalan.setText(tr("Melphalan {total} · MDS risk, AL data [KYLE90]").format(total=total))
             self.melphalan.setToolTip(tr("Melphalan on record: {text}.\n{caution}").format(
                 text=exposure.text(), caution=MDS_CAUTION))
-            self.melphalan.setStyleSheet(f"color: {t.warning};")
+            _set_style(self.melphalan, f"color: {t.warning};")
 
     def texts(self) -> dict[str, str]:
         """What the header says, field by field (for tests and screen readers)."""

@@ -10,11 +10,14 @@ concerns the open patient or the protocol, and only then.
 from __future__ import annotations
 
 import gc
+import logging
+import threading
 import time
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSize, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QApplication, QFrame, QLabel, QMessageBox, QScrollArea, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget,
 )
@@ -32,11 +35,17 @@ from poems_monitor.ui.dashboard.followup_card import FollowupCard
 from poems_monitor.ui.dashboard.header import DashboardHeader
 from poems_monitor.ui.dashboard.response_table import ResponseTable
 from poems_monitor.ui.theme import SPACING
+from poems_monitor.ui.workers import run_background
 
 if TYPE_CHECKING:
     from poems_monitor.ui.charts.panel import ChartsPanel
 
+log = logging.getLogger(__name__)
+
 TAB_TRENDS, TAB_FEATURES = 0, 1
+# How long the screen stays as it is after a dashboard was shown before its neighbours in the
+# patient list are built ahead (a held arrow key builds nothing it skips over).
+PREFETCH_IDLE_MS = 150
 
 
 class _TrendsPage(QWidget):
@@ -112,6 +121,7 @@ class DashboardView(QWidget):
     flagAcknowledged = Signal(str, str)  # mrn, flag_id
     loaded = Signal(str)  # mrn
     prepared = Signal()  # the charts exist (built after the window first shows)
+    prefetched = Signal(tuple)  # MRNs whose dashboards were built ahead (tests, the benchmark)
 
     def __init__(self, db: Database, actor: Actor, as_of: date | None = None, parent: QWidget | None = None,
                  bus: ChangeBus | None = None):
@@ -125,6 +135,17 @@ class DashboardView(QWidget):
         self.dashboard: PatientDashboard | None = None
         self.last_build_ms = 0.0
         self.last_render_ms = 0.0
+        # Given by the window: the patients the arrow keys open next from a patient (the list's
+        # neighbours). Their dashboards are then built off the GUI thread once the screen is idle,
+        # into the service's memo (kept under each patient's stamp: a record changed meanwhile is
+        # built again when opened), so that the next arrow key only draws.
+        self.neighbours: Callable[[str], Sequence[str]] | None = None
+        self._prefetch_timer = QTimer(self)
+        self._prefetch_timer.setSingleShot(True)
+        self._prefetch_timer.setInterval(PREFETCH_IDLE_MS)
+        self._prefetch_timer.timeout.connect(self._prefetch_neighbours)
+        self.prefetching = False
+        self._prefetch_stop: threading.Event | None = None  # set: the running build stops
 
         self.placeholder = QLabel(tr("Choose a patient on the left (Ctrl+F to search)."), self)
         self.placeholder.setObjectName("placeholder")
@@ -141,6 +162,10 @@ class DashboardView(QWidget):
         self.tabs.setAccessibleName(tr("Patient views"))
         self.tabs.addTab(QWidget(), tr("Trends"))
         self.tabs.addTab(self.features, tr("Features by visit"))
+        # The features grid is filled when its tab is shown (a hidden grid sized to a patient's
+        # visits is a tenth of a patient switch, for a tab most switches never show).
+        self._features_for: PatientDashboard | None = None
+        self.tabs.currentChanged.connect(self._fill_features)
         may = actor.may(Permission.REVIEW)
         refusal = tr("{user} ({role}) may not acknowledge flags: physicians do").format(
             user=actor.name, role=actor.role.label)
@@ -246,7 +271,8 @@ class DashboardView(QWidget):
             self.trends_page.scroll.fit()
         self.followup.set_dashboard(d)
         self.response.set_dashboard(d)
-        self.features.set_dashboard(d)
+        self._features_for = d
+        self._fill_features()
         self.stack.setCurrentIndex(1)
         # Lay the new texts out now (the header's, the legends'), then apply the charts' ranges to
         # their final sizes, so that the window paints each chart once: left to the event loop, the
@@ -254,9 +280,65 @@ class DashboardView(QWidget):
         QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
         self.charts.settle()
         self.last_render_ms = (time.perf_counter() - t0) * 1000
+        if self._prefetch_stop is not None:
+            self._prefetch_stop.set()  # built for the patient shown before: its neighbours no longer matter
+        if self.neighbours is not None:
+            self._prefetch_timer.start()  # (again: a switch within the interval postpones it)
         self.loaded.emit(d.mrn)
 
+    def _prefetch_neighbours(self) -> None:
+        """Build the dashboards of the shown patient's neighbours in the list, off the GUI thread
+        (one at a time; none while a build is still running)."""
+        mrn = self.mrn
+        if mrn is None or self.neighbours is None or self.prefetching:
+            return
+        wanted = [m for m in self.neighbours(mrn) if m and m != mrn]
+        if not wanted:
+            return
+        db, as_of = self.db, self.as_of
+        stop = self._prefetch_stop = threading.Event()
+
+        def build() -> tuple[str, ...]:  # worker thread: services only
+            built = []
+            for other in wanted:
+                if stop.is_set():
+                    break  # another patient was opened meanwhile: its own neighbours come next
+                try:
+                    build_dashboard(db, other, as_of)  # remembered by the service
+                except PatientNotFound:
+                    continue
+                built.append(other)
+            return tuple(built)
+
+        def finished() -> None:
+            self.prefetching = False
+            if stop.is_set() and self.dashboard is not None:
+                self._prefetch_timer.start()  # the patient shown now: its own neighbours
+
+        def done(built: tuple[str, ...]) -> None:
+            finished()
+            self.prefetched.emit(built)
+
+        def failed(exc: Exception) -> None:
+            finished()
+            log.warning("building the neighbours' dashboards ahead failed: %s", exc)
+
+        self.prefetching = True
+        run_background(build, done, failed, owner=self)
+
+    def _fill_features(self, *_tab: int) -> None:
+        """Give the features grid the shown patient once its tab is the current one."""
+        if self._features_for is not None and self.tabs.currentIndex() == TAB_FEATURES:
+            d, self._features_for = self._features_for, None
+            self.features.set_dashboard(d)
+
+    def prefetch_pending(self) -> bool:
+        """Neighbours are about to be, or being, built ahead (tests and the benchmark wait)."""
+        return self.prefetching or self._prefetch_timer.isActive()
+
     def clear(self) -> None:
+        self._prefetch_timer.stop()
+        self._features_for = None
         self.dashboard = None
         self.stack.setCurrentIndex(0)
 

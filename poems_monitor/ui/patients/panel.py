@@ -157,6 +157,16 @@ class PatientListPanel(QWidget):
             self._silent = False
         return True
 
+    def neighbours(self, mrn: str) -> list[str]:
+        """The MRNs just below and just above `mrn` in the list as shown (filtered and sorted):
+        where the arrow keys go next. Empty when `mrn` is not shown."""
+        row = self.model.row_of(mrn)
+        shown = self.proxy.mapFromSource(self.model.index(row, COL_MRN)).row() if row >= 0 else -1
+        if shown < 0:
+            return []
+        return [self.proxy.index(r, COL_MRN).data(MRN_ROLE) for r in (shown + 1, shown - 1)
+                if 0 <= r < self.proxy.rowCount()]
+
     def select_row_silently(self, row: int) -> None:
         self._silent = True
         try:
