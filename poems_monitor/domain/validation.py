@@ -7,7 +7,7 @@ for the importer, the CSV reader and the entry form alike. Pure: no Qt, no SQL.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from poems_monitor.domain.catalogue import MEASURES, Measure, MeasureKind, unit_display
@@ -55,12 +55,17 @@ class _Plan:
     integer: bool
     low: float
     high: float
+    fine: dict = field(default_factory=dict)  # number -> its CheckedValue, for numbers found fine
 
 
 _SEXES_WITH_RANGES = ("female", "male")  # `Measure.reference_for`: any other sex has no sex-specific range
 _LARGEST = 10 ** MAX_NUMBER_CHARACTERS  # `finite_number`'s bound on a number's size (compared exactly, int with float)
 _PLANS: dict[tuple, _Plan] = {}
 _MAX_PLANS = 4096  # a hostile file's endless unit spellings are checked the long way, not remembered
+# Lab values repeat (a clinic's 650,000 values hold about 10,000 different ones): the verdict on
+# each is kept, up to this many in all (a few MB), beyond which numbers are checked each time.
+_MAX_FINE = 16384
+_fine_kept = 0
 
 
 def _plan(key: tuple) -> _Plan | None:
@@ -85,6 +90,14 @@ def _plan(key: tuple) -> _Plan | None:
     return plan
 
 
+def _keep_fine(plan: _Plan, number: float, checked: CheckedValue) -> CheckedValue:
+    global _fine_kept
+    if _fine_kept < _MAX_FINE:
+        plan.fine[number] = checked
+        _fine_kept += 1
+    return checked
+
+
 def check_value(code: str, value: object, unit: str | None = None, sex: str | None = None) -> CheckedValue:
     """Validate and convert one value of measure `code`.
 
@@ -99,10 +112,15 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
         # every value with something to say, takes the long way below.
         key = (code, unit, sex if sex in _SEXES_WITH_RANGES else None)
         plan = _PLANS.get(key) or _plan(key)
-        if plan is not None and plan.measure is MEASURES.get(code) and -_LARGEST < value < _LARGEST:
-            canonical = round_sig(plan.conversion.to_canonical(float(value)))
-            if plan.low <= canonical <= plan.high and (not plan.integer or float(value).is_integer()):
-                return CheckedValue(Tier.OK, "", canonical, plan.measure.unit, plan.converted_from)
+        if plan is not None and plan.measure is MEASURES.get(code):
+            known = plan.fine.get(value)  # 617 and 617.0 share a verdict, as they share a canonical value
+            if known is not None:
+                return known
+            if -_LARGEST < value < _LARGEST:
+                canonical = round_sig(plan.conversion.to_canonical(float(value)))
+                if plan.low <= canonical <= plan.high and (not plan.integer or float(value).is_integer()):
+                    return _keep_fine(plan, value, CheckedValue(Tier.OK, "", canonical, plan.measure.unit,
+                                                                plan.converted_from))
     m = MEASURES.get(code)
     if m is None:
         return CheckedValue(Tier.REFUSED, tr("'{code}' is not a measure this clinic records").format(code=code))
