@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from json.encoder import encode_basestring
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -664,14 +664,16 @@ class SealAdded:
             for row in self.session.execute(query.where(condition)):
                 self.before[(table.name, _row_key(table, row))] = canonical(row[:width], table)
 
-    def seal(self, patient_ids: Iterable[int]) -> None:
+    def seal(self, patient_ids: Iterable[int], progress: Callable[[int, int], None] | None = None) -> None:
         """Check and seal these patients now: the transaction changes their records no more.
 
         Each row is read and hashed once, into both digests (the committed record's, the new
         one's). When the committed record matches the chain, only the fingerprints of the rows
         this transaction wrote are written (the others are those the chain's seal wrote; a copy
         altered meanwhile stays altered, for `check` to name); otherwise the patient is checked
-        and sealed as `changed_since_sealed` and `seal` do, naming what changed."""
+        and sealed as `changed_since_sealed` and `seal` do, naming what changed. `progress` is
+        told (patients sealed, patients) before each round: what it raises stops the work, and
+        the caller's transaction then rolls back."""
         if not self.enabled:
             return
         ids = sorted({int(p) for p in patient_ids})
@@ -679,6 +681,8 @@ class SealAdded:
         checked, found = session.info.setdefault(_CHECKED, (set(), []))
         digests = session.info.setdefault(_AS_WRITTEN, {})
         for i in range(0, len(ids), SEAL_BATCH):
+            if progress is not None:
+                progress(i, len(ids))
             chunk = ids[i:i + SEAL_BATCH]
             by_scope: dict[str, list[tuple[str, str, str, str, str]]] = {}
             for row in _rows_for_sealing(session, chunk, self._written):
@@ -720,6 +724,8 @@ class SealAdded:
                 found.extend(_changes(session, self._committed(rows), slow))
                 digests.update(_seal_scopes(session, rows, set(slow)))
             checked.update(chunk)
+        if progress is not None:
+            progress(len(ids), len(ids))
 
     def _written(self, tbl: str, row_id: str) -> bool:
         """Whether this transaction wrote the row (its fingerprint is written anew)."""
