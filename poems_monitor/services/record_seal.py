@@ -126,6 +126,15 @@ def _text_memo(memo: dict[str, tuple[str, str]], value: str, key: str, code: str
     return found
 
 
+def _float_memo(memo: dict[float, tuple[str, str]], value: float, key: str, code: str) -> tuple[str, str]:
+    """As `_text_memo`, for a float (-0.0 and NaN never reach here: a read makes them 0.0 and NULL)."""
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    text, printed = (float.__repr__(value),) * 2 if -_INFINITY < value < _INFINITY else _other_text(value)
+    found = memo[value] = (key + text, code + _HEX3[crc32(printed.encode()) & 0xFFF])
+    return found
+
+
 _SEALERS: dict[tuple, Any] = {}
 
 
@@ -142,7 +151,8 @@ def _row_sealer(table: Table, read_plan: tuple[tuple[int | None, str | None], ..
     columns, in_key_order = _canonical_plan(table)
     key_of = dict(in_key_order)
     names: dict[str, Any] = {"frepr": float.__repr__, "irepr": int.__repr__, "other": _other_text, "crc": crc32,
-                             "H": _HEX3, "memo": _text_memo, "inf": _INFINITY, "bool": bool, "float": float}
+                             "H": _HEX3, "memo": _text_memo, "fmemo": _float_memo, "inf": _INFINITY, "bool": bool,
+                             "float": float}
     body = ["def seal_row(r):", "    f = []"]
     for j, ((code, default), (at, kind)) in enumerate(zip(columns, read_plan)):
         if at is None:
@@ -157,6 +167,13 @@ def _row_sealer(table: Table, read_plan: tuple[tuple[int | None, str | None], ..
         if default is not _NO_DEFAULT:  # a NOT NULL column's default is left out, as a NULL is
             names[f"d{j}"], names[f"dt{j}"] = default, type(default)
             skip += f" or (v == d{j} and type(v) is dt{j})"
+        if kind == bulk_insert.REAL:  # a float here: lab values repeat, so their text is remembered too
+            body += [f"    if {skip}: t{j} = None",
+                     "    else:",
+                     f"        x = m{j}.get(v)",
+                     f"        if x is None: x = fmemo(m{j}, v, k{j}, c{j})",
+                     f"        t{j} = x[0]; f.append(x[1])"]
+            continue
         body += [f"    if {skip}: t{j} = None",
                  "    elif type(v) is str:",
                  f"        x = m{j}.get(v)",
