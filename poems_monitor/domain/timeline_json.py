@@ -388,24 +388,26 @@ def parse_observation(c: _Collector, raw: Any, path: str, sex: str | None) -> Ob
     if not isinstance(raw, dict):
         c.add(path, tr("an observation must be a JSON object"))
         return None
-    _unknown_keys(c, raw, _OBS_KEYS, path)
+    if not raw.keys() <= _OBS_KEYS:
+        _unknown_keys(c, raw, _OBS_KEYS, path)
     code = raw.get("code")
-    if not isinstance(code, str) or code not in MEASURES:
+    m = MEASURES.get(code) if isinstance(code, str) else None
+    if m is None:
         c.add(f"{path}.code", tr("'{code}' is not a known measure code").format(code=code))
         return None
-    m = MEASURES[code]
-    if "value" not in raw or raw["value"] is None:
+    value, unit = raw.get("value"), raw.get("unit")
+    if value is None:
         c.add(f"{path}.value", tr("{name}: the value is missing").format(name=m.label))
         return None
-    value, unit = raw["value"], raw.get("unit")
+    categorical = m.kind is MeasureKind.CATEGORICAL
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if m.kind is not MeasureKind.CATEGORICAL and not is_number:
+    if not categorical and not is_number:
         c.add(f"{path}.value", tr("{name}: the value must be a number, found {value!r}").format(name=m.label, value=value))
         return None
     if is_number and finite_number(value) is None:
         c.add(f"{path}.value", tr("{name}: the value must be a finite number of at most 40 digits").format(name=m.label))
         return None
-    if m.kind is MeasureKind.CATEGORICAL and isinstance(value, str) and text_problem(value):
+    if categorical and isinstance(value, str) and text_problem(value):
         c.add(f"{path}.value", tr("{name}: the value {problem}").format(name=m.label, problem=text_problem(value)))
         return None
     if unit is not None and not isinstance(unit, str):
@@ -432,11 +434,8 @@ def parse_observation(c: _Collector, raw: Any, path: str, sex: str | None) -> Ob
         lab = _text(c, lab, f"{path}.lab", "lab", max_len=80)
     if method is not None:
         method = _text(c, method, f"{path}.method", "method", max_len=80)
-    entered = value if m.kind is MeasureKind.CATEGORICAL else float(value)
-    return ObservationRecord(
-        code=code, value=checked.canonical, unit=checked.unit, entered_value=entered, entered_unit=unit,
-        specimen=specimen, lab=lab, method=method, qualifier=qualifier,
-    )
+    return ObservationRecord(code, checked.canonical, checked.unit, value if categorical else float(value), unit,
+                             specimen, lab, method, qualifier)  # in ObservationRecord's field order
 
 
 def _with_derived_scores(c: _Collector, observations: list[ObservationRecord], path: str) -> list[ObservationRecord]:
