@@ -17,6 +17,7 @@ Pure data and look-ups: no Qt, no SQL, no file access.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from enum import Enum
 
 from poems_monitor.domain.units import UnitConversion
@@ -120,13 +121,16 @@ class Measure(Named):
 
     def conversion_for(self, unit: str) -> UnitConversion | None:
         """The conversion from `unit` into the canonical unit, or None when the unit is not accepted."""
-        wanted = unit.strip().lower()
-        if wanted == self.unit.lower():
-            return UnitConversion(self.unit, self.unit_label, 1.0)
+        return self._conversions.get(unit.strip().lower())
+
+    @cached_property
+    def _conversions(self) -> dict[str, UnitConversion]:
+        """Accepted units, lower-cased, to their conversion: the canonical unit first, then the
+        first alternative of each spelling. Built once per measure (an import asks per value)."""
+        found = {self.unit.lower(): UnitConversion(self.unit, self.unit_label, 1.0)}
         for conv in self.alternatives:
-            if conv.unit.lower() == wanted:
-                return conv
-        return None
+            found.setdefault(conv.unit.lower(), conv)
+        return found
 
     @property
     def accepted_units(self) -> tuple[str, ...]:

@@ -77,7 +77,7 @@ def text_problem(value: str) -> str | None:
     """Why `value` cannot be stored as text (a lone surrogate or a NUL), or None."""
     if "\x00" in value:
         return tr("holds a NUL character")
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+    if not value.isascii() and any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):  # ASCII: no surrogate
         return tr("holds a broken character (a lone UTF-16 surrogate)")
     return None
 

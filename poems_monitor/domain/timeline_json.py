@@ -38,6 +38,8 @@ _OBS_KEYS = {"code", "value", "unit", "specimen", "lab", "method", "qualifier"}
 _EXAM_KEYS = {"kind", "result", "note"}
 _TREATMENT_KEYS = {"regimen", "start", "stop", "thromboprophylaxis", "name", "engraftment_date", "melphalan_mg", "note"}
 _EVENT_KEYS = {"type", "date", "note"}
+_FEATURE_STATES = frozenset(s.value for s in FeatureState)
+_DERIVED_MEASURES = tuple(m for m in MEASURES.values() if m.derived_from)  # ONLS total: checked per visit
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ def _one_of(value: Any, choices: Any) -> bool:
 
 
 def _unknown_keys(c: _Collector, obj: dict, allowed: set[str], path: str) -> None:
+    if obj.keys() <= allowed:
+        return  # the usual case, decided in one set comparison
     for key in obj:
         if key not in allowed:
             c.add(f"{path}.{key}", tr("'{key}' is not a field of this format (allowed: {allowed})").format(
@@ -343,12 +347,11 @@ def _parse_visit(c: _Collector, raw: Any, path: str, birth: date | None, sex: st
     if fraw is not None and not isinstance(fraw, dict):
         c.add(f"{path}.features", tr("features must be an object of feature code to present/absent/unknown"))
     elif fraw:
-        states = {s.value for s in FeatureState}
         for code, status in fraw.items():
             fpath = f"{path}.features.{code}"
             if code not in FEATURES:
                 c.add(fpath, tr("'{code}' is not a known feature").format(code=code))
-            elif not _one_of(status, states):
+            elif not _one_of(status, _FEATURE_STATES):
                 c.add(fpath, tr("feature status must be present, absent or unknown, found {value!r}").format(value=status))
             else:
                 features[code] = status
@@ -385,24 +388,26 @@ def parse_observation(c: _Collector, raw: Any, path: str, sex: str | None) -> Ob
     if not isinstance(raw, dict):
         c.add(path, tr("an observation must be a JSON object"))
         return None
-    _unknown_keys(c, raw, _OBS_KEYS, path)
+    if not raw.keys() <= _OBS_KEYS:
+        _unknown_keys(c, raw, _OBS_KEYS, path)
     code = raw.get("code")
-    if not isinstance(code, str) or code not in MEASURES:
+    m = MEASURES.get(code) if isinstance(code, str) else None
+    if m is None:
         c.add(f"{path}.code", tr("'{code}' is not a known measure code").format(code=code))
         return None
-    m = MEASURES[code]
-    if "value" not in raw or raw["value"] is None:
+    value, unit = raw.get("value"), raw.get("unit")
+    if value is None:
         c.add(f"{path}.value", tr("{name}: the value is missing").format(name=m.label))
         return None
-    value, unit = raw["value"], raw.get("unit")
+    categorical = m.kind is MeasureKind.CATEGORICAL
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if m.kind is not MeasureKind.CATEGORICAL and not is_number:
+    if not categorical and not is_number:
         c.add(f"{path}.value", tr("{name}: the value must be a number, found {value!r}").format(name=m.label, value=value))
         return None
     if is_number and finite_number(value) is None:
         c.add(f"{path}.value", tr("{name}: the value must be a finite number of at most 40 digits").format(name=m.label))
         return None
-    if m.kind is MeasureKind.CATEGORICAL and isinstance(value, str) and text_problem(value):
+    if categorical and isinstance(value, str) and text_problem(value):
         c.add(f"{path}.value", tr("{name}: the value {problem}").format(name=m.label, problem=text_problem(value)))
         return None
     if unit is not None and not isinstance(unit, str):
@@ -424,21 +429,21 @@ def parse_observation(c: _Collector, raw: Any, path: str, sex: str | None) -> Ob
     if qualifier is not None and not _one_of(qualifier, ("<", ">")):
         c.add(f"{path}.qualifier", tr("qualifier must be '<' or '>'"))
         return None
-    lab = _text(c, raw.get("lab"), f"{path}.lab", "lab", max_len=80)
-    method = _text(c, raw.get("method"), f"{path}.method", "method", max_len=80)
-    entered = value if m.kind is MeasureKind.CATEGORICAL else float(value)
-    return ObservationRecord(
-        code=code, value=checked.canonical, unit=checked.unit, entered_value=entered, entered_unit=unit,
-        specimen=specimen, lab=lab, method=method, qualifier=qualifier,
-    )
+    lab, method = raw.get("lab"), raw.get("method")  # mostly absent: no path written for them
+    if lab is not None:
+        lab = _text(c, lab, f"{path}.lab", "lab", max_len=80)
+    if method is not None:
+        method = _text(c, method, f"{path}.method", "method", max_len=80)
+    return ObservationRecord(code, checked.canonical, checked.unit, value if categorical else float(value), unit,
+                             specimen, lab, method, qualifier)  # in ObservationRecord's field order
 
 
 def _with_derived_scores(c: _Collector, observations: list[ObservationRecord], path: str) -> list[ObservationRecord]:
     """ONLS total = arm + leg when both are given; a stated total must agree."""
     by_code = {o.code: o for o in observations}
     out = list(observations)
-    for m in MEASURES.values():
-        if not m.derived_from or not all(code in by_code for code in m.derived_from):
+    for m in _DERIVED_MEASURES:
+        if not all(code in by_code for code in m.derived_from):
             continue
         total = sum(float(by_code[code].value) for code in m.derived_from)
         stated = by_code.get(m.code)

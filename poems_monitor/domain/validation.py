@@ -6,14 +6,15 @@ for the importer, the CSV reader and the entry form alike. Pure: no Qt, no SQL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from enum import Enum
 
 from poems_monitor.domain.catalogue import MEASURES, Measure, MeasureKind, unit_display
 from poems_monitor.domain.display_units import CANONICAL, DisplayUnits
 from poems_monitor.domain.numbers import format_number, read_number
-from poems_monitor.domain.input_rules import finite_number
-from poems_monitor.domain.units import round_sig
+from poems_monitor.domain.input_rules import MAX_NUMBER_CHARACTERS, finite_number
+from poems_monitor.domain.units import UnitConversion, round_sig
 from poems_monitor.i18n import tr
 
 
@@ -42,6 +43,61 @@ def _fmt(value: float, decimals: int) -> str:
     return format_number(value, decimals)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What `check_value` decides once per measure, unit as written and sex: the conversion, and
+    the interval inside which a value is fine (the absolute, critical and reference limits
+    together, each closed as `Range` is)."""
+
+    measure: Measure
+    conversion: UnitConversion
+    converted_from: str | None
+    integer: bool
+    low: float
+    high: float
+    fine: dict = field(default_factory=dict)  # number -> its CheckedValue, for numbers found fine
+
+
+_SEXES_WITH_RANGES = ("female", "male")  # `Measure.reference_for`: any other sex has no sex-specific range
+_LARGEST = 10 ** MAX_NUMBER_CHARACTERS  # `finite_number`'s bound on a number's size (compared exactly, int with float)
+_PLANS: dict[tuple, _Plan] = {}
+_MAX_PLANS = 4096  # a hostile file's endless unit spellings are checked the long way, not remembered
+# Lab values repeat (a clinic's 650,000 values hold about 10,000 different ones): the verdict on
+# each is kept, up to this many in all (a few MB), beyond which numbers are checked each time.
+_MAX_FINE = 16384
+_fine_kept = 0
+
+
+def _plan(key: tuple) -> _Plan | None:
+    """The plan of (code, unit, sex), remembered; None where the long way refuses or categorises."""
+    code, unit, sex = key
+    m = MEASURES.get(code)
+    if m is None or m.kind is MeasureKind.CATEGORICAL:
+        return None
+    if unit is None or unit.strip() == "":
+        if not m.unit_optional:
+            return None
+        unit = m.unit
+    conv = m.conversion_for(unit)
+    if conv is None:
+        return None
+    ranges = [r for r in (m.absolute, m.critical, m.reference_for(sex)) if r is not None]
+    plan = _Plan(m, conv, None if conv.unit.lower() == m.unit.lower() else conv.unit, m.integer,
+                 max((r.low for r in ranges if r.low is not None), default=-math.inf),
+                 min((r.high for r in ranges if r.high is not None), default=math.inf))
+    if len(_PLANS) < _MAX_PLANS:
+        _PLANS[key] = plan
+    return plan
+
+
+def _keep_fine(plan: _Plan, number: float, checked: CheckedValue) -> CheckedValue:
+    global _fine_kept
+    if _fine_kept < _MAX_FINE:
+        plan.fine[number] = checked
+        _fine_kept += 1
+    return checked
+
+
 def check_value(code: str, value: object, unit: str | None = None, sex: str | None = None) -> CheckedValue:
     """Validate and convert one value of measure `code`.
 
@@ -49,6 +105,22 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
     measures. `unit` may be omitted only where the catalogue has one unit. `sex` selects a
     sex-specific reference range; with `other`/`unknown` that range is not applied.
     """
+    kind = type(value)
+    if (kind is float or kind is int) and (unit is None or type(unit) is str):
+        # The common case, decided with what `_plan` worked out once for this code, unit and sex
+        # (an import checks a million values of a few dozen codes); anything else, including
+        # every value with something to say, takes the long way below.
+        key = (code, unit, sex if sex in _SEXES_WITH_RANGES else None)
+        plan = _PLANS.get(key) or _plan(key)
+        if plan is not None and plan.measure is MEASURES.get(code):
+            known = plan.fine.get(value)  # 617 and 617.0 share a verdict, as they share a canonical value
+            if known is not None:
+                return known
+            if -_LARGEST < value < _LARGEST:
+                canonical = round_sig(plan.conversion.to_canonical(float(value)))
+                if plan.low <= canonical <= plan.high and (not plan.integer or float(value).is_integer()):
+                    return _keep_fine(plan, value, CheckedValue(Tier.OK, "", canonical, plan.measure.unit,
+                                                                plan.converted_from))
     m = MEASURES.get(code)
     if m is None:
         return CheckedValue(Tier.REFUSED, tr("'{code}' is not a measure this clinic records").format(code=code))
@@ -81,54 +153,54 @@ def check_value(code: str, value: object, unit: str | None = None, sex: str | No
         )
     canonical = round_sig(conv.to_canonical(number))
     converted_from = None if conv.unit.lower() == m.unit.lower() else conv.unit
-    shown = f"{_fmt(number, 6)} {conv.label}".strip()
-    if converted_from:
-        shown += f" (= {_fmt(canonical, m.decimals + 1)} {m.unit_label})"
 
     if m.integer and not float(number).is_integer():
         return CheckedValue(
             Tier.REFUSED, tr("{name}: {value} is not a whole score").format(name=m.label, value=_fmt(number, 3))
         )
+    absolute, critical, ref = m.absolute, m.critical, m.reference_for(sex)
+    if (not absolute.above(canonical) and not absolute.below(canonical)
+            and (critical is None or critical.contains(canonical)) and (ref is None or ref.contains(canonical))):
+        return CheckedValue(Tier.OK, "", canonical, m.unit, converted_from)  # most values: no sentence to write
     # Limits are decided on the canonical value and written in the unit the value was given in
     # (the nurse who typed µmol/L reads µmol/L).
+    shown = f"{_fmt(number, 6)} {conv.label}".strip()
+    if converted_from:
+        shown += f" (= {_fmt(canonical, m.decimals + 1)} {m.unit_label})"
     seen = DisplayUnits(((m.code, conv.unit),)) if converted_from else CANONICAL
     unit_label = seen.label(m.code)
-    if m.absolute.above(canonical):
+    if absolute.above(canonical):
         return CheckedValue(
             Tier.REFUSED,
             tr("{name} {shown} is above the largest possible value {limit} {unit}: check for a typing error").format(
-                name=m.label, shown=shown, limit=seen.quote(m.code, m.absolute.high), unit=unit_label
+                name=m.label, shown=shown, limit=seen.quote(m.code, absolute.high), unit=unit_label
             ),
         )
-    if m.absolute.below(canonical):
+    if absolute.below(canonical):
         return CheckedValue(
             Tier.REFUSED,
             tr("{name} {shown} is below the smallest possible value {limit} {unit}: check for a typing error").format(
-                name=m.label, shown=shown, limit=seen.quote(m.code, m.absolute.low), unit=unit_label
+                name=m.label, shown=shown, limit=seen.quote(m.code, absolute.low), unit=unit_label
             ),
         )
-    result = dict(canonical=canonical, unit=m.unit, converted_from=converted_from)
-    if m.critical is not None and not m.critical.contains(canonical):
-        side = tr("above") if m.critical.above(canonical) else tr("below")
-        limit = m.critical.high if m.critical.above(canonical) else m.critical.low
+    if critical is not None and not critical.contains(canonical):
+        side = tr("above") if critical.above(canonical) else tr("below")
+        limit = critical.high if critical.above(canonical) else critical.low
         return CheckedValue(
             Tier.CRITICAL,
             tr("{name} {shown} is {side} the critical limit {limit} {unit}: please confirm").format(
                 name=m.label, shown=shown, side=side, limit=seen.quote(m.code, limit), unit=unit_label
             ),
-            **result,
+            canonical, m.unit, converted_from,
         )
-    ref = m.reference_for(sex)
-    if ref is not None and not ref.contains(canonical):
-        return CheckedValue(
-            Tier.OUT_OF_RANGE,
-            tr("{name} {shown} is outside the reference range {range} {unit}").format(
-                name=m.label, shown=shown, range=seen.range_text(m.code, ref.low, ref.high) if converted_from else ref.text(),
-                unit=unit_label
-            ),
-            **result,
-        )
-    return CheckedValue(Tier.OK, "", **result)
+    return CheckedValue(
+        Tier.OUT_OF_RANGE,
+        tr("{name} {shown} is outside the reference range {range} {unit}").format(
+            name=m.label, shown=shown, range=seen.range_text(m.code, ref.low, ref.high) if converted_from else ref.text(),
+            unit=unit_label
+        ),
+        canonical, m.unit, converted_from,
+    )
 
 
 def _units_text(m: Measure) -> str:
@@ -171,11 +243,11 @@ def _as_number(value: object) -> tuple[float | None, str]:
     """(the number, "") or (None, why not). Text is read by `domain.numbers.read_number`, which
     refuses thousands-grouped shapes such as '1,240' instead of guessing; then one rule for every
     reader: finite, ASCII digits, no booleans, no 5000-digit integers (`input_rules.finite_number`)."""
-    not_a_number = tr("'{value}' is not a number").format(value=value)
     if isinstance(value, str):
         reading = read_number(value)
         if reading.value is None:
-            return None, reading.problem if value.strip() else not_a_number
-        value = reading.value
-    number = finite_number(value)
-    return (None, not_a_number) if number is None else (number, "")
+            return None, reading.problem if value.strip() else tr("'{value}' is not a number").format(value=value)
+        number = finite_number(reading.value)
+    else:
+        number = finite_number(value)
+    return (None, tr("'{value}' is not a number").format(value=value)) if number is None else (number, "")

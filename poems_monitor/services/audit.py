@@ -148,6 +148,10 @@ def _seal_on_commit(session: Session, user: str) -> None:
 
 
 _SEAL_ENTRIES_CHUNK = 500
+# session.info key: a callable told (entries sealed, entries) as the commit seals and re-links a
+# long transaction's entries (a lab file of a million rows writes hundreds of thousands); what it
+# raises (services.progress.Cancelled) fails the commit, and the transaction rolls back.
+SEAL_PROGRESS = "audit.seal_progress"
 
 
 def _seal_entries(session: Session, entries: list[tuple[int, int | None]]) -> str:
@@ -167,7 +171,10 @@ def _seal_entries(session: Session, entries: list[tuple[int, int | None]]) -> st
     prev = digest = None
     # A chunk of entries at a time: a lab file's entries list every value it adds (a file of a
     # million rows holds hundreds of megabytes of them); the chain is re-linked in order across chunks.
+    told = session.info.get(SEAL_PROGRESS)
     for start in range(0, len(ids), _SEAL_ENTRIES_CHUNK):
+        if told is not None:
+            told(start, len(ids))
         rows = session.execute(select(*audit_trail.HASHED_COLUMNS).where(
             A.c.id.in_(ids[start:start + _SEAL_ENTRIES_CHUNK])).order_by(A.c.id)).mappings().all()
         if prev is None:
@@ -191,6 +198,8 @@ def _seal_entries(session: Session, entries: list[tuple[int, int | None]]) -> st
         session.connection().execute(  # one executemany per chunk: a bulk import seals thousands of entries
             update(A).where(A.c.id == bindparam("entry")).values(
                 prev_hash=bindparam("new_prev"), state=bindparam("new_state"), hash=bindparam("new_hash")), changes)
+    if told is not None:
+        told(len(ids), len(ids))
     return digest
 
 

@@ -34,7 +34,7 @@ from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services import record_seal
-from poems_monitor.services.audit import AuditItem, AuditWriter, utcnow
+from poems_monitor.services.audit import SEAL_PROGRESS, AuditItem, AuditWriter, utcnow
 from poems_monitor.services.changes import Changes
 from poems_monitor.services.progress import Progress
 
@@ -198,7 +198,7 @@ def import_lab_csv(
 
         def report(finished: bool = False) -> None:
             progress(tr("Storing the new values"), total if finished else min(buffer.tell(), total), total)
-    return _import_lines(db, actor, buffer, date_format, source=source, today=today, progress=report)
+    return _import_lines(db, actor, buffer, date_format, source=source, today=today, progress=report, told=progress)
 
 
 def import_lab_csv_file(
@@ -234,7 +234,7 @@ def import_lab_csv_file(
                 done = megabytes if finished else min(fh.buffer.tell() // 1_000_000, megabytes)
                 progress(tr("Importing lab results (MB of the file read)"), done, megabytes)
         return _import_lines(db, actor, _bounded_lines(fh), date_format, source=source or path.name, today=today,
-                             progress=report, dry_run=dry_run)
+                             progress=report, told=progress, dry_run=dry_run)
 
 
 # A file read as a stream may be large, but not absurd; a line (a row) may not be long.
@@ -268,12 +268,17 @@ class _DryRun(Exception):
 
 def _import_lines(
     db: Database, actor: Actor, lines: Iterable[str], date_format: DateFormat | str, *, source: str,
-    today: date | None, progress: Callable[..., None] | None = None, dry_run: bool = False,
+    today: date | None, progress: Callable[..., None] | None = None, told: Progress | None = None,
+    dry_run: bool = False,
 ) -> LabImportSummary:
     """The import, a batch of rows at a time, in one transaction: each batch is classified against
     the stored record (which holds the earlier batches' rows: a row repeating an earlier line is a
     duplicate or, with another value, invalid) and written; a bad row anywhere stops the writing,
-    the rest of the file is still checked, and the transaction rolls back."""
+    the rest of the file is still checked, and the transaction rolls back. `progress` is called
+    after each batch (with True when the file is read), `told` (the caller's Progress) during the
+    sealing that follows: the touched records, then the audit entries as the commit seals them
+    (at a million rows, a minute of work after the last row). A Cancelled raised by either, at
+    any point until the commit, rolls everything back."""
     require(actor, Permission.RECORD)  # the only check: the batch writer writes for the name it is given here
     today = today or date.today()
     try:
@@ -312,10 +317,15 @@ def _import_lines(
                 raise LabImportRefused(replace(last, rows=tuple(kept)))
             summary = writer.summary
             summary.patients = [writer.patients[pid] for pid in sorted(writer.patients)]
-            if not dry_run:
-                writer.seal()  # before the last progress call: a cancel meanwhile still undoes everything
             if progress:
-                progress(True)
+                progress(True)  # every row read and written: the sealing has its own bar
+            if not dry_run:
+                if told is not None:
+                    writer.seal(lambda done, total: told(tr("Sealing the imported values (patients)"), done, total))
+                    session.info[SEAL_PROGRESS] = lambda done, total: told(
+                        tr("Sealing the audit trail (entries)"), done, total)  # at the commit, below
+                else:
+                    writer.seal()
             if dry_run:
                 raise _DryRun(summary)
             return summary
@@ -336,9 +346,10 @@ class _BatchWriter:
         self.patients: dict[int, str] = {}
         self.sealer = record_seal.SealAdded(session, {O.name: self.first_obs, V.name: self.first_visit})
 
-    def seal(self) -> None:
-        """The file is written: check and seal every touched record (once each)."""
-        self.sealer.seal(self.patients)
+    def seal(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """The file is written: check and seal every touched record (once each); `progress` is
+        told (patients sealed, patients) as it goes."""
+        self.sealer.seal(self.patients, progress)
 
     def write(self, preview: LabCsv, ids: dict[str, int], visit_ids: dict) -> None:
         """Write a classified batch: new values join the patient's visit of that date (created when

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from json.encoder import encode_basestring
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -126,6 +126,15 @@ def _text_memo(memo: dict[str, tuple[str, str]], value: str, key: str, code: str
     return found
 
 
+def _float_memo(memo: dict[float, tuple[str, str]], value: float, key: str, code: str) -> tuple[str, str]:
+    """As `_text_memo`, for a float (-0.0 and NaN never reach here: a read makes them 0.0 and NULL)."""
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    text, printed = (float.__repr__(value),) * 2 if -_INFINITY < value < _INFINITY else _other_text(value)
+    found = memo[value] = (key + text, code + _HEX3[crc32(printed.encode()) & 0xFFF])
+    return found
+
+
 _SEALERS: dict[tuple, Any] = {}
 
 
@@ -142,7 +151,8 @@ def _row_sealer(table: Table, read_plan: tuple[tuple[int | None, str | None], ..
     columns, in_key_order = _canonical_plan(table)
     key_of = dict(in_key_order)
     names: dict[str, Any] = {"frepr": float.__repr__, "irepr": int.__repr__, "other": _other_text, "crc": crc32,
-                             "H": _HEX3, "memo": _text_memo, "inf": _INFINITY, "bool": bool, "float": float}
+                             "H": _HEX3, "memo": _text_memo, "fmemo": _float_memo, "inf": _INFINITY, "bool": bool,
+                             "float": float}
     body = ["def seal_row(r):", "    f = []"]
     for j, ((code, default), (at, kind)) in enumerate(zip(columns, read_plan)):
         if at is None:
@@ -157,6 +167,13 @@ def _row_sealer(table: Table, read_plan: tuple[tuple[int | None, str | None], ..
         if default is not _NO_DEFAULT:  # a NOT NULL column's default is left out, as a NULL is
             names[f"d{j}"], names[f"dt{j}"] = default, type(default)
             skip += f" or (v == d{j} and type(v) is dt{j})"
+        if kind == bulk_insert.REAL:  # a float here: lab values repeat, so their text is remembered too
+            body += [f"    if {skip}: t{j} = None",
+                     "    else:",
+                     f"        x = m{j}.get(v)",
+                     f"        if x is None: x = fmemo(m{j}, v, k{j}, c{j})",
+                     f"        t{j} = x[0]; f.append(x[1])"]
+            continue
         body += [f"    if {skip}: t{j} = None",
                  "    elif type(v) is str:",
                  f"        x = m{j}.get(v)",
@@ -664,14 +681,16 @@ class SealAdded:
             for row in self.session.execute(query.where(condition)):
                 self.before[(table.name, _row_key(table, row))] = canonical(row[:width], table)
 
-    def seal(self, patient_ids: Iterable[int]) -> None:
+    def seal(self, patient_ids: Iterable[int], progress: Callable[[int, int], None] | None = None) -> None:
         """Check and seal these patients now: the transaction changes their records no more.
 
         Each row is read and hashed once, into both digests (the committed record's, the new
         one's). When the committed record matches the chain, only the fingerprints of the rows
         this transaction wrote are written (the others are those the chain's seal wrote; a copy
         altered meanwhile stays altered, for `check` to name); otherwise the patient is checked
-        and sealed as `changed_since_sealed` and `seal` do, naming what changed."""
+        and sealed as `changed_since_sealed` and `seal` do, naming what changed. `progress` is
+        told (patients sealed, patients) before each round: what it raises stops the work, and
+        the caller's transaction then rolls back."""
         if not self.enabled:
             return
         ids = sorted({int(p) for p in patient_ids})
@@ -679,6 +698,8 @@ class SealAdded:
         checked, found = session.info.setdefault(_CHECKED, (set(), []))
         digests = session.info.setdefault(_AS_WRITTEN, {})
         for i in range(0, len(ids), SEAL_BATCH):
+            if progress is not None:
+                progress(i, len(ids))
             chunk = ids[i:i + SEAL_BATCH]
             by_scope: dict[str, list[tuple[str, str, str, str, str]]] = {}
             for row in _rows_for_sealing(session, chunk, self._written):
@@ -720,6 +741,8 @@ class SealAdded:
                 found.extend(_changes(session, self._committed(rows), slow))
                 digests.update(_seal_scopes(session, rows, set(slow)))
             checked.update(chunk)
+        if progress is not None:
+            progress(len(ids), len(ids))
 
     def _written(self, tbl: str, row_id: str) -> bool:
         """Whether this transaction wrote the row (its fingerprint is written anew)."""

@@ -150,3 +150,27 @@ def test_the_entries_of_a_large_transaction_are_sealed_a_chunk_at_a_time(db, adm
     chain, now, stored, fields_now = seal_by_rereading(db)
     assert len(now) == 13 and chain == now and stored == fields_now
     assert check(db) == []
+
+
+def test_a_float_as_written_is_sealed_as_its_read_back_form(monkeypatch):
+    """The sealer of rows as bound remembers the text of a REAL column's floats; what it writes is
+    still `canonical` of the row as a read returns it (-0.0 read as 0.0, NaN as NULL, an int as a
+    float), for awkward values, for values met again and after its memory is cleared."""
+    from poems_monitor.models import Observation
+    from poems_monitor.persistence import bulk_insert
+
+    O = Observation.__table__
+    names = [c.name for c in O.columns]
+    real = {names.index("value_num"), names.index("entered_num")}
+    plan = tuple((i, bulk_insert.REAL if i in real else None) for i in range(len(names)))
+    monkeypatch.setattr(record_seal, "_MEMO_SIZE", 3)
+    monkeypatch.setattr(record_seal, "_SEALERS", {})
+    sealer = record_seal._row_sealer(O, plan)
+    floats = [1e-7, float("inf"), float("-inf"), -0.0, 0.0, float("nan"), 12345678901234567890.0, 3, 617.0, 0.1 + 0.2,
+              -2.5, 1e300]
+    for value, entered in [(a, b) for a in floats for b in floats[::-1]] * 2:
+        row = [None] * len(names)
+        row[names.index("id")], row[names.index("visit_id")], row[names.index("code")] = 7, 3, "platelets"
+        row[names.index("value_num")], row[names.index("entered_num")] = value, entered
+        read = [bulk_insert.as_read(v, kind) for v, (_, kind) in zip(row, plan)]
+        assert sealer(tuple(row)) == record_seal.canonical(read, O), (value, entered)

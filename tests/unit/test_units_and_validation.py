@@ -257,3 +257,31 @@ def test_sex_specific_reference_applies_for_female_and_male():
     assert check_value("hematocrit", 48.5, "%", sex="female").tier is Tier.OUT_OF_RANGE
     assert check_value("hematocrit", 48.5, "%", sex="male").tier is Tier.OK
     assert check_value("hematocrit", 0.485, "L/L", sex="female").canonical == pytest.approx(48.5)
+
+
+def test_a_number_decided_from_the_remembered_plan_gets_the_long_way_s_verdict(monkeypatch):
+    """`check_value` decides most numbers from a plan per code, unit and sex and keeps its verdict
+    on each number found fine (an import checks millions); at every limit, just inside and just
+    outside, for every measure, unit spelling and sex, asked once and again, the result is the one
+    the long way gives (tier, sentence, canonical value, unit, conversion, field)."""
+    from poems_monitor.domain import validation
+
+    cases = []
+    for code, m in sorted(MEASURES.items()):
+        limits = {x for r in (m.absolute, m.critical, m.reference, m.reference_female, m.reference_male) if r
+                  for x in (r.low, r.high) if x is not None}
+        numbers = {0, -0.0, 1, 2.5, 10 ** 40, 10 ** 40 - 1, 1e300}
+        for x in limits:
+            numbers |= {x, x * (1 + 1e-9) + 1e-12, x * (1 - 1e-9) - 1e-12, int(x), round(x, 1)}
+        units = [None, "", " ", m.unit, m.unit.upper(), f" {m.unit} ", "no-such-unit"] + [c.unit for c in m.alternatives]
+        cases += [(code, n, u, sex) for n in sorted(numbers) for u in units for sex in (None, "female", "male", "other")]
+    monkeypatch.setattr(validation, "_PLANS", {})
+    monkeypatch.setattr(validation, "_fine_kept", 0)
+    remembered = [check_value(*case) for case in cases] + [check_value(*case) for case in cases]
+    monkeypatch.setattr(validation, "_plan", lambda key: None)  # the long way only
+    monkeypatch.setattr(validation, "_PLANS", {})
+    long_way = [check_value(*case) for case in cases] * 2
+    assert len(cases) > 10_000
+    assert sum(r.tier is Tier.OK for r in remembered) > 1000 and any(r.refused for r in remembered)
+    for case, got, expected in zip(cases * 2, remembered, long_way):
+        assert got == expected, case
