@@ -17,7 +17,7 @@ from sqlmodel import Session
 from poems_monitor.domain.catalogue import (
     EXAM_KINDS, EXAM_RESULTS, FEATURES, MEASURES, FeatureState, display_name, value_label,
 )
-from poems_monitor.domain.numbers import format_number
+from poems_monitor.domain.numbers import format_number, read_number
 from poems_monitor.domain.course import after_death
 from poems_monitor.domain.input_rules import EARLIEST_DATE, date_range_problem, normalise_text, text_problem
 from poems_monitor.domain.timeline import ExamRecord, ObservationRecord, VisitRecord
@@ -97,7 +97,10 @@ def validate_visit(entry: VisitInput, sex: str | None, birth: date | None, today
         if v.qualifier not in (None, "<", ">"):
             problems.append(FieldProblem(v.code, tr("{name}: qualifier must be '<' or '>'").format(name=m.label)))
             continue
-        entered = v.value if isinstance(v.value, str) and m.kind.value == "categorical" else float(v.value)
+        if isinstance(v.value, str):  # read as the check read it: "12,5" is 12.5
+            entered = v.value if m.kind.value == "categorical" else read_number(v.value).value
+        else:
+            entered = float(v.value)
         observations.append(ObservationRecord(
             code=v.code, value=checked.canonical, unit=checked.unit, entered_value=entered, entered_unit=v.unit,
             specimen=v.specimen or m.specimen, qualifier=v.qualifier,

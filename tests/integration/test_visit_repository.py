@@ -116,3 +116,16 @@ def test_visits_saved_by_a_role_wait_for_sign_off_until_signed(clinic, admin):
         assert [v.id for v in visits_repo.unsigned_visits_entered_by(session, Role.NURSE.value, pid)] == [late]
         signed = visits_repo.visit_row(session, early)
     assert (signed.reviewed_by, signed.version) == ("nurse-bo", 1)
+
+
+def test_a_value_typed_with_a_decimal_comma_is_stored_as_typed(clinic, nurse):
+    """A nurse types "12,5" g/dL: the check reads it as 12.5, and so does the stored entered value
+    (it once reached float() and the save raised instead of storing or refusing)."""
+    db, *_ = clinic
+    record_visit(db, nurse, MRN, VisitInput(date(2026, 4, 1), values=(EnteredValue("hemoglobin", "12,5", "g/dL"),)),
+                 today=TODAY)
+    with db.read() as session:
+        values = visits_repo.latest_values_before(session, MRN, TODAY)
+    newest = {v.code: v for v in values if v.date == date(2026, 4, 1)}
+    assert (newest["hemoglobin"].entered_num, newest["hemoglobin"].entered_unit) == (12.5, "g/dL")
+    assert newest["hemoglobin"].value_num == 12.5

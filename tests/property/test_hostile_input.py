@@ -10,7 +10,7 @@ import math
 from datetime import date
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -289,6 +289,10 @@ def test_check_value_never_raises(code, value, unit, sex):
     st.one_of(st.none(), st.sampled_from(SEXES), NASTY_TEXT),
     st.one_of(st.none(), st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 1, 1))),
 )
+# A decimal comma typed by a nurse ("0,5", "0,"): the check reads it, so the entered value must be
+# read the same way (it once reached float() and raised).
+@example(date(2026, 1, 5), [("tlc_pct", "0,", None, None, False), ("hemoglobin", "12,5", "g/dL", None, False)],
+         [], "female", date(1960, 1, 1))
 def test_validate_visit_never_raises(day, values, features, sex, birth):
     from poems_monitor.services.visits import EnteredValue, VisitInput, validate_visit
 
