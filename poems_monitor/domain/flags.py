@@ -820,9 +820,22 @@ def _relapse_flags(ctx: _Ctx) -> None:
                 {"date": day.isoformat(), "triggers": [t.to_json() for t in triggers], "after_response": after})
 
 
-def _relapse_context(patient: PatientRecord, protocol: Protocol, as_of: date) -> _Ctx:
+def _history_of(record: PatientRecord, protocol: Protocol, history: tuple[VisitFeatures, ...] | None,
+                ) -> tuple[VisitFeatures, ...]:
+    """`history` when the caller computed it already (`feature_history` of `record`, the record
+    clipped to as-of: it is checked to be of the same visits), else computed here."""
+    if history is None:
+        return feature_history(record, protocol)
+    visits = record.visits
+    if len(history) != len(visits) or any(h.date != v.date for h, v in zip(history, visits)):
+        raise ValueError("the feature history passed is not that of the record clipped to as-of")
+    return history
+
+
+def _relapse_context(patient: PatientRecord, protocol: Protocol, as_of: date,
+                     history: tuple[VisitFeatures, ...] | None = None) -> _Ctx:
     record = clip(patient, as_of)
-    ctx = _Ctx(record, protocol, feature_history(record, protocol))
+    ctx = _Ctx(record, protocol, _history_of(record, protocol, history))
     _feature_flags(ctx)
     for code, values in _vegf_series(ctx).items():
         _vegf_rise(ctx, code, values)
@@ -831,11 +844,12 @@ def _relapse_context(patient: PatientRecord, protocol: Protocol, as_of: date) ->
     return ctx
 
 
-def relapse_triggers(patient: PatientRecord, protocol: Protocol, as_of: date) -> tuple[RelapseTrigger, ...]:
+def relapse_triggers(patient: PatientRecord, protocol: Protocol, as_of: date, *,
+                     history: tuple[VisitFeatures, ...] | None = None) -> tuple[RelapseTrigger, ...]:
     """The dated reasons to suspect a relapse as of `as_of` (same inputs as `compute_flags`),
     oldest first: the `relapse_suspected` flags group them by date, and the follow-up schedule
-    puts `restaging` due from them (INTERFACES 4, added 2026-12)."""
-    return _collect_relapse_triggers(_relapse_context(patient, protocol, as_of))
+    puts `restaging` due from them (INTERFACES 4, added 2026-12). `history`: as for `compute_flags`."""
+    return _collect_relapse_triggers(_relapse_context(patient, protocol, as_of, history))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -845,10 +859,14 @@ def relapse_triggers(patient: PatientRecord, protocol: Protocol, as_of: date) ->
 _KIND_ORDER = {k: i for i, k in enumerate(FlagKind)}
 
 
-def compute_flags(patient: PatientRecord, protocol: Protocol, as_of: date) -> tuple[Flag, ...]:
-    """Every flag of one patient as of `as_of`, sorted by date, kind and code."""
+def compute_flags(patient: PatientRecord, protocol: Protocol, as_of: date, *,
+                  history: tuple[VisitFeatures, ...] | None = None) -> tuple[Flag, ...]:
+    """Every flag of one patient as of `as_of`, sorted by date, kind and code. `history`: the
+    `feature_history` of the record clipped to `as_of` when the caller has it already (the
+    dashboard reads it too: one evaluation computes it once); a history of other visits raises
+    ValueError."""
     record = clip(patient, as_of)
-    ctx = _Ctx(record, protocol, feature_history(record, protocol))
+    ctx = _Ctx(record, protocol, _history_of(record, protocol, history))
     _feature_flags(ctx)
     _criteria_flag(ctx)
     _run_flags(ctx)

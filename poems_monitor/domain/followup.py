@@ -440,10 +440,11 @@ _Dues = Iterator[tuple[date, str] | None]
 
 
 class _Planner:
-    def __init__(self, patient: PatientRecord, protocol: Protocol, as_of: date):
+    def __init__(self, patient: PatientRecord, protocol: Protocol, as_of: date, flags: tuple[Flag, ...] | None = None):
         self.patient = patient
         self.p = protocol
         self.as_of = as_of
+        self.flags = flags  # the patient's flags on the same record and as-of, when the caller has them
         self.facts = VisitSummary(patient, protocol)
         self.vegf_rises = list(vegf_rise_dates(patient, protocol))  # read by imaging
         self.lines = LineIndex(lines_of_therapy(patient))
@@ -649,7 +650,7 @@ class _Planner:
             effective[c] = (last - days(1) if c == "review_visit" else last) if last is not None else None
         known = [d for d in effective.values() if d is not None]
         after = min(known) if len(known) == len(effective) else None
-        found = _first_trigger_after(restaging_triggers(self.patient, self.p, self.as_of), after)
+        found = _first_trigger_after(restaging_triggers(self.patient, self.p, self.as_of, self.flags), after)
         if found is None:
             return None
         day, why = found
@@ -711,15 +712,18 @@ def _transferred_away(record: PatientRecord) -> bool:
     return last_visit is None or max(transfers) >= last_visit
 
 
-def followup_plan(patient: PatientRecord, protocol: Protocol, as_of: date) -> tuple[WorklistItem, ...]:
+def followup_plan(patient: PatientRecord, protocol: Protocol, as_of: date, *,
+                  flags: tuple[Flag, ...] | None = None) -> tuple[WorklistItem, ...]:
     """Every applicable item of one patient, with its status (None when not yet due soon).
     Nothing for a patient who has died (follow-up ends at death), nor for one whose care was
     transferred elsewhere with no visit here since (the clinic no longer schedules their studies;
-    a visit after the transfer brings them back)."""
+    a visit after the transfer brings them back). `flags`: `compute_flags(patient, protocol,
+    as_of)` when the caller has them (the restaging triggers are read from them, not computed
+    again: see `restaging_triggers`)."""
     record = clip(patient, as_of)
     if death_date(record) is not None or _transferred_away(record):
         return ()
-    planner = _Planner(record, protocol, as_of)
+    planner = _Planner(record, protocol, as_of, flags)
     return tuple(
         WorklistItem(record.mrn, record.name, item, followup_status(
             due, started, as_of, protocol.due_soon_days, protocol.overdue_grace_days), due, last, reason)
