@@ -366,6 +366,18 @@ class VisitSummary:
                 prev_state[code] = status
 
 
+def visit_summary(patient: PatientRecord, protocol: Protocol) -> VisitSummary:
+    """`VisitSummary(patient, protocol)`, computed once per record and protocol
+    (`timeline.remembered`): the reduction's check and the schedule read the same summary of the
+    same record. Read only."""
+    return remembered(patient, "_summary", (protocol,), lambda: VisitSummary(patient, protocol))
+
+
+def rise_dates(patient: PatientRecord, protocol: Protocol) -> tuple[date, ...]:
+    """`flags.vegf_rise_dates`, computed once per record and protocol (as `visit_summary`)."""
+    return remembered(patient, "_vegf_rises", (protocol,), lambda: vegf_rise_dates(patient, protocol))
+
+
 # ---------------------------------------------------------------------------------------------
 # Restaging after a suspected relapse, and the engraftment-syndrome window
 # ---------------------------------------------------------------------------------------------
@@ -445,8 +457,8 @@ class _Planner:
         self.p = protocol
         self.as_of = as_of
         self.flags = flags  # the patient's flags on the same record and as-of, when the caller has them
-        self.facts = VisitSummary(patient, protocol)
-        self.vegf_rises = list(vegf_rise_dates(patient, protocol))  # read by imaging
+        self.facts = visit_summary(patient, protocol)
+        self.vegf_rises = rise_dates(patient, protocol)  # read by imaging
         self.lines = LineIndex(lines_of_therapy(patient))
         self.line = self.lines.on_or_before(as_of)
         self.remission_since = self._remission()
