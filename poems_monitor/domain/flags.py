@@ -764,6 +764,9 @@ def _is_criteria_feature(code: str) -> bool:
             and CRITERIA[feature.criterion].klass in _CRITERIA_CLASSES)
 
 
+_TRIGGER_KINDS = frozenset({FlagKind.VEGF_RISE, FlagKind.NEW_FEATURE, FlagKind.FEATURE_RECURRED})
+
+
 def _collect_relapse_triggers(ctx: _Ctx) -> tuple[RelapseTrigger, ...]:
     """From the flags already in `ctx`: a recorded relapse or progression; or, after a response to
     a line (a VEGF response, or a neuropathy improvement from a line's baseline), a VEGF rise or a
@@ -779,22 +782,21 @@ def _collect_relapse_triggers(ctx: _Ctx) -> tuple[RelapseTrigger, ...]:
         if e.type in _RELAPSE_EVENTS:
             text = tr("{event} recorded").format(event=_in_sentence(EVENT_TYPES[e.type].label))
             out.append(RelapseTrigger(e.date, "event", e.type, f"{text} ({e.note})" if e.note else text, None))
-    for f in sorted(ctx.out.values(), key=lambda f: (f.date, f.kind.value, f.code)):
+    # Only a flag that follows a response can be a trigger: the others are neither sorted nor worded.
+    candidates = [f for f in ctx.out.values() if f.kind in _TRIGGER_KINDS and responses and responses[0].date < f.date]
+    for f in sorted(candidates, key=lambda f: (f.date, f.kind.value, f.code)):
+        if f.kind is not FlagKind.VEGF_RISE and not _is_criteria_feature(f.code):
+            continue  # a new or recurring feature that never counts for the criteria
+        r = [r for r in responses if r.date < f.date][-1]  # the response it follows
         if f.kind is FlagKind.VEGF_RISE:
             text = tr("{name} rose to {value} {unit} ({nadir} {unit} at its nadir of {nadir_date})").format(
                 name=MEASURES[f.code].label, value=_num(ctx, f.code, f.evidence["value"]), unit=_unit(ctx, f.code),
                 nadir=_num(ctx, f.code, f.evidence["nadir"]), nadir_date=f.evidence["nadir_date"])
-        elif f.kind is FlagKind.NEW_FEATURE and _is_criteria_feature(f.code):
+        elif f.kind is FlagKind.NEW_FEATURE:
             text = tr("{name} is new").format(name=_in_sentence(display_name(f.code)))
-        elif f.kind is FlagKind.FEATURE_RECURRED and _is_criteria_feature(f.code):
+        else:
             text = tr("{name} is present again (documented absent on {absent})").format(
                 name=_in_sentence(display_name(f.code)), absent=f.evidence["last_absent"])
-        else:
-            continue
-        before = [r for r in responses if r.date < f.date]
-        if not before:
-            continue  # nothing to relapse from: the flag itself says what happened
-        r = before[-1]
         out.append(RelapseTrigger(f.date, f.kind.value, f.code, text, r.date, r.kind.value, r.code))
     return tuple(sorted(out, key=lambda t: (t.date, t.kind != "event", t.kind, t.code)))
 
