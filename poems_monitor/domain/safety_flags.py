@@ -26,6 +26,8 @@ Called by `flags.compute_flags` on the record clipped to as-of. Pure: no Qt, no 
 
 from __future__ import annotations
 
+import math
+
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -427,16 +429,23 @@ def _critical_side(obs: ObservationRecord) -> tuple[str, float] | None:
     return None
 
 
-# The measures that have a critical limit: most values of a visit have none (checked first).
-_HAS_CRITICAL = frozenset(code for code, m in MEASURES.items() if m.critical is not None)
+# The measures that have a critical limit: most values of a visit have none (checked first),
+# with their limits (inf where there is none: an uncensored value within both is not critical).
+_CRITICAL_LIMITS = {code: (m.critical.low if m.critical.low is not None else -math.inf,
+                           m.critical.high if m.critical.high is not None else math.inf)
+                    for code, m in MEASURES.items() if m.critical is not None}
 
 
 def _unconfirmed_critical(patient: PatientRecord, units: DisplayUnits) -> list[Flag]:
     out: list[Flag] = []
+    limits = _CRITICAL_LIMITS
     for visit in patient.visits:
         for o in visit.observations:
-            if o.code not in _HAS_CRITICAL or o.derived or o.confirmed_at_entry:
+            within = limits.get(o.code)
+            if within is None or o.derived or o.confirmed_at_entry:
                 continue
+            if o.qualifier is None and o.number is not None and within[0] <= o.number <= within[1]:
+                continue  # the common case, decided without `_critical_side` (the same comparisons)
             side = _critical_side(o)
             if side is None:
                 continue
