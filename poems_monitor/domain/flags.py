@@ -52,7 +52,7 @@ from poems_monitor.domain.course import (
 from poems_monitor.domain.criteria import criteria_from_history
 from poems_monitor.domain.derived import ABSENT, PRESENT, VisitFeatures, feature_history
 from poems_monitor.domain.protocol import Protocol
-from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord
+from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord, build_record
 from poems_monitor.i18n import and_list, tr
 
 
@@ -129,7 +129,10 @@ class _Ctx:
 
     def add(self, kind: FlagKind, code: str, day: date, severity: Severity, message: str, evidence: dict,
             rule: str | None = None) -> None:
-        flag = Flag(self.patient.mrn, kind, code, day, severity, message, rule or kind.value, evidence)
+        mrn = self.patient.mrn  # built without the frozen dataclass's __init__ (`timeline.build_record`): same fields
+        flag = build_record(Flag, {"mrn": mrn, "kind": kind, "code": code, "date": day, "severity": severity,
+                                   "message": message, "rule": rule or kind.value, "evidence": evidence,
+                                   "flag_id": make_flag_id(mrn, kind.value, code, day)})
         self.out.setdefault(flag.flag_id, flag)  # same identity twice (two DVTs one day): keep one
 
 
