@@ -47,6 +47,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
+from functools import lru_cache
 from typing import Iterable, Iterator, NamedTuple
 
 from poems_monitor.domain.catalogue import EXAM_KINDS, FOLLOWUP_ITEM_NAMES, FOLLOWUP_ITEMS, MEASURES, REGIMENS, display_name
@@ -219,6 +220,22 @@ def _code_info() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str | None
 
 
 _CODE_INFO = _code_info()
+# measure code -> the echo/pft item its value judges (only the codes that judge one)
+_JUDGED_BY_CODE = {code: judged for code, (_, _, judged) in _CODE_INFO.items() if judged is not None}
+
+
+@lru_cache(maxsize=4096)
+def _items_measured(codes: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """(items completed, items only partly done) by measurements of these codes. Visits repeat
+    the same few panels: each panel is worked out once (a pure function of the codes)."""
+    completes: set[str] = set()
+    partly: set[str] = set()
+    for code in codes:
+        info = _CODE_INFO.get(code)
+        if info is not None:
+            completes.update(info[0])
+            partly.update(info[1])
+    return frozenset(completes), frozenset(partly)
 
 
 def _echo_value_abnormal(code: str, value: float, sex: str, protocol: Protocol) -> bool:
@@ -244,19 +261,14 @@ def visit_findings(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFin
 
 
 def _visit_findings(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFindings:
-    done: set[str] = set()
-    recorded: set[str] = set()  # items a measurement partly did (spirometry, a blood count)
+    observations = visit.observations
+    completes, partly = _items_measured(frozenset([obs.code for obs in observations]))
+    done: set[str] = set(completes)
+    recorded: set[str] = set(partly)  # items a measurement partly did (spirometry, a blood count)
     abnormal: dict[str, bool] = {}
     complete_normal: dict[str, bool] = {}
-    for obs in visit.observations:
-        info = _CODE_INFO.get(obs.code)
-        if info is None:
-            continue
-        completes, partly, judged = info
-        if completes:
-            done.update(completes)
-        if partly:
-            recorded.update(partly)
+    for obs in observations:
+        judged = _JUDGED_BY_CODE.get(obs.code)
         if judged is not None and obs.number is not None:
             if judged == "echo":
                 bad = _echo_value_abnormal(obs.code, obs.number, sex, protocol)
