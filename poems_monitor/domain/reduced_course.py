@@ -24,6 +24,7 @@ If a new rule needs an input the reduction drops, extend it here and bump
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
 from poems_monitor.domain.catalogue import EXAM_KINDS
 from poems_monitor.domain.derived import derive_features
@@ -37,6 +38,13 @@ from poems_monitor.domain.timeline import PatientRecord, VisitRecord
 
 # The derived features the schedule's thrombosis review reads (`followup._Planner.thrombosis_risk`).
 RUN_CODES = ("thrombocytosis", "polycythemia")
+
+
+@lru_cache(maxsize=256)
+def _codes_of(items: frozenset[str]) -> frozenset[str]:
+    """The measure codes that count for any of these follow-up items (`followup.DONE_BY_CODE`):
+    a kept visit keeps its values of them. A pure function of a few items: worked out once."""
+    return frozenset(code for code, (done, _) in DONE_BY_CODE.items() if items.intersection(done))
 
 
 def latest_date(p: PatientRecord) -> date | None:
@@ -173,10 +181,9 @@ def reduce_for_schedule(p: PatientRecord, protocol: Protocol, flags: tuple[Flag,
         v = visits[vi]
         items = keep_items.get(vi, set())
         obs_idx = set(keep_obs.get(vi, ()))
-        for i, o in enumerate(v.observations):
-            entry = DONE_BY_CODE.get(o.code)
-            if entry is not None and items.intersection(entry[0]):
-                obs_idx.add(i)
+        if items:
+            codes = _codes_of(frozenset(items))
+            obs_idx.update(i for i, o in enumerate(v.observations) if o.code in codes)
         exams = tuple(x for x in v.exams
                       if (kind := EXAM_KINDS.get(x.kind)) is not None and kind.followup_item in items)
         reduced_visits.append(VisitRecord(
