@@ -24,7 +24,7 @@ from poems_monitor.domain.catalogue import CRITERIA, FEATURES, CriterionClass
 from poems_monitor.domain.course import clip
 from poems_monitor.domain.derived import PRESENT, VisitFeatures, feature_history
 from poems_monitor.domain.protocol import Protocol
-from poems_monitor.domain.timeline import PatientRecord
+from poems_monitor.domain.timeline import PatientRecord, build_record
 from poems_monitor.i18n import tr
 
 _COUNTED_CLASSES = (CriterionClass.MANDATORY, CriterionClass.MAJOR, CriterionClass.MINOR)
@@ -84,6 +84,9 @@ class CriteriaAssessment:
         raise KeyError(code)
 
 
+# The features that document a counted criterion (one look-up per documented feature and visit).
+_COUNTED_FEATURES = {code: f for code, f in FEATURES.items() if f.criterion in _CRITERION_ORDER}
+
 _N_MANDATORY = sum(1 for c in CRITERIA.values() if c.klass is CriterionClass.MANDATORY)
 
 
@@ -109,8 +112,8 @@ def criteria_from_history(history: tuple[VisitFeatures, ...]) -> CriteriaAssessm
         for code, state in vf.states.items():
             if state != PRESENT:
                 continue
-            feature = FEATURES.get(code)
-            if feature is None or feature.criterion not in _CRITERION_ORDER:
+            feature = _COUNTED_FEATURES.get(code)
+            if feature is None:
                 continue
             if not feature.counts_alone:
                 if code not in not_counted:
@@ -133,7 +136,8 @@ def criteria_from_history(history: tuple[VisitFeatures, ...]) -> CriteriaAssessm
             minor = tuple(r for r in documented if r.klass is CriterionClass.MINOR)
             state_at_visit = (documented, mandatory, major, minor, _fulfilled(len(mandatory), len(major), len(minor)))
         documented, mandatory, major, minor, ok = state_at_visit
-        visits.append(VisitCriteria(vf.date, mandatory, major, minor, ok))
+        visits.append(build_record(VisitCriteria, {"date": vf.date, "mandatory": mandatory, "major": major,
+                                                   "minor": minor, "fulfilled": ok}))  # one per visit: no __init__
         if ok and fulfilled_on is None:
             fulfilled_on = vf.date
             used = tuple(documented)

@@ -39,7 +39,7 @@ from poems_monitor.domain.catalogue import MEASURES, FeatureState, Sex
 from poems_monitor.domain.course import fmt_number
 from poems_monitor.domain.display_units import CANONICAL, DisplayUnits
 from poems_monitor.domain.protocol import Protocol
-from poems_monitor.domain.timeline import ObservationRecord, PatientRecord, VisitRecord, remembered
+from poems_monitor.domain.timeline import ObservationRecord, PatientRecord, VisitRecord, build_record, remembered
 from poems_monitor.i18n import tr
 
 DERIVED_CODES = ("vegf_elevation", "thrombocytosis", "polycythemia")
@@ -113,6 +113,14 @@ class VisitFeatures:
         return None
 
 
+def _feature(code: str, state: FeatureState, source: str, why: Why, evidence: dict,
+             measured_above: bool | None = None) -> DerivedFeature:
+    """`DerivedFeature(...)` without the frozen dataclass's __init__ (which sets one field at a
+    time through object.__setattr__): every visit of a clinic gets three (`timeline.build_record`)."""
+    return build_record(DerivedFeature, {"code": code, "state": state, "source": source, "why": why,
+                                         "evidence": evidence, "measured_above": measured_above})
+
+
 def _above(obs: ObservationRecord, limit: float) -> bool | None:
     """Is the true value above `limit`? None when a censored result cannot tell."""
     number = obs.number
@@ -144,18 +152,18 @@ def _combine(code: str, measured: bool | None, entered: str, explanation: Why, e
     measurement's (empty when nothing was measured), written only when read."""
     if measured and entered == ABSENT and code in COUNT_CODES:
         # A reactive count the clinician judged not to be thrombocytosis/polycythaemia: their word wins.
-        return DerivedFeature(code, FeatureState.ABSENT, "clinician_absent", lambda: "{text} ({explanation})".format(
+        return _feature(code, FeatureState.ABSENT, "clinician_absent", lambda: "{text} ({explanation})".format(
             text=tr("entered as absent by the clinician at this visit, which overrides the count for the criteria"),
             explanation=_text(explanation)), evidence, True)
     if measured:
-        return DerivedFeature(code, FeatureState.PRESENT, "measured", explanation, evidence, True)
+        return _feature(code, FeatureState.PRESENT, "measured", explanation, evidence, True)
     if entered == PRESENT:
-        return DerivedFeature(code, FeatureState.PRESENT, "entered", _entered_present(explanation), evidence, measured)
+        return _feature(code, FeatureState.PRESENT, "entered", _entered_present(explanation), evidence, measured)
     if measured is False:
-        return DerivedFeature(code, FeatureState.ABSENT, "measured", explanation, evidence, False)
+        return _feature(code, FeatureState.ABSENT, "measured", explanation, evidence, False)
     if entered == ABSENT:
-        return DerivedFeature(code, FeatureState.ABSENT, "entered", _ENTERED_ABSENT, evidence)
-    return DerivedFeature(code, FeatureState.UNKNOWN, "not_measured", explanation, evidence)
+        return _feature(code, FeatureState.ABSENT, "entered", _ENTERED_ABSENT, evidence)
+    return _feature(code, FeatureState.UNKNOWN, "not_measured", explanation, evidence)
 
 
 def _ENTERED_ABSENT() -> str:  # noqa: N802 (a `Why`, called like the lambdas above)
@@ -253,10 +261,10 @@ def _derive_features(visit: VisitRecord, sex: str, protocol: Protocol, explain: 
         reason = _not_computed(shown_sex)
         evidence = {"sex": shown_sex}
         if entered == PRESENT:
-            out.append(DerivedFeature("polycythemia", FeatureState.PRESENT, "entered", _entered_present(reason), evidence))
+            out.append(_feature("polycythemia", FeatureState.PRESENT, "entered", _entered_present(reason), evidence))
         else:
             state = FeatureState.ABSENT if entered == ABSENT else FeatureState.UNKNOWN
-            out.append(DerivedFeature("polycythemia", state, "not_computed", reason, evidence))
+            out.append(_feature("polycythemia", state, "not_computed", reason, evidence))
     return tuple(out)
 
 
@@ -273,7 +281,7 @@ def visit_features(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFea
             states.pop(d.code, None)
         else:
             states[d.code] = d.state.value
-    return VisitFeatures(visit.date, MappingProxyType(states), derived)
+    return build_record(VisitFeatures, {"date": visit.date, "states": MappingProxyType(states), "derived": derived})
 
 
 def _then(first: Why, more: Callable[[], str]) -> Callable[[], str]:

@@ -52,7 +52,7 @@ from poems_monitor.domain.course import (
 from poems_monitor.domain.criteria import criteria_from_history
 from poems_monitor.domain.derived import ABSENT, PRESENT, VisitFeatures, feature_history
 from poems_monitor.domain.protocol import Protocol
-from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord
+from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord, build_record
 from poems_monitor.i18n import and_list, tr
 
 
@@ -129,7 +129,10 @@ class _Ctx:
 
     def add(self, kind: FlagKind, code: str, day: date, severity: Severity, message: str, evidence: dict,
             rule: str | None = None) -> None:
-        flag = Flag(self.patient.mrn, kind, code, day, severity, message, rule or kind.value, evidence)
+        mrn = self.patient.mrn  # built without the frozen dataclass's __init__ (`timeline.build_record`): same fields
+        flag = build_record(Flag, {"mrn": mrn, "kind": kind, "code": code, "date": day, "severity": severity,
+                                   "message": message, "rule": rule or kind.value, "evidence": evidence,
+                                   "flag_id": make_flag_id(mrn, kind.value, code, day)})
         self.out.setdefault(flag.flag_id, flag)  # same identity twice (two DVTs one day): keep one
 
 
@@ -764,6 +767,9 @@ def _is_criteria_feature(code: str) -> bool:
             and CRITERIA[feature.criterion].klass in _CRITERIA_CLASSES)
 
 
+_TRIGGER_KINDS = frozenset({FlagKind.VEGF_RISE, FlagKind.NEW_FEATURE, FlagKind.FEATURE_RECURRED})
+
+
 def _collect_relapse_triggers(ctx: _Ctx) -> tuple[RelapseTrigger, ...]:
     """From the flags already in `ctx`: a recorded relapse or progression; or, after a response to
     a line (a VEGF response, or a neuropathy improvement from a line's baseline), a VEGF rise or a
@@ -779,22 +785,21 @@ def _collect_relapse_triggers(ctx: _Ctx) -> tuple[RelapseTrigger, ...]:
         if e.type in _RELAPSE_EVENTS:
             text = tr("{event} recorded").format(event=_in_sentence(EVENT_TYPES[e.type].label))
             out.append(RelapseTrigger(e.date, "event", e.type, f"{text} ({e.note})" if e.note else text, None))
-    for f in sorted(ctx.out.values(), key=lambda f: (f.date, f.kind.value, f.code)):
+    # Only a flag that follows a response can be a trigger: the others are neither sorted nor worded.
+    candidates = [f for f in ctx.out.values() if f.kind in _TRIGGER_KINDS and responses and responses[0].date < f.date]
+    for f in sorted(candidates, key=lambda f: (f.date, f.kind.value, f.code)):
+        if f.kind is not FlagKind.VEGF_RISE and not _is_criteria_feature(f.code):
+            continue  # a new or recurring feature that never counts for the criteria
+        r = [r for r in responses if r.date < f.date][-1]  # the response it follows
         if f.kind is FlagKind.VEGF_RISE:
             text = tr("{name} rose to {value} {unit} ({nadir} {unit} at its nadir of {nadir_date})").format(
                 name=MEASURES[f.code].label, value=_num(ctx, f.code, f.evidence["value"]), unit=_unit(ctx, f.code),
                 nadir=_num(ctx, f.code, f.evidence["nadir"]), nadir_date=f.evidence["nadir_date"])
-        elif f.kind is FlagKind.NEW_FEATURE and _is_criteria_feature(f.code):
+        elif f.kind is FlagKind.NEW_FEATURE:
             text = tr("{name} is new").format(name=_in_sentence(display_name(f.code)))
-        elif f.kind is FlagKind.FEATURE_RECURRED and _is_criteria_feature(f.code):
+        else:
             text = tr("{name} is present again (documented absent on {absent})").format(
                 name=_in_sentence(display_name(f.code)), absent=f.evidence["last_absent"])
-        else:
-            continue
-        before = [r for r in responses if r.date < f.date]
-        if not before:
-            continue  # nothing to relapse from: the flag itself says what happened
-        r = before[-1]
         out.append(RelapseTrigger(f.date, f.kind.value, f.code, text, r.date, r.kind.value, r.code))
     return tuple(sorted(out, key=lambda t: (t.date, t.kind != "event", t.kind, t.code)))
 
@@ -820,9 +825,22 @@ def _relapse_flags(ctx: _Ctx) -> None:
                 {"date": day.isoformat(), "triggers": [t.to_json() for t in triggers], "after_response": after})
 
 
-def _relapse_context(patient: PatientRecord, protocol: Protocol, as_of: date) -> _Ctx:
+def _history_of(record: PatientRecord, protocol: Protocol, history: tuple[VisitFeatures, ...] | None,
+                ) -> tuple[VisitFeatures, ...]:
+    """`history` when the caller computed it already (`feature_history` of `record`, the record
+    clipped to as-of: it is checked to be of the same visits), else computed here."""
+    if history is None:
+        return feature_history(record, protocol)
+    visits = record.visits
+    if len(history) != len(visits) or any(h.date != v.date for h, v in zip(history, visits)):
+        raise ValueError("the feature history passed is not that of the record clipped to as-of")
+    return history
+
+
+def _relapse_context(patient: PatientRecord, protocol: Protocol, as_of: date,
+                     history: tuple[VisitFeatures, ...] | None = None) -> _Ctx:
     record = clip(patient, as_of)
-    ctx = _Ctx(record, protocol, feature_history(record, protocol))
+    ctx = _Ctx(record, protocol, _history_of(record, protocol, history))
     _feature_flags(ctx)
     for code, values in _vegf_series(ctx).items():
         _vegf_rise(ctx, code, values)
@@ -831,11 +849,12 @@ def _relapse_context(patient: PatientRecord, protocol: Protocol, as_of: date) ->
     return ctx
 
 
-def relapse_triggers(patient: PatientRecord, protocol: Protocol, as_of: date) -> tuple[RelapseTrigger, ...]:
+def relapse_triggers(patient: PatientRecord, protocol: Protocol, as_of: date, *,
+                     history: tuple[VisitFeatures, ...] | None = None) -> tuple[RelapseTrigger, ...]:
     """The dated reasons to suspect a relapse as of `as_of` (same inputs as `compute_flags`),
     oldest first: the `relapse_suspected` flags group them by date, and the follow-up schedule
-    puts `restaging` due from them (INTERFACES 4, added 2026-12)."""
-    return _collect_relapse_triggers(_relapse_context(patient, protocol, as_of))
+    puts `restaging` due from them (INTERFACES 4, added 2026-12). `history`: as for `compute_flags`."""
+    return _collect_relapse_triggers(_relapse_context(patient, protocol, as_of, history))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -845,10 +864,14 @@ def relapse_triggers(patient: PatientRecord, protocol: Protocol, as_of: date) ->
 _KIND_ORDER = {k: i for i, k in enumerate(FlagKind)}
 
 
-def compute_flags(patient: PatientRecord, protocol: Protocol, as_of: date) -> tuple[Flag, ...]:
-    """Every flag of one patient as of `as_of`, sorted by date, kind and code."""
+def compute_flags(patient: PatientRecord, protocol: Protocol, as_of: date, *,
+                  history: tuple[VisitFeatures, ...] | None = None) -> tuple[Flag, ...]:
+    """Every flag of one patient as of `as_of`, sorted by date, kind and code. `history`: the
+    `feature_history` of the record clipped to `as_of` when the caller has it already (the
+    dashboard reads it too: one evaluation computes it once); a history of other visits raises
+    ValueError."""
     record = clip(patient, as_of)
-    ctx = _Ctx(record, protocol, feature_history(record, protocol))
+    ctx = _Ctx(record, protocol, _history_of(record, protocol, history))
     _feature_flags(ctx)
     _criteria_flag(ctx)
     _run_flags(ctx)

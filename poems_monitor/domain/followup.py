@@ -47,6 +47,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
+from functools import lru_cache
 from typing import Iterable, Iterator, NamedTuple
 
 from poems_monitor.domain.catalogue import EXAM_KINDS, FOLLOWUP_ITEM_NAMES, FOLLOWUP_ITEMS, MEASURES, REGIMENS, display_name
@@ -219,6 +220,22 @@ def _code_info() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str | None
 
 
 _CODE_INFO = _code_info()
+# measure code -> the echo/pft item its value judges (only the codes that judge one)
+_JUDGED_BY_CODE = {code: judged for code, (_, _, judged) in _CODE_INFO.items() if judged is not None}
+
+
+@lru_cache(maxsize=4096)
+def _items_measured(codes: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """(items completed, items only partly done) by measurements of these codes. Visits repeat
+    the same few panels: each panel is worked out once (a pure function of the codes)."""
+    completes: set[str] = set()
+    partly: set[str] = set()
+    for code in codes:
+        info = _CODE_INFO.get(code)
+        if info is not None:
+            completes.update(info[0])
+            partly.update(info[1])
+    return frozenset(completes), frozenset(partly)
 
 
 def _echo_value_abnormal(code: str, value: float, sex: str, protocol: Protocol) -> bool:
@@ -244,19 +261,14 @@ def visit_findings(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFin
 
 
 def _visit_findings(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFindings:
-    done: set[str] = set()
-    recorded: set[str] = set()  # items a measurement partly did (spirometry, a blood count)
+    observations = visit.observations
+    completes, partly = _items_measured(frozenset([obs.code for obs in observations]))
+    done: set[str] = set(completes)
+    recorded: set[str] = set(partly)  # items a measurement partly did (spirometry, a blood count)
     abnormal: dict[str, bool] = {}
     complete_normal: dict[str, bool] = {}
-    for obs in visit.observations:
-        info = _CODE_INFO.get(obs.code)
-        if info is None:
-            continue
-        completes, partly, judged = info
-        if completes:
-            done.update(completes)
-        if partly:
-            recorded.update(partly)
+    for obs in observations:
+        judged = _JUDGED_BY_CODE.get(obs.code)
         if judged is not None and obs.number is not None:
             if judged == "echo":
                 bad = _echo_value_abnormal(obs.code, obs.number, sex, protocol)
@@ -366,6 +378,18 @@ class VisitSummary:
                 prev_state[code] = status
 
 
+def visit_summary(patient: PatientRecord, protocol: Protocol) -> VisitSummary:
+    """`VisitSummary(patient, protocol)`, computed once per record and protocol
+    (`timeline.remembered`): the reduction's check and the schedule read the same summary of the
+    same record. Read only."""
+    return remembered(patient, "_summary", (protocol,), lambda: VisitSummary(patient, protocol))
+
+
+def rise_dates(patient: PatientRecord, protocol: Protocol) -> tuple[date, ...]:
+    """`flags.vegf_rise_dates`, computed once per record and protocol (as `visit_summary`)."""
+    return remembered(patient, "_vegf_rises", (protocol,), lambda: vegf_rise_dates(patient, protocol))
+
+
 # ---------------------------------------------------------------------------------------------
 # Restaging after a suspected relapse, and the engraftment-syndrome window
 # ---------------------------------------------------------------------------------------------
@@ -440,12 +464,13 @@ _Dues = Iterator[tuple[date, str] | None]
 
 
 class _Planner:
-    def __init__(self, patient: PatientRecord, protocol: Protocol, as_of: date):
+    def __init__(self, patient: PatientRecord, protocol: Protocol, as_of: date, flags: tuple[Flag, ...] | None = None):
         self.patient = patient
         self.p = protocol
         self.as_of = as_of
-        self.facts = VisitSummary(patient, protocol)
-        self.vegf_rises = list(vegf_rise_dates(patient, protocol))  # read by imaging
+        self.flags = flags  # the patient's flags on the same record and as-of, when the caller has them
+        self.facts = visit_summary(patient, protocol)
+        self.vegf_rises = rise_dates(patient, protocol)  # read by imaging
         self.lines = LineIndex(lines_of_therapy(patient))
         self.line = self.lines.on_or_before(as_of)
         self.remission_since = self._remission()
@@ -649,7 +674,7 @@ class _Planner:
             effective[c] = (last - days(1) if c == "review_visit" else last) if last is not None else None
         known = [d for d in effective.values() if d is not None]
         after = min(known) if len(known) == len(effective) else None
-        found = _first_trigger_after(restaging_triggers(self.patient, self.p, self.as_of), after)
+        found = _first_trigger_after(restaging_triggers(self.patient, self.p, self.as_of, self.flags), after)
         if found is None:
             return None
         day, why = found
@@ -711,15 +736,18 @@ def _transferred_away(record: PatientRecord) -> bool:
     return last_visit is None or max(transfers) >= last_visit
 
 
-def followup_plan(patient: PatientRecord, protocol: Protocol, as_of: date) -> tuple[WorklistItem, ...]:
+def followup_plan(patient: PatientRecord, protocol: Protocol, as_of: date, *,
+                  flags: tuple[Flag, ...] | None = None) -> tuple[WorklistItem, ...]:
     """Every applicable item of one patient, with its status (None when not yet due soon).
     Nothing for a patient who has died (follow-up ends at death), nor for one whose care was
     transferred elsewhere with no visit here since (the clinic no longer schedules their studies;
-    a visit after the transfer brings them back)."""
+    a visit after the transfer brings them back). `flags`: `compute_flags(patient, protocol,
+    as_of)` when the caller has them (the restaging triggers are read from them, not computed
+    again: see `restaging_triggers`)."""
     record = clip(patient, as_of)
     if death_date(record) is not None or _transferred_away(record):
         return ()
-    planner = _Planner(record, protocol, as_of)
+    planner = _Planner(record, protocol, as_of, flags)
     return tuple(
         WorklistItem(record.mrn, record.name, item, followup_status(
             due, started, as_of, protocol.due_soon_days, protocol.overdue_grace_days), due, last, reason)

@@ -24,19 +24,27 @@ If a new rule needs an input the reduction drops, extend it here and bump
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
 from poems_monitor.domain.catalogue import EXAM_KINDS
 from poems_monitor.domain.derived import derive_features
-from poems_monitor.domain.flags import Flag, vegf_rise_dates, vegf_rise_nadirs
+from poems_monitor.domain.flags import Flag, vegf_rise_nadirs
 from poems_monitor.domain.followup import (
     BLOOD_COUNT_CODES, DONE_BY_CODE, TRIGGER_CODES, VisitSummary, engraftment_window, latest_asct, restaging_triggers,
-    visit_findings,
+    rise_dates, visit_findings, visit_summary,
 )
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord, VisitRecord
 
 # The derived features the schedule's thrombosis review reads (`followup._Planner.thrombosis_risk`).
 RUN_CODES = ("thrombocytosis", "polycythemia")
+
+
+@lru_cache(maxsize=256)
+def _codes_of(items: frozenset[str]) -> frozenset[str]:
+    """The measure codes that count for any of these follow-up items (`followup.DONE_BY_CODE`):
+    a kept visit keeps its values of them. A pure function of a few items: worked out once."""
+    return frozenset(code for code, (done, _) in DONE_BY_CODE.items() if items.intersection(done))
 
 
 def latest_date(p: PatientRecord) -> date | None:
@@ -61,11 +69,13 @@ def thrombosis_visit(p: PatientRecord, protocol: Protocol) -> int | None:
     return None
 
 
-def vegf_points(p: PatientRecord, protocol: Protocol) -> set[tuple[int, str]]:
-    """(visit index, code) of the VEGF values that reproduce every VEGF rise of the record."""
+def vegf_points(p: PatientRecord, protocol: Protocol,
+                nadirs: tuple[tuple[str, date, date], ...] | None = None) -> set[tuple[int, str]]:
+    """(visit index, code) of the VEGF values that reproduce every VEGF rise of the record.
+    `nadirs`: `vegf_rise_nadirs(p, protocol)` when the caller has it."""
     index = {v.date: vi for vi, v in enumerate(p.visits)}
     keep: set[tuple[int, str]] = set()
-    for code, day, nadir_day in vegf_rise_nadirs(p, protocol):
+    for code, day, nadir_day in (nadirs if nadirs is not None else vegf_rise_nadirs(p, protocol)):
         keep.add((index[day], code))
         keep.add((index[nadir_day], code))
     return keep
@@ -89,16 +99,22 @@ def schedule_inputs(p: PatientRecord, protocol: Protocol, facts: VisitSummary | 
     """Everything the follow-up schedule reads from the visits, for as-of on or after the newest
     date: a reduction is kept only when this is equal for the full and the reduced record.
     `facts`: the record's `VisitSummary` when the caller has it already."""
-    facts = facts if facts is not None else VisitSummary(p, protocol)
-    ti = thrombosis_visit(p, protocol)
+    facts = facts if facts is not None else visit_summary(p, protocol)
+    return _inputs(p, protocol, facts, thrombosis_visit(p, protocol), engraftment_last_visit(p, protocol),
+                   rise_dates(p, protocol))
+
+
+def _inputs(p: PatientRecord, protocol: Protocol, facts: VisitSummary, ti: int | None, es: int | None,
+            rises: tuple[date, ...]) -> tuple:
+    """`schedule_inputs` from its parts: the summary, the thrombosis and engraftment visits and
+    the VEGF rise dates of `p` (the reduction has them already for the full record)."""
     blood = None
     if ti is not None:
         blood = (p.visits[ti].date, tuple((d.code, d.state) for d in derive_features(p.visits[ti], p.sex, protocol, explain=False)
                                           if d.code in RUN_CODES))
-    es = engraftment_last_visit(p, protocol)
     return (facts.last_done, facts.partial,
             {k: (x.abnormal, x.abnormal_since, x.latest_abnormal) for k, x in facts.exam.items()}, facts.onsets,
-            vegf_rise_dates(p, protocol), p.visits[0].date if p.visits else None, blood,
+            rises, p.visits[0].date if p.visits else None, blood,
             p.visits[es].date if es is not None else None)
 
 
@@ -133,7 +149,7 @@ def reduce_for_schedule(p: PatientRecord, protocol: Protocol, flags: tuple[Flag,
                 keep_feat.setdefault(vi, set()).add(fi)  # only the changes matter (onsets)
                 previous[code] = status
     index = {v.date: vi for vi, v in enumerate(visits)}
-    facts = VisitSummary(p, protocol)  # the visits the schedule's own summary ends on, per item
+    facts = visit_summary(p, protocol)  # the visits the schedule's own summary ends on, per item
     for item, day in facts.last_done.items():
         keep_items.setdefault(index[day], set()).add(item)
     for item, (day, _) in facts.partial.items():
@@ -147,7 +163,8 @@ def reduce_for_schedule(p: PatientRecord, protocol: Protocol, flags: tuple[Flag,
             keep_items.setdefault(seq[k][0], set()).add(item)  # the start of the trailing abnormal run
             if k > 0:
                 keep_items.setdefault(seq[k - 1][0], set()).add(item)  # and the normal verdict before it
-    for vi, code in vegf_points(p, protocol):
+    nadirs = vegf_rise_nadirs(p, protocol)
+    for vi, code in vegf_points(p, protocol, nadirs):
         v = visits[vi]
         keep_obs.setdefault(vi, set()).update(i for i, o in enumerate(v.observations) if o.code == code)
     ti = thrombosis_visit(p, protocol)
@@ -164,10 +181,9 @@ def reduce_for_schedule(p: PatientRecord, protocol: Protocol, flags: tuple[Flag,
         v = visits[vi]
         items = keep_items.get(vi, set())
         obs_idx = set(keep_obs.get(vi, ()))
-        for i, o in enumerate(v.observations):
-            entry = DONE_BY_CODE.get(o.code)
-            if entry is not None and items.intersection(entry[0]):
-                obs_idx.add(i)
+        if items:
+            codes = _codes_of(frozenset(items))
+            obs_idx.update(i for i, o in enumerate(v.observations) if o.code in codes)
         exams = tuple(x for x in v.exams
                       if (kind := EXAM_KINDS.get(x.kind)) is not None and kind.followup_item in items)
         reduced_visits.append(VisitRecord(
@@ -180,6 +196,10 @@ def reduce_for_schedule(p: PatientRecord, protocol: Protocol, flags: tuple[Flag,
     reduced = PatientRecord(p.mrn, p.name, p.sex, p.birth_date, p.diagnosis_date, tuple(reduced_visits),
                             p.treatments, p.events, p.patient_id,
                             relapse_triggers=restaging_triggers(p, protocol, latest, flags) if latest is not None else ())
-    if schedule_inputs(reduced, protocol) != schedule_inputs(p, protocol, facts):
+    # The check: every input of the schedule read from the reduced record (its summary and rise
+    # dates are kept on it for the schedule that runs on it next) against the full record's,
+    # whose parts were computed above (the rise dates are the days of the rises of `nadirs`).
+    full = _inputs(p, protocol, facts, ti, es, tuple(sorted(day for _, day, _ in nadirs)))
+    if schedule_inputs(reduced, protocol) != full:
         return p  # the caller logs it (the domain has no logging of its own)
     return reduced

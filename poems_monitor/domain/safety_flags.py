@@ -26,6 +26,8 @@ Called by `flags.compute_flags` on the record clipped to as-of. Pure: no Qt, no 
 
 from __future__ import annotations
 
+import math
+
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -192,6 +194,25 @@ def _high_count(code: str, derived: DerivedFeature | None) -> Callable[[], str]:
         why=derived.explanation if derived is not None and derived.explanation else tr("entered as present"))
 
 
+# The texts of the factors a visit documents, written only when a flag quotes them (as `_high_count`):
+# the record documents them at most visits, a flag quotes them on few days.
+def _immobility(hits: list[tuple[float, float, str]], p: Protocol, day: date) -> Callable[[], str]:
+    return lambda: tr("immobility ({what} on {date})").format(what=", ".join(
+        f"{MEASURES[c].label} {fmt_number(number)} ≥ {limit} {p.cite('immobility_' + c)}" for number, limit, c in hits),
+        date=day.isoformat())
+
+
+def _documented(code: str, day: date) -> Callable[[], str]:
+    return lambda: tr("{name} (documented {date})").format(
+        name=tr("diabetes") if code == "diabetes" else tr("cardiac disease: cardiomyopathy"), date=day.isoformat())
+
+
+def _kidney(egfr: float, p: Protocol, day: date) -> Callable[[], str]:
+    return lambda: tr("chronic kidney disease (eGFR {value} below {limit} on {date} {cite})").format(
+        value=fmt_number(egfr), limit=fmt_number(p.kidney_disease_egfr), date=day.isoformat(),
+        cite=p.cite("kidney_disease_egfr"))
+
+
 class _Documented:
     """Per factor, the dates at which the record documents it present or absent, in order, so that
     the state "on or before a day" is one bisection."""
@@ -214,25 +235,21 @@ class _Documented:
                 o = visit.value(code)
                 if o is not None and o.number is not None:
                     immobile.append((o.number, o.number >= limit, limit, code))
+            hits = [(number, limit, c) for number, hit, limit, c in immobile if hit]
             if immobile:
-                found = [f"{MEASURES[c].label} {fmt_number(number)} ≥ {limit} {p.cite('immobility_' + c)}"
-                         for number, hit, limit, c in immobile if hit]
-                self._add("immobility", visit.date, RiskFactor("immobility", tr("immobility ({what} on {date})").format(
-                    what=", ".join(found), date=visit.date.isoformat()), visit.date) if found else None)
-            for code, feature, name in (("diabetes", "diabetes", tr("diabetes")),
-                                        ("cardiac_disease", "cardiomyopathy", tr("cardiac disease: cardiomyopathy"))):
+                self._add("immobility", visit.date,
+                          RiskFactor("immobility", _immobility(hits, p, visit.date), visit.date) if hits else None)
+            for code, feature in (("diabetes", "diabetes"), ("cardiac_disease", "cardiomyopathy")):
                 state = vf.state(feature)
                 if state in (PRESENT, ABSENT):
-                    self._add(code, visit.date, RiskFactor(code, tr("{name} (documented {date})").format(
-                        name=name, date=visit.date.isoformat()), visit.date) if state == PRESENT else None)
+                    self._add(code, visit.date,
+                              RiskFactor(code, _documented(code, visit.date), visit.date) if state == PRESENT else None)
             egfr = visit.value("egfr")
             if p.kidney_disease_egfr > 0 and egfr is not None and egfr.number is not None:
                 low = _below(egfr, p.kidney_disease_egfr)
                 if low is not None:
-                    self._add("kidney_disease", visit.date, RiskFactor("kidney_disease", tr(
-                        "chronic kidney disease (eGFR {value} below {limit} on {date} {cite})").format(
-                        value=fmt_number(egfr.number), limit=fmt_number(p.kidney_disease_egfr), date=visit.date.isoformat(),
-                        cite=p.cite("kidney_disease_egfr")), visit.date) if low else None)
+                    self._add("kidney_disease", visit.date, RiskFactor(
+                        "kidney_disease", _kidney(egfr.number, p, visit.date), visit.date) if low else None)
         self.dates = {code: [d for d, _ in values] for code, values in self.series.items()}
 
     def _add(self, code: str, day: date, factor: RiskFactor | None) -> None:
@@ -427,16 +444,23 @@ def _critical_side(obs: ObservationRecord) -> tuple[str, float] | None:
     return None
 
 
-# The measures that have a critical limit: most values of a visit have none (checked first).
-_HAS_CRITICAL = frozenset(code for code, m in MEASURES.items() if m.critical is not None)
+# The measures that have a critical limit: most values of a visit have none (checked first),
+# with their limits (inf where there is none: an uncensored value within both is not critical).
+_CRITICAL_LIMITS = {code: (m.critical.low if m.critical.low is not None else -math.inf,
+                           m.critical.high if m.critical.high is not None else math.inf)
+                    for code, m in MEASURES.items() if m.critical is not None}
 
 
 def _unconfirmed_critical(patient: PatientRecord, units: DisplayUnits) -> list[Flag]:
     out: list[Flag] = []
+    limits = _CRITICAL_LIMITS
     for visit in patient.visits:
         for o in visit.observations:
-            if o.code not in _HAS_CRITICAL or o.derived or o.confirmed_at_entry:
+            within = limits.get(o.code)
+            if within is None or o.derived or o.confirmed_at_entry:
                 continue
+            if o.qualifier is None and o.number is not None and within[0] <= o.number <= within[1]:
+                continue  # the common case, decided without `_critical_side` (the same comparisons)
             side = _critical_side(o)
             if side is None:
                 continue

@@ -321,7 +321,7 @@ def dashboard_from_record(
     visits = tuple(v for v in patient.visits if v.date <= as_of)
     history = feature_history(patient if len(visits) == len(patient.visits) else _clipped(patient, as_of), protocol)
     criteria = criteria_from_history(history)
-    flags = compute_flags(patient, protocol, as_of)
+    flags = compute_flags(patient, protocol, as_of, history=history)  # the same clipped visits: computed once
     entries = tuple(FlagEntry(f, reviews.get(f.flag_id)) for f in sorted(flags, key=lambda f: f.date, reverse=True))
     series = _series(visits, flags, protocol.units)
     therapies = tuple(

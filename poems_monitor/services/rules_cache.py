@@ -574,10 +574,14 @@ def _evaluate(record: PatientRecord, protocol: Protocol, task: _Task) -> _Evalua
         out.reduced, out.whole_flags = reduced, whole
         if valid:
             schedule_record = reduced  # the reduction gives the same schedule (checked by reduce_for_schedule)
-    if task.want_schedule:
-        out.plan = tuple(i for i in followup_plan(schedule_record, protocol, as_of) if i.status is not None)
+    flags_at = out.whole_flags if valid else None  # the flags as of `as_of`, when computed
     if task.want_flags:
-        out.flags = out.whole_flags if (out.whole_flags is not None and valid) else compute_flags(record, protocol, as_of)
+        out.flags = flags_at = flags_at if flags_at is not None else compute_flags(record, protocol, as_of)
+    if task.want_schedule:
+        # On the full record the schedule reads its restaging triggers from the flags of the same
+        # as-of when they were computed (else it computes them itself); a reduced record carries its own.
+        known = flags_at if schedule_record is record else None
+        out.plan = tuple(i for i in followup_plan(schedule_record, protocol, as_of, flags=known) if i.status is not None)
     return out
 
 
