@@ -372,7 +372,7 @@ def dashboard_from_record(
         criteria=criteria, criteria_status=_criteria_text(criteria), current_therapy=therapy_text,
         thromboprophylaxis=prophylaxis_text, flags=entries, features=_feature_groups(history),
         series=series, therapies=therapies, events=events,
-        followup=_followup(patient, protocol, as_of, waivers),
+        followup=_followup(patient, protocol, as_of, waivers, flags),
         thresholds=thresholds, melphalan=cumulative_melphalan(patient, as_of),
         **_response_and_status(patient, protocol, as_of, criteria),
     )
@@ -393,10 +393,13 @@ def _followup_key(item: WorklistItem) -> tuple:
     return (item.status.rank if item.status else 9, item.due or date.max, item.item)
 
 
-def _followup(patient: PatientRecord, protocol: Protocol, as_of: date, waivers: tuple[Waiver, ...]) -> tuple[WorklistItem, ...]:
-    """Every scheduled item (due or not yet), most urgent first; waived items are left out."""
+def _followup(patient: PatientRecord, protocol: Protocol, as_of: date, waivers: tuple[Waiver, ...],
+              flags: tuple[Flag, ...]) -> tuple[WorklistItem, ...]:
+    """Every scheduled item (due or not yet), most urgent first; waived items are left out.
+    `flags`: the screen's flags of the same as-of (the restaging triggers are read from them)."""
     waived = {w.item for w in waivers if w.applies(as_of)}
-    return tuple(sorted((i for i in followup_plan(patient, protocol, as_of) if i.item not in waived), key=_followup_key))
+    plan = followup_plan(patient, protocol, as_of, flags=flags)
+    return tuple(sorted((i for i in plan if i.item not in waived), key=_followup_key))
 
 
 def _criteria_text(c: CriteriaAssessment) -> str:

@@ -85,9 +85,8 @@ def test_the_dashboard_flags_read_the_screens_feature_history(records, derivatio
             derivations.clear()
             board = dashboard_from_record(record, P, as_of)
             n = len(clip(record, as_of).visits)
-            # the screen's history is the flags' too (was once more); what is left is the
-            # schedule's restaging triggers (services/dashboard.py `_followup`)
-            assert len(derivations) <= 2 * n
+            # the screen's history is the flags' and the schedule's too (was three times)
+            assert len(derivations) == n
             assert tuple(e.flag for e in board.flags) == tuple(
                 sorted(compute_flags(record, P, as_of), key=lambda f: f.date, reverse=True))
 
