@@ -43,11 +43,11 @@ def collector_paused(freeze_after: int | None = None) -> Iterator[None]:
 
 
 def pause_collector() -> Callable[[], None]:
-    """`collector_paused(freeze_after=0)` for work that ends in a later event (the desktop app's
-    start-up, until its first paint: imports and widgets allocate in bursts that would trigger
-    full collections of a growing heap). Call the returned function to end it (once; again does
-    nothing): what was kept alive (modules, the window) is frozen."""
-    pause = collector_paused(freeze_after=0)
+    """`collector_paused()` for work that ends in a later event or call (the command line loading
+    its modules; the desktop app's start-up until its first paint: imports and widgets allocate
+    in bursts that would trigger full collections of a growing heap, about a sixth of a cold
+    start). Call the returned function to end it (once; again does nothing)."""
+    pause = collector_paused()
     pause.__enter__()
     ended = []
 

@@ -90,7 +90,17 @@ class MainWindow(QMainWindow):
         # every write's Changes are published here; the screens given it reload themselves
         self.bus = ChangeBus(self)
         self.bus.changed.connect(self._on_changes)  # the patient list (its rows and counts load here)
-        self.patients = PatientListPanel(self)
+        # Containers first, each screen added once to its place: a widget tree added to a parent is
+        # styled again (the app's style sheet) each time it moves one level up (cold start).
+        self.views = QStackedWidget()
+        self.views.setObjectName("centre")
+        # the shell: the lock (its panel replaces the views), maintenance, the menus' commands
+        self.lock_controller = LockController(self, self.views, db, actor, signed_in=signed_in,
+                                              unsaved_entry=lambda: self.centre.unsaved_entry())
+        self.shell = self.lock_controller.stack
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.views.addWidget(self.splitter)
+        self.patients = PatientListPanel(self.splitter)
         self.overview = ClinicOverview(self, db, lambda: self.as_of, self.patients.model.total, background=background)
         self.overview.updated.connect(self.patients.set_status)
         self.overview.done.connect(self.overviewUpdated)
@@ -99,8 +109,6 @@ class MainWindow(QMainWindow):
         self.centre = CentreTabs(self.dashboard, self._make_entry)  # (the entry form is built when first needed)
         self.centre.entryShown.connect(self._on_entry_shown)
         self.centre.dirtyChanged.connect(self.setWindowModified)
-
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.patients)
         self.splitter.addWidget(self.centre)
         # A smaller window takes a share of its width from the list too (1366 px screens keep the
@@ -109,24 +117,15 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 4)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setSizes([440, 1160])
-
         self._worklist: WorklistView | None = None  # the clinic worklist, built when first shown (start-up time)
         self._worklist_placeholder = QWidget()
+        self.views.addWidget(self._worklist_placeholder)
         self.review = ReviewPanel(db, actor, bus=self.bus)
+        self.views.addWidget(self.review)
         if read_only:
             self.review.may_sign = False
         self.review.openVisit.connect(self.open_visit)
         self.review.countChanged.connect(self._on_review_count)
-        self.views = QStackedWidget()
-        self.views.setObjectName("centre")
-        self.views.addWidget(self.splitter)
-        self.views.addWidget(self._worklist_placeholder)
-        self.views.addWidget(self.review)
-
-        # the shell: the lock (its panel replaces the views), maintenance, the menus' commands
-        self.lock_controller = LockController(self, self.views, db, actor, signed_in=signed_in,
-                                              unsaved_entry=self.centre.unsaved_entry)
-        self.shell = self.lock_controller.stack
         self.maintenance = Maintenance(self, db, actor, backups=backups, read_only=read_only,
                                        may_proceed=self.centre.may_leave_entry, reload=lambda: self.bus.publish(Changes.everything()),
                                        account_gone=(lambda: self.lock(signed_out=True)) if signed_in else None)
