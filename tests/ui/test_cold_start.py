@@ -75,7 +75,7 @@ NOT_AT_START = (
     "poems_monitor.ui.entry",  # the visit entry tab, built when first shown
     "poems_monitor.ui.worklist",  # the clinic worklist view, likewise
     "poems_monitor.services.worklist",
-    "poems_monitor.ui.idle_lock",  # the lock panel and the idle watcher, built after the first paint
+    "poems_monitor.ui.idle_lock",  # the lock panel, built after the first paint (no idle lock without a sign-in)
 )
 
 
