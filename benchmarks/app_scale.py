@@ -117,12 +117,15 @@ def heaviest_patients(path: Path) -> list[str]:
 
 
 def _cold(exe: list[str], env: dict[str, str], runs: int) -> list[tuple[float, float]]:
-    """(wall s, CPU s) of each run: the CPU time of the child is less sensitive to a shared machine."""
+    """(wall s, CPU s) of each run: the CPU time of the child is less sensitive to a shared machine.
+    Run in the folder `env`'s PYTHONPATH names (if any): `python -m` puts the working folder first on
+    the path, so a baseline started from this checkout would otherwise import this checkout's code."""
     times = []
     for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        subprocess.run(exe, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+        subprocess.run(exe, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600,
+                       cwd=env.get("PYTHONPATH") or None)
         wall = time.perf_counter() - t0
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         times.append((wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime))
@@ -135,6 +138,7 @@ def bench_cold(path: Path, mrn: str, runs: int, home: Path, baseline: Path | Non
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", POEMS_MONITOR_HOME=str(home),
                PYTHONPYCACHEPREFIX=str(home / "pycache"))  # compiled once, as an installed app is
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    path = path.resolve()  # (the apps run in their own checkout's folder)
     floor_exe = [sys.executable, "-c", _FLOOR_COLD, str(path), mrn, ",".join(FLOOR_CODES), *map(str, SIZE)]
     app_exe = [sys.executable, "-m", "poems_monitor", "gui", "--db", str(path), "--user", "bench", "--mrn", mrn]
     apps = {"app": dict(env, POEMS_MONITOR_STARTUP_PROBE="painted", PYTHONPATH=str(ROOT))}
@@ -405,7 +409,8 @@ def main() -> None:
     app = QApplication.instance() or QApplication([])
     apply_theme(app, dark=False)
     paints = _PaintLog()
-    with tempfile.TemporaryDirectory() as tmp:
+    # (ignore_cleanup_errors: an app that left at its first paint may have a worker process still writing there)
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         home = Path(tmp) / "home"
         os.environ["POEMS_MONITOR_HOME"] = str(home)
         for path in args.clinics:

@@ -46,6 +46,8 @@ from poems_monitor.app import _exit_when_painted, _load_data_layers, set_app_ide
 from poems_monitor.cli import build_parser
 build_parser()
 mark("app: command line parser")
+from poems_monitor.garbage_collector import pause_collector
+pause_collector()  # (as run_app: no collection until the first paint)
 _load_data_layers()
 mark("app: data layers (SQLModel tables, rules, services)")
 from PySide6.QtWidgets import QApplication
@@ -68,7 +70,7 @@ actor = read_only_actor(account_without_password(db, "bench"))
 mark("app: open the clinic, the actor")
 from poems_monitor.ui.main_window import MainWindow
 mark("app: screen modules")
-window = MainWindow(db, actor)
+window = MainWindow(db, actor, defer_until_painted=True)
 mark("app: main window (menus, patient list, dashboard frame)")
 window.show()
 window.open_patient(sys.argv[2])

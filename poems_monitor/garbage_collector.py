@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 _LOCK = threading.Lock()
@@ -42,4 +42,21 @@ def collector_paused(freeze_after: int | None = None) -> Iterator[None]:
                 gc.enable()
 
 
-__all__ = ["collector_paused"]
+def pause_collector() -> Callable[[], None]:
+    """`collector_paused()` for work that ends in a later event or call (the command line loading
+    its modules; the desktop app's start-up until its first paint: imports and widgets allocate
+    in bursts that would trigger full collections of a growing heap, about a sixth of a cold
+    start). Call the returned function to end it (once; again does nothing)."""
+    pause = collector_paused()
+    pause.__enter__()
+    ended = []
+
+    def end() -> None:
+        if not ended:
+            ended.append(True)
+            pause.__exit__(None, None, None)
+
+    return end
+
+
+__all__ = ["collector_paused", "pause_collector"]

@@ -95,6 +95,18 @@ def _server_refusal(exc: Exception) -> Exception | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from poems_monitor.garbage_collector import pause_collector
+
+    # Loading the command's modules allocates in bursts that would trigger collections of a growing
+    # heap: none until its handler starts (the desktop app keeps them off until its first paint).
+    resume_collector = pause_collector()
+    try:
+        return _run(argv, resume_collector)
+    finally:
+        resume_collector()
+
+
+def _run(argv: list[str] | None, resume_collector: Callable[[], None]) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -117,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 
         resolve_profile(args)
         check_typed_urls(args)
+        resume_collector()
         code = handler(args)
         sys.stdout.flush()  # here, so that a reader that has gone away is noticed below
         return code

@@ -51,28 +51,30 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VIEW_PATIENTS, VIEW_WORKLIST, VIEW_REVIEW = 0, 1, 2
-PREPARE_AT_LATEST_MS = 1000  # the charts and the clinic overview start after the first paint, or after this
+PREPARE_AT_LATEST_MS = 1000  # what waits for the first paint starts at the latest this long after shown
 
 
 class MainWindow(QMainWindow):
     """`signed_in`: the actor signed in with a password (enables Lock and Sign out, and the idle
     lock after `idle_lock_ms`); `backups`: this window looks after backups (automatic backup on
-    close, the overdue warning); `read_only`: the database was opened read-only (damaged file)."""
+    close, the overdue warning); `read_only`: the database was opened read-only (damaged file);
+    `defer_until_painted` (the app's start): what the first paint does not need waits until after it
+    (see `_prepare`): the patient list's rows, the "To review" list, the backup check, the lock panel."""
 
     overviewUpdated = Signal()
+    firstPainted = Signal()  # the first paint pass has ended (the start-up's dashboard is on screen)
 
     def __init__(self, db: Database, actor: Actor, *, as_of: date | None = None, title: str | None = None,
                  background: bool = True, remember_layout: bool = True, signed_in: bool = False,
                  idle_lock_ms: int | None = None, backups: bool = False, read_only: bool = False,
-                 parent: QWidget | None = None):
+                 defer_until_painted: bool = False, parent: QWidget | None = None):
         super().__init__(parent)
         self.db = db
         self.actor = actor
         self._as_of = as_of
         self._background = background
         self._remember_layout = remember_layout
-        self._prepared = False
-        self._prepare_done = False
+        self._prepared = self._prepare_done = self._lists_loaded = False
         self.signed_in = signed_in
         self.read_only = read_only
         self.skip_close_checks = False  # set by the session when it replaces this window (switch user)
@@ -88,7 +90,17 @@ class MainWindow(QMainWindow):
         # every write's Changes are published here; the screens given it reload themselves
         self.bus = ChangeBus(self)
         self.bus.changed.connect(self._on_changes)  # the patient list (its rows and counts load here)
-        self.patients = PatientListPanel(self)
+        # Containers first, each screen added once to its place: a widget tree added to a parent is
+        # styled again (the app's style sheet) each time it moves one level up (cold start).
+        self.views = QStackedWidget()
+        self.views.setObjectName("centre")
+        # the shell: the lock (its panel replaces the views), maintenance, the menus' commands
+        self.lock_controller = LockController(self, self.views, db, actor, signed_in=signed_in,
+                                              unsaved_entry=lambda: self.centre.unsaved_entry())
+        self.shell = self.lock_controller.stack
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.views.addWidget(self.splitter)
+        self.patients = PatientListPanel(self.splitter)
         self.overview = ClinicOverview(self, db, lambda: self.as_of, self.patients.model.total, background=background)
         self.overview.updated.connect(self.patients.set_status)
         self.overview.done.connect(self.overviewUpdated)
@@ -99,8 +111,6 @@ class MainWindow(QMainWindow):
         self.centre = CentreTabs(self.dashboard, self._make_entry)  # (the entry form is built when first needed)
         self.centre.entryShown.connect(self._on_entry_shown)
         self.centre.dirtyChanged.connect(self.setWindowModified)
-
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.patients)
         self.splitter.addWidget(self.centre)
         # A smaller window takes a share of its width from the list too (1366 px screens keep the
@@ -109,24 +119,15 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 4)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setSizes([440, 1160])
-
         self._worklist: WorklistView | None = None  # the clinic worklist, built when first shown (start-up time)
         self._worklist_placeholder = QWidget()
+        self.views.addWidget(self._worklist_placeholder)
         self.review = ReviewPanel(db, actor, bus=self.bus)
+        self.views.addWidget(self.review)
         if read_only:
             self.review.may_sign = False
         self.review.openVisit.connect(self.open_visit)
         self.review.countChanged.connect(self._on_review_count)
-        self.views = QStackedWidget()
-        self.views.setObjectName("centre")
-        self.views.addWidget(self.splitter)
-        self.views.addWidget(self._worklist_placeholder)
-        self.views.addWidget(self.review)
-
-        # the shell: the lock (its panel replaces the views), maintenance, the menus' commands
-        self.lock_controller = LockController(self, self.views, db, actor, signed_in=signed_in,
-                                              unsaved_entry=self.centre.unsaved_entry)
-        self.lock_panel, self.shell = self.lock_controller.panel, self.lock_controller.stack
         self.maintenance = Maintenance(self, db, actor, backups=backups, read_only=read_only,
                                        may_proceed=self.centre.may_leave_entry, reload=lambda: self.bus.publish(Changes.everything()),
                                        account_gone=(lambda: self.lock(signed_out=True)) if signed_in else None)
@@ -141,11 +142,9 @@ class MainWindow(QMainWindow):
         self.status_line = StatusLine(self, db, actor, self.backup_status)
         self.last_save, self.db_label, self.user_label = (self.status_line.last_save, self.status_line.db_label,
                                                           self.status_line.user_label)
-        self.maintenance.refresh_backup_status()  # (nothing when this window does not look after backups)
-
         self.patients.patientActivated.connect(self.open_patient)
-        self.patients.set_patients(list_patients(self.db))
-        self.review.refresh()
+        if not defer_until_painted:
+            self._load_lists()
         # other workstations' saves (clinic server), not heard while the window is locked
         self.live_updates = start_live_updates(self, db, self.bus, self.lock_controller.lockedChanged)
         if not background:
@@ -169,23 +168,9 @@ class MainWindow(QMainWindow):
             "save_pdf": c.save_summary_pdf, "export_chart": c.export_chart, "lock": self.lock,
             "sign_out": lambda: self.lock(signed_out=True), "accounts": c.manage_accounts, "quit": self.close,
             "about": c.about, "guide": c.show_user_guide, "shortcuts": self.show_shortcuts,
-            "settings": self.show_settings, "units": self.show_units,
+            "settings": lambda: c.show_settings(self.set_idle_lock if self.lock_controller.idle_watcher else None),
+            "units": lambda: c.show_units(self.bus.publish),
         }
-
-    def show_settings(self) -> None:
-        """File › Settings… (imported when first opened: the first paint does not need it)."""
-        from poems_monitor.ui.settings_dialog import open_settings
-
-        open_settings(self, self.set_idle_lock if self.lock_controller.idle_watcher else None)
-
-    def show_units(self) -> None:
-        """File › Clinic units…: the unit each measure is typed and read in (the protocol's
-        [units]); a saved change redraws every screen, as any protocol change does."""
-        from poems_monitor.ui.units_dialog import open_units
-
-        saved = open_units(self, self.db, self.actor, read_only=self.read_only)
-        if saved is not None:
-            self.bus.publish(saved.changes)
 
     # The visit entry form and the worklist are imported where they are first built: the window's
     # first paint does not need them (cold start). A direct import, so bundlers and the import
@@ -227,27 +212,41 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._prepared:
             self._prepared = True
-            # after the first paint (the window's widgets paint in one pass: the patient list's
-            # paint is the window's): the charts, then the clinic overview, whose thread would
-            # otherwise share the interpreter with the first paint (a slower cold start)
-            self.patients.table.viewport().installEventFilter(self)
-            QTimer.singleShot(PREPARE_AT_LATEST_MS, self._prepare)  # (a list hidden at start never paints)
+            # after the first paint pass (the window paints first in it, the dashboard after): the rest
+            # of the window's data, the charts, then the clinic overview, whose thread or process
+            # would otherwise share the machine with the first paint (a slower cold start)
+            self.installEventFilter(self)
+            QTimer.singleShot(0, self, lambda: QTimer.singleShot(PREPARE_AT_LATEST_MS, self, self._prepare))  # (no paint)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: ANN001, N802 (Qt API)
-        if event.type() == QEvent.Type.Paint and watched is self.patients.table.viewport():
-            watched.removeEventFilter(self)
-            QTimer.singleShot(0, self._prepare)
+        if event.type() == QEvent.Type.Paint and watched is self:
+            self.removeEventFilter(self)
+            # one turn of the event loop ends the pass (and runs what it queued); the next is after it
+            QTimer.singleShot(0, self, lambda: QTimer.singleShot(0, self, self._prepare))
         return super().eventFilter(watched, event)
 
     def _prepare(self) -> None:
         if self._prepare_done:
             return
         self._prepare_done = True
+        self.firstPainted.emit()
+        if not self._lists_loaded:  # (defer_until_painted; the focus stays where it is)
+            self._load_lists()
+            _ = self.lock_panel  # (built now: locking stays instant)
         self.dashboard.prepare()
         if self._background:
             self.refresh_overview()
         # The visit entry form is built on first use: building it here froze a just-opened
         # window for about a second on a 2-core machine.
+
+    def _load_lists(self) -> None:
+        """Beside the dashboard: the patient list (its search index), the "To review" list, the backup indicator."""
+        self._lists_loaded = True
+        self.patients.set_patients(list_patients(self.db))
+        if self.dashboard.mrn:
+            self.patients.select(self.dashboard.mrn, emit=False)
+        self.review.refresh()
+        self.maintenance.refresh_backup_status()  # (nothing when this window does not look after backups)
 
     # --- layout memory and closing ---------------------------------------------------------------
     def _splitters(self) -> dict[Setting[bytes | None], QSplitter]:
@@ -273,7 +272,7 @@ class MainWindow(QMainWindow):
                 return
         if self.maintenance.backups and not self.skip_close_checks and not self._close_checked:
             # The daily backup runs in the background; the window closes itself when it is written.
-            if self.maintenance.backup_before_close(self._close_after_backup):
+            if self.maintenance.backup_before_close(self.close):
                 self._close_checked = True
                 event.ignore()
                 return
@@ -285,9 +284,6 @@ class MainWindow(QMainWindow):
             self.live_updates.stop()
         self.commands.close_windows()
         super().closeEvent(event)
-
-    def _close_after_backup(self) -> None:
-        self.close()
 
     # --- data ------------------------------------------------------------------------------------
     @property
@@ -439,6 +435,10 @@ class MainWindow(QMainWindow):
             self.edit_visit(visit_id)
 
     # --- the shell's parts, as the window's callers and tests know them --------------------------
+    @property
+    def lock_panel(self) -> QWidget:
+        return self.lock_controller.panel
+
     @property
     def locked(self) -> bool:
         return self.lock_controller.locked

@@ -2,8 +2,10 @@
 show. The real command (`python -m poems_monitor gui --mrn ...`, start-up probe "painted") runs in
 a fresh process, which reports the modules it had loaded when the dashboard's charts had painted;
 the PDF report, FHIR and CSV exports, the PostgreSQL code and driver, the dialogs and the user
-guide are loaded when first used, so a start-up import that creeps back in fails here; and the
-charts' hidden "Table" twins read no value before the Table button is pressed."""
+guide are loaded when first used, so a start-up import that creeps back in fails here; the
+charts' hidden "Table" twins read no value before the Table button is pressed; and what the
+dashboard does not show waits until after the first paint (the patient list's rows and search
+index, the lock panel, the garbage collector's rescans), then comes without moving the layout."""
 
 from __future__ import annotations
 
@@ -20,18 +22,28 @@ from poems_monitor.local_format import day
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Run as the app's own entry point, with os._exit (how the probe leaves) reporting sys.modules first.
+# Run as the app's own entry point, with os._exit (how the probe leaves) reporting sys.modules and
+# the window's state first.
 PROBE = """
-import json, os, runpy, sys
+import gc, json, os, runpy, sys
 from poems_monitor.ui.charts.chart_table import ChartTableModel
+from poems_monitor.ui.main_window import MainWindow
 cells = []
 cell = ChartTableModel.cell
 ChartTableModel.cell = lambda self, *a: cells.append(1) or cell(self, *a)
+windows = []
+build = MainWindow.__init__
+MainWindow.__init__ = lambda self, *a, **k: windows.append(self) or build(self, *a, **k)
 leave = os._exit
 def report(code):
-    print("MODULES " + json.dumps(sorted(sys.modules)), flush=True)
-    print("CELLS " + str(len(cells)), flush=True)
-    leave(code)
+    try:
+        print("MODULES " + json.dumps(sorted(sys.modules)), flush=True)
+        print("CELLS " + str(len(cells)), flush=True)
+        window = windows[0]
+        print("WINDOW " + json.dumps({"dashboard": window.dashboard.mrn, "patient_rows": window.patients.model.total(),
+                                      "collector_on": gc.isenabled()}), flush=True)
+    finally:
+        leave(code)
 os._exit = report
 sys.argv = ["poems-monitor", "gui", "--db", sys.argv[1], "--user", "bench", "--mrn", sys.argv[2]]
 runpy.run_module("poems_monitor", run_name="__main__")
@@ -63,6 +75,7 @@ NOT_AT_START = (
     "poems_monitor.ui.entry",  # the visit entry tab, built when first shown
     "poems_monitor.ui.worklist",  # the clinic worklist view, likewise
     "poems_monitor.services.worklist",
+    "poems_monitor.ui.idle_lock",  # the lock panel, built after the first paint (no idle lock without a sign-in)
 )
 
 
@@ -96,6 +109,49 @@ def test_the_first_dashboard_paints_without_reports_exports_server_code_or_dialo
     # the charts' hidden "Table" twins were not sized to their values (about 13,000 cells on a
     # heavy patient: a tenth of a cold start)
     assert next(x for x in done.stdout.splitlines() if x.startswith("CELLS ")) == "CELLS 0"
+    # what the dashboard does not show waited: the patient list's rows (its search index), the
+    # lock panel (idle_lock above); and no garbage collection rescanned start-up's heap before the paint
+    window = json.loads(next(x for x in done.stdout.splitlines() if x.startswith("WINDOW ")).removeprefix("WINDOW "))
+    assert window == {"dashboard": mrn, "patient_rows": 0, "collector_on": False}
+
+
+def test_after_the_first_paint_the_patient_list_fills_without_moving_the_layout_or_the_focus(qtbot, db, physician):
+    """The window as the app starts it (`defer_until_painted`): the dashboard of the patient opened
+    at start is complete at the first paint; a moment later the patient list has every patient,
+    that one selected, the lock panel is ready, and nothing on screen moved."""
+    from PySide6.QtCore import QPoint, QRect
+    from PySide6.QtWidgets import QWidget
+
+    from poems_monitor.services.dashboard import richest_patient
+    from poems_monitor.services.demo_clinic import create_demo_clinic
+    from poems_monitor.ui.main_window import MainWindow
+
+    create_demo_clinic(db, 5, seed=5, actor=physician, today=date(2026, 12, 2))
+    mrn = richest_patient(db)
+    win = MainWindow(db, physician, as_of=date(2026, 12, 2), background=False, remember_layout=False,
+                     defer_until_painted=True)
+    qtbot.addWidget(win)
+    win.resize(1366, 768)
+    win.show()
+    win.open_patient(mrn)
+    win.patients.search.setFocus()
+    assert win.patients.model.total() == 0 and win.lock_controller._panel is None  # not before the first paint
+    assert win.dashboard.dashboard.mrn == mrn  # the dashboard is complete before it
+
+    def places() -> dict[str, QRect]:
+        shown = [win.dashboard, win.patients, win.patients.search, win.patients.table, win.patients.count,
+                 *(c.plot_widget for c in win.dashboard.charts.charts.values())]
+        return {f"{type(w).__name__} {i}": QRect(w.mapTo(win, QPoint(0, 0)), w.size()) for i, w in enumerate(shown)}
+
+    at_paint: dict[str, QRect] = {}
+    win.firstPainted.connect(lambda: at_paint.update(places()))
+    qtbot.waitUntil(lambda: win.patients.model.total() == 5)
+    assert at_paint  # (the rows came after the first paint)
+    qtbot.wait(50)  # (any layout the new rows asked for has run)
+    assert places() == at_paint
+    assert win.patients.current_mrn() == mrn  # the open patient is the list's selected row
+    assert win.focusWidget() is win.patients.search
+    assert isinstance(win.lock_panel, QWidget) and win.lock_controller._panel is win.lock_panel
 
 
 def test_a_charts_table_shows_its_values_once_asked(qtbot, db, physician):

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox, QVBoxLayout
 from poems_monitor.i18n import tr
 from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.access import Actor, Permission
+from poems_monitor.services.changes import Changes
 from poems_monitor.services.errors import PatientNotFound
 from poems_monitor.services.patients import patient_id_for
 from poems_monitor.ui.dashboard.view import DashboardView
@@ -62,6 +63,22 @@ class WindowCommands(QObject):
         self.as_of = as_of
         self.read_only = read_only
         self.history_windows: list[QDialog] = []
+
+    # --- settings (the dialogs are imported when first opened: the first paint does not need them) --
+    def show_settings(self, set_idle_lock: Callable[[int | None], None] | None) -> None:
+        """File › Settings…; `set_idle_lock`: how a new idle time applies to this window (None: it does not lock)."""
+        from poems_monitor.ui.settings_dialog import open_settings
+
+        open_settings(self._window, set_idle_lock)
+
+    def show_units(self, publish: Callable[[Changes], None]) -> None:
+        """File › Clinic units…: the unit each measure is typed and read in (the protocol's
+        [units]); a saved change redraws every screen, as any protocol change does (`publish`)."""
+        from poems_monitor.ui.units_dialog import open_units
+
+        saved = open_units(self._window, self.db, self.actor, read_only=self.read_only)
+        if saved is not None:
+            publish(saved.changes)
 
     # --- printing and export ---------------------------------------------------------------------
     def _summary_target(self) -> str | None:

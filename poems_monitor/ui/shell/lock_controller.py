@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QAction
@@ -26,7 +26,9 @@ from poems_monitor.i18n import counted, tr
 from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.access import Actor
 from poems_monitor.services.users import SignInRefused, authenticate
-from poems_monitor.ui.idle_lock import IdleWatcher, LockPanel
+
+if TYPE_CHECKING:
+    from poems_monitor.ui.idle_lock import IdleWatcher, LockPanel
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +113,21 @@ class LockController(QObject):
         self._enabled_before_lock: dict[QAction, bool] = {}
         self._toolbars_before_lock: list[QToolBar] = []
         self._title_before_lock = ""
-        # the lock panel replaces everything that shows patient data while the window is locked
-        self.panel = LockPanel(window)
-        self.panel.unlockRequested.connect(lambda name, pw: self.try_unlock(name, pw, self.panel))
+        self._panel: LockPanel | None = None  # built on first use: the window's first paint does not show it
         self.stack = QStackedWidget()
         self.stack.addWidget(content)
-        self.stack.addWidget(self.panel)
         window.setCentralWidget(self.stack)
+
+    @property
+    def panel(self) -> LockPanel:
+        """The lock panel, which replaces everything that shows patient data while the window is locked."""
+        if self._panel is None:
+            from poems_monitor.ui.idle_lock import LockPanel
+
+            self._panel = panel = LockPanel(self._window)
+            panel.unlockRequested.connect(lambda name, pw: self.try_unlock(name, pw, panel))
+            self.stack.addWidget(panel)
+        return self._panel
 
     def _toolbars(self) -> list[QToolBar]:
         return self._window.findChildren(QToolBar, options=Qt.FindChildOption.FindDirectChildrenOnly)
@@ -136,6 +146,8 @@ class LockController(QObject):
             self.idle_watcher = None
         self.idle_minutes = None
         if self.signed_in and idle_lock_ms:
+            from poems_monitor.ui.idle_lock import IdleWatcher
+
             self.idle_minutes = idle_lock_ms / 60000
             self.idle_watcher = IdleWatcher(idle_lock_ms, self)
             self.idle_watcher.idle.connect(lambda: self.lock())
@@ -178,6 +190,14 @@ class LockController(QObject):
         log.info("window %s", "signed out" if signed_out else "locked")
         self.lockedChanged.emit(True)
 
+    def _compact_panel(self, parent: QWidget) -> LockPanel:
+        from poems_monitor.ui.idle_lock import LockPanel
+
+        panel = LockPanel(parent, compact=True)
+        self._set_panel_state(panel)
+        panel.unlockRequested.connect(lambda name, pw, p=panel: self.try_unlock(name, pw, p))
+        return panel
+
     def _cover_other_windows(self) -> None:
         """Cover the app's other open windows (history, dialogs, message boxes) with a lock panel.
         They stay open underneath, so nothing typed in them is lost when the same user unlocks."""
@@ -185,9 +205,7 @@ class LockController(QObject):
             if window is self._window or not window.isVisible() or window.windowType() in (
                     Qt.WindowType.Popup, Qt.WindowType.ToolTip, Qt.WindowType.SplashScreen):
                 continue
-            panel = LockPanel(window, compact=True)
-            self._set_panel_state(panel)
-            panel.unlockRequested.connect(lambda name, pw, p=panel: self.try_unlock(name, pw, p))
+            panel = self._compact_panel(window)
             panel.setGeometry(window.rect())
             keeper = CoverKeeper(window, panel)
             panel.show()
@@ -200,9 +218,7 @@ class LockController(QObject):
             dialog.setObjectName("unlockWindow")
             dialog.setWindowTitle(tr("poems-monitor is locked"))
             dialog.setWindowModality(Qt.WindowModality.ApplicationModal)
-            panel = LockPanel(dialog, compact=True)
-            self._set_panel_state(panel)
-            panel.unlockRequested.connect(lambda name, pw, p=panel: self.try_unlock(name, pw, p))
+            panel = self._compact_panel(dialog)
             QVBoxLayout(dialog).addWidget(panel)
             dialog.resize(480, 460)
             dialog.open()

@@ -28,11 +28,12 @@ class DesktopSession(QObject):
 
     def __init__(self, db: Database, actor: Actor, *, idle_lock_ms: int | None, backups: bool = True,
                  read_only: bool = False, as_of: date | None = None, background: bool = True,
-                 remember_layout: bool = True):
+                 remember_layout: bool = True, defer_until_painted: bool = False):
         super().__init__()
         self.db = db
         self._options: dict[str, Any] = dict(idle_lock_ms=idle_lock_ms, backups=backups, read_only=read_only, as_of=as_of,
-                             background=background, remember_layout=remember_layout)
+                             background=background, remember_layout=remember_layout,
+                             defer_until_painted=defer_until_painted)
         self.window = self._build(actor)
 
     @property
