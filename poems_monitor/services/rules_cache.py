@@ -45,7 +45,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -589,22 +589,29 @@ def _evaluate_batch(session: Session, patient_ids: list[int], protocol: Protocol
 _WORKER: dict = {}
 
 
-def _worker_start(url: str, protocol_text: str, default: bool, task: _Task) -> None:
+def _worker_start(url: str, protocol_text: str, default: bool) -> None:
+    """A worker's settings, sent once when it starts. They must stay small whatever the clinic:
+    the start message goes down a pipe (64 KB) before the worker has imported anything, and the
+    caller waits on a larger one instead of evaluating batches (`_batch_task` sends the rest)."""
     from poems_monitor.domain.protocol import default_protocol, load_protocol
     from poems_monitor.persistence.db import create_database_engine
 
     gc.disable()  # a worker only evaluates batches (see `garbage_collector`); it ends with the pool
     _WORKER["engine"] = create_database_engine(url)
     _WORKER["protocol"] = default_protocol() if default else load_protocol(protocol_text)
-    _WORKER["task"] = task
     gc.freeze()  # what the worker imported is never garbage: the collection after each batch skips it
 
 
-def _worker_batch(patient_ids: list[int]) -> list[_Evaluated]:
+def _batch_task(task: _Task, patient_ids: list[int]) -> _Task:
+    """`task` as one batch needs it: the stamps (and fresh rows) of its patients only."""
+    return replace(task, stamps={pid: task.stamps[pid] for pid in patient_ids}, fresh=task.fresh.intersection(patient_ids))
+
+
+def _worker_batch(patient_ids: list[int], task: _Task) -> list[_Evaluated]:
     """One batch in a worker: its own read transaction (begun after the caller read the stamps,
     so it can only see newer data than they name: a result can only look stale, never fresh)."""
     with Session(_WORKER["engine"], expire_on_commit=False) as session:
-        found = _evaluate_batch(session, patient_ids, _WORKER["protocol"], _WORKER["task"])
+        found = _evaluate_batch(session, patient_ids, _WORKER["protocol"], task)
     for e in found:
         e.reduced = e.whole_flags = None  # the parent parses the stored row when it needs them
     gc.collect()  # what the batch left in cycles (the collector is off here; see `_worker_start`)
@@ -635,8 +642,8 @@ def _evaluated_batches(db: Database, session: Session, status: ProtocolStatus, i
         try:
             with ProcessPoolExecutor(max_workers=workers[0],
                                      mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
-                                     initargs=(db.url, status.text, default, task)) as pool:
-                futures = [pool.submit(_worker_batch, batch) for batch in batches]
+                                     initargs=(db.url, status.text, default)) as pool:
+                futures = [pool.submit(_worker_batch, batch, _batch_task(task, batch)) for batch in batches]
                 # While the workers start (a Python of their own each) and whenever the next
                 # result is not ready, this process evaluates a batch from the end that no worker
                 # has begun; the results come in any order (each is keyed by patient).

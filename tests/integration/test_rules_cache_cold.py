@@ -75,3 +75,35 @@ def test_this_process_evaluates_the_batches_no_worker_has_begun(db, admin, monke
     assert _rows(db) == expected_rows
     rules_cache.forget()
     assert build_worklist(db, TODAY).to_json() == expected
+
+
+def test_what_a_worker_is_sent_at_its_start_does_not_grow_with_the_clinic(db, admin, monkeypatch):
+    """A worker's start message (its settings) goes down a pipe of 64 KB before the worker has
+    imported anything: larger, it held the caller until each worker in turn had started (1.6 s
+    of a 2,000-patient cold worklist), instead of evaluating batches meanwhile. The patients'
+    stamps go with their batches; the start message is the same for 5 patients or 30."""
+    import pickle
+    from concurrent import futures
+
+    import_patients(db, generate_patients(30, 7, TODAY), admin, reason="test clinic")
+    monkeypatch.setattr(rules_cache, "GATHER_BATCH", 5)
+    monkeypatch.setattr(rules_cache, "POOL_MIN_PATIENTS", 1)
+    sent = []
+    pool = futures.ProcessPoolExecutor
+
+    def recording_pool(*args, **kwargs):
+        sent.append(len(pickle.dumps(kwargs["initargs"])))
+        return pool(*args, **kwargs)
+
+    monkeypatch.setattr(futures, "ProcessPoolExecutor", recording_pool)
+    with db.read() as session:
+        mrns = [mrn for (mrn,) in session.execute(select(rules_cache.P.c.mrn).order_by(rules_cache.P.c.mrn))]
+    rules_cache.forget()
+    few = rules_cache.gather(db, TODAY, mrns=mrns[:5])
+    rules_cache.clear_cache(db)
+    rules_cache.forget()
+    whole = rules_cache.gather(db, TODAY)
+    assert few.workers == 1 and whole.workers == 2 and whole.computed == 30
+    assert len(sent) == 2 and sent[0] == sent[1]
+    assert [item for h in whole.heads for item in whole.plan(h.patient_id)] == \
+        [item for h in whole.heads for item in rules_cache.gather(db, TODAY).plan(h.patient_id)]
