@@ -51,7 +51,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlmodel import Session
 
 from poems_monitor.garbage_collector import collector_paused
@@ -67,6 +67,7 @@ from poems_monitor.domain.timeline import (
     EventRecord, ExamRecord, ObservationRecord, PatientRecord, TreatmentRecord, VisitRecord, build_record,
 )
 from poems_monitor.models import AuditEntry, Patient, RulesCache
+from poems_monitor.persistence.bulk_insert import insert_rows
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories.timelines import load_timelines
 from poems_monitor.services.audit import utcnow
@@ -714,6 +715,10 @@ def _evaluate_records_now(db: Database, session: Session, out: Gathered, ids: li
             out.flags[pid] = ()
 
 
+_ROW_KEYS = ("patient_id", "audit_id", "protocol_sha", "rules_version", "latest_date", "facts", "flags", "computed_at",
+             "plan_as_of", "plan")
+
+
 def _store(db: Database, rows: list[_NewRow], g: Gathered | None = None) -> None:
     """Replace the cache rows of these patients, each with its worklist rows of `g.as_of` when
     `g` computed them (they are then no longer pending for `store_plans`): one transaction. A
@@ -726,11 +731,10 @@ def _store(db: Database, rows: list[_NewRow], g: Gathered | None = None) -> None
             ids = [r.patient_id for r in rows]
             for i in range(0, len(ids), _CHUNK):
                 session.execute(delete(RC).where(RC.c.patient_id.in_(ids[i:i + _CHUNK])))
-            session.execute(insert(RC), [dict(
-                patient_id=r.patient_id, audit_id=r.stamp.audit_id, protocol_sha=r.stamp.protocol_sha,
-                rules_version=r.stamp.rules_version, latest_date=r.latest, facts=r.facts, flags=r.flags,
-                computed_at=now, plan_as_of=as_of if r.patient_id in plans else None,
-                plan=plan_to_text(plans[r.patient_id]) if r.patient_id in plans else None) for r in rows])
+            insert_rows(session.connection(), RC, [(
+                r.patient_id, r.stamp.audit_id, r.stamp.protocol_sha, r.stamp.rules_version, r.latest, r.facts, r.flags,
+                now, as_of if r.patient_id in plans else None,
+                plan_to_text(plans[r.patient_id]) if r.patient_id in plans else None) for r in rows], keys=_ROW_KEYS)
     except Exception as exc:  # noqa: BLE001 (locked, read-only, or a patient deleted meanwhile)
         log.warning("rules cache not updated (%d patients): %s", len(rows), exc)
         return

@@ -107,3 +107,31 @@ def test_what_a_worker_is_sent_at_its_start_does_not_grow_with_the_clinic(db, ad
     assert len(sent) == 2 and sent[0] == sent[1]
     assert [item for h in whole.heads for item in whole.plan(h.patient_id)] == \
         [item for h in whole.heads for item in rules_cache.gather(db, TODAY).plan(h.patient_id)]
+
+
+def test_cache_rows_written_through_the_driver_are_those_core_writes(db, admin, monkeypatch):
+    """Every column of every cache row as SQLite holds it (typeof and text), written through the
+    driver's executemany or through Core, with the same write time."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import text
+
+    from poems_monitor.persistence import bulk_insert
+
+    import_patients(db, generate_patients(12, 7, TODAY), admin, reason="test clinic")
+    monkeypatch.setattr(rules_cache, "utcnow", lambda: datetime(2026, 11, 21, 9, 30, 15, 123456, tzinfo=timezone.utc))
+
+    def stored() -> list[tuple]:
+        rules_cache.clear_cache(db)
+        rules_cache.forget()
+        build_worklist(db, TODAY)
+        with db.read() as session:
+            columns = [row[1] for row in session.execute(text("PRAGMA table_info(rules_cache)"))]
+            shown = ", ".join(f"typeof({c}), quote({c})" for c in columns)
+            return [tuple(r) for r in session.execute(text(f"SELECT {shown} FROM rules_cache ORDER BY patient_id"))]
+
+    driver = stored()
+    monkeypatch.setattr(bulk_insert, "DRIVER_EXECUTEMANY", False)
+    core = stored()
+    assert len(driver) == 12 and all(r[-2] == "text" for r in driver)  # each with its worklist rows
+    assert driver == core
