@@ -517,17 +517,20 @@ def gather(
 # ---------------------------------------------------------------------------------------------
 
 # Patients read and evaluated per batch: bounds the timelines held in memory (the rows of a batch
-# are dropped before the next is read) whatever the size of the clinic.
-GATHER_BATCH = 50
+# are dropped before the next is read) whatever the size of the clinic. Small, so that the caller
+# and the workers end together (the caller waits at the end for the batches a worker has begun,
+# up to three); reading a batch costs little more than its rows (`load_timelines`).
+GATHER_BATCH = 20
 # From how many records to evaluate a pool of worker processes shares the work (each worker
 # starts a Python of its own, about a second: below this it does not pay). None: never.
 POOL_MIN_PATIENTS: int | None = 600
+# At most this many worker processes, and one fewer than the cores: the caller evaluates too.
 POOL_WORKERS = 2
 # An evaluation of more patients than this keeps only its results in the memo (the worklist rows,
 # the flags asked for), as one in worker processes does: the reduced records and whole flags of
 # a clinic (about a hundred megabytes for 2,000 patients) are parsed from their stored rows when
 # a later question needs them.
-MEMO_RECORDS_UP_TO = GATHER_BATCH
+MEMO_RECORDS_UP_TO = 50
 # New cache rows are written (with their worklist rows) whenever this many are pending, so that a
 # cold evaluation never holds the rows of the whole clinic; each write is one short transaction.
 STORE_EVERY = 500
@@ -619,12 +622,17 @@ def _worker_batch(patient_ids: list[int], task: _Task) -> list[_Evaluated]:
     return found
 
 
-def _pool_allowed(db: Database, count: int) -> bool:
+def _pool_workers(db: Database, count: int, batches: int) -> int:
+    """How many worker processes evaluate `count` records (in `batches`) beside the caller: 0 (all
+    here) for a small evaluation, an in-memory database, a frozen app or one core; else one fewer
+    than the cores (the caller is busy too: a worker more only shares the same cores, at the
+    price of its start), at most POOL_WORKERS and the batches."""
     import sys
 
-    return (POOL_MIN_PATIENTS is not None and count >= POOL_MIN_PATIENTS and db.path is not None
-            and not getattr(sys, "frozen", False)  # a frozen app would start itself again as a worker
-            and (os.cpu_count() or 1) > 1)
+    if (POOL_MIN_PATIENTS is None or count < POOL_MIN_PATIENTS or db.path is None
+            or getattr(sys, "frozen", False)):  # a frozen app would start itself again as a worker
+        return 0
+    return max(0, min(POOL_WORKERS, (os.cpu_count() or 1) - 1, batches))
 
 
 def _evaluated_batches(db: Database, session: Session, status: ProtocolStatus, ids: list[int], task: _Task,
@@ -634,12 +642,12 @@ def _evaluated_batches(db: Database, session: Session, status: ProtocolStatus, i
     side by side)."""
     batches = [ids[i:i + GATHER_BATCH] for i in range(0, len(ids), GATHER_BATCH)]
     first, last = 0, len(batches)  # batches[first:last] are still to be evaluated
-    if _pool_allowed(db, len(ids)):
+    workers[0] = _pool_workers(db, len(ids), len(batches))
+    if workers[0]:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         default = not status.stored or status.problem is not None
-        workers[0] = min(POOL_WORKERS, len(batches))
         try:
             with ProcessPoolExecutor(max_workers=workers[0],
                                      mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
