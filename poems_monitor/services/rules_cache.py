@@ -29,9 +29,10 @@ follow-up schedule reads (the *reduced course*) and checks each reduction; `doma
 `gather` serves the clinic-wide rules (worklist, flags, overview): from the memo, else the table,
 else the full timeline (also for an as-of earlier than the record's newest date). Full timelines
 are read and evaluated GATHER_BATCH patients at a time, so no more than a batch is held; from
-POOL_MIN_PATIENTS records on (a cold cache after an import or a protocol change), two worker
-processes share the batches (this process takes those no worker has begun while it waits). Derived data
-only: never audited, never exported as clinical data, safe to delete at any time. No Qt.
+POOL_MIN_PATIENTS records on (a cold cache after an import or a protocol change), worker
+processes (one fewer than the cores, at most POOL_WORKERS) share the batches with this process,
+which takes those no worker has begun. Derived data only: never audited, never exported as
+clinical data, safe to delete at any time. No Qt.
 """
 
 from __future__ import annotations
