@@ -646,14 +646,14 @@ def _evaluated_batches(db: Database, session: Session, status: ProtocolStatus, i
     workers[0] = _pool_workers(db, len(ids), len(batches))
     if workers[0]:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import Future, ProcessPoolExecutor
 
         default = not status.stored or status.problem is not None
         try:
             with ProcessPoolExecutor(max_workers=workers[0],
                                      mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
                                      initargs=(db.url, status.text, default)) as pool:
-                futures = [pool.submit(_worker_batch, batch, _batch_task(task, batch)) for batch in batches]
+                futures: list[Future | None] = [pool.submit(_worker_batch, batch, _batch_task(task, batch)) for batch in batches]
                 # While the workers start (a Python of their own each) and whenever the next
                 # result is not ready, this process evaluates a batch from the end that no worker
                 # has begun; the results come in any order (each is keyed by patient).
@@ -664,6 +664,7 @@ def _evaluated_batches(db: Database, session: Session, status: ProtocolStatus, i
                         yield evaluated
                     else:
                         evaluated = futures[first].result()
+                        futures[first] = None  # the results are ours now: kept here, they grew with the clinic
                         first += 1
                         yield evaluated
             return

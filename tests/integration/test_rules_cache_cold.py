@@ -158,3 +158,36 @@ def test_the_caller_and_its_workers_are_as_many_as_the_cores(db, admin, monkeypa
         plans = [item for h in g.heads for item in g.plan(h.patient_id)]
         assert expected_plans is None or plans == expected_plans
         expected_plans = plans
+
+
+def test_the_caller_lets_go_of_each_workers_results_once_used(db, admin, monkeypatch):
+    """The results a worker sends back (cache rows, worklist rows) are dropped once this process
+    has used them: kept by the list of pending work, they grew with the clinic (a 10,000-patient
+    cold worklist peaked at 240 MB in the caller). Here the workers evaluate every batch."""
+    import weakref
+    from concurrent import futures
+
+    import_patients(db, generate_patients(30, 7, TODAY), admin, reason="test clinic")
+    monkeypatch.setattr(rules_cache, "GATHER_BATCH", 2)
+    monkeypatch.setattr(rules_cache, "POOL_MIN_PATIENTS", 1)
+    monkeypatch.setattr(rules_cache.os, "cpu_count", lambda: 4)  # two workers beside this process
+    monkeypatch.setattr(futures.Future, "cancel", lambda self: False)  # this process takes no batch itself
+    used: list[list[weakref.ref]] = []  # per batch handed out, its results
+    still_held = []
+    batches = rules_cache._evaluated_batches
+
+    def watched(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        for batch in batches(*args, **kwargs):
+            # every batch used before the previous one is gone (the previous one may still be in hand)
+            still_held.append(sum(r() is not None for earlier in used[:-1] for r in earlier))
+            used.append([weakref.ref(e) for e in batch])
+            yield batch
+            del batch
+
+    monkeypatch.setattr(rules_cache, "_evaluated_batches", watched)
+    rules_cache.forget()
+    g = rules_cache.gather(db, TODAY)
+    assert g.workers == 2 and g.computed == 30 and len(used) == 15
+    assert still_held == [0] * 15
+    assert [item for h in g.heads for item in g.plan(h.patient_id)] == \
+        [item for h in g.heads for item in rules_cache.gather(db, TODAY).plan(h.patient_id)]
