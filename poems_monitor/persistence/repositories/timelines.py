@@ -105,7 +105,7 @@ def _rows_of_patients(session: Session, key: tuple, build: Callable[[Any], Any],
     """The rows of the query `build(ids)` (which puts `ids` in an IN list), as `_all` reads them.
     On SQLite, the driver's tuples of a text compiled once per kind of query (`key`), the ids
     written into it as integers: compiling the statement again for each batch of patients cost
-    more than reading its rows (the rules read a clinic 20 patients at a time). Elsewhere,
+    more than reading its rows (the rules read a clinic 50 patients at a time). Elsewhere,
     Core's rows of the same query, the ids bound as parameters a chunk at a time."""
     if _driver_rows(session):
         connection = session.connection()
