@@ -210,12 +210,14 @@ def test_the_driver_executemany_stores_what_core_stores(tmp_path, admin, demo_pa
 def test_reading_values_through_the_driver_gives_the_records_core_gives(demo_db, monkeypatch):
     with demo_db.read() as session:
         fast = repo.load_timelines(session)
-        fast_some = repo.load_timelines(session, patient_ids=[p.patient_id for p in fast[2:5]])
-    real_all = repo._all
-    monkeypatch.setattr(repo, "_all", lambda session, query, driver_rows=False: real_all(session, query, False))
+        some = [p.patient_id for p in fast[2:5]]
+        fast_some = repo.load_timelines(session, patient_ids=some)
+        fast_again = repo.load_timelines(session, patient_ids=some)  # the query compiled once, again
+    monkeypatch.setattr(repo, "DRIVER_ROWS", False)  # Core's rows, as on PostgreSQL
     with demo_db.read() as session:
         core = repo.load_timelines(session)
-    assert fast == core and fast_some == core[2:5]
+        core_some = repo.load_timelines(session, patient_ids=some)
+    assert fast == core and fast_some == core[2:5] == core_some == fast_again
     observations = [o for p in fast for v in p.visits for o in v.observations]
     assert any(o.derived for o in observations)  # the demo stores computed ONLS totals
     assert {type(o.derived) for o in observations} == {bool}  # exported as true/false, never 1/0

@@ -74,6 +74,7 @@ def test_cold_evaluation_in_batches_equals_the_domain_rules(clinic, monkeypatch,
     stored rows that later runs read are those of the domain's per-patient rules."""
     monkeypatch.setattr(rules_cache, "GATHER_BATCH", 7)
     monkeypatch.setattr(rules_cache, "POOL_MIN_PATIENTS", 1 if pool else None)
+    monkeypatch.setattr(rules_cache.os, "cpu_count", lambda: 4)  # two workers beside this process
     for as_of in (TODAY, TODAY - timedelta(days=400)):  # the newest state, and a historical as-of
         rules_cache.clear_cache(clinic)
         rules_cache.forget()
@@ -91,7 +92,7 @@ def test_cold_evaluation_in_batches_equals_the_domain_rules(clinic, monkeypatch,
 def test_when_the_worker_processes_fail_this_process_evaluates_the_rest(clinic, monkeypatch, caplog):
     monkeypatch.setattr(rules_cache, "GATHER_BATCH", 7)
     monkeypatch.setattr(rules_cache, "POOL_MIN_PATIENTS", 1)
-    monkeypatch.setattr(rules_cache, "_worker_batch", lambda ids: [])  # cannot be sent to a worker process
+    monkeypatch.setattr(rules_cache, "_worker_batch", lambda ids, task: [])  # cannot be sent to a worker process
     rules_cache.forget()
     g = rules_cache.gather(clinic, TODAY)
     assert g.computed == 30 and g.workers == 0 and "rules worker processes failed" in caplog.text

@@ -11,14 +11,14 @@ the database for the history view but are not part of the timeline.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from datetime import date, datetime
 from itertools import groupby
 from operator import itemgetter
 
-from sqlalchemy import select, update
+from sqlalchemy import literal_column, select, update
 from sqlmodel import Session
 
 from poems_monitor.domain.catalogue import series_specimen
@@ -75,32 +75,76 @@ def _day(value):  # noqa: ANN001, ANN202
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _all(session: Session, query, driver_rows: bool = False) -> Sequence[Any]:  # noqa: ANN001
-    """Every row of `query`. With `driver_rows` on SQLite, the driver's plain tuples, without
-    Core's per-row work (a third of the time of reading a clinic's 845k values); the caller
-    converts what the driver leaves raw (booleans are 0/1). Other databases take Core's rows."""
+# On SQLite, read the driver's plain tuples (False: Core's rows, as on other databases; tests
+# compare the two).
+DRIVER_ROWS = True
+
+
+def _driver_rows(session: Session) -> bool:
+    return DRIVER_ROWS and session.connection().dialect.name == "sqlite"
+
+
+def _all(session: Session, query) -> Sequence[Any]:  # noqa: ANN001
+    """Every row of `query`: on SQLite the driver's plain tuples, without Core's per-row work (a
+    third of the time of reading a clinic's 845k values); the caller converts what the driver
+    leaves raw (booleans are 0/1, dates ISO text). Other databases take Core's rows."""
     connection = session.connection()
-    if driver_rows and connection.dialect.name == "sqlite":
+    if _driver_rows(session):
         sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
         return connection.exec_driver_sql(sql).cursor.fetchall()
     return session.execute(query).all()
 
 
+# Where the patient ids go in a query compiled once (`_rows_of_patients`).
+_IDS = "__patient_ids__"
+_ID_SLOT = literal_column(_IDS)
+_COMPILED: dict[tuple, str] = {}  # the SQLite text of each kind of query, compiled once per process
+
+
+def _rows_of_patients(session: Session, key: tuple, build: Callable[[Any], Any], ids: Sequence[int]) -> Sequence[Any]:
+    """The rows of the query `build(ids)` (which puts `ids` in an IN list), as `_all` reads them.
+    On SQLite, the driver's tuples of a text compiled once per kind of query (`key`), the ids
+    written into it as integers: compiling the statement again for each batch of patients cost
+    more than reading its rows (the rules read a clinic 50 patients at a time). Elsewhere,
+    Core's rows of the same query, the ids bound as parameters a chunk at a time."""
+    if _driver_rows(session):
+        connection = session.connection()
+        sql = _COMPILED.get(key)
+        if sql is None:
+            sql = _COMPILED[key] = str(build([_ID_SLOT]).compile(
+                dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+        listed = ", ".join(str(int(i)) for i in ids)  # int(): nothing but a number is ever written into the text
+        return connection.exec_driver_sql(sql.replace(_IDS, listed)).cursor.fetchall()
+    out: list[Any] = []
+    for chunk in _chunks(list(ids)):
+        out.extend(session.execute(build(list(chunk))).all())
+    return out
+
+
+_PATIENT_COLUMNS = (P.c.id, P.c.mrn, P.c.name, P.c.sex, P.c.birth_date, P.c.diagnosis_date)
+
+
 def load_timelines(session: Session, mrns: Sequence[str] | None = None, patient_ids: Sequence[int] | None = None) -> list[PatientRecord]:
     """Every current timeline (or those of `mrns`, matched as `mrn_key` folds them, / `patient_ids`),
     ordered by MRN."""
-    query = select(P).order_by(P.c.mrn)
+    query = select(*_PATIENT_COLUMNS).order_by(P.c.mrn)
     if mrns is not None:
-        query = query.where(mrn_in(mrns))
-    if patient_ids is not None:
-        query = query.where(P.c.id.in_(list(patient_ids)))
-    patients = session.execute(query).all()
+        patients = session.execute(query.where(mrn_in(mrns))).all()
+        if patient_ids is not None:
+            wanted = set(patient_ids)
+            patients = [p for p in patients if p[0] in wanted]
+    elif patient_ids is not None and _driver_rows(session):
+        patients = _rows_of_patients(session, ("patients",), lambda ids: query.where(P.c.id.in_(ids)), patient_ids)
+    elif patient_ids is not None:
+        patients = session.execute(query.where(P.c.id.in_(list(patient_ids)))).all()
+    else:
+        patients = session.execute(query).all()
     if not patients:
         return []
-    ids = [p.id for p in patients]
+    ids = [p[0] for p in patients]
     whole_clinic = mrns is None and patient_ids is None
 
-    def rows(table, order, patient_col=None, via_visit=False, columns=None, driver_rows=False):  # noqa: ANN001, ANN202
+    def rows(table, order, patient_col=None, via_visit=False, columns=None):  # noqa: ANN001, ANN202
         """All current rows of `table` for the selected patients; the whole table when all are
         selected (reading only the columns a timeline needs keeps 80,000 values under a second)."""
         base = select(*(columns or (table,)))
@@ -109,62 +153,65 @@ def load_timelines(session: Session, mrns: Sequence[str] | None = None, patient_
         if live is not None:
             base = base.where(live)
         if whole_clinic:
-            return _all(session, base.order_by(*order), driver_rows)
-        out: list[Any] = []
-        for chunk in _chunks(ids):
-            if via_visit:
-                q = base.where(table.c.visit_id.in_(select(V.c.id).where(V.c.patient_id.in_(chunk))))
-            else:
-                q = base.where(patient_col.in_(chunk))
-            out.extend(_all(session, q.order_by(*order), driver_rows))
-        return out
+            return _all(session, base.order_by(*order))
 
-    # The bulk tables (values, feature statuses, exams; visits) come as the driver's tuples in
-    # visit order, grouped while read; their records are built without the dataclass __init__.
+        def of(chunk):  # noqa: ANN001, ANN202
+            if via_visit:
+                return base.where(table.c.visit_id.in_(select(V.c.id).where(V.c.patient_id.in_(chunk)))).order_by(*order)
+            return base.where(patient_col.in_(chunk)).order_by(*order)
+
+        return _rows_of_patients(session, (table.name, via_visit), of, ids)
+
+    # Every table comes as tuples (the driver's on SQLite) in the order the timeline keeps; the
+    # bulk ones (values, feature statuses, exams; visits) are grouped while read and their
+    # records built without the dataclass __init__.
     first = itemgetter(0)
     obs_by_visit = {
         visit_id: tuple(map(_observation, group))
         for visit_id, group in groupby(
-            rows(O, (O.c.visit_id, O.c.id), via_visit=True, columns=_OBS_COLUMNS, driver_rows=True), first)
+            rows(O, (O.c.visit_id, O.c.id), via_visit=True, columns=_OBS_COLUMNS), first)
     }
     feat_by_visit = {
         visit_id: tuple((code, status) for _, code, status in group)
         for visit_id, group in groupby(
-            rows(F, (F.c.visit_id, F.c.code), via_visit=True, columns=(F.c.visit_id, F.c.code, F.c.status),
-                 driver_rows=True), first)
+            rows(F, (F.c.visit_id, F.c.code), via_visit=True, columns=(F.c.visit_id, F.c.code, F.c.status)), first)
     }
     exams_by_visit = {
         visit_id: tuple(build_record(ExamRecord, {"kind": kind, "result": result, "note": note})
                         for _, kind, result, note in group)
         for visit_id, group in groupby(
-            rows(X, (X.c.visit_id, X.c.id), via_visit=True, columns=(X.c.visit_id, X.c.kind, X.c.result, X.c.note),
-                 driver_rows=True), first)
+            rows(X, (X.c.visit_id, X.c.id), via_visit=True, columns=(X.c.visit_id, X.c.kind, X.c.result, X.c.note)),
+            first)
     }
     visits_by_patient: dict[int, list[VisitRecord]] = defaultdict(list)
     for visit_id, patient_id, day, note in rows(V, (V.c.patient_id, V.c.date), V.c.patient_id,
-                                                columns=(V.c.id, V.c.patient_id, V.c.date, V.c.note), driver_rows=True):
+                                                columns=(V.c.id, V.c.patient_id, V.c.date, V.c.note)):
         visits_by_patient[patient_id].append(build_record(VisitRecord, {
             "date": _day(day), "observations": obs_by_visit.get(visit_id, ()), "features": feat_by_visit.get(visit_id, ()),
             "exams": exams_by_visit.get(visit_id, ()), "note": note, "visit_id": visit_id}))
     treatments_by_patient: dict[int, list[TreatmentRecord]] = defaultdict(list)
-    for t in rows(T, (T.c.patient_id, T.c.start, T.c.id), T.c.patient_id):
-        treatments_by_patient[t.patient_id].append(
+    for patient_id, regimen, start, stop, prophylaxis, name, engraftment, melphalan, note, treatment_id in rows(
+            T, (T.c.patient_id, T.c.start, T.c.id), T.c.patient_id,
+            columns=(T.c.patient_id, T.c.regimen, T.c.start, T.c.stop, T.c.thromboprophylaxis, T.c.name,
+                     T.c.engraftment_date, T.c.melphalan_mg, T.c.note, T.c.id)):
+        treatments_by_patient[patient_id].append(
             TreatmentRecord(
-                regimen=t.regimen, start=t.start, stop=t.stop, thromboprophylaxis=t.thromboprophylaxis, name=t.name,
-                engraftment_date=t.engraftment_date, melphalan_mg=t.melphalan_mg, note=t.note, treatment_id=t.id,
+                regimen=regimen, start=_day(start), stop=_day(stop), thromboprophylaxis=prophylaxis, name=name,
+                engraftment_date=_day(engraftment), melphalan_mg=melphalan, note=note, treatment_id=treatment_id,
             )
         )
     events_by_patient: dict[int, list[EventRecord]] = defaultdict(list)
-    for e in rows(E, (E.c.patient_id, E.c.date, E.c.id), E.c.patient_id):
-        events_by_patient[e.patient_id].append(EventRecord(type=e.type, date=e.date, note=e.note, event_id=e.id))
+    for patient_id, kind, day, note, event_id in rows(E, (E.c.patient_id, E.c.date, E.c.id), E.c.patient_id,
+                                                      columns=(E.c.patient_id, E.c.type, E.c.date, E.c.note, E.c.id)):
+        events_by_patient[patient_id].append(EventRecord(type=kind, date=_day(day), note=note, event_id=event_id))
 
     return [
         PatientRecord(
-            mrn=p.mrn, name=p.name, sex=p.sex, birth_date=p.birth_date, diagnosis_date=p.diagnosis_date,
-            visits=tuple(visits_by_patient.get(p.id, ())), treatments=tuple(treatments_by_patient.get(p.id, ())),
-            events=tuple(events_by_patient.get(p.id, ())), patient_id=p.id,
+            mrn=mrn, name=name, sex=sex, birth_date=_day(birth), diagnosis_date=_day(diagnosis),
+            visits=tuple(visits_by_patient.get(pid, ())), treatments=tuple(treatments_by_patient.get(pid, ())),
+            events=tuple(events_by_patient.get(pid, ())), patient_id=pid,
         )
-        for p in patients
+        for pid, mrn, name, sex, birth, diagnosis in patients
     ]
 
 
