@@ -230,7 +230,7 @@ class _Documented:
                 if state in (PRESENT, ABSENT):
                     self._add(code, visit.date,
                               RiskFactor(code, _high_count(code, derived), visit.date) if state == PRESENT else None)
-            immobile = []
+            immobile: list[tuple[float, bool, float, str]] = []
             for code, limit in (("onls_leg", p.immobility_onls_leg), ("mrs", p.immobility_mrs)):
                 o = visit.value(code)
                 if o is not None and o.number is not None:

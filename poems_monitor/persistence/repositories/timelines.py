@@ -19,6 +19,7 @@ from itertools import groupby
 from operator import itemgetter
 
 from sqlalchemy import literal_column, select, update
+from sqlalchemy.sql.expression import ColumnClause
 from sqlmodel import Session
 
 from poems_monitor.domain.catalogue import series_specimen
@@ -97,7 +98,7 @@ def _all(session: Session, query) -> Sequence[Any]:  # noqa: ANN001
 
 # Where the patient ids go in a query compiled once (`_rows_of_patients`).
 _IDS = "__patient_ids__"
-_ID_SLOT = literal_column(_IDS)
+_ID_SLOT: ColumnClause[Any] = literal_column(_IDS)
 _COMPILED: dict[tuple, str] = {}  # the SQLite text of each kind of query, compiled once per process
 
 
