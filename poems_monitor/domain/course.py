@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 from poems_monitor.domain.catalogue import REGIMENS, display_name
 from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord
+from poems_monitor import local_format
 from poems_monitor.i18n import tr
 
 # Regimens that are supportive or temporising, not a line of therapy against the clone: they do
@@ -129,7 +130,7 @@ def regimen_label(treatment: TreatmentRecord, mid_sentence: bool = True) -> str:
 
 
 def points(n: float) -> str:
-    return (tr("{n} point") if n == 1 else tr("{n} points")).format(n=fmt_number(n))
+    return (tr("{n} point") if n == 1 else tr("{n} points")).format(n=shown_number(n))
 
 
 def death_date(patient: PatientRecord) -> date | None:
@@ -184,6 +185,12 @@ def fmt_number(value: float) -> str:
     if float(value).is_integer():
         return str(int(value))
     return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def shown_number(value: float) -> str:
+    """`fmt_number` as a sentence on screen quotes it, with the language's decimal sign ("16,8" in
+    French); for the arguments of translated sentences only, never for data or evidence."""
+    return local_format.decimal_text(fmt_number(value))
 
 
 def fmt_percent(fraction: float) -> str:
