@@ -146,18 +146,18 @@ def after_death(what: str, day: date | None, died: date | None) -> str | None:
     if day is None or died is None or day <= died:
         return None
     return tr("{what} {day} is after the recorded death on {death}: nothing can be recorded after a death; "
-              "check the date (or the date of death)").format(what=what, day=day.isoformat(), death=died.isoformat())
+              "check the date (or the date of death)").format(what=what, day=local_format.day(day), death=local_format.day(died))
 
 
 def death_before(died: date, what: str, day: date) -> str:
     """The sentence refusing a death dated before something already recorded."""
     return tr("death on {death} is before {what} on {day}: a death must be the last entry; correct that "
-              "record or the date of death first").format(death=died.isoformat(), what=what, day=day.isoformat())
+              "record or the date of death first").format(death=local_format.day(died), what=what, day=local_format.day(day))
 
 
 def second_death(died: date, other: date) -> str:
     return tr("a death is already recorded on {other}: a second death on {death} cannot be").format(
-        other=other.isoformat(), death=died.isoformat())
+        other=local_format.day(other), death=local_format.day(died))
 
 
 def records_after(patient: PatientRecord, died: date) -> tuple[str, date] | None:
