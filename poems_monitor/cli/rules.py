@@ -169,8 +169,8 @@ def cmd_worklist(args: argparse.Namespace) -> int:
             print(_table(header[:6] + (tr("Waived by / reason"),), [
                 (i.mrn, i.name, FOLLOWUP_ITEM_NAMES.get(i.item, i.item), tr(_STATUS_WORDS[i.status.value]), i.due.isoformat() if i.due else "-",
                  i.last_done.isoformat() if i.last_done else "-",
-                 f"{i.waiver.who}: {i.waiver.reason}" + (tr(" (until {d})").format(d=i.waiver.until.isoformat())
-                                                          if i.waiver.until else ""))
+                 tr("{who}: {reason} (until {d})").format(who=i.waiver.who, reason=i.waiver.reason, d=i.waiver.until.isoformat())
+                 if i.waiver.until else f"{i.waiver.who}: {i.waiver.reason}")
                 for i in worklist.waived]))
         else:
             print(tr("No item is waived."))
@@ -317,8 +317,9 @@ def cmd_waive(args: argparse.Namespace) -> int:
         raise _unknown_mrn(exc) from None
     except InputRefused as exc:
         raise CommandError(str(exc), EXIT_INVALID) from None
-    print(tr("Waived {item} for {mrn} (waiver {id}){until}.").format(
-        item=FOLLOWUP_ITEM_NAMES.get(w.item, w.item), mrn=w.mrn, id=w.waiver_id, until=tr(" until {d}").format(d=w.until.isoformat()) if w.until else ""))
+    facts = dict(item=FOLLOWUP_ITEM_NAMES.get(w.item, w.item), mrn=w.mrn, id=w.waiver_id)
+    print(tr("Waived {item} for {mrn} (waiver {id}) until {d}.").format(d=w.until.isoformat(), **facts) if w.until else
+          tr("Waived {item} for {mrn} (waiver {id}).").format(**facts))
     return EXIT_OK
 
 

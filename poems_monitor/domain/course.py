@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 from poems_monitor.domain.catalogue import REGIMENS, display_name
 from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord
+from poems_monitor import local_format
 from poems_monitor.i18n import tr
 
 # Regimens that are supportive or temporising, not a line of therapy against the clone: they do
@@ -129,7 +130,7 @@ def regimen_label(treatment: TreatmentRecord, mid_sentence: bool = True) -> str:
 
 
 def points(n: float) -> str:
-    return (tr("{n} point") if n == 1 else tr("{n} points")).format(n=fmt_number(n))
+    return (tr("{n} point") if n == 1 else tr("{n} points")).format(n=shown_number(n))
 
 
 def death_date(patient: PatientRecord) -> date | None:
@@ -145,18 +146,18 @@ def after_death(what: str, day: date | None, died: date | None) -> str | None:
     if day is None or died is None or day <= died:
         return None
     return tr("{what} {day} is after the recorded death on {death}: nothing can be recorded after a death; "
-              "check the date (or the date of death)").format(what=what, day=day.isoformat(), death=died.isoformat())
+              "check the date (or the date of death)").format(what=what, day=local_format.day(day), death=local_format.day(died))
 
 
 def death_before(died: date, what: str, day: date) -> str:
     """The sentence refusing a death dated before something already recorded."""
     return tr("death on {death} is before {what} on {day}: a death must be the last entry; correct that "
-              "record or the date of death first").format(death=died.isoformat(), what=what, day=day.isoformat())
+              "record or the date of death first").format(death=local_format.day(died), what=what, day=local_format.day(day))
 
 
 def second_death(died: date, other: date) -> str:
     return tr("a death is already recorded on {other}: a second death on {death} cannot be").format(
-        other=other.isoformat(), death=died.isoformat())
+        other=local_format.day(other), death=local_format.day(died))
 
 
 def records_after(patient: PatientRecord, died: date) -> tuple[str, date] | None:
@@ -184,6 +185,12 @@ def fmt_number(value: float) -> str:
     if float(value).is_integer():
         return str(int(value))
     return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def shown_number(value: float) -> str:
+    """`fmt_number` as a sentence on screen quotes it, with the language's decimal sign ("16,8" in
+    French); for the arguments of translated sentences only, never for data or evidence."""
+    return local_format.decimal_text(fmt_number(value))
 
 
 def fmt_percent(fraction: float) -> str:

@@ -36,10 +36,11 @@ from types import MappingProxyType
 from typing import Mapping, Sequence, TypeAlias
 
 from poems_monitor.domain.catalogue import MEASURES, FeatureState, Sex
-from poems_monitor.domain.course import fmt_number
+from poems_monitor.domain.course import shown_number
 from poems_monitor.domain.display_units import CANONICAL, DisplayUnits
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import ObservationRecord, PatientRecord, VisitRecord, build_record, remembered
+from poems_monitor import local_format
 from poems_monitor.i18n import tr
 
 DERIVED_CODES = ("vegf_elevation", "thrombocytosis", "polycythemia")
@@ -137,9 +138,9 @@ def _shown(obs: ObservationRecord, units: DisplayUnits = CANONICAL) -> str:
     """The value as an explanation quotes it, in the clinic's unit (protocol [units])."""
     m = MEASURES.get(obs.code)
     if m is not None and obs.number is not None:
-        return f"{m.label} {obs.qualifier or ''}{units.quote(obs.code, obs.number)} {units.label(obs.code)}".strip()
+        return f"{m.label} {obs.qualifier or ''}{local_format.decimal_text(units.quote(obs.code, obs.number))} {units.label(obs.code)}".strip()
     unit = m.unit_label if m else obs.unit
-    value = fmt_number(obs.number) if obs.number is not None else str(obs.value)  # a word for a categorical value
+    value = shown_number(obs.number) if obs.number is not None else str(obs.value)  # a word for a categorical value
     return f"{m.label if m else obs.code} {obs.qualifier or ''}{value} {unit}".strip()
 
 
@@ -215,9 +216,9 @@ def _threshold_sentence(quoted: tuple, protocol: Protocol, day: date) -> Callabl
         parts = []
         for obs, measure_code, key, above in quoted:
             sentence = tr("{shown} > {limit} {unit} {cite}") if above else tr("{shown} ≤ {limit} {unit} {cite}")
-            parts.append(sentence.format(shown=_shown(obs, units), limit=units.quote(measure_code, getattr(protocol, key)),
+            parts.append(sentence.format(shown=_shown(obs, units), limit=local_format.decimal_text(units.quote(measure_code, getattr(protocol, key))),
                                          unit=units.label(measure_code), cite=protocol.cite(key)))
-        return "; ".join(parts) + tr(" on {date}").format(date=day.isoformat())
+        return tr("{thresholds} on {date}").format(thresholds="; ".join(parts), date=local_format.day(day))
     return write
 
 
@@ -294,7 +295,7 @@ def _CONFIRMED_BY_CLINICIAN() -> str:  # noqa: N802 (a `Why`)
 
 def _confirmed(n: int, first: date) -> Callable[[], str]:
     return lambda: tr("confirmed: {n} counts above the limit in this run (first on {first})").format(
-        n=n, first=first.isoformat())
+        n=n, first=local_format.day(first))
 
 
 def _not_yet_confirmed(needed: int, cite: str) -> Callable[[], str]:

@@ -47,12 +47,13 @@ from poems_monitor.domain.catalogue import (
     Severity, display_name, thromboprophylaxis_label,
 )
 from poems_monitor.domain.course import (
-    LineIndex, active_on, add_months, clip, fmt_number, lines_of_therapy, points, regimen_label,
+    LineIndex, active_on, add_months, clip, lines_of_therapy, points, regimen_label, shown_number,
 )
 from poems_monitor.domain.criteria import criteria_from_history
 from poems_monitor.domain.derived import ABSENT, PRESENT, VisitFeatures, feature_history
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord, build_record
+from poems_monitor import local_format
 from poems_monitor.i18n import and_list, tr
 
 
@@ -148,13 +149,13 @@ def _unit(ctx: _Ctx, code: str) -> str:
 def _num(ctx: _Ctx, code: str, value: float) -> str:
     """A canonical value of `code` as a flag text quotes it, in the clinic's unit; the rule
     compared the canonical value (text only)."""
-    return ctx.p.units.quote(code, value)
+    return local_format.decimal_text(ctx.p.units.quote(code, value))
 
 
 def _since_text(line: TreatmentRecord | None) -> str:
     if line is None:
         return tr("(no line of therapy recorded before it)")
-    return tr("since {regimen} started {start}").format(regimen=regimen_label(line), start=line.start.isoformat())
+    return tr("since {regimen} started {start}").format(regimen=regimen_label(line), start=local_format.day(line.start))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,8 +181,8 @@ def _feature_flags(ctx: _Ctx) -> None:
                     ctx.add(
                         FlagKind.FEATURE_RECURRED, code, vf.date, Severity.WARNING,
                         tr("{name} is present again on {date}: documented absent on {absent} after being present on {present}").format(
-                            name=display_name(code), date=vf.date.isoformat(),
-                            absent=last_absent[code].isoformat(), present=last_present[code].isoformat()),
+                            name=display_name(code), date=local_format.day(vf.date),
+                            absent=local_format.day(last_absent[code]), present=local_format.day(last_present[code])),
                         {"present_again": vf.date.isoformat(), "last_absent": last_absent[code].isoformat(),
                          "last_present_before": last_present[code].isoformat()},
                     )
@@ -214,14 +215,14 @@ def _criteria_flag(ctx: _Ctx) -> None:
     parts = []
     for label, klass in ((tr("mandatory"), "mandatory"), (tr("major"), "major"), (tr("minor"), "minor")):
         names = [
-            tr("{name} ({date})").format(name=c.name, date=c.first_documented.isoformat())
+            tr("{name} ({date})").format(name=c.name, date=local_format.day(c.first_documented))
             for c in assessment.used if c.klass.value == klass
         ]
         parts.append(f"{label}: {', '.join(names)}")
     ctx.add(
         FlagKind.CRITERIA_MET, "poems_criteria", assessment.fulfilled_on, Severity.INFO,
         tr("POEMS diagnostic criteria fulfilled on {date} (both mandatory + one other major + one minor); {parts}").format(
-            date=assessment.fulfilled_on.isoformat(), parts="; ".join(parts)),
+            date=local_format.day(assessment.fulfilled_on), parts="; ".join(parts)),
         {"criteria": [c.to_json() for c in assessment.used],
          "not_counted": [{"feature": n.feature, "first_present": n.first_present.isoformat(), "reason": n.reason} for n in assessment.not_counted]},
     )
@@ -279,21 +280,21 @@ def _run_flags(ctx: _Ctx) -> None:
                 measure, value, limit = critical
                 ctx.add(kind, code, vf.date, Severity.CRITICAL,
                         tr("{name} on {date}: {measure} {value} {unit} is above the critical limit {limit} {unit}; {explanation}").format(
-                            name=display_name(code), date=vf.date.isoformat(), measure=MEASURES[measure].label,
+                            name=display_name(code), date=local_format.day(vf.date), measure=MEASURES[measure].label,
                             value=_num(ctx, measure, value), unit=_unit(ctx, measure), limit=_num(ctx, measure, limit),
                             explanation=explanation),
                         {**evidence, "critical": {"measure": measure, "value": value, "limit": limit}})
             elif starts:
                 ctx.add(kind, code, vf.date, Severity.WARNING,
                         tr("{name} on {date}: {explanation}").format(
-                            name=display_name(code), date=vf.date.isoformat(), explanation=explanation),
+                            name=display_name(code), date=local_format.day(vf.date), explanation=explanation),
                         evidence)
             if not untreated_flagged and not ctx.lines.any_active(vf.date):
                 untreated_flagged = True
                 ctx.add(
                     FlagKind.THROMBOSIS_WATCH, f"{code}_untreated", vf.date, Severity.WARNING,
                     tr("{name} on {date} while no line of therapy is active: thrombosis risk ({explanation}) [MELLORS21]").format(
-                        name=display_name(code), date=vf.date.isoformat(), explanation=explanation),
+                        name=display_name(code), date=local_format.day(vf.date), explanation=explanation),
                     {**evidence, "active_lines": []}, rule="thrombosis_watch_untreated",
                 )
 
@@ -357,18 +358,18 @@ def _vegf_rise(ctx: _Ctx, code: str, values: list[tuple[date, float, str | None]
         if first is not None and window == first.start:
             since = _since_text(first)
         elif window is not None:
-            since = tr("since the previous rise on {date}").format(date=window.isoformat())
+            since = tr("since the previous rise on {date}").format(date=local_format.day(window))
         else:
             since = _since_text(None)
         treated = any(active_on(t, day) and t.start < day for t in ctx.lines.lines)  # a start-day draw is pre-dose
         if line is not None and not treated:
-            since += tr("; no line of therapy was active on {date}").format(date=day.isoformat())
+            since += tr("; no line of therapy was active on {date}").format(date=local_format.day(day))
         ctx.add(
             FlagKind.VEGF_RISE, code, day, Severity.WARNING,
             tr("{name} {value} {unit} on {date} is {pct} above its nadir {nadir} {unit} of {nadir_date} {since} "
                "(threshold +{threshold} {cite}; above the upper reference limit {uln} {unit} {uln_cite})").format(
-                name=MEASURES[code].label, value=_num(ctx, code, value), unit=unit, date=day.isoformat(), pct=pct,
-                nadir=_num(ctx, code, nadir), nadir_date=nadir_day.isoformat(), since=since,
+                name=MEASURES[code].label, value=_num(ctx, code, value), unit=unit, date=local_format.day(day), pct=pct,
+                nadir=_num(ctx, code, nadir), nadir_date=local_format.day(nadir_day), since=since,
                 threshold=tr("{n} %").format(n=int(round(fraction * 100))), cite=ctx.p.cite("vegf_rise_fraction"),
                 uln=_num(ctx, code, uln), uln_cite=uln_cite),
             {"value": value, "date": day.isoformat(), "nadir": nadir, "nadir_date": nadir_day.isoformat(),
@@ -404,15 +405,15 @@ def _vegf_response(ctx: _Ctx, code: str, values: list[tuple[date, float, str | N
             done[(line.start, "fall")] = True
             parts.append(tr("{pct} below its pre-treatment baseline {base} {unit} of {base_date} (response threshold {threshold} {cite})").format(
                 pct=tr("{n} %").format(n=int(round((1 - value / base_value) * 100))), base=_num(ctx, code, base_value),
-                unit=unit, base_date=base_day.isoformat(),
+                unit=unit, base_date=local_format.day(base_day),
                 threshold=tr("{n} %").format(n=int(round(fraction * 100))), cite=ctx.p.cite("vegf_response_fraction")))
         if normal:
             done[(line.start, "normal")] = True
             parts.append(tr("normalised (at or below {uln} {unit} {cite}; baseline {base} {unit} of {base_date})").format(
                 uln=_num(ctx, code, uln), unit=unit, cite=uln_cite, base=_num(ctx, code, base_value),
-                base_date=base_day.isoformat()))
+                base_date=local_format.day(base_day)))
         message = tr("{name} {value} {unit} on {date} is {parts}, {since}").format(
-            name=MEASURES[code].label, value=_num(ctx, code, value), unit=unit, date=day.isoformat(),
+            name=MEASURES[code].label, value=_num(ctx, code, value), unit=unit, date=local_format.day(day),
             parts=and_list(parts), since=_since_text(line))
         # The response table (response.py) accepts a baseline at most `response_baseline_max_months`
         # old. The flag still speaks (a response it misses would also hide the relapse after it),
@@ -454,7 +455,7 @@ def _specimen_change(ctx: _Ctx) -> None:
                     FlagKind.SPECIMEN_CHANGE, f"vegf_{specimen}", visit.date, Severity.INFO,
                     tr("VEGF on {date} was measured in {specimen}; the previous VEGF ({prev_date}) was {before}: "
                        "the two are never compared, {specimen} VEGF starts its own series").format(
-                        date=visit.date.isoformat(), specimen=specimen, prev_date=prev[0].isoformat(), before=before),
+                        date=local_format.day(visit.date), specimen=specimen, prev_date=local_format.day(prev[0]), before=before),
                     {"change": "specimen", "specimen": specimen, "previous_specimen": sorted(prev[1]),
                      "previous_date": prev[0].isoformat()},
                 )
@@ -465,8 +466,8 @@ def _specimen_change(ctx: _Ctx) -> None:
                     FlagKind.SPECIMEN_CHANGE, f"vegf_{specimen}", visit.date, Severity.INFO,
                     tr("{specimen} VEGF on {date} comes from {lab}; the previous one ({prev_date}) came from {prev_lab}: "
                        "values of different laboratories may not be comparable").format(
-                        specimen=specimen.capitalize(), date=visit.date.isoformat(), lab=lab,
-                        prev_date=earlier[0].isoformat(), prev_lab=earlier[1]),
+                        specimen=specimen.capitalize(), date=local_format.day(visit.date), lab=lab,
+                        prev_date=local_format.day(earlier[0]), prev_lab=earlier[1]),
                     {"change": "lab", "specimen": specimen, "lab": lab, "previous_lab": earlier[1],
                      "previous_date": earlier[0].isoformat()},
                     rule="specimen_change_lab",
@@ -538,24 +539,24 @@ def _pft_decline(ctx: _Ctx) -> None:
                 if declined:
                     reasons.append(tr("{drop} below its best {best} % of {best_date} in the previous {months} months "
                                       "(threshold {threshold} {cite})").format(
-                        drop=points(best[1] - value), best=fmt_number(best[1]), best_date=best[0].isoformat(),
+                        drop=points(best[1] - value), best=shown_number(best[1]), best_date=local_format.day(best[0]),
                         months=months, threshold=points(threshold), cite=ctx.p.cite("pft_decline_points")))
                 if after_gap:
                     reasons.append(tr("{drop} below the last value {prev} % of {prev_date}, measured more than {months} months "
                                       "earlier (threshold {threshold} {cite})").format(
-                        drop=points(prev[1] - value), prev=fmt_number(prev[1]), prev_date=prev[0].isoformat(),
+                        drop=points(prev[1] - value), prev=shown_number(prev[1]), prev_date=local_format.day(prev[0]),
                         months=months, threshold=points(threshold), cite=ctx.p.cite("pft_decline_points")))
                 if further:
                     reasons.append(tr("{drop} below {prev} % of {prev_date}, the value of the previous decline flag").format(
-                        drop=points(last_flag[1] - value), prev=fmt_number(last_flag[1]), prev_date=last_flag[0].isoformat()))
+                        drop=points(last_flag[1] - value), prev=shown_number(last_flag[1]), prev_date=local_format.day(last_flag[0])))
                 if crossed:
                     reasons.append(tr("below the floor {floor} % ({cite}; previous {prev} % on {prev_date})").format(
-                        floor=fmt_number(floor), cite=ctx.p.cite(floor_key), prev=fmt_number(prev[1]),
-                        prev_date=prev[0].isoformat()))
+                        floor=shown_number(floor), cite=ctx.p.cite(floor_key), prev=shown_number(prev[1]),
+                        prev_date=local_format.day(prev[0])))
                 ctx.add(
                     FlagKind.PFT_DECLINE, code, day, Severity.WARNING,
                     tr("{name} {value} % predicted on {date} is {reasons}").format(
-                        name=MEASURES[code].label, value=fmt_number(value), date=day.isoformat(),
+                        name=MEASURES[code].label, value=shown_number(value), date=local_format.day(day),
                         reasons=and_list(reasons)),
                     {"value": value, "date": day.isoformat(), "best": best[1] if best else None,
                      "best_date": _iso(best[0]) if best else None, "window_months": months,
@@ -597,24 +598,24 @@ def _echo(ctx: _Ctx) -> None:
             if is_high and not in_high:
                 reasons.append("pasp_high")
                 parts.append(tr("PASP {value} mmHg is at or above {limit} mmHg (pulmonary hypertension threshold {cite})").format(
-                    value=fmt_number(pasp_v), limit=fmt_number(high), cite=p.cite("pasp_pulmonary_hypertension")))
+                    value=shown_number(pasp_v), limit=shown_number(high), cite=p.cite("pasp_pulmonary_hypertension")))
             in_high = is_high
             if prev_pasp is not None and pasp_v - prev_pasp[1] >= step - 1e-9:
                 reasons.append("pasp_rise")
                 parts.append(tr("PASP rose {diff} mmHg since the previous echo ({prev} mmHg on {prev_date}; step {step} mmHg {cite})").format(
-                    diff=fmt_number(pasp_v - prev_pasp[1]), prev=fmt_number(prev_pasp[1]), prev_date=prev_pasp[0].isoformat(),
-                    step=fmt_number(step), cite=p.cite("pasp_rise_step")))
+                    diff=shown_number(pasp_v - prev_pasp[1]), prev=shown_number(prev_pasp[1]), prev_date=local_format.day(prev_pasp[0]),
+                    step=shown_number(step), cite=p.cite("pasp_rise_step")))
         if lvef_v is not None:
             is_low = lvef_v < floor - 1e-9
             if is_low and not in_low:
                 reasons.append("lvef_low")
                 parts.append(tr("LVEF {value} % is below {floor} % ({cite})").format(
-                    value=fmt_number(lvef_v), floor=fmt_number(floor), cite=p.cite("lvef_floor_pct").strip("()")))
+                    value=shown_number(lvef_v), floor=shown_number(floor), cite=p.cite("lvef_floor_pct").strip("()")))
             in_low = is_low
         if reasons:
             ctx.add(
                 FlagKind.ECHO_ABNORMAL, "echo", visit.date, Severity.WARNING,
-                tr("Echo on {date}: {parts}").format(date=visit.date.isoformat(), parts="; ".join(parts)),
+                tr("Echo on {date}: {parts}").format(date=local_format.day(visit.date), parts="; ".join(parts)),
                 {"date": visit.date.isoformat(), "reasons": reasons, "pasp": pasp_v, "lvef": lvef_v,
                  "previous_pasp": prev_pasp[1] if prev_pasp else None,
                  "previous_pasp_date": _iso(prev_pasp[0]) if prev_pasp else None,
@@ -655,8 +656,8 @@ def _neuropathy(ctx: _Ctx) -> None:
             if i > 0 and value - values[i - 1][1] >= worse_pts - 1e-9:
                 prev_day, prev = values[i - 1]
                 on = [t for t in risky if active_on(t, day)]
-                facts = dict(name=name, value=fmt_number(value), date=day.isoformat(), diff=points(value - prev),
-                             prev=fmt_number(prev), prev_date=prev_day.isoformat())
+                facts = dict(name=name, value=shown_number(value), date=local_format.day(day), diff=points(value - prev),
+                             prev=shown_number(prev), prev_date=local_format.day(prev_day))
                 if on:  # one whole sentence each: a clause appended in English order reads wrong translated
                     message = tr("{name} {value} on {date} is {diff} worse than the previous score {prev} of "
                                  "{prev_date} while on {regimens} (can worsen neuropathy [DISP23])").format(
@@ -683,8 +684,8 @@ def _neuropathy(ctx: _Ctx) -> None:
                 ctx.add(
                     FlagKind.NEUROPATHY_IMPROVED, scale, day, Severity.INFO,
                     tr("{name} {value} on {date} is {diff} better than the baseline {base} of {base_date} {since}").format(
-                        name=name, value=fmt_number(value), date=day.isoformat(), diff=points(base - value),
-                        base=fmt_number(base), base_date=base_day.isoformat(), since=_since_text(line)),
+                        name=name, value=shown_number(value), date=local_format.day(day), diff=points(base - value),
+                        base=shown_number(base), base_date=local_format.day(base_day), since=_since_text(line)),
                     {"score": value, "date": day.isoformat(), "baseline": base, "baseline_date": base_day.isoformat(),
                      "line_regimen": line.regimen if line else None, "threshold_points": better_pts},
                 )
@@ -707,7 +708,7 @@ def _thrombosis(ctx: _Ctx) -> None:
                 FlagKind.THROMBOSIS_WATCH, t.regimen, t.start, Severity.CRITICAL,
                 tr("{regimen} (an IMiD) started {start} without thromboprophylaxis (recorded: {recorded}); "
                    "IMiDs need VTE prophylaxis [PALUMBO08][MELLORS21]").format(
-                    regimen=regimen_label(t, mid_sentence=False), start=t.start.isoformat(), recorded=recorded.lower()),
+                    regimen=regimen_label(t, mid_sentence=False), start=local_format.day(t.start), recorded=recorded.lower()),
                 {"regimen": t.regimen, "start": t.start.isoformat(), "stop": _iso(t.stop),
                  "thromboprophylaxis": t.thromboprophylaxis},
                 rule="thrombosis_watch_imid",
@@ -724,7 +725,7 @@ def _thrombosis(ctx: _Ctx) -> None:
         ctx.add(
             FlagKind.THROMBOSIS_WATCH, e.type, e.date, Severity.CRITICAL,
             tr("{event} on {date} ({therapy}): review anticoagulation and prophylaxis; thrombosis recurs in about "
-               "one in five [MELLORS21][SAYAR20]").format(event=etype.label, date=e.date.isoformat(), therapy=therapy),
+               "one in five [MELLORS21][SAYAR20]").format(event=etype.label, date=local_format.day(e.date), therapy=therapy),
             {"event": e.type, "date": e.date.isoformat(), "note": e.note,
              "active_treatments": [{"regimen": t.regimen, "thromboprophylaxis": t.thromboprophylaxis} for t in on]},
             rule="thrombosis_watch_event",
@@ -794,12 +795,12 @@ def _collect_relapse_triggers(ctx: _Ctx) -> tuple[RelapseTrigger, ...]:
         if f.kind is FlagKind.VEGF_RISE:
             text = tr("{name} rose to {value} {unit} ({nadir} {unit} at its nadir of {nadir_date})").format(
                 name=MEASURES[f.code].label, value=_num(ctx, f.code, f.evidence["value"]), unit=_unit(ctx, f.code),
-                nadir=_num(ctx, f.code, f.evidence["nadir"]), nadir_date=f.evidence["nadir_date"])
+                nadir=_num(ctx, f.code, f.evidence["nadir"]), nadir_date=local_format.day(date.fromisoformat(f.evidence["nadir_date"])))
         elif f.kind is FlagKind.NEW_FEATURE:
             text = tr("{name} is new").format(name=_in_sentence(display_name(f.code)))
         else:
             text = tr("{name} is present again (documented absent on {absent})").format(
-                name=_in_sentence(display_name(f.code)), absent=f.evidence["last_absent"])
+                name=_in_sentence(display_name(f.code)), absent=local_format.day(date.fromisoformat(f.evidence["last_absent"])))
         out.append(RelapseTrigger(f.date, f.kind.value, f.code, text, r.date, r.kind.value, r.code))
     return tuple(sorted(out, key=lambda t: (t.date, t.kind != "event", t.kind, t.code)))
 
@@ -812,15 +813,15 @@ def _relapse_flags(ctx: _Ctx) -> None:
     for day, triggers in by_date.items():
         responded = [t for t in triggers if t.after_response is not None]
         message = tr("Relapse suspected on {date}: {triggers}").format(
-            date=day.isoformat(), triggers="; ".join(t.description for t in triggers))
+            date=local_format.day(day), triggers="; ".join(t.description for t in triggers))
         after = None
         if responded:
             r = responded[0]
             after = {"kind": r.response_kind, "code": r.response_code, "date": r.after_response.isoformat()}
             message += tr("; after a response on {date} ({kind}, {name})").format(
-                date=r.after_response.isoformat(), kind=kind_names.get(r.response_kind, r.response_kind),
+                date=local_format.day(r.after_response), kind=kind_names.get(r.response_kind, r.response_kind),
                 name=display_name(r.response_code))
-        message += tr(". Restaging is due from {date}").format(date=day.isoformat())
+        message += tr(". Restaging is due from {date}").format(date=local_format.day(day))
         ctx.add(FlagKind.RELAPSE_SUSPECTED, "relapse", day, Severity.WARNING, message,
                 {"date": day.isoformat(), "triggers": [t.to_json() for t in triggers], "after_response": after})
 

@@ -58,6 +58,7 @@ from poems_monitor.domain.derived import PRESENT, derive_features
 from poems_monitor.domain.flags import Flag, FlagKind, relapse_triggers, vegf_rise_dates
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord, remembered
+from poems_monitor import local_format
 from poems_monitor.i18n import ntr, tr
 
 ITEMS = FOLLOWUP_ITEMS  # in the order the schedule lists them
@@ -319,7 +320,7 @@ def _visit_findings(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFi
 
 def partly_done_text(what: str, day: date) -> str:
     """The sentence for a partly done item (`VisitFindings.partial`), formatted only when shown."""
-    when = day.isoformat()
+    when = local_format.day(day)
     if what.startswith("pending:"):
         kind = EXAM_KINDS[what.split(":", 1)[1]]
         return tr("{exam} pending since {date}").format(exam=kind.label, date=when)
@@ -435,14 +436,14 @@ def engraftment_window(asct: TreatmentRecord, protocol: Protocol) -> tuple[date,
         start = asct.engraftment_date - days(p.es_days_before_engraftment)
         end = asct.engraftment_date + days(p.es_days_after_engraftment)
         why = tr("engraftment-syndrome watch {start} to {end} (engraftment {eng})").format(
-            start=start.isoformat(), end=end.isoformat(), eng=asct.engraftment_date.isoformat())
+            start=local_format.day(start), end=local_format.day(end), eng=local_format.day(asct.engraftment_date))
     else:
         start = asct.start + days(p.es_watch_start_day)
         end = asct.start + days(p.es_watch_end_day)
         why = tr("engraftment-syndrome watch {start} to {end} (day +{a} to +{b} after infusion {inf}; "
-                 "engraftment not recorded)").format(start=start.isoformat(), end=end.isoformat(),
+                 "engraftment not recorded)").format(start=local_format.day(start), end=local_format.day(end),
                                                      a=p.es_watch_start_day, b=p.es_watch_end_day,
-                                                     inf=asct.start.isoformat())
+                                                     inf=local_format.day(asct.start))
     return start, end, why
 
 
@@ -502,14 +503,14 @@ class _Planner:
     def _periodic(self, last: date, first_year: int | None, later: int, remission: int | None = None) -> tuple[date, str]:
         if remission is not None and self.remission_since is not None:
             return add_months(last, remission), tr("stable remission since {date}: every {n} months").format(
-                date=self.remission_since.isoformat(), n=remission)
+                date=local_format.day(self.remission_since), n=remission)
         line = self.line
         anchor = last
         if line is not None and line.start > last:
             anchor = line.start  # a new line restarts the series from its start
         if first_year is not None and line is not None and anchor < add_months(line.start, self.p.first_year_of_line_months):
             return add_months(anchor, first_year), tr("first year of {regimen} (started {start}): every {n} months").format(
-                regimen=regimen_label(line), start=line.start.isoformat(), n=first_year)
+                regimen=regimen_label(line), start=local_format.day(line.start), n=first_year)
         return add_months(anchor, later), tr("every {n} months").format(n=later)
 
     def _time_point(self, last: date, point: date, reason: str) -> tuple[date, str] | None:
@@ -525,7 +526,7 @@ class _Planner:
         end = end_of(rt) or rt.start
         n = self.p.after_radiotherapy_months
         return self._time_point(last, add_months(end, n), tr("{what} {n} months after radiotherapy (ended {end})").format(
-            what=what, n=n, end=end.isoformat()))
+            what=what, n=n, end=local_format.day(end)))
 
     # --- items --------------------------------------------------------------------------------
     def vegf(self, last: date) -> _Dues:
@@ -569,7 +570,7 @@ class _Planner:
         if assessed[-1] >= end:
             return None
         return assessed[-1] + days(1), tr("{watch}: assess every day of the window (last assessed {d})").format(
-            watch=why, d=assessed[-1].isoformat())
+            watch=why, d=local_format.day(assessed[-1]))
 
     def imaging(self, last: date) -> _Dues:
         p = self.p
@@ -582,15 +583,15 @@ class _Planner:
             yield self._time_point(last, add_months(induction.stop, p.imaging_after_induction_months),
                                    tr("{n} months after the end of {regimen} ({stop})").format(
                                        n=p.imaging_after_induction_months, regimen=regimen_label(induction),
-                                       stop=induction.stop.isoformat()))
+                                       stop=local_format.day(induction.stop)))
         asct = self._latest(frozenset({"asct"}))
         if asct is not None:
             yield self._time_point(last, add_months(asct.start, p.imaging_after_asct_months),
                                    tr("{n} months after ASCT ({start})").format(n=p.imaging_after_asct_months,
-                                                                                start=asct.start.isoformat()))
+                                                                                start=local_format.day(asct.start)))
         rises = [d for d in self.vegf_rises if d > last]
         if rises:
-            yield rises[0], tr("VEGF rose on {date} (no imaging since)").format(date=rises[0].isoformat())
+            yield rises[0], tr("VEGF rose on {date} (no imaging since)").format(date=local_format.day(rises[0]))
         anchor = self.line.start if self.line is not None else self.baseline
         if anchor is not None:
             # as for the periodic items, a new line restarts the yearly series from its start;
@@ -600,11 +601,11 @@ class _Planner:
             due = add_months(max(last, anchor), p.imaging_months)
             if p.imaging_yearly_years > 0 and due <= add_years(anchor, p.imaging_yearly_years):
                 yield due, tr("every {n} months for {y} years after {what} ({anchor})").format(
-                    n=p.imaging_months, y=p.imaging_yearly_years, what=what, anchor=anchor.isoformat())
+                    n=p.imaging_months, y=p.imaging_yearly_years, what=what, anchor=local_format.day(anchor))
             else:
                 yield add_months(max(last, anchor), p.imaging_remission_months), tr(
                     "every {n} months after the first {y} years after {what} ({anchor}): imaging never stops").format(
-                    n=p.imaging_remission_months, y=p.imaging_yearly_years, what=what, anchor=anchor.isoformat())
+                    n=p.imaging_remission_months, y=p.imaging_yearly_years, what=what, anchor=local_format.day(anchor))
 
     def _exam(self, item: str, last: date, normal: int, abnormal_first: int, abnormal_later: int) -> _Dues:
         state = self.facts.exam[item]
@@ -614,10 +615,10 @@ class _Planner:
             # spirometry) neither resets the state nor pushes the repeat away
             latest = state.latest_abnormal or last
             if latest == last:
-                head = tr("last result abnormal (since {since})").format(since=since.isoformat())
+                head = tr("last result abnormal (since {since})").format(since=local_format.day(since))
             else:
                 head = tr("last abnormal result {latest} (abnormal since {since})").format(
-                    latest=latest.isoformat(), since=since.isoformat())
+                    latest=local_format.day(latest), since=local_format.day(since))
             if latest < add_months(since, 12):
                 yield add_months(latest, abnormal_first), tr("{head}: every {n} months in the first year").format(
                     head=head, n=abnormal_first)
@@ -627,7 +628,7 @@ class _Planner:
             yield add_months(last, normal), tr("last result normal: every {n} months").format(n=normal)
         onset = self.facts.onsets.get(item)
         if onset is not None and onset[0] > last:
-            yield onset[0], tr("{feature} appeared on {date}").format(feature=display_name(onset[1]), date=onset[0].isoformat())
+            yield onset[0], tr("{feature} appeared on {date}").format(feature=display_name(onset[1]), date=local_format.day(onset[0]))
 
     def echo(self, last: date) -> _Dues:
         yield from self._exam("echo", last, self.p.echo_normal_months, self.p.echo_abnormal_months,
@@ -660,7 +661,7 @@ class _Planner:
                     if d.state.value == PRESENT:
                         reasons.append(tr("{name} at the last count ({date})").format(
                             name=tr("thrombocytosis") if d.code == "thrombocytosis" else tr("polycythaemia"),
-                            date=visit.date.isoformat()))
+                            date=local_format.day(visit.date)))
                 break
         return "; ".join(dict.fromkeys(reasons)) or None
 
@@ -696,7 +697,7 @@ class _Planner:
                         "{missing} still needed",
                         "relapse suspected on {date} ({why}): restage at once, complete within {n} months {cite}: "
                         "{missing} still needed", n).format(
-                        date=day.isoformat(), why=why, n=n, cite=self.p.cite("restaging_within_months"),
+                        date=local_format.day(day), why=why, n=n, cite=self.p.cite("restaging_within_months"),
                         missing=", ".join(FOLLOWUP_ITEM_NAMES[c] for c in missing)), day))
                 continue
             if item == "thrombosis_review":
@@ -719,7 +720,7 @@ class _Planner:
             candidates = [c for c in getattr(self, item)(last) if c is not None]
             if restage is not None and item in restage[2]:
                 candidates.append((restage[0], tr("restaging: relapse suspected on {date} ({why})").format(
-                    date=restage[0].isoformat(), why=restage[1])))
+                    date=local_format.day(restage[0]), why=restage[1])))
             if not candidates:
                 out.append((item, None, last, tr("nothing scheduled") + partly, last))
                 continue

@@ -34,6 +34,7 @@ from poems_monitor.domain.derived import feature_history
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.response import DOMAIN_NAMES, LineResponse, assess_response
 from poems_monitor.domain.timeline import PatientRecord
+from poems_monitor import local_format
 from poems_monitor.i18n import tr
 
 STATUSES = ("suspected", "active", "responding", "remission", "relapse", "lost_to_follow_up", "transferred", "deceased")
@@ -63,7 +64,7 @@ class PatientStatusAssessment:
         """'Remission since 2024-03-01' (what the header shows)."""
         if self.since is None:
             return self.name
-        return tr("{status} since {date}").format(status=self.name, date=self.since.isoformat())
+        return tr("{status} since {date}").format(status=self.name, date=local_format.day(self.since))
 
     def to_json(self) -> dict:
         return {"status": self.status, "since": self.since.isoformat() if self.since else None,
@@ -76,7 +77,7 @@ def _responses(line: LineResponse) -> list:
 
 def _domain_list(domains) -> str:  # noqa: ANN001
     return ", ".join(tr("{domain} {category} ({date})").format(
-        domain=DOMAIN_NAMES[d.domain], category=d.category_name.lower(), date=d.since.isoformat() if d.since else "?")
+        domain=DOMAIN_NAMES[d.domain], category=d.category_name.lower(), date=local_format.day(d.since) if d.since else "?")
         for d in domains)
 
 
@@ -93,7 +94,7 @@ def patient_status(patient: PatientRecord, protocol: Protocol, as_of: date,
 
     died = death_date(record)
     if died is not None:
-        return PatientStatusAssessment("deceased", died, tr("Death recorded on {d}.").format(d=died.isoformat()),
+        return PatientStatusAssessment("deceased", died, tr("Death recorded on {d}.").format(d=local_format.day(died)),
                                        tr("deceased: a death event"), {"death": died.isoformat()})
 
     last_visit = record.visits[-1].date if record.visits else None
@@ -103,7 +104,7 @@ def patient_status(patient: PatientRecord, protocol: Protocol, as_of: date,
         note = f" ({t.note})" if t.note else ""
         return PatientStatusAssessment(
             "transferred", t.date,
-            tr("Care transferred on {d}{note}; no visit here since.").format(d=t.date.isoformat(), note=note),
+            tr("Care transferred on {d}{note}; no visit here since.").format(d=local_format.day(t.date), note=note),
             tr("transferred: a transfer event with no later visit"), {"transferred": t.date.isoformat()})
 
     months = protocol.response_lost_to_followup_months
@@ -111,7 +112,7 @@ def patient_status(patient: PatientRecord, protocol: Protocol, as_of: date,
         return PatientStatusAssessment(
             "lost_to_follow_up", last_visit,
             tr("No visit since {d}: more than {n} months ({cite}).").format(
-                d=last_visit.isoformat(), n=months, cite=protocol.cite("response_lost_to_followup_months")),
+                d=local_format.day(last_visit), n=months, cite=protocol.cite("response_lost_to_followup_months")),
             tr("lost to follow-up: no visit for more than {n} months (DEFAULT)").format(n=months),
             {"last_visit": last_visit.isoformat(), "months": months})
 
@@ -126,9 +127,9 @@ def patient_status(patient: PatientRecord, protocol: Protocol, as_of: date,
         return PatientStatusAssessment(
             "relapse", e.date,
             (tr("{event} recorded on {d} after {regimen} started {start}.").format(
-                event=display_name(e.type), d=e.date.isoformat(), regimen=regimen_label(latest_line),
-                start=latest_line.start.isoformat()) if latest_line else
-             tr("{event} recorded on {d}.").format(event=display_name(e.type), d=e.date.isoformat())),
+                event=display_name(e.type), d=local_format.day(e.date), regimen=regimen_label(latest_line),
+                start=local_format.day(latest_line.start)) if latest_line else
+             tr("{event} recorded on {d}.").format(event=display_name(e.type), d=local_format.day(e.date))),
             tr("relapse: a relapse or progression event after the latest line of therapy started"),
             {"event": e.type, "date": e.date.isoformat()})
     if latest is not None:
@@ -138,7 +139,7 @@ def patient_status(patient: PatientRecord, protocol: Protocol, as_of: date,
             return PatientStatusAssessment(
                 "relapse", first,
                 tr("Progression in the latest line ({regimen}, from {start}): {domains}.").format(
-                    regimen=regimen_label(latest_line), start=latest.start.isoformat(), domains=_domain_list(progressing)),
+                    regimen=regimen_label(latest_line), start=local_format.day(latest.start), domains=_domain_list(progressing)),
                 tr("relapse: a progression category in the response to the latest line"),
                 {"domains": [d.domain for d in progressing], "line_start": latest.start.isoformat()})
 
@@ -151,7 +152,7 @@ def patient_status(patient: PatientRecord, protocol: Protocol, as_of: date,
                 return PatientStatusAssessment(
                     "responding", first,
                     tr("On {regimen} since {start}; response: {domains}.").format(
-                        regimen=regimen_label(running[-1]), start=running[-1].start.isoformat(),
+                        regimen=regimen_label(running[-1]), start=local_format.day(running[-1].start),
                         domains=_domain_list(responding)),
                     tr("responding: on a line of therapy with a response in at least one domain"),
                     {"domains": [d.domain for d in responding], "line_start": latest.start.isoformat()})
@@ -159,7 +160,7 @@ def patient_status(patient: PatientRecord, protocol: Protocol, as_of: date,
             return PatientStatusAssessment(
                 "remission", max(end, first) if first else end,  # off therapy and responding since
                 tr("Off therapy since {end} ({regimen}); response: {domains}; no relapse or progression since.").format(
-                    end=end.isoformat(), regimen=regimen_label(latest_line), domains=_domain_list(responding)),
+                    end=local_format.day(end), regimen=regimen_label(latest_line), domains=_domain_list(responding)),
                 tr("remission: no line running, the latest line showed a response, no progression (DEFAULT)"),
                 {"domains": [d.domain for d in responding], "line_start": latest.start.isoformat(),
                  "off_therapy_since": end.isoformat()})
@@ -171,16 +172,16 @@ def patient_status(patient: PatientRecord, protocol: Protocol, as_of: date,
             tr("Diagnostic criteria not yet met in the record: follow closely."),
             tr("suspected: criteria not fulfilled and no line of therapy given"), {})
     if latest_line is None:
-        text = tr("Criteria fulfilled since {d}; no line of therapy recorded.").format(d=fulfilled.isoformat())
+        text = tr("Criteria fulfilled since {d}; no line of therapy recorded.").format(d=local_format.day(fulfilled))
         since = fulfilled
     elif running:
         text = tr("On {regimen} since {start}; no response documented yet.").format(
-            regimen=regimen_label(running[-1]), start=running[-1].start.isoformat())
+            regimen=regimen_label(running[-1]), start=local_format.day(running[-1].start))
         since = running[-1].start
     else:
         end = latest_line.stop or latest_line.start
         text = tr("Off therapy since {end} ({regimen}) without a documented response: not assumed to be in remission.").format(
-            end=end.isoformat(), regimen=regimen_label(latest_line))
+            end=local_format.day(end), regimen=regimen_label(latest_line))
         since = fulfilled or latest_line.start
     if fulfilled is None:
         text += " " + tr("Criteria are not fulfilled in the record.")

@@ -37,9 +37,10 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from poems_monitor.domain.catalogue import MEASURES, value_label
-from poems_monitor.domain.course import add_months, clip, end_of, fmt_number, lines_of_therapy, points, regimen_label
+from poems_monitor.domain.course import add_months, clip, end_of, lines_of_therapy, points, regimen_label, shown_number
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import PatientRecord, TreatmentRecord, VisitRecord
+from poems_monitor import local_format
 from poems_monitor.i18n import N_, tr
 
 DOMAINS = ("vegf", "hematologic", "neurologic", "radiologic")
@@ -83,10 +84,10 @@ class Reading:
             out["note"] = self.note
         return out
 
-    def text(self, unit: str = "", quote: Callable[[float], str] = fmt_number) -> str:
+    def text(self, unit: str = "", quote: Callable[[float], str] = shown_number) -> str:
         """"1240 pg/mL on 2021-01-10"; `quote` writes the number (in the clinic's unit, protocol [units])."""
         value = value_label(self.value) if isinstance(self.value, str) else f"{self.qualifier or ''}{quote(self.value)}"
-        return tr("{value}{unit} on {date}").format(value=value, unit=f" {unit}" if unit else "", date=self.date.isoformat())
+        return tr("{value}{unit} on {date}").format(value=value, unit=f" {unit}" if unit else "", date=local_format.day(self.date))
 
 
 def _rj(r: Reading | None) -> dict | None:
@@ -151,9 +152,10 @@ class LineResponse:
     @property
     def period(self) -> str:
         if self.ongoing:
-            return tr("{start} – ongoing").format(start=self.start.isoformat())
+            return tr("{start} – ongoing").format(start=local_format.day(self.start))
         end = self.stop or self.start
-        return self.start.isoformat() if end == self.start else f"{self.start.isoformat()} – {end.isoformat()}"
+        start = local_format.day(self.start)
+        return start if end == self.start else f"{start} – {local_format.day(end)}"
 
     def to_json(self) -> dict:
         return {"regimen": self.regimen, "label": self.label, "start": self.start.isoformat(),
@@ -228,9 +230,9 @@ def _in(series: list[Reading], w: _Window) -> list[Reading]:
 
 
 def _no_baseline(what: str, w: _Window, months: int, older: Reading | None, unit: str = "",
-                 quote: Callable[[float], str] = fmt_number) -> str:
+                 quote: Callable[[float], str] = shown_number) -> str:
     text = tr("no {what} within {n} months before the line started on {start}").format(
-        what=what, n=months, start=w.start.isoformat())
+        what=what, n=months, start=local_format.day(w.start))
     if older is not None:
         text += tr(" (the last one, {reading}, is older)").format(reading=older.text(unit, quote))
     return text
@@ -239,8 +241,8 @@ def _no_baseline(what: str, w: _Window, months: int, older: Reading | None, unit
 def _no_values(what: str, w: _Window) -> str:
     if w.next_start is not None and w.upper == w.next_start:
         return tr("no {what} after the line started on {start} and before the next line started on {next}").format(
-            what=what, start=w.start.isoformat(), next=w.next_start.isoformat())
-    return tr("no {what} since the line started on {start}").format(what=what, start=w.start.isoformat())
+            what=what, start=local_format.day(w.start), next=local_format.day(w.next_start))
+    return tr("no {what} since the line started on {start}").format(what=what, start=local_format.day(w.start))
 
 
 def _run_since(series: list[Reading], holds) -> date | None:  # noqa: ANN001
@@ -277,7 +279,7 @@ def _vegf(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN001
     unit = p.units.label(code)  # the values are quoted in the clinic's unit; compared canonical
 
     def q(value: float) -> str:
-        return p.units.quote(code, value)
+        return local_format.decimal_text(p.units.quote(code, value))
     key = "vegf_plasma_upper_reference" if code == "vegf_plasma" else "vegf_serum_upper_reference"
     uln, fall, rise = getattr(p, key), p.vegf_response_fraction, p.vegf_rise_fraction
     details = {"specimen": specimen, "baseline": _rj(base), "best": None, "latest": None,
@@ -351,6 +353,11 @@ def _vegf(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN001
 # ---------------------------------------------------------------------------------------------
 
 
+def _ratio_range(ref) -> dict[str, str]:  # noqa: ANN001 (a catalogue reference range)
+    """The FLC ratio's normal range as a sentence quotes it: 0.26–1.65, 0,26–1,65 in French."""
+    return {"lo": local_format.decimal_text(f"{ref.low:g}"), "hi": local_format.decimal_text(f"{ref.high:g}")}
+
+
 def _hematologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN001
     months = p.response_baseline_max_months
     measurable = p.response_mprotein_measurable_gdl
@@ -360,7 +367,7 @@ def _hematologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: AN
     mp_unit = p.units.label("m_protein")  # quoted in the clinic's unit; compared in g/dL
 
     def q(value: float) -> str:
-        return p.units.quote("m_protein", value)
+        return local_format.decimal_text(p.units.quote("m_protein", value))
 
     mp_base, mp_older = _baseline(mp_all, w.start, months)
     ife_base, _ = _baseline(ife_all, w.start, months)
@@ -402,7 +409,7 @@ def _hematologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: AN
             "hematologic", NOT_EVALUABLE,
             tr("not evaluable: a response needs a monoclonal protein detectable before the line"),
             tr("no monoclonal protein detectable before the line: immunofixation negative on {d}{ratio}").format(
-                d=ife_base.date.isoformat(),
+                d=local_format.day(ife_base.date),
                 ratio=tr(", FLC ratio normal") if ratio_base is not None else tr(", no FLC ratio")),
             evidence, None, details)
 
@@ -424,7 +431,7 @@ def _hematologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: AN
         return DomainResponse(
             "hematologic", "progression",
             tr("progression: immunofixation positive again ({l}) after a negative one on {n} in this line (DEFAULT)").format(
-                l=ife[-1].text(), n=negatives[-1].date.isoformat()),
+                l=ife[-1].text(), n=local_format.day(negatives[-1].date)),
             None, evidence, back.date, details)
     if ife and ife[-1].value == _IFE_NEGATIVE and ratio and normal_ratio(ratio[-1]):
         # Complete since the first day of the last run in which both held.
@@ -436,15 +443,15 @@ def _hematologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: AN
             since = (since or day) if both else None
         return DomainResponse(
             "hematologic", "complete",
-            tr("complete: negative immunofixation and a normal FLC ratio ({lo:g}–{hi:g}, laboratory range DEFAULT)").format(
-                lo=ref.low, hi=ref.high),
+            tr("complete: negative immunofixation and a normal FLC ratio ({lo}–{hi}, laboratory range DEFAULT)").format(
+                **_ratio_range(ref)),
             None, evidence, since, details)
     incomplete = None
     if ife and ife[-1].value == _IFE_NEGATIVE:
         incomplete = (tr("immunofixation negative on {d} but no FLC ratio since the line started: a complete response "
-                         "needs both").format(d=ife[-1].date.isoformat()) if not ratio else
-                      tr("immunofixation negative on {d} but FLC ratio {r} is outside {lo:g}–{hi:g}").format(
-                          d=ife[-1].date.isoformat(), r=ratio[-1].text(), lo=ref.low, hi=ref.high))
+                         "needs both").format(d=local_format.day(ife[-1].date)) if not ratio else
+                      tr("immunofixation negative on {d} but FLC ratio {r} is outside {lo}–{hi}").format(
+                          d=local_format.day(ife[-1].date), r=ratio[-1].text(), **_ratio_range(ref)))
     if mp_base is None:
         reason = _no_baseline(tr("M-protein"), w, months, mp_older, mp_unit, q)
         if incomplete:
@@ -533,7 +540,7 @@ def _radiologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN
     details = {"baseline": _rj(base), "latest": _rj(after[-1] if after else None),
                "exams": [r.to_json() for r in after], "pending": [r.to_json() for r in waiting]}
     pending_text = tr("imaging of {dates} pending: not counted").format(
-        dates=", ".join(r.date.isoformat() for r in waiting)) if waiting else None
+        dates=", ".join(local_format.day(r.date) for r in waiting)) if waiting else None
     evidence = tr("imaging: baseline {b}; latest {l} ({n} resulted since the start)").format(
         b=base.text() if base else tr("none"), l=after[-1].text() if after else tr("none"), n=len(after))
 
@@ -549,7 +556,7 @@ def _radiologic(visits, w: _Window, p: Protocol) -> DomainResponse:  # noqa: ANN
         last_normal = max(normal_before, key=lambda r: r.date)
         return DomainResponse("radiologic", "progression",
                               tr("progression: imaging abnormal after a normal exam on {d} (DEFAULT)").format(
-                                  d=last_normal.date.isoformat()),
+                                  d=local_format.day(last_normal.date)),
                               with_pending(None), evidence, latest.date, details)
     if base is None:
         return DomainResponse("radiologic", NOT_EVALUABLE, tr("not evaluable: a response needs imaging before the line"),

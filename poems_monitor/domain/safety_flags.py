@@ -35,11 +35,12 @@ from datetime import date
 
 from poems_monitor.domain.catalogue import EVENT_TYPES, MEASURES, REGIMENS, display_name, thromboprophylaxis_label, value_label
 from poems_monitor.domain.display_units import DisplayUnits
-from poems_monitor.domain.course import active_on, end_of, fmt_number, regimen_label
+from poems_monitor.domain.course import active_on, end_of, regimen_label, shown_number
 from poems_monitor.domain.derived import ABSENT, PRESENT, DerivedFeature, VisitFeatures, Why, written
 from poems_monitor.domain.flags import Flag, FlagKind, Severity
 from poems_monitor.domain.protocol import Protocol
 from poems_monitor.domain.timeline import ObservationRecord, PatientRecord
+from poems_monitor import local_format
 from poems_monitor.i18n import N_, ntr, tr
 
 ANTICOAGULANTS = frozenset({"lmwh", "doac", "warfarin"})
@@ -104,7 +105,7 @@ def _shown(obs: ObservationRecord, units: DisplayUnits) -> str:
     m = MEASURES[obs.code]
     if obs.number is None:  # a word for a categorical value
         return f"{m.label} {obs.qualifier or ''}{value_label(str(obs.value))} {m.unit_label}"
-    return f"{m.label} {obs.qualifier or ''}{units.quote(obs.code, obs.number)} {units.label(obs.code)}"
+    return f"{m.label} {obs.qualifier or ''}{local_format.decimal_text(units.quote(obs.code, obs.number))} {units.label(obs.code)}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,11 +127,11 @@ class MelphalanExposure:
         """'1260 mg (MDex 2018-01-01: 900 mg; ASCT 2019-06-01: 360 mg)' and what is missing."""
         if not self.any:
             return tr("none recorded")
-        parts = [tr("{regimen} {start}: {mg} mg").format(regimen=r, start=s.isoformat(), mg=fmt_number(mg))
+        parts = [tr("{regimen} {start}: {mg} mg").format(regimen=r, start=local_format.day(s), mg=shown_number(mg))
                  for r, s, mg in self.dosed]
-        parts += [tr("{regimen} {start}: dose not recorded").format(regimen=r, start=s.isoformat())
+        parts += [tr("{regimen} {start}: dose not recorded").format(regimen=r, start=local_format.day(s))
                   for r, s in self.undosed]
-        total = fmt_number(self.total_mg)
+        total = shown_number(self.total_mg)
         if not self.dosed:
             head = tr("dose not recorded")
         else:
@@ -198,18 +199,18 @@ def _high_count(code: str, derived: DerivedFeature | None) -> Callable[[], str]:
 # the record documents them at most visits, a flag quotes them on few days.
 def _immobility(hits: list[tuple[float, float, str]], p: Protocol, day: date) -> Callable[[], str]:
     return lambda: tr("immobility ({what} on {date})").format(what=", ".join(
-        f"{MEASURES[c].label} {fmt_number(number)} ≥ {limit} {p.cite('immobility_' + c)}" for number, limit, c in hits),
-        date=day.isoformat())
+        f"{MEASURES[c].label} {shown_number(number)} ≥ {limit} {p.cite('immobility_' + c)}" for number, limit, c in hits),
+        date=local_format.day(day))
 
 
 def _documented(code: str, day: date) -> Callable[[], str]:
     return lambda: tr("{name} (documented {date})").format(
-        name=tr("diabetes") if code == "diabetes" else tr("cardiac disease: cardiomyopathy"), date=day.isoformat())
+        name=tr("diabetes") if code == "diabetes" else tr("cardiac disease: cardiomyopathy"), date=local_format.day(day))
 
 
 def _kidney(egfr: float, p: Protocol, day: date) -> Callable[[], str]:
     return lambda: tr("chronic kidney disease (eGFR {value} below {limit} on {date} {cite})").format(
-        value=fmt_number(egfr), limit=fmt_number(p.kidney_disease_egfr), date=day.isoformat(),
+        value=shown_number(egfr), limit=shown_number(p.kidney_disease_egfr), date=local_format.day(day),
         cite=p.cite("kidney_disease_egfr"))
 
 
@@ -272,7 +273,7 @@ def thrombosis_risk_factors(patient: PatientRecord, protocol: Protocol, history:
     vte = [e for e in patient.events if e.type in VENOUS_THROMBOEMBOLISM and e.date <= day]
     if vte:
         found["previous_vte"] = RiskFactor("previous_vte", tr("previous venous thromboembolism ({events})").format(
-            events=", ".join(f"{_lower_first(EVENT_TYPES[e.type].label)} {e.date.isoformat()}" for e in vte)), vte[-1].date)
+            events=", ".join(f"{_lower_first(EVENT_TYPES[e.type].label)} {local_format.day(e.date)}" for e in vte)), vte[-1].date)
     for code in ("thrombocytosis", "polycythemia", "immobility", "kidney_disease", "diabetes", "cardiac_disease"):
         factor = documented.on(code, day)
         if factor is not None:
@@ -280,7 +281,7 @@ def thrombosis_risk_factors(patient: PatientRecord, protocol: Protocol, history:
     mi = [e for e in patient.events if e.type in CARDIAC_EVENTS and e.date <= day]
     if mi and "cardiac_disease" not in found:
         found["cardiac_disease"] = RiskFactor("cardiac_disease", tr("cardiac disease: {event} {date}").format(
-            event=_lower_first(EVENT_TYPES[mi[-1].type].label), date=mi[-1].date.isoformat()), mi[-1].date)
+            event=_lower_first(EVENT_TYPES[mi[-1].type].label), date=local_format.day(mi[-1].date)), mi[-1].date)
     return tuple(found[c] for c in _FACTOR_ORDER if c in found)
 
 
@@ -308,8 +309,8 @@ def _aspirin_adequacy(patient: PatientRecord, p: Protocol, history: tuple[VisitF
                     "{regimen} (an IMiD) with aspirin alone since {start}: {n} thrombosis risk factors on {date}: "
                     "{factors}. IMWG advises aspirin only for at most {max} factors, otherwise LMWH or full-dose "
                     "warfarin {cite}[MELLORS21]. Not shown by the record: {unknown}", p.aspirin_max_risk_factors).format(
-                    regimen=regimen_label(t, mid_sentence=False), start=t.start.isoformat(), n=len(factors),
-                    date=day.isoformat(), factors="; ".join(f.text for f in factors), max=p.aspirin_max_risk_factors,
+                    regimen=regimen_label(t, mid_sentence=False), start=local_format.day(t.start), n=len(factors),
+                    date=local_format.day(day), factors="; ".join(f.text for f in factors), max=p.aspirin_max_risk_factors,
                     cite=p.cite("aspirin_max_risk_factors"), unknown=", ".join(tr(x) for x in _NOT_EVALUABLE)),
                 {"regimen": t.regimen, "start": t.start.isoformat(), "stop": t.stop.isoformat() if t.stop else None,
                  "thromboprophylaxis": "aspirin", "date": day.isoformat(),
@@ -343,13 +344,13 @@ def _bleeding_risk(patient: PatientRecord, p: Protocol) -> list[Flag]:
         if condition and not in_run:
             drugs = ", ".join(tr("{drug} with {regimen} since {start}").format(
                 drug=thromboprophylaxis_label(t.thromboprophylaxis), regimen=regimen_label(t),
-                start=t.start.isoformat()) for t in on)
+                start=local_format.day(t.start)) for t in on)
             out.append(_flag(
                 patient, FlagKind.BLEEDING_RISK, "platelets", visit.date, Severity.CRITICAL,
                 tr("{shown} on {date} while on anticoagulant thromboprophylaxis ({drugs}): below {limit} {unit} {cite}; "
                    "prophylactic anticoagulation is usually reduced or held at such counts (REFERENCE 7): review it").format(
-                    shown=_shown(o, p.units), date=visit.date.isoformat(), drugs=drugs,
-                    limit=p.units.quote("platelets", limit), unit=p.units.label("platelets"),
+                    shown=_shown(o, p.units), date=local_format.day(visit.date), drugs=drugs,
+                    limit=local_format.decimal_text(p.units.quote("platelets", limit)), unit=p.units.label("platelets"),
                     cite=p.cite("anticoagulation_platelets_low")),
                 {"platelets": o.number, "qualifier": o.qualifier, "date": visit.date.isoformat(), "limit": limit,
                  "anticoagulation": [{"regimen": t.regimen, "start": t.start.isoformat(),
@@ -387,9 +388,9 @@ def _exposure_text(patient: PatientRecord, day: date) -> tuple[str, dict]:
     others = [t for t in alkylators if t.regimen not in MELPHALAN_REGIMENS]
     if others:
         parts.append(tr("other alkylators: {list}").format(list=", ".join(
-            tr("{regimen} {start}").format(regimen=regimen_label(t), start=t.start.isoformat()) for t in others)))
+            tr("{regimen} {start}").format(regimen=regimen_label(t), start=local_format.day(t.start)) for t in others)))
     if asct:
-        parts.append(", ".join(tr("ASCT {start}").format(start=t.start.isoformat()) for t in asct))
+        parts.append(", ".join(tr("ASCT {start}").format(start=local_format.day(t.start)) for t in asct))
     return tr("after {exposure}: a new cytopenia after alkylators or ASCT raises the question of therapy-related "
               "MDS [KYLE90][KARAM15]").format(exposure="; ".join(parts)), evidence
 
@@ -418,7 +419,7 @@ def _cytopenia(patient: PatientRecord, p: Protocol) -> list[Flag]:
                     patient, FlagKind.CYTOPENIA, code, visit.date,
                     Severity.CRITICAL if grade is not None and grade >= 3 else Severity.WARNING,
                     tr("{shown} on {date} is below {limit} {unit} {cite}{graded}; {exposure}").format(
-                        shown=_shown(o, p.units), date=visit.date.isoformat(), limit=p.units.quote(code, limit), unit=unit,
+                        shown=_shown(o, p.units), date=local_format.day(visit.date), limit=local_format.decimal_text(p.units.quote(code, limit)), unit=unit,
                         cite=p.cite(key), graded=graded, exposure=exposure),
                     {"value": o.number, "qualifier": o.qualifier, "date": visit.date.isoformat(), "limit": limit,
                      "grade": grade, **evidence},
@@ -470,8 +471,8 @@ def _unconfirmed_critical(patient: PatientRecord, units: DisplayUnits) -> list[F
                 patient, FlagKind.CRITICAL_VALUE, o.code, visit.date, Severity.CRITICAL,
                 tr("{shown} on {date} is {side} the critical limit {limit} {unit}; it came by import or lab file and "
                    "no one confirmed it at entry: check it with the laboratory and the patient").format(
-                    shown=_shown(o, units), date=visit.date.isoformat(),
-                    side=tr("above") if where == "above" else tr("below"), limit=units.quote(o.code, limit),
+                    shown=_shown(o, units), date=local_format.day(visit.date),
+                    side=tr("above") if where == "above" else tr("below"), limit=local_format.decimal_text(units.quote(o.code, limit)),
                     unit=units.label(o.code)),
                 {"value": o.number, "qualifier": o.qualifier, "date": visit.date.isoformat(), "side": where,
                  "critical_limit": limit, "critical_source": m.critical.source if m.critical else "",
