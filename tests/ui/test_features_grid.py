@@ -100,3 +100,22 @@ def test_newest_first_or_last_by_choice_and_remembered(qtbot, long_course, physi
     # a new dashboard (the next patient, or tomorrow) keeps the choice
     again = _features_view(qtbot, long_course, physician)
     assert again.newest_first.isChecked() and again.model.headerData(0, Qt.Orientation.Horizontal) == newest
+
+
+def test_a_derived_row_is_named_as_the_language_orders_it(qtbot, long_course, physician):
+    """"{name} (derived)" is one translatable label (it was a fragment glued after the name)."""
+    from poems_monitor import i18n
+
+    grid = _features_view(qtbot, long_course, physician)
+    model = grid.model
+    group, i = next((g, i) for g, i in model._rows if i is not None and g.rows[i].derived)
+    row = model._rows.index((group, i))
+    name = group.rows[i].name
+    assert model.headerData(row, Qt.Orientation.Vertical) == f"   {name} (derived)"
+    try:
+        i18n.set_language("fr")
+        assert model.headerData(row, Qt.Orientation.Vertical) == f"   {name} (déduit)"
+        i18n.set_language("ja")
+        assert model.headerData(row, Qt.Orientation.Vertical) == f"   {name}（導出）"
+    finally:
+        i18n.set_language("en")

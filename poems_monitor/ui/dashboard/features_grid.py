@@ -84,7 +84,7 @@ class FeatureGridModel(QAbstractTableModel):
             if i is None:
                 return group.name
             row = group.rows[i]
-            return "   " + row.name + (tr(" (derived)") if row.derived else "")
+            return "   " + (tr("{name} (derived)").format(name=row.name) if row.derived else row.name)
         if role == Qt.ItemDataRole.ToolTipRole and i is None:
             return _heading_note(group)
         if role == Qt.ItemDataRole.FontRole and i is None:
