@@ -119,3 +119,21 @@ def test_a_derived_row_is_named_as_the_language_orders_it(qtbot, long_course, ph
         assert model.headerData(row, Qt.Orientation.Vertical) == f"   {name}（導出）"
     finally:
         i18n.set_language("en")
+
+
+def test_a_heading_note_is_drawn_in_full_when_the_patient_has_few_visits(qtbot, db, admin, physician):
+    """Two visits are two narrow columns: the criterion heading's note ("mandatory criterion ·
+    since ...") is drawn past them to the table's edge instead of being cut to "manc"."""
+    visits = [visit(day, features=BASELINE_FEATURES) for day in ("2026-03-06", "2026-09-06")]
+    import_patients(db, [patient(*visits, mrn="H-000700", name="Few Visits")], admin, reason="test")
+    grid = _features_view(qtbot, db, physician)
+    table, model = grid.table, grid.model
+    heading = next(r for r in range(model.rowCount()) if model.is_heading(r) and model.index(r, 0).data())
+    note = model.index(heading, 0).data()
+    columns_end = table.columnViewportPosition(model.columnCount() - 1) + table.columnWidth(model.columnCount() - 1)
+    assert table.fontMetrics().horizontalAdvance(note) > columns_end  # the case: the note is wider than the visits
+    image = table.viewport().grab().toImage()
+    top = table.rowViewportPosition(heading)
+    band = {image.pixelColor(x, top + table.rowHeight(heading) // 2).rgb()
+            for x in range(columns_end + 2, min(table.fontMetrics().horizontalAdvance(note), image.width() - 1))}
+    assert len(band) > 1, "nothing drawn past the last visit column: the note is cut"

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QTableView, QVBoxLayout, QWidget,
 )
 
+from poems_monitor import local_format
 from poems_monitor.i18n import tr
 from poems_monitor.services.dashboard import FeatureGroup, PatientDashboard
 from poems_monitor.settings_catalog import FEATURES_NEWEST_FIRST
@@ -135,7 +136,7 @@ def _heading_note(group: FeatureGroup) -> str:
     """The criterion's class and since when it is documented: "major criterion · since 2019-06-07"."""
     klass = tr("{cls} criterion").format(cls=_CLASS.get(group.klass, group.klass))
     if group.first_documented:
-        return tr("{klass} · since {d}").format(klass=klass, d=group.first_documented.isoformat())
+        return tr("{klass} · since {d}").format(klass=klass, d=local_format.day(group.first_documented))
     return klass
 
 
@@ -150,7 +151,14 @@ class HeadingDelegate(QStyledItemDelegate):
         painter.save()
         painter.fillRect(option.rect, index.data(Qt.ItemDataRole.BackgroundRole) or option.palette.base())
         view = option.widget
-        visible = option.rect.intersected(view.viewport().rect()) if view is not None else option.rect
+        visible = option.rect
+        if view is not None:
+            # From the visible left edge to the viewport's right edge: with few visits the
+            # heading's cells end long before its note does ("mandatory criterion · since ...").
+            viewport = view.viewport().rect()
+            left = max(option.rect.left(), viewport.left())
+            visible = QRect(left, option.rect.top(), max(viewport.right() - left + 1, 0), option.rect.height())
+            painter.fillRect(visible, index.data(Qt.ItemDataRole.BackgroundRole) or option.palette.base())
         painter.setPen(index.data(Qt.ItemDataRole.ForegroundRole).color())
         painter.drawText(visible.adjusted(SPACING // 2, 0, -SPACING // 2, 0),
                          int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), index.data() or "")
