@@ -14,7 +14,7 @@ from poems_monitor.i18n import tr
 
 def register(sub, common) -> None:  # noqa: ANN001
     p = sub.add_parser("response", parents=[common],
-                       help=tr("print the response per line of therapy of one patient (INTERFACES.md section 5)"))
+                       help=tr("print the response per line of therapy of one patient (format: docs/formats.md)"))
     p.add_argument("--mrn", required=True, help=tr("the patient"))
     p.add_argument("--as-of", metavar="DATE", help=tr("the date the rules look from (YYYY-MM-DD; default today)"))
     p.add_argument("--json", action="store_true", help=tr("print JSON (the documented format)"))

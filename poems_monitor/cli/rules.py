@@ -18,7 +18,7 @@ from poems_monitor.i18n import N_, ntr, tr
 
 
 def register(sub, common) -> None:  # noqa: ANN001
-    p = sub.add_parser("flags", parents=[common], help=tr("print every clinical flag (INTERFACES.md section 3)"))
+    p = sub.add_parser("flags", parents=[common], help=tr("print every clinical flag (format: docs/formats.md)"))
     p.add_argument("--mrn", help=tr("only this patient"))
     p.add_argument("--as-of", metavar="DATE", help=tr("the date the rules look from (YYYY-MM-DD; default today)"))
     p.add_argument("--json", action="store_true", help=tr("print JSON (the documented format)"))
@@ -26,7 +26,7 @@ def register(sub, common) -> None:  # noqa: ANN001
     p.set_defaults(handler=cmd_flags)
 
     p = sub.add_parser("worklist", parents=[common],
-                       help=tr("print every due-soon, due, overdue or never-done follow-up (INTERFACES.md section 4)"))
+                       help=tr("print every due-soon, due, overdue or never-done follow-up (format: docs/formats.md)"))
     p.add_argument("--as-of", metavar="DATE", help=tr("the date the schedule looks from (YYYY-MM-DD; default today)"))
     p.add_argument("--json", action="store_true", help=tr("print JSON (the documented format)"))
     p.add_argument("--all", action="store_true", help=tr("also list the items a waiver leaves out"))
