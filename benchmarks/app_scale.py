@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -49,6 +50,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from dashboard import TODAY, _PaintLog  # noqa: E402 (after the path)
+
+# Wall ms of the app's switches, of the floor's, then the GUI thread's CPU ms of each.
+Timings = tuple[list[float], list[float], list[float], list[float]]
 
 SIZE = (1366, 768)
 FLOOR_CODES = ("vegf_plasma", "platelets", "m_protein", "onls", "hemoglobin")  # five charts' worth of values
@@ -266,32 +270,38 @@ def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overvie
     views = {c.plot_widget: key for key, c in window.dashboard.charts.charts.items()}
     floor_charts = _FloorCharts(path, mrns, paints)
 
-    def switches(n: int) -> tuple[list[float], list[float], list[float], list[float]]:
+    def timed_switch(switch: Callable[[], None], floor_wall: float | None, floor_cpu_s: float, out: Timings) -> None:
+        """Run one app switch (`switch`) until its charts in view have painted, and keep its wall
+        and GUI-thread CPU ms beside the floor switch's that came just before it."""
+        app_ms, floor_ms, app_cpu, floor_cpu = out
+        paints.events.clear()
+        c = time.thread_time()
+        t0 = time.perf_counter()
+        switch()
+        ms = _wait_paints(app, paints, set(views), t0)
+        if ms is not None and floor_wall is not None:
+            app_ms.append(ms)
+            floor_ms.append(floor_wall)
+            app_cpu.append((time.thread_time() - c) * 1000)
+            floor_cpu.append(floor_cpu_s * 1000)
+            phases.append((window.dashboard.last_build_ms, window.dashboard.last_render_ms))
+        _settle(app, window)
+
+    def switches(n: int) -> Timings:
         """Wall ms of each app and floor switch, and the GUI thread's CPU ms of each (less sensitive to load)."""
-        app_ms, floor_ms, app_cpu, floor_cpu = [], [], [], []
+        out: Timings = ([], [], [], [])
         for i in range(n):
             c = time.thread_time()
             f = floor_charts.switch(i)
             fc = time.thread_time() - c
             forget_dashboards()
-            paints.events.clear()
-            c = time.thread_time()
-            t0 = time.perf_counter()
-            panel.select(mrns[i % 2])  # a click on the row: selection -> open_patient
-            ms = _wait_paints(app, paints, set(views), t0)
-            if ms is not None and f is not None:
-                app_ms.append(ms)
-                floor_ms.append(f)
-                app_cpu.append((time.thread_time() - c) * 1000)
-                floor_cpu.append(fc * 1000)
-                phases.append((window.dashboard.last_build_ms, window.dashboard.last_render_ms))
-            _settle(app, window)
-        return app_ms, floor_ms, app_cpu, floor_cpu
+            timed_switch(lambda: panel.select(mrns[i % 2]), f, fc, out)  # a click on the row: selection -> open_patient
+        return out
 
-    def arrow_switches(n: int, ahead: bool) -> tuple[list[float], list[float], list[float], list[float]]:
+    def arrow_switches(n: int, ahead: bool) -> Timings:
         """The Down arrow from one of the two patients to the next in the list: its dashboard built
         ahead while idle (`ahead`), or not (the memo emptied: a first open of the same patients)."""
-        app_ms, floor_ms, app_cpu, floor_cpu = [], [], [], []
+        out: Timings = ([], [], [], [])
         panel.table.setFocus()
         for i in range(n):
             panel.select(mrns[i % 2])
@@ -301,19 +311,8 @@ def bench_app(path: Path, mrns: list[str], runs: int, paints: _PaintLog, overvie
             fc = time.thread_time() - c
             if not ahead:
                 forget_dashboards()
-            paints.events.clear()
-            c = time.thread_time()
-            t0 = time.perf_counter()
-            QTest.keyClick(panel.table, Qt.Key.Key_Down)  # the next patient in the list
-            ms = _wait_paints(app, paints, set(views), t0)
-            if ms is not None and f is not None:
-                app_ms.append(ms)
-                floor_ms.append(f)
-                app_cpu.append((time.thread_time() - c) * 1000)
-                floor_cpu.append(fc * 1000)
-                phases.append((window.dashboard.last_build_ms, window.dashboard.last_render_ms))
-            _settle(app, window)
-        return app_ms, floor_ms, app_cpu, floor_cpu
+            timed_switch(lambda: QTest.keyClick(panel.table, Qt.Key.Key_Down), f, fc, out)  # the next patient in the list
+        return out
 
     while not overview and time.perf_counter() - t_start < overview_limit:
         app.processEvents()

@@ -314,6 +314,20 @@ def test_followup_card_height_follows_its_text_and_font(qtbot, clinic, physician
     assert body.heightForWidth(260) == fresh_height(260) > heights["H-100001"]
 
 
+def _window_after_overview(qtbot, clinic, user):  # noqa: ANN001, ANN202
+    """The main window at 1366x768 once the clinic overview's first counts have arrived (they
+    re-lay the patient list out once: on a slow run they came in the middle of a switch)."""
+    from poems_monitor.ui.main_window import MainWindow
+
+    window = MainWindow(clinic, user, as_of=TODAY)
+    qtbot.addWidget(window)
+    window.resize(1366, 768)
+    with qtbot.waitSignal(window.overviewUpdated, timeout=30000):
+        window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
 def test_switching_patients_paints_each_chart_in_view_once(qtbot, clinic, physician):
     """A click on another patient paints each chart in view once (re-enabling updates after the
     dashboard was filled repainted every chart a second time, and a layout after the first paint
@@ -321,16 +335,8 @@ def test_switching_patients_paints_each_chart_in_view_once(qtbot, clinic, physic
     from PySide6.QtCore import QEvent, QObject
 
     from poems_monitor.services.dashboard import forget_dashboards
-    from poems_monitor.ui.main_window import MainWindow
 
-    window = MainWindow(clinic, physician, as_of=TODAY)
-    qtbot.addWidget(window)
-    window.resize(1366, 768)
-    # the clinic overview's first counts re-lay the patient list out once: let them arrive before
-    # measuring (on a slow run they came in the middle of a switch)
-    with qtbot.waitSignal(window.overviewUpdated, timeout=30000):
-        window.show()
-    qtbot.waitExposed(window)
+    window = _window_after_overview(qtbot, clinic, physician)
     viewports = {chart.plot_widget.viewport(): key for key, chart in window.dashboard.charts.charts.items()}
     painted: list[str] = []
 
@@ -411,15 +417,9 @@ def test_arrow_key_opens_a_neighbour_built_ahead_and_a_changed_record_is_built_a
     from poems_monitor.services import dashboard as dashboard_service
     from poems_monitor.services.dashboard import build_dashboard, forget_dashboards
     from poems_monitor.services.patients import add_event
-    from poems_monitor.ui.main_window import MainWindow
     from poems_monitor.ui.patients.model import COL_MRN, MRN_ROLE
 
-    window = MainWindow(clinic, physician, as_of=TODAY)
-    qtbot.addWidget(window)
-    window.resize(1366, 768)
-    with qtbot.waitSignal(window.overviewUpdated, timeout=30000):
-        window.show()
-    qtbot.waitExposed(window)
+    window = _window_after_overview(qtbot, clinic, physician)
     forget_dashboards()
     panel, view = window.patients, window.dashboard
     shown = [panel.proxy.index(r, COL_MRN).data(MRN_ROLE) for r in range(panel.proxy.rowCount())]
