@@ -29,13 +29,34 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from poems_monitor.cli import app_commands, profiles, records, reports, response, rules, safety, server
+class _NotTheDesktopApp(Exception):
+    """The desktop app's parser cannot read the command line: the full parser reads it (and says why)."""
+
+
+class _DesktopAppParser(argparse.ArgumentParser):
+    """A parser that raises instead of printing and leaving: its refusal only means "not `gui`"."""
+
+    def error(self, message: str):  # noqa: ANN201 (argparse's own signature)
+        raise _NotTheDesktopApp(message)
+
+    def exit(self, status: int = 0, message: str | None = None):  # noqa: ANN201
+        raise _NotTheDesktopApp(message or "")
+
+
+def build_parser(*, desktop_app_only: bool = False) -> argparse.ArgumentParser:
+    """The whole command line; `desktop_app_only`: only the `gui` command, with the same global
+    options, in a parser that raises _NotTheDesktopApp where argparse would print and exit."""
+    from poems_monitor.cli import app_commands
     from poems_monitor.cli.version import ShowVersion
     from poems_monitor.i18n import translate_argparse
 
-    translate_argparse()  # "usage:", "options" and argparse's error sentences in the chosen language
-    parser = argparse.ArgumentParser(
+    groups = [app_commands]
+    if not desktop_app_only:
+        from poems_monitor.cli import profiles, records, reports, response, rules, safety, server
+
+        groups = [app_commands, records, rules, safety, reports, response, server, profiles]
+        translate_argparse()  # "usage:", "options" and argparse's error sentences in the chosen language
+    parser = (_DesktopAppParser if desktop_app_only else argparse.ArgumentParser)(
         prog="poems-monitor",
         description=tr("Follow-up of patients with POEMS syndrome: desktop app and clinic commands."),
     )
@@ -49,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     # Every command group imported by name: a frozen bundle missing one fails here, loudly,
     # instead of quietly offering fewer commands.
-    for module in (app_commands, records, rules, safety, reports, response, server, profiles):
+    for module in groups:
         module.register(sub, common)
     parser.set_defaults(handler=None, _common=common)
     return parser
@@ -106,15 +127,42 @@ def main(argv: list[str] | None = None) -> int:
         resume_collector()
 
 
-def _run(argv: list[str] | None, resume_collector: Callable[[], None]) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _desktop_app_arguments(argv: list[str]) -> argparse.Namespace | None:
+    """The arguments when `argv` opens the desktop app (`gui`, or no command), read without loading
+    the other commands' modules and help texts (cold start); None otherwise, or when the line has a
+    mistake: then the full parser reads it, as for any command, and names the mistake. The same
+    global options and `gui` parser as the full one, so whatever this one accepts, that one reads
+    the same way."""
+    if any(a == "-h" or (len(a) > 2 and ("--help".startswith(a) or "--version".startswith(a))) for a in argv):
+        return None  # (they print and leave: their text is the full parser's; "--vers": argparse's abbreviations)
+    parser = build_parser(desktop_app_only=True)
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            args = parser.parse_args([*argv, "gui"])
+    except _NotTheDesktopApp:
+        return None
+    return args if args.command == "gui" else None
+
+
+def parse_command_line(argv: list[str]) -> tuple[argparse.ArgumentParser | None, argparse.Namespace]:
+    """The parsed command line, and the full parser when it was needed (None: the desktop app's)."""
+    args = _desktop_app_arguments(argv)
+    if args is not None:
+        return None, args
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None and not any(a in ("-h", "--help") for a in argv):
         args = parser.parse_args([*argv, "gui"])  # `poems-monitor [--db F]` alone opens the desktop app
+    return parser, args
+
+
+def _run(argv: list[str] | None, resume_collector: Callable[[], None]) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, args = parse_command_line(argv)
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
     if handler is None:
-        parser.print_help()
+        (parser or build_parser()).print_help()
         return EXIT_INVALID
     from poems_monitor.logging_setup import configure_logging
 

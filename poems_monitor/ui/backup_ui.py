@@ -16,18 +16,17 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QStyle, QToolButton, QWidget
 
+from typing import TYPE_CHECKING
+
 from poems_monitor.i18n import ntr, tr
 from poems_monitor.services.audit import utcnow
-from poems_monitor.services.backup import (
-    SERVER_DUMP_SUFFIX,
-    BackupPolicy,
-    backup_set_folder,
-    backup_warning,
-    database_key,
-    last_good_backup,
-    load_policy,
-)
 from poems_monitor.services.clinic_database import Database
+
+if TYPE_CHECKING:
+    from poems_monitor.services.backup import BackupPolicy
+
+# services.backup is imported where it is used: the indicator is built before the window's first
+# paint, but filled (and the dialogs used) only after it (cold start).
 
 
 def _age_words(age: timedelta) -> str:
@@ -61,6 +60,14 @@ class BackupStatus(QToolButton):
             self.warning = None
             self.setVisible(False)
             return None
+        from poems_monitor.services.backup import (
+            backup_set_folder,
+            backup_warning,
+            database_key,
+            last_good_backup,
+            load_policy,
+        )
+
         policy = policy or load_policy()
         now = now or utcnow()
         self.warning = backup_warning(db, policy, now)
@@ -89,6 +96,8 @@ def ask_backup_file(parent: QWidget, db: Database) -> Path | None:
     """Where "Back up now…" writes: proposed in the database's backup set (a server database's
     is named by its server key), named after the database and the time; a server database's
     backup is a pg_dump file."""
+    from poems_monitor.services.backup import SERVER_DUMP_SUFFIX, backup_set_folder, database_key, load_policy
+
     server = not db.is_sqlite
     folder = backup_set_folder(database_key(db)) if server or db.path else load_policy().folder
     folder.mkdir(parents=True, exist_ok=True)
@@ -104,6 +113,8 @@ def ask_backup_file(parent: QWidget, db: Database) -> Path | None:
 def ask_restore_file(parent: QWidget, db_path: Path | None = None) -> Path | None:
     """Which backup "Restore…" uses; the dialog opens in this database's backup set (or the
     backup folder when it has none yet)."""
+    from poems_monitor.services.backup import backup_set_folder, load_policy
+
     folder = backup_set_folder(db_path) if db_path else load_policy().folder
     if not folder.is_dir():
         folder = load_policy().folder

@@ -9,7 +9,6 @@ import time
 
 from poems_monitor.services.backup import automatic_backup, automatic_backups, backup_set_folder
 from poems_monitor.ui.main_window import MainWindow
-from poems_monitor.ui.shell import maintenance
 from tests.conftest import TODAY
 
 
@@ -23,7 +22,8 @@ def test_the_daily_backup_on_close_runs_in_the_background_and_the_window_closes_
         release.wait(5)
         return automatic_backup(database)
 
-    monkeypatch.setattr(maintenance, "automatic_backup", slow_backup)
+    # where the window looks it up when it closes (services.backup is imported then, not at start-up)
+    monkeypatch.setattr("poems_monitor.services.backup.automatic_backup", slow_backup)
     window = MainWindow(db, nurse, as_of=TODAY, backups=True)
     qtbot.addWidget(window)
     window.show()

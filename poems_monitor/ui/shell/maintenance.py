@@ -21,23 +21,20 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QProgressDialog
 
+from typing import TYPE_CHECKING
+
 from poems_monitor.i18n import tr
 from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied, require
-from poems_monitor.services.backup import (
-    BackupRefused,
-    BackupResult,
-    automatic_backup,
-    backup_to,
-    daily_backup_due,
-    makes_daily_backup,
-    restore_from,
-)
-from poems_monitor.services.integrity import check_report
-from poems_monitor.services.users import list_users
 from poems_monitor.ui import backup_ui
 from poems_monitor.ui.backup_ui import BackupStatus
 from poems_monitor.ui.workers import run_background
+
+if TYPE_CHECKING:
+    from poems_monitor.services.backup import BackupResult
+
+# services.backup and services.integrity (and what they import) are imported where they are used:
+# the window's first paint needs neither (cold start); the backup indicator is refreshed after it.
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +110,15 @@ class Maintenance(QObject):
         """The daily backup on close (services.backup.automatic_backup): at most one a day, rotated;
         for a server database only on the workstation that looks after its backups, with an
         administrator signed in (services.backup.makes_daily_backup)."""
-        if self.read_only or not makes_daily_backup(self.db, self.actor):
+        from poems_monitor.services import backup
+
+        if self.read_only or not backup.makes_daily_backup(self.db, self.actor):
             return None
         self._show(tr("Making the daily backup…"))
         QApplication.processEvents()
         try:
-            result = automatic_backup(self.db)
-        except (BackupRefused, OSError) as exc:
+            result = backup.automatic_backup(self.db)
+        except (backup.BackupRefused, OSError) as exc:
             log.warning("automatic backup failed: %s", exc)
             self._tell(QMessageBox.Icon.Warning, tr("Automatic backup failed"), tr(
                 "The daily backup could not be made: {error}\nThe database itself is unharmed. Tell whoever looks "
@@ -135,7 +134,9 @@ class Maintenance(QObject):
         blocks input to it, so nothing is typed that the backup would miss), the backup runs in the
         background, and `then_close()` runs when it is written (or failed, after saying so): the
         window waits for the dump, never longer, and never closes without it."""
-        if self.read_only or not makes_daily_backup(self.db, self.actor) or not daily_backup_due(self.db):
+        from poems_monitor.services import backup
+
+        if self.read_only or not backup.makes_daily_backup(self.db, self.actor) or not backup.daily_backup_due(self.db):
             return False
         self.closing_backup = progress = QProgressDialog(
             tr("Making the daily backup of the clinic database before closing…"), "", 0, 0, self._window)
@@ -167,12 +168,14 @@ class Maintenance(QObject):
                 "after this workstation.").format(error=exc))
             finish()
 
-        run_background(lambda: automatic_backup(db), done, failed, owner=self._window)
+        run_background(lambda: backup.automatic_backup(db), done, failed, owner=self._window)
         return True
 
     def backup_now(self, dest: Path | None = None):  # noqa: ANN201 (the worker relay, or None)
         """File > Back up now…: a checked copy (of a server database: a checked pg_dump), written
         off the GUI thread (administrators; the service refuses anyone else)."""
+        from poems_monitor.services import backup
+
         try:  # the service refuses too; say it before asking for a file
             require(self.actor, Permission.BACKUP)
         except PermissionDenied as exc:
@@ -193,15 +196,17 @@ class Maintenance(QObject):
 
         def failed(exc: Exception) -> None:
             self._window.statusBar().clearMessage()
-            self._tell(QMessageBox.Icon.Warning, tr("Back up"), str(exc) if isinstance(exc, (BackupRefused, PermissionDenied))
+            self._tell(QMessageBox.Icon.Warning, tr("Back up"), str(exc) if isinstance(exc, (backup.BackupRefused, PermissionDenied))
                        else tr("The backup failed: {error}").format(error=exc))
 
-        return run_background(lambda: backup_to(db, actor, target), done, failed, owner=self._window)
+        return run_background(lambda: backup.backup_to(db, actor, target), done, failed, owner=self._window)
 
     # --- restore ---------------------------------------------------------------------------------
     def restore_backup(self, source: Path | None = None, *, confirm: bool = True) -> bool:
         """File > Restore…: the service checks the backup completely, keeps the replaced file beside
         it and records the restore; then the database is reopened and every screen reloaded."""
+        from poems_monitor.services import backup
+
         if not self.db.is_sqlite:  # the rule of services.backup.restore_server_database
             self._tell(QMessageBox.Icon.Information, tr("Restore"), tr(
                 "A clinic server's database is never restored over, because it is live: restore the backup into a new, "
@@ -214,8 +219,8 @@ class Maintenance(QObject):
             return False
         if not self.actor.may(Permission.RESTORE):  # refused by the service too
             try:
-                restore_from(self.db.path, self.actor, source or self.db.path)
-            except (PermissionDenied, BackupRefused) as exc:
+                backup.restore_from(self.db.path, self.actor, source or self.db.path)
+            except (PermissionDenied, backup.BackupRefused) as exc:
                 self._tell(QMessageBox.Icon.Warning, tr("Restore"), str(exc))
             return False
         if source is None:
@@ -230,8 +235,8 @@ class Maintenance(QObject):
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             self.db.dispose()  # none of this window's connections holds the file meanwhile
-            result = restore_from(self.db.path, self.actor, source)
-        except (PermissionDenied, BackupRefused) as exc:
+            result = backup.restore_from(self.db.path, self.actor, source)
+        except (PermissionDenied, backup.BackupRefused) as exc:
             QApplication.restoreOverrideCursor()
             self._window.statusBar().clearMessage()
             self._tell(QMessageBox.Icon.Warning, tr("Restore refused"), str(exc))
@@ -247,6 +252,8 @@ class Maintenance(QObject):
         """After a restore: drop every pooled connection (the next ones open the restored file,
         already upgraded by the restore), then reload every screen. When the signed-in account
         does not exist in the restored database, the window signs out."""
+        from poems_monitor.services.users import list_users
+
         self.db.dispose()
         self._reload()
         self.refresh_backup_status()
@@ -258,6 +265,8 @@ class Maintenance(QObject):
     def check_database(self):  # noqa: ANN201 (the worker relay)
         """File > Check database: the full check (integrity, foreign keys, schema, audit chain), off
         the GUI thread."""
+        from poems_monitor.services.integrity import check_report
+
         self._show(tr("Checking the database…"))
         db = self.db
 
