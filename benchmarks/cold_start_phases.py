@@ -43,8 +43,8 @@ _APP = _CLOCK + """
 import sqlalchemy, sqlmodel, numpy
 mark("stack: sqlalchemy, sqlmodel, numpy")
 from poems_monitor.app import _exit_when_painted, _load_data_layers, set_app_identity
-from poems_monitor.cli import build_parser
-build_parser()
+from poems_monitor.cli import parse_command_line
+parse_command_line(["gui", "--db", sys.argv[1], "--user", "bench", "--mrn", sys.argv[2]])
 mark("app: command line parser")
 from poems_monitor.garbage_collector import pause_collector
 pause_collector()  # (as run_app: no collection until the first paint)

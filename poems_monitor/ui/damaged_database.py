@@ -120,9 +120,6 @@ def open_checked(path: Path, *, parent: QWidget | None = None,
     in an administrator against the backup's accounts (default: the login dialog);
     `say(title, sentence)` reports a failed restore (default: a message box). Tests pass all three.
     """
-    from poems_monitor.services.backup import BackupRefused, newest_good_backup, restore_from
-    from poems_monitor.services.access import PermissionDenied
-
     path = Path(path)
     db: Database | None = None
     problems: list[str] = []
@@ -137,6 +134,10 @@ def open_checked(path: Path, *, parent: QWidget | None = None,
         if not problems:
             return Opened(db)
         db.dispose()
+
+    # (imported only for a damaged file: a sound one opens without them, cold start)
+    from poems_monitor.services.access import PermissionDenied
+    from poems_monitor.services.backup import BackupRefused, newest_good_backup, restore_from
 
     backup = newest_good_backup(path)
     can_open = path.exists() and readable_clinic_file(path)

@@ -16,6 +16,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 
 from poems_monitor.local_format import day
@@ -76,6 +77,15 @@ NOT_AT_START = (
     "poems_monitor.ui.worklist",  # the clinic worklist view, likewise
     "poems_monitor.services.worklist",
     "poems_monitor.ui.idle_lock",  # the lock panel, built after the first paint (no idle lock without a sign-in)
+    "poems_monitor.services.backup",  # the backup indicator is filled, and backups made, after the first paint
+    "poems_monitor.services.integrity",  # File > Check database
+    # the other commands of the command line: `gui` is read by a parser of its own
+    "poems_monitor.cli.records",
+    "poems_monitor.cli.rules",
+    "poems_monitor.cli.reports",
+    "poems_monitor.cli.response",
+    "poems_monitor.cli.safety",
+    "poems_monitor.cli.server",
 )
 
 
@@ -173,3 +183,96 @@ def test_a_charts_table_shows_its_values_once_asked(qtbot, db, physician):
     assert model.rowCount() == sum(len(s.points) for s in chart.series) > 0
     newest = max(p.date for s in chart.series for p in s.points)
     assert model.index(0, 0).data() == day(newest)  # newest first, dated as on the chart's tooltip
+
+
+# The desktop app's start as a person starts it (no start-up probe): the clinic file is checked,
+# then the sign-in dialog; os._exit reports what was loaded and built when that dialog (or the
+# damaged-database dialog) was shown, and which dialog it was.
+REAL_START = """
+import json, os, runpy, sys
+from PySide6.QtWidgets import QApplication, QDialog
+from poems_monitor.ui.damaged_database import DamagedDatabaseDialog
+from poems_monitor.ui.login_dialog import LoginDialog
+
+def shown(dialog):
+    windows = sorted(type(w).__name__ for w in QApplication.topLevelWidgets() if w.isVisible() and w is not dialog)
+    print("SHOWN " + json.dumps({"dialog": type(dialog).__name__, "visible_windows": windows,
+                                  "modules": sorted(m for m in sys.modules if m.startswith("poems_monitor"))}), flush=True)
+    os._exit(0)
+
+DamagedDatabaseDialog.exec = LoginDialog.exec = lambda self: shown(self)
+sys.argv = ["poems-monitor", "gui", "--db", sys.argv[1]]
+runpy.run_module("poems_monitor", run_name="__main__")
+"""
+
+
+def _start_as_a_person(path: Path) -> dict:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("POEMS_MONITOR_STARTUP_PROBE", None)
+    done = subprocess.run([sys.executable, "-c", REAL_START, str(path)], env=env, capture_output=True, text=True, timeout=300)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("SHOWN ")), None)
+    assert line is not None, done.stderr
+    return json.loads(line.removeprefix("SHOWN "))
+
+
+def test_a_sound_clinic_file_opens_to_the_sign_in_without_loading_the_backup_code(tmp_path):
+    path, _ = _clinic(tmp_path)
+    seen = _start_as_a_person(path)
+    assert seen["dialog"] == "LoginDialog" and seen["visible_windows"] == []
+    assert "poems_monitor.services.backup" not in seen["modules"]  # loaded for a damaged file only
+
+
+def test_a_damaged_clinic_file_shows_its_dialog_before_anything_else(tmp_path):
+    path, _ = _clinic(tmp_path)
+    size = path.stat().st_size
+    with open(path, "r+b") as fh:  # every page but the first: header intact, content garbage
+        for offset in range(4096, size, 4096):
+            fh.seek(offset + 8)
+            fh.write(b"\xde\xad\xbe\xef" * 200)
+    seen = _start_as_a_person(path)
+    assert seen["dialog"] == "DamagedDatabaseDialog"
+    assert seen["visible_windows"] == []  # no sign-in, no main window before it
+    assert "poems_monitor.ui.main_window" not in seen["modules"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["gui", "--db", "c.sqlite", "--user", "ann", "--mrn", "H-1"],
+    ["--db", "c.sqlite", "gui", "--mrn", "H-1", "--size", "1366x768"],
+    ["--db", "c.sqlite"],  # no command: the desktop app
+    [],
+    ["--db=gui"],  # "gui" as a value, not the command
+    ["--us", "ann", "gui", "--demo"],  # an abbreviated option
+])
+def test_the_desktop_apps_command_line_reads_as_the_full_parser_reads_it(argv):
+    from poems_monitor.cli import _desktop_app_arguments, build_parser
+
+    quick = _desktop_app_arguments(argv)
+    full = build_parser().parse_args(argv)
+    if full.command is None:  # (as `main` reads it: no command opens the desktop app)
+        full = build_parser().parse_args([*argv, "gui"])
+    assert quick is not None and full.command == "gui"
+    assert vars(quick).keys() == vars(full).keys()
+    assert {k: v for k, v in vars(quick).items() if k != "_common"} == {k: v for k, v in vars(full).items() if k != "_common"}
+
+
+@pytest.mark.parametrize("argv", [
+    ["worklist", "--db", "c.sqlite"],  # another command
+    ["--db", "c.sqlite", "records", "gui"],  # "gui" further on: not the command
+    ["gui", "--no-such-option"],  # a mistake: the full parser names it
+    ["gui", "--view", "nowhere"],
+    ["--help"], ["gui", "-h"], ["--vers"],  # they print the full parser's text
+])
+def test_any_other_command_line_is_left_to_the_full_parser(argv):
+    from poems_monitor.cli import _desktop_app_arguments
+
+    assert _desktop_app_arguments(argv) is None
+
+
+def test_a_mistake_in_the_desktop_apps_command_line_is_named_as_before(capsys):
+    from poems_monitor.cli import main
+
+    with pytest.raises(SystemExit) as leaving:
+        main(["gui", "--view", "nowhere"])
+    assert leaving.value.code == 2
+    said = capsys.readouterr().err
+    assert "usage: poems-monitor gui" in said and "--view" in said and "nowhere" in said
