@@ -243,7 +243,9 @@ class MainWindow(QMainWindow):
         """Beside the dashboard: the patient list (its search index), the "To review" list, the backup indicator."""
         self._lists_loaded = True
         self.patients.set_patients(list_patients(self.db))
-        if self.dashboard.mrn:
+        # The open patient becomes the selected row, unless a search was typed before the rows came
+        # (at start they come after the first paint): selecting would clear what was typed.
+        if self.dashboard.mrn and not self.patients.search.text():
             self.patients.select(self.dashboard.mrn, emit=False)
         self.review.refresh()
         self.maintenance.refresh_backup_status()  # (nothing when this window does not look after backups)

@@ -276,3 +276,38 @@ def test_a_mistake_in_the_desktop_apps_command_line_is_named_as_before(capsys):
     assert leaving.value.code == 2
     said = capsys.readouterr().err
     assert "usage: poems-monitor gui" in said and "--view" in said and "nowhere" in said
+
+
+def test_what_is_typed_into_the_patient_filter_at_the_first_paint_is_kept_when_the_rows_arrive(qtbot, db, physician):
+    """The first keystrokes reach the filter at once (its rows come a moment after the first
+    paint), and the rows that arrive are filtered by them: nothing typed is cleared or lost."""
+    from PySide6.QtWidgets import QApplication
+
+    from poems_monitor.services.demo_clinic import create_demo_clinic
+    from poems_monitor.services.patients import list_patients
+    from poems_monitor.ui.main_window import MainWindow
+
+    create_demo_clinic(db, 5, seed=5, actor=physician, today=date(2026, 12, 2))
+    rows = list_patients(db)
+    opened, other = rows[0], rows[-1]
+    win = MainWindow(db, physician, as_of=date(2026, 12, 2), background=False, remember_layout=False,
+                     defer_until_painted=True)
+    qtbot.addWidget(win)
+    win.resize(1366, 768)
+    win.show()
+    win.open_patient(opened.mrn)
+    win.patients.search.setFocus()
+    typed_at_paint: list[int] = []
+
+    def type_now() -> None:
+        typed_at_paint.append(win.patients.model.total())
+        qtbot.keyClicks(QApplication.focusWidget(), other.mrn)
+
+    win.firstPainted.connect(type_now)
+    qtbot.waitUntil(lambda: win.patients.model.total() == 5)
+    qtbot.wait(50)
+    assert typed_at_paint == [0]  # typed before the rows had come
+    assert win.patients.search.text() == other.mrn
+    shown = [win.patients.proxy.index(r, 0).data() for r in range(win.patients.proxy.rowCount())]
+    assert shown == [other.mrn]
+    assert win.focusWidget() is win.patients.search
