@@ -311,3 +311,47 @@ def test_what_is_typed_into_the_patient_filter_at_the_first_paint_is_kept_when_t
     shown = [win.patients.proxy.index(r, 0).data() for r in range(win.patients.proxy.rowCount())]
     assert shown == [other.mrn]
     assert win.focusWidget() is win.patients.search
+
+
+# The start-up probe as the benchmark runs it, nothing imported before the app's own start; it
+# reports which modules' source PySide6's import hook read (to learn whether they use PySide).
+SOURCE_PROBE = """
+import inspect, json, os, runpy, sys
+read = []
+getsource = inspect.getsource
+inspect.getsource = lambda obj: read.append(getattr(obj, "__name__", "?")) or getsource(obj)
+leave = os._exit
+os._exit = lambda code: (print("SOURCES " + json.dumps(read), flush=True), leave(code))
+sys.argv = ["poems-monitor", "gui", "--db", sys.argv[1], "--user", "bench", "--mrn", sys.argv[2]]
+runpy.run_module("poems_monitor", run_name="__main__")
+"""
+
+
+def test_pyside_reads_the_source_of_no_module_of_the_app_pyqtgraph_or_the_standard_library(tmp_path):
+    """(About 280 files, 30-40 ms of a cold start, before.)"""
+    path, mrn = _clinic(tmp_path)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", POEMS_MONITOR_STARTUP_PROBE="painted",
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, "-c", SOURCE_PROBE, str(path), mrn], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    read = json.loads(next(x for x in done.stdout.splitlines() if x.startswith("SOURCES ")).removeprefix("SOURCES "))
+    assert "PySide6.QtCore" in read  # (the hook ran: it reads PySide's own modules)
+    assert [m for m in read if m.partition(".")[0] in ("poems_monitor", "pyqtgraph", "datetime", "dataclasses")] == []
+
+
+def test_the_packages_whose_source_pyside_is_not_asked_to_read_select_no_pyside_feature():
+    """`app._skip_feature_scan_of_known_packages` gives these packages' modules PySide's default
+    selection without reading them: true only while none of them selects a feature."""
+    import re
+
+    import pyqtgraph
+
+    from poems_monitor.app import NO_PYSIDE_FEATURES
+
+    selecting = re.compile(r"^\s*(from\s+__feature__\s+import|import\s+__feature__)", re.MULTILINE)
+    roots = {"poems_monitor": ROOT / "poems_monitor", "pyqtgraph": Path(pyqtgraph.__file__).parent}
+    assert set(NO_PYSIDE_FEATURES) == set(roots)
+    files = [f for root in roots.values() for f in root.rglob("*.py")]
+    assert len(files) > 300
+    assert [f for f in files if selecting.search(f.read_text(encoding="utf-8", errors="replace"))] == []
