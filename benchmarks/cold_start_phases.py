@@ -42,7 +42,7 @@ def report():
 _APP = _CLOCK + """
 import sqlalchemy, sqlmodel, numpy
 mark("stack: sqlalchemy, sqlmodel, numpy")
-from poems_monitor.app import _exit_when_painted, _load_data_layers, set_app_identity
+from poems_monitor.app import _exit_when_painted, _load_data_layers, _skip_feature_scan_of_known_packages, set_app_identity
 from poems_monitor.cli import parse_command_line
 parse_command_line(["gui", "--db", sys.argv[1], "--user", "bench", "--mrn", sys.argv[2]])
 mark("app: command line parser")
@@ -51,6 +51,7 @@ pause_collector()  # (as run_app: no collection until the first paint)
 _load_data_layers()
 mark("app: data layers (SQLModel tables, rules, services)")
 from PySide6.QtWidgets import QApplication
+_skip_feature_scan_of_known_packages()  # (as run_app: pyqtgraph's and the app's modules are not read by PySide's hook)
 app = QApplication(sys.argv[:1])
 mark("stack: PySide6, QApplication")
 import pyqtgraph
