@@ -33,7 +33,6 @@ from poems_monitor.ui.changes import ChangeBus
 from poems_monitor.ui.dashboard.view import DashboardView
 from poems_monitor.ui.live_listener import start_live_updates
 from poems_monitor.ui.patients.panel import PatientListPanel
-from poems_monitor.ui.review_panel import ReviewPanel
 from poems_monitor.ui.shell import layout_memory
 from poems_monitor.ui.shell.actions import Allowed, build_actions, build_menus
 from poems_monitor.ui.shell.centre_tabs import TAB_DASHBOARD, TAB_ENTRY, CentreTabs
@@ -46,6 +45,7 @@ from poems_monitor.ui.shell.status_line import StatusLine
 
 if TYPE_CHECKING:
     from poems_monitor.ui.entry import VisitEntryForm
+    from poems_monitor.ui.review_panel import ReviewPanel
     from poems_monitor.ui.worklist import WorklistView
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,8 @@ class MainWindow(QMainWindow):
     lock after `idle_lock_ms`); `backups`: this window looks after backups (automatic backup on
     close, the overdue warning); `read_only`: the database was opened read-only (damaged file);
     `defer_until_painted` (the app's start): what the first paint does not need waits until after it
-    (see `_prepare`): the patient list's rows, the "To review" list, the backup check, the lock panel."""
+    (see `_prepare`): the patient list's rows, the "To review" list (built then), the backup check,
+    the lock panel."""
 
     overviewUpdated = Signal()
     firstPainted = Signal()  # the first paint pass has ended (the start-up's dashboard is on screen)
@@ -122,12 +123,9 @@ class MainWindow(QMainWindow):
         self._worklist: WorklistView | None = None  # the clinic worklist, built when first shown (start-up time)
         self._worklist_placeholder = QWidget()
         self.views.addWidget(self._worklist_placeholder)
-        self.review = ReviewPanel(db, actor, bus=self.bus)
-        self.views.addWidget(self.review)
-        if read_only:
-            self.review.may_sign = False
-        self.review.openVisit.connect(self.open_visit)
-        self.review.countChanged.connect(self._on_review_count)
+        self._review: ReviewPanel | None = None  # "To review", built with the lists (after the first paint at start)
+        self._review_placeholder = QWidget()
+        self.views.addWidget(self._review_placeholder)
         self.maintenance = Maintenance(self, db, actor, backups=backups, read_only=read_only,
                                        may_proceed=self.centre.may_leave_entry, reload=lambda: self.bus.publish(Changes.everything()),
                                        account_gone=(lambda: self.lock(signed_out=True)) if signed_in else None)
@@ -202,6 +200,25 @@ class MainWindow(QMainWindow):
             self.views.setCurrentIndex(current)
             self._worklist_placeholder.deleteLater()
         return self._worklist
+
+    @property
+    def review(self) -> ReviewPanel:
+        """The physician's "To review" list (a view of its own): built with the window's lists, after
+        the first paint when the app starts (`defer_until_painted`), or when first asked for."""
+        if self._review is None:
+            from poems_monitor.ui.review_panel import ReviewPanel
+
+            self._review = ReviewPanel(self.db, self.actor, bus=self.bus)
+            if self.read_only:
+                self._review.may_sign = False
+            self._review.openVisit.connect(self.open_visit)
+            self._review.countChanged.connect(self._on_review_count)
+            current = self.views.currentIndex()
+            self.views.removeWidget(self._review_placeholder)
+            self.views.insertWidget(VIEW_REVIEW, self._review)
+            self.views.setCurrentIndex(current)
+            self._review_placeholder.deleteLater()
+        return self._review
 
     def build_lazy_parts(self) -> None:
         """Build the parts made on first use (entry form, worklist) now: Help › Keyboard shortcuts
@@ -358,6 +375,8 @@ class MainWindow(QMainWindow):
     def show_view(self, index: int) -> None:
         if index == VIEW_WORKLIST:
             self.worklist  # noqa: B018 (built on first use)
+        elif index == VIEW_REVIEW:
+            self.review  # noqa: B018 (likewise, before the lists if asked that early)
         self.views.setCurrentIndex(index)
         self.actions_by_name[{VIEW_WORKLIST: "worklist", VIEW_REVIEW: "review"}.get(index, "patients")].setChecked(True)
         if index == VIEW_WORKLIST:

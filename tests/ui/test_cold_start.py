@@ -42,7 +42,8 @@ def report(code):
         print("CELLS " + str(len(cells)), flush=True)
         window = windows[0]
         print("WINDOW " + json.dumps({"dashboard": window.dashboard.mrn, "patient_rows": window.patients.model.total(),
-                                      "collector_on": gc.isenabled()}), flush=True)
+                                      "collector_on": gc.isenabled(), "review_list_built": window._review is not None}),
+              flush=True)
     finally:
         leave(code)
 os._exit = report
@@ -77,6 +78,7 @@ NOT_AT_START = (
     "poems_monitor.ui.worklist",  # the clinic worklist view, likewise
     "poems_monitor.services.worklist",
     "poems_monitor.ui.idle_lock",  # the lock panel, built after the first paint (no idle lock without a sign-in)
+    "poems_monitor.ui.review_panel",  # the "To review" list, a view of its own, built with the lists after it
     "poems_monitor.services.backup",  # the backup indicator is filled, and backups made, after the first paint
     "poems_monitor.services.integrity",  # File > Check database
     # the other commands of the command line: `gui` is read by a parser of its own
@@ -122,7 +124,7 @@ def test_the_first_dashboard_paints_without_reports_exports_server_code_or_dialo
     # what the dashboard does not show waited: the patient list's rows (its search index), the
     # lock panel (idle_lock above); and no garbage collection rescanned start-up's heap before the paint
     window = json.loads(next(x for x in done.stdout.splitlines() if x.startswith("WINDOW ")).removeprefix("WINDOW "))
-    assert window == {"dashboard": mrn, "patient_rows": 0, "collector_on": False}
+    assert window == {"dashboard": mrn, "patient_rows": 0, "collector_on": False, "review_list_built": False}
 
 
 def test_after_the_first_paint_the_patient_list_fills_without_moving_the_layout_or_the_focus(qtbot, db, physician):
@@ -134,7 +136,7 @@ def test_after_the_first_paint_the_patient_list_fills_without_moving_the_layout_
 
     from poems_monitor.services.dashboard import richest_patient
     from poems_monitor.services.demo_clinic import create_demo_clinic
-    from poems_monitor.ui.main_window import MainWindow
+    from poems_monitor.ui.main_window import VIEW_REVIEW, MainWindow
 
     create_demo_clinic(db, 5, seed=5, actor=physician, today=date(2026, 12, 2))
     mrn = richest_patient(db)
@@ -146,6 +148,7 @@ def test_after_the_first_paint_the_patient_list_fills_without_moving_the_layout_
     win.open_patient(mrn)
     win.patients.search.setFocus()
     assert win.patients.model.total() == 0 and win.lock_controller._panel is None  # not before the first paint
+    assert win._review is None
     assert win.dashboard.dashboard.mrn == mrn  # the dashboard is complete before it
 
     def places() -> dict[str, QRect]:
@@ -162,6 +165,7 @@ def test_after_the_first_paint_the_patient_list_fills_without_moving_the_layout_
     assert win.patients.current_mrn() == mrn  # the open patient is the list's selected row
     assert win.focusWidget() is win.patients.search
     assert isinstance(win.lock_panel, QWidget) and win.lock_controller._panel is win.lock_panel
+    assert win._review is not None and win.views.widget(VIEW_REVIEW) is win.review  # in its place among the views
 
 
 def test_a_charts_table_shows_its_values_once_asked(qtbot, db, physician):
