@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import pytest
@@ -341,3 +342,5 @@ def test_repeated_rows_each_name_their_own_line_and_a_small_memory_reads_the_sam
     assert all(str(p).startswith(f"line {r.row}") for r in first.rows for p in r.problems)
     monkeypatch.setattr(RowReader, "MEMO_SIZE", 1)  # forgets at once: every row read the long way
     assert parse(body) == first
+    built = [dataclasses.replace(r) for r in first.rows]  # through LabRow's own __init__
+    assert [vars(r) for r in built] == [vars(r) for r in first.rows]
