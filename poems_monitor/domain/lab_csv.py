@@ -123,11 +123,14 @@ class LabRow:
     def observation(self) -> ObservationRecord:
         if not self.valid or self.code is None or self.value is None:
             raise ValueError(f"row {self.row} is not valid")
-        return ObservationRecord(
+        # ObservationRecord(code=..., value=..., ...) without its frozen __init__ (an import builds
+        # one per row); a test compares both.
+        record = _new(ObservationRecord)
+        record.__dict__.update(
             code=self.code, value=self.value, unit=self.unit, entered_value=self.entered_value,
             entered_unit=self.entered_unit, specimen=self.specimen, lab=self.lab, method=self.method,
-            qualifier=self.qualifier,
-        )
+            qualifier=self.qualifier, derived=False, confirmed_at_entry=False)
+        return record
 
     def value_text(self) -> str:
         """The value as a person reads it in the preview: qualifier, number as entered, unit."""

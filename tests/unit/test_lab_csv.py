@@ -344,3 +344,15 @@ def test_repeated_rows_each_name_their_own_line_and_a_small_memory_reads_the_sam
     assert parse(body) == first
     built = [dataclasses.replace(r) for r in first.rows]  # through LabRow's own __init__
     assert [vars(r) for r in built] == [vars(r) for r in first.rows]
+
+
+def test_a_row_s_observation_is_the_record_its_constructor_builds():
+    from poems_monitor.domain.timeline import ObservationRecord
+
+    rows = parse("H-1,2024-03-01,platelets,<512,10*9/L,\nH-1,2024-03-01,ife,lambda,,serum\n").rows
+    for r in rows:
+        built = r.observation()
+        assert vars(built) == vars(ObservationRecord(
+            code=r.code, value=r.value, unit=r.unit, entered_value=r.entered_value, entered_unit=r.entered_unit,
+            specimen=r.specimen, lab=r.lab, method=r.method, qualifier=r.qualifier))
+        assert built.number == (r.value if isinstance(r.value, float) else None)
