@@ -604,7 +604,7 @@ def read_lab_batches(lines: Iterable[str], date_format: DateFormat | str, today:
                 if name and name not in REQUIRED_COLUMNS and name not in OPTIONAL_COLUMNS:
                     ignored.append(name)
             continue
-        if not any(cell.strip() for cell in record):
+        if not "".join(record).strip():  # no cell holds anything but blanks (one call, not one per cell)
             continue  # blank line, or a spreadsheet's trailing empty row
         if len(rows) >= batch_rows:
             yield batch()
