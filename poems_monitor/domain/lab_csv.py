@@ -329,7 +329,7 @@ class RowReader:
     each decision is made once per distinct text and remembered for the file (a bounded number of
     each: a hostile file of endless distinct rows is checked the long way, as before)."""
 
-    MEMO_SIZE = 50_000
+    MEMO_SIZE = 20_000  # entries per memo: a few MB each at most
 
     def __init__(self, fmt: DateFormat, today: date):
         self.fmt, self.today = fmt, today
