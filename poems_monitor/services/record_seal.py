@@ -138,15 +138,16 @@ def _float_memo(memo: dict[float, tuple[str, str]], value: float, key: str, code
 _SEALERS: dict[tuple, Any] = {}
 
 
-def _row_sealer(table: Table, read_plan: tuple[tuple[int | None, str | None], ...],
-                fingerprints: bool = True):  # noqa: ANN202
+def _row_sealer(table: Table, read_plan: tuple[tuple[int | None, str | None], ...],  # noqa: ANN202
+                fingerprints: bool = True):
     """The function giving `canonical` of a row, from a row whose value of each column of the table
     sits where `read_plan` says (`bulk_insert.WrittenRows`: a parameter row as an insert bound it,
     converted as a read would), without building the row as read. Without `fingerprints`: the
-    content and None (the lab import's sealing hashes most rows without writing their fingerprints). `canonical`'s steps are written
-    out per column, once per table and plan, and a str's text and fingerprint are remembered (a
-    bulk import runs this once per stored row: the generic loop over the columns, with the
-    read-back tuple, was a quarter of the import's time). Tests compare it with json's output."""
+    content and None (the lab import's sealing hashes most rows without writing their
+    fingerprints). `canonical`'s steps are written out per column, once per table and plan, and
+    a str's text and fingerprint are remembered (a bulk import runs this once per stored row: the
+    generic loop over the columns, with the read-back tuple, was a quarter of the import's time).
+    Tests compare it with json's output."""
     found = _SEALERS.get((table.name, read_plan, fingerprints))
     if found is not None:
         return found

@@ -137,7 +137,7 @@ def test_the_sealing_read_gives_the_rows_a_read_through_sqlalchemy_gives(clinic,
     assert len(through_sqlalchemy) > 1000 and any('"derived":true' in r[3] for r in through_sqlalchemy)
     assert with_fields == through_sqlalchemy
     assert without == [(*r[:4], None) for r in through_sqlalchemy]
-    for table, via in record_seal.PATIENT_TABLES:  # only booleans are converted by a read through SQLAlchemy
+    for table, _via in record_seal.PATIENT_TABLES:  # only booleans are converted by a read through SQLAlchemy
         converted = [c.name for c in record_seal._stored_form(table, "sqlite")
                      if c.type._cached_result_processor(dialect, None) is not None]
         assert all(isinstance(table.c[name].type, Boolean) for name in converted), (table.name, converted)
