@@ -20,7 +20,7 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Set
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, fields as dataclass_fields, replace
 import datetime
 from datetime import date
 from enum import Enum
@@ -123,11 +123,14 @@ class LabRow:
     def observation(self) -> ObservationRecord:
         if not self.valid or self.code is None or self.value is None:
             raise ValueError(f"row {self.row} is not valid")
-        return ObservationRecord(
+        # ObservationRecord(code=..., value=..., ...) without its frozen __init__ (an import builds
+        # one per row); a test compares both.
+        record = _new(ObservationRecord)
+        record.__dict__.update(
             code=self.code, value=self.value, unit=self.unit, entered_value=self.entered_value,
             entered_unit=self.entered_unit, specimen=self.specimen, lab=self.lab, method=self.method,
-            qualifier=self.qualifier,
-        )
+            qualifier=self.qualifier, derived=False, confirmed_at_entry=False)
+        return record
 
     def value_text(self) -> str:
         """The value as a person reads it in the preview: qualifier, number as entered, unit."""
@@ -316,41 +319,107 @@ def _parse_value(text: str) -> tuple[str | None, str, str]:
     return qualifier, rest.replace(",", "."), ""
 
 
+Problem = tuple[str, str, str]  # (column, rule, message) of a RowProblem, its line given when the row is built
+
+
+class RowReader:
+    """Reads the rows of one file: `parse(line, values)` is `_parse_row`'s result. What a row's
+    MRN, date, and code with value and unit decide does not depend on the rest of the row, and a
+    lab file repeats them (a few dozen codes and values, a few thousand patients and days), so
+    each decision is made once per distinct text and remembered for the file (a bounded number of
+    each: a hostile file of endless distinct rows is checked the long way, as before)."""
+
+    MEMO_SIZE = 20_000  # entries per memo: a few MB each at most
+
+    def __init__(self, fmt: DateFormat, today: date):
+        self.fmt, self.today = fmt, today
+        self.mrns: dict[str, tuple[str, tuple[Problem, ...]]] = {}
+        self.dates: dict[str | None, tuple[date | None, tuple[Problem, ...]]] = {}
+        self.measures: dict[tuple, tuple[dict, tuple[Problem, ...]]] = {}
+
+    def parse(self, line: int, values: dict[str, str]) -> LabRow:
+        get = values.get
+        mrn_text, date_text = get("mrn", ""), get("date")
+        found = self.mrns.get(mrn_text)
+        if found is None:
+            found = _remember(self.mrns, mrn_text, _mrn_part(mrn_text))
+        mrn, mrn_problems = found
+        dated = self.dates.get(date_text)
+        if dated is None:
+            dated = _remember(self.dates, date_text, _date_part(date_text, self.fmt, self.today))
+        when, date_problems = dated
+        key = (get("specimen", ""), get("code", ""), get("lab", ""), get("method", ""), get("value", ""), get("unit", ""))
+        measured = self.measures.get(key)
+        if measured is None:
+            measured = _remember(self.measures, key, _measure_part(*key))
+        attributes, measure_problems = measured
+        problems = mrn_problems + date_problems + measure_problems
+        if problems:
+            return LabRow(row=line, fields=tuple(values.items()), mrn=mrn, date=when, **attributes,
+                          problems=tuple(RowProblem(line, *p) for p in problems), status=RowStatus.INVALID)
+        # What LabRow(...) builds, without its frozen __init__'s twenty guarded assignments (a
+        # third of the reading of a valid row); a test compares both.
+        row = _new(LabRow)
+        found = row.__dict__
+        found.update(_LAB_ROW_DEFAULTS)
+        found.update(attributes)
+        found["row"], found["fields"], found["mrn"], found["date"] = line, tuple(values.items()), mrn, when
+        return row
+
+
+_new = object.__new__
+_LAB_ROW_DEFAULTS = {f.name: f.default for f in dataclass_fields(LabRow) if f.default is not MISSING}
+
+
+def _remember(memo: dict, key: object, found: tuple) -> tuple:
+    if len(memo) >= RowReader.MEMO_SIZE:
+        memo.clear()
+    memo[key] = found
+    return found
+
+
 def _parse_row(line: int, values: dict[str, str], fmt: DateFormat, today: date) -> LabRow:
-    problems: list[RowProblem] = []
+    """One data row, read and checked (each problem with its line, column and rule)."""
+    return RowReader(fmt, today).parse(line, values)
+
+
+def _mrn_part(text: str) -> tuple[str, tuple[Problem, ...]]:
+    mrn = normalise_text(text)
+    if not mrn:
+        return mrn, (("mrn", "required", tr("the MRN is missing")),)
+    problem = mrn_problem(mrn)
+    return mrn, ((("mrn", "mrn", problem),) if problem else ())
+
+
+def _date_part(text: str | None, fmt: DateFormat, today: date) -> tuple[date | None, tuple[Problem, ...]]:
+    if not text:
+        return None, (("date", "required", tr("the date is missing")),)
+    when, reason = _parse_date(text, fmt)
+    if when is None:
+        return None, (("date", "date_format", reason),)
+    if when < EARLIEST_DATE:
+        return None, (("date", "date_range", tr("{d} is before {earliest}: check the year").format(
+            d=when.isoformat(), earliest=EARLIEST_DATE.isoformat())),)
+    if when > today:
+        return None, (("date", "future_date", tr("{d} is in the future").format(d=when.isoformat())),)
+    return when, ()
+
+
+def _measure_part(specimen_text: str, code_text: str, lab: str, method: str, value_text: str, unit_text: str
+                  ) -> tuple[dict, tuple[Problem, ...]]:
+    """The row's attributes that its code, specimen, lab, method, value and unit decide (LabRow
+    fields by name), and their problems in the order a person reads the row."""
+    problems: list[Problem] = []
 
     def bad(column: str, rule: str, message: str) -> None:
-        problems.append(RowProblem(line, column, rule, message))
+        problems.append((column, rule, message))
 
-    fields = tuple(values.items())
-    mrn = normalise_text(values.get("mrn", ""))
-    if not mrn:
-        bad("mrn", "required", tr("the MRN is missing"))
-    elif mrn_problem(mrn):
-        bad("mrn", "mrn", mrn_problem(mrn))
-    when = None
-    if not values.get("date"):
-        bad("date", "required", tr("the date is missing"))
-    else:
-        when, reason = _parse_date(values["date"], fmt)
-        if when is None:
-            bad("date", "date_format", reason)
-        elif when < EARLIEST_DATE:
-            bad("date", "date_range", tr("{d} is before {earliest}: check the year").format(
-                d=when.isoformat(), earliest=EARLIEST_DATE.isoformat()))
-            when = None
-        elif when > today:
-            bad("date", "future_date", tr("{d} is in the future").format(d=when.isoformat()))
-            when = None
-
-    specimen_text = values.get("specimen", "")
     specimen = specimen_text.lower().replace(" ", "_") or None
     if specimen is not None and specimen not in SPECIMENS:
         bad("specimen", "specimen", tr("'{value}' is not a specimen type; use one of {choices}").format(
             value=specimen_text, choices=", ".join(SPECIMENS)))
         specimen = None
 
-    code_text = values.get("code", "")
     m: Measure | None = None
     if not code_text:
         bad("code", "required", tr("the code is missing"))
@@ -389,15 +458,12 @@ def _parse_row(line: int, values: dict[str, str], fmt: DateFormat, today: date) 
             name=m.label, expected=m.specimen, value=specimen))
         m = None
 
-    row = LabRow(row=line, fields=fields, mrn=mrn, date=when, code=m.code if m else None, code_as_read=code_text,
-                 specimen=(specimen or (m.specimen if m else None)),
-                 lab=values.get("lab") or None, method=values.get("method") or None)
-    for column in ("lab", "method"):
-        if len(values.get(column, "")) > 80:
+    row = dict(code=m.code if m else None, code_as_read=code_text, specimen=(specimen or (m.specimen if m else None)),
+               lab=lab or None, method=method or None)
+    for column, text in (("lab", lab), ("method", method)):
+        if len(text) > 80:
             bad(column, "too_long", tr("{column} is longer than 80 characters").format(column=column))
 
-    value_text = values.get("value", "")
-    unit_text = values.get("unit", "")
     if not value_text:
         bad("value", "required", tr("the value is missing"))
     elif m is not None:
@@ -408,7 +474,7 @@ def _parse_row(line: int, values: dict[str, str], fmt: DateFormat, today: date) 
             if checked.refused:
                 bad("value", "category", checked.message)
             else:
-                row = replace(row, value=checked.canonical, unit="", entered_value=checked.canonical)
+                row.update(value=checked.canonical, unit="", entered_value=checked.canonical)
         else:
             qualifier, number_text, reason = _parse_value(value_text)
             if reason:
@@ -426,11 +492,9 @@ def _parse_row(line: int, values: dict[str, str], fmt: DateFormat, today: date) 
                     note = checked.message if checked.tier in (Tier.CRITICAL, Tier.OUT_OF_RANGE) else ""
                     if checked.tier is Tier.CRITICAL:
                         note = tr("critical: {message}").format(message=note)
-                    row = replace(row, value=checked.canonical, unit=checked.unit, entered_value=float(number_text),
-                                  entered_unit=unit or None, qualifier=qualifier, note=note)
-    if problems:
-        row = replace(row, status=RowStatus.INVALID)
-    return replace(row, problems=tuple(problems))
+                    row.update(value=checked.canonical, unit=checked.unit, entered_value=float(number_text),
+                               entered_unit=unit or None, qualifier=qualifier, note=note)
+    return row, tuple(problems)
 
 
 class _RecordError(Exception):
@@ -505,6 +569,7 @@ def read_lab_batches(lines: Iterable[str], date_format: DateFormat | str, today:
     ignored: list[str] = []
     invalid = total = 0
     previous: LabRow | None = None
+    read_row = RowReader(fmt, today).parse
 
     def batch(final: bool = False) -> LabCsv:
         return LabCsv(rows=tuple(rows), file_problems=tuple(file_problems) if final else (), separator=sep,
@@ -539,7 +604,7 @@ def read_lab_batches(lines: Iterable[str], date_format: DateFormat | str, today:
                 if name and name not in REQUIRED_COLUMNS and name not in OPTIONAL_COLUMNS:
                     ignored.append(name)
             continue
-        if not any(cell.strip() for cell in record):
+        if not "".join(record).strip():  # no cell holds anything but blanks (one call, not one per cell)
             continue  # blank line, or a spreadsheet's trailing empty row
         if len(rows) >= batch_rows:
             yield batch()
@@ -562,7 +627,7 @@ def read_lab_batches(lines: Iterable[str], date_format: DateFormat | str, today:
                                         "or use ';' between columns").format(a=values["value"], b=values["unit"])),))
             rows.append(previous)
             continue
-        previous = _parse_row(line, values, fmt, today)
+        previous = read_row(line, values)
         rows.append(previous)
     if header is not None and not total and not file_problems:
         file_problems.append(RowProblem(1, "", "empty", tr("the file has a header but no rows")))
@@ -665,7 +730,8 @@ def classify_rows(
                     "line {b} gives a different value for {name} of {mrn} on {d} than an earlier line of the file").format(
                     b=r.row, name=m.name, mrn=r.mrn, d=r.date.isoformat())),))
         elif old is None:
-            rows[i] = replace(r, note=note, status=RowStatus.NEW)
+            if note != r.note or r.status is not RowStatus.NEW:  # most rows: as read (a copy of each costs)
+                rows[i] = replace(r, note=note, status=RowStatus.NEW)
         elif same_value(old.value, old.qualifier, r.value, r.qualifier):
             rows[i] = replace(r, note=note, status=RowStatus.DUPLICATE, stored=stored_text(old.value, old.unit, old.qualifier))
         else:

@@ -24,7 +24,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 from zlib import crc32
 
-from sqlalchemy import Date, DateTime, String, Table, and_, bindparam, delete, func, inspect, select, type_coerce
+from sqlalchemy import Boolean, Date, DateTime, String, Table, and_, bindparam, delete, func, inspect, select, type_coerce
 from sqlmodel import Session
 
 from poems_monitor.models import (
@@ -138,14 +138,17 @@ def _float_memo(memo: dict[float, tuple[str, str]], value: float, key: str, code
 _SEALERS: dict[tuple, Any] = {}
 
 
-def _row_sealer(table: Table, read_plan: tuple[tuple[int | None, str | None], ...]):  # noqa: ANN202
+def _row_sealer(table: Table, read_plan: tuple[tuple[int | None, str | None], ...],  # noqa: ANN202
+                fingerprints: bool = True):
     """The function giving `canonical` of a row, from a row whose value of each column of the table
     sits where `read_plan` says (`bulk_insert.WrittenRows`: a parameter row as an insert bound it,
-    converted as a read would), without building the row as read. `canonical`'s steps are written
-    out per column, once per table and plan, and a str's text and fingerprint are remembered (a
-    bulk import runs this once per stored row: the generic loop over the columns, with the
-    read-back tuple, was a quarter of the import's time). Tests compare it with json's output."""
-    found = _SEALERS.get((table.name, read_plan))
+    converted as a read would), without building the row as read. Without `fingerprints`: the
+    content and None (the lab import's sealing hashes most rows without writing their
+    fingerprints). `canonical`'s steps are written out per column, once per table and plan, and
+    a str's text and fingerprint are remembered (a bulk import runs this once per stored row: the
+    generic loop over the columns, with the read-back tuple, was a quarter of the import's time).
+    Tests compare it with json's output."""
+    found = _SEALERS.get((table.name, read_plan, fingerprints))
     if found is not None:
         return found
     columns, in_key_order = _canonical_plan(table)
@@ -184,14 +187,14 @@ def _row_sealer(table: Table, read_plan: tuple[tuple[int | None, str | None], ..
                  "        if k is float and -inf < v < inf: s = t = frepr(v)",
                  "        elif k is int: s = t = irepr(v)",
                  "        else: t, s = other(v)",
-                 f"        t{j} = k{j} + t; f.append(c{j} + H[crc(s.encode()) & 0xFFF])"]
+                 f"        t{j} = k{j} + t" + (f"; f.append(c{j} + H[crc(s.encode()) & 0xFFF])" if fingerprints else "")]
     body.append("    p = []")
     for j, _ in in_key_order:
         if read_plan[j][0] is not None:
             body.append(f"    if t{j} is not None: p.append(t{j})")
-    body.append('    return "{" + ",".join(p) + "}", "".join(f)')
+    body.append('    return "{" + ",".join(p) + "}", ' + ('"".join(f)' if fingerprints else "None"))
     exec("\n".join(body), names)  # noqa: S102 - generated from the table's own column names and codes
-    found = _SEALERS[(table.name, read_plan)] = names["seal_row"]
+    found = _SEALERS[(table.name, read_plan, fingerprints)] = names["seal_row"]
     return found
 
 
@@ -792,16 +795,44 @@ def canonical_content(row: Any, table: Table) -> str:
 def _rows_for_sealing(session: Session, patient_ids: list[int], fingerprinted: Any
                       ) -> Iterator[tuple[str, str, str, str, str | None]]:
     """`record_rows` of these patients, the fingerprints computed only for the rows
-    `fingerprinted(table name, row id)` names (None for the others)."""
-    dialect = session.connection().dialect.name
+    `fingerprinted(table name, row id)` names (None for the others). On SQLite the rows come
+    straight from the driver's cursor, converted as a read through SQLAlchemy converts them (its
+    per-row result handling was a fifth of a lab import's sealing), into `_row_sealer`."""
+    connection = session.connection()
+    dialect = connection.dialect
+    raw = connection.connection.driver_connection if dialect.name == "sqlite" else None
     for table, via in PATIENT_TABLES:
-        query, column = _base_query(table, via, dialect)
+        query, column = _base_query(table, via, dialect.name)
         name, width = table.name, len(table.columns)
         keys = _shape(table)[1]
+        plan = _as_read_plan(table, dialect)
+        with_fields, content_only = _row_sealer(table, plan), _row_sealer(table, plan, fingerprints=False)
         for condition in _in(column, patient_ids):
-            for row in session.execute(query.where(condition)):
+            if raw is None:
+                rows: Iterable[Any] = session.execute(query.where(condition))
+            else:
+                compiled = query.where(condition).compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+                params = compiled.construct_params()
+                rows = raw.execute(str(compiled), [params[k] for k in compiled.positiontup or ()])
+            for row in rows:
                 row_id = str(row[keys[0]]) if len(keys) == 1 else _row_key(table, row)
                 if fingerprinted(name, row_id):
-                    yield (f"patient:{row[width]}", name, row_id, *canonical(row[:width], table))
+                    yield (f"patient:{row[width]}", name, row_id, *with_fields(row))
                 else:
-                    yield (f"patient:{row[width]}", name, row_id, canonical_content(row[:width], table), None)
+                    yield (f"patient:{row[width]}", name, row_id, content_only(row)[0], None)
+
+
+_AS_READ_PLANS: dict[tuple[str, str], tuple[tuple[int, str | None], ...]] = {}
+
+
+def _as_read_plan(table: Table, dialect: Any) -> tuple[tuple[int, str | None], ...]:
+    """The `_row_sealer` plan of a row as the driver returns `_stored_form`'s columns: each column in
+    place, BOOL where SQLAlchemy's read converts the value (booleans on SQLite; a test checks that
+    no other column of a record table has a result conversion there)."""
+    key = (table.name, dialect.name)
+    found = _AS_READ_PLANS.get(key)
+    if found is None:
+        columns = _stored_form(table, dialect.name)
+        found = _AS_READ_PLANS[key] = tuple(
+            (i, bulk_insert.BOOL if isinstance(c.type, Boolean) else None) for i, c in enumerate(columns))
+    return found

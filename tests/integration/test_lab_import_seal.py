@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Boolean
 
 from poems_monitor.persistence.db import open_database
 from poems_monitor.services import lab_import, record_seal
@@ -116,3 +117,27 @@ def test_an_edit_by_another_process_before_the_lab_import_is_still_found(clinic,
     found = sqlite3.connect(db_path).execute(
         "SELECT state FROM audit_entry WHERE state LIKE '%\"found\"%' ORDER BY id DESC LIMIT 1").fetchone()
     assert found is not None and expected in found[0]
+
+
+def test_the_sealing_read_gives_the_rows_a_read_through_sqlalchemy_gives(clinic, db_path):
+    """`_rows_for_sealing` reads through the driver's cursor: the same rows, contents and
+    fingerprints as `record_rows` (through SQLAlchemy), also for a boolean stored as 1 and a
+    REAL column holding an integer-valued number."""
+    db, _patients = clinic
+    con = sqlite3.connect(db_path)
+    con.execute("UPDATE observation SET derived = 1, value_num = 7.0 WHERE id = (SELECT min(id) FROM observation)")
+    con.commit()
+    con.close()
+    with db.read() as session:
+        ids = record_seal._patients_in_record(session)
+        through_sqlalchemy = sorted(record_seal.record_rows(session, ids, global_scopes=False))
+        with_fields = sorted(record_seal._rows_for_sealing(session, ids, lambda tbl, row_id: True))
+        without = sorted(record_seal._rows_for_sealing(session, ids, lambda tbl, row_id: False))
+        dialect = session.connection().dialect
+    assert len(through_sqlalchemy) > 1000 and any('"derived":true' in r[3] for r in through_sqlalchemy)
+    assert with_fields == through_sqlalchemy
+    assert without == [(*r[:4], None) for r in through_sqlalchemy]
+    for table, _via in record_seal.PATIENT_TABLES:  # only booleans are converted by a read through SQLAlchemy
+        converted = [c.name for c in record_seal._stored_form(table, "sqlite")
+                     if c.type._cached_result_processor(dialect, None) is not None]
+        assert all(isinstance(table.c[name].type, Boolean) for name in converted), (table.name, converted)

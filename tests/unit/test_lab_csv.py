@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import pytest
@@ -319,3 +320,39 @@ def test_all_new_file_is_importable():
     result = classify("H-1,2024-03-01,platelets,512,10*9/L,\nH-2,2024-03-01,75628-8,<40,pg/mL,serum\n")
     assert result.importable
     assert [r.status for r in result.rows] == [RowStatus.NEW, RowStatus.NEW]
+
+
+# --- a file repeats its texts: each row still gets its own line in every sentence ------------
+
+def test_repeated_rows_each_name_their_own_line_and_a_small_memory_reads_the_same(monkeypatch):
+    from poems_monitor.domain.lab_csv import RowReader
+
+    body = ("H-1,2024-03-01,platelets,abc,10*9/L,\n"  # line 2: not a number
+            "H-2,2024-13-01,platelets,abc,10*9/L,\n"  # line 3: the same value, a bad date
+            "H-1,2024-03-01,platelets,512,10*9/L,\n"  # line 4: fine
+            "H-3,2024-13-01,platelets,512,g/L,\n"  # line 5: the same bad date, a unit that is refused
+            ",2024-03-01,platelets,abc,10*9/L,\n")  # line 6: the value of line 2 again, no MRN
+    first = parse(body)
+    described = [(r.row, [(p.row, p.column, p.rule) for p in r.problems], r.value, r.mrn, r.date) for r in first.rows]
+    assert described[0][1] == [(2, "value", "number")]
+    assert described[1][1] == [(3, "date", "date_format"), (3, "value", "number")]
+    assert described[2][1] == [] and described[2][2] == 512
+    assert described[3][1] == [(5, "date", "date_format"), (5, "unit", "unit")]
+    assert described[4][1] == [(6, "mrn", "required"), (6, "value", "number")]
+    assert all(str(p).startswith(f"line {r.row}") for r in first.rows for p in r.problems)
+    monkeypatch.setattr(RowReader, "MEMO_SIZE", 1)  # forgets at once: every row read the long way
+    assert parse(body) == first
+    built = [dataclasses.replace(r) for r in first.rows]  # through LabRow's own __init__
+    assert [vars(r) for r in built] == [vars(r) for r in first.rows]
+
+
+def test_a_row_s_observation_is_the_record_its_constructor_builds():
+    from poems_monitor.domain.timeline import ObservationRecord
+
+    rows = parse("H-1,2024-03-01,platelets,<512,10*9/L,\nH-1,2024-03-01,ife,lambda,,serum\n").rows
+    for r in rows:
+        built = r.observation()
+        assert vars(built) == vars(ObservationRecord(
+            code=r.code, value=r.value, unit=r.unit, entered_value=r.entered_value, entered_unit=r.entered_unit,
+            specimen=r.specimen, lab=r.lab, method=r.method, qualifier=r.qualifier))
+        assert built.number == (r.value if isinstance(r.value, float) else None)
