@@ -405,6 +405,41 @@ def test_a_switch_lays_the_dashboard_out_before_its_first_paint(qtbot, clinic, p
         QApplication.instance().removeEventFilter(watch)
 
 
+def test_after_a_switch_each_chart_shows_the_patients_span_and_values(qtbot, clinic, physician):
+    """Once the next patient's charts have painted, the date range is that patient's span (first
+    visit, treatment or event to today, padded) and every value of each chart in view is inside
+    its y range: the ranges are applied once, at the charts' final sizes, and nothing from the
+    patient shown before remains."""
+    import math
+
+    from poems_monitor.ui.charts.chart_spec import to_x
+    from poems_monitor.ui.charts.trend_chart import x_range_for
+
+    window = _window_after_overview(qtbot, clinic, physician)
+    charts = window.dashboard.charts.charts
+    for before, after in (("H-000200", "H-000100"), ("H-000100", "H-100001"), ("H-100001", "H-000200")):
+        window.patients.select(before)
+        qtbot.waitUntil(lambda: window.dashboard.mrn == before)  # noqa: B023
+        window.patients.select(after)
+        qtbot.waitUntil(lambda: window.dashboard.mrn == after)  # noqa: B023
+        qtbot.wait(100)
+        d = window.dashboard.dashboard
+        lo, hi = x_range_for(d)
+        shown = charts["vegf"].vb.viewRange()[0]
+        assert shown == pytest.approx([lo, hi], abs=60.0), after  # (seconds: a minute of a span of years)
+        for key, chart in charts.items():
+            if chart.plot_widget.visibleRegion().isEmpty():
+                continue  # below the fold
+            x0, x1 = chart.vb.viewRange()[0]
+            for s in chart.series:
+                right = chart.right_vb is not None and s.code in chart.spec.right_codes
+                y0, y1 = (chart.right_vb if right else chart.vb).viewRange()[1]
+                for p in s.points:
+                    assert x0 <= to_x(p.date) <= x1, (after, key, p.date)
+                    y = p.value if right or not chart.spec.log_y else math.log10(max(p.value, 1e-3))
+                    assert y0 <= y <= y1, (after, key, s.code, p.value)
+
+
 def _feature_grid(view) -> tuple[list[str], list[str]]:  # noqa: ANN001
     """What the features tab shows: its visit dates (columns) and its row names."""
     model = view.features.model
