@@ -54,8 +54,8 @@ class ElidedLabel(QLabel):
     def is_elided(self) -> bool:
         return self.fontMetrics().horizontalAdvance(self.shown_text()) > self.contentsRect().width()
 
-    # (both hints are one line of the font: QLabel's own, which laid the text out only to be
-    # replaced here, was a fifth of the layout work of a patient switch)
+    # (both hints are one line of the font, computed here alone: QLabel's own, which laid the
+    # text out only to be replaced, was about a fifth of a patient switch's layout pass)
     def minimumSizeHint(self):  # noqa: ANN201, N802 (Qt API)
         fm = self.fontMetrics()
         return QSize(fm.horizontalAdvance("…"), fm.height())
