@@ -366,6 +366,80 @@ def test_switching_patients_paints_each_chart_in_view_once(qtbot, clinic, physic
         assert visible and sorted(painted) == sorted(visible), f"{after}: {painted}"
 
 
+def test_a_switch_lays_the_dashboard_out_before_its_first_paint(qtbot, clinic, physician):
+    """Opening another patient lays the whole dashboard out before it is painted: no layout
+    request reaches the dashboard once it has painted (Qt delivered them one level up the
+    widgets per pass of the event loop, the upper levels after the first paint: the header,
+    flags, charts and response table were laid out and painted again about 40 ms later)."""
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    window = _window_after_overview(qtbot, clinic, physician)
+    dashboard = window.dashboard
+    events: list[tuple[QEvent.Type, str]] = []
+
+    class Watch(QObject):
+        def eventFilter(self, watched, event):  # noqa: ANN001, N802 (Qt API)
+            kind = event.type()
+            if kind in (QEvent.Type.Paint, QEvent.Type.LayoutRequest) and isinstance(watched, QWidget) and (
+                    watched is dashboard or dashboard.isAncestorOf(watched)):
+                events.append((kind, type(watched).__name__))
+            return False
+
+    watch = Watch()
+    QApplication.instance().installEventFilter(watch)
+    try:
+        # different header texts, one with a single visit and one with none: the sizes change
+        for before, after in (("H-000100", "H-000200"), ("H-000200", "H-000300"), ("H-000300", "H-100001")):
+            window.patients.select(before)
+            qtbot.waitUntil(lambda: dashboard.mrn == before)  # noqa: B023
+            qtbot.wait(300)
+            events.clear()
+            window.patients.select(after)
+            qtbot.waitUntil(lambda: any(kind == QEvent.Type.Paint for kind, _ in events))  # noqa: B023
+            qtbot.wait(300)
+            first_paint = next(i for i, (kind, _) in enumerate(events) if kind == QEvent.Type.Paint)
+            late = [name for kind, name in events[first_paint:] if kind == QEvent.Type.LayoutRequest]
+            assert dashboard.mrn == after and not late, f"{after}: laid out after the first paint: {late}"
+    finally:
+        QApplication.instance().removeEventFilter(watch)
+
+
+def test_after_a_switch_each_chart_shows_the_patients_span_and_values(qtbot, clinic, physician):
+    """Once the next patient's charts have painted, the date range is that patient's span (first
+    visit, treatment or event to today, padded) and every value of each chart in view is inside
+    its y range: the ranges are applied once, at the charts' final sizes, and nothing from the
+    patient shown before remains."""
+    import math
+
+    from poems_monitor.ui.charts.chart_spec import to_x
+    from poems_monitor.ui.charts.trend_chart import x_range_for
+
+    window = _window_after_overview(qtbot, clinic, physician)
+    charts = window.dashboard.charts.charts
+    for before, after in (("H-000200", "H-000100"), ("H-000100", "H-100001"), ("H-100001", "H-000200")):
+        window.patients.select(before)
+        qtbot.waitUntil(lambda: window.dashboard.mrn == before)  # noqa: B023
+        window.patients.select(after)
+        qtbot.waitUntil(lambda: window.dashboard.mrn == after)  # noqa: B023
+        qtbot.wait(100)
+        d = window.dashboard.dashboard
+        lo, hi = x_range_for(d)
+        shown = charts["vegf"].vb.viewRange()[0]
+        assert shown == pytest.approx([lo, hi], abs=60.0), after  # (seconds: a minute of a span of years)
+        for key, chart in charts.items():
+            if chart.plot_widget.visibleRegion().isEmpty():
+                continue  # below the fold
+            x0, x1 = chart.vb.viewRange()[0]
+            for s in chart.series:
+                right = chart.right_vb is not None and s.code in chart.spec.right_codes
+                y0, y1 = (chart.right_vb if right else chart.vb).viewRange()[1]
+                for p in s.points:
+                    assert x0 <= to_x(p.date) <= x1, (after, key, p.date)
+                    y = p.value if right or not chart.spec.log_y else math.log10(max(p.value, 1e-3))
+                    assert y0 <= y <= y1, (after, key, s.code, p.value)
+
+
 def _feature_grid(view) -> tuple[list[str], list[str]]:  # noqa: ANN001
     """What the features tab shows: its visit dates (columns) and its row names."""
     model = view.features.model

@@ -67,10 +67,11 @@ class ChartsPanel(QWidget):
         charts = list(self.charts.values())
         for chart in charts:
             chart.set_dashboard(d, x_range if chart is charts[0] else None)  # the others follow the link
-        self.settle()
+        # (not settled here: the caller lays the new legends out first and then settles once, at
+        # the charts' final sizes; settling before would apply every range twice)
 
     def settle(self) -> None:
-        """Apply the charts' new ranges now, before they are painted (again after a layout that
-        resized them)."""
+        """Apply the charts' new ranges now, before they are painted (after `set_dashboard` and the
+        layout of the new legends)."""
         for chart in self.charts.values():
             chart.settle()

@@ -168,6 +168,9 @@ class FlagsPanel(QFrame):
             for e in shown
         }
         self.model.set_entries(shown)
+        # lay the cards out now: Qt's delayed item layout comes after the window's next paint and
+        # has the list painted a second time
+        self.list.doItemsLayout()
         self.list.scrollToTop()
         self.empty.setText(tr("No flags.") if not self._entries else tr("Every flag is acknowledged."))
         self.empty.setVisible(not shown)

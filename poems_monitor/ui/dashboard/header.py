@@ -7,7 +7,7 @@ text wider than its place ends in "…" and its tooltip gives it in full.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import QEvent, QSize, Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QToolTip, QVBoxLayout, QWidget
 
@@ -54,17 +54,15 @@ class ElidedLabel(QLabel):
     def is_elided(self) -> bool:
         return self.fontMetrics().horizontalAdvance(self.shown_text()) > self.contentsRect().width()
 
+    # (both hints are one line of the font, computed here alone: QLabel's own, which laid the
+    # text out only to be replaced, was about a fifth of a patient switch's layout pass)
     def minimumSizeHint(self):  # noqa: ANN201, N802 (Qt API)
-        hint = super().minimumSizeHint()
-        hint.setHeight(self.fontMetrics().height())
-        hint.setWidth(self.fontMetrics().horizontalAdvance("…"))
-        return hint
+        fm = self.fontMetrics()
+        return QSize(fm.horizontalAdvance("…"), fm.height())
 
     def sizeHint(self):  # noqa: ANN201, N802 (Qt API)
-        hint = super().sizeHint()
-        hint.setHeight(self.fontMetrics().height())
-        hint.setWidth(self.fontMetrics().horizontalAdvance(self.shown_text()) + 2)
-        return hint
+        fm = self.fontMetrics()
+        return QSize(fm.horizontalAdvance(self.shown_text()) + 2, fm.height())
 
     def paintEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
         text = self.shown_text()

@@ -100,6 +100,7 @@ class ResponseTable(QTableView):
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 4)
         self.resizeColumnsToContents()
         self.horizontalHeader().setSectionResizeMode(COL_LINE, QHeaderView.ResizeMode.Stretch)
+        self.doItemsLayout()  # now, not after the window's next paint (the table painted twice)
         self._fit()
 
     def fit_to_page(self, page_height: int) -> None:
