@@ -286,7 +286,7 @@ def record_rows(session: Session, patient_ids: list[int] | None = None, *, globa
     dialect = session.connection().dialect.name
     for table, via in PATIENT_TABLES:
         query, column = _base_query(table, via, dialect)
-        name, width = table.name, len(table.columns)
+        name, width = str(table.name), len(table.columns)  # a plain str: see SealAsWritten.__call__
         for condition in _in(column, patient_ids):
             q = query if condition is None else query.where(condition)
             for row in session.execute(q):
@@ -383,7 +383,10 @@ class SealAsWritten:
         if written is None:
             self.complete = False
             return
-        name = table.name
+        # A plain str, not SQLAlchemy's quoted_name: the driver binds a str subclass through its
+        # adaptation protocol (a failed __conform__ lookup per row), 4x the time of a str, and
+        # this name goes into every fingerprint row of the import.
+        name = str(table.name)
         via = _PATIENT_COLUMN.get(name)
         plan = written.read_plan
         at = plan[_position(table, via or "visit_id")][0]
@@ -503,9 +506,9 @@ def _insert_copies(session: Session, rows: list[tuple[str, str, str, str]]) -> N
 
 def _global_rows(session: Session) -> Iterator[tuple[str, str, str, str, str]]:
     for row in session.execute(select(USERS)):
-        yield (ACCOUNTS, USERS.name, _row_key(USERS, row), *canonical(row, USERS))
+        yield (ACCOUNTS, str(USERS.name), _row_key(USERS, row), *canonical(row, USERS))
     for row in session.execute(select(CS).where(CS.c.key.not_in(UNSEALED_SETTINGS))):
-        yield (SETTINGS, CS.name, _row_key(CS, row), *canonical(row, CS))
+        yield (SETTINGS, str(CS.name), _row_key(CS, row), *canonical(row, CS))
 
 
 def _last_sealed(session: Session, scope: str) -> SealedScope | None:
@@ -803,7 +806,7 @@ def _rows_for_sealing(session: Session, patient_ids: list[int], fingerprinted: A
     raw = connection.connection.driver_connection if dialect.name == "sqlite" else None
     for table, via in PATIENT_TABLES:
         query, column = _base_query(table, via, dialect.name)
-        name, width = table.name, len(table.columns)
+        name, width = str(table.name), len(table.columns)  # a plain str: see SealAsWritten.__call__
         keys = _shape(table)[1]
         plan = _as_read_plan(table, dialect)
         with_fields, content_only = _row_sealer(table, plan), _row_sealer(table, plan, fingerprints=False)

@@ -174,3 +174,22 @@ def test_a_float_as_written_is_sealed_as_its_read_back_form(monkeypatch):
         row[names.index("value_num")], row[names.index("entered_num")] = value, entered
         read = [bulk_insert.as_read(v, kind) for v, (_, kind) in zip(row, plan)]
         assert sealer(tuple(row)) == record_seal.canonical(read, O), (value, entered)
+
+
+def test_the_fingerprint_rows_reach_the_driver_as_plain_text(db, admin, monkeypatch):
+    """Every value of every fingerprint row is an exact str (not SQLAlchemy's quoted_name, the type
+    of a table's name): sqlite3 binds a str subclass through its adaptation protocol, which made
+    writing the fingerprints of an import 4x slower. Both ways: sealed as written, and read back."""
+    written = []
+    real = record_seal._insert_copies
+
+    def spy(session, rows):
+        written.extend(rows)
+        return real(session, rows)
+
+    monkeypatch.setattr(record_seal, "_insert_copies", spy)
+    import_patients(db, generate_patients(4, 3, TODAY), admin, reason="as written")
+    with db.write() as session:  # the read-back path: every scope again
+        record_seal.seal(session, [], everything=True)
+    assert len(written) > 100 and {type(v) for row in written for v in row} == {str}
+    assert {row[1] for row in written} >= {"patient", "visit", "observation"}
