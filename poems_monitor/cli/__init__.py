@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 from poems_monitor import incident
 from poems_monitor.i18n import tr
@@ -36,10 +37,10 @@ class _NotTheDesktopApp(Exception):
 class _DesktopAppParser(argparse.ArgumentParser):
     """A parser that raises instead of printing and leaving: its refusal only means "not `gui`"."""
 
-    def error(self, message: str):  # noqa: ANN201 (argparse's own signature)
+    def error(self, message: str) -> NoReturn:
         raise _NotTheDesktopApp(message)
 
-    def exit(self, status: int = 0, message: str | None = None):  # noqa: ANN201
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise _NotTheDesktopApp(message or "")
 
 

@@ -360,10 +360,10 @@ class RowReader:
         # What LabRow(...) builds, without its frozen __init__'s twenty guarded assignments (a
         # third of the reading of a valid row); a test compares both.
         row = _new(LabRow)
-        found = row.__dict__
-        found.update(_LAB_ROW_DEFAULTS)
-        found.update(attributes)
-        found["row"], found["fields"], found["mrn"], found["date"] = line, tuple(values.items()), mrn, when
+        slots = row.__dict__
+        slots.update(_LAB_ROW_DEFAULTS)
+        slots.update(attributes)
+        slots["row"], slots["fields"], slots["mrn"], slots["date"] = line, tuple(values.items()), mrn, when
         return row
 
 
