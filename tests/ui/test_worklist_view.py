@@ -156,3 +156,74 @@ def test_while_the_rules_run_the_worklist_shows_it_is_computing_and_keeps_its_ro
         assert shown_rows(view) == before  # the old rows stay until the new ones arrive
     assert not view.busy.isVisible() and view.refresh_button.isEnabled()
     assert shown_rows(view) == before
+
+
+def _many_rows(n: int) -> tuple:
+    """`n` worklist rows of n // 4 patients, statuses and items interleaved as a clinic's are."""
+    from poems_monitor.ui.worklist.rows import WorklistRow
+
+    statuses = ("overdue", "never_done", "due", "due_soon")
+    items = ("hematology", "vegf", "echo", "pft")
+    return tuple(
+        WorklistRow("followup", f"H-{i // 4:06d}", f"Patient {i // 4}", items[i % 4], statuses[(i // 4) % 4],
+                    date(2026, 1, 1 + i % 28), None, "every 6 months")
+        for i in range(n))
+
+
+def test_a_keystroke_in_a_large_worklist_writes_the_counts_once(qtbot, db, nurse):
+    """26,588 rows froze the 2,000-patient clinic's worklist for over a minute on the first
+    character typed: the proxy removed the rows in thousands of ranges and the counts were
+    recounted over every row for each range. The counts are written once per keystroke (and
+    per choice in a filter), and they are right."""
+    from poems_monitor.ui.worklist.rows import WorklistData
+
+    view = WorklistView(db, nurse, as_of=TODAY)
+    qtbot.addWidget(view)
+    view.resize(1400, 900)
+    view.show()
+    qtbot.waitExposed(view)
+    rows = _many_rows(4000)
+    view.set_data(WorklistData(TODAY, rows))
+    written: list[str] = []
+    set_text = view.summary.setText
+
+    def counting_set_text(text: str) -> None:
+        written.append(text)
+        set_text(text)
+
+    view.summary.setText = counting_set_text
+    qtbot.keyClicks(view.search, "7")
+    expected = sum(1 for r in rows if "7" in r.mrn.lower() or "7" in r.name.lower())
+    assert 0 < expected < len(rows)
+    assert view.proxy.rowCount() == expected
+    assert len(written) == 1
+    assert f"showing {expected} of {len(rows)}" in view.summary.text()
+    assert "<b>1000</b> overdue" in view.summary.text()
+    written.clear()
+    view.status_filter.setCurrentIndex(view.status_filter.findData("overdue"))
+    assert len(written) == 1
+    shown = sum(1 for r in rows if r.status == "overdue" and "7" in r.mrn)
+    assert f"showing {shown} of {len(rows)}" in view.summary.text()
+
+
+def test_the_selected_row_stays_selected_through_a_filter_and_a_sort_where_it_is_still_shown(qtbot, db, nurse):
+    from poems_monitor.ui.worklist.rows import WorklistData
+
+    view = WorklistView(db, nurse, as_of=TODAY)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_data(WorklistData(TODAY, _many_rows(400)))
+    target = proxy_row_of(view, lambda r: r.mrn == "H-000042" and r.item == "echo")
+    view.table.selectRow(target)
+    qtbot.keyClicks(view.search, "42")
+    assert (view.current_row().mrn, view.current_row().item) == ("H-000042", "echo")
+    assert {r.mrn for r in shown_rows(view)} == {"H-000042"}
+    view.table.sortByColumn(WorklistModel.ITEM, Qt.SortOrder.DescendingOrder)
+    assert [r.item for r in shown_rows(view)] == ["vegf", "pft", "hematology", "echo"]
+    assert (view.current_row().mrn, view.current_row().item) == ("H-000042", "echo")
+    view.search.clear()
+    assert view.proxy.rowCount() == 400
+    assert (view.current_row().mrn, view.current_row().item) == ("H-000042", "echo")
+    view.search.setText("H-000043")
+    assert view.current_row() is None

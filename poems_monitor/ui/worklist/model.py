@@ -3,9 +3,18 @@ never done, and one per unacknowledged flag.
 
 Owns the `QAbstractTableModel` (the rows themselves: rows.py) with its column constants and sort role, and the filter proxy (item,
 status, flags yes/no, MRN/name text). Statuses are words with a symbol; colour only repeats them.
+
+Speed on a clinic's worklist (26,588 rows for 2,000 patients): the model sorts its rows itself
+(one Python sort, one key per row) and filters them itself (one pass per filter change, then a
+model reset). A QSortFilterProxyModel doing either calls Python per row and per comparison, and
+a new filter on a sorted list removes and inserts the rows in thousands of ranges, a signal and a
+view update each: the first character typed froze the screen for over a minute. The proxy only
+passes the rows through and keeps the API the view uses.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont
@@ -40,20 +49,71 @@ class WorklistModel(QAbstractTableModel):
 
     def __init__(self, parent=None):  # noqa: ANN001
         super().__init__(parent)
-        self._rows: tuple[WorklistRow, ...] = ()
+        self._given: tuple[WorklistRow, ...] = ()  # every row, as loaded
+        self._all: list[WorklistRow] = []  # every row, in the sort order
+        self._rows: list[WorklistRow] = []  # the rows shown: those of _all the filter accepts
+        self._sort: tuple[int, Qt.SortOrder] | None = None  # (column, order); None: as loaded
+        self._filter = WorklistChoice()
         self._bold = QFont()
         self._bold.setBold(True)
 
     def set_rows(self, rows: tuple[WorklistRow, ...]) -> None:
         self.beginResetModel()
-        self._rows = tuple(rows)
+        self._given = tuple(rows)
+        self._all = self._sorted(self._given)
+        self._rows = [r for r in self._all if self._filter.accepts(r)]
         self.endResetModel()
 
+    def set_filter(self, choice: WorklistChoice) -> None:
+        """Show only the rows `choice` accepts (one pass, then one reset)."""
+        if choice == self._filter:
+            return
+        self.beginResetModel()
+        self._filter = choice
+        self._rows = [r for r in self._all if choice.accepts(r)]
+        self.endResetModel()
+
+    def filter(self) -> WorklistChoice:
+        return self._filter
+
+    def sort_rows(self, column: int, order: Qt.SortOrder) -> None:
+        """Reorder the rows by `column` (one stable Python sort, as QSortFilterProxyModel's was);
+        persistent indexes (the selection, the current row) follow their rows."""
+        self._sort = (column, order)
+        if not self._given:
+            return
+        self.layoutAboutToBeChanged.emit()
+        old_rows = self._rows
+        self._all = self._sorted(self._given)
+        shown = {id(r) for r in old_rows}
+        self._rows = [r for r in self._all if id(r) in shown]
+        position = {id(r): i for i, r in enumerate(self._rows)}
+        old = self.persistentIndexList()
+        new = [self.index(position[id(old_rows[i.row()])], i.column()) if 0 <= i.row() < len(old_rows) else QModelIndex()
+               for i in old]
+        self.changePersistentIndexList(old, new)
+        self.layoutChanged.emit()
+
+    def _sorted(self, rows: tuple[WorklistRow, ...]) -> list[WorklistRow]:
+        if self._sort is None or not 0 <= self._sort[0] < len(self.HEADERS):
+            return list(rows)
+        col, order = self._sort
+        return sorted(rows, key=lambda r: self._sort_value(r, col), reverse=order == Qt.SortOrder.DescendingOrder)
+
     def rows(self) -> tuple[WorklistRow, ...]:
-        return self._rows
+        """Every row, shown or not, as loaded."""
+        return self._given
 
     def row_at(self, row: int) -> WorklistRow:
         return self._rows[row]
+
+    def row_of(self, wanted: WorklistRow) -> int:
+        """The shown position of the row for the same patient, item and kind as `wanted` (-1: not shown)."""
+        key = (wanted.mrn, wanted.item, wanted.kind)
+        for i, r in enumerate(self._rows):
+            if (r.mrn, r.item, r.kind) == key:
+                return i
+        return -1
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
         return 0 if parent.isValid() else len(self._rows)
@@ -136,57 +196,62 @@ class WorklistModel(QAbstractTableModel):
         return {"overdue": t.critical, "never_done": t.critical, "due": t.warning, "due_soon": t.info}.get(r.status, t.text)
 
 
+@dataclass(frozen=True)
+class WorklistChoice:
+    """What the worklist's filters ask for: follow-up item (or "flags", or a flag kind), status,
+    flags shown or not, and text in the MRN or name (lower case)."""
+
+    item: str | None = None
+    status: str | None = None
+    flags: bool = True
+    text: str = ""
+
+    def accepts(self, r: WorklistRow) -> bool:
+        if r.kind == FLAG and not self.flags:
+            return False
+        if self.item is not None:
+            if self.item == "flags":
+                if r.kind != FLAG:
+                    return False
+            elif r.item != self.item:
+                return False
+        if self.status is not None and r.status != self.status:
+            return False
+        if self.text and self.text not in r.mrn.lower() and self.text not in r.name.lower():
+            return False
+        return True
+
+
 class WorklistFilter(QSortFilterProxyModel):
-    """Filters by follow-up item (or flag kind), status, flags yes/no and MRN/name text."""
+    """Filters by follow-up item (or flag kind), status, flags yes/no and MRN/name text, and
+    sorts: both decided by the source model (see the module's docstring); this proxy passes its
+    rows through unchanged."""
 
     def __init__(self, parent=None):  # noqa: ANN001
         super().__init__(parent)
         self.setSortRole(SORT_ROLE)
-        self._item: str | None = None
-        self._status: str | None = None
-        self._flags = True
-        self._text = ""
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        model = self.sourceModel()
+        if isinstance(model, WorklistModel):
+            model.sort_rows(column, order)
+
+    def _choose(self, **changes: object) -> None:
+        model = self.sourceModel()
+        if isinstance(model, WorklistModel):
+            model.set_filter(replace(model.filter(), **changes))  # type: ignore[arg-type]
 
     def set_item(self, item: str | None) -> None:
-        self.beginFilterChange()
-        self._item = item or None
-        self.endFilterChange()
+        self._choose(item=item or None)
 
     def set_status(self, status: str | None) -> None:
-        self.beginFilterChange()
-        self._status = status or None
-        self.endFilterChange()
+        self._choose(status=status or None)
 
     def set_show_flags(self, show: bool) -> None:
-        self.beginFilterChange()
-        self._flags = show
-        self.endFilterChange()
+        self._choose(flags=show)
 
     def set_text(self, text: str) -> None:
-        self.beginFilterChange()
-        self._text = text.strip().lower()
-        self.endFilterChange()
-
-    def accepts(self, r: WorklistRow) -> bool:
-        if r.kind == FLAG and not self._flags:
-            return False
-        if self._item is not None:
-            if self._item == "flags":
-                if r.kind != FLAG:
-                    return False
-            elif r.item != self._item:
-                return False
-        if self._status is not None and r.status != self._status:
-            return False
-        if self._text and self._text not in r.mrn.lower() and self._text not in r.name.lower():
-            return False
-        return True
-
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802
-        model = self.sourceModel()
-        if not isinstance(model, WorklistModel) or source_row >= model.rowCount():
-            return False
-        return self.accepts(model.row_at(source_row))
+        self._choose(text=text.strip().lower())
 
 
 ITEM_CHOICES = tuple((code, ITEM_NAMES.get(code, code)) for code in ITEMS)

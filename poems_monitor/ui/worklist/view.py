@@ -12,6 +12,7 @@ follow-up (or the protocol they come from).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from PySide6.QtCore import QModelIndex, Qt, Signal
@@ -56,8 +57,7 @@ class WorklistView(QWidget):
         self.proxy = WorklistFilter(self)
         self.proxy.setSourceModel(self.model)
         self._build()
-        self.proxy.rowsInserted.connect(self._update_summary)
-        self.proxy.rowsRemoved.connect(self._update_summary)
+        self._totals: tuple[tuple[WorklistRow, ...], dict[str, int], int] | None = None  # rows, counts, patients
         self.proxy.modelReset.connect(self._update_summary)
         self.proxy.layoutChanged.connect(self._update_summary)
 
@@ -90,7 +90,7 @@ class WorklistView(QWidget):
         self.search.setObjectName("worklist_search")
         self.search.setPlaceholderText(self.tr("Filter by MRN or name"))
         self.search.setClearButtonEnabled(True)
-        self.search.textChanged.connect(self.proxy.set_text)
+        self.search.textChanged.connect(lambda text: self._keeping_current(lambda: self.proxy.set_text(text)))
         self.search.setMinimumWidth(150)  # (the bar fits 911 px: 1366x768 at 150 %)
         self.search.setMaximumWidth(280)
         self.item_filter = QComboBox()
@@ -105,17 +105,19 @@ class WorklistView(QWidget):
         # as wide as "Flag: <kind>" where there is room, narrower (scrolling its text) where not
         self.item_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.item_filter.setMinimumContentsLength(12)
-        self.item_filter.currentIndexChanged.connect(lambda: self.proxy.set_item(self.item_filter.currentData()))
+        self.item_filter.currentIndexChanged.connect(
+            lambda: self._keeping_current(lambda: self.proxy.set_item(self.item_filter.currentData())))
         self.status_filter = QComboBox()
         self.status_filter.setObjectName("worklist_status_filter")
         self.status_filter.addItem(self.tr("Any status"), None)
         for code in ("overdue", "never_done", "due", "due_soon"):
             self.status_filter.addItem(STATUS_NAMES[code], code)
-        self.status_filter.currentIndexChanged.connect(lambda: self.proxy.set_status(self.status_filter.currentData()))
+        self.status_filter.currentIndexChanged.connect(
+            lambda: self._keeping_current(lambda: self.proxy.set_status(self.status_filter.currentData())))
         self.flags_check = QCheckBox(self.tr("Show unacknowledged &flags"))
         self.flags_check.setObjectName("worklist_show_flags")
         self.flags_check.setChecked(True)
-        self.flags_check.toggled.connect(self.proxy.set_show_flags)
+        self.flags_check.toggled.connect(lambda on: self._keeping_current(lambda: self.proxy.set_show_flags(on)))
         self.refresh_button = QPushButton(self.tr("&Refresh"))
         self.refresh_button.setObjectName("worklist_refresh")
         self.refresh_button.clicked.connect(self.refresh)
@@ -228,17 +230,18 @@ class WorklistView(QWidget):
 
     def set_data(self, data: WorklistData) -> None:
         """Show `data` (also used directly by the screenshot command and tests)."""
-        selected = self.current_row()
-        self.model.set_rows(data.rows)
+        self._keeping_current(lambda: self.model.set_rows(data.rows))
         self.as_of_label.setText(self.tr("As of {date} · double-click or Enter opens the patient").format(
             date=day(data.as_of)))
-        if selected is not None:
-            for row in range(self.proxy.rowCount()):
-                r = self.proxy.index(row, 0).data(ROW_ROLE)
-                if (r.mrn, r.item, r.kind) == (selected.mrn, selected.item, selected.kind):
-                    self.table.selectRow(row)
-                    break
         self._update_summary()
+
+    def _keeping_current(self, change: Callable[[], None]) -> None:
+        """`change` the rows shown (a reset of the model), then select again the row that was
+        selected (the same patient, item and kind) where it is still shown."""
+        selected = self.current_row()
+        change()
+        if selected is not None and (row := self.model.row_of(selected)) >= 0:
+            self.table.selectRow(row)
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
         super().resizeEvent(event)
@@ -252,11 +255,12 @@ class WorklistView(QWidget):
 
     def _update_summary(self, *_args) -> None:  # noqa: ANN002
         rows = self.model.rows()
-        counts = {key: 0 for key in ("overdue", "never_done", "due", "due_soon", FLAG)}
-        patients: set[str] = set()
-        for r in rows:
-            counts[r.status] = counts.get(r.status, 0) + 1
-            patients.add(r.mrn)
+        if self._totals is None or self._totals[0] is not rows:  # counted once per set of rows
+            counts = {key: 0 for key in ("overdue", "never_done", "due", "due_soon", FLAG)}
+            for r in rows:
+                counts[r.status] = counts.get(r.status, 0) + 1
+            self._totals = (rows, counts, len({r.mrn for r in rows}))
+        _, counts, patient_count = self._totals
         shown = self.proxy.rowCount()
         parts = [
             self.tr("<b>{n}</b> overdue").format(n=counts["overdue"]),
@@ -267,7 +271,7 @@ class WorklistView(QWidget):
         ]
         text = " · ".join(parts) + "&nbsp;&nbsp;&nbsp;" + ntr(
             "{patients} patient · showing {shown} of {total}", "{patients} patients · showing {shown} of {total}",
-            len(patients)).format(patients=len(patients), shown=shown, total=len(rows))
+            patient_count).format(patients=patient_count, shown=shown, total=len(rows))
         self.summary.setText(text)
         self._fit_summary()
         self.empty.setVisible(shown == 0 and not self._loading)
