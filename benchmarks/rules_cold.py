@@ -5,7 +5,8 @@ trees measured in turns (not a test; issue 13).
         --trees /work/main $PWD --rounds 2
 
 On a shared machine wall times move with the load: each round measures, for every tree in turn,
-the floor (a plain sqlite3 read of every current value), the first worklist from an emptied
+the floor (a plain sqlite3 read of every current value), the rules' inputs floor (a plain
+sqlite3 read of every row the rules read, in their batches: see _INPUTS_FLOOR), the first worklist from an emptied
 rules cache in one process and with the worker processes, and the split of the one-process
 work into reading the records and the rules on them. Each figure is given as wall time and CPU
 time (this process and its workers: what the load does not inflate), both as ratios to the
@@ -49,6 +50,39 @@ for n, row in enumerate(con.execute(
         "ORDER BY v.patient_id, v.date"), 1):
     pass
 done(wall=time.perf_counter() - t, cpu=cpu() - c, values=n)
+"""
+
+# The floor of the rules' own reading: every row the rules read (patients, visits, values with
+# the 13 columns a record keeps, feature statuses, exams, treatments, events; current rows only),
+# with the same SQL shape, GATHER_BATCH patients at a time in MRN order, fetched as the driver's
+# tuples and dropped: what any evaluation of these records must at least do with this schema.
+_INPUTS_FLOOR = _PRELUDE + """
+import sqlite3
+c, t = cpu(), time.perf_counter()
+con = sqlite3.connect(sys.argv[1])
+ids = [r[0] for r in con.execute("SELECT id FROM patient ORDER BY mrn")]
+live = "superseded_at IS NULL"
+queries = (
+    "SELECT id, mrn, name, sex, birth_date, diagnosis_date FROM patient WHERE id IN ({ids}) ORDER BY mrn",
+    "SELECT visit_id, code, value_num, value_text, unit, entered_num, entered_unit, specimen, lab, method, qualifier, "
+    "derived, confirmed_at_entry FROM observation WHERE " + live + " AND visit_id IN "
+    "(SELECT id FROM visit WHERE patient_id IN ({ids})) ORDER BY visit_id, id",
+    "SELECT visit_id, code, status FROM feature_status WHERE " + live + " AND visit_id IN "
+    "(SELECT id FROM visit WHERE patient_id IN ({ids})) ORDER BY visit_id, code",
+    "SELECT visit_id, kind, result, note FROM exam WHERE " + live + " AND visit_id IN "
+    "(SELECT id FROM visit WHERE patient_id IN ({ids})) ORDER BY visit_id, id",
+    "SELECT id, patient_id, date, note FROM visit WHERE patient_id IN ({ids}) ORDER BY patient_id, date",
+    "SELECT patient_id, regimen, start, stop, thromboprophylaxis, name, engraftment_date, melphalan_mg, note, id "
+    "FROM treatment WHERE deleted_at IS NULL AND patient_id IN ({ids}) ORDER BY patient_id, start, id",
+    "SELECT patient_id, type, date, note, id FROM event WHERE deleted_at IS NULL AND patient_id IN ({ids}) "
+    "ORDER BY patient_id, date, id",
+)
+n = 0
+for i in range(0, len(ids), 50):
+    listed = ", ".join(str(x) for x in ids[i:i + 50])
+    for q in queries:
+        n += len(con.execute(q.format(ids=listed)).fetchall())
+done(wall=time.perf_counter() - t, cpu=cpu() - c, rows=n)
 """
 
 _COLD = _PRELUDE + """
@@ -104,7 +138,11 @@ def main() -> None:
                 mine = figures[tree]
                 before = load()
                 floor = child(tree, _FLOOR, str(args.clinic))
-                row = [f"round {round_ + 1} {tree}: load {before};", f"floor {floor['wall']:.2f} s ({floor['cpu']:.2f} s CPU)"]
+                inputs = child(tree, _INPUTS_FLOOR, str(args.clinic))
+                for kind in ("wall", "cpu"):
+                    mine.setdefault(f"inputs floor {kind}", []).append(inputs[kind] / floor[kind])
+                row = [f"round {round_ + 1} {tree}: load {before};", f"floor {floor['wall']:.2f} s ({floor['cpu']:.2f} s CPU)",
+                       f"the rules' inputs read {inputs['wall']:.2f} s ({inputs['cpu']:.2f} s CPU, {inputs['rows']} rows);"]
                 for processes in ("1", "2"):
                     copy_database(args.clinic, work)
                     r = child(tree, _COLD, str(work), args.as_of, processes)
