@@ -10,9 +10,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractItemModel, QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 Row = TypeVar("Row")
+
+
+def follow_rows(model: QAbstractItemModel, old_rows: Sequence[Any], new_rows: Sequence[Any]) -> None:
+    """Point `model`'s persistent indexes (the selection, the current row) from each row's place
+    in `old_rows` to the same row object's place in `new_rows`, or nowhere where it is gone: for a
+    model that reorders its own rows, between layoutAboutToBeChanged and layoutChanged."""
+    position = {id(r): i for i, r in enumerate(new_rows)}
+    old = model.persistentIndexList()
+    new = [model.index(position[id(old_rows[i.row()])], i.column())
+           if 0 <= i.row() < len(old_rows) and id(old_rows[i.row()]) in position else QModelIndex()
+           for i in old]
+    model.changePersistentIndexList(old, new)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # the value a proxy sorts on (dates as numbers, ...)
 
 

@@ -107,25 +107,35 @@ def _clinic(tmp_path: Path) -> tuple[Path, str]:
     return path, mrn
 
 
-def test_the_first_dashboard_paints_without_reports_exports_server_code_or_dialogs(tmp_path):
+def _probe(tmp_path, probe: str) -> tuple[str, list[str]]:  # noqa: ANN001
+    """Start the app on a new clinic with `probe` (it leaves once the charts have painted): the
+    MRN it opened and the lines it printed."""
     path, mrn = _clinic(tmp_path)
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", POEMS_MONITOR_STARTUP_PROBE="painted",
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, "-c", PROBE, str(path), mrn], env=env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", probe, str(path), mrn], env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
-    line = next(x for x in done.stdout.splitlines() if x.startswith("MODULES "))
-    loaded = set(json.loads(line.removeprefix("MODULES ")))
+    return mrn, done.stdout.splitlines()
+
+
+def _json_line(lines: list[str], prefix: str):  # noqa: ANN202
+    return json.loads(next(x for x in lines if x.startswith(prefix)).removeprefix(prefix))
+
+
+def test_the_first_dashboard_paints_without_reports_exports_server_code_or_dialogs(tmp_path):
+    mrn, lines = _probe(tmp_path, PROBE)
+    loaded = set(_json_line(lines, "MODULES "))
     # the probe left once the charts had painted: the first screen's parts were loaded
     assert {"poems_monitor.ui.main_window", "poems_monitor.ui.charts.trend_chart", "pyqtgraph"} <= loaded
     early = sorted(m for m in loaded if any(m == n or m.startswith(n + ".") for n in NOT_AT_START))
     assert early == []
     # the charts' hidden "Table" twins were not sized to their values (about 13,000 cells on a
     # heavy patient: a tenth of a cold start)
-    assert next(x for x in done.stdout.splitlines() if x.startswith("CELLS ")) == "CELLS 0"
+    assert next(x for x in lines if x.startswith("CELLS ")) == "CELLS 0"
     # what the dashboard does not show waited: the patient list's rows (its search index), the
     # lock panel (idle_lock above); and no garbage collection rescanned start-up's heap before the paint
-    window = json.loads(next(x for x in done.stdout.splitlines() if x.startswith("WINDOW ")).removeprefix("WINDOW "))
+    window = _json_line(lines, "WINDOW ")
     # nor did pydantic read every installed distribution's entry points for plugins (the app uses none)
     assert window == {"dashboard": mrn, "patient_rows": 0, "collector_on": False, "review_list_built": False,
                       "pydantic_plugins_looked_for": False}
@@ -337,13 +347,7 @@ runpy.run_module("poems_monitor", run_name="__main__")
 
 def test_pyside_reads_the_source_of_no_module_of_the_app_pyqtgraph_or_the_standard_library(tmp_path):
     """(About 280 files, 30-40 ms of a cold start, before.)"""
-    path, mrn = _clinic(tmp_path)
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", POEMS_MONITOR_STARTUP_PROBE="painted",
-               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, "-c", SOURCE_PROBE, str(path), mrn], env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr
-    read = json.loads(next(x for x in done.stdout.splitlines() if x.startswith("SOURCES ")).removeprefix("SOURCES "))
+    read = _json_line(_probe(tmp_path, SOURCE_PROBE)[1], "SOURCES ")
     assert "PySide6.QtCore" in read  # (the hook ran: it reads PySide's own modules)
     assert [m for m in read if m.partition(".")[0] in ("poems_monitor", "pyqtgraph", "datetime", "dataclasses")] == []
 

@@ -29,6 +29,7 @@ from poems_monitor.local_format import day
 from poems_monitor.services.dashboard import PatientStatus
 from poems_monitor.services.patients import PatientListRow
 from poems_monitor.ui.theme import theme
+from poems_monitor.ui.row_table_model import follow_rows
 
 COL_MRN, COL_NAME, COL_AGE_SEX, COL_LAST_VISIT, COL_FLAGS, COL_OVERDUE = range(6)
 HEADERS = {
@@ -152,11 +153,7 @@ class PatientTableModel(QAbstractTableModel):
         keep = [id(r) in shown for r in self._all]
         self._rows = [r for r, ok in zip(self._all, keep) if ok]
         self._search = [h for h, ok in zip(self._all_search, keep) if ok]
-        position = {id(r): i for i, r in enumerate(self._rows)}
-        old = self.persistentIndexList()
-        new = [self.index(position[id(old_rows[i.row()])], i.column()) if 0 <= i.row() < len(old_rows) else QModelIndex()
-               for i in old]
-        self.changePersistentIndexList(old, new)
+        follow_rows(self, old_rows, self._rows)
         self.layoutChanged.emit()
 
     def accepted_rows(self, words: list[str], new_flags: bool, overdue: bool) -> list[bool]:

@@ -24,6 +24,7 @@ from poems_monitor.domain.followup import ITEMS
 from poems_monitor.i18n import tr
 from poems_monitor.local_format import day
 from poems_monitor.ui.theme import theme
+from poems_monitor.ui.row_table_model import follow_rows
 from poems_monitor.ui.worklist.rows import (  # noqa: F401 (the row shape and loading, re-exported for the screens)
     _SEVERITY_RANK, FLAG, FLAG_NAMES, ITEM_NAMES, STATUS_ORDER, WorklistData, WorklistRow, load_worklist, row_from_flag,
     row_from_item,
@@ -87,11 +88,7 @@ class WorklistModel(QAbstractTableModel):
         self._all = self._sorted(self._given)
         shown = {id(r) for r in old_rows}
         self._rows = [r for r in self._all if id(r) in shown]
-        position = {id(r): i for i, r in enumerate(self._rows)}
-        old = self.persistentIndexList()
-        new = [self.index(position[id(old_rows[i.row()])], i.column()) if 0 <= i.row() < len(old_rows) else QModelIndex()
-               for i in old]
-        self.changePersistentIndexList(old, new)
+        follow_rows(self, old_rows, self._rows)
         self.layoutChanged.emit()
 
     def _sorted(self, rows: tuple[WorklistRow, ...]) -> list[WorklistRow]:
