@@ -194,11 +194,7 @@ class MainWindow(QMainWindow):
 
             self._worklist = WorklistView(self.db, self.actor, as_of=self._as_of, bus=self.bus)
             self._worklist.openPatient.connect(self.open_from_worklist)
-            current = self.views.currentIndex()
-            self.views.removeWidget(self._worklist_placeholder)
-            self.views.insertWidget(VIEW_WORKLIST, self._worklist)
-            self.views.setCurrentIndex(current)
-            self._worklist_placeholder.deleteLater()
+            self._replace_placeholder(self._worklist_placeholder, self._worklist, VIEW_WORKLIST)
         return self._worklist
 
     @property
@@ -213,12 +209,16 @@ class MainWindow(QMainWindow):
                 self._review.may_sign = False
             self._review.openVisit.connect(self.open_visit)
             self._review.countChanged.connect(self._on_review_count)
-            current = self.views.currentIndex()
-            self.views.removeWidget(self._review_placeholder)
-            self.views.insertWidget(VIEW_REVIEW, self._review)
-            self.views.setCurrentIndex(current)
-            self._review_placeholder.deleteLater()
+            self._replace_placeholder(self._review_placeholder, self._review, VIEW_REVIEW)
         return self._review
+
+    def _replace_placeholder(self, placeholder: QWidget, view: QWidget, index: int) -> None:
+        """Put a view built on first use where its placeholder stood, the shown view unchanged."""
+        current = self.views.currentIndex()
+        self.views.removeWidget(placeholder)
+        self.views.insertWidget(index, view)
+        self.views.setCurrentIndex(current)
+        placeholder.deleteLater()
 
     def build_lazy_parts(self) -> None:
         """Build the parts made on first use (entry form, worklist) now: Help › Keyboard shortcuts
