@@ -323,8 +323,8 @@ Problem = tuple[str, str, str]  # (column, rule, message) of a RowProblem, its l
 
 
 class RowReader:
-    """Reads the rows of one file: `parse(line, values)` is `_parse_row`'s result. What a row's
-    MRN, date, and code with value and unit decide does not depend on the rest of the row, and a
+    """Reads the rows of one file: `parse(line, values)` is one data row, read and checked (each
+    problem with its line, column and rule). What a row's MRN, date, and code with value and unit decide does not depend on the rest of the row, and a
     lab file repeats them (a few dozen codes and values, a few thousand patients and days), so
     each decision is made once per distinct text and remembered for the file (a bounded number of
     each: a hostile file of endless distinct rows is checked the long way, as before)."""
@@ -376,11 +376,6 @@ def _remember(memo: dict, key: object, found: tuple) -> tuple:
         memo.clear()
     memo[key] = found
     return found
-
-
-def _parse_row(line: int, values: dict[str, str], fmt: DateFormat, today: date) -> LabRow:
-    """One data row, read and checked (each problem with its line, column and rule)."""
-    return RowReader(fmt, today).parse(line, values)
 
 
 def _mrn_part(text: str) -> tuple[str, tuple[Problem, ...]]:
