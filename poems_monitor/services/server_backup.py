@@ -162,7 +162,7 @@ def check_in_scratch(archive: Path, url: URL | str, major: int) -> tuple[list[st
         copy = _open(scratch)
         try:
             upgrade_server(copy)  # as a restore would leave it: schema at head, the server's rights and guards
-            return check(copy), _head_of(copy)
+            return check(copy, rules_cache=False), _head_of(copy)  # a restore drops the cache
         finally:
             copy.dispose()
     finally:
@@ -263,7 +263,8 @@ def restore_into_empty(db: Database, actor_name: str, source: Path, catalogued: 
         # guard triggers and functions (re)applied, as `server init` leaves a database; a dump
         # carries no grants (--no-acl), so this is what gives the clinic's logins their rights.
         upgrade_server(db)
-        problems = check(db, against_catalogue=False)  # an older backup rightly ends before the catalogued head
+        # An older backup rightly ends before the catalogued head; its rules cache is dropped below.
+        problems = check(db, against_catalogue=False, rules_cache=False)
         if problems:
             raise _refuse(source, problems)
         with db.write() as session:

@@ -280,3 +280,42 @@ def test_an_in_memory_database_is_not_backed_up(tmp_path, admin):
     assert automatic_backup(memory) is None
     with pytest.raises(BackupRefused, match="in-memory database has no file to copy"):
         backup_to(memory, Actor("root", Role.ADMIN), tmp_path / "x.sqlite")
+
+
+def test_an_edited_rules_cache_neither_blocks_the_backup_nor_survives_its_restore(db, db_path, nurse, admin, tmp_path):
+    """The rules cache is derived data. Edited by another process it is named by `check` of the
+    live file; it does not make the daily backup fail (the record itself is sound), and a restore of
+    that backup drops it, so the hidden flags come back from the rules, not from the edited row."""
+    from poems_monitor.models import RulesCache
+    from poems_monitor.services.backup import backup_to, restore_from
+    from poems_monitor.services.integrity import check
+    from poems_monitor.services.visits import EnteredValue, VisitInput, record_visit
+    from poems_monitor.services.worklist import build_worklist
+
+    _clinic(db, nurse, visits=3)
+    record_visit(db, nurse, "B-001", VisitInput(date(2021, 1, 1), values=(EnteredValue("platelets", 612, "10*9/L"),)),
+                 today=TODAY)
+    build_worklist(db, TODAY)  # fills the cache
+    flags_before = _cache_flags(db_path)
+    assert flags_before and flags_before != "[]"
+    conn = sqlite3.connect(db_path)  # another process hides the patient's flags
+    conn.execute("UPDATE rules_cache SET flags = '[]'")
+    conn.commit()
+    conn.close()
+    assert any("table rules_cache" in p and "flags differ" in p for p in check(db))
+
+    backup = backup_to(db, admin, tmp_path / "with-edited-cache.sqlite").path  # not refused
+    assert _cache_flags(backup) == "[]"  # a faithful copy, edited cache included
+    restore_from(db_path, admin, backup)
+    assert _count(db, RulesCache.__table__) == 0  # dropped: rebuilt from the record when next needed
+    assert check(db) == []
+    build_worklist(db, TODAY)
+    assert _cache_flags(db_path) == flags_before
+
+
+def _cache_flags(path: Path) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT flags FROM rules_cache").fetchone()[0]
+    finally:
+        conn.close()
