@@ -30,8 +30,9 @@ def progress_bar(stream=None) -> Iterator[Progress | None]:  # noqa: ANN001
         tasks: dict[str, int] = {}
 
         def report(what: str, done: int, total: int) -> None:
+            known = total or None  # 0: a step of unknown length (rich pulses the bar)
             if what not in tasks:
-                tasks[what] = bar.add_task(what, total=total)
-            bar.update(tasks[what], completed=done, total=total)
+                tasks[what] = bar.add_task(what, total=known)
+            bar.update(tasks[what], completed=done, total=known)
 
         yield report

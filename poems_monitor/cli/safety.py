@@ -9,6 +9,7 @@ from pathlib import Path
 
 from poems_monitor.cli import EXIT_FAILED, EXIT_OK, CommandError
 from poems_monitor.cli.context import actor, open_db, open_existing_db, read_password_file
+from poems_monitor.cli.progress import progress_bar
 from poems_monitor.i18n import ntr, tr
 
 
@@ -97,7 +98,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(tr("{db} is damaged: {problem}").format(db=target, problem=exc), file=sys.stderr)
         return EXIT_FAILED
     try:
-        report = check_report(db)
+        with progress_bar() as progress:
+            report = check_report(db, progress=progress)
     finally:
         db.dispose()
     if report.problems:
@@ -120,11 +122,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
                 from poems_monitor.services.access import Permission, require
 
                 require(who, Permission.BACKUP)
-                result = backup.automatic_backup(db, force=True)
+                with progress_bar() as progress:
+                    result = backup.automatic_backup(db, force=True, progress=progress)
                 if result is None:  # an in-memory database: nothing to keep
                     raise CommandError(tr("{db} has no file to copy; nothing was written").format(db=db.describe()))
             else:
-                result = backup.backup_to(db, who, args.file)
+                with progress_bar() as progress:
+                    result = backup.backup_to(db, who, args.file, progress)
         except backup.BackupRefused as exc:
             raise CommandError(str(exc)) from None
     finally:

@@ -50,6 +50,7 @@ from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
 from poems_monitor.services.changes import Changes
 from poems_monitor.services.integrity import check
+from poems_monitor.services.progress import Progress
 
 POLICY_FILE = "backup.toml"
 STATE_FILE = ".last-good-backup.json"
@@ -174,8 +175,9 @@ def temporary_beside_destination(dest: Path, tag: str) -> Path:
     return sqlite_backup.temporary_path_beside(dest, tag)
 
 
-def _verified_copy(db: Database, dest: Path) -> BackupResult:
-    """Copy the live database to `dest` and check the copy; a bad copy is deleted and refused."""
+def _verified_copy(db: Database, dest: Path, progress: Progress | None = None) -> BackupResult:
+    """Copy the live database to `dest` and check the copy; a bad copy is deleted and refused.
+    `progress` is told the copy, then the check's steps (an SQLite file; a server dump reports none)."""
     dest = Path(dest).expanduser()
     if not db.is_sqlite:
         return _verified_server_dump(db, dest)
@@ -184,11 +186,13 @@ def _verified_copy(db: Database, dest: Path) -> BackupResult:
     tmp = temporary_beside_destination(dest, "verify")
     try:
         try:
+            if progress is not None:
+                progress(tr("Copying the clinic database…"), 0, 0)
             sqlite_backup.online_copy(db, tmp)
         except (OSError, SqliteFileError) as exc:
             raise BackupRefused(tr("The backup could not be written to {file}: {error}").format(
                 file=dest, error=getattr(exc, "strerror", None) or exc)) from None
-        problems = _problems_of_file(tmp)
+        problems = _problems_of_file(tmp, progress)
         if problems:
             raise BackupRefused(tr("The copy failed its check, so no backup was made: {problems}").format(
                 problems="; ".join(problems)))
@@ -211,17 +215,17 @@ def _verified_server_dump(db: Database, dest: Path) -> BackupResult:
     return BackupResult(dest, at, dest.stat().st_size)
 
 
-def backup_to(db: Database, actor: Actor, dest: Path) -> BackupResult:
+def backup_to(db: Database, actor: Actor, dest: Path, progress: Progress | None = None) -> BackupResult:
     """`poems-monitor backup FILE`: a consistent, checked copy of the live database (admin)."""
     require(actor, Permission.BACKUP)
-    result = _verified_copy(db, dest)
+    result = _verified_copy(db, dest, progress)
     with db.write() as session:
         AuditWriter(session, actor.name).append("backup", "database", new={"file": result.path.name})
     return result
 
 
 def automatic_backup(db: Database, policy: BackupPolicy | None = None, now: datetime | None = None,
-                     *, force: bool = False) -> BackupResult | None:
+                     *, force: bool = False, progress: Progress | None = None) -> BackupResult | None:
     """The app's backup on close (and at most daily): into the policy folder, then rotation.
 
     Made for whoever is signed in (it is the system's duty, not a user's choice). Returns None
@@ -235,7 +239,7 @@ def automatic_backup(db: Database, policy: BackupPolicy | None = None, now: date
     if dest.exists() and not force:
         return None
     folder.mkdir(parents=True, exist_ok=True)
-    result = _verified_copy(db, dest)
+    result = _verified_copy(db, dest, progress)
     rotate(folder, stem, policy.keep_daily, policy.keep_monthly)
     return result
 
@@ -446,7 +450,7 @@ def newest_good_backup(db_path: Path, policy: BackupPolicy | None = None) -> Pat
 # Checks of a file that is not open
 # ---------------------------------------------------------------------------------------------
 
-def _problems_of_file(path: Path) -> list[str]:
+def _problems_of_file(path: Path, progress: Progress | None = None) -> list[str]:
     """Every reason `path` is not a sound poems-monitor database this version can open.
 
     The file is opened read-only (SQLite URI mode=ro), so checking a backup never changes it."""
@@ -461,7 +465,7 @@ def _problems_of_file(path: Path) -> list[str]:
     try:
         # The copy's rules cache is not checked: a restore drops it (derived data, rebuilt), and
         # `check` of the live database is what finds an edited cache.
-        return check(Database(engine=engine, url=url), rules_cache=False)
+        return check(Database(engine=engine, url=url), rules_cache=False, progress=progress)
     except Exception as exc:  # noqa: BLE001 (a damaged file fails in many ways)
         return [tr("{file} cannot be read: {error}").format(file=path.name, error=sqlite_backup.plain_error(exc))]
     finally:

@@ -27,6 +27,7 @@ from poems_monitor.persistence.repositories import audit as audit_trail
 from poems_monitor.persistence.repositories import clinic_settings
 from poems_monitor.services import record_seal
 from poems_monitor.services.audit import HEAD_SETTING_KEY, head_file, read_head_file, verify_chain
+from poems_monitor.services.progress import Progress
 
 EXPECTED_TABLES = ("patient", "visit", "observation", "feature_status", "exam", "treatment", "event", "app_user",
                    "audit_entry", "clinic_setting", "alembic_version")
@@ -42,17 +43,22 @@ class CheckReport:
         return not self.problems
 
 
-def check(db: Database, *, against_catalogue: bool = True, rules_cache: bool = True) -> list[str]:
+def check(db: Database, *, against_catalogue: bool = True, rules_cache: bool = True,
+          progress: Progress | None = None) -> list[str]:
     """Every problem found in the database, as plain sentences; an empty list means sound.
     `against_catalogue=False`: a database being restored from an older backup, whose chain
     rightly lacks the head the catalogue recorded for the database it replaces.
-    `rules_cache=False`: a backup copy, whose rules cache a restore drops unread."""
-    return check_report(db, against_catalogue=against_catalogue, rules_cache=rules_cache).problems
+    `rules_cache=False`: a backup copy, whose rules cache a restore drops unread.
+    `progress`: told each step, and how many patients' records have been compared with their seal."""
+    return check_report(db, against_catalogue=against_catalogue, rules_cache=rules_cache, progress=progress).problems
 
 
-def check_report(db: Database, *, against_catalogue: bool = True, rules_cache: bool = True) -> CheckReport:
+def check_report(db: Database, *, against_catalogue: bool = True, rules_cache: bool = True,
+                 progress: Progress | None = None) -> CheckReport:
     report = CheckReport()
+    step = progress or _silent
     if db.is_sqlite:
+        step(tr("Checking the file structure…"), 0, 0)
         structure = sqlite_backup.structural_problems(db)
         report.problems.extend(structure)
         if any("cannot be read" in p for p in structure):
@@ -79,7 +85,7 @@ def check_report(db: Database, *, against_catalogue: bool = True, rules_cache: b
     if not schema_ok:
         return report
     try:
-        _check_audit(db, report, against_catalogue, rules_cache)
+        _check_audit(db, report, against_catalogue, rules_cache, step)
     except Exception as exc:  # noqa: BLE001
         report.problems.append(tr("the audit trail cannot be read: {error}").format(error=sqlite_backup.plain_error(exc)))
     return report
@@ -115,9 +121,14 @@ def _check_schema(db: Database, report: CheckReport) -> bool:
     return True
 
 
-def _check_audit(db: Database, report: CheckReport, against_catalogue: bool = True, rules_cache: bool = True) -> None:
+def _silent(what: str, done: int, total: int) -> None:
+    """The progress of a check nobody watches."""
+
+
+def _check_audit(db: Database, report: CheckReport, against_catalogue: bool, rules_cache: bool, step: Progress) -> None:
     states: dict[str, record_seal.SealedScope] = {}
     with db.read() as session:
+        step(tr("Checking the audit trail…"), 0, 0)
         chain = verify_chain(session, states)
         report.problems.extend(p.message for p in chain)
         count = audit_trail.entry_count(session)
@@ -132,11 +143,12 @@ def _check_audit(db: Database, report: CheckReport, against_catalogue: bool = Tr
 
             _check_catalogued_head(session, database_key(db), report)
         if states:
-            differences = record_seal.verify(session, states)
+            compared = tr("Comparing each patient's record with its seal")
+            differences = record_seal.verify(session, states, progress=lambda done, total: step(compared, done, total))
             report.problems.extend(differences)
             if not differences:
                 report.notes.append(tr("every row of the record matches the audit trail ({n} scopes)").format(n=len(states)))
-            cache_problems, verified = _check_rules_cache(session) if rules_cache else ([], 0)
+            cache_problems, verified = _check_rules_cache(session, step) if rules_cache else ([], 0)
             report.problems.extend(cache_problems)
             if verified and not cache_problems:
                 report.notes.append(tr("{n} rules cache rows recomputed and equal").format(n=verified))
@@ -203,27 +215,45 @@ def _check_catalogued_head(session, db_path, report: CheckReport) -> None:  # no
         report.notes.append(tr("the head recorded at the last backup is in the chain (entry {entry})").format(entry=entry_id))
 
 
-def _check_rules_cache(session) -> tuple[list[str], int]:  # noqa: ANN001
+_CACHE_BATCH = 200  # patients whose rules are recomputed at a time
+
+
+def _check_rules_cache(session, step: Progress) -> tuple[list[str], int]:  # noqa: ANN001
     """Every cache row that would be used (its stamps are current) must equal what the rules
     compute from the record now; stale rows are recomputed before use and need no check."""
-    from poems_monitor.domain.flags import compute_flags
-    from poems_monitor.domain.followup import followup_plan
-    from poems_monitor.models import RulesCache
+    from poems_monitor.models import Patient, RulesCache
     from poems_monitor.persistence.repositories.timelines import load_timelines
     from poems_monitor.services import rules_cache
     from poems_monitor.services.protocol_store import status_in
 
-    RC = RulesCache.__table__
-    rows = {r.patient_id: r for r in session.execute(select(RC))}
-    if not rows:
+    RC, P = RulesCache.__table__, Patient.__table__
+    stamped = session.execute(select(RC.c.patient_id, RC.c.audit_id, RC.c.protocol_sha, RC.c.rules_version)
+                              .outerjoin(P, P.c.id == RC.c.patient_id).order_by(P.c.mrn)).all()  # sentences by MRN
+    if not stamped:
         return [], 0
     status, version = status_in(session), rules_cache.cache_version()
     stamps = audit_trail.newest_entry_of_each_patient(session)
-    current = [pid for pid, r in rows.items()
-               if (r.audit_id, r.protocol_sha, r.rules_version) == (stamps.get(pid, 0), status.digest, version)]
+    current = [pid for pid, audit_id, sha, rules in stamped
+               if (audit_id, sha, rules) == (stamps.get(pid, 0), status.digest, version)]
     problems = []
-    for record in load_timelines(session, patient_ids=current) if current else []:
-        row, protocol = rows[record.patient_id], status.protocol
+    recomputing = tr("Recomputing the rules cache")
+    for start in range(0, len(current), _CACHE_BATCH):  # a batch of patients at a time: bounded memory
+        batch = current[start:start + _CACHE_BATCH]
+        rows = {r.patient_id: r for r in session.execute(select(RC).where(RC.c.patient_id.in_(batch)))}
+        problems.extend(_cache_differences(load_timelines(session, patient_ids=batch), rows, status.protocol))
+        step(recomputing, start + len(batch), len(current))
+    return problems, len(current)
+
+
+def _cache_differences(records, rows, protocol) -> list[str]:  # noqa: ANN001
+    """Sentences for the cache rows of `records` that differ from what the rules compute now."""
+    from poems_monitor.domain.flags import compute_flags
+    from poems_monitor.domain.followup import followup_plan
+    from poems_monitor.services import rules_cache
+
+    problems = []
+    for record in records:
+        row = rows[record.patient_id]
         latest = rules_cache.latest_date(record)
         parts = []
         if row.facts != rules_cache.facts_to_json(rules_cache.reduce_for_schedule(record, protocol)):
@@ -237,7 +267,7 @@ def _check_rules_cache(session) -> tuple[list[str], int]:  # noqa: ANN001
             problems.append(tr("table rules_cache, row {pid} (patient {pid}): {parts} differ from what the rules "
                                "compute from the record (derived data: delete the row and it is rebuilt)").format(
                 pid=record.patient_id, parts=", ".join(parts)))
-    return problems, len(current)
+    return problems
 
 
 def _foreign_key_orphans(db: Database) -> list[str]:

@@ -578,38 +578,67 @@ def _describe_scope(scope: str) -> str:
     return scope.replace("patient:", "patient ")
 
 
-def verify(session: Session, sealed: dict[str, SealedScope], limit: int = 50) -> list[str]:
+VERIFY_BATCH = 100  # patients read and compared at a time: memory stays bounded whatever the clinic's size
+
+
+def verify(session: Session, sealed: dict[str, SealedScope], limit: int = 50,
+           progress: Callable[[int, int], None] | None = None) -> list[str]:
     """Sentences naming every row and field of the record that differs from its seal: edited,
-    deleted or inserted outside poems-monitor after the audit entry that sealed it last."""
-    current: dict[str, list[tuple[str, str, str, str]]] = {}
-    for scope, tbl, row_id, content, fields in record_rows(session):
-        current.setdefault(scope, []).append((tbl, row_id, content, fields))
-    copies: dict[str, dict[tuple[str, str], str]] = {}
-    for scope, tbl, row_id, fields in session.execute(select(RS.c.scope, RS.c.tbl, RS.c.row_id, RS.c.fields)):
-        copies.setdefault(scope, {})[(tbl, row_id)] = fields
-    problems: list[str] = []
-    for scope in sorted(set(current) | set(sealed), key=_scope_order):
-        rows = current.get(scope, [])
-        seal_of = sealed.get(scope)
-        where = _describe_scope(scope)
-        if seal_of is None:
-            problems.extend(f"table {t}, row {r} ({where}) was added outside poems-monitor: "
-                            "no audit entry covers it" for t, r, _, _ in sorted(rows)[:5])
-            continue
-        named = _name_differences(scope, rows, copies.get(scope, {}), seal_of.entry_id)
-        if digest_of((t, r, c) for t, r, c, _ in rows) == seal_of.digest:
-            if named:
-                problems.append(f"the seal copy of {where} was altered outside poems-monitor "
-                                f"(the record itself matches audit entry {seal_of.entry_id})")
-            continue
-        if not named:
-            named.append(f"the record of {where} differs from what audit entry {seal_of.entry_id} sealed, and its "
-                         "field fingerprints agree with the record: the audit entries of later changes were "
-                         "removed, or the fingerprints were rewritten too")
-        problems.extend(named)
+    deleted or inserted outside poems-monitor after the audit entry that sealed it last.
+
+    Read VERIFY_BATCH patients at a time (the whole record of a 10,000-patient clinic held at once
+    took 4.6 GB); `progress(done, total)` after each batch, in patients."""
+    found: list[tuple[tuple, list[str]]] = []  # (scope order, its sentences), for scopes that differ
+    patient_ids = sorted(set(_patients_in_record(session)) | {
+        int(scope[8:]) for scope in sealed if scope.startswith("patient:") and scope[8:].isdigit()})
+    for start in range(0, len(patient_ids), VERIFY_BATCH):
+        batch = patient_ids[start:start + VERIFY_BATCH]
+        in_batch = {patient_scope(pid) for pid in batch}
+        found.extend(_verify_scopes(session, sealed, record_rows(session, batch, global_scopes=False),
+                                    in_batch & set(sealed)))
+        if progress is not None:
+            progress(start + len(batch), len(patient_ids))
+    others = {scope for scope in sealed if scope.partition(":")[0] != "patient" or not scope[8:].isdigit()}
+    found.extend(_verify_scopes(session, sealed, _global_rows(session), others))
+    problems = [sentence for _, sentences in sorted(found, key=lambda f: f[0]) for sentence in sentences]
     if len(problems) > limit:
         problems = problems[:limit] + [f"... and {len(problems) - limit} more differences"]
     return problems
+
+
+def _verify_scopes(session: Session, sealed: dict[str, SealedScope], rows: Iterable[tuple[str, str, str, str, str]],
+                   sealed_here: set[str]) -> list[tuple[tuple, list[str]]]:
+    """The differences of the scopes of `rows` and of `sealed_here` (sealed, maybe without rows)."""
+    current: dict[str, list[tuple[str, str, str, str]]] = {}
+    for scope, tbl, row_id, content, fields in rows:
+        current.setdefault(scope, []).append((tbl, row_id, content, fields))
+    scopes = set(current) | sealed_here
+    copies: dict[str, dict[tuple[str, str], str]] = {}
+    names = sorted(scopes)
+    for i in range(0, len(names), _CHUNK):
+        for scope, tbl, row_id, fields in session.execute(select(RS.c.scope, RS.c.tbl, RS.c.row_id, RS.c.fields)
+                                                          .where(RS.c.scope.in_(names[i:i + _CHUNK]))):
+            copies.setdefault(scope, {})[(tbl, row_id)] = fields
+    found = []
+    for scope in scopes:
+        rows_of = current.get(scope, [])
+        seal_of = sealed.get(scope)
+        where = _describe_scope(scope)
+        if seal_of is None:
+            named = [f"table {t}, row {r} ({where}) was added outside poems-monitor: "
+                     "no audit entry covers it" for t, r, _, _ in sorted(rows_of)[:5]]
+        else:
+            named = _name_differences(scope, rows_of, copies.get(scope, {}), seal_of.entry_id)
+            if digest_of((t, r, c) for t, r, c, _ in rows_of) == seal_of.digest:
+                named = [f"the seal copy of {where} was altered outside poems-monitor "
+                         f"(the record itself matches audit entry {seal_of.entry_id})"] if named else []
+            elif not named:
+                named = [f"the record of {where} differs from what audit entry {seal_of.entry_id} sealed, and its "
+                         "field fingerprints agree with the record: the audit entries of later changes were "
+                         "removed, or the fingerprints were rewritten too"]
+        if named:
+            found.append((_scope_order(scope), named))
+    return found
 
 
 def _scope_order(scope: str) -> tuple:

@@ -176,6 +176,22 @@ class _ProgressSignals(QObject):
     progressed = Signal(str, int, int)
 
 
+def dialog_progress(dialog: QProgressDialog, showing: Callable[[], bool] = lambda: True) -> Progress:
+    """A progress callable for work in another thread: each report (what, done, total) is shown in
+    `dialog` on the GUI thread, while `showing()`; a total of 0 makes the bar a busy indicator."""
+    signals = _ProgressSignals(dialog)
+
+    def show(what: str, done: int, total: int) -> None:
+        if not showing():
+            return
+        dialog.setLabelText(what)
+        dialog.setMaximum(max(total, 0))
+        dialog.setValue(min(done, total) if total > 0 else 0)
+
+    signals.progressed.connect(show, Qt.ConnectionType.QueuedConnection)
+    return signals.progressed.emit
+
+
 class ProgressDialog(QProgressDialog):
     """The dialog of `run_with_progress`; `relay.finished` tells when the work has stopped."""
 
@@ -211,21 +227,12 @@ def run_with_progress(
             button.setEnabled(False)
 
     dialog.canceled.connect(ask_to_cancel)
-    signals = _ProgressSignals(dialog)
-
-    def show(what: str, done: int, total: int) -> None:
-        if cancel.is_set():
-            return
-        dialog.setLabelText(what)
-        dialog.setMaximum(max(total, 0))
-        dialog.setValue(min(done, total) if total > 0 else 0)
-
-    signals.progressed.connect(show, Qt.ConnectionType.QueuedConnection)
+    show = dialog_progress(dialog, lambda: not cancel.is_set())
 
     def progress(what: str, done: int, total: int) -> None:  # worker thread
         if cancel.is_set():
             raise Cancelled(what)
-        signals.progressed.emit(what, done, total)
+        show(what, done, total)
 
     def work() -> Any:
         result = fn(progress)

@@ -237,3 +237,38 @@ def test_a_change_outside_the_app_is_not_hidden_by_the_next_save(clinic, tmp_pat
                      r"changed outside poems-monitor since audit entry \d+", result.stderr), result.stderr
     assert re.search(rf"the seal found: table patient, row {p1} \(patient {p1}\): name changed", result.stderr), \
         result.stderr
+
+
+def test_changes_in_several_patients_are_named_alike_whether_read_one_patient_or_all_at_once(clinic, tmp_path,
+                                                                                            monkeypatch):
+    """`check` compares the record with its seal a batch of patients at a time (memory stays bounded
+    on a large clinic): batches of one patient name the same rows, in the same order, as one batch
+    holding every patient."""
+    from poems_monitor.persistence.db import open_database
+    from poems_monitor.services import record_seal
+    from poems_monitor.services.integrity import check
+
+    path = _copy(clinic, tmp_path, "several")
+    _sql(path, "UPDATE patient SET name = 'Renamed Two' WHERE mrn = 'T-002';"
+               "UPDATE observation SET value_num = 1 WHERE id = (SELECT min(id) FROM observation);"
+               "UPDATE app_user SET role = 'admin' WHERE name = 'nurse-ann';"
+               "DELETE FROM followup_waiver;"
+               "INSERT INTO patient (mrn, mrn_key, name, sex, created_at, created_by, version) "
+               "VALUES ('GHOST-1', 'ghost-1', 'Ghost', 'male', '2026-01-01 00:00:00', 'x', 1)")
+    db = open_database(path, migrate=False)
+    try:
+        monkeypatch.setattr(record_seal, "VERIFY_BATCH", 10_000)
+        at_once = check(db)
+        monkeypatch.setattr(record_seal, "VERIFY_BATCH", 1)
+        reported: list[tuple[int, int]] = []
+        one_by_one = check(db, progress=lambda what, done, total: reported.append((done, total)) if total else None)
+    finally:
+        db.dispose()
+    assert one_by_one == at_once
+    assert [p.split(" outside")[0] for p in at_once[:5]] == [  # accounts, then patient by patient
+        "table app_user, row 2 (accounts): role changed",
+        "table followup_waiver, row 1 (patient 1) was deleted",
+        "table observation, row 1 (patient 1): value_num changed",
+        "table patient, row 2 (patient 2): name changed",
+        "table patient, row 3 (patient 3) was added"]
+    assert (1, 3) in reported and (3, 3) in reported  # two patients and the ghost, one batch each

@@ -28,7 +28,7 @@ from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied, require
 from poems_monitor.ui import backup_ui
 from poems_monitor.ui.backup_ui import BackupStatus
-from poems_monitor.ui.workers import run_background
+from poems_monitor.ui.workers import dialog_progress, run_background
 
 if TYPE_CHECKING:
     from poems_monitor.services.backup import BackupResult
@@ -138,8 +138,8 @@ class Maintenance(QObject):
 
         if self.read_only or not backup.makes_daily_backup(self.db, self.actor) or not backup.daily_backup_due(self.db):
             return False
-        self.closing_backup = progress = QProgressDialog(
-            tr("Making the daily backup of the clinic database before closing…"), "", 0, 0, self._window)
+        making = tr("Making the daily backup of the clinic database before closing…")
+        self.closing_backup = progress = QProgressDialog(making, "", 0, 0, self._window)
         progress.setWindowTitle(tr("Backing up"))
         progress.setCancelButton(None)  # Qt accepts None: no button
         progress.setWindowModality(Qt.WindowModality.WindowModal)
@@ -168,7 +168,13 @@ class Maintenance(QObject):
                 "after this workstation.").format(error=exc))
             finish()
 
-        run_background(lambda: backup.automatic_backup(db), done, failed, owner=self._window)
+        # The copy, then the check of each patient's record: minutes on a large clinic.
+        show = dialog_progress(progress, lambda: self.closing_backup is progress)
+
+        def report(step: str, done: int, total: int) -> None:  # worker thread
+            show(f"{making}\n{step}", done, total)
+
+        run_background(lambda: backup.automatic_backup(db, progress=report), done, failed, owner=self._window)
         return True
 
     def backup_now(self, dest: Path | None = None):  # noqa: ANN201 (the worker relay, or None)
