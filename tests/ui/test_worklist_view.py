@@ -197,13 +197,13 @@ def test_a_keystroke_in_a_large_worklist_writes_the_counts_once(qtbot, db, nurse
     assert 0 < expected < len(rows)
     assert view.proxy.rowCount() == expected
     assert len(written) == 1
-    assert f"showing {expected} of {len(rows)}" in view.summary.text()
-    assert "<b>1000</b> overdue" in view.summary.text()
+    assert f"showing {expected:,} of {len(rows):,}" in view.summary.text()
+    assert "<b>1,000</b> overdue" in view.summary.text()  # grouped digits
     written.clear()
     view.status_filter.setCurrentIndex(view.status_filter.findData("overdue"))
     assert len(written) == 1
     shown = sum(1 for r in rows if r.status == "overdue" and "7" in r.mrn)
-    assert f"showing {shown} of {len(rows)}" in view.summary.text()
+    assert f"showing {shown:,} of {len(rows):,}" in view.summary.text()
 
 
 def test_the_selected_row_stays_selected_through_a_filter_and_a_sort_where_it_is_still_shown(qtbot, db, nurse):

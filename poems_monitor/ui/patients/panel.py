@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.i18n import ntr, tr
-from poems_monitor.local_format import day
+from poems_monitor.local_format import count_text, day
 from poems_monitor.services.dashboard import PatientStatus
 from poems_monitor.services.patients import PatientListRow
 from poems_monitor.ui.patients.model import (
@@ -237,7 +237,8 @@ class PatientListPanel(QWidget):
     def _update_count(self) -> None:
         shown, total = self.proxy.rowCount(), self.model.total()
         self.count.setText(ntr("{shown} of {total} patient", "{shown} of {total} patients", total).format(
-            shown=shown, total=total) if shown != total else ntr("{total} patient", "{total} patients", total).format(total=total))
+            shown=count_text(shown), total=count_text(total)) if shown != total else ntr(
+            "{total} patient", "{total} patients", total).format(total=count_text(total)))
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001
         super().resizeEvent(event)

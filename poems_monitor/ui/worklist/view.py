@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from poems_monitor.i18n import ntr
-from poems_monitor.local_format import day
+from poems_monitor.local_format import count_text, day
 from poems_monitor.services.access import Actor
 from poems_monitor.services.changes import Changes
 from poems_monitor.ui.changes import ChangeBus
@@ -263,15 +263,15 @@ class WorklistView(QWidget):
         _, counts, patient_count = self._totals
         shown = self.proxy.rowCount()
         parts = [
-            self.tr("<b>{n}</b> overdue").format(n=counts["overdue"]),
-            self.tr("<b>{n}</b> never done").format(n=counts["never_done"]),
-            self.tr("<b>{n}</b> due").format(n=counts["due"]),
-            self.tr("<b>{n}</b> due soon").format(n=counts["due_soon"]),
-            ntr("<b>{n}</b> new flag", "<b>{n}</b> new flags", counts[FLAG]).format(n=counts[FLAG]),
+            self.tr("<b>{n}</b> overdue").format(n=count_text(counts["overdue"])),
+            self.tr("<b>{n}</b> never done").format(n=count_text(counts["never_done"])),
+            self.tr("<b>{n}</b> due").format(n=count_text(counts["due"])),
+            self.tr("<b>{n}</b> due soon").format(n=count_text(counts["due_soon"])),
+            ntr("<b>{n}</b> new flag", "<b>{n}</b> new flags", counts[FLAG]).format(n=count_text(counts[FLAG])),
         ]
         text = " · ".join(parts) + "&nbsp;&nbsp;&nbsp;" + ntr(
             "{patients} patient · showing {shown} of {total}", "{patients} patients · showing {shown} of {total}",
-            patient_count).format(patients=patient_count, shown=shown, total=len(rows))
+            patient_count).format(patients=count_text(patient_count), shown=count_text(shown), total=count_text(len(rows)))
         self.summary.setText(text)
         self._fit_summary()
         self.empty.setVisible(shown == 0 and not self._loading)
