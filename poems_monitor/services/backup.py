@@ -50,7 +50,7 @@ from poems_monitor.services.access import Actor, Permission, require
 from poems_monitor.services.audit import AuditWriter, utcnow
 from poems_monitor.services.changes import Changes
 from poems_monitor.services.integrity import check
-from poems_monitor.services.progress import Progress
+from poems_monitor.services.progress import Cancelled, Progress
 
 POLICY_FILE = "backup.toml"
 STATE_FILE = ".last-good-backup.json"
@@ -466,6 +466,8 @@ def _problems_of_file(path: Path, progress: Progress | None = None) -> list[str]
         # The copy's rules cache is not checked: a restore drops it (derived data, rebuilt), and
         # `check` of the live database is what finds an edited cache.
         return check(Database(engine=engine, url=url), rules_cache=False, progress=progress)
+    except Cancelled:
+        raise  # the person asked to stop: not a finding about the file
     except Exception as exc:  # noqa: BLE001 (a damaged file fails in many ways)
         return [tr("{file} cannot be read: {error}").format(file=path.name, error=sqlite_backup.plain_error(exc))]
     finally:

@@ -27,7 +27,7 @@ from poems_monitor.persistence.repositories import audit as audit_trail
 from poems_monitor.persistence.repositories import clinic_settings
 from poems_monitor.services import record_seal
 from poems_monitor.services.audit import HEAD_SETTING_KEY, head_file, read_head_file, verify_chain
-from poems_monitor.services.progress import Progress
+from poems_monitor.services.progress import Cancelled, Progress
 
 EXPECTED_TABLES = ("patient", "visit", "observation", "feature_status", "exam", "treatment", "event", "app_user",
                    "audit_entry", "clinic_setting", "alembic_version")
@@ -86,6 +86,8 @@ def check_report(db: Database, *, against_catalogue: bool = True, rules_cache: b
         return report
     try:
         _check_audit(db, report, against_catalogue, rules_cache, step)
+    except Cancelled:
+        raise  # the person asked to stop: not a finding about the file
     except Exception as exc:  # noqa: BLE001
         report.problems.append(tr("the audit trail cannot be read: {error}").format(error=sqlite_backup.plain_error(exc)))
     return report

@@ -104,3 +104,41 @@ def test_check_database_reports_a_sound_database(qtbot, window, db, monkeypatch)
     with qtbot.waitSignal(part.check_database().finished, timeout=20000):
         pass
     assert shown and shown[0].sound and part.last_message == "sound"
+
+
+def test_back_up_now_shows_the_check_s_step_and_its_cancel_leaves_no_file(qtbot, window, db, tmp_path, monkeypatch):
+    """On a large clinic the copy's check takes minutes: Back up now shows the step it is at behind
+    a progress dialog, and Cancel stops it with nothing written, not even a temporary copy."""
+    import threading
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QPushButton
+
+    from poems_monitor.services import record_seal
+    from poems_monitor.ui.workers import ProgressDialog
+
+    add_user(db, Actor("set-up", Role.ADMIN), "boss", Role.ADMIN, "boss-password")
+    _patient(db, "M-1")
+    comparing, release = threading.Event(), threading.Event()
+    real_verify = record_seal.verify
+
+    def held_verify(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        comparing.set()
+        release.wait(10)
+        return real_verify(*args, **kwargs)
+
+    monkeypatch.setattr(record_seal, "verify", held_verify)
+    part = Maintenance(window, db, BOSS, backups=True, read_only=False)
+    copy = tmp_path / "backups" / "manual.sqlite"
+    copy.parent.mkdir()
+    relay = part.backup_now(copy)
+    qtbot.waitUntil(comparing.is_set, timeout=15000)
+    dialog = window.findChild(ProgressDialog, "progress")
+    qtbot.waitUntil(lambda: dialog.labelText() == "Checking the audit trail…", timeout=5000)
+    assert dialog.isVisible() and dialog.windowTitle() == "Back up"
+    with qtbot.waitSignal(relay.finished, timeout=15000):
+        qtbot.mouseClick(dialog.findChild(QPushButton), Qt.MouseButton.LeftButton)
+        release.set()
+    assert not copy.exists() and list(copy.parent.iterdir()) == []
+    assert window.statusBar().currentMessage() == f"Backup cancelled: nothing was written to {copy}"
+    assert part.refresh_backup_status() and "Never backed up" in part.status.text()  # it does not count as a backup

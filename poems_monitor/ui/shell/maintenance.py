@@ -28,7 +28,7 @@ from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied, require
 from poems_monitor.ui import backup_ui
 from poems_monitor.ui.backup_ui import BackupStatus
-from poems_monitor.ui.workers import dialog_progress, run_background
+from poems_monitor.ui.workers import dialog_progress, run_background, run_with_progress
 
 if TYPE_CHECKING:
     from poems_monitor.services.backup import BackupResult
@@ -194,6 +194,9 @@ class Maintenance(QObject):
         self._show(tr("Backing up to {file}…").format(file=dest))
         db, actor, target = self.db, self.actor, dest
 
+        def cancelled() -> None:
+            self._show(tr("Backup cancelled: nothing was written to {file}").format(file=target), 8000)
+
         def done(result: BackupResult) -> None:
             self.refresh_backup_status()
             self._show(tr("Backup written to {file}, checked").format(file=result.path), 8000)
@@ -205,7 +208,10 @@ class Maintenance(QObject):
             self._tell(QMessageBox.Icon.Warning, tr("Back up"), str(exc) if isinstance(exc, (backup.BackupRefused, PermissionDenied))
                        else tr("The backup failed: {error}").format(error=exc))
 
-        return run_background(lambda: backup.backup_to(db, actor, target), done, failed, owner=self._window)
+        # Behind a progress dialog: the copy's check takes minutes on a large clinic; Cancel
+        # deletes the unfinished copy.
+        return run_with_progress(lambda progress: backup.backup_to(db, actor, target, progress), done, cancelled,
+                                 failed, self._window, tr("Back up")).relay
 
     # --- restore ---------------------------------------------------------------------------------
     def restore_backup(self, source: Path | None = None, *, confirm: bool = True) -> bool:
@@ -269,8 +275,9 @@ class Maintenance(QObject):
 
     # --- check -----------------------------------------------------------------------------------
     def check_database(self):  # noqa: ANN201 (the worker relay)
-        """File > Check database: the full check (integrity, foreign keys, schema, audit chain), off
-        the GUI thread."""
+        """File > Check database: the full check (integrity, foreign keys, schema, audit chain, every
+        record against its seal, the rules cache), off the GUI thread behind a progress dialog whose
+        Cancel stops it (minutes on a large clinic)."""
         from poems_monitor.services.integrity import check_report
 
         self._show(tr("Checking the database…"))
@@ -281,6 +288,9 @@ class Maintenance(QObject):
             self.last_message = "; ".join(report.problems) or tr("sound")
             backup_ui.show_check_report(self._window, db, report)
 
-        return run_background(lambda: check_report(db), done,
-                              lambda exc: self._tell(QMessageBox.Icon.Critical, tr("Check database"), str(exc)),
-                              owner=self._window)
+        def cancelled() -> None:
+            self._show(tr("Check cancelled"), 8000)
+
+        return run_with_progress(lambda progress: check_report(db, progress=progress), done, cancelled,
+                                 lambda exc: self._tell(QMessageBox.Icon.Critical, tr("Check database"), str(exc)),
+                                 self._window, tr("Check database")).relay
