@@ -331,13 +331,12 @@ def _parse_visit(c: _Collector, raw: Any, path: str, birth: date | None, sex: st
     observations: list[ObservationRecord] = []
     seen_codes: dict[str, int] = {}
     for k, oraw in enumerate(_list(c, raw.get("observations"), f"{path}.observations", "observations")):
-        opath = f"{path}.observations[{k}]"
-        obs = parse_observation(c, oraw, opath, sex)
+        obs = _known_observation(c, oraw, path, k, sex)
         if obs is None:
             continue
         if obs.code in seen_codes:
-            c.add(f"{opath}.code", tr("{code} is recorded twice at this visit (also observations[{j}])").format(
-                code=obs.code, j=seen_codes[obs.code]))
+            c.add(f"{path}.observations[{k}].code", tr("{code} is recorded twice at this visit (also observations[{j}])")
+                  .format(code=obs.code, j=seen_codes[obs.code]))
         seen_codes[obs.code] = k
         observations.append(obs)
     observations = _with_derived_scores(c, observations, path)
@@ -382,6 +381,39 @@ def _parse_visit(c: _Collector, raw: Any, path: str, birth: date | None, sex: st
         date=when, observations=tuple(observations), features=tuple(sorted(features.items())),
         exams=tuple(exams), note=note,
     )
+
+
+# The records of observations read without a problem, by (sex, type of the value, the object's
+# items): a clinic's file repeats the same few thousand (code, value, unit) objects hundreds of
+# thousands of times, and `parse_observation` is a pure function of the object and the sex, so a
+# repeat gets the record already made (records are immutable) without its checks, its JSON path
+# or a new record. Only objects whose items compare equal to the first one's are repeats: the keys
+# are the same, every value but "value" is str or None (a str equals only a str), and the type of
+# "value" is in the key (1, 1.0 and true compare equal). A float zero is never kept (-0.0 equals
+# 0.0 but is another entered value). Bounded: emptied when full.
+_SEEN_OBSERVATIONS: dict[tuple, ObservationRecord] = {}
+_MAX_SEEN_OBSERVATIONS = 16384
+
+
+def _known_observation(c: _Collector, raw: Any, visit_path: str, k: int, sex: str | None) -> ObservationRecord | None:
+    """`parse_observation` of observations[k] of the visit at `visit_path`, a repeat from memory."""
+    if type(raw) is not dict:
+        return parse_observation(c, raw, f"{visit_path}.observations[{k}]", sex)
+    value = raw.get("value")
+    try:
+        key = (sex, type(value), tuple(raw.items()))
+        found = _SEEN_OBSERVATIONS.get(key)
+    except TypeError:  # a list or object among the values: not hashable, never a repeat
+        return parse_observation(c, raw, f"{visit_path}.observations[{k}]", sex)
+    if found is not None:
+        return found
+    problems = c.count
+    obs = parse_observation(c, raw, f"{visit_path}.observations[{k}]", sex)
+    if obs is not None and c.count == problems and not (type(value) is float and value == 0):
+        if len(_SEEN_OBSERVATIONS) >= _MAX_SEEN_OBSERVATIONS:
+            _SEEN_OBSERVATIONS.clear()
+        _SEEN_OBSERVATIONS[key] = obs
+    return obs
 
 
 def parse_observation(c: _Collector, raw: Any, path: str, sex: str | None) -> ObservationRecord | None:
