@@ -329,18 +329,17 @@ def _parse_visit(c: _Collector, raw: Any, path: str, birth: date | None, sex: st
     note = _text(c, raw.get("note"), f"{path}.note", "note") or ""
 
     observations: list[ObservationRecord] = []
-    seen_codes: dict[str, int] = {}
+    seen_codes: dict[str, tuple[int, ObservationRecord]] = {}  # the last observation of each code, and where
     for k, oraw in enumerate(_list(c, raw.get("observations"), f"{path}.observations", "observations")):
-        opath = f"{path}.observations[{k}]"
-        obs = parse_observation(c, oraw, opath, sex)
+        obs = _known_observation(c, oraw, path, k, sex)
         if obs is None:
             continue
         if obs.code in seen_codes:
-            c.add(f"{opath}.code", tr("{code} is recorded twice at this visit (also observations[{j}])").format(
-                code=obs.code, j=seen_codes[obs.code]))
-        seen_codes[obs.code] = k
+            c.add(f"{path}.observations[{k}].code", tr("{code} is recorded twice at this visit (also observations[{j}])")
+                  .format(code=obs.code, j=seen_codes[obs.code][0]))
+        seen_codes[obs.code] = (k, obs)
         observations.append(obs)
-    observations = _with_derived_scores(c, observations, path)
+    observations = _with_derived_scores(c, observations, path, seen_codes)
 
     features: dict[str, str] = {}
     fraw = raw.get("features")
@@ -382,6 +381,41 @@ def _parse_visit(c: _Collector, raw: Any, path: str, birth: date | None, sex: st
         date=when, observations=tuple(observations), features=tuple(sorted(features.items())),
         exams=tuple(exams), note=note,
     )
+
+
+# The records of observations read without a problem, by (sex, type of the value, the object's
+# items): a clinic's file repeats the same few thousand (code, value, unit) objects hundreds of
+# thousands of times, and `parse_observation` is a pure function of the object and the sex, so a
+# repeat gets the record already made (records are immutable) without its checks, its JSON path
+# or a new record. Only objects whose items compare equal to the first one's are repeats: the keys
+# are the same, every value but "value" is str or None (a str equals only a str), and the type of
+# "value" is in the key (1, 1.0 and true compare equal). A float zero is never kept (-0.0 equals
+# 0.0 but is another entered value). The sex is in the key only for a measure whose reference
+# range depends on it (`check_value` reads it there alone). Bounded: emptied when full.
+_SEEN_OBSERVATIONS: dict[tuple, ObservationRecord] = {}
+_SEX_SPECIFIC = frozenset(m.code for m in MEASURES.values() if m.sex_specific)
+_MAX_SEEN_OBSERVATIONS = 16384
+
+
+def _known_observation(c: _Collector, raw: Any, visit_path: str, k: int, sex: str | None) -> ObservationRecord | None:
+    """`parse_observation` of observations[k] of the visit at `visit_path`, a repeat from memory."""
+    if type(raw) is not dict:
+        return parse_observation(c, raw, f"{visit_path}.observations[{k}]", sex)
+    value = raw.get("value")
+    try:
+        key = (sex if raw.get("code") in _SEX_SPECIFIC else None, type(value), tuple(raw.items()))
+        found = _SEEN_OBSERVATIONS.get(key)
+    except TypeError:  # a list or object among the values: not hashable, never a repeat
+        return parse_observation(c, raw, f"{visit_path}.observations[{k}]", sex)
+    if found is not None:
+        return found
+    problems = c.count
+    obs = parse_observation(c, raw, f"{visit_path}.observations[{k}]", sex)
+    if obs is not None and c.count == problems and not (type(value) is float and value == 0):
+        if len(_SEEN_OBSERVATIONS) >= _MAX_SEEN_OBSERVATIONS:
+            _SEEN_OBSERVATIONS.clear()
+        _SEEN_OBSERVATIONS[key] = obs
+    return obs
 
 
 def parse_observation(c: _Collector, raw: Any, path: str, sex: str | None) -> ObservationRecord | None:
@@ -438,20 +472,23 @@ def parse_observation(c: _Collector, raw: Any, path: str, sex: str | None) -> Ob
                              specimen, lab, method, qualifier)  # in ObservationRecord's field order
 
 
-def _with_derived_scores(c: _Collector, observations: list[ObservationRecord], path: str) -> list[ObservationRecord]:
-    """ONLS total = arm + leg when both are given; a stated total must agree."""
-    by_code = {o.code: o for o in observations}
-    out = list(observations)
+def _with_derived_scores(c: _Collector, observations: list[ObservationRecord], path: str,
+                         seen_codes: dict[str, tuple[int, ObservationRecord]]) -> list[ObservationRecord]:
+    """ONLS total = arm + leg when both are given; a stated total must agree. `seen_codes`: the
+    last observation of each code (`_parse_visit` keeps them)."""
+    out = observations
     for m in _DERIVED_MEASURES:
-        if not all(code in by_code for code in m.derived_from):
+        if not all(code in seen_codes for code in m.derived_from):
             continue
-        total = sum(float(by_code[code].value) for code in m.derived_from)
-        stated = by_code.get(m.code)
+        total = sum(float(seen_codes[code][1].value) for code in m.derived_from)
+        stated = seen_codes.get(m.code)
         if stated is not None:
-            if float(stated.value) != total:
+            if float(stated[1].value) != total:
                 c.add(path, tr("{name} {stated:g} does not equal the sum of its parts {total:g}").format(
-                    name=m.label, stated=float(stated.value), total=total))
+                    name=m.label, stated=float(stated[1].value), total=total))
             continue
+        if out is observations:
+            out = list(observations)
         out.append(ObservationRecord(code=m.code, value=total, unit=m.unit, derived=True))
     return out
 

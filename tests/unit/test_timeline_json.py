@@ -396,3 +396,54 @@ def test_lists_and_objects_where_codes_belong_are_problems_not_crashes():
     assert {"$.patients[0].sex", "$.patients[0].treatments[0].regimen", "$.patients[0].events[0].type",
             "$.patients[0].visits[0].features.ascites", "$.patients[0].visits[0].exams[0].kind",
             "$.patients[0].visits[0].exams[0].result"} <= paths
+
+
+def test_an_observation_met_again_reads_as_the_first_time():
+    """The reader remembers the records of observation objects it has read without a problem
+    (a clinic's file repeats them): a repeat must give what reading it afresh gives, including
+    where equal-looking objects differ (1, 1.0 and true; 0.0 and -0.0) and where the first one had
+    a problem that must be reported again."""
+    import math
+
+    from poems_monitor.domain import timeline_json
+
+    same = [
+        {"code": "platelets", "value": 250, "unit": "10*9/L"},
+        {"code": "platelets", "value": 250.0, "unit": "10*9/L"},
+        {"code": "platelets", "value": True, "unit": "10*9/L"},
+        {"code": "mrs", "value": 1},
+        {"code": "mrs", "value": True},
+        {"code": "onls_arm", "value": 0.0},
+        {"code": "onls_arm", "value": -0.0},
+        {"code": "platelets", "value": 250, "unit": "10*9/L", "lab": "x" * 81},
+        {"code": "platelets", "value": 250, "unit": "10*9/L", "lab": "Lab A"},
+        {"code": "platelets", "value": [250], "unit": "10*9/L"},
+    ]
+    document = doc()
+    first = document["patients"][0]
+    first["visits"] = [{"date": f"2019-03-{10 + i:02d}", "observations": [o]} for i, o in enumerate(same)]
+    second = copy.deepcopy(first)
+    second.update(mrn="H-000124", sex="male")
+    document["patients"].append(second)
+
+    timeline_json._SEEN_OBSERVATIONS.clear()
+    once = parse_timeline(document, TODAY)
+    again = parse_timeline(document, TODAY)  # every observation now a repeat
+    timeline_json._SEEN_OBSERVATIONS.clear()
+    assert once == again
+    messages = [str(p) for p in again[1]]
+    for patient in ("0", "1"):
+        for i, field in ((2, "value"), (4, "value"), (7, "lab"), (9, "value")):
+            assert any(m.startswith(f"$.patients[{patient}].visits[{i}].observations[0].{field}:") for m in messages), (
+                patient, i, messages)
+    assert len(messages) == 8
+
+    del document["patients"][0]["visits"][2:5], document["patients"][0]["visits"][4:]
+    for patient in document["patients"][1:]:
+        document["patients"].remove(patient)
+    patients, problems = parse_timeline(document, TODAY)
+    assert not problems
+    entered = [v.observations[0].entered_value for v in patients[0].visits]
+    assert [type(e) for e in entered[:2]] == [float, float] and entered[:2] == [250.0, 250.0]
+    zeros = [e for v in patients[0].visits if v.observations[0].code == "onls_arm" for e in [v.observations[0].entered_value]]
+    assert [math.copysign(1, z) for z in zeros] == [1.0, -1.0]
