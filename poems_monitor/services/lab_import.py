@@ -30,6 +30,7 @@ from poems_monitor.domain.lab_csv import (
 from poems_monitor.domain.timeline import VisitRecord
 from poems_monitor.i18n import counted, ntr, tr
 from poems_monitor.models import Event, Observation, Patient, Visit
+from poems_monitor.persistence import bulk_insert
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.access import Actor, Permission, require
@@ -363,15 +364,15 @@ class _BatchWriter:
             else:
                 new_by_visit[(ids[r.mrn], r.date)].append(r)
         to_create = [key for key in new_by_visit if key not in visit_ids]
-        created = repo.insert_visits(session, [
-            (pid, VisitRecord(date=when, observations=tuple(r.observation() for r in new_by_visit[(pid, when)])))
-            for pid, when in to_create
-        ], stamp)
+        created = repo.insert_visits(session, [(pid, VisitRecord(date=when)) for pid, when in to_create], stamp)
         created_by_key = dict(zip(to_create, created))
         existing = [(key, visit_ids[key]) for key in new_by_visit if key in visit_ids]
-        repo.add_visit_contents(session, [
-            (vid, tuple(r.observation() for r in new_by_visit[key]), (), ()) for key, vid in existing
-        ], stamp)
+        # The values go to the driver as rows straight from the file's rows (no ObservationRecord
+        # per value to convert again), those of the new visits first, as the visits were written.
+        values = repo.observation_values
+        rows = [values(vid, r, stamp) for key, vid in (*created_by_key.items(), *existing) for r in new_by_visit[key]]
+        if rows:
+            bulk_insert.insert_rows(session.connection(), O, rows, keys=repo.OBSERVATION_KEYS)
         # An entry form opened on a stored visit must reload (a visit an earlier batch created is new anyway).
         touched = [vid for _key, vid in existing if vid < self.first_visit]
         self.sealer.before_update(V, touched)  # as committed, for the check at the end
