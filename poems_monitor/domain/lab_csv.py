@@ -24,7 +24,6 @@ from dataclasses import MISSING, dataclass, fields as dataclass_fields, replace
 import datetime
 from datetime import date
 from enum import Enum
-from typing import ClassVar
 from itertools import chain
 
 from poems_monitor.domain.catalogue import MEASURES, SPECIMENS, Measure, MeasureKind
@@ -107,9 +106,6 @@ class LabRow:
     problems: tuple[RowProblem, ...] = ()
     status: RowStatus = RowStatus.NEW
     stored: str = ""  # the stored value a duplicate or conflict was compared with, as text
-    # As its ObservationRecord has them: a lab result is measured, not computed, and not confirmed at entry.
-    derived: ClassVar[bool] = False
-    confirmed_at_entry: ClassVar[bool] = False
 
     @property
     def valid(self) -> bool:

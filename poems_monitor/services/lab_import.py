@@ -413,10 +413,11 @@ class _BatchWriter:
         created_by_key = dict(zip(to_create, created))
         existing = [(key, visit_ids[key]) for key in new_by_visit if key in visit_ids]
         visit_of = {**dict(existing), **created_by_key}
-        # The values go to the driver as rows straight from the file's rows (no ObservationRecord
-        # per value to convert again), those of the new visits first, as the visits were written.
+        # The values go to the driver as tuples (no visit record holding them, no dict per value),
+        # those of the new visits first, as the visits were written.
         values = repo.observation_values
-        rows = [values(vid, r, stamp) for key, vid in (*created_by_key.items(), *existing) for r in new_by_visit[key]]
+        rows = [values(vid, r.observation(), stamp)
+                for key, vid in (*created_by_key.items(), *existing) for r in new_by_visit[key]]
         if rows:
             bulk_insert.insert_rows(session.connection(), O, rows, keys=repo.OBSERVATION_KEYS)
         # An entry form opened on a stored visit must reload (a visit an earlier batch created is new anyway).

@@ -24,7 +24,6 @@ from sqlmodel import Session
 
 from poems_monitor.domain.catalogue import series_specimen
 from poems_monitor.domain.input_rules import mrn_key
-from poems_monitor.domain.lab_csv import LabRow
 from poems_monitor.domain.timeline import (
     EventRecord, ExamRecord, ObservationRecord, PatientRecord, TreatmentRecord, VisitRecord, build_record,
 )
@@ -256,10 +255,9 @@ OBSERVATION_KEYS = ("visit_id", "code", "value_num", "value_text", "unit", "ente
                     "lab", "method", "qualifier", "derived", "confirmed_at_entry", "entered_at", "entered_by")
 
 
-def observation_values(visit_id: int, o: ObservationRecord | LabRow, stamp: WriteStamp) -> tuple:
+def observation_values(visit_id: int, o: ObservationRecord, stamp: WriteStamp) -> tuple:
     """The observation row's values in the order of OBSERVATION_KEYS (a bulk insert takes them as
-    they are: no dict per value); of a record, or of a valid lab file row as it would be stored
-    (the lab import writes its rows without an ObservationRecord each)."""
+    they are: no dict per value)."""
     value, entered = o.value, o.entered_value
     is_text = isinstance(value, str)
     return (visit_id, o.code, None if is_text else float(value), value if is_text else None, o.unit,
