@@ -685,7 +685,8 @@ def classify_rows(
         elif p.birth_date is not None and r.date is not None and r.date < p.birth_date:
             problems.append(RowProblem(r.row, "date", "before_birth", tr(
                 "{d} is before the birth date {b} of {mrn}").format(d=r.date.isoformat(), b=p.birth_date.isoformat(), mrn=r.mrn)))
-        elif (after := after_death(tr("{mrn}: a value dated").format(mrn=r.mrn), r.date, p.death_date)) is not None:
+        elif p.death_date is not None and (after := after_death(  # the sentence only for a patient who died
+                tr("{mrn}: a value dated").format(mrn=r.mrn), r.date, p.death_date)) is not None:
             problems.append(RowProblem(r.row, "date", "after_death", after))
         if problems:
             rows[i] = replace(r, problems=tuple(problems), status=RowStatus.INVALID)

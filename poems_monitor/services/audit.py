@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from poems_monitor.persistence.audit_chain import (  # noqa: F401  (re-exported:
     GENESIS_HASH, HEAD_SETTING_KEY, iso_utc, entry_hash, last_hash, to_json, utcnow,
 )
 from poems_monitor.i18n import tr
+from poems_monitor.persistence import bulk_insert
 from poems_monitor.persistence.repositories import audit as audit_trail
 from poems_monitor.services import live_updates, record_seal
 
@@ -74,9 +76,8 @@ class AuditWriter:
         table = AuditEntry.__table__
         if len(rows) == 1:
             ids = [self.session.execute(insert(table).values(**rows[0])).inserted_primary_key[0]]
-        else:
-            ids = [r[0] for r in self.session.execute(
-                insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)]
+        else:  # the driver's executemany on SQLite (the ids SQLite would pick), Core's RETURNING elsewhere
+            ids = bulk_insert.insert_rows(self.session.connection(), table, rows, assign_ids=True)
         self._head = head
         self.session.info.setdefault("audit_entries", []).extend(
             (entry_id, item.patient_id) for entry_id, item in zip(ids, items))
@@ -168,6 +169,12 @@ def _seal_entries(session: Session, entries: list[tuple[int, int | None]]) -> st
     digests = record_seal.seal(session, patients, everything=first_seal)
     last_of = {pid: entry_id for entry_id, pid in entries if pid is not None}  # ids grow: the last wins
     ids = sorted(entry_id for entry_id, _ in entries)
+    # The entries before the first that takes a digest keep their link, no state and the hash
+    # they were written with (`append_many` hashed the same fields): re-reading and rewriting
+    # them changed nothing (a lab file of a million rows writes a few entries per patient, only
+    # the last ones take a digest).
+    first_changed = min([*last_of.values(), ids[-1]])
+    ids = ids[bisect_left(ids, first_changed):]
     prev = digest = None
     # A chunk of entries at a time: a lab file's entries list every value it adds (a file of a
     # million rows holds hundreds of megabytes of them); the chain is re-linked in order across chunks.

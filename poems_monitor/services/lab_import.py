@@ -15,6 +15,7 @@ import io
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from datetime import date
 from pathlib import Path
 from typing import IO
@@ -30,6 +31,7 @@ from poems_monitor.domain.lab_csv import (
 from poems_monitor.domain.timeline import VisitRecord
 from poems_monitor.i18n import counted, ntr, tr
 from poems_monitor.models import Event, Observation, Patient, Visit
+from poems_monitor.persistence import bulk_insert
 from poems_monitor.persistence.db import Database
 from poems_monitor.persistence.repositories import timelines as repo
 from poems_monitor.services.access import Actor, Permission, require
@@ -106,27 +108,55 @@ def read_lab_csv_file(path: Path) -> str:
     return decode_csv_bytes(data)
 
 
-def _stored_context(session: Session, parsed: LabCsv, written_from: int | None = None
-                    ) -> tuple[LabCsv, dict[str, KnownPatient], dict[str, int], dict, dict[tuple[int, date], int], set]:
-    """The rows with each MRN spelled as stored (h-1 in the file is patient H-1, so its rows meet
-    H-1's stored values and each other), and the known patients, their ids, current stored values
-    and visit ids for the file's keys; and the keys whose stored value is an observation with an
-    id from `written_from` on (written by an earlier batch of the same file)."""
-    written = sorted({r.mrn for r in parsed.rows if r.valid and r.mrn})
-    id_of_written = repo.patient_id_by_mrn(session, written)
-    patients: dict[str, KnownPatient] = {}
-    ids: dict[str, int] = {}
-    stored_mrn: dict[int, str] = {}
+class _KnownPatients:
+    """The stored patient of each MRN a file names (its id, its MRN as stored, what the rows are
+    checked against), looked up once per import, not once per batch: the import changes no
+    patient, and its write transaction holds the lock. Bounded: a file of endless distinct MRNs
+    is looked up again as it goes."""
+
+    LIMIT = 100_000
+
+    def __init__(self) -> None:
+        self.of: dict[str, tuple[int, str, KnownPatient] | None] = {}
+
+    def lookup(self, session: Session, mrns: list[str]) -> dict[str, tuple[int, str, KnownPatient]]:
+        if len(self.of) > self.LIMIT:
+            self.of.clear()
+        missing = [mrn for mrn in mrns if mrn not in self.of]
+        if missing:
+            found = _stored_patients(session, missing)
+            for mrn in missing:
+                self.of[mrn] = found.get(mrn)
+        return {mrn: known for mrn in mrns if (known := self.of[mrn]) is not None}
+
+
+def _stored_patients(session: Session, mrns: list[str]) -> dict[str, tuple[int, str, KnownPatient]]:
+    """`_KnownPatients.lookup` read from the database."""
+    id_of_written = repo.patient_id_by_mrn(session, mrns)
+    stored: dict[int, tuple[int, str, KnownPatient]] = {}
     for chunk in repo._chunks(sorted(set(id_of_written.values()))):
         died = (select(E.c.patient_id, func.min(E.c.date).label("died"))
                 .where(E.c.type == "death", E.c.deleted_at.is_(None)).group_by(E.c.patient_id).subquery())
         query = (select(P.c.id, P.c.mrn, P.c.sex, P.c.birth_date, died.c.died)
                  .outerjoin(died, died.c.patient_id == P.c.id).where(P.c.id.in_(chunk)))
         for row in session.execute(query):
-            patients[row.mrn] = KnownPatient(row.sex, row.birth_date, row.died)  # nothing after a death
-            ids[row.mrn] = row.id
-            stored_mrn[row.id] = row.mrn
-    spelled = {mrn: stored_mrn[pid] for mrn, pid in id_of_written.items()}
+            stored[row.id] = (row.id, row.mrn, KnownPatient(row.sex, row.birth_date, row.died))  # nothing after a death
+    return {mrn: stored[pid] for mrn, pid in id_of_written.items()}
+
+
+def _stored_context(session: Session, parsed: LabCsv, written_from: int | None = None,
+                    known: _KnownPatients | None = None,
+                    ) -> tuple[LabCsv, dict[str, KnownPatient], dict[str, int], dict, dict[tuple[int, date], int], set]:
+    """The rows with each MRN spelled as stored (h-1 in the file is patient H-1, so its rows meet
+    H-1's stored values and each other), and the known patients, their ids, current stored values
+    and visit ids for the file's keys; and the keys whose stored value is an observation with an
+    id from `written_from` on (written by an earlier batch of the same file). `known`: the
+    patients looked up by the import's earlier batches."""
+    written = sorted({r.mrn for r in parsed.rows if r.valid and r.mrn})
+    found = (known or _KnownPatients()).lookup(session, written)
+    patients = {mrn: patient for _pid, mrn, patient in found.values()}
+    ids = {mrn: pid for pid, mrn, _patient in found.values()}
+    spelled = {mrn: stored for mrn, (_pid, stored, _patient) in found.items()}
     if any(a != b for a, b in spelled.items()):
         parsed = replace(parsed, rows=tuple(replace(r, mrn=spelled.get(r.mrn, r.mrn)) for r in parsed.rows))
     wanted_dates: dict[int, set[date]] = defaultdict(set)
@@ -284,12 +314,14 @@ def _import_lines(
     try:
         with db.write() as session:
             writer = _BatchWriter(session, actor.name, source)
+            looked_up = _KnownPatients()
             kept: list[LabRow] = []
             last = LabCsv(rows=())
             refused = False
             try:
                 for batch in read_lab_batches(lines, date_format, today, LAB_BATCH_ROWS):
-                    parsed, known, ids, stored, visit_ids, earlier = _stored_context(session, batch, writer.first_obs)
+                    parsed, known, ids, stored, visit_ids, earlier = _stored_context(session, batch, writer.first_obs,
+                                                                                     looked_up)
                     preview = classify_rows(parsed, known, stored, earlier)
                     last = preview
                     bad = preview.bad_rows()
@@ -356,49 +388,64 @@ class _BatchWriter:
         there is none), duplicates are skipped, one audit entry per patient of the batch."""
         session, summary, source = self.session, self.summary, self.source
         stamp = repo.WriteStamp(self.user, utcnow())
-        new_by_visit: dict[tuple[int, date], list[LabRow]] = defaultdict(list)
+        # One pass over the rows: the new ones by visit (for the values) and by patient (for the
+        # audit entries), each list in file order.
+        new_by_visit: dict[tuple[int, date], list[LabRow]] = {}
+        by_patient: dict[int, list[LabRow]] = {}
+        duplicates = 0
         for r in preview.rows:
             if r.status is RowStatus.DUPLICATE:
-                summary.duplicates_skipped += 1
-            else:
-                new_by_visit[(ids[r.mrn], r.date)].append(r)
+                duplicates += 1
+                continue
+            pid = ids[r.mrn]
+            key = (pid, r.date)
+            of_visit = new_by_visit.get(key)
+            if of_visit is None:
+                of_visit = new_by_visit[key] = []
+            of_visit.append(r)
+            of_patient = by_patient.get(pid)
+            if of_patient is None:
+                of_patient = by_patient[pid] = []
+            of_patient.append(r)
+        summary.duplicates_skipped += duplicates
         to_create = [key for key in new_by_visit if key not in visit_ids]
-        created = repo.insert_visits(session, [
-            (pid, VisitRecord(date=when, observations=tuple(r.observation() for r in new_by_visit[(pid, when)])))
-            for pid, when in to_create
-        ], stamp)
+        created = repo.insert_visits(session, [(pid, VisitRecord(date=when)) for pid, when in to_create], stamp)
         created_by_key = dict(zip(to_create, created))
         existing = [(key, visit_ids[key]) for key in new_by_visit if key in visit_ids]
-        repo.add_visit_contents(session, [
-            (vid, tuple(r.observation() for r in new_by_visit[key]), (), ()) for key, vid in existing
-        ], stamp)
+        visit_of = {**dict(existing), **created_by_key}
+        # The values go to the driver as tuples (no visit record holding them, no dict per value),
+        # those of the new visits first, as the visits were written.
+        values = repo.observation_values
+        rows = [values(vid, r.observation(), stamp)
+                for key, vid in (*created_by_key.items(), *existing) for r in new_by_visit[key]]
+        if rows:
+            bulk_insert.insert_rows(session.connection(), O, rows, keys=repo.OBSERVATION_KEYS)
         # An entry form opened on a stored visit must reload (a visit an earlier batch created is new anyway).
         touched = [vid for _key, vid in existing if vid < self.first_visit]
         self.sealer.before_update(V, touched)  # as committed, for the check at the end
         repo.touch_visits(session, touched, stamp)
 
         audit = AuditWriter(session, self.user)
-        by_patient: dict[int, list[tuple[tuple[int, date], LabRow]]] = defaultdict(list)
-        for key, rows in new_by_visit.items():
-            by_patient[key[0]].extend((key, r) for r in rows)
         mrn_of = {pid: mrn for mrn, pid in ids.items()}
         created_on: dict[int, list[str]] = defaultdict(list)  # per patient (not a scan of every visit per patient)
         for pid, when in created_by_key:
             created_on[pid].append(when.isoformat())
+        reason = tr("lab CSV import of {source}").format(source=source)
+        by_date = attrgetter("date")
         entries = []
         for pid in sorted(by_patient):
-            items = sorted(by_patient[pid], key=lambda kr: (kr[1].date, kr[1].row))
+            items = by_patient[pid]
+            items.sort(key=by_date)  # stable: by date, then line (the rows are in file order)
             entries.append(AuditItem(
-                "import", "observation", entity_id=None, patient_id=pid,
-                reason=tr("lab CSV import of {source}").format(source=source),
+                "import", "observation", entity_id=None, patient_id=pid, reason=reason,
                 new={
                     "source": source,
                     "visits_created": sorted(created_on[pid]),
                     "values": [
                         {"line": r.row, "date": r.date.isoformat(), "code": r.code, "value": r.value, "unit": r.unit,
                          "qualifier": r.qualifier, "entered": r.entered_value, "entered_unit": r.entered_unit,
-                         "specimen": r.specimen, "visit_id": created_by_key.get(key) or visit_ids.get(key)}
-                        for key, r in items
+                         "specimen": r.specimen, "visit_id": visit_of[(pid, r.date)]}
+                        for r in items
                     ],
                 },
             ))

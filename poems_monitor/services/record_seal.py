@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from json.encoder import encode_basestring
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -525,6 +525,22 @@ def _last_sealed(session: Session, scope: str) -> SealedScope | None:
     return SealedScope(digest, found.id) if digest is not None else None
 
 
+def _last_sealed_of_patients(session: Session, patient_ids: list[int]) -> dict[int, SealedScope | None]:
+    """`_last_sealed` of these patients' scopes, with one query for them all (then `_last_sealed`
+    for one whose newest sealed entry does not hold its digest: sealed whole at a first seal)."""
+    newest = audit_trail.newest_sealed_entries(session, patient_ids)
+    out: dict[int, SealedScope | None] = {}
+    for pid in patient_ids:
+        scope, found = patient_scope(pid), newest.get(pid)
+        state = json.loads(found.state) if found is not None else {}
+        if scope not in state:
+            out[pid] = _last_sealed(session, scope)
+        else:
+            digest = state[scope]
+            out[pid] = SealedScope(digest, found.id) if digest is not None else None
+    return out
+
+
 def changed_since_sealed(session: Session, patient_ids: Iterable[int]) -> list[str]:
     """Sentences naming what changed outside the app in the committed record of these patients,
     the accounts and the settings since the chain sealed them. Reads the committed state on a
@@ -729,44 +745,40 @@ class SealAdded:
         if not self.enabled:
             return
         ids = sorted({int(p) for p in patient_ids})
-        session, first_ids, before = self.session, self.first_ids, self.before
+        session = self.session
         checked, found = session.info.setdefault(_CHECKED, (set(), []))
         digests = session.info.setdefault(_AS_WRITTEN, {})
+        # The line each updated row had in the committed record (None for every other row: the
+        # rows this transaction inserted have none, the others the line they have now).
+        committed_line = {(tbl, int(row_id)): _line(tbl, row_id, content)
+                          for (tbl, row_id), (content, _) in self.before.items()}
+        sha256 = hashlib.sha256
         for i in range(0, len(ids), SEAL_BATCH):
             if progress is not None:
                 progress(i, len(ids))
             chunk = ids[i:i + SEAL_BATCH]
-            by_scope: dict[str, list[tuple[str, str, str, str, str]]] = {}
-            for row in _rows_for_sealing(session, chunk, self._written):
-                by_scope.setdefault(row[0], []).append(row)
+            lines: dict[int, list[tuple[str, int, bytes, bytes | None, str | None]]] = {pid: [] for pid in chunk}
+            odd: set[int] = set()  # a negative row id: digest_of orders it apart, left to the slow path
+            for pid, tbl, key, content, fields in _rows_for_sealing(session, chunk, self.first_ids, committed_line):
+                line = sha256(f"{tbl}\x00{key}\x00{content}".encode()).digest()  # what digest_of hashes
+                if key < 0:
+                    odd.add(pid)
+                # (table, id) is digest_of's order for ids >= 0; no two rows share it
+                lines[pid].append((tbl, key, line, line if fields is None else committed_line.get((tbl, key)), fields))
+            sealed_of = _last_sealed_of_patients(session, chunk)
             written: list[tuple[str, str, str, str]] = []
             slow: list[str] = []
-            for scope in map(patient_scope, chunk):
-                rows_of = by_scope.get(scope, [])
-                rows_of.sort(key=lambda r: (r[1], _sort_key(r[2])))  # digest_of's order
-                committed, now = hashlib.sha256(), hashlib.sha256()
-                mine: list[tuple[str, str, str, str]] = []
-                old = 0
-                for _, tbl, row_id, content, fields in rows_of:
-                    line = _line(tbl, row_id, content)
-                    now.update(line)
-                    first = first_ids.get(tbl)
-                    if first is not None and int(row_id) >= first:
-                        mine.append((scope, tbl, row_id, fields))  # inserted by this transaction
-                        continue
-                    old += 1
-                    kept = before.get((tbl, row_id))
-                    if kept is None:
-                        committed.update(line)
-                    else:
-                        committed.update(_line(tbl, row_id, kept[0]))
-                        mine.append((scope, tbl, row_id, fields))
-                sealed = _last_sealed(session, scope) if old else None
-                if sealed is None or committed.hexdigest() != sealed.digest:
+            for pid in chunk:
+                scope = patient_scope(pid)
+                rows_of = lines[pid]
+                rows_of.sort()
+                committed = [r[3] for r in rows_of if r[3] is not None]
+                sealed = sealed_of[pid] if committed else None
+                if pid in odd or sealed is None or sha256(b"".join(committed)).hexdigest() != sealed.digest:
                     slow.append(scope)
                     continue
-                digests[scope] = now.hexdigest()
-                written.extend(mine)
+                digests[scope] = sha256(b"".join([r[2] for r in rows_of])).hexdigest()
+                written.extend((scope, tbl, str(key), fields) for tbl, key, _, _, fields in rows_of if fields is not None)
             if written:
                 written.sort()
                 session.connection().exec_driver_sql(
@@ -778,11 +790,6 @@ class SealAdded:
             checked.update(chunk)
         if progress is not None:
             progress(len(ids), len(ids))
-
-    def _written(self, tbl: str, row_id: str) -> bool:
-        """Whether this transaction wrote the row (its fingerprint is written anew)."""
-        first = self.first_ids.get(tbl)
-        return (first is not None and int(row_id) >= first) or (tbl, row_id) in self.before
 
     def _committed(self, rows: list[tuple[str, str, str, str, str]]) -> Iterator[tuple[str, str, str, str, str]]:
         first_ids, before = self.first_ids, self.before
@@ -824,34 +831,58 @@ def canonical_content(row: Any, table: Table) -> str:
     return "{" + ",".join([key + text for i, key in in_key_order if (text := texts[i]) is not None]) + "}"
 
 
-def _rows_for_sealing(session: Session, patient_ids: list[int], fingerprinted: Any
-                      ) -> Iterator[tuple[str, str, str, str, str | None]]:
-    """`record_rows` of these patients, the fingerprints computed only for the rows
-    `fingerprinted(table name, row id)` names (None for the others). On SQLite the rows come
-    straight from the driver's cursor, converted as a read through SQLAlchemy converts them (its
-    per-row result handling was a fifth of a lab import's sealing), into `_row_sealer`."""
+def _rows_for_sealing(session: Session, patient_ids: list[int], fingerprinted_from: Mapping[str, int],
+                      fingerprinted: Container[tuple[str, int]] = ()) -> Iterator[tuple[int, str, int, str, str | None]]:
+    """(patient id, table, row id, canonical content, field fingerprints) of every row of these
+    patients' records: `record_rows` with the ids as integers (every patient table has an
+    integer id), the fingerprints computed only for the rows of a table from its
+    `fingerprinted_from` id on and the (table, id) in `fingerprinted` (None for the others). On
+    SQLite the rows come straight from the driver's cursor, converted as a read through
+    SQLAlchemy converts them (its per-row result handling was a fifth of a lab import's
+    sealing), into `_row_sealer`."""
     connection = session.connection()
     dialect = connection.dialect
     raw = connection.connection.driver_connection if dialect.name == "sqlite" else None
     for table, via in PATIENT_TABLES:
         query, column = _base_query(table, via, dialect.name)
         name, width = str(table.name), len(table.columns)  # a plain str: see SealAsWritten.__call__
-        keys = _shape(table)[1]
+        (key_at,) = _shape(table)[1]
         plan = _as_read_plan(table, dialect)
         with_fields, content_only = _row_sealer(table, plan), _row_sealer(table, plan, fingerprints=False)
+        first = fingerprinted_from.get(name, 1 << 63)  # no row id reaches 2**63
+        also = {key for tbl, key in fingerprinted if tbl == name}
         for condition in _in(column, patient_ids):
-            if raw is None:
-                rows: Iterable[Any] = session.execute(query.where(condition))
-            else:
-                compiled = query.where(condition).compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-                params = compiled.construct_params()
-                rows = raw.execute(str(compiled), [params[k] for k in compiled.positiontup or ()])
+            rows: Iterable[Any] = session.execute(query.where(condition)) if raw is None else \
+                raw.execute(*_driver_select(table, query, column, condition, dialect))
             for row in rows:
-                row_id = str(row[keys[0]]) if len(keys) == 1 else _row_key(table, row)
-                if fingerprinted(name, row_id):
-                    yield (f"patient:{row[width]}", name, row_id, *with_fields(row))
+                key = row[key_at]
+                if key >= first or key in also:
+                    yield (row[width], name, key, *with_fields(row))
                 else:
-                    yield (f"patient:{row[width]}", name, row_id, content_only(row)[0], None)
+                    yield (row[width], name, key, content_only(row)[0], None)
+
+
+_DRIVER_SELECTS: dict[tuple[str, int], tuple[str, bool]] = {}
+
+
+def _driver_select(table: Table, query: Any, column: Any, condition: Any, dialect: Any) -> tuple[str, list]:
+    """The SQL and parameters of `query.where(condition)` (`column` IN a list of ids) for the
+    driver's cursor; the SQL is compiled once per table and number of ids (a lab import reads
+    thousands of patients, SEAL_BATCH at a time: compiling each read cost more than running it)."""
+    ids = list(condition.right.value)
+    key = (table.name, len(ids))
+    found = _DRIVER_SELECTS.get(key)
+    if found is None:
+        placeholders = list(range(-len(ids), 0))  # no real id: tells the ids' parameters apart
+        compiled = query.where(column.in_(placeholders)).compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        params = compiled.construct_params()
+        found = _DRIVER_SELECTS[key] = (str(compiled), [params[k] for k in compiled.positiontup or ()] == placeholders)
+    sql, only_ids = found
+    if only_ids:
+        return sql, ids
+    compiled = query.where(condition).compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    return str(compiled), [params[k] for k in compiled.positiontup or ()]
 
 
 _AS_READ_PLANS: dict[tuple[str, str], tuple[tuple[int, str | None], ...]] = {}

@@ -121,8 +121,8 @@ def test_an_edit_by_another_process_before_the_lab_import_is_still_found(clinic,
 
 def test_the_sealing_read_gives_the_rows_a_read_through_sqlalchemy_gives(clinic, db_path):
     """`_rows_for_sealing` reads through the driver's cursor: the same rows, contents and
-    fingerprints as `record_rows` (through SQLAlchemy), also for a boolean stored as 1 and a
-    REAL column holding an integer-valued number."""
+    fingerprints (of the rows asked for) as `record_rows` (through SQLAlchemy), also for a
+    boolean stored as 1 and a REAL column holding an integer-valued number."""
     db, _patients = clinic
     con = sqlite3.connect(db_path)
     con.execute("UPDATE observation SET derived = 1, value_num = 7.0 WHERE id = (SELECT min(id) FROM observation)")
@@ -130,13 +130,19 @@ def test_the_sealing_read_gives_the_rows_a_read_through_sqlalchemy_gives(clinic,
     con.close()
     with db.read() as session:
         ids = record_seal._patients_in_record(session)
-        through_sqlalchemy = sorted(record_seal.record_rows(session, ids, global_scopes=False))
-        with_fields = sorted(record_seal._rows_for_sealing(session, ids, lambda tbl, row_id: True))
-        without = sorted(record_seal._rows_for_sealing(session, ids, lambda tbl, row_id: False))
+        through_sqlalchemy = list(record_seal.record_rows(session, ids, global_scopes=False))
+        every_row = {table.name: 0 for table, _via in record_seal.PATIENT_TABLES}
+        with_fields = sorted(record_seal._rows_for_sealing(session, ids, every_row))
+        without = sorted(record_seal._rows_for_sealing(session, ids, {}))
+        one_visit = min(int(r[2]) for r in through_sqlalchemy if r[1] == "visit")
+        only_one = sorted(record_seal._rows_for_sealing(session, ids, {}, {("visit", one_visit)}))
         dialect = session.connection().dialect
     assert len(through_sqlalchemy) > 1000 and any('"derived":true' in r[3] for r in through_sqlalchemy)
-    assert with_fields == through_sqlalchemy
-    assert without == [(*r[:4], None) for r in through_sqlalchemy]
+    expected = sorted((int(scope.removeprefix("patient:")), tbl, int(row_id), content, fields)
+                      for scope, tbl, row_id, content, fields in through_sqlalchemy)
+    assert with_fields == expected
+    assert without == [(*r[:4], None) for r in expected]
+    assert only_one == [r if r[1:3] == ("visit", one_visit) else (*r[:4], None) for r in expected]
     for table, _via in record_seal.PATIENT_TABLES:  # only booleans are converted by a read through SQLAlchemy
         converted = [c.name for c in record_seal._stored_form(table, "sqlite")
                      if c.type._cached_result_processor(dialect, None) is not None]
