@@ -187,8 +187,9 @@ def _threshold_rule(
     verdict: bool | None = None
     quoted: list[tuple[ObservationRecord, str, str, bool]] = []  # (value, its code, its limit's key, above)
     evidence: dict = {}
+    by_code = visit.values_by_code()
     for measure_code, key in checks:
-        obs = visit.value(measure_code)
+        obs = by_code.get(measure_code)
         if obs is None:
             continue
         limit = getattr(protocol, key)
