@@ -187,9 +187,8 @@ def _threshold_rule(
     verdict: bool | None = None
     quoted: list[tuple[ObservationRecord, str, str, bool]] = []  # (value, its code, its limit's key, above)
     evidence: dict = {}
-    by_code = visit.values_by_code()
     for measure_code, key in checks:
-        obs = by_code.get(measure_code)
+        obs = visit.value(measure_code)
         if obs is None:
             continue
         limit = getattr(protocol, key)

@@ -307,9 +307,8 @@ def _run_flags(ctx: _Ctx) -> None:
 def _vegf_series(ctx: _Ctx) -> dict[str, list[tuple[date, float, str | None]]]:
     series: dict[str, list[tuple[date, float, str | None]]] = {c: [] for c in VEGF_CODES}
     for visit in ctx.patient.visits:
-        by_code = visit.values_by_code()
         for code in VEGF_CODES:
-            obs = by_code.get(code)
+            obs = visit.value(code)
             if obs is not None and obs.number is not None:
                 series[code].append((visit.date, float(obs.number), obs.lab))
     return series

@@ -223,7 +223,6 @@ def _code_info() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str | None
 _CODE_INFO = _code_info()
 # measure code -> the echo/pft item its value judges (only the codes that judge one)
 _JUDGED_BY_CODE = {code: judged for code, (_, _, judged) in _CODE_INFO.items() if judged is not None}
-_JUDGED_CODES = frozenset(_JUDGED_BY_CODE)
 
 
 @lru_cache(maxsize=4096)
@@ -263,18 +262,13 @@ def visit_findings(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFin
 
 
 def _visit_findings(visit: VisitRecord, sex: str, protocol: Protocol) -> VisitFindings:
-    by_code = visit.values_by_code()  # the visit's codes, shared with the other rules
-    completes, partly = _items_measured(frozenset(by_code))
+    observations = visit.observations
+    completes, partly = _items_measured(frozenset([obs.code for obs in observations]))
     done: set[str] = set(completes)
     recorded: set[str] = set(partly)  # items a measurement partly did (spirometry, a blood count)
     abnormal: dict[str, bool] = {}
     complete_normal: dict[str, bool] = {}
-    # The values that judge an echo or a PFT, found through the index when no code repeats at the
-    # visit (nearly always; the verdicts do not depend on the order they are read in).
-    observations = visit.observations
-    judging = observations if len(by_code) != len(observations) else [
-        by_code[code] for code in _JUDGED_CODES.intersection(by_code)]
-    for obs in judging:
+    for obs in observations:
         judged = _JUDGED_BY_CODE.get(obs.code)
         if judged is not None and obs.number is not None:
             if judged == "echo":

@@ -450,19 +450,13 @@ def _critical_side(obs: ObservationRecord) -> tuple[str, float] | None:
 _CRITICAL_LIMITS = {code: (m.critical.low if m.critical.low is not None else -math.inf,
                            m.critical.high if m.critical.high is not None else math.inf)
                     for code, m in MEASURES.items() if m.critical is not None}
-_CRITICAL_CODES = frozenset(_CRITICAL_LIMITS)
 
 
 def _unconfirmed_critical(patient: PatientRecord, units: DisplayUnits) -> list[Flag]:
     out: list[Flag] = []
     limits = _CRITICAL_LIMITS
     for visit in patient.visits:
-        by_code = visit.values_by_code()
-        # Each value of a code with a critical limit; when no code repeats at the visit (nearly
-        # always), the visit's index finds them without a look at every value.
-        values = visit.observations if len(by_code) != len(visit.observations) else [
-            by_code[code] for code in _CRITICAL_CODES.intersection(by_code)]
-        for o in values:
+        for o in visit.observations:
             within = limits.get(o.code)
             if within is None or o.derived or o.confirmed_at_entry:
                 continue

@@ -64,11 +64,6 @@ class VisitRecord:
             by_code.setdefault(obs.code, obs)  # the first of a code, as a scan would find it
         return by_code
 
-    def values_by_code(self) -> dict[str, ObservationRecord]:
-        """The (first) value of each code at this visit: the index `value` reads, for the rules
-        that look for a few codes among the visit's values (read only)."""
-        return self._values_by_code
-
     def value(self, code: str) -> ObservationRecord | None:
         """The (first) value of `code` at this visit. The rules ask each visit for a dozen codes:
         an index built on the first question (the record is immutable) answers the others."""
