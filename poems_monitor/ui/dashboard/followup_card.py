@@ -92,6 +92,10 @@ class FollowupCard(QFrame):
     def pending(self) -> bool:
         return self._pending is not None
 
+    def drop_pending(self) -> None:
+        """Forget a dashboard given to `set_dashboard_later` (the screen was cleared)."""
+        self._pending = None
+
     def set_dashboard(self, d: PatientDashboard) -> None:
         self._pending = None
         if self._dashboard is None or self._dashboard.mrn != d.mrn:

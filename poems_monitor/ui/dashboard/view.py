@@ -421,6 +421,7 @@ class DashboardView(QWidget):
     def clear(self) -> None:
         self._prefetch_timer.stop()
         self._fill_below_the_fold.stop()
+        self.followup.drop_pending()
         self._features_for = None
         self.dashboard = None
         self.stack.setCurrentIndex(0)
