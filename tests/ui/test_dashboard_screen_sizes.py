@@ -115,3 +115,67 @@ def test_long_therapy_is_elided_with_the_full_text_on_hover(qtbot, clinic, physi
     assert full in therapy.tooltip_shown()
     for label in (header.name, header.identity, header.status, header.melphalan):  # one line each
         assert label.height() <= label.fontMetrics().height() + 4, f"{label.text()!r} wraps"
+
+
+@pytest.fixture
+def two_patients(clinic, admin):
+    """The clinic with a second patient treated alike (the screen is laid out alike) whose
+    follow-up card says something else (the same items, done on other dates)."""
+    mdex = TreatmentRecord("melphalan_dexamethasone", d("2018-02-01"), d("2018-12-01"), melphalan_mg=900)
+    asct = TreatmentRecord("asct", d("2019-07-01"), d("2019-07-02"), melphalan_mg=360, engraftment_date=d("2019-07-13"))
+    other = patient(
+        visit("2017-12-15", platelets=310, hemoglobin=13.4, vegf_plasma=880, features=BASELINE_FEATURES),
+        visit("2021-02-01", platelets=80, hemoglobin=13.1, vegf_plasma=160, fvc_pct=81, dlco_pct=61),
+        visit("2024-06-01", platelets=470, hemoglobin=16.4, vegf_plasma=790, onls_arm=2, onls_leg=2),
+        treatments=[mdex, asct], events=[event("relapse", "2024-06-01")], mrn="H-000701", name="Ama Quist-Oyelaran",
+    )
+    import_patients(clinic, [other], admin, reason="test")
+    return clinic
+
+
+def test_follow_up_card_below_the_fold_is_drawn_after_the_charts_in_view(qtbot, two_patients, physician):
+    """At 1366x768 the follow-up card is below the fold: a patient switch draws it just after the
+    charts in view have painted (laying its HTML table out was about a tenth of a switch), and
+    it shows the new patient whenever it comes into view, even scrolled to at once."""
+    from PySide6.QtCore import QEvent, QObject
+
+    win = open_window(qtbot, two_patients, physician, 1366, 768)
+    view = win.dashboard
+    body = view.followup.body
+    first = body.text()
+    in_view = [c.plot_widget.viewport() for c in view.charts.charts.values()
+               if not c.plot_widget.viewport().visibleRegion().isEmpty()]
+    assert in_view and len(in_view) < len(view.charts.charts)  # the page scrolls: some are below the fold
+    seen: dict[object, str] = {}
+
+    class Painted(QObject):
+        def eventFilter(self, watched, event):  # noqa: ANN001, ANN202, N802
+            if event.type() == QEvent.Type.Paint:
+                seen.setdefault(watched, body.text())  # the card's text when the chart first paints
+            return False
+
+    watch = Painted()
+    for viewport in in_view:
+        viewport.installEventFilter(watch)
+    assert win.open_patient("H-000701")
+    qtbot.waitUntil(lambda: len(seen) == len(in_view))
+    assert set(seen.values()) == {first}  # not laid out before the charts in view had painted
+    qtbot.waitUntil(lambda: body.text() != first)
+    second = body.text()
+    assert "No follow-up scheduled" not in second or "No follow-up scheduled" not in first
+    # switched back and scrolled to the card before the event loop ran: it shows that patient
+    assert win.open_patient("H-000700")
+    bar = view.trends_page.scroll.verticalScrollBar()
+    bar.setValue(bar.maximum())
+    assert body.text() == first
+    assert not view.followup.pending()
+
+
+def test_follow_up_card_in_view_is_drawn_with_the_charts(qtbot, two_patients, physician):
+    """On a large screen the follow-up card is in view: it is drawn with the charts, before the
+    window paints (a guard: only a card out of view waits)."""
+    win = open_window(qtbot, two_patients, physician, 1920, 1080)
+    view = win.dashboard
+    first = view.followup.body.text()
+    assert win.open_patient("H-000701")
+    assert view.followup.body.text() != first  # before the event loop runs

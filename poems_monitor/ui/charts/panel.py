@@ -72,6 +72,13 @@ class ChartsPanel(QWidget):
 
     def settle(self) -> None:
         """Apply the charts' new ranges now, before they are painted (after `set_dashboard` and the
-        layout of the new legends)."""
+        layout of the new legends).
+
+        (Each chart is still painted in a window paint pass of its own, and the charts after the
+        first only once the rest of the window has painted: each chart's QGraphicsScene handles its
+        changed items in a queued call that then flushes the window's pending update at once
+        (Qt's QGraphicsView dispatchPendingUpdateRequests), one scene after the other. Bare
+        pyqtgraph charts do the same, and each pass paints only what changed: no chart is painted
+        twice, so merging the passes would save only their small overhead.)"""
         for chart in self.charts.values():
             chart.settle()

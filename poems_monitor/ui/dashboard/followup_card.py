@@ -67,15 +67,37 @@ class FollowupCard(QFrame):
         layout.addWidget(self.scroll, 1)
         self._dashboard: PatientDashboard | None = None
         self._highlight: str | None = None
+        self._pending: PatientDashboard | None = None  # given while out of view, not yet drawn
 
     def highlight(self, item: str) -> None:
         """Bring `item` to attention (opened from the worklist): its row is marked ▶."""
+        self.fill_pending()
         self._highlight = item
         if self._dashboard is not None:
             self.set_dashboard(self._dashboard)
         self.scroll.ensureVisible(0, 0)
 
+    def set_dashboard_later(self, d: PatientDashboard) -> None:
+        """Take `d` now and draw it at `fill_pending` (the screen calls it once the charts in view
+        have painted, and before the card can come into view): laying the card's HTML table out
+        is about a tenth of a patient switch, for a card below the fold on a 1366x768 screen."""
+        self._pending = d
+
+    def fill_pending(self) -> None:
+        """Draw the dashboard given to `set_dashboard_later`, if any (else nothing)."""
+        if self._pending is not None:
+            d, self._pending = self._pending, None
+            self.set_dashboard(d)
+
+    def pending(self) -> bool:
+        return self._pending is not None
+
+    def drop_pending(self) -> None:
+        """Forget a dashboard given to `set_dashboard_later` (the screen was cleared)."""
+        self._pending = None
+
     def set_dashboard(self, d: PatientDashboard) -> None:
+        self._pending = None
         if self._dashboard is None or self._dashboard.mrn != d.mrn:
             self._highlight = None  # a new patient: nothing singled out
         self._dashboard = d

@@ -109,6 +109,8 @@ class _ChartsScroll(QScrollArea):
     other (never cut, never scrolled sideways); the charts fill the height shown, or take their
     readable minimum and scroll, never their larger preferred height."""
 
+    moving = Signal()  # about to show another part of the page: scrolled or resized
+
     def __init__(self, charts: ChartsPanel, parent: QWidget | None = None):
         super().__init__(parent)
         self._charts = charts
@@ -118,8 +120,10 @@ class _ChartsScroll(QScrollArea):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setWidget(charts)
+        self.verticalScrollBar().valueChanged.connect(self.moving)
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt API)
+        self.moving.emit()
         self.fit(event.size())
         super().resizeEvent(event)
 
@@ -179,6 +183,13 @@ class DashboardView(QWidget):
         self._prefetch_timer.timeout.connect(self._prefetch_neighbours)
         self.prefetching = False
         self._prefetch_stop: threading.Event | None = None  # set: the running build stops
+        # What a switch leaves below the fold (the follow-up card on a low screen) is drawn just
+        # after the charts in view have painted.
+        self._fill_below_the_fold = QTimer(self)
+        self._fill_below_the_fold.setSingleShot(True)
+        self._fill_below_the_fold.setInterval(0)
+        self._fill_below_the_fold.timeout.connect(self._fill_pending)
+        self._switching = False  # within show_dashboard
 
         self.placeholder = QLabel(tr("Choose a patient on the left (Ctrl+F to search)."), self)
         self.placeholder.setObjectName("placeholder")
@@ -245,6 +256,7 @@ class DashboardView(QWidget):
     def _trends_page(self, charts: ChartsPanel) -> QWidget:
         """The charts with the response per line of therapy below them."""
         self.trends_page = _TrendsPage(charts, self.response, self)
+        self.trends_page.scroll.moving.connect(self._page_moving)
         return self.trends_page
 
     def prepare(self) -> None:
@@ -294,6 +306,19 @@ class DashboardView(QWidget):
 
     def show_dashboard(self, d: PatientDashboard) -> None:
         t0 = time.perf_counter()
+        self._switching = True
+        try:
+            self._show(d)
+        finally:
+            self._switching = False
+        self.last_render_ms = (time.perf_counter() - t0) * 1000
+        if self._prefetch_stop is not None:
+            self._prefetch_stop.set()  # built for the patient shown before: its neighbours no longer matter
+        if self.neighbours is not None:
+            self._prefetch_timer.start()  # (again: a switch within the interval postpones it)
+        self.loaded.emit(d.mrn)
+
+    def _show(self, d: PatientDashboard) -> None:
         self.dashboard = d
         # (no setUpdatesEnabled(False/True) around this: nothing here paints, and re-enabling
         # updates repaints the whole dashboard once more after the charts' own paint)
@@ -302,7 +327,11 @@ class DashboardView(QWidget):
         self.charts.set_dashboard(d)
         if self.trends_page is not None:
             self.trends_page.scroll.fit()
-        self.followup.set_dashboard(d)
+        if self._below_the_fold(self.followup):
+            self.followup.set_dashboard_later(d)  # drawn once the charts in view have painted
+            self._fill_below_the_fold.start()
+        else:
+            self.followup.set_dashboard(d)
         self.response.set_dashboard(d)
         self._features_for = d
         self._fill_features()
@@ -311,13 +340,33 @@ class DashboardView(QWidget):
         # their final sizes, so that the window paints each chart once: left to the event loop, the
         # layout comes after the first paint and resized charts are painted again.
         lay_out_now()
+        if self.followup.pending() and not self._below_the_fold(self.followup):  # the new legends moved it up
+            self.followup.fill_pending()
+            lay_out_now()
         self.charts.settle()
-        self.last_render_ms = (time.perf_counter() - t0) * 1000
-        if self._prefetch_stop is not None:
-            self._prefetch_stop.set()  # built for the patient shown before: its neighbours no longer matter
-        if self.neighbours is not None:
-            self._prefetch_timer.start()  # (again: a switch within the interval postpones it)
-        self.loaded.emit(d.mrn)
+
+    def _below_the_fold(self, card: QWidget) -> bool:
+        """`card` (on the trends page) is out of view, and whatever it shows cannot move what is in
+        view: the charts are at their minimum height (the page scrolls), so a new text of the card
+        changes no chart's size. Then it may be drawn after the charts in view have painted."""
+        page = self.trends_page
+        if page is None or not page.isVisible() or self._charts is None:
+            return False
+        viewport = page.scroll.viewport()
+        top = card.mapTo(viewport, card.rect().topLeft()).y()
+        if top < viewport.height() and top + card.height() > 0:
+            return False
+        return self._charts.height() <= self._charts.minimumSizeHint().height()
+
+    def _fill_pending(self) -> None:
+        """Draw what a switch left for after the paint (a zero timer calls it)."""
+        self.followup.fill_pending()
+
+    def _page_moving(self) -> None:
+        """The trends page is about to show another part (scrolled or resized): nothing left
+        undrawn may come into view. (Within a switch, its own layout pass decides.)"""
+        if not self._switching:
+            self.followup.fill_pending()
 
     def _prefetch_neighbours(self) -> None:
         """Build the dashboards of the shown patient's neighbours in the list, off the GUI thread
@@ -371,6 +420,8 @@ class DashboardView(QWidget):
 
     def clear(self) -> None:
         self._prefetch_timer.stop()
+        self._fill_below_the_fold.stop()
+        self.followup.drop_pending()
         self._features_for = None
         self.dashboard = None
         self.stack.setCurrentIndex(0)
