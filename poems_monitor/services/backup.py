@@ -511,9 +511,11 @@ def _catalogued_head_problem(source: Path) -> str | None:
               "file was changed after the backup").format(entry=entry)
 
 
-def _prepare_copy(source: Path, staged: Path, actor: Actor, record: dict) -> tuple[int, str]:
+def _prepare_copy(source: Path, staged: Path, actor: Actor, record: dict,
+                  progress: Progress | None = None) -> tuple[int, str]:
     """Check the staged copy before and after bringing its schema up to date, drop its derived
-    data and record the restore in it. Raises BackupRefused naming every problem."""
+    data and record the restore in it. Raises BackupRefused naming every problem; `progress` is
+    told the check's steps (a Cancelled it raises propagates: only the staged copy was touched)."""
     from sqlalchemy import delete
 
     from poems_monitor.models import RulesCache
@@ -539,7 +541,7 @@ def _prepare_copy(source: Path, staged: Path, actor: Actor, record: dict) -> tup
         except (DatabaseError, Exception) as exc:  # noqa: BLE001 (a file lying about its schema fails anywhere)
             raise _refuse(source, [tr("its schema {found} could not be brought up to date: {error}").format(
                 found=revision, error=sqlite_backup.plain_error(exc))]) from None
-    problems = _problems_of_file(staged)
+    problems = _problems_of_file(staged, progress)
     if problems:
         raise _refuse(source, problems)
     copy = open_database(staged, migrate=False)
@@ -562,7 +564,8 @@ def _head_of_database(db: Database) -> tuple[int, str]:
     return head.id, head.hash
 
 
-def restore_from(target_path: Path, actor: Actor, source: Path, now: datetime | None = None) -> RestoreResult:
+def restore_from(target_path: Path, actor: Actor, source: Path, now: datetime | None = None,
+                 progress: Progress | None = None) -> RestoreResult:
     """Replace the database at `target_path` by the backup `source` (admin only).
 
     The backup is copied beside the target and the copy is checked (and, if its schema is older,
@@ -570,6 +573,10 @@ def restore_from(target_path: Path, actor: Actor, source: Path, now: datetime | 
     BackupRefused says why. Otherwise the restore is recorded in the copy's audit trail, the
     current database is kept as `<name>.replaced-<time>.sqlite` beside it (these copies are
     rotated like the automatic backups), and the copy takes its place.
+
+    `progress` is told the copy, the check's steps, then the replacement. Until the check has
+    passed, a `Cancelled` it raises stops the restore with nothing changed (the staged copy is
+    removed); once the live file is being replaced a cancel is ignored (never half a restore).
     """
     from poems_monitor.services.audit import read_head_file, write_head_file
 
@@ -595,6 +602,8 @@ def restore_from(target_path: Path, actor: Actor, source: Path, now: datetime | 
     existed = target_path.exists()
     staged = sqlite_backup.temporary_path_beside(target_path, "restore")
     try:
+        if progress is not None:
+            progress(tr("Copying the backup…"), 0, 0)
         try:
             sqlite_backup.copy_file_database(source, staged)
         except SqliteFileError:
@@ -604,7 +613,12 @@ def restore_from(target_path: Path, actor: Actor, source: Path, now: datetime | 
             raise BackupRefused(tr("{file} cannot be copied: {error}; nothing was changed").format(
                 file=source.name, error=exc.strerror or exc)) from None
         method_hint = {"from": source.name, "replaced_file_kept_as": keep.name if existed else None}
-        new_head = _prepare_copy(source, staged, actor, method_hint)
+        new_head = _prepare_copy(source, staged, actor, method_hint, progress)
+        if progress is not None:
+            try:  # from here on the live file changes: a cancel asked now is too late
+                progress(tr("Replacing the database by the checked copy…"), 0, 0)
+            except Cancelled:
+                pass
         try:
             old_heads = read_head_file(target_path) or []
         except ValueError:

@@ -103,7 +103,7 @@ def test_restore_on_a_server_database_says_the_rule_and_the_way_and_changes_noth
 
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: pytest.fail("no file to restore over")))
     part = Maintenance(window, server_db, BOSS, backups=True, read_only=False)
-    assert part.restore_backup() is False
+    assert part.restore_backup() is None
     assert "never restored over" in told[-1] and "empty database" in told[-1]
     assert "poems-monitor --db" in told[-1] and "restore FILE" in told[-1] and "point the workstations" in told[-1]
     assert [p.mrn for p in list_patients(server_db)] == ["SRV-1"]

@@ -237,7 +237,7 @@ def test_backup_and_restore_are_refused_for_a_nurse_in_the_menu_and_in_the_servi
     win = _window(qtbot, db, accounts["ann"], signed_in=True, backups=True)
     assert not win.actions_by_name["restore"].isEnabled() and not win.actions_by_name["backup"].isEnabled()
     before = db.path.read_bytes()
-    assert win.maintenance.restore_backup(good, confirm=False) is False
+    assert win.maintenance.restore_backup(good, confirm=False) is None
     assert "ann (nurse) may not restore a backup" in told[-1]
     win.maintenance.backup_now(tmp_path / "copy.sqlite")
     assert "may not make backups" in told[-1] and not (tmp_path / "copy.sqlite").exists()
@@ -260,7 +260,8 @@ def test_administrator_backs_up_and_restores_and_the_window_reloads(qtbot, db, a
     create_patient(db, accounts["ann"], PatientInput("S-2", "After Backup", "male", date(1970, 1, 1)), today=TODAY)
     win.refresh_patients()
     assert win.patients.proxy.rowCount() == 2
-    assert win.maintenance.restore_backup(copy, confirm=False)
+    with qtbot.waitSignal(win.maintenance.restore_backup(copy, confirm=False).finished, timeout=15000):
+        pass
     assert "Restored from manual.sqlite" in told[-1] and "kept as" in told[-1]
     assert win.patients.proxy.rowCount() == 1  # reopened: the restored database is shown
     kept = list(db.path.parent.glob(f"{db.path.stem}.replaced-*"))

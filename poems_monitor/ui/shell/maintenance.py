@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from poems_monitor.i18n import tr
 from poems_monitor.services.clinic_database import Database
 from poems_monitor.services.access import Actor, Permission, PermissionDenied, require
+from poems_monitor.services.progress import Progress
 from poems_monitor.ui import backup_ui
 from poems_monitor.ui.backup_ui import BackupStatus
 from poems_monitor.ui.workers import dialog_progress, run_background, run_with_progress
@@ -214,9 +215,18 @@ class Maintenance(QObject):
                                  failed, self._window, tr("Back up")).relay
 
     # --- restore ---------------------------------------------------------------------------------
-    def restore_backup(self, source: Path | None = None, *, confirm: bool = True) -> bool:
+    def restore_backup(self, source: Path | None = None, *, confirm: bool = True):  # noqa: ANN201 (the worker relay, or None)
         """File > Restore…: the service checks the backup completely, keeps the replaced file beside
-        it and records the restore; then the database is reopened and every screen reloaded."""
+        it and records the restore; then the database is reopened and every screen reloaded.
+
+        The copy and its check (minutes on a large clinic) run off the GUI thread behind a
+        window-modal progress dialog showing the step; Cancel during them changes nothing. Returns
+        the worker's relay (its `finished` tells when the restore has ended, and `last_message`
+        how), or None when nothing was started (refused, or the person stopped first). A relay
+        rather than a bool got by waiting in a nested event loop: File > Restore… is a menu slot,
+        and a nested loop would run the window's other events (and re-entrant slots) inside it,
+        exactly like `backup_now` and `check_database`, which return their relay too.
+        """
         from poems_monitor.services import backup
 
         if not self.db.is_sqlite:  # the rule of services.backup.restore_server_database
@@ -224,41 +234,68 @@ class Maintenance(QObject):
                 "A clinic server's database is never restored over, because it is live: restore the backup into a new, "
                 "empty database with `poems-monitor --db URL-of-the-empty-database restore FILE` (after `createdb`), "
                 "then point the workstations at that database."))
-            return False
+            return None
         if self.db.path is None:
             self._tell(QMessageBox.Icon.Information, tr("Restore"), tr(
                 "An in-memory database has no file to restore into."))
-            return False
+            return None
         if not self.actor.may(Permission.RESTORE):  # refused by the service too
             try:
                 backup.restore_from(self.db.path, self.actor, source or self.db.path)
             except (PermissionDenied, backup.BackupRefused) as exc:
                 self._tell(QMessageBox.Icon.Warning, tr("Restore"), str(exc))
-            return False
+            return None
         if source is None:
             source = backup_ui.ask_restore_file(self._window, self.db.path)
             if source is None:
-                return False
+                return None
         if confirm and not backup_ui.confirm_restore(self._window, source, self.db.path):
-            return False
+            return None
         if not self._may_proceed():
-            return False
+            return None
         self._show(tr("Checking the backup and restoring…"))
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            self.db.dispose()  # none of this window's connections holds the file meanwhile
-            result = backup.restore_from(self.db.path, self.actor, source)
-        except (PermissionDenied, backup.BackupRefused) as exc:
-            QApplication.restoreOverrideCursor()
+        db_path, actor, chosen = self.db.path, self.actor, source
+        heading = tr("Restoring from {file}. Until the backup has been checked, Cancel stops the restore and changes "
+                     "nothing.").format(file=chosen.name)
+        # Meanwhile nothing of this window reads the database: the window-modal dialog blocks
+        # every input (no patient is opened, nothing saved, so no neighbour prefetch, overview or
+        # worklist load starts), the live listener exists only on a server (never restored over),
+        # and the backup indicator's timer is paused here.
+        if self.backups:
+            self._timer.stop()
+        self.db.dispose()  # none of this window's connections holds the file meanwhile
+
+        def resume() -> None:
+            if self.backups:
+                self._timer.start(BACKUP_STATUS_REFRESH_MS)
+
+        def done(result) -> None:  # noqa: ANN001 (services.backup.RestoreResult)
+            resume()
             self._window.statusBar().clearMessage()
-            self._tell(QMessageBox.Icon.Warning, tr("Restore refused"), str(exc))
-            return False
-        QApplication.restoreOverrideCursor()
-        self.reopen_database()
-        kept = tr(" The replaced database was kept as {file}.").format(file=result.replaced_kept_as) \
-            if result.replaced_kept_as else ""
-        self._tell(QMessageBox.Icon.Information, tr("Restore"), tr("Restored from {file}.").format(file=source.name) + kept)
-        return True
+            self.reopen_database()
+            kept = tr(" The replaced database was kept as {file}.").format(file=result.replaced_kept_as) \
+                if result.replaced_kept_as else ""
+            self._tell(QMessageBox.Icon.Information, tr("Restore"),
+                       tr("Restored from {file}.").format(file=chosen.name) + kept)
+
+        def cancelled() -> None:
+            resume()
+            self.last_message = tr("Restore cancelled: nothing was changed")
+            self._show(self.last_message, 8000)
+
+        def failed(exc: Exception) -> None:
+            resume()
+            self._window.statusBar().clearMessage()
+            if isinstance(exc, (PermissionDenied, backup.BackupRefused)):
+                self._tell(QMessageBox.Icon.Warning, tr("Restore refused"), str(exc))
+            else:  # unexpected: the service raised before replacing anything, or says otherwise
+                self._tell(QMessageBox.Icon.Critical, tr("Restore"), tr("The restore failed: {error}").format(error=exc))
+
+        def restore(progress: Progress):  # noqa: ANN202 (worker thread: services only)
+            return backup.restore_from(db_path, actor, chosen,
+                                       progress=lambda step, n, total: progress(f"{heading}\n{step}", n, total))
+
+        return run_with_progress(restore, done, cancelled, failed, self._window, tr("Restore")).relay
 
     def reopen_database(self) -> None:
         """After a restore: drop every pooled connection (the next ones open the restored file,
