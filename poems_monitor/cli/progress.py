@@ -23,16 +23,25 @@ def progress_bar(stream=None) -> Iterator[Progress | None]:  # noqa: ANN001
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn, MofNCompleteColumn, Progress as Bar, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+    )
 
     with Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
              TimeRemainingColumn(), console=Console(file=stream), transient=True) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
+
+        unknown: list[TaskID] = []  # steps of unknown length: shown done when the next step starts
 
         def report(what: str, done: int, total: int) -> None:
             known = total or None  # 0: a step of unknown length (rich pulses the bar)
             if what not in tasks:
+                for task in unknown:
+                    bar.update(task, total=1, completed=1)
+                unknown.clear()
                 tasks[what] = bar.add_task(what, total=known)
+            if known is None:
+                unknown.append(tasks[what])
             bar.update(tasks[what], completed=done, total=known)
 
         yield report

@@ -183,7 +183,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 file=args.file, problems="; ".join(problems)))
         who = _actor_from_backup(args.file, name, given_password)
     try:
-        result = backup.restore_from(target, who, args.file)
+        with progress_bar() as progress:  # the copy's check: minutes on a large clinic
+            result = backup.restore_from(target, who, args.file, progress=progress)
     except backup.BackupRefused as exc:
         raise CommandError(str(exc)) from None
     kept = tr("; the replaced database was kept as {file}").format(file=result.replaced_kept_as) if result.replaced_kept_as else ""
