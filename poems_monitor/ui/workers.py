@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QRunnable, Qt, QThreadPool, QTimer, Signal, Slot
-from PySide6.QtWidgets import QProgressDialog, QPushButton, QWidget
+from PySide6.QtWidgets import QLabel, QProgressDialog, QPushButton, QWidget
 
 from poems_monitor.i18n import tr
 from poems_monitor.services.clinic_database import Database
@@ -176,6 +176,15 @@ class _ProgressSignals(QObject):
     progressed = Signal(str, int, int)
 
 
+def wrap_progress_text(dialog: QProgressDialog) -> None:
+    """Let the dialog's text wrap at about 60 characters: a long step (a file name, a sentence on
+    what Cancel does) otherwise widens the dialog past a 1366 px screen, its Cancel button off it."""
+    label = QLabel(dialog)
+    label.setWordWrap(True)
+    label.setMinimumWidth(60 * label.fontMetrics().averageCharWidth())
+    dialog.setLabel(label)
+
+
 def dialog_progress(dialog: QProgressDialog, showing: Callable[[], bool] = lambda: True) -> Progress:
     """A progress callable for work in another thread: each report (what, done, total) is shown in
     `dialog` on the GUI thread, while `showing()`; a total of 0 makes the bar a busy indicator."""
@@ -211,6 +220,8 @@ def run_with_progress(
     GUI thread, after the dialog has closed. Returns the dialog."""
     cancel = threading.Event()
     dialog = ProgressDialog(title, tr("Cancel"), 0, 0, parent)
+    wrap_progress_text(dialog)
+    dialog.setLabelText(title)
     dialog.setObjectName("progress")
     dialog.setWindowTitle(title)
     dialog.setWindowModality(Qt.WindowModality.WindowModal)

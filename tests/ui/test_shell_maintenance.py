@@ -251,3 +251,31 @@ def test_a_damaged_backup_is_refused_with_the_reason_after_the_check(qtbot, wind
     assert "manual.sqlite was not restored, because the copy failed its check" in told[-1]
     assert "Nothing was changed" in told[-1] and db.path.read_bytes() == before
     assert [p.mrn for p in list_patients(db)] == ["M-1", "M-2"]
+
+
+def test_a_long_step_wraps_inside_a_1366_px_window(qtbot):
+    """A step naming a long backup file, with the sentence on what Cancel does, once widened the
+    progress dialog past a 1366×768 screen (its Cancel button off it): the text wraps instead."""
+    import threading
+
+    from poems_monitor.ui.workers import ProgressDialog, run_with_progress
+
+    host = QMainWindow()
+    qtbot.addWidget(host)
+    host.resize(1366, 768)
+    host.show()
+    release = threading.Event()
+    step = ("Restoring from clinic-backup-of-the-haematology-day-unit-before-the-protocol-change-2026-12-02.sqlite. "
+            "Until the backup has been checked, Cancel stops the restore and changes nothing.\nChecking the audit trail…")
+
+    def work(progress):  # noqa: ANN001, ANN202
+        progress(step, 0, 0)
+        release.wait(10)
+
+    dialog = run_with_progress(work, lambda _: None, lambda: None, lambda _: None, host, "Restore")
+    qtbot.waitUntil(lambda: dialog.labelText() == step, timeout=5000)
+    qtbot.wait(50)
+    assert dialog.width() <= 700 and dialog.height() > 3 * dialog.fontMetrics().height()  # wrapped, all of it shown
+    with qtbot.waitSignal(dialog.relay.finished, timeout=10000):
+        release.set()
+    assert isinstance(dialog, ProgressDialog)

@@ -29,7 +29,7 @@ from poems_monitor.services.access import Actor, Permission, PermissionDenied, r
 from poems_monitor.services.progress import Progress
 from poems_monitor.ui import backup_ui
 from poems_monitor.ui.backup_ui import BackupStatus
-from poems_monitor.ui.workers import dialog_progress, run_background, run_with_progress
+from poems_monitor.ui.workers import dialog_progress, run_background, run_with_progress, wrap_progress_text
 
 if TYPE_CHECKING:
     from poems_monitor.services.backup import BackupResult
@@ -141,6 +141,8 @@ class Maintenance(QObject):
             return False
         making = tr("Making the daily backup of the clinic database before closing…")
         self.closing_backup = progress = QProgressDialog(making, "", 0, 0, self._window)
+        wrap_progress_text(progress)
+        progress.setLabelText(making)
         progress.setWindowTitle(tr("Backing up"))
         progress.setCancelButton(None)  # Qt accepts None: no button
         progress.setWindowModality(Qt.WindowModality.WindowModal)
