@@ -76,6 +76,48 @@ def test_migration_records_the_head_revision(db_path):
     assert rows == [(head,)]
 
 
+def _values_query_plans(db) -> list[str]:  # noqa: ANN001
+    """SQLite's plan of each query of observations that loading the clinic's timelines, and one
+    patient's, runs (caught as the driver runs them)."""
+    from poems_monitor.persistence.repositories.timelines import load_timelines
+
+    with db.read() as session:
+        driver = session.connection().connection.driver_connection
+        ran: list[str] = []
+        driver.set_trace_callback(lambda sql: ran.append(sql) if "FROM observation" in sql else None)
+        try:
+            load_timelines(session)
+            load_timelines(session, patient_ids=[1])
+        finally:
+            driver.set_trace_callback(None)
+        return [" | ".join(row[-1] for row in session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+                for sql in ran]
+
+
+def test_timelines_read_the_values_in_index_order_after_the_upgrade_from_0008(db_path, nurse):
+    """Schema 0009 indexes observation (visit_id, id), the order in which timelines are read: a
+    clinic at 0008 upgraded reads its values without sorting them (issue 13), and stays sound."""
+    from poems_monitor.persistence.db import downgrade
+    from poems_monitor.services.integrity import check
+
+    db = open_database(db_path)
+    create_patient(db, nurse, PatientInput("H-1", "Ada Keller", "female", date(1970, 1, 2), date(2020, 5, 6)), today=TODAY)
+    downgrade(db, "0008")
+    db.dispose()
+    with sqlite3.connect(db_path) as con:
+        assert con.execute("SELECT name FROM sqlite_master WHERE name = 'ix_observation_visit_id'").fetchall() == []
+
+    db = open_database(db_path)  # upgrades 0008 -> head
+    try:
+        plans = _values_query_plans(db)
+        assert len(plans) == 2  # the whole clinic's values, one patient's
+        for plan in plans:
+            assert "ix_observation_visit_id" in plan and "TEMP B-TREE" not in plan, plan
+        assert check(db) == []
+    finally:
+        db.dispose()
+
+
 def test_an_empty_file_is_a_new_database(db_path):
     db_path.write_bytes(b"")
     db = open_database(db_path)

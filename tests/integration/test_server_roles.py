@@ -50,7 +50,7 @@ def test_server_init_makes_the_schema_groups_and_first_admin_login(pg_server, cl
         assert members == {"boss": "poems_admin", "dr-who": "poems_physician", "ann": "poems_nurse"}
         # the app keeps no password of a server account: the server does (as a SCRAM verifier)
         assert conn.execute("SELECT count(*) FROM app_user WHERE password_hash IS NOT NULL").fetchone() == (0,)
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0008",)
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0009",)
     with psycopg.connect(clinic["libpq"]("ann")) as nurse:
         assert nurse.execute("SELECT session_user").fetchone() == ("ann",)
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
@@ -60,7 +60,7 @@ def test_server_init_makes_the_schema_groups_and_first_admin_login(pg_server, cl
 def test_status_names_the_schema_and_the_roles(clinic):
     r = run("server", "status", clinic["owner"])
     assert r.returncode == 0, r.stderr
-    assert "schema: 0008 (this version needs 0008)" in r.stdout
+    assert "schema: 0009 (this version needs 0009)" in r.stdout
     assert "TLS on" in r.stdout
     assert "role poems_nurse: 1 active login" in r.stdout and "role poems_admin: 1 active login\n" in r.stdout
 

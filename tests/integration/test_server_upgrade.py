@@ -12,7 +12,7 @@ import psycopg
 
 from tests.integration.test_cli_safety import no_traceback, run
 
-HEAD = "0008"
+HEAD = "0009"
 
 
 def _version(pg_server, url) -> list[tuple[str]]:
