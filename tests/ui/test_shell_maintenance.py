@@ -112,25 +112,14 @@ def test_check_database_reports_a_sound_database(qtbot, window, db, monkeypatch)
 def test_back_up_now_shows_the_check_s_step_and_its_cancel_leaves_no_file(qtbot, window, db, tmp_path, monkeypatch):
     """On a large clinic the copy's check takes minutes: Back up now shows the step it is at behind
     a progress dialog, and Cancel stops it with nothing written, not even a temporary copy."""
-    import threading
-
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QPushButton
 
-    from poems_monitor.services import record_seal
     from poems_monitor.ui.workers import ProgressDialog
 
     add_user(db, Actor("set-up", Role.ADMIN), "boss", Role.ADMIN, "boss-password")
     _patient(db, "M-1")
-    comparing, release = threading.Event(), threading.Event()
-    real_verify = record_seal.verify
-
-    def held_verify(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        comparing.set()
-        release.wait(10)
-        return real_verify(*args, **kwargs)
-
-    monkeypatch.setattr(record_seal, "verify", held_verify)
+    comparing, release = _held_seal_check(monkeypatch)
     part = Maintenance(window, db, BOSS, backups=True, read_only=False)
     copy = tmp_path / "backups" / "manual.sqlite"
     copy.parent.mkdir()
