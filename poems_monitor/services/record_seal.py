@@ -275,7 +275,7 @@ def _sort_key(row_id: str) -> tuple:
 # Reading the record, per scope
 # ---------------------------------------------------------------------------------------------
 
-def _in(column, ids: list[int] | None):  # noqa: ANN001, ANN202
+def _in(column, ids: list[Any] | None):  # noqa: ANN001, ANN202 (ids, or scope names)
     return [None] if ids is None else [column.in_(ids[i:i + _CHUNK]) for i in range(0, len(ids), _CHUNK)]
 
 
@@ -605,8 +605,8 @@ def verify(session: Session, sealed: dict[str, SealedScope], limit: int = 50,
     Read VERIFY_BATCH patients at a time (the whole record of a 10,000-patient clinic held at once
     took 4.6 GB); `progress(done, total)` after each batch, in patients."""
     found: list[tuple[tuple, list[str]]] = []  # (scope order, its sentences), for scopes that differ
-    patient_ids = sorted(set(_patients_in_record(session)) | {
-        int(scope[8:]) for scope in sealed if scope.startswith("patient:") and scope[8:].isdigit()})
+    of_patients = {scope: pid for scope in sealed if (pid := _patient_of(scope)) is not None}
+    patient_ids = sorted(set(_patients_in_record(session)) | set(of_patients.values()))
     for start in range(0, len(patient_ids), VERIFY_BATCH):
         batch = patient_ids[start:start + VERIFY_BATCH]
         in_batch = {patient_scope(pid) for pid in batch}
@@ -614,7 +614,7 @@ def verify(session: Session, sealed: dict[str, SealedScope], limit: int = 50,
                                     in_batch & set(sealed)))
         if progress is not None:
             progress(start + len(batch), len(patient_ids))
-    others = {scope for scope in sealed if scope.partition(":")[0] != "patient" or not scope[8:].isdigit()}
+    others = set(sealed) - set(of_patients)
     found.extend(_verify_scopes(session, sealed, _global_rows(session), others))
     problems = [sentence for _, sentences in sorted(found, key=lambda f: f[0]) for sentence in sentences]
     if len(problems) > limit:
@@ -630,10 +630,9 @@ def _verify_scopes(session: Session, sealed: dict[str, SealedScope], rows: Itera
         current.setdefault(scope, []).append((tbl, row_id, content, fields))
     scopes = set(current) | sealed_here
     copies: dict[str, dict[tuple[str, str], str]] = {}
-    names = sorted(scopes)
-    for i in range(0, len(names), _CHUNK):
+    for condition in _in(RS.c.scope, sorted(scopes)):
         for scope, tbl, row_id, fields in session.execute(select(RS.c.scope, RS.c.tbl, RS.c.row_id, RS.c.fields)
-                                                          .where(RS.c.scope.in_(names[i:i + _CHUNK]))):
+                                                          .where(condition)):
             copies.setdefault(scope, {})[(tbl, row_id)] = fields
     found = []
     for scope in scopes:
@@ -655,6 +654,12 @@ def _verify_scopes(session: Session, sealed: dict[str, SealedScope], rows: Itera
         if named:
             found.append((_scope_order(scope), named))
     return found
+
+
+def _patient_of(scope: str) -> int | None:
+    """The patient id of a `patient_scope`, None for the accounts, the settings or anything else."""
+    kind, _, number = scope.partition(":")
+    return int(number) if kind == "patient" and number.isdigit() else None
 
 
 def _scope_order(scope: str) -> tuple:
